@@ -1,0 +1,38 @@
+# Trunkline: `make run` and `make test` set everything up on a fresh Debian machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SYSPKGS := libspandsp-dev libpri-dev sox espeak-ng libtiff-tools postgresql poppler-utils chromium chromium-driver
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test bench sysdeps venv clean
+
+run: venv
+	$(VENV)/bin/trunkline run
+
+test: sysdeps venv
+	$(PY) -m pytest -q tests $(PYTEST_ARGS)
+
+bench: sysdeps venv
+	$(PY) -m pytest -q bench --benchmark-only $(PYTEST_ARGS)
+	$(PY) -m bench.density
+
+# Debian packages the tests use as peers and tools; installed only when missing.
+sysdeps:
+	@missing=""; for p in $(SYSPKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+venv: $(STAMP)
+
+$(STAMP): setup.py hw_sim/tlsim.c hw_sim/tlsim.h hw_sim/build_sim.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build *.egg-info hw_sim/_tlsim*.so .pytest_cache

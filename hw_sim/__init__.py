@@ -1,0 +1,1 @@
+"""trunkline.hw_sim"""

@@ -1,0 +1,34 @@
+"""cffi builder for the simulated telephony card (API mode, compiled at install time)."""
+import os
+import re
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _cdef_from_header(path):
+    """Return the header's declarations in a form cffi's cdef accepts."""
+    text = open(path).read()
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    lines = [ln for ln in text.splitlines() if not ln.startswith("#")]
+    return "\n".join(lines)
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(_cdef_from_header(os.path.join(HERE, "tlsim.h")) + """
+#define TLSIM_BCHAN 0
+#define TLSIM_DCHAN 1
+#define TLSIM_FXO 2
+#define TLSIM_FXS 3
+""")
+ffibuilder.set_source(
+    "trunkline.hw_sim._tlsim",
+    '#include "tlsim.h"',
+    sources=[os.path.relpath(os.path.join(HERE, "tlsim.c"))],
+    include_dirs=[os.path.relpath(HERE)],
+    extra_compile_args=["-O2", "-std=c99", "-D_POSIX_C_SOURCE=200809L", "-Wall"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

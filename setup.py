@@ -1,0 +1,34 @@
+"""Trunkline: telephony card driver and media server (setuptools + cffi)."""
+from setuptools import find_packages, setup
+
+SUBPACKAGES = ["drivers", "media", "dsp", "acd", "ivr", "fax", "webadmin", "hw_sim"]
+
+package_dir = {"trunkline": "trunkline"}
+packages = ["trunkline"]
+for name in SUBPACKAGES:
+    package_dir[f"trunkline.{name}"] = name
+    packages.append(f"trunkline.{name}")
+    # nested packages (drivers/backends, ...) are found, never listed by hand
+    for child in find_packages(name):
+        package_dir[f"trunkline.{name}.{child}"] = f"{name}/{child.replace('.', '/')}"
+        packages.append(f"trunkline.{name}.{child}")
+
+setup(
+    name="trunkline",
+    version="0.1.0",
+    description="Telephony card driver and media server in Python",
+    python_requires=">=3.11",
+    package_dir=package_dir,
+    packages=packages,
+    package_data={"trunkline.hw_sim": ["*.c", "*.h"], "trunkline.webadmin": ["templates/*", "static/*"]},
+    include_package_data=True,
+    setup_requires=["cffi>=1.15"],
+    cffi_modules=["hw_sim/build_sim.py:ffibuilder"],
+    install_requires=[
+        "numpy>=1.26", "scipy>=1.11", "soundfile>=0.12", "pyserial>=3.5", "cffi>=1.15",
+        "sqlalchemy>=2.0", "alembic>=1.12", "flask>=3.0", "waitress>=3.0", "pillow>=10",
+        "pyyaml>=6",
+    ],
+    extras_require={"test": ["pytest>=8", "pytest-benchmark>=4", "hypothesis>=6", "pytest-timeout>=2"]},
+    entry_points={"console_scripts": ["trunkline=trunkline.cli:main"]},
+)
