@@ -1,0 +1,1 @@
+"""Board backends chosen by URL: sim://, dahdi://."""

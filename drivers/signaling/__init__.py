@@ -1,0 +1,1 @@
+"""Signaling stacks: analog loop start, ISDN PRI, China No.1 (MFC/R2)."""

@@ -1,0 +1,82 @@
+"""The contract between a signaling stack and the layers above it.
+
+A signaling stack owns a group of board channels (an E1/T1 span, or analog
+ports). The driver feeds it the board's line events for those channels
+(`handle_line_event`) and calls `poll` once per tick with media time; the
+stack talks to the board through its `Span` (CAS bits, D-channel frames, hook,
+ring) and reports call progress upward as `SignalingEvent`s through `emit`.
+The media engine only ever sees `SignalingEvent`s, whatever the trunk type.
+"""
+from dataclasses import dataclass, field
+
+
+# SignalingEvent.kind values
+INCOMING = "incoming"      # a new inbound call is offered on `channel` (caller, called, category set)
+PROCEEDING = "proceeding"  # outbound: the network accepted the call request
+RINGING = "ringing"        # outbound: far end is alerting
+PROGRESS = "progress"      # outbound: in-band information available (listen for tones)
+ANSWERED = "answered"      # outbound answered by far end / inbound answer confirmed
+HANGUP = "hangup"          # the call on `channel` is gone (cause = Q.850 cause number)
+FLASH = "flash"            # station hook flash
+SPAN_UP = "span_up"        # signaling link usable (D-channel up, alarms cleared)
+SPAN_DOWN = "span_down"    # signaling link lost (alarm, D-channel down)
+
+# Q.850 causes used across stacks
+CAUSE_NORMAL = 16
+CAUSE_BUSY = 17
+CAUSE_NO_ANSWER = 19
+CAUSE_UNALLOCATED = 1
+CAUSE_CONGESTION = 34
+CAUSE_TEMPFAIL = 41
+CAUSE_REJECTED = 21
+
+
+@dataclass
+class SignalingEvent:
+    """One call-level event from a signaling stack; channel is the board channel index."""
+    kind: str
+    channel: int
+    caller: str = ""
+    called: str = ""
+    category: str | None = None
+    cause: int = CAUSE_NORMAL
+    reason: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+class SpanSignaling:
+    """Base class: one signaling stack over a set of board channels."""
+
+    trunk = "none"
+
+    def __init__(self, span, emit):
+        """Attach to a `Span` of the board; `emit(SignalingEvent)` reports upward."""
+        self.span = span
+        self.emit = emit
+
+    def channels(self):
+        """Board channel indexes whose calls this stack controls (bearer channels)."""
+        return list(self.span.bearer_channels)
+
+    def handle_line_event(self, ev):
+        """Take one board line event (a `drivers.board.LineEvent`) for this span."""
+        raise NotImplementedError
+
+    def poll(self, now):
+        """Run timers; `now` is media time in seconds. Called every tick: keep it cheap."""
+
+    def answer(self, channel):
+        """Answer the inbound call offered on `channel`."""
+        raise NotImplementedError
+
+    def hangup(self, channel, cause=CAUSE_NORMAL):
+        """Clear the call on `channel` from our side."""
+        raise NotImplementedError
+
+    def dial(self, called, caller="", channel=None, category=None):
+        """Place an outbound call; returns the board channel chosen, or raises ChannelError."""
+        raise NotImplementedError
+
+    def ring(self, channel, caller="", name=""):
+        """Alert a station (FXS) with caller ID; stations only."""
+        raise NotImplementedError
