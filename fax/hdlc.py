@@ -1,0 +1,188 @@
+"""HDLC framing for T.30: flags, bit stuffing, CRC-16 (ITU) and CRC-32 (ITU) frame check sequences.
+
+Bits are numpy uint8 arrays of 0/1 in transmission order; octets go out LSB first.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["crc16", "crc32", "append_crc16", "append_crc32", "check_crc16", "check_crc32",
+           "bytes_to_bits", "bits_to_bytes", "frame_bits", "flag_bits", "HDLCEncoder", "HDLCDecoder"]
+
+
+def _table(poly: int, width: int) -> np.ndarray:
+    tab = np.zeros(256, dtype=np.uint32)
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ poly if c & 1 else c >> 1
+        tab[i] = c
+    return tab
+
+
+_T16 = [int(x) for x in _table(0x8408, 16)]
+_T32 = [int(x) for x in _table(0xEDB88320, 32)]
+
+
+def crc16(data: bytes, crc: int = 0xFFFF) -> int:
+    """ITU-T CRC-16 (reflected 0x1021) register over data, starting from crc; no final inversion."""
+    t = _T16
+    for b in data:
+        crc = (crc >> 8) ^ t[(crc ^ b) & 0xFF]
+    return crc
+
+
+def crc32(data: bytes, crc: int = 0xFFFFFFFF) -> int:
+    """ITU-T CRC-32 (reflected 0x04C11DB7) register over data, starting from crc; no final inversion."""
+    t = _T32
+    for b in data:
+        crc = (crc >> 8) ^ t[(crc ^ b) & 0xFF]
+    return crc
+
+
+def append_crc16(data: bytes) -> bytes:
+    """data followed by its 2-octet FCS (inverted CRC-16, low octet first)."""
+    c = crc16(data) ^ 0xFFFF
+    return bytes(data) + bytes((c & 0xFF, c >> 8))
+
+
+def append_crc32(data: bytes) -> bytes:
+    """data followed by its 4-octet FCS (inverted CRC-32, low octet first)."""
+    c = crc32(data) ^ 0xFFFFFFFF
+    return bytes(data) + c.to_bytes(4, "little")
+
+
+def check_crc16(frame: bytes) -> bool:
+    """True when frame (data + 2-octet FCS) has a good CRC-16."""
+    return len(frame) >= 2 and crc16(frame) == 0xF0B8
+
+
+def check_crc32(frame: bytes) -> bool:
+    """True when frame (data + 4-octet FCS) has a good CRC-32."""
+    return len(frame) >= 4 and crc32(frame) == 0xDEBB20E3
+
+
+def bytes_to_bits(data: bytes) -> np.ndarray:
+    """Octets to bits, LSB of each octet first."""
+    return np.unpackbits(np.frombuffer(bytes(data), dtype=np.uint8), bitorder="little")
+
+
+def bits_to_bytes(bits: np.ndarray) -> bytes:
+    """Bits (LSB of each octet first) to octets; the length must be a multiple of 8."""
+    return np.packbits(np.asarray(bits, dtype=np.uint8), bitorder="little").tobytes()
+
+
+_FLAG = np.array([0, 1, 1, 1, 1, 1, 1, 0], dtype=np.uint8)
+
+
+def flag_bits(count: int) -> np.ndarray:
+    """count HDLC flags (0x7E) as bits."""
+    return np.tile(_FLAG, count)
+
+
+def _stuff(bits: np.ndarray) -> np.ndarray:
+    out = []
+    ones = 0
+    for b in bits.tolist():
+        out.append(b)
+        if b:
+            ones += 1
+            if ones == 5:
+                out.append(0)
+                ones = 0
+        else:
+            ones = 0
+    return np.array(out, dtype=np.uint8)
+
+
+def frame_bits(data: bytes, fcs32: bool = False) -> np.ndarray:
+    """One frame body: data + FCS, bit stuffed (no flags)."""
+    body = append_crc32(data) if fcs32 else append_crc16(data)
+    return _stuff(bytes_to_bits(body))
+
+
+class HDLCEncoder:
+    """Builds a bit stream of flags and frames: preamble flags, frames separated by flags, closing flags."""
+
+    def __init__(self, fcs32: bool = False):
+        self.fcs32 = fcs32
+
+    def encode(self, frames: list[bytes], preamble_flags: int = 1, between_flags: int = 1,
+               closing_flags: int = 1) -> np.ndarray:
+        """Bits for frames with the given number of flags before, between and after."""
+        parts = [flag_bits(preamble_flags)]
+        for i, f in enumerate(frames):
+            if i:
+                parts.append(flag_bits(between_flags))
+            parts.append(frame_bits(f, self.fcs32))
+        parts.append(flag_bits(closing_flags))
+        return np.concatenate(parts)
+
+
+class HDLCDecoder:
+    """Bit-serial HDLC receiver: finds flags, removes stuffing, checks the FCS.
+
+    put_bits() returns a list of (frame_bytes_without_fcs, ok) for every frame closed by a flag.
+    Aborts (7+ ones) drop the frame in progress; runts (shorter than FCS + 1 octet) and frames
+    that are not a whole number of octets are dropped; over-long frames are discarded.
+    """
+
+    def __init__(self, fcs32: bool = False, max_len: int = 400):
+        self.fcs32 = fcs32
+        self.max_len = max_len
+        self.reset()
+
+    def reset(self):
+        """Forget any partial frame and flag synchronisation; zero the counters."""
+        self._ones = 0
+        self._synced = False
+        self._acc: list[int] = []
+        self.flags_seen = 0
+        self.frames_ok = 0
+        self.frames_bad = 0
+
+    def put_bits(self, bits) -> list[tuple[bytes, bool]]:
+        """Feed received bits (0/1); return the frames completed by these bits as (data, crc_ok)."""
+        out = []
+        ones = self._ones
+        synced = self._synced
+        acc = self._acc
+        fcs_len = 4 if self.fcs32 else 2
+        limit = (self.max_len + fcs_len + 1) * 8
+        for b in (bits.tolist() if isinstance(bits, np.ndarray) else bits):
+            if b:
+                ones += 1
+                if ones <= 5:
+                    if synced:
+                        acc.append(1)
+                elif ones >= 7:  # abort or idle
+                    synced = False
+                    acc = []
+                continue
+            if ones == 6:  # flag: drop the 0 and five 1s already collected
+                self.flags_seen += 1
+                if synced:
+                    n = len(acc) - 6
+                    if n >= (fcs_len + 1) * 8 and n % 8 == 0:
+                        frame = np.packbits(np.array(acc[:n], dtype=np.uint8), bitorder="little").tobytes()
+                        ok = check_crc32(frame) if self.fcs32 else check_crc16(frame)
+                        if ok:
+                            self.frames_ok += 1
+                        else:
+                            self.frames_bad += 1
+                        out.append((frame[:-fcs_len], ok))
+                acc = []
+                synced = True
+                ones = 0
+                continue
+            if ones == 5:  # stuffed zero
+                ones = 0
+                continue
+            ones = 0
+            if synced:
+                acc.append(0)
+                if len(acc) > limit:
+                    synced = False
+                    acc = []
+        self._ones, self._synced, self._acc = ones, synced, acc
+        return out
