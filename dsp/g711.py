@@ -38,7 +38,7 @@ def _alaw_encode_table():
 def _ulaw_encode_table():
     x = np.arange(-32768, 32768, dtype=np.int32)
     mask = np.where(x < 0, 0x7F, 0xFF)
-    m = np.where(x < 0, 0x84 - x - 1, 0x84 + x)
+    m = np.where(x < 0, 0x84 - x, 0x84 + x)
     seg = _segment(m)
     code = np.where(seg >= 8, 0x7F, (seg << 4) | ((m >> np.minimum(seg + 3, 31)) & 0x0F))
     return (code ^ mask).astype(np.uint8)

@@ -93,7 +93,7 @@ int16_t tlsim_alaw_to_linear(uint8_t a)
 uint8_t tlsim_linear_to_ulaw(int16_t x)
 {
     int mask, seg, m = x;
-    if (m < 0) { m = 0x84 - m - 1; mask = 0x7F; }
+    if (m < 0) { m = 0x84 - m; mask = 0x7F; }
     else { m = 0x84 + m; mask = 0xFF; }
     seg = top_bit((unsigned) m | 0xFF) - 7;
     if (seg >= 8) return (uint8_t) (0x7F ^ mask);
