@@ -1,0 +1,108 @@
+"""The IVR part of a call record: the path of nodes taken and the digits entered (masked on request).
+
+A `CallTrace` lives in ``call.vars["ivr"]`` while the call runs; its lists are
+also exposed as ``call.vars["ivr_path"]`` and ``call.vars["ivr_digits"]`` so
+the CDR writer can read them. `save()` stores it in the ``ivr_call_paths``
+table keyed by call id (the CDR table joins on call id).
+"""
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def mask(digits, keep=0):
+    """Digits with all but the last `keep` replaced by '*' (PINs, card numbers)."""
+    digits = digits or ""
+    if keep <= 0:
+        return "*" * len(digits)
+    return "*" * max(0, len(digits) - keep) + digits[-keep:]
+
+
+class CallTrace:
+    """Records the IVR path (node, type, media time) and the digits entered per node."""
+
+    def __init__(self, call, flow="", version=0, clock=None):
+        self.call = call
+        self.flow = flow
+        self.version = version
+        self.clock = clock or (lambda: 0.0)
+        self.path = []
+        self.digits = []
+        self.outcome = ""
+        self.started_at = self.clock()
+        self.ended_at = None
+        vars_ = getattr(call, "vars", None)
+        if vars_ is not None:
+            vars_["ivr"] = self
+            vars_["ivr_path"] = self.path
+            vars_["ivr_digits"] = self.digits
+            vars_.setdefault("ivr_flow", flow)
+
+    def enter(self, node, kind, flow=None):
+        """Record entering a node (media time in seconds)."""
+        entry = {"node": node, "type": kind, "t": round(self.clock(), 3)}
+        if flow and flow != self.flow:
+            entry["flow"] = flow
+        self.path.append(entry)
+        return entry
+
+    def entered(self, node, masked=False, keep=0, value=""):
+        """Record digits entered at a node, masked ('*') when the node says so."""
+        shown = mask(value, keep) if masked else value
+        self.digits.append({"node": node, "digits": shown, "masked": bool(masked)})
+        return shown
+
+    def finish(self, outcome):
+        """Mark the end of the IVR part of the call with an outcome text."""
+        if not self.outcome:
+            self.outcome = outcome
+        if self.ended_at is None:
+            self.ended_at = self.clock()
+        if getattr(self.call, "vars", None) is not None:
+            self.call.vars["ivr_outcome"] = self.outcome
+
+    def node_names(self):
+        """The node names of the path, in order."""
+        return [p["node"] for p in self.path]
+
+    def to_dict(self):
+        """A JSON-able record of the trace."""
+        return {
+            "call_id": str(getattr(self.call, "id", "")), "flow": self.flow, "flow_version": self.version,
+            "caller": getattr(self.call, "caller_id", "") or "", "called": getattr(self.call, "called", "") or "",
+            "path": list(self.path), "digits": list(self.digits), "outcome": self.outcome,
+            "started_at": self.started_at, "ended_at": self.ended_at if self.ended_at is not None else self.clock(),
+        }
+
+    def save(self, session_factory):
+        """Insert or update the ivr_call_paths row for this call; errors are logged, never raised."""
+        if session_factory is None:
+            return False
+        from trunkline.db import session_scope
+        from .models import IvrCallPath
+        d = self.to_dict()
+        try:
+            with session_scope(session_factory) as s:
+                row = s.query(IvrCallPath).filter_by(call_id=d["call_id"]).one_or_none()
+                if row is None:
+                    row = IvrCallPath(call_id=d["call_id"])
+                    s.add(row)
+                for k, v in d.items():
+                    if k != "call_id":
+                        setattr(row, k, v)
+            return True
+        except Exception:   # the CDR path must never end a call; the data layer spools CDRs itself
+            log.exception("could not store the IVR path of call %s", d["call_id"])
+            return False
+
+
+def load(session_factory, call_id):
+    """The stored IVR path record of a call as a dict, or None."""
+    from .models import IvrCallPath
+    with session_factory() as s:
+        row = s.query(IvrCallPath).filter_by(call_id=str(call_id)).one_or_none()
+        if row is None:
+            return None
+        return {"call_id": row.call_id, "flow": row.flow, "flow_version": row.flow_version, "caller": row.caller,
+                "called": row.called, "path": row.path, "digits": row.digits, "outcome": row.outcome,
+                "started_at": row.started_at, "ended_at": row.ended_at}

@@ -1,0 +1,143 @@
+"""SQLAlchemy tables of the IVR (all prefixed ``ivr_``) on the shared `trunkline.db.Base`."""
+import datetime as _dt
+
+from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from trunkline.db import Base
+
+
+def _now():
+    return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+
+
+class IvrFlow(Base):
+    """One stored version of a YAML flow document; the highest valid version of a name is live."""
+    __tablename__ = "ivr_flows"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    created_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=_now)
+    created_by: Mapped[str] = mapped_column(String(80), default="")
+
+
+class IvrPrompt(Base):
+    """A prompt in the library: a converted 8 kHz WAV file, optionally made by TTS or recorded by phone."""
+    __tablename__ = "ivr_prompts"
+    __table_args__ = (UniqueConstraint("name", "lang"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), index=True)
+    lang: Mapped[str] = mapped_column(String(8), default="")
+    number: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    path: Mapped[str] = mapped_column(String(400))
+    source: Mapped[str] = mapped_column(String(16), default="upload")   # upload | tts | phone
+    text: Mapped[str] = mapped_column(Text, default="")
+    voice: Mapped[str] = mapped_column(String(40), default="")
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
+
+
+class IvrMailbox(Base):
+    """A voicemail box with its PIN, greeting file and notification address."""
+    __tablename__ = "ivr_voicemail_boxes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    box: Mapped[str] = mapped_column(String(40), unique=True, index=True)
+    pin: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(120), default="")
+    greeting_path: Mapped[str] = mapped_column(String(400), default="")
+    email: Mapped[str] = mapped_column(String(200), default="")
+    max_seconds: Mapped[float] = mapped_column(Float, default=120.0)
+    messages: Mapped[list["IvrVoicemailMessage"]] = relationship(back_populates="mailbox",
+                                                                 cascade="all, delete-orphan")
+
+
+class IvrVoicemailMessage(Base):
+    """A recorded voicemail message: file, caller, duration and folder (new / saved)."""
+    __tablename__ = "ivr_voicemail_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("ivr_voicemail_boxes.id"), index=True)
+    caller: Mapped[str] = mapped_column(String(40), default="")
+    call_id: Mapped[str] = mapped_column(String(64), default="")
+    path: Mapped[str] = mapped_column(String(400))
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    folder: Mapped[str] = mapped_column(String(16), default="new")
+    created_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=_now)
+    mailbox: Mapped[IvrMailbox] = relationship(back_populates="messages")
+
+
+class IvrCalendar(Base):
+    """A business-hours calendar: weekly hours as JSON {"mon": [["09:00","18:00"]], ...}."""
+    __tablename__ = "ivr_calendars"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    weekly: Mapped[dict] = mapped_column(JSON, default=dict)
+    days: Mapped[list["IvrCalendarDay"]] = relationship(back_populates="calendar", cascade="all, delete-orphan")
+
+
+class IvrCalendarDay(Base):
+    """A dated exception: a holiday (closed) or a make-up working day (hours, or the weekday's default)."""
+    __tablename__ = "ivr_calendar_days"
+    __table_args__ = (UniqueConstraint("calendar_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    calendar_id: Mapped[int] = mapped_column(ForeignKey("ivr_calendars.id"), index=True)
+    day: Mapped[_dt.date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(16))        # holiday | workday
+    name: Mapped[str] = mapped_column(String(120), default="")
+    hours: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    calendar: Mapped[IvrCalendar] = relationship(back_populates="days")
+
+
+class IvrBlacklistEntry(Base):
+    """A call-firewall rule: exact number or prefix -> reject (with Q.850 cause) or send to a flow."""
+    __tablename__ = "ivr_blacklist"
+    __table_args__ = (UniqueConstraint("pattern", "match"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pattern: Mapped[str] = mapped_column(String(40))
+    match: Mapped[str] = mapped_column(String(8), default="exact")    # exact | prefix
+    action: Mapped[str] = mapped_column(String(8), default="reject")  # reject | flow
+    flow: Mapped[str] = mapped_column(String(80), default="")
+    cause: Mapped[int] = mapped_column(Integer, default=21)           # Q.850 21 = call rejected
+    note: Mapped[str] = mapped_column(String(200), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class IvrSurveyScore(Base):
+    """A post-call survey score 1-5 stored against the call id (joins the CDR)."""
+    __tablename__ = "ivr_survey_scores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(64), index=True)
+    score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    queue: Mapped[str] = mapped_column(String(80), default="")
+    agent: Mapped[str] = mapped_column(String(80), default="")
+    caller: Mapped[str] = mapped_column(String(40), default="")
+    created_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=_now)
+
+
+class IvrCallPath(Base):
+    """The IVR path and (masked) digits of one call, keyed by call id (joins the CDR)."""
+    __tablename__ = "ivr_call_paths"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    flow: Mapped[str] = mapped_column(String(80), default="")
+    flow_version: Mapped[int] = mapped_column(Integer, default=0)
+    caller: Mapped[str] = mapped_column(String(40), default="")
+    called: Mapped[str] = mapped_column(String(40), default="")
+    path: Mapped[list] = mapped_column(JSON, default=list)
+    digits: Mapped[list] = mapped_column(JSON, default=list)
+    outcome: Mapped[str] = mapped_column(String(40), default="")
+    started_at: Mapped[float] = mapped_column(Float, default=0.0)
+    ended_at: Mapped[float] = mapped_column(Float, default=0.0)

@@ -1,0 +1,258 @@
+"""The prompt library: named prompts per language as 8 kHz mono 16-bit WAV files.
+
+Layout under ``root``: ``<lang>/<name>.wav`` (language prompts), ``<name>.wav``
+(language-neutral), ``_tts/<sha1>.wav`` (espeak-ng cache keyed by text+voice).
+Uploads of any file soundfile reads are converted once (mono, resampled to
+8 kHz with scipy.signal.resample_poly). Say-number fragments with no recorded
+file are synthesised with espeak-ng when it is installed.
+"""
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from fractions import Fraction
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from . import say as _say
+
+RATE = 8000
+LANGS = ("zh", "en")
+VOICES = {"zh": "cmn", "en": "en-us"}
+
+
+class PromptError(Exception):
+    """A prompt is missing, or a file cannot be converted, or TTS is unavailable."""
+
+
+def espeak_available():
+    """True when the espeak-ng binary is on PATH."""
+    return shutil.which("espeak-ng") is not None
+
+
+def to_8k_mono(data, rate):
+    """Convert float or int audio (samples,) or (samples, channels) at `rate` Hz to int16 mono 8 kHz."""
+    data = np.asarray(data)
+    if data.ndim == 2:
+        data = data.astype(np.float64).mean(axis=1)
+    if data.dtype.kind in "iu":
+        data = data.astype(np.float64) / float(np.iinfo(data.dtype).max + 1)
+    data = np.asarray(data, dtype=np.float64)
+    if rate != RATE:
+        frac = Fraction(RATE, int(rate)).limit_denominator(1000)
+        data = resample_poly(data, frac.numerator, frac.denominator)
+    return np.clip(np.round(data * 32767.0), -32768, 32767).astype(np.int16)
+
+
+def trim_silence(x, threshold=300, pad=160):
+    """Cut leading and trailing samples below `threshold` (linear), keeping `pad` samples each side."""
+    idx = np.flatnonzero(np.abs(x.astype(np.int32)) > threshold)
+    if idx.size == 0:
+        return x
+    return x[max(0, idx[0] - pad): min(len(x), idx[-1] + 1 + pad)]
+
+
+def _write_wav_atomic(path, samples):
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".wav", dir=os.path.dirname(path) or ".")
+    os.close(fd)
+    try:
+        sf.write(tmp, samples, RATE, subtype="PCM_16", format="WAV")
+        os.replace(tmp, path)
+    except Exception:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class PromptLibrary:
+    """Named prompts per language, converted once to 8 kHz WAV; TTS fallback through espeak-ng."""
+
+    def __init__(self, root, language="zh", tts=True, session_factory=None):
+        self.root = os.path.abspath(root)
+        self.language = language
+        self.tts_enabled = tts and espeak_available()
+        self.session_factory = session_factory
+        self._cache = {}
+        self._texts = {}   # (lang, name) -> TTS text for prompts defined by text
+        os.makedirs(self.root, exist_ok=True)
+
+    # ------------------------------------------------------------ names and files
+
+    @staticmethod
+    def _check_name(name):
+        if not name or name.startswith("/") or ".." in name.split("/") or "\\" in name:
+            raise PromptError(f"bad prompt name {name!r}")
+
+    def _split(self, name, lang):
+        head, _, rest = name.partition("/")
+        if head in LANGS and rest:
+            return head, rest
+        return (lang or self.language), name
+
+    def _file(self, lang, name):
+        return os.path.join(self.root, lang, name + ".wav") if lang else os.path.join(self.root, name + ".wav")
+
+    def find(self, name, lang=None):
+        """Path of an existing prompt file for name in lang (then language-neutral), or None."""
+        self._check_name(name)
+        lang, bare = self._split(name, lang)
+        for candidate in (self._file(lang, bare), self._file("", bare)):
+            if os.path.exists(candidate):
+                return candidate
+        return None
+
+    def path(self, name, lang=None):
+        """Path of the prompt's 8 kHz WAV, synthesising text-defined prompts and say fragments on demand."""
+        found = self.find(name, lang)
+        if found:
+            return found
+        plang, bare = self._split(name, lang)
+        text = self._texts.get((plang, bare))
+        if text is None and name in _say.FRAGMENTS:
+            text = _say.FRAGMENTS[name]
+            plang = _say.fragment_lang(name)
+        if text is None and f"{plang}/{bare}" in _say.FRAGMENTS:
+            text = _say.FRAGMENTS[f"{plang}/{bare}"]
+        if text is None:
+            raise PromptError(f"prompt {name!r} not found for language {plang!r} under {self.root}")
+        return self.tts(text, plang)
+
+    def exists(self, name, lang=None):
+        """True if the prompt can be played (file present, or synthesisable)."""
+        try:
+            self.path(name, lang) if self.tts_enabled else self._require_file(name, lang)
+            return True
+        except PromptError:
+            return False
+
+    def _require_file(self, name, lang):
+        if self.find(name, lang) is None:
+            raise PromptError(f"prompt {name!r} not found")
+
+    def __contains__(self, name):
+        return self.exists(name)
+
+    def load(self, name, lang=None):
+        """The prompt's samples as int16 at 8 kHz (cached in memory)."""
+        path = self.path(name, lang)
+        mtime = os.path.getmtime(path)
+        hit = self._cache.get(path)
+        if hit is not None and hit[0] == mtime:
+            return hit[1]
+        data, rate = sf.read(path, dtype="int16", always_2d=False)
+        if rate != RATE or data.ndim != 1:
+            data = to_8k_mono(data, rate)
+        self._cache[path] = (mtime, data)
+        return data
+
+    get = load
+
+    def resolve(self, items, lang=None):
+        """Map a play list (names, file paths, arrays) to items the engine plays: names become WAV paths."""
+        out = []
+        for item in items:
+            if isinstance(item, (list, tuple)):
+                out.extend(self.resolve(item, lang))
+            elif isinstance(item, str) and not os.path.isabs(item):
+                out.append(self.path(item, lang))
+            else:
+                out.append(item)
+        return out
+
+    def names(self, lang=None):
+        """Names of the prompt files present for a language (sorted)."""
+        base = os.path.join(self.root, lang or self.language)
+        out = []
+        for dirpath, _dirs, files in os.walk(base):
+            for f in files:
+                if f.endswith(".wav"):
+                    rel = os.path.relpath(os.path.join(dirpath, f), base)
+                    out.append(rel[:-4].replace(os.sep, "/"))
+        return sorted(out)
+
+    # ------------------------------------------------------------ adding prompts
+
+    def add_file(self, name, src, lang=None, number=None):
+        """Import any soundfile-readable file as prompt `name` (converted to 8 kHz mono WAV once)."""
+        self._check_name(name)
+        lang = lang or self.language
+        try:
+            data, rate = sf.read(src, always_2d=False)
+        except Exception as e:   # soundfile raises LibsndfileError / RuntimeError / TypeError
+            raise PromptError(f"cannot read audio file {src!r}: {e}") from None
+        if len(data) == 0:
+            raise PromptError(f"audio file {src!r} is empty")
+        samples = to_8k_mono(data, rate)
+        dest = self._file(lang, name)
+        _write_wav_atomic(dest, samples)
+        self._index(name, lang, dest, "upload", samples, number=number)
+        return dest
+
+    def add_samples(self, name, samples, lang=None, source="phone", number=None):
+        """Store int16 8 kHz samples as prompt `name`."""
+        self._check_name(name)
+        lang = lang or self.language
+        samples = np.asarray(samples, dtype=np.int16)
+        dest = self._file(lang, name)
+        _write_wav_atomic(dest, samples)
+        self._index(name, lang, dest, source, samples, number=number)
+        return dest
+
+    def define_text(self, name, text, lang=None, voice=None):
+        """Define prompt `name` as TTS of `text` (synthesised now, cached by text+voice)."""
+        self._check_name(name)
+        lang = lang or self.language
+        self._texts[(lang, name)] = text
+        path = self.tts(text, lang, voice)
+        self._index(name, lang, path, "tts", None, text=text, voice=voice or VOICES.get(lang, lang))
+        return path
+
+    def tts(self, text, lang=None, voice=None):
+        """Path of a cached espeak-ng rendering of `text` at 8 kHz (made once per text+voice)."""
+        voice = voice or VOICES.get(lang or self.language, "en-us")
+        key = hashlib.sha1(f"{voice}\0{text}".encode()).hexdigest()
+        dest = os.path.join(self.root, "_tts", key + ".wav")
+        if os.path.exists(dest):
+            return dest
+        if not self.tts_enabled:
+            raise PromptError(f"no recorded prompt and espeak-ng TTS is not available for {text!r}")
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = os.path.join(tmp, "tts.wav")
+            proc = subprocess.run(["espeak-ng", "-v", voice, "-w", raw, text], capture_output=True, timeout=30)
+            if proc.returncode != 0 or not os.path.exists(raw):
+                raise PromptError(f"espeak-ng failed for voice {voice!r}: {proc.stderr.decode(errors='replace')}")
+            data, rate = sf.read(raw, always_2d=False)
+        samples = trim_silence(to_8k_mono(data, rate))
+        _write_wav_atomic(dest, samples)
+        return dest
+
+    def _index(self, name, lang, path, source, samples, number=None, text="", voice=""):
+        self._cache.pop(path, None)
+        if self.session_factory is None:
+            return
+        from trunkline.db import session_scope
+        from .models import IvrPrompt
+        if samples is None:
+            samples = sf.read(path, dtype="int16")[0]
+        with session_scope(self.session_factory) as s:
+            row = s.query(IvrPrompt).filter_by(name=name, lang=lang).one_or_none()
+            if row is None:
+                row = IvrPrompt(name=name, lang=lang)
+                s.add(row)
+            row.path, row.source, row.text, row.voice = path, source, text, voice
+            row.duration_ms = int(len(samples) * 1000 / RATE)
+            if number is not None:
+                row.number = number
+
+    def by_number(self, number):
+        """Name and language of the prompt registered under a phone-recording number, or None."""
+        if self.session_factory is None:
+            return None
+        from .models import IvrPrompt
+        with self.session_factory() as s:
+            row = s.query(IvrPrompt).filter_by(number=number).first()
+            return (row.name, row.lang) if row else None
