@@ -1,0 +1,258 @@
+"""Caller ID (CLIP / CLASS) generation and reception: FSK (Bell 202 or V.23, SDMF or MDMF) and DTMF.
+
+    from trunkline.dsp.callerid import CallerIDGenerator, CallerIDReceiver, CallerIDBank
+    audio = CallerIDGenerator.encode("13800138000", name="ZHANG SAN", when=datetime.now(),
+                                     standard="v23", fmt="mdmf")         # int16 at 8 kHz
+    rx = CallerIDReceiver("v23"); rx.rx(audio); rx.result
+    # -> {'number': '13800138000', 'name': 'ZHANG SAN', 'datetime': datetime(...), 'reason': None,
+    #     'standard': 'v23', 'format': 'mdmf'}
+
+FSK messages (Telcordia GR-30 / ETSI EN 300 659-3 layout): channel seizure (300 alternating bits),
+mark signal (180 mark bits), message type, length, body, two's complement checksum, mark postamble.
+SDMF (type 0x04): MMDDHHMM then the number, or 'O' (unavailable) / 'P' (private) instead of it.
+MDMF (type 0x80): parameters 0x01 date-time MMDDHHMM, 0x02 number, 0x04 reason number absent
+('O'/'P'), 0x07 name, 0x08 reason name absent. The date has no year: the receiver uses `year`
+(default: the current year). Levels are dBm0 (see goertzel.py).
+
+DTMF caller ID (ETSI EN 300 659-1 annex B / China practice): `start` digit ('A' or 'D'),
+the number, then 'C'. No number: 'B' + '00' (unavailable) or '10' (private) + 'C'.
+Digits are 70 ms on / 70 ms off by default. Reception uses trunkline.dsp.dtmf.DTMFDetector.
+
+`reason` values: None (number present), "unavailable" ('O' / '00'), "private" ('P' / '10').
+"""
+import datetime as _dt
+
+import numpy as np
+
+from .fsk import FSKModulator, FSKReceiver, async_bits
+from .goertzel import RATE, dbm0_to_amplitude
+
+STANDARDS = ("bell202", "v23", "dtmf")
+FORMATS = ("sdmf", "mdmf")
+SDMF_CALLERID = 0x04
+MDMF_CALLERID = 0x80
+P_DATETIME, P_NUMBER, P_NUMBER_ABSENT, P_NAME, P_NAME_ABSENT = 0x01, 0x02, 0x04, 0x07, 0x08
+REASON_CODES = {"unavailable": "O", "private": "P"}
+REASON_NAMES = {"O": "unavailable", "P": "private"}
+DTMF_REASON_CODES = {"unavailable": "00", "private": "10"}
+DTMF_REASON_NAMES = {"00": "unavailable", "10": "private"}
+DTMF_FREQS = {
+    "1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "A": (697, 1633),
+    "4": (770, 1209), "5": (770, 1336), "6": (770, 1477), "B": (770, 1633),
+    "7": (852, 1209), "8": (852, 1336), "9": (852, 1477), "C": (852, 1633),
+    "*": (941, 1209), "0": (941, 1336), "#": (941, 1477), "D": (941, 1633),
+}
+
+
+def checksum(data):
+    """Two's complement of the modulo-256 sum of `data`."""
+    return (-sum(data)) & 0xFF
+
+
+def build_message(number=None, name=None, when=None, fmt="mdmf", reason=None):
+    """Caller ID message bytes (type, length, body, checksum) for SDMF or MDMF."""
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
+    if reason is not None and reason not in REASON_CODES:
+        raise ValueError(f"reason must be None or one of {tuple(REASON_CODES)}, got {reason!r}")
+    if number is not None and not str(number).isprintable():
+        raise ValueError("number must be printable ASCII")
+    stamp = (when or _dt.datetime.now()).strftime("%m%d%H%M").encode()
+    num = None if number is None else str(number).encode("ascii")
+    if num is None and reason is None:
+        reason = "unavailable"
+    if fmt == "sdmf":
+        if name is not None:
+            raise ValueError("SDMF carries no name; use fmt='mdmf'")
+        body = stamp + (num if num is not None else REASON_CODES[reason].encode())
+        mtype = SDMF_CALLERID
+    else:
+        body = bytes([P_DATETIME, len(stamp)]) + stamp
+        if num is not None:
+            body += bytes([P_NUMBER, len(num)]) + num
+        else:
+            body += bytes([P_NUMBER_ABSENT, 1]) + REASON_CODES[reason].encode()
+        if name is not None:
+            nm = str(name).encode("latin-1")
+            body += bytes([P_NAME, len(nm)]) + nm
+        mtype = MDMF_CALLERID
+    if len(body) > 255:
+        raise ValueError("caller ID message longer than 255 bytes")
+    msg = bytes([mtype, len(body)]) + body
+    return msg + bytes([checksum(msg)])
+
+
+def parse_message(msg, year=None):
+    """Decode message bytes (type, length, body[, checksum]) into the result dict; None if not caller ID."""
+    if len(msg) < 2 or msg[0] not in (SDMF_CALLERID, MDMF_CALLERID):
+        return None
+    body = bytes(msg[2:2 + msg[1]])
+    res = {"number": None, "name": None, "datetime": None, "reason": None}
+    stamp = None
+    if msg[0] == SDMF_CALLERID:
+        res["format"] = "sdmf"
+        stamp, rest = body[:8], body[8:].decode("latin-1")
+        if rest in REASON_NAMES:
+            res["reason"] = REASON_NAMES[rest]
+        else:
+            res["number"] = rest
+    else:
+        res["format"] = "mdmf"
+        i = 0
+        while i + 2 <= len(body):
+            t, n = body[i], body[i + 1]
+            v = body[i + 2:i + 2 + n]
+            i += 2 + n
+            if t == P_DATETIME:
+                stamp = v
+            elif t == P_NUMBER:
+                res["number"] = v.decode("latin-1")
+            elif t == P_NUMBER_ABSENT:
+                res["reason"] = REASON_NAMES.get(v.decode("latin-1"), v.decode("latin-1"))
+            elif t == P_NAME:
+                res["name"] = v.decode("latin-1")
+            elif t == P_NAME_ABSENT and res["name"] is None:
+                res["name_reason"] = REASON_NAMES.get(v.decode("latin-1"), v.decode("latin-1"))
+    if stamp and len(stamp) == 8 and stamp.isdigit():
+        try:
+            mo, dd, hh, mi = (int(stamp[k:k + 2]) for k in (0, 2, 4, 6))
+            res["datetime"] = _dt.datetime(year or _dt.datetime.now().year, mo, dd, hh, mi)
+        except ValueError:
+            res["datetime"] = None
+    return res
+
+
+def _dtmf_audio(digits, on_ms, off_ms, level):
+    amp = float(dbm0_to_amplitude(level))
+    on, off = int(on_ms * RATE / 1000), int(off_ms * RATE / 1000)
+    t = np.arange(on) / RATE
+    parts = [np.zeros(off)]
+    for d in digits:
+        lo, hi = DTMF_FREQS[d]
+        parts.append(amp * (np.sin(2 * np.pi * lo * t) + np.sin(2 * np.pi * hi * t)))
+        parts.append(np.zeros(off))
+    return np.round(np.concatenate(parts)).astype(np.int16)
+
+
+class CallerIDGenerator:
+    """Makes caller ID audio to send to an analog line between rings (or after polarity reversal)."""
+
+    @staticmethod
+    def encode(number, name=None, when=None, standard="bell202", fmt="mdmf", reason=None,
+               level=-14.0, start="A", on_ms=70, off_ms=70):
+        """int16 samples (8 kHz) of a caller ID burst; level in dBm0 (per tone for DTMF)."""
+        if standard not in STANDARDS:
+            raise ValueError(f"standard must be one of {STANDARDS}, got {standard!r}")
+        if standard == "dtmf":
+            if name is not None:
+                raise ValueError("DTMF caller ID carries no name")
+            if number is not None:
+                num = str(number)
+                bad = [c for c in num if c not in "0123456789*#"]
+                if bad:
+                    raise ValueError(f"DTMF caller ID number may hold 0-9 * # only, got {bad}")
+                if start not in ("A", "D"):
+                    raise ValueError(f"DTMF start digit must be 'A' or 'D', got {start!r}")
+                digits = start + num + "C"
+            else:
+                reason = reason or "unavailable"
+                if reason not in DTMF_REASON_CODES:
+                    raise ValueError(f"reason must be one of {tuple(DTMF_REASON_CODES)}, got {reason!r}")
+                digits = "B" + DTMF_REASON_CODES[reason] + "C"
+            return _dtmf_audio(digits, on_ms, off_ms, level if level != -14.0 else -7.0)
+        msg = build_message(number, name, when, fmt, reason)
+        bits = [k & 1 for k in range(300)] + [1] * 180 + async_bits(msg) + [1] * 10
+        return FSKModulator(standard, level).modulate(bits)
+
+
+class CallerIDBank:
+    """Caller ID receivers for many analog ports: process(block) -> [(ch, result dict)]."""
+
+    def __init__(self, channels, standard="bell202", year=None):
+        if standard not in STANDARDS:
+            raise ValueError(f"standard must be one of {STANDARDS}, got {standard!r}")
+        self.channels = int(channels)
+        self.standard = standard
+        self.year = year
+        if standard == "dtmf":
+            try:
+                from .dtmf import DTMFDetector
+            except ImportError as exc:  # pragma: no cover - depends on the DTMF module being present
+                raise RuntimeError("DTMF caller ID needs trunkline.dsp.dtmf.DTMFDetector") from exc
+            self.dtmf = DTMFDetector(self.channels)
+            self.digits = [""] * self.channels
+        else:
+            self.fsk = FSKReceiver(self.channels, standard)
+            self.buf = [bytearray() for _ in range(self.channels)]
+
+    def reset(self, ch):
+        """Forget a partial message on one port."""
+        if self.standard == "dtmf":
+            self.dtmf.reset(ch)
+            self.digits[ch] = ""
+        else:
+            self.fsk.reset(ch)
+            self.buf[ch] = bytearray()
+
+    def process(self, block):
+        """Feed int16 (channels, n); returns [(ch, result)] for every complete, checksum-valid message."""
+        out = []
+        if self.standard == "dtmf":
+            for ch, dg in self.dtmf.process(block):
+                r = self._dtmf_digit(ch, dg)
+                if r is not None:
+                    out.append((ch, r))
+            return out
+        for ch, v in self.fsk.process(block):
+            b = self.buf[ch]
+            if v in ("mark", "lost"):
+                b.clear()
+                continue
+            b.append(v)
+            if len(b) >= 2 and len(b) == b[1] + 3:
+                if sum(b) & 0xFF == 0 and b[0] in (SDMF_CALLERID, MDMF_CALLERID):
+                    r = parse_message(bytes(b), self.year)
+                    r["standard"] = self.standard
+                    out.append((ch, r))
+                b.clear()
+            elif len(b) > 260:
+                b.clear()
+        return out
+
+    def _dtmf_digit(self, ch, dg):
+        s = self.digits[ch]
+        if not s:
+            if dg in "ABD":
+                self.digits[ch] = dg
+            return None
+        if dg != "C":
+            self.digits[ch] = s + dg
+            return None
+        self.digits[ch] = ""
+        res = {"number": None, "name": None, "datetime": None, "reason": None, "standard": "dtmf", "format": None}
+        if s[0] == "B":
+            res["reason"] = DTMF_REASON_NAMES.get(s[1:], s[1:])
+        else:
+            res["number"] = s[1:]
+            res["start"] = s[0]
+        return res
+
+
+class CallerIDReceiver:
+    """Caller ID receiver for one port: rx(samples) int16 1-D; .result is the last message dict or None."""
+
+    def __init__(self, standard="bell202", year=None):
+        self.bank = CallerIDBank(1, standard, year)
+        self.result = None
+
+    def rx(self, samples):
+        """Feed int16 samples (any length); returns the result once a message has been received."""
+        a = np.asarray(samples, dtype=np.int16).reshape(1, -1)
+        for _, r in self.bank.process(a):
+            self.result = r
+        return self.result
+
+    def reset(self):
+        """Clear state and the last result."""
+        self.bank.reset(0)
+        self.result = None

@@ -1,0 +1,167 @@
+"""1200 bit/s FSK for caller ID: Bell 202 (mark 1200 / space 2200 Hz) and V.23 (mark 1300 / space 2100 Hz).
+
+FSKModulator: bits or async bytes -> int16, phase continuous, level in dBm0.
+FSKReceiver(channels, mode): vectorised demodulator for (channels, n) int16 blocks; the
+mark/space correlation and carrier detect run over all channels as numpy arrays; the
+asynchronous (start/8 data/stop) character framing runs per channel only where a carrier is
+present, once per character. It returns bytes per channel and flags runs of >= 10 mark
+bits (the "mark signal" that precedes a caller ID message), which callerid.py uses to frame messages.
+"""
+import numpy as np
+
+from .goertzel import RATE, dbm0_to_amplitude
+
+MODES = {
+    "bell202": {"mark": 1200.0, "space": 2200.0, "baud": 1200.0},
+    "v23": {"mark": 1300.0, "space": 2100.0, "baud": 1200.0},
+}
+CARRIER_MIN_DBM0 = -42.0
+
+
+def _mode(mode):
+    if mode not in MODES:
+        raise ValueError(f"unknown FSK mode {mode!r}; known: {', '.join(MODES)}")
+    return MODES[mode]
+
+
+def async_bits(data, stop_bits=1):
+    """Bits (0/1 list) of bytes framed as start bit, 8 data bits LSB first, stop bit(s)."""
+    out = []
+    for byte in bytes(data):
+        out.append(0)
+        out.extend((byte >> k) & 1 for k in range(8))
+        out.extend([1] * stop_bits)
+    return out
+
+
+class FSKModulator:
+    """Phase-continuous FSK modulator; modulate(bits) -> int16 samples (8 kHz)."""
+
+    def __init__(self, mode="bell202", level=-14.0):
+        """level: transmit level in dBm0."""
+        m = _mode(mode)
+        self.mark, self.space, self.baud = m["mark"], m["space"], m["baud"]
+        self.amp = float(dbm0_to_amplitude(level))
+        self.phase = 0.0
+        self.frac = 0.0  # fractional sample position of the bit clock
+
+    def modulate(self, bits):
+        """int16 samples for a sequence of bits (1 = mark)."""
+        spb = RATE / self.baud
+        freqs = []
+        for b in bits:
+            self.frac += spb
+            n = int(self.frac)
+            self.frac -= n
+            freqs.append(np.full(n, self.mark if b else self.space))
+        if not freqs:
+            return np.zeros(0, dtype=np.int16)
+        f = np.concatenate(freqs)
+        ph = self.phase + np.cumsum(2 * np.pi * f / RATE)
+        x = self.amp * np.sin(ph - 2 * np.pi * f / RATE)
+        self.phase = float(ph[-1] % (2 * np.pi))
+        return np.round(x).astype(np.int16)
+
+
+class FSKReceiver:
+    """Vectorised FSK demodulator + async framing; process(block) -> [(ch, byte | 'mark' | 'lost')] in order."""
+
+    def __init__(self, channels, mode="bell202"):
+        m = _mode(mode)
+        self.channels = int(channels)
+        self.spb = RATE / m["baud"]
+        self.L = int(round(self.spb))
+        self.wm = 2 * np.pi * m["mark"] / RATE
+        self.ws = 2 * np.pi * m["space"] / RATE
+        self.hist = np.zeros((self.channels, self.L), dtype=np.float64)
+        self.t0 = 0  # absolute sample index of the next input sample
+        self.min_pow = float(dbm0_to_amplitude(CARRIER_MIN_DBM0)) ** 2 / 2
+        # per-channel framing state (plain Python, touched only for channels with carrier)
+        self.bits = [np.zeros(0, dtype=bool) for _ in range(self.channels)]
+        self.pos = [0] * self.channels        # next index in bits[ch] to hunt a start bit from
+        self.last_stop = [None] * self.channels  # index (in bits[ch]) of the last stop bit middle
+        self.carrier = np.zeros(self.channels, dtype=bool)
+
+    def reset(self, ch):
+        """Forget one channel's state."""
+        self.hist[ch] = 0
+        self.bits[ch] = np.zeros(0, dtype=bool)
+        self.pos[ch] = 0
+        self.last_stop[ch] = None
+        self.carrier[ch] = False
+
+    def demodulate(self, block):
+        """Hard decisions (True = mark) and carrier flags, both (channels, n), for an int16 block."""
+        block = np.asarray(block)
+        if block.ndim != 2 or block.shape[0] != self.channels:
+            raise ValueError(f"block must be shaped ({self.channels}, n), got {block.shape}")
+        n = block.shape[1]
+        x = np.concatenate([self.hist, block.astype(np.float64)], axis=1)
+        t = np.arange(self.t0 - self.L, self.t0 + n)
+        cm = np.cumsum(x * np.exp(-1j * self.wm * t)[None, :], axis=1)
+        cs = np.cumsum(x * np.exp(-1j * self.ws * t)[None, :], axis=1)
+        e2 = np.cumsum(x * x, axis=1)
+        L = self.L
+        sm = cm[:, L:] - cm[:, :-L]
+        ss = cs[:, L:] - cs[:, :-L]
+        pw = (e2[:, L:] - e2[:, :-L]) / L
+        dec = (sm.real ** 2 + sm.imag ** 2) > (ss.real ** 2 + ss.imag ** 2)
+        carrier = pw >= self.min_pow
+        self.hist = x[:, -L:]
+        self.t0 += n
+        return dec, carrier
+
+    def process(self, block):
+        """Feed int16 (channels, n). Returns events [(ch, value)]: value is a received byte (int),
+        'mark' after >= 10 bits of continuous mark, or 'lost' when the carrier drops."""
+        dec, carrier = self.demodulate(block)
+        events = []
+        active = np.nonzero(carrier.any(axis=1) | self.carrier)[0]
+        for ch in active:
+            c = carrier[ch]
+            d = dec[ch] | ~c  # no carrier reads as mark, so no false start bits
+            events.extend((int(ch), v) for v in self._frame(int(ch), d))
+            if self.carrier[ch] and not c[-1]:
+                events.append((int(ch), "lost"))
+                self.bits[ch] = np.zeros(0, dtype=bool)
+                self.pos[ch] = 0
+                self.last_stop[ch] = None
+            self.carrier[ch] = bool(c[-1])
+        return events
+
+    def _frame(self, ch, d):
+        b = np.concatenate([self.bits[ch], d])
+        spb = self.spb
+        pos = max(self.pos[ch], 1)
+        out = []
+        offs = np.round((np.arange(10) + 0.5) * spb).astype(int)
+        edges = np.flatnonzero(b[:-1] & ~b[1:]) + 1
+        keep_from = None
+        for i in edges:
+            if i < pos:
+                continue
+            if i + offs[-1] >= len(b):
+                keep_from = i - 1
+                break
+            v = b[i + offs]
+            if v[0] or not v[9]:
+                pos = i + 1  # framing error: hunt again
+                continue
+            ls = self.last_stop[ch]
+            if ls is None or i - ls > 10 * spb:
+                out.append("mark")
+            out.append(int(np.dot(v[1:9].astype(int), 1 << np.arange(8))))
+            self.last_stop[ch] = i + offs[9]
+            pos = i + offs[9]
+        if keep_from is None:
+            keep_from = max(len(b) - 1, 0)
+            pos = max(pos, keep_from)
+        # drop consumed samples, keep indices relative
+        ls = self.last_stop[ch]
+        if ls is not None:
+            self.last_stop[ch] = ls - keep_from
+            if self.last_stop[ch] < -20 * spb:
+                self.last_stop[ch] = None
+        self.bits[ch] = b[keep_from:]
+        self.pos[ch] = max(pos - keep_from, 1)
+        return out
