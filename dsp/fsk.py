@@ -8,6 +8,7 @@ present, once per character. It returns bytes per channel and flags runs of >= 1
 bits (the "mark signal" that precedes a caller ID message), which callerid.py uses to frame messages.
 """
 import numpy as np
+from scipy.signal import butter, sosfilt, sosfilt_zi
 
 from .goertzel import RATE, dbm0_to_amplitude
 
@@ -15,7 +16,7 @@ MODES = {
     "bell202": {"mark": 1200.0, "space": 2200.0, "baud": 1200.0},
     "v23": {"mark": 1300.0, "space": 2100.0, "baud": 1200.0},
 }
-CARRIER_MIN_DBM0 = -42.0
+CARRIER_MIN_DBM0 = -48.0
 
 
 def _mode(mode):
@@ -74,10 +75,13 @@ class FSKReceiver:
         self.wm = 2 * np.pi * m["mark"] / RATE
         self.ws = 2 * np.pi * m["space"] / RATE
         self.hist = np.zeros((self.channels, self.L), dtype=np.float64)
+        # band-pass around the FSK band (mark - 600 Hz .. space + 600 Hz) to shed out-of-band noise
+        self.sos = butter(4, [m["mark"] - 600.0, m["space"] + 600.0], btype="bandpass", fs=RATE, output="sos")
+        self.zi = np.zeros((self.sos.shape[0], self.channels, 2))
         self.t0 = 0  # absolute sample index of the next input sample
         self.min_pow = float(dbm0_to_amplitude(CARRIER_MIN_DBM0)) ** 2 / 2
         # per-channel framing state (plain Python, touched only for channels with carrier)
-        self.bits = [np.zeros(0, dtype=bool) for _ in range(self.channels)]
+        self.bits = [np.zeros(0) for _ in range(self.channels)]  # soft decisions (> 0 = mark)
         self.pos = [0] * self.channels        # next index in bits[ch] to hunt a start bit from
         self.last_stop = [None] * self.channels  # index (in bits[ch]) of the last stop bit middle
         self.carrier = np.zeros(self.channels, dtype=bool)
@@ -85,18 +89,20 @@ class FSKReceiver:
     def reset(self, ch):
         """Forget one channel's state."""
         self.hist[ch] = 0
-        self.bits[ch] = np.zeros(0, dtype=bool)
+        self.zi[:, ch] = 0
+        self.bits[ch] = np.zeros(0)
         self.pos[ch] = 0
         self.last_stop[ch] = None
         self.carrier[ch] = False
 
     def demodulate(self, block):
-        """Hard decisions (True = mark) and carrier flags, both (channels, n), for an int16 block."""
+        """Soft decisions in [-1, 1] (> 0 = mark) and carrier flags, both (channels, n), for an int16 block."""
         block = np.asarray(block)
         if block.ndim != 2 or block.shape[0] != self.channels:
             raise ValueError(f"block must be shaped ({self.channels}, n), got {block.shape}")
         n = block.shape[1]
-        x = np.concatenate([self.hist, block.astype(np.float64)], axis=1)
+        y, self.zi = sosfilt(self.sos, block.astype(np.float64), axis=1, zi=self.zi)
+        x = np.concatenate([self.hist, y], axis=1)
         t = np.arange(self.t0 - self.L, self.t0 + n)
         cm = np.cumsum(x * np.exp(-1j * self.wm * t)[None, :], axis=1)
         cs = np.cumsum(x * np.exp(-1j * self.ws * t)[None, :], axis=1)
@@ -105,7 +111,9 @@ class FSKReceiver:
         sm = cm[:, L:] - cm[:, :-L]
         ss = cs[:, L:] - cs[:, :-L]
         pw = (e2[:, L:] - e2[:, :-L]) / L
-        dec = (sm.real ** 2 + sm.imag ** 2) > (ss.real ** 2 + ss.imag ** 2)
+        em = sm.real ** 2 + sm.imag ** 2
+        es = ss.real ** 2 + ss.imag ** 2
+        dec = (em - es) / (em + es + 1e-9)
         carrier = pw >= self.min_pow
         self.hist = x[:, -L:]
         self.t0 += n
@@ -119,18 +127,19 @@ class FSKReceiver:
         active = np.nonzero(carrier.any(axis=1) | self.carrier)[0]
         for ch in active:
             c = carrier[ch]
-            d = dec[ch] | ~c  # no carrier reads as mark, so no false start bits
+            d = np.where(c, dec[ch], 1.0)  # no carrier reads as mark, so no false start bits
             events.extend((int(ch), v) for v in self._frame(int(ch), d))
             if self.carrier[ch] and not c[-1]:
                 events.append((int(ch), "lost"))
-                self.bits[ch] = np.zeros(0, dtype=bool)
+                self.bits[ch] = np.zeros(0)
                 self.pos[ch] = 0
                 self.last_stop[ch] = None
             self.carrier[ch] = bool(c[-1])
         return events
 
     def _frame(self, ch, d):
-        b = np.concatenate([self.bits[ch], d])
+        soft = np.concatenate([self.bits[ch], d])
+        b = soft > 0
         spb = self.spb
         pos = max(self.pos[ch], 1)
         out = []
@@ -140,11 +149,13 @@ class FSKReceiver:
         for i in edges:
             if i < pos:
                 continue
-            if i + offs[-1] >= len(b):
+            if i + offs[-1] + 2 >= len(b):
                 keep_from = i - 1
                 break
-            v = b[i + offs]
-            if v[0] or not v[9]:
+            # each bit: mean of the soft decisions at its centre and one sample either side
+            sv = soft[i + offs] + soft[i + offs - 1] + soft[i + offs + 1]
+            v = sv > 0
+            if v[0] or not v[9] or soft[i + 1:i + 6].mean() > -0.2:
                 pos = i + 1  # framing error: hunt again
                 continue
             ls = self.last_stop[ch]
@@ -162,6 +173,6 @@ class FSKReceiver:
             self.last_stop[ch] = ls - keep_from
             if self.last_stop[ch] < -20 * spb:
                 self.last_stop[ch] = None
-        self.bits[ch] = b[keep_from:]
+        self.bits[ch] = soft[keep_from:]
         self.pos[ch] = max(pos - keep_from, 1)
         return out
