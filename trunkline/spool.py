@@ -1,0 +1,344 @@
+"""Durable writer for CDRs and queue events: never blocks the caller, never loses a record.
+
+`put()` only stamps a sequence number and hands the record to a bounded queue
+(or, when that queue is full because the database is slow, appends it to the
+spool file directly). One background thread inserts into the database. When an
+insert fails the thread switches to spool mode: every record goes to a local
+append-only JSON-lines file, and every `retry_interval` seconds the thread tries
+to replay that file in sequence order. Inserts use ON CONFLICT DO NOTHING on
+each kind's unique key, so a replay after a partial failure never duplicates.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import queue
+import threading
+import time
+
+from sqlalchemy import DateTime, Date
+
+log = logging.getLogger("trunkline.spool")
+
+
+def _insert_ignore(conn, table, rows, key):
+    """INSERT rows, skipping those whose unique `key` already exists (PostgreSQL and SQLite)."""
+    name = conn.dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # generic fallback: filter existing keys first
+        from sqlalchemy import select
+        have = set(conn.execute(select(table.c[key]).where(table.c[key].in_([r[key] for r in rows]))).scalars())
+        rows = [r for r in rows if r[key] not in have]
+        if rows:
+            conn.execute(table.insert(), rows)
+        return
+    conn.execute(insert(table).on_conflict_do_nothing(index_elements=[key]), rows)
+
+
+class _Kind:
+    def __init__(self, table, key):
+        self.table = table
+        self.key = key
+        self.datetimes = {c.name for c in table.columns if isinstance(c.type, DateTime)}
+        self.dates = {c.name for c in table.columns if isinstance(c.type, Date)}
+        self.columns = {c.name for c in table.columns}
+
+
+def _to_json(value):
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    raise TypeError(f"cannot spool {type(value).__name__}")
+
+
+class DurableWriter:
+    """Background writer of records (kind 'cdr', 'queue_event', or registered kinds) with a spool file."""
+
+    def __init__(self, engine, spool_path, maxsize=10000, retry_interval=1.0, batch_size=200):
+        from trunkline.models import Cdr, QueueEvent
+
+        self.engine = engine
+        self.spool_path = spool_path
+        self.retry_interval = retry_interval
+        self.batch_size = batch_size
+        self._q = queue.Queue(maxsize=maxsize)
+        self._kinds = {}
+        self._lock = threading.Lock()  # guards the spool file and the seq counter
+        self._seq = 0
+        self._thread = None
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self.stats = {"written": 0, "spooled": 0, "replayed": 0, "overflow": 0, "errors": 0, "bad_lines": 0}
+        self.last_error = ""
+        self.register("cdr", Cdr.__table__, "call_id")
+        self.register("queue_event", QueueEvent.__table__, "uuid")
+        d = os.path.dirname(os.path.abspath(spool_path))
+        os.makedirs(d, exist_ok=True)
+
+    def register(self, kind, table, key):
+        """Allow records of `kind` into `table`, deduplicated on unique column `key`."""
+        self._kinds[kind] = _Kind(table, key)
+
+    # ---------------------------------------------------------------- producer side (never blocks)
+    def _next_seq(self):
+        s = max(time.time_ns() // 1000, self._seq + 1)  # microseconds, strictly increasing
+        self._seq = s
+        return s
+
+    def put(self, kind, row):
+        """Queue one record (dict of column values) for the database; returns its sequence number."""
+        k = self._kinds.get(kind)
+        if k is None:
+            raise ValueError(f"unknown record kind {kind!r}")
+        unknown = set(row) - k.columns
+        if unknown:
+            raise ValueError(f"{kind}: unknown columns {sorted(unknown)}")
+        if row.get(k.key) in (None, ""):
+            raise ValueError(f"{kind}: {k.key} is required")
+        self._idle.clear()
+        with self._lock:  # seq order == queue/file order: a replay snapshot never misses a lower seq
+            seq = self._next_seq()
+            rec = {"kind": kind, "seq": seq, "row": dict(row, seq=seq) if "seq" in k.columns else dict(row)}
+            try:
+                self._q.put_nowait(rec)
+            except queue.Full:  # database slow: straight to disk (no fsync here), replayed in order
+                self._append_locked([rec], sync=False)
+                self.stats["overflow"] += 1
+        return seq
+
+    def write_cdr(self, **row):
+        """Queue a CDR (columns of trunkline.models.Cdr; call_id required)."""
+        return self.put("cdr", row)
+
+    def write_queue_event(self, **row):
+        """Queue a queue_log event (columns of trunkline.models.QueueEvent; uuid required)."""
+        return self.put("queue_event", row)
+
+    # ---------------------------------------------------------------- spool file
+    def _append(self, recs):
+        with self._lock:
+            self._append_locked(recs, sync=False)
+        self._fsync()
+
+    def _fsync(self):
+        """Force the spool file to disk (outside the lock: put() never waits on it)."""
+        try:
+            fd = os.open(self.spool_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _append_locked(self, recs, sync=False):
+        data = "".join(json.dumps(r, default=_to_json, separators=(",", ":")) + "\n" for r in recs)
+        with open(self.spool_path, "a", encoding="utf-8") as f:
+            f.write(data)
+            f.flush()
+            if sync:
+                os.fsync(f.fileno())
+        self.stats["spooled"] += len(recs)
+
+    def _queue_to_spool_locked(self):
+        rest = []
+        while True:
+            try:
+                rest.append(self._q.get_nowait())
+            except queue.Empty:
+                break
+        if rest:
+            self._append_locked(rest)
+
+    def spool_pending(self):
+        """True when the spool file holds records not yet in the database."""
+        try:
+            return os.path.getsize(self.spool_path) > 0
+        except OSError:
+            return False
+
+    def _read_spool(self):
+        recs = []
+        with self._lock:
+            self._queue_to_spool_locked()  # everything with a lower seq is now in the file
+            try:
+                with open(self.spool_path, encoding="utf-8") as f:
+                    lines = f.readlines()
+            except FileNotFoundError:
+                return [], 0
+            size = os.path.getsize(self.spool_path)
+        for line in lines:
+            if not line.endswith("\n"):
+                break  # torn write in progress (other thread appends under lock, so only a crash leaves this)
+            try:
+                recs.append(json.loads(line))
+            except ValueError:
+                self.stats["bad_lines"] += 1
+                log.error("spool %s: unreadable line skipped: %r", self.spool_path, line[:200])
+        return recs, size
+
+    def _replay(self):
+        """Insert the whole spool in sequence order; truncate it once everything is in. True on success."""
+        recs, size = self._read_spool()
+        if not recs:
+            return True
+        recs.sort(key=lambda r: r["seq"])
+        for i in range(0, len(recs), self.batch_size):
+            chunk = recs[i:i + self.batch_size]
+            try:
+                self._insert(chunk)
+            except Exception:
+                if not self._db_alive():
+                    raise  # database down: keep everything spooled, retry later
+                self._insert_one_by_one(chunk)
+        with self._lock:
+            # drop what we replayed; keep anything appended meanwhile
+            with open(self.spool_path, "r+", encoding="utf-8") as f:
+                f.seek(size)
+                rest = f.read()
+                f.seek(0)
+                f.write(rest)
+                f.truncate()
+                f.flush()
+                os.fsync(f.fileno())
+        self.stats["replayed"] += len(recs)
+        if rest:
+            return self._replay()
+        return True
+
+    # ---------------------------------------------------------------- database side
+    def _db_alive(self):
+        from sqlalchemy import text
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    def _insert_one_by_one(self, recs):
+        """Database up but a batch fails: insert row by row, set aside rows it refuses (with the error)."""
+        for r in recs:
+            try:
+                self._insert([r])
+            except Exception as exc:
+                if not self._db_alive():
+                    raise
+                self.stats["rejected"] = self.stats.get("rejected", 0) + 1
+                log.error("record refused by the database, kept in %s.rejected: %s", self.spool_path, exc)
+                with open(self.spool_path + ".rejected", "a", encoding="utf-8") as f:
+                    f.write(json.dumps(dict(r, error=str(exc).splitlines()[0]), default=_to_json) + "\n")
+
+    def _decode(self, k, row):
+        out = dict(row)
+        for c in k.datetimes & out.keys():
+            if isinstance(out[c], str):
+                out[c] = dt.datetime.fromisoformat(out[c])
+        for c in k.dates & out.keys():
+            if isinstance(out[c], str):
+                out[c] = dt.date.fromisoformat(out[c])
+        return out
+
+    def _insert(self, recs):
+        with self.engine.begin() as conn:
+            # keep order: consecutive runs of one kind go in one statement, in seq order
+            run, kind = [], None
+            for r in recs:
+                if r["kind"] != kind and run:
+                    k = self._kinds[kind]
+                    _insert_ignore(conn, k.table, run, k.key)
+                    run = []
+                kind = r["kind"]
+                run.append(self._decode(self._kinds[kind], r["row"]))
+            if run:
+                k = self._kinds[kind]
+                _insert_ignore(conn, k.table, run, k.key)
+
+    def _drain(self, block_timeout):
+        batch = []
+        try:
+            batch.append(self._q.get(timeout=block_timeout))
+        except queue.Empty:
+            return batch
+        while len(batch) < self.batch_size:
+            try:
+                batch.append(self._q.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _run(self):
+        next_retry = 0.0
+        while True:
+            batch = self._drain(0.05)
+            if batch:
+                if self.spool_pending():
+                    with self._lock:  # keep order: behind what is already spooled
+                        self._append_locked(batch)
+                        self._queue_to_spool_locked()
+                    self._fsync()
+                else:
+                    try:
+                        self._insert(batch)
+                        self.stats["written"] += len(batch)
+                    except Exception as exc:  # database down or failing
+                        self._failed(exc)
+                        self._append(batch)
+                        next_retry = time.monotonic() + self.retry_interval
+            if self.spool_pending() and time.monotonic() >= next_retry:
+                try:
+                    self._replay()
+                except Exception as exc:
+                    self._failed(exc)
+                    next_retry = time.monotonic() + self.retry_interval
+            if self._q.empty() and not self.spool_pending():
+                self._idle.set()
+            if self._stop.is_set() and self._q.empty():
+                if not self.spool_pending() or time.monotonic() > self._stop_deadline:
+                    return  # database still down: records stay in the spool file for the next start
+
+    def _failed(self, exc):
+        self.stats["errors"] += 1
+        msg = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if msg != self.last_error:
+            log.warning("database write failed, spooling to %s: %s", self.spool_path, msg)
+        self.last_error = msg
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self):
+        """Start the writer thread (replays a spool left by a previous run first)."""
+        self._stop.clear()
+        self._stop_deadline = None
+        self._thread = threading.Thread(target=self._run, name="trunkline-db-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def flush(self, timeout=10.0):
+        """Wait until every record so far is in the database; False on timeout (records stay spooled)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self._idle.wait(min(0.05, max(0.0, end - time.monotonic())))
+            if self._idle.is_set() and self._q.empty() and not self.spool_pending():
+                return True
+        return False
+
+    def stop(self, timeout=5.0):
+        """Stop the thread after draining the queue; what the database cannot take stays in the spool file."""
+        if not self._thread:
+            return
+        self._stop_deadline = time.monotonic() + timeout
+        self._stop.set()
+        self._thread.join(timeout + 1.0)
+        # anything still queued (thread gone) goes to disk, never lost
+        with self._lock:
+            self._queue_to_spool_locked()
+        self._thread = None
+
+    @property
+    def pending(self):
+        """Records queued in memory (not counting the spool file)."""
+        return self._q.qsize()
