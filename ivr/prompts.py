@@ -24,6 +24,44 @@ LANGS = ("zh", "en")
 VOICES = {"zh": "cmn", "en": "en-us"}
 
 
+# system prompts the IVR itself plays; synthesised by TTS until a recorded file replaces them
+SYSTEM_PROMPTS = {
+    "ivr-lookup-failed": {"zh": "抱歉，查询服务暂时不可用，请稍后再试。",
+                          "en": "Sorry, the information service is not available right now. Please try later."},
+    "ivr-fax-unavailable": {"zh": "抱歉，传真服务暂时不可用。", "en": "Sorry, the fax service is not available."},
+    "ivr-queue-unavailable": {"zh": "抱歉，人工服务暂时不可用。", "en": "Sorry, no agent service is available."},
+    "ivr-goodbye": {"zh": "感谢您的来电，再见。", "en": "Thank you for calling. Goodbye."},
+    "vm-enter-box": {"zh": "请输入信箱号码，以井号键结束。", "en": "Please enter your mailbox number, then press pound."},
+    "vm-enter-pin": {"zh": "请输入密码，以井号键结束。", "en": "Please enter your password, then press pound."},
+    "vm-bad-pin": {"zh": "密码错误。", "en": "That password is incorrect."},
+    "vm-you-have": {"zh": "您有", "en": "You have"},
+    "vm-new": {"zh": "条新留言", "en": "new messages"},
+    "vm-saved-count": {"zh": "条已保存留言", "en": "saved messages"},
+    "vm-main-menu": {"zh": "收听新留言请按一，收听已保存留言请按二，录制问候语请按三，退出请按星号键。",
+                     "en": "For new messages press 1, for saved messages press 2, to record your greeting "
+                           "press 3, to exit press star."},
+    "vm-message-menu": {"zh": "重听请按一，保存请按九，删除请按七，下一条请按井号键。",
+                        "en": "To replay press 1, to save press 9, to delete press 7, for the next message press pound."},
+    "vm-no-messages": {"zh": "没有留言。", "en": "There are no messages."},
+    "vm-saved": {"zh": "已保存。", "en": "Saved."},
+    "vm-deleted": {"zh": "已删除。", "en": "Deleted."},
+    "vm-default-greeting": {"zh": "您拨打的用户不方便接听，请在提示音后留言，按井号键结束。",
+                            "en": "Please leave a message after the tone. Press pound when you are done."},
+    "vm-record-greeting": {"zh": "请在提示音后录制问候语，以井号键结束。",
+                           "en": "Record your greeting after the tone, then press pound."},
+    "vm-message-from": {"zh": "来电号码", "en": "Message from"},
+    "vm-no-box": {"zh": "该信箱不存在。", "en": "That mailbox does not exist."},
+    "survey-ask": {"zh": "请为本次服务评分，非常满意请按五，非常不满意请按一。",
+                   "en": "Please rate our service from 1 to 5, where 5 is excellent."},
+    "survey-thanks": {"zh": "感谢您的评价，再见。", "en": "Thank you for your rating. Goodbye."},
+    "prompt-admin-pin": {"zh": "请输入管理密码，以井号键结束。", "en": "Please enter the administrator PIN, then press pound."},
+    "prompt-enter-number": {"zh": "请输入提示音编号，以井号键结束。", "en": "Enter the prompt number, then press pound."},
+    "prompt-record": {"zh": "请在提示音后录音，以井号键结束。", "en": "Record after the tone, then press pound."},
+    "prompt-review": {"zh": "保存请按一，重录请按二，放弃请按三。", "en": "To keep it press 1, to record again press 2, to cancel press 3."},
+    "prompt-stored": {"zh": "提示音已保存。", "en": "The prompt is stored."},
+}
+
+
 class PromptError(Exception):
     """A prompt is missing, or a file cannot be converted, or TTS is unavailable."""
 
@@ -117,6 +155,9 @@ class PromptLibrary:
             plang = _say.fragment_lang(name)
         if text is None and f"{plang}/{bare}" in _say.FRAGMENTS:
             text = _say.FRAGMENTS[f"{plang}/{bare}"]
+        if text is None and bare in SYSTEM_PROMPTS:
+            texts = SYSTEM_PROMPTS[bare]
+            text = texts.get(plang) or texts["en"]
         if text is None:
             raise PromptError(f"prompt {name!r} not found for language {plang!r} under {self.root}")
         return self.tts(text, plang)

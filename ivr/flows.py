@@ -1,0 +1,307 @@
+"""Running flows: the services flows use, a versioned flow registry, and the flow-document interpreter.
+
+Python flows (``async def flow(call)``) and YAML flow documents register under
+a name. Each (re)load makes a new immutable `FlowVersion`; a call binds the
+version that is current when it starts, so a reload takes effect for new calls
+and never disturbs calls in progress. A document that fails validation is
+rejected with its problems and the current version stays in service.
+"""
+import datetime as _dt
+import inspect
+import itertools
+import logging
+import os
+import threading
+import uuid
+from dataclasses import dataclass, field
+
+from trunkline.media.errors import Hangup
+
+from . import flowdoc as _flowdoc
+from . import nodes as _nodes
+from .cdr import CallTrace
+
+log = logging.getLogger(__name__)
+MAX_DEPTH = 8
+MAX_SILENT_STEPS = 500
+
+
+class FlowRuntimeError(RuntimeError):
+    """A flow cannot continue (loop without media, sub-flow depth, missing flow)."""
+
+
+@dataclass
+class Services:
+    """What flows run against: prompts, database, calendars, lookups, voicemail, clock, directories."""
+    prompts: object = None                 # ivr.prompts.PromptLibrary
+    session_factory: object = None
+    calendars: dict = field(default_factory=dict)
+    lookups: dict = field(default_factory=dict)
+    voicemail: object = None               # ivr.voicemail.Voicemail
+    clock: object = None                   # () -> aware datetime (wall clock for calendars); default now
+    data_dir: str = "var"
+    registry: object = None
+
+    def now(self):
+        """The wall-clock datetime calendars and say-time use."""
+        return self.clock() if self.clock else _dt.datetime.now(_dt.timezone.utc).astimezone()
+
+    def new_recording_path(self, call, node):
+        """A fresh WAV path for a recording made at a node."""
+        d = _nodes.recording_dir(os.path.join(self.data_dir, "recordings"), call)
+        return os.path.join(d, f"{node}-{uuid.uuid4().hex[:8]}.wav")
+
+    def new_fax_path(self, call):
+        """A fresh TIFF path for a received fax."""
+        d = os.path.join(self.data_dir, "faxes")
+        os.makedirs(d, exist_ok=True)
+        return os.path.join(d, f"{getattr(call, 'id', 'call')}-{uuid.uuid4().hex[:6]}.tif")
+
+    @staticmethod
+    def virtual(call):
+        """True when the call's board runs in virtual time (backend queries then run inline)."""
+        board = getattr(getattr(call, "engine", None), "board", None)
+        return board is not None and not getattr(board, "realtime", True)
+
+
+@dataclass(frozen=True)
+class FlowVersion:
+    """One immutable version of a flow: a Python coroutine function or a FlowDocument."""
+    name: str
+    version: int
+    kind: str                      # "python" | "yaml"
+    obj: object
+
+    @property
+    def language(self):
+        """The flow's prompt language (documents say it; Python flows default to zh)."""
+        return getattr(self.obj, "language", "zh")
+
+
+class Execution:
+    """One call running one flow version (and its sub-flows)."""
+
+    def __init__(self, call, services, version, trace, depth=0):
+        self.call = call
+        self.services = services
+        self.version = version
+        self.trace = trace
+        self.depth = depth
+        self.doc = version.obj if version.kind == "yaml" else None
+        self.lang = (call.vars.get("language") or version.language)
+        self.vars = call.vars
+
+    # -- helpers the node runners use
+    def _resolve(self, item):
+        lib = self.services.prompts
+        if isinstance(item, str):
+            item = _nodes.render(item, self.vars)
+            if self.doc is not None and item in self.doc.prompts and (lib is None or lib.find(item, self.lang) is None):
+                texts = self.doc.prompts[item]
+                text = texts.get(self.lang) or next(iter(texts.values()))
+                return [lib.tts(text, self.lang)]
+            if os.path.isabs(item) or lib is None:
+                return [item]
+            return [lib.path(item, self.lang)]
+        if isinstance(item, (list, tuple)):
+            out = []
+            for x in item:
+                out.extend(self._resolve(x))
+            return out
+        return [item]
+
+    async def play(self, items, barge_in=True):
+        """Play prompt names / say fragment lists / arrays; returns a barge-in digit or None."""
+        resolved = self._resolve(list(items) if isinstance(items, (list, tuple)) else [items])
+        if not resolved:
+            return None
+        return await self.call.play(*resolved, barge_in=barge_in)
+
+    async def to_queue(self, queue, data=None, priority=None):
+        """Transfer to an ACD queue (acd.enqueue); False when the ACD is unavailable or refuses."""
+        try:
+            from trunkline import acd
+            enqueue = getattr(acd, "enqueue")
+        except (ImportError, AttributeError):
+            log.warning("queue %s: the ACD is not available", queue)
+            self.vars["queue_status"] = "acd unavailable"
+            await self.play(["ivr-queue-unavailable"], False)
+            return False
+        payload = dict(data) if data else {k: v for k, v in self.vars.items()
+                                           if not k.startswith("ivr") and isinstance(v, (str, int, float))}
+        kw = {"data": payload}
+        if priority is not None and "priority" in inspect.signature(enqueue).parameters:
+            kw["priority"] = priority
+        self.trace.enter(queue, "queue-transfer")
+        try:
+            result = await enqueue(self.call, queue, **kw)
+        except Hangup:
+            raise
+        except Exception as e:     # queue unknown, closed, full
+            log.warning("queue %s refused the call: %s", queue, e)
+            self.vars["queue_status"] = str(e)
+            return False
+        self.vars["queue_status"] = str(getattr(result, "outcome", result))
+        return True
+
+    async def subflow(self, name):
+        """Run another registered flow (its current version) and come back."""
+        if self.depth + 1 >= MAX_DEPTH:
+            raise FlowRuntimeError(f"sub-flow {name!r}: nesting deeper than {MAX_DEPTH}")
+        version = self.services.registry.current(name)
+        child = Execution(self.call, self.services, version, self.trace, self.depth + 1)
+        await child.run()
+
+    async def run(self):
+        """Run this execution's flow to its end (a return, a hang-up node, or a node without next)."""
+        if self.version.kind == "python":
+            self.trace.enter(self.version.name, "python", flow=self.version.name)
+            await self.version.obj(self.call)
+            return
+        doc = self.doc
+        node = doc.start
+        for k, v in doc.vars.items():
+            self.vars.setdefault(k, v)
+        silent = 0
+        while node is not None:
+            spec = doc.nodes[node]
+            kind = spec["type"]
+            self.trace.enter(node, kind, flow=doc.name)
+            self.vars["ivr_node"] = node
+            silent = silent + 1 if kind in _nodes.MEDIA_FREE else 0
+            if silent > MAX_SILENT_STEPS:
+                raise FlowRuntimeError(f"flow {doc.name!r}: {silent} steps without media at node {node!r} (a loop)")
+            nxt = await _nodes.RUNNERS[kind](self, node, spec)
+            if nxt is _nodes.RETURN:
+                return
+            if self.call.hungup and kind != "hangup":
+                raise Hangup(f"caller hung up in node {node!r}")
+            node = nxt
+
+
+class FlowRegistry:
+    """Named flows with versions; `handler(name)` is what engine.route() takes."""
+
+    def __init__(self, services=None):
+        self.services = services or Services()
+        self.services.registry = self
+        self._versions = {}
+        self._current = {}
+        self._seq = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def names(self):
+        """Names of the flows that have a current version."""
+        return sorted(self._current)
+
+    def current(self, name):
+        """The version new calls of `name` get; KeyError if none."""
+        try:
+            return self._current[name]
+        except KeyError:
+            raise FlowRuntimeError(f"no flow named {name!r} is loaded") from None
+
+    def versions(self, name):
+        """All versions of a flow loaded in this process, oldest first."""
+        return list(self._versions.get(name, []))
+
+    def _install(self, name, kind, obj, version=None):
+        with self._lock:
+            prev = self._versions.get(name, [])
+            v = version if version is not None else (prev[-1].version + 1 if prev else 1)
+            fv = FlowVersion(name, v, kind, obj)
+            self._versions.setdefault(name, []).append(fv)
+            self._current[name] = fv
+        log.info("flow %s version %d (%s) now serves new calls", name, v, kind)
+        return fv
+
+    def register(self, name, func):
+        """Register (or replace) a Python flow `async def func(call)`."""
+        if not inspect.iscoroutinefunction(func):
+            raise TypeError(f"flow {name!r}: {func!r} is not an async def function")
+        return self._install(name, "python", func)
+
+    def validate(self, text):
+        """Parse and validate a YAML document against this registry; FlowDocument or FlowError."""
+        s = self.services
+        doc = _flowdoc.parse(text, prompts=s.prompts, calendars=s.calendars, lookups=s.lookups)
+        known = set(self._current) | {doc.name}
+        problems = [
+            _flowdoc.Problem(n, doc.lines[n], f"no flow named {spec['flow']!r} is loaded")
+            for n, spec in doc.nodes.items() if spec["type"] == "subflow" and str(spec["flow"]) not in known]
+        if problems:
+            raise _flowdoc.FlowError(doc.name, problems)
+        return doc
+
+    def load_yaml(self, text, store=True, author=""):
+        """Validate and install a YAML flow as a new version; on error raise FlowError, nothing changes."""
+        doc = self.validate(text)
+        version = None
+        if store and self.services.session_factory is not None:
+            version = self._store(doc, author)
+        return self._install(doc.name, "yaml", doc, version)
+
+    def _store(self, doc, author):
+        from trunkline.db import session_scope
+        from sqlalchemy import func
+        from .models import IvrFlow
+        with session_scope(self.services.session_factory) as s:
+            last = s.query(func.max(IvrFlow.version)).filter(IvrFlow.name == doc.name).scalar() or 0
+            s.add(IvrFlow(name=doc.name, version=last + 1, source=doc.source, language=doc.language,
+                          created_by=author))
+            return last + 1
+
+    def load_from_db(self):
+        """Install the newest valid stored version of every flow; returns {name: version or error text}."""
+        from .models import IvrFlow
+        out = {}
+        with self.services.session_factory() as s:
+            rows = s.query(IvrFlow).order_by(IvrFlow.name, IvrFlow.version.desc()).all()
+        by_name = {}
+        for r in rows:
+            by_name.setdefault(r.name, []).append(r)
+        pending = dict(by_name)
+        for _ in range(len(pending) + 1):          # sub-flows may need other flows loaded first
+            progress = False
+            for name, rs in list(pending.items()):
+                for r in rs:
+                    try:
+                        doc = self.validate(r.source)
+                    except _flowdoc.FlowError as e:
+                        out[name] = str(e)
+                        continue
+                    self._install(name, "yaml", doc, r.version)
+                    out[name] = r.version
+                    del pending[name]
+                    progress = True
+                    break
+            if not progress:
+                break
+        return out
+
+    def handler(self, name):
+        """An `async def flow(call)` that runs the version of `name` current when each call starts."""
+        async def flow(call):
+            await self.run(call, self.current(name))
+        flow.__name__ = f"ivr_flow_{name}"
+        return flow
+
+    async def run(self, call, version):
+        """Run one call through one flow version, keeping its IVR path in the CDR."""
+        engine = getattr(call, "engine", None)
+        clock = (lambda: engine.now) if engine is not None else None
+        trace = CallTrace(call, version.name, version.version, clock=clock)
+        ex = Execution(call, self.services, version, trace)
+        call.language = ex.lang
+        try:
+            await ex.run()
+            trace.finish("hangup" if call.hungup else "completed")
+        except Hangup:
+            last = trace.path[-1]["node"] if trace.path else ""
+            trace.finish(f"caller hung up at {last}" if last else "caller hung up")
+            raise
+        except Exception as e:
+            trace.finish(f"error: {type(e).__name__}")
+            raise
+        finally:
+            trace.save(self.services.session_factory)

@@ -1,0 +1,49 @@
+"""Post-call survey: after the agent hangs up the caller rates the call 1-5; the score joins the CDR."""
+import logging
+
+from trunkline.media.errors import Timeout
+
+log = logging.getLogger(__name__)
+
+
+def store_score(session_factory, call_id, score, queue="", agent="", caller=""):
+    """Insert a survey row (score None = no answer)."""
+    from trunkline.db import session_scope
+    from .models import IvrSurveyScore
+    with session_scope(session_factory) as s:
+        s.add(IvrSurveyScore(call_id=str(call_id), score=score, queue=queue, agent=agent, caller=caller))
+
+
+def scores(session_factory, call_id):
+    """Stored survey scores of a call."""
+    from .models import IvrSurveyScore
+    with session_factory() as s:
+        return [r.score for r in s.query(IvrSurveyScore).filter_by(call_id=str(call_id)).order_by(IvrSurveyScore.id)]
+
+
+async def survey(call, services, queue="", agent="", lang="zh", retries=2, timeout=6.0, trace=None):
+    """Ask the caller for a 1-5 rating (retries on no/invalid answer); returns the score or None."""
+    lib = services.prompts
+    score = None
+    agent = agent or str(call.vars.get("agent", ""))
+    for _ in range(max(1, retries)):
+        call.flush_digits()
+        await call.play(lib.path("survey-ask", lang), barge_in=True)
+        try:
+            d = await call.get_digits(1, timeout=timeout, terminators="")
+        except Timeout:
+            continue
+        if trace is not None:
+            trace.entered("survey", value=d)
+        if d in "12345":
+            score = int(d)
+            break
+    call.vars["survey_score"] = score
+    if services.session_factory is not None:
+        try:
+            store_score(services.session_factory, call.id, score, queue, agent, call.caller_id or "")
+        except Exception:
+            log.exception("survey score of call %s not stored", call.id)
+    if score is not None:
+        await call.play(lib.path("survey-thanks", lang), barge_in=False)
+    return score
