@@ -1,0 +1,39 @@
+"""Factory for the fax high-speed modems: make_tx / make_rx for "v27ter", "v29" and "v17".
+
+Transmitters: send_bits/send_bytes queue data after the training, tx(n) gives n int16 samples at 8 kHz
+(training, data, trailer, then zeros), finish() ends the data, done is True once the trailer is out.
+Receivers: rx(samples) takes int16 audio, take_bits() returns descrambled data bits after training,
+trained / carrier / signal_lost report state, reset() prepares for the next reception."""
+from .v27ter import V27terRx, V27terTx
+from .v29 import V29Rx, V29Tx
+
+RATES = {"v27ter": (2400, 4800), "v29": (7200, 9600), "v17": (7200, 9600, 12000, 14400)}
+
+
+def _check(name, bit_rate):
+    if name not in RATES:
+        raise ValueError(f"unknown modem {name!r}; use one of {sorted(RATES)}")
+    if bit_rate not in RATES[name]:
+        raise ValueError(f"{name} does not run at {bit_rate} bit/s; rates are {RATES[name]}")
+
+
+def make_tx(name, bit_rate, short_train=False, level_dbm0=-12.0):
+    """A modem transmitter (`level_dbm0` output power in dBm0; short_train only for V.17)."""
+    _check(name, bit_rate)
+    if name == "v27ter":
+        return V27terTx(bit_rate, level_dbm0)
+    if name == "v29":
+        return V29Tx(bit_rate, level_dbm0)
+    from .v17 import V17Tx
+    return V17Tx(bit_rate, short_train=short_train, level_dbm0=level_dbm0)
+
+
+def make_rx(name, bit_rate):
+    """A modem receiver for `bit_rate` bit/s (V.17 accepts long and short training)."""
+    _check(name, bit_rate)
+    if name == "v27ter":
+        return V27terRx(bit_rate)
+    if name == "v29":
+        return V29Rx(bit_rate)
+    from .v17 import V17Rx
+    return V17Rx(bit_rate)

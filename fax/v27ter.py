@@ -1,0 +1,146 @@
+"""ITU V.27ter fax modem: 4800 bit/s (8-phase DPSK, 1600 baud) and 2400 bit/s (4-phase, 1200 baud), carrier 1800 Hz."""
+import numpy as np
+
+from .modem_dsp import ModemRxBase, ModemTxBase, ScramblerV27
+
+# Phase change (in 45 degree steps) per tribit (first bit most significant) / dibit, ITU V.27ter tables 1 and 2
+STEPS_4800 = (1, 0, 2, 3, 6, 7, 5, 4)
+STEPS_2400 = (0, 2, 6, 4)
+INV_4800 = {s: i for i, s in enumerate(STEPS_4800)}
+INV_2400 = {s: i for i, s in enumerate(STEPS_2400)}
+POINTS = np.sqrt(2.0) * np.exp(1j * np.pi / 4 * np.arange(8))
+
+SEG_SILENCE = 32      # symbols of no energy before the training (talker echo protection off)
+SEG_REVERSALS = 50    # continuous 180 degree reversals
+SEG_SCRAMBLED = 1074  # scrambled 0/180 degree changes (equaliser conditioning)
+SEG_ONES = 8          # scrambled ones at the data rate
+TRAILER = 32          # symbols of scrambled ones after the data
+
+
+def _params(bit_rate):
+    if bit_rate == 4800:
+        return 1600, 3
+    if bit_rate == 2400:
+        return 1200, 2
+    raise ValueError(f"V.27ter bit rate must be 2400 or 4800, not {bit_rate}")
+
+
+def training(bit_rate):
+    """(states of the scrambled conditioning segment, scrambler after it) for one V.27ter training."""
+    scr = ScramblerV27(0x3C)
+    state = 0
+    for _ in range(SEG_REVERSALS):
+        state = (state + 4) & 7
+    states = []
+    for _ in range(SEG_SCRAMBLED):
+        b = scr.scramble_bit(1)
+        scr.scramble_bit(1)
+        scr.scramble_bit(1)
+        state = (state + 4 * b) & 7
+        states.append(state)
+    return states, scr
+
+
+class V27terTx(ModemTxBase):
+    """V.27ter transmitter: silence, reversals, scrambled conditioning, ones, data, 32 symbols of ones."""
+
+    carrier = 1800
+    alpha = 0.5
+    mean_power = 2.0
+
+    def __init__(self, bit_rate=4800, level_dbm0=-12.0):
+        self.baud, self.bits_per_symbol = _params(bit_rate)
+        self.up = 1 if bit_rate == 4800 else 3
+        self.bit_rate = bit_rate
+        super().__init__(level_dbm0)
+        self.scr = ScramblerV27(0x3C)
+        self.step = 0
+        self.state = 0
+        self.trailer_left = None
+
+    def _next_symbol(self):
+        s = self.step
+        self.step += 1
+        if s < SEG_SILENCE:
+            return 0j
+        s -= SEG_SILENCE
+        if s < SEG_REVERSALS:
+            self.state = (self.state + 4) & 7
+            return POINTS[self.state]
+        s -= SEG_REVERSALS
+        if s < SEG_SCRAMBLED:
+            b = self.scr.scramble_bit(1)
+            self.scr.scramble_bit(1)
+            self.scr.scramble_bit(1)
+            self.state = (self.state + 4 * b) & 7
+            return POINTS[self.state]
+        s -= SEG_SCRAMBLED
+        if s < SEG_ONES:
+            bits = np.ones(self.bits_per_symbol, dtype=np.uint8)
+        elif self.trailer_left is None:
+            if self.finished and self.queue.count == 0:
+                self.trailer_left = TRAILER
+                bits = np.ones(self.bits_per_symbol, dtype=np.uint8)
+                self.trailer_left -= 1
+            else:
+                bits = self._data_bits(self.bits_per_symbol)
+        else:
+            bits = np.ones(self.bits_per_symbol, dtype=np.uint8)
+            self.trailer_left -= 1
+        v = 0
+        for b in bits:
+            v = (v << 1) | self.scr.scramble_bit(int(b))
+        step = STEPS_4800[v] if self.bits_per_symbol == 3 else STEPS_2400[v]
+        self.state = (self.state + step) & 7
+        return POINTS[self.state]
+
+    def _trailer_sent(self):
+        return self.trailer_left is not None and self.trailer_left <= 0
+
+
+class V27terRx(ModemRxBase):
+    """V.27ter receiver at 2400 or 4800 bit/s."""
+
+    carrier = 1800
+    alpha = 0.5
+
+    def __init__(self, bit_rate=4800):
+        self.baud, self.bits_per_symbol = _params(bit_rate)
+        self.bit_rate = bit_rate
+        states, self._scr_after = training(bit_rate)
+        self.train_states = states
+        self.train_syms = POINTS[np.array(states)]
+        self.alt_points = (POINTS[4], POINTS[0])
+        self.label_points = np.array([POINTS[0], POINTS[4]])
+        self.train_labels = np.array([0 if s == 0 else 1 for s in states])
+        self.rotations = (1 + 0j, -1 + 0j)
+        self.ones_bits = SEG_ONES * self.bits_per_symbol
+        self.ones_skip = 0
+        if bit_rate == 4800:
+            self.data_points = POINTS
+            self.kp_data, self.ki_data = 0.03, 0.0005
+        else:
+            self.data_points = POINTS[0::2]
+        super().__init__()
+
+    def start_data(self):
+        self.scr = ScramblerV27(self._scr_after.reg)
+        self.scr.count = self._scr_after.count
+        self.prev = self.train_states[-1]
+
+    def data_symbol(self, z):
+        if self.bits_per_symbol == 3:
+            st = int(np.argmin(np.abs(POINTS - z)))
+            v = INV_4800[(st - self.prev) & 7]
+        else:
+            i = int(np.argmin(np.abs(self.data_points - z)))
+            st = 2 * i
+            v = INV_2400[(st - self.prev) & 7]
+        self.prev = st
+        n = self.bits_per_symbol
+        line = [(v >> (n - 1 - j)) & 1 for j in range(n)]
+        bits = np.array([self.scr.descramble_bit(b) for b in line], dtype=np.uint8)
+        return POINTS[st], bits
+
+    def flush(self):
+        return np.zeros(0, dtype=np.uint8)
