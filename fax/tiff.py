@@ -1,0 +1,235 @@
+"""TIFF Class F read/write.
+
+Writing uses our own T.4/T.6 encoder for the strip data and a small TIFF container writer
+(one strip per page, FillOrder 1, inch resolution). Reading uses Pillow (libtiff) for the container
+and decompression and returns numpy bit images (1 = black).
+"""
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from .t4 import T4Encoder, WIDTHS, bits_to_bytes_msb
+
+__all__ = ["FaxPage", "read_tiff", "read_tiff_own", "write_tiff", "TiffError", "RES_STANDARD", "RES_FINE"]
+
+RES_STANDARD = (204.0, 98.0)  # dots per inch (8 pels/mm x 3.85 lines/mm)
+RES_FINE = (204.0, 196.0)  # 8 pels/mm x 7.7 lines/mm
+
+
+class TiffError(ValueError):
+    """A TIFF file that is missing, corrupt, or not usable as a fax document."""
+
+
+@dataclass
+class FaxPage:
+    """One fax page: image (rows, width) uint8 1=black, and resolution in dots per inch."""
+    image: np.ndarray
+    x_dpi: float = 204.0
+    y_dpi: float = 196.0
+
+    @property
+    def fine(self) -> bool:
+        """True for fine (7.7 lines/mm) vertical resolution."""
+        return self.y_dpi > 150
+
+    @property
+    def width(self) -> int:
+        """Pixels per line."""
+        return int(self.image.shape[1])
+
+
+def read_tiff(path: str) -> list[FaxPage]:
+    """All pages of a bilevel (multi-page) TIFF as FaxPage objects; raises TiffError on bad files."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not os.path.exists(path):
+        raise TiffError(f"{path}: no such file")
+    pages = []
+    try:
+        with Image.open(path) as im:
+            if im.format != "TIFF":
+                raise TiffError(f"{path}: not a TIFF file ({im.format})")
+            i = 0
+            while True:
+                try:
+                    im.seek(i)
+                except EOFError:
+                    break
+                fr = im.convert("1") if im.mode != "1" else im
+                fr.load()
+                white = np.array(fr, dtype=bool)
+                xr, yr = RES_FINE
+                info = im.info.get("dpi") or im.info.get("resolution")
+                if info:
+                    xr, yr = float(info[0]), float(info[1])
+                    unit = im.tag_v2.get(296, 2)
+                    if unit == 3:  # centimetre
+                        xr, yr = xr * 2.54, yr * 2.54
+                pages.append(FaxPage((~white).astype(np.uint8), xr, yr))
+                i += 1
+    except TiffError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as exc:
+        raise TiffError(f"{path}: corrupt or unreadable TIFF ({exc})") from None
+    if not pages:
+        raise TiffError(f"{path}: TIFF has no pages")
+    return pages
+
+
+def _ifd_entries(tags):
+    """tags: list of (tag, type, values); returns sorted entries."""
+    return sorted(tags, key=lambda t: t[0])
+
+
+_TYPE_SIZE = {2: 1, 3: 2, 4: 4, 5: 8}
+
+
+def write_tiff(path: str, pages: list[FaxPage], compression: str = "g4", k: int = 4,
+               software: str = "trunkline fax") -> None:
+    """Write pages as a TIFF Class F file; compression "g3" (MH), "g3-2d" (MR, k) or "g4" (T.6)."""
+    coding = {"g3": "mh", "g3-2d": "mr", "g4": "mmr"}.get(compression)
+    if coding is None:
+        raise ValueError(f"unknown compression {compression!r}")
+    if not pages:
+        raise ValueError("no pages to write")
+    data_parts = []
+    strips = []
+    for p in pages:
+        img = np.asarray(p.image, dtype=np.uint8)
+        if img.ndim != 2 or img.shape[0] == 0:
+            raise ValueError("page image must be (rows, width) with at least one row")
+        enc = T4Encoder(img.shape[1], coding, k=k, rtc=False, byte_align_eol=coding != "mmr")
+        bits = [enc.encode_line(r) for r in img]
+        if coding == "mmr":
+            bits.append(enc.finish())
+        strips.append(bits_to_bytes_msb(np.concatenate(bits)))
+    # layout: header, then per page: strip data, then IFD
+    out = bytearray(b"II*\x00\x00\x00\x00\x00")
+    prev_next_ptr = 4
+    sw = software.encode() + b"\x00"
+    for n, (p, strip) in enumerate(zip(pages, strips)):
+        if len(out) % 2:
+            out += b"\x00"
+        strip_off = len(out)
+        out += strip
+        if len(out) % 2:
+            out += b"\x00"
+        extra_off = len(out)
+        # rationals and software string stored before the IFD
+        xres_off = extra_off
+        out += struct.pack("<II", int(round(p.x_dpi * 100)), 100)
+        yres_off = len(out)
+        out += struct.pack("<II", int(round(p.y_dpi * 100)), 100)
+        sw_off = len(out)
+        out += sw
+        if len(out) % 2:
+            out += b"\x00"
+        h, w = p.image.shape
+        tags = [
+            (254, 4, [2]), (256, 4, [w]), (257, 4, [h]), (258, 3, [1]),
+            (259, 3, [4 if coding == "mmr" else 3]), (262, 3, [0]), (266, 3, [1]),
+            (273, 4, [strip_off]), (277, 3, [1]), (278, 4, [h]), (279, 4, [len(strip)]),
+            (282, 5, xres_off), (283, 5, yres_off), (296, 3, [2]), (297, 3, [n, len(pages)]),
+            (305, 2, (sw_off, len(sw))),
+        ]
+        if coding == "mmr":
+            tags.append((293, 4, [0]))
+        else:
+            tags.append((292, 4, [(1 if coding == "mr" else 0) | 4]))
+        tags = _ifd_entries(tags)
+        ifd_off = len(out)
+        struct.pack_into("<I", out, prev_next_ptr, ifd_off)
+        out += struct.pack("<H", len(tags))
+        for tag, typ, val in tags:
+            if typ == 5:
+                out += struct.pack("<HHII", tag, typ, 1, val)
+            elif typ == 2:
+                out += struct.pack("<HHII", tag, typ, val[1], val[0])
+            elif typ == 3:
+                raw = struct.pack(f"<{len(val)}H", *val).ljust(4, b"\x00")
+                out += struct.pack("<HHI", tag, typ, len(val)) + raw
+            else:
+                out += struct.pack("<HHII", tag, typ, 1, val[0])
+        prev_next_ptr = len(out)
+        out += b"\x00\x00\x00\x00"
+    tmp = path + ".part"
+    with open(tmp, "wb") as f:
+        f.write(out)
+    os.replace(tmp, path)
+
+
+def check_width(width: int) -> None:
+    """Raise TiffError unless width is a fax line width (1728, 2048 or 2432 pixels)."""
+    if width not in WIDTHS:
+        raise TiffError(f"page width {width} is not a fax width {WIDTHS}")
+
+
+def read_tiff_own(path: str) -> list[FaxPage]:
+    """All pages of a G3/G4 TIFF decoded with our own T.4/T.6 decoder (Pillow only parses tags)."""
+    from PIL import Image, UnidentifiedImageError
+
+    from .t4 import T4Decoder, T4Error, bytes_to_bits_msb
+
+    if not os.path.exists(path):
+        raise TiffError(f"{path}: no such file")
+    pages = []
+    try:
+        with open(path, "rb") as f, Image.open(f) as im:
+            i = 0
+            while True:
+                try:
+                    im.seek(i)
+                except EOFError:
+                    break
+                t = im.tag_v2
+                comp = t.get(259, 1)
+                width, height = int(t[256]), int(t[257])
+                opts = int(t.get(292, 0))
+                if comp == 3:
+                    coding = "mr" if opts & 1 else "mh"
+                elif comp == 4:
+                    coding = "mmr"
+                else:
+                    raise TiffError(f"{path}: page {i} compression {comp} is not G3/G4")
+                offs = t[273]
+                counts = t[279]
+                rps = int(t.get(278, height))
+                rows = []
+                for off, cnt in zip(offs, counts):
+                    f.seek(off)
+                    raw = f.read(cnt)
+                    if len(raw) != cnt:
+                        raise TiffError(f"{path}: page {i} strip truncated")
+                    if t.get(266, 1) == 2:
+                        raw = bytes(int(f"{b:08b}"[::-1], 2) for b in raw)
+                    dec = T4Decoder(width, coding)
+                    if coding != "mmr":
+                        dec._seen_eol = True  # TIFF G3 strips need not start with an EOL
+                    want = min(rps, height - len(rows))
+                    got = dec.feed(bytes_to_bits_msb(raw)) + dec.finish()
+                    rows.extend(got[:want])
+                if len(rows) != height:
+                    raise TiffError(f"{path}: page {i} decoded {len(rows)} rows, expected {height}")
+                xr, yr = RES_FINE
+                if 282 in t and 283 in t:
+                    xr, yr = float(t[282]), float(t[283])
+                    if t.get(296, 2) == 3:
+                        xr, yr = xr * 2.54, yr * 2.54
+                img = np.array(rows, dtype=np.uint8)
+                if t.get(262, 0) == 1:  # min-is-black: coded "white" runs are black pixels
+                    img ^= 1
+                pages.append(FaxPage(img, xr, yr))
+                i += 1
+    except TiffError:
+        raise
+    except T4Error as exc:
+        raise TiffError(f"{path}: corrupt fax data ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, KeyError, struct.error) as exc:
+        raise TiffError(f"{path}: corrupt or unreadable TIFF ({exc})") from None
+    if not pages:
+        raise TiffError(f"{path}: TIFF has no pages")
+    return pages
