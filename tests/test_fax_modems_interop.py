@@ -7,7 +7,8 @@ from peers.spandsp_modems import SpandspRx, SpandspTx
 from trunkline.fax.modems import make_rx, make_tx
 
 BLOCK = 160
-CASES = [("v27ter", 2400), ("v27ter", 4800), ("v29", 7200), ("v29", 9600)]
+CASES = [("v27ter", 2400), ("v27ter", 4800), ("v29", 7200), ("v29", 9600),
+         ("v17", 7200), ("v17", 9600), ("v17", 12000), ("v17", 14400)]
 
 
 def our_tx_signal(name, rate, bits, level=-12.0, short_train=False):
@@ -129,3 +130,37 @@ def test_send_bytes_lsb_first():
     ok, got = spandsp_rx("v29", 9600, sig)
     assert ok
     assert list(got[:16]) == [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+
+
+@pytest.mark.parametrize("rate", [14400, 9600])
+def test_v17_short_train_after_long_our_tx(rate):
+    """T.30 image data: a long train (TCF) then a short train (TEP off) with the same spandsp receiver."""
+    rx = SpandspRx("v17", rate)
+    b1, b2 = random_bits(2000, 4), random_bits(3000, 5)
+    rx.rx(our_tx_signal("v17", rate, b1))
+    first = rx.data_bits()
+    rx.restart(short_train=True)
+    rx.rx(our_tx_signal("v17", rate, b2, short_train=True))
+    second = rx.data_bits()
+    print(f"\nv17 {rate}: our long then short train -> spandsp rx: events={rx.events} "
+          f"errors long={errors(b1, first)} short={errors(b2, second)}")
+    assert rx.events.count("TRAINING_SUCCEEDED") == 2
+    assert errors(b1, first) == 0 and errors(b2, second) == 0
+    rx.close()
+
+
+@pytest.mark.parametrize("rate", [14400, 9600])
+def test_v17_short_train_after_long_spandsp_tx(rate):
+    rx = make_rx("v17", rate)
+    b1, b2 = random_bits(2000, 6), random_bits(3000, 7)
+    ok1, lost1, got1 = our_rx("v17", rate, spandsp_tx_signal("v17", rate, b1), rx)
+    rx.reset()
+    short_sig = spandsp_tx_signal("v17", rate, b2, short_train=True)
+    ok2, lost2, got2 = our_rx("v17", rate, short_sig, rx)
+    # a fresh receiver that never saw the long train copes with the short one too
+    ok3, _, got3 = our_rx("v17", rate, short_sig)
+    print(f"\nv17 {rate}: spandsp long then short train -> our rx: long ok={ok1} errors={errors(b1, got1)}; "
+          f"short ok={ok2} errors={errors(b2, got2)}; short on a fresh rx ok={ok3} errors={errors(b2, got3)}")
+    assert ok1 and lost1 and errors(b1, got1) == 0
+    assert ok2 and lost2 and errors(b2, got2) == 0
+    assert ok3 and errors(b2, got3) == 0

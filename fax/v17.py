@@ -1,0 +1,275 @@
+"""ITU V.17 fax modem: 7200/9600/12000/14400 bit/s trellis-coded QAM at 2400 baud, carrier 1800 Hz,
+long and short training; the receiver decodes the 8-state trellis code with a Viterbi decoder."""
+import numpy as np
+
+from .modem_dsp import ModemRxBase, ModemTxBase, Scrambler1823
+
+# Constellations (ITU V.17 figures 2-5, the same as V.32bis). Each group of 8 points (bits 6..3 fixed)
+# is two orbits under 90 degree rotation; listed are the points with low bits 000 and 001, the others
+# follow: low bits 111/100/011 = j, -1, -j times the 000 point; 110/101/010 = j, -1, -j times the 001 point.
+_BASE = {
+    14400: [(-8, -3), (9, 2), (-8, 1), (9, -2), (-4, -3), (5, 2), (-4, 1), (5, -2),
+            (4, -3), (-3, 2), (4, 1), (-3, -2), (0, -3), (1, 2), (0, 1), (1, -2),
+            (8, -3), (-7, 2), (8, 1), (-7, -2), (-4, -7), (5, 6), (-4, 5), (5, -6),
+            (4, -7), (-3, 6), (4, 5), (-3, -6), (0, -7), (1, 6), (0, 5), (1, -6)],
+    12000: [(7, 1), (-5, -1), (3, -3), (-1, 3), (7, -7), (-5, 7), (-1, -7), (3, 7),
+            (3, 5), (-1, -5), (-1, 1), (3, -1), (-5, 5), (7, -5), (-5, -3), (7, 3)],
+    9600: [(-8, 2), (-6, -4), (0, 2), (-6, 4), (0, -6), (2, -4), (8, 2), (2, 4)],
+    7200: [(6, -6), (-2, 6), (-2, 2), (6, -2)],
+}
+BITS_PER_SYMBOL = {14400: 6, 12000: 5, 9600: 4, 7200: 3}
+
+
+def constellation(bit_rate):
+    """Complex points indexed by the 7..4-bit symbol (Q6..Q3, Y2, Y1, Y0)."""
+    base = _BASE[bit_rate]
+    pts = np.zeros(4 * len(base), dtype=complex)
+    for g in range(len(base) // 2):
+        p0 = complex(*base[2 * g])
+        p1 = complex(*base[2 * g + 1])
+        for low, p in ((0, p0), (7, 1j * p0), (4, -p0), (3, -1j * p0),
+                       (1, p1), (6, 1j * p1), (5, -p1), (2, -1j * p1)):
+            pts[8 * g + low] = p
+    return pts
+
+
+# Training points: A, B, C, D (B = jA, C = -A, D = -jA)
+ABCD = np.array([-6 - 2j, 2 - 6j, 6 + 2j, -2 + 6j])
+CDBA_TO_ABCD = (2, 3, 1, 0)   # scrambled dibit -> training point (segment 2)
+DIBIT_TO_STEP = (1, 0, 2, 3)  # bridge segment: dibit -> quarter turns
+BRIDGE_WORD = 0x8880
+# 8-state trellis encoder: next state for (state, differentially encoded Y2Y1); Y0 is bit 2 of the next state
+NEXT_STATE = np.array([[0, 2, 3, 1], [4, 7, 5, 6], [1, 3, 2, 0], [7, 4, 6, 5],
+                       [2, 0, 1, 3], [6, 5, 7, 4], [3, 1, 0, 2], [5, 6, 4, 7]])
+SEG_ABAB = 256
+SEG_CDBA_LONG = 2976
+SEG_CDBA_SHORT = 38
+SEG_BRIDGE = 64
+SEG_ONES = 48
+TRAILER_ONES = 32
+TRAILER_SILENCE = 48
+SCRAMBLER_INIT = 0x2ECDD5
+
+
+def training(short):
+    """(training symbols after ABAB: CDBA [+ bridge], scrambler state at the start of the ones)."""
+    scr = Scrambler1823(SCRAMBLER_INIT)
+    out = []
+    state = 0
+    for _ in range(SEG_CDBA_SHORT if short else SEG_CDBA_LONG):
+        b = scr.scramble([1, 1])
+        state = CDBA_TO_ABCD[(b[0] << 1) | b[1]]
+        out.append(ABCD[state])
+    if not short:
+        for i in range(SEG_BRIDGE):
+            shift = (i & 7) << 1
+            b = scr.scramble([(BRIDGE_WORD >> shift) & 1, (BRIDGE_WORD >> (shift + 1)) & 1])
+            state = (state + DIBIT_TO_STEP[(b[0] << 1) | b[1]]) & 3
+            out.append(ABCD[state])
+    return np.array(out), scr.reg
+
+
+def _check(bit_rate):
+    if bit_rate not in BITS_PER_SYMBOL:
+        raise ValueError(f"V.17 bit rate must be 7200, 9600, 12000 or 14400, not {bit_rate}")
+
+
+class V17Tx(ModemTxBase):
+    """V.17 transmitter: ABAB, CDBA (2976 long / 38 short), bridge (long), 48 symbols of ones, data,
+    32 symbols of ones and 48 of silence."""
+
+    baud = 2400
+    carrier = 1800
+    alpha = 0.25
+    up = 3
+
+    def __init__(self, bit_rate=14400, short_train=False, level_dbm0=-12.0):
+        _check(bit_rate)
+        self.bit_rate = bit_rate
+        self.bits_per_symbol = BITS_PER_SYMBOL[bit_rate]
+        self.points = constellation(bit_rate)
+        self.mean_power = float(np.mean(np.abs(self.points) ** 2))
+        super().__init__(level_dbm0)
+        syms, reg = training(short_train)
+        abab = np.array([ABCD[i % 2] for i in range(SEG_ABAB)])
+        self.training = np.concatenate([abab, syms])
+        self.scr = Scrambler1823(reg)
+        self.diff = 0 if short_train else 1
+        self.conv = 0
+        self.step = 0
+        self.trailer_left = None
+
+    def _next_symbol(self):
+        s = self.step
+        self.step += 1
+        if s < len(self.training):
+            return self.training[s]
+        s -= len(self.training)
+        n = self.bits_per_symbol
+        if self.trailer_left is not None and self.trailer_left <= TRAILER_SILENCE:
+            self.trailer_left -= 1
+            return 0j
+        if s < SEG_ONES:
+            bits = np.ones(n, dtype=np.uint8)
+        elif self.trailer_left is None and not (self.finished and self.queue.count == 0):
+            bits = self._data_bits(n)
+        else:
+            if self.trailer_left is None:
+                self.trailer_left = TRAILER_ONES + TRAILER_SILENCE
+            bits = np.ones(n, dtype=np.uint8)
+            self.trailer_left -= 1
+        line = self.scr.scramble(int(b) for b in bits)
+        q = 0
+        for i, b in enumerate(line):
+            q |= b << i
+        self.diff = (self.diff + (q & 3)) & 3
+        self.conv = int(NEXT_STATE[self.conv, self.diff])
+        idx = ((q << 1) & 0x78) | (self.diff << 1) | ((self.conv >> 2) & 1)
+        return self.points[idx]
+
+    def _trailer_sent(self):
+        return self.trailer_left is not None and self.trailer_left <= 0
+
+
+class Viterbi:
+    """Viterbi decoder for the V.17 8-state trellis code over one constellation."""
+
+    DEPTH = 24
+
+    def __init__(self, points):
+        self.points = points
+        m = len(points)
+        self.subsets = np.array([[i for i in range(m) if (i & 7) == c] for c in range(8)])
+        preds = [[] for _ in range(8)]
+        for s in range(8):
+            for y in range(4):
+                n = int(NEXT_STATE[s, y])
+                c = (y << 1) | ((n >> 2) & 1)
+                preds[n].append((s, c))
+        self.pred_s = np.array([[p[0] for p in row] for row in preds])
+        self.pred_c = np.array([[p[1] for p in row] for row in preds])
+        self.reset()
+
+    def reset(self):
+        self.metric = np.full(8, 1e3)
+        self.metric[0] = 0.0
+        self.prev = []
+        self.pt = []
+
+    def push(self, z):
+        """Add one received symbol; returns the decided point index DEPTH symbols back, or None."""
+        d = self.points - z
+        d2 = d.real * d.real + d.imag * d.imag
+        sub = d2[self.subsets]
+        best = np.argmin(sub, axis=1)
+        bm = sub[np.arange(8), best]
+        bpt = self.subsets[np.arange(8), best]
+        cand = self.metric[self.pred_s] + bm[self.pred_c]
+        k = np.argmin(cand, axis=1)
+        r = np.arange(8)
+        self.metric = cand[r, k]
+        self.metric -= self.metric.min()
+        self.prev.append(self.pred_s[r, k])
+        self.pt.append(bpt[self.pred_c[r, k]])
+        if len(self.prev) < self.DEPTH:
+            return None
+        s = int(np.argmin(self.metric))
+        for t in range(len(self.prev) - 1, 0, -1):
+            s = int(self.prev[t][s])
+        out = int(self.pt[0][s])
+        del self.prev[0]
+        del self.pt[0]
+        return out
+
+    def flush(self):
+        """Decide every symbol still held; returns the list of point indices."""
+        if not self.prev:
+            return []
+        s = int(np.argmin(self.metric))
+        path = []
+        for t in range(len(self.prev) - 1, -1, -1):
+            path.append(int(self.pt[t][s]))
+            s = int(self.prev[t][s])
+        self.prev = []
+        self.pt = []
+        return path[::-1]
+
+
+class V17Rx(ModemRxBase):
+    """V.17 receiver at 7200-14400 bit/s; recognises long and short training by itself."""
+
+    baud = 2400
+    carrier = 1800
+    alpha = 0.25
+    max_train_symbols = 900
+
+    def __init__(self, bit_rate=14400):
+        _check(bit_rate)
+        self.bit_rate = bit_rate
+        self.bits_per_symbol = BITS_PER_SYMBOL[bit_rate]
+        self.points = constellation(bit_rate)
+        self.alt_points = (ABCD[0], ABCD[1])
+        self.label_points = ABCD
+        self.long_syms, self.long_reg = training(False)
+        self.short_syms, self.short_reg = training(True)
+        self.train_syms = self.long_syms
+        self.train_labels = np.array([int(np.argmin(np.abs(ABCD - s))) for s in self.long_syms[:64]])
+        self.rotations = (1 + 0j, 1j, -1 + 0j, -1j)
+        self.ones_bits = SEG_ONES * self.bits_per_symbol
+        self.viterbi = Viterbi(self.points)
+        self.spacing = float(np.min(np.abs(self.points[1:] - self.points[0])))
+        super().__init__()
+
+    def on_aligned(self):
+        self.mode = None  # long or short: decided at the end of the short CDBA segment
+        self.pending = []
+
+    def train_target(self, pos, z):
+        if self.mode is None and pos >= SEG_CDBA_SHORT:
+            exp = self.long_syms[pos]
+            if abs(z - exp) < 0.35 * self.spacing + 0.15 * abs(exp):
+                self.pending.append(z)
+                if len(self.pending) >= 8:
+                    self.mode = "long"
+                    self.pending = []
+                return exp
+            self.mode = "short"
+            return None
+        if self.mode == "short":
+            return None
+        if pos < len(self.long_syms):
+            return self.long_syms[pos]
+        return None
+
+    def replay(self):
+        out, self.pending = self.pending, []
+        return out
+
+    def start_data(self):
+        reg = self.short_reg if self.mode == "short" else self.long_reg
+        self.scr = Scrambler1823(reg)
+        self.expect = Scrambler1823(reg).scramble([1] * self.bits_per_symbol)
+        self.y_prev = None
+        self.viterbi.reset()
+
+    def _bits(self, idx):
+        y = (idx >> 1) & 3
+        if self.y_prev is None:
+            q_low = self.expect[0] | (self.expect[1] << 1)
+            self.y_prev = (y - q_low) & 3
+        q_low = (y - self.y_prev) & 3
+        self.y_prev = y
+        q = ((idx >> 3) << 2) | q_low
+        line = np.array([(q >> i) & 1 for i in range(self.bits_per_symbol)], dtype=np.uint8)
+        return self.scr.descramble(line)
+
+    def data_symbol(self, z):
+        d = self.points - z
+        i = int(np.argmin(d.real * d.real + d.imag * d.imag))
+        idx = self.viterbi.push(z)
+        bits = self._bits(idx) if idx is not None else None
+        return self.points[i], bits
+
+    def flush(self):
+        out = [self._bits(i) for i in self.viterbi.flush()]
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.uint8)
