@@ -163,7 +163,7 @@ def parse(text, known_flows=None, prompts=None, calendars=None, lookups=None):
     if start not in nodes:
         top(f"'start' names {start!r}, which is not a node", "start")
     ctx = _nodes.ValidationContext(
-        node_names=set(nodes), known_flows=known_flows, prompts=prompts, calendars=calendars,
+        node_names=set(nodes), known_flows=None if known_flows is None else set(known_flows) | {name}, prompts=prompts, calendars=calendars,
         lookups=lookups, flow_prompts=set(flow_prompts), language=language)
     lines = {}
     for nname, spec in nodes.items():
