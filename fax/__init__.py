@@ -1,1 +1,4 @@
-"""trunkline.fax"""
+"""trunkline.fax: Group 3 fax (T.30, T.4/T.6, V.21 and high-speed modems, TIFF-F) over 8 kHz audio."""
+from .endpoint import FaxEndpoint, FaxResult
+
+__all__ = ["FaxEndpoint", "FaxResult"]
