@@ -12,7 +12,8 @@ ringing is reported once). ``cpa.last_events`` holds (ch, event, sample_index) o
 How: 40 ms DFT frames (320 samples, 25 Hz bins) every 10 ms give, per channel, the share of
 frame power in each frequency set the zone uses (one matrix product for all channels). A frame
 is a tone class when one set holds >= 70 % of the power (each component >= 15 %) above
--45 dBm0; otherwise "energy" (above -45 dBm0) or "silence". A class change is accepted after
+-45 dBm0; otherwise "energy" (6 dB above the channel's noise floor, which follows the minimum
+frame power and rises at most 10 dB/s, and above -45 dBm0) or "silence". A class change is accepted after
 3 agreeing frames (30 ms), which bridges the phase reversals of ANS tones. Per channel Python
 runs only at a class change (a segment ends): the history of (class, ms) segments is matched
 against each zone tone's cadence (tolerance max(25 %, 80 ms)); a tone is reported when it is
@@ -46,6 +47,8 @@ MIN_SEGMENTS = {"busy": 3, "congestion": 3, "ringback": 1}
 CADENCE_TONES = ("ringback", "busy", "congestion")
 SILENCE, ENERGY = 0, 1
 GLITCH_MS = 60.0
+FLOOR_RISE = 10 ** (0.1 / 10)   # noise floor may rise 0.1 dB per 10 ms frame
+ENERGY_OVER_FLOOR = 4.0          # non-tonal frames 6 dB above the floor are 'energy'
 
 
 class CallProgressDetector:
@@ -115,10 +118,12 @@ class CallProgressDetector:
         self.last_event = [None] * self.channels
         self.voice_seen = np.zeros(self.channels, dtype=bool)
         self.last_events = []
+        self.floor = np.full(self.channels, self.min_pow)
 
     def reset(self, ch):
         """Start a fresh analysis on channel `ch` (new call)."""
         self.framer.reset(ch)
+        self.floor[ch] = self.min_pow
         self.cur[ch] = self.cand[ch] = SILENCE
         self.cand_n[ch] = 0
         self.seg_start[ch] = self.frame
@@ -130,7 +135,7 @@ class CallProgressDetector:
             self.amd.reset(ch)
 
     def classify(self, frames):
-        """Per-frame class index for frames (channels, k, WIN)."""
+        """Per-frame tone class index (or -1 for no tone) and power, for frames (channels, k, WIN)."""
         amp = self.bank.amplitudes(frames)
         pwr = ToneBank.power(frames)
         share = (amp * amp / 2) / np.maximum(pwr, 1e-9)[..., None]          # (C, k, F)
@@ -141,17 +146,21 @@ class CallProgressDetector:
         score[..., :2] = 0.0
         best = np.argmax(score, axis=-1)
         ok = (np.take_along_axis(score, best[..., None], -1)[..., 0] >= SET_SHARE) & (pwr >= self.min_pow)
-        return np.where(ok, best, np.where(pwr >= self.min_pow, ENERGY, SILENCE))
+        return np.where(ok, best, -1), pwr
 
     def process(self, block):
         """Feed int16 (channels, n); returns [(ch, event)] in time order."""
         frames, ends = self.framer.push(block)
         events = []
         if frames.shape[1]:
-            raw = self.classify(frames)
-            for k in range(raw.shape[1]):
+            tone, pwr = self.classify(frames)
+            for k in range(tone.shape[1]):
                 at = self.samples + int(ends[k])
-                r = raw[:, k]
+                p = pwr[:, k]
+                # noise floor: follows the minimum frame power, rising at most FLOOR_RISE_DB per frame
+                self.floor = np.maximum(np.minimum(self.floor * FLOOR_RISE, p), self.min_pow)
+                r = np.where(tone[:, k] >= 0, tone[:, k],
+                             np.where(p >= self.floor * ENERGY_OVER_FLOOR, ENERGY, SILENCE))
                 self.cand_n = np.where(r == self.cand, self.cand_n + 1, 1)
                 self.cand = r
                 change = (self.cand_n >= DEBOUNCE) & (r != self.cur)
