@@ -1,1 +1,115 @@
-"""trunkline.webadmin"""
+"""Trunkline web admin: Flask app factory `create_app(config=None, hub=None)` and `serve()` (waitress)."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+import threading
+
+from flask import Flask
+
+log = logging.getLogger("trunkline.webadmin")
+
+DEFAULTS = {
+    "DATABASE_URL": None,              # used when no hub is given (the hub brings its session factory)
+    "SECRET_KEY": None,                # random per process when unset (sessions end on restart)
+    "SESSION_COOKIE_SECURE": False,    # set True behind HTTPS
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_NAME": "trunkline_session",
+    "PERMANENT_SESSION_LIFETIME": dt.timedelta(hours=8),
+    "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+    "LOGIN_MAX_FAILURES": 5,           # per IP and per username ...
+    "LOGIN_WINDOW_SECONDS": 300.0,     # ... in this window
+    "TRUST_PROXY": False,              # take the client address from X-Forwarded-For
+    "LIVE_INTERVAL": 1.0,              # s between SSE snapshots without events
+    "LIVE_MIN_INTERVAL": 0.25,         # s at least between SSE snapshots
+    "LIVE_STREAM_SECONDS": 55.0,       # an SSE response ends after this; EventSource reconnects
+    "LIVE_MAX_ROWS": 500,              # channel rows sent (busy channels only above this)
+    "SERVICE_LEVEL_SECONDS": 20.0,
+    "STATS_CACHE_SECONDS": 5.0,
+    "PROMPTS_DIR": "var/prompts",
+    "MEDIA_DIRS": [],                  # extra directories files may be served from
+}
+
+
+def create_app(config=None, hub=None):
+    """Build the web admin. `hub` is the running server's facade (webadmin.hub.Hub); without one,
+    config['DATABASE_URL'] is migrated and used, and live pages show no engine."""
+    from trunkline.db import load_models, make_session_factory, migrate
+
+    from . import config as config_pages
+    from . import live, records, reports, security
+    from .hub import Hub
+
+    app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    app.config.update(config or {})
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = secrets.token_bytes(32)
+    load_models()
+    if hub is None:
+        url = app.config["DATABASE_URL"] or "sqlite:///var/trunkline.db"
+        hub = Hub(session_factory=make_session_factory(migrate(url)))
+    app.config["HUB"] = hub
+    app.config["SESSION_FACTORY"] = hub.session_factory
+
+    security.install(app)
+    app.register_blueprint(live.bp)
+    app.register_blueprint(records.bp)
+    app.register_blueprint(config_pages.bp)
+    app.register_blueprint(reports.bp)
+    import importlib.util
+    acd_web = None
+    if importlib.util.find_spec("trunkline.acd.web") is not None:  # the ACD's CTI streams + agent page
+        import trunkline.acd.web as acd_web
+    if acd_web is not None and getattr(acd_web, "bp", None) is not None:
+        app.register_blueprint(acd_web.bp)
+
+    notifier = live.Notifier()
+    app.extensions["tl_notifier"] = notifier
+    eng = getattr(hub, "engine", None)
+    if eng is not None and getattr(eng, "bus", None) is not None:
+        eng.bus.subscribe(notifier.on_event)
+
+    @app.template_filter("dur")
+    def _dur(seconds):
+        if seconds is None:
+            return ""
+        s = int(seconds)
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+    @app.template_filter("ts")
+    def _ts(v):
+        return v.strftime("%Y-%m-%d %H:%M:%S") if hasattr(v, "strftime") else ("" if v is None else str(v))
+
+    return app
+
+
+class Stopper:
+    """Handle of a running waitress server: call stop() to shut it down."""
+
+    def __init__(self, server, thread):
+        self.server = server
+        self.thread = thread
+        self.port = server.effective_port
+
+    def stop(self, timeout=5.0):
+        """Close the listening socket and all connections, join the thread."""
+        self.server.close()
+        self.thread.join(timeout)
+
+    __call__ = stop
+
+
+def serve(app, host="127.0.0.1", port=8080, threads=32):
+    """Start waitress serving `app` in a daemon thread; returns a Stopper (port=0 picks a free port)."""
+    from waitress.server import create_server
+
+    server = create_server(app, host=host, port=port, threads=threads, channel_timeout=120,
+                           ident="trunkline", clear_untrusted_proxy_headers=True)
+    t = threading.Thread(target=server.run, name="trunkline-web", daemon=True)
+    t.start()
+    log.info("web admin on http://%s:%s/", host, server.effective_port)
+    return Stopper(server, t)

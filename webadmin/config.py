@@ -1,0 +1,377 @@
+"""Configuration pages: IVR flows (YAML editor with validation), prompts (upload, TTS), queues, agents,
+skills, calendars, blacklist, boards/spans (generic table editors), users/roles, audit and error logs."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import Boolean, Date, DateTime, Float, Integer, JSON, func, inspect, select
+from sqlalchemy.exc import IntegrityError
+
+from trunkline.db import find_model, session_scope
+from trunkline.models import ROLES, AuditLog, ErrorLog, RoleAllowlist, User
+
+from .security import audit, db, hash_password, parse_cidrs, require
+
+bp = Blueprint("config", __name__)
+
+#: page name -> (table, title, editable columns or None for all non-key-runtime columns)
+TABLES = {
+    "queues": ("acd_queues", "Queues", ["name", "strategy", "options", "enabled"]),
+    "agents": ("acd_agents", "Agents", ["id", "name", "pin", "station_port", "number", "host"]),
+    "members": ("acd_members", "Queue members", ["queue", "agent", "penalty", "position", "weight"]),
+    "skills": ("acd_skills", "Agent skills", ["agent", "skill", "level"]),
+    "calendars": ("ivr_calendars", "Calendars", ["name", "timezone", "weekly"]),
+    "calendar_days": ("ivr_calendar_days", "Holidays and make-up days", ["calendar_id", "day", "kind", "name", "hours"]),
+    "blacklist": ("ivr_blacklist", "Blacklist", ["pattern", "match", "action", "flow", "cause", "note", "enabled"]),
+    "mailboxes": ("ivr_voicemail_boxes", "Voicemail boxes", ["box", "pin", "name", "email", "max_seconds"]),
+    "boards": ("boards", "Boards", ["name", "url", "enabled"]),
+    "spans": ("spans", "Spans", ["board_id", "number", "trunk", "law", "channels", "options", "enabled"]),
+    "role_allowlist": ("role_allowlist", "Role IP allowlist", ["role", "cidr"]),
+}
+SECRET_COLUMNS = {"pin", "password_hash", "pin_hash"}
+
+
+def _model(page):
+    if page not in TABLES:
+        abort(404)
+    model = find_model(TABLES[page][0])
+    if model is None:
+        abort(404, description=f"the {TABLES[page][1]} table is not available in this build")
+    return model
+
+
+def _columns(page, model):
+    cols = {c.key: c for c in inspect(model).columns}
+    return [cols[n] for n in TABLES[page][2] if n in cols]
+
+
+def convert(col, text):
+    """Form text -> a value of the column's type; raises ValueError with a clear message."""
+    t = col.type
+    if text == "" and col.nullable and not col.primary_key:
+        return None
+    try:
+        if isinstance(t, Boolean):
+            return text.lower() in ("1", "true", "yes", "on")
+        if isinstance(t, Integer):
+            return int(text)
+        if isinstance(t, Float):
+            return float(text)
+        if isinstance(t, JSON):
+            return json.loads(text or "null") if text.strip() else ({} if not col.nullable else None)
+        if isinstance(t, DateTime):
+            return dt.datetime.fromisoformat(text)
+        if isinstance(t, Date):
+            return dt.date.fromisoformat(text)
+    except (ValueError, json.JSONDecodeError) as e:
+        raise ValueError(f"{col.key}: {e}") from None
+    if col.key == "cidr":
+        parse_cidrs(text)
+    if col.key == "role" and text not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    return text
+
+
+def show(col, value):
+    """Column value -> form text."""
+    if col.key in SECRET_COLUMNS:
+        return ""
+    if value is None:
+        return ""
+    if isinstance(col.type, JSON):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+@bp.route("/config")
+@require("config.view")
+def index():
+    """List of configuration pages."""
+    pages = [(p, t[1], find_model(t[0]) is not None) for p, t in TABLES.items()]
+    return render_template("config_index.html", pages=pages)
+
+
+@bp.route("/config/table/<page>", methods=["GET", "POST"])
+@require("config.view")
+def table(page):
+    """Generic editor: list rows, add, update, delete (each change audited)."""
+    model = _model(page)
+    cols = _columns(page, model)
+    pks = [c for c in inspect(model).primary_key]
+    error = None
+    if request.method == "POST":
+        from .security import can
+        if not can("config.edit"):
+            audit("denied", request.path, "config.edit")
+            abort(403)
+        op = request.form.get("op")
+        try:
+            with session_scope(db()) as s:
+                if op in ("update", "delete"):
+                    key = tuple(convert(c, request.form.get("pk_" + c.key, "")) for c in pks)
+                    row = s.get(model, key if len(key) > 1 else key[0])
+                    if row is None:
+                        raise ValueError("that row no longer exists")
+                else:
+                    row = model()
+                if op == "delete":
+                    s.delete(row)
+                    detail = {c.key: show(c, getattr(row, c.key)) for c in pks}
+                else:
+                    detail = {}
+                    for c in cols:
+                        if c.key not in request.form and not isinstance(c.type, Boolean):
+                            continue
+                        text = request.form.get(c.key, "").strip()
+                        if c.key in SECRET_COLUMNS and text == "" and op == "update":
+                            continue  # blank secret = unchanged
+                        if c.key in SECRET_COLUMNS and c.key == "pin_hash":
+                            text = hash_password(text)
+                        val = convert(c, text)
+                        if val is None and not c.nullable and c.default is None and not c.primary_key:
+                            raise ValueError(f"{c.key} is required")
+                        setattr(row, c.key, val)
+                        detail[c.key] = "***" if c.key in SECRET_COLUMNS else text
+                    if op != "update":
+                        s.add(row)
+                s.flush()
+            audit(f"config_{op}", f"{TABLES[page][0]}", json.dumps(detail, ensure_ascii=False))
+            return redirect(url_for("config.table", page=page))
+        except IntegrityError as e:
+            error = "Refused by the database (duplicate or missing reference): " + str(e.orig).splitlines()[0]
+        except ValueError as e:
+            error = str(e)
+    with session_scope(db()) as s:
+        rows = s.scalars(select(model).limit(1000)).all()
+        data = [({c.key: show(c, getattr(r, c.key)) for c in pks},
+                 {c.key: show(c, getattr(r, c.key)) for c in cols}) for r in rows]
+    return render_template("config_table.html", page=page, title=TABLES[page][1], cols=cols, rows=data,
+                           error=error, secret=SECRET_COLUMNS,
+                           bools={c.key for c in cols if isinstance(c.type, Boolean)}), (400 if error else 200)
+
+
+# ---------------------------------------------------------------- IVR flows
+
+def validate_flow(text):
+    """[(line, message)] for a YAML flow document, through the IVR's validator (empty = valid)."""
+    try:
+        from trunkline.ivr import flowdoc
+    except ImportError:
+        abort(501, description="the IVR flow validator (ivr/flowdoc.py) is not installed")
+    if hasattr(flowdoc, "validate"):
+        out = []
+        for p in flowdoc.validate(text):
+            out.append((getattr(p, "line", None) or (p[0] if isinstance(p, tuple) else 0), str(p)))
+        return out
+    try:
+        flowdoc.parse(text)
+        return []
+    except flowdoc.FlowError as e:
+        return [(p.line, str(p)) for p in e.problems]
+
+
+def _flow_registry():
+    hub = current_app.config.get("HUB")
+    return (getattr(hub, "extra", None) or {}).get("flows")
+
+
+@bp.route("/config/flows")
+@require("config.view")
+def flows():
+    """Flow list: each name with its newest version."""
+    Flow = find_model("ivr_flows")
+    if Flow is None:
+        abort(404, description="IVR flows are not available in this build")
+    with session_scope(db()) as s:
+        rows = s.execute(select(Flow.name, func.max(Flow.version), func.max(Flow.created_at))
+                         .group_by(Flow.name).order_by(Flow.name)).all()
+    return render_template("flows.html", rows=rows)
+
+
+@bp.route("/config/flows/edit", methods=["GET", "POST"])
+@require("config.view")
+def flow_edit():
+    """YAML editor: validation errors (with line numbers) shown; only a valid flow is saved and goes live."""
+    Flow = find_model("ivr_flows")
+    if Flow is None:
+        abort(404, description="IVR flows are not available in this build")
+    name = request.values.get("name", "")
+    text, errors, saved = "", [], None
+    if request.method == "POST":
+        from .security import can
+        if not can("config.edit"):
+            audit("denied", request.path, "config.edit")
+            abort(403)
+        text = request.form.get("source", "").replace("\r\n", "\n")
+        errors = validate_flow(text)
+        if errors:
+            audit("flow_rejected", f"flow:{name}", "; ".join(m for _, m in errors)[:1000])
+        else:
+            import yaml
+            doc_name = (yaml.safe_load(text) or {}).get("name") or name
+            reg = _flow_registry()
+            if reg is not None:
+                reg.load_yaml(text, store=True, author=g.user.username)  # goes live for new calls
+                with session_scope(db()) as s:
+                    saved = s.scalar(select(func.max(Flow.version)).where(Flow.name == doc_name))
+            else:
+                with session_scope(db()) as s:
+                    last = s.scalar(select(func.max(Flow.version)).where(Flow.name == doc_name)) or 0
+                    lang = (yaml.safe_load(text) or {}).get("language") or "zh"
+                    s.add(Flow(name=doc_name, version=last + 1, source=text, language=lang,
+                               created_by=g.user.username))
+                    saved = last + 1
+            audit("flow_saved", f"flow:{doc_name}", f"version {saved}")
+            name = doc_name
+    elif name:
+        with session_scope(db()) as s:
+            row = s.scalars(select(Flow).where(Flow.name == name).order_by(Flow.version.desc())).first()
+            text = row.source if row else ""
+    return render_template("flow_edit.html", name=name, text=text, errors=errors, saved=saved), \
+        (422 if errors else 200)
+
+
+# ---------------------------------------------------------------- prompts
+
+def _prompt_library():
+    hub = current_app.config.get("HUB")
+    lib = (getattr(hub, "extra", None) or {}).get("prompts")
+    if lib is None:
+        from trunkline.ivr.prompts import PromptLibrary
+        lib = PromptLibrary(getattr(hub, "prompts_dir", None) or current_app.config["PROMPTS_DIR"],
+                            session_factory=db())
+    return lib
+
+
+@bp.route("/config/prompts", methods=["GET", "POST"])
+@require("config.view")
+def prompts():
+    """Prompt library: upload any audio file soundfile reads (converted to 8 kHz once) or define by TTS text."""
+    Prompt = find_model("ivr_prompts")
+    error = msg = None
+    if request.method == "POST":
+        from .security import can
+        if not can("config.edit"):
+            abort(403)
+        name = request.form.get("name", "").strip()
+        lang = request.form.get("lang", "").strip() or None
+        up = request.files.get("file")
+        text = request.form.get("text", "").strip()
+        try:
+            from trunkline.ivr.prompts import PromptError
+            lib = _prompt_library()
+            if up and up.filename:
+                with tempfile.NamedTemporaryFile(suffix=os.path.splitext(up.filename)[1]) as tmp:
+                    up.save(tmp.name)
+                    path = lib.add_file(name, tmp.name, lang=lang)
+                audit("prompt_upload", f"prompt:{lang or ''}/{name}", up.filename)
+            elif text:
+                path = lib.define_text(name, text, lang=lang)
+                audit("prompt_tts", f"prompt:{lang or ''}/{name}", text[:200])
+            else:
+                raise PromptError("choose a file to upload or enter text for TTS")
+            msg = f"Prompt {name!r} saved ({os.path.basename(path)})."
+        except PromptError as e:
+            error = str(e)
+    rows = []
+    if Prompt is not None:
+        with session_scope(db()) as s:
+            rows = s.scalars(select(Prompt).order_by(Prompt.name, Prompt.lang)).all()
+    return render_template("prompts.html", rows=rows, error=error, msg=msg), (400 if error else 200)
+
+
+# ---------------------------------------------------------------- users
+
+@bp.route("/config/users", methods=["GET", "POST"])
+@require("users.manage")
+def users():
+    """Users: create, change role/allowlist/active, reset password (shown once), delete."""
+    error = msg = None
+    if request.method == "POST":
+        op = request.form.get("op")
+        try:
+            with session_scope(db()) as s:
+                if op == "create":
+                    username = request.form.get("username", "").strip()
+                    if not username or len(username) > 64:
+                        raise ValueError("username required (at most 64 characters)")
+                    role = request.form.get("role", "viewer")
+                    if role not in ROLES:
+                        raise ValueError("unknown role")
+                    password = request.form.get("password", "")
+                    if len(password) < 10:
+                        raise ValueError("password needs at least 10 characters")
+                    cidrs = request.form.get("allow_cidrs", "").strip()
+                    parse_cidrs(cidrs)
+                    if s.scalars(select(User).where(User.username == username)).first():
+                        raise ValueError(f"user {username!r} exists")
+                    s.add(User(username=username, role=role, password_hash=hash_password(password),
+                               allow_cidrs=cidrs, agent_id=request.form.get("agent_id") or None))
+                    detail = f"role={role} allow={cidrs}"
+                    target = username
+                else:
+                    u = s.get(User, int(request.form.get("id", "0")))
+                    if u is None:
+                        raise ValueError("no such user")
+                    target = u.username
+                    if op == "update":
+                        role = request.form.get("role", u.role)
+                        if role not in ROLES:
+                            raise ValueError("unknown role")
+                        cidrs = request.form.get("allow_cidrs", "").strip()
+                        parse_cidrs(cidrs)
+                        if u.id == g.user.id and role != "admin":
+                            raise ValueError("you cannot remove your own admin role")
+                        u.role, u.allow_cidrs = role, cidrs
+                        u.active = request.form.get("active") == "on"
+                        u.agent_id = request.form.get("agent_id") or None
+                        detail = f"role={role} allow={cidrs} active={u.active}"
+                    elif op == "password":
+                        password = request.form.get("password", "")
+                        if len(password) < 10:
+                            raise ValueError("password needs at least 10 characters")
+                        u.password_hash = hash_password(password)
+                        detail = "password reset"
+                    elif op == "delete":
+                        if u.id == g.user.id:
+                            raise ValueError("you cannot delete yourself")
+                        s.delete(u)
+                        detail = "deleted"
+                    else:
+                        raise ValueError("unknown operation")
+            audit(f"user_{op}", f"user:{target}", detail)
+            msg = f"{op}: {target} done."
+        except ValueError as e:
+            error = str(e)
+    with session_scope(db()) as s:
+        rows = s.scalars(select(User).order_by(User.username)).all()
+    return render_template("users.html", rows=rows, error=error, msg=msg), (400 if error else 200)
+
+
+@bp.route("/admin/audit")
+@require("logs.view")
+def audit_log():
+    """Audit log (newest first), filterable by user and action."""
+    with session_scope(db()) as s:
+        q = select(AuditLog).order_by(AuditLog.id.desc())
+        if request.args.get("user"):
+            q = q.where(AuditLog.username == request.args["user"])
+        if request.args.get("action"):
+            q = q.where(AuditLog.action == request.args["action"])
+        rows = s.scalars(q.limit(500)).all()
+    return render_template("audit.html", rows=rows)
+
+
+@bp.route("/admin/errors")
+@require("logs.view")
+def error_log():
+    """Error log (newest first)."""
+    with session_scope(db()) as s:
+        rows = s.scalars(select(ErrorLog).order_by(ErrorLog.id.desc()).limit(200)).all()
+    return render_template("errors.html", rows=rows)

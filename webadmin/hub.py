@@ -1,0 +1,42 @@
+"""The running server's facade the web admin reads from; trunkline/server.py fills one in."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Protocol
+
+
+class EngineLike(Protocol):
+    """What the web admin needs from the media engine."""
+    bus: Any  # .subscribe(callback(event: dict))
+
+    def status(self) -> list[dict]:
+        """One dict per channel: channel, span, kind, state, caller, called, since, call_id (+duration, alarms)."""
+
+
+class AcdLike(Protocol):
+    """What the web admin needs from the ACD (hub.acd may be None)."""
+
+    def agents_status(self) -> list[dict]:
+        """One dict per agent: id, name, state, reason, since/time in state (s), calls."""
+
+    def queues_status(self) -> list[dict]:
+        """One dict per queue: name, waiting, longest_wait (s), available, ... ."""
+
+
+@dataclass
+class Hub:
+    """Everything the web admin reaches in the running server.
+
+    engine: the media engine (or None when the web admin runs without one);
+    acd: the ACD facade or None; session_factory: SQLAlchemy sessionmaker;
+    writer: the trunkline.spool.DurableWriter (optional, shown on the status page);
+    recordings_dir / prompts_dir / fax_dir: where files live (uploads go to prompts_dir).
+    """
+    session_factory: Callable
+    engine: Optional[EngineLike] = None
+    acd: Optional[AcdLike] = None
+    writer: Any = None
+    recordings_dir: str = "var/recordings"
+    prompts_dir: str = "var/prompts"
+    fax_dir: str = "var/fax"
+    extra: dict = field(default_factory=dict)

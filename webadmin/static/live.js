@@ -1,0 +1,106 @@
+// Live pages: one EventSource per page; renders channels, agents or the queue wallboard.
+(function () {
+  "use strict";
+  var root = document.getElementById("live");
+  if (!root) return;
+  var topic = root.dataset.topic, statusEl = document.getElementById("live-status");
+
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    for (var k in attrs || {}) e.setAttribute(k, attrs[k]);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function dur(s) {
+    s = Math.floor(s || 0);
+    var h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60), r = s % 60;
+    return (h ? h + ":" + String(m).padStart(2, "0") : m) + ":" + String(r).padStart(2, "0");
+  }
+  function table(headers, rows, id) {
+    var t = el("table", {id: id}), tr = el("tr");
+    headers.forEach(function (h) { tr.appendChild(el("th", {}, h)); });
+    var th = el("thead"); th.appendChild(tr); t.appendChild(th);
+    var tb = el("tbody");
+    rows.forEach(function (r) { tb.appendChild(r); });
+    t.appendChild(tb);
+    return t;
+  }
+  function row(cells, attrs) {
+    var tr = el("tr", attrs || {});
+    cells.forEach(function (c) {
+      var td = el("td");
+      if (c instanceof Node) td.appendChild(c); else td.textContent = c === null || c === undefined ? "" : String(c);
+      tr.appendChild(td);
+    });
+    return tr;
+  }
+  function alarms(list) {
+    var span = el("span");
+    (list || []).forEach(function (a) { span.appendChild(el("span", {"class": "alarm"}, a)); span.appendChild(document.createTextNode(" ")); });
+    return span;
+  }
+
+  var render = {
+    channels: function (d) {
+      var frag = document.createDocumentFragment();
+      frag.appendChild(el("p", {id: "busy-count"}, d.busy + " busy of " + d.total + " channels"));
+      frag.appendChild(table(["Span", "Kind", "Channels", "Busy", "Alarms"], d.spans.map(function (s) {
+        return row([s.span, s.kind, s.channels, s.busy, alarms(s.alarms)]);
+      }), "spans"));
+      frag.appendChild(table(["Span", "Channel", "State", "Caller", "Called", "Duration", "Call"], d.channels.map(function (c) {
+        return row([c.span, c.channel, c.state, c.caller, c.called, c.state === "idle" ? "" : dur(c.duration), c.call_id || ""],
+                   {"class": "state-" + c.state, "data-call": c.call_id || ""});
+      }), "channels"));
+      return frag;
+    },
+    agents: function (d) {
+      return table(["Agent", "Name", "State", "Reason", "In state", "Calls"], d.agents.map(function (a) {
+        var t = a.in_state !== undefined ? a.in_state : a.time_in_state;
+        return row([a.id, a.name, a.state, a.reason || "", dur(t), a.calls !== undefined ? a.calls : a.calls_taken],
+                   {"class": "state-" + a.state});
+      }), "agents");
+    },
+    queues: function (d) {
+      var frag = document.createDocumentFragment(), t = d.today || {};
+      var wall = el("div", {"class": "wall", id: "wall"});
+      function tile(label, value, id) {
+        var x = el("div", {"class": "tile"}); x.appendChild(el("div", {"class": "big", id: id}, value));
+        x.appendChild(el("div", {}, label)); wall.appendChild(x);
+      }
+      var waiting = 0, longest = 0, avail = 0;
+      d.queues.forEach(function (q) { waiting += q.waiting || 0; longest = Math.max(longest, q.longest_wait || 0); avail += q.available || 0; });
+      tile("waiting calls", waiting, "w-waiting");
+      tile("longest wait", dur(longest), "w-longest");
+      tile("agents available", avail, "w-available");
+      tile("calls today", t.offered || 0, "w-offered");
+      tile("service level (" + d.sl_seconds + " s)", (t.service_level || 0) + " %", "w-sl");
+      tile("abandon rate", (t.abandon_rate || 0) + " %", "w-abandon");
+      tile("avg wait", dur(t.avg_wait), "w-avgwait");
+      tile("avg talk", dur(t.avg_talk), "w-talk");
+      tile("avg handle", dur(t.aht), "w-aht");
+      frag.appendChild(wall);
+      frag.appendChild(table(["Queue", "Waiting", "Longest wait", "Available"], d.queues.map(function (q) {
+        return row([q.name, q.waiting, dur(q.longest_wait), q.available]);
+      }), "queues"));
+      var ph = t.per_hour || [], max = Math.max.apply(null, ph.concat([1]));
+      var svg = '<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="720" height="140">';
+      ph.forEach(function (n, h) {
+        var bh = 110 * n / max;
+        svg += '<rect x="' + (h * 30 + 2) + '" y="' + (115 - bh) + '" width="26" height="' + bh + '" fill="#2b6cb0"></rect>' +
+               '<text x="' + (h * 30 + 15) + '" y="130" font-size="9" text-anchor="middle">' + h + '</text>';
+      });
+      var box = el("div"); box.appendChild(el("h2", {}, "Calls per hour today"));
+      var holder = el("div"); holder.innerHTML = svg + "</svg>"; box.appendChild(holder);
+      frag.appendChild(box);
+      return frag;
+    }
+  };
+
+  var es = new EventSource(root.dataset.stream);
+  es.addEventListener(topic, function (ev) {
+    var d = JSON.parse(ev.data);
+    root.replaceChildren(render[topic](d));
+    statusEl.textContent = "live · " + new Date().toLocaleTimeString();
+  });
+  es.onerror = function () { statusEl.textContent = "reconnecting…"; };
+})();
