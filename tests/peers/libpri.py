@@ -201,6 +201,7 @@ class LibPRI:
         self.sock_pri.setblocking(False)
         self.ours.setblocking(False)
         self.events = []
+        self.last_call = None
         self.frames_to_us = 0
         self.frames_from_us = 0
         self._read_cb = ffi.callback("int(struct pri *, void *, int)", self._read)
@@ -294,6 +295,7 @@ class LibPRI:
         rc = self.lib.pri_setup(self.pri, c, sr)
         self.lib.pri_sr_free(sr)
         assert rc == 0, "pri_setup failed"
+        self.last_call = c
         return c
 
     def set_timer(self, name, ms):

@@ -1,0 +1,326 @@
+"""ISDN PRI span stack: Q.921 + Q.931, as a board SpanSignaling (CPE) and as a network-side far end.
+
+`PRIStack` joins one `Q921Link` and one `Q931Stack`; it knows nothing of
+boards: it takes `send(frame_bytes)` and a clock `now()` (seconds) and runs
+its timers in `tick(now)`. The same code runs over a libpri socketpair in
+tests, over the simulator's D-channel (`PRISignaling`, user side, for our
+driver) and as the simulator's far end (`PRINetworkSide`, network side).
+"""
+from . import q931 as m
+from .base import (ANSWERED, HANGUP, INCOMING, PROCEEDING, PROGRESS, RINGING, SPAN_DOWN, SPAN_UP,
+                   SignalingEvent, SpanSignaling)
+from .q921 import Q921Link
+from .q931 import Number
+from .q931_state import Q931Stack
+
+try:
+    from .base import SignalingError
+except ImportError:                     # older base.py without it
+    class SignalingError(Exception):
+        """A signaling request was refused; .cause is Q.850."""
+
+        def __init__(self, reason, cause=34):
+            super().__init__(reason)
+            self.reason = reason
+            self.cause = cause
+
+
+class PRIStack:
+    """One PRI D-channel: LAPD link plus Q.931 call control; times in seconds."""
+
+    def __init__(self, network, send, now, switch=m.EUROISDN_E1, on_event=None, timers=None, channels=None,
+                 t200=1.0, t203=10.0, n200=3):
+        """network: True for the network side; send(frame) transmits a Q.921 frame; now() gives seconds."""
+        self.network = network
+        self.switch = switch
+        self.now = now
+        self.on_event = on_event or (lambda kind, call, info: None)
+        self.link = Q921Link(network, send, now, on_up=self._link_up, on_down=self._link_down,
+                             on_data=self._l3, t200=t200, t203=t203, n200=n200)
+        self.q931 = Q931Stack(network, self.link.data_request, now, self._event, switch=switch, timers=timers,
+                              channels=channels)
+
+    def _l3(self, info):
+        self.q931.receive(info)
+
+    def _link_up(self, reestablished):
+        self.q931.dl_established(reestablished)
+        self._event("link_up", None, {"reestablished": reestablished})
+
+    def _link_down(self):
+        self.q931.dl_released()
+        self._event("link_down", None, {})
+
+    def _event(self, kind, call, info):
+        self.on_event(kind, call, info)
+
+    @property
+    def up(self):
+        """True while the D-channel carries I frames."""
+        return self.link.up
+
+    def start(self):
+        """Bring the D-channel up (SABME)."""
+        self.link.establish()
+
+    def receive_frame(self, frame):
+        """Take one received Q.921 frame (octets, no FCS); never raises."""
+        self.link.receive(frame)
+
+    def tick(self, now=None):
+        """Run Q.921 and Q.931 timers."""
+        self.link.tick(now)
+        self.q931.tick(now)
+
+    def next_timer(self):
+        """Absolute time (s) of the next timer of either layer, or None."""
+        ts = [t for t in (self.link.next_timer(), self.q931.next_timer()) if t is not None]
+        return min(ts) if ts else None
+
+
+class PRINetworkSide(PRIStack):
+    """Network side of a PRI for a Python far end: places calls, accepts calls, answers, clears.
+
+    Callbacks are attributes that can be replaced: `on_incoming(call)`, `on_proceeding(call)`,
+    `on_alerting(call)`, `on_answered(call)`, `on_hangup(call, cause)`, `on_link(up)`,
+    `on_restart(channels)`. A call handle is a `Q931Call` (`.channel`, `.called.digits`,
+    `.calling.digits`, `.state`, `.cause`).
+    """
+
+    def __init__(self, send, now, switch=m.EUROISDN_E1, timers=None, channels=None, **kw):
+        """send(frame) to the user side, now() in seconds; see PRIStack for the rest."""
+        super().__init__(True, send, now, switch=switch, on_event=self._dispatch, timers=timers,
+                         channels=channels, **kw)
+        self.on_incoming = lambda call: None
+        self.on_proceeding = lambda call: None
+        self.on_alerting = lambda call: None
+        self.on_answered = lambda call: None
+        self.on_hangup = lambda call, cause: None
+        self.on_link = lambda up: None
+        self.on_restart = lambda channels: None
+        self.log = []                    # (kind, cref, channel, info) for tests and traces
+
+    def _dispatch(self, kind, call, info):
+        self.log.append((kind, call.cref if call else None, call.channel if call else None, dict(info)))
+        if kind == "incoming":
+            self.on_incoming(call)
+        elif kind == "proceeding":
+            self.on_proceeding(call)
+        elif kind == "alerting":
+            self.on_alerting(call)
+        elif kind in ("answered", "connected"):
+            self.on_answered(call)
+        elif kind == "disconnecting" and not info.get("local"):
+            call.reported_gone = True
+            self.on_hangup(call, info.get("cause", m.CAUSE_NORMAL))
+        elif kind == "released":
+            self.on_hangup(call, info.get("cause", m.CAUSE_NORMAL))
+        elif kind == "link_up":
+            self.on_link(True)
+        elif kind == "link_down":
+            self.on_link(False)
+        elif kind == "restart":
+            self.on_restart(info.get("channels"))
+
+    def place_call(self, called, caller="", channel=None, called_ton=2, caller_ton=2, npi=1, display=None,
+                   exclusive=True):
+        """Offer a call to the user side on B-channel `channel` (None: first free); returns the call."""
+        return self.q931.setup(Number(called, called_ton, npi), Number(caller, caller_ton, npi), channel=channel,
+                               exclusive=exclusive, display=display)
+
+    def proceeding(self, call):
+        """Send CALL PROCEEDING for a call from the user side."""
+        return self.q931.proceeding(call)
+
+    def alert(self, call, inband=True):
+        """Send ALERTING (ringback in band) for a call from the user side."""
+        return self.q931.alerting(call, inband=inband)
+
+    def answer(self, call):
+        """Send CONNECT for a call from the user side."""
+        return self.q931.connect(call)
+
+    def hangup(self, call, cause=m.CAUSE_NORMAL):
+        """Clear a call (DISCONNECT, or RELEASE COMPLETE to reject an unanswered offer)."""
+        return self.q931.disconnect(call, cause)
+
+    def restart(self, channels=None):
+        """RESTART B-channels (numbers) or the whole interface."""
+        self.q931.restart(channels)
+
+
+class PRISignaling(SpanSignaling):
+    """User (CPE) side PRI on a board span: D-channel frames through the span, calls on its bearer channels."""
+
+    trunk = "pri"
+
+    def __init__(self, span, emit, switch=None, network=False, timers=None, auto_alert=True, t200=1.0,
+                 t203=10.0):
+        """switch: q931.EUROISDN_E1 or q931.NI2 (default from span.kind: t1 -> NI-2); network for a net-side span."""
+        super().__init__(span, emit)
+        if switch is None:
+            kind = getattr(span, "kind", "e1")
+            switch = m.NI2 if kind == "t1" or len(span.bearer_channels) <= 23 else m.EUROISDN_E1
+        self.switch = switch
+        self.auto_alert = auto_alert
+        self._now = 0.0
+        self._started = False
+        nums = m.b_channels(switch)[:len(span.bearer_channels)]
+        self.b_to_board = dict(zip(nums, span.bearer_channels))
+        self.board_to_b = {v: k for k, v in self.b_to_board.items()}
+        self.stack = PRIStack(network, self._send, lambda: self._now, switch=switch, on_event=self._on_event,
+                              timers=timers, channels=nums, t200=t200, t203=t203)
+        self.calls = {}                  # board channel -> Q931Call
+        self.alarm = False
+
+    def _send(self, frame):
+        self.span.send_frame(frame)
+
+    def _start(self):
+        if not self._started and not self.alarm:
+            self._started = True
+            self.stack.start()
+
+    # ---- driver side
+    def handle_line_event(self, ev):
+        """Take a board line event: 'dframe' (frames waiting on the D-channel) or 'alarm'."""
+        try:
+            if ev.type == "dframe":
+                self._start()
+                while True:
+                    frame = self.span.recv_frame()
+                    if frame is None:
+                        break
+                    self.stack.receive_frame(frame)
+            elif ev.type == "alarm":
+                if ev.value and not self.alarm:
+                    self.alarm = True
+                    if self.stack.up:
+                        self.stack.link._go_down()
+                        self.stack.link._indicate_down()
+                elif not ev.value and self.alarm:
+                    self.alarm = False
+                    self._started = False
+                    self._start()
+        except Exception as exc:         # noqa: BLE001 - never take the span down on one event
+            self.stack.q931._err(f"line event {ev!r} failed: {exc!r}")
+
+    def poll(self, now):
+        """Run timers at media time `now` (s); starts the D-channel on the first call."""
+        self._now = now
+        self._start()
+        if self.alarm:
+            return
+        nt = self.stack.next_timer()
+        if nt is not None and nt <= now:
+            self.stack.tick(now)
+
+    # ---- call control
+    def _call(self, channel):
+        call = self.calls.get(channel)
+        if call is None or call.key not in self.stack.q931.calls:
+            raise SignalingError(f"no call on channel {channel}", 101)
+        return call
+
+    def answer(self, channel):
+        """Answer the inbound call offered on board channel `channel` (CONNECT)."""
+        if not self.stack.q931.connect(self._call(channel)):
+            raise SignalingError(f"call on channel {channel} cannot be answered now", 101)
+
+    def hangup(self, channel, cause=m.CAUSE_NORMAL):
+        """Clear the call on board channel `channel` with Q.850 `cause`."""
+        call = self.calls.get(channel)
+        if call is None or call.key not in self.stack.q931.calls:
+            return
+        self.stack.q931.disconnect(call, cause)
+
+    def dial(self, called, caller="", channel=None, category=None, called_ton=0, caller_ton=0, npi=1):
+        """Place an outbound call (SETUP); returns the board channel, raises SignalingError."""
+        if not self.stack.up and not self._started:
+            self._start()
+        if self.alarm:
+            raise SignalingError("span in alarm", 41)
+        if not called or not all(c in "0123456789*#" for c in called):
+            raise SignalingError(f"bad called number {called!r}", 28)
+        busy = self.stack.q931.busy_channels()
+        if channel is not None:
+            b = self.board_to_b.get(channel)
+            if b is None:
+                raise SignalingError(f"channel {channel} is not a bearer of this span", 82)
+            if b in busy or channel in self.calls:
+                raise SignalingError(f"channel {channel} is busy", 44)
+        else:
+            b = next((n for n in reversed(list(self.b_to_board)) if n not in busy
+                      and self.b_to_board[n] not in self.calls), None)
+            if b is None:
+                raise SignalingError("no free B-channel", 34)
+        call = self.stack.q931.setup(Number(called, called_ton, npi), Number(caller, caller_ton, npi),
+                                     channel=b, exclusive=True)
+        board = self.b_to_board[b]
+        call.user = board
+        self.calls[board] = call
+        return board
+
+    # ---- events from the stack
+    def _emit(self, kind, channel, **kw):
+        self.emit(SignalingEvent(kind, channel, **kw))
+
+    def _on_event(self, kind, call, info):
+        if kind == "link_up":
+            self._emit(SPAN_UP, -1, extra=dict(info))
+            return
+        if kind == "link_down":
+            self._emit(SPAN_DOWN, -1)
+            return
+        if kind == "restart":
+            self._emit(SPAN_UP, -1, reason="restart", extra={"channels": info.get("channels")})
+            return
+        if kind == "restart_ack" or call is None:
+            return
+        board = call.user if call.user is not None else self.b_to_board.get(call.channel)
+        if kind == "incoming":
+            board = self.b_to_board.get(call.channel)
+            if board is None or board in self.calls:
+                self.stack.q931.disconnect(call, m.CAUSE_CHANNEL_UNAVAILABLE)
+                return
+            call.user = board
+            self.calls[board] = call
+            if self.auto_alert:
+                self.stack.q931.proceeding(call)
+                self.stack.q931.alerting(call)
+            self._emit(INCOMING, board, caller=call.calling.digits, called=call.called.digits,
+                       extra={"caller_ton": call.calling.ton, "caller_npi": call.calling.npi,
+                              "called_ton": call.called.ton, "called_npi": call.called.npi,
+                              "display": call.display, "presentation": call.calling.presentation})
+        elif kind == "channel":
+            old = call.user
+            new = self.b_to_board.get(info["new"])
+            if old is not None and self.calls.get(old) is call:
+                del self.calls[old]
+            call.user = new
+            self.calls[new] = call
+            self._emit(PROCEEDING, new, reason="channel changed", extra={"from": old})
+        elif kind == "proceeding":
+            self._emit(PROCEEDING, board)
+        elif kind == "alerting":
+            self._emit(RINGING, board, extra={"inband": 8 in info.get("progress", [])})
+        elif kind == "progress":
+            self._emit(PROGRESS, board, extra={"progress": info.get("progress")})
+        elif kind in ("answered", "connected"):
+            self._emit(ANSWERED, board)
+        elif kind == "disconnecting":
+            if not info.get("local") and not call.reported_gone:
+                call.reported_gone = True
+                self._gone(call, board, info.get("cause", m.CAUSE_NORMAL))
+        elif kind == "released":
+            self._gone(call, board, info.get("cause", m.CAUSE_NORMAL))
+
+    def _gone(self, call, board, cause):
+        if self.calls.get(board) is call and call.key not in self.stack.q931.calls:
+            del self.calls[board]
+        if getattr(call, "hangup_emitted", False):
+            return
+        call.hangup_emitted = True
+        self._emit(HANGUP, board, cause=cause)
+        if call.key not in self.stack.q931.calls and self.calls.get(board) is call:
+            del self.calls[board]
