@@ -727,14 +727,19 @@ class T30Session:
         rx = self.hsrx
         bits = []
         end = self.now + T2
-        seen_carrier = False
+        carrier_since = None
         while self.now < end:
             b = rx.take_bits()
             if len(b):
                 bits.append(b)
             if rx.carrier:
-                seen_carrier = True
-            if rx.signal_lost or (seen_carrier and not rx.carrier):
+                if carrier_since is None:
+                    carrier_since = self.now
+            elif carrier_since is not None:
+                if rx.trained or self.now - carrier_since > RATE:
+                    break  # carrier dropped after training, or after a long untrainable signal
+                carrier_since = None
+            if rx.signal_lost:
                 break
             if self._frames:
                 fr = yield from self._recv_frames(T4)
