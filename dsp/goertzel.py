@@ -1,8 +1,8 @@
 """Vectorised tone energy over many channels: framing plus a bank of single-bin DFTs (Goertzel).
 
-Level convention (same as spandsp's telephony.h): a full-scale sine (amplitude 32767) is
-+3.14 dBm0, so a 0 dBm0 sine has amplitude ``DBM0_AMPLITUDE`` (about 22,88x). Levels are
-sine levels: a tone's dBm0 is computed from its amplitude, noise from its mean power.
+Level convention: the same as dsp/level.py (spandsp's telephony.h): a full-scale sine
+(amplitude 32767) is +3.14 dBm0, so a 0 dBm0 sine has peak amplitude ``DBM0_AMPLITUDE`` = 22,826.
+(Defined here too so these modules do not depend on the meter module.)
 
 A ``ToneBank`` evaluates, for every channel and every analysis frame, the amplitude of each
 listed frequency (one DFT bin each, computed as one matrix product over all channels and
@@ -22,7 +22,7 @@ def dbm0_to_amplitude(dbm0):
 
 
 def amplitude_to_dbm0(amp):
-    """Sine level in dBm0 for a peak amplitude (int16 units); -inf-safe (floors at -200 dBm0)."""
+    """Sine level in dBm0 for a peak amplitude (int16 units); floors at -200 dBm0."""
     return 20.0 * np.log10(np.maximum(np.asarray(amp, dtype=float), 1e-10 * DBM0_AMPLITUDE) / DBM0_AMPLITUDE)
 
 
