@@ -334,6 +334,8 @@ class T30Session:
             yield
 
     def _send_hs(self, bits, short_train=False):
+        if self._last_rx_end_gap():
+            yield from self._wait(GAP)
         t = self._modems.make_tx(self.hs_name, self.hs_rate, short_train=short_train)
         t.send_bits(np.asarray(bits, dtype=np.uint8))
         t.finish()
@@ -343,6 +345,9 @@ class T30Session:
             yield
         self.src = None
         self._transmitting = False
+
+    def _last_rx_end_gap(self):
+        return True
 
     def _start_hs_rx(self):
         self.hsrx = self._modems.make_rx(self.hs_name, self.hs_rate)
@@ -506,7 +511,6 @@ class T30Session:
         for _ in range(3):
             yield from self._send_frames([self._frame("TSI", _ident_fif(self.ident), final=False),
                                           self._frame("DCS", dcs)])
-            yield from self._wait(GAP)
             yield from self._send_hs(np.zeros(int(1.5 * self.hs_rate), np.uint8))
             frames = yield from self._recv_frames(T4)
             if frames is None:
