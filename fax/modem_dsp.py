@@ -428,7 +428,8 @@ class ModemRxBase:
     mu_data = 0.01
     kp_train, ki_train = 0.08, 0.003
     kp_data, ki_data = 0.03, 0.0005
-    max_train_symbols = 600  # symbols after the lock allowed before the known pattern must appear
+    max_train_symbols = 600
+    min_line_ratio = 0.05  # symbols after the lock allowed before the known pattern must appear
 
     def __init__(self):
         self.fe = FrontEnd(self.carrier, self.baud, self.alpha)
@@ -540,6 +541,10 @@ class ModemRxBase:
         a = int(self.acq_start)
         b = int(a + w * self.sps)
         c = fe.timing_phasor(a, b)
+        energy = float(np.sum(np.abs(fe.buf[max(0, a - fe.base):max(0, b - fe.base)]) ** 2)) + 1e-9
+        self.last_line_ratio = abs(c) / energy
+        if abs(c) < self.min_line_ratio * energy:
+            return False  # no symbol-rate line: not an alternating training segment
         centre = fe.centre_from_phasor(c)
         # first symbol centre at or after a + some margin
         base = a + self.half_taps * self.sps / 2 + FrontEnd.INTERP

@@ -164,3 +164,39 @@ def test_v17_short_train_after_long_spandsp_tx(rate):
     assert ok1 and lost1 and errors(b1, got1) == 0
     assert ok2 and lost2 and errors(b2, got2) == 0
     assert ok3 and errors(b2, got3) == 0
+
+
+def test_receiver_survives_ced_and_v21_then_trains():
+    """A receiver left listening through CED and V.21 FSK (as in T.30) must not train on them, then train on the burst."""
+    rng = np.random.default_rng(5)
+    marks = rng.integers(0, 2, 600)
+    f = np.repeat(np.where(marks, 1650, 1850), 8000 // 300 + 1)[:16000]
+    fsk = (4000 * np.sin(np.cumsum(2 * np.pi * f / 8000))).astype(np.int16)
+    ced = (4000 * np.sin(2 * np.pi * 2100 * np.arange(16000) / 8000)).astype(np.int16)
+    for name, rate in [("v27ter", 4800), ("v29", 9600), ("v17", 14400)]:
+        bits = random_bits(1500, 3)
+        rx = make_rx(name, rate)
+        ok0, _, junk = our_rx(name, rate, np.concatenate([ced, np.zeros(600, np.int16), fsk]), rx)
+        ok, lost, got = our_rx(name, rate, np.concatenate([np.zeros(600, np.int16),
+                                                          spandsp_tx_signal(name, rate, bits)]), rx)
+        print(f"\n{name} {rate}: trained on CED+V.21={ok0} ({len(junk)} bits); then burst trained={ok} "
+              f"errors={errors(bits, got)}")
+        assert not ok0 and len(junk) == 0
+        assert ok and lost and errors(bits, got) == 0
+
+
+def test_odd_block_sizes():
+    bits = random_bits(1500, 8)
+    burst = spandsp_tx_signal("v17", 14400, bits)
+    rx = make_rx("v17", 14400)
+    out, i, k, sizes = [], 0, 0, [1, 7, 33, 160, 500, 3, 0]
+    while i < len(burst):
+        n = sizes[k % len(sizes)]
+        k += 1
+        rx.rx(burst[i:i + n])
+        out.append(rx.take_bits())
+        i += n
+    got = np.concatenate(out)
+    assert rx.trained and errors(bits, got) == 0
+    tx = make_tx("v29", 9600)
+    assert len(tx.tx(0)) == 0 and tx.tx(1).dtype == np.int16
