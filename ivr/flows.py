@@ -160,6 +160,8 @@ class Execution:
             return
         doc = self.doc
         node = doc.start
+        if self.depth == 0 and getattr(self.call, "answered_at", None) is None:
+            await self.call.answer()         # a flow document answers when it starts
         for k, v in doc.vars.items():
             self.vars.setdefault(k, v)
         silent = 0
@@ -299,3 +301,43 @@ class FlowRegistry:
             raise
         finally:
             trace.save(self.services.session_factory)
+
+
+class Router:
+    """Wires the IVR into an engine: the call firewall before answer, then the flow for each call.
+
+    ``Router(registry, default="hotline", by_number={"95555": "bank"}).install(engine)`` sets
+    ``engine.screen`` (blacklist check before routing) and ``engine.route``.
+    """
+
+    def __init__(self, registry, default, by_number=None, firewall=None):
+        self.registry = registry
+        self.default = default
+        self.by_number = dict(by_number or {})
+        self.firewall = firewall
+
+    def screen(self, call):
+        """Check the caller against the firewall: ("reject", cause), or None (a flow override goes in vars)."""
+        from . import blacklist
+        act = (self.firewall or blacklist.default()).check(call.caller_id)
+        if act.kind == blacklist.REJECT:
+            log.info("call from %r rejected by firewall rule %r (cause %d)", call.caller_id, act.pattern, act.cause)
+            return ("reject", act.cause)
+        if act.kind == blacklist.FLOW:
+            call.vars["ivr_route"] = act.flow
+            call.vars["firewall_rule"] = act.pattern
+        return None
+
+    def flow_for(self, call):
+        """Name of the flow a call runs: firewall override, then called number, then the default."""
+        return call.vars.get("ivr_route") or self.by_number.get(call.called) or self.default
+
+    async def __call__(self, call):
+        """The engine's route handler."""
+        await self.registry.run(call, self.registry.current(self.flow_for(call)))
+
+    def install(self, engine):
+        """Make this router the engine's screen and inbound route."""
+        engine.screen = self.screen
+        engine.route(self)
+        return self

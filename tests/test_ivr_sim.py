@@ -1,0 +1,560 @@
+"""IVR flows through the card simulator in virtual time: scripted callers press keys and listen.
+
+Prompts here are pure tones (one frequency per prompt name, none near DTMF or the
+record beep) so what a caller heard can be read back from the captured audio with
+an FFT: the tests assert on the prompts heard, the CDR path, files and DB rows.
+"""
+import asyncio
+import datetime as dt
+import itertools
+import os
+import socket
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import trunkline.ivr.models  # noqa: F401  (ivr_ tables)
+from trunkline.db import Base, make_engine, make_session_factory
+from trunkline.drivers.board import open_board
+from trunkline.hw_sim import SimError, Switch, forget_card, open_card
+from trunkline.ivr import cdr, say
+from trunkline.ivr.blacklist import Firewall
+from trunkline.ivr.calendar import Calendar
+from trunkline.ivr.flowdoc import FlowError
+from trunkline.ivr.flows import FlowRegistry, Router, Services
+from trunkline.ivr.lookup import HttpLookup, SqlLookup
+from trunkline.ivr.prompts import SYSTEM_PROMPTS, PromptLibrary
+from trunkline.ivr.voicemail import Voicemail
+from trunkline.media import Engine
+
+RATE = 8000
+DTMF = (697, 770, 852, 941, 1209, 1336, 1477, 1633)
+POOL = [f for f in range(300, 3500, 40)
+        if all(abs(f - d) > 45 for d in DTMF) and abs(f - 1000) > 60 and abs(f - 450) > 60]
+FLOW_PROMPTS = ["welcome", "main", "invalid", "timeout", "short", "bye", "open", "closed", "holiday",
+                "l1", "l2", "l3", "l4", "l5", "leaf", "account", "balance", "sub", "after", "vip", "agent",
+                "recorded"]
+NAMES = FLOW_PROMPTS + sorted(SYSTEM_PROMPTS)
+assert len(NAMES) <= len(POOL), (len(NAMES), len(POOL))
+FREQ = dict(zip(NAMES, POOL))
+BY_FREQ = {f: n for n, f in FREQ.items()}
+PROMPT_SECONDS = 0.4
+_names = itertools.count()
+
+
+def tone(freq, seconds, level=8000):
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (level * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+
+
+def heard_prompts(audio, win=400):
+    """Names of the tone prompts in captured audio, in order (consecutive repeats of one play merged)."""
+    audio = np.asarray(audio, dtype=np.float64)
+    out, last, run = [], None, 0
+    for i in range(0, len(audio) - win + 1, win):
+        seg = audio[i:i + win] * np.hanning(win)
+        if np.sqrt(np.mean(audio[i:i + win] ** 2)) < 500:
+            name = None
+        else:
+            spec = np.abs(np.fft.rfft(seg))
+            f = np.argmax(spec) * RATE / win
+            cand = min(BY_FREQ, key=lambda x: abs(x - f))
+            name = BY_FREQ[cand] if abs(cand - f) <= 20 else None
+        if name == last:
+            run += 1
+            continue
+        last, run = name, 1
+        if name is not None:
+            out.append(name)
+    return out
+
+
+def collapse(names):
+    """Heard prompt names with silence-separated repeats kept but exact neighbours merged."""
+    return [n for i, n in enumerate(names) if i == 0 or names[i - 1] != n]
+
+
+@pytest.fixture(scope="module")
+def prompt_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("prompts")
+    lib = PromptLibrary(root, language="zh", tts=False)
+    for name, f in FREQ.items():
+        lib.add_samples(name, tone(f, PROMPT_SECONDS), lang="zh")
+    return root
+
+
+class Rig:
+    """A simulated card with analog trunks, its far-end switch, an engine and the IVR wired in."""
+
+    def __init__(self, tmp_path, prompt_root, when="2026-09-28 10:00", fxo=4):
+        self.name = f"ivr{os.getpid()}x{next(_names)}"
+        url = f"sim://{self.name}?fxo={fxo}"
+        forget_card(self.name)
+        self.board = open_board(url)
+        self.card = open_card(url)
+        self.sim = Switch(self.card)
+        self.engine = Engine(self.board)
+        db = make_engine(f"sqlite:///{tmp_path}/ivr.db")
+        Base.metadata.create_all(db)
+        self.db = make_session_factory(db)
+        self.prompts = PromptLibrary(prompt_root, language="zh")
+        self.when = dt.datetime.fromisoformat(when).replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+        self.notified = []
+        self.voicemail = Voicemail(self.db, tmp_path / "vm", self.prompts,
+                                   notify=lambda box, msg: self.notified.append((box, msg)), silence_seconds=3.0)
+        self.calendars = {"office": Calendar(
+            "office", {d: [["09:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
+            holidays={"2026-10-01": "国庆节"}, workdays={"2026-10-11": None})}
+        self.lookups = {}
+        self.services = Services(prompts=self.prompts, session_factory=self.db, calendars=self.calendars,
+                                 lookups=self.lookups, voicemail=self.voicemail, clock=lambda: self.when,
+                                 data_dir=str(tmp_path / "data"))
+        self.registry = FlowRegistry(self.services)
+        self.firewall = Firewall(self.db)
+        self.router = Router(self.registry, "main", firewall=self.firewall).install(self.engine)
+
+    def run(self, script, until=900.0):
+        """Run the engine in virtual time while `script()` drives callers; returns its result."""
+        async def main():
+            async def wrapped():
+                try:
+                    return await script()
+                finally:
+                    await self.sim.sleep(1.5)        # let the engine see hang-ups and release channels
+                    self.engine.stop()
+            task = asyncio.ensure_future(wrapped())
+            await self.engine.run(until=until)
+            return await task
+        return asyncio.run(main())
+
+    def paths(self):
+        from trunkline.ivr.models import IvrCallPath
+        with self.db() as s:
+            return [cdr.load(self.db, r.call_id) for r in s.query(IvrCallPath).order_by(IvrCallPath.id)]
+
+    def close(self):
+        forget_card(self.name)
+
+
+@pytest.fixture
+def rig(tmp_path, prompt_root):
+    r = Rig(tmp_path, prompt_root)
+    yield r
+    r.close()
+
+
+async def call_in(rig, caller="13800000000", number="12345"):
+    phone = rig.sim.call(number, from_=caller)
+    await phone.wait_answer(timeout=20)
+    phone.start_capture()
+    return phone
+
+
+async def hear(phone, seconds):
+    return heard_prompts(await phone.listen(seconds))
+
+
+MENU_FLOW = """\
+name: main
+language: zh
+nodes:
+  welcome: {type: play, prompt: welcome, next: menu}
+  menu:
+    type: menu
+    greeting: main
+    short_greeting: short
+    invalid: invalid
+    timeout_prompt: timeout
+    timeout: 3
+    max_failures: 2
+    max_timeouts: 3
+    choices: {"1": leaf}
+    on_fail: bye
+    on_timeout: bye
+  leaf: {type: play, prompt: leaf, next: bye}
+  bye: {type: hangup}
+"""
+
+
+def test_menu_invalid_timeout_and_exit(rig):
+    rig.registry.load_yaml(MENU_FLOW)
+
+    async def script():
+        phone = await call_in(rig)
+        got = await hear(phone, 1.2)                 # welcome + long greeting
+        await phone.send_dtmf("9")                   # invalid
+        got += await hear(phone, 4.5)                # invalid prompt, short greeting, silence -> timeout prompt
+        await phone.send_dtmf("8")                   # second invalid: max_failures=2 -> exit action
+        got += await hear(phone, 2.0)
+        await phone.wait_hangup(10)
+        return got
+
+    got = rig.run(script)
+    print("heard:", got)
+    assert collapse(got) == ["welcome", "main", "invalid", "short", "timeout", "short"]
+    (rec,) = rig.paths()
+    assert [p["node"] for p in rec["path"]] == ["welcome", "menu", "bye"]
+    assert [d["digits"] for d in rec["digits"]] == ["8"]
+    assert rec["outcome"] == "hangup at bye"
+
+
+def test_five_level_menu(rig):
+    levels = "\n".join(
+        f"  m{i}:\n    type: menu\n    greeting: l{i}\n    choices: {{\"{i}\": {'m%d' % (i + 1) if i < 5 else 'leaf'}}}\n"
+        f"    on_fail: bye" for i in range(1, 6))
+    rig.registry.load_yaml(f"name: main\nnodes:\n{levels}\n  leaf: {{type: play, prompt: leaf, next: bye}}\n"
+                           f"  bye: {{type: hangup}}\n")
+
+    async def script():
+        phone = await call_in(rig)
+        got = []
+        for i in range(1, 6):
+            got += await hear(phone, 0.6)
+            await phone.send_dtmf(str(i))
+        got += await hear(phone, 1.0)
+        await phone.wait_hangup(10)
+        return got
+
+    got = rig.run(script)
+    print("heard:", got)
+    assert collapse(got) == ["l1", "l2", "l3", "l4", "l5", "leaf"]
+    (rec,) = rig.paths()
+    assert [p["node"] for p in rec["path"]] == ["m1", "m2", "m3", "m4", "m5", "leaf", "bye"]
+    assert [d["digits"] for d in rec["digits"]] == ["1", "2", "3", "4", "5"]
+
+
+ALL_NODES = """\
+name: main
+language: zh
+vars: {tier: gold}
+nodes:
+  start: {type: set, vars: {greeting_var: "${tier}-x"}, next: by_caller}
+  by_caller:
+    type: branch
+    on: caller
+    cases: {"1380": by_var, "999": bye}
+    default: bye
+  by_var:
+    type: branch
+    on: var
+    var: tier
+    cases: {gold: welcome}
+    default: bye
+  welcome: {type: play, prompt: welcome, next: hours}
+  hours: {type: branch, on: time, calendar: office, open: acct, closed: bye, holiday: bye}
+  acct:
+    type: get_digits
+    prompt: account
+    var: account
+    digits: 8
+    mask: true
+    mask_keep: 2
+    next: look
+  look: {type: lookup, source: billing, params: {account: "${account}"}, next: amount, on_error: bye}
+  amount: {type: say, what: money, value: "${balance}", before: balance, next: rec}
+  rec: {type: record, var: msg, prompt: recorded, max_seconds: 10, silence_seconds: 2, next: sub}
+  sub: {type: subflow, flow: helper, next: after}
+  after: {type: play, prompt: after, next: bye}
+  bye: {type: hangup}
+"""
+HELPER = """\
+name: helper
+nodes:
+  s1: {type: play, prompt: sub, next: s2}
+  s2: {type: return}
+"""
+
+
+def _billing(rig, tmp_path):
+    from sqlalchemy import text
+    eng = make_engine(f"sqlite:///{tmp_path}/billing.db")
+    with eng.begin() as c:
+        c.execute(text("CREATE TABLE accounts (no TEXT, balance TEXT)"))
+        c.execute(text("INSERT INTO accounts VALUES ('12345678', '2.50')"))
+    rig.lookups["billing"] = SqlLookup("billing", "SELECT balance FROM accounts WHERE no = :account",
+                                       make_session_factory(eng))
+
+
+def test_every_node_type_in_one_flow(rig, tmp_path):
+    _billing(rig, tmp_path)
+    rig.registry.load_yaml(HELPER)
+    rig.registry.load_yaml(ALL_NODES)
+    spoken = say.render(say.money("2.50", "zh"), rig.prompts)
+    message = tone(2000, 1.5)
+
+    async def script():
+        phone = await call_in(rig)
+        got = await hear(phone, 1.0)                  # welcome, account prompt
+        await phone.send_dtmf("12345678")
+        audio = await phone.listen(1.0 + len(spoken) / RATE)   # balance prompt + 两元五角
+        got += heard_prompts(audio)
+        got += await hear(phone, 0.8)                 # "recorded" prompt + beep
+        await phone.play(message)                     # the caller speaks; silence then ends the recording
+        got += await hear(phone, 4.0)
+        await phone.wait_hangup(10)
+        return got, audio
+
+    got, audio = rig.run(script)
+    print("heard:", got)
+    assert collapse(got) == ["welcome", "account", "balance", "recorded", "sub", "after"]
+    # the money reading reached the caller: cross-correlate with the rendered fragments
+    a = audio.astype(np.float64)
+    s = spoken.astype(np.float64)
+    corr = np.correlate(a, s, mode="valid") / (np.linalg.norm(s) * np.sqrt(np.convolve(a ** 2, np.ones(len(s)), "valid")) + 1e-9)
+    print(f"say money: best normalised correlation {corr.max():.3f}")
+    assert corr.max() > 0.9
+    (rec,) = rig.paths()
+    assert [p["node"] for p in rec["path"]] == ["start", "by_caller", "by_var", "welcome", "hours", "acct", "look",
+                                                "amount", "rec", "sub", "s1", "s2", "after", "bye"]
+    assert rec["digits"] == [{"node": "acct", "digits": "******78", "masked": True}]
+    # the recording holds the caller's 2 kHz tone
+    rec_files = list((tmp_path / "data" / "recordings").rglob("*.wav"))
+    assert len(rec_files) == 1
+    data, rate = sf.read(rec_files[0], dtype="int16")
+    spec = np.abs(np.fft.rfft(data.astype(float)))
+    peak = np.argmax(spec) * rate / len(data)
+    print(f"recording {len(data) / rate:.2f} s, peak {peak:.0f} Hz")
+    assert rate == 8000 and abs(peak - 2000) < 10 and 1.4 <= len(data) / rate <= 4.0
+
+
+HANGUP_FLOW = """\
+name: main
+nodes:
+  start: {type: branch, on: var, var: target, cases: {}, default: play}
+  play: {type: play, prompt: [welcome, welcome, welcome, welcome, welcome, welcome, welcome, welcome]}
+  menu: {type: menu, greeting: main, choices: {"1": bye}, timeout: 20}
+  get_digits: {type: get_digits, var: x, digits: 4, timeout: 20}
+  say: {type: say, what: number, value: "1234567", next: bye}
+  record: {type: record, var: r, max_seconds: 30}
+  voicemail: {type: voicemail, box: "100"}
+  survey: {type: survey}
+  subflow: {type: subflow, flow: helper2}
+  bye: {type: hangup}
+"""
+
+
+@pytest.mark.parametrize("node", ["play", "menu", "get_digits", "say", "record", "voicemail", "survey", "subflow"])
+def test_hangup_in_every_node(rig, node):
+    rig.voicemail.create_box("100", "4321")
+    rig.registry.load_yaml("name: helper2\nnodes:\n  h: {type: menu, greeting: sub, choices: {'1': h2}, timeout: 20}\n"
+                           "  h2: {type: return}\n")
+    text = HANGUP_FLOW.replace("cases: {}", "cases: {go: %s}" % node)
+    text = text.replace("name: main\n", "name: main\nvars: {target: go}\n")
+    rig.registry.load_yaml(text)
+
+    async def script():
+        phone = await call_in(rig)
+        await phone.listen(0.25)
+        await phone.hangup()
+        await rig.sim.sleep(2.0)
+
+    rig.run(script)
+    (rec,) = rig.paths()
+    last = rec["path"][-1]["node"]
+    print(node, rec["outcome"], [p["node"] for p in rec["path"]])
+    assert rec["outcome"] == f"caller hung up at {last}"
+    assert node in [p["node"] for p in rec["path"]]
+    assert not rig.engine.calls, "channel not released"
+
+
+def test_voicemail_deposit_and_retrieval(rig):
+    rig.voicemail.create_box("8001", "2468", name="Sales")
+    rig.registry.load_yaml("name: main\nnodes:\n  vm: {type: voicemail, box: '8001'}\n")
+    rig.registry.load_yaml("name: vmadmin\nnodes:\n  r: {type: voicemail, mode: retrieve, next: bye}\n"
+                           "  bye: {type: hangup}\n")
+    rig.router.by_number["5000"] = "vmadmin"
+    message = tone(2000, 2.0)
+
+    async def deposit():
+        phone = await call_in(rig, caller="13911112222")
+        got = await hear(phone, 1.0)               # default greeting, then the beep
+        await phone.play(message)
+        await phone.send_dtmf("#")
+        got += await hear(phone, 1.0)
+        await phone.wait_hangup(10)
+        return got
+
+    got = rig.run(deposit)
+    print("deposit heard:", got)
+    assert got[0] == "vm-default-greeting" and "ivr-goodbye" in got
+    msgs = rig.voicemail.messages("8001")
+    assert len(msgs) == 1 and msgs[0]["folder"] == "new" and msgs[0]["caller"] == "13911112222"
+    assert 1.9 <= msgs[0]["duration_ms"] / 1000 <= 2.6
+    assert rig.voicemail.waiting() == {"8001": 1}
+    assert rig.notified and rig.notified[0][0] == "8001"
+
+    async def retrieve():
+        phone = await call_in(rig, number="5000")
+        got = await hear(phone, 0.6)               # enter box
+        await phone.send_dtmf("8001#")
+        got += await hear(phone, 0.6)              # enter pin
+        await phone.send_dtmf("1111#")             # wrong PIN
+        got += await hear(phone, 1.2)              # bad pin, enter box again
+        await phone.send_dtmf("8001#")
+        got += await hear(phone, 0.6)
+        await phone.send_dtmf("2468#")
+        got += await hear(phone, 4.0)              # you have 1 new 0 saved, main menu
+        await phone.send_dtmf("1")                 # listen to new messages
+        got += await hear(phone, 6.0)              # from <number>, the message, message menu
+        await phone.send_dtmf("7")                 # delete
+        got += await hear(phone, 4.0)
+        await phone.send_dtmf("*")
+        got += await hear(phone, 1.0)
+        await phone.wait_hangup(10)
+        return got
+
+    got2 = rig.run(retrieve)
+    print("retrieve heard:", got2)
+    assert got2[:4] == ["vm-enter-box", "vm-enter-pin", "vm-bad-pin", "vm-enter-box"]
+    assert "vm-main-menu" in got2 and "vm-message-from" in got2 and "vm-deleted" in got2
+    assert got2.index("vm-message-from") < got2.index("vm-message-menu") < got2.index("vm-deleted")
+    assert rig.voicemail.messages("8001") == [] and not os.path.exists(msgs[0]["path"])
+    rec = [r for r in rig.paths() if r["flow"] == "vmadmin"][0]
+    pins = [d["digits"] for d in rec["digits"] if d["node"] == "vm-pin"]
+    assert pins == ["****", "****"]
+
+
+def _message_heard(audio, freq=2000):
+    spec = np.abs(np.fft.rfft(audio.astype(float)))
+    freqs = np.fft.rfftfreq(len(audio), 1 / RATE)
+    band = spec[(freqs > freq - 10) & (freqs < freq + 10)].sum()
+    return band / spec.sum()
+
+
+@pytest.mark.parametrize("when,expected", [("2026-10-01 10:00", "holiday"), ("2026-09-28 10:00", "open"),
+                                           ("2026-09-28 20:00", "closed"), ("2026-10-11 10:00", "open")])
+def test_business_hours_and_holiday_branch(rig, when, expected):
+    rig.when = dt.datetime.fromisoformat(when).replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    rig.registry.load_yaml("""\
+name: main
+nodes:
+  h: {type: branch, on: time, calendar: office, open: o, closed: c, holiday: hol}
+  o: {type: play, prompt: open}
+  c: {type: play, prompt: closed}
+  hol: {type: play, prompt: holiday}
+""")
+
+    async def script():
+        phone = await call_in(rig)
+        got = await hear(phone, 1.0)
+        await phone.wait_hangup(5)
+        return got
+
+    assert rig.run(script) == [expected]
+
+
+def test_blacklisted_callers(rig):
+    rig.registry.load_yaml("name: main\nnodes:\n  w: {type: play, prompt: welcome}\n")
+    rig.registry.load_yaml("name: screening\nnodes:\n  v: {type: play, prompt: vip}\n")
+    rig.firewall.add("170", "prefix", "reject", cause=21)
+    rig.firewall.add("13600000000", "exact", "flow", flow="screening")
+
+    async def script():
+        bad = rig.sim.call("12345", from_="17012345678")
+        with pytest.raises(SimError):
+            await bad.wait_answer(timeout=15)
+        await bad.hangup()
+        phone = await call_in(rig, caller="13600000000")
+        redirected = await hear(phone, 1.0)
+        await phone.wait_hangup(5)
+        return redirected
+
+    assert rig.run(script) == ["vip"]
+    flows = [r["flow"] for r in rig.paths()]
+    assert flows == ["screening"]          # the rejected call never ran a flow
+
+
+def test_lookup_backend_down_speaks_fallback(rig):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    rig.lookups["billing"] = HttpLookup("billing", f"http://127.0.0.1:{port}/b?acct={{account}}", timeout=1.0)
+    rig.registry.load_yaml("""\
+name: main
+nodes:
+  a: {type: get_digits, prompt: account, var: account, digits: 4, next: l}
+  l: {type: lookup, source: billing, params: {account: "${account}"}, next: ok, on_error: sorry}
+  ok: {type: play, prompt: balance, next: bye}
+  sorry: {type: play, prompt: agent, next: bye}
+  bye: {type: hangup}
+""")
+
+    async def script():
+        phone = await call_in(rig)
+        got = await hear(phone, 0.6)
+        await phone.send_dtmf("1234")
+        got += await hear(phone, 3.0)
+        await phone.wait_hangup(5)
+        return got
+
+    got = rig.run(script)
+    print("heard:", got)
+    assert got == ["account", "ivr-lookup-failed", "agent"]
+    (rec,) = rig.paths()
+    assert [p["node"] for p in rec["path"]] == ["a", "l", "sorry", "bye"]
+
+
+def test_bad_reload_rejected_while_running_flow_stays_in_service(rig):
+    v1 = rig.registry.load_yaml("name: main\nnodes:\n  a: {type: play, prompt: l1, next: b}\n"
+                                "  b: {type: menu, greeting: l2, choices: {'1': c}, timeout: 5}\n"
+                                "  c: {type: play, prompt: l3}\n")
+    bad = "name: main\nnodes:\n  a: {type: play, prompt: l4, next: b}\n  b: {type: menu, greeting: l5, choises: {}}\n"
+    good2 = "name: main\nnodes:\n  a: {type: play, prompt: l4, next: b}\n  b: {type: play, prompt: l5}\n"
+    errors = []
+
+    async def script():
+        first = await call_in(rig)
+        got1 = await hear(first, 0.9)                          # l1, l2 (v1)
+        try:
+            rig.registry.load_yaml(bad)
+        except FlowError as e:
+            errors.append(str(e))
+        v2 = rig.registry.load_yaml(good2)
+        await first.send_dtmf("1")
+        got1 += await hear(first, 0.8)                         # still v1: l3
+        await first.wait_hangup(5)
+        second = await call_in(rig)
+        got2 = await hear(second, 1.2)
+        await second.wait_hangup(5)
+        return got1, got2, v2
+
+    got1, got2, v2 = rig.run(script)
+    print(errors[0])
+    assert "flow 'main', node 'b' (line 4): unknown key 'choises'" in errors[0]
+    assert "needs 'choices'" in errors[0]
+    assert got1 == ["l1", "l2", "l3"] and got2 == ["l4", "l5"]
+    assert v2.version == v1.version + 1
+    assert [r["flow_version"] for r in rig.paths()] == [v1.version, v2.version]
+
+
+def test_menu_zero_for_an_agent_without_acd_and_survey(rig):
+    rig.registry.load_yaml("""\
+name: main
+nodes:
+  m: {type: menu, greeting: main, choices: {"1": s}, agent: support, on_fail: s}
+  s: {type: survey, queue: support, next: bye}
+  bye: {type: hangup}
+""")
+
+    async def script():
+        phone = await call_in(rig)
+        got = await hear(phone, 0.6)
+        await phone.send_dtmf("0")
+        got += await hear(phone, 1.0)              # ACD missing: clear prompt, then the menu's exit: survey
+        await phone.send_dtmf("4")
+        got += await hear(phone, 1.0)
+        await phone.wait_hangup(5)
+        return got
+
+    got = rig.run(script)
+    print("heard:", got)
+    from trunkline import acd
+    if hasattr(acd, "enqueue"):
+        pytest.skip("the ACD now exists; this test covers the IVR side without it")
+    assert got == ["main", "ivr-queue-unavailable", "survey-ask", "survey-thanks"]
+    from trunkline.ivr.survey import scores
+    (rec,) = rig.paths()
+    assert scores(rig.db, rec["call_id"]) == [4]
