@@ -67,8 +67,8 @@ def build_dis(modems, can_receive: bool, can_send: bool, ecm: bool, dtc: bool = 
     f = bytearray(4)
     _set(f, 9, 1 if can_send else 0)
     _set(f, 10, 1 if can_receive else 0)
-    if "v17" in modems:
-        for b in (11, 12, 13, 14):
+    if "v17" in modems:  # V.27ter + V.29 + V.17 (code 1,1,0,1 as spandsp uses it)
+        for b in (11, 12, 14):
             _set(f, b)
     else:
         if "v29" in modems:
@@ -98,7 +98,7 @@ def parse_dis(fif: bytes) -> dict:
         m.add("v27ter")
     if b11:
         m.add("v29")
-    if b13 and b14 and b11 and b12:
+    if b14 and b11 and b12:
         m.add("v17")
     if not (b11 or b12 or b13 or b14):
         m.add("v27ter")  # fall-back mode (2400 only)
