@@ -74,7 +74,7 @@ class FSKReceiver:
         self.L = int(round(self.spb))
         self.wm = 2 * np.pi * m["mark"] / RATE
         self.ws = 2 * np.pi * m["space"] / RATE
-        self.hist = np.zeros((self.channels, self.L), dtype=np.float64)
+        self.hist = np.zeros((self.channels, self.L), dtype=np.float32)
         # band-pass around the FSK band (mark - 600 Hz .. space + 600 Hz) to shed out-of-band noise
         self.sos = butter(4, [m["mark"] - 600.0, m["space"] + 600.0], btype="bandpass", fs=RATE, output="sos")
         self.zi = np.zeros((self.sos.shape[0], self.channels, 2))
@@ -101,18 +101,22 @@ class FSKReceiver:
         if block.ndim != 2 or block.shape[0] != self.channels:
             raise ValueError(f"block must be shaped ({self.channels}, n), got {block.shape}")
         n = block.shape[1]
-        y, self.zi = sosfilt(self.sos, block.astype(np.float64), axis=1, zi=self.zi)
-        x = np.concatenate([self.hist, y], axis=1)
+        y, self.zi = sosfilt(self.sos, block.astype(np.float32), axis=1, zi=self.zi)
+        x = np.concatenate([self.hist, y.astype(np.float32)], axis=1)
         t = np.arange(self.t0 - self.L, self.t0 + n)
-        cm = np.cumsum(x * np.exp(-1j * self.wm * t)[None, :], axis=1)
-        cs = np.cumsum(x * np.exp(-1j * self.ws * t)[None, :], axis=1)
-        e2 = np.cumsum(x * x, axis=1)
+        # one pass: x*cos/sin at mark and space, and x^2; moving sums over one bit via one cumsum
+        ph_m = (self.wm * t) % (2 * np.pi)
+        ph_s = (self.ws * t) % (2 * np.pi)
+        basis = np.stack([np.cos(ph_m), np.sin(ph_m), np.cos(ph_s), np.sin(ph_s)], axis=1).astype(np.float32)
+        prod = np.empty((5,) + x.shape, dtype=np.float64)
+        np.multiply(x[None], basis.T[:, None, :], out=prod[:4])
+        np.multiply(x, x, out=prod[4])
+        cs = np.cumsum(prod, axis=2)
         L = self.L
-        sm = cm[:, L:] - cm[:, :-L]
-        ss = cs[:, L:] - cs[:, :-L]
-        pw = (e2[:, L:] - e2[:, :-L]) / L
-        em = sm.real ** 2 + sm.imag ** 2
-        es = ss.real ** 2 + ss.imag ** 2
+        w = cs[:, :, L:] - cs[:, :, :-L]
+        em = w[0] ** 2 + w[1] ** 2
+        es = w[2] ** 2 + w[3] ** 2
+        pw = w[4] / L
         dec = (em - es) / (em + es + 1e-9)
         carrier = pw >= self.min_pow
         self.hist = x[:, -L:]
