@@ -66,6 +66,7 @@ class JoinResult:
     ewt: float
     priority: int
     empty: bool = False
+    estimate: object = None          # the ewt.Estimate at entry (model / observed / blended parts)
 
 
 class ACDCore:
@@ -366,7 +367,7 @@ class ACDCore:
             log_event(s, now, "ENTERQUEUE", e.call_id, queue, "NONE", "", e.caller_id)
             self._cti(s, "queue.joined", now, call_id=e.call_id, entry=e.id, queue=queue, caller_id=e.caller_id,
                       position=pos, ewt=round(est.blended, 1), priority=prio)
-            return JoinResult(entry=e.id, position=pos, ewt=est.blended, priority=prio, empty=empty)
+            return JoinResult(entry=e.id, position=pos, ewt=est.blended, priority=prio, empty=empty, estimate=est)
 
     def _position(self, s, e):
         q = (select(func.count()).select_from(AcdEntry)
