@@ -111,9 +111,10 @@ class PRINetworkSide(PRIStack):
         elif kind in ("answered", "connected"):
             self.on_answered(call)
         elif kind == "disconnecting" and not info.get("local"):
-            call.reported_gone = True
+            call.hangup_reported = True
             self.on_hangup(call, info.get("cause", m.CAUSE_NORMAL))
-        elif kind == "released":
+        elif kind == "released" and not getattr(call, "hangup_reported", False):
+            call.hangup_reported = True
             self.on_hangup(call, info.get("cause", m.CAUSE_NORMAL))
         elif kind == "link_up":
             self.on_link(True)
@@ -309,8 +310,7 @@ class PRISignaling(SpanSignaling):
         elif kind in ("answered", "connected"):
             self._emit(ANSWERED, board)
         elif kind == "disconnecting":
-            if not info.get("local") and not call.reported_gone:
-                call.reported_gone = True
+            if not info.get("local"):
                 self._gone(call, board, info.get("cause", m.CAUSE_NORMAL))
         elif kind == "released":
             self._gone(call, board, info.get("cause", m.CAUSE_NORMAL))
