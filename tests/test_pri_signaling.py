@@ -140,16 +140,15 @@ def test_busy_and_rejections_raise_clear_errors():
 
 
 def test_no_answer_network_t301_reaches_driver_as_cause_19():
+    """The far end offers a call, our driver alerts but nobody answers: the network's T301 (2 s here)
+    clears with cause 19 and the driver reports HANGUP cause 19."""
     r = Rig(far_timers={"T301": 2.0})
-    r.sig.dial("5551000", "100")
-    r.run(0.1)
-    fc = r.far_events[0][1]
-    r.far.alert(fc)
-    r.run(0.1)
-    assert r.of(base.RINGING)
+    fc = r.far.place_call("5551000", "100", channel=3)
+    r.run(0.2)
+    assert r.of(base.INCOMING) and fc.state == 7             # N7: the network received ALERTING
     r.run(1.5)
     assert not r.of(base.HANGUP)
-    r.run(0.7)                                               # the far end's T301 (2 s) runs out
+    r.run(0.5)
     assert r.of(base.HANGUP)[-1].cause == 19 and fc.state == 0 and not r.sig.calls
 
 
