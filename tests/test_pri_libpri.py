@@ -369,3 +369,53 @@ def test_status_enquiry_answered_by_libpri(bench_factory):
     assert b.wait(lambda: "T322" not in call.timers)
     assert call.state == 10 and not b.ours_of("released")
     assert not b.peer_of("HANGUP") and not b.peer_of("HANGUP_REQ")
+
+
+@pytest.mark.parametrize("switch", ["e1", "ni2"])
+def test_display_name_both_directions(bench_factory, switch):
+    """Calling name in the display IE: ours (network side) reaches libpri's RING.callingname; libpri's
+    (network side) reaches our call.display (NI-2 display type octet stripped)."""
+    b = bench_factory("network", switch)
+    b.ours.q931.setup(Number("5551000", 2, 1), Number("100", 4, 1), channel=2, display="Alice Smith")
+    assert b.wait(lambda: b.peer_of("RING"))
+    assert b.peer_of("RING")[0]["callingname"] == "Alice Smith"
+    c = bench_factory("cpe", switch)
+    c.peer.call("5551000", "100", 2, caller_name="Bob Jones")
+    assert c.wait(lambda: c.ours_of("incoming"))
+    assert c.ours_of("incoming")[0][0].display == "Bob Jones"
+
+
+def test_euroisdn_user_side_sends_no_display(bench_factory):
+    """ETSI: the display IE goes network to user only, so our CPE leaves it out of SETUP."""
+    b = bench_factory("cpe", "e1")
+    b.ours.q931.setup(Number("5551000", 2, 1), Number("100", 4, 1), channel=2, display="Alice")
+    assert b.wait(lambda: b.peer_of("RING"))
+    assert b.peer_of("RING")[0]["callingname"] == ""
+
+
+@pytest.mark.parametrize("role", ["cpe", "network"])
+def test_t203_keepalive_with_short_timers(bench_factory, role):
+    """Both sides' T203 at 300 ms: RR polls flow both ways for 2 s; libpri never drops the link."""
+    b = bench_factory(role, "e1")
+    b.peer.set_timer("T203", 300)
+    b.ours.link.t203 = 0.3
+    b.ours.link._start_t203()
+    rx0 = b.ours.link.stats["rx"]
+    b.wait(lambda: False, timeout=2.0)
+    assert "DCHAN_DOWN" not in b.names() and b.ours.link.up
+    assert b.ours.link.stats["rx"] - rx0 >= 6 and b.ours.link.stats["rx_bad"] == 0
+    assert b.ours.link.stats["t200_expiry"] == 0
+
+
+@pytest.mark.parametrize("role", ["cpe", "network"])
+def test_link_release_and_reestablishment(bench_factory, role):
+    """We send DISC: libpri reports DCHAN_DOWN; the PRI link comes back (SABME/UA) and libpri reports
+    DCHAN_UP again; a call then completes."""
+    b = bench_factory(role, "e1")
+    b.ours.link.release()
+    assert b.wait(lambda: "DCHAN_DOWN" in b.names())
+    b.ours.link.establish()
+    assert b.wait(lambda: b.names().count("DCHAN_UP") == 2 and b.ours.up)
+    b.peer.call("1000", "2000", 3)
+    assert b.wait(lambda: b.ours_of("incoming"))
+    b.show("reestablish")
