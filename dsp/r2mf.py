@@ -27,8 +27,11 @@ Detection: 133-sample (16.6 ms) DFT frames every 40 samples (5 ms); a frame show
 when f_i and f_j are the two strongest, each within [-35, -5] dBm0 (Q.441 receive range), their
 difference is at most 7 dB (twist), every other R2 frequency is at least 20 dB below the weaker,
 and the pair carries at least 80% of the frame power (speech and noise fail this). A signal is
-recognised after 2 consecutive agreeing frames and released after 2 frames without it.
-Measured recognition latency: about 20-25 ms from tone start; see dsp/README_tones.md.
+recognised on the first frame that passes (the 20 dB rule rejects frames straddling two
+signals) and released after 2 quiet frames (10 ms), or after 5 frames without a valid signal
+but with energy (so a direct change from one signal to another is reported as one change).
+Measured recognition latency: at most 20 ms from tone start (spandsp: 17 ms); release 10-15 ms.
+See dsp/README_tones.md.
 """
 import numpy as np
 
@@ -56,8 +59,9 @@ MAX_DBM0 = -5.0
 MAX_TWIST_DB = 7.0
 MIN_OTHERS_DB = 20.0
 MIN_PURITY = 0.80
-ON_FRAMES = 2
+ON_FRAMES = 1
 OFF_FRAMES = 2
+HOLD_FRAMES = 5  # frames without a valid signal but with tone energy (a change of signal) before release
 
 
 def frequencies(forward=True):
@@ -162,6 +166,7 @@ class R2MFDetector:
         ok &= a1 <= a2 * 10 ** (MAX_TWIST_DB / 20)
         ok &= a3 <= a2 * 10 ** (-MIN_OTHERS_DB / 20)
         ok &= (a1 * a1 + a2 * a2) / 2 >= MIN_PURITY * pwr
+        self._quiet = pwr < self._min_amp ** 2  # less than two tones at the minimum level
         return np.where(ok, _PAIR_SIGNAL[i1, i2], 0).astype(np.int64)
 
     def process(self, block):
@@ -175,7 +180,7 @@ class R2MFDetector:
                 same = r == self._cand
                 self._count = np.where(same, self._count + 1, 1)
                 self._cand = r
-                need = np.where(r == 0, OFF_FRAMES, ON_FRAMES)
+                need = np.where(r == 0, np.where(self._quiet[:, k], OFF_FRAMES, HOLD_FRAMES), ON_FRAMES)
                 change = (self._count >= need) & (r != self.current)
                 if change.any():
                     for ch in np.nonzero(change)[0]:
