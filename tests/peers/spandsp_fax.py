@@ -193,7 +193,7 @@ class SpandspFax:
     """A complete spandsp fax terminal (audio side), calling or answering, sending or receiving a TIFF."""
 
     def __init__(self, calling, send=None, receive=None, modems=("v27ter", "v29", "v17"), ecm=False,
-                 ident="SPANDSP", log=False):
+                 ident="SPANDSP", log=False, compressions=None):
         L = spandsp()
         self.s = L.fax_init(ffi.NULL, 1 if calling else 0)
         L.fax_set_transmit_on_idle(self.s, 1)
@@ -213,6 +213,8 @@ class SpandspFax:
             mask |= MODEMS[m]
         L.t30_set_supported_modems(self.t30, mask)
         L.t30_set_ecm_capability(self.t30, 1 if ecm else 0)
+        if compressions is not None:
+            L.t30_set_supported_compressions(self.t30, compressions)
         L.t30_set_tx_ident(self.t30, ident.encode())
 
         @ffi.callback("void(t30_state_t *, void *, int)")
