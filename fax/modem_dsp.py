@@ -273,6 +273,17 @@ def _interp_weights(frac, ntaps=12):
     return w
 
 
+_PHASES = 256
+_TABLE = None
+
+
+def _interp_table(ntaps):
+    global _TABLE
+    if _TABLE is None:
+        _TABLE = _interp_weights(np.arange(_PHASES + 1) / _PHASES, ntaps)
+    return _TABLE
+
+
 class FrontEnd:
     """Mix to baseband at the nominal carrier, matched RRC filter, in-band power, symbol timing (Oerder-Meyr)."""
 
@@ -336,7 +347,7 @@ class FrontEnd:
         times = np.asarray(times, dtype=np.float64)
         fl = np.floor(times)
         frac = times - fl
-        w = _interp_weights(frac, self.INTERP)
+        w = _interp_table(self.INTERP)[np.rint(frac * _PHASES).astype(np.int64)]
         half = self.INTERP // 2
         idx = (fl.astype(np.int64) - self.base)[:, None] + np.arange(-half + 1, half + 1)[None, :]
         idx = np.clip(idx, 0, len(self.buf) - 1)
@@ -368,19 +379,18 @@ class Equaliser:
         self.freq = freq
         self.rot = complex(math.cos(-phase), math.sin(-phase))
 
-    def output(self, x):
-        """Equalised, carrier-derotated symbol for the T/2 input vector x."""
+    def output(self, x, xc=None, nrm=None):
+        """Equalised, carrier-derotated symbol for the T/2 input vector x (xc = conj(x), nrm = |x|^2)."""
         self.x = x
-        self.y = complex(np.dot(self.w, x))
-        return self.y * self.rot
+        self.xc = np.conj(x) if xc is None else xc
+        self.nrm = float(np.real(np.vdot(x, x))) if nrm is None else nrm
+        return complex(self.w.dot(x)) * self.rot
 
     def update(self, z, target, mu, kp, ki):
         """Adapt taps toward `target` (derotated domain) and advance the carrier loop."""
         err = target - z
         if mu:
-            x = self.x
-            nrm = float(np.real(np.vdot(x, x))) + 1e-9
-            self.w += (mu / nrm) * (err * self.rot.conjugate()) * np.conj(x)
+            self.w += ((mu / (self.nrm + 1e-9)) * (err * self.rot.conjugate())) * self.xc
         mag = target.real * target.real + target.imag * target.imag
         if mag > 0:
             pe = (z.imag * target.real - z.real * target.imag) / mag
@@ -510,6 +520,7 @@ class ModemRxBase:
         self.err_pwr = 0.0
         self.rel_off = self.off_lin
         self._need_quiet = False
+        self._line = []
 
     def _carrier_on(self, n_on):
         if self.state == SEARCH:
@@ -518,8 +529,8 @@ class ModemRxBase:
 
     def _carrier_off(self):
         if self.state == DATA:
-            bits = self.flush()
-            self._emit(bits)
+            self._line.append(self.flush())
+            self._drain()
             if self.trained:
                 self.signal_lost = True
         self.state = SEARCH
@@ -603,13 +614,19 @@ class ModemRxBase:
         a = int(self.t_next - self.sps)
         self._track_timing(a, int(lim))
         nsym = int((lim - self.t_next) // self.sps) + 1
-        times = self.t_next + np.arange(nsym) * self.sps
-        grid = self.fe.sample((times[:, None] + self.offsets[None, :]).ravel()).reshape(nsym, -1)
-        self.t_next = times[-1] + self.sps
-        for row in grid:
+        half = self.sps / 2.0
+        nh = 2 * nsym - 1 + 2 * self.half_taps
+        hs = self.fe.sample(self.t_next - self.half_taps * half + np.arange(nh) * half)
+        grid = np.lib.stride_tricks.sliding_window_view(hs, self.eq.ntaps)[::2]
+        gridc = np.conj(grid)
+        nrms = np.sum((grid * gridc).real, axis=1).tolist()
+        self.t_next = self.t_next + nsym * self.sps
+        self._line = []
+        for i in range(nsym):
             if self.state in (SEARCH, ACQ):
                 break
-            self._symbol(row)
+            self._symbol(grid[i], gridc[i], nrms[i])
+        self._drain()
 
     def _track_timing(self, a, b):
         if b <= a:
@@ -620,6 +637,14 @@ class ModemRxBase:
         centre = self.fe.centre_from_phasor(self.tm)
         e = (centre - self.t_next + self.sps / 2) % self.sps - self.sps / 2
         self.t_next += 0.05 * e
+
+    def _drain(self):
+        """Descramble the line bits gathered in this block and hand them on."""
+        if self._line:
+            line = np.concatenate(self._line).astype(np.uint8)
+            self._line = []
+            if self.state == DATA:
+                self._emit(self.descramble(line))
 
     def _emit(self, bits):
         if bits is None or len(bits) == 0:
@@ -652,9 +677,9 @@ class ModemRxBase:
         if self.state == ACQ:
             self.t_next = None
 
-    def _symbol(self, x):
+    def _symbol(self, x, xc, nrm):
         eq = self.eq
-        z = eq.output(x)
+        z = eq.output(x, xc, nrm)
         self.sym_count += 1
         if self.state == TRAIN:
             pts = self.label_points
@@ -688,14 +713,14 @@ class ModemRxBase:
             self.state = DATA
             self.start_data()
             for zz in self.replay():
-                pt, bits = self.data_symbol(zz)
-                self._emit(bits)
-                if self.state != DATA:
-                    return
+                pt, line = self.data_symbol(zz)
+                if line is not None:
+                    self._line.append(line)
         if self.state == DATA:
-            pt, bits = self.data_symbol(z)
+            pt, line = self.data_symbol(z)
             eq.update(z, pt, self.mu_data, self.kp_data, self.ki_data)
-            self._emit(bits)
+            if line is not None:
+                self._line.append(line)
 
     # -- hooks with defaults ---------------------------------------------------------------------
     ones_skip = 0

@@ -135,6 +135,7 @@ class Viterbi:
     """Viterbi decoder for the V.17 8-state trellis code over one constellation."""
 
     DEPTH = 24
+    CHUNK = 8
 
     def __init__(self, points):
         self.points = points
@@ -148,6 +149,7 @@ class Viterbi:
                 preds[n].append((s, c))
         self.pred_s = np.array([[p[0] for p in row] for row in preds])
         self.pred_c = np.array([[p[1] for p in row] for row in preds])
+        self.r8 = np.arange(8)
         self.reset()
 
     def reset(self):
@@ -157,42 +159,42 @@ class Viterbi:
         self.pt = []
 
     def push(self, z):
-        """Add one received symbol; returns the decided point index DEPTH symbols back, or None."""
+        """Add one received symbol: (index of the nearest point, decided point indices now final)."""
+        r8 = self.r8
         d = self.points - z
         d2 = d.real * d.real + d.imag * d.imag
         sub = d2[self.subsets]
-        best = np.argmin(sub, axis=1)
-        bm = sub[np.arange(8), best]
-        bpt = self.subsets[np.arange(8), best]
+        best = sub.argmin(axis=1)
+        bm = sub[r8, best]
+        bpt = self.subsets[r8, best]
         cand = self.metric[self.pred_s] + bm[self.pred_c]
-        k = np.argmin(cand, axis=1)
-        r = np.arange(8)
-        self.metric = cand[r, k]
-        self.metric -= self.metric.min()
-        self.prev.append(self.pred_s[r, k])
-        self.pt.append(bpt[self.pred_c[r, k]])
-        if len(self.prev) < self.DEPTH:
-            return None
-        s = int(np.argmin(self.metric))
-        for t in range(len(self.prev) - 1, 0, -1):
-            s = int(self.prev[t][s])
-        out = int(self.pt[0][s])
-        del self.prev[0]
-        del self.pt[0]
-        return out
+        k = cand.argmin(axis=1)
+        m = cand[r8, k]
+        self.metric = m - m.min()
+        self.prev.append(self.pred_s[r8, k].tolist())
+        self.pt.append(bpt[self.pred_c[r8, k]].tolist())
+        near = int(bpt[bm.argmin()])
+        if len(self.prev) < self.DEPTH + self.CHUNK:
+            return near, ()
+        return near, self._trace(self.CHUNK)
+
+    def _trace(self, n):
+        s = int(self.metric.argmin())
+        path = []
+        prev, pt = self.prev, self.pt
+        for t in range(len(prev) - 1, -1, -1):
+            if t < n:
+                path.append(pt[t][s])
+            s = prev[t][s]
+        del prev[:n]
+        del pt[:n]
+        return path[::-1]
 
     def flush(self):
         """Decide every symbol still held; returns the list of point indices."""
         if not self.prev:
             return []
-        s = int(np.argmin(self.metric))
-        path = []
-        for t in range(len(self.prev) - 1, -1, -1):
-            path.append(int(self.pt[t][s]))
-            s = int(self.prev[t][s])
-        self.prev = []
-        self.pt = []
-        return path[::-1]
+        return self._trace(len(self.prev))
 
 
 class V17Rx(ModemRxBase):
@@ -260,16 +262,23 @@ class V17Rx(ModemRxBase):
         q_low = (y - self.y_prev) & 3
         self.y_prev = y
         q = ((idx >> 3) << 2) | q_low
-        line = np.array([(q >> i) & 1 for i in range(self.bits_per_symbol)], dtype=np.uint8)
-        return self.scr.descramble(line)
+        return [(q >> i) & 1 for i in range(self.bits_per_symbol)]
 
     def data_symbol(self, z):
-        d = self.points - z
-        i = int(np.argmin(d.real * d.real + d.imag * d.imag))
-        idx = self.viterbi.push(z)
-        bits = self._bits(idx) if idx is not None else None
-        return self.points[i], bits
+        near, done = self.viterbi.push(z)
+        line = None
+        if done:
+            line = []
+            for idx in done:
+                line.extend(self._bits(idx))
+            line = np.array(line, dtype=np.uint8)
+        return self.points[near], line
+
+    def descramble(self, line):
+        return self.scr.descramble(line)
 
     def flush(self):
-        out = [self._bits(i) for i in self.viterbi.flush()]
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.uint8)
+        line = []
+        for idx in self.viterbi.flush():
+            line.extend(self._bits(idx))
+        return np.array(line, dtype=np.uint8)

@@ -138,9 +138,12 @@ class V27terRx(ModemRxBase):
             v = INV_2400[(st - self.prev) & 7]
         self.prev = st
         n = self.bits_per_symbol
-        line = [(v >> (n - 1 - j)) & 1 for j in range(n)]
-        bits = np.array([self.scr.descramble_bit(b) for b in line], dtype=np.uint8)
-        return POINTS[st], bits
+        line = np.array([(v >> (n - 1 - j)) & 1 for j in range(n)], dtype=np.uint8)
+        return POINTS[st], line
+
+    def descramble(self, line):
+        d = self.scr.descramble_bit
+        return np.array([d(b) for b in line.tolist()], dtype=np.uint8)
 
     def flush(self):
         return np.zeros(0, dtype=np.uint8)

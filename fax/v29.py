@@ -135,7 +135,10 @@ class V29Rx(ModemRxBase):
         line = [(v >> 2) & 1, (v >> 1) & 1, v & 1]
         if self.bits_per_symbol == 4:
             line = [i >> 3] + line
-        return self.points[i], self.scr.descramble(np.array(line, dtype=np.uint8))
+        return self.points[i], np.array(line, dtype=np.uint8)
+
+    def descramble(self, line):
+        return self.scr.descramble(line)
 
     def flush(self):
         return np.zeros(0, dtype=np.uint8)
