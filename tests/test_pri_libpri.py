@@ -228,9 +228,10 @@ def test_no_answer_libpri_t303_vs_silent_cpe(bench_factory):
     b.show("t303")
 
 
+@pytest.mark.parametrize("role", ["cpe", "network"])
 @pytest.mark.parametrize("stage", ["proceeding", "alerting", "active"])
-def test_libpri_caller_hangs_up(bench_factory, stage):
-    b = bench_factory("cpe", "e1")
+def test_libpri_caller_hangs_up(bench_factory, stage, role):
+    b = bench_factory(role, "e1")
     b.peer.call("1000", "2000", 10)
     assert b.wait(lambda: b.ours_of("incoming"))
     call = b.ours_of("incoming")[0][0]
@@ -248,9 +249,10 @@ def test_libpri_caller_hangs_up(bench_factory, stage):
     b.show(f"caller-hangup-{stage}")
 
 
+@pytest.mark.parametrize("role", ["cpe", "network"])
 @pytest.mark.parametrize("stage", ["setup", "proceeding", "alerting", "active"])
-def test_our_caller_hangs_up(bench_factory, stage):
-    b = bench_factory("cpe", "e1")
+def test_our_caller_hangs_up(bench_factory, stage, role):
+    b = bench_factory(role, "e1")
     call = b.ours.q931.setup(Number("5551000", 2, 1), Number("100", 4, 1), channel=11)
     assert b.wait(lambda: b.peer_of("RING"))
     ring = b.peer_of("RING")[0]
@@ -262,6 +264,8 @@ def test_our_caller_hangs_up(bench_factory, stage):
     if stage == "active":
         lp.pri_answer(pri, ring["callp"], ring["channel"], 0)
     target = {"setup": 1, "proceeding": 3, "alerting": 4, "active": 10}[stage]
+    if role == "network":
+        target = {"setup": 6, "proceeding": 9, "alerting": 7, "active": 10}[stage]
     assert b.wait(lambda: call.state == target), call.state
     b.ours.q931.disconnect(call, 16)
     if stage == "setup":
