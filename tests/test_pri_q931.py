@@ -229,8 +229,27 @@ def test_link_loss_clears_setup_calls_keeps_active_for_t309():
     assert a.state == 0 and p.of(False, "released")[-1][1]["cause"] == 41
 
 
+VALID = [
+    encode_message(Q931Message(m.SETUP, cref=1, bearer=Bearer(), channel=ChannelId([2]), called=Number("555", 2, 1),
+                               calling=Number("100", 4, 1), display="x", sending_complete=True)),
+    encode_message(Q931Message(m.CONNECT, cref=1, flag=1, channel=ChannelId([1]))),
+    encode_message(Q931Message(m.DISCONNECT, cref=1, flag=1, cause=m.Cause(16, 2), progress=[m.Progress(8, 2)])),
+    encode_message(Q931Message(m.RESTART, channel=ChannelId([1]), restart_class=0)),
+    encode_message(Q931Message(m.STATUS, cref=1, flag=1, cause=m.Cause(30), call_state=10)),
+]
+
+
+def _mutate(data, edits, cut):
+    b = bytearray(data)
+    for pos, val in edits:
+        b[pos % len(b)] = val
+    return bytes(b[:max(1, len(b) - cut)])
+
+
 layer3 = st.one_of(
     st.binary(max_size=80),
+    st.builds(_mutate, st.sampled_from(VALID), st.lists(st.tuples(st.integers(0, 60), st.integers(0, 255)),
+                                                        max_size=4), st.integers(0, 8)),
     st.builds(lambda t, cr, fl, body: bytes([8, 2, (fl << 7) | (cr >> 8), cr & 0xFF, t]) + body,
               st.sampled_from(sorted(m.MESSAGE_NAMES) + [0x00, 0x33, 0x7F]), st.integers(0, 3),
               st.integers(0, 1), st.binary(max_size=40)),
