@@ -315,13 +315,27 @@ class Router:
         self.default = default
         self.by_number = dict(by_number or {})
         self.firewall = firewall
+        self._refused = {}     # analog channel -> media time of the last refusal
+
+    # An analog trunk cannot refuse a call: the line keeps ringing and the port offers it again
+    # (without caller ID this time). A re-offer on the same port within this many seconds is the
+    # same call and stays refused.
+    ANALOG_RING_MEMORY = 10.0
 
     def screen(self, call):
         """Check the caller against the firewall: ("reject", cause), or None (a flow override goes in vars)."""
         from . import blacklist
+        now = getattr(getattr(call, "engine", None), "now", 0.0)
+        if call.trunk == "analog":
+            last = self._refused.get(call.channel)
+            if last is not None and now - last < self.ANALOG_RING_MEMORY:
+                self._refused[call.channel] = now
+                return ("reject", 21)
         act = (self.firewall or blacklist.default()).check(call.caller_id)
         if act.kind == blacklist.REJECT:
             log.info("call from %r rejected by firewall rule %r (cause %d)", call.caller_id, act.pattern, act.cause)
+            if call.trunk == "analog":
+                self._refused[call.channel] = now
             return ("reject", act.cause)
         if act.kind == blacklist.FLOW:
             call.vars["ivr_route"] = act.flow

@@ -39,6 +39,7 @@ FLOW_PROMPTS = ["welcome", "main", "invalid", "timeout", "short", "bye", "open",
 NAMES = FLOW_PROMPTS + sorted(SYSTEM_PROMPTS)
 assert len(NAMES) <= len(POOL), (len(NAMES), len(POOL))
 FREQ = dict(zip(NAMES, POOL))
+FREQ["caller-message"] = 250          # what callers say into voicemail / recordings in these tests
 BY_FREQ = {f: n for n, f in FREQ.items()}
 PROMPT_SECONDS = 0.4
 _names = itertools.count()
@@ -58,10 +59,12 @@ def heard_prompts(audio, win=400):
         if np.sqrt(np.mean(audio[i:i + win] ** 2)) < 500:
             name = None
         else:
-            spec = np.abs(np.fft.rfft(seg))
-            f = np.argmax(spec) * RATE / win
+            spec = np.abs(np.fft.rfft(seg)) ** 2
+            k = int(np.argmax(spec))
+            purity = spec[max(0, k - 2):k + 3].sum() / spec.sum()     # a prompt tone, not speech
+            f = k * RATE / win
             cand = min(BY_FREQ, key=lambda x: abs(x - f))
-            name = BY_FREQ[cand] if abs(cand - f) <= 20 else None
+            name = BY_FREQ[cand] if abs(cand - f) <= 20 and purity > 0.8 else None
         if name == last:
             run += 1
             continue
@@ -282,15 +285,14 @@ def test_every_node_type_in_one_flow(rig, tmp_path):
     rig.registry.load_yaml(HELPER)
     rig.registry.load_yaml(ALL_NODES)
     spoken = say.render(say.money("2.50", "zh"), rig.prompts)
-    message = tone(2000, 1.5)
+    message = tone(250, 1.5)
 
     async def script():
         phone = await call_in(rig)
         got = await hear(phone, 1.0)                  # welcome, account prompt
         await phone.send_dtmf("12345678")
-        audio = await phone.listen(1.0 + len(spoken) / RATE)   # balance prompt + 两元五角
+        audio = await phone.listen(1.2 + len(spoken) / RATE)   # balance, 两元五角 (speech), "recorded", beep
         got += heard_prompts(audio)
-        got += await hear(phone, 0.8)                 # "recorded" prompt + beep
         await phone.play(message)                     # the caller speaks; silence then ends the recording
         got += await hear(phone, 4.0)
         await phone.wait_hangup(10)
@@ -316,7 +318,7 @@ def test_every_node_type_in_one_flow(rig, tmp_path):
     spec = np.abs(np.fft.rfft(data.astype(float)))
     peak = np.argmax(spec) * rate / len(data)
     print(f"recording {len(data) / rate:.2f} s, peak {peak:.0f} Hz")
-    assert rate == 8000 and abs(peak - 2000) < 10 and 1.4 <= len(data) / rate <= 4.0
+    assert rate == 8000 and abs(peak - 250) < 10 and 1.4 <= len(data) / rate <= 4.5
 
 
 HANGUP_FLOW = """\
@@ -364,8 +366,7 @@ def test_voicemail_deposit_and_retrieval(rig):
     rig.registry.load_yaml("name: main\nnodes:\n  vm: {type: voicemail, box: '8001'}\n")
     rig.registry.load_yaml("name: vmadmin\nnodes:\n  r: {type: voicemail, mode: retrieve, next: bye}\n"
                            "  bye: {type: hangup}\n")
-    rig.router.by_number["5000"] = "vmadmin"
-    message = tone(2000, 2.0)
+    message = tone(250, 2.0)
 
     async def deposit():
         phone = await call_in(rig, caller="13911112222")
@@ -385,8 +386,11 @@ def test_voicemail_deposit_and_retrieval(rig):
     assert rig.voicemail.waiting() == {"8001": 1}
     assert rig.notified and rig.notified[0][0] == "8001"
 
+    # analog trunks carry no dialled number: point the hotline at the retrieval flow (a reload)
+    rig.registry.load_yaml("name: main\nnodes:\n  r: {type: subflow, flow: vmadmin}\n")
+
     async def retrieve():
-        phone = await call_in(rig, number="5000")
+        phone = await call_in(rig)
         got = await hear(phone, 0.6)               # enter box
         await phone.send_dtmf("8001#")
         got += await hear(phone, 0.6)              # enter pin
@@ -397,7 +401,7 @@ def test_voicemail_deposit_and_retrieval(rig):
         await phone.send_dtmf("2468#")
         got += await hear(phone, 4.0)              # you have 1 new 0 saved, main menu
         await phone.send_dtmf("1")                 # listen to new messages
-        got += await hear(phone, 6.0)              # from <number>, the message, message menu
+        got += await hear(phone, 9.0)              # from <number>, the message, message menu
         await phone.send_dtmf("7")                 # delete
         got += await hear(phone, 4.0)
         await phone.send_dtmf("*")
@@ -409,18 +413,12 @@ def test_voicemail_deposit_and_retrieval(rig):
     print("retrieve heard:", got2)
     assert got2[:4] == ["vm-enter-box", "vm-enter-pin", "vm-bad-pin", "vm-enter-box"]
     assert "vm-main-menu" in got2 and "vm-message-from" in got2 and "vm-deleted" in got2
-    assert got2.index("vm-message-from") < got2.index("vm-message-menu") < got2.index("vm-deleted")
+    assert got2.index("vm-message-from") < got2.index("caller-message") < got2.index("vm-message-menu") \
+        < got2.index("vm-deleted")
     assert rig.voicemail.messages("8001") == [] and not os.path.exists(msgs[0]["path"])
-    rec = [r for r in rig.paths() if r["flow"] == "vmadmin"][0]
+    rec = rig.paths()[-1]
     pins = [d["digits"] for d in rec["digits"] if d["node"] == "vm-pin"]
     assert pins == ["****", "****"]
-
-
-def _message_heard(audio, freq=2000):
-    spec = np.abs(np.fft.rfft(audio.astype(float)))
-    freqs = np.fft.rfftfreq(len(audio), 1 / RATE)
-    band = spec[(freqs > freq - 10) & (freqs < freq + 10)].sum()
-    return band / spec.sum()
 
 
 @pytest.mark.parametrize("when,expected", [("2026-10-01 10:00", "holiday"), ("2026-09-28 10:00", "open"),
@@ -452,9 +450,11 @@ def test_blacklisted_callers(rig):
     rig.firewall.add("13600000000", "exact", "flow", flow="screening")
 
     async def script():
+        # an analog trunk cannot refuse a call: a rejected call is simply never answered. Allowed calls are
+        # answered at the second ring (~5 s), once the caller ID between the rings is known.
         bad = rig.sim.call("12345", from_="17012345678")
         with pytest.raises(SimError):
-            await bad.wait_answer(timeout=15)
+            await bad.wait_answer(timeout=20)      # four rings: the re-offers after the first stay refused
         await bad.hangup()
         phone = await call_in(rig, caller="13600000000")
         redirected = await hear(phone, 1.0)
