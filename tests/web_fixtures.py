@@ -56,13 +56,30 @@ USERS = {"admin": "admin-pass-123", "super": "super-pass-123", "agent": "agent-p
 ROLE_OF = {"admin": "admin", "super": "supervisor", "agent": "agent", "viewer": "viewer"}
 
 
+_TEMPLATE = {}
+
+
+def _template_db():
+    """A migrated SQLite file with one user per role, built once per test session and copied per test."""
+    if "path" not in _TEMPLATE:
+        import tempfile
+        d = tempfile.mkdtemp(prefix="tl-webtpl-")
+        path = f"{d}/template.db"
+        eng = db.migrate(f"sqlite:///{path}")
+        factory = db.make_session_factory(eng)
+        with db.session_scope(factory) as s:
+            for name, pw in USERS.items():
+                s.add(User(username=name, password_hash=hash_password(pw), role=ROLE_OF[name]))
+        eng.dispose()
+        _TEMPLATE["path"] = path
+    return _TEMPLATE["path"]
+
+
 def make_app(tmp_path, engine=None, **config):
     """A web admin on a migrated SQLite file with one user per role; returns (app, hub)."""
-    eng = db.migrate(f"sqlite:///{tmp_path}/web.db")
-    factory = db.make_session_factory(eng)
-    with db.session_scope(factory) as s:
-        for name, pw in USERS.items():
-            s.add(User(username=name, password_hash=hash_password(pw), role=ROLE_OF[name]))
+    import shutil
+    shutil.copy(_template_db(), tmp_path / "web.db")
+    factory = db.make_session_factory(db.make_engine(f"sqlite:///{tmp_path}/web.db"))
     rec = tmp_path / "recordings"
     rec.mkdir()
     hub = Hub(session_factory=factory, engine=engine, recordings_dir=str(rec), prompts_dir=str(tmp_path / "prompts"),

@@ -188,9 +188,9 @@ def tiff_page_png(path, page, max_width=1000):
         except EOFError:
             abort(404, description=f"no page {page + 1}")
         frame = im.convert("L")
-        xres, yres = im.info.get("dpi", (204, 196))
+        xres, yres = (float(v) for v in im.info.get("dpi", (204, 196)))
         w, h = frame.size
-        if xres and yres and abs(xres - yres) > 1:
+        if xres > 0 and yres > 0 and abs(xres - yres) > 1:
             h = int(round(h * float(xres) / float(yres)))
         scale = min(1.0, max_width / w)
         frame = frame.resize((max(1, int(w * scale)), max(1, int(h * scale))), Image.LANCZOS)
