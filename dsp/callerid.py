@@ -139,8 +139,8 @@ class CallerIDGenerator:
 
     @staticmethod
     def encode(number, name=None, when=None, standard="bell202", fmt="mdmf", reason=None,
-               level=-14.0, start="A", on_ms=70, off_ms=70):
-        """int16 samples (8 kHz) of a caller ID burst; level in dBm0 (per tone for DTMF)."""
+               level=None, start="A", on_ms=70, off_ms=70):
+        """int16 samples (8 kHz) of a caller ID burst; level in dBm0 (FSK default -14, DTMF -7 per tone)."""
         if standard not in STANDARDS:
             raise ValueError(f"standard must be one of {STANDARDS}, got {standard!r}")
         if standard == "dtmf":
@@ -159,10 +159,10 @@ class CallerIDGenerator:
                 if reason not in DTMF_REASON_CODES:
                     raise ValueError(f"reason must be one of {tuple(DTMF_REASON_CODES)}, got {reason!r}")
                 digits = "B" + DTMF_REASON_CODES[reason] + "C"
-            return _dtmf_audio(digits, on_ms, off_ms, level if level != -14.0 else -7.0)
+            return _dtmf_audio(digits, on_ms, off_ms, -7.0 if level is None else level)
         msg = build_message(number, name, when, fmt, reason)
         bits = [k & 1 for k in range(300)] + [1] * 180 + async_bits(msg) + [1] * 10
-        return FSKModulator(standard, level).modulate(bits)
+        return FSKModulator(standard, -14.0 if level is None else level).modulate(bits)
 
 
 class CallerIDBank:

@@ -8,7 +8,7 @@ present, once per character. It returns bytes per channel and flags runs of >= 1
 bits (the "mark signal" that precedes a caller ID message), which callerid.py uses to frame messages.
 """
 import numpy as np
-from scipy.signal import butter, sosfilt, sosfilt_zi
+from scipy.signal import butter, sosfilt
 
 from .goertzel import RATE, dbm0_to_amplitude
 

@@ -65,7 +65,7 @@ def test_spandsp_fsk_decoded_by_ours(standard):
     ]
     if standard == "bell202":
         cases.append((0x04, [(0, b"0615083055501234")],
-                      {"number": "5551234"[:0] + "55501234", "name": None,
+                      {"number": "55501234", "name": None,
                        "datetime": datetime.datetime(2026, 6, 15, 8, 30), "reason": None}))
     for mtype, fields, want in cases:
         x = AdsiTx(PEER[standard]).send(t.message(mtype, fields))
