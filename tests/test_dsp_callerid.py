@@ -166,3 +166,23 @@ def test_bad_input_errors():
     a, b = int(len(x2) - 20 * spb), int(len(x2) - 10 * spb)
     x2[a:b] = 0
     assert ours_rx(x2, "bell202") is None
+
+
+def test_no_message_from_speech_or_noise():
+    import os
+    import subprocess
+    import tempfile
+
+    import soundfile as sf
+    from scipy.signal import resample_poly
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, "s.wav")
+        subprocess.run(["espeak-ng", "-v", "en", "-w", p, "Hello, this is a test of the caller I D receiver. "
+                        "One two three four five six seven eight nine zero. " * 3], check=True, capture_output=True)
+        a, rate = sf.read(p, dtype="float64")
+    s = (resample_poly(a, 8000, rate) * 20000).astype(np.int16)
+    noise = np.random.default_rng(1).normal(0, 3000, 8000 * 10).astype(np.int16)
+    for std in ("bell202", "v23"):
+        for x in (s, noise):
+            assert ours_rx(x, std) is None
+            assert AdsiRx(PEER[std]).rx(x) == []

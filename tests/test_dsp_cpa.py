@@ -177,3 +177,15 @@ def test_our_fax_tones_detected_by_spandsp(name, kind):
     o = next((t for e, t in run(x, "cn")[0] if e == name), None)
     print(f"our {name}: spandsp modem_connect_tones_rx detects at {None if p is None else round(p / 8)} ms, ours at {o} ms")
     assert p is not None and o is not None
+
+
+def test_block_size_does_not_change_results():
+    z = ToneZone.get("de")
+    names = ["busy", "ringback", "congestion", "sit"]
+    g = ToneGenerator(len(names))
+    for i, n in enumerate(names):
+        g.start(i, z.tone(n))
+    x = np.concatenate([np.zeros((len(names), LEAD), np.int16), g.generate(8000 * 7)], axis=1)
+    ref = run(x, "de", step=160)
+    for step in (80, 320, 37):
+        assert run(x, "de", step=step) == ref, step

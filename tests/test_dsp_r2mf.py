@@ -175,3 +175,11 @@ def test_direct_transitions_no_spurious_signals(forward):
     p = [s for _, s in R2Rx(forward).run(np.concatenate(ours_x), step=8)]
     print(f"fwd={forward} sent {seq}: ours on spandsp tx {o}; spandsp rx on our tx {p}")
     assert o == seq + [0]
+
+
+def test_block_size_does_not_change_results():
+    x = np.concatenate([peer_burst(s, True, on=560, off=400) for s in (3, 8, 14)])
+    ref = ours_run(x, True, step=160)
+    assert [s for _, s in ref] == [3, 0, 8, 0, 14, 0]
+    for step in (80, 320, 13):
+        assert ours_run(x, True, step=step) == ref, step
