@@ -439,7 +439,8 @@ class ModemRxBase:
     kp_train, ki_train = 0.08, 0.003
     kp_data, ki_data = 0.03, 0.0005
     max_train_symbols = 600
-    min_line_ratio = 0.05  # symbols after the lock allowed before the known pattern must appear
+    min_line_ratio = 0.05
+    block_data = True  # symbols after the lock allowed before the known pattern must appear
 
     def __init__(self):
         self.fe = FrontEnd(self.carrier, self.baud, self.alpha)
@@ -622,10 +623,13 @@ class ModemRxBase:
         nrms = np.sum((grid * gridc).real, axis=1).tolist()
         self.t_next = self.t_next + nsym * self.sps
         self._line = []
-        for i in range(nsym):
-            if self.state in (SEARCH, ACQ):
-                break
-            self._symbol(grid[i], gridc[i], nrms[i])
+        if self.state == DATA and self.block_data:
+            self._data_block(grid, gridc, nrms)
+        else:
+            for i in range(nsym):
+                if self.state in (SEARCH, ACQ):
+                    break
+                self._symbol(grid[i], gridc[i], nrms[i])
         self._drain()
 
     def _track_timing(self, a, b):
@@ -637,6 +641,44 @@ class ModemRxBase:
         centre = self.fe.centre_from_phasor(self.tm)
         e = (centre - self.t_next + self.sps / 2) % self.sps - self.sps / 2
         self.t_next += 0.05 * e
+
+    def _data_block(self, grid, gridc, nrms):
+        """Data mode over a whole block at once: equaliser and carrier fixed inside the block,
+        block LMS and a fitted phase/frequency correction at its end (both adapt slowly in data mode)."""
+        eq = self.eq
+        n = len(grid)
+        k = np.arange(n)
+        ph = eq.phase + eq.freq * (k + 1)
+        rot = np.exp(-1j * ph)
+        z = (grid @ eq.w) * rot
+        pts, line = self.data_block(z)
+        if line is not None and len(line):
+            self._line.append(line)
+        err = pts - z
+        grad = (err * np.conj(rot)) @ gridc
+        eq.w += (self.mu_data / (float(np.mean(nrms)) + 1e-9)) * grad
+        mag = pts.real * pts.real + pts.imag * pts.imag
+        pe = np.clip((z.imag * pts.real - z.real * pts.imag) / np.maximum(mag, 1e-9), -0.5, 0.5)
+        if n >= 4:
+            kc = k - k.mean()
+            b = float(np.dot(kc, pe) / np.dot(kc, kc))
+            a = float(pe.mean()) + b * (n - 1 - k.mean())
+        else:
+            b, a = 0.0, float(pe.mean()) if n else 0.0
+        eq.freq += 0.5 * b
+        eq.phase = float(ph[-1]) + 0.5 * a if n else eq.phase
+        eq.rot = complex(math.cos(-eq.phase), math.sin(-eq.phase))
+
+    def data_block(self, z):
+        """Data-mode decisions for an array of symbols: (decided points array, line bits or None)."""
+        pts = np.zeros(len(z), dtype=complex)
+        lines = []
+        for i, zz in enumerate(z):
+            pt, line = self.data_symbol(complex(zz))
+            pts[i] = pt
+            if line is not None:
+                lines.append(line)
+        return pts, (np.concatenate(lines) if lines else None)
 
     def _drain(self):
         """Descramble the line bits gathered in this block and hand them on."""

@@ -8,6 +8,8 @@ STEPS_4800 = (1, 0, 2, 3, 6, 7, 5, 4)
 STEPS_2400 = (0, 2, 6, 4)
 INV_4800 = {s: i for i, s in enumerate(STEPS_4800)}
 INV_2400 = {s: i for i, s in enumerate(STEPS_2400)}
+INV4800_ARRAY = np.array([INV_4800[d] for d in range(8)])
+INV2400_ARRAY = np.array([INV_2400.get(d, 0) for d in range(8)])
 POINTS = np.sqrt(2.0) * np.exp(1j * np.pi / 4 * np.arange(8))
 
 SEG_SILENCE = 32      # symbols of no energy before the training (talker echo protection off)
@@ -140,6 +142,20 @@ class V27terRx(ModemRxBase):
         n = self.bits_per_symbol
         line = np.array([(v >> (n - 1 - j)) & 1 for j in range(n)], dtype=np.uint8)
         return POINTS[st], line
+
+    def data_block(self, z):
+        pts = self.data_points
+        d = pts[None, :] - z[:, None]
+        i = np.argmin(d.real * d.real + d.imag * d.imag, axis=1)
+        st = i if self.bits_per_symbol == 3 else 2 * i
+        prev = np.concatenate([[self.prev], st[:-1]])
+        delta = (st - prev) & 7
+        if len(st):
+            self.prev = int(st[-1])
+        n = self.bits_per_symbol
+        v = (INV4800_ARRAY if n == 3 else INV2400_ARRAY)[delta]
+        cols = [(v >> (n - 1 - j)) & 1 for j in range(n)]
+        return POINTS[st], np.stack(cols, axis=1).ravel().astype(np.uint8)
 
     def descramble(self, line):
         d = self.scr.descramble_bit

@@ -5,6 +5,7 @@ from .modem_dsp import ModemRxBase, ModemTxBase, Scrambler1823
 
 STEPS = (1, 0, 2, 3, 6, 7, 5, 4)  # phase change in 45 degree steps per tribit (first bit most significant)
 INV_STEPS = {s: i for i, s in enumerate(STEPS)}
+INV_ARRAY = np.array([INV_STEPS[d] for d in range(8)])
 
 
 def _ring(even_amp, odd_amp):
@@ -136,6 +137,18 @@ class V29Rx(ModemRxBase):
         if self.bits_per_symbol == 4:
             line = [i >> 3] + line
         return self.points[i], np.array(line, dtype=np.uint8)
+
+    def data_block(self, z):
+        d = self.points[None, :] - z[:, None]
+        idx = np.argmin(d.real * d.real + d.imag * d.imag, axis=1)
+        st = idx & 7
+        prev = np.concatenate([[self.prev], st[:-1]])
+        v = INV_ARRAY[(st - prev) & 7]
+        self.prev = int(st[-1]) if len(st) else self.prev
+        cols = [(v >> 2) & 1, (v >> 1) & 1, v & 1]
+        if self.bits_per_symbol == 4:
+            cols = [idx >> 3] + cols
+        return self.points[idx], np.stack(cols, axis=1).ravel().astype(np.uint8)
 
     def descramble(self, line):
         return self.scr.descramble(line)
