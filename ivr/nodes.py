@@ -394,26 +394,47 @@ async def run_queue(ex, name, spec):
 
 
 async def run_dial(ex, name, spec):
+    import asyncio
     number = render(str(spec["number"]), ex.vars)
     caller_id = render(str(spec.get("caller_id", ex.call.caller_id or "")), ex.vars)
     engine = ex.call.engine
     ex.trace.entered(name, value=number)
+    before = set(map(id, engine.calls.values()))
+    task = asyncio.ensure_future(engine.make_call(number, caller_id=caller_id,
+                                                  timeout=float(spec.get("timeout", 30.0))))
+    await asyncio.sleep(0)          # make_call seizes its channel before its first await
+    legs = [c for c in engine.calls.values() if id(c) not in before and c.direction == "out" and c.called == number]
+    gone = engine.loop.create_future()
+    ex.call.on_hangup(lambda _c: gone.done() or gone.set_result(None))
+    if ex.call.hungup and not gone.done():
+        gone.set_result(None)
+    await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    if not task.done():
+        # the caller hung up while the transfer was ringing: give up the outbound leg
+        task.cancel()
+        for leg in legs:
+            if not leg.hungup:
+                await leg.hangup()
+        raise Hangup(f"caller hung up while dialing {number}")
     try:
-        other = await engine.make_call(number, caller_id=caller_id, timeout=float(spec.get("timeout", 30.0)))
+        other = task.result()
     except (ChannelError, Timeout) as e:
         ex.vars["dial_status"] = getattr(e, "reason", None) or type(e).__name__.lower()
         return spec.get("on_fail")
+    if ex.call.hungup:
+        await other.hangup()
+        raise Hangup(f"caller hung up as {number} answered")
     ex.vars["dial_status"] = "answered"
     try:
         await ex.call.bridge(other)
         # the bridge lasts until either side hangs up
-        done = ex.call.engine.loop.create_future()
+        done = engine.loop.create_future()
         for c in (ex.call, other):
             c.on_hangup(lambda _c: done.done() or done.set_result(_c))
         if not (ex.call.hungup or other.hungup):
             await done
     finally:
-        if ex.call.bridged_to is not None:
+        if ex.call.bridged_to is not None and not ex.call.hungup:
             await ex.call.unbridge()
         if not other.hungup:
             await other.hangup()

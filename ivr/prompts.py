@@ -297,3 +297,65 @@ class PromptLibrary:
         with self.session_factory() as s:
             row = s.query(IvrPrompt).filter_by(number=number).first()
             return (row.name, row.lang) if row else None
+
+
+async def record_by_phone(call, library, pin, lang=None, max_seconds=60.0, pin_tries=3):
+    """Admin flow: enter the PIN, then prompt numbers; record, review (1 keep, 2 again, 3 cancel), store.
+
+    `pin` is the admin PIN (digits) or a callable(pin) -> bool. Returns the names stored.
+    Prompt number N is the library prompt registered under N, else the name "custom/N".
+    """
+    from trunkline.media.errors import Timeout
+
+    lang = lang or library.language
+    check = pin if callable(pin) else (lambda p: p == str(pin))
+
+    async def say_(*names, barge_in=True):
+        return await call.play(*[library.path(n, lang) for n in names], barge_in=barge_in)
+
+    async def digits(count, timeout=8.0, terminators="#"):
+        try:
+            return await call.get_digits(count, timeout=timeout, inter_digit=4.0, terminators=terminators)
+        except Timeout:
+            return ""
+
+    if getattr(call, "answered_at", None) is None:
+        await call.answer()
+    for _ in range(pin_tries):
+        await say_("prompt-admin-pin")
+        if check(await digits(12)):
+            break
+        call.flush_digits()
+        await say_("vm-bad-pin", barge_in=False)
+    else:
+        await say_("ivr-goodbye", barge_in=False)
+        return []
+    stored = []
+    tmpdir = os.path.join(library.root, "_incoming")
+    os.makedirs(tmpdir, exist_ok=True)
+    while True:
+        await say_("prompt-enter-number")
+        number = await digits(6)
+        if not number or not number.isdigit():
+            break
+        hit = library.by_number(int(number))
+        name, plang = hit if hit else (f"custom/{int(number)}", lang)
+        while True:
+            await say_("prompt-record", barge_in=False)
+            tmp = os.path.join(tmpdir, f"{int(number)}-{os.getpid()}.wav")
+            res = await call.record(tmp, max_seconds=max_seconds, silence_seconds=None, terminators="#", beep=True)
+            if res.error:
+                raise PromptError(f"recording prompt {name} failed: {res.error}")
+            await call.play(tmp, barge_in=True)
+            await say_("prompt-review")
+            choice = await digits(1, terminators="")
+            if choice == "2":
+                continue
+            if choice == "1":
+                library.add_file(name, tmp, lang=plang, number=int(number))
+                stored.append(name)
+                await say_("prompt-stored", barge_in=False)
+            os.unlink(tmp)
+            break
+    await say_("ivr-goodbye", barge_in=False)
+    return stored

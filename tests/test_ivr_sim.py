@@ -333,11 +333,15 @@ nodes:
   voicemail: {type: voicemail, box: "100"}
   survey: {type: survey}
   subflow: {type: subflow, flow: helper2}
+  queue: {type: queue, queue: support}
+  dial: {type: dial, number: "5551234", timeout: 20}
+  fax: {type: fax, mode: receive}
   bye: {type: hangup}
 """
 
 
-@pytest.mark.parametrize("node", ["play", "menu", "get_digits", "say", "record", "voicemail", "survey", "subflow"])
+@pytest.mark.parametrize("node", ["play", "menu", "get_digits", "say", "record", "voicemail", "survey", "subflow",
+                                  "queue", "dial", "fax"])
 def test_hangup_in_every_node(rig, node):
     rig.voicemail.create_box("100", "4321")
     rig.registry.load_yaml("name: helper2\nnodes:\n  h: {type: menu, greeting: sub, choices: {'1': h2}, timeout: 20}\n"
@@ -558,3 +562,51 @@ nodes:
     from trunkline.ivr.survey import scores
     (rec,) = rig.paths()
     assert scores(rig.db, rec["call_id"]) == [4]
+
+
+def test_python_flow_as_subflow_and_record_prompt_by_phone(rig, tmp_path):
+    from trunkline.ivr.prompts import record_by_phone
+    lib = PromptLibrary(tmp_path / "own", language="zh", tts=False, session_factory=rig.db)
+    lib.add_samples("old", tone(FREQ["l1"], 0.4), number=42)
+    for name in ("prompt-admin-pin", "vm-bad-pin", "prompt-enter-number", "prompt-record", "prompt-review",
+                 "prompt-stored", "ivr-goodbye"):
+        lib.add_samples(name, rig.prompts.load(name))
+    stored = []
+
+    async def admin(call):
+        stored.extend(await record_by_phone(call, lib, pin="9999"))
+
+    rig.registry.register("admin", admin)
+    rig.registry.load_yaml("name: main\nnodes:\n  a: {type: play, prompt: welcome, next: b}\n"
+                           "  b: {type: subflow, flow: admin}\n")
+    voice = tone(FREQ["l5"], 1.0)
+
+    async def script():
+        phone = await call_in(rig)
+        got = await hear(phone, 1.0)                  # welcome, enter PIN
+        await phone.send_dtmf("9999#")
+        got += await hear(phone, 0.6)                 # enter prompt number
+        await phone.send_dtmf("42#")
+        got += await hear(phone, 0.8)                 # record after the tone + beep
+        await phone.play(voice)
+        await phone.send_dtmf("#")
+        got += await hear(phone, 1.8)                 # playback of the take, review menu
+        await phone.send_dtmf("1")
+        got += await hear(phone, 1.0)                 # stored, enter number
+        await phone.send_dtmf("#")                    # no number: done
+        got += await hear(phone, 1.0)
+        await phone.wait_hangup(5)
+        return got
+
+    got = rig.run(script)
+    print("heard:", got)
+    assert got == ["welcome", "prompt-admin-pin", "prompt-enter-number", "prompt-record", "l5", "prompt-review",
+                   "prompt-stored", "prompt-enter-number", "ivr-goodbye"]
+    assert stored == ["old"]
+    new = lib.load("old")
+    spec = np.abs(np.fft.rfft(new.astype(float)))
+    peak = np.argmax(spec) * RATE / len(new)
+    print(f"stored prompt {len(new) / RATE:.2f} s, peak {peak:.0f} Hz")
+    assert abs(peak - FREQ["l5"]) < 10 and 0.9 <= len(new) / RATE <= 1.6   # the take ends when "#" is detected
+    (rec,) = rig.paths()
+    assert [p["node"] for p in rec["path"]] == ["a", "b", "admin"]
