@@ -85,6 +85,7 @@ class FSKReceiver:
         self.pos = [0] * self.channels        # next index in bits[ch] to hunt a start bit from
         self.last_stop = [None] * self.channels  # index (in bits[ch]) of the last stop bit middle
         self.carrier = np.zeros(self.channels, dtype=bool)
+        self._was_active = np.zeros(self.channels, dtype=bool)
 
     def reset(self, ch):
         """Forget one channel's state."""
@@ -101,9 +102,25 @@ class FSKReceiver:
         if block.ndim != 2 or block.shape[0] != self.channels:
             raise ValueError(f"block must be shaped ({self.channels}, n), got {block.shape}")
         n = block.shape[1]
-        y, self.zi = sosfilt(self.sos, block.astype(np.float32), axis=1, zi=self.zi)
-        x = np.concatenate([self.hist, y.astype(np.float32)], axis=1)
-        t = np.arange(self.t0 - self.L, self.t0 + n)
+        L = self.L
+        dec = np.ones((self.channels, n))
+        carrier = np.zeros((self.channels, n), dtype=bool)
+        # only lines with some energy (or a carrier running) are demodulated; quiet lines cost one mean
+        blk = block.astype(np.float32)
+        loud = np.mean(blk * blk, axis=1) >= self.min_pow / 4
+        rows = np.nonzero(loud | self.carrier | self._was_active)[0]
+        quiet = np.setdiff1d(np.arange(self.channels), rows)
+        if len(quiet):
+            self.zi[:, quiet] = 0
+            self.hist[quiet] = 0
+        self._was_active = loud
+        t = np.arange(self.t0 - L, self.t0 + n)
+        self.t0 += n
+        if not len(rows):
+            return dec, carrier
+        y, zi = sosfilt(self.sos, blk[rows], axis=1, zi=self.zi[:, rows])
+        self.zi[:, rows] = zi
+        x = np.concatenate([self.hist[rows], y.astype(np.float32)], axis=1)
         # one pass: x*cos/sin at mark and space, and x^2; moving sums over one bit via one cumsum
         ph_m = (self.wm * t) % (2 * np.pi)
         ph_s = (self.ws * t) % (2 * np.pi)
@@ -112,15 +129,12 @@ class FSKReceiver:
         np.multiply(x[None], basis.T[:, None, :], out=prod[:4])
         np.multiply(x, x, out=prod[4])
         cs = np.cumsum(prod, axis=2)
-        L = self.L
         w = cs[:, :, L:] - cs[:, :, :-L]
         em = w[0] ** 2 + w[1] ** 2
         es = w[2] ** 2 + w[3] ** 2
-        pw = w[4] / L
-        dec = (em - es) / (em + es + 1e-9)
-        carrier = pw >= self.min_pow
-        self.hist = x[:, -L:]
-        self.t0 += n
+        dec[rows] = (em - es) / (em + es + 1e-9)
+        carrier[rows] = w[4] / L >= self.min_pow
+        self.hist[rows] = x[:, -L:]
         return dec, carrier
 
     def process(self, block):

@@ -152,10 +152,10 @@ class ToneGenerator:
     def __init__(self, channels):
         self.channels = int(channels)
         self._keys = {}          # tone key -> slot
-        self._cycles = [np.zeros(1, dtype=np.int16)]  # slot 0: silence
+        self._cycles = [np.zeros(RATE, dtype=np.int16)]  # slot 0: silence (1 s, so blocks rarely need a modulo)
         self._table = self._cycles[0]
         self._offsets = np.zeros(1, dtype=np.int64)
-        self._lengths = np.ones(1, dtype=np.int64)
+        self._lengths = np.full(1, RATE, dtype=np.int64)
         self._once = np.zeros(1, dtype=bool)
         self.slot = np.zeros(self.channels, dtype=np.int64)
         self.pos = np.zeros(self.channels, dtype=np.int64)
@@ -195,8 +195,13 @@ class ToneGenerator:
         slot = self.slot
         length = self._lengths[slot][:, None]
         p = self.pos[:, None] + np.arange(n)[None, :]
-        idx = self._offsets[slot][:, None] + p % length
-        out = self._table[idx]
+        if n <= length.min():
+            # at most one wrap per block: a subtraction is much cheaper than a modulo
+            idx = p - length * (p >= length)
+        else:
+            idx = p % length
+        idx += self._offsets[slot][:, None]
+        out = np.take(self._table, idx)
         once = self._once[slot]
         if once.any():
             done = once[:, None] & (p >= length)
