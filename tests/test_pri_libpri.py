@@ -161,9 +161,10 @@ def test_outbound_call_answered(bench_factory, role, switch):
     b.show("outbound")
 
 
+@pytest.mark.parametrize("switch", ["e1", "ni2"])
 @pytest.mark.parametrize("role", ["cpe", "network"])
-def test_busy_cause_17_both_directions(bench_factory, role):
-    b = bench_factory(role, "e1")
+def test_busy_cause_17_both_directions(bench_factory, role, switch):
+    b = bench_factory(role, switch)
     # we call, libpri's application rejects with user busy
     call = b.ours.q931.setup(Number("5551000", 2, 1), Number("100", 4, 1), channel=1)
     assert b.wait(lambda: b.peer_of("RING"))
@@ -332,9 +333,10 @@ def test_glare_our_network_wins(bench_factory, exclusive):
     b.show(f"glare-net-excl={exclusive}")
 
 
+@pytest.mark.parametrize("switch", ["e1", "ni2"])
 @pytest.mark.parametrize("role", ["cpe", "network"])
-def test_restart_channel_from_libpri(bench_factory, role):
-    b = bench_factory(role, "e1")
+def test_restart_channel_from_libpri(bench_factory, role, switch):
+    b = bench_factory(role, switch)
     b.ours.q931.setup(Number("5551000", 2, 1), Number("100", 4, 1), channel=7)
     assert b.wait(lambda: b.peer_of("RING"))
     b.peer.lib.pri_reset(b.peer.pri, 7)
@@ -346,9 +348,10 @@ def test_restart_channel_from_libpri(bench_factory, role):
     b.show("restart-from-libpri")
 
 
+@pytest.mark.parametrize("switch", ["e1", "ni2"])
 @pytest.mark.parametrize("role", ["cpe", "network"])
-def test_restart_from_us(bench_factory, role):
-    b = bench_factory(role, "e1")
+def test_restart_from_us(bench_factory, role, switch):
+    b = bench_factory(role, switch)
     b.ours.q931.restart([12])
     assert b.wait(lambda: b.ours_of("restart_ack") and b.peer_of("RESTART"))
     assert _channel(b.peer_of("RESTART")[0]["channel"]) == 12
