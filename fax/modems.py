@@ -3,7 +3,16 @@
 Transmitters: send_bits/send_bytes queue data after the training, tx(n) gives n int16 samples at 8 kHz
 (training, data, trailer, then zeros), finish() ends the data, done is True once the trailer is out.
 Receivers: rx(samples) takes int16 audio, take_bits() returns descrambled data bits after training,
-trained / carrier / signal_lost report state, reset() prepares for the next reception."""
+trained / carrier / signal_lost report state, reset() prepares for the next reception.
+
+Behaviour worth knowing for T.30:
+- A transmitter whose queue runs dry before finish() sends scrambled ones (mark idle) until more data comes.
+- take_bits() starts exactly with the first data bit after the training's scrambled ones; after the
+  transmitter's trailer (ones) a few dozen junk bits may follow until the carrier-off detector fires.
+- signal_lost stays True until the next successful training or reset(); the receiver keeps listening
+  and will train again on a new burst without reset().
+- The V.17 receiver recognises long and short (TEP off) training by itself.
+- Receivers ignore silence, noise, CED and V.21 signals (no false training)."""
 from .v27ter import V27terRx, V27terTx
 from .v29 import V29Rx, V29Tx
 
