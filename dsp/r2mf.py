@@ -60,6 +60,7 @@ MAX_TWIST_DB = 7.0
 MIN_OTHERS_DB = 20.0
 MIN_PURITY = 0.80
 ON_FRAMES = 1
+_PERIOD = 400  # samples: 8000 / gcd(8000, all R2 frequencies)
 OFF_FRAMES = 2
 HOLD_FRAMES = 5  # frames without a valid signal but with tone energy (a change of signal) before release
 
@@ -91,8 +92,11 @@ class R2MFGenerator:
         self.signal = np.zeros(self.channels, dtype=np.int64)
         self.remaining = np.full(self.channels, -1, dtype=np.int64)  # samples left of a pulse, -1 = until changed
         self.t = np.zeros(self.channels, dtype=np.int64)  # samples since the signal started (phase)
-        self._fa = np.zeros(self.channels)
-        self._fb = np.zeros(self.channels)
+        t = np.arange(_PERIOD) / RATE
+        self._table = np.zeros((16, _PERIOD), dtype=np.int16)  # row 0 = silence
+        for sig, (a, b) in SIGNAL_PAIRS.items():
+            x = self.amp_a * np.sin(2 * np.pi * self.freqs[a] * t) + self.amp_b * np.sin(2 * np.pi * self.freqs[b] * t)
+            self._table[sig] = np.round(x).astype(np.int16)
 
     def set(self, ch, signal):
         """Send `signal` 1..15 on `ch` until changed; 0 stops."""
@@ -100,9 +104,6 @@ class R2MFGenerator:
         self.signal[ch] = signal
         self.remaining[ch] = -1
         self.t[ch] = 0
-        if signal:
-            a, b = SIGNAL_PAIRS[signal]
-            self._fa[ch], self._fb[ch] = self.freqs[a], self.freqs[b]
 
     def pulse(self, ch, signal, duration_ms):
         """Send `signal` 1..15 on `ch` for `duration_ms` ms, then silence."""
@@ -117,17 +118,19 @@ class R2MFGenerator:
 
     def generate(self, n):
         """Next n samples for every channel, int16 (channels, n)."""
-        t = (self.t[:, None] + np.arange(n)[None, :]) / RATE
-        on = (self.signal > 0)[:, None] & ((self.remaining[:, None] < 0) | (np.arange(n)[None, :] < self.remaining[:, None]))
-        x = self.amp_a * np.sin(2 * np.pi * self._fa[:, None] * t) + self.amp_b * np.sin(2 * np.pi * self._fb[:, None] * t)
-        x = np.where(on, x, 0.0)
+        ar = np.arange(n)[None, :]
+        # every R2 frequency is a multiple of 20 Hz, so each signal repeats exactly every 400 samples
+        idx = (self.t[:, None] + ar) % _PERIOD
+        on = (self.remaining[:, None] < 0) | (ar < self.remaining[:, None])
+        out = self._table[self.signal[:, None], idx]
+        out[~on] = 0
         self.t += n
         pulsed = self.remaining >= 0
         self.remaining[pulsed] = np.maximum(self.remaining[pulsed] - n, 0)
         ended = pulsed & (self.remaining == 0)
         self.signal[ended] = 0
         self.remaining[ended] = -1
-        return np.round(x).astype(np.int16)
+        return out
 
 
 class R2MFDetector:
