@@ -189,3 +189,17 @@ def test_block_size_does_not_change_results():
     ref = run(x, "de", step=160)
     for step in (80, 320, 37):
         assert run(x, "de", step=step) == ref, step
+
+
+def test_through_alaw():
+    """The board delivers A-law on E1: tones that went through G.711 are still classified."""
+    from trunkline.dsp.g711 import ALAW_DECODE, ALAW_ENCODE
+    z = ToneZone.get("cn")
+    names = ["busy", "ringback", "congestion", "fax_cng"]
+    g = ToneGenerator(len(names))
+    for i, n in enumerate(names):
+        g.start(i, z.tone(n))
+    x = np.concatenate([np.zeros((len(names), LEAD), np.int16), g.generate(8000 * 4)], axis=1)
+    x = ALAW_DECODE[ALAW_ENCODE[x.astype(np.int32) + 32768]]
+    evs = run(x, "cn")
+    assert [first_tone_event(e) for e in evs] == [EXPECT[n] for n in names], evs
