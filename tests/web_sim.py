@@ -1,0 +1,70 @@
+"""Test helper: the real media engine on the card simulator, running in its own thread, for web tests."""
+import asyncio
+import os
+import threading
+
+from trunkline.drivers.board import open_board
+from trunkline.hw_sim import Switch, forget_card, open_card
+from trunkline.media import Engine
+
+
+class SimServer:
+    """A real Engine on a simulated analog board (`channels` FXO lines) in a background thread.
+
+    Inbound calls are answered and held until the caller hangs up. `place(n, hold)` makes n calls
+    from scripted phones that hang up after `hold` seconds (media time)."""
+
+    def __init__(self, channels=4, realtime=True, name=None):
+        self.name = name or f"web-{os.getpid()}-{id(self)}"
+        self.url = f"sim://{self.name}?fxo={channels}"
+        self.realtime = realtime
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.answered = 0
+        self.thread = threading.Thread(target=self._main, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(30), "engine did not start"
+
+    def _main(self):
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._run())
+
+    async def _run(self):
+        forget_card(self.name)
+        board = open_board(self.url)
+        self.sim = Switch(open_card(self.url), clip=os.environ.get("TL_WEB_CLIP", "v23"))
+        self.engine = Engine(board)
+
+        async def flow(call):
+            await call.answer()
+            self.answered += 1
+            while True:
+                await call.wait(1.0)
+
+        self.engine.route(flow)
+        board.set_realtime(self.realtime)
+        self._stop = asyncio.Event()
+        runner = asyncio.ensure_future(self.engine.run())
+        self.ready.set()
+        await self._stop.wait()
+        self.engine.stop()
+        await runner
+        self.engine.close()
+        forget_card(self.name)
+
+    def place(self, n, hold=5.0, first=13800138000):
+        """Start n calls (caller IDs first, first+1, ...) that hang up after `hold` seconds; returns a Future."""
+        async def one(i):
+            phone = self.sim.call("95588", from_=str(first + i), trunk="analog")
+            await phone.wait_answer(timeout=30)
+            await phone.sleep(hold)
+            await phone.hangup()
+
+        async def many():
+            await asyncio.gather(*(one(i) for i in range(n)))
+        return asyncio.run_coroutine_threadsafe(many(), self.loop)
+
+    def close(self):
+        """Stop the engine and its thread."""
+        self.loop.call_soon_threadsafe(self._stop.set)
+        self.thread.join(30)
