@@ -1,8 +1,8 @@
 """The IVR part of a call record: the path of nodes taken and the digits entered (masked on request).
 
-A `CallTrace` lives in ``call.vars["ivr"]`` while the call runs; its lists are
-also exposed as ``call.vars["ivr_path"]`` and ``call.vars["ivr_digits"]`` so
-the CDR writer can read them. `save()` stores it in the ``ivr_call_paths``
+A `CallTrace` hangs on ``call.ivr_trace`` while the call runs; its (JSON-able)
+lists are also exposed as ``call.vars["ivr_path"]`` and ``call.vars["ivr_digits"]``
+so the CDR writer can read them (`cdr_fields(call)` gives the CDR columns). `save()` stores it in the ``ivr_call_paths``
 table keyed by call id (the CDR table joins on call id).
 """
 import logging
@@ -31,9 +31,12 @@ class CallTrace:
         self.outcome = ""
         self.started_at = self.clock()
         self.ended_at = None
+        try:
+            call.ivr_trace = self
+        except AttributeError:
+            pass
         vars_ = getattr(call, "vars", None)
         if vars_ is not None:
-            vars_["ivr"] = self
             vars_["ivr_path"] = self.path
             vars_["ivr_digits"] = self.digits
             vars_.setdefault("ivr_flow", flow)
@@ -94,6 +97,18 @@ class CallTrace:
         except Exception:   # the CDR path must never end a call; the data layer spools CDRs itself
             log.exception("could not store the IVR path of call %s", d["call_id"])
             return False
+
+
+def cdr_fields(call):
+    """The CDR columns the IVR fills (trunkline.models.Cdr): ivr_path, digits (masked) and survey_score."""
+    v = getattr(call, "vars", None) or {}
+    path = v.get("ivr_path") or []
+    digits = v.get("ivr_digits") or []
+    return {
+        "ivr_path": ">".join(p["node"] if "flow" not in p else f"{p['flow']}:{p['node']}" for p in path),
+        "digits": ";".join(f"{d['node']}={d['digits']}" for d in digits),
+        "survey_score": v.get("survey_score"),
+    }
 
 
 def load(session_factory, call_id):

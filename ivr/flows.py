@@ -38,6 +38,7 @@ class Services:
     calendars: dict = field(default_factory=dict)
     lookups: dict = field(default_factory=dict)
     voicemail: object = None               # ivr.voicemail.Voicemail
+    acd: object = None                     # acd.service.ACD (enqueue(call, queue, data=, priority=))
     clock: object = None                   # () -> aware datetime (wall clock for calendars); default now
     data_dir: str = "var"
     registry: object = None
@@ -119,16 +120,21 @@ class Execution:
 
     async def to_queue(self, queue, data=None, priority=None):
         """Transfer to an ACD queue (acd.enqueue); False when the ACD is unavailable or refuses."""
-        try:
-            from trunkline import acd
-            enqueue = getattr(acd, "enqueue")
-        except (ImportError, AttributeError):
+        enqueue = getattr(self.services.acd, "enqueue", None)
+        if enqueue is None:
+            try:
+                from trunkline import acd
+                enqueue = getattr(acd, "enqueue")
+            except (ImportError, AttributeError):
+                enqueue = None
+        if enqueue is None:
             log.warning("queue %s: the ACD is not available", queue)
             self.vars["queue_status"] = "acd unavailable"
             await self.play(["ivr-queue-unavailable"], False)
             return False
         payload = dict(data) if data else {k: v for k, v in self.vars.items()
                                            if not k.startswith("ivr") and isinstance(v, (str, int, float))}
+        payload = {k: v for k, v in payload.items() if isinstance(v, (str, int, float, bool)) or v is None}
         kw = {"data": payload}
         if priority is not None and "priority" in inspect.signature(enqueue).parameters:
             kw["priority"] = priority
@@ -142,6 +148,9 @@ class Execution:
             self.vars["queue_status"] = str(e)
             return False
         self.vars["queue_status"] = str(getattr(result, "outcome", result))
+        self.vars["queue_ended_by"] = str(getattr(result, "ended_by", "") or "")
+        if getattr(result, "agent", None):
+            self.vars["agent"] = str(result.agent)
         return True
 
     async def subflow(self, name):

@@ -387,7 +387,8 @@ async def run_queue(ex, name, spec):
     ok = await ex.to_queue(render(str(spec["queue"]), ex.vars), data=data, priority=spec.get("priority"))
     if not ok:
         return spec.get("on_fail")
-    if spec.get("survey") and not ex.call.hungup:
+    # the post-call survey: only when the agent ended the conversation and the caller is still there
+    if spec.get("survey") and not ex.call.hungup and ex.vars.get("queue_ended_by") in ("agent", ""):
         from .survey import survey
         await survey(ex.call, ex.services, queue=str(spec["queue"]), lang=ex.lang, trace=ex.trace)
     return spec.get("next")
