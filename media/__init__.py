@@ -1,1 +1,7 @@
-"""trunkline.media"""
+"""trunkline.media: the tick loop, channel table, players, recorders, bridges and the call API."""
+from trunkline.media.call import Call, RecordResult
+from trunkline.media.engine import Engine
+from trunkline.media.errors import CallError, ChannelError, Hangup, Timeout
+from trunkline.media.prompts import PromptLibrary
+
+__all__ = ["Engine", "Call", "RecordResult", "CallError", "ChannelError", "Hangup", "Timeout", "PromptLibrary"]

@@ -31,6 +31,15 @@ CAUSE_TEMPFAIL = 41
 CAUSE_REJECTED = 21
 
 
+class SignalingError(Exception):
+    """A signaling request was refused (no free channel, wrong state, bad number); .cause is Q.850."""
+
+    def __init__(self, reason, cause=CAUSE_CONGESTION):
+        super().__init__(reason)
+        self.reason = reason
+        self.cause = cause
+
+
 @dataclass
 class SignalingEvent:
     """One call-level event from a signaling stack; channel is the board channel index."""

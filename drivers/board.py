@@ -1,0 +1,175 @@
+"""The board API: a card's spans and channels, block I/O for all channels, line events.
+
+Backends are chosen by URL, as pyserial does: `open_board("sim://default")`,
+`open_board("sim://density?channels=10000")`; a `dahdi://` backend presents the
+same API. Signaling stacks (drivers/signaling) sit on `Span`s; the media engine
+reads and writes `(channels, block)` G.711 arrays once per tick.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class LineEvent:
+    """One line event from the board: type name, board channel (-1 for span-wide), span, value, time in samples."""
+    type: str
+    channel: int
+    span: int
+    value: int
+    time: int
+
+
+class InbandHandler:
+    """In-band signaling on a channel (MF/DTMF dialing, caller ID, R2 MF): sees and replaces its audio."""
+
+    def rx(self, samples):
+        """Take one block of int16 audio received on the channel."""
+
+    def tx(self, n):
+        """Return n int16 samples to send instead of the engine's audio, or None to let it through."""
+        return None
+
+
+class Span:
+    """A group of board channels under one signaling: an E1/T1 span or a group of analog ports."""
+
+    def __init__(self, board, index, kind, law, channels, bearer, dchannel):
+        self.board = board
+        self.index = index
+        self.kind = kind                   # "e1", "t1", "fxo", "fxs"
+        self.law = law
+        self.channels = list(channels)
+        self.bearer_channels = list(bearer)
+        self.dchannel = dchannel
+
+    def __repr__(self):
+        return f"<Span {self.index} {self.kind} {len(self.bearer_channels)}ch>"
+
+    @property
+    def alarms(self):
+        """Alarm bits on the span (1 red, 2 blue, 4 yellow)."""
+        return self.board.backend.alarms(self.index)
+
+    def send_frame(self, data):
+        """Send one D-channel frame (octets without flags/FCS); False on overrun."""
+        if self.dchannel is None:
+            raise ValueError(f"span {self.index} has no D-channel")
+        return self.board.backend.send_frame(self.dchannel, data)
+
+    def recv_frame(self):
+        """Next D-channel frame received, or None."""
+        if self.dchannel is None:
+            return None
+        return self.board.backend.recv_frame(self.dchannel)
+
+    def set_cas(self, channel, bits):
+        """Transmit ABCD bits on a timeslot (board channel index)."""
+        self.board.backend.set_cas(channel, bits)
+
+    def get_cas(self, channel):
+        """ABCD bits received on a timeslot."""
+        return self.board.backend.get_cas(channel)
+
+    def hook(self, channel, offhook):
+        """FXO: go off hook (answer/seize) or on hook."""
+        self.board.backend.hook(channel, offhook)
+
+    def ring(self, channel, on):
+        """FXS: ring or stop ringing the station."""
+        self.board.backend.ring(channel, on)
+
+    def claim_inband(self, channel, handler):
+        """Let an in-band signaling handler hear and drive a channel's audio until released."""
+        self.board.claim_inband(channel, handler)
+
+    def release_inband(self, channel):
+        """Give the channel's audio back to the engine."""
+        self.board.release_inband(channel)
+
+
+class Board:
+    """One card: its spans, per-channel laws, block I/O and events, over a backend."""
+
+    def __init__(self, backend, url):
+        self.backend = backend
+        self.url = url
+        self.block = backend.block
+        self.channels = backend.channels
+        self.laws = backend.laws
+        self.kinds = backend.kinds
+        self.spans = [Span(self, *sp) for sp in backend.span_specs()]
+        self.span_of = np.zeros(self.channels, dtype=np.int32)
+        for sp in self.spans:
+            self.span_of[sp.channels] = sp.index
+        self._codes = np.empty((self.channels, self.block), dtype=np.uint8)
+        self._inband = {}
+        from trunkline.dsp.g711 import MixedLawCodec   # leaf DSP library: no upward dependency
+        self.codec = MixedLawCodec(self.laws)
+
+    @property
+    def realtime(self):
+        """True when ticks follow the wall clock."""
+        return self.backend.realtime
+
+    @property
+    def now(self):
+        """Board time in seconds."""
+        return self.backend.now_samples() / 8000.0
+
+    def set_realtime(self, on):
+        """Pace the clock to the wall clock or run in virtual time."""
+        self.backend.set_realtime(on)
+
+    def read(self):
+        """Receive one block for every channel: uint8 G.711 codes shaped (channels, block)."""
+        self.backend.read(self._codes)
+        if self._inband:
+            for ch, handler in list(self._inband.items()):
+                handler.rx(self.codec.decode(self._codes[ch:ch + 1])[0])
+        return self._codes
+
+    def write(self, codes):
+        """Send one block for every channel; channels held by in-band signaling send its audio."""
+        if self._inband:
+            codes = np.array(codes, dtype=np.uint8, copy=True)
+            for ch, handler in list(self._inband.items()):
+                pcm = handler.tx(self.block)
+                if pcm is not None:
+                    codes[ch] = self.codec.encode(np.asarray(pcm, dtype=np.int16)[None, :], rows=[ch])[0]
+        self.backend.write(codes)
+
+    def tick(self):
+        """Advance the board clock one block (waits for the wall clock in real-time mode)."""
+        self.backend.tick()
+
+    def events(self):
+        """Line events since the last call, as LineEvent objects."""
+        return [LineEvent(*e) for e in self.backend.events()]
+
+    def claim_inband(self, channel, handler):
+        """Attach an in-band signaling handler to a channel."""
+        self._inband[channel] = handler
+
+    def release_inband(self, channel):
+        """Detach the in-band handler of a channel."""
+        self._inband.pop(channel, None)
+
+    def inband_active(self, channel):
+        """True while in-band signaling holds the channel's audio."""
+        return channel in self._inband
+
+    def close(self):
+        """Release the backend."""
+        self.backend.close()
+
+
+def open_board(url):
+    """Open a board by URL: sim://NAME?... (software card) or dahdi://SPAN (real cards)."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme == "sim":
+        from trunkline.drivers.backends.sim import SimBackend
+        return Board(SimBackend(url), url)
+    if scheme == "dahdi":
+        raise NotImplementedError("the dahdi:// backend is not implemented yet; use sim://")
+    raise ValueError(f"unknown board URL {url!r}: expected sim://NAME or dahdi://SPAN")

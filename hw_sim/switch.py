@@ -1,0 +1,339 @@
+"""The far end of the simulated card: a PSTN switch behind the trunks, scripted callers,
+and the phones on the station ports. It runs on the card's clock (a tick hook), so a
+scripted call takes media time, not wall-clock time.
+
+    sim = Switch(card)
+    phone = sim.call("12345", from_="13800000000")
+    await phone.wait_answer()
+    await phone.send_dtmf("1")
+    heard = await phone.listen(2.0)
+    await phone.hangup()
+"""
+import asyncio
+import heapq
+import itertools
+
+import numpy as np
+
+RATE = 8000
+
+
+class SimError(Exception):
+    """The simulated network cannot do what a script asked (all trunks busy, no answer in time...)."""
+
+
+class _Timers:
+    """Media-time timers on the card clock."""
+
+    def __init__(self, card):
+        self.card = card
+        self.heap = []
+        self.seq = itertools.count()
+
+    def at(self, seconds_from_now, fn):
+        due = self.card.now_samples + int(round(seconds_from_now * RATE))
+        entry = [due, next(self.seq), fn]
+        heapq.heappush(self.heap, entry)
+        return entry
+
+    @staticmethod
+    def cancel(entry):
+        if entry is not None:
+            entry[2] = None
+
+    def run(self):
+        now = self.card.now_samples
+        while self.heap and self.heap[0][0] <= now:
+            _, _, fn = heapq.heappop(self.heap)
+            if fn is not None:
+                fn()
+
+
+def render_dtmf(digits, on_ms=100, off_ms=100, level_dbm0=-8.0):
+    """DTMF audio for a digit string (int16, 8 kHz), made by dsp's generator."""
+    from trunkline.dsp.dtmf import DTMFGenerator
+    gen = DTMFGenerator(1, level_dbm0=level_dbm0)
+    gen.set_timing(on_ms, off_ms)
+    gen.put(0, digits)
+    n = int(round((on_ms + off_ms) * RATE / 1000)) * len(digits)
+    return gen.generate(n)[0]
+
+
+class _Party:
+    """What every far-end party can do with its channel's audio."""
+
+    def __init__(self, switch, channel):
+        self.switch = switch
+        self.card = switch.card
+        self.channel = channel
+        self._capturing = False
+
+    def _future(self):
+        return asyncio.get_running_loop().create_future()
+
+    async def sleep(self, seconds):
+        """Wait `seconds` of media time."""
+        await self.switch.sleep(seconds)
+
+    async def play(self, pcm):
+        """Send int16 audio and wait until it has gone out."""
+        pcm = np.asarray(pcm, dtype=np.int16)
+        self.card.far_play(self.channel, pcm)
+        await self.switch.sleep(self.card.far_play_pending(self.channel) / RATE + 2 * self.card.block / RATE)
+
+    def play_nowait(self, pcm):
+        """Queue int16 audio to send without waiting."""
+        self.card.far_play(self.channel, np.asarray(pcm, dtype=np.int16))
+
+    async def send_dtmf(self, digits, on_ms=100, off_ms=100, level_dbm0=-8.0):
+        """Press keys: DTMF digits with the given timing (ms) and level per tone (dBm0)."""
+        await self.play(render_dtmf(digits, on_ms, off_ms, level_dbm0))
+
+    def start_capture(self):
+        """Start keeping what this party hears."""
+        if not self._capturing:
+            self.card.far_capture(self.channel, True)
+            self._capturing = True
+
+    def take_captured(self):
+        """What was heard since the last take (int16)."""
+        return self.card.far_capture_take(self.channel)
+
+    async def listen(self, seconds):
+        """Hear `seconds` of media time and return the audio (int16, 8 kHz)."""
+        self.start_capture()
+        self.take_captured()
+        await self.switch.sleep(seconds)
+        return self.take_captured()
+
+
+class Phone(_Party):
+    """A scripted caller reaching Trunkline over an analog trunk (FXO port of the card)."""
+
+    RING_ON, RING_OFF = 1.0, 4.0         # China ring cadence, s
+    CLIP_DELAY = 0.3                     # s after the first ring before caller ID
+
+    def __init__(self, switch, channel, number, caller, clip="dtmf"):
+        super().__init__(switch, channel)
+        self.number = number
+        self.caller = caller
+        self.clip = clip
+        self.state = "ringing"
+        self.answered = False
+        self.hungup = False          # Trunkline cleared the call
+        self.ended = False           # the call is over for either reason
+        self.rings = 0
+        self.answered_at = None
+        self._answer_fut = self._future()
+        self._end_fut = self._future()
+        self._timer = None
+        self._ring(True)
+
+    def _ring(self, on):
+        if self.state != "ringing":
+            return
+        self.card.far_ring(self.channel, on)
+        if on:
+            self.rings += 1
+            self._timer = self.switch.timers.at(self.RING_ON, lambda: self._ring(False))
+        else:
+            if self.rings == 1 and self.caller:
+                self.switch.timers.at(self.CLIP_DELAY, self._send_clip)
+            self._timer = self.switch.timers.at(self.RING_OFF, lambda: self._ring(True))
+
+    def _send_clip(self):
+        if self.state != "ringing":
+            return
+        if self.clip == "dtmf":
+            self.card.far_play(self.channel, render_dtmf("D" + self.caller + "C", on_ms=70, off_ms=70))
+        else:
+            from trunkline.dsp.callerid import CallerIDGenerator
+            self.card.far_play(self.channel, CallerIDGenerator().encode(self.caller, standard=self.clip))
+
+    # events from the switch
+    def _offhook(self):
+        if self.state != "ringing":
+            return
+        _Timers.cancel(self._timer)
+        self.card.far_ring(self.channel, False)
+        self.card.far_play_clear(self.channel)
+        self.state = "up"
+        self.answered = True
+        self.answered_at = self.card.now
+        if not self._answer_fut.done():
+            self._answer_fut.set_result(True)
+
+    def _onhook(self):
+        if self.state == "up":
+            self.state = "ended"
+            self.hungup = True
+            self._finish()
+
+    def _finish(self):
+        self.ended = True
+        if not self._end_fut.done():
+            self._end_fut.set_result(True)
+        if not self._answer_fut.done():
+            self._answer_fut.set_result(False)
+        self.switch._port_done(self)
+
+    # script API
+    async def wait_answer(self, timeout=30.0):
+        """Wait until Trunkline answers; SimError if it does not within `timeout` s."""
+        h = self.switch.timers.at(timeout, lambda: self._answer_fut.done() or self._answer_fut.set_result(False))
+        ok = await self._answer_fut
+        _Timers.cancel(h)
+        if not ok:
+            raise SimError(f"call to {self.number} not answered within {timeout} s")
+        return True
+
+    async def wait_hangup(self, timeout=60.0):
+        """Wait until Trunkline clears the call; SimError if it does not within `timeout` s."""
+        h = self.switch.timers.at(timeout, lambda: self._end_fut.done() or self._end_fut.set_result(False))
+        ok = await self._end_fut
+        _Timers.cancel(h)
+        if not ok:
+            raise SimError(f"call to {self.number} still up after {timeout} s")
+        return True
+
+    async def hangup(self):
+        """Hang up: before answer the ringing stops; after answer the loop current drops."""
+        if self.state == "ringing":
+            _Timers.cancel(self._timer)
+            self.card.far_ring(self.channel, False)
+            self.card.far_play_clear(self.channel)
+            self.state = "ended"
+            self._finish()
+        elif self.state == "up":
+            self.state = "ended"
+            self.card.far_play_clear(self.channel)
+            self.card.far_loop(self.channel, False)
+            self.switch.timers.at(0.8, lambda: self.card.far_loop(self.channel, True))
+            self._finish()
+
+
+class Station(_Party):
+    """The phone on an FXS station port (an agent's set)."""
+
+    def __init__(self, switch, port, channel):
+        super().__init__(switch, channel)
+        self.port = port
+        self.ringing = False
+        self.offhook_state = False
+        self.rings = 0
+        self._ring_fut = None
+
+    def _ring_event(self, on):
+        self.ringing = on
+        if on:
+            self.rings += 1
+            if self._ring_fut is not None and not self._ring_fut.done():
+                self._ring_fut.set_result(True)
+
+    async def wait_ring(self, timeout=30.0):
+        """Wait until the station rings; SimError after `timeout` s."""
+        if self.ringing:
+            return True
+        self._ring_fut = fut = self._future()
+        h = self.switch.timers.at(timeout, lambda: fut.done() or fut.set_result(False))
+        ok = await fut
+        _Timers.cancel(h)
+        if not ok:
+            raise SimError(f"station {self.port} did not ring within {timeout} s")
+        return True
+
+    def offhook(self):
+        """Lift the handset (answers if ringing)."""
+        self.start_capture()
+        self.card.far_hook(self.channel, True)
+        self.offhook_state = True
+        self.ringing = False
+
+    def onhook(self):
+        """Hang up the handset."""
+        self.card.far_hook(self.channel, False)
+        self.offhook_state = False
+
+    async def flash(self, ms=300):
+        """Hook flash: on hook for `ms` then off hook again."""
+        self.card.far_hook(self.channel, False)
+        await self.switch.sleep(ms / 1000)
+        self.card.far_hook(self.channel, True)
+
+
+class Switch:
+    """The simulated network behind one card: places calls into it and answers its phones."""
+
+    def __init__(self, card, clip="dtmf"):
+        if getattr(card, "far", None) is not None:
+            raise SimError(f"card {card.name} already has a far end")
+        self.card = card
+        self.clip = clip
+        card.far = self
+        self.timers = _Timers(card)
+        self.fxo = [ch for sp in card.spans if sp.kind == "fxo" for ch in sp.bearer]
+        self.fxs = [ch for sp in card.spans if sp.kind == "fxs" for ch in sp.bearer]
+        self.busy_ports = {}              # channel -> Phone
+        self._cooling = {}                # channel -> time it may be reused
+        self.stations = [Station(self, i, ch) for i, ch in enumerate(self.fxs)]
+        self._station_of = {st.channel: st for st in self.stations}
+        self.trunks = {}                  # "pri"/"r2" far ends attach here: name -> object with place_call()
+        self.calls_placed = 0
+        card.add_tick_hook(self._tick)
+
+    async def sleep(self, seconds):
+        """Wait `seconds` of media time on the card clock."""
+        fut = asyncio.get_running_loop().create_future()
+        self.timers.at(seconds, lambda: fut.done() or fut.set_result(None))
+        await fut
+
+    def call(self, number, from_="", trunk="analog", name=""):
+        """Place a call into the card; returns the scripted caller (Phone)."""
+        self.calls_placed += 1
+        if trunk != "analog":
+            far = self.trunks.get(trunk)
+            if far is None:
+                raise SimError(f"no {trunk} trunk on card {self.card.name}")
+            return far.place_call(number, from_, name=name)
+        now = self.card.now
+        for ch in self.fxo:
+            if ch in self.busy_ports or self._cooling.get(ch, 0) > now or self.card.far_hook_state(ch):
+                continue
+            phone = Phone(self, ch, number, from_, clip=self.clip)
+            self.busy_ports[ch] = phone
+            return phone
+        raise SimError("all analog trunks are busy")
+
+    def station(self, port):
+        """The phone on FXS station `port` (0-based)."""
+        return self.stations[port]
+
+    def _port_done(self, phone):
+        self.busy_ports.pop(phone.channel, None)
+        # guard time: Trunkline must see the ringing stop or the loop drop before the port is reused
+        self._cooling[phone.channel] = self.card.now + 7.5
+
+    def _tick(self):
+        for name, ch, span, value, _t in self.card.far_events():
+            if ch in self._station_of:
+                st = self._station_of[ch]
+                if name == "ring_on":
+                    st._ring_event(True)
+                elif name == "ring_off":
+                    st._ring_event(False)
+                continue
+            phone = self.busy_ports.get(ch)
+            if phone is not None:
+                if name == "offhook":
+                    phone._offhook()
+                elif name == "onhook":
+                    phone._onhook()
+            for far in self.trunks.values():
+                handler = getattr(far, "on_far_event", None)
+                if handler is not None:
+                    handler(name, ch, span, value)
+        self.timers.run()
+        for far in self.trunks.values():
+            poll = getattr(far, "poll", None)
+            if poll is not None:
+                poll(self.card.now)

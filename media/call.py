@@ -1,0 +1,289 @@
+"""The call object call flows use: answer, play, record, collect digits, bridge, hang up."""
+import asyncio
+import itertools
+import logging
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+
+from trunkline.media.errors import ChannelError, Hangup, Timeout
+
+log = logging.getLogger("trunkline.call")
+_ids = itertools.count(1)
+
+
+@dataclass
+class RecordResult:
+    """How a recording ended: path, seconds recorded, reason (terminator/max/silence/hangup/stopped/error), error text."""
+    path: str
+    seconds: float
+    reason: str
+    error: str | None = None
+
+
+class Call:
+    """One call on one board channel, inbound or outbound, whatever the trunk signaling."""
+
+    def __init__(self, engine, channel, direction, trunk, caller_id="", called="", category=None):
+        self.engine = engine
+        self.channel = channel
+        self.direction = direction
+        self.trunk = trunk
+        self.caller_id = caller_id
+        self.called = called
+        self.category = category
+        self.id = f"{uuid.uuid4().hex[:12]}-{next(_ids)}"
+        self.vars = {}
+        self.state = "offered" if direction == "in" else "dialing"
+        self.created_at = engine.now
+        self.answered_at = None
+        self.ended_at = None
+        self.hungup = False
+        self.cause = None
+        self.language = None
+        self._digits = ""
+        self._digit_waiter = None
+        self._pending = set()
+        self._hangup_cbs = []
+        self._flash_cbs = []
+        self._playing = None          # (future, barge_in) while a play is in progress
+        self.bridged_to = None
+        self._record_term = None
+        self.task = None
+        self.answered = engine.loop.create_future()   # for outbound calls and stations
+
+    def __repr__(self):
+        return f"<Call {self.id} ch={self.channel} {self.direction} {self.caller_id}->{self.called} {self.state}>"
+
+    # ------------------------------------------------------------ plumbing
+    def _future(self):
+        if self.hungup:
+            raise Hangup(f"call {self.id} is gone")
+        fut = self.engine.loop.create_future()
+        self._pending.add(fut)
+        fut.add_done_callback(self._pending.discard)
+        return fut
+
+    def _ended(self, cause):
+        """The call is gone (far end or us): fail everything pending with Hangup."""
+        if self.hungup:
+            return
+        self.hungup = True
+        self.cause = cause
+        self.state = "ended"
+        self.ended_at = self.engine.now
+        for fut in list(self._pending):
+            if not fut.done():
+                fut.set_exception(Hangup(f"call {self.id} hung up (cause {cause})"))
+        if not self.answered.done():
+            self.answered.set_exception(ChannelError("call ended before answer", cause))
+            self.answered.exception()   # mark retrieved
+        for cb in self._hangup_cbs:
+            try:
+                cb(self)
+            except Exception:
+                log.exception("hangup callback failed")
+
+    def _digit(self, d):
+        if self._record_term is not None:
+            if d in self._record_term:
+                self.engine.recorders.stop(self.channel, "terminator")
+            return
+        self._digits += d
+        if self._playing is not None:
+            fut, barge = self._playing
+            if barge and not fut.done():
+                self.engine.players.stop(self.channel, notify=False)
+                fut.set_result(d)
+        w = self._digit_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def on_hangup(self, callback):
+        """Run callback(call) when the call ends."""
+        self._hangup_cbs.append(callback)
+
+    def on_flash(self, callback):
+        """Run callback(call) on a station hook flash."""
+        self._flash_cbs.append(callback)
+
+    def _flash(self):
+        for cb in self._flash_cbs:
+            cb(self)
+
+    # ------------------------------------------------------------ call control
+    async def answer(self):
+        """Answer an inbound call (no-op if already answered)."""
+        if self.hungup:
+            raise Hangup(f"call {self.id} is gone")
+        if self.state == "up":
+            return
+        self.engine._answer(self)
+
+    async def hangup(self, cause=16):
+        """Clear the call from our side."""
+        if not self.hungup:
+            self.engine._hangup(self, cause)
+
+    async def wait(self, seconds):
+        """Wait `seconds` of media time; raises Hangup if the far end leaves."""
+        fut = self._future()
+        self.engine.call_later(seconds, lambda: fut.done() or fut.set_result(None))
+        await fut
+
+    # ------------------------------------------------------------ digits
+    def flush_digits(self):
+        """Forget digits typed ahead."""
+        self._digits = ""
+
+    def digits_pending(self):
+        """Digits received but not yet consumed."""
+        return self._digits
+
+    async def _next_digit(self, timeout):
+        """Next digit, or None after `timeout` seconds of media time."""
+        while not self._digits:
+            fut = self._future()
+            self._digit_waiter = fut
+            handle = self.engine.call_later(timeout, lambda: fut.done() or fut.set_result("timeout"))
+            try:
+                r = await fut
+            finally:
+                self._digit_waiter = None
+                handle.cancel()
+            if r == "timeout" and not self._digits:
+                return None
+        d, self._digits = self._digits[0], self._digits[1:]
+        return d
+
+    async def get_digits(self, count, timeout=5.0, inter_digit=3.0, terminators="#"):
+        """Collect up to `count` digits (first within `timeout` s, then `inter_digit` s apart); Timeout if none."""
+        got = ""
+        while len(got) < count:
+            d = await self._next_digit(timeout if not got else inter_digit)
+            if d is None:
+                if got:
+                    break
+                raise Timeout(f"no digits within {timeout} s")
+            if terminators and d in terminators:
+                break
+            got += d
+        return got
+
+    async def menu(self, prompt, choices, timeout=5.0, retries=3, invalid=None, timeout_prompt=None):
+        """Play a prompt and return one digit among `choices`; replays on invalid/no input, then raises Timeout."""
+        for _ in range(max(1, retries)):
+            await self.play(prompt, barge_in=True)
+            d = await self._next_digit(timeout)
+            if d is None:
+                if timeout_prompt:
+                    await self.play(timeout_prompt, barge_in=True)
+                continue
+            if d in choices:
+                return d
+            self.flush_digits()
+            if invalid:
+                await self.play(invalid, barge_in=True)
+        raise Timeout(f"menu: no valid choice of {choices!r} after {retries} tries")
+
+    # ------------------------------------------------------------ media
+    async def play(self, *items, barge_in=True):
+        """Play prompts/files/arrays/tones in sequence; returns the barge-in digit (kept in the buffer) or None."""
+        if barge_in and self._digits:
+            return self._digits[0]
+        clip, anonymous, loop = self.engine._clip_for(items, self.language)
+        fut = self._future()
+        self._playing = (fut, barge_in)
+        self.engine.players.play(self.channel, clip, loop=loop, anonymous=anonymous,
+                                 on_done=lambda ch: fut.done() or fut.set_result(None))
+        try:
+            return await fut
+        finally:
+            self._playing = None
+            if not fut.done() or self.hungup:
+                self.engine.players.stop(self.channel, notify=False)
+
+    def start_audio(self, *items, loop=True):
+        """Start background audio (music on hold, a tone) without waiting; stop with stop_audio()."""
+        clip, anonymous, is_loop = self.engine._clip_for(items, self.language)
+        self.engine.players.play(self.channel, clip, loop=loop or is_loop, anonymous=anonymous)
+
+    def stop_audio(self):
+        """Stop background audio."""
+        self.engine.players.stop(self.channel, notify=False)
+
+    async def send_dtmf(self, digits, on_ms=100, off_ms=100):
+        """Send DTMF digits in-band (RFC-style timing: on/off in ms)."""
+        from trunkline.dsp.dtmf import DTMFGenerator
+        gen = DTMFGenerator(1)
+        gen.set_timing(on_ms, off_ms)
+        gen.put(0, digits)
+        n = int((on_ms + off_ms) * 8 * len(digits))
+        await self.play(gen.generate(n)[0], barge_in=False)
+
+    async def record(self, path, max_seconds=60.0, silence_seconds=None, terminators="#", beep=True,
+                     two_track=False):
+        """Record what the caller says into path (WAV/FLAC); ends on terminator, max length, silence or hangup.
+
+        On hangup the file is kept and closed; the raised Hangup carries `.recording` (a RecordResult).
+        """
+        if beep:
+            await self.play(self.engine.beep(), barge_in=False)
+        self.flush_digits()
+        fut = self._future()
+        rec = self.engine.recorders.start(self.channel, path, two_track=two_track, max_seconds=max_seconds,
+                                          silence_seconds=silence_seconds,
+                                          on_closed=lambda r: fut.done() or fut.set_result(r))
+        self._record_term = terminators or ""
+        try:
+            await fut
+        except Hangup as exc:
+            self.engine.recorders.stop(self.channel, "hangup")
+            exc.recording = RecordResult(rec.path, rec.seconds, "hangup", rec.error)
+            raise
+        finally:
+            self._record_term = None
+        return RecordResult(rec.path, rec.seconds, rec.stop_reason or "stopped", rec.error)
+
+    async def bridge(self, other):
+        """Connect this call's channel with another call's, both ways."""
+        if self.hungup or other.hungup:
+            raise Hangup("cannot bridge a call that has ended")
+        self.engine.bridges.connect(self.channel, other.channel)
+        self.bridged_to, other.bridged_to = other, self
+
+    async def unbridge(self):
+        """Undo the bridge this call is in."""
+        other = self.bridged_to
+        self.engine.bridges.disconnect(self.channel)
+        self.bridged_to = None
+        if other is not None:
+            other.bridged_to = None
+
+    async def wait_hangup(self, timeout=None):
+        """Wait until the call ends (any side); Timeout after `timeout` s of media time."""
+        if self.hungup:
+            return
+        fut = self.engine.loop.create_future()
+        self.on_hangup(lambda c: fut.done() or fut.set_result(None))
+        if timeout is not None:
+            self.engine.call_later(timeout, lambda: fut.done() or fut.set_exception(Timeout("call still up")))
+        await fut
+
+    async def send_fax(self, path, ident="", ecm=False):
+        """Send a TIFF-F document as a fax on this call; returns the fax result."""
+        return await self.engine.run_fax(self, calling=self.direction == "out", send=path, ident=ident, ecm=ecm)
+
+    async def receive_fax(self, path, ident="", ecm=False):
+        """Receive a fax on this call into a TIFF-F file; returns the fax result."""
+        return await self.engine.run_fax(self, calling=self.direction == "out", receive=path, ident=ident, ecm=ecm)
+
+    def tone(self, name):
+        """A call-progress tone of the engine's tone zone, playable with play()/start_audio()."""
+        return self.engine.tone(name)
+
+
+def silence(seconds):
+    """int16 silence of the given length, playable."""
+    return np.zeros(int(seconds * 8000), dtype=np.int16)

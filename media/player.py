@@ -1,0 +1,142 @@
+"""Vectorised playback: every clip lives in one int16 pool; each tick gathers one block
+for all playing channels in a single numpy indexing step."""
+import numpy as np
+
+
+class ClipPool:
+    """One growable int16 array holding every clip; clips are (start, length) ranges.
+
+    Named clips (prompts, tones) stay cached; anonymous clips (play lists, generated
+    audio) are released when their playback ends, and their space is reused.
+    """
+
+    def __init__(self, capacity=8000 * 60):
+        self.data = np.zeros(capacity, dtype=np.int16)
+        self.top = 0
+        self.free = []                 # list of (start, length) free ranges
+        self.named = {}                # key -> (start, length)
+
+    def get(self, key):
+        """(start, length) of a cached named clip, or None."""
+        return self.named.get(key)
+
+    def add(self, samples, key=None):
+        """Store int16 samples; with a key the clip is cached for reuse. Returns (start, length)."""
+        if key is not None and key in self.named:
+            return self.named[key]
+        samples = np.asarray(samples, dtype=np.int16).ravel()
+        n = max(len(samples), 1)
+        start = self._alloc(n)
+        self.data[start:start + len(samples)] = samples
+        if len(samples) < n:
+            self.data[start:start + n] = 0
+        clip = (start, len(samples))
+        if key is not None:
+            self.named[key] = clip
+        return clip
+
+    def release(self, clip):
+        """Return an anonymous clip's space to the pool."""
+        start, length = clip
+        if length > 0 and clip not in self.named.values():
+            self.free.append((start, max(length, 1)))
+
+    def _alloc(self, n):
+        for i, (start, length) in enumerate(self.free):
+            if length >= n:
+                if length == n:
+                    self.free.pop(i)
+                else:
+                    self.free[i] = (start + n, length - n)
+                return start
+        if self.top + n > len(self.data):
+            grown = np.zeros(max(len(self.data) * 2, self.top + n), dtype=np.int16)
+            grown[:self.top] = self.data[:self.top]
+            self.data = grown
+        start = self.top
+        self.top += n
+        return start
+
+
+class PlayerBank:
+    """Per-channel players over a ClipPool; `mix` adds one block of every playing channel."""
+
+    def __init__(self, channels, block, pool):
+        self.block = block
+        self.pool = pool
+        self.start = np.zeros(channels, dtype=np.int64)
+        self.length = np.ones(channels, dtype=np.int64)
+        self.pos = np.zeros(channels, dtype=np.int64)
+        self.loop = np.zeros(channels, dtype=bool)
+        self.active = np.zeros(channels, dtype=bool)
+        self._rows = np.zeros(0, dtype=np.int64)
+        self._dirty = False
+        self._ramp = np.arange(block, dtype=np.int64)
+        self.on_done = {}              # channel -> callback(channel), called once when a clip ends
+        self.anonymous = {}            # channel -> clip to release at the end
+
+    def play(self, ch, clip, loop=False, on_done=None, anonymous=False):
+        """Start playing clip=(start, length) on a channel, replacing what it played."""
+        self.stop(ch, notify=False)
+        start, length = clip
+        self.start[ch], self.length[ch], self.pos[ch] = start, max(length, 1), 0
+        self.loop[ch] = loop
+        self.active[ch] = length > 0
+        if on_done is not None:
+            self.on_done[ch] = on_done
+        if anonymous:
+            self.anonymous[ch] = clip
+        self._dirty = True
+        if length == 0 and on_done is not None:
+            self._finish(ch)
+
+    def stop(self, ch, notify=True):
+        """Stop a channel's playback; with notify its done-callback runs."""
+        if self.active[ch]:
+            self.active[ch] = False
+            self._dirty = True
+        if notify:
+            self._finish(ch)
+        else:
+            self.on_done.pop(ch, None)
+            clip = self.anonymous.pop(ch, None)
+            if clip is not None:
+                self.pool.release(clip)
+
+    def playing(self, ch):
+        """True while a channel plays."""
+        return bool(self.active[ch])
+
+    def _finish(self, ch):
+        clip = self.anonymous.pop(ch, None)
+        if clip is not None:
+            self.pool.release(clip)
+        cb = self.on_done.pop(ch, None)
+        if cb is not None:
+            cb(ch)
+
+    def mix(self, acc):
+        """Add one block of every playing channel into acc (int32, (channels, block))."""
+        if self._dirty:
+            self._rows = np.flatnonzero(self.active)
+            self._dirty = False
+        rows = self._rows
+        if rows.size == 0:
+            return
+        length = self.length[rows, None]
+        rel = self.pos[rows, None] + self._ramp
+        looping = self.loop[rows]
+        if looping.any():
+            rel = np.where(looping[:, None], rel % length, rel)
+        valid = rel < length
+        idx = self.start[rows, None] + np.minimum(rel, length - 1)
+        acc[rows] += np.where(valid, self.pool.data[idx], 0)
+        self.pos[rows] += self.block
+        if looping.any():
+            self.pos[rows] = np.where(looping, self.pos[rows] % self.length[rows], self.pos[rows])
+        ended = rows[~looping & (self.pos[rows] >= self.length[rows])]
+        if ended.size:
+            self.active[ended] = False
+            self._dirty = True
+            for ch in ended.tolist():
+                self._finish(ch)

@@ -1,0 +1,182 @@
+"""Recording off the tick path: the tick hands one array of all recording channels to a
+writer thread through a bounded queue; files are written with soundfile (WAV/FLAC),
+mono or two-track. An I/O error ends that recording with a logged error, not the call."""
+import logging
+import os
+import queue
+import threading
+
+import numpy as np
+import soundfile as sf
+
+log = logging.getLogger("trunkline.recorder")
+RATE = 8000
+
+
+class Recording:
+    """One recording in progress; `result` is filled when the writer has closed the file."""
+
+    def __init__(self, channel, path, two_track, max_samples, silence_samples, silence_level):
+        self.channel = channel
+        self.path = path
+        self.two_track = two_track
+        self.max_samples = max_samples
+        self.silence_samples = silence_samples
+        self.silence_level = silence_level   # mean square below which a block is silent
+        self.samples = 0
+        self.silent_run = 0
+        self.heard_voice = False
+        self.stop_reason = None
+        self.error = None
+        self.file = None
+        self.on_closed = None                # callback(recording) on the engine thread
+
+    @property
+    def seconds(self):
+        """Recorded duration in seconds."""
+        return self.samples / RATE
+
+
+class RecorderBank:
+    """All recordings of an engine; `capture` is the only per-tick call."""
+
+    def __init__(self, channels, block, max_queue=256):
+        self.block = block
+        self.active = {}                     # channel -> Recording
+        self._rows = np.zeros(0, dtype=np.int64)
+        self._recs = []
+        self._two = np.zeros(0, dtype=bool)
+        self._queue = queue.Queue(maxsize=max_queue)
+        self._closed = queue.SimpleQueue()   # recordings closed by the writer, for the engine thread
+        self.dropped_blocks = 0
+        self._thread = threading.Thread(target=self._writer, name="trunkline-recorder", daemon=True)
+        self._thread.start()
+
+    def start(self, ch, path, two_track=False, max_seconds=60.0, silence_seconds=None, silence_dbm0=-45.0,
+              on_closed=None, fmt=None):
+        """Begin recording a channel into path (WAV or FLAC by extension); returns the Recording."""
+        if ch in self.active:
+            self.stop(ch, "restarted")
+        silence_ms = None if silence_seconds is None else int(silence_seconds * RATE)
+        # 0 dBm0 ~ sine of amplitude 22,767 on int16 (3.14 dBm0 at full scale): mean square = A^2/2
+        level = (22767.0 ** 2 / 2) * 10 ** (silence_dbm0 / 10)
+        rec = Recording(ch, path, two_track, int(max_seconds * RATE) if max_seconds else None, silence_ms, level)
+        rec.on_closed = on_closed
+        self.active[ch] = rec
+        self._queue_put(("open", rec, fmt))
+        self._rebuild()
+        return rec
+
+    def stop(self, ch, reason="stopped"):
+        """Stop recording a channel; the file is closed by the writer thread."""
+        rec = self.active.pop(ch, None)
+        if rec is None:
+            return None
+        rec.stop_reason = rec.stop_reason or reason
+        self._rebuild()
+        self._queue.put(("close", rec, None))   # never dropped: may block briefly only if the disk stalls
+        return rec
+
+    def _rebuild(self):
+        self._recs = list(self.active.values())
+        self._rows = np.array([r.channel for r in self._recs], dtype=np.int64)
+        self._two = np.array([r.two_track for r in self._recs], dtype=bool)
+
+    def _queue_put(self, item):
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self.dropped_blocks += 1
+            if item[0] == "open":
+                self._queue.put(item)
+
+    def capture(self, audio_in, audio_out):
+        """Hand this tick's audio of all recording channels to the writer; returns recordings to stop."""
+        rows = self._rows
+        if rows.size == 0:
+            return []
+        rx = audio_in[rows].copy()
+        tx = audio_out[rows].copy() if self._two.any() else None
+        self._queue_put(("data", list(self._recs), (rx, tx)))
+        # vectorised end conditions: max length, silence after voice
+        energy = np.mean(rx.astype(np.float32) ** 2, axis=1)
+        finished = []
+        for i, rec in enumerate(self._recs):
+            rec.samples += self.block
+            if rec.silence_samples is not None:
+                if energy[i] < rec.silence_level:
+                    rec.silent_run += self.block
+                else:
+                    rec.silent_run = 0
+                    rec.heard_voice = True
+                if rec.heard_voice and rec.silent_run >= rec.silence_samples:
+                    finished.append((rec.channel, "silence"))
+                    continue
+            if rec.max_samples is not None and rec.samples >= rec.max_samples:
+                finished.append((rec.channel, "max"))
+        return finished
+
+    def closed(self):
+        """Recordings the writer has closed since the last call (run on the engine thread)."""
+        out = []
+        while True:
+            try:
+                out.append(self._closed.get_nowait())
+            except queue.Empty:
+                return out
+
+    def _writer(self):
+        while True:
+            kind, rec, payload = self._queue.get()
+            if kind == "open":
+                self._open(rec, payload)
+            elif kind == "data":
+                rx, tx = payload
+                for i, r in enumerate(rec):
+                    if r.file is None or r.error:
+                        continue
+                    try:
+                        if r.two_track:
+                            r.file.write(np.stack([rx[i], tx[i]], axis=1))
+                        else:
+                            r.file.write(rx[i])
+                    except Exception as exc:   # disk full, I/O error: this recording ends
+                        self._fail(r, exc)
+            elif kind == "close":
+                if rec.file is not None:
+                    try:
+                        rec.file.close()
+                    except Exception as exc:
+                        self._fail(rec, exc)
+                    rec.file = None
+                self._closed.put(rec)
+            elif kind == "quit":
+                return
+
+    def _open(self, rec, fmt):
+        try:
+            d = os.path.dirname(os.path.abspath(rec.path))
+            os.makedirs(d, exist_ok=True)
+            fmt = fmt or ("FLAC" if rec.path.lower().endswith(".flac") else "WAV")
+            subtype = "PCM_16"
+            rec.file = sf.SoundFile(rec.path, "w", samplerate=RATE, channels=2 if rec.two_track else 1,
+                                    format=fmt, subtype=subtype)
+        except Exception as exc:
+            self._fail(rec, exc)
+
+    def _fail(self, rec, exc):
+        rec.error = f"{type(exc).__name__}: {exc}"
+        log.error("recording %s on channel %d failed: %s", rec.path, rec.channel, rec.error)
+        if rec.file is not None:
+            try:
+                rec.file.close()
+            except Exception:
+                pass
+            rec.file = None
+
+    def close(self):
+        """Stop everything and let the writer finish."""
+        for ch in list(self.active):
+            self.stop(ch, "shutdown")
+        self._queue.put(("quit", None, None))
+        self._thread.join(timeout=5)

@@ -1,0 +1,62 @@
+"""The `trunkline` command line: run the server, or simulate callers against the demo hotline."""
+import argparse
+import asyncio
+import logging
+import sys
+
+
+def _simulate(args):
+    from trunkline.simulate import run_simulation
+    if args.channels < 1 or args.calls < 0:
+        print("trunkline simulate: --channels must be >= 1 and --calls >= 0", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    result = asyncio.run(run_simulation(args.calls, args.channels, trunk=args.trunk, virtual=args.virtual,
+                                        seed=args.seed, progress=not args.quiet))
+    print(f"calls={result['calls']} answered={result['answered']} completed={result['completed']} "
+          f"failed={result['failed']}")
+    return 0 if result["failed"] == 0 else 1
+
+
+def _run(args):
+    from trunkline.config import load_config
+    from trunkline.server import serve
+    cfg = load_config(args.config)
+    if args.board:
+        cfg.board_url = args.board
+    if args.port:
+        cfg.http_port = args.port
+    if args.no_demo_callers:
+        cfg.demo_callers = False
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(serve(cfg))
+    except KeyboardInterrupt:
+        print("trunkline: stopped", file=sys.stderr)
+    return 0
+
+
+def main(argv=None):
+    """Entry point of the `trunkline` command."""
+    p = argparse.ArgumentParser(prog="trunkline", description="Telephony card driver and media server")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="start the server on the configured board (simulator by default)")
+    r.add_argument("--config", help="TOML configuration file")
+    r.add_argument("--board", help="board URL, e.g. sim://default")
+    r.add_argument("--port", type=int, help="web admin port (default 8080)")
+    r.add_argument("--no-demo-callers", action="store_true", help="do not start simulated callers")
+    r.set_defaults(func=_run)
+    s = sub.add_parser("simulate", help="run simulated callers through the demo hotline")
+    s.add_argument("--calls", type=int, required=True, help="number of calls")
+    s.add_argument("--channels", type=int, required=True, help="channels on the simulated board")
+    s.add_argument("--trunk", choices=["analog", "pri", "r2"], default="analog", help="trunk signaling")
+    s.add_argument("--virtual", action="store_true", help="virtual time: as fast as the CPU allows")
+    s.add_argument("--seed", type=int, default=1, help="random seed for arrivals and caller behaviour")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_simulate)
+    args = p.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

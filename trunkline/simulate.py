@@ -1,0 +1,134 @@
+"""`trunkline simulate`: N scripted callers through the demo hotline on a simulated board.
+
+Every caller checks what the hotline did with its input (the menu choice and the
+digits it entered, matched by caller ID), so `completed` means the flow really
+ran through, not only that the line was cleared.
+"""
+import asyncio
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from trunkline.drivers.board import open_board
+from trunkline.hw_sim import SimError, Switch, forget_card, open_card
+from trunkline.ivr.demo import ensure_demo_prompts, hotline
+from trunkline.media import Engine, PromptLibrary
+
+HOLD_SECONDS = 26.0      # mean channel holding time of one demo call, ring and guard time included
+
+
+def board_url_for(trunk, channels, name="simulate"):
+    """The sim:// URL of a board with `channels` bearer channels of the given trunk type."""
+    if trunk == "analog":
+        return f"sim://{name}?fxo={channels}"
+    spans = max(1, math.ceil(channels / 30))
+    return f"sim://{name}?e1={spans}"
+
+
+class Progress:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self, total, enabled):
+        self.total, self.enabled, self.done, self.started = total, enabled, 0, time.monotonic()
+
+    def step(self):
+        self.done += 1
+        if self.enabled and (self.done % max(1, self.total // 50) == 0 or self.done == self.total):
+            filled = int(30 * self.done / self.total)
+            sys.stderr.write(f"\r[{'#' * filled}{' ' * (30 - filled)}] {self.done}/{self.total} calls "
+                             f"{time.monotonic() - self.started:5.1f}s")
+            if self.done == self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+async def _caller(sim, rng, index, trunk, seen, outcome):
+    caller = f"138{index:08d}"
+    choice = rng.choice("123")
+    account = "".join(rng.choice("0123456789") for _ in range(6))
+    while True:
+        try:
+            phone = sim.call("95588", from_=caller, trunk=trunk)
+            break
+        except SimError:
+            await sim.sleep(0.5)          # all trunks busy: the caller tries again
+    try:
+        await phone.wait_answer(timeout=30)
+    except SimError:
+        outcome["failed"] += 1
+        return
+    outcome["answered"] += 1
+    await phone.sleep(rng.uniform(0.8, 2.5))
+    await phone.send_dtmf(choice)
+    if choice == "1":
+        await phone.sleep(rng.uniform(0.5, 1.5))
+        await phone.send_dtmf(account + "#")
+    elif choice == "2":
+        await phone.sleep(4.5)
+        noise = np.random.default_rng(index).normal(0, 3000, int(1.5 * 8000)).astype(np.int16)
+        await phone.play(noise)
+    try:
+        await phone.wait_hangup(timeout=90)
+    except SimError:
+        outcome["failed"] += 1
+        await phone.hangup()
+        return
+    got = seen.get(caller)
+    ok = got is not None and got.get("choice") == choice and (choice != "1" or got.get("account") == account)
+    outcome["completed" if ok else "failed"] += 1
+
+
+async def run_simulation(calls, channels, trunk="analog", virtual=True, seed=1, progress=True, prompts_dir=None):
+    """Run the simulation; returns dict calls/answered/completed/failed."""
+    name = f"simulate-{os.getpid()}-{seed}"
+    url = board_url_for(trunk, channels, name)
+    forget_card(name)
+    card = open_card(url)
+    sim = Switch(card)
+    if trunk in ("pri", "r2"):
+        from trunkline.hw_sim.trunks import attach_trunk_far_end
+        attach_trunk_far_end(sim, trunk)
+    board = open_board(url)
+    prompts_dir = prompts_dir or os.path.join(tempfile.gettempdir(), "trunkline-prompts")
+    ensure_demo_prompts(prompts_dir)
+    engine = Engine(board, prompts=PromptLibrary([prompts_dir], "en"), trunk_signaling=trunk if trunk != "analog" else "pri")
+    rec_dir = tempfile.mkdtemp(prefix="trunkline-sim-rec-")
+    seen = {}
+
+    async def flow(call):
+        call.vars["recordings_dir"] = rec_dir
+        try:
+            await hotline(call)
+        finally:
+            seen[call.caller_id] = dict(call.vars)
+
+    engine.route(flow)
+    board.set_realtime(not virtual)
+    rng = random.Random(seed)
+    outcome = {"calls": calls, "answered": 0, "completed": 0, "failed": 0}
+    bar = Progress(calls, progress and calls >= 100)
+    rate = 0.8 * channels / HOLD_SECONDS
+
+    async def launcher():
+        tasks = []
+        for i in range(calls):
+            tasks.append(asyncio.ensure_future(_caller(sim, rng, i, trunk, seen, outcome)))
+            tasks[-1].add_done_callback(lambda t: bar.step())
+            await sim.sleep(rng.expovariate(rate))
+        await asyncio.gather(*tasks)
+        engine.stop()
+
+    runner = asyncio.ensure_future(engine.run())
+    try:
+        await launcher()
+    finally:
+        engine.stop()
+        await runner
+        engine.close()
+        forget_card(name)
+    return outcome
