@@ -1,5 +1,6 @@
 """Fax modems under line impairments (-30 dBm0, 30 dB SNR white noise, +-10 Hz carrier offset),
 our receiver side by side with spandsp's own receiver on the same signal, both transmitters."""
+import numpy as np
 import pytest
 
 from test_fax_modems_interop import (CASES, errors, impair, our_rx, our_tx_signal, random_bits, spandsp_rx,
@@ -37,3 +38,18 @@ def test_impairments_side_by_side(name, rate):
                 failures.append(f"{label} from {src}")
     print("\n" + "\n".join(lines))
     assert not failures, f"{name} {rate} failed under: {failures}"
+
+
+@pytest.mark.parametrize("name,rate", [("v27ter", 4800), ("v29", 9600), ("v17", 14400)])
+def test_clock_offset_100ppm(name, rate):
+    """The transmitter's clock 100 ppm fast or slow (V.29/V.17 allow 0.01 %): our symbol timing tracks it."""
+    from scipy.signal import resample_poly
+    bits = random_bits(rate * 3, 13)
+    sig = spandsp_tx_signal(name, rate, bits)
+    for up, down in ((10001, 10000), (9999, 10000)):
+        s2 = np.clip(np.round(resample_poly(sig.astype(float), up, down)), -32768, 32767).astype(np.int16)
+        ok, lost, got = our_rx(name, rate, s2)
+        sok, sgot = spandsp_rx(name, rate, s2)
+        print(f"\n{name} {rate} clock x{up / down:.4f}: our rx trained={ok} errors={errors(bits, got)} | "
+              f"spandsp rx trained={sok} errors={errors(bits, sgot)}")
+        assert ok and errors(bits, got) == 0
