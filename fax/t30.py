@@ -334,8 +334,7 @@ class T30Session:
             yield
 
     def _send_hs(self, bits, short_train=False):
-        if self._last_rx_end_gap():
-            yield from self._wait(GAP)
+        yield from self._wait(GAP)  # 75 ms after the last V.21 signal
         t = self._modems.make_tx(self.hs_name, self.hs_rate, short_train=short_train)
         t.send_bits(np.asarray(bits, dtype=np.uint8))
         t.finish()
@@ -345,9 +344,6 @@ class T30Session:
             yield
         self.src = None
         self._transmitting = False
-
-    def _last_rx_end_gap(self):
-        return True
 
     def _start_hs_rx(self):
         self.hsrx = self._modems.make_rx(self.hs_name, self.hs_rate)
@@ -490,7 +486,18 @@ class T30Session:
             elif resp == "PIN" or resp == "PIP":
                 raise _Fail("procedure interrupt from remote")
             else:
-                raise _Fail(f"unexpected response {resp} after a page")
+                # no usable answer to the page (e.g. the receiver could not train): retrain slower
+                self._log(f"page not confirmed ({resp}); retraining")
+                retries += 1
+                if retries > 3:
+                    raise _Fail(f"page not confirmed after retries (last response {resp})")
+                need_train = True
+                # TCF passed but the page did not get through: try the next modem type
+                nxt = [j for j in range(ci + 1, len(cands)) if cands[j][0] != cands[ci][0]]
+                if nxt:
+                    ci = nxt[0]
+                elif ci + 1 < len(cands):
+                    ci += 1
         yield from self._wait(GAP)
         yield from self._send_frames([self._frame("DCN")])
         self.out.ok = True
@@ -543,7 +550,10 @@ class T30Session:
         bits = np.concatenate([np.zeros(0, np.uint8)] + [enc.encode_line(r) for r in img] + [enc.finish()])
         short = self.hs_name == "v17"
         yield from self._send_hs(bits, short_train=short)
-        frames = yield from self._post_command(lambda: [self._frame(post)])
+        try:
+            frames = yield from self._post_command(lambda: [self._frame(post)])
+        except _Fail:
+            return "none"
         for name in ("MCF", "RTP", "RTN", "PIP", "PIN"):
             if self._find(frames, FCF[name]) is not None:
                 return name

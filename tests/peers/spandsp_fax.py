@@ -247,6 +247,8 @@ class SpandspFax:
 
     def code_text(self, code=None):
         c = self.phase_e if code is None else code
+        if c is None:
+            return "call not finished"
         return ffi.string(lib.t30_completion_code_to_str(c)).decode()
 
     def remote_ident(self):
