@@ -91,9 +91,9 @@ def prompt_root(tmp_path_factory):
 class Rig:
     """A simulated card with analog trunks, its far-end switch, an engine and the IVR wired in."""
 
-    def __init__(self, tmp_path, prompt_root, when="2026-09-28 10:00", fxo=4):
+    def __init__(self, tmp_path, prompt_root, when="2026-09-28 10:00", fxo=4, fxs=0):
         self.name = f"ivr{os.getpid()}x{next(_names)}"
-        url = f"sim://{self.name}?fxo={fxo}"
+        url = f"sim://{self.name}?fxo={fxo}" + (f"&fxs={fxs}" if fxs else "")
         forget_card(self.name)
         self.board = open_board(url)
         self.card = open_card(url)
@@ -610,3 +610,64 @@ def test_python_flow_as_subflow_and_record_prompt_by_phone(rig, tmp_path):
     assert abs(peak - FREQ["l5"]) < 10 and 0.9 <= len(new) / RATE <= 1.6   # the take ends when "#" is detected
     (rec,) = rig.paths()
     assert [p["node"] for p in rec["path"]] == ["a", "b", "admin"]
+
+
+def test_queue_to_a_real_agent_then_post_call_survey(tmp_path, prompt_root):
+    """Menu "0 for an agent" -> the ACD rings a station agent, they talk, the agent hangs up,
+    the caller rates the call; the score lands in ivr_survey_scores with the call id and agent."""
+    service = pytest.importorskip("trunkline.acd.service")
+    rig = Rig(tmp_path, prompt_root, fxs=1)
+    try:
+        acd = service.ACD(rig.engine, config={"queues": {"support": {}}, "feature_codes": False,
+                                               "agents": [{"id": "a1", "name": "Alice", "station_port": 0,
+                                                           "queues": ["support"]}]})
+        acd.core.login("a1")
+        rig.services.acd = acd
+        rig.registry.load_yaml("""\
+name: main
+nodes:
+  m: {type: menu, greeting: main, choices: {"1": bye}, agent: support, on_fail: bye}
+  bye: {type: hangup}
+""".replace("agent: support, on_fail: bye}", "agent: support, on_fail: bye}\n  q: {type: queue, queue: support, "
+                                                  "survey: true, next: bye}").replace(
+            "choices: {\"1\": bye}", "choices: {\"1\": q}"))
+        station = rig.sim.station(0)
+        caller_voice = tone(FREQ["l3"], 1.0)
+        agent_voice = tone(FREQ["l4"], 1.0)
+
+        async def script():
+            await acd.start()
+            phone = await call_in(rig)
+            got = await hear(phone, 0.6)
+            await phone.send_dtmf("1")
+            await station.wait_ring(timeout=30)
+            station.offhook()
+            await rig.sim.sleep(0.5)
+            station.start_capture()
+            station.take_captured()
+            phone.play_nowait(caller_voice)
+            await station.play(agent_voice)
+            agent_heard = heard_prompts(station.take_captured())
+            got += heard_prompts(phone.take_captured())
+            station.onhook()                              # the agent hangs up
+            got += await hear(phone, 1.0)                 # survey question
+            await phone.send_dtmf("5")
+            got += await hear(phone, 1.0)
+            await phone.wait_hangup(10)
+            acd.stop()
+            return got, agent_heard
+
+        got, agent_heard = rig.run(script)
+        print("caller heard:", got, "agent heard:", agent_heard)
+        assert "l3" in agent_heard and "l4" in got         # a real two-way conversation through the bridge
+        assert got[0] == "main" and got[-2:] == ["survey-ask", "survey-thanks"]
+        from trunkline.ivr.survey import scores
+        (rec,) = rig.paths()
+        assert [p["node"] for p in rec["path"]][:2] == ["m", "q"]
+        assert scores(rig.db, rec["call_id"]) == [5]
+        from trunkline.ivr.models import IvrSurveyScore
+        with rig.db() as s:
+            row = s.query(IvrSurveyScore).one()
+            assert (row.queue, row.agent) == ("support", "a1")
+    finally:
+        rig.close()
