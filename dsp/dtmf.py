@@ -1,0 +1,350 @@
+"""DTMF detection and generation, vectorised across channels (int16 (channels, samples), 8 kHz).
+
+Detector (``DTMFDetector``)
+---------------------------
+Audio is cut into 10 ms analysis windows (80 samples at 8 kHz) on a grid that carries across
+``process`` calls, whatever block size the caller uses.
+
+Stage 1, every channel, every window: one float32 matrix product of all windows against
+cos/sin bases at the eight DTMF frequencies gives the eight tone powers; one dot product
+gives the window energy. A window is a *candidate* when the strongest row tone and the
+strongest column tone are both above ``threshold`` dBm0 and together hold at least
+``MIN_TONE_FRACTION`` of the window's energy (a tone pair and little else).
+
+Stage 2, candidates only (rare outside key presses): the window and the window shifted back
+by half a window are projected on Hann-weighted bases. The phase advance of each tone over
+that half-window hop measures its frequency to a few Hz (deviation beyond ``FREQ_TOLERANCE``
+of nominal is rejected), and the Hann powers give the twist (normal ``twist`` dB, reverse
+``reverse_twist`` dB).
+
+Decision, per channel as small state arrays: a key press is reported once the same digit is
+seen in ``MIN_ON_WINDOWS`` consecutive windows (a 40 ms tone always covers three whole
+windows, a 20 ms tone never does), and the digit ends only after ``MIN_OFF_WINDOWS`` windows
+without it (a 40 ms pause always contains three whole windows, a 10 ms drop-out never
+spoils more than two), so a drop-out of up to 10 ms never reports the digit twice.
+
+Generator (``DTMFGenerator``)
+-----------------------------
+Per-channel digit queues, level (dBm0 per tone) and on/off timing (ms); ``generate(n)`` makes
+one int16 block for all channels, per-channel Python only when a digit starts.
+
+Levels follow spandsp's telephony.h convention: a full-scale sine is +3.14 dBm0 (see level.py).
+"""
+from collections import deque
+
+import numpy as np
+
+from .level import dbm0_to_amplitude
+
+DIGITS = "123A456B789C*0#D"
+ROW_FREQS = (697.0, 770.0, 852.0, 941.0)
+COL_FREQS = (1209.0, 1336.0, 1477.0, 1633.0)
+FREQS = ROW_FREQS + COL_FREQS
+_DIGIT_INDEX = {d: i for i, d in enumerate(DIGITS)}
+
+# Detector tuning (see module docstring); levels per tone in dBm0, twists in dB.
+THRESHOLD_DBM0 = -36.0
+TWIST_DB = 10.0
+REVERSE_TWIST_DB = 6.0
+MIN_TONE_FRACTION = 0.70
+FREQ_TOLERANCE = 0.025
+FREQ_SPREAD_HZ = 12.0
+MIN_ON_WINDOWS = 3
+MIN_OFF_WINDOWS = 3
+
+
+def _bases(rate, win, hann):
+    """(16, win) float32: cos rows then sin rows at the eight DTMF frequencies, optionally Hann-weighted."""
+    n = np.arange(win, dtype=np.float64)
+    w = 0.5 - 0.5 * np.cos(2.0 * np.pi * (n + 0.5) / win) if hann else np.ones(win)
+    arg = 2.0 * np.pi * np.outer(np.asarray(FREQS), n) / rate
+    return np.vstack([np.cos(arg) * w, np.sin(arg) * w]).astype(np.float32)
+
+
+class DTMFDetector:
+    """DTMF key-press detector for `channels` channels at `rate` Hz (int16 input)."""
+
+    def __init__(self, channels, rate=8000, threshold=THRESHOLD_DBM0, twist=TWIST_DB,
+                 reverse_twist=REVERSE_TWIST_DB):
+        if int(channels) < 1:
+            raise ValueError(f"channels must be >= 1, got {channels!r}")
+        if rate % 200 or rate < 4000:
+            raise ValueError(f"rate must be a multiple of 200 Hz and >= 4000, got {rate!r}")
+        self.channels = int(channels)
+        self.rate = int(rate)
+        self.win = self.rate // 100          # 10 ms analysis window
+        self.hop = self.win // 2             # half window: the phase-difference hop
+        self._basis = _bases(self.rate, self.win, hann=False)
+        self._hann = np.ascontiguousarray(_bases(self.rate, self.win, hann=True).T)  # (win, 16)
+        # powers are |sum x*cos|^2 + |sum x*sin|^2; a tone of amplitude a gives (a*win/2)^2
+        amp = float(dbm0_to_amplitude(threshold))
+        self._thr = np.float32((amp * self.win / 2.0) ** 2)
+        # 2*(P_row+P_col)/win^2 is the pair's mean power; compare with energy/win
+        self._frac = np.float32(MIN_TONE_FRACTION * self.win / 2.0)
+        self._twist = 10.0 ** (twist / 10.0)
+        self._rtwist = 10.0 ** (reverse_twist / 10.0)
+        f = np.asarray(FREQS)
+        self._rot = np.exp(-2j * np.pi * f * self.hop / self.rate)     # expected advance per hop
+        self._hz_per_rad = self.rate / (2.0 * np.pi * self.hop)
+        self._ftol = FREQ_TOLERANCE * f
+        self._digit_chars = np.array(list(DIGITS))
+        c = self.channels
+        self._tail = np.zeros((c, 0), np.int16)          # samples not yet making a whole window
+        self._prev = np.zeros((c, self.hop), np.int16)   # last half window before the tail
+        self._cur = np.full(c, -1, np.int8)    # digit currently held (reported), -1 none
+        self._last = np.full(c, -1, np.int8)   # previous window's candidate
+        self._run = np.zeros(c, np.int16)      # consecutive windows with the same candidate
+        self._miss = np.zeros(c, np.int16)     # consecutive windows without the held digit
+        # measured frequency deviations (Hz) of the row and column tone in the last windows
+        self._hist = np.zeros((c, 2, MIN_ON_WINDOWS - 1), np.float32)
+
+    def reset(self, channel):
+        """Forget all audio and digit state of one channel."""
+        ch = self._check_channel(channel)
+        self._tail[ch] = 0
+        self._prev[ch] = 0
+        self._cur[ch] = -1
+        self._last[ch] = -1
+        self._run[ch] = 0
+        self._miss[ch] = 0
+        self._hist[ch] = 0
+
+    def _check_channel(self, channel):
+        ch = int(channel)
+        if not 0 <= ch < self.channels:
+            raise IndexError(f"channel {channel!r} out of range 0..{self.channels - 1}")
+        return ch
+
+    def process(self, block):
+        """Feed int16 samples shaped (channels, n); return [(channel, digit), ...] of presses recognised, in time order."""
+        block = np.asarray(block)
+        if block.dtype != np.int16:
+            raise TypeError(f"DTMFDetector.process wants int16 samples, got {block.dtype}")
+        if block.ndim != 2 or block.shape[0] != self.channels:
+            raise ValueError(f"block must be shaped ({self.channels}, n), got {block.shape}")
+        if block.shape[1] == 0:
+            return []
+        win = self.win
+        if self._tail.shape[1]:
+            block = np.concatenate([self._tail, block], axis=1)
+        nw = block.shape[1] // win
+        used = nw * win
+        if nw == 0:
+            self._tail = block.copy()
+            return []
+        frames = block[:, :used]
+        cand, dev = self._candidates(frames, nw)
+        # keep the half window before the next window start, and the leftover tail
+        self._prev = frames[:, used - self.hop:used].copy()
+        self._tail = block[:, used:].copy()
+        return self._decide(cand, dev, nw)
+
+    def _candidates(self, frames, nw):
+        """Digit index (0..15) or -1 for every (channel, window), shape (channels, nw), and the
+        candidates' row/column frequency deviations in Hz, shape (channels, nw, 2)."""
+        c, win = self.channels, self.win
+        x = frames.astype(np.float32).reshape(c * nw, win)
+        y = self._basis @ x.T                       # (16, c*nw)
+        np.square(y, out=y)
+        p = y[:8] + y[8:]                            # tone powers (8, c*nw)
+        row = np.maximum(np.maximum(p[0], p[1]), np.maximum(p[2], p[3]))
+        col = np.maximum(np.maximum(p[4], p[5]), np.maximum(p[6], p[7]))
+        gate = np.minimum(row, col) > self._thr
+        idx = np.flatnonzero(gate)
+        cand = np.full(c * nw, -1, np.int8)
+        dev = np.zeros((c * nw, 2), np.float32)
+        if idx.size == 0:
+            return cand.reshape(c, nw), dev.reshape(c, nw, 2)
+        xs = x[idx]
+        energy = np.einsum("ij,ij->i", xs, xs)
+        keep = (row[idx] + col[idx]) > self._frac * energy
+        idx = idx[keep]
+        if idx.size == 0:
+            return cand.reshape(c, nw), dev.reshape(c, nw, 2)
+        cand[idx], dev[idx] = self._verify(frames, idx, nw, p[:, idx])
+        return cand.reshape(c, nw), dev.reshape(c, nw, 2)
+
+    def _verify(self, frames, idx, nw, p):
+        """Stage 2 for candidate windows idx (flat channel*nw + w): frequency and twist checks."""
+        win, hop = self.win, self.hop
+        ch, w = np.divmod(idx, nw)
+        r = np.argmax(p[:4], axis=0)
+        k = np.argmax(p[4:], axis=0) + 4
+        # sample sources: previous half window, then this call's frames
+        ext = np.concatenate([self._prev[ch], frames[ch]], axis=1).astype(np.float32)
+        start = w * win + hop                        # window start inside ext
+        offs = np.arange(win)
+        rows = np.arange(idx.size)[:, None]
+        seg_b = ext[rows, start[:, None] + offs]               # the window
+        seg_a = ext[rows, start[:, None] - hop + offs]         # half a window earlier
+        yb = seg_b @ self._hann                                 # (m, 16)
+        ya = seg_a @ self._hann
+        zb = yb[:, :8] - 1j * yb[:, 8:]
+        za = ya[:, :8] - 1j * ya[:, 8:]
+        m = np.arange(idx.size)
+        ok = np.ones(idx.size, bool)
+        devs = np.empty((idx.size, 2), np.float32)
+        for j, band in enumerate((r, k)):
+            rot = zb[m, band] * np.conj(za[m, band]) * self._rot[band]
+            devs[:, j] = np.angle(rot) * self._hz_per_rad
+            ok &= np.abs(devs[:, j]) <= self._ftol[band]
+        pr = np.abs(zb[m, r]) ** 2
+        pc = np.abs(zb[m, k]) ** 2
+        ok &= (pr <= pc * self._twist) & (pc <= pr * self._rtwist)
+        return np.where(ok, r * 4 + (k - 4), -1).astype(np.int8), devs
+
+    def _decide(self, cand, dev, nw):
+        """Run the per-channel press/release state over the windows; return events in time order.
+
+        A press needs MIN_ON_WINDOWS consecutive windows of one digit whose measured tone
+        frequencies stay within FREQ_SPREAD_HZ of each other (a key's tones are steady,
+        speech harmonics glide)."""
+        active = np.flatnonzero((cand >= 0).any(axis=1) | (self._cur >= 0) | (self._last >= 0))
+        if active.size == 0:
+            return []
+        cur, last = self._cur[active], self._last[active]
+        run, miss = self._run[active], self._miss[active]
+        hist = self._hist[active]
+        events = []
+        for w in range(nw):
+            cw = cand[active, w]
+            dw = dev[active, w]
+            present = cw >= 0
+            run = np.where(present & (cw == last), run + 1, present.astype(np.int16))
+            last = cw
+            spread = np.maximum(hist.max(axis=2), dw) - np.minimum(hist.min(axis=2), dw)
+            steady = (spread <= FREQ_SPREAD_HZ).all(axis=1)
+            hist = np.concatenate([hist[:, :, 1:], dw[:, :, None]], axis=2)
+            fire = present & (run >= MIN_ON_WINDOWS) & (cw != cur) & steady
+            held = present & (cw == cur)
+            miss = np.where(held | fire, 0, np.where(cur >= 0, miss + 1, 0)).astype(np.int16)
+            cur = np.where(fire, cw, np.where(miss >= MIN_OFF_WINDOWS, -1, cur)).astype(np.int8)
+            if fire.any():
+                hits = np.flatnonzero(fire)
+                events.extend(zip(active[hits].tolist(), self._digit_chars[cw[hits]].tolist()))
+        self._cur[active], self._last[active] = cur, last
+        self._run[active], self._miss[active] = run, miss
+        self._hist[active] = hist
+        return events
+
+
+class DTMFGenerator:
+    """DTMF sender for `channels` channels at `rate` Hz: per-channel digit queues, level in dBm0 per tone, timing in ms."""
+
+    def __init__(self, channels, rate=8000, level=-10.0, twist=0.0, on_ms=80, off_ms=80):
+        if int(channels) < 1:
+            raise ValueError(f"channels must be >= 1, got {channels!r}")
+        if rate <= 2 * max(FREQS):
+            raise ValueError(f"rate {rate!r} Hz too low for DTMF")
+        self.channels = int(channels)
+        self.rate = int(rate)
+        c = self.channels
+        self._queues = [deque() for _ in range(c)]
+        self._low_amp = np.zeros(c)
+        self._high_amp = np.zeros(c)
+        self._on = np.zeros(c, np.int64)
+        self._off = np.zeros(c, np.int64)
+        self.set_level(None, level, twist)
+        self.set_timing(None, on_ms, off_ms)
+        self._digit = np.full(c, -1, np.int64)   # digit being sent (index into DIGITS), -1 idle
+        self._tone = np.zeros(c, bool)           # True while the tone is on, False in the pause
+        self._left = np.zeros(c, np.int64)       # samples left in the current on/off phase
+        self._elapsed = np.zeros(c, np.int64)    # samples since the digit's tone started
+        self._active = np.zeros(c, bool)
+        f = np.asarray(FREQS)
+        self._w = 2.0 * np.pi * f / self.rate
+
+    def _rows(self, channel):
+        return slice(None) if channel is None else self._check_channel(channel)
+
+    def _check_channel(self, channel):
+        ch = int(channel)
+        if not 0 <= ch < self.channels:
+            raise IndexError(f"channel {channel!r} out of range 0..{self.channels - 1}")
+        return ch
+
+    def set_level(self, channel, level, twist=0.0):
+        """Set the low-group tone to `level` dBm0 and the high-group tone to level+twist dBm0 (channel None: all)."""
+        if not (-90.0 <= level <= 3.0 and -90.0 <= level + twist <= 3.0):
+            raise ValueError(f"tone levels must lie within -90..+3 dBm0, got {level}/{level + twist}")
+        rows = self._rows(channel)
+        self._low_amp[rows] = dbm0_to_amplitude(level)
+        self._high_amp[rows] = dbm0_to_amplitude(level + twist)
+
+    def set_timing(self, channel, on_ms, off_ms):
+        """Set tone-on and pause durations in ms for one channel (None: all)."""
+        if on_ms <= 0 or off_ms < 0:
+            raise ValueError(f"on time must be > 0 ms and off time >= 0 ms, got {on_ms}/{off_ms}")
+        rows = self._rows(channel)
+        self._on[rows] = int(round(on_ms * self.rate / 1000.0))
+        self._off[rows] = int(round(off_ms * self.rate / 1000.0))
+
+    def put(self, channel, digits):
+        """Queue a string of DTMF digits (0-9 * # A-D) on one channel."""
+        ch = self._check_channel(channel)
+        digits = str(digits).upper()
+        bad = sorted({d for d in digits if d not in _DIGIT_INDEX})
+        if bad:
+            raise ValueError(f"not DTMF digits: {''.join(bad)!r}")
+        self._queues[ch].extend(_DIGIT_INDEX[d] for d in digits)
+        if digits and not self._active[ch]:
+            self._start_next(ch)
+
+    def busy(self, channel):
+        """True while the channel still has digits queued or being sent (tone or trailing pause)."""
+        return bool(self._active[self._check_channel(channel)])
+
+    def clear(self, channel):
+        """Drop queued digits and stop sending on one channel at once."""
+        ch = self._check_channel(channel)
+        self._queues[ch].clear()
+        self._active[ch] = False
+        self._digit[ch] = -1
+
+    def _start_next(self, ch):
+        q = self._queues[ch]
+        if q:
+            self._digit[ch] = q.popleft()
+            self._tone[ch] = True
+            self._left[ch] = self._on[ch]
+            self._elapsed[ch] = 0
+            self._active[ch] = True
+        else:
+            self._digit[ch] = -1
+            self._active[ch] = False
+
+    def generate(self, n):
+        """Next n samples for every channel: int16 array (channels, n)."""
+        n = int(n)
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        out = np.zeros((self.channels, n), np.float64)
+        act = np.flatnonzero(self._active)
+        pos = np.zeros(act.size, np.int64)
+        t = np.arange(n)[None, :]
+        while act.size:
+            take = np.minimum(self._left[act], n - pos)
+            on = self._tone[act] & (take > 0)
+            if on.any():
+                a = act[on]
+                d = self._digit[a]
+                k = t - pos[on][:, None] + self._elapsed[a][:, None]
+                mask = (t >= pos[on][:, None]) & (t < (pos[on] + take[on])[:, None])
+                wr = self._w[d // 4][:, None]
+                wc = self._w[4 + d % 4][:, None]
+                sig = self._low_amp[a][:, None] * np.sin(wr * k) + self._high_amp[a][:, None] * np.sin(wc * k)
+                out[a] += np.where(mask, sig, 0.0)
+                self._elapsed[a] += take[on]
+            self._left[act] -= take
+            pos += take
+            done = self._left[act] == 0
+            for i in np.flatnonzero(done).tolist():       # phase changes: per-channel events
+                ch = int(act[i])
+                if self._tone[ch] and self._off[ch] > 0:
+                    self._tone[ch] = False
+                    self._left[ch] = self._off[ch]
+                else:
+                    self._start_next(ch)
+            more = (pos < n) & self._active[act]
+            act, pos = act[more], pos[more]
+        return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
