@@ -699,6 +699,19 @@ class T30Session:
                 pps = self._find(frames, FCF["PPS"])
                 fcf2 = pps[3] & 0xFE if len(pps) > 3 else 0
                 nfr = (pps[6] + 1) if len(pps) > 6 else 0
+                key = bytes(pps[4:6])
+                if key == getattr(self, "_ecm_done_key", None) and not self._ecm_frames:
+                    # our MCF for this block was lost: confirm again, do not store it twice
+                    yield from self._wait(GAP)
+                    yield from self._send_frames([self._frame("MCF")])
+                    if fcf2 in (FCF["MPS"], FCF["NULL"]):
+                        self._start_hs_rx()
+                        pending = yield from self._receive_image(settings, keep_ecm=fcf2 == FCF["NULL"])
+                    continue
+                if getattr(self, "_ecm_block_key", None) == key:
+                    # a retransmission's PPS may count only the resent frames: keep the block's count
+                    nfr = max(nfr, self._ecm_block_nfr)
+                self._ecm_block_key, self._ecm_block_nfr = key, nfr
                 have = self._ecm_frames
                 missing = [i for i in range(nfr) if i not in have]
                 yield from self._wait(GAP)
@@ -713,6 +726,8 @@ class T30Session:
                 # block complete
                 self._ecm_page.extend(b"".join(have[i] for i in range(nfr)))
                 self._ecm_frames = {}
+                self._ecm_block_key = None
+                self._ecm_done_key = key
                 if fcf2 in (FCF["MPS"], FCF["EOP"], FCF["EOM"]):
                     ok = self._close_ecm_page(settings)
                     if ok:

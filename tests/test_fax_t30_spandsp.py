@@ -193,3 +193,40 @@ def test_impaired_line(tmp_path, document, imp, direction):
     assert peer.phase_e == 0, peer.code_text()
     assert ours.result.ok and ours.result.pages == 2
     _same_pages(read_tiff(rx_path), pages)
+
+
+class Burst:
+    """A 50 ms burst of loud noise at t0 seconds (to corrupt a few ECM frames)."""
+
+    def __init__(self, t0, seed=5):
+        self.t, self.t0, self.t1 = 0, int(t0 * 8000), int((t0 + 0.05) * 8000)
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, x):
+        y = x.astype(np.float64)
+        if self.t0 <= self.t < self.t1:
+            y += self.rng.normal(0, 3000, len(x))
+        self.t += len(x)
+        return np.clip(np.round(y), -32768, 32767).astype(np.int16)
+
+
+@pytest.mark.parametrize("direction", ["ours_send", "ours_receive"])
+def test_ecm_partial_page_retransmission(tmp_path, document, direction, capsys):
+    """A noise burst during the first ECM block: the receiver asks for the lost frames (PPR), they are resent."""
+    path, pages = document
+    rx_path = str(tmp_path / "rx.tif")
+    log = []
+    if direction == "ours_send":
+        ours = FaxEndpoint(True, send=path, ecm=True, modems=("v29",), log=log.append)
+        peer = SpandspFax(False, receive=rx_path, ecm=True, modems=("v29",))
+        done = run_call(ours, peer, True, Burst(14.0), None)
+    else:
+        peer = SpandspFax(True, send=path, ecm=True, modems=("v29",))
+        ours = FaxEndpoint(False, receive=rx_path, ecm=True, modems=("v29",), log=log.append)
+        done = run_call(ours, peer, False, None, Burst(14.0))
+    _report(f"ECM burst {direction}", ours, peer)
+    ppr = [line for line in log if "PPR" in line]
+    print("\n".join(ppr))
+    assert done and peer.phase_e == 0 and ours.result.ok and ours.result.pages == 2
+    assert ppr, "expected a partial page request"
+    _same_pages(read_tiff(rx_path), pages)
