@@ -204,7 +204,7 @@ class V17Rx(ModemRxBase):
     carrier = 1800
     alpha = 0.25
     max_train_symbols = 900
-    block_data = False  # per-symbol tracking keeps 14400 bit/s working down to ~25 dB SNR
+    block_data = "hybrid"  # per-symbol carrier loop keeps 14400 bit/s working down to ~25 dB SNR
 
     def __init__(self, bit_rate=14400):
         _check(bit_rate)
