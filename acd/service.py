@@ -534,6 +534,8 @@ class ACD:
             if not extra.hungup:
                 await extra.hangup()
         talk = self.engine.now - start
+        snap = self.core.entry(w.entry)
+        waited = (snap["answered_at"] or 0.0) - snap["enqueued_at"]
         if isinstance(ended_by, tuple):                       # transfer
             kind, target = ended_by
             new = self.core.transfer(w.entry, kind, **target)
@@ -556,8 +558,8 @@ class ACD:
             await acall.hangup()
         self.core.complete(w.entry, by=ended_by)
         self._kick()
-        return QueueResult("completed", w.queue, w.entry, agent=conn.agent, talk=talk, ended_by=ended_by,
-                           recording=recording, data=w.data), None
+        return QueueResult("completed", w.queue, w.entry, agent=conn.agent, wait=waited, talk=talk,
+                           ended_by=ended_by, recording=recording, data=w.data), None
 
     async def _record(self, caller, path):
         try:

@@ -1,0 +1,349 @@
+"""The ACD through the real media engine and card simulator, in virtual time.
+
+Callers come in on analog trunks (hw_sim Phone), agents and supervisors are
+FXS stations (hw_sim Station). Who hears whom is measured on the audio each
+far-end party actually receives: every party sends its own tone and the
+Goertzel energy at each frequency says which parties are audible.
+"""
+import asyncio
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+from sqlalchemy import select
+
+from trunkline.acd.models import AcdQueueLog
+from trunkline.acd.service import ACD
+from trunkline.drivers.board import open_board
+from trunkline.hw_sim import Switch, forget_card, open_card
+from trunkline.media import Engine
+
+FREQ = {"caller": 500.0, "agent": 1100.0, "sup": 1700.0, "agent2": 2300.0}
+
+
+def tone(f, seconds=1.5, amp=6000):
+    t = np.arange(int(seconds * 8000)) / 8000.0
+    return (amp * np.sin(2 * np.pi * f * t)).astype(np.int16)
+
+
+def level(x, f):
+    """RMS amplitude of the component at f Hz (Goertzel over the whole block)."""
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    if n == 0:
+        return 0.0
+    k = np.exp(-2j * np.pi * f * np.arange(n) / 8000.0)
+    return float(np.abs(np.dot(x, k)) * 2 / n / np.sqrt(2))
+
+
+class Rig:
+    """Card + switch + engine + ACD in one asyncio loop."""
+
+    def __init__(self, name, queues, agents, fxs=4, fxo=4, tmp=None, **cfg):
+        forget_card(name)
+        url = f"sim://{name}?fxo={fxo}&fxs={fxs}"
+        self.name = name
+        self.card = open_card(url)
+        self.sim = Switch(self.card)
+        self.board = open_board(url)
+        self.engine = Engine(self.board)
+        config = {"queues": queues, "agents": agents, "instance": name}
+        if tmp is not None:
+            config["recordings_dir"] = str(tmp)
+        config.update(cfg)
+        self.acd = ACD(self.engine, config=config)
+        self.results = []
+        self.docs = []
+        self.acd.core.hub.subscribe(self.docs.append)
+
+    def route(self, queue, data=None, priority=0):
+        async def flow(call):
+            await call.answer()
+            self.results.append(await self.acd.enqueue(call, queue, data=data, priority=priority))
+        self.engine.route(flow)
+
+    async def start(self):
+        self.runner = asyncio.ensure_future(self.engine.run())
+        await self.acd.start()
+
+    async def stop(self):
+        self.acd.stop()
+        self.engine.stop()
+        await self.runner
+        self.engine.close()
+        forget_card(self.name)
+
+    def log(self, event=None):
+        with self.acd.core.sf() as s:
+            q = select(AcdQueueLog).order_by(AcdQueueLog.id)
+            if event:
+                q = q.where(AcdQueueLog.event == event)
+            return list(s.scalars(q))
+
+    def docs_of(self, type_, agent=None):
+        return [d for d in self.docs if d["type"] == type_ and (agent is None or d.get("agent") == agent)]
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 120))
+
+
+async def connect_caller(rig, port=0, caller="13800138000"):
+    ph = rig.sim.call("5000", from_=caller)
+    await ph.wait_answer(30)
+    st = rig.sim.station(port)
+    await st.wait_ring(30)
+    st.offhook()
+    await rig.sim.sleep(0.5)
+    return ph, st
+
+
+async def hear(parties, seconds=1.0):
+    """Every party sends its tone; returns {listener: {speaker: level}}."""
+    for name, p in parties.items():
+        p.play_nowait(tone(FREQ[name], seconds + 0.4))
+    sw = next(iter(parties.values())).switch
+    await sw.sleep(0.2)
+    for p in parties.values():
+        p.start_capture()
+        p.take_captured()
+    await sw.sleep(seconds)
+    out = {}
+    for name, p in parties.items():
+        got = p.take_captured()
+        out[name] = {s: level(got, FREQ[s]) for s in parties}
+    return out
+
+
+def print_matrix(title, m):
+    names = list(m)
+    print(f"\n{title}: level heard (rows: listener, cols: speaker)")
+    print("          " + "".join(f"{n:>9}" for n in names))
+    for r in names:
+        print(f"{r:>9} " + "".join(f"{m[r][c]:9.0f}" for c in names))
+
+
+def test_call_reaches_agent_with_screen_pop_two_way_audio_and_recording(tmp_path):
+    rig = Rig("acd-e2e-basic", {"q": {"strategy": "top-down", "moh": ""}},
+              [{"id": "100", "station_port": 0, "queues": ["q"]}], tmp=tmp_path)
+    rig.route("q", data={"meter": "4711"})
+
+    async def main():
+        await rig.start()
+        rig.acd.login("100")
+        ph, st = await connect_caller(rig)
+        m = await hear({"caller": ph, "agent": st})
+        print_matrix("caller <-> agent", m)
+        await ph.hangup()
+        await rig.sim.sleep(2.0)
+        await rig.stop()
+        return m
+
+    m = run(main())
+    assert m["agent"]["caller"] > 1000 and m["caller"]["agent"] > 1000
+    pop = rig.docs_of("call.offered", "100")[0]
+    assert pop["caller_id"] == "13800138000" and pop["data"]["meter"] == "4711" and pop["queue"] == "q"
+    assert rig.docs_of("call.answered", "100") and rig.docs_of("call.ended", "100")
+    r = rig.results[0]
+    assert r.outcome == "completed" and r.agent == "100" and r.ended_by == "caller"
+    assert [x.event for x in rig.log() if x.event != "AGENTLOGIN"] == ["ENTERQUEUE", "CONNECT", "COMPLETECALLER"]
+    audio, rate = sf.read(r.recording, dtype="int16")
+    print("recording", r.recording, audio.shape, rate)
+    assert rate == 8000 and audio.ndim == 2 and audio.shape[1] == 2 and audio.shape[0] > 8000
+    # two tracks: the caller's tone on one, the agent's on the other
+    a0, a1 = audio[:, 0], audio[:, 1]
+    assert level(a0, FREQ["caller"]) > 5 * level(a0, FREQ["agent"])
+    assert level(a1, FREQ["agent"]) > 5 * level(a1, FREQ["caller"])
+
+
+def test_listen_whisper_barge_audio_paths():
+    rig = Rig("acd-e2e-monitor", {"q": {"strategy": "top-down", "moh": ""}},
+              [{"id": "100", "station_port": 0, "queues": ["q"]}])
+    rig.route("q")
+    mats = {}
+
+    async def main():
+        await rig.start()
+        rig.acd.login("100")
+        ph, st = await connect_caller(rig)
+        sup_station = rig.sim.station(1)
+
+        async def pick_up():
+            await sup_station.wait_ring(10)
+            sup_station.offhook()
+        picker = asyncio.ensure_future(pick_up())
+        sup = await rig.acd.monitor("100", "listen", supervisor_port=1, supervisor="boss")
+        await picker
+        await rig.sim.sleep(0.3)
+        parties = {"caller": ph, "agent": st, "sup": sup_station}
+        mats["listen"] = await hear(parties)
+        rig.acd.set_monitor_mode("100", sup, "whisper")
+        await rig.sim.sleep(0.1)
+        mats["whisper"] = await hear(parties)
+        rig.acd.set_monitor_mode("100", sup, "barge")
+        await rig.sim.sleep(0.1)
+        mats["barge"] = await hear(parties)
+        await ph.hangup()
+        await rig.sim.sleep(2.0)
+        await rig.stop()
+
+    run(main())
+    expect = {   # (listener, speaker) -> audible?
+        "listen": {("caller", "agent"): 1, ("agent", "caller"): 1, ("sup", "caller"): 1, ("sup", "agent"): 1,
+                   ("caller", "sup"): 0, ("agent", "sup"): 0},
+        "whisper": {("caller", "agent"): 1, ("agent", "caller"): 1, ("sup", "caller"): 1, ("sup", "agent"): 1,
+                    ("caller", "sup"): 0, ("agent", "sup"): 1},
+        "barge": {("caller", "agent"): 1, ("agent", "caller"): 1, ("sup", "caller"): 1, ("sup", "agent"): 1,
+                  ("caller", "sup"): 1, ("agent", "sup"): 1},
+    }
+    for mode, m in mats.items():
+        print_matrix(mode, m)
+        for (lis, spk), audible in expect[mode].items():
+            v = m[lis][spk]
+            if audible:
+                assert v > 800, (mode, lis, spk, v)
+            else:
+                assert v < 30, (mode, lis, spk, v)
+    assert rig.docs_of("supervisor.monitor", "100")[0]["mode"] == "listen"
+
+
+def test_announcements_at_interval_then_overflow_at_max_wait():
+    beep = tone(900, 0.5)
+    rig = Rig("acd-e2e-announce",
+              {"q": {"strategy": "top-down", "moh": "", "announce_interval": 20, "max_wait": 70,
+                     "overflow": {"action": "queue", "target": "q2"}},
+               "q2": {"strategy": "top-down", "moh": ""}},
+              [{"id": "100", "station_port": 0, "queues": ["q"]}, {"id": "200", "station_port": 1, "queues": ["q2"]}],
+              announcer=lambda cfg, pos, ewt: [beep])
+    rig.route("q")
+
+    async def main():
+        await rig.start()
+        rig.acd.login("100")
+        rig.acd.set_break("100", "lunch")
+        rig.acd.login("200")
+        ph = rig.sim.call("5000", from_="555")
+        await ph.wait_answer(30)
+        t0 = rig.card.now
+        ph.start_capture()
+        st2 = rig.sim.station(1)
+        await st2.wait_ring(90)
+        t_ring = rig.card.now - t0
+        heard = ph.take_captured()
+        st2.offhook()
+        await rig.sim.sleep(1)
+        await ph.hangup()
+        await rig.sim.sleep(2)
+        await rig.stop()
+        return t_ring, heard
+
+    t_ring, heard = run(main())
+    ann = rig.docs_of("queue.announce")
+    times = [d["time"] - ann[0]["time"] for d in ann]
+    print("announcements at (s after first):", times, "overflow ring after", round(t_ring, 2))
+    assert len(ann) == 3 and all(abs(a - b) < 0.1 for a, b in zip(times, [0, 20, 40]))
+    # the caller really heard the announcement tone three times, 0.5 s each
+    n = min(len(heard), 72 * 8000) // 800 * 800
+    frames = heard[:n].reshape(-1, 800)
+    on = np.array([level(f, 900) > 1000 for f in frames])
+    starts = np.flatnonzero(on[1:] & ~on[:-1]) + 1
+    print("announcement tone starts at (s):", [s / 10 for s in starts])
+    assert len(starts) == 3 and np.allclose(np.diff(starts) / 10, 20, atol=0.2)
+    ex = rig.log("EXITWITHTIMEOUT")
+    assert len(ex) == 1 and ex[0].queue == "q" and 69 <= int(ex[0].data3) <= 71
+    assert 70 <= t_ring <= 72
+    assert rig.log("ENTERQUEUE")[-1].queue == "q2" and rig.log("CONNECT")[-1].agent == "200"
+
+
+def test_abandon_logged_and_no_answer_puts_agent_on_break():
+    rig = Rig("acd-e2e-noanswer",
+              {"q": {"strategy": "top-down", "moh": "", "ring_timeout": 5, "max_no_answer": 2, "reject_delay": 1}},
+              [{"id": "100", "station_port": 0, "queues": ["q"]}])
+    rig.route("q")
+
+    async def main():
+        await rig.start()
+        rig.acd.login("100")
+        ph = rig.sim.call("5000", from_="777")
+        await ph.wait_answer(30)
+        st = rig.sim.station(0)
+        await st.wait_ring(10)         # never answered
+        await rig.sim.sleep(16)
+        state = rig.acd.agent_state("100")
+        await ph.hangup()
+        await rig.sim.sleep(2)
+        await rig.stop()
+        return state, st.rings
+
+    state, rings = run(main())
+    print("agent state after two unanswered offers:", state, "station ring bursts:", rings)
+    assert state == ("break", "no-answer")
+    assert len(rig.log("RINGNOANSWER")) == 2 and rig.log("PAUSE")[-1].data1 == "no-answer"
+    ab = rig.log("ABANDON")
+    assert len(ab) == 1 and 16 <= int(ab[0].data3) <= 18
+    assert rig.results[0].outcome == "abandoned"
+
+
+def test_blind_transfer_to_agent_carries_data_and_pops_screen():
+    rig = Rig("acd-e2e-transfer", {"q": {"strategy": "top-down", "moh": ""}},
+              [{"id": "100", "station_port": 0, "queues": ["q"]}, {"id": "200", "station_port": 1}])
+    rig.route("q", data={"meter": "99"})
+
+    async def main():
+        await rig.start()
+        rig.acd.login("100")
+        rig.acd.login("200")
+        ph, st = await connect_caller(rig, port=0)
+        rig.acd.transfer("100", "blind", to_agent="200")
+        st2 = rig.sim.station(1)
+        await st2.wait_ring(10)
+        st2.offhook()
+        await rig.sim.sleep(0.5)
+        m = await hear({"caller": ph, "agent2": st2})
+        await ph.hangup()
+        await rig.sim.sleep(2)
+        await rig.stop()
+        return m
+
+    m = run(main())
+    print_matrix("after transfer", m)
+    assert m["agent2"]["caller"] > 1000 and m["caller"]["agent2"] > 1000
+    pop = rig.docs_of("call.offered", "200")[0]
+    assert pop["data"]["meter"] == "99" and pop["data"]["transferred_from"]["agent"] == "100"
+    assert pop["caller_id"] == rig.docs_of("call.offered", "100")[0]["caller_id"]
+    assert rig.log("TRANSFER")[0].data1 == "agent:200"
+
+
+def test_station_feature_codes_login_break_ready_logout():
+    rig = Rig("acd-e2e-features", {"q": {"strategy": "top-down", "moh": ""}},
+              [{"id": "300", "number": "9", "queues": ["q"]}])
+
+    async def dial(port, code):
+        st = rig.sim.station(port)
+        st.offhook()
+        await rig.sim.sleep(0.5)
+        await st.send_dtmf(code)
+        await rig.sim.sleep(1.0)
+        st.onhook()
+        await rig.sim.sleep(1.0)
+
+    async def main():
+        await rig.start()
+        seen = []
+        await dial(2, "*1300#")
+        seen.append(rig.acd.agent_state("300"))
+        await dial(2, "*3lunch#".replace("lunch", "12"))
+        seen.append(rig.acd.agent_state("300"))
+        await dial(2, "*4#")
+        seen.append(rig.acd.agent_state("300"))
+        await dial(2, "*2#")
+        seen.append(rig.acd.agent_state("300"))
+        await rig.stop()
+        return seen
+
+    seen = run(main())
+    print("states after *1300#, *312#, *4#, *2#:", seen)
+    assert seen == [("available", ""), ("break", "12"), ("available", ""), ("logged_out", "")]
+    st = [a for a in rig.acd.agents_status() if a["id"] == "300"][0]
+    assert st["station_port"] == 2
