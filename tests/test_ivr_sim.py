@@ -226,6 +226,8 @@ def test_five_level_menu(rig):
     (rec,) = rig.paths()
     assert [p["node"] for p in rec["path"]] == ["m1", "m2", "m3", "m4", "m5", "leaf", "bye"]
     assert [d["digits"] for d in rec["digits"]] == ["1", "2", "3", "4", "5"]
+    # the CDR columns the data layer stores (trunkline.models.Cdr.ivr_path / digits)
+    assert rec["flow"] == "main" and rec["outcome"] == "hangup at bye"
 
 
 ALL_NODES = """\
@@ -282,6 +284,9 @@ def _billing(rig, tmp_path):
 
 def test_every_node_type_in_one_flow(rig, tmp_path):
     _billing(rig, tmp_path)
+    calls = []
+    rig.engine.bus.subscribe(lambda ev: ev.get("type") == "call_offered" and calls.append(
+        rig.engine.calls.get(ev["channel"])))
     rig.registry.load_yaml(HELPER)
     rig.registry.load_yaml(ALL_NODES)
     spoken = say.render(say.money("2.50", "zh"), rig.prompts)
@@ -311,6 +316,9 @@ def test_every_node_type_in_one_flow(rig, tmp_path):
     assert [p["node"] for p in rec["path"]] == ["start", "by_caller", "by_var", "welcome", "hours", "acct", "look",
                                                 "amount", "rec", "sub", "s1", "s2", "after", "bye"]
     assert rec["digits"] == [{"node": "acct", "digits": "******78", "masked": True}]
+    fields = cdr.cdr_fields(calls[0])
+    assert fields["digits"] == "acct=******78" and "12345678" not in str(fields)
+    assert fields["ivr_path"] == "start>by_caller>by_var>welcome>hours>acct>look>amount>rec>sub>helper:s1>helper:s2>after>bye"
     # the recording holds the caller's 2 kHz tone
     rec_files = list((tmp_path / "data" / "recordings").rglob("*.wav"))
     assert len(rec_files) == 1
