@@ -230,3 +230,21 @@ def test_ecm_partial_page_retransmission(tmp_path, document, direction, capsys):
     assert done and peer.phase_e == 0 and ours.result.ok and ours.result.pages == 2
     assert ppr, "expected a partial page request"
     _same_pages(read_tiff(rx_path), pages)
+
+
+@pytest.mark.parametrize("direction", ["ours_answer_send", "ours_call_receive"])
+def test_polling_reverse_roles(tmp_path, document, direction):
+    """The answering terminal sends: the caller (receiver) answers DIS (ready to transmit) with DTC."""
+    path, pages = document
+    rx_path = str(tmp_path / "rx.tif")
+    if direction == "ours_answer_send":
+        peer = SpandspFax(True, receive=rx_path)
+        ours = FaxEndpoint(False, send=path)
+    else:
+        peer = SpandspFax(False, send=path)
+        ours = FaxEndpoint(True, receive=rx_path)
+    assert run_call(ours, peer, direction == "ours_call_receive")
+    st = _report(f"polling {direction}", ours, peer)
+    assert peer.phase_e == 0 and ours.result.ok and ours.result.pages == 2
+    assert st["bit_rate"] == 14400 == ours.result.bit_rate
+    _same_pages(read_tiff(rx_path), pages)
