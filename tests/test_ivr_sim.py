@@ -679,3 +679,69 @@ nodes:
             assert (row.queue, row.agent) == ("support", "a1")
     finally:
         rig.close()
+
+
+def test_fax_node_receives_a_fax_from_the_caller(rig, tmp_path):
+    """The caller's fax machine (our FaxEndpoint on the far end, fed block by block) sends one page;
+    the fax node receives it into a TIFF-F file through the engine."""
+    fax = pytest.importorskip("trunkline.fax")
+    from trunkline.fax.tiff import FaxPage, read_tiff, write_tiff
+    img = np.zeros((120, 1728), np.uint8)
+    img[20:100, 100:1600:50] = 1
+    src = str(tmp_path / "send.tif")
+    write_tiff(src, [FaxPage(img, 204.0, 98.0)])
+    out = str(tmp_path / "got.tif")
+    rig.registry.load_yaml(f"name: main\nnodes:\n  f: {{type: fax, mode: receive, file: '{out}', var: faxfile, "
+                           f"next: ok, on_fail: bad}}\n  ok: {{type: play, prompt: open}}\n"
+                           f"  bad: {{type: play, prompt: closed}}\n")
+    sender = fax.FaxEndpoint(True, send=src, modems=("v27ter", "v29"))
+
+    async def script():
+        phone = await call_in(rig)
+        for _ in range(int(120 / 0.02)):
+            sender.rx(phone.take_captured())
+            phone.play_nowait(sender.tx(160))
+            await rig.sim.sleep(0.02)
+            if sender.done:
+                break
+        got = await hear(phone, 1.0)
+        await phone.wait_hangup(5)
+        return got
+
+    got = rig.run(script)
+    print("sender:", sender.result, "heard after:", got)
+    assert sender.result.ok and got == ["open"]
+    pages = read_tiff(out)
+    assert len(pages) == 1 and (pages[0].image == img).mean() > 0.99
+
+
+def test_fax_node_sends_a_fax_to_the_caller(rig, tmp_path):
+    """Fax-on-demand: the fax node sends a TIFF-F document to the caller's fax machine."""
+    fax = pytest.importorskip("trunkline.fax")
+    from trunkline.fax.tiff import FaxPage, read_tiff, write_tiff
+    img = np.zeros((120, 1728), np.uint8)
+    img[10:110, 300:1400:40] = 1
+    doc = str(tmp_path / "brochure.tif")
+    write_tiff(doc, [FaxPage(img, 204.0, 98.0)])
+    rig.registry.load_yaml(f"name: main\nvars: {{doc: '{doc}'}}\nnodes:\n"
+                           f"  f: {{type: fax, mode: send, file: '${{doc}}', next: ok, on_fail: bad}}\n"
+                           f"  ok: {{type: hangup}}\n  bad: {{type: play, prompt: closed}}\n")
+    got = str(tmp_path / "got.tif")
+    receiver = fax.FaxEndpoint(True, receive=got, modems=("v27ter", "v29"))
+
+    async def script():
+        phone = await call_in(rig)
+        for _ in range(int(120 / 0.02)):
+            receiver.rx(phone.take_captured())
+            phone.play_nowait(receiver.tx(160))
+            await rig.sim.sleep(0.02)
+            if receiver.done:
+                break
+        await phone.wait_hangup(10)
+
+    rig.run(script)
+    print("receiver:", receiver.result)
+    assert receiver.result.ok and receiver.result.pages == 1
+    assert (read_tiff(got)[0].image == img).mean() > 0.99
+    (rec,) = rig.paths()
+    assert [p["node"] for p in rec["path"]] == ["f", "ok"]
