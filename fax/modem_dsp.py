@@ -518,7 +518,6 @@ class ModemRxBase:
         self.hist = []
         self.sym_count = 0
         self.tm = 0j
-        self.err_pwr = 0.0
         self.rel_off = self.off_lin
         self._need_quiet = False
         self._line = []
@@ -743,13 +742,15 @@ class ModemRxBase:
             self._out.append(bits)
 
     def _fail(self):
-        self.state = SEARCH if not self.carrier else ACQ
-        if self.state == ACQ:
+        """Training failed: look for a new training from here on (or wait for the next carrier)."""
+        if self.carrier and self.t_next is not None:
+            self.state = ACQ
             self.acq_start = self.t_next
-        self.t_next = None if self.state == SEARCH else self.t_next
+        else:
+            self.state = SEARCH
+        self.t_next = None
         self._ones = []
-        if self.state == ACQ:
-            self.t_next = None
+        self._line = []
 
     def _symbol(self, x, xc, nrm):
         eq = self.eq

@@ -218,3 +218,15 @@ def test_tx_level_matches_spandsp(name, rate, level):
     print(f"\n{name} {rate} at {level} dBm0: ours {dbm0(ours):.2f} dBm0, spandsp {dbm0(theirs):.2f} dBm0")
     assert abs(dbm0(ours) - level) < 0.5
     assert abs(dbm0(ours) - dbm0(theirs)) < 0.5
+
+
+@pytest.mark.parametrize("name,sent,expected", [("v29", 9600, 7200), ("v17", 14400, 9600), ("v17", 7200, 12000),
+                                                ("v27ter", 4800, 2400)])
+def test_wrong_rate_does_not_train(name, sent, expected):
+    """A burst at another rate than the receiver expects never reports training (our ones check catches it;
+    spandsp is printed for comparison: its V.29/V.17 receivers do report training at the wrong rate)."""
+    sig = spandsp_tx_signal(name, sent, random_bits(2000, 14))
+    ok, lost, got = our_rx(name, expected, sig)
+    sok, _ = spandsp_rx(name, expected, sig)
+    print(f"\n{name} sent at {sent}, rx set to {expected}: our rx trained={ok} bits={len(got)} | spandsp trained={sok}")
+    assert not ok and len(got) == 0 and not lost
