@@ -228,11 +228,13 @@ def render(template, vars_):
 
 
 async def run_play(ex, name, spec):
+    """Play prompts (barge-in unless barge_in: false)."""
     await ex.play(spec["prompt"], spec.get("barge_in", True))
     return spec.get("next")
 
 
 async def run_menu(ex, name, spec):
+    """Run a menu; choices go to their node, the agent digit to the queue, failures to on_fail/on_timeout."""
     choices = spec["choices"]
     agent_queue = spec.get("agent")
     m = _menu.Menu(
@@ -258,6 +260,7 @@ async def run_menu(ex, name, spec):
 
 
 async def run_get_digits(ex, name, spec):
+    """Collect min..digits digits into a variable (masked in the CDR when mask: true); retries, then on_fail."""
     call = ex.call
     count, lo = int(spec.get("digits", 1)), int(spec.get("min", 1))
     tries = int(spec.get("retries", 3))
@@ -282,6 +285,7 @@ async def run_get_digits(ex, name, spec):
 
 
 async def run_say(ex, name, spec):
+    """Say a number, digits, money, date or time (value may use ${var}) in the flow's language."""
     lang = spec.get("lang", ex.lang)
     value = render(str(spec["value"]), ex.vars)
     fn = {"number": _say.number, "digits": _say.digits, "money": _say.money, "date": _say.date,
@@ -301,6 +305,7 @@ async def run_say(ex, name, spec):
 
 
 async def run_record(ex, name, spec):
+    """Record the caller into a new WAV file; the path goes into `var` (kept even when the caller hangs up)."""
     path = ex.services.new_recording_path(ex.call, name)
     if "prompt" in spec:
         await ex.play(spec["prompt"], False)
@@ -319,6 +324,7 @@ async def run_record(ex, name, spec):
 
 
 async def run_voicemail(ex, name, spec):
+    """Deposit a message into a box, or log in and retrieve messages."""
     vm = ex.services.voicemail
     if vm is None:
         raise RuntimeError("voicemail node: no voicemail service configured")
@@ -331,6 +337,7 @@ async def run_voicemail(ex, name, spec):
 
 
 async def run_lookup(ex, name, spec):
+    """Query a configured lookup source; fields become variables, a failure plays the fallback and goes to on_error."""
     from .lookup import LookupFailed
     source = ex.services.lookups.get(spec["source"])
     params = {k: render(v, ex.vars) for k, v in (spec.get("params") or {}).items()}
@@ -353,12 +360,14 @@ async def run_lookup(ex, name, spec):
 
 
 async def run_set(ex, name, spec):
+    """Set variables (values may use ${var})."""
     for k, v in spec["vars"].items():
         ex.vars[k] = render(v, ex.vars)
     return spec.get("next")
 
 
 async def run_branch(ex, name, spec):
+    """Branch on a variable, on the calendar (open/closed/holiday) or on the caller number (longest prefix)."""
     on = spec["on"]
     if on == "var":
         value = str(ex.vars.get(spec["var"], ""))
@@ -383,6 +392,7 @@ async def run_branch(ex, name, spec):
 
 
 async def run_queue(ex, name, spec):
+    """Transfer to an ACD queue; with survey: true the caller rates the call after the agent hangs up."""
     data = {k: render(v, ex.vars) for k, v in (spec.get("data") or {}).items()} or None
     ok = await ex.to_queue(render(str(spec["queue"]), ex.vars), data=data, priority=spec.get("priority"))
     if not ok:
@@ -395,6 +405,7 @@ async def run_queue(ex, name, spec):
 
 
 async def run_dial(ex, name, spec):
+    """Transfer to a number: dial out and bridge until either side hangs up; on_fail when busy/no answer."""
     import asyncio
     number = render(str(spec["number"]), ex.vars)
     caller_id = render(str(spec.get("caller_id", ex.call.caller_id or "")), ex.vars)
@@ -445,6 +456,7 @@ async def run_dial(ex, name, spec):
 
 
 async def run_fax(ex, name, spec):
+    """Receive a fax into a TIFF-F file or send one; says the fax service is unavailable when it is missing."""
     call = ex.call
     fn = getattr(call, "receive_fax" if spec["mode"] == "receive" else "send_fax", None)
     try:
@@ -471,23 +483,27 @@ async def run_fax(ex, name, spec):
 
 
 async def run_survey(ex, name, spec):
+    """Ask the caller for a 1-5 rating and store it."""
     from .survey import survey
     await survey(ex.call, ex.services, queue=str(spec.get("queue", "")), lang=ex.lang, trace=ex.trace)
     return spec.get("next")
 
 
 async def run_hangup(ex, name, spec):
+    """Hang up with a Q.850 cause (default 16)."""
     ex.trace.finish(f"hangup at {name}")
     await ex.call.hangup(int(spec.get("cause", 16)))
     return None
 
 
 async def run_subflow(ex, name, spec):
+    """Run another registered flow (current version), then continue at next."""
     await ex.subflow(str(spec["flow"]))
     return spec.get("next")
 
 
 async def run_return(ex, name, spec):
+    """End a sub-flow and return to the calling flow."""
     return RETURN
 
 

@@ -745,3 +745,31 @@ def test_fax_node_sends_a_fax_to_the_caller(rig, tmp_path):
     assert (read_tiff(got)[0].image == img).mean() > 0.99
     (rec,) = rig.paths()
     assert [p["node"] for p in rec["path"]] == ["f", "ok"]
+
+
+def test_per_flow_language_and_text_prompts(rig, tmp_path):
+    """Two flows on one library: the en flow plays the en recording of a prompt, the zh flow the zh one;
+    a prompt defined by text in the document is synthesised (espeak-ng) in the flow's language."""
+    lib = PromptLibrary(tmp_path / "lang", language="zh")
+    lib.add_samples("hello", tone(FREQ["l1"], 0.4), lang="zh")
+    lib.add_samples("hello", tone(FREQ["l2"], 0.4), lang="en")
+    rig.services.prompts = lib
+    rig.registry.load_yaml("name: en_line\nlanguage: en\nnodes:\n  a: {type: play, prompt: hello}\n")
+    rig.registry.load_yaml("name: main\nlanguage: zh\nprompts: {bye_text: {zh: 再见, en: Goodbye}}\nnodes:\n"
+                           "  a: {type: play, prompt: hello, next: b}\n  b: {type: play, prompt: bye_text}\n")
+    rig.firewall.add("13700000000", "exact", "flow", flow="en_line")
+
+    async def script():
+        zh = await call_in(rig)
+        got_zh = heard_prompts(await zh.listen(2.0))
+        await zh.wait_hangup(5)
+        en = await call_in(rig, caller="13700000000")
+        got_en = await hear(en, 1.0)
+        await en.wait_hangup(5)
+        return got_zh, got_en
+
+    got_zh, got_en = rig.run(script)
+    print("zh flow heard", got_zh, "en flow heard", got_en)
+    assert got_zh == ["l1"] and got_en == ["l2"]
+    if lib.tts_enabled:
+        assert os.listdir(tmp_path / "lang" / "_tts")      # 再见 synthesised once into the TTS cache
