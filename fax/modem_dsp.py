@@ -508,6 +508,7 @@ class ModemRxBase:
     # -- internals ---------------------------------------------------------------------------
     def _reset_state(self):
         self.trained = False
+        self._ones_ok = False
         self.carrier = False
         self.signal_lost = False
         self.state = SEARCH
@@ -586,6 +587,10 @@ class ModemRxBase:
         self.hist = []
         self.sym_count = 0
         self.tm = c
+        # a new training has begun: `trained` now reports this one
+        self.trained = False
+        self._ones_ok = False
+        self._ones = []
         # carrier off when the in-band power falls 20 dB under what we locked on (or under off_dbm0)
         seg = self.fe.pwr[max(0, a - self.fe.base):max(0, b - self.fe.base)]
         if len(seg):
@@ -723,7 +728,7 @@ class ModemRxBase:
         if bits is None or len(bits) == 0:
             return
         bits = np.asarray(bits, dtype=np.uint8)
-        if not self.trained:
+        if not self._ones_ok:
             need = self.ones_bits - sum(len(x) for x in self._ones)
             self._ones.append(bits[:need])
             rest = bits[need:]
@@ -731,12 +736,13 @@ class ModemRxBase:
                 ones = np.concatenate(self._ones)
                 skip = self.ones_skip
                 if np.all(ones[skip:] == 1):
+                    self._ones_ok = True
                     self.trained = True
                     self.signal_lost = False
                 else:
                     self._fail()
                     return
-            if len(rest) and self.trained:
+            if len(rest) and self._ones_ok:
                 self._out.append(rest)
         else:
             self._out.append(bits)

@@ -230,3 +230,14 @@ def test_wrong_rate_does_not_train(name, sent, expected):
     sok, _ = spandsp_rx(name, expected, sig)
     print(f"\n{name} sent at {sent}, rx set to {expected}: our rx trained={ok} bits={len(got)} | spandsp trained={sok}")
     assert not ok and len(got) == 0 and not lost
+
+
+def test_two_bursts_without_reset():
+    """A receiver left running (no reset) trains again on the next burst and checks its ones again."""
+    rx = make_rx("v29", 9600)
+    b1, b2 = random_bits(1500, 15), random_bits(1500, 16)
+    ok1, lost1, got1 = our_rx("v29", 9600, spandsp_tx_signal("v29", 9600, b1), rx)
+    ok2, lost2, got2 = our_rx("v29", 9600, spandsp_tx_signal("v29", 9600, b2), rx)
+    n1 = len(got1)
+    assert ok1 and errors(b1, got1) == 0
+    assert ok2 and lost2 and errors(b2, got2) == 0, f"second burst: {errors(b2, got2)} errors after {n1} bits"
