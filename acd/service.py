@@ -636,7 +636,30 @@ class ACD:
         conn.extra[third] = "three-way"
         return third
 
-    async def monitor(self, agent, mode="listen", supervisor_port=None, supervisor_number=None, supervisor=""):
+    def monitor(self, agent, mode="listen", supervisor="", station=None, number=None):
+        """Thread-safe request (web admin): queue listen/whisper/barge; `station` = FXS port, else `number`.
+
+        The ACD server holding the agent's call rings the supervisor and joins
+        them; returns {"command": id} (see acd_commands.result for the outcome).
+        """
+        if mode not in MONITOR_MODES:
+            raise ACDError(f"monitor mode must be one of {MONITOR_MODES}")
+        args = {"mode": mode, "supervisor": supervisor}
+        st_ = str(station or "").strip()
+        if st_.isdigit() and int(st_) < len(getattr(self.engine, "stations", [])):
+            args["port"] = int(st_)
+        elif st_ or number:
+            args["number"] = st_ or str(number)
+        else:
+            raise ACDError("monitor needs the supervisor's station port or number")
+        with self.core._tx() as s:
+            row = AcdCommand(agent=str(agent), cmd="monitor", args=args, created=self.core.now())
+            s.add(row)
+            s.flush()
+            return {"command": row.id}
+
+    async def start_monitor(self, agent, mode="listen", supervisor_port=None, supervisor_number=None,
+                            supervisor=""):
         """Supervisor listen / whisper / barge on agent's live call; rings the supervisor, returns their Call."""
         if mode not in MONITOR_MODES:
             raise ACDError(f"monitor mode must be one of {MONITOR_MODES}")
@@ -718,7 +741,7 @@ class ACD:
             elif cmd == "hangup":
                 await self.hangup_agent_call(agent)
             elif cmd == "monitor":
-                await self.monitor(agent, args.get("mode", "listen"), supervisor_port=args.get("port"),
+                await self.start_monitor(agent, args.get("mode", "listen"), supervisor_port=args.get("port"),
                                    supervisor_number=args.get("number"), supervisor=args.get("supervisor", ""))
             elif cmd == "conference":
                 await self.conference_in(agent, number=args.get("number"), port=args.get("port"))

@@ -173,7 +173,7 @@ def test_listen_whisper_barge_audio_paths():
             await sup_station.wait_ring(10)
             sup_station.offhook()
         picker = asyncio.ensure_future(pick_up())
-        sup = await rig.acd.monitor("100", "listen", supervisor_port=1, supervisor="boss")
+        sup = await rig.acd.start_monitor("100", "listen", supervisor_port=1, supervisor="boss")
         await picker
         await rig.sim.sleep(0.3)
         parties = {"caller": ph, "agent": st, "sup": sup_station}

@@ -1,0 +1,383 @@
+"""CTI over the web: Server-Sent Event streams per agent and for supervisors, the agent page, the reference page.
+
+Blueprint `bp` (Flask only). Streams tail the acd_cti_events table, so the web
+admin of any server sharing the database sees every document; clients resume
+with Last-Event-ID. Agent controls (ready / break / wrap-up / transfer / hang
+up) change state in the database directly or queue an acd_commands row that
+the ACD instance holding the call carries out.
+
+Inside the Trunkline web admin the app's login and CSRF hooks guard every
+route; an agent login only reaches its own agent (users.agent_id),
+supervisors and admins reach all. Mounted elsewhere, the blueprint needs
+`app.config["SESSION_FACTORY"]` (or ACD_SESSION_FACTORY) and uses no login.
+"""
+import json
+import time
+
+from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template_string, request, \
+    stream_with_context
+
+from .agents import DEFAULT_BREAK_REASONS
+from .core import ACDCore, ACDError
+from .cti import DOCUMENTS, read_events
+from .models import AcdAgent, AcdCommand, AcdEntry, create_tables
+
+bp = Blueprint("acd", __name__)
+
+EXAMPLES = {
+    "call.offered": {"agent": "1001", "call_id": "a1b2c3-7", "entry": 42, "queue": "billing",
+                     "caller_id": "13800138000", "called": "4008001234", "data": {"meter": "4711", "lang": "zh"},
+                     "wait": 12.4, "priority": 0, "position_at_entry": 3, "transferred_from": None},
+    "call.answered": {"agent": "1001", "call_id": "a1b2c3-7", "entry": 42, "queue": "billing",
+                      "caller_id": "13800138000", "called": "4008001234", "data": {"meter": "4711"}, "wait": 15.1},
+    "call.missed": {"agent": "1002", "call_id": "a1b2c3-7", "entry": 42, "queue": "billing", "ring_time": 15.0,
+                    "reason": "noanswer"},
+    "call.ended": {"agent": "1001", "call_id": "a1b2c3-7", "entry": 42, "queue": "billing", "talk_time": 184.2,
+                   "ended_by": "caller", "recording": "var/recordings/acd-42-a1b2c3-7.wav"},
+    "call.transferred": {"agent": "1001", "call_id": "a1b2c3-7", "entry": 42, "queue": "billing", "kind": "blind",
+                         "target": "queue:sales", "data": {"meter": "4711", "transferred_from":
+                                                          {"agent": "1001", "queue": "billing", "kind": "blind"}}},
+    "agent.state": {"agent": "1001", "state": "break", "reason": "lunch", "previous": "available"},
+    "queue.joined": {"call_id": "a1b2c3-7", "entry": 42, "queue": "billing", "caller_id": "13800138000",
+                     "position": 3, "ewt": 95.0, "priority": 0},
+    "queue.left": {"call_id": "a1b2c3-7", "entry": 42, "queue": "billing", "reason": "abandon", "wait": 61.0,
+                   "position": 2},
+    "queue.announce": {"call_id": "a1b2c3-7", "entry": 42, "queue": "billing", "position": 2, "ewt": 60.0},
+    "supervisor.monitor": {"agent": "1001", "supervisor": "boss", "mode": "whisper", "call_id": "a1b2c3-7"},
+}
+
+CALL_COMMANDS = ("transfer", "hangup", "conference", "monitor")
+STATE_COMMANDS = ("ready", "break", "wrapup", "login", "logout")
+
+
+# ------------------------------------------------------------------ helpers
+def _factory():
+    cfg = current_app.config
+    sf = cfg.get("ACD_SESSION_FACTORY") or cfg.get("SESSION_FACTORY")
+    if sf is None:
+        abort(503, description="no database configured for the ACD")
+    if not current_app.extensions.get("acd_tables"):
+        create_tables(sf.kw["bind"])
+        current_app.extensions["acd_tables"] = True
+    return sf
+
+
+def _live_acd():
+    hub = current_app.config.get("HUB")
+    acd = getattr(hub, "acd", None) if hub is not None else None
+    return acd if hasattr(acd, "core") else None
+
+
+def _core():
+    acd = _live_acd()
+    if acd is not None:
+        return acd.core
+    return ACDCore(_factory(), instance="web")
+
+
+def _user():
+    return getattr(g, "user", None)
+
+
+def _perm(name):
+    user = _user()
+    if user is None:
+        return "user" not in g           # mounted without the web admin's login hooks
+    try:
+        from trunkline.webadmin.security import can
+    except ImportError:
+        return True
+    return can(name)
+
+
+def _may_act_as(agent_id):
+    """Supervisors/admins reach every agent; an agent login only its own agent id."""
+    user = _user()
+    if user is None:
+        return "user" not in g
+    if _perm("monitor"):
+        return True
+    return getattr(user, "agent_id", None) == str(agent_id)
+
+
+def _agent_or_404(agent_id):
+    with _factory()() as s:
+        a = s.get(AcdAgent, str(agent_id))
+        if a is None:
+            abort(404, description=f"no agent {agent_id}")
+        return {"id": a.id, "name": a.name, "state": a.state, "reason": a.reason, "station_port": a.station_port,
+                "number": a.number, "current_entry": a.current_entry}
+
+
+def _stream(agent):
+    """SSE response tailing CTI documents (agent None: all)."""
+    sf = _factory()
+    last = request.headers.get("Last-Event-ID") or request.args.get("after") or "0"
+    try:
+        last = int(last)
+    except ValueError:
+        abort(400, description="Last-Event-ID / after must be an event id")
+    limit = float(current_app.config.get("LIVE_STREAM_SECONDS", 55.0))
+    limit = float(request.args.get("seconds", limit))
+    interval = float(current_app.config.get("CTI_POLL_SECONDS", 0.25))
+    acd = _live_acd()
+    cond = acd.core.hub.changed if acd is not None else None
+
+    def gen():
+        nonlocal last
+        yield "retry: 2000\n\n"
+        end = time.monotonic() + limit
+        while True:
+            with sf() as s:
+                docs = read_events(s, after_id=last, agent=agent)
+            for d in docs:
+                last = d["id"]
+                yield f"id: {d['id']}\nevent: {d['type']}\ndata: {json.dumps(d, separators=(',', ':'))}\n\n"
+            if time.monotonic() >= end:
+                return
+            if not docs:
+                yield ": keepalive\n\n"
+                if cond is not None:
+                    with cond:
+                        cond.wait(interval * 4)
+                else:
+                    time.sleep(interval)
+    resp = Response(stream_with_context(gen()), mimetype="text/event-stream")
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.headers["X-Accel-Buffering"] = "no"
+    return resp
+
+
+# ------------------------------------------------------------------ streams
+@bp.route("/cti/agent/<agent_id>/events")
+def agent_events(agent_id):
+    """SSE: CTI documents of one agent (screen pops, state changes)."""
+    if not _may_act_as(agent_id):
+        abort(403)
+    _agent_or_404(agent_id)
+    return _stream(str(agent_id))
+
+
+@bp.route("/cti/supervisor/events")
+def supervisor_events():
+    """SSE: every CTI document (all agents and queues)."""
+    if not _perm("monitor"):
+        abort(403)
+    return _stream(None)
+
+
+# ------------------------------------------------------------------ agent API
+@bp.route("/cti/agent/<agent_id>/state")
+def agent_state(agent_id):
+    """JSON: the agent's state and the call they are on (the current screen pop)."""
+    if not _may_act_as(agent_id):
+        abort(403)
+    a = _agent_or_404(agent_id)
+    call = None
+    if a["current_entry"]:
+        with _factory()() as s:
+            e = s.get(AcdEntry, a["current_entry"])
+            if e is not None:
+                call = {"entry": e.id, "call_id": e.call_id, "queue": e.queue, "caller_id": e.caller_id,
+                        "called": e.called, "data": e.data, "state": e.state,
+                        "wait": round((e.answered_at or e.offer_at) - e.enqueued_at, 1)}
+    a["call"] = call
+    return jsonify(a)
+
+
+@bp.route("/cti/agent/<agent_id>/command", methods=["POST"])
+def agent_command(agent_id):
+    """Agent controls: ready, break (reason), wrapup (seconds), login, logout, transfer, hangup, conference."""
+    if not _may_act_as(agent_id):
+        abort(403)
+    _agent_or_404(agent_id)
+    body = request.get_json(silent=True) or request.form.to_dict()
+    cmd = body.get("cmd", "")
+    args = {k: v for k, v in body.items() if k not in ("cmd", "csrf_token")}
+    core = _core()
+    try:
+        if cmd == "ready":
+            state = core.ready(agent_id)
+        elif cmd == "break":
+            reason = args.get("reason") or "break"
+            if len(reason) > 40:
+                raise ACDError("break reason too long (40 characters at most)")
+            state = core.set_break(agent_id, reason)
+        elif cmd == "wrapup":
+            secs = float(args.get("seconds", 30))
+            if not 0 < secs <= 3600:
+                raise ACDError("wrap-up seconds must be in (0, 3600]")
+            state = core.wrapup(agent_id, secs)
+        elif cmd == "login":
+            state = core.login(agent_id)
+        elif cmd == "logout":
+            state = core.logout(agent_id)
+        elif cmd in CALL_COMMANDS:
+            if cmd == "transfer":
+                if args.get("kind", "blind") not in ("blind", "attended"):
+                    raise ACDError("kind must be blind or attended")
+                if bool(args.get("queue")) == bool(args.get("agent")):
+                    raise ACDError("transfer needs a queue or an agent")
+            if cmd == "monitor" and not _perm("monitor"):
+                abort(403)
+            with _factory()() as s:
+                row = AcdCommand(agent=str(agent_id), cmd=cmd, args=args, created=time.time())
+                s.add(row)
+                s.commit()
+                cid = row.id
+            return jsonify({"ok": True, "queued": cid}), 202
+        else:
+            raise ACDError(f"unknown command {cmd!r}; one of {', '.join(STATE_COMMANDS + CALL_COMMANDS)}")
+    except (ACDError, ValueError) as exc:
+        return jsonify({"ok": False, "error": str(exc)}), 400
+    return jsonify({"ok": True, "state": state})
+
+
+@bp.route("/cti/command/<int:cid>")
+def command_result(cid):
+    """JSON: whether a queued command was carried out, and its result."""
+    with _factory()() as s:
+        row = s.get(AcdCommand, cid)
+        if row is None:
+            abort(404)
+        if not _may_act_as(row.agent):
+            abort(403)
+        return jsonify({"id": row.id, "cmd": row.cmd, "done": bool(row.done), "taken_by": row.taken_by,
+                        "result": row.result})
+
+
+# ------------------------------------------------------------------ pages
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="csrf-token" content="{{ csrf }}">
+<title>{{ title }} · Trunkline</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:1.2em;max-width:60em}
+.pop{border:2px solid #888;border-radius:6px;padding:.8em;margin:.8em 0;min-height:5em}
+.pop.ringing{border-color:#d80;background:#fff6e0}.pop.busy{border-color:#080;background:#eefbee}
+.state{font-weight:bold;font-size:1.2em}button{margin:.2em}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}pre{margin:0}
+</style></head><body>
+{{ body|safe }}
+</body></html>"""
+
+AGENT_BODY = """
+<h1>Agent {{ a.name }} ({{ a.id }})</h1>
+<div id="agent" data-agent="{{ a.id }}" data-events="{{ events_url }}" data-state-url="{{ state_url }}"
+     data-command-url="{{ command_url }}">
+<p>State: <span class="state" id="state">{{ a.state }}</span> <span id="reason">{{ a.reason }}</span></p>
+<div class="pop" id="pop"><em>No call.</em></div>
+<p>
+<button data-cmd="ready">Ready</button>
+<select id="reason-select">{% for r in reasons %}<option>{{ r }}</option>{% endfor %}</select>
+<button data-cmd="break">Break</button>
+<button data-cmd="wrapup">Wrap-up 30 s</button>
+<button data-cmd="hangup">Hang up</button>
+</p>
+<p>Transfer to <input id="xfer-target" size="10" placeholder="agent or queue">
+<select id="xfer-type"><option value="agent">agent</option><option value="queue">queue</option></select>
+<select id="xfer-kind"><option>blind</option><option>attended</option></select>
+<button data-cmd="transfer">Transfer</button></p>
+<p id="msg"></p>
+<h3>Events</h3><ol id="log" reversed></ol>
+</div>
+<script src="{{ js_url }}"></script>
+"""
+
+AGENT_JS = r"""
+(function(){
+  const root = document.getElementById('agent');
+  const csrf = (document.querySelector('meta[name=csrf-token]')||{}).content || '';
+  const $ = id => document.getElementById(id);
+  function esc(s){return String(s==null?'':s).replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));}
+  function showPop(d, cls){
+    const pop = $('pop'); pop.className = 'pop ' + (cls||'');
+    let rows = '<table><tr><th>Caller</th><td>'+esc(d.caller_id)+'</td></tr><tr><th>Called</th><td>'+esc(d.called)+
+      '</td></tr><tr><th>Queue</th><td>'+esc(d.queue)+'</td></tr><tr><th>Waited</th><td>'+esc(d.wait)+' s</td></tr>';
+    const data = d.data || {};
+    for (const k of Object.keys(data)) rows += '<tr><th>'+esc(k)+'</th><td>'+esc(typeof data[k]==='object'?JSON.stringify(data[k]):data[k])+'</td></tr>';
+    pop.innerHTML = rows + '</table>';
+  }
+  function setState(s, r){ $('state').textContent = s; $('reason').textContent = r||''; }
+  fetch(root.dataset.stateUrl).then(r=>r.json()).then(a=>{ setState(a.state, a.reason); if(a.call) showPop(a.call, a.state); });
+  const es = new EventSource(root.dataset.events);
+  function log(d){ const li=document.createElement('li'); li.textContent = d.type+' '+JSON.stringify(d); $('log').prepend(li); }
+  es.addEventListener('call.offered', e=>{const d=JSON.parse(e.data); showPop(d,'ringing'); log(d);});
+  es.addEventListener('call.answered', e=>{const d=JSON.parse(e.data); showPop(d,'busy'); log(d);});
+  es.addEventListener('call.ended', e=>{const d=JSON.parse(e.data); $('pop').className='pop'; log(d);});
+  es.addEventListener('call.missed', e=>{const d=JSON.parse(e.data); $('pop').className='pop'; $('pop').innerHTML='<em>Missed call.</em>'; log(d);});
+  es.addEventListener('call.transferred', e=>log(JSON.parse(e.data)));
+  es.addEventListener('agent.state', e=>{const d=JSON.parse(e.data); setState(d.state, d.reason); log(d);});
+  es.addEventListener('supervisor.monitor', e=>log(JSON.parse(e.data)));
+  root.querySelectorAll('button[data-cmd]').forEach(b=>b.addEventListener('click', ()=>{
+    const body = {cmd: b.dataset.cmd};
+    if (body.cmd==='break') body.reason = $('reason-select').value;
+    if (body.cmd==='wrapup') body.seconds = 30;
+    if (body.cmd==='transfer'){ body[$('xfer-type').value] = $('xfer-target').value; body.kind = $('xfer-kind').value; }
+    fetch(root.dataset.commandUrl, {method:'POST', headers:{'Content-Type':'application/json','X-CSRF-Token':csrf},
+      body: JSON.stringify(body)}).then(r=>r.json()).then(j=>{ $('msg').textContent = j.ok ? 'ok' : ('error: '+j.error); });
+  }));
+})();
+"""
+
+
+def _csrf():
+    try:
+        from trunkline.webadmin.security import csrf_token
+        return csrf_token()
+    except Exception:
+        return ""
+
+
+@bp.route("/cti/agent.js")
+def agent_js():
+    """The agent page's script (served, not inline, for the web admin's Content-Security-Policy)."""
+    return Response(AGENT_JS, mimetype="application/javascript")
+
+
+@bp.route("/cti/agent/<agent_id>")
+def agent_page(agent_id):
+    """The agent page: live screen pop and controls."""
+    from flask import url_for
+    if not _may_act_as(agent_id):
+        abort(403)
+    a = _agent_or_404(agent_id)
+    body = render_template_string(AGENT_BODY, a=a, reasons=DEFAULT_BREAK_REASONS[:-1],
+                                  events_url=url_for("acd.agent_events", agent_id=a["id"]),
+                                  state_url=url_for("acd.agent_state", agent_id=a["id"]),
+                                  command_url=url_for("acd.agent_command", agent_id=a["id"]),
+                                  js_url=url_for("acd.agent_js"))
+    return render_template_string(PAGE, title=f"Agent {a['id']}", body=body, csrf=_csrf())
+
+
+REFERENCE_BODY = """
+<h1>CTI event documents</h1>
+<p>Streams (Server-Sent Events, <code>text/event-stream</code>; each message has <code>id</code> = document id,
+<code>event</code> = document type, <code>data</code> = the JSON document; reconnect with
+<code>Last-Event-ID</code> or <code>?after=&lt;id&gt;</code>):</p>
+<ul><li><code>GET /cti/agent/&lt;agent&gt;/events</code> — documents of one agent</li>
+<li><code>GET /cti/supervisor/events</code> — every document</li></ul>
+<p>Every document has <code>type</code>, <code>time</code> (seconds, ACD clock) and <code>id</code>.</p>
+<table><tr><th>type</th><th>meaning</th><th>fields</th><th>example</th></tr>
+{% for t, (desc, fields) in docs.items() %}
+<tr id="{{ t }}"><td><code>{{ t }}</code></td><td>{{ desc }}</td><td>{{ fields|join(", ") }}</td>
+<td><pre>{{ examples[t] }}</pre></td></tr>{% endfor %}
+</table>
+<h2>Agent commands</h2>
+<p><code>POST /cti/agent/&lt;agent&gt;/command</code> with JSON <code>{"cmd": ...}</code>:
+ready · break (<code>reason</code>) · wrapup (<code>seconds</code>) · login · logout ·
+transfer (<code>agent</code> or <code>queue</code>, <code>kind</code> blind|attended) · hangup ·
+conference (<code>number</code> or <code>port</code>) · monitor (<code>mode</code>, <code>port</code> or <code>number</code>).
+Call commands are queued and carried out by the server holding the call: <code>GET /cti/command/&lt;id&gt;</code>.</p>
+"""
+
+
+@bp.route("/cti/reference")
+def reference():
+    """Reference page: every CTI JSON document with its fields and an example."""
+    examples = {}
+    for t in DOCUMENTS:
+        ex = {"id": 1234, "type": t, "time": 1795430000.25}
+        ex.update(EXAMPLES.get(t, {}))
+        examples[t] = json.dumps(ex, indent=1, ensure_ascii=False)
+    body = render_template_string(REFERENCE_BODY, docs=DOCUMENTS, examples=examples)
+    return render_template_string(PAGE, title="CTI reference", body=body, csrf=_csrf())
