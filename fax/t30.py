@@ -678,7 +678,7 @@ class T30Session:
             if post is not None and settings is not None and not settings["ecm"]:
                 if getattr(self, "_page_open", False):
                     rows, bad = self._close_page(settings)
-                    ok = rows > 0 and bad <= max(5, rows // 20)
+                    ok = rows > 0 and bad <= rows // 50  # copy quality: at most 2 % bad rows
                     if ok:
                         self.out.pages += 1
                     else:

@@ -248,3 +248,44 @@ def test_polling_reverse_roles(tmp_path, document, direction):
     assert peer.phase_e == 0 and ours.result.ok and ours.result.pages == 2
     assert st["bit_rate"] == 14400 == ours.result.bit_rate
     _same_pages(read_tiff(rx_path), pages)
+
+
+class LongBurst(Burst):
+    """Loud noise for `dur` seconds from t0 (wipes out part of a non-ECM page)."""
+
+    def __init__(self, t0, dur):
+        super().__init__(t0)
+        self.t1 = int((t0 + dur) * 8000)
+
+
+def test_damaged_page_rejected_with_rtn_then_resent(tmp_path, document):
+    """spandsp -> ours without ECM, 1 s of noise in page 1: we answer RTN, spandsp retrains and resends."""
+    path, pages = document
+    rx_path = str(tmp_path / "rx.tif")
+    log = []
+    peer = SpandspFax(True, send=path, modems=("v29",))
+    ours = FaxEndpoint(False, receive=rx_path, modems=("v29",), log=log.append)
+    assert run_call(ours, peer, False, None, LongBurst(12.0, 1.0))
+    st = _report("RTN", ours, peer)
+    print("\n".join(line for line in log if "RTN" in line or "page:" in line))
+    assert any("tx RTN" in line for line in log)
+    assert peer.phase_e == 0 and ours.result.ok and ours.result.pages == 2 and st["pages_tx"] == 2
+    _same_pages(read_tiff(rx_path), pages)
+
+
+def test_spandsp_quality_response_handled(tmp_path, document):
+    """ours -> spandsp without ECM, 1 s of noise in page 1: spandsp answers RTP/RTN, we retrain and go on."""
+    path, pages = document
+    rx_path = str(tmp_path / "rx.tif")
+    log = []
+    ours = FaxEndpoint(True, send=path, modems=("v29",), log=log.append)
+    peer = SpandspFax(False, receive=rx_path, modems=("v29",))
+    assert run_call(ours, peer, True, LongBurst(12.0, 1.0), None)
+    _report("RTP/RTN from spandsp", ours, peer)
+    resp = [line for line in log if "rx RTP" in line or "rx RTN" in line]
+    print("\n".join(resp))
+    assert resp, "spandsp did not flag the damaged page"
+    assert sum("tx DCS" in line for line in log) == 2  # retrained once
+    assert peer.phase_e == 0 and ours.result.ok and ours.result.pages == 2
+    got = read_tiff(rx_path)
+    assert np.array_equal(got[-1].image, pages[-1].image)  # the page after the retrain is exact
