@@ -638,14 +638,14 @@ class ACDCore:
             if e.state == OFFERED and not left:
                 e.state = WAITING
 
-    def complete(self, entry_id, now=None, by="caller"):
+    def complete(self, entry_id, now=None, by="caller", outcome="completed"):
         """The connected call ended (by 'caller' or 'agent'): stats, wrap-up, COMPLETE* log, call.ended."""
         now = self.now() if now is None else now
         with self._tx() as s:
             e = self._entry(s, entry_id)
             if e.state != CONNECTED:
                 return False
-            self._finish(s, e, now, outcome="completed")
+            self._finish(s, e, now, outcome=outcome)
             ev = "COMPLETEAGENT" if by == "agent" else "COMPLETECALLER"
             log_event(s, now, ev, e.call_id, e.queue, e.agent, e.answered_at - e.enqueued_at,
                       now - e.answered_at, e.position_at_entry)

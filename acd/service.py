@@ -324,7 +324,8 @@ class ACD:
                 items += ["queue-position", *say.number(position, lang)]
             if cfg.announce_ewt:
                 items += ["queue-ewt", *say.number(max(1, round(ewt / 60.0)), lang), "minutes"]
-        except Exception:
+        except Exception as exc:
+            log.warning("queue %s: no position/EWT announcement (%s); set config['announcer']", cfg.name, exc)
             return []
         return items
 
@@ -477,9 +478,11 @@ class ACD:
         try:
             caller = await self.engine.make_call(offer.callback_number, caller_id=offer.called or "",
                                                  timeout=30.0)
-        except (ChannelError, Timeout, Hangup):
+        except (ChannelError, Timeout, Hangup) as exc:
+            log.info("callback to %s failed: %s", offer.callback_number, exc)
             await acall.hangup()
-            self.core.complete(offer.entry, by="caller")
+            self.core.complete(offer.entry, by="caller", outcome="callback-failed")
+            self._kick()
             return
         conn = _Connection(caller, agent, acall, offer.entry)
         conn.done = self.engine.loop.create_future()

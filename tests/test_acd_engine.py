@@ -347,3 +347,129 @@ def test_station_feature_codes_login_break_ready_logout():
     assert seen == [("available", ""), ("break", "12"), ("available", ""), ("logged_out", "")]
     st = [a for a in rig.acd.agents_status() if a["id"] == "300"][0]
     assert st["station_port"] == 2
+
+
+def test_attended_transfer_consults_then_connects():
+    rig = Rig("acd-e2e-attended", {"q": {"strategy": "top-down", "moh": ""}},
+              [{"id": "100", "station_port": 0, "queues": ["q"]}, {"id": "200", "station_port": 1}])
+    rig.route("q", data={"ticket": "T-5"})
+    mats = {}
+
+    async def main():
+        await rig.start()
+        rig.acd.login("100")
+        rig.acd.login("200")
+        ph, st = await connect_caller(rig, port=0)
+        rig.acd.transfer("100", "attended", to_agent="200")
+        st2 = rig.sim.station(1)
+        await st2.wait_ring(10)
+        st2.offhook()
+        await rig.sim.sleep(0.5)
+        mats["consult"] = await hear({"caller": ph, "agent": st, "agent2": st2})
+        st.onhook()                       # the first agent hangs up: transfer completes
+        await rig.sim.sleep(1.0)
+        mats["after"] = await hear({"caller": ph, "agent2": st2})
+        await ph.hangup()
+        await rig.sim.sleep(2)
+        await rig.stop()
+
+    run(main())
+    for k, m in mats.items():
+        print_matrix(k, m)
+    c = mats["consult"]
+    assert c["agent"]["agent2"] > 1000 and c["agent2"]["agent"] > 1000
+    assert c["caller"]["agent"] < 30 and c["caller"]["agent2"] < 30 and c["agent2"]["caller"] < 30
+    a = mats["after"]
+    assert a["caller"]["agent2"] > 1000 and a["agent2"]["caller"] > 1000
+    assert rig.docs_of("call.offered", "200")[0]["data"]["ticket"] == "T-5"
+    assert rig.log("TRANSFER")[0].data2 == "attended"
+
+
+def test_three_way_conference_and_web_hangup_command():
+    rig = Rig("acd-e2e-3way", {"q": {"strategy": "top-down", "moh": ""}},
+              [{"id": "100", "station_port": 0, "queues": ["q"]}])
+    rig.route("q")
+
+    async def main():
+        await rig.start()
+        rig.acd.login("100")
+        ph, st = await connect_caller(rig, port=0)
+        st3 = rig.sim.station(2)
+
+        async def pick():
+            await st3.wait_ring(10)
+            st3.offhook()
+        p = asyncio.ensure_future(pick())
+        await rig.acd.conference_in("100", port=2)
+        await p
+        await rig.sim.sleep(0.3)
+        m = await hear({"caller": ph, "agent": st, "sup": st3})
+        # the agent's "hang up" button: a command row the running ACD carries out
+        from trunkline.acd.models import AcdCommand
+        with rig.acd.core.sf() as s:
+            s.add(AcdCommand(agent="100", cmd="hangup", args={}, created=0.0))
+            s.commit()
+        await rig.sim.sleep(2.0)
+        ended = ph.ended
+        await rig.stop()
+        return m, ended
+
+    m, ended = run(main())
+    print_matrix("three-way", m)
+    for lis in ("caller", "agent", "sup"):
+        for spk in ("caller", "agent", "sup"):
+            if lis != spk:
+                assert m[lis][spk] > 800, (lis, spk)
+    assert ended
+    assert rig.log("COMPLETEAGENT") and rig.results[0].ended_by == "agent"
+
+
+def test_voicemail_key_and_callback_key_keep_place(tmp_path):
+    got = {}
+
+    async def voicemail(call, box):
+        got["box"] = box
+        got["rec"] = await call.record(str(tmp_path / "vm.wav"), max_seconds=2.0, beep=True)
+
+    rig = Rig("acd-e2e-keys", {"q": {"strategy": "top-down", "moh": "", "voicemail_key": "1", "callback_key": "2",
+                                     "voicemail_box": "sales-vm"}},
+              [{"id": "100", "station_port": 0, "queues": ["q"]}], voicemail=voicemail)
+    rig.route("q")
+
+    async def main():
+        await rig.start()
+        rig.acd.login("100")
+        rig.acd.set_break("100")
+        ph = rig.sim.call("5000", from_="601")
+        await ph.wait_answer(30)
+        await rig.sim.sleep(2)
+        await ph.send_dtmf("1")
+        await rig.sim.sleep(4)
+        cb = rig.sim.call("5000", from_="602")
+        await cb.wait_answer(30)
+        await rig.sim.sleep(2)
+        await cb.send_dtmf("2")             # callback: the call ends, the place is kept
+        await cb.wait_hangup(10)
+        later = rig.sim.call("5000", from_="603")
+        await later.wait_answer(30)
+        await rig.sim.sleep(2)
+        rig.acd.ready("100")
+        st = rig.sim.station(0)
+        await st.wait_ring(10)               # the callback entry comes first, ahead of 603
+        first_pop = rig.docs_of("call.offered", "100")[0]
+        st.offhook()
+        await rig.sim.sleep(2)
+        await later.hangup()
+        await rig.sim.sleep(2)
+        await rig.stop()
+        return first_pop
+
+    first_pop = run(main())
+    assert got["box"] == "sales-vm" and os.path.exists(tmp_path / "vm.wav")
+    k = rig.log("EXITWITHKEY")
+    assert len(k) == 1 and k[0].data1 == "1"
+    assert rig.log("CALLBACK")[0].data1 == "602"
+    assert first_pop["caller_id"] == "602"
+    outcomes = [r.outcome for r in rig.results]
+    print("enqueue outcomes:", outcomes, "callback pop:", first_pop["caller_id"])
+    assert outcomes[:2] == ["voicemail", "callback"]
