@@ -773,3 +773,43 @@ def test_per_flow_language_and_text_prompts(rig, tmp_path):
     assert got_zh == ["l1"] and got_en == ["l2"]
     if lib.tts_enabled:
         assert os.listdir(tmp_path / "lang" / "_tts")      # 再见 synthesised once into the TTS cache
+
+
+def test_multi_digit_menu_inter_digit_timeout_and_no_barge_in(rig):
+    rig.registry.load_yaml("""\
+name: main
+nodes:
+  m:
+    type: menu
+    greeting: [main, main, main]
+    invalid: invalid
+    digits: 2
+    inter_digit: 1.5
+    timeout: 4
+    barge_in: false
+    choices: {"10": ten, "11": eleven}
+    on_fail: bye
+  ten: {type: play, prompt: l1, next: bye}
+  eleven: {type: play, prompt: l2, next: bye}
+  bye: {type: hangup}
+""")
+
+    async def script():
+        phone = await call_in(rig)
+        await phone.listen(0.3)
+        await phone.send_dtmf("10")                   # during the greeting: no barge-in, digits thrown away
+        audio = await phone.listen(1.0)
+        got = heard_prompts(audio)
+        await phone.send_dtmf("1")                    # one digit, then the inter-digit timeout: "1" is invalid
+        got += await hear(phone, 3.5)
+        await phone.send_dtmf("11")
+        got += await hear(phone, 1.0)
+        await phone.wait_hangup(5)
+        return got
+
+    got = rig.run(script)
+    print("heard:", got)
+    assert got == ["main", "invalid", "main", "l2"]   # the greeting played to its end despite the keys
+    (rec,) = rig.paths()
+    assert [p["node"] for p in rec["path"]] == ["m", "eleven", "bye"]
+    assert rec["digits"] == [{"node": "m", "digits": "11", "masked": False}]
