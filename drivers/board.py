@@ -155,6 +155,12 @@ class Board:
         """Detach the in-band handler of a channel."""
         self._inband.pop(channel, None)
 
+    def inband_digit(self, channel, digit):
+        """Pass a DTMF digit detected on a channel to its in-band handler, if it wants digits."""
+        handler = self._inband.get(channel)
+        if handler is not None and hasattr(handler, "digit"):
+            handler.digit(digit)
+
     def inband_active(self, channel):
         """True while in-band signaling holds the channel's audio."""
         return channel in self._inband

@@ -49,14 +49,23 @@ class _Timers:
                 fn()
 
 
+_DIGIT_CACHE = {}
+
+
 def render_dtmf(digits, on_ms=100, off_ms=100, level_dbm0=-8.0):
-    """DTMF audio for a digit string (int16, 8 kHz), made by dsp's generator."""
+    """DTMF audio for a digit string (int16, 8 kHz), made by dsp's generator (one render per key, cached)."""
     from trunkline.dsp.dtmf import DTMFGenerator
-    gen = DTMFGenerator(1, level_dbm0=level_dbm0)
-    gen.set_timing(on_ms, off_ms)
-    gen.put(0, digits)
-    n = int(round((on_ms + off_ms) * RATE / 1000)) * len(digits)
-    return gen.generate(n)[0]
+    parts = []
+    for d in digits:
+        key = (d, on_ms, off_ms, level_dbm0)
+        pcm = _DIGIT_CACHE.get(key)
+        if pcm is None:
+            gen = DTMFGenerator(1, level=level_dbm0, on_ms=on_ms, off_ms=off_ms)
+            gen.put(0, d)
+            pcm = gen.generate(int(round((on_ms + off_ms) * RATE / 1000)))[0].copy()
+            _DIGIT_CACHE[key] = pcm
+        parts.append(pcm)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
 
 class _Party:
@@ -145,7 +154,7 @@ class Phone(_Party):
         if self.state != "ringing":
             return
         if self.clip == "dtmf":
-            self.card.far_play(self.channel, render_dtmf("D" + self.caller + "C", on_ms=70, off_ms=70))
+            self.card.far_play(self.channel, render_dtmf("D" + self.caller + "C", on_ms=60, off_ms=60))
         else:
             from trunkline.dsp.callerid import CallerIDGenerator
             self.card.far_play(self.channel, CallerIDGenerator().encode(self.caller, standard=self.clip))

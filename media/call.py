@@ -216,8 +216,7 @@ class Call:
     async def send_dtmf(self, digits, on_ms=100, off_ms=100):
         """Send DTMF digits in-band (RFC-style timing: on/off in ms)."""
         from trunkline.dsp.dtmf import DTMFGenerator
-        gen = DTMFGenerator(1)
-        gen.set_timing(on_ms, off_ms)
+        gen = DTMFGenerator(1, on_ms=on_ms, off_ms=off_ms)
         gen.put(0, digits)
         n = int((on_ms + off_ms) * 8 * len(digits))
         await self.play(gen.generate(n)[0], barge_in=False)

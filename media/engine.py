@@ -167,6 +167,8 @@ class Engine:
                 call = self.calls.get(ch)
                 if call is not None:
                     call._digit(d)
+                else:                          # caller ID / signaling digits before a call exists
+                    board.inband_digit(ch, d)
         acc = self._acc
         acc.fill(0)
         self.bridges.mix(audio_in, acc)

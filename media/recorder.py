@@ -47,6 +47,8 @@ class RecorderBank:
         self._recs = []
         self._two = np.zeros(0, dtype=bool)
         self._queue = queue.Queue(maxsize=max_queue)
+        self._batch = []                     # this half second's blocks, handed over in one piece
+        self.batch_ticks = 25
         self._closed = queue.SimpleQueue()   # recordings closed by the writer, for the engine thread
         self.dropped_blocks = 0
         self._thread = threading.Thread(target=self._writer, name="trunkline-recorder", daemon=True)
@@ -72,10 +74,17 @@ class RecorderBank:
         rec = self.active.pop(ch, None)
         if rec is None:
             return None
+        self._flush()
         rec.stop_reason = rec.stop_reason or reason
         self._rebuild()
         self._queue.put(("close", rec, None))   # never dropped: may block briefly only if the disk stalls
         return rec
+
+    def _flush(self):
+        """Hand the blocks gathered so far to the writer thread."""
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._queue_put(("data", None, batch))
 
     def _rebuild(self):
         self._recs = list(self.active.values())
@@ -97,7 +106,9 @@ class RecorderBank:
             return []
         rx = audio_in[rows].copy()
         tx = audio_out[rows].copy() if self._two.any() else None
-        self._queue_put(("data", list(self._recs), (rx, tx)))
+        self._batch.append((self._recs, rx, tx))
+        if len(self._batch) >= self.batch_ticks:
+            self._flush()
         # vectorised end conditions: max length, silence after voice
         energy = np.mean(rx.astype(np.float32) ** 2, axis=1)
         finished = []
@@ -131,17 +142,7 @@ class RecorderBank:
             if kind == "open":
                 self._open(rec, payload)
             elif kind == "data":
-                rx, tx = payload
-                for i, r in enumerate(rec):
-                    if r.file is None or r.error:
-                        continue
-                    try:
-                        if r.two_track:
-                            r.file.write(np.stack([rx[i], tx[i]], axis=1))
-                        else:
-                            r.file.write(rx[i])
-                    except Exception as exc:   # disk full, I/O error: this recording ends
-                        self._fail(r, exc)
+                self._write_batch(payload)
             elif kind == "close":
                 if rec.file is not None:
                     try:
@@ -152,6 +153,26 @@ class RecorderBank:
                 self._closed.put(rec)
             elif kind == "quit":
                 return
+
+    def _write_batch(self, batch):
+        """Write a batch of ticks: each recording's blocks joined, then one write per file."""
+        parts = {}
+        for recs, rx, tx in batch:
+            for i, r in enumerate(recs):
+                entry = parts.setdefault(id(r), (r, [], []))
+                entry[1].append(rx[i])
+                if r.two_track:
+                    entry[2].append(tx[i])
+        for r, rxs, txs in parts.values():
+            if r.file is None or r.error:
+                continue
+            try:
+                if r.two_track:
+                    r.file.write(np.stack([np.concatenate(rxs), np.concatenate(txs)], axis=1))
+                else:
+                    r.file.write(np.concatenate(rxs))
+            except Exception as exc:   # disk full, I/O error: this recording ends
+                self._fail(r, exc)
 
     def _open(self, rec, fmt):
         try:

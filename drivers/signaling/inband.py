@@ -14,31 +14,42 @@ class CallerIDListener(InbandHandler):
 
     def __init__(self, done):
         from trunkline.dsp.callerid import CallerIDReceiver
-        from trunkline.dsp.dtmf import DTMFDetector
         self.done = done
-        self.dtmf = DTMFDetector(1)
         self.fsk = [CallerIDReceiver("v23"), CallerIDReceiver("bell202")]
         self.digits = ""
         self.started = False
         self.finished = False
+        self.heard = False
 
-    def rx(self, samples):
-        """Feed one block of line audio."""
+    def digit(self, d):
+        """A DTMF digit the card's detector heard on this line (the engine detects for all channels)."""
         if self.finished:
             return
-        for _, d in self.dtmf.process(samples[None, :]):
-            if d in "AD" and not self.started:
-                self.started, self.digits = True, ""
-            elif d == "C" and self.started:
-                self._finish({"number": self.digits, "standard": "dtmf"})
+        if d in "AD" and not self.started:
+            self.started, self.digits = True, ""
+            self.fsk = []            # DTMF caller ID under way: stop demodulating FSK
+        elif d == "C" and self.started:
+            self._finish({"number": self.digits, "standard": "dtmf"})
+        elif self.started and d in "0123456789":
+            self.digits += d
+
+    QUIET = (22767.0 ** 2 / 2) * 10 ** (-45 / 10)   # mean square of -45 dBm0
+
+    def rx(self, samples):
+        """Feed one block of line audio (FSK caller ID); silent line before the burst is skipped."""
+        if self.finished or not self.fsk:
+            return
+        if not self.heard:
+            if float(np.mean(samples.astype(np.float32) ** 2)) < self.QUIET:
                 return
-            elif self.started and d in "0123456789":
-                self.digits += d
+            self.heard = True
         for rx in self.fsk:
             rx.rx(samples)
             if rx.result:
                 self._finish(dict(rx.result))
                 return
+            if getattr(rx, "receiving", False):
+                self.fsk = [rx]          # this flavour has locked on: drop the other one
 
     def _finish(self, info):
         self.finished = True
@@ -67,8 +78,7 @@ class DigitDialer(InbandHandler):
 
     def __init__(self, digits, done, on_ms=80, off_ms=80):
         from trunkline.dsp.dtmf import DTMFGenerator
-        self.gen = DTMFGenerator(1)
-        self.gen.set_timing(on_ms, off_ms)
+        self.gen = DTMFGenerator(1, on_ms=on_ms, off_ms=off_ms)
         self.gen.put(0, digits)
         self.done = done
         self.reported = False
