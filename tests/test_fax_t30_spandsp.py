@@ -289,3 +289,19 @@ def test_spandsp_quality_response_handled(tmp_path, document):
     assert peer.phase_e == 0 and ours.result.ok and ours.result.pages == 2
     got = read_tiff(rx_path)
     assert np.array_equal(got[-1].image, pages[-1].image)  # the page after the retrain is exact
+
+
+@pytest.mark.parametrize("scan_ms", [10, 20, 40])
+def test_minimum_scan_line_time_honoured(tmp_path, document, scan_ms):
+    """spandsp asks for a minimum scan line time: we pad lines with fill bits and the page arrives intact."""
+    path, pages = document
+    rx_path = str(tmp_path / "rx.tif")
+    log = []
+    ours = FaxEndpoint(True, send=path, modems=("v27ter",), log=log.append)
+    peer = SpandspFax(False, receive=rx_path, modems=("v27ter",), min_scan_ms=scan_ms)
+    assert run_call(ours, peer, True)
+    _report(f"min scan {scan_ms} ms", ours, peer)
+    dcs = [line for line in log if "tx DCS" in line]
+    print(dcs)
+    assert peer.phase_e == 0 and ours.result.ok and ours.result.pages == 2
+    _same_pages(read_tiff(rx_path), pages)

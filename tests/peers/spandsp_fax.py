@@ -67,6 +67,7 @@ void t30_set_rx_file(t30_state_t *s, const char *file, int stop_page);
 int t30_set_ecm_capability(t30_state_t *s, int enabled);
 int t30_set_supported_modems(t30_state_t *s, int supported_modems);
 int t30_set_supported_compressions(t30_state_t *s, int supported_compressions);
+int t30_set_minimum_scan_line_time(t30_state_t *s, int min_time);
 int t30_set_tx_ident(t30_state_t *s, const char *id);
 const char *t30_get_rx_ident(t30_state_t *s);
 void t30_set_phase_e_handler(t30_state_t *s, t30_phase_e_handler_t *handler, void *user_data);
@@ -193,7 +194,7 @@ class SpandspFax:
     """A complete spandsp fax terminal (audio side), calling or answering, sending or receiving a TIFF."""
 
     def __init__(self, calling, send=None, receive=None, modems=("v27ter", "v29", "v17"), ecm=False,
-                 ident="SPANDSP", log=False, compressions=None):
+                 ident="SPANDSP", log=False, compressions=None, min_scan_ms=None):
         L = spandsp()
         self.s = L.fax_init(ffi.NULL, 1 if calling else 0)
         L.fax_set_transmit_on_idle(self.s, 1)
@@ -213,6 +214,8 @@ class SpandspFax:
             mask |= MODEMS[m]
         L.t30_set_supported_modems(self.t30, mask)
         L.t30_set_ecm_capability(self.t30, 1 if ecm else 0)
+        if min_scan_ms is not None:
+            L.t30_set_minimum_scan_line_time(self.t30, min_scan_ms)
         if compressions is not None:
             L.t30_set_supported_compressions(self.t30, compressions)
         L.t30_set_tx_ident(self.t30, ident.encode())
