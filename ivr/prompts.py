@@ -271,6 +271,28 @@ class PromptLibrary:
         _write_wav_atomic(dest, samples)
         return dest
 
+    def materialize(self, names=None, langs=LANGS):
+        """Write TTS renderings of say fragments and system prompts as files <lang>/<name>.wav.
+
+        After this the engine's own prompt library (a directory search) plays them by name, so a
+        Python flow can do ``await call.play(*say.money("2.50"))``. Existing recordings are kept.
+        Returns the paths written.
+        """
+        written = []
+        if names is None:
+            names = [n for n in _say.FRAGMENTS if _say.fragment_lang(n) in langs]
+            names += [f"{lang}/{n}" for lang in langs for n in SYSTEM_PROMPTS]
+        for name in names:
+            lang, bare = self._split(name, None)
+            dest = self._file(lang, bare)
+            if os.path.exists(dest):
+                continue
+            src = self.path(name, lang)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            shutil.copyfile(src, dest)
+            written.append(dest)
+        return written
+
     def _index(self, name, lang, path, source, samples, number=None, text="", voice=""):
         self._cache.pop(path, None)
         if self.session_factory is None:

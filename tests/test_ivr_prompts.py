@@ -102,3 +102,19 @@ def test_system_prompts_and_text_prompts(tmp_path, sf_db):
     assert len(lib.load("closed", "en")) > 4000
     with sf_db() as s:
         assert s.query(IvrPrompt).filter_by(name="closed").one().source == "tts"
+
+
+@needs_espeak
+def test_materialized_fragments_play_through_the_engine_library(tmp_path):
+    """Say fragments written as files are found by the media engine's directory-search library by name."""
+    from trunkline.media import PromptLibrary as EnginePrompts
+    lib = PromptLibrary(tmp_path, language="zh")
+    frags = say.money("2.50", "zh") + ["en/dollars"]
+    written = lib.materialize(frags + ["zh/vm-enter-pin"])
+    assert len(written) == 6 and lib.materialize(frags) == []          # second call: nothing to do
+    eng = EnginePrompts([str(tmp_path)], language="zh")
+    def same(a, b):   # the engine reads through float32 and rescales: at most 1 LSB apart
+        return len(a) == len(b) and np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    for f in frags:
+        assert same(eng.load(f), lib.load(f)), f
+    assert same(eng.load("vm-enter-pin"), lib.load("vm-enter-pin"))
