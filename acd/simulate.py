@@ -171,6 +171,106 @@ def simulate(calls=300, agents=10, duration=3600.0, aht=95.0, wrapup=5.0, patien
         no_answer_breaks=breaks, duration=end, ewt_samples=len(errs))
 
 
+async def simulate_engine(calls=30, agents=3, duration=600.0, aht=40.0, patience=90.0, ring_delay=2.0, seed=3,
+                          strategy="longest-idle", sl_seconds=20.0, name="acd-engine-sim"):
+    """The same traffic through the real media engine and card simulator (analog callers, FXS agents).
+
+    Callers are hw_sim phones that hang up after their talk time or when their
+    patience runs out; agents are hw_sim stations that answer after a ring delay
+    and hang up when the ACD has ended their call. Returns a dict of figures.
+    """
+    import asyncio
+
+    from trunkline.drivers.board import open_board
+    from trunkline.hw_sim import Switch, forget_card, open_card
+    from trunkline.media import Engine
+
+    from .service import ACD
+
+    rng = random.Random(seed)
+    forget_card(name)
+    url = f"sim://{name}?fxo={max(8, calls // 2)}&fxs={agents}"
+    card = open_card(url)
+    sim = Switch(card)
+    engine = Engine(open_board(url))
+    acd = ACD(engine, config={"instance": name, "queues": {"q": {"strategy": strategy, "moh": "",
+                                                                   "service_level": sl_seconds}},
+                              "agents": [{"id": f"a{i}", "station_port": i, "queues": ["q"]} for i in range(agents)]})
+    answered, joined = {}, {}
+
+    def on_doc(d):
+        if d["type"] == "call.answered":
+            answered[d["caller_id"]] = d["wait"]
+        elif d["type"] == "queue.joined":
+            joined[d["caller_id"]] = d["ewt"]
+    acd.core.hub.subscribe(on_doc)
+    results = []
+
+    async def flow(call):
+        await call.answer()
+        results.append(await acd.enqueue(call, "q"))
+    engine.route(flow)
+    out = {"calls": calls, "offered": 0, "answered": 0, "abandoned": 0, "failed": 0}
+
+    async def caller(i):
+        cid = f"9{i:04d}"
+        try:
+            ph = sim.call("100", from_=cid)
+            await ph.wait_answer(30)
+        except Exception:
+            out["failed"] += 1
+            return
+        out["offered"] += 1
+        give_up = card.now + rng.expovariate(1.0 / patience)
+        while cid not in answered and card.now < give_up and not ph.ended:
+            await sim.sleep(0.5)
+        if cid in answered:
+            await sim.sleep(rng.expovariate(1.0 / aht))
+        if not ph.ended:
+            await ph.hangup()
+
+    async def agent(i):
+        st = sim.station(i)
+        while True:
+            await st.wait_ring(10 * duration)
+            await sim.sleep(rng.uniform(0.5, 2 * ring_delay - 0.5))
+            st.offhook()
+            await sim.sleep(1.0)
+            while acd.agent_state(f"a{i}")[0] in ("busy", "ringing"):
+                await sim.sleep(0.5)
+            st.onhook()
+            await sim.sleep(0.5)
+
+    runner = asyncio.ensure_future(engine.run())
+    await acd.start()
+    for i in range(agents):
+        acd.login(f"a{i}")
+    staff = [asyncio.ensure_future(agent(i)) for i in range(agents)]
+    t0 = card.now
+    tasks = []
+    for i in range(calls):
+        await sim.sleep(rng.expovariate(calls / duration))
+        tasks.append(asyncio.ensure_future(caller(i)))
+    await asyncio.gather(*tasks)
+    await sim.sleep(2.0)
+    for t in staff:
+        t.cancel()
+    acd.stop()
+    engine.stop()
+    await runner
+    q = acd.queues_status()[0]
+    engine.close()
+    forget_card(name)
+    waits = list(answered.values())
+    errs = [joined[c] - w for c, w in answered.items() if c in joined]
+    out.update(answered=len(waits), abandoned=sum(1 for r in results if r.outcome == "abandoned"),
+               asa=sum(waits) / len(waits) if waits else 0.0,
+               service_level=q["service_level"], ewt_mae=sum(abs(e) for e in errs) / len(errs) if errs else 0.0,
+               ewt_bias=sum(errs) / len(errs) if errs else 0.0, virtual_seconds=card.now - t0,
+               outcomes={o: sum(1 for r in results if r.outcome == o) for o in {r.outcome for r in results}})
+    return out
+
+
 def main(argv=None):
     """Command line: run a simulation and print its report."""
     p = argparse.ArgumentParser(description="ACD traffic simulation in virtual time")

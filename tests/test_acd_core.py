@@ -136,23 +136,23 @@ def test_random_and_weighted_random_distribution(acd):
     for i, w in enumerate((1, 0, 3, 6)):
         acd.add_member("q", f"a{i}", weight=w)
     counts = {f"a{i}": 0 for i in range(4)}
-    for _ in range(200):
+    for _ in range(120):
         o = offer_one(acd)
         counts[o.agents[0]] += 1
         acd.missed(o.entry, o.agents[0], reason="cancel")
         acd.leave(o.entry, "abandon")
-    print("weighted-random 200 picks (weights 1,0,3,6):", counts)
+    print("weighted-random 120 picks (weights 1,0,3,6):", counts)
     assert counts["a1"] == 0
-    assert 6 <= counts["a0"] <= 36 and 40 <= counts["a2"] <= 80 and 95 <= counts["a3"] <= 145
+    assert 2 <= counts["a0"] <= 25 and 20 <= counts["a2"] <= 53 and 52 <= counts["a3"] <= 92
     acd.define_queue(QueueConfig(name="q", strategy="random"))
     counts = {f"a{i}": 0 for i in range(4)}
-    for _ in range(200):
+    for _ in range(120):
         o = offer_one(acd)
         counts[o.agents[0]] += 1
         acd.missed(o.entry, o.agents[0], reason="cancel")
         acd.leave(o.entry, "abandon")
-    print("random 200 picks:", counts)
-    assert all(28 <= c <= 72 for c in counts.values())
+    print("random 120 picks:", counts)
+    assert all(14 <= c <= 46 for c in counts.values())
 
 
 def test_penalty_tiers_lowest_first_and_widening(acd):

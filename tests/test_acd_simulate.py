@@ -1,6 +1,8 @@
 """One hour of ACD traffic in virtual time over the real ACDCore: service level, ASA, abandons, EWT error."""
 import time
 
+import pytest
+
 from trunkline.acd.ewt import erlang_c, erlang_c_wait, service_level
 from trunkline.acd.simulate import simulate
 
@@ -33,3 +35,19 @@ def test_one_hour_300_calls_10_agents():
     assert r.ewt_mae <= r.ewt_mae_model + 0.5
     assert r.ewt_mae < 15.0
     assert cpu < 40.0
+
+
+@pytest.mark.slow
+def test_smaller_simulation_through_the_real_engine():
+    import asyncio
+
+    from trunkline.acd.simulate import simulate_engine
+    t0 = time.monotonic()
+    r = asyncio.run(asyncio.wait_for(simulate_engine(calls=30, agents=3, duration=600.0, aht=40.0), 300))
+    wall = time.monotonic() - t0
+    print(f"\nengine simulation: {r} in {wall:.1f}s wall")
+    assert r["offered"] == 30 and r["failed"] == 0
+    assert r["answered"] + r["abandoned"] == 30
+    assert r["answered"] >= 20
+    assert sum(r["outcomes"].values()) == 30
+    assert r["virtual_seconds"] > 500
