@@ -51,6 +51,7 @@ FREQ_TOLERANCE = 0.025
 FREQ_SPREAD_HZ = 12.0
 MIN_ON_WINDOWS = 3
 MIN_OFF_WINDOWS = 3
+CHUNK_CHANNELS = 512        # channels per matrix product: keeps the work arrays in L2 cache
 
 
 def _bases(rate, win, hann):
@@ -75,28 +76,35 @@ class DTMFDetector:
         self.win = self.rate // 100          # 10 ms analysis window
         self.hop = self.win // 2             # half window: the phase-difference hop
         self._basis = _bases(self.rate, self.win, hann=False)
-        self._hann = np.ascontiguousarray(_bases(self.rate, self.win, hann=True).T)  # (win, 16)
+        hann = np.ascontiguousarray(_bases(self.rate, self.win, hann=True).T)     # (win, 16)
+        self._hann = hann
+        self._hann_lo = np.ascontiguousarray(hann[:self.hop])
+        self._hann_hi = np.ascontiguousarray(hann[self.hop:])
+        self._bufs = {}
         # powers are |sum x*cos|^2 + |sum x*sin|^2; a tone of amplitude a gives (a*win/2)^2
         amp = float(dbm0_to_amplitude(threshold))
         self._thr = np.float32((amp * self.win / 2.0) ** 2)
         # 2*(P_row+P_col)/win^2 is the pair's mean power; compare with energy/win
         self._frac = np.float32(MIN_TONE_FRACTION * self.win / 2.0)
-        self._twist = 10.0 ** (twist / 10.0)
-        self._rtwist = 10.0 ** (reverse_twist / 10.0)
+        self._twist = np.float32(10.0 ** (twist / 10.0))
+        self._rtwist = np.float32(10.0 ** (reverse_twist / 10.0))
         f = np.asarray(FREQS)
-        self._rot = np.exp(-2j * np.pi * f * self.hop / self.rate)     # expected advance per hop
-        self._hz_per_rad = self.rate / (2.0 * np.pi * self.hop)
-        self._ftol = FREQ_TOLERANCE * f
+        theta = 2.0 * np.pi * f * self.hop / self.rate                 # expected phase advance per hop
+        self._rot_c = np.cos(theta).astype(np.float32)
+        self._rot_s = np.sin(theta).astype(np.float32)
+        self._hz_per_rad = np.float32(self.rate / (2.0 * np.pi * self.hop))
+        self._ftol = (FREQ_TOLERANCE * f).astype(np.float32)
         self._digit_chars = np.array(list(DIGITS))
         c = self.channels
         self._tail = np.zeros((c, 0), np.int16)          # samples not yet making a whole window
-        self._prev = np.zeros((c, self.hop), np.int16)   # last half window before the tail
+        self._prev = np.zeros((c, self.hop), np.float32)  # last half window before the tail
         self._cur = np.full(c, -1, np.int8)    # digit currently held (reported), -1 none
         self._last = np.full(c, -1, np.int8)   # previous window's candidate
         self._run = np.zeros(c, np.int16)      # consecutive windows with the same candidate
         self._miss = np.zeros(c, np.int16)     # consecutive windows without the held digit
-        # measured frequency deviations (Hz) of the row and column tone in the last windows
-        self._hist = np.zeros((c, 2, MIN_ON_WINDOWS - 1), np.float32)
+        # measured frequency deviations (Hz) of the row and column tone in the two windows before
+        self._h1 = np.zeros((c, 2), np.float32)
+        self._h2 = np.zeros((c, 2), np.float32)
 
     def reset(self, channel):
         """Forget all audio and digit state of one channel."""
@@ -107,7 +115,8 @@ class DTMFDetector:
         self._last[ch] = -1
         self._run[ch] = 0
         self._miss[ch] = 0
-        self._hist[ch] = 0
+        self._h1[ch] = 0
+        self._h2[ch] = 0
 
     def _check_channel(self, channel):
         ch = int(channel)
@@ -132,66 +141,77 @@ class DTMFDetector:
         if nw == 0:
             self._tail = block.copy()
             return []
-        frames = block[:, :used]
+        frames = block[:, :used] if used < block.shape[1] else block
         cand, dev = self._candidates(frames, nw)
-        # keep the half window before the next window start, and the leftover tail
-        self._prev = frames[:, used - self.hop:used].copy()
         self._tail = block[:, used:].copy()
         return self._decide(cand, dev, nw)
 
     def _candidates(self, frames, nw):
         """Digit index (0..15) or -1 for every (channel, window), shape (channels, nw), and the
         candidates' row/column frequency deviations in Hz, shape (channels, nw, 2)."""
-        c, win = self.channels, self.win
-        x = frames.astype(np.float32).reshape(c * nw, win)
-        y = self._basis @ x.T                       # (16, c*nw)
-        np.square(y, out=y)
-        p = y[:8] + y[8:]                            # tone powers (8, c*nw)
-        row = np.maximum(np.maximum(p[0], p[1]), np.maximum(p[2], p[3]))
-        col = np.maximum(np.maximum(p[4], p[5]), np.maximum(p[6], p[7]))
-        gate = np.minimum(row, col) > self._thr
-        idx = np.flatnonzero(gate)
+        c, win, hop = self.channels, self.win, self.hop
+        step = min(c, CHUNK_CHANNELS)
+        bufs = self._bufs.get(nw)
+        if bufs is None:      # reused work arrays: fresh large arrays cost page faults every call
+            bufs = self._bufs[nw] = (np.empty((step * nw, win), np.float32), np.empty((16, step * nw), np.float32))
         cand = np.full(c * nw, -1, np.int8)
         dev = np.zeros((c * nw, 2), np.float32)
-        if idx.size == 0:
-            return cand.reshape(c, nw), dev.reshape(c, nw, 2)
-        xs = x[idx]
-        energy = np.einsum("ij,ij->i", xs, xs)
-        keep = (row[idx] + col[idx]) > self._frac * energy
-        idx = idx[keep]
-        if idx.size == 0:
-            return cand.reshape(c, nw), dev.reshape(c, nw, 2)
-        cand[idx], dev[idx] = self._verify(frames, idx, nw, p[:, idx])
+        held = np.repeat(self._cur, nw)            # digit held by each window's channel
+        for c0 in range(0, c, step):       # channel chunks small enough to stay in cache
+            m = min(step, c - c0)
+            x, y = bufs[0][:m * nw], bufs[1][:, :m * nw]
+            np.copyto(x.reshape(m, nw * win), frames[c0:c0 + m], casting="unsafe")
+            np.matmul(self._basis, x.T, out=y)          # (16, m*nw): cos and sin projections
+            np.square(y, out=y)
+            p = y[:8]
+            p += y[8:]                                   # tone powers (8, m*nw)
+            row = np.maximum(np.maximum(p[0], p[1]), np.maximum(p[2], p[3]))
+            col = np.maximum(np.maximum(p[4], p[5]), np.maximum(p[6], p[7]))
+            gate = np.minimum(row, col) > self._thr
+            gate &= (row + col) > self._frac * np.einsum("ij,ij->i", x, x)
+            hit = np.flatnonzero(gate)
+            if hit.size:
+                pw = p[:, hit]
+                r = np.argmax(pw[:4], axis=0)
+                k = np.argmax(pw[4:], axis=0)
+                digit = (r * 4 + k).astype(np.int8)
+                gi = hit + c0 * nw
+                # a window carrying the digit already held needs no second look
+                keep = held[gi] != digit
+                cand[gi[~keep]] = digit[~keep]
+                if keep.any():
+                    hit, gi = hit[keep], gi[keep]
+                    ok, dv = self._verify(x, hit, gi, nw, r[keep], k[keep] + 4, pw[:, keep])
+                    cand[gi] = np.where(ok, digit[keep], -1)
+                    dev[gi] = dv
+            # the last half window of each channel of this chunk, for the next call
+            self._prev[c0:c0 + m] = x.reshape(m, nw * win)[:, nw * win - hop:]
         return cand.reshape(c, nw), dev.reshape(c, nw, 2)
 
-    def _verify(self, frames, idx, nw, p):
-        """Stage 2 for candidate windows idx (flat channel*nw + w): frequency and twist checks."""
-        win, hop = self.win, self.hop
-        ch, w = np.divmod(idx, nw)
-        r = np.argmax(p[:4], axis=0)
-        k = np.argmax(p[4:], axis=0) + 4
-        # sample sources: previous half window, then this call's frames
-        ext = np.concatenate([self._prev[ch], frames[ch]], axis=1).astype(np.float32)
-        start = w * win + hop                        # window start inside ext
-        offs = np.arange(win)
-        rows = np.arange(idx.size)[:, None]
-        seg_b = ext[rows, start[:, None] + offs]               # the window
-        seg_a = ext[rows, start[:, None] - hop + offs]         # half a window earlier
-        yb = seg_b @ self._hann                                 # (m, 16)
-        ya = seg_a @ self._hann
-        zb = yb[:, :8] - 1j * yb[:, 8:]
-        za = ya[:, :8] - 1j * ya[:, 8:]
-        m = np.arange(idx.size)
-        ok = np.ones(idx.size, bool)
-        devs = np.empty((idx.size, 2), np.float32)
+    def _verify(self, x, hit, gi, nw, r, k, pw):
+        """Stage 2 for candidate windows (rows `hit` of chunk x, global `gi`): frequency and twist checks."""
+        hop = self.hop
+        ch, w = np.divmod(gi, nw)
+        seg = x[hit]                                               # (m, win) the window
+        before = np.where((w > 0)[:, None], x[np.maximum(hit - 1, 0), hop:], self._prev[ch])
+        yb = seg @ self._hann                                      # Hann projections of the window
+        ya = before @ self._hann_lo + seg[:, :hop] @ self._hann_hi  # ... and of the window half a window earlier
+        m = np.arange(hit.size)
+        ok = np.ones(hit.size, bool)
+        dev = np.empty((hit.size, 2), np.float32)
+        pb = []
         for j, band in enumerate((r, k)):
-            rot = zb[m, band] * np.conj(za[m, band]) * self._rot[band]
-            devs[:, j] = np.angle(rot) * self._hz_per_rad
-            ok &= np.abs(devs[:, j]) <= self._ftol[band]
-        pr = np.abs(zb[m, r]) ** 2
-        pc = np.abs(zb[m, k]) ** 2
-        ok &= (pr <= pc * self._twist) & (pc <= pr * self._rtwist)
-        return np.where(ok, r * 4 + (k - 4), -1).astype(np.int8), devs
+            cb, sb = yb[m, band], yb[m, band + 8]
+            ca, sa = ya[m, band], ya[m, band + 8]
+            # z = conj-phase product of the two projections, rotated back by the nominal advance
+            re = cb * ca + sb * sa
+            im = cb * sa - sb * ca
+            rc, rs = self._rot_c[band], self._rot_s[band]
+            dev[:, j] = np.arctan2(im * rc - re * rs, re * rc + im * rs) * self._hz_per_rad
+            ok &= np.abs(dev[:, j]) <= self._ftol[band]
+            pb.append(cb * cb + sb * sb)
+        ok &= (pb[0] <= pb[1] * self._twist) & (pb[1] <= pb[0] * self._rtwist)
+        return ok, dev
 
     def _decide(self, cand, dev, nw):
         """Run the per-channel press/release state over the windows; return events in time order.
@@ -199,23 +219,28 @@ class DTMFDetector:
         A press needs MIN_ON_WINDOWS consecutive windows of one digit whose measured tone
         frequencies stay within FREQ_SPREAD_HZ of each other (a key's tones are steady,
         speech harmonics glide)."""
-        active = np.flatnonzero((cand >= 0).any(axis=1) | (self._cur >= 0) | (self._last >= 0))
+        present_any = cand[:, 0] >= 0
+        for w in range(1, nw):
+            present_any |= cand[:, w] >= 0
+        active = np.flatnonzero(present_any | (self._cur >= 0) | (self._last >= 0))
         if active.size == 0:
             return []
         cur, last = self._cur[active], self._last[active]
         run, miss = self._run[active], self._miss[active]
-        hist = self._hist[active]
+        h1, h2 = self._h1[active], self._h2[active]
+        ca, da = cand[active], dev[active]
         events = []
         for w in range(nw):
-            cw = cand[active, w]
-            dw = dev[active, w]
+            cw = ca[:, w]
+            dw = da[:, w]
             present = cw >= 0
-            run = np.where(present & (cw == last), run + 1, present.astype(np.int16))
+            run = np.where(present & (cw == last), run + 1, present).astype(np.int16)
             last = cw
-            spread = np.maximum(hist.max(axis=2), dw) - np.minimum(hist.min(axis=2), dw)
-            steady = (spread <= FREQ_SPREAD_HZ).all(axis=1)
-            hist = np.concatenate([hist[:, :, 1:], dw[:, :, None]], axis=2)
-            fire = present & (run >= MIN_ON_WINDOWS) & (cw != cur) & steady
+            spread = np.maximum(np.maximum(h1, h2), dw) - np.minimum(np.minimum(h1, h2), dw)
+            h1, h2 = h2, dw
+            fire = present & (run >= MIN_ON_WINDOWS) & (cw != cur)
+            if fire.any():
+                fire &= (spread[:, 0] <= FREQ_SPREAD_HZ) & (spread[:, 1] <= FREQ_SPREAD_HZ)
             held = present & (cw == cur)
             miss = np.where(held | fire, 0, np.where(cur >= 0, miss + 1, 0)).astype(np.int16)
             cur = np.where(fire, cw, np.where(miss >= MIN_OFF_WINDOWS, -1, cur)).astype(np.int8)
@@ -224,7 +249,7 @@ class DTMFDetector:
                 events.extend(zip(active[hits].tolist(), self._digit_chars[cw[hits]].tolist()))
         self._cur[active], self._last[active] = cur, last
         self._run[active], self._miss[active] = run, miss
-        self._hist[active] = hist
+        self._h1[active], self._h2[active] = h1, h2
         return events
 
 

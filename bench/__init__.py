@@ -1,0 +1,1 @@
+"""Benchmarks: python -m bench.dtmf_density, pytest bench --benchmark-only."""
