@@ -813,3 +813,17 @@ nodes:
     (rec,) = rig.paths()
     assert [p["node"] for p in rec["path"]] == ["m", "eleven", "bye"]
     assert rec["digits"] == [{"node": "m", "digits": "11", "masked": False}]
+
+
+def test_a_loop_without_media_is_stopped_and_the_call_cleared(rig):
+    rig.registry.load_yaml("name: main\nnodes:\n  a: {type: set, vars: {x: '1'}, next: b}\n"
+                           "  b: {type: branch, on: var, var: x, cases: {'2': a}, default: a}\n")
+
+    async def script():
+        phone = await call_in(rig)
+        await phone.wait_hangup(5)          # the engine clears the call instead of spinning forever
+
+    rig.run(script)
+    (rec,) = rig.paths()
+    assert rec["outcome"] == "error: FlowRuntimeError" and len(rec["path"]) > 500
+    assert not rig.engine.calls
