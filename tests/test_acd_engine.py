@@ -40,7 +40,7 @@ def level(x, f):
 class Rig:
     """Card + switch + engine + ACD in one asyncio loop."""
 
-    def __init__(self, name, queues, agents, fxs=4, fxo=4, tmp=None, **cfg):
+    def __init__(self, name, queues, agents, fxs=4, fxo=4, tmp=None, session_factory=None, **cfg):
         forget_card(name)
         url = f"sim://{name}?fxo={fxo}&fxs={fxs}"
         self.name = name
@@ -52,7 +52,7 @@ class Rig:
         if tmp is not None:
             config["recordings_dir"] = str(tmp)
         config.update(cfg)
-        self.acd = ACD(self.engine, config=config)
+        self.acd = ACD(self.engine, session_factory=session_factory, config=config)
         self.results = []
         self.docs = []
         self.acd.core.hub.subscribe(self.docs.append)
