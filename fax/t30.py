@@ -252,8 +252,16 @@ class T30Session:
     def rx(self, samples) -> None:
         """Feed received int16 samples and advance the procedure."""
         samples = np.asarray(samples, dtype=np.int16)
-        self.v21rx.rx(samples)
-        bits = self.v21rx.take_bits()
+        hs = self.hsrx
+        if hs is not None and hs.trained and hs.carrier:
+            bits = ()  # image data on the line: V.21 is idle (saves its cost per block)
+            self._v21_skipped = True
+        else:
+            if getattr(self, "_v21_skipped", False):
+                self.v21rx.reset()
+                self._v21_skipped = False
+            self.v21rx.rx(samples)
+            bits = self.v21rx.take_bits()
         if len(bits):
             for fr, ok in self.hdlc_rx.put_bits(bits):
                 if ok and not self._transmitting and len(fr) >= 3 and fr[0] == 0xFF:

@@ -95,6 +95,13 @@ class V21Rx:
         n = len(x)
         if n == 0:
             return
+        if not self.carrier and float(np.dot(x, x)) < self._off * n and float(np.dot(self._hist, self._hist)) < \
+                self._off * len(self._hist):
+            # quiet line and no carrier: nothing to demodulate (fast path)
+            self._hist = x[-(_L - 1):] if n >= _L - 1 else np.concatenate([self._hist, x])[-(_L - 1):]
+            self._last_d = 0.0
+            self._n += n
+            return
         xx = np.concatenate([self._hist, x])
         k = (self._n - (_L - 1) + np.arange(len(xx))) % 160
         m1 = np.concatenate([[0], np.cumsum(xx * _E1[k])])
