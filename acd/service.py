@@ -316,18 +316,14 @@ class ACD:
         fn = self.config.get("announcer")
         if fn is not None:
             return fn(cfg, position, ewt)
-        items = []
+        from .announce import announcement
+        lang = getattr(self.engine.prompts, "language", None) or "en"
         try:
-            from trunkline.ivr import say
-            lang = getattr(self.engine.prompts, "language", "en")
-            if cfg.announce_position:
-                items += ["queue-position", *say.number(position, lang)]
-            if cfg.announce_ewt:
-                items += ["queue-ewt", *say.number(max(1, round(ewt / 60.0)), lang), "minutes"]
+            return announcement(position, ewt, lang if lang in ("en", "zh") else "en",
+                                cfg.announce_position, cfg.announce_ewt)
         except Exception as exc:
             log.warning("queue %s: no position/EWT announcement (%s); set config['announcer']", cfg.name, exc)
             return []
-        return items
 
     async def _keys(self, w, cfg, pending, wait_base):
         call = w.call

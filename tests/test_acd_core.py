@@ -240,6 +240,7 @@ def test_abandon_timeout_and_complete_logged(acd):
     acd.leave(e1, "abandon")
     ab = events(acd, "ABANDON")[-1]
     assert (ab.callid, ab.data1, ab.data2, ab.data3) == ("c1", "1", "1", "12")
+    assert format_line(ab) == "1012|c1|q|NONE|ABANDON|1|1|12"      # app_queue queue_log text format
     acd.ready("a0")
     e2 = acd.join("q", "c2").entry
     o = acd.dispatch()[0]
