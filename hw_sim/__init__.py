@@ -4,7 +4,7 @@
     sim = Switch(card)                        # the PSTN side: scripted callers, station phones
 """
 from trunkline.hw_sim.card import SimCard, forget_card, open_card, parse_sim_url
-from trunkline.hw_sim.switch import Phone, SimError, Station, Switch, render_dtmf
+from trunkline.hw_sim.switch import Phone, SimError, Station, Switch, TrunkCall, render_dtmf
 
-__all__ = ["SimCard", "open_card", "forget_card", "parse_sim_url", "Switch", "Phone", "Station", "SimError",
+__all__ = ["SimCard", "open_card", "forget_card", "parse_sim_url", "Switch", "Phone", "TrunkCall", "Station", "SimError",
            "render_dtmf"]

@@ -12,6 +12,7 @@ scripted call takes media time, not wall-clock time.
 import asyncio
 import heapq
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -116,66 +117,41 @@ class _Party:
         return self.take_captured()
 
 
-class Phone(_Party):
-    """A scripted caller reaching Trunkline over an analog trunk (FXO port of the card)."""
+class TrunkCall(_Party):
+    """A scripted caller on a trunk channel: wait for the answer, talk, hang up.
 
-    RING_ON, RING_OFF = 1.0, 4.0         # China ring cadence, s
-    CLIP_DELAY = 0.3                     # s after the first ring before caller ID
+    Trunk far ends (analog, PRI, R2) subclass it: they call `_answered()` when
+    Trunkline answers and `_cleared(cause)` when Trunkline clears, and implement
+    `_release()` (the caller hangs up) and `_abandon()` (gives up before answer).
+    """
 
-    def __init__(self, switch, channel, number, caller, clip="dtmf"):
+    def __init__(self, switch, channel, number, caller):
         super().__init__(switch, channel)
         self.number = number
         self.caller = caller
-        self.clip = clip
         self.state = "ringing"
         self.answered = False
         self.hungup = False          # Trunkline cleared the call
         self.ended = False           # the call is over for either reason
-        self.rings = 0
+        self.cause = None
         self.answered_at = None
         self._answer_fut = self._future()
         self._end_fut = self._future()
-        self._timer = None
-        self._ring(True)
 
-    def _ring(self, on):
+    def _answered(self):
         if self.state != "ringing":
             return
-        self.card.far_ring(self.channel, on)
-        if on:
-            self.rings += 1
-            self._timer = self.switch.timers.at(self.RING_ON, lambda: self._ring(False))
-        else:
-            if self.rings == 1 and self.caller:
-                self.switch.timers.at(self.CLIP_DELAY, self._send_clip)
-            self._timer = self.switch.timers.at(self.RING_OFF, lambda: self._ring(True))
-
-    def _send_clip(self):
-        if self.state != "ringing":
-            return
-        if self.clip == "dtmf":
-            self.card.far_play(self.channel, render_dtmf("D" + self.caller + "C", on_ms=60, off_ms=60))
-        else:
-            from trunkline.dsp.callerid import CallerIDGenerator
-            self.card.far_play(self.channel, CallerIDGenerator().encode(self.caller, standard=self.clip))
-
-    # events from the switch
-    def _offhook(self):
-        if self.state != "ringing":
-            return
-        _Timers.cancel(self._timer)
-        self.card.far_ring(self.channel, False)
-        self.card.far_play_clear(self.channel)
         self.state = "up"
         self.answered = True
         self.answered_at = self.card.now
         if not self._answer_fut.done():
             self._answer_fut.set_result(True)
 
-    def _onhook(self):
-        if self.state == "up":
+    def _cleared(self, cause=16):
+        if self.state in ("ringing", "up"):
             self.state = "ended"
             self.hungup = True
+            self.cause = cause
             self._finish()
 
     def _finish(self):
@@ -186,14 +162,20 @@ class Phone(_Party):
             self._answer_fut.set_result(False)
         self.switch._port_done(self)
 
-    # script API
+    def _release(self):
+        raise NotImplementedError
+
+    def _abandon(self):
+        raise NotImplementedError
+
     async def wait_answer(self, timeout=30.0):
-        """Wait until Trunkline answers; SimError if it does not within `timeout` s."""
+        """Wait until Trunkline answers; SimError if it does not within `timeout` s or clears first."""
         h = self.switch.timers.at(timeout, lambda: self._answer_fut.done() or self._answer_fut.set_result(False))
         ok = await self._answer_fut
         _Timers.cancel(h)
         if not ok:
-            raise SimError(f"call to {self.number} not answered within {timeout} s")
+            why = f"cleared with cause {self.cause}" if self.hungup else f"not answered within {timeout} s"
+            raise SimError(f"call to {self.number} {why}")
         return True
 
     async def wait_hangup(self, timeout=60.0):
@@ -206,19 +188,73 @@ class Phone(_Party):
         return True
 
     async def hangup(self):
-        """Hang up: before answer the ringing stops; after answer the loop current drops."""
+        """Hang up (before answer: abandon the call)."""
         if self.state == "ringing":
-            _Timers.cancel(self._timer)
-            self.card.far_ring(self.channel, False)
             self.card.far_play_clear(self.channel)
             self.state = "ended"
+            self._abandon()
             self._finish()
         elif self.state == "up":
             self.state = "ended"
             self.card.far_play_clear(self.channel)
-            self.card.far_loop(self.channel, False)
-            self.switch.timers.at(0.8, lambda: self.card.far_loop(self.channel, True))
+            self._release()
             self._finish()
+
+
+class Phone(TrunkCall):
+    """A scripted caller reaching Trunkline over an analog trunk (FXO port of the card)."""
+
+    RING_ON, RING_OFF = 1.0, 4.0         # China ring cadence, s
+    CLIP_DELAY = 0.3                     # s after the first ring before caller ID
+
+    def __init__(self, switch, channel, number, caller, clip="dtmf"):
+        super().__init__(switch, channel, number, caller)
+        self.clip = clip
+        self.rings = 0
+        self._timer = None
+        self._ring(True)
+
+    def _ring(self, on):
+        if self.state != "ringing":
+            return
+        self.card.far_ring(self.channel, on)
+        if on:
+            self.rings += 1
+            self._timer = self.switch.timers.at(self.RING_ON, lambda: self._ring(False))
+        else:
+            if self.rings == 1 and self.caller and self.clip:
+                self.switch.timers.at(self.CLIP_DELAY, self._send_clip)
+            self._timer = self.switch.timers.at(self.RING_OFF, lambda: self._ring(True))
+
+    def _send_clip(self):
+        if self.state != "ringing":
+            return
+        if self.clip == "dtmf":
+            self.card.far_play(self.channel, render_dtmf("D" + self.caller + "C", on_ms=60, off_ms=60))
+        else:
+            from trunkline.dsp.callerid import CallerIDGenerator
+            self.card.far_play(self.channel, CallerIDGenerator().encode(self.caller, standard=self.clip))
+
+    # card events routed here by the switch
+    def _offhook(self):
+        if self.state != "ringing":
+            return
+        _Timers.cancel(self._timer)
+        self.card.far_ring(self.channel, False)
+        self.card.far_play_clear(self.channel)
+        self._answered()
+
+    def _onhook(self):
+        if self.state == "up":
+            self._cleared(16)
+
+    def _abandon(self):
+        _Timers.cancel(self._timer)
+        self.card.far_ring(self.channel, False)
+
+    def _release(self):
+        self.card.far_loop(self.channel, False)
+        self.switch.timers.at(0.8, lambda: self.card.far_loop(self.channel, True))
 
 
 class Station(_Party):
@@ -270,6 +306,15 @@ class Station(_Party):
         self.card.far_hook(self.channel, True)
 
 
+@dataclass
+class Destination:
+    """How a number Trunkline dials behaves: kind answer/busy/noanswer/unallocated/congestion,
+    answer delay in s, and an optional script `async def script(party)` run once answered."""
+    kind: str = "answer"
+    answer_after: float = 2.0
+    script: object = None
+
+
 class Switch:
     """The simulated network behind one card: places calls into it and answers its phones."""
 
@@ -288,7 +333,19 @@ class Switch:
         self._station_of = {st.channel: st for st in self.stations}
         self.trunks = {}                  # "pri"/"r2" far ends attach here: name -> object with place_call()
         self.calls_placed = 0
+        self.destinations = {}            # number -> Destination, for calls Trunkline places
+        self.default_destination = Destination("answer")
         card.add_tick_hook(self._tick)
+
+    def add_destination(self, number, kind="answer", answer_after=2.0, script=None):
+        """Say how `number` behaves when Trunkline dials it (see Destination)."""
+        if kind not in ("answer", "busy", "noanswer", "unallocated", "congestion"):
+            raise ValueError(f"unknown destination behaviour {kind!r}")
+        self.destinations[number] = Destination(kind, answer_after, script)
+
+    def destination(self, number):
+        """The behaviour of a dialled number (the default: answer after 2 s)."""
+        return self.destinations.get(number, self.default_destination)
 
     async def sleep(self, seconds):
         """Wait `seconds` of media time on the card clock."""
@@ -318,6 +375,8 @@ class Switch:
         return self.stations[port]
 
     def _port_done(self, phone):
+        if not isinstance(phone, Phone):
+            return                        # trunk far ends keep their own channel tables
         self.busy_ports.pop(phone.channel, None)
         # guard time: Trunkline must see the ringing stop or the loop drop before the port is reused
         self._cooling[phone.channel] = self.card.now + 7.5
@@ -332,7 +391,7 @@ class Switch:
                     st._ring_event(False)
                 continue
             phone = self.busy_ports.get(ch)
-            if phone is not None:
+            if phone is not None and not phone.ended:
                 if name == "offhook":
                     phone._offhook()
                 elif name == "onhook":

@@ -102,6 +102,7 @@ class Engine:
         self._route = None
         self._station = None
         self.screen = None                # callable(call) -> None or ("reject", cause) before routing
+        self._end_hooks = []              # callables(call) when a call ends (CDR writers)
         self.ticks = 0
         self.signaling = []
         self._sig_of_span = {}
@@ -151,6 +152,10 @@ class Engine:
     def route(self, handler):
         """Run `handler(call)` (an async flow) for every inbound trunk call."""
         self._route = handler
+
+    def on_call_end(self, hook):
+        """Run hook(call) when any call ends (after its media is released)."""
+        self._end_hooks.append(hook)
 
     def on_station(self, handler):
         """Run `handler(call)` when a station goes off hook by itself (feature codes, agent login)."""
@@ -336,6 +341,11 @@ class Engine:
             self.detector.reset(ch)
         call.vars.setdefault("hangup_side", "remote" if remote else "local")
         call._ended(cause)
+        for hook in self._end_hooks:
+            try:
+                hook(call)
+            except Exception:
+                log.exception("call-end hook failed for %s", call.id)
         self._publish("call_ended", call, cause=cause, reason=reason)
 
     def _publish(self, kind, call, **extra):

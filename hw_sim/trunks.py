@@ -1,0 +1,166 @@
+"""Digital trunk far ends for the simulated switch: the network side of ISDN PRI spans
+(and China No.1 R2 spans, hw_sim/r2_far.py). They place calls into the card and
+answer the calls the card places, following what `Switch.destinations` says."""
+import asyncio
+
+from trunkline.hw_sim.switch import SimError, TrunkCall
+
+
+def attach_trunk_far_end(switch, kind):
+    """Give a Switch the network side of every E1/T1 span of its card ("pri" or "r2")."""
+    if kind == "pri":
+        far = PRIFarEnd(switch)
+    elif kind == "r2":
+        from trunkline.hw_sim.r2_far import R2FarEnd
+        far = R2FarEnd(switch)
+    else:
+        raise ValueError(f"unknown trunk far end {kind!r}")
+    switch.trunks[kind] = far
+    return far
+
+
+def bchannel_to_index(kind, number):
+    """Position in the span's bearer list of a Q.931 B-channel number (E1 skips timeslot 16)."""
+    if kind == "e1":
+        return number - 1 if number < 16 else number - 2
+    return number - 1
+
+
+def index_to_bchannel(kind, index):
+    """Q.931 B-channel number of a bearer position."""
+    if kind == "e1":
+        return index + 1 if index < 15 else index + 2
+    return index + 1
+
+
+class PRICall(TrunkCall):
+    """A scripted caller on a PRI B-channel."""
+
+    def __init__(self, far, span, q931call, channel, number, caller):
+        super().__init__(far.switch, channel, number, caller)
+        self.far = far
+        self.span = span
+        self.q931 = q931call
+
+    def _release(self):
+        self.far.stack_of[self.span.index].hangup(self.q931, 16)
+
+    def _abandon(self):
+        self.far.stack_of[self.span.index].hangup(self.q931, 16)
+
+
+class RemoteParty(TrunkCall):
+    """The far party of a call Trunkline placed: answers when its script says so."""
+
+    def __init__(self, far, span, q931call, channel, number, caller):
+        super().__init__(far.switch, channel, number, caller)
+        self.far = far
+        self.span = span
+        self.q931 = q931call
+
+    def _release(self):
+        self.far.stack_of[self.span.index].hangup(self.q931, 16)
+
+    def _abandon(self):
+        self.far.stack_of[self.span.index].hangup(self.q931, 16)
+
+
+class PRIFarEnd:
+    """Network side (PRINetworkSide) of every PRI span of the card."""
+
+    def __init__(self, switch):
+        from trunkline.drivers.signaling.pri import PRINetworkSide
+        from trunkline.drivers.signaling import q931 as m
+        self.switch = switch
+        card = switch.card
+        self.spans = [sp for sp in card.spans if sp.kind in ("e1", "t1") and sp.dchannel is not None]
+        if not self.spans:
+            raise SimError(f"card {card.name} has no E1/T1 span with a D-channel")
+        self.stack_of = {}
+        self.calls = {}                    # (span index, id(q931 call)) -> TrunkCall
+        for sp in self.spans:
+            variant = m.EUROISDN_E1 if sp.kind == "e1" else m.NI2
+            stack = PRINetworkSide(lambda f, d=sp.dchannel: card.far_send_frame(d, f), lambda: card.now,
+                                   switch=variant)
+            stack.on_answered = lambda c, sp=sp: self._on_answered(sp, c)
+            stack.on_hangup = lambda c, cause, sp=sp: self._on_hangup(sp, c, cause)
+            stack.on_incoming = lambda c, sp=sp: self._on_incoming(sp, c)
+            self.stack_of[sp.index] = stack
+        self._dchan = {sp.dchannel: sp for sp in self.spans}
+
+    @property
+    def up(self):
+        """True when every span's D-channel is up."""
+        return all(s.up for s in self.stack_of.values())
+
+    def place_call(self, number, caller="", name=""):
+        """Offer a call into the card on a free B-channel of any span; returns the PRICall."""
+        for sp in self.spans:
+            stack = self.stack_of[sp.index]
+            if not stack.up:
+                continue
+            used = {key_ch for (si, key_ch) in self._busy_channels() if si == sp.index}
+            for i, board_ch in enumerate(sp.bearer):
+                if board_ch in used or self.switch.card.far_hook_state(board_ch):
+                    continue
+                q = stack.place_call(number, caller, channel=index_to_bchannel(sp.kind, i),
+                                     display=name or None)
+                call = PRICall(self, sp, q, board_ch, number, caller)
+                self.calls[(sp.index, id(q))] = call
+                return call
+        raise SimError("all PRI B-channels busy or D-channel down")
+
+    def _busy_channels(self):
+        return [(sp_i, c.channel) for (sp_i, _), c in self.calls.items() if not c.ended]
+
+    def _on_answered(self, sp, q):
+        call = self.calls.get((sp.index, id(q)))
+        if call is not None:
+            call._answered()
+
+    def _on_hangup(self, sp, q, cause):
+        call = self.calls.pop((sp.index, id(q)), None)
+        if call is not None:
+            call._cleared(cause)
+
+    def _on_incoming(self, sp, q):
+        """Trunkline placed a call: behave as Switch.destinations says for the called number."""
+        stack = self.stack_of[sp.index]
+        board_ch = sp.bearer[bchannel_to_index(sp.kind, q.channel)]
+        number = q.called.digits
+        how = self.switch.destination(number)
+        if how.kind in ("busy", "unallocated", "congestion"):
+            stack.hangup(q, {"busy": 17, "unallocated": 1, "congestion": 34}[how.kind])
+            return
+        stack.proceeding(q)
+        stack.alert(q)
+        party = RemoteParty(self, sp, q, board_ch, number, q.calling.digits)
+        party.start_capture()
+        self.calls[(sp.index, id(q))] = party
+        if how.kind == "noanswer":
+            return
+
+        def answer():
+            if party.state == "ringing":
+                stack.answer(q)
+                party._answered()
+                if how.script is not None:
+                    asyncio.ensure_future(how.script(party))
+        self.switch.timers.at(how.answer_after, answer)
+
+    def on_far_event(self, name, ch, span, value):
+        """Card-side activity seen by the network: D-channel frames."""
+        sp = self._dchan.get(ch)
+        if name != "dframe" or sp is None:
+            return
+        stack = self.stack_of[sp.index]
+        while True:
+            frame = self.switch.card.far_recv_frame(ch)
+            if frame is None:
+                break
+            stack.receive_frame(frame)
+
+    def poll(self, now):
+        """Layer 2/3 timers."""
+        for stack in self.stack_of.values():
+            stack.tick(now)

@@ -1,0 +1,45 @@
+"""Call detail records from ended calls, written through the durable (spooling) writer."""
+import datetime as dt
+import time
+
+
+def cdr_row(call, server="", epoch=None):
+    """The Cdr columns for an ended call; media times are placed on the wall clock via `epoch` (s)."""
+    epoch = time.time() - call.engine.now if epoch is None else epoch
+
+    def ts(t):
+        return None if t is None else dt.datetime.fromtimestamp(epoch + t, dt.timezone.utc)
+
+    end = call.ended_at if call.ended_at is not None else call.engine.now
+    row = {
+        "call_id": call.id, "start": ts(call.created_at), "answer": ts(call.answered_at), "end": ts(end),
+        "direction": call.direction, "trunk": call.trunk, "channel": call.channel,
+        "span": int(call.engine.board.span_of[call.channel]),
+        "caller": call.caller_id or "", "called": call.called or "",
+        "queue": call.vars.get("queue"), "agent": call.vars.get("agent"),
+        "outcome": call.vars.get("outcome") or ("answered" if call.answered_at is not None else "unanswered"),
+        "hangup_cause": call.cause, "duration": round(end - call.created_at, 3),
+        "billsec": round(end - call.answered_at, 3) if call.answered_at is not None else 0.0,
+        "server": server,
+    }
+    try:
+        from trunkline.ivr.cdr import cdr_fields
+        row.update({k: v for k, v in cdr_fields(call).items() if v is not None})
+    except ImportError:
+        pass
+    return row
+
+
+class CdrRecorder:
+    """Engine call-end hook: one CDR per call into the DurableWriter (never blocks the tick)."""
+
+    def __init__(self, writer, server=""):
+        self.writer = writer
+        self.server = server
+        self.epoch = None
+
+    def __call__(self, call):
+        """Write the CDR of an ended call."""
+        if self.epoch is None:
+            self.epoch = time.time() - call.engine.now
+        self.writer.write_cdr(**cdr_row(call, self.server, self.epoch))
