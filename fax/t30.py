@@ -590,7 +590,10 @@ class T30Session:
                 yield from self._send_hs(hb, short_train=short)
                 pps = bytes([fcf2, page_i & 0xFF, bi & 0xFF, len(block) - 1])
                 resp = yield from self._post_command(lambda: [self._frame("PPS", pps)])
+                rnr_since = self.now
                 while self._find(resp, FCF["RNR"]) is not None:
+                    if self.now - rnr_since > T5:
+                        raise _Fail("T5 expired: receiver not ready")
                     resp = yield from self._post_command(lambda: [self._frame("RR")])
                 if self._find(resp, FCF["MCF"]) is not None:
                     break

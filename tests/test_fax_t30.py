@@ -86,3 +86,27 @@ def test_our_two_ends_fine_resolution_2048(tmp_path, ecm):
     got = read_tiff(dst)
     for g, p in zip(got, pages):
         assert g.y_dpi == 196.0 and np.array_equal(g.image, p.image)
+
+
+def test_our_two_ends_continuous_noise(tmp_path):
+    """Ours to ours with continuous white noise at -42 dBm0 (30 dB under the -12 dBm0 image signal)."""
+    import sys, os
+    sys.path.insert(0, os.path.dirname(__file__))
+    from test_fax_t30_spandsp import Line
+
+    pages = synth_document(2, rows=220, seed=3)
+    src, dst = str(tmp_path / "s.tif"), str(tmp_path / "r.tif")
+    write_tiff(src, pages)
+    a = FaxEndpoint(True, send=src)
+    b = FaxEndpoint(False, receive=dst)
+    l1, l2 = Line(noise_dbm0=-42.0, seed=1), Line(noise_dbm0=-42.0, seed=2)
+    for _ in range(120 * 50):
+        x, y = a.tx(160), b.tx(160)
+        a.rx(l2(y))
+        b.rx(l1(x))
+        if a.done and b.done:
+            break
+    print(f"\nours->ours in continuous noise: {a.result}")
+    assert a.result.ok and b.result.ok and b.result.pages == 2
+    for g, p in zip(read_tiff(dst), pages):
+        assert np.array_equal(g.image, p.image)
