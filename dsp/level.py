@@ -101,7 +101,8 @@ class VoiceActivityDetector:
     """Speech/silence per channel on 10 ms frames: energy above an adaptive noise floor, attack and hangover in ms.
 
     A frame is loud when its level is above `threshold` dBm0 and `snr_db` above the channel's
-    noise floor (tracked from quiet frames: falls at once, rises slowly). The channel turns
+    noise floor (seeded by the first frame, falls at once to quieter frames, rises
+    `floor_rise_db_per_s` otherwise). The channel turns
     active after `attack_ms` of loud frames and back to silence after `hangover_ms` without any.
     `process` returns [(channel, active, offset), ...] for every change in this call, offset
     in samples from the start of the block (time order); `active`, `speech_ms` and
@@ -124,7 +125,7 @@ class VoiceActivityDetector:
         self._rise = 10.0 ** (floor_rise_db_per_s / 10.0 / 100.0)   # per 10 ms frame
         c = self.channels
         self._tail = np.zeros((c, 0), np.int16)
-        self.floor = np.full(c, dbm0_to_power(-70.0))   # noise floor estimate, mean square
+        self.floor = np.full(c, np.nan)   # noise floor estimate (mean square); first frame seeds it
         self.active = np.zeros(c, bool)
         self._loud_run = np.zeros(c, np.int32)
         self._quiet_run = np.zeros(c, np.int32)
@@ -145,7 +146,7 @@ class VoiceActivityDetector:
         """Return one channel to silence with a fresh noise floor."""
         ch = int(channel)
         self._tail[ch] = 0
-        self.floor[ch] = dbm0_to_power(-70.0)
+        self.floor[ch] = np.nan
         self.active[ch] = False
         self._loud_run[ch] = self._quiet_run[ch] = 0
         self._speech_frames[ch] = self._silence_frames[ch] = 0
@@ -166,9 +167,10 @@ class VoiceActivityDetector:
         events = []
         for f in range(nf):
             p = power[:, f]
-            loud = (p > self._thr) & (p > self.floor * self._snr)
-            # noise floor: follow quiet frames down at once, creep up slowly otherwise
-            self.floor = np.where(p < self.floor, np.maximum(p, 1e-3), np.where(loud, self.floor, self.floor * self._rise))
+            floor = np.where(np.isnan(self.floor), np.maximum(p, 1e-3), self.floor)
+            loud = (p > self._thr) & (p > floor * self._snr)
+            # noise floor: follows quieter frames down at once, creeps up slowly all the time
+            self.floor = np.where(p < floor, np.maximum(p, 1e-3), floor * self._rise)
             self._loud_run = np.where(loud, self._loud_run + 1, 0)
             self._quiet_run = np.where(loud, 0, self._quiet_run + 1)
             start = ~self.active & (self._loud_run >= self._attack)
