@@ -234,6 +234,19 @@ class T30Session:
         self.out = T30Outcome()
         self.received: list[FaxPage] = []
         self.done = False
+        # receiver state for the page / ECM block in progress
+        self._page_open = False
+        self._page_rows: list = []
+        self._page_bad = 0
+        self._ecm_frames: dict[int, bytes] = {}
+        self._ecm_page = bytearray()
+        self._ecm_cont = False
+        self._ecm_block_key = None
+        self._ecm_block_nfr = 0
+        self._ecm_done_key = None
+        self._v21_skipped = False
+        self.ecm_frames_resent = 0
+        self.page_fine = False
         self._gen = self._main()
 
     # ------------------------------------------------------------------ audio plumbing
@@ -257,7 +270,7 @@ class T30Session:
             bits = ()  # image data on the line: V.21 is idle (saves its cost per block)
             self._v21_skipped = True
         else:
-            if getattr(self, "_v21_skipped", False):
+            if self._v21_skipped:
                 self.v21rx.reset()
                 self._v21_skipped = False
             self.v21rx.rx(samples)
@@ -607,7 +620,7 @@ class T30Session:
                     raise _Fail("ECM block not accepted after 8 partial page requests")
                 bm = ppr[3:35]
                 todo = [i for i in range(len(block)) if i // 8 < len(bm) and (bm[i // 8] >> (i % 8)) & 1]
-                self.out_retries = getattr(self, "out_retries", 0) + len(todo)
+                self.ecm_frames_resent += len(todo)
                 self._log(f"PPR: resend {len(todo)} frames")
                 if not todo:
                     todo = list(range(len(block)))
@@ -619,12 +632,7 @@ class T30Session:
         ident_cmd = first
         end_t1 = self.now + T1
         settings = None
-        page_bits_dec = None
-        page_rows = None
-        got_page = False
         last_resp = None
-        ecm_frames: dict[int, bytes] = {}
-        ecm_page_data = bytearray()
         pending = None
         yield from self._send_frames(ident_cmd)
         dcs_seen = False
@@ -642,7 +650,7 @@ class T30Session:
                 raise _Fail("T2 expired waiting for a command")
             fcfs = [self._fcf(f) for f in frames]
             if FCF["DCN"] in fcfs:
-                if self.out.pages and not getattr(self, "_page_open", False):
+                if self.out.pages and not self._page_open:
                     self.out.ok = True
                     self.out.reason = "OK"
                     return
@@ -687,7 +695,7 @@ class T30Session:
                 if FCF.get(name) in fcfs:
                     post = name
             if post is not None and settings is not None and not settings["ecm"]:
-                if getattr(self, "_page_open", False):
+                if self._page_open:
                     rows, bad = self._close_page(settings)
                     ok = rows > 0 and bad <= rows // 50  # copy quality: at most 2 % bad rows
                     if ok:
@@ -711,7 +719,7 @@ class T30Session:
                 fcf2 = pps[3] & 0xFE if len(pps) > 3 else 0
                 nfr = (pps[6] + 1) if len(pps) > 6 else 0
                 key = bytes(pps[4:6])
-                if key == getattr(self, "_ecm_done_key", None) and not self._ecm_frames:
+                if key == self._ecm_done_key and not self._ecm_frames:
                     # our MCF for this block was lost: confirm again, do not store it twice
                     yield from self._wait(GAP)
                     yield from self._send_frames([self._frame("MCF")])
@@ -719,7 +727,7 @@ class T30Session:
                         self._start_hs_rx()
                         pending = yield from self._receive_image(settings, keep_ecm=fcf2 == FCF["NULL"])
                     continue
-                if getattr(self, "_ecm_block_key", None) == key:
+                if self._ecm_block_key == key:
                     # a retransmission's PPS may count only the resent frames: keep the block's count
                     nfr = max(nfr, self._ecm_block_nfr)
                 self._ecm_block_key, self._ecm_block_nfr = key, nfr
@@ -806,9 +814,9 @@ class T30Session:
         end = self.now + T2
         ecm = settings["ecm"]
         if ecm:
-            if not keep_ecm or not hasattr(self, "_ecm_frames"):
+            if not keep_ecm:
                 self._ecm_frames = {}
-            if not keep_ecm and not getattr(self, "_ecm_cont", False):
+            if not keep_ecm and not self._ecm_cont:
                 self._ecm_page = bytearray()
             hd = hdlc.HDLCDecoder(max_len=300)
         else:

@@ -170,7 +170,8 @@ class T4Encoder:
 
     coding: "mh" (T.4 1-D), "mr" (T.4 2-D, k lines per 1-D line) or "mmr" (T.6).
     min_bits: minimum bits per coded line (min scan line time x bit rate), filled with zeros before EOL.
-    eol_first: MH/MR pages begin with an EOL (as in T.4 transmission and TIFF G3 with EOLs).
+    Every MH/MR line is preceded by its EOL (so a page starts with one); rtc=False leaves out the
+    6-EOL end of page (TIFF G3); byte_align_eol pads so that each EOL ends on an octet boundary.
     """
 
     def __init__(self, width: int = 1728, coding: str = "mh", k: int = 2, min_bits: int = 0,
@@ -428,8 +429,6 @@ class T4Decoder:
             if not self._seen_eol:
                 self._seen_eol = True  # data before the first EOL is ignored
             else:
-                if self.coding == "mr" and consumed < len(buf):
-                    pass
                 stripped = seg
                 if self.coding == "mr":
                     empty = len(seg) <= 1 or not seg[1:].any()
@@ -491,8 +490,6 @@ def decode_page(bits, width: int = 1728, coding: str = "mh") -> np.ndarray:
     dec = T4Decoder(width, coding)
     rows = dec.feed(bits)
     rows += dec.finish()
-    if coding == "mmr" and not dec.page_ended:
-        pass
     return np.array(rows, dtype=np.uint8).reshape(-1, width)
 
 

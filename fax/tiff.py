@@ -80,14 +80,6 @@ def read_tiff(path: str) -> list[FaxPage]:
     return pages
 
 
-def _ifd_entries(tags):
-    """tags: list of (tag, type, values); returns sorted entries."""
-    return sorted(tags, key=lambda t: t[0])
-
-
-_TYPE_SIZE = {2: 1, 3: 2, 4: 4, 5: 8}
-
-
 def write_tiff(path: str, pages: list[FaxPage], compression: str = "g4", k: int = 4,
                software: str = "trunkline fax") -> None:
     """Write pages as a TIFF Class F file; compression "g3" (MH), "g3-2d" (MR, k) or "g4" (T.6)."""
@@ -96,7 +88,6 @@ def write_tiff(path: str, pages: list[FaxPage], compression: str = "g4", k: int 
         raise ValueError(f"unknown compression {compression!r}")
     if not pages:
         raise ValueError("no pages to write")
-    data_parts = []
     strips = []
     for p in pages:
         img = np.asarray(p.image, dtype=np.uint8)
@@ -140,7 +131,7 @@ def write_tiff(path: str, pages: list[FaxPage], compression: str = "g4", k: int 
             tags.append((293, 4, [0]))
         else:
             tags.append((292, 4, [(1 if coding == "mr" else 0) | 4]))
-        tags = _ifd_entries(tags)
+        tags.sort(key=lambda t: t[0])
         ifd_off = len(out)
         struct.pack_into("<I", out, prev_next_ptr, ifd_off)
         out += struct.pack("<H", len(tags))

@@ -8,7 +8,7 @@ from PIL import Image
 
 from trunkline.fax import t4
 from trunkline.fax.convert import ConvertError, image_to_pages, synth_document, to_tiff
-from trunkline.fax.tiff import FaxPage, TiffError, read_tiff, read_tiff_own, write_tiff
+from trunkline.fax.tiff import TiffError, read_tiff, read_tiff_own, write_tiff
 
 
 def _pages(width, fine, n=2):
