@@ -1,0 +1,334 @@
+"""Scripted callers through the simulator in virtual time: the demo hotline, hang-up mid-prompt,
+bridged audio (sample-accurate after G.711), recording, outbound PRI calls, stations."""
+import asyncio
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from simharness import Rig
+from trunkline.dsp import g711
+from trunkline.hw_sim import SimError
+from trunkline.ivr.demo import ensure_demo_prompts, hotline
+from trunkline.media import ChannelError, Hangup, Timeout
+
+
+@pytest.fixture(scope="module")
+def prompts(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("prompts"))
+    ensure_demo_prompts(d)
+    return d
+
+
+def roundtrip(x):
+    """What survives A-law coding."""
+    return g711.alaw_decode(g711.alaw_encode(np.asarray(x, dtype=np.int16)))
+
+
+def find(haystack, needle):
+    """Offset where needle occurs exactly in haystack, or -1."""
+    n = len(needle)
+    for off in range(len(haystack) - n + 1):
+        if haystack[off] == needle[0] and np.array_equal(haystack[off:off + n], needle):
+            return off
+    return -1
+
+
+def test_demo_hotline_menu_and_digits(prompts, tmp_path):
+    rig = Rig("fxo=2", [prompts])
+    seen = {}
+
+    async def flow(call):
+        call.vars["recordings_dir"] = str(tmp_path)
+        try:
+            await hotline(call)
+        finally:
+            seen.update(call.vars, caller=call.caller_id)
+    rig.engine.route(flow)
+
+    async def scenario():
+        phone = rig.sim.call("95588", from_="13800000000")
+        await phone.wait_answer(timeout=15)
+        await phone.sleep(1.0)
+        await phone.send_dtmf("1")
+        await phone.sleep(1.0)
+        await phone.send_dtmf("123456#")
+        heard = await phone.listen(1.0)
+        await phone.wait_hangup(timeout=60)
+        return phone, heard
+    phone, heard = rig.run(scenario)
+    assert seen["caller"] == "13800000000"          # DTMF caller ID read between rings
+    assert seen["choice"] == "1" and seen["account"] == "123456"
+    assert phone.hungup and np.abs(heard).max() > 1000   # the read-back was audible
+    assert rig.engine.calls == {} and not rig.engine.players.active.any()
+
+
+def test_menu_retries_then_timeout(prompts):
+    rig = Rig("fxo=1", [prompts])
+    result = {}
+
+    async def flow(call):
+        await call.answer()
+        try:
+            await call.menu("menu", choices="12", timeout=2, retries=2, invalid="invalid")
+        except Timeout:
+            result["timeout"] = rig.engine.now
+    rig.engine.route(flow)
+
+    async def scenario():
+        phone = rig.sim.call("1", from_="")
+        await phone.wait_answer()
+        t0 = rig.card.now
+        await phone.sleep(0.5)
+        await phone.send_dtmf("9")            # invalid: replays
+        await phone.wait_hangup(timeout=60)
+        return t0
+    t0 = rig.run(scenario)
+    assert "timeout" in result and result["timeout"] > t0 + 4   # two tries, 2 s wait each at least
+
+
+def test_hangup_mid_prompt_releases_channel(prompts):
+    rig = Rig("fxo=1", [prompts])
+    outcome = []
+
+    async def flow(call):
+        await call.answer()
+        try:
+            await call.play("menu", "menu", "menu", barge_in=False)
+            outcome.append("finished")
+        except Hangup:
+            outcome.append("hangup")
+            raise
+    rig.engine.route(flow)
+
+    async def scenario():
+        for _ in range(2):                        # the port is reusable afterwards
+            phone = rig.sim.call("1", from_="")
+            await phone.wait_answer()
+            await phone.sleep(1.5)
+            await phone.hangup()
+            await rig.sim.sleep(9.0)
+        return True
+    rig.run(scenario)
+    assert outcome == ["hangup", "hangup"]
+    eng = rig.engine
+    assert eng.calls == {} and not eng.players.active.any() and eng.recorders.active == {}
+    assert eng.pool.free and eng.players.anonymous == {}    # the play list's pool space came back
+    assert all(row["state"] == "idle" for row in eng.status())
+
+
+def test_two_calls_bridged_sample_accurate(prompts):
+    rig = Rig("fxo=2", [prompts])
+    first = []
+
+    async def flow(call):
+        await call.answer()
+        if not first:
+            first.append(call)
+            await call.wait_hangup()
+        else:
+            await call.bridge(first[0])
+            await call.wait_hangup()
+    rig.engine.route(flow)
+    rng = np.random.default_rng(7)
+    # a signal without DTMF-like content: slow random walk, well inside the range
+    signal = np.cumsum(rng.integers(-400, 400, 8000)).clip(-20000, 20000).astype(np.int16)
+
+    async def scenario():
+        a = rig.sim.call("1", from_="")
+        await a.wait_answer()
+        b = rig.sim.call("2", from_="")
+        await b.wait_answer()
+        await b.sleep(0.2)
+        b.start_capture()
+        b.take_captured()
+        await a.play(signal)
+        await b.sleep(0.2)
+        heard_b = b.take_captured()
+        a.start_capture()
+        a.take_captured()
+        await b.play(signal[::-1].copy())
+        await a.sleep(0.2)
+        heard_a = a.take_captured()
+        await a.hangup()
+        await b.hangup()
+        return heard_a, heard_b
+    heard_a, heard_b = rig.run(scenario)
+    assert find(heard_b, roundtrip(signal)) >= 0, "B must hear exactly what A sent (after G.711)"
+    assert find(heard_a, roundtrip(signal[::-1])) >= 0, "A must hear exactly what B sent"
+
+
+def test_recording_contains_what_the_caller_sent(prompts, tmp_path):
+    rig = Rig("fxo=1", [prompts])
+    path = str(tmp_path / "rec.wav")
+    result = {}
+
+    async def flow(call):
+        await call.answer()
+        result["rec"] = await call.record(path, max_seconds=3.0, beep=False)
+    rig.engine.route(flow)
+    rng = np.random.default_rng(3)
+    signal = np.cumsum(rng.integers(-300, 300, 12000)).clip(-20000, 20000).astype(np.int16)
+
+    async def scenario():
+        phone = rig.sim.call("1", from_="")
+        await phone.wait_answer()
+        await phone.play(signal)
+        await phone.wait_hangup(timeout=10)
+    rig.run(scenario)
+    rec = result["rec"]
+    assert rec.reason == "max" and abs(rec.seconds - 3.0) < 0.05
+    data, rate = sf.read(path, dtype="int16")
+    assert rate == 8000 and len(data) == 24000
+    assert find(data, roundtrip(signal)[:8000]) >= 0
+
+
+def test_recording_two_track_and_io_error(prompts, tmp_path):
+    rig = Rig("fxo=1", [prompts])
+    good = str(tmp_path / "two.wav")
+    bad = str(tmp_path / "no-such-dir-file" / "x" / "\0bad.wav")
+    result = {}
+
+    async def flow(call):
+        await call.answer()
+        result["bad"] = await call.record(bad, max_seconds=0.5, beep=False)
+        call.start_audio(np.full(800, 5000, dtype=np.int16), loop=True)
+        result["good"] = await call.record(good, max_seconds=1.0, beep=False, two_track=True)
+        call.stop_audio()
+    rig.engine.route(flow)
+
+    async def scenario():
+        phone = rig.sim.call("1", from_="")
+        await phone.wait_answer()
+        await phone.play(np.full(16000, 3000, dtype=np.int16))
+        await phone.wait_hangup(timeout=10)
+    rig.run(scenario)
+    assert result["bad"].error and "bad.wav" in bad        # I/O error ends the recording, not the call
+    data, _ = sf.read(good, dtype="int16")
+    assert data.shape == (8000, 2)
+    assert abs(int(np.median(data[:, 0])) - 3000) < 100    # caller track
+    assert abs(int(np.median(data[:, 1])) - 5000) < 100    # what we sent
+
+
+def test_outbound_pri_call_answered_busy_and_unallocated(prompts):
+    rig = Rig("e1=1", [prompts])
+    rig.sim.add_destination("555", kind="answer", answer_after=3.0)
+    rig.sim.add_destination("666", kind="busy")
+    rig.sim.add_destination("777", kind="unallocated")
+    out = {}
+
+    async def scenario():
+        await rig.engine.sleep(1.0)                # D-channel establishment
+        t0 = rig.engine.now
+        call = await rig.engine.make_call("555", caller_id="9001")
+        out["answer_delay"] = rig.engine.now - t0
+        await call.hangup()
+        for number in ("666", "777"):
+            try:
+                await rig.engine.make_call(number)
+            except ChannelError as exc:
+                out[number] = exc.cause
+        rig.sim.add_destination("888", kind="noanswer")
+        try:
+            await rig.engine.make_call("888", timeout=5)
+        except Timeout:
+            out["888"] = "timeout"
+    rig.run(scenario)
+    assert 2.9 < out["answer_delay"] < 3.5
+    assert out["666"] == 17 and out["777"] == 1 and out["888"] == "timeout"
+
+
+def test_inbound_pri_call_numbers_and_clear(prompts):
+    rig = Rig("e1=1", [prompts])
+    got = {}
+
+    async def flow(call):
+        got.update(caller=call.caller_id, called=call.called, trunk=call.trunk)
+        await call.answer()
+        await call.play("goodbye", barge_in=False)
+        await call.hangup()
+    rig.engine.route(flow)
+
+    async def scenario():
+        await rig.sim.sleep(1.0)
+        phone = rig.sim.call("95588", from_="13912345678", trunk="pri")
+        await phone.wait_answer()
+        heard = await phone.listen(0.5)
+        await phone.wait_hangup()
+        return phone, heard
+    phone, heard = rig.run(scenario)
+    assert got == {"caller": "13912345678", "called": "95588", "trunk": "pri"}
+    assert phone.cause == 16 and np.abs(heard).max() > 500
+
+
+def test_station_ring_answer_flash_and_conference_whisper(prompts):
+    rig = Rig("fxo=2&fxs=2", [prompts])
+    events = []
+
+    async def flow(call):
+        await call.answer()
+        agent = await rig.engine.ring_station(0, caller_id=call.caller_id, timeout=20)
+        agent.on_flash(lambda c: events.append("flash"))
+        await call.bridge(agent)
+        await agent.wait_hangup()
+    rig.engine.route(flow)
+
+    async def scenario():
+        phone = rig.sim.call("1", from_="")
+        await phone.wait_answer()
+        st = rig.sim.station(0)
+        await st.wait_ring(timeout=10)
+        st.offhook()
+        await st.sleep(0.5)
+        tone = (np.sin(np.arange(4000) * 2 * np.pi * 440 / 8000) * 6000).astype(np.int16)
+        phone.start_capture()
+        phone.take_captured()
+        await st.play(tone)
+        heard = phone.take_captured()
+        await st.flash()
+        await st.sleep(0.5)
+        st.onhook()
+        await phone.wait_hangup(timeout=5)
+        return heard
+    heard = rig.run(scenario)
+    assert events == ["flash"]
+    assert np.abs(heard).max() > 3000          # caller heard the agent
+
+
+def test_conference_who_hears_whom(prompts):
+    """Supervisor whisper: the agent hears the supervisor, the caller does not."""
+    rig = Rig("fxo=3", [prompts])
+    calls = []
+
+    async def flow(call):
+        await call.answer()
+        calls.append(call)
+        if len(calls) == 3:
+            conf = rig.engine.conference()
+            caller, agent, sup = calls
+            conf.add(caller)
+            conf.add(agent)
+            conf.add(sup, speak_to=[agent])
+        await call.wait_hangup()
+    rig.engine.route(flow)
+
+    async def scenario():
+        phones = []
+        for i in range(3):
+            p = rig.sim.call(str(i), from_="")
+            await p.wait_answer()
+            phones.append(p)
+        await rig.sim.sleep(0.2)
+        for p in phones:
+            p.start_capture()
+            p.take_captured()
+        tone = np.full(1600, 4000, dtype=np.int16)
+        await phones[2].play(tone)               # the supervisor speaks
+        heard = [p.take_captured() for p in phones]
+        for p in phones:
+            await p.hangup()
+        return heard
+    heard = rig.run(scenario)
+    caller, agent, sup = (int(np.abs(h.astype(int)).max()) for h in heard)
+    assert agent >= 3900 and caller < 100 and sup < 100
