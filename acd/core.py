@@ -72,8 +72,9 @@ class JoinResult:
 class ACDCore:
     """Shared ACD state in the database; one instance per Trunkline server (`instance` names it)."""
 
-    def __init__(self, session_factory, instance="acd", clock=None, rng=None, hub=None):
+    def __init__(self, session_factory, instance="acd", clock=None, rng=None, hub=None, writer=None):
         self.sf = session_factory
+        self.writer = writer          # optional trunkline.spool.DurableWriter: mirrors queue_log to queue_events
         self.instance = instance
         self.clock = clock or _time.time
         self.rng = rng or random.Random()
@@ -89,6 +90,7 @@ class ACDCore:
     def _tx(self):
         s = self.sf()
         s.info["cti"] = []
+        s.info["qlog"] = []
         try:
             yield s
             s.commit()
@@ -98,9 +100,23 @@ class ACDCore:
             raise
         finally:
             docs = s.info.pop("cti", [])
+            qlog = s.info.pop("qlog", [])
             s.close()
         if docs:
             self.hub.deliver(self.hub.assign_ids(docs))
+        if qlog and self.writer is not None:
+            self._mirror(qlog)
+
+    def _mirror(self, rows):
+        """Hand committed queue_log rows to the durable writer as trunkline.models.QueueEvent rows."""
+        import datetime as dt
+        for r in rows:
+            data = [d for d in (r.data1, r.data2, r.data3, r.data4, r.data5)]
+            while data and data[-1] == "":
+                data.pop()
+            self.writer.write_queue_event(
+                uuid=f"acd-{r.id}", at=dt.datetime.fromtimestamp(r.time, dt.timezone.utc), queue=r.queue,
+                call_id=r.callid, agent=r.agent if r.agent != "NONE" else "", event=r.event, data={"data": data})
 
     def _pg(self, s):
         return s.get_bind().dialect.name == "postgresql"

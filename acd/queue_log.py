@@ -42,6 +42,8 @@ def log_event(session, time, event, callid="NONE", queue="NONE", agent="NONE", *
                       agent=agent or "NONE", event=event, data1=vals[0], data2=vals[1],
                       data3=vals[2], data4=vals[3], data5=vals[4])
     session.add(row)
+    if "qlog" in session.info:
+        session.info["qlog"].append(row)
     return row
 
 

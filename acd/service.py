@@ -101,7 +101,8 @@ class ACD:
             else:
                 epoch = _time.time() - engine.now if cfg.get("epoch", True) else 0.0
                 clock = lambda: engine.now + epoch   # noqa: E731  media time on an epoch base
-        self.core = ACDCore(session_factory, instance=cfg["instance"], clock=clock, rng=rng, hub=hub)
+        self.core = ACDCore(session_factory, instance=cfg["instance"], clock=clock, rng=rng, hub=hub,
+                            writer=cfg.get("writer"))
         self.instance = cfg["instance"]
         self._waiters = {}                # entry id -> _Waiter
         self._handling = set()            # offered entry ids being rung here
@@ -224,10 +225,19 @@ class ACD:
             finally:
                 self._waiters.pop(jr.entry, None)
             if nxt is None:
+                self._cdr_vars(call, result)
                 return result
             # transferred (new entry id) or overflow to another queue: keep going
             queue_name, jr = nxt
             cfg = self.core.queue_config(queue_name)
+
+    @staticmethod
+    def _cdr_vars(call, r):
+        """What the CDR writer reads from call.vars (trunkline.cdr.cdr_row): queue, agent, outcome, times."""
+        if r is None:
+            return
+        call.vars.update({"queue": r.queue, "agent": r.agent, "outcome": r.outcome, "acd_wait": round(r.wait, 3),
+                          "acd_talk": round(r.talk, 3), "recording": r.recording})
 
     async def _wait_in_queue(self, w, cfg, jr):
         call, entry = w.call, jr.entry
@@ -521,7 +531,7 @@ class ACD:
             os.makedirs(self.config["recordings_dir"], exist_ok=True)
             recording = os.path.join(self.config["recordings_dir"], f"acd-{w.entry}-{caller.id}.wav")
             self.core.set_recording(w.entry, recording)
-            rec_task = self._spawn(self._record(caller, recording))
+            rec_task = self._spawn(self._record(caller, recording, conn.agent, w.queue))
         start = self.engine.now
         ended_by = await self._connected_loop(conn)
         self._connections.pop(conn.agent, None)
@@ -560,11 +570,32 @@ class ACD:
         return QueueResult("completed", w.queue, w.entry, agent=conn.agent, wait=waited, talk=talk,
                            ended_by=ended_by, recording=recording, data=w.data), None
 
-    async def _record(self, caller, path):
+    async def _record(self, caller, path, agent=None, queue=None):
+        res = None
         try:
-            await caller.record(path, max_seconds=4 * 3600.0, terminators="", beep=False, two_track=True)
-        except Hangup:
-            pass
+            res = await caller.record(path, max_seconds=4 * 3600.0, terminators="", beep=False, two_track=True)
+        except Hangup as exc:
+            res = getattr(exc, "recording", None)
+        if res is not None and getattr(res, "path", None):
+            self._index_recording(caller, res, agent, queue)
+
+    def _index_recording(self, caller, res, agent, queue):
+        """Index the two-track recording in trunkline.models.Recording when that table exists."""
+        try:
+            from sqlalchemy import inspect
+
+            from trunkline.models import Recording
+            bind = self.core.sf.kw["bind"]
+            if not inspect(bind).has_table("recordings"):
+                return
+            import datetime as dt
+            with self.core._tx() as s:
+                s.add(Recording(call_id=caller.id, path=res.path, format=os.path.splitext(res.path)[1][1:] or "wav",
+                                started_at=dt.datetime.now(dt.timezone.utc), seconds=float(res.seconds or 0.0),
+                                bytes=os.path.getsize(res.path) if os.path.exists(res.path) else 0,
+                                caller=caller.caller_id or "", agent=agent, queue=queue, two_track=True))
+        except Exception as exc:        # the recording file exists either way; say why it is not indexed
+            log.warning("recording %s not indexed: %s", res.path, exc)
 
     async def _wait_any(self, calls, extra=None):
         fut = self.engine.loop.create_future()

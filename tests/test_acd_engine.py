@@ -473,3 +473,45 @@ def test_voicemail_key_and_callback_key_keep_place(tmp_path):
     outcomes = [r.outcome for r in rig.results]
     print("enqueue outcomes:", outcomes, "callback pop:", first_pop["caller_id"])
     assert outcomes[:2] == ["voicemail", "callback"]
+
+
+def test_queue_events_recordings_and_cdr_vars_reach_the_core_tables(tmp_path):
+    from trunkline import db
+    from trunkline.models import QueueEvent, Recording
+    from trunkline.spool import DurableWriter
+    eng = db.migrate(f"sqlite:///{tmp_path}/tl.db")
+    factory = db.make_session_factory(eng)
+    writer = DurableWriter(eng, str(tmp_path / "spool.jsonl"))
+    writer.start()
+    rig = Rig("acd-e2e-records", {"q": {"strategy": "top-down", "moh": ""}},
+              [{"id": "100", "station_port": 0, "queues": ["q"]}], tmp=tmp_path / "rec", session_factory=factory,
+              writer=writer)
+    calls = []
+
+    async def flow(call):
+        await call.answer()
+        calls.append(call)
+        rig.results.append(await rig.acd.enqueue(call, "q"))
+    rig.engine.route(flow)
+
+    async def main():
+        await rig.start()
+        rig.acd.login("100")
+        ph, st = await connect_caller(rig)
+        await rig.sim.sleep(3.0)
+        st.onhook()                          # the agent ends the call this time
+        await rig.sim.sleep(2.0)
+        await rig.stop()
+
+    run(main())
+    writer.flush()
+    writer.stop()
+    with factory() as s:
+        evs = [(e.event, e.agent, e.queue) for e in s.query(QueueEvent).order_by(QueueEvent.at, QueueEvent.id)]
+        recs = [(r.call_id, r.agent, r.queue, r.two_track, round(r.seconds)) for r in s.query(Recording)]
+    print("queue_events:", evs, "\nrecordings:", recs, "\ncall vars:", calls[0].vars)
+    assert [e[0] for e in evs] == ["AGENTLOGIN", "ENTERQUEUE", "CONNECT", "COMPLETEAGENT"]
+    assert evs[2] == ("CONNECT", "100", "q")
+    assert len(recs) == 1 and recs[0][:4] == (calls[0].id, "100", "q", True) and 3 <= recs[0][4] <= 5
+    v = calls[0].vars
+    assert v["queue"] == "q" and v["agent"] == "100" and v["outcome"] == "completed" and v["recording"]
