@@ -183,7 +183,8 @@ class Engine:
             for ch, tap in list(self.taps.items()):
                 tap.rx(audio_in[ch])
                 acc[ch] += tap.tx(self.block)
-        out = np.clip(acc, -32768, 32767).astype(np.int16)
+        np.clip(acc, -32768, 32767, out=acc)
+        out = acc.astype(np.int16)
         for ch, reason in self.recorders.capture(audio_in, out):
             self.recorders.stop(ch, reason)
         board.write(board.codec.encode(out))

@@ -123,17 +123,29 @@ class PlayerBank:
         rows = self._rows
         if rows.size == 0:
             return
-        length = self.length[rows, None]
-        rel = self.pos[rows, None] + self._ramp
+        block = self.block
+        pos = self.pos[rows]
+        length = self.length[rows]
+        fast = pos + block <= length            # the whole block lies inside the clip: one gather
+        if fast.all():
+            acc[rows] += self.pool.data[(self.start[rows] + pos)[:, None] + self._ramp]
+        else:
+            rf = rows[fast]
+            if rf.size:
+                acc[rf] += self.pool.data[(self.start[rf] + pos[fast])[:, None] + self._ramp]
+            rs = rows[~fast]                     # clip ends or wraps inside this block
+            lens = length[~fast][:, None]
+            rel = pos[~fast][:, None] + self._ramp
+            loop_s = self.loop[rs][:, None]
+            rel = np.where(loop_s, rel % lens, rel)
+            valid = rel < lens
+            idx = self.start[rs][:, None] + np.minimum(rel, lens - 1)
+            acc[rs] += np.where(valid, self.pool.data[idx], 0)
+        self.pos[rows] = pos + block
         looping = self.loop[rows]
-        if looping.any():
-            rel = np.where(looping[:, None], rel % length, rel)
-        valid = rel < length
-        idx = self.start[rows, None] + np.minimum(rel, length - 1)
-        acc[rows] += np.where(valid, self.pool.data[idx], 0)
-        self.pos[rows] += self.block
-        if looping.any():
-            self.pos[rows] = np.where(looping, self.pos[rows] % self.length[rows], self.pos[rows])
+        wrap = looping & (pos + block >= length)
+        if wrap.any():
+            self.pos[rows[wrap]] %= self.length[rows[wrap]]
         ended = rows[~looping & (self.pos[rows] >= self.length[rows])]
         if ended.size:
             self.active[ended] = False
