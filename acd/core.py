@@ -737,6 +737,30 @@ class ACDCore:
             log_event(s, now, "ENTERQUEUE", n.call_id, target_q, "NONE", "", n.caller_id)
             return n.id
 
+    def logged_in_count(self, queue):
+        """Members of `queue` logged in (any state but logged out)."""
+        with self._tx() as s:
+            return self._logged_in_members(s, queue)
+
+    def recover(self, now=None):
+        """After a restart: close this instance's entries left open (outcome 'lost') and free their agents."""
+        now = self.now() if now is None else now
+        closed = 0
+        with self._tx() as s:
+            q = select(AcdEntry).where(AcdEntry.instance == self.instance,
+                                       AcdEntry.state.in_((WAITING, OFFERED, CONNECTED)))
+            for e in s.scalars(self._lock(s, q)):
+                if e.callback_number and e.state == WAITING:
+                    continue                      # a callback keeps its place across restarts
+                for aid in set((e.offered_to or []) + ([e.agent] if e.agent else [])):
+                    a = s.get(AcdAgent, aid)
+                    if a is not None and a.current_entry == e.id and a.state in (st.RINGING, st.BUSY):
+                        a.ready_since = now
+                        self._after_call_state(s, a, now, default=st.AVAILABLE)
+                e.state, e.outcome, e.ended_at = DONE, "lost", now
+                closed += 1
+        return closed
+
     # ------------------------------------------------------------------ status
     def agents_status(self, now=None):
         """List of dicts per agent: id, name, state, reason, since, where, calls, talk time, queues, caller."""

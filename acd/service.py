@@ -129,6 +129,9 @@ class ACD:
     async def start(self):
         """Start the background loop (timers, dispatch, remote offers, web commands)."""
         if self._poller is None:
+            lost = self.core.recover()
+            if lost:
+                log.warning("ACD %s: closed %d queue entries left open by a previous run", self.instance, lost)
             self._poller = self._spawn(self._poll_loop())
 
     def stop(self):
@@ -269,6 +272,10 @@ class ACD:
                     self.core.leave(entry, "timeout")
                     self._cancel_rings(entry)
                     return await self._overflow(w, cfg.overflow, "timeout", wait=now - wait_base)
+            if cfg.on_empty["action"] != "stay" and self.core.logged_in_count(w.queue) == 0:
+                if self.core.leave(entry, "empty"):       # everyone logged out while the caller waited
+                    self._cancel_rings(entry)
+                    return await self._overflow(w, cfg.on_empty, "empty", wait=now - wait_base)
             pending = call.digits_pending()
             if pending:
                 r = await self._keys(w, cfg, pending, wait_base)

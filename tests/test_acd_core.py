@@ -308,3 +308,17 @@ def test_bad_input_is_rejected_clearly(acd):
         acd.login("nobody")
     with pytest.raises(QueueConfigError, match="unknown queue"):
         acd.join("nope", "c")
+
+
+def test_recover_closes_entries_of_a_crashed_run(acd):
+    setup_queue(acd, "top-down", n=2)
+    e1 = acd.join("q", "c1").entry
+    e2 = acd.join("q", "c2").entry
+    acd.dispatch()
+    acd.answered(e1, "a0")                       # a0 busy, a1 ringing for e2
+    e3 = acd.join("q", "c3").entry
+    acd.request_callback(e3, "555")
+    assert acd.recover() == 2
+    assert acd.agent_state("a0")[0] == st.AVAILABLE and acd.agent_state("a1")[0] == st.AVAILABLE
+    assert acd.entry(e1)["outcome"] == "lost" and acd.entry(e2)["outcome"] == "lost"
+    assert acd.entry(e3)["state"] == "waiting"    # the callback keeps its place

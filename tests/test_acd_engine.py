@@ -515,3 +515,38 @@ def test_queue_events_recordings_and_cdr_vars_reach_the_core_tables(tmp_path):
     assert len(recs) == 1 and recs[0][:4] == (calls[0].id, "100", "q", True) and 3 <= recs[0][4] <= 5
     v = calls[0].vars
     assert v["queue"] == "q" and v["agent"] == "100" and v["outcome"] == "completed" and v["recording"]
+
+
+def test_no_agents_logged_in_overflows_at_join_and_when_all_leave():
+    rig = Rig("acd-e2e-empty",
+              {"q": {"strategy": "top-down", "moh": "", "on_empty": {"action": "queue", "target": "q2"}},
+               "q2": {"strategy": "top-down", "moh": ""}},
+              [{"id": "100", "station_port": 0, "queues": ["q"]}, {"id": "200", "station_port": 1, "queues": ["q2"]}])
+    rig.route("q")
+
+    async def main():
+        await rig.start()
+        rig.acd.login("200")
+        rig.acd.set_break("200")
+        ph = rig.sim.call("5000", from_="801")     # nobody logged in to q: straight to q2
+        await ph.wait_answer(30)
+        await rig.sim.sleep(2)
+        rig.acd.login("100")
+        rig.acd.set_break("100")
+        ph2 = rig.sim.call("5000", from_="802")    # joins q (100 logged in, on break) ...
+        await ph2.wait_answer(30)
+        await rig.sim.sleep(3)
+        rig.acd.logout("100")                      # ... and leaves when the last member logs out
+        await rig.sim.sleep(2)
+        waiting = {r["name"]: r["waiting"] for r in rig.acd.queues_status()}
+        await ph.hangup()
+        await ph2.hangup()
+        await rig.sim.sleep(2)
+        await rig.stop()
+        return waiting
+
+    waiting = run(main())
+    ex = rig.log("EXITEMPTY")
+    print("waiting per queue:", waiting, "EXITEMPTY:", [(e.callid, e.queue) for e in ex])
+    assert waiting == {"q": 0, "q2": 2}
+    assert len(ex) == 2 and all(e.queue == "q" for e in ex)
