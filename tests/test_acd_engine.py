@@ -550,3 +550,37 @@ def test_no_agents_logged_in_overflows_at_join_and_when_all_leave():
     print("waiting per queue:", waiting, "EXITEMPTY:", [(e.callid, e.queue) for e in ex])
     assert waiting == {"q": 0, "q2": 2}
     assert len(ex) == 2 and all(e.queue == "q" for e in ex)
+
+
+def test_ring_all_first_answer_wins_others_stop_ringing():
+    rig = Rig("acd-e2e-ringall", {"q": {"strategy": "ring-all", "moh": ""}},
+              [{"id": f"{i}00", "station_port": i, "queues": ["q"]} for i in (1, 2, 3)])
+    rig.route("q")
+
+    async def main():
+        await rig.start()
+        for i in (1, 2, 3):
+            rig.acd.login(f"{i}00")
+        ph = rig.sim.call("5000", from_="901")
+        await ph.wait_answer(30)
+        sts = [rig.sim.station(i) for i in (1, 2, 3)]
+        for s in sts:
+            await s.wait_ring(10)
+        sts[1].offhook()
+        before = [s.rings for s in sts]
+        await rig.sim.sleep(6.0)              # longer than one ring cadence (1 s on, 4 s off)
+        rings_after = [s.ringing or s.rings != b for s, b in zip(sts, before)]   # a new ring burst = not cancelled
+        states = {a["id"]: a["state"] for a in rig.acd.agents_status()}
+        m = await hear({"caller": ph, "agent": sts[1]})
+        await ph.hangup()
+        await rig.sim.sleep(2)
+        await rig.stop()
+        return rings_after, states, m
+
+    rings_after, states, m = run(main())
+    print("still ringing:", rings_after, "states:", states)
+    assert rings_after == [False, False, False]
+    assert states == {"100": "available", "200": "busy", "300": "available"}
+    assert m["caller"]["agent"] > 1000 and m["agent"]["caller"] > 1000
+    assert len(rig.docs_of("call.offered")) == 3 and rig.log("CONNECT")[0].agent == "200"
+    assert rig.log("RINGNOANSWER") == []          # losing a ring-all race is not a missed call
