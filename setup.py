@@ -27,8 +27,12 @@ setup(
     install_requires=[
         "numpy>=1.26", "scipy>=1.11", "soundfile>=0.12", "pyserial>=3.5", "cffi>=1.15",
         "sqlalchemy>=2.0", "alembic>=1.12", "flask>=3.0", "waitress>=3.0", "pillow>=10",
-        "pyyaml>=6",
+        "pyyaml>=6", "psycopg[binary]>=3.1",
     ],
-    extras_require={"test": ["pytest>=8", "pytest-benchmark>=4", "hypothesis>=6", "pytest-timeout>=2"]},
+    extras_require={"test": [
+        "pytest>=8", "pytest-benchmark>=4", "hypothesis>=6", "pytest-timeout>=2", "selenium>=4",
+        "threadpoolctl>=3",
+        "cn2an>=0.5", "num2words>=0.5",   # independent readings of Chinese/English numbers (say-number checks)
+    ]},
     entry_points={"console_scripts": ["trunkline=trunkline.cli:main"]},
 )

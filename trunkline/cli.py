@@ -29,6 +29,7 @@ def _run(args):
     if args.no_demo_callers:
         cfg.demo_callers = False
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         asyncio.run(serve(cfg))
     except KeyboardInterrupt:

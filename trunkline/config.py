@@ -16,7 +16,7 @@ class Config:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     demo_callers: bool = True              # simulated callers arriving at the demo hotline
-    demo_interval: float = 8.0             # mean seconds between simulated callers
+    demo_interval: float = 5.0             # mean seconds between simulated callers
     realtime: bool = True
 
     @property
