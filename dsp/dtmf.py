@@ -51,7 +51,7 @@ FREQ_TOLERANCE = 0.025
 FREQ_SPREAD_HZ = 12.0
 MIN_ON_WINDOWS = 3
 MIN_OFF_WINDOWS = 3
-CHUNK_CHANNELS = 512        # channels per matrix product: keeps the work arrays in L2 cache
+CHUNK_CHANNELS = 1024       # channels per matrix product: keeps the work arrays in L2 cache
 
 
 def _bases(rate, win, hann):
@@ -157,6 +157,7 @@ class DTMFDetector:
         cand = np.full(c * nw, -1, np.int8)
         dev = np.zeros((c * nw, 2), np.float32)
         held = np.repeat(self._cur, nw)            # digit held by each window's channel
+        todo = []                                  # (global window index, digit, r, k, window, half before)
         for c0 in range(0, c, step):       # channel chunks small enough to stay in cache
             m = min(step, c - c0)
             x, y = bufs[0][:m * nw], bufs[1][:, :m * nw]
@@ -177,28 +178,30 @@ class DTMFDetector:
                 digit = (r * 4 + k).astype(np.int8)
                 gi = hit + c0 * nw
                 # a window carrying the digit already held needs no second look
-                keep = held[gi] != digit
-                cand[gi[~keep]] = digit[~keep]
-                if keep.any():
-                    hit, gi = hit[keep], gi[keep]
-                    ok, dv = self._verify(x, hit, gi, nw, r[keep], k[keep] + 4, pw[:, keep])
-                    cand[gi] = np.where(ok, digit[keep], -1)
-                    dev[gi] = dv
+                new = held[gi] != digit
+                cand[gi[~new]] = digit[~new]
+                if new.any():
+                    hit, gi = hit[new], gi[new]
+                    w = gi % nw
+                    before = np.where((w > 0)[:, None], x[np.maximum(hit - 1, 0), hop:], self._prev[gi // nw])
+                    todo.append((gi, digit[new], r[new], k[new] + 4, x[hit], before))
             # the last half window of each channel of this chunk, for the next call
             self._prev[c0:c0 + m] = x.reshape(m, nw * win)[:, nw * win - hop:]
+        if todo:
+            gi, digit, r, k, seg, before = (np.concatenate(v) for v in zip(*todo)) if len(todo) > 1 else todo[0]
+            ok, dv = self._verify(seg, before, r, k)
+            cand[gi] = np.where(ok, digit, -1)
+            dev[gi] = dv
         return cand.reshape(c, nw), dev.reshape(c, nw, 2)
 
-    def _verify(self, x, hit, gi, nw, r, k, pw):
-        """Stage 2 for candidate windows (rows `hit` of chunk x, global `gi`): frequency and twist checks."""
+    def _verify(self, seg, before, r, k):
+        """Stage 2 for candidate windows `seg` (m, win) with the half window `before` each: frequency and twist checks."""
         hop = self.hop
-        ch, w = np.divmod(gi, nw)
-        seg = x[hit]                                               # (m, win) the window
-        before = np.where((w > 0)[:, None], x[np.maximum(hit - 1, 0), hop:], self._prev[ch])
         yb = seg @ self._hann                                      # Hann projections of the window
         ya = before @ self._hann_lo + seg[:, :hop] @ self._hann_hi  # ... and of the window half a window earlier
-        m = np.arange(hit.size)
-        ok = np.ones(hit.size, bool)
-        dev = np.empty((hit.size, 2), np.float32)
+        m = np.arange(len(seg))
+        ok = np.ones(len(seg), bool)
+        dev = np.empty((len(seg), 2), np.float32)
         pb = []
         for j, band in enumerate((r, k)):
             cb, sb = yb[m, band], yb[m, band + 8]
@@ -234,16 +237,18 @@ class DTMFDetector:
             cw = ca[:, w]
             dw = da[:, w]
             present = cw >= 0
-            run = np.where(present & (cw == last), run + 1, present).astype(np.int16)
+            run = np.where(present & (cw == last), run + 1, present).astype(np.int16, copy=False)
             last = cw
-            spread = np.maximum(np.maximum(h1, h2), dw) - np.minimum(np.minimum(h1, h2), dw)
-            h1, h2 = h2, dw
-            fire = present & (run >= MIN_ON_WINDOWS) & (cw != cur)
+            fire = (run >= MIN_ON_WINDOWS) & (cw != cur)
             if fire.any():
-                fire &= (spread[:, 0] <= FREQ_SPREAD_HZ) & (spread[:, 1] <= FREQ_SPREAD_HZ)
+                f = np.flatnonzero(fire)
+                a, b, d = h1[f], h2[f], dw[f]
+                spread = np.maximum(np.maximum(a, b), d) - np.minimum(np.minimum(a, b), d)
+                fire[f] = (spread <= FREQ_SPREAD_HZ).all(axis=1)
+            h1, h2 = h2, dw
             held = present & (cw == cur)
-            miss = np.where(held | fire, 0, np.where(cur >= 0, miss + 1, 0)).astype(np.int16)
-            cur = np.where(fire, cw, np.where(miss >= MIN_OFF_WINDOWS, -1, cur)).astype(np.int8)
+            miss = np.where(held | fire, 0, miss + (cur >= 0)).astype(np.int16, copy=False)
+            cur = np.where(fire, cw, np.where(miss >= MIN_OFF_WINDOWS, -1, cur)).astype(np.int8, copy=False)
             if fire.any():
                 hits = np.flatnonzero(fire)
                 events.extend(zip(active[hits].tolist(), self._digit_chars[cw[hits]].tolist()))
