@@ -773,7 +773,7 @@ class ACDCore:
             for a in s.scalars(select(AcdAgent).order_by(AcdAgent.id)):
                 cur = s.get(AcdEntry, a.current_entry) if a.current_entry else None
                 out.append({"id": a.id, "name": a.name, "state": a.state, "reason": a.reason,
-                            "since": a.state_since, "for": round(now - a.state_since, 1),
+                            "since": a.state_since, "in_state": round(now - a.state_since, 1),
                             "station_port": a.station_port, "number": a.number, "host": a.host,
                             "calls": a.calls_taken, "talk_time": round(a.talk_time, 1), "queues": mq[a.id],
                             "caller_id": cur.caller_id if cur else None, "queue": cur.queue if cur else None,
