@@ -257,6 +257,93 @@ class Phone(TrunkCall):
         self.switch.timers.at(0.8, lambda: self.card.far_loop(self.channel, True))
 
 
+class AnalogParty(TrunkCall):
+    """The far party of a call Trunkline dialled on an analog trunk (the CO collected its DTMF digits)."""
+
+    def __init__(self, switch, channel, number):
+        super().__init__(switch, channel, number, "")
+
+    def _release(self):
+        self.card.far_loop(self.channel, False)
+        self.switch.timers.at(0.8, lambda: self.card.far_loop(self.channel, True))
+
+    def _abandon(self):
+        self._release()
+
+
+class _Seizure:
+    """The central office's side of an outbound seizure: dial tone, DTMF digit collection, routing."""
+
+    INTER_DIGIT = 2.0      # s of silence after the last digit ends the number
+
+    def __init__(self, switch, channel):
+        from trunkline.dsp.dtmf import DTMFDetector
+        self.switch = switch
+        self.card = switch.card
+        self.channel = channel
+        self.det = DTMFDetector(1)
+        self.digits = ""
+        self.last = self.card.now
+        self.done = False
+        self.party = None
+        self.card.far_capture(channel, True)
+        self.card.far_capture_take(channel)
+        self._play_tone("dial")
+
+    def _play_tone(self, name, seconds=60.0):
+        from trunkline.dsp.tones import ToneZone
+        self.card.far_play_clear(self.channel)
+        cyc = ToneZone.get(self.switch.zone).tone(name).cycle()
+        reps = max(1, int(seconds * RATE / len(cyc)))
+        self.card.far_play(self.channel, np.tile(cyc, reps))
+
+    def poll(self):
+        """Listen for digits; route the number after the inter-digit pause."""
+        if self.done:
+            return
+        heard = self.card.far_capture_take(self.channel)
+        if heard.size:
+            for _, d in self.det.process(heard[None, :]):
+                if not self.digits:
+                    self.card.far_play_clear(self.channel)     # first digit stops the dial tone
+                self.digits += d
+                self.last = self.card.now
+        if self.digits and self.card.now - self.last > self.INTER_DIGIT:
+            self.done = True
+            self._route()
+
+    def _route(self):
+        how = self.switch.destination(self.digits)
+        if how.kind in ("busy", "congestion"):
+            self._play_tone(how.kind)
+            return
+        if how.kind == "unallocated":
+            self._play_tone("sit")
+            return
+        self._play_tone("ringback")
+        self.party = party = AnalogParty(self.switch, self.channel, self.digits)
+        party.start_capture()
+        if how.kind == "noanswer":
+            return
+
+        def answer():
+            if party.state == "ringing" and self.card.far_hook_state(self.channel):
+                self.card.far_play_clear(self.channel)
+                self.card.far_reverse(self.channel)          # answer supervision
+                party._answered()
+                if how.script is not None:
+                    asyncio.ensure_future(how.script(party))
+        self.switch.timers.at(how.answer_after, answer)
+
+    def card_onhook(self):
+        """Trunkline released the line."""
+        self.done = True
+        self.card.far_play_clear(self.channel)
+        self.card.far_capture(self.channel, False)
+        if self.party is not None:
+            self.party._cleared(16)
+
+
 class Station(_Party):
     """The phone on an FXS station port (an agent's set)."""
 
@@ -318,15 +405,18 @@ class Destination:
 class Switch:
     """The simulated network behind one card: places calls into it and answers its phones."""
 
-    def __init__(self, card, clip="dtmf"):
+    def __init__(self, card, clip="dtmf", zone="cn"):
         if getattr(card, "far", None) is not None:
             raise SimError(f"card {card.name} already has a far end")
         self.card = card
         self.clip = clip
+        self.zone = zone
+        self.seizures = {}                # FXO channel -> _Seizure (Trunkline dialling out)
         card.far = self
         self.timers = _Timers(card)
         self.fxo = [ch for sp in card.spans if sp.kind == "fxo" for ch in sp.bearer]
         self.fxs = [ch for sp in card.spans if sp.kind == "fxs" for ch in sp.bearer]
+        self._fxo_set = set(self.fxo)
         self.busy_ports = {}              # channel -> Phone
         self._cooling = {}                # channel -> time it may be reused
         self.stations = [Station(self, i, ch) for i, ch in enumerate(self.fxs)]
@@ -363,7 +453,8 @@ class Switch:
             return far.place_call(number, from_, name=name)
         now = self.card.now
         for ch in self.fxo:
-            if ch in self.busy_ports or self._cooling.get(ch, 0) > now or self.card.far_hook_state(ch):
+            if (ch in self.busy_ports or ch in self.seizures or self._cooling.get(ch, 0) > now
+                    or self.card.far_hook_state(ch)):
                 continue
             phone = Phone(self, ch, number, from_, clip=self.clip)
             self.busy_ports[ch] = phone
@@ -396,10 +487,18 @@ class Switch:
                     phone._offhook()
                 elif name == "onhook":
                     phone._onhook()
+            elif ch in self._fxo_set:
+                if name == "offhook" and ch not in self.seizures:
+                    self.seizures[ch] = _Seizure(self, ch)
+                elif name == "onhook" and ch in self.seizures:
+                    self.seizures.pop(ch).card_onhook()
+                    self._cooling[ch] = self.card.now + 1.0
             for far in self.trunks.values():
                 handler = getattr(far, "on_far_event", None)
                 if handler is not None:
                     handler(name, ch, span, value)
+        for seizure in list(self.seizures.values()):
+            seizure.poll()
         self.timers.run()
         for far in self.trunks.values():
             poll = getattr(far, "poll", None)

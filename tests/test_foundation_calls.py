@@ -332,3 +332,33 @@ def test_conference_who_hears_whom(prompts):
     heard = rig.run(scenario)
     caller, agent, sup = (int(np.abs(h.astype(int)).max()) for h in heard)
     assert agent >= 3900 and caller < 100 and sup < 100
+
+
+def test_outbound_analog_dtmf_dialing_answer_and_busy(prompts):
+    """Trunkline seizes an FXO line, dials by DTMF; the CO routes the number, answers with a battery
+    reversal (or plays busy tone, which our call progress detector hears)."""
+    rig = Rig("fxo=2", [prompts])
+    heard_by_party = {}
+
+    async def party_script(party):
+        heard_by_party["audio"] = await party.listen(0.4)
+    rig.sim.add_destination("8001", kind="answer", answer_after=3.0, script=party_script)
+    rig.sim.add_destination("8002", kind="busy")
+    out = {}
+
+    async def scenario():
+        t0 = rig.engine.now
+        call = await rig.engine.make_call("8001", trunk="analog", timeout=30)
+        out["answered_after"] = rig.engine.now - t0
+        out["number"] = rig.sim.seizures[call.channel].digits
+        await call.play(np.full(4000, 6000, dtype=np.int16), barge_in=False)
+        await call.hangup()
+        try:
+            await rig.engine.make_call("8002", trunk="analog", timeout=30)
+        except ChannelError as exc:
+            out["busy"] = exc.cause
+    rig.run(scenario)
+    assert out["number"] == "8001"
+    assert 3.0 < out["answered_after"] < 8.0
+    assert out["busy"] == 17
+    assert np.abs(heard_by_party["audio"]).max() > 5000     # the party heard us after answer
