@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select, update
 
 from . import agents as st
-from .agents import AgentError, AgentSpec
+from .agents import AgentSpec
 from .cti import CtiHub, make_doc
 from .ewt import QueueStats, estimate
 from .models import AcdAgent, AcdEntry, AcdMember, AcdQueue, AcdSkill

@@ -23,8 +23,7 @@ from sqlalchemy.pool import StaticPool
 from trunkline.db import make_session_factory
 from trunkline.media.errors import ChannelError, Hangup, Timeout
 
-from . import agents as st
-from .core import CONNECTED, DONE, ACDCore, ACDError
+from .core import ACDCore, ACDError
 from .models import AcdAgent, AcdCommand, create_tables
 from .queues import QueueConfig
 
@@ -404,7 +403,7 @@ class ACD:
     async def _ring_agent(self, agent_id, offer):
         with self.core._tx() as s:
             a = s.get(AcdAgent, agent_id)
-            port, number, name = a.station_port, a.number, a.name
+            port, number = a.station_port, a.number
         cid = offer.caller_id or ""
         if port is not None:
             return await self.engine.ring_station(port, caller_id=cid, name=offer.queue, timeout=offer.ring_timeout)

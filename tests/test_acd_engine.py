@@ -9,7 +9,6 @@ import asyncio
 import os
 
 import numpy as np
-import pytest
 import soundfile as sf
 from sqlalchemy import select
 

@@ -1,5 +1,4 @@
 """Two Trunkline servers (two engines + card simulators + ACDs) sharing one PostgreSQL run one ACD."""
-import asyncio
 import random
 
 from sqlalchemy import create_engine
