@@ -34,23 +34,7 @@ def index_to_bchannel(kind, index):
 
 
 class PRICall(TrunkCall):
-    """A scripted caller on a PRI B-channel."""
-
-    def __init__(self, far, span, q931call, channel, number, caller):
-        super().__init__(far.switch, channel, number, caller)
-        self.far = far
-        self.span = span
-        self.q931 = q931call
-
-    def _release(self):
-        self.far.stack_of[self.span.index].hangup(self.q931, 16)
-
-    def _abandon(self):
-        self.far.stack_of[self.span.index].hangup(self.q931, 16)
-
-
-class RemoteParty(TrunkCall):
-    """The far party of a call Trunkline placed: answers when its script says so."""
+    """A party on a PRI B-channel: a scripted caller, or the far party of a call Trunkline placed."""
 
     def __init__(self, far, span, q931call, channel, number, caller):
         super().__init__(far.switch, channel, number, caller)
@@ -134,7 +118,7 @@ class PRIFarEnd:
             return
         stack.proceeding(q)
         stack.alert(q)
-        party = RemoteParty(self, sp, q, board_ch, number, q.calling.digits)
+        party = PRICall(self, sp, q, board_ch, number, q.calling.digits)
         party.start_capture()
         self.calls[(sp.index, id(q))] = party
         if how.kind == "noanswer":
