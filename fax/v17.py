@@ -1,5 +1,7 @@
 """ITU V.17 fax modem: 7200/9600/12000/14400 bit/s trellis-coded QAM at 2400 baud, carrier 1800 Hz,
 long and short training; the receiver decodes the 8-state trellis code with a Viterbi decoder."""
+import math
+
 import numpy as np
 
 from .modem_dsp import ModemRxBase, ModemTxBase, Scrambler1823
@@ -149,7 +151,9 @@ class Viterbi:
                 preds[n].append((s, c))
         self.pred_s = np.array([[p[0] for p in row] for row in preds])
         self.pred_c = np.array([[p[1] for p in row] for row in preds])
+        self.preds = [list(row) for row in preds]
         self.r8 = np.arange(8)
+        self.psub = points[self.subsets]  # points of each subset, (8, m/8)
         self.reset()
 
     def reset(self):
@@ -177,6 +181,42 @@ class Viterbi:
         if len(self.prev) < self.DEPTH + self.CHUNK:
             return near, ()
         return near, self._trace(self.CHUNK)
+
+    def push_block(self, zs):
+        """Add many received symbols at once; returns the point indices that became final."""
+        if len(zs) == 0:
+            return []
+        d = np.abs(self.psub[None, :, :] - np.asarray(zs)[:, None, None])
+        best = d.argmin(axis=2)
+        bm = np.take_along_axis(d, best[:, :, None], axis=2)[:, :, 0]
+        bm = (bm * bm).tolist()
+        bpt = np.take_along_axis(np.broadcast_to(self.subsets, (len(zs),) + self.subsets.shape),
+                                 best[:, :, None], axis=2)[:, :, 0].tolist()
+        metric = self.metric.tolist()
+        preds = self.preds
+        out = []
+        for b, p in zip(bm, bpt):
+            new = [0.0] * 8
+            prev = [0] * 8
+            pt = [0] * 8
+            for n in range(8):
+                bv = None
+                for s, c in preds[n]:
+                    v = metric[s] + b[c]
+                    if bv is None or v < bv:
+                        bv, bs, bc = v, s, c
+                new[n] = bv
+                prev[n] = bs
+                pt[n] = p[bc]
+            mn = min(new)
+            metric = [v - mn for v in new]
+            self.prev.append(prev)
+            self.pt.append(pt)
+            if len(self.prev) >= self.DEPTH + self.CHUNK:
+                self.metric = np.array(metric)
+                out.extend(self._trace(self.CHUNK))
+        self.metric = np.array(metric)
+        return out
 
     def _trace(self, n):
         s = int(self.metric.argmin())
@@ -221,6 +261,10 @@ class V17Rx(ModemRxBase):
         self.ones_bits = SEG_ONES * self.bits_per_symbol
         self.viterbi = Viterbi(self.points)
         self.spacing = float(np.min(np.abs(self.points[1:] - self.points[0])))
+        axis = np.arange(89) / 4.0 - 11.0
+        zz = axis[:, None] + 1j * axis[None, :]
+        self._grid = np.argmin(np.abs(zz[:, :, None] - self.points[None, None, :]), axis=2).tolist()
+        self._pts = [complex(p) for p in self.points]
         super().__init__()
 
     def on_aligned(self):
@@ -277,6 +321,47 @@ class V17Rx(ModemRxBase):
 
     def descramble(self, line):
         return self.scr.descramble(line)
+
+    def _nearest_fast(self, z):
+        """Index of the nearest point from a 0.25-unit lookup grid (for the tracking loops only)."""
+        i = int((z.real + 11.0) * 4.0 + 0.5)
+        j = int((z.imag + 11.0) * 4.0 + 0.5)
+        i = 0 if i < 0 else (88 if i > 88 else i)
+        j = 0 if j < 0 else (88 if j > 88 else j)
+        return self._grid[i][j]
+
+    def _data_hybrid(self, grid, gridc, nrms):
+        """V.17 data mode over a block: equaliser fixed in the block (block LMS at its end), carrier loop
+        per symbol on grid-slicer decisions, then the Viterbi decoder over the block's symbols."""
+        eq = self.eq
+        n = len(grid)
+        y = (grid @ eq.w).tolist()
+        errs = np.zeros(n, dtype=complex)
+        zs = np.zeros(n, dtype=complex)
+        phase, freq = eq.phase, eq.freq
+        kp, ki = self.kp_data, self.ki_data
+        cos, sin = math.cos, math.sin
+        pts = self._pts
+        for i in range(n):
+            rot = complex(cos(phase), -sin(phase))
+            z = y[i] * rot
+            zs[i] = z
+            pt = pts[self._nearest_fast(z)]
+            err = pt - z
+            errs[i] = err * rot.conjugate()
+            mag = pt.real * pt.real + pt.imag * pt.imag
+            pe = (z.imag * pt.real - z.real * pt.imag) / mag
+            pe = 0.5 if pe > 0.5 else (-0.5 if pe < -0.5 else pe)
+            freq += ki * pe
+            phase += freq + kp * pe
+        eq.w += (self.mu_data / (float(np.mean(nrms)) + 1e-9)) * (errs @ gridc)
+        eq.phase, eq.freq = phase, freq
+        eq.rot = complex(math.cos(-phase), math.sin(-phase))
+        line = []
+        for idx in self.viterbi.push_block(zs):
+            line.extend(self._bits(idx))
+        if line:
+            self._line.append(np.array(line, dtype=np.uint8))
 
     def flush(self):
         line = []
