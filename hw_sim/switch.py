@@ -353,14 +353,29 @@ class Station(_Party):
         self.ringing = False
         self.offhook_state = False
         self.rings = 0
+        self.caller_id = None             # read from the FSK burst between the first two rings
+        self.caller_name = None
         self._ring_fut = None
 
     def _ring_event(self, on):
         self.ringing = on
         if on:
             self.rings += 1
+            if self.rings == 2 and self._capturing:
+                self._decode_caller_id(self.take_captured())
             if self._ring_fut is not None and not self._ring_fut.done():
                 self._ring_fut.set_result(True)
+        elif self.rings == 1:
+            self.start_capture()              # caller ID comes between the first and second ring
+            self.take_captured()
+
+    def _decode_caller_id(self, audio):
+        from trunkline.dsp.callerid import CallerIDReceiver
+        rx = CallerIDReceiver("v23")
+        rx.rx(audio)
+        if rx.result:
+            self.caller_id = rx.result.get("number")
+            self.caller_name = rx.result.get("name")
 
     async def wait_ring(self, timeout=30.0):
         """Wait until the station rings; SimError after `timeout` s."""
@@ -376,6 +391,8 @@ class Station(_Party):
 
     def offhook(self):
         """Lift the handset (answers if ringing)."""
+        if self.rings == 1 and self._capturing and self.caller_id is None:
+            self._decode_caller_id(self.take_captured())
         self.start_capture()
         self.card.far_hook(self.channel, True)
         self.offhook_state = True

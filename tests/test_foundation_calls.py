@@ -362,3 +362,25 @@ def test_outbound_analog_dtmf_dialing_answer_and_busy(prompts):
     assert 3.0 < out["answered_after"] < 8.0
     assert out["busy"] == 17
     assert np.abs(heard_by_party["audio"]).max() > 5000     # the party heard us after answer
+
+
+def test_station_rings_with_fsk_caller_id(prompts):
+    """An agent's station rings; the FSK (V.23) caller ID sent between the first two rings is read by
+    the phone with dsp's receiver, number and name intact."""
+    rig = Rig("fxo=1&fxs=1", [prompts])
+    got = {}
+
+    async def scenario():
+        task = asyncio.ensure_future(rig.engine.ring_station(0, caller_id="13800001111", name="WANG", timeout=20))
+        st = rig.sim.station(0)
+        await st.wait_ring()
+        while st.rings < 2:
+            await st.sleep(0.1)
+        got["number"], got["name"] = st.caller_id, st.caller_name
+        st.offhook()
+        call = await task
+        got["answered"] = call.state
+        st.onhook()
+        await call.wait_hangup(timeout=3)
+    rig.run(scenario)
+    assert got == {"number": "13800001111", "name": "WANG", "answered": "up"}

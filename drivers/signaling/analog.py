@@ -80,10 +80,12 @@ class AnalogFXO(SpanSignaling):
             if line.state in ("answered", "up", "dialing", "outgoing"):
                 self._clear(ev.channel, line, CAUSE_NORMAL, "loop current dropped")
         elif t == "polarity":
-            if line.state == "outgoing":
+            if line.state == "outgoing":          # answer supervision
                 self.span.release_inband(ev.channel)
                 line.state = "up"
                 self.emit(SignalingEvent(ANSWERED, ev.channel, called=line.called))
+            elif line.state in ("answered", "up"):   # reversal during a call: the far end cleared
+                self._clear(ev.channel, line, CAUSE_NORMAL, "battery reversal")
 
     def _clip_done(self, ch, info):
         line = self.lines[ch]
