@@ -17,8 +17,7 @@ import os
 import time as _time
 from dataclasses import dataclass, field
 
-from sqlalchemy import create_engine, select
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import create_engine, event, select
 
 from trunkline.db import make_session_factory
 from trunkline.media.errors import ChannelError, Hangup, Timeout
@@ -91,8 +90,7 @@ class ACD:
         self.config = cfg
         self.engine = engine
         if session_factory is None:
-            db = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
-            session_factory = make_session_factory(db)
+            session_factory = make_session_factory(_scratch_database())
         create_tables(session_factory.kw["bind"])
         if clock is None:
             if cfg.get("clock", "engine") == "wall":
@@ -835,6 +833,24 @@ class ACD:
             a = s.scalars(select(AcdAgent).where(AcdAgent.station_port == port,
                                                  (AcdAgent.host == self.instance) | AcdAgent.host.is_(None))).first()
             return a.id if a else None
+
+
+def _scratch_database():
+    """A private SQLite file (deleted at exit) for an ACD run without a shared database; safe across threads."""
+    import atexit
+    import tempfile
+    fd, path = tempfile.mkstemp(prefix="trunkline-acd-", suffix=".db")
+    os.close(fd)
+    atexit.register(lambda: os.path.exists(path) and os.unlink(path))
+    eng = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(eng, "connect")
+    def _pragmas(dbapi_conn, _rec):
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=OFF")
+        cur.close()
+    return eng
 
 
 @dataclass

@@ -583,3 +583,36 @@ def test_ring_all_first_answer_wins_others_stop_ringing():
     assert m["caller"]["agent"] > 1000 and m["agent"]["caller"] > 1000
     assert len(rig.docs_of("call.offered")) == 3 and rig.log("CONNECT")[0].agent == "200"
     assert rig.log("RINGNOANSWER") == []          # losing a ring-all race is not a missed call
+
+
+def test_web_admin_monitor_request_rings_supervisor_and_listens():
+    rig = Rig("acd-e2e-webmon", {"q": {"strategy": "top-down", "moh": ""}},
+              [{"id": "100", "station_port": 0, "queues": ["q"]}])
+    rig.route("q")
+
+    async def main():
+        await rig.start()
+        rig.acd.login("100")
+        ph, st = await connect_caller(rig)
+        # what webadmin.live.monitor calls from a Flask thread: a request the ACD loop carries out
+        loop = asyncio.get_running_loop()
+        req = await loop.run_in_executor(None, lambda: rig.acd.monitor(agent="100", mode="listen",
+                                                                       supervisor="boss", station="1"))
+        sup = rig.sim.station(1)
+        await sup.wait_ring(10)
+        sup.offhook()
+        await rig.sim.sleep(0.5)
+        m = await hear({"caller": ph, "agent": st, "sup": sup})
+        await ph.hangup()
+        await rig.sim.sleep(2)
+        await rig.stop()
+        return req, m
+
+    req, m = run(main())
+    print_matrix("web listen", m)
+    from trunkline.acd.models import AcdCommand
+    with rig.acd.core.sf() as s:
+        row = s.get(AcdCommand, req["command"])
+        assert (row.done, row.result, row.taken_by) == (1, "ok", "acd-e2e-webmon")
+    assert m["sup"]["caller"] > 800 and m["sup"]["agent"] > 800
+    assert m["caller"]["sup"] < 30 and m["agent"]["sup"] < 30
