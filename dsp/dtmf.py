@@ -78,8 +78,6 @@ class DTMFDetector:
         self._basis = _bases(self.rate, self.win, hann=False)
         hann = np.ascontiguousarray(_bases(self.rate, self.win, hann=True).T)     # (win, 16)
         self._hann = hann
-        self._hann_lo = np.ascontiguousarray(hann[:self.hop])
-        self._hann_hi = np.ascontiguousarray(hann[self.hop:])
         self._bufs = {}
         # powers are |sum x*cos|^2 + |sum x*sin|^2; a tone of amplitude a gives (a*win/2)^2
         amp = float(dbm0_to_amplitude(threshold))
@@ -156,7 +154,6 @@ class DTMFDetector:
             bufs = self._bufs[nw] = (np.empty((step * nw, win), np.float32), np.empty((16, step * nw), np.float32))
         cand = np.full(c * nw, -1, np.int8)
         dev = np.zeros((c * nw, 2), np.float32)
-        held = np.repeat(self._cur, nw)            # digit held by each window's channel
         todo = []                                  # (global window index, digit, r, k, window, half before)
         for c0 in range(0, c, step):       # channel chunks small enough to stay in cache
             m = min(step, c - c0)
@@ -178,27 +175,36 @@ class DTMFDetector:
                 digit = (r * 4 + k).astype(np.int8)
                 gi = hit + c0 * nw
                 # a window carrying the digit already held needs no second look
-                new = held[gi] != digit
+                new = self._cur[gi // nw] != digit
                 cand[gi[~new]] = digit[~new]
                 if new.any():
                     hit, gi = hit[new], gi[new]
-                    w = gi % nw
-                    before = np.where((w > 0)[:, None], x[np.maximum(hit - 1, 0), hop:], self._prev[gi // nw])
-                    todo.append((gi, digit[new], r[new], k[new] + 4, x[hit], before))
-            # the last half window of each channel of this chunk, for the next call
-            self._prev[c0:c0 + m] = x.reshape(m, nw * win)[:, nw * win - hop:]
+                    ext = np.empty((hit.size, win + hop), np.float32)
+                    ext[:, hop:] = x[hit]
+                    first = (gi % nw) == 0
+                    if first.any():
+                        ext[first, :hop] = self._prev[gi[first] // nw]
+                        later = ~first
+                        ext[later, :hop] = x[hit[later] - 1, win - hop:]
+                    else:
+                        ext[:, :hop] = x[hit - 1, win - hop:]
+                    todo.append((gi, digit[new], r[new], k[new] + 4, ext))
+        # the last half window of each channel, for the next call
+        self._prev = frames[:, nw * win - hop:].astype(np.float32)
         if todo:
-            gi, digit, r, k, seg, before = (np.concatenate(v) for v in zip(*todo)) if len(todo) > 1 else todo[0]
-            ok, dv = self._verify(seg, before, r, k)
+            gi, digit, r, k, ext = (np.concatenate(v) for v in zip(*todo)) if len(todo) > 1 else todo[0]
+            ok, dv = self._verify(ext, r, k)
             cand[gi] = np.where(ok, digit, -1)
             dev[gi] = dv
         return cand.reshape(c, nw), dev.reshape(c, nw, 2)
 
-    def _verify(self, seg, before, r, k):
-        """Stage 2 for candidate windows `seg` (m, win) with the half window `before` each: frequency and twist checks."""
-        hop = self.hop
-        yb = seg @ self._hann                                      # Hann projections of the window
-        ya = before @ self._hann_lo + seg[:, :hop] @ self._hann_hi  # ... and of the window half a window earlier
+    def _verify(self, ext, r, k):
+        """Stage 2 for candidate windows: rows of `ext` (m, win + hop) hold half a window before and
+        the window itself; check the row (r) and column (k) tones' frequencies and twist."""
+        hop, win = self.hop, self.win
+        seg = ext[:, hop:]
+        yb = seg @ self._hann                     # Hann projections of the window
+        ya = ext[:, :win] @ self._hann            # ... and of the window half a window earlier
         m = np.arange(len(seg))
         ok = np.ones(len(seg), bool)
         dev = np.empty((len(seg), 2), np.float32)
@@ -230,19 +236,20 @@ class DTMFDetector:
             return []
         cur, last = self._cur[active], self._last[active]
         run, miss = self._run[active], self._miss[active]
-        h1, h2 = self._h1[active], self._h2[active]
-        ca, da = cand[active], dev[active]
+        h1, h2 = self._h1, self._h2             # whole-channel history: swapped, never gathered
+        ca = cand[active]
         events = []
         for w in range(nw):
             cw = ca[:, w]
-            dw = da[:, w]
+            dw = dev[:, w]
             present = cw >= 0
             run = np.where(present & (cw == last), run + 1, present).astype(np.int16, copy=False)
             last = cw
             fire = (run >= MIN_ON_WINDOWS) & (cw != cur)
             if fire.any():
                 f = np.flatnonzero(fire)
-                a, b, d = h1[f], h2[f], dw[f]
+                chs = active[f]
+                a, b, d = h1[chs], h2[chs], dw[chs]
                 spread = np.maximum(np.maximum(a, b), d) - np.minimum(np.minimum(a, b), d)
                 fire[f] = (spread <= FREQ_SPREAD_HZ).all(axis=1)
             h1, h2 = h2, dw
@@ -252,9 +259,9 @@ class DTMFDetector:
             if fire.any():
                 hits = np.flatnonzero(fire)
                 events.extend(zip(active[hits].tolist(), self._digit_chars[cw[hits]].tolist()))
+        self._h1, self._h2 = h1, h2
         self._cur[active], self._last[active] = cur, last
         self._run[active], self._miss[active] = run, miss
-        self._h1[active], self._h2[active] = h1, h2
         return events
 
 
