@@ -9,7 +9,7 @@ import asyncio
 
 import numpy as np
 
-from trunkline.drivers.signaling.r2core import (
+from trunkline.drivers.signaling.r2 import (
     B_BUSY_LOCAL, B_CONGESTION, B_FREE_CHARGE, B_UNALLOCATED, R2Core,
 )
 from trunkline.hw_sim.switch import SimError, TrunkCall
