@@ -51,6 +51,7 @@ FREQ_TOLERANCE = 0.025
 FREQ_SPREAD_HZ = 12.0
 MIN_ON_WINDOWS = 3
 MIN_OFF_WINDOWS = 3
+LOUD_COMPACT = 0.6          # gather the loud windows first when fewer than this share are loud
 CHUNK_CHANNELS = 1024       # channels per matrix product: keeps the work arrays in L2 cache
 
 
@@ -82,6 +83,7 @@ class DTMFDetector:
         # powers are |sum x*cos|^2 + |sum x*sin|^2; a tone of amplitude a gives (a*win/2)^2
         amp = float(dbm0_to_amplitude(threshold))
         self._thr = np.float32((amp * self.win / 2.0) ** 2)
+        self._min_energy = np.float32(self._thr / self.win)
         # 2*(P_row+P_col)/win^2 is the pair's mean power; compare with energy/win
         self._frac = np.float32(MIN_TONE_FRACTION * self.win / 2.0)
         self._twist = np.float32(10.0 ** (twist / 10.0))
@@ -159,17 +161,29 @@ class DTMFDetector:
             m = min(step, c - c0)
             x, y = bufs[0][:m * nw], bufs[1][:, :m * nw]
             np.copyto(x.reshape(m, nw * win), frames[c0:c0 + m], casting="unsafe")
-            np.matmul(self._basis, x.T, out=y)          # (16, m*nw): cos and sin projections
+            energy = np.einsum("ij,ij->i", x, x)
+            # a tone above threshold needs window energy above thr/win (Cauchy-Schwarz): skip quieter windows
+            loud = energy > self._min_energy
+            nloud = int(np.count_nonzero(loud))
+            if nloud == 0:
+                continue
+            if nloud < LOUD_COMPACT * loud.size:
+                rows = np.flatnonzero(loud)
+                xs, es, y = x[rows], energy[rows], y[:, :nloud]
+            else:
+                rows, xs, es = None, x, energy
+            np.matmul(self._basis, xs.T, out=y)         # (16, windows): cos and sin projections
             np.square(y, out=y)
             p = y[:8]
-            p += y[8:]                                   # tone powers (8, m*nw)
+            p += y[8:]                                   # tone powers (8, windows)
             row = np.maximum(np.maximum(p[0], p[1]), np.maximum(p[2], p[3]))
             col = np.maximum(np.maximum(p[4], p[5]), np.maximum(p[6], p[7]))
             gate = np.minimum(row, col) > self._thr
-            gate &= (row + col) > self._frac * np.einsum("ij,ij->i", x, x)
-            hit = np.flatnonzero(gate)
-            if hit.size:
-                pw = p[:, hit]
+            gate &= (row + col) > self._frac * es
+            sub = np.flatnonzero(gate)
+            if sub.size:
+                pw = p[:, sub]
+                hit = sub if rows is None else rows[sub]
                 r = np.argmax(pw[:4], axis=0)
                 k = np.argmax(pw[4:], axis=0)
                 digit = (r * 4 + k).astype(np.int8)
