@@ -21,6 +21,7 @@ def cdr_row(call, server="", epoch=None):
         "hangup_cause": call.cause, "duration": round(end - call.created_at, 3),
         "billsec": round(end - call.answered_at, 3) if call.answered_at is not None else 0.0,
         "server": server,
+        "wait": call.vars.get("acd_wait"), "talk": call.vars.get("acd_talk"),
     }
     try:
         from trunkline.ivr.cdr import cdr_fields

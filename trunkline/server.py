@@ -86,7 +86,8 @@ async def serve(cfg):
     acd = None
     try:
         from trunkline.acd.service import ACD
-        acd = ACD(engine, factory)
+        acd = ACD(engine, factory, config={"instance": f"acd-{socket.gethostname()}", "writer": writer,
+                                           "recordings_dir": cfg.recordings_dir})
     except Exception as exc:   # the ACD is optional for the demo; say why it is off
         log.warning("ACD not started: %s", exc)
 
