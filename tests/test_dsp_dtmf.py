@@ -235,3 +235,14 @@ def test_reset_and_bad_input():
     with pytest.raises(IndexError):
         det.reset(3)
     assert det.process(np.zeros((3, 160), np.int16)) == []
+
+
+def test_events_in_time_order_across_channels():
+    """Within one call, a press recognised in an earlier window comes first whatever its channel."""
+    a = np.zeros((2, 1600), np.int16)
+    a[1, 0:480] = pcm(tone_pair("3", 60))          # channel 1 confirmed first
+    a[0, 80:560] = pcm(tone_pair("8", 60))
+    det = DTMFDetector(2)
+    got = det.process(a)
+    print(f"\nevents {got}")
+    assert got == [(1, "3"), (0, "8")]
