@@ -94,7 +94,6 @@ class DTMFDetector:
         self._rot_s = np.sin(theta).astype(np.float32)
         self._hz_per_rad = np.float32(self.rate / (2.0 * np.pi * self.hop))
         self._ftol = (FREQ_TOLERANCE * f).astype(np.float32)
-        self._digit_chars = np.array(list(DIGITS))
         c = self.channels
         self._tail = np.zeros((c, 0), np.int16)          # samples not yet making a whole window
         self._prev = np.zeros((c, self.hop), np.float32)  # last half window before the tail
@@ -216,12 +215,12 @@ class DTMFDetector:
         """Stage 2 for candidate windows: rows of `ext` (m, win + hop) hold half a window before and
         the window itself; check the row (r) and column (k) tones' frequencies and twist."""
         hop, win = self.hop, self.win
-        seg = ext[:, hop:]
-        yb = seg @ self._hann                     # Hann projections of the window
-        ya = ext[:, :win] @ self._hann            # ... and of the window half a window earlier
-        m = np.arange(len(seg))
-        ok = np.ones(len(seg), bool)
-        dev = np.empty((len(seg), 2), np.float32)
+        n = len(ext)
+        both = np.concatenate([ext[:, hop:], ext[:, :win]]) @ self._hann
+        yb, ya = both[:n], both[n:]               # Hann projections of the window, and half a window earlier
+        m = np.arange(n)
+        ok = np.ones(n, bool)
+        dev = np.empty((n, 2), np.float32)
         pb = []
         for j, band in enumerate((r, k)):
             cb, sb = yb[m, band], yb[m, band + 8]
@@ -272,7 +271,7 @@ class DTMFDetector:
             cur = np.where(fire, cw, np.where(miss >= MIN_OFF_WINDOWS, -1, cur)).astype(np.int8, copy=False)
             if fire.any():
                 hits = np.flatnonzero(fire)
-                events.extend(zip(active[hits].tolist(), self._digit_chars[cw[hits]].tolist()))
+                events.extend((ch, DIGITS[d]) for ch, d in zip(active[hits].tolist(), cw[hits].tolist()))
         self._h1, self._h2 = h1, h2
         self._cur[active], self._last[active] = cur, last
         self._run[active], self._miss[active] = run, miss
