@@ -42,7 +42,7 @@ class PromptLibrary:
 
     def find(self, name, language=None):
         """Path of a prompt file, or None."""
-        langs = [language or self.language, ""]
+        langs = [language or self.language, self.language, ""]   # then the library's language
         for d in self.directories:
             for lang in langs:
                 for ext in EXTENSIONS:

@@ -48,6 +48,26 @@ async def _one_caller(sim, rng, n):
         await phone.hangup()
 
 
+def install_flows(engine, cfg, factory, acd, default_flow):
+    """Route calls through the IVR flow registry (YAML flows from the database, call firewall);
+    returns the registry. The demo hotline is the default flow."""
+    from trunkline.ivr import blacklist
+    from trunkline.ivr.flows import FlowRegistry, Router, Services
+    from trunkline.ivr.prompts import PromptLibrary as IvrPrompts
+    from trunkline.ivr.voicemail import Voicemail
+    prompts = IvrPrompts(cfg.prompts_dir, language=cfg.language, session_factory=factory)
+    voicemail = Voicemail(factory, os.path.join(cfg.var_dir, "voicemail"), prompts)
+    services = Services(prompts=prompts, session_factory=factory, voicemail=voicemail, acd=acd,
+                        data_dir=cfg.var_dir)
+    registry = FlowRegistry(services)
+    default_flow.language = cfg.language
+    registry.register("hotline", default_flow)
+    registry.load_from_db()
+    blacklist.configure(factory)
+    Router(registry, default="hotline").install(engine)
+    return registry
+
+
 async def serve(cfg):
     """Run the server until cancelled (Ctrl-C)."""
     from trunkline.db import bootstrap, make_session_factory, migrate
@@ -81,7 +101,6 @@ async def serve(cfg):
     async def flow(call):
         call.vars["recordings_dir"] = cfg.recordings_dir
         await hotline(call)
-    engine.route(flow)
 
     acd = None
     try:
@@ -91,13 +110,16 @@ async def serve(cfg):
     except Exception as exc:   # the ACD is optional for the demo; say why it is off
         log.warning("ACD not started: %s", exc)
 
+    registry = install_flows(engine, cfg, factory, acd, flow)
+
     stopper = None
     try:
         from trunkline.webadmin import create_app
         from trunkline.webadmin import serve as serve_web
         from trunkline.webadmin.hub import Hub
         hub = Hub(session_factory=factory, engine=engine, acd=acd, writer=writer,
-                  recordings_dir=cfg.recordings_dir, prompts_dir=cfg.prompts_dir)
+                  recordings_dir=cfg.recordings_dir, prompts_dir=cfg.prompts_dir,
+                  extra={"flows": registry} if registry is not None else {})
         app = create_app({"DATABASE_URL": cfg.database_url, "PROMPTS_DIR": cfg.prompts_dir}, hub)
         stopper = serve_web(app, host=cfg.http_host, port=cfg.http_port)
         log.info("web admin on http://%s:%d/", cfg.http_host, cfg.http_port)
