@@ -1,0 +1,137 @@
+"""A scripted far-end fax machine for the simulator, built from our own FaxEndpoint.
+
+It sits on a far-end party's channel (a caller from `Switch.call` or the party of a call
+Trunkline placed): every card tick it feeds the endpoint what the far end heard
+(`card.far_capture_take`) and queues what the endpoint sends (`card.far_play`), so a
+whole T.30 call runs in media time.
+
+    phone = rig.sim.call("fax", from_="861088886666")
+    await phone.wait_answer()
+    result = await FaxMachine(phone, modems=("v27ter", "v29")).send_fax("doc.tif")
+"""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+__all__ = ["FaxMachine", "FarFaxError"]
+
+RATE = 8000
+
+
+class FarFaxError(RuntimeError):
+    """The far-end fax machine cannot run (the call ended, another session is busy on the channel)."""
+
+
+_sessions = weakref.WeakKeyDictionary()    # card -> {channel: _Session}
+
+
+def _tick_for(card):
+    """The one tick hook per card that drives every far-end fax session on it."""
+    table = _sessions.get(card)
+    if table is None:
+        table = _sessions[card] = {}
+
+        def tick(ref=weakref.ref(card)):
+            c = ref()
+            if c is None:
+                return
+            for sess in list(_sessions.get(c, {}).values()):
+                sess.step()
+        card.add_tick_hook(tick)
+    return table
+
+
+class _Session:
+    """One endpoint bound to one far-end channel, stepped once per card tick."""
+
+    def __init__(self, machine, ep, fut, timeout):
+        self.m = machine
+        self.ep = ep
+        self.fut = fut
+        self.card = machine.party.card
+        self.ch = machine.party.channel
+        self.deadline = self.card.now + timeout
+        self.lead = 2 * self.card.block       # samples kept queued ahead of the line
+
+    def step(self):
+        party = self.m.party
+        if self.fut.done():
+            self.close()
+            return
+        heard = self.card.far_capture_take(self.ch)
+        if len(heard):
+            self.ep.rx(heard)
+        if self.ep.done:
+            self.close()
+            self.fut.set_result(self.ep.result)
+            return
+        if party.ended:
+            self.close()
+            self.fut.set_exception(FarFaxError(f"call on channel {self.ch} ended during the fax "
+                                               f"(phase so far: {self.ep.session.out.reason or 'in progress'})"))
+            return
+        if self.card.now > self.deadline:
+            self.close()
+            self.fut.set_exception(FarFaxError(f"far-end fax on channel {self.ch} timed out"))
+            return
+        n = self.lead - self.card.far_play_pending(self.ch)
+        if n > 0:
+            self.card.far_play(self.ch, self.ep.tx(n))
+
+    def close(self):
+        _sessions.get(self.card, {}).pop(self.ch, None)
+
+
+class FaxMachine:
+    """A far-end Group 3 fax machine on a scripted party; `calling` defaults to True for callers."""
+
+    def __init__(self, party, calling: bool | None = None, modems=("v27ter", "v29", "v17"), ecm=False,
+                 ident="FAR END FAX"):
+        self.party = party
+        if calling is None:
+            calling = _is_caller(party)
+        self.calling = bool(calling)
+        self.modems = tuple(modems)
+        self.ecm = bool(ecm)
+        self.ident = ident
+        self.result = None
+
+    async def send_fax(self, path: str, timeout: float = 600.0):
+        """Send the TIFF-F at `path` on the party's call; returns the FaxResult (timeout in media s)."""
+        return await self._run(send=path, timeout=timeout)
+
+    async def receive_fax(self, path: str, timeout: float = 600.0):
+        """Receive a fax into a TIFF-F at `path` on the party's call; returns the FaxResult."""
+        return await self._run(receive=path, timeout=timeout)
+
+    async def _run(self, send=None, receive=None, timeout=600.0):
+        from trunkline.fax import FaxEndpoint
+        import asyncio
+
+        party = self.party
+        if party.ended:
+            raise FarFaxError(f"call on channel {party.channel} has ended")
+        table = _tick_for(party.card)
+        if party.channel in table:
+            raise FarFaxError(f"a fax session is already running on channel {party.channel}")
+        ep = FaxEndpoint(self.calling, send=send, receive=receive, modems=self.modems, ecm=self.ecm,
+                         ident=self.ident)
+        party.start_capture()
+        party.take_captured()                 # start from now: older audio is not part of the fax call
+        party.card.far_play_clear(party.channel)
+        fut = asyncio.get_running_loop().create_future()
+        table[party.channel] = _Session(self, ep, fut, timeout)
+        self.result = await fut
+        return self.result
+
+
+def _is_caller(party) -> bool:
+    """True for parties that placed the call (callers from Switch.call), False for called parties."""
+    from trunkline.hw_sim.switch import AnalogParty, Phone
+    if isinstance(party, Phone):
+        return True
+    if isinstance(party, AnalogParty):
+        return False
+    raise ValueError(f"cannot tell whether {type(party).__name__} placed the call: pass calling=True/False")

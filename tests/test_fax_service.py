@@ -1,0 +1,231 @@
+"""Fax services through the simulator in virtual time: fax to inbox (TIFF-F file + `faxes` row),
+fax-on-demand to a far-end fax machine, and bad documents. The far-end machine is our own FaxEndpoint
+(hw_sim/fax_far.py) on the far side of the simulated card; spandsp interop of the endpoint itself is
+proven in test_fax_t30_spandsp.py."""
+import os
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from simharness import Rig
+from trunkline.db import Base, make_engine, make_session_factory, session_scope
+from trunkline.fax.convert import synth_document
+from trunkline.fax.service import FaxDocumentError, FaxStore, fax_on_demand, prepare_document, receive_to_inbox
+from trunkline.fax.tiff import read_tiff, write_tiff
+from trunkline.hw_sim.fax_far import FarFaxError, FaxMachine
+from trunkline.media import Timeout
+from trunkline.models import Fax
+
+FAST = ("v27ter", "v29")          # the far machine offers no V.17: the call runs at V.29 9600
+
+
+@pytest.fixture
+def store(tmp_path):
+    eng = make_engine(f"sqlite:///{tmp_path}/fax.db")
+    Base.metadata.create_all(eng, tables=[Fax.__table__])
+    return FaxStore(make_session_factory(eng), str(tmp_path / "fax"))
+
+
+@pytest.fixture(scope="module")
+def doc(tmp_path_factory):
+    d = tmp_path_factory.mktemp("doc")
+    pages = synth_document(1, rows=400, seed=7)
+    path = str(d / "doc.tif")
+    write_tiff(path, pages, "g4")
+    return path, pages
+
+
+def rows(store):
+    with session_scope(store.session_factory) as s:
+        return s.scalars(select(Fax).order_by(Fax.id)).all()
+
+
+def same_pages(a, b):
+    return len(a) == len(b) and all(np.array_equal(x.image, y.image) for x, y in zip(a, b))
+
+
+def test_received_fax_lands_in_inbox(store, doc):
+    path, pages = doc
+    rig = Rig("fxo=1")
+    seen = {}
+
+    async def flow(call):
+        seen["fid"] = await receive_to_inbox(call, store, ident="TRUNKLINE")
+    rig.engine.route(flow)
+
+    async def scenario():
+        phone = rig.sim.call("88", from_="861088886666")
+        await phone.wait_answer()
+        r = await FaxMachine(phone, modems=FAST, ident="+86 10 8888 6666").send_fax(path)
+        await phone.wait_hangup(timeout=10)
+        return r
+    far = rig.run(scenario)
+    (row,) = rows(store)
+    print(f"\nfar sender: ok={far.ok} pages={far.pages} rate={far.bit_rate} reason={far.reason!r} "
+          f"remote={far.remote_ident!r}")
+    print(f"inbox row:  ok={row.ok} pages={row.pages} rate={row.bit_rate} ecm={row.ecm} number={row.number!r} "
+          f"ident={row.remote_ident!r} status={row.status} reason={row.reason!r}")
+    assert far.ok and far.pages == 1 and far.remote_ident == "TRUNKLINE"
+    assert row.id == seen["fid"] and row.direction == "in" and row.ok and row.status == "done"
+    assert row.pages == 1 and row.bit_rate == 9600 and not row.ecm
+    assert row.number == "861088886666" and row.remote_ident == "+86 10 8888 6666"
+    assert row.path.startswith(os.path.join(store.fax_dir, "inbox")) and os.path.isfile(row.path)
+    got = read_tiff(row.path)
+    assert same_pages(got, pages)                          # pixel-for-pixel
+    assert got[0].y_dpi == pages[0].y_dpi
+    from PIL import Image                                  # what the web admin renders pages with
+    with Image.open(row.path) as im:
+        assert getattr(im, "n_frames", 1) == 1 and im.size == (1728, 400)
+    assert rig.engine.calls == {}
+
+
+def test_sender_hangs_up_midway_is_recorded_as_failed(store, doc):
+    path, _ = doc
+    rig = Rig("fxo=1")
+
+    async def flow(call):
+        await receive_to_inbox(call, store)
+    rig.engine.route(flow)
+
+    async def scenario():
+        phone = rig.sim.call("88", from_="5550001")
+        await phone.wait_answer()
+        m = FaxMachine(phone, modems=FAST)
+        import asyncio
+        task = asyncio.ensure_future(m.send_fax(path))
+        await phone.sleep(6.0)                             # in the middle of phase B
+        await phone.hangup()
+        with pytest.raises(FarFaxError):
+            await task
+        await rig.sim.sleep(10.0)
+    rig.run(scenario)
+    (row,) = rows(store)
+    print(f"\ncut-off row: ok={row.ok} status={row.status} reason={row.reason!r}")
+    assert row.direction == "in" and not row.ok and row.status == "failed" and "hung up" in row.reason
+    assert row.number == "5550001"
+    assert rig.engine.calls == {}
+
+
+def test_fax_on_demand_sends_the_picked_document(store, doc, tmp_path):
+    path, pages = doc
+    other = str(tmp_path / "other.tif")
+    write_tiff(other, synth_document(1, rows=200, seed=99))
+    rig = Rig("fxo=1")
+    out = {}
+
+    async def flow(call):
+        out["fid"], out["result"] = await fax_on_demand(call, {"1": other, "2": path}, store, ident="FAXBACK")
+    rig.engine.route(flow)
+    received = str(tmp_path / "got.tif")
+
+    async def scenario():
+        phone = rig.sim.call("99", from_="13900000000")
+        await phone.wait_answer()
+        await phone.sleep(0.5)
+        await phone.send_dtmf("7")                          # not a document: asked again
+        await phone.sleep(0.5)
+        await phone.send_dtmf("2")
+        r = await FaxMachine(phone, calling=False, modems=FAST, ident="CALLER").receive_fax(received)
+        await phone.wait_hangup(timeout=10)
+        return r
+    far = rig.run(scenario)
+    row = rows(store)[-1]
+    print(f"\nfar receiver: ok={far.ok} pages={far.pages} rate={far.bit_rate} remote={far.remote_ident!r}")
+    print(f"outbox row:   ok={row.ok} pages={row.pages} rate={row.bit_rate} number={row.number!r} "
+          f"ident={row.remote_ident!r}")
+    assert far.ok and far.pages == 1 and far.bit_rate == 9600 and far.remote_ident == "FAXBACK"
+    assert same_pages(read_tiff(received), pages)          # the document keyed, pixel-for-pixel
+    assert out["result"].ok and out["fid"] == row.id
+    assert row.direction == "out" and row.ok and row.pages == 1 and row.remote_ident == "CALLER"
+    assert rig.engine.calls == {}
+
+
+def test_fax_on_demand_converts_an_image(store, tmp_path):
+    from PIL import Image, ImageDraw
+    png = str(tmp_path / "notice.png")
+    im = Image.new("L", (864, 300), 255)
+    ImageDraw.Draw(im).rectangle((100, 50, 700, 250), outline=0, width=8)
+    im.save(png)
+    tif = prepare_document(png, str(tmp_path))
+    expected = read_tiff(tif)
+    assert expected[0].width == 1728 and expected[0].image.sum() > 1000
+    assert prepare_document(png, str(tmp_path)) == tif     # converted once, then cached
+    rig = Rig("fxo=1")
+
+    async def flow(call):
+        await fax_on_demand(call, {"5": png}, store)
+    rig.engine.route(flow)
+    received = str(tmp_path / "got.tif")
+
+    async def scenario():
+        phone = rig.sim.call("99", from_="1")
+        await phone.wait_answer()
+        await phone.send_dtmf("5")
+        r = await FaxMachine(phone, calling=False, modems=("v27ter",)).receive_fax(received)
+        await phone.wait_hangup(timeout=10)
+        return r
+    far = rig.run(scenario)
+    print(f"\nimage via V.27ter: ok={far.ok} rate={far.bit_rate} pages={far.pages}")
+    assert far.ok and far.bit_rate == 4800
+    assert same_pages(read_tiff(received), expected)
+
+
+def test_corrupt_document_gives_clear_error_and_clean_hangup(store, tmp_path):
+    bad = str(tmp_path / "broken.tif")
+    with open(bad, "wb") as f:
+        f.write(b"II*\x00" + os.urandom(600))
+    rig = Rig("fxo=1")
+    errors = []
+
+    async def flow(call):
+        try:
+            await fax_on_demand(call, {"1": bad}, store)
+        except FaxDocumentError as exc:
+            errors.append(str(exc))
+    rig.engine.route(flow)
+
+    async def scenario():
+        phone = rig.sim.call("99", from_="13900000001")
+        await phone.wait_answer()
+        await phone.send_dtmf("1")
+        await phone.wait_hangup(timeout=10)
+        return phone
+    phone = rig.run(scenario)
+    print(f"\nerror: {errors}")
+    assert len(errors) == 1 and "broken.tif" in errors[0] and "cannot be sent" in errors[0]
+    assert phone.hungup
+    assert rig.engine.calls == {} and all(r["state"] == "idle" for r in rig.engine.status())
+    (row,) = rows(store)
+    assert row.direction == "out" and row.status == "failed" and not row.ok and "cannot be sent" in row.reason
+    assert os.path.getsize(bad) == 604                     # the bad input is left as it was
+
+
+def test_no_choice_times_out_and_clears(store, doc):
+    path, _ = doc
+    rig = Rig("fxo=1")
+    got = []
+
+    async def flow(call):
+        try:
+            await fax_on_demand(call, {"1": path}, store, timeout=2.0, retries=2)
+        except Timeout as exc:
+            got.append(str(exc))
+    rig.engine.route(flow)
+
+    async def scenario():
+        phone = rig.sim.call("99", from_="1")
+        await phone.wait_answer()
+        await phone.wait_hangup(timeout=20)
+    rig.run(scenario)
+    assert got and "no valid document" in got[0]
+    assert rows(store) == [] and rig.engine.calls == {}
+
+
+def test_missing_document_and_bad_arguments(tmp_path):
+    with pytest.raises(FaxDocumentError, match="no such file"):
+        prepare_document(str(tmp_path / "nope.pdf"))
+    (tmp_path / "x.txt").write_text("hello")
+    with pytest.raises(FaxDocumentError, match="not convertible"):
+        prepare_document(str(tmp_path / "x.txt"))
+    assert not list(tmp_path.glob("*.part"))
