@@ -398,14 +398,17 @@ class Engine:
         return await self._await_answer(call, timeout, 19)
 
     async def _await_answer(self, call, timeout, cause):
+        expired = []
+
         def expire():
             if not call.answered.done() and not call.hungup:
+                expired.append(True)
                 self._hangup(call, cause)
         h = self.call_later(timeout, expire) if timeout else None
         try:
             await call.answered
         except ChannelError:
-            if call.cause == cause and h is not None and not h.cancelled and self.now * RATE >= h.due - 1:
+            if expired:
                 raise Timeout(f"no answer within {timeout} s") from None
             raise
         finally:
