@@ -22,7 +22,7 @@ from .convert import ConvertError, check_document, to_tiff
 from .tiff import TiffError
 
 __all__ = ["FaxStore", "FaxDocumentError", "prepare_document", "receive_to_inbox", "send_document",
-           "fax_on_demand"]
+           "send_fax_to", "fax_on_demand"]
 
 log = logging.getLogger("trunkline.fax.service")
 
@@ -79,6 +79,8 @@ def prepare_document(path: str, cache_dir: str | None = None) -> str:
         return path
     except (TiffError, ConvertError, OSError) as exc:
         tiff_err = exc
+    with open(path, "rb") as f:
+        magic = f.read(4)
     # not a fax TIFF: an image or PDF that Pillow/pdftoppm can turn into fax pages
     st = os.stat(path)
     key = hashlib.sha1(f"{os.path.abspath(path)}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
@@ -93,9 +95,18 @@ def prepare_document(path: str, cache_dir: str | None = None) -> str:
     except (ConvertError, TiffError, OSError, ValueError) as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise FaxDocumentError(f"fax document {path} cannot be sent: not a fax TIFF ({tiff_err}) "
-                               f"and not convertible ({exc})") from None
+        if magic in (b"II*\x00", b"MM\x00*"):      # a TIFF neither our reader nor Pillow can use
+            why = _strip(tiff_err, path)
+            why = why if "TIFF" in why else f"corrupt TIFF ({why})"
+        else:
+            why = f"not a fax TIFF and not convertible ({_strip(exc, path)})"
+        raise FaxDocumentError(f"fax document {path} cannot be sent: {why}") from None
     return out
+
+
+def _strip(exc, path):
+    """An error text without the file path repeated in it."""
+    return str(exc).replace(f"{path}: ", "").replace(f" '{path}'", "")
 
 
 def _number(call, direction):
@@ -158,6 +169,31 @@ async def send_document(call, store: FaxStore, document: str, ident: str = "", e
     if result is None:
         raise Hangup(reason)
     return fid, result
+
+
+async def send_fax_to(engine, number: str, document: str, store: FaxStore, caller_id: str = "",
+                      trunk=None, ident: str = "", ecm: bool = False, dial_timeout: float = 45.0):
+    """Dial `number` and send a document as a fax (also the call-back leg of fax-on-demand); returns (row id, result).
+
+    The document is checked before dialling (FaxDocumentError, nothing dialled); a failed dial
+    (busy, no answer) is recorded as a failed outbox row and re-raised. The call is cleared at the end.
+    """
+    try:
+        prepare_document(document, os.path.join(store.fax_dir, "cache"))
+    except FaxDocumentError as exc:
+        store.record("out", document, None, number=number, status="failed", reason=str(exc))
+        raise
+    from trunkline.media.errors import ChannelError
+    try:
+        call = await engine.make_call(number, caller_id=caller_id, trunk=trunk, timeout=dial_timeout)
+    except (ChannelError, Timeout) as exc:
+        store.record("out", document, None, number=number, status="failed", reason=f"dial failed: {exc}")
+        raise
+    try:
+        return await send_document(call, store, document, ident=ident, ecm=ecm, calling=True)
+    finally:
+        if not call.hungup:
+            await call.hangup()
 
 
 async def fax_on_demand(call, documents: dict, store: FaxStore, prompt: str | None = None,

@@ -11,10 +11,11 @@ from sqlalchemy import select
 from simharness import Rig
 from trunkline.db import Base, make_engine, make_session_factory, session_scope
 from trunkline.fax.convert import synth_document
-from trunkline.fax.service import FaxDocumentError, FaxStore, fax_on_demand, prepare_document, receive_to_inbox
+from trunkline.fax.service import (FaxDocumentError, FaxStore, fax_on_demand, prepare_document, receive_to_inbox,
+                                   send_fax_to)
 from trunkline.fax.tiff import read_tiff, write_tiff
 from trunkline.hw_sim.fax_far import FarFaxError, FaxMachine
-from trunkline.media import Timeout
+from trunkline.media import ChannelError, Timeout
 from trunkline.models import Fax
 
 FAST = ("v27ter", "v29")          # the far machine offers no V.17: the call runs at V.29 9600
@@ -193,7 +194,7 @@ def test_corrupt_document_gives_clear_error_and_clean_hangup(store, tmp_path):
         return phone
     phone = rig.run(scenario)
     print(f"\nerror: {errors}")
-    assert len(errors) == 1 and "broken.tif" in errors[0] and "cannot be sent" in errors[0]
+    assert len(errors) == 1 and "broken.tif" in errors[0] and "cannot be sent: corrupt" in errors[0]
     assert phone.hungup
     assert rig.engine.calls == {} and all(r["state"] == "idle" for r in rig.engine.status())
     (row,) = rows(store)
@@ -229,3 +230,70 @@ def test_missing_document_and_bad_arguments(tmp_path):
     with pytest.raises(FaxDocumentError, match="not convertible"):
         prepare_document(str(tmp_path / "x.txt"))
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_fax_call_back_over_analog_and_failures(store, doc, tmp_path):
+    """Trunkline dials out (DTMF over an FXO line) and sends the document; busy and bad documents are recorded."""
+    path, pages = doc
+    rig = Rig("fxo=1")
+    received = str(tmp_path / "cb.tif")
+    far = {}
+
+    async def machine(party):                               # the called fax machine answers and receives
+        far["r"] = await FaxMachine(party, modems=FAST, ident="CALLED").receive_fax(received)
+    rig.sim.add_destination("6001", kind="answer", answer_after=2.0, script=machine)
+    rig.sim.add_destination("6002", kind="busy")
+    out = {}
+
+    async def scenario():
+        out["sent"] = await send_fax_to(rig.engine, "6001", path, store, trunk="analog", ident="TRUNKLINE")
+        await rig.sim.sleep(3.0)
+        with pytest.raises(ChannelError):
+            await send_fax_to(rig.engine, "6002", path, store, trunk="analog")
+        with pytest.raises(FaxDocumentError):
+            await send_fax_to(rig.engine, "6001", str(tmp_path / "missing.tif"), store, trunk="analog")
+        await rig.sim.sleep(3.0)
+    rig.run(scenario)
+    fid, result = out["sent"]
+    ok, busy, missing = rows(store)
+    print(f"\ncall-back: ours ok={result.ok} rate={result.bit_rate} | far ok={far['r'].ok} pages={far['r'].pages} "
+          f"remote={far['r'].remote_ident!r}; busy row reason={busy.reason!r}")
+    assert result.ok and far["r"].ok and far["r"].remote_ident == "TRUNKLINE" and result.remote_ident == "CALLED"
+    assert same_pages(read_tiff(received), pages)
+    assert ok.id == fid and ok.ok and ok.number == "6001" and ok.direction == "out"
+    assert not busy.ok and busy.status == "failed" and "dial failed" in busy.reason and busy.number == "6002"
+    assert not missing.ok and "no such file" in missing.reason
+    assert rig.engine.calls == {}
+
+
+def test_received_fax_over_pri_with_ecm(store, doc):
+    """The same inbox path on an E1 PRI B-channel (A-law), with T.30 ECM."""
+    path, pages = doc
+    rig = Rig("e1=1", trunk="pri")
+
+    async def flow(call):
+        await receive_to_inbox(call, store, ecm=True)
+    rig.engine.route(flow)
+
+    async def scenario():
+        await rig.sim.sleep(2.0)                             # layer 2 up
+        phone = rig.sim.call("88", from_="02188880000", trunk="pri")
+        await phone.wait_answer()
+        r = await FaxMachine(phone, calling=True, modems=FAST, ecm=True).send_fax(path)
+        await phone.wait_hangup(timeout=10)
+        return r
+    far = rig.run(scenario)
+    (row,) = rows(store)
+    print(f"\nPRI+ECM: far ok={far.ok} ecm={far.ecm} rate={far.bit_rate}; row ok={row.ok} ecm={row.ecm} "
+          f"number={row.number!r}")
+    assert far.ok and row.ok and row.ecm and row.bit_rate == 9600 and row.number == "02188880000"
+    assert same_pages(read_tiff(row.path), pages)
+    with pytest.raises(ValueError, match="calling="):
+        FaxMachine(phone_like_pri(), modems=FAST)
+
+
+def phone_like_pri():
+    """A far party of a class FaxMachine cannot classify."""
+    class P:
+        pass
+    return P()
