@@ -52,10 +52,13 @@ class SimServer:
         self.engine.close()
         forget_card(self.name)
 
-    def place(self, n, hold=5.0, first=13800138000):
-        """Start n calls (caller IDs first, first+1, ...) that hang up after `hold` seconds; returns a Future."""
+    def place(self, n, hold=5.0, first=13800138000, rate=None, caller_id=True):
+        """Start n calls (caller IDs first, first+1, ...; none when caller_id is False) that hang up after
+        `hold` seconds, `rate` new calls per second (None: all at once); returns a concurrent Future."""
         async def one(i):
-            phone = self.sim.call("95588", from_=str(first + i), trunk="analog")
+            if rate:
+                await self.sim.sleep(i / rate)
+            phone = self.sim.call("95588", from_=str(first + i) if caller_id else "", trunk="analog")
             await phone.wait_answer(timeout=30)
             await phone.sleep(hold)
             await phone.hangup()

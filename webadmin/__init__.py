@@ -90,21 +90,29 @@ def create_app(config=None, hub=None):
 class Stopper:
     """Handle of a running waitress server: call stop() to shut it down."""
 
-    def __init__(self, server, thread):
+    def __init__(self, server, thread, app):
         self.server = server
         self.thread = thread
+        self.app = app
         self.port = server.effective_port
 
     def stop(self, timeout=5.0):
-        """Close the listening socket and all connections, join the thread."""
-        self.server.close()
+        """End live streams, finish running requests, close every connection, join the thread."""
+        from waitress import wasyncore
+        notifier = self.app.extensions.get("tl_notifier")
+        if notifier is not None:
+            notifier.shutdown()
+        self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
+        wasyncore.close_all(self.server._map)
         self.thread.join(timeout)
 
     __call__ = stop
 
 
 def serve(app, host="127.0.0.1", port=8080, threads=32):
-    """Start waitress serving `app` in a daemon thread; returns a Stopper (port=0 picks a free port)."""
+    """Start waitress serving `app` in a daemon thread; returns a Stopper (port=0 picks a free port).
+
+    Each open live page holds one thread for its Server-Sent Events stream, hence the thread count."""
     from waitress.server import create_server
 
     server = create_server(app, host=host, port=port, threads=threads, channel_timeout=120,
@@ -112,4 +120,4 @@ def serve(app, host="127.0.0.1", port=8080, threads=32):
     t = threading.Thread(target=server.run, name="trunkline-web", daemon=True)
     t.start()
     log.info("web admin on http://%s:%s/", host, server.effective_port)
-    return Stopper(server, t)
+    return Stopper(server, t, app)

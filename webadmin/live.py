@@ -24,6 +24,12 @@ class Notifier:
         self._waiters = set()
         self._lock = threading.Lock()
         self.events = 0
+        self.closed = False
+
+    def shutdown(self):
+        """End every SSE stream at its next wake-up (server stopping)."""
+        self.closed = True
+        self.on_event(None)
 
     def on_event(self, event):
         """Bus callback: never blocks the tick loop."""
@@ -229,7 +235,7 @@ def stream(topic):
         last = None
         try:
             yield "retry: 1000\n\n"
-            while time.monotonic() < end:
+            while time.monotonic() < end and not notifier.closed:
                 with app.app_context():
                     data = json.dumps(fn(), separators=(",", ":"), default=str)
                 if data != last:
@@ -239,6 +245,8 @@ def stream(topic):
                     yield ": keepalive\n\n"
                 ev.wait(interval)
                 ev.clear()
+                if notifier.closed:
+                    return
                 time.sleep(min_interval)
         finally:
             notifier.drop(ev)
