@@ -72,8 +72,9 @@ class GsmModem:
             self.close()
             raise ModemGone(f"{self.port}: {exc}") from None
 
-    def _readline(self, deadline: float, prompt: bool = False) -> str | None:
-        """One line (CR/LF stripped), '>' for the CMGS prompt, or None at the deadline."""
+    def _readline(self, deadline: float, prompt: bool = False, idle: bool = False) -> str | None:
+        """One line (CR/LF stripped), '>' for the CMGS prompt, or None at the deadline
+        (or, with `idle`, as soon as nothing more is arriving between lines)."""
         buf = bytearray()
         while time.monotonic() < deadline:
             try:
@@ -84,6 +85,8 @@ class GsmModem:
             if self.ser is None:
                 raise ModemGone("modem port closed")
             if not b:
+                if idle and not buf:
+                    return None
                 continue
             if b in (b"\r", b"\n"):
                 if buf:
@@ -231,4 +234,4 @@ class GsmModem:
     def _drain_line(self) -> str | None:
         if not self._inwaiting():
             return None
-        return self._readline(time.monotonic() + self.timeout)
+        return self._readline(time.monotonic() + self.timeout, idle=True)

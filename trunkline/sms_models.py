@@ -1,0 +1,30 @@
+"""Send-queue state for SMS (table sms_queue), one row per outgoing trunkline.models.Sms row."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from trunkline.db import Base
+
+
+def utcnow() -> dt.datetime:
+    """Now in UTC (aware)."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class SmsQueue(Base):
+    """Queue bookkeeping for one outgoing SMS: attempts, next try, parts done, TP-MRs, last error."""
+    __tablename__ = "sms_queue"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sms_id: Mapped[int] = mapped_column(ForeignKey("sms.id"), unique=True, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    concat_ref: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    parts_total: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    parts_done: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    mrs: Mapped[str] = mapped_column(String(1024), nullable=False, default="")        # comma-separated TP-MR
+    delivered_mrs: Mapped[str] = mapped_column(String(1024), nullable=False, default="")
+    status_report: Mapped[bool] = mapped_column(Integer, nullable=False, default=1)
+    last_error: Mapped[str] = mapped_column(Text, nullable=False, default="")
