@@ -65,12 +65,14 @@ class _Session:
             self.ep.rx(heard)
         if self.ep.done:
             self.close()
-            self.fut.set_result(self.ep.result)
+            self.fut.set_result(getattr(self.ep, "result", None))
             return
         if party.ended:
             self.close()
-            self.fut.set_exception(FarFaxError(f"call on channel {self.ch} ended during the fax "
-                                               f"(phase so far: {self.ep.session.out.reason or 'in progress'})"))
+            if self._finish_on_hook():
+                self.fut.set_result(getattr(self.ep, "result", None))
+            else:
+                self.fut.set_exception(FarFaxError(f"call on channel {self.ch} ended during the fax"))
             return
         if self.card.now > self.deadline:
             self.close()
@@ -79,6 +81,17 @@ class _Session:
         n = self.lead - self.card.far_play_pending(self.ch)
         if n > 0:
             self.card.far_play(self.ch, self.ep.tx(n))
+
+    def _finish_on_hook(self, grace_s=2.0):
+        """The line dropped: let the terminal finish locally (e.g. after its DCN) on silence, up to grace_s."""
+        blk = self.card.block
+        silence = np.zeros(blk, dtype=np.int16)
+        for _ in range(int(grace_s * RATE / blk)):
+            if self.ep.done:
+                return True
+            self.ep.tx(blk)
+            self.ep.rx(silence)
+        return bool(self.ep.done)
 
     def close(self):
         _sessions.get(self.card, {}).pop(self.ch, None)
@@ -108,6 +121,13 @@ class FaxMachine:
 
     async def _run(self, send=None, receive=None, timeout=600.0):
         from trunkline.fax import FaxEndpoint
+        ep = FaxEndpoint(self.calling, send=send, receive=receive, modems=self.modems, ecm=self.ecm,
+                         ident=self.ident)
+        return await self.run(ep, timeout)
+
+    async def run(self, ep, timeout: float = 600.0):
+        """Drive any fax terminal with rx(int16 samples), tx(n) and a `done` flag on the party's channel
+        (our FaxEndpoint, or a peer's); returns its `result` (None if it has none) once done."""
         import asyncio
 
         party = self.party
@@ -116,8 +136,6 @@ class FaxMachine:
         table = _tick_for(party.card)
         if party.channel in table:
             raise FarFaxError(f"a fax session is already running on channel {party.channel}")
-        ep = FaxEndpoint(self.calling, send=send, receive=receive, modems=self.modems, ecm=self.ecm,
-                         ident=self.ident)
         party.start_capture()
         party.take_captured()                 # start from now: older audio is not part of the fax call
         party.card.far_play_clear(party.channel)
