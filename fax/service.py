@@ -198,15 +198,19 @@ async def send_fax_to(engine, number: str, document: str, store: FaxStore, calle
 
 async def fax_on_demand(call, documents: dict, store: FaxStore, prompt: str | None = None,
                         invalid: str | None = None, start_prompt: str | None = None, digits: int = 1,
-                        timeout: float = 8.0, retries: int = 3, ident: str = "", ecm: bool = False):
-    """Fax-on-demand: the caller keys a document number (`digits` keys, or fewer ended by #), the fax goes out
-    on the same call, then we hang up. Returns (row id, FaxResult).
+                        timeout: float = 8.0, retries: int = 3, ident: str = "", ecm: bool = False,
+                        call_back: bool = False, number_prompt: str | None = None, max_number_digits: int = 20,
+                        trunk=None, caller_id: str = ""):
+    """Fax-on-demand: the caller keys a document number (`digits` keys, or fewer ended by #) and the fax goes
+    out on the same call, or with `call_back=True` to a fax number the caller keys next (ended by #; empty =
+    the caller's own number), dialled on `trunk` after we hang up. Returns (row id, FaxResult).
 
     `documents` maps the number keyed to a document path (TIFF-F, PDF or image). `prompt`/`invalid`/
-    `start_prompt` are optional prompt names (menu, unknown number, "press start on your fax machine").
-    We take the calling role in T.30 (the caller's machine answers when its Start key is pressed).
-    Raises Timeout when no valid number is keyed after `retries` tries, FaxDocumentError when the picked
-    document cannot be sent; the call is cleared in every case.
+    `start_prompt`/`number_prompt` are optional prompt names (menu, unknown number, "press start on your
+    fax machine", "key your fax number"). On the same call we take the calling role in T.30 (the caller's
+    machine answers when its Start key is pressed). Raises Timeout when no valid number is keyed after
+    `retries` tries, FaxDocumentError when the picked document cannot be sent (checked before any call-back
+    is dialled), ChannelError when the call-back fails; the inbound call is cleared in every case.
     """
     if not documents:
         raise ValueError("fax_on_demand needs at least one document")
@@ -229,9 +233,23 @@ async def fax_on_demand(call, documents: dict, store: FaxStore, prompt: str | No
         if choice is None:
             raise Timeout(f"fax on demand: no valid document number after {retries} tries")
         call.vars["fax_document"] = choice
-        if start_prompt:
-            await call.play(start_prompt, barge_in=False)
-        return await send_document(call, store, documents[choice], ident=ident, ecm=ecm, calling=True)
+        if not call_back:
+            if start_prompt:
+                await call.play(start_prompt, barge_in=False)
+            return await send_document(call, store, documents[choice], ident=ident, ecm=ecm, calling=True)
+        if number_prompt:
+            await call.play(number_prompt, barge_in=True)
+        try:
+            number = await call.get_digits(max_number_digits, timeout=timeout, inter_digit=timeout)
+        except Timeout:
+            number = ""
+        number = number or call.caller_id
+        if not number:
+            raise Timeout("fax on demand: no fax number to call back")
+        call.vars["fax_call_back"] = number
+        await call.hangup()
     finally:
         if not call.hungup:
             await call.hangup()
+    return await send_fax_to(call.engine, number, documents[choice], store, caller_id=caller_id, trunk=trunk,
+                             ident=ident, ecm=ecm)

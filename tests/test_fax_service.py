@@ -297,3 +297,39 @@ def phone_like_pri():
     class P:
         pass
     return P()
+
+
+def test_fax_on_demand_call_back(store, doc, tmp_path):
+    """The caller keys a document and a fax number; we hang up, dial the number and fax the document."""
+    path, pages = doc
+    rig = Rig("fxo=2")
+    received = str(tmp_path / "cb.tif")
+    far, out = {}, {}
+
+    async def machine(party):
+        far["r"] = await FaxMachine(party, modems=FAST, ident="HOME FAX").receive_fax(received)
+    rig.sim.add_destination("63001234", kind="answer", answer_after=2.0, script=machine)
+
+    async def flow(call):
+        out["sent"] = await fax_on_demand(call, {"3": path}, store, call_back=True, trunk="analog",
+                                          ident="FAXBACK")
+    rig.engine.route(flow)
+
+    async def scenario():
+        phone = rig.sim.call("99", from_="13600000000")
+        await phone.wait_answer()
+        await phone.send_dtmf("3")
+        await phone.send_dtmf("63001234#")
+        await phone.wait_hangup(timeout=10)
+        while "r" not in far or "sent" not in out:
+            await rig.sim.sleep(1.0)
+        await rig.sim.sleep(2.0)
+    rig.run(scenario)
+    fid, result = out["sent"]
+    (row,) = rows(store)
+    print(f"\ncall-back fax: ours ok={result.ok} rate={result.bit_rate}; far ok={far['r'].ok} "
+          f"remote={far['r'].remote_ident!r}; row number={row.number!r}")
+    assert result.ok and far["r"].ok and far["r"].remote_ident == "FAXBACK"
+    assert same_pages(read_tiff(received), pages)
+    assert row.id == fid and row.direction == "out" and row.number == "63001234" and row.ok
+    assert rig.engine.calls == {}
