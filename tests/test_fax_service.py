@@ -333,3 +333,24 @@ def test_fax_on_demand_call_back(store, doc, tmp_path):
     assert same_pages(read_tiff(received), pages)
     assert row.id == fid and row.direction == "out" and row.number == "63001234" and row.ok
     assert rig.engine.calls == {}
+
+
+@pytest.mark.skipif(not __import__("shutil").which("pdftoppm"), reason="pdftoppm (poppler-utils) not installed")
+def test_pdf_document_is_converted_to_fax_pages(tmp_path):
+    """A 2-page PDF becomes a 2-page 1728-pixel TIFF-F with the drawn box where it was drawn."""
+    from PIL import Image, ImageDraw
+    frames = []
+    for k in range(2):
+        im = Image.new("L", (1700, 2200), 255)                  # 8.5 x 11 in at 200 dpi
+        ImageDraw.Draw(im).rectangle((200 + 400 * k, 300, 900 + 400 * k, 900), fill=0)
+        frames.append(im.convert("RGB"))
+    pdf = str(tmp_path / "doc.pdf")
+    frames[0].save(pdf, save_all=True, append_images=frames[1:], resolution=200.0)
+    tif = prepare_document(pdf, str(tmp_path))
+    pages = read_tiff(tif)
+    assert len(pages) == 2 and all(p.width == 1728 for p in pages)
+    for k, p in enumerate(pages):
+        cols = np.flatnonzero(p.image.mean(axis=0) > 0.15)
+        x0, x1 = cols[0] / 1728 * 1700, cols[-1] / 1728 * 1700   # back in the PDF's pixel units
+        print(f"page {k + 1}: box columns {x0:.0f}-{x1:.0f} (drawn {200 + 400 * k}-{900 + 400 * k})")
+        assert abs(x0 - (200 + 400 * k)) < 20 and abs(x1 - (900 + 400 * k)) < 20
