@@ -47,6 +47,12 @@ class SimServer:
         runner = asyncio.ensure_future(self.engine.run())
         self.ready.set()
         await self._stop.wait()
+        # end scripted phones and call flows while the engine still ticks, so nothing outlives the loop
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and t is not runner]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
         self.engine.stop()
         await runner
         self.engine.close()
