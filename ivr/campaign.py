@@ -1,0 +1,305 @@
+"""Outbound campaigns: dial a list of numbers, analyse the answer (fax / machine / person), run a flow.
+
+    camp = Campaign(engine, "reminders", Campaign.rows_from_csv(text), flow=remind,
+                    caller_id="95588", calendar=cal, max_channels=8, calls_per_second=2)
+    await camp.run()              # returns when every number is final (or stop() was called)
+    camp.progress()               # live counters; camp.report() per number
+
+Per number: skipped when on the do-not-call list or rejected by the blacklist (ivr.blacklist); dialled
+within the calendar's opening hours only; paced by `max_channels` and `calls_per_second`; the outcome of
+each attempt comes from the signaling (busy 17, unallocated 1/22/28, congestion 34/38/42, no answer =
+ringback timeout or 18/19) or, after answer, from call progress analysis on the answered audio:
+fax (CNG 1100 Hz / CED 2100 Hz via dsp.cpa), machine / human / silence (ivr.amd). `flow(call, contact)`
+runs for a person. Busy, no answer and congestion are retried after `retry_after[outcome]` seconds up to
+`max_attempts` attempts. All times are media time (engine.now, seconds).
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import heapq
+import io
+import itertools
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from trunkline.dsp.cpa import CallProgressDetector
+from trunkline.ivr.amd import AnsweringMachineDetector
+from trunkline.ivr.blacklist import normalize
+from trunkline.media import ChannelError, Timeout
+
+log = logging.getLogger("trunkline.ivr.campaign")
+
+RETRYABLE = ("busy", "noanswer", "congestion")
+FINAL = ("human", "machine", "fax", "silence", "unallocated", "rejected", "failed", "dnc", "blacklisted")
+CAUSE_OUTCOME = {17: "busy", 1: "unallocated", 22: "unallocated", 28: "unallocated", 3: "unallocated",
+                 34: "congestion", 38: "congestion", 42: "congestion", 41: "congestion",
+                 18: "noanswer", 19: "noanswer", 21: "rejected"}
+DEFAULT_RETRY = {"busy": 300.0, "noanswer": 1800.0, "congestion": 300.0}
+
+
+class CampaignError(ValueError):
+    """A campaign definition or contact list is malformed."""
+
+
+@dataclass
+class Attempt:
+    """One dial attempt: when (media s), outcome, Q.850 cause if the signaling gave one."""
+    at: float
+    outcome: str
+    cause: int | None = None
+    detail: str = ""
+
+
+@dataclass
+class Contact:
+    """A number to call with its per-number variables and its history."""
+    number: str
+    variables: dict = field(default_factory=dict)
+    attempts: list[Attempt] = field(default_factory=list)
+    outcome: str | None = None      # final outcome once done
+    next_at: float = 0.0
+    state: str = "pending"          # pending | dialing | done
+
+    @property
+    def tries(self) -> int:
+        """How many times this number was dialled."""
+        return len(self.attempts)
+
+
+class _DetectTap:
+    """Engine tap on an answered call: feeds its audio to CPA (fax tones) and AMD; sends silence."""
+
+    def __init__(self, amd_kw):
+        self.cpa = CallProgressDetector(1, silence_ms=60000.0)
+        self.amd = AnsweringMachineDetector(**amd_kw)
+        self.result: str | None = None
+        self.samples = 0
+
+    def rx(self, samples):
+        """Received audio of the call (int16)."""
+        if self.result is not None:
+            return
+        x = np.asarray(samples, dtype=np.int16).reshape(1, -1)
+        self.samples += x.shape[1]
+        for _ch, ev in self.cpa.process(x):
+            if ev in ("fax_cng", "fax_ced"):
+                self.result = "fax"
+                return
+        if self.amd.verdict is None:
+            self.amd.feed(x[0])
+        v = self.amd.verdict
+        if v is not None and v != "silence":
+            self.result = v           # "silence" stays open: a fax's CNG may still come
+
+    def tx(self, n):
+        """Audio to send while analysing: silence."""
+        return np.zeros(n, dtype=np.int16)
+
+
+class Campaign:
+    """One outbound campaign over a media engine (see module docstring)."""
+
+    def __init__(self, engine, name, contacts, flow=None, *, caller_id="", trunk="pri", ring_timeout=30.0,
+                 calendar=None, start=None, max_channels=4, calls_per_second=1.0, max_attempts=3,
+                 retry_after=None, dnc=(), firewall=None, detect_seconds=6.0, amd=None, machine_flow=None):
+        if max_channels < 1 or calls_per_second <= 0 or max_attempts < 1:
+            raise CampaignError("max_channels, calls_per_second and max_attempts must be positive")
+        self.engine = engine
+        self.name = name
+        self.flow = flow
+        self.machine_flow = machine_flow
+        self.caller_id = caller_id
+        self.trunk = trunk
+        self.ring_timeout = ring_timeout
+        self.calendar = calendar
+        self.start_wall = start or dt.datetime.now(dt.timezone.utc)
+        self.max_channels = int(max_channels)
+        self.calls_per_second = float(calls_per_second)
+        self.max_attempts = int(max_attempts)
+        self.retry_after = dict(DEFAULT_RETRY, **(retry_after or {}))
+        self.dnc = {normalize(n) for n in dnc}
+        self.firewall = firewall
+        self.detect_seconds = detect_seconds
+        self.amd_kw = dict(amd or {})
+        self.contacts: list[Contact] = []
+        for c in contacts:
+            if isinstance(c, Contact):
+                self.contacts.append(c)
+            elif isinstance(c, dict):
+                c = dict(c)
+                num = str(c.pop("number", "")).strip()
+                if not num:
+                    raise CampaignError(f"contact without a number: {c!r}")
+                self.contacts.append(Contact(num, c))
+            else:
+                self.contacts.append(Contact(str(c).strip()))
+        self.state = "idle"             # idle | running | paused | stopped | done
+        self.active: dict[str, asyncio.Task] = {}
+        self.dials = 0
+        self.flow_errors: list[tuple[str, str]] = []
+        self._heap: list = []
+        self._seq = itertools.count()
+        self._t0 = None
+        self._last_dial = -1e9
+        self._wake = None
+
+    # ------------------------------------------------------------ input
+    @staticmethod
+    def rows_from_csv(text: str) -> list[dict]:
+        """Contacts from CSV text with a header row; column 'number' required, the rest are variables."""
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames or "number" not in [f.strip() for f in reader.fieldnames]:
+            raise CampaignError("CSV needs a header row with a 'number' column")
+        rows = []
+        for i, row in enumerate(reader, start=2):
+            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            if not row.get("number"):
+                raise CampaignError(f"CSV line {i}: empty number")
+            rows.append(row)
+        return rows
+
+    # ------------------------------------------------------------ control
+    def pause(self):
+        """Stop starting new calls (calls in progress finish)."""
+        if self.state == "running":
+            self.state = "paused"
+
+    def resume(self):
+        """Start dialling again after pause()."""
+        if self.state == "paused":
+            self.state = "running"
+
+    def stop(self):
+        """End the campaign: no new calls; numbers not final stay as they are (outcome None)."""
+        self.state = "stopped"
+
+    def wall_time(self) -> dt.datetime:
+        """The campaign's wall-clock time: start + media time elapsed."""
+        return self.start_wall + dt.timedelta(seconds=self.engine.now - (self._t0 or self.engine.now))
+
+    # ------------------------------------------------------------ run
+    async def run(self):
+        """Dial until every number has a final outcome or stop(); returns report()."""
+        eng = self.engine
+        self._t0 = eng.now
+        self.state = "running"
+        for c in self.contacts:
+            reason = self._screen(c.number)
+            if reason:
+                c.outcome, c.state = reason, "done"
+                continue
+            c.next_at = eng.now
+            heapq.heappush(self._heap, (c.next_at, next(self._seq), c))
+        interval = 1.0 / self.calls_per_second
+        while self.state != "stopped":
+            if not self._heap and not self.active:
+                break
+            if self.state == "paused":
+                await eng.sleep(0.2)
+                continue
+            if self.calendar is not None and not self.calendar.is_open(self.wall_time()):
+                await eng.sleep(self._until_open())
+                continue
+            now = eng.now
+            if (self._heap and self._heap[0][0] <= now and len(self.active) < self.max_channels
+                    and now - self._last_dial >= interval - 1e-9):
+                _, _, c = heapq.heappop(self._heap)
+                self._last_dial = now
+                c.state = "dialing"
+                self.dials += 1
+                self.active[c.number] = asyncio.ensure_future(self._attempt(c))
+                continue
+            await eng.sleep(min(interval, 0.1))
+        if self.state == "stopped":
+            for t in list(self.active.values()):
+                await t
+        else:
+            self.state = "done"
+        return self.report()
+
+    def _until_open(self) -> float:
+        nxt = self.calendar.next_open(self.wall_time())
+        if nxt is None:
+            self.stop()
+            return 0.0
+        local_now = self.calendar.local(self.wall_time())
+        return max(1.0, (nxt - local_now).total_seconds())
+
+    def _screen(self, number) -> str | None:
+        if normalize(number) in self.dnc:
+            return "dnc"
+        if self.firewall is not None and not self.firewall.check(number).allowed:
+            return "blacklisted"
+        return None
+
+    async def _attempt(self, c: Contact):
+        eng = self.engine
+        at = eng.now
+        cause, detail, outcome = None, "", None
+        try:
+            call = await eng.make_call(c.number, caller_id=self.caller_id, trunk=self.trunk,
+                                       timeout=self.ring_timeout)
+        except Timeout:
+            outcome = "noanswer"
+        except ChannelError as exc:
+            cause = exc.cause
+            outcome = CAUSE_OUTCOME.get(exc.cause, "failed")
+            detail = exc.reason
+        else:
+            outcome, detail = await self._after_answer(call, c)
+        c.attempts.append(Attempt(at, outcome, cause, detail))
+        self.active.pop(c.number, None)
+        if outcome in RETRYABLE and c.tries < self.max_attempts and self.state != "stopped":
+            c.next_at = eng.now + self.retry_after[outcome]
+            c.state = "pending"
+            heapq.heappush(self._heap, (c.next_at, next(self._seq), c))
+        else:
+            c.outcome, c.state = outcome, "done"
+
+    async def _after_answer(self, call, c):
+        eng = self.engine
+        tap = _DetectTap(self.amd_kw)
+        eng.attach_tap(call, tap)
+        t_end = eng.now + self.detect_seconds
+        try:
+            while tap.result is None and not call.hungup and eng.now < t_end:
+                await eng.sleep(0.05)
+        finally:
+            eng.detach_tap(call)
+        result = tap.result or (tap.amd.verdict or "silence")
+        detail = f"decided after {tap.samples / 8000:.2f} s"
+        if call.hungup and tap.result is None:
+            return "failed", "far end hung up during analysis"
+        flow = self.flow if result in ("human", "silence") else self.machine_flow if result == "machine" else None
+        if flow is not None and not call.hungup:
+            try:
+                await flow(call, c)
+            except Exception as exc:          # a flow error ends this call, not the campaign
+                if exc.__class__.__name__ != "Hangup":
+                    self.flow_errors.append((c.number, repr(exc)))
+                    log.warning("campaign %s flow failed for %s: %r", self.name, c.number, exc)
+        if not call.hungup:
+            await call.hangup()
+        return result, detail
+
+    # ------------------------------------------------------------ reporting
+    def progress(self) -> dict:
+        """Live counters: total, done, pending, dialing, dials, and the count of each final outcome."""
+        out = {"state": self.state, "total": len(self.contacts), "dials": self.dials,
+               "active": len(self.active)}
+        for s in ("pending", "dialing", "done"):
+            out[s] = sum(1 for c in self.contacts if c.state == s)
+        for o in FINAL + RETRYABLE:
+            out[o] = sum(1 for c in self.contacts if c.outcome == o)
+        return out
+
+    def report(self) -> dict:
+        """Per-number results (outcome, attempts with media times) and the progress counters."""
+        return {"campaign": self.name, "progress": self.progress(),
+                "numbers": [{"number": c.number, "outcome": c.outcome, "variables": c.variables,
+                             "attempts": [(round(a.at, 2), a.outcome, a.cause) for a in c.attempts]}
+                            for c in self.contacts]}

@@ -1,0 +1,227 @@
+"""Virtual-time outbound campaigns on a simulated E1 PRI: outcomes vs what each far end did, retries, report."""
+import datetime as dt
+import sys
+
+import numpy as np
+import pytest
+
+from simharness import Rig
+from test_campaign_amd import MACHINE, synth
+from trunkline.ivr.blacklist import Firewall
+from trunkline.ivr.calendar import Calendar
+from trunkline.ivr.campaign import Campaign, CampaignError
+
+RETRY = {"busy": 60.0, "noanswer": 120.0, "congestion": 45.0}
+RING_TIMEOUT = 8.0
+
+
+def cng(seconds=6.0, level=8000):
+    """Fax calling tone: 1100 Hz 0.5 s on, 3 s off."""
+    t = np.arange(4000) / 8000
+    burst = (level * np.sin(2 * np.pi * 1100 * t)).astype(np.int16)
+    cycle = np.concatenate([burst, np.zeros(24000, dtype=np.int16)])
+    return np.tile(cycle, int(np.ceil(seconds / 3.5)))
+
+
+async def say(party, pcm, chunk=1600):
+    """Play audio in 0.2 s pieces, stopping once the call is cleared (the simulator keeps queued far-end
+    audio on the channel after Trunkline clears, and it would leak into the next call on that B-channel)."""
+    for i in range(0, len(pcm), chunk):
+        if party.ended:
+            return
+        await party.play(pcm[i:i + chunk])
+
+
+def far_ends(rig, n, rng):
+    """Give n numbers a behaviour each; returns {number: expected final outcome, ...} and extra facts."""
+    hello = synth("en", "Hello?", 160)
+    greeting = synth("en", MACHINE["en"][0], 160)
+    fax_pcm = cng()
+
+    async def human(party):
+        try:
+            await party.sleep(0.3)
+            await say(party, hello)
+            await party.listen(6.0)
+            await party.hangup()
+        except Exception:
+            pass
+
+    async def machine(party):
+        try:
+            await say(party, greeting)
+        except Exception:
+            pass
+
+    async def fax(party):
+        try:
+            await say(party, fax_pcm)
+        except Exception:
+            pass
+
+    kinds = ["human", "machine", "fax", "busy", "noanswer", "unallocated", "congestion", "busy_then_human",
+             "dnc", "blacklisted"]
+    weights = [0.30, 0.12, 0.08, 0.10, 0.08, 0.08, 0.06, 0.08, 0.05, 0.05]
+    expect, plan = {}, {}
+    for i in range(n):
+        number = f"1390000{i:04d}"
+        kind = kinds[rng.choice(len(kinds), p=weights)]
+        plan[number] = kind
+        answer_after = float(rng.uniform(0.5, 3.0))
+        if kind in ("human", "busy_then_human"):
+            rig.sim.add_destination(number, kind="busy" if kind == "busy_then_human" else "answer",
+                                    answer_after=answer_after, script=human)
+            expect[number] = "human"
+        elif kind == "machine":
+            rig.sim.add_destination(number, kind="answer", answer_after=answer_after, script=machine)
+            expect[number] = "machine"
+        elif kind == "fax":
+            rig.sim.add_destination(number, kind="answer", answer_after=answer_after, script=fax)
+            expect[number] = "fax"
+        elif kind in ("busy", "noanswer", "unallocated", "congestion"):
+            rig.sim.add_destination(number, kind=kind)
+            expect[number] = kind
+        else:
+            rig.sim.add_destination(number, kind="answer", answer_after=answer_after, script=human)
+            expect[number] = kind
+    return expect, plan, human
+
+
+def test_campaign_mixed_far_ends_outcomes_retries_report():
+    n = int(__import__("os").environ.get("CAMPAIGN_N", "150"))
+    rng = np.random.default_rng(2026)
+    rig = Rig("e1=1", [])
+    expect, plan, human = far_ends(rig, n, rng)
+    dnc = [num for num, k in plan.items() if k == "dnc"]
+    fw = Firewall()
+    for num, k in plan.items():
+        if k == "blacklisted":
+            fw.add(num)
+    rows = [{"number": num, "name": f"customer {i}", "amount": str(100 + i)} for i, num in enumerate(plan)]
+    flow_ran = {}
+
+    async def flow(call, contact):
+        flow_ran[contact.number] = dict(contact.variables)
+        await call.wait(1.0)
+
+    camp = Campaign(rig.engine, "survey", rows, flow=flow, caller_id="95588", trunk="pri",
+                    ring_timeout=RING_TIMEOUT, max_channels=20, calls_per_second=4.0, max_attempts=3,
+                    retry_after=RETRY, dnc=dnc, firewall=fw)
+    samples = []
+
+    async def scenario():
+        await rig.engine.sleep(1.0)
+
+        async def flip():                          # busy lines become free after the first attempt
+            await rig.engine.sleep(45.0)
+            for num, k in plan.items():
+                if k == "busy_then_human":
+                    rig.sim.add_destination(num, kind="answer", answer_after=1.0, script=human)
+        import asyncio
+        asyncio.ensure_future(flip())
+
+        async def watch():
+            while camp.state in ("idle", "running", "paused"):
+                samples.append((rig.engine.now, camp.progress()["active"]))
+                await rig.engine.sleep(0.5)
+        asyncio.ensure_future(watch())
+        return await camp.run()
+
+    import time
+    t0 = time.perf_counter()
+    report = rig.run(scenario, limit=3000.0)
+    wall = time.perf_counter() - t0
+    by = {r["number"]: r for r in report["numbers"]}
+    mismatch = [(num, plan[num], expect[num], by[num]["outcome"], by[num]["attempts"])
+                for num in plan if by[num]["outcome"] != expect[num]]
+    prog = report["progress"]
+    print(f"\ncampaign of {n} numbers: {wall:.1f} s wall for {rig.engine.now:.0f} s media time, "
+          f"{prog['dials']} dials")
+    print("  outcomes:", {k: v for k, v in prog.items() if isinstance(v, int) and k not in
+                          ("total", "dials", "active", "pending", "dialing", "done")})
+    for m in mismatch[:10]:
+        print("  MISMATCH", m)
+    assert not mismatch
+    assert prog["done"] == n and prog["state"] == "done"
+    # retries scheduled as configured
+    for num, kind in plan.items():
+        atts = by[num]["attempts"]
+        if kind in ("busy", "noanswer", "congestion"):
+            assert len(atts) == 3, (num, atts)
+            outcome = kind
+            for a, b in zip(atts, atts[1:]):
+                gap = b[0] - a[0]
+                # next attempt starts retry_after s after the previous one ended (ring timeout for no answer)
+                extra = RING_TIMEOUT if kind == "noanswer" else 0.0
+                assert RETRY[outcome] + extra - 0.1 <= gap <= RETRY[outcome] + extra + 2.0, (num, atts)
+        elif kind == "busy_then_human":
+            assert [a[1] for a in atts] == ["busy", "human"] and atts[0][2] == 17
+            assert RETRY["busy"] - 0.1 <= atts[1][0] - atts[0][0] <= RETRY["busy"] + 2.0
+        elif kind in ("dnc", "blacklisted"):
+            assert atts == []
+        else:
+            assert len(atts) == 1
+        if kind == "unallocated":
+            assert atts[0][2] == 1
+    # the flow ran for every person, with the row's variables, and for nobody else
+    assert set(flow_ran) == {num for num, e in expect.items() if e == "human"}
+    i0 = list(plan).index(next(iter(flow_ran)))
+    assert flow_ran[next(iter(flow_ran))]["amount"] == str(100 + i0)
+    # pacing: never more than max_channels at once
+    assert max(a for _, a in samples) <= 20
+    assert not camp.flow_errors
+
+
+def test_campaign_pause_resume_stop_window_and_csv():
+    rig = Rig("e1=1", [])
+    csv_text = "number,name\n" + "".join(f"1380000{i:04d},n{i}\n" for i in range(12))
+    rows = Campaign.rows_from_csv(csv_text)
+    assert rows[3] == {"number": "13800000003", "name": "n3"}
+    with pytest.raises(CampaignError):
+        Campaign.rows_from_csv("phone\n123\n")
+    for r in rows:
+        rig.sim.add_destination(r["number"], kind="busy")
+    cal = Calendar("office", {d: [["09:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
+                   timezone="Asia/Shanghai")
+    # Friday 08:59:40 local: nothing may be dialled for 20 s
+    start = dt.datetime(2026, 11, 20, 8, 59, 40, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    camp = Campaign(rig.engine, "window", rows, caller_id="1", calendar=cal, start=start, max_channels=2,
+                    calls_per_second=1.0, retry_after={"busy": 5.0}, max_attempts=2)
+    seen = {}
+
+    async def scenario():
+        import asyncio
+        await rig.engine.sleep(1.0)
+        t0 = rig.engine.now
+        task = asyncio.ensure_future(camp.run())
+        await rig.engine.sleep(19.0)
+        seen["before_open"] = camp.dials
+        await rig.engine.sleep(4.0)
+        seen["after_open"] = camp.dials
+        camp.pause()
+        await rig.engine.sleep(2.0)
+        d = camp.dials
+        await rig.engine.sleep(10.0)
+        seen["paused_extra"] = camp.dials - d
+        camp.resume()
+        await rig.engine.sleep(3.0)
+        seen["resumed_extra"] = camp.dials - d
+        camp.stop()
+        rep = await task
+        seen["first_dial"] = min(a[0] for r in rep["numbers"] for a in r["attempts"]) - t0
+        return rep
+    rep = rig.run(scenario, limit=200.0)
+    print("\n", seen, rep["progress"])
+    assert seen["before_open"] == 0
+    assert 19.5 <= seen["first_dial"] <= 21.5
+    assert seen["after_open"] >= 2
+    assert seen["paused_extra"] == 0 and seen["resumed_extra"] >= 1
+    assert rep["progress"]["state"] == "stopped"
+    assert any(r["outcome"] is None for r in rep["numbers"])   # stop leaves unfinished numbers open
+
+
+def test_campaign_bad_definition():
+    with pytest.raises(CampaignError):
+        Campaign(None, "x", [{"name": "no number"}])
+    with pytest.raises(CampaignError):
+        Campaign(None, "x", ["1"], max_channels=0)
