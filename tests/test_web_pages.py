@@ -249,3 +249,31 @@ def test_sse_stream_pushes_a_new_call(app_hub):
     ch = [x for x in d["channels"] if x["channel"] == 2][0]
     assert d["busy"] == 1 and ch["caller"] == "13800138000" and ch["call_id"] == "call-xyz" and ch["state"] == "up"
     r.close()
+
+
+def test_agents_and_wallboard_from_the_acd_tables(app_hub):
+    """Without a live ACD object the live pages read the ACD's tables; today's figures come from the CDRs."""
+    app, hub = app_hub
+    Q, A, M, E = (find_model(t) for t in ("acd_queues", "acd_agents", "acd_members", "acd_entries"))
+    hub.engine.now = 1000.0
+    now = dt.datetime.now(dt.timezone.utc)
+    with db.session_scope(hub.session_factory) as s:
+        s.add(Q(name="billing", strategy="ring-all", options={}))
+        s.add_all([A(id="1001", name="Li", state="available", state_since=940.0, calls_taken=7),
+                   A(id="1002", name="Wang", state="busy", state_since=990.0, calls_taken=3)])
+        s.flush()
+        s.add_all([M(queue="billing", agent="1001"), M(queue="billing", agent="1002")])
+        s.add_all([E(queue="billing", call_id="w1", state="waiting", queue_since=955.0),
+                   E(queue="billing", call_id="w2", state="waiting", queue_since=990.0)])
+        s.add(Cdr(call_id="t1", start=now, queue="billing", outcome="answered", wait=10.0, talk=100.0, wrapup=20.0))
+        s.add(Cdr(call_id="t2", start=now, queue="billing", outcome="abandoned", wait=50.0))
+    c = _client(app, "viewer")
+    ag = {a["id"]: a for a in c.get("/api/live/agents").get_json()["agents"]}
+    assert ag["1001"]["state"] == "available" and ag["1001"]["in_state"] == 60.0 and ag["1001"]["calls"] == 7
+    w = c.get("/api/live/queues").get_json()
+    q = w["queues"][0]
+    assert (q["name"], q["waiting"], q["longest_wait"], q["available"]) == ("billing", 2, 45.0, 1)
+    t = w["today"]
+    assert (t["offered"], t["answered"], t["abandoned"]) == (2, 1, 1)
+    assert t["aht"] == 120.0 and t["avg_talk"] == 100.0 and t["avg_wait"] == 30.0
+    assert t["service_level"] == 50.0 and t["abandon_rate"] == 50.0 and sum(t["per_hour"]) == 2

@@ -148,9 +148,6 @@ def summarize(rows, sl_seconds=20.0, hours_of=False):
     return out
 
 
-_stats_cache = {"at": 0.0, "value": None}
-
-
 def queues_snapshot():
     """Wallboard: live per-queue waiting/longest wait/available plus today's figures (cached 5 s)."""
     hub = _hub()
@@ -174,6 +171,7 @@ def queues_snapshot():
             queues = [{"name": n, "waiting": waiting.get(n, 0),
                        "longest_wait": round(max(0.0, now - oldest[n]), 1) if oldest.get(n) is not None else 0.0,
                        "available": avail.get(n, 0)} for n in names]
+    _stats_cache = current_app.extensions.setdefault("tl_stats_cache", {"at": 0.0, "value": None})
     t = time.monotonic()
     if _stats_cache["value"] is None or t - _stats_cache["at"] > current_app.config.get("STATS_CACHE_SECONDS", 5.0):
         _stats_cache["value"] = today_stats(sl_seconds=current_app.config.get("SERVICE_LEVEL_SECONDS", 20.0))
@@ -271,5 +269,10 @@ def monitor():
     fn = getattr(acd, "monitor", None)
     if fn is None:
         abort(501, description="the ACD is not running in this server; nothing to monitor")
-    result = fn(agent=agent, mode=mode, supervisor=g.user.username, station=station)
+    try:
+        result = fn(agent=agent, mode=mode, supervisor=g.user.username, station=station)
+    except Exception as exc:
+        if type(exc).__module__.startswith("trunkline.acd"):  # the ACD refused the request: say why
+            abort(400, description=str(exc))
+        raise
     return jsonify({"ok": True, "result": result})

@@ -79,8 +79,11 @@
       tile("avg talk", dur(t.avg_talk), "w-talk");
       tile("avg handle", dur(t.aht), "w-aht");
       frag.appendChild(wall);
-      frag.appendChild(table(["Queue", "Waiting", "Longest wait", "Available"], d.queues.map(function (q) {
-        return row([q.name, q.waiting, dur(q.longest_wait), q.available]);
+      frag.appendChild(table(["Queue", "Waiting", "Longest wait", "Available", "Logged in", "Busy", "On break",
+                              "EWT", "SL % (1 h)"], d.queues.map(function (q) {
+        function opt(v) { return v === undefined || v === null ? "" : v; }
+        return row([q.name, q.waiting, dur(q.longest_wait), q.available, opt(q.logged_in), opt(q.busy),
+                    opt(q.on_break), q.ewt === undefined ? "" : dur(q.ewt), opt(q.service_level)]);
       }), "queues"));
       var ph = t.per_hour || [], max = Math.max.apply(null, ph.concat([1]));
       var svg = '<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="720" height="140">';
