@@ -94,17 +94,23 @@ def speech_8k(seconds=30.0):
     return np.clip(np.rint(y), -32768, 32767).astype(np.int16)
 
 
-def mixed_traffic(channels, blocks, seed=1):
-    """(channels, blocks*160) int16: thirds of DTMF digits, speech at random offsets, near-silence."""
+TRAFFIC = {"mixed": None, "digits": 0, "speech": 1, "silence": 2}
+
+
+def mixed_traffic(channels, blocks, seed=1, only=None):
+    """(channels, blocks*160) int16: thirds of DTMF digits, speech at random offsets, near-silence
+    (or all channels of one kind: only=0 digits, 1 speech, 2 near-silence)."""
     rng = np.random.default_rng(seed)
     n = blocks * BLOCK
     out = rng.normal(0.0, 8.0, (channels, n))                  # line noise about -66 dBm0
-    kind = np.arange(channels) % 3
+    kind = np.arange(channels) % 3 if only is None else np.full(channels, only)
     speech = speech_8k().astype(np.float64)
     for ch in np.flatnonzero(kind == 1):
         start = rng.integers(0, len(speech) - n)
         out[ch] += speech[start:start + n]
     digit_rows = np.flatnonzero(kind == 0)
+    if digit_rows.size == 0:
+        return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
     gen = DTMFGenerator(len(digit_rows), level=-12.0, on_ms=60, off_ms=60)
     for i in range(len(digit_rows)):
         gen.put(i, "".join(rng.choice(list("0123456789*#ABCD"), size=n // 960 + 2)))
@@ -121,9 +127,9 @@ def _best_cpu(fn, passes):
     return best
 
 
-def measure(channels, blocks, passes=3, loop=None):
+def measure(channels, blocks, passes=3, loop=None, traffic="mixed"):
     """Time ours and spandsp over the same traffic; return a dict of figures."""
-    sig = mixed_traffic(channels, blocks)
+    sig = mixed_traffic(channels, blocks, only=TRAFFIC[traffic])
     chunks = [np.ascontiguousarray(sig[:, k * BLOCK:(k + 1) * BLOCK]) for k in range(blocks)]
     ffi, lib = loop
     counts = {}
@@ -161,6 +167,8 @@ def main(argv=None):
     ap.add_argument("--channels", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--blocks", type=int, default=50, help="20 ms blocks per pass")
     ap.add_argument("--passes", type=int, default=3)
+    ap.add_argument("--traffic", choices=sorted(TRAFFIC), default="mixed",
+                    help="mixed thirds (default) or all channels digits / speech / near-silence")
     args = ap.parse_args(argv)
     try:
         from threadpoolctl import threadpool_limits
@@ -170,12 +178,13 @@ def main(argv=None):
     tmp = tempfile.mkdtemp(prefix="bench-dtmf-")
     try:
         loop = build_spandsp_loop(tmp)
-        print(f"DTMF detection density, one core, mixed digits/speech/silence, {BLOCK}-sample (20 ms) blocks")
+        what = "mixed digits/speech/silence" if args.traffic == "mixed" else f"all channels {args.traffic}"
+        print(f"DTMF detection density, one core, {what}, {BLOCK}-sample (20 ms) blocks")
         print(f"{'channels':>9} {'ours us/ch/blk':>15} {'spandsp us/ch/blk':>18} {'ours ch/core':>13} "
               f"{'spandsp ch/core':>16} {'ours/spandsp':>13} {'digits ours/spandsp':>20}")
         rows = []
         for c in args.channels:
-            r = measure(c, args.blocks, args.passes, loop)
+            r = measure(c, args.blocks, args.passes, loop, args.traffic)
             rows.append(r)
             print(f"{c:9d} {r['ours_us']:15.3f} {r['spandsp_us']:18.3f} {r['ours_per_core']:13.0f} "
                   f"{r['spandsp_per_core']:16.0f} {r['ratio']:12.2f}x {r['ours_digits']:>9d}/{r['spandsp_digits']:<9d}")
