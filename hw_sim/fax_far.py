@@ -11,6 +11,7 @@ whole T.30 call runs in media time.
 """
 from __future__ import annotations
 
+import asyncio
 import weakref
 
 import numpy as np
@@ -67,7 +68,7 @@ class _Session:
             self.close()
             self.fut.set_result(getattr(self.ep, "result", None))
             return
-        if party.ended:
+        if getattr(party, "ended", False):
             self.close()
             if self._finish_on_hook():
                 self.fut.set_result(getattr(self.ep, "result", None))
@@ -128,10 +129,8 @@ class FaxMachine:
     async def run(self, ep, timeout: float = 600.0):
         """Drive any fax terminal with rx(int16 samples), tx(n) and a `done` flag on the party's channel
         (our FaxEndpoint, or a peer's); returns its `result` (None if it has none) once done."""
-        import asyncio
-
         party = self.party
-        if party.ended:
+        if getattr(party, "ended", False):
             raise FarFaxError(f"call on channel {party.channel} has ended")
         table = _tick_for(party.card)
         if party.channel in table:
