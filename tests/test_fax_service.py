@@ -354,3 +354,28 @@ def test_pdf_document_is_converted_to_fax_pages(tmp_path):
         x0, x1 = cols[0] / 1728 * 1700, cols[-1] / 1728 * 1700   # back in the PDF's pixel units
         print(f"page {k + 1}: box columns {x0:.0f}-{x1:.0f} (drawn {200 + 400 * k}-{900 + 400 * k})")
         assert abs(x0 - (200 + 400 * k)) < 20 and abs(x1 - (900 + 400 * k)) < 20
+
+
+def test_caller_that_is_not_a_fax_is_recorded_as_failed(store):
+    """A voice caller who stays silent: our answering terminal gives up at T1 (35 s); the row says why."""
+    rig = Rig("fxo=1")
+
+    async def flow(call):
+        await receive_to_inbox(call, store)
+    rig.engine.route(flow)
+
+    async def scenario():
+        phone = rig.sim.call("88", from_="13511112222")
+        await phone.wait_answer()
+        heard = await phone.listen(4.0)                     # CED then DIS on V.21 reach the caller
+        await phone.wait_hangup(timeout=60)
+        return heard, rig.card.now - phone.answered_at
+    heard, up_for = rig.run(scenario)
+    (row,) = rows(store)
+    spec = np.abs(np.fft.rfft(heard[:8000].astype(float)))
+    ced = np.argmax(spec) * 8000 / 8000
+    print(f"\nnot a fax: row ok={row.ok} status={row.status} reason={row.reason!r}; call up {up_for:.1f} s; "
+          f"first second peaks at {ced:.0f} Hz")
+    assert abs(ced - 2100) < 10                              # CED answer tone
+    assert not row.ok and row.status == "done" and "T1" in row.reason and row.pages == 0
+    assert 34.0 < up_for < 45.0 and rig.engine.calls == {}
