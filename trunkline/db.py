@@ -56,6 +56,7 @@ log = logging.getLogger("trunkline.db")
 #: modules whose import defines tables on `Base`; missing ones are skipped
 MODEL_MODULES = (
     "trunkline.models",
+    "trunkline.sms_models",
     "trunkline.acd.models",
     "trunkline.ivr.models",
     "trunkline.fax.models",
