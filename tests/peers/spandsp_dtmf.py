@@ -1,11 +1,7 @@
 """spandsp's DTMF receiver/generator and power meter through cffi ABI mode (libspandsp.so.2).
 
-Also builds, on request, a tiny API-mode loop that runs one dtmf_rx per channel over a
-(channels, n) int16 array in C, for timing comparisons.
+(The per-channel C loop used for timing lives in bench/dtmf_density.py.)
 """
-import importlib.util
-import sys
-
 import numpy as np
 from cffi import FFI
 
@@ -100,52 +96,3 @@ def spandsp_power_dbm0(samples, shift):
         lib.power_meter_update(pm, v)
         out[i] = lib.power_meter_current_dbm0(pm)
     return out
-
-
-_LOOP_CDEF = """
-typedef struct dtmf_rx_state_s dtmf_rx_state_t;
-dtmf_rx_state_t **loop_create(int channels);
-void loop_destroy(dtmf_rx_state_t **rx, int channels);
-int loop_process(dtmf_rx_state_t **rx, int channels, const int16_t *block, int n, char *digits);
-"""
-_LOOP_SOURCE = """
-#include <stdlib.h>
-#include <spandsp.h>
-dtmf_rx_state_t **loop_create(int channels)
-{
-    dtmf_rx_state_t **rx = calloc(channels, sizeof(*rx));
-    for (int c = 0; c < channels; c++) rx[c] = dtmf_rx_init(NULL, NULL, NULL);
-    return rx;
-}
-void loop_destroy(dtmf_rx_state_t **rx, int channels)
-{
-    for (int c = 0; c < channels; c++) dtmf_rx_free(rx[c]);
-    free(rx);
-}
-/* one dtmf_rx call per channel over a row-major (channels, n) block; digits[c] gets the last digit or 0 */
-int loop_process(dtmf_rx_state_t **rx, int channels, const int16_t *block, int n, char *digits)
-{
-    int found = 0;
-    char buf[8];
-    for (int c = 0; c < channels; c++) {
-        dtmf_rx(rx[c], block + (size_t) c * n, n);
-        size_t k = dtmf_rx_get(rx[c], buf, 8);
-        digits[c] = k ? buf[k - 1] : 0;
-        found += (int) k;
-    }
-    return found;
-}
-"""
-
-
-def build_loop(tmpdir, modname="_peer_spandsp_dtmf_loop"):
-    """Compile the per-channel C loop over spandsp's dtmf_rx into tmpdir; return (ffi, lib)."""
-    b = FFI()
-    b.cdef(_LOOP_CDEF)
-    b.set_source(modname, _LOOP_SOURCE, libraries=["spandsp"], extra_compile_args=["-O2", "-std=gnu99"])
-    path = b.compile(tmpdir=str(tmpdir))
-    spec = importlib.util.spec_from_file_location(modname, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[modname] = mod
-    spec.loader.exec_module(mod)
-    return mod.ffi, mod.lib
