@@ -47,11 +47,14 @@ class CampaignError(ValueError):
 
 @dataclass
 class Attempt:
-    """One dial attempt: when (media s), outcome, Q.850 cause if the signaling gave one."""
+    """One dial attempt: start and end (media s), outcome, Q.850 cause if the signaling gave one, and the
+    media time a retry was scheduled for (None when final)."""
     at: float
     outcome: str
     cause: int | None = None
     detail: str = ""
+    ended: float = 0.0
+    retry_at: float | None = None
 
 
 @dataclass
@@ -251,10 +254,11 @@ class Campaign:
             detail = exc.reason
         else:
             outcome, detail = await self._after_answer(call, c)
-        c.attempts.append(Attempt(at, outcome, cause, detail))
+        att = Attempt(at, outcome, cause, detail, ended=eng.now)
+        c.attempts.append(att)
         self.active.pop(c.number, None)
         if outcome in RETRYABLE and c.tries < self.max_attempts and self.state != "stopped":
-            c.next_at = eng.now + self.retry_after[outcome]
+            c.next_at = att.retry_at = eng.now + self.retry_after[outcome]
             c.state = "pending"
             heapq.heappush(self._heap, (c.next_at, next(self._seq), c))
         else:
@@ -301,5 +305,7 @@ class Campaign:
         """Per-number results (outcome, attempts with media times) and the progress counters."""
         return {"campaign": self.name, "progress": self.progress(),
                 "numbers": [{"number": c.number, "outcome": c.outcome, "variables": c.variables,
-                             "attempts": [(round(a.at, 2), a.outcome, a.cause) for a in c.attempts]}
+                             "attempts": [(round(a.at, 2), a.outcome, a.cause, round(a.ended, 2),
+                                           None if a.retry_at is None else round(a.retry_at, 2))
+                                          for a in c.attempts]}
                             for c in self.contacts]}
