@@ -3,19 +3,23 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SYSPKGS := libspandsp-dev libpri-dev sox espeak-ng libtiff-tools postgresql poppler-utils chromium chromium-driver
+SYSPKGS := libspandsp-dev libpri-dev sox espeak-ng libtiff-tools postgresql poppler-utils chromium chromium-driver \
+           alsa-utils flite sound-theme-freedesktop
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test bench sysdeps venv clean
 
+RUNPKGS := espeak-ng
+
 run: venv
+	@$(MAKE) --no-print-directory sysdeps SYSPKGS="$(RUNPKGS)"
 	$(VENV)/bin/trunkline run
 
 test: sysdeps venv
 	$(PY) -m pytest -q tests $(PYTEST_ARGS)
 
 bench: sysdeps venv
-	$(PY) -m pytest -q bench --benchmark-only $(PYTEST_ARGS)
+	$(PY) -m pytest -q bench -p no:cacheprovider --benchmark-only -o testpaths=bench $(PYTEST_ARGS)
 	$(PY) -m bench.density
 
 # Debian packages the tests use as peers and tools; installed only when missing.
