@@ -182,3 +182,19 @@ def test_bad_number_rejected_and_nothing_stored(sim, factory):
     with pytest.raises(P.PduError):
         svc.queue("call me", "x")
     assert rows(factory) == []
+
+
+def test_delivery_report_failure_marks_message_failed(sim, factory):
+    sim.auto_status_reports = False
+    svc = SmsService(factory, sim.path, modem_timeout=2)
+    sid = svc.queue("+4915100000020", "will bounce")
+    svc.pump()
+    with session_scope(factory) as s:
+        row = s.get(Sms, sid)
+        assert row.status == "sent"
+        mr = int(row.reference)
+    sim.status_report(mr, "+4915100000020", 0x41)      # permanent error: incompatible destination
+    assert svc.pump(poll_timeout=0.3)["reports"] == 1
+    with session_scope(factory) as s:
+        assert s.get(Sms, sid).status == "failed"
+    svc.close()

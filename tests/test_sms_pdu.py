@@ -99,3 +99,24 @@ def test_bad_input_raises_clear_errors():
         P.from_hex("zz")
     with pytest.raises(P.PduError):
         P.encode_submit("+861", "x" * 200)
+
+
+# https://www.easymanua.ls/neoway/n11-v2/manual?p=131 (UCS-2 "hello", no validity period, AT+CMGS=23)
+PUBLISHED_UCS2_HELLO = "0001000B813124819396F300080A00680065006C006C006F"
+# https://en.wikipedia.org/wiki/Concatenated_SMS#PDU_Mode_SMS ("Hello world" after a 6-octet UDH: 1 fill bit)
+PUBLISHED_FILLED_HELLO_WORLD = "906536FB0DBABFE56C32"
+
+
+def test_ucs2_submit_matches_published_neoway_example():
+    raw = P.encode_submit("13421839693", "hello", P.DCS_UCS2, validity=None)
+    print(f"\nours      {P.to_hex(raw)}\npublished {PUBLISHED_UCS2_HELLO}")
+    assert P.to_hex(raw) == PUBLISHED_UCS2_HELLO
+    assert P.tpdu_length(raw) == 23
+
+
+def test_concat_fill_bits_match_published_hello_world():
+    raw = P.encode_submit("+4912345", "Hello world", concat=P.Concat(3, 2, 1))
+    udl, ud = raw[-(1 + 6 + 10)], raw[-10:]
+    print(f"\nours      {ud.hex().upper()}\npublished {PUBLISHED_FILLED_HELLO_WORLD}")
+    assert ud.hex().upper() == PUBLISHED_FILLED_HELLO_WORLD
+    assert udl == 18
