@@ -198,3 +198,22 @@ def test_delivery_report_failure_marks_message_failed(sim, factory):
     with session_scope(factory) as s:
         assert s.get(Sms, sid).status == "failed"
     svc.close()
+
+
+def test_background_service_sends_and_receives(sim, factory):
+    import time
+    svc = SmsService(factory, sim.path, modem_timeout=2)
+    svc.start(interval=0.1)
+    try:
+        svc.queue("+4915100000030", "from another thread")
+        sim.deliver("+4915100000031", "incoming while running")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if rows(factory, direction="in") and rows(factory, direction="out")[0].status == "delivered":
+                break
+            time.sleep(0.05)
+    finally:
+        svc.stop()
+    assert rows(factory, direction="out")[0].status == "delivered"
+    assert rows(factory, direction="in")[0].text == "incoming while running"
+    assert svc.modem is None

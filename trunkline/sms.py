@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from typing import Callable
 
 from sqlalchemy import select
@@ -49,6 +50,7 @@ class SmsService:
         self.last_problem = ""
         self._reassembly = P.Reassembler()
         self._next_ref = 1
+        self._ref_lock = threading.Lock()
 
     # ------------------------------------------------------------ API
     def queue(self, number: str, text: str, status_report: bool | None = None) -> int:
@@ -65,9 +67,10 @@ class SmsService:
             return row.id
 
     def _take_ref(self) -> int:
-        ref = self._next_ref
-        self._next_ref = self._next_ref % 255 + 1
-        return ref
+        with self._ref_lock:
+            ref = self._next_ref
+            self._next_ref = self._next_ref % 255 + 1
+            return ref
 
     def pump(self, poll_timeout: float = 0.0) -> dict:
         """Open the modem if needed, send due messages, collect incoming; returns counts of what happened."""
@@ -80,6 +83,30 @@ class SmsService:
         except ModemGone as exc:
             self._gone(str(exc))
         return out
+
+    def start(self, interval: float = 1.0) -> threading.Thread:
+        """Run pump() in a background thread every `interval` s (waiting on the modem for incoming
+        meanwhile) until stop(); returns the thread."""
+        self._stop = threading.Event()
+
+        def loop():
+            while not self._stop.is_set():
+                try:
+                    self.pump(poll_timeout=interval if self.modem_state == "up" else 0.0)
+                except Exception:                       # keep serving; the error is logged
+                    log.exception("SMS pump failed")
+                if self.modem_state != "up":
+                    self._stop.wait(interval)
+            self.close()
+        self._thread = threading.Thread(target=loop, name="sms-service", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self, timeout: float = 10.0):
+        """Stop the background thread started by start() and close the modem."""
+        if getattr(self, "_stop", None) is not None:
+            self._stop.set()
+            self._thread.join(timeout)
 
     def close(self):
         """Close the modem port."""
