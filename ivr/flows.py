@@ -42,6 +42,7 @@ class Services:
     clock: object = None                   # () -> aware datetime (wall clock for calendars); default now
     data_dir: str = "var"
     registry: object = None
+    fax_store: object = None               # fax.service.FaxStore: received/sent faxes get a `faxes` row
 
     def now(self):
         """The wall-clock datetime calendars and say-time use."""
@@ -53,7 +54,9 @@ class Services:
         return os.path.join(d, f"{node}-{uuid.uuid4().hex[:8]}.wav")
 
     def new_fax_path(self, call):
-        """A fresh TIFF path for a received fax."""
+        """A fresh TIFF path for a received fax (in the fax store's inbox when there is one)."""
+        if self.fax_store is not None:
+            return self.fax_store.new_path("inbox")
         d = os.path.join(self.data_dir, "faxes")
         os.makedirs(d, exist_ok=True)
         return os.path.join(d, f"{getattr(call, 'id', 'call')}-{uuid.uuid4().hex[:6]}.tif")

@@ -475,6 +475,12 @@ async def run_fax(ex, name, spec):
         path = render(spec.get("file", ""), ex.vars)
     result = await fn(path)
     ok = bool(getattr(result, "ok", False))
+    store = getattr(ex.services, "fax_store", None)
+    if store is not None:
+        inbound = spec["mode"] == "receive"
+        store.record("in" if inbound else "out", path, result,
+                     number=(call.caller_id if inbound else call.called) or "", call_id=call.id,
+                     status="done" if ok else "failed", reason="" if ok else getattr(result, "reason", ""))
     ex.vars["fax_status"] = "ok" if ok else (getattr(result, "reason", "") or "failed")
     ex.vars["fax_pages"] = getattr(result, "pages", 0)
     if "var" in spec:

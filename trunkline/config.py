@@ -30,6 +30,11 @@ class Config:
         return os.path.join(self.var_dir, "recordings")
 
     @property
+    def fax_dir(self):
+        """Where received and sent faxes (TIFF-F) live."""
+        return os.path.join(self.var_dir, "fax")
+
+    @property
     def database_url(self):
         """The SQLAlchemy URL (SQLite file in var_dir by default)."""
         return self.db_url or f"sqlite:///{os.path.abspath(os.path.join(self.var_dir, 'trunkline.db'))}"

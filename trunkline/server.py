@@ -57,8 +57,9 @@ def install_flows(engine, cfg, factory, acd, default_flow):
     from trunkline.ivr.voicemail import Voicemail
     prompts = IvrPrompts(cfg.prompts_dir, language=cfg.language, session_factory=factory)
     voicemail = Voicemail(factory, os.path.join(cfg.var_dir, "voicemail"), prompts)
+    from trunkline.fax.service import FaxStore
     services = Services(prompts=prompts, session_factory=factory, voicemail=voicemail, acd=acd,
-                        data_dir=cfg.var_dir)
+                        data_dir=cfg.var_dir, fax_store=FaxStore(factory, cfg.fax_dir))
     registry = FlowRegistry(services)
     default_flow.language = cfg.language
     registry.register("hotline", default_flow)
@@ -118,7 +119,7 @@ async def serve(cfg):
         from trunkline.webadmin import serve as serve_web
         from trunkline.webadmin.hub import Hub
         hub = Hub(session_factory=factory, engine=engine, acd=acd, writer=writer,
-                  recordings_dir=cfg.recordings_dir, prompts_dir=cfg.prompts_dir,
+                  recordings_dir=cfg.recordings_dir, prompts_dir=cfg.prompts_dir, fax_dir=cfg.fax_dir,
                   extra={"flows": registry} if registry is not None else {})
         app = create_app({"DATABASE_URL": cfg.database_url, "PROMPTS_DIR": cfg.prompts_dir}, hub)
         stopper = serve_web(app, host=cfg.http_host, port=cfg.http_port)
