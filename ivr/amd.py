@@ -35,7 +35,7 @@ class AnsweringMachineDetector:
     """Streaming human/machine classifier for one answered call; times in ms, levels in dBm0."""
 
     def __init__(self, initial_silence_ms=2500, greeting_ms=1600, after_greeting_ms=800, max_words=4,
-                 min_word_ms=100, word_gap_ms=150, total_ms=5000, speech_dbm0=-40.0):
+                 min_word_ms=100, word_gap_ms=150, total_ms=5000, speech_dbm0=-50.0):
         self.initial_silence_ms = initial_silence_ms
         self.greeting_ms = greeting_ms
         self.after_greeting_ms = after_greeting_ms

@@ -7,6 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from trunkline.dsp import g711
 from trunkline.ivr.amd import AnsweringMachineDetector
 
 HUMAN = {
@@ -60,6 +61,11 @@ def greeting(pcm, lead_s, rng, tail_s=4.0, noise_dbm0=-62.0):
     return np.clip(out + rng.normal(0, sigma, len(out)), -32768, 32767).astype(np.int16)
 
 
+def alaw_channel(pcm):
+    """Through an E1 channel: G.711 A-law encode and decode."""
+    return g711.alaw_decode(g711.alaw_encode(pcm))
+
+
 def labelled_set():
     """(label, voice, text, speed) for every greeting in the evaluation set."""
     items = []
@@ -80,15 +86,18 @@ def classify(pcm, block=160):
     return amd.verdict or "none", amd.decided_at_ms
 
 
-def test_amd_accuracy_on_synthesised_greetings():
+@pytest.mark.parametrize("noise_dbm0,gain_db", [(-62.0, 0.0), (-45.0, 0.0), (-55.0, -20.0)])
+def test_amd_accuracy_on_synthesised_greetings(noise_dbm0, gain_db):
     rng = np.random.default_rng(9)
+    gain = 10 ** (gain_db / 20)
     items = labelled_set()
     confusion = {("human", "human"): 0, ("human", "machine"): 0, ("machine", "human"): 0,
                  ("machine", "machine"): 0}
     other, wrong = 0, []
     times = {"human": [], "machine": []}
     for label, voice, text, speed in items:
-        pcm = greeting(synth(voice, text, speed), rng.uniform(0.2, 1.0), rng)
+        speech = (synth(voice, text, speed) * gain).astype(np.int16)
+        pcm = alaw_channel(greeting(speech, rng.uniform(0.2, 1.0), rng, noise_dbm0=noise_dbm0))
         got, at = classify(pcm)
         if (label, got) in confusion:
             confusion[(label, got)] += 1
@@ -98,7 +107,8 @@ def test_amd_accuracy_on_synthesised_greetings():
         if got != label:
             wrong.append((label, got, voice, speed, text[:30], len(synth(voice, text, speed)) / 8000))
     acc = sum(v for (a, b), v in confusion.items() if a == b) / len(items)
-    print(f"\nAMD on {len(items)} espeak-ng greetings ({len(HUMAN)} voices): accuracy {acc:.1%}")
+    print(f"\nAMD on {len(items)} espeak-ng greetings ({len(HUMAN)} voices), noise {noise_dbm0} dBm0, "
+          f"speech gain {gain_db} dB, A-law: accuracy {acc:.1%}")
     print(f"  human->human {confusion[('human', 'human')]}  human->machine {confusion[('human', 'machine')]}"
           f"  machine->machine {confusion[('machine', 'machine')]}  machine->human {confusion[('machine', 'human')]}"
           f"  undecided {other}")
