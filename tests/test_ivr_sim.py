@@ -827,3 +827,41 @@ def test_a_loop_without_media_is_stopped_and_the_call_cleared(rig):
     (rec,) = rig.paths()
     assert rec["outcome"] == "error: FlowRuntimeError" and len(rec["path"]) > 500
     assert not rig.engine.calls
+
+
+DIAL_FLOW = """\
+name: main
+language: zh
+nodes:
+  dial: {type: dial, number: "5551234", timeout: 20, on_fail: failed, next: bye}
+  failed: {type: play, prompt: leaf, next: bye}
+  bye: {type: hangup}
+"""
+
+
+def test_dial_node_transfers_to_a_number_that_answers(rig):
+    """Transfer to a number over an analog trunk (DTMF dialing through the simulated CO): the far party
+    answers, caller and party hear each other through the bridge, the party hangs up, the flow goes on."""
+    rig.registry.load_yaml(DIAL_FLOW)
+    heard = {}
+
+    async def party(p):
+        heard["party"] = await p.listen(1.0)
+        await p.play(tone(1000, 1.0))
+        await p.hangup()
+    rig.sim.add_destination("5551234", kind="answer", answer_after=2.0, script=party)
+
+    async def script():
+        phone = await call_in(rig)
+        phone.play_nowait(tone(700, 14.0))     # the caller talks through dialing, ringing and the bridge
+        heard["caller"] = await phone.listen(16.0)
+        await phone.wait_hangup(20)
+        return rig.engine.calls
+
+    left = rig.run(script)
+    spectrum = lambda x, f: np.abs(np.fft.rfft(x.astype(float)))[int(f * len(x) / 8000)]  # noqa: E731
+    assert len(heard["party"]) and spectrum(heard["party"], 700) > 50 * spectrum(heard["party"], 1000)
+    assert spectrum(heard["caller"], 1000) > 50 * spectrum(heard["caller"], 700)
+    assert left == {}
+    (rec,) = [p for p in rig.paths() if p["path"]]
+    print("path:", rec["path"])
