@@ -59,9 +59,23 @@ def far_ends(rig, n, rng):
         except Exception:
             pass
 
+    async def fax_ced(party):            # an answering fax machine: 2100 Hz CED for 3 s
+        t = np.arange(24000) / 8000
+        try:
+            await party.sleep(0.2)
+            await say(party, (6000 * np.sin(2 * np.pi * 2100 * t)).astype(np.int16))
+        except Exception:
+            pass
+
+    async def silent(party):
+        try:
+            await party.listen(8.0)
+        except Exception:
+            pass
+
     kinds = ["human", "machine", "fax", "busy", "noanswer", "unallocated", "congestion", "busy_then_human",
-             "dnc", "blacklisted"]
-    weights = [0.30, 0.12, 0.08, 0.10, 0.08, 0.08, 0.06, 0.08, 0.05, 0.05]
+             "dnc", "blacklisted", "fax_ced", "silent"]
+    weights = [0.28, 0.12, 0.06, 0.10, 0.08, 0.08, 0.06, 0.08, 0.05, 0.05, 0.02, 0.02]
     expect, plan = {}, {}
     for i in range(n):
         number = f"1390000{i:04d}"
@@ -78,6 +92,12 @@ def far_ends(rig, n, rng):
         elif kind == "fax":
             rig.sim.add_destination(number, kind="answer", answer_after=answer_after, script=fax)
             expect[number] = "fax"
+        elif kind == "fax_ced":
+            rig.sim.add_destination(number, kind="answer", answer_after=answer_after, script=fax_ced)
+            expect[number] = "fax"
+        elif kind == "silent":
+            rig.sim.add_destination(number, kind="answer", answer_after=answer_after, script=silent)
+            expect[number] = "silence"
         elif kind in ("busy", "noanswer", "unallocated", "congestion"):
             rig.sim.add_destination(number, kind=kind)
             expect[number] = kind
@@ -163,8 +183,9 @@ def test_campaign_mixed_far_ends_outcomes_retries_report(n):
             assert len(atts) == 1
         if kind == "unallocated":
             assert atts[0][2] == 1
-    # the flow ran for every person, with the row's variables, and for nobody else
-    assert set(flow_ran) == {num for num, e in expect.items() if e == "human"}
+    # the flow ran for every person (and answered-but-silent line), with the row's variables, for nobody else
+    assert set(flow_ran) == {num for num, e in expect.items() if e in ("human", "silence")}
+    assert {"fax_ced", "silent"} <= set(plan.values())
     i0 = list(plan).index(next(iter(flow_ran)))
     assert flow_ran[next(iter(flow_ran))]["amount"] == str(100 + i0)
     # pacing: never more than max_channels at once
