@@ -1,6 +1,5 @@
 """Virtual-time outbound campaigns on a simulated E1 PRI: outcomes vs what each far end did, retries, report."""
 import datetime as dt
-import sys
 
 import numpy as np
 import pytest

@@ -26,5 +26,5 @@ class SmsQueue(Base):
     parts_done: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     mrs: Mapped[str] = mapped_column(String(1024), nullable=False, default="")        # comma-separated TP-MR
     delivered_mrs: Mapped[str] = mapped_column(String(1024), nullable=False, default="")
-    status_report: Mapped[bool] = mapped_column(Integer, nullable=False, default=1)
+    status_report: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     last_error: Mapped[str] = mapped_column(Text, nullable=False, default="")
