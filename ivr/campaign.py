@@ -165,6 +165,22 @@ class Campaign:
             rows.append(row)
         return rows
 
+    @staticmethod
+    def rows_from_query(session_factory, sql: str, params: dict | None = None) -> list[dict]:
+        """Contacts from a database query (SQL text with :named parameters); it must return a 'number' column."""
+        from sqlalchemy import text
+        from trunkline.db import session_scope
+        with session_scope(session_factory) as s:
+            res = s.execute(text(sql), params or {})
+            cols = list(res.keys())
+            if "number" not in cols:
+                raise CampaignError(f"query returns no 'number' column (columns: {', '.join(cols)})")
+            rows = [{k: ("" if v is None else str(v)) for k, v in zip(cols, r)} for r in res]
+        bad = [r for r in rows if not r["number"].strip()]
+        if bad:
+            raise CampaignError(f"query returned {len(bad)} rows with an empty number")
+        return rows
+
     # ------------------------------------------------------------ control
     def pause(self):
         """Stop starting new calls (calls in progress finish)."""

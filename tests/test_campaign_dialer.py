@@ -245,3 +245,20 @@ def test_campaign_bad_definition():
         Campaign(None, "x", [{"name": "no number"}])
     with pytest.raises(CampaignError):
         Campaign(None, "x", ["1"], max_channels=0)
+
+
+def test_contacts_from_database_query(tmp_path):
+    from sqlalchemy import text
+    from trunkline.db import make_engine, make_session_factory
+    eng = make_engine(f"sqlite:///{tmp_path}/c.db")
+    with eng.begin() as c:
+        c.execute(text("create table customers (phone text, name text, owed integer)"))
+        c.execute(text("insert into customers values ('13800000001', 'Li', 120), ('13800000002', 'Wang', 0), "
+                       "('13800000003', 'Zhao', 75)"))
+    f = make_session_factory(eng)
+    rows = Campaign.rows_from_query(f, "select phone as number, name, owed from customers where owed > :m "
+                                       "order by phone", {"m": 0})
+    assert rows == [{"number": "13800000001", "name": "Li", "owed": "120"},
+                    {"number": "13800000003", "name": "Zhao", "owed": "75"}]
+    with pytest.raises(CampaignError):
+        Campaign.rows_from_query(f, "select phone, name from customers")
