@@ -149,6 +149,7 @@ class TrunkCall(_Party):
 
     def _cleared(self, cause=16):
         if self.state in ("ringing", "up"):
+            self.card.far_play_clear(self.channel)     # nothing queued leaks into the next call
             self.state = "ended"
             self.hungup = True
             self.cause = cause

@@ -278,6 +278,16 @@ class Call:
         """Receive a fax on this call into a TIFF-F file; returns the fax result."""
         return await self.engine.run_fax(self, calling=self.direction == "out", receive=path, ident=ident, ecm=ecm)
 
+    def sms(self, text, number=None):
+        """Queue an SMS (to the caller's number by default) through the engine's SMS service; returns its id."""
+        service = getattr(self.engine, "sms", None)
+        if service is None:
+            raise ChannelError("no SMS service (GSM modem) configured", 63)
+        to = number or self.caller_id
+        if not to:
+            raise ChannelError("the caller's number is unknown: no SMS destination", 28)
+        return service.queue(to, text)
+
     def tone(self, name):
         """A call-progress tone of the engine's tone zone, playable with play()/start_audio()."""
         return self.engine.tone(name)

@@ -102,6 +102,7 @@ class Engine:
         self._route = None
         self._station = None
         self.screen = None                # callable(call) -> None or ("reject", cause) before routing
+        self.sms = None                   # SMS service (trunkline.sms.SmsService) for call.sms()
         self._end_hooks = []              # callables(call) when a call ends (CDR writers)
         self.ticks = 0
         self.signaling = []

@@ -384,3 +384,34 @@ def test_station_rings_with_fsk_caller_id(prompts):
         await call.wait_hangup(timeout=3)
     rig.run(scenario)
     assert got == {"number": "13800001111", "name": "WANG", "answered": "up"}
+
+
+def test_call_sms_reaches_the_gsm_modem(prompts, tmp_path):
+    """A flow texts the caller (call.sms): the SMS goes through the queue and the pty GSM modem."""
+    from trunkline.db import load_models, make_session_factory, migrate
+    from trunkline.hw_sim.gsm_modem import GsmModemSim
+    from trunkline.sms import SmsService
+    load_models()
+    factory = make_session_factory(migrate(f"sqlite:///{tmp_path}/sms.db"))
+    modem = GsmModemSim().start()
+    svc = SmsService(factory, modem.path, modem_timeout=2)
+    rig = Rig("fxo=1", [prompts])
+    rig.engine.sms = svc
+
+    async def flow(call):
+        await call.answer()
+        call.sms("您的余额为120元")
+        await call.hangup()
+    rig.engine.route(flow)
+
+    async def scenario():
+        phone = rig.sim.call("1", from_="13800138000")
+        await phone.wait_answer()
+        await phone.wait_hangup()
+    rig.run(scenario)
+    try:
+        assert svc.pump(poll_timeout=0.3)["sent"] == 1
+        assert [(s.number, s.text) for s in modem.submitted] == [("13800138000", "您的余额为120元")]
+    finally:
+        svc.close()
+        modem.close()

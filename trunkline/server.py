@@ -48,6 +48,25 @@ async def _one_caller(sim, rng, n):
         await phone.hangup()
 
 
+def start_sms(cfg, factory, simulated):
+    """The SMS queue on the configured GSM modem port (a simulated pty modem on the simulator); None if none."""
+    from trunkline.sms import SmsService
+    port = cfg.gsm_port
+    if not port and simulated:
+        from trunkline.hw_sim.gsm_modem import GsmModemSim
+        port = GsmModemSim().start().path
+    if not port:
+        return None
+    try:
+        svc = SmsService(factory, port)
+        svc.start()
+        log.info("SMS through the GSM modem on %s", port)
+        return svc
+    except Exception as exc:   # a missing modem must not stop the server; queued messages wait in the DB
+        log.warning("SMS service not started on %s: %s", port, exc)
+        return None
+
+
 def install_flows(engine, cfg, factory, acd, default_flow):
     """Route calls through the IVR flow registry (YAML flows from the database, call firewall);
     returns the registry. The demo hotline is the default flow."""
@@ -98,6 +117,8 @@ async def serve(cfg):
     engine = Engine(board, prompts=PromptLibrary([cfg.prompts_dir], cfg.language), zone=cfg.zone,
                     trunk_signaling=cfg.trunk_signaling)
     engine.on_call_end(CdrRecorder(writer, server=socket.gethostname()))
+    sms = start_sms(cfg, factory, simulated=sim is not None)
+    engine.sms = sms
 
     async def flow(call):
         call.vars["recordings_dir"] = cfg.recordings_dir
@@ -142,4 +163,6 @@ async def serve(cfg):
         if stopper is not None:
             stopper()
         writer.stop()
+        if sms is not None:
+            sms.stop()
         engine.close()
