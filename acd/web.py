@@ -233,6 +233,41 @@ def agent_command(agent_id):
     return jsonify({"ok": True, "state": state})
 
 
+def _memo_number(agent_id):
+    """The caller number of the agent's current call, else of their last answered call (None when none)."""
+    from sqlalchemy import select
+    with _factory()() as s:
+        a = s.get(AcdAgent, str(agent_id))
+        e = s.get(AcdEntry, a.current_entry) if a is not None and a.current_entry else None
+        if e is None:                # no call now: the last one answered (never an older one for a hidden CLI)
+            e = s.scalars(select(AcdEntry).where(AcdEntry.agent == str(agent_id), AcdEntry.caller_id != "",
+                                                 AcdEntry.answered_at.is_not(None))
+                          .order_by(AcdEntry.answered_at.desc(), AcdEntry.id.desc())).first()
+        return (e.caller_id or None, e.call_id) if e is not None else (None, None)
+
+
+@bp.route("/cti/agent/<agent_id>/memo", methods=["POST"])
+def agent_memo(agent_id):
+    """Send memo: queue an SMS with the memo text to the caller of the agent's current (or last) call."""
+    if not _may_act_as(agent_id):
+        abort(403)
+    _agent_or_404(agent_id)
+    body = request.get_json(silent=True) or request.form.to_dict()
+    number, call_id = _memo_number(agent_id)
+    if not number:
+        return jsonify({"ok": False, "error": "the agent has no current or last call with a caller number"}), 409
+    from trunkline.webadmin.messaging import queue_sms, sms_service
+    sms_id, error = queue_sms(number, body.get("text", ""))
+    if error:
+        return jsonify({"ok": False, "error": error}), (503 if sms_service() is None else 400)
+    try:
+        from trunkline.webadmin.security import audit
+        audit("sms_memo", number, f"agent {agent_id} call {call_id} sms {sms_id}")
+    except ImportError:
+        pass
+    return jsonify({"ok": True, "sms": sms_id, "number": number, "call_id": call_id})
+
+
 @bp.route("/cti/command/<int:cid>")
 def command_result(cid):
     """JSON: whether a queued command was carried out, and its result."""
@@ -277,6 +312,8 @@ AGENT_BODY = """
 <select id="xfer-type"><option value="agent">agent</option><option value="queue">queue</option></select>
 <select id="xfer-kind"><option>blind</option><option>attended</option></select>
 <button data-cmd="transfer">Transfer</button></p>
+<p>Memo <input id="memo-text" size="40" maxlength="1530" placeholder="SMS to the caller">
+<button id="memo-send" data-memo-url="{{ memo_url }}">Send memo</button></p>
 <p id="msg"></p>
 <h3>Events</h3><ol id="log" reversed></ol>
 </div>
@@ -308,6 +345,12 @@ AGENT_JS = r"""
   es.addEventListener('call.transferred', e=>log(JSON.parse(e.data)));
   es.addEventListener('agent.state', e=>{const d=JSON.parse(e.data); setState(d.state, d.reason); log(d);});
   es.addEventListener('supervisor.monitor', e=>log(JSON.parse(e.data)));
+  const memo = $('memo-send');
+  if (memo) memo.addEventListener('click', ()=>{
+    fetch(memo.dataset.memoUrl, {method:'POST', headers:{'Content-Type':'application/json','X-CSRF-Token':csrf},
+      body: JSON.stringify({text: $('memo-text').value})}).then(r=>r.json()).then(j=>{
+      $('msg').textContent = j.ok ? ('memo queued to '+j.number) : ('error: '+j.error); if (j.ok) $('memo-text').value=''; });
+  });
   root.querySelectorAll('button[data-cmd]').forEach(b=>b.addEventListener('click', ()=>{
     const body = {cmd: b.dataset.cmd};
     if (body.cmd==='break') body.reason = $('reason-select').value;
@@ -345,6 +388,7 @@ def agent_page(agent_id):
                                   events_url=url_for("acd.agent_events", agent_id=a["id"]),
                                   state_url=url_for("acd.agent_state", agent_id=a["id"]),
                                   command_url=url_for("acd.agent_command", agent_id=a["id"]),
+                                  memo_url=url_for("acd.agent_memo", agent_id=a["id"]),
                                   js_url=url_for("acd.agent_js"))
     return render_template_string(PAGE, title=f"Agent {a['id']}", body=body, csrf=_csrf())
 

@@ -40,7 +40,7 @@ def create_app(config=None, hub=None):
     from trunkline.db import load_models, make_session_factory, migrate
 
     from . import config as config_pages
-    from . import live, records, reports, security
+    from . import live, messaging, records, reports, security
     from .hub import Hub
 
     app = Flask(__name__)
@@ -60,6 +60,7 @@ def create_app(config=None, hub=None):
     app.register_blueprint(records.bp)
     app.register_blueprint(config_pages.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(messaging.bp)
     import importlib.util
     acd_web = None
     if importlib.util.find_spec("trunkline.acd.web") is not None:  # the ACD's CTI streams + agent page
