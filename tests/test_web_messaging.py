@@ -202,3 +202,61 @@ def test_agent_send_memo_to_caller_of_current_then_last_call(app_hub, modem):
         assert [a[1] for a in audits(sf, "sms_memo")] == ["13800138000", "13800138000"]
     finally:
         svc.close()
+
+
+def test_browser_campaign_counters_refresh_and_memo_button(tmp_path, modem):
+    """Headless Chromium under the web admin's CSP: campaigns.js updates the counters without a reload, the
+    Pause button pauses, and the agent page's Send memo button queues an SMS to the caller."""
+    pytest.importorskip("selenium", reason="pip install selenium")
+    import os
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from test_web_browser import CHROMEDRIVER, CHROMIUM, FLAGS, _login
+    from trunkline.webadmin import serve
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        pytest.fail("apt-get install -y chromium chromium-driver")
+    app, hub = make_app(tmp_path)
+    sf = hub.session_factory
+    camp = Campaign(None, "survey", ["13800000001", "13800000002"])
+    camp.state = "running"
+    hub.extra["campaigns"] = {"survey": camp}
+    hub.extra["sms"] = svc = SmsService(sf, modem.path, modem_timeout=2)
+    create_tables(sf.kw["bind"])
+    core = ACDCore(sf, instance="t", clock=lambda: 100.0, rng=random.Random(1))
+    core.define_queue(QueueConfig(name="billing", strategy="top-down"))
+    core.define_agent({"id": "1001", "name": "Agent 1001", "number": "5"})
+    core.add_member("billing", "1001")
+    core.login("1001")
+    e = core.join("billing", "call-9", "13911112222").entry
+    core.dispatch()
+    core.answered(e, "1001")
+    stopper = serve(app, host="127.0.0.1", port=0, threads=8)
+    base = f"http://127.0.0.1:{stopper.port}"
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for f in FLAGS:
+        opts.add_argument(f)
+    b = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    try:
+        _login(b, base, "super")
+        WebDriverWait(b, 10).until(lambda d: "/live/channels" in d.current_url)
+        assert "Campaigns" in b.find_element(By.TAG_NAME, "nav").text
+        b.get(base + "/campaigns")
+        cell = 'tr[data-campaign="survey"] td[data-key="{}"]'
+        assert b.find_element(By.CSS_SELECTOR, cell.format("done")).text == "0"
+        camp.contacts[0].state, camp.contacts[0].outcome = "done", "human"     # the dialer moves on
+        WebDriverWait(b, 8).until(lambda d: d.find_element(By.CSS_SELECTOR, cell.format("done")).text == "1")
+        assert b.find_element(By.CSS_SELECTOR, cell.format("human")).text == "1"
+        b.find_element(By.XPATH, '//tr[@data-campaign="survey"]//button[text()="Pause"]').click()
+        WebDriverWait(b, 8).until(lambda d: "running -> paused" in d.find_element(By.ID, "form-ok").text)
+        assert camp.state == "paused"
+        b.get(base + "/cti/agent/1001")
+        b.find_element(By.ID, "memo-text").send_keys("Your ticket is 4711")
+        b.find_element(By.ID, "memo-send").click()
+        WebDriverWait(b, 8).until(lambda d: "memo queued to 13911112222" in d.find_element(By.ID, "msg").text)
+        assert sms_rows(sf) == [("out", "13911112222", "Your ticket is 4711", "queued")]
+    finally:
+        b.quit()
+        stopper.stop()
+        svc.close()
