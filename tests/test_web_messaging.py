@@ -154,6 +154,10 @@ def test_campaign_control_refused_for_viewer_and_without_csrf(app_hub):
     a = client(app)
     assert a.post("/campaigns/survey/stop").status_code == 400                    # no CSRF token
     assert camp.state == "running"
+    idle = Campaign(None, "later", ["13800000009"])
+    hub.extra["campaigns"]["later"] = idle
+    r = a.post("/campaigns/later/stop", headers={"X-CSRF-Token": token(a, "/campaigns"), "Accept": "application/json"})
+    assert r.status_code == 409 and "has not started" in r.get_json()["error"] and idle.state == "idle"
     assert client(app, "agent").get("/api/campaigns").status_code == 403
 
 

@@ -143,6 +143,9 @@ def campaign_control(name, action):
     if needs is not None and before != needs:
         error = f"Campaign {name} is {before}; {action} applies to a {needs} campaign only."
         return _control_reply(camp, error=error, code=409)
+    if before == "idle":             # Campaign.run() sets running on start, which would undo an early stop
+        return _control_reply(camp, error=f"Campaign {name} has not started; {action} applies once it runs.",
+                              code=409)
     if before in ("stopped", "done"):
         return _control_reply(camp, error=f"Campaign {name} is already {before}.", code=409)
     getattr(camp, action)()
