@@ -1,0 +1,285 @@
+"""China No.1 (MFC/R2) calls through the simulator in virtual time: the driver's R2Signaling under
+the media engine against the simulated switch (hw_sim/r2_far.py). The register signals our driver
+puts on the line are decoded independently by spandsp's r2_mf_rx and compared with the sequence
+the China No.1 tables prescribe."""
+import asyncio
+import itertools
+
+import numpy as np
+import pytest
+
+from peers.spandsp_r2mf import R2Rx
+from trunkline.drivers.board import open_board
+from trunkline.hw_sim import Switch, forget_card, open_card
+from trunkline.hw_sim.switch import SimError
+from trunkline.hw_sim.trunks import attach_trunk_far_end
+from trunkline.media import Engine
+from trunkline.media.errors import ChannelError
+
+_n = itertools.count()
+
+
+class Rig:
+    """A one-E1 card, its switch with the R2 far end, and an engine running China No.1 on it."""
+
+    def __init__(self, far_end=True):
+        self.name = f"r2test{next(_n)}"
+        forget_card(self.name)
+        url = f"sim://{self.name}?e1=1"
+        self.card = open_card(url)
+        self.sim = Switch(self.card)
+        self.far = attach_trunk_far_end(self.sim, "r2") if far_end else None
+        self.board = open_board(url)
+        self.engine = Engine(self.board, trunk_signaling="r2")
+        self.sig = self.engine.signaling[0]
+        self.bearer = self.card.spans[0].bearer
+
+    async def run(self, coro):
+        task = asyncio.ensure_future(self.engine.run())
+        try:
+            return await coro
+        finally:
+            self.engine.stop()
+            await task
+            forget_card(self.name)
+
+
+def register_signals(pcm, forward):
+    """Non-zero R2 signals spandsp hears in int16 audio, in order."""
+    rx = R2Rx(forward=forward)
+    return [s for _, s in rx.run(pcm, step=40) if s]
+
+
+def test_inbound_call_dnis_ani_category():
+    rig = Rig()
+    seen = {}
+
+    async def flow(call):
+        seen.update(caller=call.caller_id, called=call.called, category=call.category, vars=dict(call.vars))
+        await call.answer()
+        await call.wait(1.0)
+        await call.hangup()
+
+    rig.engine.route(flow)
+    ch = rig.bearer[-1]                     # the switch seizes from the highest timeslot down
+    rig.card.far_capture(ch, True)
+
+    async def go():
+        phone = rig.sim.call("95588", from_="13812345678", trunk="r2")
+        assert phone.channel == ch
+        await phone.wait_answer(timeout=10)
+        await phone.wait_hangup(timeout=10)
+        return phone
+
+    phone = asyncio.run(rig.run(go()))
+    assert seen["caller"] == "13812345678" and seen["called"] == "95588"
+    assert seen["category"] == "subscriber" and seen["vars"]["kd"] == 3 and seen["vars"]["ka"] == 1
+    assert phone.cause == 16
+    heard = rig.card.far_capture_take(ch)
+    got = register_signals(heard, forward=False)
+    # A1 after each of the 5 digits, A6 on end of address (I-15), A1 after KA and the 11 ANI digits,
+    # A3 on end of ANI (I-15), B1 (free, charge) on KD
+    want = [1] * 5 + [6] + [1] * 12 + [3] + [1]
+    print("\nbackward signals our driver sent, decoded by spandsp:", got, "\nChina No.1 sequence:            ", want)
+    assert got == want
+
+
+def test_outbound_call_answered_and_forward_sequence():
+    rig = Rig()
+    ch = rig.bearer[0]                      # the driver seizes the lowest free timeslot
+    rig.card.far_capture(ch, True)
+
+    async def go():
+        call = await rig.engine.make_call("12345", caller_id="8001", trunk="r2", timeout=20)
+        assert call.state == "up" and call.channel == ch
+        party = rig.far.calls[ch]
+        assert party.answered and party.caller == "8001" and party.number == "12345"
+        heard = rig.card.far_capture_take(ch)
+        await call.hangup()
+        await rig.sim.sleep(0.3)
+        return party, heard
+
+    party, heard = asyncio.run(rig.run(go()))
+    assert party.ended and party.hungup
+    got = register_signals(heard, forward=True)
+    # digits 1-5, I-15 end of address, KA=1 on A6, ANI 8 0 0 1 (0 = signal 10), I-15, KD=3 on A3
+    want = [1, 2, 3, 4, 5, 15, 1, 8, 10, 10, 1, 15, 3]
+    print("\nforward signals our driver sent, decoded by spandsp:", got, "\nChina No.1 sequence:           ", want)
+    assert got == want
+    assert rig.card.far_get_cas(ch) == 0x9 and rig.card.card_get_cas(ch) == 0x9
+
+
+@pytest.mark.parametrize("kind,cause", [("busy", 17), ("unallocated", 1), ("congestion", 34)])
+def test_outbound_group_b_refusals(kind, cause):
+    """B-2 (busy) -> cause 17, B-5 (unallocated number) -> 1, B-4 (congestion) -> 34."""
+    rig = Rig()
+    rig.sim.add_destination("66001", kind)
+
+    async def go():
+        with pytest.raises(ChannelError) as err:
+            await rig.engine.make_call("66001", caller_id="8001", trunk="r2", timeout=20)
+        await rig.sim.sleep(0.5)
+        return err.value
+
+    exc = asyncio.run(rig.run(go()))
+    assert exc.cause == cause
+    ch = rig.bearer[0]
+    assert rig.sig.core.state(ch) == "idle" and rig.far.core.state(ch) == "idle"
+    assert rig.card.far_get_cas(ch) == 0x9 and rig.card.card_get_cas(ch) == 0x9
+
+
+def test_ani_restricted():
+    rig = Rig()
+    seen = {}
+
+    async def flow(call):
+        seen.update(caller=call.caller_id, vars=dict(call.vars))
+        await call.answer()
+        await call.hangup()
+
+    rig.engine.route(flow)
+
+    async def go():
+        phone = rig.far.place_call("95588", "13800000000", restricted=True)
+        await phone.wait_answer(timeout=10)
+        await phone.wait_hangup(timeout=10)
+
+    asyncio.run(rig.run(go()))
+    assert seen["caller"] == "" and seen["vars"]["ani_restricted"] is True
+
+
+def test_clear_back_then_clear_forward():
+    """Inbound: we clear first -> clear-back (ab=11) until the switch clears forward, then idle."""
+    rig = Rig()
+    trace = []
+
+    async def flow(call):
+        await call.answer()
+        await call.wait(0.5)
+        await call.hangup()
+
+    rig.engine.route(flow)
+
+    async def go():
+        rig.sim.destinations.clear()
+        phone = rig.sim.call("95588", from_="1380", trunk="r2")
+        ch = phone.channel
+        await phone.wait_answer(timeout=10)
+        trace.append(rig.card.far_get_cas(ch))             # answer: ab=01
+        await phone.wait_hangup(timeout=10)
+        trace.append(rig.card.far_get_cas(ch))             # clear-back: ab=11 right after clearing
+        await rig.sim.sleep(0.2)
+        trace.append(rig.card.far_get_cas(ch))             # the switch cleared forward: back to idle
+        trace.append(rig.card.card_get_cas(ch))
+        return phone
+
+    phone = asyncio.run(rig.run(go()))
+    assert phone.cause == 16
+    assert trace[0] == 0x5 and trace[2] == 0x9 and trace[3] == 0x9
+    assert trace[1] in (0xD, 0x9)
+
+
+def test_outbound_far_clear_back_releases_call():
+    """Outbound: the far party clears back; the engine sees the hang-up and the driver clears forward."""
+    rig = Rig()
+
+    async def go():
+        call = await rig.engine.make_call("12345", caller_id="8001", trunk="r2", timeout=20)
+        party = rig.far.calls[call.channel]
+        await party.hangup()
+        await rig.sim.sleep(0.3)
+        return call
+
+    call = asyncio.run(rig.run(go()))
+    assert call.hungup and call.cause == 16
+    assert rig.card.far_get_cas(call.channel) == 0x9 and rig.sig.core.state(call.channel) == "idle"
+
+
+def test_caller_abandons_during_mf():
+    rig = Rig()
+    offered = []
+    rig.engine.route(lambda call: offered.append(call) or asyncio.sleep(0))
+
+    async def go():
+        phone = rig.sim.call("95588", from_="13812345678", trunk="r2")
+        ch = phone.channel
+        await rig.sim.sleep(0.3)                       # in the middle of the address digits
+        assert rig.sig.core.state(ch) == "mf"
+        await phone.hangup()
+        await rig.sim.sleep(0.5)
+        assert rig.sig.core.state(ch) == "idle" and rig.card.far_get_cas(ch) == 0x9
+        assert not rig.board.inband_active(ch)
+        # the timeslot works again
+        answered = []
+
+        async def flow(call):
+            answered.append(call.called)
+            await call.answer()
+            await call.hangup()
+        rig.engine.route(flow)
+        await asyncio.sleep(0)
+        rig.far.rest.clear()
+        again = rig.sim.call("95588", from_="1", trunk="r2")
+        assert again.channel == ch
+        await again.wait_answer(timeout=10)
+        await again.wait_hangup(timeout=10)
+        return answered
+
+    answered = asyncio.run(rig.run(go()))
+    assert offered == [] and answered == ["95588"]
+
+
+def test_seize_ack_timeout():
+    """No switch behind the span: no seize acknowledge within 2 s -> the attempt fails (cause 41)."""
+    rig = Rig(far_end=False)
+
+    async def go():
+        t0 = rig.engine.now
+        with pytest.raises(ChannelError) as err:
+            await rig.engine.make_call("12345", trunk="r2", timeout=20)
+        return err.value, rig.engine.now - t0
+
+    exc, took = asyncio.run(rig.run(go()))
+    assert exc.cause == 41 and 1.9 <= took <= 2.5
+
+
+def test_blocked_timeslot_is_skipped():
+    rig = Rig()
+    first = rig.bearer[0]
+
+    async def go():
+        rig.far.core.block(first)                     # the switch blocks timeslot 1 (backward ab=11)
+        await rig.sim.sleep(0.1)
+        call = await rig.engine.make_call("12345", trunk="r2", timeout=20)
+        ch = call.channel
+        await call.hangup()
+        await rig.sim.sleep(0.2)
+        return ch
+
+    ch = asyncio.run(rig.run(go()))
+    assert ch == rig.bearer[1]
+
+
+def test_switch_reports_all_busy():
+    rig = Rig()
+    rig.far.rest = {ch: 1e9 for ch in rig.bearer}
+    with pytest.raises(SimError):
+        asyncio.run(rig.run(_place(rig)))
+
+
+async def _place(rig):
+    rig.sim.call("1", trunk="r2")
+
+
+def test_bad_dial_input():
+    rig = Rig()
+
+    async def go():
+        with pytest.raises(ChannelError) as err:
+            await rig.engine.make_call("12A45", trunk="r2", timeout=5)
+        return err.value
+
+    exc = asyncio.run(rig.run(go()))
+    assert exc.cause == 1
+    assert all(rig.sig.core.state(ch) == "idle" for ch in rig.bearer)
+    assert np.all([rig.card.card_get_cas(ch) == 0x9 for ch in rig.bearer])
