@@ -133,6 +133,7 @@ async def serve(cfg):
         log.warning("ACD not started: %s", exc)
 
     registry = install_flows(engine, cfg, factory, acd, flow)
+    campaigns = {}                       # name -> ivr.campaign.Campaign, shown and controlled in the web admin
 
     stopper = None
     try:
@@ -141,7 +142,7 @@ async def serve(cfg):
         from trunkline.webadmin.hub import Hub
         hub = Hub(session_factory=factory, engine=engine, acd=acd, writer=writer,
                   recordings_dir=cfg.recordings_dir, prompts_dir=cfg.prompts_dir, fax_dir=cfg.fax_dir,
-                  extra={"flows": registry} if registry is not None else {})
+                  extra={"flows": registry, "sms": sms, "campaigns": campaigns})
         app = create_app({"DATABASE_URL": cfg.database_url, "PROMPTS_DIR": cfg.prompts_dir}, hub)
         stopper = serve_web(app, host=cfg.http_host, port=cfg.http_port)
         log.info("web admin on http://%s:%d/", cfg.http_host, cfg.http_port)
