@@ -87,6 +87,10 @@ class Span:
         """Give the channel's audio back to the engine."""
         self.board.release_inband(channel)
 
+    def watch_audio(self, handler):
+        """Have handler.rx_rows(audio) see all bearer channels' received audio every tick, as one array."""
+        self.board.watch_audio(self.bearer_channels, handler)
+
 
 class Board:
     """One card: its spans, per-channel laws, block I/O and events, over a backend."""
@@ -104,6 +108,7 @@ class Board:
             self.span_of[sp.channels] = sp.index
         self._codes = np.empty((self.channels, self.block), dtype=np.uint8)
         self._inband = {}
+        self._span_watchers = []          # (rows, handler): handler.rx_rows(audio of those rows) every tick
         from trunkline.dsp.g711 import MixedLawCodec   # leaf DSP library: no upward dependency
         self.codec = MixedLawCodec(self.laws)
 
@@ -124,6 +129,8 @@ class Board:
     def read(self):
         """Receive one block for every channel: uint8 G.711 codes shaped (channels, block)."""
         self.backend.read(self._codes)
+        for rows, handler in self._span_watchers:
+            handler.rx_rows(self.codec.decode(self._codes[rows], rows=rows))
         if self._inband:
             for ch, handler in list(self._inband.items()):
                 handler.rx(self.codec.decode(self._codes[ch:ch + 1])[0])
@@ -146,6 +153,10 @@ class Board:
     def events(self):
         """Line events since the last call, as LineEvent objects."""
         return [LineEvent(*e) for e in self.backend.events()]
+
+    def watch_audio(self, channels, handler):
+        """Give handler.rx_rows(int16 (len(channels), block)) the audio of these channels every tick (vectorised)."""
+        self._span_watchers.append((np.asarray(channels, dtype=np.int64), handler))
 
     def claim_inband(self, channel, handler):
         """Attach an in-band signaling handler to a channel."""

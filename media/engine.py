@@ -224,6 +224,7 @@ class Engine:
             self.board.set_realtime(realtime)
         self._loop = asyncio.get_running_loop()
         self._running = True
+        self.recorders.synchronous = not self.board.realtime
         ready = getattr(self._loop, "_ready", None)
         try:
             while self._running and (until is None or self.now < until):

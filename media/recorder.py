@@ -30,6 +30,7 @@ class Recording:
         self.error = None
         self.file = None
         self.on_closed = None                # callback(recording) on the engine thread
+        self.closed_event = threading.Event()  # set by the writer once the file is closed
 
     @property
     def seconds(self):
@@ -51,6 +52,9 @@ class RecorderBank:
         self.batch_ticks = 25
         self._closed = queue.SimpleQueue()   # recordings closed by the writer, for the engine thread
         self.dropped_blocks = 0
+        # virtual time: stop() waits (bounded) for the writer to close the file, so a flow's next step
+        # happens at the same media time however busy the machine is; real time never waits
+        self.synchronous = False
         self._thread = threading.Thread(target=self._writer, name="trunkline-recorder", daemon=True)
         self._thread.start()
 
@@ -78,6 +82,8 @@ class RecorderBank:
         rec.stop_reason = rec.stop_reason or reason
         self._rebuild()
         self._queue.put(("close", rec, None))   # never dropped: may block briefly only if the disk stalls
+        if self.synchronous:
+            rec.closed_event.wait(timeout=10.0)
         return rec
 
     def _flush(self):
@@ -151,6 +157,7 @@ class RecorderBank:
                         self._fail(rec, exc)
                     rec.file = None
                 self._closed.put(rec)
+                rec.closed_event.set()
             elif kind == "quit":
                 return
 

@@ -415,3 +415,41 @@ def test_call_sms_reaches_the_gsm_modem(prompts, tmp_path):
     finally:
         svc.close()
         modem.close()
+
+
+def test_analog_disconnect_supervision_by_busy_tone(prompts):
+    """A CO that signals the far end's hang-up only with busy tone (no loop drop): the line is cleared;
+    the same caller talking (noise bursts, a steady tone) is not mistaken for busy tone."""
+    from trunkline.dsp.tones import ToneZone
+    rig = Rig("fxo=2", [prompts])
+    ended = {}
+
+    async def flow(call):
+        await call.answer()
+        try:
+            await call.wait(60)
+        except Hangup:
+            ended[call.caller_id or call.channel] = (rig.engine.now, call.cause)
+            raise
+    rig.engine.route(flow)
+    busy = np.tile(ToneZone.get("cn").tone("busy").cycle(), 20)
+    rng = np.random.default_rng(5)
+    talk = (rng.normal(0, 3000, 8000 * 6) * np.repeat(rng.random(60) > 0.3, 800)).astype(np.int16)
+    steady = (np.sin(np.arange(8000 * 4) * 2 * np.pi * 450 / 8000) * 6000).astype(np.int16)
+
+    async def scenario():
+        a = rig.sim.call("1", from_="")
+        await a.wait_answer()
+        b = rig.sim.call("2", from_="")
+        await b.wait_answer()
+        b.play_nowait(np.concatenate([talk, steady]))
+        t0 = rig.card.now
+        a.play_nowait(busy)                    # far end gone: the CO plays busy tone on the line
+        await a.wait_hangup(timeout=10)
+        await b.sleep(11)
+        return t0, b.ended
+    t0, b_ended = rig.run(scenario)
+    assert len(ended) == 1                     # only the line with busy tone was cleared
+    (t_end, cause), = ended.values()
+    assert t_end - t0 < 4.0 and cause == 16
+    assert not b_ended

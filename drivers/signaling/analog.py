@@ -42,12 +42,31 @@ class AnalogFXO(SpanSignaling):
     DIAL_TONE_WAIT = 0.4     # s after seizure before dialing
     NO_ANSWER = 40.0         # s of ringback before giving up
 
-    def __init__(self, span, emit, zone="cn"):
+    BUSY_WATCH_MAX_PORTS = 256   # busy-tone supervision by default on spans up to this size
+
+    def __init__(self, span, emit, zone="cn", busy_disconnect=None):
         super().__init__(span, emit)
         self.zone = zone
         self.lines = {ch: _Line() for ch in span.bearer_channels}
         self._now = 0.0
         self._watch = set()      # lines with timers running (never walk every port per tick)
+        if busy_disconnect is None:
+            busy_disconnect = len(span.bearer_channels) <= self.BUSY_WATCH_MAX_PORTS
+        self._cpa = None
+        if busy_disconnect:      # one vectorised call-progress detector over all ports of the span
+            from trunkline.dsp.cpa import CallProgressDetector
+            self._cpa = CallProgressDetector(len(span.bearer_channels), zone=zone)
+            self._port_channel = list(span.bearer_channels)
+            span.watch_audio(self)
+
+    def rx_rows(self, audio):
+        """Every tick: the span's received audio; busy or congestion tone on a call in progress clears it."""
+        for i, what in self._cpa.process(audio):
+            if what in ("busy", "congestion"):
+                ch = self._port_channel[i]
+                line = self.lines[ch]
+                if line.state in ("answered", "up"):
+                    self._clear(ch, line, CAUSE_NORMAL, f"{what} tone after the far end cleared")
 
     # -------------------------------------------------------------- board events
     def handle_line_event(self, ev):
@@ -83,6 +102,8 @@ class AnalogFXO(SpanSignaling):
             if line.state == "outgoing":          # answer supervision
                 self.span.release_inband(ev.channel)
                 line.state = "up"
+                if self._cpa is not None:
+                    self._cpa.reset(self._port_channel.index(ev.channel))
                 self.emit(SignalingEvent(ANSWERED, ev.channel, called=line.called))
             elif line.state in ("answered", "up"):   # reversal during a call: the far end cleared
                 self._clear(ev.channel, line, CAUSE_NORMAL, "battery reversal")
@@ -158,6 +179,8 @@ class AnalogFXO(SpanSignaling):
             raise SignalingError(f"channel {channel} has no call to answer (state {line.state})", 101)
         self.span.hook(channel, True)
         line.state = "answered"
+        if self._cpa is not None:
+            self._cpa.reset(self._port_channel.index(channel))
         self.emit(SignalingEvent(ANSWERED, channel, caller=line.caller))
 
     def hangup(self, channel, cause=CAUSE_NORMAL):
