@@ -36,6 +36,7 @@ class Rig:
 
     async def run(self, coro):
         task = asyncio.ensure_future(self.engine.run())
+        await asyncio.sleep(0)               # let the engine start before the scenario can fail
         try:
             return await coro
         finally:
