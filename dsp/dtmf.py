@@ -30,6 +30,7 @@ one int16 block for all channels, per-channel Python only when a digit starts.
 
 Levels follow spandsp's telephony.h convention: a full-scale sine is +3.14 dBm0 (see level.py).
 """
+import sys
 from collections import deque
 
 import numpy as np
@@ -41,6 +42,8 @@ ROW_FREQS = (697.0, 770.0, 852.0, 941.0)
 COL_FREQS = (1209.0, 1336.0, 1477.0, 1633.0)
 FREQS = ROW_FREQS + COL_FREQS
 _DIGIT_INDEX = {d: i for i, d in enumerate(DIGITS)}
+_DIGIT_CHARS = np.array(list(DIGITS))
+_LITTLE_ENDIAN = sys.byteorder == "little"
 
 # Detector tuning (see module docstring); levels per tone in dBm0, twists in dB.
 THRESHOLD_DBM0 = -36.0
@@ -76,16 +79,22 @@ class DTMFDetector:
         self.rate = int(rate)
         self.win = self.rate // 100          # 10 ms analysis window
         self.hop = self.win // 2             # half window: the phase-difference hop
-        self._basis = _bases(self.rate, self.win, hann=False)
+        # stage 1 looks at every decim-th sample: still above twice the highest DTMF tone, and
+        # whatever aliases onto a tone from above is rejected by the full-rate stage 2
+        self.decim = max(k for k in (1, 2, 4, 5, 8, 10) if self.rate / k >= 3600 and self.win % k == 0)
+        self.n1 = self.win // self.decim
+        # (n1, 16): the matrix product is about twice as fast with windows as the long output axis
+        self._basis_t = np.ascontiguousarray(_bases(self.rate, self.win, hann=False)[:, ::self.decim].T)
         hann = np.ascontiguousarray(_bases(self.rate, self.win, hann=True).T)     # (win, 16)
         self._hann = hann
         self._bufs = {}
         # powers are |sum x*cos|^2 + |sum x*sin|^2; a tone of amplitude a gives (a*win/2)^2
         amp = float(dbm0_to_amplitude(threshold))
-        self._thr = np.float32((amp * self.win / 2.0) ** 2)
-        self._min_energy = np.float32(self._thr / self.win)
-        # 2*(P_row+P_col)/win^2 is the pair's mean power; compare with energy/win
-        self._frac = np.float32(MIN_TONE_FRACTION * self.win / 2.0)
+        self._thr = np.float32((amp * self.n1 / 2.0) ** 2)
+        # 2*(P_row+P_col)/n1^2 is the pair's mean power; compare with energy/n1
+        self._frac = np.float32(MIN_TONE_FRACTION * self.n1 / 2.0)
+        self._min_energy = np.float32(self._thr / self.n1)
+        self._ones = np.ones((self.n1, 1), np.float32)
         self._twist = np.float32(10.0 ** (twist / 10.0))
         self._rtwist = np.float32(10.0 ** (reverse_twist / 10.0))
         f = np.asarray(FREQS)
@@ -96,7 +105,7 @@ class DTMFDetector:
         self._ftol = (FREQ_TOLERANCE * f).astype(np.float32)
         c = self.channels
         self._tail = np.zeros((c, 0), np.int16)          # samples not yet making a whole window
-        self._prev = np.zeros((c, self.hop), np.float32)  # last half window before the tail
+        self._prev = np.zeros((c, self.hop), np.int16)    # last half window before the tail
         self._cur = np.full(c, -1, np.int8)    # digit currently held (reported), -1 none
         self._last = np.full(c, -1, np.int8)   # previous window's candidate
         self._run = np.zeros(c, np.int16)      # consecutive windows with the same candidate
@@ -148,67 +157,81 @@ class DTMFDetector:
     def _candidates(self, frames, nw):
         """Digit index (0..15) or -1 for every (channel, window), shape (channels, nw), and the
         candidates' row/column frequency deviations in Hz, shape (channels, nw, 2)."""
-        c, win, hop = self.channels, self.win, self.hop
+        c, win, hop, d, n1 = self.channels, self.win, self.hop, self.decim, self.n1
         step = min(c, CHUNK_CHANNELS)
         bufs = self._bufs.get(nw)
         if bufs is None:      # reused work arrays: fresh large arrays cost page faults every call
-            bufs = self._bufs[nw] = (np.empty((step * nw, win), np.float32), np.empty((16, step * nw), np.float32))
+            bufs = self._bufs[nw] = (np.empty((step * nw, n1), np.float32), np.empty((step * nw, 16), np.float32),
+                                     np.empty((step * nw, n1), np.float32), np.empty((step, nw * n1), np.int16))
         cand = np.full(c * nw, -1, np.int8)
         dev = np.zeros((c * nw, 2), np.float32)
-        todo = []                                  # (global window index, digit, r, k, window, half before)
+        todo = []                                  # (global window index, digit, row tone, column tone)
+        pairs = None
+        if d == 2 and _LITTLE_ENDIAN:
+            try:            # each int32 of the int16 rows holds a sample pair, the even one in its low half
+                pairs = frames[:, :nw * win].view(np.int32)
+            except ValueError:
+                pairs = None
+        sub = frames[:, ::d] if pairs is None else None
         for c0 in range(0, c, step):       # channel chunks small enough to stay in cache
             m = min(step, c - c0)
-            x, y = bufs[0][:m * nw], bufs[1][:, :m * nw]
-            np.copyto(x.reshape(m, nw * win), frames[c0:c0 + m], casting="unsafe")
-            energy = np.einsum("ij,ij->i", x, x)
-            # a tone above threshold needs window energy above thr/win (Cauchy-Schwarz): skip quieter windows
+            x, y, sq = bufs[0][:m * nw], bufs[1][:m * nw], bufs[2][:m * nw]
+            if pairs is not None:
+                even = bufs[3][:m]
+                np.copyto(even, pairs[c0:c0 + m], casting="unsafe")       # int32 -> int16 keeps the low half
+                np.copyto(x.reshape(m, nw * n1), even, casting="unsafe")
+            else:
+                np.copyto(x.reshape(m, nw * n1), sub[c0:c0 + m], casting="unsafe")
+            np.square(x, out=sq)
+            energy = np.matmul(sq, self._ones)[:, 0]     # window energies (a matrix product beats einsum here)
+            # a tone above threshold needs window energy above thr/n1 (Cauchy-Schwarz): skip quieter windows
             loud = energy > self._min_energy
             nloud = int(np.count_nonzero(loud))
             if nloud == 0:
                 continue
             if nloud < LOUD_COMPACT * loud.size:
                 rows = np.flatnonzero(loud)
-                xs, es, y = x[rows], energy[rows], y[:, :nloud]
+                xs, es, y = x[rows], energy[rows], y[:nloud]
             else:
                 rows, xs, es = None, x, energy
-            np.matmul(self._basis, xs.T, out=y)         # (16, windows): cos and sin projections
+            np.matmul(xs, self._basis_t, out=y)          # (windows, 16): cos and sin projections
             np.square(y, out=y)
-            p = y[:8]
-            p += y[8:]                                   # tone powers (8, windows)
-            row = np.maximum(np.maximum(p[0], p[1]), np.maximum(p[2], p[3]))
-            col = np.maximum(np.maximum(p[4], p[5]), np.maximum(p[6], p[7]))
+            p = y[:, :8] + y[:, 8:]                      # tone powers (windows, 8)
+            row = np.maximum(np.maximum(p[:, 0], p[:, 1]), np.maximum(p[:, 2], p[:, 3]))
+            col = np.maximum(np.maximum(p[:, 4], p[:, 5]), np.maximum(p[:, 6], p[:, 7]))
             gate = np.minimum(row, col) > self._thr
-            gate &= (row + col) > self._frac * es
-            sub = np.flatnonzero(gate)
-            if sub.size:
-                pw = p[:, sub]
-                hit = sub if rows is None else rows[sub]
-                r = np.argmax(pw[:4], axis=0)
-                k = np.argmax(pw[4:], axis=0)
+            gate &= (row + col) > self._frac * es       # the pair holds most of the window's energy
+            hit = np.flatnonzero(gate)
+            if hit.size:
+                pw = p[hit]
+                if rows is not None:
+                    hit = rows[hit]
+                r = np.argmax(pw[:, :4], axis=1)
+                k = np.argmax(pw[:, 4:], axis=1)
                 digit = (r * 4 + k).astype(np.int8)
                 gi = hit + c0 * nw
                 # a window carrying the digit already held needs no second look
                 new = self._cur[gi // nw] != digit
                 cand[gi[~new]] = digit[~new]
                 if new.any():
-                    hit, gi = hit[new], gi[new]
-                    ext = np.empty((hit.size, win + hop), np.float32)
-                    ext[:, hop:] = x[hit]
-                    first = (gi % nw) == 0
-                    if first.any():
-                        ext[first, :hop] = self._prev[gi[first] // nw]
-                        later = ~first
-                        ext[later, :hop] = x[hit[later] - 1, win - hop:]
-                    else:
-                        ext[:, :hop] = x[hit - 1, win - hop:]
-                    todo.append((gi, digit[new], r[new], k[new] + 4, ext))
-        # the last half window of each channel, for the next call
-        self._prev = frames[:, nw * win - hop:].astype(np.float32)
+                    todo.append((gi[new], digit[new], r[new], k[new] + 4))
         if todo:
-            gi, digit, r, k, ext = (np.concatenate(v) for v in zip(*todo)) if len(todo) > 1 else todo[0]
+            gi, digit, r, k = (np.concatenate(v) for v in zip(*todo)) if len(todo) > 1 else todo[0]
+            # full-rate samples of each candidate window and the half window before it
+            ch, w = np.divmod(gi, nw)
+            ext = np.empty((gi.size, win + hop), np.float32)
+            first = w == 0
+            if first.any():
+                ext[first, :hop] = self._prev[ch[first]]
+                ext[first, hop:] = frames[ch[first], :win]
+            if not first.all():
+                later = ~first
+                spans = np.lib.stride_tricks.sliding_window_view(frames, win + hop, axis=1)[:, win - hop::win]
+                ext[later] = spans[ch[later], w[later] - 1]
             ok, dv = self._verify(ext, r, k)
             cand[gi] = np.where(ok, digit, -1)
             dev[gi] = dv
+        np.copyto(self._prev, frames[:, nw * win - hop:nw * win])     # the last half window, for the next call
         return cand.reshape(c, nw), dev.reshape(c, nw, 2)
 
     def _verify(self, ext, r, k):
@@ -216,8 +239,8 @@ class DTMFDetector:
         the window itself; check the row (r) and column (k) tones' frequencies and twist."""
         hop, win = self.hop, self.win
         n = len(ext)
-        both = np.concatenate([ext[:, hop:], ext[:, :win]]) @ self._hann
-        yb, ya = both[:n], both[n:]               # Hann projections of the window, and half a window earlier
+        yb = ext[:, hop:] @ self._hann               # Hann projections of the window,
+        ya = ext[:, :win] @ self._hann               # and of the window half a window earlier
         m = np.arange(n)
         ok = np.ones(n, bool)
         dev = np.empty((n, 2), np.float32)
@@ -271,7 +294,7 @@ class DTMFDetector:
             cur = np.where(fire, cw, np.where(miss >= MIN_OFF_WINDOWS, -1, cur)).astype(np.int8, copy=False)
             if fire.any():
                 hits = np.flatnonzero(fire)
-                events.extend((ch, DIGITS[d]) for ch, d in zip(active[hits].tolist(), cw[hits].tolist()))
+                events.extend(zip(active[hits].tolist(), _DIGIT_CHARS[cw[hits]].tolist()))
         self._h1, self._h2 = h1, h2
         self._cur[active], self._last[active] = cur, last
         self._run[active], self._miss[active] = run, miss
