@@ -55,7 +55,7 @@ FREQ_SPREAD_HZ = 12.0
 MIN_ON_WINDOWS = 3
 MIN_OFF_WINDOWS = 3
 LOUD_COMPACT = 0.6          # gather the loud windows first when fewer than this share are loud
-CHUNK_CHANNELS = 1024       # channels per matrix product: keeps the work arrays in L2 cache
+CHUNK_CHANNELS = 2048       # channels per matrix product: keeps the work arrays in L2 cache
 
 
 def _bases(rate, win, hann):
@@ -95,6 +95,7 @@ class DTMFDetector:
         self._frac = np.float32(MIN_TONE_FRACTION * self.n1 / 2.0)
         self._min_energy = np.float32(self._thr / self.n1)
         self._ones = np.ones((self.n1, 1), np.float32)
+        self._pair_sum = np.vstack([np.eye(8), np.eye(8)]).astype(np.float32)     # (16, 8): cos^2 + sin^2
         self._twist = np.float32(10.0 ** (twist / 10.0))
         self._rtwist = np.float32(10.0 ** (reverse_twist / 10.0))
         f = np.asarray(FREQS)
@@ -162,7 +163,8 @@ class DTMFDetector:
         bufs = self._bufs.get(nw)
         if bufs is None:      # reused work arrays: fresh large arrays cost page faults every call
             bufs = self._bufs[nw] = (np.empty((step * nw, n1), np.float32), np.empty((step * nw, 16), np.float32),
-                                     np.empty((step * nw, n1), np.float32), np.empty((step, nw * n1), np.int16))
+                                     np.empty((step * nw, n1), np.float32), np.empty((step, nw * n1), np.int16),
+                                     np.empty((step * nw, 8), np.float32))
         cand = np.full(c * nw, -1, np.int8)
         dev = np.zeros((c * nw, 2), np.float32)
         todo = []                                  # (global window index, digit, row tone, column tone)
@@ -175,7 +177,7 @@ class DTMFDetector:
         sub = frames[:, ::d] if pairs is None else None
         for c0 in range(0, c, step):       # channel chunks small enough to stay in cache
             m = min(step, c - c0)
-            x, y, sq = bufs[0][:m * nw], bufs[1][:m * nw], bufs[2][:m * nw]
+            x, y, sq, pbuf = bufs[0][:m * nw], bufs[1][:m * nw], bufs[2][:m * nw], bufs[4]
             if pairs is not None:
                 even = bufs[3][:m]
                 np.copyto(even, pairs[c0:c0 + m], casting="unsafe")       # int32 -> int16 keeps the low half
@@ -196,7 +198,7 @@ class DTMFDetector:
                 rows, xs, es = None, x, energy
             np.matmul(xs, self._basis_t, out=y)          # (windows, 16): cos and sin projections
             np.square(y, out=y)
-            p = y[:, :8] + y[:, 8:]                      # tone powers (windows, 8)
+            p = np.matmul(y, self._pair_sum, out=pbuf[:y.shape[0]])   # tone powers cos^2 + sin^2 (windows, 8)
             row = np.maximum(np.maximum(p[:, 0], p[:, 1]), np.maximum(p[:, 2], p[:, 3]))
             col = np.maximum(np.maximum(p[:, 4], p[:, 5]), np.maximum(p[:, 6], p[:, 7]))
             gate = np.minimum(row, col) > self._thr
@@ -219,15 +221,17 @@ class DTMFDetector:
             gi, digit, r, k = (np.concatenate(v) for v in zip(*todo)) if len(todo) > 1 else todo[0]
             # full-rate samples of each candidate window and the half window before it
             ch, w = np.divmod(gi, nw)
+            f3 = frames[:, :nw * win].reshape(c, nw, win)
             ext = np.empty((gi.size, win + hop), np.float32)
-            first = w == 0
-            if first.any():
-                ext[first, :hop] = self._prev[ch[first]]
-                ext[first, hop:] = frames[ch[first], :win]
-            if not first.all():
-                later = ~first
-                spans = np.lib.stride_tricks.sliding_window_view(frames, win + hop, axis=1)[:, win - hop::win]
-                ext[later] = spans[ch[later], w[later] - 1]
+            ext[:, hop:] = f3[ch, w]
+            first = np.flatnonzero(w == 0)
+            if first.size == gi.size:
+                ext[:, :hop] = self._prev[ch]
+            else:
+                if first.size:
+                    ext[first, :hop] = self._prev[ch[first]]
+                later = np.flatnonzero(w)
+                ext[later, :hop] = f3[ch[later], w[later] - 1, win - hop:]
             ok, dv = self._verify(ext, r, k)
             cand[gi] = np.where(ok, digit, -1)
             dev[gi] = dv
@@ -241,21 +245,21 @@ class DTMFDetector:
         n = len(ext)
         yb = ext[:, hop:] @ self._hann               # Hann projections of the window,
         ya = ext[:, :win] @ self._hann               # and of the window half a window earlier
-        m = np.arange(n)
-        ok = np.ones(n, bool)
-        dev = np.empty((n, 2), np.float32)
-        pb = []
-        for j, band in enumerate((r, k)):
-            cb, sb = yb[m, band], yb[m, band + 8]
-            ca, sa = ya[m, band], ya[m, band + 8]
-            # z = conj-phase product of the two projections, rotated back by the nominal advance
-            re = cb * ca + sb * sa
-            im = cb * sa - sb * ca
-            rc, rs = self._rot_c[band], self._rot_s[band]
-            dev[:, j] = np.arctan2(im * rc - re * rs, re * rc + im * rs) * self._hz_per_rad
-            ok &= np.abs(dev[:, j]) <= self._ftol[band]
-            pb.append(cb * cb + sb * sb)
-        ok &= (pb[0] <= pb[1] * self._twist) & (pb[1] <= pb[0] * self._rtwist)
+        # row and column tone of each window side by side: (n, 2) flat indices into the (n, 16) projections
+        band = np.empty((n, 2), np.intp)
+        band[:, 0], band[:, 1] = r, k
+        at = band + 16 * np.arange(n)[:, None]
+        yb, ya = yb.ravel(), ya.ravel()
+        cb, sb, ca, sa = yb[at], yb[at + 8], ya[at], ya[at + 8]
+        # z = conj-phase product of the two projections, rotated back by the nominal advance
+        re = cb * ca + sb * sa
+        im = cb * sa - sb * ca
+        rc, rs = self._rot_c[band], self._rot_s[band]
+        dev = np.arctan2(im * rc - re * rs, re * rc + im * rs)
+        dev *= self._hz_per_rad
+        ok = (np.abs(dev) <= self._ftol[band]).all(axis=1)
+        pb = cb * cb + sb * sb
+        ok &= (pb[:, 0] <= pb[:, 1] * self._twist) & (pb[:, 1] <= pb[:, 0] * self._rtwist)
         return ok, dev
 
     def _decide(self, cand, dev, nw):
