@@ -66,6 +66,16 @@ def _bases(rate, win, hann):
     return np.vstack([np.cos(arg) * w, np.sin(arg) * w]).astype(np.float32)
 
 
+def _gather_rows(a, index, width, out=None):
+    """Rows of `width` samples numbered along each row of the 2-D array `a`, gathered by flat number."""
+    try:
+        flat = a.view()
+        flat.shape = (-1, width)          # a view when rows are contiguous (the usual case)
+    except AttributeError:
+        flat = a.reshape(-1, width)
+    return np.take(flat, index, axis=0, out=out)
+
+
 class DTMFDetector:
     """DTMF key-press detector for `channels` channels at `rate` Hz (int16 input)."""
 
@@ -88,6 +98,7 @@ class DTMFDetector:
         hann = np.ascontiguousarray(_bases(self.rate, self.win, hann=True).T)     # (win, 16)
         self._hann = hann
         self._bufs = {}
+        self._s2 = None
         # powers are |sum x*cos|^2 + |sum x*sin|^2; a tone of amplitude a gives (a*win/2)^2
         amp = float(dbm0_to_amplitude(threshold))
         self._thr = np.float32((amp * self.n1 / 2.0) ** 2)
@@ -219,32 +230,45 @@ class DTMFDetector:
                     todo.append((gi[new], digit[new], r[new], k[new] + 4))
         if todo:
             gi, digit, r, k = (np.concatenate(v) for v in zip(*todo)) if len(todo) > 1 else todo[0]
-            # full-rate samples of each candidate window and the half window before it
+            # full-rate samples of each candidate window and of the half window before it
+            n = gi.size
+            body16, half16, body, early = self._stage2_buffers(n)
+            _gather_rows(frames[:, :nw * win], gi, win, body16)
             ch, w = np.divmod(gi, nw)
-            f3 = frames[:, :nw * win].reshape(c, nw, win)
-            ext = np.empty((gi.size, win + hop), np.float32)
-            ext[:, hop:] = f3[ch, w]
             first = np.flatnonzero(w == 0)
-            if first.size == gi.size:
-                ext[:, :hop] = self._prev[ch]
+            if first.size == n:
+                np.take(self._prev, ch, axis=0, out=half16)
             else:
                 if first.size:
-                    ext[first, :hop] = self._prev[ch[first]]
+                    half16[first] = self._prev[ch[first]]
                 later = np.flatnonzero(w)
-                ext[later, :hop] = f3[ch[later], w[later] - 1, win - hop:]
-            ok, dv = self._verify(ext, r, k)
+                # half windows numbered along the row: window w's first half is 2w, the one before 2w - 1
+                half16[later] = _gather_rows(frames[:, :nw * win], 2 * gi[later] - 1, hop)
+            np.copyto(body, body16, casting="unsafe")
+            np.copyto(early[:, :hop], half16, casting="unsafe")
+            early[:, hop:] = body[:, :hop]
+            ok, dv = self._verify(early, body, r, k)
             cand[gi] = np.where(ok, digit, -1)
             dev[gi] = dv
         np.copyto(self._prev, frames[:, nw * win - hop:nw * win])     # the last half window, for the next call
         return cand.reshape(c, nw), dev.reshape(c, nw, 2)
 
-    def _verify(self, ext, r, k):
-        """Stage 2 for candidate windows: rows of `ext` (m, win + hop) hold half a window before and
-        the window itself; check the row (r) and column (k) tones' frequencies and twist."""
-        hop, win = self.hop, self.win
-        n = len(ext)
-        yb = ext[:, hop:] @ self._hann               # Hann projections of the window,
-        ya = ext[:, :win] @ self._hann               # and of the window half a window earlier
+    def _stage2_buffers(self, n):
+        """Work arrays for n stage-2 windows, reused across calls (fresh large arrays cost page faults)."""
+        bufs = self._s2
+        if bufs is None or len(bufs[0]) < n:
+            cap = max(64, 1 << (n - 1).bit_length())
+            bufs = self._s2 = (np.empty((cap, self.win), np.int16), np.empty((cap, self.hop), np.int16),
+                               np.empty((cap, self.win), np.float32), np.empty((cap, self.win), np.float32),
+                               np.empty((cap, 16), np.float32), np.empty((cap, 16), np.float32))
+        return tuple(b[:n] for b in bufs[:4])
+
+    def _verify(self, early, body, r, k):
+        """Stage 2 for candidate windows: `body` (n, win) holds each window and `early` (n, win) the
+        window half a window earlier; check the row (r) and column (k) tones' frequencies and twist."""
+        n = len(body)
+        yb = np.matmul(body, self._hann, out=self._s2[4][:n])    # Hann projections of the window,
+        ya = np.matmul(early, self._hann, out=self._s2[5][:n])   # and of it half a window earlier
         # row and column tone of each window side by side: (n, 2) flat indices into the (n, 16) projections
         band = np.empty((n, 2), np.intp)
         band[:, 0], band[:, 1] = r, k
