@@ -302,25 +302,35 @@ class DTMFDetector:
         run, miss = self._run[active], self._miss[active]
         h1, h2 = self._h1, self._h2             # whole-channel history: swapped, never gathered
         ca = cand[active]
+        present_all = ca >= 0
         events = []
-        for w in range(nw):
-            cw = ca[:, w]
+        for w in range(nw):         # in-place updates: this loop's cost is numpy calls, not arithmetic
+            cw, present = ca[:, w], present_all[:, w]
             dw = dev[:, w]
-            present = cw >= 0
-            run = np.where(present & (cw == last), run + 1, present).astype(np.int16, copy=False)
+            run *= cw == last                   # same digit as the window before: run + 1, else 1, absent 0
+            run += 1
+            run *= present
             last = cw
-            fire = (run >= MIN_ON_WINDOWS) & (cw != cur)
-            if fire.any():
+            fire = run >= MIN_ON_WINDOWS
+            fire &= cw != cur
+            firing = fire.any()
+            if firing:
                 f = np.flatnonzero(fire)
                 chs = active[f]
                 a, b, d = h1[chs], h2[chs], dw[chs]
                 spread = np.maximum(np.maximum(a, b), d) - np.minimum(np.minimum(a, b), d)
                 fire[f] = (spread <= FREQ_SPREAD_HZ).all(axis=1)
+                firing = fire.any()
             h1, h2 = h2, dw
-            held = present & (cw == cur)
-            miss = np.where(held | fire, 0, miss + (cur >= 0)).astype(np.int16, copy=False)
-            cur = np.where(fire, cw, np.where(miss >= MIN_OFF_WINDOWS, -1, cur)).astype(np.int8, copy=False)
-            if fire.any():
+            miss += cur >= 0                    # windows without the held digit
+            held = cw == cur
+            held &= present
+            if firing:
+                held |= fire
+            miss[held] = 0
+            np.copyto(cur, -1, where=miss >= MIN_OFF_WINDOWS)
+            if firing:
+                np.copyto(cur, cw, where=fire)
                 hits = np.flatnonzero(fire)
                 events.extend(zip(active[hits].tolist(), _DIGIT_CHARS[cw[hits]].tolist()))
         self._h1, self._h2 = h1, h2
