@@ -95,8 +95,8 @@ class DTMFDetector:
         self.n1 = self.win // self.decim
         # (n1, 16): the matrix product is about twice as fast with windows as the long output axis
         self._basis_t = np.ascontiguousarray(_bases(self.rate, self.win, hann=False)[:, ::self.decim].T)
-        hann = np.ascontiguousarray(_bases(self.rate, self.win, hann=True).T)     # (win, 16)
-        self._hann = hann
+        # (win, 16) Hann-weighted cos and sin interleaved per tone: a row of projections reads as 8 complex
+        self._hann = np.ascontiguousarray(_bases(self.rate, self.win, hann=True)[np.arange(16).reshape(2, 8).T.ravel()].T)
         self._bufs = {}
         self._s2 = None
         # powers are |sum x*cos|^2 + |sum x*sin|^2; a tone of amplitude a gives (a*win/2)^2
@@ -107,12 +107,11 @@ class DTMFDetector:
         self._min_energy = np.float32(self._thr / self.n1)
         self._ones = np.ones((self.n1, 1), np.float32)
         self._pair_sum = np.vstack([np.eye(8), np.eye(8)]).astype(np.float32)     # (16, 8): cos^2 + sin^2
-        self._twist = np.float32(10.0 ** (twist / 10.0))
-        self._rtwist = np.float32(10.0 ** (reverse_twist / 10.0))
+        self._twist_amp = np.float32(10.0 ** (twist / 20.0))          # amplitude ratios
+        self._rtwist_amp = np.float32(10.0 ** (reverse_twist / 20.0))
         f = np.asarray(FREQS)
         theta = 2.0 * np.pi * f * self.hop / self.rate                 # expected phase advance per hop
-        self._rot_c = np.cos(theta).astype(np.float32)
-        self._rot_s = np.sin(theta).astype(np.float32)
+        self._rot = np.exp(1j * theta).astype(np.complex64)
         self._hz_per_rad = np.float32(self.rate / (2.0 * np.pi * self.hop))
         self._ftol = (FREQ_TOLERANCE * f).astype(np.float32)
         c = self.channels
@@ -269,21 +268,23 @@ class DTMFDetector:
         n = len(body)
         yb = np.matmul(body, self._hann, out=self._s2[4][:n])    # Hann projections of the window,
         ya = np.matmul(early, self._hann, out=self._s2[5][:n])   # and of it half a window earlier
-        # row and column tone of each window side by side: (n, 2) flat indices into the (n, 16) projections
-        band = np.empty((n, 2), np.intp)
-        band[:, 0], band[:, 1] = r, k
-        at = band + 16 * np.arange(n)[:, None]
-        yb, ya = yb.ravel(), ya.ravel()
-        cb, sb, ca, sa = yb[at], yb[at + 8], ya[at], ya[at + 8]
-        # z = conj-phase product of the two projections, rotated back by the nominal advance
-        re = cb * ca + sb * sa
-        im = cb * sa - sb * ca
-        rc, rs = self._rot_c[band], self._rot_s[band]
-        dev = np.arctan2(im * rc - re * rs, re * rc + im * rs)
+        # complex projections c + js per tone (columns interleave cos, sin); row and column tone of each
+        # window side by side: (n, 2) flat indices into the (n, 8) complex projections
+        at = np.empty((n, 2), np.intp)
+        at[:, 0], at[:, 1] = r, k
+        band = at.copy()
+        at += 8 * np.arange(n)[:, None]
+        zb = yb.view(np.complex64).ravel()[at]
+        za = ya.view(np.complex64).ravel()[at]
+        # phase advance over the hop, less the nominal advance of the tone: the frequency offset
+        zb *= self._rot[band]
+        za *= zb.conj()
+        dev = np.angle(za)
         dev *= self._hz_per_rad
         ok = (np.abs(dev) <= self._ftol[band]).all(axis=1)
-        pb = cb * cb + sb * sb
-        ok &= (pb[:, 0] <= pb[:, 1] * self._twist) & (pb[:, 1] <= pb[:, 0] * self._rtwist)
+        amp = np.abs(zb)                   # |rot| = 1: the window's tone amplitudes
+        ok &= amp[:, 0] <= amp[:, 1] * self._twist_amp
+        ok &= amp[:, 1] <= amp[:, 0] * self._rtwist_amp
         return ok, dev
 
     def _decide(self, cand, dev, nw):
