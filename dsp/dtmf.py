@@ -76,6 +76,25 @@ def _gather_rows(a, index, width, out=None):
     return np.take(flat, index, axis=0, out=out)
 
 
+_RECORDS = {}
+
+
+def _copy_columns(dst, src, start):
+    """dst[:] = src[:, start:start + dst.shape[1]] for 2-D arrays of one dtype; dst C-contiguous."""
+    rows, width = dst.shape
+    if not src.flags.c_contiguous:
+        np.copyto(dst, src[:, start:start + width])
+        return
+    # one opaque record per row: a 1-D copy of short records beats numpy's row-by-row 2-D copy
+    key = (src.dtype.itemsize, src.shape[1], start, width)
+    rec = _RECORDS.get(key)
+    if rec is None:
+        isz = src.dtype.itemsize
+        rec = _RECORDS[key] = (np.dtype({"names": ["s"], "formats": [f"V{width * isz}"], "offsets": [start * isz],
+                                         "itemsize": src.shape[1] * isz}), np.dtype(f"V{width * isz}"))
+    np.copyto(dst.view(rec[1]).reshape(rows), src.view(rec[0]).reshape(rows)["s"])
+
+
 class DTMFDetector:
     """DTMF key-press detector for `channels` channels at `rate` Hz (int16 input)."""
 
@@ -117,6 +136,7 @@ class DTMFDetector:
         c = self.channels
         self._tail = np.zeros((c, 0), np.int16)          # samples not yet making a whole window
         self._prev = np.zeros((c, self.hop), np.int16)    # last half window before the tail
+        self._prev_next = np.zeros((c, self.hop), np.int16)
         self._cur = np.full(c, -1, np.int8)    # digit currently held (reported), -1 none
         self._last = np.full(c, -1, np.int8)   # previous window's candidate
         self._run = np.zeros(c, np.int16)      # consecutive windows with the same candidate
@@ -194,6 +214,8 @@ class DTMFDetector:
                 np.copyto(x.reshape(m, nw * n1), even, casting="unsafe")
             else:
                 np.copyto(x.reshape(m, nw * n1), sub[c0:c0 + m], casting="unsafe")
+            # the last half window of each channel for the next call, copied while these rows are in cache
+            _copy_columns(self._prev_next[c0:c0 + m], frames[c0:c0 + m], nw * win - hop)
             np.square(x, out=sq)
             energy = np.matmul(sq, self._ones)[:, 0]     # window energies (a matrix product beats einsum here)
             # a tone above threshold needs window energy above thr/n1 (Cauchy-Schwarz): skip quieter windows
@@ -249,7 +271,7 @@ class DTMFDetector:
             ok, dv = self._verify(early, body, r, k)
             cand[gi] = np.where(ok, digit, -1)
             dev[gi] = dv
-        np.copyto(self._prev, frames[:, nw * win - hop:nw * win])     # the last half window, for the next call
+        self._prev, self._prev_next = self._prev_next, self._prev      # last half windows, for the next call
         return cand.reshape(c, nw), dev.reshape(c, nw, 2)
 
     def _stage2_buffers(self, n):
