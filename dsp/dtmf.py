@@ -55,6 +55,7 @@ FREQ_SPREAD_HZ = 12.0
 MIN_ON_WINDOWS = 3
 MIN_OFF_WINDOWS = 3
 LOUD_COMPACT = 0.6          # gather the loud windows first when fewer than this share are loud
+WHOLE_DECIDE = 4096         # up to this many channels the decision runs on all channels, not a gathered subset
 CHUNK_CHANNELS = 2048       # channels per matrix product: keeps the work arrays in L2 cache
 
 
@@ -118,6 +119,7 @@ class DTMFDetector:
         self._hann = np.ascontiguousarray(_bases(self.rate, self.win, hann=True)[np.arange(16).reshape(2, 8).T.ravel()].T)
         self._bufs = {}
         self._s2 = None
+        self._idle = True          # no digit held or pending anywhere: a block without candidates changes nothing
         # powers are |sum x*cos|^2 + |sum x*sin|^2; a tone of amplitude a gives (a*win/2)^2
         amp = float(dbm0_to_amplitude(threshold))
         self._thr = np.float32((amp * self.n1 / 2.0) ** 2)
@@ -181,9 +183,9 @@ class DTMFDetector:
             self._tail = block.copy()
             return []
         frames = block[:, :used] if used < block.shape[1] else block
-        cand, dev = self._candidates(frames, nw)
+        cand, dev, touched = self._candidates(frames, nw)
         self._tail = block[:, used:].copy()
-        return self._decide(cand, dev, nw)
+        return self._decide(cand, dev, nw, touched)
 
     def _candidates(self, frames, nw):
         """Digit index (0..15) or -1 for every (channel, window), shape (channels, nw), and the
@@ -198,6 +200,7 @@ class DTMFDetector:
         cand = np.full(c * nw, -1, np.int8)
         dev = np.zeros((c * nw, 2), np.float32)
         todo = []                                  # (global window index, digit, row tone, column tone)
+        touched = False                            # any candidate window at all
         pairs = None
         if d == 2 and _LITTLE_ENDIAN:
             try:            # each int32 of the int16 rows holds a sample pair, the even one in its low half
@@ -243,6 +246,7 @@ class DTMFDetector:
                 r = np.argmax(pw[:, :4], axis=1)
                 k = np.argmax(pw[:, 4:], axis=1)
                 digit = (r * 4 + k).astype(np.int8)
+                touched = True
                 gi = hit + c0 * nw
                 # a window carrying the digit already held needs no second look
                 new = self._cur[gi // nw] != digit
@@ -272,7 +276,7 @@ class DTMFDetector:
             cand[gi] = np.where(ok, digit, -1)
             dev[gi] = dv
         self._prev, self._prev_next = self._prev_next, self._prev      # last half windows, for the next call
-        return cand.reshape(c, nw), dev.reshape(c, nw, 2)
+        return cand.reshape(c, nw), dev.reshape(c, nw, 2), touched
 
     def _stage2_buffers(self, n):
         """Work arrays for n stage-2 windows, reused across calls (fresh large arrays cost page faults)."""
@@ -309,22 +313,30 @@ class DTMFDetector:
         ok &= amp[:, 1] <= amp[:, 0] * self._rtwist_amp
         return ok, dev
 
-    def _decide(self, cand, dev, nw):
+    def _decide(self, cand, dev, nw, touched):
         """Run the per-channel press/release state over the windows; return events in time order.
 
         A press needs MIN_ON_WINDOWS consecutive windows of one digit whose measured tone
         frequencies stay within FREQ_SPREAD_HZ of each other (a key's tones are steady,
         speech harmonics glide)."""
-        present_any = cand[:, 0] >= 0
-        for w in range(1, nw):
-            present_any |= cand[:, w] >= 0
-        active = np.flatnonzero(present_any | (self._cur >= 0) | (self._last >= 0))
-        if active.size == 0:
+        if not touched and self._idle:
             return []
-        cur, last = self._cur[active], self._last[active]
-        run, miss = self._run[active], self._miss[active]
+        if self.channels <= WHOLE_DECIDE:
+            # few channels: numpy calls cost more than the arithmetic, so update every channel in place
+            active = None
+            cur, last, run, miss = self._cur, self._last, self._run, self._miss
+            ca = cand
+        else:
+            present_any = cand[:, 0] >= 0
+            for w in range(1, nw):
+                present_any |= cand[:, w] >= 0
+            active = np.flatnonzero(present_any | (self._cur >= 0) | (self._last >= 0))
+            if active.size == 0:
+                return []
+            cur, last = self._cur[active], self._last[active]
+            run, miss = self._run[active], self._miss[active]
+            ca = cand[active]
         h1, h2 = self._h1, self._h2             # whole-channel history: swapped, never gathered
-        ca = cand[active]
         present_all = ca >= 0
         events = []
         for w in range(nw):         # in-place updates: this loop's cost is numpy calls, not arithmetic
@@ -339,7 +351,7 @@ class DTMFDetector:
             firing = fire.any()
             if firing:
                 f = np.flatnonzero(fire)
-                chs = active[f]
+                chs = f if active is None else active[f]
                 a, b, d = h1[chs], h2[chs], dw[chs]
                 spread = np.maximum(np.maximum(a, b), d) - np.minimum(np.minimum(a, b), d)
                 fire[f] = (spread <= FREQ_SPREAD_HZ).all(axis=1)
@@ -355,10 +367,16 @@ class DTMFDetector:
             if firing:
                 np.copyto(cur, cw, where=fire)
                 hits = np.flatnonzero(fire)
-                events.extend(zip(active[hits].tolist(), _DIGIT_CHARS[cw[hits]].tolist()))
+                events.extend(zip((hits if active is None else active[hits]).tolist(),
+                                  _DIGIT_CHARS[cw[hits]].tolist()))
         self._h1, self._h2 = h1, h2
-        self._cur[active], self._last[active] = cur, last
-        self._run[active], self._miss[active] = run, miss
+        if active is None:
+            np.copyto(self._last, last)
+            self._idle = not (np.maximum(cur, last) >= 0).any()
+        else:
+            self._cur[active], self._last[active] = cur, last
+            self._run[active], self._miss[active] = run, miss
+            self._idle = False
         return events
 
 
