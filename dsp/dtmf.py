@@ -5,11 +5,13 @@ Detector (``DTMFDetector``)
 Audio is cut into 10 ms analysis windows (80 samples at 8 kHz) on a grid that carries across
 ``process`` calls, whatever block size the caller uses.
 
-Stage 1, every channel, every window: one float32 matrix product of all windows against
-cos/sin bases at the eight DTMF frequencies gives the eight tone powers; one dot product
-gives the window energy. A window is a *candidate* when the strongest row tone and the
-strongest column tone are both above ``threshold`` dBm0 and together hold at least
-``MIN_TONE_FRACTION`` of the window's energy (a tone pair and little else).
+Stage 1, every channel, every window, at half the sample rate: every other sample (4 kHz at
+8 kHz, still above twice the highest DTMF tone) goes through one float32 matrix product against
+cos/sin bases at the eight DTMF frequencies, giving the eight tone powers, and the window energy.
+A window is a *candidate* when the strongest row tone and the strongest column tone are both
+above ``threshold`` dBm0 and together hold at least ``MIN_TONE_FRACTION`` of the window's energy
+(a tone pair and little else). Whatever folds onto a DTMF frequency from above 2 kHz can make a
+candidate here, never a digit: stage 2 looks at the full-rate signal.
 
 Stage 2, candidates only (rare outside key presses): the window and the window shifted back
 by half a window are projected on Hann-weighted bases. The phase advance of each tone over
