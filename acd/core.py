@@ -14,7 +14,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from . import agents as st
 from .agents import AgentSpec
@@ -35,6 +35,9 @@ IN_QUEUE = (WAITING, OFFERED)
 LEAVE_EVENTS = {"abandon": "ABANDON", "timeout": "EXITWITHTIMEOUT", "empty": "EXITEMPTY",
                 "key": "EXITWITHKEY", "overflow": "EXITWITHTIMEOUT", "voicemail": "EXITWITHKEY",
                 "hangup": "ABANDON"}
+
+
+DISPATCH_LOCK = 0x7472756E6B6C   # PostgreSQL advisory lock key: one dispatch pass at a time across instances
 
 
 class ACDError(RuntimeError):
@@ -490,6 +493,11 @@ class ACDCore:
         now = self.now() if now is None else now
         offers = []
         with self._tx() as s:
+            if self._pg(s) and not s.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": DISPATCH_LOCK}):
+                # another instance is dispatching right now, for every instance's callers (offers reach
+                # the caller's instance through the database); two concurrent passes would split the
+                # waiting callers and the free agents between them and leave most of both unmatched
+                return offers
             eq = (select(AcdEntry).where(AcdEntry.state == WAITING)
                   .order_by(AcdEntry.priority.desc(), AcdEntry.queue_since, AcdEntry.id))
             entries = list(s.scalars(self._lock(s, eq, skip=True)))

@@ -96,8 +96,9 @@ def test_two_servers_racing_never_double_book(pair):
     print(f"max dispatch round {max(t for *_, t in offers_by_round) * 1000:.0f} ms; calls served {served}")
     assert connected_twice == []
     assert served == rounds * 6
-    # both servers won rounds: the loser of a race skipped the locked rows instead of double-booking
-    assert any(x > 0 for x, _ in split) and any(y > 0 for _, y in split)
+    # every round one pass matched every free agent; the other found the dispatch lock taken (or ran
+    # after it and found nothing left): a split pass would leave agents idle with callers waiting
+    assert all((x == 0) != (y == 0) for x, y in split)
 
 
 def test_two_engines_one_acd_on_postgres(pg_server):  # noqa: F811
@@ -156,3 +157,23 @@ def test_two_engines_one_acd_on_postgres(pg_server):  # noqa: F811
     # both servers write one queue_log
     events = [(x.queue, x.event) for x in a.log() if x.event in ("ENTERQUEUE", "CONNECT", "COMPLETECALLER")]
     assert events.count(("q", "CONNECT")) == 2 and events.count(("q", "COMPLETECALLER")) == 2
+
+
+def test_dispatch_waits_out_another_instances_pass(pair):
+    """While one instance holds the dispatch lock (mid-pass), the other's pass returns at once with
+    no offers and touches nothing; once the lock is released it matches every free agent."""
+    from sqlalchemy import text
+
+    from trunkline.acd.core import DISPATCH_LOCK
+    a, b, clock = pair
+    for k in range(8):
+        a.join("sales", f"c{k}", f"{k}")
+    clock[0] += 1
+    with a.sf() as s:                         # stands in for srv-a's dispatch transaction
+        assert s.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": DISPATCH_LOCK})
+        assert b.dispatch() == []
+        s.rollback()                          # transaction over: lock released
+    offers = b.dispatch()
+    assert sorted(ag for o in offers for ag in o.agents) == [f"ag{i}" for i in range(6)]
+    assert [o.instance for o in offers] == ["srv-a"] * 6
+    assert a.dispatch() == []                 # nothing left to match
