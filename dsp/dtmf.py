@@ -229,7 +229,7 @@ class DTMFDetector:
             if nloud == 0:
                 continue
             if nloud < LOUD_COMPACT * loud.size:
-                rows = np.flatnonzero(loud)
+                rows = loud.nonzero()[0]
                 xs, es, y = x[rows], energy[rows], y[:nloud]
             else:
                 rows, xs, es = None, x, energy
@@ -240,20 +240,20 @@ class DTMFDetector:
             col = np.maximum(np.maximum(p[:, 4], p[:, 5]), np.maximum(p[:, 6], p[:, 7]))
             gate = np.minimum(row, col) > self._thr
             gate &= (row + col) > self._frac * es       # the pair holds most of the window's energy
-            hit = np.flatnonzero(gate)
+            hit = gate.nonzero()[0]
             if hit.size:
                 pw = p[hit]
                 if rows is not None:
                     hit = rows[hit]
-                r = np.argmax(pw[:, :4], axis=1)
-                k = np.argmax(pw[:, 4:], axis=1)
+                r = pw[:, :4].argmax(axis=1)
+                k = pw[:, 4:].argmax(axis=1)
                 digit = (r * 4 + k).astype(np.int8)
                 touched = True
                 gi = hit + c0 * nw
                 # a window carrying the digit already held needs no second look
                 new = self._cur[gi // nw] != digit
                 cand[gi[~new]] = digit[~new]
-                if new.any():
+                if np.count_nonzero(new):
                     todo.append((gi[new], digit[new], r[new], k[new] + 4))
         if todo:
             gi, digit, r, k = (np.concatenate(v) for v in zip(*todo)) if len(todo) > 1 else todo[0]
@@ -262,13 +262,13 @@ class DTMFDetector:
             body16, half16, body, early = self._stage2_buffers(n)
             _gather_rows(frames[:, :nw * win], gi, win, body16)
             ch, w = np.divmod(gi, nw)
-            first = np.flatnonzero(w == 0)
+            first = (w == 0).nonzero()[0]
             if first.size == n:
                 np.take(self._prev, ch, axis=0, out=half16)
             else:
                 if first.size:
                     half16[first] = self._prev[ch[first]]
-                later = np.flatnonzero(w)
+                later = w.nonzero()[0]
                 # half windows numbered along the row: window w's first half is 2w, the one before 2w - 1
                 half16[later] = _gather_rows(frames[:, :nw * win], 2 * gi[later] - 1, hop)
             np.copyto(body, body16, casting="unsafe")
@@ -309,7 +309,7 @@ class DTMFDetector:
         za *= zb.conj()
         dev = np.angle(za)
         dev *= self._hz_per_rad
-        ok = (np.abs(dev) <= self._ftol[band]).all(axis=1)
+        ok = np.logical_and.reduce(np.abs(dev) <= self._ftol[band], axis=1)
         amp = np.abs(zb)                   # |rot| = 1: the window's tone amplitudes
         ok &= amp[:, 0] <= amp[:, 1] * self._twist_amp
         ok &= amp[:, 1] <= amp[:, 0] * self._rtwist_amp
@@ -332,7 +332,7 @@ class DTMFDetector:
             present_any = cand[:, 0] >= 0
             for w in range(1, nw):
                 present_any |= cand[:, w] >= 0
-            active = np.flatnonzero(present_any | (self._cur >= 0) | (self._last >= 0))
+            active = (present_any | (self._cur >= 0) | (self._last >= 0)).nonzero()[0]
             if active.size == 0:
                 return []
             cur, last = self._cur[active], self._last[active]
@@ -350,14 +350,14 @@ class DTMFDetector:
             last = cw
             fire = run >= MIN_ON_WINDOWS
             fire &= cw != cur
-            firing = fire.any()
+            firing = np.count_nonzero(fire) > 0
             if firing:
-                f = np.flatnonzero(fire)
+                f = fire.nonzero()[0]
                 chs = f if active is None else active[f]
                 a, b, d = h1[chs], h2[chs], dw[chs]
                 spread = np.maximum(np.maximum(a, b), d) - np.minimum(np.minimum(a, b), d)
-                fire[f] = (spread <= FREQ_SPREAD_HZ).all(axis=1)
-                firing = fire.any()
+                fire[f] = np.logical_and.reduce(spread <= FREQ_SPREAD_HZ, axis=1)
+                firing = np.count_nonzero(fire) > 0
             h1, h2 = h2, dw
             miss += cur >= 0                    # windows without the held digit
             held = cw == cur
@@ -368,13 +368,13 @@ class DTMFDetector:
             np.copyto(cur, -1, where=miss >= MIN_OFF_WINDOWS)
             if firing:
                 np.copyto(cur, cw, where=fire)
-                hits = np.flatnonzero(fire)
+                hits = fire.nonzero()[0]
                 events.extend(zip((hits if active is None else active[hits]).tolist(),
                                   _DIGIT_CHARS[cw[hits]].tolist()))
         self._h1, self._h2 = h1, h2
         if active is None:
             np.copyto(self._last, last)
-            self._idle = not (np.maximum(cur, last) >= 0).any()
+            self._idle = not np.count_nonzero(np.maximum(cur, last) >= 0)
         else:
             self._cur[active], self._last[active] = cur, last
             self._run[active], self._miss[active] = run, miss
