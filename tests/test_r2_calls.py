@@ -284,3 +284,60 @@ def test_bad_dial_input():
     assert exc.cause == 1
     assert all(rig.sig.core.state(ch) == "idle" for ch in rig.bearer)
     assert np.all([rig.card.card_get_cas(ch) == 0x9 for ch in rig.bearer])
+
+
+def test_line_signal_must_persist():
+    """A one-tick ABCD glitch (backward idle for 20 ms on an answered call) is not a line signal;
+    a lasting clear-back is, and releases the call (recognition time, Q.421 style 20 ms)."""
+    rig = Rig()
+
+    async def go():
+        call = await rig.engine.make_call("12345", caller_id="8001", trunk="r2", timeout=20)
+        ch = call.channel
+        rig.card.far_set_cas(ch, 0x9)                 # backward idle ...
+        await rig.sim.sleep(0.02)
+        rig.card.far_set_cas(ch, 0x5)                 # ... back to answer one tick later
+        await rig.sim.sleep(0.5)
+        survived = call.state == "up" and not call.hungup and rig.sig.core.state(ch) == "up"
+        t0 = rig.engine.now
+        rig.card.far_set_cas(ch, 0xD)                 # clear-back, held
+        while not call.hungup and rig.engine.now - t0 < 1.0:
+            await rig.sim.sleep(0.02)
+        return survived, call, rig.engine.now - t0
+
+    survived, call, took = asyncio.run(rig.run(go()))
+    print(f"\nglitch survived: {survived}; clear-back recognised after {took * 1000:.0f} ms")
+    assert survived
+    assert call.hungup and call.cause == 16 and 0.02 <= took <= 0.1
+
+
+def test_we_block_a_timeslot():
+    """Our side blocks its highest timeslot (backward ab=11 on an idle line): the switch, which seizes
+    from the highest timeslot down, offers the next call on the one below; unblocked, it is used again."""
+    rig = Rig()
+    top = rig.bearer[-1]
+
+    async def go():
+        rig.sig.block(top)
+        await rig.sim.sleep(0.1)
+        blocked_cas = rig.card.far_get_cas(top)           # what the switch receives from us
+        first = rig.sim.call("95588", from_="1380", trunk="r2")
+        await first.wait_answer(timeout=10)
+        await first.hangup()
+        await rig.sim.sleep(0.5)
+        rig.sig.block(top, on=False)
+        await rig.sim.sleep(0.1)
+        second = rig.sim.call("95588", from_="1380", trunk="r2")
+        await second.wait_answer(timeout=10)
+        await second.hangup()
+        await rig.sim.sleep(0.5)
+        return blocked_cas, first.channel, second.channel
+
+    async def flow(call):
+        await call.answer()
+        await call.wait(5)
+
+    rig.engine.route(flow)
+    blocked_cas, first, second = asyncio.run(rig.run(go()))
+    assert blocked_cas == 0xD
+    assert first == rig.bearer[-2] and second == top

@@ -53,6 +53,7 @@ T_END_DNIS = 1.2       # s: no next digit after A1 with digits in hand: the addr
 T_ANSWER = 60.0        # s: outgoing waits this long for answer after B1/B6
 T_RELEASE = 5.0        # s: wait for release guard (backward idle) after clear-forward
 PULSE_MS = 150         # ms: pulsed backward signal when the forward side went quiet
+T_CAS_RECOG = 0.020    # s: an ABCD change counts once it has held longer than this (at 20 ms ticks: 40 ms)
 
 
 def digit_signal(d):
@@ -507,7 +508,7 @@ class _RegisterAudio(InbandHandler):
 
     def rx(self, samples):
         """Store the received block for the span's detector."""
-        n = min(len(samples), self.sig.block)
+        n = min(len(samples), self.sig.block_len)
         self.sig.rx_buf[self.row, :n] = samples[:n]
 
     def tx(self, n):
@@ -524,13 +525,16 @@ class R2Signaling(SpanSignaling):
     def __init__(self, span, emit, want_ani=True, max_dnis=None):
         """want_ani: request KA + ANI with A6; max_dnis: address length after which DNIS is complete."""
         super().__init__(span, emit)
-        self.block = int(getattr(span.board, "block", 160))
+        self.block_len = int(getattr(span.board, "block", 160))
+        self.rate = int(getattr(span.board, "rate", 8000))
         self._now = 0.0
+        self._cas_stable = {}      # ch -> last ABCD acted on
+        self._cas_pending = {}     # ch -> (ABCD, time s): a change not yet persistent for T_CAS_RECOG
         chans = list(span.bearer_channels)
         self.core = R2Core(chans, span.set_cas, lambda: self._now, want_ani=want_ani, max_dnis=max_dnis)
         n = len(chans)
-        self.rx_buf = np.zeros((n, self.block), dtype=np.int16)
-        self.tx_buf = np.zeros((n, self.block), dtype=np.int16)
+        self.rx_buf = np.zeros((n, self.block_len), dtype=np.int16)
+        self.tx_buf = np.zeros((n, self.block_len), dtype=np.int16)
         self._handlers = {}
         c = self.core
         c.on_mf = self._on_mf
@@ -555,19 +559,33 @@ class R2Signaling(SpanSignaling):
                 self.span.release_inband(ch)
 
     def handle_line_event(self, ev):
-        """ABCD changes ("cas" events) of the span's bearer channels."""
+        """ABCD changes ("cas" events) of the span's bearer channels: acted on once persistent."""
         if ev.type == "cas" and ev.channel in self.core.lines:
-            self.core.cas_in(ev.channel, ev.value)
+            bits = int(ev.value) & 0xF
+            if bits == self._cas_stable.get(ev.channel, 0x9):
+                self._cas_pending.pop(ev.channel, None)          # a glitch that came back: ignore it
+            else:
+                self._cas_pending[ev.channel] = (bits, ev.time / self.rate)
+
+    def _recognise_cas(self, now):
+        """Act on ABCD changes that held longer than the recognition time (Q.421: 20 ms +- 10 ms)."""
+        due = [(ch, bits) for ch, (bits, t) in self._cas_pending.items() if now - t > T_CAS_RECOG + 1e-6]
+        for ch, bits in due:
+            del self._cas_pending[ch]
+            self._cas_stable[ch] = bits
+            self.core.cas_in(ch, bits)
 
     def poll(self, now):
-        """Timers, then the register audio of every channel in MF (one vectorised block)."""
+        """Line signals that persisted, timers, then the register audio of every channel in MF (one block)."""
         self._now = now
+        if self._cas_pending:
+            self._recognise_cas(now)
         self.core.poll(now)
         if self.core.mf:
             self.core.feed(self.rx_buf)
             self.rx_buf[:] = 0
             if self.core.mf:
-                self.tx_buf[:] = self.core.generate(self.block)
+                self.tx_buf[:] = self.core.generate(self.block_len)
 
     # ------------------------------------------------------------ calls
     def _on_offered(self, ch, line):
