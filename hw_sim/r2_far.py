@@ -96,6 +96,8 @@ class R2FarEnd:
     # ------------------------------------------------------------ calls the card places
     def _decide(self, ch, line):
         how = self.switch.destination(line.called)
+        if how.kind in DEST_B:
+            self.switch._dialled(line.called, "r2", how.kind)
         return DEST_B.get(how.kind, B_FREE_CHARGE)
 
     def _offered(self, ch, line):
@@ -104,6 +106,7 @@ class R2FarEnd:
         party.category = line.kd
         party.start_capture()
         self.calls[ch] = party
+        self.switch._dialled(line.called, "r2", how.kind, party)
         if how.kind == "noanswer":
             return
 

@@ -8,6 +8,10 @@ scripted call takes media time, not wall-clock time.
     await phone.send_dtmf("1")
     heard = await phone.listen(2.0)
     await phone.hangup()
+
+    sim.add_destination("88001", kind="answer", answer_after=3.0)    # a number Trunkline dials
+    attempt = await sim.wait_dialled("88001")                         # DialAttempt: trunk, kind, party
+    await attempt.party.wait_answer()
 """
 import asyncio
 import heapq
@@ -317,13 +321,16 @@ class _Seizure:
         how = self.switch.destination(self.digits)
         if how.kind in ("busy", "congestion"):
             self._play_tone(how.kind)
+            self.switch._dialled(self.digits, "analog", how.kind)
             return
         if how.kind == "unallocated":
             self._play_tone("sit")
+            self.switch._dialled(self.digits, "analog", how.kind)
             return
         self._play_tone("ringback")
         self.party = party = AnalogParty(self.switch, self.channel, self.digits)
         party.start_capture()
+        self.switch._dialled(self.digits, "analog", how.kind, party)
         if how.kind == "noanswer":
             return
 
@@ -412,6 +419,17 @@ class Station(_Party):
 
 
 @dataclass
+class DialAttempt:
+    """One call Trunkline placed into the network: the number it dialled, on which trunk, how the
+    destination behaved, when (media time, s) and the far party (None when busy/unallocated/congestion)."""
+    number: str
+    trunk: str
+    kind: str
+    at: float
+    party: object = None
+
+
+@dataclass
 class Destination:
     """How a number Trunkline dials behaves: kind answer/busy/noanswer/unallocated/congestion,
     answer delay in s, and an optional script `async def script(party)` run once answered."""
@@ -443,6 +461,8 @@ class Switch:
         self.calls_placed = 0
         self.destinations = {}            # number -> Destination, for calls Trunkline places
         self.default_destination = Destination("answer")
+        self.dialled = []                 # DialAttempt per call Trunkline placed, oldest first
+        self._dial_waiters = []           # (number, count, future) for wait_dialled()
         card.add_tick_hook(self._tick)
 
     def add_destination(self, number, kind="answer", answer_after=2.0, script=None):
@@ -454,6 +474,39 @@ class Switch:
     def destination(self, number):
         """The behaviour of a dialled number (the default: answer after 2 s)."""
         return self.destinations.get(number, self.default_destination)
+
+    def _dialled(self, number, trunk, kind, party=None):
+        """A trunk far end routed a call Trunkline placed (called by the analog CO and the trunk far ends)."""
+        self.dialled.append(DialAttempt(number, trunk, kind, self.card.now, party))
+        for waiter in list(self._dial_waiters):
+            num, count, fut = waiter
+            if num == number and len(self.dialled_to(number)) >= count:
+                self._dial_waiters.remove(waiter)
+                if not fut.done():
+                    fut.set_result(self.dialled_to(number)[count - 1])
+
+    def dialled_to(self, number):
+        """The DialAttempts Trunkline made to `number`, oldest first."""
+        return [a for a in self.dialled if a.number == number]
+
+    async def wait_dialled(self, number, timeout=30.0, count=1):
+        """Wait until Trunkline has dialled `number` `count` times (the network routed the number); returns
+        that DialAttempt (its .party is the ringing far party, or None for busy/unallocated/congestion).
+        SimError after `timeout` s."""
+        have = self.dialled_to(number)
+        if len(have) >= count:
+            return have[count - 1]
+        fut = asyncio.get_running_loop().create_future()
+        waiter = (number, count, fut)
+        self._dial_waiters.append(waiter)
+        h = self.timers.at(timeout, lambda: fut.done() or fut.set_result(None))
+        got = await fut
+        _Timers.cancel(h)
+        if waiter in self._dial_waiters:
+            self._dial_waiters.remove(waiter)
+        if got is None:
+            raise SimError(f"{number} not dialled {count} time(s) within {timeout} s")
+        return got
 
     async def sleep(self, seconds):
         """Wait `seconds` of media time on the card clock."""

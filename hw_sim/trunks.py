@@ -115,12 +115,14 @@ class PRIFarEnd:
         how = self.switch.destination(number)
         if how.kind in ("busy", "unallocated", "congestion"):
             stack.hangup(q, {"busy": 17, "unallocated": 1, "congestion": 34}[how.kind])
+            self.switch._dialled(number, "pri", how.kind)
             return
         stack.proceeding(q)
         stack.alert(q)
         party = PRICall(self, sp, q, board_ch, number, q.calling.digits)
         party.start_capture()
         self.calls[(sp.index, id(q))] = party
+        self.switch._dialled(number, "pri", how.kind, party)
         if how.kind == "noanswer":
             return
 
