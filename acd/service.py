@@ -106,6 +106,7 @@ class ACD:
         self._connections = {}            # agent id -> _Connection
         self._rings = {}                  # entry id -> {ring task: agent id}
         self._consult = {}                # new entry id -> first agent's Call (attended transfer)
+        self._tracked = {}                # call id -> CDR state of a queued call (see _track)
         self._tasks = set()
         self._poller = None
         self._kicked = False
@@ -215,21 +216,33 @@ class ACD:
         if call.state != "up":
             await call.answer()
         jr = self.core.join(queue_name, call.id, call.caller_id, call.called, data, priority)
+        return await self._serve(call, queue_name, cfg, jr, data)
+
+    async def _serve(self, call, queue_name, cfg, jr, data, connection=None):
+        """Wait in the queue and talk, across transfers and overflows; `connection`: already connected
+        (a callback dialled back once its agent answered)."""
         result = None
-        while True:
-            w = _Waiter(self, call, jr.entry, queue_name, data)
-            w.consult = self._consult.pop(jr.entry, None)
-            self._waiters[jr.entry] = w
-            try:
-                result, nxt = await self._wait_in_queue(w, cfg, jr)
-            finally:
-                self._waiters.pop(jr.entry, None)
-            if nxt is None:
-                self._cdr_vars(call, result)
-                return result
-            # transferred (new entry id) or overflow to another queue: keep going
-            queue_name, jr = nxt
-            cfg = self.core.queue_config(queue_name)
+        try:
+            while True:
+                w = _Waiter(self, call, jr.entry, queue_name, data)
+                w.consult = self._consult.pop(jr.entry, None)
+                self._waiters[jr.entry] = w
+                try:
+                    if connection is not None:
+                        w.connection, connection = connection, None
+                        result, nxt = await self._talk(w, cfg)
+                    else:
+                        result, nxt = await self._wait_in_queue(w, cfg, jr)
+                finally:
+                    self._waiters.pop(jr.entry, None)
+                if nxt is None:
+                    self._cdr_vars(call, result)
+                    return result
+                # transferred (new entry id) or overflow to another queue: keep going
+                queue_name, jr = nxt
+                cfg = self.core.queue_config(queue_name)
+        finally:
+            self._tracked.pop(call.id, None)
 
     @staticmethod
     def _cdr_vars(call, r):
@@ -239,11 +252,32 @@ class ACD:
         call.vars.update({"queue": r.queue, "agent": r.agent, "outcome": r.outcome, "acd_wait": round(r.wait, 3),
                           "acd_talk": round(r.talk, 3), "recording": r.recording})
 
+    def _track(self, call, **state):
+        """Keep what the CDR needs of a queued call current: the CDR is written the moment the call ends
+        (engine end hook), which is often before enqueue() returns and sets the final vars."""
+        t = self._tracked.get(call.id)
+        if t is None:
+            t = self._tracked[call.id] = {"agent": None, "answered": None, "recording": None}
+            call.on_hangup(self._track_hangup)
+        t.update(state)
+
+    def _track_hangup(self, call):
+        t = self._tracked.get(call.id)
+        if not t or "queue" not in t:
+            return
+        now = self.engine.now
+        up = t["answered"]
+        call.vars.update({"queue": t["queue"], "agent": t["agent"], "outcome": t["outcome"],
+                          "acd_wait": round((up if up is not None else now) - t["wait_base"], 3),
+                          "acd_talk": round(now - up if up is not None else 0.0, 3), "recording": t["recording"]})
+
     async def _wait_in_queue(self, w, cfg, jr):
         call, entry = w.call, jr.entry
         now = self.engine.now
         joined = self.core.entry(entry)
         wait_base = joined["enqueued_at"] - (self.core.now() - now)    # entry time in media time
+        self._track(call, queue=w.queue, outcome="abandoned", wait_base=wait_base, agent=None, answered=None,
+                    recording=None)
         if jr.empty and cfg.on_empty["action"] != "stay":
             self.core.leave(entry, "empty")
             return await self._overflow(w, cfg.on_empty, "empty", wait=0.0)
@@ -346,12 +380,14 @@ class ACD:
         if cfg.voicemail_key and key == cfg.voicemail_key:
             self.core.leave(w.entry, "voicemail", key=key)
             self._cancel_rings(w.entry)
+            self._track(call, outcome="voicemail")
             call.stop_audio()
             await self._run_action(call, {"action": "voicemail", "target": cfg.voicemail_box}, w)
             return QueueResult("voicemail", w.queue, w.entry, wait=self.engine.now - wait_base), None
         if cfg.callback_key and key == cfg.callback_key:
             number = call.caller_id
             self.core.request_callback(w.entry, number)
+            self._track(call, outcome="callback")
             call.stop_audio()
             try:
                 await call.play("queue-callback-ok", barge_in=False)
@@ -370,6 +406,7 @@ class ACD:
             jr = self.core.join(action["target"], w.call.id, w.call.caller_id, w.call.called, w.data)
             return None, (action["target"], jr)
         w.call.stop_audio()
+        self._track(w.call, outcome="overflow" if why == "timeout" else why)
         await self._run_action(w.call, action, w)
         return QueueResult("overflow" if why == "timeout" else why, w.queue, w.entry, wait=wait,
                            overflow=action), None
@@ -485,22 +522,44 @@ class ACD:
             await acall.play("queue-callback-dialing", barge_in=False)
         except Exception:
             pass
-        try:
-            caller = await self.engine.make_call(offer.callback_number, caller_id=offer.called or "",
-                                                 timeout=30.0)
-        except (ChannelError, Timeout, Hangup) as exc:
-            log.info("callback to %s failed: %s", offer.callback_number, exc)
-            await acall.hangup()
-            self.core.complete(offer.entry, by="caller", outcome="callback-failed")
+        dial = self.engine.loop.create_task(self.engine.make_call(offer.callback_number,
+                                                                  caller_id=offer.called or "", timeout=30.0))
+        agent_gone = self.engine.loop.create_future()
+        acall.on_hangup(lambda _c: agent_gone.done() or agent_gone.set_result(None))
+        if acall.hungup and not agent_gone.done():
+            agent_gone.set_result(None)
+        await asyncio.wait({dial, agent_gone}, return_when=asyncio.FIRST_COMPLETED)
+        caller, why = None, None
+        if not dial.done():
+            dial.cancel()                        # the agent hung up while the caller's phone rang: stop dialling
+            why = "agent hung up while dialling"
+        else:
+            try:
+                caller = dial.result()
+            except (ChannelError, Timeout, Hangup) as exc:
+                why = str(exc)
+        if caller is not None and acall.hungup:
+            await caller.hangup()
+            caller, why = None, "agent hung up before the caller answered"
+        if caller is None:
+            log.info("callback to %s failed: %s", offer.callback_number, why)
+            by = "agent" if agent_gone.done() else "caller"
+            if not acall.hungup:
+                await acall.hangup()
+            self.core.complete(offer.entry, by=by, outcome="callback-failed")
             self._kick()
             return
         conn = _Connection(caller, agent, acall, offer.entry)
         conn.done = self.engine.loop.create_future()
         self._connections[agent] = conn
         cfg = self.core.queue_config(offer.queue)
-        w = _Waiter(self, caller, offer.entry, offer.queue, offer.data)
-        w.connection = conn
-        await self._talk(w, cfg)
+        try:
+            # like an inbound caller's enqueue(): talk, follow transfers, then the call ends
+            await self._serve(caller, offer.queue, cfg, _Rejoin(offer.entry, 0), dict(offer.data or {}),
+                              connection=conn)
+        finally:
+            if not caller.hungup:
+                await caller.hangup()
 
     # ------------------------------------------------------------ connected
     async def _talk(self, w, cfg):
@@ -537,6 +596,9 @@ class ACD:
             self.core.set_recording(w.entry, recording)
             rec_task = self._spawn(self._record(caller, recording, conn.agent, w.queue))
         start = self.engine.now
+        snap = self.core.entry(w.entry)
+        self._track(caller, queue=w.queue, agent=conn.agent, outcome="completed", answered=start,
+                    wait_base=start - ((snap["answered_at"] or 0.0) - snap["enqueued_at"]), recording=recording)
         ended_by = await self._connected_loop(conn)
         self._connections.pop(conn.agent, None)
         if rec_task is not None and not rec_task.done():

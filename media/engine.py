@@ -409,6 +409,12 @@ class Engine:
         h = self.call_later(timeout, expire) if timeout else None
         try:
             await call.answered
+        except asyncio.CancelledError:
+            # whoever dialled gave up (ACD caller left, ring-all lost): nobody will ever own this call, so
+            # clear it rather than leave the line ringing out (and answered later with no one on it)
+            if not call.hungup:
+                self._hangup(call, 16)
+            raise
         except ChannelError:
             if expired:
                 raise Timeout(f"no answer within {timeout} s") from None

@@ -39,12 +39,15 @@ def level(x, f):
 class Rig:
     """Card + switch + engine + ACD in one asyncio loop."""
 
-    def __init__(self, name, queues, agents, fxs=4, fxo=4, tmp=None, session_factory=None, **cfg):
+    def __init__(self, name, queues, agents, fxs=4, fxo=4, tmp=None, session_factory=None, e1=0, **cfg):
         forget_card(name)
-        url = f"sim://{name}?fxo={fxo}&fxs={fxs}"
+        url = f"sim://{name}?fxo={fxo}&fxs={fxs}" + (f"&e1={e1}" if e1 else "")
         self.name = name
         self.card = open_card(url)
         self.sim = Switch(self.card)
+        if e1:                                # ISDN PRI spans: the network side answers and places calls
+            from trunkline.hw_sim.trunks import attach_trunk_far_end
+            attach_trunk_far_end(self.sim, "pri")
         self.board = open_board(url)
         self.engine = Engine(self.board)
         config = {"queues": queues, "agents": agents, "instance": name}
