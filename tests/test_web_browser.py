@@ -67,12 +67,16 @@ def browser():
     drv.quit()
 
 
-def _login(b, base, user, password=None):
+def _login(b, base, user, password=None, expect_ok=True):
+    """Log in through the form; with expect_ok, wait until the app has redirected away from /login
+    (navigating elsewhere before the POST's answer lands would lose the session cookie)."""
     b.delete_all_cookies()
     b.get(base + "/login")
     b.find_element(By.ID, "username").send_keys(user)
     b.find_element(By.ID, "password").send_keys(password or USERS[user])
     b.find_element(By.ID, "login").click()
+    if expect_ok:
+        WebDriverWait(b, 15).until(lambda d: "/login" not in d.current_url)
 
 
 def _shot(b, artifacts_dir, name):
@@ -173,7 +177,7 @@ def test_address_outside_allowlist_refused(browser, site, artifacts_dir):
     with db.session_scope(site["hub"].session_factory) as s:
         s.scalars(select(User).where(User.username == "agent")).one().allow_cidrs = "10.20.0.0/16"
     try:
-        _login(browser, site["base"], "agent")
+        _login(browser, site["base"], "agent", expect_ok=False)
         msg = WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, "login-error")).text
         assert "not allowed" in msg and "/login" in browser.current_url
         _shot(browser, artifacts_dir, "allowlist_refused")
