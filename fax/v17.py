@@ -133,6 +133,34 @@ class V17Tx(ModemTxBase):
         return self.trailer_left is not None and self.trailer_left <= 0
 
 
+_ACS = {}
+
+
+def _acs_function(preds):
+    """Add-compare-select for one symbol of this trellis as straight-line Python (no inner loops):
+    f(metric[8], branch metric per subset[8], point per subset[8]) -> (new metric, best predecessor,
+    decided point) per state; metrics normalised to a minimum of 0, ties keep the first predecessor."""
+    key = tuple(tuple(row) for row in preds)
+    f = _ACS.get(key)
+    if f is None:
+        lines = ["def acs(m, b, p):"]
+        for n, row in enumerate(key):
+            (s0, c0), rest = row[0], row[1:]
+            lines.append(f"    a = m[{s0}] + b[{c0}]; s = {s0}; c = {c0}")
+            for sk, ck in rest:
+                lines.append(f"    t = m[{sk}] + b[{ck}]")
+                lines.append(f"    if t < a: a = t; s = {sk}; c = {ck}")
+            lines.append(f"    n{n} = a; s{n} = s; q{n} = p[c]")
+        lines.append("    mn = min(" + ", ".join(f"n{n}" for n in range(len(key))) + ")")
+        lines.append("    return ([" + ", ".join(f"n{n} - mn" for n in range(len(key))) + "], ["
+                     + ", ".join(f"s{n}" for n in range(len(key))) + "], ["
+                     + ", ".join(f"q{n}" for n in range(len(key))) + "])")
+        ns = {}
+        exec("\n".join(lines), ns)  # noqa: S102 - code generated from the trellis table above, no input
+        f = _ACS[key] = ns["acs"]
+    return f
+
+
 class Viterbi:
     """Viterbi decoder for the V.17 8-state trellis code over one constellation."""
 
@@ -193,23 +221,10 @@ class Viterbi:
         bpt = np.take_along_axis(np.broadcast_to(self.subsets, (len(zs),) + self.subsets.shape),
                                  best[:, :, None], axis=2)[:, :, 0].tolist()
         metric = self.metric.tolist()
-        preds = self.preds
+        acs = _acs_function(self.preds)
         out = []
         for b, p in zip(bm, bpt):
-            new = [0.0] * 8
-            prev = [0] * 8
-            pt = [0] * 8
-            for n in range(8):
-                bv = None
-                for s, c in preds[n]:
-                    v = metric[s] + b[c]
-                    if bv is None or v < bv:
-                        bv, bs, bc = v, s, c
-                new[n] = bv
-                prev[n] = bs
-                pt[n] = p[bc]
-            mn = min(new)
-            metric = [v - mn for v in new]
+            metric, prev, pt = acs(metric, b, p)
             self.prev.append(prev)
             self.pt.append(pt)
             if len(self.prev) >= self.DEPTH + self.CHUNK:
