@@ -36,6 +36,7 @@ class QueueConfig:
     voicemail_key: str | None = None    # caller presses it to leave a voicemail
     voicemail_box: str | None = None
     callback_key: str | None = None     # caller presses it to be called back, keeping their place
+    callback_ring_timeout: float = 30.0 # the dial-back to that caller rings this long before it fails
     service_level: float = 20.0         # answered within this many seconds counts as in service level
     default_aht: float = 180.0          # handle time assumed before history exists (EWT)
     record: bool = True                 # record every connected call (two tracks)
@@ -47,13 +48,14 @@ class QueueConfig:
         if self.strategy not in STRATEGIES:
             raise QueueConfigError(f"queue {n}: unknown strategy {self.strategy!r}; one of {', '.join(STRATEGIES)}")
         for opt in ("wrapup", "ring_timeout", "announce_interval", "reject_delay", "busy_delay",
-                    "service_level", "default_aht"):
+                    "service_level", "default_aht", "callback_ring_timeout"):
             v = getattr(self, opt)
             if not isinstance(v, (int, float)) or v < 0:
                 raise QueueConfigError(f"queue {n}: {opt} must be a number of seconds >= 0, got {v!r}")
             setattr(self, opt, float(v))
-        if self.ring_timeout <= 0:
-            raise QueueConfigError(f"queue {n}: ring_timeout must be > 0")
+        for opt in ("ring_timeout", "callback_ring_timeout"):
+            if getattr(self, opt) <= 0:
+                raise QueueConfigError(f"queue {n}: {opt} must be > 0")
         if self.default_aht <= 0:
             raise QueueConfigError(f"queue {n}: default_aht must be > 0")
         if self.max_wait is not None and (not isinstance(self.max_wait, (int, float)) or self.max_wait <= 0):

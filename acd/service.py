@@ -522,8 +522,9 @@ class ACD:
             await acall.play("queue-callback-dialing", barge_in=False)
         except Exception:
             pass
+        ring_for = self.core.queue_config(offer.queue).callback_ring_timeout
         dial = self.engine.loop.create_task(self.engine.make_call(offer.callback_number,
-                                                                  caller_id=offer.called or "", timeout=30.0))
+                                                                  caller_id=offer.called or "", timeout=ring_for))
         agent_gone = self.engine.loop.create_future()
         acall.on_hangup(lambda _c: agent_gone.done() or agent_gone.set_result(None))
         if acall.hungup and not agent_gone.done():

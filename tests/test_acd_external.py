@@ -235,8 +235,8 @@ def test_external_agent_busy_caller_waits_then_served_by_another_agent():
 
 # ---------------------------------------------------------------- callback dial-back
 
-def _callback_rig(name, number_kind, **dest):
-    rig = Rig(name, {"q": {"strategy": "top-down", "moh": "", "callback_key": "2"}},
+def _callback_rig(name, number_kind, queue_opts=None, **dest):
+    rig = Rig(name, {"q": {"strategy": "top-down", "moh": "", "callback_key": "2", **(queue_opts or {})}},
               [{"id": "100", "station_port": 0, "queues": ["q"]}])
     rig.sim.add_destination("602", kind=number_kind, **dest)
     rig.route("q")
@@ -308,8 +308,8 @@ def test_callback_dials_caller_back_and_bridges_agent():
     assert back[0]["outcome"] == "completed" and back[0]["talk"] >= 3
 
 
-def _failed_callback(kind, name):
-    rig = _callback_rig(name, kind)
+def _failed_callback(kind, name, queue_opts=None):
+    rig = _callback_rig(name, kind, queue_opts)
     out = {}
 
     async def main():
@@ -350,6 +350,16 @@ def test_callback_no_answer_completes_as_callback_failed_and_frees_agent():
     assert out["state"] == "available" and out["calls_left"] == 0
     entry = rig.acd.core.entry(rig.results[0].entry)
     assert entry["outcome"] == "callback-failed" and entry["state"] == "done"
+
+
+def test_callback_ring_timeout_is_the_queues():
+    """callback_ring_timeout (queue option, default 30 s) sets how long the dial-back rings."""
+    rig, out = _failed_callback("noanswer", "acd-cb-ringfor", {"callback_ring_timeout": 10})
+    print("callback_ring_timeout 10 s: given up after", round(out["gave_up_after"], 1), "s")
+    # counted from the dial (the switch records the number ~2.5 s later, once the digits are in)
+    assert 6 <= out["gave_up_after"] <= 11
+    assert out["state"] == "available" and out["calls_left"] == 0
+    assert rig.acd.core.entry(rig.results[0].entry)["outcome"] == "callback-failed"
 
 
 def test_caller_abandons_while_external_agent_rings_line_is_released():
