@@ -1,5 +1,6 @@
 """ITU V.17 fax modem: 7200/9600/12000/14400 bit/s trellis-coded QAM at 2400 baud, carrier 1800 Hz,
 long and short training; the receiver decodes the 8-state trellis code with a Viterbi decoder."""
+import functools
 import math
 
 import numpy as np
@@ -252,6 +253,14 @@ class Viterbi:
         return self._trace(len(self.prev))
 
 
+@functools.lru_cache(maxsize=None)
+def _slicer_grid(bit_rate):
+    """Nearest constellation point on a 0.25-unit grid over -11..+11 (89 x 89 nested lists, read-only)."""
+    axis = np.arange(89) / 4.0 - 11.0
+    zz = axis[:, None] + 1j * axis[None, :]
+    return np.argmin(np.abs(zz[:, :, None] - constellation(bit_rate)[None, None, :]), axis=2).tolist()
+
+
 class V17Rx(ModemRxBase):
     """V.17 receiver at 7200-14400 bit/s; recognises long and short training by itself."""
 
@@ -276,9 +285,7 @@ class V17Rx(ModemRxBase):
         self.ones_bits = SEG_ONES * self.bits_per_symbol
         self.viterbi = Viterbi(self.points)
         self.spacing = float(np.min(np.abs(self.points[1:] - self.points[0])))
-        axis = np.arange(89) / 4.0 - 11.0
-        zz = axis[:, None] + 1j * axis[None, :]
-        self._grid = np.argmin(np.abs(zz[:, :, None] - self.points[None, None, :]), axis=2).tolist()
+        self._grid = _slicer_grid(bit_rate)
         self._pts = [complex(p) for p in self.points]
         super().__init__()
 
