@@ -12,6 +12,12 @@ ringback timeout or 18/19) or, after answer, from call progress analysis on the 
 fax (CNG 1100 Hz / CED 2100 Hz via dsp.cpa), machine / human / silence (ivr.amd). `flow(call, contact)`
 runs for a person. Busy, no answer and congestion are retried after `retry_after[outcome]` seconds up to
 `max_attempts` attempts. All times are media time (engine.now, seconds).
+
+`detect=False` turns answer analysis (AMD/fax tones) off: an answered call is outcome "answered" and runs
+the flow at once. `paused=True` makes run() start paused (resume() starts dialling). An `observer` (any
+object with optional methods `on_dial(campaign, contact)`, `on_attempt(campaign, contact, attempt)`,
+`on_state(campaign)`) hears each dial before it goes out, each finished attempt and each state change:
+ivr.campaign_store uses it to keep campaigns in the database across restarts.
 """
 from __future__ import annotations
 
@@ -34,7 +40,8 @@ from trunkline.media import ChannelError, Timeout
 log = logging.getLogger("trunkline.ivr.campaign")
 
 RETRYABLE = ("busy", "noanswer", "congestion")
-FINAL = ("human", "machine", "fax", "silence", "unallocated", "rejected", "failed", "dnc", "blacklisted")
+FINAL = ("human", "machine", "fax", "silence", "answered", "unallocated", "rejected", "failed", "dnc", "blacklisted",
+         "interrupted")     # answered: AMD off; interrupted: the server stopped during the call (restored campaign)
 CAUSE_OUTCOME = {17: "busy", 1: "unallocated", 22: "unallocated", 28: "unallocated", 3: "unallocated",
                  34: "congestion", 38: "congestion", 42: "congestion", 41: "congestion",
                  18: "noanswer", 19: "noanswer", 21: "rejected"}
@@ -66,6 +73,7 @@ class Contact:
     outcome: str | None = None      # final outcome once done
     next_at: float = 0.0
     state: str = "pending"          # pending | dialing | done
+    wait: float = 0.0               # seconds after run() starts before the first dial (a restored retry)
 
     @property
     def tries(self) -> int:
@@ -108,7 +116,8 @@ class Campaign:
 
     def __init__(self, engine, name, contacts, flow=None, *, caller_id="", trunk="pri", ring_timeout=30.0,
                  calendar=None, start=None, max_channels=4, calls_per_second=1.0, max_attempts=3,
-                 retry_after=None, dnc=(), firewall=None, detect_seconds=6.0, amd=None, machine_flow=None):
+                 retry_after=None, dnc=(), firewall=None, detect_seconds=6.0, amd=None, machine_flow=None,
+                 detect=True, paused=False, observer=None):
         if max_channels < 1 or calls_per_second <= 0 or max_attempts < 1:
             raise CampaignError("max_channels, calls_per_second and max_attempts must be positive")
         self.engine = engine
@@ -128,6 +137,9 @@ class Campaign:
         self.firewall = firewall
         self.detect_seconds = detect_seconds
         self.amd_kw = dict(amd or {})
+        self.detect = bool(detect)
+        self.start_paused = bool(paused)
+        self.observer = observer
         self.contacts: list[Contact] = []
         for c in contacts:
             if isinstance(c, Contact):
@@ -186,15 +198,26 @@ class Campaign:
         """Stop starting new calls (calls in progress finish)."""
         if self.state == "running":
             self.state = "paused"
+            self._notify("on_state", self)
 
     def resume(self):
         """Start dialling again after pause()."""
         if self.state == "paused":
             self.state = "running"
+            self._notify("on_state", self)
 
     def stop(self):
         """End the campaign: no new calls; numbers not final stay as they are (outcome None)."""
         self.state = "stopped"
+        self._notify("on_state", self)
+
+    def _notify(self, method, *args):
+        fn = getattr(self.observer, method, None) if self.observer is not None else None
+        if fn is not None:
+            try:
+                fn(*args)
+            except Exception:          # persistence trouble is logged; the calls go on
+                log.exception("campaign %s: observer %s failed", self.name, method)
 
     def wall_time(self) -> dt.datetime:
         """The campaign's wall-clock time: start + media time elapsed."""
@@ -205,13 +228,18 @@ class Campaign:
         """Dial until every number has a final outcome or stop(); returns report()."""
         eng = self.engine
         self._t0 = eng.now
-        self.state = "running"
+        self.state = "paused" if self.start_paused else "running"
+        self._notify("on_state", self)
         for c in self.contacts:
+            if c.state == "done":          # restored campaigns carry numbers already final
+                continue
             reason = self._screen(c.number)
             if reason:
                 c.outcome, c.state = reason, "done"
+                self._notify("on_attempt", self, c, None)
                 continue
-            c.next_at = eng.now
+            c.state = "pending"
+            c.next_at = eng.now + max(0.0, c.wait)
             heapq.heappush(self._heap, (c.next_at, next(self._seq), c))
         interval = 1.0 / self.calls_per_second
         while self.state != "stopped":
@@ -230,6 +258,7 @@ class Campaign:
                 self._last_dial = now
                 c.state = "dialing"
                 self.dials += 1
+                self._notify("on_dial", self, c)
                 self.active[c.number] = asyncio.ensure_future(self._attempt(c))
                 continue
             await eng.sleep(min(interval, 0.1))
@@ -238,6 +267,7 @@ class Campaign:
                 await t
         else:
             self.state = "done"
+            self._notify("on_state", self)
         return self.report()
 
     def _until_open(self) -> float:
@@ -279,9 +309,13 @@ class Campaign:
             heapq.heappush(self._heap, (c.next_at, next(self._seq), c))
         else:
             c.outcome, c.state = outcome, "done"
+        self._notify("on_attempt", self, c, att)
 
     async def _after_answer(self, call, c):
         eng = self.engine
+        if not self.detect:
+            await self._run_flow(call, c, self.flow)
+            return "answered", "answer analysis off"
         tap = _DetectTap(self.amd_kw)
         eng.attach_tap(call, tap)
         t_end = eng.now + self.detect_seconds
@@ -295,6 +329,10 @@ class Campaign:
         if call.hungup and tap.result is None:
             return "failed", "far end hung up during analysis"
         flow = self.flow if result in ("human", "silence") else self.machine_flow if result == "machine" else None
+        await self._run_flow(call, c, flow)
+        return result, detail
+
+    async def _run_flow(self, call, c, flow):
         if flow is not None and not call.hungup:
             try:
                 await flow(call, c)
@@ -304,7 +342,6 @@ class Campaign:
                     log.warning("campaign %s flow failed for %s: %r", self.name, c.number, exc)
         if not call.hungup:
             await call.hangup()
-        return result, detail
 
     # ------------------------------------------------------------ reporting
     def progress(self) -> dict:

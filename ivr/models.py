@@ -141,3 +141,49 @@ class IvrCallPath(Base):
     outcome: Mapped[str] = mapped_column(String(40), default="")
     started_at: Mapped[float] = mapped_column(Float, default=0.0)
     ended_at: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class IvrCampaign(Base):
+    """An outbound campaign (ivr.campaign.Campaign) kept across restarts: its settings and its state
+    (running | paused | stopped | done); running and paused ones are reloaded when the server starts."""
+    __tablename__ = "ivr_campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    flow: Mapped[str] = mapped_column(String(80), default="")          # flow registry name run on answer
+    caller_id: Mapped[str] = mapped_column(String(40), default="")
+    trunk: Mapped[str] = mapped_column(String(16), default="pri")
+    max_channels: Mapped[int] = mapped_column(Integer, default=4)
+    calls_per_second: Mapped[float] = mapped_column(Float, default=1.0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    retry_after: Mapped[dict] = mapped_column(JSON, default=dict)       # outcome -> seconds
+    ring_timeout: Mapped[float] = mapped_column(Float, default=30.0)
+    amd: Mapped[bool] = mapped_column(Boolean, default=True)
+    state: Mapped[str] = mapped_column(String(16), default="running", index=True)
+    created_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=_now)
+    created_by: Mapped[str] = mapped_column(String(80), default="")
+    finished_at: Mapped[_dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    numbers: Mapped[list["IvrCampaignNumber"]] = relationship(
+        back_populates="campaign", cascade="all, delete-orphan", order_by="IvrCampaignNumber.position")
+
+
+class IvrCampaignNumber(Base):
+    """One number of a campaign with its call variables and where it stands: pending | dialing | done,
+    final outcome, attempts made, the last attempt's outcome/cause and the wall-clock time of a retry."""
+    __tablename__ = "ivr_campaign_numbers"
+    __table_args__ = (UniqueConstraint("campaign_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("ivr_campaigns.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    number: Mapped[str] = mapped_column(String(40))
+    variables: Mapped[dict] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_outcome: Mapped[str] = mapped_column(String(16), default="")
+    last_cause: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    history: Mapped[list] = mapped_column(JSON, default=list)           # [{"at", "outcome", "cause", ...}]
+    retry_at: Mapped[_dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    updated_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
+    campaign: Mapped[IvrCampaign] = relationship(back_populates="numbers")

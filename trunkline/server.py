@@ -88,6 +88,16 @@ def install_flows(engine, cfg, factory, acd, default_flow):
     return registry
 
 
+async def _restore_campaigns(manager):
+    """Reload the campaigns that were running or paused when the server last stopped."""
+    try:
+        names = await manager.restore()
+        if names:
+            log.info("campaigns restored: %s", ", ".join(names))
+    except Exception:
+        log.exception("stored campaigns could not be restored")
+
+
 async def serve(cfg):
     """Run the server until cancelled (Ctrl-C)."""
     from trunkline.db import bootstrap, make_session_factory, migrate
@@ -134,6 +144,8 @@ async def serve(cfg):
 
     registry = install_flows(engine, cfg, factory, acd, flow)
     campaigns = {}                       # name -> ivr.campaign.Campaign, shown and controlled in the web admin
+    from trunkline.ivr.campaign_store import CampaignManager
+    campaign_manager = CampaignManager(engine, factory, registry, campaigns)   # web-created, kept in the DB
 
     stopper = None
     try:
@@ -142,7 +154,8 @@ async def serve(cfg):
         from trunkline.webadmin.hub import Hub
         hub = Hub(session_factory=factory, engine=engine, acd=acd, writer=writer,
                   recordings_dir=cfg.recordings_dir, prompts_dir=cfg.prompts_dir, fax_dir=cfg.fax_dir,
-                  extra={"flows": registry, "sms": sms, "campaigns": campaigns})
+                  extra={"flows": registry, "sms": sms, "campaigns": campaigns,
+                         "campaign_manager": campaign_manager})
         app = create_app({"DATABASE_URL": cfg.database_url, "PROMPTS_DIR": cfg.prompts_dir}, hub)
         stopper = serve_web(app, host=cfg.http_host, port=cfg.http_port)
         log.info("web admin on http://%s:%d/", cfg.http_host, cfg.http_port)
@@ -154,11 +167,13 @@ async def serve(cfg):
     tasks = []
     if acd is not None and hasattr(acd, "start"):
         await acd.start()
+    tasks.append(asyncio.ensure_future(_restore_campaigns(campaign_manager)))
     if sim is not None and cfg.demo_callers:
         tasks.append(asyncio.ensure_future(demo_callers(sim, cfg, engine)))
     try:
         await engine.run()
     finally:
+        campaign_manager.stop_all()     # stored state stays running/paused: they carry on at the next start
         for t in tasks:
             t.cancel()
         if stopper is not None:

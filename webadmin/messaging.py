@@ -3,10 +3,13 @@
 What it reads from the running server (webadmin.hub.Hub.extra):
     hub.extra["sms"]        a trunkline.sms.SmsService (falls back to hub.engine.sms); absent = sending refused
     hub.extra["campaigns"]  dict name -> trunkline.ivr.campaign.Campaign (absent = no campaigns)
+    hub.extra["campaign_manager"]  a trunkline.ivr.campaign_store.CampaignManager: creates campaigns from
+                            the form on the campaigns page and keeps them in the database (absent = the
+                            create form is refused; campaigns made by code are still shown and controlled)
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from trunkline.db import session_scope
@@ -22,6 +25,7 @@ security.PERMISSIONS.setdefault("sms.view", {"admin", "supervisor", "viewer"})
 security.PERMISSIONS.setdefault("sms.send", {"admin", "supervisor"})
 security.PERMISSIONS.setdefault("campaigns.view", {"admin", "supervisor", "viewer"})
 security.PERMISSIONS.setdefault("campaigns.control", set(security.PERMISSIONS["config.edit"]))
+security.PERMISSIONS.setdefault("campaigns.create", {"admin"})
 
 PAGE_SIZE = 200
 MAX_TEXT = 1530          # 10 concatenated GSM 7-bit parts (153 each); UCS-2 text splits into more parts
@@ -42,6 +46,12 @@ def campaigns() -> dict:
     """name -> Campaign from hub.extra['campaigns'] (empty when none)."""
     hub = current_app.config.get("HUB")
     return dict((hub.extra.get("campaigns") if hub is not None else None) or {})
+
+
+def campaign_manager():
+    """The server's CampaignManager (ivr.campaign_store), or None."""
+    hub = current_app.config.get("HUB")
+    return hub.extra.get("campaign_manager") if hub is not None else None
 
 
 def queue_sms(number: str, text: str):
@@ -108,18 +118,129 @@ def sms():
 # ---------------------------------------------------------------- campaigns
 
 ACTIONS = {"pause": ("paused", "running"), "resume": ("running", "paused"), "stop": ("stopped", None)}
+FORM_DEFAULTS = {"name": "", "flow": "", "caller_id": "", "numbers": "", "max_channels": "4",
+                 "calls_per_second": "1", "max_attempts": "3", "retry_delay": "300", "amd": "1", "start": "now"}
+MAX_REPORTED_LINES = 50
 
 
 def _progress_all():
-    return {name: c.progress() for name, c in sorted(campaigns().items())}
+    """name -> counters: live campaigns from memory, finished/stored ones from the database."""
+    out = {}
+    mgr = campaign_manager()
+    if mgr is not None:
+        try:
+            out.update(mgr.stored())
+        except Exception:
+            current_app.logger.exception("stored campaigns unreadable")
+    out.update({name: c.progress() for name, c in campaigns().items()})
+    return dict(sorted(out.items()))
 
 
-@bp.route("/campaigns")
+def _read_upload():
+    """(text, error) of the uploaded CSV file, if any."""
+    f = request.files.get("csv")
+    if f is None or not f.filename:
+        return "", None
+    raw = f.read()
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(enc), None
+        except UnicodeDecodeError:
+            continue
+    return "", f"The file {f.filename} is not UTF-8 or GB18030 text."
+
+
+def _create_campaign(form):
+    """Validate the create form and start the campaign; returns (campaign, notes, error)."""
+    from trunkline.ivr.campaign import CampaignError
+    from trunkline.ivr.campaign_store import parse_numbers
+    mgr = campaign_manager()
+    if mgr is None:
+        return None, [], "Campaigns cannot be created here: this web admin has no running dialer."
+    rows, notes = parse_numbers(form["numbers"], "line")
+    upload, err = _read_upload()
+    if err:
+        return None, notes, err
+    if upload:
+        more, more_notes = parse_numbers(upload, "file line")
+        have = {r["number"] for r in rows}
+        for r in more:
+            if r["number"] in have:
+                more_notes.append(f"file: {r['number']} is also in the text box")
+            else:
+                rows.append(r)
+                have.add(r["number"])
+        notes += more_notes
+    try:
+        retry = float(form["retry_delay"])
+    except ValueError:
+        return None, notes, "The retry delay must be a number of seconds."
+    try:
+        camp = mgr.create(form["name"], form["flow"], rows, caller_id=form["caller_id"],
+                          max_channels=form["max_channels"], calls_per_second=form["calls_per_second"],
+                          max_attempts=form["max_attempts"], retry_after=retry, amd=bool(form["amd"]),
+                          paused=form["start"] == "paused", author=getattr(g.user, "username", ""))
+    except CampaignError as exc:
+        msg = str(exc)
+        if not rows and notes:
+            msg += f" {len(notes)} line(s) were refused."
+        return None, notes, msg
+    return camp, notes, None
+
+
+@bp.route("/campaigns", methods=["GET", "POST"])
 @require("campaigns.view")
 def campaigns_page():
-    """Every campaign with its progress counters (refreshed by campaigns.js every 2 s)."""
-    return render_template("campaigns.html", progress=_progress_all(), msg=request.args.get("msg"),
-                           error=request.args.get("error"), can_control=security.can("campaigns.control"))
+    """Every campaign with its progress counters (refreshed by campaigns.js every 2 s); admins create
+    campaigns with the form (POST)."""
+    error, msg, notes, status = request.args.get("error"), request.args.get("msg"), [], 200
+    form = dict(FORM_DEFAULTS)
+    if request.method == "POST":
+        if not security.can("campaigns.create"):
+            audit("denied", request.path, "campaigns.create")
+            abort(403)
+        form = {k: request.form.get(k, "" if k == "amd" else v).strip() if k != "numbers"
+                else request.form.get(k, "") for k, v in FORM_DEFAULTS.items()}
+        camp, notes, error = _create_campaign(form)
+        if error:
+            status = 409 if "already exists" in error else 400 if campaign_manager() is not None else 503
+            audit("campaign_refused", form["name"], error)
+            msg = None
+        else:
+            total = len(camp.contacts)
+            audit("campaign_create", camp.name, f"flow {form['flow']}, {total} numbers, "
+                  f"{len(notes)} lines refused, {'paused' if form['start'] == 'paused' else 'started'}")
+            msg = (f"Campaign {camp.name} created with {total} numbers"
+                   f"{' (paused)' if form['start'] == 'paused' else ''}.")
+            if notes:
+                msg += f" {len(notes)} line(s) were skipped (listed below)."
+            form = dict(FORM_DEFAULTS)
+            status = 201
+    mgr = campaign_manager()
+    return render_template("campaigns.html", progress=_progress_all(), msg=msg, error=error,
+                           notes=notes[:MAX_REPORTED_LINES], more_notes=max(0, len(notes) - MAX_REPORTED_LINES),
+                           can_control=security.can("campaigns.control"),
+                           can_create=security.can("campaigns.create") and mgr is not None,
+                           flows=mgr.flow_names() if mgr is not None else [], form=form,
+                           live=set(campaigns())), status
+
+
+@bp.route("/campaigns/<name>")
+@require("campaigns.view")
+def campaign_numbers(name):
+    """One campaign's numbers from the database: state, outcome, attempts, last cause."""
+    mgr = campaign_manager()
+    rows = mgr.numbers(name) if mgr is not None else None
+    if rows is None:
+        camp = campaigns().get(name)
+        if camp is None:
+            abort(404, description=f"no campaign {name!r}")
+        rows = [{"number": c.number, "variables": c.variables, "state": c.state, "outcome": c.outcome,
+                 "attempts": c.tries, "last_outcome": c.attempts[-1].outcome if c.attempts else "",
+                 "last_cause": c.attempts[-1].cause if c.attempts else None, "retry_at": None}
+                for c in camp.contacts]
+    return render_template("campaign_numbers.html", name=name, rows=rows,
+                           progress=_progress_all().get(name, {}))
 
 
 @bp.route("/api/campaigns")
