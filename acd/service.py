@@ -31,6 +31,12 @@ log = logging.getLogger("trunkline.acd")
 MONITOR_MODES = ("listen", "whisper", "barge")
 
 
+def _set_cdr_vars(call, queue, agent, outcome, wait, talk, recording):
+    """What the CDR writer reads from call.vars (trunkline.cdr.cdr_row): queue, agent, outcome, wait and talk s."""
+    call.vars.update({"queue": queue, "agent": agent, "outcome": outcome, "acd_wait": round(wait, 3),
+                      "acd_talk": round(talk, 3), "recording": recording})
+
+
 @dataclass
 class QueueResult:
     """How enqueue() ended: outcome completed|abandoned|timeout|empty|voicemail|callback|overflow|hangup."""
@@ -246,11 +252,9 @@ class ACD:
 
     @staticmethod
     def _cdr_vars(call, r):
-        """What the CDR writer reads from call.vars (trunkline.cdr.cdr_row): queue, agent, outcome, times."""
-        if r is None:
-            return
-        call.vars.update({"queue": r.queue, "agent": r.agent, "outcome": r.outcome, "acd_wait": round(r.wait, 3),
-                          "acd_talk": round(r.talk, 3), "recording": r.recording})
+        """The CDR vars of a finished QueueResult (None: nothing to set)."""
+        if r is not None:
+            _set_cdr_vars(call, r.queue, r.agent, r.outcome, r.wait, r.talk, r.recording)
 
     def _track(self, call, **state):
         """Keep what the CDR needs of a queued call current: the CDR is written the moment the call ends
@@ -267,9 +271,8 @@ class ACD:
             return
         now = self.engine.now
         up = t["answered"]
-        call.vars.update({"queue": t["queue"], "agent": t["agent"], "outcome": t["outcome"],
-                          "acd_wait": round((up if up is not None else now) - t["wait_base"], 3),
-                          "acd_talk": round(now - up if up is not None else 0.0, 3), "recording": t["recording"]})
+        _set_cdr_vars(call, t["queue"], t["agent"], t["outcome"], (up if up is not None else now) - t["wait_base"],
+                      now - up if up is not None else 0.0, t["recording"])
 
     async def _wait_in_queue(self, w, cfg, jr):
         call, entry = w.call, jr.entry

@@ -184,7 +184,7 @@ class DTMFDetector:
         if nw == 0:
             self._tail = block.copy()
             return []
-        frames = block[:, :used] if used < block.shape[1] else block
+        frames = block[:, :used] if used < block.shape[1] else block     # exactly nw whole windows
         cand, dev, touched = self._candidates(frames, nw)
         self._tail = block[:, used:].copy()
         return self._decide(cand, dev, nw, touched)
@@ -206,7 +206,7 @@ class DTMFDetector:
         pairs = None
         if d == 2 and _LITTLE_ENDIAN:
             try:            # each int32 of the int16 rows holds a sample pair, the even one in its low half
-                pairs = frames[:, :nw * win].view(np.int32)
+                pairs = frames.view(np.int32)
             except ValueError:
                 pairs = None
         sub = frames[:, ::d] if pairs is None else None
@@ -260,7 +260,7 @@ class DTMFDetector:
             # full-rate samples of each candidate window and of the half window before it
             n = gi.size
             body16, half16, body, early = self._stage2_buffers(n)
-            _gather_rows(frames[:, :nw * win], gi, win, body16)
+            _gather_rows(frames, gi, win, body16)
             ch, w = np.divmod(gi, nw)
             first = (w == 0).nonzero()[0]
             if first.size == n:
@@ -270,7 +270,7 @@ class DTMFDetector:
                     half16[first] = self._prev[ch[first]]
                 later = w.nonzero()[0]
                 # half windows numbered along the row: window w's first half is 2w, the one before 2w - 1
-                half16[later] = _gather_rows(frames[:, :nw * win], 2 * gi[later] - 1, hop)
+                half16[later] = _gather_rows(frames, 2 * gi[later] - 1, hop)
             np.copyto(body, body16, casting="unsafe")
             np.copyto(early[:, :hop], half16, casting="unsafe")
             early[:, hop:] = body[:, :hop]

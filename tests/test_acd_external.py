@@ -137,10 +137,14 @@ def test_external_agent_dialled_on_pri_span_two_way_audio():
     assert events(rig) == [("ENTERQUEUE", "NONE"), ("CONNECT", "300"), ("COMPLETECALLER", "300")]
 
 
+# external agent 300 first in the queue, station agent 100 after it
+EXT_AND_STATION = [{"id": "300", "number": AGENT_NO, "queues": ["q"]}, {"id": "100", "station_port": 0, "queues": ["q"]}]
+
+
 def test_external_agent_no_answer_rings_next_agent():
     rig = Rig("acd-ext-noanswer",
               {"q": {"strategy": "top-down", "moh": "", "ring_timeout": 12, "reject_delay": 30}},
-              [{"id": "300", "number": AGENT_NO, "queues": ["q"]}, {"id": "100", "station_port": 0, "queues": ["q"]}])
+              EXT_AND_STATION)
     rig.sim.add_destination(AGENT_NO, kind="noanswer")
     rig.route("q")
     out = {}
@@ -185,7 +189,7 @@ def test_external_agent_no_answer_rings_next_agent():
 def test_external_agent_busy_caller_waits_then_served_by_another_agent():
     rig = Rig("acd-ext-busy",
               {"q": {"strategy": "top-down", "moh": "", "ring_timeout": 20, "busy_delay": 40}},
-              [{"id": "300", "number": AGENT_NO, "queues": ["q"]}, {"id": "100", "station_port": 0, "queues": ["q"]}])
+              EXT_AND_STATION)
     rig.sim.add_destination(AGENT_NO, kind="busy")
     rig.route("q")
     out = {}
@@ -402,7 +406,7 @@ def test_caller_abandons_while_external_agent_rings_line_is_released():
 
 def test_ring_all_station_wins_external_agent_line_is_released():
     rig = Rig("acd-ext-ringall", {"q": {"strategy": "ring-all", "moh": "", "ring_timeout": 30}},
-              [{"id": "300", "number": AGENT_NO, "queues": ["q"]}, {"id": "100", "station_port": 0, "queues": ["q"]}])
+              EXT_AND_STATION)
     rig.sim.add_destination(AGENT_NO, kind="answer", answer_after=20.0)
     rig.route("q")
     out = {}
