@@ -217,3 +217,20 @@ def test_background_service_sends_and_receives(sim, factory):
     assert rows(factory, direction="out")[0].status == "delivered"
     assert rows(factory, direction="in")[0].text == "incoming while running"
     assert svc.modem is None
+
+
+
+def test_messages_stored_before_the_service_opened_the_modem_are_read(sim, factory):
+    """An SMS that reached the modem before AT+CNMI was set raises no +CMTI: the service reads the
+    modem's memory when it opens the port, stores the message and deletes it from the SIM."""
+    sim.deliver("+4915100000040", "waiting in the SIM")
+    assert len(sim.memory) == 1
+    svc = SmsService(factory, sim.path, modem_timeout=2)
+    try:
+        got = svc.pump()
+    finally:
+        svc.close()
+    assert got["received"] == 1
+    row = rows(factory, direction="in")[0]
+    assert (row.number, row.text) == ("+4915100000040", "waiting in the SIM")
+    assert sim.memory == {}

@@ -47,6 +47,7 @@ class SmsService:
         self.modem_timeout = modem_timeout
         self.modem: GsmModem | None = None
         self.modem_state = "closed"      # closed | up | gone
+        self._sweep_stored = False       # read what is already in modem memory once the modem is (re)opened
         self.last_problem = ""
         self._reassembly = P.Reassembler()
         self._next_ref = 1
@@ -78,6 +79,10 @@ class SmsService:
         if not self._ensure_modem():
             return out
         try:
+            if self._sweep_stored:
+                # messages stored before AT+CNMI took effect (or while we were away) raise no +CMTI
+                self._handle(out, self._take_stored())
+                self._sweep_stored = False
             self._send_due(out)
             self._collect(out, poll_timeout)
         except ModemGone as exc:
@@ -128,10 +133,19 @@ class SmsService:
         except (ModemGone, ModemError) as exc:
             self._gone(str(exc))
             return False
+        self._sweep_stored = True
         if self.modem_state != "up":
             self.modem_state = "up"
             self.on_event("modem_up", {"port": self.port})
         return True
+
+    def _take_stored(self) -> list:
+        """Every message already in modem memory, read and deleted (AT+CMGL=4, AT+CMGD)."""
+        events = []
+        for idx, ev in self.modem.list_all():
+            events.append(ev)
+            self.modem.delete(idx)
+        return events
 
     def _gone(self, why: str):
         if self.modem:
@@ -186,7 +200,10 @@ class SmsService:
         self.on_event("sms_sent", {"id": sms_id, "mrs": mrs})
 
     def _collect(self, out: dict, timeout: float):
-        for ev in self.modem.poll(timeout):
+        self._handle(out, self.modem.poll(timeout))
+
+    def _handle(self, out: dict, events: list):
+        for ev in events:
             if isinstance(ev, P.StatusReport):
                 out["reports"] += self._report(ev)
             elif isinstance(ev, P.Deliver):
