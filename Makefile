@@ -9,7 +9,7 @@ SYSPKGS := libspandsp-dev libpri-dev sox espeak-ng libtiff-tools postgresql popp
            openttd-openmsx libfluidsynth3 timgm6mb-soundfont csound-soundfont fluidr3mono-gm-soundfont libopenmpt0
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench sysdeps venv clean
+.PHONY: run test lint bench sysdeps venv clean
 
 RUNPKGS := espeak-ng
 
@@ -17,8 +17,18 @@ run: venv
 	@$(MAKE) --no-print-directory sysdeps SYSPKGS="$(RUNPKGS)"
 	$(VENV)/bin/trunkline run
 
-test: sysdeps venv
+test: sysdeps venv lint
 	$(PY) -m pytest -q tests $(PYTEST_ARGS)
+
+# The layer contract (import-linter), lint (ruff) and types (mypy). setup.py maps the top-level folders
+# into the trunkline namespace, which static tools cannot follow from the source tree, so the contract
+# and the types are checked on the tree as installed: build_py copies it to build/lint/trunkline.
+LINT := build/lint
+lint: venv
+	rm -rf $(LINT) && $(PY) setup.py -q build_py --build-lib $(LINT) >/dev/null 2>&1
+	cd $(LINT) && ../../$(VENV)/bin/lint-imports ../../.importlinter
+	$(VENV)/bin/ruff check .
+	cd $(LINT) && ../../$(VENV)/bin/mypy --config-file ../../mypy.ini -p trunkline
 
 bench: sysdeps venv
 	$(PY) -m pytest -q bench -p no:cacheprovider --benchmark-only -o testpaths=bench $(PYTEST_ARGS)

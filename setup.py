@@ -1,10 +1,10 @@
 """Trunkline: telephony card driver and media server (setuptools + cffi)."""
 from setuptools import find_packages, setup
 
-SUBPACKAGES = ["drivers", "media", "dsp", "acd", "ivr", "fax", "webadmin", "hw_sim"]
+SUBPACKAGES = ["drivers", "media", "dsp", "acd", "ivr", "fax", "webadmin", "hw_sim", "pstn"]
 
 package_dir = {"trunkline": "trunkline"}
-packages = ["trunkline"]
+packages = ["trunkline"] + [f"trunkline.{p}" for p in find_packages("trunkline")]
 for name in SUBPACKAGES:
     package_dir[f"trunkline.{name}"] = name
     packages.append(f"trunkline.{name}")
@@ -20,7 +20,7 @@ setup(
     python_requires=">=3.11",
     package_dir=package_dir,
     packages=packages,
-    package_data={"trunkline": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"],
+    package_data={"trunkline.data": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"],
                   "trunkline.hw_sim": ["*.c", "*.h"], "trunkline.webadmin": ["templates/*", "static/*"]},
     include_package_data=True,
     setup_requires=["cffi>=1.15"],
@@ -34,6 +34,8 @@ setup(
         "pytest>=8", "pytest-benchmark>=4", "hypothesis>=6", "pytest-timeout>=2", "selenium>=4",
         "threadpoolctl>=3",
         "cn2an>=0.5", "num2words>=0.5",   # independent readings of Chinese/English numbers (say-number checks)
+        # the layer contract, lint and type checks run by `make test` (well-kept, config in the repo)
+        "import-linter>=2.1", "ruff>=0.6", "mypy>=1.11", "types-PyYAML", "types-pyserial",
     ]},
-    entry_points={"console_scripts": ["trunkline=trunkline.cli:main"]},
+    entry_points={"console_scripts": ["trunkline=trunkline.app.cli:main"]},
 )

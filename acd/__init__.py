@@ -3,8 +3,8 @@
 core.ACDCore     shared state in the database (agents, queue entries, dispatch with row locking)
 service.ACD      the facade on a media engine: enqueue(call, queue), agents, transfers, monitoring
 strategies / skills / ewt / queue_log / cti / announce   the pure parts
-web.bp           CTI Server-Sent Event streams, agent page, reference page (Flask blueprint)
-simulate         traffic simulation in virtual time (discrete-event over ACDCore, or through the engine)
+The web side (CTI streams, agent page) is trunkline.webadmin.cti; the traffic simulation is
+trunkline.app.acd_simulate.
 """
 
 

@@ -77,7 +77,7 @@ class ACDCore:
 
     def __init__(self, session_factory, instance="acd", clock=None, rng=None, hub=None, writer=None):
         self.sf = session_factory
-        self.writer = writer          # optional trunkline.spool.DurableWriter: mirrors queue_log to queue_events
+        self.writer = writer          # optional trunkline.data.spool.DurableWriter: mirrors queue_log to queue_events
         self.instance = instance
         self.clock = clock or _time.time
         self.rng = rng or random.Random()
@@ -111,7 +111,7 @@ class ACDCore:
             self._mirror(qlog)
 
     def _mirror(self, rows):
-        """Hand committed queue_log rows to the durable writer as trunkline.models.QueueEvent rows."""
+        """Hand committed queue_log rows to the durable writer as trunkline.data.models.QueueEvent rows."""
         import datetime as dt
         for r in rows:
             data = [d for d in (r.data1, r.data2, r.data3, r.data4, r.data5)]

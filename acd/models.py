@@ -9,7 +9,7 @@ seconds (float) on the ACD clock (see `ACDCore.now`).
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from trunkline.db import Base
+from trunkline.data.db import Base
 
 
 class AcdQueue(Base):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import create_engine, event, select
 
-from trunkline.db import make_session_factory
+from trunkline.data.db import make_session_factory
 from trunkline.media.errors import ChannelError, Hangup, Timeout
 
 from .core import ACDCore, ACDError
@@ -32,7 +32,7 @@ MONITOR_MODES = ("listen", "whisper", "barge")
 
 
 def _set_cdr_vars(call, queue, agent, outcome, wait, talk, recording):
-    """What the CDR writer reads from call.vars (trunkline.cdr.cdr_row): queue, agent, outcome, wait and talk s."""
+    """What the CDR writer reads from call.vars (trunkline.media.cdr.cdr_row): queue, agent, outcome, wait and talk s."""
     call.vars.update({"queue": queue, "agent": agent, "outcome": outcome, "acd_wait": round(wait, 3),
                       "acd_talk": round(talk, 3), "recording": recording})
 
@@ -650,11 +650,11 @@ class ACD:
             self._index_recording(caller, res, agent, queue)
 
     def _index_recording(self, caller, res, agent, queue):
-        """Index the two-track recording in trunkline.models.Recording when that table exists."""
+        """Index the two-track recording in trunkline.data.models.Recording when that table exists."""
         try:
             from sqlalchemy import inspect
 
-            from trunkline.models import Recording
+            from trunkline.data.models import Recording
             bind = self.core.sf.kw["bind"]
             if not inspect(bind).has_table("recordings"):
                 return

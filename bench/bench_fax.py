@@ -13,11 +13,11 @@ import sys
 import tempfile
 import time
 
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 from peers.spandsp_fax import SpandspFax  # noqa: E402
+
 from trunkline.fax import FaxEndpoint  # noqa: E402
 from trunkline.fax.convert import synth_document  # noqa: E402
 from trunkline.fax.tiff import write_tiff  # noqa: E402

@@ -13,6 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 from peers.spandsp_modems import SpandspRx, SpandspTx  # noqa: E402
+
 from trunkline.fax.modems import make_rx, make_tx  # noqa: E402
 
 BLOCK = 160

@@ -109,7 +109,7 @@ class Board:
         self._codes = np.empty((self.channels, self.block), dtype=np.uint8)
         self._inband = {}
         self._span_watchers = []          # (rows, handler): handler.rx_rows(audio of those rows) every tick
-        from trunkline.dsp.g711 import MixedLawCodec   # leaf DSP library: no upward dependency
+        from trunkline.dsp.g711 import MixedLawCodec  # leaf DSP library: no upward dependency
         self.codec = MixedLawCodec(self.laws)
 
     @property

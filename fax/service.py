@@ -14,9 +14,9 @@ import logging
 import os
 import uuid
 
-from trunkline.db import session_scope
+from trunkline.data.db import session_scope
+from trunkline.data.models import Fax
 from trunkline.media.errors import Hangup, Timeout
-from trunkline.models import Fax
 
 from .convert import ConvertError, check_document, to_tiff
 from .tiff import TiffError

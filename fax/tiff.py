@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .t4 import T4Encoder, WIDTHS, bits_to_bytes_msb
+from .t4 import WIDTHS, T4Encoder, bits_to_bytes_msb
 
 __all__ = ["FaxPage", "read_tiff", "read_tiff_own", "write_tiff", "TiffError", "RES_STANDARD", "RES_FINE"]
 

@@ -1,10 +1,10 @@
-"""trunkline.hw_sim: the software telephony card (C core through cffi) and its far end.
+"""trunkline.hw_sim: the software telephony card's core (C through cffi): spans, channels, CAS,
+D-channels, alarms and the clock, opened by URL as the sim:// driver backend does.
 
     card = open_card("sim://default")        # the same card the driver opens by URL
-    sim = Switch(card)                        # the PSTN side: scripted callers, station phones
+
+The far end that talks to it (PSTN switch, scripted callers, trunk far ends) is `trunkline.pstn`.
 """
 from trunkline.hw_sim.card import SimCard, forget_card, open_card, parse_sim_url
-from trunkline.hw_sim.switch import Phone, SimError, Station, Switch, TrunkCall, render_dtmf
 
-__all__ = ["SimCard", "open_card", "forget_card", "parse_sim_url", "Switch", "Phone", "TrunkCall", "Station", "SimError",
-           "render_dtmf"]
+__all__ = ["SimCard", "open_card", "forget_card", "parse_sim_url"]

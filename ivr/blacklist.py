@@ -78,7 +78,8 @@ class Firewall:
         pattern = "" if match == "anonymous" else normalize(pattern)
         act = Action(action, flow if action == FLOW else "", int(cause) if action == REJECT else 0, pattern, note)
         if self.session_factory is not None:
-            from trunkline.db import session_scope
+            from trunkline.data.db import session_scope
+
             from .models import IvrBlacklistEntry
             with session_scope(self.session_factory) as s:
                 row = s.query(IvrBlacklistEntry).filter_by(pattern=pattern, match=match).one_or_none()
@@ -94,7 +95,8 @@ class Firewall:
         """Delete a rule; returns True if one was there."""
         pattern = "" if match == "anonymous" else normalize(pattern)
         if self.session_factory is not None:
-            from trunkline.db import session_scope
+            from trunkline.data.db import session_scope
+
             from .models import IvrBlacklistEntry
             with session_scope(self.session_factory) as s:
                 s.query(IvrBlacklistEntry).filter_by(pattern=pattern, match=match).delete()

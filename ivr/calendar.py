@@ -159,7 +159,8 @@ class Calendar:
 
 def save(session_factory, cal):
     """Store (insert or replace) a calendar and its dated days in the ivr_ tables."""
-    from trunkline.db import session_scope
+    from trunkline.data.db import session_scope
+
     from .models import IvrCalendar, IvrCalendarDay
     d = cal.to_dict()
     with session_scope(session_factory) as s:

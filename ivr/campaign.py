@@ -181,7 +181,8 @@ class Campaign:
     def rows_from_query(session_factory, sql: str, params: dict | None = None) -> list[dict]:
         """Contacts from a database query (SQL text with :named parameters); it must return a 'number' column."""
         from sqlalchemy import text
-        from trunkline.db import session_scope
+
+        from trunkline.data.db import session_scope
         with session_scope(session_factory) as s:
             res = s.execute(text(sql), params or {})
             cols = list(res.keys())

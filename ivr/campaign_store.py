@@ -22,7 +22,7 @@ import io
 import logging
 import re
 
-from trunkline.db import session_scope
+from trunkline.data.db import session_scope
 
 from .campaign import Attempt, Campaign, CampaignError, Contact
 
@@ -296,6 +296,7 @@ class CampaignManager:
     def stored(self) -> dict:
         """name -> counters from the database for every stored campaign (state, total, done, per outcome)."""
         from sqlalchemy import func
+
         from .models import IvrCampaign, IvrCampaignNumber
         out = {}
         with session_scope(self.session_factory) as s:

@@ -81,7 +81,8 @@ class CallTrace:
         """Insert or update the ivr_call_paths row for this call; errors are logged, never raised."""
         if session_factory is None:
             return False
-        from trunkline.db import session_scope
+        from trunkline.data.db import session_scope
+
         from .models import IvrCallPath
         d = self.to_dict()
         try:
@@ -100,7 +101,7 @@ class CallTrace:
 
 
 def cdr_fields(call):
-    """The CDR columns the IVR fills (trunkline.models.Cdr): ivr_path, digits (masked) and survey_score."""
+    """The CDR columns the IVR fills (trunkline.data.models.Cdr): ivr_path, digits (masked) and survey_score."""
     v = getattr(call, "vars", None) or {}
     path = v.get("ivr_path") or []
     digits = v.get("ivr_digits") or []

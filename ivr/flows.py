@@ -250,8 +250,10 @@ class FlowRegistry:
         return self._install(doc.name, "yaml", doc, version)
 
     def _store(self, doc, author):
-        from trunkline.db import session_scope
         from sqlalchemy import func
+
+        from trunkline.data.db import session_scope
+
         from .models import IvrFlow
         with session_scope(self.services.session_factory) as s:
             last = s.query(func.max(IvrFlow.version)).filter(IvrFlow.name == doc.name).scalar() or 0

@@ -1,11 +1,10 @@
-"""SQLAlchemy tables of the IVR (all prefixed ``ivr_``) on the shared `trunkline.db.Base`."""
+"""SQLAlchemy tables of the IVR (all prefixed ``ivr_``) on the shared `trunkline.data.db.Base`."""
 import datetime as _dt
 
-from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text,
-                        UniqueConstraint)
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from trunkline.db import Base
+from trunkline.data.db import Base
 
 
 def _now():

@@ -297,7 +297,8 @@ class PromptLibrary:
         self._cache.pop(path, None)
         if self.session_factory is None:
             return
-        from trunkline.db import session_scope
+        from trunkline.data.db import session_scope
+
         from .models import IvrPrompt
         if samples is None:
             samples = sf.read(path, dtype="int16")[0]

@@ -8,7 +8,8 @@ log = logging.getLogger(__name__)
 
 def store_score(session_factory, call_id, score, queue="", agent="", caller=""):
     """Insert a survey row (score None = no answer)."""
-    from trunkline.db import session_scope
+    from trunkline.data.db import session_scope
+
     from .models import IvrSurveyScore
     with session_scope(session_factory) as s:
         s.add(IvrSurveyScore(call_id=str(call_id), score=score, queue=queue, agent=agent, caller=caller))

@@ -13,7 +13,7 @@ import uuid
 
 import soundfile as sf
 
-from trunkline.db import session_scope
+from trunkline.data.db import session_scope
 from trunkline.media.errors import Hangup, Timeout
 
 from . import say as _say

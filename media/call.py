@@ -1,5 +1,4 @@
 """The call object call flows use: answer, play, record, collect digits, bridge, hang up."""
-import asyncio
 import itertools
 import logging
 import uuid

@@ -16,7 +16,16 @@ import numpy as np
 
 from trunkline.drivers.signaling import make_signaling
 from trunkline.drivers.signaling.base import (
-    ANSWERED, FLASH, HANGUP, INCOMING, PROCEEDING, PROGRESS, RINGING, SPAN_DOWN, SPAN_UP, SignalingError,
+    ANSWERED,
+    FLASH,
+    HANGUP,
+    INCOMING,
+    PROCEEDING,
+    PROGRESS,
+    RINGING,
+    SPAN_DOWN,
+    SPAN_UP,
+    SignalingError,
 )
 from trunkline.media.bus import EventBus
 from trunkline.media.call import Call
@@ -102,7 +111,7 @@ class Engine:
         self._route = None
         self._station = None
         self.screen = None                # callable(call) -> None or ("reject", cause) before routing
-        self.sms = None                   # SMS service (trunkline.sms.SmsService) for call.sms()
+        self.sms = None                   # SMS service (trunkline.drivers.serial.sms_service.SmsService) for call.sms()
         self._end_hooks = []              # callables(call) when a call ends (CDR writers)
         self.ticks = 0
         self.signaling = []

@@ -10,7 +10,7 @@ from trunkline.acd.core import ACDCore, ACDError
 from trunkline.acd.models import AcdQueueLog, create_tables
 from trunkline.acd.queue_log import format_line
 from trunkline.acd.queues import QueueConfig, QueueConfigError
-from trunkline.db import make_session_factory
+from trunkline.data.db import make_session_factory
 
 
 class Clock:

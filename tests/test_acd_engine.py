@@ -14,9 +14,11 @@ from sqlalchemy import select
 
 from trunkline.acd.models import AcdQueueLog
 from trunkline.acd.service import ACD
+from trunkline.app import schema
 from trunkline.drivers.board import open_board
-from trunkline.hw_sim import Switch, forget_card, open_card
+from trunkline.hw_sim import forget_card, open_card
 from trunkline.media import Engine
+from trunkline.pstn import Switch
 
 FREQ = {"caller": 500.0, "agent": 1100.0, "sup": 1700.0, "agent2": 2300.0}
 
@@ -46,7 +48,7 @@ class Rig:
         self.card = open_card(url)
         self.sim = Switch(self.card)
         if e1:                                # ISDN PRI spans: the network side answers and places calls
-            from trunkline.hw_sim.trunks import attach_trunk_far_end
+            from trunkline.pstn.trunks import attach_trunk_far_end
             attach_trunk_far_end(self.sim, "pri")
         self.board = open_board(url)
         self.engine = Engine(self.board)
@@ -478,10 +480,10 @@ def test_voicemail_key_and_callback_key_keep_place(tmp_path):
 
 
 def test_queue_events_recordings_and_cdr_vars_reach_the_core_tables(tmp_path):
-    from trunkline import db
-    from trunkline.models import QueueEvent, Recording
-    from trunkline.spool import DurableWriter
-    eng = db.migrate(f"sqlite:///{tmp_path}/tl.db")
+    from trunkline.data import db
+    from trunkline.data.models import QueueEvent, Recording
+    from trunkline.data.spool import DurableWriter
+    eng = schema.migrate(f"sqlite:///{tmp_path}/tl.db")
     factory = db.make_session_factory(eng)
     writer = DurableWriter(eng, str(tmp_path / "spool.jsonl"))
     writer.start()

@@ -8,10 +8,10 @@ dialled number is a hw_sim Destination; what each side hears is measured on the
 audio the far-end parties actually receive (tones and DTMF).
 """
 import numpy as np
-
 from test_acd_engine import Rig, hear, print_matrix, run
-from trunkline.cdr import cdr_row
+
 from trunkline.dsp.dtmf import DTMFDetector
+from trunkline.media.cdr import cdr_row
 
 AGENT_NO = "88001"
 

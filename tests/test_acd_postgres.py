@@ -5,15 +5,15 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import create_engine, func, select
-
 from pg_fixture import pg_server  # noqa: F401  (session fixture)
+from sqlalchemy import create_engine, func, select
 from test_acd_engine import Rig
 from test_acd_engine import run as run_async
+
 from trunkline.acd.core import ACDCore
 from trunkline.acd.models import AcdEntry, create_tables
 from trunkline.acd.queues import QueueConfig
-from trunkline.db import make_session_factory
+from trunkline.data.db import make_session_factory
 
 
 @pytest.fixture

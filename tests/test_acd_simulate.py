@@ -4,7 +4,7 @@ import time
 import pytest
 
 from trunkline.acd.ewt import erlang_c, erlang_c_wait, service_level
-from trunkline.acd.simulate import simulate
+from trunkline.app.acd_simulate import simulate
 
 
 def test_erlang_c_textbook_values():
@@ -41,7 +41,7 @@ def test_one_hour_300_calls_10_agents():
 def test_smaller_simulation_through_the_real_engine():
     import asyncio
 
-    from trunkline.acd.simulate import simulate_engine
+    from trunkline.app.acd_simulate import simulate_engine
     t0 = time.monotonic()
     r = asyncio.run(asyncio.wait_for(simulate_engine(calls=30, agents=3, duration=600.0, aht=40.0), 300))
     wall = time.monotonic() - t0

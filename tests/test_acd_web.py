@@ -10,8 +10,8 @@ from trunkline.acd.core import ACDCore
 from trunkline.acd.cti import DOCUMENTS
 from trunkline.acd.models import create_tables
 from trunkline.acd.queues import QueueConfig
-from trunkline.acd.web import bp
-from trunkline.db import make_session_factory
+from trunkline.data.db import make_session_factory
+from trunkline.webadmin.cti import bp
 
 
 def sse_docs(text):
@@ -116,8 +116,9 @@ def test_agent_page_and_reference_page():
 
 def test_inside_web_admin_login_and_agent_scope(tmp_path):
     from web_fixtures import login, make_app
-    from trunkline.db import session_scope
-    from trunkline.models import User
+
+    from trunkline.data.db import session_scope
+    from trunkline.data.models import User
     app, hub = make_app(tmp_path)
     core = ACDCore(hub.session_factory, instance="t")
     core.define_queue(QueueConfig(name="billing"))

@@ -3,9 +3,9 @@ import datetime as dt
 
 import numpy as np
 import pytest
-
 from simharness import Rig
 from test_campaign_amd import MACHINE, synth
+
 from trunkline.ivr.blacklist import Firewall
 from trunkline.ivr.calendar import Calendar
 from trunkline.ivr.campaign import Campaign, CampaignError
@@ -249,7 +249,8 @@ def test_campaign_bad_definition():
 
 def test_contacts_from_database_query(tmp_path):
     from sqlalchemy import text
-    from trunkline.db import make_engine, make_session_factory
+
+    from trunkline.data.db import make_engine, make_session_factory
     eng = make_engine(f"sqlite:///{tmp_path}/c.db")
     with eng.begin() as c:
         c.execute(text("create table customers (phone text, name text, owed integer)"))

@@ -2,22 +2,22 @@
 campaign made through the form whose calls go out over the simulated E1 PRI to scripted far ends (virtual
 time) with outcomes in the database and on the pages, and a restart mid-campaign that resumes on the same
 database with every number dialled exactly once (twice only where the retry policy says so)."""
-import asyncio
 import io
 
 import pytest
-from sqlalchemy import select
-
 from pg_fixture import pg_server  # noqa: F401  (fixture)
 from simharness import Rig
+from sqlalchemy import select
 from test_campaign_amd import MACHINE, synth
-from trunkline import db
-from trunkline.db import session_scope
+from web_fixtures import csrf_of, login, make_app
+
+from trunkline.app import schema
+from trunkline.data import db
+from trunkline.data.db import session_scope
+from trunkline.data.models import AuditLog
 from trunkline.ivr.campaign_store import CampaignManager, parse_numbers
 from trunkline.ivr.flows import FlowRegistry, Services
-from trunkline.ivr.models import IvrCampaign, IvrCampaignNumber
-from trunkline.models import AuditLog
-from web_fixtures import csrf_of, login, make_app
+from trunkline.ivr.models import IvrCampaign
 
 
 def registry_with(factory, seen):
@@ -96,7 +96,7 @@ def test_create_form_refuses_bad_input_wrong_role_and_missing_csrf(tmp_path):
     app, hub = make_app(tmp_path)
     factory = hub.session_factory
     mgr = CampaignManager(None, factory, registry_with(factory, {}), {})
-    hub.extra.update(campaigns=mgr.campaigns, campaign_manager=mgr)
+    hub.campaigns, hub.campaign_manager = mgr.campaigns, mgr
     a = client(app, "admin")
     page = a.get("/campaigns").get_data(as_text=True)
     assert 'id="campaign-create"' in page and '<option value="survey"' in page
@@ -150,7 +150,7 @@ def test_web_created_campaign_dials_the_simulated_trunk_and_outcomes_land_in_db_
     factory = hub.session_factory
     seen = {}
     mgr = CampaignManager(rig.engine, factory, registry_with(factory, seen), {}, trunk="pri", ring_timeout=8.0)
-    hub.extra.update(campaigns=mgr.campaigns, campaign_manager=mgr, flows=mgr.registry)
+    hub.campaigns, hub.campaign_manager, hub.flows = mgr.campaigns, mgr, mgr.registry
     humans = [f"1390000{i:04d}" for i in range(1, 6)]
     for n in humans:
         rig.sim.add_destination(n, kind="answer", answer_after=1.0, script=human)
@@ -222,7 +222,7 @@ def test_web_created_campaign_dials_the_simulated_trunk_and_outcomes_land_in_db_
 def test_restart_mid_campaign_resumes_on_the_same_database_each_number_dialled_once(tmp_path, backend, request):
     url = f"sqlite:///{tmp_path}/srv.db" if backend == "sqlite" else \
         request.getfixturevalue("pg_server").create_database("tl_campaign_restart")
-    engine = db.migrate(url)
+    engine = schema.migrate(url)
     factory = db.make_session_factory(engine)
     numbers = [f"1370000{i:04d}" for i in range(12)]
     busy = numbers[0]

@@ -2,12 +2,14 @@
 import datetime as dt
 
 import pytest
+from pg_fixture import pg_server  # noqa: F401  (fixture)
 from sqlalchemy import inspect, select, text
 from werkzeug.security import check_password_hash
 
-from pg_fixture import pg_server  # noqa: F401  (fixture)
-from trunkline import db
-from trunkline.models import Cdr, QueueEvent, Span, Board, User, AuditLog
+from trunkline.app import schema
+from trunkline.data import accounts, db
+from trunkline.data import schema as data_schema
+from trunkline.data.models import AuditLog, Board, Cdr, QueueEvent, Span, User
 
 _counter = [0]
 
@@ -23,33 +25,33 @@ def db_url(request, tmp_path):
 
 
 def test_migrate_creates_every_table_and_matches_models(db_url):
-    engine = db.migrate(db_url)
+    engine = schema.migrate(db_url)
     names = set(inspect(engine).get_table_names())
     for t in ("users", "audit_log", "error_log", "cdrs", "recordings", "boards", "spans", "faxes", "sms",
               "queue_events", "role_allowlist", "alembic_version"):
         assert t in names, t
     # every table of every loaded area exists, and autogenerate sees no difference
     assert {t for t in db.Base.metadata.tables} <= names
-    diff = db.schema_diff(engine)
+    diff = schema.schema_diff(engine)
     print("schema diff:", diff)
     assert diff == []
     from alembic.script import ScriptDirectory
     with engine.connect() as c:
         head = c.execute(text("select version_num from alembic_version")).scalar()
-    assert head == ScriptDirectory.from_config(db.alembic_config()).get_current_head()
+    assert head == ScriptDirectory.from_config(data_schema.alembic_config()).get_current_head()
     # applying again is a no-op
-    db.migrate(db_url, engine=engine)
+    schema.migrate(db_url, engine=engine)
     engine.dispose()
 
 
 def test_core_revision_alone_covers_core_models(tmp_path):
-    """The shipped core revision (no safety net) creates exactly what trunkline.models declares."""
+    """The shipped core revision (no safety net) creates exactly what trunkline.data.models declares."""
     from alembic import command
     url = f"sqlite:///{tmp_path}/core.db"
     engine = db.make_engine(url)
     with engine.begin() as conn:
-        command.upgrade(db.alembic_config(conn), "head")
-    import trunkline.models as m
+        command.upgrade(data_schema.alembic_config(conn), "head")
+    import trunkline.data.models as m
     have = set(inspect(engine).get_table_names())
     core = {c.__tablename__ for c in vars(m).values() if isinstance(c, type) and issubclass(c, db.Base)
             and c is not db.Base}
@@ -58,10 +60,10 @@ def test_core_revision_alone_covers_core_models(tmp_path):
 
 
 def test_bootstrap_prints_a_random_password_once(db_url):
-    engine = db.migrate(db_url)
+    engine = schema.migrate(db_url)
     f = db.make_session_factory(engine)
     printed = []
-    pw = db.bootstrap(f, out=printed.append)
+    pw = accounts.bootstrap(f, out=printed.append)
     assert pw and len(pw) >= 12 and pw.lower() not in ("admin", "password")
     assert len(printed) == 1 and pw in printed[0]
     with db.session_scope(f) as s:
@@ -70,13 +72,13 @@ def test_bootstrap_prints_a_random_password_once(db_url):
         assert pw not in u.password_hash and u.password_hash.startswith(("scrypt:", "pbkdf2:", "$argon2"))
         assert check_password_hash(u.password_hash, pw)
         assert s.scalars(select(AuditLog).where(AuditLog.action == "bootstrap")).one()
-    assert db.bootstrap(f, out=printed.append) is None and len(printed) == 1
+    assert accounts.bootstrap(f, out=printed.append) is None and len(printed) == 1
     # a second server start generates a different password on a fresh database
     engine.dispose()
 
 
 def test_round_trip_cdr_json_and_unique_keys(db_url):
-    engine = db.migrate(db_url)
+    engine = schema.migrate(db_url)
     f = db.make_session_factory(engine)
     t0 = dt.datetime(2026, 11, 23, 8, 0, 5, tzinfo=dt.timezone.utc)
     with db.session_scope(f) as s:

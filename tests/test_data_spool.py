@@ -1,16 +1,16 @@
 """Durable CDR/queue-event writer: nothing lost, order kept, the producer never waits for the database."""
 import datetime as dt
 import os
-import threading
 import time
 
 import pytest
+from pg_fixture import PgServer
 from sqlalchemy import event, func, select
 
-from pg_fixture import PgServer
-from trunkline import db
-from trunkline.models import Cdr, QueueEvent
-from trunkline.spool import DurableWriter
+from trunkline.app import schema
+from trunkline.data import db
+from trunkline.data.models import Cdr, QueueEvent
+from trunkline.data.spool import DurableWriter
 
 T0 = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone.utc)
 
@@ -35,7 +35,7 @@ def _check_all_in_order(engine, n):
 
 
 def test_sqlite_writes_everything_in_order(tmp_path):
-    engine = db.migrate(f"sqlite:///{tmp_path}/s.db")
+    engine = schema.migrate(f"sqlite:///{tmp_path}/s.db")
     w = DurableWriter(engine, str(tmp_path / "spool.jsonl")).start()
     for i in range(2000):
         w.write_cdr(**_cdr(i))
@@ -61,7 +61,7 @@ def test_bad_input_is_refused_clearly():
 
 def test_slow_database_never_blocks_the_producer(tmp_path):
     """Each insert takes 50 ms: put() stays in microseconds, the overflow goes to disk, nothing lost."""
-    engine = db.migrate(f"sqlite:///{tmp_path}/slow.db")
+    engine = schema.migrate(f"sqlite:///{tmp_path}/slow.db")
 
     @event.listens_for(engine, "before_cursor_execute")
     def _slow(conn, cursor, statement, params, context, executemany):
@@ -85,7 +85,7 @@ def test_slow_database_never_blocks_the_producer(tmp_path):
 
 
 def test_refused_row_is_set_aside_and_the_rest_goes_in(tmp_path):
-    engine = db.migrate(f"sqlite:///{tmp_path}/r.db")
+    engine = schema.migrate(f"sqlite:///{tmp_path}/r.db")
     w = DurableWriter(engine, str(tmp_path / "spool.jsonl")).start()
     w.write_cdr(**_cdr(0))
     w.write_cdr(**dict(_cdr(1), start=None))  # NOT NULL violation: the database refuses it
@@ -103,7 +103,7 @@ def test_postgresql_stopped_mid_traffic_loses_nothing(tmp_path):
     srv = PgServer().start()
     try:
         url = srv.create_database("tl_spool")
-        engine = db.migrate(url)
+        engine = schema.migrate(url)
         spool = str(tmp_path / "cdr-spool.jsonl")
         w = DurableWriter(engine, spool, retry_interval=0.2).start()
         n, worst = 3000, 0.0
@@ -137,7 +137,7 @@ def test_postgresql_stopped_mid_traffic_loses_nothing(tmp_path):
 def test_spool_survives_a_process_restart(tmp_path):
     """Writer stopped while the database is unusable: records stay on disk and a new writer replays them."""
     path = tmp_path / "p.db"
-    engine = db.migrate(f"sqlite:///{path}")
+    engine = schema.migrate(f"sqlite:///{path}")
     spool = str(tmp_path / "spool.jsonl")
     broken = db.make_engine(f"sqlite:///{tmp_path}/missing-dir/x/none.db")  # cannot open: writes fail
     w = DurableWriter(broken, spool, retry_interval=10).start()

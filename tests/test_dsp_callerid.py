@@ -3,8 +3,8 @@ import datetime
 
 import numpy as np
 import pytest
-
 from peers.spandsp_adsi import CLASS, CLIP, CLIP_DTMF, AdsiRx, AdsiTx
+
 from trunkline.dsp.callerid import CallerIDBank, CallerIDGenerator, CallerIDReceiver, build_message
 
 WHEN = datetime.datetime(2026, 11, 23, 10, 15)

@@ -6,9 +6,9 @@ import tempfile
 import numpy as np
 import pytest
 import soundfile as sf
+from peers.spandsp_tones import ANS, ANS_PR, FAX_CNG, ConnectToneRx, connect_tone, tone_gen
 from scipy.signal import resample_poly
 
-from peers.spandsp_tones import ANS, ANS_PR, FAX_CNG, ConnectToneRx, connect_tone, tone_gen
 from trunkline.dsp.cpa import CallProgressDetector
 from trunkline.dsp.tones import ToneGenerator, ToneZone
 

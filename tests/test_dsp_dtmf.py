@@ -5,8 +5,8 @@ requirement and is at least as good as spandsp on that line.
 """
 import numpy as np
 import pytest
-
 from peers.spandsp_dtmf import spandsp_detect
+
 from trunkline.dsp.dtmf import COL_FREQS, DIGITS, ROW_FREQS, DTMFDetector
 from trunkline.dsp.level import dbm0_to_amplitude, dbm0_to_power
 

@@ -1,8 +1,8 @@
 """DTMFGenerator: spandsp's dtmf_rx decodes everything it makes; our detector decodes spandsp's dtmf_tx."""
 import numpy as np
 import pytest
-
 from peers.spandsp_dtmf import spandsp_detect, spandsp_generate
+
 from trunkline.dsp.dtmf import DIGITS, DTMFDetector, DTMFGenerator
 from trunkline.dsp.level import block_dbm0
 

@@ -26,10 +26,10 @@ import zlib
 
 import numpy as np
 import pytest
-
 from peers.spandsp_dtmf import SpandspDTMFRx
 from test_dsp_dtmf import tone_pair
 from test_dsp_dtmf_talkoff import MUSIC, at_level, corpus
+
 from trunkline.dsp.dtmf import DIGITS, DTMFDetector
 
 RATE = 8000

@@ -12,8 +12,8 @@ run also with csound's GM bank and FluidR3 Mono. Game sound effects of powermang
 tecnoballz-data, ceferino-data and chromium-bsu-data.
 Each clip runs at -10 and -20 dBm0. Synthesised and decoded audio is cached in the system temp directory.
 """
-import glob
 import gettext
+import glob
 import hashlib
 import os
 import re
@@ -26,9 +26,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 from cffi import FFI
+from peers.spandsp_dtmf import SpandspDTMFRx
 from scipy.signal import resample_poly
 
-from peers.spandsp_dtmf import SpandspDTMFRx
 from trunkline.dsp.dtmf import DTMFDetector
 from trunkline.dsp.level import dbm0_to_power
 

@@ -1,8 +1,8 @@
 """G.711 tables (dsp/g711.py) and the simulator's C codec, bit-exact against spandsp for every input."""
 import numpy as np
 import pytest
-
 from peers.spandsp_g711 import build
+
 from trunkline.dsp import g711
 from trunkline.hw_sim._tlsim import lib as tlsim
 

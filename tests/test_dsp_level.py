@@ -6,11 +6,18 @@ from math import gcd
 import numpy as np
 import pytest
 import soundfile as sf
+from peers.spandsp_dtmf import spandsp_power_dbm0
 from scipy.signal import resample_poly
 
-from peers.spandsp_dtmf import spandsp_power_dbm0
-from trunkline.dsp.level import (DBM0_AMPLITUDE, LevelMeter, VoiceActivityDetector, block_dbm0,
-                                 dbm0_to_amplitude, dbm0_to_power, power_to_dbm0)
+from trunkline.dsp.level import (
+    DBM0_AMPLITUDE,
+    LevelMeter,
+    VoiceActivityDetector,
+    block_dbm0,
+    dbm0_to_amplitude,
+    dbm0_to_power,
+    power_to_dbm0,
+)
 
 RATE = 8000
 

@@ -6,9 +6,9 @@ import tempfile
 import numpy as np
 import pytest
 import soundfile as sf
+from peers.spandsp_r2mf import R2Rx, R2Tx
 from scipy.signal import resample_poly
 
-from peers.spandsp_r2mf import R2Rx, R2Tx
 from trunkline.dsp.r2mf import R2MFDetector, R2MFGenerator, signal_frequencies
 
 LEAD = 400

@@ -1,8 +1,8 @@
 """Tone zones and generation, measured with spandsp's Goertzel and compared with spandsp's tone_gen."""
 import numpy as np
 import pytest
-
 from peers.spandsp_tones import goertzel_dbm0, tone_gen
+
 from trunkline.dsp.tones import Tone, ToneGenerator, ToneZone
 
 ZONES = ToneZone.names()

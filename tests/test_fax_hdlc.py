@@ -1,8 +1,8 @@
 """HDLC framing and CRC-16/CRC-32 against libspandsp's hdlc_tx/hdlc_rx and crc_itu16/crc_itu32."""
 import numpy as np
 import pytest
-
 from peers.spandsp_fax import SpandspHDLCRx, SpandspHDLCTx, ffi, spandsp
+
 from trunkline.fax import hdlc
 
 RNG = np.random.default_rng(7)

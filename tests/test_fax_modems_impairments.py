@@ -2,9 +2,16 @@
 our receiver side by side with spandsp's own receiver on the same signal, both transmitters."""
 import numpy as np
 import pytest
-
-from test_fax_modems_interop import (CASES, errors, impair, our_rx, our_tx_signal, random_bits, spandsp_rx,
-                                     spandsp_tx_signal)
+from test_fax_modems_interop import (
+    CASES,
+    errors,
+    impair,
+    our_rx,
+    our_tx_signal,
+    random_bits,
+    spandsp_rx,
+    spandsp_tx_signal,
+)
 
 IMPAIRMENTS = {
     "-30 dBm0": dict(level=-30.0),

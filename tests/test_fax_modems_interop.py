@@ -1,9 +1,9 @@
 """Fax high-speed modems (fax/modems.py) against libspandsp's own V.27ter / V.29 / V.17, both directions."""
 import numpy as np
 import pytest
+from peers.spandsp_modems import SpandspRx, SpandspTx
 from scipy.signal import hilbert
 
-from peers.spandsp_modems import SpandspRx, SpandspTx
 from trunkline.fax.modems import make_rx, make_tx
 
 BLOCK = 160

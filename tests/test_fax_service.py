@@ -6,17 +6,23 @@ import os
 
 import numpy as np
 import pytest
+from simharness import Rig
 from sqlalchemy import select
 
-from simharness import Rig
-from trunkline.db import Base, make_engine, make_session_factory, session_scope
+from trunkline.data.db import Base, make_engine, make_session_factory, session_scope
+from trunkline.data.models import Fax
 from trunkline.fax.convert import synth_document
-from trunkline.fax.service import (FaxDocumentError, FaxStore, fax_on_demand, prepare_document, receive_to_inbox,
-                                   send_fax_to)
+from trunkline.fax.service import (
+    FaxDocumentError,
+    FaxStore,
+    fax_on_demand,
+    prepare_document,
+    receive_to_inbox,
+    send_fax_to,
+)
 from trunkline.fax.tiff import read_tiff, write_tiff
-from trunkline.hw_sim.fax_far import FarFaxError, FaxMachine
 from trunkline.media import ChannelError, Timeout
-from trunkline.models import Fax
+from trunkline.pstn.fax_far import FarFaxError, FaxMachine
 
 FAST = ("v27ter", "v29")          # the far machine offers no V.17: the call runs at V.29 9600
 
@@ -75,7 +81,7 @@ def test_received_fax_lands_in_inbox(store, doc):
     got = read_tiff(row.path)
     assert same_pages(got, pages)                          # pixel-for-pixel
     assert got[0].y_dpi == pages[0].y_dpi
-    from PIL import Image                                  # what the web admin renders pages with
+    from PIL import Image  # what the web admin renders pages with
     with Image.open(row.path) as im:
         assert getattr(im, "n_frames", 1) == 1 and im.size == (1728, 400)
     assert rig.engine.calls == {}

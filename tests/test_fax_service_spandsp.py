@@ -3,16 +3,16 @@ spandsp sends into our inbox, and our fax-on-demand sends to a spandsp receiver.
 pixel-for-pixel and spandsp's phase E code and statistics are asserted."""
 import numpy as np
 import pytest
-from sqlalchemy import select
-
 from peers.spandsp_fax import SpandspFax
 from simharness import Rig
-from trunkline.db import Base, make_engine, make_session_factory, session_scope
+from sqlalchemy import select
+
+from trunkline.data.db import Base, make_engine, make_session_factory, session_scope
+from trunkline.data.models import Fax
 from trunkline.fax.convert import synth_document
 from trunkline.fax.service import FaxStore, fax_on_demand, receive_to_inbox
 from trunkline.fax.tiff import read_tiff, write_tiff
-from trunkline.hw_sim.fax_far import FaxMachine
-from trunkline.models import Fax
+from trunkline.pstn.fax_far import FaxMachine
 
 
 class Peer(SpandspFax):

@@ -4,13 +4,13 @@ the `faxes` rows and TIFF files fax/service.py writes)."""
 import io
 
 import numpy as np
-
 from simharness import Rig
+from web_fixtures import login, make_app
+
 from trunkline.fax.convert import synth_document
 from trunkline.fax.service import FaxStore, receive_to_inbox
 from trunkline.fax.tiff import write_tiff
-from trunkline.hw_sim.fax_far import FaxMachine
-from web_fixtures import login, make_app
+from trunkline.pstn.fax_far import FaxMachine
 
 
 def test_received_fax_shows_in_web_inbox(tmp_path):

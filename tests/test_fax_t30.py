@@ -32,7 +32,8 @@ def test_spandsp_dis_parsed():
 
 def test_t1_expires_without_answer():
     pages = synth_document(1, rows=50)
-    import tempfile, os
+    import os
+    import tempfile
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "s.tif")
         write_tiff(p, pages)
@@ -90,7 +91,8 @@ def test_our_two_ends_fine_resolution_2048(tmp_path, ecm):
 
 def test_our_two_ends_continuous_noise(tmp_path):
     """Ours to ours with continuous white noise at -42 dBm0 (30 dB under the -12 dBm0 image signal)."""
-    import sys, os
+    import os
+    import sys
     sys.path.insert(0, os.path.dirname(__file__))
     from test_fax_t30_spandsp import Line
 

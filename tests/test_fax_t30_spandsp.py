@@ -6,8 +6,8 @@ Then line impairments (-30 dBm0, 30 dB SNR, +-10 Hz offset): success at some spe
 """
 import numpy as np
 import pytest
-
 from peers.spandsp_fax import T30_SUPPORT_T4_1D, T30_SUPPORT_T4_2D, T30_SUPPORT_T6, SpandspFax
+
 from trunkline.fax import FaxEndpoint
 from trunkline.fax.convert import synth_document
 from trunkline.fax.tiff import read_tiff, write_tiff

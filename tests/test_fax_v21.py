@@ -1,8 +1,8 @@
 """V.21 channel 2 FSK both ways against libspandsp's fsk_tx/fsk_rx (FSK_V21CH2), carrying HDLC frames."""
 import numpy as np
 import pytest
-
 from peers.spandsp_fax import SpandspFSKRx, SpandspFSKTx, SpandspHDLCRx
+
 from trunkline.fax import hdlc
 from trunkline.fax.v21 import V21Rx, V21Tx
 

@@ -1,15 +1,13 @@
 """Scripted callers through the simulator in virtual time: the demo hotline, hang-up mid-prompt,
 bridged audio (sample-accurate after G.711), recording, outbound PRI calls, stations."""
 import asyncio
-import os
 
 import numpy as np
 import pytest
 import soundfile as sf
-
 from simharness import Rig
+
 from trunkline.dsp import g711
-from trunkline.hw_sim import SimError
 from trunkline.ivr.demo import ensure_demo_prompts, hotline
 from trunkline.media import ChannelError, Hangup, Timeout
 
@@ -388,9 +386,10 @@ def test_station_rings_with_fsk_caller_id(prompts):
 
 def test_call_sms_reaches_the_gsm_modem(prompts, tmp_path):
     """A flow texts the caller (call.sms): the SMS goes through the queue and the pty GSM modem."""
-    from trunkline.db import load_models, make_session_factory, migrate
-    from trunkline.hw_sim.gsm_modem import GsmModemSim
-    from trunkline.sms import SmsService
+    from trunkline.app.schema import load_models, migrate
+    from trunkline.data.db import make_session_factory
+    from trunkline.drivers.serial.sms_service import SmsService
+    from trunkline.pstn.gsm_modem import GsmModemSim
     load_models()
     factory = make_session_factory(migrate(f"sqlite:///{tmp_path}/sms.db"))
     modem = GsmModemSim().start()

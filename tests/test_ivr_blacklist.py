@@ -2,7 +2,7 @@
 import pytest
 
 import trunkline.ivr.models  # noqa: F401
-from trunkline.db import Base, make_engine, make_session_factory
+from trunkline.data.db import Base, make_engine, make_session_factory
 from trunkline.ivr import blacklist
 from trunkline.ivr.blacklist import Firewall
 

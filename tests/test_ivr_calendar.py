@@ -4,8 +4,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from trunkline.db import Base, make_engine, make_session_factory
 import trunkline.ivr.models  # noqa: F401  (registers the ivr_ tables)
+from trunkline.data.db import Base, make_engine, make_session_factory
 from trunkline.ivr import calendar as cal_mod
 from trunkline.ivr.calendar import Calendar, CalendarError
 

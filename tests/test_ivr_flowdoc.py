@@ -103,7 +103,7 @@ def test_bad_reload_keeps_the_running_version():
 
 def test_flows_stored_in_db_and_reloaded(tmp_path):
     import trunkline.ivr.models  # noqa: F401
-    from trunkline.db import Base, make_engine, make_session_factory
+    from trunkline.data.db import Base, make_engine, make_session_factory
     from trunkline.ivr.models import IvrFlow
     eng = make_engine(f"sqlite:///{tmp_path}/f.db")
     Base.metadata.create_all(eng)

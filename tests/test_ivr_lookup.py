@@ -9,7 +9,7 @@ import time
 import pytest
 from sqlalchemy import text
 
-from trunkline.db import make_engine, make_session_factory
+from trunkline.data.db import make_engine, make_session_factory
 from trunkline.ivr.lookup import HttpLookup, LookupFailed, SqlLookup
 
 

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 import trunkline.ivr.models  # noqa: F401
-from trunkline.db import Base, make_engine, make_session_factory
+from trunkline.data.db import Base, make_engine, make_session_factory
 from trunkline.ivr import say
 from trunkline.ivr.models import IvrPrompt
 from trunkline.ivr.prompts import PromptError, PromptLibrary

@@ -16,9 +16,9 @@ import pytest
 import soundfile as sf
 
 import trunkline.ivr.models  # noqa: F401  (ivr_ tables)
-from trunkline.db import Base, make_engine, make_session_factory
+from trunkline.data.db import Base, make_engine, make_session_factory
 from trunkline.drivers.board import open_board
-from trunkline.hw_sim import SimError, Switch, forget_card, open_card
+from trunkline.hw_sim import forget_card, open_card
 from trunkline.ivr import cdr, say
 from trunkline.ivr.blacklist import Firewall
 from trunkline.ivr.calendar import Calendar
@@ -28,6 +28,7 @@ from trunkline.ivr.lookup import HttpLookup, SqlLookup
 from trunkline.ivr.prompts import SYSTEM_PROMPTS, PromptLibrary
 from trunkline.ivr.voicemail import Voicemail
 from trunkline.media import Engine
+from trunkline.pstn import SimError, Switch
 
 RATE = 8000
 DTMF = (697, 770, 852, 941, 1209, 1336, 1477, 1633)
@@ -226,7 +227,7 @@ def test_five_level_menu(rig):
     (rec,) = rig.paths()
     assert [p["node"] for p in rec["path"]] == ["m1", "m2", "m3", "m4", "m5", "leaf", "bye"]
     assert [d["digits"] for d in rec["digits"]] == ["1", "2", "3", "4", "5"]
-    # the CDR columns the data layer stores (trunkline.models.Cdr.ivr_path / digits)
+    # the CDR columns the data layer stores (trunkline.data.models.Cdr.ivr_path / digits)
     assert rec["flow"] == "main" and rec["outcome"] == "hangup at bye"
 
 

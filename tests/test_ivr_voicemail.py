@@ -4,7 +4,7 @@ import pytest
 import soundfile as sf
 
 import trunkline.ivr.models  # noqa: F401
-from trunkline.db import Base, make_engine, make_session_factory
+from trunkline.data.db import Base, make_engine, make_session_factory
 from trunkline.ivr.voicemail import Voicemail, VoicemailError, check_pin, hash_pin
 
 

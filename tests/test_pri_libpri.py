@@ -8,9 +8,18 @@ Both run on the wall clock (libpri's timers do), with short timer settings.
 import time
 
 import pytest
+from peers.libpri import (
+    PRI_CPE,
+    PRI_NETWORK,
+    PRI_SWITCH_EUROISDN_E1,
+    PRI_SWITCH_NI2,
+    LibPRI,
+    cause_str,
+    event_names,
+    messages,
+    wait,
+)
 
-from peers.libpri import (PRI_CPE, PRI_NETWORK, PRI_SWITCH_EUROISDN_E1, PRI_SWITCH_NI2, LibPRI, cause_str,
-                          event_names, messages, wait)
 from trunkline.drivers.signaling import q931 as m
 from trunkline.drivers.signaling.pri import PRIStack
 from trunkline.drivers.signaling.q931 import Number

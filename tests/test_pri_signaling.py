@@ -8,8 +8,8 @@ numbers 1-15,17-31 map in order onto span.bearer_channels.
 import time
 
 import pytest
-
 from peers.libpri import PRI_NETWORK, PRI_SWITCH_EUROISDN_E1, LibPRI, wait
+
 from trunkline.drivers.board import LineEvent
 from trunkline.drivers.signaling import base
 from trunkline.drivers.signaling import q931 as m

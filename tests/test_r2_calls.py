@@ -7,14 +7,15 @@ import itertools
 
 import numpy as np
 import pytest
-
 from peers.spandsp_r2mf import R2Rx
+
 from trunkline.drivers.board import open_board
-from trunkline.hw_sim import Switch, forget_card, open_card
-from trunkline.hw_sim.switch import SimError
-from trunkline.hw_sim.trunks import attach_trunk_far_end
+from trunkline.hw_sim import forget_card, open_card
 from trunkline.media import Engine
 from trunkline.media.errors import ChannelError
+from trunkline.pstn import Switch
+from trunkline.pstn.switch import SimError
+from trunkline.pstn.trunks import attach_trunk_far_end
 
 _n = itertools.count()
 

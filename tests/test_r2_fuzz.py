@@ -4,9 +4,10 @@ and accepts a seizure again."""
 import itertools
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings, strategies as st
-
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from peers.spandsp_r2mf import R2Tx
+
 from trunkline.drivers.board import open_board
 from trunkline.drivers.signaling import make_signaling
 from trunkline.drivers.signaling.base import SignalingError

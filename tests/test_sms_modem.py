@@ -4,13 +4,13 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from trunkline.db import Base, make_engine, make_session_factory, session_scope
+from trunkline.data.db import Base, make_engine, make_session_factory, session_scope
+from trunkline.data.models import Sms
+from trunkline.data.sms_models import SmsQueue
 from trunkline.drivers.serial import pdu as P
 from trunkline.drivers.serial.gsm import GsmModem, ModemError, ModemGone
-from trunkline.hw_sim.gsm_modem import GsmModemSim
-from trunkline.models import Sms
-from trunkline.sms import SmsService
-from trunkline.sms_models import SmsQueue
+from trunkline.drivers.serial.sms_service import SmsService
+from trunkline.pstn.gsm_modem import GsmModemSim
 
 CHINESE_300 = ("尊敬的客户您好，您本月的话费账单已经出账，请在本月二十日前缴费。" * 10)[:300]
 

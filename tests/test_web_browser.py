@@ -2,19 +2,18 @@
 with the real media engine on the card simulator carrying the calls. Screenshots go to test-artifacts/."""
 import os
 import shutil
-import threading
 import time
 
 import numpy as np
 import pytest
 import soundfile as sf
 from sqlalchemy import select
-
-from trunkline import db
-from trunkline.models import AuditLog, Recording, User
-from trunkline.webadmin import serve
 from web_fixtures import USERS, make_app
 from web_sim import SimServer
+
+from trunkline.data import db
+from trunkline.data.models import AuditLog, Recording, User
+from trunkline.webadmin import serve
 
 selenium = pytest.importorskip("selenium", reason="pip install selenium")
 from selenium import webdriver  # noqa: E402

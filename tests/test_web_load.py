@@ -11,10 +11,10 @@ import urllib.request
 
 import numpy as np
 import pytest
-
-from trunkline.webadmin import serve
 from web_fixtures import USERS, FixtureEngine, make_app
 from web_sim import SimServer
+
+from trunkline.webadmin import serve
 
 PAGES = ["/api/live/channels", "/api/live/agents", "/api/live/queues", "/live/channels", "/live/wallboard"]
 

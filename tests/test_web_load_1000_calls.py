@@ -7,11 +7,11 @@ import threading
 import time
 
 import pytest
-
 from test_web_load import _measure, _report, _sse_readers
-from trunkline.webadmin import serve
 from web_fixtures import make_app
 from web_sim import SimServer
+
+from trunkline.webadmin import serve
 
 
 @pytest.mark.slow

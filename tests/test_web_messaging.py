@@ -4,16 +4,16 @@ import random
 
 import pytest
 from sqlalchemy import select
+from web_fixtures import csrf_of, login, make_app
 
 from trunkline.acd.core import ACDCore
 from trunkline.acd.models import create_tables
 from trunkline.acd.queues import QueueConfig
-from trunkline.db import session_scope
-from trunkline.hw_sim.gsm_modem import GsmModemSim
+from trunkline.data.db import session_scope
+from trunkline.data.models import AuditLog, Sms, User
+from trunkline.drivers.serial.sms_service import SmsService
 from trunkline.ivr.campaign import Campaign
-from trunkline.models import AuditLog, Sms, User
-from trunkline.sms import SmsService
-from web_fixtures import csrf_of, login, make_app
+from trunkline.pstn.gsm_modem import GsmModemSim
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def audits(factory, action):
 def test_send_form_queues_and_modem_submits_and_incoming_shows(app_hub, modem):
     app, hub = app_hub
     svc = SmsService(hub.session_factory, modem.path, modem_timeout=2)
-    hub.extra["sms"] = svc
+    hub.sms = svc
     try:
         c = client(app, "super")
         r = c.post("/sms", data={"number": "+8613800138000", "text": "您的账单已出，请按时缴费",
@@ -85,7 +85,7 @@ def test_send_errors_are_clear_and_store_nothing(app_hub, modem):
     c = client(app)
     r = c.post("/sms", data={"number": "+8613800138000", "text": "hello", "csrf_token": token(c)})
     assert r.status_code == 503 and "No SMS service is configured" in r.get_data(as_text=True)
-    hub.extra["sms"] = SmsService(hub.session_factory, modem.path, modem_timeout=2)
+    hub.sms = SmsService(hub.session_factory, modem.path, modem_timeout=2)
     r = c.post("/sms", data={"number": "+86-138 abc", "text": "hello", "csrf_token": token(c)})
     body = r.get_data(as_text=True)
     assert r.status_code == 400 and "bad phone number" in body and 'value="+86-138 abc"' in body
@@ -96,7 +96,7 @@ def test_send_errors_are_clear_and_store_nothing(app_hub, modem):
 
 def test_sms_access_rules(app_hub, modem):
     app, hub = app_hub
-    hub.extra["sms"] = SmsService(hub.session_factory, modem.path, modem_timeout=2)
+    hub.sms = SmsService(hub.session_factory, modem.path, modem_timeout=2)
     v = client(app, "viewer")
     page = v.get("/sms")
     assert page.status_code == 200 and 'id="sms-send"' not in page.get_data(as_text=True)
@@ -116,7 +116,7 @@ def test_campaign_pause_resume_stop_through_the_page(app_hub):
                     dnc=["13800000003"])
     camp.state = "running"            # as Campaign.run() sets it; the dialling loop itself is not needed here
     camp.contacts[2].state, camp.contacts[2].outcome = "done", "dnc"
-    hub.extra["campaigns"] = {"reminders": camp}
+    hub.campaigns = {"reminders": camp}
     c = client(app, "super")
     page = c.get("/campaigns").get_data(as_text=True)
     assert 'data-campaign="reminders"' in page and "campaigns.js" in page
@@ -146,7 +146,7 @@ def test_campaign_control_refused_for_viewer_and_without_csrf(app_hub):
     app, hub = app_hub
     camp = Campaign(None, "survey", ["13800000001"])
     camp.state = "running"
-    hub.extra["campaigns"] = {"survey": camp}
+    hub.campaigns = {"survey": camp}
     v = client(app, "viewer")
     page = v.get("/campaigns").get_data(as_text=True)
     assert 'data-campaign="survey"' in page and "/campaigns/survey/stop" not in page   # sees, no buttons
@@ -155,7 +155,7 @@ def test_campaign_control_refused_for_viewer_and_without_csrf(app_hub):
     assert a.post("/campaigns/survey/stop").status_code == 400                    # no CSRF token
     assert camp.state == "running"
     idle = Campaign(None, "later", ["13800000009"])
-    hub.extra["campaigns"]["later"] = idle
+    hub.campaigns["later"] = idle
     r = a.post("/campaigns/later/stop", headers={"X-CSRF-Token": token(a, "/campaigns"), "Accept": "application/json"})
     assert r.status_code == 409 and "has not started" in r.get_json()["error"] and idle.state == "idle"
     assert client(app, "agent").get("/api/campaigns").status_code == 403
@@ -188,7 +188,7 @@ def test_agent_send_memo_to_caller_of_current_then_last_call(app_hub, modem):
     r = c.post(url, json={"text": "x"}, headers={"X-CSRF-Token": tok})
     assert r.status_code == 503 and "No SMS service" in r.get_json()["error"]
     svc = SmsService(sf, modem.path, modem_timeout=2)
-    hub.extra["sms"] = svc
+    hub.sms = svc
     try:
         assert c.post(url, json={"text": "memo"}).status_code == 400                # no CSRF token
         r = c.post(url, json={"text": "工单号 4711，明天回访"}, headers={"X-CSRF-Token": tok})
@@ -213,10 +213,12 @@ def test_browser_campaign_counters_refresh_and_memo_button(tmp_path, modem):
     Pause button pauses, and the agent page's Send memo button queues an SMS to the caller."""
     pytest.importorskip("selenium", reason="pip install selenium")
     import os
+
     from selenium import webdriver
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
     from test_web_browser import CHROMEDRIVER, CHROMIUM, FLAGS, _login
+
     from trunkline.webadmin import serve
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         pytest.fail("apt-get install -y chromium chromium-driver")
@@ -224,8 +226,8 @@ def test_browser_campaign_counters_refresh_and_memo_button(tmp_path, modem):
     sf = hub.session_factory
     camp = Campaign(None, "survey", ["13800000001", "13800000002"])
     camp.state = "running"
-    hub.extra["campaigns"] = {"survey": camp}
-    hub.extra["sms"] = svc = SmsService(sf, modem.path, modem_timeout=2)
+    hub.campaigns = {"survey": camp}
+    hub.sms = svc = SmsService(sf, modem.path, modem_timeout=2)
     create_tables(sf.kw["bind"])
     core = ACDCore(sf, instance="t", clock=lambda: 100.0, rng=random.Random(1))
     core.define_queue(QueueConfig(name="billing", strategy="top-down"))

@@ -11,11 +11,11 @@ import pytest
 import soundfile as sf
 from PIL import Image
 from sqlalchemy import select
-
-from trunkline import db
-from trunkline.db import find_model
-from trunkline.models import AuditLog, Cdr, Fax, Recording
 from web_fixtures import FixtureEngine, csrf_of, login, make_app
+
+from trunkline.data import db
+from trunkline.data.db import find_model
+from trunkline.data.models import AuditLog, Cdr, Fax, Recording
 
 T = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
 

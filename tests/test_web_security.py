@@ -1,10 +1,10 @@
 """Web admin security through the Flask test client: login, hashing, CSRF, roles, allowlist, rate limit, audit."""
 import pytest
 from sqlalchemy import select
-
-from trunkline import db
-from trunkline.models import AuditLog, ErrorLog, RoleAllowlist, User
 from web_fixtures import USERS, csrf_of, login, make_app
+
+from trunkline.data import db
+from trunkline.data.models import AuditLog, ErrorLog, RoleAllowlist, User
 
 
 @pytest.fixture

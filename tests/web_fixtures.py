@@ -2,12 +2,10 @@
 an in-memory stand-in engine/ACD (TEST FIXTURE ONLY; the product uses the real engine via webadmin.hub.Hub)."""
 import re
 import threading
-import time
 
-import pytest
-
-from trunkline import db
-from trunkline.models import User
+from trunkline.app import schema
+from trunkline.data import db
+from trunkline.data.models import User
 from trunkline.webadmin import create_app
 from trunkline.webadmin.hub import Hub
 from trunkline.webadmin.security import hash_password
@@ -65,7 +63,7 @@ def _template_db():
         import tempfile
         d = tempfile.mkdtemp(prefix="tl-webtpl-")
         path = f"{d}/template.db"
-        eng = db.migrate(f"sqlite:///{path}")
+        eng = schema.migrate(f"sqlite:///{path}")
         factory = db.make_session_factory(eng)
         with db.session_scope(factory) as s:
             for name, pw in USERS.items():

@@ -3,9 +3,7 @@ import asyncio
 import os
 import threading
 
-from trunkline.drivers.board import open_board
-from trunkline.hw_sim import Switch, forget_card, open_card
-from trunkline.media import Engine
+from trunkline.pstn import SimRig
 
 
 class SimServer:
@@ -30,10 +28,8 @@ class SimServer:
         self.loop.run_until_complete(self._run())
 
     async def _run(self):
-        forget_card(self.name)
-        board = open_board(self.url)
-        self.sim = Switch(open_card(self.url), clip=os.environ.get("TL_WEB_CLIP", "v23"))
-        self.engine = Engine(board)
+        rig = SimRig(self.url, trunk="analog", switch_options={"clip": os.environ.get("TL_WEB_CLIP", "v23")})
+        board, self.sim, self.engine = rig.board, rig.sim, rig.engine
 
         async def flow(call):
             await call.answer()
@@ -55,8 +51,7 @@ class SimServer:
             await asyncio.wait(tasks, timeout=5.0)
         self.engine.stop()
         await runner
-        self.engine.close()
-        forget_card(self.name)
+        rig.close()
 
     def place(self, n, hold=5.0, first=13800138000, rate=None, caller_id=True):
         """Start n calls (caller IDs first, first+1, ...; none when caller_id is False) that hang up after

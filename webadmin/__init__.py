@@ -1,4 +1,4 @@
-"""Trunkline web admin: Flask app factory `create_app(config=None, hub=None)` and `serve()` (waitress)."""
+"""Trunkline web admin: Flask app factory `create_app(config, hub)` and `serve()` (waitress)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,13 +6,20 @@ import logging
 import os
 import secrets
 import threading
+from typing import Any
 
 from flask import Flask
+from waitress import wasyncore
+from waitress.server import create_server
+
+from trunkline.webadmin import config as config_pages
+from trunkline.webadmin import cti, live, messaging, records, reports, security
+from trunkline.webadmin.hub import Hub
 
 log = logging.getLogger("trunkline.webadmin")
 
 DEFAULTS = {
-    "DATABASE_URL": None,              # used when no hub is given (the hub brings its session factory)
+    "DATABASE_URL": None,              # shown for information; the hub brings the session factory
     "SECRET_KEY": None,                # random per process when unset (sessions end on restart)
     "SESSION_COOKIE_SECURE": False,    # set True behind HTTPS
     "SESSION_COOKIE_HTTPONLY": True,
@@ -34,24 +41,14 @@ DEFAULTS = {
 }
 
 
-def create_app(config=None, hub=None):
-    """Build the web admin. `hub` is the running server's facade (webadmin.hub.Hub); without one,
-    config['DATABASE_URL'] is migrated and used, and live pages show no engine."""
-    from trunkline.db import load_models, make_session_factory, migrate
-
-    from . import config as config_pages
-    from . import live, messaging, records, reports, security
-    from .hub import Hub
-
+def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
+    """Build the web admin over `hub`, the running server's facade (its session factory, engine, ACD...);
+    a hub without an engine shows no live channels."""
     app = Flask(__name__)
     app.config.update(DEFAULTS)
     app.config.update(config or {})
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = secrets.token_bytes(32)
-    load_models()
-    if hub is None:
-        url = app.config["DATABASE_URL"] or "sqlite:///var/trunkline.db"
-        hub = Hub(session_factory=make_session_factory(migrate(url)))
     app.config["HUB"] = hub
     app.config["SESSION_FACTORY"] = hub.session_factory
 
@@ -61,12 +58,7 @@ def create_app(config=None, hub=None):
     app.register_blueprint(config_pages.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(messaging.bp)
-    import importlib.util
-    acd_web = None
-    if importlib.util.find_spec("trunkline.acd.web") is not None:  # the ACD's CTI streams + agent page
-        import trunkline.acd.web as acd_web
-    if acd_web is not None and getattr(acd_web, "bp", None) is not None:
-        app.register_blueprint(acd_web.bp)
+    app.register_blueprint(cti.bp)              # the ACD's CTI streams + agent page
 
     notifier = live.Notifier()
     app.extensions["tl_notifier"] = notifier
@@ -99,7 +91,6 @@ class Stopper:
 
     def stop(self, timeout=5.0):
         """End live streams, finish running requests, close every connection, join the thread."""
-        from waitress import wasyncore
         notifier = self.app.extensions.get("tl_notifier")
         if notifier is not None:
             notifier.shutdown()
@@ -114,8 +105,6 @@ def serve(app, host="127.0.0.1", port=8080, threads=32):
     """Start waitress serving `app` in a daemon thread; returns a Stopper (port=0 picks a free port).
 
     Each open live page holds one thread for its Server-Sent Events stream, hence the thread count."""
-    from waitress.server import create_server
-
     server = create_server(app, host=host, port=port, threads=threads, channel_timeout=120,
                            ident="trunkline", clear_untrusted_proxy_headers=True)
     t = threading.Thread(target=server.run, name="trunkline-web", daemon=True)

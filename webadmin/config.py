@@ -7,12 +7,12 @@ import json
 import os
 import tempfile
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import Boolean, Date, DateTime, Float, Integer, JSON, func, inspect, select
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
-from trunkline.db import find_model, session_scope
-from trunkline.models import ROLES, AuditLog, ErrorLog, RoleAllowlist, User
+from trunkline.data.db import find_model, session_scope
+from trunkline.data.models import ROLES, AuditLog, ErrorLog, User
 
 from .security import audit, db, hash_password, parse_cidrs, require
 
@@ -178,7 +178,7 @@ def validate_flow(text):
 
 def _flow_registry():
     hub = current_app.config.get("HUB")
-    return (getattr(hub, "extra", None) or {}).get("flows")
+    return hub.flows if hub is not None else None
 
 
 @bp.route("/config/flows")
@@ -241,7 +241,7 @@ def flow_edit():
 
 def _prompt_library():
     hub = current_app.config.get("HUB")
-    lib = (getattr(hub, "extra", None) or {}).get("prompts")
+    lib = hub.prompts if hub is not None else None
     if lib is None:
         from trunkline.ivr.prompts import PromptLibrary
         lib = PromptLibrary(getattr(hub, "prompts_dir", None) or current_app.config["PROMPTS_DIR"],

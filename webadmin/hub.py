@@ -1,4 +1,4 @@
-"""The running server's facade the web admin reads from; trunkline/server.py fills one in."""
+"""The running server's facade the web admin reads from; trunkline.app.server fills one in."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,8 +29,12 @@ class Hub:
 
     engine: the media engine (or None when the web admin runs without one);
     acd: the ACD facade or None; session_factory: SQLAlchemy sessionmaker;
-    writer: the trunkline.spool.DurableWriter (optional, shown on the status page);
-    recordings_dir / prompts_dir / fax_dir: where files live (uploads go to prompts_dir).
+    writer: the trunkline.data.spool.DurableWriter (optional, shown on the status page);
+    recordings_dir / prompts_dir / fax_dir: where files live (uploads go to prompts_dir);
+    flows: the IVR flow registry (ivr.flows.FlowRegistry) the engine routes through, or None;
+    prompts: the IVR prompt library the flows play from, or None (the editor opens prompts_dir);
+    sms: the SMS service on the GSM modem (drivers.serial.sms_service.SmsService), or None;
+    campaigns: name -> running ivr.campaign.Campaign; campaign_manager: ivr.campaign_store.CampaignManager.
     """
     session_factory: Callable
     engine: Optional[EngineLike] = None
@@ -39,4 +43,8 @@ class Hub:
     recordings_dir: str = "var/recordings"
     prompts_dir: str = "var/prompts"
     fax_dir: str = "var/fax"
-    extra: dict = field(default_factory=dict)
+    flows: Any = None
+    prompts: Any = None
+    sms: Any = None
+    campaigns: dict[str, Any] = field(default_factory=dict)
+    campaign_manager: Any = None

@@ -9,10 +9,10 @@ import time
 from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request, stream_with_context
 from sqlalchemy import func, select
 
-from trunkline.db import find_model, session_scope
-from trunkline.models import Cdr
+from trunkline.data.db import find_model, session_scope
+from trunkline.data.models import Cdr
 
-from .security import audit, can, db, require
+from .security import audit, db, require
 
 bp = Blueprint("live", __name__)
 

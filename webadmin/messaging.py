@@ -1,9 +1,9 @@
 """Messaging and outbound pages: SMS list + send form, campaigns with live progress and pause/resume/stop.
 
-What it reads from the running server (webadmin.hub.Hub.extra):
-    hub.extra["sms"]        a trunkline.sms.SmsService (falls back to hub.engine.sms); absent = sending refused
-    hub.extra["campaigns"]  dict name -> trunkline.ivr.campaign.Campaign (absent = no campaigns)
-    hub.extra["campaign_manager"]  a trunkline.ivr.campaign_store.CampaignManager: creates campaigns from
+What it reads from the running server (webadmin.hub.Hub):
+    hub.sms        a trunkline.drivers.serial.sms_service.SmsService (falls back to hub.engine.sms); None = sending refused
+    hub.campaigns  dict name -> trunkline.ivr.campaign.Campaign (empty = no campaigns)
+    hub.campaign_manager  a trunkline.ivr.campaign_store.CampaignManager: creates campaigns from
                             the form on the campaigns page and keeps them in the database (absent = the
                             create form is refused; campaigns made by code are still shown and controlled)
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from trunkline.db import session_scope
-from trunkline.models import Sms
+from trunkline.data.db import session_scope
+from trunkline.data.models import Sms
 
 from . import security
 from .security import audit, db, require
@@ -36,22 +36,22 @@ def sms_service():
     hub = current_app.config.get("HUB")
     if hub is None:
         return None
-    svc = hub.extra.get("sms")
+    svc = hub.sms
     if svc is None:
         svc = getattr(getattr(hub, "engine", None), "sms", None)
     return svc
 
 
 def campaigns() -> dict:
-    """name -> Campaign from hub.extra['campaigns'] (empty when none)."""
+    """name -> Campaign from hub.campaigns (empty when none)."""
     hub = current_app.config.get("HUB")
-    return dict((hub.extra.get("campaigns") if hub is not None else None) or {})
+    return dict(hub.campaigns) if hub is not None else {}
 
 
 def campaign_manager():
     """The server's CampaignManager (ivr.campaign_store), or None."""
     hub = current_app.config.get("HUB")
-    return hub.extra.get("campaign_manager") if hub is not None else None
+    return hub.campaign_manager if hub is not None else None
 
 
 def queue_sms(number: str, text: str):

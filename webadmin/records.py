@@ -9,8 +9,8 @@ import os
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
 from sqlalchemy import or_, select
 
-from trunkline.db import find_model, session_scope
-from trunkline.models import Cdr, Fax, Recording
+from trunkline.data.db import find_model, session_scope
+from trunkline.data.models import Cdr, Fax, Recording
 
 from .security import audit, db, require
 

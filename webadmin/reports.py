@@ -11,8 +11,8 @@ from flask import Blueprint, Response, current_app, render_template, request
 from markupsafe import Markup
 from sqlalchemy import select
 
-from trunkline.db import session_scope
-from trunkline.models import Cdr
+from trunkline.data.db import session_scope
+from trunkline.data.models import Cdr
 
 from .live import summarize
 from .records import parse_day

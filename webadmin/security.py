@@ -10,13 +10,12 @@ import threading
 import time
 import traceback
 
-from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from trunkline.db import session_scope
-from trunkline.models import ROLES, AuditLog, ErrorLog, RoleAllowlist, User
+from trunkline.data.db import session_scope
+from trunkline.data.models import ROLES, AuditLog, ErrorLog, RoleAllowlist, User
 
 bp = Blueprint("auth", __name__)
 

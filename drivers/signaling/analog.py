@@ -8,10 +8,21 @@ FXS: ringing with cadence and caller ID, off-hook answer, station-originated
 calls (feature codes), hook flash, on-hook clear.
 """
 from trunkline.drivers.signaling.base import (
-    ANSWERED, CAUSE_BUSY, CAUSE_CONGESTION, CAUSE_NO_ANSWER, CAUSE_NORMAL, FLASH, HANGUP, INCOMING,
-    PROCEEDING, RINGING, SignalingError, SignalingEvent, SpanSignaling,
+    ANSWERED,
+    CAUSE_BUSY,
+    CAUSE_CONGESTION,
+    CAUSE_NO_ANSWER,
+    CAUSE_NORMAL,
+    FLASH,
+    HANGUP,
+    INCOMING,
+    PROCEEDING,
+    RINGING,
+    SignalingError,
+    SignalingEvent,
+    SpanSignaling,
 )
-from trunkline.drivers.signaling.inband import CallerIDListener, DigitDialer, ToneWatcher, CallerIDSender
+from trunkline.drivers.signaling.inband import CallerIDListener, CallerIDSender, DigitDialer, ToneWatcher
 
 
 class _Line:

@@ -9,7 +9,6 @@ The media engine only ever sees `SignalingEvent`s, whatever the trunk type.
 """
 from dataclasses import dataclass, field
 
-
 # SignalingEvent.kind values
 INCOMING = "incoming"      # a new inbound call is offered on `channel` (caller, called, category set)
 PROCEEDING = "proceeding"  # outbound: the network accepted the call request

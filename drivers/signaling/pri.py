@@ -7,8 +7,18 @@ tests, over the simulator's D-channel (`PRISignaling`, user side, for our
 driver) and as the simulator's far end (`PRINetworkSide`, network side).
 """
 from . import q931 as m
-from .base import (ANSWERED, HANGUP, INCOMING, PROCEEDING, PROGRESS, RINGING, SPAN_DOWN, SPAN_UP,
-                   SignalingEvent, SpanSignaling)
+from .base import (
+    ANSWERED,
+    HANGUP,
+    INCOMING,
+    PROCEEDING,
+    PROGRESS,
+    RINGING,
+    SPAN_DOWN,
+    SPAN_UP,
+    SignalingEvent,
+    SpanSignaling,
+)
 from .q921 import Q921Link
 from .q931 import Number
 from .q931_state import Q931Stack

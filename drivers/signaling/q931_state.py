@@ -15,7 +15,7 @@ with causes 81/96/97/98/100/101) and counted in `stats`.
 import itertools
 
 from . import q931 as m
-from .q931 import (Bearer, Cause, ChannelId, Number, Progress, Q931Message)
+from .q931 import Bearer, Cause, ChannelId, Number, Progress, Q931Message
 
 NULL = 0
 CALL_INITIATED = 1

@@ -26,7 +26,14 @@ import numpy as np
 
 from trunkline.drivers.board import InbandHandler
 from trunkline.drivers.signaling.base import (
-    ANSWERED, CAUSE_CONGESTION, HANGUP, INCOMING, PROCEEDING, RINGING, SignalingError, SignalingEvent,
+    ANSWERED,
+    CAUSE_CONGESTION,
+    HANGUP,
+    INCOMING,
+    PROCEEDING,
+    RINGING,
+    SignalingError,
+    SignalingEvent,
     SpanSignaling,
 )
 from trunkline.dsp.r2mf import R2MFDetector, R2MFGenerator

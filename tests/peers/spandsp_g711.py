@@ -1,6 +1,5 @@
 """spandsp's G.711 codec (static inline in spandsp/g711.h), exported through a tiny cffi API-mode module."""
 import importlib.util
-import os
 import sys
 
 from cffi import FFI

@@ -7,9 +7,10 @@ by the same ACDCore (and database) the live ACD uses; only the audio is
 replaced by event times. Reports service level, ASA, abandon rate and the
 error of the announced EWT (blend) and of its parts against actual waits.
 
-    python -m trunkline.acd.simulate --calls 300 --agents 10
+    python -m trunkline.app.acd_simulate --calls 300 --agents 10
 """
 import argparse
+import asyncio
 import heapq
 import itertools
 import json
@@ -20,11 +21,13 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
-from trunkline.db import make_session_factory
-
-from .core import ACDCore
-from .models import create_tables
-from .queues import QueueConfig
+from trunkline.acd.core import ACDCore
+from trunkline.acd.ewt import erlang_c_wait
+from trunkline.acd.models import create_tables
+from trunkline.acd.queues import QueueConfig
+from trunkline.acd.service import ACD
+from trunkline.data.db import make_session_factory
+from trunkline.pstn import SimError, SimRig
 
 
 @dataclass
@@ -154,7 +157,6 @@ def simulate(calls=300, agents=10, duration=3600.0, aht=95.0, wrapup=5.0, patien
     errs_e = [abs(min(v["erlang"], 3600.0) - (v["answered"] - v["arrive"])) for v in answered]
     status = core.agents_status(now=end)
     work = sum(a["talk_time"] for a in status) + wrapup * len(answered)
-    from .ewt import erlang_c_wait
     return SimReport(
         calls=calls, answered=len(answered), abandoned=len(abandoned),
         service_level=in_sl / closed if closed else 0.0, sl_seconds=sl_seconds,
@@ -179,20 +181,9 @@ async def simulate_engine(calls=30, agents=3, duration=600.0, aht=40.0, patience
     patience runs out; agents are hw_sim stations that answer after a ring delay
     and hang up when the ACD has ended their call. Returns a dict of figures.
     """
-    import asyncio
-
-    from trunkline.drivers.board import open_board
-    from trunkline.hw_sim import Switch, forget_card, open_card
-    from trunkline.media import Engine
-
-    from .service import ACD
-
     rng = random.Random(seed)
-    forget_card(name)
-    url = f"sim://{name}?fxo={max(8, calls // 2)}&fxs={agents}"
-    card = open_card(url)
-    sim = Switch(card)
-    engine = Engine(open_board(url))
+    rig = SimRig.with_query(f"fxo={max(8, calls // 2)}&fxs={agents}", name=name, trunk="analog")
+    card, sim, engine = rig.card, rig.sim, rig.engine
     acd = ACD(engine, config={"instance": name, "queues": {"q": {"strategy": strategy, "moh": "",
                                                                    "service_level": sl_seconds}},
                               "agents": [{"id": f"a{i}", "station_port": i, "queues": ["q"]} for i in range(agents)]})
@@ -217,7 +208,7 @@ async def simulate_engine(calls=30, agents=3, duration=600.0, aht=40.0, patience
         try:
             ph = sim.call("100", from_=cid)
             await ph.wait_answer(30)
-        except Exception:
+        except SimError:
             out["failed"] += 1
             return
         out["offered"] += 1
@@ -259,8 +250,7 @@ async def simulate_engine(calls=30, agents=3, duration=600.0, aht=40.0, patience
     engine.stop()
     await runner
     q = acd.queues_status()[0]
-    engine.close()
-    forget_card(name)
+    rig.close()
     waits = list(answered.values())
     errs = [joined[c] - w for c, w in answered.items() if c in joined]
     out.update(answered=len(waits), abandoned=sum(1 for r in results if r.outcome == "abandoned"),

@@ -18,13 +18,13 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from trunkline.db import session_scope
+from trunkline.data.db import session_scope
+from trunkline.data.models import Sms
+from trunkline.data.sms_models import SmsQueue, utcnow
 from trunkline.drivers.serial import pdu as P
 from trunkline.drivers.serial.gsm import GsmModem, ModemError, ModemGone
-from trunkline.models import Sms
-from trunkline.sms_models import SmsQueue, utcnow
 
-log = logging.getLogger("trunkline.sms")
+log = logging.getLogger("trunkline.drivers.serial.sms_service")
 
 
 def _aware(t: dt.datetime) -> dt.datetime:

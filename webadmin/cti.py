@@ -14,13 +14,24 @@ supervisors and admins reach all. Mounted elsewhere, the blueprint needs
 import json
 import time
 
-from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template_string, request, \
-    stream_with_context
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    render_template_string,
+    request,
+    stream_with_context,
+)
 
-from .agents import DEFAULT_BREAK_REASONS
-from .core import ACDCore, ACDError
-from .cti import DOCUMENTS, read_events
-from .models import AcdAgent, AcdCommand, AcdEntry, create_tables
+from trunkline.acd.agents import DEFAULT_BREAK_REASONS
+from trunkline.acd.core import ACDCore, ACDError
+from trunkline.acd.cti import DOCUMENTS, read_events
+from trunkline.acd.models import AcdAgent, AcdCommand, AcdEntry, create_tables
+from trunkline.webadmin.messaging import queue_sms, sms_service
+from trunkline.webadmin.security import audit, can, csrf_token
 
 bp = Blueprint("acd", __name__)
 
@@ -83,10 +94,6 @@ def _perm(name):
     user = _user()
     if user is None:
         return "user" not in g           # mounted without the web admin's login hooks
-    try:
-        from trunkline.webadmin.security import can
-    except ImportError:
-        return True
     return can(name)
 
 
@@ -256,15 +263,10 @@ def agent_memo(agent_id):
     number, call_id = _memo_number(agent_id)
     if not number:
         return jsonify({"ok": False, "error": "the agent has no current or last call with a caller number"}), 409
-    from trunkline.webadmin.messaging import queue_sms, sms_service
     sms_id, error = queue_sms(number, body.get("text", ""))
     if error:
         return jsonify({"ok": False, "error": error}), (503 if sms_service() is None else 400)
-    try:
-        from trunkline.webadmin.security import audit
-        audit("sms_memo", number, f"agent {agent_id} call {call_id} sms {sms_id}")
-    except ImportError:
-        pass
+    audit("sms_memo", number, f"agent {agent_id} call {call_id} sms {sms_id}")
     return jsonify({"ok": True, "sms": sms_id, "number": number, "call_id": call_id})
 
 
@@ -364,11 +366,7 @@ AGENT_JS = r"""
 
 
 def _csrf():
-    try:
-        from trunkline.webadmin.security import csrf_token
-        return csrf_token()
-    except Exception:
-        return ""
+    return csrf_token() if "user" in g else ""    # mounted without the login hooks: no session, no token
 
 
 @bp.route("/cti/agent.js")

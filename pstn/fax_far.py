@@ -146,7 +146,7 @@ class FaxMachine:
 
 def _is_caller(party) -> bool:
     """True for parties that placed the call (callers from Switch.call), False for called parties."""
-    from trunkline.hw_sim.switch import AnalogParty, Phone
+    from trunkline.pstn.switch import AnalogParty, Phone
     if isinstance(party, Phone):
         return True
     if isinstance(party, AnalogParty):

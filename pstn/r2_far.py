@@ -10,9 +10,13 @@ import asyncio
 import numpy as np
 
 from trunkline.drivers.signaling.r2 import (
-    B_BUSY_LOCAL, B_CONGESTION, B_FREE_CHARGE, B_UNALLOCATED, R2Core,
+    B_BUSY_LOCAL,
+    B_CONGESTION,
+    B_FREE_CHARGE,
+    B_UNALLOCATED,
+    R2Core,
 )
-from trunkline.hw_sim.switch import SimError, TrunkCall
+from trunkline.pstn.switch import SimError, TrunkCall
 
 DEST_B = {"busy": B_BUSY_LOCAL, "unallocated": B_UNALLOCATED, "congestion": B_CONGESTION}
 GUARD = 0.2     # s a channel rests after a call before the network seizes it again

@@ -1,4 +1,4 @@
-"""Send-queue state for SMS (table sms_queue), one row per outgoing trunkline.models.Sms row."""
+"""Send-queue state for SMS (table sms_queue), one row per outgoing trunkline.data.models.Sms row."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,12 +6,8 @@ import datetime as dt
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from trunkline.db import Base
-
-
-def utcnow() -> dt.datetime:
-    """Now in UTC (aware)."""
-    return dt.datetime.now(dt.timezone.utc)
+from trunkline.data.db import Base
+from trunkline.data.timeutil import utcnow
 
 
 class SmsQueue(Base):

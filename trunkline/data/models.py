@@ -4,25 +4,32 @@ boards/spans, faxes, SMS, queue events.
 Calendars, blacklist, prompts, voicemail and flows are the IVR's tables
 (ivr/models.py, ``ivr_*``); queues, agents and skills the ACD's (acd/models.py).
 Areas add their own tables (acd/models.py, ivr/models.py, ...) on the same
-`trunkline.db.Base`; `trunkline.db.load_models()` imports them all.
+`trunkline.data.db.Base`; `trunkline.app.schema` imports them all.
 Times are timezone-aware UTC datetimes; durations are seconds (float).
 """
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint, JSON)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from trunkline.db import Base
+from trunkline.data.db import Base
+from trunkline.data.timeutil import utcnow
 
 ROLES = ("admin", "supervisor", "agent", "viewer")
-
-
-def utcnow() -> dt.datetime:
-    """Current time, UTC, timezone-aware."""
-    return dt.datetime.now(dt.timezone.utc)
 
 
 class User(Base):
@@ -141,12 +148,6 @@ class Span(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     board: Mapped[Board] = relationship(back_populates="spans")
     __table_args__ = (UniqueConstraint("board_id", "number"),)
-
-
-
-
-
-
 
 
 class Fax(Base):

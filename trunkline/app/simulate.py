@@ -5,7 +5,6 @@ digits it entered, matched by caller ID), so `completed` means the flow really
 ran through, not only that the line was cleared.
 """
 import asyncio
-import math
 import os
 import random
 import sys
@@ -14,20 +13,11 @@ import time
 
 import numpy as np
 
-from trunkline.drivers.board import open_board
-from trunkline.hw_sim import SimError, Switch, forget_card, open_card
 from trunkline.ivr.demo import ensure_demo_prompts, hotline
-from trunkline.media import Engine, PromptLibrary
+from trunkline.media import PromptLibrary
+from trunkline.pstn import SimError, SimRig, board_url_for
 
 HOLD_SECONDS = 26.0      # mean channel holding time of one demo call, ring and guard time included
-
-
-def board_url_for(trunk, channels, name="simulate"):
-    """The sim:// URL of a board with `channels` bearer channels of the given trunk type."""
-    if trunk == "analog":
-        return f"sim://{name}?fxo={channels}"
-    spans = max(1, math.ceil(channels / 30))
-    return f"sim://{name}?e1={spans}"
 
 
 class Progress:
@@ -85,18 +75,11 @@ async def _caller(sim, rng, index, trunk, seen, outcome):
 
 async def run_simulation(calls, channels, trunk="analog", virtual=True, seed=1, progress=True, prompts_dir=None):
     """Run the simulation; returns dict calls/answered/completed/failed."""
-    name = f"simulate-{os.getpid()}-{seed}"
-    url = board_url_for(trunk, channels, name)
-    forget_card(name)
-    card = open_card(url)
-    sim = Switch(card)
-    if trunk in ("pri", "r2"):
-        from trunkline.hw_sim.trunks import attach_trunk_far_end
-        attach_trunk_far_end(sim, trunk)
-    board = open_board(url)
     prompts_dir = prompts_dir or os.path.join(tempfile.gettempdir(), "trunkline-prompts")
     ensure_demo_prompts(prompts_dir)
-    engine = Engine(board, prompts=PromptLibrary([prompts_dir], "en"), trunk_signaling=trunk if trunk != "analog" else "pri")
+    rig = SimRig(board_url_for(trunk, channels, f"simulate-{os.getpid()}-{seed}"), trunk=trunk,
+                 prompts=PromptLibrary([prompts_dir], "en"))
+    sim, board, engine = rig.sim, rig.board, rig.engine
     rec_dir = tempfile.mkdtemp(prefix="trunkline-sim-rec-")
     seen = {}
 
@@ -129,6 +112,5 @@ async def run_simulation(calls, channels, trunk="analog", virtual=True, seed=1, 
     finally:
         engine.stop()
         await runner
-        engine.close()
-        forget_card(name)
+        rig.close()
     return outcome

@@ -18,9 +18,9 @@ import queue
 import threading
 import time
 
-from sqlalchemy import DateTime, Date
+from sqlalchemy import Date, DateTime
 
-log = logging.getLogger("trunkline.spool")
+log = logging.getLogger("trunkline.data.spool")
 
 
 def _insert_ignore(conn, table, rows, key):
@@ -59,7 +59,7 @@ class DurableWriter:
     """Background writer of records (kind 'cdr', 'queue_event', or registered kinds) with a spool file."""
 
     def __init__(self, engine, spool_path, maxsize=10000, retry_interval=1.0, batch_size=200):
-        from trunkline.models import Cdr, QueueEvent
+        from trunkline.data.models import Cdr, QueueEvent
 
         self.engine = engine
         self.spool_path = spool_path
@@ -111,11 +111,11 @@ class DurableWriter:
         return seq
 
     def write_cdr(self, **row):
-        """Queue a CDR (columns of trunkline.models.Cdr; call_id required)."""
+        """Queue a CDR (columns of trunkline.data.models.Cdr; call_id required)."""
         return self.put("cdr", row)
 
     def write_queue_event(self, **row):
-        """Queue a queue_log event (columns of trunkline.models.QueueEvent; uuid required)."""
+        """Queue a queue_log event (columns of trunkline.data.models.QueueEvent; uuid required)."""
         return self.put("queue_event", row)
 
     # ---------------------------------------------------------------- spool file

@@ -4,9 +4,12 @@ import asyncio
 import logging
 import sys
 
+from trunkline.app.server import serve
+from trunkline.app.simulate import run_simulation
+from trunkline.data.config import load_config
+
 
 def _simulate(args):
-    from trunkline.simulate import run_simulation
     if args.channels < 1 or args.calls < 0:
         print("trunkline simulate: --channels must be >= 1 and --calls >= 0", file=sys.stderr)
         return 2
@@ -19,8 +22,6 @@ def _simulate(args):
 
 
 def _run(args):
-    from trunkline.config import load_config
-    from trunkline.server import serve
     cfg = load_config(args.config)
     if args.board:
         cfg.board_url = args.board

@@ -1,9 +1,11 @@
-"""Alembic environment: runs against the connection handed in by trunkline.db, or a URL."""
+"""Alembic environment: runs against the connection handed in by trunkline.data.schema, or a URL.
+
+The target metadata is `Base.metadata` as the caller loaded it (`trunkline.app.schema` imports
+every area's models)."""
 from alembic import context
 
-from trunkline.db import Base, load_models, make_engine
+from trunkline.data.db import Base, make_engine
 
-load_models()
 config = context.config
 target_metadata = Base.metadata
 

@@ -1,0 +1,91 @@
+"""The simulation rig: a software card, its PSTN far end, a board and an engine, wired by trunk type.
+
+One place builds them, for `trunkline run` on sim://, `trunkline simulate`, the ACD load
+simulation, the benches and the tests:
+
+    rig = SimRig.for_trunk("pri", channels=30)       # card + switch + PRI far end + board + engine
+    rig.run(scenario)                                 # virtual time until scenario() returns
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from trunkline.drivers.board import open_board
+from trunkline.hw_sim import forget_card, open_card
+from trunkline.media import Engine, PromptLibrary
+from trunkline.pstn.switch import Switch
+from trunkline.pstn.trunks import attach_trunk_far_end
+
+#: trunk types whose far end speaks on E1 spans (analog lines need none)
+E1_TRUNKS = ("pri", "r2")
+
+_serial = itertools.count()
+
+
+def board_url_for(trunk: str, channels: int, name: str) -> str:
+    """The sim:// URL of a board with `channels` bearer channels of trunk type analog, pri or r2."""
+    if trunk == "analog":
+        return f"sim://{name}?fxo={channels}"
+    return f"sim://{name}?e1={max(1, math.ceil(channels / 30))}"
+
+
+def unique_name(prefix: str = "rig") -> str:
+    """A card name no other rig in this process uses."""
+    return f"{prefix}{os.getpid()}_{next(_serial)}"
+
+
+class SimRig:
+    """A simulated card + far-end switch (+ trunk far end on E1 spans) + board + engine."""
+
+    def __init__(self, url: str, trunk: str = "pri", prompts: PromptLibrary | Sequence[str] | None = None,
+                 language: str = "en", switch_options: dict[str, Any] | None = None, fresh: bool = True,
+                 **engine_kw: Any) -> None:
+        self.url = url
+        self.name = url[len("sim://"):].split("?", 1)[0]
+        self.trunk = trunk
+        if fresh:
+            forget_card(self.name)
+        self.card = open_card(url)
+        self.sim = Switch(self.card, **(switch_options or {}))
+        if trunk in E1_TRUNKS and any(span.kind in ("e1", "t1") for span in self.card.spans):
+            attach_trunk_far_end(self.sim, trunk)
+        self.board = open_board(url)
+        if prompts is not None and not isinstance(prompts, PromptLibrary):
+            prompts = PromptLibrary(list(prompts), language)
+        if prompts is not None:
+            engine_kw["prompts"] = prompts
+        self.engine = Engine(self.board, trunk_signaling=trunk if trunk in E1_TRUNKS else "pri", **engine_kw)
+
+    @classmethod
+    def for_trunk(cls, trunk: str, channels: int, name: str | None = None, **kw: Any) -> "SimRig":
+        """A rig with `channels` bearer channels of trunk type analog, pri or r2 on a fresh card."""
+        return cls(board_url_for(trunk, channels, name or unique_name()), trunk=trunk, **kw)
+
+    @classmethod
+    def with_query(cls, query: str = "fxo=4&fxs=2", name: str | None = None, **kw: Any) -> "SimRig":
+        """A rig on a fresh card described by a sim:// query (fxo=, fxs=, e1=, t1=, gsm=, ...)."""
+        return cls(f"sim://{name or unique_name()}?{query}", **kw)
+
+    def run(self, scenario: Callable[[], Awaitable[Any]], limit: float = 600.0) -> Any:
+        """Run the engine in virtual time until scenario() finishes (or `limit` media seconds); its result."""
+        async def main() -> Any:
+            task = asyncio.ensure_future(self.engine.run(until=limit))
+            try:
+                return await scenario()
+            finally:
+                self.engine.stop()
+                await task
+        try:
+            return asyncio.run(main())
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Release the engine's files and forget the card."""
+        self.engine.close()
+        forget_card(self.name)

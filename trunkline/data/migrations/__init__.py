@@ -1,0 +1,1 @@
+"""Alembic migrations for Trunkline (applied by trunkline.data.schema.migrate)."""

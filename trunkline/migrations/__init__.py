@@ -1,1 +1,0 @@
-"""Alembic migrations for Trunkline (applied by trunkline.db.migrate)."""
