@@ -32,9 +32,11 @@ MONITOR_MODES = ("listen", "whisper", "barge")
 
 
 def _set_cdr_vars(call, queue, agent, outcome, wait, talk, recording):
-    """What the CDR writer reads from call.vars (trunkline.media.cdr.cdr_row): queue, agent, outcome, wait and talk s."""
-    call.vars.update({"queue": queue, "agent": agent, "outcome": outcome, "acd_wait": round(wait, 3),
-                      "acd_talk": round(talk, 3), "recording": recording})
+    """Fill the call's typed record (media.record.CallRecord, read by the CDR writer): queue, agent,
+    outcome, wait and talk s, recording path."""
+    rec = call.cdr
+    rec.queue, rec.agent, rec.outcome = queue, agent, outcome
+    rec.wait, rec.talk, rec.recording = round(wait, 3), round(talk, 3), recording
 
 
 @dataclass
@@ -510,7 +512,7 @@ class ACD:
         if port is not None and port < len(self.engine.stations):
             c = self.engine.calls.get(self.engine.stations[port])
             if c is not None and c.direction == "out" and c.state != "up" and not c.hungup:
-                self.engine._hangup(c, 16)
+                self.engine.hangup(c, 16)
 
     def _cancel_rings(self, entry):
         """The caller left: stop every agent still ringing for `entry` (the agents are already released)."""
@@ -699,8 +701,7 @@ class ACD:
         """Turn the two-party bridge into a conference (for monitoring / three-way)."""
         if conn.conf is None:
             if conn.caller.bridged_to is not None:
-                self.engine.bridges.disconnect(conn.caller.channel)
-                conn.caller.bridged_to = conn.agent_call.bridged_to = None
+                self.engine.unbridge(conn.caller)
             conn.conf = self.engine.conference(f"acd-{conn.entry}")
             conn.conf.add(conn.caller)
             conn.conf.add(conn.agent_call)

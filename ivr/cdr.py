@@ -1,8 +1,7 @@
 """The IVR part of a call record: the path of nodes taken and the digits entered (masked on request).
 
-A `CallTrace` hangs on ``call.ivr_trace`` while the call runs; its (JSON-able)
-lists are also exposed as ``call.vars["ivr_path"]`` and ``call.vars["ivr_digits"]``
-so the CDR writer can read them (`cdr_fields(call)` gives the CDR columns). `save()` stores it in the ``ivr_call_paths``
+A `CallTrace` hangs on ``call.ivr_trace`` while the call runs; it keeps the call's typed
+record (``call.cdr.ivr_path`` / ``.digits``, the CDR columns) up to date as nodes are entered. `save()` stores it in the ``ivr_call_paths``
 table keyed by call id (the CDR table joins on call id).
 """
 import logging
@@ -31,15 +30,8 @@ class CallTrace:
         self.outcome = ""
         self.started_at = self.clock()
         self.ended_at = None
-        try:
-            call.ivr_trace = self
-        except AttributeError:
-            pass
-        vars_ = getattr(call, "vars", None)
-        if vars_ is not None:
-            vars_["ivr_path"] = self.path
-            vars_["ivr_digits"] = self.digits
-            vars_.setdefault("ivr_flow", flow)
+        call.ivr_trace = self
+        call.vars.setdefault("ivr_flow", flow)
 
     def enter(self, node, kind, flow=None):
         """Record entering a node (media time in seconds)."""
@@ -47,12 +39,15 @@ class CallTrace:
         if flow and flow != self.flow:
             entry["flow"] = flow
         self.path.append(entry)
+        self.call.cdr.ivr_path = ">".join(p["node"] if "flow" not in p else f"{p['flow']}:{p['node']}"
+                                             for p in self.path)
         return entry
 
     def entered(self, node, masked=False, keep=0, value=""):
         """Record digits entered at a node, masked ('*') when the node says so."""
         shown = mask(value, keep) if masked else value
         self.digits.append({"node": node, "digits": shown, "masked": bool(masked)})
+        self.call.cdr.digits = ";".join(f"{d['node']}={d['digits']}" for d in self.digits)
         return shown
 
     def finish(self, outcome):
@@ -61,8 +56,7 @@ class CallTrace:
             self.outcome = outcome
         if self.ended_at is None:
             self.ended_at = self.clock()
-        if getattr(self.call, "vars", None) is not None:
-            self.call.vars["ivr_outcome"] = self.outcome
+        self.call.vars["ivr_outcome"] = self.outcome
 
     def node_names(self):
         """The node names of the path, in order."""
@@ -102,14 +96,8 @@ class CallTrace:
 
 def cdr_fields(call):
     """The CDR columns the IVR fills (trunkline.data.models.Cdr): ivr_path, digits (masked) and survey_score."""
-    v = getattr(call, "vars", None) or {}
-    path = v.get("ivr_path") or []
-    digits = v.get("ivr_digits") or []
-    return {
-        "ivr_path": ">".join(p["node"] if "flow" not in p else f"{p['flow']}:{p['node']}" for p in path),
-        "digits": ";".join(f"{d['node']}={d['digits']}" for d in digits),
-        "survey_score": v.get("survey_score"),
-    }
+    rec = call.cdr
+    return {"ivr_path": rec.ivr_path, "digits": rec.digits, "survey_score": rec.survey_score}
 
 
 def load(session_factory, call_id):

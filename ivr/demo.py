@@ -100,7 +100,7 @@ async def hotline(call):
         await call.play("record_message", barge_in=False)
         path = os.path.join(call.vars.get("recordings_dir", "var/recordings"), f"demo-{call.id}.wav")
         result = await call.record(path, max_seconds=10, silence_seconds=2.0)
-        call.vars["recording"] = result.path
+        call.cdr.recording = result.path
         await call.play("thanks_message", barge_in=False)
     else:
         await call.play("time_is", barge_in=False)

@@ -411,11 +411,12 @@ async def run_dial(ex, name, spec):
     caller_id = render(str(spec.get("caller_id", ex.call.caller_id or "")), ex.vars)
     engine = ex.call.engine
     ex.trace.entered(name, value=number)
-    before = set(map(id, engine.calls.values()))
-    task = asyncio.ensure_future(engine.make_call(number, caller_id=caller_id,
-                                                  timeout=float(spec.get("timeout", 30.0))))
-    await asyncio.sleep(0)          # make_call seizes its channel before its first await
-    legs = [c for c in engine.calls.values() if id(c) not in before and c.direction == "out" and c.called == number]
+    try:
+        leg = engine.dial(number, caller_id=caller_id)
+    except ChannelError as e:                            # no trunk takes the call
+        ex.vars["dial_status"] = e.reason or "channelerror"
+        return spec.get("on_fail")
+    task = asyncio.ensure_future(leg.wait_answer(float(spec.get("timeout", 30.0))))
     gone = engine.loop.create_future()
     ex.call.on_hangup(lambda _c: gone.done() or gone.set_result(None))
     if ex.call.hungup and not gone.done():
@@ -424,9 +425,8 @@ async def run_dial(ex, name, spec):
     if not task.done():
         # the caller hung up while the transfer was ringing: give up the outbound leg
         task.cancel()
-        for leg in legs:
-            if not leg.hungup:
-                await leg.hangup()
+        if not leg.hungup:
+            await leg.hangup()
         raise Hangup(f"caller hung up while dialing {number}")
     try:
         other = task.result()

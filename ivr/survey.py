@@ -26,7 +26,7 @@ async def survey(call, services, queue="", agent="", lang="zh", retries=2, timeo
     """Ask the caller for a 1-5 rating (retries on no/invalid answer); returns the score or None."""
     lib = services.prompts
     score = None
-    agent = agent or str(call.vars.get("agent", ""))
+    agent = agent or call.cdr.agent or ""
     for _ in range(max(1, retries)):
         call.flush_digits()
         await call.play(lib.path("survey-ask", lang), barge_in=True)
@@ -39,7 +39,7 @@ async def survey(call, services, queue="", agent="", lang="zh", retries=2, timeo
         if d in "12345":
             score = int(d)
             break
-    call.vars["survey_score"] = score
+    call.cdr.survey_score = score
     if services.session_factory is not None:
         try:
             store_score(services.session_factory, call.id, score, queue, agent, call.caller_id or "")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trunkline.media.errors import ChannelError, Hangup, Timeout
+from trunkline.media.record import CallRecord
 
 log = logging.getLogger("trunkline.call")
 _ids = itertools.count(1)
@@ -33,7 +34,8 @@ class Call:
         self.called = called
         self.category = category
         self.id = f"{uuid.uuid4().hex[:12]}-{next(_ids)}"
-        self.vars = {}
+        self.vars = {}                     # the flow's own variables (free-form)
+        self.cdr = CallRecord()            # the typed CDR fields the IVR and the ACD fill
         self.state = "offered" if direction == "in" else "dialing"
         self.created_at = engine.now
         self.answered_at = None
@@ -253,11 +255,12 @@ class Call:
 
     async def unbridge(self):
         """Undo the bridge this call is in."""
-        other = self.bridged_to
-        self.engine.bridges.disconnect(self.channel)
-        self.bridged_to = None
-        if other is not None:
-            other.bridged_to = None
+        self.engine.unbridge(self)
+
+    async def wait_answer(self, timeout: float | None = 30.0) -> "Call":
+        """Wait until a call placed with `engine.dial` answers; returns it, or raises ChannelError (busy,
+        congestion, ...) or Timeout after `timeout` s of media time (the call is then hung up)."""
+        return await self.engine.wait_answer(self, timeout)
 
     async def wait_hangup(self, timeout=None):
         """Wait until the call ends (any side); Timeout after `timeout` s of media time."""

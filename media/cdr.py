@@ -10,24 +10,21 @@ def cdr_row(call, server="", epoch=None):
     def ts(t):
         return None if t is None else dt.datetime.fromtimestamp(epoch + t, dt.timezone.utc)
 
+    rec = call.cdr
     end = call.ended_at if call.ended_at is not None else call.engine.now
     row = {
         "call_id": call.id, "start": ts(call.created_at), "answer": ts(call.answered_at), "end": ts(end),
         "direction": call.direction, "trunk": call.trunk, "channel": call.channel,
         "span": int(call.engine.board.span_of[call.channel]),
         "caller": call.caller_id or "", "called": call.called or "",
-        "queue": call.vars.get("queue"), "agent": call.vars.get("agent"),
-        "outcome": call.vars.get("outcome") or ("answered" if call.answered_at is not None else "unanswered"),
+        "queue": rec.queue, "agent": rec.agent,
+        "outcome": rec.outcome or ("answered" if call.answered_at is not None else "unanswered"),
         "hangup_cause": call.cause, "duration": round(end - call.created_at, 3),
         "billsec": round(end - call.answered_at, 3) if call.answered_at is not None else 0.0,
         "server": server,
-        "wait": call.vars.get("acd_wait"), "talk": call.vars.get("acd_talk"),
+        "wait": rec.wait, "talk": rec.talk,
+        "ivr_path": rec.ivr_path, "digits": rec.digits, "survey_score": rec.survey_score,
     }
-    try:
-        from trunkline.ivr.cdr import cdr_fields
-        row.update({k: v for k, v in cdr_fields(call).items() if v is not None})
-    except ImportError:
-        pass
     return row
 
 

@@ -325,6 +325,19 @@ class Engine:
             self.stats["answered"] += 1
             self._publish("call_answered", call)
 
+    def hangup(self, call: Call, cause: int = 16) -> None:
+        """Clear `call` now with Q.850 `cause` (16 normal clearing); nothing when it has already ended."""
+        if not call.hungup:
+            self._hangup(call, cause)
+
+    def unbridge(self, call: Call) -> None:
+        """Undo the two-party bridge `call` is in (both legs stay up)."""
+        other = call.bridged_to
+        self.bridges.disconnect(call.channel)
+        call.bridged_to = None
+        if other is not None:
+            other.bridged_to = None
+
     def _hangup(self, call, cause):
         sig = self._sig_of_channel[call.channel]
         try:
@@ -376,6 +389,12 @@ class Engine:
 
     async def make_call(self, number, caller_id="", trunk=None, timeout=30.0, category=None):
         """Dial out; returns the answered Call, or raises ChannelError (busy, congestion...) or Timeout."""
+        call = self.dial(number, caller_id, trunk, category)
+        return await self._await_answer(call, timeout, 19)
+
+    def dial(self, number: str, caller_id: str = "", trunk: str | None = None, category: int | None = None) -> Call:
+        """Seize a channel and dial `number`; returns the ringing Call (`await call.wait_answer(timeout)`),
+        or raises ChannelError when no trunk can take the call."""
         last = None
         for sig in self._pick_dialer(trunk):
             try:
@@ -390,6 +409,10 @@ class Engine:
         call = Call(self, ch, "out", sig.trunk, caller_id, number, category)
         self.calls[ch] = call
         self._publish("call_dialing", call)
+        return call
+
+    async def wait_answer(self, call: Call, timeout: float | None = 30.0) -> Call:
+        """Wait for a dialled call to answer (no answer within `timeout` s: hung up, Timeout)."""
         return await self._await_answer(call, timeout, 19)
 
     async def ring_station(self, port, caller_id="", name="", timeout=20.0):

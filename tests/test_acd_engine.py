@@ -479,7 +479,7 @@ def test_voicemail_key_and_callback_key_keep_place(tmp_path):
     assert outcomes[:2] == ["voicemail", "callback"]
 
 
-def test_queue_events_recordings_and_cdr_vars_reach_the_core_tables(tmp_path):
+def test_queue_events_recordings_and_cdr_record_reach_the_core_tables(tmp_path):
     from trunkline.data import db
     from trunkline.data.models import QueueEvent, Recording
     from trunkline.data.spool import DurableWriter
@@ -513,12 +513,12 @@ def test_queue_events_recordings_and_cdr_vars_reach_the_core_tables(tmp_path):
     with factory() as s:
         evs = [(e.event, e.agent, e.queue) for e in s.query(QueueEvent).order_by(QueueEvent.at, QueueEvent.id)]
         recs = [(r.call_id, r.agent, r.queue, r.two_track, round(r.seconds)) for r in s.query(Recording)]
-    print("queue_events:", evs, "\nrecordings:", recs, "\ncall vars:", calls[0].vars)
+    print("queue_events:", evs, "\nrecordings:", recs, "\ncall record:", calls[0].cdr)
     assert [e[0] for e in evs] == ["AGENTLOGIN", "ENTERQUEUE", "CONNECT", "COMPLETEAGENT"]
     assert evs[2] == ("CONNECT", "100", "q")
     assert len(recs) == 1 and recs[0][:4] == (calls[0].id, "100", "q", True) and 3 <= recs[0][4] <= 5
-    v = calls[0].vars
-    assert v["queue"] == "q" and v["agent"] == "100" and v["outcome"] == "completed" and v["recording"]
+    rec = calls[0].cdr
+    assert rec.queue == "q" and rec.agent == "100" and rec.outcome == "completed" and rec.recording
 
 
 def test_no_agents_logged_in_overflows_at_join_and_when_all_leave():

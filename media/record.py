@@ -1,0 +1,25 @@
+"""The typed call record: what the layers above the engine learn about a call for its CDR."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class CallRecord:
+    """CDR fields filled by the IVR and the ACD while a call runs (times in seconds).
+
+    queue/agent: the ACD queue and the agent who took the call; outcome: how it ended for the
+    caller (completed, abandoned, voicemail, ...; None: answered/unanswered from the call state);
+    wait/talk: seconds queued before an agent answered (or the caller left) and seconds talking;
+    recording: path of the call's recording; survey_score: the caller's 1-5 rating;
+    ivr_path: the IVR nodes taken ("a>b>sub:c"); digits: digits entered per node, masked on request.
+    """
+    queue: str | None = None
+    agent: str | None = None
+    outcome: str | None = None
+    wait: float | None = None
+    talk: float | None = None
+    recording: str | None = None
+    survey_score: int | None = None
+    ivr_path: str = ""
+    digits: str = ""
