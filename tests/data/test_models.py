@@ -4,6 +4,7 @@ import datetime as dt
 import pytest
 from pg_fixture import pg_server  # noqa: F401  (fixture)
 from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash
 
 from trunkline.app import schema
@@ -94,7 +95,7 @@ def test_round_trip_cdr_json_and_unique_keys(db_url):
         assert c.start.replace(tzinfo=dt.timezone.utc) == t0 or c.start == t0
         assert s.scalars(select(Span)).one().options == {"variant": "china"}
         assert s.scalars(select(QueueEvent)).one().data == {"pos": 1}
-    with pytest.raises(Exception):
+    with pytest.raises(IntegrityError):          # call_id is unique: a replayed CDR never duplicates
         with db.session_scope(f) as s:
             s.add(Cdr(call_id="c1", start=t0))
     engine.dispose()

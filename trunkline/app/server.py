@@ -24,6 +24,7 @@ from trunkline.ivr.campaign_store import CampaignManager
 from trunkline.ivr.demo import ensure_demo_prompts, hotline
 from trunkline.ivr.flows import FlowRegistry, Router, Services
 from trunkline.ivr.prompts import PromptLibrary as IvrPrompts
+from trunkline.ivr.prompts import espeak_available
 from trunkline.ivr.voicemail import Voicemail
 from trunkline.media import Engine, PromptLibrary
 from trunkline.media.cdr import CdrRecorder
@@ -96,7 +97,8 @@ def start_sms(cfg: Config, factory: Callable[[], Session], simulated: bool,
     if not port and simulated:
         port = GsmModemSim().start().path
     if not port:
-        summary.off("SMS", "no GSM modem port configured", "set gsm_port (TRUNKLINE_GSM_PORT) to the modem's serial port")
+        summary.off("SMS", "no GSM modem port configured",
+                    "set gsm_port (TRUNKLINE_GSM_PORT) to the modem's serial port")
         return None
     svc = SmsService(factory, port)
     svc.start()            # reconnects by itself; queued messages wait in the database meanwhile
@@ -142,6 +144,11 @@ async def serve(cfg: Config) -> None:
     bootstrap(factory)
     writer = DurableWriter(db, os.path.join(cfg.var_dir, "spool", "records.jsonl"))
     writer.start()
+    if espeak_available():
+        summary.on("speech", "espeak-ng synthesises prompts that have no recording")
+    else:
+        summary.off("speech", "espeak-ng is not installed: demo prompts are tone patterns",
+                    "apt-get install espeak-ng (make run installs it)")
     ensure_demo_prompts(cfg.prompts_dir, cfg.language)
 
     media_prompts = PromptLibrary([cfg.prompts_dir], cfg.language)

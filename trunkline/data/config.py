@@ -1,7 +1,9 @@
 """Server configuration: defaults, an optional TOML file, then TRUNKLINE_* environment variables."""
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 
 @dataclass
@@ -21,30 +23,30 @@ class Config:
     gsm_port: str = ""                     # serial port of a GSM modem for SMS (simulated modem on sim://)
 
     @property
-    def prompts_dir(self):
+    def prompts_dir(self) -> str:
         """Where prompts (generated and uploaded) live."""
         return os.path.join(self.var_dir, "prompts")
 
     @property
-    def recordings_dir(self):
+    def recordings_dir(self) -> str:
         """Where call recordings and voicemail are written."""
         return os.path.join(self.var_dir, "recordings")
 
     @property
-    def fax_dir(self):
+    def fax_dir(self) -> str:
         """Where received and sent faxes (TIFF-F) live."""
         return os.path.join(self.var_dir, "fax")
 
     @property
-    def database_url(self):
+    def database_url(self) -> str:
         """The SQLAlchemy URL (SQLite file in var_dir by default)."""
         return self.db_url or f"sqlite:///{os.path.abspath(os.path.join(self.var_dir, 'trunkline.db'))}"
 
 
-def load_config(path=None, env=None):
+def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Build a Config from defaults, a TOML file (if given or ./trunkline.toml exists) and the environment."""
     env = os.environ if env is None else env
-    values = {}
+    values: dict[str, Any] = {}
     path = path or env.get("TRUNKLINE_CONFIG") or ("trunkline.toml" if os.path.exists("trunkline.toml") else None)
     if path:
         with open(path, "rb") as f:

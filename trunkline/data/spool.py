@@ -17,8 +17,14 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Mapping
+from typing import Any
 
-from sqlalchemy import Date, DateTime
+from sqlalchemy import Date, DateTime, Engine, Table, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from trunkline.data.models import Cdr, QueueEvent
 
 log = logging.getLogger("trunkline.data.spool")
 
@@ -27,11 +33,10 @@ def _insert_ignore(conn, table, rows, key):
     """INSERT rows, skipping those whose unique `key` already exists (PostgreSQL and SQLite)."""
     name = conn.dialect.name
     if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        insert = pg_insert
     elif name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # generic fallback: filter existing keys first
-        from sqlalchemy import select
+        insert = sqlite_insert
+    else:  # other dialects: filter existing keys first
         have = set(conn.execute(select(table.c[key]).where(table.c[key].in_([r[key] for r in rows]))).scalars())
         rows = [r for r in rows if r[key] not in have]
         if rows:
@@ -58,9 +63,8 @@ def _to_json(value):
 class DurableWriter:
     """Background writer of records (kind 'cdr', 'queue_event', or registered kinds) with a spool file."""
 
-    def __init__(self, engine, spool_path, maxsize=10000, retry_interval=1.0, batch_size=200):
-        from trunkline.data.models import Cdr, QueueEvent
-
+    def __init__(self, engine: Engine, spool_path: str, maxsize: int = 10000, retry_interval: float = 1.0,
+                 batch_size: int = 200) -> None:
         self.engine = engine
         self.spool_path = spool_path
         self.retry_interval = retry_interval
@@ -79,7 +83,7 @@ class DurableWriter:
         d = os.path.dirname(os.path.abspath(spool_path))
         os.makedirs(d, exist_ok=True)
 
-    def register(self, kind, table, key):
+    def register(self, kind: str, table: Table, key: str) -> None:
         """Allow records of `kind` into `table`, deduplicated on unique column `key`."""
         self._kinds[kind] = _Kind(table, key)
 
@@ -89,7 +93,7 @@ class DurableWriter:
         self._seq = s
         return s
 
-    def put(self, kind, row):
+    def put(self, kind: str, row: Mapping[str, Any]) -> int:
         """Queue one record (dict of column values) for the database; returns its sequence number."""
         k = self._kinds.get(kind)
         if k is None:
@@ -110,11 +114,11 @@ class DurableWriter:
                 self.stats["overflow"] += 1
         return seq
 
-    def write_cdr(self, **row):
+    def write_cdr(self, **row: Any) -> int:
         """Queue a CDR (columns of trunkline.data.models.Cdr; call_id required)."""
         return self.put("cdr", row)
 
-    def write_queue_event(self, **row):
+    def write_queue_event(self, **row: Any) -> int:
         """Queue a queue_log event (columns of trunkline.data.models.QueueEvent; uuid required)."""
         return self.put("queue_event", row)
 
@@ -154,7 +158,7 @@ class DurableWriter:
         if rest:
             self._append_locked(rest)
 
-    def spool_pending(self):
+    def spool_pending(self) -> bool:
         """True when the spool file holds records not yet in the database."""
         try:
             return os.path.getsize(self.spool_path) > 0
@@ -212,7 +216,6 @@ class DurableWriter:
 
     # ---------------------------------------------------------------- database side
     def _db_alive(self):
-        from sqlalchemy import text
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
@@ -309,7 +312,7 @@ class DurableWriter:
         self.last_error = msg
 
     # ---------------------------------------------------------------- lifecycle
-    def start(self):
+    def start(self) -> "DurableWriter":
         """Start the writer thread (replays a spool left by a previous run first)."""
         self._stop.clear()
         self._stop_deadline = None
@@ -317,7 +320,7 @@ class DurableWriter:
         self._thread.start()
         return self
 
-    def flush(self, timeout=10.0):
+    def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every record so far is in the database; False on timeout (records stay spooled)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
@@ -326,7 +329,7 @@ class DurableWriter:
                 return True
         return False
 
-    def stop(self, timeout=5.0):
+    def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread after draining the queue; what the database cannot take stays in the spool file."""
         if not self._thread:
             return
@@ -339,6 +342,6 @@ class DurableWriter:
         self._thread = None
 
     @property
-    def pending(self):
+    def pending(self) -> int:
         """Records queued in memory (not counting the spool file)."""
         return self._q.qsize()

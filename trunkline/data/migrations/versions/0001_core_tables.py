@@ -1,7 +1,7 @@
 """core tables
 
 Revision ID: e8fc4985fb40
-Revises: 
+Revises:
 Create Date: 2026-11-23 09:45:07.838984
 """
 from alembic import op
