@@ -26,7 +26,7 @@ from trunkline.ivr.flows import FlowRegistry, Router, Services
 from trunkline.ivr.prompts import PromptLibrary as IvrPrompts
 from trunkline.ivr.prompts import espeak_available
 from trunkline.ivr.voicemail import Voicemail
-from trunkline.media import Engine, PromptLibrary
+from trunkline.media import Call, Engine, PromptLibrary
 from trunkline.media.cdr import CdrRecorder
 from trunkline.pstn import SimError, SimRig, Switch
 from trunkline.pstn.gsm_modem import GsmModemSim
@@ -35,6 +35,19 @@ from trunkline.webadmin import serve as serve_web
 from trunkline.webadmin.hub import Hub
 
 log = logging.getLogger("trunkline.server")
+
+
+class DemoHotline:
+    """The demo hotline as the default Python flow: recordings go to `recordings_dir`; prompts in `language`."""
+
+    def __init__(self, recordings_dir: str, language: str) -> None:
+        self.recordings_dir = recordings_dir
+        self.language = language
+
+    async def __call__(self, call: Call) -> None:
+        """Run the demo hotline on `call`."""
+        call.vars["recordings_dir"] = self.recordings_dir
+        await hotline(call)
 
 
 class StartupSummary:
@@ -107,7 +120,7 @@ def start_sms(cfg: Config, factory: Callable[[], Session], simulated: bool,
 
 
 def install_flows(engine: Engine, cfg: Config, factory: Callable[[], Session], acd: ACD,
-                  default_flow: Callable[..., Any]) -> FlowRegistry:
+                  default_flow: DemoHotline) -> FlowRegistry:
     """Route calls through the IVR flow registry (YAML flows from the database, call firewall);
     returns the registry. The demo hotline is the default flow."""
     prompts = IvrPrompts(cfg.prompts_dir, language=cfg.language, session_factory=factory)
@@ -115,7 +128,6 @@ def install_flows(engine: Engine, cfg: Config, factory: Callable[[], Session], a
     services = Services(prompts=prompts, session_factory=factory, voicemail=voicemail, acd=acd,
                         data_dir=cfg.var_dir, fax_store=FaxStore(factory, cfg.fax_dir))
     registry = FlowRegistry(services)
-    default_flow.language = cfg.language
     registry.register("hotline", default_flow)
     registry.load_from_db()
     blacklist.configure(factory)
@@ -166,14 +178,10 @@ async def serve(cfg: Config) -> None:
     sms = start_sms(cfg, factory, simulated=sim is not None, summary=summary)
     engine.sms = sms
 
-    async def flow(call):
-        call.vars["recordings_dir"] = cfg.recordings_dir
-        await hotline(call)
-
     acd = ACD(engine, factory, config={"instance": f"acd-{socket.gethostname()}", "writer": writer,
                                        "recordings_dir": cfg.recordings_dir})
     summary.on("ACD", f"instance acd-{socket.gethostname()}")
-    registry = install_flows(engine, cfg, factory, acd, flow)
+    registry = install_flows(engine, cfg, factory, acd, DemoHotline(cfg.recordings_dir, cfg.language))
     campaigns: dict[str, Any] = {}       # name -> ivr.campaign.Campaign, shown and controlled in the web admin
     campaign_manager = CampaignManager(engine, factory, registry, campaigns)   # web-created, kept in the DB
 

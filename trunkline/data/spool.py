@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import os
 import queue
 import threading
@@ -20,7 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Date, DateTime, Engine, Table, select, text
+from sqlalchemy import Date, DateTime, Engine, FromClause, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -69,11 +70,11 @@ class DurableWriter:
         self.spool_path = spool_path
         self.retry_interval = retry_interval
         self.batch_size = batch_size
-        self._q = queue.Queue(maxsize=maxsize)
-        self._kinds = {}
+        self._q: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=maxsize)
+        self._kinds: dict[str, _Kind] = {}
         self._lock = threading.Lock()  # guards the spool file and the seq counter
         self._seq = 0
-        self._thread = None
+        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._idle = threading.Event()
         self.stats = {"written": 0, "spooled": 0, "replayed": 0, "overflow": 0, "errors": 0, "bad_lines": 0}
@@ -83,7 +84,7 @@ class DurableWriter:
         d = os.path.dirname(os.path.abspath(spool_path))
         os.makedirs(d, exist_ok=True)
 
-    def register(self, kind: str, table: Table, key: str) -> None:
+    def register(self, kind: str, table: FromClause, key: str) -> None:
         """Allow records of `kind` into `table`, deduplicated on unique column `key`."""
         self._kinds[kind] = _Kind(table, key)
 
@@ -315,9 +316,9 @@ class DurableWriter:
     def start(self) -> "DurableWriter":
         """Start the writer thread (replays a spool left by a previous run first)."""
         self._stop.clear()
-        self._stop_deadline = None
-        self._thread = threading.Thread(target=self._run, name="trunkline-db-writer", daemon=True)
-        self._thread.start()
+        self._stop_deadline = math.inf        # monotonic time stop() gives the writer to drain
+        thread = self._thread = threading.Thread(target=self._run, name="trunkline-db-writer", daemon=True)
+        thread.start()
         return self
 
     def flush(self, timeout: float = 10.0) -> bool:

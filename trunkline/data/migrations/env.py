@@ -4,7 +4,7 @@ The target metadata is `Base.metadata` as the caller loaded it (`trunkline.app.s
 every area's models)."""
 from alembic import context
 
-from trunkline.data.db import Base, make_engine
+from trunkline.data.db import DEFAULT_URL, Base, make_engine
 
 config = context.config
 target_metadata = Base.metadata
@@ -27,5 +27,5 @@ else:
     if conn is not None:
         _run(conn)
     else:
-        with make_engine(config.get_main_option("sqlalchemy.url")).begin() as c:
+        with make_engine(config.get_main_option("sqlalchemy.url") or DEFAULT_URL).begin() as c:
             _run(c)
