@@ -237,7 +237,7 @@ class CampaignManager:
     async def _run(self, camp: Campaign) -> None:
         try:
             await camp.run()
-        except Exception:
+        except Exception:   # logged here: nobody awaits this task; raised on so the task records the failure
             log.exception("campaign %s failed", camp.name)
             raise
 
