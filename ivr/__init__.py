@@ -16,7 +16,12 @@ Wiring on an engine (what the server does)::
     blacklist.configure(db)
     Router(registry, default="hotline").install(engine)   # firewall before answer + flow per call
 
+The ACD sits above the IVR: it comes in as ``Services(acd=...)`` and the IVR knows it only through
+`services.CallQueue` (``enqueue(call, queue, data=, priority=)``).
+
 Modules: say (readings as prompt fragments), prompts (library, TTS, upload, record by phone),
-flowdoc (YAML parse + validation), nodes (node types), menu, flows (registry, interpreter,
-router), voicemail, calendar, blacklist, lookup, survey, cdr (path/digits -> CDR), models (ivr_ tables).
+flowdoc (YAML parse + validation), node_schema (node types: keys and validation), nodes (node
+runners), menu, services (what flows run against), flows (registry, interpreter, router),
+voicemail, calendar, blacklist, lookup, survey, cdr (path/digits -> CDR), models (ivr_ tables),
+campaign / campaign_store / amd (outbound campaigns), demo (the demo hotline).
 """

@@ -34,8 +34,9 @@ def frame_levels_dbm0(pcm: np.ndarray) -> np.ndarray:
 class AnsweringMachineDetector:
     """Streaming human/machine classifier for one answered call; times in ms, levels in dBm0."""
 
-    def __init__(self, initial_silence_ms=2500, greeting_ms=1600, after_greeting_ms=800, max_words=4,
-                 min_word_ms=100, word_gap_ms=150, total_ms=5000, speech_dbm0=-50.0):
+    def __init__(self, initial_silence_ms: float = 2500, greeting_ms: float = 1600, after_greeting_ms: float = 800,
+                 max_words: int = 4, min_word_ms: float = 100, word_gap_ms: float = 150, total_ms: float = 5000,
+                 speech_dbm0: float = -50.0) -> None:
         self.initial_silence_ms = initial_silence_ms
         self.greeting_ms = greeting_ms
         self.after_greeting_ms = after_greeting_ms
@@ -46,11 +47,11 @@ class AnsweringMachineDetector:
         self.speech_dbm0 = speech_dbm0
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
         """Start over for a new call."""
         self._rest = np.zeros(0, dtype=np.int16)
         self.t_ms = 0.0
-        self.floor = None
+        self.floor: float | None = None
         self.speech_ms = 0.0          # total speech so far
         self.words = 0
         self.run_speech = 0.0         # current speech run (ms)
@@ -59,7 +60,7 @@ class AnsweringMachineDetector:
         self.verdict: str | None = None
         self.decided_at_ms: float | None = None
 
-    def feed(self, samples) -> str | None:
+    def feed(self, samples: np.ndarray) -> str | None:
         """Add int16 audio; returns the verdict once decided ("human" | "machine" | "silence"), else None."""
         if self.verdict is not None:
             return self.verdict
@@ -74,10 +75,10 @@ class AnsweringMachineDetector:
                 break
         return self.verdict
 
-    def _decide(self, v):
+    def _decide(self, v: str) -> None:
         self.verdict, self.decided_at_ms = v, self.t_ms
 
-    def _frame(self, speech: bool):
+    def _frame(self, speech: bool) -> None:
         self.t_ms += 10.0
         if speech:
             if self.run_silence >= self.word_gap_ms or not self.heard:

@@ -5,8 +5,17 @@ Rules live in memory (fast, no DB access on the call path) and in the
 ``ivr_blacklist`` table; `configure()` loads them, `add()`/`remove()` change both.
 An exact rule beats a prefix rule; among prefixes the longest wins.
 """
+from __future__ import annotations
+
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from trunkline.data.db import session_scope
+
+from .models import IvrBlacklistEntry
 
 ALLOW, REJECT, FLOW = "allow", "reject", "flow"
 MATCHES = ("exact", "prefix", "anonymous")
@@ -22,7 +31,7 @@ class Action:
     note: str = ""
 
     @property
-    def allowed(self):
+    def allowed(self) -> bool:
         """True when the call proceeds normally."""
         return self.kind == ALLOW
 
@@ -30,7 +39,7 @@ class Action:
 ALLOWED = Action(ALLOW)
 
 
-def normalize(number):
+def normalize(number: str | None) -> str:
     """Digits of a caller number (a leading + kept); '' for anonymous/withheld."""
     number = (number or "").strip()
     plus = number.startswith("+")
@@ -41,16 +50,16 @@ def normalize(number):
 class Firewall:
     """An in-memory rule set, optionally persisted to the ivr_blacklist table."""
 
-    def __init__(self, session_factory=None):
+    def __init__(self, session_factory: Callable[[], Session] | None = None) -> None:
         self.session_factory = session_factory
         self._lock = threading.Lock()
-        self._exact = {}
-        self._prefix = {}
-        self._anonymous = None
+        self._exact: dict[str, Action] = {}
+        self._prefix: dict[str, Action] = {}
+        self._anonymous: Action | None = None
         if session_factory is not None:
             self.reload()
 
-    def _validate(self, pattern, match, action, flow, cause):
+    def _validate(self, pattern: str, match: str, action: str, flow: str, cause: int) -> None:
         if match not in MATCHES:
             raise ValueError(f"blacklist: match must be one of {MATCHES}, not {match!r}")
         if action not in (REJECT, FLOW):
@@ -64,7 +73,7 @@ class Firewall:
         if not 1 <= int(cause) <= 127:
             raise ValueError(f"blacklist: Q.850 cause {cause} out of range 1..127")
 
-    def _set(self, pattern, match, act):
+    def _set(self, pattern: str, match: str, act: Action) -> None:
         if match == "exact":
             self._exact[normalize(pattern)] = act
         elif match == "prefix":
@@ -72,15 +81,13 @@ class Firewall:
         else:
             self._anonymous = act
 
-    def add(self, pattern, match="exact", action=REJECT, flow="", cause=21, note=""):
+    def add(self, pattern: str, match: str = "exact", action: str = REJECT, flow: str = "", cause: int = 21,
+            note: str = "") -> Action:
         """Add or replace a rule; stored in the DB when the firewall has one."""
         self._validate(pattern, match, action, flow, cause)
         pattern = "" if match == "anonymous" else normalize(pattern)
         act = Action(action, flow if action == FLOW else "", int(cause) if action == REJECT else 0, pattern, note)
         if self.session_factory is not None:
-            from trunkline.data.db import session_scope
-
-            from .models import IvrBlacklistEntry
             with session_scope(self.session_factory) as s:
                 row = s.query(IvrBlacklistEntry).filter_by(pattern=pattern, match=match).one_or_none()
                 if row is None:
@@ -91,13 +98,10 @@ class Firewall:
             self._set(pattern, match, act)
         return act
 
-    def remove(self, pattern, match="exact"):
+    def remove(self, pattern: str, match: str = "exact") -> bool:
         """Delete a rule; returns True if one was there."""
         pattern = "" if match == "anonymous" else normalize(pattern)
         if self.session_factory is not None:
-            from trunkline.data.db import session_scope
-
-            from .models import IvrBlacklistEntry
             with session_scope(self.session_factory) as s:
                 s.query(IvrBlacklistEntry).filter_by(pattern=pattern, match=match).delete()
         with self._lock:
@@ -107,10 +111,13 @@ class Firewall:
             table = self._exact if match == "exact" else self._prefix
             return table.pop(pattern, None) is not None
 
-    def reload(self):
+    def reload(self) -> None:
         """Replace the in-memory rules with the enabled rows of the ivr_blacklist table."""
-        from .models import IvrBlacklistEntry
-        exact, prefix, anon = {}, {}, None
+        if self.session_factory is None:
+            raise ValueError("blacklist: this firewall has no database to reload from")
+        exact: dict[str, Action] = {}
+        prefix: dict[str, Action] = {}
+        anon: Action | None = None
         with self.session_factory() as s:
             for r in s.query(IvrBlacklistEntry).filter_by(enabled=True):
                 act = Action(r.action, r.flow if r.action == FLOW else "",
@@ -124,7 +131,7 @@ class Firewall:
         with self._lock:
             self._exact, self._prefix, self._anonymous = exact, prefix, anon
 
-    def check(self, caller):
+    def check(self, caller: str | None) -> Action:
         """The action for a caller number: exact rule, else longest prefix rule, else allow."""
         num = normalize(caller)
         with self._lock:
@@ -139,7 +146,7 @@ class Firewall:
                     return hit
         return ALLOWED
 
-    def rules(self):
+    def rules(self) -> list[tuple[str, Action]]:
         """All rules as (match, Action) pairs."""
         with self._lock:
             out = [("exact", a) for a in self._exact.values()] + [("prefix", a) for a in self._prefix.values()]
@@ -151,28 +158,29 @@ class Firewall:
 _default = Firewall()
 
 
-def configure(session_factory):
+def configure(session_factory: Callable[[], Session]) -> Firewall:
     """Point the process-wide firewall at a database and load its rules."""
     global _default
     _default = Firewall(session_factory)
     return _default
 
 
-def default():
+def default() -> Firewall:
     """The process-wide firewall `check()` consults."""
     return _default
 
 
-def add(pattern, match="exact", action=REJECT, flow="", cause=21, note=""):
+def add(pattern: str, match: str = "exact", action: str = REJECT, flow: str = "", cause: int = 21,
+        note: str = "") -> Action:
     """Add a rule to the process-wide firewall."""
     return _default.add(pattern, match, action, flow, cause, note)
 
 
-def remove(pattern, match="exact"):
+def remove(pattern: str, match: str = "exact") -> bool:
     """Remove a rule from the process-wide firewall."""
     return _default.remove(pattern, match)
 
 
-def check(caller):
+def check(caller: str | None) -> Action:
     """Check a caller number before answer: returns an Action (allow / reject / flow)."""
     return _default.check(caller)

@@ -28,14 +28,23 @@ import heapq
 import io
 import itertools
 import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from sqlalchemy import text as _sql_text
+from sqlalchemy.orm import Session
 
+from trunkline.data.db import session_scope
 from trunkline.dsp.cpa import CallProgressDetector
-from trunkline.ivr.amd import AnsweringMachineDetector
-from trunkline.ivr.blacklist import normalize
-from trunkline.media import ChannelError, Timeout
+from trunkline.media import ChannelError, Hangup, Timeout
+from trunkline.media.call import Call
+from trunkline.media.engine import Engine
+
+from .amd import AnsweringMachineDetector
+from .blacklist import Firewall, normalize
+from .calendar import Calendar
 
 log = logging.getLogger("trunkline.ivr.campaign")
 
@@ -74,6 +83,7 @@ class Contact:
     next_at: float = 0.0
     state: str = "pending"          # pending | dialing | done
     wait: float = 0.0               # seconds after run() starts before the first dial (a restored retry)
+    db_id: int | None = None        # its ivr_campaign_numbers row, for a campaign kept in the database
 
     @property
     def tries(self) -> int:
@@ -84,13 +94,13 @@ class Contact:
 class _DetectTap:
     """Engine tap on an answered call: feeds its audio to CPA (fax tones) and AMD; sends silence."""
 
-    def __init__(self, amd_kw):
+    def __init__(self, amd_kw: Mapping[str, Any]) -> None:
         self.cpa = CallProgressDetector(1, silence_ms=60000.0)
         self.amd = AnsweringMachineDetector(**amd_kw)
         self.result: str | None = None
         self.samples = 0
 
-    def rx(self, samples):
+    def rx(self, samples: np.ndarray) -> None:
         """Received audio of the call (int16)."""
         if self.result is not None:
             return
@@ -106,18 +116,26 @@ class _DetectTap:
         if v is not None and v != "silence":
             self.result = v           # "silence" stays open: a fax's CNG may still come
 
-    def tx(self, n):
+    def tx(self, n: int) -> np.ndarray:
         """Audio to send while analysing: silence."""
         return np.zeros(n, dtype=np.int16)
+
+
+#: what runs on an answered call: flow(call, contact)
+CampaignFlow = Callable[[Call, Contact], Awaitable[Any]]
 
 
 class Campaign:
     """One outbound campaign over a media engine (see module docstring)."""
 
-    def __init__(self, engine, name, contacts, flow=None, *, caller_id="", trunk="pri", ring_timeout=30.0,
-                 calendar=None, start=None, max_channels=4, calls_per_second=1.0, max_attempts=3,
-                 retry_after=None, dnc=(), firewall=None, detect_seconds=6.0, amd=None, machine_flow=None,
-                 detect=True, paused=False, observer=None):
+    def __init__(self, engine: Engine, name: str, contacts: Iterable[Contact | dict[str, Any] | str],
+                 flow: CampaignFlow | None = None, *, caller_id: str = "", trunk: str | None = "pri",
+                 ring_timeout: float = 30.0, calendar: Calendar | None = None, start: dt.datetime | None = None,
+                 max_channels: int = 4, calls_per_second: float = 1.0, max_attempts: int = 3,
+                 retry_after: Mapping[str, float] | None = None, dnc: Iterable[str] = (),
+                 firewall: Firewall | None = None, detect_seconds: float = 6.0, amd: Mapping[str, Any] | None = None,
+                 machine_flow: CampaignFlow | None = None, detect: bool = True, paused: bool = False,
+                 observer: object | None = None) -> None:
         if max_channels < 1 or calls_per_second <= 0 or max_attempts < 1:
             raise CampaignError("max_channels, calls_per_second and max_attempts must be positive")
         self.engine = engine
@@ -156,11 +174,10 @@ class Campaign:
         self.active: dict[str, asyncio.Task] = {}
         self.dials = 0
         self.flow_errors: list[tuple[str, str]] = []
-        self._heap: list = []
+        self._heap: list[tuple[float, int, Contact]] = []
         self._seq = itertools.count()
-        self._t0 = None
+        self._t0: float | None = None
         self._last_dial = -1e9
-        self._wake = None
 
     # ------------------------------------------------------------ input
     @staticmethod
@@ -178,13 +195,11 @@ class Campaign:
         return rows
 
     @staticmethod
-    def rows_from_query(session_factory, sql: str, params: dict | None = None) -> list[dict]:
+    def rows_from_query(session_factory: Callable[[], Session], sql: str,
+                        params: dict | None = None) -> list[dict]:
         """Contacts from a database query (SQL text with :named parameters); it must return a 'number' column."""
-        from sqlalchemy import text
-
-        from trunkline.data.db import session_scope
         with session_scope(session_factory) as s:
-            res = s.execute(text(sql), params or {})
+            res = s.execute(_sql_text(sql), params or {})
             cols = list(res.keys())
             if "number" not in cols:
                 raise CampaignError(f"query returns no 'number' column (columns: {', '.join(cols)})")
@@ -195,24 +210,24 @@ class Campaign:
         return rows
 
     # ------------------------------------------------------------ control
-    def pause(self):
+    def pause(self) -> None:
         """Stop starting new calls (calls in progress finish)."""
         if self.state == "running":
             self.state = "paused"
             self._notify("on_state", self)
 
-    def resume(self):
+    def resume(self) -> None:
         """Start dialling again after pause()."""
         if self.state == "paused":
             self.state = "running"
             self._notify("on_state", self)
 
-    def stop(self):
+    def stop(self) -> None:
         """End the campaign: no new calls; numbers not final stay as they are (outcome None)."""
         self.state = "stopped"
         self._notify("on_state", self)
 
-    def _notify(self, method, *args):
+    def _notify(self, method: str, *args: Any) -> None:
         fn = getattr(self.observer, method, None) if self.observer is not None else None
         if fn is not None:
             try:
@@ -225,7 +240,7 @@ class Campaign:
         return self.start_wall + dt.timedelta(seconds=self.engine.now - (self._t0 or self.engine.now))
 
     # ------------------------------------------------------------ run
-    async def run(self):
+    async def run(self) -> dict:
         """Dial until every number has a final outcome or stop(); returns report()."""
         eng = self.engine
         self._t0 = eng.now
@@ -272,21 +287,22 @@ class Campaign:
         return self.report()
 
     def _until_open(self) -> float:
-        nxt = self.calendar.next_open(self.wall_time())
-        if nxt is None:
+        cal = self.calendar
+        nxt = cal.next_open(self.wall_time()) if cal is not None else None
+        if cal is None or nxt is None:
             self.stop()
             return 0.0
-        local_now = self.calendar.local(self.wall_time())
+        local_now = cal.local(self.wall_time())
         return max(1.0, (nxt - local_now).total_seconds())
 
-    def _screen(self, number) -> str | None:
+    def _screen(self, number: str) -> str | None:
         if normalize(number) in self.dnc:
             return "dnc"
         if self.firewall is not None and not self.firewall.check(number).allowed:
             return "blacklisted"
         return None
 
-    async def _attempt(self, c: Contact):
+    async def _attempt(self, c: Contact) -> None:
         eng = self.engine
         at = eng.now
         cause, detail, outcome = None, "", None
@@ -312,7 +328,7 @@ class Campaign:
             c.outcome, c.state = outcome, "done"
         self._notify("on_attempt", self, c, att)
 
-    async def _after_answer(self, call, c):
+    async def _after_answer(self, call: Call, c: Contact) -> tuple[str, str]:
         eng = self.engine
         if not self.detect:
             await self._run_flow(call, c, self.flow)
@@ -333,14 +349,15 @@ class Campaign:
         await self._run_flow(call, c, flow)
         return result, detail
 
-    async def _run_flow(self, call, c, flow):
+    async def _run_flow(self, call: Call, c: Contact, flow: CampaignFlow | None) -> None:
         if flow is not None and not call.hungup:
             try:
                 await flow(call, c)
+            except Hangup:
+                log.debug("campaign %s: %s hung up during the flow", self.name, c.number)
             except Exception as exc:          # a flow error ends this call, not the campaign
-                if exc.__class__.__name__ != "Hangup":
-                    self.flow_errors.append((c.number, repr(exc)))
-                    log.warning("campaign %s flow failed for %s: %r", self.name, c.number, exc)
+                self.flow_errors.append((c.number, repr(exc)))
+                log.warning("campaign %s flow failed for %s: %r", self.name, c.number, exc)
         if not call.hungup:
             await call.hangup()
 

@@ -21,20 +21,26 @@ import datetime as dt
 import io
 import logging
 import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.orm import Session
 
 from trunkline.data.db import session_scope
+from trunkline.data.timeutil import as_utc, utcnow
+from trunkline.media.call import Call
+from trunkline.media.engine import Engine
 
 from .campaign import Attempt, Campaign, CampaignError, Contact
+from .flows import FlowRegistry
+from .models import IvrCampaign, IvrCampaignNumber
 
 log = logging.getLogger("trunkline.ivr.campaign_store")
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 NUMBER_RE = re.compile(r"^\+?[0-9]{3,20}$")
 MAX_NUMBERS = 100000
-
-
-def _utcnow():
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
 def clean_number(text: str) -> str | None:
@@ -50,7 +56,9 @@ def parse_numbers(text: str, source: str = "line") -> tuple[list[dict], list[str
     has a 'number' column (CSV with header), else col2, col3, ... . Blank lines and lines starting with
     '#' are ignored. A bad or repeated number is reported ("line 7: ...") and skipped; the good rows stay.
     """
-    rows, errors, seen = [], [], {}
+    rows: list[dict] = []
+    errors: list[str] = []
+    seen: dict[str, str] = {}
     lines = (text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     header = None
     records = list(csv.reader(io.StringIO("\n".join(lines))))
@@ -93,7 +101,9 @@ class CampaignManager:
     """Creates, persists and restores campaigns; the server's `campaigns` dict is the one it fills.
     `trunk`: the trunk type campaigns dial on ("pri", "r2", "analog"; None = any outbound trunk)."""
 
-    def __init__(self, engine, session_factory, registry=None, campaigns=None, trunk=None, ring_timeout=30.0):
+    def __init__(self, engine: Engine, session_factory: Callable[[], Session], registry: FlowRegistry | None = None,
+                 campaigns: dict[str, Campaign] | None = None, trunk: str | None = None,
+                 ring_timeout: float = 30.0) -> None:
         self.engine = engine
         self.session_factory = session_factory
         self.registry = registry
@@ -101,19 +111,21 @@ class CampaignManager:
         self.trunk = trunk
         self.ring_timeout = ring_timeout
         self.tasks: dict[str, asyncio.Future] = {}
-        self.loop = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------ flows
     def flow_names(self) -> list[str]:
         """Names of the flows a campaign can run on answer (the server's flow registry)."""
         return list(self.registry.names()) if self.registry is not None else []
 
-    def _flow_for(self, name, flow_name):
+    def _flow_for(self, name: str, flow_name: str) -> Callable[[Call, Contact], Any] | None:
         if not flow_name:
             return None
         registry = self.registry
 
-        async def flow(call, contact):
+        async def flow(call: Call, contact: Contact) -> None:
+            if registry is None:
+                raise CampaignError(f"campaign {name}: no flow registry to run flow {flow_name!r}")
             call.vars.update(contact.variables)
             call.vars["campaign"] = name
             call.vars["campaign_number"] = contact.number
@@ -122,10 +134,12 @@ class CampaignManager:
         return flow
 
     # ------------------------------------------------------------ create
-    def create(self, name, flow, rows, *, caller_id="", max_channels=4, calls_per_second=1.0, max_attempts=3,
-               retry_after=300.0, amd=True, paused=False, ring_timeout=None, trunk=None, author=""):
+    def create(self, name: str, flow: str, rows: Sequence[dict[str, Any]], *,
+               caller_id: str = "", max_channels: int | str = 4, calls_per_second: float | str = 1.0,
+               max_attempts: int | str = 3, retry_after: float | str | dict[str, float] = 300.0, amd: bool = True,
+               paused: bool = False, ring_timeout: float | None = None, trunk: str | None = None,
+               author: str = "") -> Campaign:
         """Validate, store and start a campaign; returns the Campaign. CampaignError says what is wrong."""
-        from .models import IvrCampaign, IvrCampaignNumber
         name = (name or "").strip()
         if not NAME_RE.match(name):
             raise CampaignError("The name must be 1-80 letters, digits, '.', '_' or '-' (starting with a letter "
@@ -176,12 +190,11 @@ class CampaignManager:
         log.info("campaign %s created by %s: %d numbers, flow %s", name, author or "?", len(rows), flow)
         return camp
 
-    def _exists(self, name):
-        from .models import IvrCampaign
+    def _exists(self, name: str) -> bool:
         with session_scope(self.session_factory) as s:
             return s.query(IvrCampaign.id).filter_by(name=name).first() is not None
 
-    def _loop(self):
+    def _loop(self) -> asyncio.AbstractEventLoop:
         loop = self.loop or getattr(self.engine, "_loop", None)
         if loop is None:
             try:
@@ -192,9 +205,9 @@ class CampaignManager:
 
     # ------------------------------------------------------------ build & run
     @staticmethod
-    def _contacts(row):
+    def _contacts(row: IvrCampaign) -> list[Contact]:
         out = []
-        now = _utcnow()
+        now = utcnow()
         for n in row.numbers:
             c = Contact(n.number, dict(n.variables or {}))
             c.db_id = n.id
@@ -203,34 +216,33 @@ class CampaignManager:
             if n.state == "done":
                 c.state, c.outcome = "done", n.outcome
             elif n.retry_at is not None:
-                c.wait = max(0.0, (n.retry_at - now).total_seconds())
+                c.wait = max(0.0, (as_utc(n.retry_at) - now).total_seconds())
             out.append(c)
         return out
 
-    def _build(self, row, contacts):
+    def _build(self, row: IvrCampaign, contacts: list[Contact]) -> Campaign:
         return Campaign(self.engine, row.name, contacts, flow=self._flow_for(row.name, row.flow),
                         caller_id=row.caller_id, trunk=row.trunk or None, ring_timeout=row.ring_timeout,
                         max_channels=row.max_channels, calls_per_second=row.calls_per_second,
                         max_attempts=row.max_attempts, retry_after=dict(row.retry_after or {}), detect=row.amd,
                         paused=row.state == "paused", observer=self)
 
-    def _start(self, camp, loop):
+    def _start(self, camp: Campaign, loop: asyncio.AbstractEventLoop) -> None:
         self.campaigns[camp.name] = camp
         loop.call_soon_threadsafe(self._spawn, camp)
 
-    def _spawn(self, camp):
+    def _spawn(self, camp: Campaign) -> None:
         self.tasks[camp.name] = asyncio.ensure_future(self._run(camp))
 
-    async def _run(self, camp):
+    async def _run(self, camp: Campaign) -> None:
         try:
             await camp.run()
-        except Exception:
+        except Exception:   # logged here: nobody awaits this task; raised on so the task records the failure
             log.exception("campaign %s failed", camp.name)
             raise
 
     async def restore(self) -> list[str]:
         """Reload campaigns stored as running or paused (call inside the engine's loop); returns their names."""
-        from .models import IvrCampaign, IvrCampaignNumber
         self.loop = asyncio.get_running_loop()
         names = []
         with session_scope(self.session_factory) as s:
@@ -243,7 +255,7 @@ class CampaignManager:
                     n.state, n.outcome, n.last_outcome = "done", "interrupted", "interrupted"
                     n.history = list(n.history or []) + [{"outcome": "interrupted", "cause": None,
                                                           "detail": "server stopped during the call",
-                                                          "at": _utcnow().isoformat()}]
+                                                          "at": utcnow().isoformat()}]
                 s.flush()
                 camp = self._build(row, self._contacts(row))
                 left = sum(1 for c in camp.contacts if c.state != "done")
@@ -253,7 +265,7 @@ class CampaignManager:
                 self._start(camp, self.loop)
         return names
 
-    def stop_all(self):
+    def stop_all(self) -> None:
         """Stop dialling every campaign, keeping its stored state (used on shutdown: they resume next start)."""
         for camp in self.campaigns.values():
             if camp.state in ("running", "paused", "idle"):
@@ -261,16 +273,23 @@ class CampaignManager:
                 camp.state = "stopped"
 
     # ------------------------------------------------------------ observer (Campaign calls these)
-    def on_dial(self, camp, c):
-        from .models import IvrCampaignNumber
+    @staticmethod
+    def _row(s: Session, c: Contact) -> IvrCampaignNumber:
+        n = s.get(IvrCampaignNumber, c.db_id) if c.db_id is not None else None
+        if n is None:
+            raise LookupError(f"campaign number {c.number} has no ivr_campaign_numbers row (id {c.db_id})")
+        return n
+
+    def on_dial(self, camp: Campaign, c: Contact) -> None:
+        """A number is about to be dialled: `dialing`, one attempt more (before the call goes out)."""
         with session_scope(self.session_factory) as s:
-            n = s.get(IvrCampaignNumber, c.db_id)
+            n = self._row(s, c)
             n.state, n.attempts, n.retry_at = "dialing", c.tries + 1, None
 
-    def on_attempt(self, camp, c, att):
-        from .models import IvrCampaignNumber
+    def on_attempt(self, camp: Campaign, c: Contact, att: Attempt | None) -> None:
+        """An attempt ended (None: screened out, never dialled): its outcome, history and retry time."""
         with session_scope(self.session_factory) as s:
-            n = s.get(IvrCampaignNumber, c.db_id)
+            n = self._row(s, c)
             n.state, n.outcome, n.attempts = c.state, c.outcome, c.tries
             if att is None:          # screened out (do-not-call / blacklist): never dialled
                 n.last_outcome = c.outcome or ""
@@ -278,27 +297,24 @@ class CampaignManager:
             n.last_outcome, n.last_cause = att.outcome, att.cause
             n.history = list(n.history or []) + [{"outcome": att.outcome, "cause": att.cause, "detail": att.detail,
                                                   "seconds": round(att.ended - att.at, 2),
-                                                  "at": _utcnow().isoformat()}]
-            n.retry_at = (_utcnow() + dt.timedelta(seconds=att.retry_at - camp.engine.now)
+                                                  "at": utcnow().isoformat()}]
+            n.retry_at = (utcnow() + dt.timedelta(seconds=att.retry_at - camp.engine.now)
                           if att.retry_at is not None else None)
 
-    def on_state(self, camp):
-        from .models import IvrCampaign
+    def on_state(self, camp: Campaign) -> None:
+        """The campaign's state changed (running, paused, stopped, done)."""
         with session_scope(self.session_factory) as s:
             row = s.query(IvrCampaign).filter_by(name=camp.name).one_or_none()
             if row is None:
                 return
             row.state = camp.state
             if camp.state in ("stopped", "done"):
-                row.finished_at = _utcnow()
+                row.finished_at = utcnow()
 
     # ------------------------------------------------------------ reading back
     def stored(self) -> dict:
         """name -> counters from the database for every stored campaign (state, total, done, per outcome)."""
-        from sqlalchemy import func
-
-        from .models import IvrCampaign, IvrCampaignNumber
-        out = {}
+        out: dict[str, dict[str, Any]] = {}
         with session_scope(self.session_factory) as s:
             for row in s.query(IvrCampaign).order_by(IvrCampaign.name):
                 out[row.name] = {"state": row.state, "flow": row.flow, "total": 0, "done": 0, "pending": 0,
@@ -316,14 +332,14 @@ class CampaignManager:
                     p[outcome] = p.get(outcome, 0) + count
         return out
 
-    def numbers(self, name) -> list[dict] | None:
-        """The stored numbers of one campaign (None if there is no such campaign)."""
-        from .models import IvrCampaign
+    def numbers(self, name: str) -> list[dict] | None:
+        """The stored numbers of one campaign (None if there is no such campaign); times are aware UTC."""
         with session_scope(self.session_factory) as s:
             row = s.query(IvrCampaign).filter_by(name=name).one_or_none()
             if row is None:
                 return None
             return [{"number": n.number, "variables": dict(n.variables or {}), "state": n.state,
                      "outcome": n.outcome, "attempts": n.attempts, "last_outcome": n.last_outcome,
-                     "last_cause": n.last_cause, "retry_at": n.retry_at, "history": list(n.history or [])}
+                     "last_cause": n.last_cause,
+                     "retry_at": None if n.retry_at is None else as_utc(n.retry_at), "history": list(n.history or [])}
                     for n in row.numbers]

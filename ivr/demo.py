@@ -12,6 +12,8 @@ import tempfile
 import numpy as np
 import soundfile as sf
 
+from trunkline.media.call import Call
+from trunkline.media.errors import Timeout
 from trunkline.media.prompts import load_audio
 
 RATE = 8000
@@ -31,19 +33,19 @@ DEMO_PROMPTS = {
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
-def _synth_tones(text):
+def _synth_tones(text: str) -> np.ndarray:
     """A tone pattern standing in for speech when no TTS is installed: one 80 ms chirp per word."""
     words = text.split()
     t = np.arange(int(0.08 * RATE)) / RATE
     parts = []
-    for i, w in enumerate(words):
+    for w in words:
         f = 400 + 40 * (sum(map(ord, w)) % 15)
         parts.append((6000 * np.sin(2 * np.pi * f * t)).astype(np.int16))
         parts.append(np.zeros(int(0.04 * RATE), dtype=np.int16))
     return np.concatenate(parts)
 
 
-def _speak(text, voice="en"):
+def _speak(text: str, voice: str = "en") -> np.ndarray | None:
     """8 kHz int16 speech for text via espeak-ng, or None when espeak-ng is missing or fails."""
     exe = shutil.which("espeak-ng")
     if not exe:
@@ -55,7 +57,7 @@ def _speak(text, voice="en"):
         return load_audio(tmp.name)
 
 
-def ensure_demo_prompts(directory, language="en"):
+def ensure_demo_prompts(directory: str, language: str = "en") -> str:
     """Create the demo prompts (and digit words) in directory/<language>/ if missing; returns the folder."""
     folder = os.path.join(directory, language)
     os.makedirs(folder, exist_ok=True)
@@ -76,16 +78,14 @@ def ensure_demo_prompts(directory, language="en"):
     return folder
 
 
-async def hotline(call):
+async def hotline(call: Call) -> None:
     """The demo hotline flow (used by `make run` and `trunkline simulate`)."""
     await call.answer()
     await call.play("welcome", barge_in=True)
     try:
         choice = await call.menu("menu", choices="123", timeout=5, retries=3, invalid="invalid",
                                  timeout_prompt="no_input")
-    except Exception as exc:   # Timeout after retries: say goodbye and clear
-        if type(exc).__name__ != "Timeout":
-            raise
+    except Timeout:            # no valid choice after the retries: say goodbye and clear
         await call.play("goodbye", barge_in=False)
         await call.hangup()
         return

@@ -1,4 +1,4 @@
-"""YAML flow documents: parse with line numbers, validate, and run on a call.
+"""YAML flow documents: parse with line numbers and validate (ivr.flows runs them on a call).
 
 A document::
 
@@ -20,12 +20,16 @@ A document::
 Every problem found is reported as ``flow 'hotline', node 'main' (line 12): ...``;
 `FlowError.problems` lists them all.
 """
+from __future__ import annotations
+
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
-from . import nodes as _nodes
+from . import node_schema as _schema
 
 TOP_KEYS = {"name", "language", "start", "nodes", "prompts", "description", "vars"}
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,79}$")
@@ -36,16 +40,16 @@ class LineDict(dict):
     """A mapping from YAML that remembers the line (1-based) of itself and of each key."""
     line = 0
 
-    def __init__(self, *a, **kw):
+    def __init__(self, *a: Any, **kw: Any) -> None:
         super().__init__(*a, **kw)
-        self.key_lines = {}
+        self.key_lines: dict[str, int] = {}
 
 
 class _Loader(yaml.SafeLoader):
     """Safe loader whose mappings are LineDicts and whose mapping keys are always text."""
 
 
-def _construct_mapping(loader, node):
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     loader.flatten_mapping(node)
     out = LineDict()
     out.line = node.start_mark.line + 1
@@ -71,7 +75,7 @@ class Problem:
     line: int
     message: str
 
-    def __str__(self):
+    def __str__(self) -> str:
         where = f"node {self.node!r} (line {self.line})" if self.node else f"line {self.line}"
         return f"{where}: {self.message}"
 
@@ -79,7 +83,7 @@ class Problem:
 class FlowError(ValueError):
     """A flow document that cannot be loaded; `problems` lists every problem with node and line."""
 
-    def __init__(self, flow, problems):
+    def __init__(self, flow: str, problems: list[Problem]) -> None:
         self.flow = flow
         self.problems = problems
         head = f"flow {flow!r}" if flow else "flow document"
@@ -92,21 +96,22 @@ class FlowDocument:
     name: str
     language: str
     start: str
-    nodes: dict
-    prompts: dict = field(default_factory=dict)
-    vars: dict = field(default_factory=dict)
+    nodes: dict[str, dict[str, Any]]
+    prompts: dict[str, dict[str, str]] = field(default_factory=dict)   # name -> {language: text}
+    vars: dict[str, Any] = field(default_factory=dict)
     source: str = ""
-    lines: dict = field(default_factory=dict)    # node name -> line
+    lines: dict[str, int] = field(default_factory=dict)    # node name -> line
 
-    def prompt_names(self):
+    def prompt_names(self) -> set[str]:
         """Every literal prompt name the nodes refer to."""
-        out = set()
+        out: set[str] = set()
         for spec in self.nodes.values():
-            out |= _nodes.prompt_refs(spec)
+            out |= _schema.prompt_refs(spec)
         return out
 
 
-def parse(text, known_flows=None, prompts=None, calendars=None, lookups=None):
+def parse(text: str, known_flows: Collection[str] | None = None, prompts: _schema.PromptChecker | None = None,
+          calendars: Collection[str] | None = None, lookups: Collection[str] | None = None) -> FlowDocument:
     """Parse and validate a YAML flow document; returns a FlowDocument or raises FlowError.
 
     known_flows: names sub-flow nodes may call (None: not checked); prompts: a PromptLibrary
@@ -125,9 +130,9 @@ def parse(text, known_flows=None, prompts=None, calendars=None, lookups=None):
         raise FlowError("", [Problem("", 1, f"YAML error: {e}")]) from None
     if not isinstance(doc, LineDict):
         raise FlowError("", [Problem("", 1, "a flow document must be a mapping with 'name' and 'nodes'")])
-    problems = []
+    problems: list[Problem] = []
 
-    def top(msg, key=None):
+    def top(msg: str, key: str | None = None) -> None:
         problems.append(Problem("", doc.key_lines.get(key, doc.line) if key else doc.line, msg))
 
     for key in doc:
@@ -162,19 +167,20 @@ def parse(text, known_flows=None, prompts=None, calendars=None, lookups=None):
     start = doc.get("start", next(iter(nodes)))
     if start not in nodes:
         top(f"'start' names {start!r}, which is not a node", "start")
-    ctx = _nodes.ValidationContext(
-        node_names=set(nodes), known_flows=None if known_flows is None else set(known_flows) | {name}, prompts=prompts, calendars=calendars,
-        lookups=lookups, flow_prompts=set(flow_prompts), language=language)
+    ctx = _schema.ValidationContext(
+        node_names=set(nodes), known_flows=None if known_flows is None else set(known_flows) | {name},
+        prompts=prompts, calendars=calendars, lookups=lookups, flow_prompts=set(flow_prompts), language=language)
     lines = {}
     for nname, spec in nodes.items():
         line = nodes.key_lines[nname]
         lines[nname] = line
         if not NAME_RE.match(nname):
             problems.append(Problem(nname, line, "node names use letters, digits, _ . - (and start with a letter)"))
-        for line_no, msg in _nodes.validate(nname, spec, line, ctx):
+        for line_no, msg in _schema.validate(nname, spec, line, ctx):
             problems.append(Problem(nname, line_no, msg))
     if problems:
         raise FlowError(name, problems)
     return FlowDocument(name=name, language=language, start=start, nodes=dict(nodes),
-                        prompts={k: ({language: v} if isinstance(v, str) else dict(v)) for k, v in flow_prompts.items()},
+                        prompts={k: ({language: v} if isinstance(v, str) else dict(v))
+                                 for k, v in flow_prompts.items()},
                         vars=dict(init_vars), source=text, lines=lines)

@@ -1,4 +1,4 @@
-"""Running flows: the services flows use, a versioned flow registry, and the flow-document interpreter.
+"""Running flows: a versioned flow registry, the flow-document interpreter and the router.
 
 Python flows (``async def flow(call)``) and YAML flow documents register under
 a name. Each (re)load makes a new immutable `FlowVersion`; a call binds the
@@ -6,21 +6,34 @@ version that is current when it starts, so a reload takes effect for new calls
 and never disturbs calls in progress. A document that fails validation is
 rejected with its problems and the current version stays in service.
 """
-import datetime as _dt
+from __future__ import annotations
+
 import inspect
 import itertools
 import logging
 import os
 import threading
-import uuid
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import func
+
+from trunkline.data.db import session_scope
+from trunkline.media.call import Call
 from trunkline.media.errors import Hangup
 
+from . import blacklist
 from . import flowdoc as _flowdoc
 from . import nodes as _nodes
 from .cdr import CallTrace
+from .models import IvrFlow
+from .services import Services
 
+__all__ = ["MAX_DEPTH", "MAX_SILENT_STEPS", "Execution", "FlowRegistry", "FlowRuntimeError", "FlowVersion",
+           "Router", "Services"]
+
+PythonFlow = Callable[[Call], Awaitable[None]]
 log = logging.getLogger(__name__)
 MAX_DEPTH = 8
 MAX_SILENT_STEPS = 500
@@ -30,79 +43,44 @@ class FlowRuntimeError(RuntimeError):
     """A flow cannot continue (loop without media, sub-flow depth, missing flow)."""
 
 
-@dataclass
-class Services:
-    """What flows run against: prompts, database, calendars, lookups, voicemail, clock, directories."""
-    prompts: object = None                 # ivr.prompts.PromptLibrary
-    session_factory: object = None
-    calendars: dict = field(default_factory=dict)
-    lookups: dict = field(default_factory=dict)
-    voicemail: object = None               # ivr.voicemail.Voicemail
-    acd: object = None                     # acd.service.ACD (enqueue(call, queue, data=, priority=))
-    clock: object = None                   # () -> aware datetime (wall clock for calendars); default now
-    data_dir: str = "var"
-    registry: object = None
-    fax_store: object = None               # fax.service.FaxStore: received/sent faxes get a `faxes` row
-
-    def now(self):
-        """The wall-clock datetime calendars and say-time use."""
-        return self.clock() if self.clock else _dt.datetime.now(_dt.timezone.utc).astimezone()
-
-    def new_recording_path(self, call, node):
-        """A fresh WAV path for a recording made at a node."""
-        d = _nodes.recording_dir(os.path.join(self.data_dir, "recordings"), call)
-        return os.path.join(d, f"{node}-{uuid.uuid4().hex[:8]}.wav")
-
-    def new_fax_path(self, call):
-        """A fresh TIFF path for a received fax (in the fax store's inbox when there is one)."""
-        if self.fax_store is not None:
-            return self.fax_store.new_path("inbox")
-        d = os.path.join(self.data_dir, "faxes")
-        os.makedirs(d, exist_ok=True)
-        return os.path.join(d, f"{getattr(call, 'id', 'call')}-{uuid.uuid4().hex[:6]}.tif")
-
-    @staticmethod
-    def virtual(call):
-        """True when the call's board runs in virtual time (backend queries then run inline)."""
-        board = getattr(getattr(call, "engine", None), "board", None)
-        return board is not None and not getattr(board, "realtime", True)
-
-
 @dataclass(frozen=True)
 class FlowVersion:
     """One immutable version of a flow: a Python coroutine function or a FlowDocument."""
     name: str
     version: int
     kind: str                      # "python" | "yaml"
-    obj: object
+    obj: PythonFlow | _flowdoc.FlowDocument
 
     @property
-    def language(self):
+    def language(self) -> str:
         """The flow's prompt language (documents say it; Python flows default to zh)."""
-        return getattr(self.obj, "language", "zh")
+        return str(getattr(self.obj, "language", "zh"))
 
 
 class Execution:
-    """One call running one flow version (and its sub-flows)."""
+    """One call running one flow version (and its sub-flows); the `nodes.Runtime` node runners use."""
 
-    def __init__(self, call, services, version, trace, depth=0):
+    def __init__(self, call: Call, services: Services, version: FlowVersion, trace: CallTrace,
+                 depth: int = 0) -> None:
         self.call = call
         self.services = services
         self.version = version
         self.trace = trace
         self.depth = depth
-        self.doc = version.obj if version.kind == "yaml" else None
-        self.lang = (call.vars.get("language") or version.language)
-        self.vars = call.vars
+        self.doc = version.obj if isinstance(version.obj, _flowdoc.FlowDocument) else None
+        self.lang: str = call.vars.get("language") or version.language
+        self.vars: dict[str, Any] = call.vars
 
     # -- helpers the node runners use
-    def _resolve(self, item):
+    def _resolve(self, item: Any) -> list[Any]:
         lib = self.services.prompts
         if isinstance(item, str):
             item = _nodes.render(item, self.vars)
             if self.doc is not None and item in self.doc.prompts and (lib is None or lib.find(item, self.lang) is None):
                 texts = self.doc.prompts[item]
                 text = texts.get(self.lang) or next(iter(texts.values()))
+                if lib is None:
+                    raise FlowRuntimeError(f"prompt {item!r} is defined by text, but there is no prompt library")
                 return [lib.tts(text, self.lang)]
             if os.path.isabs(item) or lib is None:
                 return [item]
@@ -114,23 +92,17 @@ class Execution:
             return out
         return [item]
 
-    async def play(self, items, barge_in=True):
+    async def play(self, items: Any, barge_in: bool = True) -> str | None:
         """Play prompt names / say fragment lists / arrays; returns a barge-in digit or None."""
         resolved = self._resolve(list(items) if isinstance(items, (list, tuple)) else [items])
         if not resolved:
             return None
         return await self.call.play(*resolved, barge_in=barge_in)
 
-    async def to_queue(self, queue, data=None, priority=None):
-        """Transfer to an ACD queue (acd.enqueue); False when the ACD is unavailable or refuses."""
-        enqueue = getattr(self.services.acd, "enqueue", None)
-        if enqueue is None:
-            try:
-                from trunkline import acd
-                enqueue = getattr(acd, "enqueue")
-            except (ImportError, AttributeError):
-                enqueue = None
-        if enqueue is None:
+    async def to_queue(self, queue: str, data: dict[str, Any] | None = None, priority: int | None = None) -> bool:
+        """Transfer to an ACD queue (`Services.acd`); False when the ACD is unavailable or refuses."""
+        acd = self.services.acd
+        if acd is None:
             log.warning("queue %s: the ACD is not available", queue)
             self.vars["queue_status"] = "acd unavailable"
             await self.play(["ivr-queue-unavailable"], False)
@@ -138,40 +110,43 @@ class Execution:
         payload = dict(data) if data else {k: v for k, v in self.vars.items()
                                            if not k.startswith("ivr") and isinstance(v, (str, int, float))}
         payload = {k: v for k, v in payload.items() if isinstance(v, (str, int, float, bool)) or v is None}
-        kw = {"data": payload}
-        if priority is not None and "priority" in inspect.signature(enqueue).parameters:
-            kw["priority"] = priority
         self.trace.enter(queue, "queue-transfer")
         try:
-            result = await enqueue(self.call, queue, **kw)
+            if priority is None:
+                result = await acd.enqueue(self.call, queue, data=payload)
+            else:
+                result = await acd.enqueue(self.call, queue, data=payload, priority=priority)
         except Hangup:
             raise
-        except Exception as e:     # queue unknown, closed, full
+        except Exception as e:     # queue unknown, closed, full: the flow goes on at on_fail, the call stays up
             log.warning("queue %s refused the call: %s", queue, e)
             self.vars["queue_status"] = str(e)
             return False
-        self.vars["queue_status"] = str(getattr(result, "outcome", result))
-        self.vars["queue_ended_by"] = str(getattr(result, "ended_by", "") or "")
-        if getattr(result, "agent", None):
+        self.vars["queue_status"] = str(result.outcome)
+        self.vars["queue_ended_by"] = str(result.ended_by or "")
+        if result.agent:
             self.vars["agent"] = str(result.agent)
         return True
 
-    async def subflow(self, name):
+    async def subflow(self, name: str) -> None:
         """Run another registered flow (its current version) and come back."""
         if self.depth + 1 >= MAX_DEPTH:
             raise FlowRuntimeError(f"sub-flow {name!r}: nesting deeper than {MAX_DEPTH}")
-        version = self.services.registry.current(name)
+        registry = self.services.registry
+        if registry is None:
+            raise FlowRuntimeError(f"sub-flow {name!r}: no flow registry")
+        version = registry.current(name)
         child = Execution(self.call, self.services, version, self.trace, self.depth + 1)
         await child.run()
 
-    async def run(self):
+    async def run(self) -> None:
         """Run this execution's flow to its end (a return, a hang-up node, or a node without next)."""
-        if self.version.kind == "python":
+        doc = self.version.obj
+        if not isinstance(doc, _flowdoc.FlowDocument):
             self.trace.enter(self.version.name, "python", flow=self.version.name)
-            await self.version.obj(self.call)
+            await doc(self.call)
             return
-        doc = self.doc
-        node = doc.start
+        node: str | None = doc.start
         if self.depth == 0 and getattr(self.call, "answered_at", None) is None:
             await self.call.answer()         # a flow document answers when it starts
         for k, v in doc.vars.items():
@@ -196,30 +171,31 @@ class Execution:
 class FlowRegistry:
     """Named flows with versions; `handler(name)` is what engine.route() takes."""
 
-    def __init__(self, services=None):
+    def __init__(self, services: Services | None = None) -> None:
         self.services = services or Services()
         self.services.registry = self
-        self._versions = {}
-        self._current = {}
+        self._versions: dict[str, list[FlowVersion]] = {}
+        self._current: dict[str, FlowVersion] = {}
         self._seq = itertools.count(1)
         self._lock = threading.Lock()
 
-    def names(self):
+    def names(self) -> list[str]:
         """Names of the flows that have a current version."""
         return sorted(self._current)
 
-    def current(self, name):
-        """The version new calls of `name` get; KeyError if none."""
+    def current(self, name: str) -> FlowVersion:
+        """The version new calls of `name` get; FlowRuntimeError if none."""
         try:
             return self._current[name]
         except KeyError:
             raise FlowRuntimeError(f"no flow named {name!r} is loaded") from None
 
-    def versions(self, name):
+    def versions(self, name: str) -> list[FlowVersion]:
         """All versions of a flow loaded in this process, oldest first."""
         return list(self._versions.get(name, []))
 
-    def _install(self, name, kind, obj, version=None):
+    def _install(self, name: str, kind: str, obj: PythonFlow | _flowdoc.FlowDocument,
+                 version: int | None = None) -> FlowVersion:
         with self._lock:
             prev = self._versions.get(name, [])
             v = version if version is not None else (prev[-1].version + 1 if prev else 1)
@@ -229,19 +205,19 @@ class FlowRegistry:
         log.info("flow %s version %d (%s) now serves new calls", name, v, kind)
         return fv
 
-    def register(self, name, func):
+    def register(self, name: str, func: PythonFlow) -> FlowVersion:
         """Register (or replace) a Python flow `async def func(call)`."""
         if not inspect.iscoroutinefunction(func):
             raise TypeError(f"flow {name!r}: {func!r} is not an async def function")
         return self._install(name, "python", func)
 
-    def validate(self, text):
+    def validate(self, text: str) -> _flowdoc.FlowDocument:
         """Parse and validate a YAML document against this registry; FlowDocument or FlowError."""
         s = self.services
         return _flowdoc.parse(text, known_flows=set(self._current), prompts=s.prompts, calendars=s.calendars,
                               lookups=s.lookups)
 
-    def load_yaml(self, text, store=True, author=""):
+    def load_yaml(self, text: str, store: bool = True, author: str = "") -> FlowVersion:
         """Validate and install a YAML flow as a new version; on error raise FlowError, nothing changes."""
         doc = self.validate(text)
         version = None
@@ -249,25 +225,24 @@ class FlowRegistry:
             version = self._store(doc, author)
         return self._install(doc.name, "yaml", doc, version)
 
-    def _store(self, doc, author):
-        from sqlalchemy import func
-
-        from trunkline.data.db import session_scope
-
-        from .models import IvrFlow
-        with session_scope(self.services.session_factory) as s:
+    def _store(self, doc: _flowdoc.FlowDocument, author: str) -> int:
+        factory = self.services.session_factory
+        if factory is None:
+            raise FlowRuntimeError(f"flow {doc.name!r} cannot be stored: no session factory")
+        with session_scope(factory) as s:
             last = s.query(func.max(IvrFlow.version)).filter(IvrFlow.name == doc.name).scalar() or 0
             s.add(IvrFlow(name=doc.name, version=last + 1, source=doc.source, language=doc.language,
                           created_by=author))
-            return last + 1
+            return int(last) + 1
 
-    def load_from_db(self):
+    def load_from_db(self) -> dict[str, int | str]:
         """Install the newest valid stored version of every flow; returns {name: version or error text}."""
-        from .models import IvrFlow
-        out = {}
+        if self.services.session_factory is None:
+            raise FlowRuntimeError("flows cannot be loaded from the database: no session factory")
+        out: dict[str, int | str] = {}
         with self.services.session_factory() as s:
             rows = s.query(IvrFlow).order_by(IvrFlow.name, IvrFlow.version.desc()).all()
-        by_name = {}
+        by_name: dict[str, list[IvrFlow]] = {}
         for r in rows:
             by_name.setdefault(r.name, []).append(r)
         pending = dict(by_name)
@@ -289,14 +264,14 @@ class FlowRegistry:
                 break
         return out
 
-    def handler(self, name):
+    def handler(self, name: str) -> PythonFlow:
         """An `async def flow(call)` that runs the version of `name` current when each call starts."""
-        async def flow(call):
+        async def flow(call: Call) -> None:
             await self.run(call, self.current(name))
         flow.__name__ = f"ivr_flow_{name}"
         return flow
 
-    async def run(self, call, version):
+    async def run(self, call: Call, version: FlowVersion) -> None:
         """Run one call through one flow version, keeping its IVR path in the CDR."""
         engine = getattr(call, "engine", None)
         clock = (lambda: engine.now) if engine is not None else None
@@ -310,7 +285,7 @@ class FlowRegistry:
             last = trace.path[-1]["node"] if trace.path else ""
             trace.finish(f"caller hung up at {last}" if last else "caller hung up")
             raise
-        except Exception as e:
+        except Exception as e:     # noted in the IVR path, then raised on: the engine logs the failed call
             trace.finish(f"error: {type(e).__name__}")
             raise
         finally:
@@ -324,21 +299,21 @@ class Router:
     ``engine.screen`` (blacklist check before routing) and ``engine.route``.
     """
 
-    def __init__(self, registry, default, by_number=None, firewall=None):
-        self.registry = registry
-        self.default = default
-        self.by_number = dict(by_number or {})
-        self.firewall = firewall
-        self._refused = {}     # analog channel -> media time of the last refusal
-
     # An analog trunk cannot refuse a call: the line keeps ringing and the port offers it again
     # (without caller ID this time). A re-offer on the same port within this many seconds is the
     # same call and stays refused.
     ANALOG_RING_MEMORY = 10.0
 
-    def screen(self, call):
+    def __init__(self, registry: FlowRegistry, default: str, by_number: dict[str, str] | None = None,
+                 firewall: blacklist.Firewall | None = None) -> None:
+        self.registry = registry
+        self.default = default
+        self.by_number = dict(by_number or {})
+        self.firewall = firewall
+        self._refused: dict[Any, float] = {}     # analog channel -> media time of the last refusal
+
+    def screen(self, call: Call) -> tuple[str, int] | None:
         """Check the caller against the firewall: ("reject", cause), or None (a flow override goes in vars)."""
-        from . import blacklist
         now = getattr(getattr(call, "engine", None), "now", 0.0)
         if call.trunk == "analog":
             last = self._refused.get(call.channel)
@@ -356,15 +331,15 @@ class Router:
             call.vars["firewall_rule"] = act.pattern
         return None
 
-    def flow_for(self, call):
+    def flow_for(self, call: Call) -> str:
         """Name of the flow a call runs: firewall override, then called number, then the default."""
-        return call.vars.get("ivr_route") or self.by_number.get(call.called) or self.default
+        return str(call.vars.get("ivr_route") or self.by_number.get(call.called) or self.default)
 
-    async def __call__(self, call):
+    async def __call__(self, call: Call) -> None:
         """The engine's route handler."""
         await self.registry.run(call, self.registry.current(self.flow_for(call)))
 
-    def install(self, engine):
+    def install(self, engine: Any) -> Router:
         """Make this router the engine's screen and inbound route."""
         engine.screen = self.screen
         engine.route(self)

@@ -5,8 +5,13 @@ prompts, digit length with inter-digit timeout and terminator, separate limits
 for invalid entries and timeouts with an exit result, barge-in on or off, and
 an optional "0 for an agent" digit.
 """
-from dataclasses import dataclass, field
+from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from trunkline.media.call import Call
 from trunkline.media.errors import Timeout
 
 CHOICE, AGENT, FAILED, TIMED_OUT = "choice", "agent", "failed", "timeout"
@@ -15,11 +20,11 @@ CHOICE, AGENT, FAILED, TIMED_OUT = "choice", "agent", "failed", "timeout"
 @dataclass
 class Menu:
     """A menu definition; times in seconds of media time, prompts as play lists."""
-    greeting: list
-    choices: tuple
-    short_greeting: list = field(default_factory=list)
-    invalid: list = field(default_factory=list)
-    timeout_prompt: list = field(default_factory=list)
+    greeting: list[Any]
+    choices: Collection[str]
+    short_greeting: list[Any] = field(default_factory=list)
+    invalid: list[Any] = field(default_factory=list)
+    timeout_prompt: list[Any] = field(default_factory=list)
     timeout: float = 5.0
     digits: int = 1
     inter_digit: float = 3.0
@@ -39,7 +44,11 @@ class MenuResult:
     timeouts: int = 0
 
 
-async def run_menu(call, menu, play):
+#: play(items, barge_in) -> barge-in digit or None
+Play = Callable[[list[Any], bool], Awaitable[Any]]
+
+
+async def run_menu(call: Call, menu: Menu, play: Play) -> MenuResult:
     """Run `menu` on `call`; `play(items, barge_in)` plays a prompt list. Returns a MenuResult.
 
     Raises Hangup when the caller leaves in any phase.

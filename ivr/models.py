@@ -5,10 +5,10 @@ from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from trunkline.data.db import Base
+from trunkline.data.timeutil import utcnow
 
-
-def _now():
-    return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+#: stored times are timezone-aware UTC (trunkline.data.timeutil); SQLite hands them back naive (UTC)
+UtcDateTime = DateTime(timezone=True)
 
 
 class IvrFlow(Base):
@@ -21,7 +21,7 @@ class IvrFlow(Base):
     version: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(8), default="zh")
-    created_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=_now)
+    created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(80), default="")
 
 
@@ -39,7 +39,7 @@ class IvrPrompt(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     voice: Mapped[str] = mapped_column(String(40), default="")
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
-    updated_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
+    updated_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
 class IvrMailbox(Base):
@@ -68,7 +68,7 @@ class IvrVoicemailMessage(Base):
     path: Mapped[str] = mapped_column(String(400))
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     folder: Mapped[str] = mapped_column(String(16), default="new")
-    created_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=_now)
+    created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     mailbox: Mapped[IvrMailbox] = relationship(back_populates="messages")
 
 
@@ -122,7 +122,7 @@ class IvrSurveyScore(Base):
     queue: Mapped[str] = mapped_column(String(80), default="")
     agent: Mapped[str] = mapped_column(String(80), default="")
     caller: Mapped[str] = mapped_column(String(40), default="")
-    created_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=_now)
+    created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class IvrCallPath(Base):
@@ -159,9 +159,9 @@ class IvrCampaign(Base):
     ring_timeout: Mapped[float] = mapped_column(Float, default=30.0)
     amd: Mapped[bool] = mapped_column(Boolean, default=True)
     state: Mapped[str] = mapped_column(String(16), default="running", index=True)
-    created_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=_now)
+    created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(80), default="")
-    finished_at: Mapped[_dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[_dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     numbers: Mapped[list["IvrCampaignNumber"]] = relationship(
         back_populates="campaign", cascade="all, delete-orphan", order_by="IvrCampaignNumber.position")
 
@@ -183,6 +183,6 @@ class IvrCampaignNumber(Base):
     last_outcome: Mapped[str] = mapped_column(String(16), default="")
     last_cause: Mapped[int | None] = mapped_column(Integer, nullable=True)
     history: Mapped[list] = mapped_column(JSON, default=list)           # [{"at", "outcome", "cause", ...}]
-    retry_at: Mapped[_dt.datetime | None] = mapped_column(DateTime, nullable=True)
-    updated_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
+    retry_at: Mapped[_dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    updated_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
     campaign: Mapped[IvrCampaign] = relationship(back_populates="numbers")

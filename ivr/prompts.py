@@ -1,91 +1,136 @@
-"""The prompt library: named prompts per language as 8 kHz mono 16-bit WAV files.
+"""The IVR's prompt library: named prompts per language as 8 kHz mono 16-bit WAV files, with TTS and uploads.
 
 Layout under ``root``: ``<lang>/<name>.wav`` (language prompts), ``<name>.wav``
 (language-neutral), ``_tts/<sha1>.wav`` (espeak-ng cache keyed by text+voice).
 Uploads of any file soundfile reads are converted once (mono, resampled to
 8 kHz with scipy.signal.resample_poly). Say-number fragments with no recorded
 file are synthesised with espeak-ng when it is installed.
+
+`PromptLibrary` builds on the engine's library (trunkline.media.prompts), which loads and
+caches the audio; this one adds the language lookup of say fragments and system prompts,
+TTS, uploads, recording by phone and the ``ivr_prompts`` index in the database.
 """
+from __future__ import annotations
+
 import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
-from fractions import Fraction
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
+import yaml
+from sqlalchemy.orm import Session
+
+from trunkline.data.db import session_scope
+from trunkline.media.call import Call
+from trunkline.media.errors import Timeout
+from trunkline.media.prompts import PromptError, load_audio
+from trunkline.media.prompts import PromptLibrary as AudioLibrary
 
 from . import say as _say
+from .models import IvrPrompt
 
 RATE = 8000
 LANGS = ("zh", "en")
 VOICES = {"zh": "cmn", "en": "en-us"}
 
+__all__ = ["LANGS", "SYSTEM_PROMPTS", "VOICES", "PromptError", "PromptLibrary", "espeak_available",
+           "record_by_phone", "trim_silence"]
 
-# system prompts the IVR itself plays; synthesised by TTS until a recorded file replaces them
-SYSTEM_PROMPTS = {
-    "ivr-lookup-failed": {"zh": "抱歉，查询服务暂时不可用，请稍后再试。",
-                          "en": "Sorry, the information service is not available right now. Please try later."},
-    "ivr-fax-unavailable": {"zh": "抱歉，传真服务暂时不可用。", "en": "Sorry, the fax service is not available."},
-    "ivr-queue-unavailable": {"zh": "抱歉，人工服务暂时不可用。", "en": "Sorry, no agent service is available."},
-    "ivr-goodbye": {"zh": "感谢您的来电，再见。", "en": "Thank you for calling. Goodbye."},
-    "vm-enter-box": {"zh": "请输入信箱号码，以井号键结束。", "en": "Please enter your mailbox number, then press pound."},
-    "vm-enter-pin": {"zh": "请输入密码，以井号键结束。", "en": "Please enter your password, then press pound."},
-    "vm-bad-pin": {"zh": "密码错误。", "en": "That password is incorrect."},
-    "vm-you-have": {"zh": "您有", "en": "You have"},
-    "vm-new": {"zh": "条新留言", "en": "new messages"},
-    "vm-saved-count": {"zh": "条已保存留言", "en": "saved messages"},
-    "vm-main-menu": {"zh": "收听新留言请按一，收听已保存留言请按二，录制问候语请按三，退出请按星号键。",
-                     "en": "For new messages press 1, for saved messages press 2, to record your greeting "
-                           "press 3, to exit press star."},
-    "vm-message-menu": {"zh": "重听请按一，保存请按九，删除请按七，下一条请按井号键。",
-                        "en": "To replay press 1, to save press 9, to delete press 7, for the next message press pound."},
-    "vm-no-messages": {"zh": "没有留言。", "en": "There are no messages."},
-    "vm-saved": {"zh": "已保存。", "en": "Saved."},
-    "vm-deleted": {"zh": "已删除。", "en": "Deleted."},
-    "vm-default-greeting": {"zh": "您拨打的用户不方便接听，请在提示音后留言，按井号键结束。",
-                            "en": "Please leave a message after the tone. Press pound when you are done."},
-    "vm-record-greeting": {"zh": "请在提示音后录制问候语，以井号键结束。",
-                           "en": "Record your greeting after the tone, then press pound."},
-    "vm-message-from": {"zh": "来电号码", "en": "Message from"},
-    "vm-no-box": {"zh": "该信箱不存在。", "en": "That mailbox does not exist."},
-    "survey-ask": {"zh": "请为本次服务评分，非常满意请按五，非常不满意请按一。",
-                   "en": "Please rate our service from 1 to 5, where 5 is excellent."},
-    "survey-thanks": {"zh": "感谢您的评价，再见。", "en": "Thank you for your rating. Goodbye."},
-    "prompt-admin-pin": {"zh": "请输入管理密码，以井号键结束。", "en": "Please enter the administrator PIN, then press pound."},
-    "prompt-enter-number": {"zh": "请输入提示音编号，以井号键结束。", "en": "Enter the prompt number, then press pound."},
-    "prompt-record": {"zh": "请在提示音后录音，以井号键结束。", "en": "Record after the tone, then press pound."},
-    "prompt-review": {"zh": "保存请按一，重录请按二，放弃请按三。", "en": "To keep it press 1, to record again press 2, to cancel press 3."},
-    "prompt-stored": {"zh": "提示音已保存。", "en": "The prompt is stored."},
-}
+# system prompts the IVR itself plays (name: {language: text}); synthesised by TTS until a recorded
+# file replaces them
+SYSTEM_PROMPTS: dict[str, dict[str, str]] = yaml.safe_load("""\
+ivr-lookup-failed:
+  zh: 抱歉，查询服务暂时不可用，请稍后再试。
+  en: Sorry, the information service is not available right now. Please try later.
+ivr-fax-unavailable:
+  zh: 抱歉，传真服务暂时不可用。
+  en: Sorry, the fax service is not available.
+ivr-queue-unavailable:
+  zh: 抱歉，人工服务暂时不可用。
+  en: Sorry, no agent service is available.
+ivr-goodbye:
+  zh: 感谢您的来电，再见。
+  en: Thank you for calling. Goodbye.
+vm-enter-box:
+  zh: 请输入信箱号码，以井号键结束。
+  en: Please enter your mailbox number, then press pound.
+vm-enter-pin:
+  zh: 请输入密码，以井号键结束。
+  en: Please enter your password, then press pound.
+vm-bad-pin:
+  zh: 密码错误。
+  en: That password is incorrect.
+vm-you-have:
+  zh: 您有
+  en: You have
+vm-new:
+  zh: 条新留言
+  en: new messages
+vm-saved-count:
+  zh: 条已保存留言
+  en: saved messages
+vm-main-menu:
+  zh: 收听新留言请按一，收听已保存留言请按二，录制问候语请按三，退出请按星号键。
+  en: For new messages press 1, for saved messages press 2, to record your greeting press 3, to exit press star.
+vm-message-menu:
+  zh: 重听请按一，保存请按九，删除请按七，下一条请按井号键。
+  en: To replay press 1, to save press 9, to delete press 7, for the next message press pound.
+vm-no-messages:
+  zh: 没有留言。
+  en: There are no messages.
+vm-saved:
+  zh: 已保存。
+  en: Saved.
+vm-deleted:
+  zh: 已删除。
+  en: Deleted.
+vm-default-greeting:
+  zh: 您拨打的用户不方便接听，请在提示音后留言，按井号键结束。
+  en: Please leave a message after the tone. Press pound when you are done.
+vm-record-greeting:
+  zh: 请在提示音后录制问候语，以井号键结束。
+  en: Record your greeting after the tone, then press pound.
+vm-message-from:
+  zh: 来电号码
+  en: Message from
+vm-no-box:
+  zh: 该信箱不存在。
+  en: That mailbox does not exist.
+survey-ask:
+  zh: 请为本次服务评分，非常满意请按五，非常不满意请按一。
+  en: Please rate our service from 1 to 5, where 5 is excellent.
+survey-thanks:
+  zh: 感谢您的评价，再见。
+  en: Thank you for your rating. Goodbye.
+prompt-admin-pin:
+  zh: 请输入管理密码，以井号键结束。
+  en: Please enter the administrator PIN, then press pound.
+prompt-enter-number:
+  zh: 请输入提示音编号，以井号键结束。
+  en: Enter the prompt number, then press pound.
+prompt-record:
+  zh: 请在提示音后录音，以井号键结束。
+  en: Record after the tone, then press pound.
+prompt-review:
+  zh: 保存请按一，重录请按二，放弃请按三。
+  en: To keep it press 1, to record again press 2, to cancel press 3.
+prompt-stored:
+  zh: 提示音已保存。
+  en: The prompt is stored.
+""")
 
 
-class PromptError(Exception):
-    """A prompt is missing, or a file cannot be converted, or TTS is unavailable."""
-
-
-def espeak_available():
+def espeak_available() -> bool:
     """True when the espeak-ng binary is on PATH."""
     return shutil.which("espeak-ng") is not None
 
 
-def to_8k_mono(data, rate):
-    """Convert float or int audio (samples,) or (samples, channels) at `rate` Hz to int16 mono 8 kHz."""
-    data = np.asarray(data)
-    if data.ndim == 2:
-        data = data.astype(np.float64).mean(axis=1)
-    if data.dtype.kind in "iu":
-        data = data.astype(np.float64) / float(np.iinfo(data.dtype).max + 1)
-    data = np.asarray(data, dtype=np.float64)
-    if rate != RATE:
-        frac = Fraction(RATE, int(rate)).limit_denominator(1000)
-        data = resample_poly(data, frac.numerator, frac.denominator)
-    return np.clip(np.round(data * 32767.0), -32768, 32767).astype(np.int16)
-
-
-def trim_silence(x, threshold=300, pad=160):
+def trim_silence(x: np.ndarray, threshold: int = 300, pad: int = 160) -> np.ndarray:
     """Cut leading and trailing samples below `threshold` (linear), keeping `pad` samples each side."""
     idx = np.flatnonzero(np.abs(x.astype(np.int32)) > threshold)
     if idx.size == 0:
@@ -93,48 +138,47 @@ def trim_silence(x, threshold=300, pad=160):
     return x[max(0, idx[0] - pad): min(len(x), idx[-1] + 1 + pad)]
 
 
-def _write_wav_atomic(path, samples):
+def _write_wav_atomic(path: str, samples: np.ndarray) -> None:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".wav", dir=os.path.dirname(path) or ".")
     os.close(fd)
     try:
         sf.write(tmp, samples, RATE, subtype="PCM_16", format="WAV")
         os.replace(tmp, path)
-    except Exception:
-        if os.path.exists(tmp):
+    finally:
+        if os.path.exists(tmp):        # the write failed: no half-written file stays behind
             os.unlink(tmp)
-        raise
 
 
-class PromptLibrary:
+class PromptLibrary(AudioLibrary):
     """Named prompts per language, converted once to 8 kHz WAV; TTS fallback through espeak-ng."""
 
-    def __init__(self, root, language="zh", tts=True, session_factory=None):
+    def __init__(self, root: str | os.PathLike[str], language: str = "zh", tts: bool = True,
+                 session_factory: Callable[[], Session] | None = None) -> None:
         self.root = os.path.abspath(root)
-        self.language = language
+        super().__init__([self.root], language)
         self.tts_enabled = tts and espeak_available()
         self.session_factory = session_factory
-        self._cache = {}
-        self._texts = {}   # (lang, name) -> TTS text for prompts defined by text
+        self._texts: dict[tuple[str, str], str] = {}   # (lang, name) -> TTS text for prompts defined by text
         os.makedirs(self.root, exist_ok=True)
 
     # ------------------------------------------------------------ names and files
 
     @staticmethod
-    def _check_name(name):
+    def _check_name(name: str) -> None:
         if not name or name.startswith("/") or ".." in name.split("/") or "\\" in name:
             raise PromptError(f"bad prompt name {name!r}")
 
-    def _split(self, name, lang):
+    def _split(self, name: str, lang: str | None) -> tuple[str, str]:
         head, _, rest = name.partition("/")
         if head in LANGS and rest:
             return head, rest
         return (lang or self.language), name
 
-    def _file(self, lang, name):
+    def _file(self, lang: str, name: str) -> str:
         return os.path.join(self.root, lang, name + ".wav") if lang else os.path.join(self.root, name + ".wav")
 
-    def find(self, name, lang=None):
+    def find(self, name: str, lang: str | None = None) -> str | None:
         """Path of an existing prompt file for name in lang (then language-neutral), or None."""
         self._check_name(name)
         lang, bare = self._split(name, lang)
@@ -143,7 +187,7 @@ class PromptLibrary:
                 return candidate
         return None
 
-    def path(self, name, lang=None):
+    def path(self, name: str, lang: str | None = None) -> str:
         """Path of the prompt's 8 kHz WAV, synthesising text-defined prompts and say fragments on demand."""
         found = self.find(name, lang)
         if found:
@@ -162,7 +206,11 @@ class PromptLibrary:
             raise PromptError(f"prompt {name!r} not found for language {plang!r} under {self.root}")
         return self.tts(text, plang)
 
-    def exists(self, name, lang=None):
+    def locate(self, name: str, lang: str | None = None) -> str:
+        """The file a prompt plays (`path`): what `load` and `key` of the audio library read."""
+        return self.path(name, lang)
+
+    def exists(self, name: str, lang: str | None = None) -> bool:
         """True if the prompt can be played (file present, or synthesisable)."""
         try:
             self.path(name, lang) if self.tts_enabled else self._require_file(name, lang)
@@ -170,31 +218,20 @@ class PromptLibrary:
         except PromptError:
             return False
 
-    def _require_file(self, name, lang):
+    def _require_file(self, name: str, lang: str | None) -> None:
         if self.find(name, lang) is None:
             raise PromptError(f"prompt {name!r} not found")
 
-    def __contains__(self, name):
+    def __contains__(self, name: str) -> bool:
         return self.exists(name)
 
-    def load(self, name, lang=None):
-        """The prompt's samples as int16 at 8 kHz (cached in memory)."""
-        path = self.path(name, lang)
-        mtime = os.path.getmtime(path)
-        hit = self._cache.get(path)
-        if hit is not None and hit[0] == mtime:
-            return hit[1]
-        data, rate = sf.read(path, dtype="int16", always_2d=False)
-        if rate != RATE or data.ndim != 1:
-            data = to_8k_mono(data, rate)
-        self._cache[path] = (mtime, data)
-        return data
+    def get(self, name: str, lang: str | None = None) -> np.ndarray:
+        """The prompt's samples (the same as `load`)."""
+        return self.load(name, lang)
 
-    get = load
-
-    def resolve(self, items, lang=None):
+    def resolve(self, items: Iterable[Any], lang: str | None = None) -> list[Any]:
         """Map a play list (names, file paths, arrays) to items the engine plays: names become WAV paths."""
-        out = []
+        out: list[Any] = []
         for item in items:
             if isinstance(item, (list, tuple)):
                 out.extend(self.resolve(item, lang))
@@ -204,7 +241,7 @@ class PromptLibrary:
                 out.append(item)
         return out
 
-    def names(self, lang=None):
+    def names(self, lang: str | None = None) -> list[str]:
         """Names of the prompt files present for a language (sorted)."""
         base = os.path.join(self.root, lang or self.language)
         out = []
@@ -217,33 +254,31 @@ class PromptLibrary:
 
     # ------------------------------------------------------------ adding prompts
 
-    def add_file(self, name, src, lang=None, number=None):
+    def add_file(self, name: str, src: str | os.PathLike[str], lang: str | None = None,
+                 number: int | None = None) -> str:
         """Import any soundfile-readable file as prompt `name` (converted to 8 kHz mono WAV once)."""
         self._check_name(name)
         lang = lang or self.language
-        try:
-            data, rate = sf.read(src, always_2d=False)
-        except Exception as e:   # soundfile raises LibsndfileError / RuntimeError / TypeError
-            raise PromptError(f"cannot read audio file {src!r}: {e}") from None
-        if len(data) == 0:
+        samples = load_audio(src)
+        if len(samples) == 0:
             raise PromptError(f"audio file {src!r} is empty")
-        samples = to_8k_mono(data, rate)
         dest = self._file(lang, name)
         _write_wav_atomic(dest, samples)
         self._index(name, lang, dest, "upload", samples, number=number)
         return dest
 
-    def add_samples(self, name, samples, lang=None, source="phone", number=None):
+    def add_samples(self, name: str, samples: Sequence[int] | np.ndarray, lang: str | None = None,
+                    source: str = "phone", number: int | None = None) -> str:
         """Store int16 8 kHz samples as prompt `name`."""
         self._check_name(name)
         lang = lang or self.language
-        samples = np.asarray(samples, dtype=np.int16)
+        pcm = np.asarray(samples, dtype=np.int16)
         dest = self._file(lang, name)
-        _write_wav_atomic(dest, samples)
-        self._index(name, lang, dest, source, samples, number=number)
+        _write_wav_atomic(dest, pcm)
+        self._index(name, lang, dest, source, pcm, number=number)
         return dest
 
-    def define_text(self, name, text, lang=None, voice=None):
+    def define_text(self, name: str, text: str, lang: str | None = None, voice: str | None = None) -> str:
         """Define prompt `name` as TTS of `text` (synthesised now, cached by text+voice)."""
         self._check_name(name)
         lang = lang or self.language
@@ -252,7 +287,7 @@ class PromptLibrary:
         self._index(name, lang, path, "tts", None, text=text, voice=voice or VOICES.get(lang, lang))
         return path
 
-    def tts(self, text, lang=None, voice=None):
+    def tts(self, text: str, lang: str | None = None, voice: str | None = None) -> str:
         """Path of a cached espeak-ng rendering of `text` at 8 kHz (made once per text+voice)."""
         voice = voice or VOICES.get(lang or self.language, "en-us")
         key = hashlib.sha1(f"{voice}\0{text}".encode()).hexdigest()
@@ -266,12 +301,11 @@ class PromptLibrary:
             proc = subprocess.run(["espeak-ng", "-v", voice, "-w", raw, text], capture_output=True, timeout=30)
             if proc.returncode != 0 or not os.path.exists(raw):
                 raise PromptError(f"espeak-ng failed for voice {voice!r}: {proc.stderr.decode(errors='replace')}")
-            data, rate = sf.read(raw, always_2d=False)
-        samples = trim_silence(to_8k_mono(data, rate))
+            samples = trim_silence(load_audio(raw))
         _write_wav_atomic(dest, samples)
         return dest
 
-    def materialize(self, names=None, langs=LANGS):
+    def materialize(self, names: Iterable[str] | None = None, langs: Sequence[str] = LANGS) -> list[str]:
         """Write TTS renderings of say fragments and system prompts as files <lang>/<name>.wav.
 
         After this the engine's own prompt library (a directory search) plays them by name, so a
@@ -293,13 +327,11 @@ class PromptLibrary:
             written.append(dest)
         return written
 
-    def _index(self, name, lang, path, source, samples, number=None, text="", voice=""):
-        self._cache.pop(path, None)
+    def _index(self, name: str, lang: str, path: str, source: str, samples: np.ndarray | None,
+               number: int | None = None, text: str = "", voice: str = "") -> None:
+        self.forget(path)
         if self.session_factory is None:
             return
-        from trunkline.data.db import session_scope
-
-        from .models import IvrPrompt
         if samples is None:
             samples = sf.read(path, dtype="int16")[0]
         with session_scope(self.session_factory) as s:
@@ -312,31 +344,29 @@ class PromptLibrary:
             if number is not None:
                 row.number = number
 
-    def by_number(self, number):
+    def by_number(self, number: int) -> tuple[str, str] | None:
         """Name and language of the prompt registered under a phone-recording number, or None."""
         if self.session_factory is None:
             return None
-        from .models import IvrPrompt
         with self.session_factory() as s:
             row = s.query(IvrPrompt).filter_by(number=number).first()
             return (row.name, row.lang) if row else None
 
 
-async def record_by_phone(call, library, pin, lang=None, max_seconds=60.0, pin_tries=3):
+async def record_by_phone(call: Call, library: PromptLibrary, pin: str | int | Callable[[str], bool],
+                          lang: str | None = None, max_seconds: float = 60.0, pin_tries: int = 3) -> list[str]:
     """Admin flow: enter the PIN, then prompt numbers; record, review (1 keep, 2 again, 3 cancel), store.
 
     `pin` is the admin PIN (digits) or a callable(pin) -> bool. Returns the names stored.
     Prompt number N is the library prompt registered under N, else the name "custom/N".
     """
-    from trunkline.media.errors import Timeout
-
     lang = lang or library.language
-    check = pin if callable(pin) else (lambda p: p == str(pin))
+    check: Callable[[str], bool] = pin if callable(pin) else (lambda p: p == str(pin))
 
-    async def say_(*names, barge_in=True):
+    async def say_(*names: str, barge_in: bool = True) -> str | None:
         return await call.play(*[library.path(n, lang) for n in names], barge_in=barge_in)
 
-    async def digits(count, timeout=8.0, terminators="#"):
+    async def digits(count: int, timeout: float = 8.0, terminators: str = "#") -> str:
         try:
             return await call.get_digits(count, timeout=timeout, inter_digit=4.0, terminators=terminators)
         except Timeout:

@@ -5,10 +5,18 @@ Every function returns a list of prompt fragment names (``"zh/digits/2"``,
 speaks, so `text()` shows a reading and the prompt library can synthesise a
 missing fragment with espeak-ng. `render()` turns fragments into 8 kHz audio.
 """
+from __future__ import annotations
+
 import datetime as _dt
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import numpy as np
+
+from trunkline.media.prompts import PromptLibrary
+
+#: a number say.number / say.money read: int, float, Decimal or its text
+Number = int | float | Decimal | str
 
 LANGS = ("zh", "en")
 
@@ -61,7 +69,8 @@ def _build_fragments():
         "en/hundred": "hundred", "en/thousand": "thousand", "en/million": "million",
         "en/billion": "billion", "en/minus": "minus", "en/point": "point", "en/dollar": "dollar",
         "en/dollars": "dollars", "en/cent": "cent", "en/cents": "cents", "en/and": "and",
-        "en/oh": "oh", "en/oclock": "o'clock", "en/second": "second", "en/seconds": "seconds", "en/am": "a m", "en/pm": "p m",
+        "en/oh": "oh", "en/oclock": "o'clock", "en/second": "second", "en/seconds": "seconds", "en/am": "a m",
+        "en/pm": "p m",
     })
     return f
 
@@ -69,14 +78,14 @@ def _build_fragments():
 FRAGMENTS = _build_fragments()
 
 
-def fragment_lang(name):
+def fragment_lang(name: str) -> str:
     """Language code of a fragment name ("zh" or "en")."""
     return name.split("/", 1)[0]
 
 
-def text(fragments):
+def text(fragments: Iterable[str]) -> str:
     """The reading of a fragment list as text (zh joined tight, en joined by spaces)."""
-    out = []
+    out: list[str] = []
     for name in fragments:
         if name not in FRAGMENTS:
             raise KeyError(f"unknown say fragment {name!r}")
@@ -200,7 +209,7 @@ def _en_int(n):
 # ---------------------------------------------------------------- public API
 
 
-def digits(s, lang="zh", phone=False):
+def digits(s: str | int, lang: str = "zh", phone: bool = False) -> list[str]:
     """Read a digit string one digit at a time (phone=True reads 1 as 幺 in zh)."""
     _check_lang(lang)
     s = str(s)
@@ -217,30 +226,31 @@ def digits(s, lang="zh", phone=False):
     return out
 
 
-def number(n, lang="zh", measure=False):
+def number(n: Number, lang: str = "zh", measure: bool = False) -> list[str]:
     """Read an integer or decimal number (measure=True: zh 2 -> 两, as before a measure word)."""
     _check_lang(lang)
-    if isinstance(n, float):
-        n = Decimal(repr(n))
-    if isinstance(n, str):
+    value: Number = n
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    if isinstance(value, str):
         try:
-            n = Decimal(n.replace(",", "").strip())
+            value = Decimal(value.replace(",", "").strip())
         except InvalidOperation:
             raise ValueError(f"say.number: {n!r} is not a number") from None
-    if isinstance(n, Decimal) and n != n.to_integral_value():
-        sign, whole_str, frac_str = _split_decimal(n)
+    if isinstance(value, Decimal) and value != value.to_integral_value():
+        sign, whole_str, frac_str = _split_decimal(value)
         out = [f"{lang}/fu" if lang == "zh" else "en/minus"] if sign else []
         whole = int(whole_str)
         out += _zh_int(whole) if lang == "zh" else _en_int(whole)
         out.append("zh/dian" if lang == "zh" else "en/point")
         out += digits(frac_str, lang)
         return out
-    n = _to_int(n)
+    whole = _to_int(value)
     prefix = []
-    if n < 0:
+    if whole < 0:
         prefix = ["zh/fu" if lang == "zh" else "en/minus"]
-        n = -n
-    return prefix + (_zh_int(n, measure) if lang == "zh" else _en_int(n))
+        whole = -whole
+    return prefix + (_zh_int(whole, measure) if lang == "zh" else _en_int(whole))
 
 
 def _split_decimal(d):
@@ -261,7 +271,7 @@ def _money_decimal(amount):
     return d.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def money(amount, lang="zh"):
+def money(amount: Number, lang: str = "zh") -> list[str]:
     """Read an amount of money: zh yuan/jiao/fen (2.50 -> 两元五角), en dollars/cents; rounds to 0.01."""
     _check_lang(lang)
     d = _money_decimal(amount)
@@ -295,7 +305,7 @@ def money(amount, lang="zh"):
     return out
 
 
-def _as_date(d):
+def _as_date(d: object) -> _dt.date:
     if isinstance(d, _dt.datetime):
         return d.date()
     if isinstance(d, _dt.date):
@@ -320,22 +330,22 @@ def _en_year(y):
     return out + _en_int(lo)
 
 
-def date(d, lang="zh", weekday=False):
+def date(d: _dt.date | str, lang: str = "zh", weekday: bool = False) -> list[str]:
     """Read a calendar date (zh: 二零二六年十一月二十三日; en: November twenty third twenty twenty six)."""
     _check_lang(lang)
-    d = _as_date(d)
+    day = _as_date(d)
     if lang == "zh":
-        out = digits(f"{d.year:04d}", "zh") + ["zh/nian"]
-        out += _zh_int(d.month) + ["zh/yue"] + _zh_int(d.day) + ["zh/ri"]
+        out = digits(f"{day.year:04d}", "zh") + ["zh/nian"]
+        out += _zh_int(day.month) + ["zh/yue"] + _zh_int(day.day) + ["zh/ri"]
         if weekday:
-            wd = d.weekday()
+            wd = day.weekday()
             out += ["zh/xingqi", "zh/tian" if wd == 6 else f"zh/digits/{wd + 1}"]
         return out
-    out = [f"en/weekdays/{d.weekday()}"] if weekday else []
-    return out + [f"en/months/{d.month}", f"en/ordinals/{d.day}"] + _en_year(d.year)
+    out = [f"en/weekdays/{day.weekday()}"] if weekday else []
+    return out + [f"en/months/{day.month}", f"en/ordinals/{day.day}"] + _en_year(day.year)
 
 
-def _as_time(t):
+def _as_time(t: object) -> _dt.time:
     if isinstance(t, _dt.datetime):
         return t.time()
     if isinstance(t, _dt.time):
@@ -348,47 +358,48 @@ def _as_time(t):
     raise TypeError(f"say.time: {t!r} is not a time")
 
 
-def time(t, lang="zh", seconds=False, twelve_hour=None):
+def time(t: _dt.time | _dt.datetime | str, lang: str = "zh", seconds: bool = False,
+         twelve_hour: bool | None = None) -> list[str]:
     """Read a time of day (zh 24-hour by default: 十四点零五分; en 12-hour: two oh five p m)."""
     _check_lang(lang)
-    t = _as_time(t)
+    tod = _as_time(t)
     if lang == "zh":
         out = []
-        hour = t.hour
+        hour = tod.hour
         if twelve_hour:
             out.append("zh/shangwu" if hour < 12 else "zh/xiawu")
             hour = hour % 12 or 12
         out += _zh_int(hour, measure=True) + ["zh/dian"]
-        if t.minute == 0 and not (seconds and t.second):
+        if tod.minute == 0 and not (seconds and tod.second):
             out.append("zh/zheng")
         else:
-            if t.minute < 10:
+            if tod.minute < 10:
                 out.append("zh/digits/0")
-            out += _zh_int(t.minute) + ["zh/fen"]
-            if seconds and t.second:
-                out += _zh_int(t.second) + ["zh/miao"]
+            out += _zh_int(tod.minute) + ["zh/fen"]
+            if seconds and tod.second:
+                out += _zh_int(tod.second) + ["zh/miao"]
         return out
-    hour12 = t.hour % 12 or 12
+    hour12 = tod.hour % 12 or 12
     out = _en_int(hour12)
-    if t.minute == 0:
+    if tod.minute == 0:
         out.append("en/oclock")
-    elif t.minute < 10:
-        out += ["en/oh", f"en/digits/{t.minute}"]
+    elif tod.minute < 10:
+        out += ["en/oh", f"en/digits/{tod.minute}"]
     else:
-        out += _en_int(t.minute)
-    if seconds and t.second:
-        out += ["en/and"] + _en_int(t.second) + ["en/second" if t.second == 1 else "en/seconds"]
+        out += _en_int(tod.minute)
+    if seconds and tod.second:
+        out += ["en/and"] + _en_int(tod.second) + ["en/second" if tod.second == 1 else "en/seconds"]
     if twelve_hour is not False:
-        out.append("en/am" if t.hour < 12 else "en/pm")
+        out.append("en/am" if tod.hour < 12 else "en/pm")
     return out
 
 
-def datetime(dt, lang="zh", weekday=False):
+def datetime(dt: _dt.datetime | str, lang: str = "zh", weekday: bool = False) -> list[str]:
     """Read a date followed by a time of day."""
     return date(dt, lang, weekday=weekday) + time(dt, lang)
 
 
-def render(fragments, library, lang=None):
+def render(fragments: Iterable[str], library: PromptLibrary, lang: str | None = None) -> np.ndarray:
     """Concatenate the audio of fragments from a prompt library into one int16 array at 8 kHz."""
     parts = [np.asarray(library.load(name, lang=lang), dtype=np.int16) for name in fragments]
     if not parts:

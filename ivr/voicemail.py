@@ -4,20 +4,29 @@ Messages are WAV files written by the engine's recorder (soundfile) under
 ``<spool>/<box>/`` and rows in ivr_voicemail_messages. A notification hook
 ``notify(box, message_dict)`` runs after every stored message.
 """
+from __future__ import annotations
+
 import hashlib
 import hmac
 import logging
 import os
 import secrets
 import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import soundfile as sf
+from sqlalchemy import func
+from sqlalchemy.orm import Session
 
 from trunkline.data.db import session_scope
+from trunkline.media.call import Call
 from trunkline.media.errors import Hangup, Timeout
 
 from . import say as _say
+from .cdr import CallTrace
 from .models import IvrMailbox, IvrVoicemailMessage
+from .prompts import PromptLibrary
 
 log = logging.getLogger(__name__)
 MIN_MESSAGE_SECONDS = 0.5
@@ -27,14 +36,14 @@ class VoicemailError(ValueError):
     """A mailbox operation with bad input (unknown box, bad PIN format)."""
 
 
-def hash_pin(pin):
+def hash_pin(pin: str) -> str:
     """A salted PBKDF2-SHA256 hash of a PIN, as 'pbkdf2$salt$hex'."""
     salt = secrets.token_hex(8)
     h = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt.encode(), 20000).hex()
     return f"pbkdf2${salt}${h}"
 
 
-def check_pin(pin, stored):
+def check_pin(pin: str, stored: str) -> bool:
     """True when `pin` matches a hash made by hash_pin."""
     try:
         _, salt, h = stored.split("$")
@@ -46,7 +55,9 @@ def check_pin(pin, stored):
 class Voicemail:
     """The voicemail service over the ivr_ tables and a spool directory."""
 
-    def __init__(self, session_factory, spool, prompts, notify=None, silence_seconds=5.0, pin_tries=3):
+    def __init__(self, session_factory: Callable[[], Session], spool: str | os.PathLike[str], prompts: PromptLibrary,
+                 notify: Callable[[str, dict[str, Any]], None] | None = None, silence_seconds: float = 5.0,
+                 pin_tries: int = 3) -> None:
         self.session_factory = session_factory
         self.prompts = prompts
         self.spool = os.path.abspath(spool)
@@ -56,7 +67,8 @@ class Voicemail:
         os.makedirs(self.spool, exist_ok=True)
 
     # ------------------------------------------------------------ administration
-    def create_box(self, box, pin, name="", email="", max_seconds=120.0):
+    def create_box(self, box: str | int, pin: str | int, name: str = "", email: str = "",
+                   max_seconds: float = 120.0) -> None:
         """Create a mailbox (box and PIN are digit strings)."""
         box, pin = str(box), str(pin)
         if not box.isdigit() or not pin.isdigit() or len(pin) < 4:
@@ -66,7 +78,7 @@ class Voicemail:
                 raise VoicemailError(f"mailbox {box} already exists")
             s.add(IvrMailbox(box=box, pin=hash_pin(pin), name=name, email=email, max_seconds=max_seconds))
 
-    def set_pin(self, box, pin):
+    def set_pin(self, box: str | int, pin: str | int) -> None:
         """Change a mailbox PIN."""
         pin = str(pin)
         if not pin.isdigit() or len(pin) < 4:
@@ -74,25 +86,25 @@ class Voicemail:
         with session_scope(self.session_factory) as s:
             self._box(s, box).pin = hash_pin(pin)
 
-    def verify(self, box, pin):
+    def verify(self, box: str | int, pin: str | int) -> bool:
         """True when the box exists and the PIN is right."""
         with self.session_factory() as s:
             row = s.query(IvrMailbox).filter_by(box=str(box)).one_or_none()
             return row is not None and check_pin(str(pin), row.pin)
 
-    def exists(self, box):
+    def exists(self, box: str | int) -> bool:
         """True when a mailbox exists."""
         with self.session_factory() as s:
             return s.query(IvrMailbox).filter_by(box=str(box)).one_or_none() is not None
 
     @staticmethod
-    def _box(s, box):
+    def _box(s: Session, box: str | int) -> IvrMailbox:
         row = s.query(IvrMailbox).filter_by(box=str(box)).one_or_none()
         if row is None:
             raise VoicemailError(f"no mailbox {box}")
         return row
 
-    def messages(self, box, folder=None):
+    def messages(self, box: str | int, folder: str | None = None) -> list[dict[str, Any]]:
         """Messages of a box (dicts: id, caller, path, duration_ms, folder, created_at), oldest first."""
         with self.session_factory() as s:
             q = s.query(IvrVoicemailMessage).join(IvrMailbox).filter(IvrMailbox.box == str(box))
@@ -101,19 +113,18 @@ class Voicemail:
             return [self._msg(m, box) for m in q.order_by(IvrVoicemailMessage.id)]
 
     @staticmethod
-    def _msg(m, box):
+    def _msg(m: IvrVoicemailMessage, box: str | int) -> dict[str, Any]:
         return {"id": m.id, "box": str(box), "caller": m.caller, "call_id": m.call_id, "path": m.path,
                 "duration_ms": m.duration_ms, "folder": m.folder, "created_at": m.created_at}
 
-    def waiting(self):
+    def waiting(self) -> dict[str, int]:
         """The message-waiting list: {box: number of new messages} for boxes that have any."""
-        from sqlalchemy import func
         with self.session_factory() as s:
             rows = (s.query(IvrMailbox.box, func.count(IvrVoicemailMessage.id)).join(IvrVoicemailMessage)
                     .filter(IvrVoicemailMessage.folder == "new").group_by(IvrMailbox.box).all())
         return {box: n for box, n in rows if n}
 
-    def save_message(self, msg_id):
+    def save_message(self, msg_id: int) -> None:
         """Move a message to the saved folder."""
         with session_scope(self.session_factory) as s:
             m = s.get(IvrVoicemailMessage, msg_id)
@@ -121,7 +132,7 @@ class Voicemail:
                 raise VoicemailError(f"no message {msg_id}")
             m.folder = "saved"
 
-    def delete_message(self, msg_id):
+    def delete_message(self, msg_id: int) -> None:
         """Delete a message row and its file."""
         with session_scope(self.session_factory) as s:
             m = s.get(IvrVoicemailMessage, msg_id)
@@ -134,12 +145,12 @@ class Voicemail:
         except FileNotFoundError:
             pass
 
-    def store(self, box, path, caller="", call_id=""):
+    def store(self, box: str | int, path: str, caller: str | None = "", call_id: str = "") -> dict[str, Any] | None:
         """Index a recorded file as a new message; returns the message dict (or None if too short/unreadable)."""
         try:
             info = sf.info(path)
             seconds = info.frames / float(info.samplerate)
-        except Exception as e:   # the recorder failed (disk error): nothing to keep
+        except (RuntimeError, OSError) as e:   # the recorder failed (disk error): nothing to keep
             log.warning("voicemail for %s: recording %s unreadable: %s", box, path, e)
             return None
         if seconds < MIN_MESSAGE_SECONDS:
@@ -155,12 +166,12 @@ class Voicemail:
         if self.notify is not None:
             try:
                 self.notify(str(box), msg)
-            except Exception:
+            except Exception:   # a broken hook must not lose the message or end the call
                 log.exception("voicemail notification hook failed for box %s", box)
         return msg
 
     # ------------------------------------------------------------ by phone
-    async def _play(self, call, items, lang, barge_in=True):
+    async def _play(self, call: Call, items: Sequence[Any], lang: str, barge_in: bool = True) -> str | None:
         lib = self.prompts
         resolved = []
         for it in items:
@@ -172,7 +183,8 @@ class Voicemail:
                 resolved.append(it)
         return await call.play(*resolved, barge_in=barge_in)
 
-    async def deposit(self, call, box, lang="zh", trace=None):
+    async def deposit(self, call: Call, box: str | int, lang: str = "zh",
+                      trace: CallTrace | None = None) -> dict[str, Any] | None:
         """Play the box greeting, record a message (max length, silence end, # ends) and store it."""
         with self.session_factory() as s:
             row = s.query(IvrMailbox).filter_by(box=str(box)).one_or_none()
@@ -195,7 +207,7 @@ class Voicemail:
         await self._play(call, ["ivr-goodbye"], lang, False)
         return msg
 
-    async def _login(self, call, box, lang, trace):
+    async def _login(self, call: Call, box: str | int | None, lang: str, trace: CallTrace | None) -> str | None:
         for _ in range(self.pin_tries):
             if box is None:
                 await self._play(call, ["vm-enter-box"], lang)
@@ -220,7 +232,8 @@ class Voicemail:
             await self._play(call, ["vm-bad-pin"], lang, False)
         return None
 
-    async def retrieve(self, call, box=None, lang="zh", trace=None):
+    async def retrieve(self, call: Call, box: str | int | None = None, lang: str = "zh",
+                       trace: CallTrace | None = None) -> bool:
         """Log in with box and PIN, hear counts, then listen/save/delete messages and record the greeting."""
         box = await self._login(call, box, lang, trace)
         if box is None:
@@ -244,7 +257,7 @@ class Voicemail:
                 await self._play(call, ["ivr-goodbye"], lang, False)
                 return True
 
-    async def _listen(self, call, box, folder, lang, trace):
+    async def _listen(self, call: Call, box: str, folder: str, lang: str, trace: CallTrace | None) -> None:
         msgs = self.messages(box, folder)
         if not msgs:
             await self._play(call, ["vm-no-messages"], lang, False)
@@ -270,14 +283,15 @@ class Voicemail:
                     await self._play(call, ["vm-deleted"], lang, False)
                 break
 
-    async def _record_greeting(self, call, box, lang):
+    async def _record_greeting(self, call: Call, box: str, lang: str) -> None:
         await self._play(call, ["vm-record-greeting"], lang, False)
         path = os.path.join(self.spool, str(box), f"greeting-{uuid.uuid4().hex[:6]}.wav")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         await call.record(path, max_seconds=30.0, silence_seconds=self.silence_seconds, terminators="#")
         try:
             ok = sf.info(path).frames >= MIN_MESSAGE_SECONDS * 8000
-        except Exception:
+        except (RuntimeError, OSError) as e:   # nothing recorded (or the disk failed): the old greeting stays
+            log.warning("voicemail greeting for %s: recording %s unreadable: %s", box, path, e)
             ok = False
         if ok:
             with session_scope(self.session_factory) as s:

@@ -6,7 +6,6 @@ an FFT: the tests assert on the prompts heard, the CDR path, files and DB rows.
 """
 import asyncio
 import datetime as dt
-import itertools
 import os
 import socket
 from zoneinfo import ZoneInfo
@@ -16,9 +15,10 @@ import pytest
 import soundfile as sf
 
 import trunkline.ivr.models  # noqa: F401  (ivr_ tables)
+from trunkline.acd.service import ACD
 from trunkline.data.db import Base, make_engine, make_session_factory
-from trunkline.drivers.board import open_board
-from trunkline.hw_sim import forget_card, open_card
+from trunkline.fax import FaxEndpoint
+from trunkline.fax.tiff import FaxPage, read_tiff, write_tiff
 from trunkline.ivr import cdr, say
 from trunkline.ivr.blacklist import Firewall
 from trunkline.ivr.calendar import Calendar
@@ -27,8 +27,7 @@ from trunkline.ivr.flows import FlowRegistry, Router, Services
 from trunkline.ivr.lookup import HttpLookup, SqlLookup
 from trunkline.ivr.prompts import SYSTEM_PROMPTS, PromptLibrary
 from trunkline.ivr.voicemail import Voicemail
-from trunkline.media import Engine
-from trunkline.pstn import SimError, Switch
+from trunkline.pstn import SimError
 
 RATE = 8000
 DTMF = (697, 770, 852, 941, 1209, 1336, 1477, 1633)
@@ -43,7 +42,6 @@ FREQ = dict(zip(NAMES, POOL))
 FREQ["caller-message"] = 250          # what callers say into voicemail / recordings in these tests
 BY_FREQ = {f: n for n, f in FREQ.items()}
 PROMPT_SECONDS = 0.4
-_names = itertools.count()
 
 
 def tone(freq, seconds, level=8000):
@@ -90,16 +88,12 @@ def prompt_root(tmp_path_factory):
 
 
 class Rig:
-    """A simulated card with analog trunks, its far-end switch, an engine and the IVR wired in."""
+    """The simulation rig (`SimRig`: a card with analog trunks, its far-end switch, an engine) with the IVR
+    wired in: prompt library, voicemail, calendars, lookups, flow registry, firewall and router."""
 
-    def __init__(self, tmp_path, prompt_root, when="2026-09-28 10:00", fxo=4, fxs=0):
-        self.name = f"ivr{os.getpid()}x{next(_names)}"
-        url = f"sim://{self.name}?fxo={fxo}" + (f"&fxs={fxs}" if fxs else "")
-        forget_card(self.name)
-        self.board = open_board(url)
-        self.card = open_card(url)
-        self.sim = Switch(self.card)
-        self.engine = Engine(self.board)
+    def __init__(self, sim_rig, tmp_path, prompt_root, when="2026-09-28 10:00"):
+        self.sim_rig = sim_rig
+        self.sim, self.board, self.engine = sim_rig.sim, sim_rig.board, sim_rig.engine
         db = make_engine(f"sqlite:///{tmp_path}/ivr.db")
         Base.metadata.create_all(db)
         self.db = make_session_factory(db)
@@ -138,15 +132,10 @@ class Rig:
         with self.db() as s:
             return [cdr.load(self.db, r.call_id) for r in s.query(IvrCallPath).order_by(IvrCallPath.id)]
 
-    def close(self):
-        forget_card(self.name)
-
 
 @pytest.fixture
-def rig(tmp_path, prompt_root):
-    r = Rig(tmp_path, prompt_root)
-    yield r
-    r.close()
+def rig(make_rig, tmp_path, prompt_root):
+    return Rig(make_rig("fxo=4"), tmp_path, prompt_root)
 
 
 async def call_in(rig, caller="13800000000", number="12345"):
@@ -206,7 +195,8 @@ def test_menu_invalid_timeout_and_exit(rig):
 
 def test_five_level_menu(rig):
     levels = "\n".join(
-        f"  m{i}:\n    type: menu\n    greeting: l{i}\n    choices: {{\"{i}\": {'m%d' % (i + 1) if i < 5 else 'leaf'}}}\n"
+        f"  m{i}:\n    type: menu\n    greeting: l{i}\n"
+        f"    choices: {{\"{i}\": {'m%d' % (i + 1) if i < 5 else 'leaf'}}}\n"
         f"    on_fail: bye" for i in range(1, 6))
     rig.registry.load_yaml(f"name: main\nnodes:\n{levels}\n  leaf: {{type: play, prompt: leaf, next: bye}}\n"
                            f"  bye: {{type: hangup}}\n")
@@ -310,7 +300,8 @@ def test_every_node_type_in_one_flow(rig, tmp_path):
     # the money reading reached the caller: cross-correlate with the rendered fragments
     a = audio.astype(np.float64)
     s = spoken.astype(np.float64)
-    corr = np.correlate(a, s, mode="valid") / (np.linalg.norm(s) * np.sqrt(np.convolve(a ** 2, np.ones(len(s)), "valid")) + 1e-9)
+    energy = np.sqrt(np.convolve(a ** 2, np.ones(len(s)), "valid"))
+    corr = np.correlate(a, s, mode="valid") / (np.linalg.norm(s) * energy + 1e-9)
     print(f"say money: best normalised correlation {corr.max():.3f}")
     assert corr.max() > 0.9
     (rec,) = rig.paths()
@@ -319,7 +310,8 @@ def test_every_node_type_in_one_flow(rig, tmp_path):
     assert rec["digits"] == [{"node": "acct", "digits": "******78", "masked": True}]
     fields = cdr.cdr_fields(calls[0])
     assert fields["digits"] == "acct=******78" and "12345678" not in str(fields)
-    assert fields["ivr_path"] == "start>by_caller>by_var>welcome>hours>acct>look>amount>rec>sub>helper:s1>helper:s2>after>bye"
+    assert fields["ivr_path"] == ("start>by_caller>by_var>welcome>hours>acct>look>amount>rec>sub>helper:s1>"
+                                  "helper:s2>after>bye")
     # the recording holds the caller's 2 kHz tone
     rec_files = list((tmp_path / "data" / "recordings").rglob("*.wav"))
     assert len(rec_files) == 1
@@ -564,9 +556,6 @@ nodes:
 
     got = rig.run(script)
     print("heard:", got)
-    from trunkline import acd
-    if hasattr(acd, "enqueue"):
-        pytest.skip("the ACD now exists; this test covers the IVR side without it")
     assert got == ["main", "ivr-queue-unavailable", "survey-ask", "survey-thanks"]
     from trunkline.ivr.survey import scores
     (rec,) = rig.paths()
@@ -621,72 +610,66 @@ def test_python_flow_as_subflow_and_record_prompt_by_phone(rig, tmp_path):
     assert [p["node"] for p in rec["path"]] == ["a", "b", "admin"]
 
 
-def test_queue_to_a_real_agent_then_post_call_survey(tmp_path, prompt_root):
+def test_queue_to_a_real_agent_then_post_call_survey(make_rig, tmp_path, prompt_root):
     """Menu "0 for an agent" -> the ACD rings a station agent, they talk, the agent hangs up,
     the caller rates the call; the score lands in ivr_survey_scores with the call id and agent."""
-    service = pytest.importorskip("trunkline.acd.service")
-    rig = Rig(tmp_path, prompt_root, fxs=1)
-    try:
-        acd = service.ACD(rig.engine, config={"queues": {"support": {}}, "feature_codes": False,
-                                               "agents": [{"id": "a1", "name": "Alice", "station_port": 0,
-                                                           "queues": ["support"]}]})
-        acd.core.login("a1")
-        rig.services.acd = acd
-        rig.registry.load_yaml("""\
+    rig = Rig(make_rig("fxo=4&fxs=1"), tmp_path, prompt_root)
+    acd = ACD(rig.engine, config={"queues": {"support": {}}, "feature_codes": False,
+                                  "agents": [{"id": "a1", "name": "Alice", "station_port": 0,
+                                              "queues": ["support"]}]})
+    acd.core.login("a1")
+    rig.services.acd = acd
+    rig.registry.load_yaml("""\
 name: main
 nodes:
   m: {type: menu, greeting: main, choices: {"1": bye}, agent: support, on_fail: bye}
   bye: {type: hangup}
 """.replace("agent: support, on_fail: bye}", "agent: support, on_fail: bye}\n  q: {type: queue, queue: support, "
-                                                  "survey: true, next: bye}").replace(
-            "choices: {\"1\": bye}", "choices: {\"1\": q}"))
-        station = rig.sim.station(0)
-        caller_voice = tone(FREQ["l3"], 1.0)
-        agent_voice = tone(FREQ["l4"], 1.0)
+                                              "survey: true, next: bye}").replace(
+        "choices: {\"1\": bye}", "choices: {\"1\": q}"))
+    station = rig.sim.station(0)
+    caller_voice = tone(FREQ["l3"], 1.0)
+    agent_voice = tone(FREQ["l4"], 1.0)
 
-        async def script():
-            await acd.start()
-            phone = await call_in(rig)
-            got = await hear(phone, 0.6)
-            await phone.send_dtmf("1")
-            await station.wait_ring(timeout=30)
-            station.offhook()
-            await rig.sim.sleep(0.5)
-            station.start_capture()
-            station.take_captured()
-            phone.play_nowait(caller_voice)
-            await station.play(agent_voice)
-            agent_heard = heard_prompts(station.take_captured())
-            got += heard_prompts(phone.take_captured())
-            station.onhook()                              # the agent hangs up
-            got += await hear(phone, 1.0)                 # survey question
-            await phone.send_dtmf("5")
-            got += await hear(phone, 1.0)
-            await phone.wait_hangup(10)
-            acd.stop()
-            return got, agent_heard
+    async def script():
+        await acd.start()
+        phone = await call_in(rig)
+        got = await hear(phone, 0.6)
+        await phone.send_dtmf("1")
+        await station.wait_ring(timeout=30)
+        station.offhook()
+        await rig.sim.sleep(0.5)
+        station.start_capture()
+        station.take_captured()
+        phone.play_nowait(caller_voice)
+        await station.play(agent_voice)
+        agent_heard = heard_prompts(station.take_captured())
+        got += heard_prompts(phone.take_captured())
+        station.onhook()                              # the agent hangs up
+        got += await hear(phone, 1.0)                 # survey question
+        await phone.send_dtmf("5")
+        got += await hear(phone, 1.0)
+        await phone.wait_hangup(10)
+        acd.stop()
+        return got, agent_heard
 
-        got, agent_heard = rig.run(script)
-        print("caller heard:", got, "agent heard:", agent_heard)
-        assert "l3" in agent_heard and "l4" in got         # a real two-way conversation through the bridge
-        assert got[0] == "main" and got[-2:] == ["survey-ask", "survey-thanks"]
-        from trunkline.ivr.survey import scores
-        (rec,) = rig.paths()
-        assert [p["node"] for p in rec["path"]][:2] == ["m", "q"]
-        assert scores(rig.db, rec["call_id"]) == [5]
-        from trunkline.ivr.models import IvrSurveyScore
-        with rig.db() as s:
-            row = s.query(IvrSurveyScore).one()
-            assert (row.queue, row.agent) == ("support", "a1")
-    finally:
-        rig.close()
+    got, agent_heard = rig.run(script)
+    print("caller heard:", got, "agent heard:", agent_heard)
+    assert "l3" in agent_heard and "l4" in got         # a real two-way conversation through the bridge
+    assert got[0] == "main" and got[-2:] == ["survey-ask", "survey-thanks"]
+    from trunkline.ivr.survey import scores
+    (rec,) = rig.paths()
+    assert [p["node"] for p in rec["path"]][:2] == ["m", "q"]
+    assert scores(rig.db, rec["call_id"]) == [5]
+    from trunkline.ivr.models import IvrSurveyScore
+    with rig.db() as s:
+        row = s.query(IvrSurveyScore).one()
+        assert (row.queue, row.agent) == ("support", "a1")
 
 
 def test_fax_node_receives_a_fax_from_the_caller(rig, tmp_path):
     """The caller's fax machine (our FaxEndpoint on the far end, fed block by block) sends one page;
     the fax node receives it into a TIFF-F file through the engine."""
-    fax = pytest.importorskip("trunkline.fax")
-    from trunkline.fax.tiff import FaxPage, read_tiff, write_tiff
     img = np.zeros((120, 1728), np.uint8)
     img[20:100, 100:1600:50] = 1
     src = str(tmp_path / "send.tif")
@@ -695,7 +678,7 @@ def test_fax_node_receives_a_fax_from_the_caller(rig, tmp_path):
     rig.registry.load_yaml(f"name: main\nnodes:\n  f: {{type: fax, mode: receive, file: '{out}', var: faxfile, "
                            f"next: ok, on_fail: bad}}\n  ok: {{type: play, prompt: open}}\n"
                            f"  bad: {{type: play, prompt: closed}}\n")
-    sender = fax.FaxEndpoint(True, send=src, modems=("v27ter", "v29"))
+    sender = FaxEndpoint(True, send=src, modems=("v27ter", "v29"))
 
     async def script():
         phone = await call_in(rig)
@@ -718,8 +701,6 @@ def test_fax_node_receives_a_fax_from_the_caller(rig, tmp_path):
 
 def test_fax_node_sends_a_fax_to_the_caller(rig, tmp_path):
     """Fax-on-demand: the fax node sends a TIFF-F document to the caller's fax machine."""
-    fax = pytest.importorskip("trunkline.fax")
-    from trunkline.fax.tiff import FaxPage, read_tiff, write_tiff
     img = np.zeros((120, 1728), np.uint8)
     img[10:110, 300:1400:40] = 1
     doc = str(tmp_path / "brochure.tif")
@@ -728,7 +709,7 @@ def test_fax_node_sends_a_fax_to_the_caller(rig, tmp_path):
                            f"  f: {{type: fax, mode: send, file: '${{doc}}', next: ok, on_fail: bad}}\n"
                            f"  ok: {{type: hangup}}\n  bad: {{type: play, prompt: closed}}\n")
     got = str(tmp_path / "got.tif")
-    receiver = fax.FaxEndpoint(True, receive=got, modems=("v27ter", "v29"))
+    receiver = FaxEndpoint(True, receive=got, modems=("v27ter", "v29"))
 
     async def script():
         phone = await call_in(rig)

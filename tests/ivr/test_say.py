@@ -48,8 +48,8 @@ EN = [
 EN_MONEY = [
     ("2.50", "two dollars and fifty cents"), ("1.00", "one dollar"), ("0.01", "one cent"),
     ("0.99", "ninety nine cents"), ("3.1", "three dollars and ten cents"), ("-2", "minus two dollars"),
-    ("20.20", "twenty dollars and twenty cents"), ("0", "zero dollars"), ("1234.05", "one thousand two hundred thirty four "
-                                                                      "dollars and five cents"),
+    ("20.20", "twenty dollars and twenty cents"), ("0", "zero dollars"),
+    ("1234.05", "one thousand two hundred thirty four dollars and five cents"),
 ]
 EN_OTHER = [
     (say.digits("911", "en"), "nine one one"),
