@@ -66,12 +66,12 @@ def _lut(mapping: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
     val = np.full(1 << _W, -1, dtype=np.int32)
     ln = np.zeros(1 << _W, dtype=np.int32)
     for v, code in mapping.items():
-        l = len(code)
-        c = int(code, 2) << (_W - l)
-        if (val[c:c + (1 << (_W - l))] != -1).any():
+        n = len(code)
+        c = int(code, 2) << (_W - n)
+        if (val[c:c + (1 << (_W - n))] != -1).any():
             raise AssertionError(f"code table not prefix-free at {code}")
-        val[c:c + (1 << (_W - l))] = v
-        ln[c:c + (1 << (_W - l))] = l
+        val[c:c + (1 << (_W - n))] = v
+        ln[c:c + (1 << (_W - n))] = n
     return val, ln
 
 

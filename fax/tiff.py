@@ -11,8 +11,9 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
-from .t4 import WIDTHS, T4Encoder, bits_to_bytes_msb
+from .t4 import WIDTHS, T4Decoder, T4Encoder, T4Error, bits_to_bytes_msb, bytes_to_bits_msb
 
 __all__ = ["FaxPage", "read_tiff", "read_tiff_own", "write_tiff", "TiffError", "RES_STANDARD", "RES_FINE"]
 
@@ -44,8 +45,6 @@ class FaxPage:
 
 def read_tiff(path: str) -> list[FaxPage]:
     """All pages of a bilevel (multi-page) TIFF as FaxPage objects; raises TiffError on bad files."""
-    from PIL import Image, UnidentifiedImageError
-
     if not os.path.exists(path):
         raise TiffError(f"{path}: no such file")
     pages = []
@@ -161,10 +160,6 @@ def check_width(width: int) -> None:
 
 def read_tiff_own(path: str) -> list[FaxPage]:
     """All pages of a G3/G4 TIFF decoded with our own T.4/T.6 decoder (Pillow only parses tags)."""
-    from PIL import Image, UnidentifiedImageError
-
-    from .t4 import T4Decoder, T4Error, bytes_to_bits_msb
-
     if not os.path.exists(path):
         raise TiffError(f"{path}: no such file")
     pages = []

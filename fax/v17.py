@@ -5,7 +5,9 @@ import math
 
 import numpy as np
 
-from .modem_dsp import ModemRxBase, ModemTxBase, Scrambler1823
+from .modem_dsp import Scrambler1823
+from .modem_rx import ModemRxBase
+from .modem_tx import ModemTxBase
 
 # Constellations (ITU V.17 figures 2-5, the same as V.32bis). Each group of 8 points (bits 6..3 fixed)
 # is two orbits under 90 degree rotation; listed are the points with low bits 000 and 001, the others

@@ -22,7 +22,8 @@ def dbm0_to_amplitude(level_dbm0: float) -> float:
 
 
 class V21Tx:
-    """V.21 ch2 transmitter: queue bits with send_bits(), pull audio with tx(n); carrier stops when the queue empties."""
+    """V.21 ch2 transmitter: queue bits with send_bits(), pull audio with tx(n); the carrier stops when
+    the queue empties."""
 
     def __init__(self, level_dbm0: float = -13.0):
         self.amp = dbm0_to_amplitude(level_dbm0)

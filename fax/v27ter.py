@@ -1,7 +1,9 @@
 """ITU V.27ter fax modem: 4800 bit/s (8-phase DPSK, 1600 baud) and 2400 bit/s (4-phase, 1200 baud), carrier 1800 Hz."""
 import numpy as np
 
-from .modem_dsp import ModemRxBase, ModemTxBase, ScramblerV27
+from .modem_dsp import ScramblerV27
+from .modem_rx import ModemRxBase
+from .modem_tx import ModemTxBase
 
 # Phase change (in 45 degree steps) per tribit (first bit most significant) / dibit, ITU V.27ter tables 1 and 2
 STEPS_4800 = (1, 0, 2, 3, 6, 7, 5, 4)

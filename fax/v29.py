@@ -1,7 +1,9 @@
 """ITU V.29 fax modem: 9600 bit/s (16 points) and 7200 bit/s (8 points), 2400 baud QAM, carrier 1700 Hz."""
 import numpy as np
 
-from .modem_dsp import ModemRxBase, ModemTxBase, Scrambler1823
+from .modem_dsp import Scrambler1823
+from .modem_rx import ModemRxBase
+from .modem_tx import ModemTxBase
 
 STEPS = (1, 0, 2, 3, 6, 7, 5, 4)  # phase change in 45 degree steps per tribit (first bit most significant)
 INV_STEPS = {s: i for i, s in enumerate(STEPS)}

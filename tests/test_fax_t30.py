@@ -4,7 +4,7 @@ import pytest
 
 from trunkline.fax import FaxEndpoint, FaxResult
 from trunkline.fax.convert import synth_document
-from trunkline.fax.t30 import FALLBACK, build_dcs, build_dis, parse_dcs, parse_dis
+from trunkline.fax.t30_frames import FALLBACK, build_dcs, build_dis, parse_dcs, parse_dis
 from trunkline.fax.tiff import TiffError, read_tiff, write_tiff
 
 

@@ -18,6 +18,7 @@ import soundfile as sf
 import trunkline.ivr.models  # noqa: F401  (ivr_ tables)
 from trunkline.data.db import Base, make_engine, make_session_factory
 from trunkline.drivers.board import open_board
+from trunkline.fax import FaxEndpoint
 from trunkline.hw_sim import forget_card, open_card
 from trunkline.ivr import cdr, say
 from trunkline.ivr.blacklist import Firewall
@@ -99,7 +100,7 @@ class Rig:
         self.board = open_board(url)
         self.card = open_card(url)
         self.sim = Switch(self.card)
-        self.engine = Engine(self.board)
+        self.engine = Engine(self.board, fax_endpoint_factory=FaxEndpoint)
         db = make_engine(f"sqlite:///{tmp_path}/ivr.db")
         Base.metadata.create_all(db)
         self.db = make_session_factory(db)
