@@ -35,7 +35,7 @@ def _frame_to_page(im, width: int, fine: bool, fit_a4: bool = True) -> FaxPage:
     if fit_a4:
         max_rows = int(A4_MM[1] / 25.4 * y_dpi)
         nh = min(nh, max_rows * 4)  # long pages are allowed, but not absurd
-    g = g.resize((width, nh), Image.LANCZOS)
+    g = g.resize((width, nh), Image.Resampling.LANCZOS)
     bw = g.convert("1")  # Floyd-Steinberg dither
     white = np.array(bw, dtype=bool)
     return FaxPage((~white).astype(np.uint8), x_dpi, y_dpi)

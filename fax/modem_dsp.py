@@ -3,12 +3,21 @@ and the receive front end (demodulation, symbol timing, adaptive T/2 equaliser w
 The transmitter is in modem_tx, the receiver state machine in modem_rx. Audio is 8 kHz int16; symbols
 are complex numbers in each modem's constellation units."""
 import math
+from collections.abc import Iterable
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from scipy.signal import lfilter
 
 FS = 8000
 DBM0_MAX_SINE = 3.14  # dBm0 of a full-scale sine (ITU G.711 convention used by spandsp too)
+
+#: bits (0/1), one per element
+Bits = NDArray[np.uint8]
+#: complex baseband samples or symbols
+ComplexArray = NDArray[np.complex128]
+#: real-valued samples (filter taps, power)
+FloatArray = NDArray[np.float64]
 
 
 def dbm0_to_rms(dbm0):
@@ -23,7 +32,7 @@ def rms_to_dbm0(rms):
     return 20.0 * math.log10(rms / (32768.0 / math.sqrt(2.0))) + DBM0_MAX_SINE
 
 
-def rrc(alpha, sps, span):
+def rrc(alpha: float, sps: float, span: int) -> FloatArray:
     """Root raised cosine taps, `sps` samples per symbol (may be fractional), +-span/2 symbols, unit peak energy."""
     half = int(math.ceil(span * sps / 2.0))
     t = np.arange(-half, half + 1) / sps
@@ -49,10 +58,10 @@ def rrc(alpha, sps, span):
 class Scrambler1823:
     """Self-synchronising scrambler/descrambler 1 + x^-18 + x^-23 (V.29, V.17); bits are 0/1."""
 
-    def __init__(self, reg=0):
+    def __init__(self, reg: int = 0) -> None:
         self.reg = reg
 
-    def scramble(self, bits):
+    def scramble(self, bits: Iterable[int]) -> list[int]:
         """Scramble a sequence of bits (iterable of 0/1) -> list of line bits."""
         reg = self.reg
         out = []
@@ -63,15 +72,15 @@ class Scrambler1823:
         self.reg = reg
         return out
 
-    def descramble(self, bits):
+    def descramble(self, bits: ArrayLike) -> Bits:
         """Descramble line bits (uint8 array) -> data bits (uint8 array); vectorised."""
-        bits = np.asarray(bits, dtype=np.uint8)
-        if len(bits) == 0:
-            return bits
+        line = np.asarray(bits, dtype=np.uint8)
+        if len(line) == 0:
+            return line
         hist = np.array([(self.reg >> (22 - i)) & 1 for i in range(23)], dtype=np.uint8)  # oldest first
-        x = np.concatenate([hist, bits])
-        n = len(bits)
-        out = bits ^ x[23 - 18:23 - 18 + n] ^ x[0:n]
+        x = np.concatenate([hist, line])
+        n = len(line)
+        out = line ^ x[23 - 18:23 - 18 + n] ^ x[0:n]
         tail = x[-23:]
         reg = 0
         for b in tail:
@@ -83,11 +92,11 @@ class Scrambler1823:
 class ScramblerV27:
     """V.27ter scrambler/descrambler 1 + x^-6 + x^-7 with the repeated-pattern guard (ITU V.27ter 2.5)."""
 
-    def __init__(self, reg=0x3C):
+    def __init__(self, reg: int = 0x3C) -> None:
         self.reg = reg
         self.count = 0
 
-    def scramble_bit(self, b):
+    def scramble_bit(self, b: int) -> int:
         """One data bit in -> one line bit out."""
         reg = self.reg
         o = (b ^ (reg >> 5) ^ (reg >> 6)) & 1
@@ -101,7 +110,7 @@ class ScramblerV27:
         self.reg = ((reg << 1) | o) & 0xFFF
         return o
 
-    def descramble_bit(self, b):
+    def descramble_bit(self, b: int) -> int:
         """One line bit in -> one data bit out."""
         reg = self.reg
         o = (b ^ (reg >> 5) ^ (reg >> 6)) & 1
@@ -120,7 +129,7 @@ class ScramblerV27:
 # Receive side
 # ----------------------------------------------------------------------------------------------
 
-def _interp_weights(frac, ntaps=12):
+def _interp_weights(frac: FloatArray, ntaps: int = 12) -> FloatArray:
     """Windowed-sinc fractional-delay weights for fractions `frac` (array) -> (len(frac), ntaps)."""
     half = ntaps // 2
     n = np.arange(-half + 1, half + 1)[None, :]  # sample offsets relative to floor(t)
@@ -131,10 +140,10 @@ def _interp_weights(frac, ntaps=12):
 
 
 _PHASES = 256
-_TABLE = None
+_TABLE: FloatArray | None = None
 
 
-def _interp_table(ntaps):
+def _interp_table(ntaps: int) -> FloatArray:
     global _TABLE
     if _TABLE is None:
         _TABLE = _interp_weights(np.arange(_PHASES + 1) / _PHASES, ntaps)
@@ -146,7 +155,7 @@ class FrontEnd:
 
     INTERP = 12
 
-    def __init__(self, carrier, baud, alpha):
+    def __init__(self, carrier: float, baud: int, alpha: float) -> None:
         self.carrier = carrier
         self.baud = baud
         self.sps = FS / baud
@@ -155,13 +164,13 @@ class FrontEnd:
         self.zi = np.zeros(len(self.h) - 1, dtype=complex)
         self.delay = (len(self.h) - 1) // 2
         self.n = 0  # absolute index of the next input sample
-        self.buf = np.zeros(0, dtype=complex)
+        self.buf: ComplexArray = np.zeros(0, dtype=complex)
         self.base = 0  # absolute index of buf[0]
         self.pzi = np.zeros(1)
-        self.pwr = np.zeros(0)
+        self.pwr: FloatArray = np.zeros(0)
         self.tm = 0j  # smoothed timing phasor
 
-    def push(self, samples):
+    def push(self, samples: NDArray[np.int16]) -> tuple[ComplexArray, FloatArray]:
         """Filter a block of int16 samples into the baseband buffer."""
         x = samples.astype(np.float64)
         m = np.arange(self.n, self.n + len(x))
@@ -173,7 +182,7 @@ class FrontEnd:
         self.pwr = np.concatenate([self.pwr, p])
         return bb, p
 
-    def trim(self, keep_from):
+    def trim(self, keep_from: float) -> None:
         """Drop buffered baseband before absolute sample `keep_from`."""
         drop = int(keep_from) - self.base
         if drop > 0:
@@ -183,35 +192,37 @@ class FrontEnd:
             self.base += drop
 
     @property
-    def end(self):
+    def end(self) -> int:
+        """Absolute index of the sample after the last buffered one."""
         return self.base + len(self.buf)
 
-    def timing_phasor(self, start, stop):
+    def timing_phasor(self, start: int, stop: int) -> complex:
         """Sum of |x|^2 e^{-j w n} over absolute samples [start, stop): its angle locates symbol centres."""
         a = max(start, self.base) - self.base
         b = min(stop, self.end) - self.base
         if b <= a:
             return 0j
         n = np.arange(a + self.base, b + self.base)
-        return np.sum(np.abs(self.buf[a:b]) ** 2 * np.exp(-2j * np.pi * self.baud * (n % (FS * 3)) / FS))
+        return complex(np.sum(np.abs(self.buf[a:b]) ** 2 * np.exp(-2j * np.pi * self.baud * (n % (FS * 3)) / FS)))
 
-    def centre_from_phasor(self, c):
+    def centre_from_phasor(self, c: complex) -> float:
         """Symbol centre time modulo one symbol (samples, in [0, sps)) from a timing phasor."""
-        return (-np.angle(c) / (2 * np.pi) * self.sps) % self.sps
+        return float((-np.angle(c) / (2 * np.pi) * self.sps) % self.sps)
 
-    def sample(self, times):
+    def sample(self, times: ArrayLike) -> ComplexArray:
         """Interpolated baseband at absolute fractional sample times (array)."""
-        times = np.asarray(times, dtype=np.float64)
-        fl = np.floor(times)
-        frac = times - fl
+        t = np.asarray(times, dtype=np.float64)
+        fl = np.floor(t)
+        frac = t - fl
         w = _interp_table(self.INTERP)[np.rint(frac * _PHASES).astype(np.int64)]
         half = self.INTERP // 2
         idx = (fl.astype(np.int64) - self.base)[:, None] + np.arange(-half + 1, half + 1)[None, :]
         idx = np.clip(idx, 0, len(self.buf) - 1)
-        return np.sum(self.buf[idx] * w, axis=1)
+        out: ComplexArray = np.sum(self.buf[idx] * w, axis=1)
+        return out
 
 
-def nearest(points, z):
+def nearest(points: ComplexArray, z: complex) -> int:
     """Index of the point in `points` (complex array) nearest to z."""
     d = points - z
     return int(np.argmin(d.real * d.real + d.imag * d.imag))
@@ -220,15 +231,18 @@ def nearest(points, z):
 class Equaliser:
     """Complex T/2 fractionally spaced LMS equaliser with a second-order carrier phase loop."""
 
-    def __init__(self, half_taps=8):
+    def __init__(self, half_taps: int = 8) -> None:
         self.ntaps = 2 * half_taps + 1
         self.centre = half_taps
         self.w = np.zeros(self.ntaps, dtype=complex)
         self.phase = 0.0
         self.freq = 0.0
         self.rot = 1 + 0j
+        self.x: ComplexArray = np.zeros(self.ntaps, dtype=complex)    # the last input vector
+        self.xc: ComplexArray = self.x                                 # its conjugate
+        self.nrm = 0.0                                                 # its energy
 
-    def init(self, gain, phase, freq):
+    def init(self, gain: float, phase: float, freq: float) -> None:
         """Start from a single centre tap: z = x * gain, with carrier phase and freq (rad/symbol)."""
         self.w[:] = 0
         self.w[self.centre] = gain
@@ -236,14 +250,14 @@ class Equaliser:
         self.freq = freq
         self.rot = complex(math.cos(-phase), math.sin(-phase))
 
-    def output(self, x, xc=None, nrm=None):
+    def output(self, x: ComplexArray, xc: ComplexArray | None = None, nrm: float | None = None) -> complex:
         """Equalised, carrier-derotated symbol for the T/2 input vector x (xc = conj(x), nrm = |x|^2)."""
         self.x = x
         self.xc = np.conj(x) if xc is None else xc
         self.nrm = float(np.real(np.vdot(x, x))) if nrm is None else nrm
         return complex(self.w.dot(x)) * self.rot
 
-    def update(self, z, target, mu, kp, ki):
+    def update(self, z: complex, target: complex, mu: float, kp: float, ki: float) -> complex:
         """Adapt taps toward `target` (derotated domain) and advance the carrier loop."""
         err = target - z
         if mu:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .modem_dsp import DBM0_MAX_SINE, FS, Equaliser, FrontEnd, nearest
+from .modem_dsp import DBM0_MAX_SINE, FS, Bits, ComplexArray, Equaliser, FrontEnd, nearest
 
 __all__ = ["ModemRxBase", "SEARCH", "ACQ", "TRAIN", "KNOWN", "DATA"]
 
@@ -26,7 +26,7 @@ class ModemRxBase:
     Subclasses set carrier, baud, alpha, alt_points, train_syms, label_points, rotations,
     ones_bits, and implement start_data(), data_symbol(z) -> (point, bits), flush() -> bits."""
 
-    carrier = 1800
+    carrier = 1800   # Hz, until _reset_state: then whether a carrier is detected (True/False)
     baud = 2400
     alpha = 0.25
     half_taps = 8
@@ -41,9 +41,34 @@ class ModemRxBase:
     kp_data, ki_data = 0.03, 0.0005
     max_train_symbols = 600
     min_line_ratio = 0.05
-    block_data = True  # symbols after the lock allowed before the known pattern must appear
+    block_data: bool | str = True  # data mode per block (True), per symbol (False) or "hybrid" (V.17)
 
-    def __init__(self):
+    # set by each modem
+    alt_points: tuple[complex, complex]      # the two points of the alternating segment
+    label_points: ComplexArray               # the points the training uses
+    train_syms: ComplexArray                 # known training symbols after the alternation
+    train_labels: NDArray[np.int64]          # their indexes in label_points
+    rotations: tuple[complex, ...]           # rotations the training pattern is searched under
+    ones_bits: int                           # scrambled ones received before the data
+
+    # reception state (see _reset_state)
+    trained: bool
+    signal_lost: bool
+    state: int
+    _out: list[Bits]
+    _ones: list[Bits]
+    _line: list[Bits]
+    _ones_ok: bool
+    _need_quiet: bool
+    t_next: float | None
+    acq_start: float | None
+    hist: list[complex]
+    sym_count: int
+    tm: complex
+    rel_off: float
+    pos: int
+
+    def __init__(self) -> None:
         self.fe = FrontEnd(self.carrier, self.baud, self.alpha)
         self.eq = Equaliser(self.half_taps)
         self.sps = FS / self.baud
@@ -53,11 +78,11 @@ class ModemRxBase:
         self._reset_state()
 
     # -- public API ------------------------------------------------------------------------
-    def reset(self):
+    def reset(self) -> None:
         """Forget the current reception and wait for the next training."""
         self._reset_state()
 
-    def take_bits(self):
+    def take_bits(self) -> Bits:
         """Data bits (uint8 0/1) received since the last call; only after training succeeded."""
         if not self._out:
             return np.zeros(0, dtype=np.uint8)
@@ -65,19 +90,19 @@ class ModemRxBase:
         self._out = []
         return out
 
-    def rx(self, samples):
+    def rx(self, samples: ArrayLike) -> None:
         """Feed received int16 audio (any length)."""
-        samples = np.asarray(samples)
-        if samples.ndim != 1:
+        x = np.asarray(samples)
+        if x.ndim != 1:
             raise ValueError("rx wants a 1-D int16 array")
-        if samples.dtype != np.int16:
-            if not np.issubdtype(samples.dtype, np.integer):
+        if x.dtype != np.int16:
+            if not np.issubdtype(x.dtype, np.integer):
                 raise TypeError("rx wants int16 samples")
-            samples = samples.astype(np.int16)
-        if len(samples) == 0:
+            x = x.astype(np.int16)
+        if len(x) == 0:
             return
         start = self.fe.end
-        _, p = self.fe.push(samples)
+        _, p = self.fe.push(x)
         i = 0
         n = len(p)
         while i < n:
@@ -107,7 +132,7 @@ class ModemRxBase:
         self._trim()
 
     # -- internals ---------------------------------------------------------------------------
-    def _reset_state(self):
+    def _reset_state(self) -> None:
         self.trained = False
         self._ones_ok = False
         self.carrier = False
@@ -123,13 +148,14 @@ class ModemRxBase:
         self.rel_off = self.off_lin
         self._need_quiet = False
         self._line = []
+        self.pos = 0
 
-    def _carrier_on(self, n_on):
+    def _carrier_on(self, n_on: int) -> None:
         if self.state == SEARCH:
             self.state = ACQ
             self.acq_start = n_on + self.settle_symbols * self.sps
 
-    def _carrier_off(self):
+    def _carrier_off(self) -> None:
         if self.state == DATA:
             self._line.append(self.flush())
             self._drain()
@@ -138,7 +164,7 @@ class ModemRxBase:
         self.state = SEARCH
         self.t_next = None
 
-    def _trim(self):
+    def _trim(self) -> None:
         if self.t_next is not None:
             keep = self.t_next - self.half_taps * self.sps - 2 * FrontEnd.INTERP
         elif self.acq_start is not None and self.state == ACQ:
@@ -306,7 +332,7 @@ class ModemRxBase:
         eq.phase, eq.freq = phase, freq
         eq.rot = complex(math.cos(-phase), math.sin(-phase))
 
-    def data_block(self, z):
+    def data_block(self, z: ComplexArray) -> tuple[ComplexArray, Bits | None]:
         """Data-mode decisions for an array of symbols: (decided points array, line bits or None)."""
         pts = np.zeros(len(z), dtype=complex)
         lines = []
@@ -317,7 +343,7 @@ class ModemRxBase:
                 lines.append(line)
         return pts, (np.concatenate(lines) if lines else None)
 
-    def _drain(self):
+    def _drain(self) -> None:
         """Descramble the line bits gathered in this block and hand them on."""
         if self._line:
             line = np.concatenate(self._line).astype(np.uint8)
@@ -325,10 +351,10 @@ class ModemRxBase:
             if self.state == DATA:
                 self._emit(self.descramble(line))
 
-    def _emit(self, bits):
-        if bits is None or len(bits) == 0:
+    def _emit(self, data: Bits | None) -> None:
+        if data is None or len(data) == 0:
             return
-        bits = np.asarray(bits, dtype=np.uint8)
+        bits = np.asarray(data, dtype=np.uint8)
         if not self._ones_ok:
             need = self.ones_bits - sum(len(x) for x in self._ones)
             self._ones.append(bits[:need])
@@ -348,7 +374,7 @@ class ModemRxBase:
         else:
             self._out.append(bits)
 
-    def _fail(self):
+    def _fail(self) -> None:
         """Training failed: look for a new training from here on (or wait for the next carrier)."""
         if self.carrier and self.t_next is not None:
             self.state = ACQ
@@ -407,15 +433,32 @@ class ModemRxBase:
     # -- hooks with defaults ---------------------------------------------------------------------
     ones_skip = 0
 
-    def on_aligned(self):
+    def on_aligned(self) -> None:
         """Called when the known training pattern has been found."""
 
-    def train_target(self, pos, z):
+    def train_target(self, pos: int, z: complex) -> complex | None:
         """Known training symbol at position pos after the alternation, or None when data mode starts."""
         if pos < len(self.train_syms):
-            return self.train_syms[pos]
+            return self.train_syms[pos]   # a numpy complex128, itself a complex
         return None
 
-    def replay(self):
+    def replay(self) -> list[complex]:
         """Symbols already equalised that belong to the data phase (V.17 short train)."""
-        return ()
+        return []
+
+    # -- what each modem provides ------------------------------------------------------------------
+    def start_data(self) -> None:
+        """Training is over: set up descrambling and differential decoding for the data."""
+        raise NotImplementedError
+
+    def data_symbol(self, z: complex) -> tuple[complex, Bits | None]:
+        """Decide one data symbol: (the decided point, its line bits or None while they are held back)."""
+        raise NotImplementedError
+
+    def descramble(self, line: Bits) -> Bits:
+        """Data bits from line bits."""
+        raise NotImplementedError
+
+    def flush(self) -> Bits:
+        """Line bits still held back when the carrier drops (V.17 Viterbi)."""
+        raise NotImplementedError

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .modem_dsp import FS, dbm0_to_rms, rrc
+from .modem_dsp import FS, Bits, ComplexArray, dbm0_to_rms, rrc
 
 __all__ = ["BitQueue", "bytes_to_bits", "ModemTxBase"]
 
@@ -15,22 +15,23 @@ __all__ = ["BitQueue", "bytes_to_bits", "ModemTxBase"]
 class BitQueue:
     """FIFO of data bits (uint8 0/1) for a transmitter."""
 
-    def __init__(self):
-        self.chunks = []
+    def __init__(self) -> None:
+        self.chunks: list[Bits] = []
         self.pos = 0
         self.count = 0
 
-    def put(self, bits):
-        bits = np.asarray(bits, dtype=np.uint8)
-        if bits.ndim != 1:
+    def put(self, bits: ArrayLike) -> None:
+        """Queue bits (a 1-D array of 0/1); ValueError for anything else."""
+        arr = np.asarray(bits, dtype=np.uint8)
+        if arr.ndim != 1:
             raise ValueError("bits must be a 1-D array of 0/1")
-        if len(bits) and bits.max() > 1:
+        if len(arr) and arr.max() > 1:
             raise ValueError("bits must be 0 or 1")
-        if len(bits):
-            self.chunks.append(bits)
-            self.count += len(bits)
+        if len(arr):
+            self.chunks.append(arr)
+            self.count += len(arr)
 
-    def get(self, n):
+    def get(self, n: int) -> Bits:
         """Up to n bits (fewer if the queue runs dry)."""
         out = []
         got = 0
@@ -47,7 +48,7 @@ class BitQueue:
         return np.concatenate(out) if out else np.zeros(0, dtype=np.uint8)
 
 
-def bytes_to_bits(data):
+def bytes_to_bits(data: bytes | bytearray | memoryview) -> Bits:
     """Octets -> bits, each octet least significant bit first."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError("send_bytes wants bytes")
@@ -68,7 +69,7 @@ class ModemTxBase:
     mean_power = 1.0
     span = 10
 
-    def __init__(self, level_dbm0=-12.0):
+    def __init__(self, level_dbm0: float = -12.0) -> None:
         self.queue = BitQueue()
         self.finished = False
         self.done = False
@@ -82,33 +83,33 @@ class ModemTxBase:
         level = dbm0_to_rms(level_dbm0)
         p = self.mean_power * np.sum(h * h) / self.sps_up / 2.0
         self.gain = level / math.sqrt(p)
-        self.sym = np.zeros(taps, dtype=complex)  # symbol history, self.sym[i] is symbol sym_base + i
+        self.sym: ComplexArray = np.zeros(taps, dtype=complex)  # symbol history, self.sym[i] is symbol sym_base + i
         self.sym_base = -taps
         self.m = 0  # next output sample index
-        self.last_symbol = None  # index of the last non-silent symbol, once the trailer is queued
+        self.last_symbol: int | None = None  # index of the last non-silent symbol, once the trailer is queued
 
-    def send_bits(self, bits):
+    def send_bits(self, bits: ArrayLike) -> None:
         """Queue data bits (0/1 array) for transmission after the training."""
         if self.finished:
             raise RuntimeError("finish() was called: no more data can be queued")
         self.queue.put(bits)
 
-    def send_bytes(self, data):
+    def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
         """Queue octets (each sent least significant bit first)."""
         self.send_bits(bytes_to_bits(data))
 
-    def finish(self):
+    def finish(self) -> None:
         """No more data: the modem sends its trailer once the queue has drained."""
         self.finished = True
 
-    def _data_bits(self, n):
+    def _data_bits(self, n: int) -> Bits:
         """n bits for the data phase: queued data, or ones on underrun / after the data."""
         b = self.queue.get(n)
         if len(b) < n:
             b = np.concatenate([b, np.ones(n - len(b), dtype=np.uint8)])
         return b
 
-    def tx(self, n):
+    def tx(self, n: int) -> NDArray[np.int16]:
         """n int16 samples of line signal: training, data, trailer, then zeros."""
         if n < 0:
             raise ValueError("n must be >= 0")
@@ -139,7 +140,7 @@ class ModemTxBase:
                 self.done = True
         return np.clip(np.round(out), -32768, 32767).astype(np.int16)
 
-    def _symbols(self, n):
+    def _symbols(self, n: int) -> ComplexArray:
         """The next n symbols (complex): training, then data, then trailer, then silence."""
         out = np.zeros(n, dtype=complex)
         for i in range(n):
@@ -149,3 +150,12 @@ class ModemTxBase:
             if self._trailer_sent():
                 self.last_symbol = self.sym_base + len(self.sym) + i
         return out
+
+    # -- what each modem provides ----------------------------------------------------------------
+    def _next_symbol(self) -> complex:
+        """The next symbol of the training, data or trailer."""
+        raise NotImplementedError
+
+    def _trailer_sent(self) -> bool:
+        """True once the last trailer symbol has been produced."""
+        raise NotImplementedError

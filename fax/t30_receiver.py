@@ -45,6 +45,7 @@ class T30Receiver:
         settings: DcsSettings | None = None
         last_resp = None
         pending: list[bytes] | None = None
+        frames: list[bytes] | None
         yield from link.send_frames(ident_cmd)
         dcs_seen = False
         while True:
@@ -256,8 +257,8 @@ class T30Receiver:
                 return None
             if not trained and link.frames:
                 link.stop_hs_rx()
-                fr = yield from link.recv_frames(T4)
-                return fr
+                pending = yield from link.recv_frames(T4)
+                return pending
             yield
         link.stop_hs_rx()
         if ecm:

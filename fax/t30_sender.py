@@ -3,8 +3,6 @@ DCS + TCF training with fall-back, each page (T.4/T.6, or ECM blocks with partia
 post-page commands, and DCN at the end."""
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from numpy.typing import NDArray
 
@@ -149,15 +147,15 @@ class T30Sender:
                 continue
         raise T30Failure("no response to DCS/TCF")
 
-    def _post_command(self, frames_fn: Callable[[], list[bytes]]) -> Step[list[bytes]]:
+    def _post_command(self, frames: list[bytes]) -> Step[list[bytes]]:
         """Send a post-message command up to 3 times until a response arrives; returns the frames."""
         link = self.link
         for _ in range(3):
             yield from link.wait(GAP)
-            yield from link.send_frames(frames_fn(), preamble_s=1.0)
-            frames = yield from link.recv_frames(T4)
-            if frames:
-                return frames
+            yield from link.send_frames(frames, preamble_s=1.0)
+            got = yield from link.recv_frames(T4)
+            if got:
+                return got
         raise T30Failure("no response to post-message command")
 
     def _send_page(self, img: NDArray[np.uint8], coding: str, post: str, min_bits: int) -> Step[str]:
@@ -167,7 +165,7 @@ class T30Sender:
         short = link.hs_name == "v17"
         yield from link.send_hs(bits, short_train=short)
         try:
-            frames = yield from self._post_command(lambda: [link.frame(post)])
+            frames = yield from self._post_command([link.frame(post)])
         except T30Failure:
             return "none"
         for name in ("MCF", "RTP", "RTN", "PIP", "PIN"):
@@ -198,12 +196,12 @@ class T30Sender:
                                      hdlc.HDLCEncoder().encode(hd, 1, 1, 4)])
                 yield from link.send_hs(hb, short_train=short)
                 pps = bytes([fcf2, page_i & 0xFF, bi & 0xFF, len(block) - 1])
-                resp = yield from self._post_command(lambda pps=pps: [link.frame("PPS", pps)])
+                resp = yield from self._post_command([link.frame("PPS", pps)])
                 rnr_since = link.now
                 while find_frame(resp, FCF["RNR"]) is not None:
                     if link.now - rnr_since > T5:
                         raise T30Failure("T5 expired: receiver not ready")
-                    resp = yield from self._post_command(lambda: [link.frame("RR")])
+                    resp = yield from self._post_command([link.frame("RR")])
                 if find_frame(resp, FCF["MCF"]) is not None:
                     break
                 ppr = find_frame(resp, FCF["PPR"])

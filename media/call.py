@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import uuid
@@ -13,6 +14,7 @@ import numpy as np
 from trunkline.dsp.dtmf import DTMFGenerator
 from trunkline.dsp.tones import Tone
 from trunkline.media.errors import ChannelError, Hangup, Timeout
+from trunkline.media.futures import settle, settle_error
 from trunkline.media.ports import FaxOutcome, Samples
 from trunkline.media.record import CallRecord, RecordResult
 
@@ -132,7 +134,7 @@ class Call:
     async def wait(self, seconds: float) -> None:
         """Wait `seconds` of media time; raises Hangup if the far end leaves."""
         fut = self._future()
-        self.engine.call_later(seconds, lambda: fut.done() or fut.set_result(None))
+        self.engine.call_later(seconds, functools.partial(settle, fut, None))
         await fut
 
     # ------------------------------------------------------------ digits
@@ -149,7 +151,7 @@ class Call:
         while not self._digits:
             fut = self._future()
             self._digit_waiter = fut
-            handle = self.engine.call_later(timeout, lambda f=fut: f.done() or f.set_result("timeout"))
+            handle = self.engine.call_later(timeout, functools.partial(settle, fut, "timeout"))
             try:
                 r = await fut
             finally:
@@ -201,7 +203,7 @@ class Call:
         fut = self._future()
         self._playing = (fut, barge_in)
         self.engine.players.play(self.channel, clip, loop=loop, anonymous=anonymous,
-                                 on_done=lambda ch: fut.done() or fut.set_result(None))
+                                 on_done=lambda ch: settle(fut, None))
         try:
             return await fut
         finally:
@@ -237,7 +239,7 @@ class Call:
         fut = self._future()
         rec = self.engine.recorders.start(self.channel, path, two_track=two_track, max_seconds=max_seconds,
                                           silence_seconds=silence_seconds,
-                                          on_closed=lambda r: fut.done() or fut.set_result(r))
+                                          on_closed=lambda r: settle(fut, r))
         self._record_term = terminators or ""
         try:
             await fut
@@ -250,9 +252,13 @@ class Call:
         return RecordResult(rec.path, rec.seconds, rec.stop_reason or "stopped", rec.error)
 
     async def bridge(self, other: Call) -> None:
-        """Connect this call's channel with another call's, both ways."""
+        """Connect this call's channel with another call's, both ways (ending both calls' earlier bridges)."""
         if self.hungup or other.hungup:
             raise Hangup("cannot bridge a call that has ended")
+        for call in (self, other):          # the switch undoes both calls' earlier bridges: so do their peers
+            old = call.bridged_to
+            if old is not None and old is not self and old is not other:
+                old.bridged_to = None
         self.engine.bridges.connect(self.channel, other.channel)
         self.bridged_to, other.bridged_to = other, self
 
@@ -270,9 +276,9 @@ class Call:
         if self.hungup:
             return
         fut: asyncio.Future[None] = self.engine.loop.create_future()
-        self.on_hangup(lambda c: fut.done() or fut.set_result(None))
+        self.on_hangup(lambda c: settle(fut, None))
         if timeout is not None:
-            self.engine.call_later(timeout, lambda: fut.done() or fut.set_exception(Timeout("call still up")))
+            self.engine.call_later(timeout, lambda: settle_error(fut, Timeout("call still up")))
         await fut
 
     async def send_fax(self, path: str, ident: str = "", ecm: bool = False, calling: bool | None = None,

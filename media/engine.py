@@ -40,6 +40,7 @@ from trunkline.dsp.tones import Tone, ToneZone
 from trunkline.media.bus import EventBus
 from trunkline.media.call import Call
 from trunkline.media.errors import ChannelError, Hangup, Timeout
+from trunkline.media.futures import settle, settle_error
 from trunkline.media.mixer import BridgeTable, Conference, ConferenceTable
 from trunkline.media.player import Clip, ClipPool, PlayerBank
 from trunkline.media.ports import FaxOutcome, FaxSessionFactory, MediaTap, Samples, SmsOutbox
@@ -143,7 +144,7 @@ class Engine:
     async def sleep(self, seconds: float) -> None:
         """Sleep `seconds` of media time (for tasks that are not calls)."""
         fut: asyncio.Future[None] = self.loop.create_future()
-        self.call_later(seconds, lambda: fut.done() or fut.set_result(None))
+        self.call_later(seconds, lambda: settle(fut, None))
         await fut
 
     # ------------------------------------------------------------ routing
@@ -489,7 +490,7 @@ class Engine:
 
         self.players.stop(call.channel, notify=False)
         self.attach_tap(call, _FaxTap())
-        h = self.call_later(timeout, lambda: fut.done() or fut.set_exception(Timeout("fax session too long")))
+        h = self.call_later(timeout, lambda: settle_error(fut, Timeout("fax session too long")))
         try:
             return await fut
         finally:

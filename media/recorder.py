@@ -181,6 +181,7 @@ class RecorderBank:
                 entry = parts.setdefault(id(r), (r, [], []))
                 entry[1].append(rx[i])
                 if r.two_track:
+                    assert tx is not None, "two-track recordings hand over what we sent"
                     entry[2].append(tx[i])
         for r, rxs, txs in parts.values():
             if r.file is None or r.error:
