@@ -15,11 +15,12 @@ from trunkline.dsp.dtmf import DTMFGenerator
 from trunkline.dsp.tones import Tone
 from trunkline.media.errors import ChannelError, Hangup, Timeout
 from trunkline.media.futures import settle, settle_error
+from trunkline.media.player import Clip, PlayItem, playlist_clip
 from trunkline.media.ports import FaxOutcome, Samples
 from trunkline.media.record import CallRecord, RecordResult
 
 if TYPE_CHECKING:   # the engine creates calls: imported for the type hints only (engine.py imports this module)
-    from trunkline.media.engine import Engine, PlayItem
+    from trunkline.media.engine import Engine
 
 log = logging.getLogger("trunkline.call")
 _ids = itertools.count(1)
@@ -195,11 +196,15 @@ class Call:
         raise Timeout(f"menu: no valid choice of {choices!r} after {retries} tries")
 
     # ------------------------------------------------------------ media
+    def _clip(self, items: tuple[PlayItem, ...]) -> tuple[Clip, bool, bool]:
+        eng = self.engine
+        return playlist_clip(eng.pool, eng.prompts, eng.zone, items, self.language)
+
     async def play(self, *items: PlayItem, barge_in: bool = True) -> str | None:
         """Play prompts/files/arrays/tones in sequence; returns the barge-in digit (kept in the buffer) or None."""
         if barge_in and self._digits:
             return self._digits[0]
-        clip, anonymous, loop = self.engine._clip_for(items, self.language)
+        clip, anonymous, loop = self._clip(items)
         fut = self._future()
         self._playing = (fut, barge_in)
         self.engine.players.play(self.channel, clip, loop=loop, anonymous=anonymous,
@@ -213,7 +218,7 @@ class Call:
 
     def start_audio(self, *items: PlayItem, loop: bool = True) -> None:
         """Start background audio (music on hold, a tone) without waiting; stop with stop_audio()."""
-        clip, anonymous, is_loop = self.engine._clip_for(items, self.language)
+        clip, anonymous, is_loop = self._clip(items)
         self.engine.players.play(self.channel, clip, loop=loop or is_loop, anonymous=anonymous)
 
     def stop_audio(self) -> None:

@@ -13,11 +13,10 @@ import asyncio
 import heapq
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from trunkline.drivers.board import Board
 from trunkline.drivers.signaling import make_signaling
@@ -42,7 +41,7 @@ from trunkline.media.call import Call
 from trunkline.media.errors import ChannelError, Hangup, Timeout
 from trunkline.media.futures import settle, settle_error
 from trunkline.media.mixer import BridgeTable, Conference, ConferenceTable
-from trunkline.media.player import Clip, ClipPool, PlayerBank
+from trunkline.media.player import ClipPool, PlayerBank, PooledClip
 from trunkline.media.ports import FaxOutcome, FaxSessionFactory, MediaTap, Samples, SmsOutbox
 from trunkline.media.prompts import PromptLibrary
 from trunkline.media.recorder import RecorderBank
@@ -50,8 +49,6 @@ from trunkline.media.recorder import RecorderBank
 log = logging.getLogger("trunkline.engine")
 RATE = 8000
 
-#: what play() and start_audio() take: prompt names or file paths, int16 arrays (8 kHz), dsp tones
-PlayItem = str | Tone | ArrayLike
 #: a call flow: handler(call) -> coroutine
 Flow = Callable[[Call], Awaitable[Any]]
 #: engine.screen: callable(call) -> None (route it) or ("reject", cause)
@@ -84,6 +81,19 @@ class Engine:
         self.block: int = board.block
         self.channels: int = board.channels
         self.zone = zone
+        self._sig_events: list[SignalingEvent] = []
+        self.signaling: list[SpanSignaling] = []
+        self._sig_of_span: dict[int, SpanSignaling] = {}
+        self._sig_of_channel: dict[int, SpanSignaling] = {}
+        self.stations: list[int] = []             # FXS board channels, by port number
+        for span in board.spans:                  # first: a span that cannot run stops the start-up here
+            sig = make_signaling(span, self._sig_events.append, kind=trunk_signaling, zone=zone)
+            self.signaling.append(sig)
+            self._sig_of_span[span.index] = sig
+            for ch in span.bearer_channels:
+                self._sig_of_channel[ch] = sig
+            if span.kind == "fxs":
+                self.stations.extend(span.bearer_channels)
         self.prompts = prompts or PromptLibrary()
         self.fax_endpoint_factory = fax_endpoint_factory
         self.bus = EventBus()
@@ -98,7 +108,6 @@ class Engine:
         self.taps: dict[int, MediaTap] = {}       # channel -> media tap (fax sessions, answer detection)
         self._timers: list[tuple[int, int, TimerHandle]] = []
         self._seq = itertools.count()
-        self._sig_events: list[SignalingEvent] = []
         self._running = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._route: Flow | None = None
@@ -107,18 +116,6 @@ class Engine:
         self.sms: SmsOutbox | None = None         # SMS service (drivers.serial.sms_service.SmsService) for call.sms()
         self._end_hooks: list[Callable[[Call], object]] = []   # callables(call) when a call ends (CDR writers)
         self.ticks = 0
-        self.signaling: list[SpanSignaling] = []
-        self._sig_of_span: dict[int, SpanSignaling] = {}
-        self._sig_of_channel: dict[int, SpanSignaling] = {}
-        self.stations: list[int] = []             # FXS board channels, by port number
-        for span in board.spans:
-            sig = make_signaling(span, self._sig_events.append, kind=trunk_signaling, zone=zone)
-            self.signaling.append(sig)
-            self._sig_of_span[span.index] = sig
-            for ch in span.bearer_channels:
-                self._sig_of_channel[ch] = sig
-            if span.kind == "fxs":
-                self.stations.extend(span.bearer_channels)
         self.stats = {"offered": 0, "answered": 0, "completed": 0, "failed": 0}
 
     # ------------------------------------------------------------ clock & timers
@@ -497,29 +494,6 @@ class Engine:
             h.cancel()
             self.detach_tap(call)
 
-    def _clip_for(self, items: Sequence[PlayItem], language: str | None = None) -> tuple[Clip, bool, bool]:
-        """(clip, anonymous, loop) for a play list of prompt names, file paths, arrays and tones."""
-        if len(items) == 1:
-            item = items[0]
-            if isinstance(item, str):
-                key = ("prompt",) + self.prompts.key(item, language)
-                clip = self.pool.get(key) or self.pool.add(self.prompts.load(item, language), key=key)
-                return clip, False, False
-            if isinstance(item, Tone):
-                key = ("tone", self.zone, item.name)
-                clip = self.pool.get(key) or self.pool.add(item.cycle(), key=key)
-                return clip, False, True
-        parts = []
-        for item in items:
-            if isinstance(item, str):
-                parts.append(self.prompts.load(item, language))
-            elif isinstance(item, Tone):
-                parts.append(item.cycle())
-            else:
-                parts.append(np.asarray(item, dtype=np.int16).ravel())
-        audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
-        return self.pool.add(audio), True, False
-
     def beep(self) -> PooledClip:
         """The record beep: 1 kHz for 200 ms at -10 dBm0."""
         key = ("beep",)
@@ -558,17 +532,3 @@ class Engine:
     def close(self) -> None:
         """Stop recordings and release the board."""
         self.recorders.close()
-
-
-class PooledClip:
-    """A named clip already in the pool, playable like an array."""
-
-    def __init__(self, pool: ClipPool, key: tuple[Any, ...]) -> None:
-        self.pool, self.key = pool, key
-
-    def __array__(self, dtype: np.dtype[Any] | None = None, copy: bool | None = None) -> Samples:
-        clip = self.pool.get(self.key)
-        if clip is None:
-            raise KeyError(f"clip {self.key!r} is not in the pool")
-        start, length = clip
-        return self.pool.data[start:start + length].astype(dtype or np.int16)

@@ -2,13 +2,19 @@
 for all playing channels in a single numpy indexing step."""
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from trunkline.dsp.tones import Tone
+from trunkline.media.prompts import PromptLibrary
+
 #: a clip in the pool: (start, length) in samples
 Clip = tuple[int, int]
+#: what play() and start_audio() take: prompt names or file paths, int16 arrays (8 kHz), dsp tones
+PlayItem = str | Tone | ArrayLike
 
 
 class ClipPool:
@@ -161,3 +167,43 @@ class PlayerBank:
             self._dirty = True
             for ch in ended.tolist():
                 self._finish(ch)
+
+
+def playlist_clip(pool: ClipPool, prompts: PromptLibrary, zone: str, items: Sequence[PlayItem],
+                  language: str | None = None) -> tuple[Clip, bool, bool]:
+    """(clip, anonymous, loop) for a play list of prompt names, file paths, arrays and tones: a single prompt
+    or tone is cached under its name (a tone loops), anything else becomes one anonymous clip."""
+    if len(items) == 1:
+        item = items[0]
+        if isinstance(item, str):
+            key = ("prompt",) + prompts.key(item, language)
+            clip = pool.get(key) or pool.add(prompts.load(item, language), key=key)
+            return clip, False, False
+        if isinstance(item, Tone):
+            key = ("tone", zone, item.name)
+            clip = pool.get(key) or pool.add(item.cycle(), key=key)
+            return clip, False, True
+    parts = []
+    for item in items:
+        if isinstance(item, str):
+            parts.append(prompts.load(item, language))
+        elif isinstance(item, Tone):
+            parts.append(item.cycle())
+        else:
+            parts.append(np.asarray(item, dtype=np.int16).ravel())
+    audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+    return pool.add(audio), True, False
+
+
+class PooledClip:
+    """A named clip already in the pool, playable like an array."""
+
+    def __init__(self, pool: ClipPool, key: Hashable) -> None:
+        self.pool, self.key = pool, key
+
+    def __array__(self, dtype: np.dtype[Any] | None = None, copy: bool | None = None) -> NDArray[Any]:
+        clip = self.pool.get(self.key)
+        if clip is None:
+            raise KeyError(f"clip {self.key!r} is not in the pool")
+        start, length = clip
+        return self.pool.data[start:start + length].astype(dtype or np.int16)
