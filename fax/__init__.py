@@ -1,4 +1,5 @@
 """trunkline.fax: Group 3 fax (T.30, T.4/T.6, V.21 and high-speed modems, TIFF-F) over 8 kHz audio."""
-from .endpoint import FaxEndpoint, FaxResult
+from .endpoint import FaxEndpoint
+from .result import FaxResult
 
 __all__ = ["FaxEndpoint", "FaxResult"]

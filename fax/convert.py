@@ -11,8 +11,9 @@ import subprocess
 import tempfile
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
-from .tiff import FaxPage, TiffError, write_tiff
+from .tiff import FaxPage, TiffError, read_tiff, write_tiff
 
 __all__ = ["image_to_pages", "to_tiff", "synth_document", "ConvertError"]
 
@@ -24,8 +25,6 @@ class ConvertError(ValueError):
 
 
 def _frame_to_page(im, width: int, fine: bool, fit_a4: bool = True) -> FaxPage:
-    from PIL import Image
-
     x_dpi, y_dpi = 204.0, (196.0 if fine else 98.0)
     g = im.convert("L")
     w, h = g.size
@@ -36,7 +35,7 @@ def _frame_to_page(im, width: int, fine: bool, fit_a4: bool = True) -> FaxPage:
     if fit_a4:
         max_rows = int(A4_MM[1] / 25.4 * y_dpi)
         nh = min(nh, max_rows * 4)  # long pages are allowed, but not absurd
-    g = g.resize((width, nh), Image.LANCZOS)
+    g = g.resize((width, nh), Image.Resampling.LANCZOS)
     bw = g.convert("1")  # Floyd-Steinberg dither
     white = np.array(bw, dtype=bool)
     return FaxPage((~white).astype(np.uint8), x_dpi, y_dpi)
@@ -44,8 +43,6 @@ def _frame_to_page(im, width: int, fine: bool, fit_a4: bool = True) -> FaxPage:
 
 def image_to_pages(path: str, width: int = 1728, fine: bool = True) -> list[FaxPage]:
     """Pages of an image or PDF file scaled to fax width (pixels) and resolution."""
-    from PIL import Image, UnidentifiedImageError
-
     if not os.path.exists(path):
         raise ConvertError(f"{path}: no such file")
     with open(path, "rb") as f:
@@ -65,8 +62,6 @@ def image_to_pages(path: str, width: int = 1728, fine: bool = True) -> list[FaxP
 
 
 def _pdf_to_pages(path: str, width: int, fine: bool) -> list[FaxPage]:
-    from PIL import Image
-
     exe = shutil.which("pdftoppm")
     if exe is None:
         raise ConvertError(f"{path}: PDF conversion needs pdftoppm (Debian package poppler-utils)")
@@ -95,8 +90,6 @@ def to_tiff(src: str, dst: str, width: int = 1728, fine: bool = True, compressio
 def synth_document(n_pages: int = 2, width: int = 1728, fine: bool = False, rows: int | None = None,
                    seed: int = 1, title: str = "TRUNKLINE FAX TEST") -> list[FaxPage]:
     """Synthesised pages with text, rules, boxes and a checker pattern (deterministic for a seed)."""
-    from PIL import Image, ImageDraw, ImageFont
-
     y_dpi = 196.0 if fine else 98.0
     if rows is None:
         rows = int(A4_MM[1] / 25.4 * y_dpi)
@@ -134,8 +127,6 @@ def synth_document(n_pages: int = 2, width: int = 1728, fine: bool = False, rows
 
 def check_document(path: str) -> int:
     """Page count of a TIFF-F that can be sent; raises TiffError/ConvertError if it cannot."""
-    from .tiff import read_tiff
-
     pages = read_tiff(path)
     for p in pages:
         if p.width not in (1728, 2048, 2432):

@@ -4,7 +4,10 @@ Bits are numpy uint8 arrays of 0/1 in transmission order; octets go out LSB firs
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
+from numpy.typing import NDArray
 
 __all__ = ["crc16", "crc32", "append_crc16", "append_crc32", "check_crc16", "check_crc32",
            "bytes_to_bits", "bits_to_bytes", "frame_bits", "flag_bits", "HDLCEncoder", "HDLCDecoder"]
@@ -132,7 +135,7 @@ class HDLCDecoder:
         self.max_len = max_len
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget any partial frame and flag synchronisation; zero the counters."""
         self._ones = 0
         self._synced = False
@@ -141,7 +144,7 @@ class HDLCDecoder:
         self.frames_ok = 0
         self.frames_bad = 0
 
-    def put_bits(self, bits) -> list[tuple[bytes, bool]]:
+    def put_bits(self, bits: NDArray[np.uint8] | Iterable[int]) -> list[tuple[bytes, bool]]:
         """Feed received bits (0/1); return the frames completed by these bits as (data, crc_ok)."""
         out = []
         ones = self._ones

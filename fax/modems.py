@@ -13,36 +13,41 @@ Behaviour worth knowing for T.30:
   and will train again on a new burst without reset().
 - The V.17 receiver recognises long and short (TEP off) training by itself.
 - Receivers ignore silence, noise, CED and V.21 signals (no false training)."""
+from __future__ import annotations
+
+from .modem_rx import ModemRxBase as ModemRx
+from .modem_tx import ModemTxBase as ModemTx
+from .v17 import V17Rx, V17Tx
 from .v27ter import V27terRx, V27terTx
 from .v29 import V29Rx, V29Tx
+
+__all__ = ["RATES", "ModemRx", "ModemTx", "make_rx", "make_tx"]
 
 RATES = {"v27ter": (2400, 4800), "v29": (7200, 9600), "v17": (7200, 9600, 12000, 14400)}
 
 
-def _check(name, bit_rate):
+def _check(name: str, bit_rate: int) -> None:
     if name not in RATES:
         raise ValueError(f"unknown modem {name!r}; use one of {sorted(RATES)}")
     if bit_rate not in RATES[name]:
         raise ValueError(f"{name} does not run at {bit_rate} bit/s; rates are {RATES[name]}")
 
 
-def make_tx(name, bit_rate, short_train=False, level_dbm0=-12.0):
+def make_tx(name: str, bit_rate: int, short_train: bool = False, level_dbm0: float = -12.0) -> ModemTx:
     """A modem transmitter (`level_dbm0` output power in dBm0; short_train only for V.17)."""
     _check(name, bit_rate)
     if name == "v27ter":
         return V27terTx(bit_rate, level_dbm0)
     if name == "v29":
         return V29Tx(bit_rate, level_dbm0)
-    from .v17 import V17Tx
     return V17Tx(bit_rate, short_train=short_train, level_dbm0=level_dbm0)
 
 
-def make_rx(name, bit_rate):
+def make_rx(name: str, bit_rate: int) -> ModemRx:
     """A modem receiver for `bit_rate` bit/s (V.17 accepts long and short training)."""
     _check(name, bit_rate)
     if name == "v27ter":
         return V27terRx(bit_rate)
     if name == "v29":
         return V29Rx(bit_rate)
-    from .v17 import V17Rx
     return V17Rx(bit_rate)

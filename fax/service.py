@@ -13,10 +13,16 @@ import hashlib
 import logging
 import os
 import uuid
+from collections.abc import Callable, Mapping
+
+from sqlalchemy.orm import Session
 
 from trunkline.data.db import session_scope
 from trunkline.data.models import Fax
-from trunkline.media.errors import Hangup, Timeout
+from trunkline.media.call import Call
+from trunkline.media.engine import Engine
+from trunkline.media.errors import ChannelError, Hangup, Timeout
+from trunkline.media.ports import FaxOutcome
 
 from .convert import ConvertError, check_document, to_tiff
 from .tiff import TiffError
@@ -34,7 +40,7 @@ class FaxDocumentError(ValueError):
 class FaxStore:
     """Where faxes live: TIFF-F files under `fax_dir` (inbox/, outbox/, cache/) and one `faxes` row per fax."""
 
-    def __init__(self, session_factory, fax_dir: str):
+    def __init__(self, session_factory: Callable[[], Session], fax_dir: str) -> None:
         self.session_factory = session_factory
         self.fax_dir = os.path.abspath(fax_dir)
         for sub in ("inbox", "outbox", "cache"):
@@ -45,8 +51,8 @@ class FaxStore:
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
         return os.path.join(self.fax_dir, box, f"{stamp}-{uuid.uuid4().hex[:10]}.tif")
 
-    def record(self, direction: str, path: str, result=None, number: str = "", call_id: str | None = None,
-               status: str = "done", reason: str = "") -> int:
+    def record(self, direction: str, path: str, result: FaxOutcome | None = None, number: str = "",
+               call_id: str | None = None, status: str = "done", reason: str = "") -> int:
         """Write one `faxes` row from a FaxResult (or none, for a fax that never started); returns its id."""
         row = Fax(direction=direction, number=number or "", path=path, status=status, call_id=call_id,
                   remote_ident=(getattr(result, "remote_ident", "") or "")[:32],
@@ -60,7 +66,7 @@ class FaxStore:
             s.flush()
             return row.id
 
-    def get(self, fax_id: int):
+    def get(self, fax_id: int) -> Fax | None:
         """The `faxes` row with this id (detached), or None."""
         with session_scope(self.session_factory) as s:
             return s.get(Fax, fax_id)
@@ -104,29 +110,28 @@ def prepare_document(path: str, cache_dir: str | None = None) -> str:
     return out
 
 
-def _strip(exc, path):
+def _strip(exc: BaseException, path: str) -> str:
     """An error text without the file path repeated in it."""
     return str(exc).replace(f"{path}: ", "").replace(f" '{path}'", "")
 
 
-def _number(call, direction):
+def _number(call: Call, direction: str) -> str:
     return (call.caller_id if direction == "in" else call.called) or ""
 
 
-async def receive_to_inbox(call, store: FaxStore, ident: str = "", ecm: bool = False, calling: bool | None = None):
+async def receive_to_inbox(call: Call, store: FaxStore, ident: str = "", ecm: bool = False,
+                           calling: bool | None = None) -> int:
     """Answer (if needed), receive a fax into the inbox and record it; returns the `faxes` row id.
 
     A fax that failed or was cut off is recorded too (ok=False, reason); a partial file is kept only if
     the endpoint wrote one. `calling` overrides the T.30 role (default: we answer inbound calls).
     """
     path = store.new_path("inbox")
-    result, reason = None, ""
+    result: FaxOutcome | None = None
+    reason = ""
     try:
         await call.answer()
-        if calling is None:
-            result = await call.receive_fax(path, ident=ident, ecm=ecm)
-        else:
-            result = await call.engine.run_fax(call, calling=calling, receive=path, ident=ident, ecm=ecm)
+        result = await call.receive_fax(path, ident=ident, ecm=ecm, calling=calling)
     except Hangup as exc:
         reason = f"caller hung up during the fax ({exc})"
     except Timeout as exc:
@@ -139,8 +144,8 @@ async def receive_to_inbox(call, store: FaxStore, ident: str = "", ecm: bool = F
     return fid
 
 
-async def send_document(call, store: FaxStore, document: str, ident: str = "", ecm: bool = False,
-                        calling: bool | None = None):
+async def send_document(call: Call, store: FaxStore, document: str, ident: str = "", ecm: bool = False,
+                        calling: bool | None = None) -> tuple[int, FaxOutcome]:
     """Send a document (TIFF-F, PDF or image) on an answered call and record it in the outbox; returns (row id, result).
 
     Raises FaxDocumentError (after recording a failed row) if the document cannot be sent.
@@ -154,9 +159,10 @@ async def send_document(call, store: FaxStore, document: str, ident: str = "", e
         raise
     if calling is None:
         calling = call.direction == "out"
-    result, reason = None, ""
+    result: FaxOutcome | None = None
+    reason = ""
     try:
-        result = await call.engine.run_fax(call, calling=calling, send=tif, ident=ident, ecm=ecm)
+        result = await call.send_fax(tif, ident=ident, ecm=ecm, calling=calling)
     except (TiffError, ConvertError) as exc:      # the file changed under us between the check and the send
         store.record("out", tif, None, number=number, call_id=call.id, status="failed", reason=str(exc))
         raise FaxDocumentError(f"fax document {document} cannot be sent: {exc}") from None
@@ -171,8 +177,9 @@ async def send_document(call, store: FaxStore, document: str, ident: str = "", e
     return fid, result
 
 
-async def send_fax_to(engine, number: str, document: str, store: FaxStore, caller_id: str = "",
-                      trunk=None, ident: str = "", ecm: bool = False, dial_timeout: float = 45.0):
+async def send_fax_to(engine: Engine, number: str, document: str, store: FaxStore, caller_id: str = "",
+                      trunk: str | None = None, ident: str = "", ecm: bool = False,
+                      dial_timeout: float = 45.0) -> tuple[int, FaxOutcome]:
     """Dial `number` and send a document as a fax (also the call-back leg of fax-on-demand); returns (row id, result).
 
     The document is checked before dialling (FaxDocumentError, nothing dialled); a failed dial
@@ -183,7 +190,6 @@ async def send_fax_to(engine, number: str, document: str, store: FaxStore, calle
     except FaxDocumentError as exc:
         store.record("out", document, None, number=number, status="failed", reason=str(exc))
         raise
-    from trunkline.media.errors import ChannelError
     try:
         call = await engine.make_call(number, caller_id=caller_id, trunk=trunk, timeout=dial_timeout)
     except (ChannelError, Timeout) as exc:
@@ -196,11 +202,11 @@ async def send_fax_to(engine, number: str, document: str, store: FaxStore, calle
             await call.hangup()
 
 
-async def fax_on_demand(call, documents: dict, store: FaxStore, prompt: str | None = None,
+async def fax_on_demand(call: Call, documents: Mapping[str, str], store: FaxStore, prompt: str | None = None,
                         invalid: str | None = None, start_prompt: str | None = None, digits: int = 1,
                         timeout: float = 8.0, retries: int = 3, ident: str = "", ecm: bool = False,
                         call_back: bool = False, number_prompt: str | None = None, max_number_digits: int = 20,
-                        trunk=None, caller_id: str = ""):
+                        trunk: str | None = None, caller_id: str = "") -> tuple[int, FaxOutcome]:
     """Fax-on-demand: the caller keys a document number (`digits` keys, or fewer ended by #) and the fax goes
     out on the same call, or with `call_back=True` to a fax number the caller keys next (ended by #; empty =
     the caller's own number), dialled on `trunk` after we hang up. Returns (row id, FaxResult).

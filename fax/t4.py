@@ -6,6 +6,7 @@ uint8 array of bits in transmission order (the first bit of each code first).
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["T4Encoder", "T4Decoder", "encode_page", "decode_page", "T4Error", "EOL_BITS", "WIDTHS",
            "bits_to_bytes_msb", "bytes_to_bits_msb", "bits_to_bytes_lsb", "bytes_to_bits_lsb"]
@@ -66,12 +67,12 @@ def _lut(mapping: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
     val = np.full(1 << _W, -1, dtype=np.int32)
     ln = np.zeros(1 << _W, dtype=np.int32)
     for v, code in mapping.items():
-        l = len(code)
-        c = int(code, 2) << (_W - l)
-        if (val[c:c + (1 << (_W - l))] != -1).any():
+        n = len(code)
+        c = int(code, 2) << (_W - n)
+        if (val[c:c + (1 << (_W - n))] != -1).any():
             raise AssertionError(f"code table not prefix-free at {code}")
-        val[c:c + (1 << (_W - l))] = v
-        ln[c:c + (1 << (_W - l))] = l
+        val[c:c + (1 << (_W - n))] = v
+        ln[c:c + (1 << (_W - n))] = n
     return val, ln
 
 
@@ -195,7 +196,7 @@ class T4Encoder:
             return "0" * fill + EOL
         return EOL
 
-    def encode_line(self, row) -> np.ndarray:
+    def encode_line(self, row: ArrayLike) -> np.ndarray:
         """Coded bits for one scan line (including its preceding EOL for MH/MR)."""
         row = np.asarray(row, dtype=np.uint8)
         if row.shape != (self.width,):
@@ -229,7 +230,7 @@ class T4Encoder:
         return _str_bits(s)
 
 
-def encode_page(img, coding: str = "mh", k: int = 2, min_bits: int = 0) -> np.ndarray:
+def encode_page(img: ArrayLike, coding: str = "mh", k: int = 2, min_bits: int = 0) -> np.ndarray:
     """Whole page (rows, width) 1=black to coded bits, with RTC/EOFB."""
     img = np.asarray(img, dtype=np.uint8)
     enc = T4Encoder(img.shape[1], coding, k, min_bits)
@@ -363,7 +364,7 @@ class T4Decoder:
         self.rows = 0
         self._lines: list[np.ndarray] = []
 
-    def feed(self, bits) -> list[np.ndarray]:
+    def feed(self, bits: ArrayLike) -> list[np.ndarray]:
         """Add coded bits; return newly completed rows (each uint8, 1=black)."""
         if self.page_ended:
             return []
@@ -485,7 +486,7 @@ class T4Decoder:
         self._buf = buf[pos:]
 
 
-def decode_page(bits, width: int = 1728, coding: str = "mh") -> np.ndarray:
+def decode_page(bits: ArrayLike, width: int = 1728, coding: str = "mh") -> np.ndarray:
     """Whole page of coded bits to an image (rows, width), 1=black."""
     dec = T4Decoder(width, coding)
     rows = dec.feed(bits)
@@ -493,7 +494,7 @@ def decode_page(bits, width: int = 1728, coding: str = "mh") -> np.ndarray:
     return np.array(rows, dtype=np.uint8).reshape(-1, width)
 
 
-def bits_to_bytes_msb(bits) -> bytes:
+def bits_to_bytes_msb(bits: ArrayLike) -> bytes:
     """Bits to octets, first bit in the MSB (TIFF FillOrder 1); zero padded."""
     return np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes()
 
@@ -503,7 +504,7 @@ def bytes_to_bits_msb(data: bytes) -> np.ndarray:
     return np.unpackbits(np.frombuffer(bytes(data), dtype=np.uint8))
 
 
-def bits_to_bytes_lsb(bits) -> bytes:
+def bits_to_bytes_lsb(bits: ArrayLike) -> bytes:
     """Bits to octets, first bit in the LSB (as sent over the line / in ECM frames); zero padded."""
     return np.packbits(np.asarray(bits, dtype=np.uint8), bitorder="little").tobytes()
 

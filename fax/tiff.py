@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 
-from .t4 import WIDTHS, T4Encoder, bits_to_bytes_msb
+from .t4 import WIDTHS, T4Decoder, T4Encoder, T4Error, bits_to_bytes_msb, bytes_to_bits_msb
 
 __all__ = ["FaxPage", "read_tiff", "read_tiff_own", "write_tiff", "TiffError", "RES_STANDARD", "RES_FINE"]
 
@@ -44,14 +46,12 @@ class FaxPage:
 
 def read_tiff(path: str) -> list[FaxPage]:
     """All pages of a bilevel (multi-page) TIFF as FaxPage objects; raises TiffError on bad files."""
-    from PIL import Image, UnidentifiedImageError
-
     if not os.path.exists(path):
         raise TiffError(f"{path}: no such file")
     pages = []
     try:
         with Image.open(path) as im:
-            if im.format != "TIFF":
+            if im.format != "TIFF" or not isinstance(im, TiffImagePlugin.TiffImageFile):
                 raise TiffError(f"{path}: not a TIFF file ({im.format})")
             i = 0
             while True:
@@ -120,7 +120,7 @@ def write_tiff(path: str, pages: list[FaxPage], compression: str = "g4", k: int 
         if len(out) % 2:
             out += b"\x00"
         h, w = p.image.shape
-        tags = [
+        tags: list[tuple[int, int, Any]] = [
             (254, 4, [2]), (256, 4, [w]), (257, 4, [h]), (258, 3, [1]),
             (259, 3, [4 if coding == "mmr" else 3]), (262, 3, [0]), (266, 3, [1]),
             (273, 4, [strip_off]), (277, 3, [1]), (278, 4, [h]), (279, 4, [len(strip)]),
@@ -161,15 +161,13 @@ def check_width(width: int) -> None:
 
 def read_tiff_own(path: str) -> list[FaxPage]:
     """All pages of a G3/G4 TIFF decoded with our own T.4/T.6 decoder (Pillow only parses tags)."""
-    from PIL import Image, UnidentifiedImageError
-
-    from .t4 import T4Decoder, T4Error, bytes_to_bits_msb
-
     if not os.path.exists(path):
         raise TiffError(f"{path}: no such file")
     pages = []
     try:
         with open(path, "rb") as f, Image.open(f) as im:
+            if not isinstance(im, TiffImagePlugin.TiffImageFile):
+                raise TiffError(f"{path}: not a TIFF file ({im.format})")
             i = 0
             while True:
                 try:
@@ -189,7 +187,7 @@ def read_tiff_own(path: str) -> list[FaxPage]:
                 offs = t[273]
                 counts = t[279]
                 rps = int(t.get(278, height))
-                rows = []
+                rows: list[np.ndarray] = []
                 for off, cnt in zip(offs, counts):
                     f.seek(off)
                     raw = f.read(cnt)

@@ -1,11 +1,17 @@
 """ITU V.17 fax modem: 7200/9600/12000/14400 bit/s trellis-coded QAM at 2400 baud, carrier 1800 Hz,
 long and short training; the receiver decodes the 8-state trellis code with a Viterbi decoder."""
+from __future__ import annotations
+
 import functools
 import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from .modem_dsp import ModemRxBase, ModemTxBase, Scrambler1823
+from .modem_dsp import Bits, ComplexArray, Scrambler1823
+from .modem_rx import ModemRxBase
+from .modem_tx import ModemTxBase
 
 # Constellations (ITU V.17 figures 2-5, the same as V.32bis). Each group of 8 points (bits 6..3 fixed)
 # is two orbits under 90 degree rotation; listed are the points with low bits 000 and 001, the others
@@ -23,7 +29,7 @@ _BASE = {
 BITS_PER_SYMBOL = {14400: 6, 12000: 5, 9600: 4, 7200: 3}
 
 
-def constellation(bit_rate):
+def constellation(bit_rate: int) -> ComplexArray:
     """Complex points indexed by the 7..4-bit symbol (Q6..Q3, Y2, Y1, Y0)."""
     base = _BASE[bit_rate]
     pts = np.zeros(4 * len(base), dtype=complex)
@@ -54,7 +60,7 @@ TRAILER_SILENCE = 48
 SCRAMBLER_INIT = 0x2ECDD5
 
 
-def training(short):
+def training(short: bool) -> tuple[ComplexArray, int]:
     """(training symbols after ABAB: CDBA [+ bridge], scrambler state at the start of the ones)."""
     scr = Scrambler1823(SCRAMBLER_INIT)
     out = []
@@ -72,7 +78,7 @@ def training(short):
     return np.array(out), scr.reg
 
 
-def _check(bit_rate):
+def _check(bit_rate: int) -> None:
     if bit_rate not in BITS_PER_SYMBOL:
         raise ValueError(f"V.17 bit rate must be 7200, 9600, 12000 or 14400, not {bit_rate}")
 
@@ -86,7 +92,7 @@ class V17Tx(ModemTxBase):
     alpha = 0.25
     up = 3
 
-    def __init__(self, bit_rate=14400, short_train=False, level_dbm0=-12.0):
+    def __init__(self, bit_rate: int = 14400, short_train: bool = False, level_dbm0: float = -12.0) -> None:
         _check(bit_rate)
         self.bit_rate = bit_rate
         self.bits_per_symbol = BITS_PER_SYMBOL[bit_rate]
@@ -100,9 +106,9 @@ class V17Tx(ModemTxBase):
         self.diff = 0 if short_train else 1
         self.conv = 0
         self.step = 0
-        self.trailer_left = None
+        self.trailer_left: int | None = None
 
-    def _next_symbol(self):
+    def _next_symbol(self) -> complex:
         s = self.step
         self.step += 1
         if s < len(self.training):
@@ -130,14 +136,16 @@ class V17Tx(ModemTxBase):
         idx = ((q << 1) & 0x78) | (self.diff << 1) | ((self.conv >> 2) & 1)
         return self.points[idx]
 
-    def _trailer_sent(self):
+    def _trailer_sent(self) -> bool:
         return self.trailer_left is not None and self.trailer_left <= 0
 
 
-_ACS = {}
+#: add-compare-select: (metrics, branch metric per subset, point per subset) -> (metrics, predecessors, points)
+_Acs = Callable[[list[float], list[float], list[int]], tuple[list[float], list[int], list[int]]]
+_ACS: dict[tuple[tuple[tuple[int, int], ...], ...], _Acs] = {}
 
 
-def _acs_function(preds):
+def _acs_function(preds: Sequence[Sequence[tuple[int, int]]]) -> _Acs:
     """Add-compare-select for one symbol of this trellis as straight-line Python (no inner loops):
     f(metric[8], branch metric per subset[8], point per subset[8]) -> (new metric, best predecessor,
     decided point) per state; metrics normalised to a minimum of 0, ties keep the first predecessor."""
@@ -156,7 +164,7 @@ def _acs_function(preds):
         lines.append("    return ([" + ", ".join(f"n{n} - mn" for n in range(len(key))) + "], ["
                      + ", ".join(f"s{n}" for n in range(len(key))) + "], ["
                      + ", ".join(f"q{n}" for n in range(len(key))) + "])")
-        ns = {}
+        ns: dict[str, _Acs] = {}
         exec("\n".join(lines), ns)  # noqa: S102 - code generated from the trellis table above, no input
         f = _ACS[key] = ns["acs"]
     return f
@@ -168,11 +176,11 @@ class Viterbi:
     DEPTH = 24
     CHUNK = 8
 
-    def __init__(self, points):
+    def __init__(self, points: ComplexArray) -> None:
         self.points = points
         m = len(points)
         self.subsets = np.array([[i for i in range(m) if (i & 7) == c] for c in range(8)])
-        preds = [[] for _ in range(8)]
+        preds: list[list[tuple[int, int]]] = [[] for _ in range(8)]
         for s in range(8):
             for y in range(4):
                 n = int(NEXT_STATE[s, y])
@@ -185,13 +193,14 @@ class Viterbi:
         self.psub = points[self.subsets]  # points of each subset, (8, m/8)
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
+        """Start a new reception from state 0."""
         self.metric = np.full(8, 1e3)
         self.metric[0] = 0.0
-        self.prev = []
-        self.pt = []
+        self.prev: list[list[int]] = []
+        self.pt: list[list[int]] = []
 
-    def push(self, z):
+    def push(self, z: complex) -> tuple[int, list[int]]:
         """Add one received symbol: (index of the nearest point, decided point indices now final)."""
         r8 = self.r8
         d = self.points - z
@@ -208,22 +217,23 @@ class Viterbi:
         self.pt.append(bpt[self.pred_c[r8, k]].tolist())
         near = int(bpt[bm.argmin()])
         if len(self.prev) < self.DEPTH + self.CHUNK:
-            return near, ()
+            return near, []
         return near, self._trace(self.CHUNK)
 
-    def push_block(self, zs):
+    def push_block(self, zs: ArrayLike) -> list[int]:
         """Add many received symbols at once; returns the point indices that became final."""
-        if len(zs) == 0:
+        za = np.asarray(zs)
+        if len(za) == 0:
             return []
-        d = np.abs(self.psub[None, :, :] - np.asarray(zs)[:, None, None])
+        d = np.abs(self.psub[None, :, :] - za[:, None, None])
         best = d.argmin(axis=2)
         bm = np.take_along_axis(d, best[:, :, None], axis=2)[:, :, 0]
         bm = (bm * bm).tolist()
-        bpt = np.take_along_axis(np.broadcast_to(self.subsets, (len(zs),) + self.subsets.shape),
+        bpt = np.take_along_axis(np.broadcast_to(self.subsets, (len(za),) + self.subsets.shape),
                                  best[:, :, None], axis=2)[:, :, 0].tolist()
         metric = self.metric.tolist()
         acs = _acs_function(self.preds)
-        out = []
+        out: list[int] = []
         for b, p in zip(bm, bpt):
             metric, prev, pt = acs(metric, b, p)
             self.prev.append(prev)
@@ -234,7 +244,7 @@ class Viterbi:
         self.metric = np.array(metric)
         return out
 
-    def _trace(self, n):
+    def _trace(self, n: int) -> list[int]:
         s = int(self.metric.argmin())
         path = []
         prev, pt = self.prev, self.pt
@@ -246,7 +256,7 @@ class Viterbi:
         del pt[:n]
         return path[::-1]
 
-    def flush(self):
+    def flush(self) -> list[int]:
         """Decide every symbol still held; returns the list of point indices."""
         if not self.prev:
             return []
@@ -254,7 +264,7 @@ class Viterbi:
 
 
 @functools.lru_cache(maxsize=None)
-def _slicer_grid(bit_rate):
+def _slicer_grid(bit_rate: int) -> list[list[int]]:
     """Nearest constellation point on a 0.25-unit grid over -11..+11 (89 x 89 nested lists, read-only)."""
     axis = np.arange(89) / 4.0 - 11.0
     zz = axis[:, None] + 1j * axis[None, :]
@@ -268,9 +278,9 @@ class V17Rx(ModemRxBase):
     carrier = 1800
     alpha = 0.25
     max_train_symbols = 900
-    block_data = "hybrid"  # per-symbol carrier loop keeps 14400 bit/s working down to ~25 dB SNR
+    block_data: bool | str = "hybrid"  # per-symbol carrier loop keeps 14400 bit/s working down to ~25 dB SNR
 
-    def __init__(self, bit_rate=14400):
+    def __init__(self, bit_rate: int = 14400) -> None:
         _check(bit_rate)
         self.bit_rate = bit_rate
         self.bits_per_symbol = BITS_PER_SYMBOL[bit_rate]
@@ -289,11 +299,13 @@ class V17Rx(ModemRxBase):
         self._pts = [complex(p) for p in self.points]
         super().__init__()
 
-    def on_aligned(self):
-        self.mode = None  # long or short: decided at the end of the short CDBA segment
-        self.pending = []
+    def on_aligned(self) -> None:
+        """Training pattern found: long or short training is decided at the end of the short CDBA segment."""
+        self.mode: str | None = None
+        self.pending: list[complex] = []
 
-    def train_target(self, pos, z):
+    def train_target(self, pos: int, z: complex) -> complex | None:
+        """The expected training symbol at pos; None once data starts (after a short or a long training)."""
         if self.mode is None and pos >= SEG_CDBA_SHORT:
             exp = self.long_syms[pos]
             if abs(z - exp) < 0.35 * self.spacing + 0.15 * abs(exp):
@@ -310,18 +322,20 @@ class V17Rx(ModemRxBase):
             return self.long_syms[pos]
         return None
 
-    def replay(self):
+    def replay(self) -> list[complex]:
+        """The symbols of a short training's data phase already equalised."""
         out, self.pending = self.pending, []
         return out
 
-    def start_data(self):
+    def start_data(self) -> None:
+        """Descrambler and differential decoder for the training that was received."""
         reg = self.short_reg if self.mode == "short" else self.long_reg
         self.scr = Scrambler1823(reg)
         self.expect = Scrambler1823(reg).scramble([1] * self.bits_per_symbol)
-        self.y_prev = None
+        self.y_prev: int | None = None
         self.viterbi.reset()
 
-    def _bits(self, idx):
+    def _bits(self, idx: int) -> list[int]:
         y = (idx >> 1) & 3
         if self.y_prev is None:
             q_low = self.expect[0] | (self.expect[1] << 1)
@@ -331,20 +345,22 @@ class V17Rx(ModemRxBase):
         q = ((idx >> 3) << 2) | q_low
         return [(q >> i) & 1 for i in range(self.bits_per_symbol)]
 
-    def data_symbol(self, z):
+    def data_symbol(self, z: complex) -> tuple[complex, Bits | None]:
+        """The nearest point (for the loops) and the line bits the Viterbi decoder has made final."""
         near, done = self.viterbi.push(z)
         line = None
         if done:
-            line = []
+            bits: list[int] = []
             for idx in done:
-                line.extend(self._bits(idx))
-            line = np.array(line, dtype=np.uint8)
+                bits.extend(self._bits(idx))
+            line = np.array(bits, dtype=np.uint8)
         return self.points[near], line
 
-    def descramble(self, line):
+    def descramble(self, line: Bits) -> Bits:
+        """Data bits from line bits (1 + x^-18 + x^-23)."""
         return self.scr.descramble(line)
 
-    def _nearest_fast(self, z):
+    def _nearest_fast(self, z: complex) -> int:
         """Index of the nearest point from a 0.25-unit lookup grid (for the tracking loops only)."""
         i = int((z.real + 11.0) * 4.0 + 0.5)
         j = int((z.imag + 11.0) * 4.0 + 0.5)
@@ -379,14 +395,15 @@ class V17Rx(ModemRxBase):
         eq.w += (self.mu_data / (float(np.mean(nrms)) + 1e-9)) * (errs @ gridc)
         eq.phase, eq.freq = phase, freq
         eq.rot = complex(math.cos(-phase), math.sin(-phase))
-        line = []
+        line: list[int] = []
         for idx in self.viterbi.push_block(zs):
             line.extend(self._bits(idx))
         if line:
             self._line.append(np.array(line, dtype=np.uint8))
 
-    def flush(self):
-        line = []
+    def flush(self) -> Bits:
+        """The bits of the symbols the Viterbi decoder still holds."""
+        line: list[int] = []
         for idx in self.viterbi.flush():
             line.extend(self._bits(idx))
         return np.array(line, dtype=np.uint8)

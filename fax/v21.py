@@ -6,6 +6,7 @@ quadrature correlator over one bit period with a transition-tracking bit clock.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["V21Tx", "V21Rx", "dbm0_to_amplitude", "RATE", "BAUD"]
 
@@ -22,7 +23,8 @@ def dbm0_to_amplitude(level_dbm0: float) -> float:
 
 
 class V21Tx:
-    """V.21 ch2 transmitter: queue bits with send_bits(), pull audio with tx(n); carrier stops when the queue empties."""
+    """V.21 ch2 transmitter: queue bits with send_bits(), pull audio with tx(n); the carrier stops when
+    the queue empties."""
 
     def __init__(self, level_dbm0: float = -13.0):
         self.amp = dbm0_to_amplitude(level_dbm0)
@@ -35,7 +37,7 @@ class V21Tx:
         """True when every queued bit has been sent."""
         return self._pos >= len(self._bits)
 
-    def send_bits(self, bits):
+    def send_bits(self, bits: ArrayLike) -> None:
         """Queue bits (0/1) for transmission."""
         rest = self._bits[int(self._pos):]
         frac = self._pos - int(self._pos)
@@ -77,19 +79,19 @@ class V21Rx:
         self._off = ref * 10 ** (off_dbm0 / 10.0)
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
         """Drop all state (carrier, clock, pending bits)."""
         self._hist = np.zeros(_L - 1)
         self._n = 0  # absolute sample counter
         self.carrier = False
         self.signal_lost = False  # set when the carrier drops; cleared by take_bits
-        self._t_next = None
+        self._t_next: float | None = None
         self._last_d = 0.0
         self._last_bit = 1
         self._bits: list[int] = []
         self._d_tail = np.zeros(0)
 
-    def rx(self, samples):
+    def rx(self, samples: ArrayLike) -> None:
         """Demodulate a block of int16 samples."""
         x = np.asarray(samples, dtype=np.float64)
         n = len(x)
@@ -122,14 +124,14 @@ class V21Rx:
         i = 0
         while i < n:
             if carrier:
-                j = np.argmax(off_mask[i:]) if off_mask[i:].any() else n - i
+                j = int(np.argmax(off_mask[i:])) if off_mask[i:].any() else n - i
                 car[i:i + j] = True
                 i += j
                 if i < n:
                     carrier = False
                     self.signal_lost = True
             else:
-                j = np.argmax(on_mask[i:]) if on_mask[i:].any() else n - i
+                j = int(np.argmax(on_mask[i:])) if on_mask[i:].any() else n - i
                 car[i:i + j] = False
                 i += j
                 if i < n:

@@ -1,7 +1,11 @@
 """ITU V.27ter fax modem: 4800 bit/s (8-phase DPSK, 1600 baud) and 2400 bit/s (4-phase, 1200 baud), carrier 1800 Hz."""
+from __future__ import annotations
+
 import numpy as np
 
-from .modem_dsp import ModemRxBase, ModemTxBase, ScramblerV27
+from .modem_dsp import Bits, ComplexArray, ScramblerV27
+from .modem_rx import ModemRxBase
+from .modem_tx import ModemTxBase
 
 # Phase change (in 45 degree steps) per tribit (first bit most significant) / dibit, ITU V.27ter tables 1 and 2
 STEPS_4800 = (1, 0, 2, 3, 6, 7, 5, 4)
@@ -19,7 +23,7 @@ SEG_ONES = 8          # scrambled ones at the data rate
 TRAILER = 32          # symbols of scrambled ones after the data
 
 
-def _params(bit_rate):
+def _params(bit_rate: int) -> tuple[int, int]:
     if bit_rate == 4800:
         return 1600, 3
     if bit_rate == 2400:
@@ -27,7 +31,7 @@ def _params(bit_rate):
     raise ValueError(f"V.27ter bit rate must be 2400 or 4800, not {bit_rate}")
 
 
-def training(bit_rate):
+def training(bit_rate: int) -> tuple[list[int], ScramblerV27]:
     """(states of the scrambled conditioning segment, scrambler after it) for one V.27ter training."""
     scr = ScramblerV27(0x3C)
     state = 0
@@ -50,7 +54,7 @@ class V27terTx(ModemTxBase):
     alpha = 0.5
     mean_power = 2.0
 
-    def __init__(self, bit_rate=4800, level_dbm0=-12.0):
+    def __init__(self, bit_rate: int = 4800, level_dbm0: float = -12.0) -> None:
         self.baud, self.bits_per_symbol = _params(bit_rate)
         self.up = 1 if bit_rate == 4800 else 3
         self.bit_rate = bit_rate
@@ -58,9 +62,9 @@ class V27terTx(ModemTxBase):
         self.scr = ScramblerV27(0x3C)
         self.step = 0
         self.state = 0
-        self.trailer_left = None
+        self.trailer_left: int | None = None
 
-    def _next_symbol(self):
+    def _next_symbol(self) -> complex:
         s = self.step
         self.step += 1
         if s < SEG_SILENCE:
@@ -90,13 +94,13 @@ class V27terTx(ModemTxBase):
             bits = np.ones(self.bits_per_symbol, dtype=np.uint8)
             self.trailer_left -= 1
         v = 0
-        for b in bits:
-            v = (v << 1) | self.scr.scramble_bit(int(b))
+        for bit in bits:
+            v = (v << 1) | self.scr.scramble_bit(int(bit))
         step = STEPS_4800[v] if self.bits_per_symbol == 3 else STEPS_2400[v]
         self.state = (self.state + step) & 7
         return POINTS[self.state]
 
-    def _trailer_sent(self):
+    def _trailer_sent(self) -> bool:
         return self.trailer_left is not None and self.trailer_left <= 0
 
 
@@ -106,7 +110,7 @@ class V27terRx(ModemRxBase):
     carrier = 1800
     alpha = 0.5
 
-    def __init__(self, bit_rate=4800):
+    def __init__(self, bit_rate: int = 4800) -> None:
         self.baud, self.bits_per_symbol = _params(bit_rate)
         self.bit_rate = bit_rate
         states, self._scr_after = training(bit_rate)
@@ -125,12 +129,14 @@ class V27terRx(ModemRxBase):
             self.data_points = POINTS[0::2]
         super().__init__()
 
-    def start_data(self):
+    def start_data(self) -> None:
+        """Descrambler (continuing from the training's) and differential decoder for the data."""
         self.scr = ScramblerV27(self._scr_after.reg)
         self.scr.count = self._scr_after.count
         self.prev = self.train_states[-1]
 
-    def data_symbol(self, z):
+    def data_symbol(self, z: complex) -> tuple[complex, Bits | None]:
+        """The nearest point and its line bits (the phase change dibit or tribit)."""
         if self.bits_per_symbol == 3:
             st = int(np.argmin(np.abs(POINTS - z)))
             v = INV_4800[(st - self.prev) & 7]
@@ -143,7 +149,8 @@ class V27terRx(ModemRxBase):
         line = np.array([(v >> (n - 1 - j)) & 1 for j in range(n)], dtype=np.uint8)
         return POINTS[st], line
 
-    def data_block(self, z):
+    def data_block(self, z: ComplexArray) -> tuple[ComplexArray, Bits | None]:
+        """data_symbol over a block of symbols at once."""
         pts = self.data_points
         d = pts[None, :] - z[:, None]
         i = np.argmin(d.real * d.real + d.imag * d.imag, axis=1)
@@ -157,9 +164,11 @@ class V27terRx(ModemRxBase):
         cols = [(v >> (n - 1 - j)) & 1 for j in range(n)]
         return POINTS[st], np.stack(cols, axis=1).ravel().astype(np.uint8)
 
-    def descramble(self, line):
+    def descramble(self, line: Bits) -> Bits:
+        """Data bits from line bits (1 + x^-6 + x^-7 with the repeated-pattern guard)."""
         d = self.scr.descramble_bit
         return np.array([d(b) for b in line.tolist()], dtype=np.uint8)
 
-    def flush(self):
+    def flush(self) -> Bits:
+        """Nothing is held back: no bits."""
         return np.zeros(0, dtype=np.uint8)

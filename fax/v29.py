@@ -1,14 +1,18 @@
 """ITU V.29 fax modem: 9600 bit/s (16 points) and 7200 bit/s (8 points), 2400 baud QAM, carrier 1700 Hz."""
+from __future__ import annotations
+
 import numpy as np
 
-from .modem_dsp import ModemRxBase, ModemTxBase, Scrambler1823
+from .modem_dsp import Bits, ComplexArray, Scrambler1823
+from .modem_rx import ModemRxBase
+from .modem_tx import ModemTxBase
 
 STEPS = (1, 0, 2, 3, 6, 7, 5, 4)  # phase change in 45 degree steps per tribit (first bit most significant)
 INV_STEPS = {s: i for i, s in enumerate(STEPS)}
 INV_ARRAY = np.array([INV_STEPS[d] for d in range(8)])
 
 
-def _ring(even_amp, odd_amp):
+def _ring(even_amp: float, odd_amp: float) -> ComplexArray:
     return np.array([(even_amp if s % 2 == 0 else odd_amp) * np.exp(1j * np.pi / 4 * s) for s in range(8)])
 
 
@@ -28,12 +32,12 @@ SEG_ONES = 48
 TRAILER = 32
 
 
-def _check(bit_rate):
+def _check(bit_rate: int) -> None:
     if bit_rate not in (9600, 7200):
         raise ValueError(f"V.29 bit rate must be 7200 or 9600, not {bit_rate}")
 
 
-def cdcd_symbols(bit_rate):
+def cdcd_symbols(bit_rate: int) -> ComplexArray:
     """The 384 segment-3 symbols (C/D chosen by the 1 + x^-6 + x^-7 training scrambler, initial state 0101010)."""
     a, b, c, d = TRAIN_POINTS[bit_rate]
     reg = 0x2A
@@ -46,7 +50,7 @@ def cdcd_symbols(bit_rate):
     return np.array(out)
 
 
-def alt_symbols(bit_rate):
+def alt_symbols(bit_rate: int) -> ComplexArray:
     """The 128 segment-2 symbols, starting with B."""
     a, b, c, d = TRAIN_POINTS[bit_rate]
     return np.array([b if i % 2 == 0 else a for i in range(SEG_ABAB)])
@@ -60,7 +64,7 @@ class V29Tx(ModemTxBase):
     alpha = 0.25
     up = 3
 
-    def __init__(self, bit_rate=9600, level_dbm0=-12.0):
+    def __init__(self, bit_rate: int = 9600, level_dbm0: float = -12.0) -> None:
         _check(bit_rate)
         self.bit_rate = bit_rate
         self.bits_per_symbol = 4 if bit_rate == 9600 else 3
@@ -71,9 +75,9 @@ class V29Tx(ModemTxBase):
         self.scr = Scrambler1823(0)
         self.step = 0
         self.state = 0
-        self.trailer_left = None
+        self.trailer_left: int | None = None
 
-    def _next_symbol(self):
+    def _next_symbol(self) -> complex:
         s = self.step
         self.step += 1
         if s < len(self.training):
@@ -98,7 +102,7 @@ class V29Tx(ModemTxBase):
         self.state = (self.state + STEPS[v]) & 7
         return CONSTELLATION[8 * amp + self.state]
 
-    def _trailer_sent(self):
+    def _trailer_sent(self) -> bool:
         return self.trailer_left is not None and self.trailer_left <= 0
 
 
@@ -109,7 +113,7 @@ class V29Rx(ModemRxBase):
     carrier = 1700
     alpha = 0.25
 
-    def __init__(self, bit_rate=9600):
+    def __init__(self, bit_rate: int = 9600) -> None:
         _check(bit_rate)
         self.bit_rate = bit_rate
         self.bits_per_symbol = 4 if bit_rate == 9600 else 3
@@ -123,11 +127,13 @@ class V29Rx(ModemRxBase):
         self.points = CONSTELLATION if bit_rate == 9600 else CONSTELLATION[:8]
         super().__init__()
 
-    def start_data(self):
+    def start_data(self) -> None:
+        """Descrambler and differential decoder for the data."""
         self.scr = Scrambler1823(0)
         self.prev = 0
 
-    def data_symbol(self, z):
+    def data_symbol(self, z: complex) -> tuple[complex, Bits | None]:
+        """The nearest point and its line bits (amplitude bit, then the phase change tribit)."""
         d = self.points - z
         i = int(np.argmin(d.real * d.real + d.imag * d.imag))
         st = i & 7
@@ -138,7 +144,8 @@ class V29Rx(ModemRxBase):
             line = [i >> 3] + line
         return self.points[i], np.array(line, dtype=np.uint8)
 
-    def data_block(self, z):
+    def data_block(self, z: ComplexArray) -> tuple[ComplexArray, Bits | None]:
+        """data_symbol over a block of symbols at once."""
         d = self.points[None, :] - z[:, None]
         idx = np.argmin(d.real * d.real + d.imag * d.imag, axis=1)
         st = idx & 7
@@ -150,8 +157,10 @@ class V29Rx(ModemRxBase):
             cols = [idx >> 3] + cols
         return self.points[idx], np.stack(cols, axis=1).ravel().astype(np.uint8)
 
-    def descramble(self, line):
+    def descramble(self, line: Bits) -> Bits:
+        """Data bits from line bits (1 + x^-18 + x^-23)."""
         return self.scr.descramble(line)
 
-    def flush(self):
+    def flush(self) -> Bits:
+        """Nothing is held back: no bits."""
         return np.zeros(0, dtype=np.uint8)

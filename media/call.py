@@ -1,31 +1,36 @@
 """The call object call flows use: answer, play, record, collect digits, bridge, hang up."""
+from __future__ import annotations
+
+import asyncio
+import functools
 import itertools
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from trunkline.dsp.dtmf import DTMFGenerator
+from trunkline.dsp.tones import Tone
 from trunkline.media.errors import ChannelError, Hangup, Timeout
-from trunkline.media.record import CallRecord
+from trunkline.media.futures import settle, settle_error
+from trunkline.media.player import Clip, PlayItem, playlist_clip
+from trunkline.media.ports import FaxOutcome, Samples
+from trunkline.media.record import CallRecord, RecordResult
+
+if TYPE_CHECKING:   # the engine creates calls: imported for the type hints only (engine.py imports this module)
+    from trunkline.media.engine import Engine
 
 log = logging.getLogger("trunkline.call")
 _ids = itertools.count(1)
 
 
-@dataclass
-class RecordResult:
-    """How a recording ended: path, seconds recorded, reason (terminator/max/silence/hangup/stopped/error), error text."""
-    path: str
-    seconds: float
-    reason: str
-    error: str | None = None
-
-
 class Call:
     """One call on one board channel, inbound or outbound, whatever the trunk signaling."""
 
-    def __init__(self, engine, channel, direction, trunk, caller_id="", called="", category=None):
+    def __init__(self, engine: Engine, channel: int, direction: str, trunk: str, caller_id: str = "",
+                 called: str = "", category: str | int | None = None) -> None:
         self.engine = engine
         self.channel = channel
         self.direction = direction
@@ -34,39 +39,39 @@ class Call:
         self.called = called
         self.category = category
         self.id = f"{uuid.uuid4().hex[:12]}-{next(_ids)}"
-        self.vars = {}                     # the flow's own variables (free-form)
+        self.vars: dict[str, Any] = {}     # the flow's own variables (free-form)
         self.cdr = CallRecord()            # the typed CDR fields the IVR and the ACD fill
         self.state = "offered" if direction == "in" else "dialing"
         self.created_at = engine.now
-        self.answered_at = None
-        self.ended_at = None
+        self.answered_at: float | None = None
+        self.ended_at: float | None = None
         self.hungup = False
-        self.cause = None
-        self.language = None
+        self.cause: int | None = None
+        self.language: str | None = None
         self._digits = ""
-        self._digit_waiter = None
-        self._pending = set()
-        self._hangup_cbs = []
-        self._flash_cbs = []
-        self._playing = None          # (future, barge_in) while a play is in progress
-        self.bridged_to = None
-        self._record_term = None
-        self.task = None
-        self.answered = engine.loop.create_future()   # for outbound calls and stations
+        self._digit_waiter: asyncio.Future[Any] | None = None
+        self._pending: set[asyncio.Future[Any]] = set()
+        self._hangup_cbs: list[Callable[[Call], object]] = []
+        self._flash_cbs: list[Callable[[Call], object]] = []
+        self._playing: tuple[asyncio.Future[Any], bool] | None = None   # (future, barge_in) while playing
+        self.bridged_to: Call | None = None
+        self._record_term: str | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.answered: asyncio.Future[Call] = engine.loop.create_future()   # for outbound calls and stations
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Call {self.id} ch={self.channel} {self.direction} {self.caller_id}->{self.called} {self.state}>"
 
     # ------------------------------------------------------------ plumbing
-    def _future(self):
+    def _future(self) -> asyncio.Future[Any]:
         if self.hungup:
             raise Hangup(f"call {self.id} is gone")
-        fut = self.engine.loop.create_future()
+        fut: asyncio.Future[Any] = self.engine.loop.create_future()
         self._pending.add(fut)
         fut.add_done_callback(self._pending.discard)
         return fut
 
-    def _ended(self, cause):
+    def _ended(self, cause: int) -> None:
         """The call is gone (far end or us): fail everything pending with Hangup."""
         if self.hungup:
             return
@@ -83,10 +88,10 @@ class Call:
         for cb in self._hangup_cbs:
             try:
                 cb(self)
-            except Exception:
+            except Exception:   # one bad callback must not stop the others or the release
                 log.exception("hangup callback failed")
 
-    def _digit(self, d):
+    def _digit(self, d: str) -> None:
         if self._record_term is not None:
             if d in self._record_term:
                 self.engine.recorders.stop(self.channel, "terminator")
@@ -101,20 +106,20 @@ class Call:
         if w is not None and not w.done():
             w.set_result(None)
 
-    def on_hangup(self, callback):
+    def on_hangup(self, callback: Callable[[Call], object]) -> None:
         """Run callback(call) when the call ends."""
         self._hangup_cbs.append(callback)
 
-    def on_flash(self, callback):
+    def on_flash(self, callback: Callable[[Call], object]) -> None:
         """Run callback(call) on a station hook flash."""
         self._flash_cbs.append(callback)
 
-    def _flash(self):
+    def _flash(self) -> None:
         for cb in self._flash_cbs:
             cb(self)
 
     # ------------------------------------------------------------ call control
-    async def answer(self):
+    async def answer(self) -> None:
         """Answer an inbound call (no-op if already answered)."""
         if self.hungup:
             raise Hangup(f"call {self.id} is gone")
@@ -122,32 +127,32 @@ class Call:
             return
         self.engine._answer(self)
 
-    async def hangup(self, cause=16):
-        """Clear the call from our side."""
+    async def hangup(self, cause: int = 16) -> None:
+        """Clear the call from our side with Q.850 `cause` (nothing when it has already ended)."""
         if not self.hungup:
             self.engine._hangup(self, cause)
 
-    async def wait(self, seconds):
+    async def wait(self, seconds: float) -> None:
         """Wait `seconds` of media time; raises Hangup if the far end leaves."""
         fut = self._future()
-        self.engine.call_later(seconds, lambda: fut.done() or fut.set_result(None))
+        self.engine.call_later(seconds, functools.partial(settle, fut, None))
         await fut
 
     # ------------------------------------------------------------ digits
-    def flush_digits(self):
+    def flush_digits(self) -> None:
         """Forget digits typed ahead."""
         self._digits = ""
 
-    def digits_pending(self):
+    def digits_pending(self) -> str:
         """Digits received but not yet consumed."""
         return self._digits
 
-    async def _next_digit(self, timeout):
+    async def _next_digit(self, timeout: float) -> str | None:
         """Next digit, or None after `timeout` seconds of media time."""
         while not self._digits:
             fut = self._future()
             self._digit_waiter = fut
-            handle = self.engine.call_later(timeout, lambda: fut.done() or fut.set_result("timeout"))
+            handle = self.engine.call_later(timeout, functools.partial(settle, fut, "timeout"))
             try:
                 r = await fut
             finally:
@@ -158,7 +163,8 @@ class Call:
         d, self._digits = self._digits[0], self._digits[1:]
         return d
 
-    async def get_digits(self, count, timeout=5.0, inter_digit=3.0, terminators="#"):
+    async def get_digits(self, count: int, timeout: float = 5.0, inter_digit: float = 3.0,
+                         terminators: str = "#") -> str:
         """Collect up to `count` digits (first within `timeout` s, then `inter_digit` s apart); Timeout if none."""
         got = ""
         while len(got) < count:
@@ -172,7 +178,8 @@ class Call:
             got += d
         return got
 
-    async def menu(self, prompt, choices, timeout=5.0, retries=3, invalid=None, timeout_prompt=None):
+    async def menu(self, prompt: PlayItem, choices: Collection[str], timeout: float = 5.0, retries: int = 3,
+                   invalid: PlayItem | None = None, timeout_prompt: PlayItem | None = None) -> str:
         """Play a prompt and return one digit among `choices`; replays on invalid/no input, then raises Timeout."""
         for _ in range(max(1, retries)):
             await self.play(prompt, barge_in=True)
@@ -189,15 +196,19 @@ class Call:
         raise Timeout(f"menu: no valid choice of {choices!r} after {retries} tries")
 
     # ------------------------------------------------------------ media
-    async def play(self, *items, barge_in=True):
+    def _clip(self, items: tuple[PlayItem, ...]) -> tuple[Clip, bool, bool]:
+        eng = self.engine
+        return playlist_clip(eng.pool, eng.prompts, eng.zone, items, self.language)
+
+    async def play(self, *items: PlayItem, barge_in: bool = True) -> str | None:
         """Play prompts/files/arrays/tones in sequence; returns the barge-in digit (kept in the buffer) or None."""
         if barge_in and self._digits:
             return self._digits[0]
-        clip, anonymous, loop = self.engine._clip_for(items, self.language)
+        clip, anonymous, loop = self._clip(items)
         fut = self._future()
         self._playing = (fut, barge_in)
         self.engine.players.play(self.channel, clip, loop=loop, anonymous=anonymous,
-                                 on_done=lambda ch: fut.done() or fut.set_result(None))
+                                 on_done=lambda ch: settle(fut, None))
         try:
             return await fut
         finally:
@@ -205,25 +216,24 @@ class Call:
             if not fut.done() or self.hungup:
                 self.engine.players.stop(self.channel, notify=False)
 
-    def start_audio(self, *items, loop=True):
+    def start_audio(self, *items: PlayItem, loop: bool = True) -> None:
         """Start background audio (music on hold, a tone) without waiting; stop with stop_audio()."""
-        clip, anonymous, is_loop = self.engine._clip_for(items, self.language)
+        clip, anonymous, is_loop = self._clip(items)
         self.engine.players.play(self.channel, clip, loop=loop or is_loop, anonymous=anonymous)
 
-    def stop_audio(self):
+    def stop_audio(self) -> None:
         """Stop background audio."""
         self.engine.players.stop(self.channel, notify=False)
 
-    async def send_dtmf(self, digits, on_ms=100, off_ms=100):
+    async def send_dtmf(self, digits: str, on_ms: int = 100, off_ms: int = 100) -> None:
         """Send DTMF digits in-band (RFC-style timing: on/off in ms)."""
-        from trunkline.dsp.dtmf import DTMFGenerator
         gen = DTMFGenerator(1, on_ms=on_ms, off_ms=off_ms)
         gen.put(0, digits)
         n = int((on_ms + off_ms) * 8 * len(digits))
         await self.play(gen.generate(n)[0], barge_in=False)
 
-    async def record(self, path, max_seconds=60.0, silence_seconds=None, terminators="#", beep=True,
-                     two_track=False):
+    async def record(self, path: str, max_seconds: float | None = 60.0, silence_seconds: float | None = None,
+                     terminators: str = "#", beep: bool = True, two_track: bool = False) -> RecordResult:
         """Record what the caller says into path (WAV/FLAC); ends on terminator, max length, silence or hangup.
 
         On hangup the file is kept and closed; the raised Hangup carries `.recording` (a RecordResult).
@@ -234,7 +244,7 @@ class Call:
         fut = self._future()
         rec = self.engine.recorders.start(self.channel, path, two_track=two_track, max_seconds=max_seconds,
                                           silence_seconds=silence_seconds,
-                                          on_closed=lambda r: fut.done() or fut.set_result(r))
+                                          on_closed=lambda r: settle(fut, r))
         self._record_term = terminators or ""
         try:
             await fut
@@ -246,43 +256,53 @@ class Call:
             self._record_term = None
         return RecordResult(rec.path, rec.seconds, rec.stop_reason or "stopped", rec.error)
 
-    async def bridge(self, other):
-        """Connect this call's channel with another call's, both ways."""
+    async def bridge(self, other: Call) -> None:
+        """Connect this call's channel with another call's, both ways (ending both calls' earlier bridges)."""
         if self.hungup or other.hungup:
             raise Hangup("cannot bridge a call that has ended")
+        for call in (self, other):          # the switch undoes both calls' earlier bridges: so do their peers
+            old = call.bridged_to
+            if old is not None and old is not self and old is not other:
+                old.bridged_to = None
         self.engine.bridges.connect(self.channel, other.channel)
         self.bridged_to, other.bridged_to = other, self
 
-    async def unbridge(self):
+    async def unbridge(self) -> None:
         """Undo the bridge this call is in."""
         self.engine.unbridge(self)
 
-    async def wait_answer(self, timeout: float | None = 30.0) -> "Call":
+    async def wait_answer(self, timeout: float | None = 30.0) -> Call:
         """Wait until a call placed with `engine.dial` answers; returns it, or raises ChannelError (busy,
         congestion, ...) or Timeout after `timeout` s of media time (the call is then hung up)."""
         return await self.engine.wait_answer(self, timeout)
 
-    async def wait_hangup(self, timeout=None):
+    async def wait_hangup(self, timeout: float | None = None) -> None:
         """Wait until the call ends (any side); Timeout after `timeout` s of media time."""
         if self.hungup:
             return
-        fut = self.engine.loop.create_future()
-        self.on_hangup(lambda c: fut.done() or fut.set_result(None))
+        fut: asyncio.Future[None] = self.engine.loop.create_future()
+        self.on_hangup(lambda c: settle(fut, None))
         if timeout is not None:
-            self.engine.call_later(timeout, lambda: fut.done() or fut.set_exception(Timeout("call still up")))
+            self.engine.call_later(timeout, lambda: settle_error(fut, Timeout("call still up")))
         await fut
 
-    async def send_fax(self, path, ident="", ecm=False):
-        """Send a TIFF-F document as a fax on this call; returns the fax result."""
-        return await self.engine.run_fax(self, calling=self.direction == "out", send=path, ident=ident, ecm=ecm)
+    async def send_fax(self, path: str, ident: str = "", ecm: bool = False, calling: bool | None = None,
+                       timeout: float = 600.0) -> FaxOutcome:
+        """Send a TIFF-F document as a fax on this call; returns the fax result (.ok, .pages, .bit_rate, .ecm,
+        .reason). `calling` is the T.30 role (default: the side that placed the call). ChannelError at once
+        when the engine has no fax service wired."""
+        role = self.direction == "out" if calling is None else calling
+        return await self.engine.run_fax(self, calling=role, send=path, ident=ident, ecm=ecm, timeout=timeout)
 
-    async def receive_fax(self, path, ident="", ecm=False):
-        """Receive a fax on this call into a TIFF-F file; returns the fax result."""
-        return await self.engine.run_fax(self, calling=self.direction == "out", receive=path, ident=ident, ecm=ecm)
+    async def receive_fax(self, path: str, ident: str = "", ecm: bool = False, calling: bool | None = None,
+                          timeout: float = 600.0) -> FaxOutcome:
+        """Receive a fax on this call into a TIFF-F file; returns the fax result (see send_fax)."""
+        role = self.direction == "out" if calling is None else calling
+        return await self.engine.run_fax(self, calling=role, receive=path, ident=ident, ecm=ecm, timeout=timeout)
 
-    def sms(self, text, number=None):
+    def sms(self, text: str, number: str | None = None) -> int:
         """Queue an SMS (to the caller's number by default) through the engine's SMS service; returns its id."""
-        service = getattr(self.engine, "sms", None)
+        service = self.engine.sms
         if service is None:
             raise ChannelError("no SMS service (GSM modem) configured", 63)
         to = number or self.caller_id
@@ -290,11 +310,11 @@ class Call:
             raise ChannelError("the caller's number is unknown: no SMS destination", 28)
         return service.queue(to, text)
 
-    def tone(self, name):
+    def tone(self, name: str) -> Tone:
         """A call-progress tone of the engine's tone zone, playable with play()/start_audio()."""
         return self.engine.tone(name)
 
 
-def silence(seconds):
+def silence(seconds: float) -> Samples:
     """int16 silence of the given length, playable."""
     return np.zeros(int(seconds * 8000), dtype=np.int16)

@@ -1,13 +1,26 @@
 """Call detail records from ended calls, written through the durable (spooling) writer."""
+from __future__ import annotations
+
 import datetime as dt
 import time
+from typing import Any, Protocol
+
+from trunkline.media.call import Call
 
 
-def cdr_row(call, server="", epoch=None):
+class CdrWriter(Protocol):
+    """Where CDR rows go (trunkline.data.spool.DurableWriter)."""
+
+    def write_cdr(self, **row: Any) -> object:
+        """Store one CDR row (never blocks the tick)."""
+        ...
+
+
+def cdr_row(call: Call, server: str = "", epoch: float | None = None) -> dict[str, Any]:
     """The Cdr columns for an ended call; media times are placed on the wall clock via `epoch` (s)."""
     epoch = time.time() - call.engine.now if epoch is None else epoch
 
-    def ts(t):
+    def ts(t: float | None) -> dt.datetime | None:
         return None if t is None else dt.datetime.fromtimestamp(epoch + t, dt.timezone.utc)
 
     rec = call.cdr
@@ -31,12 +44,12 @@ def cdr_row(call, server="", epoch=None):
 class CdrRecorder:
     """Engine call-end hook: one CDR per call into the DurableWriter (never blocks the tick)."""
 
-    def __init__(self, writer, server=""):
+    def __init__(self, writer: CdrWriter, server: str = "") -> None:
         self.writer = writer
         self.server = server
-        self.epoch = None
+        self.epoch: float | None = None
 
-    def __call__(self, call):
+    def __call__(self, call: Call) -> None:
         """Write the CDR of an ended call."""
         if self.epoch is None:
             self.epoch = time.time() - call.engine.now

@@ -7,13 +7,18 @@ writer thread, encodes and writes the block, advances the board clock, and then
 dispatches what the tick produced (line events, digits, ended prompts, timers)
 to per-call Python. Virtual or real time is the board's choice.
 """
+from __future__ import annotations
+
 import asyncio
 import heapq
 import itertools
 import logging
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
+from trunkline.drivers.board import Board
 from trunkline.drivers.signaling import make_signaling
 from trunkline.drivers.signaling.base import (
     ANSWERED,
@@ -26,153 +31,134 @@ from trunkline.drivers.signaling.base import (
     SPAN_DOWN,
     SPAN_UP,
     SignalingError,
+    SignalingEvent,
+    SpanSignaling,
 )
+from trunkline.dsp.dtmf import DTMFDetector
+from trunkline.dsp.tones import Tone, ToneZone
 from trunkline.media.bus import EventBus
 from trunkline.media.call import Call
 from trunkline.media.errors import ChannelError, Hangup, Timeout
-from trunkline.media.mixer import BridgeTable, ConferenceTable
-from trunkline.media.player import ClipPool, PlayerBank
+from trunkline.media.futures import settle, settle_error
+from trunkline.media.mixer import BridgeTable, Conference, ConferenceTable
+from trunkline.media.player import ClipPool, PlayerBank, PooledClip
+from trunkline.media.ports import FaxOutcome, FaxSessionFactory, MediaTap, Samples, SmsOutbox
 from trunkline.media.prompts import PromptLibrary
 from trunkline.media.recorder import RecorderBank
 
 log = logging.getLogger("trunkline.engine")
 RATE = 8000
 
+#: a call flow: handler(call) -> coroutine
+Flow = Callable[[Call], Awaitable[Any]]
+#: engine.screen: callable(call) -> None (route it) or ("reject", cause)
+Screen = Callable[[Call], "tuple[Any, ...] | None"]
+
 
 class TimerHandle:
     """A scheduled media-time callback; cancel() stops it."""
     __slots__ = ("due", "fn", "cancelled")
 
-    def __init__(self, due, fn):
+    def __init__(self, due: int, fn: Callable[[], object]) -> None:
         self.due, self.fn, self.cancelled = due, fn, False
 
-    def cancel(self):
+    def cancel(self) -> None:
         """Do not run the callback."""
         self.cancelled = True
 
 
-class Conference:
-    """Call-level view of a mixer conference (members are Call objects)."""
-
-    def __init__(self, engine, conf):
-        self.engine = engine
-        self.mixer = conf
-        self.calls = {}
-
-    def add(self, call, speak=True, listen=True, speak_to=None):
-        """Add a call; speak_to (calls) restricts who hears it (whisper)."""
-        self.calls[call.channel] = call
-        targets = None if speak_to is None else {c.channel for c in speak_to}
-        self.mixer.add(call.channel, speak=speak, listen=listen, speak_to=targets)
-        call.on_hangup(lambda c: self.remove(c))
-
-    def remove(self, call):
-        """Take a call out."""
-        self.calls.pop(call.channel, None)
-        self.mixer.remove(call.channel)
-
-    def hears(self, listener, speaker):
-        """True if call `listener` hears call `speaker`."""
-        return self.mixer.hears(listener.channel, speaker.channel)
-
-    def close(self):
-        """Dissolve the conference."""
-        self.calls.clear()
-        self.mixer.close()
-
-
 class Engine:
-    """Runs every channel of one board: media per tick, call flows on events."""
+    """Runs every channel of one board: media per tick, call flows on events.
 
-    def __init__(self, board, prompts=None, zone="cn", trunk_signaling="pri", dtmf=True):
+    fax_endpoint_factory: makes the fax session of call.send_fax()/receive_fax() (the application wires
+    trunkline.fax.FaxEndpoint); without it those raise ChannelError. A span whose signaling stack cannot
+    be built makes the constructor raise (nothing is left silently unused)."""
+
+    def __init__(self, board: Board, prompts: PromptLibrary | None = None, zone: str = "cn",
+                 trunk_signaling: str = "pri", dtmf: bool = True,
+                 fax_endpoint_factory: FaxSessionFactory | None = None) -> None:
         self.board = board
-        self.block = board.block
-        self.channels = board.channels
+        self.block: int = board.block
+        self.channels: int = board.channels
         self.zone = zone
-        self.prompts = prompts or PromptLibrary()
-        self.bus = EventBus()
-        self.pool = ClipPool()
-        self.players = PlayerBank(self.channels, self.block, self.pool)
-        self.recorders = RecorderBank(self.channels, self.block)
-        self.bridges = BridgeTable(self.channels)
-        self.mixer = ConferenceTable()
-        self.detector = None
-        if dtmf:
-            from trunkline.dsp.dtmf import DTMFDetector
-            self.detector = DTMFDetector(self.channels)
-        self._acc = np.zeros((self.channels, self.block), dtype=np.int32)
-        self.calls = {}                   # channel -> Call
-        self.taps = {}                    # channel -> media tap (fax sessions): rx(samples), tx(n)
-        self._timers = []
-        self._seq = itertools.count()
-        self._sig_events = []
-        self._running = False
-        self._loop = None
-        self._route = None
-        self._station = None
-        self.screen = None                # callable(call) -> None or ("reject", cause) before routing
-        self.sms = None                   # SMS service (trunkline.drivers.serial.sms_service.SmsService) for call.sms()
-        self._end_hooks = []              # callables(call) when a call ends (CDR writers)
-        self.ticks = 0
-        self.signaling = []
-        self._sig_of_span = {}
-        self._sig_of_channel = {}
-        self.stations = []                # FXS board channels, by port number
-        for span in board.spans:
-            try:
-                sig = make_signaling(span, self._sig_events.append, kind=trunk_signaling, zone=zone)
-            except ImportError as exc:
-                log.warning("span %d (%s): no signaling stack available (%s); span unused", span.index, span.kind, exc)
-                continue
+        self._sig_events: list[SignalingEvent] = []
+        self.signaling: list[SpanSignaling] = []
+        self._sig_of_span: dict[int, SpanSignaling] = {}
+        self._sig_of_channel: dict[int, SpanSignaling] = {}
+        self.stations: list[int] = []             # FXS board channels, by port number
+        for span in board.spans:                  # first: a span that cannot run stops the start-up here
+            sig = make_signaling(span, self._sig_events.append, kind=trunk_signaling, zone=zone)
             self.signaling.append(sig)
             self._sig_of_span[span.index] = sig
             for ch in span.bearer_channels:
                 self._sig_of_channel[ch] = sig
             if span.kind == "fxs":
                 self.stations.extend(span.bearer_channels)
+        self.prompts = prompts or PromptLibrary()
+        self.fax_endpoint_factory = fax_endpoint_factory
+        self.bus = EventBus()
+        self.pool = ClipPool()
+        self.players = PlayerBank(self.channels, self.block, self.pool)
+        self.recorders = RecorderBank(self.channels, self.block)
+        self.bridges = BridgeTable(self.channels)
+        self.conferences = ConferenceTable()
+        self.detector = DTMFDetector(self.channels) if dtmf else None
+        self._acc = np.zeros((self.channels, self.block), dtype=np.int32)
+        self.calls: dict[int, Call] = {}          # channel -> Call
+        self.taps: dict[int, MediaTap] = {}       # channel -> media tap (fax sessions, answer detection)
+        self._timers: list[tuple[int, int, TimerHandle]] = []
+        self._seq = itertools.count()
+        self._running = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._route: Flow | None = None
+        self._station: Flow | None = None
+        self.screen: Screen | None = None         # callable(call) -> None or ("reject", cause) before routing
+        self.sms: SmsOutbox | None = None         # SMS service (drivers.serial.sms_service.SmsService) for call.sms()
+        self._end_hooks: list[Callable[[Call], object]] = []   # callables(call) when a call ends (CDR writers)
+        self.ticks = 0
         self.stats = {"offered": 0, "answered": 0, "completed": 0, "failed": 0}
 
     # ------------------------------------------------------------ clock & timers
     @property
-    def now(self):
+    def now(self) -> float:
         """Media time in seconds."""
-        return self.board.now
+        return float(self.board.now)
 
     @property
-    def loop(self):
+    def loop(self) -> asyncio.AbstractEventLoop:
         """The asyncio loop the engine runs on."""
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
         return self._loop
 
-    def call_later(self, seconds, fn):
+    def call_later(self, seconds: float, fn: Callable[[], object]) -> TimerHandle:
         """Run fn() after `seconds` of media time; returns a TimerHandle."""
         due = self.board.backend.now_samples() + max(0, int(round(seconds * RATE)))
         h = TimerHandle(due, fn)
         heapq.heappush(self._timers, (due, next(self._seq), h))
         return h
 
-    async def sleep(self, seconds):
+    async def sleep(self, seconds: float) -> None:
         """Sleep `seconds` of media time (for tasks that are not calls)."""
-        fut = self.loop.create_future()
-        self.call_later(seconds, lambda: fut.done() or fut.set_result(None))
+        fut: asyncio.Future[None] = self.loop.create_future()
+        self.call_later(seconds, lambda: settle(fut, None))
         await fut
 
     # ------------------------------------------------------------ routing
-    def route(self, handler):
+    def route(self, handler: Flow) -> None:
         """Run `handler(call)` (an async flow) for every inbound trunk call."""
         self._route = handler
 
-    def on_call_end(self, hook):
+    def on_call_end(self, hook: Callable[[Call], object]) -> None:
         """Run hook(call) when any call ends (after its media is released)."""
         self._end_hooks.append(hook)
 
-    def on_station(self, handler):
+    def on_station(self, handler: Flow) -> None:
         """Run `handler(call)` when a station goes off hook by itself (feature codes, agent login)."""
         self._station = handler
 
     # ------------------------------------------------------------ the tick
-    def tick(self):
+    def tick(self) -> None:
         """One block for every channel, then dispatch what happened."""
         board = self.board
         codes = board.read()
@@ -187,7 +173,7 @@ class Engine:
         acc = self._acc
         acc.fill(0)
         self.bridges.mix(audio_in, acc)
-        self.mixer.mix(audio_in, acc)
+        self.conferences.mix(audio_in, acc)
         self.players.mix(acc)
         if self.taps:
             for ch, tap in list(self.taps.items()):
@@ -202,7 +188,7 @@ class Engine:
         self.ticks += 1
         self._dispatch()
 
-    def _dispatch(self):
+    def _dispatch(self) -> None:
         now = self.now
         for ev in self.board.events():
             sig = self._sig_of_span.get(ev.span)
@@ -215,8 +201,8 @@ class Engine:
             sig.poll(now)
         while self._sig_events:
             events, self._sig_events[:] = list(self._sig_events), []
-            for ev in events:
-                self._on_signaling(ev)
+            for sev in events:
+                self._on_signaling(sev)
         for rec in self.recorders.closed():
             if rec.on_closed is not None:
                 rec.on_closed(rec)
@@ -227,7 +213,7 @@ class Engine:
             if not h.cancelled:
                 h.fn()
 
-    async def run(self, until=None, realtime=None):
+    async def run(self, until: float | None = None, realtime: bool | None = None) -> None:
         """Tick until stop() (or until media time `until` s); yields to call flows after every tick."""
         if realtime is not None:
             self.board.set_realtime(realtime)
@@ -245,44 +231,22 @@ class Engine:
         finally:
             self._running = False
 
-    def stop(self):
+    def stop(self) -> None:
         """Make run() return after the current tick."""
         self._running = False
 
     # ------------------------------------------------------------ signaling events
-    def _on_signaling(self, ev):
+    def _on_signaling(self, ev: SignalingEvent) -> None:
         ch = ev.channel
         call = self.calls.get(ch)
         kind = ev.kind
         if kind == INCOMING:
-            sig = self._sig_of_channel[ch]
-            station = sig.trunk == "station"
-            call = Call(self, ch, "in", sig.trunk, ev.caller, ev.called, ev.category)
-            call.vars.update(ev.extra)
-            self.calls[ch] = call
-            self.stats["offered"] += 1
-            self._publish("call_offered", call)
-            if station:
-                call.state = "up"
-                call.answered_at = self.now
-            handler = self._station if station else self._route
-            verdict = self.screen(call) if (self.screen and not station) else None
-            if verdict is not None and verdict[0] == "reject":
-                self._hangup(call, verdict[1] if len(verdict) > 1 else 21)
-                return
-            if handler is None:
-                log.warning("no flow for %s call on channel %d; clearing", "station" if station else "inbound", ch)
-                self._hangup(call, 21)
-                return
-            call.task = self.loop.create_task(self._run_flow(call, handler))
+            self._incoming(ev)
         elif call is None:
             return
         elif kind == ANSWERED:
             if call.state != "up":
-                call.state = "up"
-                call.answered_at = self.now
-                self.stats["answered"] += 1
-                self._publish("call_answered", call)
+                self._mark_answered(call)
             if not call.answered.done():
                 call.answered.set_result(call)
         elif kind == HANGUP:
@@ -296,7 +260,31 @@ class Engine:
         elif kind in (SPAN_UP, SPAN_DOWN):
             self.bus.publish({"type": kind, "span": self.board.span_of[ch] if ch >= 0 else -1, "time": self.now})
 
-    async def _run_flow(self, call, handler):
+    def _incoming(self, ev: SignalingEvent) -> None:
+        """A new inbound call (trunk or station off hook): screen it, then run its flow."""
+        ch = ev.channel
+        sig = self._sig_of_channel[ch]
+        station = sig.trunk == "station"
+        call = Call(self, ch, "in", sig.trunk, ev.caller, ev.called, ev.category)
+        call.vars.update(ev.extra)
+        self.calls[ch] = call
+        self.stats["offered"] += 1
+        self._publish("call_offered", call)
+        if station:
+            call.state = "up"
+            call.answered_at = self.now
+        handler = self._station if station else self._route
+        verdict = self.screen(call) if (self.screen and not station) else None
+        if verdict is not None and verdict[0] == "reject":
+            self._hangup(call, verdict[1] if len(verdict) > 1 else 21)
+            return
+        if handler is None:
+            log.warning("no flow for %s call on channel %d; clearing", "station" if station else "inbound", ch)
+            self._hangup(call, 21)
+            return
+        call.task = self.loop.create_task(self._run_flow(call, handler))
+
+    async def _run_flow(self, call: Call, handler: Flow) -> None:
         try:
             await handler(call)
             if not call.hungup:
@@ -305,7 +293,7 @@ class Engine:
             pass
         except (Timeout, ChannelError) as exc:
             log.info("call %s ended by %s: %s", call.id, type(exc).__name__, exc)
-        except Exception:
+        except Exception:   # one flow's bug ends its call, never the engine
             self.stats["failed"] += 1
             log.exception("call flow failed on channel %d", call.channel)
         finally:
@@ -313,17 +301,20 @@ class Engine:
                 self._hangup(call, 16)
 
     # ------------------------------------------------------------ call control back end
-    def _answer(self, call):
+    def _mark_answered(self, call: Call) -> None:
+        call.state = "up"
+        call.answered_at = self.now
+        self.stats["answered"] += 1
+        self._publish("call_answered", call)
+
+    def _answer(self, call: Call) -> None:
         sig = self._sig_of_channel[call.channel]
         try:
             sig.answer(call.channel)
         except SignalingError as exc:
             raise ChannelError(exc.reason, exc.cause) from exc
         if call.state != "up":
-            call.state = "up"
-            call.answered_at = self.now
-            self.stats["answered"] += 1
-            self._publish("call_answered", call)
+            self._mark_answered(call)
 
     def hangup(self, call: Call, cause: int = 16) -> None:
         """Clear `call` now with Q.850 `cause` (16 normal clearing); nothing when it has already ended."""
@@ -338,15 +329,15 @@ class Engine:
         if other is not None:
             other.bridged_to = None
 
-    def _hangup(self, call, cause):
+    def _hangup(self, call: Call, cause: int) -> None:
         sig = self._sig_of_channel[call.channel]
         try:
             sig.hangup(call.channel, cause)
-        except Exception:
+        except Exception:   # the call is released below whatever its signaling did: logged, never lost
             log.exception("hangup on channel %d failed", call.channel)
         self._release(call, cause, remote=False)
 
-    def _release(self, call, cause, remote, reason=""):
+    def _release(self, call: Call, cause: int, remote: bool, reason: str = "") -> None:
         """The call is over: stop its media, free its channel, tell everyone."""
         ch = call.channel
         if self.calls.get(ch) is call:
@@ -358,10 +349,8 @@ class Engine:
             other.bridged_to = None
             call.bridged_to = None
         self.bridges.disconnect(ch)
-        self.mixer.remove_channel(ch)
-        tap = self.taps.pop(ch, None)
-        if tap is not None and hasattr(tap, "hangup"):
-            tap.hangup()
+        self.conferences.remove_channel(ch)
+        self.taps.pop(ch, None)
         if self.detector is not None:
             self.detector.reset(ch)
         call.vars.setdefault("hangup_side", "remote" if remote else "local")
@@ -369,11 +358,11 @@ class Engine:
         for hook in self._end_hooks:
             try:
                 hook(call)
-            except Exception:
+            except Exception:   # one bad hook (CDR writer) must not stop the others or the engine
                 log.exception("call-end hook failed for %s", call.id)
         self._publish("call_ended", call, cause=cause, reason=reason)
 
-    def _publish(self, kind, call, **extra):
+    def _publish(self, kind: str, call: Call, **extra: object) -> None:
         ev = {"type": kind, "call_id": call.id, "channel": call.channel, "direction": call.direction,
               "trunk": call.trunk, "caller": call.caller_id, "called": call.called, "state": call.state,
               "time": self.now}
@@ -381,13 +370,14 @@ class Engine:
         self.bus.publish(ev)
 
     # ------------------------------------------------------------ outbound
-    def _pick_dialer(self, trunk):
+    def _pick_dialer(self, trunk: str | None) -> Iterator[SpanSignaling]:
         for sig in self.signaling:
             if sig.trunk == "station" or (trunk is not None and sig.trunk != trunk):
                 continue
             yield sig
 
-    async def make_call(self, number, caller_id="", trunk=None, timeout=30.0, category=None):
+    async def make_call(self, number: str, caller_id: str = "", trunk: str | None = None, timeout: float = 30.0,
+                        category: int | None = None) -> Call:
         """Dial out; returns the answered Call, or raises ChannelError (busy, congestion...) or Timeout."""
         call = self.dial(number, caller_id, trunk, category)
         return await self._await_answer(call, timeout, 19)
@@ -415,7 +405,7 @@ class Engine:
         """Wait for a dialled call to answer (no answer within `timeout` s: hung up, Timeout)."""
         return await self._await_answer(call, timeout, 19)
 
-    async def ring_station(self, port, caller_id="", name="", timeout=20.0):
+    async def ring_station(self, port: int, caller_id: str = "", name: str = "", timeout: float = 20.0) -> Call:
         """Ring FXS station `port` (0-based) with caller ID; returns its answered Call or raises Timeout."""
         if not 0 <= port < len(self.stations):
             raise ChannelError(f"no station port {port}", 1)
@@ -431,10 +421,10 @@ class Engine:
         self.calls[ch] = call
         return await self._await_answer(call, timeout, 19)
 
-    async def _await_answer(self, call, timeout, cause):
+    async def _await_answer(self, call: Call, timeout: float | None, cause: int) -> Call:
         expired = []
 
-        def expire():
+        def expire() -> None:
             if not call.answered.done() and not call.hungup:
                 expired.append(True)
                 self._hangup(call, cause)
@@ -457,81 +447,68 @@ class Engine:
         return call
 
     # ------------------------------------------------------------ conferences, taps, audio
-    def conference(self, name=None):
+    def conference(self, name: str | None = None) -> Conference:
         """A new N-party conference of calls."""
-        return Conference(self, self.mixer.create(name))
+        return self.conferences.create(name)
 
-    def attach_tap(self, call, tap):
+    def attach_tap(self, call: Call, tap: MediaTap) -> None:
         """Route a call's audio through a per-session processor (fax): tap.rx(samples), tap.tx(n)."""
         self.taps[call.channel] = tap
 
-    def detach_tap(self, call):
+    def detach_tap(self, call: Call) -> None:
         """Give the call's audio back to the mixer."""
         self.taps.pop(call.channel, None)
 
-    async def run_fax(self, call, calling, send=None, receive=None, ident="", ecm=False, timeout=600.0):
-        """Run a T.30 session on a call; returns the FaxEndpoint result."""
-        from trunkline.fax import FaxEndpoint
-        ep = FaxEndpoint(calling, send=send, receive=receive, ecm=ecm, ident=ident)
-        fut = call._future()
+    @property
+    def can_fax(self) -> bool:
+        """True when a fax session factory is wired (call.send_fax/receive_fax work)."""
+        return self.fax_endpoint_factory is not None
 
-        class _Tap:
-            def rx(self, samples):
-                ep.rx(samples)
-                if ep.done and not fut.done():
-                    fut.set_result(ep.result)
+    async def run_fax(self, call: Call, calling: bool, send: str | None = None, receive: str | None = None,
+                      ident: str = "", ecm: bool = False, timeout: float = 600.0) -> FaxOutcome:
+        """Run a T.30 session on a call (the back end of call.send_fax/receive_fax); returns its result.
 
-            def tx(self, n):
-                return ep.tx(n)
+        Raises ChannelError (cause 63) at once when no fax session factory is wired, Hangup when the
+        call ends, Timeout after `timeout` s of media time."""
+        factory = self.fax_endpoint_factory
+        if factory is None:
+            raise ChannelError("no fax service: the engine was built without fax_endpoint_factory", 63)
+        session = factory(calling, send, receive, ecm=ecm, ident=ident)
+        fut: asyncio.Future[FaxOutcome] = call._future()
+
+        class _FaxTap:
+            def rx(self, samples: Samples) -> None:
+                session.rx(samples)
+                if session.done and not fut.done():
+                    fut.set_result(session.result)
+
+            def tx(self, n: int) -> Samples:
+                return session.tx(n)
 
         self.players.stop(call.channel, notify=False)
-        self.attach_tap(call, _Tap())
-        h = self.call_later(timeout, lambda: fut.done() or fut.set_exception(Timeout("fax session too long")))
+        self.attach_tap(call, _FaxTap())
+        h = self.call_later(timeout, lambda: settle_error(fut, Timeout("fax session too long")))
         try:
             return await fut
         finally:
             h.cancel()
             self.detach_tap(call)
 
-    def _clip_for(self, items, language=None):
-        """(clip, anonymous, loop) for a play list of prompt names, file paths, arrays and tones."""
-        if len(items) == 1:
-            item = items[0]
-            if isinstance(item, str):
-                key = ("prompt",) + self.prompts.key(item, language)
-                clip = self.pool.get(key) or self.pool.add(self.prompts.load(item, language), key=key)
-                return clip, False, False
-            if hasattr(item, "cycle"):
-                key = ("tone", getattr(item, "zone", self.zone), getattr(item, "name", id(item)))
-                clip = self.pool.get(key) or self.pool.add(item.cycle(), key=key)
-                return clip, False, True
-        parts = []
-        for item in items:
-            if isinstance(item, str):
-                parts.append(self.prompts.load(item, language))
-            elif hasattr(item, "cycle"):
-                parts.append(item.cycle())
-            else:
-                parts.append(np.asarray(item, dtype=np.int16).ravel())
-        audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
-        return self.pool.add(audio), True, False
-
-    def beep(self):
+    def beep(self) -> PooledClip:
         """The record beep: 1 kHz for 200 ms at -10 dBm0."""
         key = ("beep",)
         if self.pool.get(key) is None:
             t = np.arange(int(0.2 * RATE)) / RATE
             amp = 22767 * 10 ** (-10 / 20)
             self.pool.add((amp * np.sin(2 * np.pi * 1000 * t)).astype(np.int16), key=key)
-        return _PooledClip(self.pool, key)
+        return PooledClip(self.pool, key)
 
-    def tone(self, name):
+    def tone(self, name: str) -> Tone:
         """A call-progress tone of the engine's zone (loops when played)."""
-        from trunkline.dsp.tones import ToneZone
         return ToneZone.get(self.zone).tone(name)
 
     # ------------------------------------------------------------ status
-    def status(self):
+    def status(self) -> list[dict[str, Any]]:
         """Live channel table: one dict per busy channel (all bearer channels on small boards)."""
         rows = []
         now = self.now
@@ -552,17 +529,6 @@ class Engine:
                 })
         return rows
 
-    def close(self):
+    def close(self) -> None:
         """Stop recordings and release the board."""
         self.recorders.close()
-
-
-class _PooledClip:
-    """A named clip already in the pool, playable like an array."""
-
-    def __init__(self, pool, key):
-        self.pool, self.key = pool, key
-
-    def __array__(self, dtype=None, copy=None):
-        start, length = self.pool.get(self.key)
-        return self.pool.data[start:start + length].astype(dtype or np.int16)

@@ -1,4 +1,7 @@
 """Errors the call API raises."""
+from __future__ import annotations
+
+from trunkline.media.record import RecordResult
 
 
 class CallError(Exception):
@@ -6,7 +9,11 @@ class CallError(Exception):
 
 
 class Hangup(CallError):
-    """The far end hung up (or the call was cleared) while an operation was pending."""
+    """The far end hung up (or the call was cleared) while an operation was pending.
+
+    A Hangup raised by call.record() carries `.recording` (the RecordResult of the kept file)."""
+
+    recording: RecordResult | None = None
 
 
 class Timeout(CallError):
@@ -16,7 +23,7 @@ class Timeout(CallError):
 class ChannelError(CallError):
     """Signaling failed: busy, congestion, no channel, rejected; .cause is the Q.850 cause."""
 
-    def __init__(self, reason, cause=34):
+    def __init__(self, reason: str, cause: int = 34) -> None:
         super().__init__(f"{reason} (cause {cause})")
         self.reason = reason
         self.cause = cause

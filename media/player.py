@@ -1,6 +1,20 @@
 """Vectorised playback: every clip lives in one int16 pool; each tick gathers one block
 for all playing channels in a single numpy indexing step."""
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from trunkline.dsp.tones import Tone
+from trunkline.media.prompts import PromptLibrary
+
+#: a clip in the pool: (start, length) in samples
+Clip = tuple[int, int]
+#: what play() and start_audio() take: prompt names or file paths, int16 arrays (8 kHz), dsp tones
+PlayItem = str | Tone | ArrayLike
 
 
 class ClipPool:
@@ -10,38 +24,38 @@ class ClipPool:
     audio) are released when their playback ends, and their space is reused.
     """
 
-    def __init__(self, capacity=8000 * 60):
-        self.data = np.zeros(capacity, dtype=np.int16)
+    def __init__(self, capacity: int = 8000 * 60) -> None:
+        self.data: NDArray[np.int16] = np.zeros(capacity, dtype=np.int16)
         self.top = 0
-        self.free = []                 # list of (start, length) free ranges
-        self.named = {}                # key -> (start, length)
+        self.free: list[Clip] = []     # list of (start, length) free ranges
+        self.named: dict[Hashable, Clip] = {}   # key -> (start, length)
 
-    def get(self, key):
+    def get(self, key: Hashable) -> Clip | None:
         """(start, length) of a cached named clip, or None."""
         return self.named.get(key)
 
-    def add(self, samples, key=None):
+    def add(self, samples: ArrayLike, key: Hashable | None = None) -> Clip:
         """Store int16 samples; with a key the clip is cached for reuse. Returns (start, length)."""
         if key is not None and key in self.named:
             return self.named[key]
-        samples = np.asarray(samples, dtype=np.int16).ravel()
-        n = max(len(samples), 1)
+        audio = np.asarray(samples, dtype=np.int16).ravel()
+        n = max(len(audio), 1)
         start = self._alloc(n)
-        self.data[start:start + len(samples)] = samples
-        if len(samples) < n:
+        self.data[start:start + len(audio)] = audio
+        if len(audio) < n:
             self.data[start:start + n] = 0
-        clip = (start, len(samples))
+        clip = (start, len(audio))
         if key is not None:
             self.named[key] = clip
         return clip
 
-    def release(self, clip):
+    def release(self, clip: Clip) -> None:
         """Return an anonymous clip's space to the pool."""
         start, length = clip
         if length > 0 and clip not in self.named.values():
             self.free.append((start, max(length, 1)))
 
-    def _alloc(self, n):
+    def _alloc(self, n: int) -> int:
         for i, (start, length) in enumerate(self.free):
             if length >= n:
                 if length == n:
@@ -61,7 +75,7 @@ class ClipPool:
 class PlayerBank:
     """Per-channel players over a ClipPool; `mix` adds one block of every playing channel."""
 
-    def __init__(self, channels, block, pool):
+    def __init__(self, channels: int, block: int, pool: ClipPool) -> None:
         self.block = block
         self.pool = pool
         self.start = np.zeros(channels, dtype=np.int64)
@@ -72,10 +86,11 @@ class PlayerBank:
         self._rows = np.zeros(0, dtype=np.int64)
         self._dirty = False
         self._ramp = np.arange(block, dtype=np.int64)
-        self.on_done = {}              # channel -> callback(channel), called once when a clip ends
-        self.anonymous = {}            # channel -> clip to release at the end
+        self.on_done: dict[int, Callable[[int], object]] = {}   # channel -> callback(channel), once a clip ends
+        self.anonymous: dict[int, Clip] = {}   # channel -> clip to release at the end
 
-    def play(self, ch, clip, loop=False, on_done=None, anonymous=False):
+    def play(self, ch: int, clip: Clip, loop: bool = False, on_done: Callable[[int], object] | None = None,
+             anonymous: bool = False) -> None:
         """Start playing clip=(start, length) on a channel, replacing what it played."""
         self.stop(ch, notify=False)
         start, length = clip
@@ -90,7 +105,7 @@ class PlayerBank:
         if length == 0 and on_done is not None:
             self._finish(ch)
 
-    def stop(self, ch, notify=True):
+    def stop(self, ch: int, notify: bool = True) -> None:
         """Stop a channel's playback; with notify its done-callback runs."""
         if self.active[ch]:
             self.active[ch] = False
@@ -103,11 +118,11 @@ class PlayerBank:
             if clip is not None:
                 self.pool.release(clip)
 
-    def playing(self, ch):
+    def playing(self, ch: int) -> bool:
         """True while a channel plays."""
         return bool(self.active[ch])
 
-    def _finish(self, ch):
+    def _finish(self, ch: int) -> None:
         clip = self.anonymous.pop(ch, None)
         if clip is not None:
             self.pool.release(clip)
@@ -115,7 +130,7 @@ class PlayerBank:
         if cb is not None:
             cb(ch)
 
-    def mix(self, acc):
+    def mix(self, acc: NDArray[np.int32]) -> None:
         """Add one block of every playing channel into acc (int32, (channels, block))."""
         if self._dirty:
             self._rows = np.flatnonzero(self.active)
@@ -152,3 +167,43 @@ class PlayerBank:
             self._dirty = True
             for ch in ended.tolist():
                 self._finish(ch)
+
+
+def playlist_clip(pool: ClipPool, prompts: PromptLibrary, zone: str, items: Sequence[PlayItem],
+                  language: str | None = None) -> tuple[Clip, bool, bool]:
+    """(clip, anonymous, loop) for a play list of prompt names, file paths, arrays and tones: a single prompt
+    or tone is cached under its name (a tone loops), anything else becomes one anonymous clip."""
+    if len(items) == 1:
+        item = items[0]
+        if isinstance(item, str):
+            key = ("prompt",) + prompts.key(item, language)
+            clip = pool.get(key) or pool.add(prompts.load(item, language), key=key)
+            return clip, False, False
+        if isinstance(item, Tone):
+            key = ("tone", zone, item.name)
+            clip = pool.get(key) or pool.add(item.cycle(), key=key)
+            return clip, False, True
+    parts = []
+    for item in items:
+        if isinstance(item, str):
+            parts.append(prompts.load(item, language))
+        elif isinstance(item, Tone):
+            parts.append(item.cycle())
+        else:
+            parts.append(np.asarray(item, dtype=np.int16).ravel())
+    audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+    return pool.add(audio), True, False
+
+
+class PooledClip:
+    """A named clip already in the pool, playable like an array."""
+
+    def __init__(self, pool: ClipPool, key: Hashable) -> None:
+        self.pool, self.key = pool, key
+
+    def __array__(self, dtype: np.dtype[Any] | None = None, copy: bool | None = None) -> NDArray[Any]:
+        clip = self.pool.get(self.key)
+        if clip is None:
+            raise KeyError(f"clip {self.key!r} is not in the pool")
+        start, length = clip
+        return self.pool.data[start:start + length].astype(dtype or np.int16)

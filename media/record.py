@@ -1,4 +1,4 @@
-"""The typed call record: what the layers above the engine learn about a call for its CDR."""
+"""Typed records of a call: its CDR fields (call.cdr) and how a recording ended (call.record())."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,3 +23,13 @@ class CallRecord:
     survey_score: int | None = None
     ivr_path: str = ""
     digits: str = ""
+
+
+@dataclass
+class RecordResult:
+    """How a recording ended: path, seconds recorded, reason (terminator/max/silence/hangup/stopped/error),
+    error text."""
+    path: str
+    seconds: float
+    reason: str
+    error: str | None = None

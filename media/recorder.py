@@ -1,22 +1,33 @@
 """Recording off the tick path: the tick hands one array of all recording channels to a
 writer thread through a bounded queue; files are written with soundfile (WAV/FLAC),
 mono or two-track. An I/O error ends that recording with a logged error, not the call."""
+from __future__ import annotations
+
 import logging
 import os
 import queue
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import soundfile as sf
+from numpy.typing import NDArray
 
 log = logging.getLogger("trunkline.recorder")
 RATE = 8000
+
+#: int16 audio of the recording channels, shaped (recordings, block)
+Audio = NDArray[np.int16]
+#: one tick handed to the writer: the recordings, their received audio, what we sent (two-track only)
+_Block = tuple[list["Recording"], Audio, "Audio | None"]
 
 
 class Recording:
     """One recording in progress; `result` is filled when the writer has closed the file."""
 
-    def __init__(self, channel, path, two_track, max_samples, silence_samples, silence_level):
+    def __init__(self, channel: int, path: str, two_track: bool, max_samples: int | None,
+                 silence_samples: int | None, silence_level: float) -> None:
         self.channel = channel
         self.path = path
         self.two_track = two_track
@@ -26,14 +37,14 @@ class Recording:
         self.samples = 0
         self.silent_run = 0
         self.heard_voice = False
-        self.stop_reason = None
-        self.error = None
-        self.file = None
-        self.on_closed = None                # callback(recording) on the engine thread
+        self.stop_reason: str | None = None
+        self.error: str | None = None
+        self.file: sf.SoundFile | None = None
+        self.on_closed: Callable[[Recording], object] | None = None   # callback(recording), engine thread
         self.closed_event = threading.Event()  # set by the writer once the file is closed
 
     @property
-    def seconds(self):
+    def seconds(self) -> float:
         """Recorded duration in seconds."""
         return self.samples / RATE
 
@@ -41,16 +52,16 @@ class Recording:
 class RecorderBank:
     """All recordings of an engine; `capture` is the only per-tick call."""
 
-    def __init__(self, channels, block, max_queue=256):
+    def __init__(self, channels: int, block: int, max_queue: int = 256) -> None:
         self.block = block
-        self.active = {}                     # channel -> Recording
+        self.active: dict[int, Recording] = {}   # channel -> Recording
         self._rows = np.zeros(0, dtype=np.int64)
-        self._recs = []
+        self._recs: list[Recording] = []
         self._two = np.zeros(0, dtype=bool)
-        self._queue = queue.Queue(maxsize=max_queue)
-        self._batch = []                     # this half second's blocks, handed over in one piece
+        self._queue: queue.Queue[tuple[str, Any, Any]] = queue.Queue(maxsize=max_queue)
+        self._batch: list[_Block] = []       # this half second's blocks, handed over in one piece
         self.batch_ticks = 25
-        self._closed = queue.SimpleQueue()   # recordings closed by the writer, for the engine thread
+        self._closed: queue.SimpleQueue[Recording] = queue.SimpleQueue()   # closed by the writer, for the engine
         self.dropped_blocks = 0
         # virtual time: stop() waits (bounded) for the writer to close the file, so a flow's next step
         # happens at the same media time however busy the machine is; real time never waits
@@ -58,8 +69,9 @@ class RecorderBank:
         self._thread = threading.Thread(target=self._writer, name="trunkline-recorder", daemon=True)
         self._thread.start()
 
-    def start(self, ch, path, two_track=False, max_seconds=60.0, silence_seconds=None, silence_dbm0=-45.0,
-              on_closed=None, fmt=None):
+    def start(self, ch: int, path: str, two_track: bool = False, max_seconds: float | None = 60.0,
+              silence_seconds: float | None = None, silence_dbm0: float = -45.0,
+              on_closed: Callable[[Recording], object] | None = None, fmt: str | None = None) -> Recording:
         """Begin recording a channel into path (WAV or FLAC by extension); returns the Recording."""
         if ch in self.active:
             self.stop(ch, "restarted")
@@ -73,7 +85,7 @@ class RecorderBank:
         self._rebuild()
         return rec
 
-    def stop(self, ch, reason="stopped"):
+    def stop(self, ch: int, reason: str = "stopped") -> Recording | None:
         """Stop recording a channel; the file is closed by the writer thread."""
         rec = self.active.pop(ch, None)
         if rec is None:
@@ -86,18 +98,18 @@ class RecorderBank:
             rec.closed_event.wait(timeout=10.0)
         return rec
 
-    def _flush(self):
+    def _flush(self) -> None:
         """Hand the blocks gathered so far to the writer thread."""
         if self._batch:
             batch, self._batch = self._batch, []
             self._queue_put(("data", None, batch))
 
-    def _rebuild(self):
+    def _rebuild(self) -> None:
         self._recs = list(self.active.values())
         self._rows = np.array([r.channel for r in self._recs], dtype=np.int64)
         self._two = np.array([r.two_track for r in self._recs], dtype=bool)
 
-    def _queue_put(self, item):
+    def _queue_put(self, item: tuple[str, Any, Any]) -> None:
         try:
             self._queue.put_nowait(item)
         except queue.Full:
@@ -105,7 +117,7 @@ class RecorderBank:
             if item[0] == "open":
                 self._queue.put(item)
 
-    def capture(self, audio_in, audio_out):
+    def capture(self, audio_in: Audio, audio_out: Audio) -> list[tuple[int, str]]:
         """Hand this tick's audio of all recording channels to the writer; returns recordings to stop."""
         rows = self._rows
         if rows.size == 0:
@@ -133,7 +145,7 @@ class RecorderBank:
                 finished.append((rec.channel, "max"))
         return finished
 
-    def closed(self):
+    def closed(self) -> list[Recording]:
         """Recordings the writer has closed since the last call (run on the engine thread)."""
         out = []
         while True:
@@ -142,7 +154,7 @@ class RecorderBank:
             except queue.Empty:
                 return out
 
-    def _writer(self):
+    def _writer(self) -> None:
         while True:
             kind, rec, payload = self._queue.get()
             if kind == "open":
@@ -153,7 +165,7 @@ class RecorderBank:
                 if rec.file is not None:
                     try:
                         rec.file.close()
-                    except Exception as exc:
+                    except Exception as exc:   # one bad file ends its recording (logged), never the writer
                         self._fail(rec, exc)
                     rec.file = None
                 self._closed.put(rec)
@@ -161,14 +173,15 @@ class RecorderBank:
             elif kind == "quit":
                 return
 
-    def _write_batch(self, batch):
+    def _write_batch(self, batch: list[_Block]) -> None:
         """Write a batch of ticks: each recording's blocks joined, then one write per file."""
-        parts = {}
+        parts: dict[int, tuple[Recording, list[Audio], list[Audio]]] = {}
         for recs, rx, tx in batch:
             for i, r in enumerate(recs):
                 entry = parts.setdefault(id(r), (r, [], []))
                 entry[1].append(rx[i])
                 if r.two_track:
+                    assert tx is not None, "two-track recordings hand over what we sent"
                     entry[2].append(tx[i])
         for r, rxs, txs in parts.values():
             if r.file is None or r.error:
@@ -178,10 +191,10 @@ class RecorderBank:
                     r.file.write(np.stack([np.concatenate(rxs), np.concatenate(txs)], axis=1))
                 else:
                     r.file.write(np.concatenate(rxs))
-            except Exception as exc:   # disk full, I/O error: this recording ends
+            except Exception as exc:   # disk full, I/O error: this recording ends (logged), the others go on
                 self._fail(r, exc)
 
-    def _open(self, rec, fmt):
+    def _open(self, rec: Recording, fmt: str | None) -> None:
         try:
             d = os.path.dirname(os.path.abspath(rec.path))
             os.makedirs(d, exist_ok=True)
@@ -189,20 +202,20 @@ class RecorderBank:
             subtype = "PCM_16"
             rec.file = sf.SoundFile(rec.path, "w", samplerate=RATE, channels=2 if rec.two_track else 1,
                                     format=fmt, subtype=subtype)
-        except Exception as exc:
+        except Exception as exc:   # bad path, disk full: this recording ends (logged), the call goes on
             self._fail(rec, exc)
 
-    def _fail(self, rec, exc):
+    def _fail(self, rec: Recording, exc: BaseException) -> None:
         rec.error = f"{type(exc).__name__}: {exc}"
         log.error("recording %s on channel %d failed: %s", rec.path, rec.channel, rec.error)
         if rec.file is not None:
             try:
                 rec.file.close()
-            except Exception:
-                pass
+            except (OSError, RuntimeError) as close_exc:   # soundfile raises RuntimeError subclasses
+                log.warning("closing the failed recording %s: %s", rec.path, close_exc)
             rec.file = None
 
-    def close(self):
+    def close(self) -> None:
         """Stop everything and let the writer finish."""
         for ch in list(self.active):
             self.stop(ch, "shutdown")

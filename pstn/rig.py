@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from trunkline.drivers.board import open_board
+from trunkline.fax import FaxEndpoint
 from trunkline.hw_sim import forget_card, open_card
 from trunkline.media import Engine, PromptLibrary
 from trunkline.pstn.switch import Switch
@@ -59,6 +60,7 @@ class SimRig:
             prompts = PromptLibrary(list(prompts), language)
         if prompts is not None:
             engine_kw["prompts"] = prompts
+        engine_kw.setdefault("fax_endpoint_factory", FaxEndpoint)
         self.engine = Engine(self.board, trunk_signaling=trunk if trunk in E1_TRUNKS else "pri", **engine_kw)
 
     @classmethod

@@ -18,6 +18,7 @@ from trunkline.data.db import make_session_factory
 from trunkline.data.spool import DurableWriter
 from trunkline.drivers.board import open_board
 from trunkline.drivers.serial.sms_service import SmsService
+from trunkline.fax import FaxEndpoint
 from trunkline.fax.service import FaxStore
 from trunkline.ivr import blacklist
 from trunkline.ivr.campaign_store import CampaignManager
@@ -171,7 +172,8 @@ async def serve(cfg: Config) -> None:
         summary.on("board", f"{cfg.board_url} (card simulator, {cfg.trunk_signaling} far end)")
     else:
         board = open_board(cfg.board_url)
-        engine = Engine(board, prompts=media_prompts, zone=cfg.zone, trunk_signaling=cfg.trunk_signaling)
+        engine = Engine(board, prompts=media_prompts, zone=cfg.zone, trunk_signaling=cfg.trunk_signaling,
+                        fax_endpoint_factory=FaxEndpoint)
         summary.on("board", cfg.board_url)
     board.set_realtime(cfg.realtime)
     engine.on_call_end(CdrRecorder(writer, server=socket.gethostname()))

@@ -18,7 +18,8 @@ def test_crc_matches_spandsp(n):
     buf = ffi.new("uint8_t[]", data)
     c16 = L.crc_itu16_calc(buf, n, 0xFFFF)
     c32 = L.crc_itu32_calc(buf, n, 0xFFFFFFFF)
-    print(f"n={n} crc16 ours={hdlc.crc16(data):04x} spandsp={c16:04x}  crc32 ours={hdlc.crc32(data):08x} spandsp={c32:08x}")
+    print(f"n={n} crc16 ours={hdlc.crc16(data):04x} spandsp={c16:04x}  "
+          f"crc32 ours={hdlc.crc32(data):08x} spandsp={c32:08x}")
     assert hdlc.crc16(data) == c16
     assert hdlc.crc32(data) == c32
     b16 = ffi.new("uint8_t[]", n + 2)

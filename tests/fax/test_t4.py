@@ -51,7 +51,8 @@ def test_ours_encoded_decoded_by_libtiff(tmp_path, width, comp, k):
     # tiffcp re-encodes through libtiff's decoder: must not complain either
     r = subprocess.run(["tiffcp", "-c", "none", path, str(tmp_path / "none.tif")], capture_output=True, text=True)
     assert r.returncode == 0 and not r.stderr.strip(), r.stderr
-    print(f"ours {comp} k={k} width {width}: {os.path.getsize(path)} bytes; libtiff decoded {[g.image.shape for g in got]}")
+    print(f"ours {comp} k={k} width {width}: {os.path.getsize(path)} bytes; "
+          f"libtiff decoded {[g.image.shape for g in got]}")
     for g, p in zip(got, pages):
         assert np.array_equal(g.image, p.image)
         assert (g.x_dpi, g.y_dpi) == (p.x_dpi, p.y_dpi)

@@ -1,7 +1,7 @@
 """Fax services through the simulator in virtual time: fax to inbox (TIFF-F file + `faxes` row),
 fax-on-demand to a far-end fax machine, and bad documents. The far-end machine is our own FaxEndpoint
-(hw_sim/fax_far.py) on the far side of the simulated card; spandsp interop of the endpoint itself is
-proven in test_fax_t30_spandsp.py."""
+(pstn/fax_far.py) on the far side of the simulated card; spandsp interop of the endpoint itself is
+proven in tests/fax/test_t30_spandsp.py."""
 import os
 
 import numpy as np
@@ -9,12 +9,11 @@ import pytest
 from simharness import Rig
 from sqlalchemy import select
 
-from trunkline.data.db import Base, make_engine, make_session_factory, session_scope
+from trunkline.data.db import session_scope
 from trunkline.data.models import Fax
 from trunkline.fax.convert import synth_document
 from trunkline.fax.service import (
     FaxDocumentError,
-    FaxStore,
     fax_on_demand,
     prepare_document,
     receive_to_inbox,
@@ -25,13 +24,6 @@ from trunkline.media import ChannelError, Timeout
 from trunkline.pstn.fax_far import FarFaxError, FaxMachine
 
 FAST = ("v27ter", "v29")          # the far machine offers no V.17: the call runs at V.29 9600
-
-
-@pytest.fixture
-def store(tmp_path):
-    eng = make_engine(f"sqlite:///{tmp_path}/fax.db")
-    Base.metadata.create_all(eng, tables=[Fax.__table__])
-    return FaxStore(make_session_factory(eng), str(tmp_path / "fax"))
 
 
 @pytest.fixture(scope="module")

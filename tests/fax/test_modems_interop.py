@@ -1,78 +1,19 @@
 """Fax high-speed modems (fax/modems.py) against libspandsp's own V.27ter / V.29 / V.17, both directions."""
 import numpy as np
 import pytest
-from peers.spandsp_modems import SpandspRx, SpandspTx
-from scipy.signal import hilbert
+from fax_signals import (
+    BLOCK,
+    CASES,
+    errors,
+    our_rx,
+    our_tx_signal,
+    random_bits,
+    spandsp_rx,
+    spandsp_tx_signal,
+)
+from peers.spandsp_modems import SpandspRx
 
 from trunkline.fax.modems import make_rx, make_tx
-
-BLOCK = 160
-CASES = [("v27ter", 2400), ("v27ter", 4800), ("v29", 7200), ("v29", 9600),
-         ("v17", 7200), ("v17", 9600), ("v17", 12000), ("v17", 14400)]
-
-
-def our_tx_signal(name, rate, bits, level=-12.0, short_train=False):
-    """Our transmitter's whole burst, with 100 ms of silence before and 500 ms after."""
-    tx = make_tx(name, rate, short_train=short_train, level_dbm0=level)
-    tx.send_bits(bits)
-    tx.finish()
-    out = [np.zeros(800, np.int16)]
-    for _ in range(3000):
-        out.append(tx.tx(BLOCK))
-        if tx.done:
-            break
-    assert tx.done, "transmitter never finished"
-    out.append(np.zeros(4000, np.int16))
-    return np.concatenate(out)
-
-
-def spandsp_tx_signal(name, rate, bits, level=-12.0, short_train=False):
-    tx = SpandspTx(name, rate, bits, level_dbm0=level, short_train=short_train)
-    sig = np.concatenate([np.zeros(800, np.int16), tx.all(BLOCK), np.zeros(4000, np.int16)])
-    tx.close()
-    return sig
-
-
-def our_rx(name, rate, sig, rx=None):
-    """Feed a signal block by block to our receiver; (trained, signal_lost, bits)."""
-    rx = rx or make_rx(name, rate)
-    got = []
-    for i in range(0, len(sig), BLOCK):
-        rx.rx(sig[i:i + BLOCK])
-        got.append(rx.take_bits())
-    return rx.trained, rx.signal_lost, np.concatenate(got)
-
-
-def spandsp_rx(name, rate, sig):
-    rx = SpandspRx(name, rate)
-    rx.rx(sig, BLOCK)
-    ok, bits = rx.trained, rx.data_bits()
-    rx.close()
-    return ok, bits
-
-
-def errors(sent, got):
-    """Bit errors over the sent data (missing bits count as errors)."""
-    n = min(len(sent), len(got))
-    return int(np.count_nonzero(sent[:n] != got[:n])) + (len(sent) - n)
-
-
-def impair(sig, noise_snr_db=None, offset_hz=0.0, seed=7):
-    """Add white noise at `noise_snr_db` under the burst's power and/or shift every frequency by offset_hz."""
-    x = sig.astype(np.float64)
-    if offset_hz:
-        n = np.arange(len(x))
-        x = np.real(hilbert(x) * np.exp(2j * np.pi * offset_hz * n / 8000.0))
-    if noise_snr_db is not None:
-        active = np.abs(sig) > 0
-        p = np.mean(x[active] ** 2)
-        rng = np.random.default_rng(seed)
-        x = x + rng.normal(0.0, np.sqrt(p / 10 ** (noise_snr_db / 10)), len(x))
-    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
-
-
-def random_bits(n=3000, seed=1):
-    return np.random.default_rng(seed).integers(0, 2, n).astype(np.uint8)
 
 
 @pytest.mark.parametrize("name,rate", CASES)
@@ -167,7 +108,8 @@ def test_v17_short_train_after_long_spandsp_tx(rate):
 
 
 def test_receiver_survives_ced_and_v21_then_trains():
-    """A receiver left listening through CED and V.21 FSK (as in T.30) must not train on them, then train on the burst."""
+    """A receiver left listening through CED and V.21 FSK (as in T.30) must not train on them, then train on
+    the burst."""
     rng = np.random.default_rng(5)
     marks = rng.integers(0, 2, 600)
     f = np.repeat(np.where(marks, 1650, 1850), 8000 // 300 + 1)[:16000]

@@ -2,7 +2,7 @@
 our receiver side by side with spandsp's own receiver on the same signal, both transmitters."""
 import numpy as np
 import pytest
-from test_fax_modems_interop import (
+from fax_signals import (
     CASES,
     errors,
     impair,

@@ -7,10 +7,10 @@ from peers.spandsp_fax import SpandspFax
 from simharness import Rig
 from sqlalchemy import select
 
-from trunkline.data.db import Base, make_engine, make_session_factory, session_scope
+from trunkline.data.db import session_scope
 from trunkline.data.models import Fax
 from trunkline.fax.convert import synth_document
-from trunkline.fax.service import FaxStore, fax_on_demand, receive_to_inbox
+from trunkline.fax.service import fax_on_demand, receive_to_inbox
 from trunkline.fax.tiff import read_tiff, write_tiff
 from trunkline.pstn.fax_far import FaxMachine
 
@@ -21,13 +21,6 @@ class Peer(SpandspFax):
     @property
     def done(self):
         return self.phase_e is not None
-
-
-@pytest.fixture
-def store(tmp_path):
-    eng = make_engine(f"sqlite:///{tmp_path}/fax.db")
-    Base.metadata.create_all(eng, tables=[Fax.__table__])
-    return FaxStore(make_session_factory(eng), str(tmp_path / "fax"))
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ Then line impairments (-30 dBm0, 30 dB SNR, +-10 Hz offset): success at some spe
 """
 import numpy as np
 import pytest
+from fax_signals import Line
 from peers.spandsp_fax import T30_SUPPORT_T4_1D, T30_SUPPORT_T4_2D, T30_SUPPORT_T6, SpandspFax
 
 from trunkline.fax import FaxEndpoint
@@ -23,55 +24,6 @@ def document(tmp_path_factory):
     path = str(d / "send.tif")
     write_tiff(path, pages, "g4")
     return path, pages
-
-
-class FreqShift:
-    """Streaming frequency shifter (Hilbert FIR, 127 taps) for carrier-offset impairments."""
-
-    def __init__(self, hz):
-        n = 127
-        k = np.arange(n) - (n - 1) // 2
-        h = np.zeros(n)
-        odd = k % 2 != 0
-        h[odd] = 2 / (np.pi * k[odd])
-        self.h = h * np.hamming(n)
-        self.hist = np.zeros(n - 1)
-        self.hz = hz
-        self.t = 0
-        self.d = (n - 1) // 2
-
-    def __call__(self, x):
-        xx = np.concatenate([self.hist, x])
-        q = np.convolve(xx, self.h, mode="valid")
-        i = xx[len(xx) - len(x) - self.d: len(xx) - self.d]
-        self.hist = xx[-(len(self.h) - 1):]
-        t = self.t + np.arange(len(x))
-        self.t += len(x)
-        ph = 2 * np.pi * self.hz * t / 8000
-        return i * np.cos(ph) - q * np.sin(ph)
-
-
-class Line:
-    """One direction of the line: gain (dB), white noise at a fixed level (dBm0), frequency offset (Hz).
-
-    gated=True adds the noise only while the far end transmits (a 30 dB SNR on the signal): spandsp
-    listens before it talks and never hears its V.21 carrier drop under continuous -42 dBm0 noise.
-    """
-
-    def __init__(self, gain_db=0.0, noise_dbm0=None, offset_hz=0.0, seed=0, gated=False):
-        self.gated = gated
-        self.g = 10 ** (gain_db / 20)
-        self.noise = None if noise_dbm0 is None else 32767 * 10 ** ((noise_dbm0 - 3.14) / 20) / np.sqrt(2)
-        self.shift = FreqShift(offset_hz) if offset_hz else None
-        self.rng = np.random.default_rng(seed)
-
-    def __call__(self, x):
-        y = x.astype(np.float64) * self.g
-        if self.shift:
-            y = self.shift(y)
-        if self.noise is not None and (not self.gated or np.abs(x).max() > 30):
-            y = y + self.rng.normal(0, self.noise, len(y))
-        return np.clip(np.round(y), -32768, 32767).astype(np.int16)
 
 
 def run_call(ours, peer, calling_ours, line_to_peer=None, line_to_ours=None):

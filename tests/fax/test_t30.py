@@ -1,10 +1,11 @@
 """T.30 procedure details of our FaxEndpoint: DIS/DCS coding, timers, bad input, our own two ends together."""
 import numpy as np
 import pytest
+from fax_signals import Line
 
 from trunkline.fax import FaxEndpoint, FaxResult
 from trunkline.fax.convert import synth_document
-from trunkline.fax.t30 import FALLBACK, build_dcs, build_dis, parse_dcs, parse_dis
+from trunkline.fax.t30_frames import FALLBACK, build_dcs, build_dis, parse_dcs, parse_dis
 from trunkline.fax.tiff import TiffError, read_tiff, write_tiff
 
 
@@ -39,14 +40,16 @@ def test_t1_expires_without_answer():
         write_tiff(p, pages)
         ep = FaxEndpoint(True, send=p)
         cng = []
-        for i in range(45 * 50):
+        blocks = 0
+        while blocks < 45 * 50:
+            blocks += 1
             cng.append(ep.tx(160))
             ep.rx(np.zeros(160, np.int16))
             if ep.done:
                 break
         assert ep.done and not ep.result.ok
         assert "T1" in ep.result.reason
-        assert 34.0 < (i + 1) * 160 / 8000 < 40.0
+        assert 34.0 < blocks * 160 / 8000 < 40.0
         # CNG: 1100 Hz bursts of 0.5 s
         a = np.concatenate(cng[:25]).astype(float)
         spec = np.abs(np.fft.rfft(a))
@@ -91,11 +94,6 @@ def test_our_two_ends_fine_resolution_2048(tmp_path, ecm):
 
 def test_our_two_ends_continuous_noise(tmp_path):
     """Ours to ours with continuous white noise at -42 dBm0 (30 dB under the -12 dBm0 image signal)."""
-    import os
-    import sys
-    sys.path.insert(0, os.path.dirname(__file__))
-    from test_fax_t30_spandsp import Line
-
     pages = synth_document(2, rows=220, seed=3)
     src, dst = str(tmp_path / "s.tif"), str(tmp_path / "r.tif")
     write_tiff(src, pages)

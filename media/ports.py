@@ -1,0 +1,101 @@
+"""The interfaces the engine is wired with: media taps (per-call audio processors run in the tick),
+fax sessions (trunkline.fax.FaxEndpoint fits), and the SMS outbox behind call.sms().
+
+The engine never imports the layers above it: `Engine(board, fax_endpoint_factory=FaxEndpoint)` and
+`engine.sms = SmsService(...)` are wired by the application (trunkline/app/server.py) and the simulation
+rig (pstn/rig.py).
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+#: one block (or any run) of 8 kHz linear audio
+Samples = NDArray[np.int16]
+
+
+class MediaTap(Protocol):
+    """A per-call audio processor run in the tick: rx() gets what the line sent, tx(n) adds n samples."""
+
+    def rx(self, samples: Samples) -> None:
+        """Take the call's received audio (int16, one block)."""
+        ...
+
+    def tx(self, n: int) -> Samples:
+        """The next n int16 samples to add to what the call hears."""
+        ...
+
+
+class FaxOutcome(Protocol):
+    """How a fax session ended (trunkline.fax.FaxResult)."""
+
+    @property
+    def ok(self) -> bool:
+        """True when every page went through."""
+        ...
+
+    @property
+    def pages(self) -> int:
+        """Pages transferred."""
+        ...
+
+    @property
+    def bit_rate(self) -> int:
+        """Image bit rate of the last training (bit/s)."""
+        ...
+
+    @property
+    def ecm(self) -> bool:
+        """True when error correction mode was used."""
+        ...
+
+    @property
+    def reason(self) -> str:
+        """Why the session ended ("OK" or the failure)."""
+        ...
+
+    @property
+    def remote_ident(self) -> str:
+        """The far terminal's identity (TSI/CSI), "" if it sent none."""
+        ...
+
+
+class FaxSession(Protocol):
+    """A fax terminal on one call: audio in and out, `done` once the call reached phase E, `result`."""
+
+    def rx(self, samples: Samples) -> None:
+        """Take audio heard from the line."""
+        ...
+
+    def tx(self, n: int) -> Samples:
+        """The next n int16 samples to send to the line."""
+        ...
+
+    @property
+    def done(self) -> bool:
+        """True once the session has ended (successfully or not)."""
+        ...
+
+    @property
+    def result(self) -> FaxOutcome:
+        """The session's outcome (final once done)."""
+        ...
+
+
+class FaxSessionFactory(Protocol):
+    """Makes a fax session: `calling` picks the T.30 role; `send` a TIFF-F to send, `receive` one to write."""
+
+    def __call__(self, calling: bool, send: str | None = None, receive: str | None = None, *,
+                 ecm: bool = False, ident: str = "") -> FaxSession:
+        """A new session for one call."""
+        ...
+
+
+class SmsOutbox(Protocol):
+    """Where call.sms() queues a text (trunkline.drivers.serial.sms_service.SmsService)."""
+
+    def queue(self, number: str, text: str) -> int:
+        """Queue an SMS to `number`; returns its id."""
+        ...
