@@ -301,8 +301,8 @@ async def run_fax(ex: Runtime, name: str, spec: NodeSpec) -> Next:
     """Receive a fax into a TIFF-F file or send one; says the fax service is unavailable when the call
     cannot run a fax session."""
     call = ex.call
-    fn = getattr(call, "receive_fax" if spec["mode"] == "receive" else "send_fax", None)
-    if fn is None:
+    fn = call.receive_fax if spec["mode"] == "receive" else call.send_fax
+    if not call.engine.can_fax:
         log.warning("fax node %s: the fax service is unavailable (the call cannot run a fax session)", name)
         ex.vars["fax_status"] = "unavailable"
         await ex.play(as_list(spec.get("unavailable")) or ["ivr-fax-unavailable"], False)
