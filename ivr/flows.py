@@ -206,8 +206,9 @@ class FlowRegistry:
         return fv
 
     def register(self, name: str, func: PythonFlow) -> FlowVersion:
-        """Register (or replace) a Python flow `async def func(call)`."""
-        if not inspect.iscoroutinefunction(func):
+        """Register (or replace) a Python flow: `async def func(call)`, or an object whose `__call__` is one
+        (its `language` attribute, if any, is the flow's prompt language)."""
+        if not (inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__)):
             raise TypeError(f"flow {name!r}: {func!r} is not an async def function")
         return self._install(name, "python", func)
 
