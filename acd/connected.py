@@ -18,7 +18,7 @@ from trunkline.media.engine import Conference
 from .core import ACDError
 from .queues import QueueConfig
 from .results import Next, QueueResult, Rejoin
-from .runtime import Connection, Runtime, Waiter
+from .runtime import Connection, Runtime, Waiter, resolve
 from .waiting import play_moh
 
 log = logging.getLogger("trunkline.acd")
@@ -151,9 +151,9 @@ class Connected:
         for c in calls:
             if c.hungup:
                 return
-            c.on_hangup(lambda _c: fut.done() or fut.set_result(None))
+            c.on_hangup(lambda _c: resolve(fut))
         if extra is not None:
-            extra.add_done_callback(lambda _f: fut.done() or fut.set_result(None))
+            extra.add_done_callback(lambda _f: resolve(fut))
         await fut
 
     async def _connected_loop(self, conn: Connection) -> Any:

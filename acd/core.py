@@ -65,11 +65,11 @@ class ACDCore(AgentStates, QueueEntries, Dispatcher):
                 ended = list(s.scalars(select(AcdEntry).where(AcdEntry.queue == name,
                                                               AcdEntry.enqueued_at >= now - window)))
                 stats = self._stats(s, cfg, now)
-            answered = [e for e in ended if e.answered_at is not None]
+            waits = [e.answered_at - e.enqueued_at for e in ended if e.answered_at is not None]   # answered
             abandoned = [e for e in ended if e.outcome in ("abandon", "hangup")]
-            in_sl = [e for e in answered if e.answered_at - e.enqueued_at <= cfg.service_level]
-            asa = sum(e.answered_at - e.enqueued_at for e in answered) / len(answered) if answered else 0.0
-            closed = len(answered) + len(abandoned)
+            in_sl = [w for w in waits if w <= cfg.service_level]
+            asa = sum(waits) / len(waits) if waits else 0.0
+            closed = len(waits) + len(abandoned)
             est = estimate(stats, len(waiting) + 1)
             out.append({"name": name, "strategy": cfg.strategy, "waiting": len(waiting),
                         "longest_wait": round(max((now - e.queue_since for e in waiting), default=0.0), 1),
@@ -78,7 +78,7 @@ class ACDCore(AgentStates, QueueEntries, Dispatcher):
                         "available": sum(1 for r in rows if r[0] == st.AVAILABLE),
                         "busy": sum(1 for r in rows if r[0] in (st.BUSY, st.RINGING)),
                         "on_break": sum(1 for r in rows if r[0] == st.BREAK),
-                        "answered": len(answered), "abandoned": len(abandoned),
+                        "answered": len(waits), "abandoned": len(abandoned),
                         "service_level": round(100.0 * len(in_sl) / closed, 1) if closed else None,
                         "asa": round(asa, 1), "ewt": round(est.blended, 1),
                         "erlang_c_wait": round(est.erlang, 1) if est.erlang != float("inf") else None})

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, text, update
+from sqlalchemy import CursorResult, select, text, update
 
 from . import agents as st
 from .models import AcdAgent, AcdEntry, AcdMember, AcdQueue, AcdSkill
@@ -96,8 +96,9 @@ class Dispatcher(CoreBase):
                 picked = [c.agent for c in (choice.agents if choice.ring_all else choice.agents[:1])]
                 claimed = []
                 for aid in picked:
-                    res = s.execute(update(AcdAgent).where(AcdAgent.id == aid, AcdAgent.state == st.AVAILABLE)
-                                    .values(state=st.RINGING, current_entry=e.id, state_since=now, reason=""))
+                    claim = (update(AcdAgent).where(AcdAgent.id == aid, AcdAgent.state == st.AVAILABLE)
+                             .values(state=st.RINGING, current_entry=e.id, state_since=now, reason=""))
+                    res = cast(CursorResult[Any], s.execute(claim))
                     free.pop(aid, None)
                     if res.rowcount == 1:
                         claimed.append(aid)

@@ -32,6 +32,13 @@ class JoinResult:
     estimate: Estimate | None = None          # the ewt.Estimate at entry (model / observed / blended parts)
 
 
+def _answered_at(e: AcdEntry) -> float:
+    """When a connected entry was answered (a connected entry always was)."""
+    if e.answered_at is None:
+        raise ACDError(f"queue entry {e.id} is connected but was never answered")
+    return e.answered_at
+
+
 class QueueEntries(CoreBase):
     """Callers' queue entries: waiting -> offered -> connected -> done (or left without an agent)."""
 
@@ -209,15 +216,15 @@ class QueueEntries(CoreBase):
                 return False
             self._finish(s, e, now, outcome=outcome)
             ev = "COMPLETEAGENT" if by == "agent" else "COMPLETECALLER"
-            log_event(s, now, ev, e.call_id, e.queue, e.agent, e.answered_at - e.enqueued_at,
-                      now - e.answered_at, e.position_at_entry)
+            up = _answered_at(e)
+            log_event(s, now, ev, e.call_id, e.queue, e.agent, up - e.enqueued_at, now - up, e.position_at_entry)
             self.note(s, "call.ended", now, agent=e.agent, call_id=e.call_id, entry=e.id, queue=e.queue,
-                      talk_time=round(now - e.answered_at, 1), ended_by=by, recording=e.recording)
+                      talk_time=round(now - up, 1), ended_by=by, recording=e.recording)
             return True
 
     def _finish(self, s: Session, e: AcdEntry, now: float, outcome: str) -> None:
         cfg = self._cfg(s, e.queue)
-        talk = now - e.answered_at
+        talk = now - _answered_at(e)
         e.state, e.ended_at, e.outcome, e.wrapup = DONE, now, outcome, cfg.wrapup
         a = self._agent(s, e.agent)
         m = s.get(AcdMember, (e.queue, a.id))
@@ -268,8 +275,9 @@ class QueueEntries(CoreBase):
                     raise ACDError(f"agent {agent} is logged out")
             self._finish(s, e, now, outcome="transferred")
             target = f"agent:{agent}" if agent is not None else f"queue:{queue}"
+            up = _answered_at(e)
             log_event(s, now, "TRANSFER", e.call_id, e.queue, e.agent, target, kind,
-                      e.answered_at - e.enqueued_at, now - e.answered_at, e.position_at_entry)
+                      up - e.enqueued_at, now - up, e.position_at_entry)
             data = dict(e.data or {})
             data["transferred_from"] = {"agent": e.agent, "queue": e.queue, "kind": kind}
             self.note(s, "call.transferred", now, agent=e.agent, call_id=e.call_id, entry=e.id, queue=e.queue,

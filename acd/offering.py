@@ -16,7 +16,7 @@ from .core import Offer
 from .models import AcdAgent
 from .queues import QueueConfig
 from .results import QueueResult, Rejoin
-from .runtime import Connection, Runtime
+from .runtime import Connection, Runtime, resolve
 
 log = logging.getLogger("trunkline.acd")
 
@@ -138,7 +138,7 @@ class Offering:
         dial = rt.engine.loop.create_task(rt.engine.make_call(offer.callback_number, caller_id=offer.called or "",
                                                               timeout=ring_for))
         agent_gone: asyncio.Future[None] = rt.engine.loop.create_future()
-        acall.on_hangup(lambda _c: agent_gone.done() or agent_gone.set_result(None))
+        acall.on_hangup(lambda _c: resolve(agent_gone))
         if acall.hungup and not agent_gone.done():
             agent_gone.set_result(None)
         await asyncio.wait({dial, agent_gone}, return_when=asyncio.FIRST_COMPLETED)

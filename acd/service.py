@@ -16,6 +16,7 @@ All timers are media time.
 """
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import os
@@ -81,7 +82,7 @@ class ACD:
         self._waiting = Waiting(self._rt, self._offering)
         self._connected = Connected(self._rt)
         self._commands = AgentCommands(self._rt, self._connected)
-        self._poller = None
+        self._poller: asyncio.Task[Any] | None = None
         for name, opts in cfg["queues"].items():
             self.core.define_queue(QueueConfig(name=name, **opts))
         for spec in cfg["agents"]:
@@ -234,11 +235,16 @@ class ACD:
         return self._connected.connection(agent)
 
 
+def _remove(path: str) -> None:
+    if os.path.exists(path):
+        os.unlink(path)
+
+
 def _scratch_database() -> DbEngine:
     """A private SQLite file (deleted at exit) for an ACD run without a shared database; safe across threads."""
     fd, path = tempfile.mkstemp(prefix="trunkline-acd-", suffix=".db")
     os.close(fd)
-    atexit.register(lambda: os.path.exists(path) and os.unlink(path))
+    atexit.register(_remove, path)
     eng = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(eng, "connect")

@@ -215,7 +215,8 @@ class CoreBase:
         ht = s.execute(select(func.count(), func.sum(AcdEntry.ended_at - AcdEntry.answered_at + AcdEntry.wrapup))
                        .where(AcdEntry.queue == q, AcdEntry.answered_at.is_not(None),
                               AcdEntry.ended_at.is_not(None), AcdEntry.ended_at >= start)).one()
-        aht = (ht[1] / ht[0]) if ht[0] else cfg.default_aht
+        count, total = ht
+        aht = total / count if count and total is not None else cfg.default_aht
         rows = s.execute(select(AcdAgent.state, AcdAgent.pause_until).join(
             AcdMember, AcdMember.agent == AcdAgent.id).where(AcdMember.queue == q)).all()
         staffed = sum(1 for r in rows if r[0] in st.STAFFED)
@@ -225,5 +226,5 @@ class CoreBase:
                                AcdEntry.answered_at >= now - recent)
                         .order_by(AcdEntry.answered_at.desc()).limit(recent_n)).all()
         return QueueStats(arrivals=arrivals, window=span, aht=max(1.0, aht), staffed=staffed, free=free,
-                          obs_wait=float(sum(r[0] for r in obs)), obs_positions=float(sum(r[1] for r in obs)),
+                          obs_wait=float(sum(r[0] or 0.0 for r in obs)), obs_positions=float(sum(r[1] for r in obs)),
                           obs_count=len(obs))
