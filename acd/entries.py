@@ -28,8 +28,8 @@ class JoinResult:
     position: int
     ewt: float
     priority: int
+    estimate: Estimate            # the ewt.Estimate at entry (model / observed / blended parts)
     empty: bool = False
-    estimate: Estimate | None = None          # the ewt.Estimate at entry (model / observed / blended parts)
 
 
 def _answered_at(e: AcdEntry) -> float:

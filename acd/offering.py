@@ -21,7 +21,7 @@ from .runtime import Connection, Runtime, resolve
 log = logging.getLogger("trunkline.acd")
 
 #: serve(call, queue, cfg, entry handle, data, connection): the facade's talk-and-transfer loop
-Serve = Callable[[Call, str, QueueConfig, Rejoin, dict[str, Any], Connection], Awaitable[QueueResult | None]]
+Serve = Callable[[Call, str, QueueConfig, Rejoin, dict[str, Any], Connection], Awaitable[QueueResult]]
 
 
 class Offering:

@@ -66,10 +66,9 @@ class CdrTracker:
         self._calls.pop(call.id, None)
 
     @staticmethod
-    def finish(call: Call, r: QueueResult | None) -> None:
-        """Set the CDR fields of a finished QueueResult (None: nothing to set)."""
-        if r is not None:
-            set_cdr(call, r.queue, r.agent, r.outcome, r.wait, r.talk, r.recording)
+    def finish(call: Call, r: QueueResult) -> None:
+        """Set the CDR fields of a finished QueueResult."""
+        set_cdr(call, r.queue, r.agent, r.outcome, r.wait, r.talk, r.recording)
 
     def _hangup(self, call: Call) -> None:
         t = self._calls.get(call.id)

@@ -126,7 +126,7 @@ class ACD:
 
     # ------------------------------------------------------------ callers
     async def enqueue(self, call: Call, queue_name: str, data: dict[str, Any] | None = None,
-                      priority: int = 0) -> QueueResult | None:
+                      priority: int = 0) -> QueueResult:
         """Queue `call` until an agent takes it (then until the call ends) or it leaves; returns QueueResult."""
         cfg = self.core.queue_config(queue_name)
         data = dict(data or {})
@@ -138,7 +138,7 @@ class ACD:
         return await self._serve(call, queue_name, cfg, jr, data)
 
     async def _serve(self, call: Call, queue_name: str, cfg: QueueConfig, jr: JoinResult | Rejoin,
-                     data: dict[str, Any], connection: Connection | None = None) -> QueueResult | None:
+                     data: dict[str, Any], connection: Connection | None = None) -> QueueResult:
         """Wait in the queue and talk, across transfers and overflows; `connection`: already connected
         (a callback dialled back once its agent answered)."""
         rt = self._rt
@@ -160,6 +160,7 @@ class ACD:
                 finally:
                     rt.waiters.pop(jr.entry, None)
                 if nxt is None:
+                    assert result is not None, "a caller's last stretch in the queues always has a result"
                     rt.tracker.finish(call, result)
                     return result
                 # transferred (new entry id) or overflow to another queue: keep going
