@@ -8,7 +8,7 @@ dialled number is a hw_sim Destination; what each side hears is measured on the
 audio the far-end parties actually receive (tones and DTMF).
 """
 import numpy as np
-from test_acd_engine import Rig, hear, print_matrix, run
+from acd_rig import Rig, hear, print_matrix, run
 
 from trunkline.dsp.dtmf import DTMFDetector
 from trunkline.media.cdr import cdr_row
@@ -138,7 +138,8 @@ def test_external_agent_dialled_on_pri_span_two_way_audio():
 
 
 # external agent 300 first in the queue, station agent 100 after it
-EXT_AND_STATION = [{"id": "300", "number": AGENT_NO, "queues": ["q"]}, {"id": "100", "station_port": 0, "queues": ["q"]}]
+EXT_AND_STATION = [{"id": "300", "number": AGENT_NO, "queues": ["q"]},
+                   {"id": "100", "station_port": 0, "queues": ["q"]}]
 
 
 def test_external_agent_no_answer_rings_next_agent():

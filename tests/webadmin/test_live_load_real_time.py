@@ -7,8 +7,8 @@ import threading
 import time
 
 import pytest
-from test_web_load import _measure, _report, _sse_readers
 from web_fixtures import make_app
+from web_load import measure, report, sse_readers
 from web_sim import SimServer
 
 from trunkline.webadmin import serve
@@ -27,10 +27,10 @@ def test_p95_with_1000_real_calls_up_in_real_time(tmp_path):
     stopper = serve(app, port=0, threads=24)
     base = f"http://127.0.0.1:{stopper.port}"
     stop = threading.Event()
-    counts = _sse_readers(base, 4, stop)
+    counts = sse_readers(base, 4, stop)
     try:
         t0, w0 = sim.engine.now, time.monotonic()
-        lat = _measure(base, 30)
+        lat = measure(base, 30)
         speed = (sim.engine.now - t0) / (time.monotonic() - w0)
         busy = sum(1 for r in sim.engine.status() if r["state"] != "idle")
     finally:
@@ -38,7 +38,9 @@ def test_p95_with_1000_real_calls_up_in_real_time(tmp_path):
         stopper.stop()
         sim.close()
         fut.cancel()
-    p95 = _report(f"real engine in real time ({speed:.2f}x), {busy} calls up, 4 SSE streams open:", lat)
+    p95 = report(f"real engine in real time ({speed:.2f}x), {busy} calls up, 4 SSE streams open:", lat)
+    print(f"  SSE messages per stream: {counts}")
+    assert all(c >= 3 for c in counts), f"SSE streams starved: {counts}"
     assert busy == 1000
     assert speed > 0.9, "the engine must keep real time while the web admin serves"
     assert p95 < 200.0
