@@ -58,9 +58,26 @@ class Rig:
             self.results.append(await self.acd.enqueue(call, queue, data=data, priority=priority))
         self.engine.route(flow)
 
-    async def start(self):
+    async def start(self, *agents):
+        """Run the engine and the ACD; log `agents` in."""
         self.runner = asyncio.ensure_future(self.engine.run())
         await self.acd.start()
+        for a in agents:
+            self.acd.login(a)
+
+    async def caller(self, from_, number="5000"):
+        """A caller dialling in from `from_`, once the call is answered."""
+        ph = self.sim.call(number, from_=from_)
+        await ph.wait_answer(30)
+        return ph
+
+    async def pick_up(self, port, ring=10):
+        """Station `port` picks up once it rings (within `ring` s) and settles for 0.5 s."""
+        st = self.sim.station(port)
+        await st.wait_ring(ring)
+        st.offhook()
+        await self.sim.sleep(0.5)
+        return st
 
     async def stop(self):
         self.acd.stop()

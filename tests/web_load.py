@@ -8,7 +8,9 @@ import urllib.parse
 import urllib.request
 
 import numpy as np
-from web_fixtures import USERS
+from web_fixtures import USERS, make_app
+
+from trunkline.webadmin import serve
 
 PAGES = ["/api/live/channels", "/api/live/agents", "/api/live/queues", "/live/channels", "/live/wallboard"]
 
@@ -67,3 +69,25 @@ def report(title, lat):
     p95 = float(np.percentile(allv, 95))
     print(f"  all pages p95 {p95:.1f} ms")
     return p95
+
+
+def load_real_engine(tmp_path, sim, fut, rounds=30):
+    """Serve the web admin over SimServer `sim`'s engine with 4 SSE streams open and measure `rounds` page
+    rounds; then stop the web admin, the streams, `sim` and its calls (`fut`). Returns (latencies, engine
+    speed in media s per wall s while measured, calls up, SSE messages per stream)."""
+    app, _ = make_app(tmp_path, engine=sim.engine, LIVE_STREAM_SECONDS=30.0)
+    stopper = serve(app, port=0, threads=24)
+    base = f"http://127.0.0.1:{stopper.port}"
+    stop = threading.Event()
+    counts = sse_readers(base, 4, stop)
+    try:
+        t0, w0 = sim.engine.now, time.monotonic()
+        lat = measure(base, rounds)
+        speed = (sim.engine.now - t0) / (time.monotonic() - w0)
+        busy = sum(1 for r in sim.engine.status() if r["state"] != "idle")
+    finally:
+        stop.set()
+        stopper.stop()
+        sim.close()
+        fut.cancel()
+    return lat, speed, busy, counts

@@ -21,8 +21,7 @@ def test_call_reaches_agent_with_screen_pop_two_way_audio_and_recording(tmp_path
     rig.route("q", data={"meter": "4711"})
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
+        await rig.start("100")
         ph, st = await connect_caller(rig)
         m = await hear({"caller": ph, "agent": st})
         print_matrix("caller <-> agent", m)
@@ -55,8 +54,7 @@ def test_listen_whisper_barge_audio_paths():
     mats = {}
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
+        await rig.start("100")
         ph, st = await connect_caller(rig)
         sup_station = rig.sim.station(1)
 
@@ -110,12 +108,10 @@ def test_announcements_at_interval_then_overflow_at_max_wait():
     rig.route("q")
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
+        await rig.start("100")
         rig.acd.set_break("100", "lunch")
         rig.acd.login("200")
-        ph = rig.sim.call("5000", from_="555")
-        await ph.wait_answer(30)
+        ph = await rig.caller("555")
         t0 = rig.card.now
         ph.start_capture()
         st2 = rig.sim.station(1)
@@ -154,10 +150,8 @@ def test_abandon_logged_and_no_answer_puts_agent_on_break():
     rig.route("q")
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
-        ph = rig.sim.call("5000", from_="777")
-        await ph.wait_answer(30)
+        await rig.start("100")
+        ph = await rig.caller("777")
         st = rig.sim.station(0)
         await st.wait_ring(10)         # never answered
         await rig.sim.sleep(16)
@@ -182,15 +176,10 @@ def test_blind_transfer_to_agent_carries_data_and_pops_screen():
     rig.route("q", data={"meter": "99"})
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
-        rig.acd.login("200")
+        await rig.start("100", "200")
         ph, st = await connect_caller(rig, port=0)
         rig.acd.transfer("100", "blind", to_agent="200")
-        st2 = rig.sim.station(1)
-        await st2.wait_ring(10)
-        st2.offhook()
-        await rig.sim.sleep(0.5)
+        st2 = await rig.pick_up(1)
         m = await hear({"caller": ph, "agent2": st2})
         await ph.hangup()
         await rig.sim.sleep(2)
@@ -247,15 +236,10 @@ def test_attended_transfer_consults_then_connects():
     mats = {}
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
-        rig.acd.login("200")
+        await rig.start("100", "200")
         ph, st = await connect_caller(rig, port=0)
         rig.acd.transfer("100", "attended", to_agent="200")
-        st2 = rig.sim.station(1)
-        await st2.wait_ring(10)
-        st2.offhook()
-        await rig.sim.sleep(0.5)
+        st2 = await rig.pick_up(1)
         mats["consult"] = await hear({"caller": ph, "agent": st, "agent2": st2})
         st.onhook()                       # the first agent hangs up: transfer completes
         await rig.sim.sleep(1.0)
@@ -282,8 +266,7 @@ def test_three_way_conference_and_web_hangup_command():
     rig.route("q")
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
+        await rig.start("100")
         ph, st = await connect_caller(rig, port=0)
         st3 = rig.sim.station(2)
 
@@ -328,21 +311,17 @@ def test_voicemail_key_and_callback_key_keep_place(tmp_path):
     rig.route("q")
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
+        await rig.start("100")
         rig.acd.set_break("100")
-        ph = rig.sim.call("5000", from_="601")
-        await ph.wait_answer(30)
+        ph = await rig.caller("601")
         await rig.sim.sleep(2)
         await ph.send_dtmf("1")
         await rig.sim.sleep(4)
-        cb = rig.sim.call("5000", from_="602")
-        await cb.wait_answer(30)
+        cb = await rig.caller("602")
         await rig.sim.sleep(2)
         await cb.send_dtmf("2")             # callback: the call ends, the place is kept
         await cb.wait_hangup(10)
-        later = rig.sim.call("5000", from_="603")
-        await later.wait_answer(30)
+        later = await rig.caller("603")
         await rig.sim.sleep(2)
         rig.acd.ready("100")
         st = rig.sim.station(0)
@@ -386,8 +365,7 @@ def test_queue_events_recordings_and_cdr_record_reach_the_core_tables(tmp_path):
     rig.engine.route(flow)
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
+        await rig.start("100")
         ph, st = await connect_caller(rig)
         await rig.sim.sleep(3.0)
         st.onhook()                          # the agent ends the call this time
@@ -416,8 +394,7 @@ def test_no_agents_logged_in_overflows_at_join_and_when_all_leave():
     rig.route("q")
 
     async def main():
-        await rig.start()
-        rig.acd.login("200")
+        await rig.start("200")
         rig.acd.set_break("200")
         ph = rig.sim.call("5000", from_="801")     # nobody logged in to q: straight to q2
         await ph.wait_answer(30)
@@ -452,8 +429,7 @@ def test_ring_all_first_answer_wins_others_stop_ringing():
         await rig.start()
         for i in (1, 2, 3):
             rig.acd.login(f"{i}00")
-        ph = rig.sim.call("5000", from_="901")
-        await ph.wait_answer(30)
+        ph = await rig.caller("901")
         sts = [rig.sim.station(i) for i in (1, 2, 3)]
         for s in sts:
             await s.wait_ring(10)
@@ -483,17 +459,13 @@ def test_web_admin_monitor_request_rings_supervisor_and_listens():
     rig.route("q")
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
+        await rig.start("100")
         ph, st = await connect_caller(rig)
         # what webadmin.live.monitor calls from a Flask thread: a request the ACD loop carries out
         loop = asyncio.get_running_loop()
         req = await loop.run_in_executor(None, lambda: rig.acd.monitor(agent="100", mode="listen",
                                                                        supervisor="boss", station="1"))
-        sup = rig.sim.station(1)
-        await sup.wait_ring(10)
-        sup.offhook()
-        await rig.sim.sleep(0.5)
+        sup = await rig.pick_up(1)
         m = await hear({"caller": ph, "agent": st, "sup": sup})
         await ph.hangup()
         await rig.sim.sleep(2)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from web_fixtures import FixtureEngine, make_app
-from web_load import measure, report, sse_readers
+from web_load import load_real_engine, measure, report, sse_readers
 from web_sim import SimServer
 
 from trunkline.webadmin import serve
@@ -49,22 +49,7 @@ def test_p95_with_1000_live_calls_and_churn(tmp_path):
 def test_p95_while_the_real_engine_runs_1000_channels(tmp_path):
     sim = SimServer(channels=1000, realtime=False)
     fut = sim.place(60, hold=3600.0, caller_id=False)
-    app, hub = make_app(tmp_path, engine=sim.engine, LIVE_STREAM_SECONDS=30.0)
-    stopper = serve(app, port=0, threads=24)
-    base = f"http://127.0.0.1:{stopper.port}"
-    stop = threading.Event()
-    counts = sse_readers(base, 4, stop)
-    try:
-        t0 = sim.engine.now
-        w0 = time.monotonic()
-        lat = measure(base, 30)
-        speed = (sim.engine.now - t0) / (time.monotonic() - w0)
-        busy = sum(1 for r in sim.engine.status() if r["state"] != "idle")
-    finally:
-        stop.set()
-        stopper.stop()
-        sim.close()
-        fut.cancel()
+    lat, speed, busy, counts = load_real_engine(tmp_path, sim, fut)
     p95 = report(f"real engine, 1,000 channels, virtual time at {speed:.2f}x real time, {busy} calls up "
                   f"({sim.answered} answered), 4 SSE streams open:", lat)
     assert speed > 0  # the engine kept ticking while the web admin served
