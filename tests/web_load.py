@@ -17,7 +17,7 @@ PAGES = ["/api/live/channels", "/api/live/agents", "/api/live/queues", "/live/ch
 
 def opener(base, user="admin"):
     jar = http.cookiejar.CookieJar()
-    op = urllib.request.buildopener(urllib.request.HTTPCookieProcessor(jar))
+    op = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     page = op.open(base + "/login").read().decode()
     tok = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     op.open(base + "/login", urllib.parse.urlencode({"username": user, "password": USERS[user],
