@@ -8,13 +8,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from trunkline.media import Call, CallError, Timeout
-from trunkline.media.prompts import PromptError
+from trunkline.media import Call, Timeout
 
 from .connected import Connected, check_monitor_mode
 from .core import ACDError
 from .models import AcdAgent, AcdCommand
-from .runtime import Runtime
+from .runtime import AUDIO_NOT_PLAYED, Runtime
 
 log = logging.getLogger("trunkline.acd")
 
@@ -162,7 +161,7 @@ class AgentCommands:
         call.vars["acd_feature"] = (code, ok)
         try:
             await call.play(rt.engine.beep() if ok else call.tone("congestion"), barge_in=False)
-        except (PromptError, CallError) as exc:
+        except AUDIO_NOT_PLAYED as exc:
             log.debug("station %s: feature code confirmation not played (%s)", port, exc)
 
     def _agent_at_port(self, port: int | None) -> str | None:

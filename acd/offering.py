@@ -9,14 +9,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from trunkline.media import Call, CallError, ChannelError, Hangup, Timeout
-from trunkline.media.prompts import PromptError
+from trunkline.media import Call, ChannelError, Hangup, Timeout
 
 from .core import Offer
 from .models import AcdAgent
 from .queues import QueueConfig
 from .results import QueueResult, Rejoin
-from .runtime import Connection, Runtime, resolve
+from .runtime import AUDIO_NOT_PLAYED, Connection, Runtime, resolve
 
 log = logging.getLogger("trunkline.acd")
 
@@ -132,7 +131,7 @@ class Offering:
         assert offer.callback_number is not None
         try:
             await acall.play("queue-callback-dialing", barge_in=False)
-        except (PromptError, CallError) as exc:
+        except AUDIO_NOT_PLAYED as exc:
             log.info("callback to %s: announcement to agent %s not played (%s)", offer.callback_number, agent, exc)
         ring_for = core.queue_config(offer.queue).callback_ring_timeout
         dial = rt.engine.loop.create_task(rt.engine.make_call(offer.callback_number, caller_id=offer.called or "",

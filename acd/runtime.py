@@ -7,13 +7,19 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from trunkline.media import Call, Engine
+from trunkline.media import Call, CallError, Engine
 from trunkline.media.engine import Conference
+from trunkline.media.prompts import PromptError
 
 from .core import ACDCore, ACDError, Offer
 from .results import CdrTracker
 
 log = logging.getLogger("trunkline.acd")
+
+#: audio a queue plays that is missing or unreadable (music on hold, announcements, confirmations)
+MISSING_AUDIO = (PromptError, OSError)
+#: ... or that could not be played to the end (the call went away, the channel failed)
+AUDIO_NOT_PLAYED = (*MISSING_AUDIO, CallError)
 
 
 class Connection:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from trunkline.media import Call, CallError, Hangup
-from trunkline.media.prompts import PromptError
+from trunkline.media import Call, Hangup
 
 from .announce import announcement
 from .core import ACDError, JoinResult
 from .offering import Offering
 from .queues import QueueConfig
 from .results import Next, QueueResult, Rejoin
-from .runtime import Runtime, Waiter
+from .runtime import AUDIO_NOT_PLAYED, MISSING_AUDIO, Runtime, Waiter
 
 log = logging.getLogger("trunkline.acd")
 
@@ -27,7 +26,7 @@ def play_moh(call: Call, cfg: QueueConfig) -> None:
         return
     try:
         call.start_audio(cfg.moh, loop=True)
-    except PromptError as exc:
+    except MISSING_AUDIO as exc:
         log.warning("queue %s: music on hold %r unavailable (%s)", cfg.name, cfg.moh, exc)
 
 
@@ -108,7 +107,7 @@ class Waiting:
                 await w.call.play(*items, barge_in=False)
             except Hangup:
                 return
-            except (PromptError, CallError) as exc:
+            except AUDIO_NOT_PLAYED as exc:
                 log.warning("queue %s: announcement failed (%s)", cfg.name, exc)
             if w.connection is None:
                 play_moh(w.call, cfg)
@@ -144,7 +143,7 @@ class Waiting:
             call.stop_audio()
             try:
                 await call.play("queue-callback-ok", barge_in=False)
-            except (PromptError, CallError) as exc:
+            except AUDIO_NOT_PLAYED as exc:
                 log.info("queue %s: callback confirmation not played (%s)", cfg.name, exc)
             await call.hangup()
             return QueueResult("callback", w.queue, w.entry, wait=rt.engine.now - wait_base), None
