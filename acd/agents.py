@@ -1,5 +1,8 @@
 """Agent states and the agent definition (where an agent is reached, skills, queue memberships)."""
+from __future__ import annotations
+
 from dataclasses import dataclass, field
+from typing import Any
 
 LOGGED_OUT = "logged_out"
 AVAILABLE = "available"
@@ -29,9 +32,9 @@ class AgentSpec:
     number: str | None = None
     host: str | None = None
     pin: str = ""
-    skills: dict = field(default_factory=dict)
+    skills: dict[str, int] = field(default_factory=dict)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.id = str(self.id)
         if not self.id or not self.id.replace("_", "").replace("-", "").isalnum():
             raise AgentError(f"agent id {self.id!r} must be non-empty letters/digits")
@@ -42,7 +45,7 @@ class AgentSpec:
         self.skills = validate_skills(self.skills, f"agent {self.id}")
 
 
-def validate_skills(skills, where):
+def validate_skills(skills: dict[str, Any] | None, where: str) -> dict[str, int]:
     """Check a {skill: level} mapping (levels 1..10) and return it with int levels."""
     if skills is None:
         return {}

@@ -1,5 +1,10 @@
 """Queue announcements: prompt names for position / estimated wait, and their texts for TTS prompt libraries."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
 from trunkline.ivr import say
+from trunkline.ivr.prompts import PromptLibrary
 
 QUEUE_TEXTS = {
     "en": {"queue-position": "You are caller number", "queue-ewt": "Your estimated waiting time is",
@@ -13,18 +18,20 @@ QUEUE_TEXTS = {
 }
 
 
-def install_prompts(library, langs=("en", "zh")):
+def install_prompts(library: PromptLibrary, langs: Iterable[str] = ("en", "zh")) -> None:
     """Define the queue prompts as TTS texts in an ivr PromptLibrary (synthesised once, then cached)."""
     for lang in langs:
         for name, text in QUEUE_TEXTS[lang].items():
             library.define_text(name, text, lang=lang)
 
 
-def announcement(position, ewt, lang="en", say_position=True, say_ewt=True):
-    """Prompt names to play for 1-based `position` and `ewt` seconds (under a minute, else rounded up to whole minutes)."""
+def announcement(position: int, ewt: float, lang: str = "en", say_position: bool = True,
+                 say_ewt: bool = True) -> list[str]:
+    """Prompt names to play for 1-based `position` and `ewt` seconds (under a minute, else rounded up to
+    whole minutes)."""
     if lang not in QUEUE_TEXTS:
         raise ValueError(f"no queue prompts for language {lang!r}")
-    items = []
+    items: list[str] = []
     if say_position:
         items += ["queue-position", *say.number(int(position), lang)]
     if say_ewt:

@@ -5,11 +5,19 @@ Every document is a dict with at least ``type``, ``time`` (ACD clock, s) and
 web admin on any server sharing the database can stream them (SSE) and
 resume with Last-Event-ID; in-process subscribers get them at once.
 """
+from __future__ import annotations
+
+import logging
 import threading
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from .models import AcdCtiEvent
+
+log = logging.getLogger("trunkline.acd")
 
 # type -> (description, fields beyond type/time/id)
 DOCUMENTS = {
@@ -36,10 +44,10 @@ DOCUMENTS = {
                            ["agent", "supervisor", "mode", "call_id"]),
 }
 
-SUPERVISOR = None          # subscription key for the supervisor stream (sees every document)
+SUPERVISOR: str | None = None          # subscription key for the supervisor stream (sees every document)
 
 
-def make_doc(type_, time, **fields):
+def make_doc(type_: str, time: float, **fields: Any) -> dict[str, Any]:
     """Build one CTI document; raises ValueError for an unknown type."""
     if type_ not in DOCUMENTS:
         raise ValueError(f"unknown CTI document type {type_!r}")
@@ -51,31 +59,32 @@ def make_doc(type_, time, **fields):
 class CtiHub:
     """Publishes CTI documents to the database and to in-process subscribers (thread-safe)."""
 
-    def __init__(self):
-        self._subs = []                # (agent or None, callback)
+    def __init__(self) -> None:
+        self._subs: list[tuple[str | None, Callable[[dict[str, Any]], None]]] = []   # (agent or None, callback)
         self._lock = threading.Lock()
         self.changed = threading.Condition()
 
-    def subscribe(self, callback, agent=SUPERVISOR):
+    def subscribe(self, callback: Callable[[dict[str, Any]], None],
+                  agent: str | None = SUPERVISOR) -> Callable[[], None]:
         """callback(doc) for every document of `agent` (None: all documents); returns an unsubscribe function."""
         item = (agent, callback)
         with self._lock:
             self._subs.append(item)
 
-        def unsubscribe():
+        def unsubscribe() -> None:
             with self._lock:
                 if item in self._subs:
                     self._subs.remove(item)
         return unsubscribe
 
-    def store(self, session, doc):
+    def store(self, session: Session, doc: dict[str, Any]) -> AcdCtiEvent:
         """Add `doc` to `session`; the row id becomes doc["id"] once committed (see `assign_ids`)."""
         row = AcdCtiEvent(time=doc["time"], agent=doc.get("agent"), type=doc["type"], doc=dict(doc))
         session.add(row)
         return row
 
     @staticmethod
-    def assign_ids(pairs):
+    def assign_ids(pairs: Iterable[tuple[AcdCtiEvent, dict[str, Any]]]) -> list[dict[str, Any]]:
         """After commit: copy each stored row's id into its document; returns the documents."""
         out = []
         for row, doc in pairs:
@@ -83,7 +92,7 @@ class CtiHub:
             out.append(doc)
         return out
 
-    def deliver(self, docs):
+    def deliver(self, docs: Iterable[dict[str, Any]]) -> None:
         """Hand committed documents to in-process subscribers and wake waiting streams."""
         with self._lock:
             subs = list(self._subs)
@@ -92,13 +101,14 @@ class CtiHub:
                 if agent is SUPERVISOR or agent == doc.get("agent"):
                     try:
                         cb(doc)
-                    except Exception:     # a broken subscriber must not break the ACD
-                        pass
+                    except Exception:     # a broken subscriber must not break the ACD (nor the others)
+                        log.exception("CTI subscriber %r failed on %s", cb, doc.get("type"))
         with self.changed:
             self.changed.notify_all()
 
 
-def read_events(session, after_id=0, agent=SUPERVISOR, limit=500):
+def read_events(session: Session, after_id: int = 0, agent: str | None = SUPERVISOR,
+                limit: int = 500) -> list[dict[str, Any]]:
     """Stored documents after `after_id` for `agent` (None: all), oldest first."""
     q = select(AcdCtiEvent).where(AcdCtiEvent.id > after_id).order_by(AcdCtiEvent.id).limit(limit)
     if agent is not SUPERVISOR:

@@ -10,11 +10,13 @@ actually seen by recent answered callers (sum of waits / sum of entry
 positions). The blend trusts observations more as they accumulate:
 w = n / (n + k).
 """
+from __future__ import annotations
+
 import math
 from dataclasses import dataclass
 
 
-def erlang_b(n, a):
+def erlang_b(n: float, a: float) -> float:
     """Erlang B blocking probability for n servers and a Erlangs offered."""
     if n < 0 or a < 0:
         raise ValueError("erlang_b needs n >= 0 and a >= 0")
@@ -24,7 +26,7 @@ def erlang_b(n, a):
     return b
 
 
-def erlang_c(n, a):
+def erlang_c(n: float, a: float) -> float:
     """Erlang C probability of waiting (1.0 when a >= n: the queue grows without bound)."""
     if n <= 0 or a >= n:
         return 1.0
@@ -34,7 +36,7 @@ def erlang_c(n, a):
     return n * b / (n - a * (1.0 - b))
 
 
-def erlang_c_wait(n, lam, aht):
+def erlang_c_wait(n: float, lam: float, aht: float) -> float:
     """Mean wait in seconds of a new arrival (M/M/n), lam in calls/s, aht in s; inf when overloaded."""
     if n <= 0:
         return math.inf
@@ -44,7 +46,7 @@ def erlang_c_wait(n, lam, aht):
     return erlang_c(n, a) * aht / (n - a)
 
 
-def service_level(n, lam, aht, t):
+def service_level(n: float, lam: float, aht: float, t: float) -> float:
     """Fraction of calls answered within t seconds (M/M/n, Erlang C)."""
     if n <= 0:
         return 0.0
@@ -67,14 +69,15 @@ class QueueStats:
     obs_count: int = 0             # number of those callers
 
     @property
-    def lam(self):
+    def lam(self) -> float:
         """Arrival rate in calls per second."""
         return self.arrivals / self.window if self.window > 0 else 0.0
 
 
 @dataclass
 class Estimate:
-    """EWT pieces in seconds: model (M/M/N at this position), erlang (Erlang C mean for a new arrival), observed, blended (what callers hear), weight of observed."""
+    """EWT pieces in seconds: model (M/M/N at this position), erlang (Erlang C mean for a new arrival),
+    observed, blended (what callers hear), weight of observed."""
     model: float
     erlang: float
     observed: float | None
@@ -82,7 +85,7 @@ class Estimate:
     weight: float
 
 
-def estimate(stats, position, k=10.0, cap=3600.0):
+def estimate(stats: QueueStats, position: int, k: float = 10.0, cap: float = 3600.0) -> Estimate:
     """EWT in seconds for a caller at 1-based `position` given `stats`; returns an Estimate."""
     if position < 1:
         raise ValueError("position is 1-based")

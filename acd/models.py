@@ -6,7 +6,9 @@ entries (callers waiting), member/skill configuration, the queue_log, CTI
 event documents and agent/supervisor commands all live here. Times are
 seconds (float) on the ACD clock (see `ACDCore.now`).
 """
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
+from typing import cast
+
+from sqlalchemy import JSON, Engine, Float, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trunkline.data.db import Base
@@ -80,7 +82,7 @@ class AcdEntry(Base):
     data: Mapped[dict] = mapped_column(JSON, default=dict)               # IVR-collected data
     state: Mapped[str] = mapped_column(String(16), default="waiting")
     enqueued_at: Mapped[float] = mapped_column(Float, default=0.0)
-    queue_since: Mapped[float] = mapped_column(Float, default=0.0)       # original join time (kept on transfer/callback)
+    queue_since: Mapped[float] = mapped_column(Float, default=0.0)   # original join time (kept on transfer/callback)
     position_at_entry: Mapped[int] = mapped_column(Integer, default=1)
     ewt_at_entry: Mapped[float] = mapped_column(Float, default=0.0)
     offered_to: Mapped[list] = mapped_column(JSON, default=list)
@@ -135,10 +137,10 @@ class AcdCommand(Base):
     result: Mapped[str] = mapped_column(Text, default="")
 
 
-ACD_TABLES = [m.__table__ for m in (AcdQueue, AcdAgent, AcdMember, AcdSkill, AcdEntry,
+ACD_TABLES: list[Table] = [cast(Table, m.__table__) for m in (AcdQueue, AcdAgent, AcdMember, AcdSkill, AcdEntry,
                                     AcdQueueLog, AcdCtiEvent, AcdCommand)]
 
 
-def create_tables(engine):
+def create_tables(engine: Engine) -> None:
     """Create the ACD tables (only those) on an SQLAlchemy engine."""
     Base.metadata.create_all(engine, tables=ACD_TABLES)

@@ -16,7 +16,12 @@ Data fields by event (same meaning as app_queue):
   PAUSE / UNPAUSE  reason
   CALLBACK         number (ours: caller asked to be called back)
 """
+from __future__ import annotations
+
+from typing import Any
+
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from .models import AcdQueueLog
 
@@ -31,7 +36,8 @@ def _fmt(v):
     return "" if v is None else str(v)
 
 
-def log_event(session, time, event, callid="NONE", queue="NONE", agent="NONE", *data):
+def log_event(session: Session, time: float, event: str, callid: str = "NONE", queue: str = "NONE",
+              agent: str | None = "NONE", *data: Any) -> AcdQueueLog:
     """Add one queue_log row in `session` (committed with the caller's transaction)."""
     if event not in EVENTS:
         raise ValueError(f"unknown queue_log event {event!r}")
@@ -47,7 +53,7 @@ def log_event(session, time, event, callid="NONE", queue="NONE", agent="NONE", *
     return row
 
 
-def format_line(row):
+def format_line(row: AcdQueueLog) -> str:
     """The app_queue text line for a queue_log row."""
     data = [row.data1, row.data2, row.data3, row.data4, row.data5]
     while data and data[-1] == "":
@@ -55,7 +61,7 @@ def format_line(row):
     return "|".join([str(int(row.time)), row.callid, row.queue, row.agent, row.event] + data)
 
 
-def read_log(session, since_id=0, event=None):
+def read_log(session: Session, since_id: int = 0, event: str | None = None) -> list[AcdQueueLog]:
     """queue_log rows after `since_id`, optionally one event type, oldest first."""
     q = select(AcdQueueLog).where(AcdQueueLog.id > since_id).order_by(AcdQueueLog.id)
     if event:
@@ -63,7 +69,7 @@ def read_log(session, since_id=0, event=None):
     return list(session.scalars(q))
 
 
-def export_text(session, path):
+def export_text(session: Session, path: str) -> int:
     """Write the whole queue_log as app_queue text lines to `path`; returns the line count."""
     rows = read_log(session)
     with open(path, "w") as f:

@@ -1,6 +1,10 @@
 """Queue configuration: strategy, timers, overflow, announcements, VIP, penalty and skill widening rules."""
-from dataclasses import asdict, dataclass, field
+from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .models import AcdQueue
 from .strategies import STRATEGIES
 
 OVERFLOW_ACTIONS = ("queue", "voicemail", "flow", "hangup", "stay")
@@ -18,18 +22,18 @@ class QueueConfig:
     wrapup: float = 0.0                 # agent wrap-up after each call of this queue
     ring_timeout: float = 15.0          # how long one agent (or ring-all group) rings
     max_wait: float | None = None       # overflow after this long waiting
-    overflow: dict = field(default_factory=lambda: {"action": "stay"})       # at max_wait
-    on_empty: dict = field(default_factory=lambda: {"action": "stay"})       # no agent logged in
+    overflow: dict[str, Any] = field(default_factory=lambda: {"action": "stay"})       # at max_wait
+    on_empty: dict[str, Any] = field(default_factory=lambda: {"action": "stay"})       # no agent logged in
     announce_interval: float = 0.0      # 0 = no periodic position/EWT announcements
     announce_first: float | None = None # first announcement after (default: announce_interval)
     announce_position: bool = True
     announce_ewt: bool = True
     moh: str = "moh"                    # music on hold item (prompt name or file)
-    vip_numbers: list = field(default_factory=list)
+    vip_numbers: list[str] = field(default_factory=list)
     vip_var: str = "vip"                # IVR variable that marks a VIP caller
     vip_priority: int = 10
-    penalty_rules: list = field(default_factory=list)   # [[after_s, max_penalty], ...]
-    skill_rules: list = field(default_factory=list)     # [[after_s, relax_levels | "any"], ...]
+    penalty_rules: list[list[Any]] = field(default_factory=list)   # [[after_s, max_penalty], ...]
+    skill_rules: list[list[Any]] = field(default_factory=list)     # [[after_s, relax_levels | "any"], ...]
     reject_delay: float = 5.0           # agent not offered again for this long after not answering
     busy_delay: float = 10.0            # ... after their line was busy
     max_no_answer: int = 3              # consecutive no-answers -> agent on break "no-answer"
@@ -41,7 +45,7 @@ class QueueConfig:
     default_aht: float = 180.0          # handle time assumed before history exists (EWT)
     record: bool = True                 # record every connected call (two tracks)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         n = self.name
         if not n or not isinstance(n, str):
             raise QueueConfigError("queue needs a name")
@@ -79,7 +83,7 @@ class QueueConfig:
                 raise QueueConfigError(f"queue {n}: {key} must be one DTMF key, got {k!r}")
         self.vip_numbers = [str(x) for x in (self.vip_numbers or [])]
 
-    def to_options(self):
+    def to_options(self) -> dict[str, Any]:
         """The options dict stored in acd_queues.options (everything but name and strategy)."""
         d = asdict(self)
         d.pop("name")
@@ -87,13 +91,13 @@ class QueueConfig:
         return d
 
     @classmethod
-    def from_row(cls, row):
+    def from_row(cls, row: AcdQueue) -> QueueConfig:
         """Build from an AcdQueue row."""
         known = set(cls.__dataclass_fields__)
         opts = {k: v for k, v in (row.options or {}).items() if k in known}
         return cls(name=row.name, strategy=row.strategy, **opts)
 
-    def max_penalty(self, waited):
+    def max_penalty(self, waited: float) -> int | None:
         """Highest member penalty allowed after `waited` seconds (None = no limit)."""
         if not self.penalty_rules:
             return None
@@ -103,7 +107,7 @@ class QueueConfig:
                 cur = maxp
         return 0 if cur is None else cur
 
-    def skill_relax(self, waited):
+    def skill_relax(self, waited: float) -> int | str:
         """Skill widening after `waited` seconds: levels to relax (int) or "any"."""
         cur = 0
         for after, relax in self.skill_rules:
@@ -111,14 +115,14 @@ class QueueConfig:
                 cur = relax
         return cur
 
-    def next_rule_change(self, waited):
+    def next_rule_change(self, waited: float) -> float | None:
         """Seconds of waiting at which the next penalty/skill rule applies (None if none left)."""
         times = [a for a, _ in self.penalty_rules + self.skill_rules if a > waited]
         return min(times) if times else None
 
 
-def _rules(n, opt, rules, allow_any):
-    out = []
+def _rules(n: str, opt: str, rules: list[Any] | None, allow_any: bool) -> list[list[Any]]:
+    out: list[list[Any]] = []
     for r in rules or []:
         if not isinstance(r, (list, tuple)) or len(r) != 2:
             raise QueueConfigError(f"queue {n}: {opt} entries are [after_seconds, value], got {r!r}")

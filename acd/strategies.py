@@ -4,8 +4,12 @@ Pure functions: given the eligible, available members of one queue for one
 caller, return the agents to ring, best first. Ring-all returns the whole
 lowest-penalty group to ring at once.
 """
+from __future__ import annotations
+
 import random as _random
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 RING_ALL = "ring-all"
 LONGEST_IDLE = "longest-idle"
@@ -16,6 +20,9 @@ TOP_DOWN = "top-down"              # agent order (app_queue linear)
 RANDOM = "random"
 WEIGHTED_RANDOM = "weighted-random"
 SKILLS = "skills-based"
+
+#: round-robin memory: the last agent rung, as (position, agent id) or a bare agent id
+RoundRobinMemory = tuple[int, str] | str | None
 
 STRATEGIES = (RING_ALL, LONGEST_IDLE, ROUND_ROBIN, FEWEST_CALLS, LEAST_TALK_TIME,
               TOP_DOWN, RANDOM, WEIGHTED_RANDOM, SKILLS)
@@ -32,23 +39,23 @@ class Candidate:
     talk_time: float = 0.0       # seconds talked in this queue
     idle_since: float = 0.0      # became available at (seconds)
     skill_score: float = 0.0     # higher = better match for this caller
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class Choice:
     """Agents to offer the call to: ring_all -> ring all of `agents` at once, else only agents[0]."""
-    agents: list
+    agents: list[Candidate]
     ring_all: bool = False
 
 
-def choose(strategy, candidates, rr_last=None, rng=None):
+def choose(strategy: str, candidates: list[Candidate], rr_last: RoundRobinMemory = None,
+           rng: _random.Random | None = None) -> Choice | None:
     """Pick agent(s) among `candidates` (list of Candidate) by `strategy`; None if no candidate."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; one of {', '.join(STRATEGIES)}")
     if not candidates:
         return None
-    rng = rng or _random
     best_pen = min(c.penalty for c in candidates)
     group = [c for c in candidates if c.penalty == best_pen]      # lower penalty (tier) first
     if strategy == RING_ALL:
@@ -56,9 +63,11 @@ def choose(strategy, candidates, rr_last=None, rng=None):
     return Choice(order(strategy, group, rr_last, rng))
 
 
-def order(strategy, group, rr_last=None, rng=None):
+def order(strategy: str, group: list[Candidate], rr_last: RoundRobinMemory = None,
+          rng: _random.Random | None = None) -> list[Candidate]:
     """All of `group` ordered best first by `strategy` (ties broken by position, then id)."""
-    rng = rng or _random
+    shuffle = rng.shuffle if rng is not None else _random.shuffle
+    draw = rng.random if rng is not None else _random.random
     tie = lambda c: (c.position, c.agent)   # noqa: E731
     if strategy in (LONGEST_IDLE, RING_ALL):
         return sorted(group, key=lambda c: (c.idle_since, *tie(c)))
@@ -73,16 +82,16 @@ def order(strategy, group, rr_last=None, rng=None):
         return _after(ring, rr_last)
     if strategy == RANDOM:
         g = sorted(group, key=tie)
-        rng.shuffle(g)
+        shuffle(g)
         return g
     if strategy == WEIGHTED_RANDOM:
-        return _weighted_order(sorted(group, key=tie), rng)
+        return _weighted_order(sorted(group, key=tie), draw)
     if strategy == SKILLS:
         return sorted(group, key=lambda c: (-c.skill_score, c.idle_since, *tie(c)))
     raise ValueError(f"unknown strategy {strategy!r}")
 
 
-def _after(ring, rr_last):
+def _after(ring: list[Candidate], rr_last: RoundRobinMemory) -> list[Candidate]:
     """Round-robin: start after the remembered agent's position (wrapping)."""
     if rr_last is None:
         return ring
@@ -98,16 +107,16 @@ def _after(ring, rr_last):
     return later + earlier
 
 
-def _weighted_order(group, rng):
+def _weighted_order(group: list[Candidate], draw: Callable[[], float]) -> list[Candidate]:
     """Draw without replacement with probability proportional to weight (weights <= 0 never first)."""
     pool = list(group)
-    out = []
+    out: list[Candidate] = []
     while pool:
         total = sum(max(c.weight, 0.0) for c in pool)
         if total <= 0:
             out.extend(pool)
             break
-        x = rng.random() * total
+        x = draw() * total
         acc = 0.0
         for i, c in enumerate(pool):
             acc += max(c.weight, 0.0)

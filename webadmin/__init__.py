@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import secrets
 import threading
 from typing import Any
@@ -18,7 +17,7 @@ from trunkline.webadmin.hub import Hub
 
 log = logging.getLogger("trunkline.webadmin")
 
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,              # shown for information; the hub brings the session factory
     "SECRET_KEY": None,                # random per process when unset (sessions end on restart)
     "SESSION_COOKIE_SECURE": False,    # set True behind HTTPS
@@ -62,19 +61,18 @@ def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
 
     notifier = live.Notifier()
     app.extensions["tl_notifier"] = notifier
-    eng = getattr(hub, "engine", None)
-    if eng is not None and getattr(eng, "bus", None) is not None:
-        eng.bus.subscribe(notifier.on_event)
+    if hub.engine is not None and hub.engine.bus is not None:
+        hub.engine.bus.subscribe(notifier.on_event)
 
     @app.template_filter("dur")
-    def _dur(seconds):
+    def _dur(seconds: float | None) -> str:
         if seconds is None:
             return ""
         s = int(seconds)
         return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
     @app.template_filter("ts")
-    def _ts(v):
+    def _ts(v: object) -> str:
         return v.strftime("%Y-%m-%d %H:%M:%S") if hasattr(v, "strftime") else ("" if v is None else str(v))
 
     return app
@@ -83,13 +81,13 @@ def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
 class Stopper:
     """Handle of a running waitress server: call stop() to shut it down."""
 
-    def __init__(self, server, thread, app):
+    def __init__(self, server: Any, thread: threading.Thread, app: Flask) -> None:
         self.server = server
         self.thread = thread
         self.app = app
         self.port = server.effective_port
 
-    def stop(self, timeout=5.0):
+    def stop(self, timeout: float = 5.0) -> None:
         """End live streams, finish running requests, close every connection, join the thread."""
         notifier = self.app.extensions.get("tl_notifier")
         if notifier is not None:
@@ -101,7 +99,7 @@ class Stopper:
     __call__ = stop
 
 
-def serve(app, host="127.0.0.1", port=8080, threads=32):
+def serve(app: Flask, host: str = "127.0.0.1", port: int = 8080, threads: int = 32) -> Stopper:
     """Start waitress serving `app` in a daemon thread; returns a Stopper (port=0 picks a free port).
 
     Each open live page holds one thread for its Server-Sent Events stream, hence the thread count."""

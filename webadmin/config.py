@@ -6,50 +6,66 @@ import datetime as dt
 import json
 import os
 import tempfile
+from typing import Any, cast
 
+import yaml
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, func, inspect, select
+from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, Integer, func, inspect, select
 from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Response
 
-from trunkline.data.db import find_model, session_scope
-from trunkline.data.models import ROLES, AuditLog, ErrorLog, User
+from trunkline.acd.models import AcdAgent, AcdMember, AcdQueue, AcdSkill
+from trunkline.data.db import Base, session_scope
+from trunkline.data.models import ROLES, AuditLog, Board, ErrorLog, RoleAllowlist, Span, User
+from trunkline.ivr import flowdoc
+from trunkline.ivr.models import IvrBlacklistEntry, IvrCalendar, IvrCalendarDay, IvrFlow, IvrMailbox, IvrPrompt
+from trunkline.ivr.prompts import PromptError, PromptLibrary
 
-from .security import audit, db, hash_password, parse_cidrs, require
+from .rows import listed
+from .security import audit, can, db, hash_password, parse_cidrs, require
 
 bp = Blueprint("config", __name__)
 
-#: page name -> (table, title, editable columns or None for all non-key-runtime columns)
-TABLES = {
-    "queues": ("acd_queues", "Queues", ["name", "strategy", "options", "enabled"]),
-    "agents": ("acd_agents", "Agents", ["id", "name", "pin", "station_port", "number", "host"]),
-    "members": ("acd_members", "Queue members", ["queue", "agent", "penalty", "position", "weight"]),
-    "skills": ("acd_skills", "Agent skills", ["agent", "skill", "level"]),
-    "calendars": ("ivr_calendars", "Calendars", ["name", "timezone", "weekly"]),
-    "calendar_days": ("ivr_calendar_days", "Holidays and make-up days", ["calendar_id", "day", "kind", "name", "hours"]),
-    "blacklist": ("ivr_blacklist", "Blacklist", ["pattern", "match", "action", "flow", "cause", "note", "enabled"]),
-    "mailboxes": ("ivr_voicemail_boxes", "Voicemail boxes", ["box", "pin", "name", "email", "max_seconds"]),
-    "boards": ("boards", "Boards", ["name", "url", "enabled"]),
-    "spans": ("spans", "Spans", ["board_id", "number", "trunk", "law", "channels", "options", "enabled"]),
-    "role_allowlist": ("role_allowlist", "Role IP allowlist", ["role", "cidr"]),
+#: page name -> (model, title, editable columns)
+TABLES: dict[str, tuple[type[Base], str, list[str]]] = {
+    "queues": (AcdQueue, "Queues", ["name", "strategy", "options", "enabled"]),
+    "agents": (AcdAgent, "Agents", ["id", "name", "pin", "station_port", "number", "host"]),
+    "members": (AcdMember, "Queue members", ["queue", "agent", "penalty", "position", "weight"]),
+    "skills": (AcdSkill, "Agent skills", ["agent", "skill", "level"]),
+    "calendars": (IvrCalendar, "Calendars", ["name", "timezone", "weekly"]),
+    "calendar_days": (IvrCalendarDay, "Holidays and make-up days", ["calendar_id", "day", "kind", "name", "hours"]),
+    "blacklist": (IvrBlacklistEntry, "Blacklist", ["pattern", "match", "action", "flow", "cause", "note", "enabled"]),
+    "mailboxes": (IvrMailbox, "Voicemail boxes", ["box", "pin", "name", "email", "max_seconds"]),
+    "boards": (Board, "Boards", ["name", "url", "enabled"]),
+    "spans": (Span, "Spans", ["board_id", "number", "trunk", "law", "channels", "options", "enabled"]),
+    "role_allowlist": (RoleAllowlist, "Role IP allowlist", ["role", "cidr"]),
 }
 SECRET_COLUMNS = {"pin", "password_hash", "pin_hash"}
 
 
-def _model(page):
+def _model(page: str) -> type[Base]:
     if page not in TABLES:
         abort(404)
-    model = find_model(TABLES[page][0])
-    if model is None:
-        abort(404, description=f"the {TABLES[page][1]} table is not available in this build")
-    return model
+    return TABLES[page][0]
 
 
-def _columns(page, model):
+def _table_name(page: str) -> str:
+    return str(TABLES[page][0].__tablename__)
+
+
+def _columns(page: str, model: type[Base]) -> list[Column[Any]]:
     cols = {c.key: c for c in inspect(model).columns}
     return [cols[n] for n in TABLES[page][2] if n in cols]
 
 
-def convert(col, text):
+def _may_edit() -> None:
+    """Abort 403 (audited) unless the user may change configuration."""
+    if not can("config.edit"):
+        audit("denied", request.path, "config.edit")
+        abort(403)
+
+
+def convert(col: Column[Any], text: str) -> Any:
     """Form text -> a value of the column's type; raises ValueError with a clear message."""
     t = col.type
     if text == "" and col.nullable and not col.primary_key:
@@ -76,7 +92,7 @@ def convert(col, text):
     return text
 
 
-def show(col, value):
+def show(col: Column[Any], value: Any) -> str:
     """Column value -> form text."""
     if col.key in SECRET_COLUMNS:
         return ""
@@ -91,25 +107,22 @@ def show(col, value):
 
 @bp.route("/config")
 @require("config.view")
-def index():
+def index() -> str:
     """List of configuration pages."""
-    pages = [(p, t[1], find_model(t[0]) is not None) for p, t in TABLES.items()]
+    pages = [(p, t[1]) for p, t in TABLES.items()]
     return render_template("config_index.html", pages=pages)
 
 
 @bp.route("/config/table/<page>", methods=["GET", "POST"])
 @require("config.view")
-def table(page):
+def table(page: str) -> Response | str | tuple[str, int]:
     """Generic editor: list rows, add, update, delete (each change audited)."""
     model = _model(page)
     cols = _columns(page, model)
-    pks = [c for c in inspect(model).primary_key]
+    pks = [cast(Column[Any], c) for c in inspect(model).primary_key]
     error = None
     if request.method == "POST":
-        from .security import can
-        if not can("config.edit"):
-            audit("denied", request.path, "config.edit")
-            abort(403)
+        _may_edit()
         op = request.form.get("op")
         try:
             with session_scope(db()) as s:
@@ -141,7 +154,7 @@ def table(page):
                     if op != "update":
                         s.add(row)
                 s.flush()
-            audit(f"config_{op}", f"{TABLES[page][0]}", json.dumps(detail, ensure_ascii=False))
+            audit(f"config_{op}", _table_name(page), json.dumps(detail, ensure_ascii=False))
             return redirect(url_for("config.table", page=page))
         except IntegrityError as e:
             error = "Refused by the database (duplicate or missing reference): " + str(e.orig).splitlines()[0]
@@ -158,17 +171,8 @@ def table(page):
 
 # ---------------------------------------------------------------- IVR flows
 
-def validate_flow(text):
+def validate_flow(text: str) -> list[tuple[int | None, str]]:
     """[(line, message)] for a YAML flow document, through the IVR's validator (empty = valid)."""
-    try:
-        from trunkline.ivr import flowdoc
-    except ImportError:
-        abort(501, description="the IVR flow validator (ivr/flowdoc.py) is not installed")
-    if hasattr(flowdoc, "validate"):
-        out = []
-        for p in flowdoc.validate(text):
-            out.append((getattr(p, "line", None) or (p[0] if isinstance(p, tuple) else 0), str(p)))
-        return out
     try:
         flowdoc.parse(text)
         return []
@@ -176,18 +180,15 @@ def validate_flow(text):
         return [(p.line, str(p)) for p in e.problems]
 
 
-def _flow_registry():
-    hub = current_app.config.get("HUB")
-    return hub.flows if hub is not None else None
+def _flow_registry() -> Any:
+    return current_app.config["HUB"].flows
 
 
 @bp.route("/config/flows")
 @require("config.view")
-def flows():
+def flows() -> str:
     """Flow list: each name with its newest version."""
-    Flow = find_model("ivr_flows")
-    if Flow is None:
-        abort(404, description="IVR flows are not available in this build")
+    Flow = IvrFlow
     with session_scope(db()) as s:
         rows = s.execute(select(Flow.name, func.max(Flow.version), func.max(Flow.created_at))
                          .group_by(Flow.name).order_by(Flow.name)).all()
@@ -196,24 +197,18 @@ def flows():
 
 @bp.route("/config/flows/edit", methods=["GET", "POST"])
 @require("config.view")
-def flow_edit():
+def flow_edit() -> tuple[str, int]:
     """YAML editor: validation errors (with line numbers) shown; only a valid flow is saved and goes live."""
-    Flow = find_model("ivr_flows")
-    if Flow is None:
-        abort(404, description="IVR flows are not available in this build")
+    Flow = IvrFlow
     name = request.values.get("name", "")
     text, errors, saved = "", [], None
     if request.method == "POST":
-        from .security import can
-        if not can("config.edit"):
-            audit("denied", request.path, "config.edit")
-            abort(403)
+        _may_edit()
         text = request.form.get("source", "").replace("\r\n", "\n")
         errors = validate_flow(text)
         if errors:
             audit("flow_rejected", f"flow:{name}", "; ".join(m for _, m in errors)[:1000])
         else:
-            import yaml
             doc_name = (yaml.safe_load(text) or {}).get("name") or name
             reg = _flow_registry()
             if reg is not None:
@@ -239,24 +234,20 @@ def flow_edit():
 
 # ---------------------------------------------------------------- prompts
 
-def _prompt_library():
-    hub = current_app.config.get("HUB")
-    lib = hub.prompts if hub is not None else None
+def _prompt_library() -> PromptLibrary:
+    hub = current_app.config["HUB"]
+    lib: PromptLibrary | None = hub.prompts
     if lib is None:
-        from trunkline.ivr.prompts import PromptLibrary
-        lib = PromptLibrary(getattr(hub, "prompts_dir", None) or current_app.config["PROMPTS_DIR"],
-                            session_factory=db())
+        lib = PromptLibrary(hub.prompts_dir or current_app.config["PROMPTS_DIR"], session_factory=db())
     return lib
 
 
 @bp.route("/config/prompts", methods=["GET", "POST"])
 @require("config.view")
-def prompts():
+def prompts() -> tuple[str, int]:
     """Prompt library: upload any audio file soundfile reads (converted to 8 kHz once) or define by TTS text."""
-    Prompt = find_model("ivr_prompts")
     error = msg = None
     if request.method == "POST":
-        from .security import can
         if not can("config.edit"):
             abort(403)
         name = request.form.get("name", "").strip()
@@ -264,7 +255,6 @@ def prompts():
         up = request.files.get("file")
         text = request.form.get("text", "").strip()
         try:
-            from trunkline.ivr.prompts import PromptError
             lib = _prompt_library()
             if up and up.filename:
                 with tempfile.NamedTemporaryFile(suffix=os.path.splitext(up.filename)[1]) as tmp:
@@ -279,10 +269,8 @@ def prompts():
             msg = f"Prompt {name!r} saved ({os.path.basename(path)})."
         except PromptError as e:
             error = str(e)
-    rows = []
-    if Prompt is not None:
-        with session_scope(db()) as s:
-            rows = s.scalars(select(Prompt).order_by(Prompt.name, Prompt.lang)).all()
+    with session_scope(db()) as s:
+        rows = s.scalars(select(IvrPrompt).order_by(IvrPrompt.name, IvrPrompt.lang)).all()
     return render_template("prompts.html", rows=rows, error=error, msg=msg), (400 if error else 200)
 
 
@@ -290,7 +278,7 @@ def prompts():
 
 @bp.route("/config/users", methods=["GET", "POST"])
 @require("users.manage")
-def users():
+def users() -> tuple[str, int]:
     """Users: create, change role/allowlist/active, reset password (shown once), delete."""
     error = msg = None
     if request.method == "POST":
@@ -356,21 +344,15 @@ def users():
 
 @bp.route("/admin/audit")
 @require("logs.view")
-def audit_log():
+def audit_log() -> str:
     """Audit log (newest first), filterable by user and action."""
-    with session_scope(db()) as s:
-        q = select(AuditLog).order_by(AuditLog.id.desc())
-        if request.args.get("user"):
-            q = q.where(AuditLog.username == request.args["user"])
-        if request.args.get("action"):
-            q = q.where(AuditLog.action == request.args["action"])
-        rows = s.scalars(q.limit(500)).all()
+    rows = listed(AuditLog, [AuditLog.id.desc()], 500, {"user": AuditLog.username, "action": AuditLog.action})
     return render_template("audit.html", rows=rows)
 
 
 @bp.route("/admin/errors")
 @require("logs.view")
-def error_log():
+def error_log() -> str:
     """Error log (newest first)."""
     with session_scope(db()) as s:
         rows = s.scalars(select(ErrorLog).order_by(ErrorLog.id.desc()).limit(200)).all()

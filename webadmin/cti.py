@@ -6,36 +6,38 @@ with Last-Event-ID. Agent controls (ready / break / wrap-up / transfer / hang
 up) change state in the database directly or queue an acd_commands row that
 the ACD instance holding the call carries out.
 
-Inside the Trunkline web admin the app's login and CSRF hooks guard every
-route; an agent login only reaches its own agent (users.agent_id),
-supervisors and admins reach all. Mounted elsewhere, the blueprint needs
-`app.config["SESSION_FACTORY"]` (or ACD_SESSION_FACTORY) and uses no login.
+Inside the Trunkline web admin (security.install) the app's login and CSRF
+hooks guard every route; an agent login only reaches its own agent
+(users.agent_id), supervisors and admins reach all, and a request without a
+logged-in user reaches nothing. Mounted in an app without those hooks, the
+blueprint needs `app.config["SESSION_FACTORY"]` (or ACD_SESSION_FACTORY) and
+uses no login.
 """
-import json
-import time
+from __future__ import annotations
 
-from flask import (
-    Blueprint,
-    Response,
-    abort,
-    current_app,
-    g,
-    jsonify,
-    render_template_string,
-    request,
-    stream_with_context,
-)
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template_string, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from trunkline.acd.agents import DEFAULT_BREAK_REASONS
 from trunkline.acd.core import ACDCore, ACDError
 from trunkline.acd.cti import DOCUMENTS, read_events
 from trunkline.acd.models import AcdAgent, AcdCommand, AcdEntry, create_tables
-from trunkline.webadmin.messaging import queue_sms, sms_service
-from trunkline.webadmin.security import audit, can, csrf_token
+from trunkline.acd.service import ACD
+
+from . import sse
+from .messaging import queue_sms, sms_service
+from .security import audit, can, csrf_token, installed
 
 bp = Blueprint("acd", __name__)
 
-EXAMPLES = {
+EXAMPLES: dict[str, dict[str, Any]] = {
     "call.offered": {"agent": "1001", "call_id": "a1b2c3-7", "entry": 42, "queue": "billing",
                      "caller_id": "13800138000", "called": "4008001234", "data": {"meter": "4711", "lang": "zh"},
                      "wait": 12.4, "priority": 0, "position_at_entry": 3, "transferred_from": None},
@@ -61,8 +63,12 @@ CALL_COMMANDS = ("transfer", "hangup", "conference", "monitor")
 STATE_COMMANDS = ("ready", "break", "wrapup", "login", "logout")
 
 
+#: a view's answer: a response, or (JSON response, status)
+Reply = Response | tuple[Response, int]
+
+
 # ------------------------------------------------------------------ helpers
-def _factory():
+def _factory() -> sessionmaker[Session]:
     cfg = current_app.config
     sf = cfg.get("ACD_SESSION_FACTORY") or cfg.get("SESSION_FACTORY")
     if sf is None:
@@ -70,44 +76,58 @@ def _factory():
     if not current_app.extensions.get("acd_tables"):
         create_tables(sf.kw["bind"])
         current_app.extensions["acd_tables"] = True
-    return sf
+    factory: sessionmaker[Session] = sf
+    return factory
 
 
-def _live_acd():
+def _live_acd() -> ACD | None:
+    """The ACD running in this server (the web admin's hub), or None (web admin only, or mounted elsewhere)."""
     hub = current_app.config.get("HUB")
-    acd = getattr(hub, "acd", None) if hub is not None else None
-    return acd if hasattr(acd, "core") else None
+    return hub.acd if hub is not None else None
 
 
-def _core():
+def _core() -> ACDCore:
     acd = _live_acd()
     if acd is not None:
         return acd.core
     return ACDCore(_factory(), instance="web")
 
 
-def _user():
-    return getattr(g, "user", None)
+def _guarded() -> bool:
+    """True inside the web admin (its login hooks ran); False when mounted in an app without them."""
+    return installed(current_app)
 
 
-def _perm(name):
-    user = _user()
-    if user is None:
-        return "user" not in g           # mounted without the web admin's login hooks
-    return can(name)
+def _perm(name: str) -> bool:
+    """Permission `name` for this request: the logged-in user's role inside the web admin (no user: none);
+    mounted without the login hooks there are no users and every route is open."""
+    if not _guarded():
+        return True
+    return getattr(g, "user", None) is not None and can(name)
 
 
-def _may_act_as(agent_id):
+def _may_act_as(agent_id: str) -> bool:
     """Supervisors/admins reach every agent; an agent login only its own agent id."""
-    user = _user()
-    if user is None:
-        return "user" not in g
     if _perm("monitor"):
         return True
-    return getattr(user, "agent_id", None) == str(agent_id)
+    user = getattr(g, "user", None)
+    return user is not None and user.agent_id is not None and user.agent_id == str(agent_id)
 
 
-def _agent_or_404(agent_id):
+def _agent_for(agent_id: str) -> dict[str, Any]:
+    """The agent a request is about: 403 unless the user may act as them, 404 when unknown."""
+    if not _may_act_as(agent_id):
+        abort(403)
+    return _agent_or_404(agent_id)
+
+
+def _body() -> dict[str, Any]:
+    """The request's JSON object, else its form fields."""
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else request.form.to_dict()
+
+
+def _agent_or_404(agent_id: str) -> dict[str, Any]:
     with _factory()() as s:
         a = s.get(AcdAgent, str(agent_id))
         if a is None:
@@ -116,57 +136,51 @@ def _agent_or_404(agent_id):
                 "number": a.number, "current_entry": a.current_entry}
 
 
-def _stream(agent):
+def _stream(agent: str | None) -> Response:
     """SSE response tailing CTI documents (agent None: all)."""
     sf = _factory()
-    last = request.headers.get("Last-Event-ID") or request.args.get("after") or "0"
     try:
-        last = int(last)
+        last = int(request.headers.get("Last-Event-ID") or request.args.get("after") or "0")
     except ValueError:
         abort(400, description="Last-Event-ID / after must be an event id")
     limit = float(current_app.config.get("LIVE_STREAM_SECONDS", 55.0))
     limit = float(request.args.get("seconds", limit))
     interval = float(current_app.config.get("CTI_POLL_SECONDS", 0.25))
     acd = _live_acd()
-    cond = acd.core.hub.changed if acd is not None else None
+    cond: threading.Condition | None = acd.core.hub.changed if acd is not None else None
 
-    def gen():
+    def gen() -> Iterator[str]:
         nonlocal last
-        yield "retry: 2000\n\n"
+        yield sse.retry(2000)
         end = time.monotonic() + limit
         while True:
             with sf() as s:
                 docs = read_events(s, after_id=last, agent=agent)
             for d in docs:
                 last = d["id"]
-                yield f"id: {d['id']}\nevent: {d['type']}\ndata: {json.dumps(d, separators=(',', ':'))}\n\n"
+                yield sse.message(json.dumps(d, separators=(",", ":")), event=d["type"], event_id=d["id"])
             if time.monotonic() >= end:
                 return
             if not docs:
-                yield ": keepalive\n\n"
+                yield sse.KEEPALIVE
                 if cond is not None:
                     with cond:
                         cond.wait(interval * 4)
                 else:
                     time.sleep(interval)
-    resp = Response(stream_with_context(gen()), mimetype="text/event-stream")
-    resp.headers["Cache-Control"] = "no-cache"
-    resp.headers["X-Accel-Buffering"] = "no"
-    return resp
+    return sse.event_stream(gen())
 
 
 # ------------------------------------------------------------------ streams
 @bp.route("/cti/agent/<agent_id>/events")
-def agent_events(agent_id):
+def agent_events(agent_id: str) -> Response:
     """SSE: CTI documents of one agent (screen pops, state changes)."""
-    if not _may_act_as(agent_id):
-        abort(403)
-    _agent_or_404(agent_id)
+    _agent_for(agent_id)
     return _stream(str(agent_id))
 
 
 @bp.route("/cti/supervisor/events")
-def supervisor_events():
+def supervisor_events() -> Response:
     """SSE: every CTI document (all agents and queues)."""
     if not _perm("monitor"):
         abort(403)
@@ -175,11 +189,9 @@ def supervisor_events():
 
 # ------------------------------------------------------------------ agent API
 @bp.route("/cti/agent/<agent_id>/state")
-def agent_state(agent_id):
+def agent_state(agent_id: str) -> Response:
     """JSON: the agent's state and the call they are on (the current screen pop)."""
-    if not _may_act_as(agent_id):
-        abort(403)
-    a = _agent_or_404(agent_id)
+    a = _agent_for(agent_id)
     call = None
     if a["current_entry"]:
         with _factory()() as s:
@@ -193,12 +205,10 @@ def agent_state(agent_id):
 
 
 @bp.route("/cti/agent/<agent_id>/command", methods=["POST"])
-def agent_command(agent_id):
+def agent_command(agent_id: str) -> Reply:
     """Agent controls: ready, break (reason), wrapup (seconds), login, logout, transfer, hangup, conference."""
-    if not _may_act_as(agent_id):
-        abort(403)
-    _agent_or_404(agent_id)
-    body = request.get_json(silent=True) or request.form.to_dict()
+    _agent_for(agent_id)
+    body = _body()
     cmd = body.get("cmd", "")
     args = {k: v for k, v in body.items() if k not in ("cmd", "csrf_token")}
     core = _core()
@@ -240,9 +250,8 @@ def agent_command(agent_id):
     return jsonify({"ok": True, "state": state})
 
 
-def _memo_number(agent_id):
+def _memo_number(agent_id: str) -> tuple[str | None, str | None]:
     """The caller number of the agent's current call, else of their last answered call (None when none)."""
-    from sqlalchemy import select
     with _factory()() as s:
         a = s.get(AcdAgent, str(agent_id))
         e = s.get(AcdEntry, a.current_entry) if a is not None and a.current_entry else None
@@ -254,12 +263,10 @@ def _memo_number(agent_id):
 
 
 @bp.route("/cti/agent/<agent_id>/memo", methods=["POST"])
-def agent_memo(agent_id):
+def agent_memo(agent_id: str) -> Reply:
     """Send memo: queue an SMS with the memo text to the caller of the agent's current (or last) call."""
-    if not _may_act_as(agent_id):
-        abort(403)
-    _agent_or_404(agent_id)
-    body = request.get_json(silent=True) or request.form.to_dict()
+    _agent_for(agent_id)
+    body = _body()
     number, call_id = _memo_number(agent_id)
     if not number:
         return jsonify({"ok": False, "error": "the agent has no current or last call with a caller number"}), 409
@@ -271,7 +278,7 @@ def agent_memo(agent_id):
 
 
 @bp.route("/cti/command/<int:cid>")
-def command_result(cid):
+def command_result(cid: int) -> Response:
     """JSON: whether a queued command was carried out, and its result."""
     with _factory()() as s:
         row = s.get(AcdCommand, cid)
@@ -322,66 +329,23 @@ AGENT_BODY = """
 <script src="{{ js_url }}"></script>
 """
 
-AGENT_JS = r"""
-(function(){
-  const root = document.getElementById('agent');
-  const csrf = (document.querySelector('meta[name=csrf-token]')||{}).content || '';
-  const $ = id => document.getElementById(id);
-  function esc(s){return String(s==null?'':s).replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));}
-  function showPop(d, cls){
-    const pop = $('pop'); pop.className = 'pop ' + (cls||'');
-    let rows = '<table><tr><th>Caller</th><td>'+esc(d.caller_id)+'</td></tr><tr><th>Called</th><td>'+esc(d.called)+
-      '</td></tr><tr><th>Queue</th><td>'+esc(d.queue)+'</td></tr><tr><th>Waited</th><td>'+esc(d.wait)+' s</td></tr>';
-    const data = d.data || {};
-    for (const k of Object.keys(data)) rows += '<tr><th>'+esc(k)+'</th><td>'+esc(typeof data[k]==='object'?JSON.stringify(data[k]):data[k])+'</td></tr>';
-    pop.innerHTML = rows + '</table>';
-  }
-  function setState(s, r){ $('state').textContent = s; $('reason').textContent = r||''; }
-  fetch(root.dataset.stateUrl).then(r=>r.json()).then(a=>{ setState(a.state, a.reason); if(a.call) showPop(a.call, a.state); });
-  const es = new EventSource(root.dataset.events);
-  function log(d){ const li=document.createElement('li'); li.textContent = d.type+' '+JSON.stringify(d); $('log').prepend(li); }
-  es.addEventListener('call.offered', e=>{const d=JSON.parse(e.data); showPop(d,'ringing'); log(d);});
-  es.addEventListener('call.answered', e=>{const d=JSON.parse(e.data); showPop(d,'busy'); log(d);});
-  es.addEventListener('call.ended', e=>{const d=JSON.parse(e.data); $('pop').className='pop'; log(d);});
-  es.addEventListener('call.missed', e=>{const d=JSON.parse(e.data); $('pop').className='pop'; $('pop').innerHTML='<em>Missed call.</em>'; log(d);});
-  es.addEventListener('call.transferred', e=>log(JSON.parse(e.data)));
-  es.addEventListener('agent.state', e=>{const d=JSON.parse(e.data); setState(d.state, d.reason); log(d);});
-  es.addEventListener('supervisor.monitor', e=>log(JSON.parse(e.data)));
-  const memo = $('memo-send');
-  if (memo) memo.addEventListener('click', ()=>{
-    fetch(memo.dataset.memoUrl, {method:'POST', headers:{'Content-Type':'application/json','X-CSRF-Token':csrf},
-      body: JSON.stringify({text: $('memo-text').value})}).then(r=>r.json()).then(j=>{
-      $('msg').textContent = j.ok ? ('memo queued to '+j.number) : ('error: '+j.error); if (j.ok) $('memo-text').value=''; });
-  });
-  root.querySelectorAll('button[data-cmd]').forEach(b=>b.addEventListener('click', ()=>{
-    const body = {cmd: b.dataset.cmd};
-    if (body.cmd==='break') body.reason = $('reason-select').value;
-    if (body.cmd==='wrapup') body.seconds = 30;
-    if (body.cmd==='transfer'){ body[$('xfer-type').value] = $('xfer-target').value; body.kind = $('xfer-kind').value; }
-    fetch(root.dataset.commandUrl, {method:'POST', headers:{'Content-Type':'application/json','X-CSRF-Token':csrf},
-      body: JSON.stringify(body)}).then(r=>r.json()).then(j=>{ $('msg').textContent = j.ok ? 'ok' : ('error: '+j.error); });
-  }));
-})();
-"""
 
 
-def _csrf():
-    return csrf_token() if "user" in g else ""    # mounted without the login hooks: no session, no token
+def _csrf() -> str:
+    return csrf_token() if _guarded() else ""    # mounted without the login hooks: no session, no token
 
 
 @bp.route("/cti/agent.js")
-def agent_js():
+def agent_js() -> Response:
     """The agent page's script (served, not inline, for the web admin's Content-Security-Policy)."""
-    return Response(AGENT_JS, mimetype="application/javascript")
+    with bp.open_resource("static/cti_agent.js", "rb") as f:
+        return Response(f.read(), mimetype="application/javascript")
 
 
 @bp.route("/cti/agent/<agent_id>")
-def agent_page(agent_id):
+def agent_page(agent_id: str) -> str:
     """The agent page: live screen pop and controls."""
-    from flask import url_for
-    if not _may_act_as(agent_id):
-        abort(403)
-    a = _agent_or_404(agent_id)
+    a = _agent_for(agent_id)
     body = render_template_string(AGENT_BODY, a=a, reasons=DEFAULT_BREAK_REASONS[:-1],
                                   events_url=url_for("acd.agent_events", agent_id=a["id"]),
                                   state_url=url_for("acd.agent_state", agent_id=a["id"]),
@@ -408,17 +372,18 @@ REFERENCE_BODY = """
 <p><code>POST /cti/agent/&lt;agent&gt;/command</code> with JSON <code>{"cmd": ...}</code>:
 ready · break (<code>reason</code>) · wrapup (<code>seconds</code>) · login · logout ·
 transfer (<code>agent</code> or <code>queue</code>, <code>kind</code> blind|attended) · hangup ·
-conference (<code>number</code> or <code>port</code>) · monitor (<code>mode</code>, <code>port</code> or <code>number</code>).
+conference (<code>number</code> or <code>port</code>) ·
+monitor (<code>mode</code>, <code>port</code> or <code>number</code>).
 Call commands are queued and carried out by the server holding the call: <code>GET /cti/command/&lt;id&gt;</code>.</p>
 """
 
 
 @bp.route("/cti/reference")
-def reference():
+def reference() -> str:
     """Reference page: every CTI JSON document with its fields and an example."""
     examples = {}
     for t in DOCUMENTS:
-        ex = {"id": 1234, "type": t, "time": 1795430000.25}
+        ex: dict[str, Any] = {"id": 1234, "type": t, "time": 1795430000.25}
         ex.update(EXAMPLES.get(t, {}))
         examples[t] = json.dumps(ex, indent=1, ensure_ascii=False)
     body = render_template_string(REFERENCE_BODY, docs=DOCUMENTS, examples=examples)

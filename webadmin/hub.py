@@ -1,26 +1,22 @@
 """The running server's facade the web admin reads from; trunkline.app.server fills one in."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from trunkline.acd.service import ACD
+from trunkline.data.spool import DurableWriter
 
 
 class EngineLike(Protocol):
     """What the web admin needs from the media engine."""
     bus: Any  # .subscribe(callback(event: dict))
 
-    def status(self) -> list[dict]:
+    def status(self) -> list[dict[str, Any]]:
         """One dict per channel: channel, span, kind, state, caller, called, since, call_id (+duration, alarms)."""
-
-
-class AcdLike(Protocol):
-    """What the web admin needs from the ACD (hub.acd may be None)."""
-
-    def agents_status(self) -> list[dict]:
-        """One dict per agent: id, name, state, reason, since/time in state (s), calls."""
-
-    def queues_status(self) -> list[dict]:
-        """One dict per queue: name, waiting, longest_wait (s), available, ... ."""
 
 
 @dataclass
@@ -36,10 +32,10 @@ class Hub:
     sms: the SMS service on the GSM modem (drivers.serial.sms_service.SmsService), or None;
     campaigns: name -> running ivr.campaign.Campaign; campaign_manager: ivr.campaign_store.CampaignManager.
     """
-    session_factory: Callable
-    engine: Optional[EngineLike] = None
-    acd: Optional[AcdLike] = None
-    writer: Any = None
+    session_factory: Callable[[], Session]
+    engine: EngineLike | None = None
+    acd: ACD | None = None
+    writer: DurableWriter | None = None
     recordings_dir: str = "var/recordings"
     prompts_dir: str = "var/prompts"
     fax_dir: str = "var/fax"

@@ -5,13 +5,20 @@ import datetime as dt
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
 
-from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request, stream_with_context
+from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, render_template, request
 from sqlalchemy import func, select
+from werkzeug.local import LocalProxy
 
-from trunkline.data.db import find_model, session_scope
+from trunkline.acd.core import ACDError
+from trunkline.acd.models import AcdAgent, AcdEntry, AcdMember, AcdQueue
+from trunkline.data.db import session_scope
 from trunkline.data.models import Cdr
 
+from . import sse
+from .hub import Hub
 from .security import audit, db, require
 
 bp = Blueprint("live", __name__)
@@ -20,18 +27,18 @@ bp = Blueprint("live", __name__)
 class Notifier:
     """Wakes every SSE stream when the engine's bus publishes (the bus callback only sets events)."""
 
-    def __init__(self):
-        self._waiters = set()
+    def __init__(self) -> None:
+        self._waiters: set[threading.Event] = set()
         self._lock = threading.Lock()
         self.events = 0
         self.closed = False
 
-    def shutdown(self):
+    def shutdown(self) -> None:
         """End every SSE stream at its next wake-up (server stopping)."""
         self.closed = True
         self.on_event(None)
 
-    def on_event(self, event):
+    def on_event(self, event: dict[str, Any] | None) -> None:
         """Bus callback: never blocks the tick loop."""
         self.events += 1
         with self._lock:
@@ -39,37 +46,35 @@ class Notifier:
         for w in waiters:
             w.set()
 
-    def waiter(self):
+    def waiter(self) -> threading.Event:
         """A new threading.Event set on every bus event."""
         ev = threading.Event()
         with self._lock:
             self._waiters.add(ev)
         return ev
 
-    def drop(self, ev):
+    def drop(self, ev: threading.Event) -> None:
         """Forget a waiter (stream closed)."""
         with self._lock:
             self._waiters.discard(ev)
 
 
-def _hub():
-    return current_app.config.get("HUB")
+def _hub() -> Hub:
+    hub: Hub = current_app.config["HUB"]
+    return hub
 
 
-def _clock():
-    hub = _hub()
-    eng = getattr(hub, "engine", None)
-    now = getattr(eng, "now", None)
+def _clock() -> float:
+    now = getattr(_hub().engine, "now", None)
     return now if isinstance(now, (int, float)) else time.time()
 
 
-def channels_snapshot():
+def channels_snapshot() -> dict[str, Any]:
     """Rows for the channel page, plus one summary row per span (alarms, busy count)."""
-    hub = _hub()
-    eng = getattr(hub, "engine", None)
+    eng = _hub().engine
     rows = list(eng.status()) if eng is not None else []
     now = _clock()
-    spans = {}
+    spans: dict[Any, dict[str, Any]] = {}
     out = []
     for r in rows:
         dur = r.get("duration")
@@ -90,24 +95,21 @@ def channels_snapshot():
             "busy": len(busy), "total": len(out)}
 
 
-def agents_snapshot():
+def agents_snapshot() -> dict[str, Any]:
     """Agents: id, name, state, reason, time in state (s), calls (from the ACD, else its tables)."""
-    hub = _hub()
-    acd = getattr(hub, "acd", None)
-    if acd is not None and hasattr(acd, "agents_status"):
+    acd = _hub().acd
+    if acd is not None:
         return {"agents": list(acd.agents_status())}
-    Agent = find_model("acd_agents")
-    if Agent is None:
-        return {"agents": []}
     now = _clock()
     with session_scope(db()) as s:
-        rows = s.scalars(select(Agent).order_by(Agent.id)).all()
+        rows = s.scalars(select(AcdAgent).order_by(AcdAgent.id)).all()
         return {"agents": [{"id": a.id, "name": a.name, "state": a.state, "reason": a.reason,
                             "in_state": round(max(0.0, now - (a.state_since or now)), 1),
                             "calls": a.calls_taken} for a in rows]}
 
 
-def today_stats(queue=None, sl_seconds=20.0, now=None):
+def today_stats(queue: str | None = None, sl_seconds: float = 20.0,
+                now: dt.datetime | None = None) -> dict[str, Any]:
     """Today's queue figures from the CDRs (UTC day): calls per hour, averages (s), SL and abandon (%)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     day0 = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -120,7 +122,7 @@ def today_stats(queue=None, sl_seconds=20.0, now=None):
     return summarize(rows, sl_seconds, hours_of=True)
 
 
-def summarize(rows, sl_seconds=20.0, hours_of=False):
+def summarize(rows: Sequence[Any], sl_seconds: float = 20.0, hours_of: bool = False) -> dict[str, Any]:
     """Queue figures over CDR rows (start, outcome, wait, talk, wrapup, ...): counts, ASA, AHT, SL %, abandon %."""
     offered = len(rows)
     answered = [r for r in rows if r.outcome == "answered"]
@@ -130,7 +132,7 @@ def summarize(rows, sl_seconds=20.0, hours_of=False):
     handles = [(r.talk or 0.0) + (r.wrapup or 0.0) for r in answered if r.talk is not None]
     all_waits = [r.wait for r in rows if r.wait is not None]
     in_sl = sum(1 for r in answered if (r.wait or 0.0) <= sl_seconds)
-    out = {
+    out: dict[str, Any] = {
         "offered": offered, "answered": len(answered), "abandoned": len(abandoned),
         "asa": round(sum(waits) / len(waits), 1) if waits else 0.0,
         "avg_wait": round(sum(all_waits) / len(all_waits), 1) if all_waits else 0.0,
@@ -148,29 +150,28 @@ def summarize(rows, sl_seconds=20.0, hours_of=False):
     return out
 
 
-def queues_snapshot():
+def _queues_from_tables() -> list[dict[str, Any]]:
+    """Per-queue waiting / longest wait / available from the ACD tables (no ACD in this server)."""
+    now = _clock()
+    with session_scope(db()) as s:
+        names = s.scalars(select(AcdQueue.name).order_by(AcdQueue.name)).all()
+        waiting: dict[str, int] = {q: n for q, n in s.execute(
+            select(AcdEntry.queue, func.count()).where(AcdEntry.state == "waiting").group_by(AcdEntry.queue))}
+        oldest: dict[str, float] = {q: t for q, t in s.execute(
+            select(AcdEntry.queue, func.min(AcdEntry.queue_since)).where(AcdEntry.state == "waiting")
+            .group_by(AcdEntry.queue))}
+        avail: dict[str, int] = {q: n for q, n in s.execute(
+            select(AcdMember.queue, func.count()).join(AcdAgent, AcdAgent.id == AcdMember.agent)
+            .where(AcdAgent.state == "available").group_by(AcdMember.queue))}
+    return [{"name": n, "waiting": waiting.get(n, 0),
+             "longest_wait": round(max(0.0, now - oldest[n]), 1) if oldest.get(n) is not None else 0.0,
+             "available": avail.get(n, 0)} for n in names]
+
+
+def queues_snapshot() -> dict[str, Any]:
     """Wallboard: live per-queue waiting/longest wait/available plus today's figures (cached 5 s)."""
-    hub = _hub()
-    acd = getattr(hub, "acd", None)
-    if acd is not None and hasattr(acd, "queues_status"):
-        queues = list(acd.queues_status())
-    else:
-        queues = []
-        Entry, Queue = find_model("acd_entries"), find_model("acd_queues")
-        if Entry is not None and Queue is not None:
-            now = _clock()
-            with session_scope(db()) as s:
-                names = s.scalars(select(Queue.name).order_by(Queue.name)).all()
-                waiting = dict(s.execute(select(Entry.queue, func.count()).where(Entry.state == "waiting")
-                                         .group_by(Entry.queue)).all())
-                oldest = dict(s.execute(select(Entry.queue, func.min(Entry.queue_since))
-                                        .where(Entry.state == "waiting").group_by(Entry.queue)).all())
-                Member, Agent = find_model("acd_members"), find_model("acd_agents")
-                avail = dict(s.execute(select(Member.queue, func.count()).join(Agent, Agent.id == Member.agent)
-                                       .where(Agent.state == "available").group_by(Member.queue)).all())
-            queues = [{"name": n, "waiting": waiting.get(n, 0),
-                       "longest_wait": round(max(0.0, now - oldest[n]), 1) if oldest.get(n) is not None else 0.0,
-                       "available": avail.get(n, 0)} for n in names]
+    acd = _hub().acd
+    queues = list(acd.queues_status()) if acd is not None else _queues_from_tables()
     _stats_cache = current_app.extensions.setdefault("tl_stats_cache", {"at": 0.0, "value": None})
     t = time.monotonic()
     if _stats_cache["value"] is None or t - _stats_cache["at"] > current_app.config.get("STATS_CACHE_SECONDS", 5.0):
@@ -180,34 +181,35 @@ def queues_snapshot():
             "sl_seconds": current_app.config.get("SERVICE_LEVEL_SECONDS", 20.0)}
 
 
-TOPICS = {"channels": channels_snapshot, "agents": agents_snapshot, "queues": queues_snapshot}
+TOPICS: dict[str, Callable[[], dict[str, Any]]] = {"channels": channels_snapshot, "agents": agents_snapshot,
+                                                  "queues": queues_snapshot}
 
 
 @bp.route("/")
 @bp.route("/live/channels")
 @require("live.view")
-def channels():
+def channels() -> str:
     """Spans and channels page."""
     return render_template("live.html", topic="channels", title="Channels")
 
 
 @bp.route("/live/agents")
 @require("live.view")
-def agents():
+def agents() -> str:
     """Agents page."""
     return render_template("live.html", topic="agents", title="Agents")
 
 
 @bp.route("/live/wallboard")
 @require("live.view")
-def wallboard():
+def wallboard() -> str:
     """Queue wallboard for the big screen."""
     return render_template("live.html", topic="queues", title="Queue wallboard")
 
 
 @bp.route("/api/live/<topic>")
 @require("live.view")
-def snapshot(topic):
+def snapshot(topic: str) -> Response:
     """One JSON snapshot of a live topic."""
     if topic not in TOPICS:
         abort(404)
@@ -216,31 +218,32 @@ def snapshot(topic):
 
 @bp.route("/live/stream/<topic>")
 @require("live.view")
-def stream(topic):
-    """Server-Sent Events: a snapshot on every bus event (at most every LIVE_MIN_INTERVAL s) and every LIVE_INTERVAL s."""
+def stream(topic: str) -> Response:
+    """Server-Sent Events: a snapshot on every bus event (at most every LIVE_MIN_INTERVAL s) and every
+    LIVE_INTERVAL s."""
     if topic not in TOPICS:
         abort(404)
-    app = current_app._get_current_object()
+    app: Flask = cast("LocalProxy[Flask]", current_app)._get_current_object()   # the app behind the proxy
     fn = TOPICS[topic]
     notifier = app.extensions["tl_notifier"]
     interval = app.config.get("LIVE_INTERVAL", 1.0)
     min_interval = app.config.get("LIVE_MIN_INTERVAL", 0.25)
     lifetime = app.config.get("LIVE_STREAM_SECONDS", 55.0)
 
-    def gen():
+    def gen() -> Iterator[str]:
         ev = notifier.waiter()
         end = time.monotonic() + lifetime
         last = None
         try:
-            yield "retry: 1000\n\n"
+            yield sse.retry(1000)
             while time.monotonic() < end and not notifier.closed:
                 with app.app_context():
                     data = json.dumps(fn(), separators=(",", ":"), default=str)
                 if data != last:
-                    yield f"event: {topic}\ndata: {data}\n\n"
+                    yield sse.message(data, event=topic)
                     last = data
                 else:
-                    yield ": keepalive\n\n"
+                    yield sse.KEEPALIVE
                 ev.wait(interval)
                 ev.clear()
                 if notifier.closed:
@@ -249,15 +252,12 @@ def stream(topic):
         finally:
             notifier.drop(ev)
 
-    resp = Response(stream_with_context(gen()), mimetype="text/event-stream")
-    resp.headers["Cache-Control"] = "no-cache"
-    resp.headers["X-Accel-Buffering"] = "no"
-    return resp
+    return sse.event_stream(gen())
 
 
 @bp.route("/live/monitor", methods=["POST"])
 @require("monitor")
-def monitor():
+def monitor() -> Response:
     """Supervisor listen / whisper / barge on an agent's call (audited); carried out by the ACD."""
     agent = request.form.get("agent", "")
     mode = request.form.get("mode", "")
@@ -265,14 +265,11 @@ def monitor():
         abort(400, description="mode must be listen, whisper or barge, with an agent")
     station = request.form.get("station", "")
     audit(mode, f"agent:{agent}", f"supervisor station {station}")
-    acd = getattr(_hub(), "acd", None)
-    fn = getattr(acd, "monitor", None)
-    if fn is None:
+    acd = _hub().acd
+    if acd is None:
         abort(501, description="the ACD is not running in this server; nothing to monitor")
     try:
-        result = fn(agent=agent, mode=mode, supervisor=g.user.username, station=station)
-    except Exception as exc:
-        if type(exc).__module__.startswith("trunkline.acd"):  # the ACD refused the request: say why
-            abort(400, description=str(exc))
-        raise
+        result = acd.monitor(agent=agent, mode=mode, supervisor=g.user.username, station=station)
+    except ACDError as exc:          # the ACD refused the request: say why
+        abort(400, description=str(exc))
     return jsonify({"ok": True, "result": result})

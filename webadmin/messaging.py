@@ -1,7 +1,8 @@
 """Messaging and outbound pages: SMS list + send form, campaigns with live progress and pause/resume/stop.
 
 What it reads from the running server (webadmin.hub.Hub):
-    hub.sms        a trunkline.drivers.serial.sms_service.SmsService (falls back to hub.engine.sms); None = sending refused
+    hub.sms        a trunkline.drivers.serial.sms_service.SmsService (falls back to hub.engine.sms);
+                   None = sending refused
     hub.campaigns  dict name -> trunkline.ivr.campaign.Campaign (empty = no campaigns)
     hub.campaign_manager  a trunkline.ivr.campaign_store.CampaignManager: creates campaigns from
                             the form on the campaigns page and keeps them in the database (absent = the
@@ -9,11 +10,18 @@ What it reads from the running server (webadmin.hub.Hub):
 """
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.wrappers import Response
 
 from trunkline.data.db import session_scope
 from trunkline.data.models import Sms
+from trunkline.drivers.serial.pdu import PduError
+from trunkline.ivr.campaign import CampaignError
+from trunkline.ivr.campaign_store import parse_numbers
 
 from . import security
 from .security import audit, db, require
@@ -31,7 +39,7 @@ PAGE_SIZE = 200
 MAX_TEXT = 1530          # 10 concatenated GSM 7-bit parts (153 each); UCS-2 text splits into more parts
 
 
-def sms_service():
+def sms_service() -> Any:
     """The running server's SmsService, or None when no GSM modem is configured."""
     hub = current_app.config.get("HUB")
     if hub is None:
@@ -42,21 +50,20 @@ def sms_service():
     return svc
 
 
-def campaigns() -> dict:
+def campaigns() -> dict[str, Any]:
     """name -> Campaign from hub.campaigns (empty when none)."""
     hub = current_app.config.get("HUB")
     return dict(hub.campaigns) if hub is not None else {}
 
 
-def campaign_manager():
+def campaign_manager() -> Any:
     """The server's CampaignManager (ivr.campaign_store), or None."""
     hub = current_app.config.get("HUB")
     return hub.campaign_manager if hub is not None else None
 
 
-def queue_sms(number: str, text: str):
+def queue_sms(number: str, text: str) -> tuple[int | None, str | None]:
     """Queue an SMS through the server's SmsService; returns (row id, None) or (None, error message)."""
-    from trunkline.drivers.serial.pdu import PduError
     number, text = (number or "").strip(), (text or "").strip()
     svc = sms_service()
     if svc is None:
@@ -77,7 +84,7 @@ def queue_sms(number: str, text: str):
 
 @bp.route("/sms", methods=["GET", "POST"])
 @require("sms.view")
-def sms():
+def sms() -> Response | tuple[str, int]:
     """Incoming and outgoing SMS (newest first, filter by number/direction) and the send form."""
     error = msg = None
     status = 200
@@ -123,20 +130,20 @@ FORM_DEFAULTS = {"name": "", "flow": "", "caller_id": "", "numbers": "", "max_ch
 MAX_REPORTED_LINES = 50
 
 
-def _progress_all():
+def _progress_all() -> dict[str, Any]:
     """name -> counters: live campaigns from memory, finished/stored ones from the database."""
-    out = {}
+    out: dict[str, Any] = {}
     mgr = campaign_manager()
     if mgr is not None:
         try:
             out.update(mgr.stored())
-        except Exception:
+        except SQLAlchemyError:      # the page still shows the live campaigns; the log says why the rest is missing
             current_app.logger.exception("stored campaigns unreadable")
     out.update({name: c.progress() for name, c in campaigns().items()})
     return dict(sorted(out.items()))
 
 
-def _read_upload():
+def _read_upload() -> tuple[str, str | None]:
     """(text, error) of the uploaded CSV file, if any."""
     f = request.files.get("csv")
     if f is None or not f.filename:
@@ -150,10 +157,8 @@ def _read_upload():
     return "", f"The file {f.filename} is not UTF-8 or GB18030 text."
 
 
-def _create_campaign(form):
+def _create_campaign(form: dict[str, str]) -> tuple[Any, list[str], str | None]:
     """Validate the create form and start the campaign; returns (campaign, notes, error)."""
-    from trunkline.ivr.campaign import CampaignError
-    from trunkline.ivr.campaign_store import parse_numbers
     mgr = campaign_manager()
     if mgr is None:
         return None, [], "Campaigns cannot be created here: this web admin has no running dialer."
@@ -190,10 +195,11 @@ def _create_campaign(form):
 
 @bp.route("/campaigns", methods=["GET", "POST"])
 @require("campaigns.view")
-def campaigns_page():
+def campaigns_page() -> tuple[str, int]:
     """Every campaign with its progress counters (refreshed by campaigns.js every 2 s); admins create
     campaigns with the form (POST)."""
-    error, msg, notes, status = request.args.get("error"), request.args.get("msg"), [], 200
+    notes: list[str] = []
+    error, msg, status = request.args.get("error"), request.args.get("msg"), 200
     form = dict(FORM_DEFAULTS)
     if request.method == "POST":
         if not security.can("campaigns.create"):
@@ -227,7 +233,7 @@ def campaigns_page():
 
 @bp.route("/campaigns/<name>")
 @require("campaigns.view")
-def campaign_numbers(name):
+def campaign_numbers(name: str) -> str:
     """One campaign's numbers from the database: state, outcome, attempts, last cause."""
     mgr = campaign_manager()
     rows = mgr.numbers(name) if mgr is not None else None
@@ -245,14 +251,14 @@ def campaign_numbers(name):
 
 @bp.route("/api/campaigns")
 @require("campaigns.view")
-def campaigns_json():
+def campaigns_json() -> Response:
     """JSON: name -> progress() counters of every campaign."""
     return jsonify(_progress_all())
 
 
 @bp.route("/campaigns/<name>/<action>", methods=["POST"])
 @require("campaigns.control")
-def campaign_control(name, action):
+def campaign_control(name: str, action: str) -> Response | tuple[Response, int]:
     """Pause, resume or stop a campaign (audited); a no-op action is reported, not silently accepted."""
     if action not in ACTIONS:
         abort(404)
@@ -274,7 +280,8 @@ def campaign_control(name, action):
     return _control_reply(camp, msg=f"Campaign {name}: {before} -> {camp.state}.")
 
 
-def _control_reply(camp, msg=None, error=None, code=200):
+def _control_reply(camp: Any, msg: str | None = None, error: str | None = None,
+                   code: int = 200) -> Response | tuple[Response, int]:
     if request.accept_mimetypes.best == "application/json" or request.is_json:
         return jsonify({"ok": error is None, "state": camp.state, "error": error, "msg": msg}), code
     return redirect(url_for("messaging.campaigns_page", msg=msg, error=error))

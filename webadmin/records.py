@@ -4,15 +4,23 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import logging
 import os
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
-from sqlalchemy import or_, select
+from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, stream_with_context
+from PIL import Image
+from sqlalchemy import Select, or_, select
 
-from trunkline.data.db import find_model, session_scope
+from trunkline.data.db import session_scope
 from trunkline.data.models import Cdr, Fax, Recording
+from trunkline.ivr.models import IvrMailbox, IvrVoicemailMessage
 
+from .rows import listed, row_or_404
 from .security import audit, db, require
+
+log = logging.getLogger("trunkline.webadmin")
 
 bp = Blueprint("records", __name__)
 
@@ -21,7 +29,7 @@ CDR_COLUMNS = ["call_id", "start", "answer", "end", "direction", "trunk", "span"
                "survey_score", "ivr_path", "recording_id"]
 
 
-def parse_day(text, end=False):
+def parse_day(text: str | None, end: bool = False) -> dt.datetime | None:
     """'YYYY-MM-DD' (or ISO datetime) -> UTC datetime; with end=True a bare date means the next midnight."""
     if not text:
         return None
@@ -36,7 +44,7 @@ def parse_day(text, end=False):
     return v
 
 
-def cdr_query(args):
+def cdr_query(args: Mapping[str, str]) -> Select[Any]:
     """SELECT over CDRs filtered by date range, number (caller or called), agent, queue, outcome."""
     q = select(Cdr)
     a, b = parse_day(args.get("from")), parse_day(args.get("to"), end=True)
@@ -55,7 +63,7 @@ def cdr_query(args):
 
 @bp.route("/cdrs")
 @require("records.view")
-def cdrs():
+def cdrs() -> str:
     """CDR search page."""
     limit = min(int(request.args.get("limit", 200) or 200), 2000)
     with session_scope(db()) as s:
@@ -65,9 +73,9 @@ def cdrs():
 
 @bp.route("/cdrs.csv")
 @require("records.view")
-def cdrs_csv():
+def cdrs_csv() -> Response:
     """The same search as CSV (all matching rows)."""
-    def gen():
+    def gen() -> Iterator[str]:
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(CDR_COLUMNS)
@@ -79,25 +87,31 @@ def cdrs_csv():
                 w.writerow([getattr(c, k) if getattr(c, k) is not None else "" for k in CDR_COLUMNS])
                 yield buf.getvalue()
     audit("export", "cdrs.csv", request.query_string.decode()[:200])
-    from flask import stream_with_context
     return Response(stream_with_context(gen()), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=cdrs.csv"})
 
 
-def _safe_file(path, base_dirs):
+def _media_problem(full: str, base_dirs: list[str]) -> str | None:
+    """Why the stored file at absolute path `full` may not be served (None: it may)."""
+    if not any(full.startswith(os.path.realpath(d) + os.sep) for d in base_dirs):
+        return "file outside the media directories"
+    if not os.path.isfile(full):
+        return "file missing on disk"
+    return None
+
+
+def _safe_file(path: str, base_dirs: list[str]) -> str:
     """Absolute path of a stored file, refused (404) when it lies outside the configured directories."""
     full = os.path.realpath(path)
-    if not any(full.startswith(os.path.realpath(d) + os.sep) for d in base_dirs):
-        abort(404, description="file outside the media directories")
-    if not os.path.isfile(full):
-        abort(404, description="file missing on disk")
+    problem = _media_problem(full, base_dirs)
+    if problem:
+        abort(404, description=problem)
     return full
 
 
-def _media_dirs():
-    hub = current_app.config.get("HUB")
-    dirs = [getattr(hub, "recordings_dir", None), getattr(hub, "fax_dir", None), getattr(hub, "prompts_dir", None)]
-    dirs += current_app.config.get("MEDIA_DIRS", [])
+def _media_dirs() -> list[str]:
+    hub = current_app.config["HUB"]
+    dirs = [hub.recordings_dir, hub.fax_dir, hub.prompts_dir] + list(current_app.config.get("MEDIA_DIRS", []))
     return [d for d in dirs if d]
 
 
@@ -106,25 +120,18 @@ MIMES = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "mp3": "a
 
 @bp.route("/recordings")
 @require("records.view")
-def recordings():
+def recordings() -> str:
     """Recordings list with in-browser players."""
-    with session_scope(db()) as s:
-        q = select(Recording).order_by(Recording.started_at.desc())
-        if request.args.get("call_id"):
-            q = q.where(Recording.call_id == request.args["call_id"])
-        rows = s.scalars(q.limit(200)).all()
+    rows = listed(Recording, [Recording.started_at.desc()], 200, {"call_id": Recording.call_id})
     return render_template("recordings.html", rows=rows)
 
 
 @bp.route("/recordings/<int:rid>/audio")
 @require("recordings.listen")
-def recording_audio(rid):
+def recording_audio(rid: int) -> Response:
     """The audio file, with HTTP range requests (206) for seeking; each first fetch is audited."""
-    with session_scope(db()) as s:
-        r = s.get(Recording, rid)
-        if r is None:
-            abort(404)
-        path, fmt = r.path, r.format
+    r = row_or_404(Recording, rid)
+    path, fmt = r.path, r.format
     full = _safe_file(path, _media_dirs())
     if "Range" not in request.headers or request.headers.get("Range", "").startswith("bytes=0-"):
         audit("listen_recording", f"recording:{rid}", path)
@@ -135,30 +142,21 @@ def recording_audio(rid):
 
 @bp.route("/voicemail")
 @require("records.view")
-def voicemail():
+def voicemail() -> str:
     """Voicemail messages by box (the IVR's ivr_voicemail_* tables)."""
-    Box, Msg = find_model("ivr_voicemail_boxes"), find_model("ivr_voicemail_messages")
-    rows = []
-    if Box is not None and Msg is not None:
-        with session_scope(db()) as s:
-            q = select(Msg, Box.box).join(Box, Box.id == Msg.mailbox_id).order_by(Msg.created_at.desc()).limit(300)
-            rows = [{"id": m.id, "box": box, "caller": m.caller, "at": m.created_at, "seconds": m.duration_ms / 1000,
-                     "folder": m.folder} for m, box in s.execute(q)]
-    return render_template("voicemail.html", rows=rows, available=Box is not None)
+    Box, Msg = IvrMailbox, IvrVoicemailMessage
+    with session_scope(db()) as s:
+        q = select(Msg, Box.box).join(Box, Box.id == Msg.mailbox_id).order_by(Msg.created_at.desc()).limit(300)
+        rows = [{"id": m.id, "box": box, "caller": m.caller, "at": m.created_at, "seconds": m.duration_ms / 1000,
+                 "folder": m.folder} for m, box in s.execute(q)]
+    return render_template("voicemail.html", rows=rows)
 
 
 @bp.route("/voicemail/<int:mid>/audio")
 @require("recordings.listen")
-def voicemail_audio(mid):
+def voicemail_audio(mid: int) -> Response:
     """A voicemail message's audio with range requests."""
-    Msg = find_model("ivr_voicemail_messages")
-    if Msg is None:
-        abort(404)
-    with session_scope(db()) as s:
-        m = s.get(Msg, mid)
-        if m is None:
-            abort(404)
-        path = m.path
+    path = row_or_404(IvrVoicemailMessage, mid).path
     full = _safe_file(path, _media_dirs() + current_app.config.get("VOICEMAIL_DIRS", []))
     audit("listen_voicemail", f"voicemail:{mid}", path)
     return send_file(full, mimetype=MIMES.get(full.rsplit(".", 1)[-1].lower(), "audio/wav"), conditional=True)
@@ -168,7 +166,7 @@ def voicemail_audio(mid):
 
 @bp.route("/faxes")
 @require("records.view")
-def faxes():
+def faxes() -> str:
     """Fax inbox and outbox."""
     with session_scope(db()) as s:
         rows = s.scalars(select(Fax).order_by(Fax.at.desc()).limit(300)).all()
@@ -176,12 +174,11 @@ def faxes():
                            outbox=[f for f in rows if f.direction == "out"])
 
 
-def tiff_page_png(path, page, max_width=1000):
+def tiff_page_png(path: str, page: int, max_width: int = 1000) -> bytes:
     """PNG bytes of one page (0-based) of a TIFF file, scaled to at most `max_width` pixels, aspect kept.
 
     Fax pages have different X/Y resolution (204x98 dpi normal): rows are stretched to square pixels.
     """
-    from PIL import Image
     with Image.open(path) as im:
         try:
             im.seek(page)
@@ -193,7 +190,7 @@ def tiff_page_png(path, page, max_width=1000):
         if xres > 0 and yres > 0 and abs(xres - yres) > 1:
             h = int(round(h * float(xres) / float(yres)))
         scale = min(1.0, max_width / w)
-        frame = frame.resize((max(1, int(w * scale)), max(1, int(h * scale))), Image.LANCZOS)
+        frame = frame.resize((max(1, int(w * scale)), max(1, int(h * scale))), Image.Resampling.LANCZOS)
         out = io.BytesIO()
         frame.save(out, "PNG", optimize=True)
         return out.getvalue()
@@ -201,33 +198,36 @@ def tiff_page_png(path, page, max_width=1000):
 
 @bp.route("/faxes/<int:fid>")
 @require("records.view")
-def fax(fid):
-    """One fax with its page images."""
-    with session_scope(db()) as s:
-        f = s.get(Fax, fid)
-        if f is None:
-            abort(404)
+def fax(fid: int) -> str:
+    """One fax with its page images (a file that cannot be read shows no pages; the log says why)."""
+    f = row_or_404(Fax, fid)
     pages = f.pages
     if not pages:
-        try:
-            from PIL import Image
-            with Image.open(_safe_file(f.path, _media_dirs())) as im:
-                pages = getattr(im, "n_frames", 1)
-        except Exception:
-            pages = 0
+        pages = _tiff_pages(f.path)
     return render_template("fax.html", f=f, pages=range(pages))
 
 
 @bp.route("/faxes/<int:fid>/page/<int:page>.png")
 @require("records.view")
-def fax_page(fid, page):
+def fax_page(fid: int, page: int) -> Response:
     """PNG rendering of page `page` (1-based) of a fax's TIFF file."""
-    with session_scope(db()) as s:
-        f = s.get(Fax, fid)
-        if f is None:
-            abort(404)
-        path = f.path
+    path = row_or_404(Fax, fid).path
     if page < 1:
         abort(404)
     png = tiff_page_png(_safe_file(path, _media_dirs()), page - 1)
     return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
+def _tiff_pages(path: str) -> int:
+    """Number of pages of a stored fax TIFF file; 0 (logged) when it is not served or cannot be read."""
+    full = os.path.realpath(path)
+    problem = _media_problem(full, _media_dirs())
+    if problem:
+        log.warning("fax file %s: %s", path, problem)
+        return 0
+    try:
+        with Image.open(full) as im:
+            return int(getattr(im, "n_frames", 1))
+    except OSError as exc:          # includes PIL.UnidentifiedImageError: not a TIFF we can read
+        log.warning("fax file %s unreadable: %s", path, exc)
+        return 0

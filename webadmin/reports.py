@@ -5,7 +5,9 @@ import csv
 import datetime as dt
 import io
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from html import escape
+from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
 from markupsafe import Markup
@@ -21,7 +23,8 @@ from .security import audit, db, require
 bp = Blueprint("reports", __name__)
 
 
-def bar_chart(labels, values, title="", width=720, height=220, color="#2b6cb0"):
+def bar_chart(labels: Sequence[Any], values: Sequence[float], title: str = "", width: int = 720, height: int = 220,
+              color: str = "#2b6cb0") -> Markup:
     """Inline SVG bar chart (labels on x, integer/float values on y)."""
     n = max(1, len(values))
     top = max([v for v in values] + [1])
@@ -45,14 +48,15 @@ def bar_chart(labels, values, title="", width=720, height=220, color="#2b6cb0"):
     return Markup("".join(parts))
 
 
-def _range(args):
+def _range(args: Mapping[str, str]) -> tuple[dt.datetime, dt.datetime]:
     now = dt.datetime.now(dt.timezone.utc)
     a = parse_day(args.get("from")) or (now - dt.timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0)
     b = parse_day(args.get("to"), end=True) or now + dt.timedelta(seconds=1)
     return a, b
 
 
-def build_report(a, b, sl_seconds=20.0, direction=None):
+def build_report(a: dt.datetime, b: dt.datetime, sl_seconds: float = 20.0,
+                 direction: str | None = None) -> dict[str, Any]:
     """Figures for CDRs with start in [a, b): by hour of day, by day, per queue, per agent, per direction."""
     with session_scope(db()) as s:
         q = select(Cdr.start, Cdr.outcome, Cdr.wait, Cdr.talk, Cdr.wrapup, Cdr.queue, Cdr.agent, Cdr.direction,
@@ -61,8 +65,10 @@ def build_report(a, b, sl_seconds=20.0, direction=None):
             q = q.where(Cdr.direction == direction)
         rows = s.execute(q).all()
     by_hour = [0] * 24
-    by_day = defaultdict(int)
-    queues, agents, dirs = defaultdict(list), defaultdict(list), defaultdict(int)
+    by_day: defaultdict[str, int] = defaultdict(int)
+    queues: defaultdict[str, list[Any]] = defaultdict(list)
+    agents: defaultdict[str, list[Any]] = defaultdict(list)
+    dirs: defaultdict[str, int] = defaultdict(int)
     for r in rows:
         st = r.start if r.start.tzinfo else r.start.replace(tzinfo=dt.timezone.utc)
         by_hour[st.hour] += 1
@@ -73,14 +79,14 @@ def build_report(a, b, sl_seconds=20.0, direction=None):
         if r.agent:
             agents[r.agent].append(r)
 
-    def fig(lst):
+    def fig(lst: Sequence[Any]) -> dict[str, Any]:
         f = summarize(lst, sl_seconds)
         scores = [r.survey_score for r in lst if r.survey_score is not None]
         f["survey"] = round(sum(scores) / len(scores), 2) if scores else None
         f["surveys"] = len(scores)
         return f
 
-    days = []
+    days: list[str] = []
     d = a.date()
     while d < b.date() or (d == b.date() and b.time() != dt.time(0)):
         days.append(d.isoformat())
@@ -97,13 +103,18 @@ FIELDS = ["offered", "answered", "abandoned", "asa", "aht", "avg_talk", "avg_wai
           "abandon_rate", "survey", "surveys"]
 
 
-@bp.route("/reports")
-@require("reports.view")
-def index():
-    """Report page with SVG charts."""
+def _requested_report() -> tuple[dict[str, Any], dt.datetime, dt.datetime, float]:
+    """The report the query arguments ask for (from, to, sl, direction): (report, from, to, SL seconds)."""
     a, b = _range(request.args)
     sl = float(request.args.get("sl") or current_app.config.get("SERVICE_LEVEL_SECONDS", 20.0))
-    rep = build_report(a, b, sl, request.args.get("direction") or None)
+    return build_report(a, b, sl, request.args.get("direction") or None), a, b, sl
+
+
+@bp.route("/reports")
+@require("reports.view")
+def index() -> str:
+    """Report page with SVG charts."""
+    rep, a, b, sl = _requested_report()
     charts = {"hour": bar_chart([f"{h:02d}" for h in range(24)], rep["by_hour"], "Calls by hour of day (UTC)"),
               "day": bar_chart([d[5:] for d in rep["days"]], rep["by_day"], "Calls per day", color="#2f855a")}
     return render_template("reports.html", rep=rep, charts=charts, fields=FIELDS, a=a, b=b, sl=sl, args=request.args)
@@ -111,11 +122,9 @@ def index():
 
 @bp.route("/reports.csv")
 @require("reports.view")
-def csv_export():
+def csv_export() -> Response:
     """CSV: one line per queue and per agent (kind, name, figures), then per hour and per day counts."""
-    a, b = _range(request.args)
-    sl = float(request.args.get("sl") or current_app.config.get("SERVICE_LEVEL_SECONDS", 20.0))
-    rep = build_report(a, b, sl, request.args.get("direction") or None)
+    rep = _requested_report()[0]
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["kind", "name"] + FIELDS)
@@ -128,4 +137,5 @@ def csv_export():
     for d, n in zip(rep["days"], rep["by_day"]):
         w.writerow(["day", d, n])
     audit("export", "reports.csv", request.query_string.decode()[:200])
-    return Response(buf.getvalue(), mimetype="text/csv", headers={"Content-Disposition": "attachment; filename=report.csv"})
+    return Response(buf.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=report.csv"})

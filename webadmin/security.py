@@ -2,6 +2,7 @@
 login rate limiting, audit and error logging."""
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hmac
 import ipaddress
@@ -9,15 +10,27 @@ import secrets
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, session, url_for
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
 from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.wrappers import Response
 
 from trunkline.data.db import session_scope
 from trunkline.data.models import ROLES, AuditLog, ErrorLog, RoleAllowlist, User
 
 bp = Blueprint("auth", __name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: app.extensions key set by install(): the app's login, CSRF and permission hooks guard every request
+INSTALLED = "tl_security"
 
 #: permission -> roles that have it (pages and actions)
 PERMISSIONS = {
@@ -33,55 +46,60 @@ PERMISSIONS = {
 }
 
 
-def hash_password(password):
+def hash_password(password: str) -> str:
     """scrypt hash (werkzeug) of a password."""
     return generate_password_hash(password, method="scrypt")
 
 
-def can(perm, role=None):
+def can(perm: str, role: str | None = None) -> bool:
     """True when `role` (default: the logged-in user's) has permission `perm`."""
     role = role if role is not None else (g.user.role if getattr(g, "user", None) else None)
     return role in PERMISSIONS.get(perm, set())
 
 
-def require(perm):
+def installed(app: Flask) -> bool:
+    """True when install() put the login hooks on `app` (False: a blueprint mounted without them)."""
+    return bool(app.extensions.get(INSTALLED))
+
+
+def require(perm: str) -> Callable[[F], F]:
     """Route decorator: 403 unless the logged-in user's role has `perm`."""
-    def deco(fn):
+    def deco(fn: F) -> F:
         @functools.wraps(fn)
-        def wrapper(*a, **kw):
+        def wrapper(*a: Any, **kw: Any) -> Any:
             if not can(perm):
                 audit("denied", request.path, perm)
                 abort(403)
             return fn(*a, **kw)
-        wrapper.permission = perm
-        return wrapper
+        wrapper.__dict__["permission"] = perm      # which permission guards the view
+        return cast(F, wrapper)
     return deco
 
 
-def db():
+def db() -> Callable[[], Session]:
     """The session factory of the running app."""
     return current_app.config["SESSION_FACTORY"]
 
 
-def client_ip():
+def client_ip() -> str:
     """Remote address (X-Forwarded-For's first hop only when TRUST_PROXY is set)."""
     if current_app.config.get("TRUST_PROXY") and request.headers.get("X-Forwarded-For"):
         return request.headers["X-Forwarded-For"].split(",")[0].strip()
     return request.remote_addr or ""
 
 
-def audit(action, target="", detail="", username=None):
+def audit(action: str, target: object = "", detail: object = "", username: str | None = None) -> None:
     """Record who (user), from which IP, when, did what (action on target)."""
     user = username if username is not None else (g.user.username if getattr(g, "user", None) else "")
     try:
         with session_scope(db()) as s:
             s.add(AuditLog(username=user, ip=client_ip(), action=action, target=str(target)[:255],
                            detail=str(detail)))
-    except Exception:
+    except SQLAlchemyError:      # the request goes on; the failure is in the application log
         current_app.logger.exception("audit log write failed")
 
 
-def record_error(factory, source, message, tb=""):
+def record_error(factory: Callable[[], Session], source: str, message: str, tb: str = "") -> None:
     """Store an error in the error log (admins see it on /admin/errors)."""
     with session_scope(factory) as s:
         s.add(ErrorLog(source=source, message=str(message)[:4000], traceback=tb))
@@ -89,7 +107,7 @@ def record_error(factory, source, message, tb=""):
 
 # ---------------------------------------------------------------- IP allowlist
 
-def parse_cidrs(text):
+def parse_cidrs(text: str | None) -> list[IpNetwork]:
     """Networks from a comma/space separated CIDR list; raises ValueError naming a bad entry."""
     nets = []
     for part in (text or "").replace(",", " ").split():
@@ -100,7 +118,7 @@ def parse_cidrs(text):
     return nets
 
 
-def ip_allowed(user, ip, session_):
+def ip_allowed(user: User, ip: str, session_: Session) -> bool:
     """True when `ip` is inside the user's own allowlist and the role's allowlist (empty = any)."""
     try:
         addr = ipaddress.ip_address(ip)
@@ -121,13 +139,13 @@ def ip_allowed(user, ip, session_):
 class RateLimiter:
     """At most `max_failures` failed logins per key (IP, username) in `window` seconds."""
 
-    def __init__(self, max_failures=5, window=300.0):
+    def __init__(self, max_failures: int = 5, window: float = 300.0) -> None:
         self.max_failures = max_failures
         self.window = window
-        self._fails = {}
+        self._fails: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
-    def blocked(self, *keys):
+    def blocked(self, *keys: str) -> float:
         """Seconds until the first of `keys` may try again (0 = not blocked)."""
         now = time.monotonic()
         wait = 0.0
@@ -139,14 +157,14 @@ class RateLimiter:
                     wait = max(wait, self.window - (now - lst[0]))
         return wait
 
-    def fail(self, *keys):
+    def fail(self, *keys: str) -> None:
         """Count one failed attempt against each key."""
         now = time.monotonic()
         with self._lock:
             for k in keys:
                 self._fails.setdefault(k, []).append(now)
 
-    def reset(self, *keys):
+    def reset(self, *keys: str) -> None:
         """Forget the failures of `keys` (after a good login)."""
         with self._lock:
             for k in keys:
@@ -155,7 +173,7 @@ class RateLimiter:
 
 # ---------------------------------------------------------------- CSRF
 
-def csrf_token():
+def csrf_token() -> str:
     """The session's CSRF token (created on first use)."""
     tok = session.get("_csrf")
     if not tok:
@@ -163,7 +181,7 @@ def csrf_token():
     return tok
 
 
-def check_csrf():
+def check_csrf() -> None:
     """Abort 400 unless a state-changing request carries the session's CSRF token."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
@@ -179,7 +197,7 @@ def check_csrf():
 PUBLIC_ENDPOINTS = {"auth.login", "static"}
 
 
-def load_user():
+def load_user() -> Response | None:
     """before_request: CSRF check, load g.user, enforce login and the IP allowlist on every request."""
     g.user = None
     check_csrf()
@@ -200,10 +218,11 @@ def load_user():
         if request.path.startswith(("/live/stream", "/api/")) or request.method != "GET":
             abort(401)
         return redirect(url_for("auth.login", next=request.full_path))
+    return None
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():
+def login() -> Response | tuple[str, int]:
     """Log in with username and password (rate limited, allowlist checked, audited)."""
     error = None
     status = 200
@@ -219,12 +238,11 @@ def login():
             return render_template("login.html", error=f"Too many failed logins; try again in {wait:.0f} s."), 429
         with session_scope(db()) as s:
             u = s.scalars(select(User).where(User.username == username)).first()
-            ok = bool(u and u.active and check_password_hash(u.password_hash, password))
-            if ok and not ip_allowed(u, ip, s):
+            ok = u is not None and u.active and check_password_hash(u.password_hash, password)
+            if u is not None and ok and not ip_allowed(u, ip, s):
                 audit("login_ip_refused", username, ip, username=username)
                 return render_template("login.html", error="Login from your address is not allowed."), 403
-            if ok:
-                import datetime as dt
+            if u is not None and ok:
                 u.last_login = dt.datetime.now(dt.timezone.utc)
                 session.clear()
                 session.permanent = True
@@ -245,7 +263,7 @@ def login():
 
 
 @bp.route("/logout", methods=["POST"])
-def logout():
+def logout() -> Response:
     """End the session."""
     audit("logout", g.user.username if g.user else "")
     session.clear()
@@ -253,13 +271,15 @@ def logout():
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
-def change_password():
+def change_password() -> tuple[str, int]:
     """Change one's own password (old password required)."""
     msg = error = None
     if request.method == "POST":
         old, new = request.form.get("old", ""), request.form.get("new", "")
         with session_scope(db()) as s:
             u = s.get(User, g.user.id)
+            if u is None:                       # deleted while logged in
+                abort(401)
             if not check_password_hash(u.password_hash, old):
                 error = "Current password is wrong."
             elif len(new) < 10:
@@ -273,8 +293,9 @@ def change_password():
     return render_template("password.html", msg=msg, error=error), (400 if error else 200)
 
 
-def install(app):
+def install(app: Flask) -> None:
     """Wire security into the app: hooks, limiter, template helpers, error logging."""
+    app.extensions[INSTALLED] = True
     app.extensions["tl_limiter"] = RateLimiter(app.config.get("LOGIN_MAX_FAILURES", 5),
                                                app.config.get("LOGIN_WINDOW_SECONDS", 300.0))
     app.before_request(load_user)
@@ -282,7 +303,7 @@ def install(app):
     app.register_blueprint(bp)
 
     @app.after_request
-    def _headers(resp):
+    def _headers(resp: Response) -> Response:
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
@@ -292,14 +313,13 @@ def install(app):
         return resp
 
     @app.errorhandler(Exception)
-    def _error(exc):
-        from werkzeug.exceptions import HTTPException
+    def _error(exc: Exception) -> tuple[str, int]:
         if isinstance(exc, HTTPException):
-            return render_template("error.html", code=exc.code, message=exc.description), exc.code
+            return render_template("error.html", code=exc.code, message=exc.description), exc.code or 500
         tb = traceback.format_exc()
         app.logger.error("unhandled error on %s: %s", request.path, tb)
         try:
             record_error(db(), "web", f"{request.method} {request.path}: {type(exc).__name__}: {exc}", tb)
-        except Exception:
+        except SQLAlchemyError:     # the error page is still shown; the failure is in the application log
             app.logger.exception("error log write failed")
         return render_template("error.html", code=500, message="Internal error (logged)."), 500

@@ -17,16 +17,19 @@ import json
 import math
 import random
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import create_engine
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from trunkline.acd.core import ACDCore
 from trunkline.acd.ewt import erlang_c_wait
 from trunkline.acd.models import create_tables
 from trunkline.acd.queues import QueueConfig
-from trunkline.acd.service import ACD
+from trunkline.acd.service import ACD, QueueResult
 from trunkline.data.db import make_session_factory
+from trunkline.media import Call
 from trunkline.pstn import SimError, SimRig
 
 
@@ -53,7 +56,7 @@ class SimReport:
     duration: float
     ewt_samples: int
 
-    def line(self):
+    def line(self) -> str:
         """One-line summary."""
         return (f"calls={self.calls} answered={self.answered} abandoned={self.abandoned} "
                 f"SL{int(self.sl_seconds)}={self.service_level:.1%} ASA={self.asa:.1f}s "
@@ -62,9 +65,10 @@ class SimReport:
                 f"observed {self.ewt_mae_observed:.1f}s, Erlang C mean {self.ewt_mae_erlang:.1f}s)")
 
 
-def simulate(calls=300, agents=10, duration=3600.0, aht=95.0, wrapup=5.0, patience=180.0, ring_delay=3.0,
-             no_answer=0.02, strategy="longest-idle", seed=1, session_factory=None, sl_seconds=20.0,
-             ring_timeout=15.0):
+def simulate(calls: int = 300, agents: int = 10, duration: float = 3600.0, aht: float = 95.0, wrapup: float = 5.0,
+             patience: float = 180.0, ring_delay: float = 3.0, no_answer: float = 0.02, strategy: str = "longest-idle",
+             seed: int = 1, session_factory: sessionmaker[Session] | None = None, sl_seconds: float = 20.0,
+             ring_timeout: float = 15.0) -> SimReport:
     """Run one simulated hour (default) and return a SimReport. Arrival rate = calls / duration."""
     rng = random.Random(seed)
     if session_factory is None:
@@ -81,10 +85,10 @@ def simulate(calls=300, agents=10, duration=3600.0, aht=95.0, wrapup=5.0, patien
         core.add_member("sim", f"ag{i:02d}")
         core.login(f"ag{i:02d}", now=0.0)
 
-    events = []
+    events: list[tuple[float, int, str, tuple[Any, ...]]] = []
     seq = itertools.count()
 
-    def at(t, kind, *args):
+    def at(t: float, kind: str, *args: Any) -> None:
         heapq.heappush(events, (t, next(seq), kind, args))
 
     lam = calls / duration
@@ -92,10 +96,10 @@ def simulate(calls=300, agents=10, duration=3600.0, aht=95.0, wrapup=5.0, patien
     for n in range(calls):
         t += rng.expovariate(lam)
         at(t, "arrive", n)
-    info = {}          # entry -> dict(arrive, ewt pieces, answered)
+    info: dict[int, dict[str, Any]] = {}          # entry -> dict(arrive, ewt pieces, answered)
     breaks = 0
 
-    def dispatch(now):
+    def dispatch(now: float) -> None:
         for off in core.dispatch(now):
             agent = off.agents[0]
             if rng.random() < no_answer:
@@ -142,8 +146,8 @@ def simulate(calls=300, agents=10, duration=3600.0, aht=95.0, wrapup=5.0, patien
             core.ready(args[0], now=now)
             dispatch(now)
         elif kind == "tick":
-            if core.tick(now=now) or True:
-                dispatch(now)
+            core.tick(now=now)          # wrap-ups due end first, then whoever is free takes a caller
+            dispatch(now)
     end = clock[0]
 
     answered = [v for v in info.values() if "answered" in v]
@@ -173,8 +177,10 @@ def simulate(calls=300, agents=10, duration=3600.0, aht=95.0, wrapup=5.0, patien
         no_answer_breaks=breaks, duration=end, ewt_samples=len(errs))
 
 
-async def simulate_engine(calls=30, agents=3, duration=600.0, aht=40.0, patience=90.0, ring_delay=2.0, seed=3,
-                          strategy="longest-idle", sl_seconds=20.0, name="acd-engine-sim"):
+async def simulate_engine(calls: int = 30, agents: int = 3, duration: float = 600.0, aht: float = 40.0,
+                          patience: float = 90.0, ring_delay: float = 2.0, seed: int = 3,
+                          strategy: str = "longest-idle", sl_seconds: float = 20.0,
+                          name: str = "acd-engine-sim") -> dict[str, Any]:
     """The same traffic through the real media engine and card simulator (analog callers, FXS agents).
 
     Callers are hw_sim phones that hang up after their talk time or when their
@@ -187,23 +193,24 @@ async def simulate_engine(calls=30, agents=3, duration=600.0, aht=40.0, patience
     acd = ACD(engine, config={"instance": name, "queues": {"q": {"strategy": strategy, "moh": "",
                                                                    "service_level": sl_seconds}},
                               "agents": [{"id": f"a{i}", "station_port": i, "queues": ["q"]} for i in range(agents)]})
-    answered, joined = {}, {}
+    answered: dict[str, float] = {}
+    joined: dict[str, float] = {}
 
-    def on_doc(d):
+    def on_doc(d: dict[str, Any]) -> None:
         if d["type"] == "call.answered":
             answered[d["caller_id"]] = d["wait"]
         elif d["type"] == "queue.joined":
             joined[d["caller_id"]] = d["ewt"]
     acd.core.hub.subscribe(on_doc)
-    results = []
+    results: list[QueueResult] = []
 
-    async def flow(call):
+    async def flow(call: Call) -> None:
         await call.answer()
         results.append(await acd.enqueue(call, "q"))
     engine.route(flow)
-    out = {"calls": calls, "offered": 0, "answered": 0, "abandoned": 0, "failed": 0}
+    out: dict[str, Any] = {"calls": calls, "offered": 0, "answered": 0, "abandoned": 0, "failed": 0}
 
-    async def caller(i):
+    async def caller(i: int) -> None:
         cid = f"9{i:04d}"
         try:
             ph = sim.call("100", from_=cid)
@@ -220,7 +227,7 @@ async def simulate_engine(calls=30, agents=3, duration=600.0, aht=40.0, patience
         if not ph.ended:
             await ph.hangup()
 
-    async def agent(i):
+    async def agent(i: int) -> None:
         st = sim.station(i)
         while True:
             await st.wait_ring(10 * duration)
@@ -261,7 +268,7 @@ async def simulate_engine(calls=30, agents=3, duration=600.0, aht=40.0, patience
     return out
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> SimReport:
     """Command line: run a simulation and print its report."""
     p = argparse.ArgumentParser(description="ACD traffic simulation in virtual time")
     p.add_argument("--calls", type=int, default=300)

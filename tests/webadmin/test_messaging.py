@@ -1,19 +1,21 @@
 """Web admin messaging: SMS page + send form end to end through the real SmsService on the pty GSM modem
 simulator, campaigns page pause/resume/stop on a real Campaign, the agent's send-memo button, access rules."""
-import random
 
 import pytest
+from acd_rig import billing_core
+from chrome import login_form, start_chrome
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
 from web_fixtures import csrf_of, login, make_app
 
-from trunkline.acd.core import ACDCore
 from trunkline.acd.models import create_tables
-from trunkline.acd.queues import QueueConfig
 from trunkline.data.db import session_scope
 from trunkline.data.models import AuditLog, Sms, User
 from trunkline.drivers.serial.sms_service import SmsService
 from trunkline.ivr.campaign import Campaign
 from trunkline.pstn.gsm_modem import GsmModemSim
+from trunkline.webadmin import serve
 
 
 @pytest.fixture
@@ -169,12 +171,7 @@ def test_agent_send_memo_to_caller_of_current_then_last_call(app_hub, modem):
         s.scalars(select(User).where(User.username == "agent")).one().agent_id = "1001"
     create_tables(sf.kw["bind"])
     clock = [100.0]
-    core = ACDCore(sf, instance="t", clock=lambda: clock[0], rng=random.Random(1))
-    core.define_queue(QueueConfig(name="billing", strategy="top-down"))
-    for a in ("1001", "1002"):
-        core.define_agent({"id": a, "name": f"Agent {a}", "number": "5"})
-        core.add_member("billing", a)
-        core.login(a)
+    core = billing_core(sf, clock)
     page = c.get("/cti/agent/1001").get_data(as_text=True)
     assert 'id="memo-send"' in page and "/cti/agent/1001/memo" in page
     tok = csrf_of(page)
@@ -211,17 +208,6 @@ def test_agent_send_memo_to_caller_of_current_then_last_call(app_hub, modem):
 def test_browser_campaign_counters_refresh_and_memo_button(tmp_path, modem):
     """Headless Chromium under the web admin's CSP: campaigns.js updates the counters without a reload, the
     Pause button pauses, and the agent page's Send memo button queues an SMS to the caller."""
-    pytest.importorskip("selenium", reason="pip install selenium")
-    import os
-
-    from selenium import webdriver
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-    from test_web_browser import CHROMEDRIVER, CHROMIUM, FLAGS, _login
-
-    from trunkline.webadmin import serve
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.fail("apt-get install -y chromium chromium-driver")
     app, hub = make_app(tmp_path)
     sf = hub.session_factory
     camp = Campaign(None, "survey", ["13800000001", "13800000002"])
@@ -229,23 +215,15 @@ def test_browser_campaign_counters_refresh_and_memo_button(tmp_path, modem):
     hub.campaigns = {"survey": camp}
     hub.sms = svc = SmsService(sf, modem.path, modem_timeout=2)
     create_tables(sf.kw["bind"])
-    core = ACDCore(sf, instance="t", clock=lambda: 100.0, rng=random.Random(1))
-    core.define_queue(QueueConfig(name="billing", strategy="top-down"))
-    core.define_agent({"id": "1001", "name": "Agent 1001", "number": "5"})
-    core.add_member("billing", "1001")
-    core.login("1001")
+    core = billing_core(sf, [100.0], agents=("1001",))
     e = core.join("billing", "call-9", "13911112222").entry
     core.dispatch()
     core.answered(e, "1001")
     stopper = serve(app, host="127.0.0.1", port=0, threads=8)
     base = f"http://127.0.0.1:{stopper.port}"
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for f in FLAGS:
-        opts.add_argument(f)
-    b = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    b = start_chrome()
     try:
-        _login(b, base, "super")
+        login_form(b, base, "super")
         WebDriverWait(b, 10).until(lambda d: "/live/channels" in d.current_url)
         assert "Campaigns" in b.find_element(By.TAG_NAME, "nav").text
         b.get(base + "/campaigns")

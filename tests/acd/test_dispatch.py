@@ -5,10 +5,10 @@ import threading
 import time
 
 import pytest
+from acd_rig import Rig
+from acd_rig import run as run_async
 from pg_fixture import pg_server  # noqa: F401  (session fixture)
 from sqlalchemy import create_engine, func, select
-from test_acd_engine import Rig
-from test_acd_engine import run as run_async
 
 from trunkline.acd.core import ACDCore
 from trunkline.acd.models import AcdEntry, create_tables
@@ -61,13 +61,13 @@ def test_two_servers_racing_never_double_book(pair):
         barrier = threading.Barrier(2)
         got = {}
 
-        def run(core, name):
+        def run(core, name, barrier, got):
             try:
                 barrier.wait()
                 got[name] = core.dispatch()
             except Exception as exc:          # surfaced below
                 errors.append(exc)
-        ts = [threading.Thread(target=run, args=(c, n)) for c, n in ((a, "a"), (b, "b"))]
+        ts = [threading.Thread(target=run, args=(c, n, barrier, got)) for c, n in ((a, "a"), (b, "b"))]
         t0 = time.monotonic()
         for t in ts:
             t.start()
@@ -134,10 +134,7 @@ def test_two_engines_one_acd_on_postgres(pg_server):  # noqa: F811
         st_a.offhook()
         await a.sim.sleep(0.5)
         b.acd.ready("B0")
-        st_b = b.sim.station(0)
-        await st_b.wait_ring(10)
-        st_b.offhook()
-        await b.sim.sleep(0.5)
+        await b.pick_up(0)
         seen["status"] = {r["id"]: (r["state"], r["caller_id"]) for r in a.acd.agents_status()}
         await ca.hangup()
         await cb.hangup()

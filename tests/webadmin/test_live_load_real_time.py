@@ -3,15 +3,11 @@
 The calls are brought up in virtual time (fast), then the board is switched to real-time
 pacing, so the web admin is measured against an engine doing a real-time job: 1,000
 answered calls on a 1,000-channel simulated board, 4 SSE streams open."""
-import threading
 import time
 
 import pytest
-from test_web_load import _measure, _report, _sse_readers
-from web_fixtures import make_app
+from web_load import load_real_engine, report
 from web_sim import SimServer
-
-from trunkline.webadmin import serve
 
 
 @pytest.mark.slow
@@ -23,22 +19,10 @@ def test_p95_with_1000_real_calls_up_in_real_time(tmp_path):
         time.sleep(0.2)
     assert sim.answered == 1000, f"only {sim.answered} calls answered"
     sim.engine.board.set_realtime(True)
-    app, hub = make_app(tmp_path, engine=sim.engine, LIVE_STREAM_SECONDS=30.0)
-    stopper = serve(app, port=0, threads=24)
-    base = f"http://127.0.0.1:{stopper.port}"
-    stop = threading.Event()
-    counts = _sse_readers(base, 4, stop)
-    try:
-        t0, w0 = sim.engine.now, time.monotonic()
-        lat = _measure(base, 30)
-        speed = (sim.engine.now - t0) / (time.monotonic() - w0)
-        busy = sum(1 for r in sim.engine.status() if r["state"] != "idle")
-    finally:
-        stop.set()
-        stopper.stop()
-        sim.close()
-        fut.cancel()
-    p95 = _report(f"real engine in real time ({speed:.2f}x), {busy} calls up, 4 SSE streams open:", lat)
+    lat, speed, busy, counts = load_real_engine(tmp_path, sim, fut)
+    p95 = report(f"real engine in real time ({speed:.2f}x), {busy} calls up, 4 SSE streams open:", lat)
+    print(f"  SSE messages per stream: {counts}")
+    assert all(c >= 3 for c in counts), f"SSE streams starved: {counts}"
     assert busy == 1000
     assert speed > 0.9, "the engine must keep real time while the web admin serves"
     assert p95 < 200.0

@@ -193,7 +193,8 @@ def test_prompt_upload_converts_to_8k(app_hub, tmp_path):
         info = sf.info(p.path)
     assert info.samplerate == 8000 and info.channels == 1 and abs(info.duration - 0.5) < 0.01
     r = c.post("/config/prompts", data={"name": "bad", "lang": "en", "csrf_token": tok,
-                                        "file": (io.BytesIO(b"not audio"), "x.wav")}, content_type="multipart/form-data")
+                                        "file": (io.BytesIO(b"not audio"), "x.wav")},
+               content_type="multipart/form-data")
     assert r.status_code == 400 and b"cannot read audio" in r.data
 
 
@@ -228,7 +229,6 @@ def test_sse_stream_pushes_a_new_call(app_hub):
     r = c.get("/live/stream/channels", buffered=False)
     assert r.mimetype == "text/event-stream"
     it = r.response
-    events = []
 
     def next_event():
         buf = ""

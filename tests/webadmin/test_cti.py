@@ -1,7 +1,7 @@
 """CTI over HTTP: SSE streams per agent and for supervisors, agent controls, reference page, access rules."""
 import json
-import random
 
+from acd_rig import billing_core
 from flask import Flask
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
@@ -37,13 +37,7 @@ def standalone():
     app.config.update(SESSION_FACTORY=sf, LIVE_STREAM_SECONDS=0.3)
     app.register_blueprint(bp)
     clock = [100.0]
-    core = ACDCore(sf, instance="t", clock=lambda: clock[0], rng=random.Random(1))
-    core.define_queue(QueueConfig(name="billing", strategy="top-down"))
-    for a in ("1001", "1002"):
-        core.define_agent({"id": a, "name": f"Agent {a}", "number": "5"})
-        core.add_member("billing", a)
-        core.login(a)
-    return app, core, clock
+    return app, billing_core(sf, clock), clock
 
 
 def test_agent_stream_carries_screen_pop_and_resumes():

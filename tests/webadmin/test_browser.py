@@ -1,30 +1,22 @@
 """Web admin in headless Chromium (Debian chromium + chromedriver, driven by selenium) against waitress,
 with the real media engine on the card simulator carrying the calls. Screenshots go to test-artifacts/."""
 import os
-import shutil
 import time
 
 import numpy as np
 import pytest
 import soundfile as sf
+from chrome import login_form, start_chrome
+from flask import request
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
-from web_fixtures import USERS, make_app
+from web_fixtures import make_app
 from web_sim import SimServer
 
 from trunkline.data import db
 from trunkline.data.models import AuditLog, Recording, User
 from trunkline.webadmin import serve
-
-selenium = pytest.importorskip("selenium", reason="pip install selenium")
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,900",
-         "--autoplay-policy=no-user-gesture-required", "--mute-audio"]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +34,6 @@ def site(tmp_path_factory, sim):
 
     @app.after_request
     def _trace(resp):
-        from flask import request
         if "/audio" in request.path:
             seen.append((request.path, request.headers.get("Range"), resp.status_code))
         return resp
@@ -54,28 +45,10 @@ def site(tmp_path_factory, sim):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.fail("apt-get install -y chromium chromium-driver")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for f in FLAGS:
-        opts.add_argument(f)
-    drv = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    drv = start_chrome()
     drv.set_page_load_timeout(30)
     yield drv
     drv.quit()
-
-
-def _login(b, base, user, password=None, expect_ok=True):
-    """Log in through the form; with expect_ok, wait until the app has redirected away from /login
-    (navigating elsewhere before the POST's answer lands would lose the session cookie)."""
-    b.delete_all_cookies()
-    b.get(base + "/login")
-    b.find_element(By.ID, "username").send_keys(user)
-    b.find_element(By.ID, "password").send_keys(password or USERS[user])
-    b.find_element(By.ID, "login").click()
-    if expect_ok:
-        WebDriverWait(b, 15).until(lambda d: "/login" not in d.current_url)
 
 
 def _shot(b, artifacts_dir, name):
@@ -86,7 +59,7 @@ def _shot(b, artifacts_dir, name):
 
 
 def test_login_and_live_call_appears_on_channel_page(browser, site, sim, artifacts_dir):
-    _login(browser, site["base"], "admin")
+    login_form(browser, site["base"], "admin")
     WebDriverWait(browser, 10).until(lambda b: b.current_url.endswith("/live/channels"))
     wait = WebDriverWait(browser, 20)
     wait.until(lambda b: "busy of 4 channels" in b.find_element(By.ID, "live").text)
@@ -113,7 +86,7 @@ def test_recording_plays_in_the_browser(browser, site, artifacts_dir):
     with db.session_scope(hub.session_factory) as s:
         s.add(Recording(id=42, call_id="call-42", path=path, seconds=3.0, bytes=os.path.getsize(path),
                         caller="13800138000", agent="1001", queue="billing"))
-    _login(browser, site["base"], "super")
+    login_form(browser, site["base"], "super")
     browser.get(site["base"] + "/recordings")
     audio = browser.find_element(By.ID, "rec-42")
     browser.execute_script("arguments[0].play();", audio)
@@ -144,7 +117,7 @@ nodes:
 
 
 def test_flow_with_an_error_shows_the_error(browser, site, artifacts_dir):
-    _login(browser, site["base"], "admin")
+    login_form(browser, site["base"], "admin")
     browser.get(site["base"] + "/config/flows/edit?name=browserflow")
     ta = browser.find_element(By.ID, "source")
     ta.clear()
@@ -162,7 +135,7 @@ def test_flow_with_an_error_shows_the_error(browser, site, artifacts_dir):
 
 
 def test_viewer_blocked_from_config_pages(browser, site, artifacts_dir):
-    _login(browser, site["base"], "viewer")
+    login_form(browser, site["base"], "viewer")
     WebDriverWait(browser, 10).until(lambda b: "/live/channels" in b.current_url)
     nav = browser.find_element(By.TAG_NAME, "nav").text
     assert "CDRs" in nav and "Configuration" not in nav and "Users" not in nav
@@ -176,7 +149,7 @@ def test_address_outside_allowlist_refused(browser, site, artifacts_dir):
     with db.session_scope(site["hub"].session_factory) as s:
         s.scalars(select(User).where(User.username == "agent")).one().allow_cidrs = "10.20.0.0/16"
     try:
-        _login(browser, site["base"], "agent", expect_ok=False)
+        login_form(browser, site["base"], "agent", expect_ok=False)
         msg = WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, "login-error")).text
         assert "not allowed" in msg and "/login" in browser.current_url
         _shot(browser, artifacts_dir, "allowlist_refused")
@@ -188,7 +161,7 @@ def test_address_outside_allowlist_refused(browser, site, artifacts_dir):
 
 
 def test_post_without_csrf_token_refused(browser, site, artifacts_dir):
-    _login(browser, site["base"], "admin")
+    login_form(browser, site["base"], "admin")
     WebDriverWait(browser, 10).until(lambda b: "/live/channels" in b.current_url)
     post = """
         const [url, withToken, done] = arguments;

@@ -67,8 +67,8 @@ def test_post_without_csrf_refused(app):
 
 
 @pytest.mark.parametrize("user,allowed,denied", [
-    ("viewer", ["/", "/cdrs", "/reports", "/live/wallboard"], ["/config", "/config/flows", "/config/table/queues",
-                                                                "/config/users", "/admin/audit", "/recordings/1/audio"]),
+    ("viewer", ["/", "/cdrs", "/reports", "/live/wallboard"],
+     ["/config", "/config/flows", "/config/table/queues", "/config/users", "/admin/audit", "/recordings/1/audio"]),
     ("agent", ["/", "/live/agents"], ["/cdrs", "/reports", "/config", "/config/users"]),
     ("super", ["/config", "/config/table/queues", "/cdrs"], ["/config/users", "/admin/audit", "/admin/errors"]),
     ("admin", ["/config", "/config/users", "/admin/audit", "/admin/errors"], []),

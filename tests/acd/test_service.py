@@ -10,122 +10,9 @@ import os
 
 import numpy as np
 import soundfile as sf
-from sqlalchemy import select
+from acd_rig import FREQ, Rig, connect_caller, hear, level, print_matrix, run, tone
 
-from trunkline.acd.models import AcdQueueLog
-from trunkline.acd.service import ACD
 from trunkline.app import schema
-from trunkline.drivers.board import open_board
-from trunkline.hw_sim import forget_card, open_card
-from trunkline.media import Engine
-from trunkline.pstn import Switch
-
-FREQ = {"caller": 500.0, "agent": 1100.0, "sup": 1700.0, "agent2": 2300.0}
-
-
-def tone(f, seconds=1.5, amp=6000):
-    t = np.arange(int(seconds * 8000)) / 8000.0
-    return (amp * np.sin(2 * np.pi * f * t)).astype(np.int16)
-
-
-def level(x, f):
-    """RMS amplitude of the component at f Hz (Goertzel over the whole block)."""
-    x = np.asarray(x, dtype=float)
-    n = len(x)
-    if n == 0:
-        return 0.0
-    k = np.exp(-2j * np.pi * f * np.arange(n) / 8000.0)
-    return float(np.abs(np.dot(x, k)) * 2 / n / np.sqrt(2))
-
-
-class Rig:
-    """Card + switch + engine + ACD in one asyncio loop."""
-
-    def __init__(self, name, queues, agents, fxs=4, fxo=4, tmp=None, session_factory=None, e1=0, **cfg):
-        forget_card(name)
-        url = f"sim://{name}?fxo={fxo}&fxs={fxs}" + (f"&e1={e1}" if e1 else "")
-        self.name = name
-        self.card = open_card(url)
-        self.sim = Switch(self.card)
-        if e1:                                # ISDN PRI spans: the network side answers and places calls
-            from trunkline.pstn.trunks import attach_trunk_far_end
-            attach_trunk_far_end(self.sim, "pri")
-        self.board = open_board(url)
-        self.engine = Engine(self.board)
-        config = {"queues": queues, "agents": agents, "instance": name}
-        if tmp is not None:
-            config["recordings_dir"] = str(tmp)
-        config.update(cfg)
-        self.acd = ACD(self.engine, session_factory=session_factory, config=config)
-        self.results = []
-        self.docs = []
-        self.acd.core.hub.subscribe(self.docs.append)
-
-    def route(self, queue, data=None, priority=0):
-        async def flow(call):
-            await call.answer()
-            self.results.append(await self.acd.enqueue(call, queue, data=data, priority=priority))
-        self.engine.route(flow)
-
-    async def start(self):
-        self.runner = asyncio.ensure_future(self.engine.run())
-        await self.acd.start()
-
-    async def stop(self):
-        self.acd.stop()
-        self.engine.stop()
-        await self.runner
-        self.engine.close()
-        forget_card(self.name)
-
-    def log(self, event=None):
-        with self.acd.core.sf() as s:
-            q = select(AcdQueueLog).order_by(AcdQueueLog.id)
-            if event:
-                q = q.where(AcdQueueLog.event == event)
-            return list(s.scalars(q))
-
-    def docs_of(self, type_, agent=None):
-        return [d for d in self.docs if d["type"] == type_ and (agent is None or d.get("agent") == agent)]
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 120))
-
-
-async def connect_caller(rig, port=0, caller="13800138000"):
-    ph = rig.sim.call("5000", from_=caller)
-    await ph.wait_answer(30)
-    st = rig.sim.station(port)
-    await st.wait_ring(30)
-    st.offhook()
-    await rig.sim.sleep(0.5)
-    return ph, st
-
-
-async def hear(parties, seconds=1.0):
-    """Every party sends its tone; returns {listener: {speaker: level}}."""
-    for name, p in parties.items():
-        p.play_nowait(tone(FREQ[name], seconds + 0.4))
-    sw = next(iter(parties.values())).switch
-    await sw.sleep(0.2)
-    for p in parties.values():
-        p.start_capture()
-        p.take_captured()
-    await sw.sleep(seconds)
-    out = {}
-    for name, p in parties.items():
-        got = p.take_captured()
-        out[name] = {s: level(got, FREQ[s]) for s in parties}
-    return out
-
-
-def print_matrix(title, m):
-    names = list(m)
-    print(f"\n{title}: level heard (rows: listener, cols: speaker)")
-    print("          " + "".join(f"{n:>9}" for n in names))
-    for r in names:
-        print(f"{r:>9} " + "".join(f"{m[r][c]:9.0f}" for c in names))
 
 
 def test_call_reaches_agent_with_screen_pop_two_way_audio_and_recording(tmp_path):
@@ -134,8 +21,7 @@ def test_call_reaches_agent_with_screen_pop_two_way_audio_and_recording(tmp_path
     rig.route("q", data={"meter": "4711"})
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
+        await rig.start("100")
         ph, st = await connect_caller(rig)
         m = await hear({"caller": ph, "agent": st})
         print_matrix("caller <-> agent", m)
@@ -168,8 +54,7 @@ def test_listen_whisper_barge_audio_paths():
     mats = {}
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
+        await rig.start("100")
         ph, st = await connect_caller(rig)
         sup_station = rig.sim.station(1)
 
@@ -223,12 +108,10 @@ def test_announcements_at_interval_then_overflow_at_max_wait():
     rig.route("q")
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
+        await rig.start("100")
         rig.acd.set_break("100", "lunch")
         rig.acd.login("200")
-        ph = rig.sim.call("5000", from_="555")
-        await ph.wait_answer(30)
+        ph = await rig.caller("555")
         t0 = rig.card.now
         ph.start_capture()
         st2 = rig.sim.station(1)
@@ -267,10 +150,8 @@ def test_abandon_logged_and_no_answer_puts_agent_on_break():
     rig.route("q")
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
-        ph = rig.sim.call("5000", from_="777")
-        await ph.wait_answer(30)
+        await rig.start("100")
+        ph = await rig.caller("777")
         st = rig.sim.station(0)
         await st.wait_ring(10)         # never answered
         await rig.sim.sleep(16)
@@ -295,15 +176,10 @@ def test_blind_transfer_to_agent_carries_data_and_pops_screen():
     rig.route("q", data={"meter": "99"})
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
-        rig.acd.login("200")
+        await rig.start("100", "200")
         ph, st = await connect_caller(rig, port=0)
         rig.acd.transfer("100", "blind", to_agent="200")
-        st2 = rig.sim.station(1)
-        await st2.wait_ring(10)
-        st2.offhook()
-        await rig.sim.sleep(0.5)
+        st2 = await rig.pick_up(1)
         m = await hear({"caller": ph, "agent2": st2})
         await ph.hangup()
         await rig.sim.sleep(2)
@@ -360,15 +236,10 @@ def test_attended_transfer_consults_then_connects():
     mats = {}
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
-        rig.acd.login("200")
+        await rig.start("100", "200")
         ph, st = await connect_caller(rig, port=0)
         rig.acd.transfer("100", "attended", to_agent="200")
-        st2 = rig.sim.station(1)
-        await st2.wait_ring(10)
-        st2.offhook()
-        await rig.sim.sleep(0.5)
+        st2 = await rig.pick_up(1)
         mats["consult"] = await hear({"caller": ph, "agent": st, "agent2": st2})
         st.onhook()                       # the first agent hangs up: transfer completes
         await rig.sim.sleep(1.0)
@@ -395,8 +266,7 @@ def test_three_way_conference_and_web_hangup_command():
     rig.route("q")
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
+        await rig.start("100")
         ph, st = await connect_caller(rig, port=0)
         st3 = rig.sim.station(2)
 
@@ -441,21 +311,17 @@ def test_voicemail_key_and_callback_key_keep_place(tmp_path):
     rig.route("q")
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
+        await rig.start("100")
         rig.acd.set_break("100")
-        ph = rig.sim.call("5000", from_="601")
-        await ph.wait_answer(30)
+        ph = await rig.caller("601")
         await rig.sim.sleep(2)
         await ph.send_dtmf("1")
         await rig.sim.sleep(4)
-        cb = rig.sim.call("5000", from_="602")
-        await cb.wait_answer(30)
+        cb = await rig.caller("602")
         await rig.sim.sleep(2)
         await cb.send_dtmf("2")             # callback: the call ends, the place is kept
         await cb.wait_hangup(10)
-        later = rig.sim.call("5000", from_="603")
-        await later.wait_answer(30)
+        later = await rig.caller("603")
         await rig.sim.sleep(2)
         rig.acd.ready("100")
         st = rig.sim.station(0)
@@ -499,8 +365,7 @@ def test_queue_events_recordings_and_cdr_record_reach_the_core_tables(tmp_path):
     rig.engine.route(flow)
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
+        await rig.start("100")
         ph, st = await connect_caller(rig)
         await rig.sim.sleep(3.0)
         st.onhook()                          # the agent ends the call this time
@@ -529,8 +394,7 @@ def test_no_agents_logged_in_overflows_at_join_and_when_all_leave():
     rig.route("q")
 
     async def main():
-        await rig.start()
-        rig.acd.login("200")
+        await rig.start("200")
         rig.acd.set_break("200")
         ph = rig.sim.call("5000", from_="801")     # nobody logged in to q: straight to q2
         await ph.wait_answer(30)
@@ -565,8 +429,7 @@ def test_ring_all_first_answer_wins_others_stop_ringing():
         await rig.start()
         for i in (1, 2, 3):
             rig.acd.login(f"{i}00")
-        ph = rig.sim.call("5000", from_="901")
-        await ph.wait_answer(30)
+        ph = await rig.caller("901")
         sts = [rig.sim.station(i) for i in (1, 2, 3)]
         for s in sts:
             await s.wait_ring(10)
@@ -596,17 +459,13 @@ def test_web_admin_monitor_request_rings_supervisor_and_listens():
     rig.route("q")
 
     async def main():
-        await rig.start()
-        rig.acd.login("100")
+        await rig.start("100")
         ph, st = await connect_caller(rig)
         # what webadmin.live.monitor calls from a Flask thread: a request the ACD loop carries out
         loop = asyncio.get_running_loop()
         req = await loop.run_in_executor(None, lambda: rig.acd.monitor(agent="100", mode="listen",
                                                                        supervisor="boss", station="1"))
-        sup = rig.sim.station(1)
-        await sup.wait_ring(10)
-        sup.offhook()
-        await rig.sim.sleep(0.5)
+        sup = await rig.pick_up(1)
         m = await hear({"caller": ph, "agent": st, "sup": sup})
         await ph.hangup()
         await rig.sim.sleep(2)

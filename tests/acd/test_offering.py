@@ -8,7 +8,7 @@ dialled number is a hw_sim Destination; what each side hears is measured on the
 audio the far-end parties actually receive (tones and DTMF).
 """
 import numpy as np
-from test_acd_engine import Rig, hear, print_matrix, run
+from acd_rig import Rig, hear, print_matrix, run
 
 from trunkline.dsp.dtmf import DTMFDetector
 from trunkline.media.cdr import cdr_row
@@ -64,10 +64,8 @@ def test_external_agent_dialled_on_analog_trunk_two_way_audio():
     out = {}
 
     async def main():
-        await rig.start()
-        rig.acd.login("300")
-        ph = rig.sim.call("5000", from_="13800138000")
-        await ph.wait_answer(30)
+        await rig.start("300")
+        ph = await rig.caller("13800138000")
         att = await rig.sim.wait_dialled(AGENT_NO, timeout=20)
         out["ringing_state"] = states(rig)["300"]
         party = att.party
@@ -138,7 +136,8 @@ def test_external_agent_dialled_on_pri_span_two_way_audio():
 
 
 # external agent 300 first in the queue, station agent 100 after it
-EXT_AND_STATION = [{"id": "300", "number": AGENT_NO, "queues": ["q"]}, {"id": "100", "station_port": 0, "queues": ["q"]}]
+EXT_AND_STATION = [{"id": "300", "number": AGENT_NO, "queues": ["q"]},
+                   {"id": "100", "station_port": 0, "queues": ["q"]}]
 
 
 def test_external_agent_no_answer_rings_next_agent():
@@ -150,11 +149,8 @@ def test_external_agent_no_answer_rings_next_agent():
     out = {}
 
     async def main():
-        await rig.start()
-        rig.acd.login("300")
-        rig.acd.login("100")
-        ph = rig.sim.call("5000", from_="555")
-        await ph.wait_answer(30)
+        await rig.start("300", "100")
+        ph = await rig.caller("555")
         t0 = rig.card.now
         att = await rig.sim.wait_dialled(AGENT_NO, timeout=20)
         st = rig.sim.station(0)
@@ -195,12 +191,9 @@ def test_external_agent_busy_caller_waits_then_served_by_another_agent():
     out = {}
 
     async def main():
-        await rig.start()
-        rig.acd.login("300")
-        rig.acd.login("100")
+        await rig.start("300", "100")
         rig.acd.set_break("100")
-        ph = rig.sim.call("5000", from_="556")
-        await ph.wait_answer(30)
+        ph = await rig.caller("556")
         att = await rig.sim.wait_dialled(AGENT_NO, timeout=20)
         t_busy = rig.card.now
         while not rig.log("RINGNOANSWER") and rig.card.now - t_busy < 10:
@@ -212,10 +205,7 @@ def test_external_agent_busy_caller_waits_then_served_by_another_agent():
         out["dialled_while_waiting"] = len(rig.sim.dialled_to(AGENT_NO))
         out["lines"] = sorted(c.trunk for c in rig.engine.calls.values())
         rig.acd.ready("100")
-        st = rig.sim.station(0)
-        await st.wait_ring(10)
-        st.offhook()
-        await rig.sim.sleep(0.5)
+        st = await rig.pick_up(0)
         out["m"] = await hear({"caller": ph, "agent": st})
         await ph.hangup()
         await rig.sim.sleep(2.0)
@@ -250,8 +240,7 @@ def _callback_rig(name, number_kind, queue_opts=None, **dest):
 async def _request_callback(rig):
     rig.acd.login("100")
     rig.acd.set_break("100")
-    cb = rig.sim.call("5000", from_="602")
-    await cb.wait_answer(30)
+    cb = await rig.caller("602")
     await rig.sim.sleep(2)
     await cb.send_dtmf("2")
     await cb.wait_hangup(10)
@@ -375,10 +364,8 @@ def test_caller_abandons_while_external_agent_rings_line_is_released():
     out = {}
 
     async def main():
-        await rig.start()
-        rig.acd.login("300")
-        ph = rig.sim.call("5000", from_="557")
-        await ph.wait_answer(30)
+        await rig.start("300")
+        ph = await rig.caller("557")
         att = await rig.sim.wait_dialled(AGENT_NO, timeout=20)
         await rig.sim.sleep(2.0)
         await ph.hangup()                        # gives up while the external agent's phone rings
@@ -412,11 +399,8 @@ def test_ring_all_station_wins_external_agent_line_is_released():
     out = {}
 
     async def main():
-        await rig.start()
-        rig.acd.login("300")
-        rig.acd.login("100")
-        ph = rig.sim.call("5000", from_="558")
-        await ph.wait_answer(30)
+        await rig.start("300", "100")
+        ph = await rig.caller("558")
         att = await rig.sim.wait_dialled(AGENT_NO, timeout=20)
         st = rig.sim.station(0)
         await st.wait_ring(10)

@@ -131,26 +131,27 @@ def test_top_down_and_ring_all(acd):
     assert acd.agent_state("a3")[0] == st.BUSY
 
 
+def picks(acd, n=120):
+    """Who is offered each of `n` callers in turn (each offer cancelled, each caller gone): agent -> count."""
+    counts = {f"a{i}": 0 for i in range(4)}
+    for _ in range(n):
+        o = offer_one(acd)
+        counts[o.agents[0]] += 1
+        acd.missed(o.entry, o.agents[0], reason="cancel")
+        acd.leave(o.entry, "abandon")
+    return counts
+
+
 def test_random_and_weighted_random_distribution(acd):
     setup_queue(acd, "weighted-random")
     for i, w in enumerate((1, 0, 3, 6)):
         acd.add_member("q", f"a{i}", weight=w)
-    counts = {f"a{i}": 0 for i in range(4)}
-    for _ in range(120):
-        o = offer_one(acd)
-        counts[o.agents[0]] += 1
-        acd.missed(o.entry, o.agents[0], reason="cancel")
-        acd.leave(o.entry, "abandon")
+    counts = picks(acd)
     print("weighted-random 120 picks (weights 1,0,3,6):", counts)
     assert counts["a1"] == 0
     assert 2 <= counts["a0"] <= 25 and 20 <= counts["a2"] <= 53 and 52 <= counts["a3"] <= 92
     acd.define_queue(QueueConfig(name="q", strategy="random"))
-    counts = {f"a{i}": 0 for i in range(4)}
-    for _ in range(120):
-        o = offer_one(acd)
-        counts[o.agents[0]] += 1
-        acd.missed(o.entry, o.agents[0], reason="cancel")
-        acd.leave(o.entry, "abandon")
+    counts = picks(acd)
     print("random 120 picks:", counts)
     assert all(14 <= c <= 46 for c in counts.values())
 

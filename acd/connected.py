@@ -1,0 +1,252 @@
+"""The connected call: caller and agent bridged, two-track recording, transfers (blind / attended),
+three-way calls and supervisor listen / whisper / barge through engine conferences."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+from typing import Any
+
+from sqlalchemy import inspect
+from sqlalchemy.exc import SQLAlchemyError
+
+from trunkline.data.models import Recording
+from trunkline.media import Call, Hangup, RecordResult
+from trunkline.media.engine import Conference
+
+from .core import ACDError
+from .queues import QueueConfig
+from .results import Next, QueueResult, Rejoin
+from .runtime import Connection, Runtime, Waiter, resolve
+from .waiting import play_moh
+
+log = logging.getLogger("trunkline.acd")
+
+MONITOR_MODES = ("listen", "whisper", "barge")
+
+
+def check_monitor_mode(mode: str) -> None:
+    """ACDError unless `mode` is listen, whisper or barge."""
+    if mode not in MONITOR_MODES:
+        raise ACDError(f"monitor mode must be one of {MONITOR_MODES}")
+
+
+class Connected:
+    """Calls connected to agents on this server, and the agents' call control on them."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def talk(self, w: Waiter, cfg: QueueConfig) -> tuple[QueueResult, Next]:
+        """Caller and agent talk (after an attended transfer's consultation) until one hangs up or the
+        agent transfers; returns the caller's QueueResult and, on a transfer, where the caller goes next."""
+        rt, core = self.rt, self.rt.core
+        conn = w.connection
+        assert conn is not None
+        caller, acall = conn.caller, conn.agent_call
+        caller.stop_audio()
+        if w.consult is not None:
+            ended = await self._consult(w, cfg, conn)
+            if ended is not None:
+                return ended, None
+        await caller.bridge(acall)
+        recording = None
+        rec_task = None
+        if cfg.record and rt.config.get("recordings_dir"):
+            os.makedirs(rt.config["recordings_dir"], exist_ok=True)
+            recording = os.path.join(rt.config["recordings_dir"], f"acd-{w.entry}-{caller.id}.wav")
+            core.set_recording(w.entry, recording)
+            rec_task = rt.spawn(self._record(caller, recording, conn.agent, w.queue))
+        start = rt.engine.now
+        snap = core.entry(w.entry)
+        rt.tracker.track(caller, queue=w.queue, agent=conn.agent, outcome="completed", answered=start,
+                         wait_base=start - ((snap["answered_at"] or 0.0) - snap["enqueued_at"]), recording=recording)
+        ended_by = await self._connected_loop(conn)
+        rt.connections.pop(conn.agent, None)
+        if rec_task is not None and not rec_task.done():
+            # media has no public "stop this call's recording" yet (see the report): its recorder bank
+            rt.engine.recorders.stop(caller.channel, "ended")
+        if conn.conf is not None:
+            conn.conf.close()
+        for extra in list(conn.extra):
+            if not extra.hungup:
+                await extra.hangup()
+        talk = rt.engine.now - start
+        snap = core.entry(w.entry)
+        waited = (snap["answered_at"] or 0.0) - snap["enqueued_at"]
+        if isinstance(ended_by, tuple):                       # transfer
+            kind, target = ended_by
+            new = core.transfer(w.entry, kind, **target)
+            transferred = QueueResult("transferred", w.queue, w.entry, agent=conn.agent, talk=talk, data=w.data)
+            if kind == "blind" or "queue" in target:
+                if not acall.hungup:
+                    await acall.hangup()
+                play_moh(caller, cfg)
+                return transferred, (target.get("queue") or w.queue, Rejoin(new, core.position(new)))
+            # attended to an agent: keep the first agent on the line to consult the target
+            play_moh(caller, cfg)
+            rt.consult[new] = acall
+            return transferred, (w.queue, Rejoin(new, 1))
+        if not caller.hungup and caller.bridged_to is not None:
+            await caller.unbridge()
+        if ended_by == "caller" and not acall.hungup:
+            await acall.hangup()
+        core.complete(w.entry, by=ended_by)
+        rt.kick()
+        return QueueResult("completed", w.queue, w.entry, agent=conn.agent, wait=waited, talk=talk,
+                           ended_by=ended_by, recording=recording, data=w.data), None
+
+    async def _consult(self, w: Waiter, cfg: QueueConfig, conn: Connection) -> QueueResult | None:
+        """Attended transfer: the first agent talks to the new agent while the caller keeps the music; when
+        the first agent hangs up the caller is connected to the new agent (None), unless someone left."""
+        rt = self.rt
+        caller, acall = conn.caller, conn.agent_call
+        first, w.consult = w.consult, None
+        assert first is not None
+        play_moh(caller, cfg)
+        await acall.bridge(first)
+        await self.wait_any([acall, first, caller])
+        if not acall.hungup and acall.bridged_to is not None:
+            await acall.unbridge()
+        if not first.hungup:
+            await first.hangup()
+        caller.stop_audio()
+        if not (caller.hungup or acall.hungup):
+            return None
+        by = "caller" if caller.hungup else "agent"
+        if not acall.hungup:
+            await acall.hangup()
+        rt.core.complete(w.entry, by=by)
+        rt.connections.pop(conn.agent, None)
+        rt.kick()
+        return QueueResult("completed", w.queue, w.entry, agent=conn.agent, ended_by=by, data=w.data)
+
+    async def _record(self, caller: Call, path: str, agent: str | None = None, queue: str | None = None) -> None:
+        res = None
+        try:
+            res = await caller.record(path, max_seconds=4 * 3600.0, terminators="", beep=False, two_track=True)
+        except Hangup as exc:
+            res = getattr(exc, "recording", None)
+        if res is not None and getattr(res, "path", None):
+            self._index_recording(caller, res, agent, queue)
+
+    def _index_recording(self, caller: Call, res: RecordResult, agent: str | None, queue: str | None) -> None:
+        """Index the two-track recording in trunkline.data.models.Recording when that table exists."""
+        core = self.rt.core
+        try:
+            if not inspect(core.sf.kw["bind"]).has_table("recordings"):
+                return
+            with core.transaction() as s:
+                s.add(Recording(call_id=caller.id, path=res.path, format=os.path.splitext(res.path)[1][1:] or "wav",
+                                started_at=dt.datetime.now(dt.timezone.utc), seconds=float(res.seconds or 0.0),
+                                bytes=os.path.getsize(res.path) if os.path.exists(res.path) else 0,
+                                caller=caller.caller_id or "", agent=agent, queue=queue, two_track=True))
+        except (SQLAlchemyError, OSError) as exc:   # the recording file exists either way; say why it is not indexed
+            log.warning("recording %s not indexed: %s", res.path, exc)
+
+    async def wait_any(self, calls: list[Call], extra: asyncio.Future[Any] | None = None) -> None:
+        """Until one of `calls` ends (at once if one has) or `extra` resolves."""
+        fut: asyncio.Future[None] = self.rt.engine.loop.create_future()
+        for c in calls:
+            if c.hungup:
+                return
+            c.on_hangup(lambda _c: resolve(fut))
+        if extra is not None:
+            extra.add_done_callback(lambda _f: resolve(fut))
+        await fut
+
+    async def _connected_loop(self, conn: Connection) -> Any:
+        """Wait for the end of the connected call or an agent command; returns 'caller'|'agent'|(transfer)."""
+        while True:
+            conn.control = self.rt.engine.loop.create_future()
+            await self.wait_any([conn.caller, conn.agent_call], conn.control)
+            if conn.caller.hungup:
+                return "caller"
+            if conn.agent_call.hungup:
+                return "agent"
+            cmd = conn.control.result() if conn.control.done() else None
+            if cmd is None:
+                continue
+            if cmd[0] == "transfer":
+                return cmd[1], cmd[2]
+            if cmd[0] == "hangup":
+                await conn.caller.hangup()
+                return "agent"
+
+    def _conf(self, conn: Connection) -> Conference:
+        """Turn the two-party bridge into a conference (for monitoring / three-way)."""
+        if conn.conf is None:
+            if conn.caller.bridged_to is not None:
+                self.rt.engine.unbridge(conn.caller)
+            conn.conf = self.rt.engine.conference(f"acd-{conn.entry}")
+            conn.conf.add(conn.caller)
+            conn.conf.add(conn.agent_call)
+        return conn.conf
+
+    # ------------------------------------------------------------ agent call control
+    def transfer(self, agent: str, kind: str = "blind", queue: str | None = None,
+                 to_agent: str | None = None) -> None:
+        """Agent `agent` transfers their caller (blind/attended) to a queue or another agent."""
+        conn = self.rt.connections.get(str(agent))
+        if conn is None or conn.control is None:
+            raise ACDError(f"agent {agent} has no call on this server")
+        if kind not in ("blind", "attended"):
+            raise ACDError("transfer kind must be blind or attended")
+        target = {"queue": queue} if queue is not None else {"agent": str(to_agent)}
+        if (queue is None) == (to_agent is None):
+            raise ACDError("transfer needs a queue or an agent")
+        if not conn.control.done():
+            conn.control.set_result(("transfer", kind, target))
+
+    async def hangup_agent_call(self, agent: str) -> None:
+        """End the agent's call from the agent side."""
+        await self.rt.connection_of(agent).agent_call.hangup()
+
+    async def conference_in(self, agent: str, number: str | None = None, port: int | None = None) -> Call:
+        """Three-way: dial `number` (or ring station `port`) and join it to the agent's call."""
+        conn = self.rt.connection_of(agent)
+        engine = self.rt.engine
+        third = await (engine.ring_station(port) if port is not None else engine.make_call(number))
+        self._conf(conn).add(third)
+        conn.extra[third] = "three-way"
+        return third
+
+    async def start_monitor(self, agent: str, mode: str = "listen", supervisor_port: int | None = None,
+                            supervisor_number: str | None = None, supervisor: str = "") -> Call:
+        """Supervisor listen / whisper / barge on agent's live call; rings the supervisor, returns their Call."""
+        check_monitor_mode(mode)
+        conn = self.rt.connection_of(agent)
+        engine = self.rt.engine
+        if supervisor_port is not None:
+            sup = await engine.ring_station(supervisor_port, caller_id=str(agent), name=mode)
+        elif supervisor_number:
+            sup = await engine.make_call(supervisor_number, caller_id=str(agent))
+        else:
+            raise ACDError("monitor needs supervisor_port or supervisor_number")
+        self.set_monitor_mode(agent, sup, mode)
+        core = self.rt.core
+        doc = core.publish("supervisor.monitor", agent=str(agent), supervisor=supervisor or str(supervisor_port or
+                           supervisor_number), mode=mode, call_id=conn.caller.id)
+        core.hub.deliver([doc])
+        return sup
+
+    def set_monitor_mode(self, agent: str, sup: Call, mode: str) -> None:
+        """Switch a supervisor already on the call between listen, whisper and barge."""
+        check_monitor_mode(mode)
+        conn = self.rt.connection_of(agent)
+        conf = self._conf(conn)
+        if sup in conn.extra:
+            conf.remove(sup)
+        if mode == "listen":
+            conf.add(sup, speak=False, listen=True)
+        elif mode == "whisper":
+            conf.add(sup, speak=True, listen=True, speak_to={conn.agent_call})
+        else:
+            conf.add(sup, speak=True, listen=True)
+        conn.extra[sup] = mode
+
+    def connection(self, agent: str) -> tuple[Call, Call] | None:
+        """(caller Call, agent Call) of agent's live call on this server, or None."""
+        c = self.rt.connections.get(str(agent))
+        return (c.caller, c.agent_call) if c else None
