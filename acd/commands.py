@@ -60,7 +60,7 @@ class AgentCommands:
         check_monitor_mode(mode)
         args: dict[str, Any] = {"mode": mode, "supervisor": supervisor}
         st_ = str(station or "").strip()
-        if st_.isdigit() and int(st_) < len(self.rt.engine.stations):
+        if st_.isdigit() and int(st_) < self.rt.engine.station_count:
             args["port"] = int(st_)
         elif st_ or number:
             args["number"] = st_ or str(number)
@@ -126,8 +126,7 @@ class AgentCommands:
     async def station_flow(self, call: Call) -> None:
         """Station off hook: *1<agent>[*<pin>]# login here, *2# logout, *3[reason]# break, *4# ready."""
         rt = self.rt
-        # media has no public "station port of a call" yet (see the report): engine.stations
-        port = rt.engine.stations.index(call.channel) if call.channel in rt.engine.stations else None
+        port = rt.engine.station_port(call)
         try:
             code = await call.get_digits(24, timeout=10.0, inter_digit=3.0, terminators="#")
         except Timeout:

@@ -65,8 +65,7 @@ class Connected:
         ended_by = await self._connected_loop(conn)
         rt.connections.pop(conn.agent, None)
         if rec_task is not None and not rec_task.done():
-            # media has no public "stop this call's recording" yet (see the report): its recorder bank
-            rt.engine.recorders.stop(caller.channel, "ended")
+            caller.stop_recording("ended")
         if conn.conf is not None:
             conn.conf.close()
         for extra in list(conn.extra):

@@ -112,11 +112,9 @@ class Offering:
         """Hang up the ringing (not yet answered) call to the station of `agent_id`, if any."""
         port, _ = self._where(agent_id)
         engine = self.rt.engine
-        # media has no public "call on station port" yet: engine.stations / engine.calls (see the report)
-        if port is not None and port < len(engine.stations):
-            c = engine.calls.get(engine.stations[port])
-            if c is not None and c.direction == "out" and c.state != "up" and not c.hungup:
-                engine.hangup(c, 16)
+        c = engine.station_call(port) if port is not None else None
+        if c is not None and c.direction == "out" and c.state != "up" and not c.hungup:
+            engine.hangup(c, 16)
 
     def cancel_rings(self, entry: int) -> None:
         """The caller left: stop every agent still ringing for `entry` (the agents are already released)."""

@@ -256,6 +256,10 @@ class Call:
             self._record_term = None
         return RecordResult(rec.path, rec.seconds, rec.stop_reason or "stopped", rec.error)
 
+    def stop_recording(self, reason: str = "stopped") -> None:
+        """End this call's recording now (its `record()` returns with `reason`); nothing when none runs."""
+        self.engine.recorders.stop(self.channel, reason)
+
     async def bridge(self, other: Call) -> None:
         """Connect this call's channel with another call's, both ways (ending both calls' earlier bridges)."""
         if self.hungup or other.hungup:

@@ -405,6 +405,19 @@ class Engine:
         """Wait for a dialled call to answer (no answer within `timeout` s: hung up, Timeout)."""
         return await self._await_answer(call, timeout, 19)
 
+    @property
+    def station_count(self) -> int:
+        """How many FXS station ports the board has (ports 0 .. station_count-1)."""
+        return len(self.stations)
+
+    def station_port(self, call: Call) -> int | None:
+        """The station port `call` is on, or None when it is not on a station."""
+        return self.stations.index(call.channel) if call.channel in self.stations else None
+
+    def station_call(self, port: int) -> Call | None:
+        """The call on station `port` now (ringing or up), or None."""
+        return self.calls.get(self.stations[port]) if 0 <= port < len(self.stations) else None
+
     async def ring_station(self, port: int, caller_id: str = "", name: str = "", timeout: float = 20.0) -> Call:
         """Ring FXS station `port` (0-based) with caller ID; returns its answered Call or raises Timeout."""
         if not 0 <= port < len(self.stations):
