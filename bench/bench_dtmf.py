@@ -6,7 +6,8 @@ Same mixed traffic as bench/dtmf_density.py (a third digits, a third speech, a t
 import numpy as np
 import pytest
 
-from bench.dtmf_density import BLOCK, build_spandsp_loop, mixed_traffic
+from bench.dtmf_density import build_spandsp_loop, mixed_traffic
+from trunkline.dsp.constants import BLOCK
 from trunkline.dsp.dtmf import DTMFDetector
 
 BLOCKS = 20

@@ -18,11 +18,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 from peers.spandsp_fax import SpandspFax  # noqa: E402
 
+from trunkline.dsp.constants import BLOCK  # noqa: E402
 from trunkline.fax import FaxEndpoint  # noqa: E402
 from trunkline.fax.convert import synth_document  # noqa: E402
 from trunkline.fax.tiff import write_tiff  # noqa: E402
-
-BLOCK = 160
 
 
 class Timed:

@@ -14,9 +14,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 from peers.spandsp_modems import SpandspRx, SpandspTx  # noqa: E402
 
+from trunkline.dsp.constants import BLOCK  # noqa: E402
 from trunkline.fax.modems import make_rx, make_tx  # noqa: E402
 
-BLOCK = 160
 MODEMS = [("v27ter", 4800), ("v29", 9600), ("v17", 14400)]
 
 

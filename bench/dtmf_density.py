@@ -23,9 +23,8 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from trunkline.dsp.constants import BLOCK  # noqa: E402
 from trunkline.dsp.dtmf import DTMFDetector, DTMFGenerator  # noqa: E402
-
-BLOCK = 160
 
 _LOOP_CDEF = """
 typedef struct dtmf_rx_state_s dtmf_rx_state_t;

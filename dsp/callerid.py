@@ -12,7 +12,7 @@ mark signal (180 mark bits), message type, length, body, two's complement checks
 SDMF (type 0x04): MMDDHHMM then the number, or 'O' (unavailable) / 'P' (private) instead of it.
 MDMF (type 0x80): parameters 0x01 date-time MMDDHHMM, 0x02 number, 0x04 reason number absent
 ('O'/'P'), 0x07 name, 0x08 reason name absent. The date has no year: the receiver uses `year`
-(default: the current year). Levels are dBm0 (see goertzel.py).
+(default: the current year). Levels are dBm0 (see level.py).
 
 DTMF caller ID (ETSI EN 300 659-1 annex B / China practice): `start` digit ('A' or 'D'),
 the number, then 'C'. No number: 'B' + '00' (unavailable) or '10' (private) + 'C'.
@@ -24,8 +24,10 @@ import datetime as _dt
 
 import numpy as np
 
+from .constants import RATE
+from .dtmf import DTMFDetector
 from .fsk import FSKModulator, FSKReceiver, async_bits
-from .goertzel import RATE, dbm0_to_amplitude
+from .level import dbm0_to_amplitude
 
 STANDARDS = ("bell202", "v23", "dtmf")
 FORMATS = ("sdmf", "mdmf")
@@ -175,10 +177,6 @@ class CallerIDBank:
         self.standard = standard
         self.year = year
         if standard == "dtmf":
-            try:
-                from .dtmf import DTMFDetector
-            except ImportError as exc:  # pragma: no cover - depends on the DTMF module being present
-                raise RuntimeError("DTMF caller ID needs trunkline.dsp.dtmf.DTMFDetector") from exc
             self.dtmf = DTMFDetector(self.channels)
             self.digits = [""] * self.channels
         else:

@@ -31,7 +31,8 @@ after voice was first reported on that channel) returning None or an event strin
 """
 import numpy as np
 
-from .goertzel import Framer, ToneBank, dbm0_to_amplitude
+from .goertzel import Framer, ToneBank
+from .level import dbm0_to_amplitude
 from .tones import ToneZone
 
 WIN = 320

@@ -10,7 +10,8 @@ bits (the "mark signal" that precedes a caller ID message), which callerid.py us
 import numpy as np
 from scipy.signal import butter, sosfilt
 
-from .goertzel import RATE, dbm0_to_amplitude
+from .constants import RATE
+from .level import dbm0_to_amplitude
 
 MODES = {
     "bell202": {"mark": 1200.0, "space": 2200.0, "baud": 1200.0},

@@ -35,7 +35,9 @@ See dsp/README_tones.md.
 """
 import numpy as np
 
-from .goertzel import RATE, Framer, ToneBank, dbm0_to_amplitude
+from .constants import RATE
+from .goertzel import Framer, ToneBank
+from .level import dbm0_to_amplitude
 
 FORWARD_FREQS = (1380.0, 1500.0, 1620.0, 1740.0, 1860.0, 1980.0)
 BACKWARD_FREQS = (1140.0, 1020.0, 900.0, 780.0, 660.0, 540.0)

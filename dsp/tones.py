@@ -11,13 +11,14 @@ ramps at both ends, so a cadenced cycle (which always contains silence) loops wi
 A continuous tone (dial) is made exactly as long as needed for every component to complete
 a whole number of cycles (8000 / gcd(8000, f1, f2, ...) samples, frequencies rounded to 1 Hz),
 so it loops phase-continuously with no ramp. Durations are rounded to whole samples (0.125 ms).
-Data lives in ``tonezones.py``; levels are dBm0 per component (see ``goertzel.py`` for the scale).
+Data lives in ``tonezones.py``; levels are dBm0 per component (see ``level.py`` for the scale).
 """
 import math
 
 import numpy as np
 
-from .goertzel import RATE, dbm0_to_amplitude
+from .constants import RATE
+from .level import dbm0_to_amplitude
 from .tonezones import COMMON_TONES, ZONES
 
 RAMP_MS = 2.0

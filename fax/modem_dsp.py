@@ -7,20 +7,8 @@ import math
 import numpy as np
 from scipy.signal import lfilter
 
-FS = 8000
-DBM0_MAX_SINE = 3.14  # dBm0 of a full-scale sine (ITU G.711 convention used by spandsp too)
-
-
-def dbm0_to_rms(dbm0):
-    """RMS value (int16 units) of a signal whose power is `dbm0` dBm0."""
-    return 32768.0 / math.sqrt(2.0) * 10.0 ** ((dbm0 - DBM0_MAX_SINE) / 20.0)
-
-
-def rms_to_dbm0(rms):
-    """Power in dBm0 of a signal with RMS value `rms` (int16 units)."""
-    if rms <= 0:
-        return -200.0
-    return 20.0 * math.log10(rms / (32768.0 / math.sqrt(2.0))) + DBM0_MAX_SINE
+from trunkline.dsp.constants import RATE as FS
+from trunkline.dsp.level import dbm0_to_power, dbm0_to_rms
 
 
 def rrc(alpha, sps, span):
@@ -446,8 +434,8 @@ class ModemRxBase:
         self.fe = FrontEnd(self.carrier, self.baud, self.alpha)
         self.eq = Equaliser(self.half_taps)
         self.sps = FS / self.baud
-        self.on_lin = (32768.0 ** 2) * 10 ** ((self.on_dbm0 - DBM0_MAX_SINE) / 10)
-        self.off_lin = (32768.0 ** 2) * 10 ** ((self.off_dbm0 - DBM0_MAX_SINE) / 10)
+        self.on_lin = 2.0 * dbm0_to_power(self.on_dbm0)     # squared envelope: a sine of peak A reads A**2
+        self.off_lin = 2.0 * dbm0_to_power(self.off_dbm0)
         self.offsets = (np.arange(self.eq.ntaps) - self.half_taps) * self.sps / 2.0
         self._reset_state()
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trunkline.dsp.constants import RATE
+
 from . import hdlc
 from .t4 import T4Decoder, T4Encoder, bits_to_bytes_lsb, bytes_to_bits_lsb
 from .tiff import FaxPage
@@ -18,7 +20,6 @@ from .v21 import V21Rx, V21Tx, dbm0_to_amplitude
 
 __all__ = ["T30Session", "FCF", "FALLBACK", "build_dis", "parse_dis"]
 
-RATE = 8000
 
 # Frame control fields (FCF as the first octet after address/control; the X bit is bit 0)
 FCF = dict(DIS=0x80, CSI=0x40, NSF=0x20, DTC=0x81, CIG=0x41, NSC=0x21, DCS=0x82, TSI=0x42, NSS=0x22,

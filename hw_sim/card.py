@@ -5,6 +5,7 @@ from urllib.parse import parse_qs
 
 import numpy as np
 
+from trunkline.dsp.constants import RATE
 from trunkline.hw_sim._tlsim import ffi, lib
 
 KIND_CODES = {"bchan": 0, "dchan": 1, "fxo": 2, "fxs": 3}
@@ -14,7 +15,6 @@ EVENT_NAMES = {
     7: "loop_restore", 8: "polarity", 9: "cas", 10: "dframe", 11: "alarm",
 }
 ALARM_RED, ALARM_BLUE, ALARM_YELLOW = 1, 2, 4
-RATE = 8000
 
 
 @dataclass

@@ -17,9 +17,10 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from trunkline.dsp.constants import RATE
+
 from . import say as _say
 
-RATE = 8000
 LANGS = ("zh", "en")
 VOICES = {"zh": "cmn", "en": "en-us"}
 

@@ -27,6 +27,8 @@ from trunkline.drivers.signaling.base import (
     SPAN_UP,
     SignalingError,
 )
+from trunkline.dsp.constants import RATE
+from trunkline.dsp.level import dbm0_to_amplitude
 from trunkline.media.bus import EventBus
 from trunkline.media.call import Call
 from trunkline.media.errors import ChannelError, Hangup, Timeout
@@ -36,7 +38,6 @@ from trunkline.media.prompts import PromptLibrary
 from trunkline.media.recorder import RecorderBank
 
 log = logging.getLogger("trunkline.engine")
-RATE = 8000
 
 
 class TimerHandle:
@@ -521,7 +522,7 @@ class Engine:
         key = ("beep",)
         if self.pool.get(key) is None:
             t = np.arange(int(0.2 * RATE)) / RATE
-            amp = 22767 * 10 ** (-10 / 20)
+            amp = dbm0_to_amplitude(-10.0)
             self.pool.add((amp * np.sin(2 * np.pi * 1000 * t)).astype(np.int16), key=key)
         return _PooledClip(self.pool, key)
 
