@@ -16,9 +16,11 @@ import weakref
 
 import numpy as np
 
-__all__ = ["FaxMachine", "FarFaxError"]
+from trunkline.dsp.constants import RATE
+from trunkline.fax import FaxEndpoint
+from trunkline.pstn.switch import AnalogParty, Phone
 
-RATE = 8000
+__all__ = ["FaxMachine", "FarFaxError"]
 
 
 class FarFaxError(RuntimeError):
@@ -121,7 +123,6 @@ class FaxMachine:
         return await self._run(receive=path, timeout=timeout)
 
     async def _run(self, send=None, receive=None, timeout=600.0):
-        from trunkline.fax import FaxEndpoint
         ep = FaxEndpoint(self.calling, send=send, receive=receive, modems=self.modems, ecm=self.ecm,
                          ident=self.ident)
         return await self.run(ep, timeout)
@@ -146,7 +147,6 @@ class FaxMachine:
 
 def _is_caller(party) -> bool:
     """True for parties that placed the call (callers from Switch.call), False for called parties."""
-    from trunkline.pstn.switch import AnalogParty, Phone
     if isinstance(party, Phone):
         return True
     if isinstance(party, AnalogParty):

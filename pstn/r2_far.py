@@ -9,13 +9,16 @@ import asyncio
 
 import numpy as np
 
-from trunkline.drivers.signaling.r2 import (
+from trunkline.drivers.signaling.r2_core import (
     B_BUSY_LOCAL,
     B_CONGESTION,
     B_FREE_CHARGE,
     B_UNALLOCATED,
+    IDLE,
     R2Core,
+    R2Line,
 )
+from trunkline.dsp.g711 import MixedLawCodec
 from trunkline.pstn.switch import SimError, TrunkCall
 
 DEST_B = {"busy": B_BUSY_LOCAL, "unallocated": B_UNALLOCATED, "congestion": B_CONGESTION}
@@ -41,7 +44,6 @@ class R2FarEnd:
     """Switch side of every E1 span of the card under China No.1 signalling."""
 
     def __init__(self, switch):
-        from trunkline.dsp.g711 import MixedLawCodec
         self.switch = switch
         card = self.card = switch.card
         self.spans = [sp for sp in card.spans if sp.kind == "e1"]
@@ -60,7 +62,7 @@ class R2FarEnd:
         c.on_answered = lambda ch, line: self._call(ch, "_answered")
         c.on_hangup = self._hangup
         for ch in chans:
-            card.far_set_cas(ch, 0x9)
+            card.far_set_cas(ch, IDLE)
 
     def _call(self, ch, method, *args):
         call = self.calls.get(ch)
@@ -73,7 +75,7 @@ class R2FarEnd:
         now = self.card.now
         for ch in reversed(self.core.chans):
             if (not self.core.free(ch) or ch in self.calls or self.rest.get(ch, 0) > now
-                    or self.card.far_get_cas(ch) != 0x9):
+                    or self.card.far_get_cas(ch) != IDLE):
                 continue
             self.core.dial(ch, str(number), "".join(c for c in str(caller) if c.isdigit()),
                            category=category, restricted=restricted)

@@ -20,7 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-RATE = 8000
+from trunkline.dsp.callerid import CallerIDGenerator, CallerIDReceiver
+from trunkline.dsp.constants import RATE
+from trunkline.dsp.dtmf import DTMFDetector, DTMFGenerator
+from trunkline.dsp.tones import ToneZone
 
 
 class SimError(Exception):
@@ -59,7 +62,6 @@ _DIGIT_CACHE = {}
 
 def render_dtmf(digits, on_ms=100, off_ms=100, level_dbm0=-8.0):
     """DTMF audio for a digit string (int16, 8 kHz), made by dsp's generator (one render per key, cached)."""
-    from trunkline.dsp.dtmf import DTMFGenerator
     parts = []
     for d in digits:
         key = (d, on_ms, off_ms, level_dbm0)
@@ -237,7 +239,6 @@ class Phone(TrunkCall):
         if self.clip == "dtmf":
             self.card.far_play(self.channel, render_dtmf("D" + self.caller + "C", on_ms=60, off_ms=60))
         else:
-            from trunkline.dsp.callerid import CallerIDGenerator
             self.card.far_play(self.channel, CallerIDGenerator().encode(self.caller, standard=self.clip))
 
     # card events routed here by the switch
@@ -282,7 +283,6 @@ class _Seizure:
     INTER_DIGIT = 2.0      # s of silence after the last digit ends the number
 
     def __init__(self, switch, channel):
-        from trunkline.dsp.dtmf import DTMFDetector
         self.switch = switch
         self.card = switch.card
         self.channel = channel
@@ -296,7 +296,6 @@ class _Seizure:
         self._play_tone("dial")
 
     def _play_tone(self, name, seconds=60.0):
-        from trunkline.dsp.tones import ToneZone
         self.card.far_play_clear(self.channel)
         cyc = ToneZone.get(self.switch.zone).tone(name).cycle()
         reps = max(1, int(seconds * RATE / len(cyc)))
@@ -378,7 +377,6 @@ class Station(_Party):
             self.take_captured()
 
     def _decode_caller_id(self, audio):
-        from trunkline.dsp.callerid import CallerIDReceiver
         rx = CallerIDReceiver("v23")
         rx.rx(audio)
         if rx.result:

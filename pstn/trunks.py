@@ -3,6 +3,9 @@
 answer the calls the card places, following what `Switch.destinations` says."""
 import asyncio
 
+from trunkline.drivers.signaling import q931 as m
+from trunkline.drivers.signaling.pri import PRINetworkSide
+from trunkline.pstn.r2_far import R2FarEnd
 from trunkline.pstn.switch import SimError, TrunkCall
 
 
@@ -11,7 +14,6 @@ def attach_trunk_far_end(switch, kind):
     if kind == "pri":
         far = PRIFarEnd(switch)
     elif kind == "r2":
-        from trunkline.pstn.r2_far import R2FarEnd
         far = R2FarEnd(switch)
     else:
         raise ValueError(f"unknown trunk far end {kind!r}")
@@ -53,8 +55,6 @@ class PRIFarEnd:
     """Network side (PRINetworkSide) of every PRI span of the card."""
 
     def __init__(self, switch):
-        from trunkline.drivers.signaling import q931 as m
-        from trunkline.drivers.signaling.pri import PRINetworkSide
         self.switch = switch
         card = switch.card
         self.spans = [sp for sp in card.spans if sp.kind in ("e1", "t1") and sp.dchannel is not None]
