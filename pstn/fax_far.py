@@ -84,7 +84,7 @@ class _Session:
             self.close()
             self.fut.set_result(getattr(self.ep, "result", None))
             return
-        if getattr(party, "ended", False):
+        if party.ended:
             self.close()
             if self._finish_on_hook():
                 self.fut.set_result(getattr(self.ep, "result", None))
@@ -145,7 +145,7 @@ class FaxMachine:
         """Drive any fax terminal with rx(int16 samples), tx(n) and a `done` flag on the party's channel
         (our FaxEndpoint, or a peer's); returns its `result` (None if it has none) once done."""
         party = self.party
-        if getattr(party, "ended", False):
+        if party.ended:
             raise FarFaxError(f"call on channel {party.channel} has ended")
         table = _tick_for(party.card)
         if party.channel in table:

@@ -61,15 +61,15 @@ class R2FarEnd:
         c = self.core
         c.on_decide = self._decide
         c.on_offered = self._offered
-        c.on_answered = lambda ch, line: self._call(ch, "_answered")
+        c.on_answered = self._answered
         c.on_hangup = self._hangup
         for ch in chans:
             card.far_set_cas(ch, IDLE)
 
-    def _call(self, ch: int, method: str, *args: object) -> None:
+    def _answered(self, ch: int, line: R2Line) -> None:
         call = self.calls.get(ch)
         if call is not None:
-            getattr(call, method)(*args)
+            call._answered()
 
     # ------------------------------------------------------------ calls into the card
     def place_call(self, number: str, caller: str = "", name: str = "", restricted: bool = False,

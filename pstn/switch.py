@@ -461,7 +461,7 @@ class Switch:
     """The simulated network behind one card: places calls into it and answers its phones."""
 
     def __init__(self, card: SimCard, clip: str | None = "dtmf", zone: str = "cn") -> None:
-        if getattr(card, "far", None) is not None:
+        if card.far is not None:
             raise SimError(f"card {card.name} already has a far end")
         self.card = card
         self.clip = clip

@@ -180,8 +180,7 @@ class PRISignaling(SpanSignaling):
         """switch: q931.EUROISDN_E1 or q931.NI2 (default from span.kind: t1 -> NI-2); network for a net-side span."""
         super().__init__(span, emit)
         if switch is None:
-            kind = getattr(span, "kind", "e1")
-            switch = m.NI2 if kind == "t1" or len(span.bearer_channels) <= 23 else m.EUROISDN_E1
+            switch = m.NI2 if span.kind == "t1" or len(span.bearer_channels) <= 23 else m.EUROISDN_E1
         self.switch = switch
         self.auto_alert = auto_alert
         self._now = 0.0

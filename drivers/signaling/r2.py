@@ -23,6 +23,7 @@ from trunkline.drivers.signaling.base import (
     SpanSignaling,
 )
 from trunkline.drivers.signaling.r2_core import IDLE, KD_NAMES, R2Core, R2Line
+from trunkline.dsp.constants import RATE
 
 T_CAS_RECOG = 0.020    # s: an ABCD change counts once it has held longer than this (at 20 ms ticks: 40 ms)
 
@@ -54,8 +55,7 @@ class R2Signaling(SpanSignaling):
                  max_dnis: int | None = None) -> None:
         """want_ani: request KA + ANI with A6; max_dnis: address length after which DNIS is complete."""
         super().__init__(span, emit)
-        self.block_len = int(getattr(span.board, "block", 160))
-        self.rate = int(getattr(span.board, "rate", 8000))
+        self.block_len = span.board.block
         self._now = 0.0
         self._cas_stable: dict[int, int] = {}      # ch -> last ABCD acted on
         self._cas_pending: dict[int, tuple[int, float]] = {}   # ch -> (ABCD, time s): not yet persistent
@@ -94,7 +94,7 @@ class R2Signaling(SpanSignaling):
             if bits == self._cas_stable.get(ev.channel, IDLE):
                 self._cas_pending.pop(ev.channel, None)          # a glitch that came back: ignore it
             else:
-                self._cas_pending[ev.channel] = (bits, ev.time / self.rate)
+                self._cas_pending[ev.channel] = (bits, ev.time / RATE)
 
     def _recognise_cas(self, now: float) -> None:
         """Act on ABCD changes that held longer than the recognition time (Q.421: 20 ms +- 10 ms)."""
