@@ -5,8 +5,10 @@ Same mixed traffic as bench/dtmf_density.py (a third digits, a third speech, a t
 """
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
-from bench.dtmf_density import BLOCK, build_spandsp_loop, mixed_traffic
+from bench.dtmf_density import build_spandsp_loop, mixed_traffic
+from trunkline.dsp.constants import BLOCK
 from trunkline.dsp.dtmf import DTMFDetector
 
 BLOCKS = 20
@@ -25,11 +27,7 @@ def traffic(request):
 
 
 def _one_core():
-    try:
-        from threadpoolctl import threadpool_limits
-        return threadpool_limits(1)
-    except ImportError:
-        return None
+    return threadpool_limits(1)
 
 
 def test_ours_block(benchmark, traffic):
@@ -45,8 +43,7 @@ def test_ours_block(benchmark, traffic):
 
     benchmark.extra_info["channels"] = channels
     benchmark.pedantic(step, rounds=BLOCKS * 3, iterations=1, warmup_rounds=2)
-    if limiter is not None:
-        limiter.restore_original_limits()
+    limiter.restore_original_limits()
     benchmark.extra_info["us_per_channel_block"] = benchmark.stats.stats.mean / channels * 1e6
 
 

@@ -6,6 +6,7 @@ include that callback overhead (about 1 us per bit); its pure C cost is lower.""
 import os
 import sys
 import time
+from functools import partial
 
 import numpy as np
 
@@ -14,9 +15,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 from peers.spandsp_modems import SpandspRx, SpandspTx  # noqa: E402
 
+from trunkline.dsp.constants import BLOCK  # noqa: E402
 from trunkline.fax.modems import make_rx, make_tx  # noqa: E402
 
-BLOCK = 160
 MODEMS = [("v27ter", 4800), ("v29", 9600), ("v17", 14400)]
 
 
@@ -26,46 +27,45 @@ def cpu(fn):
     return time.process_time() - t, out
 
 
+def _our_tx(name, rate, bits):
+    tx = make_tx(name, rate)
+    tx.send_bits(bits)
+    tx.finish()
+    out = []
+    while not tx.done:
+        out.append(tx.tx(BLOCK))
+    return np.concatenate(out)
+
+
+def _our_rx(name, rate, sig):
+    rx = make_rx(name, rate)
+    for i in range(0, len(sig), BLOCK):
+        rx.rx(sig[i:i + BLOCK])
+        rx.take_bits()
+    return rx.trained
+
+
+def _sp_tx(name, rate, bits):
+    return SpandspTx(name, rate, bits).all(BLOCK)
+
+
+def _sp_rx(name, rate, sig):
+    rx = SpandspRx(name, rate)
+    rx.rx(sig, BLOCK)
+    return rx.trained
+
+
 def run(seconds=10.0):
     """Measure and print ms of CPU per second of audio; returns the rows."""
     rows = []
     for name, rate in MODEMS:
         bits = np.random.default_rng(1).integers(0, 2, int(rate * seconds)).astype(np.uint8)
-
-        def our_tx():
-            tx = make_tx(name, rate)
-            tx.send_bits(bits)
-            tx.finish()
-            out = []
-            while not tx.done:
-                out.append(tx.tx(BLOCK))
-            return np.concatenate(out)
-
-        t_otx, sig = cpu(our_tx)
+        t_otx, sig = cpu(partial(_our_tx, name, rate, bits))
         dur = len(sig) / 8000.0
-
-        def our_rx():
-            rx = make_rx(name, rate)
-            for i in range(0, len(sig), BLOCK):
-                rx.rx(sig[i:i + BLOCK])
-                rx.take_bits()
-            return rx.trained
-
-        t_orx, ok = cpu(our_rx)
-
-        def sp_tx():
-            tx = SpandspTx(name, rate, bits)
-            return tx.all(BLOCK)
-
-        t_stx, ssig = cpu(sp_tx)
+        t_orx, ok = cpu(partial(_our_rx, name, rate, sig))
+        t_stx, ssig = cpu(partial(_sp_tx, name, rate, bits))
         sdur = len(ssig) / 8000.0
-
-        def sp_rx():
-            rx = SpandspRx(name, rate)
-            rx.rx(ssig, BLOCK)
-            return rx.trained
-
-        t_srx, sok = cpu(sp_rx)
+        t_srx, sok = cpu(partial(_sp_rx, name, rate, ssig))
         row = (name, rate, 1000 * t_otx / dur, 1000 * t_orx / dur, 1000 * t_stx / sdur, 1000 * t_srx / sdur, ok, sok)
         rows.append(row)
     print(f"{'modem':8} {'rate':>6} | {'our tx':>8} {'our rx':>8} | {'spandsp tx':>10} {'spandsp rx':>10}   "

@@ -1,16 +1,10 @@
 """All density reports in one run: engine channels/core, then DTMF ours vs spandsp."""
-import importlib
-import sys
+from bench import dtmf_density, engine_density
 
 
 def main():
     """Run each report module's main()."""
-    for name in ("bench.engine_density", "bench.dtmf_density"):
-        try:
-            mod = importlib.import_module(name)
-        except ImportError as exc:
-            print(f"{name}: not available ({exc})", file=sys.stderr)
-            continue
+    for mod in (engine_density, dtmf_density):
         mod.main([])
         print()
 

@@ -22,10 +22,10 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
+from trunkline.dsp.constants import BLOCK  # noqa: E402
 from trunkline.dsp.dtmf import DTMFDetector, DTMFGenerator  # noqa: E402
-
-BLOCK = 160
 
 _LOOP_CDEF = """
 typedef struct dtmf_rx_state_s dtmf_rx_state_t;
@@ -170,11 +170,7 @@ def main(argv=None):
     ap.add_argument("--traffic", choices=sorted(TRAFFIC), default="mixed",
                     help="mixed thirds (default) or all channels digits / speech / near-silence")
     args = ap.parse_args(argv)
-    try:
-        from threadpoolctl import threadpool_limits
-        limiter = threadpool_limits(1)
-    except ImportError:            # env vars above already pin OpenBLAS to one thread
-        limiter = None
+    limiter = threadpool_limits(1)
     tmp = tempfile.mkdtemp(prefix="bench-dtmf-")
     try:
         loop = build_spandsp_loop(tmp)
@@ -192,8 +188,7 @@ def main(argv=None):
         return rows
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        if limiter is not None:
-            limiter.restore_original_limits()
+        limiter.restore_original_limits()
 
 
 if __name__ == "__main__":

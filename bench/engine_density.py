@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 from trunkline.drivers.board import open_board  # noqa: E402
 from trunkline.hw_sim import forget_card, open_card  # noqa: E402
 from trunkline.media import Engine  # noqa: E402
-from trunkline.pstn import render_dtmf
+from trunkline.pstn import render_dtmf  # noqa: E402
 
 TICK = 0.020
 

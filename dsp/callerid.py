@@ -12,7 +12,7 @@ mark signal (180 mark bits), message type, length, body, two's complement checks
 SDMF (type 0x04): MMDDHHMM then the number, or 'O' (unavailable) / 'P' (private) instead of it.
 MDMF (type 0x80): parameters 0x01 date-time MMDDHHMM, 0x02 number, 0x04 reason number absent
 ('O'/'P'), 0x07 name, 0x08 reason name absent. The date has no year: the receiver uses `year`
-(default: the current year). Levels are dBm0 (see goertzel.py).
+(default: the current year). Levels are dBm0 (see level.py).
 
 DTMF caller ID (ETSI EN 300 659-1 annex B / China practice): `start` digit ('A' or 'D'),
 the number, then 'C'. No number: 'B' + '00' (unavailable) or '10' (private) + 'C'.
@@ -21,11 +21,16 @@ Digits are 70 ms on / 70 ms off by default. Reception uses trunkline.dsp.dtmf.DT
 `reason` values: None (number present), "unavailable" ('O' / '00'), "private" ('P' / '10').
 """
 import datetime as _dt
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
+from .constants import RATE
+from .dtmf import DTMFDetector
 from .fsk import FSKModulator, FSKReceiver, async_bits
-from .goertzel import RATE, dbm0_to_amplitude
+from .level import dbm0_to_amplitude
 
 STANDARDS = ("bell202", "v23", "dtmf")
 FORMATS = ("sdmf", "mdmf")
@@ -36,6 +41,9 @@ REASON_CODES = {"unavailable": "O", "private": "P"}
 REASON_NAMES = {"O": "unavailable", "P": "private"}
 DTMF_REASON_CODES = {"unavailable": "00", "private": "10"}
 DTMF_REASON_NAMES = {"00": "unavailable", "10": "private"}
+#: a received caller ID: number, name, datetime, reason, standard, format (and name_reason, start)
+CallerIDResult = dict[str, Any]
+
 DTMF_FREQS = {
     "1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "A": (697, 1633),
     "4": (770, 1209), "5": (770, 1336), "6": (770, 1477), "B": (770, 1633),
@@ -44,12 +52,13 @@ DTMF_FREQS = {
 }
 
 
-def checksum(data):
+def checksum(data: Iterable[int]) -> int:
     """Two's complement of the modulo-256 sum of `data`."""
     return (-sum(data)) & 0xFF
 
 
-def build_message(number=None, name=None, when=None, fmt="mdmf", reason=None):
+def build_message(number: str | None = None, name: str | None = None, when: _dt.datetime | None = None,
+                  fmt: str = "mdmf", reason: str | None = None) -> bytes:
     """Caller ID message bytes (type, length, body, checksum) for SDMF or MDMF."""
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
@@ -59,19 +68,18 @@ def build_message(number=None, name=None, when=None, fmt="mdmf", reason=None):
         raise ValueError("number must be printable ASCII")
     stamp = (when or _dt.datetime.now()).strftime("%m%d%H%M").encode()
     num = None if number is None else str(number).encode("ascii")
-    if num is None and reason is None:
-        reason = "unavailable"
+    absent = REASON_CODES[reason or "unavailable"].encode()     # stands in for a missing number
     if fmt == "sdmf":
         if name is not None:
             raise ValueError("SDMF carries no name; use fmt='mdmf'")
-        body = stamp + (num if num is not None else REASON_CODES[reason].encode())
+        body = stamp + (num if num is not None else absent)
         mtype = SDMF_CALLERID
     else:
         body = bytes([P_DATETIME, len(stamp)]) + stamp
         if num is not None:
             body += bytes([P_NUMBER, len(num)]) + num
         else:
-            body += bytes([P_NUMBER_ABSENT, 1]) + REASON_CODES[reason].encode()
+            body += bytes([P_NUMBER_ABSENT, 1]) + absent
         if name is not None:
             nm = str(name).encode("latin-1")
             body += bytes([P_NAME, len(nm)]) + nm
@@ -82,12 +90,12 @@ def build_message(number=None, name=None, when=None, fmt="mdmf", reason=None):
     return msg + bytes([checksum(msg)])
 
 
-def parse_message(msg, year=None):
+def parse_message(msg: bytes, year: int | None = None) -> CallerIDResult | None:
     """Decode message bytes (type, length, body[, checksum]) into the result dict; None if not caller ID."""
     if len(msg) < 2 or msg[0] not in (SDMF_CALLERID, MDMF_CALLERID):
         return None
     body = bytes(msg[2:2 + msg[1]])
-    res = {"number": None, "name": None, "datetime": None, "reason": None}
+    res: CallerIDResult = {"number": None, "name": None, "datetime": None, "reason": None}
     stamp = None
     if msg[0] == SDMF_CALLERID:
         res["format"] = "sdmf"
@@ -122,7 +130,7 @@ def parse_message(msg, year=None):
     return res
 
 
-def _dtmf_audio(digits, on_ms, off_ms, level):
+def _dtmf_audio(digits: str, on_ms: float, off_ms: float, level: float) -> NDArray[np.int16]:
     amp = float(dbm0_to_amplitude(level))
     on, off = int(on_ms * RATE / 1000), int(off_ms * RATE / 1000)
     t = np.arange(on) / RATE
@@ -138,8 +146,9 @@ class CallerIDGenerator:
     """Makes caller ID audio to send to an analog line between rings (or after polarity reversal)."""
 
     @staticmethod
-    def encode(number, name=None, when=None, standard="bell202", fmt="mdmf", reason=None,
-               level=None, start="A", on_ms=70, off_ms=70):
+    def encode(number: str | None, name: str | None = None, when: _dt.datetime | None = None,
+               standard: str = "bell202", fmt: str = "mdmf", reason: str | None = None, level: float | None = None,
+               start: str = "A", on_ms: float = 70, off_ms: float = 70) -> NDArray[np.int16]:
         """int16 samples (8 kHz) of a caller ID burst; level in dBm0 (FSK default -14, DTMF -7 per tone)."""
         if standard not in STANDARDS:
             raise ValueError(f"standard must be one of {STANDARDS}, got {standard!r}")
@@ -168,24 +177,20 @@ class CallerIDGenerator:
 class CallerIDBank:
     """Caller ID receivers for many analog ports: process(block) -> [(ch, result dict)]."""
 
-    def __init__(self, channels, standard="bell202", year=None):
+    def __init__(self, channels: int, standard: str = "bell202", year: int | None = None) -> None:
         if standard not in STANDARDS:
             raise ValueError(f"standard must be one of {STANDARDS}, got {standard!r}")
         self.channels = int(channels)
         self.standard = standard
         self.year = year
         if standard == "dtmf":
-            try:
-                from .dtmf import DTMFDetector
-            except ImportError as exc:  # pragma: no cover - depends on the DTMF module being present
-                raise RuntimeError("DTMF caller ID needs trunkline.dsp.dtmf.DTMFDetector") from exc
             self.dtmf = DTMFDetector(self.channels)
             self.digits = [""] * self.channels
         else:
             self.fsk = FSKReceiver(self.channels, standard)
             self.buf = [bytearray() for _ in range(self.channels)]
 
-    def reset(self, ch):
+    def reset(self, ch: int) -> None:
         """Forget a partial message on one port."""
         if self.standard == "dtmf":
             self.dtmf.reset(ch)
@@ -194,9 +199,9 @@ class CallerIDBank:
             self.fsk.reset(ch)
             self.buf[ch] = bytearray()
 
-    def process(self, block):
+    def process(self, block: NDArray[np.int16]) -> list[tuple[int, CallerIDResult]]:
         """Feed int16 (channels, n); returns [(ch, result)] for every complete, checksum-valid message."""
-        out = []
+        out: list[tuple[int, CallerIDResult]] = []
         if self.standard == "dtmf":
             for ch, dg in self.dtmf.process(block):
                 r = self._dtmf_digit(ch, dg)
@@ -205,21 +210,22 @@ class CallerIDBank:
             return out
         for ch, v in self.fsk.process(block):
             b = self.buf[ch]
-            if v in ("mark", "lost"):
+            if isinstance(v, str):           # "mark" or "lost": a message starts afresh
                 b.clear()
                 continue
             b.append(v)
             if len(b) >= 2 and len(b) == b[1] + 3:
                 if sum(b) & 0xFF == 0 and b[0] in (SDMF_CALLERID, MDMF_CALLERID):
                     r = parse_message(bytes(b), self.year)
-                    r["standard"] = self.standard
-                    out.append((ch, r))
+                    if r is not None:
+                        r["standard"] = self.standard
+                        out.append((ch, r))
                 b.clear()
             elif len(b) > 260:
                 b.clear()
         return out
 
-    def _dtmf_digit(self, ch, dg):
+    def _dtmf_digit(self, ch: int, dg: str) -> CallerIDResult | None:
         s = self.digits[ch]
         if not s:
             if dg in "ABD":
@@ -229,7 +235,8 @@ class CallerIDBank:
             self.digits[ch] = s + dg
             return None
         self.digits[ch] = ""
-        res = {"number": None, "name": None, "datetime": None, "reason": None, "standard": "dtmf", "format": None}
+        res: CallerIDResult = {"number": None, "name": None, "datetime": None, "reason": None, "standard": "dtmf",
+                               "format": None}
         if s[0] == "B":
             res["reason"] = DTMF_REASON_NAMES.get(s[1:], s[1:])
         else:
@@ -241,18 +248,18 @@ class CallerIDBank:
 class CallerIDReceiver:
     """Caller ID receiver for one port: rx(samples) int16 1-D; .result is the last message dict or None."""
 
-    def __init__(self, standard="bell202", year=None):
+    def __init__(self, standard: str = "bell202", year: int | None = None) -> None:
         self.bank = CallerIDBank(1, standard, year)
-        self.result = None
+        self.result: CallerIDResult | None = None
 
-    def rx(self, samples):
+    def rx(self, samples: NDArray[np.int16]) -> CallerIDResult | None:
         """Feed int16 samples (any length); returns the result once a message has been received."""
         a = np.asarray(samples, dtype=np.int16).reshape(1, -1)
         for _, r in self.bank.process(a):
             self.result = r
         return self.result
 
-    def reset(self):
+    def reset(self) -> None:
         """Clear state and the last result."""
         self.bank.reset(0)
         self.result = None

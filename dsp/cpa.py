@@ -29,9 +29,13 @@ Answering machine detection (extension point): pass ``amd=`` an object with
 after voice was first reported on that channel) returning None or an event string such as
 "human" / "machine", which is then reported like any other event; and ``reset(ch)``.
 """
-import numpy as np
+from typing import Protocol
 
-from .goertzel import Framer, ToneBank, dbm0_to_amplitude
+import numpy as np
+from numpy.typing import NDArray
+
+from .goertzel import Framer, ToneBank
+from .level import dbm0_to_amplitude
 from .tones import ToneZone
 
 WIN = 320
@@ -51,20 +55,28 @@ FLOOR_RISE = 10 ** (0.1 / 10)   # noise floor may rise 0.1 dB per 10 ms frame
 ENERGY_OVER_FLOOR = 4.0          # non-tonal frames 6 dB above the floor are 'energy'
 
 
+class AnsweringMachineHook(Protocol):
+    """The `amd=` extension point: sees completed voice/silence segments, may raise an event."""
+
+    def segment(self, ch: int, kind: str, ms: float) -> str | None: ...
+    def reset(self, ch: int) -> None: ...
+
+
 class CallProgressDetector:
     """Classifies call progress on many channels; process(block) -> [(channel, event)]."""
 
-    def __init__(self, channels, zone="cn", silence_ms=5000.0, voice_ms=250.0, amd=None):
+    def __init__(self, channels: int, zone: str = "cn", silence_ms: float = 5000.0, voice_ms: float = 250.0,
+                 amd: AnsweringMachineHook | None = None) -> None:
         self.channels = int(channels)
         self.zone = ToneZone.get(zone)
         self.amd = amd
         self.framer = Framer(self.channels, WIN, HOP)
         # classes: 0 silence, 1 energy, then one per frequency set
         self.class_names = ["silence", "energy"]
-        self.class_sets = [(), ()]
-        sets = {}
+        self.class_sets: list[tuple[float, ...]] = [(), ()]
+        sets: dict[tuple[float, ...], int] = {}
 
-        def cls(freqs, name):
+        def cls(freqs: tuple[float, ...], name: str) -> int:
             key = tuple(sorted(freqs))
             if key not in sets:
                 sets[key] = len(self.class_names)
@@ -72,7 +84,8 @@ class CallProgressDetector:
                 self.class_sets.append(key)
             return sets[key]
 
-        self.cadences = {}
+        self.cadences: dict[str, list[tuple[int, float]]] = {}
+        self.dial_class: int | None = None      # the zone's steady tone (dial), if it has one
         for tname in ("dial",) + CADENCE_TONES:
             if tname not in self.zone.specs:
                 continue
@@ -80,7 +93,8 @@ class CallProgressDetector:
             if t.continuous:
                 self.dial_class = cls(t.steps[0][0], "tone:" + tname)
             else:
-                self.cadences[tname] = [(cls(fr, "tone:" + tname) if fr else SILENCE, d) for fr, d in t.steps]
+                self.cadences[tname] = [(cls(fr, "tone:" + tname) if fr else SILENCE, d) for fr, d in t.steps
+                                        if d is not None]
         sit = self.zone.tone("sit")
         self.sit_classes = [cls(fr, f"sit{i}") for i, (fr, _) in enumerate(s for s in sit.steps if s[0])]
         self.cng_class = cls((1100.0,), "fax_cng")
@@ -95,11 +109,11 @@ class CallProgressDetector:
         self.set_size = self.member.sum(axis=0)
         self.min_pow = float(dbm0_to_amplitude(MIN_DBM0)) ** 2 / 2
         # ongoing-duration thresholds per class (ms) and the event they raise
-        longest = max([d for cad in self.cadences.values() for c, d in cad if c == getattr(self, "dial_class", -1)]
+        longest = max([d for cad in self.cadences.values() for c, d in cad if c == self.dial_class]
                       or [0.0])
         self.thr_ms = np.full(ncls, np.inf)
-        self.thr_event = [None] * ncls
-        if hasattr(self, "dial_class"):
+        self.thr_event: list[str | None] = [None] * ncls
+        if self.dial_class is not None:
             self.thr_ms[self.dial_class] = max(2000.0, 1.5 * longest)
             self.thr_event[self.dial_class] = "dial_tone"
         self.thr_ms[self.cng_class], self.thr_event[self.cng_class] = 400.0, "fax_cng"
@@ -114,13 +128,13 @@ class CallProgressDetector:
         self.fired = np.zeros(self.channels, dtype=bool)        # ongoing rule already fired for this segment
         self.frame = 0
         self.samples = 0
-        self.history = [[] for _ in range(self.channels)]
-        self.last_event = [None] * self.channels
+        self.history: list[list[tuple[int, float]]] = [[] for _ in range(self.channels)]
+        self.last_event: list[str | None] = [None] * self.channels
         self.voice_seen = np.zeros(self.channels, dtype=bool)
-        self.last_events = []
+        self.last_events: list[tuple[int, str, int]] = []     # (ch, event, sample index) of the last process()
         self.floor = np.full(self.channels, self.min_pow)
 
-    def reset(self, ch):
+    def reset(self, ch: int) -> None:
         """Start a fresh analysis on channel `ch` (new call)."""
         self.framer.reset(ch)
         self.floor[ch] = self.min_pow
@@ -134,7 +148,7 @@ class CallProgressDetector:
         if self.amd is not None:
             self.amd.reset(ch)
 
-    def classify(self, frames):
+    def classify(self, frames: NDArray[np.float32]) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """Per-frame tone class index (or -1 for no tone) and power, for frames (channels, k, WIN)."""
         amp = self.bank.amplitudes(frames)
         pwr = ToneBank.power(frames)
@@ -148,10 +162,10 @@ class CallProgressDetector:
         ok = (np.take_along_axis(score, best[..., None], -1)[..., 0] >= SET_SHARE) & (pwr >= self.min_pow)
         return np.where(ok, best, -1), pwr
 
-    def process(self, block):
+    def process(self, block: NDArray[np.int16]) -> list[tuple[int, str]]:
         """Feed int16 (channels, n); returns [(ch, event)] in time order."""
         frames, ends = self.framer.push(block)
-        events = []
+        events: list[tuple[int, str, int]] = []
         if frames.shape[1]:
             tone, pwr = self.classify(frames)
             for k in range(tone.shape[1]):
@@ -184,12 +198,13 @@ class CallProgressDetector:
         self.last_events = events
         return [(ch, e) for ch, e, _ in events]
 
-    def _emit(self, ch, event, at, events):
+    def _emit(self, ch: int, event: str | None, at: int, events: list[tuple[int, str, int]]) -> None:
         if event is not None and event != self.last_event[ch]:
             self.last_event[ch] = event
             events.append((ch, event, at))
 
-    def _segment_end(self, ch, old, start, new, at, events):
+    def _segment_end(self, ch: int, old: int, start: int, new: int, at: int,
+                     events: list[tuple[int, str, int]]) -> None:
         """Per-channel work when a segment of class `old` that began at frame `start` ends."""
         ms = (self.frame - DEBOUNCE + 1 - start) * FRAME_MS
         hist = self.history[ch]
@@ -226,7 +241,7 @@ class CallProgressDetector:
                 self._emit(ch, t, at, events)
 
     @staticmethod
-    def _match(hist, cad):
+    def _match(hist: list[tuple[int, float]], cad: list[tuple[int, float]]) -> int:
         """Longest run of the newest segments in `hist` consistent with some rotation of `cad`."""
         best = 0
         n = len(cad)

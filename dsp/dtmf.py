@@ -34,9 +34,12 @@ Levels follow spandsp's telephony.h convention: a full-scale sine is +3.14 dBm0 
 """
 import sys
 from collections import deque
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
+from .constants import RATE
 from .level import dbm0_to_amplitude
 
 DIGITS = "123A456B789C*0#D"
@@ -61,7 +64,7 @@ WHOLE_DECIDE = 4096         # up to this many channels the decision runs on all 
 CHUNK_CHANNELS = 2048       # channels per matrix product: keeps the work arrays in L2 cache
 
 
-def _bases(rate, win, hann):
+def _bases(rate: int, win: int, hann: bool) -> NDArray[np.float32]:
     """(16, win) float32: cos rows then sin rows at the eight DTMF frequencies, optionally Hann-weighted."""
     n = np.arange(win, dtype=np.float64)
     w = 0.5 - 0.5 * np.cos(2.0 * np.pi * (n + 0.5) / win) if hann else np.ones(win)
@@ -69,7 +72,8 @@ def _bases(rate, win, hann):
     return np.vstack([np.cos(arg) * w, np.sin(arg) * w]).astype(np.float32)
 
 
-def _gather_rows(a, index, width, out=None):
+def _gather_rows(a: NDArray[Any], index: NDArray[np.intp], width: int,
+                 out: NDArray[Any] | None = None) -> NDArray[Any]:
     """Rows of `width` samples numbered along each row of the 2-D array `a`, gathered by flat number."""
     try:
         flat = a.view()
@@ -79,10 +83,10 @@ def _gather_rows(a, index, width, out=None):
     return np.take(flat, index, axis=0, out=out)
 
 
-_RECORDS = {}
+_RECORDS: dict[tuple[int, int, int, int], tuple[np.dtype[Any], np.dtype[Any]]] = {}
 
 
-def _copy_columns(dst, src, start):
+def _copy_columns(dst: NDArray[Any], src: NDArray[Any], start: int) -> None:
     """dst[:] = src[:, start:start + dst.shape[1]] for 2-D arrays of one dtype; dst C-contiguous."""
     rows, width = dst.shape
     if not src.flags.c_contiguous:
@@ -101,8 +105,8 @@ def _copy_columns(dst, src, start):
 class DTMFDetector:
     """DTMF key-press detector for `channels` channels at `rate` Hz (int16 input)."""
 
-    def __init__(self, channels, rate=8000, threshold=THRESHOLD_DBM0, twist=TWIST_DB,
-                 reverse_twist=REVERSE_TWIST_DB):
+    def __init__(self, channels: int, rate: int = RATE, threshold: float = THRESHOLD_DBM0, twist: float = TWIST_DB,
+                 reverse_twist: float = REVERSE_TWIST_DB) -> None:
         if int(channels) < 1:
             raise ValueError(f"channels must be >= 1, got {channels!r}")
         if rate % 200 or rate < 4000:
@@ -118,9 +122,11 @@ class DTMFDetector:
         # (n1, 16): the matrix product is about twice as fast with windows as the long output axis
         self._basis_t = np.ascontiguousarray(_bases(self.rate, self.win, hann=False)[:, ::self.decim].T)
         # (win, 16) Hann-weighted cos and sin interleaved per tone: a row of projections reads as 8 complex
-        self._hann = np.ascontiguousarray(_bases(self.rate, self.win, hann=True)[np.arange(16).reshape(2, 8).T.ravel()].T)
-        self._bufs = {}
-        self._s2 = None
+        interleave = np.arange(16).reshape(2, 8).T.ravel()
+        self._hann = np.ascontiguousarray(_bases(self.rate, self.win, hann=True)[interleave].T)
+        # reused work arrays: stage 1 per window count, stage 2 grown to the largest candidate count
+        self._bufs: dict[int, tuple[NDArray[Any], ...]] = {}
+        self._s2: tuple[NDArray[Any], ...] | None = None
         self._idle = True          # no digit held or pending anywhere: a block without candidates changes nothing
         # powers are |sum x*cos|^2 + |sum x*sin|^2; a tone of amplitude a gives (a*win/2)^2
         amp = float(dbm0_to_amplitude(threshold))
@@ -149,7 +155,7 @@ class DTMFDetector:
         self._h1 = np.zeros((c, 2), np.float32)
         self._h2 = np.zeros((c, 2), np.float32)
 
-    def reset(self, channel):
+    def reset(self, channel: int) -> None:
         """Forget all audio and digit state of one channel."""
         ch = self._check_channel(channel)
         self._tail[ch] = 0
@@ -167,8 +173,9 @@ class DTMFDetector:
             raise IndexError(f"channel {channel!r} out of range 0..{self.channels - 1}")
         return ch
 
-    def process(self, block):
-        """Feed int16 samples shaped (channels, n); return [(channel, digit), ...] of presses recognised, in time order."""
+    def process(self, block: NDArray[np.int16]) -> list[tuple[int, str]]:
+        """Feed int16 samples shaped (channels, n); return [(channel, digit), ...] of presses recognised, in time
+        order."""
         block = np.asarray(block)
         if block.dtype != np.int16:
             raise TypeError(f"DTMFDetector.process wants int16 samples, got {block.dtype}")
@@ -383,9 +390,11 @@ class DTMFDetector:
 
 
 class DTMFGenerator:
-    """DTMF sender for `channels` channels at `rate` Hz: per-channel digit queues, level in dBm0 per tone, timing in ms."""
+    """DTMF sender for `channels` channels at `rate` Hz: per-channel digit queues, level in dBm0 per tone, timing
+    in ms."""
 
-    def __init__(self, channels, rate=8000, level=-10.0, twist=0.0, on_ms=80, off_ms=80):
+    def __init__(self, channels: int, rate: int = RATE, level: float = -10.0, twist: float = 0.0, on_ms: float = 80,
+                 off_ms: float = 80) -> None:
         if int(channels) < 1:
             raise ValueError(f"channels must be >= 1, got {channels!r}")
         if rate <= 2 * max(FREQS):
@@ -393,7 +402,7 @@ class DTMFGenerator:
         self.channels = int(channels)
         self.rate = int(rate)
         c = self.channels
-        self._queues = [deque() for _ in range(c)]
+        self._queues: list[deque[int]] = [deque() for _ in range(c)]
         self._low_amp = np.zeros(c)
         self._high_amp = np.zeros(c)
         self._on = np.zeros(c, np.int64)
@@ -417,7 +426,7 @@ class DTMFGenerator:
             raise IndexError(f"channel {channel!r} out of range 0..{self.channels - 1}")
         return ch
 
-    def set_level(self, channel, level, twist=0.0):
+    def set_level(self, channel: int | None, level: float, twist: float = 0.0) -> None:
         """Set the low-group tone to `level` dBm0 and the high-group tone to level+twist dBm0 (channel None: all)."""
         if not (-90.0 <= level <= 3.0 and -90.0 <= level + twist <= 3.0):
             raise ValueError(f"tone levels must lie within -90..+3 dBm0, got {level}/{level + twist}")
@@ -425,7 +434,7 @@ class DTMFGenerator:
         self._low_amp[rows] = dbm0_to_amplitude(level)
         self._high_amp[rows] = dbm0_to_amplitude(level + twist)
 
-    def set_timing(self, channel, on_ms, off_ms):
+    def set_timing(self, channel: int | None, on_ms: float, off_ms: float) -> None:
         """Set tone-on and pause durations in ms for one channel (None: all)."""
         if on_ms <= 0 or off_ms < 0:
             raise ValueError(f"on time must be > 0 ms and off time >= 0 ms, got {on_ms}/{off_ms}")
@@ -433,7 +442,7 @@ class DTMFGenerator:
         self._on[rows] = int(round(on_ms * self.rate / 1000.0))
         self._off[rows] = int(round(off_ms * self.rate / 1000.0))
 
-    def put(self, channel, digits):
+    def put(self, channel: int, digits: str) -> None:
         """Queue a string of DTMF digits (0-9 * # A-D) on one channel."""
         ch = self._check_channel(channel)
         digits = str(digits).upper()
@@ -444,11 +453,11 @@ class DTMFGenerator:
         if digits and not self._active[ch]:
             self._start_next(ch)
 
-    def busy(self, channel):
+    def busy(self, channel: int) -> bool:
         """True while the channel still has digits queued or being sent (tone or trailing pause)."""
         return bool(self._active[self._check_channel(channel)])
 
-    def clear(self, channel):
+    def clear(self, channel: int) -> None:
         """Drop queued digits and stop sending on one channel at once."""
         ch = self._check_channel(channel)
         self._queues[ch].clear()
@@ -467,7 +476,7 @@ class DTMFGenerator:
             self._digit[ch] = -1
             self._active[ch] = False
 
-    def generate(self, n):
+    def generate(self, n: int) -> NDArray[np.int16]:
         """Next n samples for every channel: int16 array (channels, n)."""
         n = int(n)
         if n < 0:

@@ -7,10 +7,14 @@ asynchronous (start/8 data/stop) character framing runs per channel only where a
 present, once per character. It returns bytes per channel and flags runs of >= 10 mark
 bits (the "mark signal" that precedes a caller ID message), which callerid.py uses to frame messages.
 """
+from collections.abc import Iterable, Sequence
+
 import numpy as np
+from numpy.typing import NDArray
 from scipy.signal import butter, sosfilt
 
-from .goertzel import RATE, dbm0_to_amplitude
+from .constants import RATE
+from .level import dbm0_to_amplitude
 
 MODES = {
     "bell202": {"mark": 1200.0, "space": 2200.0, "baud": 1200.0},
@@ -19,15 +23,15 @@ MODES = {
 CARRIER_MIN_DBM0 = -48.0
 
 
-def _mode(mode):
+def _mode(mode: str) -> dict[str, float]:
     if mode not in MODES:
         raise ValueError(f"unknown FSK mode {mode!r}; known: {', '.join(MODES)}")
     return MODES[mode]
 
 
-def async_bits(data, stop_bits=1):
+def async_bits(data: bytes | Iterable[int], stop_bits: int = 1) -> list[int]:
     """Bits (0/1 list) of bytes framed as start bit, 8 data bits LSB first, stop bit(s)."""
-    out = []
+    out: list[int] = []
     for byte in bytes(data):
         out.append(0)
         out.extend((byte >> k) & 1 for k in range(8))
@@ -38,7 +42,7 @@ def async_bits(data, stop_bits=1):
 class FSKModulator:
     """Phase-continuous FSK modulator; modulate(bits) -> int16 samples (8 kHz)."""
 
-    def __init__(self, mode="bell202", level=-14.0):
+    def __init__(self, mode: str = "bell202", level: float = -14.0) -> None:
         """level: transmit level in dBm0."""
         m = _mode(mode)
         self.mark, self.space, self.baud = m["mark"], m["space"], m["baud"]
@@ -46,7 +50,7 @@ class FSKModulator:
         self.phase = 0.0
         self.frac = 0.0  # fractional sample position of the bit clock
 
-    def modulate(self, bits):
+    def modulate(self, bits: Sequence[int]) -> NDArray[np.int16]:
         """int16 samples for a sequence of bits (1 = mark)."""
         spb = RATE / self.baud
         freqs = []
@@ -67,7 +71,7 @@ class FSKModulator:
 class FSKReceiver:
     """Vectorised FSK demodulator + async framing; process(block) -> [(ch, byte | 'mark' | 'lost')] in order."""
 
-    def __init__(self, channels, mode="bell202"):
+    def __init__(self, channels: int, mode: str = "bell202") -> None:
         m = _mode(mode)
         self.channels = int(channels)
         self.spb = RATE / m["baud"]
@@ -83,11 +87,12 @@ class FSKReceiver:
         # per-channel framing state (plain Python, touched only for channels with carrier)
         self.bits = [np.zeros(0) for _ in range(self.channels)]  # soft decisions (> 0 = mark)
         self.pos = [0] * self.channels        # next index in bits[ch] to hunt a start bit from
-        self.last_stop = [None] * self.channels  # index (in bits[ch]) of the last stop bit middle
+        # index (in bits[ch]) of the last stop bit middle
+        self.last_stop: list[int | None] = [None] * self.channels
         self.carrier = np.zeros(self.channels, dtype=bool)
         self._was_active = np.zeros(self.channels, dtype=bool)
 
-    def reset(self, ch):
+    def reset(self, ch: int) -> None:
         """Forget one channel's state."""
         self.hist[ch] = 0
         self.zi[:, ch] = 0
@@ -96,7 +101,7 @@ class FSKReceiver:
         self.last_stop[ch] = None
         self.carrier[ch] = False
 
-    def demodulate(self, block):
+    def demodulate(self, block: NDArray[np.int16]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
         """Soft decisions in [-1, 1] (> 0 = mark) and carrier flags, both (channels, n), for an int16 block."""
         block = np.asarray(block)
         if block.ndim != 2 or block.shape[0] != self.channels:
@@ -137,11 +142,11 @@ class FSKReceiver:
         self.hist[rows] = x[:, -L:]
         return dec, carrier
 
-    def process(self, block):
+    def process(self, block: NDArray[np.int16]) -> list[tuple[int, int | str]]:
         """Feed int16 (channels, n). Returns events [(ch, value)]: value is a received byte (int),
         'mark' after >= 10 bits of continuous mark, or 'lost' when the carrier drops."""
         dec, carrier = self.demodulate(block)
-        events = []
+        events: list[tuple[int, int | str]] = []
         active = np.nonzero(carrier.any(axis=1) | self.carrier)[0]
         for ch in active:
             c = carrier[ch]
@@ -155,16 +160,16 @@ class FSKReceiver:
             self.carrier[ch] = bool(c[-1])
         return events
 
-    def _frame(self, ch, d):
+    def _frame(self, ch: int, d: NDArray[np.float64]) -> list[int | str]:
         soft = np.concatenate([self.bits[ch], d])
         b = soft > 0
         spb = self.spb
         pos = max(self.pos[ch], 1)
-        out = []
+        out: list[int | str] = []
         offs = np.round((np.arange(10) + 0.5) * spb).astype(int)
         edges = np.flatnonzero(b[:-1] & ~b[1:]) + 1
-        keep_from = None
-        for i in edges:
+        keep_from: int | None = None
+        for i in edges.tolist():
             if i < pos:
                 continue
             if i + offs[-1] + 2 >= len(b):
@@ -180,17 +185,17 @@ class FSKReceiver:
             if ls is None or i - ls > 10 * spb:
                 out.append("mark")
             out.append(int(np.dot(v[1:9].astype(int), 1 << np.arange(8))))
-            self.last_stop[ch] = i + offs[9]
-            pos = i + offs[9]
+            stop = i + int(offs[9])
+            self.last_stop[ch] = stop
+            pos = stop
         if keep_from is None:
             keep_from = max(len(b) - 1, 0)
             pos = max(pos, keep_from)
         # drop consumed samples, keep indices relative
         ls = self.last_stop[ch]
         if ls is not None:
-            self.last_stop[ch] = ls - keep_from
-            if self.last_stop[ch] < -20 * spb:
-                self.last_stop[ch] = None
+            ls -= keep_from
+            self.last_stop[ch] = None if ls < -20 * spb else ls
         self.bits[ch] = soft[keep_from:]
         self.pos[ch] = max(pos - keep_from, 1)
         return out

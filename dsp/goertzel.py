@@ -1,54 +1,38 @@
 """Vectorised tone energy over many channels: framing plus a bank of single-bin DFTs (Goertzel).
 
-Level convention: the same as dsp/level.py (spandsp's telephony.h): a full-scale sine
-(amplitude 32767) is +3.14 dBm0, so a 0 dBm0 sine has peak amplitude ``DBM0_AMPLITUDE`` = 22,826.
-(Defined here too so these modules do not depend on the meter module.)
+Levels are dBm0 as defined in dsp/level.py (spandsp's telephony.h convention).
 
 A ``ToneBank`` evaluates, for every channel and every analysis frame, the amplitude of each
 listed frequency (one DFT bin each, computed as one matrix product over all channels and
 frames, which is what a Goertzel filter computes sample by sample) and the frame power.
 A ``Framer`` cuts a stream of ``(channels, n)`` blocks of any n into overlapping frames.
 """
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-RATE = 8000
-DBM0_MAX_SINE_POWER = 3.14
-DBM0_AMPLITUDE = 32767.0 * 10.0 ** (-DBM0_MAX_SINE_POWER / 20.0)
-
-
-def dbm0_to_amplitude(dbm0):
-    """Peak amplitude (int16 units) of a sine at `dbm0` dBm0."""
-    return DBM0_AMPLITUDE * 10.0 ** (np.asarray(dbm0, dtype=float) / 20.0)
-
-
-def amplitude_to_dbm0(amp):
-    """Sine level in dBm0 for a peak amplitude (int16 units); floors at -200 dBm0."""
-    return 20.0 * np.log10(np.maximum(np.asarray(amp, dtype=float), 1e-10 * DBM0_AMPLITUDE) / DBM0_AMPLITUDE)
-
-
-def power_to_dbm0(power):
-    """Level in dBm0 of a signal with mean square `power` (int16 units squared)."""
-    return 10.0 * np.log10(np.maximum(np.asarray(power, dtype=float), 1e-12) / (DBM0_AMPLITUDE ** 2 / 2.0))
+from .constants import RATE
 
 
 class Framer:
     """Cuts (channels, n) int16 blocks into frames of `win` samples every `hop` samples, state across calls."""
 
-    def __init__(self, channels, win, hop):
+    def __init__(self, channels: int, win: int, hop: int) -> None:
         if win <= 0 or hop <= 0 or hop > win:
             raise ValueError(f"need 0 < hop <= win, got win={win} hop={hop}")
         self.channels, self.win, self.hop = channels, win, hop
         self.reset_all()
 
-    def reset_all(self):
+    def reset_all(self) -> None:
         """Forget buffered audio on every channel (the first frame ends `hop` samples later)."""
         self.buf = np.zeros((self.channels, self.win - self.hop), dtype=np.float32)
 
-    def reset(self, ch):
+    def reset(self, ch: int) -> None:
         """Zero one channel's history (its framing phase stays aligned with the others)."""
         self.buf[ch] = 0
 
-    def push(self, block):
+    def push(self, block: NDArray[np.int16]) -> tuple[NDArray[np.float32], NDArray[np.intp]]:
         """Append a (channels, n) block; returns frames (channels, frames, win) float32 and the
         offsets (samples, relative to the start of `block`) at which each frame ends."""
         block = np.asarray(block)
@@ -70,7 +54,7 @@ class Framer:
 class ToneBank:
     """Single-bin DFT amplitudes of `freqs` (Hz) over frames of `win` samples: one matmul for all channels."""
 
-    def __init__(self, freqs, win, rate=RATE, window=None):
+    def __init__(self, freqs: Sequence[float], win: int, rate: int = RATE, window: ArrayLike | None = None) -> None:
         self.freqs = np.asarray(freqs, dtype=float)
         self.win = win
         t = np.arange(win)
@@ -80,13 +64,13 @@ class ToneBank:
         self.basis = np.concatenate([np.cos(ang) * w[:, None], np.sin(ang) * w[:, None]], axis=1).astype(np.float32)
         self.nf = len(self.freqs)
 
-    def amplitudes(self, frames):
+    def amplitudes(self, frames: NDArray[np.float32]) -> NDArray[np.float32]:
         """Peak amplitude estimate (int16 units) per frequency: (..., win) -> (..., len(freqs))."""
         y = frames @ self.basis
         re, im = y[..., :self.nf], y[..., self.nf:]
         return np.sqrt(re * re + im * im) / self.gain
 
     @staticmethod
-    def power(frames):
+    def power(frames: NDArray[np.float32]) -> NDArray[np.float32]:
         """Mean square of each frame (int16 units squared): (..., win) -> (...)."""
         return np.einsum("...i,...i->...", frames, frames) / frames.shape[-1]

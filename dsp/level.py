@@ -1,43 +1,87 @@
-"""Signal level (dBm0) meters and voice activity detection, vectorised across channels.
+"""Signal level (dBm0): the one dBm0 reference of Trunkline, its conversions, meters and voice activity
+detection, vectorised across channels.
 
 Level reference (spandsp telephony.h convention, the G.711 overload point): a full-scale sine
 (peak 32767) is +3.14 dBm0, so a 0 dBm0 sine has peak ``DBM0_AMPLITUDE`` = 22,826 and RMS
 16,140 (int16 units). A signal's level in dBm0 is its mean square relative to that of a
 0 dBm0 sine (``DBM0_POWER``), so sines, noise and speech are all on one scale. spandsp's
-power_meter reads the same signals within a few hundredths of a dB (tests/test_dsp_level.py).
+power_meter reads the same signals within a few hundredths of a dB (tests/dsp/test_level.py).
+
+Every layer that speaks of dBm0 (tone and modem generators, detectors, recorders) converts with
+the functions here. A scalar in gives a float out, an array gives an array.
 """
+from typing import Any, overload
+
 import numpy as np
+from numpy.typing import NDArray
 from scipy.signal import lfilter
+
+from .constants import RATE
 
 DBM0_MAX_SINE_POWER = 3.14
 DBM0_AMPLITUDE = 32767.0 * 10.0 ** (-DBM0_MAX_SINE_POWER / 20.0)
 DBM0_POWER = DBM0_AMPLITUDE ** 2 / 2.0
 FLOOR_DBM0 = -120.0
+FRAME_10MS = RATE // 100         #: samples in a 10 ms frame
+
+FloatArray = NDArray[np.float64]
 
 
-def dbm0_to_amplitude(dbm0):
+@overload
+def dbm0_to_amplitude(dbm0: float) -> float: ...
+@overload
+def dbm0_to_amplitude(dbm0: NDArray[Any]) -> FloatArray: ...
+def dbm0_to_amplitude(dbm0: float | NDArray[Any]) -> float | FloatArray:
     """Peak amplitude (int16 units) of a sine at `dbm0` dBm0."""
     return DBM0_AMPLITUDE * 10.0 ** (np.asarray(dbm0, dtype=np.float64) / 20.0)
 
 
-def amplitude_to_dbm0(amp):
+@overload
+def amplitude_to_dbm0(amp: float) -> float: ...
+@overload
+def amplitude_to_dbm0(amp: NDArray[Any]) -> FloatArray: ...
+def amplitude_to_dbm0(amp: float | NDArray[Any]) -> float | FloatArray:
     """Level in dBm0 of a sine with peak amplitude `amp` (int16 units); floors at FLOOR_DBM0."""
     return np.maximum(20.0 * np.log10(np.maximum(np.asarray(amp, np.float64), 1e-12) / DBM0_AMPLITUDE),
                       FLOOR_DBM0)
 
 
-def power_to_dbm0(power):
+@overload
+def power_to_dbm0(power: float) -> float: ...
+@overload
+def power_to_dbm0(power: NDArray[Any]) -> FloatArray: ...
+def power_to_dbm0(power: float | NDArray[Any]) -> float | FloatArray:
     """Level in dBm0 of a mean square `power` (int16 units squared); floors at FLOOR_DBM0."""
     return np.maximum(10.0 * np.log10(np.maximum(np.asarray(power, np.float64), 1e-30) / DBM0_POWER),
                       FLOOR_DBM0)
 
 
-def dbm0_to_power(dbm0):
+@overload
+def dbm0_to_power(dbm0: float) -> float: ...
+@overload
+def dbm0_to_power(dbm0: NDArray[Any]) -> FloatArray: ...
+def dbm0_to_power(dbm0: float | NDArray[Any]) -> float | FloatArray:
     """Mean square (int16 units squared) of a signal at `dbm0` dBm0."""
     return DBM0_POWER * 10.0 ** (np.asarray(dbm0, dtype=np.float64) / 10.0)
 
 
-def _check_block(block, channels):
+@overload
+def dbm0_to_rms(dbm0: float) -> float: ...
+@overload
+def dbm0_to_rms(dbm0: NDArray[Any]) -> FloatArray: ...
+def dbm0_to_rms(dbm0: float | NDArray[Any]) -> float | FloatArray:
+    """RMS value (int16 units) of a signal at `dbm0` dBm0 (a sine's is its peak over sqrt(2))."""
+    return np.sqrt(dbm0_to_power(np.asarray(dbm0, dtype=np.float64)))
+
+
+def frame_levels_dbm0(pcm: NDArray[np.int16], frame: int = FRAME_10MS) -> FloatArray:
+    """Level in dBm0 of each complete `frame`-sample frame (10 ms by default) of 1-D int16 audio."""
+    n = len(pcm) // frame
+    x = np.asarray(pcm[:n * frame], dtype=np.float64).reshape(n, frame)
+    return power_to_dbm0(np.einsum("ij,ij->i", x, x) / frame)
+
+
+def _check_block(block: NDArray[Any], channels: int) -> NDArray[np.int16]:
     block = np.asarray(block)
     if block.dtype != np.int16:
         raise TypeError(f"int16 samples wanted, got {block.dtype}")
@@ -46,7 +90,7 @@ def _check_block(block, channels):
     return block
 
 
-def block_dbm0(block):
+def block_dbm0(block: NDArray[np.int16]) -> FloatArray:
     """Mean level in dBm0 of each row of an int16 (channels, n) block."""
     x = np.asarray(block, dtype=np.float32)
     if x.ndim != 2 or x.shape[1] == 0:
@@ -57,7 +101,7 @@ def block_dbm0(block):
 class LevelMeter:
     """Running power meter per channel: one-pole IIR on the squared signal, time constant tau_ms; reads dBm0."""
 
-    def __init__(self, channels, tau_ms=4.0, rate=8000):
+    def __init__(self, channels: int, tau_ms: float = 4.0, rate: int = RATE) -> None:
         if int(channels) < 1:
             raise ValueError(f"channels must be >= 1, got {channels!r}")
         tau = tau_ms * rate / 1000.0
@@ -67,9 +111,9 @@ class LevelMeter:
         self.alpha = 1.0 / tau                       # per-sample smoothing, like spandsp's 2**-shift
         self._b = np.array([self.alpha])
         self._a = np.array([1.0, self.alpha - 1.0])
-        self.power = np.zeros(self.channels)        # current mean-square reading per channel
+        self.power: FloatArray = np.zeros(self.channels)        # current mean-square reading per channel
 
-    def update(self, block):
+    def update(self, block: NDArray[np.int16]) -> FloatArray:
         """Feed int16 (channels, n); return the reading after the block in dBm0 per channel."""
         block = _check_block(block, self.channels)
         if block.shape[1]:
@@ -78,7 +122,7 @@ class LevelMeter:
             self.power = y[:, -1].copy()
         return self.dbm0
 
-    def trace(self, block):
+    def trace(self, block: NDArray[np.int16]) -> FloatArray:
         """Feed int16 (channels, n); return the reading after every sample, dBm0, shape (channels, n)."""
         block = _check_block(block, self.channels)
         x = block.astype(np.float64)
@@ -88,11 +132,11 @@ class LevelMeter:
         return power_to_dbm0(y)
 
     @property
-    def dbm0(self):
+    def dbm0(self) -> FloatArray:
         """Current reading per channel in dBm0."""
         return power_to_dbm0(self.power)
 
-    def reset(self, channel):
+    def reset(self, channel: int) -> None:
         """Zero one channel's reading."""
         self.power[int(channel)] = 0.0
 
@@ -109,8 +153,8 @@ class VoiceActivityDetector:
     `silence_ms` give the state per channel.
     """
 
-    def __init__(self, channels, rate=8000, threshold=-45.0, snr_db=9.0, attack_ms=30, hangover_ms=300,
-                 floor_rise_db_per_s=3.0):
+    def __init__(self, channels: int, rate: int = RATE, threshold: float = -45.0, snr_db: float = 9.0,
+                 attack_ms: float = 30, hangover_ms: float = 300, floor_rise_db_per_s: float = 3.0) -> None:
         if int(channels) < 1:
             raise ValueError(f"channels must be >= 1, got {channels!r}")
         if rate % 100:
@@ -133,16 +177,16 @@ class VoiceActivityDetector:
         self._silence_frames = np.zeros(c, np.int64)
 
     @property
-    def speech_ms(self):
+    def speech_ms(self) -> NDArray[np.int64]:
         """ms since the current speech run started (0 while silent), per channel."""
         return np.where(self.active, self._speech_frames * 10, 0)
 
     @property
-    def silence_ms(self):
+    def silence_ms(self) -> NDArray[np.int64]:
         """ms since the last loud frame while silent (0 while active), per channel."""
         return np.where(self.active, 0, self._silence_frames * 10)
 
-    def reset(self, channel):
+    def reset(self, channel: int) -> None:
         """Return one channel to silence with a fresh noise floor."""
         ch = int(channel)
         self._tail[ch] = 0
@@ -151,7 +195,7 @@ class VoiceActivityDetector:
         self._loud_run[ch] = self._quiet_run[ch] = 0
         self._speech_frames[ch] = self._silence_frames[ch] = 0
 
-    def process(self, block):
+    def process(self, block: NDArray[np.int16]) -> list[tuple[int, bool, int]]:
         """Feed int16 (channels, n); return [(channel, active, offset_samples), ...] state changes in time order."""
         block = _check_block(block, self.channels)
         if self._tail.shape[1]:
@@ -164,7 +208,7 @@ class VoiceActivityDetector:
             return []
         x = block[:, :used].astype(np.float32).reshape(self.channels, nf, self.frame)
         power = np.einsum("cfi,cfi->cf", x, x, dtype=np.float64) / self.frame
-        events = []
+        events: list[tuple[int, bool, int]] = []
         for f in range(nf):
             p = power[:, f]
             floor = np.where(np.isnan(self.floor), np.maximum(p, 1e-3), self.floor)

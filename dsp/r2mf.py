@@ -34,14 +34,17 @@ Measured recognition latency: at most 20 ms from tone start (spandsp: 17 ms); re
 See dsp/README_tones.md.
 """
 import numpy as np
+from numpy.typing import NDArray
 
-from .goertzel import RATE, Framer, ToneBank, dbm0_to_amplitude
+from .constants import RATE
+from .goertzel import Framer, ToneBank
+from .level import dbm0_to_amplitude
 
 FORWARD_FREQS = (1380.0, 1500.0, 1620.0, 1740.0, 1860.0, 1980.0)
 BACKWARD_FREQS = (1140.0, 1020.0, 900.0, 780.0, 660.0, 540.0)
 
 # signal number -> (low index, high index) into the frequency tuple
-SIGNAL_PAIRS = {}
+SIGNAL_PAIRS: dict[int, tuple[int, int]] = {}
 _n = 1
 for _hi in range(1, 6):
     for _lo in range(_hi):
@@ -65,12 +68,12 @@ OFF_FRAMES = 2
 HOLD_FRAMES = 5  # frames without a valid signal but with tone energy (a change of signal) before release
 
 
-def frequencies(forward=True):
+def frequencies(forward: bool = True) -> tuple[float, ...]:
     """The six frequencies (Hz) of the forward or backward group, index 0..5."""
     return FORWARD_FREQS if forward else BACKWARD_FREQS
 
 
-def signal_frequencies(signal, forward=True):
+def signal_frequencies(signal: int, forward: bool = True) -> tuple[float, float]:
     """(f_low_index_freq, f_high_index_freq) in Hz for signal 1..15."""
     if signal not in SIGNAL_PAIRS:
         raise ValueError(f"R2 signal must be 1..15, got {signal!r}")
@@ -82,7 +85,7 @@ def signal_frequencies(signal, forward=True):
 class R2MFGenerator:
     """Compelled or pulsed R2 MF signals on many channels; generate(n) -> int16 (channels, n)."""
 
-    def __init__(self, channels, forward=True, level=-11.0, twist_db=0.0):
+    def __init__(self, channels: int, forward: bool = True, level: float = -11.0, twist_db: float = 0.0) -> None:
         """level: dBm0 of each frequency; twist_db: the higher-index frequency is this many dB louder."""
         self.channels = int(channels)
         self.forward = forward
@@ -98,25 +101,25 @@ class R2MFGenerator:
             x = self.amp_a * np.sin(2 * np.pi * self.freqs[a] * t) + self.amp_b * np.sin(2 * np.pi * self.freqs[b] * t)
             self._table[sig] = np.round(x).astype(np.int16)
 
-    def set(self, ch, signal):
+    def set(self, ch: int, signal: int) -> None:
         """Send `signal` 1..15 on `ch` until changed; 0 stops."""
         self._check(ch, signal)
         self.signal[ch] = signal
         self.remaining[ch] = -1
         self.t[ch] = 0
 
-    def pulse(self, ch, signal, duration_ms):
+    def pulse(self, ch: int, signal: int, duration_ms: float) -> None:
         """Send `signal` 1..15 on `ch` for `duration_ms` ms, then silence."""
         self.set(ch, signal)
         self.remaining[ch] = int(round(duration_ms * RATE / 1000.0))
 
-    def _check(self, ch, signal):
+    def _check(self, ch: int, signal: int) -> None:
         if not 0 <= ch < self.channels:
             raise IndexError(f"channel {ch} out of range 0..{self.channels - 1}")
         if signal != 0 and signal not in SIGNAL_PAIRS:
             raise ValueError(f"R2 signal must be 0..15, got {signal!r}")
 
-    def generate(self, n):
+    def generate(self, n: int) -> NDArray[np.int16]:
         """Next n samples for every channel, int16 (channels, n)."""
         ar = np.arange(n)[None, :]
         # every R2 frequency is a multiple of 20 Hz, so each signal repeats exactly every 400 samples
@@ -136,7 +139,7 @@ class R2MFGenerator:
 class R2MFDetector:
     """Vectorised R2 MF receiver; process(block) -> [(channel, signal 0..15), ...] change events."""
 
-    def __init__(self, channels, forward=True):
+    def __init__(self, channels: int, forward: bool = True) -> None:
         self.channels = int(channels)
         self.forward = forward
         self.framer = Framer(self.channels, WIN, HOP)
@@ -146,17 +149,18 @@ class R2MFDetector:
         self._count = np.zeros(self.channels, dtype=np.int64)
         self._min_amp = float(dbm0_to_amplitude(MIN_DBM0))
         self._max_amp = float(dbm0_to_amplitude(MAX_DBM0 + 1.0))  # 1 dB margin for estimation error
+        self._quiet = np.zeros((self.channels, 0), dtype=bool)   # per frame of the last classify(): no energy
         self.samples = 0  # total samples processed (for event timing)
-        self.last_events = []  # [(ch, signal, sample_index)] of the last process() call
+        self.last_events: list[tuple[int, int, int]] = []  # [(ch, signal, sample_index)] of the last process()
 
-    def reset(self, ch):
+    def reset(self, ch: int) -> None:
         """Clear one channel's state."""
         self.framer.reset(ch)
         self.current[ch] = 0
         self._cand[ch] = 0
         self._count[ch] = 0
 
-    def classify(self, frames):
+    def classify(self, frames: NDArray[np.float32]) -> NDArray[np.int64]:
         """Raw per-frame signal 0..15 for frames (channels, k, WIN)."""
         amp = self.bank.amplitudes(frames)               # (C, k, 6)
         pwr = ToneBank.power(frames)                     # (C, k)
@@ -172,10 +176,10 @@ class R2MFDetector:
         self._quiet = pwr < self._min_amp ** 2  # less than two tones at the minimum level
         return np.where(ok, _PAIR_SIGNAL[i1, i2], 0).astype(np.int64)
 
-    def process(self, block):
+    def process(self, block: NDArray[np.int16]) -> list[tuple[int, int]]:
         """Feed int16 (channels, n); returns change events [(ch, signal)] in time order (0 = signal ended)."""
         frames, ends = self.framer.push(block)
-        events = []
+        events: list[tuple[int, int, int]] = []
         if frames.shape[1]:
             raw = self.classify(frames)
             for k in range(raw.shape[1]):

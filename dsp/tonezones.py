@@ -12,9 +12,11 @@ TR 101 041 recommendations for the ETSI defaults. The SIT for zones without a na
 is the ITU-T E.180 / ETSI sequence 950 / 1400 / 1800 Hz, 330 ms each, 1 s silence.
 """
 
+from typing import Any
+
 ETSI_SIT = [((950,), 330), ((1400,), 330), ((1800,), 330), ((), 1000)]
 
-ZONES = {
+ZONES: dict[str, dict[str, Any]] = {
     "cn": {
         "description": "China",
         "tones": {
@@ -73,7 +75,7 @@ ZONES = {
 }
 
 # Tones every zone's call progress detector also listens for (fax and modem answer tones).
-COMMON_TONES = {
+COMMON_TONES: dict[str, dict[str, Any]] = {
     "fax_cng": {"steps": [((1100,), 500), ((), 3000)], "level": -10},
     "fax_ced": {"steps": [((2100,), 3300), ((), 100)], "level": -10, "once": True},
 }

@@ -9,8 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.signal import lfilter
 
-FS = 8000
-DBM0_MAX_SINE = 3.14  # dBm0 of a full-scale sine (ITU G.711 convention used by spandsp too)
+from trunkline.dsp.constants import RATE as FS
 
 #: bits (0/1), one per element
 Bits = NDArray[np.uint8]
@@ -18,18 +17,6 @@ Bits = NDArray[np.uint8]
 ComplexArray = NDArray[np.complex128]
 #: real-valued samples (filter taps, power)
 FloatArray = NDArray[np.float64]
-
-
-def dbm0_to_rms(dbm0):
-    """RMS value (int16 units) of a signal whose power is `dbm0` dBm0."""
-    return 32768.0 / math.sqrt(2.0) * 10.0 ** ((dbm0 - DBM0_MAX_SINE) / 20.0)
-
-
-def rms_to_dbm0(rms):
-    """Power in dBm0 of a signal with RMS value `rms` (int16 units)."""
-    if rms <= 0:
-        return -200.0
-    return 20.0 * math.log10(rms / (32768.0 / math.sqrt(2.0))) + DBM0_MAX_SINE
 
 
 def rrc(alpha: float, sps: float, span: int) -> FloatArray:

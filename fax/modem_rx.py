@@ -7,7 +7,9 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .modem_dsp import DBM0_MAX_SINE, FS, Bits, ComplexArray, Equaliser, FrontEnd, nearest
+from trunkline.dsp.level import dbm0_to_power
+
+from .modem_dsp import FS, Bits, ComplexArray, Equaliser, FrontEnd, nearest
 
 __all__ = ["ModemRxBase", "SEARCH", "ACQ", "TRAIN", "KNOWN", "DATA"]
 
@@ -72,8 +74,8 @@ class ModemRxBase:
         self.fe = FrontEnd(self.carrier, self.baud, self.alpha)
         self.eq = Equaliser(self.half_taps)
         self.sps = FS / self.baud
-        self.on_lin = (32768.0 ** 2) * 10 ** ((self.on_dbm0 - DBM0_MAX_SINE) / 10)
-        self.off_lin = (32768.0 ** 2) * 10 ** ((self.off_dbm0 - DBM0_MAX_SINE) / 10)
+        self.on_lin = 2.0 * dbm0_to_power(self.on_dbm0)     # squared envelope: a sine of peak A reads A**2
+        self.off_lin = 2.0 * dbm0_to_power(self.off_dbm0)
         self.offsets = (np.arange(self.eq.ntaps) - self.half_taps) * self.sps / 2.0
         self._reset_state()
 

@@ -7,7 +7,9 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .modem_dsp import FS, Bits, ComplexArray, dbm0_to_rms, rrc
+from trunkline.dsp.level import dbm0_to_rms
+
+from .modem_dsp import FS, Bits, ComplexArray, rrc
 
 __all__ = ["BitQueue", "bytes_to_bits", "ModemTxBase"]
 

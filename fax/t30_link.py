@@ -14,15 +14,16 @@ from typing import Protocol, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from trunkline.dsp.constants import RATE
+from trunkline.dsp.level import dbm0_to_amplitude
+
 from . import hdlc
 from .modems import ModemRx, ModemTx, make_rx, make_tx
 from .result import FaxResult
 from .t30_frames import frame_text, make_frame
-from .v21 import V21Rx, V21Tx, dbm0_to_amplitude
+from .v21 import V21Rx, V21Tx
 
 __all__ = ["T30Link", "T30Failure", "Step", "RATE", "T1", "T2", "T4", "T5", "GAP", "CadencedTone"]
-
-RATE = 8000
 
 T1 = 35 * RATE  # waiting for the other terminal to be identified
 T2 = 6 * RATE  # waiting for a command

@@ -8,18 +8,15 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from trunkline.dsp.constants import RATE
+from trunkline.dsp.level import dbm0_to_amplitude
+
 __all__ = ["V21Tx", "V21Rx", "dbm0_to_amplitude", "RATE", "BAUD"]
 
-RATE = 8000
 BAUD = 300
 MARK_HZ = 1650.0
 SPACE_HZ = 1850.0
 _SPB = RATE / BAUD  # samples per bit, 26.667
-
-
-def dbm0_to_amplitude(level_dbm0: float) -> float:
-    """Peak amplitude (int16 scale) of a sine at level_dbm0 (0 dBm0 = 3.14 dB below full-scale sine)."""
-    return 32767.0 * 10.0 ** ((level_dbm0 - 3.14) / 20.0)
 
 
 class V21Tx:

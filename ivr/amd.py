@@ -17,18 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from trunkline.dsp.level import frame_levels_dbm0
+
 FRAME = 80                       # samples per 10 ms frame at 8 kHz
-FULL_SCALE_DBM0 = 3.14           # G.711 full-scale sine is +3.14 dBm0
-
-
-def frame_levels_dbm0(pcm: np.ndarray) -> np.ndarray:
-    """RMS level in dBm0 of each complete 10 ms frame of int16 audio."""
-    n = len(pcm) // FRAME
-    if n == 0:
-        return np.zeros(0)
-    x = pcm[:n * FRAME].astype(np.float64).reshape(n, FRAME)
-    rms = np.sqrt((x * x).mean(axis=1)) + 1e-9
-    return 20 * np.log10(rms / (32767 / np.sqrt(2))) + FULL_SCALE_DBM0
 
 
 class AnsweringMachineDetector:

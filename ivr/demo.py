@@ -12,11 +12,11 @@ import tempfile
 import numpy as np
 import soundfile as sf
 
+from trunkline.dsp.constants import RATE
 from trunkline.media.call import Call
 from trunkline.media.errors import Timeout
 from trunkline.media.prompts import load_audio
 
-RATE = 8000
 DEMO_PROMPTS = {
     "welcome": "Welcome to the Trunkline demo hotline.",
     "menu": "For your account balance press 1. To leave a message press 2. For the time press 3.",

@@ -26,6 +26,7 @@ import yaml
 from sqlalchemy.orm import Session
 
 from trunkline.data.db import session_scope
+from trunkline.dsp.constants import RATE
 from trunkline.media.call import Call
 from trunkline.media.errors import Timeout
 from trunkline.media.prompts import PromptError, load_audio
@@ -34,7 +35,6 @@ from trunkline.media.prompts import PromptLibrary as AudioLibrary
 from . import say as _say
 from .models import IvrPrompt
 
-RATE = 8000
 LANGS = ("zh", "en")
 VOICES = {"zh": "cmn", "en": "en-us"}
 

@@ -34,7 +34,9 @@ from trunkline.drivers.signaling.base import (
     SignalingEvent,
     SpanSignaling,
 )
+from trunkline.dsp.constants import RATE
 from trunkline.dsp.dtmf import DTMFDetector
+from trunkline.dsp.level import dbm0_to_amplitude
 from trunkline.dsp.tones import Tone, ToneZone
 from trunkline.media.bus import EventBus
 from trunkline.media.call import Call
@@ -47,7 +49,6 @@ from trunkline.media.prompts import PromptLibrary
 from trunkline.media.recorder import RecorderBank
 
 log = logging.getLogger("trunkline.engine")
-RATE = 8000
 
 #: a call flow: handler(call) -> coroutine
 Flow = Callable[[Call], Awaitable[Any]]
@@ -512,7 +513,7 @@ class Engine:
         key = ("beep",)
         if self.pool.get(key) is None:
             t = np.arange(int(0.2 * RATE)) / RATE
-            amp = 22767 * 10 ** (-10 / 20)
+            amp = dbm0_to_amplitude(-10.0)
             self.pool.add((amp * np.sin(2 * np.pi * 1000 * t)).astype(np.int16), key=key)
         return PooledClip(self.pool, key)
 

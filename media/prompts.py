@@ -14,7 +14,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-RATE = 8000
+from trunkline.dsp.constants import RATE
+
 EXTENSIONS = (".wav", ".flac", ".ogg", ".au", ".aiff")
 
 

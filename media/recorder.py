@@ -14,8 +14,10 @@ import numpy as np
 import soundfile as sf
 from numpy.typing import NDArray
 
+from trunkline.dsp.constants import RATE
+from trunkline.dsp.level import dbm0_to_power
+
 log = logging.getLogger("trunkline.recorder")
-RATE = 8000
 
 #: int16 audio of the recording channels, shaped (recordings, block)
 Audio = NDArray[np.int16]
@@ -76,8 +78,7 @@ class RecorderBank:
         if ch in self.active:
             self.stop(ch, "restarted")
         silence_ms = None if silence_seconds is None else int(silence_seconds * RATE)
-        # 0 dBm0 ~ sine of amplitude 22,767 on int16 (3.14 dBm0 at full scale): mean square = A^2/2
-        level = (22767.0 ** 2 / 2) * 10 ** (silence_dbm0 / 10)
+        level = dbm0_to_power(silence_dbm0)     # mean square of a signal at silence_dbm0
         rec = Recording(ch, path, two_track, int(max_seconds * RATE) if max_seconds else None, silence_ms, level)
         rec.on_closed = on_closed
         self.active[ch] = rec

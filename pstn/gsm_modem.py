@@ -23,7 +23,7 @@ from trunkline.drivers.serial import pdu as P
 class GsmModemSim:
     """A PDU-mode GSM modem behind a pty; thread-safe network-side methods."""
 
-    def __init__(self, *, rssi: int = 21, status_reports: bool = True, memory_slots: int = 30):
+    def __init__(self, *, rssi: int = 21, status_reports: bool = True, memory_slots: int = 30) -> None:
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
         self.path = os.ttyname(self.slave)
@@ -52,7 +52,7 @@ class GsmModemSim:
         self._thread.start()
         return self
 
-    def close(self):
+    def close(self) -> None:
         """The modem disappears: stop answering and close both ends of the pty."""
         self._stop.set()
         if self._thread:
@@ -66,14 +66,14 @@ class GsmModemSim:
                     except OSError:
                         pass
 
-    def __enter__(self):
+    def __enter__(self) -> "GsmModemSim":
         return self.start()
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ------------------------------------------------------------ network side
-    def fail_next(self, code: int = 500, count: int = 1):
+    def fail_next(self, code: int = 500, count: int = 1) -> None:
         """Answer the next `count` AT+CMGS with +CMS ERROR: `code`."""
         with self._lock:
             self._fail += [code] * count
@@ -97,7 +97,7 @@ class GsmModemSim:
                 self._send(f'\r\n+CMTI: "SM",{idx}\r\n')
             return idx
 
-    def status_report(self, mr: int, recipient: str, status: int = 0x00):
+    def status_report(self, mr: int, recipient: str, status: int = 0x00) -> None:
         """Raise an unsolicited +CDS status report for message reference `mr`."""
         now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         raw = P.encode_status_report(mr, recipient, status, now, now)
@@ -180,7 +180,8 @@ class GsmModemSim:
                 vals = [int(x) if x else 0 for x in cmd[6:].split(",")]
             except ValueError:
                 return self._send("\r\nERROR\r\n")
-            self.cnmi = tuple((vals + [0] * 5)[:5])
+            a, b, c, d, e = (vals + [0] * 5)[:5]
+            self.cnmi = (a, b, c, d, e)
             return self._send(ok)
         if cmd == "+CSQ":
             return self._send(f"\r\n+CSQ: {self.rssi},0\r\n" + ok)

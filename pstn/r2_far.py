@@ -8,15 +8,19 @@ MF tones go out through `card.far_play` one block per tick and are heard with `c
 import asyncio
 
 import numpy as np
+from numpy.typing import NDArray
 
-from trunkline.drivers.signaling.r2 import (
+from trunkline.drivers.signaling.r2_core import (
     B_BUSY_LOCAL,
     B_CONGESTION,
     B_FREE_CHARGE,
     B_UNALLOCATED,
+    IDLE,
     R2Core,
+    R2Line,
 )
-from trunkline.pstn.switch import SimError, TrunkCall
+from trunkline.dsp.g711 import MixedLawCodec
+from trunkline.pstn.switch import SimError, Switch, TrunkCall
 
 DEST_B = {"busy": B_BUSY_LOCAL, "unallocated": B_UNALLOCATED, "congestion": B_CONGESTION}
 GUARD = 0.2     # s a channel rests after a call before the network seizes it again
@@ -25,23 +29,23 @@ GUARD = 0.2     # s a channel rests after a call before the network seizes it ag
 class R2Call(TrunkCall):
     """A scripted caller reaching Trunkline over an R2 timeslot (or the far party of a call it placed)."""
 
-    def __init__(self, far, channel, number, caller):
+    def __init__(self, far: "R2FarEnd", channel: int, number: str, caller: str) -> None:
         super().__init__(far.switch, channel, number, caller)
         self.far = far
+        self.category: int | None = None     # KD of a call Trunkline placed (group II category)
 
-    def _release(self):
+    def _release(self) -> None:
         self.far.core.hangup(self.channel)
         self.far._forget(self)
 
-    def _abandon(self):
+    def _abandon(self) -> None:
         self._release()
 
 
 class R2FarEnd:
     """Switch side of every E1 span of the card under China No.1 signalling."""
 
-    def __init__(self, switch):
-        from trunkline.dsp.g711 import MixedLawCodec
+    def __init__(self, switch: Switch) -> None:
         self.switch = switch
         card = self.card = switch.card
         self.spans = [sp for sp in card.spans if sp.kind == "e1"]
@@ -51,29 +55,30 @@ class R2FarEnd:
         self.core = R2Core(chans, card.far_set_cas, lambda: card.now)
         self.rows = np.array(chans)
         self.codec = MixedLawCodec([card.laws[c] for c in chans])
-        self._codes = np.empty((card.channels, card.block), dtype=np.uint8)
-        self.calls = {}                  # channel -> R2Call
-        self.rest = {}                   # channel -> time it may be seized again
+        self._codes: NDArray[np.uint8] = np.empty((card.channels, card.block), dtype=np.uint8)
+        self.calls: dict[int, R2Call] = {}        # channel -> R2Call
+        self.rest: dict[int, float] = {}          # channel -> time it may be seized again
         c = self.core
         c.on_decide = self._decide
         c.on_offered = self._offered
-        c.on_answered = lambda ch, line: self._call(ch, "_answered")
+        c.on_answered = self._answered
         c.on_hangup = self._hangup
         for ch in chans:
-            card.far_set_cas(ch, 0x9)
+            card.far_set_cas(ch, IDLE)
 
-    def _call(self, ch, method, *args):
+    def _answered(self, ch: int, line: R2Line) -> None:
         call = self.calls.get(ch)
         if call is not None:
-            getattr(call, method)(*args)
+            call._answered()
 
     # ------------------------------------------------------------ calls into the card
-    def place_call(self, number, caller="", name="", restricted=False, category="subscriber"):
+    def place_call(self, number: str, caller: str = "", name: str = "", restricted: bool = False,
+                   category: str = "subscriber") -> R2Call:
         """Seize a free timeslot (highest first, against glare) and offer `number`; returns the R2Call."""
         now = self.card.now
         for ch in reversed(self.core.chans):
             if (not self.core.free(ch) or ch in self.calls or self.rest.get(ch, 0) > now
-                    or self.card.far_get_cas(ch) != 0x9):
+                    or self.card.far_get_cas(ch) != IDLE):
                 continue
             self.core.dial(ch, str(number), "".join(c for c in str(caller) if c.isdigit()),
                            category=category, restricted=restricted)
@@ -82,29 +87,29 @@ class R2FarEnd:
             return call
         raise SimError("all R2 timeslots busy or blocked")
 
-    def _forget(self, call):
+    def _forget(self, call: R2Call) -> None:
         if self.far_calls_get(call.channel) is call:
             self.calls.pop(call.channel, None)
         self.rest[call.channel] = self.card.now + GUARD
 
-    def far_calls_get(self, ch):
+    def far_calls_get(self, ch: int) -> R2Call | None:
         """The scripted call on a timeslot, or None."""
         return self.calls.get(ch)
 
-    def _hangup(self, ch, line, cause):
+    def _hangup(self, ch: int, line: R2Line, cause: int) -> None:
         self.rest[ch] = self.card.now + GUARD
         call = self.calls.pop(ch, None)
         if call is not None and not call.ended:
             call._cleared(cause)
 
     # ------------------------------------------------------------ calls the card places
-    def _decide(self, ch, line):
+    def _decide(self, ch: int, line: R2Line) -> int:
         how = self.switch.destination(line.called)
         if how.kind in DEST_B:
             self.switch._dialled(line.called, "r2", how.kind)
         return DEST_B.get(how.kind, B_FREE_CHARGE)
 
-    def _offered(self, ch, line):
+    def _offered(self, ch: int, line: R2Line) -> None:
         how = self.switch.destination(line.called)
         party = R2Call(self, ch, line.called, line.caller)
         party.category = line.kd
@@ -114,7 +119,7 @@ class R2FarEnd:
         if how.kind == "noanswer":
             return
 
-        def answer():
+        def answer() -> None:
             if party.state == "ringing" and self.calls.get(ch) is party and self.core.state(ch) == "offered":
                 self.core.answer(ch)
                 party._answered()
@@ -123,12 +128,12 @@ class R2FarEnd:
         self.switch.timers.at(how.answer_after, answer)
 
     # ------------------------------------------------------------ switch hooks
-    def on_far_event(self, name, ch, span, value):
+    def on_far_event(self, name: str, ch: int, span: int, value: int) -> None:
         """ABCD changes the card transmits."""
         if name == "cas" and ch in self.core.lines:
             self.core.cas_in(ch, value)
 
-    def poll(self, now):
+    def poll(self, now: float) -> None:
         """Timers, then hear and send the register audio of timeslots in MF."""
         core = self.core
         core.poll(now)

@@ -16,37 +16,53 @@ scripted call takes media time, not wall-clock time.
 import asyncio
 import heapq
 import itertools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
-RATE = 8000
+from trunkline.dsp.callerid import CallerIDGenerator, CallerIDReceiver
+from trunkline.dsp.constants import RATE
+from trunkline.dsp.dtmf import DTMFDetector, DTMFGenerator
+from trunkline.dsp.tones import ToneZone
+from trunkline.hw_sim.card import SimCard
+
+#: a timer entry: [due sample, sequence, callback or None once cancelled]
+TimerEntry = list[Any]
 
 
 class SimError(Exception):
     """The simulated network cannot do what a script asked (all trunks busy, no answer in time...)."""
 
 
+def _resolve(fut: "asyncio.Future[Any]", value: object) -> None:
+    """Give a future its result unless it already has one (a timeout races the event it guards)."""
+    if not fut.done():
+        fut.set_result(value)
+
+
 class _Timers:
     """Media-time timers on the card clock."""
 
-    def __init__(self, card):
+    def __init__(self, card: SimCard) -> None:
         self.card = card
-        self.heap = []
+        self.heap: list[TimerEntry] = []
         self.seq = itertools.count()
 
-    def at(self, seconds_from_now, fn):
+    def at(self, seconds_from_now: float, fn: Callable[[], object]) -> TimerEntry:
         due = self.card.now_samples + int(round(seconds_from_now * RATE))
         entry = [due, next(self.seq), fn]
         heapq.heappush(self.heap, entry)
         return entry
 
     @staticmethod
-    def cancel(entry):
+    def cancel(entry: TimerEntry | None) -> None:
         if entry is not None:
             entry[2] = None
 
-    def run(self):
+    def run(self) -> None:
         now = self.card.now_samples
         while self.heap and self.heap[0][0] <= now:
             _, _, fn = heapq.heappop(self.heap)
@@ -54,12 +70,11 @@ class _Timers:
                 fn()
 
 
-_DIGIT_CACHE = {}
+_DIGIT_CACHE: dict[tuple[str, float, float, float], NDArray[np.int16]] = {}
 
 
-def render_dtmf(digits, on_ms=100, off_ms=100, level_dbm0=-8.0):
+def render_dtmf(digits: str, on_ms: float = 100, off_ms: float = 100, level_dbm0: float = -8.0) -> NDArray[np.int16]:
     """DTMF audio for a digit string (int16, 8 kHz), made by dsp's generator (one render per key, cached)."""
-    from trunkline.dsp.dtmf import DTMFGenerator
     parts = []
     for d in digits:
         key = (d, on_ms, off_ms, level_dbm0)
@@ -76,44 +91,44 @@ def render_dtmf(digits, on_ms=100, off_ms=100, level_dbm0=-8.0):
 class _Party:
     """What every far-end party can do with its channel's audio."""
 
-    def __init__(self, switch, channel):
+    def __init__(self, switch: "Switch", channel: int) -> None:
         self.switch = switch
         self.card = switch.card
         self.channel = channel
         self._capturing = False
 
-    def _future(self):
+    def _future(self) -> "asyncio.Future[Any]":
         return asyncio.get_running_loop().create_future()
 
-    async def sleep(self, seconds):
+    async def sleep(self, seconds: float) -> None:
         """Wait `seconds` of media time."""
         await self.switch.sleep(seconds)
 
-    async def play(self, pcm):
+    async def play(self, pcm: NDArray[np.int16]) -> None:
         """Send int16 audio and wait until it has gone out."""
         pcm = np.asarray(pcm, dtype=np.int16)
         self.card.far_play(self.channel, pcm)
         await self.switch.sleep(self.card.far_play_pending(self.channel) / RATE + 2 * self.card.block / RATE)
 
-    def play_nowait(self, pcm):
+    def play_nowait(self, pcm: NDArray[np.int16]) -> None:
         """Queue int16 audio to send without waiting."""
         self.card.far_play(self.channel, np.asarray(pcm, dtype=np.int16))
 
-    async def send_dtmf(self, digits, on_ms=100, off_ms=100, level_dbm0=-8.0):
+    async def send_dtmf(self, digits: str, on_ms: float = 100, off_ms: float = 100, level_dbm0: float = -8.0) -> None:
         """Press keys: DTMF digits with the given timing (ms) and level per tone (dBm0)."""
         await self.play(render_dtmf(digits, on_ms, off_ms, level_dbm0))
 
-    def start_capture(self):
+    def start_capture(self) -> None:
         """Start keeping what this party hears."""
         if not self._capturing:
             self.card.far_capture(self.channel, True)
             self._capturing = True
 
-    def take_captured(self):
+    def take_captured(self) -> NDArray[np.int16]:
         """What was heard since the last take (int16)."""
         return self.card.far_capture_take(self.channel)
 
-    async def listen(self, seconds):
+    async def listen(self, seconds: float) -> NDArray[np.int16]:
         """Hear `seconds` of media time and return the audio (int16, 8 kHz)."""
         self.start_capture()
         self.take_captured()
@@ -129,7 +144,7 @@ class TrunkCall(_Party):
     `_release()` (the caller hangs up) and `_abandon()` (gives up before answer).
     """
 
-    def __init__(self, switch, channel, number, caller):
+    def __init__(self, switch: "Switch", channel: int, number: str, caller: str) -> None:
         super().__init__(switch, channel)
         self.number = number
         self.caller = caller
@@ -137,12 +152,12 @@ class TrunkCall(_Party):
         self.answered = False
         self.hungup = False          # Trunkline cleared the call
         self.ended = False           # the call is over for either reason
-        self.cause = None
-        self.answered_at = None
+        self.cause: int | None = None
+        self.answered_at: float | None = None
         self._answer_fut = self._future()
         self._end_fut = self._future()
 
-    def _answered(self):
+    def _answered(self) -> None:
         if self.state != "ringing":
             return
         self.state = "up"
@@ -151,7 +166,7 @@ class TrunkCall(_Party):
         if not self._answer_fut.done():
             self._answer_fut.set_result(True)
 
-    def _cleared(self, cause=16):
+    def _cleared(self, cause: int = 16) -> None:
         if self.state in ("ringing", "up"):
             self.card.far_play_clear(self.channel)     # nothing queued leaks into the next call
             self.state = "ended"
@@ -159,7 +174,7 @@ class TrunkCall(_Party):
             self.cause = cause
             self._finish()
 
-    def _finish(self):
+    def _finish(self) -> None:
         self.ended = True
         if not self._end_fut.done():
             self._end_fut.set_result(True)
@@ -167,15 +182,15 @@ class TrunkCall(_Party):
             self._answer_fut.set_result(False)
         self.switch._port_done(self)
 
-    def _release(self):
+    def _release(self) -> None:
         raise NotImplementedError
 
-    def _abandon(self):
+    def _abandon(self) -> None:
         raise NotImplementedError
 
-    async def wait_answer(self, timeout=30.0):
+    async def wait_answer(self, timeout: float = 30.0) -> bool:
         """Wait until Trunkline answers; SimError if it does not within `timeout` s or clears first."""
-        h = self.switch.timers.at(timeout, lambda: self._answer_fut.done() or self._answer_fut.set_result(False))
+        h = self.switch.timers.at(timeout, lambda: _resolve(self._answer_fut, False))
         ok = await self._answer_fut
         _Timers.cancel(h)
         if not ok:
@@ -183,16 +198,16 @@ class TrunkCall(_Party):
             raise SimError(f"call to {self.number} {why}")
         return True
 
-    async def wait_hangup(self, timeout=60.0):
+    async def wait_hangup(self, timeout: float = 60.0) -> bool:
         """Wait until Trunkline clears the call; SimError if it does not within `timeout` s."""
-        h = self.switch.timers.at(timeout, lambda: self._end_fut.done() or self._end_fut.set_result(False))
+        h = self.switch.timers.at(timeout, lambda: _resolve(self._end_fut, False))
         ok = await self._end_fut
         _Timers.cancel(h)
         if not ok:
             raise SimError(f"call to {self.number} still up after {timeout} s")
         return True
 
-    async def hangup(self):
+    async def hangup(self) -> None:
         """Hang up (before answer: abandon the call)."""
         if self.state == "ringing":
             self.card.far_play_clear(self.channel)
@@ -212,14 +227,14 @@ class Phone(TrunkCall):
     RING_ON, RING_OFF = 1.0, 4.0         # China ring cadence, s
     CLIP_DELAY = 0.3                     # s after the first ring before caller ID
 
-    def __init__(self, switch, channel, number, caller, clip="dtmf"):
+    def __init__(self, switch: "Switch", channel: int, number: str, caller: str, clip: str | None = "dtmf") -> None:
         super().__init__(switch, channel, number, caller)
         self.clip = clip
         self.rings = 0
-        self._timer = None
+        self._timer: TimerEntry | None = None
         self._ring(True)
 
-    def _ring(self, on):
+    def _ring(self, on: bool) -> None:
         if self.state != "ringing":
             return
         self.card.far_ring(self.channel, on)
@@ -231,17 +246,16 @@ class Phone(TrunkCall):
                 self.switch.timers.at(self.CLIP_DELAY, self._send_clip)
             self._timer = self.switch.timers.at(self.RING_OFF, lambda: self._ring(True))
 
-    def _send_clip(self):
-        if self.state != "ringing":
+    def _send_clip(self) -> None:
+        if self.state != "ringing" or not self.clip:
             return
         if self.clip == "dtmf":
             self.card.far_play(self.channel, render_dtmf("D" + self.caller + "C", on_ms=60, off_ms=60))
         else:
-            from trunkline.dsp.callerid import CallerIDGenerator
             self.card.far_play(self.channel, CallerIDGenerator().encode(self.caller, standard=self.clip))
 
     # card events routed here by the switch
-    def _offhook(self):
+    def _offhook(self) -> None:
         if self.state != "ringing":
             return
         _Timers.cancel(self._timer)
@@ -249,15 +263,15 @@ class Phone(TrunkCall):
         self.card.far_play_clear(self.channel)
         self._answered()
 
-    def _onhook(self):
+    def _onhook(self) -> None:
         if self.state == "up":
             self._cleared(16)
 
-    def _abandon(self):
+    def _abandon(self) -> None:
         _Timers.cancel(self._timer)
         self.card.far_ring(self.channel, False)
 
-    def _release(self):
+    def _release(self) -> None:
         self.card.far_loop(self.channel, False)
         self.switch.timers.at(0.8, lambda: self.card.far_loop(self.channel, True))
 
@@ -265,14 +279,14 @@ class Phone(TrunkCall):
 class AnalogParty(TrunkCall):
     """The far party of a call Trunkline dialled on an analog trunk (the CO collected its DTMF digits)."""
 
-    def __init__(self, switch, channel, number):
+    def __init__(self, switch: "Switch", channel: int, number: str) -> None:
         super().__init__(switch, channel, number, "")
 
-    def _release(self):
+    def _release(self) -> None:
         self.card.far_loop(self.channel, False)
         self.switch.timers.at(0.8, lambda: self.card.far_loop(self.channel, True))
 
-    def _abandon(self):
+    def _abandon(self) -> None:
         self._release()
 
 
@@ -281,8 +295,7 @@ class _Seizure:
 
     INTER_DIGIT = 2.0      # s of silence after the last digit ends the number
 
-    def __init__(self, switch, channel):
-        from trunkline.dsp.dtmf import DTMFDetector
+    def __init__(self, switch: "Switch", channel: int) -> None:
         self.switch = switch
         self.card = switch.card
         self.channel = channel
@@ -290,19 +303,18 @@ class _Seizure:
         self.digits = ""
         self.last = self.card.now
         self.done = False
-        self.party = None
+        self.party: AnalogParty | None = None
         self.card.far_capture(channel, True)
         self.card.far_capture_take(channel)
         self._play_tone("dial")
 
-    def _play_tone(self, name, seconds=60.0):
-        from trunkline.dsp.tones import ToneZone
+    def _play_tone(self, name: str, seconds: float = 60.0) -> None:
         self.card.far_play_clear(self.channel)
         cyc = ToneZone.get(self.switch.zone).tone(name).cycle()
         reps = max(1, int(seconds * RATE / len(cyc)))
         self.card.far_play(self.channel, np.tile(cyc, reps))
 
-    def poll(self):
+    def poll(self) -> None:
         """Listen for digits; route the number after the inter-digit pause."""
         if self.done:
             return
@@ -317,7 +329,7 @@ class _Seizure:
             self.done = True
             self._route()
 
-    def _route(self):
+    def _route(self) -> None:
         how = self.switch.destination(self.digits)
         if how.kind in ("busy", "congestion"):
             self._play_tone(how.kind)
@@ -334,7 +346,7 @@ class _Seizure:
         if how.kind == "noanswer":
             return
 
-        def answer():
+        def answer() -> None:
             if party.state == "ringing" and self.card.far_hook_state(self.channel):
                 self.card.far_play_clear(self.channel)
                 self.card.far_reverse(self.channel)          # answer supervision
@@ -343,7 +355,7 @@ class _Seizure:
                     asyncio.ensure_future(how.script(party))
         self.switch.timers.at(how.answer_after, answer)
 
-    def card_onhook(self):
+    def card_onhook(self) -> None:
         """Trunkline released the line."""
         self.done = True
         self.card.far_play_clear(self.channel)
@@ -355,17 +367,17 @@ class _Seizure:
 class Station(_Party):
     """The phone on an FXS station port (an agent's set)."""
 
-    def __init__(self, switch, port, channel):
+    def __init__(self, switch: "Switch", port: int, channel: int) -> None:
         super().__init__(switch, channel)
         self.port = port
         self.ringing = False
         self.offhook_state = False
         self.rings = 0
-        self.caller_id = None             # read from the FSK burst between the first two rings
-        self.caller_name = None
-        self._ring_fut = None
+        self.caller_id: str | None = None   # read from the FSK burst between the first two rings
+        self.caller_name: str | None = None
+        self._ring_fut: asyncio.Future[bool] | None = None
 
-    def _ring_event(self, on):
+    def _ring_event(self, on: bool) -> None:
         self.ringing = on
         if on:
             self.rings += 1
@@ -377,27 +389,26 @@ class Station(_Party):
             self.start_capture()              # caller ID comes between the first and second ring
             self.take_captured()
 
-    def _decode_caller_id(self, audio):
-        from trunkline.dsp.callerid import CallerIDReceiver
+    def _decode_caller_id(self, audio: NDArray[np.int16]) -> None:
         rx = CallerIDReceiver("v23")
         rx.rx(audio)
         if rx.result:
             self.caller_id = rx.result.get("number")
             self.caller_name = rx.result.get("name")
 
-    async def wait_ring(self, timeout=30.0):
+    async def wait_ring(self, timeout: float = 30.0) -> bool:
         """Wait until the station rings; SimError after `timeout` s."""
         if self.ringing:
             return True
         self._ring_fut = fut = self._future()
-        h = self.switch.timers.at(timeout, lambda: fut.done() or fut.set_result(False))
+        h = self.switch.timers.at(timeout, lambda: _resolve(fut, False))
         ok = await fut
         _Timers.cancel(h)
         if not ok:
             raise SimError(f"station {self.port} did not ring within {timeout} s")
         return True
 
-    def offhook(self):
+    def offhook(self) -> None:
         """Lift the handset (answers if ringing)."""
         if self.rings == 1 and self._capturing and self.caller_id is None:
             self._decode_caller_id(self.take_captured())
@@ -406,12 +417,12 @@ class Station(_Party):
         self.offhook_state = True
         self.ringing = False
 
-    def onhook(self):
+    def onhook(self) -> None:
         """Hang up the handset."""
         self.card.far_hook(self.channel, False)
         self.offhook_state = False
 
-    async def flash(self, ms=300):
+    async def flash(self, ms: float = 300) -> None:
         """Hook flash: on hook for `ms` then off hook again."""
         self.card.far_hook(self.channel, False)
         await self.switch.sleep(ms / 1000)
@@ -426,7 +437,7 @@ class DialAttempt:
     trunk: str
     kind: str
     at: float
-    party: object = None
+    party: TrunkCall | None = None
 
 
 @dataclass
@@ -435,47 +446,57 @@ class Destination:
     answer delay in s, and an optional script `async def script(party)` run once answered."""
     kind: str = "answer"
     answer_after: float = 2.0
-    script: object = None
+    script: "Callable[[TrunkCall], Awaitable[Any]] | None" = None
+
+
+class TrunkFarEnd(Protocol):
+    """The network side of a card's digital spans (PRI, R2), attached to `Switch.trunks` by trunk type."""
+
+    def place_call(self, number: str, caller: str = "", name: str = "") -> TrunkCall: ...
+    def on_far_event(self, name: str, ch: int, span: int, value: int) -> None: ...
+    def poll(self, now: float) -> None: ...
 
 
 class Switch:
     """The simulated network behind one card: places calls into it and answers its phones."""
 
-    def __init__(self, card, clip="dtmf", zone="cn"):
-        if getattr(card, "far", None) is not None:
+    def __init__(self, card: SimCard, clip: str | None = "dtmf", zone: str = "cn") -> None:
+        if card.far is not None:
             raise SimError(f"card {card.name} already has a far end")
         self.card = card
         self.clip = clip
         self.zone = zone
-        self.seizures = {}                # FXO channel -> _Seizure (Trunkline dialling out)
+        self.seizures: dict[int, _Seizure] = {}   # FXO channel -> _Seizure (Trunkline dialling out)
         card.far = self
         self.timers = _Timers(card)
         self.fxo = [ch for sp in card.spans if sp.kind == "fxo" for ch in sp.bearer]
         self.fxs = [ch for sp in card.spans if sp.kind == "fxs" for ch in sp.bearer]
         self._fxo_set = set(self.fxo)
-        self.busy_ports = {}              # channel -> Phone
-        self._cooling = {}                # channel -> time it may be reused
+        self.busy_ports: dict[int, Phone] = {}    # channel -> Phone
+        self._cooling: dict[int, float] = {}      # channel -> time it may be reused
         self.stations = [Station(self, i, ch) for i, ch in enumerate(self.fxs)]
         self._station_of = {st.channel: st for st in self.stations}
-        self.trunks = {}                  # "pri"/"r2" far ends attach here: name -> object with place_call()
+        self.trunks: dict[str, TrunkFarEnd] = {}  # "pri"/"r2" far ends attach here by trunk type
         self.calls_placed = 0
-        self.destinations = {}            # number -> Destination, for calls Trunkline places
+        self.destinations: dict[str, Destination] = {}   # number -> Destination, for calls Trunkline places
         self.default_destination = Destination("answer")
-        self.dialled = []                 # DialAttempt per call Trunkline placed, oldest first
-        self._dial_waiters = []           # (number, count, future) for wait_dialled()
+        self.dialled: list[DialAttempt] = []      # DialAttempt per call Trunkline placed, oldest first
+        # (number, count, future) for wait_dialled()
+        self._dial_waiters: list[tuple[str, int, asyncio.Future[DialAttempt | None]]] = []
         card.add_tick_hook(self._tick)
 
-    def add_destination(self, number, kind="answer", answer_after=2.0, script=None):
+    def add_destination(self, number: str, kind: str = "answer", answer_after: float = 2.0,
+                        script: Callable[[TrunkCall], Awaitable[Any]] | None = None) -> None:
         """Say how `number` behaves when Trunkline dials it (see Destination)."""
         if kind not in ("answer", "busy", "noanswer", "unallocated", "congestion"):
             raise ValueError(f"unknown destination behaviour {kind!r}")
         self.destinations[number] = Destination(kind, answer_after, script)
 
-    def destination(self, number):
+    def destination(self, number: str) -> Destination:
         """The behaviour of a dialled number (the default: answer after 2 s)."""
         return self.destinations.get(number, self.default_destination)
 
-    def _dialled(self, number, trunk, kind, party=None):
+    def _dialled(self, number: str, trunk: str, kind: str, party: TrunkCall | None = None) -> None:
         """A trunk far end routed a call Trunkline placed (called by the analog CO and the trunk far ends)."""
         self.dialled.append(DialAttempt(number, trunk, kind, self.card.now, party))
         for waiter in list(self._dial_waiters):
@@ -485,21 +506,21 @@ class Switch:
                 if not fut.done():
                     fut.set_result(self.dialled_to(number)[count - 1])
 
-    def dialled_to(self, number):
+    def dialled_to(self, number: str) -> list[DialAttempt]:
         """The DialAttempts Trunkline made to `number`, oldest first."""
         return [a for a in self.dialled if a.number == number]
 
-    async def wait_dialled(self, number, timeout=30.0, count=1):
+    async def wait_dialled(self, number: str, timeout: float = 30.0, count: int = 1) -> DialAttempt:
         """Wait until Trunkline has dialled `number` `count` times (the network routed the number); returns
         that DialAttempt (its .party is the ringing far party, or None for busy/unallocated/congestion).
         SimError after `timeout` s."""
         have = self.dialled_to(number)
         if len(have) >= count:
             return have[count - 1]
-        fut = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[DialAttempt | None] = asyncio.get_running_loop().create_future()
         waiter = (number, count, fut)
         self._dial_waiters.append(waiter)
-        h = self.timers.at(timeout, lambda: fut.done() or fut.set_result(None))
+        h = self.timers.at(timeout, lambda: _resolve(fut, None))
         got = await fut
         _Timers.cancel(h)
         if waiter in self._dial_waiters:
@@ -508,13 +529,13 @@ class Switch:
             raise SimError(f"{number} not dialled {count} time(s) within {timeout} s")
         return got
 
-    async def sleep(self, seconds):
+    async def sleep(self, seconds: float) -> None:
         """Wait `seconds` of media time on the card clock."""
-        fut = asyncio.get_running_loop().create_future()
-        self.timers.at(seconds, lambda: fut.done() or fut.set_result(None))
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.timers.at(seconds, lambda: _resolve(fut, None))
         await fut
 
-    def call(self, number, from_="", trunk="analog", name=""):
+    def call(self, number: str, from_: str = "", trunk: str = "analog", name: str = "") -> TrunkCall:
         """Place a call into the card; returns the scripted caller (Phone)."""
         self.calls_placed += 1
         if trunk != "analog":
@@ -532,18 +553,18 @@ class Switch:
             return phone
         raise SimError("all analog trunks are busy")
 
-    def station(self, port):
+    def station(self, port: int) -> Station:
         """The phone on FXS station `port` (0-based)."""
         return self.stations[port]
 
-    def _port_done(self, phone):
+    def _port_done(self, phone: TrunkCall) -> None:
         if not isinstance(phone, Phone):
             return                        # trunk far ends keep their own channel tables
         self.busy_ports.pop(phone.channel, None)
         # guard time: Trunkline must see the ringing stop or the loop drop before the port is reused
         self._cooling[phone.channel] = self.card.now + 7.5
 
-    def _tick(self):
+    def _tick(self) -> None:
         for name, ch, span, value, _t in self.card.far_events():
             if ch in self._station_of:
                 st = self._station_of[ch]
@@ -565,13 +586,9 @@ class Switch:
                     self.seizures.pop(ch).card_onhook()
                     self._cooling[ch] = self.card.now + 1.0
             for far in self.trunks.values():
-                handler = getattr(far, "on_far_event", None)
-                if handler is not None:
-                    handler(name, ch, span, value)
+                far.on_far_event(name, ch, span, value)
         for seizure in list(self.seizures.values()):
             seizure.poll()
         self.timers.run()
         for far in self.trunks.values():
-            poll = getattr(far, "poll", None)
-            if poll is not None:
-                poll(self.card.now)
+            far.poll(self.card.now)

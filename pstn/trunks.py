@@ -1,17 +1,23 @@
 """Digital trunk far ends for the simulated switch: the network side of ISDN PRI spans
-(and China No.1 R2 spans, hw_sim/r2_far.py). They place calls into the card and
+(and China No.1 R2 spans, pstn/r2_far.py). They place calls into the card and
 answer the calls the card places, following what `Switch.destinations` says."""
 import asyncio
+from functools import partial
 
-from trunkline.pstn.switch import SimError, TrunkCall
+from trunkline.drivers.signaling import q931 as m
+from trunkline.drivers.signaling.pri import PRINetworkSide
+from trunkline.drivers.signaling.q931_control import Q931Call
+from trunkline.hw_sim.card import SpanLayout
+from trunkline.pstn.r2_far import R2FarEnd
+from trunkline.pstn.switch import SimError, Switch, TrunkCall, TrunkFarEnd
 
 
-def attach_trunk_far_end(switch, kind):
+def attach_trunk_far_end(switch: Switch, kind: str) -> TrunkFarEnd:
     """Give a Switch the network side of every E1/T1 span of its card ("pri" or "r2")."""
+    far: TrunkFarEnd
     if kind == "pri":
         far = PRIFarEnd(switch)
     elif kind == "r2":
-        from trunkline.pstn.r2_far import R2FarEnd
         far = R2FarEnd(switch)
     else:
         raise ValueError(f"unknown trunk far end {kind!r}")
@@ -19,14 +25,14 @@ def attach_trunk_far_end(switch, kind):
     return far
 
 
-def bchannel_to_index(kind, number):
+def bchannel_to_index(kind: str, number: int) -> int:
     """Position in the span's bearer list of a Q.931 B-channel number (E1 skips timeslot 16)."""
     if kind == "e1":
         return number - 1 if number < 16 else number - 2
     return number - 1
 
 
-def index_to_bchannel(kind, index):
+def index_to_bchannel(kind: str, index: int) -> int:
     """Q.931 B-channel number of a bearer position."""
     if kind == "e1":
         return index + 1 if index < 15 else index + 2
@@ -36,48 +42,47 @@ def index_to_bchannel(kind, index):
 class PRICall(TrunkCall):
     """A party on a PRI B-channel: a scripted caller, or the far party of a call Trunkline placed."""
 
-    def __init__(self, far, span, q931call, channel, number, caller):
+    def __init__(self, far: "PRIFarEnd", span: SpanLayout, q931call: Q931Call, channel: int, number: str,
+                 caller: str) -> None:
         super().__init__(far.switch, channel, number, caller)
         self.far = far
         self.span = span
         self.q931 = q931call
 
-    def _release(self):
+    def _release(self) -> None:
         self.far.stack_of[self.span.index].hangup(self.q931, 16)
 
-    def _abandon(self):
+    def _abandon(self) -> None:
         self.far.stack_of[self.span.index].hangup(self.q931, 16)
 
 
 class PRIFarEnd:
     """Network side (PRINetworkSide) of every PRI span of the card."""
 
-    def __init__(self, switch):
-        from trunkline.drivers.signaling import q931 as m
-        from trunkline.drivers.signaling.pri import PRINetworkSide
+    def __init__(self, switch: Switch) -> None:
         self.switch = switch
         card = switch.card
-        self.spans = [sp for sp in card.spans if sp.kind in ("e1", "t1") and sp.dchannel is not None]
+        # D-channel -> span, for every E1/T1 span that has one
+        self._dchan = {sp.dchannel: sp for sp in card.spans if sp.kind in ("e1", "t1") and sp.dchannel is not None}
+        self.spans = list(self._dchan.values())
         if not self.spans:
             raise SimError(f"card {card.name} has no E1/T1 span with a D-channel")
-        self.stack_of = {}
-        self.calls = {}                    # (span index, id(q931 call)) -> TrunkCall
-        for sp in self.spans:
+        self.stack_of: dict[int, PRINetworkSide] = {}
+        self.calls: dict[tuple[int, int], PRICall] = {}     # (span index, id(q931 call)) -> PRICall
+        for dch, sp in self._dchan.items():
             variant = m.EUROISDN_E1 if sp.kind == "e1" else m.NI2
-            stack = PRINetworkSide(lambda f, d=sp.dchannel: card.far_send_frame(d, f), lambda: card.now,
-                                   switch=variant)
-            stack.on_answered = lambda c, sp=sp: self._on_answered(sp, c)
-            stack.on_hangup = lambda c, cause, sp=sp: self._on_hangup(sp, c, cause)
-            stack.on_incoming = lambda c, sp=sp: self._on_incoming(sp, c)
+            stack = PRINetworkSide(partial(card.far_send_frame, dch), lambda: card.now, switch=variant)
+            stack.on_answered = partial(self._on_answered, sp)
+            stack.on_hangup = partial(self._on_hangup, sp)
+            stack.on_incoming = partial(self._on_incoming, sp)
             self.stack_of[sp.index] = stack
-        self._dchan = {sp.dchannel: sp for sp in self.spans}
 
     @property
-    def up(self):
+    def up(self) -> bool:
         """True when every span's D-channel is up."""
         return all(s.up for s in self.stack_of.values())
 
-    def place_call(self, number, caller="", name=""):
+    def place_call(self, number: str, caller: str = "", name: str = "") -> PRICall:
         """Offer a call into the card on a free B-channel of any span; returns the PRICall."""
         for sp in self.spans:
             stack = self.stack_of[sp.index]
@@ -94,22 +99,24 @@ class PRIFarEnd:
                 return call
         raise SimError("all PRI B-channels busy or D-channel down")
 
-    def _busy_channels(self):
+    def _busy_channels(self) -> list[tuple[int, int]]:
         return [(sp_i, c.channel) for (sp_i, _), c in self.calls.items() if not c.ended]
 
-    def _on_answered(self, sp, q):
+    def _on_answered(self, sp: SpanLayout, q: Q931Call) -> None:
         call = self.calls.get((sp.index, id(q)))
         if call is not None:
             call._answered()
 
-    def _on_hangup(self, sp, q, cause):
+    def _on_hangup(self, sp: SpanLayout, q: Q931Call, cause: int) -> None:
         call = self.calls.pop((sp.index, id(q)), None)
         if call is not None:
             call._cleared(cause)
 
-    def _on_incoming(self, sp, q):
+    def _on_incoming(self, sp: SpanLayout, q: Q931Call) -> None:
         """Trunkline placed a call: behave as Switch.destinations says for the called number."""
         stack = self.stack_of[sp.index]
+        if q.channel is None:                  # the network side always chooses a channel
+            return
         board_ch = sp.bearer[bchannel_to_index(sp.kind, q.channel)]
         number = q.called.digits
         how = self.switch.destination(number)
@@ -126,7 +133,7 @@ class PRIFarEnd:
         if how.kind == "noanswer":
             return
 
-        def answer():
+        def answer() -> None:
             if party.state == "ringing":
                 stack.answer(q)
                 party._answered()
@@ -134,7 +141,7 @@ class PRIFarEnd:
                     asyncio.ensure_future(how.script(party))
         self.switch.timers.at(how.answer_after, answer)
 
-    def on_far_event(self, name, ch, span, value):
+    def on_far_event(self, name: str, ch: int, span: int, value: int) -> None:
         """Card-side activity seen by the network: D-channel frames."""
         sp = self._dchan.get(ch)
         if name != "dframe" or sp is None:
@@ -146,7 +153,7 @@ class PRIFarEnd:
                 break
             stack.receive_frame(frame)
 
-    def poll(self, now):
+    def poll(self, now: float) -> None:
         """Layer 2/3 timers."""
         for stack in self.stack_of.values():
             stack.tick(now)

@@ -4,9 +4,9 @@ import numpy as np
 from peers.spandsp_modems import SpandspRx, SpandspTx
 from scipy.signal import hilbert
 
+from trunkline.dsp.constants import BLOCK
 from trunkline.fax.modems import make_rx, make_tx
 
-BLOCK = 160
 CASES = [("v27ter", 2400), ("v27ter", 4800), ("v29", 7200), ("v29", 9600),
          ("v17", 7200), ("v17", 9600), ("v17", 12000), ("v17", 14400)]
 

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import logging
 import re
 import time
 
@@ -13,11 +14,13 @@ import serial
 
 from trunkline.drivers.serial import pdu as P
 
+log = logging.getLogger("trunkline.drivers.serial.gsm")
+
 
 class ModemError(RuntimeError):
     """The modem answered an error (+CMS ERROR / +CME ERROR / ERROR); `.code` is the number or None."""
 
-    def __init__(self, message: str, code: int | None = None):
+    def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
 
@@ -32,7 +35,7 @@ _FINAL_ERR = re.compile(r"^\+(CMS|CME) ERROR:\s*(\d+)")
 class GsmModem:
     """A PDU-mode GSM modem on a serial port; single-threaded use (one owner calls its methods)."""
 
-    def __init__(self, port: str, baudrate: int = 115200, timeout: float = 5.0):
+    def __init__(self, port: str, baudrate: int = 115200, timeout: float = 5.0) -> None:
         self.port = port
         self.baudrate = baudrate
         self.timeout = timeout
@@ -40,7 +43,7 @@ class GsmModem:
         self._pending: list[str] = []   # unsolicited lines not yet handled
 
     # ------------------------------------------------------------ lifecycle
-    def open(self):
+    def open(self) -> "GsmModem":
         """Open the port and initialise: AT, ATE0, AT+CMGF=0, AT+CNMI=2,1,0,1,0 (incoming +CMTI, +CDS)."""
         try:
             self.ser = serial.Serial(self.port, self.baudrate, timeout=0.05)
@@ -52,17 +55,17 @@ class GsmModem:
         self.command("AT+CNMI=2,1,0,1,0")
         return self
 
-    def close(self):
-        """Close the port (safe to call twice)."""
+    def close(self) -> None:
+        """Close the port (safe to call twice; a port that fails to close is dropped all the same)."""
         if self.ser is not None:
             try:
                 self.ser.close()
-            except Exception:
-                pass
+            except (serial.SerialException, OSError) as exc:
+                log.warning("closing %s failed: %s", self.port, exc)
             self.ser = None
 
     # ------------------------------------------------------------ line I/O
-    def _write(self, data: bytes):
+    def _write(self, data: bytes) -> None:
         if self.ser is None:
             raise ModemGone("modem port not open")
         try:
@@ -174,7 +177,7 @@ class GsmModem:
         """Send a whole message (concatenated parts when long); returns the TP-MR of each part."""
         return [self.send_pdu(p) for p in P.submit_pdus(number, text, ref=ref, status_report=status_report)]
 
-    def read(self, index: int):
+    def read(self, index: int) -> P.Message:
         """AT+CMGR: the decoded message at `index` (Deliver or StatusReport)."""
         info = self.command(f"AT+CMGR={index}")
         for i, line in enumerate(info):
@@ -182,11 +185,11 @@ class GsmModem:
                 return P.decode(P.from_hex(info[i + 1]))
         raise ModemError(f"AT+CMGR={index}: no PDU")
 
-    def delete(self, index: int):
+    def delete(self, index: int) -> None:
         """AT+CMGD: delete the message at `index`."""
         self.command(f"AT+CMGD={index}")
 
-    def list_all(self) -> list[tuple[int, object]]:
+    def list_all(self) -> list[tuple[int, P.Message]]:
         """AT+CMGL=4: every stored message as (index, decoded PDU)."""
         info = self.command("AT+CMGL=4")
         out = []
@@ -195,7 +198,7 @@ class GsmModem:
                 out.append((int(line[6:].split(",")[0]), P.decode(P.from_hex(info[i + 1]))))
         return out
 
-    def poll(self, timeout: float = 0.0) -> list:
+    def poll(self, timeout: float = 0.0) -> list[P.Message]:
         """Handle unsolicited lines (waiting up to `timeout` s for one): returns Deliver / StatusReport objects.
 
         Each +CMTI is read (AT+CMGR) and deleted (AT+CMGD) from modem memory.
@@ -211,7 +214,7 @@ class GsmModem:
             if line is None:
                 break
             self._unsolicited(line, time.monotonic() + self.timeout)
-        events = []
+        events: list[P.Message] = []
         while self._pending:
             line = self._pending.pop(0)
             if line.startswith("+CMTI:"):

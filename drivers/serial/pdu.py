@@ -5,6 +5,7 @@ Everything here works on bytes; `hex` helpers give the upper-case hex strings AT
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 # GSM 03.38 default alphabet, index = septet value
@@ -49,7 +50,7 @@ def gsm7_septets(text: str) -> list[int]:
     return out
 
 
-def gsm7_text(septets) -> str:
+def gsm7_text(septets: Iterable[int]) -> str:
     """Text for a list of septet values (ESC sequences resolved)."""
     out, esc = [], False
     for s in septets:
@@ -63,7 +64,7 @@ def gsm7_text(septets) -> str:
     return "".join(out)
 
 
-def pack7(septets, fill_bits: int = 0) -> bytes:
+def pack7(septets: Sequence[int], fill_bits: int = 0) -> bytes:
     """Pack septets into octets, LSB first, after `fill_bits` zero bits (for UDH alignment)."""
     acc, nbits, out = 0, fill_bits, bytearray()
     for s in septets:
@@ -100,7 +101,7 @@ def encode_address(number: str) -> bytes:
 
 def _bcd(digits: str) -> bytes:
     m = {"*": 0xA, "#": 0xB}
-    nib = [m.get(c, None) if c in m else int(c) for c in digits]
+    nib = [m[c] if c in m else int(c) for c in digits]
     if len(nib) % 2:
         nib.append(0xF)
     return bytes(nib[i] | (nib[i + 1] << 4) for i in range(0, len(nib), 2))
@@ -256,7 +257,7 @@ def choose_dcs(text: str) -> int:
 def split_text(text: str, dcs: int) -> list[str]:
     """Split text into segments that each fit one SMS (single, or concatenated parts); never splits an
     extension character or a UTF-16 surrogate pair."""
-    def size(c):
+    def size(c: str) -> int:
         if dcs == DCS_GSM7:
             return 2 if c in _EXT_REV else 1
         return len(c.encode("utf-16-be"))
@@ -264,7 +265,9 @@ def split_text(text: str, dcs: int) -> list[str]:
     if total <= SINGLE_LIMIT[dcs]:
         return [text]
     limit = PART_LIMIT[dcs]
-    parts, cur, n = [], [], 0
+    parts: list[str] = []
+    cur: list[str] = []
+    n = 0
     for c in text:
         s = size(c)
         if n + s > limit:
@@ -379,6 +382,10 @@ class StatusReport:
         return self.status < 0x20
 
 
+#: a decoded mobile-terminated PDU
+Message = Deliver | StatusReport
+
+
 def encode_deliver(sender: str, text: str, when: dt.datetime, dcs: int | None = None,
                    concat: Concat | None = None, smsc: str = "") -> bytes:
     """One SMS-DELIVER with its SMSC prefix (what +CMGR returns)."""
@@ -396,7 +403,7 @@ def encode_status_report(mr: int, recipient: str, status: int, sc_time: dt.datet
             + encode_timestamp(discharge_time) + bytes([status]))
 
 
-def decode(pdu: bytes):
+def decode(pdu: bytes) -> Message:
     """Decode an MT PDU (with SMSC prefix) into a Deliver or a StatusReport."""
     try:
         smsc, i = decode_smsc(pdu)
@@ -425,7 +432,7 @@ def decode(pdu: bytes):
 @dataclass
 class Reassembler:
     """Collects concatenated parts by (sender, ref, total) and returns the whole text when complete."""
-    pending: dict = field(default_factory=dict)
+    pending: dict[tuple[str, int, int], dict[int, str]] = field(default_factory=dict)
 
     def add(self, sender: str, text: str, concat: Concat | None) -> str | None:
         """Add one part; returns the joined text when all parts are in, else None."""

@@ -14,9 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from trunkline.data.db import session_scope
 from trunkline.data.models import Sms
@@ -34,9 +36,10 @@ def _aware(t: dt.datetime) -> dt.datetime:
 class SmsService:
     """Owns one GSM modem and the DB queue; call `pump()` periodically (one thread)."""
 
-    def __init__(self, factory, port: str, *, max_attempts: int = 3, retry_delays=(30.0, 120.0, 600.0),
-                 status_reports: bool = True, clock: Callable[[], dt.datetime] = utcnow,
-                 on_event: Callable[[str, dict], None] | None = None, modem_timeout: float = 5.0):
+    def __init__(self, factory: Callable[[], Session], port: str, *, max_attempts: int = 3,
+                 retry_delays: Iterable[float] = (30.0, 120.0, 600.0), status_reports: bool = True,
+                 clock: Callable[[], dt.datetime] = utcnow,
+                 on_event: Callable[[str, dict[str, Any]], None] | None = None, modem_timeout: float = 5.0) -> None:
         self.factory = factory
         self.port = port
         self.max_attempts = max_attempts
@@ -52,6 +55,8 @@ class SmsService:
         self._reassembly = P.Reassembler()
         self._next_ref = 1
         self._ref_lock = threading.Lock()
+        self._stop: threading.Event | None = None
+        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ API
     def queue(self, number: str, text: str, status_report: bool | None = None) -> int:
@@ -73,7 +78,7 @@ class SmsService:
             self._next_ref = self._next_ref % 255 + 1
             return ref
 
-    def pump(self, poll_timeout: float = 0.0) -> dict:
+    def pump(self, poll_timeout: float = 0.0) -> dict[str, int]:
         """Open the modem if needed, send due messages, collect incoming; returns counts of what happened."""
         out = {"sent": 0, "retried": 0, "failed": 0, "received": 0, "reports": 0}
         if not self._ensure_modem():
@@ -92,28 +97,29 @@ class SmsService:
     def start(self, interval: float = 1.0) -> threading.Thread:
         """Run pump() in a background thread every `interval` s (waiting on the modem for incoming
         meanwhile) until stop(); returns the thread."""
-        self._stop = threading.Event()
+        stop = self._stop = threading.Event()
 
-        def loop():
-            while not self._stop.is_set():
+        def loop() -> None:
+            while not stop.is_set():
                 try:
                     self.pump(poll_timeout=interval if self.modem_state == "up" else 0.0)
                 except Exception:                       # keep serving; the error is logged
                     log.exception("SMS pump failed")
                 if self.modem_state != "up":
-                    self._stop.wait(interval)
+                    stop.wait(interval)
             self.close()
         self._thread = threading.Thread(target=loop, name="sms-service", daemon=True)
         self._thread.start()
         return self._thread
 
-    def stop(self, timeout: float = 10.0):
+    def stop(self, timeout: float = 10.0) -> None:
         """Stop the background thread started by start() and close the modem."""
-        if getattr(self, "_stop", None) is not None:
+        if self._stop is not None:
             self._stop.set()
+        if self._thread is not None:
             self._thread.join(timeout)
 
-    def close(self):
+    def close(self) -> None:
         """Close the modem port."""
         if self.modem:
             self.modem.close()
@@ -139,15 +145,22 @@ class SmsService:
             self.on_event("modem_up", {"port": self.port})
         return True
 
-    def _take_stored(self) -> list:
+    def _open_modem(self) -> GsmModem:
+        """The modem, open; ModemGone when it is not (pump() then reports it gone)."""
+        if self.modem is None:
+            raise ModemGone(f"modem on {self.port} not open")
+        return self.modem
+
+    def _take_stored(self) -> list[P.Message]:
         """Every message already in modem memory, read and deleted (AT+CMGL=4, AT+CMGD)."""
+        modem = self._open_modem()
         events = []
-        for idx, ev in self.modem.list_all():
+        for idx, ev in modem.list_all():
             events.append(ev)
-            self.modem.delete(idx)
+            modem.delete(idx)
         return events
 
-    def _gone(self, why: str):
+    def _gone(self, why: str) -> None:
         if self.modem:
             self.modem.close()
         self.modem = None
@@ -156,30 +169,39 @@ class SmsService:
             self.on_event("modem_gone", {"port": self.port, "error": why, "queued": self.pending()})
         self.modem_state, self.last_problem = "gone", why
 
-    def _send_due(self, out: dict):
+    def _send_due(self, out: dict[str, int]) -> None:
         now = self.clock()
         with session_scope(self.factory) as s:
-            due = s.execute(select(Sms, SmsQueue).join(SmsQueue, SmsQueue.sms_id == Sms.id)
-                            .where(Sms.status == "queued").order_by(SmsQueue.next_at, Sms.id)).all()
-            due = [(m.id, q.id) for m, q in due if _aware(q.next_at) <= now]
+            queued = s.execute(select(Sms, SmsQueue).join(SmsQueue, SmsQueue.sms_id == Sms.id)
+                               .where(Sms.status == "queued").order_by(SmsQueue.next_at, Sms.id)).all()
+            due = [(m.id, q.id) for m, q in queued if _aware(q.next_at) <= now]
         for sms_id, qid in due:
             self._send_one(sms_id, qid, out)
 
-    def _send_one(self, sms_id: int, qid: int, out: dict):
+    @staticmethod
+    def _rows(s: Session, sms_id: int, qid: int) -> tuple[Sms, SmsQueue]:
+        """The message and its queue row; LookupError if either was deleted meanwhile."""
+        m, q = s.get(Sms, sms_id), s.get(SmsQueue, qid)
+        if m is None or q is None:
+            raise LookupError(f"queued SMS {sms_id} (queue row {qid}) is gone from the database")
+        return m, q
+
+    def _send_one(self, sms_id: int, qid: int, out: dict[str, int]) -> None:
+        modem = self._open_modem()
         with session_scope(self.factory) as s:
-            m, q = s.get(Sms, sms_id), s.get(SmsQueue, qid)
+            m, q = self._rows(s, sms_id, qid)
             pdus = P.submit_pdus(m.number, m.text, ref=q.concat_ref, status_report=bool(q.status_report))
             start, mrs = q.parts_done, [x for x in q.mrs.split(",") if x]
         try:
             for i in range(start, len(pdus)):
-                mr = self.modem.send_pdu(pdus[i])
+                mr = modem.send_pdu(pdus[i])
                 mrs.append(str(mr))
                 with session_scope(self.factory) as s:   # each part's progress is durable at once
-                    q = s.get(SmsQueue, qid)
+                    m, q = self._rows(s, sms_id, qid)
                     q.parts_done, q.mrs = i + 1, ",".join(mrs)
         except ModemError as exc:
             with session_scope(self.factory) as s:
-                m, q = s.get(Sms, sms_id), s.get(SmsQueue, qid)
+                m, q = self._rows(s, sms_id, qid)
                 q.attempts += 1
                 q.last_error = str(exc)
                 if q.attempts >= self.max_attempts:
@@ -192,17 +214,17 @@ class SmsService:
                     out["retried"] += 1
             return
         with session_scope(self.factory) as s:
-            m, q = s.get(Sms, sms_id), s.get(SmsQueue, qid)
+            m, q = self._rows(s, sms_id, qid)
             q.attempts += 1
             m.status = "sent"
             m.reference = ",".join(mrs)[:32]
             out["sent"] += 1
         self.on_event("sms_sent", {"id": sms_id, "mrs": mrs})
 
-    def _collect(self, out: dict, timeout: float):
-        self._handle(out, self.modem.poll(timeout))
+    def _collect(self, out: dict[str, int], timeout: float) -> None:
+        self._handle(out, self._open_modem().poll(timeout))
 
-    def _handle(self, out: dict, events: list):
+    def _handle(self, out: dict[str, int], events: list[P.Message]) -> None:
         for ev in events:
             if isinstance(ev, P.StatusReport):
                 out["reports"] += self._report(ev)

@@ -4,21 +4,26 @@
 loop-start trunk signaling, FXS ports station signaling, E1/T1 spans ISDN PRI
 ("pri", the default) or China No.1 MFC/R2 ("r2").
 """
+from collections.abc import Callable
+
+from trunkline.drivers.board import Span
+from trunkline.drivers.signaling.analog import AnalogFXO, AnalogFXS
+from trunkline.drivers.signaling.base import SignalingEvent, SpanSignaling
+from trunkline.drivers.signaling.pri import PRISignaling
+from trunkline.drivers.signaling.q931 import EUROISDN_E1, NI2
+from trunkline.drivers.signaling.r2 import R2Signaling
 
 
-def make_signaling(span, emit, kind=None, zone="cn"):
+def make_signaling(span: Span, emit: Callable[[SignalingEvent], None], kind: str | None = None,
+                   zone: str = "cn") -> SpanSignaling:
     """The signaling stack for a board span; kind overrides the default for E1/T1 ("pri" or "r2")."""
     if span.kind == "fxo":
-        from trunkline.drivers.signaling.analog import AnalogFXO
         return AnalogFXO(span, emit, zone=zone)
     if span.kind == "fxs":
-        from trunkline.drivers.signaling.analog import AnalogFXS
         return AnalogFXS(span, emit)
     kind = kind or "pri"
     if kind == "pri":
-        from trunkline.drivers.signaling.pri import PRISignaling
-        return PRISignaling(span, emit, switch="euroisdn" if span.kind == "e1" else "ni2")
+        return PRISignaling(span, emit, switch=EUROISDN_E1 if span.kind == "e1" else NI2)
     if kind == "r2":
-        from trunkline.drivers.signaling.r2 import R2Signaling
         return R2Signaling(span, emit)
     raise ValueError(f"unknown signaling {kind!r} for span {span.index} ({span.kind})")

@@ -7,6 +7,14 @@ by battery reversal; busy/congestion tones after dialing end the attempt.
 FXS: ringing with cadence and caller ID, off-hook answer, station-originated
 calls (feature codes), hook flash, on-hook clear.
 """
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from trunkline.drivers.board import LineEvent, Span
 from trunkline.drivers.signaling.base import (
     ANSWERED,
     CAUSE_BUSY,
@@ -23,23 +31,24 @@ from trunkline.drivers.signaling.base import (
     SpanSignaling,
 )
 from trunkline.drivers.signaling.inband import CallerIDListener, CallerIDSender, DigitDialer, ToneWatcher
+from trunkline.dsp.cpa import CallProgressDetector
 
 
 class _Line:
     """Per-port state."""
     __slots__ = ("state", "rings", "last_ring", "caller", "name", "called", "timer", "since", "ring_on")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
         self.state = "idle"
         self.rings = 0
         self.last_ring = 0.0
         self.caller = ""
         self.name = ""
         self.called = ""
-        self.timer = None
+        self.timer: float | None = None
         self.since = 0.0
         self.ring_on = False
 
@@ -55,23 +64,26 @@ class AnalogFXO(SpanSignaling):
 
     BUSY_WATCH_MAX_PORTS = 256   # busy-tone supervision by default on spans up to this size
 
-    def __init__(self, span, emit, zone="cn", busy_disconnect=None):
+    def __init__(self, span: Span, emit: Callable[[SignalingEvent], None], zone: str = "cn",
+                 busy_disconnect: bool | None = None) -> None:
         super().__init__(span, emit)
         self.zone = zone
         self.lines = {ch: _Line() for ch in span.bearer_channels}
         self._now = 0.0
-        self._watch = set()      # lines with timers running (never walk every port per tick)
+        self._watch: set[int] = set()      # lines with timers running (never walk every port per tick)
         if busy_disconnect is None:
             busy_disconnect = len(span.bearer_channels) <= self.BUSY_WATCH_MAX_PORTS
-        self._cpa = None
+        self._cpa: CallProgressDetector | None = None
+        self._port_channel: list[int] = []
         if busy_disconnect:      # one vectorised call-progress detector over all ports of the span
-            from trunkline.dsp.cpa import CallProgressDetector
             self._cpa = CallProgressDetector(len(span.bearer_channels), zone=zone)
             self._port_channel = list(span.bearer_channels)
             span.watch_audio(self)
 
-    def rx_rows(self, audio):
+    def rx_rows(self, audio: NDArray[np.int16]) -> None:
         """Every tick: the span's received audio; busy or congestion tone on a call in progress clears it."""
+        if self._cpa is None:            # registered only with busy-tone supervision on
+            return
         for i, what in self._cpa.process(audio):
             if what in ("busy", "congestion"):
                 ch = self._port_channel[i]
@@ -80,7 +92,7 @@ class AnalogFXO(SpanSignaling):
                     self._clear(ch, line, CAUSE_NORMAL, f"{what} tone after the far end cleared")
 
     # -------------------------------------------------------------- board events
-    def handle_line_event(self, ev):
+    def handle_line_event(self, ev: LineEvent) -> None:
         """Ring, loop current and polarity events from the card."""
         line = self.lines.get(ev.channel)
         if line is None:
@@ -105,7 +117,7 @@ class AnalogFXO(SpanSignaling):
             if line.state == "ringing" and line.rings == 1:
                 line.state = "clip"
                 line.timer = self._now + self.CLIP_WINDOW
-                self.span.claim_inband(ev.channel, CallerIDListener(lambda info, ch=ev.channel: self._clip_done(ch, info)))
+                self.span.claim_inband(ev.channel, CallerIDListener(partial(self._clip_done, ev.channel)))
         elif t == "loop_drop":
             if line.state in ("answered", "up", "dialing", "outgoing"):
                 self._clear(ev.channel, line, CAUSE_NORMAL, "loop current dropped")
@@ -119,7 +131,7 @@ class AnalogFXO(SpanSignaling):
             elif line.state in ("answered", "up"):   # reversal during a call: the far end cleared
                 self._clear(ev.channel, line, CAUSE_NORMAL, "battery reversal")
 
-    def _clip_done(self, ch, info):
+    def _clip_done(self, ch: int, info: dict[str, Any]) -> None:
         line = self.lines[ch]
         if line.state != "clip":
             return
@@ -127,13 +139,13 @@ class AnalogFXO(SpanSignaling):
         line.name = info.get("name", "") or ""
         self._offer(ch, line)
 
-    def _offer(self, ch, line):
+    def _offer(self, ch: int, line: _Line) -> None:
         self.span.release_inband(ch)
         line.state = "offered"
         line.timer = None
         self.emit(SignalingEvent(INCOMING, ch, caller=line.caller, extra={"name": line.name, "rings": line.rings}))
 
-    def poll(self, now):
+    def poll(self, now: float) -> None:
         """Timers: caller ID window, ring-gone (abandon before answer), dialing steps, no answer."""
         self._now = now
         for ch in list(self._watch):
@@ -151,22 +163,22 @@ class AnalogFXO(SpanSignaling):
                 continue
             if st == "clip" and line.timer is not None and now >= line.timer:
                 self._offer(ch, line)
-            elif st == "seized" and now >= line.timer:
+            elif st == "seized" and line.timer is not None and now >= line.timer:
                 line.state = "dialing"
-                self.span.claim_inband(ch, DigitDialer(line.called, done=lambda ch=ch: self._dialed(ch)))
-            elif st == "outgoing" and now >= line.timer:
+                self.span.claim_inband(ch, DigitDialer(line.called, done=partial(self._dialed, ch)))
+            elif st == "outgoing" and line.timer is not None and now >= line.timer:
                 self._clear(ch, line, CAUSE_NO_ANSWER, "no answer")
 
-    def _dialed(self, ch):
+    def _dialed(self, ch: int) -> None:
         line = self.lines[ch]
         if line.state != "dialing":
             return
         line.state = "outgoing"
         line.timer = self._now + self.NO_ANSWER
-        self.span.claim_inband(ch, ToneWatcher(self.zone, lambda what, ch=ch: self._progress(ch, what)))
+        self.span.claim_inband(ch, ToneWatcher(self.zone, partial(self._progress, ch)))
         self.emit(SignalingEvent(PROCEEDING, ch, called=line.called))
 
-    def _progress(self, ch, what):
+    def _progress(self, ch: int, what: str) -> None:
         line = self.lines[ch]
         if line.state != "outgoing":
             return
@@ -176,14 +188,14 @@ class AnalogFXO(SpanSignaling):
             cause = CAUSE_BUSY if what == "busy" else (1 if what == "sit" else CAUSE_CONGESTION)
             self._clear(ch, line, cause, what)
 
-    def _clear(self, ch, line, cause, reason):
+    def _clear(self, ch: int, line: _Line, cause: int, reason: str) -> None:
         self.span.release_inband(ch)
         self.span.hook(ch, False)
         line.reset()
         self.emit(SignalingEvent(HANGUP, ch, cause=cause, reason=reason))
 
     # -------------------------------------------------------------- requests
-    def answer(self, channel):
+    def answer(self, channel: int) -> None:
         """Go off hook on an offered line."""
         line = self.lines[channel]
         if line.state != "offered":
@@ -194,7 +206,7 @@ class AnalogFXO(SpanSignaling):
             self._cpa.reset(self._port_channel.index(channel))
         self.emit(SignalingEvent(ANSWERED, channel, caller=line.caller))
 
-    def hangup(self, channel, cause=CAUSE_NORMAL):
+    def hangup(self, channel: int, cause: int = CAUSE_NORMAL) -> None:
         """Go on hook; the call on the port ends."""
         line = self.lines.get(channel)
         if line is None or line.state == "idle":
@@ -203,7 +215,7 @@ class AnalogFXO(SpanSignaling):
         self.span.hook(channel, False)
         line.reset()
 
-    def dial(self, called, caller="", channel=None, category=None):
+    def dial(self, called: str, caller: str = "", channel: int | None = None, category: str | None = None) -> int:
         """Seize an idle port, dial `called` by DTMF, and supervise the answer."""
         if channel is None:
             channel = next((ch for ch, ln in self.lines.items() if ln.state == "idle"), None)
@@ -221,7 +233,7 @@ class AnalogFXO(SpanSignaling):
         self._watch.add(channel)
         return channel
 
-    def is_idle(self, channel):
+    def is_idle(self, channel: int) -> bool:
         """True when the port has no call."""
         return self.lines[channel].state == "idle"
 
@@ -232,13 +244,13 @@ class AnalogFXS(SpanSignaling):
     trunk = "station"
     RING_ON, RING_OFF = 1.0, 4.0   # s, ring cadence
 
-    def __init__(self, span, emit):
+    def __init__(self, span: Span, emit: Callable[[SignalingEvent], None]) -> None:
         super().__init__(span, emit)
         self.lines = {ch: _Line() for ch in span.bearer_channels}
         self._now = 0.0
-        self._watch = set()      # stations being rung
+        self._watch: set[int] = set()      # stations being rung
 
-    def handle_line_event(self, ev):
+    def handle_line_event(self, ev: LineEvent) -> None:
         """Hook and flash events from stations."""
         line = self.lines.get(ev.channel)
         if line is None:
@@ -262,7 +274,7 @@ class AnalogFXS(SpanSignaling):
             if line.state == "up":
                 self.emit(SignalingEvent(FLASH, ev.channel, extra={"ms": ev.value}))
 
-    def poll(self, now):
+    def poll(self, now: float) -> None:
         """Ring cadence."""
         self._now = now
         for ch in list(self._watch):
@@ -270,7 +282,7 @@ class AnalogFXS(SpanSignaling):
             if line.state != "alerting":
                 self._watch.discard(ch)
                 continue
-            if now < line.timer:
+            if line.timer is not None and now < line.timer:
                 continue
             if line.ring_on:
                 self.span.ring(ch, False)
@@ -285,7 +297,7 @@ class AnalogFXS(SpanSignaling):
                 line.rings += 1
                 line.timer = now + self.RING_ON
 
-    def ring(self, channel, caller="", name=""):
+    def ring(self, channel: int, caller: str = "", name: str = "") -> None:
         """Alert a station: ring cadence with caller ID after the first ring."""
         line = self.lines[channel]
         if line.state != "idle":
@@ -299,10 +311,10 @@ class AnalogFXS(SpanSignaling):
         self.span.ring(channel, True)
         self.emit(SignalingEvent(RINGING, channel))
 
-    def answer(self, channel):
+    def answer(self, channel: int) -> None:
         """A station-originated call is already connected (the phone is off hook)."""
 
-    def hangup(self, channel, cause=CAUSE_NORMAL):
+    def hangup(self, channel: int, cause: int = CAUSE_NORMAL) -> None:
         """Stop ringing, or clear the station's call (the set stays off hook until hung up)."""
         line = self.lines.get(channel)
         if line is None or line.state == "idle":
@@ -314,10 +326,10 @@ class AnalogFXS(SpanSignaling):
         elif line.state == "up":
             line.state = "cleared"
 
-    def dial(self, called, caller="", channel=None, category=None):
+    def dial(self, called: str, caller: str = "", channel: int | None = None, category: str | None = None) -> int:
         """Stations are not dialed through; use ring()."""
         raise SignalingError("stations are rung, not dialed", 58)
 
-    def is_idle(self, channel):
+    def is_idle(self, channel: int) -> bool:
         """True when the station has no call and is on hook."""
         return self.lines[channel].state == "idle"

@@ -7,7 +7,11 @@ stack talks to the board through its `Span` (CAS bits, D-channel frames, hook,
 ring) and reports call progress upward as `SignalingEvent`s through `emit`.
 The media engine only ever sees `SignalingEvent`s, whatever the trunk type.
 """
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+from trunkline.drivers.board import LineEvent, Span
 
 # SignalingEvent.kind values
 INCOMING = "incoming"      # a new inbound call is offered on `channel` (caller, called, category set)
@@ -33,7 +37,7 @@ CAUSE_REJECTED = 21
 class SignalingError(Exception):
     """A signaling request was refused (no free channel, wrong state, bad number); .cause is Q.850."""
 
-    def __init__(self, reason, cause=CAUSE_CONGESTION):
+    def __init__(self, reason: str, cause: int = CAUSE_CONGESTION) -> None:
         super().__init__(reason)
         self.reason = reason
         self.cause = cause
@@ -49,7 +53,7 @@ class SignalingEvent:
     category: str | None = None
     cause: int = CAUSE_NORMAL
     reason: str = ""
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class SpanSignaling:
@@ -57,34 +61,34 @@ class SpanSignaling:
 
     trunk = "none"
 
-    def __init__(self, span, emit):
+    def __init__(self, span: Span, emit: Callable[[SignalingEvent], None]) -> None:
         """Attach to a `Span` of the board; `emit(SignalingEvent)` reports upward."""
         self.span = span
         self.emit = emit
 
-    def channels(self):
+    def channels(self) -> list[int]:
         """Board channel indexes whose calls this stack controls (bearer channels)."""
         return list(self.span.bearer_channels)
 
-    def handle_line_event(self, ev):
+    def handle_line_event(self, ev: LineEvent) -> None:
         """Take one board line event (a `drivers.board.LineEvent`) for this span."""
         raise NotImplementedError
 
-    def poll(self, now):
+    def poll(self, now: float) -> None:
         """Run timers; `now` is media time in seconds. Called every tick: keep it cheap."""
 
-    def answer(self, channel):
+    def answer(self, channel: int) -> None:
         """Answer the inbound call offered on `channel`."""
         raise NotImplementedError
 
-    def hangup(self, channel, cause=CAUSE_NORMAL):
+    def hangup(self, channel: int, cause: int = CAUSE_NORMAL) -> None:
         """Clear the call on `channel` from our side."""
         raise NotImplementedError
 
-    def dial(self, called, caller="", channel=None, category=None):
+    def dial(self, called: str, caller: str = "", channel: int | None = None, category: str | None = None) -> int:
         """Place an outbound call; returns the board channel chosen, or raises ChannelError."""
         raise NotImplementedError
 
-    def ring(self, channel, caller="", name=""):
+    def ring(self, channel: int, caller: str = "", name: str = "") -> None:
         """Alert a station (FXS) with caller ID; stations only."""
         raise NotImplementedError

@@ -6,6 +6,12 @@ its timers in `tick(now)`. The same code runs over a libpri socketpair in
 tests, over the simulator's D-channel (`PRISignaling`, user side, for our
 driver) and as the simulator's far end (`PRINetworkSide`, network side).
 """
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from trunkline.drivers.board import LineEvent, Span
+
 from . import q931 as m
 from .base import (
     ANSWERED,
@@ -16,73 +22,68 @@ from .base import (
     RINGING,
     SPAN_DOWN,
     SPAN_UP,
+    SignalingError,
     SignalingEvent,
     SpanSignaling,
 )
 from .q921 import Q921Link
 from .q931 import Number
+from .q931_control import EventHandler, Q931Call
 from .q931_state import Q931Stack
 
-try:
-    from .base import SignalingError
-except ImportError:                     # older base.py without it
-    class SignalingError(Exception):
-        """A signaling request was refused; .cause is Q.850."""
-
-        def __init__(self, reason, cause=34):
-            super().__init__(reason)
-            self.reason = reason
-            self.cause = cause
+log = logging.getLogger("trunkline.pri")
 
 
 class PRIStack:
     """One PRI D-channel: LAPD link plus Q.931 call control; times in seconds."""
 
-    def __init__(self, network, send, now, switch=m.EUROISDN_E1, on_event=None, timers=None, channels=None,
-                 t200=1.0, t203=10.0, n200=3):
+    def __init__(self, network: bool, send: Callable[[bytes], object], now: Callable[[], float],
+                 switch: str = m.EUROISDN_E1, on_event: EventHandler | None = None,
+                 timers: dict[str, float] | None = None, channels: Iterable[int] | None = None,
+                 t200: float = 1.0, t203: float = 10.0, n200: int = 3) -> None:
         """network: True for the network side; send(frame) transmits a Q.921 frame; now() gives seconds."""
         self.network = network
         self.switch = switch
         self.now = now
-        self.on_event = on_event or (lambda kind, call, info: None)
+        self.on_event: EventHandler = on_event or (lambda kind, call, info: None)
         self.link = Q921Link(network, send, now, on_up=self._link_up, on_down=self._link_down,
                              on_data=self._l3, t200=t200, t203=t203, n200=n200)
         self.q931 = Q931Stack(network, self.link.data_request, now, self._event, switch=switch, timers=timers,
                               channels=channels)
 
-    def _l3(self, info):
+    def _l3(self, info: bytes) -> None:
         self.q931.receive(info)
 
-    def _link_up(self, reestablished):
+    def _link_up(self, reestablished: bool) -> None:
         self.q931.dl_established(reestablished)
         self._event("link_up", None, {"reestablished": reestablished})
 
-    def _link_down(self):
+    def _link_down(self) -> None:
         self.q931.dl_released()
         self._event("link_down", None, {})
 
-    def _event(self, kind, call, info):
+    def _event(self, kind: str, call: Q931Call | None, info: dict[str, Any]) -> None:
         self.on_event(kind, call, info)
 
     @property
-    def up(self):
+    def up(self) -> bool:
         """True while the D-channel carries I frames."""
         return self.link.up
 
-    def start(self):
+    def start(self) -> None:
         """Bring the D-channel up (SABME)."""
         self.link.establish()
 
-    def receive_frame(self, frame):
+    def receive_frame(self, frame: bytes) -> None:
         """Take one received Q.921 frame (octets, no FCS); never raises."""
         self.link.receive(frame)
 
-    def tick(self, now=None):
+    def tick(self, now: float | None = None) -> None:
         """Run Q.921 and Q.931 timers."""
         self.link.tick(now)
         self.q931.tick(now)
 
-    def next_timer(self):
+    def next_timer(self) -> float | None:
         """Absolute time (s) of the next timer of either layer, or None."""
         ts = [t for t in (self.link.next_timer(), self.q931.next_timer()) if t is not None]
         return min(ts) if ts else None
@@ -97,21 +98,34 @@ class PRINetworkSide(PRIStack):
     `.calling.digits`, `.state`, `.cause`).
     """
 
-    def __init__(self, send, now, switch=m.EUROISDN_E1, timers=None, channels=None, **kw):
+    def __init__(self, send: Callable[[bytes], object], now: Callable[[], float], switch: str = m.EUROISDN_E1,
+                 timers: dict[str, float] | None = None, channels: Iterable[int] | None = None,
+                 **kw: Any) -> None:
         """send(frame) to the user side, now() in seconds; see PRIStack for the rest."""
         super().__init__(True, send, now, switch=switch, on_event=self._dispatch, timers=timers,
                          channels=channels, **kw)
-        self.on_incoming = lambda call: None
-        self.on_proceeding = lambda call: None
-        self.on_alerting = lambda call: None
-        self.on_answered = lambda call: None
-        self.on_hangup = lambda call, cause: None
-        self.on_link = lambda up: None
-        self.on_restart = lambda channels: None
-        self.log = []                    # (kind, cref, channel, info) for tests and traces
+        self.on_incoming: Callable[[Q931Call], None] = lambda call: None
+        self.on_proceeding: Callable[[Q931Call], None] = lambda call: None
+        self.on_alerting: Callable[[Q931Call], None] = lambda call: None
+        self.on_answered: Callable[[Q931Call], None] = lambda call: None
+        self.on_hangup: Callable[[Q931Call, int], None] = lambda call, cause: None
+        self.on_link: Callable[[bool], None] = lambda up: None
+        self.on_restart: Callable[[list[int] | None], None] = lambda channels: None
+        # (kind, cref, channel, info) for tests and traces
+        self.log: list[tuple[str, int | None, int | None, dict[str, Any]]] = []
 
-    def _dispatch(self, kind, call, info):
+    def _dispatch(self, kind: str, call: Q931Call | None, info: dict[str, Any]) -> None:
         self.log.append((kind, call.cref if call else None, call.channel if call else None, dict(info)))
+        if call is not None:
+            self._dispatch_call(kind, call, info)
+        elif kind == "link_up":
+            self.on_link(True)
+        elif kind == "link_down":
+            self.on_link(False)
+        elif kind == "restart":
+            self.on_restart(info.get("channels"))
+
+    def _dispatch_call(self, kind: str, call: Q931Call, info: dict[str, Any]) -> None:
         if kind == "incoming":
             self.on_incoming(call)
         elif kind == "proceeding":
@@ -123,39 +137,34 @@ class PRINetworkSide(PRIStack):
         elif kind == "disconnecting" and not info.get("local"):
             call.hangup_reported = True
             self.on_hangup(call, info.get("cause", m.CAUSE_NORMAL))
-        elif kind == "released" and not getattr(call, "hangup_reported", False):
+        elif kind == "released" and not call.hangup_reported:
             call.hangup_reported = True
             self.on_hangup(call, info.get("cause", m.CAUSE_NORMAL))
-        elif kind == "link_up":
-            self.on_link(True)
-        elif kind == "link_down":
-            self.on_link(False)
-        elif kind == "restart":
-            self.on_restart(info.get("channels"))
 
-    def place_call(self, called, caller="", channel=None, called_ton=2, caller_ton=2, npi=1, display=None,
-                   exclusive=True):
+    def place_call(self, called: str, caller: str = "", channel: int | None = None, called_ton: int = 2,
+                   caller_ton: int = 2, npi: int = 1, display: str | None = None,
+                   exclusive: bool = True) -> Q931Call:
         """Offer a call to the user side on B-channel `channel` (None: first free); returns the call."""
         return self.q931.setup(Number(called, called_ton, npi), Number(caller, caller_ton, npi), channel=channel,
                                exclusive=exclusive, display=display)
 
-    def proceeding(self, call):
+    def proceeding(self, call: Q931Call) -> bool:
         """Send CALL PROCEEDING for a call from the user side."""
         return self.q931.proceeding(call)
 
-    def alert(self, call, inband=True):
+    def alert(self, call: Q931Call, inband: bool = True) -> bool:
         """Send ALERTING (ringback in band) for a call from the user side."""
         return self.q931.alerting(call, inband=inband)
 
-    def answer(self, call):
+    def answer(self, call: Q931Call) -> bool:
         """Send CONNECT for a call from the user side."""
         return self.q931.connect(call)
 
-    def hangup(self, call, cause=m.CAUSE_NORMAL):
+    def hangup(self, call: Q931Call, cause: int = m.CAUSE_NORMAL) -> bool:
         """Clear a call (DISCONNECT, or RELEASE COMPLETE to reject an unanswered offer)."""
         return self.q931.disconnect(call, cause)
 
-    def restart(self, channels=None):
+    def restart(self, channels: Iterable[int] | None = None) -> None:
         """RESTART B-channels (numbers) or the whole interface."""
         self.q931.restart(channels)
 
@@ -165,13 +174,13 @@ class PRISignaling(SpanSignaling):
 
     trunk = "pri"
 
-    def __init__(self, span, emit, switch=None, network=False, timers=None, auto_alert=True, t200=1.0,
-                 t203=10.0):
+    def __init__(self, span: Span, emit: Callable[[SignalingEvent], None], switch: str | None = None,
+                 network: bool = False, timers: dict[str, float] | None = None, auto_alert: bool = True,
+                 t200: float = 1.0, t203: float = 10.0) -> None:
         """switch: q931.EUROISDN_E1 or q931.NI2 (default from span.kind: t1 -> NI-2); network for a net-side span."""
         super().__init__(span, emit)
         if switch is None:
-            kind = getattr(span, "kind", "e1")
-            switch = m.NI2 if kind == "t1" or len(span.bearer_channels) <= 23 else m.EUROISDN_E1
+            switch = m.NI2 if span.kind == "t1" or len(span.bearer_channels) <= 23 else m.EUROISDN_E1
         self.switch = switch
         self.auto_alert = auto_alert
         self._now = 0.0
@@ -181,19 +190,19 @@ class PRISignaling(SpanSignaling):
         self.board_to_b = {v: k for k, v in self.b_to_board.items()}
         self.stack = PRIStack(network, self._send, lambda: self._now, switch=switch, on_event=self._on_event,
                               timers=timers, channels=nums, t200=t200, t203=t203)
-        self.calls = {}                  # board channel -> Q931Call
+        self.calls: dict[int, Q931Call] = {}     # board channel -> Q931Call
         self.alarm = False
 
-    def _send(self, frame):
+    def _send(self, frame: bytes) -> None:
         self.span.send_frame(frame)
 
-    def _start(self):
+    def _start(self) -> None:
         if not self._started and not self.alarm:
             self._started = True
             self.stack.start()
 
     # ---- driver side
-    def handle_line_event(self, ev):
+    def handle_line_event(self, ev: LineEvent) -> None:
         """Take a board line event: 'dframe' (frames waiting on the D-channel) or 'alarm'."""
         try:
             if ev.type == "dframe":
@@ -207,16 +216,16 @@ class PRISignaling(SpanSignaling):
                 if ev.value and not self.alarm:
                     self.alarm = True
                     if self.stack.up:
-                        self.stack.link._go_down()
-                        self.stack.link._indicate_down()
+                        self.stack.link.layer1_lost()
                 elif not ev.value and self.alarm:
                     self.alarm = False
                     self._started = False
                     self._start()
         except Exception as exc:         # noqa: BLE001 - never take the span down on one event
-            self.stack.q931._err(f"line event {ev!r} failed: {exc!r}")
+            log.exception("PRI span %s: line event %r failed", self.span.index, ev)
+            self.stack.q931.log_error(f"line event {ev!r} failed: {exc!r}")
 
-    def poll(self, now):
+    def poll(self, now: float) -> None:
         """Run timers at media time `now` (s); starts the D-channel on the first call."""
         self._now = now
         self._start()
@@ -227,25 +236,26 @@ class PRISignaling(SpanSignaling):
             self.stack.tick(now)
 
     # ---- call control
-    def _call(self, channel):
+    def _call(self, channel: int) -> Q931Call:
         call = self.calls.get(channel)
         if call is None or call.key not in self.stack.q931.calls:
             raise SignalingError(f"no call on channel {channel}", 101)
         return call
 
-    def answer(self, channel):
+    def answer(self, channel: int) -> None:
         """Answer the inbound call offered on board channel `channel` (CONNECT)."""
         if not self.stack.q931.connect(self._call(channel)):
             raise SignalingError(f"call on channel {channel} cannot be answered now", 101)
 
-    def hangup(self, channel, cause=m.CAUSE_NORMAL):
+    def hangup(self, channel: int, cause: int = m.CAUSE_NORMAL) -> None:
         """Clear the call on board channel `channel` with Q.850 `cause`."""
         call = self.calls.get(channel)
         if call is None or call.key not in self.stack.q931.calls:
             return
         self.stack.q931.disconnect(call, cause)
 
-    def dial(self, called, caller="", channel=None, category=None, called_ton=0, caller_ton=0, npi=1):
+    def dial(self, called: str, caller: str = "", channel: int | None = None, category: str | None = None,
+             called_ton: int = 0, caller_ton: int = 0, npi: int = 1) -> int:
         """Place an outbound call (SETUP); returns the board channel, raises SignalingError."""
         if not self.stack.up and not self._started:
             self._start()
@@ -273,10 +283,10 @@ class PRISignaling(SpanSignaling):
         return board
 
     # ---- events from the stack
-    def _emit(self, kind, channel, **kw):
+    def _emit(self, kind: str, channel: int, **kw: Any) -> None:
         self.emit(SignalingEvent(kind, channel, **kw))
 
-    def _on_event(self, kind, call, info):
+    def _on_event(self, kind: str, call: Q931Call | None, info: dict[str, Any]) -> None:
         if kind == "link_up":
             self._emit(SPAN_UP, -1, extra=dict(info))
             return
@@ -288,29 +298,21 @@ class PRISignaling(SpanSignaling):
             return
         if kind == "restart_ack" or call is None:
             return
-        board = call.user if call.user is not None else self.b_to_board.get(call.channel)
         if kind == "incoming":
-            board = self.b_to_board.get(call.channel)
-            if board is None or board in self.calls:
-                self.stack.q931.disconnect(call, m.CAUSE_CHANNEL_UNAVAILABLE)
-                return
-            call.user = board
-            self.calls[board] = call
-            if self.auto_alert:
-                self.stack.q931.proceeding(call)
-                self.stack.q931.alerting(call)
-            self._emit(INCOMING, board, caller=call.calling.digits, called=call.called.digits,
-                       extra={"caller_ton": call.calling.ton, "caller_npi": call.calling.npi,
-                              "called_ton": call.called.ton, "called_npi": call.called.npi,
-                              "display": call.display, "presentation": call.calling.presentation})
-        elif kind == "channel":
-            old = call.user
+            self._incoming(call)
+            return
+        board = call.user
+        if board is None:                # a call we refused at once: nothing of ours to report
+            return
+        if kind == "channel":
             new = self.b_to_board.get(info["new"])
-            if old is not None and self.calls.get(old) is call:
-                del self.calls[old]
+            if new is None:              # the stack accepts only our span's B-channels
+                return
+            if self.calls.get(board) is call:
+                del self.calls[board]
             call.user = new
             self.calls[new] = call
-            self._emit(PROCEEDING, new, reason="channel changed", extra={"from": old})
+            self._emit(PROCEEDING, new, reason="channel changed", extra={"from": board})
         elif kind == "proceeding":
             self._emit(PROCEEDING, board)
         elif kind == "alerting":
@@ -325,10 +327,26 @@ class PRISignaling(SpanSignaling):
         elif kind == "released":
             self._gone(call, board, info.get("cause", m.CAUSE_NORMAL))
 
-    def _gone(self, call, board, cause):
+    def _incoming(self, call: Q931Call) -> None:
+        """A SETUP from the network: take it on its board channel (or refuse it) and offer it upward."""
+        board = None if call.channel is None else self.b_to_board.get(call.channel)
+        if board is None or board in self.calls:
+            self.stack.q931.disconnect(call, m.CAUSE_CHANNEL_UNAVAILABLE)
+            return
+        call.user = board
+        self.calls[board] = call
+        if self.auto_alert:
+            self.stack.q931.proceeding(call)
+            self.stack.q931.alerting(call)
+        self._emit(INCOMING, board, caller=call.calling.digits, called=call.called.digits,
+                   extra={"caller_ton": call.calling.ton, "caller_npi": call.calling.npi,
+                          "called_ton": call.called.ton, "called_npi": call.called.npi,
+                          "display": call.display, "presentation": call.calling.presentation})
+
+    def _gone(self, call: Q931Call, board: int, cause: int) -> None:
         if self.calls.get(board) is call and call.key not in self.stack.q931.calls:
             del self.calls[board]
-        if getattr(call, "hangup_emitted", False):
+        if call.hangup_emitted:
             return
         call.hangup_emitted = True
         self._emit(HANGUP, board, cause=cause)

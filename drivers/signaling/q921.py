@@ -12,7 +12,11 @@ re-establishment. It never raises on a malformed frame: the frame is counted
 in `stats` and dropped (Q.921 5.8.1/5.8.5), or for an N(R) error the link is
 re-established, so the link stays usable.
 """
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+
+log = logging.getLogger("trunkline.pri.q921")
 
 SAPI_CALL_CONTROL = 0
 SAPI_TEI_MGMT = 63
@@ -54,12 +58,12 @@ class LapdFrame:
     error: str = ""
 
 
-def decode_frame(data):
+def decode_frame(data: bytes) -> LapdFrame:
     """Decode raw octets into a LapdFrame; never raises (malformed input gives `error`)."""
     f = LapdFrame()
     try:
         data = bytes(data)
-    except Exception:                       # noqa: BLE001 - not bytes-like at all
+    except (TypeError, ValueError, OverflowError):       # not bytes-like at all
         f.error = "not a byte string"
         return f
     if len(data) < 3:
@@ -103,22 +107,22 @@ def decode_frame(data):
     return f
 
 
-def encode_address(sapi, cr, tei):
+def encode_address(sapi: int, cr: int, tei: int) -> bytes:
     """Two address octets."""
     return bytes([((sapi & 0x3F) << 2) | ((cr & 1) << 1), ((tei & 0x7F) << 1) | 1])
 
 
-def encode_i(sapi, cr, tei, ns, nr, p, info):
+def encode_i(sapi: int, cr: int, tei: int, ns: int, nr: int, p: int, info: bytes) -> bytes:
     """An I frame."""
     return encode_address(sapi, cr, tei) + bytes([(ns & 0x7F) << 1, ((nr & 0x7F) << 1) | (p & 1)]) + bytes(info)
 
 
-def encode_s(sapi, cr, tei, kind, nr, pf):
+def encode_s(sapi: int, cr: int, tei: int, kind: str, nr: int, pf: int) -> bytes:
     """An S frame (kind RR/RNR/REJ)."""
     return encode_address(sapi, cr, tei) + bytes([S_CODES[kind], ((nr & 0x7F) << 1) | (pf & 1)])
 
 
-def encode_u(sapi, cr, tei, code, pf, info=b""):
+def encode_u(sapi: int, cr: int, tei: int, code: int, pf: int, info: bytes = b"") -> bytes:
     """A U frame (code U_*)."""
     return encode_address(sapi, cr, tei) + bytes([code | ((pf & 1) << 4)]) + bytes(info)
 
@@ -126,15 +130,18 @@ def encode_u(sapi, cr, tei, code, pf, info=b""):
 class Q921Link:
     """LAPD multiple-frame data link, user (network=False) or network side; times in seconds."""
 
-    def __init__(self, network, send, now, on_up=None, on_down=None, on_data=None,
-                 t200=1.0, t203=10.0, n200=3, k=7, tei=0, sapi=SAPI_CALL_CONTROL, persistent=True):
+    def __init__(self, network: bool, send: Callable[[bytes], object], now: Callable[[], float],
+                 on_up: Callable[[bool], None] | None = None, on_down: Callable[[], None] | None = None,
+                 on_data: Callable[[bytes], None] | None = None, t200: float = 1.0, t203: float = 10.0,
+                 n200: int = 3, k: int = 7, tei: int = 0, sapi: int = SAPI_CALL_CONTROL,
+                 persistent: bool = True) -> None:
         """send(frame_bytes) transmits; now() gives seconds; on_up(reestablished), on_down(), on_data(info)."""
         self.network = network
         self._send = send
         self.now = now
-        self.on_up = on_up or (lambda reestablished: None)
-        self.on_down = on_down or (lambda: None)
-        self.on_data = on_data or (lambda info: None)
+        self.on_up: Callable[[bool], None] = on_up or (lambda reestablished: None)
+        self.on_down: Callable[[], None] = on_down or (lambda: None)
+        self.on_data: Callable[[bytes], None] = on_data or (lambda info: None)
         self.t200, self.t203, self.n200, self.k = t200, t203, n200, k
         self.tei, self.sapi = tei, sapi
         self.persistent = persistent          # PRI: keep trying to bring the link up
@@ -145,19 +152,19 @@ class Q921Link:
         self.own_busy = False
         self.reject_exception = False
         self.ack_pending = False
-        self.t200_at = None
-        self.t203_at = None
-        self.retry_at = None
-        self.queue = []                       # I-frame payloads not yet sent
-        self.sent = {}                        # N(S) -> payload, sent but not acknowledged
+        self.t200_at: float | None = None
+        self.t203_at: float | None = None
+        self.retry_at: float | None = None
+        self.queue: list[bytes] = []          # I-frame payloads not yet sent
+        self.sent: dict[int, bytes] = {}      # N(S) -> payload, sent but not acknowledged
         self.stats = {"rx": 0, "tx": 0, "rx_bad": 0, "rx_ignored": 0, "retransmitted": 0,
                       "reestablished": 0, "t200_expiry": 0, "nr_errors": 0}
-        self.errors = []                      # last few decode/protocol error texts
+        self.errors: list[str] = []           # last few decode/protocol error texts
         self.release_requested = False
         self.l3_up = False                    # what layer 3 was last told (DL-ESTABLISH/RELEASE indication)
         self._reestablishing = False
 
-    def _indicate_up(self):
+    def _indicate_up(self) -> None:
         re = self.l3_up or self._reestablishing
         self._reestablishing = False
         self.l3_up = True
@@ -165,7 +172,7 @@ class Q921Link:
             self.stats["reestablished"] += 1
         self.on_up(re)
 
-    def _indicate_down(self):
+    def _indicate_down(self) -> None:
         self._reestablishing = False
         if self.l3_up:
             self.l3_up = False
@@ -173,53 +180,54 @@ class Q921Link:
 
     # ---- C/R bit: user sends commands with C/R=0, the network with C/R=1 (Q.921 3.3.2)
     @property
-    def _cmd_cr(self):
+    def _cmd_cr(self) -> int:
         return 1 if self.network else 0
 
     @property
-    def _rsp_cr(self):
+    def _rsp_cr(self) -> int:
         return 0 if self.network else 1
 
     @property
-    def up(self):
+    def up(self) -> bool:
         """True while I frames can flow (multiple frame established or timer recovery)."""
         return self.state in (MULTIPLE_FRAME_ESTABLISHED, TIMER_RECOVERY)
 
-    def _tx(self, frame):
+    def _tx(self, frame: bytes) -> None:
         self.stats["tx"] += 1
         self._send(frame)
 
-    def _tx_u(self, code, pf, command):
+    def _tx_u(self, code: int, pf: int, command: bool) -> None:
         self._tx(encode_u(self.sapi, self._cmd_cr if command else self._rsp_cr, self.tei, code, pf))
 
-    def _tx_s(self, kind, pf, command):
+    def _tx_s(self, kind: str, pf: int, command: bool) -> None:
         self._tx(encode_s(self.sapi, self._cmd_cr if command else self._rsp_cr, self.tei, kind, self.vr, pf))
 
-    def _error(self, text, bad=True):
+    def _error(self, text: str, bad: bool = True) -> None:
         if bad:
             self.stats["rx_bad"] += 1
+        log.debug("Q.921 %s: %s", "net" if self.network else "user", text)
         self.errors.append(text)
         del self.errors[:-20]
 
     # ---- timers
-    def _start_t200(self):
+    def _start_t200(self) -> None:
         self.t200_at = self.now() + self.t200
 
-    def _stop_t200(self):
+    def _stop_t200(self) -> None:
         self.t200_at = None
 
-    def _start_t203(self):
+    def _start_t203(self) -> None:
         self.t203_at = self.now() + self.t203
 
-    def _stop_t203(self):
+    def _stop_t203(self) -> None:
         self.t203_at = None
 
-    def next_timer(self):
+    def next_timer(self) -> float | None:
         """Absolute time (s) of the next running timer, or None."""
         ts = [t for t in (self.t200_at, self.t203_at, self.retry_at) if t is not None]
         return min(ts) if ts else None
 
-    def tick(self, now=None):
+    def tick(self, now: float | None = None) -> None:
         """Run expired timers (T200, T203, establishment retry)."""
         now = self.now() if now is None else now
         if self.t200_at is not None and now >= self.t200_at:
@@ -236,14 +244,14 @@ class Q921Link:
                 self.establish()
 
     # ---- layer 3 requests
-    def establish(self):
+    def establish(self) -> None:
         """DL-ESTABLISH request: send SABME and wait for UA (retried under T200/N200)."""
         self.release_requested = False
         if self.state in (MULTIPLE_FRAME_ESTABLISHED, TIMER_RECOVERY, AWAITING_ESTABLISHMENT):
             return
         self._begin_establishment()
 
-    def _begin_establishment(self):
+    def _begin_establishment(self) -> None:
         self.rc = 0
         self.sent.clear()
         self.reject_exception = self.peer_busy = False
@@ -252,7 +260,7 @@ class Q921Link:
         self._start_t200()
         self.state = AWAITING_ESTABLISHMENT
 
-    def release(self):
+    def release(self) -> None:
         """DL-RELEASE request: send DISC and wait for UA/DM."""
         self.release_requested = True
         self.retry_at = None
@@ -265,7 +273,7 @@ class Q921Link:
             self._start_t200()
             self.state = AWAITING_RELEASE
 
-    def data_request(self, info):
+    def data_request(self, info: bytes) -> None:
         """DL-DATA request: queue one layer 3 message for acknowledged transfer."""
         info = bytes(info)
         if len(info) > N201:
@@ -275,7 +283,7 @@ class Q921Link:
             self.establish()
         self._push()
 
-    def _push(self):
+    def _push(self) -> None:
         """Send queued I frames while the window allows."""
         if self.state != MULTIPLE_FRAME_ESTABLISHED or self.peer_busy:
             return
@@ -290,14 +298,20 @@ class Q921Link:
                 self._start_t200()
 
     # ---- frame reception
-    def receive(self, data):
+    def receive(self, data: bytes) -> None:
         """Process one received frame; malformed frames are counted and dropped, never raised."""
         try:
             self._receive(data)
         except Exception as exc:              # noqa: BLE001 - the link must survive any input
+            log.exception("Q.921 %s: internal error on a received frame", "net" if self.network else "user")
             self._error(f"internal error on frame: {exc!r}")
 
-    def _receive(self, data):
+    def layer1_lost(self) -> None:
+        """The physical layer is gone (span alarm): the link is down at once and layer 3 is told."""
+        self._go_down()
+        self._indicate_down()
+
+    def _receive(self, data: bytes) -> None:
         self.stats["rx"] += 1
         f = decode_frame(data)
         if f.error:
@@ -334,7 +348,7 @@ class Q921Link:
         else:
             self._rx_s(f, command)
 
-    def _rx_sabme(self, f, command):
+    def _rx_sabme(self, f: LapdFrame, command: bool) -> None:
         if not command:
             self._error("SABME with response C/R")
             return
@@ -342,7 +356,6 @@ class Q921Link:
             self._tx_u(U_DM, f.pf, False)
             return
         self._tx_u(U_UA, f.pf, False)
-        was = self.state
         self._stop_t200()
         self.vs = self.va = self.vr = 0
         self.sent.clear()
@@ -354,7 +367,7 @@ class Q921Link:
         self._indicate_up()
         self._push()
 
-    def _rx_disc(self, f, command):
+    def _rx_disc(self, f: LapdFrame, command: bool) -> None:
         if not command:
             self._error("DISC with response C/R")
             return
@@ -367,13 +380,13 @@ class Q921Link:
         if self.persistent and not self.release_requested:
             self.retry_at = self.now() + self.t200
 
-    def _go_down(self):
+    def _go_down(self) -> None:
         self._stop_t200()
         self._stop_t203()
         self.sent.clear()
         self.state = TEI_ASSIGNED
 
-    def _rx_ua(self, f, command):
+    def _rx_ua(self, f: LapdFrame, command: bool) -> None:
         if command:
             self._error("UA with command C/R")
             return
@@ -391,7 +404,7 @@ class Q921Link:
         else:
             self._error("unsolicited UA", bad=False)
 
-    def _rx_dm(self, f, command):
+    def _rx_dm(self, f: LapdFrame, command: bool) -> None:
         if command:
             self._error("DM with command C/R")
             return
@@ -409,25 +422,25 @@ class Q921Link:
         elif self.state == TEI_ASSIGNED and not f.pf and self.persistent and not self.release_requested:
             self.establish()
 
-    def _reestablish(self):
+    def _reestablish(self) -> None:
         self._reestablishing = True
         self.queue[:0] = [self.sent[n] for n in sorted(self.sent, key=lambda n: (n - self.va) % 128)]
         self._begin_establishment()
 
-    def _valid_nr(self, nr):
+    def _valid_nr(self, nr: int) -> bool:
         return (nr - self.va) % 128 <= (self.vs - self.va) % 128
 
-    def _ack_to(self, nr):
+    def _ack_to(self, nr: int) -> None:
         while self.va != nr:
             self.sent.pop(self.va, None)
             self.va = (self.va + 1) % 128
 
-    def _nr_error(self, nr):
+    def _nr_error(self, nr: int) -> None:
         self.stats["nr_errors"] += 1
         self._error(f"N(R)={nr} outside V(A)={self.va}..V(S)={self.vs}")
         self._reestablish()
 
-    def _rx_i(self, f):
+    def _rx_i(self, f: LapdFrame) -> None:
         if not self.up:
             if f.pf and self.state == TEI_ASSIGNED:
                 self._tx_u(U_DM, 1, False)
@@ -457,7 +470,7 @@ class Q921Link:
                 self._tx_s("RR", 0, False)
                 self.ack_pending = False
 
-    def _ack_received(self, nr):
+    def _ack_received(self, nr: int) -> None:
         if self.state == MULTIPLE_FRAME_ESTABLISHED:
             if nr == self.vs:
                 self._ack_to(nr)
@@ -469,7 +482,7 @@ class Q921Link:
         else:                               # timer recovery: only note the acknowledgement
             self._ack_to(nr)
 
-    def _rx_s(self, f, command):
+    def _rx_s(self, f: LapdFrame, command: bool) -> None:
         if not self.up:
             if command and f.pf and self.state == TEI_ASSIGNED:
                 self._tx_u(U_DM, 1, False)
@@ -501,7 +514,7 @@ class Q921Link:
                 self._start_t200()
         self._push()
 
-    def _retransmit_from(self, nr):
+    def _retransmit_from(self, nr: int) -> None:
         """Go back to N(R): requeue every sent-unacknowledged frame in order and send again."""
         pending = [self.sent[n] for n in sorted(self.sent, key=lambda n: (n - self.va) % 128)]
         self.sent.clear()
@@ -513,7 +526,7 @@ class Q921Link:
             self._start_t203()
         self._push()
 
-    def _enquiry(self):
+    def _enquiry(self) -> None:
         """Enter timer recovery with an RR (or RNR) command, P=1."""
         self.rc = 0
         self._tx_s("RNR" if self.own_busy else "RR", 1, True)
@@ -521,7 +534,7 @@ class Q921Link:
         self._start_t200()
         self.state = TIMER_RECOVERY
 
-    def _t200_expired(self):
+    def _t200_expired(self) -> None:
         if self.state == AWAITING_ESTABLISHMENT:
             if self.rc < self.n200:
                 self.rc += 1

@@ -104,7 +104,7 @@ MANDATORY = {
 }
 
 
-def b_channels(switch):
+def b_channels(switch: str) -> list[int]:
     """B-channel numbers of a PRI as carried in the channel identification IE."""
     if switch == NI2:
         return list(range(1, 24))
@@ -128,7 +128,7 @@ class Number:
 @dataclass
 class ChannelId:
     """Channel identification for a PRI: B-channel numbers, exclusive flag, or any channel."""
-    channels: list = field(default_factory=list)
+    channels: list[int] = field(default_factory=list)
     exclusive: bool = True
     any_channel: bool = False
     dchannel: bool = False
@@ -169,35 +169,35 @@ class Q931Message:
     calling: Number | None = None
     called: Number | None = None
     cause: Cause | None = None
-    progress: list = field(default_factory=list)
+    progress: list[Progress] = field(default_factory=list)
     display: str | None = None
     restart_class: int | None = None
     call_state: int | None = None
     sending_complete: bool = False
-    other: list = field(default_factory=list)          # [(ie_id, bytes)] not interpreted
-    ie_errors: list = field(default_factory=list)      # [(ie_id, cause)] found while decoding
+    other: list[tuple[int, bytes]] = field(default_factory=list)    # [(ie_id, bytes)] not interpreted
+    ie_errors: list[tuple[int, int]] = field(default_factory=list)  # [(ie_id, cause)] found while decoding
     error: str = ""                                    # structural: the message is to be ignored
 
     @property
-    def name(self):
+    def name(self) -> str:
         """Message type name."""
         return MESSAGE_NAMES.get(self.mtype, f"0x{self.mtype:02x}")
 
     @property
-    def is_global(self):
+    def is_global(self) -> bool:
         """True for the global (dummy) call reference 0."""
         return self.cref == 0
 
 
 # ---------------------------------------------------------------- IE codecs
-def _enc_bearer(b, switch):
+def _enc_bearer(b: Bearer, switch: str) -> bytes:
     out = bytes([0x80 | (b.capability & 0x1F), 0x80 | (b.mode_rate & 0x7F)])
     if b.layer1 is not None:
         out += bytes([0xA0 | (b.layer1 & 0x1F)])
     return out
 
 
-def _dec_bearer(v):
+def _dec_bearer(v: bytes) -> Bearer:
     if len(v) < 2:
         raise IEError("bearer capability shorter than 2 octets")
     b = Bearer(capability=v[0] & 0x1F, mode_rate=v[1] & 0x7F, layer1=None)
@@ -213,7 +213,7 @@ def _dec_bearer(v):
     return b
 
 
-def _enc_channel(c, switch):
+def _enc_channel(c: ChannelId, switch: str) -> bytes:
     sel = 0x03 if c.any_channel else (0x01 if c.channels else 0x00)
     o3 = 0x80 | 0x20 | (0x08 if c.exclusive else 0) | (0x04 if c.dchannel else 0) | sel
     if c.interface is not None:
@@ -228,7 +228,7 @@ def _enc_channel(c, switch):
     return out
 
 
-def _dec_channel(v):
+def _dec_channel(v: bytes) -> ChannelId:
     if not v:
         raise IEError("empty channel identification")
     o3 = v[0]
@@ -279,7 +279,7 @@ def _dec_channel(v):
     return c
 
 
-def _enc_number(n, calling):
+def _enc_number(n: Number, calling: bool) -> bytes:
     o3 = ((n.ton & 0x07) << 4) | (n.npi & 0x0F)
     if calling:
         out = bytes([o3, 0x80 | ((n.presentation & 0x03) << 5) | (n.screening & 0x03)])
@@ -288,7 +288,7 @@ def _enc_number(n, calling):
     return out + n.digits.encode("ascii")
 
 
-def _dec_number(v, calling):
+def _dec_number(v: bytes, calling: bool) -> Number:
     if not v:
         raise IEError("empty party number")
     n = Number(ton=(v[0] >> 4) & 0x07, npi=v[0] & 0x0F)
@@ -306,11 +306,11 @@ def _dec_number(v, calling):
     return n
 
 
-def _enc_cause(c, switch):
+def _enc_cause(c: Cause, switch: str) -> bytes:
     return bytes([0x80 | (c.location & 0x0F), 0x80 | (c.value & 0x7F)]) + bytes(c.diagnostic)
 
 
-def _dec_cause(v):
+def _dec_cause(v: bytes) -> Cause:
     if len(v) < 2:
         raise IEError("cause shorter than 2 octets")
     i = 1
@@ -321,23 +321,23 @@ def _dec_cause(v):
     return Cause(value=v[i] & 0x7F, location=v[0] & 0x0F, diagnostic=bytes(v[i + 1:]))
 
 
-def _dec_progress(v):
+def _dec_progress(v: bytes) -> Progress:
     if len(v) < 2:
         raise IEError("progress indicator shorter than 2 octets")
     return Progress(description=v[1] & 0x7F, location=v[0] & 0x0F)
 
 
-def _dec_display(v):
+def _dec_display(v: bytes) -> str:
     if v and v[0] & 0x80:               # national variants (NI-2) put a display type/charset octet first
         v = v[1:]
     return v.decode("latin-1")
 
 
 # ---------------------------------------------------------------- messages
-def encode_message(m, switch=EUROISDN_E1):
+def encode_message(m: Q931Message, switch: str = EUROISDN_E1) -> bytes:
     """Encode a Q931Message into octets (the layer 3 part of an I frame)."""
     out = bytearray([PD_Q931, 2, ((m.flag & 1) << 7) | ((m.cref >> 8) & 0x7F), m.cref & 0xFF, m.mtype & 0x7F])
-    ies = []
+    ies: list[tuple[int, bytes]] = []          # single-octet IEs (0x80 set) carry no value
     if m.bearer is not None:
         ies.append((IE_BEARER, _enc_bearer(m.bearer, switch)))
     if m.cause is not None:
@@ -359,7 +359,7 @@ def encode_message(m, switch=EUROISDN_E1):
     for ie, val in m.other:
         ies.append((ie, bytes(val)))
     if m.sending_complete:
-        ies.append((IE_SENDING_COMPLETE, None))
+        ies.append((IE_SENDING_COMPLETE, b""))
     ies.sort(key=lambda t: t[0])
     for ie, val in ies:
         if ie & 0x80:
@@ -371,12 +371,12 @@ def encode_message(m, switch=EUROISDN_E1):
     return bytes(out)
 
 
-def decode_message(data):
+def decode_message(data: bytes) -> Q931Message:
     """Decode octets into a Q931Message; never raises (problems in `error` and `ie_errors`)."""
     m = Q931Message(mtype=-1)
     try:
         data = bytes(data)
-    except Exception:                   # noqa: BLE001
+    except (TypeError, ValueError, OverflowError):     # not bytes-like at all
         m.error = "not a byte string"
         return m
     if len(data) < 3:
@@ -398,7 +398,7 @@ def decode_message(data):
         m.error = "message type with extension bit (escape) not supported"
         return m
     m.mtype = data[4]
-    seen = set()
+    seen: set[int] = set()
     codeset, locked = 0, 0
     i = 5
     while i < len(data):
@@ -462,14 +462,13 @@ def decode_message(data):
             else:
                 m.ie_errors.append((ie, CAUSE_IE_NONEXISTENT))
                 m.other.append((ie, val))
-        except (IEError, UnicodeDecodeError, IndexError) as exc:
+        except (IEError, UnicodeDecodeError, IndexError):
             m.ie_errors.append((ie, CAUSE_INVALID_IE_CONTENTS))
             m.other.append((ie, val))
-            del exc
     return m
 
 
-def missing_mandatory(m):
+def missing_mandatory(m: Q931Message) -> list[tuple[int, int]]:
     """IE ids a received message must carry but lacks or carries with bad contents, with the cause to use."""
     present = {IE_BEARER: m.bearer, IE_CAUSE: m.cause, IE_CALL_STATE: m.call_state,
                IE_PROGRESS: m.progress or None, IE_RESTART_IND: m.restart_class}

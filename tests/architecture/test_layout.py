@@ -73,7 +73,8 @@ def test_except_importerror_only_for_optional_externals():
     for folder in SOURCE:
         for path in _modules(folder):
             for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.ExceptHandler) and node.type is not None and "ImportError" in ast.unparse(node.type):
+                if isinstance(node, ast.ExceptHandler) and node.type is not None \
+                        and "ImportError" in ast.unparse(node.type):
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     allowed = {loc.split(":")[0] for loc in OPTIONAL_EXTERNALS}
     stray = [loc for loc in found if loc.split(":")[0] not in allowed]

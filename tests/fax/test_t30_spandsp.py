@@ -9,11 +9,11 @@ import pytest
 from fax_signals import Line
 from peers.spandsp_fax import T30_SUPPORT_T4_1D, T30_SUPPORT_T4_2D, T30_SUPPORT_T6, SpandspFax
 
+from trunkline.dsp.constants import BLOCK
 from trunkline.fax import FaxEndpoint
 from trunkline.fax.convert import synth_document
 from trunkline.fax.tiff import read_tiff, write_tiff
 
-BLOCK = 160
 MAX_SECONDS = 150
 
 

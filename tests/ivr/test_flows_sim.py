@@ -17,6 +17,7 @@ import soundfile as sf
 import trunkline.ivr.models  # noqa: F401  (ivr_ tables)
 from trunkline.acd.service import ACD
 from trunkline.data.db import Base, make_engine, make_session_factory
+from trunkline.dsp.constants import RATE
 from trunkline.fax import FaxEndpoint
 from trunkline.fax.tiff import FaxPage, read_tiff, write_tiff
 from trunkline.ivr import cdr, say
@@ -29,7 +30,6 @@ from trunkline.ivr.prompts import SYSTEM_PROMPTS, PromptLibrary
 from trunkline.ivr.voicemail import Voicemail
 from trunkline.pstn import SimError
 
-RATE = 8000
 DTMF = (697, 770, 852, 941, 1209, 1336, 1477, 1633)
 POOL = [f for f in range(300, 3500, 40)
         if all(abs(f - d) > 45 for d in DTMF) and abs(f - 1000) > 60 and abs(f - 450) > 60]

@@ -26,7 +26,8 @@ struct pri_subcommands;
 struct pri_party_name { int valid; int presentation; int char_set; char str[64]; };
 struct pri_party_number { int valid; int presentation; int plan; char str[64]; };
 struct pri_party_subaddress { int valid; int type; int odd_even_indicator; int length; unsigned char data[32]; };
-struct pri_party_id { struct pri_party_name name; struct pri_party_number number; struct pri_party_subaddress subaddress; };
+struct pri_party_id { struct pri_party_name name; struct pri_party_number number;
+                      struct pri_party_subaddress subaddress; };
 
 typedef struct { int e; } pri_event_generic;
 typedef struct { int e; char err[256]; } pri_event_error;
@@ -52,7 +53,8 @@ typedef struct { int e; int channel; int cause; int cref; q931_call *call; long 
 typedef struct { int e; int channel; } pri_event_restart_ack;
 typedef struct { int e; int channel; int cref; int progress; int progressmask; int cause; q931_call *call;
                  struct pri_subcommands *subcmds; } pri_event_proceeding;
-typedef struct { int e; int channel; q931_call *call; struct pri_subcommands *subcmds; int progressmask; } pri_event_setup_ack;
+typedef struct { int e; int channel; q931_call *call; struct pri_subcommands *subcmds; int progressmask; }
+    pri_event_setup_ack;
 struct pri_event_connect_ack { int e; int channel; q931_call *call; struct pri_subcommands *subcmds; };
 
 typedef union {

@@ -14,11 +14,14 @@ int adsi_rx_free(adsi_rx_state_t *s);
 int adsi_rx(adsi_rx_state_t *s, const int16_t amp[], int len);
 adsi_tx_state_t *adsi_tx_init(adsi_tx_state_t *s, int standard);
 int adsi_tx_free(adsi_tx_state_t *s);
-void adsi_tx_set_preamble(adsi_tx_state_t *s, int preamble_len, int preamble_ones_len, int postamble_ones_len, int stop_bits);
+void adsi_tx_set_preamble(adsi_tx_state_t *s, int preamble_len, int preamble_ones_len, int postamble_ones_len,
+                          int stop_bits);
 int adsi_tx(adsi_tx_state_t *s, int16_t amp[], int max_len);
 int adsi_tx_put_message(adsi_tx_state_t *s, const uint8_t *msg, int len);
-int adsi_add_field(adsi_tx_state_t *s, uint8_t *msg, int len, uint8_t field_type, uint8_t const *field_body, int field_len);
-int adsi_next_field(adsi_rx_state_t *s, const uint8_t *msg, int msg_len, int pos, uint8_t *field_type, uint8_t const **field_body, int *field_len);
+int adsi_add_field(adsi_tx_state_t *s, uint8_t *msg, int len, uint8_t field_type, uint8_t const *field_body,
+                   int field_len);
+int adsi_next_field(adsi_rx_state_t *s, const uint8_t *msg, int msg_len, int pos, uint8_t *field_type,
+                    uint8_t const **field_body, int *field_len);
 """)
 lib = load(ffi, "libspandsp.so.2")
 
@@ -33,7 +36,8 @@ class AdsiTx:
         self.s = ffi.gc(lib.adsi_tx_init(ffi.NULL, standard), lib.adsi_tx_free)
 
     def message(self, msg_type, fields):
-        """Build a message: msg_type (0x80, 0x04; for CLIP_DTMF the terminator, ord('C') or ord('#')) then [(field_type, bytes)]."""
+        """Build a message: msg_type (0x80, 0x04; for CLIP_DTMF the terminator, ord('C') or ord('#')) then
+        [(field_type, bytes)]."""
         buf = ffi.new("uint8_t[]", 256)
         n = lib.adsi_add_field(self.s, buf, 0, msg_type, ffi.NULL, 0)
         for ftype, body in fields:

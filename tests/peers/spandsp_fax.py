@@ -33,7 +33,8 @@ uint16_t crc_itu16_calc(const uint8_t *buf, int len, uint16_t crc);
 int crc_itu16_append(uint8_t *buf, int len);
 int crc_itu16_check(const uint8_t *buf, int len);
 
-typedef struct { const char *name; int freq_zero; int freq_one; int tx_level; int min_level; int baud_rate; } fsk_spec_t;
+typedef struct { const char *name; int freq_zero; int freq_one; int tx_level; int min_level; int baud_rate; }
+    fsk_spec_t;
 extern const fsk_spec_t preset_fsk_specs[];
 typedef struct fsk_tx_state_s fsk_tx_state_t;
 typedef struct fsk_rx_state_s fsk_rx_state_t;

@@ -1,16 +1,10 @@
-"""Talk-off: false digits from speech and other sounds, ours vs spandsp's dtmf_rx on the same audio.
+"""Audio the DTMF detector tests feed it: key presses (tone pairs) and the talk-off / talk-down corpus.
 
-Speech: espeak-ng (en, cmn, de, fr, es, several voices and speeds) reading the translated
-message catalogues Debian ships in /usr/share/locale (real sentences in each language), flite's
-voices (diphone synthesis from recorded speech), and the recorded human speech of alsa-utils
-(/usr/share/sounds/alsa). Other sounds: the freedesktop sound theme (chimes, melodies, bells).
-Music, the classic source of talk-off: the produced game soundtracks of asc-music (MP3),
-powermanga-data (Ogg) and xblast-tnt-musics (8-bit PCM); the tracker modules (sampled instruments)
-of tecnoballz-data and ceferino-data rendered with libopenmpt; the MIDI songs of openttd-openmsx
-rendered with libfluidsynth and the TimGM6mb General MIDI SoundFont (its dependency), in the slow
-run also with csound's GM bank and FluidR3 Mono. Game sound effects of powermanga-data,
-tecnoballz-data, ceferino-data and chromium-bsu-data.
-Each clip runs at -10 and -20 dBm0. Synthesised and decoded audio is cached in the system temp directory.
+The corpus is speech, other sounds and music from Debian packages (see tests/dsp/test_dtmf_talkoff.py):
+espeak-ng reading the installed message catalogues, flite, alsa-utils' recorded speech, the
+freedesktop sound theme, game soundtracks (MP3, Ogg, 8-bit PCM, tracker modules through
+libopenmpt, MIDI through libfluidsynth) and game sound effects. Synthesised and decoded audio is
+cached in the system temp directory.
 """
 import gettext
 import glob
@@ -26,11 +20,23 @@ import numpy as np
 import pytest
 import soundfile as sf
 from cffi import FFI
-from peers.spandsp_dtmf import SpandspDTMFRx
 from scipy.signal import resample_poly
 
-from trunkline.dsp.dtmf import DTMFDetector
-from trunkline.dsp.level import dbm0_to_power
+from trunkline.dsp.constants import RATE
+from trunkline.dsp.dtmf import COL_FREQS, DIGITS, ROW_FREQS
+from trunkline.dsp.level import dbm0_to_amplitude, dbm0_to_power
+
+
+def tone_pair(digit, ms, low=-10.0, high=None, drow=0.0, dcol=0.0, rng=None):
+    """Float samples of one key's two tones: levels dBm0 per tone, relative frequency offsets, random phases."""
+    i = DIGITS.index(digit)
+    high = low if high is None else high
+    n = int(round(ms * RATE / 1000))
+    t = np.arange(n) / RATE
+    p1, p2 = (rng or np.random.default_rng(0)).uniform(0, 2 * np.pi, 2)
+    return (dbm0_to_amplitude(low) * np.sin(2 * np.pi * ROW_FREQS[i // 4] * (1 + drow) * t + p1)
+            + dbm0_to_amplitude(high) * np.sin(2 * np.pi * COL_FREQS[i % 4] * (1 + dcol) * t + p2))
+
 
 CACHE = os.path.join(tempfile.gettempdir(), "trunkline-talkoff-cache")
 LOCALES = {"en": "en", "cmn": "zh_CN", "de": "de", "fr": "fr", "es": "es"}
@@ -45,7 +51,7 @@ def catalogue_text(lang, chars, skip=0):
         try:
             with open(path, "rb") as f:
                 cat = gettext.GNUTranslations(f)._catalog
-        except Exception:
+        except (OSError, ValueError):          # unreadable, or not in its declared charset: skip it
             continue
         for k, v in cat.items():
             s = k if loc == "en" else v
@@ -113,7 +119,7 @@ def sound_files(pattern):
     for path in sorted(glob.glob(pattern)):
         try:
             x, r = sf.read(path, dtype="float64")
-        except Exception:
+        except (OSError, sf.LibsndfileError):  # a file soundfile cannot read: skip it
             continue
         clips.append((os.path.basename(path), _to8k(x, r)))
     return clips
@@ -253,7 +259,8 @@ def music(scale):
         clips.append((f"powermanga {os.path.basename(path)[:-4]}", decoded(path)))
     for path in sorted(glob.glob("/usr/share/games/xblast-tnt/sounds/xbsng*.raw")):
         clips.append((f"xblast-tnt {os.path.basename(path)[:-4]}", xblast_song(path)))
-    for path in sorted(glob.glob("/usr/share/games/tecnoballz/musics/*.mod")) + ["/usr/share/games/ceferino/music/menu.xm"]:
+    trackers = sorted(glob.glob("/usr/share/games/tecnoballz/musics/*.mod"))
+    for path in trackers + ["/usr/share/games/ceferino/music/menu.xm"]:
         if os.path.exists(path):
             clips.append((f"{path.split('/')[4]} {os.path.basename(path)}", tracker_song(path)))
     songs = sorted(glob.glob("/usr/share/games/openttd/baseset/openmsx/*.mid"))
@@ -286,31 +293,6 @@ def at_level(x, dbm0):
     return np.clip(np.rint(x * np.sqrt(dbm0_to_power(dbm0) / p)), -32768, 32767).astype(np.int16)
 
 
-def ours_on_long(x, seconds=30):
-    """Our detector over a long signal, cut into `seconds` pieces run as channels of one detector:
-    [(seconds into the signal, digit), ...]."""
-    per = seconds * 8000
-    rows = -(-len(x) // per)
-    a = np.zeros((rows, per), np.int16)
-    a.reshape(-1)[:len(x)] = x
-    det = DTMFDetector(rows)
-    hits = [((ch * per + k + 160) / 8000, d) for k in range(0, per, 160) for ch, d in det.process(a[:, k:k + 160])]
-    return sorted(hits)
-
-
-def spandsp_on_long(x):
-    """spandsp's dtmf_rx (default settings) over a signal, one second at a time: [(seconds, digit), ...]."""
-    rx = SpandspDTMFRx()
-    try:
-        return [((i + 8000) / 8000, d) for i in range(0, len(x), 8000) for d in rx.feed(x[i:i + 8000], 8000)]
-    finally:
-        rx.close()
-
-
-def _show(hits):
-    return " ".join(f"{d}@{t:.2f}s" for t, d in hits) or "-"
-
-
 def corpus(scale):
     """(name, float samples at 8 kHz) for the talk-off run; scale sets how much speech."""
     clips = []
@@ -338,38 +320,3 @@ def corpus(scale):
 
 
 MUSIC = ("asc-music", "powermanga", "xblast", "tecnoballz", "ceferino", "openmsx")
-
-
-def run_talkoff(scale):
-    total = 0.0
-    false = {"ours": 0, "spandsp": 0}
-    music_s = 0.0
-    print(f"\n{'source':36s} {'seconds':>7s} {'level':>5s}  false digits (digit@time) ours | spandsp")
-    for name, x in corpus(scale):
-        for lv in (-10, -20):
-            s = at_level(x, lv)
-            o, t = ours_on_long(s), spandsp_on_long(s)
-            total += len(s) / 8000
-            music_s += len(s) / 8000 if name.startswith(MUSIC) and "effects" not in name else 0
-            false["ours"] += len(o)
-            false["spandsp"] += len(t)
-            print(f"{name:36s} {len(s) / 8000:7.1f} {lv:5d}  {_show(o)} | {_show(t)}")
-    hours = total / 3600
-    print(f"audio {hours:.2f} h ({music_s / 3600:.2f} h music): false digits ours {false['ours']} "
-          f"({false['ours'] / hours:.1f}/h) | spandsp {false['spandsp']} ({false['spandsp'] / hours:.1f}/h)")
-    return false
-
-
-def test_talkoff_speech_and_sounds():
-    """About 25 min of speech in five languages, recorded speech, theme sounds and game sound
-    effects, and 2.3 h of music (openmsx rendered with TimGM6mb)."""
-    false = run_talkoff(0.25)
-    assert false["ours"] <= false["spandsp"]
-
-
-@pytest.mark.slow
-def test_talkoff_long_run():
-    """About 1.5 hours of speech (more voices, more text) and 4.5 h of music (openmsx rendered with
-    three SoundFonts): false digits per hour, ours <= spandsp."""
-    false = run_talkoff(1.0)
-    assert false["ours"] <= false["spandsp"]

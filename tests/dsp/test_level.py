@@ -9,6 +9,7 @@ import soundfile as sf
 from peers.spandsp_dtmf import spandsp_power_dbm0
 from scipy.signal import resample_poly
 
+from trunkline.dsp.constants import RATE
 from trunkline.dsp.level import (
     DBM0_AMPLITUDE,
     LevelMeter,
@@ -18,8 +19,6 @@ from trunkline.dsp.level import (
     dbm0_to_power,
     power_to_dbm0,
 )
-
-RATE = 8000
 
 
 def pcm(x):
@@ -93,7 +92,8 @@ def test_meter_vectorised_and_block_wise():
 
 
 def test_vad_segments_hangover_and_noise_floor():
-    """Speech bursts over line noise: start within attack+10 ms, end within hangover+20 ms; steady noise never active."""
+    """Speech bursts over line noise: start within attack+10 ms, end within hangover+20 ms; steady noise never
+    active."""
     rng = np.random.default_rng(2)
     sp = speech(1.5) * np.sqrt(dbm0_to_power(-20))
     n = 6 * RATE

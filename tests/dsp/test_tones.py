@@ -73,7 +73,7 @@ def test_frequencies_levels_cadence(zone):
                 else:
                     merged.append((on, n))
             assert [o for o, _ in got] == [o for o, _ in merged], (zone, name, got)
-            for (o, n), (_, m) in zip(got, merged):
+            for (_, n), (_, m) in zip(got, merged):
                 assert abs(n - m) <= 40, (zone, name, got, merged)  # within 5 ms (ramps + threshold)
         print(f"{zone} {name}: {len(cyc)} samples/cycle; " + "; ".join(rows))
 
@@ -106,7 +106,8 @@ def test_against_spandsp_tone_gen(zone, name, f1, f2, cad):
     so, sp = segments(ours), segments(peer)
     lo = [goertzel_dbm0(ours[80:int(cad[0] * 8) - 80], f) for f in (f1, f2) if f]
     lp = [goertzel_dbm0(peer[80:int(cad[0] * 8) - 80], f) for f in (f1, f2) if f]
-    print(f"{zone} {name}: ours segments {so} levels {np.round(lo, 2)} | spandsp segments {sp} levels {np.round(lp, 2)}")
+    print(f"{zone} {name}: ours segments {so} levels {np.round(lo, 2)} | "
+          f"spandsp segments {sp} levels {np.round(lp, 2)}")
     assert [o for o, _ in so] == [o for o, _ in sp]
     assert all(abs(a[1] - b[1]) <= 40 for a, b in zip(so, sp))
     assert all(abs(a - b) < 0.5 for a, b in zip(lo, lp))

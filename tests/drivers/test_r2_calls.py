@@ -1,49 +1,40 @@
 """China No.1 (MFC/R2) calls through the simulator in virtual time: the driver's R2Signaling under
-the media engine against the simulated switch (hw_sim/r2_far.py). The register signals our driver
+the media engine against the simulated switch (pstn/r2_far.py). The register signals our driver
 puts on the line are decoded independently by spandsp's r2_mf_rx and compared with the sequence
 the China No.1 tables prescribe."""
 import asyncio
-import itertools
 
 import numpy as np
 import pytest
 from peers.spandsp_r2mf import R2Rx
 
-from trunkline.drivers.board import open_board
-from trunkline.hw_sim import forget_card, open_card
-from trunkline.media import Engine
 from trunkline.media.errors import ChannelError
-from trunkline.pstn import Switch
+from trunkline.pstn.r2_far import R2FarEnd
+from trunkline.pstn.rig import SimRig
 from trunkline.pstn.switch import SimError
-from trunkline.pstn.trunks import attach_trunk_far_end
-
-_n = itertools.count()
 
 
-class Rig:
+@pytest.fixture
+def r2_rig(make_rig):
     """A one-E1 card, its switch with the R2 far end, and an engine running China No.1 on it."""
+    return make_rig.for_trunk("r2", channels=30)
 
-    def __init__(self, far_end=True):
-        self.name = f"r2test{next(_n)}"
-        forget_card(self.name)
-        url = f"sim://{self.name}?e1=1"
-        self.card = open_card(url)
-        self.sim = Switch(self.card)
-        self.far = attach_trunk_far_end(self.sim, "r2") if far_end else None
-        self.board = open_board(url)
-        self.engine = Engine(self.board, trunk_signaling="r2")
-        self.sig = self.engine.signaling[0]
-        self.bearer = self.card.spans[0].bearer
 
-    async def run(self, coro):
-        task = asyncio.ensure_future(self.engine.run())
-        await asyncio.sleep(0)               # let the engine start before the scenario can fail
-        try:
-            return await coro
-        finally:
-            self.engine.stop()
-            await task
-            forget_card(self.name)
+def far(rig: SimRig) -> R2FarEnd:
+    """The switch's China No.1 far end."""
+    end = rig.sim.trunks["r2"]
+    assert isinstance(end, R2FarEnd)
+    return end
+
+
+def sig(rig: SimRig):
+    """The driver's R2Signaling on the span."""
+    return rig.engine.signaling[0]
+
+
+def bearer(rig: SimRig) -> list[int]:
+    """The E1 span's bearer timeslots (board channels)."""
+    return rig.card.spans[0].bearer
 
 
 def register_signals(pcm, forward):
@@ -52,8 +43,8 @@ def register_signals(pcm, forward):
     return [s for _, s in rx.run(pcm, step=40) if s]
 
 
-def test_inbound_call_dnis_ani_category():
-    rig = Rig()
+def test_inbound_call_dnis_ani_category(r2_rig):
+    rig = r2_rig
     seen = {}
 
     async def flow(call):
@@ -63,7 +54,7 @@ def test_inbound_call_dnis_ani_category():
         await call.hangup()
 
     rig.engine.route(flow)
-    ch = rig.bearer[-1]                     # the switch seizes from the highest timeslot down
+    ch = bearer(rig)[-1]                     # the switch seizes from the highest timeslot down
     rig.card.far_capture(ch, True)
 
     async def go():
@@ -73,7 +64,7 @@ def test_inbound_call_dnis_ani_category():
         await phone.wait_hangup(timeout=10)
         return phone
 
-    phone = asyncio.run(rig.run(go()))
+    phone = rig.run(go)
     assert seen["caller"] == "13812345678" and seen["called"] == "95588"
     assert seen["category"] == "subscriber" and seen["vars"]["kd"] == 3 and seen["vars"]["ka"] == 1
     assert phone.cause == 16
@@ -86,22 +77,22 @@ def test_inbound_call_dnis_ani_category():
     assert got == want
 
 
-def test_outbound_call_answered_and_forward_sequence():
-    rig = Rig()
-    ch = rig.bearer[0]                      # the driver seizes the lowest free timeslot
+def test_outbound_call_answered_and_forward_sequence(r2_rig):
+    rig = r2_rig
+    ch = bearer(rig)[0]                      # the driver seizes the lowest free timeslot
     rig.card.far_capture(ch, True)
 
     async def go():
         call = await rig.engine.make_call("12345", caller_id="8001", trunk="r2", timeout=20)
         assert call.state == "up" and call.channel == ch
-        party = rig.far.calls[ch]
+        party = far(rig).calls[ch]
         assert party.answered and party.caller == "8001" and party.number == "12345"
         heard = rig.card.far_capture_take(ch)
         await call.hangup()
         await rig.sim.sleep(0.3)
         return party, heard
 
-    party, heard = asyncio.run(rig.run(go()))
+    party, heard = rig.run(go)
     assert party.ended and party.hungup
     got = register_signals(heard, forward=True)
     # digits 1-5, I-15 end of address, KA=1 on A6, ANI 8 0 0 1 (0 = signal 10), I-15, KD=3 on A3
@@ -112,9 +103,9 @@ def test_outbound_call_answered_and_forward_sequence():
 
 
 @pytest.mark.parametrize("kind,cause", [("busy", 17), ("unallocated", 1), ("congestion", 34)])
-def test_outbound_group_b_refusals(kind, cause):
+def test_outbound_group_b_refusals(kind, cause, r2_rig):
     """B-2 (busy) -> cause 17, B-5 (unallocated number) -> 1, B-4 (congestion) -> 34."""
-    rig = Rig()
+    rig = r2_rig
     rig.sim.add_destination("66001", kind)
 
     async def go():
@@ -123,15 +114,15 @@ def test_outbound_group_b_refusals(kind, cause):
         await rig.sim.sleep(0.5)
         return err.value
 
-    exc = asyncio.run(rig.run(go()))
+    exc = rig.run(go)
     assert exc.cause == cause
-    ch = rig.bearer[0]
-    assert rig.sig.core.state(ch) == "idle" and rig.far.core.state(ch) == "idle"
+    ch = bearer(rig)[0]
+    assert sig(rig).core.state(ch) == "idle" and far(rig).core.state(ch) == "idle"
     assert rig.card.far_get_cas(ch) == 0x9 and rig.card.card_get_cas(ch) == 0x9
 
 
-def test_ani_restricted():
-    rig = Rig()
+def test_ani_restricted(r2_rig):
+    rig = r2_rig
     seen = {}
 
     async def flow(call):
@@ -142,17 +133,17 @@ def test_ani_restricted():
     rig.engine.route(flow)
 
     async def go():
-        phone = rig.far.place_call("95588", "13800000000", restricted=True)
+        phone = far(rig).place_call("95588", "13800000000", restricted=True)
         await phone.wait_answer(timeout=10)
         await phone.wait_hangup(timeout=10)
 
-    asyncio.run(rig.run(go()))
+    rig.run(go)
     assert seen["caller"] == "" and seen["vars"]["ani_restricted"] is True
 
 
-def test_clear_back_then_clear_forward():
+def test_clear_back_then_clear_forward(r2_rig):
     """Inbound: we clear first -> clear-back (ab=11) until the switch clears forward, then idle."""
-    rig = Rig()
+    rig = r2_rig
     trace = []
 
     async def flow(call):
@@ -175,30 +166,30 @@ def test_clear_back_then_clear_forward():
         trace.append(rig.card.card_get_cas(ch))
         return phone
 
-    phone = asyncio.run(rig.run(go()))
+    phone = rig.run(go)
     assert phone.cause == 16
     assert trace[0] == 0x5 and trace[2] == 0x9 and trace[3] == 0x9
     assert trace[1] in (0xD, 0x9)
 
 
-def test_outbound_far_clear_back_releases_call():
+def test_outbound_far_clear_back_releases_call(r2_rig):
     """Outbound: the far party clears back; the engine sees the hang-up and the driver clears forward."""
-    rig = Rig()
+    rig = r2_rig
 
     async def go():
         call = await rig.engine.make_call("12345", caller_id="8001", trunk="r2", timeout=20)
-        party = rig.far.calls[call.channel]
+        party = far(rig).calls[call.channel]
         await party.hangup()
         await rig.sim.sleep(0.3)
         return call
 
-    call = asyncio.run(rig.run(go()))
+    call = rig.run(go)
     assert call.hungup and call.cause == 16
-    assert rig.card.far_get_cas(call.channel) == 0x9 and rig.sig.core.state(call.channel) == "idle"
+    assert rig.card.far_get_cas(call.channel) == 0x9 and sig(rig).core.state(call.channel) == "idle"
 
 
-def test_caller_abandons_during_mf():
-    rig = Rig()
+def test_caller_abandons_during_mf(r2_rig):
+    rig = r2_rig
     offered = []
     rig.engine.route(lambda call: offered.append(call) or asyncio.sleep(0))
 
@@ -206,10 +197,10 @@ def test_caller_abandons_during_mf():
         phone = rig.sim.call("95588", from_="13812345678", trunk="r2")
         ch = phone.channel
         await rig.sim.sleep(0.3)                       # in the middle of the address digits
-        assert rig.sig.core.state(ch) == "mf"
+        assert sig(rig).core.state(ch) == "mf"
         await phone.hangup()
         await rig.sim.sleep(0.5)
-        assert rig.sig.core.state(ch) == "idle" and rig.card.far_get_cas(ch) == 0x9
+        assert sig(rig).core.state(ch) == "idle" and rig.card.far_get_cas(ch) == 0x9
         assert not rig.board.inband_active(ch)
         # the timeslot works again
         answered = []
@@ -220,20 +211,21 @@ def test_caller_abandons_during_mf():
             await call.hangup()
         rig.engine.route(flow)
         await asyncio.sleep(0)
-        rig.far.rest.clear()
+        far(rig).rest.clear()
         again = rig.sim.call("95588", from_="1", trunk="r2")
         assert again.channel == ch
         await again.wait_answer(timeout=10)
         await again.wait_hangup(timeout=10)
         return answered
 
-    answered = asyncio.run(rig.run(go()))
+    answered = rig.run(go)
     assert offered == [] and answered == ["95588"]
 
 
-def test_seize_ack_timeout():
+def test_seize_ack_timeout(r2_rig):
     """No switch behind the span: no seize acknowledge within 2 s -> the attempt fails (cause 41)."""
-    rig = Rig(far_end=False)
+    rig = r2_rig
+    del rig.sim.trunks["r2"]                          # the span's far end stops answering anything
 
     async def go():
         t0 = rig.engine.now
@@ -241,16 +233,16 @@ def test_seize_ack_timeout():
             await rig.engine.make_call("12345", trunk="r2", timeout=20)
         return err.value, rig.engine.now - t0
 
-    exc, took = asyncio.run(rig.run(go()))
+    exc, took = rig.run(go)
     assert exc.cause == 41 and 1.9 <= took <= 2.5
 
 
-def test_blocked_timeslot_is_skipped():
-    rig = Rig()
-    first = rig.bearer[0]
+def test_blocked_timeslot_is_skipped(r2_rig):
+    rig = r2_rig
+    first = bearer(rig)[0]
 
     async def go():
-        rig.far.core.block(first)                     # the switch blocks timeslot 1 (backward ab=11)
+        far(rig).core.block(first)                     # the switch blocks timeslot 1 (backward ab=11)
         await rig.sim.sleep(0.1)
         call = await rig.engine.make_call("12345", trunk="r2", timeout=20)
         ch = call.channel
@@ -258,39 +250,40 @@ def test_blocked_timeslot_is_skipped():
         await rig.sim.sleep(0.2)
         return ch
 
-    ch = asyncio.run(rig.run(go()))
-    assert ch == rig.bearer[1]
+    ch = rig.run(go)
+    assert ch == bearer(rig)[1]
 
 
-def test_switch_reports_all_busy():
-    rig = Rig()
-    rig.far.rest = {ch: 1e9 for ch in rig.bearer}
+def test_switch_reports_all_busy(r2_rig):
+    rig = r2_rig
+    far(rig).rest = {ch: 1e9 for ch in bearer(rig)}
     with pytest.raises(SimError):
-        asyncio.run(rig.run(_place(rig)))
+        rig.run(lambda: _place(rig))
 
 
 async def _place(rig):
+    await asyncio.sleep(0)                            # the engine starts ticking before the call fails
     rig.sim.call("1", trunk="r2")
 
 
-def test_bad_dial_input():
-    rig = Rig()
+def test_bad_dial_input(r2_rig):
+    rig = r2_rig
 
     async def go():
         with pytest.raises(ChannelError) as err:
             await rig.engine.make_call("12A45", trunk="r2", timeout=5)
         return err.value
 
-    exc = asyncio.run(rig.run(go()))
+    exc = rig.run(go)
     assert exc.cause == 1
-    assert all(rig.sig.core.state(ch) == "idle" for ch in rig.bearer)
-    assert np.all([rig.card.card_get_cas(ch) == 0x9 for ch in rig.bearer])
+    assert all(sig(rig).core.state(ch) == "idle" for ch in bearer(rig))
+    assert np.all([rig.card.card_get_cas(ch) == 0x9 for ch in bearer(rig)])
 
 
-def test_line_signal_must_persist():
+def test_line_signal_must_persist(r2_rig):
     """A one-tick ABCD glitch (backward idle for 20 ms on an answered call) is not a line signal;
     a lasting clear-back is, and releases the call (recognition time, Q.421 style 20 ms)."""
-    rig = Rig()
+    rig = r2_rig
 
     async def go():
         call = await rig.engine.make_call("12345", caller_id="8001", trunk="r2", timeout=20)
@@ -299,34 +292,34 @@ def test_line_signal_must_persist():
         await rig.sim.sleep(0.02)
         rig.card.far_set_cas(ch, 0x5)                 # ... back to answer one tick later
         await rig.sim.sleep(0.5)
-        survived = call.state == "up" and not call.hungup and rig.sig.core.state(ch) == "up"
+        survived = call.state == "up" and not call.hungup and sig(rig).core.state(ch) == "up"
         t0 = rig.engine.now
         rig.card.far_set_cas(ch, 0xD)                 # clear-back, held
         while not call.hungup and rig.engine.now - t0 < 1.0:
             await rig.sim.sleep(0.02)
         return survived, call, rig.engine.now - t0
 
-    survived, call, took = asyncio.run(rig.run(go()))
+    survived, call, took = rig.run(go)
     print(f"\nglitch survived: {survived}; clear-back recognised after {took * 1000:.0f} ms")
     assert survived
     assert call.hungup and call.cause == 16 and 0.02 <= took <= 0.1
 
 
-def test_we_block_a_timeslot():
+def test_we_block_a_timeslot(r2_rig):
     """Our side blocks its highest timeslot (backward ab=11 on an idle line): the switch, which seizes
     from the highest timeslot down, offers the next call on the one below; unblocked, it is used again."""
-    rig = Rig()
-    top = rig.bearer[-1]
+    rig = r2_rig
+    top = bearer(rig)[-1]
 
     async def go():
-        rig.sig.block(top)
+        sig(rig).block(top)
         await rig.sim.sleep(0.1)
         blocked_cas = rig.card.far_get_cas(top)           # what the switch receives from us
         first = rig.sim.call("95588", from_="1380", trunk="r2")
         await first.wait_answer(timeout=10)
         await first.hangup()
         await rig.sim.sleep(0.5)
-        rig.sig.block(top, on=False)
+        sig(rig).block(top, on=False)
         await rig.sim.sleep(0.1)
         second = rig.sim.call("95588", from_="1380", trunk="r2")
         await second.wait_answer(timeout=10)
@@ -339,6 +332,6 @@ def test_we_block_a_timeslot():
         await call.wait(5)
 
     rig.engine.route(flow)
-    blocked_cas, first, second = asyncio.run(rig.run(go()))
+    blocked_cas, first, second = rig.run(go)
     assert blocked_cas == 0xD
-    assert first == rig.bearer[-2] and second == top
+    assert first == bearer(rig)[-2] and second == top

@@ -5,23 +5,12 @@ requirement and is at least as good as spandsp on that line.
 """
 import numpy as np
 import pytest
+from dtmf_corpus import tone_pair
 from peers.spandsp_dtmf import spandsp_detect
 
+from trunkline.dsp.constants import RATE
 from trunkline.dsp.dtmf import COL_FREQS, DIGITS, ROW_FREQS, DTMFDetector
 from trunkline.dsp.level import dbm0_to_amplitude, dbm0_to_power
-
-RATE = 8000
-
-
-def tone_pair(digit, ms, low=-10.0, high=None, drow=0.0, dcol=0.0, rng=None):
-    """Float samples of one key's two tones: levels dBm0 per tone, relative frequency offsets, random phases."""
-    i = DIGITS.index(digit)
-    high = low if high is None else high
-    n = int(round(ms * RATE / 1000))
-    t = np.arange(n) / RATE
-    p1, p2 = (rng or np.random.default_rng(0)).uniform(0, 2 * np.pi, 2)
-    return (dbm0_to_amplitude(low) * np.sin(2 * np.pi * ROW_FREQS[i // 4] * (1 + drow) * t + p1)
-            + dbm0_to_amplitude(high) * np.sin(2 * np.pi * COL_FREQS[i % 4] * (1 + dcol) * t + p2))
 
 
 def silence(ms):

@@ -54,7 +54,8 @@ def test_level_timing_and_queue():
     on = sig[:, :800]
     # two tones at L dBm0 each: 3 dB above one tone
     lv = block_dbm0(on)
-    print(f"\nmeasured levels {lv.round(2)} dBm0 (want {-10 + 3.01:.2f} and about {-20 + 10 * np.log10(1 + 10 ** 0.2):.2f})")
+    print(f"\nmeasured levels {lv.round(2)} dBm0 "
+          f"(want {-10 + 3.01:.2f} and about {-20 + 10 * np.log10(1 + 10 ** 0.2):.2f})")
     assert abs(lv[0] - (-10 + 3.01)) < 0.1
     assert abs(lv[1] - (-20 + 10 * np.log10(1 + 10 ** 0.2))) < 0.1
     assert np.all(sig[:, 800:] == 0)          # the pause

@@ -1,4 +1,5 @@
-"""Call progress detection on tones from our generator, spandsp's tone_gen and modem_connect_tones, and espeak speech."""
+"""Call progress detection on tones from our generator, spandsp's tone_gen and modem_connect_tones, and espeak
+speech."""
 import os
 import subprocess
 import tempfile
@@ -175,7 +176,8 @@ def test_our_fax_tones_detected_by_spandsp(name, kind):
     x = np.concatenate([np.zeros(LEAD, np.int16), g.generate(8000 * 5)[0]])
     p = ConnectToneRx(kind).run(x)
     o = next((t for e, t in run(x, "cn")[0] if e == name), None)
-    print(f"our {name}: spandsp modem_connect_tones_rx detects at {None if p is None else round(p / 8)} ms, ours at {o} ms")
+    print(f"our {name}: spandsp modem_connect_tones_rx detects at {None if p is None else round(p / 8)} ms, "
+          f"ours at {o} ms")
     assert p is not None and o is not None
 
 

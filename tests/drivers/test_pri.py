@@ -10,10 +10,12 @@ import time
 import pytest
 from peers.libpri import PRI_NETWORK, PRI_SWITCH_EUROISDN_E1, LibPRI, wait
 
-from trunkline.drivers.board import LineEvent
+from trunkline.drivers.board import LineEvent, open_board
 from trunkline.drivers.signaling import base
 from trunkline.drivers.signaling import q931 as m
-from trunkline.drivers.signaling.pri import PRINetworkSide, PRISignaling, SignalingError
+from trunkline.drivers.signaling.base import SignalingError
+from trunkline.drivers.signaling.pri import PRINetworkSide, PRISignaling
+from trunkline.hw_sim import forget_card, open_card
 
 
 class FakeSpan:
@@ -185,12 +187,10 @@ def test_t1_ni2_span_uses_23_b_channels():
 
 def test_pri_signaling_on_the_simulated_card():
     """The same classes over hw_sim's D-channel: driver side on the card, network side as the far end."""
-    card_mod = pytest.importorskip("trunkline.hw_sim.card")
-    from trunkline.drivers.board import open_board
     name = "pri_sig_test"
-    card_mod.forget_card(name)
+    forget_card(name)
     board = open_board(f"sim://{name}?e1=1")
-    card = card_mod.open_card(f"sim://{name}?e1=1")
+    card = open_card(f"sim://{name}?e1=1")
     span = board.spans[0]
     events = []
     sig = PRISignaling(span, events.append)
@@ -226,7 +226,7 @@ def test_pri_signaling_on_the_simulated_card():
     sig.hangup(inc[0].channel, 16)
     step(20)
     assert ("hangup", 16) in got and not sig.stack.q931.calls
-    card_mod.forget_card(name)
+    forget_card(name)
 
 
 def test_pri_signaling_against_libpri_network():

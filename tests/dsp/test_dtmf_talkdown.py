@@ -1,7 +1,7 @@
 """Talk-down: key presses that must still be detected while speech or music plays on the same line
 (the Bellcore / Mitel talk-down test), ours vs spandsp's dtmf_rx on the very same mixed signals.
 
-Interference: excerpts of the talk-off corpus (test_dsp_dtmf_talkoff: espeak-ng and flite speech
+Interference: excerpts of the talk-off corpus (tests/dsp/test_dtmf_talkoff.py: espeak-ng and flite speech
 reading Debian's message catalogues, alsa-utils recorded speech; produced game music, tracker
 modules rendered by libopenmpt, openttd-openmsx MIDI rendered by libfluidsynth), each excerpt
 scaled to -30, -25, -20 and -15 dBm0 (mean power of its non-silent samples, as in the talk-off
@@ -26,14 +26,12 @@ import zlib
 
 import numpy as np
 import pytest
+from dtmf_corpus import MUSIC, at_level, corpus, tone_pair
 from peers.spandsp_dtmf import SpandspDTMFRx
-from test_dsp_dtmf import tone_pair
-from test_dsp_dtmf_talkoff import MUSIC, at_level, corpus
 
+from trunkline.dsp.constants import BLOCK, RATE
 from trunkline.dsp.dtmf import DIGITS, DTMFDetector
 
-RATE = 8000
-BLOCK = 160
 TONE_DBM0 = -20
 LEVELS = (-30, -25, -20, -15)            # interference dBm0: DTMF per tone 10, 5, 0, -5 dB above it
 

@@ -111,7 +111,8 @@ def _speech():
         for voice, text in (("en", "Hello, thank you for calling. Please hold while we connect you to an agent. "
                                    "Seven eight nine, one two three, the quick brown fox jumps over the lazy dog."),
                             ("cmn", "您好，欢迎致电客户服务中心，请按一，查询余额，请按二，人工服务。"),
-                            ("de", "Guten Tag, bitte warten Sie, der nächste freie Mitarbeiter ist gleich für Sie da.")):
+                            ("de", "Guten Tag, bitte warten Sie, der nächste freie Mitarbeiter ist gleich "
+                                   "für Sie da.")):
             p = os.path.join(d, f"{voice}.wav")
             subprocess.run(["espeak-ng", "-v", voice, "-w", p, text], check=True, capture_output=True)
             a, rate = sf.read(p, dtype="float64")
