@@ -17,7 +17,7 @@ run: venv
 	@$(MAKE) --no-print-directory sysdeps SYSPKGS="$(RUNPKGS)"
 	$(VENV)/bin/trunkline run
 
-test: sysdeps venv
+test: sysdeps venv lint
 	$(PY) -m pytest -q tests $(PYTEST_ARGS)
 
 # The layer contract (import-linter), lint (ruff) and types (mypy). setup.py maps the top-level folders

@@ -14,11 +14,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from trunkline.data.models import Recording
 from trunkline.media import Call, Hangup, RecordResult
 from trunkline.media.engine import Conference
+from trunkline.media.futures import settle
 
 from .core import ACDError
 from .queues import QueueConfig
 from .results import Next, QueueResult, Rejoin
-from .runtime import Connection, Runtime, Waiter, resolve
+from .runtime import Connection, Runtime, Waiter
 from .waiting import play_moh
 
 log = logging.getLogger("trunkline.acd")
@@ -150,9 +151,9 @@ class Connected:
         for c in calls:
             if c.hungup:
                 return
-            c.on_hangup(lambda _c: resolve(fut))
+            c.on_hangup(lambda _c: settle(fut, None))
         if extra is not None:
-            extra.add_done_callback(lambda _f: resolve(fut))
+            extra.add_done_callback(lambda _f: settle(fut, None))
         await fut
 
     async def _connected_loop(self, conn: Connection) -> Any:
@@ -206,7 +207,9 @@ class Connected:
         """Three-way: dial `number` (or ring station `port`) and join it to the agent's call."""
         conn = self.rt.connection_of(agent)
         engine = self.rt.engine
-        third = await (engine.ring_station(port) if port is not None else engine.make_call(number))
+        if port is None and not number:
+            raise ACDError("conference needs a number or a station port")
+        third = await (engine.ring_station(port) if port is not None else engine.make_call(str(number)))
         self._conf(conn).add(third)
         conn.extra[third] = "three-way"
         return third

@@ -10,12 +10,13 @@ from typing import Any
 from sqlalchemy import select
 
 from trunkline.media import Call, ChannelError, Hangup, Timeout
+from trunkline.media.futures import settle
 
 from .core import Offer
 from .models import AcdAgent
 from .queues import QueueConfig
 from .results import QueueResult, Rejoin
-from .runtime import AUDIO_NOT_PLAYED, Connection, Runtime, resolve
+from .runtime import AUDIO_NOT_PLAYED, Connection, Runtime
 
 log = logging.getLogger("trunkline.acd")
 
@@ -49,6 +50,8 @@ class Offering:
         engine = self.rt.engine
         if port is not None:
             return await engine.ring_station(port, caller_id=cid, name=offer.queue, timeout=offer.ring_timeout)
+        if not number:
+            raise ChannelError(f"agent {agent_id} has neither a station port nor a number", 1)
         return await engine.make_call(number, caller_id=cid, timeout=offer.ring_timeout)
 
     async def _run(self, offer: Offer) -> None:
@@ -132,13 +135,14 @@ class Offering:
         except AUDIO_NOT_PLAYED as exc:
             log.info("callback to %s: announcement to agent %s not played (%s)", offer.callback_number, agent, exc)
         ring_for = core.queue_config(offer.queue).callback_ring_timeout
-        dial = rt.engine.loop.create_task(rt.engine.make_call(offer.callback_number, caller_id=offer.called or "",
-                                                              timeout=ring_for))
+        dial: asyncio.Task[Call] = rt.engine.loop.create_task(
+            rt.engine.make_call(offer.callback_number, caller_id=offer.called or "", timeout=ring_for))
         agent_gone: asyncio.Future[None] = rt.engine.loop.create_future()
-        acall.on_hangup(lambda _c: resolve(agent_gone))
+        acall.on_hangup(lambda _c: settle(agent_gone, None))
         if acall.hungup and not agent_gone.done():
             agent_gone.set_result(None)
-        await asyncio.wait({dial, agent_gone}, return_when=asyncio.FIRST_COMPLETED)
+        either: list[asyncio.Future[Any]] = [dial, agent_gone]
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         caller, why = None, None
         if not dial.done():
             dial.cancel()                        # the agent hung up while the caller's phone rang: stop dialling

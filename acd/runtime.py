@@ -54,12 +54,6 @@ class Waiter:
             self.wake = loop.create_future()
 
 
-def resolve(fut: asyncio.Future[Any]) -> None:
-    """Resolve `fut` with None unless it is done already (a hangup / done callback)."""
-    if not fut.done():
-        fut.set_result(None)
-
-
 def _no_offers(offer: Offer) -> None:
     raise RuntimeError("the ACD's offer handler is not wired")
 

@@ -12,9 +12,10 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-from trunkline.fax import FaxResult
 from trunkline.media.call import Call
 from trunkline.media.errors import ChannelError, Hangup, Timeout
+from trunkline.media.futures import settle
+from trunkline.media.ports import FaxOutcome
 
 from . import menu as _menu
 from . import say as _say
@@ -259,11 +260,12 @@ async def run_dial(ex: Runtime, name: str, spec: NodeSpec) -> Next:
         ex.vars["dial_status"] = e.reason or "channelerror"
         return spec.get("on_fail")
     task = asyncio.ensure_future(leg.wait_answer(float(spec.get("timeout", 30.0))))
-    gone = engine.loop.create_future()
-    ex.call.on_hangup(lambda _c: gone.done() or gone.set_result(None))
+    gone: asyncio.Future[None] = engine.loop.create_future()
+    ex.call.on_hangup(lambda _c: settle(gone, None))
     if ex.call.hungup and not gone.done():
         gone.set_result(None)
-    await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    either: list[asyncio.Future[Any]] = [task, gone]
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     if not task.done():
         # the caller hung up while the transfer was ringing: give up the outbound leg
         task.cancel()
@@ -284,7 +286,7 @@ async def run_dial(ex: Runtime, name: str, spec: NodeSpec) -> Next:
         # the bridge lasts until either side hangs up
         done = engine.loop.create_future()
         for c in (ex.call, other):
-            c.on_hangup(lambda _c: done.done() or done.set_result(_c))
+            c.on_hangup(lambda _c: settle(done, _c))
         if not (ex.call.hungup or other.hungup):
             await done
     finally:
@@ -311,7 +313,7 @@ async def run_fax(ex: Runtime, name: str, spec: NodeSpec) -> Next:
         path = render(spec["file"], ex.vars) if "file" in spec else ex.services.new_fax_path(call)
     else:
         path = render(spec.get("file", ""), ex.vars)
-    result: FaxResult = await fn(path)
+    result: FaxOutcome = await fn(path)
     ok = bool(result.ok)
     store = ex.services.fax_store
     if store is not None:

@@ -378,12 +378,12 @@ class Engine:
             yield sig
 
     async def make_call(self, number: str, caller_id: str = "", trunk: str | None = None, timeout: float = 30.0,
-                        category: int | None = None) -> Call:
+                        category: str | None = None) -> Call:
         """Dial out; returns the answered Call, or raises ChannelError (busy, congestion...) or Timeout."""
         call = self.dial(number, caller_id, trunk, category)
         return await self._await_answer(call, timeout, 19)
 
-    def dial(self, number: str, caller_id: str = "", trunk: str | None = None, category: int | None = None) -> Call:
+    def dial(self, number: str, caller_id: str = "", trunk: str | None = None, category: str | None = None) -> Call:
         """Seize a channel and dial `number`; returns the ringing Call (`await call.wait_answer(timeout)`),
         or raises ChannelError when no trunk can take the call."""
         last = None

@@ -176,7 +176,7 @@ def playlist_clip(pool: ClipPool, prompts: PromptLibrary, zone: str, items: Sequ
     if len(items) == 1:
         item = items[0]
         if isinstance(item, str):
-            key = ("prompt",) + prompts.key(item, language)
+            key: tuple[object, ...] = ("prompt",) + prompts.key(item, language)
             clip = pool.get(key) or pool.add(prompts.load(item, language), key=key)
             return clip, False, False
         if isinstance(item, Tone):

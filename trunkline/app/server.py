@@ -97,8 +97,8 @@ async def _one_caller(sim: Switch, rng: random.Random, n: int) -> None:
             await phone.sleep(1.0)
             await phone.send_dtmf("".join(rng.choice("0123456789") for _ in range(6)) + "#")
         await phone.wait_hangup(timeout=90)
-        log.info("demo caller %s: call completed (menu choice %s, %.1f s)", caller, choice,
-                 sim.card.now - phone.answered_at)
+        held = sim.card.now - phone.answered_at if phone.answered_at is not None else 0.0
+        log.info("demo caller %s: call completed (menu choice %s, %.1f s)", caller, choice, held)
     except SimError as exc:
         log.warning("demo caller %s: %s", caller, exc)
         await phone.hangup()
