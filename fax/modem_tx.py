@@ -71,9 +71,13 @@ class ModemTxBase:
     mean_power = 1.0
     span = 10
 
+    training: ComplexArray       # the symbols sent before the data (the modems that use _step_past_training)
+
     def __init__(self, level_dbm0: float = -12.0) -> None:
         self.queue = BitQueue()
         self.finished = False
+        self.step = 0                            # symbols produced so far
+        self.trailer_left: int | None = None     # trailer symbols still to send, once the data has drained
         self.done = False
         self.sps_up = FS * self.up // self.baud
         h = rrc(self.alpha, self.sps_up, self.span)
@@ -103,6 +107,26 @@ class ModemTxBase:
     def finish(self) -> None:
         """No more data: the modem sends its trailer once the queue has drained."""
         self.finished = True
+
+    def _step_past_training(self) -> tuple[int, complex | None]:
+        """Advance one symbol: (its index counted from the end of `self.training`, the training symbol
+        while the training lasts, else None)."""
+        s = self.step
+        self.step += 1
+        t = len(self.training)
+        return s - t, (complex(self.training[s]) if s < t else None)
+
+    def _payload_bits(self, s: int, n: int, ones: int, trailer: int) -> Bits:
+        """n bits for payload symbol `s` (counted after the training): `ones` symbols of ones, the queued
+        data, then `trailer` symbols of ones once the data has drained."""
+        if s < ones:
+            return np.ones(n, dtype=np.uint8)
+        if self.trailer_left is None and not (self.finished and self.queue.count == 0):
+            return self._data_bits(n)
+        if self.trailer_left is None:
+            self.trailer_left = trailer
+        self.trailer_left -= 1
+        return np.ones(n, dtype=np.uint8)
 
     def _data_bits(self, n: int) -> Bits:
         """n bits for the data phase: queued data, or ones on underrun / after the data."""

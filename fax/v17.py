@@ -105,28 +105,16 @@ class V17Tx(ModemTxBase):
         self.scr = Scrambler1823(reg)
         self.diff = 0 if short_train else 1
         self.conv = 0
-        self.step = 0
-        self.trailer_left: int | None = None
 
     def _next_symbol(self) -> complex:
-        s = self.step
-        self.step += 1
-        if s < len(self.training):
-            return self.training[s]
-        s -= len(self.training)
+        s, training = self._step_past_training()
+        if training is not None:
+            return training
         n = self.bits_per_symbol
         if self.trailer_left is not None and self.trailer_left <= TRAILER_SILENCE:
             self.trailer_left -= 1
             return 0j
-        if s < SEG_ONES:
-            bits = np.ones(n, dtype=np.uint8)
-        elif self.trailer_left is None and not (self.finished and self.queue.count == 0):
-            bits = self._data_bits(n)
-        else:
-            if self.trailer_left is None:
-                self.trailer_left = TRAILER_ONES + TRAILER_SILENCE
-            bits = np.ones(n, dtype=np.uint8)
-            self.trailer_left -= 1
+        bits = self._payload_bits(s, n, SEG_ONES, TRAILER_ONES + TRAILER_SILENCE)
         line = self.scr.scramble(int(b) for b in bits)
         q = 0
         for i, b in enumerate(line):

@@ -60,9 +60,7 @@ class V27terTx(ModemTxBase):
         self.bit_rate = bit_rate
         super().__init__(level_dbm0)
         self.scr = ScramblerV27(0x3C)
-        self.step = 0
         self.state = 0
-        self.trailer_left: int | None = None
 
     def _next_symbol(self) -> complex:
         s = self.step
@@ -81,18 +79,7 @@ class V27terTx(ModemTxBase):
             self.state = (self.state + 4 * b) & 7
             return POINTS[self.state]
         s -= SEG_SCRAMBLED
-        if s < SEG_ONES:
-            bits = np.ones(self.bits_per_symbol, dtype=np.uint8)
-        elif self.trailer_left is None:
-            if self.finished and self.queue.count == 0:
-                self.trailer_left = TRAILER
-                bits = np.ones(self.bits_per_symbol, dtype=np.uint8)
-                self.trailer_left -= 1
-            else:
-                bits = self._data_bits(self.bits_per_symbol)
-        else:
-            bits = np.ones(self.bits_per_symbol, dtype=np.uint8)
-            self.trailer_left -= 1
+        bits = self._payload_bits(s, self.bits_per_symbol, SEG_ONES, TRAILER)
         v = 0
         for bit in bits:
             v = (v << 1) | self.scr.scramble_bit(int(bit))

@@ -73,26 +73,14 @@ class V29Tx(ModemTxBase):
         super().__init__(level_dbm0)
         self.training = np.concatenate([np.zeros(SEG_SILENCE, complex), alt_symbols(bit_rate), cdcd_symbols(bit_rate)])
         self.scr = Scrambler1823(0)
-        self.step = 0
         self.state = 0
-        self.trailer_left: int | None = None
 
     def _next_symbol(self) -> complex:
-        s = self.step
-        self.step += 1
-        if s < len(self.training):
-            return self.training[s]
-        s -= len(self.training)
+        s, training = self._step_past_training()
+        if training is not None:
+            return training
         n = self.bits_per_symbol
-        if s < SEG_ONES:
-            bits = np.ones(n, dtype=np.uint8)
-        elif self.trailer_left is None and not (self.finished and self.queue.count == 0):
-            bits = self._data_bits(n)
-        else:
-            if self.trailer_left is None:
-                self.trailer_left = TRAILER
-            bits = np.ones(n, dtype=np.uint8)
-            self.trailer_left -= 1
+        bits = self._payload_bits(s, n, SEG_ONES, TRAILER)
         line = self.scr.scramble(int(b) for b in bits)
         amp = 0
         if n == 4:
