@@ -47,6 +47,7 @@ from trunkline.media.player import ClipPool, PlayerBank, PooledClip
 from trunkline.media.ports import FaxOutcome, FaxSessionFactory, MediaTap, Samples, SmsOutbox
 from trunkline.media.prompts import PromptLibrary
 from trunkline.media.recorder import RecorderBank
+from trunkline.media.tickwatch import TickStats, TickWatch
 
 log = logging.getLogger("trunkline.engine")
 
@@ -117,6 +118,7 @@ class Engine:
         self.sms: SmsOutbox | None = None         # SMS service (drivers.serial.sms_service.SmsService) for call.sms()
         self._end_hooks: list[Callable[[Call], object]] = []   # callables(call) when a call ends (CDR writers)
         self.ticks = 0
+        self.tick_watch = TickWatch(self.block / RATE)   # per-tick time and deadline misses (media/tickwatch.py)
         self.stats = {"offered": 0, "answered": 0, "completed": 0, "failed": 0}
 
     # ------------------------------------------------------------ clock & timers
@@ -162,6 +164,7 @@ class Engine:
     def tick(self) -> None:
         """One block for every channel, then dispatch what happened."""
         board = self.board
+        self.tick_watch.begin()
         codes = board.read()
         audio_in = board.codec.decode(codes)
         if self.detector is not None:
@@ -185,9 +188,20 @@ class Engine:
         for ch, reason in self.recorders.capture(audio_in, out):
             self.recorders.stop(ch, reason)
         board.write(board.codec.encode(out))
-        board.tick()
+        self.tick_watch.advance(board)         # board.tick(), timed: the real-time wait is not tick work
         self.ticks += 1
         self._dispatch()
+        self.tick_watch.end()
+
+    @property
+    def tick_stats(self) -> TickStats:
+        """Ticks, late ticks (real time only), worst tick processing time and lag: media/tickwatch.py."""
+        return self.tick_watch.snapshot()
+
+    @property
+    def running(self) -> bool:
+        """True while run() is ticking."""
+        return self._running
 
     def _dispatch(self) -> None:
         now = self.now
@@ -220,6 +234,7 @@ class Engine:
             self.board.set_realtime(realtime)
         self._loop = asyncio.get_running_loop()
         self._running = True
+        self.tick_watch.resync()
         self.recorders.synchronous = not self.board.realtime
         ready = getattr(self._loop, "_ready", None)
         try:
