@@ -6,6 +6,7 @@ import threading
 from trunkline.app import schema
 from trunkline.data import db
 from trunkline.data.models import User
+from trunkline.media.tickwatch import TickStats
 from trunkline.webadmin import create_app
 from trunkline.webadmin.hub import Hub
 from trunkline.webadmin.security import hash_password
@@ -31,6 +32,11 @@ class FixtureEngine:
     def __init__(self, channels=4):
         self.bus = FixtureBus()
         self.now = 0.0
+        self.channels = channels
+        self.calls = {}
+        self.stats = {"offered": 0, "answered": 0, "completed": 0, "failed": 0}
+        self.running = True
+        self.tick_stats = TickStats()
         self.rows = {ch: {"channel": ch, "span": 1, "kind": "E1", "state": "idle", "caller": "", "called": "",
                           "since": None, "call_id": None, "alarms": []} for ch in range(1, channels + 1)}
         self.lock = threading.Lock()

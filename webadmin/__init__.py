@@ -12,7 +12,7 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from trunkline.webadmin import config as config_pages
-from trunkline.webadmin import cti, live, messaging, records, reports, security
+from trunkline.webadmin import cti, health, live, messaging, records, reports, security
 from trunkline.webadmin.hub import Hub
 
 log = logging.getLogger("trunkline.webadmin")
@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "STATS_CACHE_SECONDS": 5.0,
     "PROMPTS_DIR": "var/prompts",
     "MEDIA_DIRS": [],                  # extra directories files may be served from
+    "METRICS_ALLOW": health.DEFAULT_METRICS_ALLOW,   # who may scrape /metrics (CIDRs; "" = nobody)
+    "HEALTH_DB_TIMEOUT": 2.0,          # s /healthz and /metrics wait for the database's SELECT 1
 }
 
 
@@ -58,6 +60,7 @@ def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
     app.register_blueprint(reports.bp)
     app.register_blueprint(messaging.bp)
     app.register_blueprint(cti.bp)              # the ACD's CTI streams + agent page
+    app.register_blueprint(health.bp)           # /healthz and /metrics for operators (no login)
 
     notifier = live.Notifier()
     app.extensions["tl_notifier"] = notifier

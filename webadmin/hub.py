@@ -9,11 +9,24 @@ from sqlalchemy.orm import Session
 
 from trunkline.acd.service import ACD
 from trunkline.data.spool import DurableWriter
+from trunkline.media.call import Call
+from trunkline.media.tickwatch import TickStats
 
 
 class EngineLike(Protocol):
     """What the web admin needs from the media engine."""
     bus: Any  # .subscribe(callback(event: dict))
+    channels: int                     # bearer channels of the board
+    calls: dict[int, Call]            # channel -> call now
+    stats: dict[str, int]             # call counters: offered, answered, completed, failed
+
+    @property
+    def running(self) -> bool:
+        """True while the engine ticks."""
+
+    @property
+    def tick_stats(self) -> TickStats:
+        """The tick deadline watch (media/tickwatch.py)."""
 
     def status(self) -> list[dict[str, Any]]:
         """One dict per channel: channel, span, kind, state, caller, called, since, call_id (+duration, alarms)."""

@@ -195,11 +195,15 @@ def check_csrf() -> None:
 # ---------------------------------------------------------------- request hooks
 
 PUBLIC_ENDPOINTS = {"auth.login", "static"}
+#: operator endpoints (webadmin/health.py): no login, no session, no database lookup of a session user
+SESSIONLESS_ENDPOINTS = {"health.healthz", "health.metrics"}
 
 
 def load_user() -> Response | None:
     """before_request: CSRF check, load g.user, enforce login and the IP allowlist on every request."""
     g.user = None
+    if request.endpoint in SESSIONLESS_ENDPOINTS and request.method in ("GET", "HEAD"):
+        return None
     check_csrf()
     uid = session.get("uid")
     if uid is not None:

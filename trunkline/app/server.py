@@ -191,9 +191,12 @@ async def serve(cfg: Config) -> None:
               recordings_dir=cfg.recordings_dir, prompts_dir=cfg.prompts_dir, fax_dir=cfg.fax_dir,
               flows=registry, sms=sms, campaigns=campaigns,
               campaign_manager=campaign_manager)
-    app = create_app({"DATABASE_URL": cfg.database_url, "PROMPTS_DIR": cfg.prompts_dir}, hub)
+    app = create_app({"DATABASE_URL": cfg.database_url, "PROMPTS_DIR": cfg.prompts_dir,
+                      "METRICS_ALLOW": cfg.metrics_allow}, hub)
     stopper = serve_web(app, host=cfg.http_host, port=cfg.http_port)
     summary.on("web admin", f"http://{cfg.http_host}:{cfg.http_port}/")
+    summary.on("monitoring",
+               f"/healthz for anyone, /metrics for {cfg.metrics_allow or 'nobody'} (TRUNKLINE_METRICS_ALLOW)")
     if sim is not None and cfg.demo_callers:
         summary.on("demo", f"simulated callers dial 95588 every ~{cfg.demo_interval:g} s")
     summary.on("engine", f"{board.channels} channels, {'real' if cfg.realtime else 'virtual'} time")

@@ -17,6 +17,7 @@ class Config:
     language: str = "en"
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    metrics_allow: str = "127.0.0.1/32 ::1/128"   # client networks GET /metrics is served to ("" = nobody)
     demo_callers: bool = True              # simulated callers arriving at the demo hotline
     demo_interval: float = 5.0             # mean seconds between simulated callers
     realtime: bool = True
