@@ -8,7 +8,8 @@ import logging
 import numpy as np
 
 from . import hdlc
-from .t4 import T4Decoder, bytes_to_bits_lsb
+from .t4 import T4Decoder, T4PageTooLong, bytes_to_bits_lsb
+from .t4_limits import MAX_PAGES, max_page_octets
 from .t30_frames import FCF, DcsSettings, fcf_of, find_frame, ident_in, parse_dcs, parse_dis
 from .t30_link import GAP, RATE, T1, T2, T4, Step, T30Failure, T30Link
 from .t30_sender import T30Sender
@@ -157,6 +158,8 @@ class T30Receiver:
                     continue
                 # block complete
                 self._ecm_page.extend(b"".join(have[i] for i in range(nfr)))
+                if len(self._ecm_page) > max_page_octets(settings["width"]):
+                    raise T30Failure(f"page too long: more than {max_page_octets(settings['width'])} octets")
                 self._ecm_frames = {}
                 self._ecm_block_key = None
                 self._ecm_done_key = key
@@ -249,7 +252,7 @@ class T30Receiver:
                         if ok and len(fr) >= 4 and fr[2] == FCF["FCD"]:
                             self._ecm_frames[fr[3]] = bytes(fr[4:])
                 else:
-                    rows += dec.feed(b)
+                    rows += self._decode(dec, b)
             if trained and (rx.signal_lost or not rx.carrier):
                 break
             if not trained and link.now > end:
@@ -265,14 +268,27 @@ class T30Receiver:
             self._ecm_cont = True
             link.note(f"ECM block: {len(self._ecm_frames)} frames")
             return None
-        rows += dec.finish()
+        rows += self._decode(dec, None)
         link.note(f"page: {len(rows)} rows, {dec.bad_rows} bad, RTC={dec.page_ended}")
         self._page_open = True
         self._page_rows = rows
         self._page_bad = dec.bad_rows
+        self._check_pages()
         self.received.append(FaxPage(np.array(rows, np.uint8).reshape(-1, settings["width"]), 204.0,
                                      196.0 if settings["fine"] else 98.0))
         return None
+
+    def _decode(self, dec: T4Decoder, bits: np.ndarray | None) -> list[np.ndarray]:
+        """dec.feed(bits) (dec.finish() for None); a page over the row limit ends the session."""
+        try:
+            return dec.feed(bits) if bits is not None else dec.finish()
+        except T4PageTooLong as exc:
+            self.link.stop_hs_rx()
+            raise T30Failure(str(exc)) from None
+
+    def _check_pages(self) -> None:
+        if len(self.received) >= MAX_PAGES:
+            raise T30Failure(f"too many pages: more than {MAX_PAGES} in one session")
 
     def _close_page(self) -> tuple[int, int]:
         self._page_open = False
@@ -285,6 +301,8 @@ class T30Receiver:
         dec = T4Decoder(settings["width"], settings["coding"])
         try:
             rows = dec.feed(bytes_to_bits_lsb(data)) + dec.finish()
+        except T4PageTooLong as exc:
+            raise T30Failure(str(exc)) from None
         except Exception as exc:   # one corrupt page from the line: refused (logged), the session goes on
             self.link.note(f"ECM page decode failed: {exc}")
             _log.warning("fax: ECM page decode failed: %s", exc)
@@ -292,6 +310,7 @@ class T30Receiver:
         self.link.note(f"ECM page: {len(rows)} rows, {dec.bad_rows} bad")
         if not rows:
             return False
+        self._check_pages()
         self.received.append(FaxPage(np.array(rows, np.uint8).reshape(-1, settings["width"]), 204.0,
                                      196.0 if settings["fine"] else 98.0))
         return True

@@ -8,7 +8,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["T4Encoder", "T4Decoder", "encode_page", "decode_page", "T4Error", "EOL_BITS", "WIDTHS",
+from .t4_limits import FILL_ZEROS_KEPT, MAX_PAGE_ROWS, max_line_bits
+
+__all__ = ["T4Encoder", "T4Decoder", "encode_page", "decode_page", "T4Error", "T4PageTooLong", "EOL_BITS", "WIDTHS",
            "bits_to_bytes_msb", "bytes_to_bits_msb", "bits_to_bytes_lsb", "bytes_to_bits_lsb"]
 
 WIDTHS = (1728, 2048, 2432)
@@ -342,51 +344,82 @@ def _row_from_changes(changes: list[int], width: int) -> np.ndarray:
     return (np.cumsum(row)[:width] & 1).astype(np.uint8)
 
 
+class T4PageTooLong(T4Error):
+    """A page with more rows than the decoder accepts (t4_limits.MAX_PAGE_ROWS): the page is refused."""
+
+
 class T4Decoder:
     """Streaming decoder: feed(bits) returns the complete scan lines decoded so far.
 
     MH/MR data is split at EOLs, so lines come out as soon as the next EOL arrives; a bad line is
     replaced by a copy of the previous line and counted in bad_rows. MMR (T.6) has no EOLs: lines
     are decoded as far as the data goes. `page_ended` turns True at RTC (6 EOLs) or EOFB.
+
+    Work and memory are bounded by the input (t4_limits): the EOL search looks at each bit once
+    (`bits_scanned` counts the bits it examined), fill zeros beyond FILL_ZEROS_KEPT are dropped, and a
+    line with more than max_line_bits(width) bits and no EOL is dropped and counted as a bad line, so
+    `buffered_bits` stays below that bound plus one feed. More than `max_rows` rows raise T4PageTooLong
+    (and so does every later feed).
     """
 
-    def __init__(self, width: int = 1728, coding: str = "mh"):
+    def __init__(self, width: int = 1728, coding: str = "mh", max_rows: int = MAX_PAGE_ROWS):
         if coding not in ("mh", "mr", "mmr"):
             raise ValueError(f"unknown coding {coding!r}")
         self.width = width
         self.coding = coding
+        self.max_rows = max_rows
+        self._max_line = max_line_bits(width)
         self._buf = np.zeros(0, dtype=np.uint8)
+        self._scan = 0        # bits of _buf already searched for EOLs
+        self._zeros = 0       # zeros just before _buf[_scan] (since the last one or the start of _buf)
+        self._resync = False  # an over-long line was dropped: the data up to the next EOL is its tail
+        self._mmr_tried = -1  # len(_buf) at the last MMR decoding attempt that needed more data
         self._ref: list[int] = []
         self._eols = 0
         self._seen_eol = False
+        self._last: np.ndarray | None = None
         self.page_ended = False
+        self.too_long = False
         self.bad_rows = 0
         self.rows = 0
-        self._lines: list[np.ndarray] = []
+        self.bits_scanned = 0
+
+    @property
+    def buffered_bits(self) -> int:
+        """Received bits held until their line is complete."""
+        return len(self._buf)
 
     def feed(self, bits: ArrayLike) -> list[np.ndarray]:
         """Add coded bits; return newly completed rows (each uint8, 1=black)."""
-        if self.page_ended:
+        if self.page_ended and not self.too_long:
             return []
-        self._buf = np.concatenate([self._buf, np.asarray(bits, dtype=np.uint8)])
-        out: list[np.ndarray] = []
-        if self.coding == "mmr":
-            self._feed_mmr(out, final=False)
-        else:
-            self._feed_g3(out, final=False)
-        self.rows += len(out)
-        return out
+        if not self.too_long:
+            self._buf = np.concatenate([self._buf, np.asarray(bits, dtype=np.uint8)])
+        return self._decode(final=False)
 
     def finish(self) -> list[np.ndarray]:
         """Flush at the end of the page data (carrier drop); returns any last rows."""
+        return [] if self.page_ended and not self.too_long else self._decode(final=True)
+
+    def _decode(self, final: bool) -> list[np.ndarray]:
+        if self.too_long:
+            raise T4PageTooLong(f"page too long: more than {self.max_rows} rows")
         out: list[np.ndarray] = []
-        if not self.page_ended:
-            if self.coding == "mmr":
-                self._feed_mmr(out, final=True)
-            else:
-                self._feed_g3(out, final=True)
-        self.rows += len(out)
+        (self._feed_mmr if self.coding == "mmr" else self._feed_g3)(out, final)
         return out
+
+    def _emit(self, out: list[np.ndarray], row: np.ndarray) -> None:
+        if self.rows >= self.max_rows:
+            self.too_long = True
+            self._buf = np.zeros(0, dtype=np.uint8)
+            raise T4PageTooLong(f"page too long: more than {self.max_rows} rows")
+        self.rows += 1
+        self._last = row
+        out.append(row)
+
+    def _bad_line(self) -> np.ndarray:
+        self.bad_rows += 1
+        return self._last if self._last is not None else np.zeros(self.width, np.uint8)
 
     def _eol_positions(self, buf):
         """Start indices of the bit after each EOL (>=11 zeros then a one)."""
@@ -397,6 +430,18 @@ class T4Decoder:
         gap = ones - prev - 1
         ok = gap >= 11
         return (ones[ok] + 1).tolist()
+
+    def _new_eols(self, buf: np.ndarray) -> list[int]:
+        """EOL ends (as _eol_positions) in the bits not searched yet; each bit is examined once."""
+        start = self._scan
+        self.bits_scanned += len(buf) - start
+        ones = np.nonzero(buf[start:])[0] + start
+        if len(ones) == 0:
+            self._zeros += len(buf) - start
+            return []
+        prev = np.concatenate([[start - 1 - self._zeros], ones[:-1]])
+        self._zeros = len(buf) - 1 - int(ones[-1])
+        return (ones[ones - prev - 1 >= 11] + 1).tolist()
 
     def _line_1d_or_2d(self, seg: np.ndarray) -> np.ndarray | None:
         if len(seg) == 0:
@@ -416,21 +461,21 @@ class T4Decoder:
             if seg[pos:].any():
                 raise T4Error("trailing data after a complete line")
         except T4Error:
-            self.bad_rows += 1
-            return self._lines[-1] if self._lines else np.zeros(self.width, np.uint8)
+            return self._bad_line()
         self._ref = ch
         return _row_from_changes(ch, self.width)
 
     def _feed_g3(self, out, final):
         buf = self._buf
-        eols = self._eol_positions(buf)
         consumed = 0
-        for p in eols:
+        for p in self._new_eols(buf):
             seg = buf[consumed:p - 12]
             if not self._seen_eol:
                 self._seen_eol = True  # data before the first EOL is ignored
+            elif self._resync:
+                self._resync = False  # the tail of a line already dropped as too long
+                self._eols = 0
             else:
-                stripped = seg
                 if self.coding == "mr":
                     empty = len(seg) <= 1 or not seg[1:].any()
                 else:
@@ -443,45 +488,60 @@ class T4Decoder:
                         return
                 else:
                     self._eols = 0
-                    row = self._line_1d_or_2d(stripped)
+                    row = self._line_1d_or_2d(seg)
                     if row is not None:
-                        self._lines.append(row)
-                        out.append(row)
+                        self._emit(out, row)
             consumed = p
-        self._buf = buf[consumed:]
-        if final and self._seen_eol and self._buf.any():
+        buf = buf[consumed:]
+        if self._zeros > FILL_ZEROS_KEPT:  # fill (or idle) zeros: keep only what the EOL search needs
+            buf = buf[:len(buf) - (self._zeros - FILL_ZEROS_KEPT)]
+            self._zeros = FILL_ZEROS_KEPT
+        data = len(buf) - self._zeros
+        if data > self._max_line:  # no EOL within the longest possible line: garbage, not a line
+            if self._seen_eol and not final:
+                self._emit(out, self._bad_line())
+                self._resync = True
+            buf = buf[data:]  # the trailing zeros may be the start of an EOL
+        self._buf = buf
+        self._scan = len(buf)
+        if final and self._seen_eol and not self._resync and self._buf.any():
             seg = self._buf
             row = self._line_1d_or_2d(seg)
             if row is not None:
-                self._lines.append(row)
-                out.append(row)
+                self._emit(out, row)
             self._buf = np.zeros(0, dtype=np.uint8)
+            self._scan = self._zeros = 0
 
     def _feed_mmr(self, out, final):
         buf = self._buf
-        win = _windows(buf)
         end = len(buf)
+        chunk = 2 * self.width + 64
+        eofb = end >= 24 and not buf[:11].any() and buf[11] == 1
+        if not final and not eofb and (end < chunk or 0 <= self._mmr_tried and end - self._mmr_tried < chunk):
+            return  # not sure a whole line is here yet: wait for more (a retry only every `chunk` bits)
+        self.bits_scanned += end
+        win = _windows(buf)
         pos = 0
+        self._mmr_tried = -1
         while True:
             # EOFB: EOL EOL
             if pos + 24 <= end and not buf[pos:pos + 11].any() and buf[pos + 11] == 1:
                 self.page_ended = True
                 self._buf = np.zeros(0, dtype=np.uint8)
                 return
-            if not final and end - pos < 2 * self.width + 64:
+            if not final and end - pos < chunk:
                 break  # not sure a whole line is here yet; wait for more
             if pos >= end or not buf[pos:].any():
                 break
             try:
                 ch, npos = _decode_2d(win, pos, end, self.width, self._ref)
             except T4Error as exc:
-                if final or end - pos > 200000:
-                    raise T4Error(f"MMR data corrupt after {len(self._lines)} rows: {exc}") from None
+                if final or end - pos > self._max_line:  # no valid line is this long
+                    raise T4Error(f"MMR data corrupt after {self.rows} rows: {exc}") from None
+                self._mmr_tried = end - pos
                 break
             self._ref = ch
-            row = _row_from_changes(ch, self.width)
-            self._lines.append(row)
-            out.append(row)
+            self._emit(out, _row_from_changes(ch, self.width))
             pos = npos
         self._buf = buf[pos:]
 

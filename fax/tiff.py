@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 
 from .t4 import WIDTHS, T4Decoder, T4Encoder, T4Error, bits_to_bytes_msb, bytes_to_bits_msb
+from .t4_limits import MAX_PAGE_ROWS, MAX_PAGES
 
 __all__ = ["FaxPage", "read_tiff", "read_tiff_own", "write_tiff", "TiffError", "RES_STANDARD", "RES_FINE"]
 
@@ -59,6 +60,7 @@ def read_tiff(path: str) -> list[FaxPage]:
                     im.seek(i)
                 except EOFError:
                     break
+                _check_size(path, i, *im.size)
                 fr = im.convert("1") if im.mode != "1" else im
                 fr.load()
                 white = np.array(fr, dtype=bool)
@@ -153,6 +155,16 @@ def write_tiff(path: str, pages: list[FaxPage], compression: str = "g4", k: int 
     os.replace(tmp, path)
 
 
+def _check_size(path: str, index: int, width: int, height: int) -> None:
+    """Refuse a page (before decoding it) wider than a fax line, longer than MAX_PAGE_ROWS, or past
+    MAX_PAGES pages: an uploaded TIFF must not make us decode or hold an unbounded image."""
+    if index >= MAX_PAGES:
+        raise TiffError(f"{path}: more than {MAX_PAGES} pages")
+    if not 0 < width <= max(WIDTHS) or not 0 < height <= MAX_PAGE_ROWS:
+        raise TiffError(f"{path}: page {index} is {width} x {height} pixels (at most {max(WIDTHS)} x "
+                        f"{MAX_PAGE_ROWS})")
+
+
 def check_width(width: int) -> None:
     """Raise TiffError unless width is a fax line width (1728, 2048 or 2432 pixels)."""
     if width not in WIDTHS:
@@ -177,6 +189,7 @@ def read_tiff_own(path: str) -> list[FaxPage]:
                 t = im.tag_v2
                 comp = t.get(259, 1)
                 width, height = int(t[256]), int(t[257])
+                _check_size(path, i, width, height)
                 opts = int(t.get(292, 0))
                 if comp == 3:
                     coding = "mr" if opts & 1 else "mh"

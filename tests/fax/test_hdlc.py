@@ -75,3 +75,16 @@ def test_corrupted_frame_reported_bad_and_abort_drops():
     ab = np.concatenate([good[:40], np.ones(8, np.uint8), good])
     got = hdlc.HDLCDecoder().put_bits(ab)
     assert got == [(b"\xff\x13\x2e\x01\x02", True)]
+
+
+def test_bits_without_flags_never_grow_a_frame_past_max_len():
+    """Issue #16: after a flag, bits that never close a frame (at most 5 ones in a row: no flag, no abort)
+    are dropped once they pass max_len octets instead of growing the frame buffer."""
+    dec = hdlc.HDLCDecoder(max_len=300)
+    dec.put_bits(hdlc.flag_bits(4))
+    rng = np.random.default_rng(16)
+    for _ in range(500):
+        bits = rng.integers(0, 2, 288).astype(np.uint8)
+        bits[::6] = 0
+        assert dec.put_bits(bits) == []
+        assert len(dec._acc) <= (300 + 2 + 1) * 8 + 1

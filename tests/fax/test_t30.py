@@ -1,10 +1,13 @@
 """T.30 procedure details of our FaxEndpoint: DIS/DCS coding, timers, bad input, our own two ends together."""
+import functools
+
 import numpy as np
 import pytest
 from fax_signals import Line
 
-from trunkline.fax import FaxEndpoint, FaxResult
+from trunkline.fax import FaxEndpoint, FaxResult, t30_receiver
 from trunkline.fax.convert import synth_document
+from trunkline.fax.t4 import T4Decoder
 from trunkline.fax.t30_frames import FALLBACK, build_dcs, build_dis, parse_dcs, parse_dis
 from trunkline.fax.tiff import TiffError, read_tiff, write_tiff
 
@@ -110,3 +113,22 @@ def test_our_two_ends_continuous_noise(tmp_path):
     assert a.result.ok and b.result.ok and b.result.pages == 2
     for g, p in zip(read_tiff(dst), pages):
         assert np.array_equal(g.image, p.image)
+
+
+def test_page_over_the_row_limit_ends_the_session(tmp_path, monkeypatch):
+    """Issue #16: the receiver refuses a page longer than the decoder's row limit (here lowered to 100
+    to keep the call short) and ends the call with a clear reason instead of holding rows forever."""
+    monkeypatch.setattr(t30_receiver, "T4Decoder", functools.partial(T4Decoder, max_rows=100))
+    src, dst = str(tmp_path / "s.tif"), str(tmp_path / "r.tif")
+    write_tiff(src, synth_document(1, rows=150, seed=4))
+    a = FaxEndpoint(True, send=src, ident="A")
+    b = FaxEndpoint(False, receive=dst, ident="B")
+    for _ in range(120 * 50):
+        x, y = a.tx(160), b.tx(160)
+        a.rx(y)
+        b.rx(x)
+        if a.done and b.done:
+            break
+    assert b.done and not b.result.ok and b.result.pages == 0
+    assert b.result.reason == "page too long: more than 100 rows"
+    assert a.done and not a.result.ok

@@ -8,7 +8,8 @@ from PIL import Image
 
 from trunkline.fax import t4
 from trunkline.fax.convert import ConvertError, image_to_pages, synth_document, to_tiff
-from trunkline.fax.tiff import TiffError, read_tiff, read_tiff_own, write_tiff
+from trunkline.fax.t4_limits import FILL_ZEROS_KEPT, MAX_PAGE_ROWS, max_line_bits
+from trunkline.fax.tiff import FaxPage, TiffError, read_tiff, read_tiff_own, write_tiff
 
 
 def _pages(width, fine, n=2):
@@ -130,3 +131,101 @@ def test_convert_png_to_tiff(tmp_path):
     (tmp_path / "junk.png").write_bytes(b"not an image")
     with pytest.raises(ConvertError):
         image_to_pages(str(tmp_path / "junk.png"))
+
+
+# ---------------------------------------------------------------- issue #16: bounded work and memory
+_FEED = 288  # bits of one 20 ms block at 14400 bit/s
+_FEEDS_120S = 120 * 50
+
+
+def _no_eol_stream(kind: str) -> np.ndarray:
+    """120 s of line data without an EOL: idle/fill zeros, or garbage with a one in every 8 bits."""
+    n = _FEEDS_120S * _FEED
+    if kind == "zeros":
+        return np.zeros(n, np.uint8)
+    bits = np.random.default_rng(16).integers(0, 2, n).astype(np.uint8)
+    bits[::8] = 1  # never 11 zeros in a row: no EOL
+    return bits
+
+
+def _started_decoder(coding: str) -> tuple[t4.T4Decoder, list[np.ndarray]]:
+    """A decoder that has seen an EOL and one good line (so it is inside a page)."""
+    dec = t4.T4Decoder(1728, coding)
+    row = np.zeros(1728, np.uint8)
+    row[100:300] = 1
+    rows = dec.feed(t4.T4Encoder(1728, coding).encode_line(row))
+    rows += dec.feed(t4.EOL_BITS if coding == "mh" else np.append(t4.EOL_BITS, 1))
+    return dec, rows
+
+
+@pytest.mark.parametrize("coding", ["mh", "mr"])
+@pytest.mark.parametrize("kind", ["zeros", "garbage"])
+def test_no_eol_for_120s_keeps_the_buffer_bounded(coding, kind):
+    """Old decoder: the carried buffer grew by every fed bit (1.7 Mbit after 120 s)."""
+    dec, rows = _started_decoder(coding)
+    bits = _no_eol_stream(kind)
+    held = []
+    for i in range(_FEEDS_120S):
+        rows += dec.feed(bits[i * _FEED:(i + 1) * _FEED])
+        held.append(len(dec._buf))
+    bound = max_line_bits(1728) + FILL_ZEROS_KEPT + _FEED
+    assert max(held) <= bound, f"buffer reached {max(held)} bits (bound {bound})"
+    if kind == "zeros":  # fill zeros are not an error: nothing is reported until data arrives
+        assert dec.bad_rows == 0 and len(rows) == 1
+    else:  # garbage: one bad line per max_line_bits of it, so the page fails its copy-quality check
+        assert dec.bad_rows == len(rows) - 1
+        assert len(bits) // (max_line_bits(1728) + _FEED) <= dec.bad_rows <= len(bits) // max_line_bits(1728)
+
+
+@pytest.mark.parametrize("kind", ["zeros", "garbage"])
+def test_no_eol_for_120s_examines_each_bit_once(kind):
+    """Old decoder: every 20 ms feed searched the whole buffer again for an EOL (0.68 -> 55 ms a feed)."""
+    dec, _ = _started_decoder("mh")
+    bits = _no_eol_stream(kind)
+    for i in range(_FEEDS_120S):
+        before = dec.bits_scanned
+        dec.feed(bits[i * _FEED:(i + 1) * _FEED])
+        assert dec.bits_scanned - before == _FEED, f"feed {i}: {dec.bits_scanned - before} bits examined"
+
+
+def test_streamed_page_still_decodes_with_each_bit_scanned_once():
+    page = _pages(1728, fine=False, n=1)[0].image
+    bits = t4.encode_page(page, "mr", k=4, min_bits=400)  # long fill: trimmed, not buffered
+    dec = t4.T4Decoder(1728, "mr")
+    rows = []
+    for i in range(0, len(bits), _FEED):
+        rows += dec.feed(bits[i:i + _FEED])
+        assert dec.buffered_bits <= max_line_bits(1728) + FILL_ZEROS_KEPT + _FEED
+    rows += dec.finish()
+    assert dec.page_ended and dec.bad_rows == 0 and np.array_equal(np.array(rows), page)
+    assert dec.bits_scanned <= len(bits)
+
+
+@pytest.mark.parametrize("coding", ["mh", "mmr"])
+def test_page_longer_than_the_limit_is_refused(coding):
+    """A page with no end: at most MAX_PAGE_ROWS rows come out, then T4PageTooLong (again on every feed)."""
+    enc = t4.T4Encoder(1728, coding)
+    row = np.zeros(1728, np.uint8)
+    row[::7] = 1
+    line = enc.encode_line(row) if coding == "mh" else None
+    dec = t4.T4Decoder(1728, coding)
+    rows: list[np.ndarray] = []
+    with pytest.raises(t4.T4PageTooLong, match="page too long"):
+        for _ in range(MAX_PAGE_ROWS + 100):
+            rows += dec.feed(line if line is not None else enc.encode_line(row))
+    assert dec.rows == MAX_PAGE_ROWS and len(rows) <= MAX_PAGE_ROWS
+    with pytest.raises(t4.T4PageTooLong):
+        dec.feed(line if line is not None else enc.encode_line(row))
+    with pytest.raises(t4.T4PageTooLong):
+        dec.finish()
+    # a page of exactly the limit is fine
+    page = np.zeros((MAX_PAGE_ROWS, 1728), np.uint8)
+    assert t4.decode_page(t4.encode_page(page, coding), 1728, coding).shape == page.shape
+
+
+def test_tiff_larger_than_a_fax_page_is_refused(tmp_path):
+    path = str(tmp_path / "long.tif")
+    write_tiff(path, [FaxPage(np.zeros((MAX_PAGE_ROWS + 1, 1728), np.uint8))], "g3")
+    for reader in (read_tiff, read_tiff_own):
+        with pytest.raises(TiffError, match="at most"):
+            reader(path)
