@@ -3,9 +3,31 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import unicodedata
 from typing import Any, Protocol
 
+from sqlalchemy import String
+
+from trunkline.data.models import Cdr
 from trunkline.media.call import Call
+
+#: the Cdr text columns and their length bounds (None: unbounded Text), read from the model
+TEXT_LIMITS: dict[str, int | None] = {c.name: c.type.length for c in Cdr.__table__.columns
+                                      if isinstance(c.type, String)}
+
+
+def clean_text(value: object, limit: int | None) -> str:
+    """`value` as text the database always accepts: control characters (NUL included) and lone
+    surrogates removed, cut to `limit` characters."""
+    text = value if isinstance(value, str) else str(value)
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cs"))
+    return text if limit is None else text[:limit]
+
+
+def sanitise(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with every text column cleaned and bounded to its Cdr column size (None stays None)."""
+    return {k: clean_text(v, TEXT_LIMITS[k]) if k in TEXT_LIMITS and v is not None else v
+            for k, v in row.items()}
 
 
 class CdrWriter(Protocol):
@@ -17,7 +39,8 @@ class CdrWriter(Protocol):
 
 
 def cdr_row(call: Call, server: str = "", epoch: float | None = None) -> dict[str, Any]:
-    """The Cdr columns for an ended call; media times are placed on the wall clock via `epoch` (s)."""
+    """The Cdr columns for an ended call, text cleaned and bounded to the column sizes; media times are
+    placed on the wall clock via `epoch` (s)."""
     epoch = time.time() - call.engine.now if epoch is None else epoch
 
     def ts(t: float | None) -> dt.datetime | None:
@@ -38,7 +61,7 @@ def cdr_row(call: Call, server: str = "", epoch: float | None = None) -> dict[st
         "wait": rec.wait, "talk": rec.talk,
         "ivr_path": rec.ivr_path, "digits": rec.digits, "survey_score": rec.survey_score,
     }
-    return row
+    return sanitise(row)  # caller, called, trunk... come from the network: never let the database refuse them
 
 
 class CdrRecorder:

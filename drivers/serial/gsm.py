@@ -203,6 +203,16 @@ class GsmModem:
 
         Each +CMTI is read (AT+CMGR) and deleted (AT+CMGD) from modem memory.
         """
+        events = []
+        for idx, ev in self.poll_stored(timeout):
+            events.append(ev)
+            if idx is not None:
+                self.delete(idx)
+        return events
+
+    def poll_stored(self, timeout: float = 0.0) -> list[tuple[int | None, P.Message]]:
+        """Like poll(), but leaves each +CMTI message in modem memory: (memory index, message) pairs,
+        index None for a +CDS status report (not stored). The caller deletes once the message is safe."""
         deadline = time.monotonic() + timeout
         while True:
             if self.ser is None:
@@ -214,17 +224,16 @@ class GsmModem:
             if line is None:
                 break
             self._unsolicited(line, time.monotonic() + self.timeout)
-        events: list[P.Message] = []
+        events: list[tuple[int | None, P.Message]] = []
         while self._pending:
             line = self._pending.pop(0)
             if line.startswith("+CMTI:"):
                 idx = int(line.split(",")[-1])
-                events.append(self.read(idx))
-                self.delete(idx)
+                events.append((idx, self.read(idx)))
             elif line.startswith("+CDS:"):
                 body = line.split("\n", 1)[1]
                 if body:
-                    events.append(P.decode(P.from_hex(body)))
+                    events.append((None, P.decode(P.from_hex(body))))
         return events
 
     def _inwaiting(self) -> int:

@@ -8,6 +8,10 @@
 (seconds) until `max_attempts`, then the row is 'failed'; a modem that is gone leaves every row queued
 (the state is `modem_state == "gone"`, reported through `on_event`) and they go out when it comes back.
 Statuses of `sms.status`: queued, sent, delivered, failed (outgoing); received (incoming).
+
+An incoming message is deleted from modem memory only after its row is committed: when the database
+fails it stays in the modem and the next pump() reads the modem memory again (AT+CMGL) and retries;
+a message already stored (same sender, time and text) is not stored twice.
 """
 from __future__ import annotations
 
@@ -53,6 +57,7 @@ class SmsService:
         self._sweep_stored = False       # read what is already in modem memory once the modem is (re)opened
         self.last_problem = ""
         self._reassembly = P.Reassembler()
+        self._part_slots: dict[tuple[str, int, int], set[int]] = {}  # modem memory indexes of held parts
         self._next_ref = 1
         self._ref_lock = threading.Lock()
         self._stop: threading.Event | None = None
@@ -151,14 +156,9 @@ class SmsService:
             raise ModemGone(f"modem on {self.port} not open")
         return self.modem
 
-    def _take_stored(self) -> list[P.Message]:
-        """Every message already in modem memory, read and deleted (AT+CMGL=4, AT+CMGD)."""
-        modem = self._open_modem()
-        events = []
-        for idx, ev in modem.list_all():
-            events.append(ev)
-            modem.delete(idx)
-        return events
+    def _take_stored(self) -> list[tuple[int | None, P.Message]]:
+        """Every message already in modem memory (AT+CMGL=4) with its index; deleted once stored."""
+        return [(idx, ev) for idx, ev in self._open_modem().list_all()]
 
     def _gone(self, why: str) -> None:
         if self.modem:
@@ -222,24 +222,50 @@ class SmsService:
         self.on_event("sms_sent", {"id": sms_id, "mrs": mrs})
 
     def _collect(self, out: dict[str, int], timeout: float) -> None:
-        self._handle(out, self._open_modem().poll(timeout))
+        self._handle(out, self._open_modem().poll_stored(timeout))
 
-    def _handle(self, out: dict[str, int], events: list[P.Message]) -> None:
-        for ev in events:
-            if isinstance(ev, P.StatusReport):
-                out["reports"] += self._report(ev)
-            elif isinstance(ev, P.Deliver):
-                text = self._reassembly.add(ev.sender, ev.text, ev.concat)
-                if text is None:
-                    continue
-                with session_scope(self.factory) as s:
-                    row = Sms(direction="in", number=ev.sender, text=text, status="received",
-                              at=ev.timestamp.astimezone(dt.timezone.utc))
-                    s.add(row)
-                    s.flush()
-                    rid = row.id
-                out["received"] += 1
-                self.on_event("sms_received", {"id": rid, "number": ev.sender, "text": text})
+    def _handle(self, out: dict[str, int], events: list[tuple[int | None, P.Message]]) -> None:
+        for idx, ev in events:
+            try:
+                if isinstance(ev, P.StatusReport):
+                    out["reports"] += self._report(ev)
+                elif isinstance(ev, P.Deliver):
+                    self._incoming(out, idx, ev)
+            except ModemGone:
+                raise
+            except Exception as exc:  # database down: the message stays in the modem, read again next pump
+                self._sweep_stored = True
+                self.last_problem = f"{type(exc).__name__}: {exc}"
+                log.warning("incoming SMS not stored yet (kept in modem memory): %s", self.last_problem)
+
+    def _incoming(self, out: dict[str, int], idx: int | None, ev: P.Deliver) -> None:
+        """Store one incoming message (or, when it completes one, the joined parts); then free its slots."""
+        slots = {idx} if idx is not None else set()
+        if ev.concat is not None and ev.concat.total > 1:
+            key = (ev.sender, ev.concat.ref, ev.concat.total)
+            slots = self._part_slots.setdefault(key, set()) | slots
+            self._part_slots[key] = slots
+        text = self._reassembly.add(ev.sender, ev.text, ev.concat)
+        if text is None:
+            return
+        if ev.concat is not None:
+            self._part_slots.pop((ev.sender, ev.concat.ref, ev.concat.total), None)
+        at = ev.timestamp.astimezone(dt.timezone.utc)
+        rid = None
+        with session_scope(self.factory) as s:
+            have = s.scalar(select(Sms.id).where(Sms.direction == "in", Sms.number == ev.sender, Sms.at == at,
+                                                 Sms.text == text).limit(1))
+            if have is None:  # not stored by an earlier pump whose AT+CMGD failed
+                row = Sms(direction="in", number=ev.sender, text=text, status="received", at=at)
+                s.add(row)
+                s.flush()
+                rid = row.id
+        modem = self._open_modem()
+        for i in sorted(slots):  # committed: now the modem may forget it
+            modem.delete(i)
+        if rid is not None:
+            out["received"] += 1
+            self.on_event("sms_received", {"id": rid, "number": ev.sender, "text": text})
 
     def _report(self, rep: P.StatusReport) -> int:
         with session_scope(self.factory) as s:

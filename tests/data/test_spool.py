@@ -1,5 +1,6 @@
 """Durable CDR/queue-event writer: nothing lost, order kept, the producer never waits for the database."""
 import datetime as dt
+import errno
 import os
 import time
 
@@ -151,3 +152,76 @@ def test_spool_survives_a_process_restart(tmp_path):
     assert w2.flush(10)
     w2.stop()
     _check_all_in_order(engine, 101)
+
+
+@pytest.mark.parametrize("first_back", ["disk", "database"])
+def test_disk_full_and_database_down_keeps_everything_and_resumes(tmp_path, monkeypatch, first_back):
+    """Database unreachable AND spool appends fail (ENOSPC): the writer lives on, raises the alarm, holds
+    the records in memory, and once the disk or the database works again every record arrives once, in order."""
+    engine = schema.migrate(f"sqlite:///{tmp_path}/d.db")
+    spool = str(tmp_path / "spool.jsonl")
+    broken = db.make_engine(f"sqlite:///{tmp_path}/missing-dir/x/none.db")  # cannot open: writes fail
+    w = DurableWriter(broken, spool, maxsize=20, retry_interval=0.1)  # small queue: put() overflows too
+    real_append = w._append_locked
+    disk_full = [True]
+
+    def append(recs, sync=False):  # fault injection at the file boundary
+        if disk_full[0]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_append(recs, sync)
+
+    monkeypatch.setattr(w, "_append_locked", append)
+    w.start()
+    n = 300
+    for i in range(n):
+        w.write_cdr(**_cdr(i))
+    time.sleep(0.5)  # several retries against the dead database and the full disk
+    assert w._thread is not None and w._thread.is_alive(), "writer thread died"
+    assert "unwritable" in w.alarm and w.stats["spool_errors"] > 0
+    assert w.stats["dropped"] == 0 and w.backlog > 0 and _rows(engine) == []
+    if first_back == "disk":
+        disk_full[0] = False
+        end = time.monotonic() + 5
+        while w.alarm and time.monotonic() < end:
+            time.sleep(0.02)
+        assert not w.alarm and w.backlog == 0 and os.path.getsize(spool) > 0  # backlog now on disk
+        w.engine = engine
+    else:
+        w.engine = engine  # database back while the disk is still full: the backlog goes straight in
+    for i in range(n, n + 10):
+        w.write_cdr(**_cdr(i))
+    assert w.flush(20), f"not drained: {w.stats} {w.alarm} {w.last_error}"
+    assert not w.alarm and w.backlog == 0 and w._thread.is_alive()
+    disk_full[0] = False
+    w.stop()
+    _check_all_in_order(engine, n + 10)
+
+
+def test_writer_thread_survives_an_unexpected_error(tmp_path, monkeypatch):
+    engine = schema.migrate(f"sqlite:///{tmp_path}/e.db")
+    w = DurableWriter(engine, str(tmp_path / "spool.jsonl"), retry_interval=0.05)
+    real_insert = w._insert
+    calls = [0]
+
+    def insert(recs):
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("boom")  # not a database error: escapes the insert handling
+        return real_insert(recs)
+
+    monkeypatch.setattr(w, "_insert", insert)
+    real_failed = w._failed
+
+    def failed(exc):
+        if isinstance(exc, RuntimeError):
+            raise exc  # a bug in the error path itself
+        real_failed(exc)
+
+    monkeypatch.setattr(w, "_failed", failed)
+    w.start()
+    for i in range(5):
+        w.write_cdr(**_cdr(i))
+    assert w.flush(10), f"not drained: {w.stats} {w.alarm}"
+    assert w._thread is not None and w._thread.is_alive()
+    w.stop()
+    _check_all_in_order(engine, 5)

@@ -1,8 +1,10 @@
 """SMS end to end through the pty GSM modem simulator: pyserial driver, DB send queue, retries, incoming."""
 import datetime as dt
+import time
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from trunkline.data.db import Base, make_engine, make_session_factory, session_scope
 from trunkline.data.models import Sms
@@ -234,3 +236,70 @@ def test_messages_stored_before_the_service_opened_the_modem_are_read(sim, facto
     row = rows(factory, direction="in")[0]
     assert (row.number, row.text) == ("+4915100000040", "waiting in the SIM")
     assert sim.memory == {}
+
+
+def _wait(cond, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_sms_received_during_a_database_outage_stays_in_the_modem_until_stored(sim, factory):
+    """The database is down when SMS arrive (+CMTI, one of them in 5 parts): nothing is deleted from the
+    SIM; once the database works every message is stored exactly once and only then deleted."""
+    down = [True]
+
+    def flaky_factory():
+        if down[0]:
+            raise OperationalError("connect", {}, ConnectionRefusedError("database is down"))
+        return factory()
+
+    svc = SmsService(flaky_factory, sim.path, modem_timeout=2)
+    svc.start(interval=0.1)
+    try:
+        assert _wait(lambda: svc.modem_state == "up")
+        slots = sim.deliver("+4915100000050", "sent while the database was down")
+        slots += sim.deliver("+8613800138000", CHINESE_300, ref=9)
+        assert len(slots) == 6
+        time.sleep(1.0)  # several pumps against the dead database
+        assert sorted(sim.memory) == sorted(slots), "message deleted from the modem before it was stored"
+        down[0] = False
+        assert _wait(lambda: len(rows(factory, direction="in")) == 2 and not sim.memory), sim.memory
+        time.sleep(0.5)  # more pumps: nothing stored twice
+    finally:
+        svc.stop()
+    got = sorted((r.number, r.text, r.status) for r in rows(factory, direction="in"))
+    assert got == [("+4915100000050", "sent while the database was down", "received"),
+                   ("+8613800138000", CHINESE_300, "received")]
+
+
+def test_sms_whose_insert_fails_is_not_deleted_from_the_modem(sim, factory):
+    """The database fails exactly when an incoming SMS is being stored (the outage starts mid-pump): the
+    message stays in modem memory, the next pump reads it again and stores it once, then deletes it."""
+    plan = []  # outcomes of the next factory calls (True: fail); empty: the database works
+
+    def flaky_factory():
+        if plan and plan.pop(0):
+            raise OperationalError("connect", {}, ConnectionRefusedError("database is down"))
+        return factory()
+
+    svc = SmsService(flaky_factory, sim.path, modem_timeout=2)
+    try:
+        svc.pump()                                   # modem open, nothing to do
+        single = sim.deliver("+4915100000060", "arrives as the database goes down")
+        parts = sim.deliver("+8613800138000", CHINESE_300, ref=11)
+        plan[:] = [False, True]                      # the send-queue query works, the first insert fails
+        got = svc.pump(poll_timeout=0.5)
+        assert got["received"] == 1                  # the 5-part message went in
+        assert sorted(sim.memory) == single, "SMS deleted from the modem before its row was committed"
+        assert [r.text for r in rows(factory, direction="in")] == [CHINESE_300]
+        assert svc.pump()["received"] == 1           # database back: read again from the SIM, stored
+        assert sim.memory == {} and not set(parts) & set(sim.memory)
+        assert svc.pump()["received"] == 0
+    finally:
+        svc.close()
+    got_rows = sorted((r.number, r.text) for r in rows(factory, direction="in"))
+    assert got_rows == [("+4915100000060", "arrives as the database goes down"), ("+8613800138000", CHINESE_300)]
