@@ -42,6 +42,7 @@ PERMISSIONS = {
     "config.edit": {"admin", "supervisor"},
     "monitor": {"admin", "supervisor"},  # listen / whisper / barge
     "users.manage": {"admin"},
+    "security.manage": {"admin"},  # role IP allowlists, per-user allowlists
     "logs.view": {"admin"},
 }
 
@@ -132,6 +133,16 @@ def ip_allowed(user: User, ip: str, session_: Session) -> bool:
     if role_nets and not any(addr in n for n in role_nets):
         return False
     return True
+
+
+def would_lock_out(s: Session) -> str | None:
+    """After a pending change in `s`: a message when the logged-in user's own address would be refused."""
+    me = s.get(User, g.user.id)
+    ip = client_ip()
+    if me is None or ip_allowed(me, ip, s):
+        return None
+    return (f"refused: this change would lock you out (your address {ip} would no longer be allowed "
+            f"for user {me.username!r} with role {me.role!r})")
 
 
 # ---------------------------------------------------------------- login rate limiting
