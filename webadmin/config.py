@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import tempfile
 from typing import Any, cast
 
@@ -19,7 +20,7 @@ from trunkline.data.db import Base, session_scope
 from trunkline.data.models import ROLES, AuditLog, Board, ErrorLog, RoleAllowlist, Span, User
 from trunkline.ivr import flowdoc
 from trunkline.ivr.models import IvrBlacklistEntry, IvrCalendar, IvrCalendarDay, IvrFlow, IvrMailbox, IvrPrompt
-from trunkline.ivr.prompts import PromptError, PromptLibrary
+from trunkline.ivr.prompts import PromptError, PromptLibrary, check_lang, check_name
 
 from .rows import listed
 from .security import audit, can, db, hash_password, parse_cidrs, require, would_lock_out
@@ -241,6 +242,8 @@ def flow_edit() -> tuple[str, int]:
 
 # ---------------------------------------------------------------- prompts
 
+_UPLOAD_EXT = re.compile(r"\.[A-Za-z0-9]{1,8}")
+
 def _prompt_library() -> PromptLibrary:
     hub = current_app.config["HUB"]
     lib: PromptLibrary | None = hub.prompts
@@ -262,9 +265,14 @@ def prompts() -> tuple[str, int]:
         up = request.files.get("file")
         text = request.form.get("text", "").strip()
         try:
+            check_name(name)
+            if lang is not None:
+                check_lang(lang)
             lib = _prompt_library()
             if up and up.filename:
-                with tempfile.NamedTemporaryFile(suffix=os.path.splitext(up.filename)[1]) as tmp:
+                # only the extension of the client's file name is used (soundfile may need it), if plain
+                ext = os.path.splitext(up.filename)[1]
+                with tempfile.NamedTemporaryFile(suffix=ext if _UPLOAD_EXT.fullmatch(ext) else "") as tmp:
                     up.save(tmp.name)
                     path = lib.add_file(name, tmp.name, lang=lang)
                 audit("prompt_upload", f"prompt:{lang or ''}/{name}", up.filename)

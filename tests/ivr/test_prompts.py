@@ -118,3 +118,25 @@ def test_materialized_fragments_play_through_the_engine_library(tmp_path):
     for f in frags:
         assert same(eng.load(f), lib.load(f)), f
     assert same(eng.load("vm-enter-pin"), lib.load("vm-enter-pin"))
+
+
+@pytest.mark.parametrize("lang", ["../out", "../../out", "/abs/out", "en/../../out", "en\x00", "..", ".", "en\\..",
+                                  "EN", "e", "en-", "en/x"])
+def test_language_is_checked_before_any_file_is_written(tmp_path, lang):
+    root = tmp_path / "prompts"
+    lib = PromptLibrary(root, language="zh", tts=False)
+    src = tmp_path / "g.wav"
+    sf.write(src, np.full(800, 0.1), 8000)
+    for add in (lambda: lib.add_file("x", str(src), lang=lang), lambda: lib.add_samples("x", np.ones(80), lang=lang),
+                lambda: lib.define_text("x", "hi", lang=lang), lambda: lib.names(lang)):
+        with pytest.raises(PromptError, match="bad language"):
+            add()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["g.wav", "prompts"]
+
+
+@pytest.mark.parametrize("name", ["../x", "a/../../x", "/abs/x", "x\x00", "a\\..\\x", "./x", "a//b", "-x", "", "a/"])
+def test_bad_names_are_refused(tmp_path, name):
+    lib = PromptLibrary(tmp_path / "p", language="zh", tts=False)
+    with pytest.raises(PromptError, match="bad prompt name"):
+        lib.add_samples(name, np.ones(80), lang="en")
+    assert lib.names("en") == [] and lib.names("pt_BR") == []

@@ -1,5 +1,9 @@
 """Security settings in the configuration pages: who may change role/user allowlists, no self lock-out."""
+import io
+
+import numpy as np
 import pytest
+import soundfile as sf
 from sqlalchemy import select
 from web_fixtures import csrf_of, login, make_app
 
@@ -94,3 +98,40 @@ def test_admin_cannot_lock_themselves_out(app):
     assert r.status_code == 400 and b"lock you out" in r.data
     assert c.get("/config").status_code == 200
     assert login(app.test_client(), "admin").status_code == 302
+
+
+def _files_outside(root, inside):
+    return sorted(str(p) for p in root.rglob("*") if p.is_file() and inside not in p.parents
+                  and not p.name.startswith("web.db"))
+
+
+def test_prompt_upload_refuses_path_traversal_in_every_field(app, tmp_path):
+    wav = io.BytesIO()
+    sf.write(wav, np.full(800, 0.1), 8000, format="WAV")
+    c, tok = _client(app, "admin")
+    before = _files_outside(tmp_path, tmp_path / "prompts")
+    outside = tmp_path / "outside"
+    bad = ["../outside", "../../outside", str(outside), "en/../../outside", "en\x00", "..", "en\\..\\..",
+           "/etc"]
+    cases = [{"name": "ok", "lang": b} for b in bad + ["en/x", "EN"]] + \
+        [{"name": b + "/evil", "lang": "en"} for b in bad] + \
+        [{"name": b, "lang": "en"} for b in ("../evil", "../../outside/evil", str(outside / "evil"), "ok\x00",
+                                             "a/../../evil", "./evil", "a//b", "a\\..\\evil", "-evil")]
+    for fields in cases:
+        for how in ("file", "text"):
+            data = dict(fields, csrf_token=tok)
+            if how == "file":
+                data["file"] = (io.BytesIO(wav.getvalue()), "../../outside/x\x00.wav")
+            else:
+                data["text"] = "hello"
+            r = c.post("/config/prompts", data=data, content_type="multipart/form-data")
+            assert r.status_code == 400 and b"bad " in r.data, (fields, how, r.status_code)
+    assert _files_outside(tmp_path, tmp_path / "prompts") == before
+    assert not outside.exists()
+    # a good upload still works (a hostile client file name only loses its extension)
+    r = c.post("/config/prompts", data={"name": "menu/main", "lang": "pt_BR", "csrf_token": tok,
+                                        "file": (io.BytesIO(wav.getvalue()), "../x/y.wav")},
+               content_type="multipart/form-data")
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    assert (tmp_path / "prompts" / "pt_BR" / "menu" / "main.wav").exists()
+    assert _files_outside(tmp_path, tmp_path / "prompts") == before
