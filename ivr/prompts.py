@@ -40,10 +40,12 @@ LANGS = ("zh", "en")
 VOICES = {"zh": "cmn", "en": "en-us"}
 
 __all__ = ["LANGS", "SYSTEM_PROMPTS", "VOICES", "PromptError", "PromptLibrary", "check_lang", "check_name",
-           "espeak_available", "record_by_phone", "trim_silence"]
+           "check_voice", "espeak_available", "record_by_phone", "trim_silence"]
 
 #: a language tag that may be a directory under the prompt root: "zh", "en", "yue", "en-us", "pt_BR"
 LANG_RE = re.compile(r"[a-z]{2,3}([-_][A-Za-z]{2,4})?")
+#: an espeak-ng voice name: never starts with "-" (it is an argument of -v)
+VOICE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+/-]{0,63}")
 #: one "/"-separated component of a prompt name: word characters, then also . + - (never ".", "..", "-x")
 NAME_PART_RE = re.compile(r"\w[\w.+-]{0,99}")
 
@@ -53,6 +55,13 @@ def check_lang(lang: str) -> str:
     if not isinstance(lang, str) or not LANG_RE.fullmatch(lang):
         raise PromptError(f"bad language {lang!r} (expected a tag like zh, en or en-us)")
     return lang
+
+
+def check_voice(voice: str) -> str:
+    """`voice` when it is an espeak-ng voice name (en-us, cmn, en+f3, mb/mb-en1); PromptError otherwise."""
+    if not isinstance(voice, str) or not VOICE_RE.fullmatch(voice):
+        raise PromptError(f"bad voice {voice!r}")
+    return voice
 
 
 def check_name(name: str) -> str:
@@ -325,7 +334,9 @@ class PromptLibrary(AudioLibrary):
             raise PromptError(f"no recorded prompt and espeak-ng TTS is not available for {text!r}")
         with tempfile.TemporaryDirectory() as tmp:
             raw = os.path.join(tmp, "tts.wav")
-            proc = subprocess.run(["espeak-ng", "-v", voice, "-w", raw, text], capture_output=True, timeout=30)
+            # the text goes on stdin, never as an argument espeak-ng could parse as an option (-f FILE ...)
+            proc = subprocess.run(["espeak-ng", "-v", check_voice(voice), "-w", raw, "--stdin"],
+                                  input=text.encode(), capture_output=True, timeout=30)
             if proc.returncode != 0 or not os.path.exists(raw):
                 raise PromptError(f"espeak-ng failed for voice {voice!r}: {proc.stderr.decode(errors='replace')}")
             samples = trim_silence(load_audio(raw))
