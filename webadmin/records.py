@@ -17,7 +17,7 @@ from trunkline.data.db import session_scope
 from trunkline.data.models import Cdr, Fax, Recording
 from trunkline.ivr.models import IvrMailbox, IvrVoicemailMessage
 
-from .rows import listed, row_or_404
+from .rows import export_row, listed, row_or_404
 from .security import audit, db, require
 
 log = logging.getLogger("trunkline.webadmin")
@@ -84,7 +84,7 @@ def cdrs_csv() -> Response:
             for c in s.scalars(cdr_query(request.args).execution_options(yield_per=500)):
                 buf.seek(0)
                 buf.truncate()
-                w.writerow([getattr(c, k) if getattr(c, k) is not None else "" for k in CDR_COLUMNS])
+                w.writerow(export_row([getattr(c, k) for k in CDR_COLUMNS]))
                 yield buf.getvalue()
     audit("export", "cdrs.csv", request.query_string.decode()[:200])
     return Response(stream_with_context(gen()), mimetype="text/csv",

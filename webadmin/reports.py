@@ -18,6 +18,7 @@ from trunkline.data.models import Cdr
 
 from .live import summarize
 from .records import parse_day
+from .rows import export_row
 from .security import audit, db, require
 
 bp = Blueprint("reports", __name__)
@@ -128,10 +129,10 @@ def csv_export() -> Response:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["kind", "name"] + FIELDS)
-    w.writerow(["all", ""] + [rep["overall"][f] for f in FIELDS])
+    w.writerow(export_row(["all", ""] + [rep["overall"][f] for f in FIELDS]))
     for kind in ("queues", "agents"):
-        for name, f in rep[kind].items():
-            w.writerow([kind[:-1], name] + [f[k] if f[k] is not None else "" for k in FIELDS])
+        for name, f in rep[kind].items():    # queue and agent names come from the configuration
+            w.writerow(export_row([kind[:-1], name] + [f[k] for k in FIELDS]))
     for h, n in enumerate(rep["by_hour"]):
         w.writerow(["hour", f"{h:02d}", n])
     for d, n in zip(rep["days"], rep["by_day"]):

@@ -1,4 +1,5 @@
-"""Reading rows for pages: one row by key (404 when missing), newest-first lists filtered by query arguments."""
+"""Reading rows for pages: one row by key (404 when missing), newest-first lists filtered by query arguments;
+cells for CSV exports that a spreadsheet cannot run as formulas."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -13,6 +14,24 @@ from trunkline.data.db import Base, session_scope
 from .security import db
 
 M = TypeVar("M", bound=Base)
+
+#: a text cell starting with one of these is read as a formula by spreadsheets (CSV/formula injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def export_cell(value: Any) -> Any:
+    """A value for a CSV/XLSX export cell: None -> "", text a spreadsheet would run as a formula gets a
+    leading apostrophe (shown as text: "'=cmd|..."); numbers and other values unchanged."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def export_row(values: Sequence[Any]) -> list[Any]:
+    """`export_cell` of each value."""
+    return [export_cell(v) for v in values]
 
 
 def row_or_404(model: type[M], key: Any) -> M:
