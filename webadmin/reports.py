@@ -18,7 +18,7 @@ from trunkline.data.models import Cdr
 
 from .live import summarize
 from .records import parse_day
-from .rows import export_row
+from .rows import export_row, float_arg
 from .security import audit, db, require
 
 bp = Blueprint("reports", __name__)
@@ -107,7 +107,7 @@ FIELDS = ["offered", "answered", "abandoned", "asa", "aht", "avg_talk", "avg_wai
 def _requested_report() -> tuple[dict[str, Any], dt.datetime, dt.datetime, float]:
     """The report the query arguments ask for (from, to, sl, direction): (report, from, to, SL seconds)."""
     a, b = _range(request.args)
-    sl = float(request.args.get("sl") or current_app.config.get("SERVICE_LEVEL_SECONDS", 20.0))
+    sl = float_arg("sl", float(current_app.config.get("SERVICE_LEVEL_SECONDS", 20.0)), 0.0, 86400.0)
     return build_report(a, b, sl, request.args.get("direction") or None), a, b, sl
 
 

@@ -2,6 +2,7 @@
 cells for CSV exports that a spreadsheet cannot run as formulas."""
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -14,6 +15,34 @@ from trunkline.data.db import Base, session_scope
 from .security import db
 
 M = TypeVar("M", bound=Base)
+
+def int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    """Query argument `name` as an int in [lo, hi] (missing/empty: default); abort 400 naming it otherwise."""
+    text = request.args.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        abort(400, description=f"{name} must be a whole number, not {text[:40]!r}")
+    if not lo <= value <= hi:
+        abort(400, description=f"{name} must be between {lo} and {hi}")
+    return value
+
+
+def float_arg(name: str, default: float, lo: float, hi: float) -> float:
+    """Query argument `name` as a number in [lo, hi] (missing/empty: default); abort 400 naming it otherwise."""
+    text = request.args.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        abort(400, description=f"{name} must be a number, not {text[:40]!r}")
+    if not math.isfinite(value) or not lo <= value <= hi:
+        abort(400, description=f"{name} must be between {lo:g} and {hi:g}")
+    return value
+
 
 #: a text cell starting with one of these is read as a formula by spreadsheets (CSV/formula injection)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")

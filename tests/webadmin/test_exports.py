@@ -52,3 +52,23 @@ def test_report_csv_neutralises_formulas(app):
     assert r.status_code == 200 and _formula_cells(text) == []
     names = {(x["kind"], x["name"]) for x in csv.DictReader(io.StringIO(text))}
     assert {("queue", "'" + v) for v in EVIL} <= names and {("agent", "'" + v) for v in EVIL} <= names
+
+
+@pytest.mark.parametrize("url,word", [
+    ("/cdrs?limit=abc", "limit"), ("/cdrs?limit=-1", "limit"), ("/cdrs?limit=1e9", "limit"),
+    ("/cdrs?to=9999-12-31", "out of range"), ("/cdrs.csv?to=9999-12-31", "out of range"),
+    ("/cdrs?from=yesterday", "not a date"), ("/cdrs.csv?from=2026-13-01", "not a date"),
+    ("/reports?sl=abc", "sl"), ("/reports?sl=nan", "sl"), ("/reports?sl=-5", "sl"), ("/reports.csv?sl=abc", "sl"),
+    ("/reports?to=9999-12-31", "out of range"), ("/reports.csv?to=9999-12-31", "out of range"),
+    ("/reports?from=2026-02-30", "not a date"), ("/cti/supervisor/events?seconds=abc", "seconds"),
+])
+def test_bad_query_arguments_are_a_clear_400(app, url, word):
+    r = _client(app).get(url)
+    assert r.status_code == 400 and word in r.get_data(as_text=True), (url, r.status_code)
+
+
+def test_good_query_arguments_still_work(app):
+    c = _client(app)
+    assert c.get("/cdrs?limit=5&from=2026-11-20&to=2026-11-20").status_code == 200
+    assert c.get("/cdrs?limit=").status_code == 200
+    assert c.get("/reports?sl=30&from=2026-11-20&to=9999-12-30").status_code == 200
