@@ -85,7 +85,8 @@ def speech_8k(seconds=30.0):
             "For billing, press one. For technical support, press two. To speak to an agent, stay on the line. "
             "Your call is important to us and will be answered in the order it was received. ") * 3
     with tempfile.NamedTemporaryFile(suffix=".wav") as f:
-        subprocess.run(["espeak-ng", "-v", "en", "-w", f.name, text], check=True, capture_output=True)
+        subprocess.run(["espeak-ng", "-v", "en", "-w", f.name, "--stdin"], input=text.encode(), check=True,
+                       capture_output=True)
         x, rate = sf.read(f.name, dtype="float64")
     g = gcd(8000, rate)
     y = resample_poly(x, 8000 // g, rate // g)

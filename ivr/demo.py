@@ -51,7 +51,9 @@ def _speak(text: str, voice: str = "en") -> np.ndarray | None:
     if not exe:
         return None
     with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
-        r = subprocess.run([exe, "-v", voice, "-s", "170", "-w", tmp.name, text], capture_output=True)
+        # the text goes on stdin, never as an argument espeak-ng could parse as an option (-f FILE ...)
+        r = subprocess.run([exe, "-v", voice, "-s", "170", "-w", tmp.name, "--stdin"], input=text.encode(),
+                           capture_output=True)
         if r.returncode != 0:
             return None
         return load_audio(tmp.name)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -38,8 +39,38 @@ from .models import IvrPrompt
 LANGS = ("zh", "en")
 VOICES = {"zh": "cmn", "en": "en-us"}
 
-__all__ = ["LANGS", "SYSTEM_PROMPTS", "VOICES", "PromptError", "PromptLibrary", "espeak_available",
-           "record_by_phone", "trim_silence"]
+__all__ = ["LANGS", "SYSTEM_PROMPTS", "VOICES", "PromptError", "PromptLibrary", "check_lang", "check_name",
+           "check_voice", "espeak_available", "record_by_phone", "trim_silence"]
+
+#: a language tag that may be a directory under the prompt root: "zh", "en", "yue", "en-us", "pt_BR"
+LANG_RE = re.compile(r"[a-z]{2,3}([-_][A-Za-z]{2,4})?")
+#: an espeak-ng voice name: never starts with "-" (it is an argument of -v)
+VOICE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+/-]{0,63}")
+#: one "/"-separated component of a prompt name: word characters, then also . + - (never ".", "..", "-x")
+NAME_PART_RE = re.compile(r"\w[\w.+-]{0,99}")
+
+
+def check_lang(lang: str) -> str:
+    """`lang` when it is a plain language tag; PromptError otherwise (it becomes a directory name)."""
+    if not isinstance(lang, str) or not LANG_RE.fullmatch(lang):
+        raise PromptError(f"bad language {lang!r} (expected a tag like zh, en or en-us)")
+    return lang
+
+
+def check_voice(voice: str) -> str:
+    """`voice` when it is an espeak-ng voice name (en-us, cmn, en+f3, mb/mb-en1); PromptError otherwise."""
+    if not isinstance(voice, str) or not VOICE_RE.fullmatch(voice):
+        raise PromptError(f"bad voice {voice!r}")
+    return voice
+
+
+def check_name(name: str) -> str:
+    """`name` when every "/"-separated part is a plain file name; PromptError otherwise (no "..", no
+    absolute path, no backslash, NUL or control characters)."""
+    if not isinstance(name, str) or not name or len(name) > 200 or \
+            not all(NAME_PART_RE.fullmatch(part) for part in name.split("/")):
+        raise PromptError(f"bad prompt name {name!r} (letters, digits, _ . + - and / between parts)")
+    return name
 
 # system prompts the IVR itself plays (name: {language: text}); synthesised by TTS until a recorded
 # file replaces them
@@ -166,8 +197,7 @@ class PromptLibrary(AudioLibrary):
 
     @staticmethod
     def _check_name(name: str) -> None:
-        if not name or name.startswith("/") or ".." in name.split("/") or "\\" in name:
-            raise PromptError(f"bad prompt name {name!r}")
+        check_name(name)
 
     def _split(self, name: str, lang: str | None) -> tuple[str, str]:
         head, _, rest = name.partition("/")
@@ -176,7 +206,13 @@ class PromptLibrary(AudioLibrary):
         return (lang or self.language), name
 
     def _file(self, lang: str, name: str) -> str:
-        return os.path.join(self.root, lang, name + ".wav") if lang else os.path.join(self.root, name + ".wav")
+        """The file of prompt `name` in `lang` ("" = language-neutral): always inside the root."""
+        check_name(name)
+        path = os.path.join(self.root, check_lang(lang), name + ".wav") if lang else \
+            os.path.join(self.root, name + ".wav")
+        if os.path.commonpath([self.root, os.path.abspath(path)]) != self.root:
+            raise PromptError(f"prompt {name!r} would lie outside {self.root}")
+        return path
 
     def find(self, name: str, lang: str | None = None) -> str | None:
         """Path of an existing prompt file for name in lang (then language-neutral), or None."""
@@ -243,7 +279,7 @@ class PromptLibrary(AudioLibrary):
 
     def names(self, lang: str | None = None) -> list[str]:
         """Names of the prompt files present for a language (sorted)."""
-        base = os.path.join(self.root, lang or self.language)
+        base = os.path.join(self.root, check_lang(lang or self.language))
         out = []
         for dirpath, _dirs, files in os.walk(base):
             for f in files:
@@ -258,7 +294,7 @@ class PromptLibrary(AudioLibrary):
                  number: int | None = None) -> str:
         """Import any soundfile-readable file as prompt `name` (converted to 8 kHz mono WAV once)."""
         self._check_name(name)
-        lang = lang or self.language
+        lang = check_lang(lang or self.language)
         samples = load_audio(src)
         if len(samples) == 0:
             raise PromptError(f"audio file {src!r} is empty")
@@ -271,7 +307,7 @@ class PromptLibrary(AudioLibrary):
                     source: str = "phone", number: int | None = None) -> str:
         """Store int16 8 kHz samples as prompt `name`."""
         self._check_name(name)
-        lang = lang or self.language
+        lang = check_lang(lang or self.language)
         pcm = np.asarray(samples, dtype=np.int16)
         dest = self._file(lang, name)
         _write_wav_atomic(dest, pcm)
@@ -281,7 +317,7 @@ class PromptLibrary(AudioLibrary):
     def define_text(self, name: str, text: str, lang: str | None = None, voice: str | None = None) -> str:
         """Define prompt `name` as TTS of `text` (synthesised now, cached by text+voice)."""
         self._check_name(name)
-        lang = lang or self.language
+        lang = check_lang(lang or self.language)
         self._texts[(lang, name)] = text
         path = self.tts(text, lang, voice)
         self._index(name, lang, path, "tts", None, text=text, voice=voice or VOICES.get(lang, lang))
@@ -298,7 +334,9 @@ class PromptLibrary(AudioLibrary):
             raise PromptError(f"no recorded prompt and espeak-ng TTS is not available for {text!r}")
         with tempfile.TemporaryDirectory() as tmp:
             raw = os.path.join(tmp, "tts.wav")
-            proc = subprocess.run(["espeak-ng", "-v", voice, "-w", raw, text], capture_output=True, timeout=30)
+            # the text goes on stdin, never as an argument espeak-ng could parse as an option (-f FILE ...)
+            proc = subprocess.run(["espeak-ng", "-v", check_voice(voice), "-w", raw, "--stdin"],
+                                  input=text.encode(), capture_output=True, timeout=30)
             if proc.returncode != 0 or not os.path.exists(raw):
                 raise PromptError(f"espeak-ng failed for voice {voice!r}: {proc.stderr.decode(errors='replace')}")
             samples = trim_silence(load_audio(raw))

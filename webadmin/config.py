@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import tempfile
 from typing import Any, cast
 
@@ -19,10 +20,10 @@ from trunkline.data.db import Base, session_scope
 from trunkline.data.models import ROLES, AuditLog, Board, ErrorLog, RoleAllowlist, Span, User
 from trunkline.ivr import flowdoc
 from trunkline.ivr.models import IvrBlacklistEntry, IvrCalendar, IvrCalendarDay, IvrFlow, IvrMailbox, IvrPrompt
-from trunkline.ivr.prompts import PromptError, PromptLibrary
+from trunkline.ivr.prompts import PromptError, PromptLibrary, check_lang, check_name
 
 from .rows import listed
-from .security import audit, can, db, hash_password, parse_cidrs, require
+from .security import audit, can, db, hash_password, parse_cidrs, require, would_lock_out
 
 bp = Blueprint("config", __name__)
 
@@ -41,11 +42,16 @@ TABLES: dict[str, tuple[type[Base], str, list[str]]] = {
     "role_allowlist": (RoleAllowlist, "Role IP allowlist", ["role", "cidr"]),
 }
 SECRET_COLUMNS = {"pin", "password_hash", "pin_hash"}
+#: tables that decide who may log in from where: admin-only (security.manage)
+SECURITY_TABLES = {"role_allowlist"}
 
 
 def _model(page: str) -> type[Base]:
     if page not in TABLES:
         abort(404)
+    if page in SECURITY_TABLES and not can("security.manage"):
+        audit("denied", request.path, "security.manage")
+        abort(403)
     return TABLES[page][0]
 
 
@@ -109,7 +115,7 @@ def show(col: Column[Any], value: Any) -> str:
 @require("config.view")
 def index() -> str:
     """List of configuration pages."""
-    pages = [(p, t[1]) for p, t in TABLES.items()]
+    pages = [(p, t[1]) for p, t in TABLES.items() if p not in SECURITY_TABLES or can("security.manage")]
     return render_template("config_index.html", pages=pages)
 
 
@@ -154,6 +160,8 @@ def table(page: str) -> Response | str | tuple[str, int]:
                     if op != "update":
                         s.add(row)
                 s.flush()
+                if page in SECURITY_TABLES and (lock := would_lock_out(s)):
+                    raise ValueError(lock)
             audit(f"config_{op}", _table_name(page), json.dumps(detail, ensure_ascii=False))
             return redirect(url_for("config.table", page=page))
         except IntegrityError as e:
@@ -234,6 +242,8 @@ def flow_edit() -> tuple[str, int]:
 
 # ---------------------------------------------------------------- prompts
 
+_UPLOAD_EXT = re.compile(r"\.[A-Za-z0-9]{1,8}")
+
 def _prompt_library() -> PromptLibrary:
     hub = current_app.config["HUB"]
     lib: PromptLibrary | None = hub.prompts
@@ -255,9 +265,14 @@ def prompts() -> tuple[str, int]:
         up = request.files.get("file")
         text = request.form.get("text", "").strip()
         try:
+            check_name(name)
+            if lang is not None:
+                check_lang(lang)
             lib = _prompt_library()
             if up and up.filename:
-                with tempfile.NamedTemporaryFile(suffix=os.path.splitext(up.filename)[1]) as tmp:
+                # only the extension of the client's file name is used (soundfile may need it), if plain
+                ext = os.path.splitext(up.filename)[1]
+                with tempfile.NamedTemporaryFile(suffix=ext if _UPLOAD_EXT.fullmatch(ext) else "") as tmp:
                     up.save(tmp.name)
                     path = lib.add_file(name, tmp.name, lang=lang)
                 audit("prompt_upload", f"prompt:{lang or ''}/{name}", up.filename)
@@ -319,6 +334,11 @@ def users() -> tuple[str, int]:
                         u.role, u.allow_cidrs = role, cidrs
                         u.active = request.form.get("active") == "on"
                         u.agent_id = request.form.get("agent_id") or None
+                        if u.id == g.user.id and not u.active:
+                            raise ValueError("you cannot deactivate yourself")
+                        s.flush()
+                        if u.id == g.user.id and (lock := would_lock_out(s)):
+                            raise ValueError(lock)
                         detail = f"role={role} allow={cidrs} active={u.active}"
                     elif op == "password":
                         password = request.form.get("password", "")

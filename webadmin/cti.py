@@ -33,6 +33,7 @@ from trunkline.acd.service import ACD
 
 from . import sse
 from .messaging import queue_sms, sms_service
+from .rows import float_arg
 from .security import audit, can, csrf_token, installed
 
 bp = Blueprint("acd", __name__)
@@ -143,8 +144,7 @@ def _stream(agent: str | None) -> Response:
         last = int(request.headers.get("Last-Event-ID") or request.args.get("after") or "0")
     except ValueError:
         abort(400, description="Last-Event-ID / after must be an event id")
-    limit = float(current_app.config.get("LIVE_STREAM_SECONDS", 55.0))
-    limit = float(request.args.get("seconds", limit))
+    limit = float_arg("seconds", float(current_app.config.get("LIVE_STREAM_SECONDS", 55.0)), 0.0, 86400.0)
     interval = float(current_app.config.get("CTI_POLL_SECONDS", 0.25))
     acd = _live_acd()
     cond: threading.Condition | None = acd.core.hub.changed if acd is not None else None

@@ -17,7 +17,7 @@ from trunkline.data.db import session_scope
 from trunkline.data.models import Cdr, Fax, Recording
 from trunkline.ivr.models import IvrMailbox, IvrVoicemailMessage
 
-from .rows import listed, row_or_404
+from .rows import export_row, int_arg, listed, row_or_404
 from .security import audit, db, require
 
 log = logging.getLogger("trunkline.webadmin")
@@ -40,7 +40,10 @@ def parse_day(text: str | None, end: bool = False) -> dt.datetime | None:
     if v.tzinfo is None:
         v = v.replace(tzinfo=dt.timezone.utc)
     if end and len(text) <= 10:
-        v += dt.timedelta(days=1)
+        try:
+            v += dt.timedelta(days=1)
+        except OverflowError:
+            abort(400, description=f"date out of range: {text!r}")
     return v
 
 
@@ -65,7 +68,7 @@ def cdr_query(args: Mapping[str, str]) -> Select[Any]:
 @require("records.view")
 def cdrs() -> str:
     """CDR search page."""
-    limit = min(int(request.args.get("limit", 200) or 200), 2000)
+    limit = int_arg("limit", 200, 1, 2000)
     with session_scope(db()) as s:
         rows = s.scalars(cdr_query(request.args).limit(limit)).all()
     return render_template("cdrs.html", rows=rows, args=request.args, limit=limit)
@@ -75,16 +78,18 @@ def cdrs() -> str:
 @require("records.view")
 def cdrs_csv() -> Response:
     """The same search as CSV (all matching rows)."""
+    query = cdr_query(request.args)     # bad arguments: a 400 now, not an error in the middle of the stream
+
     def gen() -> Iterator[str]:
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(CDR_COLUMNS)
         yield buf.getvalue()
         with session_scope(db()) as s:
-            for c in s.scalars(cdr_query(request.args).execution_options(yield_per=500)):
+            for c in s.scalars(query.execution_options(yield_per=500)):
                 buf.seek(0)
                 buf.truncate()
-                w.writerow([getattr(c, k) if getattr(c, k) is not None else "" for k in CDR_COLUMNS])
+                w.writerow(export_row([getattr(c, k) for k in CDR_COLUMNS]))
                 yield buf.getvalue()
     audit("export", "cdrs.csv", request.query_string.decode()[:200])
     return Response(stream_with_context(gen()), mimetype="text/csv",

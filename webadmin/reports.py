@@ -18,6 +18,7 @@ from trunkline.data.models import Cdr
 
 from .live import summarize
 from .records import parse_day
+from .rows import export_row, float_arg
 from .security import audit, db, require
 
 bp = Blueprint("reports", __name__)
@@ -106,7 +107,7 @@ FIELDS = ["offered", "answered", "abandoned", "asa", "aht", "avg_talk", "avg_wai
 def _requested_report() -> tuple[dict[str, Any], dt.datetime, dt.datetime, float]:
     """The report the query arguments ask for (from, to, sl, direction): (report, from, to, SL seconds)."""
     a, b = _range(request.args)
-    sl = float(request.args.get("sl") or current_app.config.get("SERVICE_LEVEL_SECONDS", 20.0))
+    sl = float_arg("sl", float(current_app.config.get("SERVICE_LEVEL_SECONDS", 20.0)), 0.0, 86400.0)
     return build_report(a, b, sl, request.args.get("direction") or None), a, b, sl
 
 
@@ -128,10 +129,10 @@ def csv_export() -> Response:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["kind", "name"] + FIELDS)
-    w.writerow(["all", ""] + [rep["overall"][f] for f in FIELDS])
+    w.writerow(export_row(["all", ""] + [rep["overall"][f] for f in FIELDS]))
     for kind in ("queues", "agents"):
-        for name, f in rep[kind].items():
-            w.writerow([kind[:-1], name] + [f[k] if f[k] is not None else "" for k in FIELDS])
+        for name, f in rep[kind].items():    # queue and agent names come from the configuration
+            w.writerow(export_row([kind[:-1], name] + [f[k] for k in FIELDS]))
     for h, n in enumerate(rep["by_hour"]):
         w.writerow(["hour", f"{h:02d}", n])
     for d, n in zip(rep["days"], rep["by_day"]):

@@ -1,6 +1,8 @@
-"""Reading rows for pages: one row by key (404 when missing), newest-first lists filtered by query arguments."""
+"""Reading rows for pages: one row by key (404 when missing), newest-first lists filtered by query arguments;
+cells for CSV exports that a spreadsheet cannot run as formulas."""
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -13,6 +15,52 @@ from trunkline.data.db import Base, session_scope
 from .security import db
 
 M = TypeVar("M", bound=Base)
+
+def int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    """Query argument `name` as an int in [lo, hi] (missing/empty: default); abort 400 naming it otherwise."""
+    text = request.args.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        abort(400, description=f"{name} must be a whole number, not {text[:40]!r}")
+    if not lo <= value <= hi:
+        abort(400, description=f"{name} must be between {lo} and {hi}")
+    return value
+
+
+def float_arg(name: str, default: float, lo: float, hi: float) -> float:
+    """Query argument `name` as a number in [lo, hi] (missing/empty: default); abort 400 naming it otherwise."""
+    text = request.args.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        abort(400, description=f"{name} must be a number, not {text[:40]!r}")
+    if not math.isfinite(value) or not lo <= value <= hi:
+        abort(400, description=f"{name} must be between {lo:g} and {hi:g}")
+    return value
+
+
+#: a text cell starting with one of these is read as a formula by spreadsheets (CSV/formula injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def export_cell(value: Any) -> Any:
+    """A value for a CSV/XLSX export cell: None -> "", text a spreadsheet would run as a formula gets a
+    leading apostrophe (shown as text: "'=cmd|..."); numbers and other values unchanged."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def export_row(values: Sequence[Any]) -> list[Any]:
+    """`export_cell` of each value."""
+    return [export_cell(v) for v in values]
 
 
 def row_or_404(model: type[M], key: Any) -> M:

@@ -12,6 +12,7 @@ import time
 import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, session, url_for
 from sqlalchemy import select
@@ -42,6 +43,7 @@ PERMISSIONS = {
     "config.edit": {"admin", "supervisor"},
     "monitor": {"admin", "supervisor"},  # listen / whisper / barge
     "users.manage": {"admin"},
+    "security.manage": {"admin"},  # role IP allowlists, per-user allowlists
     "logs.view": {"admin"},
 }
 
@@ -132,6 +134,16 @@ def ip_allowed(user: User, ip: str, session_: Session) -> bool:
     if role_nets and not any(addr in n for n in role_nets):
         return False
     return True
+
+
+def would_lock_out(s: Session) -> str | None:
+    """After a pending change in `s`: a message when the logged-in user's own address would be refused."""
+    me = s.get(User, g.user.id)
+    ip = client_ip()
+    if me is None or ip_allowed(me, ip, s):
+        return None
+    return (f"refused: this change would lock you out (your address {ip} would no longer be allowed "
+            f"for user {me.username!r} with role {me.role!r})")
 
 
 # ---------------------------------------------------------------- login rate limiting
@@ -225,6 +237,21 @@ def load_user() -> Response | None:
     return None
 
 
+def local_path(target: str) -> str | None:
+    """`target` when it is a path on this site (for the redirect after login), else None.
+
+    Browsers drop tabs/newlines and read "\\" as "/" in URLs, so "/\t/evil" or "/\\evil" lead off-site
+    like "//evil": a target with any control character, whitespace or backslash is refused outright."""
+    if not target.startswith("/") or target.startswith("//"):
+        return None
+    if any(ch <= " " or ch == "\x7f" or ch == "\\" or not ch.isprintable() for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | tuple[str, int]:
     """Log in with username and password (rate limited, allowlist checked, audited)."""
@@ -256,10 +283,7 @@ def login() -> Response | tuple[str, int]:
         if ok:
             limiter.reset(*keys)
             audit("login", username, username=username)
-            nxt = request.args.get("next", "")
-            if not nxt.startswith("/") or nxt.startswith("//"):
-                nxt = url_for("live.channels")
-            return redirect(nxt)
+            return redirect(local_path(request.args.get("next", "")) or url_for("live.channels"))
         limiter.fail(*keys)
         audit("login_failed", username, username=username)
         error, status = "Wrong username or password.", 401

@@ -9,7 +9,7 @@ import soundfile as sf
 
 import trunkline.ivr.models  # noqa: F401
 from trunkline.data.db import Base, make_engine, make_session_factory
-from trunkline.ivr import say
+from trunkline.ivr import demo, say
 from trunkline.ivr.models import IvrPrompt
 from trunkline.ivr.prompts import PromptError, PromptLibrary
 
@@ -118,3 +118,61 @@ def test_materialized_fragments_play_through_the_engine_library(tmp_path):
     for f in frags:
         assert same(eng.load(f), lib.load(f)), f
     assert same(eng.load("vm-enter-pin"), lib.load("vm-enter-pin"))
+
+
+@pytest.mark.parametrize("lang", ["../out", "../../out", "/abs/out", "en/../../out", "en\x00", "..", ".", "en\\..",
+                                  "EN", "e", "en-", "en/x"])
+def test_language_is_checked_before_any_file_is_written(tmp_path, lang):
+    root = tmp_path / "prompts"
+    lib = PromptLibrary(root, language="zh", tts=False)
+    src = tmp_path / "g.wav"
+    sf.write(src, np.full(800, 0.1), 8000)
+    for add in (lambda: lib.add_file("x", str(src), lang=lang), lambda: lib.add_samples("x", np.ones(80), lang=lang),
+                lambda: lib.define_text("x", "hi", lang=lang), lambda: lib.names(lang)):
+        with pytest.raises(PromptError, match="bad language"):
+            add()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["g.wav", "prompts"]
+
+
+@pytest.mark.parametrize("name", ["../x", "a/../../x", "/abs/x", "x\x00", "a\\..\\x", "./x", "a//b", "-x", "", "a/"])
+def test_bad_names_are_refused(tmp_path, name):
+    lib = PromptLibrary(tmp_path / "p", language="zh", tts=False)
+    with pytest.raises(PromptError, match="bad prompt name"):
+        lib.add_samples(name, np.ones(80), lang="en")
+    assert lib.names("en") == [] and lib.names("pt_BR") == []
+
+
+def _options(argv):
+    """argv without the output file after -w: only fixed options may remain (the text is on stdin)."""
+    return [a for i, a in enumerate(argv) if i == 0 or argv[i - 1] != "-w"]
+
+
+@pytest.mark.parametrize("text", ["-f/etc/passwd", "--version", "-w/tmp/evil.wav", "--", "-v"])
+def test_tts_text_is_never_parsed_as_an_espeak_option(tmp_path, monkeypatch, text):
+    calls = []
+
+    def fake_run(argv, **kw):
+        calls.append((argv, kw))
+        sf.write(argv[argv.index("-w") + 1], np.full(800, 0.2), 8000)
+        return subprocess.CompletedProcess(argv, 0, b"", b"")
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    lib = PromptLibrary(tmp_path, language="en", tts=False)
+    lib.tts_enabled = True
+    lib.tts(text)
+    (argv, kw), = calls
+    assert _options(argv) == ["espeak-ng", "-v", "en-us", "-w", "--stdin"] and kw["input"] == text.encode()
+    with pytest.raises(PromptError, match="bad voice"):
+        lib.tts(text, voice="-f/etc/passwd")
+    calls.clear()
+    assert demo._speak(text) is not None or shutil.which("espeak-ng") is None
+    for argv, kw in calls:
+        assert _options(argv)[1:] == ["-v", "en", "-s", "170", "-w", "--stdin"] and kw["input"] == text.encode()
+
+
+@needs_espeak
+@pytest.mark.parametrize("text", ["-f/etc/passwd", "--version"])
+def test_tts_of_option_like_text_speaks_the_text(tmp_path, text):
+    lib = PromptLibrary(tmp_path, language="en")
+    got = sf.info(lib.define_text("odd", text, lang="en")).duration
+    # the few characters spoken, not the file read aloud (tens of seconds) nor a version banner (no audio)
+    assert 0.3 < got < 4.0, got

@@ -181,3 +181,32 @@ def test_monitor_is_audited_and_needs_permission(app):
     r = c2.post("/live/monitor", data={"agent": "1001", "mode": "listen", "station": "7", "csrf_token": tok})
     assert r.status_code == 200 and Acd.calls[0]["mode"] == "listen" and Acd.calls[0]["supervisor"] == "super"
     assert ("super", "127.0.0.1", "listen", "agent:1001", "supervisor station 7") in _audit(app)
+
+
+@pytest.mark.parametrize("nxt", ["//evil.example/", "/\\evil.example/", "/\\\\evil.example", "\\\\evil.example",
+                                 "/\t/evil.example/", "/\n/evil.example", "/\r\n/evil.example", " //evil.example",
+                                 "/ /evil.example", "/\x00/evil.example", "/\x0b/evil.example",
+                                 "https://evil.example/", "http:/evil.example", "javascript:alert(1)",
+                                 "evil.example", "///evil.example"])
+def test_login_next_never_leaves_the_site(app, nxt):
+    c = app.test_client()
+    page = c.get("/login").get_data(as_text=True)
+    r = c.post("/login", query_string={"next": nxt},
+               data={"username": "admin", "password": USERS["admin"], "csrf_token": csrf_of(page)})
+    assert r.status_code == 302
+    loc = r.headers["Location"]
+    assert loc == "/live/channels", (nxt, loc)
+
+
+def test_login_next_raw_query_bypasses(app):
+    for raw in ("next=/%09/evil.example/", "next=/%5Cevil.example", "next=%2F%2Fevil.example", "next=/%0a/evil"):
+        c = app.test_client()
+        page = c.get("/login").get_data(as_text=True)
+        r = c.post("/login?" + raw, data={"username": "admin", "password": USERS["admin"],
+                                          "csrf_token": csrf_of(page)})
+        assert r.status_code == 302 and "evil" not in r.headers["Location"], (raw, r.headers["Location"])
+    c = app.test_client()
+    page = c.get("/login").get_data(as_text=True)
+    r = c.post("/login?next=/cdrs%3Ffrom%3D2024-01-01", data={"username": "admin", "password": USERS["admin"],
+                                                             "csrf_token": csrf_of(page)})
+    assert r.headers["Location"] == "/cdrs?from=2024-01-01"
