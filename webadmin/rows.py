@@ -3,6 +3,7 @@ cells for CSV exports that a spreadsheet cannot run as formulas."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -46,14 +47,18 @@ def float_arg(name: str, default: float, lo: float, hi: float) -> float:
 
 #: a text cell starting with one of these is read as a formula by spreadsheets (CSV/formula injection)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+#: a telephone number in international form ("+8613800138000") is a plain signed number to a spreadsheet,
+#: never a formula that runs anything: exported as it is
+SIGNED_NUMBER = re.compile(r"[+-]?[0-9]+")
 
 
 def export_cell(value: Any) -> Any:
     """A value for a CSV/XLSX export cell: None -> "", text a spreadsheet would run as a formula gets a
-    leading apostrophe (shown as text: "'=cmd|..."); numbers and other values unchanged."""
+    leading apostrophe (shown as text: "'=cmd|..."); numbers, "+86..." telephone numbers and other values
+    unchanged."""
     if value is None:
         return ""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not SIGNED_NUMBER.fullmatch(value):
         return "'" + value
     return value
 

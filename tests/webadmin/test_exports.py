@@ -8,6 +8,7 @@ from web_fixtures import login, make_app
 
 from trunkline.data import db
 from trunkline.data.models import Cdr
+from trunkline.webadmin.rows import export_cell
 
 T = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
 EVIL = ["=cmd|' /C calc'!A0", "+1+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "@SUM(1+9)*cmd|' /C calc'!A0",
@@ -72,3 +73,8 @@ def test_good_query_arguments_still_work(app):
     assert c.get("/cdrs?limit=5&from=2026-11-20&to=2026-11-20").status_code == 200
     assert c.get("/cdrs?limit=").status_code == 200
     assert c.get("/reports?sl=30&from=2026-11-20&to=9999-12-30").status_code == 200
+
+
+def test_international_numbers_export_unchanged():
+    assert export_cell("+8613800138000") == "+8613800138000" and export_cell("-5") == "-5"
+    assert export_cell("+86 138") == "'+86 138" and export_cell("+1+cmd|' /C calc'!A0").startswith("'")
