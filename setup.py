@@ -21,7 +21,7 @@ setup(
     package_dir=package_dir,
     packages=packages,
     package_data={"trunkline.data": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"],
-                  "trunkline.hw_sim": ["*.c", "*.h"], "trunkline.webadmin": ["templates/*", "static/*"]},
+                  "trunkline.hw_sim": ["*.c", "*.h"], "trunkline.webadmin": ["templates/*", "static/*", "translations/*/LC_MESSAGES/*"]},
     include_package_data=True,
     setup_requires=["cffi>=1.15"],
     cffi_modules=["hw_sim/build_sim.py:ffibuilder"],
@@ -29,6 +29,7 @@ setup(
         "numpy>=1.26", "scipy>=1.11", "soundfile>=0.12", "pyserial>=3.5", "cffi>=1.15",
         "sqlalchemy>=2.0", "alembic>=1.12", "flask>=3.0", "waitress>=3.0", "pillow>=10",
         "pyyaml>=6", "psycopg[binary]>=3.1",
+        "flask-babel>=4.0",   # i18n of the web admin (zh-CN/en message catalogues, per-request locale)
     ],
     extras_require={"test": [
         "pytest>=8", "pytest-benchmark>=4", "hypothesis>=6", "pytest-timeout>=2", "selenium>=4",

@@ -12,7 +12,7 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from trunkline.webadmin import config as config_pages
-from trunkline.webadmin import cti, health, live, messaging, records, reports, security
+from trunkline.webadmin import cti, health, i18n, live, messaging, records, reports, security
 from trunkline.webadmin.hub import Hub
 
 log = logging.getLogger("trunkline.webadmin")
@@ -54,6 +54,7 @@ def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
     app.config["SESSION_FACTORY"] = hub.session_factory
 
     security.install(app)
+    i18n.install(app)                           # Flask-Babel: per-user language, Accept-Language default
     app.register_blueprint(live.bp)
     app.register_blueprint(records.bp)
     app.register_blueprint(config_pages.bp)

@@ -206,7 +206,7 @@ def check_csrf() -> None:
 
 # ---------------------------------------------------------------- request hooks
 
-PUBLIC_ENDPOINTS = {"auth.login", "static"}
+PUBLIC_ENDPOINTS = {"auth.login", "static", "switch_language"}
 #: operator endpoints (webadmin/health.py): no login, no session, no database lookup of a session user
 SESSIONLESS_ENDPOINTS = {"health.healthz", "health.metrics"}
 
