@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SYSPKGS := libspandsp-dev libpri-dev sox espeak-ng libtiff-tools postgresql poppler-utils chromium chromium-driver \
+SYSPKGS := libspandsp-dev libpri-dev libss7-dev sox espeak-ng libtiff-tools postgresql poppler-utils chromium chromium-driver \
            alsa-utils flite sound-theme-freedesktop \
            asc-music powermanga-data xblast-tnt-musics tecnoballz-data ceferino-data chromium-bsu-data \
            openttd-openmsx libfluidsynth3 timgm6mb-soundfont csound-soundfont fluidr3mono-gm-soundfont libopenmpt0

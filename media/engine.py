@@ -78,7 +78,8 @@ class Engine:
 
     def __init__(self, board: Board, prompts: PromptLibrary | None = None, zone: str = "cn",
                  trunk_signaling: str = "pri", dtmf: bool = True,
-                 fax_endpoint_factory: FaxSessionFactory | None = None) -> None:
+                 fax_endpoint_factory: FaxSessionFactory | None = None,
+                 signaling_options: dict[str, Any] | None = None) -> None:
         self.board = board
         self.block: int = board.block
         self.channels: int = board.channels
@@ -89,7 +90,8 @@ class Engine:
         self._sig_of_channel: dict[int, SpanSignaling] = {}
         self.stations: list[int] = []             # FXS board channels, by port number
         for span in board.spans:                  # first: a span that cannot run stops the start-up here
-            sig = make_signaling(span, self._sig_events.append, kind=trunk_signaling, zone=zone)
+            sig = make_signaling(span, self._sig_events.append, kind=trunk_signaling, zone=zone,
+                                 **(signaling_options or {}))
             self.signaling.append(sig)
             self._sig_of_span[span.index] = sig
             for ch in span.bearer_channels:
@@ -258,6 +260,8 @@ class Engine:
         kind = ev.kind
         if kind == INCOMING:
             self._incoming(ev)
+        elif ch < 0:                       # span-level news (link up/down, SS7 link and circuit states)
+            self.bus.publish({**ev.extra, "type": kind, "span": ev.extra.get("span", -1), "time": self.now})
         elif call is None:
             return
         elif kind == ANSWERED:

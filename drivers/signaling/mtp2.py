@@ -111,7 +111,7 @@ class Mtp2Link:
     def __init__(self, send: Callable[[bytes], object], now: Callable[[], float],
                  on_up: Callable[[], None] | None = None, on_down: Callable[[str], None] | None = None,
                  on_msu: Callable[[bytes], None] | None = None, timers: dict[str, float] | None = None,
-                 fill_interval: float = 0.1, name: str = "link") -> None:
+                 fill_interval: float = 0.1, rx_timeout: float = 2.0, name: str = "link") -> None:
         """send(su_octets) transmits; now() gives seconds; timers override TIMERS entries."""
         self._send = send
         self.now = now
@@ -120,6 +120,8 @@ class Mtp2Link:
         self.on_msu: Callable[[bytes], None] = on_msu or (lambda payload: None)
         self.t = dict(TIMERS, **(timers or {}))
         self.fill_interval = fill_interval
+        self.rx_timeout = rx_timeout          # in service with nothing received this long: link failure
+        self._last_rx = 0.0
         self.name = name
         self.state = OUT_OF_SERVICE
         self.emergency = False
@@ -194,6 +196,8 @@ class Mtp2Link:
         if self.state == OUT_OF_SERVICE:
             return None
         due = [self._last_tx + self.fill_interval, *self._timers.values()]
+        if self.state == IN_SERVICE:
+            due.append(self._last_rx + self.rx_timeout)
         return min(due)
 
     def tick(self, now: float | None = None) -> None:
@@ -203,6 +207,8 @@ class Mtp2Link:
             if at <= now and self._timers.get(name) == at:
                 del self._timers[name]
                 self._expired(name)
+        if self.state == IN_SERVICE and now - self._last_rx > self.rx_timeout:
+            self._fail(f"no signal unit received for {self.rx_timeout} s")
         if self.state != OUT_OF_SERVICE and now - self._last_tx >= self.fill_interval:
             self._transmit()
 
@@ -315,6 +321,7 @@ class Mtp2Link:
 
     def _receive(self, data: bytes) -> None:
         self.stats["rx"] += 1
+        self._last_rx = self.now()
         su = decode_su(data)
         if su.error:
             self._error(su.error)

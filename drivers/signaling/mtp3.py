@@ -32,7 +32,8 @@ UPU = 0x1A
 SLTM, SLTA = 0x11, 0x21          # SI 1 headings
 
 TEST_PATTERN = b"TRUNKLINE"
-TIMERS = {"T1_SLT": 8.0, "T17": 1.0, "T4": 0.8}   # SLTA wait, restart of alignment, changeback wait
+#: SLTA wait, restart of alignment, wait for the adjacent point's TRA, settling time after the restart
+TIMERS = {"T1_SLT": 8.0, "T17": 1.0, "T_TRA": 5.0, "settle": 1.0}
 
 
 def pc_bits(fmt: str) -> int:
@@ -144,6 +145,9 @@ class Mtp3:
                       "changebacks": 0, "tfp": 0, "tfa": 0}
         self.errors: list[str] = []
         self._started = False
+        self._tra_rx = False                  # the adjacent point said traffic restart allowed
+        self._tra_deadline: float | None = None
+        self._resume_at: float | None = None
 
     # ------------------------------------------------------------ link set
     def add_link(self, slc: int, send: Callable[[bytes], object]) -> Mtp2Link:
@@ -204,7 +208,18 @@ class Mtp3:
             self.on_link(e.slc, state)
 
     def _update_available(self) -> None:
-        now_ok = bool(self._avail_links()) and self.dpc not in self.prohibited
+        links = bool(self._avail_links())
+        if not links:
+            self._tra_rx = False
+            self._tra_deadline = None
+        restarted = self._tra_rx or (self._tra_deadline is not None and self._tra_deadline <= self.now())
+        now_ok = links and restarted and self.dpc not in self.prohibited
+        if now_ok and not self.available:           # MTP restart: let the far end settle before traffic
+            if self._resume_at is None:
+                self._resume_at = self.now() + self.t["settle"]
+            if self._resume_at > self.now():
+                return
+        self._resume_at = None
         if now_ok != self.available:
             self.available = now_ok
             log.info("MTP3 %s: destination %s %s", format_pc(self.opc, self.fmt), format_pc(self.dpc, self.fmt),
@@ -316,6 +331,7 @@ class Mtp3:
         self._set_link(e, "available")
         if first:
             self._send_snm(e, bytes([TRA]))     # MTP restart: traffic restart allowed
+            self._tra_deadline = self.now() + self.t["T_TRA"]
         else:
             self.stats["changebacks"] += 1
             self._send_snm(self._avail_links()[0], bytes([CBD, e.slc & 0xFF]), sls=e.slc)
@@ -346,7 +362,10 @@ class Mtp3:
                 self._send_snm(e, bytes([ECA]))
         elif head == CBD and len(body) >= 2:
             self._send_snm(e, bytes([CBA, body[1]]))
-        elif head in (COA, ECA, CBA, TRA, RST, RSR, UPU):
+        elif head == TRA:
+            self._tra_rx = True
+            self._update_available()
+        elif head in (COA, ECA, CBA, RST, RSR, UPU):
             return                               # acknowledgements and tests needing no action at an end point
         else:
             self._drop(f"unhandled SNM heading 0x{head:02x}")
@@ -354,7 +373,7 @@ class Mtp3:
     # ------------------------------------------------------------ timers
     def next_timer(self) -> float | None:
         """Absolute time (s) of the next timer of MTP3 or any of its links, or None."""
-        ts: list[float] = []
+        ts: list[float] = [t for t in (self._resume_at, self._tra_deadline) if t is not None and not self.available]
         for e in self.links.values():
             for t in (e.slt_at, e.restart_at, e.mtp2.next_timer()):
                 if t is not None:
@@ -364,6 +383,9 @@ class Mtp3:
     def tick(self, now: float | None = None) -> None:
         """Run due timers of MTP3 and every link."""
         now = self.now() if now is None else now
+        if not self.available and ((self._resume_at is not None and self._resume_at <= now)
+                                   or (self._tra_deadline is not None and self._tra_deadline <= now)):
+            self._update_available()
         for e in list(self.links.values()):
             e.mtp2.tick(now)
             if e.slt_at is not None and e.slt_at <= now:

@@ -119,6 +119,7 @@ int isup_bla(struct ss7 *ss7, struct isup_call *c);
 int isup_uba(struct ss7 *ss7, struct isup_call *c);
 int isup_rsc(struct ss7 *ss7, struct isup_call *c);
 void isup_free_call(struct ss7 *ss7, struct isup_call *c);
+struct isup_call *isup_free_call_if_clear(struct ss7 *ss7, struct isup_call *c);
 void isup_set_called(struct isup_call *c, const char *called, unsigned char called_nai, const struct ss7 *ss7);
 void isup_set_calling(struct isup_call *c, const char *calling, unsigned char calling_nai,
                       unsigned char presentation_ind, unsigned char screening_ind);
