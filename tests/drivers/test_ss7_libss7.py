@@ -196,20 +196,20 @@ def test_inbound_hangup_in_each_state(pair, who, when, cic):
     assert pair.idle(cic)
 
 
-def test_outbound_hangup_while_alerting_both_ways(pair):
-    for cic, who in ((11, "caller"), (12, "called")):
-        call = pair.ours.isup.setup(cic, im.Number("88002", complete=True), None)
-        assert pair.wait(lambda: pair.peer_of("IAM", cic)), pair.show()
-        p = pair.peer_of("IAM", cic)[-1]["callp"]
-        pair.peer.lib.isup_acm(pair.peer.ss7, p)
-        assert pair.wait(lambda: pair.ours_of("alerting", cic)), pair.show()
-        if who == "caller":
-            pair.ours.isup.release(call, 16)
-            assert pair.wait(lambda: pair.peer_of("REL", cic) and pair.idle(cic)), pair.show()
-        else:
-            pair.peer.lib.isup_rel(pair.peer.ss7, p, 19)
-            assert pair.wait(lambda: pair.peer_of("RLC", cic) and pair.ours_of("released", cic)), pair.show()
-            assert pair.ours_of("released", cic)[-1][1]["cause"] == 19
+@pytest.mark.parametrize("who,cic", [("caller", 11), ("called", 12)])
+def test_outbound_hangup_while_alerting(pair, who, cic):
+    call = pair.ours.isup.setup(cic, im.Number("88002", complete=True), None)
+    assert pair.wait(lambda: pair.peer_of("IAM", cic)), pair.show()
+    p = pair.peer_of("IAM", cic)[-1]["callp"]
+    pair.peer.lib.isup_acm(pair.peer.ss7, p)
+    assert pair.wait(lambda: pair.ours_of("alerting", cic)), pair.show()
+    if who == "caller":
+        pair.ours.isup.release(call, 16)
+        assert pair.wait(lambda: pair.peer_of("REL", cic) and pair.idle(cic)), pair.show()
+    else:
+        pair.peer.lib.isup_rel(pair.peer.ss7, p, 19)
+        assert pair.wait(lambda: pair.peer_of("RLC", cic) and pair.ours_of("released", cic)), pair.show()
+        assert pair.ours_of("released", cic)[-1][1]["cause"] == 19
 
 
 def test_rel_collision(pair):
