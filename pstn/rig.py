@@ -23,13 +23,13 @@ from trunkline.pstn.switch import Switch
 from trunkline.pstn.trunks import attach_trunk_far_end
 
 #: trunk types whose far end speaks on E1 spans (analog lines need none)
-E1_TRUNKS = ("pri", "r2")
+E1_TRUNKS = ("pri", "r2", "ss7")
 
 _serial = itertools.count()
 
 
 def board_url_for(trunk: str, channels: int, name: str) -> str:
-    """The sim:// URL of a board with `channels` bearer channels of trunk type analog, pri or r2."""
+    """The sim:// URL of a board with `channels` bearer channels of trunk type analog, pri, r2 or ss7."""
     if trunk == "analog":
         return f"sim://{name}?fxo={channels}"
     return f"sim://{name}?e1={max(1, math.ceil(channels / 30))}"
@@ -45,7 +45,7 @@ class SimRig:
 
     def __init__(self, url: str, trunk: str = "pri", prompts: PromptLibrary | Sequence[str] | None = None,
                  language: str = "en", switch_options: dict[str, Any] | None = None, fresh: bool = True,
-                 **engine_kw: Any) -> None:
+                 signaling_options: dict[str, Any] | None = None, **engine_kw: Any) -> None:
         self.url = url
         self.name = url[len("sim://"):].split("?", 1)[0]
         self.trunk = trunk
@@ -54,14 +54,15 @@ class SimRig:
         self.card = open_card(url)
         self.sim = Switch(self.card, **(switch_options or {}))
         if trunk in E1_TRUNKS and any(span.kind in ("e1", "t1") for span in self.card.spans):
-            attach_trunk_far_end(self.sim, trunk)
+            attach_trunk_far_end(self.sim, trunk, **(signaling_options or {}))
         self.board = open_board(url)
         if prompts is not None and not isinstance(prompts, PromptLibrary):
             prompts = PromptLibrary(list(prompts), language)
         if prompts is not None:
             engine_kw["prompts"] = prompts
         engine_kw.setdefault("fax_endpoint_factory", FaxEndpoint)
-        self.engine = Engine(self.board, trunk_signaling=trunk if trunk in E1_TRUNKS else "pri", **engine_kw)
+        self.engine = Engine(self.board, trunk_signaling=trunk if trunk in E1_TRUNKS else "pri",
+                             signaling_options=signaling_options if trunk == "ss7" else None, **engine_kw)
 
     @classmethod
     def for_trunk(cls, trunk: str, channels: int, name: str | None = None, **kw: Any) -> "SimRig":

@@ -1,24 +1,29 @@
 """Digital trunk far ends for the simulated switch: the network side of ISDN PRI spans
-(and China No.1 R2 spans, pstn/r2_far.py). They place calls into the card and
+(and China No.1 R2 spans, pstn/r2_far.py; China No.7 SS7, pstn/ss7_far.py). They place calls into the card and
 answer the calls the card places, following what `Switch.destinations` says."""
 import asyncio
 from functools import partial
+from typing import Any
 
 from trunkline.drivers.signaling import q931 as m
 from trunkline.drivers.signaling.pri import PRINetworkSide
 from trunkline.drivers.signaling.q931_control import Q931Call
 from trunkline.hw_sim.card import SpanLayout
 from trunkline.pstn.r2_far import R2FarEnd
+from trunkline.pstn.ss7_far import SS7FarEnd
 from trunkline.pstn.switch import SimError, Switch, TrunkCall, TrunkFarEnd
 
 
-def attach_trunk_far_end(switch: Switch, kind: str) -> TrunkFarEnd:
-    """Give a Switch the network side of every E1/T1 span of its card ("pri" or "r2")."""
+def attach_trunk_far_end(switch: Switch, kind: str, **options: Any) -> TrunkFarEnd:
+    """Give a Switch the network side of every E1/T1 span of its card ("pri", "r2" or "ss7";
+    options: Trunkline's SS7 settings, which the SS7 far end mirrors)."""
     far: TrunkFarEnd
     if kind == "pri":
         far = PRIFarEnd(switch)
     elif kind == "r2":
         far = R2FarEnd(switch)
+    elif kind == "ss7":
+        far = SS7FarEnd(switch, **options)
     else:
         raise ValueError(f"unknown trunk far end {kind!r}")
     switch.trunks[kind] = far

@@ -112,13 +112,18 @@ class SS7Point:
                 "cics": {c.cic: c.status for c in self.isup.circuits.values()}}
 
 
-def span_cics(span: Span, position: int, cic_base: int = 0) -> dict[int, int]:
-    """CIC -> board channel for the bearer timeslots of an E1 span at `position` on the board."""
+def cic_map(channels: list[int], bearer: list[int], position: int, cic_base: int = 0) -> dict[int, int]:
+    """CIC -> board channel for the bearer timeslots of an E1 (`channels` = timeslots 1..31 in order)."""
     out = {}
-    for ts0, ch in enumerate(span.channels):
-        if ch in span.bearer_channels:
+    for ts0, ch in enumerate(channels):
+        if ch in bearer:
             out[cic_base + 32 * position + ts0 + 1] = ch
     return out
+
+
+def span_cics(span: Span, position: int, cic_base: int = 0) -> dict[int, int]:
+    """CIC -> board channel for the bearer timeslots of an E1 span at `position` on the board."""
+    return cic_map(span.channels, span.bearer_channels, position, cic_base)
 
 
 class _BoardPoint:
