@@ -547,11 +547,13 @@ class Engine:
         now = self.now
         show_idle = self.channels <= 1000
         for sig in self.signaling:
+            sig_status = sig.status()
+            per_channel = sig_status.get("channels", {})
             for ch in sig.span.bearer_channels:
                 call = self.calls.get(ch)
                 if call is None and not show_idle:
                     continue
-                rows.append({
+                rows.append({**per_channel.get(ch, {}), "signaling": sig_status.get("summary", ""),
                     "channel": ch, "span": sig.span.index, "kind": sig.span.kind, "trunk": sig.trunk,
                     "state": call.state if call else "idle",
                     "caller": call.caller_id if call else "", "called": call.called if call else "",

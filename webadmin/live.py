@@ -86,7 +86,8 @@ def channels_snapshot() -> dict[str, Any]:
         row["alarms"] = al if isinstance(al, (list, tuple)) else [str(al)] if al else []
         out.append(row)
         sp = spans.setdefault(r.get("span"), {"span": r.get("span"), "kind": r.get("kind"), "channels": 0,
-                                              "busy": 0, "alarms": row["alarms"]})
+                                              "busy": 0, "alarms": row["alarms"],
+                                              "signaling": r.get("signaling") or ""})
         sp["channels"] += 1
         sp["busy"] += (r.get("state") or "idle") != "idle"
     busy = [r for r in out if r["state"] != "idle"]

@@ -89,6 +89,10 @@ class SpanSignaling:
         """Place an outbound call; returns the board channel chosen, or raises ChannelError."""
         raise NotImplementedError
 
+    def status(self) -> dict[str, Any]:
+        """Signaling state for the admin: {"summary": text, "channels": {board channel: {...}}}; {} if none."""
+        return {}
+
     def ring(self, channel: int, caller: str = "", name: str = "") -> None:
         """Alert a station (FXS) with caller ID; stations only."""
         raise NotImplementedError

@@ -155,7 +155,9 @@ class IsupStack(Maintenance):
                 self._expired(c, name)
 
     def free_cics(self) -> list[int]:
-        """CICs that can take a new outgoing call now."""
+        """CICs that can take a new outgoing call now (none while the route is unavailable)."""
+        if not self.available:
+            return []
         return [c.cic for c in self.circuits.values() if c.state == IDLE and c.status == "idle"]
 
     # ------------------------------------------------------------ MTP indications

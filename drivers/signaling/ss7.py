@@ -216,11 +216,16 @@ class SS7Signaling(SpanSignaling):
             self.point.tick(now)
 
     def status(self) -> dict[str, Any]:
-        """This span's link and CICs: link state, cics {cic: status}."""
+        """This span's link and CICs: summary text, link state, route, channels {board ch: cic, cic_state}."""
         full = self.point.status()
-        return {"link": full["links"].get(self.slc, "down"), "available": full["available"],
-                "opc": full["opc"], "dpc": full["dpc"],
-                "cics": {cic: full["cics"][cic] for cic in self.cic_to_board}}
+        link = full["links"].get(self.slc, "down")
+        states = [full["cics"][cic] for cic in self.cic_to_board]
+        blocked = sum(st.startswith("blocked") for st in states)
+        summary = (f"SS7 {full['opc']} > {full['dpc']} link {self.slc} {link}, route "
+                   f"{'available' if full['available'] else 'unavailable'}, {blocked} CIC blocked")
+        return {"summary": summary, "link": link, "available": full["available"], "opc": full["opc"],
+                "dpc": full["dpc"], "channels": {ch: {"cic": cic, "cic_state": full["cics"][cic]}
+                                                 for cic, ch in self.cic_to_board.items()}}
 
     # ---- call control
     def answer(self, channel: int) -> None:

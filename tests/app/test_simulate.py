@@ -1,4 +1,4 @@
-"""`trunkline simulate`: the fixed last line, failed=0, on analog and PRI trunks."""
+"""`trunkline simulate`: the fixed last line, failed=0, on analog, PRI and SS7 (China No.7) trunks."""
 import os
 import re
 import subprocess
@@ -18,7 +18,7 @@ def simulate(*args):
     return r.returncode, tuple(int(x) for x in m.groups())
 
 
-@pytest.mark.parametrize("trunk", ["analog", "pri"])
+@pytest.mark.parametrize("trunk", ["analog", "pri", "ss7"])
 def test_simulate_small(trunk):
     rc, (calls, answered, completed, failed) = simulate("--calls", "60", "--channels", "30", "--trunk", trunk,
                                                         "--virtual")
@@ -26,7 +26,7 @@ def test_simulate_small(trunk):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("trunk,channels", [("analog", 120), ("pri", 120)])
+@pytest.mark.parametrize("trunk,channels", [("analog", 120), ("pri", 120), ("ss7", 60)])
 def test_simulate_1000_calls(trunk, channels):
     rc, result = simulate("--calls", "1000", "--channels", str(channels), "--trunk", trunk, "--virtual", "--quiet")
     assert result == (1000, 1000, 1000, 0) and rc == 0

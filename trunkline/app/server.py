@@ -84,7 +84,7 @@ async def demo_callers(sim: Switch, cfg: Config) -> None:
 async def _one_caller(sim: Switch, rng: random.Random, n: int) -> None:
     caller = f"1390000{n:04d}"
     try:
-        phone = sim.call("95588", from_=caller)
+        phone = sim.call("95588", from_=caller, trunk="analog" if sim.fxo or not sim.trunks else next(iter(sim.trunks)))
     except SimError as exc:
         log.info("demo caller %s: %s", caller, exc)
         return
@@ -167,13 +167,14 @@ async def serve(cfg: Config) -> None:
     media_prompts = PromptLibrary([cfg.prompts_dir], cfg.language)
     sim = None
     if cfg.board_url.startswith("sim://"):
-        rig = SimRig(cfg.board_url, trunk=cfg.trunk_signaling, prompts=media_prompts, zone=cfg.zone, fresh=False)
+        rig = SimRig(cfg.board_url, trunk=cfg.trunk_signaling, prompts=media_prompts, zone=cfg.zone, fresh=False,
+                     signaling_options=cfg.signaling_options())
         sim, board, engine = rig.sim, rig.board, rig.engine
         summary.on("board", f"{cfg.board_url} (card simulator, {cfg.trunk_signaling} far end)")
     else:
         board = open_board(cfg.board_url)
         engine = Engine(board, prompts=media_prompts, zone=cfg.zone, trunk_signaling=cfg.trunk_signaling,
-                        fax_endpoint_factory=FaxEndpoint)
+                        fax_endpoint_factory=FaxEndpoint, signaling_options=cfg.signaling_options())
         summary.on("board", cfg.board_url)
     board.set_realtime(cfg.realtime)
     engine.on_call_end(CdrRecorder(writer, server=socket.gethostname()))

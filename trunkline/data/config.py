@@ -12,7 +12,12 @@ class Config:
     var_dir: str = "var"
     db_url: str = ""                       # default: sqlite file in var_dir
     board_url: str = "sim://default"
-    trunk_signaling: str = "pri"           # E1/T1 spans: "pri" or "r2"
+    trunk_signaling: str = "pri"           # E1/T1 spans: "pri", "r2" or "ss7" (China No.7, E1 only)
+    ss7_opc: str = "1-1-1"                 # SS7: our point code (8-8-8 for china24, 3-8-3 for itu14, or decimal)
+    ss7_dpc: str = "2-2-2"                 # SS7: the adjacent exchange's point code
+    ss7_pc_format: str = "china24"         # SS7: "china24" (24-bit national) or "itu14"
+    ss7_cic_base: int = 0                  # SS7: CIC = base + 32 * E1 position + timeslot
+    ss7_signaling_slot: int = 16           # SS7: the E1 timeslot carrying the signaling link
     zone: str = "cn"                       # tone zone
     language: str = "en"
     http_host: str = "127.0.0.1"
@@ -37,6 +42,13 @@ class Config:
     def fax_dir(self) -> str:
         """Where received and sent faxes (TIFF-F) live."""
         return os.path.join(self.var_dir, "fax")
+
+    def signaling_options(self) -> dict[str, Any]:
+        """Options for the E1 signaling stack (SS7 point codes, CIC base, signaling timeslot); {} for PRI/R2."""
+        if self.trunk_signaling != "ss7":
+            return {}
+        return {"opc": self.ss7_opc, "dpc": self.ss7_dpc, "pc_format": self.ss7_pc_format,
+                "cic_base": self.ss7_cic_base, "signaling_slot": self.ss7_signaling_slot}
 
     @property
     def database_url(self) -> str:

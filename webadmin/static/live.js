@@ -44,8 +44,8 @@
     channels: function (d) {
       var frag = document.createDocumentFragment();
       frag.appendChild(el("p", {id: "busy-count"}, d.busy + " busy of " + d.total + " channels"));
-      frag.appendChild(table(["Span", "Kind", "Channels", "Busy", "Alarms"], d.spans.map(function (s) {
-        return row([s.span, s.kind, s.channels, s.busy, alarms(s.alarms)]);
+      frag.appendChild(table(["Span", "Kind", "Channels", "Busy", "Alarms", "Signaling"], d.spans.map(function (s) {
+        return row([s.span, s.kind, s.channels, s.busy, alarms(s.alarms), s.signaling || ""]);
       }), "spans"));
       frag.appendChild(table(["Span", "Channel", "State", "Caller", "Called", "Duration", "Call"], d.channels.map(function (c) {
         return row([c.span, c.channel, c.state, c.caller, c.called, c.state === "idle" ? "" : dur(c.duration), c.call_id || ""],
