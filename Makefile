@@ -33,6 +33,7 @@ lint: venv
 bench: sysdeps venv
 	$(PY) -m pytest -q bench -p no:cacheprovider --benchmark-only -o testpaths=bench $(PYTEST_ARGS)
 	$(PY) -m bench.density
+	$(PY) -m bench.call_setup
 
 # Debian packages the tests use as peers and tools; installed only when missing.
 sysdeps:
