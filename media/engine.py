@@ -547,13 +547,13 @@ class Engine:
         now = self.now
         show_idle = self.channels <= 1000
         for sig in self.signaling:
-            sig_status = sig.status()
-            per_channel = sig_status.get("channels", {})
+            sig_status = sig.status()            # {} for stacks without signaling state to show
+            per_channel = sig_status.get("channels")
             for ch in sig.span.bearer_channels:
                 call = self.calls.get(ch)
                 if call is None and not show_idle:
                     continue
-                rows.append({**per_channel.get(ch, {}), "signaling": sig_status.get("summary", ""),
+                rows.append({
                     "channel": ch, "span": sig.span.index, "kind": sig.span.kind, "trunk": sig.trunk,
                     "state": call.state if call else "idle",
                     "caller": call.caller_id if call else "", "called": call.called if call else "",
@@ -562,6 +562,9 @@ class Engine:
                     "call_id": call.id if call else None,
                     "alarms": sig.span.alarms,
                 })
+                if sig_status:
+                    rows[-1]["signaling"] = sig_status.get("summary", "")
+                    rows[-1].update(per_channel.get(ch, {}) if per_channel else {})
         return rows
 
     def close(self) -> None:

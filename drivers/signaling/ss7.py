@@ -217,15 +217,17 @@ class SS7Signaling(SpanSignaling):
 
     def status(self) -> dict[str, Any]:
         """This span's link and CICs: summary text, link state, route, channels {board ch: cic, cic_state}."""
-        full = self.point.status()
-        link = full["links"].get(self.slc, "down")
-        states = [full["cics"][cic] for cic in self.cic_to_board]
-        blocked = sum(st.startswith("blocked") for st in states)
-        summary = (f"SS7 {full['opc']} > {full['dpc']} link {self.slc} {link}, route "
-                   f"{'available' if full['available'] else 'unavailable'}, {blocked} CIC blocked")
-        return {"summary": summary, "link": link, "available": full["available"], "opc": full["opc"],
-                "dpc": full["dpc"], "channels": {ch: {"cic": cic, "cic_state": full["cics"][cic]}
-                                                 for cic, ch in self.cic_to_board.items()}}
+        mtp3 = self.point.mtp3
+        entry = mtp3.links.get(self.slc)
+        link = entry.state if entry is not None else "down"
+        circuits = self.point.isup.circuits
+        channels = {ch: {"cic": cic, "cic_state": circuits[cic].status} for cic, ch in self.cic_to_board.items()}
+        blocked = sum(v["cic_state"].startswith("blocked") for v in channels.values())
+        opc, dpc = format_pc(mtp3.opc, mtp3.fmt), format_pc(mtp3.dpc, mtp3.fmt)
+        summary = (f"SS7 {opc} > {dpc} link {self.slc} {link}, route "
+                   f"{'available' if mtp3.available else 'unavailable'}, {blocked} CIC blocked")
+        return {"summary": summary, "link": link, "available": mtp3.available, "opc": opc, "dpc": dpc,
+                "channels": channels}
 
     # ---- call control
     def answer(self, channel: int) -> None:
