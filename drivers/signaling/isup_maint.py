@@ -127,10 +127,12 @@ class Maintenance:
             else:
                 c.local_blocked = block
             self._event("blocked" if block else "unblocked", None, cic=c.cic, remote=False, hardware=hardware)
-        kind = "CGB" if block else "CGU"
+        kind, other = ("CGB", "CGU") if block else ("CGU", "CGB")
+        c0 = self.circuits[first]
+        if self._group_table().pop((other, first), None) is not None:     # the opposite request is moot now
+            self._stop(c0, *(("T20", "T21") if block else ("T18", "T19")))
         self._group_table()[(kind, first)] = (last, bits, 1 if hardware else 0)
         self._send_group(mtype, first, last, bits, 1 if hardware else 0)
-        c0 = self.circuits[first]
         self._start(c0, "T18" if block else "T20")
         self._start(c0, "T19" if block else "T21")
 

@@ -109,6 +109,7 @@ class LinkEntry:
     restart_at: float | None = None
     changeback_at: float | None = None
     blocked: bool = False          # management-inhibited (not used for traffic)
+    l1_down: bool = False          # layer 1 lost (E1 alarm): no realignment until restored
     history: list[str] = field(default_factory=list)
 
 
@@ -181,11 +182,21 @@ class Mtp3:
             e.mtp2.receive(su)
 
     def link_failed(self, slc: int, reason: str = "layer 1 alarm") -> None:
-        """Layer 1 of link `slc` is lost: take it down (it realigns after T17)."""
+        """Layer 1 of link `slc` is lost: take it down until `link_restored`."""
         e = self.links.get(slc)
         if e is not None:
+            e.l1_down = True
             e.mtp2.stop(reason)
             self._l2_down(slc, reason)
+            e.restart_at = None
+
+    def link_restored(self, slc: int) -> None:
+        """Layer 1 of link `slc` is back: realign it."""
+        e = self.links.get(slc)
+        if e is not None and e.l1_down:
+            e.l1_down = False
+            if self._started:
+                self._align(e)
 
     def _avail_links(self) -> list[LinkEntry]:
         return [e for e in sorted(self.links.values(), key=lambda e: e.slc) if e.state == "available"]
@@ -236,10 +247,10 @@ class Mtp3:
     def _l2_down(self, slc: int, reason: str) -> None:
         e = self.links[slc]
         was = e.state
-        if was == "failed" and e.restart_at is not None:
+        if was == "failed" and (e.restart_at is not None or e.l1_down):
             return
         self._set_link(e, "failed")
-        e.restart_at = self.now() + self.t["T17"]
+        e.restart_at = None if e.l1_down else self.now() + self.t["T17"]
         if was == "available":
             others = self._avail_links()
             if others:                     # changeover: tell the far end which MSU we last took

@@ -195,10 +195,21 @@ class SS7Signaling(SpanSignaling):
                 self.point.receive(self.slc, su)
         elif ev.type == "alarm":
             if ev.value and not self.alarm:
-                self.alarm = True
+                self.alarm = True       # Q.764 2.8.3: the bearers are lost: hardware group blocking clears their calls
+                self._hardware_block(True)
                 self.point.mtp3.link_failed(self.slc, "E1 alarm")
             elif not ev.value and self.alarm:
                 self.alarm = False
+                self.point.mtp3.link_restored(self.slc)
+                self._hardware_block(False)
+
+    def _hardware_block(self, block: bool) -> None:
+        isup = self.point.isup
+        for first, last in isup._runs(sorted(self.cic_to_board)):
+            if block:
+                isup.group_block(first, last, hardware=True)
+            else:
+                isup.group_unblock(first, last, hardware=True)
 
     def poll(self, now: float) -> None:
         """Run timers at media time `now` (s); the shared point starts on the first poll."""

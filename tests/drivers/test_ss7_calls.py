@@ -113,3 +113,42 @@ def test_configuration_errors_are_clear(make_rig):
         make_rig.for_trunk("ss7", channels=30, signaling_options={**OPTIONS, "signaling_slot": 5})
     with pytest.raises(ValueError, match="out of range"):
         make_rig.for_trunk("ss7", channels=30, signaling_options={**OPTIONS, "opc": "300-1-1"})
+
+
+def test_e1_alarm_mid_call_clears_the_call_then_the_link_realigns(ss7_rig):
+    rig = ss7_rig
+    ended = {}
+
+    async def flow(call):
+        await call.answer()
+        try:
+            await call.wait(60.0)
+        finally:
+            ended["state"] = call.state
+
+    rig.engine.route(flow)
+
+    async def go():
+        while not far(rig).point.isup.free_cics():
+            await rig.sim.sleep(0.2)
+        phone = rig.sim.call("95588", from_="13812345678", trunk="ss7")
+        await phone.wait_answer(timeout=10)
+        span = sig(rig, phone.channel // 31).span.index
+        rig.card.far_set_alarm(span, 1)                  # red alarm on the E1 carrying the call
+        await phone.wait_hangup(timeout=10)
+        await rig.sim.sleep(1.0)
+        assert not sig(rig).point.mtp3.links[sig(rig, span).slc].state == "available"
+        rig.card.far_set_alarm(span, 0)
+        for _ in range(100):
+            await rig.sim.sleep(0.2)
+            if sig(rig, span).point.mtp3.links[sig(rig, span).slc].state == "available" and \
+                    far(rig).point.isup.free_cics():
+                break
+        again = rig.sim.call("95588", from_="13812345679", trunk="ss7")   # new calls carried
+        await again.wait_answer(timeout=10)
+        await again.hangup()
+        await rig.sim.sleep(0.5)
+        return phone
+
+    phone = rig.run(go)
+    assert phone.cause in (38, 41) and "state" in ended

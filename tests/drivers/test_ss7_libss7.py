@@ -320,6 +320,7 @@ def test_link_failure_mid_call_clears_calls_and_realigns(pair):
     assert pair.ours_of("released", 31)[-1][1]["cause"] == 38
     assert not pair.ours.up
     pair.peer.lib.ss7_link_noalarm(pair.peer.ss7, pair.peer.sock.fileno())
+    pair.ours.mtp3.link_restored(0)
     assert pair.wait(lambda: pair.ours.up and len(pair.peer_of("UP")) > ups, timeout=8.0), pair.show()
     assert pair.wait(lambda: all(pair.idle(x) for x in CICS)), pair.show()
     del c
