@@ -183,10 +183,12 @@ class Mtp2Link:
         self._pump()
         return True
 
-    def unacked(self) -> list[bytes]:
-        """MSUs sent or queued but not acknowledged (for changeover), oldest first; clears them."""
+    def take_buffer(self) -> list[tuple[int | None, bytes]]:
+        """MSUs sent but not acknowledged as (FSN, payload), then queued ones as (None, payload), oldest
+        first; clears them (changeover buffer updating, Q.704 5.4)."""
         order = [(self.fsn - i) & 0x7F for i in range(len(self.rtb))][::-1]
-        out = [self.rtb[f] for f in order if f in self.rtb] + list(self.queue)
+        out: list[tuple[int | None, bytes]] = [(f, self.rtb[f]) for f in order if f in self.rtb]
+        out += [(None, p) for p in self.queue]
         self.rtb.clear()
         self.queue.clear()
         return out

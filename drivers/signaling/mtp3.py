@@ -33,7 +33,7 @@ SLTM, SLTA = 0x11, 0x21          # SI 1 headings
 
 TEST_PATTERN = b"TRUNKLINE"
 #: SLTA wait, restart of alignment, wait for the adjacent point's TRA, settling time after the restart
-TIMERS = {"T1_SLT": 8.0, "T17": 1.0, "T_TRA": 5.0, "settle": 1.0}
+TIMERS = {"T1_SLT": 8.0, "T17": 1.0, "T_TRA": 5.0, "settle": 1.0, "T2": 1.0}   # T2: changeover ack wait
 
 
 def pc_bits(fmt: str) -> int:
@@ -98,6 +98,14 @@ def decode_label(data: bytes, fmt: str) -> tuple[int, int, int]:
     return int.from_bytes(data[0:3], "little"), int.from_bytes(data[3:6], "little"), data[6] & 0xF
 
 
+def payload_sls(payload: bytes, fmt: str) -> int:
+    """The SLS of an MSU (SIO + SIF), 0 when it is too short to carry a label."""
+    try:
+        return decode_label(payload[1:], fmt)[2]
+    except ValueError:
+        return 0
+
+
 @dataclass
 class LinkEntry:
     """One signaling link of the link set, with its MTP3 state."""
@@ -110,6 +118,9 @@ class LinkEntry:
     changeback_at: float | None = None
     blocked: bool = False          # management-inhibited (not used for traffic)
     l1_down: bool = False          # layer 1 lost (E1 alarm): no realignment until restored
+    co_buffer: list[tuple[int | None, bytes]] = field(default_factory=list)   # changeover: (FSN, MSU) to retrieve
+    co_at: float | None = None     # changeover T2 deadline (time-controlled changeover)
+    co_sent: bool = False          # we sent COO for this link
     history: list[str] = field(default_factory=list)
 
 
@@ -252,14 +263,28 @@ class Mtp3:
         self._set_link(e, "failed")
         e.restart_at = None if e.l1_down else self.now() + self.t["T17"]
         if was == "available":
+            e.co_buffer = e.mtp2.take_buffer()      # kept apart: realignment resets the link's own buffer
             others = self._avail_links()
-            if others:                     # changeover: tell the far end which MSU we last took
+            if others:                     # changeover: tell the far end which MSU we last took, wait for COA
                 self.stats["changeovers"] += 1
-                alt = others[0]
-                self._send_snm(alt, bytes([COO, e.mtp2.bsn & 0x7F]), sls=slc)
-                for payload in e.mtp2.unacked():
-                    alt.mtp2.send_msu(payload)
+                e.co_sent = True
+                e.co_at = self.now() + self.t["T2"]
+                self._send_snm(others[0], bytes([COO, e.mtp2.bsn & 0x7F]), sls=slc)
+            else:
+                e.co_buffer = []
         self._update_available()
+
+    def _retrieve(self, e: LinkEntry, after_fsn: int | None) -> None:
+        """Changeover done: send on the alternative links the MSUs the far end did not take (FSN > after)."""
+        buf, e.co_buffer, e.co_at, e.co_sent = e.co_buffer, [], None, False
+        if after_fsn is not None:
+            fsns = [f for f, _ in buf if f is not None]
+            if after_fsn in fsns:
+                buf = buf[fsns.index(after_fsn) + 1:]
+        for _, payload in buf:
+            alt = self.link_for(payload_sls(payload, self.fmt))
+            if alt is not None:
+                alt.mtp2.send_msu(payload)
 
     # ------------------------------------------------------------ transmit
     def _msu(self, si: int, dpc: int, sls: int, body: bytes) -> bytes:
@@ -307,7 +332,7 @@ class Mtp3:
         if si in (SI_SLTM, SI_SLTM_SPECIAL):
             self._rx_test(e, si, opc, body)
         elif si == SI_SNM:
-            self._rx_snm(e, opc, body)
+            self._rx_snm(e, opc, body, sls)
         elif e.state != "available":
             self._drop(f"user message on slc {slc} before the link test passed")
         else:
@@ -348,7 +373,7 @@ class Mtp3:
             self._send_snm(self._avail_links()[0], bytes([CBD, e.slc & 0xFF]), sls=e.slc)
         self._update_available()
 
-    def _rx_snm(self, e: LinkEntry, opc: int, body: bytes) -> None:
+    def _rx_snm(self, e: LinkEntry, opc: int, body: bytes, sls: int = 0) -> None:
         if not body:
             self._drop("empty SNM message")
             return
@@ -366,17 +391,25 @@ class Mtp3:
                 self.stats["tfa"] += 1
                 self.prohibited.discard(dest)
             self._update_available()
-        elif head == COO or head == ECO:
-            if head == COO and len(body) >= 2:
-                self._send_snm(e, bytes([COA, self.links[e.slc].mtp2.bsn & 0x7F]))
-            else:
-                self._send_snm(e, bytes([ECA]))
+        elif head in (COO, COA) and len(body) >= 2:      # SLS = the code of the link changed over
+            failed = self.links.get(sls)
+            if failed is None:
+                self._drop(f"changeover for unknown link {sls}")
+                return
+            if failed.state == "available":                 # the far end saw the failure first
+                failed.mtp2.stop("changeover order received")
+                self._l2_down(sls, "changeover order received")
+            if head == COO and not failed.co_sent:
+                self._send_snm(e, bytes([COA, failed.mtp2.bsn & 0x7F]), sls=sls)
+            self._retrieve(failed, body[1] & 0x7F)
+        elif head == ECO:
+            self._send_snm(e, bytes([ECA]), sls=sls)
         elif head == CBD and len(body) >= 2:
             self._send_snm(e, bytes([CBA, body[1]]))
         elif head == TRA:
             self._tra_rx = True
             self._update_available()
-        elif head in (COA, ECA, CBA, RST, RSR, UPU):
+        elif head in (ECA, CBA, RST, RSR, UPU):
             return                               # acknowledgements and tests needing no action at an end point
         else:
             self._drop(f"unhandled SNM heading 0x{head:02x}")
@@ -386,7 +419,7 @@ class Mtp3:
         """Absolute time (s) of the next timer of MTP3 or any of its links, or None."""
         ts: list[float] = [t for t in (self._resume_at, self._tra_deadline) if t is not None and not self.available]
         for e in self.links.values():
-            for t in (e.slt_at, e.restart_at, e.mtp2.next_timer()):
+            for t in (e.slt_at, e.restart_at, e.co_at, e.mtp2.next_timer()):
                 if t is not None:
                     ts.append(t)
         return min(ts) if ts else None
@@ -408,5 +441,7 @@ class Mtp3:
                         self.stats["sltm_failed"] += 1
                         e.mtp2.stop("link test failed")
                         self._l2_down(e.slc, "link test failed")
+            if e.co_at is not None and e.co_at <= now:      # no COA: time-controlled changeover
+                self._retrieve(e, None)
             if e.restart_at is not None and e.restart_at <= now and self._started:
                 self._align(e)

@@ -308,3 +308,38 @@ def test_rel_without_rlc_is_repeated_under_t1_then_reset_under_t5():
     n.a.isup.release(call)
     n.run(3.8)
     assert n.a.isup.sent.count("REL 9") >= 3 and "RSC 9" in n.a.isup.sent
+
+
+def test_changeover_retrieves_unacknowledged_msus_without_loss_or_duplicates():
+    clock = Clock()
+    q, cut, got = [], set(), []
+    a = m3.Mtp3(1, 2, clock, on_user=lambda si, opc, sls, d: None, fill_interval=0.05)
+    b = m3.Mtp3(2, 1, clock, on_user=lambda si, opc, sls, d: got.append(d), fill_interval=0.05)
+    for slc in (0, 1):
+        a.add_link(slc, lambda su, s=slc: q.append((b, s, su)))
+        b.add_link(slc, lambda su, s=slc: q.append((a, s, su)))
+    a.start()
+    b.start()
+
+    def run(seconds):
+        end = clock.t + seconds
+        while clock.t < end:
+            clock.t += 0.01
+            batch, q[:] = list(q), []
+            for dst, slc, su in batch:
+                if slc not in cut:
+                    dst.receive(slc, su)
+            a.tick()
+            b.tick()
+    run(4.0)
+    assert a.available and b.available
+    for i in range(6):                                 # odd SLS -> link 1
+        a.send_user(m3.SI_TUP, 1, bytes([i]))
+    run(0.1)
+    cut.add(1)                                         # link 1 breaks with MSUs in flight
+    for i in range(6, 10):
+        a.send_user(m3.SI_TUP, 1, bytes([i]))
+    run(4.0)
+    assert a.stats["changeovers"] >= 1
+    assert [d[0] for d in got] == list(range(10))      # each exactly once, in order
+
