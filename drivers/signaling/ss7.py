@@ -232,8 +232,9 @@ class SS7Signaling(SpanSignaling):
         entry = mtp3.links.get(self.slc)
         link = entry.state if entry is not None else "down"
         circuits = self.point.isup.circuits
-        channels = {ch: {"cic": cic, "cic_state": circuits[cic].status} for cic, ch in self.cic_to_board.items()}
-        blocked = sum(v["cic_state"].startswith("blocked") for v in channels.values())
+        states = {cic: circuits[cic].status for cic in self.cic_to_board}
+        channels = {ch: {"cic": cic, "cic_state": states[cic]} for cic, ch in self.cic_to_board.items()}
+        blocked = sum(st.startswith("blocked") for st in states.values())
         opc, dpc = format_pc(mtp3.opc, mtp3.fmt), format_pc(mtp3.dpc, mtp3.fmt)
         summary = (f"SS7 {opc} > {dpc} link {self.slc} {link}, route "
                    f"{'available' if mtp3.available else 'unavailable'}, {blocked} CIC blocked")
