@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trunkline.drivers.backends import Backend
+from trunkline.drivers.backends.dahdi import DahdiBackend
 from trunkline.drivers.backends.sim import SimBackend
 from trunkline.dsp.constants import RATE
 from trunkline.dsp.g711 import MixedLawCodec
@@ -205,5 +206,5 @@ def open_board(url: str) -> Board:
     if scheme == "sim":
         return Board(SimBackend(url), url)
     if scheme == "dahdi":
-        raise NotImplementedError("the dahdi:// backend is not implemented yet; use sim://")
+        return Board(DahdiBackend(url), url)
     raise ValueError(f"unknown board URL {url!r}: expected sim://NAME or dahdi://SPAN")
