@@ -195,6 +195,13 @@ class Board:
         """True while in-band signaling holds the channel's audio."""
         return channel in self._inband
 
+    def health(self) -> dict[str, object]:
+        """The board's device state for operators: backend, status ("ok" or what is wrong), counters."""
+        probe = getattr(self.backend, "health", None)
+        if probe is not None:
+            return dict(probe())
+        return {"backend": self.url.split("://", 1)[0], "status": "ok"}
+
     def close(self) -> None:
         """Release the backend."""
         self.backend.close()

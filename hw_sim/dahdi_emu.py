@@ -75,7 +75,9 @@ def sigtypes_for(card: SimCard, signaling: str) -> list[int]:
 class EmulatedDahdi:
     """A simulated card behind /dev/dahdi (DAHDI channel N = card channel N-1, span N = card span N-1)."""
 
-    def __init__(self, card: SimCard, signaling: str = "pri") -> None:
+    def __init__(self, card: SimCard, signaling: str = "pri", unconfigured_spans: tuple[int, ...] = ()) -> None:
+        """signaling: "pri" (clear bearers + HDLCFCS D-channel) or "r2" (CAS bearers, ts16 unused);
+        unconfigured_spans: card span indexes left out of the configuration (as without dahdi_cfg)."""
         if not shim_loaded():
             raise ShimNotLoaded("the emulated /dev/dahdi needs this process started with "
                                 f"LD_PRELOAD={SHIM_PATH}")
@@ -83,6 +85,7 @@ class EmulatedDahdi:
         self.signaling = signaling
         sig = sigtypes_for(card, signaling)
         spanof = [int(card.span_of[ch]) for ch in range(card.channels)]
+        sig = [0 if spanof[ch] in unconfigured_spans else sig[ch] for ch in range(card.channels)]
         laws = [1 if law == "ulaw" else 0 for law in card.laws]
         spantype = [{"e1": 1, "t1": 2}.get(sp.kind, 0) for sp in card.spans]
         self._cb = _ffi.callback("void(void)", card.tick)    # kept alive as long as the attachment

@@ -382,9 +382,15 @@ class DahdiBackend:
         self.removed = True
         self.status = f"DAHDI device removed: {why}; calls cleared, restart when the card is back"
         log.error("dahdi: %s", self.status)
-        for index in self._dahdi_span:
+        now = self._ticks * BLOCK
+        for index, kind, _, _, bearer, _ in self._specs:    # every line is gone: its calls are cleared
             self._alarm_state[index] = 1
-            self._pending.append(("alarm", -1, index, 1, self._ticks * BLOCK))
+            if kind == "fxo":
+                self._pending.extend(("loop_drop", ch, index, 0, now) for ch in bearer)
+            elif kind == "fxs":
+                self._pending.extend(("onhook", ch, index, 0, now) for ch in bearer)
+            else:
+                self._pending.append(("alarm", -1, index, 1, now))
 
     def _map_events(self, n: int, default_row: int = -1) -> None:
         now = self._ticks * BLOCK
