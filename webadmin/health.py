@@ -104,9 +104,10 @@ def healthz() -> tuple[Response, int]:
             reasons.append("media engine is not running")
         board = getattr(engine, "board", None)
         if board is not None and hasattr(board, "health"):
-            body["board"] = board.health()               # e.g. the dahdi:// device gone, span alarms, counters
-            if body["board"].get("status", "ok") != "ok":
-                reasons.append(f"board: {body['board']['status']}")
+            board_health = dict(board.health())          # e.g. the dahdi:// device gone, span alarms, counters
+            body["board"] = board_health
+            if board_health.get("status", "ok") != "ok":
+                reasons.append(f"board: {board_health['status']}")
     db_ok, db_reason = _probe().check()
     body["database"] = {"reachable": db_ok}
     if not db_ok:
