@@ -195,6 +195,11 @@ class Board:
         """True while in-band signaling holds the channel's audio."""
         return channel in self._inband
 
+    def echo_cancel(self, channel: int, on: bool) -> bool:
+        """Echo canceller on or off (fax, data) on a channel; False when the card has none."""
+        fn = getattr(self.backend, "echo_cancel", None)
+        return bool(fn(channel, on)) if fn is not None else False
+
     def health(self) -> dict[str, object]:
         """The board's device state for operators: backend, status ("ok" or what is wrong), counters."""
         probe = getattr(self.backend, "health", None)

@@ -182,3 +182,38 @@ def test_one_io_call_per_tick_and_audio_both_ways(make_rig):
         return rig.emulated_dahdi.counters()["advances"] - a0, rig.engine.ticks - t0
     advances, ticks = rig.run(scenario)
     assert advances == ticks == 25            # the card clock moved once per tick: one wait per tick
+
+
+def test_echo_canceller_off_for_fax_and_back_on_after(make_rig):
+    rig = make_rig("e1=1", trunk="pri", board="dahdi")
+    seen = {}
+
+    class FaxStub:
+        """Stands in for the T.30 endpoint: notes the channel's echo canceller while the session runs."""
+        def __init__(self, *a, **kw):
+            self.done, self.result = False, "ok"
+
+        def rx(self, samples):
+            seen["during"] = rig.emulated_dahdi.counters(1, seen["ch"] + 1)["ec_taps"]
+            self.done = True
+
+        def tx(self, n):
+            return np.zeros(n, dtype=np.int16)
+    rig.engine.fax_endpoint_factory = FaxStub
+
+    async def flow(call):
+        seen["ch"] = call.channel
+        await call.answer()
+        seen["before"] = rig.emulated_dahdi.counters(1, call.channel + 1)["ec_taps"]
+        await rig.engine.run_fax(call, calling=False)
+        seen["after"] = rig.emulated_dahdi.counters(1, call.channel + 1)["ec_taps"]
+        await call.hangup()
+    rig.engine.route(flow)
+
+    async def scenario():
+        await rig.sim.sleep(1.0)
+        phone = rig.sim.call("88", from_="02188880000", trunk="pri")
+        await phone.wait_answer()
+        await phone.wait_hangup(timeout=10)
+    rig.run(scenario)
+    assert (seen["before"], seen["during"], seen["after"]) == (128, 0, 128)
