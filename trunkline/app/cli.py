@@ -5,9 +5,11 @@ import logging
 import os
 import sys
 
+from trunkline.app.cards import cards_report
 from trunkline.app.server import serve
 from trunkline.app.simulate import run_simulation
 from trunkline.data.config import load_config
+from trunkline.drivers.backends.dahdi import DahdiError, scan
 from trunkline.hw_sim.dahdi_emu import preload_env, shim_loaded
 
 
@@ -35,12 +37,30 @@ def _run(args):
         cfg.http_port = args.port
     if args.no_demo_callers:
         cfg.demo_callers = False
+    if cfg.board_url.startswith("dahdi://"):
+        try:   # start-up check: DAHDI loaded, spans configured (the board opens each channel later)
+            spans = scan()
+            if not any(sp["numchans"] for sp in spans):
+                raise DahdiError("no DAHDI span has configured channels: configure /etc/dahdi/system.conf, "
+                                 "run dahdi_cfg")
+        except DahdiError as exc:
+            print(f"trunkline run: cannot use {cfg.board_url}: {exc}", file=sys.stderr)
+            return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         asyncio.run(serve(cfg))
     except KeyboardInterrupt:
         print("trunkline: stopped", file=sys.stderr)
+    return 0
+
+
+def _cards(args):
+    try:
+        print(cards_report())
+    except DahdiError as exc:
+        print(f"trunkline cards: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -64,6 +84,8 @@ def main(argv=None):
     s.add_argument("--board", choices=["sim", "dahdi"], default="sim",
                    help="sim: the card simulator's own backend; dahdi: the dahdi:// backend on an emulated /dev/dahdi")
     s.set_defaults(func=_simulate)
+    c = sub.add_parser("cards", help="list DAHDI spans, channels, signalling, alarms and counters")
+    c.set_defaults(func=_cards)
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args.func(args)
