@@ -217,3 +217,33 @@ def test_echo_canceller_off_for_fax_and_back_on_after(make_rig):
         await phone.wait_hangup(timeout=10)
     rig.run(scenario)
     assert (seen["before"], seen["during"], seen["after"]) == (128, 0, 128)
+
+
+def test_r2_span_red_alarm_clears_calls_then_carries_new_ones(make_rig):
+    rig = make_rig.for_trunk("r2", channels=30, board="dahdi")
+    ended = []
+
+    async def flow(call):
+        await call.answer()
+        try:
+            await call.wait(30)
+        except Hangup:
+            ended.append(call.channel)
+    rig.engine.route(flow)
+    out = {}
+
+    async def scenario():
+        phone = rig.sim.call("95588", from_="13812345670", trunk="r2")
+        await phone.wait_answer(timeout=10)
+        rig.card.far_set_alarm(0, 1)
+        await rig.sim.sleep(0.5)
+        out["calls_in_alarm"] = len(rig.engine.calls)
+        rig.card.far_set_alarm(0, 0)
+        await rig.sim.sleep(1.0)
+        phone2 = rig.sim.call("95588", from_="13812345671", trunk="r2")
+        await phone2.wait_answer(timeout=10)
+        out["second"] = True
+        out["first_channel"] = phone.channel
+        await phone2.hangup()
+    rig.run(scenario)
+    assert out["calls_in_alarm"] == 0 and out["second"] and ended == [out["first_channel"]]
