@@ -9,7 +9,24 @@ SYSPKGS := libspandsp-dev libpri-dev libss7-dev sox espeak-ng libtiff-tools post
            openttd-openmsx libfluidsynth3 timgm6mb-soundfont csound-soundfont fluidr3mono-gm-soundfont libopenmpt0
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench sysdeps venv clean
+.PHONY: run test lint bench sysdeps venv clean dahdi-header
+
+# The real DAHDI userspace ABI header (dahdi/user.h) comes only in Debian's dahdi-source; it is fetched
+# without its build dependencies (apt-get download + dpkg -x) into build/dahdi. The emulated /dev/dahdi
+# (an LD_PRELOAD shim over the card simulator, for tests and demos) is built from it, and the ABI test
+# checks the dahdi:// backend's ioctl numbers and struct layouts against it.
+DAHDI_DIR  := build/dahdi
+DAHDI_H    := $(DAHDI_DIR)/usr/include/dahdi/user.h
+DAHDI_SHIM := hw_sim/libtldahdi_shim.so
+dahdi-header: $(DAHDI_H)
+$(DAHDI_H):
+	mkdir -p $(DAHDI_DIR)
+	cd $(DAHDI_DIR) && rm -f dahdi-source_*.deb && \
+	  (apt-get download -qq dahdi-source 2>/dev/null || ($(SUDO) apt-get update -qq && apt-get download -qq dahdi-source))
+	cd $(DAHDI_DIR) && dpkg -x dahdi-source_*.deb . && rm -f dahdi-source_*.deb
+	touch $@
+$(DAHDI_SHIM): hw_sim/dahdi_shim.c $(DAHDI_H)
+	$(CC) -O2 -Wall -shared -fPIC -I$(DAHDI_DIR)/usr/include -o $@ hw_sim/dahdi_shim.c -ldl
 
 RUNPKGS := espeak-ng
 
@@ -43,13 +60,13 @@ sysdeps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-venv: $(STAMP)
+venv: $(STAMP) $(DAHDI_SHIM)
 
-$(STAMP): setup.py hw_sim/tlsim.c hw_sim/tlsim.h hw_sim/build_sim.py
+$(STAMP): setup.py hw_sim/tlsim.c hw_sim/tlsim.h hw_sim/build_sim.py drivers/backends/tldahdi.c drivers/backends/build_dahdi.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) build *.egg-info hw_sim/_tlsim*.so .pytest_cache
+	rm -rf $(VENV) build *.egg-info hw_sim/_tlsim*.so $(DAHDI_SHIM) drivers/backends/_tldahdi*.so .pytest_cache

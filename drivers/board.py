@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trunkline.drivers.backends import Backend
+from trunkline.drivers.backends.dahdi import DahdiBackend
 from trunkline.drivers.backends.sim import SimBackend
 from trunkline.dsp.constants import RATE
 from trunkline.dsp.g711 import MixedLawCodec
@@ -194,6 +195,18 @@ class Board:
         """True while in-band signaling holds the channel's audio."""
         return channel in self._inband
 
+    def echo_cancel(self, channel: int, on: bool) -> bool:
+        """Echo canceller on or off (fax, data) on a channel; False when the card has none."""
+        fn = getattr(self.backend, "echo_cancel", None)
+        return bool(fn(channel, on)) if fn is not None else False
+
+    def health(self) -> dict[str, object]:
+        """The board's device state for operators: backend, status ("ok" or what is wrong), counters."""
+        probe = getattr(self.backend, "health", None)
+        if probe is not None:
+            return dict(probe())
+        return {"backend": self.url.split("://", 1)[0], "status": "ok"}
+
     def close(self) -> None:
         """Release the backend."""
         self.backend.close()
@@ -205,5 +218,5 @@ def open_board(url: str) -> Board:
     if scheme == "sim":
         return Board(SimBackend(url), url)
     if scheme == "dahdi":
-        raise NotImplementedError("the dahdi:// backend is not implemented yet; use sim://")
+        return Board(DahdiBackend(url), url)
     raise ValueError(f"unknown board URL {url!r}: expected sim://NAME or dahdi://SPAN")

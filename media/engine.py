@@ -508,6 +508,7 @@ class Engine:
             raise ChannelError("no fax service: the engine was built without fax_endpoint_factory", 63)
         session = factory(calling, send, receive, ecm=ecm, ident=ident)
         fut: asyncio.Future[FaxOutcome] = call._future()
+        self.board.echo_cancel(call.channel, False)     # an echo canceller garbles fax modems
 
         class _FaxTap:
             def rx(self, samples: Samples) -> None:
@@ -526,6 +527,7 @@ class Engine:
         finally:
             h.cancel()
             self.detach_tap(call)
+            self.board.echo_cancel(call.channel, True)
 
     def beep(self) -> PooledClip:
         """The record beep: 1 kHz for 200 ms at -10 dBm0."""

@@ -18,6 +18,7 @@ from typing import Any
 from trunkline.drivers.board import open_board
 from trunkline.fax import FaxEndpoint
 from trunkline.hw_sim import forget_card, open_card
+from trunkline.hw_sim.dahdi_emu import EmulatedDahdi
 from trunkline.media import Engine, PromptLibrary
 from trunkline.pstn.switch import Switch
 from trunkline.pstn.trunks import attach_trunk_far_end
@@ -45,7 +46,8 @@ class SimRig:
 
     def __init__(self, url: str, trunk: str = "pri", prompts: PromptLibrary | Sequence[str] | None = None,
                  language: str = "en", switch_options: dict[str, Any] | None = None, fresh: bool = True,
-                 signaling_options: dict[str, Any] | None = None, **engine_kw: Any) -> None:
+                 signaling_options: dict[str, Any] | None = None, board: str = "sim",
+                 **engine_kw: Any) -> None:
         self.url = url
         self.name = url[len("sim://"):].split("?", 1)[0]
         self.trunk = trunk
@@ -55,7 +57,16 @@ class SimRig:
         self.sim = Switch(self.card, **(switch_options or {}))
         if trunk in E1_TRUNKS and any(span.kind in ("e1", "t1") for span in self.card.spans):
             attach_trunk_far_end(self.sim, trunk, **(signaling_options or {}))
-        self.board = open_board(url)
+        # board="dahdi": the same card behind an emulated /dev/dahdi, driven through the dahdi:// backend
+        self.emulated_dahdi: EmulatedDahdi | None = None
+        if board == "dahdi":
+            self.emulated_dahdi = EmulatedDahdi(self.card, signaling=trunk if trunk in E1_TRUNKS else "pri")
+            self.board = open_board("dahdi://")
+            self.board.backend.clock_hooks.append(self.card.set_realtime)   # type: ignore[attr-defined]
+        elif board == "sim":
+            self.board = open_board(url)
+        else:
+            raise ValueError(f"unknown board type {board!r}: expected sim or dahdi")
         if prompts is not None and not isinstance(prompts, PromptLibrary):
             prompts = PromptLibrary(list(prompts), language)
         if prompts is not None:
@@ -91,4 +102,8 @@ class SimRig:
     def close(self) -> None:
         """Release the engine's files and forget the card."""
         self.engine.close()
+        if self.emulated_dahdi is not None:
+            self.board.close()
+            self.emulated_dahdi.close()
+            self.emulated_dahdi = None
         forget_card(self.name)

@@ -38,9 +38,11 @@ def level(x, f):
 class Rig:
     """Card + switch + engine + ACD in one asyncio loop."""
 
-    def __init__(self, name, queues, agents, fxs=4, fxo=4, tmp=None, session_factory=None, e1=0, **cfg):
-        # ISDN PRI spans (e1 > 0) get the network side that answers and places calls
-        self.rig = SimRig.with_query(f"fxo={fxo}&fxs={fxs}" + (f"&e1={e1}" if e1 else ""), name=name, trunk="pri")
+    def __init__(self, name, queues, agents, fxs=4, fxo=4, tmp=None, session_factory=None, e1=0, board="sim", **cfg):
+        # ISDN PRI spans (e1 > 0) get the network side that answers and places calls; board="dahdi" runs
+        # the dahdi:// backend on the emulated /dev/dahdi
+        self.rig = SimRig.with_query(f"fxo={fxo}&fxs={fxs}" + (f"&e1={e1}" if e1 else ""), name=name, trunk="pri",
+                                     board=board)
         self.name = name
         self.card, self.sim, self.board, self.engine = self.rig.card, self.rig.sim, self.rig.board, self.rig.engine
         config = {"queues": queues, "agents": agents, "instance": name}

@@ -1,11 +1,37 @@
 """Shared pytest configuration and fixtures (the simulation rig every engine test builds on)."""
 import os
+import sys
 
 import pytest
 
+from trunkline.hw_sim.dahdi_emu import SHIM_PATH, preload_env, shim_loaded
 from trunkline.pstn.rig import SimRig
 
+if shim_loaded():
+    # the shim is in this process; children (peers, browsers, servers) start without it
+    _rest = [p for p in os.environ.get("LD_PRELOAD", "").split(":") if p and p != SHIM_PATH]
+    if _rest:
+        os.environ["LD_PRELOAD"] = ":".join(_rest)
+    else:
+        os.environ.pop("LD_PRELOAD", None)
+
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test-artifacts")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """The dahdi:// tests drive an emulated /dev/dahdi, an LD_PRELOAD shim (hw_sim/dahdi_shim.c): when this
+    pytest was started without it, start it again (same arguments) with the shim preloaded."""
+    if shim_loaded() or os.environ.get("TRUNKLINE_DAHDI_REEXEC"):
+        return None
+    capman = config.pluginmanager.getplugin("capturemanager")
+    if capman is not None:
+        capman.stop_global_capturing()
+    env = preload_env()
+    env["TRUNKLINE_DAHDI_REEXEC"] = "1"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "pytest", *config.invocation_params.args], env)
 
 
 def pytest_configure(config):

@@ -102,6 +102,12 @@ def healthz() -> tuple[Response, int]:
                           "tick_worst_seconds": round(ts.worst_tick_s, 6)}
         if not engine.running:
             reasons.append("media engine is not running")
+        board = getattr(engine, "board", None)
+        if board is not None and hasattr(board, "health"):
+            board_health = dict(board.health())          # e.g. the dahdi:// device gone, span alarms, counters
+            body["board"] = board_health
+            if board_health.get("status", "ok") != "ok":
+                reasons.append(f"board: {board_health['status']}")
     db_ok, db_reason = _probe().check()
     body["database"] = {"reachable": db_ok}
     if not db_ok:

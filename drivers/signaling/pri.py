@@ -217,6 +217,8 @@ class PRISignaling(SpanSignaling):
                     self.alarm = True
                     if self.stack.up:
                         self.stack.link.layer1_lost()
+                    if ev.value & 3:             # red (LOS/LOF) or blue (AIS): no bearer either
+                        self.stack.q931.layer1_lost()
                 elif not ev.value and self.alarm:
                     self.alarm = False
                     self._started = False

@@ -88,7 +88,11 @@ class R2Signaling(SpanSignaling):
                 self.span.release_inband(ch)
 
     def handle_line_event(self, ev: LineEvent) -> None:
-        """ABCD changes ("cas" events) of the span's bearer channels: acted on once persistent."""
+        """ABCD changes ("cas" events) of the span's bearer channels, acted on once persistent; span alarms."""
+        if ev.type == "alarm":
+            self.core.span_alarm(bool(ev.value & 3))     # red or blue: the span's timeslots are gone
+            self._cas_pending.clear()
+            return
         if ev.type == "cas" and ev.channel in self.core.lines:
             bits = int(ev.value) & 0xF
             if bits == self._cas_stable.get(ev.channel, IDLE):

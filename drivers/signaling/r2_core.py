@@ -120,6 +120,7 @@ class R2Core:
         self.det_f = R2MFDetector(n, forward=True)     # the incoming register listens to forward tones
         self.det_b = R2MFDetector(n, forward=False)    # the outgoing register listens to backward tones
         self.mf: set[int] = set()      # channels in register signalling (audio needed)
+        self.alarm = False             # span in red/blue alarm: no line signalling, no calls
         self.timed: set[int] = set()   # channels with a timer running
         # callbacks (the owner replaces them)
         self.on_decide: Callable[[int, R2Line], int] = lambda ch, line: B_FREE_CHARGE   # incoming: B answer to KD
@@ -178,7 +179,16 @@ class R2Core:
     def free(self, ch: int) -> bool:
         """True when ch can be seized for an outgoing call."""
         line = self.lines[ch]
-        return line.state == "idle" and not line.blocked and not line.remote_blocked
+        return line.state == "idle" and not line.blocked and not line.remote_blocked and not self.alarm
+
+    def span_alarm(self, on: bool) -> None:
+        """Red/blue alarm on the span (no multiframe, no CAS): every call is cleared with cause 38
+        (network out of order) and no line is seized until the alarm clears."""
+        self.alarm = on
+        if on:
+            for ch, line in self.lines.items():
+                if line.state != "idle":
+                    self._finish(ch, 38)
 
     def state(self, ch: int) -> str:
         """Call state name of ch."""
@@ -253,6 +263,8 @@ class R2Core:
     # ------------------------------------------------------------------ line signalling
     def cas_in(self, ch: int, bits: int) -> None:
         """ABCD bits received on ch (any value 0..15)."""
+        if self.alarm:                 # no line signalling while the span is in alarm
+            return
         line = self.lines.get(ch)
         if line is None:
             return

@@ -9,15 +9,17 @@ import asyncio
 import os
 
 import numpy as np
+import pytest
 import soundfile as sf
 from acd_rig import FREQ, Rig, connect_caller, hear, level, print_matrix, run, tone
 
 from trunkline.app import schema
 
 
-def test_call_reaches_agent_with_screen_pop_two_way_audio_and_recording(tmp_path):
-    rig = Rig("acd-e2e-basic", {"q": {"strategy": "top-down", "moh": ""}},
-              [{"id": "100", "station_port": 0, "queues": ["q"]}], tmp=tmp_path)
+@pytest.mark.parametrize("board", ["sim", "dahdi"])   # dahdi: the dahdi:// backend on the emulated /dev/dahdi
+def test_call_reaches_agent_with_screen_pop_two_way_audio_and_recording(tmp_path, board):
+    rig = Rig(f"acd-e2e-basic-{board}", {"q": {"strategy": "top-down", "moh": ""}},
+              [{"id": "100", "station_port": 0, "queues": ["q"]}], tmp=tmp_path, board=board)
     rig.route("q", data={"meter": "4711"})
 
     async def main():

@@ -43,8 +43,9 @@ def register_signals(pcm, forward):
     return [s for _, s in rx.run(pcm, step=40) if s]
 
 
-def test_inbound_call_dnis_ani_category(r2_rig):
-    rig = r2_rig
+@pytest.mark.parametrize("board", ["sim", "dahdi"])   # dahdi: CAS bits through the emulated /dev/dahdi
+def test_inbound_call_dnis_ani_category(make_rig, board):
+    rig = make_rig.for_trunk("r2", channels=30, board=board)
     seen = {}
 
     async def flow(call):

@@ -264,10 +264,11 @@ def test_fax_call_back_over_analog_and_failures(store, doc, tmp_path):
     assert rig.engine.calls == {}
 
 
-def test_received_fax_over_pri_with_ecm(store, doc):
+@pytest.mark.parametrize("board", ["sim", "dahdi"])   # dahdi: the dahdi:// backend on the emulated /dev/dahdi
+def test_received_fax_over_pri_with_ecm(store, doc, board):
     """The same inbox path on an E1 PRI B-channel (A-law), with T.30 ECM."""
     path, pages = doc
-    rig = Rig("e1=1", trunk="pri")
+    rig = Rig("e1=1", trunk="pri", board=board)
 
     async def flow(call):
         await receive_to_inbox(call, store, ecm=True)

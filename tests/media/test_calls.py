@@ -33,8 +33,9 @@ def find(haystack, needle):
     return -1
 
 
-def test_demo_hotline_menu_and_digits(prompts, tmp_path):
-    rig = Rig("fxo=2", [prompts])
+@pytest.mark.parametrize("board", ["sim", "dahdi"])   # dahdi: the dahdi:// backend on the emulated /dev/dahdi
+def test_demo_hotline_menu_and_digits(prompts, tmp_path, board):
+    rig = Rig("fxo=2", [prompts], board=board)
     seen = {}
 
     async def flow(call):
@@ -237,8 +238,9 @@ def test_outbound_pri_call_answered_busy_and_unallocated(prompts):
     assert out["666"] == 17 and out["777"] == 1 and out["888"] == "timeout"
 
 
-def test_inbound_pri_call_numbers_and_clear(prompts):
-    rig = Rig("e1=1", [prompts])
+@pytest.mark.parametrize("board", ["sim", "dahdi"])   # dahdi: the dahdi:// backend on the emulated /dev/dahdi
+def test_inbound_pri_call_numbers_and_clear(prompts, board):
+    rig = Rig("e1=1", [prompts], board=board)
     got = {}
 
     async def flow(call):
@@ -260,8 +262,9 @@ def test_inbound_pri_call_numbers_and_clear(prompts):
     assert phone.cause == 16 and np.abs(heard).max() > 500
 
 
-def test_station_ring_answer_flash_and_conference_whisper(prompts):
-    rig = Rig("fxo=2&fxs=2", [prompts])
+@pytest.mark.parametrize("board", ["sim", "dahdi"])   # dahdi: the dahdi:// backend on the emulated /dev/dahdi
+def test_station_ring_answer_flash_and_conference_whisper(prompts, board):
+    rig = Rig("fxo=2&fxs=2", [prompts], board=board)
     events = []
 
     async def flow(call):

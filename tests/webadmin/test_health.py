@@ -161,3 +161,33 @@ def test_no_other_route_opens_without_login(tmp_path):
     assert checked > 10
     assert c.get("/healthz").status_code in (200, 503)
     assert c.post("/healthz").status_code in (400, 401, 405)   # CSRF first
+
+
+def test_healthz_says_when_the_dahdi_device_is_gone_and_the_engine_keeps_running(tmp_path, make_rig):
+    """dahdi:// on the emulated /dev/dahdi, engine ticking in real time: the card vanishes; the engine keeps
+    ticking and /healthz answers 503 naming the board's state."""
+    rig = make_rig("fxo=2", board="dahdi")
+    eng = rig.engine
+    loop = asyncio.new_event_loop()
+    t = threading.Thread(target=loop.run_until_complete, args=(eng.run(realtime=True),), daemon=True)
+    t.start()
+    try:
+        app, _ = make_app(tmp_path, engine=eng)
+        for _ in range(200):
+            if eng.running and eng.tick_stats.ticks >= 3:
+                break
+            threading.Event().wait(0.02)
+        body = app.test_client().get("/healthz").get_json()
+        assert body["board"]["backend"] == "dahdi" and body["board"]["status"] == "ok"
+        rig.emulated_dahdi.set_present(False)
+        ticks = eng.tick_stats.ticks
+        threading.Event().wait(0.5)
+        r = app.test_client().get("/healthz")
+        body = r.get_json()
+        assert r.status_code == 503 and body["engine"]["running"] and eng.tick_stats.ticks > ticks + 5
+        assert body["board"]["removed"] is True
+        assert any(x.startswith("board: DAHDI device removed") for x in body["reasons"])
+    finally:
+        loop.call_soon_threadsafe(eng.stop)
+        t.join(5)
+        loop.close()

@@ -2,20 +2,28 @@
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
+from trunkline.app.cards import cards_report
 from trunkline.app.server import serve
 from trunkline.app.simulate import run_simulation
 from trunkline.data.config import load_config
+from trunkline.drivers.backends.dahdi import DahdiError, scan
+from trunkline.hw_sim.dahdi_emu import preload_env, shim_loaded
 
 
 def _simulate(args):
     if args.channels < 1 or args.calls < 0:
         print("trunkline simulate: --channels must be >= 1 and --calls >= 0", file=sys.stderr)
         return 2
+    if args.board == "dahdi" and not shim_loaded():
+        # the emulated /dev/dahdi lives in an LD_PRELOAD shim: start again with it preloaded
+        sys.stdout.flush()
+        os.execve(sys.executable, [sys.executable, "-m", "trunkline.app.cli", *args.argv], preload_env())
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     result = asyncio.run(run_simulation(args.calls, args.channels, trunk=args.trunk, virtual=args.virtual,
-                                        seed=args.seed, progress=not args.quiet))
+                                        seed=args.seed, progress=not args.quiet, board=args.board))
     print(f"calls={result['calls']} answered={result['answered']} completed={result['completed']} "
           f"failed={result['failed']}")
     return 0 if result["failed"] == 0 else 1
@@ -29,12 +37,30 @@ def _run(args):
         cfg.http_port = args.port
     if args.no_demo_callers:
         cfg.demo_callers = False
+    if cfg.board_url.startswith("dahdi://"):
+        try:   # start-up check: DAHDI loaded, spans configured (the board opens each channel later)
+            spans = scan()
+            if not any(sp["numchans"] for sp in spans):
+                raise DahdiError("no DAHDI span has configured channels: configure /etc/dahdi/system.conf, "
+                                 "run dahdi_cfg")
+        except DahdiError as exc:
+            print(f"trunkline run: cannot use {cfg.board_url}: {exc}", file=sys.stderr)
+            return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         asyncio.run(serve(cfg))
     except KeyboardInterrupt:
         print("trunkline: stopped", file=sys.stderr)
+    return 0
+
+
+def _cards(args):
+    try:
+        print(cards_report())
+    except DahdiError as exc:
+        print(f"trunkline cards: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -55,8 +81,13 @@ def main(argv=None):
     s.add_argument("--virtual", action="store_true", help="virtual time: as fast as the CPU allows")
     s.add_argument("--seed", type=int, default=1, help="random seed for arrivals and caller behaviour")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--board", choices=["sim", "dahdi"], default="sim",
+                   help="sim: the card simulator's own backend; dahdi: the dahdi:// backend on an emulated /dev/dahdi")
     s.set_defaults(func=_simulate)
+    c = sub.add_parser("cards", help="list DAHDI spans, channels, signalling, alarms and counters")
+    c.set_defaults(func=_cards)
     args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     return args.func(args)
 
 

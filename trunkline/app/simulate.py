@@ -73,12 +73,14 @@ async def _caller(sim, rng, index, trunk, seen, outcome):
     outcome["completed" if ok else "failed"] += 1
 
 
-async def run_simulation(calls, channels, trunk="analog", virtual=True, seed=1, progress=True, prompts_dir=None):
-    """Run the simulation; returns dict calls/answered/completed/failed."""
+async def run_simulation(calls, channels, trunk="analog", virtual=True, seed=1, progress=True, prompts_dir=None,
+                         board="sim"):
+    """Run the simulation (board "sim", or "dahdi": the card behind an emulated /dev/dahdi); returns
+    dict calls/answered/completed/failed."""
     prompts_dir = prompts_dir or os.path.join(tempfile.gettempdir(), "trunkline-prompts")
     ensure_demo_prompts(prompts_dir)
     rig = SimRig(board_url_for(trunk, channels, f"simulate-{os.getpid()}-{seed}"), trunk=trunk,
-                 prompts=PromptLibrary([prompts_dir], "en"))
+                 prompts=PromptLibrary([prompts_dir], "en"), board=board)
     sim, board, engine = rig.sim, rig.board, rig.engine
     rec_dir = tempfile.mkdtemp(prefix="trunkline-sim-rec-")
     seen = {}
