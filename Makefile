@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SYSPKGS := libspandsp-dev libpri-dev sox espeak-ng libtiff-tools postgresql poppler-utils chromium chromium-driver \
+SYSPKGS := libspandsp-dev libpri-dev baresip-core kamailio sox espeak-ng libtiff-tools postgresql poppler-utils chromium chromium-driver \
            alsa-utils flite sound-theme-freedesktop \
            asc-music powermanga-data xblast-tnt-musics tecnoballz-data ceferino-data chromium-bsu-data \
            openttd-openmsx libfluidsynth3 timgm6mb-soundfont csound-soundfont fluidr3mono-gm-soundfont libopenmpt0
@@ -44,11 +44,11 @@ sysdeps:
 
 venv: $(STAMP)
 
-$(STAMP): setup.py hw_sim/tlsim.c hw_sim/tlsim.h hw_sim/build_sim.py
+$(STAMP): setup.py hw_sim/tlsim.c hw_sim/tlsim.h hw_sim/build_sim.py drivers/backends/rtp/rtp.c drivers/backends/rtp/rtp.h
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) build *.egg-info hw_sim/_tlsim*.so .pytest_cache
+	rm -rf $(VENV) build *.egg-info hw_sim/_tlsim*.so drivers/backends/_rtp*.so .pytest_cache

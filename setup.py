@@ -22,10 +22,11 @@ setup(
     packages=packages,
     package_data={"trunkline.data": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"],
                   "trunkline.hw_sim": ["*.c", "*.h"],
+                  "trunkline.drivers.backends": ["rtp/*.c", "rtp/*.h"],
                   "trunkline.webadmin": ["templates/*", "static/*", "translations/*/LC_MESSAGES/*"]},
     include_package_data=True,
     setup_requires=["cffi>=1.15"],
-    cffi_modules=["hw_sim/build_sim.py:ffibuilder"],
+    cffi_modules=["hw_sim/build_sim.py:ffibuilder", "drivers/backends/rtp/build_rtp.py:ffibuilder"],
     install_requires=[
         "numpy>=1.26", "scipy>=1.11", "soundfile>=0.12", "pyserial>=3.5", "cffi>=1.15",
         "sqlalchemy>=2.0", "alembic>=1.12", "flask>=3.0", "waitress>=3.0", "pillow>=10",

@@ -167,8 +167,11 @@ class Engine:
         self.tick_watch.begin()
         codes = board.read()
         audio_in = board.codec.decode(codes)
+        digits = board.take_digits() if board.sip_parts else []
         if self.detector is not None:
-            for ch, d in self.detector.process(audio_in):
+            digits = self.detector.process(audio_in) + digits
+        if digits:
+            for ch, d in digits:                # in-band DTMF and RFC 4733 digits take the same path
                 call = self.calls.get(ch)
                 if call is not None:
                     call._digit(d)

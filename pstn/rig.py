@@ -16,9 +16,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from trunkline.drivers.board import open_board
+from trunkline.drivers.sip.config import SipSettings
 from trunkline.fax import FaxEndpoint
 from trunkline.hw_sim import forget_card, open_card
+from trunkline.hw_sim.card import parse_sim_url
 from trunkline.media import Engine, PromptLibrary
+from trunkline.pstn.sip_far import SipFarEnd
 from trunkline.pstn.switch import Switch
 from trunkline.pstn.trunks import attach_trunk_far_end
 
@@ -32,6 +35,8 @@ def board_url_for(trunk: str, channels: int, name: str) -> str:
     """The sim:// URL of a board with `channels` bearer channels of trunk type analog, pri or r2."""
     if trunk == "analog":
         return f"sim://{name}?fxo={channels}"
+    if trunk == "sip":        # one station port on the card; the channels are a SIP span (sip=N)
+        return f"sim://{name}?fxs=1&sip={channels}"
     return f"sim://{name}?e1={max(1, math.ceil(channels / 30))}"
 
 
@@ -45,7 +50,7 @@ class SimRig:
 
     def __init__(self, url: str, trunk: str = "pri", prompts: PromptLibrary | Sequence[str] | None = None,
                  language: str = "en", switch_options: dict[str, Any] | None = None, fresh: bool = True,
-                 **engine_kw: Any) -> None:
+                 sip: SipSettings | None = None, **engine_kw: Any) -> None:
         self.url = url
         self.name = url[len("sim://"):].split("?", 1)[0]
         self.trunk = trunk
@@ -55,7 +60,16 @@ class SimRig:
         self.sim = Switch(self.card, **(switch_options or {}))
         if trunk in E1_TRUNKS and any(span.kind in ("e1", "t1") for span in self.card.spans):
             attach_trunk_far_end(self.sim, trunk)
-        self.board = open_board(url)
+        options = parse_sim_url(url)[2]
+        if sip is None and options.get("sip"):    # sip=N: a SIP span on loopback open to any number from it
+            sip = SipSettings("127.0.0.1:0", channels=int(options["sip"]), open_numbers=["*"])
+        self.board = open_board(url, sip=sip)
+        self.sip_far: SipFarEnd | None = None
+        if sip is not None and trunk == "sip":
+            part = self.board.sip_parts[0][0]
+            self.sip_far = SipFarEnd(self.sim, (part.transports.host, part.transports.port),
+                                     channels=sip.channels)
+            self.sim.trunks["sip"] = self.sip_far
         if prompts is not None and not isinstance(prompts, PromptLibrary):
             prompts = PromptLibrary(list(prompts), language)
         if prompts is not None:
@@ -90,4 +104,7 @@ class SimRig:
     def close(self) -> None:
         """Release the engine's files and forget the card."""
         self.engine.close()
+        self.board.close()
+        if self.sip_far is not None:
+            self.sip_far.close()
         forget_card(self.name)
