@@ -6,10 +6,8 @@ from __future__ import annotations
 import heapq
 import ipaddress
 import logging
-import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from trunkline.drivers.board import LineEvent, Span
 from trunkline.drivers.signaling import sip_requests
@@ -22,49 +20,13 @@ from trunkline.drivers.signaling.base import (
 )
 from trunkline.drivers.sip import sdp
 from trunkline.drivers.sip.causes import reason_header, sip_of
-from trunkline.drivers.sip.config import SipTrunk
 from trunkline.drivers.sip.digest import DigestServer
+from trunkline.drivers.sip.legs import Leg, Registration
 from trunkline.drivers.sip.message import SipMessage, SipParseError, parse_name_addr, parse_uri
 from trunkline.drivers.sip.transport import RateLimit, Source
-from trunkline.drivers.sip.ua import ALLOW, Credentials, Dialog, SipUA, new_tag
+from trunkline.drivers.sip.ua import ALLOW, Credentials, SipUA, new_tag
 
 log = logging.getLogger("trunkline.sip")
-
-
-@dataclass
-class Leg:
-    """One SIP call on one channel."""
-    ch: int                     # board channel
-    direction: str              # "in" / "out"
-    call_id: str
-    trunk: str
-    state: str = "offered"      # offered, early, up, ending
-    dialog: Dialog | None = None
-    invite: SipMessage | None = None      # inbound INVITE (answered later) / our outbound INVITE
-    src: Source | None = None
-    local_tag: str = field(default_factory=new_tag)
-    remote_sdp: sdp.Sdp | None = None
-    pt: int = 8
-    held: bool = False
-    session_expires: int = 0
-    we_refresh: bool = False
-    last_refresh: float = 0.0
-    rang: bool = False
-    cancel_on_provisional: bool = False
-    creds: Credentials | None = None
-    created: float = 0.0
-
-
-@dataclass
-class Registration:
-    """Our registration with a trunk's registrar: state shown in the admin."""
-    trunk: SipTrunk
-    call_id: str = field(default_factory=lambda: new_tag() + "@trunkline")
-    seq: int = 0
-    state: str = "unregistered"     # registering, registered, failed
-    expires_at: float = 0.0
-    next_try: float = 0.0
-    last_status: int = 0
 
 
 class SipSignaling(SpanSignaling):
@@ -285,14 +247,18 @@ class SipSignaling(SpanSignaling):
         trunk = next((t for t in self.settings.trunks if t.name == leg.trunk), None)
         return trunk.codecs if trunk else self.settings.codecs
 
-    def _sdp(self, leg: Leg, offer: bool = False, direction: str = "sendrecv") -> bytes:
+    def _sdp(self, leg: Leg, offer: bool = False, direction: str | None = None) -> bytes:
+        """Our SDP: an initial offer (all our codecs), a re-offer with `direction` (hold/unhold, negotiated
+        codec), or an answer mirroring the far end's direction."""
         port = self.rtp.local_port(leg.ch - self.offset)
         if offer or leg.remote_sdp is None:
             pts = [sdp.CODECS[c] for c in self._codecs(leg) if c in sdp.CODECS]
-            return sdp.build(self.media_host, port, pts, 101, direction)
+            return sdp.build(self.media_host, port, pts, 101, direction or "sendrecv")
         ev = leg.remote_sdp.event_pt
-        if direction == "sendrecv":
+        if direction is None:
             direction = sdp.ANSWER_DIRECTION.get(leg.remote_sdp.direction, "sendrecv")
+            if leg.held and direction == "sendrecv":
+                direction = "sendonly"
         return sdp.build(self.media_host, port, [leg.pt], ev, direction)
 
     def _start_media(self, leg: Leg) -> None:

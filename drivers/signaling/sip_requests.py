@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 from trunkline.drivers.signaling.base import ANSWERED, INCOMING, PROGRESS, RINGING, SignalingEvent
 from trunkline.drivers.sip import sdp
 from trunkline.drivers.sip.causes import cause_from_reason, q850_of
+from trunkline.drivers.sip.legs import Leg
 from trunkline.drivers.sip.message import SipMessage, SipParseError, parse_name_addr, parse_uri
 from trunkline.drivers.sip.transport import Source
 from trunkline.drivers.sip.ua import ALLOW, Dialog
 
 if TYPE_CHECKING:   # SipSignaling calls these with itself (sip.py imports this module)
-    from trunkline.drivers.signaling.sip import Leg, SipSignaling
+    from trunkline.drivers.signaling.sip import SipSignaling
 
 log = logging.getLogger("trunkline.sip")
 
@@ -59,10 +60,29 @@ def on_request(sig: SipSignaling, msg: SipMessage, src: Source) -> None:
     elif m == "UPDATE":
         leg.last_refresh = sig.now
         ua.respond(msg, src, 200, headers=_timer_headers(leg))
-    elif m in ("NOTIFY", "INFO"):
+    elif m == "NOTIFY":
+        ua.respond(msg, src, 200)
+        _refer_progress(sig, leg, msg)
+    elif m == "INFO":
         ua.respond(msg, src, 200)
     else:
         ua.respond(msg, src, 501, headers=[("Allow", ALLOW)])
+
+
+def _refer_progress(sig: SipSignaling, leg: Leg, msg: SipMessage) -> None:
+    """NOTIFY of a REFER we sent (RFC 3515 sipfrag): once the transfer target answered, our leg ends."""
+    if not msg.get("Event").lower().startswith("refer") or leg.dialog is None:
+        return
+    frag = msg.body.decode("utf-8", "replace").strip().split("\n", 1)[0]
+    parts = frag.split(" ")
+    if len(parts) < 2 or not parts[1].isdigit():
+        return
+    status = int(parts[1])
+    if 200 <= status < 300:
+        sig.ua.dialog_request(leg.dialog, "BYE", lambda r: None, creds=leg.creds)
+        sig._gone(leg, 16, "transferred")
+    elif status >= 300:
+        log.info("SIP call %s: transfer failed: %s", leg.call_id, frag)
 
 
 def _timer_headers(leg: Leg) -> list[tuple[str, str]]:
@@ -119,7 +139,6 @@ def invite(sig: SipSignaling, msg: SipMessage, src: Source) -> None:
     if not sig.free:
         ua.respond(msg, src, 486)
         return
-    from trunkline.drivers.signaling.sip import Leg   # noqa: PLC0415 -- sip.py imports this module
     ch = sig.free.pop(0)
     leg = Leg(ch, "in", msg.call_id, trunk, invite=msg, src=src, remote_sdp=offer, pt=pt, created=sig.now)
     se = msg.get("Session-Expires").split(";")[0].strip()
@@ -256,6 +275,7 @@ def _ack(sig: SipSignaling, leg: Leg, resp: SipMessage) -> None:
 
 def reinvite_response(sig: SipSignaling, leg: Leg, resp: SipMessage) -> None:
     """Answer to our hold/unhold re-INVITE: ACK a 2xx and follow the far end's SDP."""
+    log.debug("SIP call %s: re-INVITE answered %d %r", leg.call_id, resp.status, resp.body[-120:])
     if 200 <= resp.status < 300:
         _ack(sig, leg, resp)
         if resp.body:

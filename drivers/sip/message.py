@@ -185,7 +185,9 @@ class SipMessage:
 
 
 def _split_commas(value: str) -> list[str]:
-    out, depth, quote, cur = [], 0, False, []
+    out: list[str] = []
+    cur: list[str] = []
+    depth, quote = 0, False
     for ch in value:
         if ch == '"':
             quote = not quote

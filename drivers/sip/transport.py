@@ -25,7 +25,6 @@ class Transports:
 
     def __init__(self, host: str, port: int, tcp: bool = True) -> None:
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.udp.bind((host, port))
         self.udp.setblocking(False)
         self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from trunkline.drivers.sip import digest
-from trunkline.drivers.sip.message import SipMessage, parse_name_addr
+from trunkline.drivers.sip.message import SipMessage
 from trunkline.drivers.sip.transport import Source, Transports
 
 log = logging.getLogger("trunkline.sip")
