@@ -137,7 +137,7 @@ static void rx_packet(rtp_stream *s, const uint8_t *p, int len, const struct soc
         s->rx_ssrc = ssrc;
         s->rx_init = 1;
         s->base_seq = seq;
-        s->max_seq = seq - 1;
+        s->max_seq = seq;
         s->cycles = 0;
         s->received = 0;
         s->expected_prior = s->received_prior = 0;
