@@ -576,6 +576,10 @@ class Engine:
                 })
         return rows
 
+    def signaling_status(self) -> list[dict[str, Any]]:
+        """Live protocol rows of every span (SIP calls with RTP loss/jitter, SIP registrations)."""
+        return [row for sig in self.signaling for row in sig.status()]
+
     def close(self) -> None:
         """Stop recordings and release the board."""
         self.recorders.close()

@@ -93,6 +93,10 @@ class SpanSignaling:
         """Alert a station (FXS) with caller ID; stations only."""
         raise NotImplementedError
 
+    def status(self) -> list[dict[str, Any]]:
+        """Live protocol state for the admin (SIP: calls with RTP/RTCP figures, registrations); [] if none."""
+        return []
+
     def hold(self, channel: int, on: bool) -> None:
         """Put the far end on hold / take it off (SIP re-INVITE); SignalingError where the trunk has none."""
         raise SignalingError(f"hold is not supported on {self.trunk} trunks", 79)

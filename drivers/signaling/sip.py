@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Callable
+from typing import Any
 
 from trunkline.drivers.board import LineEvent, Span
 from trunkline.drivers.signaling import sip_requests
@@ -194,7 +195,7 @@ class SipSignaling(SpanSignaling):
                                         ("Contact", self.ua.contact("trunkline", leg.dialog.dest.transport))],
                                creds=leg.creds)
 
-    def status(self) -> list[dict[str, object]]:
+    def status(self) -> list[dict[str, Any]]:
         """Live SIP calls and registrations for the admin (RTP figures included)."""
         rows: list[dict[str, object]] = []
         for leg in self.legs.values():

@@ -190,6 +190,10 @@ def test_outbound_call_audio_hold_unhold_and_local_hangup(world):
     time.sleep(1.0)
     stats = world.sig.rtp.stats(ch)
     assert stats.rx_packets > 100 and stats.lost == 0
+    live = [r for r in world.engine.signaling_status() if r["kind"] == "call"]      # what the live admin shows
+    assert live and live[0]["channel"] == ch and live[0]["state"] == "up" and live[0]["codec"] == "PCMA"
+    regs = [r for r in world.engine.signaling_status() if r["kind"] == "registration"]
+    assert regs == [dict(regs[0], state="registered", trunk="kamailio")]
     world.run(call.hangup())
     world.bob.wait_event("CALL_CLOSED")
     pcm, rate = world.bob.received_audio()

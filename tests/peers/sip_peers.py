@@ -185,9 +185,11 @@ class Baresip:
         with open(os.path.join(self.dir, "config"), "w") as f:
             f.write(BARESIP_CFG.format(sip_port=self.sip_port, dir=self.dir, name=name, wav=wav,
                                        ctrl_port=self.ctrl_port, rtp_lo=rtp_lo, rtp_hi=rtp_lo + 40))
-        self.aor = f"sip:{user}@127.0.0.1:{registrar_port}"
+        # registrar_port None: no registrar, calls go straight to the URI dialled
+        self.aor = f"sip:{user}@127.0.0.1:{registrar_port}" if registrar_port else f"sip:{user}@127.0.0.1"
+        regint = 60 if registrar_port else 0
         with open(os.path.join(self.dir, "accounts"), "w") as f:
-            f.write(f"<{self.aor}>;auth_pass={password};regint=60;answermode=manual;"
+            f.write(f"<{self.aor}>;auth_pass={password};regint={regint};answermode=manual;"
                     f"audio_codecs=PCMA,PCMU;dtmfmode=rtpevent\n")
         self.log = open(os.path.join(self.dir, "baresip.log"), "w")
         self.proc = subprocess.Popen(["baresip", "-f", self.dir], stdout=self.log, stderr=subprocess.STDOUT,
