@@ -33,6 +33,8 @@ lint: venv
 bench: sysdeps venv
 	$(PY) -m pytest -q bench -p no:cacheprovider --benchmark-only -o testpaths=bench $(PYTEST_ARGS)
 	$(PY) -m bench.density
+	$(PY) -m bench.sip_density
+	$(PY) -m bench.sip_setup
 
 # Debian packages the tests use as peers and tools; installed only when missing.
 sysdeps:

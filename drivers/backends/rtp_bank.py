@@ -61,17 +61,17 @@ class RtpBank:
             self.streams[i].rtcp_fd = -1
             self.streams[i].ev_code = -1
             self.streams[i].ev_pt = -1
-        self._socks: dict[int, tuple[socket.socket, socket.socket]] = {}
+        self._socks: dict[int, tuple[socket.socket, socket.socket | None]] = {}
         self._out = np.full((max(1, channels), FRAME), 0xD5, dtype=np.uint8)
         self._digits = np.zeros(max(1, channels), dtype=np.uint8)
         self._dtmf_queue: dict[int, list[str]] = {}
         self._next_port = port_base
 
     # ------------------------------------------------------------ streams
-    def _bind_pair(self) -> tuple[socket.socket, socket.socket]:
+    def _bind_pair(self, with_rtcp: bool = True) -> tuple[socket.socket, socket.socket | None]:
         for _ in range(2000):
             rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if with_rtcp else None
             try:
                 if self.port_base:
                     port = self._next_port
@@ -82,24 +82,28 @@ class RtpBank:
                     port = probe.getsockname()[1] & ~1
                     probe.close()
                 rtp.bind((self.host, port))
-                rtcp.bind((self.host, port + 1))
+                if rtcp is not None:
+                    rtcp.bind((self.host, port + 1))
             except OSError:
                 rtp.close()
-                rtcp.close()
+                if rtcp is not None:
+                    rtcp.close()
                 continue
             for s in (rtp, rtcp):
-                s.setblocking(False)
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+                if s is not None:
+                    s.setblocking(False)
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
             return rtp, rtcp
         raise OSError("no free RTP port pair")
 
-    def open(self, ch: int) -> int:
-        """Bind a port pair for channel `ch` (receiving nothing yet); returns the local RTP port."""
+    def open(self, ch: int, rtcp: bool = True) -> int:
+        """Bind a port pair (RTP, and RTCP unless rtcp=False) for channel `ch`; returns the local RTP port."""
         self.close(ch)
-        rtp, rtcp = self._bind_pair()
-        self._socks[ch] = (rtp, rtcp)
+        rtp_sock, rtcp_sock = self._bind_pair(rtcp)
+        self._socks[ch] = (rtp_sock, rtcp_sock)
         st = self.streams[ch]
-        st.fd, st.rtcp_fd = rtp.fileno(), rtcp.fileno()
+        st.fd = rtp_sock.fileno()
+        st.rtcp_fd = rtcp_sock.fileno() if rtcp_sock is not None else -1
         st.active = 0
         st.send = 0
         st.remote_ip = 0
@@ -111,7 +115,7 @@ class RtpBank:
         st.remote_lost = 0
         st.remote_jitter = 0
         lib.rtp_reset(self.streams + ch, int.from_bytes(os.urandom(4), "big"), 0)
-        return int(rtp.getsockname()[1])
+        return int(rtp_sock.getsockname()[1])
 
     def local_port(self, ch: int) -> int:
         """The local RTP port of channel `ch` (0 when closed)."""
@@ -148,7 +152,8 @@ class RtpBank:
         pair = self._socks.pop(ch, None)
         if pair:
             for s in pair:
-                s.close()
+                if s is not None:
+                    s.close()
 
     def send_digits(self, ch: int, digits: str) -> bool:
         """Queue RFC 4733 digits on `ch`; False when the far end did not negotiate telephone-event."""

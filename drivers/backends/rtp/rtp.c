@@ -355,8 +355,8 @@ int rtp_tick(rtp_stream *s, int n, uint8_t *in_codes, const uint8_t *out_codes, 
             total += got;
             if (got < BATCH) break;
         }
-        if (st->rtcp_fd >= 0) {
-            for (int k = 0; k < 4; k++) {
+        if (st->rtcp_fd >= 0 && (((now / RTP_FRAME) + (uint32_t)i) & 15) == 0) {   /* RTCP: every 320 ms */
+            for (int k = 0; k < 8; k++) {
                 int r = (int)recv(st->rtcp_fd, bufs[0], PKT, MSG_DONTWAIT);
                 if (r <= 0) break;
                 rx_rtcp(st, bufs[0], r);
