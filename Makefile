@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SYSPKGS := libspandsp-dev libpri-dev libss7-dev sox espeak-ng libtiff-tools postgresql poppler-utils chromium chromium-driver \
+SYSPKGS := libspandsp-dev libpri-dev libss7-dev baresip-core kamailio sox espeak-ng libtiff-tools postgresql poppler-utils \
+           chromium chromium-driver \
            alsa-utils flite sound-theme-freedesktop \
            asc-music powermanga-data xblast-tnt-musics tecnoballz-data ceferino-data chromium-bsu-data \
            openttd-openmsx libfluidsynth3 timgm6mb-soundfont csound-soundfont fluidr3mono-gm-soundfont libopenmpt0
@@ -51,6 +52,8 @@ bench: sysdeps venv
 	$(PY) -m pytest -q bench -p no:cacheprovider --benchmark-only -o testpaths=bench $(PYTEST_ARGS)
 	$(PY) -m bench.density
 	$(PY) -m bench.call_setup
+	$(PY) -m bench.sip_density
+	$(PY) -m bench.sip_setup
 
 # Debian packages the tests use as peers and tools; installed only when missing.
 sysdeps:
@@ -62,11 +65,13 @@ sysdeps:
 
 venv: $(STAMP) $(DAHDI_SHIM)
 
-$(STAMP): setup.py hw_sim/tlsim.c hw_sim/tlsim.h hw_sim/build_sim.py drivers/backends/tldahdi.c drivers/backends/build_dahdi.py
+$(STAMP): setup.py hw_sim/tlsim.c hw_sim/tlsim.h hw_sim/build_sim.py drivers/backends/tldahdi.c drivers/backends/build_dahdi.py \
+          drivers/backends/rtp/rtp.c drivers/backends/rtp/rtp.h drivers/backends/rtp/build_rtp.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) build *.egg-info hw_sim/_tlsim*.so $(DAHDI_SHIM) drivers/backends/_tldahdi*.so .pytest_cache
+	rm -rf $(VENV) build *.egg-info hw_sim/_tlsim*.so $(DAHDI_SHIM) drivers/backends/_tldahdi*.so drivers/backends/_rtp*.so \
+	       .pytest_cache

@@ -14,7 +14,10 @@ from numpy.typing import NDArray
 
 from trunkline.drivers.backends import Backend
 from trunkline.drivers.backends.dahdi import DahdiBackend
+from trunkline.drivers.backends.composite import CompositeBackend
 from trunkline.drivers.backends.sim import SimBackend
+from trunkline.drivers.backends.sip import SipBackend
+from trunkline.drivers.sip.config import SipSettings
 from trunkline.dsp.constants import RATE
 from trunkline.dsp.g711 import MixedLawCodec
 
@@ -130,6 +133,11 @@ class Board:
         # (rows, handler): handler.rx_rows(audio of those rows) every tick
         self._span_watchers: list[tuple[NDArray[np.int64], AudioWatcher]] = []
         self.codec = MixedLawCodec(self.laws)
+        # SIP parts of the board and their first board channel (RTP: out-of-band digits, stream control)
+        parts = backend.parts if isinstance(backend, CompositeBackend) else [backend]
+        offsets = backend.offsets if isinstance(backend, CompositeBackend) else [0]
+        self.sip_parts: list[tuple[SipBackend, int]] = [
+            (p, off) for p, off in zip(parts, offsets, strict=True) if isinstance(p, SipBackend)]
 
     @property
     def realtime(self) -> bool:
@@ -164,6 +172,27 @@ class Board:
                 if pcm is not None:
                     codes[ch] = self.codec.encode(np.asarray(pcm, dtype=np.int16)[None, :], rows=[ch])[0]
         self.backend.write(codes)
+
+    def take_digits(self) -> list[tuple[int, str]]:
+        """Out-of-band digits (RFC 4733) received this tick: (board channel, digit)."""
+        out: list[tuple[int, str]] = []
+        for part, off in self.sip_parts:
+            out.extend((ch + off, d) for ch, d in part.take_digits())
+        return out
+
+    def send_digits(self, channel: int, digits: str) -> bool:
+        """Send digits out of band (RFC 4733) when the channel's far end takes them; False otherwise."""
+        for part, off in self.sip_parts:
+            if off <= channel < off + part.channels:
+                return part.send_digits(channel - off, digits)
+        return False
+
+    def sip_part(self, span: Span) -> tuple[SipBackend, int]:
+        """The SIP backend under a "sip" span and its first board channel."""
+        for part, off in self.sip_parts:
+            if off <= span.channels[0] < off + part.channels:
+                return part, off
+        raise ValueError(f"span {span.index} is not a SIP span")
 
     def tick(self) -> None:
         """Advance the board clock one block (waits for the wall clock in real-time mode)."""
@@ -212,9 +241,17 @@ class Board:
         self.backend.close()
 
 
-def open_board(url: str) -> Board:
-    """Open a board by URL: sim://NAME?... (software card) or dahdi://SPAN (real cards)."""
+def open_board(url: str, sip: SipSettings | None = None) -> Board:
+    """Open a board by URL: sim://NAME?... (software card) or dahdi://SPAN (real cards); with `sip`, a SIP
+    span of sip.channels channels follows the card's channels (sip:// alone: only the SIP span)."""
     scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme == "sip":
+        if sip is None:
+            raise ValueError("a sip:// board needs SIP settings")
+        return Board(SipBackend(sip), url)
+    if sip is not None:
+        inner = open_board(url)
+        return Board(CompositeBackend([inner.backend, SipBackend(sip)]), url)
     if scheme == "sim":
         return Board(SimBackend(url), url)
     if scheme == "dahdi":

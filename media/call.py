@@ -226,7 +226,13 @@ class Call:
         self.engine.players.stop(self.channel, notify=False)
 
     async def send_dtmf(self, digits: str, on_ms: int = 100, off_ms: int = 100) -> None:
-        """Send DTMF digits in-band (RFC-style timing: on/off in ms)."""
+        """Send DTMF digits: RFC 4733 events where the channel negotiated them (SIP), else in-band tones
+        (on/off in ms)."""
+        if self.hungup:
+            raise Hangup(f"call {self.id} is gone")
+        if self.engine.board.send_digits(self.channel, digits):
+            await self.wait(0.25 * len(digits))
+            return
         gen = DTMFGenerator(1, on_ms=on_ms, off_ms=off_ms)
         gen.put(0, digits)
         n = int((on_ms + off_ms) * 8 * len(digits))
@@ -274,6 +280,21 @@ class Call:
     async def unbridge(self) -> None:
         """Undo the bridge this call is in."""
         self.engine.unbridge(self)
+
+    async def hold(self) -> None:
+        """Put the far end on hold (SIP re-INVITE sendonly); ChannelError on trunks without hold."""
+        self.engine.hold(self, True)
+
+    async def unhold(self) -> None:
+        """Take the far end off hold (SIP re-INVITE sendrecv)."""
+        self.engine.hold(self, False)
+
+    async def transfer(self, target: str) -> None:
+        """Blind transfer: ask the far end to call `target` instead (SIP REFER to a sip: URI); our leg then
+        ends when the far end hangs up. ChannelError on trunks without transfer."""
+        if self.hungup:
+            raise Hangup(f"call {self.id} is gone")
+        self.engine.transfer(self, target)
 
     async def wait_answer(self, timeout: float | None = 30.0) -> Call:
         """Wait until a call placed with `engine.dial` answers; returns it, or raises ChannelError (busy,

@@ -169,8 +169,11 @@ class Engine:
         self.tick_watch.begin()
         codes = board.read()
         audio_in = board.codec.decode(codes)
+        digits = board.take_digits() if board.sip_parts else []
         if self.detector is not None:
-            for ch, d in self.detector.process(audio_in):
+            digits = self.detector.process(audio_in) + digits
+        if digits:
+            for ch, d in digits:                # in-band DTMF and RFC 4733 digits take the same path
                 call = self.calls.get(ch)
                 if call is not None:
                     call._digit(d)
@@ -340,6 +343,21 @@ class Engine:
         """Clear `call` now with Q.850 `cause` (16 normal clearing); nothing when it has already ended."""
         if not call.hungup:
             self._hangup(call, cause)
+
+    def hold(self, call: Call, on: bool) -> None:
+        """Hold (on=True) or retrieve the far end of `call` in its signaling (SIP re-INVITE); ChannelError
+        when the trunk cannot."""
+        try:
+            self._sig_of_channel[call.channel].hold(call.channel, on)
+        except SignalingError as exc:
+            raise ChannelError(exc.reason, exc.cause) from exc
+
+    def transfer(self, call: Call, target: str) -> None:
+        """Blind-transfer the far end of `call` to `target` (SIP REFER); ChannelError when the trunk cannot."""
+        try:
+            self._sig_of_channel[call.channel].transfer(call.channel, target)
+        except SignalingError as exc:
+            raise ChannelError(exc.reason, exc.cause) from exc
 
     def unbridge(self, call: Call) -> None:
         """Undo the two-party bridge `call` is in (both legs stay up)."""
@@ -568,6 +586,10 @@ class Engine:
                     rows[-1]["signaling"] = sig_status.get("summary", "")
                     rows[-1].update(per_channel.get(ch, {}) if per_channel else {})
         return rows
+
+    def signaling_status(self) -> list[dict[str, Any]]:
+        """Live protocol rows of every span (SIP calls with RTP loss/jitter, SIP registrations)."""
+        return [row for sig in self.signaling for row in sig.status()]
 
     def close(self) -> None:
         """Stop recordings and release the board."""

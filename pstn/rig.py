@@ -16,10 +16,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from trunkline.drivers.board import open_board
+from trunkline.drivers.sip.config import SipSettings
 from trunkline.fax import FaxEndpoint
 from trunkline.hw_sim import forget_card, open_card
+from trunkline.hw_sim.card import parse_sim_url
 from trunkline.hw_sim.dahdi_emu import EmulatedDahdi
 from trunkline.media import Engine, PromptLibrary
+from trunkline.pstn.sip_far import SipFarEnd
 from trunkline.pstn.switch import Switch
 from trunkline.pstn.trunks import attach_trunk_far_end
 
@@ -33,6 +36,8 @@ def board_url_for(trunk: str, channels: int, name: str) -> str:
     """The sim:// URL of a board with `channels` bearer channels of trunk type analog, pri, r2 or ss7."""
     if trunk == "analog":
         return f"sim://{name}?fxo={channels}"
+    if trunk == "sip":        # one station port on the card; the channels are a SIP span (sip=N)
+        return f"sim://{name}?fxs=1&sip={channels}"
     return f"sim://{name}?e1={max(1, math.ceil(channels / 30))}"
 
 
@@ -47,7 +52,7 @@ class SimRig:
     def __init__(self, url: str, trunk: str = "pri", prompts: PromptLibrary | Sequence[str] | None = None,
                  language: str = "en", switch_options: dict[str, Any] | None = None, fresh: bool = True,
                  signaling_options: dict[str, Any] | None = None, board: str = "sim",
-                 **engine_kw: Any) -> None:
+                 sip: SipSettings | None = None, **engine_kw: Any) -> None:
         self.url = url
         self.name = url[len("sim://"):].split("?", 1)[0]
         self.trunk = trunk
@@ -57,6 +62,9 @@ class SimRig:
         self.sim = Switch(self.card, **(switch_options or {}))
         if trunk in E1_TRUNKS and any(span.kind in ("e1", "t1") for span in self.card.spans):
             attach_trunk_far_end(self.sim, trunk, **(signaling_options or {}))
+        options = parse_sim_url(url)[2]
+        if sip is None and options.get("sip"):    # sip=N: a SIP span on loopback open to any number from it
+            sip = SipSettings("127.0.0.1:0", channels=int(options["sip"]), open_numbers=["*"])
         # board="dahdi": the same card behind an emulated /dev/dahdi, driven through the dahdi:// backend
         self.emulated_dahdi: EmulatedDahdi | None = None
         if board == "dahdi":
@@ -64,9 +72,15 @@ class SimRig:
             self.board = open_board("dahdi://")
             self.board.backend.clock_hooks.append(self.card.set_realtime)   # type: ignore[attr-defined]
         elif board == "sim":
-            self.board = open_board(url)
+            self.board = open_board(url, sip=sip)
         else:
             raise ValueError(f"unknown board type {board!r}: expected sim or dahdi")
+        self.sip_far: SipFarEnd | None = None
+        if sip is not None and trunk == "sip" and board == "sim":
+            part = self.board.sip_parts[0][0]
+            self.sip_far = SipFarEnd(self.sim, (part.transports.host, part.transports.port),
+                                     channels=sip.channels)
+            self.sim.trunks["sip"] = self.sip_far
         if prompts is not None and not isinstance(prompts, PromptLibrary):
             prompts = PromptLibrary(list(prompts), language)
         if prompts is not None:
@@ -102,8 +116,10 @@ class SimRig:
     def close(self) -> None:
         """Release the engine's files and forget the card."""
         self.engine.close()
+        self.board.close()
         if self.emulated_dahdi is not None:
-            self.board.close()
             self.emulated_dahdi.close()
             self.emulated_dahdi = None
+        if self.sip_far is not None:
+            self.sip_far.close()
         forget_card(self.name)

@@ -92,8 +92,9 @@ def channels_snapshot() -> dict[str, Any]:
         sp["busy"] += (r.get("state") or "idle") != "idle"
     busy = [r for r in out if r["state"] != "idle"]
     limit = current_app.config.get("LIVE_MAX_ROWS", 500)
+    sip = eng.signaling_status() if eng is not None and hasattr(eng, "signaling_status") else []
     return {"spans": list(spans.values()), "channels": (busy if len(out) > limit else out)[:limit],
-            "busy": len(busy), "total": len(out)}
+            "busy": len(busy), "total": len(out), "sip": sip}
 
 
 def agents_snapshot() -> dict[str, Any]:

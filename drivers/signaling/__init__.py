@@ -15,6 +15,7 @@ from trunkline.drivers.signaling.pri import PRISignaling
 from trunkline.drivers.signaling.q931 import EUROISDN_E1, NI2
 from trunkline.drivers.signaling.r2 import R2Signaling
 from trunkline.drivers.signaling.ss7 import SS7Signaling
+from trunkline.drivers.signaling.sip import SipSignaling
 
 
 def make_signaling(span: Span, emit: Callable[[SignalingEvent], None], kind: str | None = None,
@@ -25,6 +26,8 @@ def make_signaling(span: Span, emit: Callable[[SignalingEvent], None], kind: str
         return AnalogFXO(span, emit, zone=zone)
     if span.kind == "fxs":
         return AnalogFXS(span, emit)
+    if span.kind == "sip":
+        return SipSignaling(span, emit)
     kind = kind or "pri"
     if kind == "pri":
         return PRISignaling(span, emit, switch=EUROISDN_E1 if span.kind == "e1" else NI2)

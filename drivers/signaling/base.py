@@ -96,3 +96,15 @@ class SpanSignaling:
     def ring(self, channel: int, caller: str = "", name: str = "") -> None:
         """Alert a station (FXS) with caller ID; stations only."""
         raise NotImplementedError
+
+    def status(self) -> list[dict[str, Any]]:
+        """Live protocol state for the admin (SIP: calls with RTP/RTCP figures, registrations); [] if none."""
+        return []
+
+    def hold(self, channel: int, on: bool) -> None:
+        """Put the far end on hold / take it off (SIP re-INVITE); SignalingError where the trunk has none."""
+        raise SignalingError(f"hold is not supported on {self.trunk} trunks", 79)
+
+    def transfer(self, channel: int, target: str) -> None:
+        """Blind transfer of the far end to `target` (SIP REFER); SignalingError where the trunk has none."""
+        raise SignalingError(f"transfer is not supported on {self.trunk} trunks", 79)

@@ -77,7 +77,8 @@ def main(argv=None):
     s = sub.add_parser("simulate", help="run simulated callers through the demo hotline")
     s.add_argument("--calls", type=int, required=True, help="number of calls")
     s.add_argument("--channels", type=int, required=True, help="channels on the simulated board")
-    s.add_argument("--trunk", choices=["analog", "pri", "r2", "ss7"], default="analog", help="trunk signaling")
+    s.add_argument("--trunk", choices=["analog", "pri", "r2", "ss7", "sip"], default="analog",
+                   help="trunk signaling")
     s.add_argument("--virtual", action="store_true", help="virtual time: as fast as the CPU allows")
     s.add_argument("--seed", type=int, default=1, help="random seed for arrivals and caller behaviour")
     s.add_argument("--quiet", action="store_true", help="no progress bar")

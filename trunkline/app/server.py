@@ -18,6 +18,7 @@ from trunkline.data.db import make_session_factory
 from trunkline.data.spool import DurableWriter
 from trunkline.drivers.board import open_board
 from trunkline.drivers.serial.sms_service import SmsService
+from trunkline.drivers.sip.config import SipSettings, SipTrunk, parse_listen
 from trunkline.fax import FaxEndpoint
 from trunkline.fax.service import FaxStore
 from trunkline.ivr import blacklist
@@ -147,6 +148,36 @@ async def _restore_campaigns(manager: CampaignManager) -> None:
         log.info("campaigns restored: %s", ", ".join(names))
 
 
+def sip_settings(cfg: Config, summary: StartupSummary) -> SipSettings | None:
+    """The SIP span's settings from the config (`sip_listen` host:port; empty: SIP off)."""
+    if not cfg.sip_listen.strip():
+        summary.off("SIP", "sip_listen is empty", "set sip_listen = \"host:port\" (TRUNKLINE_SIP_LISTEN)")
+        return None
+    parse_listen(cfg.sip_listen)
+    trunks = [SipTrunk.from_dict(dict(t)) for t in cfg.sip_trunks]
+    settings = SipSettings(cfg.sip_listen.strip(), channels=cfg.sip_channels, rtp_port_base=cfg.sip_rtp_port_base,
+                           realm=cfg.sip_realm, trunks=trunks, users=dict(cfg.sip_users),
+                           open_numbers=list(cfg.sip_open_numbers), open_sources=list(cfg.sip_open_sources),
+                           codecs=list(cfg.sip_codecs))
+    open_to = ", ".join(settings.open_numbers) or "nothing"
+    summary.on("SIP", f"{settings.listen} UDP+TCP, {settings.channels} channels; without auth: {open_to} "
+                      f"from {', '.join(settings.open_sources)}; trunks: {', '.join(t.name for t in trunks) or 'none'}")
+    return settings
+
+
+def sip_port_free(sip: SipSettings) -> bool:
+    """True when the SIP listen address can be bound for UDP and TCP."""
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            if kind == socket.SOCK_STREAM:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((sip.host, sip.port))
+            except OSError:
+                return False
+    return True
+
+
 async def serve(cfg: Config) -> None:
     """Run the server until cancelled (Ctrl-C)."""
     summary = StartupSummary()
@@ -166,13 +197,18 @@ async def serve(cfg: Config) -> None:
 
     media_prompts = PromptLibrary([cfg.prompts_dir], cfg.language)
     sim = None
+    sip = sip_settings(cfg, summary)
+    if sip is not None and not sip_port_free(sip):
+        summary.off("SIP", f"{sip.listen} is in use by another program",
+                    "stop it or set sip_listen to a free host:port")
+        sip = None
     if cfg.board_url.startswith("sim://"):
         rig = SimRig(cfg.board_url, trunk=cfg.trunk_signaling, prompts=media_prompts, zone=cfg.zone, fresh=False,
-                     signaling_options=cfg.signaling_options())
+                     signaling_options=cfg.signaling_options(), sip=sip)
         sim, board, engine = rig.sim, rig.board, rig.engine
         summary.on("board", f"{cfg.board_url} (card simulator, {cfg.trunk_signaling} far end)")
     else:
-        board = open_board(cfg.board_url)
+        board = open_board(cfg.board_url, sip=sip)
         engine = Engine(board, prompts=media_prompts, zone=cfg.zone, trunk_signaling=cfg.trunk_signaling,
                         fax_endpoint_factory=FaxEndpoint, signaling_options=cfg.signaling_options())
         summary.on("board", cfg.board_url)
@@ -219,3 +255,4 @@ async def serve(cfg: Config) -> None:
         if sms is not None:
             sms.stop()
         engine.close()
+        board.close()

@@ -2,7 +2,7 @@
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -27,6 +27,16 @@ class Config:
     demo_interval: float = 5.0             # mean seconds between simulated callers
     realtime: bool = True
     gsm_port: str = ""                     # serial port of a GSM modem for SMS (simulated modem on sim://)
+    # SIP span next to the board's channels: "host:port" for UDP and TCP, "" = SIP off
+    sip_listen: str = "127.0.0.1:5070"
+    sip_channels: int = 30
+    sip_rtp_port_base: int = 0             # RTP port pairs from here up (0: any free ports)
+    sip_realm: str = "trunkline"
+    sip_codecs: list[str] = field(default_factory=lambda: ["PCMA", "PCMU"])
+    sip_open_numbers: list[str] = field(default_factory=lambda: ["95588"])   # callable without auth ...
+    sip_open_sources: list[str] = field(default_factory=lambda: ["127.0.0.0/8"])   # ... from these networks
+    sip_users: dict[str, str] = field(default_factory=dict)   # user -> password for INVITEs from elsewhere
+    sip_trunks: list[dict[str, Any]] = field(default_factory=list)   # [[sip_trunks]] tables: SipTrunk fields
 
     @property
     def prompts_dir(self) -> str:
@@ -81,5 +91,9 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -
             value = int(value)
         elif isinstance(default, float):
             value = float(value)
+        elif isinstance(default, list) and isinstance(value, str):   # environment: comma-separated
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        elif isinstance(default, (list, dict)) and not isinstance(value, type(default)):
+            raise ValueError(f"configuration key {name} must be a {type(default).__name__}")
         setattr(cfg, name, value)
     return cfg
