@@ -101,7 +101,7 @@ class Engine:
         self.bus = EventBus()
         self.pool = ClipPool()
         self.players = PlayerBank(self.channels, self.block, self.pool)
-        self.recorders = RecorderBank(self.channels, self.block)
+        self.recorders = RecorderBank(self.channels, self.block, laws=board.laws)
         self.bridges = BridgeTable(self.channels)
         self.conferences = ConferenceTable()
         self.detector = DTMFDetector(self.channels) if dtmf else None
@@ -185,9 +185,10 @@ class Engine:
                 acc[ch] += tap.tx(self.block)
         np.clip(acc, -32768, 32767, out=acc)
         out = acc.astype(np.int16)
-        for ch, reason in self.recorders.capture(audio_in, out):
+        out_codes = board.codec.encode(out)
+        for ch, reason in self.recorders.capture(audio_in, out, codes, out_codes):
             self.recorders.stop(ch, reason)
-        board.write(board.codec.encode(out))
+        board.write(out_codes)
         self.tick_watch.advance(board)         # board.tick(), timed: the real-time wait is not tick work
         self.ticks += 1
         self._dispatch()
