@@ -36,11 +36,11 @@ import numpy as np  # noqa: E402
 from bench.engine_density import traffic  # noqa: E402
 from trunkline.fax.convert import synth_document  # noqa: E402
 from trunkline.fax.tiff import write_tiff  # noqa: E402
-from trunkline.ivr.campaign import _DetectTap  # noqa: E402
+from trunkline.ivr.detect_bank import DetectBank  # noqa: E402
 from trunkline.pstn import SimRig  # noqa: E402
 from trunkline.pstn.fax_far import FaxMachine  # noqa: E402
-from trunkline.pstn.switch import Destination  # noqa: E402
 from trunkline.pstn.rig import unique_name  # noqa: E402
+from trunkline.pstn.switch import Destination  # noqa: E402
 
 TICK = 0.020
 
@@ -116,9 +116,8 @@ class Setup:
         call = await self.eng.make_call(f"7{i:05d}", caller_id="4000", timeout=30)
         self.record(call)
         self.up["cpa"] += 1
-        tap = _DetectTap({})
-        self.taps.append((call, tap))
-        self.eng.attach_tap(call, tap)
+        self.detect = DetectBank.of(self.eng)
+        self.taps.append([call, self.detect.add(call)])
         await call.wait_hangup()
 
     async def build(self):
@@ -177,8 +176,9 @@ def measure(n, ticks=50, fmt="G711"):
     async def scenario():
         out["up"], out["bridged"] = await setup.build()
         out["recorded"] = len(eng.recorders.active)
-        for _, tap in setup.taps:                          # fresh analysis over the timed window
-            tap.__init__({})
+        for entry in setup.taps:                           # fresh analysis over the timed window
+            setup.detect.remove(entry[1])
+            entry[1] = setup.detect.add(entry[0])
         for _ in range(5):
             eng.tick()
         eng.recorders.sync()
