@@ -34,8 +34,8 @@ class InbandGroup(Protocol):
     def rx_rows(self, channels: NDArray[np.int64], audio: NDArray[np.int16]) -> None:
         """Take the received int16 audio of these board channels, shaped (len(channels), block)."""
 
-    def tx_rows(self, channels: NDArray[np.int64], n: int) -> NDArray[np.int16]:
-        """The int16 audio to send on these board channels, shaped (len(channels), n)."""
+    def tx_rows(self, channels: NDArray[np.int64], n: int) -> NDArray[np.int16] | None:
+        """The int16 audio to send on these board channels, shaped (len(channels), n); None: the engine's."""
 
 
 class InbandHandler:
@@ -205,9 +205,11 @@ class Board:
             rows = self._ib_rows
             pcm = np.zeros((len(rows), self.block), dtype=np.int16)
             send = np.zeros(len(rows), dtype=bool)
-            for group, _chans, idx in self._ib_groups:
-                pcm[idx] = group.tx_rows(_chans, self.block)
-                send[idx] = True
+            for group, chans, idx in self._ib_groups:
+                out = group.tx_rows(chans, self.block)
+                if out is not None:                   # None: the engine's audio goes through
+                    pcm[idx] = out
+                    send[idx] = True
             for i, ch, handler in self._ib_single:
                 if self._inband.get(ch) is not handler:
                     continue

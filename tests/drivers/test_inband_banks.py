@@ -1,0 +1,87 @@
+"""Analog in-band banks: many lines dialled, watched and sent caller ID in one array step per tick give
+what one DSP object per line gives (DTMFGenerator, CallProgressDetector, the caller ID burst), with lines
+joining and leaving at different ticks; released lines' slots are reused."""
+import numpy as np
+
+from trunkline.drivers.signaling.inband_banks import ClipSenderBank, DialerBank, ToneWatchBank
+from trunkline.dsp.callerid import CallerIDGenerator
+from trunkline.dsp.cpa import CallProgressDetector
+from trunkline.dsp.dtmf import DTMFGenerator
+from trunkline.dsp.tones import ToneZone
+
+N = 160
+
+
+def test_dialler_bank_sends_what_one_generator_per_line_sends_and_reports_once():
+    chans = list(range(100, 112))
+    bank = DialerBank(chans)
+    numbers = {ch: str(7 * ch)[: 2 + ch % 5] for ch in chans}
+    start = {ch: (ch * 3) % 7 for ch in chans}
+    got = {ch: [] for ch in chans}
+    done = []
+    for t in range(40):
+        for ch in chans:
+            if t == start[ch]:
+                bank.member(ch, numbers[ch], lambda ch=ch: done.append((ch, t)))
+        claimed = np.array([ch for ch in chans if start[ch] <= t], dtype=np.int64)
+        if claimed.size:
+            out = bank.tx_rows(claimed, N)
+            for ch, row in zip(claimed.tolist(), out, strict=True):
+                got[ch].append(row)
+    for ch in chans:
+        ref = DTMFGenerator(1, on_ms=80, off_ms=80)
+        ref.put(0, numbers[ch])
+        want = ref.generate(N * len(got[ch]))[0]
+        assert np.array_equal(np.concatenate(got[ch]), want)
+    assert sorted(ch for ch, _ in done) == chans                       # each number reported once
+    for ch, t in done:                                                  # the block after the last pause
+        assert t == start[ch] + -(-len(numbers[ch]) * 1280 // N)
+    assert bank.capacity <= 16
+
+
+def test_tone_watch_bank_reports_as_one_detector_per_line_and_frees_released_lines():
+    zone = ToneZone.get("cn")
+    audio = {"busy": zone.tone("busy").cycle(), "ringback": zone.tone("ringback").cycle()}
+    lines = [(10, "busy", 0), (11, "ringback", 3), (12, "busy", 5), (13, "ringback", 9)]
+    bank = ToneWatchBank([10, 11, 12, 13], "cn")
+    heard = []
+    total = 250
+    sig = {}
+    for ch, kind, t0 in lines:
+        x = np.tile(audio[kind], 8)
+        sig[ch] = np.concatenate([np.zeros(t0 * N, np.int16), x])[:total * N]
+    for t in range(total):
+        for ch, _, t0 in lines:
+            if t == t0:
+                bank.member(ch, lambda what, ch=ch: heard.append((ch, what)))
+        claimed = np.array([ch for ch, _, t0 in lines if t0 <= t and not (ch == 13 and t >= 200)], np.int64)
+        bank.rx_rows(claimed, np.stack([sig[ch][t * N:(t + 1) * N] for ch in claimed.tolist()]))
+    want = []
+    for ch, _, t0 in lines:
+        ref = CallProgressDetector(1, "cn")
+        seen = []
+        stop = 200 if ch == 13 else total
+        for t in range(t0, stop):
+            for _, what in ref.process(sig[ch][None, t * N:(t + 1) * N]):
+                if what not in seen:
+                    seen.append(what)
+        want += [(ch, w) for w in seen]
+    assert sorted(heard) == sorted(want) and {(10, "busy"), (11, "ringback")} <= set(heard)
+    assert int(bank._slot[13]) == -1                                    # released: slot freed
+
+
+def test_clip_sender_bank_sends_each_burst_then_silence():
+    bank = ClipSenderBank([1, 2, 3])
+    bursts = {ch: CallerIDGenerator().encode(f"1380000000{ch}", name=None, standard="v23") for ch in (1, 2, 3)}
+    for ch in (1, 2):
+        bank.member(ch, bursts[ch])
+    outs = {1: [], 2: [], 3: []}
+    for t in range(80):
+        if t == 5:
+            bank.member(3, bursts[3])
+        chans = np.array([1, 2] + ([3] if t >= 5 else []), np.int64)
+        for ch, row in zip(chans.tolist(), bank.tx_rows(chans, N), strict=True):
+            outs[ch].append(row)
+    for ch in (1, 2, 3):
+        x = np.concatenate(outs[ch])
+        assert np.array_equal(x[:len(bursts[ch])], bursts[ch]) and not x[len(bursts[ch]):].any()
