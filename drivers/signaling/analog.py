@@ -30,8 +30,7 @@ from trunkline.drivers.signaling.base import (
     SignalingEvent,
     SpanSignaling,
 )
-from trunkline.drivers.signaling.inband import CallerIDListener
-from trunkline.drivers.signaling.inband_banks import ClipSenderBank, DialerBank, ToneWatchBank
+from trunkline.drivers.signaling.inband_banks import CallerIDListenBank, ClipSenderBank, DialerBank, ToneWatchBank
 from trunkline.dsp.callerid import CallerIDGenerator
 from trunkline.dsp.cpa import CallProgressDetector
 
@@ -73,6 +72,7 @@ class AnalogFXO(SpanSignaling):
         self.lines = {ch: _Line() for ch in span.bearer_channels}
         self._dialer = DialerBank(span.bearer_channels)           # DTMF dialling of all lines: one generator
         self._tones = ToneWatchBank(span.bearer_channels, zone)  # call progress of dialled lines: one detector
+        self._clid = CallerIDListenBank(span.bearer_channels)    # caller ID reception: one demodulator
         self._now = 0.0
         self._watch: set[int] = set()      # lines with timers running (never walk every port per tick)
         if busy_disconnect is None:
@@ -121,7 +121,7 @@ class AnalogFXO(SpanSignaling):
             if line.state == "ringing" and line.rings == 1:
                 line.state = "clip"
                 line.timer = self._now + self.CLIP_WINDOW
-                self.span.claim_inband(ev.channel, CallerIDListener(partial(self._clip_done, ev.channel)))
+                self.span.claim_inband(ev.channel, self._clid.member(ev.channel, partial(self._clip_done, ev.channel)))
         elif t == "loop_drop":
             if line.state in ("answered", "up", "dialing", "outgoing"):
                 self._clear(ev.channel, line, CAUSE_NORMAL, "loop current dropped")

@@ -10,20 +10,28 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from trunkline.drivers.board import InbandHandler
+from trunkline.dsp.callerid import CallerIDBank
 from trunkline.dsp.cpa import CallProgressDetector
 from trunkline.dsp.dtmf import DTMFGenerator
+from trunkline.dsp.level import dbm0_to_power
 
 
 class _Member(InbandHandler):
     """The handler a span claims a line with: all of its work is done by its bank."""
 
-    def __init__(self, group: _SlotBank) -> None:
+    def __init__(self, group: _SlotBank, channel: int = -1) -> None:
         self.group = group
+        self.channel = channel
+
+    def digit(self, d: str) -> None:
+        """A DTMF digit heard on the line (the engine's detector): passed to the bank."""
+        self.group.digit(self.channel, d)
 
 
 class _SlotBank:
@@ -70,6 +78,9 @@ class _SlotBank:
 
     def _release(self, slot: int) -> None:
         """A slot's line was released (banks override to stop its work)."""
+
+    def digit(self, ch: int, d: str) -> None:
+        """A DTMF digit heard on a claimed line (banks that want digits override)."""
 
     def rx_rows(self, channels: NDArray[np.int64], audio: NDArray[np.int16]) -> None:
         """Received audio of the claimed lines (banks that listen override)."""
@@ -198,3 +209,79 @@ class ClipSenderBank(_SlotBank):
                                                                                                    np.int16)
         self.pos[slots] += n
         return np.where(valid, src, 0).astype(np.int16)
+
+
+class CallerIDListenBank(_SlotBank):
+    """Caller ID reception between the first and second ring on many lines: FSK (V.23 and Bell 202) by two
+    CallerIDBanks over the slots in one step per tick, DTMF caller ID (A/D...C) from the engine's digits.
+    A line's FSK is demodulated from its first non-quiet block; done(info) once per line."""
+
+    QUIET = dbm0_to_power(-45.0)   # mean square of -45 dBm0
+
+    def __init__(self, channels: list[int]) -> None:
+        super().__init__(channels)
+        self.fsk = [CallerIDBank(0, "v23"), CallerIDBank(0, "bell202")]
+        self._done: list[Callable[[dict[str, Any]], None] | None] = []
+        self._digits: list[str | None] = []          # DTMF caller ID under way (None: not started)
+        self.heard = np.zeros(0, dtype=bool)
+        self.open = np.zeros(0, dtype=bool)           # FSK still wanted (not finished, no DTMF caller ID)
+
+    def _grow(self, cap: int) -> None:
+        old = self.capacity
+        super()._grow(cap)
+        for bank in self.fsk:
+            bank.grow(cap)
+        self._done.extend([None] * (cap - old))
+        self._digits.extend([None] * (cap - old))
+        self.heard = np.concatenate([self.heard, np.zeros(cap - old, bool)])
+        self.open = np.concatenate([self.open, np.zeros(cap - old, bool)])
+
+    def member(self, ch: int, done: Callable[[dict[str, Any]], None]) -> InbandHandler:
+        """Listen for caller ID on board channel ch; done(info) with the caller's number (and name)."""
+        slot = self._take(ch)
+        for bank in self.fsk:
+            bank.reset(slot)
+        self._done[slot] = done
+        self._digits[slot] = None
+        self.heard[slot], self.open[slot] = False, True
+        return _Member(self, ch)
+
+    def _release(self, slot: int) -> None:
+        self._done[slot] = None
+        self.open[slot] = False
+
+    def _finish(self, slot: int, info: dict[str, Any]) -> None:
+        fn, self._done[slot] = self._done[slot], None
+        self.open[slot] = False
+        if fn is not None:
+            fn(info)
+
+    def digit(self, ch: int, d: str) -> None:
+        """DTMF caller ID: A or D starts it (FSK stops), digits follow, C ends it."""
+        slot = int(self._slot[ch]) if ch < len(self._slot) else -1
+        if slot < 0 or self._done[slot] is None:
+            return
+        s = self._digits[slot]
+        if d in "AD" and s is None:
+            self._digits[slot] = ""
+            self.open[slot] = False
+        elif d == "C" and s is not None:
+            self._finish(slot, {"number": s, "standard": "dtmf"})
+        elif s is not None and d in "0123456789":
+            self._digits[slot] = s + d
+
+    def rx_rows(self, channels: NDArray[np.int64], audio: NDArray[np.int16]) -> None:
+        """Demodulate FSK on every listening line that has carried a signal, in one step per standard."""
+        slots = self._slots(channels)
+        x32 = audio.astype(np.float32)
+        loud = np.einsum("ij,ij->i", x32, x32) / max(audio.shape[1], 1) >= self.QUIET
+        self.heard[slots] |= loud & self.open[slots]
+        feed = self.open[slots] & self.heard[slots]
+        if not feed.any():
+            return
+        x = np.zeros((self.capacity, audio.shape[1]), dtype=np.int16)
+        x[slots[feed]] = audio[feed]
+        for bank in self.fsk:
+            for slot, result in bank.process(x):
+                if self.open[slot] and self._done[slot] is not None:
+                    self._finish(slot, dict(result))

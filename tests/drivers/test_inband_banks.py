@@ -18,11 +18,12 @@ def test_dialler_bank_sends_what_one_generator_per_line_sends_and_reports_once()
     numbers = {ch: str(7 * ch)[: 2 + ch % 5] for ch in chans}
     start = {ch: (ch * 3) % 7 for ch in chans}
     got = {ch: [] for ch in chans}
-    done = []
+    done, now = [], [0]
     for t in range(40):
+        now[0] = t
         for ch in chans:
             if t == start[ch]:
-                bank.member(ch, numbers[ch], lambda ch=ch: done.append((ch, t)))
+                bank.member(ch, numbers[ch], lambda ch=ch: done.append((ch, now[0])))
         claimed = np.array([ch for ch in chans if start[ch] <= t], dtype=np.int64)
         if claimed.size:
             out = bank.tx_rows(claimed, N)
@@ -85,3 +86,32 @@ def test_clip_sender_bank_sends_each_burst_then_silence():
     for ch in (1, 2, 3):
         x = np.concatenate(outs[ch])
         assert np.array_equal(x[:len(bursts[ch])], bursts[ch]) and not x[len(bursts[ch]):].any()
+
+
+def test_caller_id_listen_bank_decodes_fsk_of_both_standards_and_dtmf_on_many_lines():
+    from trunkline.drivers.signaling.inband_banks import CallerIDListenBank
+
+    gen = CallerIDGenerator()
+    lines = {20 + i: (std, f"1391234{i:04d}", 3 + 2 * i) for i, std in enumerate(["v23", "bell202"] * 4)}
+    bank = CallerIDListenBank(list(lines) + [40])
+    got = {}
+    sig = {ch: np.concatenate([np.zeros(t0 * N + 400, np.int16), gen.encode(num, name="WANG", standard=std),
+                               np.zeros(8000, np.int16)]) for ch, (std, num, t0) in lines.items()}
+    dtmf_member = bank.member(40, lambda info: got.setdefault(40, info))
+    for t in range(140):
+        for ch, (_, _, t0) in lines.items():
+            if t == t0:
+                bank.member(ch, lambda info, ch=ch: got.setdefault(ch, info))
+        chans = np.array([40] + [ch for ch, (_, _, t0) in lines.items() if t >= t0], np.int64)
+        audio = np.zeros((len(chans), N), np.int16)
+        for i, ch in enumerate(chans.tolist()[1:], start=1):
+            x = sig[ch][t * N:(t + 1) * N]
+            audio[i, :len(x)] = x
+        bank.rx_rows(chans, audio)
+        if t == 10:
+            for d in "A13800138000C":
+                dtmf_member.digit(d)
+    assert got[40] == {"number": "13800138000", "standard": "dtmf"}
+    for ch, (std, num, _) in lines.items():
+        # the V.23 demodulator also reads Bell 202 (as the per-line listener did): either FSK label
+        assert got[ch]["number"] == num and got[ch]["name"] == "WANG" and got[ch]["standard"] in ("v23", std)
