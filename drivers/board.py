@@ -191,9 +191,9 @@ class Board:
             pcm = self.codec.decode(self._codes[rows], rows=rows)      # all in-band channels in one step
             for group, chans, idx in self._ib_groups:
                 group.rx_rows(chans, pcm[idx])
-            for i, ch, handler in self._ib_single:
-                if self._inband.get(ch) is handler:
-                    handler.rx(pcm[i])
+            for i, ch, single in self._ib_single:
+                if self._inband.get(ch) is single:
+                    single.rx(pcm[i])
         return self._codes
 
     def write(self, codes: NDArray[np.uint8]) -> None:

@@ -105,7 +105,7 @@ class AMDBank:
             decided = live & (v != UNDECIDED)
             s["decided_at_ms"] = np.where(decided, s["t_ms"], s["decided_at_ms"])
             verdict = np.where(decided, v, verdict).astype(np.int8)
-        for key, v in s.items():
-            self.s[key][slots] = v
+        for key, arr in s.items():
+            self.s[key][slots] = arr
         self.words[slots], self.heard[slots], self.has_floor[slots], self.verdict[slots] = \
             words, heard, has_floor, verdict

@@ -237,9 +237,9 @@ class RecorderBank:
         count = self._count[:hi]
         count += self.block
         for slot in np.flatnonzero(count >= self._max[:hi]).tolist():
-            rec = self._slot_rec[slot]
-            if rec is not None:
-                finished.append((rec.channel, "max"))
+            held = self._slot_rec[slot]
+            if held is not None:
+                finished.append((held.channel, "max"))
         if self._sil_dirty:
             self._save_silence()
             self._rebuild_silence()
@@ -249,9 +249,9 @@ class RecorderBank:
             self._sil_run = np.where(quiet, self._sil_run + self.block, 0)
             self._voice |= ~quiet
             for i in np.flatnonzero(self._voice & (self._sil_run >= self._sil_need)).tolist():
-                rec = self._sil_recs[i]
-                if rec is not None and (rec.channel, "max") not in finished:
-                    finished.append((rec.channel, "silence"))
+                quiet_rec = self._sil_recs[i]
+                if quiet_rec is not None and (quiet_rec.channel, "max") not in finished:
+                    finished.append((quiet_rec.channel, "silence"))
         if self._t >= self._ticks:
             self._flush()
         return finished

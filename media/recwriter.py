@@ -82,7 +82,7 @@ class WavSink(Sink):
         """Append (n, tracks) codes as one write."""
         data = codes if self.table is None else self.table[codes]
         raw = np.ascontiguousarray(data)
-        self._write_all(memoryview(raw))
+        self._write_all(raw.data)
         self.data_bytes += raw.nbytes
 
     def commit(self) -> None:

@@ -27,11 +27,12 @@ class _Member(InbandHandler):
 
     def __init__(self, group: _SlotBank, channel: int = -1) -> None:
         self.group = group
+        self.bank = group
         self.channel = channel
 
     def digit(self, d: str) -> None:
         """A DTMF digit heard on the line (the engine's detector): passed to the bank."""
-        self.group.digit(self.channel, d)
+        self.bank.digit(self.channel, d)
 
 
 class _SlotBank:

@@ -115,3 +115,24 @@ def test_caller_id_listen_bank_decodes_fsk_of_both_standards_and_dtmf_on_many_li
     for ch, (std, num, _) in lines.items():
         # the V.23 demodulator also reads Bell 202 (as the per-line listener did): either FSK label
         assert got[ch]["number"] == num and got[ch]["name"] == "WANG" and got[ch]["standard"] in ("v23", std)
+
+
+def test_inbound_analog_calls_read_fsk_caller_id_through_the_span_bank(make_rig):
+    """On the simulator: three FXO lines ringing at once with V.23 FSK caller ID; every call is offered
+    with its number, read by the span's one caller ID bank."""
+    rig = make_rig("fxo=3", switch_options={"clip": "v23"})
+    seen = {}
+
+    async def flow(call):
+        seen[call.channel] = call.caller_id
+        await call.answer()
+        await call.wait(0.2)
+    rig.engine.route(flow)
+
+    async def scenario():
+        phones = [rig.sim.call("95588", from_=f"1380000000{i}") for i in range(3)]
+        for p in phones:
+            await p.wait_answer(timeout=20)
+            await p.wait_hangup(timeout=10)
+    rig.run(scenario)
+    assert sorted(seen.values()) == ["13800000000", "13800000001", "13800000002"]
