@@ -40,6 +40,6 @@ setup(
         "cn2an>=0.5", "num2words>=0.5",   # independent readings of Chinese/English numbers (say-number checks)
         # the layer contract, lint and type checks run by `make test` (well-kept, config in the repo)
         "import-linter>=2.1", "ruff>=0.6", "mypy>=1.11", "types-PyYAML", "types-pyserial",
-    ]},
+    ], "bench": ["matplotlib>=3.5"]},   # bench.fax_density --table draws its plot
     entry_points={"console_scripts": ["trunkline=trunkline.app.cli:main"]},
 )

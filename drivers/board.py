@@ -32,8 +32,23 @@ class LineEvent:
     time: int
 
 
+class InbandGroup(Protocol):
+    """Serves the in-band handlers of many channels as one array per tick (a span's R2 registers, ...)."""
+
+    def rx_rows(self, channels: NDArray[np.int64], audio: NDArray[np.int16]) -> None:
+        """Take the received int16 audio of these board channels, shaped (len(channels), block)."""
+
+    def tx_rows(self, channels: NDArray[np.int64], n: int) -> NDArray[np.int16] | None:
+        """The int16 audio to send on these board channels, shaped (len(channels), n); None: the engine's."""
+
+
 class InbandHandler:
-    """In-band signaling on a channel (MF/DTMF dialing, caller ID, R2 MF): sees and replaces its audio."""
+    """In-band signaling on a channel (MF/DTMF dialing, caller ID, R2 MF): sees and replaces its audio.
+
+    A handler whose `group` is set is not called per channel: the board hands all channels of that
+    group to group.rx_rows / group.tx_rows once per tick."""
+
+    group: "InbandGroup | None" = None
 
     def rx(self, samples: NDArray[np.int16]) -> None:
         """Take one block of int16 audio received on the channel."""
@@ -130,6 +145,10 @@ class Board:
             self.span_of[sp.channels] = sp.index
         self._codes = np.empty((self.channels, self.block), dtype=np.uint8)
         self._inband: dict[int, InbandHandler] = {}
+        self._ib_dirty = False
+        self._ib_rows = np.zeros(0, dtype=np.int64)          # claimed channels, ascending
+        self._ib_groups: list[tuple[InbandGroup, NDArray[np.int64], NDArray[np.int64]]] = []  # (group, chans, idx)
+        self._ib_single: list[tuple[int, int, InbandHandler]] = []   # (index into rows, channel, handler)
         # (rows, handler): handler.rx_rows(audio of those rows) every tick
         self._span_watchers: list[tuple[NDArray[np.int64], AudioWatcher]] = []
         self.codec = MixedLawCodec(self.laws)
@@ -153,24 +172,63 @@ class Board:
         """Pace the clock to the wall clock or run in virtual time."""
         self.backend.set_realtime(on)
 
+    def _inband_plan(self) -> None:
+        """Group the claimed channels once per change: rows, groups and per-channel handlers."""
+        rows = np.array(sorted(self._inband), dtype=np.int64)
+        groups: dict[int, tuple[InbandGroup, list[int]]] = {}
+        single = []
+        for i, ch in enumerate(rows.tolist()):
+            h = self._inband[ch]
+            if h.group is not None:
+                groups.setdefault(id(h.group), (h.group, []))[1].append(i)
+            else:
+                single.append((i, ch, h))
+        self._ib_rows = rows
+        self._ib_groups = [(g, rows[idx], np.array(idx, dtype=np.int64)) for g, idx in groups.values()]
+        self._ib_single = single
+        self._ib_dirty = False
+
     def read(self) -> NDArray[np.uint8]:
         """Receive one block for every channel: uint8 G.711 codes shaped (channels, block)."""
         self.backend.read(self._codes)
         for rows, handler in self._span_watchers:
             handler.rx_rows(self.codec.decode(self._codes[rows], rows=rows))
         if self._inband:
-            for ch, inband in list(self._inband.items()):
-                inband.rx(self.codec.decode(self._codes[ch:ch + 1])[0])
+            if self._ib_dirty:
+                self._inband_plan()
+            rows = self._ib_rows
+            pcm = self.codec.decode(self._codes[rows], rows=rows)      # all in-band channels in one step
+            for group, chans, idx in self._ib_groups:
+                group.rx_rows(chans, pcm[idx])
+            for i, ch, single in self._ib_single:
+                if self._inband.get(ch) is single:
+                    single.rx(pcm[i])
         return self._codes
 
     def write(self, codes: NDArray[np.uint8]) -> None:
         """Send one block for every channel; channels held by in-band signaling send its audio."""
         if self._inband:
+            if self._ib_dirty:
+                self._inband_plan()
             codes = np.array(codes, dtype=np.uint8, copy=True)
-            for ch, handler in list(self._inband.items()):
-                pcm = handler.tx(self.block)
-                if pcm is not None:
-                    codes[ch] = self.codec.encode(np.asarray(pcm, dtype=np.int16)[None, :], rows=[ch])[0]
+            rows = self._ib_rows
+            pcm = np.zeros((len(rows), self.block), dtype=np.int16)
+            send = np.zeros(len(rows), dtype=bool)
+            for group, chans, idx in self._ib_groups:
+                out = group.tx_rows(chans, self.block)
+                if out is not None:                   # None: the engine's audio goes through
+                    pcm[idx] = out
+                    send[idx] = True
+            for i, ch, handler in self._ib_single:
+                if self._inband.get(ch) is not handler:
+                    continue
+                out = handler.tx(self.block)
+                if out is not None:
+                    pcm[i] = np.asarray(out, dtype=np.int16)[:self.block]
+                    send[i] = True
+            if send.any():
+                sel = rows[send]
+                codes[sel] = self.codec.encode(pcm[send], rows=sel)     # one step for all of them
         self.backend.write(codes)
 
     def take_digits(self) -> list[tuple[int, str]]:
@@ -209,10 +267,12 @@ class Board:
     def claim_inband(self, channel: int, handler: InbandHandler) -> None:
         """Attach an in-band signaling handler to a channel."""
         self._inband[channel] = handler
+        self._ib_dirty = True
 
     def release_inband(self, channel: int) -> None:
         """Detach the in-band handler of a channel."""
-        self._inband.pop(channel, None)
+        if self._inband.pop(channel, None) is not None:
+            self._ib_dirty = True
 
     def inband_digit(self, channel: int, digit: str) -> None:
         """Pass a DTMF digit detected on a channel to its in-band handler, if it wants digits."""

@@ -190,6 +190,16 @@ class CallerIDBank:
             self.fsk = FSKReceiver(self.channels, standard)
             self.buf = [bytearray() for _ in range(self.channels)]
 
+    def grow(self, channels: int) -> None:
+        """Take more ports (FSK standards; new ports start fresh)."""
+        if self.standard == "dtmf":
+            raise ValueError("a DTMF caller ID bank has a fixed number of ports")
+        extra = int(channels) - self.channels
+        if extra > 0:
+            self.fsk.grow(channels)
+            self.buf.extend(bytearray() for _ in range(extra))
+            self.channels = int(channels)
+
     def reset(self, ch: int) -> None:
         """Forget a partial message on one port."""
         if self.standard == "dtmf":

@@ -134,6 +134,25 @@ class CallProgressDetector:
         self.last_events: list[tuple[int, str, int]] = []     # (ch, event, sample index) of the last process()
         self.floor = np.full(self.channels, self.min_pow)
 
+    def grow(self, channels: int) -> None:
+        """Take more channels (new ones start fresh, as after reset); existing channels keep their state."""
+        extra = int(channels) - self.channels
+        if extra <= 0:
+            return
+        fr = self.framer
+        fr.buf = np.concatenate([fr.buf, np.zeros((extra, fr.buf.shape[1]), fr.buf.dtype)])
+        fr.channels = self.channels = int(channels)
+        z = np.zeros(extra, dtype=np.int64)
+        self.cur = np.concatenate([self.cur, z + SILENCE])
+        self.cand = np.concatenate([self.cand, z + SILENCE])
+        self.cand_n = np.concatenate([self.cand_n, z])
+        self.seg_start = np.concatenate([self.seg_start, z + self.frame])
+        self.fired = np.concatenate([self.fired, np.zeros(extra, dtype=bool)])
+        self.voice_seen = np.concatenate([self.voice_seen, np.zeros(extra, dtype=bool)])
+        self.floor = np.concatenate([self.floor, np.full(extra, self.min_pow)])
+        self.history.extend([] for _ in range(extra))
+        self.last_event.extend([None] * extra)
+
     def reset(self, ch: int) -> None:
         """Start a fresh analysis on channel `ch` (new call)."""
         self.framer.reset(ch)

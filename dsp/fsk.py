@@ -92,6 +92,20 @@ class FSKReceiver:
         self.carrier = np.zeros(self.channels, dtype=bool)
         self._was_active = np.zeros(self.channels, dtype=bool)
 
+    def grow(self, channels: int) -> None:
+        """Take more channels (new ones start fresh); existing channels keep their state."""
+        extra = int(channels) - self.channels
+        if extra <= 0:
+            return
+        self.hist = np.concatenate([self.hist, np.zeros((extra, self.L), np.float32)])
+        self.zi = np.concatenate([self.zi, np.zeros((self.zi.shape[0], extra, 2))], axis=1)
+        self.bits.extend(np.zeros(0) for _ in range(extra))
+        self.pos.extend([0] * extra)
+        self.last_stop.extend([None] * extra)
+        self.carrier = np.concatenate([self.carrier, np.zeros(extra, bool)])
+        self._was_active = np.concatenate([self._was_active, np.zeros(extra, bool)])
+        self.channels = int(channels)
+
     def reset(self, ch: int) -> None:
         """Forget one channel's state."""
         self.hist[ch] = 0

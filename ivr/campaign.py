@@ -32,19 +32,17 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from sqlalchemy import text as _sql_text
 from sqlalchemy.orm import Session
 
 from trunkline.data.db import session_scope
-from trunkline.dsp.cpa import CallProgressDetector
 from trunkline.media import ChannelError, Hangup, Timeout
 from trunkline.media.call import Call
 from trunkline.media.engine import Engine
 
-from .amd import AnsweringMachineDetector
 from .blacklist import Firewall, normalize
 from .calendar import Calendar
+from .detect_bank import DetectBank
 
 log = logging.getLogger("trunkline.ivr.campaign")
 
@@ -89,36 +87,6 @@ class Contact:
     def tries(self) -> int:
         """How many times this number was dialled."""
         return len(self.attempts)
-
-
-class _DetectTap:
-    """Engine tap on an answered call: feeds its audio to CPA (fax tones) and AMD; sends silence."""
-
-    def __init__(self, amd_kw: Mapping[str, Any]) -> None:
-        self.cpa = CallProgressDetector(1, silence_ms=60000.0)
-        self.amd = AnsweringMachineDetector(**amd_kw)
-        self.result: str | None = None
-        self.samples = 0
-
-    def rx(self, samples: np.ndarray) -> None:
-        """Received audio of the call (int16)."""
-        if self.result is not None:
-            return
-        x = np.asarray(samples, dtype=np.int16).reshape(1, -1)
-        self.samples += x.shape[1]
-        for _ch, ev in self.cpa.process(x):
-            if ev in ("fax_cng", "fax_ced"):
-                self.result = "fax"
-                return
-        if self.amd.verdict is None:
-            self.amd.feed(x[0])
-        v = self.amd.verdict
-        if v is not None and v != "silence":
-            self.result = v           # "silence" stays open: a fax's CNG may still come
-
-    def tx(self, n: int) -> np.ndarray:
-        """Audio to send while analysing: silence."""
-        return np.zeros(n, dtype=np.int16)
 
 
 #: what runs on an answered call: flow(call, contact)
@@ -333,15 +301,15 @@ class Campaign:
         if not self.detect:
             await self._run_flow(call, c, self.flow)
             return "answered", "answer analysis off"
-        tap = _DetectTap(self.amd_kw)
-        eng.attach_tap(call, tap)
+        bank = DetectBank.of(eng)                # one CPA+AMD step per tick for all calls under analysis
+        tap = bank.add(call, dict(self.amd_kw))
         t_end = eng.now + self.detect_seconds
         try:
             while tap.result is None and not call.hungup and eng.now < t_end:
                 await eng.sleep(0.05)
         finally:
-            eng.detach_tap(call)
-        result = tap.result or (tap.amd.verdict or "silence")
+            bank.remove(tap)
+        result = tap.result or (tap.amd_verdict or "silence")
         detail = f"decided after {tap.samples / 8000:.2f} s"
         if call.hungup and tap.result is None:
             return "failed", "far end hung up during analysis"

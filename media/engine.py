@@ -44,7 +44,7 @@ from trunkline.media.errors import ChannelError, Hangup, Timeout
 from trunkline.media.futures import settle, settle_error
 from trunkline.media.mixer import BridgeTable, Conference, ConferenceTable
 from trunkline.media.player import ClipPool, PlayerBank, PooledClip
-from trunkline.media.ports import FaxOutcome, FaxSessionFactory, MediaTap, Samples, SmsOutbox
+from trunkline.media.ports import AudioBank, FaxOutcome, FaxSessionFactory, MediaTap, Samples, SmsOutbox
 from trunkline.media.prompts import PromptLibrary
 from trunkline.media.recorder import RecorderBank
 from trunkline.media.tickwatch import TickStats, TickWatch
@@ -103,13 +103,14 @@ class Engine:
         self.bus = EventBus()
         self.pool = ClipPool()
         self.players = PlayerBank(self.channels, self.block, self.pool)
-        self.recorders = RecorderBank(self.channels, self.block)
+        self.recorders = RecorderBank(self.channels, self.block, laws=board.laws)
         self.bridges = BridgeTable(self.channels)
         self.conferences = ConferenceTable()
         self.detector = DTMFDetector(self.channels) if dtmf else None
         self._acc = np.zeros((self.channels, self.block), dtype=np.int32)
         self.calls: dict[int, Call] = {}          # channel -> Call
-        self.taps: dict[int, MediaTap] = {}       # channel -> media tap (fax sessions, answer detection)
+        self.taps: dict[int, MediaTap] = {}       # channel -> media tap (per-session processors)
+        self._banks: dict[str, AudioBank] = {}    # name -> bank seeing all received audio once per tick
         self._timers: list[tuple[int, int, TimerHandle]] = []
         self._seq = itertools.count()
         self._running = False
@@ -119,6 +120,7 @@ class Engine:
         self.screen: Screen | None = None         # callable(call) -> None or ("reject", cause) before routing
         self.sms: SmsOutbox | None = None         # SMS service (drivers.serial.sms_service.SmsService) for call.sms()
         self._end_hooks: list[Callable[[Call], object]] = []   # callables(call) when a call ends (CDR writers)
+        self._bank_list: list[AudioBank] = []
         self.ticks = 0
         self.tick_watch = TickWatch(self.block / RATE)   # per-tick time and deadline misses (media/tickwatch.py)
         self.stats = {"offered": 0, "answered": 0, "completed": 0, "failed": 0}
@@ -179,6 +181,8 @@ class Engine:
                     call._digit(d)
                 else:                          # caller ID / signaling digits before a call exists
                     board.inband_digit(ch, d)
+        for bank in self._bank_list:
+            bank.rx(audio_in)
         acc = self._acc
         acc.fill(0)
         self.bridges.mix(audio_in, acc)
@@ -190,9 +194,10 @@ class Engine:
                 acc[ch] += tap.tx(self.block)
         np.clip(acc, -32768, 32767, out=acc)
         out = acc.astype(np.int16)
-        for ch, reason in self.recorders.capture(audio_in, out):
+        out_codes = board.codec.encode(out)
+        for ch, reason in self.recorders.capture(audio_in, out, codes, out_codes):
             self.recorders.stop(ch, reason)
-        board.write(board.codec.encode(out))
+        board.write(out_codes)
         self.tick_watch.advance(board)         # board.tick(), timed: the real-time wait is not tick work
         self.ticks += 1
         self._dispatch()
@@ -505,6 +510,16 @@ class Engine:
     def attach_tap(self, call: Call, tap: MediaTap) -> None:
         """Route a call's audio through a per-session processor (fax): tap.rx(samples), tap.tx(n)."""
         self.taps[call.channel] = tap
+
+    def bank(self, name: str, factory: Callable[[], AudioBank]) -> AudioBank:
+        """The engine's bank called `name` (made by factory() the first time): its rx(audio_in) sees the
+        received audio of every channel, int16 (channels, block), once per tick (analysis banks over many
+        calls: CPA/AMD, ...)."""
+        bank = self._banks.get(name)
+        if bank is None:
+            bank = self._banks[name] = factory()
+            self._bank_list.append(bank)
+        return bank
 
     def detach_tap(self, call: Call) -> None:
         """Give the call's audio back to the mixer."""

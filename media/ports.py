@@ -28,6 +28,14 @@ class MediaTap(Protocol):
         ...
 
 
+class AudioBank(Protocol):
+    """A per-engine processor over many calls (Engine.bank): sees all channels' received audio each tick."""
+
+    def rx(self, audio: NDArray[np.int16]) -> None:
+        """Take this tick's received audio of every channel, int16 (channels, block)."""
+        ...
+
+
 class FaxOutcome(Protocol):
     """How a fax session ended (trunkline.fax.FaxResult)."""
 

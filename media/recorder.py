@@ -1,28 +1,43 @@
-"""Recording off the tick path: the tick hands one array of all recording channels to a
-writer thread through a bounded queue; files are written with soundfile (WAV/FLAC),
-mono or two-track. An I/O error ends that recording with a logged error, not the call."""
+"""Recording at density: one vectorised capture per tick for all recordings, files written off the tick.
+
+Every recording holds a slot. Each tick `capture` copies the G.711 codes received and
+sent on all recording channels into one shared buffer shaped (slots, ticks, 2, block)
+with two fancy-indexed copies, and checks every recording's end conditions (maximum
+length, silence after voice) as array operations; Python runs per recording only when
+one starts, stops or fails. When the buffer is full (about a second of audio) it goes
+to the writer thread (media/recwriter.py) whole, with the starts and stops that
+happened in it, and the tick goes on in a free buffer. Files are mono or two-track
+(received, sent), G.711 WAV, 16-bit linear WAV or FLAC; headers are rewritten after
+every batch, so a killed process leaves them readable. An I/O error (disk full) ends
+that recording with a logged error; the tick never waits for the disk.
+"""
 from __future__ import annotations
 
+import heapq
 import logging
-import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 from numpy.typing import NDArray
 
 from trunkline.dsp.constants import RATE
+from trunkline.dsp.g711 import ALAW, MixedLawCodec
 from trunkline.dsp.level import dbm0_to_power
+from trunkline.media.recwriter import Batch, Sink, open_sink, segments, write_batch
 
 log = logging.getLogger("trunkline.recorder")
 
-#: int16 audio of the recording channels, shaped (recordings, block)
+#: int16 audio of the engine's channels, shaped (channels, block)
 Audio = NDArray[np.int16]
-#: one tick handed to the writer: the recordings, their received audio, what we sent (two-track only)
-_Block = tuple[list["Recording"], Audio, "Audio | None"]
+#: G.711 codes of the engine's channels, shaped (channels, block)
+Codes = NDArray[np.uint8]
+#: no maximum length
+_NEVER = np.iinfo(np.int64).max
+#: shared buffer size the batch length is fitted to (bytes)
+BUFFER_BYTES = 128 << 20
 
 
 class Recording:
@@ -36,14 +51,29 @@ class Recording:
         self.max_samples = max_samples
         self.silence_samples = silence_samples
         self.silence_level = silence_level   # mean square below which a block is silent
-        self.samples = 0
+        self.slot = -1                       # the bank's slot while active
+        self._bank: RecorderBank | None = None
+        self._samples = 0
+        self.flushed_samples = 0             # samples in the file as of the last header update (writer)
         self.silent_run = 0
         self.heard_voice = False
         self.stop_reason: str | None = None
         self.error: str | None = None
-        self.file: sf.SoundFile | None = None
+        self.file: Sink | None = None
         self.on_closed: Callable[[Recording], object] | None = None   # callback(recording), engine thread
         self.closed_event = threading.Event()  # set by the writer once the file is closed
+
+    @property
+    def samples(self) -> int:
+        """Samples recorded so far."""
+        bank = self._bank
+        return int(bank._count[self.slot]) if bank is not None and self.slot >= 0 else self._samples
+
+    @samples.setter
+    def samples(self, value: int) -> None:
+        if self._bank is not None and self.slot >= 0:
+            self._bank._count[self.slot] = value
+        self._samples = value
 
     @property
     def seconds(self) -> float:
@@ -52,99 +82,209 @@ class Recording:
 
 
 class RecorderBank:
-    """All recordings of an engine; `capture` is the only per-tick call."""
+    """All recordings of an engine; `capture` is the only per-tick call (cost independent of how many)."""
 
-    def __init__(self, channels: int, block: int, max_queue: int = 256) -> None:
+    def __init__(self, channels: int, block: int, max_queue: int = 256, laws: Sequence[str] | None = None,
+                 batch_ticks: int = 50) -> None:
         self.block = block
+        self.laws = list(laws) if laws is not None else [ALAW] * channels
+        self._codec = MixedLawCodec(self.laws)
         self.active: dict[int, Recording] = {}   # channel -> Recording
-        self._rows = np.zeros(0, dtype=np.int64)
-        self._recs: list[Recording] = []
-        self._two = np.zeros(0, dtype=bool)
+        self.batch_ticks = batch_ticks           # most ticks per batch (fewer when many recordings)
         self._queue: queue.Queue[tuple[str, Any, Any]] = queue.Queue(maxsize=max_queue)
-        self._batch: list[_Block] = []       # this half second's blocks, handed over in one piece
-        self.batch_ticks = 25
-        self._closed: queue.SimpleQueue[Recording] = queue.SimpleQueue()   # closed by the writer, for the engine
+        self._closed: queue.SimpleQueue[Recording] = queue.SimpleQueue()   # closed by the writer
+        self._failed: queue.SimpleQueue[Recording] = queue.SimpleQueue()   # failed in the writer
         self.dropped_blocks = 0
+        self.max_buffers = 3
         # virtual time: stop() waits (bounded) for the writer to close the file, so a flow's next step
         # happens at the same media time however busy the machine is; real time never waits
         self.synchronous = False
+        # never drop audio: when every buffer is with the writer, the tick waits for one (virtual time,
+        # tests); otherwise (real time) the batch is dropped, counted and logged and the tick goes on
+        self.lossless = False
+        self._cap = 0
+        self._hi = 0                               # slots [0, hi) may be in use
+        self._free: list[int] = []                 # free slots below hi (a heap: lowest first)
+        self._slot_rec: list[Recording | None] = []
+        self._ch = np.zeros(0, dtype=np.int64)     # slot -> channel (0 for free slots: read, ignored)
+        self._count = np.zeros(0, dtype=np.int64)  # slot -> samples recorded
+        self._max = np.zeros(0, dtype=np.int64)    # slot -> maximum samples (_NEVER: none)
+        self._sil_dirty = True
+        self._sil_slots = np.zeros(0, dtype=np.int64)
+        self._sil_level = np.zeros(0, dtype=np.float32)
+        self._sil_need = np.zeros(0, dtype=np.int64)
+        self._sil_run = np.zeros(0, dtype=np.int64)
+        self._voice = np.zeros(0, dtype=bool)
+        self._sil_recs: list[Recording | None] = []
+        self._ticks = batch_ticks
+        self._buf: NDArray[np.uint8] | None = None
+        self._spare: queue.SimpleQueue[NDArray[np.uint8]] = queue.SimpleQueue()   # buffers back from the writer
+        self._buffers = 0
+        self._t = 0
+        self._start: list[Recording | None] = []
+        self._events: list[tuple[int, int, Recording, str]] = []
         self._thread = threading.Thread(target=self._writer, name="trunkline-recorder", daemon=True)
         self._thread.start()
 
+    # ------------------------------------------------------------ start / stop (per recording, on events)
     def start(self, ch: int, path: str, two_track: bool = False, max_seconds: float | None = 60.0,
               silence_seconds: float | None = None, silence_dbm0: float = -45.0,
               on_closed: Callable[[Recording], object] | None = None, fmt: str | None = None) -> Recording:
-        """Begin recording a channel into path (WAV or FLAC by extension); returns the Recording."""
+        """Begin recording a channel into path; fmt "G711" (WAV in the line's law), "WAV" (16-bit linear,
+        the default for .wav) or "FLAC" (default for .flac); returns the Recording."""
         if ch in self.active:
             self.stop(ch, "restarted")
-        silence_ms = None if silence_seconds is None else int(silence_seconds * RATE)
+        silence_n = None if silence_seconds is None else int(silence_seconds * RATE)
         level = dbm0_to_power(silence_dbm0)     # mean square of a signal at silence_dbm0
-        rec = Recording(ch, path, two_track, int(max_seconds * RATE) if max_seconds else None, silence_ms, level)
+        rec = Recording(ch, path, two_track, int(max_seconds * RATE) if max_seconds else None, silence_n, level)
         rec.on_closed = on_closed
         self.active[ch] = rec
-        self._queue_put(("open", rec, fmt))
-        self._rebuild()
+        self._queue.put(("open", rec, (self.laws[ch], fmt)))   # FIFO: opened before its first batch
+        slot = self._alloc()
+        rec.slot, rec._bank = slot, self
+        self._slot_rec[slot] = rec
+        self._ch[slot] = ch
+        self._count[slot] = 0
+        self._max[slot] = rec.max_samples if rec.max_samples is not None else _NEVER
+        self._events.append((self._t, slot, rec, "start"))
+        if silence_n is not None:
+            self._sil_dirty = True
         return rec
 
     def stop(self, ch: int, reason: str = "stopped") -> Recording | None:
-        """Stop recording a channel; the file is closed by the writer thread."""
+        """Stop recording a channel; the writer writes what is left and closes the file."""
         rec = self.active.pop(ch, None)
         if rec is None:
             return None
-        self._flush()
+        slot = rec.slot
+        rec._samples = int(self._count[slot])
         rec.stop_reason = rec.stop_reason or reason
-        self._rebuild()
-        self._queue.put(("close", rec, None))   # never dropped: may block briefly only if the disk stalls
+        rec.slot, rec._bank = -1, None
+        self._slot_rec[slot] = None
+        self._ch[slot] = 0
+        self._max[slot] = _NEVER
+        self._events.append((self._t, slot, rec, "stop"))
+        heapq.heappush(self._free, slot)
+        if rec.silence_samples is not None:
+            self._sil_dirty = True
         if self.synchronous:
+            self._flush()
             rec.closed_event.wait(timeout=10.0)
         return rec
 
-    def _flush(self) -> None:
-        """Hand the blocks gathered so far to the writer thread."""
-        if self._batch:
-            batch, self._batch = self._batch, []
-            self._queue_put(("data", None, batch))
+    def _alloc(self) -> int:
+        if self._free:
+            return heapq.heappop(self._free)
+        if self._hi == self._cap:
+            self._grow(max(64, 2 * self._cap))
+        self._hi += 1
+        return self._hi - 1
 
-    def _rebuild(self) -> None:
-        self._recs = list(self.active.values())
-        self._rows = np.array([r.channel for r in self._recs], dtype=np.int64)
-        self._two = np.array([r.two_track for r in self._recs], dtype=bool)
+    def _grow(self, cap: int) -> None:
+        """More slots: the batch so far goes to the writer, later batches use bigger buffers."""
+        self._flush()
+        extra = cap - self._cap
+        self._slot_rec.extend([None] * extra)
+        self._ch = np.concatenate([self._ch, np.zeros(extra, np.int64)])
+        self._count = np.concatenate([self._count, np.zeros(extra, np.int64)])
+        self._max = np.concatenate([self._max, np.full(extra, _NEVER, np.int64)])
+        self._cap = cap
+        self._ticks = int(max(5, min(self.batch_ticks, BUFFER_BYTES // (cap * 2 * self.block))))
+        self._buf = None
+        self._spare = queue.SimpleQueue()       # old, smaller buffers are not reused
+        self._buffers = 0
 
-    def _queue_put(self, item: tuple[str, Any, Any]) -> None:
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            self.dropped_blocks += 1
-            if item[0] == "open":
-                self._queue.put(item)
+    def _rebuild_silence(self) -> None:
+        slots = [r.slot for r in self.active.values() if r.silence_samples is not None]
+        recs = [self._slot_rec[s] for s in slots]
+        self._sil_slots = np.array(slots, dtype=np.int64)
+        self._sil_level = np.array([r.silence_level for r in recs if r], dtype=np.float32)
+        self._sil_need = np.array([r.silence_samples for r in recs if r], dtype=np.int64)
+        self._sil_run = np.array([r.silent_run for r in recs if r], dtype=np.int64)
+        self._voice = np.array([r.heard_voice for r in recs if r], dtype=bool)
+        self._sil_recs = recs
+        self._sil_dirty = False
 
-    def capture(self, audio_in: Audio, audio_out: Audio) -> list[tuple[int, str]]:
-        """Hand this tick's audio of all recording channels to the writer; returns recordings to stop."""
-        rows = self._rows
-        if rows.size == 0:
-            return []
-        rx = audio_in[rows].copy()
-        tx = audio_out[rows].copy() if self._two.any() else None
-        self._batch.append((self._recs, rx, tx))
-        if len(self._batch) >= self.batch_ticks:
+    def _save_silence(self) -> None:
+        for i, r in enumerate(self._sil_recs):
+            if r is not None:
+                r.silent_run, r.heard_voice = int(self._sil_run[i]), bool(self._voice[i])
+
+    # ------------------------------------------------------------ the tick
+    def capture(self, audio_in: Audio, audio_out: Audio, codes_in: Codes | None = None,
+                codes_out: Codes | None = None) -> list[tuple[int, str]]:
+        """Copy this tick's received and sent audio of all recordings into the shared buffer (the G.711
+        codes when given, else encoded here); returns (channel, reason) of recordings that must stop."""
+        finished: list[tuple[int, str]] = []
+        while not self._failed.empty():
+            rec = self._failed.get()
+            if self.active.get(rec.channel) is rec:
+                finished.append((rec.channel, "error"))
+        hi = self._hi
+        if not self.active:
+            if self._events:
+                self._flush()
+            return finished
+        buf = self._buf
+        if buf is None:
+            buf = self._buf = self._take_buffer()
+        rows = self._ch[:hi]
+        t = self._t
+        if buf is not None:                      # None: the writer is behind, this batch is dropped
+            buf[:hi, t, 0] = codes_in[rows] if codes_in is not None else self._codec.encode(audio_in[rows], rows)
+            buf[:hi, t, 1] = codes_out[rows] if codes_out is not None else self._codec.encode(audio_out[rows], rows)
+        self._t = t + 1
+        count = self._count[:hi]
+        count += self.block
+        for slot in np.flatnonzero(count >= self._max[:hi]).tolist():
+            held = self._slot_rec[slot]
+            if held is not None:
+                finished.append((held.channel, "max"))
+        if self._sil_dirty:
+            self._save_silence()
+            self._rebuild_silence()
+        if self._sil_slots.size:
+            x = audio_in[self._ch[self._sil_slots]].astype(np.float32)
+            quiet = np.einsum("ij,ij->i", x, x) / x.shape[1] < self._sil_level
+            self._sil_run = np.where(quiet, self._sil_run + self.block, 0)
+            self._voice |= ~quiet
+            for i in np.flatnonzero(self._voice & (self._sil_run >= self._sil_need)).tolist():
+                quiet_rec = self._sil_recs[i]
+                if quiet_rec is not None and (quiet_rec.channel, "max") not in finished:
+                    finished.append((quiet_rec.channel, "silence"))
+        if self._t >= self._ticks:
             self._flush()
-        # vectorised end conditions: max length, silence after voice
-        energy = np.mean(rx.astype(np.float32) ** 2, axis=1)
-        finished = []
-        for i, rec in enumerate(self._recs):
-            rec.samples += self.block
-            if rec.silence_samples is not None:
-                if energy[i] < rec.silence_level:
-                    rec.silent_run += self.block
-                else:
-                    rec.silent_run = 0
-                    rec.heard_voice = True
-                if rec.heard_voice and rec.silent_run >= rec.silence_samples:
-                    finished.append((rec.channel, "silence"))
-                    continue
-            if rec.max_samples is not None and rec.samples >= rec.max_samples:
-                finished.append((rec.channel, "max"))
         return finished
+
+    def _take_buffer(self) -> NDArray[np.uint8] | None:
+        try:
+            return self._spare.get_nowait()
+        except queue.Empty:
+            if self._buffers >= self.max_buffers:
+                if self.lossless or self.synchronous:
+                    try:
+                        return self._spare.get(timeout=30.0)
+                    except queue.Empty:
+                        log.error("recording writer stalled for 30 s")
+                return None
+            self._buffers += 1
+            return np.zeros((self._cap, self._ticks, 2, self.block), dtype=np.uint8)
+
+    def _flush(self) -> None:
+        """Hand the batch so far (its buffer, starts and stops) to the writer; never blocks."""
+        if not self._events and self._t == 0:
+            return
+        batch: Batch = (self._buf, self._t, self._start, self._events)
+        if self._buf is None and self._t:
+            self.dropped_blocks += self._t * len(self.active)
+        self._buf = None
+        self._t = 0
+        self._start = list(self._slot_rec)
+        self._events = []
+        self._queue.put(("data", None, batch))   # bounded by max_buffers batches with audio in flight
+        self._buf = self._take_buffer()
+        if self._buf is None and self.active:
+            log.error("recording writer is behind: dropping a batch of %d recordings", len(self.active))
 
     def closed(self) -> list[Recording]:
         """Recordings the writer has closed since the last call (run on the engine thread)."""
@@ -155,54 +295,45 @@ class RecorderBank:
             except queue.Empty:
                 return out
 
+    def sync(self, timeout: float = 10.0) -> None:
+        """Hand everything captured so far to the writer and wait until it is in the files."""
+        self._flush()
+        done = threading.Event()
+        self._queue.put(("mark", done, None))
+        done.wait(timeout)
+
+    # ------------------------------------------------------------ the writer thread
     def _writer(self) -> None:
         while True:
             kind, rec, payload = self._queue.get()
             if kind == "open":
-                self._open(rec, payload)
+                self._open(rec, *payload)
             elif kind == "data":
-                self._write_batch(payload)
-            elif kind == "close":
-                if rec.file is not None:
-                    try:
-                        rec.file.close()
-                    except Exception as exc:   # one bad file ends its recording (logged), never the writer
-                        self._fail(rec, exc)
-                    rec.file = None
-                self._closed.put(rec)
-                rec.closed_event.set()
+                self._write(payload)
+            elif kind == "mark":
+                rec.set()
             elif kind == "quit":
                 return
 
-    def _write_batch(self, batch: list[_Block]) -> None:
-        """Write a batch of ticks: each recording's blocks joined, then one write per file."""
-        parts: dict[int, tuple[Recording, list[Audio], list[Audio]]] = {}
-        for recs, rx, tx in batch:
-            for i, r in enumerate(recs):
-                entry = parts.setdefault(id(r), (r, [], []))
-                entry[1].append(rx[i])
-                if r.two_track:
-                    assert tx is not None, "two-track recordings hand over what we sent"
-                    entry[2].append(tx[i])
-        for r, rxs, txs in parts.values():
-            if r.file is None or r.error:
-                continue
-            try:
-                if r.two_track:
-                    r.file.write(np.stack([np.concatenate(rxs), np.concatenate(txs)], axis=1))
-                else:
-                    r.file.write(np.concatenate(rxs))
-            except Exception as exc:   # disk full, I/O error: this recording ends (logged), the others go on
-                self._fail(r, exc)
+    def _write(self, batch: Batch) -> None:
+        write_batch(batch, self._fail)
+        _, stopped = segments(batch)
+        for rec in stopped:
+            if rec.file is not None:
+                try:
+                    rec.file.close()
+                except Exception as exc:   # one bad file ends its recording (logged), never the writer
+                    self._fail(rec, exc)
+                rec.file = None
+            self._closed.put(rec)
+            rec.closed_event.set()
+        buf = batch[0]
+        if buf is not None and buf.shape[0] == self._cap and buf.shape[1] == self._ticks:
+            self._spare.put(buf)
 
-    def _open(self, rec: Recording, fmt: str | None) -> None:
+    def _open(self, rec: Recording, law: str, fmt: str | None) -> None:
         try:
-            d = os.path.dirname(os.path.abspath(rec.path))
-            os.makedirs(d, exist_ok=True)
-            fmt = fmt or ("FLAC" if rec.path.lower().endswith(".flac") else "WAV")
-            subtype = "PCM_16"
-            rec.file = sf.SoundFile(rec.path, "w", samplerate=RATE, channels=2 if rec.two_track else 1,
-                                    format=fmt, subtype=subtype)
+            rec.file = open_sink(rec.path, 2 if rec.two_track else 1, law, fmt)
         except Exception as exc:   # bad path, disk full: this recording ends (logged), the call goes on
             self._fail(rec, exc)
 
@@ -215,10 +346,12 @@ class RecorderBank:
             except (OSError, RuntimeError) as close_exc:   # soundfile raises RuntimeError subclasses
                 log.warning("closing the failed recording %s: %s", rec.path, close_exc)
             rec.file = None
+        self._failed.put(rec)
 
     def close(self) -> None:
         """Stop everything and let the writer finish."""
         for ch in list(self.active):
             self.stop(ch, "shutdown")
+        self._flush()
         self._queue.put(("quit", None, None))
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=10)

@@ -89,11 +89,12 @@ class PRIFarEnd:
 
     def place_call(self, number: str, caller: str = "", name: str = "") -> PRICall:
         """Offer a call into the card on a free B-channel of any span; returns the PRICall."""
+        busy = self._busy_channels()             # once per call, not once per span: large cards
         for sp in self.spans:
             stack = self.stack_of[sp.index]
             if not stack.up:
                 continue
-            used = {key_ch for (si, key_ch) in self._busy_channels() if si == sp.index}
+            used = {key_ch for (si, key_ch) in busy if si == sp.index}
             for i, board_ch in enumerate(sp.bearer):
                 if board_ch in used or self.switch.card.far_hook_state(board_ch):
                     continue

@@ -30,7 +30,8 @@ from trunkline.drivers.signaling.base import (
     SignalingEvent,
     SpanSignaling,
 )
-from trunkline.drivers.signaling.inband import CallerIDListener, CallerIDSender, DigitDialer, ToneWatcher
+from trunkline.drivers.signaling.inband_banks import CallerIDListenBank, ClipSenderBank, DialerBank, ToneWatchBank
+from trunkline.dsp.callerid import CallerIDGenerator
 from trunkline.dsp.cpa import CallProgressDetector
 
 
@@ -69,6 +70,9 @@ class AnalogFXO(SpanSignaling):
         super().__init__(span, emit)
         self.zone = zone
         self.lines = {ch: _Line() for ch in span.bearer_channels}
+        self._dialer = DialerBank(span.bearer_channels)           # DTMF dialling of all lines: one generator
+        self._tones = ToneWatchBank(span.bearer_channels, zone)  # call progress of dialled lines: one detector
+        self._clid = CallerIDListenBank(span.bearer_channels)    # caller ID reception: one demodulator
         self._now = 0.0
         self._watch: set[int] = set()      # lines with timers running (never walk every port per tick)
         if busy_disconnect is None:
@@ -117,7 +121,7 @@ class AnalogFXO(SpanSignaling):
             if line.state == "ringing" and line.rings == 1:
                 line.state = "clip"
                 line.timer = self._now + self.CLIP_WINDOW
-                self.span.claim_inband(ev.channel, CallerIDListener(partial(self._clip_done, ev.channel)))
+                self.span.claim_inband(ev.channel, self._clid.member(ev.channel, partial(self._clip_done, ev.channel)))
         elif t == "loop_drop":
             if line.state in ("answered", "up", "dialing", "outgoing"):
                 self._clear(ev.channel, line, CAUSE_NORMAL, "loop current dropped")
@@ -165,7 +169,7 @@ class AnalogFXO(SpanSignaling):
                 self._offer(ch, line)
             elif st == "seized" and line.timer is not None and now >= line.timer:
                 line.state = "dialing"
-                self.span.claim_inband(ch, DigitDialer(line.called, done=partial(self._dialed, ch)))
+                self.span.claim_inband(ch, self._dialer.member(ch, line.called, partial(self._dialed, ch)))
             elif st == "outgoing" and line.timer is not None and now >= line.timer:
                 self._clear(ch, line, CAUSE_NO_ANSWER, "no answer")
 
@@ -175,7 +179,7 @@ class AnalogFXO(SpanSignaling):
             return
         line.state = "outgoing"
         line.timer = self._now + self.NO_ANSWER
-        self.span.claim_inband(ch, ToneWatcher(self.zone, partial(self._progress, ch)))
+        self.span.claim_inband(ch, self._tones.member(ch, partial(self._progress, ch)))
         self.emit(SignalingEvent(PROCEEDING, ch, called=line.called))
 
     def _progress(self, ch: int, what: str) -> None:
@@ -247,6 +251,7 @@ class AnalogFXS(SpanSignaling):
     def __init__(self, span: Span, emit: Callable[[SignalingEvent], None]) -> None:
         super().__init__(span, emit)
         self.lines = {ch: _Line() for ch in span.bearer_channels}
+        self._clip = ClipSenderBank(span.bearer_channels)         # caller ID bursts to all stations: one array
         self._now = 0.0
         self._watch: set[int] = set()      # stations being rung
 
@@ -289,7 +294,8 @@ class AnalogFXS(SpanSignaling):
                 line.ring_on = False
                 line.timer = now + self.RING_OFF
                 if line.rings == 1 and line.caller:
-                    self.span.claim_inband(ch, CallerIDSender(line.caller, line.name))
+                    burst = CallerIDGenerator().encode(line.caller, name=line.name or None, standard="v23")
+                    self.span.claim_inband(ch, self._clip.member(ch, burst))
             else:
                 self.span.release_inband(ch)
                 self.span.ring(ch, True)

@@ -9,6 +9,7 @@ and timers (Q.931 5 and Annex A). The reactions to received messages are `q931_s
 States are the Q.931 numbers (U0..U19 for the user side, N0..N19 for the network side).
 Timers: T301, T303, T305, T308, T309, T310, T313, T316, T322.
 """
+import heapq
 import itertools
 import logging
 from collections.abc import Callable, Iterable
@@ -103,6 +104,9 @@ class Q931Control:
         self.calls: dict[tuple[int, bool], Q931Call] = {}
         self._cref = itertools.cycle(range(1, 0x8000))
         self.restart_pending: PendingRestart | None = None
+        # (expiry, seq, call, name) of every timer started; stale entries are skipped when they surface
+        self._theap: list[tuple[float, int, Q931Call, str]] = []
+        self._tseq = itertools.count()
         self.link_up = False
         self.stats = {"rx": 0, "tx": 0, "rx_ignored": 0, "rx_errors": 0, "status_sent": 0}
         self.errors: list[str] = []     # the last few protocol errors, newest last
@@ -145,7 +149,8 @@ class Q931Control:
         return ChannelId([] if call.channel is None else [call.channel], exclusive=True)
 
     def _start(self, call: Q931Call, name: str) -> None:
-        call.timers[name] = self.now() + self.timers[name]
+        at = call.timers[name] = self.now() + self.timers[name]
+        heapq.heappush(self._theap, (at, next(self._tseq), call, name))
 
     def _stop(self, call: Q931Call, *names: str) -> None:
         for n in names:
@@ -340,25 +345,35 @@ class Q931Control:
             self._release_call(c, m.CAUSE_NETWORK_OUT_OF_ORDER)
 
     # ------------------------------------------------------------ timers
+    def _live(self, entry: tuple[float, int, Q931Call, str]) -> bool:
+        at, _, call, name = entry
+        return call.timers.get(name) == at and self.calls.get(call.key) is call
+
     def next_timer(self) -> float | None:
-        """Absolute time of the next timer (s) or None."""
-        ts = [t for c in self.calls.values() for t in c.timers.values()]
+        """Absolute time of the next timer (s) or None (the top of a heap: O(1) per poll)."""
+        heap = self._theap
+        while heap and not self._live(heap[0]):
+            heapq.heappop(heap)
+        ts = [heap[0][0]] if heap else []
         if self.restart_pending:
             ts.append(self.restart_pending.expiry)
         return min(ts) if ts else None
 
     def tick(self, now: float | None = None) -> None:
-        """Run expired Q.931 timers."""
+        """Run expired Q.931 timers, earliest first."""
         now = self.now() if now is None else now
-        for call in list(self.calls.values()):
-            for name, at in list(call.timers.items()):
-                if at <= now and call.timers.get(name) == at:
-                    del call.timers[name]
-                    try:
-                        self._timeout(call, name)
-                    except Exception as exc:   # noqa: BLE001 - one call's timer must not stop the others
-                        log.exception("Q.931 timer %s failed on %r", name, call)
-                        self.log_error(f"timer {name} failed: {exc!r}")
+        heap = self._theap
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            if not self._live(entry):
+                continue
+            _, _, call, name = entry
+            del call.timers[name]
+            try:
+                self._timeout(call, name)
+            except Exception as exc:   # noqa: BLE001 - one call's timer must not stop the others
+                log.exception("Q.931 timer %s failed on %r", name, call)
+                self.log_error(f"timer {name} failed: {exc!r}")
         rp = self.restart_pending
         if rp and rp.expiry <= now:
             if rp.tries < 1:

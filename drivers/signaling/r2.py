@@ -34,6 +34,7 @@ class _RegisterAudio(InbandHandler):
     def __init__(self, sig: "R2Signaling", row: int) -> None:
         self.sig = sig
         self.row = row
+        self.group = sig                  # the board serves all of the span's registers as one array
 
     def rx(self, samples: NDArray[np.int16]) -> None:
         """Store the received block for the span's detector."""
@@ -60,6 +61,8 @@ class R2Signaling(SpanSignaling):
         self._cas_stable: dict[int, int] = {}      # ch -> last ABCD acted on
         self._cas_pending: dict[int, tuple[int, float]] = {}   # ch -> (ABCD, time s): not yet persistent
         chans = list(span.bearer_channels)
+        self._row_of = np.full(max(chans, default=0) + 1, -1, dtype=np.int64)   # board channel -> core row
+        self._row_of[chans] = np.arange(len(chans))
         self.core = R2Core(chans, span.set_cas, lambda: self._now, want_ani=want_ani, max_dnis=max_dnis)
         n = len(chans)
         self.rx_buf = np.zeros((n, self.block_len), dtype=np.int16)
@@ -75,6 +78,16 @@ class R2Signaling(SpanSignaling):
             span.set_cas(ch, IDLE)
 
     # ------------------------------------------------------------ board side
+    def rx_rows(self, channels: NDArray[np.int64], audio: NDArray[np.int16]) -> None:
+        """Received audio of the span's channels in register signalling, one array (the board's tick)."""
+        n = min(audio.shape[1], self.block_len)
+        self.rx_buf[self._row_of[channels], :n] = audio[:, :n]
+
+    def tx_rows(self, channels: NDArray[np.int64], n: int) -> NDArray[np.int16]:
+        """The MF generated for those channels at the last poll, shaped (len(channels), n)."""
+        out = self.tx_buf[self._row_of[channels]]
+        return out[:, :n] if out.shape[1] >= n else np.pad(out, ((0, 0), (0, n - out.shape[1])))
+
     def _on_mf(self, ch: int, active: bool) -> None:
         row = self.core.row[ch]
         if active:

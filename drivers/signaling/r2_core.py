@@ -22,6 +22,8 @@ Register signalling (compelled MFC, China variant tables):
                       B4 congestion, B5 unallocated number, B6 called party free (local)
 Compelled cycle: forward tone on -> backward tone on -> forward off -> backward off -> next forward.
 """
+import heapq
+import itertools
 import logging
 from collections.abc import Callable, Iterable
 
@@ -122,6 +124,8 @@ class R2Core:
         self.mf: set[int] = set()      # channels in register signalling (audio needed)
         self.alarm = False             # span in red/blue alarm: no line signalling, no calls
         self.timed: set[int] = set()   # channels with a timer running
+        self._heap: list[tuple[float, int, int]] = []   # (due, seq, channel); stale entries skipped
+        self._seq = itertools.count()
         # callbacks (the owner replaces them)
         self.on_decide: Callable[[int, R2Line], int] = lambda ch, line: B_FREE_CHARGE   # incoming: B answer to KD
         self.on_offered: Callable[[int, R2Line], None] = lambda ch, line: None    # incoming: offered (after B1/B6)
@@ -137,9 +141,10 @@ class R2Core:
             line.due = line.on_due = None
             self.timed.discard(ch)
         else:
-            line.due = self.now() + seconds
+            due = line.due = self.now() + seconds
             line.on_due = fn
             self.timed.add(ch)
+            heapq.heappush(self._heap, (due, next(self._seq), ch))
 
     def _mf_start(self, ch: int) -> None:
         r = self.row[ch]
@@ -502,15 +507,15 @@ class R2Core:
 
     # ------------------------------------------------------------------ timers
     def poll(self, now: float) -> None:
-        """Run due timers (only channels with a timer are looked at)."""
-        if not self.timed:
-            return
-        for ch in [c for c in self.timed if (due := self.lines[c].due) is not None and due <= now]:
+        """Run due timers, earliest first: a heap, so lines whose timer is not due are never looked at."""
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            due, _, ch = heapq.heappop(heap)
             line = self.lines[ch]
+            if line.due != due:                  # stopped or restarted since: a stale entry
+                continue
             fn = line.on_due
             line.due = line.on_due = None
             self.timed.discard(ch)
             if fn is not None:
                 fn()
-        for ch in [c for c in self.timed if self.lines[c].due is None]:
-            self.timed.discard(ch)
