@@ -18,6 +18,7 @@ from trunkline.data.db import session_scope
 from trunkline.data.models import Cdr
 
 from . import sse
+from .health import engine_health
 from .hub import Hub
 from .security import audit, db, require
 
@@ -92,7 +93,7 @@ def channels_snapshot() -> dict[str, Any]:
     busy = [r for r in out if r["state"] != "idle"]
     limit = current_app.config.get("LIVE_MAX_ROWS", 500)
     return {"spans": list(spans.values()), "channels": (busy if len(out) > limit else out)[:limit],
-            "busy": len(busy), "total": len(out)}
+            "busy": len(busy), "total": len(out), "engine": engine_health(_hub())}
 
 
 def agents_snapshot() -> dict[str, Any]:

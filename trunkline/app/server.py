@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from trunkline.acd.service import ACD
+from trunkline.app.drain import Drain
 from trunkline.app.schema import migrate
 from trunkline.data.accounts import bootstrap
 from trunkline.data.config import Config
@@ -176,6 +177,7 @@ async def serve(cfg: Config) -> None:
                         fax_endpoint_factory=FaxEndpoint)
         summary.on("board", cfg.board_url)
     board.set_realtime(cfg.realtime)
+    engine.overload.configure(cfg.overload_load)
     engine.on_call_end(CdrRecorder(writer, server=socket.gethostname()))
     sms = start_sms(cfg, factory, simulated=sim is not None, summary=summary)
     engine.sms = sms
@@ -202,19 +204,31 @@ async def serve(cfg: Config) -> None:
     summary.on("engine", f"{board.channels} channels, {'real' if cfg.realtime else 'virtual'} time")
     summary.log()
 
-    tasks = []
+    tasks: list[asyncio.Future[None]] = []
     await acd.start()
     tasks.append(asyncio.ensure_future(_restore_campaigns(campaign_manager)))
     if sim is not None and cfg.demo_callers:
         tasks.append(asyncio.ensure_future(demo_callers(sim, cfg)))
-    try:
-        await engine.run()
-    finally:
+
+    def stop_starting_calls() -> None:
         campaign_manager.stop_all()     # stored state stays running/paused: they carry on at the next start
         for t in tasks:
             t.cancel()
+
+    drain = Drain(engine, cfg.drain_seconds, on_start=[stop_starting_calls])
+    drain.install()
+    try:
+        await engine.run()
+    finally:
+        drain.uninstall()
+        stop_starting_calls()
+        for call in list(engine.calls.values()):    # stopped some other way: calls up still get their CDRs
+            engine.hangup(call, 16)
+        engine.close()                  # every recording closed: WAV headers final
         stopper()
-        writer.stop()
+        writer.stop()                   # the queue goes to the database, else stays in the spool file
         if sms is not None:
             sms.stop()
-        engine.close()
+        log.info("stopped: %d calls offered; records %s", engine.stats["offered"],
+                 "partly in the spool file (replayed at the next start)" if writer.spool_pending()
+                 else "all in the database")

@@ -22,6 +22,8 @@ class Config:
     demo_interval: float = 5.0             # mean seconds between simulated callers
     realtime: bool = True
     gsm_port: str = ""                     # serial port of a GSM modem for SMS (simulated modem on sim://)
+    overload_load: float = 0.8             # tick load (share of the 20 ms block) above which new calls get cause 42
+    drain_seconds: float = 30.0            # SIGTERM/SIGINT: how long calls in progress may take to finish
 
     @property
     def prompts_dir(self) -> str:
