@@ -49,7 +49,7 @@ class OverloadGuard:
                  "rejected", "episodes", "since", "_alpha")
 
     def __init__(self, block_s: float, max_load: float = 0.8, resume_load: float | None = None,
-                 window_s: float = 0.5, hold_s: float = 2.0, max_lag_s: float = 0.1) -> None:
+                 window_s: float = 0.5, hold_s: float = 2.0, max_lag_s: float = 0.25) -> None:
         if max_load < 0 or (resume_load is not None and not 0 <= resume_load <= max_load):
             raise ValueError("overload: need 0 <= resume_load <= max_load")
         self.block_s = block_s

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from trunkline.acd.service import ACD
 from trunkline.app.drain import Drain
+from trunkline.app.recovery import RunJournal
 from trunkline.app.schema import migrate
 from trunkline.data.accounts import bootstrap
 from trunkline.data.config import Config
@@ -158,6 +159,9 @@ async def serve(cfg: Config) -> None:
     bootstrap(factory)
     writer = DurableWriter(db, os.path.join(cfg.var_dir, "spool", "records.jsonl"))
     writer.start()
+    journal = RunJournal(cfg.var_dir, cfg.interim_seconds)
+    journal.recover(writer, [cfg.recordings_dir, os.path.join(cfg.var_dir, "voicemail")])   # after kill -9
+    journal.mark_running()
     if espeak_available():
         summary.on("speech", "espeak-ng synthesises prompts that have no recording")
     else:
@@ -178,7 +182,10 @@ async def serve(cfg: Config) -> None:
         summary.on("board", cfg.board_url)
     board.set_realtime(cfg.realtime)
     engine.overload.configure(cfg.overload_load)
-    engine.on_call_end(CdrRecorder(writer, server=socket.gethostname()))
+    drain = Drain(engine, cfg.drain_seconds)      # SIGTERM/SIGINT drain from here on (a second signal: at once)
+    drain.install()
+    cdrs = CdrRecorder(writer, server=socket.gethostname())
+    engine.on_call_end(cdrs)
     sms = start_sms(cfg, factory, simulated=sim is not None, summary=summary)
     engine.sms = sms
 
@@ -215,12 +222,14 @@ async def serve(cfg: Config) -> None:
         for t in tasks:
             t.cancel()
 
-    drain = Drain(engine, cfg.drain_seconds, on_start=[stop_starting_calls])
-    drain.install()
+    drain.on_start.append(stop_starting_calls)
+    interim = asyncio.ensure_future(journal.run(engine, cdrs))    # interim records of calls in progress
     try:
-        await engine.run()
+        if not drain.draining:                    # a signal during the start-up: stop without running
+            await engine.run()
     finally:
         drain.uninstall()
+        interim.cancel()
         stop_starting_calls()
         for call in list(engine.calls.values()):    # stopped some other way: calls up still get their CDRs
             engine.hangup(call, 16)
@@ -229,6 +238,7 @@ async def serve(cfg: Config) -> None:
         writer.stop()                   # the queue goes to the database, else stays in the spool file
         if sms is not None:
             sms.stop()
+        journal.mark_clean()
         log.info("stopped: %d calls offered; records %s", engine.stats["offered"],
                  "partly in the spool file (replayed at the next start)" if writer.spool_pending()
                  else "all in the database")

@@ -24,6 +24,7 @@ class Config:
     gsm_port: str = ""                     # serial port of a GSM modem for SMS (simulated modem on sim://)
     overload_load: float = 0.8             # tick load (share of the 20 ms block) above which new calls get cause 42
     drain_seconds: float = 30.0            # SIGTERM/SIGINT: how long calls in progress may take to finish
+    interim_seconds: float = 10.0          # how often the interim records of calls in progress are saved
 
     @property
     def prompts_dir(self) -> str:
