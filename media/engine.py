@@ -290,8 +290,8 @@ class Engine:
                 self._mark_answered(call)
             if not call.answered.done():
                 call.answered.set_result(call)
-        elif kind == HANGUP:
-            self._release(call, ev.cause, remote=True, reason=ev.reason)
+        elif kind == HANGUP:   # cleared after a span alarm: the call (and its CDR) ended when the bearer was lost
+            self._release(call, ev.cause, remote=True, reason=ev.reason, at=ev.extra.get("bearer_lost_at"))
         elif kind in (RINGING, PROCEEDING, PROGRESS):
             if call.state not in ("up", "ended"):
                 call.state = "ringing" if kind == RINGING else call.state
@@ -382,8 +382,8 @@ class Engine:
             log.exception("hangup on channel %d failed", call.channel)
         self._release(call, cause, remote=False)
 
-    def _release(self, call: Call, cause: int, remote: bool, reason: str = "") -> None:
-        """The call is over: stop its media, free its channel, tell everyone."""
+    def _release(self, call: Call, cause: int, remote: bool, reason: str = "", at: float | None = None) -> None:
+        """The call is over (at media time `at` s, default now): stop its media, free its channel, tell everyone."""
         ch = call.channel
         if self.calls.get(ch) is call:
             del self.calls[ch]
@@ -400,6 +400,8 @@ class Engine:
             self.detector.reset(ch)
         call.vars.setdefault("hangup_side", "remote" if remote else "local")
         call._ended(cause)
+        if at is not None and call.ended_at is not None:
+            call.ended_at = min(call.ended_at, max(at, call.created_at))
         for hook in self._end_hooks:
             try:
                 hook(call)
