@@ -41,7 +41,7 @@ class Server:
         """Everything the server printed so far."""
         return "".join(self.lines)
 
-    def wait_for(self, text, timeout=30.0):
+    def wait_for(self, text, timeout=90.0):
         """The first output line containing `text`; AssertionError after `timeout` s or when the process ends."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -25,6 +25,8 @@ class Config:
     overload_load: float = 0.8             # tick load (share of the 20 ms block) above which new calls get cause 42
     drain_seconds: float = 30.0            # SIGTERM/SIGINT: how long calls in progress may take to finish
     interim_seconds: float = 10.0          # how often the interim records of calls in progress are saved
+    https: bool = False                    # the web admin is reached over TLS (a TLS proxy): Secure cookie + HSTS
+    trust_proxy: bool = False              # take the client address from the proxy's X-Forwarded-For
 
     @property
     def prompts_dir(self) -> str:
