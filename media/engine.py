@@ -43,6 +43,7 @@ from trunkline.media.call import Call
 from trunkline.media.errors import ChannelError, Hangup, Timeout
 from trunkline.media.futures import settle, settle_error
 from trunkline.media.mixer import BridgeTable, Conference, ConferenceTable
+from trunkline.media.overload import OverloadGuard, OverloadState
 from trunkline.media.player import ClipPool, PlayerBank, PooledClip
 from trunkline.media.ports import AudioBank, FaxOutcome, FaxSessionFactory, MediaTap, Samples, SmsOutbox
 from trunkline.media.prompts import PromptLibrary
@@ -123,7 +124,9 @@ class Engine:
         self._bank_list: list[AudioBank] = []
         self.ticks = 0
         self.tick_watch = TickWatch(self.block / RATE)   # per-tick time and deadline misses (media/tickwatch.py)
-        self.stats = {"offered": 0, "answered": 0, "completed": 0, "failed": 0}
+        self.overload = OverloadGuard(self.block / RATE)  # new calls refused (cause 42) above a tick load
+        self.accepting = True                     # False once draining: new calls refused with cause 42
+        self.stats = {"offered": 0, "answered": 0, "completed": 0, "failed": 0, "congested": 0}
 
     # ------------------------------------------------------------ clock & timers
     @property
@@ -202,6 +205,24 @@ class Engine:
         self.ticks += 1
         self._dispatch()
         self.tick_watch.end()
+        if self.overload.update(self.tick_watch, self.now):
+            self._overload_changed()
+
+    def _overload_changed(self) -> None:
+        st = self.overload.snapshot()
+        if st.overloaded:
+            log.warning("overload: tick load %.2f of the block time (limit %.2f), lag %.3f s: new calls get "
+                        "congestion (cause 42)", st.load, st.max_load, self.tick_watch.lag_s)
+        else:
+            log.warning("overload over: tick load %.2f; taking new calls again (%d refused so far)",
+                        st.load, st.rejected)
+        self.bus.publish({"type": "overload", "overloaded": st.overloaded, "load": round(st.load, 3),
+                          "time": self.now})
+
+    @property
+    def overload_state(self) -> OverloadState:
+        """Whether new calls are refused now, the smoothed tick load and the counters: media/overload.py."""
+        return self.overload.snapshot()
 
     @property
     def tick_stats(self) -> TickStats:
@@ -257,6 +278,10 @@ class Engine:
         finally:
             self._running = False
 
+    def stop_accepting(self) -> None:
+        """Refuse every new call from now on (cause 42): the server is draining before it stops."""
+        self.accepting = False
+
     def stop(self) -> None:
         """Make run() return after the current tick."""
         self._running = False
@@ -277,8 +302,8 @@ class Engine:
                 self._mark_answered(call)
             if not call.answered.done():
                 call.answered.set_result(call)
-        elif kind == HANGUP:
-            self._release(call, ev.cause, remote=True, reason=ev.reason)
+        elif kind == HANGUP:   # cleared after a span alarm: the call (and its CDR) ended when the bearer was lost
+            self._release(call, ev.cause, remote=True, reason=ev.reason, at=ev.extra.get("bearer_lost_at"))
         elif kind in (RINGING, PROCEEDING, PROGRESS):
             if call.state not in ("up", "ended"):
                 call.state = "ringing" if kind == RINGING else call.state
@@ -301,6 +326,10 @@ class Engine:
         if station:
             call.state = "up"
             call.answered_at = self.now
+        if not station and (not self.accepting or not self.overload.admit()):
+            self.stats["congested"] += 1
+            self._hangup(call, 42)        # switching equipment congestion; calls in progress keep their media
+            return
         handler = self._station if station else self._route
         verdict = self.screen(call) if (self.screen and not station) else None
         if verdict is not None and verdict[0] == "reject":
@@ -380,8 +409,8 @@ class Engine:
             log.exception("hangup on channel %d failed", call.channel)
         self._release(call, cause, remote=False)
 
-    def _release(self, call: Call, cause: int, remote: bool, reason: str = "") -> None:
-        """The call is over: stop its media, free its channel, tell everyone."""
+    def _release(self, call: Call, cause: int, remote: bool, reason: str = "", at: float | None = None) -> None:
+        """The call is over (at media time `at` s, default now): stop its media, free its channel, tell everyone."""
         ch = call.channel
         if self.calls.get(ch) is call:
             del self.calls[ch]
@@ -398,6 +427,8 @@ class Engine:
             self.detector.reset(ch)
         call.vars.setdefault("hangup_side", "remote" if remote else "local")
         call._ended(cause)
+        if at is not None and call.ended_at is not None:
+            call.ended_at = min(call.ended_at, max(at, call.created_at))
         for hook in self._end_hooks:
             try:
                 hook(call)
@@ -427,7 +458,11 @@ class Engine:
 
     def dial(self, number: str, caller_id: str = "", trunk: str | None = None, category: str | None = None) -> Call:
         """Seize a channel and dial `number`; returns the ringing Call (`await call.wait_answer(timeout)`),
-        or raises ChannelError when no trunk can take the call."""
+        or raises ChannelError when no trunk can take the call (cause 42 while the engine is overloaded)."""
+        if not self.accepting:
+            raise ChannelError("the server is shutting down: no new calls", 42)
+        if not self.overload.admit():
+            raise ChannelError("the media engine is overloaded: no new calls", 42)
         last = None
         for sig in self._pick_dialer(trunk):
             try:

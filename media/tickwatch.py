@@ -60,7 +60,7 @@ class TickWatch:
     """Measures every tick: begin() at its start, advance(board) instead of board.tick(), end() after dispatch."""
 
     __slots__ = ("block_s", "ticks", "late", "worst_tick_s", "busy_s", "lag_s", "max_lag_s", "realtime",
-                 "_t0", "_work", "_t_resume", "_origin")
+                 "last_tick_s", "_t0", "_work", "_t_resume", "_origin")
 
     def __init__(self, block_s: float) -> None:
         self.block_s = block_s
@@ -71,6 +71,7 @@ class TickWatch:
         self.lag_s = 0.0
         self.max_lag_s = 0.0
         self.realtime = False
+        self.last_tick_s = 0.0     # processing time of the last tick, s (the overload guard's input)
         self._t0 = 0.0
         self._work = 0.0
         self._t_resume = 0.0
@@ -114,6 +115,7 @@ class TickWatch:
     def end(self) -> None:
         """The tick (and its dispatch) is done."""
         work = self._work + (perf_counter() - self._t_resume)
+        self.last_tick_s = work
         self.ticks += 1
         self.busy_s += work
         if work > self.worst_tick_s:

@@ -6,6 +6,7 @@ import threading
 from trunkline.app import schema
 from trunkline.data import db
 from trunkline.data.models import User
+from trunkline.media.overload import OverloadState
 from trunkline.media.tickwatch import TickStats
 from trunkline.webadmin import create_app
 from trunkline.webadmin.hub import Hub
@@ -37,6 +38,8 @@ class FixtureEngine:
         self.stats = {"offered": 0, "answered": 0, "completed": 0, "failed": 0}
         self.running = True
         self.tick_stats = TickStats()
+        self.overload_state = OverloadState()
+        self.accepting = True
         self.rows = {ch: {"channel": ch, "span": 1, "kind": "E1", "state": "idle", "caller": "", "called": "",
                           "since": None, "call_id": None, "alarms": []} for ch in range(1, channels + 1)}
         self.lock = threading.Lock()

@@ -20,18 +20,23 @@ log = logging.getLogger("trunkline.webadmin")
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,              # shown for information; the hub brings the session factory
     "SECRET_KEY": None,                # random per process when unset (sessions end on restart)
-    "SESSION_COOKIE_SECURE": False,    # set True behind HTTPS
+    "SESSION_COOKIE_SECURE": False,    # True: the cookie only goes over HTTPS (HTTPS sets it)
+    "HTTPS": False,                    # served over TLS (directly or behind a TLS proxy): Secure cookie + HSTS
+    "SESSION_IDLE_SECONDS": 7200.0,    # a login session ends after this long without a request
+    "LOGIN_TRUSTED_NETWORKS": "127.0.0.1/32 ::1/128",   # failed logins from here never lock an account
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_NAME": "trunkline_session",
     "PERMANENT_SESSION_LIFETIME": dt.timedelta(hours=8),
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
-    "LOGIN_MAX_FAILURES": 5,           # per IP and per username ...
+    "LOGIN_MAX_FAILURES": 5,           # per source address and per account ...
     "LOGIN_WINDOW_SECONDS": 300.0,     # ... in this window
     "TRUST_PROXY": False,              # take the client address from X-Forwarded-For
     "LIVE_INTERVAL": 1.0,              # s between SSE snapshots without events
     "LIVE_MIN_INTERVAL": 0.25,         # s at least between SSE snapshots
     "LIVE_STREAM_SECONDS": 55.0,       # an SSE response ends after this; EventSource reconnects
+    "SSE_MAX_STREAMS": 12,             # open SSE streams in total (each holds a server thread) ...
+    "SSE_MAX_PER_USER": 4,             # ... and per login; above: 503 with Retry-After
     "LIVE_MAX_ROWS": 500,              # channel rows sent (busy channels only above this)
     "SERVICE_LEVEL_SECONDS": 20.0,
     "STATS_CACHE_SECONDS": 5.0,
@@ -107,7 +112,8 @@ def serve(app: Flask, host: str = "127.0.0.1", port: int = 8080, threads: int = 
     """Start waitress serving `app` in a daemon thread; returns a Stopper (port=0 picks a free port).
 
     Each open live page holds one thread for its Server-Sent Events stream, hence the thread count."""
-    server = create_server(app, host=host, port=port, threads=threads, channel_timeout=120,
+    # idle and half-open connections are dropped after 30 s; many of them never stop new ones being accepted
+    server = create_server(app, host=host, port=port, threads=threads, channel_timeout=30, connection_limit=1000,
                            ident="trunkline", clear_untrusted_proxy_headers=True)
     t = threading.Thread(target=server.run, name="trunkline-web", daemon=True)
     t.start()

@@ -10,7 +10,7 @@ import tempfile
 from typing import Any, cast
 
 import yaml
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, Integer, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
@@ -23,7 +23,7 @@ from trunkline.ivr.models import IvrBlacklistEntry, IvrCalendar, IvrCalendarDay,
 from trunkline.ivr.prompts import PromptError, PromptLibrary, check_lang, check_name
 
 from .rows import listed
-from .security import audit, can, db, hash_password, parse_cidrs, require, would_lock_out
+from .security import audit, can, db, hash_password, parse_cidrs, require, sessions, would_lock_out
 
 bp = Blueprint("config", __name__)
 
@@ -345,6 +345,7 @@ def users() -> tuple[str, int]:
                         if len(password) < 10:
                             raise ValueError("password needs at least 10 characters")
                         u.password_hash = hash_password(password)
+                        sessions().revoke_user(u.id, keep=session.get("sid") if u.id == g.user.id else None)
                         detail = "password reset"
                     elif op == "delete":
                         if u.id == g.user.id:

@@ -85,6 +85,21 @@ def _probe() -> DatabaseProbe:
     return probe
 
 
+def engine_health(hub: Hub) -> dict[str, object]:
+    """The engine's tick watch, overload state and the record writer's alarm, for the admin and /healthz."""
+    out: dict[str, object] = {}
+    engine = hub.engine
+    if engine is not None:
+        ts, ov = engine.tick_stats, engine.overload_state
+        out.update({"running": engine.running, "realtime": ts.realtime, "ticks": ts.ticks, "ticks_late": ts.late,
+                    "tick_worst_ms": round(ts.worst_tick_s * 1000, 2), "lag_ms": round(ts.lag_s * 1000, 1),
+                    "load": round(ov.load, 3), "max_load": ov.max_load, "overloaded": ov.overloaded,
+                    "rejected_overload": ov.rejected, "accepting": engine.accepting})
+    if hub.writer is not None:
+        out["writer_alarm"] = hub.writer.alarm
+    return out
+
+
 @bp.route("/healthz")
 def healthz() -> tuple[Response, int]:
     """200 {"status": "ok", ...} when the engine runs and the database answers, else 503 with "reasons"."""
@@ -96,10 +111,11 @@ def healthz() -> tuple[Response, int]:
         reasons.append("no media engine")
         body["engine"] = {"running": False}
     else:
-        ts = engine.tick_stats
+        ts, ov = engine.tick_stats, engine.overload_state
         body["engine"] = {"running": engine.running, "channels": engine.channels, "calls_active": len(engine.calls),
                           "realtime": ts.realtime, "ticks": ts.ticks, "ticks_late": ts.late,
-                          "tick_worst_seconds": round(ts.worst_tick_s, 6)}
+                          "tick_worst_seconds": round(ts.worst_tick_s, 6), "tick_load": round(ov.load, 3),
+                          "overloaded": ov.overloaded, "accepting_calls": engine.accepting and not ov.overloaded}
         if not engine.running:
             reasons.append("media engine is not running")
         board = getattr(engine, "board", None)
@@ -191,9 +207,18 @@ def exposition(hub: Hub, db_ok: bool) -> str:
         out.one("tick_lag_seconds", "gauge", "How late the last tick reached the board (0 = on time).", ts.lag_s)
         out.one("tick_deadline_seconds", "gauge", "The tick deadline period (the board's block time).", ts.block_s)
         out.one("realtime", "gauge", "1 when the board paces ticks to the wall clock.", ts.realtime)
+        ov = engine.overload_state
+        out.one("tick_load", "gauge", "Smoothed tick processing time as a share of the block time.", ov.load)
+        out.one("overload_limit", "gauge", "Tick load above which new calls get congestion (0 = off).", ov.max_load)
+        out.one("overloaded", "gauge", "1 while new calls are refused with cause 42 (overload control).",
+                ov.overloaded)
+        out.one("calls_rejected_overload_total", "counter", "New calls refused by overload control.", ov.rejected)
+        out.one("accepting_calls", "gauge", "0 once the server drains before stopping.", engine.accepting)
     writer = hub.writer
     if writer is not None:
         out.one("spool_pending", "gauge", "Records queued in memory for the database.", writer.pending)
+        out.one("writer_alarm", "gauge", "1 while the record writer can keep records only in memory.",
+                bool(writer.alarm))
         out.one("spool_file_pending", "gauge", "1 while the spool file holds records not yet in the database.",
                 writer.spool_pending())
         out.add("spool_records_total", "counter", "Records through the durable writer, by result.",

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from trunkline.acd.service import ACD
 from trunkline.data.spool import DurableWriter
 from trunkline.media.call import Call
+from trunkline.media.overload import OverloadState
 from trunkline.media.tickwatch import TickStats
 
 
@@ -18,7 +19,8 @@ class EngineLike(Protocol):
     bus: Any  # .subscribe(callback(event: dict))
     channels: int                     # bearer channels of the board
     calls: dict[int, Call]            # channel -> call now
-    stats: dict[str, int]             # call counters: offered, answered, completed, failed
+    stats: dict[str, int]             # call counters: offered, answered, completed, failed, congested
+    accepting: bool                   # False once the server drains before stopping
 
     @property
     def running(self) -> bool:
@@ -27,6 +29,10 @@ class EngineLike(Protocol):
     @property
     def tick_stats(self) -> TickStats:
         """The tick deadline watch (media/tickwatch.py)."""
+
+    @property
+    def overload_state(self) -> OverloadState:
+        """Overload control: whether new calls are refused, the smoothed tick load (media/overload.py)."""
 
     def status(self) -> list[dict[str, Any]]:
         """One dict per channel: channel, span, kind, state, caller, called, since, call_id (+duration, alarms)."""

@@ -18,6 +18,7 @@ from trunkline.data.db import session_scope
 from trunkline.data.models import Cdr
 
 from . import sse
+from .health import engine_health
 from .hub import Hub
 from .security import audit, db, require
 
@@ -94,7 +95,7 @@ def channels_snapshot() -> dict[str, Any]:
     limit = current_app.config.get("LIVE_MAX_ROWS", 500)
     sip = eng.signaling_status() if eng is not None and hasattr(eng, "signaling_status") else []
     return {"spans": list(spans.values()), "channels": (busy if len(out) > limit else out)[:limit],
-            "busy": len(busy), "total": len(out), "sip": sip}
+            "busy": len(busy), "total": len(out), "sip": sip, "engine": engine_health(_hub())}
 
 
 def agents_snapshot() -> dict[str, Any]:

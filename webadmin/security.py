@@ -7,8 +7,6 @@ import functools
 import hmac
 import ipaddress
 import secrets
-import threading
-import time
 import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -24,6 +22,7 @@ from werkzeug.wrappers import Response
 
 from trunkline.data.db import session_scope
 from trunkline.data.models import ROLES, AuditLog, ErrorLog, RoleAllowlist, User
+from trunkline.webadmin.sessions import LoginLimiter, SessionStore
 
 bp = Blueprint("auth", __name__)
 
@@ -136,6 +135,42 @@ def ip_allowed(user: User, ip: str, session_: Session) -> bool:
     return True
 
 
+def ip_in(ip: str, cidrs: str | None) -> bool:
+    """True when `ip` is inside one of the networks of `cidrs` (a bad address: False)."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(addr.version == n.version and addr in n for n in parse_cidrs(cidrs))
+
+
+def restricted_to(user: User, ip: str, session_: Session) -> bool:
+    """True when the account is restricted to some networks (its own or its role's list) and `ip` is inside."""
+    own = bool(parse_cidrs(user.allow_cidrs))
+    role = session_.scalars(select(RoleAllowlist).where(RoleAllowlist.role == user.role)).first() is not None
+    return (own or role) and ip_allowed(user, ip, session_)
+
+
+def sessions() -> SessionStore:
+    """The app's server-side session store."""
+    store: SessionStore = current_app.extensions["tl_sessions"]
+    return store
+
+
+def _dummy_hash() -> str:
+    h = current_app.extensions.get("tl_dummy_hash")
+    if h is None:
+        h = current_app.extensions["tl_dummy_hash"] = hash_password(secrets.token_hex(16))
+    return str(h)
+
+
+def served_over_tls() -> bool:
+    """True when this request came over TLS: HTTPS configured, a TLS socket, or (TRUST_PROXY) a TLS proxy."""
+    cfg = current_app.config
+    return bool(cfg.get("HTTPS") or request.is_secure or (
+        cfg.get("TRUST_PROXY") and request.headers.get("X-Forwarded-Proto", "").lower() == "https"))
+
+
 def would_lock_out(s: Session) -> str | None:
     """After a pending change in `s`: a message when the logged-in user's own address would be refused."""
     me = s.get(User, g.user.id)
@@ -147,41 +182,6 @@ def would_lock_out(s: Session) -> str | None:
 
 
 # ---------------------------------------------------------------- login rate limiting
-
-class RateLimiter:
-    """At most `max_failures` failed logins per key (IP, username) in `window` seconds."""
-
-    def __init__(self, max_failures: int = 5, window: float = 300.0) -> None:
-        self.max_failures = max_failures
-        self.window = window
-        self._fails: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def blocked(self, *keys: str) -> float:
-        """Seconds until the first of `keys` may try again (0 = not blocked)."""
-        now = time.monotonic()
-        wait = 0.0
-        with self._lock:
-            for k in keys:
-                lst = [t for t in self._fails.get(k, []) if now - t < self.window]
-                self._fails[k] = lst
-                if len(lst) >= self.max_failures:
-                    wait = max(wait, self.window - (now - lst[0]))
-        return wait
-
-    def fail(self, *keys: str) -> None:
-        """Count one failed attempt against each key."""
-        now = time.monotonic()
-        with self._lock:
-            for k in keys:
-                self._fails.setdefault(k, []).append(now)
-
-    def reset(self, *keys: str) -> None:
-        """Forget the failures of `keys` (after a good login)."""
-        with self._lock:
-            for k in keys:
-                self._fails.pop(k, None)
-
 
 # ---------------------------------------------------------------- CSRF
 
@@ -217,11 +217,13 @@ def load_user() -> Response | None:
     if request.endpoint in SESSIONLESS_ENDPOINTS and request.method in ("GET", "HEAD"):
         return None
     check_csrf()
-    uid = session.get("uid")
+    uid = sessions().user(session.get("sid")) if "sid" in session else None
+    if "sid" in session and uid is None:
+        session.clear()                       # logged out, revoked or expired: the cookie opens nothing
     if uid is not None:
         with session_scope(db()) as s:
             u = s.get(User, uid)
-            if u is not None and u.active and session.get("pwv") == u.password_hash[-16:]:
+            if u is not None and u.active:
                 if not ip_allowed(u, client_ip(), s):
                     session.clear()
                     audit("ip_refused", request.path, username=u.username)
@@ -229,6 +231,7 @@ def load_user() -> Response | None:
                 s.expunge(u)
                 g.user = u
             else:
+                sessions().revoke(session.get("sid"))
                 session.clear()
     if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
         if request.path.startswith(("/live/stream", "/api/")) or request.method != "GET":
@@ -261,30 +264,39 @@ def login() -> Response | tuple[str, int]:
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
         ip = client_ip()
-        limiter = current_app.extensions["tl_limiter"]
-        keys = ("ip:" + ip, "user:" + username.lower())
-        wait = limiter.blocked(*keys)
+        limiter: LoginLimiter = current_app.extensions["tl_limiter"]
+        with session_scope(db()) as s:     # short: no connection is held while the password is hashed
+            u = s.scalars(select(User).where(User.username == username)).first()
+            trusted = ip_in(ip, current_app.config.get("LOGIN_TRUSTED_NETWORKS")) or (
+                u is not None and restricted_to(u, ip, s))
+            uid, stored, active = (u.id, u.password_hash, u.active) if u is not None else (None, None, False)
+        # guesses from outside an allowed network count against the account too (never the owner inside it)
+        keys = ("ip:" + ip,) if trusted else ("ip:" + ip, "user:" + username.lower())
+        wait = limiter.begin(*keys)          # counted before the hash: concurrent guesses cannot slip past
         if wait:
             audit("login_throttled", username, f"retry in {wait:.0f} s", username=username)
             return render_template("login.html", error=f"Too many failed logins; try again in {wait:.0f} s."), 429
-        with session_scope(db()) as s:
-            u = s.scalars(select(User).where(User.username == username)).first()
-            ok = u is not None and u.active and check_password_hash(u.password_hash, password)
-            if u is not None and ok and not ip_allowed(u, ip, s):
-                audit("login_ip_refused", username, ip, username=username)
-                return render_template("login.html", error="Login from your address is not allowed."), 403
-            if u is not None and ok:
-                u.last_login = dt.datetime.now(dt.timezone.utc)
-                session.clear()
-                session.permanent = True
-                session["uid"] = u.id
-                session["pwv"] = u.password_hash[-16:]  # a password change ends other sessions
-                csrf_token()
+        # the same scrypt work whether the user exists, is inactive or not: no timing tells them apart
+        good = check_password_hash(stored if stored is not None else _dummy_hash(), password)
+        ok = uid is not None and active and good
         if ok:
-            limiter.reset(*keys)
+            with session_scope(db()) as s:
+                u = s.get(User, uid)
+                if u is None or not u.active:
+                    ok = False
+                elif not ip_allowed(u, ip, s):
+                    audit("login_ip_refused", username, ip, username=username)
+                    return render_template("login.html", error="Login from your address is not allowed."), 403
+                else:
+                    u.last_login = dt.datetime.now(dt.timezone.utc)
+                    session.clear()
+                    session.permanent = True
+                    session["sid"] = sessions().create(u.id)   # the cookie carries only this random id
+                    csrf_token()
+        if ok:
+            limiter.success(*keys)
             audit("login", username, username=username)
             return redirect(local_path(request.args.get("next", "")) or url_for("live.channels"))
-        limiter.fail(*keys)
         audit("login_failed", username, username=username)
         error, status = "Wrong username or password.", 401
     return render_template("login.html", error=error), status
@@ -294,6 +306,7 @@ def login() -> Response | tuple[str, int]:
 def logout() -> Response:
     """End the session."""
     audit("logout", g.user.username if g.user else "")
+    sessions().revoke(session.get("sid"))     # the old cookie opens nothing from now on
     session.clear()
     return redirect(url_for("auth.login"))
 
@@ -314,7 +327,7 @@ def change_password() -> tuple[str, int]:
                 error = "The new password needs at least 10 characters."
             else:
                 u.password_hash = hash_password(new)
-                session["pwv"] = u.password_hash[-16:]
+                sessions().revoke_user(u.id, keep=session.get("sid"))   # every other session of theirs ends
                 msg = "Password changed."
         if msg:
             audit("password_change", g.user.username)
@@ -324,14 +337,21 @@ def change_password() -> tuple[str, int]:
 def install(app: Flask) -> None:
     """Wire security into the app: hooks, limiter, template helpers, error logging."""
     app.extensions[INSTALLED] = True
-    app.extensions["tl_limiter"] = RateLimiter(app.config.get("LOGIN_MAX_FAILURES", 5),
-                                               app.config.get("LOGIN_WINDOW_SECONDS", 300.0))
+    app.extensions["tl_limiter"] = LoginLimiter(app.config.get("LOGIN_MAX_FAILURES", 5),
+                                                app.config.get("LOGIN_WINDOW_SECONDS", 300.0))
+    lifetime = app.config.get("PERMANENT_SESSION_LIFETIME", dt.timedelta(hours=8))
+    app.extensions["tl_sessions"] = SessionStore(lifetime.total_seconds(),
+                                                 float(app.config.get("SESSION_IDLE_SECONDS", 7200.0)))
+    if app.config.get("HTTPS"):
+        app.config["SESSION_COOKIE_SECURE"] = True   # served over TLS (directly or behind a TLS proxy)
     app.before_request(load_user)
     app.jinja_env.globals.update(csrf_token=csrf_token, can=can, ROLES=ROLES)
     app.register_blueprint(bp)
 
     @app.after_request
     def _headers(resp: Response) -> Response:
+        if served_over_tls():
+            resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")

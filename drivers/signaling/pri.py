@@ -192,6 +192,8 @@ class PRISignaling(SpanSignaling):
                               timers=timers, channels=nums, t200=t200, t203=t203)
         self.calls: dict[int, Q931Call] = {}     # board channel -> Q931Call
         self.alarm = False
+        self.alarm_since: float | None = None    # media time (s) the current span alarm (LOS/AIS) began
+        self.bearer_lost: dict[int, float] = {}  # board channel -> media time its bearer was lost to an alarm
 
     def _send(self, frame: bytes) -> None:
         self.span.send_frame(frame)
@@ -211,16 +213,17 @@ class PRISignaling(SpanSignaling):
                     frame = self.span.recv_frame()
                     if frame is None:
                         break
-                    self.stack.receive_frame(frame)
+                    if not self.alarm:       # no layer 2 without layer 1: frames during LOS/AIS are dropped
+                        self.stack.receive_frame(frame)
             elif ev.type == "alarm":
                 if ev.value and not self.alarm:
-                    self.alarm = True
+                    self.alarm, self.alarm_since = True, self._now
+                    for board in self.calls:     # their bearers are gone now: a CDR of theirs ends here
+                        self.bearer_lost.setdefault(board, self._now)
                     if self.stack.up:
-                        self.stack.link.layer1_lost()
-                    if ev.value & 3:             # red (LOS/LOF) or blue (AIS): no bearer either
-                        self.stack.q931.layer1_lost()
+                        self.stack.link.layer1_lost()   # calls not yet up are cleared, calls up start T309
                 elif not ev.value and self.alarm:
-                    self.alarm = False
+                    self.alarm, self.alarm_since = False, None
                     self._started = False
                     self._start()
         except Exception as exc:         # noqa: BLE001 - never take the span down on one event
@@ -228,11 +231,10 @@ class PRISignaling(SpanSignaling):
             self.stack.q931.log_error(f"line event {ev!r} failed: {exc!r}")
 
     def poll(self, now: float) -> None:
-        """Run timers at media time `now` (s); starts the D-channel on the first call."""
+        """Run timers at media time `now` (s); starts the D-channel on the first call. Timers keep running
+        during a span alarm (Q.931 5.8.8: T309 clears the calls up when the link stays down)."""
         self._now = now
         self._start()
-        if self.alarm:
-            return
         nt = self.stack.next_timer()
         if nt is not None and nt <= now:
             self.stack.tick(now)
@@ -290,6 +292,7 @@ class PRISignaling(SpanSignaling):
 
     def _on_event(self, kind: str, call: Q931Call | None, info: dict[str, Any]) -> None:
         if kind == "link_up":
+            self.bearer_lost.clear()     # calls that survived the outage carry on (T309 stopped)
             self._emit(SPAN_UP, -1, extra=dict(info))
             return
         if kind == "link_down":
@@ -351,6 +354,7 @@ class PRISignaling(SpanSignaling):
         if call.hangup_emitted:
             return
         call.hangup_emitted = True
-        self._emit(HANGUP, board, cause=cause)
+        lost = self.bearer_lost.pop(board, None)
+        self._emit(HANGUP, board, cause=cause, extra={} if lost is None else {"bearer_lost_at": lost})
         if call.key not in self.stack.q931.calls and self.calls.get(board) is call:
             del self.calls[board]

@@ -322,8 +322,9 @@ class Q931Control:
     def dl_established(self, reestablished: bool = False) -> None:
         """Q.921 link (re-)established: resume; active calls are checked with STATUS ENQUIRY."""
         self.link_up = True
-        if reestablished:
-            for c in list(self.calls.values()):
+        for c in list(self.calls.values()):
+            # Q.931 5.8.8: a link back while T309 runs (after a span alarm too, where the link is set up anew)
+            if reestablished or "T309" in c.timers:
                 self._stop(c, "T309")
                 if c.state == ACTIVE:
                     self.status_enquiry(c)

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 from sqlalchemy.exc import OperationalError
-from web_fixtures import make_app
+from web_fixtures import login, make_app
 
 from trunkline.data import db
 from trunkline.data.spool import DurableWriter
@@ -118,7 +118,7 @@ def test_metrics_prometheus_text_reflects_the_engine(tmp_path, running_engine):
     assert fams["trunkline_ticks_late_total"]["type"] == "counter"
     assert "trunkline_tick_worst_seconds" in fams
     assert {lab["outcome"] for lab, _ in fams["trunkline_calls_total"]["samples"]} == \
-        {"offered", "answered", "completed", "failed"}
+        {"offered", "answered", "completed", "failed", "congested"}
     r6 = app.test_client().get("/metrics", environ_base={"REMOTE_ADDR": "::1"})
     assert r6.status_code == 200
 
@@ -191,3 +191,29 @@ def test_healthz_says_when_the_dahdi_device_is_gone_and_the_engine_keeps_running
         loop.call_soon_threadsafe(eng.stop)
         t.join(5)
         loop.close()
+
+def test_overload_state_in_metrics_healthz_and_the_channels_page(tmp_path, running_engine):
+    """The overload guard's state, the tick load, late ticks, worst tick and the writer alarm reach /metrics,
+    /healthz and the admin's channel page (the live snapshot and its labels)."""
+    app, hub = make_app(tmp_path, engine=running_engine)
+    writer = hub.writer = DurableWriter(db.make_engine(f"sqlite:///{tmp_path}/web.db"), str(tmp_path / "spool.jsonl"))
+    guard = running_engine.overload
+    guard.overloaded, guard.rejected = True, 7          # as if the tick load had crossed the limit
+    writer.alarm = "spool unwritable (disk full)"
+    fams = _parse(app.test_client().get("/metrics").get_data(as_text=True))
+    assert fams["trunkline_overloaded"]["samples"] == [({}, 1.0)]
+    assert fams["trunkline_calls_rejected_overload_total"]["samples"] == [({}, 7.0)]
+    assert fams["trunkline_overload_limit"]["samples"] == [({}, 0.8)]
+    assert 0.0 <= fams["trunkline_tick_load"]["samples"][0][1] < 5.0
+    assert fams["trunkline_writer_alarm"]["samples"] == [({}, 1.0)]
+    body = app.test_client().get("/healthz").get_json()
+    assert body["engine"]["overloaded"] is True and body["engine"]["accepting_calls"] is False
+    c = app.test_client()
+    login(c, "admin")
+    snap = c.get("/api/live/channels").get_json()["engine"]
+    assert snap["overloaded"] is True and snap["rejected_overload"] == 7 and snap["ticks"] >= 3
+    assert snap["ticks_late"] >= 0 and snap["tick_worst_ms"] > 0 and snap["writer_alarm"].startswith("spool")
+    page = c.get("/live/channels").get_data(as_text=True)
+    assert 'id="engine-health"' in page and "Late ticks" in page and "OVERLOAD" in page
+    guard.overloaded = False
+    writer.engine.dispose()

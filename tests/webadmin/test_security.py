@@ -112,12 +112,14 @@ def test_ip_allowlist_per_user_and_per_role(app):
 def test_login_rate_limited(app):
     c = app.test_client()
     for _ in range(5):
-        assert login(c, "admin", "nope-nope").status_code == 401
-    r = login(c, "admin")  # right password, but locked
+        assert login(c, "admin", "nope-nope", ip="203.0.113.5").status_code == 401
+    r = login(c, "admin", ip="203.0.113.5")  # right password, but locked
     assert r.status_code == 429
-    # another address, another username is not blocked; the same username from elsewhere is
-    assert login(app.test_client(), "viewer", ip="127.0.0.2").status_code == 302
-    assert login(app.test_client(), "admin", ip="127.0.0.2").status_code == 429
+    # the same address is blocked for every username; another address for another username is not;
+    # the same username from another outside address is (the account limit)
+    assert login(app.test_client(), "viewer", ip="203.0.113.5").status_code == 429
+    assert login(app.test_client(), "viewer", ip="203.0.113.6").status_code == 302
+    assert login(app.test_client(), "admin", ip="203.0.113.7").status_code == 429
     assert any(a[2] == "login_throttled" for a in _audit(app))
 
 

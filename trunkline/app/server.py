@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from trunkline.acd.service import ACD
+from trunkline.app.drain import Drain
+from trunkline.app.recovery import RunJournal
 from trunkline.app.schema import migrate
 from trunkline.data.accounts import bootstrap
 from trunkline.data.config import Config
@@ -188,6 +190,9 @@ async def serve(cfg: Config) -> None:
     bootstrap(factory)
     writer = DurableWriter(db, os.path.join(cfg.var_dir, "spool", "records.jsonl"))
     writer.start()
+    journal = RunJournal(cfg.var_dir, cfg.interim_seconds)
+    journal.recover(writer, [cfg.recordings_dir, os.path.join(cfg.var_dir, "voicemail")])   # after kill -9
+    journal.mark_running()
     if espeak_available():
         summary.on("speech", "espeak-ng synthesises prompts that have no recording")
     else:
@@ -213,7 +218,11 @@ async def serve(cfg: Config) -> None:
                         fax_endpoint_factory=FaxEndpoint, signaling_options=cfg.signaling_options())
         summary.on("board", cfg.board_url)
     board.set_realtime(cfg.realtime)
-    engine.on_call_end(CdrRecorder(writer, server=socket.gethostname()))
+    engine.overload.configure(cfg.overload_load)
+    drain = Drain(engine, cfg.drain_seconds)      # SIGTERM/SIGINT drain from here on (a second signal: at once)
+    drain.install()
+    cdrs = CdrRecorder(writer, server=socket.gethostname())
+    engine.on_call_end(cdrs)
     sms = start_sms(cfg, factory, simulated=sim is not None, summary=summary)
     engine.sms = sms
 
@@ -229,7 +238,7 @@ async def serve(cfg: Config) -> None:
               flows=registry, sms=sms, campaigns=campaigns,
               campaign_manager=campaign_manager)
     app = create_app({"DATABASE_URL": cfg.database_url, "PROMPTS_DIR": cfg.prompts_dir,
-                      "METRICS_ALLOW": cfg.metrics_allow}, hub)
+                      "METRICS_ALLOW": cfg.metrics_allow, "HTTPS": cfg.https, "TRUST_PROXY": cfg.trust_proxy}, hub)
     stopper = serve_web(app, host=cfg.http_host, port=cfg.http_port)
     summary.on("web admin", f"http://{cfg.http_host}:{cfg.http_port}/")
     summary.on("monitoring",
@@ -239,20 +248,35 @@ async def serve(cfg: Config) -> None:
     summary.on("engine", f"{board.channels} channels, {'real' if cfg.realtime else 'virtual'} time")
     summary.log()
 
-    tasks = []
+    tasks: list[asyncio.Future[None]] = []
     await acd.start()
     tasks.append(asyncio.ensure_future(_restore_campaigns(campaign_manager)))
     if sim is not None and cfg.demo_callers:
         tasks.append(asyncio.ensure_future(demo_callers(sim, cfg)))
-    try:
-        await engine.run()
-    finally:
+
+    def stop_starting_calls() -> None:
         campaign_manager.stop_all()     # stored state stays running/paused: they carry on at the next start
         for t in tasks:
             t.cancel()
+
+    drain.on_start.append(stop_starting_calls)
+    interim = asyncio.ensure_future(journal.run(engine, cdrs))    # interim records of calls in progress
+    try:
+        if not drain.draining:                    # a signal during the start-up: stop without running
+            await engine.run()
+    finally:
+        drain.uninstall()
+        interim.cancel()
+        stop_starting_calls()
+        for call in list(engine.calls.values()):    # stopped some other way: calls up still get their CDRs
+            engine.hangup(call, 16)
+        engine.close()                  # every recording closed: WAV headers final
         stopper()
-        writer.stop()
+        writer.stop()                   # the queue goes to the database, else stays in the spool file
         if sms is not None:
             sms.stop()
-        engine.close()
         board.close()
+        journal.mark_clean()
+        log.info("stopped: %d calls offered; records %s", engine.stats["offered"],
+                 "partly in the spool file (replayed at the next start)" if writer.spool_pending()
+                 else "all in the database")

@@ -37,6 +37,11 @@ class Config:
     sip_open_sources: list[str] = field(default_factory=lambda: ["127.0.0.0/8"])   # ... from these networks
     sip_users: dict[str, str] = field(default_factory=dict)   # user -> password for INVITEs from elsewhere
     sip_trunks: list[dict[str, Any]] = field(default_factory=list)   # [[sip_trunks]] tables: SipTrunk fields
+    overload_load: float = 0.8             # tick load (share of the 20 ms block) above which new calls get cause 42
+    drain_seconds: float = 30.0            # SIGTERM/SIGINT: how long calls in progress may take to finish
+    interim_seconds: float = 10.0          # how often the interim records of calls in progress are saved
+    https: bool = False                    # the web admin is reached over TLS (a TLS proxy): Secure cookie + HSTS
+    trust_proxy: bool = False              # take the client address from the proxy's X-Forwarded-For
 
     @property
     def prompts_dir(self) -> str:

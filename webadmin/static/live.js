@@ -40,8 +40,25 @@
     return span;
   }
 
+  function engineHealth(e) {
+    var box = document.getElementById("engine-health");
+    if (!box || !e) return;
+    function set(id, v, cls) { var x = document.getElementById(id); if (x) { x.textContent = v; x.className = cls || ""; } }
+    var st = document.getElementById("eh-state");
+    var key = !e.running ? "stopped" : e.overloaded ? "overloaded" : e.accepting === false ? "draining" : "ok";
+    set("eh-state", st.dataset[key], key === "ok" ? "" : "alarm");
+    if (e.load !== undefined) set("eh-load", Math.round(e.load * 100) + " % / " + Math.round(e.max_load * 100) + " %",
+                                  e.overloaded ? "alarm" : "");
+    set("eh-late", e.ticks_late !== undefined ? e.ticks_late + " / " + e.ticks : "");
+    set("eh-worst", e.tick_worst_ms !== undefined ? e.tick_worst_ms : "");
+    set("eh-rejected", e.rejected_overload !== undefined ? e.rejected_overload : "");
+    var w = document.getElementById("eh-writer");
+    set("eh-writer", e.writer_alarm ? e.writer_alarm : w.dataset.ok, e.writer_alarm ? "alarm" : "");
+  }
+
   var render = {
     channels: function (d) {
+      engineHealth(d.engine);
       var frag = document.createDocumentFragment();
       frag.appendChild(el("p", {id: "busy-count"}, d.busy + " busy of " + d.total + " channels"));
       frag.appendChild(table(["Span", "Kind", "Channels", "Busy", "Alarms", "Signaling"], d.spans.map(function (s) {
