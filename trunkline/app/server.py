@@ -10,7 +10,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from trunkline.acd.announce import ensure_queue_prompts
 from trunkline.acd.service import ACD
+from trunkline.app.context import build_services, wire_acd
 from trunkline.app.schema import migrate
 from trunkline.data.accounts import bootstrap
 from trunkline.data.config import Config
@@ -19,14 +21,11 @@ from trunkline.data.spool import DurableWriter
 from trunkline.drivers.board import open_board
 from trunkline.drivers.serial.sms_service import SmsService
 from trunkline.fax import FaxEndpoint
-from trunkline.fax.service import FaxStore
 from trunkline.ivr import blacklist
 from trunkline.ivr.campaign_store import CampaignManager
 from trunkline.ivr.demo import ensure_demo_prompts, hotline
-from trunkline.ivr.flows import FlowRegistry, Router, Services
-from trunkline.ivr.prompts import PromptLibrary as IvrPrompts
+from trunkline.ivr.flows import FlowRegistry, Router
 from trunkline.ivr.prompts import espeak_available
-from trunkline.ivr.voicemail import Voicemail
 from trunkline.media import Call, Engine, PromptLibrary
 from trunkline.media.cdr import CdrRecorder
 from trunkline.pstn import SimError, SimRig, Switch
@@ -124,13 +123,11 @@ def install_flows(engine: Engine, cfg: Config, factory: Callable[[], Session], a
                   default_flow: DemoHotline) -> FlowRegistry:
     """Route calls through the IVR flow registry (YAML flows from the database, call firewall);
     returns the registry. The demo hotline is the default flow."""
-    prompts = IvrPrompts(cfg.prompts_dir, language=cfg.language, session_factory=factory)
-    voicemail = Voicemail(factory, os.path.join(cfg.var_dir, "voicemail"), prompts)
-    services = Services(prompts=prompts, session_factory=factory, voicemail=voicemail, acd=acd,
-                        data_dir=cfg.var_dir, fax_store=FaxStore(factory, cfg.fax_dir))
+    services = build_services(cfg, factory, acd, sms=getattr(engine, "sms", None))
     registry = FlowRegistry(services)
     registry.register("hotline", default_flow)
     registry.load_from_db()
+    wire_acd(acd, services, registry)
     blacklist.configure(factory)
     Router(registry, default="hotline").install(engine)
     return registry
@@ -163,6 +160,7 @@ async def serve(cfg: Config) -> None:
         summary.off("speech", "espeak-ng is not installed: demo prompts are tone patterns",
                     "apt-get install espeak-ng (make run installs it)")
     ensure_demo_prompts(cfg.prompts_dir, cfg.language)
+    ensure_queue_prompts(cfg.prompts_dir)      # position / expected wait / callback offer, zh and en
 
     media_prompts = PromptLibrary([cfg.prompts_dir], cfg.language)
     sim = None
@@ -189,7 +187,7 @@ async def serve(cfg: Config) -> None:
 
     hub = Hub(session_factory=factory, engine=engine, acd=acd, writer=writer,
               recordings_dir=cfg.recordings_dir, prompts_dir=cfg.prompts_dir, fax_dir=cfg.fax_dir,
-              flows=registry, sms=sms, campaigns=campaigns,
+              flows=registry, prompts=registry.services.prompts, sms=sms, campaigns=campaigns,
               campaign_manager=campaign_manager)
     app = create_app({"DATABASE_URL": cfg.database_url, "PROMPTS_DIR": cfg.prompts_dir,
                       "METRICS_ALLOW": cfg.metrics_allow}, hub)
