@@ -34,13 +34,27 @@ def install_prompts(library: PromptLibrary, langs: Iterable[str] = ("en", "zh"))
             library.define_text(name, text, lang=lang)
 
 
+def hold_music(seconds: float = 8.0) -> np.ndarray:
+    """A gentle default music on hold (int16 at 8 kHz): a slow arpeggio of soft sine notes with a decay."""
+    notes = [392.0, 494.0, 587.0, 784.0, 587.0, 494.0, 440.0, 523.0]
+    n = int(seconds * RATE / len(notes))
+    t = np.arange(n) / RATE
+    env = np.exp(-t * 2.5) * np.minimum(1.0, t / 0.02)
+    parts = [3000 * env * (np.sin(2 * np.pi * f * t) + 0.3 * np.sin(4 * np.pi * f * t)) for f in notes]
+    return np.concatenate(parts).astype(np.int16)
+
+
 def ensure_queue_prompts(prompts_dir: str, langs: Iterable[str] = ("zh", "en"), numbers_up_to: int = 99) -> list[str]:
-    """Write the default queue prompts (position, expected wait, callback offer ...) and the say-number
+    """Write the default queue prompts (position, expected wait, callback offer ..., music on hold) and the say-number
     fragments they use (0..numbers_up_to) as <lang>/<name>.wav under prompts_dir when missing: spoken by
     espeak-ng, else tone patterns (as the demo prompts). Recorded files already there are kept; returns
     the paths written."""
     lib = PromptLibrary(prompts_dir)
     written: list[str] = []
+    moh = os.path.join(lib.root, "moh.wav")
+    if not os.path.exists(moh):
+        sf.write(moh, hold_music(), RATE, subtype="PCM_16")
+        written.append(moh)
     for lang in langs:
         names = dict(QUEUE_TEXTS[lang])
         for n in range(numbers_up_to + 1):

@@ -5,6 +5,7 @@ Prompts are pure tones (one frequency per name) so what a caller heard is read b
 import asyncio
 import datetime as dt
 import os
+import shutil
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -16,6 +17,7 @@ from trunkline.data.config import Config
 from trunkline.dsp.constants import RATE
 from trunkline.ivr.prompts import PromptLibrary
 
+_GENERATED = {}
 TONES = {"open": 500, "closed": 700, "holiday": 900, "failed": 1100, "bye": 1300}
 
 
@@ -48,9 +50,7 @@ def heard(audio, names=TONES, win=400):
 class WiredServer:
     """The server's wiring on a simulator rig: engine, ACD, flows through `server.install_flows`, web admin."""
 
-    def __init__(self, sim_rig, tmp_path, when="2026-10-10 10:00", language="zh"):
-        self.sim_rig = sim_rig
-        self.sim, self.engine = sim_rig.sim, sim_rig.engine
+    def __init__(self, make_rig, tmp_path, query="fxo=4", when="2026-10-10 10:00", language="zh"):
         self.app, self.hub = make_app(tmp_path)
         self.factory = self.hub.session_factory
         self.cfg = Config(var_dir=str(tmp_path / "var"), language=language)
@@ -58,6 +58,13 @@ class WiredServer:
         lib = PromptLibrary(self.cfg.prompts_dir, language=language, tts=False)
         for name, f in TONES.items():
             lib.add_samples(name, tone(f), lang=language)
+        if "prompts" in _GENERATED:       # generated once per test session, copied for the next servers
+            shutil.copytree(_GENERATED["prompts"], self.cfg.prompts_dir, dirs_exist_ok=True)
+        self.summary = server.StartupSummary()
+        self.media_prompts = server.install_prompts(self.cfg, self.summary)    # as `trunkline run` does
+        _GENERATED.setdefault("prompts", self.cfg.prompts_dir)
+        self.sim_rig = make_rig(query, prompts=self.media_prompts)
+        self.sim, self.engine = self.sim_rig.sim, self.sim_rig.engine
         self.acd = ACD(self.engine, self.factory, config={"instance": "acd-test",
                                                            "recordings_dir": self.cfg.recordings_dir})
         self.registry = server.install_flows(self.engine, self.cfg, self.factory, self.acd,

@@ -47,7 +47,7 @@ def post_flow(client, text):
 
 
 def test_flow_uses_admin_calendar_with_make_up_day_and_lookup(make_rig, tmp_path):
-    srv = WiredServer(make_rig("fxo=4"), tmp_path, when="2026-10-10 10:00")
+    srv = WiredServer(make_rig, tmp_path, when="2026-10-10 10:00")
     client = srv.app.test_client()
     login(client, "admin")
     # nothing configured yet: every missing name is an error on its line (422), not a 500

@@ -133,6 +133,19 @@ def install_flows(engine: Engine, cfg: Config, factory: Callable[[], Session], a
     return registry
 
 
+def install_prompts(cfg: Config, summary: StartupSummary) -> PromptLibrary:
+    """Generate the prompts a first start needs (demo hotline; queue position / expected wait / callback
+    offer and music on hold in zh and en) and return the engine's prompt library over cfg.prompts_dir."""
+    if espeak_available():
+        summary.on("speech", "espeak-ng synthesises prompts that have no recording")
+    else:
+        summary.off("speech", "espeak-ng is not installed: demo prompts are tone patterns",
+                    "apt-get install espeak-ng (make run installs it)")
+    ensure_demo_prompts(cfg.prompts_dir, cfg.language)
+    ensure_queue_prompts(cfg.prompts_dir)
+    return PromptLibrary([cfg.prompts_dir], cfg.language)
+
+
 async def _restore_campaigns(manager: CampaignManager) -> None:
     """Reload the campaigns that were running or paused when the server last stopped."""
     try:
@@ -154,15 +167,7 @@ async def serve(cfg: Config) -> None:
     bootstrap(factory)
     writer = DurableWriter(db, os.path.join(cfg.var_dir, "spool", "records.jsonl"))
     writer.start()
-    if espeak_available():
-        summary.on("speech", "espeak-ng synthesises prompts that have no recording")
-    else:
-        summary.off("speech", "espeak-ng is not installed: demo prompts are tone patterns",
-                    "apt-get install espeak-ng (make run installs it)")
-    ensure_demo_prompts(cfg.prompts_dir, cfg.language)
-    ensure_queue_prompts(cfg.prompts_dir)      # position / expected wait / callback offer, zh and en
-
-    media_prompts = PromptLibrary([cfg.prompts_dir], cfg.language)
+    media_prompts = install_prompts(cfg, summary)
     sim = None
     if cfg.board_url.startswith("sim://"):
         rig = SimRig(cfg.board_url, trunk=cfg.trunk_signaling, prompts=media_prompts, zone=cfg.zone, fresh=False)
