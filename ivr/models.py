@@ -158,6 +158,7 @@ class IvrCampaign(Base):
     retry_after: Mapped[dict] = mapped_column(JSON, default=dict)       # outcome -> seconds
     ring_timeout: Mapped[float] = mapped_column(Float, default=30.0)
     amd: Mapped[bool] = mapped_column(Boolean, default=True)
+    calendar: Mapped[str] = mapped_column(String(80), default="")      # calling window (ivr_calendars name)
     state: Mapped[str] = mapped_column(String(16), default="running", index=True)
     created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(80), default="")

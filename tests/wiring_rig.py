@@ -50,7 +50,7 @@ def heard(audio, names=TONES, win=400):
 class WiredServer:
     """The server's wiring on a simulator rig: engine, ACD, flows through `server.install_flows`, web admin."""
 
-    def __init__(self, make_rig, tmp_path, query="fxo=4", when="2026-10-10 10:00", language="zh"):
+    def __init__(self, make_rig, tmp_path, query="fxo=4", when="2026-10-10 10:00", language="zh", trunk="pri"):
         self.app, self.hub = make_app(tmp_path)
         self.factory = self.hub.session_factory
         self.cfg = Config(var_dir=str(tmp_path / "var"), language=language)
@@ -63,7 +63,7 @@ class WiredServer:
         self.summary = server.StartupSummary()
         self.media_prompts = server.install_prompts(self.cfg, self.summary)    # as `trunkline run` does
         _GENERATED.setdefault("prompts", self.cfg.prompts_dir)
-        self.sim_rig = make_rig(query, prompts=self.media_prompts)
+        self.sim_rig = make_rig(query, prompts=self.media_prompts, trunk=trunk)
         self.sim, self.engine = self.sim_rig.sim, self.sim_rig.engine
         self.acd = ACD(self.engine, self.factory, config={"instance": "acd-test",
                                                            "recordings_dir": self.cfg.recordings_dir})
@@ -73,6 +73,11 @@ class WiredServer:
         self.registry.services.clock = lambda: self.when
         self.hub.flows = self.registry
         self.hub.acd = self.acd
+        self.campaigns = {}
+        self.campaign_manager = server.CampaignManager(self.engine, self.factory, self.registry, self.campaigns,
+                                                       calendars=self.registry.services.calendars,
+                                                       clock=lambda: self.when)
+        self.hub.campaigns, self.hub.campaign_manager = self.campaigns, self.campaign_manager
 
     def run(self, script, until=600.0):
         """Run the engine (and the ACD) in virtual time while `script()` drives callers; its result."""

@@ -188,7 +188,8 @@ async def serve(cfg: Config) -> None:
     summary.on("ACD", f"instance acd-{socket.gethostname()}")
     registry = install_flows(engine, cfg, factory, acd, DemoHotline(cfg.recordings_dir, cfg.language))
     campaigns: dict[str, Any] = {}       # name -> ivr.campaign.Campaign, shown and controlled in the web admin
-    campaign_manager = CampaignManager(engine, factory, registry, campaigns)   # web-created, kept in the DB
+    campaign_manager = CampaignManager(engine, factory, registry, campaigns,   # web-created, kept in the DB
+                                       calendars=registry.services.calendars)   # calling windows
 
     hub = Hub(session_factory=factory, engine=engine, acd=acd, writer=writer,
               recordings_dir=cfg.recordings_dir, prompts_dir=cfg.prompts_dir, fax_dir=cfg.fax_dir,

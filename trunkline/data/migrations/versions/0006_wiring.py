@@ -1,4 +1,4 @@
-"""Service context wiring (#17): lookup sources flows query by name
+"""Service context wiring (#17): lookup sources flows query by name; a campaign's calling window
 
 Revision ID: 0006_wiring
 Revises: 0005_ivr_utc
@@ -27,7 +27,11 @@ def upgrade():
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('name'),
     )
+    with op.batch_alter_table('ivr_campaigns', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('calendar', sa.String(length=80), nullable=False, server_default=''))
 
 
 def downgrade():
+    with op.batch_alter_table('ivr_campaigns', schema=None) as batch_op:
+        batch_op.drop_column('calendar')
     op.drop_table('ivr_lookup_sources')
