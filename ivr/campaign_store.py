@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 
+from trunkline.data import numbers
 from trunkline.data.db import session_scope
 from trunkline.data.timeutil import as_utc, utcnow
 from trunkline.media.call import Call
@@ -90,10 +91,11 @@ def parse_numbers(text: str, source: str = "line") -> tuple[list[dict], list[str
             errors.append(f"{source} {lineno}: {raw.strip()!r} is not a phone number" if raw.strip()
                           else f"{source} {lineno}: no number")
             continue
-        if num in seen:
-            errors.append(f"{source} {lineno}: {num} repeats {seen[num]}")
+        key = numbers.canonical(num)       # +86 / 0086 / 0 forms of one number are one number
+        if key in seen:
+            errors.append(f"{source} {lineno}: {num} repeats {seen[key]}")
             continue
-        seen[num] = f"{source} {lineno}"
+        seen[key] = f"{source} {lineno}"
         rows.append({"number": num, **row})
     return rows, errors
 

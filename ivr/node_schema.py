@@ -23,6 +23,7 @@ SCHEMA: dict[str, tuple[dict[str, str], set[str]]] = {
                     "inter_digit": "num", "terminator": "str", "mask": "bool", "mask_keep": "int",
                     "retries": "int", "invalid": "prompts", "next": "node", "on_fail": "node"}, {"var"}),
     "say": ({"what": "enum:number|digits|money|date|time|datetime", "value": "str", "lang": "enum:zh|en",
+             "currency": "enum:CNY|USD",
              "before": "prompts", "after": "prompts", "barge_in": "bool", "next": "node"}, {"what", "value"}),
     "record": ({"var": "str", "prompt": "prompts", "max_seconds": "num", "silence_seconds": "num",
                 "beep": "bool", "terminators": "str", "next": "node"}, {"var"}),
