@@ -1,18 +1,27 @@
 """Queue announcements: prompt names for position / estimated wait, and their texts for TTS prompt libraries."""
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterable
 
+import numpy as np
+import soundfile as sf
+
+from trunkline.dsp.constants import RATE
 from trunkline.ivr import say
-from trunkline.ivr.prompts import PromptLibrary
+from trunkline.ivr.demo import synth_tones
+from trunkline.ivr.prompts import PromptError, PromptLibrary
 
 QUEUE_TEXTS = {
     "en": {"queue-position": "You are caller number", "queue-ewt": "Your estimated waiting time is",
            "queue-minutes": "minutes", "queue-under-minute": "less than one minute",
+           "queue-callback-offer": "To be called back instead of waiting, press",
            "queue-callback-ok": "Thank you. We will call you back as soon as an agent is free.",
            "queue-callback-dialing": "Connecting you to the customer who asked for a call back."},
     "zh": {"queue-position": "您前面排队的位置是第", "queue-ewt": "预计等待时间",
            "queue-minutes": "分钟", "queue-under-minute": "不到一分钟",
+           "queue-callback-offer": "如需坐席空闲时给您回电，请按",
            "queue-callback-ok": "谢谢，坐席空闲时我们会给您回电。",
            "queue-callback-dialing": "正在为您回拨客户。"},
 }
@@ -25,10 +34,50 @@ def install_prompts(library: PromptLibrary, langs: Iterable[str] = ("en", "zh"))
             library.define_text(name, text, lang=lang)
 
 
+def hold_music(seconds: float = 8.0) -> np.ndarray:
+    """A gentle default music on hold (int16 at 8 kHz): a slow arpeggio of soft sine notes with a decay."""
+    notes = [392.0, 494.0, 587.0, 784.0, 587.0, 494.0, 440.0, 523.0]
+    n = int(seconds * RATE / len(notes))
+    t = np.arange(n) / RATE
+    env = np.exp(-t * 2.5) * np.minimum(1.0, t / 0.02)
+    parts = [3000 * env * (np.sin(2 * np.pi * f * t) + 0.3 * np.sin(4 * np.pi * f * t)) for f in notes]
+    return np.concatenate(parts).astype(np.int16)
+
+
+def ensure_queue_prompts(prompts_dir: str, langs: Iterable[str] = ("zh", "en"), numbers_up_to: int = 99) -> list[str]:
+    """Write the default queue prompts (position, expected wait, callback offer ..., music on hold) and the say-number
+    fragments they use (0..numbers_up_to) as <lang>/<name>.wav under prompts_dir when missing: spoken by
+    espeak-ng, else tone patterns (as the demo prompts). Recorded files already there are kept; returns
+    the paths written."""
+    lib = PromptLibrary(prompts_dir)
+    written: list[str] = []
+    moh = os.path.join(lib.root, "moh.wav")
+    if not os.path.exists(moh):
+        sf.write(moh, hold_music(), RATE, subtype="PCM_16")
+        written.append(moh)
+    for lang in langs:
+        names = dict(QUEUE_TEXTS[lang])
+        for n in range(numbers_up_to + 1):
+            for frag in say.number(n, lang) + say.digits(str(n % 10), lang):
+                names.setdefault(frag, say.FRAGMENTS[frag])
+        for name, text in names.items():
+            bare = name.split("/", 1)[1] if name.startswith(lang + "/") else name
+            dest = os.path.join(lib.root, lang, bare + ".wav")
+            if os.path.exists(dest):
+                continue
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            try:
+                shutil.copyfile(lib.tts(text, lang), dest)
+            except PromptError:          # no espeak-ng: a tone pattern stands in, as for the demo prompts
+                sf.write(dest, np.asarray(synth_tones(text), dtype=np.int16), RATE, subtype="PCM_16")
+            written.append(dest)
+    return written
+
+
 def announcement(position: int, ewt: float, lang: str = "en", say_position: bool = True,
-                 say_ewt: bool = True) -> list[str]:
+                 say_ewt: bool = True, callback_key: str | None = None) -> list[str]:
     """Prompt names to play for 1-based `position` and `ewt` seconds (under a minute, else rounded up to
-    whole minutes)."""
+    whole minutes), then the callback offer naming `callback_key` when the queue has one."""
     if lang not in QUEUE_TEXTS:
         raise ValueError(f"no queue prompts for language {lang!r}")
     items: list[str] = []
@@ -40,4 +89,6 @@ def announcement(position: int, ewt: float, lang: str = "en", say_position: bool
             items += ["queue-ewt", "queue-under-minute"]
         else:
             items += ["queue-ewt", *say.number(minutes, lang), "queue-minutes"]
+    if callback_key and callback_key.isdigit():
+        items += ["queue-callback-offer", *say.digits(callback_key, lang)]
     return items

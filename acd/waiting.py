@@ -100,7 +100,7 @@ class Waiting:
         ewt = est.blended
         core.hub.deliver([core.publish("queue.announce", call_id=w.call.id, entry=w.entry, queue=w.queue,
                                        position=pos, ewt=round(ewt, 1))])
-        items = self._announcement(cfg, pos, ewt)
+        items = self._announcement(cfg, pos, ewt, w.call.language)
         if items and not w.call.hungup and w.connection is None:
             w.call.stop_audio()
             try:
@@ -112,15 +112,16 @@ class Waiting:
             if w.connection is None:
                 play_moh(w.call, cfg)
 
-    def _announcement(self, cfg: QueueConfig, position: int, ewt: float) -> list[Any]:
-        """Play items for position/EWT: the configured announcer, else prompts + say-number when available."""
+    def _announcement(self, cfg: QueueConfig, position: int, ewt: float, lang: str | None = None) -> list[Any]:
+        """Play items for position/EWT (and the callback offer): the configured announcer, else prompts +
+        say-number in the call's language (else the engine's)."""
         fn = self.rt.config.get("announcer")
         if fn is not None:
             return list(fn(cfg, position, ewt))
-        lang = getattr(self.rt.engine.prompts, "language", None) or "en"
+        lang = lang or getattr(self.rt.engine.prompts, "language", None) or "en"
         try:
             return announcement(position, ewt, lang if lang in ("en", "zh") else "en",
-                                cfg.announce_position, cfg.announce_ewt)
+                                cfg.announce_position, cfg.announce_ewt, cfg.callback_key)
         except ValueError as exc:
             log.warning("queue %s: no position/EWT announcement (%s); set config['announcer']", cfg.name, exc)
             return []

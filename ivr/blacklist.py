@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from trunkline.data import numbers
 from trunkline.data.db import session_scope
 
 from .models import IvrBlacklistEntry
@@ -40,11 +41,16 @@ ALLOWED = Action(ALLOW)
 
 
 def normalize(number: str | None) -> str:
-    """Digits of a caller number (a leading + kept); '' for anonymous/withheld."""
-    number = (number or "").strip()
-    plus = number.startswith("+")
-    digits = "".join(ch for ch in number if ch.isdigit())
-    return ("+" + digits) if plus and digits else digits
+    """A caller number in canonical form (trunkline.data.numbers: +86 / 0086 / leading 0 folded);
+    '' for anonymous/withheld."""
+    return numbers.canonical(number)
+
+
+def _key(pattern: str, match: str) -> str:
+    """The canonical pattern of a rule: a number (exact), a number prefix (prefix) or "" (anonymous)."""
+    if match == "anonymous":
+        return ""
+    return numbers.canonical_prefix(pattern) if match == "prefix" else normalize(pattern)
 
 
 class Firewall:
@@ -67,8 +73,8 @@ class Firewall:
         if action == FLOW and not flow:
             raise ValueError("blacklist: action 'flow' needs a flow name")
         if match != "anonymous":
-            p = normalize(pattern)
-            if not p or p != pattern.strip().replace(" ", "").replace("-", ""):
+            written = pattern.strip().replace(" ", "").replace("-", "")
+            if not _key(pattern, match) or not written.lstrip("+").isdigit() or written.count("+") > 1:
                 raise ValueError(f"blacklist: pattern {pattern!r} must be digits (optionally a leading +)")
         if not 1 <= int(cause) <= 127:
             raise ValueError(f"blacklist: Q.850 cause {cause} out of range 1..127")
@@ -77,7 +83,7 @@ class Firewall:
         if match == "exact":
             self._exact[normalize(pattern)] = act
         elif match == "prefix":
-            self._prefix[normalize(pattern)] = act
+            self._prefix[numbers.canonical_prefix(pattern)] = act
         else:
             self._anonymous = act
 
@@ -85,7 +91,7 @@ class Firewall:
             note: str = "") -> Action:
         """Add or replace a rule; stored in the DB when the firewall has one."""
         self._validate(pattern, match, action, flow, cause)
-        pattern = "" if match == "anonymous" else normalize(pattern)
+        pattern = _key(pattern, match)
         act = Action(action, flow if action == FLOW else "", int(cause) if action == REJECT else 0, pattern, note)
         if self.session_factory is not None:
             with session_scope(self.session_factory) as s:
@@ -100,7 +106,7 @@ class Firewall:
 
     def remove(self, pattern: str, match: str = "exact") -> bool:
         """Delete a rule; returns True if one was there."""
-        pattern = "" if match == "anonymous" else normalize(pattern)
+        pattern = _key(pattern, match)
         if self.session_factory is not None:
             with session_scope(self.session_factory) as s:
                 s.query(IvrBlacklistEntry).filter_by(pattern=pattern, match=match).delete()
@@ -122,10 +128,10 @@ class Firewall:
             for r in s.query(IvrBlacklistEntry).filter_by(enabled=True):
                 act = Action(r.action, r.flow if r.action == FLOW else "",
                              r.cause if r.action == REJECT else 0, r.pattern, r.note)
-                if r.match == "exact":
-                    exact[r.pattern] = act
+                if r.match == "exact":          # rows the web admin wrote may hold any written form
+                    exact[_key(r.pattern, "exact")] = act
                 elif r.match == "prefix":
-                    prefix[r.pattern] = act
+                    prefix[_key(r.pattern, "prefix")] = act
                 else:
                     anon = act
         with self._lock:

@@ -205,7 +205,8 @@ class Campaign:
 
     def wall_time(self) -> dt.datetime:
         """The campaign's wall-clock time: start + media time elapsed."""
-        return self.start_wall + dt.timedelta(seconds=self.engine.now - (self._t0 or self.engine.now))
+        t0 = self._t0 if self._t0 is not None else self.engine.now     # a start at media time 0.0 is a start
+        return self.start_wall + dt.timedelta(seconds=self.engine.now - t0)
 
     # ------------------------------------------------------------ run
     async def run(self) -> dict:

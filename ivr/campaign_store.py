@@ -21,17 +21,19 @@ import datetime as dt
 import io
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 
+from trunkline.data import numbers
 from trunkline.data.db import session_scope
 from trunkline.data.timeutil import as_utc, utcnow
 from trunkline.media.call import Call
 from trunkline.media.engine import Engine
 
+from .calendar import Calendar
 from .campaign import Attempt, Campaign, CampaignError, Contact
 from .flows import FlowRegistry
 from .models import IvrCampaign, IvrCampaignNumber
@@ -89,10 +91,11 @@ def parse_numbers(text: str, source: str = "line") -> tuple[list[dict], list[str
             errors.append(f"{source} {lineno}: {raw.strip()!r} is not a phone number" if raw.strip()
                           else f"{source} {lineno}: no number")
             continue
-        if num in seen:
-            errors.append(f"{source} {lineno}: {num} repeats {seen[num]}")
+        key = numbers.canonical(num)       # +86 / 0086 / 0 forms of one number are one number
+        if key in seen:
+            errors.append(f"{source} {lineno}: {num} repeats {seen[key]}")
             continue
-        seen[num] = f"{source} {lineno}"
+        seen[key] = f"{source} {lineno}"
         rows.append({"number": num, **row})
     return rows, errors
 
@@ -103,13 +106,16 @@ class CampaignManager:
 
     def __init__(self, engine: Engine, session_factory: Callable[[], Session], registry: FlowRegistry | None = None,
                  campaigns: dict[str, Campaign] | None = None, trunk: str | None = None,
-                 ring_timeout: float = 30.0) -> None:
+                 ring_timeout: float = 30.0, calendars: Mapping[str, Calendar] | None = None,
+                 clock: Callable[[], dt.datetime] | None = None) -> None:
         self.engine = engine
         self.session_factory = session_factory
         self.registry = registry
         self.campaigns = campaigns if campaigns is not None else {}
         self.trunk = trunk
         self.ring_timeout = ring_timeout
+        self.calendars: Mapping[str, Calendar] = calendars if calendars is not None else {}
+        self.clock = clock           # wall clock (aware) a campaign's calling window starts from; default now
         self.tasks: dict[str, asyncio.Future] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -138,7 +144,7 @@ class CampaignManager:
                caller_id: str = "", max_channels: int | str = 4, calls_per_second: float | str = 1.0,
                max_attempts: int | str = 3, retry_after: float | str | dict[str, float] = 300.0, amd: bool = True,
                paused: bool = False, ring_timeout: float | None = None, trunk: str | None = None,
-               author: str = "") -> Campaign:
+               author: str = "", calendar: str = "") -> Campaign:
         """Validate, store and start a campaign; returns the Campaign. CampaignError says what is wrong."""
         name = (name or "").strip()
         if not NAME_RE.match(name):
@@ -169,6 +175,10 @@ class CampaignManager:
         caller_id = (caller_id or "").strip()
         if caller_id and not re.match(r"^\+?[0-9]{1,20}$", caller_id):
             raise CampaignError(f"Caller ID {caller_id!r} must be digits only.")
+        calendar = (calendar or "").strip()
+        if calendar and calendar not in self.calendars:
+            raise CampaignError(f"Unknown calendar {calendar!r}; the calling window must name a calendar "
+                                f"({', '.join(self.calendars) or 'none defined'}).")
         if name in self.campaigns or self._exists(name):
             raise CampaignError(f"A campaign named {name!r} already exists.")
         loop = self._loop()
@@ -177,7 +187,7 @@ class CampaignManager:
             row = IvrCampaign(name=name, flow=flow, caller_id=caller_id, trunk=trunk or self.trunk or "",
                               max_channels=max_channels, calls_per_second=calls_per_second,
                               max_attempts=max_attempts, retry_after=retry, ring_timeout=ring, amd=bool(amd),
-                              state="paused" if paused else "running", created_by=author)
+                              calendar=calendar, state="paused" if paused else "running", created_by=author)
             s.add(row)
             for i, r in enumerate(rows):
                 r = dict(r)
@@ -225,7 +235,9 @@ class CampaignManager:
                         caller_id=row.caller_id, trunk=row.trunk or None, ring_timeout=row.ring_timeout,
                         max_channels=row.max_channels, calls_per_second=row.calls_per_second,
                         max_attempts=row.max_attempts, retry_after=dict(row.retry_after or {}), detect=row.amd,
-                        paused=row.state == "paused", observer=self)
+                        paused=row.state == "paused", observer=self,
+                        calendar=self.calendars.get(row.calendar) if row.calendar else None,
+                        start=self.clock() if self.clock is not None else None)
 
     def _start(self, camp: Campaign, loop: asyncio.AbstractEventLoop) -> None:
         self.campaigns[camp.name] = camp

@@ -33,7 +33,7 @@ DEMO_PROMPTS = {
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
-def _synth_tones(text: str) -> np.ndarray:
+def synth_tones(text: str) -> np.ndarray:
     """A tone pattern standing in for speech when no TTS is installed: one 80 ms chirp per word."""
     words = text.split()
     t = np.arange(int(0.08 * RATE)) / RATE
@@ -71,7 +71,7 @@ def ensure_demo_prompts(directory: str, language: str = "en") -> str:
             continue
         audio = _speak(text, language)
         if audio is None:
-            audio = _synth_tones(text)
+            audio = synth_tones(text)
         # trim leading/trailing near-silence so prompts chain tightly
         loud = np.flatnonzero(np.abs(audio) > 300)
         if loud.size:

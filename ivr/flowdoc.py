@@ -111,12 +111,14 @@ class FlowDocument:
 
 
 def parse(text: str, known_flows: Collection[str] | None = None, prompts: _schema.PromptChecker | None = None,
-          calendars: Collection[str] | None = None, lookups: Collection[str] | None = None) -> FlowDocument:
+          calendars: Collection[str] | None = None, lookups: Collection[str] | None = None,
+          queues: Collection[str] | None = None) -> FlowDocument:
     """Parse and validate a YAML flow document; returns a FlowDocument or raises FlowError.
 
     known_flows: names sub-flow nodes may call (None: not checked); prompts: a PromptLibrary
     to check that prompt names exist (None: not checked); calendars / lookups: names that
-    branch-on-time and lookup nodes may use (None: not checked).
+    branch-on-time and lookup nodes may use (None: not checked); queues: names queue nodes and
+    menu agent keys may transfer to (None: not checked).
     """
     if not isinstance(text, str):
         raise FlowError("", [Problem("", 1, "a flow document must be YAML text")])
@@ -169,7 +171,8 @@ def parse(text: str, known_flows: Collection[str] | None = None, prompts: _schem
         top(f"'start' names {start!r}, which is not a node", "start")
     ctx = _schema.ValidationContext(
         node_names=set(nodes), known_flows=None if known_flows is None else set(known_flows) | {name},
-        prompts=prompts, calendars=calendars, lookups=lookups, flow_prompts=set(flow_prompts), language=language)
+        prompts=prompts, calendars=calendars, lookups=lookups, queues=queues, flow_prompts=set(flow_prompts),
+        language=language)
     lines = {}
     for nname, spec in nodes.items():
         line = nodes.key_lines[nname]

@@ -151,6 +151,8 @@ class Execution:
             await self.call.answer()         # a flow document answers when it starts
         for k, v in doc.vars.items():
             self.vars.setdefault(k, v)
+        self.vars.setdefault("caller_id", str(getattr(self.call, "caller_id", "") or ""))   # ${caller_id}
+        self.vars.setdefault("called", str(getattr(self.call, "called", "") or ""))         # ${called}
         silent = 0
         while node is not None:
             spec = doc.nodes[node]
@@ -216,7 +218,7 @@ class FlowRegistry:
         """Parse and validate a YAML document against this registry; FlowDocument or FlowError."""
         s = self.services
         return _flowdoc.parse(text, known_flows=set(self._current), prompts=s.prompts, calendars=s.calendars,
-                              lookups=s.lookups)
+                              lookups=s.lookups, queues=s.queues)
 
     def load_yaml(self, text: str, store: bool = True, author: str = "") -> FlowVersion:
         """Validate and install a YAML flow as a new version; on error raise FlowError, nothing changes."""

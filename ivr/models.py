@@ -158,6 +158,7 @@ class IvrCampaign(Base):
     retry_after: Mapped[dict] = mapped_column(JSON, default=dict)       # outcome -> seconds
     ring_timeout: Mapped[float] = mapped_column(Float, default=30.0)
     amd: Mapped[bool] = mapped_column(Boolean, default=True)
+    calendar: Mapped[str] = mapped_column(String(80), default="")      # calling window (ivr_calendars name)
     state: Mapped[str] = mapped_column(String(16), default="running", index=True)
     created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(80), default="")
@@ -186,3 +187,17 @@ class IvrCampaignNumber(Base):
     retry_at: Mapped[_dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     updated_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
     campaign: Mapped[IvrCampaign] = relationship(back_populates="numbers")
+
+
+class IvrLookupSource(Base):
+    """A self-service lookup source flows query by name: kind sql (parameterised query on the project's
+    database) or http (URL template answering JSON, optional dotted `field`); timeout in seconds."""
+    __tablename__ = "ivr_lookup_sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    kind: Mapped[str] = mapped_column(String(8), default="sql")         # sql | http
+    query: Mapped[str] = mapped_column(Text, default="")                # SQL text or URL template
+    field: Mapped[str] = mapped_column(String(120), default="")         # http: dotted path to the object
+    timeout: Mapped[float] = mapped_column(Float, default=3.0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -23,6 +23,7 @@ SCHEMA: dict[str, tuple[dict[str, str], set[str]]] = {
                     "inter_digit": "num", "terminator": "str", "mask": "bool", "mask_keep": "int",
                     "retries": "int", "invalid": "prompts", "next": "node", "on_fail": "node"}, {"var"}),
     "say": ({"what": "enum:number|digits|money|date|time|datetime", "value": "str", "lang": "enum:zh|en",
+             "currency": "enum:CNY|USD",
              "before": "prompts", "after": "prompts", "barge_in": "bool", "next": "node"}, {"what", "value"}),
     "record": ({"var": "str", "prompt": "prompts", "max_seconds": "num", "silence_seconds": "num",
                 "beep": "bool", "terminators": "str", "next": "node"}, {"var"}),
@@ -62,6 +63,7 @@ class ValidationContext:
     prompts: PromptChecker | None = None
     calendars: Collection[str] | None = None
     lookups: Collection[str] | None = None
+    queues: Collection[str] | None = None
     flow_prompts: set[str] | None = None
     language: str = "zh"
 
@@ -183,6 +185,8 @@ def _validate_kind(kind: str, spec: Mapping[str, Any], line: int, ctx: Validatio
         for key in ("max_failures", "max_timeouts"):
             if key in spec and spec[key] < 1:
                 probs.append((ln(key), f"{key!r} must be at least 1"))
+        if "agent" in spec:
+            probs += _queue_problem(str(spec["agent"]), ln("agent"), ctx)
     elif kind == "get_digits":
         lo, hi = spec.get("min", 1), spec.get("digits", 1)
         if hi < 1 or lo > hi:
@@ -210,6 +214,8 @@ def _validate_kind(kind: str, spec: Mapping[str, Any], line: int, ctx: Validatio
                 probs.append((line, "a branch on caller needs 'cases' (numbers or prefixes) or 'anonymous'"))
         if "default" not in spec and on != "time":
             probs.append((line, "a branch needs a 'default' node"))
+    elif kind == "queue":
+        probs += _queue_problem(str(spec["queue"]), ln("queue"), ctx)
     elif kind == "subflow":
         if ctx.known_flows is not None and str(spec["flow"]) not in ctx.known_flows:
             probs.append((ln("flow"), f"no flow named {spec['flow']!r} is loaded"))
@@ -217,3 +223,10 @@ def _validate_kind(kind: str, spec: Mapping[str, Any], line: int, ctx: Validatio
         if "cause" in spec and not 1 <= spec["cause"] <= 127:
             probs.append((ln("cause"), "'cause' must be a Q.850 cause 1..127"))
     return probs
+
+
+def _queue_problem(queue: str, line: int, ctx: ValidationContext) -> list[tuple[int, str]]:
+    """A missing queue (a literal name, not a {template}) as a problem on its line."""
+    if ctx.queues is None or "{" in queue or queue in ctx.queues:
+        return []
+    return [(line, f"no queue named {queue!r}")]

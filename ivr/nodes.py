@@ -141,7 +141,7 @@ async def run_say(ex: Runtime, name: str, spec: NodeSpec) -> Next:
     elif spec["what"] in ("date", "time") and value in ("", "now"):
         value = ex.services.now()
     try:
-        frags = fn(value, lang)
+        frags = _say.money(value, lang, spec.get("currency", "CNY")) if spec["what"] == "money" else fn(value, lang)
     except (ValueError, TypeError) as e:
         log.warning("say node %s: cannot say %r as %s: %s", name, value, spec["what"], e)
         frags = []

@@ -69,6 +69,7 @@ def _build_fragments():
         "en/hundred": "hundred", "en/thousand": "thousand", "en/million": "million",
         "en/billion": "billion", "en/minus": "minus", "en/point": "point", "en/dollar": "dollar",
         "en/dollars": "dollars", "en/cent": "cent", "en/cents": "cents", "en/and": "and",
+        "en/yuan": "yuan", "en/fen": "fen",
         "en/oh": "oh", "en/oclock": "o'clock", "en/second": "second", "en/seconds": "seconds", "en/am": "a m",
         "en/pm": "p m",
     })
@@ -271,9 +272,18 @@ def _money_decimal(amount):
     return d.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def money(amount: Number, lang: str = "zh") -> list[str]:
-    """Read an amount of money: zh yuan/jiao/fen (2.50 -> 两元五角), en dollars/cents; rounds to 0.01."""
+#: currencies say.money reads, with their English unit / hundredth fragments (singular, plural)
+CURRENCIES = {"CNY": (("en/yuan", "en/yuan"), ("en/fen", "en/fen")),
+              "USD": (("en/dollar", "en/dollars"), ("en/cent", "en/cents"))}
+
+
+def money(amount: Number, lang: str = "zh", currency: str = "CNY") -> list[str]:
+    """Read an amount of money, rounded to 0.01: zh yuan/jiao/fen (2.50 -> 两元五角); en by currency:
+    CNY (the default) twelve yuan and fifty fen, USD twelve dollars and fifty cents."""
     _check_lang(lang)
+    if currency not in CURRENCIES:
+        raise ValueError(f"say.money: currency must be one of {', '.join(CURRENCIES)}, not {currency!r}")
+    (unit1, units_), (cent1, cents_) = CURRENCIES[currency]
     d = _money_decimal(amount)
     neg = d < 0
     cents_total = int(abs(d) * 100)
@@ -297,11 +307,11 @@ def money(amount: Number, lang: str = "zh") -> list[str]:
     if neg:
         out.append("en/minus")
     if units or not cents:
-        out += _en_int(units) + ["en/dollar" if units == 1 else "en/dollars"]
+        out += _en_int(units) + [unit1 if units == 1 else units_]
     if cents:
         if units:
             out.append("en/and")
-        out += _en_int(cents) + ["en/cent" if cents == 1 else "en/cents"]
+        out += _en_int(cents) + [cent1 if cents == 1 else cents_]
     return out
 
 

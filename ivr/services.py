@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -62,14 +62,17 @@ class Services:
     """What flows run against: prompts, database, calendars, lookups, voicemail, clock, directories."""
     prompts: PromptLibrary | None = None
     session_factory: Callable[[], Session] | None = None
-    calendars: dict[str, Calendar] = field(default_factory=dict)
-    lookups: dict[str, Lookup] = field(default_factory=dict)
+    calendars: Mapping[str, Calendar] = field(default_factory=dict)   # ivr.context.DbCalendars in the server
+    lookups: Mapping[str, Lookup] = field(default_factory=dict)       # ivr.context.DbLookups in the server
     voicemail: Voicemail | None = None
     acd: CallQueue | None = None           # the ACD: enqueue(call, queue, data=, priority=)
     clock: Callable[[], _dt.datetime] | None = None   # wall clock for calendars (aware datetime); default now
     data_dir: str = "var"
     registry: FlowRegistry | None = None
     fax_store: FaxStore | None = None      # received/sent faxes get a `faxes` row
+    queues: Collection[str] | None = None  # queue names flows may transfer to (None: not checked)
+    sms: Any = None                        # the SMS service (drivers.serial.sms_service.SmsService) or None
+    mail: Any = None                       # the e-mail outbox or None
 
     def now(self) -> _dt.datetime:
         """The wall-clock datetime calendars and say-time use."""

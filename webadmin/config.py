@@ -19,7 +19,15 @@ from trunkline.acd.models import AcdAgent, AcdMember, AcdQueue, AcdSkill
 from trunkline.data.db import Base, session_scope
 from trunkline.data.models import ROLES, AuditLog, Board, ErrorLog, RoleAllowlist, Span, User
 from trunkline.ivr import flowdoc
-from trunkline.ivr.models import IvrBlacklistEntry, IvrCalendar, IvrCalendarDay, IvrFlow, IvrMailbox, IvrPrompt
+from trunkline.ivr.models import (
+    IvrBlacklistEntry,
+    IvrCalendar,
+    IvrCalendarDay,
+    IvrFlow,
+    IvrLookupSource,
+    IvrMailbox,
+    IvrPrompt,
+)
 from trunkline.ivr.prompts import PromptError, PromptLibrary, check_lang, check_name
 
 from .rows import listed
@@ -37,6 +45,7 @@ TABLES: dict[str, tuple[type[Base], str, list[str]]] = {
     "calendar_days": (IvrCalendarDay, "Holidays and make-up days", ["calendar_id", "day", "kind", "name", "hours"]),
     "blacklist": (IvrBlacklistEntry, "Blacklist", ["pattern", "match", "action", "flow", "cause", "note", "enabled"]),
     "mailboxes": (IvrMailbox, "Voicemail boxes", ["box", "pin", "name", "email", "max_seconds"]),
+    "lookups": (IvrLookupSource, "Lookup sources", ["name", "kind", "query", "field", "timeout", "enabled"]),
     "boards": (Board, "Boards", ["name", "url", "enabled"]),
     "spans": (Span, "Spans", ["board_id", "number", "trunk", "law", "channels", "options", "enabled"]),
     "role_allowlist": (RoleAllowlist, "Role IP allowlist", ["role", "cidr"]),
@@ -180,9 +189,14 @@ def table(page: str) -> Response | str | tuple[str, int]:
 # ---------------------------------------------------------------- IVR flows
 
 def validate_flow(text: str) -> list[tuple[int | None, str]]:
-    """[(line, message)] for a YAML flow document, through the IVR's validator (empty = valid)."""
+    """[(line, message)] for a YAML flow document, through the running registry's validator (calendars,
+    lookups, queues, prompts and flows the admin has now) or the plain IVR validator (empty = valid)."""
+    reg = _flow_registry()
     try:
-        flowdoc.parse(text)
+        if reg is not None:
+            reg.validate(text)
+        else:
+            flowdoc.parse(text)
         return []
     except flowdoc.FlowError as e:
         return [(p.line, str(p)) for p in e.problems]
@@ -220,7 +234,12 @@ def flow_edit() -> tuple[str, int]:
             doc_name = (yaml.safe_load(text) or {}).get("name") or name
             reg = _flow_registry()
             if reg is not None:
-                reg.load_yaml(text, store=True, author=g.user.username)  # goes live for new calls
+                try:
+                    reg.load_yaml(text, store=True, author=g.user.username)  # goes live for new calls
+                except flowdoc.FlowError as e:     # changed between validation and saving: shown, not a 500
+                    errors = [(p.line, str(p)) for p in e.problems]
+                    return render_template("flow_edit.html", name=name, text=text, errors=errors,
+                                           saved=None), 422
                 with session_scope(db()) as s:
                     saved = s.scalar(select(func.max(Flow.version)).where(Flow.name == doc_name))
             else:

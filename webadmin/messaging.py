@@ -126,7 +126,8 @@ def sms() -> Response | tuple[str, int]:
 
 ACTIONS = {"pause": ("paused", "running"), "resume": ("running", "paused"), "stop": ("stopped", None)}
 FORM_DEFAULTS = {"name": "", "flow": "", "caller_id": "", "numbers": "", "max_channels": "4",
-                 "calls_per_second": "1", "max_attempts": "3", "retry_delay": "300", "amd": "1", "start": "now"}
+                 "calls_per_second": "1", "max_attempts": "3", "retry_delay": "300", "amd": "1", "start": "now",
+                 "calendar": ""}
 MAX_REPORTED_LINES = 50
 
 
@@ -184,7 +185,8 @@ def _create_campaign(form: dict[str, str]) -> tuple[Any, list[str], str | None]:
         camp = mgr.create(form["name"], form["flow"], rows, caller_id=form["caller_id"],
                           max_channels=form["max_channels"], calls_per_second=form["calls_per_second"],
                           max_attempts=form["max_attempts"], retry_after=retry, amd=bool(form["amd"]),
-                          paused=form["start"] == "paused", author=getattr(g.user, "username", ""))
+                          paused=form["start"] == "paused", author=getattr(g.user, "username", ""),
+                          calendar=form.get("calendar", ""))
     except CampaignError as exc:
         msg = str(exc)
         if not rows and notes:
@@ -228,6 +230,7 @@ def campaigns_page() -> tuple[str, int]:
                            can_control=security.can("campaigns.control"),
                            can_create=security.can("campaigns.create") and mgr is not None,
                            flows=mgr.flow_names() if mgr is not None else [], form=form,
+                           calendars=list(getattr(mgr, "calendars", {}) or {}) if mgr is not None else [],
                            live=set(campaigns())), status
 
 

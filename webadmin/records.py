@@ -13,6 +13,7 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from PIL import Image
 from sqlalchemy import Select, or_, select
 
+from trunkline.data import numbers
 from trunkline.data.db import session_scope
 from trunkline.data.models import Cdr, Fax, Recording
 from trunkline.ivr.models import IvrMailbox, IvrVoicemailMessage
@@ -56,7 +57,10 @@ def cdr_query(args: Mapping[str, str]) -> Select[Any]:
     if b:
         q = q.where(Cdr.start < b)
     if args.get("number"):
-        pat = "%" + args["number"].strip().replace("%", "").replace("_", "") + "%"
+        typed = args["number"].strip().replace("%", "").replace("_", "")
+        # +86 / 0086 / 0 / spaces and dashes: any written form finds the number however it was stored
+        key = numbers.search_key(typed) if any(ch.isdigit() for ch in typed) else typed
+        pat = "%" + (key or typed) + "%"
         q = q.where(or_(Cdr.caller.like(pat), Cdr.called.like(pat)))
     for col in ("agent", "queue", "outcome", "direction"):
         if args.get(col):

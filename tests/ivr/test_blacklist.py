@@ -49,3 +49,17 @@ def test_module_level_check_used_by_the_server(sf):
     assert blacklist.check("+8613800000000").allowed
     blacklist.configure(None)        # back to an empty in-memory rule set
     assert blacklist.check("95555").allowed
+
+
+def test_rules_match_every_written_form_of_a_number():
+    """#17: a rule for 13800138000 stops +8613800138000, 008613800138000 and 013800138000; a prefix rule
+    written +86139 stops 13912345678; rows the web admin stored in any written form apply."""
+    from trunkline.ivr.blacklist import Firewall
+    fw = Firewall()
+    fw.add("13800138000")
+    fw.add("+86139", match="prefix")
+    fw.add("010-62345678")
+    for caller in ("+8613800138000", "008613800138000", "013800138000", "13800138000", "13912345678",
+                   "+861062345678", "01062345678"):
+        assert not fw.check(caller).allowed, caller
+    assert fw.check("13700137000").allowed and fw.check("95588").allowed

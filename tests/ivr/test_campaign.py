@@ -248,3 +248,10 @@ def test_contacts_from_database_query(tmp_path):
                     {"number": "13800000003", "name": "Zhao", "owed": "75"}]
     with pytest.raises(CampaignError):
         Campaign.rows_from_query(f, "select phone, name from customers")
+
+
+def test_do_not_call_matches_every_written_form():
+    """#17: a do-not-call entry 13800138000 covers +8613800138000, 008613800138000 and 013800138000."""
+    camp = Campaign(None, "dnc", ["+8613800138000", "008613800138000", "013800138000", "13900139000"],
+                    dnc=["138 0013 8000"])
+    assert [camp._screen(c.number) for c in camp.contacts] == ["dnc", "dnc", "dnc", None]

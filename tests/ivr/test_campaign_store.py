@@ -296,3 +296,11 @@ def test_restart_mid_campaign_resumes_on_the_same_database_each_number_dialled_o
     assert retry.at - mid["t2"] >= 45.0, retry
     assert camp.progress()["done"] == 12 and camp.progress()["interrupted"] == len(cut)
     engine.dispose()
+
+
+def test_parse_numbers_folds_chinese_prefixes():
+    """#17: +86 / 0086 / leading-0 forms of one number are one number (reported as a repeat)."""
+    rows, errors = parse_numbers("13800000001\n+8613800000001\n008613800000001\n013800000001\n010-62345678\n"
+                                 "+86 10 6234 5678\n")
+    assert [r["number"] for r in rows] == ["13800000001", "010-62345678".replace("-", "")]
+    assert len(errors) == 4 and all("repeats line" in e for e in errors)

@@ -88,7 +88,21 @@ def test_en_numbers(n, expected):
 
 @pytest.mark.parametrize("amount,expected", EN_MONEY)
 def test_en_money(amount, expected):
+    assert say.text(say.money(amount, "en", currency="USD")) == expected
+
+
+@pytest.mark.parametrize("amount,expected", [
+    ("12.50", "twelve yuan and fifty fen"), ("1", "one yuan"), ("0.01", "one fen"), ("0", "zero yuan"),
+    ("-3.05", "minus three yuan and five fen"), ("1.00", "one yuan")])
+def test_en_money_reads_renminbi_by_default(amount, expected):
+    """#17: RMB in English is yuan and fen, not dollars (CNY is the default currency)."""
     assert say.text(say.money(amount, "en")) == expected
+    assert say.text(say.money(amount, "en", currency="CNY")) == expected
+
+
+def test_unknown_currency_is_a_clear_error():
+    with pytest.raises(ValueError, match="currency"):
+        say.money("1", "en", currency="EUR")
 
 
 @pytest.mark.parametrize("frags,expected", EN_OTHER)

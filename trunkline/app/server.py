@@ -10,7 +10,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from trunkline.acd.announce import ensure_queue_prompts
 from trunkline.acd.service import ACD
+from trunkline.app.context import build_services, wire_acd
 from trunkline.app.drain import Drain
 from trunkline.app.recovery import RunJournal
 from trunkline.app.schema import migrate
@@ -22,14 +24,11 @@ from trunkline.drivers.board import open_board
 from trunkline.drivers.serial.sms_service import SmsService
 from trunkline.drivers.sip.config import SipSettings, SipTrunk, parse_listen
 from trunkline.fax import FaxEndpoint
-from trunkline.fax.service import FaxStore
 from trunkline.ivr import blacklist
 from trunkline.ivr.campaign_store import CampaignManager
 from trunkline.ivr.demo import ensure_demo_prompts, hotline
-from trunkline.ivr.flows import FlowRegistry, Router, Services
-from trunkline.ivr.prompts import PromptLibrary as IvrPrompts
+from trunkline.ivr.flows import FlowRegistry, Router
 from trunkline.ivr.prompts import espeak_available
-from trunkline.ivr.voicemail import Voicemail
 from trunkline.media import Call, Engine, PromptLibrary
 from trunkline.media.cdr import CdrRecorder
 from trunkline.pstn import SimError, SimRig, Switch
@@ -127,16 +126,27 @@ def install_flows(engine: Engine, cfg: Config, factory: Callable[[], Session], a
                   default_flow: DemoHotline) -> FlowRegistry:
     """Route calls through the IVR flow registry (YAML flows from the database, call firewall);
     returns the registry. The demo hotline is the default flow."""
-    prompts = IvrPrompts(cfg.prompts_dir, language=cfg.language, session_factory=factory)
-    voicemail = Voicemail(factory, os.path.join(cfg.var_dir, "voicemail"), prompts)
-    services = Services(prompts=prompts, session_factory=factory, voicemail=voicemail, acd=acd,
-                        data_dir=cfg.var_dir, fax_store=FaxStore(factory, cfg.fax_dir))
+    services = build_services(cfg, factory, acd, sms=getattr(engine, "sms", None))
     registry = FlowRegistry(services)
     registry.register("hotline", default_flow)
     registry.load_from_db()
+    wire_acd(acd, services, registry)
     blacklist.configure(factory)
     Router(registry, default="hotline").install(engine)
     return registry
+
+
+def install_prompts(cfg: Config, summary: StartupSummary) -> PromptLibrary:
+    """Generate the prompts a first start needs (demo hotline; queue position / expected wait / callback
+    offer and music on hold in zh and en) and return the engine's prompt library over cfg.prompts_dir."""
+    if espeak_available():
+        summary.on("speech", "espeak-ng synthesises prompts that have no recording")
+    else:
+        summary.off("speech", "espeak-ng is not installed: demo prompts are tone patterns",
+                    "apt-get install espeak-ng (make run installs it)")
+    ensure_demo_prompts(cfg.prompts_dir, cfg.language)
+    ensure_queue_prompts(cfg.prompts_dir)
+    return PromptLibrary([cfg.prompts_dir], cfg.language)
 
 
 async def _restore_campaigns(manager: CampaignManager) -> None:
@@ -193,14 +203,7 @@ async def serve(cfg: Config) -> None:
     journal = RunJournal(cfg.var_dir, cfg.interim_seconds)
     journal.recover(writer, [cfg.recordings_dir, os.path.join(cfg.var_dir, "voicemail")])   # after kill -9
     journal.mark_running()
-    if espeak_available():
-        summary.on("speech", "espeak-ng synthesises prompts that have no recording")
-    else:
-        summary.off("speech", "espeak-ng is not installed: demo prompts are tone patterns",
-                    "apt-get install espeak-ng (make run installs it)")
-    ensure_demo_prompts(cfg.prompts_dir, cfg.language)
-
-    media_prompts = PromptLibrary([cfg.prompts_dir], cfg.language)
+    media_prompts = install_prompts(cfg, summary)
     sim = None
     sip = sip_settings(cfg, summary)
     if sip is not None and not sip_port_free(sip):
@@ -231,11 +234,12 @@ async def serve(cfg: Config) -> None:
     summary.on("ACD", f"instance acd-{socket.gethostname()}")
     registry = install_flows(engine, cfg, factory, acd, DemoHotline(cfg.recordings_dir, cfg.language))
     campaigns: dict[str, Any] = {}       # name -> ivr.campaign.Campaign, shown and controlled in the web admin
-    campaign_manager = CampaignManager(engine, factory, registry, campaigns)   # web-created, kept in the DB
+    campaign_manager = CampaignManager(engine, factory, registry, campaigns,   # web-created, kept in the DB
+                                       calendars=registry.services.calendars)   # calling windows
 
     hub = Hub(session_factory=factory, engine=engine, acd=acd, writer=writer,
               recordings_dir=cfg.recordings_dir, prompts_dir=cfg.prompts_dir, fax_dir=cfg.fax_dir,
-              flows=registry, sms=sms, campaigns=campaigns,
+              flows=registry, prompts=registry.services.prompts, sms=sms, campaigns=campaigns,
               campaign_manager=campaign_manager)
     app = create_app({"DATABASE_URL": cfg.database_url, "PROMPTS_DIR": cfg.prompts_dir,
                       "METRICS_ALLOW": cfg.metrics_allow, "HTTPS": cfg.https, "TRUST_PROXY": cfg.trust_proxy}, hub)
