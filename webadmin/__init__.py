@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "MEDIA_DIRS": [],                  # extra directories files may be served from
     "METRICS_ALLOW": health.DEFAULT_METRICS_ALLOW,   # who may scrape /metrics (CIDRs; "" = nobody)
     "HEALTH_DB_TIMEOUT": 2.0,          # s /healthz and /metrics wait for the database's SELECT 1
+    "TIMEZONE": "Asia/Shanghai",       # IANA zone of times shown, report days, exports (server: by tone zone)
 }
 
 
@@ -77,7 +78,7 @@ def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
 
     @app.template_filter("ts")
     def _ts(v: object) -> str:
-        return v.strftime("%Y-%m-%d %H:%M:%S") if hasattr(v, "strftime") else ("" if v is None else str(v))
+        return i18n.local_time(v)
 
     return app
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, render_template, request
@@ -14,14 +15,15 @@ from werkzeug.local import LocalProxy
 
 from trunkline.acd.core import ACDError
 from trunkline.acd.models import AcdAgent, AcdEntry, AcdMember, AcdQueue
+from trunkline.acd.queues import QueueConfigError
 from trunkline.data.db import session_scope
-from trunkline.data.models import Cdr
 
-from . import sse
+from . import figures, sse
 from .hub import Hub
 from .security import audit, db, require
 
 bp = Blueprint("live", __name__)
+log = logging.getLogger("trunkline.webadmin.live")
 
 
 class Notifier:
@@ -108,45 +110,18 @@ def agents_snapshot() -> dict[str, Any]:
                             "calls": a.calls_taken} for a in rows]}
 
 
-def today_stats(queue: str | None = None, sl_seconds: float = 20.0,
-                now: dt.datetime | None = None) -> dict[str, Any]:
-    """Today's queue figures from the CDRs (UTC day): calls per hour, averages (s), SL and abandon (%)."""
+def today_stats(sl_seconds: float | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Today's figures (the local calendar day of the TIMEZONE setting, webadmin.figures): per queue, per agent,
+    overall (also spread at the top level), offered calls per local hour ("per_hour")."""
+    tz = figures.zone(current_app.config.get("TIMEZONE"))
     now = now or dt.datetime.now(dt.timezone.utc)
-    day0 = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    sl = float(current_app.config.get("SERVICE_LEVEL_SECONDS", 20.0)) if sl_seconds is None else sl_seconds
+    a, b = figures.day_bounds(now.astimezone(tz).date(), tz)
     with session_scope(db()) as s:
-        q = select(Cdr.start, Cdr.outcome, Cdr.wait, Cdr.talk, Cdr.wrapup, Cdr.queue).where(
-            Cdr.start >= day0, Cdr.queue.is_not(None))
-        if queue:
-            q = q.where(Cdr.queue == queue)
-        rows = s.execute(q).all()
-    return summarize(rows, sl_seconds, hours_of=True)
-
-
-def summarize(rows: Sequence[Any], sl_seconds: float = 20.0, hours_of: bool = False) -> dict[str, Any]:
-    """Queue figures over CDR rows (start, outcome, wait, talk, wrapup, ...): counts, ASA, AHT, SL %, abandon %."""
-    offered = len(rows)
-    answered = [r for r in rows if r.outcome == "answered"]
-    abandoned = [r for r in rows if r.outcome == "abandoned"]
-    waits = [r.wait for r in answered if r.wait is not None]
-    talks = [r.talk for r in answered if r.talk is not None]
-    handles = [(r.talk or 0.0) + (r.wrapup or 0.0) for r in answered if r.talk is not None]
-    all_waits = [r.wait for r in rows if r.wait is not None]
-    in_sl = sum(1 for r in answered if (r.wait or 0.0) <= sl_seconds)
-    out: dict[str, Any] = {
-        "offered": offered, "answered": len(answered), "abandoned": len(abandoned),
-        "asa": round(sum(waits) / len(waits), 1) if waits else 0.0,
-        "avg_wait": round(sum(all_waits) / len(all_waits), 1) if all_waits else 0.0,
-        "avg_talk": round(sum(talks) / len(talks), 1) if talks else 0.0,
-        "aht": round(sum(handles) / len(handles), 1) if handles else 0.0,
-        "service_level": round(100.0 * in_sl / offered, 1) if offered else 100.0,
-        "abandon_rate": round(100.0 * len(abandoned) / offered, 1) if offered else 0.0,
-    }
-    if hours_of:
-        per_hour = [0] * 24
-        for r in rows:
-            st = r.start if r.start.tzinfo else r.start.replace(tzinfo=dt.timezone.utc)
-            per_hour[st.astimezone(dt.timezone.utc).hour] += 1
-        out["per_hour"] = per_hour
+        f = figures.compute(s, a, b, sl, tz=tz, now=now.timestamp())
+    out: dict[str, Any] = dict(f["overall"])
+    out.update(queues=f["queues"], agents=f["agents"], overall=f["overall"],
+               per_hour=[h["offered"] for h in f["by_hour"]])
     return out
 
 
@@ -168,17 +143,43 @@ def _queues_from_tables() -> list[dict[str, Any]]:
              "available": avail.get(n, 0)} for n in names]
 
 
-def queues_snapshot() -> dict[str, Any]:
-    """Wallboard: live per-queue waiting/longest wait/available plus today's figures (cached 5 s)."""
+def _live_queues() -> list[dict[str, Any]]:
+    """Live per-queue rows from the ACD (else its tables); a queue whose stored configuration is invalid is
+    still listed, from the tables, with its problem in "error" (a bad row never breaks the wallboard)."""
     acd = _hub().acd
-    queues = list(acd.queues_status()) if acd is not None else _queues_from_tables()
+    rows = _queues_from_tables()
+    if acd is None:
+        return rows
+    try:
+        return list(acd.queues_status())
+    except (QueueConfigError, ValueError, TypeError) as exc:
+        log.warning("queue status: %s", exc)
+    good: list[dict[str, Any]] = []
+    for r in rows:
+        try:
+            acd.core.queue_config(r["name"], reload=True)
+        except (QueueConfigError, ValueError, TypeError) as exc:
+            r["error"] = str(exc)
+        good.append(r)
+    return good
+
+
+def queues_snapshot() -> dict[str, Any]:
+    """Wallboard: live per-queue waiting/longest wait/available plus today's figures (cached 5 s); each queue
+    row carries today's answered/abandoned/SL/ASA from webadmin.figures, the one definition."""
+    queues = _live_queues()
     _stats_cache = current_app.extensions.setdefault("tl_stats_cache", {"at": 0.0, "value": None})
     t = time.monotonic()
     if _stats_cache["value"] is None or t - _stats_cache["at"] > current_app.config.get("STATS_CACHE_SECONDS", 5.0):
-        _stats_cache["value"] = today_stats(sl_seconds=current_app.config.get("SERVICE_LEVEL_SECONDS", 20.0))
+        _stats_cache["value"] = today_stats()
         _stats_cache["at"] = t
-    return {"queues": queues, "today": _stats_cache["value"],
-            "sl_seconds": current_app.config.get("SERVICE_LEVEL_SECONDS", 20.0)}
+    today = _stats_cache["value"]
+    for q in queues:
+        f = today["queues"].get(q.get("name"), {})
+        for k in ("offered", "answered", "abandoned", "service_level", "asa", "aht", "abandon_rate"):
+            q[k] = f.get(k, 0 if k != "service_level" else None)
+    return {"queues": queues, "today": today, "sl_seconds": current_app.config.get("SERVICE_LEVEL_SECONDS", 20.0),
+            "errors": [f"{q['name']}: {q['error']}" for q in queues if q.get("error")]}
 
 
 TOPICS: dict[str, Callable[[], dict[str, Any]]] = {"channels": channels_snapshot, "agents": agents_snapshot,

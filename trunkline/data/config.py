@@ -15,6 +15,7 @@ class Config:
     trunk_signaling: str = "pri"           # E1/T1 spans: "pri" or "r2"
     zone: str = "cn"                       # tone zone
     language: str = "en"
+    timezone: str = ""                     # IANA zone of times shown and report days ("": Asia/Shanghai in zone cn)
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     metrics_allow: str = "127.0.0.1/32 ::1/128"   # client networks GET /metrics is served to ("" = nobody)
@@ -22,6 +23,11 @@ class Config:
     demo_interval: float = 5.0             # mean seconds between simulated callers
     realtime: bool = True
     gsm_port: str = ""                     # serial port of a GSM modem for SMS (simulated modem on sim://)
+
+    @property
+    def local_zone(self) -> str:
+        """The IANA time zone the web admin shows times in (the setting, else by tone zone)."""
+        return self.timezone or ("Asia/Shanghai" if self.zone == "cn" else "UTC")
 
     @property
     def prompts_dir(self) -> str:
