@@ -12,7 +12,7 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from trunkline.webadmin import config as config_pages
-from trunkline.webadmin import cti, health, i18n, live, messaging, records, reports, security
+from trunkline.webadmin import cti, health, i18n, live, messaging, records, reports, security, terms
 from trunkline.webadmin.hub import Hub
 
 log = logging.getLogger("trunkline.webadmin")
@@ -75,6 +75,8 @@ def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
             return ""
         s = int(seconds)
         return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+    app.add_template_filter(terms.term, "term")
 
     @app.template_filter("ts")
     def _ts(v: object) -> str:

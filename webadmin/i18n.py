@@ -8,10 +8,11 @@ import hashlib
 import os
 import tempfile
 
+from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, current_app, g, redirect, request, session
-from flask_babel import Babel
+from flask_babel import Babel, get_locale
 from werkzeug.wrappers import Response
 
 from trunkline.data.db import session_scope
@@ -51,16 +52,20 @@ def compile_catalogues(src: str = TRANSLATIONS, dest: str | None = None) -> str:
             digest.update(p.encode() + f.read())
     dest = dest or os.path.join(tempfile.gettempdir(), f"trunkline-i18n-{os.getuid()}-{digest.hexdigest()[:16]}")
     for p in pos:
-        out = os.path.join(dest, os.path.relpath(p, src))[:-3] + ".mo"
-        if os.path.exists(out):
-            continue
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        with open(p, "rb") as src_f:
-            cat = read_po(src_f)
-        tmp = f"{out}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as out_f:
-            write_mo(out_f, cat, use_fuzzy=False)
-        os.replace(tmp, out)
+        rel = os.path.relpath(p, src)
+        lang = rel.split(os.sep)[0]
+        # Babel names the locale zh_CN "zh_Hans_CN" when it looks for the catalogue: write both
+        for name in {lang, str(Locale.parse(lang))}:
+            out = os.path.join(dest, name, *rel.split(os.sep)[1:])[:-3] + ".mo"
+            if os.path.exists(out):
+                continue
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            with open(p, "rb") as src_f:
+                cat = read_po(src_f)
+            tmp = f"{out}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as out_f:
+                write_mo(out_f, cat, use_fuzzy=False)
+            os.replace(tmp, out)
     return dest
 
 
@@ -93,7 +98,9 @@ def install(app: Flask) -> Babel:
 
     @app.context_processor
     def _languages() -> dict[str, object]:
-        return {"languages": LANGUAGE_NAMES, "tz_name": app.config.get("TIMEZONE") or "UTC"}
+        loc = str(get_locale() or DEFAULT_LANGUAGE)
+        return {"languages": LANGUAGE_NAMES, "tz_name": app.config.get("TIMEZONE") or "UTC",
+                "html_lang": "zh-CN" if loc.startswith("zh") else "en"}
 
     @app.route("/lang/<code>")
     def switch_language(code: str) -> Response:

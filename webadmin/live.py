@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, render_template, request
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.local import LocalProxy
 
@@ -21,6 +22,7 @@ from trunkline.data.db import session_scope
 from . import figures, sse
 from .hub import Hub
 from .security import audit, db, require
+from .terms import terms
 
 bp = Blueprint("live", __name__)
 log = logging.getLogger("trunkline.webadmin.live")
@@ -186,26 +188,75 @@ TOPICS: dict[str, Callable[[], dict[str, Any]]] = {"channels": channels_snapshot
                                                   "queues": queues_snapshot}
 
 
+def live_strings() -> dict[str, str]:
+    """Words live.js shows, in the user's language (stored values: states, kinds, via terms)."""
+    words = {
+        "busy_of": _("%(busy)s busy of %(total)s channels"),
+        "Span": _("Span"),
+        "Kind": _("Kind"),
+        "Channels": _("Channels"),
+        "Busy": _("Busy"),
+        "Alarms": _("Alarms"),
+        "Channel": _("Channel"),
+        "State": _("State"),
+        "Caller": _("Caller"),
+        "Called": _("Called"),
+        "Duration": _("Duration"),
+        "Call": _("Call"),
+        "Agent": _("Agent"),
+        "Name": _("Name"),
+        "Reason": _("Reason"),
+        "In state": _("In state"),
+        "Calls": _("Calls"),
+        "waiting calls": _("waiting calls"),
+        "longest wait": _("longest wait"),
+        "agents available": _("agents available"),
+        "calls today": _("calls today"),
+        "service level": _("service level"),
+        "abandon rate": _("abandon rate"),
+        "ASA": _("average speed of answer"),
+        "avg talk": _("avg talk"),
+        "avg handle": _("avg handle"),
+        "Queue": _("Queue"),
+        "Waiting": _("Waiting"),
+        "Longest wait": _("Longest wait"),
+        "Available": _("Available"),
+        "Logged in": _("Logged in"),
+        "On break": _("On break"),
+        "EWT": _("EWT"),
+        "SL today": _("Service level today"),
+        "Answered": _("Answered"),
+        "Abandoned": _("Abandoned"),
+        "per hour": _("Calls per hour today"),
+        "live": _("live"),
+        "reconnecting": _("reconnecting…"),
+        "problem": _("Configuration problem"),
+        "answered today": _("answered today"),
+    }
+    words.update({f"term:{k}": v for k, v in terms().items()})
+    return words
+
+
 @bp.route("/")
 @bp.route("/live/channels")
 @require("live.view")
 def channels() -> str:
     """Spans and channels page."""
-    return render_template("live.html", topic="channels", title="Channels")
+    return render_template("live.html", topic="channels", title=_("Channels"), live_strings=live_strings())
 
 
 @bp.route("/live/agents")
 @require("live.view")
 def agents() -> str:
     """Agents page."""
-    return render_template("live.html", topic="agents", title="Agents")
+    return render_template("live.html", topic="agents", title=_("Agents"), live_strings=live_strings())
 
 
 @bp.route("/live/wallboard")
 @require("live.view")
 def wallboard() -> str:
     """Queue wallboard for the big screen."""
-    return render_template("live.html", topic="queues", title="Queue wallboard")
+    return render_template("live.html", topic="queues", title=_("Queue wallboard"), live_strings=live_strings())
 
 
 @bp.route("/api/live/<topic>")
@@ -263,12 +314,12 @@ def monitor() -> Response:
     agent = request.form.get("agent", "")
     mode = request.form.get("mode", "")
     if mode not in ("listen", "whisper", "barge") or not agent:
-        abort(400, description="mode must be listen, whisper or barge, with an agent")
+        abort(400, description=_("mode must be listen, whisper or barge, with an agent"))
     station = request.form.get("station", "")
     audit(mode, f"agent:{agent}", f"supervisor station {station}")
     acd = _hub().acd
     if acd is None:
-        abort(501, description="the ACD is not running in this server; nothing to monitor")
+        abort(501, description=_("the ACD is not running in this server; nothing to monitor"))
     try:
         result = acd.monitor(agent=agent, mode=mode, supervisor=g.user.username, station=station)
     except ACDError as exc:          # the ACD refused the request: say why

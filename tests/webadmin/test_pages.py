@@ -64,7 +64,7 @@ def test_cdr_search_filters_and_csv(app_hub):
     assert "02112345678" in page and "13800000001" not in page
     assert c.get("/cdrs?from=yesterday").status_code == 400
     r = c.get("/cdrs.csv?queue=billing&outcome=answered")
-    rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True))))
+    rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True).lstrip("\ufeff"))))
     assert r.mimetype == "text/csv" and sorted(x["call_id"] for x in rows) == ["a1", "a2", "a3"]
     assert {x["agent"] for x in rows} == {"1001", "1002"} and rows[0]["talk"]
 
@@ -130,7 +130,7 @@ def test_fax_pages_rendered_as_png(app_hub, tmp_path):
         s.add(Fax(id=1, direction="in", number="0211234", remote_ident="+86 21 1234", path=path, pages=2,
                   bit_rate=14400, ok=True))
     c = _client(app, "viewer")
-    assert "page 2" in c.get("/faxes/1").get_data(as_text=True)
+    assert "Page 2" in c.get("/faxes/1").get_data(as_text=True)
     r = c.get("/faxes/1/page/2.png")
     assert r.status_code == 200 and r.mimetype == "image/png"
     png = Image.open(io.BytesIO(r.data))
