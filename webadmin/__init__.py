@@ -12,7 +12,7 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from trunkline.webadmin import config as config_pages
-from trunkline.webadmin import cti, health, i18n, live, messaging, records, reports, security, terms
+from trunkline.webadmin import cti, health, i18n, live, messaging, records, reports, security, terms, typed_pages
 from trunkline.webadmin.hub import Hub
 
 log = logging.getLogger("trunkline.webadmin")
@@ -59,6 +59,7 @@ def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
     app.register_blueprint(live.bp)
     app.register_blueprint(records.bp)
     app.register_blueprint(config_pages.bp)
+    app.register_blueprint(typed_pages.bp)        # typed config forms' JSON API
     app.register_blueprint(reports.bp)
     app.register_blueprint(messaging.bp)
     app.register_blueprint(cti.bp)              # the ACD's CTI streams + agent page

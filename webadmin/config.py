@@ -24,9 +24,11 @@ from trunkline.ivr import flowdoc
 from trunkline.ivr.models import IvrBlacklistEntry, IvrCalendar, IvrCalendarDay, IvrFlow, IvrMailbox, IvrPrompt
 from trunkline.ivr.prompts import PromptError, PromptLibrary, check_lang, check_name
 
+from .forms import FORMS
 from .rows import listed
 from .security import audit, can, db, hash_password, parse_cidrs, require, would_lock_out
 from .terms import term
+from .typed_pages import typed_page
 
 bp = Blueprint("config", __name__)
 
@@ -143,8 +145,11 @@ def index() -> str:
 @bp.route("/config/table/<page>", methods=["GET", "POST"])
 @require("config.view")
 def table(page: str) -> Response | str | tuple[str, int]:
-    """Generic editor: list rows, add, update, delete (each change audited)."""
+    """Generic editor: list rows, add, update, delete (each change audited); queues, agents, members and
+    skills have typed forms (webadmin.typed_pages)."""
     model = _model(page)
+    if page in FORMS:
+        return typed_page(page, str(TABLES[page][1]))
     cols = _columns(page, model)
     pks = [cast(Column[Any], c) for c in inspect(model).primary_key]
     error = None

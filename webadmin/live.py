@@ -16,7 +16,7 @@ from werkzeug.local import LocalProxy
 
 from trunkline.acd.core import ACDError
 from trunkline.acd.models import AcdAgent, AcdEntry, AcdMember, AcdQueue
-from trunkline.acd.queues import QueueConfigError
+from trunkline.acd.queues import QueueConfig, QueueConfigError
 from trunkline.data.db import session_scope
 
 from . import figures, sse
@@ -131,6 +131,12 @@ def _queues_from_tables() -> list[dict[str, Any]]:
     """Per-queue waiting / longest wait / available from the ACD tables (no ACD in this server)."""
     now = _clock()
     with session_scope(db()) as s:
+        problems: dict[str, str] = {}
+        for row in s.scalars(select(AcdQueue).order_by(AcdQueue.name)):
+            try:
+                QueueConfig.from_row(row)
+            except (QueueConfigError, ValueError, TypeError) as exc:     # any stored value: reported, not raised
+                problems[row.name] = str(exc)
         names = s.scalars(select(AcdQueue.name).order_by(AcdQueue.name)).all()
         waiting: dict[str, int] = {q: n for q, n in s.execute(
             select(AcdEntry.queue, func.count()).where(AcdEntry.state == "waiting").group_by(AcdEntry.queue))}
@@ -140,9 +146,13 @@ def _queues_from_tables() -> list[dict[str, Any]]:
         avail: dict[str, int] = {q: n for q, n in s.execute(
             select(AcdMember.queue, func.count()).join(AcdAgent, AcdAgent.id == AcdMember.agent)
             .where(AcdAgent.state == "available").group_by(AcdMember.queue))}
-    return [{"name": n, "waiting": waiting.get(n, 0),
-             "longest_wait": round(max(0.0, now - oldest[n]), 1) if oldest.get(n) is not None else 0.0,
-             "available": avail.get(n, 0)} for n in names]
+    out = [{"name": n, "waiting": waiting.get(n, 0),
+            "longest_wait": round(max(0.0, now - oldest[n]), 1) if oldest.get(n) is not None else 0.0,
+            "available": avail.get(n, 0)} for n in names]
+    for r in out:
+        if r["name"] in problems:
+            r["error"] = problems[r["name"]]
+    return out
 
 
 def _live_queues() -> list[dict[str, Any]]:

@@ -19,6 +19,11 @@ def terms() -> dict[str, str]:
         "available": _("available"), "ringing": _("ringing"), "wrapup": _("wrap-up"), "break": _("on break"),
         "logged_out": _("logged out"), "idle": _("idle"), "up": _("up"), "down": _("down"),
         "dialing": _("dialing"), "offered": _("offered"),
+        # queue strategies
+        "ring-all": _("ring all agents at once"), "longest-idle": _("longest idle agent first"),
+        "round-robin": _("round robin"), "fewest-calls": _("fewest calls first"),
+        "least-talk-time": _("least talk time first"), "top-down": _("in listed order"), "random": _("random"),
+        "weighted-random": _("weighted random"), "skills-based": _("best skill match"),
         # roles
         "admin": _("administrator"), "supervisor": _("supervisor"), "agent": _("agent"), "viewer": _("viewer"),
         # campaigns

@@ -4,6 +4,7 @@ finds no untranslated English on any page."""
 import datetime as dt
 import os
 import re
+import subprocess
 
 import pytest
 from babel.messages.extract import extract_from_dir
@@ -14,6 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from web_fixtures import FixtureEngine, login, make_app
 
+from trunkline.acd.models import AcdQueue
 from trunkline.data import db
 from trunkline.data.models import Cdr, User
 from trunkline.webadmin import serve
@@ -83,15 +85,17 @@ def test_zh_browser_gets_chinese_login_and_the_switch_is_kept_per_user(tmp_path)
 
 
 #: words that stay as they are in a Chinese page: product and protocol names, units, user names, zone names
-ALLOWED = {"Trunkline", "English", "CSV", "XLSX", "IVR", "GSM", "ECM", "CIDR", "JSON", "TTS", "SMS", "PIN", "EWT",
-           "URL", "IP", "Asia", "Shanghai", "admin", "super", "agent", "viewer", "billing", "bit", "YYYY", "HH", "MM",
-           "DD"}
+ALLOWED = {"Trunkline", "English", "CSV", "XLSX", "IVR", "GSM", "ECM", "CIDR", "FXS", "JSON", "TTS", "SMS", "PIN",
+           "EWT", "URL", "IP", "Asia", "Shanghai", "admin", "super", "agent", "viewer", "billing", "bit", "YYYY", "HH",
+           "MM", "DD"}
 PAGES = ["/live/channels", "/live/agents", "/live/wallboard", "/cdrs", "/recordings", "/voicemail", "/faxes",
          "/sms", "/campaigns", "/reports", "/config", "/config/flows", "/config/prompts", "/config/table/queues",
          "/config/table/agents", "/config/table/members", "/config/users", "/audit", "/errors", "/no-such-page"]
 
 
 def test_chromium_in_zh_cn_shows_no_english_and_local_times(tmp_path, artifacts_dir):
+    fonts = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True).stdout
+    assert fonts.strip(), "no CJK font: Chinese pages and charts would show boxes (Makefile SYSPKGS)"
     app, hub = make_app(tmp_path, engine=FixtureEngine(), LIVE_STREAM_SECONDS=5.0)
     with db.session_scope(hub.session_factory) as s:
         s.add(Cdr(call_id="z1", start=dt.datetime(2026, 11, 20, 1, 30, tzinfo=dt.timezone.utc), caller="13800138000",
@@ -126,6 +130,27 @@ def test_chromium_in_zh_cn_shows_no_english_and_local_times(tmp_path, artifacts_
         row = b.find_element(By.CSS_SELECTOR, "#cdr-table tbody tr").text
         assert "2026-11-20 09:30:00" in row and "已完成" in row        # 01:30 UTC shown in Asia/Shanghai
         assert problems == {}, problems
+        # a queue with values the form would never offer: field errors in Chinese, nothing saved ...
+        b.get(base + "/config/table/queues")
+        b.execute_script("""
+            var f = document.getElementById('add-form'); f.noValidate = true;
+            f.querySelector('[name=name]').value = 'billing';
+            var sel = f.querySelector('[name=strategy]'); var o = document.createElement('option');
+            o.value = 'random-ish'; o.text = 'random-ish'; sel.appendChild(o); sel.value = 'random-ish';
+            f.querySelector('[name=ring_timeout]').value = '-5';""")
+        b.find_element(By.ID, "add").click()
+        WebDriverWait(b, 10).until(lambda d: d.find_elements(By.ID, "error-strategy"))
+        assert "请从列出的值中选择" in b.find_element(By.ID, "error-strategy").text
+        assert "必须在 1 到 600 之间" in b.find_element(By.ID, "error-ring_timeout").text
+        b.save_screenshot(os.path.join(artifacts_dir, "web_zh_queue_field_error.png"))
+        # ... and the same values stored behind the form's back leave the wallboard live, the problem shown
+        with db.session_scope(hub.session_factory) as s:
+            assert s.get(AcdQueue, "billing") is None
+            s.add(AcdQueue(name="billing", strategy="random-ish", options={"ring_timeout": -5}))
+        b.get(base + "/live/wallboard")
+        WebDriverWait(b, 15).until(lambda d: "配置问题" in d.find_element(By.ID, "queues").text)
+        WebDriverWait(b, 15).until(lambda d: d.find_element(By.ID, "live-status").text.startswith("实时"))
+        assert "random-ish" in b.find_element(By.ID, "queues").text
     finally:
         b.quit()
         stopper.stop()
