@@ -7,7 +7,8 @@ SYSPKGS := libspandsp-dev libpri-dev libss7-dev baresip-core kamailio sox espeak
            chromium chromium-driver \
            alsa-utils flite sound-theme-freedesktop \
            asc-music powermanga-data xblast-tnt-musics tecnoballz-data ceferino-data chromium-bsu-data \
-           openttd-openmsx libfluidsynth3 timgm6mb-soundfont csound-soundfont fluidr3mono-gm-soundfont libopenmpt0
+           openttd-openmsx libfluidsynth3 timgm6mb-soundfont csound-soundfont fluidr3mono-gm-soundfont libopenmpt0 \
+           fonts-wqy-microhei
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint bench sysdeps venv clean dahdi-header

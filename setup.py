@@ -33,13 +33,14 @@ setup(
         "sqlalchemy>=2.0", "alembic>=1.12", "flask>=3.0", "waitress>=3.0", "pillow>=10",
         "pyyaml>=6", "psycopg[binary]>=3.1",
         "flask-babel>=4.0",   # i18n of the web admin (zh-CN/en message catalogues, per-request locale)
+        "openpyxl>=3.1",      # XLSX report exports
     ],
     extras_require={"test": [
         "pytest>=8", "pytest-benchmark>=4", "hypothesis>=6", "pytest-timeout>=2", "selenium>=4",
         "threadpoolctl>=3",
         "cn2an>=0.5", "num2words>=0.5",   # independent readings of Chinese/English numbers (say-number checks)
         # the layer contract, lint and type checks run by `make test` (well-kept, config in the repo)
-        "import-linter>=2.1", "ruff>=0.6", "mypy>=1.11", "types-PyYAML", "types-pyserial",
+        "import-linter>=2.1", "ruff>=0.6", "mypy>=1.11", "types-PyYAML", "types-pyserial", "types-openpyxl",
     ], "bench": ["matplotlib>=3.5"]},   # bench.fax_density --table draws its plot
     entry_points={"console_scripts": ["trunkline=trunkline.app.cli:main"]},
 )

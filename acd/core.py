@@ -21,6 +21,7 @@ from .dispatch import DISPATCH_LOCK, Dispatcher, Offer
 from .entries import LEAVE_EVENTS, JoinResult, QueueEntries
 from .ewt import estimate
 from .models import AcdAgent, AcdEntry, AcdMember, AcdQueue
+from .queues import QueueConfigError
 from .store import CONNECTED, DONE, IN_QUEUE, OFFERED, WAITING, ACDError
 
 __all__ = ["ACDCore", "ACDError", "CONNECTED", "DISPATCH_LOCK", "DONE", "IN_QUEUE", "JoinResult", "LEAVE_EVENTS",
@@ -56,7 +57,12 @@ class ACDCore(AgentStates, QueueEntries, Dispatcher):
         with self.transaction() as s:
             names = [q.name for q in s.scalars(select(AcdQueue).order_by(AcdQueue.name))]
         for name in names:
-            cfg = self.queue_config(name)
+            try:
+                cfg = self.queue_config(name)
+            except QueueConfigError as exc:       # a bad stored row: listed with its problem, never raised
+                out.append({"name": name, "error": str(exc), "waiting": 0, "longest_wait": 0.0, "agents": 0,
+                            "logged_in": 0, "available": 0, "busy": 0, "on_break": 0})
+                continue
             with self.transaction() as s:
                 waiting = list(s.scalars(select(AcdEntry).where(AcdEntry.queue == name,
                                                                 AcdEntry.state.in_(IN_QUEUE))))

@@ -13,7 +13,7 @@ from waitress.server import create_server
 
 from trunkline.data import numbers
 from trunkline.webadmin import config as config_pages
-from trunkline.webadmin import cti, health, i18n, live, messaging, records, reports, security
+from trunkline.webadmin import cti, health, i18n, live, messaging, records, reports, security, terms, typed_pages
 from trunkline.webadmin.hub import Hub
 
 log = logging.getLogger("trunkline.webadmin")
@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "MEDIA_DIRS": [],                  # extra directories files may be served from
     "METRICS_ALLOW": health.DEFAULT_METRICS_ALLOW,   # who may scrape /metrics (CIDRs; "" = nobody)
     "HEALTH_DB_TIMEOUT": 2.0,          # s /healthz and /metrics wait for the database's SELECT 1
+    "TIMEZONE": "Asia/Shanghai",       # IANA zone of times shown, report days, exports (server: by tone zone)
 }
 
 
@@ -64,6 +65,7 @@ def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
     app.register_blueprint(live.bp)
     app.register_blueprint(records.bp)
     app.register_blueprint(config_pages.bp)
+    app.register_blueprint(typed_pages.bp)        # typed config forms' JSON API
     app.register_blueprint(reports.bp)
     app.register_blueprint(messaging.bp)
     app.register_blueprint(cti.bp)              # the ACD's CTI streams + agent page
@@ -82,10 +84,11 @@ def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
         return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
     app.add_template_filter(numbers.display, "phone")    # caller ID shown as people write it (138 0013 8000)
+    app.add_template_filter(terms.term, "term")
 
     @app.template_filter("ts")
     def _ts(v: object) -> str:
-        return v.strftime("%Y-%m-%d %H:%M:%S") if hasattr(v, "strftime") else ("" if v is None else str(v))
+        return i18n.local_time(v)
 
     return app
 

@@ -11,6 +11,8 @@ from typing import Any, cast
 
 import yaml
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, Integer, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
@@ -30,25 +32,29 @@ from trunkline.ivr.models import (
 )
 from trunkline.ivr.prompts import PromptError, PromptLibrary, check_lang, check_name
 
+from .forms import FORMS
 from .rows import listed
 from .security import audit, can, db, hash_password, parse_cidrs, require, sessions, would_lock_out
+from .terms import term
+from .typed_pages import typed_page
 
 bp = Blueprint("config", __name__)
 
 #: page name -> (model, title, editable columns)
-TABLES: dict[str, tuple[type[Base], str, list[str]]] = {
-    "queues": (AcdQueue, "Queues", ["name", "strategy", "options", "enabled"]),
-    "agents": (AcdAgent, "Agents", ["id", "name", "pin", "station_port", "number", "host"]),
-    "members": (AcdMember, "Queue members", ["queue", "agent", "penalty", "position", "weight"]),
-    "skills": (AcdSkill, "Agent skills", ["agent", "skill", "level"]),
-    "calendars": (IvrCalendar, "Calendars", ["name", "timezone", "weekly"]),
-    "calendar_days": (IvrCalendarDay, "Holidays and make-up days", ["calendar_id", "day", "kind", "name", "hours"]),
-    "blacklist": (IvrBlacklistEntry, "Blacklist", ["pattern", "match", "action", "flow", "cause", "note", "enabled"]),
-    "mailboxes": (IvrMailbox, "Voicemail boxes", ["box", "pin", "name", "email", "max_seconds"]),
-    "lookups": (IvrLookupSource, "Lookup sources", ["name", "kind", "query", "field", "timeout", "enabled"]),
-    "boards": (Board, "Boards", ["name", "url", "enabled"]),
-    "spans": (Span, "Spans", ["board_id", "number", "trunk", "law", "channels", "options", "enabled"]),
-    "role_allowlist": (RoleAllowlist, "Role IP allowlist", ["role", "cidr"]),
+TABLES: dict[str, tuple[type[Base], Any, list[str]]] = {
+    "queues": (AcdQueue, _l("Queues"), ["name", "strategy", "options", "enabled"]),
+    "agents": (AcdAgent, _l("Agents"), ["id", "name", "pin", "station_port", "number", "host"]),
+    "members": (AcdMember, _l("Queue members"), ["queue", "agent", "penalty", "position", "weight"]),
+    "skills": (AcdSkill, _l("Agent skills"), ["agent", "skill", "level"]),
+    "calendars": (IvrCalendar, _l("Calendars"), ["name", "timezone", "weekly"]),
+    "calendar_days": (IvrCalendarDay, _l("Holidays and make-up days"), ["calendar_id", "day", "kind", "name", "hours"]),
+    "blacklist": (IvrBlacklistEntry, _l("Blacklist"),
+                  ["pattern", "match", "action", "flow", "cause", "note", "enabled"]),
+    "mailboxes": (IvrMailbox, _l("Voicemail boxes"), ["box", "pin", "name", "email", "max_seconds"]),
+    "lookups": (IvrLookupSource, _l("Lookup sources"), ["name", "kind", "query", "field", "timeout", "enabled"]),
+    "boards": (Board, _l("Boards"), ["name", "url", "enabled"]),
+    "spans": (Span, _l("Spans"), ["board_id", "number", "trunk", "law", "channels", "options", "enabled"]),
+    "role_allowlist": (RoleAllowlist, _l("Role IP allowlist"), ["role", "cidr"]),
 }
 SECRET_COLUMNS = {"pin", "password_hash", "pin_hash"}
 #: tables that decide who may log in from where: admin-only (security.manage)
@@ -98,13 +104,30 @@ def convert(col: Column[Any], text: str) -> Any:
             return dt.datetime.fromisoformat(text)
         if isinstance(t, Date):
             return dt.date.fromisoformat(text)
-    except (ValueError, json.JSONDecodeError) as e:
-        raise ValueError(f"{col.key}: {e}") from None
+    except (ValueError, json.JSONDecodeError):
+        raise ValueError(_("%(field)s: not a valid %(kind)s (%(text)s)", field=term(col.key),
+                           kind=_type_word(col), text=text[:40])) from None
     if col.key == "cidr":
         parse_cidrs(text)
     if col.key == "role" and text not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        raise ValueError(_("role must be one of %(roles)s", roles=", ".join(ROLES)))
     return text
+
+
+def _type_word(col: Column[Any]) -> str:
+    """What kind of value a column takes, in the user's language."""
+    t = col.type
+    if isinstance(t, Integer):
+        return _("whole number")
+    if isinstance(t, Float):
+        return _("decimal number")
+    if isinstance(t, JSON):
+        return _("JSON value")
+    if isinstance(t, DateTime):
+        return _("date and time (YYYY-MM-DD HH:MM)")
+    if isinstance(t, Date):
+        return _("date (YYYY-MM-DD)")
+    return _("value")
 
 
 def show(col: Column[Any], value: Any) -> str:
@@ -131,8 +154,11 @@ def index() -> str:
 @bp.route("/config/table/<page>", methods=["GET", "POST"])
 @require("config.view")
 def table(page: str) -> Response | str | tuple[str, int]:
-    """Generic editor: list rows, add, update, delete (each change audited)."""
+    """Generic editor: list rows, add, update, delete (each change audited); queues, agents, members and
+    skills have typed forms (webadmin.typed_pages)."""
     model = _model(page)
+    if page in FORMS:
+        return typed_page(page, str(TABLES[page][1]))
     cols = _columns(page, model)
     pks = [cast(Column[Any], c) for c in inspect(model).primary_key]
     error = None
@@ -145,7 +171,7 @@ def table(page: str) -> Response | str | tuple[str, int]:
                     key = tuple(convert(c, request.form.get("pk_" + c.key, "")) for c in pks)
                     row = s.get(model, key if len(key) > 1 else key[0])
                     if row is None:
-                        raise ValueError("that row no longer exists")
+                        raise ValueError(_("that row no longer exists"))
                 else:
                     row = model()
                 if op == "delete":
@@ -163,7 +189,7 @@ def table(page: str) -> Response | str | tuple[str, int]:
                             text = hash_password(text)
                         val = convert(c, text)
                         if val is None and not c.nullable and c.default is None and not c.primary_key:
-                            raise ValueError(f"{c.key} is required")
+                            raise ValueError(_("%(field)s is required", field=term(c.key)))
                         setattr(row, c.key, val)
                         detail[c.key] = "***" if c.key in SECRET_COLUMNS else text
                     if op != "update":
@@ -174,7 +200,8 @@ def table(page: str) -> Response | str | tuple[str, int]:
             audit(f"config_{op}", _table_name(page), json.dumps(detail, ensure_ascii=False))
             return redirect(url_for("config.table", page=page))
         except IntegrityError as e:
-            error = "Refused by the database (duplicate or missing reference): " + str(e.orig).splitlines()[0]
+            error = _("Refused by the database (duplicate or missing reference): %(why)s",
+                      why=str(e.orig).splitlines()[0])
         except ValueError as e:
             error = str(e)
     with session_scope(db()) as s:
@@ -229,7 +256,7 @@ def flow_edit() -> tuple[str, int]:
         text = request.form.get("source", "").replace("\r\n", "\n")
         errors = validate_flow(text)
         if errors:
-            audit("flow_rejected", f"flow:{name}", "; ".join(m for _, m in errors)[:1000])
+            audit("flow_rejected", f"flow:{name}", "; ".join(m for _line, m in errors)[:1000])
         else:
             doc_name = (yaml.safe_load(text) or {}).get("name") or name
             reg = _flow_registry()
@@ -299,8 +326,8 @@ def prompts() -> tuple[str, int]:
                 path = lib.define_text(name, text, lang=lang)
                 audit("prompt_tts", f"prompt:{lang or ''}/{name}", text[:200])
             else:
-                raise PromptError("choose a file to upload or enter text for TTS")
-            msg = f"Prompt {name!r} saved ({os.path.basename(path)})."
+                raise PromptError(_("choose a file to upload or enter text for TTS"))
+            msg = _("Prompt %(name)s saved (%(file)s).", name=name, file=os.path.basename(path))
         except PromptError as e:
             error = str(e)
     with session_scope(db()) as s:
@@ -322,17 +349,17 @@ def users() -> tuple[str, int]:
                 if op == "create":
                     username = request.form.get("username", "").strip()
                     if not username or len(username) > 64:
-                        raise ValueError("username required (at most 64 characters)")
+                        raise ValueError(_("username required (at most 64 characters)"))
                     role = request.form.get("role", "viewer")
                     if role not in ROLES:
-                        raise ValueError("unknown role")
+                        raise ValueError(_("unknown role"))
                     password = request.form.get("password", "")
                     if len(password) < 10:
-                        raise ValueError("password needs at least 10 characters")
+                        raise ValueError(_("password needs at least 10 characters"))
                     cidrs = request.form.get("allow_cidrs", "").strip()
                     parse_cidrs(cidrs)
                     if s.scalars(select(User).where(User.username == username)).first():
-                        raise ValueError(f"user {username!r} exists")
+                        raise ValueError(_("user %(name)s exists", name=username))
                     s.add(User(username=username, role=role, password_hash=hash_password(password),
                                allow_cidrs=cidrs, agent_id=request.form.get("agent_id") or None))
                     detail = f"role={role} allow={cidrs}"
@@ -340,21 +367,21 @@ def users() -> tuple[str, int]:
                 else:
                     u = s.get(User, int(request.form.get("id", "0")))
                     if u is None:
-                        raise ValueError("no such user")
+                        raise ValueError(_("no such user"))
                     target = u.username
                     if op == "update":
                         role = request.form.get("role", u.role)
                         if role not in ROLES:
-                            raise ValueError("unknown role")
+                            raise ValueError(_("unknown role"))
                         cidrs = request.form.get("allow_cidrs", "").strip()
                         parse_cidrs(cidrs)
                         if u.id == g.user.id and role != "admin":
-                            raise ValueError("you cannot remove your own admin role")
+                            raise ValueError(_("you cannot remove your own admin role"))
                         u.role, u.allow_cidrs = role, cidrs
                         u.active = request.form.get("active") == "on"
                         u.agent_id = request.form.get("agent_id") or None
                         if u.id == g.user.id and not u.active:
-                            raise ValueError("you cannot deactivate yourself")
+                            raise ValueError(_("you cannot deactivate yourself"))
                         s.flush()
                         if u.id == g.user.id and (lock := would_lock_out(s)):
                             raise ValueError(lock)
@@ -362,19 +389,19 @@ def users() -> tuple[str, int]:
                     elif op == "password":
                         password = request.form.get("password", "")
                         if len(password) < 10:
-                            raise ValueError("password needs at least 10 characters")
+                            raise ValueError(_("password needs at least 10 characters"))
                         u.password_hash = hash_password(password)
                         sessions().revoke_user(u.id, keep=session.get("sid") if u.id == g.user.id else None)
                         detail = "password reset"
                     elif op == "delete":
                         if u.id == g.user.id:
-                            raise ValueError("you cannot delete yourself")
+                            raise ValueError(_("you cannot delete yourself"))
                         s.delete(u)
                         detail = "deleted"
                     else:
-                        raise ValueError("unknown operation")
+                        raise ValueError(_("unknown operation"))
             audit(f"user_{op}", f"user:{target}", detail)
-            msg = f"{op}: {target} done."
+            msg = _("%(op)s: %(target)s done.", op=term(op), target=target)
         except ValueError as e:
             error = str(e)
     with session_scope(db()) as s:

@@ -3,26 +3,30 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, render_template, request
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.local import LocalProxy
 
 from trunkline.acd.core import ACDError
 from trunkline.acd.models import AcdAgent, AcdEntry, AcdMember, AcdQueue
+from trunkline.acd.queues import QueueConfig, QueueConfigError
 from trunkline.data.db import session_scope
-from trunkline.data.models import Cdr
 
-from . import sse
+from . import figures, sse
 from .health import engine_health
 from .hub import Hub
 from .security import audit, db, require
+from .terms import terms
 
 bp = Blueprint("live", __name__)
+log = logging.getLogger("trunkline.webadmin.live")
 
 
 class Notifier:
@@ -111,45 +115,18 @@ def agents_snapshot() -> dict[str, Any]:
                             "calls": a.calls_taken} for a in rows]}
 
 
-def today_stats(queue: str | None = None, sl_seconds: float = 20.0,
-                now: dt.datetime | None = None) -> dict[str, Any]:
-    """Today's queue figures from the CDRs (UTC day): calls per hour, averages (s), SL and abandon (%)."""
+def today_stats(sl_seconds: float | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Today's figures (the local calendar day of the TIMEZONE setting, webadmin.figures): per queue, per agent,
+    overall (also spread at the top level), offered calls per local hour ("per_hour")."""
+    tz = figures.zone(current_app.config.get("TIMEZONE"))
     now = now or dt.datetime.now(dt.timezone.utc)
-    day0 = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    sl = float(current_app.config.get("SERVICE_LEVEL_SECONDS", 20.0)) if sl_seconds is None else sl_seconds
+    a, b = figures.day_bounds(now.astimezone(tz).date(), tz)
     with session_scope(db()) as s:
-        q = select(Cdr.start, Cdr.outcome, Cdr.wait, Cdr.talk, Cdr.wrapup, Cdr.queue).where(
-            Cdr.start >= day0, Cdr.queue.is_not(None))
-        if queue:
-            q = q.where(Cdr.queue == queue)
-        rows = s.execute(q).all()
-    return summarize(rows, sl_seconds, hours_of=True)
-
-
-def summarize(rows: Sequence[Any], sl_seconds: float = 20.0, hours_of: bool = False) -> dict[str, Any]:
-    """Queue figures over CDR rows (start, outcome, wait, talk, wrapup, ...): counts, ASA, AHT, SL %, abandon %."""
-    offered = len(rows)
-    answered = [r for r in rows if r.outcome == "answered"]
-    abandoned = [r for r in rows if r.outcome == "abandoned"]
-    waits = [r.wait for r in answered if r.wait is not None]
-    talks = [r.talk for r in answered if r.talk is not None]
-    handles = [(r.talk or 0.0) + (r.wrapup or 0.0) for r in answered if r.talk is not None]
-    all_waits = [r.wait for r in rows if r.wait is not None]
-    in_sl = sum(1 for r in answered if (r.wait or 0.0) <= sl_seconds)
-    out: dict[str, Any] = {
-        "offered": offered, "answered": len(answered), "abandoned": len(abandoned),
-        "asa": round(sum(waits) / len(waits), 1) if waits else 0.0,
-        "avg_wait": round(sum(all_waits) / len(all_waits), 1) if all_waits else 0.0,
-        "avg_talk": round(sum(talks) / len(talks), 1) if talks else 0.0,
-        "aht": round(sum(handles) / len(handles), 1) if handles else 0.0,
-        "service_level": round(100.0 * in_sl / offered, 1) if offered else 100.0,
-        "abandon_rate": round(100.0 * len(abandoned) / offered, 1) if offered else 0.0,
-    }
-    if hours_of:
-        per_hour = [0] * 24
-        for r in rows:
-            st = r.start if r.start.tzinfo else r.start.replace(tzinfo=dt.timezone.utc)
-            per_hour[st.astimezone(dt.timezone.utc).hour] += 1
-        out["per_hour"] = per_hour
+        f = figures.compute(s, a, b, sl, tz=tz, now=now.timestamp())
+    out: dict[str, Any] = dict(f["overall"])
+    out.update(queues=f["queues"], agents=f["agents"], overall=f["overall"],
+               per_hour=[h["offered"] for h in f["by_hour"]])
     return out
 
 
@@ -157,6 +134,12 @@ def _queues_from_tables() -> list[dict[str, Any]]:
     """Per-queue waiting / longest wait / available from the ACD tables (no ACD in this server)."""
     now = _clock()
     with session_scope(db()) as s:
+        problems: dict[str, str] = {}
+        for row in s.scalars(select(AcdQueue).order_by(AcdQueue.name)):
+            try:
+                QueueConfig.from_row(row)
+            except (QueueConfigError, ValueError, TypeError) as exc:     # any stored value: reported, not raised
+                problems[row.name] = str(exc)
         names = s.scalars(select(AcdQueue.name).order_by(AcdQueue.name)).all()
         waiting: dict[str, int] = {q: n for q, n in s.execute(
             select(AcdEntry.queue, func.count()).where(AcdEntry.state == "waiting").group_by(AcdEntry.queue))}
@@ -166,26 +149,105 @@ def _queues_from_tables() -> list[dict[str, Any]]:
         avail: dict[str, int] = {q: n for q, n in s.execute(
             select(AcdMember.queue, func.count()).join(AcdAgent, AcdAgent.id == AcdMember.agent)
             .where(AcdAgent.state == "available").group_by(AcdMember.queue))}
-    return [{"name": n, "waiting": waiting.get(n, 0),
-             "longest_wait": round(max(0.0, now - oldest[n]), 1) if oldest.get(n) is not None else 0.0,
-             "available": avail.get(n, 0)} for n in names]
+    out = [{"name": n, "waiting": waiting.get(n, 0),
+            "longest_wait": round(max(0.0, now - oldest[n]), 1) if oldest.get(n) is not None else 0.0,
+            "available": avail.get(n, 0)} for n in names]
+    for r in out:
+        if r["name"] in problems:
+            r["error"] = problems[r["name"]]
+    return out
+
+
+def _live_queues() -> list[dict[str, Any]]:
+    """Live per-queue rows from the ACD (else its tables); a queue whose stored configuration is invalid is
+    still listed, from the tables, with its problem in "error" (a bad row never breaks the wallboard)."""
+    acd = _hub().acd
+    rows = _queues_from_tables()
+    if acd is None:
+        return rows
+    try:
+        return list(acd.queues_status())
+    except (QueueConfigError, ValueError, TypeError) as exc:
+        log.warning("queue status: %s", exc)
+    good: list[dict[str, Any]] = []
+    for r in rows:
+        try:
+            acd.core.queue_config(r["name"], reload=True)
+        except (QueueConfigError, ValueError, TypeError) as exc:
+            r["error"] = str(exc)
+        good.append(r)
+    return good
 
 
 def queues_snapshot() -> dict[str, Any]:
-    """Wallboard: live per-queue waiting/longest wait/available plus today's figures (cached 5 s)."""
-    acd = _hub().acd
-    queues = list(acd.queues_status()) if acd is not None else _queues_from_tables()
+    """Wallboard: live per-queue waiting/longest wait/available plus today's figures (cached 5 s); each queue
+    row carries today's answered/abandoned/SL/ASA from webadmin.figures, the one definition."""
+    queues = _live_queues()
     _stats_cache = current_app.extensions.setdefault("tl_stats_cache", {"at": 0.0, "value": None})
     t = time.monotonic()
     if _stats_cache["value"] is None or t - _stats_cache["at"] > current_app.config.get("STATS_CACHE_SECONDS", 5.0):
-        _stats_cache["value"] = today_stats(sl_seconds=current_app.config.get("SERVICE_LEVEL_SECONDS", 20.0))
+        _stats_cache["value"] = today_stats()
         _stats_cache["at"] = t
-    return {"queues": queues, "today": _stats_cache["value"],
-            "sl_seconds": current_app.config.get("SERVICE_LEVEL_SECONDS", 20.0)}
+    today = _stats_cache["value"]
+    for q in queues:
+        f = today["queues"].get(q.get("name"), {})
+        for k in ("offered", "answered", "abandoned", "service_level", "asa", "aht", "abandon_rate"):
+            q[k] = f.get(k, 0 if k != "service_level" else None)
+    return {"queues": queues, "today": today, "sl_seconds": current_app.config.get("SERVICE_LEVEL_SECONDS", 20.0),
+            "errors": [f"{q['name']}: {q['error']}" for q in queues if q.get("error")]}
 
 
 TOPICS: dict[str, Callable[[], dict[str, Any]]] = {"channels": channels_snapshot, "agents": agents_snapshot,
                                                   "queues": queues_snapshot}
+
+
+def live_strings() -> dict[str, str]:
+    """Words live.js shows, in the user's language (stored values: states, kinds, via terms)."""
+    words = {
+        "busy_of": _("%(busy)s busy of %(total)s channels"),
+        "Span": _("Span"),
+        "Kind": _("Kind"),
+        "Channels": _("Channels"),
+        "Busy": _("Busy"),
+        "Alarms": _("Alarms"),
+        "Channel": _("Channel"),
+        "State": _("State"),
+        "Caller": _("Caller"),
+        "Called": _("Called"),
+        "Duration": _("Duration"),
+        "Call": _("Call"),
+        "Agent": _("Agent"),
+        "Name": _("Name"),
+        "Reason": _("Reason"),
+        "In state": _("In state"),
+        "Calls": _("Calls"),
+        "waiting calls": _("waiting calls"),
+        "longest wait": _("longest wait"),
+        "agents available": _("agents available"),
+        "calls today": _("calls today"),
+        "service level": _("service level"),
+        "abandon rate": _("abandon rate"),
+        "ASA": _("average speed of answer"),
+        "avg talk": _("avg talk"),
+        "avg handle": _("avg handle"),
+        "Queue": _("Queue"),
+        "Waiting": _("Waiting"),
+        "Longest wait": _("Longest wait"),
+        "Available": _("Available"),
+        "Logged in": _("Logged in"),
+        "On break": _("On break"),
+        "EWT": _("EWT"),
+        "SL today": _("Service level today"),
+        "Answered": _("Answered"),
+        "Abandoned": _("Abandoned"),
+        "per hour": _("Calls per hour today"),
+        "live": _("live"),
+        "reconnecting": _("reconnecting…"),
+        "problem": _("Configuration problem"),
+        "answered today": _("answered today"),
+    }
+    words.update({f"term:{k}": v for k, v in terms().items()})
+    return words
 
 
 @bp.route("/")
@@ -193,21 +255,21 @@ TOPICS: dict[str, Callable[[], dict[str, Any]]] = {"channels": channels_snapshot
 @require("live.view")
 def channels() -> str:
     """Spans and channels page."""
-    return render_template("live.html", topic="channels", title="Channels")
+    return render_template("live.html", topic="channels", title=_("Channels"), live_strings=live_strings())
 
 
 @bp.route("/live/agents")
 @require("live.view")
 def agents() -> str:
     """Agents page."""
-    return render_template("live.html", topic="agents", title="Agents")
+    return render_template("live.html", topic="agents", title=_("Agents"), live_strings=live_strings())
 
 
 @bp.route("/live/wallboard")
 @require("live.view")
 def wallboard() -> str:
     """Queue wallboard for the big screen."""
-    return render_template("live.html", topic="queues", title="Queue wallboard")
+    return render_template("live.html", topic="queues", title=_("Queue wallboard"), live_strings=live_strings())
 
 
 @bp.route("/api/live/<topic>")
@@ -265,12 +327,12 @@ def monitor() -> Response:
     agent = request.form.get("agent", "")
     mode = request.form.get("mode", "")
     if mode not in ("listen", "whisper", "barge") or not agent:
-        abort(400, description="mode must be listen, whisper or barge, with an agent")
+        abort(400, description=_("mode must be listen, whisper or barge, with an agent"))
     station = request.form.get("station", "")
     audit(mode, f"agent:{agent}", f"supervisor station {station}")
     acd = _hub().acd
     if acd is None:
-        abort(501, description="the ACD is not running in this server; nothing to monitor")
+        abort(501, description=_("the ACD is not running in this server; nothing to monitor"))
     try:
         result = acd.monitor(agent=agent, mode=mode, supervisor=g.user.username, station=station)
     except ACDError as exc:          # the ACD refused the request: say why

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
@@ -25,6 +26,7 @@ from trunkline.ivr.campaign_store import parse_numbers
 
 from . import security
 from .security import audit, db, require
+from .terms import term, verb
 
 bp = Blueprint("messaging", __name__)
 
@@ -67,17 +69,17 @@ def queue_sms(number: str, text: str) -> tuple[int | None, str | None]:
     number, text = (number or "").strip(), (text or "").strip()
     svc = sms_service()
     if svc is None:
-        return None, "No SMS service is configured (no GSM modem); the message was not queued."
+        return None, _("No SMS service is configured (no GSM modem); the message was not queued.")
     if not number:
-        return None, "A phone number is required."
+        return None, _("A phone number is required.")
     if not text:
-        return None, "The message text is empty."
+        return None, _("The message text is empty.")
     if len(text) > MAX_TEXT:
-        return None, f"The message is too long ({len(text)} characters, at most {MAX_TEXT})."
+        return None, _("The message is too long (%(n)s characters, at most %(max)s).", n=len(text), max=MAX_TEXT)
     try:
         return svc.queue(number, text), None
     except PduError as exc:
-        return None, f"Not sent: {exc}."
+        return None, _("Not sent: %(why)s.", why=exc)
 
 
 # ---------------------------------------------------------------- SMS
@@ -102,7 +104,7 @@ def sms() -> Response | tuple[str, int]:
             audit("sms_send", form["number"].strip(), f"id {rid}: {form['text'].strip()[:200]}")
             return redirect(url_for("messaging.sms", sent=rid))
     if request.args.get("sent"):
-        msg = f"Message {request.args['sent']} queued."
+        msg = _("Message %(id)s queued.", id=request.args["sent"])
     number = request.args.get("number", "").strip()
     direction = request.args.get("direction", "")
     with session_scope(db()) as s:
@@ -162,7 +164,7 @@ def _create_campaign(form: dict[str, str]) -> tuple[Any, list[str], str | None]:
     """Validate the create form and start the campaign; returns (campaign, notes, error)."""
     mgr = campaign_manager()
     if mgr is None:
-        return None, [], "Campaigns cannot be created here: this web admin has no running dialer."
+        return None, [], _("Campaigns cannot be created here: this web admin has no running dialer.")
     rows, notes = parse_numbers(form["numbers"], "line")
     upload, err = _read_upload()
     if err:
@@ -172,7 +174,7 @@ def _create_campaign(form: dict[str, str]) -> tuple[Any, list[str], str | None]:
         have = {r["number"] for r in rows}
         for r in more:
             if r["number"] in have:
-                more_notes.append(f"file: {r['number']} is also in the text box")
+                more_notes.append(_("file: %(number)s is also in the text box", number=r["number"]))
             else:
                 rows.append(r)
                 have.add(r["number"])
@@ -180,7 +182,7 @@ def _create_campaign(form: dict[str, str]) -> tuple[Any, list[str], str | None]:
     try:
         retry = float(form["retry_delay"])
     except ValueError:
-        return None, notes, "The retry delay must be a number of seconds."
+        return None, notes, _("The retry delay must be a number of seconds.")
     try:
         camp = mgr.create(form["name"], form["flow"], rows, caller_id=form["caller_id"],
                           max_channels=form["max_channels"], calls_per_second=form["calls_per_second"],
@@ -190,7 +192,7 @@ def _create_campaign(form: dict[str, str]) -> tuple[Any, list[str], str | None]:
     except CampaignError as exc:
         msg = str(exc)
         if not rows and notes:
-            msg += f" {len(notes)} line(s) were refused."
+            msg += " " + _("%(n)s line(s) were refused.", n=len(notes))
         return None, notes, msg
     return camp, notes, None
 
@@ -218,10 +220,11 @@ def campaigns_page() -> tuple[str, int]:
             total = len(camp.contacts)
             audit("campaign_create", camp.name, f"flow {form['flow']}, {total} numbers, "
                   f"{len(notes)} lines refused, {'paused' if form['start'] == 'paused' else 'started'}")
-            msg = (f"Campaign {camp.name} created with {total} numbers"
-                   f"{' (paused)' if form['start'] == 'paused' else ''}.")
+            msg = (_("Campaign %(name)s created with %(n)s numbers (paused).", name=camp.name, n=total)
+                   if form["start"] == "paused" else
+                   _("Campaign %(name)s created with %(n)s numbers.", name=camp.name, n=total))
             if notes:
-                msg += f" {len(notes)} line(s) were skipped (listed below)."
+                msg += " " + _("%(n)s line(s) were skipped (listed below).", n=len(notes))
             form = dict(FORM_DEFAULTS)
             status = 201
     mgr = campaign_manager()
@@ -243,7 +246,7 @@ def campaign_numbers(name: str) -> str:
     if rows is None:
         camp = campaigns().get(name)
         if camp is None:
-            abort(404, description=f"no campaign {name!r}")
+            abort(404, description=_("no campaign %(name)s", name=name))
         rows = [{"number": c.number, "variables": c.variables, "state": c.state, "outcome": c.outcome,
                  "attempts": c.tries, "last_outcome": c.attempts[-1].outcome if c.attempts else "",
                  "last_cause": c.attempts[-1].cause if c.attempts else None, "retry_at": None}
@@ -267,20 +270,24 @@ def campaign_control(name: str, action: str) -> Response | tuple[Response, int]:
         abort(404)
     camp = campaigns().get(name)
     if camp is None:
-        abort(404, description=f"no campaign {name!r}")
+        abort(404, description=_("no campaign %(name)s", name=name))
     want, needs = ACTIONS[action]
     before = camp.state
     if needs is not None and before != needs:
-        error = f"Campaign {name} is {before}; {action} applies to a {needs} campaign only."
+        error = _("Campaign %(name)s is %(state)s; %(action)s applies to a %(needs)s campaign only.", name=name,
+                  state=term(before), action=verb(action), needs=term(needs))
         return _control_reply(camp, error=error, code=409)
     if before == "idle":             # Campaign.run() sets running on start, which would undo an early stop
-        return _control_reply(camp, error=f"Campaign {name} has not started; {action} applies once it runs.",
+        return _control_reply(camp, error=_("Campaign %(name)s has not started; %(action)s applies once it runs.",
+                                                        name=name, action=verb(action)),
                               code=409)
     if before in ("stopped", "done"):
-        return _control_reply(camp, error=f"Campaign {name} is already {before}.", code=409)
+        return _control_reply(camp, error=_("Campaign %(name)s is already %(state)s.", name=name,
+                                            state=term(before)), code=409)
     getattr(camp, action)()
     audit(f"campaign_{action}", name, f"{before} -> {camp.state}")
-    return _control_reply(camp, msg=f"Campaign {name}: {before} -> {camp.state}.")
+    return _control_reply(camp, msg=_("Campaign %(name)s: %(before)s -> %(after)s.", name=name, before=term(before),
+                                                after=term(camp.state)))
 
 
 def _control_reply(camp: Any, msg: str | None = None, error: str | None = None,

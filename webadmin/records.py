@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, stream_with_context
+from flask_babel import gettext as _
 from PIL import Image
 from sqlalchemy import Select, or_, select
 
@@ -18,6 +19,7 @@ from trunkline.data.db import session_scope
 from trunkline.data.models import Cdr, Fax, Recording
 from trunkline.ivr.models import IvrMailbox, IvrVoicemailMessage
 
+from .i18n import local_time, local_zone
 from .rows import export_row, int_arg, listed, row_or_404
 from .security import audit, db, require
 
@@ -31,20 +33,20 @@ CDR_COLUMNS = ["call_id", "start", "answer", "end", "direction", "trunk", "span"
 
 
 def parse_day(text: str | None, end: bool = False) -> dt.datetime | None:
-    """'YYYY-MM-DD' (or ISO datetime) -> UTC datetime; with end=True a bare date means the next midnight."""
+    """"YYYY-MM-DD" (or ISO datetime) -> aware datetime, a day of the local zone; end=True: the next midnight."""
     if not text:
         return None
     try:
         v = dt.datetime.fromisoformat(text)
     except ValueError:
-        abort(400, description=f"not a date: {text!r} (use YYYY-MM-DD)")
+        abort(400, description=_("not a date: %(text)s (use YYYY-MM-DD)", text=text[:40]))
     if v.tzinfo is None:
-        v = v.replace(tzinfo=dt.timezone.utc)
+        v = v.replace(tzinfo=local_zone())          # a day of the TIMEZONE setting
     if end and len(text) <= 10:
         try:
             v += dt.timedelta(days=1)
         except OverflowError:
-            abort(400, description=f"date out of range: {text!r}")
+            abort(400, description=_("date out of range: %(text)s", text=text[:40]))
     return v
 
 
@@ -88,24 +90,29 @@ def cdrs_csv() -> Response:
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(CDR_COLUMNS)
-        yield buf.getvalue()
+        yield "\ufeff" + buf.getvalue()           # UTF-8 BOM: Excel reads the Chinese text right
         with session_scope(db()) as s:
             for c in s.scalars(query.execution_options(yield_per=500)):
                 buf.seek(0)
                 buf.truncate()
-                w.writerow(export_row([getattr(c, k) for k in CDR_COLUMNS]))
+                w.writerow(export_row([_export_value(getattr(c, k)) for k in CDR_COLUMNS]))
                 yield buf.getvalue()
     audit("export", "cdrs.csv", request.query_string.decode()[:200])
     return Response(stream_with_context(gen()), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=cdrs.csv"})
 
 
+def _export_value(v: object) -> object:
+    """A CDR value for the CSV: times in the local time zone (TIMEZONE), the rest as it is."""
+    return local_time(v) if isinstance(v, dt.datetime) else v
+
+
 def _media_problem(full: str, base_dirs: list[str]) -> str | None:
     """Why the stored file at absolute path `full` may not be served (None: it may)."""
     if not any(full.startswith(os.path.realpath(d) + os.sep) for d in base_dirs):
-        return "file outside the media directories"
+        return _("file outside the media directories")
     if not os.path.isfile(full):
-        return "file missing on disk"
+        return _("file missing on disk")
     return None
 
 
@@ -192,7 +199,7 @@ def tiff_page_png(path: str, page: int, max_width: int = 1000) -> bytes:
         try:
             im.seek(page)
         except EOFError:
-            abort(404, description=f"no page {page + 1}")
+            abort(404, description=_("no page %(n)s", n=page + 1))
         frame = im.convert("L")
         xres, yres = (float(v) for v in im.info.get("dpi", (204, 196)))
         w, h = frame.size

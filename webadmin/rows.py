@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from flask import abort, request
+from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -25,9 +26,9 @@ def int_arg(name: str, default: int, lo: int, hi: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        abort(400, description=f"{name} must be a whole number, not {text[:40]!r}")
+        abort(400, description=_("%(name)s must be a whole number, not %(text)s", name=name, text=text[:40]))
     if not lo <= value <= hi:
-        abort(400, description=f"{name} must be between {lo} and {hi}")
+        abort(400, description=_("%(name)s must be between %(lo)s and %(hi)s", name=name, lo=lo, hi=hi))
     return value
 
 
@@ -39,9 +40,9 @@ def float_arg(name: str, default: float, lo: float, hi: float) -> float:
     try:
         value = float(text)
     except ValueError:
-        abort(400, description=f"{name} must be a number, not {text[:40]!r}")
+        abort(400, description=_("%(name)s must be a number, not %(text)s", name=name, text=text[:40]))
     if not math.isfinite(value) or not lo <= value <= hi:
-        abort(400, description=f"{name} must be between {lo:g} and {hi:g}")
+        abort(400, description=_("%(name)s must be between %(lo)s and %(hi)s", name=name, lo=f"{lo:g}", hi=f"{hi:g}"))
     return value
 
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -23,6 +24,8 @@ from werkzeug.wrappers import Response
 from trunkline.data.db import session_scope
 from trunkline.data.models import ROLES, AuditLog, ErrorLog, RoleAllowlist, User
 from trunkline.webadmin.sessions import LoginLimiter, SessionStore
+
+from .terms import http_message
 
 bp = Blueprint("auth", __name__)
 
@@ -201,7 +204,7 @@ def check_csrf() -> None:
     tok = session.get("_csrf") or ""
     if not tok or not hmac.compare_digest(sent, tok):
         audit("csrf_refused", request.path)
-        abort(400, description="CSRF token missing or wrong")
+        abort(400, description=_("CSRF token missing or wrong"))
 
 
 # ---------------------------------------------------------------- request hooks
@@ -227,7 +230,7 @@ def load_user() -> Response | None:
                 if not ip_allowed(u, client_ip(), s):
                     session.clear()
                     audit("ip_refused", request.path, username=u.username)
-                    abort(403, description="your address is not allowed")
+                    abort(403, description=_("your address is not allowed"))
                 s.expunge(u)
                 g.user = u
             else:
@@ -275,7 +278,8 @@ def login() -> Response | tuple[str, int]:
         wait = limiter.begin(*keys)          # counted before the hash: concurrent guesses cannot slip past
         if wait:
             audit("login_throttled", username, f"retry in {wait:.0f} s", username=username)
-            return render_template("login.html", error=f"Too many failed logins; try again in {wait:.0f} s."), 429
+            error = _("Too many failed logins; try again in %(s)s s.", s=f"{wait:.0f}")
+            return render_template("login.html", error=error), 429
         # the same scrypt work whether the user exists, is inactive or not: no timing tells them apart
         good = check_password_hash(stored if stored is not None else _dummy_hash(), password)
         ok = uid is not None and active and good
@@ -286,10 +290,13 @@ def login() -> Response | tuple[str, int]:
                     ok = False
                 elif not ip_allowed(u, ip, s):
                     audit("login_ip_refused", username, ip, username=username)
-                    return render_template("login.html", error="Login from your address is not allowed."), 403
+                    return render_template("login.html", error=_("Login from your address is not allowed.")), 403
                 else:
                     u.last_login = dt.datetime.now(dt.timezone.utc)
+                    lang = session.get("lang")        # the language chosen before logging in stays
                     session.clear()
+                    if lang:
+                        session["lang"] = lang
                     session.permanent = True
                     session["sid"] = sessions().create(u.id)   # the cookie carries only this random id
                     csrf_token()
@@ -298,7 +305,7 @@ def login() -> Response | tuple[str, int]:
             audit("login", username, username=username)
             return redirect(local_path(request.args.get("next", "")) or url_for("live.channels"))
         audit("login_failed", username, username=username)
-        error, status = "Wrong username or password.", 401
+        error, status = _("Wrong username or password."), 401
     return render_template("login.html", error=error), status
 
 
@@ -322,13 +329,13 @@ def change_password() -> tuple[str, int]:
             if u is None:                       # deleted while logged in
                 abort(401)
             if not check_password_hash(u.password_hash, old):
-                error = "Current password is wrong."
+                error = _("Current password is wrong.")
             elif len(new) < 10:
-                error = "The new password needs at least 10 characters."
+                error = _("The new password needs at least 10 characters.")
             else:
                 u.password_hash = hash_password(new)
                 sessions().revoke_user(u.id, keep=session.get("sid"))   # every other session of theirs ends
-                msg = "Password changed."
+                msg = _("Password changed.")
         if msg:
             audit("password_change", g.user.username)
     return render_template("password.html", msg=msg, error=error), (400 if error else 200)
@@ -363,11 +370,11 @@ def install(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _error(exc: Exception) -> tuple[str, int]:
         if isinstance(exc, HTTPException):
-            return render_template("error.html", code=exc.code, message=exc.description), exc.code or 500
+            return render_template("error.html", code=exc.code, message=http_message(exc)), exc.code or 500
         tb = traceback.format_exc()
         app.logger.error("unhandled error on %s: %s", request.path, tb)
         try:
             record_error(db(), "web", f"{request.method} {request.path}: {type(exc).__name__}: {exc}", tb)
         except SQLAlchemyError:     # the error page is still shown; the failure is in the application log
             app.logger.exception("error log write failed")
-        return render_template("error.html", code=500, message="Internal error (logged)."), 500
+        return render_template("error.html", code=500, message=_("Internal error (logged).")), 500

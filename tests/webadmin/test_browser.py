@@ -138,7 +138,7 @@ def test_viewer_blocked_from_config_pages(browser, site, artifacts_dir):
     login_form(browser, site["base"], "viewer")
     WebDriverWait(browser, 10).until(lambda b: "/live/channels" in b.current_url)
     nav = browser.find_element(By.TAG_NAME, "nav").text
-    assert "CDRs" in nav and "Configuration" not in nav and "Users" not in nav
+    assert "Call records" in nav and "Configuration" not in nav and "Users" not in nav
     for page in ("/config", "/config/flows/edit", "/config/table/queues", "/config/users"):
         browser.get(site["base"] + page)
         assert "Error 403" in browser.find_element(By.TAG_NAME, "h1").text, page

@@ -6,6 +6,7 @@ import io
 import pytest
 from web_fixtures import login, make_app
 
+from trunkline.acd.queue_log import log_event
 from trunkline.data import db
 from trunkline.data.models import Cdr
 from trunkline.webadmin.rows import export_cell
@@ -22,6 +23,9 @@ def app(tmp_path):
         for i, v in enumerate(EVIL):
             s.add(Cdr(call_id=f"e{i}", start=T + dt.timedelta(minutes=i), caller=v, called=v, queue=v, agent=v,
                       outcome="answered", wait=5.0, talk=60.0, wrapup=1.0, ivr_path=v))
+            t = (T + dt.timedelta(minutes=i)).timestamp()       # queue and agent names reach the report via
+            log_event(s, t, "ENTERQUEUE", f"e{i}", v, "NONE", "", v)             # the queue_log
+            log_event(s, t + 5, "CONNECT", f"e{i}", v, v, 5, v, 1)
     return app
 
 
@@ -41,7 +45,7 @@ def test_cdr_csv_neutralises_formulas(app):
     assert r.status_code == 200
     text = r.get_data(as_text=True)
     assert _formula_cells(text) == []
-    rows = list(csv.DictReader(io.StringIO(text)))
+    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     assert sorted(x["caller"] for x in rows) == sorted("'" + v for v in EVIL)
     assert {x["ivr_path"] for x in rows} == {"'" + v for v in EVIL}
     assert rows[0]["talk"] == "60.0"
@@ -51,7 +55,7 @@ def test_report_csv_neutralises_formulas(app):
     r = _client(app, "viewer").get("/reports.csv?from=2026-11-20&to=2026-11-21")
     text = r.get_data(as_text=True)
     assert r.status_code == 200 and _formula_cells(text) == []
-    names = {(x["kind"], x["name"]) for x in csv.DictReader(io.StringIO(text))}
+    names = {(x["kind"], x["name"]) for x in csv.DictReader(io.StringIO(text.lstrip("\ufeff")))}
     assert {("queue", "'" + v) for v in EVIL} <= names and {("agent", "'" + v) for v in EVIL} <= names
 
 

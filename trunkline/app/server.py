@@ -242,7 +242,8 @@ async def serve(cfg: Config) -> None:
               flows=registry, prompts=registry.services.prompts, sms=sms, campaigns=campaigns,
               campaign_manager=campaign_manager)
     app = create_app({"DATABASE_URL": cfg.database_url, "PROMPTS_DIR": cfg.prompts_dir,
-                      "METRICS_ALLOW": cfg.metrics_allow, "HTTPS": cfg.https, "TRUST_PROXY": cfg.trust_proxy}, hub)
+                      "METRICS_ALLOW": cfg.metrics_allow, "HTTPS": cfg.https, "TRUST_PROXY": cfg.trust_proxy,
+                      "TIMEZONE": cfg.local_zone}, hub)
     stopper = serve_web(app, host=cfg.http_host, port=cfg.http_port)
     summary.on("web admin", f"http://{cfg.http_host}:{cfg.http_port}/")
     summary.on("monitoring",

@@ -20,6 +20,7 @@ class Config:
     ss7_signaling_slot: int = 16           # SS7: the E1 timeslot carrying the signaling link
     zone: str = "cn"                       # tone zone
     language: str = "en"
+    timezone: str = ""                     # IANA zone of times shown and report days ("": Asia/Shanghai in zone cn)
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     metrics_allow: str = "127.0.0.1/32 ::1/128"   # client networks GET /metrics is served to ("" = nobody)
@@ -42,6 +43,11 @@ class Config:
     interim_seconds: float = 10.0          # how often the interim records of calls in progress are saved
     https: bool = False                    # the web admin is reached over TLS (a TLS proxy): Secure cookie + HSTS
     trust_proxy: bool = False              # take the client address from the proxy's X-Forwarded-For
+
+    @property
+    def local_zone(self) -> str:
+        """The IANA time zone the web admin shows times in (the setting, else by tone zone)."""
+        return self.timezone or ("Asia/Shanghai" if self.zone == "cn" else "UTC")
 
     @property
     def prompts_dir(self) -> str:

@@ -44,6 +44,7 @@ class User(Base):
     agent_id: Mapped[str | None] = mapped_column(String(64))  # ACD agent this login acts as (role agent)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    language: Mapped[str | None] = mapped_column(String(16))   # web admin language chosen (zh_CN / en)
 
 
 class RoleAllowlist(Base):

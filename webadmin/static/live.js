@@ -4,6 +4,9 @@
   var root = document.getElementById("live");
   if (!root) return;
   var topic = root.dataset.topic, statusEl = document.getElementById("live-status");
+  var words = JSON.parse((document.getElementById("live-i18n") || {}).textContent || "{}");
+  function T(key) { return words[key] || key; }
+  function term(v) { return v === null || v === undefined ? "" : (words["term:" + v] || String(v)); }
 
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
@@ -60,20 +63,20 @@
     channels: function (d) {
       engineHealth(d.engine);
       var frag = document.createDocumentFragment();
-      frag.appendChild(el("p", {id: "busy-count"}, d.busy + " busy of " + d.total + " channels"));
-      frag.appendChild(table(["Span", "Kind", "Channels", "Busy", "Alarms", "Signaling"], d.spans.map(function (s) {
+      frag.appendChild(el("p", {id: "busy-count"}, T("busy_of").replace("%(busy)s", d.busy).replace("%(total)s", d.total)));
+      frag.appendChild(table([T("Span"), T("Kind"), T("Channels"), T("Busy"), T("Alarms"), T("Signaling")], d.spans.map(function (s) {
         return row([s.span, s.kind, s.channels, s.busy, alarms(s.alarms), s.signaling || ""]);
       }), "spans"));
-      frag.appendChild(table(["Span", "Channel", "State", "Caller", "Called", "Duration", "Call"], d.channels.map(function (c) {
-        return row([c.span, c.channel, c.state, c.caller, c.called, c.state === "idle" ? "" : dur(c.duration), c.call_id || ""],
+      frag.appendChild(table([T("Span"), T("Channel"), T("State"), T("Caller"), T("Called"), T("Duration"), T("Call")], d.channels.map(function (c) {
+        return row([c.span, c.channel, term(c.state), c.caller, c.called, c.state === "idle" ? "" : dur(c.duration), c.call_id || ""],
                    {"class": "state-" + c.state, "data-call": c.call_id || ""});
       }), "channels"));
       return frag;
     },
     agents: function (d) {
-      return table(["Agent", "Name", "State", "Reason", "In state", "Calls"], d.agents.map(function (a) {
+      return table([T("Agent"), T("Name"), T("State"), T("Reason"), T("In state"), T("Calls")], d.agents.map(function (a) {
         var t = a.in_state !== undefined ? a.in_state : a.time_in_state;
-        return row([a.id, a.name, a.state, a.reason || "", dur(t), a.calls !== undefined ? a.calls : a.calls_taken],
+        return row([a.id, a.name, term(a.state), term(a.reason || ""), dur(t), a.calls !== undefined ? a.calls : a.calls_taken],
                    {"class": "state-" + a.state});
       }), "agents");
     },
@@ -86,30 +89,31 @@
       }
       var waiting = 0, longest = 0, avail = 0;
       d.queues.forEach(function (q) { waiting += q.waiting || 0; longest = Math.max(longest, q.longest_wait || 0); avail += q.available || 0; });
-      tile("waiting calls", waiting, "w-waiting");
-      tile("longest wait", dur(longest), "w-longest");
-      tile("agents available", avail, "w-available");
-      tile("calls today", t.offered || 0, "w-offered");
-      tile("service level (" + d.sl_seconds + " s)", (t.service_level || 0) + " %", "w-sl");
-      tile("abandon rate", (t.abandon_rate || 0) + " %", "w-abandon");
-      tile("avg wait", dur(t.avg_wait), "w-avgwait");
-      tile("avg talk", dur(t.avg_talk), "w-talk");
-      tile("avg handle", dur(t.aht), "w-aht");
+      tile(T("waiting calls"), waiting, "w-waiting");
+      tile(T("longest wait"), dur(longest), "w-longest");
+      tile(T("agents available"), avail, "w-available");
+      tile(T("calls today"), t.offered || 0, "w-offered");
+      tile(T("service level") + " (" + d.sl_seconds + " s)", (t.service_level === null || t.service_level === undefined ? "-" : t.service_level) + " %", "w-sl");
+      tile(T("abandon rate"), (t.abandon_rate || 0) + " %", "w-abandon");
+      tile(T("ASA"), dur(t.asa), "w-asa");
+      tile(T("avg talk"), dur(t.avg_talk), "w-talk");
+      tile(T("avg handle"), dur(t.aht), "w-aht");
       frag.appendChild(wall);
-      frag.appendChild(table(["Queue", "Waiting", "Longest wait", "Available", "Logged in", "Busy", "On break",
-                              "EWT", "SL % (1 h)"], d.queues.map(function (q) {
+      frag.appendChild(table([T("Queue"), T("Waiting"), T("Longest wait"), T("Available"), T("Logged in"), T("Busy"), T("On break"),
+                              T("EWT"), T("Answered"), T("Abandoned"), T("SL today")], d.queues.map(function (q) {
         function opt(v) { return v === undefined || v === null ? "" : v; }
         return row([q.name, q.waiting, dur(q.longest_wait), q.available, opt(q.logged_in), opt(q.busy),
-                    opt(q.on_break), q.ewt === undefined ? "" : dur(q.ewt), opt(q.service_level)]);
+                    opt(q.on_break), q.ewt === undefined ? "" : dur(q.ewt), opt(q.answered), opt(q.abandoned),
+                    q.error ? T("problem") + ": " + q.error : opt(q.service_level)], q.error ? {"class": "bad-config"} : {});
       }), "queues"));
       var ph = t.per_hour || [], max = Math.max.apply(null, ph.concat([1]));
-      var svg = '<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="720" height="140">';
+      var svg = '<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="720" height="140" font-family="Noto Sans CJK SC,WenQuanYi Micro Hei,Microsoft YaHei,sans-serif">';
       ph.forEach(function (n, h) {
         var bh = 110 * n / max;
         svg += '<rect x="' + (h * 30 + 2) + '" y="' + (115 - bh) + '" width="26" height="' + bh + '" fill="#2b6cb0"></rect>' +
                '<text x="' + (h * 30 + 15) + '" y="130" font-size="9" text-anchor="middle">' + h + '</text>';
       });
-      var box = el("div"); box.appendChild(el("h2", {}, "Calls per hour today"));
+      var box = el("div"); box.appendChild(el("h2", {}, T("per hour")));
       var holder = el("div"); holder.innerHTML = svg + "</svg>"; box.appendChild(holder);
       frag.appendChild(box);
       return frag;
@@ -120,7 +124,7 @@
   es.addEventListener(topic, function (ev) {
     var d = JSON.parse(ev.data);
     root.replaceChildren(render[topic](d));
-    statusEl.textContent = "live · " + new Date().toLocaleTimeString();
+    statusEl.textContent = T("live") + " · " + new Date().toLocaleTimeString(document.documentElement.lang || undefined, root.dataset.zone ? {timeZone: root.dataset.zone} : {});
   });
-  es.onerror = function () { statusEl.textContent = "reconnecting…"; };
+  es.onerror = function () { statusEl.textContent = T("reconnecting"); };
 })();
