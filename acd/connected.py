@@ -19,7 +19,8 @@ from trunkline.media.futures import settle
 from .core import ACDError
 from .queues import QueueConfig
 from .results import Next, QueueResult, Rejoin
-from .runtime import Connection, Runtime, Waiter
+from .runtime import MISSING_AUDIO, Connection, Runtime, Waiter
+from .store import Refused
 from .waiting import play_moh
 
 log = logging.getLogger("trunkline.acd")
@@ -46,6 +47,7 @@ class Connected:
         conn = w.connection
         assert conn is not None
         caller, acall = conn.caller, conn.agent_call
+        conn.moh = cfg.moh
         caller.stop_audio()
         if w.consult is not None:
             ended = await self._consult(w, cfg, conn)
@@ -90,6 +92,8 @@ class Connected:
             return transferred, (w.queue, Rejoin(new, 1))
         if not caller.hungup and caller.bridged_to is not None:
             await caller.unbridge()
+        if conn.held:
+            caller.stop_audio()
         if ended_by == "caller" and not acall.hungup:
             await acall.hangup()
         core.complete(w.entry, by=ended_by)
@@ -196,12 +200,47 @@ class Connected:
         target = {"queue": queue} if queue is not None else {"agent": str(to_agent)}
         if (queue is None) == (to_agent is None):
             raise ACDError("transfer needs a queue or an agent")
-        if not conn.control.done():
-            conn.control.set_result(("transfer", kind, target))
+        if conn.control.done():
+            raise Refused(f"agent {agent}'s call is already being transferred or ended")
+        if to_agent is not None and str(to_agent) == str(agent):
+            raise ACDError("an agent cannot transfer a call to themselves")
+        if conn.held:
+            conn.caller.stop_audio()
+            conn.held = False
+        conn.control.set_result(("transfer", kind, target))
+
+    async def hold(self, agent: str) -> None:
+        """Put the agent's caller on hold: music on hold to the caller, the two no longer hear each other."""
+        conn = self.rt.connection_of(agent)
+        if conn.held:
+            raise Refused(f"agent {agent}'s caller is already on hold")
+        if conn.conf is not None:
+            raise Refused("hold is not possible while a supervisor or a third party is on the call")
+        if conn.caller.bridged_to is not None:
+            await conn.caller.unbridge()
+        conn.held = True
+        if conn.moh and not conn.caller.hungup:
+            try:
+                conn.caller.start_audio(conn.moh, loop=True)
+            except MISSING_AUDIO as exc:
+                log.warning("hold: music on hold %r unavailable (%s)", conn.moh, exc)
+
+    async def unhold(self, agent: str) -> None:
+        """Take the agent's caller off hold: music stops, caller and agent are bridged again."""
+        conn = self.rt.connection_of(agent)
+        if not conn.held:
+            raise Refused(f"agent {agent}'s caller is not on hold")
+        conn.caller.stop_audio()
+        conn.held = False
+        await conn.caller.bridge(conn.agent_call)
 
     async def hangup_agent_call(self, agent: str) -> None:
         """End the agent's call from the agent side."""
-        await self.rt.connection_of(agent).agent_call.hangup()
+        conn = self.rt.connection_of(agent)
+        if conn.held:
+            conn.caller.stop_audio()
+            conn.held = False
+        await conn.agent_call.hangup()
 
     async def conference_in(self, agent: str, number: str | None = None, port: int | None = None) -> Call:
         """Three-way: dial `number` (or ring station `port`) and join it to the agent's call."""
@@ -209,6 +248,8 @@ class Connected:
         engine = self.rt.engine
         if port is None and not number:
             raise ACDError("conference needs a number or a station port")
+        if conn.held:
+            raise Refused("take the caller off hold before a three-way call")
         third = await (engine.ring_station(port) if port is not None else engine.make_call(str(number)))
         self._conf(conn).add(third)
         conn.extra[third] = "three-way"
@@ -226,7 +267,13 @@ class Connected:
             sup = await engine.make_call(supervisor_number, caller_id=str(agent))
         else:
             raise ACDError("monitor needs supervisor_port or supervisor_number")
-        self.set_monitor_mode(agent, sup, mode)
+        try:
+            if conn.held:
+                raise Refused(f"agent {agent}'s caller is on hold")
+            self.set_monitor_mode(agent, sup, mode)
+        except ACDError:
+            await sup.hangup()                   # the call ended (or was held) while the supervisor's phone rang
+            raise
         core = self.rt.core
         doc = core.publish("supervisor.monitor", agent=str(agent), supervisor=supervisor or str(supervisor_port or
                            supervisor_number), mode=mode, call_id=conn.caller.id)

@@ -31,6 +31,8 @@ class Connection:
         self.extra: dict[Call, str] = {}                       # supervisor / third party calls -> mode
         self.control: asyncio.Future[tuple[Any, ...]] | None = None   # pending command from the agent
         self.done: asyncio.Future[Any] | None = None           # future: ended_by
+        self.held = False                                      # caller on hold (music, agent not heard)
+        self.moh = ""                                          # the queue's music on hold
 
 
 class Waiter:

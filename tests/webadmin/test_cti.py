@@ -83,10 +83,13 @@ def test_agent_controls_and_state_json():
     bad = c.post("/cti/agent/1001/command", json={"cmd": "transfer", "kind": "blind"})
     assert bad.status_code == 400 and "queue or an agent" in bad.get_json()["error"]
     q = c.post("/cti/agent/1001/command", json={"cmd": "transfer", "kind": "blind", "queue": "billing"})
-    assert q.status_code == 202
-    res = c.get(f"/cti/command/{q.get_json()['queued']}").get_json()
-    assert res["cmd"] == "transfer" and res["done"] is False
+    assert q.status_code == 409 and "no call in progress" in q.get_json()["error"]    # refused, not kept
+    for cmd, why in (("hangup", "no call"), ("wrapup", "")):
+        r = c.post("/cti/agent/1001/command", json={"cmd": cmd})
+        assert (r.status_code == 409 and why in r.get_json()["error"]) if why else r.status_code == 200
+    assert c.post("/cti/agent/1001/command", json={"cmd": "login"}).status_code == 409      # already signed in
     core.ready("1001")
+    assert c.post("/cti/agent/1001/command", json={"cmd": "ready"}).get_json()["error"].endswith("already ready")
     e = core.join("billing", "call-9", "555", data={"acct": "77"}).entry
     core.dispatch()
     st = c.get("/cti/agent/1001/state").get_json()
