@@ -289,6 +289,11 @@ class ACD:
         """Switch a supervisor already on the call between listen, whisper and barge."""
         self._connected.set_monitor_mode(agent, sup, mode)
 
+    def held(self, agent: str) -> bool:
+        """True while agent's caller is on hold on this server."""
+        c = self._rt.connections.get(str(agent))
+        return bool(c is not None and c.held)
+
     def connection(self, agent: str) -> tuple[Call, Call] | None:
         """(caller Call, agent Call) of agent's live call on this server, or None."""
         return self._connected.connection(agent)

@@ -30,7 +30,7 @@ from trunkline.acd.agents import DEFAULT_BREAK_REASONS
 from trunkline.acd.commands import CALL_COMMANDS, COMMANDS, check_call_args, check_state
 from trunkline.acd.core import ACDCore, ACDError
 from trunkline.acd.cti import DOCUMENTS, read_events
-from trunkline.acd.models import AcdAgent, AcdCommand, AcdEntry, create_tables
+from trunkline.acd.models import AcdAgent, AcdCommand, AcdEntry, AcdMember, create_tables
 from trunkline.acd.service import ACD, Refused
 
 from . import sse
@@ -109,10 +109,30 @@ def _perm(name: str) -> bool:
     return getattr(g, "user", None) is not None and can(name)
 
 
-def _may_act_as(agent_id: str) -> bool:
-    """Supervisors/admins reach every agent; an agent login only its own agent id."""
-    if _perm("monitor"):
+def my_queues() -> set[str] | None:
+    """The queues (agent groups) this supervisor looks after (users.queues); None: every queue (admins, a
+    supervisor with none set, or mounted without logins)."""
+    user = getattr(g, "user", None)
+    if not _guarded() or user is None or user.role != "supervisor":
+        return None
+    names = {q.strip() for q in (getattr(user, "queues", "") or "").replace(";", ",").split(",") if q.strip()}
+    return names or None
+
+
+def in_my_groups(agent_id: str) -> bool:
+    """True when `agent_id` is a member of one of this supervisor's queues (always for every-queue users)."""
+    mine = my_queues()
+    if mine is None:
         return True
+    with _factory()() as s:
+        return s.scalar(select(AcdMember.agent).where(AcdMember.agent == str(agent_id),
+                                                      AcdMember.queue.in_(sorted(mine))).limit(1)) is not None
+
+
+def _may_act_as(agent_id: str) -> bool:
+    """Supervisors/admins reach the agents of their groups; an agent login only its own agent id."""
+    if _perm("monitor"):
+        return in_my_groups(agent_id)
     user = getattr(g, "user", None)
     return user is not None and user.agent_id is not None and user.agent_id == str(agent_id)
 
