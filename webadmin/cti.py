@@ -239,6 +239,8 @@ def agent_command(agent_id: str) -> Reply:
         if not _perm("monitor"):
             abort(403)
         if _guarded():
+            if cmd == "monitor":
+                args["supervisor"] = g.user.username       # the same supervisor again switches the mode
             audit(f"supervisor.{cmd}", f"agent:{agent_id}", json.dumps(args, sort_keys=True)[:500])
     return _run_command(str(agent_id), cmd, args)
 

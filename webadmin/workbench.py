@@ -27,7 +27,7 @@ from .security import can
 bp = Blueprint("desk", __name__)
 
 #: entry data keys the ACD and IVR set for themselves (not customer data)
-INTERNAL = {"ivr_path", "ivr_digits", "transferred_from", "disposition", "skills", "ivr_masked"}
+INTERNAL = {"transferred_from", "disposition", "skills", "rings", "acd_feature", "queue_status", "queue_ended_by"}
 
 
 def state_label(state: str) -> str:
@@ -43,7 +43,7 @@ def screen_pop(e: AcdEntry, now: float) -> dict[str, Any]:
                for d in data.get("ivr_digits") or [] if isinstance(d, dict)]
     path = [str(p.get("node", "")) for p in data.get("ivr_path") or [] if isinstance(p, dict)]
     lookup = [(str(k), v if isinstance(v, (str, int, float, bool)) else str(v)) for k, v in sorted(data.items())
-              if k not in INTERNAL and k not in ("name", "customer_name")]
+              if k not in INTERNAL and not k.startswith("ivr") and k not in ("name", "customer_name")]
     tf = data.get("transferred_from")
     started = e.answered_at if e.answered_at is not None else (e.offer_at or now)
     return {"entry": e.id, "call_id": e.call_id, "number": e.caller_id or _("withheld"),
