@@ -227,9 +227,9 @@ def test_workbench_supervisor_acceptance(desk, browser, artifacts_dir):
     Select(b.find_element(By.ID, "sup-station")).select_by_value("2")
     levels = {}
     for mode in ("listen", "whisper", "barge"):
-        wait.until(lambda d: d.execute_script(
-            "const b = document.querySelector(arguments[0]); if (b) b.click(); return !!b;",
-            f"#agents tr[data-agent='200'] button.{mode}"))
+        css = f"#agents tr[data-agent='200'] button.{mode}"
+        wait.until(lambda d, css=css: d.execute_script(
+            "const b = document.querySelector(arguments[0]); if (b) b.click(); return !!b;", css))
         if mode == "listen":
             sim.do(pick(st2))
         msg = wait.until(lambda d: (t := d.find_element(By.ID, "msg").text) and "…" not in t and t)
