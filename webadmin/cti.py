@@ -21,9 +21,21 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template_string, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template_string,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from trunkline.acd import remote
 from trunkline.acd.agents import DEFAULT_BREAK_REASONS
@@ -394,9 +406,11 @@ def agent_js() -> Response:
 
 
 @bp.route("/cti/agent/<agent_id>")
-def agent_page(agent_id: str) -> str:
-    """The agent page: live screen pop and controls."""
+def agent_page(agent_id: str) -> Reply | WerkzeugResponse | str:
+    """The agent page: inside the web admin the agent workbench; mounted alone a bare screen pop + controls."""
     a = _agent_for(agent_id)
+    if _guarded():
+        return redirect(url_for("desk.workbench", agent_id=a["id"]))
     body = render_template_string(AGENT_BODY, a=a, reasons=DEFAULT_BREAK_REASONS[:-1],
                                   events_url=url_for("acd.agent_events", agent_id=a["id"]),
                                   state_url=url_for("acd.agent_state", agent_id=a["id"]),

@@ -128,10 +128,11 @@ def test_inside_web_admin_login_and_agent_scope(tmp_path):
     assert anon.get("/cti/supervisor/events").status_code in (302, 401)
     ag = app.test_client()
     login(ag, "agent")
-    assert ag.get("/cti/agent/1001").status_code == 200
-    assert ag.get("/cti/agent/1002").status_code == 403
+    assert ag.get("/cti/agent/1001").headers["Location"] == "/workbench/1001"     # the workbench now
+    assert ag.get("/workbench/1001").status_code == 200
+    assert ag.get("/cti/agent/1002").status_code == 403 and ag.get("/workbench/1002").status_code == 403
     assert ag.get("/cti/supervisor/events").status_code == 403
-    page = ag.get("/cti/agent/1001").get_data(as_text=True)
+    page = ag.get("/workbench/1001").get_data(as_text=True)
     import re
     tok = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
     assert ag.post("/cti/agent/1001/command", json={"cmd": "break"}).status_code == 400     # no CSRF token
@@ -139,6 +140,6 @@ def test_inside_web_admin_login_and_agent_scope(tmp_path):
     assert r.status_code == 200 and core.agent_state("1001") == ("break", "lunch")
     sup = app.test_client()
     login(sup, "super")
-    assert sup.get("/cti/agent/1002").status_code == 200
+    assert sup.get("/workbench/1002").status_code == 200
     body = sup.get("/cti/supervisor/events?seconds=0.2").get_data(as_text=True)
     assert any(t == "agent.state" for _, t, _ in sse_docs(body))
