@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 
 from . import agents as st
 from .agents import AgentSpec
-from .models import AcdAgent, AcdMember, AcdQueue, AcdSkill
+from .models import AcdAgent, AcdEntry, AcdMember, AcdQueue, AcdSkill
 from .queue_log import log_event
 from .queues import QueueConfigError
-from .store import ACDError, CoreBase
+from .store import CONNECTED, OFFERED, ACDError, CoreBase
 
 
 class AgentStates(CoreBase):
@@ -78,50 +78,43 @@ class AgentStates(CoreBase):
             a.ready_since = now
             a.missed = 0
             a.pause_until = 0.0
-            a.pending = ""
             self._set_state(s, a, st.AVAILABLE, now)
             log_event(s, now, "AGENTLOGIN", "NONE", "NONE", a.id, channel or self.instance)
             return a.state
 
     def logout(self, agent: str, now: float | None = None) -> str:
-        """Log an agent out; during a call the logout happens when the call ends."""
+        """Log an agent out; refused (ACDError) while a call rings or is connected: nothing waits to fire later."""
         now = self.now() if now is None else now
         with self.transaction() as s:
             a = self._agent(s, agent)
             if a.state == st.LOGGED_OUT:
                 return a.state
-            if a.state in (st.BUSY, st.RINGING):
-                a.pending = "logout"
-                return a.state
+            _refuse_on_call(a, "sign out")
             log_event(s, now, "AGENTLOGOFF", "NONE", "NONE", a.id, self.instance, now - a.login_at)
             self._set_state(s, a, st.LOGGED_OUT, now)
             return a.state
 
     def set_break(self, agent: str, reason: str = "break", now: float | None = None) -> str:
-        """Put an agent on break with a reason code (after the current call if busy)."""
+        """Put an agent on break with a reason code; refused (ACDError) while a call rings or is connected."""
         now = self.now() if now is None else now
         reason = str(reason or "break")
         with self.transaction() as s:
             a = self._agent(s, agent)
             if a.state == st.LOGGED_OUT:
                 raise ACDError(f"agent {a.id} is logged out")
-            if a.state in (st.BUSY, st.RINGING):
-                a.pending = f"break:{reason}"
-                return a.state
+            _refuse_on_call(a, "go not ready")
             self._set_state(s, a, st.BREAK, now, reason)
             log_event(s, now, "PAUSE", "NONE", "NONE", a.id, reason)
             return a.state
 
     def ready(self, agent: str, now: float | None = None) -> str:
-        """Make an agent Available (ends break or wrap-up early)."""
+        """Make an agent Available (ends break or wrap-up early); refused (ACDError) during a call."""
         now = self.now() if now is None else now
         with self.transaction() as s:
             a = self._agent(s, agent)
             if a.state == st.LOGGED_OUT:
                 raise ACDError(f"agent {a.id} is logged out; log in first")
-            if a.state in (st.BUSY, st.RINGING):
-                a.pending = ""
-                return a.state
+            _refuse_on_call(a, "go ready")
             if a.state == st.BREAK:
                 log_event(s, now, "UNPAUSE", "NONE", "NONE", a.id, a.reason)
             if a.state != st.AVAILABLE:
@@ -148,6 +141,23 @@ class AgentStates(CoreBase):
             a = self._agent(s, agent, lock=False)
             return a.state, a.reason
 
+    def reconcile_agents(self, now: float | None = None) -> list[str]:
+        """Agents ringing or busy whose queue entry is no longer offered / connected to them: made
+        Available; returns their ids."""
+        now = self.now() if now is None else now
+        out = []
+        with self.transaction() as s:
+            q = select(AcdAgent).where(AcdAgent.state.in_((st.RINGING, st.BUSY)))
+            for a in s.scalars(self._lock(s, q, skip=True)):
+                e = s.get(AcdEntry, a.current_entry) if a.current_entry is not None else None
+                if e is not None and ((a.state == st.RINGING and e.state == OFFERED and a.id in (e.offered_to or []))
+                                      or (a.state == st.BUSY and e.state == CONNECTED and e.agent == a.id)):
+                    continue
+                a.ready_since = now
+                self._set_state(s, a, st.AVAILABLE, now)
+                out.append(a.id)
+        return out
+
     def tick(self, now: float | None = None) -> list[str]:
         """Timers: end wrap-ups that are due; returns the agents made Available."""
         now = self.now() if now is None else now
@@ -159,3 +169,11 @@ class AgentStates(CoreBase):
                 self._after_call_state(s, a, now, default=st.AVAILABLE)
                 done.append(a.id)
         return done
+
+
+def _refuse_on_call(a: AcdAgent, what: str) -> None:
+    """ACDError when agent `a` has a call ringing or connected (a state change then would cut or strand it)."""
+    if a.state == st.RINGING:
+        raise ACDError(f"agent {a.id} has a call ringing: answer or let it go before you {what}")
+    if a.state == st.BUSY:
+        raise ACDError(f"agent {a.id} is on a call: hang up before you {what}")

@@ -1,8 +1,12 @@
-"""Agent commands: state changes (login, logout, break, ready), commands queued in acd_commands by
-the web admin of any server (carried out by the server holding the agent's call), and station
-feature codes (*1 login, *2 logout, *3 break, *4 ready)."""
+"""Agent and supervisor commands, checked and immediate: a command that does not apply in the agent's
+current state is refused at once with the reason (`Refused`); one that applies takes effect before the
+request returns. Nothing is kept to fire later. A call command for a call held by another server goes
+through `remote.RemoteCommands` (taken within its deadline or refused). Station feature codes
+(*1 login, *2 logout, *3 break, *4 ready) are here too."""
 from __future__ import annotations
 
+import collections
+import itertools
 import logging
 from typing import Any
 
@@ -10,15 +14,23 @@ from sqlalchemy import select
 
 from trunkline.media import Call, Timeout
 
+from . import agents as st
 from .connected import Connected, check_monitor_mode
 from .core import ACDError
-from .models import AcdAgent, AcdCommand
+from .models import AcdAgent, AcdEntry
+from .remote import RemoteCommands
 from .runtime import AUDIO_NOT_PLAYED, Runtime
+from .store import Refused
 
 log = logging.getLogger("trunkline.acd")
 
-#: commands that need the agent's call, so only the server holding it takes them
-CALL_COMMANDS = ("transfer", "hangup", "monitor", "conference")
+#: commands on the agent's own state (the database alone carries them out)
+STATE_COMMANDS = ("login", "logout", "ready", "break", "wrapup", "disposition")
+#: commands on the agent's live call (only the server holding the call carries them out)
+CALL_COMMANDS = ("hangup", "hold", "unhold", "transfer", "conference", "monitor")
+#: supervisor commands on another agent's state
+FORCE_COMMANDS = ("force_ready", "force_break", "force_logout")
+COMMANDS = STATE_COMMANDS + CALL_COMMANDS + FORCE_COMMANDS
 
 
 class AgentCommands:
@@ -27,8 +39,14 @@ class AgentCommands:
     def __init__(self, rt: Runtime, connected: Connected) -> None:
         self.rt = rt
         self.connected = connected
+        self.remote = RemoteCommands(rt, self._on_call)
+        self._seq = itertools.count(1)
+        #: the last commands applied: (sequence number, agent, command) — tests check none came late
+        self.journal: collections.deque[tuple[int, str, str]] = collections.deque(maxlen=2000)
+        self.break_reasons: tuple[str, ...] = tuple(rt.config.get("break_reasons") or st.DEFAULT_BREAK_REASONS)
+        self.dispositions: tuple[str, ...] = tuple(rt.config.get("dispositions") or ())
 
-    # ------------------------------------------------------------ agent state
+    # ------------------------------------------------------------ agent state (API, feature codes)
     def login(self, agent: str) -> str:
         """Log agent in (Available)."""
         r = self.rt.core.login(agent)
@@ -36,91 +54,134 @@ class AgentCommands:
         return r
 
     def logout(self, agent: str) -> str:
-        """Log agent out (after the current call)."""
+        """Log agent out (refused during a call)."""
         return self.rt.core.logout(agent)
 
     def set_break(self, agent: str, reason: str = "break") -> str:
-        """Agent on break with a reason code."""
+        """Agent on break with a reason code (refused during a call)."""
         return self.rt.core.set_break(agent, reason)
 
     def ready(self, agent: str) -> str:
-        """Agent Available."""
+        """Agent Available (refused during a call)."""
         r = self.rt.core.ready(agent)
         self.rt.kick()
         return r
 
-    # ------------------------------------------------------------ queued commands
-    def request_monitor(self, agent: str, mode: str = "listen", supervisor: str = "", station: str | None = None,
-                        number: str | None = None) -> dict[str, int]:
-        """Thread-safe request (web admin): queue listen/whisper/barge; `station` = FXS port, else `number`.
+    # ------------------------------------------------------------ checked commands
+    def begin(self) -> int:
+        """A sequence number for one request (its commands are journalled under it)."""
+        return next(self._seq)
 
-        The ACD server holding the agent's call rings the supervisor and joins
-        them; returns {"command": id} (see acd_commands.result for the outcome).
-        """
-        check_monitor_mode(mode)
-        args: dict[str, Any] = {"mode": mode, "supervisor": supervisor}
-        st_ = str(station or "").strip()
-        if st_.isdigit() and int(st_) < self.rt.engine.station_count:
-            args["port"] = int(st_)
-        elif st_ or number:
-            args["number"] = st_ or str(number)
+    async def execute(self, agent: str, cmd: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Check `cmd` against the agent's state now and apply it now (on the engine loop); returns
+        {"ok": True, "state": ..., ...}; raises Refused (does not apply) or ACDError (bad input)."""
+        args = dict(args or {})
+        agent = str(agent)
+        seq = self.begin()
+        if cmd not in COMMANDS:
+            raise ACDError(f"unknown command {cmd!r}; one of {', '.join(COMMANDS)}")
+        state, reason, entry = self._state(agent)
+        out: dict[str, Any] = {"ok": True}
+        if cmd in CALL_COMMANDS:
+            check_call_args(cmd, args)
+            if state != st.BUSY or entry is None:
+                raise Refused(_no_call(agent, state, cmd))
+            if agent in self.rt.connections:
+                out.update(await self._on_call(agent, cmd, args))
+            else:
+                out.update(await self.remote.request(agent, cmd, args, entry))
         else:
-            raise ACDError("monitor needs the supervisor's station port or number")
+            check_state(agent, cmd, state, reason, args, self.break_reasons, self.dispositions)
+            out.update(self._apply_state(agent, cmd, args))
+        self.journal.append((seq, agent, cmd))
+        out["state"] = self.rt.core.agent_state(agent)[0]
+        return out
+
+    def _state(self, agent: str) -> tuple[str, str, int | None]:
         with self.rt.core.transaction() as s:
-            row = AcdCommand(agent=str(agent), cmd="monitor", args=args, created=self.rt.core.now())
-            s.add(row)
-            s.flush()
-            return {"command": row.id}
+            a = s.get(AcdAgent, agent)
+            if a is None:
+                raise ACDError(f"unknown agent {agent!r}")
+            return a.state, a.reason, a.current_entry
 
-    def take(self) -> None:
-        """Claim the queued commands this server can carry out and run each in a task."""
-        rt = self.rt
-        with rt.core.transaction() as s:
-            rows = list(s.scalars(select(AcdCommand).where(AcdCommand.done == 0).order_by(AcdCommand.id)))
-            todo = []
-            for r in rows:
-                if r.cmd in CALL_COMMANDS and r.agent not in rt.connections:
-                    continue
-                r.done, r.taken_by = 1, rt.instance
-                todo.append((r.id, r.agent, r.cmd, dict(r.args or {})))
-        for cid, agent, cmd, args in todo:
-            rt.spawn(self._run(cid, agent, cmd, args))
-
-    async def _run(self, cid: int, agent: str, cmd: str, args: dict[str, Any]) -> None:
-        try:
-            await self._carry_out(agent, cmd, args)
-            res = "ok"
-        except Exception as exc:     # one bad command must not stop the others: its row says why
-            log.warning("ACD command %d (%s for agent %s) failed: %s", cid, cmd, agent, exc)
-            res = f"error: {exc}"
-        with self.rt.core.transaction() as s:
-            r = s.get(AcdCommand, cid)
-            if r is not None:
-                r.result = res
-
-    async def _carry_out(self, agent: str, cmd: str, args: dict[str, Any]) -> None:
-        conn = self.connected
-        if cmd == "ready":
-            self.ready(agent)
-        elif cmd == "break":
-            self.set_break(agent, args.get("reason", "break"))
-        elif cmd == "login":
+    def _apply_state(self, agent: str, cmd: str, args: dict[str, Any]) -> dict[str, Any]:
+        core = self.rt.core
+        if cmd == "login":
+            self._place(agent, args)
             self.login(agent)
-        elif cmd == "logout":
-            self.logout(agent)
+        elif cmd in ("logout", "force_logout"):
+            core.logout(agent)
+        elif cmd in ("ready", "force_ready"):
+            self.ready(agent)
+        elif cmd in ("break", "force_break"):
+            core.set_break(agent, str(args.get("reason") or "break"))
         elif cmd == "wrapup":
-            self.rt.core.wrapup(agent, float(args.get("seconds", 30)))
+            secs = float(args.get("seconds", 30))
+            if not 0 < secs <= 3600:
+                raise ACDError("wrap-up seconds must be in (0, 3600]")
+            core.wrapup(agent, secs)
+        elif cmd == "disposition":
+            return {"entry": self._dispose(agent, str(args["code"]), str(args.get("note") or "")[:200])}
+        return {}
+
+    def _place(self, agent: str, args: dict[str, Any]) -> None:
+        """Where a signing-in agent is rung: `station` (FXS port here), `number` (extension / external)."""
+        station, number = str(args.get("station") or "").strip(), str(args.get("number") or "").strip()
+        if not station and not number:
+            return
+        with self.rt.core.transaction() as s:
+            a = s.get(AcdAgent, agent)
+            assert a is not None
+            if station:
+                if not station.isdigit() or int(station) >= self.rt.engine.station_count:
+                    raise ACDError(f"no station {station} on this server "
+                                   f"(0..{self.rt.engine.station_count - 1})")
+                a.station_port, a.host, a.number = int(station), self.rt.instance, None
+            else:
+                if not number.replace("+", "", 1).isdigit() or len(number) > 32:
+                    raise ACDError(f"not a telephone number: {number!r}")
+                a.station_port, a.number = None, number
+
+    def _dispose(self, agent: str, code: str, note: str) -> int:
+        """Disposition code on the agent's last call today (in wrap-up or after)."""
+        with self.rt.core.transaction() as s:
+            e = s.scalars(select(AcdEntry).where(AcdEntry.agent == agent, AcdEntry.state == "done",
+                                                 AcdEntry.answered_at.is_not(None))
+                          .order_by(AcdEntry.ended_at.desc(), AcdEntry.id.desc())).first()
+            if e is None:
+                raise Refused(f"agent {agent} has no finished call to give a disposition")
+            data = dict(e.data or {})
+            data["disposition"] = {"code": code, "note": note, "at": round(self.rt.core.now(), 1)}
+            e.data = data
+            return e.id
+
+    async def _on_call(self, agent: str, cmd: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Carry out a call command on the agent's call held here (Refused when it does not apply)."""
+        conn = self.rt.connections.get(agent)
+        if conn is None or conn.control is None or conn.control.done() or conn.caller.hungup \
+                or conn.agent_call.hungup:
+            raise Refused(f"agent {agent} has no call in progress on this server")
+        c = self.connected
+        if cmd == "hangup":
+            await c.hangup_agent_call(agent)
+        elif cmd == "hold":
+            await c.hold(agent)
+        elif cmd == "unhold":
+            await c.unhold(agent)
         elif cmd == "transfer":
-            conn.transfer(agent, args.get("kind", "blind"), queue=args.get("queue"), to_agent=args.get("agent"))
-        elif cmd == "hangup":
-            await conn.hangup_agent_call(agent)
-        elif cmd == "monitor":
-            await conn.start_monitor(agent, args.get("mode", "listen"), supervisor_port=args.get("port"),
-                                     supervisor_number=args.get("number"), supervisor=args.get("supervisor", ""))
+            kind = str(args.get("kind") or "blind")
+            queue, to = args.get("queue") or None, args.get("agent") or None
+            c.transfer(agent, kind, queue=queue, to_agent=to)
         elif cmd == "conference":
-            await conn.conference_in(agent, number=args.get("number"), port=args.get("port"))
-        else:
-            raise ACDError(f"unknown command {cmd!r}")
+            port = args.get("port")
+            await c.conference_in(agent, number=args.get("number") or None,
+                                  port=int(port) if port not in (None, "") else None)
+        elif cmd == "monitor":
+            port = args.get("port")
+            await c.start_monitor(agent, str(args.get("mode")), supervisor_port=int(port) if port not in
+                                  (None, "") else None, supervisor_number=args.get("number") or None,
+                                  supervisor=str(args.get("supervisor") or ""))
+        return {}
 
     # ------------------------------------------------------------ station feature codes
     async def station_flow(self, call: Call) -> None:
@@ -169,3 +230,52 @@ class AgentCommands:
                                                  (AcdAgent.host == self.rt.instance) | AcdAgent.host.is_(None))
                           ).first()
             return a.id if a else None
+
+
+def _no_call(agent: str, state: str, cmd: str) -> str:
+    if state == st.RINGING:
+        return f"agent {agent}'s call is still ringing: answer it first ({cmd} needs a connected call)"
+    return f"agent {agent} has no call in progress ({cmd} needs a connected call)"
+
+
+def check_state(agent: str, cmd: str, state: str, reason: str, args: dict[str, Any],
+                break_reasons: tuple[str, ...] = st.DEFAULT_BREAK_REASONS,
+                dispositions: tuple[str, ...] = ()) -> None:
+    """Refused unless state command `cmd` applies to an agent in `state` now (the core re-checks inside
+    its transaction); ACDError for bad arguments."""
+    on_call = state in (st.BUSY, st.RINGING)
+    signed_in = state != st.LOGGED_OUT
+    if cmd == "login" and signed_in:
+        raise Refused(f"agent {agent} is already signed in")
+    if cmd != "login" and cmd != "disposition" and not signed_in:
+        raise Refused(f"agent {agent} is signed out; sign in first")
+    if on_call and cmd in ("logout", "ready", "break", "wrapup", "force_ready", "force_break", "force_logout"):
+        raise Refused(f"agent {agent} is {'on a call' if state == st.BUSY else 'being rung'}; "
+                      "that waits until the call is over")
+    if cmd in ("ready", "force_ready") and state == st.AVAILABLE:
+        raise Refused(f"agent {agent} is already ready")
+    if cmd in ("break", "force_break"):
+        why = str(args.get("reason") or "break")
+        if why not in break_reasons:
+            raise ACDError(f"unknown not-ready reason {why!r}; one of {', '.join(break_reasons)}")
+        if state == st.BREAK and reason == why:
+            raise Refused(f"agent {agent} is already not ready ({why})")
+    if cmd == "disposition":
+        code = str(args.get("code") or "")
+        if dispositions and code not in dispositions:
+            raise ACDError(f"unknown disposition {code!r}; one of {', '.join(dispositions)}")
+        if not code:
+            raise ACDError("disposition needs a code")
+
+
+def check_call_args(cmd: str, args: dict[str, Any]) -> None:
+    """ACDError for call-command arguments that are wrong whatever the agent's state."""
+    if cmd == "monitor":
+        check_monitor_mode(str(args.get("mode", "")))
+    elif cmd == "transfer":
+        if str(args.get("kind") or "blind") not in ("blind", "attended"):
+            raise ACDError("transfer kind must be blind or attended")
+        if bool(args.get("queue")) == bool(args.get("agent")):
+            raise ACDError("transfer needs a queue or an agent")
+    elif cmd == "conference" and not (args.get("number") or str(args.get("port", "")).strip()):
+        raise ACDError("conference needs a number or a station port")

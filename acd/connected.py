@@ -12,19 +12,21 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from trunkline.data.models import Recording
-from trunkline.media import Call, Hangup, RecordResult
+from trunkline.media import Call, ChannelError, Hangup, RecordResult, Timeout
 from trunkline.media.engine import Conference
 from trunkline.media.futures import settle
 
 from .core import ACDError
 from .queues import QueueConfig
 from .results import Next, QueueResult, Rejoin
-from .runtime import Connection, Runtime, Waiter
+from .runtime import MISSING_AUDIO, Connection, Runtime, Waiter
+from .store import Refused
 from .waiting import play_moh
 
 log = logging.getLogger("trunkline.acd")
 
 MONITOR_MODES = ("listen", "whisper", "barge")
+MONITOR_RING = 15.0         # s the supervisor's phone rings for a listen / whisper / barge
 
 
 def check_monitor_mode(mode: str) -> None:
@@ -46,6 +48,7 @@ class Connected:
         conn = w.connection
         assert conn is not None
         caller, acall = conn.caller, conn.agent_call
+        conn.moh = cfg.moh
         caller.stop_audio()
         if w.consult is not None:
             ended = await self._consult(w, cfg, conn)
@@ -76,8 +79,7 @@ class Connected:
         snap = core.entry(w.entry)
         waited = (snap["answered_at"] or 0.0) - snap["enqueued_at"]
         if isinstance(ended_by, tuple):                       # transfer
-            kind, target = ended_by
-            new = core.transfer(w.entry, kind, **target)
+            kind, target, new = ended_by                      # the transfer is already in the database
             transferred = QueueResult("transferred", w.queue, w.entry, agent=conn.agent, talk=talk, data=w.data)
             if kind == "blind" or "queue" in target:
                 if not acall.hungup:
@@ -90,6 +92,8 @@ class Connected:
             return transferred, (w.queue, Rejoin(new, 1))
         if not caller.hungup and caller.bridged_to is not None:
             await caller.unbridge()
+        if conn.held:
+            caller.stop_audio()
         if ended_by == "caller" and not acall.hungup:
             await acall.hangup()
         core.complete(w.entry, by=ended_by)
@@ -161,17 +165,12 @@ class Connected:
         while True:
             conn.control = self.rt.engine.loop.create_future()
             await self.wait_any([conn.caller, conn.agent_call], conn.control)
+            cmd = conn.control.result() if conn.control.done() else None
+            if cmd is not None and cmd[0] == "transfer":     # already done in the database: follow it
+                return cmd[1], cmd[2], cmd[3]
             if conn.caller.hungup:
                 return "caller"
             if conn.agent_call.hungup:
-                return "agent"
-            cmd = conn.control.result() if conn.control.done() else None
-            if cmd is None:
-                continue
-            if cmd[0] == "transfer":
-                return cmd[1], cmd[2]
-            if cmd[0] == "hangup":
-                await conn.caller.hangup()
                 return "agent"
 
     def _conf(self, conn: Connection) -> Conference:
@@ -196,12 +195,50 @@ class Connected:
         target = {"queue": queue} if queue is not None else {"agent": str(to_agent)}
         if (queue is None) == (to_agent is None):
             raise ACDError("transfer needs a queue or an agent")
-        if not conn.control.done():
-            conn.control.set_result(("transfer", kind, target))
+        if conn.control.done():
+            raise Refused(f"agent {agent}'s call is already being transferred or ended")
+        if to_agent is not None and str(to_agent) == str(agent):
+            raise ACDError("an agent cannot transfer a call to themselves")
+        # the database changes now, inside the request (ACDError: refused, the call stays as it is);
+        # the audio side follows in talk() at once
+        new = self.rt.core.transfer(conn.entry, kind, queue=queue, agent=None if to_agent is None else str(to_agent))
+        if conn.held:
+            conn.caller.stop_audio()
+            conn.held = False
+        conn.control.set_result(("transfer", kind, target, new))
+
+    async def hold(self, agent: str) -> None:
+        """Put the agent's caller on hold: music on hold to the caller, the two no longer hear each other."""
+        conn = self.rt.connection_of(agent)
+        if conn.held:
+            raise Refused(f"agent {agent}'s caller is already on hold")
+        if conn.conf is not None:
+            raise Refused("hold is not possible while a supervisor or a third party is on the call")
+        if conn.caller.bridged_to is not None:
+            await conn.caller.unbridge()
+        conn.held = True
+        if conn.moh and not conn.caller.hungup:
+            try:
+                conn.caller.start_audio(conn.moh, loop=True)
+            except MISSING_AUDIO as exc:
+                log.warning("hold: music on hold %r unavailable (%s)", conn.moh, exc)
+
+    async def unhold(self, agent: str) -> None:
+        """Take the agent's caller off hold: music stops, caller and agent are bridged again."""
+        conn = self.rt.connection_of(agent)
+        if not conn.held:
+            raise Refused(f"agent {agent}'s caller is not on hold")
+        conn.caller.stop_audio()
+        conn.held = False
+        await conn.caller.bridge(conn.agent_call)
 
     async def hangup_agent_call(self, agent: str) -> None:
         """End the agent's call from the agent side."""
-        await self.rt.connection_of(agent).agent_call.hangup()
+        conn = self.rt.connection_of(agent)
+        if conn.held:
+            conn.caller.stop_audio()
+            conn.held = False
+        await conn.agent_call.hangup()
 
     async def conference_in(self, agent: str, number: str | None = None, port: int | None = None) -> Call:
         """Three-way: dial `number` (or ring station `port`) and join it to the agent's call."""
@@ -209,6 +246,8 @@ class Connected:
         engine = self.rt.engine
         if port is None and not number:
             raise ACDError("conference needs a number or a station port")
+        if conn.held:
+            raise Refused("take the caller off hold before a three-way call")
         third = await (engine.ring_station(port) if port is not None else engine.make_call(str(number)))
         self._conf(conn).add(third)
         conn.extra[third] = "three-way"
@@ -220,18 +259,39 @@ class Connected:
         check_monitor_mode(mode)
         conn = self.rt.connection_of(agent)
         engine = self.rt.engine
-        if supervisor_port is not None:
-            sup = await engine.ring_station(supervisor_port, caller_id=str(agent), name=mode)
-        elif supervisor_number:
-            sup = await engine.make_call(supervisor_number, caller_id=str(agent))
-        else:
+        already = conn.supervisors.get(supervisor) if supervisor else None
+        if already is not None and not already.hungup and already in conn.extra:
+            self.set_monitor_mode(agent, already, mode)      # the supervisor is on the call: switch mode
+            self._monitor_doc(conn, agent, supervisor, mode)
+            return already
+        if supervisor_port is None and not supervisor_number:
             raise ACDError("monitor needs supervisor_port or supervisor_number")
-        self.set_monitor_mode(agent, sup, mode)
-        core = self.rt.core
-        doc = core.publish("supervisor.monitor", agent=str(agent), supervisor=supervisor or str(supervisor_port or
-                           supervisor_number), mode=mode, call_id=conn.caller.id)
-        core.hub.deliver([doc])
+        try:
+            if supervisor_port is not None:
+                sup = await engine.ring_station(supervisor_port, caller_id=str(agent), name=mode,
+                                                timeout=MONITOR_RING)
+            else:
+                sup = await engine.make_call(str(supervisor_number), caller_id=str(agent), timeout=MONITOR_RING)
+        except (ChannelError, Timeout, Hangup) as exc:
+            raise Refused(f"the supervisor's phone did not answer ({exc})") from None
+        try:
+            if conn.held:
+                raise Refused(f"agent {agent}'s caller is on hold")
+            self.set_monitor_mode(agent, sup, mode)
+        except ACDError:
+            await sup.hangup()                   # the call ended (or was held) while the supervisor's phone rang
+            raise
+        if supervisor:
+            conn.supervisors[supervisor] = sup
+        self._monitor_doc(conn, agent, supervisor or str(supervisor_port if supervisor_port is not None
+                                                         else supervisor_number), mode)
         return sup
+
+    def _monitor_doc(self, conn: Connection, agent: str, supervisor: str, mode: str) -> None:
+        core = self.rt.core
+        doc = core.publish("supervisor.monitor", agent=str(agent), supervisor=supervisor, mode=mode,
+                           call_id=conn.caller.id)
+        core.hub.deliver([doc])
 
     def set_monitor_mode(self, agent: str, sup: Call, mode: str) -> None:
         """Switch a supervisor already on the call between listen, whisper and barge."""

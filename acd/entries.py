@@ -195,7 +195,6 @@ class QueueEntries(CoreBase):
                 else:
                     a.missed += 1
                     if reason == "noanswer" and a.missed >= cfg.max_no_answer:
-                        a.pending = ""
                         self._set_state(s, a, st.BREAK, now, "no-answer")
                         log_event(s, now, "PAUSE", "NONE", "NONE", a.id, "no-answer")
                     else:

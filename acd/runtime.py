@@ -31,6 +31,9 @@ class Connection:
         self.extra: dict[Call, str] = {}                       # supervisor / third party calls -> mode
         self.control: asyncio.Future[tuple[Any, ...]] | None = None   # pending command from the agent
         self.done: asyncio.Future[Any] | None = None           # future: ended_by
+        self.supervisors: dict[str, Call] = {}                # supervisor name -> their call on this one
+        self.held = False                                      # caller on hold (music, agent not heard)
+        self.moh = ""                                          # the queue's music on hold
 
 
 class Waiter:

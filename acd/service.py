@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import logging
 import os
 import random
@@ -40,18 +41,20 @@ from .cti import CtiHub
 from .models import create_tables
 from .offering import Offering
 from .queues import QueueConfig
+from .reconcile import Reconciler
 from .results import QueueResult, Rejoin
 from .runtime import Connection, Runtime, Waiter
+from .store import Refused
 from .waiting import Waiting
 
-__all__ = ["ACD", "ACDError", "MONITOR_MODES", "QueueResult"]
+__all__ = ["ACD", "ACDError", "MONITOR_MODES", "QueueResult", "Refused"]
 
 log = logging.getLogger("trunkline.acd")
 
 
 def _default_config() -> dict[str, Any]:
     return {"instance": "acd", "queues": {}, "agents": [], "poll_interval": 0.25, "recordings_dir": None,
-            "feature_codes": True, "announcer": None, "voicemail": None, "flows": {}}
+            "feature_codes": True, "announcer": None, "voicemail": None, "flows": {}, "reconcile_interval": 1.0}
 
 
 class ACD:
@@ -82,6 +85,7 @@ class ACD:
         self._waiting = Waiting(self._rt, self._offering)
         self._connected = Connected(self._rt)
         self._commands = AgentCommands(self._rt, self._connected)
+        self._reconciler = Reconciler(self._rt)
         self._poller: asyncio.Task[Any] | None = None
         for name, opts in cfg["queues"].items():
             self.core.define_queue(QueueConfig(name=name, **opts))
@@ -113,13 +117,17 @@ class ACD:
 
     async def _poll_loop(self) -> None:
         rt = self._rt
+        next_reconcile = self.engine.now
         while True:
             try:
                 self.core.tick()
                 rt.dispatch()
                 for offer in self.core.offers_for(self.instance, exclude=rt.handling):
                     self._offering.start(offer)
-                self._commands.take()
+                self._commands.remote.take()
+                if self.engine.now >= next_reconcile:
+                    next_reconcile = self.engine.now + float(self.config["reconcile_interval"])
+                    await self._reconciler.run()
             except Exception:           # one failed pass (database hiccup) must not end the loop
                 log.exception("ACD poll failed")
             await self.engine.sleep(self.config["poll_interval"])
@@ -170,16 +178,58 @@ class ACD:
             rt.tracker.forget(call)
 
     # ------------------------------------------------------------ agents (API for web admin / features)
+    async def execute(self, agent: str, cmd: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+        """On the engine loop: check agent/supervisor command `cmd` against the agent's state now and apply
+        it now; returns {"ok": True, "state": ...}; raises Refused (does not apply now) or ACDError."""
+        return await self._commands.execute(agent, cmd, args)
+
+    def command(self, agent: str, cmd: str, args: dict[str, Any] | None = None,
+                timeout: float = 45.0) -> dict[str, Any]:
+        """Thread-safe `execute` (web admin threads): applied or refused before this returns (timeout s)."""
+        loop = self.engine.loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            raise RuntimeError("ACD.command() blocks: on the engine loop await ACD.execute()")
+        fut = asyncio.run_coroutine_threadsafe(self._commands.execute(agent, cmd, args), loop)
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            raise ACDError(f"{cmd} for agent {agent} took longer than {timeout:g} s") from None
+
+    @property
+    def break_reasons(self) -> tuple[str, ...]:
+        """The not-ready reason codes agents may choose."""
+        return self._commands.break_reasons
+
+    @property
+    def dispositions(self) -> tuple[str, ...]:
+        """The disposition codes of wrap-up (empty: any code)."""
+        return self._commands.dispositions
+
+    @property
+    def journal(self) -> list[tuple[int, str, str]]:
+        """The last applied commands: (request sequence number, agent, command)."""
+        return list(self._commands.journal)
+
+    @property
+    def reconciled(self) -> list[str]:
+        """What the periodic reconciliation cleared (most recent last)."""
+        return list(self._reconciler.cleared)
+
     def login(self, agent: str) -> str:
         """Log agent in (Available)."""
         return self._commands.login(agent)
 
     def logout(self, agent: str) -> str:
-        """Log agent out (after the current call)."""
+        """Log agent out (refused during a call)."""
         return self._commands.logout(agent)
 
     def set_break(self, agent: str, reason: str = "break") -> str:
-        """Agent on break with a reason code."""
+        """Agent on break with a reason code (refused during a call)."""
         return self._commands.set_break(agent, reason)
 
     def ready(self, agent: str) -> str:
@@ -199,10 +249,18 @@ class ACD:
         return self.core.queues_status()
 
     def monitor(self, agent: str, mode: str = "listen", supervisor: str = "", station: str | None = None,
-                number: str | None = None) -> dict[str, int]:
-        """Thread-safe request (web admin): queue listen/whisper/barge; `station` = FXS port, else `number`;
-        returns {"command": id} (see acd_commands.result for the outcome)."""
-        return self._commands.request_monitor(agent, mode, supervisor, station, number)
+                number: str | None = None) -> dict[str, Any]:
+        """Thread-safe (web admin): listen/whisper/barge now on the agent's call; `station` = FXS port here,
+        else `number`; rings the supervisor and returns once they are on the call (or refused)."""
+        st_ = str(station or "").strip()
+        args: dict[str, Any] = {"mode": mode, "supervisor": supervisor}
+        if st_.isdigit() and int(st_) < self.engine.station_count:
+            args["port"] = int(st_)
+        elif st_ or number:
+            args["number"] = st_ or str(number)
+        else:
+            raise ACDError("monitor needs the supervisor's station port or number")
+        return self.command(agent, "monitor", args)
 
     async def station_flow(self, call: Call) -> None:
         """Station off hook: *1<agent>[*<pin>]# login here, *2# logout, *3[reason]# break, *4# ready."""
@@ -230,6 +288,11 @@ class ACD:
     def set_monitor_mode(self, agent: str, sup: Call, mode: str) -> None:
         """Switch a supervisor already on the call between listen, whisper and barge."""
         self._connected.set_monitor_mode(agent, sup, mode)
+
+    def held(self, agent: str) -> bool:
+        """True while agent's caller is on hold on this server."""
+        c = self._rt.connections.get(str(agent))
+        return bool(c is not None and c.held)
 
     def connection(self, agent: str) -> tuple[Call, Call] | None:
         """(caller Call, agent Call) of agent's live call on this server, or None."""

@@ -24,7 +24,6 @@ from . import agents as st
 from .cti import CtiHub, make_doc
 from .ewt import QueueStats
 from .models import AcdAgent, AcdEntry, AcdMember, AcdQueue, AcdQueueLog
-from .queue_log import log_event
 from .queues import QueueConfig, QueueConfigError
 
 WAITING = "waiting"
@@ -38,6 +37,10 @@ _Row = TypeVar("_Row", AcdAgent, AcdEntry)
 
 class ACDError(RuntimeError):
     """An ACD operation cannot be done (unknown queue/agent, wrong state); message says why."""
+
+
+class Refused(ACDError):
+    """A command that does not apply in the agent's current state (HTTP 409); the message says why."""
 
 
 class CoreBase:
@@ -140,17 +143,9 @@ class CoreBase:
             self.note(s, "agent.state", now, agent=a.id, state=state, reason=reason, previous=prev)
 
     def _after_call_state(self, s: Session, a: AcdAgent, now: float, default: str) -> None:
-        """Apply a pending break/logout, else `default`."""
-        pending, a.pending = a.pending, ""
-        if pending == "logout":
-            log_event(s, now, "AGENTLOGOFF", "NONE", "NONE", a.id, self.instance, now - a.login_at)
-            self._set_state(s, a, st.LOGGED_OUT, now)
-        elif pending.startswith("break:"):
-            reason = pending[6:]
-            self._set_state(s, a, st.BREAK, now, reason)
-            log_event(s, now, "PAUSE", "NONE", "NONE", a.id, reason)
-        else:
-            self._set_state(s, a, default, now)
+        """The agent's call (or its ringing) ended: state `default` (nothing requested earlier fires now)."""
+        a.pending = ""
+        self._set_state(s, a, default, now)
 
     # ------------------------------------------------------------------ queue configuration
     def define_queue(self, cfg: QueueConfig | dict[str, Any]) -> QueueConfig:

@@ -26,7 +26,7 @@ from trunkline.media.errors import Hangup
 from . import blacklist
 from . import flowdoc as _flowdoc
 from . import nodes as _nodes
-from .cdr import CallTrace
+from .cdr import CallTrace, mask
 from .models import IvrFlow
 from .services import Services
 
@@ -107,9 +107,16 @@ class Execution:
             self.vars["queue_status"] = "acd unavailable"
             await self.play(["ivr-queue-unavailable"], False)
             return False
-        payload = dict(data) if data else {k: v for k, v in self.vars.items()
-                                           if not k.startswith("ivr") and isinstance(v, (str, int, float))}
-        payload = {k: v for k, v in payload.items() if isinstance(v, (str, int, float, bool)) or v is None}
+        given = dict(data) if data else {k: v for k, v in self.vars.items()
+                                         if not k.startswith("ivr") and isinstance(v, (str, int, float))}
+        payload: dict[str, Any] = {k: v for k, v in given.items()
+                                   if isinstance(v, (str, int, float, bool)) or v is None}
+        for var, keep in dict(self.vars.get("ivr_masked") or {}).items():
+            if var in payload:                   # collected with mask: true: the agent sees it masked as well
+                payload[var] = mask(str(payload[var]), int(keep))
+        # the screen pop: the menu choices the caller made and the digits entered (masked where the flow says)
+        payload["ivr_path"] = [{"node": p["node"], "type": p["type"]} for p in self.trace.path][-30:]
+        payload["ivr_digits"] = [dict(d) for d in self.trace.digits][-30:]
         self.trace.enter(queue, "queue-transfer")
         try:
             if priority is None:

@@ -117,6 +117,8 @@ async def run_get_digits(ex: Runtime, name: str, spec: NodeSpec) -> Next:
         if lo <= len(got) <= count:
             ex.trace.entered(name, masked=spec.get("mask", False), keep=int(spec.get("mask_keep", 0)), value=got)
             ex.vars[spec["var"]] = got
+            if spec.get("mask", False):          # the agent's screen pop shows it masked too (flows.to_queue)
+                ex.vars.setdefault("ivr_masked", {})[spec["var"]] = int(spec.get("mask_keep", 0))
             return spec.get("next")
         ex.trace.entered(name, masked=spec.get("mask", False), keep=int(spec.get("mask_keep", 0)), value=got)
         call.flush_digits()

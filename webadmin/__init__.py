@@ -13,7 +13,20 @@ from waitress.server import create_server
 
 from trunkline.data import numbers
 from trunkline.webadmin import config as config_pages
-from trunkline.webadmin import cti, health, i18n, live, messaging, records, reports, security, terms, typed_pages
+from trunkline.webadmin import (
+    cti,
+    health,
+    i18n,
+    live,
+    messaging,
+    records,
+    reports,
+    security,
+    supervisor,
+    terms,
+    typed_pages,
+    workbench,
+)
 from trunkline.webadmin.hub import Hub
 
 log = logging.getLogger("trunkline.webadmin")
@@ -69,6 +82,8 @@ def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
     app.register_blueprint(reports.bp)
     app.register_blueprint(messaging.bp)
     app.register_blueprint(cti.bp)              # the ACD's CTI streams + agent page
+    app.register_blueprint(workbench.bp)        # the agent workbench (坐席工作台)
+    app.register_blueprint(supervisor.bp)       # the supervisor console (班长监控)
     app.register_blueprint(health.bp)           # /healthz and /metrics for operators (no login)
 
     notifier = live.Notifier()

@@ -2,9 +2,9 @@
 
 Blueprint `bp` (Flask only). Streams tail the acd_cti_events table, so the web
 admin of any server sharing the database sees every document; clients resume
-with Last-Event-ID. Agent controls (ready / break / wrap-up / transfer / hang
-up) change state in the database directly or queue an acd_commands row that
-the ACD instance holding the call carries out.
+with Last-Event-ID. Agent controls are checked and immediate: applied before
+the answer or refused at once (409) with the reason; a call held by another
+server gets the request through acd_commands with a deadline (acd.remote).
 
 Inside the Trunkline web admin (security.install) the app's login and CSRF
 hooks guard every route; an agent login only reaches its own agent
@@ -21,15 +21,29 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template_string, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template_string,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.wrappers import Response as WerkzeugResponse
 
+from trunkline.acd import remote
 from trunkline.acd.agents import DEFAULT_BREAK_REASONS
+from trunkline.acd.commands import CALL_COMMANDS, COMMANDS, check_call_args, check_state
 from trunkline.acd.core import ACDCore, ACDError
 from trunkline.acd.cti import DOCUMENTS, read_events
-from trunkline.acd.models import AcdAgent, AcdCommand, AcdEntry, create_tables
-from trunkline.acd.service import ACD
+from trunkline.acd.models import AcdAgent, AcdCommand, AcdEntry, AcdMember, create_tables
+from trunkline.acd.service import ACD, Refused
 
 from . import sse
 from .messaging import queue_sms, sms_service
@@ -60,8 +74,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "supervisor.monitor": {"agent": "1001", "supervisor": "boss", "mode": "whisper", "call_id": "a1b2c3-7"},
 }
 
-CALL_COMMANDS = ("transfer", "hangup", "conference", "monitor")
-STATE_COMMANDS = ("ready", "break", "wrapup", "login", "logout")
+#: commands only supervisors (and admins) may give
+SUPERVISOR_COMMANDS = ("monitor", "force_ready", "force_break", "force_logout")
 
 
 #: a view's answer: a response, or (JSON response, status)
@@ -107,10 +121,30 @@ def _perm(name: str) -> bool:
     return getattr(g, "user", None) is not None and can(name)
 
 
-def _may_act_as(agent_id: str) -> bool:
-    """Supervisors/admins reach every agent; an agent login only its own agent id."""
-    if _perm("monitor"):
+def my_queues() -> set[str] | None:
+    """The queues (agent groups) this supervisor looks after (users.queues); None: every queue (admins, a
+    supervisor with none set, or mounted without logins)."""
+    user = getattr(g, "user", None)
+    if not _guarded() or user is None or user.role != "supervisor":
+        return None
+    names = {q.strip() for q in (getattr(user, "queues", "") or "").replace(";", ",").split(",") if q.strip()}
+    return names or None
+
+
+def in_my_groups(agent_id: str) -> bool:
+    """True when `agent_id` is a member of one of this supervisor's queues (always for every-queue users)."""
+    mine = my_queues()
+    if mine is None:
         return True
+    with _factory()() as s:
+        return s.scalar(select(AcdMember.agent).where(AcdMember.agent == str(agent_id),
+                                                      AcdMember.queue.in_(sorted(mine))).limit(1)) is not None
+
+
+def _may_act_as(agent_id: str) -> bool:
+    """Supervisors/admins reach the agents of their groups; an agent login only its own agent id."""
+    if _perm("monitor"):
+        return in_my_groups(agent_id)
     user = getattr(g, "user", None)
     return user is not None and user.agent_id is not None and user.agent_id == str(agent_id)
 
@@ -206,48 +240,77 @@ def agent_state(agent_id: str) -> Response:
 
 @bp.route("/cti/agent/<agent_id>/command", methods=["POST"])
 def agent_command(agent_id: str) -> Reply:
-    """Agent controls: ready, break (reason), wrapup (seconds), login, logout, transfer, hangup, conference."""
+    """Agent controls, checked and immediate: applied before the answer (200) or refused at once with
+    the reason (409: does not apply in the agent's state now; 400: bad input). Supervisor-only commands
+    (force_*, monitor) are audited."""
     _agent_for(agent_id)
     body = _body()
-    cmd = body.get("cmd", "")
+    cmd = str(body.get("cmd", ""))
     args = {k: v for k, v in body.items() if k not in ("cmd", "csrf_token")}
-    core = _core()
+    if cmd in SUPERVISOR_COMMANDS:
+        if not _perm("monitor"):
+            abort(403)
+        if _guarded():
+            if cmd == "monitor":
+                args["supervisor"] = g.user.username       # the same supervisor again switches the mode
+            audit(f"supervisor.{cmd}", f"agent:{agent_id}", json.dumps(args, sort_keys=True)[:500])
+    return _run_command(str(agent_id), cmd, args)
+
+
+def _run_command(agent_id: str, cmd: str, args: dict[str, Any]) -> Reply:
+    """Carry out one command for `agent_id` (the live ACD here, else the shared database) as a JSON reply."""
+    if cmd == "break" and len(str(args.get("reason") or "")) > 40:
+        return jsonify({"ok": False, "error": "break reason too long (40 characters at most)"}), 400
+    acd = _live_acd()
     try:
-        if cmd == "ready":
-            state = core.ready(agent_id)
-        elif cmd == "break":
-            reason = args.get("reason") or "break"
-            if len(reason) > 40:
-                raise ACDError("break reason too long (40 characters at most)")
-            state = core.set_break(agent_id, reason)
+        if acd is not None:
+            out = acd.command(agent_id, cmd, args)
+        else:
+            out = _without_acd(agent_id, cmd, args)
+    except Refused as exc:
+        return jsonify({"ok": False, "refused": True, "error": str(exc)}), 409
+    except (ACDError, ValueError, TypeError) as exc:
+        return jsonify({"ok": False, "error": str(exc)}), 400
+    return jsonify(out)
+
+
+def _without_acd(agent_id: str, cmd: str, args: dict[str, Any]) -> dict[str, Any]:
+    """A web admin with no ACD in its process: state commands on the shared database, call commands
+    handed to the server holding the call (taken within the deadline or refused)."""
+    core = _core()
+    if cmd not in COMMANDS:
+        raise ACDError(f"unknown command {cmd!r}; one of {', '.join(COMMANDS)}")
+    with _factory()() as s:
+        a = s.get(AcdAgent, agent_id)
+        assert a is not None
+        state, reason, entry = a.state, a.reason, a.current_entry
+    if cmd in CALL_COMMANDS:
+        check_call_args(cmd, args)
+        if state != "busy" or entry is None:
+            raise Refused(f"agent {agent_id} has no call in progress ({cmd} needs a connected call)")
+        out = remote.wait_blocking(_factory(), agent_id, cmd, args, entry)
+    else:
+        if cmd == "login" and (args.get("station") or args.get("number")):
+            raise ACDError("signing in at a station or number needs the server running the ACD")
+        check_state(agent_id, cmd, state, reason, args)
+        if cmd == "login":
+            core.login(agent_id)
+        elif cmd in ("logout", "force_logout"):
+            core.logout(agent_id)
+        elif cmd in ("ready", "force_ready"):
+            core.ready(agent_id)
+        elif cmd in ("break", "force_break"):
+            core.set_break(agent_id, str(args.get("reason") or "break"))
         elif cmd == "wrapup":
             secs = float(args.get("seconds", 30))
             if not 0 < secs <= 3600:
                 raise ACDError("wrap-up seconds must be in (0, 3600]")
-            state = core.wrapup(agent_id, secs)
-        elif cmd == "login":
-            state = core.login(agent_id)
-        elif cmd == "logout":
-            state = core.logout(agent_id)
-        elif cmd in CALL_COMMANDS:
-            if cmd == "transfer":
-                if args.get("kind", "blind") not in ("blind", "attended"):
-                    raise ACDError("kind must be blind or attended")
-                if bool(args.get("queue")) == bool(args.get("agent")):
-                    raise ACDError("transfer needs a queue or an agent")
-            if cmd == "monitor" and not _perm("monitor"):
-                abort(403)
-            with _factory()() as s:
-                row = AcdCommand(agent=str(agent_id), cmd=cmd, args=args, created=time.time())
-                s.add(row)
-                s.commit()
-                cid = row.id
-            return jsonify({"ok": True, "queued": cid}), 202
+            core.wrapup(agent_id, secs)
         else:
-            raise ACDError(f"unknown command {cmd!r}; one of {', '.join(STATE_COMMANDS + CALL_COMMANDS)}")
-    except (ACDError, ValueError) as exc:
-        return jsonify({"ok": False, "error": str(exc)}), 400
-    return jsonify({"ok": True, "state": state})
+            raise ACDError(f"{cmd} needs the server running the ACD")
+        out = {"ok": True}
+    out["state"] = core.agent_state(agent_id)[0]
+    return out
 
 
 def _memo_number(agent_id: str) -> tuple[str | None, str | None]:
@@ -343,9 +406,11 @@ def agent_js() -> Response:
 
 
 @bp.route("/cti/agent/<agent_id>")
-def agent_page(agent_id: str) -> str:
-    """The agent page: live screen pop and controls."""
+def agent_page(agent_id: str) -> Reply | WerkzeugResponse | str:
+    """The agent page: inside the web admin the agent workbench; mounted alone a bare screen pop + controls."""
     a = _agent_for(agent_id)
+    if _guarded():
+        return redirect(url_for("desk.workbench", agent_id=a["id"]))
     body = render_template_string(AGENT_BODY, a=a, reasons=DEFAULT_BREAK_REASONS[:-1],
                                   events_url=url_for("acd.agent_events", agent_id=a["id"]),
                                   state_url=url_for("acd.agent_state", agent_id=a["id"]),
@@ -373,8 +438,10 @@ REFERENCE_BODY = """
 ready · break (<code>reason</code>) · wrapup (<code>seconds</code>) · login · logout ·
 transfer (<code>agent</code> or <code>queue</code>, <code>kind</code> blind|attended) · hangup ·
 conference (<code>number</code> or <code>port</code>) ·
-monitor (<code>mode</code>, <code>port</code> or <code>number</code>).
-Call commands are queued and carried out by the server holding the call: <code>GET /cti/command/&lt;id&gt;</code>.</p>
+hold · unhold · disposition (<code>code</code>) · supervisors: monitor (<code>mode</code>, <code>port</code> or
+<code>number</code>), force_ready, force_break (<code>reason</code>), force_logout.
+Every command is checked against the agent's state now and applied before the answer (200), or refused at once
+with the reason (409); nothing is kept to fire later.</p>
 """
 
 

@@ -258,11 +258,21 @@ def local_path(target: str) -> str | None:
     return target
 
 
+def landing(user: User) -> str:
+    """Where a login lands: an agent on their workbench, a supervisor on the console, others on the live pages."""
+    if user.agent_id and user.role == "agent":
+        return url_for("desk.workbench", agent_id=user.agent_id)
+    if user.role == "supervisor":
+        return url_for("supervisor.console")
+    return url_for("live.channels")
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | tuple[str, int]:
     """Log in with username and password (rate limited, allowlist checked, audited)."""
     error = None
     status = 200
+    dest = ""
     if request.method == "POST":
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
@@ -300,10 +310,11 @@ def login() -> Response | tuple[str, int]:
                     session.permanent = True
                     session["sid"] = sessions().create(u.id)   # the cookie carries only this random id
                     csrf_token()
+                    dest = landing(u)
         if ok:
             limiter.success(*keys)
             audit("login", username, username=username)
-            return redirect(local_path(request.args.get("next", "")) or url_for("live.channels"))
+            return redirect(local_path(request.args.get("next", "")) or dest)
         audit("login_failed", username, username=username)
         error, status = _("Wrong username or password."), 401
     return render_template("login.html", error=error), status

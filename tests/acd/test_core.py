@@ -261,15 +261,19 @@ def test_abandon_timeout_and_complete_logged(acd):
     assert o.agents == ["a0"]
 
 
-def test_pending_break_and_logout_after_call(acd):
+def test_break_and_logout_during_a_call_are_refused_not_kept_for_later(acd):
     setup_queue(acd, "top-down", n=1)
     e = acd.join("q", "c").entry
     acd.dispatch()
+    with pytest.raises(ACDError, match="ringing"):
+        acd.set_break("a0", "lunch")
     acd.answered(e, "a0")
-    acd.set_break("a0", "lunch")
+    for op in (lambda: acd.set_break("a0", "lunch"), lambda: acd.logout("a0"), lambda: acd.ready("a0")):
+        with pytest.raises(ACDError, match="on a call"):
+            op()
     assert acd.agent_state("a0")[0] == st.BUSY
     acd.complete(e)
-    assert acd.agent_state("a0") == (st.BREAK, "lunch")
+    assert acd.agent_state("a0") == (st.AVAILABLE, "")      # nothing asked during the call fires now
     acd.logout("a0")
     assert acd.agent_state("a0")[0] == st.LOGGED_OUT
     assert [r.event for r in events(acd)][-1] == "AGENTLOGOFF"

@@ -83,10 +83,13 @@ def test_agent_controls_and_state_json():
     bad = c.post("/cti/agent/1001/command", json={"cmd": "transfer", "kind": "blind"})
     assert bad.status_code == 400 and "queue or an agent" in bad.get_json()["error"]
     q = c.post("/cti/agent/1001/command", json={"cmd": "transfer", "kind": "blind", "queue": "billing"})
-    assert q.status_code == 202
-    res = c.get(f"/cti/command/{q.get_json()['queued']}").get_json()
-    assert res["cmd"] == "transfer" and res["done"] is False
+    assert q.status_code == 409 and "no call in progress" in q.get_json()["error"]    # refused, not kept
+    for cmd, why in (("hangup", "no call"), ("wrapup", "")):
+        r = c.post("/cti/agent/1001/command", json={"cmd": cmd})
+        assert (r.status_code == 409 and why in r.get_json()["error"]) if why else r.status_code == 200
+    assert c.post("/cti/agent/1001/command", json={"cmd": "login"}).status_code == 409      # already signed in
     core.ready("1001")
+    assert c.post("/cti/agent/1001/command", json={"cmd": "ready"}).get_json()["error"].endswith("already ready")
     e = core.join("billing", "call-9", "555", data={"acct": "77"}).entry
     core.dispatch()
     st = c.get("/cti/agent/1001/state").get_json()
@@ -125,10 +128,11 @@ def test_inside_web_admin_login_and_agent_scope(tmp_path):
     assert anon.get("/cti/supervisor/events").status_code in (302, 401)
     ag = app.test_client()
     login(ag, "agent")
-    assert ag.get("/cti/agent/1001").status_code == 200
-    assert ag.get("/cti/agent/1002").status_code == 403
+    assert ag.get("/cti/agent/1001").headers["Location"] == "/workbench/1001"     # the workbench now
+    assert ag.get("/workbench/1001").status_code == 200
+    assert ag.get("/cti/agent/1002").status_code == 403 and ag.get("/workbench/1002").status_code == 403
     assert ag.get("/cti/supervisor/events").status_code == 403
-    page = ag.get("/cti/agent/1001").get_data(as_text=True)
+    page = ag.get("/workbench/1001").get_data(as_text=True)
     import re
     tok = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
     assert ag.post("/cti/agent/1001/command", json={"cmd": "break"}).status_code == 400     # no CSRF token
@@ -136,6 +140,6 @@ def test_inside_web_admin_login_and_agent_scope(tmp_path):
     assert r.status_code == 200 and core.agent_state("1001") == ("break", "lunch")
     sup = app.test_client()
     login(sup, "super")
-    assert sup.get("/cti/agent/1002").status_code == 200
+    assert sup.get("/workbench/1002").status_code == 200
     body = sup.get("/cti/supervisor/events?seconds=0.2").get_data(as_text=True)
     assert any(t == "agent.state" for _, t, _ in sse_docs(body))

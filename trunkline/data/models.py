@@ -42,6 +42,7 @@ class User(Base):
     allow_cidrs: Mapped[str] = mapped_column(Text, nullable=False, default="")  # comma/space separated, "" = any
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     agent_id: Mapped[str | None] = mapped_column(String(64))  # ACD agent this login acts as (role agent)
+    queues: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")  # supervisor's groups
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     language: Mapped[str | None] = mapped_column(String(16))   # web admin language chosen (zh_CN / en)
