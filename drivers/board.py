@@ -13,8 +13,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trunkline.drivers.backends import Backend
-from trunkline.drivers.backends.dahdi import DahdiBackend
 from trunkline.drivers.backends.composite import CompositeBackend
+from trunkline.drivers.backends.dahdi import DahdiBackend
 from trunkline.drivers.backends.sim import SimBackend
 from trunkline.drivers.backends.sip import SipBackend
 from trunkline.drivers.sip.config import SipSettings

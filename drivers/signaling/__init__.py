@@ -14,8 +14,8 @@ from trunkline.drivers.signaling.base import SignalingEvent, SpanSignaling
 from trunkline.drivers.signaling.pri import PRISignaling
 from trunkline.drivers.signaling.q931 import EUROISDN_E1, NI2
 from trunkline.drivers.signaling.r2 import R2Signaling
-from trunkline.drivers.signaling.ss7 import SS7Signaling
 from trunkline.drivers.signaling.sip import SipSignaling
+from trunkline.drivers.signaling.ss7 import SS7Signaling
 
 
 def make_signaling(span: Span, emit: Callable[[SignalingEvent], None], kind: str | None = None,

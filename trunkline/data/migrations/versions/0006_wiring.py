@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0006_wiring'
-down_revision = '0005_ivr_utc'
+down_revision = '0006_desk'
 branch_labels = None
 depends_on = None
 
