@@ -120,7 +120,8 @@ class Mtp2Link:
         self.on_msu: Callable[[bytes], None] = on_msu or (lambda payload: None)
         self.t = dict(TIMERS, **(timers or {}))
         self.fill_interval = fill_interval
-        self.rx_timeout = rx_timeout          # in service with nothing received this long: link failure
+        # in service with nothing received this long: link failure (a real controller sees flags stop)
+        self.rx_timeout = self.t.get("Trx", rx_timeout)
         self._last_rx = 0.0
         self.name = name
         self.state = OUT_OF_SERVICE

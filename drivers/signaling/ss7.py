@@ -231,14 +231,15 @@ class SS7Signaling(SpanSignaling):
         mtp3 = self.point.mtp3
         entry = mtp3.links.get(self.slc)
         link = entry.state if entry is not None else "down"
+        l2 = entry.mtp2.state if entry is not None else "out of service"
         circuits = self.point.isup.circuits
         states = {cic: circuits[cic].status for cic in self.cic_to_board}
         channels = {ch: {"cic": cic, "cic_state": states[cic]} for cic, ch in self.cic_to_board.items()}
         blocked = sum(st.startswith("blocked") for st in states.values())
         opc, dpc = format_pc(mtp3.opc, mtp3.fmt), format_pc(mtp3.dpc, mtp3.fmt)
-        summary = (f"SS7 {opc} > {dpc} link {self.slc} {link}, route "
+        summary = (f"SS7 {opc} > {dpc} link {self.slc} {link} (MTP2 {l2}), route "
                    f"{'available' if mtp3.available else 'unavailable'}, {blocked} CIC blocked")
-        return {"summary": summary, "link": link, "available": mtp3.available, "opc": opc, "dpc": dpc,
+        return {"summary": summary, "link": link, "mtp2": l2, "available": mtp3.available, "opc": opc, "dpc": dpc,
                 "channels": channels}
 
     # ---- call control

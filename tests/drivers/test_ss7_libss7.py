@@ -26,7 +26,8 @@ class Pair:
         self.peer = LibSS7(PEER_PC, OUR_PC, debug=SS7_DEBUG_ISUP)
         self.events = []
         self.ours = SS7Point(OUR_PC, PEER_PC, CICS, time.monotonic, fmt="itu14",
-                             on_event=lambda k, c, i: self.events.append((k, c, i)), fill_interval=0.05)
+                             on_event=lambda k, c, i: self.events.append((k, c, i)), fill_interval=0.05,
+                             mtp2_timers={"T7": 2.0, "Trx": 5.0})    # wall clock on a shared machine: slack
         self.ours.add_link(0, self.peer.send)
         self.auto = True          # libss7's application answers maintenance and clearing messages
         self._handled = 0
@@ -331,3 +332,38 @@ def test_link_failure_mid_call_clears_calls_and_realigns(pair):
     assert pair.wait(lambda: pair.ours_of("answered", 31)), pair.show()
     pair.peer.lib.isup_rel(pair.peer.ss7, p, 16)
     assert pair.wait(lambda: pair.idle(31)), pair.show()
+
+
+def test_outbound_answered_then_called_party_clears(pair):
+    call = pair.ours.isup.setup(24, im.Number("88006", complete=True), im.Number("95588"))
+    assert pair.wait(lambda: pair.peer_of("IAM", 24)), pair.show()
+    p = pair.peer_of("IAM", 24)[-1]["callp"]
+    pair.peer.lib.isup_acm(pair.peer.ss7, p)
+    pair.peer.lib.isup_cpg(pair.peer.ss7, p, 3)              # in-band information available
+    pair.peer.lib.isup_anm(pair.peer.ss7, p)
+    assert pair.wait(lambda: pair.ours_of("answered", 24)), pair.show()
+    assert [i.get("event") for c, i in pair.ours_of("progress", 24)] == [3]
+    pair.peer.lib.isup_rel(pair.peer.ss7, p, 16)
+    assert pair.wait(lambda: pair.peer_of("RLC", 24) and pair.idle(24)), pair.show()
+    assert call.released and call.cause == 16
+
+
+def test_progress_suspend_and_resume_both_ways(pair):
+    c = pair.peer_call(23)
+    call = pair.incoming(23)
+    pair.ours.isup.alert(call)
+    pair.ours.isup.progress(call)                              # CPG, in-band information
+    assert pair.wait(lambda: pair.peer_of("CPG", 23)), pair.show()
+    assert pair.peer_of("CPG", 23)[-1]["event"] == 3
+    pair.ours.isup.answer(call)
+    assert pair.wait(lambda: pair.peer_of("ANM", 23)), pair.show()
+    pair.peer.lib.isup_sus(pair.peer.ss7, c, 1)               # network-initiated suspend
+    assert pair.wait(lambda: pair.ours_of("suspended", 23)), pair.show()
+    pair.peer.lib.isup_res(pair.peer.ss7, c, 1)
+    assert pair.wait(lambda: pair.ours_of("resumed", 23)), pair.show()
+    pair.ours.isup.suspend(call)                               # and ours reach libss7
+    assert pair.wait(lambda: pair.peer_of("SUS", 23)), pair.show()
+    pair.ours.isup.resume(call)
+    assert pair.wait(lambda: pair.peer_of("RES", 23)), pair.show()
+    pair.ours.isup.release(call)
+    assert pair.wait(lambda: pair.peer_of("REL", 23) and pair.idle(23)), pair.show()
