@@ -50,6 +50,7 @@ lint: venv
 bench: sysdeps venv
 	$(PY) -m pytest -q bench -p no:cacheprovider --benchmark-only -o testpaths=bench $(PYTEST_ARGS)
 	$(PY) -m bench.density
+	$(PY) -m bench.dahdi_io
 
 # Debian packages the tests use as peers and tools; installed only when missing.
 sysdeps:
@@ -61,7 +62,7 @@ sysdeps:
 
 venv: $(STAMP) $(DAHDI_SHIM)
 
-$(STAMP): setup.py hw_sim/tlsim.c hw_sim/tlsim.h hw_sim/build_sim.py drivers/backends/tldahdi.c drivers/backends/build_dahdi.py
+$(STAMP): setup.py hw_sim/tlsim.c hw_sim/tlsim.h hw_sim/build_sim.py drivers/backends/tldahdi.c drivers/backends/tldahdi.h drivers/backends/build_dahdi.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
