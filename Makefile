@@ -55,6 +55,7 @@ bench: sysdeps venv
 	$(PY) -m bench.call_setup
 	$(PY) -m bench.sip_density
 	$(PY) -m bench.sip_setup
+	$(PY) -m bench.dahdi_io
 
 # Debian packages the tests use as peers and tools; installed only when missing.
 sysdeps:
@@ -66,8 +67,8 @@ sysdeps:
 
 venv: $(STAMP) $(DAHDI_SHIM)
 
-$(STAMP): setup.py hw_sim/tlsim.c hw_sim/tlsim.h hw_sim/build_sim.py drivers/backends/tldahdi.c drivers/backends/build_dahdi.py \
-          drivers/backends/rtp/rtp.c drivers/backends/rtp/rtp.h drivers/backends/rtp/build_rtp.py
+$(STAMP): setup.py hw_sim/tlsim.c hw_sim/tlsim.h hw_sim/build_sim.py drivers/backends/tldahdi.c drivers/backends/tldahdi.h \
+          drivers/backends/build_dahdi.py drivers/backends/rtp/rtp.c drivers/backends/rtp/rtp.h drivers/backends/rtp/build_rtp.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'

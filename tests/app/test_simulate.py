@@ -37,3 +37,10 @@ def test_simulate_rejects_bad_arguments():
     r = subprocess.run([exe, "simulate", "--calls", "5", "--channels", "0", "--virtual"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and "--channels" in r.stderr
+
+
+def test_simulate_on_the_dahdi_backend():
+    """`--board dahdi`: the dahdi:// backend on the emulated /dev/dahdi (the command starts itself again with
+    the LD_PRELOAD shim); the same fixed last line."""
+    rc, result = simulate("--board", "dahdi", "--trunk", "pri", "--calls", "3", "--channels", "30", "--virtual")
+    assert result == (3, 3, 3, 0) and rc == 0
