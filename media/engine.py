@@ -639,7 +639,7 @@ class Engine:
 
     def signaling_status(self) -> list[dict[str, Any]]:
         """Live protocol rows of every span (SIP calls with RTP loss/jitter, SIP registrations)."""
-        return [row for sig in self.signaling for row in sig.status()]
+        return [row for sig in self.signaling for row in sig.protocol_status()]
 
     def close(self) -> None:
         """Stop recordings and release the board."""

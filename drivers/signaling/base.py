@@ -97,8 +97,8 @@ class SpanSignaling:
         """Alert a station (FXS) with caller ID; stations only."""
         raise NotImplementedError
 
-    def status(self) -> list[dict[str, Any]]:
-        """Live protocol state for the admin (SIP: calls with RTP/RTCP figures, registrations); [] if none."""
+    def protocol_status(self) -> list[dict[str, Any]]:
+        """Live protocol rows for the admin (SIP: calls with RTP/RTCP figures, registrations); [] if none."""
         return []
 
     def hold(self, channel: int, on: bool) -> None:

@@ -338,13 +338,6 @@ class Q931Control:
             else:
                 self._release_call(c, m.CAUSE_TEMPFAIL)
 
-    def layer1_lost(self) -> None:
-        """The span lost its physical layer (red/blue alarm): the B-channels are gone, so every call is
-        released at once with cause 38 (network out of order) instead of waiting T309."""
-        self.link_up = False
-        for c in list(self.calls.values()):
-            self._release_call(c, m.CAUSE_NETWORK_OUT_OF_ORDER)
-
     # ------------------------------------------------------------ timers
     def _live(self, entry: tuple[float, int, Q931Call, str]) -> bool:
         at, _, call, name = entry

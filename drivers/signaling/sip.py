@@ -195,7 +195,7 @@ class SipSignaling(SpanSignaling):
                                         ("Contact", self.ua.contact("trunkline", leg.dialog.dest.transport))],
                                creds=leg.creds)
 
-    def status(self) -> list[dict[str, Any]]:
+    def protocol_status(self) -> list[dict[str, Any]]:
         """Live SIP calls and registrations for the admin (RTP figures included)."""
         rows: list[dict[str, object]] = []
         for leg in self.legs.values():

@@ -125,7 +125,9 @@ def test_red_alarm_mid_call_clears_calls_then_new_calls_are_carried(make_rig):
         await rig.sim.sleep(1.0)
         rig.card.far_set_alarm(0, 1)             # red alarm: loss of signal on the span
         await rig.sim.sleep(1.0)
-        out["calls_in_alarm"] = len(rig.engine.calls)
+        out["up_after_1s"] = len(rig.engine.calls)   # Q.931 5.8.8: an active call waits T309 (90 s) ...
+        await rig.sim.sleep(91.0)
+        out["calls_in_alarm"] = len(rig.engine.calls)   # ... then its bearer is cleared
         out["alarms"] = rig.board.spans[0].alarms
         rig.card.far_set_alarm(0, 0)
         await rig.sim.sleep(3.0)
@@ -134,7 +136,7 @@ def test_red_alarm_mid_call_clears_calls_then_new_calls_are_carried(make_rig):
         out["second"] = True
         await phone2.hangup()
     rig.run(scenario)
-    assert out == {"calls_in_alarm": 0, "alarms": 1, "second": True} and len(ended) >= 1
+    assert out == {"up_after_1s": 1, "calls_in_alarm": 0, "alarms": 1, "second": True} and len(ended) >= 1
 
 
 def test_bad_fcs_frame_is_dropped_and_counted(make_rig):
