@@ -47,7 +47,7 @@ class Rig:
         async def flow(call):
             self.calls.append(call)
             await call.answer()
-            await call.wait(30)
+            await call.wait_hangup()
         self.engine.route(flow)
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind(("127.0.0.1", 0))
@@ -201,3 +201,34 @@ def test_mutated_invites_parse_or_raise_sip_parse_error(mutations):
         msg.to_bytes()
     except SipParseError:
         pass
+
+
+def test_session_timer_refreshes_keep_the_call_and_a_missing_refresh_ends_it():
+    rig = Rig()
+
+    async def scenario():
+        extra = "Supported: timer\r\nSession-Expires: 90\r\n"
+        callid = "st-1"
+        rig.send(invite("95588", rig.port, rig.lport, extra=extra, callid=callid))
+        await rig.engine.sleep(0.3)
+        ok = [r for r in rig.replies() if r.status == 200][0]
+        assert ok.get("Session-Expires").startswith("90") and "refresher=uac" in ok.get("Session-Expires")
+        to = ok.get("To")
+        call = rig.calls[0]
+
+        def in_dialog(method, cseq):
+            return (f"{method} sip:trunkline@127.0.0.1:{rig.port} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/UDP 127.0.0.1:{rig.lport};branch=z9hG4bK{os.urandom(4).hex()}\r\n"
+                    f"From: <sip:tester@127.0.0.1>;tag=abc\r\nTo: {to}\r\nCall-ID: {callid}\r\n"
+                    f"CSeq: {cseq} {method}\r\nSession-Expires: 90;refresher=uac\r\nContent-Length: 0\r\n\r\n").encode()
+        rig.send(in_dialog("ACK", 1))
+        for n in range(3):                        # refreshed every 45 s: the call stays up past 90 s
+            await rig.engine.sleep(45)
+            rig.send(in_dialog("UPDATE", 2 + n))
+        await rig.engine.sleep(1)
+        assert not call.hungup
+        assert any(r.status == 200 and r.cseq[1] == "UPDATE" for r in rig.replies())
+        await rig.engine.sleep(92)                # no refresh: the session expires, we send BYE
+        assert call.hungup
+        assert any(r.is_request and r.method == "BYE" for r in rig.replies())
+    rig.run(scenario, seconds=400)
