@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from trunkline.drivers.board import open_board
 from trunkline.drivers.sip import digest
-from trunkline.drivers.sip.config import SipSettings
+from trunkline.drivers.sip.config import SipSettings, SipTrunk
 from trunkline.drivers.sip.message import SipParseError, parse
 from trunkline.media import Engine
 
@@ -232,3 +232,41 @@ def test_session_timer_refreshes_keep_the_call_and_a_missing_refresh_ends_it():
         assert call.hungup
         assert any(r.is_request and r.method == "BYE" for r in rig.replies())
     rig.run(scenario, seconds=400)
+
+
+def test_outbound_invite_answers_a_407_challenge_with_the_trunk_credentials():
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.setblocking(False)
+    pport = peer.getsockname()[1]
+    trunk = SipTrunk("carrier", host="127.0.0.1", port=pport, username="0105551234", password="pw")
+    rig = Rig(trunks=[trunk])
+    server = digest.DigestServer("carrier.example", {"0105551234": "pw"})
+
+    def recv():
+        try:
+            return parse(peer.recv(65535))
+        except BlockingIOError:
+            return None
+
+    async def scenario():
+        call = rig.engine.dial("88001234")
+        await rig.engine.sleep(0.1)
+        first = recv()
+        assert first.method == "INVITE" and first.uri == f"sip:88001234@127.0.0.1:{pport}"
+        assert not first.get("Proxy-Authorization")
+        resp = (f"SIP/2.0 407 Proxy Authentication Required\r\nVia: {first.get('Via')}\r\n"
+                f"From: {first.get('From')}\r\nTo: {first.get('To')};tag=p1\r\nCall-ID: {first.call_id}\r\n"
+                f"CSeq: {first.get('CSeq')}\r\nProxy-Authenticate: {server.challenge(0.0)}\r\n"
+                f"Content-Length: 0\r\n\r\n")
+        peer.sendto(resp.encode(), ("127.0.0.1", rig.port))
+        await rig.engine.sleep(0.2)
+        msgs = [m for m in iter(recv, None)]
+        assert [m.method for m in msgs] == ["ACK", "INVITE"]
+        again = msgs[1]
+        assert again.cseq[0] == first.cseq[0] + 1
+        assert server.check(again.get("Proxy-Authorization"), "INVITE", 0.0) == "0105551234"
+        assert not call.hungup
+        await call.hangup(17)
+    rig.run(scenario)
+    peer.close()
