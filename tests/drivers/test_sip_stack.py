@@ -270,3 +270,47 @@ def test_outbound_invite_answers_a_407_challenge_with_the_trunk_credentials():
         await call.hangup(17)
     rig.run(scenario)
     peer.close()
+
+
+def test_outbound_183_early_media_then_200_answer():
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.setblocking(False)
+    media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    media.bind(("127.0.0.1", 0))
+    media.setblocking(False)
+    pport, mport = peer.getsockname()[1], media.getsockname()[1]
+    rig = Rig(trunks=[SipTrunk("gw", host="127.0.0.1", port=pport)])
+
+    def reply(req, status, reason, body=""):
+        ctype = "Content-Type: application/sdp\r\n" if body else ""
+        return (f"SIP/2.0 {status} {reason}\r\nVia: {req.get('Via')}\r\nFrom: {req.get('From')}\r\n"
+                f"To: {req.get('To')};tag=g1\r\nCall-ID: {req.call_id}\r\nCSeq: {req.get('CSeq')}\r\n"
+                f"Contact: <sip:gw@127.0.0.1:{pport}>\r\n{ctype}Content-Length: {len(body)}\r\n\r\n{body}").encode()
+
+    async def scenario():
+        call = rig.engine.dial("88001234")
+        await rig.engine.sleep(0.1)
+        inv = parse(peer.recv(65535))
+        body = SDP.format(rtp=mport).replace("8 0 101", "8 101")
+        peer.sendto(reply(inv, 183, "Session Progress", body), ("127.0.0.1", rig.port))
+        await rig.engine.sleep(0.5)
+        early = []
+        while True:
+            try:
+                early.append(media.recv(2048))
+            except BlockingIOError:
+                break
+        assert len(early) >= 15 and all(p[1] & 0x7F == 8 for p in early), "no early media RTP"
+        assert call.state == "dialing" and not call.hungup
+        peer.sendto(reply(inv, 200, "OK", body), ("127.0.0.1", rig.port))
+        await call.wait_answer(2)
+        await rig.engine.sleep(0.1)
+        ack = parse(peer.recv(65535))
+        assert ack.method == "ACK" and ack.uri == f"sip:gw@127.0.0.1:{pport}"
+        await call.hangup()
+        await rig.engine.sleep(0.1)
+        assert parse(peer.recv(65535)).method == "BYE"
+    rig.run(scenario)
+    peer.close()
+    media.close()
