@@ -1,4 +1,4 @@
-"""`trunkline simulate`: the fixed last line, failed=0, on analog, PRI and SS7 (China No.7) trunks."""
+"""`trunkline simulate`: the fixed last line, failed=0, on analog, PRI, SS7 (China No.7) and SIP trunks."""
 import os
 import re
 import subprocess
@@ -18,7 +18,7 @@ def simulate(*args):
     return r.returncode, tuple(int(x) for x in m.groups())
 
 
-@pytest.mark.parametrize("trunk", ["analog", "pri", "ss7"])
+@pytest.mark.parametrize("trunk", ["analog", "pri", "ss7", "sip"])
 def test_simulate_small(trunk):
     rc, (calls, answered, completed, failed) = simulate("--calls", "60", "--channels", "30", "--trunk", trunk,
                                                         "--virtual")

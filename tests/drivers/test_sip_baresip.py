@@ -49,8 +49,15 @@ class World:
         write_tone(os.path.join(tmp, "caller.wav"), CALLER_TONE, 120)
         write_tone(os.path.join(tmp, "agent.wav"), AGENT_TONE, 120)
         self.kam = Kamailio(os.path.join(tmp, "kamailio"))
-        self.alice = Baresip(tmp, "alice", "alice", self.kam.port, os.path.join(tmp, "caller.wav"))
-        self.bob = Baresip(tmp, "bob", "bob", self.kam.port, os.path.join(tmp, "agent.wav"))
+        self.alice = self.bob = None
+        try:
+            self.alice = Baresip(tmp, "alice", "alice", self.kam.port, os.path.join(tmp, "caller.wav"))
+            self.bob = Baresip(tmp, "bob", "bob", self.kam.port, os.path.join(tmp, "agent.wav"))
+        except Exception:          # a peer that does not start must not leave the others running
+            for peer in (self.alice, self.kam):
+                if peer is not None:
+                    peer.stop()
+            raise
         self.sip_port = free_port()
         trunk = SipTrunk("kamailio", host="127.0.0.1", port=self.kam.port, username="95588", password="secret",
                          register=True, register_expires=4)

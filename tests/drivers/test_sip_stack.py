@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from trunkline.drivers.board import open_board
 from trunkline.drivers.sip import digest
-from trunkline.drivers.sip.config import SipSettings
+from trunkline.drivers.sip.config import SipSettings, SipTrunk
 from trunkline.drivers.sip.message import SipParseError, parse
 from trunkline.media import Engine
 
@@ -47,7 +47,7 @@ class Rig:
         async def flow(call):
             self.calls.append(call)
             await call.answer()
-            await call.wait(30)
+            await call.wait_hangup()
         self.engine.route(flow)
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind(("127.0.0.1", 0))
@@ -201,3 +201,116 @@ def test_mutated_invites_parse_or_raise_sip_parse_error(mutations):
         msg.to_bytes()
     except SipParseError:
         pass
+
+
+def test_session_timer_refreshes_keep_the_call_and_a_missing_refresh_ends_it():
+    rig = Rig()
+
+    async def scenario():
+        extra = "Supported: timer\r\nSession-Expires: 90\r\n"
+        callid = "st-1"
+        rig.send(invite("95588", rig.port, rig.lport, extra=extra, callid=callid))
+        await rig.engine.sleep(0.3)
+        ok = [r for r in rig.replies() if r.status == 200][0]
+        assert ok.get("Session-Expires").startswith("90") and "refresher=uac" in ok.get("Session-Expires")
+        to = ok.get("To")
+        call = rig.calls[0]
+
+        def in_dialog(method, cseq):
+            return (f"{method} sip:trunkline@127.0.0.1:{rig.port} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/UDP 127.0.0.1:{rig.lport};branch=z9hG4bK{os.urandom(4).hex()}\r\n"
+                    f"From: <sip:tester@127.0.0.1>;tag=abc\r\nTo: {to}\r\nCall-ID: {callid}\r\n"
+                    f"CSeq: {cseq} {method}\r\nSession-Expires: 90;refresher=uac\r\nContent-Length: 0\r\n\r\n").encode()
+        rig.send(in_dialog("ACK", 1))
+        for n in range(2):                        # refreshed every 45 s: the call stays up past 90 s
+            await rig.engine.sleep(45)
+            rig.send(in_dialog("UPDATE", 2 + n))
+        await rig.engine.sleep(1)
+        assert not call.hungup
+        assert any(r.status == 200 and r.cseq[1] == "UPDATE" for r in rig.replies())
+        await rig.engine.sleep(92)                # no refresh: the session expires, we send BYE
+        assert call.hungup
+        assert any(r.is_request and r.method == "BYE" for r in rig.replies())
+    rig.run(scenario, seconds=250)
+
+
+def test_outbound_invite_answers_a_407_challenge_with_the_trunk_credentials():
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.setblocking(False)
+    pport = peer.getsockname()[1]
+    trunk = SipTrunk("carrier", host="127.0.0.1", port=pport, username="0105551234", password="pw")
+    rig = Rig(trunks=[trunk])
+    server = digest.DigestServer("carrier.example", {"0105551234": "pw"})
+
+    def recv():
+        try:
+            return parse(peer.recv(65535))
+        except BlockingIOError:
+            return None
+
+    async def scenario():
+        call = rig.engine.dial("88001234")
+        await rig.engine.sleep(0.1)
+        first = recv()
+        assert first.method == "INVITE" and first.uri == f"sip:88001234@127.0.0.1:{pport}"
+        assert not first.get("Proxy-Authorization")
+        resp = (f"SIP/2.0 407 Proxy Authentication Required\r\nVia: {first.get('Via')}\r\n"
+                f"From: {first.get('From')}\r\nTo: {first.get('To')};tag=p1\r\nCall-ID: {first.call_id}\r\n"
+                f"CSeq: {first.get('CSeq')}\r\nProxy-Authenticate: {server.challenge(0.0)}\r\n"
+                f"Content-Length: 0\r\n\r\n")
+        peer.sendto(resp.encode(), ("127.0.0.1", rig.port))
+        await rig.engine.sleep(0.2)
+        msgs = [m for m in iter(recv, None)]
+        assert [m.method for m in msgs] == ["ACK", "INVITE"]
+        again = msgs[1]
+        assert again.cseq[0] == first.cseq[0] + 1
+        assert server.check(again.get("Proxy-Authorization"), "INVITE", 0.0) == "0105551234"
+        assert not call.hungup
+        await call.hangup(17)
+    rig.run(scenario)
+    peer.close()
+
+
+def test_outbound_183_early_media_then_200_answer():
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.setblocking(False)
+    media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    media.bind(("127.0.0.1", 0))
+    media.setblocking(False)
+    pport, mport = peer.getsockname()[1], media.getsockname()[1]
+    rig = Rig(trunks=[SipTrunk("gw", host="127.0.0.1", port=pport)])
+
+    def reply(req, status, reason, body=""):
+        ctype = "Content-Type: application/sdp\r\n" if body else ""
+        return (f"SIP/2.0 {status} {reason}\r\nVia: {req.get('Via')}\r\nFrom: {req.get('From')}\r\n"
+                f"To: {req.get('To')};tag=g1\r\nCall-ID: {req.call_id}\r\nCSeq: {req.get('CSeq')}\r\n"
+                f"Contact: <sip:gw@127.0.0.1:{pport}>\r\n{ctype}Content-Length: {len(body)}\r\n\r\n{body}").encode()
+
+    async def scenario():
+        call = rig.engine.dial("88001234")
+        await rig.engine.sleep(0.1)
+        inv = parse(peer.recv(65535))
+        body = SDP.format(rtp=mport).replace("8 0 101", "8 101")
+        peer.sendto(reply(inv, 183, "Session Progress", body), ("127.0.0.1", rig.port))
+        await rig.engine.sleep(0.5)
+        early = []
+        while True:
+            try:
+                early.append(media.recv(2048))
+            except BlockingIOError:
+                break
+        assert len(early) >= 15 and all(p[1] & 0x7F == 8 for p in early), "no early media RTP"
+        assert call.state == "dialing" and not call.hungup
+        peer.sendto(reply(inv, 200, "OK", body), ("127.0.0.1", rig.port))
+        await call.wait_answer(2)
+        await rig.engine.sleep(0.1)
+        ack = parse(peer.recv(65535))
+        assert ack.method == "ACK" and ack.uri == f"sip:gw@127.0.0.1:{pport}"
+        await call.hangup()
+        await rig.engine.sleep(0.1)
+        assert parse(peer.recv(65535)).method == "BYE"
+    rig.run(scenario)
+    peer.close()
+    media.close()
