@@ -1,6 +1,7 @@
 """`trunkline run`: wire the layers together: database, board, engine, flows, ACD, web admin,
 and (on the simulator) callers arriving at the demo hotline."""
 import asyncio
+import datetime as dt
 import logging
 import os
 import random
@@ -23,6 +24,7 @@ from trunkline.drivers.serial.sms_service import SmsService
 from trunkline.fax import FaxEndpoint
 from trunkline.ivr import blacklist
 from trunkline.ivr.campaign_store import CampaignManager
+from trunkline.ivr.carrier import carrier_classifier
 from trunkline.ivr.demo import ensure_demo_prompts, hotline
 from trunkline.ivr.flows import FlowRegistry, Router
 from trunkline.ivr.prompts import espeak_available
@@ -146,6 +148,17 @@ def install_prompts(cfg: Config, summary: StartupSummary) -> PromptLibrary:
     return PromptLibrary([cfg.prompts_dir], cfg.language)
 
 
+def make_campaign_manager(engine: Engine, cfg: Config, factory: Callable[[], Session], registry: FlowRegistry,
+                          campaigns: dict[str, Any],
+                          clock: Callable[[], dt.datetime] | None = None) -> CampaignManager:
+    """The campaign dialer: calling windows from the service context's calendars and, on Chinese (cn)
+    lines, the carrier announcement classifier (空号 / 关机 / 停机 / busy) over the prompt library's templates."""
+    prompts = registry.services.prompts
+    clf = carrier_classifier(prompts) if cfg.zone == "cn" and prompts is not None else None
+    return CampaignManager(engine, factory, registry, campaigns, calendars=registry.services.calendars,
+                           clock=clock, announcements=clf)
+
+
 async def _restore_campaigns(manager: CampaignManager) -> None:
     """Reload the campaigns that were running or paused when the server last stopped."""
     try:
@@ -188,8 +201,7 @@ async def serve(cfg: Config) -> None:
     summary.on("ACD", f"instance acd-{socket.gethostname()}")
     registry = install_flows(engine, cfg, factory, acd, DemoHotline(cfg.recordings_dir, cfg.language))
     campaigns: dict[str, Any] = {}       # name -> ivr.campaign.Campaign, shown and controlled in the web admin
-    campaign_manager = CampaignManager(engine, factory, registry, campaigns,   # web-created, kept in the DB
-                                       calendars=registry.services.calendars)   # calling windows
+    campaign_manager = make_campaign_manager(engine, cfg, factory, registry, campaigns)   # web-created, in the DB
 
     hub = Hub(session_factory=factory, engine=engine, acd=acd, writer=writer,
               recordings_dir=cfg.recordings_dir, prompts_dir=cfg.prompts_dir, fax_dir=cfg.fax_dir,
