@@ -27,7 +27,7 @@ from trunkline.ivr.campaign_store import CampaignManager
 from trunkline.ivr.carrier import carrier_classifier
 from trunkline.ivr.demo import ensure_demo_prompts, hotline
 from trunkline.ivr.flows import FlowRegistry, Router
-from trunkline.ivr.prompts import espeak_available
+from trunkline.ivr.prompts import espeak_available, set_tts_command
 from trunkline.media import Call, Engine, PromptLibrary
 from trunkline.media.cdr import CdrRecorder
 from trunkline.pstn import SimError, SimRig, Switch
@@ -138,7 +138,10 @@ def install_flows(engine: Engine, cfg: Config, factory: Callable[[], Session], a
 def install_prompts(cfg: Config, summary: StartupSummary) -> PromptLibrary:
     """Generate the prompts a first start needs (demo hotline; queue position / expected wait / callback
     offer and music on hold in zh and en) and return the engine's prompt library over cfg.prompts_dir."""
-    if espeak_available():
+    engine = set_tts_command(cfg.tts_command)
+    if cfg.tts_command and espeak_available():
+        summary.on("speech", f"{engine[0]} (tts_command) synthesises prompts that have no recording")
+    elif espeak_available():
         summary.on("speech", "espeak-ng synthesises prompts that have no recording")
     else:
         summary.off("speech", "espeak-ng is not installed: demo prompts are tone patterns",
