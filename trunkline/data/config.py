@@ -21,7 +21,7 @@ class Config:
     demo_callers: bool = True              # simulated callers arriving at the demo hotline
     demo_interval: float = 5.0             # mean seconds between simulated callers
     realtime: bool = True
-    tts_command: str = ""                  # TTS engine command line ({out} {voice} {lang}, text on stdin); "" = espeak-ng
+    tts_command: str = ""                  # TTS command line ({out} {voice} {lang}, text on stdin); "" = espeak-ng
     gsm_port: str = ""                     # serial port of a GSM modem for SMS (simulated modem on sim://)
 
     @property
