@@ -180,7 +180,7 @@ async def serve(cfg: Config) -> None:
     os.makedirs(cfg.recordings_dir, exist_ok=True)
     db = migrate(cfg.database_url)
     factory = make_session_factory(db)
-    bootstrap(factory)
+    bootstrap(factory, out=lambda line: print(line, flush=True))   # seen at once, before any log line
     writer = DurableWriter(db, os.path.join(cfg.var_dir, "spool", "records.jsonl"))
     writer.start()
     media_prompts = install_prompts(cfg, summary)
