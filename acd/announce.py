@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import soundfile as sf
@@ -60,18 +61,25 @@ def ensure_queue_prompts(prompts_dir: str, langs: Iterable[str] = ("zh", "en"), 
         for n in range(numbers_up_to + 1):
             for frag in say.number(n, lang) + say.digits(str(n % 10), lang):
                 names.setdefault(frag, say.FRAGMENTS[frag])
+        todo = {}
         for name, text in names.items():
             bare = name.split("/", 1)[1] if name.startswith(lang + "/") else name
             dest = os.path.join(lib.root, lang, bare + ".wav")
-            if os.path.exists(dest):
-                continue
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            try:
-                shutil.copyfile(lib.tts(text, lang), dest)
-            except PromptError:          # no espeak-ng: a tone pattern stands in, as for the demo prompts
-                sf.write(dest, np.asarray(synth_tones(text), dtype=np.int16), RATE, subtype="PCM_16")
-            written.append(dest)
+            if not os.path.exists(dest):
+                todo[dest] = text
+        with ThreadPoolExecutor(max_workers=4) as pool:      # TTS runs are separate processes: in parallel
+            written += list(pool.map(_render, [lib] * len(todo), [lang] * len(todo), todo, todo.values()))
     return written
+
+
+def _render(lib: PromptLibrary, lang: str, dest: str, text: str) -> str:
+    """Write `text` spoken by the TTS engine (else a tone pattern, as for the demo prompts) to dest."""
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    try:
+        shutil.copyfile(lib.tts(text, lang), dest)
+    except PromptError:
+        sf.write(dest, np.asarray(synth_tones(text), dtype=np.int16), RATE, subtype="PCM_16")
+    return dest
 
 
 def announcement(position: int, ewt: float, lang: str = "en", say_position: bool = True,

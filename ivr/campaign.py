@@ -32,10 +32,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sqlalchemy import text as _sql_text
 from sqlalchemy.orm import Session
 
 from trunkline.data.db import session_scope
+from trunkline.dsp.announcements import AnnouncementClassifier, sit_and_speech
 from trunkline.media import ChannelError, Hangup, Timeout
 from trunkline.media.call import Call
 from trunkline.media.engine import Engine
@@ -46,13 +48,17 @@ from .detect_bank import DetectBank
 
 log = logging.getLogger("trunkline.ivr.campaign")
 
-RETRYABLE = ("busy", "noanswer", "congestion")
+RETRYABLE = ("busy", "noanswer", "congestion", "poweroff")
+# answered: AMD off; interrupted: the server stopped during the call (restored campaign); unallocated /
+# out_of_service / poweroff / busy also come from carrier announcements (空号 / 停机 / 关机 / 正在通话中) on cn lines
 FINAL = ("human", "machine", "fax", "silence", "answered", "unallocated", "rejected", "failed", "dnc", "blacklisted",
-         "interrupted")     # answered: AMD off; interrupted: the server stopped during the call (restored campaign)
+         "interrupted", "out_of_service")
 CAUSE_OUTCOME = {17: "busy", 1: "unallocated", 22: "unallocated", 28: "unallocated", 3: "unallocated",
                  34: "congestion", 38: "congestion", 42: "congestion", 41: "congestion",
                  18: "noanswer", 19: "noanswer", 21: "rejected"}
-DEFAULT_RETRY = {"busy": 300.0, "noanswer": 1800.0, "congestion": 300.0}
+DEFAULT_RETRY = {"busy": 300.0, "noanswer": 1800.0, "congestion": 300.0, "poweroff": 1800.0}
+#: seconds of answered audio kept for the carrier announcement classifier (bounded work per call)
+ANNOUNCEMENT_SECONDS = 6.0
 
 
 class CampaignError(ValueError):
@@ -103,7 +109,7 @@ class Campaign:
                  retry_after: Mapping[str, float] | None = None, dnc: Iterable[str] = (),
                  firewall: Firewall | None = None, detect_seconds: float = 6.0, amd: Mapping[str, Any] | None = None,
                  machine_flow: CampaignFlow | None = None, detect: bool = True, paused: bool = False,
-                 observer: object | None = None) -> None:
+                 observer: object | None = None, announcements: AnnouncementClassifier | None = None) -> None:
         if max_channels < 1 or calls_per_second <= 0 or max_attempts < 1:
             raise CampaignError("max_channels, calls_per_second and max_attempts must be positive")
         self.engine = engine
@@ -126,6 +132,7 @@ class Campaign:
         self.detect = bool(detect)
         self.start_paused = bool(paused)
         self.observer = observer
+        self.announcements = announcements     # carrier announcement classifier (cn lines) or None
         self.contacts: list[Contact] = []
         for c in contacts:
             if isinstance(c, Contact):
@@ -302,21 +309,47 @@ class Campaign:
         if not self.detect:
             await self._run_flow(call, c, self.flow)
             return "answered", "answer analysis off"
+        clf = self.announcements
+        keep = int(ANNOUNCEMENT_SECONDS * 8000) if clf is not None else 0
         bank = DetectBank.of(eng)                # one CPA+AMD step per tick for all calls under analysis
-        tap = bank.add(call, dict(self.amd_kw))
-        t_end = eng.now + self.detect_seconds
+        tap = bank.add(call, dict(self.amd_kw), keep=keep)
+        t_end = eng.now + max(self.detect_seconds, ANNOUNCEMENT_SECONDS if clf is not None else 0.0)
+        sit: bool | None = None
         try:
-            while tap.result is None and not call.hungup and eng.now < t_end:
+            while not call.hungup and eng.now < t_end:
+                if tap.result is not None and (clf is None or tap.kept_n >= tap.keep):
+                    break
+                if tap.result == "human" and clf is not None and sit is None:
+                    sit = sit_and_speech(np.concatenate(tap.kept))[0]   # a SIT first: an announcement follows
+                if tap.result is not None and (tap.result == "fax" or (tap.result == "human" and not sit)):
+                    break                    # a machine, or a SIT then speech, may be a carrier announcement
                 await eng.sleep(0.05)
         finally:
             bank.remove(tap)
         result = tap.result or (tap.amd_verdict or "silence")
         detail = f"decided after {tap.samples / 8000:.2f} s"
+        if clf is not None and (result in ("machine", "silence") or sit) and tap.kept_n:
+            label = await self._classify(clf, np.concatenate(tap.kept), call)
+            if label:
+                if not call.hungup:
+                    await call.hangup()
+                return label, f"carrier announcement ({label}) after {tap.samples / 8000:.2f} s"
         if call.hungup and tap.result is None:
             return "failed", "far end hung up during analysis"
         flow = self.flow if result in ("human", "silence") else self.machine_flow if result == "machine" else None
         await self._run_flow(call, c, flow)
         return result, detail
+
+    async def _classify(self, clf: AnnouncementClassifier, audio: np.ndarray, call: Call) -> str:
+        """The carrier announcement label of answered audio ("" if none); off the tick loop in real time."""
+        board = getattr(self.engine, "board", None)
+        if board is not None and getattr(board, "realtime", False):
+            verdict = await asyncio.to_thread(clf.classify, audio)
+        else:
+            verdict = clf.classify(audio)
+        log.info("campaign %s: call %s carrier announcement %r (sit %s)", self.name, getattr(call, "id", "?"),
+                 verdict.label, verdict.sit)
+        return verdict.label
 
     async def _run_flow(self, call: Call, c: Contact, flow: CampaignFlow | None) -> None:
         if flow is not None and not call.hungup:

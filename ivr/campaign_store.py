@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from trunkline.data import numbers
 from trunkline.data.db import session_scope
 from trunkline.data.timeutil import as_utc, utcnow
+from trunkline.dsp.announcements import AnnouncementClassifier
 from trunkline.media.call import Call
 from trunkline.media.engine import Engine
 
@@ -107,7 +108,8 @@ class CampaignManager:
     def __init__(self, engine: Engine, session_factory: Callable[[], Session], registry: FlowRegistry | None = None,
                  campaigns: dict[str, Campaign] | None = None, trunk: str | None = None,
                  ring_timeout: float = 30.0, calendars: Mapping[str, Calendar] | None = None,
-                 clock: Callable[[], dt.datetime] | None = None) -> None:
+                 clock: Callable[[], dt.datetime] | None = None,
+                 announcements: AnnouncementClassifier | None = None) -> None:
         self.engine = engine
         self.session_factory = session_factory
         self.registry = registry
@@ -115,6 +117,7 @@ class CampaignManager:
         self.trunk = trunk
         self.ring_timeout = ring_timeout
         self.calendars: Mapping[str, Calendar] = calendars if calendars is not None else {}
+        self.announcements = announcements   # carrier announcement classifier for cn lines, or None
         self.clock = clock           # wall clock (aware) a campaign's calling window starts from; default now
         self.tasks: dict[str, asyncio.Future] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -237,7 +240,8 @@ class CampaignManager:
                         max_attempts=row.max_attempts, retry_after=dict(row.retry_after or {}), detect=row.amd,
                         paused=row.state == "paused", observer=self,
                         calendar=self.calendars.get(row.calendar) if row.calendar else None,
-                        start=self.clock() if self.clock is not None else None)
+                        start=self.clock() if self.clock is not None else None,
+                        announcements=self.announcements)
 
     def _start(self, camp: Campaign, loop: asyncio.AbstractEventLoop) -> None:
         self.campaigns[camp.name] = camp

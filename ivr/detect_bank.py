@@ -34,6 +34,7 @@ class Detection:
         self.slot = slot
         self.channel = channel
         self._frozen: tuple[str | None, int, str | None] = (None, 0, None)
+        self._kept: np.ndarray | None = None
 
     @property
     def result(self) -> str | None:
@@ -54,6 +55,27 @@ class Detection:
         return VERDICTS[b.amd.verdict[self.slot]] if b is not None else self._frozen[2]
 
 
+    @property
+    def keep(self) -> int:
+        """Samples of received audio this call keeps for a later classifier (0 = none)."""
+        b = self.bank
+        return int(b.keep[self.slot]) if b is not None else (0 if self._kept is None else len(self._kept))
+
+    @property
+    def kept_n(self) -> int:
+        """Samples kept so far (8 kHz)."""
+        b = self.bank
+        return int(b.kept_n[self.slot]) if b is not None else (0 if self._kept is None else len(self._kept))
+
+    @property
+    def kept(self) -> list[np.ndarray]:
+        """The received audio kept so far, as one int16 array in a list."""
+        b = self.bank
+        if b is not None:
+            return [b.kept_audio(self.slot)]
+        return [self._kept if self._kept is not None else np.zeros(0, np.int16)]
+
+
 class DetectBank:
     """CPA + AMD over all calls under answer analysis on one engine."""
 
@@ -69,6 +91,9 @@ class DetectBank:
         self.live = np.zeros(0, dtype=bool)
         self.result = np.zeros(0, dtype=np.int8)
         self.samples = np.zeros(0, dtype=np.int64)
+        self.keep = np.zeros(0, dtype=np.int64)         # samples to keep per slot (announcement classifier)
+        self.kept_n = np.zeros(0, dtype=np.int64)
+        self.kept_buf = np.zeros((0, 0), dtype=np.int16)   # (capacity, most kept); grown on demand
         self.active = 0
 
     @classmethod
@@ -78,8 +103,9 @@ class DetectBank:
         assert isinstance(bank, DetectBank)
         return bank
 
-    def add(self, call: Call, amd_kw: dict[str, Any] | None = None) -> Detection:
-        """Start analysing `call` (AnsweringMachineDetector keyword parameters in amd_kw)."""
+    def add(self, call: Call, amd_kw: dict[str, Any] | None = None, keep: int = 0) -> Detection:
+        """Start analysing `call` (AnsweringMachineDetector keyword parameters in amd_kw); keep its first
+        `keep` samples of received audio (8 kHz) for a classifier run after the verdict."""
         if self._free:
             slot = heapq.heappop(self._free)
         else:
@@ -92,6 +118,11 @@ class DetectBank:
         self.live[slot] = True
         self.result[slot] = UNDECIDED
         self.samples[slot] = 0
+        self.keep[slot], self.kept_n[slot] = max(0, int(keep)), 0
+        if keep > self.kept_buf.shape[1]:
+            grown = np.zeros((self.capacity, int(keep)), np.int16)
+            grown[:, :self.kept_buf.shape[1]] = self.kept_buf
+            self.kept_buf = grown
         self.active += 1
         return Detection(self, slot, call.channel)
 
@@ -100,6 +131,8 @@ class DetectBank:
         if det.bank is not self:
             return
         det._frozen = (det.result, det.samples, det.amd_verdict)
+        det._kept = self.kept_audio(det.slot) if self.keep[det.slot] else None
+        self.keep[det.slot] = self.kept_n[det.slot] = 0
         det.bank = None
         self.live[det.slot] = False
         self.ch[det.slot] = 0
@@ -114,13 +147,29 @@ class DetectBank:
         self.live = np.concatenate([self.live, np.zeros(extra, bool)])
         self.result = np.concatenate([self.result, np.zeros(extra, np.int8)])
         self.samples = np.concatenate([self.samples, np.zeros(extra, np.int64)])
+        self.keep = np.concatenate([self.keep, np.zeros(extra, np.int64)])
+        self.kept_n = np.concatenate([self.kept_n, np.zeros(extra, np.int64)])
+        self.kept_buf = np.concatenate([self.kept_buf, np.zeros((extra, self.kept_buf.shape[1]), np.int16)])
         self.capacity = cap
+
+    def kept_audio(self, slot: int) -> np.ndarray:
+        """A copy of the audio kept for `slot` (int16)."""
+        return self.kept_buf[slot, :self.kept_n[slot]].copy()
 
     def rx(self, audio: np.ndarray) -> None:
         """This tick's received audio of every engine channel: analyse the calls in the bank."""
         if not self.active:
             return
         x = audio[self.ch]                                         # (capacity, block); free slots ignored
+        keeping = np.flatnonzero(self.live & (self.kept_n < self.keep))   # kept after the verdict too
+        if keeping.size:
+            n = x.shape[1]
+            room = np.minimum(self.keep[keeping] - self.kept_n[keeping], n)
+            cols = self.kept_n[keeping, None] + np.arange(n)
+            ok = np.arange(n)[None, :] < room[:, None]
+            rows = np.broadcast_to(keeping[:, None], cols.shape)
+            self.kept_buf[rows[ok], cols[ok]] = x[keeping][ok]
+            self.kept_n[keeping] += room
         open_ = self.live & (self.result == UNDECIDED)
         self.samples += np.where(open_, x.shape[1], 0)
         fax = np.zeros(self.capacity, dtype=bool)

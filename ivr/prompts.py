@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -40,7 +41,7 @@ LANGS = ("zh", "en")
 VOICES = {"zh": "cmn", "en": "en-us"}
 
 __all__ = ["LANGS", "SYSTEM_PROMPTS", "VOICES", "PromptError", "PromptLibrary", "check_lang", "check_name",
-           "check_voice", "espeak_available", "record_by_phone", "trim_silence"]
+           "check_voice", "espeak_available", "record_by_phone", "set_tts_command", "trim_silence"]
 
 #: a language tag that may be a directory under the prompt root: "zh", "en", "yue", "en-us", "pt_BR"
 LANG_RE = re.compile(r"[a-z]{2,3}([-_][A-Za-z]{2,4})?")
@@ -156,9 +157,28 @@ prompt-stored:
 """)
 
 
+#: the TTS engine's command line: the text comes on standard input, {out} is the WAV file to write (any
+#: rate; converted to 8 kHz once), {voice} the voice of the prompt's language (VOICES), {lang} the language
+DEFAULT_TTS_COMMAND = ("espeak-ng", "-v", "{voice}", "-w", "{out}", "--stdin")
+_tts_command: tuple[str, ...] = DEFAULT_TTS_COMMAND
+
+
+def set_tts_command(command: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Choose the TTS engine for every prompt library (a command line, shell-split; empty: espeak-ng);
+    returns the command in force. PromptError when it names no {out} file."""
+    global _tts_command
+    args = tuple(shlex.split(command) if isinstance(command, str) else (command or ()))
+    if not args:
+        args = DEFAULT_TTS_COMMAND
+    if not any("{out}" in a for a in args):
+        raise PromptError(f"TTS command {' '.join(args)!r} must name the output file as {{out}}")
+    _tts_command = args
+    return args
+
+
 def espeak_available() -> bool:
-    """True when the espeak-ng binary is on PATH."""
-    return shutil.which("espeak-ng") is not None
+    """True when the configured TTS engine (espeak-ng by default) is on PATH."""
+    return shutil.which(_tts_command[0]) is not None
 
 
 def trim_silence(x: np.ndarray, threshold: int = 300, pad: int = 160) -> np.ndarray:
@@ -326,7 +346,8 @@ class PromptLibrary(AudioLibrary):
     def tts(self, text: str, lang: str | None = None, voice: str | None = None) -> str:
         """Path of a cached espeak-ng rendering of `text` at 8 kHz (made once per text+voice)."""
         voice = voice or VOICES.get(lang or self.language, "en-us")
-        key = hashlib.sha1(f"{voice}\0{text}".encode()).hexdigest()
+        engine = "" if _tts_command == DEFAULT_TTS_COMMAND else "\0".join(_tts_command) + "\0"
+        key = hashlib.sha1(f"{engine}{voice}\0{text}".encode()).hexdigest()
         dest = os.path.join(self.root, "_tts", key + ".wav")
         if os.path.exists(dest):
             return dest
@@ -335,10 +356,11 @@ class PromptLibrary(AudioLibrary):
         with tempfile.TemporaryDirectory() as tmp:
             raw = os.path.join(tmp, "tts.wav")
             # the text goes on stdin, never as an argument espeak-ng could parse as an option (-f FILE ...)
-            proc = subprocess.run(["espeak-ng", "-v", check_voice(voice), "-w", raw, "--stdin"],
-                                  input=text.encode(), capture_output=True, timeout=30)
+            fill = {"voice": check_voice(voice), "out": raw, "lang": check_lang(lang or self.language)}
+            argv = [a.format(**fill) for a in _tts_command]
+            proc = subprocess.run(argv, input=text.encode(), capture_output=True, timeout=30)
             if proc.returncode != 0 or not os.path.exists(raw):
-                raise PromptError(f"espeak-ng failed for voice {voice!r}: {proc.stderr.decode(errors='replace')}")
+                raise PromptError(f"TTS {argv[0]} failed for voice {voice!r}: {proc.stderr.decode(errors='replace')}")
             samples = trim_silence(load_audio(raw))
         _write_wav_atomic(dest, samples)
         return dest

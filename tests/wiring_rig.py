@@ -74,9 +74,8 @@ class WiredServer:
         self.hub.flows = self.registry
         self.hub.acd = self.acd
         self.campaigns = {}
-        self.campaign_manager = server.CampaignManager(self.engine, self.factory, self.registry, self.campaigns,
-                                                       calendars=self.registry.services.calendars,
-                                                       clock=lambda: self.when)
+        self.campaign_manager = server.make_campaign_manager(self.engine, self.cfg, self.factory, self.registry,
+                                                             self.campaigns, clock=lambda: self.when)
         self.hub.campaigns, self.hub.campaign_manager = self.campaigns, self.campaign_manager
 
     def run(self, script, until=600.0):

@@ -57,6 +57,9 @@ def test_flow_uses_admin_calendar_with_make_up_day_and_lookup(make_rig, tmp_path
     assert "no calendar named &#39;office&#39;" in page and "(line 4)" in page
     assert "no lookup source named &#39;balance&#39;" in page
     assert "no queue named &#39;support&#39;" in page and "(line 18)" in page
+    r = post_flow(client, FLOW + "  extra: {type: play, prompt: nosuch, next: done}\n")
+    page = r.get_data(as_text=True)
+    assert r.status_code == 422 and "prompt &#39;nosuch&#39; not found" in page and "(line 21)" in page
     # the admin creates them (same tables the web admin edits); no restart
     calendar.save(srv.factory, office())
     with session_scope(srv.factory) as s:

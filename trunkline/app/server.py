@@ -1,6 +1,7 @@
 """`trunkline run`: wire the layers together: database, board, engine, flows, ACD, web admin,
 and (on the simulator) callers arriving at the demo hotline."""
 import asyncio
+import datetime as dt
 import logging
 import os
 import random
@@ -26,9 +27,10 @@ from trunkline.drivers.sip.config import SipSettings, SipTrunk, parse_listen
 from trunkline.fax import FaxEndpoint
 from trunkline.ivr import blacklist
 from trunkline.ivr.campaign_store import CampaignManager
+from trunkline.ivr.carrier import carrier_classifier
 from trunkline.ivr.demo import ensure_demo_prompts, hotline
 from trunkline.ivr.flows import FlowRegistry, Router
-from trunkline.ivr.prompts import espeak_available
+from trunkline.ivr.prompts import espeak_available, set_tts_command
 from trunkline.media import Call, Engine, PromptLibrary
 from trunkline.media.cdr import CdrRecorder
 from trunkline.pstn import SimError, SimRig, Switch
@@ -139,7 +141,10 @@ def install_flows(engine: Engine, cfg: Config, factory: Callable[[], Session], a
 def install_prompts(cfg: Config, summary: StartupSummary) -> PromptLibrary:
     """Generate the prompts a first start needs (demo hotline; queue position / expected wait / callback
     offer and music on hold in zh and en) and return the engine's prompt library over cfg.prompts_dir."""
-    if espeak_available():
+    engine = set_tts_command(cfg.tts_command)
+    if cfg.tts_command and espeak_available():
+        summary.on("speech", f"{engine[0]} (tts_command) synthesises prompts that have no recording")
+    elif espeak_available():
         summary.on("speech", "espeak-ng synthesises prompts that have no recording")
     else:
         summary.off("speech", "espeak-ng is not installed: demo prompts are tone patterns",
@@ -147,6 +152,17 @@ def install_prompts(cfg: Config, summary: StartupSummary) -> PromptLibrary:
     ensure_demo_prompts(cfg.prompts_dir, cfg.language)
     ensure_queue_prompts(cfg.prompts_dir)
     return PromptLibrary([cfg.prompts_dir], cfg.language)
+
+
+def make_campaign_manager(engine: Engine, cfg: Config, factory: Callable[[], Session], registry: FlowRegistry,
+                          campaigns: dict[str, Any],
+                          clock: Callable[[], dt.datetime] | None = None) -> CampaignManager:
+    """The campaign dialer: calling windows from the service context's calendars and, on Chinese (cn)
+    lines, the carrier announcement classifier (空号 / 关机 / 停机 / busy) over the prompt library's templates."""
+    prompts = registry.services.prompts
+    clf = carrier_classifier(prompts) if cfg.zone == "cn" and prompts is not None else None
+    return CampaignManager(engine, factory, registry, campaigns, calendars=registry.services.calendars,
+                           clock=clock, announcements=clf)
 
 
 async def _restore_campaigns(manager: CampaignManager) -> None:
@@ -197,7 +213,7 @@ async def serve(cfg: Config) -> None:
     os.makedirs(cfg.recordings_dir, exist_ok=True)
     db = migrate(cfg.database_url)
     factory = make_session_factory(db)
-    bootstrap(factory)
+    bootstrap(factory, out=lambda line: print(line, flush=True))   # seen at once, before any log line
     writer = DurableWriter(db, os.path.join(cfg.var_dir, "spool", "records.jsonl"))
     writer.start()
     journal = RunJournal(cfg.var_dir, cfg.interim_seconds)
@@ -234,8 +250,7 @@ async def serve(cfg: Config) -> None:
     summary.on("ACD", f"instance acd-{socket.gethostname()}")
     registry = install_flows(engine, cfg, factory, acd, DemoHotline(cfg.recordings_dir, cfg.language))
     campaigns: dict[str, Any] = {}       # name -> ivr.campaign.Campaign, shown and controlled in the web admin
-    campaign_manager = CampaignManager(engine, factory, registry, campaigns,   # web-created, kept in the DB
-                                       calendars=registry.services.calendars)   # calling windows
+    campaign_manager = make_campaign_manager(engine, cfg, factory, registry, campaigns)   # web-created, in the DB
 
     hub = Hub(session_factory=factory, engine=engine, acd=acd, writer=writer,
               recordings_dir=cfg.recordings_dir, prompts_dir=cfg.prompts_dir, fax_dir=cfg.fax_dir,

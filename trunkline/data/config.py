@@ -27,6 +27,7 @@ class Config:
     demo_callers: bool = True              # simulated callers arriving at the demo hotline
     demo_interval: float = 5.0             # mean seconds between simulated callers
     realtime: bool = True
+    tts_command: str = ""                  # TTS command line ({out} {voice} {lang}, text on stdin); "" = espeak-ng
     gsm_port: str = ""                     # serial port of a GSM modem for SMS (simulated modem on sim://)
     # SIP span next to the board's channels: "host:port" for UDP and TCP, "" = SIP off
     sip_listen: str = "127.0.0.1:5070"
