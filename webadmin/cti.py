@@ -204,6 +204,17 @@ def agent_state(agent_id: str) -> Response:
     return jsonify(a)
 
 
+def wrapup_seconds(value: object) -> float:
+    """The wrap-up time asked for, in seconds (0, 3600]; ACDError (a 400) for anything else."""
+    try:
+        secs = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ACDError("wrap-up seconds must be a number") from None
+    if not 0 < secs <= 3600:          # NaN fails this too
+        raise ACDError("wrap-up seconds must be in (0, 3600]")
+    return secs
+
+
 @bp.route("/cti/agent/<agent_id>/command", methods=["POST"])
 def agent_command(agent_id: str) -> Reply:
     """Agent controls: ready, break (reason), wrapup (seconds), login, logout, transfer, hangup, conference."""
@@ -221,10 +232,7 @@ def agent_command(agent_id: str) -> Reply:
                 raise ACDError("break reason too long (40 characters at most)")
             state = core.set_break(agent_id, reason)
         elif cmd == "wrapup":
-            secs = float(args.get("seconds", 30))
-            if not 0 < secs <= 3600:
-                raise ACDError("wrap-up seconds must be in (0, 3600]")
-            state = core.wrapup(agent_id, secs)
+            state = core.wrapup(agent_id, wrapup_seconds(args.get("seconds", 30)))
         elif cmd == "login":
             state = core.login(agent_id)
         elif cmd == "logout":
