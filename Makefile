@@ -9,7 +9,7 @@ SYSPKGS := libspandsp-dev libpri-dev sox espeak-ng libtiff-tools postgresql popp
            openttd-openmsx libfluidsynth3 timgm6mb-soundfont csound-soundfont fluidr3mono-gm-soundfont libopenmpt0
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench sysdeps venv clean
+.PHONY: run test lint bench soak sysdeps venv clean
 
 RUNPKGS := espeak-ng
 
@@ -33,6 +33,10 @@ lint: venv
 bench: sysdeps venv
 	$(PY) -m pytest -q bench -p no:cacheprovider --benchmark-only -o testpaths=bench $(PYTEST_ARGS)
 	$(PY) -m bench.density
+
+# 100,000 simulated calls on one engine: peak memory, open fds, growth per 1,000 calls, stuck channels
+soak: venv
+	$(PY) -m bench.soak --calls $${SOAK_CALLS:-100000} --channels 60
 
 # Debian packages the tests use as peers and tools; installed only when missing.
 sysdeps:
