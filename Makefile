@@ -11,7 +11,7 @@ SYSPKGS := libspandsp-dev libpri-dev libss7-dev baresip-core kamailio sox espeak
            fonts-wqy-microhei
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench sysdeps venv clean dahdi-header
+.PHONY: run test lint bench soak sysdeps venv clean dahdi-header
 
 # The real DAHDI userspace ABI header (dahdi/user.h) comes only in Debian's dahdi-source; it is fetched
 # without its build dependencies (apt-get download + dpkg -x) into build/dahdi. The emulated /dev/dahdi
@@ -56,6 +56,10 @@ bench: sysdeps venv
 	$(PY) -m bench.sip_density
 	$(PY) -m bench.sip_setup
 	$(PY) -m bench.dahdi_io
+
+# 100,000 simulated calls on one engine: peak memory, open fds, growth per 1,000 calls, stuck channels
+soak: venv
+	$(PY) -m bench.soak --calls $${SOAK_CALLS:-100000} --channels 60
 
 # Debian packages the tests use as peers and tools; installed only when missing.
 sysdeps:

@@ -64,7 +64,10 @@ def parse_numbers(text: str, source: str = "line") -> tuple[list[dict], list[str
     seen: dict[str, str] = {}
     lines = (text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     header = None
-    records = list(csv.reader(io.StringIO("\n".join(lines))))
+    try:
+        records = list(csv.reader(io.StringIO("\n".join(lines))))
+    except csv.Error as exc:          # a field over csv.field_size_limit() (128 KiB), a NUL...
+        return [], [f"the number list is not readable CSV (a field too large or broken): {exc}"]
     start = 0
     for i, rec in enumerate(records):
         if any(f.strip() for f in rec) and not rec[0].strip().startswith("#"):

@@ -45,6 +45,10 @@ class LineDict(dict):
         self.key_lines: dict[str, int] = {}
 
 
+#: the largest flow document accepted, in characters (a real flow is a few KiB)
+MAX_FLOW_CHARS = 512 * 1024
+
+
 class _Loader(yaml.SafeLoader):
     """Safe loader whose mappings are LineDicts and whose mapping keys are always text."""
 
@@ -122,8 +126,13 @@ def parse(text: str, known_flows: Collection[str] | None = None, prompts: _schem
     """
     if not isinstance(text, str):
         raise FlowError("", [Problem("", 1, "a flow document must be YAML text")])
+    if len(text) > MAX_FLOW_CHARS:
+        raise FlowError("", [Problem("", 1, f"flow document too large ({len(text)} characters; "
+                                            f"at most {MAX_FLOW_CHARS})")])
     try:
         doc = yaml.load(text, Loader=_Loader)
+    except RecursionError:
+        raise FlowError("", [Problem("", 1, "YAML nested too deep")]) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 1

@@ -18,6 +18,13 @@ from trunkline.dsp.constants import RATE
 
 EXTENSIONS = (".wav", ".flac", ".ogg", ".au", ".aiff")
 
+#: bounds checked from the file's header before anything is decoded, and while decoding (a compressed file
+#: can claim few frames and hold many): a decompression bomb is refused, never expanded
+MAX_PROMPT_SECONDS = 600.0
+MAX_SOURCE_RATE = 192000              # Hz
+MAX_SOURCE_CHANNELS = 8
+MAX_DECODED_VALUES = 16 * 1024 * 1024  # samples x channels decoded at most (64 MiB of float32)
+
 
 class PromptError(Exception):
     """A prompt is missing, its file cannot be read or converted, or TTS is unavailable."""
@@ -40,13 +47,23 @@ def to_8k_mono(data: np.ndarray, rate: float) -> np.ndarray:
 def load_audio(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an audio file as 8 kHz mono int16: 8 kHz mono 16-bit files as they are, others mixed and resampled."""
     try:
-        info = sf.info(path)
-        if info.samplerate == RATE and info.channels == 1 and info.subtype == "PCM_16":
-            samples, _ = sf.read(path, dtype="int16", always_2d=False)
-            return np.asarray(samples, dtype=np.int16)
-        data, rate = sf.read(path, dtype="float64", always_2d=True)
+        with sf.SoundFile(path) as f:
+            rate, channels = f.samplerate, f.channels
+            if not 0 < rate <= MAX_SOURCE_RATE or not 0 < channels <= MAX_SOURCE_CHANNELS:
+                raise PromptError(f"audio file {path}: {rate} Hz x {channels} channels is out of bounds "
+                                  f"(at most {MAX_SOURCE_RATE} Hz, {MAX_SOURCE_CHANNELS} channels)")
+            limit = min(int(MAX_PROMPT_SECONDS * rate), MAX_DECODED_VALUES // channels)
+            if f.frames > limit:
+                raise PromptError(f"audio file {path} is too long ({f.frames / rate:.0f} s; "
+                                  f"at most {limit / rate:.0f} s)")
+            plain = rate == RATE and channels == 1 and f.subtype == "PCM_16"
+            data = f.read(frames=limit + 1, dtype="int16" if plain else "float32", always_2d=not plain)
+            if len(data) > limit:                      # the header said fewer frames than the file holds
+                raise PromptError(f"audio file {path} is too long (more than {limit / rate:.0f} s)")
     except (RuntimeError, TypeError, OSError) as exc:   # soundfile's LibsndfileError is a RuntimeError
         raise PromptError(f"cannot read audio file {path}: {exc}") from exc
+    if plain:
+        return np.asarray(data, dtype=np.int16)
     return to_8k_mono(data, rate)
 
 

@@ -365,7 +365,10 @@ def users() -> tuple[str, int]:
                     detail = f"role={role} allow={cidrs}"
                     target = username
                 else:
-                    u = s.get(User, int(request.form.get("id", "0")))
+                    uid = request.form.get("id", "")
+                    if not uid.isascii() or not uid.isdigit() or len(uid) > 9:
+                        raise ValueError("no such user")
+                    u = s.get(User, int(uid))
                     if u is None:
                         raise ValueError(_("no such user"))
                     target = u.username

@@ -238,6 +238,17 @@ def agent_state(agent_id: str) -> Response:
     return jsonify(a)
 
 
+def wrapup_seconds(value: object) -> float:
+    """The wrap-up time asked for, in seconds (0, 3600]; ACDError (a 400) for anything else."""
+    try:
+        secs = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ACDError("wrap-up seconds must be a number") from None
+    if not 0 < secs <= 3600:          # NaN fails this too
+        raise ACDError("wrap-up seconds must be in (0, 3600]")
+    return secs
+
+
 @bp.route("/cti/agent/<agent_id>/command", methods=["POST"])
 def agent_command(agent_id: str) -> Reply:
     """Agent controls, checked and immediate: applied before the answer (200) or refused at once with
@@ -302,10 +313,7 @@ def _without_acd(agent_id: str, cmd: str, args: dict[str, Any]) -> dict[str, Any
         elif cmd in ("break", "force_break"):
             core.set_break(agent_id, str(args.get("reason") or "break"))
         elif cmd == "wrapup":
-            secs = float(args.get("seconds", 30))
-            if not 0 < secs <= 3600:
-                raise ACDError("wrap-up seconds must be in (0, 3600]")
-            core.wrapup(agent_id, secs)
+            core.wrapup(agent_id, wrapup_seconds(args.get("seconds", 30)))
         else:
             raise ACDError(f"{cmd} needs the server running the ACD")
         out = {"ok": True}

@@ -7,9 +7,11 @@ ran through, not only that the line was cleared.
 import asyncio
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -68,15 +70,17 @@ async def _caller(sim, rng, index, trunk, seen, outcome):
         outcome["failed"] += 1
         await phone.hangup()
         return
-    got = seen.get(caller)
+    got = seen.pop(caller, None)      # checked once, then forgotten: memory stays flat over any number of calls
     ok = got is not None and got.get("choice") == choice and (choice != "1" or got.get("account") == account)
     outcome["completed" if ok else "failed"] += 1
 
 
 async def run_simulation(calls, channels, trunk="analog", virtual=True, seed=1, progress=True, prompts_dir=None,
-                         board="sim"):
-    """Run the simulation (board "sim", or "dahdi": the card behind an emulated /dev/dahdi); returns
-    dict calls/answered/completed/failed."""
+                         board="sim", monitor: Callable[[int, object], object] | None = None):
+    """Run the simulation (board "sim", or "dahdi": the card behind an emulated /dev/dahdi); returns dict
+    calls/answered/completed/failed, and stuck (calls still on the engine once every caller is done).
+    monitor(calls_done, engine) runs after each call (soak measurements). The recordings the demo hotline
+    makes go to a temporary directory removed at the end."""
     prompts_dir = prompts_dir or os.path.join(tempfile.gettempdir(), "trunkline-prompts")
     ensure_demo_prompts(prompts_dir)
     rig = SimRig(board_url_for(trunk, channels, f"simulate-{os.getpid()}-{seed}"), trunk=trunk,
@@ -99,13 +103,24 @@ async def run_simulation(calls, channels, trunk="analog", virtual=True, seed=1, 
     bar = Progress(calls, progress and calls >= 100)
     rate = 0.8 * channels / HOLD_SECONDS
 
+    def done(task):
+        pending.discard(task)
+        bar.step()
+        if monitor is not None:
+            monitor(bar.done, engine)
+
+    pending = set()                   # only the callers still running are kept
+
     async def launcher():
-        tasks = []
         for i in range(calls):
-            tasks.append(asyncio.ensure_future(_caller(sim, rng, i, trunk, seen, outcome)))
-            tasks[-1].add_done_callback(lambda t: bar.step())
+            task = asyncio.ensure_future(_caller(sim, rng, i, trunk, seen, outcome))
+            pending.add(task)
+            task.add_done_callback(done)
             await sim.sleep(rng.expovariate(rate))
-        await asyncio.gather(*tasks)
+        while pending:
+            await asyncio.gather(*list(pending))
+        await sim.sleep(1.0)          # the last clearing reaches the engine
+        outcome["stuck"] = len(engine.calls)
         engine.stop()
 
     runner = asyncio.ensure_future(engine.run())
@@ -115,4 +130,5 @@ async def run_simulation(calls, channels, trunk="analog", virtual=True, seed=1, 
         engine.stop()
         await runner
         rig.close()
+        shutil.rmtree(rec_dir, ignore_errors=True)   # nothing left behind in /tmp
     return outcome
