@@ -40,12 +40,14 @@ from trunkline.dsp.level import dbm0_to_amplitude
 from trunkline.dsp.tones import Tone, ToneZone
 from trunkline.media.bus import EventBus
 from trunkline.media.call import Call
+from trunkline.media.channel_table import channel_rows
 from trunkline.media.errors import ChannelError, Hangup, Timeout
-from trunkline.media.futures import settle, settle_error
+from trunkline.media.fax_run import run_fax
+from trunkline.media.futures import settle
 from trunkline.media.mixer import BridgeTable, Conference, ConferenceTable
 from trunkline.media.overload import OverloadGuard, OverloadState
 from trunkline.media.player import ClipPool, PlayerBank, PooledClip
-from trunkline.media.ports import AudioBank, FaxOutcome, FaxSessionFactory, MediaTap, Samples, SmsOutbox
+from trunkline.media.ports import AudioBank, FaxOutcome, FaxSessionFactory, MediaTap, SmsOutbox
 from trunkline.media.prompts import PromptLibrary
 from trunkline.media.recorder import RecorderBank
 from trunkline.media.tickwatch import TickStats, TickWatch
@@ -568,34 +570,8 @@ class Engine:
     async def run_fax(self, call: Call, calling: bool, send: str | None = None, receive: str | None = None,
                       ident: str = "", ecm: bool = False, timeout: float = 600.0) -> FaxOutcome:
         """Run a T.30 session on a call (the back end of call.send_fax/receive_fax); returns its result.
-
-        Raises ChannelError (cause 63) at once when no fax session factory is wired, Hangup when the
-        call ends, Timeout after `timeout` s of media time."""
-        factory = self.fax_endpoint_factory
-        if factory is None:
-            raise ChannelError("no fax service: the engine was built without fax_endpoint_factory", 63)
-        session = factory(calling, send, receive, ecm=ecm, ident=ident)
-        fut: asyncio.Future[FaxOutcome] = call._future()
-        self.board.echo_cancel(call.channel, False)     # an echo canceller garbles fax modems
-
-        class _FaxTap:
-            def rx(self, samples: Samples) -> None:
-                session.rx(samples)
-                if session.done and not fut.done():
-                    fut.set_result(session.result)
-
-            def tx(self, n: int) -> Samples:
-                return session.tx(n)
-
-        self.players.stop(call.channel, notify=False)
-        self.attach_tap(call, _FaxTap())
-        h = self.call_later(timeout, lambda: settle_error(fut, Timeout("fax session too long")))
-        try:
-            return await fut
-        finally:
-            h.cancel()
-            self.detach_tap(call)
-            self.board.echo_cancel(call.channel, True)
+        See media.fax_run.run_fax."""
+        return await run_fax(self, call, calling, send, receive, ident=ident, ecm=ecm, timeout=timeout)
 
     def beep(self) -> PooledClip:
         """The record beep: 1 kHz for 200 ms at -10 dBm0."""
@@ -613,29 +589,7 @@ class Engine:
     # ------------------------------------------------------------ status
     def status(self) -> list[dict[str, Any]]:
         """Live channel table: one dict per busy channel (all bearer channels on small boards)."""
-        rows = []
-        now = self.now
-        show_idle = self.channels <= 1000
-        for sig in self.signaling:
-            sig_status = sig.status()            # {} for stacks without signaling state to show
-            per_channel = sig_status.get("channels")
-            for ch in sig.span.bearer_channels:
-                call = self.calls.get(ch)
-                if call is None and not show_idle:
-                    continue
-                rows.append({
-                    "channel": ch, "span": sig.span.index, "kind": sig.span.kind, "trunk": sig.trunk,
-                    "state": call.state if call else "idle",
-                    "caller": call.caller_id if call else "", "called": call.called if call else "",
-                    "since": call.created_at if call else None,
-                    "duration": round(now - call.created_at, 1) if call else 0.0,
-                    "call_id": call.id if call else None,
-                    "alarms": sig.span.alarms,
-                })
-                if sig_status:
-                    rows[-1]["signaling"] = sig_status.get("summary", "")
-                    rows[-1].update(per_channel.get(ch, {}) if per_channel else {})
-        return rows
+        return channel_rows(self)
 
     def signaling_status(self) -> list[dict[str, Any]]:
         """Live protocol rows of every span (SIP calls with RTP loss/jitter, SIP registrations)."""
