@@ -62,7 +62,8 @@ def test_supervisor_sees_their_groups_with_thresholds_and_force_commands_are_che
     with session_scope(hub.session_factory) as s:
         acts = [(a.username, a.action, a.target) for a in s.scalars(select(AuditLog).order_by(AuditLog.id))
                 if a.action.startswith("supervisor.")]
-    assert acts == [("super", "supervisor.force_break", "agent:1002"), ("super", "supervisor.force_break", "agent:1002"),
+    assert acts == [("super", "supervisor.force_break", "agent:1002"),
+                    ("super", "supervisor.force_break", "agent:1002"),
                     ("super", "supervisor.force_logout", "agent:1001"), ("super", "supervisor.monitor", "agent:1001")]
     # the agent: lands on their own desk; sees the masked screen pop; no console, no other desk
     ag = app.test_client()
