@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from werkzeug.local import LocalProxy
 
 from trunkline.acd.core import ACDError
+from trunkline.acd.store import Refused
 from trunkline.acd.models import AcdAgent, AcdEntry, AcdMember, AcdQueue
 from trunkline.data.db import session_scope
 from trunkline.data.models import Cdr
@@ -270,6 +271,8 @@ def monitor() -> Response:
         abort(501, description="the ACD is not running in this server; nothing to monitor")
     try:
         result = acd.monitor(agent=agent, mode=mode, supervisor=g.user.username, station=station)
-    except ACDError as exc:          # the ACD refused the request: say why
+    except Refused as exc:           # does not apply now (no call, the phone did not answer): say why
+        abort(409, description=str(exc))
+    except ACDError as exc:          # bad request
         abort(400, description=str(exc))
     return jsonify({"ok": True, "result": result})
