@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from werkzeug.local import LocalProxy
 
 from trunkline.acd.core import ACDError
-from trunkline.acd.store import Refused
 from trunkline.acd.models import AcdAgent, AcdEntry, AcdMember, AcdQueue
+from trunkline.acd.store import Refused
 from trunkline.data.db import session_scope
 from trunkline.data.models import Cdr
 
