@@ -54,7 +54,7 @@ log = logging.getLogger("trunkline.acd")
 
 def _default_config() -> dict[str, Any]:
     return {"instance": "acd", "queues": {}, "agents": [], "poll_interval": 0.25, "recordings_dir": None,
-            "feature_codes": True, "announcer": None, "voicemail": None, "flows": {}, "reconcile_interval": 1.0}
+            "feature_codes": True, "announcer": None, "voicemail": None, "flows": {}, "reconcile_interval": 2.0}
 
 
 class ACD:

@@ -17,6 +17,7 @@ from werkzeug.local import LocalProxy
 from trunkline.acd.core import ACDError
 from trunkline.acd.models import AcdAgent, AcdEntry, AcdMember, AcdQueue
 from trunkline.acd.queues import QueueConfig, QueueConfigError
+from trunkline.acd.store import Refused
 from trunkline.data.db import session_scope
 
 from . import figures, sse
@@ -335,6 +336,8 @@ def monitor() -> Response:
         abort(501, description=_("the ACD is not running in this server; nothing to monitor"))
     try:
         result = acd.monitor(agent=agent, mode=mode, supervisor=g.user.username, station=station)
-    except ACDError as exc:          # the ACD refused the request: say why
+    except Refused as exc:           # does not apply now (no call, the phone did not answer): say why
+        abort(409, description=str(exc))
+    except ACDError as exc:          # bad request
         abort(400, description=str(exc))
     return jsonify({"ok": True, "result": result})
