@@ -4,6 +4,7 @@ import asyncio
 import logging
 import sys
 
+from trunkline.app import admin_cli
 from trunkline.app.server import serve
 from trunkline.app.simulate import run_simulation
 from trunkline.data.config import load_config
@@ -56,6 +57,7 @@ def main(argv=None):
     s.add_argument("--seed", type=int, default=1, help="random seed for arrivals and caller behaviour")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_simulate)
+    admin_cli.add_parser(sub)
     args = p.parse_args(argv)
     return args.func(args)
 

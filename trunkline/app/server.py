@@ -125,7 +125,7 @@ def install_flows(engine: Engine, cfg: Config, factory: Callable[[], Session], a
     """Route calls through the IVR flow registry (YAML flows from the database, call firewall);
     returns the registry. The demo hotline is the default flow."""
     prompts = IvrPrompts(cfg.prompts_dir, language=cfg.language, session_factory=factory)
-    voicemail = Voicemail(factory, os.path.join(cfg.var_dir, "voicemail"), prompts)
+    voicemail = Voicemail(factory, cfg.voicemail_dir, prompts)
     services = Services(prompts=prompts, session_factory=factory, voicemail=voicemail, acd=acd,
                         data_dir=cfg.var_dir, fax_store=FaxStore(factory, cfg.fax_dir))
     registry = FlowRegistry(services)
@@ -192,7 +192,8 @@ async def serve(cfg: Config) -> None:
               flows=registry, sms=sms, campaigns=campaigns,
               campaign_manager=campaign_manager)
     app = create_app({"DATABASE_URL": cfg.database_url, "PROMPTS_DIR": cfg.prompts_dir,
-                      "METRICS_ALLOW": cfg.metrics_allow, "TIMEZONE": cfg.local_zone}, hub)
+                      "METRICS_ALLOW": cfg.metrics_allow, "TIMEZONE": cfg.local_zone,
+                      "VOICEMAIL_DIRS": [cfg.voicemail_dir]}, hub)
     stopper = serve_web(app, host=cfg.http_host, port=cfg.http_port)
     summary.on("web admin", f"http://{cfg.http_host}:{cfg.http_port}/")
     summary.on("monitoring",
