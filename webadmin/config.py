@@ -207,12 +207,41 @@ def table(page: str) -> Response | str | tuple[str, int]:
 # ---------------------------------------------------------------- IVR flows
 
 def validate_flow(text: str) -> list[tuple[int | None, str]]:
-    """[(line, message)] for a YAML flow document, through the IVR's validator (empty = valid)."""
+    """[(line, message)] for a YAML flow document, through the running registry's validator when there is one
+    (prompts, queues, sub-flows, calendars checked), else the IVR's parser (empty = valid); never raises."""
+    reg = _flow_registry()
     try:
-        flowdoc.parse(text)
+        if reg is not None:
+            reg.validate(text)
+        else:
+            flowdoc.parse(text)
         return []
     except flowdoc.FlowError as e:
         return [(p.line, str(p)) for p in e.problems]
+    except (ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as e:   # a checker tripped up
+        return [(None, _("the flow could not be checked: %(why)s", why=e))]
+
+
+def _flow_name(text: str, fallback: str) -> str:
+    """The flow's name from its YAML (the form's name when the text is not YAML with a name)."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        doc = None
+    name = doc.get("name") if isinstance(doc, dict) else None
+    return str(name) if isinstance(name, str) and name.strip() else fallback
+
+
+def _store_version(name: str, text: str) -> int:
+    """Keep `text` as the next version of flow `name` without installing it; returns the version."""
+    with session_scope(db()) as s:
+        last = s.scalar(select(func.max(IvrFlow.version)).where(IvrFlow.name == name)) or 0
+        try:
+            lang = (yaml.safe_load(text) or {}).get("language") or "zh"
+        except (yaml.YAMLError, AttributeError):
+            lang = "zh"
+        s.add(IvrFlow(name=name, version=last + 1, source=text, language=str(lang)[:8], created_by=g.user.username))
+        return int(last) + 1
 
 
 def _flow_registry() -> Any:
@@ -233,42 +262,49 @@ def flows() -> str:
 @bp.route("/config/flows/edit", methods=["GET", "POST"])
 @require("config.view")
 def flow_edit() -> tuple[str, int]:
-    """YAML editor: validation errors (with line numbers) shown; only a valid flow is saved and goes live."""
-    Flow = IvrFlow
+    """YAML editor: validation errors (with line numbers) shown and the text kept; only a valid flow goes live;
+    "save as draft" keeps an invalid text as a new version that does not go live (the newest valid version
+    stays in service, also after a restart)."""
     name = request.values.get("name", "")
-    text, errors, saved = "", [], None
+    text, errors, saved, draft = "", [], None, None
     if request.method == "POST":
         _may_edit()
         text = request.form.get("source", "").replace("\r\n", "\n")
         errors = validate_flow(text)
+        doc_name = _flow_name(text, name)
         if errors:
-            audit("flow_rejected", f"flow:{name}", "; ".join(m for _line, m in errors)[:1000])
+            audit("flow_rejected", f"flow:{doc_name}", "; ".join(m for _line, m in errors)[:1000])
+            if request.form.get("draft") and NAME_RE.fullmatch(doc_name or ""):
+                draft = _store_version(doc_name, text)
+                audit("flow_draft", f"flow:{doc_name}", f"version {draft}")
+                name = doc_name
         else:
-            doc_name = (yaml.safe_load(text) or {}).get("name") or name
             reg = _flow_registry()
-            if reg is not None:
-                reg.load_yaml(text, store=True, author=g.user.username)  # goes live for new calls
-                with session_scope(db()) as s:
-                    saved = s.scalar(select(func.max(Flow.version)).where(Flow.name == doc_name))
-            else:
-                with session_scope(db()) as s:
-                    last = s.scalar(select(func.max(Flow.version)).where(Flow.name == doc_name)) or 0
-                    lang = (yaml.safe_load(text) or {}).get("language") or "zh"
-                    s.add(Flow(name=doc_name, version=last + 1, source=text, language=lang,
-                               created_by=g.user.username))
-                    saved = last + 1
-            audit("flow_saved", f"flow:{doc_name}", f"version {saved}")
-            name = doc_name
+            try:
+                if reg is not None:
+                    reg.load_yaml(text, store=True, author=g.user.username)  # goes live for new calls
+                    with session_scope(db()) as s:
+                        saved = s.scalar(select(func.max(IvrFlow.version)).where(IvrFlow.name == doc_name))
+                else:
+                    saved = _store_version(doc_name, text)
+            except flowdoc.FlowError as e:
+                errors = [(p.line, str(p)) for p in e.problems]
+            except (ValueError, KeyError, TypeError, RuntimeError) as e:    # refused while installing
+                errors = [(None, _("not installed: %(why)s", why=e))]
+            if saved:
+                audit("flow_saved", f"flow:{doc_name}", f"version {saved}")
+                name = doc_name
     elif name:
         with session_scope(db()) as s:
-            row = s.scalars(select(Flow).where(Flow.name == name).order_by(Flow.version.desc())).first()
+            row = s.scalars(select(IvrFlow).where(IvrFlow.name == name).order_by(IvrFlow.version.desc())).first()
             text = row.source if row else ""
-    return render_template("flow_edit.html", name=name, text=text, errors=errors, saved=saved), \
+    return render_template("flow_edit.html", name=name, text=text, errors=errors, saved=saved, draft=draft), \
         (422 if errors else 200)
 
 
 # ---------------------------------------------------------------- prompts
 
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 _UPLOAD_EXT = re.compile(r"\.[A-Za-z0-9]{1,8}")
 
 def _prompt_library() -> PromptLibrary:
