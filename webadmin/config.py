@@ -10,7 +10,7 @@ import tempfile
 from typing import Any, cast
 
 import yaml
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, Integer, func, inspect, select
@@ -22,7 +22,7 @@ from trunkline.data.db import Base, session_scope
 from trunkline.data.models import ROLES, AuditLog, Board, ErrorLog, RoleAllowlist, Span, User
 from trunkline.ivr import flowdoc
 from trunkline.ivr.models import IvrBlacklistEntry, IvrCalendar, IvrCalendarDay, IvrFlow, IvrMailbox, IvrPrompt
-from trunkline.ivr.prompts import PromptError, PromptLibrary, check_lang, check_name
+from trunkline.ivr.prompts import LANGS, PromptError, PromptLibrary, check_lang, check_name
 
 from .forms import FORMS
 from .rows import listed
@@ -346,10 +346,38 @@ def prompts() -> tuple[str, int]:
                 raise PromptError(_("choose a file to upload or enter text for TTS"))
             msg = _("Prompt %(name)s saved (%(file)s).", name=name, file=os.path.basename(path))
         except PromptError as e:
-            error = str(e)
+            error = _("%(file)s: %(why)s", file=up.filename, why=e) if up and up.filename else str(e)
+    return render_template("prompts.html", rows=_prompt_rows(), error=error, msg=msg), (400 if error else 200)
+
+
+def _prompt_rows() -> list[dict[str, Any]]:
+    """Every prompt the IVR can play: the files in the library per language (generated demo prompts, uploads,
+    recordings by phone) merged with the prompt table (source, number, text)."""
+    lib = _prompt_library()
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for lang in LANGS:
+        for n in lib.names(lang):
+            rows[(n, lang)] = {"name": n, "lang": lang, "number": None, "source": "generated", "text": "",
+                               "duration_ms": 0, "file": True}
     with session_scope(db()) as s:
-        rows = s.scalars(select(IvrPrompt).order_by(IvrPrompt.name, IvrPrompt.lang)).all()
-    return render_template("prompts.html", rows=rows, error=error, msg=msg), (400 if error else 200)
+        for p in s.scalars(select(IvrPrompt).order_by(IvrPrompt.name, IvrPrompt.lang)):
+            r = rows.setdefault((p.name, p.lang or lib.language), {"name": p.name, "lang": p.lang or lib.language,
+                                                                   "file": False})
+            r.update(number=p.number, source=p.source, text=p.text, duration_ms=p.duration_ms)
+    return [rows[k] for k in sorted(rows)]
+
+
+@bp.route("/config/prompts/audio/<lang>/<path:name>")
+@require("config.view")
+def prompt_audio(lang: str, name: str) -> Response:
+    """A prompt's 8 kHz WAV for the page's player (text-defined prompts are synthesised on first play)."""
+    lib = _prompt_library()
+    try:
+        check_lang(lang)
+        path = lib.path(name, lang)
+    except PromptError as e:
+        abort(404, description=str(e))
+    return send_file(os.path.abspath(path), mimetype="audio/wav", conditional=True)
 
 
 # ---------------------------------------------------------------- users
