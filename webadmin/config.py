@@ -10,7 +10,7 @@ import tempfile
 from typing import Any, cast
 
 import yaml
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, Integer, func, inspect, select
@@ -24,6 +24,7 @@ from trunkline.ivr import flowdoc
 from trunkline.ivr.models import IvrBlacklistEntry, IvrCalendar, IvrCalendarDay, IvrFlow, IvrMailbox, IvrPrompt
 from trunkline.ivr.prompts import LANGS, PromptError, PromptLibrary, check_lang, check_name
 
+from .flow_diagram import diagram
 from .forms import FORMS
 from .rows import listed
 from .security import audit, can, db, hash_password, parse_cidrs, require, would_lock_out
@@ -220,6 +221,15 @@ def validate_flow(text: str) -> list[tuple[int | None, str]]:
         return [(p.line, str(p)) for p in e.problems]
     except (ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as e:   # a checker tripped up
         return [(None, _("the flow could not be checked: %(why)s", why=e))]
+
+
+@bp.route("/config/flows/diagram", methods=["POST"])
+@require("config.view")
+def flow_diagram() -> Response:
+    """JSON diagram of the posted flow text (nodes, branches, problems per node) for the editor."""
+    text = str((request.get_json(silent=True) or {}).get("source", ""))[:200_000]
+    reg = _flow_registry()
+    return jsonify(diagram(text, reg.validate if reg is not None else flowdoc.parse))
 
 
 def _flow_name(text: str, fallback: str) -> str:

@@ -49,3 +49,18 @@ def test_flow_save_reports_missing_prompt_on_its_line_keeps_text_and_drafts(tmp_
     bad_yaml = "name: x\nnodes: [\n"
     r = c.post("/config/flows/edit", data={"name": "x", "source": bad_yaml, "csrf_token": tok})
     assert r.status_code == 422 and "nodes: [" in html.unescape(r.get_data(as_text=True))
+
+
+def test_diagram_json_nodes_branches_and_problems(tmp_path):
+    app, hub = make_app(tmp_path)
+    lib = PromptLibrary(str(tmp_path / "prompts"), language="en", tts=False, session_factory=hub.session_factory)
+    hub.flows = FlowRegistry(Services(prompts=lib, session_factory=hub.session_factory))
+    c = app.test_client()
+    login(c, "super")
+    tok = csrf_of(c.get("/").get_data(as_text=True))
+    d = c.post("/config/flows/diagram", json={"source": MISSING_PROMPT}, headers={"X-CSRF-Token": tok}).get_json()
+    nodes = {n["name"]: n for n in d["nodes"]}
+    assert d["start"] == "start" and nodes["start"]["edges"] == [["next", "bye"]] and nodes["bye"]["type"] == "hangup"
+    assert any("nosuchprompt" in p for p in nodes["start"]["problems"]) and nodes["bye"]["problems"] == []
+    d = c.post("/config/flows/diagram", json={"source": "nodes: ["}, headers={"X-CSRF-Token": tok}).get_json()
+    assert d["nodes"] == [] and d["problems"]
