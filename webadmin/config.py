@@ -10,7 +10,19 @@ import tempfile
 from typing import Any, cast
 
 import yaml
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, Integer, func, inspect, select
@@ -30,8 +42,9 @@ from trunkline.ivr.models import (
     IvrMailbox,
     IvrPrompt,
 )
-from trunkline.ivr.prompts import PromptError, PromptLibrary, check_lang, check_name
+from trunkline.ivr.prompts import LANGS, PromptError, PromptLibrary, check_lang, check_name
 
+from .flow_diagram import diagram
 from .forms import FORMS
 from .rows import listed
 from .security import audit, can, db, hash_password, parse_cidrs, require, sessions, would_lock_out
@@ -216,8 +229,8 @@ def table(page: str) -> Response | str | tuple[str, int]:
 # ---------------------------------------------------------------- IVR flows
 
 def validate_flow(text: str) -> list[tuple[int | None, str]]:
-    """[(line, message)] for a YAML flow document, through the running registry's validator (calendars,
-    lookups, queues, prompts and flows the admin has now) or the plain IVR validator (empty = valid)."""
+    """[(line, message)] for a YAML flow document, through the running registry's validator when there is one
+    (prompts, queues, sub-flows, calendars checked), else the IVR's parser (empty = valid); never raises."""
     reg = _flow_registry()
     try:
         if reg is not None:
@@ -227,6 +240,39 @@ def validate_flow(text: str) -> list[tuple[int | None, str]]:
         return []
     except flowdoc.FlowError as e:
         return [(p.line, str(p)) for p in e.problems]
+    except (ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as e:   # a checker tripped up
+        return [(None, _("the flow could not be checked: %(why)s", why=e))]
+
+
+@bp.route("/config/flows/diagram", methods=["POST"])
+@require("config.view")
+def flow_diagram() -> Response:
+    """JSON diagram of the posted flow text (nodes, branches, problems per node) for the editor."""
+    text = str((request.get_json(silent=True) or {}).get("source", ""))[:200_000]
+    reg = _flow_registry()
+    return jsonify(diagram(text, reg.validate if reg is not None else flowdoc.parse))
+
+
+def _flow_name(text: str, fallback: str) -> str:
+    """The flow's name from its YAML (the form's name when the text is not YAML with a name)."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        doc = None
+    name = doc.get("name") if isinstance(doc, dict) else None
+    return str(name) if isinstance(name, str) and name.strip() else fallback
+
+
+def _store_version(name: str, text: str) -> int:
+    """Keep `text` as the next version of flow `name` without installing it; returns the version."""
+    with session_scope(db()) as s:
+        last = s.scalar(select(func.max(IvrFlow.version)).where(IvrFlow.name == name)) or 0
+        try:
+            lang = (yaml.safe_load(text) or {}).get("language") or "zh"
+        except (yaml.YAMLError, AttributeError):
+            lang = "zh"
+        s.add(IvrFlow(name=name, version=last + 1, source=text, language=str(lang)[:8], created_by=g.user.username))
+        return int(last) + 1
 
 
 def _flow_registry() -> Any:
@@ -247,47 +293,49 @@ def flows() -> str:
 @bp.route("/config/flows/edit", methods=["GET", "POST"])
 @require("config.view")
 def flow_edit() -> tuple[str, int]:
-    """YAML editor: validation errors (with line numbers) shown; only a valid flow is saved and goes live."""
-    Flow = IvrFlow
+    """YAML editor: validation errors (with line numbers) shown and the text kept; only a valid flow goes live;
+    "save as draft" keeps an invalid text as a new version that does not go live (the newest valid version
+    stays in service, also after a restart)."""
     name = request.values.get("name", "")
-    text, errors, saved = "", [], None
+    text, errors, saved, draft = "", [], None, None
     if request.method == "POST":
         _may_edit()
         text = request.form.get("source", "").replace("\r\n", "\n")
         errors = validate_flow(text)
+        doc_name = _flow_name(text, name)
         if errors:
-            audit("flow_rejected", f"flow:{name}", "; ".join(m for _line, m in errors)[:1000])
+            audit("flow_rejected", f"flow:{doc_name}", "; ".join(m for _line, m in errors)[:1000])
+            if request.form.get("draft") and NAME_RE.fullmatch(doc_name or ""):
+                draft = _store_version(doc_name, text)
+                audit("flow_draft", f"flow:{doc_name}", f"version {draft}")
+                name = doc_name
         else:
-            doc_name = (yaml.safe_load(text) or {}).get("name") or name
             reg = _flow_registry()
-            if reg is not None:
-                try:
+            try:
+                if reg is not None:
                     reg.load_yaml(text, store=True, author=g.user.username)  # goes live for new calls
-                except flowdoc.FlowError as e:     # changed between validation and saving: shown, not a 500
-                    errors = [(p.line, str(p)) for p in e.problems]
-                    return render_template("flow_edit.html", name=name, text=text, errors=errors,
-                                           saved=None), 422
-                with session_scope(db()) as s:
-                    saved = s.scalar(select(func.max(Flow.version)).where(Flow.name == doc_name))
-            else:
-                with session_scope(db()) as s:
-                    last = s.scalar(select(func.max(Flow.version)).where(Flow.name == doc_name)) or 0
-                    lang = (yaml.safe_load(text) or {}).get("language") or "zh"
-                    s.add(Flow(name=doc_name, version=last + 1, source=text, language=lang,
-                               created_by=g.user.username))
-                    saved = last + 1
-            audit("flow_saved", f"flow:{doc_name}", f"version {saved}")
-            name = doc_name
+                    with session_scope(db()) as s:
+                        saved = s.scalar(select(func.max(IvrFlow.version)).where(IvrFlow.name == doc_name))
+                else:
+                    saved = _store_version(doc_name, text)
+            except flowdoc.FlowError as e:
+                errors = [(p.line, str(p)) for p in e.problems]
+            except (ValueError, KeyError, TypeError, RuntimeError) as e:    # refused while installing
+                errors = [(None, _("not installed: %(why)s", why=e))]
+            if saved:
+                audit("flow_saved", f"flow:{doc_name}", f"version {saved}")
+                name = doc_name
     elif name:
         with session_scope(db()) as s:
-            row = s.scalars(select(Flow).where(Flow.name == name).order_by(Flow.version.desc())).first()
+            row = s.scalars(select(IvrFlow).where(IvrFlow.name == name).order_by(IvrFlow.version.desc())).first()
             text = row.source if row else ""
-    return render_template("flow_edit.html", name=name, text=text, errors=errors, saved=saved), \
+    return render_template("flow_edit.html", name=name, text=text, errors=errors, saved=saved, draft=draft), \
         (422 if errors else 200)
 
 
 # ---------------------------------------------------------------- prompts
 
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 _UPLOAD_EXT = re.compile(r"\.[A-Za-z0-9]{1,8}")
 
 def _prompt_library() -> PromptLibrary:
@@ -329,10 +377,38 @@ def prompts() -> tuple[str, int]:
                 raise PromptError(_("choose a file to upload or enter text for TTS"))
             msg = _("Prompt %(name)s saved (%(file)s).", name=name, file=os.path.basename(path))
         except PromptError as e:
-            error = str(e)
+            error = _("%(file)s: %(why)s", file=up.filename, why=e) if up and up.filename else str(e)
+    return render_template("prompts.html", rows=_prompt_rows(), error=error, msg=msg), (400 if error else 200)
+
+
+def _prompt_rows() -> list[dict[str, Any]]:
+    """Every prompt the IVR can play: the files in the library per language (generated demo prompts, uploads,
+    recordings by phone) merged with the prompt table (source, number, text)."""
+    lib = _prompt_library()
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for lang in LANGS:
+        for n in lib.names(lang):
+            rows[(n, lang)] = {"name": n, "lang": lang, "number": None, "source": "generated", "text": "",
+                               "duration_ms": 0, "file": True}
     with session_scope(db()) as s:
-        rows = s.scalars(select(IvrPrompt).order_by(IvrPrompt.name, IvrPrompt.lang)).all()
-    return render_template("prompts.html", rows=rows, error=error, msg=msg), (400 if error else 200)
+        for p in s.scalars(select(IvrPrompt).order_by(IvrPrompt.name, IvrPrompt.lang)):
+            r = rows.setdefault((p.name, p.lang or lib.language), {"name": p.name, "lang": p.lang or lib.language,
+                                                                   "file": False})
+            r.update(number=p.number, source=p.source, text=p.text, duration_ms=p.duration_ms)
+    return [rows[k] for k in sorted(rows)]
+
+
+@bp.route("/config/prompts/audio/<lang>/<path:name>")
+@require("config.view")
+def prompt_audio(lang: str, name: str) -> Response:
+    """A prompt's 8 kHz WAV for the page's player (text-defined prompts are synthesised on first play)."""
+    lib = _prompt_library()
+    try:
+        check_lang(lang)
+        path = lib.path(name, lang)
+    except PromptError as e:
+        abort(404, description=str(e))
+    return send_file(os.path.abspath(path), mimetype="audio/wav", conditional=True)
 
 
 # ---------------------------------------------------------------- users

@@ -5,6 +5,7 @@ import logging
 import os
 import sys
 
+from trunkline.app import admin_cli
 from trunkline.app.cards import cards_report
 from trunkline.app.server import serve
 from trunkline.app.simulate import run_simulation
@@ -87,6 +88,7 @@ def main(argv=None):
     s.set_defaults(func=_simulate)
     c = sub.add_parser("cards", help="list DAHDI spans, channels, signalling, alarms and counters")
     c.set_defaults(func=_cards)
+    admin_cli.add_parser(sub)
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args.func(args)

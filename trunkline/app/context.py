@@ -54,7 +54,7 @@ def build_services(cfg: Config, factory: Callable[[], Session], acd: ACD | None,
                    mail: Any = None, voicemail_notify: Callable[[str, dict[str, Any]], None] | None = None) -> Services:
     """The service context of the running server (prompts in cfg.prompts_dir, spools under cfg.var_dir)."""
     prompts = PromptLibrary(cfg.prompts_dir, language=cfg.language, session_factory=factory)
-    voicemail = Voicemail(factory, os.path.join(cfg.var_dir, "voicemail"), prompts, notify=voicemail_notify)
+    voicemail = Voicemail(factory, cfg.voicemail_dir, prompts, notify=voicemail_notify)
     return Services(prompts=prompts, session_factory=factory, calendars=DbCalendars(factory),
                     lookups=DbLookups(factory), voicemail=voicemail, acd=acd, data_dir=cfg.var_dir,
                     fax_store=FaxStore(factory, cfg.fax_dir), queues=LiveNames(queue_names(factory)),

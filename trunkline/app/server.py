@@ -258,7 +258,7 @@ async def serve(cfg: Config) -> None:
               campaign_manager=campaign_manager)
     app = create_app({"DATABASE_URL": cfg.database_url, "PROMPTS_DIR": cfg.prompts_dir,
                       "METRICS_ALLOW": cfg.metrics_allow, "HTTPS": cfg.https, "TRUST_PROXY": cfg.trust_proxy,
-                      "TIMEZONE": cfg.local_zone}, hub)
+                      "TIMEZONE": cfg.local_zone, "VOICEMAIL_DIRS": [cfg.voicemail_dir]}, hub)
     stopper = serve_web(app, host=cfg.http_host, port=cfg.http_port)
     summary.on("web admin", f"http://{cfg.http_host}:{cfg.http_port}/")
     summary.on("monitoring",

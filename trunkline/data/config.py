@@ -61,6 +61,11 @@ class Config:
         return os.path.join(self.var_dir, "recordings")
 
     @property
+    def voicemail_dir(self) -> str:
+        """Where voicemail messages are spooled (served to the web admin's Play buttons)."""
+        return os.path.join(self.var_dir, "voicemail")
+
+    @property
     def fax_dir(self) -> str:
         """Where received and sent faxes (TIFF-F) live."""
         return os.path.join(self.var_dir, "fax")
