@@ -7,8 +7,8 @@ length, silence after voice) as array operations; Python runs per recording only
 one starts, stops or fails. When the buffer is full (about a second of audio) it goes
 to the writer thread (media/recwriter.py) whole, with the starts and stops that
 happened in it, and the tick goes on in a free buffer. Files are mono or two-track
-(received, sent), G.711 WAV, 16-bit linear WAV or FLAC; headers are rewritten after
-every batch, so a killed process leaves them readable. An I/O error (disk full) ends
+(received, sent), G.711 WAV, 16-bit linear WAV or FLAC; headers are rewritten every few
+batches (about 2 s, and on sync()), so a killed process leaves them readable up to there. An I/O error (disk full) ends
 that recording with a logged error; the tick never waits for the disk.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from trunkline.dsp.constants import RATE
 from trunkline.dsp.g711 import ALAW, MixedLawCodec
 from trunkline.dsp.level import dbm0_to_power
-from trunkline.media.recwriter import Batch, Sink, open_sink, segments, write_batch
+from trunkline.media.recwriter import Batch, Sink, commit, open_sink, segments, write_batch
 
 log = logging.getLogger("trunkline.recorder")
 
@@ -54,6 +54,7 @@ class Recording:
         self.slot = -1                       # the bank's slot while active
         self._bank: RecorderBank | None = None
         self._samples = 0
+        self.written_samples = 0             # samples appended to the file (writer)
         self.flushed_samples = 0             # samples in the file as of the last header update (writer)
         self.silent_run = 0
         self.heard_voice = False
@@ -123,6 +124,9 @@ class RecorderBank:
         self._t = 0
         self._start: list[Recording | None] = []
         self._events: list[tuple[int, int, Recording, str]] = []
+        self.commit_batches = 4                    # headers rewritten every this many batches (~2 s)
+        self._dirty: dict[int, Recording] = {}     # writer: recordings with data past their header
+        self._batches = 0
         self._thread = threading.Thread(target=self._writer, name="trunkline-recorder", daemon=True)
         self._thread.start()
 
@@ -311,14 +315,25 @@ class RecorderBank:
             elif kind == "data":
                 self._write(payload)
             elif kind == "mark":
+                self._commit()
                 rec.set()
             elif kind == "quit":
                 return
 
+    def _commit(self) -> None:
+        commit(self._dirty.values(), self._fail)
+        self._dirty.clear()
+        self._batches = 0
+
     def _write(self, batch: Batch) -> None:
-        write_batch(batch, self._fail)
+        for rec in write_batch(batch, self._fail):
+            self._dirty[id(rec)] = rec
+        self._batches += 1
+        if self._batches >= self.commit_batches:       # headers: every few batches (one pwrite per file)
+            self._commit()
         _, stopped = segments(batch)
         for rec in stopped:
+            self._dirty.pop(id(rec), None)          # closing writes the final header
             if rec.file is not None:
                 try:
                     rec.file.close()

@@ -2,9 +2,9 @@
 
 The tick gathers every recording's G.711 codes (received and sent) into one shared
 buffer shaped (slots, ticks, 2, block); the writer thread takes a full buffer, cuts
-each recording's stretch out of it and appends it to its file with one write, then
-rewrites the file's 44-byte WAV header so that a process killed with SIGKILL leaves
-every file readable up to the last batch. WAV files hold G.711 as it was on the line
+each recording's stretch out of it and appends it to its file with one write; every few
+batches it rewrites each file's 44-byte WAV header, so that a process killed with SIGKILL
+leaves every file readable up to the last header update. WAV files hold G.711 as it was on the line
 ("G711", the channel's law) or 16-bit linear ("WAV"); FLAC goes through soundfile.
 A write error (disk full) fails that recording only: logged, reported to the engine.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -161,30 +161,43 @@ def segments(batch: Batch) -> tuple[list[tuple[Recording, int, int, int]], list[
     return segs, stopped
 
 
-def write_batch(batch: Batch, fail: FailFn) -> int:
-    """Append every recording's stretch of the batch to its file and commit the headers; returns the
-    blocks written. Errors go to fail(recording, exc) and end that recording only."""
+def write_batch(batch: Batch, fail: FailFn) -> list[Recording]:
+    """Append every recording's stretch of the batch to its file (one write each); returns the recordings
+    written to (their headers still to commit). Errors go to fail(recording, exc), ending that one only."""
     buf = batch[0]
     segs, _ = segments(batch)
-    blocks = 0
-    touched = []
+    segs = [seg for seg in segs if seg[3] > seg[2] and seg[0].file is not None and not seg[0].error]
+    if buf is None or not segs:
+        return []
+    hi = max(seg[1] for seg in segs) + 1
+    # one interleaving step for all recordings: each sample pair (received, sent) as one little-endian
+    # 16-bit word, so every recording's stretch is contiguous (slots, ticks, block) memory
+    both = buf[:hi, :batch[1]]
+    inter = both[:, :, 1, :].astype("<u2")
+    inter <<= 8
+    inter |= both[:, :, 0, :]
+    written = []
     for rec, slot, a, b in segs:
-        if b <= a or rec.file is None or rec.error or buf is None:
-            continue
-        part = buf[slot, a:b]                                  # (ticks, 2, block)
-        codes = part.transpose(0, 2, 1).reshape(-1, 2) if rec.two_track else part[:, 0, :].reshape(-1, 1)
+        if rec.two_track:
+            codes = inter[slot, a:b].reshape(-1).view(np.uint8).reshape(-1, 2)
+        else:
+            codes = buf[slot, a:b, 0, :].reshape(-1, 1)
         try:
-            rec.file.append(codes)
+            rec.file.append(codes)   # type: ignore[union-attr]  # filtered above
         except Exception as exc:   # disk full, I/O error: this recording ends (logged), the others go on
             fail(rec, exc)
             continue
-        rec.flushed_samples += codes.shape[0]
-        blocks += b - a
-        touched.append(rec)
-    for rec in touched:
+        rec.written_samples += codes.shape[0]
+        written.append(rec)
+    return written
+
+
+def commit(recs: Iterable[Recording], fail: FailFn) -> None:
+    """Rewrite the headers of these recordings' files (readable up to here after a crash)."""
+    for rec in recs:
         if rec.file is not None:
             try:
                 rec.file.commit()
+                rec.flushed_samples = rec.written_samples
             except Exception as exc:   # as above: one file's failure is that recording's only
                 fail(rec, exc)
-    return blocks
