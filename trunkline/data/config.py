@@ -23,6 +23,14 @@ class Config:
     realtime: bool = True
     tts_command: str = ""                  # TTS command line ({out} {voice} {lang}, text on stdin); "" = espeak-ng
     gsm_port: str = ""                     # serial port of a GSM modem for SMS (simulated modem on sim://)
+    smtp_host: str = ""                    # SMTP server voicemail and fax e-mails go through ("" = no e-mail)
+    smtp_port: int = 25
+    smtp_user: str = ""                    # login, when the server wants one
+    smtp_password: str = ""
+    smtp_from: str = "trunkline@localhost"
+    smtp_starttls: bool = False            # STARTTLS before login
+    mail_max_attempts: int = 8             # delivery attempts before an e-mail is given up (failed)
+    mail_retry_seconds: float = 30.0       # first retry delay (s); doubled per attempt, at most one hour
 
     @property
     def prompts_dir(self) -> str:
