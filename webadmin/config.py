@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 
 from trunkline.acd.models import AcdAgent, AcdMember, AcdQueue, AcdSkill
 from trunkline.data.db import Base, session_scope
+from trunkline.data.mail_models import FaxMailbox
 from trunkline.data.models import ROLES, AuditLog, Board, ErrorLog, RoleAllowlist, Span, User
 from trunkline.ivr import flowdoc
 from trunkline.ivr.models import (
@@ -45,6 +46,7 @@ TABLES: dict[str, tuple[type[Base], str, list[str]]] = {
     "calendar_days": (IvrCalendarDay, "Holidays and make-up days", ["calendar_id", "day", "kind", "name", "hours"]),
     "blacklist": (IvrBlacklistEntry, "Blacklist", ["pattern", "match", "action", "flow", "cause", "note", "enabled"]),
     "mailboxes": (IvrMailbox, "Voicemail boxes", ["box", "pin", "name", "email", "max_seconds"]),
+    "fax_mailboxes": (FaxMailbox, "Fax mailboxes", ["did", "email", "name"]),
     "lookups": (IvrLookupSource, "Lookup sources", ["name", "kind", "query", "field", "timeout", "enabled"]),
     "boards": (Board, "Boards", ["name", "url", "enabled"]),
     "spans": (Span, "Spans", ["board_id", "number", "trunk", "law", "channels", "options", "enabled"]),

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from trunkline.app.schema import migrate
 from trunkline.data.db import make_session_factory
-from trunkline.data.mail_models import MailOutbox as Row
+from trunkline.data.mail_models import OutboxMail as Row
 from trunkline.data.mail_outbox import MailError, MailOutbox, SmtpSettings
 
 

@@ -10,7 +10,7 @@ from trunkline.data.db import Base
 from trunkline.data.timeutil import utcnow
 
 
-class MailOutbox(Base):
+class OutboxMail(Base):
     """One e-mail accepted for delivery: the whole RFC 5322 message, its recipients and delivery state."""
     __tablename__ = "mail_outbox"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

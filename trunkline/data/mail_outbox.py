@@ -17,13 +17,14 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trunkline.data.db import session_scope
-from trunkline.data.mail_models import MailOutbox
+from trunkline.data.mail_models import OutboxMail
 from trunkline.data.timeutil import as_utc, utcnow
 
 log = logging.getLogger("trunkline.mail")
@@ -110,7 +111,7 @@ class MailOutbox:
             maintype, _, subtype = ctype.partition("/")
             msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=os.path.basename(path))
         with session_scope(self.session_factory) as s:
-            row = MailOutbox(recipients=",".join(rcpts), subject=subject[:255], message=msg.as_bytes(),
+            row = OutboxMail(recipients=",".join(rcpts), subject=subject[:255], message=msg.as_bytes(policy=SMTP),
                              status="queued", attempts=0, next_at=utcnow(), last_error="")
             s.add(row)
             s.flush()
@@ -130,25 +131,26 @@ class MailOutbox:
             smtp.sendmail(sender, rcpts, message)
 
     def deliver_due(self, limit: int = 50) -> int:
-        """Try every queued message whose time has come (at most `limit`); returns how many were sent."""
+        """Try the queued messages whose time has come (at most `limit`, oldest first); returns how many were sent."""
         now = utcnow()
         with self.session_factory() as s:
-            rows = list(s.execute(select(MailOutbox.id, MailOutbox.recipients, MailOutbox.message,
-                                         MailOutbox.attempts, MailOutbox.next_at)
-                                  .where(MailOutbox.status == "queued").order_by(MailOutbox.id)))
+            queued = s.execute(select(OutboxMail.id, OutboxMail.attempts, OutboxMail.next_at)
+                               .where(OutboxMail.status == "queued").order_by(OutboxMail.id)).all()
+        due = [(mid, attempts) for mid, attempts, next_at in queued if as_utc(next_at) <= now][:limit]
         sent = 0
-        for mid, rcpts, message, attempts, next_at in rows:
-            if sent >= limit or self._stop.is_set():
+        for mid, attempts in due:
+            if self._stop.is_set():
                 break
-            if as_utc(next_at) > now:
-                continue
+            with self.session_factory() as s:
+                rcpts, message = s.execute(select(OutboxMail.recipients, OutboxMail.message)
+                                           .where(OutboxMail.id == mid)).one()
             try:
                 self._send(self.smtp.sender, rcpts.split(","), message)
             except (OSError, smtplib.SMTPException) as exc:
                 self._failed(mid, attempts + 1, exc)
                 continue
             with session_scope(self.session_factory) as s:
-                row = s.get(MailOutbox, mid)
+                row = s.get(OutboxMail, mid)
                 if row is not None:
                     row.status, row.attempts, row.sent_at, row.last_error = "sent", attempts + 1, utcnow(), ""
             self.stats["sent"] += 1
@@ -161,7 +163,7 @@ class MailOutbox:
         give_up = attempts >= self.max_attempts or _permanent(exc)
         delay = min(self.retry_cap, self.retry_seconds * 2 ** (attempts - 1))
         with session_scope(self.session_factory) as s:
-            row = s.get(MailOutbox, mid)
+            row = s.get(OutboxMail, mid)
             if row is None:
                 return
             row.attempts, row.last_error = attempts, why
@@ -179,7 +181,7 @@ class MailOutbox:
     def counts(self) -> dict[str, int]:
         """Rows of the outbox by status (queued / sent / failed)."""
         with self.session_factory() as s:
-            rows = s.execute(select(MailOutbox.status)).scalars().all()
+            rows = s.execute(select(OutboxMail.status)).scalars().all()
         return {k: rows.count(k) for k in ("queued", "sent", "failed")}
 
     # ------------------------------------------------------------ the thread
