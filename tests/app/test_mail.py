@@ -2,6 +2,10 @@
 `server.install_flows(..., mail=)`), delivered to a real local SMTP server (aiosmtpd) and parsed back:
 recipients, subject, the WAV recorded through the simulator and the received fax TIFF, byte for byte;
 per-DID fax mailboxes with a '*' default."""
+import io
+
+import numpy as np
+import soundfile as sf
 from smtp_sink import SmtpSink, attachments
 from wiring_rig import WiredServer, tone
 
@@ -29,6 +33,18 @@ def test_voicemail_and_fax_are_emailed_per_box_and_did(make_rig, tmp_path):
         sink.stop()
 
 
+async def after_greeting(phone, quiet=1.0, limit=30.0):
+    """Listen until `quiet` s of silence follow what was played (the greeting and its beep)."""
+    heard, still = False, 0.0
+    for _ in range(int(limit / 0.25)):
+        loud = np.sqrt(np.mean(np.asarray(await phone.listen(0.25), dtype=np.float64) ** 2)) > 300
+        heard = heard or loud
+        still = 0.0 if loud else still + 0.25
+        if heard and still >= quiet:
+            return
+    raise AssertionError("no greeting heard")
+
+
 def check(srv, sink, tmp_path):
     assert any("e-mail" in line and " on " in line for line in srv.summary.lines), srv.summary.lines
     srv.registry.services.voicemail.create_box("8001", "2468", name="Sales", email="sales@example.com")
@@ -50,7 +66,7 @@ def check(srv, sink, tmp_path):
         await srv.sim.sleep(2.0)                                # layer 2 up
         phone = srv.sim.call(VM_DID, from_="13911112222", trunk="pri")
         await phone.wait_answer(timeout=20)
-        await phone.listen(1.5)                                 # greeting, beep
+        await after_greeting(phone)                             # greeting, beep, then quiet: recording
         await phone.play(tone(250, 2.0))                        # the caller's message
         await phone.send_dtmf("#")
         await phone.wait_hangup(timeout=15)
@@ -75,7 +91,10 @@ def check(srv, sink, tmp_path):
     with open(msg_row["path"], "rb") as f:
         wav = f.read()
     assert attachments(msg) == {msg_row["path"].rsplit("/", 1)[1]: wav} and wav[:4] == b"RIFF"
-    assert 1.9 <= msg_row["duration_ms"] / 1000 <= 2.8
+    assert 2.5 <= msg_row["duration_ms"] / 1000 <= 4.0           # 1 s quiet after the beep, 2 s spoken
+    pcm, rate = sf.read(io.BytesIO(attachments(msg)[msg_row["path"].rsplit("/", 1)[1]]), dtype="float64")
+    spectrum = np.abs(np.fft.rfft(pcm))
+    assert abs(np.argmax(spectrum) * rate / len(pcm) - 250) < 5        # the caller's 250 Hz message is in it
 
     with srv.factory() as s:
         fax_rows = s.execute(select(Fax.id, Fax.path).where(Fax.direction == "in").order_by(Fax.id)).all()

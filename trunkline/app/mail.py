@@ -48,8 +48,8 @@ def voicemail_mailer(outbox: MailOutbox, factory: Callable[[], Session]) -> Call
 def fax_address(factory: Callable[[], Session], did: str) -> str:
     """The fax mailbox address for faxes received on `did` (its own row, else the '*' row; '' if none)."""
     with factory() as s:
-        rows = dict(s.execute(select(FaxMailbox.did, FaxMailbox.email)
-                              .where(FaxMailbox.did.in_([did or "*", "*"]))).tuples().all())
+        rows: dict[str, str] = dict(s.execute(select(FaxMailbox.did, FaxMailbox.email)
+                              .where(FaxMailbox.did.in_([did or "*", "*"]))).all())
     return rows.get(did, "") or rows.get("*", "")
 
 
