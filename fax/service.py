@@ -69,14 +69,15 @@ class FaxStore:
         with session_scope(self.session_factory) as s:
             s.add(row)
             s.flush()
-            fax = {"id": row.id, "path": path, "number": row.number, "did": did or "", "pages": row.pages,
-                   "remote_ident": row.remote_ident}
-        if direction == "in" and status == "done" and row.ok and self.on_received is not None:
+            fid, whole = row.id, direction == "in" and status == "done" and row.ok
+            fax: dict[str, Any] = {"id": fid, "path": path, "number": row.number, "did": did or "",
+                                   "pages": row.pages, "remote_ident": row.remote_ident}
+        if whole and self.on_received is not None:
             try:
                 self.on_received(fax)
             except Exception:   # a broken hook must not lose the fax or end the call
                 log.exception("received-fax hook failed for fax %s", fax["id"])
-        return int(fax["id"])
+        return fid
 
     def get(self, fax_id: int) -> Fax | None:
         """The `faxes` row with this id (detached), or None."""
