@@ -14,6 +14,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -40,9 +41,11 @@ class FaxDocumentError(ValueError):
 class FaxStore:
     """Where faxes live: TIFF-F files under `fax_dir` (inbox/, outbox/, cache/) and one `faxes` row per fax."""
 
-    def __init__(self, session_factory: Callable[[], Session], fax_dir: str) -> None:
+    def __init__(self, session_factory: Callable[[], Session], fax_dir: str,
+                 on_received: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.session_factory = session_factory
         self.fax_dir = os.path.abspath(fax_dir)
+        self.on_received = on_received     # called with each fax received whole (id, path, number, did, ...)
         for sub in ("inbox", "outbox", "cache"):
             os.makedirs(os.path.join(self.fax_dir, sub), exist_ok=True)
 
@@ -52,8 +55,10 @@ class FaxStore:
         return os.path.join(self.fax_dir, box, f"{stamp}-{uuid.uuid4().hex[:10]}.tif")
 
     def record(self, direction: str, path: str, result: FaxOutcome | None = None, number: str = "",
-               call_id: str | None = None, status: str = "done", reason: str = "") -> int:
-        """Write one `faxes` row from a FaxResult (or none, for a fax that never started); returns its id."""
+               call_id: str | None = None, status: str = "done", reason: str = "", did: str = "") -> int:
+        """Write one `faxes` row from a FaxResult (or none, for a fax that never started); returns its id.
+
+        A fax received whole (direction 'in', ok) is then handed to `on_received` with the DID it came in on."""
         row = Fax(direction=direction, number=number or "", path=path, status=status, call_id=call_id,
                   remote_ident=(getattr(result, "remote_ident", "") or "")[:32],
                   pages=int(getattr(result, "pages", 0) or 0),
@@ -64,7 +69,15 @@ class FaxStore:
         with session_scope(self.session_factory) as s:
             s.add(row)
             s.flush()
-            return row.id
+            fid, whole = row.id, direction == "in" and status == "done" and row.ok
+            fax: dict[str, Any] = {"id": fid, "path": path, "number": row.number, "did": did or "",
+                                   "pages": row.pages, "remote_ident": row.remote_ident}
+        if whole and self.on_received is not None:
+            try:
+                self.on_received(fax)
+            except Exception:   # a broken hook must not lose the fax or end the call
+                log.exception("received-fax hook failed for fax %s", fax["id"])
+        return fid
 
     def get(self, fax_id: int) -> Fax | None:
         """The `faxes` row with this id (detached), or None."""
@@ -137,7 +150,7 @@ async def receive_to_inbox(call: Call, store: FaxStore, ident: str = "", ecm: bo
     except Timeout as exc:
         reason = f"fax timed out ({exc})"
     fid = store.record("in", path, result, number=_number(call, "in"), call_id=call.id,
-                       status="done" if result is not None else "failed", reason=reason)
+                       status="done" if result is not None else "failed", reason=reason, did=call.called or "")
     log.info("fax in %s from %s: %s", fid, _number(call, "in"), reason or getattr(result, "reason", ""))
     if not call.hungup:
         await call.hangup()

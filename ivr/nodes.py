@@ -322,7 +322,8 @@ async def run_fax(ex: Runtime, name: str, spec: NodeSpec) -> Next:
         inbound = spec["mode"] == "receive"
         store.record("in" if inbound else "out", path, result,
                      number=(call.caller_id if inbound else call.called) or "", call_id=call.id,
-                     status="done" if ok else "failed", reason="" if ok else result.reason)
+                     status="done" if ok else "failed", reason="" if ok else result.reason,
+                     did=(call.called or "") if inbound else "")
     ex.vars["fax_status"] = "ok" if ok else (result.reason or "failed")
     ex.vars["fax_pages"] = result.pages
     if "var" in spec:

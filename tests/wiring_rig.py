@@ -50,7 +50,8 @@ def heard(audio, names=TONES, win=400):
 class WiredServer:
     """The server's wiring on a simulator rig: engine, ACD, flows through `server.install_flows`, web admin."""
 
-    def __init__(self, make_rig, tmp_path, query="fxo=4", when="2026-10-10 10:00", language="zh", trunk="pri"):
+    def __init__(self, make_rig, tmp_path, query="fxo=4", when="2026-10-10 10:00", language="zh", trunk="pri",
+                 smtp_port=None):
         self.app, self.hub = make_app(tmp_path)
         self.factory = self.hub.session_factory
         self.cfg = Config(var_dir=str(tmp_path / "var"), language=language)
@@ -61,6 +62,9 @@ class WiredServer:
         if "prompts" in _GENERATED:       # generated once per test session, copied for the next servers
             shutil.copytree(_GENERATED["prompts"], self.cfg.prompts_dir, dirs_exist_ok=True)
         self.summary = server.StartupSummary()
+        if smtp_port is not None:              # e-mail through a local SMTP server, as `trunkline run` does
+            self.cfg.smtp_host, self.cfg.smtp_port, self.cfg.smtp_from = "127.0.0.1", smtp_port, "pbx@example.com"
+        self.mail = server.start_mail(self.cfg, self.factory, self.summary)
         self.media_prompts = server.install_prompts(self.cfg, self.summary)    # as `trunkline run` does
         _GENERATED.setdefault("prompts", self.cfg.prompts_dir)
         self.sim_rig = make_rig(query, prompts=self.media_prompts, trunk=trunk)
@@ -68,7 +72,7 @@ class WiredServer:
         self.acd = ACD(self.engine, self.factory, config={"instance": "acd-test",
                                                            "recordings_dir": self.cfg.recordings_dir})
         self.registry = server.install_flows(self.engine, self.cfg, self.factory, self.acd,
-                                             server.DemoHotline(self.cfg.recordings_dir, language))
+                                             server.DemoHotline(self.cfg.recordings_dir, language), mail=self.mail)
         self.when = dt.datetime.fromisoformat(when).replace(tzinfo=ZoneInfo("Asia/Shanghai"))
         self.registry.services.clock = lambda: self.when
         self.hub.flows = self.registry

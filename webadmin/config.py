@@ -31,6 +31,7 @@ from werkzeug.wrappers import Response
 
 from trunkline.acd.models import AcdAgent, AcdMember, AcdQueue, AcdSkill
 from trunkline.data.db import Base, session_scope
+from trunkline.data.mail_models import FaxMailbox
 from trunkline.data.models import ROLES, AuditLog, Board, ErrorLog, RoleAllowlist, Span, User
 from trunkline.ivr import flowdoc
 from trunkline.ivr.models import (
@@ -64,6 +65,7 @@ TABLES: dict[str, tuple[type[Base], Any, list[str]]] = {
     "blacklist": (IvrBlacklistEntry, _l("Blacklist"),
                   ["pattern", "match", "action", "flow", "cause", "note", "enabled"]),
     "mailboxes": (IvrMailbox, _l("Voicemail boxes"), ["box", "pin", "name", "email", "max_seconds"]),
+    "fax_mailboxes": (FaxMailbox, _l("Fax mailboxes"), ["did", "email", "name"]),
     "lookups": (IvrLookupSource, _l("Lookup sources"), ["name", "kind", "query", "field", "timeout", "enabled"]),
     "boards": (Board, _l("Boards"), ["name", "url", "enabled"]),
     "spans": (Span, _l("Spans"), ["board_id", "number", "trunk", "law", "channels", "options", "enabled"]),

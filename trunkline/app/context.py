@@ -1,12 +1,11 @@
 """The one service context `trunkline run` builds from the database and hands to every flow, to the flow
-editor's validation and to the ACD: prompts, calendars, lookup sources, queues, voicemail, fax store, SMS.
+editor's validation and to the ACD: prompts, calendars, lookup sources, queues, voicemail, fax store, SMS, e-mail.
 
 Calendars, lookup sources and queue names are live views of their tables, so what an admin creates in
 the web admin is used by the next call (and accepted by the flow editor) without a restart.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -15,7 +14,9 @@ from sqlalchemy.orm import Session
 
 from trunkline.acd.models import AcdQueue
 from trunkline.acd.service import ACD
+from trunkline.app.mail import fax_mailer, voicemail_mailer
 from trunkline.data.config import Config
+from trunkline.data.mail_outbox import MailOutbox
 from trunkline.fax.service import FaxStore
 from trunkline.ivr.context import DbCalendars, DbLookups, LiveNames
 from trunkline.ivr.flows import FlowRegistry, PythonFlow, Services
@@ -51,14 +52,20 @@ class RegistryFlows(Mapping[str, PythonFlow]):
 
 
 def build_services(cfg: Config, factory: Callable[[], Session], acd: ACD | None, sms: Any = None,
-                   mail: Any = None, voicemail_notify: Callable[[str, dict[str, Any]], None] | None = None) -> Services:
-    """The service context of the running server (prompts in cfg.prompts_dir, spools under cfg.var_dir)."""
+                   mail: MailOutbox | None = None,
+                   voicemail_notify: Callable[[str, dict[str, Any]], None] | None = None) -> Services:
+    """The service context of the running server (prompts in cfg.prompts_dir, spools under cfg.var_dir).
+
+    With a mail outbox, new voicemail goes to its box's e-mail address and received faxes to their DID's
+    fax mailbox (unless `voicemail_notify` replaces the voicemail hook)."""
     prompts = PromptLibrary(cfg.prompts_dir, language=cfg.language, session_factory=factory)
+    if mail is not None and voicemail_notify is None:
+        voicemail_notify = voicemail_mailer(mail, factory)
     voicemail = Voicemail(factory, cfg.voicemail_dir, prompts, notify=voicemail_notify)
+    fax_store = FaxStore(factory, cfg.fax_dir, on_received=fax_mailer(mail, factory) if mail is not None else None)
     return Services(prompts=prompts, session_factory=factory, calendars=DbCalendars(factory),
                     lookups=DbLookups(factory), voicemail=voicemail, acd=acd, data_dir=cfg.var_dir,
-                    fax_store=FaxStore(factory, cfg.fax_dir), queues=LiveNames(queue_names(factory)),
-                    sms=sms, mail=mail)
+                    fax_store=fax_store, queues=LiveNames(queue_names(factory)), sms=sms, mail=mail)
 
 
 def wire_acd(acd: ACD, services: Services, registry: FlowRegistry) -> None:

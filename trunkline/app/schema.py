@@ -4,13 +4,15 @@ Importing this module imports each area's models, so `migrate`, `schema_diff` an
 `make_revision` (from `trunkline.data.schema`) see the whole schema.
 """
 import trunkline.acd.models
+import trunkline.data.mail_models
 import trunkline.data.models
 import trunkline.data.sms_models
 import trunkline.ivr.models
 from trunkline.data.schema import make_revision, migrate, schema_diff
 
 #: the modules whose import defines tables on `trunkline.data.db.Base`
-MODEL_MODULES = (trunkline.data.models, trunkline.data.sms_models, trunkline.acd.models, trunkline.ivr.models)
+MODEL_MODULES = (trunkline.data.models, trunkline.data.sms_models, trunkline.data.mail_models, trunkline.acd.models,
+                 trunkline.ivr.models)
 
 __all__ = ["MODEL_MODULES", "load_models", "make_revision", "migrate", "schema_diff"]
 

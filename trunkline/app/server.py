@@ -15,11 +15,13 @@ from trunkline.acd.announce import ensure_queue_prompts
 from trunkline.acd.service import ACD
 from trunkline.app.context import build_services, wire_acd
 from trunkline.app.drain import Drain
+from trunkline.app.mail import make_outbox
 from trunkline.app.recovery import RunJournal
 from trunkline.app.schema import migrate
 from trunkline.data.accounts import bootstrap
 from trunkline.data.config import Config
 from trunkline.data.db import make_session_factory
+from trunkline.data.mail_outbox import MailOutbox
 from trunkline.data.spool import DurableWriter
 from trunkline.drivers.board import open_board
 from trunkline.drivers.serial.sms_service import SmsService
@@ -124,11 +126,23 @@ def start_sms(cfg: Config, factory: Callable[[], Session], simulated: bool,
     return svc
 
 
+def start_mail(cfg: Config, factory: Callable[[], Session], summary: StartupSummary) -> MailOutbox | None:
+    """The e-mail outbox over the configured SMTP server, delivering (also what was queued before a
+    restart); None when no smtp_host is set."""
+    outbox = make_outbox(cfg, factory)
+    if outbox is None:
+        summary.off("e-mail", "no SMTP server configured",
+                    "set smtp_host (TRUNKLINE_SMTP_HOST) to e-mail voicemail and faxes")
+        return None
+    summary.on("e-mail", f"voicemail and faxes via SMTP {cfg.smtp_host}:{cfg.smtp_port}")
+    return outbox.start()
+
+
 def install_flows(engine: Engine, cfg: Config, factory: Callable[[], Session], acd: ACD,
-                  default_flow: DemoHotline) -> FlowRegistry:
+                  default_flow: DemoHotline, mail: MailOutbox | None = None) -> FlowRegistry:
     """Route calls through the IVR flow registry (YAML flows from the database, call firewall);
-    returns the registry. The demo hotline is the default flow."""
-    services = build_services(cfg, factory, acd, sms=getattr(engine, "sms", None))
+    returns the registry. The demo hotline is the default flow; with `mail`, voicemail and faxes are e-mailed."""
+    services = build_services(cfg, factory, acd, sms=getattr(engine, "sms", None), mail=mail)
     registry = FlowRegistry(services)
     registry.register("hotline", default_flow)
     registry.load_from_db()
@@ -248,7 +262,8 @@ async def serve(cfg: Config) -> None:
     acd = ACD(engine, factory, config={"instance": f"acd-{socket.gethostname()}", "writer": writer,
                                        "recordings_dir": cfg.recordings_dir})
     summary.on("ACD", f"instance acd-{socket.gethostname()}")
-    registry = install_flows(engine, cfg, factory, acd, DemoHotline(cfg.recordings_dir, cfg.language))
+    mail = start_mail(cfg, factory, summary)
+    registry = install_flows(engine, cfg, factory, acd, DemoHotline(cfg.recordings_dir, cfg.language), mail=mail)
     campaigns: dict[str, Any] = {}       # name -> ivr.campaign.Campaign, shown and controlled in the web admin
     campaign_manager = make_campaign_manager(engine, cfg, factory, registry, campaigns)   # web-created, in the DB
 
@@ -293,6 +308,8 @@ async def serve(cfg: Config) -> None:
         engine.close()                  # every recording closed: WAV headers final
         stopper()
         writer.stop()                   # the queue goes to the database, else stays in the spool file
+        if mail is not None:
+            mail.stop()
         if sms is not None:
             sms.stop()
         board.close()

@@ -45,6 +45,15 @@ class Config:
     https: bool = False                    # the web admin is reached over TLS (a TLS proxy): Secure cookie + HSTS
     trust_proxy: bool = False              # take the client address from the proxy's X-Forwarded-For
 
+    smtp_host: str = ""                    # SMTP server voicemail and fax e-mails go through ("" = no e-mail)
+    smtp_port: int = 25
+    smtp_user: str = ""                    # login, when the server wants one
+    smtp_password: str = ""
+    smtp_from: str = "trunkline@localhost"
+    smtp_starttls: bool = False            # STARTTLS before login
+    mail_max_attempts: int = 8             # delivery attempts before an e-mail is given up (failed)
+    mail_retry_seconds: float = 30.0       # first retry delay (s); doubled per attempt, at most one hour
+
     @property
     def local_zone(self) -> str:
         """The IANA time zone the web admin shows times in (the setting, else by tone zone)."""
