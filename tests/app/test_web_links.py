@@ -126,7 +126,7 @@ def test_every_link_and_media_url_as_every_role(tmp_path):
     _seed_media(var)                          # the other logins straight into the table (each CLI run ~10 s)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    srv = Server(var, port, demo_callers=1, demo_interval=1, realtime=1)   # real time: the engine leaves the CPU to the web
+    srv = Server(var, port, demo_callers=1, demo_interval=1, realtime=1)   # real time: the engine leaves CPU to the web
     try:
         srv.wait_for("web admin on", timeout=90)
         time.sleep(3.0)                           # a few demo calls land
