@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass
 from typing import IO, Any
 
-from sqlalchemy import Engine, delete, func, inspect, insert, select, text
+from sqlalchemy import Engine, delete, func, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from trunkline.app.schema import migrate
@@ -122,7 +122,7 @@ def _add_file(tar: tarfile.TarFile, path: str, arcname: str, manifest: dict[str,
     with f:
         info = tar.gettarinfo(arcname=arcname, fileobj=f)
         reader = _HashingReader(f)
-        tar.addfile(info, reader)  # type: ignore[arg-type]
+        tar.addfile(info, reader)
     manifest[arcname] = {"sha256": reader.sha.hexdigest(), "size": info.size}
     return info.size
 
@@ -166,7 +166,7 @@ def backup(cfg: Config, out_path: str, config_path: str | None = None) -> Backup
                     rel = os.path.relpath(full, var).replace(os.sep, "/")
                     total += _add_file(tar, full, VAR_PREFIX + rel, files)
             manifest = {"format": FORMAT, "version": VERSION, "created": time.time(), "database": kind,
-                        "files": files}
+                        "var_dir": var, "var_dir_as_configured": cfg.var_dir, "files": files}
             data = json.dumps(manifest, indent=1, sort_keys=True).encode()
             info = tarfile.TarInfo(MANIFEST)
             info.size, info.mtime = len(data), int(time.time())
@@ -280,10 +280,29 @@ def restore(archive: str, cfg: Config, config_path: str | None = None, force: bo
             elif name.startswith(CONFIG_PREFIX) and config_path:
                 os.makedirs(os.path.dirname(os.path.abspath(config_path)), exist_ok=True)
                 shutil.copyfile(os.path.join(stage, *name.split("/")), config_path)
+        _relocate_paths(db_file, [manifest.get("var_dir"), manifest.get("var_dir_as_configured")], var)
         _restore_db(db_file, cfg.database_url)
         return BackupResult(len(manifest["files"]), total, make_url(cfg.database_url).get_backend_name())
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _relocate_paths(db_file: str, old: list[str | None], new: str) -> None:
+    """Point file paths stored in the snapshot (recordings, faxes, voicemail, ...) at the new var_dir."""
+    prefixes = sorted({p.rstrip("/") + "/" for p in old if isinstance(p, str) and p}, key=len, reverse=True)
+    db = sqlite3.connect(db_file)
+    try:
+        tables = [r[0] for r in db.execute("select name from sqlite_master where type='table'")]
+        for t in tables:
+            cols = [r[1] for r in db.execute(f'pragma table_info("{t}")')
+                    if r[1] == "path" or r[1].endswith("_path")]
+            for c in cols:
+                for p in prefixes:
+                    db.execute(f'update "{t}" set "{c}" = ? || substr("{c}", ?) where substr("{c}", 1, ?) = ?',
+                               (new + "/", len(p) + 1, len(p), p))
+        db.commit()
+    finally:
+        db.close()
 
 
 def _restore_db(db_file: str, url: str) -> None:
