@@ -14,9 +14,14 @@ from trunkline.webadmin.security import hash_password
 MIN_PASSWORD = 10
 
 
-def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Register the `admin` command and its subcommands on the `trunkline` parser."""
-    a = sub.add_parser("admin", help="web admin logins: create-user, reset-password (password on stdin)")
+Subcommands = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def add_parser(sub: Subcommands) -> Subcommands:
+    """Register the `admin` command and its login subcommands on the `trunkline` parser; returns its
+    subcommands for more (backup, restore)."""
+    a = sub.add_parser("admin", help="web admin logins (create-user, reset-password; password on stdin), "
+                                     "backup and restore")
     a.add_argument("--config", help="TOML configuration file (the database to change)")
     asub = a.add_subparsers(dest="admin_command", required=True)
     c = asub.add_parser("create-user", help="create a login; the password is read from standard input")
@@ -27,6 +32,7 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
                                                "re-enable it")
     r.add_argument("name")
     r.set_defaults(func=_reset_password)
+    return asub
 
 
 def _password() -> str | None:

@@ -6,6 +6,7 @@ import os
 import sys
 
 from trunkline.app import admin_cli
+from trunkline.app.backup import BackupError, backup, restore
 from trunkline.app.cards import cards_report
 from trunkline.app.server import serve
 from trunkline.app.simulate import run_simulation
@@ -65,6 +66,53 @@ def _cards(args):
     return 0
 
 
+def _config_path(arg: str | None) -> str | None:
+    path = arg or os.environ.get("TRUNKLINE_CONFIG")
+    return path or ("trunkline.toml" if os.path.exists("trunkline.toml") else None)
+
+
+def _backup(args):
+    path = _config_path(args.config)
+    try:
+        res = backup(load_config(path), args.file, path)
+    except BackupError as e:
+        print(f"trunkline admin backup: {e}", file=sys.stderr)
+        return 1
+    print(f"backup written: {args.file} ({res.database} database, {res.files} files, {res.bytes} bytes)")
+    return 0
+
+
+def _restore(args):
+    path = _config_path(args.config)
+    if path and os.path.exists(path) and not args.force:
+        print(f"trunkline admin restore: configuration file {path} exists (use --force to overwrite)",
+              file=sys.stderr)
+        return 1
+    cfg = load_config(path if path and os.path.exists(path) else None)
+    try:
+        res = restore(args.file, cfg, config_path=path, force=args.force)
+    except BackupError as e:
+        print(f"trunkline admin restore: {e}", file=sys.stderr)
+        return 1
+    print(f"restored: {args.file} into {os.path.abspath(cfg.var_dir)} ({res.database} database, {res.files} files)")
+    return 0
+
+
+def _backup_parsers(asub) -> None:
+    """`trunkline admin backup FILE` and `trunkline admin restore FILE` beside the admin's login commands."""
+    b = asub.add_parser("backup", help="write database, recordings, prompts, flows and configuration to FILE "
+                        "(safe while the server runs)")
+    b.add_argument("file", metavar="FILE", help="archive to write (.tar.gz)")
+    b.add_argument("--config", default=argparse.SUPPRESS, help="TOML configuration file (included in the archive)")
+    b.set_defaults(func=_backup)
+    r = asub.add_parser("restore", help="restore FILE onto a fresh install (var_dir and database from the "
+                        "environment / --config; the archived configuration file is written to --config)")
+    r.add_argument("file", metavar="FILE", help="archive written by `trunkline admin backup`")
+    r.add_argument("--config", default=argparse.SUPPRESS, help="where to write the archived configuration file")
+    r.add_argument("--force", action="store_true", help="overwrite a non-empty target")
+    r.set_defaults(func=_restore)
+
+
 def main(argv=None):
     """Entry point of the `trunkline` command."""
     p = argparse.ArgumentParser(prog="trunkline", description="Telephony card driver and media server")
@@ -88,7 +136,7 @@ def main(argv=None):
     s.set_defaults(func=_simulate)
     c = sub.add_parser("cards", help="list DAHDI spans, channels, signalling, alarms and counters")
     c.set_defaults(func=_cards)
-    admin_cli.add_parser(sub)
+    _backup_parsers(admin_cli.add_parser(sub))
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args.func(args)

@@ -22,6 +22,7 @@ from trunkline.data.accounts import bootstrap
 from trunkline.data.config import Config
 from trunkline.data.db import make_session_factory
 from trunkline.data.mail_outbox import MailOutbox
+from trunkline.data.retention import RetentionPolicy, retention_loop
 from trunkline.data.spool import DurableWriter
 from trunkline.drivers.board import open_board
 from trunkline.drivers.serial.sms_service import SmsService
@@ -280,6 +281,11 @@ async def serve(cfg: Config) -> None:
                f"/healthz for anyone, /metrics for {cfg.metrics_allow or 'nobody'} (TRUNKLINE_METRICS_ALLOW)")
     if sim is not None and cfg.demo_callers:
         summary.on("demo", f"simulated callers dial 95588 every ~{cfg.demo_interval:g} s")
+    retention = RetentionPolicy(cfg.recording_retention_days, cfg.cdr_retention_days,
+                                int(cfg.recordings_quota_mb * 1e6))
+    if retention.active:
+        summary.on("retention", f"recordings {cfg.recording_retention_days:g} d / {cfg.recordings_quota_mb:g} MB, "
+                   f"CDRs {cfg.cdr_retention_days:g} d (0 = keep), every {cfg.retention_interval:g} s")
     summary.on("engine", f"{board.channels} channels, {'real' if cfg.realtime else 'virtual'} time")
     summary.log()
 
@@ -288,6 +294,8 @@ async def serve(cfg: Config) -> None:
     tasks.append(asyncio.ensure_future(_restore_campaigns(campaign_manager)))
     if sim is not None and cfg.demo_callers:
         tasks.append(asyncio.ensure_future(demo_callers(sim, cfg)))
+    if retention.active:
+        tasks.append(asyncio.ensure_future(retention_loop(factory, retention, cfg.retention_interval)))
 
     def stop_starting_calls() -> None:
         campaign_manager.stop_all()     # stored state stays running/paused: they carry on at the next start

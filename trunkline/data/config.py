@@ -28,6 +28,10 @@ class Config:
     demo_interval: float = 5.0             # mean seconds between simulated callers
     realtime: bool = True
     tts_command: str = ""                  # TTS command line ({out} {voice} {lang}, text on stdin); "" = espeak-ng
+    recording_retention_days: float = 0.0  # delete recordings older than this (0 = keep)
+    cdr_retention_days: float = 0.0        # delete CDRs older than this (0 = keep)
+    recordings_quota_mb: float = 0.0       # keep recordings under this many MB, oldest deleted first (0 = none)
+    retention_interval: float = 3600.0     # seconds between retention passes
     gsm_port: str = ""                     # serial port of a GSM modem for SMS (simulated modem on sim://)
     # SIP span next to the board's channels: "host:port" for UDP and TCP, "" = SIP off
     sip_listen: str = "127.0.0.1:5070"

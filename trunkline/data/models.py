@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -125,6 +126,8 @@ class Recording(Base):
     agent: Mapped[str | None] = mapped_column(String(64))
     queue: Mapped[str | None] = mapped_column(String(64))
     two_track: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # an open complaint references this recording: retention never deletes it (nor its call's CDR)
+    complaint_open: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
 
 
 class Board(Base):
