@@ -2,6 +2,7 @@
 from the shell (the password is read from standard input, one line), e.g. for a lost admin password."""
 import argparse
 import sys
+from typing import TypeAlias
 
 from sqlalchemy import select
 
@@ -14,7 +15,7 @@ from trunkline.webadmin.security import hash_password
 MIN_PASSWORD = 10
 
 
-Subcommands = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def add_parser(sub: Subcommands) -> Subcommands:
