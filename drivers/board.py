@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trunkline.drivers.backends import Backend
+from trunkline.drivers.backends.browser import BrowserPhones
 from trunkline.drivers.backends.sim import SimBackend
 from trunkline.dsp.constants import RATE
 from trunkline.dsp.g711 import MixedLawCodec
@@ -129,6 +130,8 @@ class Board:
         # (rows, handler): handler.rx_rows(audio of those rows) every tick
         self._span_watchers: list[tuple[NDArray[np.int64], AudioWatcher]] = []
         self.codec = MixedLawCodec(self.laws)
+        #: the browser-phone station ports (WebRTC agents), when the board was opened with some
+        self.phones: BrowserPhones | None = backend if isinstance(backend, BrowserPhones) else None
 
     @property
     def realtime(self) -> bool:
@@ -199,11 +202,13 @@ class Board:
         self.backend.close()
 
 
-def open_board(url: str) -> Board:
-    """Open a board by URL: sim://NAME?... (software card) or dahdi://SPAN (real cards)."""
+def open_board(url: str, browser_phones: int = 0) -> Board:
+    """Open a board by URL: sim://NAME?... (software card) or dahdi://SPAN (real cards); with
+    browser_phones > 0, that many WebRTC station ports follow the card's channels (drivers/backends/browser)."""
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme == "sim":
-        return Board(SimBackend(url), url)
+        backend: Backend = SimBackend(url)
+        return Board(BrowserPhones(backend, browser_phones) if browser_phones else backend, url)
     if scheme == "dahdi":
         raise NotImplementedError("the dahdi:// backend is not implemented yet; use sim://")
     raise ValueError(f"unknown board URL {url!r}: expected sim://NAME or dahdi://SPAN")

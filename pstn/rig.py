@@ -45,7 +45,7 @@ class SimRig:
 
     def __init__(self, url: str, trunk: str = "pri", prompts: PromptLibrary | Sequence[str] | None = None,
                  language: str = "en", switch_options: dict[str, Any] | None = None, fresh: bool = True,
-                 **engine_kw: Any) -> None:
+                 browser_phones: int = 0, **engine_kw: Any) -> None:
         self.url = url
         self.name = url[len("sim://"):].split("?", 1)[0]
         self.trunk = trunk
@@ -55,7 +55,7 @@ class SimRig:
         self.sim = Switch(self.card, **(switch_options or {}))
         if trunk in E1_TRUNKS and any(span.kind in ("e1", "t1") for span in self.card.spans):
             attach_trunk_far_end(self.sim, trunk)
-        self.board = open_board(url)
+        self.board = open_board(url, browser_phones=browser_phones)
         if prompts is not None and not isinstance(prompts, PromptLibrary):
             prompts = PromptLibrary(list(prompts), language)
         if prompts is not None:

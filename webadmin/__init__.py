@@ -12,7 +12,8 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from trunkline.webadmin import config as config_pages
-from trunkline.webadmin import cti, health, i18n, live, messaging, records, reports, security, supervisor, workbench
+from trunkline.webadmin import cti, health, i18n, live, messaging, records, reports, security, softphone, supervisor
+from trunkline.webadmin import workbench
 from trunkline.webadmin.hub import Hub
 
 log = logging.getLogger("trunkline.webadmin")
@@ -62,6 +63,7 @@ def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
     app.register_blueprint(messaging.bp)
     app.register_blueprint(cti.bp)              # the ACD's CTI streams + agent page
     app.register_blueprint(workbench.bp)        # the agent workbench (坐席工作台)
+    app.register_blueprint(softphone.bp)        # its browser softphone (WebRTC)
     app.register_blueprint(supervisor.bp)       # the supervisor console (班长监控)
     app.register_blueprint(health.bp)           # /healthz and /metrics for operators (no login)
 

@@ -167,15 +167,18 @@ async def serve(cfg: Config) -> None:
     media_prompts = PromptLibrary([cfg.prompts_dir], cfg.language)
     sim = None
     if cfg.board_url.startswith("sim://"):
-        rig = SimRig(cfg.board_url, trunk=cfg.trunk_signaling, prompts=media_prompts, zone=cfg.zone, fresh=False)
+        rig = SimRig(cfg.board_url, trunk=cfg.trunk_signaling, prompts=media_prompts, zone=cfg.zone, fresh=False,
+                     browser_phones=cfg.browser_phones)
         sim, board, engine = rig.sim, rig.board, rig.engine
         summary.on("board", f"{cfg.board_url} (card simulator, {cfg.trunk_signaling} far end)")
     else:
-        board = open_board(cfg.board_url)
+        board = open_board(cfg.board_url, browser_phones=cfg.browser_phones)
         engine = Engine(board, prompts=media_prompts, zone=cfg.zone, trunk_signaling=cfg.trunk_signaling,
                         fax_endpoint_factory=FaxEndpoint)
         summary.on("board", cfg.board_url)
     board.set_realtime(cfg.realtime)
+    if board.phones is not None:
+        summary.on("browser phones", f"{len(board.phones.phones)} WebRTC station ports (workbench: this browser)")
     engine.on_call_end(CdrRecorder(writer, server=socket.gethostname()))
     sms = start_sms(cfg, factory, simulated=sim is not None, summary=summary)
     engine.sms = sms

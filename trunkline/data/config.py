@@ -21,6 +21,7 @@ class Config:
     demo_callers: bool = True              # simulated callers arriving at the demo hotline
     demo_interval: float = 5.0             # mean seconds between simulated callers
     realtime: bool = True
+    browser_phones: int = 8                # WebRTC station ports for agents who sign in with "this browser"
     gsm_port: str = ""                     # serial port of a GSM modem for SMS (simulated modem on sim://)
 
     @property
