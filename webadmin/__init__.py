@@ -12,8 +12,19 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from trunkline.webadmin import config as config_pages
-from trunkline.webadmin import cti, health, i18n, live, messaging, records, reports, security, softphone, supervisor
-from trunkline.webadmin import workbench
+from trunkline.webadmin import (
+    cti,
+    health,
+    i18n,
+    live,
+    messaging,
+    records,
+    reports,
+    security,
+    softphone,
+    supervisor,
+    workbench,
+)
 from trunkline.webadmin.hub import Hub
 
 log = logging.getLogger("trunkline.webadmin")
