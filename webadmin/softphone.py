@@ -15,7 +15,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, jsonify
 from flask_babel import gettext as _
 
 from trunkline.drivers.backends.browser import BrowserPhone, BrowserPhones
-from trunkline.drivers.webrtc import WebRTCPhones
+from trunkline.drivers.webrtc import MAX_SDP, WebRTCPhones
 from trunkline.dsp.dtmf import DTMFGenerator
 
 from .cti import _agent_for, _body
@@ -68,7 +68,7 @@ def offer(agent_id: str) -> Response | tuple[Response, int]:
     _agent_for(agent_id)
     pool = _pool()
     sdp = _body().get("sdp")
-    if not isinstance(sdp, str):
+    if not isinstance(sdp, str) or not sdp.startswith("v=0") or len(sdp) > MAX_SDP:
         return _err(_("The request needs an SDP offer."), 400)
     phone = pool.claim(str(agent_id))
     if phone is None:

@@ -117,6 +117,15 @@ def _state(b):
     return b.find_element(By.ID, "state").get_attribute("data-state")
 
 
+def _post(b, url, body):
+    """POST JSON from the page (its CSRF token) and return [status, json]."""
+    return b.execute_async_script("""
+        const [url, body, done] = arguments;
+        fetch(url, {method: 'POST', headers: {'Content-Type': 'application/json',
+          'X-CSRF-Token': document.querySelector('meta[name=csrf-token]').content}, body: JSON.stringify(body)})
+          .then(r => r.json().catch(() => null).then(j => done([r.status, j])));""", url, body)
+
+
 def test_softphone_browser_agent_takes_a_call_audio_both_ways(phone_desk):
     b, sim, base = phone_desk["b"], phone_desk["sim"], phone_desk["base"]
     wait = WebDriverWait(b, 30)
@@ -173,8 +182,29 @@ def test_softphone_browser_agent_takes_a_call_audio_both_ways(phone_desk):
     print(f"keypad 5 at the caller: 770 Hz {lo:.0f}, 1336 Hz {hi:.0f}")
     assert lo > 100 and hi > 100
 
+    # bad input is refused with a reason and leaves the phone as it was
+    assert _post(b, "/workbench/100/softphone/dtmf", {"digits": "5x"})[0] == 400
+    assert _post(b, "/workbench/100/softphone/offer", {"sdp": "hello"})[0] == 400
+    assert _post(b, "/workbench/200/softphone/hook", {"offhook": True})[0] == 403       # not this agent's phone
+    assert phones.phone_for("100").attached and sim.engine.station_call(port) is not None
+
     # hang up in the page: the call ends, the agent wraps up, the phone is back on hook
     b.find_element(By.ID, "sp-hangup").click()
     wait.until(lambda d: _state(d) == "wrapup")
     assert sim.engine.station_call(port) is None
     assert not phones.phone_for("100").offhook
+
+    # next call: the caller hangs up first; the page puts its phone back on hook by itself
+    b.find_element(By.ID, "ready").click()
+    wait.until(lambda d: _state(d) == "available")
+    ph = sim.do(caller_in())
+    wait.until(lambda d: _state(d) == "ringing")
+    b.find_element(By.ID, "sp-answer").click()
+    wait.until(lambda d: _state(d) == "busy")
+    sim.do(ph.hangup())
+    wait.until(lambda d: _state(d) == "wrapup" and not phones.phone_for("100").offhook)
+    assert sim.engine.station_call(port) is None
+
+    # signing out gives the browser phone back
+    b.find_element(By.ID, "sign-out").click()
+    wait.until(lambda d: _state(d) == "logged_out" and phones.phone_for("100") is None)
