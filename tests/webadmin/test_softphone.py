@@ -138,6 +138,9 @@ def test_softphone_browser_agent_takes_a_call_audio_both_ways(phone_desk):
     port = phones.phone_for("100").port
     assert port == sim.engine.station_count - 2                         # the first browser station port
     wait.until(lambda d: d.execute_script("return document.getElementById('sp-status').textContent") == "connected")
+    b.refresh()                                                          # a reload reconnects the same phone
+    wait.until(lambda d: d.execute_script("return document.getElementById('sp-status').textContent") == "connected")
+    assert phones.phone_for("100").port == port
 
     async def caller_in():
         ph = sim.sim.call("12345", from_="13800138000")

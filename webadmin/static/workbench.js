@@ -89,8 +89,16 @@
     sp.port = null; sp.offhook = false; const box = $('softphone'); if (box) box.hidden = true;
     return spPost('release');
   }
+  let spResuming = false;
   function spRender(s){
-    const box = $('softphone'); if (!box || !sp.pc) return;
+    const box = $('softphone'); if (!box) return;
+    // signed in with this browser before the page was (re)loaded: connect the media again (same phone)
+    if (!sp.pc && s.softphone && s.state !== 'logged_out' && !spResuming){
+      spResuming = true; sp.offhook = !!s.softphone.offhook;
+      spStart().catch(e => say(String(e && e.message || e), true)).finally(() => { spResuming = false; });
+      return;
+    }
+    if (!sp.pc) return;
     const ph = s.softphone;
     $('sp-status').textContent = s.state === 'ringing' && !sp.offhook ? T.springing : (sp.pc.connectionState === 'connected' ? T.spconnected : sp.pc.connectionState);
     $('sp-answer').disabled = s.state !== 'ringing' || sp.offhook;
