@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trunkline.drivers.backends import Backend
+from trunkline.drivers.backends.browser import BrowserPhones
 from trunkline.drivers.backends.composite import CompositeBackend
 from trunkline.drivers.backends.dahdi import DahdiBackend
 from trunkline.drivers.backends.sim import SimBackend
@@ -157,6 +158,8 @@ class Board:
         offsets = backend.offsets if isinstance(backend, CompositeBackend) else [0]
         self.sip_parts: list[tuple[SipBackend, int]] = [
             (p, off) for p, off in zip(parts, offsets, strict=True) if isinstance(p, SipBackend)]
+        #: the browser-phone station ports (WebRTC agents), when the board was opened with some
+        self.phones: BrowserPhones | None = next((p for p in parts if isinstance(p, BrowserPhones)), None)
 
     @property
     def realtime(self) -> bool:
@@ -301,19 +304,22 @@ class Board:
         self.backend.close()
 
 
-def open_board(url: str, sip: SipSettings | None = None) -> Board:
-    """Open a board by URL: sim://NAME?... (software card) or dahdi://SPAN (real cards); with `sip`, a SIP
-    span of sip.channels channels follows the card's channels (sip:// alone: only the SIP span)."""
+def open_board(url: str, sip: SipSettings | None = None, browser_phones: int = 0) -> Board:
+    """Open a board by URL: sim://NAME?... (software card) or dahdi://SPAN (real cards); with
+    browser_phones > 0 (sim://), that many WebRTC station ports follow the card's channels
+    (drivers/backends/browser); with `sip`, a SIP span of sip.channels channels follows them (sip:// alone:
+    only the SIP span)."""
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme == "sip":
         if sip is None:
             raise ValueError("a sip:// board needs SIP settings")
         return Board(SipBackend(sip), url)
     if sip is not None:
-        inner = open_board(url)
+        inner = open_board(url, browser_phones=browser_phones)
         return Board(CompositeBackend([inner.backend, SipBackend(sip)]), url)
     if scheme == "sim":
-        return Board(SimBackend(url), url)
+        backend: Backend = SimBackend(url)
+        return Board(BrowserPhones(backend, browser_phones) if browser_phones else backend, url)
     if scheme == "dahdi":
         return Board(DahdiBackend(url), url)
     raise ValueError(f"unknown board URL {url!r}: expected sim://NAME or dahdi://SPAN")

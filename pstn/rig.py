@@ -52,7 +52,7 @@ class SimRig:
     def __init__(self, url: str, trunk: str = "pri", prompts: PromptLibrary | Sequence[str] | None = None,
                  language: str = "en", switch_options: dict[str, Any] | None = None, fresh: bool = True,
                  signaling_options: dict[str, Any] | None = None, board: str = "sim",
-                 sip: SipSettings | None = None, **engine_kw: Any) -> None:
+                 sip: SipSettings | None = None, browser_phones: int = 0, **engine_kw: Any) -> None:
         self.url = url
         self.name = url[len("sim://"):].split("?", 1)[0]
         self.trunk = trunk
@@ -72,7 +72,7 @@ class SimRig:
             self.board = open_board("dahdi://")
             self.board.backend.clock_hooks.append(self.card.set_realtime)   # type: ignore[attr-defined]
         elif board == "sim":
-            self.board = open_board(url, sip=sip)
+            self.board = open_board(url, sip=sip, browser_phones=browser_phones)
         else:
             raise ValueError(f"unknown board type {board!r}: expected sim or dahdi")
         self.sip_far: SipFarEnd | None = None

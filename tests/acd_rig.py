@@ -38,11 +38,12 @@ def level(x, f):
 class Rig:
     """Card + switch + engine + ACD in one asyncio loop."""
 
-    def __init__(self, name, queues, agents, fxs=4, fxo=4, tmp=None, session_factory=None, e1=0, board="sim", **cfg):
+    def __init__(self, name, queues, agents, fxs=4, fxo=4, tmp=None, session_factory=None, e1=0, board="sim",
+                 browser_phones=0, **cfg):
         # ISDN PRI spans (e1 > 0) get the network side that answers and places calls; board="dahdi" runs
         # the dahdi:// backend on the emulated /dev/dahdi
         self.rig = SimRig.with_query(f"fxo={fxo}&fxs={fxs}" + (f"&e1={e1}" if e1 else ""), name=name, trunk="pri",
-                                     board=board)
+                                     board=board, browser_phones=browser_phones)
         self.name = name
         self.card, self.sim, self.board, self.engine = self.rig.card, self.rig.sim, self.rig.board, self.rig.engine
         config = {"queues": queues, "agents": agents, "instance": name}
@@ -96,6 +97,39 @@ class Rig:
 
     def docs_of(self, type_, agent=None):
         return [d for d in self.docs if d["type"] == type_ and (agent is None or d.get("agent") == agent)]
+
+
+class BrowserParty:
+    """A browser phone (drivers/backends/browser.py) as a far-end party for hear(): a task feeds its queued
+    audio in 20 ms frames and collects what the engine sends it, in the switch's (virtual) time."""
+
+    def __init__(self, switch, phone):
+        self.switch, self.phone = switch, phone
+        self._play = np.zeros(0, dtype=np.int16)
+        self._got = []
+        self._capture = False
+        phone.attached = True
+        self.task = asyncio.ensure_future(self._pump())
+
+    async def _pump(self):
+        while True:
+            chunk, self._play = self._play[:160], self._play[160:]
+            self.phone.push_from_browser(np.pad(chunk, (0, 160 - len(chunk))))
+            await self.switch.sleep(0.02)
+            got = self.phone.take_to_browser(160)
+            if self._capture:
+                self._got.append(got)
+
+    def play_nowait(self, samples):
+        self._play = np.concatenate([self._play, np.asarray(samples, dtype=np.int16)])
+
+    def start_capture(self):
+        self._capture = True
+
+    def take_captured(self):
+        out = np.concatenate(self._got) if self._got else np.zeros(0, dtype=np.int16)
+        self._got = []
+        return out
 
 
 def run(coro):

@@ -15,13 +15,14 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage
          "--autoplay-policy=no-user-gesture-required", "--mute-audio"]
 
 
-def start_chrome():
-    """A headless Chromium driver; the test fails (not skips) when Chromium or its driver is missing."""
+def start_chrome(extra=()):
+    """A headless Chromium driver (plus `extra` flags); the test fails (not skips) when Chromium or its driver
+    is missing."""
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         pytest.fail("apt-get install -y chromium chromium-driver")
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for f in FLAGS:
+    for f in [*FLAGS, *extra]:
         opts.add_argument(f)
     return webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
 

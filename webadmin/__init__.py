@@ -22,6 +22,7 @@ from trunkline.webadmin import (
     records,
     reports,
     security,
+    softphone,
     supervisor,
     terms,
     typed_pages,
@@ -83,6 +84,7 @@ def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
     app.register_blueprint(messaging.bp)
     app.register_blueprint(cti.bp)              # the ACD's CTI streams + agent page
     app.register_blueprint(workbench.bp)        # the agent workbench (坐席工作台)
+    app.register_blueprint(softphone.bp)        # its browser softphone (WebRTC)
     app.register_blueprint(supervisor.bp)       # the supervisor console (班长监控)
     app.register_blueprint(health.bp)           # /healthz and /metrics for operators (no login)
 

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from trunkline.acd import agents as st
 from trunkline.acd.models import AcdAgent, AcdEntry
 
+from . import softphone
 from .cti import _agent_for, _core, _factory, _live_acd, _may_act_as
 from .security import can
 
@@ -93,6 +94,7 @@ def snapshot(agent_id: str) -> dict[str, Any]:
     acd = _live_acd()
     conn = acd.connection(agent_id) if acd is not None else None
     out["held"] = bool(acd is not None and conn is not None and acd.held(agent_id))
+    out["softphone"] = softphone.state(agent_id)
     out["history"] = history(agent_id, now)
     return out
 
@@ -115,13 +117,16 @@ def workbench(agent_id: str) -> str:
     acd = _live_acd()
     reasons = [r for r in (acd.break_reasons if acd is not None else st.DEFAULT_BREAK_REASONS) if r != "no-answer"]
     dispositions = list(acd.dispositions) if acd is not None else []
-    stations = list(range(acd.engine.station_count)) if acd is not None else []
+    pool = softphone.browser_phones()
+    browser_ports = {p.port for p in pool.phones} if pool is not None else set()
+    stations = [p for p in range(acd.engine.station_count) if p not in browser_ports] if acd is not None else []
     return render_template("workbench.html", a=a, reasons=reasons, dispositions=dispositions, stations=stations,
                            title=_("Agent workbench"), state_label=state_label(a["state"]),
                            snapshot_url=url_for("desk.agent_snapshot", agent_id=a["id"]),
                            events_url=url_for("acd.agent_events", agent_id=a["id"]),
                            command_url=url_for("acd.agent_command", agent_id=a["id"]),
-                           memo_url=url_for("acd.agent_memo", agent_id=a["id"]))
+                           memo_url=url_for("acd.agent_memo", agent_id=a["id"]), browser_phone=pool is not None,
+                           softphone_url=url_for("softphone.offer", agent_id=a["id"]).rsplit("/", 1)[0])
 
 
 @bp.route("/workbench/<agent_id>/snapshot")

@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 import soundfile as sf
-from acd_rig import FREQ, Rig, connect_caller, hear, level, print_matrix, run, tone
+from acd_rig import FREQ, BrowserParty, Rig, connect_caller, hear, level, print_matrix, run, tone
 
 from trunkline.app import schema
 
@@ -478,3 +478,54 @@ def test_web_admin_monitor_request_rings_supervisor_and_listens():
     assert [c for _, a, c in rig.acd.journal] == ["monitor"]
     assert m["sup"]["caller"] > 800 and m["sup"]["agent"] > 800
     assert m["caller"]["sup"] < 30 and m["agent"]["sup"] < 30
+
+
+def test_softphone_browser_agent_bridged_recorded_and_monitored(tmp_path):
+    """A browser-phone agent is a station to the ACD: offered, bridged, recorded in two tracks, listened to."""
+    rig = Rig("acd-softphone", {"q": {"strategy": "top-down", "moh": ""}},
+              [{"id": "100", "station_port": 1, "queues": ["q"]}], fxs=1, fxo=2, tmp=tmp_path, browser_phones=1)
+    rig.route("q")
+    phones = rig.board.phones
+    phone = phones.phones[0]
+    assert phone.port == 1
+    mats = {}
+
+    async def main():
+        await rig.start("100")
+        agent = BrowserParty(rig.sim, phone)
+        ph = await rig.caller("13800138000")
+        while not phone.ringing:                                       # the ACD offers the call to the browser
+            await rig.sim.sleep(0.05)
+        phones.set_hook(phone, True)                                   # answered in the page
+        await rig.sim.sleep(0.5)
+        sup_station = rig.sim.station(0)
+
+        async def pick_up():
+            await sup_station.wait_ring(10)
+            sup_station.offhook()
+        picker = asyncio.ensure_future(pick_up())
+        sup = await rig.acd.start_monitor("100", "listen", supervisor_port=0, supervisor="boss")
+        await picker
+        await rig.sim.sleep(0.3)
+        parties = {"caller": ph, "agent": agent, "sup": sup_station}
+        mats["listen"] = await hear(parties)
+        rig.acd.set_monitor_mode("100", sup, "whisper")
+        await rig.sim.sleep(0.1)
+        mats["whisper"] = await hear(parties)
+        phones.set_hook(phone, False)                                  # the agent hangs up in the page
+        await rig.sim.sleep(2.0)
+        agent.task.cancel()
+        await rig.stop()
+
+    run(main())
+    for mode, m in mats.items():
+        print_matrix(f"browser agent, {mode}", m)
+    m = mats["listen"]
+    assert m["caller"]["agent"] > 800 and m["agent"]["caller"] > 800
+    assert m["sup"]["caller"] > 800 and m["sup"]["agent"] > 800 and m["caller"]["sup"] < 60 and m["agent"]["sup"] < 60
+    m = mats["whisper"]
+    assert m["agent"]["sup"] > 800 and m["caller"]["sup"] < 60
+    r = rig.results[0]
+    audio, rate = sf.read(r.recording, dtype="int16")
+    assert rate == 8000 and audio.shape[1] == 2 and audio.shape[0] > 8000
+    assert level(audio[:, 1], FREQ["agent"]) > 5 * level(audio[:, 1], FREQ["caller"])

@@ -75,3 +75,28 @@ def test_trunkline_run_on_china_no7(tmp_path):
         proc.wait(timeout=30)
     db = sqlite3.connect(tmp_path / "var" / "trunkline.db")
     assert db.execute("select count(*) from cdrs where outcome='answered'").fetchone()[0] >= 1
+
+
+def test_trunkline_run_softphone_browser_phones_wired(tmp_path):
+    """`trunkline run` puts TRUNKLINE_BROWSER_PHONES WebRTC station ports on the board and says so."""
+    port = free_port()
+    env = dict(os.environ, TRUNKLINE_VAR_DIR=str(tmp_path / "var"), TRUNKLINE_REALTIME="0",
+               TRUNKLINE_DEMO_CALLERS="0", TRUNKLINE_BROWSER_PHONES="3")
+    exe = os.path.join(os.path.dirname(sys.executable), "trunkline")
+    proc = subprocess.Popen([exe, "run", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    log = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            log.append(line)
+            if "browser phones" in line:
+                break
+        summary = [ln for ln in log if "browser phones" in ln]
+        assert summary and "3 WebRTC station ports" in summary[0], "".join(log[-30:])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -243,15 +243,18 @@ async def serve(cfg: Config) -> None:
         sip = None
     if cfg.board_url.startswith("sim://"):
         rig = SimRig(cfg.board_url, trunk=cfg.trunk_signaling, prompts=media_prompts, zone=cfg.zone, fresh=False,
-                     signaling_options=cfg.signaling_options(), sip=sip)
+                     signaling_options=cfg.signaling_options(), sip=sip,
+                     browser_phones=cfg.browser_phones)
         sim, board, engine = rig.sim, rig.board, rig.engine
         summary.on("board", f"{cfg.board_url} (card simulator, {cfg.trunk_signaling} far end)")
     else:
-        board = open_board(cfg.board_url, sip=sip)
+        board = open_board(cfg.board_url, sip=sip, browser_phones=cfg.browser_phones)
         engine = Engine(board, prompts=media_prompts, zone=cfg.zone, trunk_signaling=cfg.trunk_signaling,
                         fax_endpoint_factory=FaxEndpoint, signaling_options=cfg.signaling_options())
         summary.on("board", cfg.board_url)
     board.set_realtime(cfg.realtime)
+    if board.phones is not None:
+        summary.on("browser phones", f"{len(board.phones.phones)} WebRTC station ports (workbench: this browser)")
     engine.overload.configure(cfg.overload_load)
     drain = Drain(engine, cfg.drain_seconds)      # SIGTERM/SIGINT drain from here on (a second signal: at once)
     drain.install()
