@@ -9,7 +9,7 @@ SYSPKGS := libspandsp-dev libpri-dev sox espeak-ng libtiff-tools postgresql popp
            openttd-openmsx libfluidsynth3 timgm6mb-soundfont csound-soundfont fluidr3mono-gm-soundfont libopenmpt0
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench sysdeps venv clean
+.PHONY: run test lint bench fuzz sysdeps venv clean
 
 RUNPKGS := espeak-ng
 
@@ -33,6 +33,16 @@ lint: venv
 bench: sysdeps venv
 	$(PY) -m pytest -q bench -p no:cacheprovider --benchmark-only -o testpaths=bench $(PYTEST_ARGS)
 	$(PY) -m bench.density
+
+# Long coverage-guided fuzzing of every untrusted-input decoder (#16): FUZZ_SECONDS per target (default
+# 10 min), corpora kept in build/fuzz/<target>/ (grown over runs, seeded from tests/fuzz/corpus/<target>/),
+# findings saved as build/fuzz/<target>-crash-*; replay one with `$(PY) tests/fuzz_run.py T --replay FILE`.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= q921 q931 r2 t4 hdlc sms_pdu audio tiff yaml_flow
+fuzz: venv
+	@status=0; for t in $(FUZZ_TARGETS); do mkdir -p build/fuzz/$$t; echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  $(PY) tests/fuzz_run.py $$t build/fuzz/$$t tests/fuzz/corpus/$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -artifact_prefix=build/fuzz/$$t- -print_final_stats=1 || status=1; done; exit $$status
 
 # Debian packages the tests use as peers and tools; installed only when missing.
 sysdeps:

@@ -75,7 +75,8 @@ def read_tiff(path: str) -> list[FaxPage]:
                 i += 1
     except TiffError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError, struct.error,
+            Image.DecompressionBombError) as exc:   # Pillow: TypeError on missing size tags
         raise TiffError(f"{path}: corrupt or unreadable TIFF ({exc})") from None
     if not pages:
         raise TiffError(f"{path}: TIFF has no pages")
@@ -230,7 +231,8 @@ def read_tiff_own(path: str) -> list[FaxPage]:
         raise
     except T4Error as exc:
         raise TiffError(f"{path}: corrupt fax data ({exc})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, KeyError, struct.error) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, KeyError, TypeError, struct.error,
+            Image.DecompressionBombError) as exc:   # Pillow: TypeError on missing size tags
         raise TiffError(f"{path}: corrupt or unreadable TIFF ({exc})") from None
     if not pages:
         raise TiffError(f"{path}: TIFF has no pages")

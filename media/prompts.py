@@ -17,6 +17,9 @@ from scipy.signal import resample_poly
 from trunkline.dsp.constants import RATE
 
 EXTENSIONS = (".wav", ".flac", ".ogg", ".au", ".aiff")
+# Hz: sample rates an audio file may declare; outside, resampling to 8 kHz is impossible (rate 1e7 would need
+# 0 up-samples) or unbounded (a "1 Hz" file would grow 8000-fold in memory)
+MIN_FILE_RATE, MAX_FILE_RATE = 1000, 384000
 
 
 class PromptError(Exception):
@@ -41,6 +44,9 @@ def load_audio(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an audio file as 8 kHz mono int16: 8 kHz mono 16-bit files as they are, others mixed and resampled."""
     try:
         info = sf.info(path)
+        if not MIN_FILE_RATE <= info.samplerate <= MAX_FILE_RATE:
+            raise PromptError(f"cannot read audio file {path}: sample rate {info.samplerate} Hz is outside "
+                              f"{MIN_FILE_RATE}..{MAX_FILE_RATE} Hz")
         if info.samplerate == RATE and info.channels == 1 and info.subtype == "PCM_16":
             samples, _ = sf.read(path, dtype="int16", always_2d=False)
             return np.asarray(samples, dtype=np.int16)
