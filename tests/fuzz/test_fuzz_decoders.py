@@ -18,7 +18,7 @@ from fuzz_targets import TARGETS
 TESTS = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "corpus"
 RUNNER = TESTS / "fuzz_run.py"
-FUZZ_SECONDS = 4
+FUZZ_SECONDS = 2
 SELFTESTS = {"_selftest_hang": "InputTimeout", "_selftest_oom": "MemoryError"}
 
 

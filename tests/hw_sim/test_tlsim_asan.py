@@ -22,8 +22,8 @@ def _build(sources: list[Path], out: Path) -> None:
 def test_sanitizers_are_live(tmp_path):
     """The same flags catch a one-past-the-end heap read: a silent sanitizer would make the next test empty."""
     bad = tmp_path / "oob.c"
-    bad.write_text("#include <stdlib.h>\nint main(void) { volatile char *p = malloc(8); int r = p[8]; "
-                   "free((void *) p); return r; }\n")
+    bad.write_text("#include <stdlib.h>\nint main(int argc, char **argv) { volatile char *p = calloc(8, 1); "
+                   "int r = p[7 + argc]; free((void *) p); return r; }\n")
     _build([bad], tmp_path / "oob")
     r = subprocess.run([str(tmp_path / "oob")], env=ENV, capture_output=True, text=True, timeout=60)
     assert r.returncode == 23 and "heap-buffer-overflow" in r.stderr
