@@ -202,7 +202,10 @@ def read_tiff_own(path: str) -> list[FaxPage]:
                 counts = t[279]
                 rps = int(t.get(278, height))
                 rows: list[np.ndarray] = []
+                size = os.fstat(f.fileno()).st_size
                 for off, cnt in zip(offs, counts):
+                    if not (0 <= off and 0 <= cnt and off + cnt <= size):   # read(cnt) would allocate cnt first
+                        raise TiffError(f"{path}: page {i} strip of {cnt} octets at {off} is outside the file")
                     f.seek(off)
                     raw = f.read(cnt)
                     if len(raw) != cnt:
