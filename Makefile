@@ -11,7 +11,7 @@ SYSPKGS := libspandsp-dev libpri-dev libss7-dev baresip-core kamailio sox espeak
            fonts-wqy-microhei
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench soak sysdeps venv clean dahdi-header
+.PHONY: run test lint bench soak fuzz sysdeps venv clean dahdi-header
 
 # The real DAHDI userspace ABI header (dahdi/user.h) comes only in Debian's dahdi-source; it is fetched
 # without its build dependencies (apt-get download + dpkg -x) into build/dahdi. The emulated /dev/dahdi
@@ -60,6 +60,16 @@ bench: sysdeps venv
 # 100,000 simulated calls on one engine: peak memory, open fds, growth per 1,000 calls, stuck channels
 soak: venv
 	$(PY) -m bench.soak --calls $${SOAK_CALLS:-100000} --channels 60
+
+# Long coverage-guided fuzzing of every untrusted-input decoder (#16): FUZZ_SECONDS per target (default
+# 10 min), corpora kept in build/fuzz/<target>/ (grown over runs, seeded from tests/fuzz/corpus/<target>/),
+# findings saved as build/fuzz/<target>-crash-*; replay one with `$(PY) tests/fuzz_run.py T --replay FILE`.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= q921 q931 r2 t4 hdlc sms_pdu audio tiff yaml_flow
+fuzz: venv
+	@status=0; for t in $(FUZZ_TARGETS); do mkdir -p build/fuzz/$$t; echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  $(PY) tests/fuzz_run.py $$t build/fuzz/$$t tests/fuzz/corpus/$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -artifact_prefix=build/fuzz/$$t- -print_final_stats=1 || status=1; done; exit $$status
 
 # Debian packages the tests use as peers and tools; installed only when missing.
 sysdeps:

@@ -39,6 +39,7 @@ setup(
         "pytest>=8", "pytest-benchmark>=4", "hypothesis>=6", "pytest-timeout>=2", "selenium>=4",
         "threadpoolctl>=3",
         "aiosmtpd>=1.4",                  # a real local SMTP server the e-mail tests deliver to
+        "atheris>=2.3",   # coverage-guided fuzzing of the decoders (tests/fuzz, `make fuzz`)
         "cn2an>=0.5", "num2words>=0.5",   # independent readings of Chinese/English numbers (say-number checks)
         # the layer contract, lint and type checks run by `make test` (well-kept, config in the repo)
         "import-linter>=2.1", "ruff>=0.6", "mypy>=1.11", "types-PyYAML", "types-pyserial", "types-openpyxl",

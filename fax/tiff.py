@@ -75,7 +75,8 @@ def read_tiff(path: str) -> list[FaxPage]:
                 i += 1
     except TiffError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError, struct.error,
+            Image.DecompressionBombError) as exc:   # Pillow: TypeError on missing size tags
         raise TiffError(f"{path}: corrupt or unreadable TIFF ({exc})") from None
     if not pages:
         raise TiffError(f"{path}: TIFF has no pages")
@@ -201,7 +202,10 @@ def read_tiff_own(path: str) -> list[FaxPage]:
                 counts = t[279]
                 rps = int(t.get(278, height))
                 rows: list[np.ndarray] = []
+                size = os.fstat(f.fileno()).st_size
                 for off, cnt in zip(offs, counts):
+                    if not (0 <= off and 0 <= cnt and off + cnt <= size):   # read(cnt) would allocate cnt first
+                        raise TiffError(f"{path}: page {i} strip of {cnt} octets at {off} is outside the file")
                     f.seek(off)
                     raw = f.read(cnt)
                     if len(raw) != cnt:
@@ -230,7 +234,8 @@ def read_tiff_own(path: str) -> list[FaxPage]:
         raise
     except T4Error as exc:
         raise TiffError(f"{path}: corrupt fax data ({exc})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, KeyError, struct.error) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, KeyError, TypeError, struct.error,
+            Image.DecompressionBombError) as exc:   # Pillow: TypeError on missing size tags
         raise TiffError(f"{path}: corrupt or unreadable TIFF ({exc})") from None
     if not pages:
         raise TiffError(f"{path}: TIFF has no pages")

@@ -174,7 +174,7 @@ static int frame_pop(frame_queue_t *q, uint8_t *buf, int max)
 {
     frame_t *f;
     int n;
-    if (q->count == 0) return -1;
+    if (q->count == 0 || max < 0) return -1;
     f = &q->frames[q->head];
     n = f->len < max ? f->len : max;
     memcpy(buf, f->data, n);
@@ -185,6 +185,7 @@ static int frame_pop(frame_queue_t *q, uint8_t *buf, int max)
 
 static int pcm_append(pcm_buf_t *b, const int16_t *pcm, int n)
 {
+    if (n <= 0) return 0;   /* nothing to add (and memcpy must not see a NULL buffer) */
     if (b->pos > 0 && b->pos == b->len) b->pos = b->len = 0;
     if (b->len + n > b->cap) {
         int live = b->len - b->pos;
@@ -625,6 +626,7 @@ int tlsim_far_capture_take(tlsim_t *s, int ch, int16_t *out, int max)
     b = &s->ch[ch].cap;
     n = b->len - b->pos;
     if (n > max) n = max;
+    if (n <= 0) return 0;   /* nothing captured yet (NULL buffer) or max <= 0 */
     memcpy(out, b->buf + b->pos, sizeof(int16_t) * n);
     b->pos += n;
     if (b->pos == b->len) b->pos = b->len = 0;

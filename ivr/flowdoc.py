@@ -176,7 +176,7 @@ def parse(text: str, known_flows: Collection[str] | None = None, prompts: _schem
         top("'nodes' must be a non-empty mapping of node names to node definitions", "nodes")
         raise FlowError(name, problems)
     start = doc.get("start", next(iter(nodes)))
-    if start not in nodes:
+    if not isinstance(start, str) or start not in nodes:     # a mapping here is unhashable: not a name
         top(f"'start' names {start!r}, which is not a node", "start")
     ctx = _schema.ValidationContext(
         node_names=set(nodes), known_flows=None if known_flows is None else set(known_flows) | {name},

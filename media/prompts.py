@@ -17,6 +17,8 @@ from scipy.signal import resample_poly
 from trunkline.dsp.constants import RATE
 
 EXTENSIONS = (".wav", ".flac", ".ogg", ".au", ".aiff")
+#: lowest sample rate an audio file may declare (Hz): a "1 Hz" file would grow 8000-fold when resampled
+MIN_SOURCE_RATE = 1000
 
 #: bounds checked from the file's header before anything is decoded, and while decoding (a compressed file
 #: can claim few frames and hold many): a decompression bomb is refused, never expanded
@@ -49,9 +51,10 @@ def load_audio(path: str | os.PathLike[str]) -> np.ndarray:
     try:
         with sf.SoundFile(path) as f:
             rate, channels = f.samplerate, f.channels
-            if not 0 < rate <= MAX_SOURCE_RATE or not 0 < channels <= MAX_SOURCE_CHANNELS:
+            if not MIN_SOURCE_RATE <= rate <= MAX_SOURCE_RATE or not 0 < channels <= MAX_SOURCE_CHANNELS:
                 raise PromptError(f"audio file {path}: {rate} Hz x {channels} channels is out of bounds "
-                                  f"(at most {MAX_SOURCE_RATE} Hz, {MAX_SOURCE_CHANNELS} channels)")
+                                  f"({MIN_SOURCE_RATE} to {MAX_SOURCE_RATE} Hz, at most {MAX_SOURCE_CHANNELS} "
+                                  "channels)")
             limit = min(int(MAX_PROMPT_SECONDS * rate), MAX_DECODED_VALUES // channels)
             if f.frames > limit:
                 raise PromptError(f"audio file {path} is too long ({f.frames / rate:.0f} s; "
