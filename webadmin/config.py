@@ -259,7 +259,7 @@ def _flow_name(text: str, fallback: str) -> str:
     """The flow's name from its YAML (the form's name when the text is not YAML with a name)."""
     try:
         doc = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):     # bad or nested too deep: the parser reports it on the line
         doc = None
     name = doc.get("name") if isinstance(doc, dict) else None
     return str(name) if isinstance(name, str) and name.strip() else fallback
@@ -271,7 +271,7 @@ def _store_version(name: str, text: str) -> int:
         last = s.scalar(select(func.max(IvrFlow.version)).where(IvrFlow.name == name)) or 0
         try:
             lang = (yaml.safe_load(text) or {}).get("language") or "zh"
-        except (yaml.YAMLError, AttributeError):
+        except (yaml.YAMLError, AttributeError, RecursionError):
             lang = "zh"
         s.add(IvrFlow(name=name, version=last + 1, source=text, language=str(lang)[:8], created_by=g.user.username))
         return int(last) + 1

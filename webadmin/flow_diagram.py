@@ -33,6 +33,8 @@ def diagram(text: str, check: Callable[[str], Any]) -> dict[str, Any]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         return {"nodes": [], "start": None, "problems": [[mark.line + 1 if mark else None, str(e).splitlines()[0]]]}
+    except RecursionError:
+        return {"nodes": [], "start": None, "problems": [[1, "YAML nested too deep"]]}
     nodes = doc.get("nodes") if isinstance(doc, dict) else None
     if not isinstance(nodes, dict):
         return {"nodes": [], "start": None, "problems": [[None, "no nodes"]]}

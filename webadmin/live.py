@@ -211,6 +211,7 @@ def live_strings() -> dict[str, str]:
         "Channels": _("Channels"),
         "Busy": _("Busy"),
         "Alarms": _("Alarms"),
+        "Signaling": _("Signaling"),
         "Channel": _("Channel"),
         "State": _("State"),
         "Caller": _("Caller"),

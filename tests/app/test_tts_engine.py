@@ -8,8 +8,9 @@ from trunkline.data.config import load_config
 from trunkline.ivr.prompts import DEFAULT_TTS_COMMAND, PromptError, set_tts_command
 from trunkline.media.prompts import load_audio
 
-#: a command-line "engine": logs the language and text it was given, writes a 700 Hz tone (sox) at 16 kHz
-ENGINE = "sh -c 'printf \"%s \" \"$1\" >> \"$2\"; cat >> \"$2\"; echo >> \"$2\"; " \
+#: a command-line "engine": logs the language and text it was given (one append per call: renders run in
+#: parallel), writes a 700 Hz tone (sox) at 16 kHz
+ENGINE = "sh -c 't=$(cat); printf \"%s %s\\n\" \"$1\" \"$t\" >> \"$2\"; " \
          "sox -n -r 16000 -b 16 \"$0\" synth 0.3 sine 700' {out} {lang} "
 
 

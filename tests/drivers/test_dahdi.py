@@ -107,7 +107,7 @@ def _answering_rig(make_rig, query="e1=1"):
     async def flow(call):
         await call.answer()
         try:
-            await call.wait(30)
+            await call.wait(300)        # longer than Q.931 T309 (90 s): an alarm clears the call first
         except Hangup:
             ended.append(rig.engine.now)
     rig.engine.route(flow)
