@@ -1,22 +1,15 @@
 """cffi builder for the simulated telephony card (API mode, compiled at install time)."""
 import os
-import re
+import runpy
 
 from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def _cdef_from_header(path):
-    """Return the header's declarations in a form cffi's cdef accepts."""
-    text = open(path).read()
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    lines = [ln for ln in text.splitlines() if not ln.startswith("#")]
-    return "\n".join(lines)
+cdef_from_header = runpy.run_path(os.path.join(HERE, "cffi_header.py"))["cdef_from_header"]
 
 
 ffibuilder = FFI()
-ffibuilder.cdef(_cdef_from_header(os.path.join(HERE, "tlsim.h")) + """
+ffibuilder.cdef(cdef_from_header(os.path.join(HERE, "tlsim.h")) + """
 #define TLSIM_BCHAN 0
 #define TLSIM_DCHAN 1
 #define TLSIM_FXO 2

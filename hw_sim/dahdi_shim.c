@@ -405,52 +405,26 @@ static int get_mode(int flags, va_list ap)
     return (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, int) : 0;
 }
 
-int open(const char *path, int flags, ...)
-{
-    va_list ap;
-    int mode;
-    resolve();
-    if (is_dahdi_path(path)) return shim_open(path, flags);
-    va_start(ap, flags);
-    mode = get_mode(flags, ap);
-    va_end(ap);
-    return real_open(path, flags, mode);
-}
+/* The four open entry points: a /dev/dahdi path opens an emulated fd, anything else goes to libc with
+ * the mode argument (present only with O_CREAT or O_TMPFILE). */
+#define OPEN_DAHDI_OR_REAL(real_call)                                   \
+    do {                                                                \
+        va_list ap;                                                     \
+        int mode;                                                       \
+        resolve();                                                      \
+        if (is_dahdi_path(path)) return shim_open(path, flags);         \
+        va_start(ap, flags);                                            \
+        mode = get_mode(flags, ap);                                     \
+        va_end(ap);                                                     \
+        return real_call;                                               \
+    } while (0)
 
-int open64(const char *path, int flags, ...)
-{
-    va_list ap;
-    int mode;
-    resolve();
-    if (is_dahdi_path(path)) return shim_open(path, flags);
-    va_start(ap, flags);
-    mode = get_mode(flags, ap);
-    va_end(ap);
-    return real_open64(path, flags, mode);
-}
-
-int openat(int dirfd, const char *path, int flags, ...)
-{
-    va_list ap;
-    int mode;
-    resolve();
-    if (is_dahdi_path(path)) return shim_open(path, flags);
-    va_start(ap, flags);
-    mode = get_mode(flags, ap);
-    va_end(ap);
-    return real_openat(dirfd, path, flags, mode);
-}
-
+int open(const char *path, int flags, ...) { OPEN_DAHDI_OR_REAL(real_open(path, flags, mode)); }
+int open64(const char *path, int flags, ...) { OPEN_DAHDI_OR_REAL(real_open64(path, flags, mode)); }
+int openat(int dirfd, const char *path, int flags, ...) { OPEN_DAHDI_OR_REAL(real_openat(dirfd, path, flags, mode)); }
 int openat64(int dirfd, const char *path, int flags, ...)
 {
-    va_list ap;
-    int mode;
-    resolve();
-    if (is_dahdi_path(path)) return shim_open(path, flags);
-    va_start(ap, flags);
-    mode = get_mode(flags, ap);
-    va_end(ap);
-    return real_openat64(dirfd, path, flags, mode);
+    OPEN_DAHDI_OR_REAL(real_openat64(dirfd, path, flags, mode));
 }
 
 int __open_2(const char *path, int flags) { return open(path, flags); }

@@ -1,23 +1,15 @@
 """cffi builder for the dahdi:// backend's C part (API mode, compiled at install time; needs no DAHDI headers)."""
 import os
-import re
+import runpy
 
 from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def _cdef_from_header(path):
-    """Return the header's declarations in a form cffi's cdef accepts."""
-    text = open(path).read()
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    text = text.replace("} __attribute__((packed));", "    ...;\n};")   # layout from the C compiler
-    lines = [ln for ln in text.splitlines() if not ln.startswith("#")]
-    return "\n".join(lines)
+cdef_from_header = runpy.run_path(os.path.join(HERE, "..", "..", "hw_sim", "cffi_header.py"))["cdef_from_header"]
 
 
 ffibuilder = FFI()
-ffibuilder.cdef(_cdef_from_header(os.path.join(HERE, "tldahdi.h")))
+ffibuilder.cdef(cdef_from_header(os.path.join(HERE, "tldahdi.h"), (("} __attribute__((packed));", "    ...;\n};"),)))
 ffibuilder.set_source(
     "trunkline.drivers.backends._tldahdi",
     '#include "tldahdi.h"',

@@ -1,22 +1,15 @@
 """cffi builder for the RTP I/O core of SIP spans (API mode, compiled at install time)."""
 import os
-import re
+import runpy
 
 from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def _cdef_from_header(path):
-    """Return the header's declarations in a form cffi's cdef accepts."""
-    text = open(path).read()
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    lines = [ln for ln in text.splitlines() if not ln.startswith("#")]
-    return "\n".join(lines).replace("[RTP_JB]", "[16]").replace("[RTP_FRAME]", "[160]")
+cdef_from_header = runpy.run_path(os.path.join(HERE, "..", "..", "..", "hw_sim", "cffi_header.py"))["cdef_from_header"]
 
 
 ffibuilder = FFI()
-ffibuilder.cdef(_cdef_from_header(os.path.join(HERE, "rtp.h")))
+ffibuilder.cdef(cdef_from_header(os.path.join(HERE, "rtp.h"), (("[RTP_JB]", "[16]"), ("[RTP_FRAME]", "[160]"))))
 ffibuilder.set_source(
     "trunkline.drivers.backends._rtp",
     '#include "rtp.h"',
