@@ -1,47 +1,19 @@
 """ISUP procedures between two of our points (virtual clock) that libss7 cannot drive: SUS/RES and T6,
 INR/INF (calling number requested), SAM (overlap), continuity (IAM with a check required, COT, T8),
 CCR answered with LPA, UCIC, hardware group blocking clearing calls, GRS clearing calls."""
+from ss7_pair import PointPair
+
 from trunkline.drivers.signaling import isup_msg as im
 from trunkline.drivers.signaling.isup_msg import Message
-from trunkline.drivers.signaling.ss7 import SS7Point
 
 
-class Clock:
-    def __init__(self):
-        self.t = 0.0
+class Net(PointPair):
+    """Our point A (asking for the calling number if told to) against our point B, in service, one link."""
 
-    def __call__(self):
-        return self.t
-
-
-class Net:
     def __init__(self, request_calling=False):
-        self.clock = Clock()
-        self.q = []
-        self.ev = {"a": [], "b": []}
-        self.a = SS7Point(1, 2, range(1, 32), self.clock, on_event=lambda k, c, i: self.ev["a"].append((k, c, i)),
-                          fill_interval=0.05, request_calling=request_calling)
-        self.b = SS7Point(2, 1, range(1, 32), self.clock, on_event=lambda k, c, i: self.ev["b"].append((k, c, i)),
-                          fill_interval=0.05)
-        self.a.add_link(0, lambda su: self.q.append(("b", su)))
-        self.b.add_link(0, lambda su: self.q.append(("a", su)))
-        self.a.start()
-        self.b.start()
-        self.run(4.0)
-        assert self.a.up and self.b.up and self.a.isup.free_cics()
-
-    def run(self, seconds, step=0.01):
-        end = self.clock.t + seconds
-        while self.clock.t < end:
-            self.clock.t += step
-            q, self.q = self.q, []
-            for dst, su in q:
-                (self.a if dst == "a" else self.b).receive(0, su)
-            self.a.tick()
-            self.b.tick()
-
-    def kinds(self, side, cic=None):
-        return [k for k, c, i in self.ev[side] if cic is None or (c.cic if c else i.get("cic")) == cic]
+        super().__init__(request_calling=request_calling)
+        self.align()
+        assert self.a.isup.free_cics()
 
     def b_send(self, msg):
         self.b.isup._tx(msg)

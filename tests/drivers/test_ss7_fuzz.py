@@ -4,48 +4,22 @@ it down (an LSSU in service, abnormal BSNs, the SUERM threshold), and afterwards
 carry a call."""
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ss7_pair import PointPair
 
 from trunkline.drivers.signaling import isup_msg as im
 from trunkline.drivers.signaling import mtp3 as m3
 from trunkline.drivers.signaling.mtp2 import IN_SERVICE, decode_su
-from trunkline.drivers.signaling.ss7 import SS7Point
 
 STANDARD_FAILURES = ("received in service", "abnormal BSN", "SUERM", "processor outage")
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-class Clock:
-    def __init__(self):
-        self.t = 0.0
-
-    def __call__(self):
-        return self.t
-
-
-class Net:
-    """Our point A against our point B on one link, virtual clock; the test injects frames into A."""
+class Net(PointPair):
+    """Our point A against our point B on one link, in service; the test injects frames into A."""
 
     def __init__(self, fmt=m3.ITU14):
-        self.clock = Clock()
-        self.q = []
-        self.a = SS7Point(1, 2, range(1, 32), self.clock, fmt=fmt, fill_interval=0.05)
-        self.b = SS7Point(2, 1, range(1, 32), self.clock, fmt=fmt, fill_interval=0.05)
-        self.a.add_link(0, lambda su: self.q.append(("b", su)))
-        self.b.add_link(0, lambda su: self.q.append(("a", su)))
-        self.a.start()
-        self.b.start()
-        self.run(4.0)
-        assert self.a.up and self.b.up
-
-    def run(self, seconds, step=0.01):
-        end = self.clock.t + seconds
-        while self.clock.t < end:
-            self.clock.t += step
-            q, self.q = self.q, []
-            for dst, su in q:
-                (self.a if dst == "a" else self.b).receive(0, su)
-            self.a.tick()
-            self.b.tick()
+        super().__init__(fmt=fmt)
+        self.align()
 
     def from_b(self, payload):
         """B's MTP2 sends an MSU (SIO + SIF) to A, in sequence."""

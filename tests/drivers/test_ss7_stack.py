@@ -4,6 +4,7 @@ link sets (load sharing, changeover, changeback), TFP/TFA, and golden messages w
 24-bit point codes built by hand from the Q.704 / Q.763 layouts (China national label:
 DPC 24 + OPC 24 + SLS 4 + 4 spare bits)."""
 import pytest
+from ss7_pair import PointPair, VirtualClock
 
 from trunkline.drivers.signaling import isup_msg as im
 from trunkline.drivers.signaling import mtp3 as m3
@@ -16,14 +17,6 @@ from trunkline.drivers.signaling.mtp2 import (
     encode_su,
 )
 from trunkline.drivers.signaling.ss7 import SS7Point
-
-
-class Clock:
-    def __init__(self):
-        self.t = 0.0
-
-    def __call__(self):
-        return self.t
 
 
 class Wire:
@@ -72,7 +65,7 @@ def test_su_coding_round_trip_and_bad_units():
 
 
 def test_normal_and_emergency_proving_times():
-    clock = Clock()
+    clock = VirtualClock()
     w = Wire(clock)
     w.a.start()
     w.b.start()
@@ -80,13 +73,13 @@ def test_normal_and_emergency_proving_times():
     assert w.a.state == "proving"          # normal proving: T4 = 8.2 s
     w.run(4.0)
     assert w.a.state == IN_SERVICE and w.b.state == IN_SERVICE
-    clock2 = Clock()
+    clock2 = VirtualClock()
     aligned(clock2)                         # emergency: 0.5 s
     assert clock2.t <= 1.01
 
 
 def test_msus_in_order_and_retransmission_after_a_lost_msu():
-    clock = Clock()
+    clock = VirtualClock()
     lost = []
 
     def drop(d, su):
@@ -105,7 +98,7 @@ def test_msus_in_order_and_retransmission_after_a_lost_msu():
 
 
 def test_t7_excessive_delay_of_acknowledgement_fails_the_link():
-    clock = Clock()
+    clock = VirtualClock()
     cut = []
     w = aligned(clock, drop=lambda d, su: bool(cut) and d == "ba")
     cut.append(1)
@@ -115,7 +108,7 @@ def test_t7_excessive_delay_of_acknowledgement_fails_the_link():
 
 
 def test_suerm_takes_the_link_down_on_a_high_error_rate_only():
-    clock = Clock()
+    clock = VirtualClock()
     w = aligned(clock)
     for _ in range(10):
         w.b.receive(b"\x01")                 # a few errors: the link stays up
@@ -126,7 +119,7 @@ def test_suerm_takes_the_link_down_on_a_high_error_rate_only():
 
 
 def test_aerm_aborts_proving_then_alignment_fails_after_five_tries():
-    clock = Clock()
+    clock = VirtualClock()
     w = Wire(clock)
     w.a.start(emergency=True)
     w.b.start(emergency=True)
@@ -140,44 +133,21 @@ def test_aerm_aborts_proving_then_alignment_fails_after_five_tries():
 
 
 def test_t2_expires_when_the_far_end_is_silent_and_sios_in_service_fails():
-    clock = Clock()
+    clock = VirtualClock()
     w = Wire(clock, drop=lambda d, su: True)
     w.a.start()
     w.run(10.5)
     assert w.a.state == OUT_OF_SERVICE and "T2" in w.a.last_failure
-    w2 = aligned(Clock())
+    w2 = aligned(VirtualClock())
     w2.b.receive(encode_su(0, 1, 0, 1, status=SIOS))
     assert w2.b.state == OUT_OF_SERVICE and w2.down["b"]
 
 
-class Net:
-    """Two SS7Points (A = Trunkline side, B = far end) joined by `links` MTP2 links."""
+class Net(PointPair):
+    """Two SS7Points (A = Trunkline side, B = far end) joined by `links` MTP2 links, not yet aligned."""
 
     def __init__(self, fmt=m3.ITU14, links=2, a_pc=1, b_pc=2):
-        self.clock = Clock()
-        self.q = []
-        self.cut = set()
-        self.ev = {"a": [], "b": []}
-        self.a = SS7Point(a_pc, b_pc, range(1, 32), self.clock, fmt=fmt,
-                          on_event=lambda k, c, i: self.ev["a"].append((k, c, i)), fill_interval=0.05)
-        self.b = SS7Point(b_pc, a_pc, range(1, 32), self.clock, fmt=fmt,
-                          on_event=lambda k, c, i: self.ev["b"].append((k, c, i)), fill_interval=0.05)
-        for slc in range(links):
-            self.a.add_link(slc, lambda su, s=slc: self.q.append(("b", s, su)))
-            self.b.add_link(slc, lambda su, s=slc: self.q.append(("a", s, su)))
-        self.a.start()
-        self.b.start()
-
-    def run(self, seconds, step=0.01):
-        end = self.clock.t + seconds
-        while self.clock.t < end:
-            self.clock.t += step
-            q, self.q = self.q, []
-            for dst, slc, su in q:
-                if slc not in self.cut:
-                    (self.a if dst == "a" else self.b).receive(slc, su)
-            self.a.tick()
-            self.b.tick()
+        super().__init__(fmt=fmt, links=links, a_pc=a_pc, b_pc=b_pc)
 
 
 def test_link_set_load_sharing_changeover_and_changeback():
@@ -240,7 +210,7 @@ def test_point_code_formats():
 
 def _capture_china():
     sent = []
-    pt = SS7Point(0x010203, 0x040506, [33], Clock(), fmt=m3.CHINA24)
+    pt = SS7Point(0x010203, 0x040506, [33], VirtualClock(), fmt=m3.CHINA24)
     pt.mtp3.available = True
     pt.mtp3.link_for = lambda sls: pt.mtp3.links[0]
     pt.add_link(0, sent.append)
@@ -311,7 +281,7 @@ def test_rel_without_rlc_is_repeated_under_t1_then_reset_under_t5():
 
 
 def test_changeover_retrieves_unacknowledged_msus_without_loss_or_duplicates():
-    clock = Clock()
+    clock = VirtualClock()
     q, cut, got = [], set(), []
     a = m3.Mtp3(1, 2, clock, on_user=lambda si, opc, sls, d: None, fill_interval=0.05)
     b = m3.Mtp3(2, 1, clock, on_user=lambda si, opc, sls, d: got.append(d), fill_interval=0.05)
