@@ -7,13 +7,15 @@ import pytest
 from trunkline.hw_sim.dahdi_emu import SHIM_PATH, preload_env, shim_loaded
 from trunkline.pstn.rig import SimRig
 
-if shim_loaded():
-    # the shim is in this process; children (peers, browsers, servers) start without it
-    _rest = [p for p in os.environ.get("LD_PRELOAD", "").split(":") if p and p != SHIM_PATH]
-    if _rest:
-        os.environ["LD_PRELOAD"] = ":".join(_rest)
+
+def _children_without_shim() -> None:
+    """The shim is in this process: the children a test starts (peers, browsers, servers) run without it."""
+    rest = [p for p in os.environ.get("LD_PRELOAD", "").split(":") if p and p != SHIM_PATH]
+    if rest:
+        os.environ["LD_PRELOAD"] = ":".join(rest)
     else:
         os.environ.pop("LD_PRELOAD", None)
+
 
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test-artifacts")
 
@@ -36,6 +38,10 @@ def pytest_cmdline_main(config):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: soak tests (run in make test, bounded)")
+    # an xdist controller (-n N) runs no test: its children are the workers, which need the shim too
+    controller = bool(getattr(config.option, "numprocesses", None)) and "PYTEST_XDIST_WORKER" not in os.environ
+    if shim_loaded() and not controller:
+        _children_without_shim()
 
 
 @pytest.fixture
