@@ -27,7 +27,7 @@ from trunkline.data.spool import DurableWriter
 from trunkline.drivers.board import open_board
 from trunkline.drivers.serial.sms_service import SmsService
 from trunkline.drivers.sip.config import SipSettings, SipTrunk, parse_listen
-from trunkline.fax import FaxEndpoint
+from trunkline.fax import FaxEndpoint, T38Endpoint
 from trunkline.ivr import blacklist
 from trunkline.ivr.campaign_store import CampaignManager
 from trunkline.ivr.carrier import carrier_classifier
@@ -253,6 +253,7 @@ async def serve(cfg: Config) -> None:
                         fax_endpoint_factory=FaxEndpoint, signaling_options=cfg.signaling_options())
         summary.on("board", cfg.board_url)
     board.set_realtime(cfg.realtime)
+    engine.t38_endpoint_factory = T38Endpoint     # fax on SIP calls: T.38 first (media/fax_t38.py)
     if board.phones is not None:
         summary.on("browser phones", f"{len(board.phones.phones)} WebRTC station ports (workbench: this browser)")
     engine.overload.configure(cfg.overload_load)
