@@ -62,6 +62,9 @@ def switch(sig: SipSignaling, channel: int, done: Done) -> None:
     if port(sig, channel) is not None:
         done("t38")
         return
+    if not sig.settings.t38:
+        done("T.38 off in the SIP settings")
+        return
     call = _open(sig, None)
     body = build_t38(sig.media_host, call.port.port, call.local)
     log.info("SIP call %s: re-INVITE to T.38 (UDPTL port %d)", leg.call_id, call.port.port)
@@ -101,6 +104,10 @@ def on_reinvite(sig: SipSignaling, leg: Leg, msg: SipMessage, src: Source) -> bo
     offer = parse_t38(msg.body) if msg.body else None
     if offer is None:
         return False
+    if not sig.settings.t38:
+        log.info("SIP call %s: T.38 re-INVITE refused (488): T.38 is off", leg.call_id)
+        sig.ua.respond(msg, src, 488, to_tag=leg.local_tag)
+        return True
     call = sig.t38.get(leg.ch)
     if call is None:
         call = _open(sig, offer)

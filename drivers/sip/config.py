@@ -58,6 +58,7 @@ class SipSettings:
     invite_rate: float = 10.0              # new INVITEs per second per source address
     invite_burst: float = 30.0
     session_expires: int = 1800
+    t38: bool = True                       # T.38 fax: offered by fax jobs, accepted from peers (else 488)
 
     @property
     def host(self) -> str:

