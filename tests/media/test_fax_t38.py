@@ -44,8 +44,10 @@ async def pump_t38(rig, far, ch, peer, until, on_tick=None):
         if port is not None:
             for seq, ifp in port.recv():
                 peer.put_ifp(ifp, seq)
-            peer.advance(n)
-            for ifp in peer.take_ifps():
+        peer.advance(n)
+        sent = peer.take_ifps()
+        if port is not None:
+            for ifp in sent:
                 port.send(ifp)
         if on_tick is not None:
             on_tick()
@@ -69,7 +71,7 @@ def test_send_fax_on_a_sip_call_switches_to_t38_and_survives_session_refreshes(d
         await call.hangup()
     rig.engine.route(flow)
     rx_path = str(tmp_path / "far_rx.tif")
-    peer = SpandspT38(False, receive=rx_path)
+    peer = SpandspT38(True, receive=rx_path)      # the far end placed the call: the T.30 calling side
     refreshed = []
 
     async def scenario():
@@ -109,4 +111,81 @@ def test_send_fax_on_a_sip_call_switches_to_t38_and_survives_session_refreshes(d
     # back to audio after the fax (our re-INVITE with G.711), before the hang-up
     assert results["ours_t38_after"] is None and results["far_t38_after"] is None
     assert results["far_pt_after"] in (0, 8)
+    peer.close()
+
+
+def test_receive_fax_when_the_far_end_switches_the_call_to_t38(document, tmp_path):
+    path, pages = document
+    rig = SimRig("sim://t38-recv?fxs=1&sip=2", trunk="sip")
+    far = rig.sip_far
+    results = {}
+    rx_path = str(tmp_path / "ours_rx.tif")
+
+    async def flow(call):
+        await call.answer()
+        await rig.sim.sleep(1.0)                     # the far end's T.38 re-INVITE arrives meanwhile
+        results["fax"] = await call.receive_fax(rx_path, ident="TRUNKLINE", ecm=True)
+        await call.hangup()
+    rig.engine.route(flow)
+    peer = SpandspT38(True, send=path, ecm=True)
+    switched = []
+
+    async def scenario():
+        phone = rig.sim.call("95588", trunk="sip")
+        assert await phone.wait_answer(timeout=10)
+        far.sig.t38_switch(phone.channel, switched.append)
+        ok = await pump_t38(rig, far, phone.channel, peer, lambda: "fax" in results and peer.phase_e is not None)
+        assert ok, f"the T.38 fax did not finish: {switched} {results} {peer.code_text()} {peer.stats()}"
+        await phone.wait_hangup(timeout=5)
+    rig.run(scenario, limit=200)
+    far.close()
+    res = results["fax"]
+    print(f"\nT.38 from the far end's switch: ours {res} | spandsp {peer.code_text()} {peer.stats()}")
+    assert switched == ["t38"]
+    assert res.ok and res.pages == 2 and res.ecm and res.remote_ident == "SPANDSP T38", res
+    assert peer.phase_e == 0
+    _same(read_tiff(rx_path), pages)
+    peer.close()
+
+
+def test_t38_refused_with_488_falls_back_to_audio_fax_on_the_same_call(document, tmp_path):
+    path, pages = document
+    rig = SimRig("sim://t38-488?fxs=1&sip=2", trunk="sip")
+    far = rig.sip_far
+    far.sig.settings.t38 = False                     # the far end answers a T.38 re-INVITE with 488
+    results, events = {}, []
+    rig.engine.bus.subscribe(events.append)
+
+    async def flow(call):
+        await call.answer()
+        results["fax"] = await call.send_fax(path, ident="TRUNKLINE")
+        await call.hangup()
+    rig.engine.route(flow)
+    rx_path = str(tmp_path / "far_audio_rx.tif")
+    peer = SpandspFax(True, receive=rx_path)
+
+    async def scenario():
+        phone = rig.sim.call("95588", trunk="sip")
+        assert await phone.wait_answer(timeout=10)
+        phone.start_capture()
+        for _ in range(6000):
+            await rig.sim.sleep(0.02)
+            heard = phone.take_captured()
+            if len(heard):
+                peer.rx(heard)
+                phone.play_nowait(peer.tx(len(heard)))
+            assert far.sig.t38_port(phone.channel) is None
+            if "fax" in results and peer.phase_e is not None:
+                break
+        await phone.wait_hangup(timeout=5)
+    rig.run(scenario, limit=300)
+    far.close()
+    res = results["fax"]
+    st = peer.stats()
+    print(f"\nT.38 refused -> audio fax: ours {res} | spandsp {peer.code_text()} {st}")
+    assert res.ok and res.pages == 2, res
+    assert peer.phase_e == 0 and st["pages_rx"] == 2
+    _same(read_tiff(rx_path), pages)
+    fallback = [e for e in events if e.get("type") == "fax_t38_fallback"]
+    assert len(fallback) == 1 and fallback[0]["status"].startswith("488"), fallback
     peer.close()
