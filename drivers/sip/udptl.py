@@ -15,6 +15,7 @@ log = logging.getLogger("trunkline.sip.t38")
 MAX_DATAGRAM = 1500       # octets of one UDPTL datagram we build or accept
 MAX_SECONDARY = 16        # secondary IFPs in one datagram we accept
 WINDOW = 1000             # sequence numbers ahead of the expected one still taken as loss, not a restart
+RESYNC = 4                # consecutive in-order datagrams behind the expected number that restart the count
 
 
 class UdptlError(ValueError):
@@ -115,7 +116,8 @@ class UdptlTx:
 
 class UdptlRx:
     """Delivers the IFPs of received datagrams in sequence order, each once: a gap is filled from the
-    secondary packets of the datagram after it (counted as `recovered`) or counted `lost`."""
+    secondary packets of the datagram after it (counted as `recovered`) or counted `lost`. A stray datagram
+    that threw the count far ahead is outvoted: RESYNC in-order datagrams behind it restart the count."""
 
     def __init__(self) -> None:
         self.expected: int | None = None
@@ -123,6 +125,8 @@ class UdptlRx:
         self.recovered = 0
         self.malformed = 0
         self.received = 0
+        self._behind: int | None = None      # last sequence number of a run of datagrams behind `expected`
+        self._behind_run = 0
 
     def feed(self, datagram: bytes) -> list[tuple[int, bytes]]:
         """(seq, IFP) in order from one datagram (empty for a duplicate, late or malformed one)."""
@@ -137,8 +141,14 @@ class UdptlRx:
         out: list[tuple[int, bytes]] = []
         if exp is not None:
             ahead = (seq - exp) & 0xFFFF
-            if ahead >= 0x8000:          # behind the expected number: a duplicate or a late packet
-                return []
+            if ahead >= 0x8000:          # behind the expected number: a duplicate or a late packet ...
+                run = self._behind_run + 1 if self._behind is not None and seq == (self._behind + 1) & 0xFFFF else 1
+                self._behind, self._behind_run = seq, run
+                if run < RESYNC:
+                    return []
+                log.info("UDPTL sequence restarted at %d (expected %d)", seq, exp)   # ... unless a run of them
+                ahead = 0
+            self._behind, self._behind_run = None, 0
             if ahead <= WINDOW:
                 for k in range(ahead, 0, -1):     # oldest missing first
                     i = k - 1                     # secondary[i] is seq - 1 - i
@@ -153,8 +163,9 @@ class UdptlRx:
 
 
 class UdptlPort:
-    """One call's UDPTL socket on `host`: send IFPs to `remote`, receive in-order IFPs (from any source
-    until the remote is known, then from it: symmetric)."""
+    """One call's UDPTL socket on `host`: send IFPs to `remote`, receive in-order IFPs. Once the remote is
+    known, the first datagram from its address latches its source port (symmetric: we send there from then
+    on); datagrams from any other source are dropped and counted (`foreign`)."""
 
     def __init__(self, host: str = "127.0.0.1", redundancy: int = 3, max_datagram: int = 400) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -163,6 +174,8 @@ class UdptlPort:
         self.host = host
         self.port: int = self.sock.getsockname()[1]
         self.remote: tuple[str, int] | None = None
+        self.latched: tuple[str, int] | None = None
+        self.foreign = 0
         self.tx = UdptlTx(redundancy, max_datagram)
         self.rx = UdptlRx()
         self.sent = 0
@@ -188,8 +201,12 @@ class UdptlPort:
                 break
             except OSError:
                 break
-            if self.remote is not None and addr[0] != self.remote[0]:
-                continue
+            if self.remote is not None:
+                if self.latched is None and addr[0] == self.remote[0]:
+                    self.latched = self.remote = (addr[0], addr[1])
+                if addr != self.latched:
+                    self.foreign += 1
+                    continue
             out += self.rx.feed(data)
         return out
 

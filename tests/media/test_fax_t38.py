@@ -7,6 +7,10 @@ and the simulator's SIP far end, virtual time over loopback):
 - call.receive_fax when the far end switches the call to T.38 itself (its re-INVITE is accepted);
 - a far end that refuses T.38 (488): the fax runs as audio fax (G.711) on the same call against spandsp's
   audio terminal, and the fallback is published on the bus."""
+import asyncio
+import random
+import socket
+
 import numpy as np
 import pytest
 from peers.spandsp_fax import SpandspFax
@@ -64,7 +68,14 @@ def test_send_fax_on_a_sip_call_switches_to_t38_and_survives_session_refreshes(d
 
     async def flow(call):
         await call.answer()
-        res = await call.send_fax(path, ident="TRUNKLINE")
+        sig = rig.engine._sig_of_channel[call.channel]
+        task = asyncio.ensure_future(call.send_fax(path, ident="TRUNKLINE"))
+        while not task.done():
+            await rig.sim.sleep(0.1)
+            port = sig.t38_port(call.channel)
+            if port is not None:
+                results["malformed"], results["foreign"] = port.rx.malformed, port.foreign
+        res = task.result()
         results["ours_t38_after"] = rig.engine._sig_of_channel[call.channel].t38_port(call.channel)
         results["fax"] = res
         await rig.sim.sleep(1.0)
@@ -90,6 +101,15 @@ def test_send_fax_on_a_sip_call_switches_to_t38_and_survives_session_refreshes(d
             far.sig.ua.dialog_request(leg.dialog, "UPDATE", lambda r: refreshed.append(("UPDATE", r)),
                                       headers=[("Session-Expires", "90;refresher=uac")])
             refreshed.append(("sent", port.rx.received))
+            # and malformed UDPTL datagrams at our live UDPTL socket: dropped, never out of the stack
+            ours = far.sig.t38[ch].remote
+            rng = random.Random(8)
+            for _ in range(100):                         # from the far end's own socket (the latched source)
+                port.sock.sendto(rng.randbytes(rng.randint(0, 80)), (ours.ip, ours.port))
+            stray = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            for _ in range(20):                          # and from a foreign port
+                stray.sendto(rng.randbytes(40), (ours.ip, ours.port))
+            stray.close()
         ok = await pump_t38(rig, far, ch, peer, lambda: "fax" in results and peer.phase_e is not None, refresh)
         assert ok, "the T.38 fax did not finish"
         results["far_t38_after"] = far.sig.t38_port(ch)
@@ -108,6 +128,7 @@ def test_send_fax_on_a_sip_call_switches_to_t38_and_survives_session_refreshes(d
     answers = {m: r for m, r in refreshed if m != "sent"}
     assert answers["INVITE"].status == 200 and b"m=image" in answers["INVITE"].body, "refresh not answered in T.38"
     assert answers["UPDATE"].status == 200
+    assert results["malformed"] > 50 and results["foreign"] == 20
     # back to audio after the fax (our re-INVITE with G.711), before the hang-up
     assert results["ours_t38_after"] is None and results["far_t38_after"] is None
     assert results["far_pt_after"] in (0, 8)
