@@ -210,3 +210,50 @@ def test_t38_refused_with_488_falls_back_to_audio_fax_on_the_same_call(document,
     fallback = [e for e in events if e.get("type") == "fax_t38_fallback"]
     assert len(fallback) == 1 and fallback[0]["status"].startswith("488"), fallback
     peer.close()
+
+
+def test_far_end_switching_to_t38_during_an_audio_fax_gets_a_t38_session(document, tmp_path):
+    path, pages = document
+    rig = SimRig("sim://t38-mid?fxs=1&sip=2", trunk="sip")
+    far = rig.sip_far
+    far.sig.settings.t38 = False                     # refuses our T.38 re-INVITE: the fax starts as audio ...
+    results = {}
+
+    async def flow(call):
+        await call.answer()
+        results["fax"] = await call.send_fax(path, ident="TRUNKLINE")
+        await call.hangup()
+    rig.engine.route(flow)
+    audio_peer = SpandspFax(True, receive=str(tmp_path / "unused.tif"))
+    rx_path = str(tmp_path / "far_rx.tif")
+    peer = SpandspT38(True, receive=rx_path)
+    switched = []
+
+    async def scenario():
+        phone = rig.sim.call("95588", trunk="sip")
+        assert await phone.wait_answer(timeout=10)
+        phone.start_capture()
+        heard_audio = 0
+        for _ in range(150):                         # 3 s of audio fax (CED and the start of DIS)
+            await rig.sim.sleep(0.02)
+            heard = phone.take_captured()
+            heard_audio += int(np.abs(heard).max(initial=0) > 1000)
+            if len(heard):
+                audio_peer.rx(heard)
+                phone.play_nowait(audio_peer.tx(len(heard)))
+        assert heard_audio > 50, "no audio fax signal before the switch"
+        far.sig.settings.t38 = True                  # ... then the far end (a gateway) switches to T.38 itself
+        far.sig.t38_switch(phone.channel, switched.append)
+        ok = await pump_t38(rig, far, phone.channel, peer, lambda: "fax" in results and peer.phase_e is not None)
+        assert ok, f"the T.38 fax did not finish: {switched} {results} {peer.code_text()}"
+        await phone.wait_hangup(timeout=5)
+    rig.run(scenario, limit=200)
+    far.close()
+    res = results["fax"]
+    print(f"\naudio fax switched to T.38 by the far end: ours {res} | spandsp {peer.code_text()} {peer.stats()}")
+    assert switched == ["t38"]
+    assert res.ok and res.pages == 2, res
+    assert peer.phase_e == 0 and peer.stats()["pages_rx"] == 2
+    _same(read_tiff(rx_path), pages)
+    audio_peer.close()
+    peer.close()
