@@ -204,8 +204,8 @@ def sip_settings(cfg: Config, summary: StartupSummary) -> SipSettings | None:
                            codecs=list(cfg.sip_codecs), t38=cfg.sip_t38)
     open_to = ", ".join(settings.open_numbers) or "nothing"
     summary.on("SIP", f"{settings.listen} UDP+TCP, {settings.channels} channels; without auth: {open_to} "
-                      f"from {', '.join(settings.open_sources)}; trunks: {', '.join(t.name for t in trunks) or 'none'}; "
-                      f"fax: {'T.38 first' if settings.t38 else 'audio only'}")
+                      f"from {', '.join(settings.open_sources)}; trunks: {', '.join(t.name for t in trunks) or 'none'}"
+                      f"; fax: {'T.38 first' if settings.t38 else 'audio only'}")
     return settings
 
 
