@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
+import numpy as np
+
 from trunkline.media.call import Call
 from trunkline.media.errors import ChannelError, Timeout
 from trunkline.media.futures import settle_error
@@ -49,6 +51,10 @@ class T38Signaling(Protocol):
         """The call's UDPTL socket while in T.38."""
         ...
 
+    def t38_on_tones(self, channel: int) -> bool:
+        """True: start as audio fax and re-INVITE on CED/V.21 heard; False: re-INVITE at the job's start."""
+        ...
+
     def t38_audio(self, channel: int, done: Callable[[str], None]) -> None:
         """Re-INVITE back to audio; done('audio') or done(why not)."""
         ...
@@ -73,6 +79,32 @@ class T38SessionFactory(Protocol):
                  ecm: bool = False, ident: str = "") -> T38FaxSession:
         """A new session for one call."""
         ...
+
+
+class FaxToneWatch:
+    """Hears the far end's CED (2100 Hz) or V.21 channel 2 (1650/1850 Hz FSK) in blocks: `feed(block)` is True
+    once either held 200 ms above about -35 dBm0 (the T.38 switch trigger). Band energy from one FFT."""
+    HOLD_S = 0.2
+
+    def __init__(self, block: int = 160) -> None:
+        hz = np.fft.rfftfreq(block, 1 / 8000.0)
+        self._ced = (hz >= 2025) & (hz <= 2175)
+        self._v21 = (hz >= 1525) & (hz <= 1975)
+        self._hold = max(1, round(self.HOLD_S * 8000 / block))
+        self._block = block
+        self._run = 0
+
+    def feed(self, samples: Samples) -> bool:
+        """One block of received audio; True once the tone held long enough."""
+        x = np.asarray(samples, dtype=np.float64)
+        if len(x) != self._block:
+            return False
+        spec = np.abs(np.fft.rfft(x)) ** 2
+        total = float(spec.sum())
+        loud = float(np.dot(x, x)) / len(x) > 2.0e3
+        tone = spec[self._ced].sum() > 0.7 * total or spec[self._v21].sum() > 0.7 * total
+        self._run = self._run + 1 if loud and tone else 0
+        return self._run >= self._hold
 
 
 @dataclass
@@ -115,13 +147,17 @@ async def run_sip_fax(engine: Engine, call: Call, sig: T38Signaling, calling: bo
     audio_factory: FaxSessionFactory | None = engine.fax_endpoint_factory
     assert t38_factory is not None, "run_sip_fax runs only with a T.38 factory wired"
     ch = call.channel
-    if sig.t38_port(ch) is None:
+
+    def refused(status: str) -> None:
+        log.info("fax on call %s: T.38 refused by the peer (%s): audio fax (G.711) on the same call", call.id, status)
+        engine.bus.publish({"type": "fax_t38_fallback", "call": call.id, "channel": ch, "status": status,
+                            "time": engine.now})
+    watch = FaxToneWatch(engine.block) if sig.t38_on_tones(ch) else None
+    armed = [watch]                         # the tone trigger fires once
+    if sig.t38_port(ch) is None and watch is None:
         status = await _reinvite(engine, call, sig.t38_switch)
         if status != "t38":
-            log.info("fax on call %s: T.38 refused by the peer (%s): audio fax (G.711) on the same call",
-                     call.id, status)
-            engine.bus.publish({"type": "fax_t38_fallback", "call": call.id, "channel": ch, "status": status,
-                                "time": engine.now})
+            refused(status)
     state = _State()
 
     def start_session(t38: bool) -> None:
@@ -148,6 +184,14 @@ async def run_sip_fax(engine: Engine, call: Call, sig: T38Signaling, calling: bo
             except ChannelError as exc:
                 settle_error(fut, exc)
                 return
+            w = armed[0]
+            if w is not None and port is None and w.feed(samples):
+                armed[0] = None
+                log.info("fax on call %s: CED/V.21 heard: re-INVITE to T.38", call.id)
+                try:
+                    sig.t38_switch(ch, lambda status: None if status == "t38" else refused(status))
+                except Exception as exc:   # SignalingError (call not up): the audio session goes on
+                    refused(f"not sent: {exc}")
             t38s = state.t38
             if t38s is not None and port is not None:
                 for _seq, ifp in port.recv():

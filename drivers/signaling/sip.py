@@ -201,6 +201,10 @@ class SipSignaling(SpanSignaling):
         """Re-INVITE the call to T.38 fax (UDPTL); done('t38') once switched, else done(why not)."""
         sip_t38.switch(self, channel, done)
 
+    def t38_on_tones(self, channel: int) -> bool:
+        """True when fax jobs start as audio and re-INVITE to T.38 once CED or V.21 is heard (t38_trigger)."""
+        return self.settings.t38_trigger == "tones"
+
     def t38_port(self, channel: int) -> UdptlPort | None:
         """The UDPTL socket of a call in T.38 (ours or the peer's switch), else None."""
         return sip_t38.port(self, channel)

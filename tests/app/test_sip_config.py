@@ -68,3 +68,8 @@ def test_sip_t38_setting(tmp_path):
     summary = StartupSummary()
     st = sip_settings(load_config(str(path), env={}), summary)
     assert st is not None and not st.t38 and any("fax: audio only" in line for line in summary.lines)
+    path.write_text('sip_t38_trigger = "tones"\n')
+    assert sip_settings(load_config(str(path), env={}), StartupSummary()).t38_trigger == "tones"
+    path.write_text('sip_t38_trigger = "ced"\n')
+    with pytest.raises(ValueError, match="sip_t38_trigger"):
+        sip_settings(load_config(str(path), env={}), StartupSummary())

@@ -257,3 +257,48 @@ def test_far_end_switching_to_t38_during_an_audio_fax_gets_a_t38_session(documen
     _same(read_tiff(rx_path), pages)
     audio_peer.close()
     peer.close()
+
+
+def test_tones_trigger_starts_as_audio_and_switches_when_the_far_end_is_heard(document, tmp_path):
+    path, pages = document
+    rig = SimRig("sim://t38-tones?fxs=1&sip=2", trunk="sip")
+    rig.board.sip_parts[0][0].settings.t38_trigger = "tones"     # sip_t38_trigger = "tones"
+    far = rig.sip_far
+    results = {}
+
+    async def flow(call):
+        await call.answer()
+        results["fax"] = await call.send_fax(path, ident="TRUNKLINE")
+        await call.hangup()
+    rig.engine.route(flow)
+    audio_peer = SpandspFax(True, receive=str(tmp_path / "unused.tif"))
+    rx_path = str(tmp_path / "far_rx.tif")
+    peer = SpandspT38(True, receive=rx_path)
+
+    async def scenario():
+        phone = rig.sim.call("95588", trunk="sip")
+        assert await phone.wait_answer(timeout=10)
+        phone.start_capture()
+        audio_s = 0.0
+        while far.sig.t38_port(phone.channel) is None and audio_s < 30:
+            await rig.sim.sleep(0.02)
+            audio_s += 0.02
+            heard = phone.take_captured()
+            if len(heard):
+                audio_peer.rx(heard)
+                phone.play_nowait(audio_peer.tx(len(heard)))
+        results["audio_s"] = audio_s
+        assert far.sig.t38_port(phone.channel) is not None, "no T.38 re-INVITE after the far end's V.21"
+        ok = await pump_t38(rig, far, phone.channel, peer, lambda: "fax" in results and peer.phase_e is not None)
+        assert ok, f"the T.38 fax did not finish: {results} {peer.code_text()}"
+        await phone.wait_hangup(timeout=5)
+    rig.run(scenario, limit=200)
+    far.close()
+    res = results["fax"]
+    print(f"\ntones trigger: audio for {results['audio_s']:.1f} s, then T.38: ours {res} | spandsp {peer.code_text()}")
+    assert results["audio_s"] > 2.0                  # our CED and DIS went out as audio first
+    assert res.ok and res.pages == 2, res
+    assert peer.phase_e == 0 and peer.stats()["pages_rx"] == 2
+    _same(read_tiff(rx_path), pages)
+    audio_peer.close()
+    peer.close()

@@ -201,7 +201,9 @@ def sip_settings(cfg: Config, summary: StartupSummary) -> SipSettings | None:
     settings = SipSettings(cfg.sip_listen.strip(), channels=cfg.sip_channels, rtp_port_base=cfg.sip_rtp_port_base,
                            realm=cfg.sip_realm, trunks=trunks, users=dict(cfg.sip_users),
                            open_numbers=list(cfg.sip_open_numbers), open_sources=list(cfg.sip_open_sources),
-                           codecs=list(cfg.sip_codecs), t38=cfg.sip_t38)
+                           codecs=list(cfg.sip_codecs), t38=cfg.sip_t38, t38_trigger=cfg.sip_t38_trigger)
+    if settings.t38_trigger not in ("job", "tones"):
+        raise ValueError(f"sip_t38_trigger must be \"job\" or \"tones\", got {settings.t38_trigger!r}")
     open_to = ", ".join(settings.open_numbers) or "nothing"
     summary.on("SIP", f"{settings.listen} UDP+TCP, {settings.channels} channels; without auth: {open_to} "
                       f"from {', '.join(settings.open_sources)}; trunks: {', '.join(t.name for t in trunks) or 'none'}"
