@@ -1,5 +1,7 @@
-"""trunkline.fax: Group 3 fax (T.30, T.4/T.6, V.21 and high-speed modems, TIFF-F) over 8 kHz audio."""
+"""trunkline.fax: Group 3 fax (T.30, T.4/T.6, V.21 and high-speed modems, TIFF-F) over 8 kHz audio, and T.30
+as a T.38 terminal (T38Endpoint) on SIP calls."""
 from .endpoint import FaxEndpoint
 from .result import FaxResult
+from .t38_endpoint import T38Endpoint
 
-__all__ = ["FaxEndpoint", "FaxResult"]
+__all__ = ["FaxEndpoint", "FaxResult", "T38Endpoint"]

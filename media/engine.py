@@ -43,6 +43,7 @@ from trunkline.media.call import Call
 from trunkline.media.channel_table import channel_rows
 from trunkline.media.errors import ChannelError, Hangup, Timeout
 from trunkline.media.fax_run import run_fax
+from trunkline.media.fax_t38 import T38SessionFactory
 from trunkline.media.futures import settle
 from trunkline.media.mixer import BridgeTable, Conference, ConferenceTable
 from trunkline.media.overload import OverloadGuard, OverloadState
@@ -103,6 +104,7 @@ class Engine:
                 self.stations.extend(span.bearer_channels)
         self.prompts = prompts or PromptLibrary()
         self.fax_endpoint_factory = fax_endpoint_factory
+        self.t38_endpoint_factory: T38SessionFactory | None = None   # fax as a T.38 terminal on SIP calls
         self.bus = EventBus()
         self.pool = ClipPool()
         self.players = PlayerBank(self.channels, self.block, self.pool)

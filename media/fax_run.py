@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from trunkline.media.call import Call
 from trunkline.media.errors import ChannelError, Timeout
+from trunkline.media.fax_t38 import run_sip_fax, t38_signaling
 from trunkline.media.futures import settle_error
 from trunkline.media.ports import FaxOutcome, Samples
 
@@ -19,6 +20,9 @@ async def run_fax(engine: Engine, call: Call, calling: bool, send: str | None = 
 
     Raises ChannelError (cause 63) at once when no fax session factory is wired, Hangup when the
     call ends, Timeout after `timeout` s of media time. The echo canceller is off for the session."""
+    sip = t38_signaling(engine, call)
+    if sip is not None:          # a SIP call: T.38 first, audio fax as the logged fallback (fax_t38)
+        return await run_sip_fax(engine, call, sip, calling, send, receive, ident=ident, ecm=ecm, timeout=timeout)
     factory = engine.fax_endpoint_factory
     if factory is None:
         raise ChannelError("no fax service: the engine was built without fax_endpoint_factory", 63)

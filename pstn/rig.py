@@ -17,7 +17,7 @@ from typing import Any
 
 from trunkline.drivers.board import open_board
 from trunkline.drivers.sip.config import SipSettings
-from trunkline.fax import FaxEndpoint
+from trunkline.fax import FaxEndpoint, T38Endpoint
 from trunkline.hw_sim import forget_card, open_card
 from trunkline.hw_sim.card import parse_sim_url
 from trunkline.hw_sim.dahdi_emu import EmulatedDahdi
@@ -88,6 +88,8 @@ class SimRig:
         engine_kw.setdefault("fax_endpoint_factory", FaxEndpoint)
         self.engine = Engine(self.board, trunk_signaling=trunk if trunk in E1_TRUNKS else "pri",
                              signaling_options=signaling_options if trunk == "ss7" else None, **engine_kw)
+        if self.engine.fax_endpoint_factory is not None:
+            self.engine.t38_endpoint_factory = T38Endpoint     # fax on SIP calls: T.38 first
 
     @classmethod
     def for_trunk(cls, trunk: str, channels: int, name: str | None = None, **kw: Any) -> "SimRig":

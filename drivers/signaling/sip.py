@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from trunkline.drivers.board import LineEvent, Span
-from trunkline.drivers.signaling import sip_requests
+from trunkline.drivers.signaling import sip_requests, sip_t38
 from trunkline.drivers.signaling.base import (
     CAUSE_CONGESTION,
     HANGUP,
@@ -26,6 +26,7 @@ from trunkline.drivers.sip.legs import Leg, Registration
 from trunkline.drivers.sip.message import SipMessage, SipParseError, parse_name_addr, parse_uri
 from trunkline.drivers.sip.transport import RateLimit, Source
 from trunkline.drivers.sip.ua import ALLOW, Credentials, SipUA, new_tag
+from trunkline.drivers.sip.udptl import UdptlPort
 
 log = logging.getLogger("trunkline.sip")
 
@@ -58,6 +59,7 @@ class SipSignaling(SpanSignaling):
         self._tseq = 0
         self.now = 0.0
         self._dns: dict[str, str] = {}
+        self.t38: dict[int, sip_t38.T38Call] = {}     # channel -> its T.38 media (sip_t38)
         self.stats = {"invites": 0, "rejected_auth": 0, "rate_limited": 0, "calls_in": 0, "calls_out": 0}
 
     # ------------------------------------------------------------ engine side
@@ -195,6 +197,22 @@ class SipSignaling(SpanSignaling):
                                         ("Contact", self.ua.contact("trunkline", leg.dialog.dest.transport))],
                                creds=leg.creds)
 
+    def t38_switch(self, channel: int, done: Callable[[str], None]) -> None:
+        """Re-INVITE the call to T.38 fax (UDPTL); done('t38') once switched, else done(why not)."""
+        sip_t38.switch(self, channel, done)
+
+    def t38_on_tones(self, channel: int) -> bool:
+        """True when fax jobs start as audio and re-INVITE to T.38 once CED or V.21 is heard (t38_trigger)."""
+        return self.settings.t38_trigger == "tones"
+
+    def t38_port(self, channel: int) -> UdptlPort | None:
+        """The UDPTL socket of a call in T.38 (ours or the peer's switch), else None."""
+        return sip_t38.port(self, channel)
+
+    def t38_audio(self, channel: int, done: Callable[[str], None]) -> None:
+        """Re-INVITE a call in T.38 back to audio; done('audio') once answered."""
+        sip_t38.to_audio(self, channel, done)
+
     def protocol_status(self) -> list[dict[str, Any]]:
         """Live SIP calls and registrations for the admin (RTP figures included)."""
         rows: list[dict[str, object]] = []
@@ -251,6 +269,9 @@ class SipSignaling(SpanSignaling):
     def _sdp(self, leg: Leg, offer: bool = False, direction: str | None = None) -> bytes:
         """Our SDP: an initial offer (all our codecs), a re-offer with `direction` (hold/unhold, negotiated
         codec), or an answer mirroring the far end's direction."""
+        image = None if offer or direction is not None else sip_t38.body(self, leg)
+        if image is not None:
+            return image                    # in T.38: answers (refreshes) keep the image stream
         port = self.rtp.local_port(leg.ch - self.offset)
         if offer or leg.remote_sdp is None:
             pts = [sdp.CODECS[c] for c in self._codecs(leg) if c in sdp.CODECS]
@@ -277,6 +298,7 @@ class SipSignaling(SpanSignaling):
         if self.legs.get(leg.ch) is leg:
             del self.legs[leg.ch]
             self.rtp.close(leg.ch - self.offset)
+            sip_t38.drop(self, leg.ch)
             self.free.append(leg.ch)
         if not keep_call_id:
             self.by_call_id.pop(leg.call_id, None)

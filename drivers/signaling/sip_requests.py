@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from trunkline.drivers.signaling import sip_t38
 from trunkline.drivers.signaling.base import ANSWERED, INCOMING, PROGRESS, RINGING, SignalingEvent
 from trunkline.drivers.sip import sdp
 from trunkline.drivers.sip.causes import cause_from_reason, q850_of
@@ -183,6 +184,8 @@ def reinvite(sig: SipSignaling, leg: Leg | None, msg: SipMessage, src: Source) -
     if leg is None or leg.dialog is None or leg.state != "up":
         ua.respond(msg, src, 481)
         return
+    if sip_t38.on_reinvite(sig, leg, msg, src):
+        return
     leg.dialog.remote_seq = max(leg.dialog.remote_seq, msg.cseq[0])
     leg.last_refresh = sig.now
     if msg.body:
@@ -193,6 +196,7 @@ def reinvite(sig: SipSignaling, leg: Leg | None, msg: SipMessage, src: Source) -
             ua.respond(msg, src, 488)
             return
         leg.remote_sdp, leg.pt = offer, pt
+        sip_t38.drop(sig, leg.ch)           # an audio offer ends T.38
         sig._start_media(leg)
     headers = [("Contact", ua.contact("trunkline", src.transport))] + _timer_headers(leg)
     ua.respond(msg, src, 200, to_tag=leg.local_tag, headers=headers, body=sig._sdp(leg))

@@ -58,6 +58,8 @@ class SipSettings:
     invite_rate: float = 10.0              # new INVITEs per second per source address
     invite_burst: float = 30.0
     session_expires: int = 1800
+    t38: bool = True                       # T.38 fax: offered by fax jobs, accepted from peers (else 488)
+    t38_trigger: str = "job"               # re-INVITE to T.38 when the fax job starts, or on "tones" (CED/V.21)
 
     @property
     def host(self) -> str:

@@ -56,3 +56,20 @@ def test_empty_sip_listen_turns_sip_off_and_bad_values_are_refused(tmp_path):
     bad.write_text('[[sip_trunks]]\nname = "x"\nhots = "typo"\n')
     with pytest.raises(ValueError, match="unknown keys"):
         sip_settings(load_config(str(bad), env={}), StartupSummary())
+
+
+def test_sip_t38_setting(tmp_path):
+    """sip_t38 (default on) reaches the SIP settings and the start-up summary; off: audio fax only."""
+    summary = StartupSummary()
+    st = sip_settings(load_config(None, env={}), summary)
+    assert st is not None and st.t38 and any("fax: T.38 first" in line for line in summary.lines)
+    path = tmp_path / "t.toml"
+    path.write_text("sip_t38 = false\n")
+    summary = StartupSummary()
+    st = sip_settings(load_config(str(path), env={}), summary)
+    assert st is not None and not st.t38 and any("fax: audio only" in line for line in summary.lines)
+    path.write_text('sip_t38_trigger = "tones"\n')
+    assert sip_settings(load_config(str(path), env={}), StartupSummary()).t38_trigger == "tones"
+    path.write_text('sip_t38_trigger = "ced"\n')
+    with pytest.raises(ValueError, match="sip_t38_trigger"):
+        sip_settings(load_config(str(path), env={}), StartupSummary())

@@ -27,7 +27,7 @@ from trunkline.data.spool import DurableWriter
 from trunkline.drivers.board import open_board
 from trunkline.drivers.serial.sms_service import SmsService
 from trunkline.drivers.sip.config import SipSettings, SipTrunk, parse_listen
-from trunkline.fax import FaxEndpoint
+from trunkline.fax import FaxEndpoint, T38Endpoint
 from trunkline.ivr import blacklist
 from trunkline.ivr.campaign_store import CampaignManager
 from trunkline.ivr.carrier import carrier_classifier
@@ -201,10 +201,13 @@ def sip_settings(cfg: Config, summary: StartupSummary) -> SipSettings | None:
     settings = SipSettings(cfg.sip_listen.strip(), channels=cfg.sip_channels, rtp_port_base=cfg.sip_rtp_port_base,
                            realm=cfg.sip_realm, trunks=trunks, users=dict(cfg.sip_users),
                            open_numbers=list(cfg.sip_open_numbers), open_sources=list(cfg.sip_open_sources),
-                           codecs=list(cfg.sip_codecs))
+                           codecs=list(cfg.sip_codecs), t38=cfg.sip_t38, t38_trigger=cfg.sip_t38_trigger)
+    if settings.t38_trigger not in ("job", "tones"):
+        raise ValueError(f"sip_t38_trigger must be \"job\" or \"tones\", got {settings.t38_trigger!r}")
     open_to = ", ".join(settings.open_numbers) or "nothing"
     summary.on("SIP", f"{settings.listen} UDP+TCP, {settings.channels} channels; without auth: {open_to} "
-                      f"from {', '.join(settings.open_sources)}; trunks: {', '.join(t.name for t in trunks) or 'none'}")
+                      f"from {', '.join(settings.open_sources)}; trunks: {', '.join(t.name for t in trunks) or 'none'}"
+                      f"; fax: {'T.38 first' if settings.t38 else 'audio only'}")
     return settings
 
 
@@ -253,6 +256,7 @@ async def serve(cfg: Config) -> None:
                         fax_endpoint_factory=FaxEndpoint, signaling_options=cfg.signaling_options())
         summary.on("board", cfg.board_url)
     board.set_realtime(cfg.realtime)
+    engine.t38_endpoint_factory = T38Endpoint     # fax on SIP calls: T.38 first (media/fax_t38.py)
     if board.phones is not None:
         summary.on("browser phones", f"{len(board.phones.phones)} WebRTC station ports (workbench: this browser)")
     engine.overload.configure(cfg.overload_load)

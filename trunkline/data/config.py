@@ -44,6 +44,8 @@ class Config:
     sip_open_sources: list[str] = field(default_factory=lambda: ["127.0.0.0/8"])   # ... from these networks
     sip_users: dict[str, str] = field(default_factory=dict)   # user -> password for INVITEs from elsewhere
     sip_trunks: list[dict[str, Any]] = field(default_factory=list)   # [[sip_trunks]] tables: SipTrunk fields
+    sip_t38: bool = True                   # fax on SIP calls: T.38 offered and accepted (off: audio fax, 488)
+    sip_t38_trigger: str = "job"           # re-INVITE to T.38 at the fax job's start, or on "tones" (CED/V.21)
     overload_load: float = 0.8             # tick load (share of the 20 ms block) above which new calls get cause 42
     drain_seconds: float = 30.0            # SIGTERM/SIGINT: how long calls in progress may take to finish
     interim_seconds: float = 10.0          # how often the interim records of calls in progress are saved
