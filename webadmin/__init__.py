@@ -15,10 +15,12 @@ from trunkline.data import numbers
 from trunkline.webadmin import config as config_pages
 from trunkline.webadmin import (
     cti,
+    hardware,
     health,
     i18n,
     live,
     messaging,
+    moh,
     records,
     reports,
     security,
@@ -87,6 +89,8 @@ def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
     app.register_blueprint(softphone.bp)        # its browser softphone (WebRTC)
     app.register_blueprint(supervisor.bp)       # the supervisor console (班长监控)
     app.register_blueprint(health.bp)           # /healthz and /metrics for operators (no login)
+    app.register_blueprint(moh.bp)              # music-on-hold classes
+    app.register_blueprint(hardware.bp)         # boards, spans, alarm history, SIP (read from the board)
 
     notifier = live.Notifier()
     app.extensions["tl_notifier"] = notifier
