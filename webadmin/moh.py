@@ -107,7 +107,8 @@ def page() -> tuple[str, int]:
                                      for c in st.classes()]
     styles = {"gentle": _("gentle"), "bright": _("bright"), "calm": _("calm")}
     return render_template("moh.html", classes=classes, styles=[(k, styles.get(k, k)) for k in STYLES],
-                           error=error, msg=msg, missing=sorted(set(used) - {c["name"] for c in classes} - {""})), (400 if error else 200)
+                           error=error, msg=msg,
+                           missing=sorted(set(used) - {c["name"] for c in classes} - {""})), (400 if error else 200)
 
 
 @bp.route("/config/moh/audio/<cls>/<name>")

@@ -1,0 +1,91 @@
+"""The hardware pages read the running board: a span alarm raised on the simulated card's far end shows on
+the Boards and spans page and the span's page at once, and is in the alarm history (raised, then cleared,
+with local times) in the database; the same pages on the dahdi:// backend (the emulated /dev/dahdi, an
+LD_PRELOAD shim over the card simulator) show the spans DAHDI reports; the SIP page lists the configured
+trunks. Engine in virtual time; the page requests run between its ticks."""
+import asyncio
+import re
+
+from sqlalchemy import select
+from web_fixtures import login, make_app
+
+from trunkline.data.alarm_models import SpanAlarmEvent
+from trunkline.data.db import session_scope
+from trunkline.media.alarm_watch import AlarmWatch
+from trunkline.pstn import SimRig
+
+
+def _page(client, url, lang="en"):
+    r = client.get(url, headers={"Accept-Language": lang})
+    assert r.status_code == 200, (url, r.status_code, r.get_data(as_text=True)[:400])
+    return r.get_data(as_text=True)
+
+
+def _span_row(html, n):
+    m = re.search(rf'<tr id="span-{n}">(.*?)</tr>', html, re.S)
+    assert m, f"no row for span {n}"
+    return m.group(1)
+
+
+def test_alarm_raised_in_the_simulator_shows_and_is_in_history(tmp_path):
+    rig = SimRig.with_query("e1=2&fxo=2", name="hw-page", trunk="pri")
+    app, hub = make_app(tmp_path, engine=rig.engine)
+    watch = AlarmWatch(rig.engine, hub.session_factory, interval=0.5)
+    hub.alarms = watch
+    hub.board_config = {"board_url": "sim://hw-page?e1=2&fxo=2", "trunk_signaling": "pri", "browser_phones": 0,
+                        "sip_listen": "", "sip_channels": 0,
+                        "sip_trunks": [{"name": "carrier", "host": "192.0.2.7", "port": 5060, "register": True}]}
+    client = app.test_client()
+    assert login(client, "admin").status_code == 302
+    seen = {}
+
+    async def main():
+        task = asyncio.ensure_future(watch.run())
+        await rig.engine.sleep(1.0)
+        seen["before"] = _page(client, "/hardware")
+        rig.card.far_set_alarm(1, 1)                       # span 1 loses its signal: red alarm
+        await rig.engine.sleep(1.5)
+        seen["raised"] = _page(client, "/hardware")
+        seen["span"] = _page(client, "/hardware/span/1", "zh-CN")
+        rig.card.far_set_alarm(1, 0)
+        await rig.engine.sleep(1.5)
+        seen["cleared"] = _page(client, "/hardware")
+        seen["history"] = _page(client, "/hardware/alarms?span=1", "zh-CN")
+        task.cancel()
+
+    rig.run(main, limit=60)
+    assert "no alarm" in _span_row(seen["before"], 1) and "no alarm" in _span_row(seen["before"], 0)
+    assert "red alarm" in _span_row(seen["raised"], 1) and "no alarm" in _span_row(seen["raised"], 0)
+    assert "ISDN PRI" in _span_row(seen["raised"], 0) and "E1" in _span_row(seen["raised"], 0)
+    assert "红色告警" in seen["span"] and seen["span"].count("<tr>") >= 30      # its 30 bearer channels
+    assert "no alarm" in _span_row(seen["cleared"], 1)
+    compare = re.search(r'<table id="hw-compare">(.*?)</table>', seen["raised"], re.S).group(1)
+    assert "2 / 60" in compare and "1 / 2" in compare and "differs" not in compare, compare
+    with session_scope(hub.session_factory) as s:
+        rows = [(e.span, e.alarm, e.event) for e in s.scalars(select(SpanAlarmEvent).order_by(SpanAlarmEvent.id))]
+    assert rows == [(1, "red", "raised"), (1, "red", "cleared")], rows
+    times = re.findall(r"<td>(\d{4}-\d\d-\d\d \d\d:\d\d(?::\d\d)?)</td>", seen["history"])
+    assert len(times) == 2 and "已恢复" in seen["history"] and "出现" in seen["history"], seen["history"][-1500:]
+    sip = _page(client, "/hardware/sip")
+    assert "carrier" in sip and "192.0.2.7" in sip and "No SIP calls now." in sip
+
+
+def test_dahdi_board_spans_read_through_the_emulated_device(tmp_path):
+    rig = SimRig.with_query("e1=1&fxs=2", name="hw-dahdi", trunk="pri", board="dahdi")
+    app, hub = make_app(tmp_path, engine=rig.engine)
+    hub.board_config = {"board_url": "dahdi://", "trunk_signaling": "pri"}
+    client = app.test_client()
+    assert login(client, "admin").status_code == 302
+    seen = {}
+
+    async def main():
+        await rig.engine.sleep(0.5)
+        rig.card.far_set_alarm(0, 2)                       # the far end sends AIS: blue alarm
+        await rig.engine.sleep(0.5)
+        seen["page"] = _page(client, "/hardware")
+
+    rig.run(main, limit=30)
+    page = seen["page"]
+    assert "dahdi://" in page and re.search(r"<th>Backend</th><td>dahdi</td>", page), page[:2000]
+    assert "blue alarm" in _span_row(page, 0) and "station ports" in _span_row(page, 1)
+    assert "as DAHDI configured it" in page
