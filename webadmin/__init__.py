@@ -27,6 +27,7 @@ from trunkline.webadmin import (
     softphone,
     supervisor,
     terms,
+    testcall,
     typed_pages,
     workbench,
 )
@@ -91,6 +92,7 @@ def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
     app.register_blueprint(health.bp)           # /healthz and /metrics for operators (no login)
     app.register_blueprint(moh.bp)              # music-on-hold classes
     app.register_blueprint(hardware.bp)         # boards, spans, alarm history, SIP (read from the board)
+    app.register_blueprint(testcall.bp)         # test call into the hotline from the admin's browser phone
 
     notifier = live.Notifier()
     app.extensions["tl_notifier"] = notifier

@@ -34,6 +34,7 @@ from trunkline.ivr.carrier import carrier_classifier
 from trunkline.ivr.demo import ensure_demo_prompts, hotline
 from trunkline.ivr.flows import FlowRegistry, Router
 from trunkline.ivr.prompts import espeak_available, set_tts_command
+from trunkline.ivr.testcall import TestCalls
 from trunkline.media import Call, Engine, PromptLibrary
 from trunkline.media.alarm_watch import AlarmWatch
 from trunkline.media.cdr import CdrRecorder
@@ -278,6 +279,7 @@ async def serve(cfg: Config) -> None:
     summary.on("ACD", f"instance acd-{socket.gethostname()}")
     mail = start_mail(cfg, factory, summary)
     registry = install_flows(engine, cfg, factory, acd, DemoHotline(cfg.recordings_dir, cfg.language), mail=mail)
+    test_calls = TestCalls.install(engine)   # the admin's browser phone dials into the inbound route (web admin)
     campaigns: dict[str, Any] = {}       # name -> ivr.campaign.Campaign, shown and controlled in the web admin
     campaign_manager = make_campaign_manager(engine, cfg, factory, registry, campaigns)   # web-created, in the DB
 
@@ -285,7 +287,8 @@ async def serve(cfg: Config) -> None:
     hub = Hub(session_factory=factory, engine=engine, acd=acd, writer=writer,
               recordings_dir=cfg.recordings_dir, prompts_dir=cfg.prompts_dir, fax_dir=cfg.fax_dir,
               flows=registry, prompts=registry.services.prompts, sms=sms, campaigns=campaigns,
-              campaign_manager=campaign_manager, board_config=board_settings(cfg, sip), alarms=alarm_watch)
+              campaign_manager=campaign_manager, board_config=board_settings(cfg, sip), alarms=alarm_watch,
+              test_calls=test_calls)
     app = create_app({"DATABASE_URL": cfg.database_url, "PROMPTS_DIR": cfg.prompts_dir,
                       "METRICS_ALLOW": cfg.metrics_allow, "HTTPS": cfg.https, "TRUST_PROXY": cfg.trust_proxy,
                       "TIMEZONE": cfg.local_zone, "VOICEMAIL_DIRS": [cfg.voicemail_dir]}, hub)
