@@ -18,7 +18,7 @@ from trunkline.acd.models import AcdAgent, AcdMember, AcdQueue, AcdSkill
 from trunkline.acd.queues import QueueConfig, QueueConfigError
 from trunkline.acd.strategies import STRATEGIES
 from trunkline.data.db import Base
-from trunkline.media.moh import class_names
+from trunkline.media.moh import DEFAULT_CLASS, class_names
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 PHONE = re.compile(r"\+?[0-9*#]{1,32}")
@@ -57,7 +57,7 @@ def _moh_classes(s: Session) -> list[str]:
     """The music-on-hold classes under the running server's prompt directory ("" = the default class)."""
     hub = current_app.config.get("HUB")
     root = getattr(hub, "prompts_dir", None) or current_app.config.get("PROMPTS_DIR", "var/prompts")
-    return ["", *class_names(root)]
+    return ["", DEFAULT_CLASS, *(c for c in class_names(root) if c != DEFAULT_CLASS)]   # default: made at start
 
 
 def _agents(s: Session) -> list[str]:

@@ -15,7 +15,7 @@ from trunkline.ivr.testcall import DEFAULT_CALLER, DEFAULT_NUMBER, TestCalls
 
 from .cti import _body
 from .security import audit, require
-from .softphone import DIGITS, _webrtc, browser_phones
+from .softphone import DIGITS, _webrtc
 
 bp = Blueprint("testcall", __name__)
 
@@ -32,7 +32,9 @@ def _err(msg: str, status: int = 409) -> tuple[Response, int]:
 
 def _service() -> tuple[BrowserPhones | None, TestCalls | None]:
     hub = current_app.config["HUB"]
-    return browser_phones(), getattr(hub, "test_calls", None)
+    board = getattr(hub.engine, "board", None)            # an engine stand-in may have no board
+    pool: BrowserPhones | None = getattr(board, "phones", None)
+    return pool, getattr(hub, "test_calls", None)
 
 
 def _phone() -> tuple[BrowserPhones, BrowserPhone] | tuple[None, None]:
