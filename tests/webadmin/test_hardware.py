@@ -6,6 +6,8 @@ trunks. Engine in virtual time; the page requests run between its ticks."""
 import asyncio
 import re
 
+import numpy as np
+
 from sqlalchemy import select
 from web_fixtures import login, make_app
 
@@ -89,3 +91,36 @@ def test_dahdi_board_spans_read_through_the_emulated_device(tmp_path):
     assert "dahdi://" in page and re.search(r"<th>Backend</th><td>dahdi</td>", page), page[:2000]
     assert "blue alarm" in _span_row(page, 0) and "station ports" in _span_row(page, 1)
     assert "as DAHDI configured it" in page
+
+
+def test_sip_page_shows_a_live_sip_call_with_its_rtp_figures(tmp_path):
+    rig = SimRig.with_query("fxo=1&sip=2", name="hw-sip", trunk="sip")
+    app, hub = make_app(tmp_path, engine=rig.engine)
+    hub.board_config = {"board_url": "sim://hw-sip?fxo=1", "sip_listen": "127.0.0.1:0", "sip_channels": 2}
+    client = app.test_client()
+    assert login(client, "admin").status_code == 302
+    seen = {}
+
+    async def flow(call):
+        await call.answer()
+        await call.play(np.zeros(8000 * 30, dtype=np.int16) + 1000)
+    rig.engine.route(flow)
+
+    async def main():
+        phone = rig.sim.call("95588", from_="13800000001", trunk="sip")
+        await phone.wait_answer(10)
+        phone.play_nowait(np.full(8000 * 8, 500, dtype=np.int16))
+        await rig.sim.sleep(7.0)                            # RTCP reports go both ways
+        seen["sip"] = _page(client, "/hardware/sip")
+        seen["spans"] = _page(client, "/hardware")
+        await phone.hangup()
+        await rig.sim.sleep(1.0)
+
+    rig.run(main, limit=60)
+    calls = re.search(r'<table id="sip-calls">(.*?)</table>', seen["sip"], re.S).group(1)
+    cells = re.findall(r"<td>([^<]*)</td>", calls)
+    print("\nlive SIP call row:", cells)
+    assert "PCMA" in cells or "PCMU" in cells, cells
+    rx, tx = (int(x) for x in cells[5].split(" / "))
+    assert rx > 200 and tx > 200                          # 20 ms packets for ~7 s both ways
+    assert "SIP trunk span" in _span_row(seen["spans"], 1) and "1 / 2" in seen["spans"]
