@@ -7,7 +7,6 @@ import asyncio
 import re
 
 import numpy as np
-
 from sqlalchemy import select
 from web_fixtures import login, make_app
 
