@@ -144,9 +144,14 @@ def span(index: int) -> str:
     if eng is None or sp is None:
         abort(404, description=_("No span %(n)s on the running board.", n=index))
     rows = [r for r in channel_rows(eng) if r["span"] == index]
+    if sp["trunk"] == "r2":                  # China No.1: the line signaling bits each timeslot receives now
+        for r in rows:
+            r["cas"] = format(int(eng.board.backend.get_cas(r["channel"])) & 0xF, "04b")
     extra = sorted({k for r in rows for k in r} - {"channel", "span", "kind", "trunk", "state", "caller", "called",
                                                     "since", "duration", "call_id", "alarms", "signaling"})
-    return render_template("hardware_span.html", sp=sp, rows=rows, extra=extra, history=_history(index))
+    labels = {"cic": _("circuit (CIC)"), "cic_state": _("circuit state"), "cas": _("line signaling bits (ABCD)")}
+    return render_template("hardware_span.html", sp=sp, rows=rows, extra=[(k, labels.get(k, k)) for k in extra],
+                           history=_history(index))
 
 
 @bp.route("/hardware/alarms")

@@ -123,3 +123,20 @@ def test_sip_page_shows_a_live_sip_call_with_its_rtp_figures(tmp_path):
     rx, tx = (int(x) for x in cells[5].split(" / "))
     assert rx > 200 and tx > 200                          # 20 ms packets for ~7 s both ways
     assert "SIP trunk span" in _span_row(seen["spans"], 1) and "1 / 2" in seen["spans"]
+
+
+def test_r2_span_page_shows_the_line_signaling_bits(tmp_path):
+    rig = SimRig.with_query("e1=1", name="hw-r2", trunk="r2")
+    app, hub = make_app(tmp_path, engine=rig.engine)
+    client = app.test_client()
+    assert login(client, "admin").status_code == 302
+    seen = {}
+
+    async def main():
+        await rig.engine.sleep(1.0)
+        seen["span"] = _page(client, "/hardware/span/0")
+    rig.run(main, limit=30)
+    page = seen["span"]
+    assert "China No.1 (R2 MFC)" in page and "line signaling bits (ABCD)" in page
+    bits = re.findall(r"<td>([01]{4})</td>", page)
+    assert len(bits) == 30 and set(bits) == {"1001"}, bits       # idle China No.1 line: ab = 10, cd = 01
