@@ -150,4 +150,5 @@ def test_test_call_from_the_browser_reaches_the_flow_and_the_cdr(wired):
     print("CDR:", rows, f"({time.monotonic() - t0:.1f} s)")
     assert len(rows) == 1
     called, caller, trunk, path, digits = rows[0]
-    assert called == "95588" and trunk == "station" and caller == "10000000000" and path.startswith("welcome>menu>three") and "menu=3" in digits, rows
+    assert called == "95588" and trunk == "station" and caller == "10000000000", rows
+    assert path.startswith("welcome>menu>three") and "menu=3" in digits, rows
