@@ -13,6 +13,7 @@ from trunkline.dsp.constants import RATE
 from trunkline.ivr import say
 from trunkline.ivr.demo import synth_tones
 from trunkline.ivr.prompts import PromptError, PromptLibrary
+from trunkline.media.moh import ensure_default
 
 QUEUE_TEXTS = {
     "en": {"queue-position": "You are caller number", "queue-ewt": "Your estimated waiting time is",
@@ -35,26 +36,15 @@ def install_prompts(library: PromptLibrary, langs: Iterable[str] = ("en", "zh"))
             library.define_text(name, text, lang=lang)
 
 
-def hold_music(seconds: float = 8.0) -> np.ndarray:
-    """A gentle default music on hold (int16 at 8 kHz): a slow arpeggio of soft sine notes with a decay."""
-    notes = [392.0, 494.0, 587.0, 784.0, 587.0, 494.0, 440.0, 523.0]
-    n = int(seconds * RATE / len(notes))
-    t = np.arange(n) / RATE
-    env = np.exp(-t * 2.5) * np.minimum(1.0, t / 0.02)
-    parts = [3000 * env * (np.sin(2 * np.pi * f * t) + 0.3 * np.sin(4 * np.pi * f * t)) for f in notes]
-    return np.concatenate(parts).astype(np.int16)
-
-
 def ensure_queue_prompts(prompts_dir: str, langs: Iterable[str] = ("zh", "en"), numbers_up_to: int = 99) -> list[str]:
-    """Write the default queue prompts (position, expected wait, callback offer ..., music on hold) and the say-number
-    fragments they use (0..numbers_up_to) as <lang>/<name>.wav under prompts_dir when missing: spoken by
-    espeak-ng, else tone patterns (as the demo prompts). Recorded files already there are kept; returns
-    the paths written."""
+    """Write the default queue prompts (position, expected wait, callback offer ...) and the say-number
+    fragments they use (0..numbers_up_to) as <lang>/<name>.wav, and the default music-on-hold class, under
+    prompts_dir when missing: spoken by espeak-ng, else tone patterns (as the demo prompts). Recorded files
+    already there are kept; returns the paths written."""
     lib = PromptLibrary(prompts_dir)
     written: list[str] = []
-    moh = os.path.join(lib.root, "moh.wav")
-    if not os.path.exists(moh):
-        sf.write(moh, hold_music(), RATE, subtype="PCM_16")
+    moh = ensure_default(lib.root)        # the default music-on-hold class (media/moh.py: its one home)
+    if moh is not None:
         written.append(moh)
     for lang in langs:
         names = dict(QUEUE_TEXTS[lang])

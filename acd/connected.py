@@ -15,6 +15,7 @@ from trunkline.data.models import Recording
 from trunkline.media import Call, ChannelError, Hangup, RecordResult, Timeout
 from trunkline.media.engine import Conference
 from trunkline.media.futures import settle
+from trunkline.media.moh import moh_items
 
 from .core import ACDError
 from .queues import QueueConfig
@@ -219,7 +220,9 @@ class Connected:
         conn.held = True
         if conn.moh and not conn.caller.hungup:
             try:
-                conn.caller.start_audio(conn.moh, loop=True)
+                items = moh_items(conn.caller.engine.prompts, conn.moh)
+                if items:
+                    conn.caller.start_audio(*items, loop=True)
             except MISSING_AUDIO as exc:
                 log.warning("hold: music on hold %r unavailable (%s)", conn.moh, exc)
 

@@ -28,7 +28,7 @@ class QueueConfig:
     announce_first: float | None = None # first announcement after (default: announce_interval)
     announce_position: bool = True
     announce_ewt: bool = True
-    moh: str = "moh"                    # music on hold item (prompt name or file)
+    moh: str = "default"                # music-on-hold class (media/moh.py; else a prompt name or file)
     vip_numbers: list[str] = field(default_factory=list)
     vip_var: str = "vip"                # IVR variable that marks a VIP caller
     vip_priority: int = 10

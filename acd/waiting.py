@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from trunkline.media import Call, Hangup
+from trunkline.media.moh import moh_items
 
 from .announce import announcement
 from .core import ACDError, JoinResult
@@ -25,7 +26,9 @@ def play_moh(call: Call, cfg: QueueConfig) -> None:
     if not cfg.moh or call.hungup:
         return
     try:
-        call.start_audio(cfg.moh, loop=True)
+        items = moh_items(call.engine.prompts, cfg.moh)
+        if items:
+            call.start_audio(*items, loop=True)
     except MISSING_AUDIO as exc:
         log.warning("queue %s: music on hold %r unavailable (%s)", cfg.name, cfg.moh, exc)
 

@@ -15,16 +15,19 @@ from trunkline.data import numbers
 from trunkline.webadmin import config as config_pages
 from trunkline.webadmin import (
     cti,
+    hardware,
     health,
     i18n,
     live,
     messaging,
+    moh,
     records,
     reports,
     security,
     softphone,
     supervisor,
     terms,
+    testcall,
     typed_pages,
     workbench,
 )
@@ -87,6 +90,9 @@ def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
     app.register_blueprint(softphone.bp)        # its browser softphone (WebRTC)
     app.register_blueprint(supervisor.bp)       # the supervisor console (班长监控)
     app.register_blueprint(health.bp)           # /healthz and /metrics for operators (no login)
+    app.register_blueprint(moh.bp)              # music-on-hold classes
+    app.register_blueprint(hardware.bp)         # boards, spans, alarm history, SIP (read from the board)
+    app.register_blueprint(testcall.bp)         # test call into the hotline from the admin's browser phone
 
     notifier = live.Notifier()
     app.extensions["tl_notifier"] = notifier

@@ -1,5 +1,6 @@
 """Configuration pages: IVR flows (YAML editor with validation), prompts (upload, TTS), queues, agents,
-skills, calendars, blacklist, boards/spans (generic table editors), users/roles, audit and error logs."""
+skills, calendars, blacklist (generic table editors), users/roles, audit and error logs. Boards and spans are
+read from the running board (webadmin.hardware), not edited here."""
 from __future__ import annotations
 
 import datetime as dt
@@ -32,7 +33,7 @@ from werkzeug.wrappers import Response
 from trunkline.acd.models import AcdAgent, AcdMember, AcdQueue, AcdSkill
 from trunkline.data.db import Base, session_scope
 from trunkline.data.mail_models import FaxMailbox
-from trunkline.data.models import ROLES, AuditLog, Board, ErrorLog, RoleAllowlist, Span, User
+from trunkline.data.models import ROLES, AuditLog, ErrorLog, RoleAllowlist, User
 from trunkline.ivr import flowdoc
 from trunkline.ivr.models import (
     IvrBlacklistEntry,
@@ -67,8 +68,6 @@ TABLES: dict[str, tuple[type[Base], Any, list[str]]] = {
     "mailboxes": (IvrMailbox, _l("Voicemail boxes"), ["box", "pin", "name", "email", "max_seconds"]),
     "fax_mailboxes": (FaxMailbox, _l("Fax mailboxes"), ["did", "email", "name"]),
     "lookups": (IvrLookupSource, _l("Lookup sources"), ["name", "kind", "query", "field", "timeout", "enabled"]),
-    "boards": (Board, _l("Boards"), ["name", "url", "enabled"]),
-    "spans": (Span, _l("Spans"), ["board_id", "number", "trunk", "law", "channels", "options", "enabled"]),
     "role_allowlist": (RoleAllowlist, _l("Role IP allowlist"), ["role", "cidr"]),
 }
 SECRET_COLUMNS = {"pin", "password_hash", "pin_hash"}

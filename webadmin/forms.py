@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from trunkline.acd.models import AcdAgent, AcdMember, AcdQueue, AcdSkill
 from trunkline.acd.queues import QueueConfig, QueueConfigError
 from trunkline.acd.strategies import STRATEGIES
 from trunkline.data.db import Base
+from trunkline.media.moh import DEFAULT_CLASS, class_names
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 PHONE = re.compile(r"\+?[0-9*#]{1,32}")
@@ -51,6 +53,13 @@ def _queues(s: Session) -> list[str]:
     return list(s.scalars(select(AcdQueue.name).order_by(AcdQueue.name)))
 
 
+def _moh_classes(s: Session) -> list[str]:
+    """The music-on-hold classes under the running server's prompt directory ("" = the default class)."""
+    hub = current_app.config.get("HUB")
+    root = getattr(hub, "prompts_dir", None) or current_app.config.get("PROMPTS_DIR", "var/prompts")
+    return ["", DEFAULT_CLASS, *(c for c in class_names(root) if c != DEFAULT_CLASS)]   # default: made at start
+
+
 def _agents(s: Session) -> list[str]:
     return list(s.scalars(select(AcdAgent.id).order_by(AcdAgent.id)))
 
@@ -70,7 +79,7 @@ FORMS: dict[str, tuple[type[Base], list[Field]]] = {
               option=True, default=0),
         Field("max_no_answer", _l("No-answers before an agent goes on break"), "int", 1, 20, option=True,
               default=3),
-        Field("moh", _l("Music on hold class"), option=True, pattern=NAME, default="moh"),
+        Field("moh", _l("Music on hold class"), "select", choices=_moh_classes, option=True, default="default"),
         Field("voicemail_key", _l("Key for voicemail"), "select", choices=lambda s: DTMF_KEYS, option=True),
         Field("callback_key", _l("Key for a callback"), "select", choices=lambda s: DTMF_KEYS, option=True),
         Field("record", _l("Record calls"), "bool", option=True, default=True),

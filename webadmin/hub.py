@@ -49,7 +49,10 @@ class Hub:
     flows: the IVR flow registry (ivr.flows.FlowRegistry) the engine routes through, or None;
     prompts: the IVR prompt library the flows play from, or None (the editor opens prompts_dir);
     sms: the SMS service on the GSM modem (drivers.serial.sms_service.SmsService), or None;
-    campaigns: name -> running ivr.campaign.Campaign; campaign_manager: ivr.campaign_store.CampaignManager.
+    campaigns: name -> running ivr.campaign.Campaign; campaign_manager: ivr.campaign_store.CampaignManager;
+    board_config: what the configuration file says about the board (board_url, trunk_signaling, browser_phones,
+    sip_listen, sip_channels, sip_trunks without secrets); alarms: the span alarm watch (media.alarm_watch);
+    test_calls: test calls from the admin's browser phone (ivr.testcall.TestCalls), or None.
     """
     session_factory: Callable[[], Session]
     engine: EngineLike | None = None
@@ -63,3 +66,6 @@ class Hub:
     sms: Any = None
     campaigns: dict[str, Any] = field(default_factory=dict)
     campaign_manager: Any = None
+    board_config: dict[str, Any] = field(default_factory=dict)
+    alarms: Any = None
+    test_calls: Any = None

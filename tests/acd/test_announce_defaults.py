@@ -63,7 +63,7 @@ def test_queued_caller_hears_default_announcements(make_rig, tmp_path, caplog):
     pos = found_at(audio, load_audio(f"{root}/zh/queue-position.wav"))
     ewt = found_at(audio, load_audio(f"{root}/zh/queue-ewt.wav"))
     offer = found_at(audio, load_audio(f"{root}/zh/queue-callback-offer.wav"))
-    moh = found_at(audio, load_audio(f"{root}/moh.wav"), after=(offer or 0) + 1)
+    moh = found_at(audio, load_audio(f"{root}/moh/default/hold-music.wav"), after=(offer or 0) + 1)
     rms = np.sqrt(np.mean(np.asarray(audio, dtype=np.float64) ** 2))
     print(f"queue-position at {pos} s, expected wait at {ewt} s, callback offer at {offer} s, "
           f"music on hold at {moh} s, rms {rms:.0f}")

@@ -87,10 +87,11 @@ def test_zh_browser_gets_chinese_login_and_the_switch_is_kept_per_user(tmp_path)
 #: words that stay as they are in a Chinese page: product and protocol names, units, user names, zone names
 ALLOWED = {"Trunkline", "English", "CSV", "XLSX", "IVR", "GSM", "ECM", "CIDR", "FXS", "JSON", "TTS", "SMS", "PIN",
            "EWT", "URL", "IP", "Asia", "Shanghai", "admin", "super", "agent", "viewer", "billing", "bit", "YYYY", "HH",
-           "MM", "DD"}
+           "MM", "DD", "SIP", "AIS", "RAI", "RTCP"}
 PAGES = ["/live/channels", "/live/agents", "/live/wallboard", "/cdrs", "/recordings", "/voicemail", "/faxes",
          "/sms", "/campaigns", "/reports", "/config", "/config/flows", "/config/prompts", "/config/table/queues",
-         "/config/table/agents", "/config/table/members", "/config/users", "/audit", "/errors", "/no-such-page"]
+         "/config/table/agents", "/config/table/members", "/config/users", "/audit", "/errors", "/no-such-page",
+         "/config/moh", "/hardware", "/hardware/alarms", "/hardware/sip", "/testcall"]
 
 
 def test_chromium_in_zh_cn_shows_no_english_and_local_times(tmp_path, artifacts_dir):

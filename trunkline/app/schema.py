@@ -4,6 +4,7 @@ Importing this module imports each area's models, so `migrate`, `schema_diff` an
 `make_revision` (from `trunkline.data.schema`) see the whole schema.
 """
 import trunkline.acd.models
+import trunkline.data.alarm_models
 import trunkline.data.mail_models
 import trunkline.data.models
 import trunkline.data.sms_models
@@ -12,7 +13,7 @@ from trunkline.data.schema import make_revision, migrate, schema_diff
 
 #: the modules whose import defines tables on `trunkline.data.db.Base`
 MODEL_MODULES = (trunkline.data.models, trunkline.data.sms_models, trunkline.data.mail_models, trunkline.acd.models,
-                 trunkline.ivr.models)
+                 trunkline.ivr.models, trunkline.data.alarm_models)
 
 __all__ = ["MODEL_MODULES", "load_models", "make_revision", "migrate", "schema_diff"]
 

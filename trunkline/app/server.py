@@ -34,7 +34,9 @@ from trunkline.ivr.carrier import carrier_classifier
 from trunkline.ivr.demo import ensure_demo_prompts, hotline
 from trunkline.ivr.flows import FlowRegistry, Router
 from trunkline.ivr.prompts import espeak_available, set_tts_command
+from trunkline.ivr.testcall import TestCalls
 from trunkline.media import Call, Engine, PromptLibrary
+from trunkline.media.alarm_watch import AlarmWatch
 from trunkline.media.cdr import CdrRecorder
 from trunkline.pstn import SimError, SimRig, Switch
 from trunkline.pstn.gsm_modem import GsmModemSim
@@ -211,6 +213,15 @@ def sip_settings(cfg: Config, summary: StartupSummary) -> SipSettings | None:
     return settings
 
 
+def board_settings(cfg: Config, sip: SipSettings | None) -> dict[str, Any]:
+    """What the configuration file says about the board, for the hardware pages (SIP trunks without secrets)."""
+    trunks = [{k: v for k, v in dict(t).items() if k not in ("password", "username")} for t in cfg.sip_trunks]
+    return {"board_url": cfg.board_url, "trunk_signaling": cfg.trunk_signaling,
+            "browser_phones": cfg.browser_phones if cfg.board_url.startswith("sim://") else 0,
+            "sip_listen": sip.listen if sip is not None else "", "sip_channels": sip.channels if sip is not None else 0,
+            "sip_trunks": trunks}
+
+
 def sip_port_free(sip: SipSettings) -> bool:
     """True when the SIP listen address can be bound for UDP and TCP."""
     for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
@@ -272,13 +283,16 @@ async def serve(cfg: Config) -> None:
     summary.on("ACD", f"instance acd-{socket.gethostname()}")
     mail = start_mail(cfg, factory, summary)
     registry = install_flows(engine, cfg, factory, acd, DemoHotline(cfg.recordings_dir, cfg.language), mail=mail)
+    test_calls = TestCalls.install(engine)   # the admin's browser phone dials into the inbound route (web admin)
     campaigns: dict[str, Any] = {}       # name -> ivr.campaign.Campaign, shown and controlled in the web admin
     campaign_manager = make_campaign_manager(engine, cfg, factory, registry, campaigns)   # web-created, in the DB
 
+    alarm_watch = AlarmWatch(engine, factory)       # span alarms raised/cleared -> history (hardware pages)
     hub = Hub(session_factory=factory, engine=engine, acd=acd, writer=writer,
               recordings_dir=cfg.recordings_dir, prompts_dir=cfg.prompts_dir, fax_dir=cfg.fax_dir,
               flows=registry, prompts=registry.services.prompts, sms=sms, campaigns=campaigns,
-              campaign_manager=campaign_manager)
+              campaign_manager=campaign_manager, board_config=board_settings(cfg, sip), alarms=alarm_watch,
+              test_calls=test_calls)
     app = create_app({"DATABASE_URL": cfg.database_url, "PROMPTS_DIR": cfg.prompts_dir,
                       "METRICS_ALLOW": cfg.metrics_allow, "HTTPS": cfg.https, "TRUST_PROXY": cfg.trust_proxy,
                       "TIMEZONE": cfg.local_zone, "VOICEMAIL_DIRS": [cfg.voicemail_dir]}, hub)
@@ -299,6 +313,7 @@ async def serve(cfg: Config) -> None:
     tasks: list[asyncio.Future[None]] = []
     await acd.start()
     tasks.append(asyncio.ensure_future(_restore_campaigns(campaign_manager)))
+    tasks.append(asyncio.ensure_future(alarm_watch.run()))
     if sim is not None and cfg.demo_callers:
         tasks.append(asyncio.ensure_future(demo_callers(sim, cfg)))
     if retention.active:
