@@ -89,7 +89,7 @@ def _fetch(op, url, headers=None):
 
 
 def crawl(base, user):
-    """(url, status) of every problem link for `user`, and how many URLs were fetched."""
+    """(url, status) of every problem link for `user`, and the URLs fetched."""
     op = _login(base, user)
     seen, queue, bad = set(), ["/"], []
     while queue and len(seen) < 250:
@@ -114,7 +114,7 @@ def crawl(base, user):
                 nxt = u.path                      # the switch itself; not every page once more
             if nxt not in seen:
                 queue.append(nxt)
-    return bad, len(seen)
+    return bad, seen
 
 
 def test_every_link_and_media_url_as_every_role(tmp_path):
@@ -132,8 +132,11 @@ def test_every_link_and_media_url_as_every_role(tmp_path):
         time.sleep(3.0)                           # a few demo calls land
         fetched = {}
         for user in ROLES:
-            bad, n = crawl(base, user)
-            fetched[user] = n
+            bad, seen = crawl(base, user)
+            fetched[user] = len(seen)
+            if user == "boss":            # the hardware, music-on-hold and test-call pages are reached and fetched
+                assert {"/config/moh", "/config/moh/audio/default/hold-music", "/hardware", "/hardware/span/0",
+                        "/hardware/alarms", "/hardware/sip", "/testcall", "/static/testcall.js"} <= seen, sorted(seen)
             assert bad == [], (user, bad)
         print(f"\nURLs fetched per login: {fetched}")
         assert fetched["boss"] >= 40 and fetched["watch"] >= 15
