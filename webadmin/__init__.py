@@ -14,6 +14,7 @@ from waitress.server import create_server
 from trunkline.data import numbers
 from trunkline.webadmin import config as config_pages
 from trunkline.webadmin import (
+    adherence,
     cti,
     health,
     i18n,
@@ -23,6 +24,7 @@ from trunkline.webadmin import (
     reports,
     security,
     softphone,
+    staffing,
     supervisor,
     terms,
     typed_pages,
@@ -86,6 +88,8 @@ def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
     app.register_blueprint(workbench.bp)        # the agent workbench (坐席工作台)
     app.register_blueprint(softphone.bp)        # its browser softphone (WebRTC)
     app.register_blueprint(supervisor.bp)       # the supervisor console (班长监控)
+    app.register_blueprint(adherence.bp)        # its schedule adherence section + who should be signed in
+    app.register_blueprint(staffing.bp)         # the Erlang C staffing calculator
     app.register_blueprint(health.bp)           # /healthz and /metrics for operators (no login)
 
     notifier = live.Notifier()

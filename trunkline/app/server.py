@@ -23,6 +23,7 @@ from trunkline.data.config import Config
 from trunkline.data.db import make_session_factory
 from trunkline.data.mail_outbox import MailOutbox
 from trunkline.data.retention import RetentionPolicy, retention_loop
+from trunkline.ivr.voicemail_retention import VoicemailRetention, voicemail_retention_loop
 from trunkline.data.spool import DurableWriter
 from trunkline.drivers.board import open_board
 from trunkline.drivers.serial.sms_service import SmsService
@@ -289,6 +290,11 @@ async def serve(cfg: Config) -> None:
     if retention.active:
         summary.on("retention", f"recordings {cfg.recording_retention_days:g} d / {cfg.recordings_quota_mb:g} MB, "
                    f"CDRs {cfg.cdr_retention_days:g} d (0 = keep), every {cfg.retention_interval:g} s")
+    vm_retention = VoicemailRetention(cfg.voicemail_retention_days, int(cfg.voicemail_quota_mb * 1e6),
+                                      cfg.voicemail_unheard_days)
+    if vm_retention.active:
+        summary.on("voicemail retention", f"{cfg.voicemail_retention_days:g} d / {cfg.voicemail_quota_mb:g} MB "
+                   f"(0 = keep), unheard kept {cfg.voicemail_unheard_days:g} d, every {cfg.retention_interval:g} s")
     summary.on("engine", f"{board.channels} channels, {'real' if cfg.realtime else 'virtual'} time")
     summary.log()
 
@@ -299,6 +305,8 @@ async def serve(cfg: Config) -> None:
         tasks.append(asyncio.ensure_future(demo_callers(sim, cfg)))
     if retention.active:
         tasks.append(asyncio.ensure_future(retention_loop(factory, retention, cfg.retention_interval)))
+    if vm_retention.active:
+        tasks.append(asyncio.ensure_future(voicemail_retention_loop(factory, vm_retention, cfg.retention_interval)))
 
     def stop_starting_calls() -> None:
         campaign_manager.stop_all()     # stored state stays running/paused: they carry on at the next start
