@@ -12,7 +12,6 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from trunkline.data import numbers
-from trunkline.webadmin import config as config_pages
 from trunkline.webadmin import (
     adherence,
     cti,
@@ -30,6 +29,7 @@ from trunkline.webadmin import (
     typed_pages,
     workbench,
 )
+from trunkline.webadmin import config as config_pages
 from trunkline.webadmin.hub import Hub
 
 log = logging.getLogger("trunkline.webadmin")

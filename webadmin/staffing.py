@@ -30,30 +30,28 @@ CSV_FIELDS = ["interval", "calls", "aht", "traffic", "agents", "scheduled", "ser
 
 def plan_day(s: Any, day: dt.date, tz: dt.tzinfo, queue: str, sl_target: float, sl_seconds: float,
              max_occupancy: float, shrinkage: float, aht: float | None = None) -> dict[str, Any]:
-    """Per half hour of local `day`: offered calls of `queue` ("" = all queues) and the proposal for them.
-    AHT = `aht` when given, else the day's observed AHT of the queue (talk + configured wrap-up).
+    """Per local half hour (00:00..23:30) of `day`: offered calls of `queue` ("" = all queues) and the
+    proposal for them. AHT = `aht` when given, else the day's observed AHT of the queue (talk + configured
+    wrap-up). On a daylight-saving change the repeated hour's calls fall into the same wall-clock slot.
     Raises StaffingError for inputs out of range or a day with calls but no handled call to measure AHT."""
     a, b = figures.day_bounds(day, tz)
     whole = figures.compute(s, a, b, sl_seconds=sl_seconds, tz=tz)
     day_figs = whole["queues"].get(queue) if queue else whole["overall"]
     observed = float(day_figs["aht"]) if day_figs else 0.0
     use_aht = aht if aht is not None else observed
+    halves = whole["by_half_hour"]
+    offered = halves.get(queue, [0] * 48) if queue else [sum(v[i] for v in halves.values()) for i in range(48)]
+    if sum(offered) and use_aht <= 0:
+        raise StaffingError("no handled call on this day to measure the average handle time: enter one")
     rows: list[dict[str, Any]] = []
-    t = a
-    while t < b:
-        figs = figures.compute(s, t, min(t + INTERVAL, b), sl_seconds=sl_seconds, tz=tz)
-        part = figs["queues"].get(queue) if queue else figs["overall"]
-        calls = int(part["offered"]) if part else 0
-        if calls and use_aht <= 0:
-            raise StaffingError("no handled call on this day to measure the average handle time: enter one")
-        p: Staffing = required_agents(calls, use_aht if calls else 1.0, min(INTERVAL, b - t), sl_target,
-                                      sl_seconds, max_occupancy, shrinkage)
-        rows.append({"interval": dt.datetime.fromtimestamp(t, tz).strftime("%H:%M"), "calls": calls,
+    for i, calls in enumerate(offered):
+        p: Staffing = required_agents(calls, use_aht if calls else 1.0, INTERVAL, sl_target, sl_seconds,
+                                      max_occupancy, shrinkage)
+        rows.append({"interval": f"{i // 2:02d}:{30 * (i % 2):02d}", "calls": calls,
                      "aht": round(use_aht, 1) if calls else 0.0, "traffic": round(p.traffic, 2),
                      "agents": p.agents, "scheduled": p.scheduled,
                      "service_level": round(100 * p.service_level, 1), "asa": round(p.asa, 1),
                      "occupancy": round(100 * p.occupancy, 1)})
-        t += INTERVAL
     return {"rows": rows, "observed_aht": observed, "aht": use_aht,
             "calls": sum(r["calls"] for r in rows), "peak": max((r["scheduled"] for r in rows), default=0),
             "agent_hours": round(sum(r["scheduled"] for r in rows) * INTERVAL / 3600.0, 1)}

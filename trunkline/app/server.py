@@ -23,7 +23,6 @@ from trunkline.data.config import Config
 from trunkline.data.db import make_session_factory
 from trunkline.data.mail_outbox import MailOutbox
 from trunkline.data.retention import RetentionPolicy, retention_loop
-from trunkline.ivr.voicemail_retention import VoicemailRetention, voicemail_retention_loop
 from trunkline.data.spool import DurableWriter
 from trunkline.drivers.board import open_board
 from trunkline.drivers.serial.sms_service import SmsService
@@ -35,6 +34,7 @@ from trunkline.ivr.carrier import carrier_classifier
 from trunkline.ivr.demo import ensure_demo_prompts, hotline
 from trunkline.ivr.flows import FlowRegistry, Router
 from trunkline.ivr.prompts import espeak_available, set_tts_command
+from trunkline.ivr.voicemail_retention import VoicemailRetention, voicemail_retention_loop
 from trunkline.media import Call, Engine, PromptLibrary
 from trunkline.media.cdr import CdrRecorder
 from trunkline.pstn import SimError, SimRig, Switch

@@ -6,8 +6,8 @@
   function render(d){
     document.getElementById('adherence-time').textContent = d.time;
     const sum = document.getElementById('adherence-summary');
-    sum.textContent = sum.dataset.text.replace('%(s)s', d.scheduled).replace('%(i)s', d.signed_in)
-      .replace('%(r)s', d.ready).replace('%(o)s', d.out_of_adherence);
+    sum.textContent = sum.dataset.text.replace('{s}', d.scheduled).replace('{i}', d.signed_in)
+      .replace('{r}', d.ready).replace('{o}', d.out_of_adherence);
     const tb = root.querySelector('tbody'); tb.textContent = '';
     for (const a of d.agents){
       const tr = el('tr', null, a.adherent ? 'adherent' : 'out-of-adherence level-alarm'); tr.dataset.agent = a.agent;
