@@ -18,6 +18,7 @@
     }
     const ul = document.getElementById('adherence-problems'); ul.textContent = '';
     for (const p of d.problems) ul.append(el('li', p));
+    ul.hidden = d.problems.length === 0;
   }
   function refresh(){ fetch(root.dataset.url, {credentials: 'same-origin'}).then(r => r.json()).then(render).catch(() => {}); }
   refresh(); setInterval(refresh, 5000);
