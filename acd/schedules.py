@@ -151,34 +151,65 @@ def load_shifts(s: Session) -> tuple[list[Shift], list[str]]:
     return shifts, problems
 
 
-def schedule_at(factory: Callable[[], Session], when: dt.datetime, tz: dt.tzinfo,
-                calendars: Mapping[str, Calendar] | None = None) -> tuple[dict[str, Scheduled], list[str]]:
-    """({agent covered by an enabled shift: their scheduled status at `when` (aware, or naive local)},
-    problems). Working in one shift beats a break in another. A shift naming a missing calendar runs on its
-    weekdays only and says so in the problems."""
-    local = _local(when, tz)
-    with factory() as s:
-        shifts, problems = load_shifts(s)
-        members: dict[str, list[str]] = {}
-        for q, a in s.execute(select(AcdMember.queue, AcdMember.agent)):
-            members.setdefault(q, []).append(a)
+@dataclass
+class Roster:
+    """The enabled shifts, queue members and calendars loaded once, to ask about many instants."""
+    shifts: list[Shift]
+    members: dict[str, list[str]]
+    calendars: dict[str, Calendar | None]
+    problems: list[str]
+
+    @classmethod
+    def load(cls, factory: Callable[[], Session], calendars: Mapping[str, Calendar] | None = None) -> Roster:
+        """Read shifts, memberships and the shifts' calendars (a missing calendar is a problem, not an error)."""
+        with factory() as s:
+            shifts, problems = load_shifts(s)
+            members: dict[str, list[str]] = {}
+            for q, a in s.execute(select(AcdMember.queue, AcdMember.agent)):
+                members.setdefault(q, []).append(a)
         cals: dict[str, Calendar | None] = {}
-        for name in {sh.calendar for sh in shifts if sh.calendar}:
+        for name in sorted({sh.calendar for sh in shifts if sh.calendar}):
             try:
                 cals[name] = calendars[name] if calendars is not None else _calendar.load(factory, name)
             except (KeyError, CalendarError):
                 cals[name] = None
                 problems.append(f"calendar {name!r} not found: its shifts follow their weekdays only")
-    out: dict[str, Scheduled] = {}
-    rank = {OFF: 0, BREAK: 1, WORKING: 2}
-    for sh in shifts:
-        status, until = sh.status_at(local, cals.get(sh.calendar) if sh.calendar else None)
-        for agent in ([sh.agent] if sh.agent else members.get(sh.group, [])):
-            cur = out.setdefault(agent, Scheduled())
-            if rank[status] > rank[cur.status] or (status == cur.status != OFF and until and cur.until
-                                                   and until > cur.until):
-                cur.status, cur.shift, cur.until = status, sh.name, until
-    return out, problems
+        return cls(shifts, members, cals, problems)
+
+    def at(self, local: dt.datetime) -> dict[str, Scheduled]:
+        """Agent -> scheduled status at naive local time `local`; working in one shift beats a break in another."""
+        out: dict[str, Scheduled] = {}
+        rank = {OFF: 0, BREAK: 1, WORKING: 2}
+        for sh in self.shifts:
+            status, until = sh.status_at(local, self.calendars.get(sh.calendar) if sh.calendar else None)
+            for agent in ([sh.agent] if sh.agent else self.members.get(sh.group, [])):
+                cur = out.setdefault(agent, Scheduled())
+                if rank[status] > rank[cur.status] or (status == cur.status != OFF and until and cur.until
+                                                       and until > cur.until):
+                    cur.status, cur.shift, cur.until = status, sh.name, until
+        return out
+
+
+def schedule_at(factory: Callable[[], Session], when: dt.datetime, tz: dt.tzinfo,
+                calendars: Mapping[str, Calendar] | None = None) -> tuple[dict[str, Scheduled], list[str]]:
+    """({agent covered by an enabled shift: their scheduled status at `when` (aware, or naive local)},
+    problems). A shift naming a missing calendar runs on its weekdays only and says so in the problems."""
+    roster = Roster.load(factory, calendars)
+    return roster.at(_local(when, tz)), roster.problems
+
+
+def working_per_slot(factory: Callable[[], Session], day: dt.date, agents: Iterable[str] | None = None,
+                     slot_minutes: int = 30) -> list[int]:
+    """Agents (of `agents`, default all) scheduled to work (not on a break) at the middle of each local
+    `slot_minutes` slot of `day`, from 00:00 on."""
+    roster = Roster.load(factory)
+    wanted = set(agents) if agents is not None else None
+    start = dt.datetime.combine(day, dt.time())
+    out = []
+    for i in range(DAY_MIN // slot_minutes):
+        sched = roster.at(start + dt.timedelta(minutes=slot_minutes * i + slot_minutes / 2))
+        out.append(sum(1 for a, sc in sched.items() if sc.status == WORKING and (wanted is None or a in wanted)))
+    return out
 
 
 def should_be_signed_in(factory: Callable[[], Session], when: dt.datetime, tz: dt.tzinfo) -> list[str]:

@@ -13,8 +13,9 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from trunkline.acd import schedules
 from trunkline.acd.erlang import Staffing, StaffingError, required_agents
-from trunkline.acd.models import AcdQueue
+from trunkline.acd.models import AcdMember, AcdQueue
 from trunkline.data.db import session_scope
 
 from . import figures
@@ -25,14 +26,17 @@ from .security import audit, db, require
 bp = Blueprint("staffing", __name__)
 
 INTERVAL = 1800.0               # s: the planning interval (half an hour)
-CSV_FIELDS = ["interval", "calls", "aht", "traffic", "agents", "scheduled", "service_level", "asa", "occupancy"]
+CSV_FIELDS = ["interval", "calls", "aht", "traffic", "agents", "scheduled", "service_level", "asa", "occupancy",
+              "on_shift", "gap"]
 
 
 def plan_day(s: Any, day: dt.date, tz: dt.tzinfo, queue: str, sl_target: float, sl_seconds: float,
-             max_occupancy: float, shrinkage: float, aht: float | None = None) -> dict[str, Any]:
+             max_occupancy: float, shrinkage: float, aht: float | None = None,
+             on_shift: list[int] | None = None) -> dict[str, Any]:
     """Per local half hour (00:00..23:30) of `day`: offered calls of `queue` ("" = all queues) and the
     proposal for them. AHT = `aht` when given, else the day's observed AHT of the queue (talk + configured
     wrap-up). On a daylight-saving change the repeated hour's calls fall into the same wall-clock slot.
+    `on_shift`: agents the staff shifts have working in each slot; gap = on_shift - agents on the phones.
     Raises StaffingError for inputs out of range or a day with calls but no handled call to measure AHT."""
     a, b = figures.day_bounds(day, tz)
     whole = figures.compute(s, a, b, sl_seconds=sl_seconds, tz=tz)
@@ -51,7 +55,9 @@ def plan_day(s: Any, day: dt.date, tz: dt.tzinfo, queue: str, sl_target: float, 
                      "aht": round(use_aht, 1) if calls else 0.0, "traffic": round(p.traffic, 2),
                      "agents": p.agents, "scheduled": p.scheduled,
                      "service_level": round(100 * p.service_level, 1), "asa": round(p.asa, 1),
-                     "occupancy": round(100 * p.occupancy, 1)})
+                     "occupancy": round(100 * p.occupancy, 1),
+                     "on_shift": on_shift[i] if on_shift is not None else "",
+                     "gap": on_shift[i] - p.agents if on_shift is not None else ""})
     return {"rows": rows, "observed_aht": observed, "aht": use_aht,
             "calls": sum(r["calls"] for r in rows), "peak": max((r["scheduled"] for r in rows), default=0),
             "agent_hours": round(sum(r["scheduled"] for r in rows) * INTERVAL / 3600.0, 1)}
@@ -72,9 +78,12 @@ def _inputs() -> dict[str, Any]:
 
 def _plan(inp: dict[str, Any]) -> dict[str, Any]:
     with session_scope(db()) as s:
+        members = (list(s.scalars(select(AcdMember.agent).where(AcdMember.queue == inp["queue"])))
+                   if inp["queue"] else None)
+        on_shift = schedules.working_per_slot(db(), inp["day"], members)
         try:
             return plan_day(s, inp["day"], inp["tz"], inp["queue"], inp["sl"] / 100.0, inp["sl_seconds"],
-                            inp["max_occupancy"] / 100.0, inp["shrinkage"] / 100.0, inp["aht"])
+                            inp["max_occupancy"] / 100.0, inp["shrinkage"] / 100.0, inp["aht"], on_shift)
         except StaffingError as exc:
             abort(400, description=_("Cannot compute the staffing: %(why)s", why=str(exc)))
 

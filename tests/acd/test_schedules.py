@@ -121,3 +121,14 @@ def test_bad_shifts_are_refused_with_reasons(site):
     sched, problems = schedules.schedule_at(factory, at("2026-10-02 23:00"), SH)
     assert sched["1003"].status == WORKING and sched["1001"].status == OFF
     assert any("broken" in p for p in problems) and any("nowhere" in p for p in problems)
+
+
+def test_working_agents_per_half_hour(site):
+    factory, _ = site
+    wed = schedules.working_per_slot(factory, dt.date(2026, 9, 30))
+    assert len(wed) == 48 and wed[17] == 0 and wed[18] == 2 and wed[24] == 0 and wed[31] == 2 and wed[36] == 0
+    assert sum(wed) == 2 * (18 - 2)                          # 9 h less the lunch hour, in half hours
+    assert schedules.working_per_slot(factory, dt.date(2026, 9, 30), agents=["1001"])[18] == 1
+    sat = schedules.working_per_slot(factory, dt.date(2026, 10, 3))      # Friday's night shift, break at 02:00
+    assert sat[:13] == [1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0]
+    assert schedules.working_per_slot(factory, dt.date(2026, 10, 1)) == [0] * 48   # 国庆节

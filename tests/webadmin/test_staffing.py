@@ -1,7 +1,7 @@
 """The Erlang C staffing page end to end on a known day of traffic written to the queue log (Asia/Shanghai):
 calls per half hour and AHT observed through webadmin.figures, the proposal per interval equal to an
-independent exact Erlang C search, the assumptions shown (in Chinese too), the CSV export with BOM, and
-clear 400s for bad inputs."""
+independent exact Erlang C search, the agents the staff shifts have working beside it, the assumptions shown
+(in Chinese too), the CSV export with BOM, and clear 400s for bad inputs."""
 import csv
 import datetime as dt
 import io
@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from web_fixtures import login, make_app
 
+from trunkline.acd.models import AcdAgent, AcdMember, AcdQueue, AcdShift
 from trunkline.acd.queue_log import log_event
 from trunkline.data.db import session_scope
 
@@ -35,6 +36,14 @@ def exact_agents(calls, aht, sl=0.8, t=20.0, interval=1800.0):
 def _site(tmp_path):
     app, hub = make_app(tmp_path)
     with session_scope(hub.session_factory) as s:
+        s.add(AcdQueue(name="billing", strategy="ring-all", options={}))
+        s.add_all([AcdAgent(id="1001"), AcdAgent(id="1002"), AcdAgent(id="2001")])
+        s.flush()
+        s.add_all([AcdMember(queue="billing", agent="1001"), AcdMember(queue="billing", agent="1002")])
+        s.add(AcdShift(name="morning", group="billing", agent="", weekdays="mon-sun", start="09:00", end="10:00",
+                       breaks="09:40-09:50", calendar="", enabled=1))
+        s.add(AcdShift(name="other", group="", agent="2001", weekdays="mon-sun", start="09:00", end="10:00",
+                       breaks="", calendar="", enabled=1))
         for start, (queue, calls, talk) in TRAFFIC.items():
             t0 = dt.datetime.fromisoformat(f"2026-09-30 {start}").replace(tzinfo=SH).timestamp()
             for i in range(calls):
@@ -63,7 +72,7 @@ def test_staffing_page_and_csv_on_a_known_day(tmp_path):
     assert r.status_code == 200 and r.data.startswith("\ufeff".encode())
     rows = list(csv.reader(io.StringIO(r.data.decode("utf-8-sig"))))
     assert rows[0] == ["interval", "calls", "aht", "traffic", "agents", "scheduled", "service_level", "asa",
-                       "occupancy"]
+                       "occupancy", "on_shift", "gap"]
     by = {row[0]: row for row in rows[1:49]}
     assert len(by) == 48 and by["00:00"][1] == "0"
     aht = (100 * 180 + 40 * 240) / 140                                  # the day's AHT (talk, no wrap-up)
@@ -73,6 +82,8 @@ def test_staffing_page_and_csv_on_a_known_day(tmp_path):
         n = exact_agents(calls, aht)
         assert int(row[4]) == n and int(row[5]) == math.ceil(n / 0.7), (start, row)
         assert float(row[6]) >= 80.0
+    # the staff shifts beside the proposal: billing's two agents work 09:00-10:00 with a break 09:40-09:50
+    assert (by["09:00"][9:], by["09:30"][9], by["10:30"][9]) == (["2", str(2 - exact_agents(100, aht))], "0", "0")
     assert ["day", "2026-09-30", "zone", "Asia/Shanghai", "queue", "billing"] == rows[50][:6]
     # the textbook case through the page: 100 calls, AHT 180 s given, 80/20 -> 14 agents
     r = c.get("/reports/staffing.csv?day=2026-09-30&queue=billing&aht=180&max_occupancy=100&shrinkage=0")
