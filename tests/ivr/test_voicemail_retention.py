@@ -4,7 +4,9 @@ exceeded and reported); the periodic loop the server starts applies the policy."
 import asyncio
 import datetime as dt
 
+from trunkline.app import server
 from trunkline.app.schema import migrate
+from trunkline.data.config import load_config
 from trunkline.data.db import make_session_factory, session_scope
 from trunkline.ivr.models import IvrMailbox, IvrVoicemailMessage
 from trunkline.ivr.voicemail_retention import (
@@ -84,3 +86,14 @@ def test_loop_applies_the_policy(tmp_path):
 
     asyncio.run(main())
     assert _left(factory, tmp_path) == []
+
+
+def test_server_policy_from_the_configuration():
+    cfg = load_config(env={"TRUNKLINE_VOICEMAIL_RETENTION_DAYS": "60", "TRUNKLINE_VOICEMAIL_QUOTA_MB": "500",
+                                  "TRUNKLINE_VOICEMAIL_UNHEARD_DAYS": "14"})
+    summary = server.StartupSummary()
+    policy = server.voicemail_retention(cfg, summary)
+    assert (policy.days, policy.quota_bytes, policy.unheard_days, policy.active) == (60.0, 500_000_000, 14.0, True)
+    assert any("voicemail retention" in line and "unheard kept 14 d" in line for line in summary.lines)
+    off = server.StartupSummary()
+    assert not server.voicemail_retention(load_config(env={}), off).active and off.lines == []

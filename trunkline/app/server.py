@@ -222,6 +222,16 @@ def sip_port_free(sip: SipSettings) -> bool:
     return True
 
 
+def voicemail_retention(cfg: Config, summary: StartupSummary) -> VoicemailRetention:
+    """The voicemail retention policy of the configuration (its line in the startup summary when active)."""
+    policy = VoicemailRetention(cfg.voicemail_retention_days, int(cfg.voicemail_quota_mb * 1e6),
+                                cfg.voicemail_unheard_days)
+    if policy.active:
+        summary.on("voicemail retention", f"{cfg.voicemail_retention_days:g} d / {cfg.voicemail_quota_mb:g} MB "
+                   f"(0 = keep), unheard kept {cfg.voicemail_unheard_days:g} d, every {cfg.retention_interval:g} s")
+    return policy
+
+
 async def serve(cfg: Config) -> None:
     """Run the server until cancelled (Ctrl-C)."""
     summary = StartupSummary()
@@ -290,11 +300,7 @@ async def serve(cfg: Config) -> None:
     if retention.active:
         summary.on("retention", f"recordings {cfg.recording_retention_days:g} d / {cfg.recordings_quota_mb:g} MB, "
                    f"CDRs {cfg.cdr_retention_days:g} d (0 = keep), every {cfg.retention_interval:g} s")
-    vm_retention = VoicemailRetention(cfg.voicemail_retention_days, int(cfg.voicemail_quota_mb * 1e6),
-                                      cfg.voicemail_unheard_days)
-    if vm_retention.active:
-        summary.on("voicemail retention", f"{cfg.voicemail_retention_days:g} d / {cfg.voicemail_quota_mb:g} MB "
-                   f"(0 = keep), unheard kept {cfg.voicemail_unheard_days:g} d, every {cfg.retention_interval:g} s")
+    vm_retention = voicemail_retention(cfg, summary)
     summary.on("engine", f"{board.channels} channels, {'real' if cfg.realtime else 'virtual'} time")
     summary.log()
 
