@@ -12,8 +12,8 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from trunkline.data import numbers
+from trunkline.webadmin import config as config_pages
 from trunkline.webadmin import (
-    adherence,
     cti,
     health,
     i18n,
@@ -21,6 +21,7 @@ from trunkline.webadmin import (
     messaging,
     records,
     reports,
+    schedule_adherence,
     security,
     softphone,
     staffing,
@@ -29,7 +30,6 @@ from trunkline.webadmin import (
     typed_pages,
     workbench,
 )
-from trunkline.webadmin import config as config_pages
 from trunkline.webadmin.hub import Hub
 
 log = logging.getLogger("trunkline.webadmin")
@@ -88,7 +88,7 @@ def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
     app.register_blueprint(workbench.bp)        # the agent workbench (坐席工作台)
     app.register_blueprint(softphone.bp)        # its browser softphone (WebRTC)
     app.register_blueprint(supervisor.bp)       # the supervisor console (班长监控)
-    app.register_blueprint(adherence.bp)        # its schedule adherence section + who should be signed in
+    app.register_blueprint(schedule_adherence.bp)   # its schedule adherence section + who should be signed in
     app.register_blueprint(staffing.bp)         # the Erlang C staffing calculator
     app.register_blueprint(health.bp)           # /healthz and /metrics for operators (no login)
 
