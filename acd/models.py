@@ -137,8 +137,24 @@ class AcdCommand(Base):
     result: Mapped[str] = mapped_column(Text, default="")
 
 
+class AcdShift(Base):
+    """A staff shift (班次) of a queue's agents (`group`) or of one agent: local times HH:MM (`end` <= `start` =
+    ends the next day), weekdays "mon,tue,..", breaks "HH:MM-HH:MM,..", an optional calendar whose holidays
+    cancel the shift and whose make-up workdays (调休) add it."""
+    __tablename__ = "acd_shifts"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    group: Mapped[str] = mapped_column(String(64), default="")              # a queue: its members
+    agent: Mapped[str] = mapped_column(String(64), default="")              # or one agent
+    weekdays: Mapped[str] = mapped_column(String(64), default="mon,tue,wed,thu,fri")
+    start: Mapped[str] = mapped_column(String(5), default="09:00")
+    end: Mapped[str] = mapped_column(String(5), default="18:00")
+    breaks: Mapped[str] = mapped_column(String(255), default="")
+    calendar: Mapped[str] = mapped_column(String(64), default="")
+    enabled: Mapped[int] = mapped_column(Integer, default=1)
+
+
 ACD_TABLES: list[Table] = [cast(Table, m.__table__) for m in (AcdQueue, AcdAgent, AcdMember, AcdSkill, AcdEntry,
-                                    AcdQueueLog, AcdCtiEvent, AcdCommand)]
+                                    AcdQueueLog, AcdCtiEvent, AcdCommand, AcdShift)]
 
 
 def create_tables(engine: Engine) -> None:

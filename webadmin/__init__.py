@@ -23,8 +23,10 @@ from trunkline.webadmin import (
     moh,
     records,
     reports,
+    schedule_adherence,
     security,
     softphone,
+    staffing,
     supervisor,
     terms,
     testcall,
@@ -89,6 +91,8 @@ def create_app(config: dict[str, Any] | None, hub: Hub) -> Flask:
     app.register_blueprint(workbench.bp)        # the agent workbench (坐席工作台)
     app.register_blueprint(softphone.bp)        # its browser softphone (WebRTC)
     app.register_blueprint(supervisor.bp)       # the supervisor console (班长监控)
+    app.register_blueprint(schedule_adherence.bp)   # its schedule adherence section + who should be signed in
+    app.register_blueprint(staffing.bp)         # the Erlang C staffing calculator
     app.register_blueprint(health.bp)           # /healthz and /metrics for operators (no login)
     app.register_blueprint(moh.bp)              # music-on-hold classes
     app.register_blueprint(hardware.bp)         # boards, spans, alarm history, SIP (read from the board)

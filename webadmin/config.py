@@ -30,7 +30,7 @@ from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, Integer, fu
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from trunkline.acd.models import AcdAgent, AcdMember, AcdQueue, AcdSkill
+from trunkline.acd.models import AcdAgent, AcdMember, AcdQueue, AcdShift, AcdSkill
 from trunkline.data.db import Base, session_scope
 from trunkline.data.mail_models import FaxMailbox
 from trunkline.data.models import ROLES, AuditLog, ErrorLog, RoleAllowlist, User
@@ -50,6 +50,8 @@ from .flow_diagram import diagram
 from .forms import FORMS
 from .rows import listed
 from .security import audit, can, db, hash_password, parse_cidrs, require, sessions, would_lock_out
+from .shift_form import COLUMNS as SHIFT_COLUMNS
+from .shift_form import TITLE as SHIFT_TITLE
 from .terms import term
 from .typed_pages import typed_page
 
@@ -61,6 +63,7 @@ TABLES: dict[str, tuple[type[Base], Any, list[str]]] = {
     "agents": (AcdAgent, _l("Agents"), ["id", "name", "pin", "station_port", "number", "host"]),
     "members": (AcdMember, _l("Queue members"), ["queue", "agent", "penalty", "position", "weight"]),
     "skills": (AcdSkill, _l("Agent skills"), ["agent", "skill", "level"]),
+    "shifts": (AcdShift, SHIFT_TITLE, SHIFT_COLUMNS),
     "calendars": (IvrCalendar, _l("Calendars"), ["name", "timezone", "weekly"]),
     "calendar_days": (IvrCalendarDay, _l("Holidays and make-up days"), ["calendar_id", "day", "kind", "name", "hours"]),
     "blacklist": (IvrBlacklistEntry, _l("Blacklist"),

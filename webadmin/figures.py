@@ -102,7 +102,8 @@ def queue_wrapups(s: Session) -> dict[str, float]:
 def compute(s: Session, a: float, b: float, sl_seconds: float = 20.0, short_abandon: float = SHORT_ABANDON,
             tz: dt.tzinfo = dt.timezone.utc, now: float | None = None) -> dict[str, Any]:
     """Figures for queue legs entered in [a, b) (ACD clock s): {"queues", "agents", "overall", "by_hour"
-    (offered/answered/abandoned per local hour of `tz`), "problems"}; `now` ends open sign-ins (default b)."""
+    (offered/answered/abandoned per local hour of `tz`), "by_half_hour" ({queue: offered per local half
+    hour, 48}), "problems"}; `now` ends open sign-ins (default b)."""
     end = min(b, now) if now is not None else b
     wrapups = queue_wrapups(s)
     rows = s.execute(select(AcdQueueLog.time, AcdQueueLog.callid, AcdQueueLog.queue, AcdQueueLog.agent,
@@ -114,13 +115,16 @@ def compute(s: Session, a: float, b: float, sl_seconds: float = 20.0, short_aban
     agents: defaultdict[str, _Acc] = defaultdict(_Acc)
     overall = _Acc()
     by_hour = [{"offered": 0, "answered": 0, "abandoned": 0} for _ in range(24)]
+    by_half_hour: defaultdict[str, list[int]] = defaultdict(lambda: [0] * 48)   # queue -> offered per local 30 min
     legs: dict[str, dict[str, Any]] = {}        # callid -> open leg (queue, entered, connected, agent, hour)
     for t, callid, queue, agent, ev in rows:
         if ev == "ENTERQUEUE":
             legs.pop(callid, None)
             if t >= b:
                 continue
-            hour = dt.datetime.fromtimestamp(t, tz).hour
+            local = dt.datetime.fromtimestamp(t, tz)
+            hour = local.hour
+            by_half_hour[queue][hour * 2 + local.minute // 30] += 1
             legs[callid] = {"queue": queue, "entered": t, "connected": None, "agent": None, "hour": hour}
             for acc in (queues[queue], overall):
                 acc.offered += 1
@@ -169,6 +173,7 @@ def compute(s: Session, a: float, b: float, sl_seconds: float = 20.0, short_aban
     return {"queues": {k: v.queue_figures() for k, v in sorted(queues.items())},
             "agents": {k: v.agent_figures() for k, v in sorted(agents.items())},
             "overall": overall.queue_figures(), "by_hour": by_hour, "sl_seconds": sl_seconds,
+            "by_half_hour": {k: v for k, v in sorted(by_half_hour.items())},
             "short_abandon": short_abandon}
 
 

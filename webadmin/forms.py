@@ -105,6 +105,11 @@ FORMS: dict[str, tuple[type[Base], list[Field]]] = {
     ]),
 }
 
+#: page -> a whole-form check run after the field checks (adds {field: message} to its errors argument);
+#: pages defined in other modules (webadmin.shift_form) register their form in FORMS and their check here
+CHECKS: dict[str, Callable[[dict[str, Any], Session, dict[str, str]], None]] = {}
+
+
 
 def _number(f: Field, text: str) -> tuple[Any, str | None]:
     lo, hi = f.lo, f.hi
@@ -157,6 +162,8 @@ def validate(page: str, data: Mapping[str, Any], s: Session, update: bool = Fals
         values[f.key] = text
     if not errors and page == "queues":
         _check_queue(values, s, errors)
+    if not errors and page in CHECKS:
+        CHECKS[page](values, s, errors)
     if errors:
         raise FormErrors(errors)
     return values

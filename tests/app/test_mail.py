@@ -1,11 +1,15 @@
 """Voicemail and received faxes e-mailed through the server's wiring (`server.start_mail` and
 `server.install_flows(..., mail=)`), delivered to a real local SMTP server (aiosmtpd) and parsed back:
-recipients, subject, the WAV recorded through the simulator and the received fax TIFF, byte for byte;
+recipients, subject, the WAV recorded through the simulator byte for byte, and the received two-page fax
+as a PDF that poppler reads back (page count, every pixel of the received TIFF);
 per-DID fax mailboxes with a '*' default for the other DIDs."""
 import io
+import re
+import subprocess
 
 import numpy as np
 import soundfile as sf
+from PIL import Image
 from smtp_sink import SmtpSink, attachments
 from sqlalchemy import select
 from wiring_rig import WiredServer, tone
@@ -15,7 +19,7 @@ from trunkline.data.db import session_scope
 from trunkline.data.mail_models import FaxMailbox
 from trunkline.data.models import Fax
 from trunkline.fax.convert import synth_document
-from trunkline.fax.tiff import write_tiff
+from trunkline.fax.tiff import read_tiff, write_tiff
 from trunkline.pstn.fax_far import FaxMachine
 
 VM_DID, FAX_DID, OTHER_DID = "4008001", "4008009", "4008077"
@@ -59,7 +63,7 @@ def check(srv, sink, tmp_path):
         await (vm if call.called == VM_DID else faxin)(call)
     srv.engine.route(by_did)
     doc = str(tmp_path / "doc.tif")
-    write_tiff(doc, synth_document(1, rows=300, seed=3), "g4")
+    write_tiff(doc, synth_document(2, rows=300, seed=3), "g4")
 
     async def script():
         await srv.sim.sleep(2.0)                                # layer 2 up
@@ -76,7 +80,7 @@ def check(srv, sink, tmp_path):
         return result
 
     far = srv.run(script, until=600.0)
-    assert far.ok and far.pages == 1, far
+    assert far.ok and far.pages == 2, far
     got = sink.wait(2, timeout=15.0)
     assert len(got) == 2, [m["Subject"] for _, _, m in got]
     by_rcpt = {tuple(rcpts): (mail_from, msg) for mail_from, rcpts, msg in got}
@@ -96,9 +100,23 @@ def check(srv, sink, tmp_path):
     with srv.factory() as s:
         (fid, path), = s.execute(select(Fax.id, Fax.path).where(Fax.direction == "in")).all()
     _, msg = by_rcpt[("fax-desk@example.com", "archive@example.com")]       # the DID's own fax mailbox
-    assert msg["Subject"] == f"Fax to {FAX_DID} from 02188880000 (1 pages)", msg["Subject"]
+    assert msg["Subject"] == f"Fax to {FAX_DID} from 02188880000 (2 pages)", msg["Subject"]
     assert f"Fax {fid} received on {FAX_DID}" in msg.get_body().get_content()
-    with open(path, "rb") as f:
-        tif = f.read()
-    assert attachments(msg) == {path.rsplit("/", 1)[1]: tif} and tif[:4] in (b"II*\x00", b"MM\x00*")
+    name = path.rsplit("/", 1)[1].rsplit(".", 1)[0] + ".pdf"
+    pdf = attachments(msg)[name]
+    assert list(attachments(msg)) == [name] and pdf[:5] == b"%PDF-" and "attached (PDF)" in \
+        msg.get_body().get_content()
+    part = next(p for p in msg.iter_attachments())
+    assert part.get_content_type() == "application/pdf"
+    (tmp_path / name).write_bytes(pdf)
+    info = subprocess.run(["pdfinfo", str(tmp_path / name)], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^Pages:\s+2$", info, re.M), info                  # poppler reads both pages
+    subprocess.run(["pdfimages", str(tmp_path / name), str(tmp_path / "pg")], check=True)
+    received = read_tiff(path)
+    assert len(received) == 2
+    for i, page in enumerate(received):                                 # the received fax, pixel for pixel
+        with Image.open(tmp_path / f"pg-{i:03d}.pbm") as im:
+            black = ~np.array(im.convert("1"), dtype=bool)
+        want = page.image.astype(bool) if page.fine else np.repeat(page.image.astype(bool), 2, axis=0)
+        assert np.array_equal(black, want)
     assert srv.mail.counts() == {"queued": 0, "sent": 2, "failed": 0}

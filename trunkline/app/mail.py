@@ -1,8 +1,10 @@
-"""E-mail delivery of voicemail and received faxes: hooks that put a message (WAV / TIFF attached) into
+"""E-mail delivery of voicemail and received faxes: hooks that put a message (WAV / PDF attached) into
 the durable outbox for the voicemail box's address or the DID's fax mailbox (fax_mailboxes, '*' = default)."""
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +14,8 @@ from sqlalchemy.orm import Session
 from trunkline.data.config import Config
 from trunkline.data.mail_models import FaxMailbox
 from trunkline.data.mail_outbox import MailError, MailOutbox, SmtpSettings
+from trunkline.fax.pdf import tiff_to_pdf
+from trunkline.fax.tiff import TiffError
 from trunkline.ivr.models import IvrMailbox
 
 log = logging.getLogger("trunkline.mail")
@@ -54,18 +58,28 @@ def fax_address(factory: Callable[[], Session], did: str) -> str:
 
 
 def fax_mailer(outbox: MailOutbox, factory: Callable[[], Session]) -> Callable[[dict[str, Any]], None]:
-    """The fax store's received hook: e-mail a received fax (TIFF attached) to its DID's fax mailbox."""
+    """The fax store's received hook: e-mail a received fax (as a PDF; the TIFF itself only when it cannot
+    be converted) to its DID's fax mailbox. The PDF is built in a temporary directory: the outbox keeps the
+    whole message, so the PDF is removed once the message is accepted."""
     def received(fax: dict[str, Any]) -> None:
         did = str(fax.get("did") or "")
         email = fax_address(factory, did)
         if not email.strip():
             return
         sender = fax.get("number") or "unknown"
-        try:
-            outbox.enqueue(email, f"Fax to {did or 'fax'} from {sender} ({fax.get('pages', 0)} pages)",
-                           f"Fax {fax.get('id')} received on {did or 'the fax line'}\nFrom: {sender} "
-                           f"(station id {fax.get('remote_ident') or '-'})\nPages: {fax.get('pages', 0)}\n"
-                           "The fax is attached (TIFF).\n", [str(fax["path"])])
-        except MailError as exc:
-            log.error("fax %s to %s cannot be e-mailed: %s", fax.get("id"), did, exc)
+        tiff = str(fax["path"])
+        with tempfile.TemporaryDirectory(prefix="tl-faxpdf-") as tmp:
+            attach, kind = os.path.join(tmp, os.path.splitext(os.path.basename(tiff))[0] + ".pdf"), "PDF"
+            try:
+                tiff_to_pdf(tiff, attach)
+            except (TiffError, OSError) as exc:
+                log.warning("fax %s: no PDF (%s); the TIFF is attached instead", fax.get("id"), exc)
+                attach, kind = tiff, "TIFF"
+            try:
+                outbox.enqueue(email, f"Fax to {did or 'fax'} from {sender} ({fax.get('pages', 0)} pages)",
+                               f"Fax {fax.get('id')} received on {did or 'the fax line'}\nFrom: {sender} "
+                               f"(station id {fax.get('remote_ident') or '-'})\nPages: {fax.get('pages', 0)}\n"
+                               f"The fax is attached ({kind}).\n", [attach])
+            except MailError as exc:
+                log.error("fax %s to %s cannot be e-mailed: %s", fax.get("id"), did, exc)
     return received

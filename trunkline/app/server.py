@@ -35,6 +35,7 @@ from trunkline.ivr.demo import ensure_demo_prompts, hotline
 from trunkline.ivr.flows import FlowRegistry, Router
 from trunkline.ivr.prompts import espeak_available, set_tts_command
 from trunkline.ivr.testcall import TestCalls
+from trunkline.ivr.voicemail_retention import VoicemailRetention, voicemail_retention_loop
 from trunkline.media import Call, Engine, PromptLibrary
 from trunkline.media.alarm_watch import AlarmWatch
 from trunkline.media.cdr import CdrRecorder
@@ -235,6 +236,16 @@ def sip_port_free(sip: SipSettings) -> bool:
     return True
 
 
+def voicemail_retention(cfg: Config, summary: StartupSummary) -> VoicemailRetention:
+    """The voicemail retention policy of the configuration (its line in the startup summary when active)."""
+    policy = VoicemailRetention(cfg.voicemail_retention_days, int(cfg.voicemail_quota_mb * 1e6),
+                                cfg.voicemail_unheard_days)
+    if policy.active:
+        summary.on("voicemail retention", f"{cfg.voicemail_retention_days:g} d / {cfg.voicemail_quota_mb:g} MB "
+                   f"(0 = keep), unheard kept {cfg.voicemail_unheard_days:g} d, every {cfg.retention_interval:g} s")
+    return policy
+
+
 async def serve(cfg: Config) -> None:
     """Run the server until cancelled (Ctrl-C)."""
     summary = StartupSummary()
@@ -307,6 +318,7 @@ async def serve(cfg: Config) -> None:
     if retention.active:
         summary.on("retention", f"recordings {cfg.recording_retention_days:g} d / {cfg.recordings_quota_mb:g} MB, "
                    f"CDRs {cfg.cdr_retention_days:g} d (0 = keep), every {cfg.retention_interval:g} s")
+    vm_retention = voicemail_retention(cfg, summary)
     summary.on("engine", f"{board.channels} channels, {'real' if cfg.realtime else 'virtual'} time")
     summary.log()
 
@@ -318,6 +330,8 @@ async def serve(cfg: Config) -> None:
         tasks.append(asyncio.ensure_future(demo_callers(sim, cfg)))
     if retention.active:
         tasks.append(asyncio.ensure_future(retention_loop(factory, retention, cfg.retention_interval)))
+    if vm_retention.active:
+        tasks.append(asyncio.ensure_future(voicemail_retention_loop(factory, vm_retention, cfg.retention_interval)))
 
     def stop_starting_calls() -> None:
         campaign_manager.stop_all()     # stored state stays running/paused: they carry on at the next start

@@ -32,6 +32,9 @@ class Config:
     cdr_retention_days: float = 0.0        # delete CDRs older than this (0 = keep)
     recordings_quota_mb: float = 0.0       # keep recordings under this many MB, oldest deleted first (0 = none)
     retention_interval: float = 3600.0     # seconds between retention passes
+    voicemail_retention_days: float = 0.0  # delete voicemail older than this (0 = keep) ...
+    voicemail_quota_mb: float = 0.0        # ... and keep voicemail files under this many MB (0 = none) ...
+    voicemail_unheard_days: float = 30.0   # ... but never an unheard message younger than this
     browser_phones: int = 8                # WebRTC station ports for agents who sign in with "this browser"
     gsm_port: str = ""                     # serial port of a GSM modem for SMS (simulated modem on sim://)
     # SIP span next to the board's channels: "host:port" for UDP and TCP, "" = SIP off
