@@ -45,7 +45,7 @@ ACD_CONFIG = {
                {"id": "200", "name": "Bob", "station_port": 0, "queues": ["support"]}]}
 MIC_HZ = 600.0       # the fake microphone's tone (the agent's and the supervisor's browser)
 HEARD, SILENT = 800, 60        # Goertzel RMS between simulated parties
-MIC_HEARD = 300      # Goertzel RMS of the browser's tone at a simulated party (Chromium's mic processing)
+MIC_HEARD = 120      # Goertzel RMS of the browser tone at a party (Chromium processes the mic: 250..750; none: < 1)
 PAGE_HEARD, PAGE_SILENT = -60.0, -80.0    # dB in the page's analyser
 
 
