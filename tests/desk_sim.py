@@ -4,6 +4,8 @@ supervisor console drive (tests/webadmin/test_workbench.py and friends)."""
 import asyncio
 import threading
 
+from web_sim import wind_down
+
 from trunkline.acd.service import ACD
 from trunkline.ivr.flows import FlowRegistry, Router, Services
 from trunkline.ivr.prompts import PromptLibrary
@@ -54,14 +56,7 @@ class DeskSim:
         await self.acd.start()
         self.ready.set()
         await self._stop.wait()
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and t is not runner]
-        self.acd.stop()
-        for t in tasks:
-            t.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=5.0)
-        self.engine.stop()
-        await runner
+        await wind_down(self.engine, runner, self.acd.stop)
         self.rig.close()
 
     def do(self, coro, timeout=60):
