@@ -6,6 +6,20 @@ import threading
 from trunkline.pstn import SimRig
 
 
+async def wind_down(engine, runner, *stop):
+    """End scripted phones and call flows while the engine still ticks, so nothing outlives the loop (after
+    calling each of `stop`), then stop the engine and wait for its `runner` task."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and t is not runner]
+    for s in stop:
+        s()
+    for t in tasks:
+        t.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=5.0)
+    engine.stop()
+    await runner
+
+
 class SimServer:
     """A real Engine on a simulated analog board (`channels` FXO lines) in a background thread.
 
@@ -43,14 +57,7 @@ class SimServer:
         runner = asyncio.ensure_future(self.engine.run())
         self.ready.set()
         await self._stop.wait()
-        # end scripted phones and call flows while the engine still ticks, so nothing outlives the loop
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and t is not runner]
-        for t in tasks:
-            t.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=5.0)
-        self.engine.stop()
-        await runner
+        await wind_down(self.engine, runner)
         rig.close()
 
     def place(self, n, hold=5.0, first=13800138000, rate=None, caller_id=True):

@@ -171,8 +171,23 @@ def _agent_or_404(agent_id: str) -> dict[str, Any]:
                 "number": a.number, "current_entry": a.current_entry}
 
 
-def _stream(agent: str | None) -> Response:
-    """SSE response tailing CTI documents (agent None: all)."""
+def _visible(doc: dict[str, Any], queues: set[str], agents: set[str]) -> bool:
+    """True when a CTI document is about one of `queues` or `agents` (a supervisor's groups)."""
+    return doc.get("queue") in queues or str(doc.get("agent")) in agents
+
+
+def _group_filter() -> tuple[set[str], set[str]] | None:
+    """(queues, agents) of this supervisor's groups, or None when they see every queue."""
+    mine = my_queues()
+    if mine is None:
+        return None
+    with _factory()() as s:
+        agents = set(s.scalars(select(AcdMember.agent).where(AcdMember.queue.in_(sorted(mine)))))
+    return mine, agents
+
+
+def _stream(agent: str | None, groups: tuple[set[str], set[str]] | None = None) -> Response:
+    """SSE response tailing CTI documents (agent None: all, or those of `groups` = (queues, agents))."""
     sf = _factory()
     try:
         last = int(request.headers.get("Last-Event-ID") or request.args.get("after") or "0")
@@ -192,6 +207,8 @@ def _stream(agent: str | None) -> Response:
                 docs = read_events(s, after_id=last, agent=agent)
             for d in docs:
                 last = d["id"]
+                if groups is not None and not _visible(d, *groups):
+                    continue
                 yield sse.message(json.dumps(d, separators=(",", ":")), event=d["type"], event_id=d["id"])
             if time.monotonic() >= end:
                 return
@@ -215,10 +232,10 @@ def agent_events(agent_id: str) -> Response:
 
 @bp.route("/cti/supervisor/events")
 def supervisor_events() -> Response:
-    """SSE: every CTI document (all agents and queues)."""
+    """SSE: the CTI documents of the supervisor's groups (admins and group-less supervisors: all)."""
     if not _perm("monitor"):
         abort(403)
-    return _stream(None)
+    return _stream(None, _group_filter())
 
 
 # ------------------------------------------------------------------ agent API
@@ -265,6 +282,9 @@ def agent_command(agent_id: str) -> Reply:
             if cmd == "monitor":
                 args["supervisor"] = g.user.username       # the same supervisor again switches the mode
             audit(f"supervisor.{cmd}", f"agent:{agent_id}", json.dumps(args, sort_keys=True)[:500])
+    elif _guarded() and g.user.agent_id != str(agent_id):
+        # a supervisor (or admin) working an agent's desk for them: audited like the console's actions
+        audit(f"supervisor.{cmd}"[:64], f"agent:{agent_id}", json.dumps(args, sort_keys=True)[:500])
     return _run_command(str(agent_id), cmd, args)
 
 

@@ -1,7 +1,8 @@
 """The supervisor console (班长监控): a live grid of the agents and queues of the supervisor's groups with
 colour thresholds and alerts, and per-agent listen / whisper / barge, force ready / not ready and force
 sign-out. Actions post to /cti/agent/<id>/command (checked and immediate, audited there); the supervisor
-hears the agent's call on their station or number. A supervisor sees only their groups (users.queues).
+hears the agent's call on their station, their number or their browser phone (webadmin/softphone.py).
+A supervisor sees only their groups (users.queues).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 from trunkline.acd import agents as st
 from trunkline.acd.models import AcdAgent, AcdEntry, AcdMember
 
+from . import softphone
 from .cti import _core, _factory, _live_acd, _perm, my_queues
 from .workbench import _day_start, state_label
 
@@ -111,8 +113,12 @@ def console() -> str:
         abort(403)
     acd = _live_acd()
     reasons = [r for r in (acd.break_reasons if acd is not None else st.DEFAULT_BREAK_REASONS) if r != "no-answer"]
-    stations = list(range(acd.engine.station_count)) if acd is not None else []
+    pool = softphone.browser_phones()
+    browser_ports = {p.port for p in pool.phones} if pool is not None else set()
+    stations = [p for p in range(acd.engine.station_count) if p not in browser_ports] if acd is not None else []
     return render_template("supervisor.html", title=_("Supervisor console"), reasons=reasons, stations=stations,
+                           browser_phone=pool is not None,
+                           softphone_url=url_for("softphone.supervisor_offer").rsplit("/", 1)[0],
                            snapshot_url=url_for("supervisor.snapshot"),
                            command_url=url_for("acd.agent_command", agent_id="AGENT"),
                            events_url=url_for("acd.supervisor_events"))

@@ -78,3 +78,55 @@ def test_supervisor_sees_their_groups_with_thresholds_and_force_commands_are_che
     assert pop["call"]["lookup"] == [["acct", "77"]] and pop["call"]["queue"] == "billing"
     assert ag.post("/cti/agent/1002/command", json={"cmd": "ready"},
                    headers={"X-CSRF-Token": _tok(ag, "/workbench/1001")}).status_code == 403
+
+
+def test_supervisor_and_agent_roles_desk_history_events_and_audit(tmp_path):
+    app, hub, core, clock = _site(tmp_path)
+    clock[0] = 0.0
+    rec = tmp_path / "recordings" / "call.wav"
+    rec.write_bytes(b"RIFF0000WAVE")
+    calls = {}
+    for agent, queue, number in (("1001", "billing", "13800000001"), ("1002", "billing", "13800000002"),
+                                 ("2001", "sales", "13800000003")):
+        for a in ("1001", "1002", "2001"):                       # only `agent` is ready for this call
+            core.set_break(a, "lunch") if a != agent else core.ready(a)
+        e = core.join(queue, f"c-{agent}", number).entry
+        core.dispatch()
+        assert core.answered(e, agent)
+        core.set_recording(e, str(rec))
+        core.complete(e, by="caller")
+        calls[agent] = e
+    # the agent: their own desk, history and recordings only; no other agent's events or desk
+    ag = app.test_client()
+    login(ag, "agent")
+    hist = ag.get("/workbench/1001/snapshot").get_json()["history"]
+    assert [h["entry"] for h in hist] == [calls["1001"]] and hist[0]["recording"]
+    assert ag.get(hist[0]["recording"]).status_code == 200
+    assert ag.get(f"/workbench/1001/recording/{calls['1002']}").status_code == 404    # not their call
+    for url in ("/workbench/1002/snapshot", f"/workbench/1002/recording/{calls['1002']}", "/cti/agent/1002/events",
+                "/cti/agent/1002/state", "/cti/supervisor/events", "/supervisor/snapshot"):
+        assert ag.get(url).status_code == 403, url
+    # the supervisor (group billing): the desks of their group, not of sales; only their groups' events
+    sup = app.test_client()
+    login(sup, "super")
+    assert sup.get("/workbench/1002/snapshot").status_code == 200
+    for url in ("/workbench/2001", "/workbench/2001/snapshot", "/cti/agent/2001/events", "/cti/agent/2001/state"):
+        assert sup.get(url).status_code == 403, url
+    stream = sup.get("/cti/supervisor/events?seconds=0").get_data(as_text=True)
+    assert "13800000001" in stream and "13800000002" in stream
+    assert "13800000003" not in stream and '"agent":"2001"' not in stream and '"queue":"sales"' not in stream
+    adm = app.test_client()
+    login(adm, "admin")
+    assert "13800000003" in adm.get("/cti/supervisor/events?seconds=0").get_data(as_text=True)   # admins: all
+    # every supervisor action is audited: the console's and an agent's own command given for them
+    h = {"X-CSRF-Token": _tok(sup, "/supervisor")}
+    assert sup.post("/cti/agent/1002/command", json={"cmd": "ready"}, headers=h).status_code == 200
+    assert sup.post("/cti/agent/1002/command", json={"cmd": "force_break", "reason": "training"},
+                    headers=h).status_code == 200
+    assert sup.post("/cti/agent/2001/command", json={"cmd": "ready"}, headers=h).status_code == 403
+    assert ag.post("/cti/agent/1001/command", json={"cmd": "ready"},
+                   headers={"X-CSRF-Token": _tok(ag, "/workbench/1001")}).status_code == 200
+    with session_scope(hub.session_factory) as s:
+        acts = [(a.username, a.action, a.target) for a in s.scalars(select(AuditLog).order_by(AuditLog.id))
+                if a.action.startswith("supervisor.")]
+    assert acts == [("super", "supervisor.ready", "agent:1002"), ("super", "supervisor.force_break", "agent:1002")]

@@ -1,29 +1,31 @@
-"""Acceptance of the agent workbench and the supervisor console in headless Chromium, against the real
-media engine + IVR + ACD on the card simulator in real time, sharing the web admin's database.
+"""Acceptance of the agent workbench, the browser softphone and the supervisor console in real headless
+Chromium, against the real media engine + IVR + ACD on the card simulator in real time, sharing the web
+admin's database. Chromium's fake microphone plays a 600 Hz WAV; every "hears" below is measured: at the
+simulated caller and station with Goertzel, in the page with a WebAudio analyser on the received stream.
 
-A caller goes through the IVR (menu choice, account number collected with mask) into the queue; the agent's
-page rings with the screen pop; the agent answers (station phone); audio is measured both ways; the agent
-consults a second agent and completes the attended transfer; the supervisor listens, whispers (the caller
-hears nothing of it, measured) and barges; the first agent wraps up with a disposition and becomes ready.
+An agent user logs in, lands on the workbench, signs in with the browser phone; a caller goes through the IVR
+(menu choice, account number collected with mask) into the queue; the page rings with the screen pop; the
+agent answers in the page; audio both ways; keypad DTMF; hold; the agent consults a second agent (station)
+and completes the attended transfer by hanging up in the page; the supervisor, hearing through their own
+browser phone, listens, whispers (the caller hears nothing of it) and barges (the caller hears them), then
+hangs up; the agent (page reloaded: the same phone reconnects) wraps up with a disposition and becomes
+ready; a second call the caller ends first puts the page's phone back on hook; signing out gives it back.
 """
-import asyncio
 import os
-import threading
+import subprocess
+import time
 
 import pytest
-from acd_rig import hear, print_matrix, tone
+from acd_rig import FREQ, level, tone
 from chrome import login_form, start_chrome
+from desk_sim import DeskSim
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy import select
 from web_fixtures import make_app
 
-from trunkline.acd.service import ACD
 from trunkline.data import db
 from trunkline.data.models import AuditLog, User
-from trunkline.ivr.flows import FlowRegistry, Router, Services
-from trunkline.ivr.prompts import PromptLibrary
-from trunkline.pstn import SimRig
 from trunkline.webadmin import serve
 
 FLOW = """\
@@ -36,86 +38,15 @@ nodes:
   q: {type: queue, queue: support, next: bye}
   bye: {type: hangup}
 """
-HEARD, SILENT = 800, 60
-
-
-class DeskSim:
-    """Engine + IVR + ACD on a simulated card (2 analog trunks, 4 stations) in real time, in its own thread."""
-
-    def __init__(self, factory, tmp):
-        self.factory, self.tmp = factory, tmp
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._main, daemon=True)
-        self.thread.start()
-        assert self.ready.wait(60), "engine did not start"
-
-    def _main(self):
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._run())
-
-    async def _run(self):
-        self.rig = SimRig.with_query("fxo=2&fxs=4", name=f"desk-{id(self)}")
-        self.sim, self.engine = self.rig.sim, self.rig.engine
-        lib = PromptLibrary(self.tmp / "prompts", language="zh", tts=False)
-        lib.add_samples("main", tone(650, 0.3), lang="zh")
-        lib.add_samples("acct", tone(750, 0.3), lang="zh")
-        services = Services(prompts=lib, session_factory=self.factory, data_dir=str(self.tmp / "data"))
-        self.acd = ACD(self.engine, self.factory, config={
-            "instance": "desk", "recordings_dir": str(self.tmp / "recordings"), "dispositions": ["solved", "callback"],
-            "queues": {"support": {"strategy": "longest-idle", "moh": "", "wrapup": 120, "ring_timeout": 40}},
-            "agents": [{"id": "100", "name": "Alice", "station_port": 0, "queues": ["support"]},
-                       {"id": "200", "name": "Bob", "station_port": 1, "queues": ["support"]}]})
-        services.acd = self.acd
-        registry = FlowRegistry(services)
-        registry.load_yaml(FLOW)
-        Router(registry, "main").install(self.engine)
-        self.rig.board.set_realtime(True)
-        self._stop = asyncio.Event()
-        runner = asyncio.ensure_future(self.engine.run())
-        await self.acd.start()
-        self.ready.set()
-        await self._stop.wait()
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and t is not runner]
-        self.acd.stop()
-        for t in tasks:
-            t.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=5.0)
-        self.engine.stop()
-        await runner
-        self.rig.close()
-
-    def do(self, coro, timeout=60):
-        """Run `coro` on the engine's loop and return its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self):
-        self.loop.call_soon_threadsafe(self._stop.set)
-        self.thread.join(30)
-
-
-@pytest.fixture(scope="module")
-def desk(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("desk")
-    app, hub = make_app(tmp, LIVE_STREAM_SECONDS=30.0)
-    with db.session_scope(hub.session_factory) as s:
-        s.scalars(select(User).where(User.username == "agent")).one().agent_id = "100"
-        s.scalars(select(User).where(User.username == "super")).one().queues = "support"
-    sim = DeskSim(hub.session_factory, tmp)
-    hub.engine, hub.acd = sim.engine, sim.acd
-    stopper = serve(app, host="127.0.0.1", port=0, threads=16)
-    yield {"base": f"http://127.0.0.1:{stopper.port}", "sim": sim, "hub": hub}
-    stopper.stop()
-    sim.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    drv = start_chrome()
-    drv.set_page_load_timeout(30)
-    yield drv
-    drv.quit()
+ACD_CONFIG = {
+    "instance": "desk", "dispositions": ["solved", "callback"],
+    "queues": {"support": {"strategy": "longest-idle", "moh": "", "wrapup": 120, "ring_timeout": 40}},
+    "agents": [{"id": "100", "name": "Alice", "number": "8100", "queues": ["support"]},
+               {"id": "200", "name": "Bob", "station_port": 0, "queues": ["support"]}]}
+MIC_HZ = 600.0       # the fake microphone's tone (the agent's and the supervisor's browser)
+HEARD, SILENT = 800, 60        # Goertzel RMS between simulated parties
+MIC_HEARD = 120      # Goertzel RMS of the browser tone at a party (Chromium processes the mic: 250..750; none: < 1)
+PAGE_HEARD, PAGE_SILENT = -60.0, -80.0    # dB in the page's analyser
 
 
 def _state(b):
@@ -133,23 +64,107 @@ def _post(b, url, body):
         const [url, body, done] = arguments;
         fetch(url, {method: 'POST', headers: {'Content-Type': 'application/json',
           'X-CSRF-Token': document.querySelector('meta[name=csrf-token]').content}, body: JSON.stringify(body)})
-          .then(r => r.json().then(j => done([r.status, j])));""", url, body)
+          .then(r => r.json().catch(() => null).then(j => done([r.status, j])));""", url, body)
 
 
-def test_workbench_supervisor_acceptance(desk, browser, artifacts_dir):
-    b, sim, base = browser, desk["sim"], desk["base"]
+def _page_level(b, hz):
+    """dB the page's browser phone hears at `hz` now (None before its media is up)."""
+    lv = b.execute_script("return window.softphoneLevel(arguments[0]);", hz)
+    return None if lv is None else lv["at"]
+
+
+def measure(sim, b, parties, hear=(), quiet=(), seconds=1.0, play=True, patience=6.0):
+    """Every simulated party sends its tone (acd_rig.FREQ; not with play=False: then the browser's microphone
+    is measured with no far-end sound for its echo canceller to act on) while the browser sends its
+    microphone. The page is read first: each of `hear` until it hears that party (up to `patience` s, a
+    loaded machine delays WebRTC), then each of `quiet` as the last reading with the tones still on.
+    Returns ({listener: {speaker: Goertzel level over the whole window}} with speaker "browser" at MIC_HZ,
+    {party: dB the page heard at its frequency (the loudest for `hear`, the last for `quiet`)})."""
+    def feed():                      # keep about 0.6 s of each tone queued (phase-continuous 0.5 s pieces)
+        async def top_up():
+            for name, p in parties.items():
+                if play and p.card.far_play_pending(p.channel) < 4800:
+                    p.play_nowait(tone(FREQ[name], 0.5))
+        sim.do(top_up())
+
+    async def start():
+        await sim.sim.sleep(0.3)
+        for p in parties.values():
+            p.start_capture()
+            p.take_captured()
+
+    async def collect():
+        return {name: p.take_captured() for name, p in parties.items()}
+    feed()
+    sim.do(start())
+    t0 = time.monotonic()
+    page = {n: -999.0 for n in hear}
+    while time.monotonic() < t0 + seconds or (time.monotonic() < t0 + patience and
+                                               any(v <= PAGE_HEARD for v in page.values())):
+        feed()
+        for n in hear:
+            db_ = _page_level(b, FREQ[n])
+            page[n] = max(page[n], db_ if db_ is not None else -999.0)
+        time.sleep(0.1)
+    for n in quiet:
+        db_ = _page_level(b, FREQ[n])
+        page[n] = db_ if db_ is not None else -999.0
+    got = sim.do(collect())
+    m = {name: {**{s: level(x, FREQ[s]) for s in parties}, "browser": level(x, MIC_HZ)} for name, x in got.items()}
+    print("  heard at " + ", ".join(f"{k}: " + " ".join(f"{s} {v:.0f}" for s, v in row.items()) for k, row in m.items())
+          + "".join(f"; page hears {n}: {v:.0f} dB" for n, v in page.items()))
+    return m, page
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("desk")
+    app, hub = make_app(tmp, LIVE_STREAM_SECONDS=30.0)
+    with db.session_scope(hub.session_factory) as s:
+        s.scalars(select(User).where(User.username == "agent")).one().agent_id = "100"
+        s.scalars(select(User).where(User.username == "super")).one().queues = "support"
+    sim = DeskSim(hub.session_factory, tmp, "fxo=2&fxs=1", FLOW, ACD_CONFIG, browser_phones=2,
+                  prompts={"main": tone(650, 0.3), "acct": tone(750, 0.3)})
+    hub.engine, hub.acd = sim.engine, sim.acd
+    stopper = serve(app, host="127.0.0.1", port=0, threads=16)
+    wav = tmp / "mic.wav"
+    subprocess.run(["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", str(wav), "synth", "120", "sine", str(MIC_HZ),
+                    "vol", "0.3"], check=True)
+    drv = start_chrome(["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                        f"--use-file-for-fake-audio-capture={wav}", "--allow-loopback-in-peer-connection"])
+    drv.set_page_load_timeout(30)
+    yield {"base": f"http://127.0.0.1:{stopper.port}", "sim": sim, "hub": hub, "b": drv}
+    drv.quit()
+    rtc = app.extensions.get("webrtc_phones")
+    if rtc is not None:
+        rtc.close()
+    stopper.stop()
+    sim.close()
+
+
+def test_workbench_softphone_supervisor_acceptance(desk, artifacts_dir):
+    b, sim, base = desk["b"], desk["sim"], desk["base"]
+    phones = sim.rig.board.phones
     wait = WebDriverWait(b, 40)
-    # -- the agent logs in and lands on their workbench; signs in at station 0
+    t0 = time.monotonic()
+
+    def lap(what):
+        print(f"[{time.monotonic() - t0:5.1f} s] {what}")
+    connected = lambda d: d.execute_script("return document.getElementById('sp-status').textContent") == "connected"  # noqa: E731
+    lap('the agent logs in, lands on their workbe')
+    # -- the agent logs in, lands on their workbench, tries the desk, signs in with this browser
     login_form(b, base, "agent")
     wait.until(lambda d: d.current_url.endswith("/workbench/100"))
     assert "Workbench" in b.find_element(By.TAG_NAME, "nav").text
     assert _state(b) == "logged_out"
     refused = _post(b, "/cti/agent/100/command", {"cmd": "hangup"})
     assert refused[0] == 409 and "no call in progress" in refused[1]["error"]          # refused at once
-    Select(b.find_element(By.ID, "phone-kind")).select_by_value("station")
-    Select(b.find_element(By.ID, "phone-station")).select_by_value("0")
+    Select(b.find_element(By.ID, "phone-kind")).select_by_value("browser")
     b.find_element(By.ID, "sign-in").click()
     wait.until(lambda d: _state(d) == "available")
+    port = phones.phone_for("100").port
+    assert port == sim.engine.station_count - 2                         # the first browser station port
+    wait.until(connected)
     Select(b.find_element(By.ID, "not-ready-reason")).select_by_value("lunch")
     b.find_element(By.ID, "not-ready").click()
     wait.until(lambda d: _state(d) == "break" and "lunch" in d.find_element(By.ID, "reason").text)
@@ -158,6 +173,7 @@ def test_workbench_supervisor_acceptance(desk, browser, artifacts_dir):
     assert sim.acd.command("200", "login", {})["state"] == "available"
     assert sim.acd.command("200", "break", {"reason": "meeting"})["state"] == "break"   # 100 takes the call
 
+    lap('a caller goes through the IVR (menu 2, a')
     # -- a caller goes through the IVR (menu 2, account number masked) into the queue; the page rings
     async def caller_in():
         ph = sim.sim.call("12345", from_="13800138000")
@@ -169,6 +185,7 @@ def test_workbench_supervisor_acceptance(desk, browser, artifacts_dir):
         return ph
     ph = sim.do(caller_in())
     wait.until(lambda d: _state(d) == "ringing")
+    assert sim.engine.station_call(port) is not None and phones.phone_for("100").ringing   # the ACD rang the page
     banner = b.find_element(By.ID, "banner")
     assert banner.is_displayed() and "13800138000" in banner.text
     pop = b.find_element(By.ID, "pop").text
@@ -177,83 +194,114 @@ def test_workbench_supervisor_acceptance(desk, browser, artifacts_dir):
     assert "12345678" not in pop and "ivr_" not in pop                               # masked as the flow says
     b.save_screenshot(os.path.join(artifacts_dir, "workbench_ringing.png"))
 
-    # -- the agent answers (station 0 picks up); audio both ways
-    st0, st1, st2 = (sim.sim.station(p) for p in (0, 1, 2))
+    lap('the agent answers in the page: audio bot')
+    # -- the agent answers in the page: audio both ways, measured
+    b.find_element(By.ID, "sp-answer").click()
+    wait.until(lambda d: _state(d) == "busy")
+    m, page = measure(sim, b, {"caller": ph}, hear=("caller",))
+    assert page["caller"] > PAGE_HEARD
+
+    lap('a keypad digit reaches the caller as DTM')
+    # -- a keypad digit reaches the caller as DTMF (5 = 770 + 1336 Hz); bad input is refused with a reason
+    async def start():
+        ph.start_capture()
+        ph.take_captured()
+
+    async def capture(seconds):
+        await sim.sim.sleep(seconds)
+        return ph.take_captured()
+    sim.do(start())
+    b.find_element(By.CSS_SELECTOR, ".sp-key[data-digit='5']").click()
+    got = sim.do(capture(1.0))
+    mic, lo, hi = level(got, MIC_HZ), level(got, 770.0), level(got, 1336.0)
+    print(f"at the caller: browser microphone {mic:.0f}, keypad 5: 770 Hz {lo:.0f}, 1336 Hz {hi:.0f}")
+    assert mic > MIC_HEARD and lo > 100 and hi > 100                   # the browser's audio reaches the caller
+    assert _post(b, "/workbench/100/softphone/dtmf", {"digits": "5x"})[0] == 400
+    assert _post(b, "/workbench/100/softphone/offer", {"sdp": "hello"})[0] == 400
+    assert _post(b, "/workbench/200/softphone/hook", {"offhook": True})[0] == 403       # not this agent's phone
+    assert _post(b, "/supervisor/softphone/hook", {"offhook": True})[0] == 403          # agents have no console
+    assert phones.phone_for("100").attached and sim.engine.station_call(port) is not None
+
+    lap("hold (music on hold is the queue's; here")
+    # -- hold (music on hold is the queue's; here silence) and resume
+    b.find_element(By.ID, "hold").click()
+    wait.until(lambda d: d.find_element(By.ID, "unhold").is_enabled())
+    m, page = measure(sim, b, {"caller": ph}, quiet=("caller",), seconds=1.5)
+    assert m["caller"]["browser"] < SILENT and page["caller"] < PAGE_SILENT, (m, page)  # on hold: not heard
+    b.find_element(By.ID, "unhold").click()
+    wait.until(lambda d: d.find_element(By.ID, "hold").is_enabled())
+
+    lap('consult agent 200 (station 0) while the ')
+    # -- consult agent 200 (station 0) while the caller holds, then complete the transfer by hanging up
+    st0 = sim.sim.station(0)
 
     async def pick(st):
         await st.wait_ring(20)
         st.offhook()
         await sim.sim.sleep(0.5)
-    sim.do(pick(st0))
-    wait.until(lambda d: _state(d) == "busy")
-    m = sim.do(hear({"caller": ph, "agent": st0}))
-    print_matrix("caller and agent 100", m)
-    assert m["caller"]["agent"] > HEARD and m["agent"]["caller"] > HEARD
-
-    # -- hold (music on hold is the queue's; here silence) and resume
-    b.find_element(By.ID, "hold").click()
-    wait.until(lambda d: "hold" in d.find_element(By.ID, "banner").text.lower() or
-               d.find_element(By.ID, "unhold").is_enabled())
-    m = sim.do(hear({"caller": ph, "agent": st0}))
-    assert m["caller"]["agent"] < SILENT and m["agent"]["caller"] < SILENT           # on hold: not heard
-    b.find_element(By.ID, "unhold").click()
-    wait.until(lambda d: d.find_element(By.ID, "hold").is_enabled())
-
-    # -- consult agent 200, then complete the attended transfer by hanging up
     assert sim.acd.command("200", "ready", {})["ok"]
     Select(b.find_element(By.ID, "xfer-type")).select_by_value("agent")
     b.find_element(By.ID, "xfer-target").send_keys("200")
     b.find_element(By.ID, "consult").click()
-    sim.do(pick(st1))
-    m = sim.do(hear({"caller": ph, "agent": st0, "agent2": st1}))
-    print_matrix("consulting (caller holds)", m)
-    assert m["agent"]["agent2"] > HEARD and m["agent2"]["agent"] > HEARD and m["caller"]["agent2"] < SILENT
-    st0.onhook()                                                                     # transfer completed
-    sim.do(sim.sim.sleep(1.0))
-    m = sim.do(hear({"caller": ph, "agent2": st1}))
-    print_matrix("after the transfer", m)
-    assert m["caller"]["agent2"] > HEARD and m["agent2"]["caller"] > HEARD
+    sim.do(pick(st0))
+    print("consulting (the caller holds):")
+    m, page = measure(sim, b, {"caller": ph, "agent2": st0}, hear=("agent2",), quiet=("caller",), seconds=1.5)
+    assert m["agent2"]["browser"] > MIC_HEARD and page["agent2"] > PAGE_HEARD
+    assert m["caller"]["agent2"] < SILENT and m["caller"]["browser"] < SILENT and page["caller"] < PAGE_SILENT
+    b.find_element(By.ID, "sp-hangup").click()                                       # transfer completed
     wait.until(lambda d: _state(d) == "wrapup")
+    assert sim.engine.station_call(port) is None and not phones.phone_for("100").offhook
+    print("after the transfer:")
+    m, _ = measure(sim, b, {"caller": ph, "agent2": st0})
+    assert m["caller"]["agent2"] > HEARD and m["agent2"]["caller"] > HEARD
     left = float(b.find_element(By.ID, "wrap-left").text)
     assert 60 < left <= 120
 
-    # -- the supervisor: console, listen, whisper, barge on agent 200 from station 2
+    lap('the supervisor hears through their brows')
+    # -- the supervisor hears through their browser phone: listen, whisper, barge on agent 200
     login_form(b, base, "super")
     wait.until(lambda d: d.current_url.endswith("/supervisor"))
     row = wait.until(lambda d: _text(d, "#agents tr[data-agent='200'].state-busy"))
     assert "13800138000" in row and "support" in row
     assert wait.until(lambda d: _text(d, "#queues tr[data-queue='support']"))
-    Select(b.find_element(By.ID, "sup-phone-kind")).select_by_value("station")
-    Select(b.find_element(By.ID, "sup-station")).select_by_value("2")
-    levels = {}
+    Select(b.find_element(By.ID, "sup-phone-kind")).select_by_value("browser")
+    levels, page_levels = {}, {}
     for mode in ("listen", "whisper", "barge"):
         css = f"#agents tr[data-agent='200'] button.{mode}"
         wait.until(lambda d, css=css: d.execute_script(
             "const b = document.querySelector(arguments[0]); if (b) b.click(); return !!b;", css))
-        if mode == "listen":
-            sim.do(pick(st2))
         msg = wait.until(lambda d: (t := d.find_element(By.ID, "msg").text) and "…" not in t and t)
         assert msg == "Done.", msg
         b.execute_script("document.getElementById('msg').textContent = ''")
-        levels[mode] = sim.do(hear({"caller": ph, "agent2": st1, "sup": st2}))
-        print_matrix(f"supervisor {mode}", levels[mode])
+        print(f"supervisor {mode} (browser = the supervisor):")
+        levels[mode], page_levels[mode] = measure(sim, b, {"caller": ph, "agent2": st0}, play=mode == "listen",
+                                                  hear=("caller", "agent2") if mode == "listen" else ())
+    sup = phones.phone_for("supervisor:super")
+    assert sup is not None and sup.port == port + 1 and sup.offhook     # the second browser phone, answered
     lis, whi, bar = levels["listen"], levels["whisper"], levels["barge"]
-    assert lis["sup"]["caller"] > HEARD and lis["sup"]["agent2"] > HEARD
-    assert lis["caller"]["sup"] < SILENT and lis["agent2"]["sup"] < SILENT
-    assert whi["agent2"]["sup"] > HEARD and whi["caller"]["sup"] < SILENT             # the caller hears nothing
-    assert bar["caller"]["sup"] > HEARD and bar["agent2"]["sup"] > HEARD
+    assert page_levels["listen"]["caller"] > PAGE_HEARD and page_levels["listen"]["agent2"] > PAGE_HEARD
+    assert lis["caller"]["browser"] < SILENT and lis["agent2"]["browser"] < SILENT
+    assert whi["agent2"]["browser"] > MIC_HEARD and whi["caller"]["browser"] < SILENT     # the caller hears nothing
+    assert bar["caller"]["browser"] > MIC_HEARD and bar["agent2"]["browser"] > MIC_HEARD
+    assert lis["caller"]["agent2"] > HEARD and lis["agent2"]["caller"] > HEARD          # the call itself goes on
     with db.session_scope(desk["hub"].session_factory) as s:
         acts = [(a.username, a.action) for a in s.scalars(select(AuditLog).where(AuditLog.action.like("supervisor.%")))]
     assert acts.count(("super", "supervisor.monitor")) == 3
     b.save_screenshot(os.path.join(artifacts_dir, "supervisor_console.png"))
+    b.find_element(By.ID, "sup-sp-hangup").click()                      # the supervisor leaves the call
+    wait.until(lambda d: not sup.offhook and sim.engine.station_call(sup.port) is None)
+    m, _ = measure(sim, b, {"caller": ph, "agent2": st0})
+    assert m["caller"]["agent2"] > HEARD and m["caller"]["browser"] < SILENT
     sim.do(ph.hangup())
-    st1.onhook()
-    st2.onhook()
+    st0.onhook()
 
-    # -- agent 100 wraps up: disposition, then ready
+    lap('agent 100 comes back (the same browser p')
+    # -- agent 100 comes back (the same browser phone reconnects), wraps up with a disposition, is ready
     login_form(b, base, "agent")
     wait.until(lambda d: d.current_url.endswith("/workbench/100"))
     wait.until(lambda d: _state(d) == "wrapup")
+    wait.until(connected)
+    assert phones.phone_for("100").port == port
     Select(b.find_element(By.ID, "disposition")).select_by_value("solved")
     b.find_element(By.ID, "dispose").click()
     wait.until(lambda d: "solved" in d.find_element(By.ID, "history").text)
@@ -262,4 +310,18 @@ def test_workbench_supervisor_acceptance(desk, browser, artifacts_dir):
     b.find_element(By.ID, "ready").click()
     wait.until(lambda d: _state(d) == "available")
     b.save_screenshot(os.path.join(artifacts_dir, "workbench_ready.png"))
+
+    lap('next call: the caller hangs up first; th')
+    # -- next call: the caller hangs up first; the page puts its phone back on hook by itself
+    ph = sim.do(caller_in())
+    wait.until(lambda d: _state(d) == "ringing")
+    b.find_element(By.ID, "sp-answer").click()
+    wait.until(lambda d: _state(d) == "busy")
+    sim.do(ph.hangup())
+    wait.until(lambda d: _state(d) == "wrapup" and not phones.phone_for("100").offhook)
+    assert sim.engine.station_call(port) is None
+    lap('signing out gives the browser phone back')
+    # -- signing out gives the browser phone back
+    b.find_element(By.ID, "sign-out").click()
+    wait.until(lambda d: _state(d) == "logged_out" and phones.phone_for("100") is None)
     assert sim.acd.reconciled == []                  # nothing was left for the reconciliation to clear

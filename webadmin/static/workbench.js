@@ -59,36 +59,10 @@
   }
   const on = (id, fn) => { const b = $(id); if (b) b.addEventListener('click', fn); };
   // ---- the browser softphone (WebRTC to the server's browser station port)
-  const sp = {pc: null, stream: null, port: null, offhook: false, muted: false, analyser: null};
-  function spPost(what, body){
-    return fetch(root.dataset.softphone + '/' + what, {method: 'POST', headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
-      body: JSON.stringify(body || {})}).then(r => r.json());
-  }
-  function spHook(offhook){ sp.offhook = offhook; return spPost('hook', {offhook: offhook}); }
-  async function spStart(){
-    sp.stream = await navigator.mediaDevices.getUserMedia({audio: true, video: false});
-    const pc = sp.pc = new RTCPeerConnection({iceServers: []});
-    for (const t of sp.stream.getAudioTracks()) pc.addTrack(t, sp.stream);
-    pc.ontrack = ev => {
-      const audio = $('sp-audio'); audio.srcObject = ev.streams[0] || new MediaStream([ev.track]);
-      const ctx = new AudioContext(), src = ctx.createMediaStreamSource(audio.srcObject);
-      sp.analyser = ctx.createAnalyser(); sp.analyser.fftSize = 4096; src.connect(sp.analyser); ctx.resume();
-    };
-    await pc.setLocalDescription(await pc.createOffer());
-    await new Promise(ok => { if (pc.iceGatheringState === 'complete') ok();
-      else { pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') ok(); }); setTimeout(ok, 3000); } });
-    const j = await spPost('offer', {sdp: pc.localDescription.sdp});
-    if (!j.ok) throw new Error(j.error);
-    await pc.setRemoteDescription({type: 'answer', sdp: j.sdp});
-    sp.port = j.port; $('softphone').hidden = false;
-    return j.port;
-  }
-  function spStop(){
-    if (sp.pc){ sp.pc.close(); sp.pc = null; }
-    if (sp.stream){ for (const t of sp.stream.getTracks()) t.stop(); sp.stream = null; }
-    sp.port = null; sp.offhook = false; const box = $('softphone'); if (box) box.hidden = true;
-    return spPost('release');
-  }
+  const sp = window.TLSoftphone ? TLSoftphone(root.dataset.softphone, csrf, $('sp-audio')) : null;
+  function spHook(offhook){ return sp.hook(offhook); }
+  async function spStart(){ const port = await sp.start(); $('softphone').hidden = false; return port; }
+  function spStop(){ const box = $('softphone'); if (box) box.hidden = true; return sp.stop(); }
   let spResuming = false;
   function spRender(s){
     const box = $('softphone'); if (!box) return;
@@ -103,21 +77,15 @@
     $('sp-status').textContent = s.state === 'ringing' && !sp.offhook ? T.springing : (sp.pc.connectionState === 'connected' ? T.spconnected : sp.pc.connectionState);
     $('sp-answer').disabled = s.state !== 'ringing' || sp.offhook;
     $('sp-hangup').disabled = !sp.offhook;
-    // the call went (caller hung up, transferred, hung up from the desk): put the phone back on hook
-    if (sp.offhook && ph && ph.offhook && s.state !== 'busy' && s.state !== 'ringing') spHook(false);
+    // the call went (caller hung up, transferred, hung up from the desk): put the phone back on hook; while
+    // consulting (the agent is in wrap-up for the caller, still talking to the other agent) it stays off hook
+    if (sp.offhook && ph && ph.offhook && !ph.in_call && s.state !== 'ringing') spHook(false);
   }
-  // measured by the tests and usable for a level meter: the loudest frequency and level of what the page hears
-  window.softphoneLevel = function(){
-    if (!sp.analyser) return null;
-    const a = sp.analyser, bins = new Float32Array(a.frequencyBinCount); a.getFloatFrequencyData(bins);
-    let k = 1; for (let i = 1; i < bins.length; i++) if (bins[i] > bins[k]) k = i;
-    return {hz: k * a.context.sampleRate / a.fftSize, db: bins[k]};
-  };
   on('sp-answer', () => spHook(true).then(refresh));
   on('sp-hangup', () => spHook(false).then(refresh));
-  on('sp-mute', () => { sp.muted = !sp.muted; if (sp.stream) for (const t of sp.stream.getAudioTracks()) t.enabled = !sp.muted;
-    const b = $('sp-mute'); b.setAttribute('aria-pressed', String(sp.muted)); b.textContent = sp.muted ? T.spmuted : T.spmute; });
-  for (const k of document.querySelectorAll('.sp-key')) k.addEventListener('click', () => spPost('dtmf', {digits: k.dataset.digit}));
+  on('sp-mute', () => { const muted = sp.mute();
+    const b = $('sp-mute'); b.setAttribute('aria-pressed', String(muted)); b.textContent = muted ? T.spmuted : T.spmute; });
+  for (const k of document.querySelectorAll('.sp-key')) k.addEventListener('click', () => sp.post('dtmf', {digits: k.dataset.digit}));
 
   on('sign-in', async () => {
     const kind = $('phone-kind').value, body = {cmd: 'login'};
@@ -130,7 +98,7 @@
     if (kind === 'number') body.number = $('phone-number').value;
     command(body);
   });
-  on('sign-out', () => command({cmd: 'logout'}).then(j => { if (j.ok && sp.pc) spStop(); }));
+  on('sign-out', () => command({cmd: 'logout'}).then(j => { if (j.ok && sp && sp.pc) spStop(); }));
   on('ready', () => command({cmd: 'ready'}));
   on('not-ready', () => command({cmd: 'break', reason: $('not-ready-reason').value}));
   on('hangup', () => command({cmd: 'hangup'}));
