@@ -46,6 +46,7 @@ from trunkline.ivr.models import (
 from trunkline.ivr.prompts import LANGS, PromptError, PromptLibrary, check_lang, check_name
 
 from .flow_diagram import diagram
+from .inbound_routes import TABLE as INBOUND_ROUTES
 from .forms import FORMS
 from .rows import listed
 from .security import audit, can, db, hash_password, parse_cidrs, require, sessions, would_lock_out
@@ -70,6 +71,7 @@ TABLES: dict[str, tuple[type[Base], Any, list[str]]] = {
     "boards": (Board, _l("Boards"), ["name", "url", "enabled"]),
     "spans": (Span, _l("Spans"), ["board_id", "number", "trunk", "law", "channels", "options", "enabled"]),
     "role_allowlist": (RoleAllowlist, _l("Role IP allowlist"), ["role", "cidr"]),
+    "inbound_routes": INBOUND_ROUTES,
 }
 SECRET_COLUMNS = {"pin", "password_hash", "pin_hash"}
 #: tables that decide who may log in from where: admin-only (security.manage)

@@ -74,6 +74,8 @@ FORMS: dict[str, tuple[type[Base], list[Field]]] = {
         Field("voicemail_key", _l("Key for voicemail"), "select", choices=lambda s: DTMF_KEYS, option=True),
         Field("callback_key", _l("Key for a callback"), "select", choices=lambda s: DTMF_KEYS, option=True),
         Field("record", _l("Record calls"), "bool", option=True, default=True),
+        Field("recording", _l("Recording policy (empty = whole call)"), "select", option=True,
+              choices=lambda s: ["", "none", "ivr", "agent", "whole"]),
     ]),
     "agents": (AcdAgent, [
         Field("id", _l("Agent number"), required=True, pattern=NAME, key_field=True),
@@ -95,6 +97,11 @@ FORMS: dict[str, tuple[type[Base], list[Field]]] = {
         Field("level", _l("Level"), "int", 1, 10, default=1),
     ]),
 }
+
+
+#: page -> extra whole-form check(values, session, errors) of pages registered from other modules
+#: (webadmin.inbound_routes)
+CHECKS: dict[str, Callable[[dict[str, Any], Session, dict[str, str]], None]] = {}
 
 
 def _number(f: Field, text: str) -> tuple[Any, str | None]:
@@ -148,6 +155,8 @@ def validate(page: str, data: Mapping[str, Any], s: Session, update: bool = Fals
         values[f.key] = text
     if not errors and page == "queues":
         _check_queue(values, s, errors)
+    if page in CHECKS:                      # its own checks on the fields that passed (values has only those)
+        CHECKS[page](values, s, errors)
     if errors:
         raise FormErrors(errors)
     return values

@@ -51,6 +51,8 @@ def terms() -> dict[str, str]:
         "law": _("companding law"), "channels": _("channels"), "role": _("role"), "cidr": _("network (CIDR)"),
         "wrapup_s": _("wrap-up s"), "ring_timeout": _("ring timeout s"), "max_wait": _("max wait s"),
         "service_level": _("service level s"), "moh": _("music on hold"),
+        # recording policies (routes, queues, campaigns)
+        "none": _("record nothing"), "ivr": _("IVR part"), "whole": _("whole call"),
     }
 
 
