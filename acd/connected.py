@@ -3,16 +3,10 @@ three-way calls and supervisor listen / whisper / barge through engine conferenc
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
-import os
 from typing import Any
 
-from sqlalchemy import inspect
-from sqlalchemy.exc import SQLAlchemyError
-
-from trunkline.data.models import Recording
-from trunkline.media import Call, ChannelError, Hangup, RecordResult, Timeout
+from trunkline.media import Call, ChannelError, Hangup, Timeout
 from trunkline.media.engine import Conference
 from trunkline.media.futures import settle
 

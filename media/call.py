@@ -271,7 +271,7 @@ class Call:
     def start_recording(self, path: str, tag: str, two_track: bool = True, max_seconds: float | None = None,
                         on_closed: Callable[[Recording], object] | None = None) -> Recording:
         """Start a background recording named `tag` (two tracks: received, sent) beside any `record()`; it runs
-        until stop_recording(tag=tag), `max_seconds` s or the call's end; on_closed(recording) once its file is closed."""
+        until stop_recording(tag=tag), `max_seconds` s or the call's end; on_closed(recording) once closed."""
         if self.hungup:
             raise Hangup(f"call {self.id} is gone")
         return self.engine.recorders.start(self.channel, path, two_track=two_track, max_seconds=max_seconds,

@@ -46,8 +46,8 @@ from trunkline.ivr.models import (
 from trunkline.ivr.prompts import LANGS, PromptError, PromptLibrary, check_lang, check_name
 
 from .flow_diagram import diagram
-from .inbound_routes import TABLE as INBOUND_ROUTES
 from .forms import FORMS
+from .inbound_routes import TABLE as INBOUND_ROUTES
 from .rows import listed
 from .security import audit, can, db, hash_password, parse_cidrs, require, sessions, would_lock_out
 from .terms import term

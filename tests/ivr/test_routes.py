@@ -20,7 +20,8 @@ ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 
 
 def play_flow(name, prompt):
-    return f"name: {name}\nlanguage: zh\nnodes:\n  p: {{type: play, prompt: {prompt}, next: bye}}\n  bye: {{type: hangup}}\n"
+    return (f"name: {name}\nlanguage: zh\nnodes:\n  p: {{type: play, prompt: {prompt}, next: bye}}\n"
+            "  bye: {type: hangup}\n")
 
 
 def test_numbers_and_patterns_compile_as_the_router_matches_them():

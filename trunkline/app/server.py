@@ -33,8 +33,8 @@ from trunkline.ivr.campaign_store import CampaignManager
 from trunkline.ivr.carrier import carrier_classifier
 from trunkline.ivr.demo import ensure_demo_prompts, hotline
 from trunkline.ivr.flows import FlowRegistry, Router
-from trunkline.ivr.routes import InboundRoutes
 from trunkline.ivr.prompts import espeak_available, set_tts_command
+from trunkline.ivr.routes import InboundRoutes
 from trunkline.media import Call, Engine, PromptLibrary
 from trunkline.media.cdr import CdrRecorder
 from trunkline.pstn import SimError, SimRig, Switch
