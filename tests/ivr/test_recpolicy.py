@@ -139,3 +139,53 @@ def test_each_policy_records_its_part_of_the_call(make_rig, tmp_path):
     rx, tx = tracks(path)
     assert 0.7 <= secs <= 1.5 and level(tx, PROMPT) > 1000
     assert np.max(np.abs(tx)) > 1000
+
+
+def test_campaign_records_when_its_setting_says_so(make_rig, tmp_path):
+    """Two campaigns: "whole call" records the answered call (the flow's prompt and the called party's voice on
+    two tracks), "record nothing" (the default) does not; the web page offers the setting."""
+    import asyncio
+
+    from web_fixtures import login
+
+    srv = WiredServer(make_rig, tmp_path, query="e1=1")
+    srv.registry.load_yaml(FLOWS[1])
+
+    async def person(party):
+        party.play_nowait(tone(CALLER, 3.0))
+        await party.sleep(3.0)
+
+    for number in ("13900000001", "13900000002"):
+        srv.sim.add_destination(number, kind="answer", answer_after=0.5, script=person)
+    ended = {}
+    srv.engine.on_call_end(lambda call: ended.setdefault(call.called, call))
+    client = srv.app.test_client()
+    login(client, "admin")
+
+    page = client.get("/campaigns", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert '<select name="recording">' in page and "整个通话" in page
+
+    async def script():
+        srv.campaign_manager.loop = asyncio.get_running_loop()
+        await srv.sim.sleep(3.0)
+        for name, number, recording in (("rec", "13900000001", "whole"), ("norec", "13900000002", None)):
+            kw = {"recording": recording} if recording else {}
+            srv.campaign_manager.create(name, "info", [{"number": number}], caller_id="95588", max_channels=1,
+                                        max_attempts=1, amd=False, **kw)
+        for _ in range(30):
+            if len(ended) == 2:
+                break
+            await srv.sim.sleep(1.0)
+        srv.campaign_manager.stop_all()
+
+    srv.run(script, until=120)
+    assert set(ended) == {"13900000001", "13900000002"}, ended
+    rec, norec = ended["13900000001"], ended["13900000002"]
+    assert rec.cdr.recording_policy == "whole" and norec.cdr.recording_policy == "none"
+    with session_scope(srv.factory) as s:
+        rows = {r.call_id: (r.part, r.policy, r.path, r.seconds) for r in s.scalars(select(Recording))}
+    assert norec.id not in rows and rows[rec.id][:2] == ("whole", "whole"), rows
+    audio, _ = sf.read(rows[rec.id][2], dtype="int16")
+    print("campaign recording", rows[rec.id], audio.shape)
+    assert 0.7 <= rows[rec.id][3] <= 1.6
+    assert level(audio[:, 1], PROMPT) > 1000 and level(audio[:, 0], CALLER) > 1000
