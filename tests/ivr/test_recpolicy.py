@@ -4,17 +4,19 @@ IVR-only call recorded by its route and not kept without one. The files are meas
 prompt and not the agent, the agent part holds the caller on track 0 and the agent on track 1 and no prompt,
 the whole call both; durations match the stretches of the call; `recordings` rows carry the policy and part
 and link to the call (call_id); the CDR row says the policy that applied."""
+import asyncio
 import os
 
 import numpy as np
 import soundfile as sf
 from acd_rig import level, tone
 from sqlalchemy import select
+from web_fixtures import login
 from wiring_rig import WiredServer
 
 from trunkline.acd.models import AcdAgent, AcdMember, AcdQueue
 from trunkline.data.db import session_scope
-from trunkline.data.models import Recording
+from trunkline.data.models import Cdr, Recording
 from trunkline.ivr.models import IvrInboundRoute
 from trunkline.media.cdr import cdr_row
 
@@ -116,6 +118,19 @@ def test_each_policy_records_its_part_of_the_call(make_rig, tmp_path):
         assert rate == 8000 and audio.ndim == 2 and audio.shape[1] == 2
         return audio[:, 0], audio[:, 1]
 
+    # the policy is visible to the admin: on the CDR list (stored CDR rows) and on the call's recordings
+    with session_scope(srv.factory) as s:
+        for call in ended.values():
+            s.add(Cdr(**cdr_row(call)))
+    client = srv.app.test_client()
+    login(client, "admin")
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9"}
+    page = client.get("/cdrs", headers=zh).get_data(as_text=True)
+    assert page.count("不录音") == 2 and "IVR 部分" in page and "坐席通话部分" in page and "整个通话" in page
+    page = client.get(f"/recordings?call_id={ended['1003'].id}", headers=zh).get_data(as_text=True)
+    assert "坐席通话部分" in page and page.count("<audio") == 1
+    with session_scope(srv.factory) as s:
+        assert s.scalars(select(Cdr.recording_policy).where(Cdr.call_id == ended["1004"].id)).one() == "whole"
     # IVR part: answer to queue entry (three 0.4 s prompts), the prompt heard, no agent
     path, secs, agent = files["1002"]["ivr"]
     rx, tx = tracks(path)
@@ -144,10 +159,6 @@ def test_each_policy_records_its_part_of_the_call(make_rig, tmp_path):
 def test_campaign_records_when_its_setting_says_so(make_rig, tmp_path):
     """Two campaigns: "whole call" records the answered call (the flow's prompt and the called party's voice on
     two tracks), "record nothing" (the default) does not; the web page offers the setting."""
-    import asyncio
-
-    from web_fixtures import login
-
     srv = WiredServer(make_rig, tmp_path, query="e1=1")
     srv.registry.load_yaml(FLOWS[1])
 
