@@ -376,7 +376,12 @@ class Router:
     async def __call__(self, call: Call) -> None:
         """The engine's route handler: choose the flow, apply the recording policy, run the flow."""
         decision = self.decide(call)
-        version = self.registry.current(decision.flow)
+        try:
+            version = self.registry.current(decision.flow)
+        except FlowRuntimeError:           # a route naming a flow that is not loaded: the default serves
+            log.error("inbound route %s names flow %r, which is not loaded: the default flow %r serves the call",
+                      decision.route, decision.flow, self.default)
+            version = self.registry.current(self.default)
         if decision.route is not None:
             call.vars["inbound_route"] = decision.route
             call.vars["after_hours"] = decision.after_hours

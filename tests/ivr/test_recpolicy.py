@@ -38,10 +38,17 @@ nodes:
   a: {type: play, prompt: open, next: b}
   b: {type: play, prompt: open, next: bye}
   bye: {type: hangup}
+""", """\
+name: infoivr
+language: zh
+recording: ivr
+nodes:
+  a: {type: play, prompt: open, next: bye}
+  bye: {type: hangup}
 """]
 
 ROUTES = {"1001": ("main", "none"), "1002": ("main", "ivr"), "1003": ("main", "agent"), "1004": ("main", ""),
-          "1005": ("info", "ivr"), "1006": ("info", "")}
+          "1005": ("info", "ivr"), "1006": ("info", ""), "1007": ("infoivr", "")}
 
 
 def test_each_policy_records_its_part_of_the_call(make_rig, tmp_path):
@@ -63,7 +70,7 @@ def test_each_policy_records_its_part_of_the_call(make_rig, tmp_path):
         await phone.wait_answer(timeout=20)
         t0 = srv.engine.now
         phone.play_nowait(tone(CALLER, 12.0))
-        if ROUTES[number][0] == "info":
+        if ROUTES[number][0].startswith("info"):
             await phone.wait_hangup(10)
             marks[number] = (t0, None, srv.engine.now)
             return
@@ -104,10 +111,10 @@ def test_each_policy_records_its_part_of_the_call(make_rig, tmp_path):
               marks[number])
     policy = {n: ended[n].cdr.recording_policy for n in ROUTES}
     assert policy == {"1001": "none", "1002": "ivr", "1003": "agent", "1004": "whole", "1005": "ivr",
-                      "1006": "none"}, policy
+                      "1006": "none", "1007": "ivr"}, policy       # 1007: the flow's own `recording: ivr`
     assert files["1001"] == {} and files["1006"] == {}
     assert set(files["1002"]) == {"ivr"} and set(files["1003"]) == {"agent"} and set(files["1004"]) == {"whole"}
-    assert set(files["1005"]) == {"ivr"}
+    assert set(files["1005"]) == {"ivr"} and set(files["1007"]) == {"ivr"}
     # nothing left behind by the dropped provisional recordings (1001, 1003, 1006)
     kept = {os.path.basename(p) for f in files.values() for p, _s, _a in f.values()}
     on_disk = set(os.listdir(srv.cfg.recordings_dir))

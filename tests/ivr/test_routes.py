@@ -57,6 +57,8 @@ def test_did_after_hours_pattern_default_and_a_route_saved_on_the_page(make_rig,
                                                                                       "fri")}))
     for name, prompt in (("day", "open"), ("night", "closed"), ("vip", "holiday"), ("other", "bye")):
         srv.registry.load_yaml(play_flow(name, prompt))
+    with session_scope(srv.factory) as s:
+        s.add(IvrInboundRoute(name="stale", number="888", flow="deleted"))
     seen = []
 
     async def hotline(call):                      # the default flow, recognisable by its tone
@@ -100,6 +102,7 @@ def test_did_after_hours_pattern_default_and_a_route_saved_on_the_page(make_rig,
         got["pattern"] = await one("612")
         got["unknown"] = await one("12345")
         got["demo"] = await one("95588")
+        got["stale"] = await one("888")                   # a stored route naming a flow not loaded: default
         # the admin points the route at another flow: the next call takes it, no restart
         r = client.post("/config/table/inbound_routes", data=dict(form, op="update", key="sales", flow="other",
                                                                 after_hours_flow="", calendar=""))
@@ -111,5 +114,5 @@ def test_did_after_hours_pattern_default_and_a_route_saved_on_the_page(make_rig,
     print(got, seen)
     assert got["open"] == ["open"] and got["after"] == ["closed"], got
     assert got["pattern"] == ["holiday"] and got["unknown"] == ["failed"] and got["demo"] == ["failed"], got
-    assert got["changed"] == ["bye"], got
-    assert seen == [None, "demo-95588"]          # unknown: the default; 95588: the shipped demo route
+    assert got["changed"] == ["bye"] and got["stale"] == ["failed"], got
+    assert seen == [None, "demo-95588", "stale"]  # unknown: the default; 95588: the shipped demo route
