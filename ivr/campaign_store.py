@@ -131,7 +131,7 @@ class CampaignManager:
         """Names of the flows a campaign can run on answer (the server's flow registry)."""
         return list(self.registry.names()) if self.registry is not None else []
 
-    def _flow_for(self, name: str, flow_name: str, recording: str = "none") -> Callable[[Call, Contact], Any] | None:
+    def _flow_for(self, name: str, flow_name: str, recording: str = "") -> Callable[[Call, Contact], Any] | None:
         if not flow_name:
             return None
         registry = self.registry
@@ -143,8 +143,8 @@ class CampaignManager:
             call.vars.update(contact.variables)
             call.vars["campaign"] = name
             call.vars["campaign_number"] = contact.number
-            if recordings is not None:          # the campaign's recording policy (none: not recorded)
-                recordings.begin(call, recording or "none", f"campaign:{name}")
+            if recordings is not None:          # the campaign's recording policy ("": the queue's, if any)
+                recordings.begin(call, recording or "", f"campaign:{name}")
             await registry.handler(flow_name)(call)
         flow.__name__ = f"campaign_{name}_{flow_name}"
         return flow
@@ -154,7 +154,7 @@ class CampaignManager:
                caller_id: str = "", max_channels: int | str = 4, calls_per_second: float | str = 1.0,
                max_attempts: int | str = 3, retry_after: float | str | dict[str, float] = 300.0, amd: bool = True,
                paused: bool = False, ring_timeout: float | None = None, trunk: str | None = None,
-               author: str = "", calendar: str = "", recording: str = "none") -> Campaign:
+               author: str = "", calendar: str = "", recording: str = "") -> Campaign:
         """Validate, store and start a campaign; returns the Campaign. CampaignError says what is wrong."""
         name = (name or "").strip()
         if not NAME_RE.match(name):
@@ -189,8 +189,9 @@ class CampaignManager:
         if calendar and calendar not in self.calendars:
             raise CampaignError(f"Unknown calendar {calendar!r}; the calling window must name a calendar "
                                 f"({', '.join(self.calendars) or 'none defined'}).")
-        if recording not in RECORD_POLICIES:
-            raise CampaignError(f"Recording must be one of {', '.join(RECORD_POLICIES)}, not {recording!r}.")
+        if recording not in ("", *RECORD_POLICIES):
+            raise CampaignError(f"Recording must be one of {', '.join(RECORD_POLICIES)} (or empty: the queue's), "
+                                f"not {recording!r}.")
         if name in self.campaigns or self._exists(name):
             raise CampaignError(f"A campaign named {name!r} already exists.")
         loop = self._loop()

@@ -159,7 +159,8 @@ class IvrCampaign(Base):
     ring_timeout: Mapped[float] = mapped_column(Float, default=30.0)
     amd: Mapped[bool] = mapped_column(Boolean, default=True)
     calendar: Mapped[str] = mapped_column(String(80), default="")      # calling window (ivr_calendars name)
-    recording: Mapped[str] = mapped_column(String(8), default="none", server_default="none")  # none|ivr|agent|whole
+    # recording policy: none | ivr | agent | whole; "" = the queue's if the call reaches one (else none)
+    recording: Mapped[str] = mapped_column(String(8), default="", server_default="")
     state: Mapped[str] = mapped_column(String(16), default="running", index=True)
     created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(80), default="")

@@ -61,6 +61,7 @@ class _State:
     agent: str | None = None
     queue: str | None = None
     waiting_answer: bool = False
+    files: int = 0                     # policy recordings made so far (each gets its own file)
     drop: set[int] = field(default_factory=set)     # id() of recordings to delete when closed
 
 
@@ -146,7 +147,7 @@ class CallRecordings:
             st = self._calls[call.id]
         st.agent, st.queue = agent or st.agent, queue or st.queue
         if st.policy == AGENT:
-            path = self._path(call, AGENT)
+            path = self._path(st, AGENT)
             st.agent_rec = call.start_recording(path, AGENT_TAG, max_seconds=MAX_SECONDS,
                                                 on_closed=lambda r: self._closed(st, r, AGENT))
             return path
@@ -179,16 +180,19 @@ class CallRecordings:
         st.call.vars["recording_policy"] = policy
         st.call.vars["recording_policy_source"] = source
 
-    def _path(self, call: Call, part: str) -> str:
+    def _path(self, st: _State, part: str) -> str:
+        """A new file for one of the call's recordings (a second agent after a transfer gets its own)."""
         assert self.recordings_dir is not None
         os.makedirs(self.recordings_dir, exist_ok=True)
-        return os.path.join(self.recordings_dir, f"{part}-{call.id}.wav")
+        st.files += 1
+        suffix = f"-{st.files}" if st.files > 1 else ""
+        return os.path.join(self.recordings_dir, f"{part}-{st.call.id}{suffix}.wav")
 
     def _start_main(self, st: _State, part: str) -> None:
         call = st.call
         if call.hungup or st.main is not None:
             return
-        path = self._path(call, part or "call")
+        path = self._path(st, part or "call")
         try:
             st.main = call.start_recording(path, MAIN_TAG, max_seconds=MAX_SECONDS,
                                            on_closed=lambda r: self._closed(st, r, st.main_part))

@@ -43,7 +43,7 @@ def upgrade():
         batch_op.add_column(sa.Column('policy', sa.String(length=8), nullable=True))
         batch_op.add_column(sa.Column('part', sa.String(length=8), nullable=True))
     with op.batch_alter_table('ivr_campaigns', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('recording', sa.String(length=8), nullable=False, server_default='none'))
+        batch_op.add_column(sa.Column('recording', sa.String(length=8), nullable=False, server_default=''))
 
 
 def downgrade():
