@@ -3,16 +3,10 @@ three-way calls and supervisor listen / whisper / barge through engine conferenc
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
-import os
 from typing import Any
 
-from sqlalchemy import inspect
-from sqlalchemy.exc import SQLAlchemyError
-
-from trunkline.data.models import Recording
-from trunkline.media import Call, ChannelError, Hangup, RecordResult, Timeout
+from trunkline.media import Call, ChannelError, Hangup, Timeout
 from trunkline.media.engine import Conference
 from trunkline.media.futures import settle
 from trunkline.media.moh import moh_items
@@ -56,21 +50,17 @@ class Connected:
             if ended is not None:
                 return ended, None
         await caller.bridge(acall)
-        recording = None
-        rec_task = None
-        if cfg.record and rt.config.get("recordings_dir"):
-            os.makedirs(rt.config["recordings_dir"], exist_ok=True)
-            recording = os.path.join(rt.config["recordings_dir"], f"acd-{w.entry}-{caller.id}.wav")
+        # the recording policy: the agent part starts here; a whole-call recording goes on (ivr.recpolicy)
+        recording = rt.config["recordings"].bridge(caller, conn.agent, w.queue, cfg.recording_policy())
+        if recording is not None:
             core.set_recording(w.entry, recording)
-            rec_task = rt.spawn(self._record(caller, recording, conn.agent, w.queue))
         start = rt.engine.now
         snap = core.entry(w.entry)
         rt.tracker.track(caller, queue=w.queue, agent=conn.agent, outcome="completed", answered=start,
                          wait_base=start - ((snap["answered_at"] or 0.0) - snap["enqueued_at"]), recording=recording)
         ended_by = await self._connected_loop(conn)
         rt.connections.pop(conn.agent, None)
-        if rec_task is not None and not rec_task.done():
-            caller.stop_recording("ended")
+        rt.config["recordings"].unbridge(caller)
         if conn.conf is not None:
             conn.conf.close()
         for extra in list(conn.extra):
@@ -126,29 +116,6 @@ class Connected:
         rt.connections.pop(conn.agent, None)
         rt.kick()
         return QueueResult("completed", w.queue, w.entry, agent=conn.agent, ended_by=by, data=w.data)
-
-    async def _record(self, caller: Call, path: str, agent: str | None = None, queue: str | None = None) -> None:
-        res = None
-        try:
-            res = await caller.record(path, max_seconds=4 * 3600.0, terminators="", beep=False, two_track=True)
-        except Hangup as exc:
-            res = getattr(exc, "recording", None)
-        if res is not None and getattr(res, "path", None):
-            self._index_recording(caller, res, agent, queue)
-
-    def _index_recording(self, caller: Call, res: RecordResult, agent: str | None, queue: str | None) -> None:
-        """Index the two-track recording in trunkline.data.models.Recording when that table exists."""
-        core = self.rt.core
-        try:
-            if not inspect(core.sf.kw["bind"]).has_table("recordings"):
-                return
-            with core.transaction() as s:
-                s.add(Recording(call_id=caller.id, path=res.path, format=os.path.splitext(res.path)[1][1:] or "wav",
-                                started_at=dt.datetime.now(dt.timezone.utc), seconds=float(res.seconds or 0.0),
-                                bytes=os.path.getsize(res.path) if os.path.exists(res.path) else 0,
-                                caller=caller.caller_id or "", agent=agent, queue=queue, two_track=True))
-        except (SQLAlchemyError, OSError) as exc:   # the recording file exists either way; say why it is not indexed
-            log.warning("recording %s not indexed: %s", res.path, exc)
 
     async def wait_any(self, calls: list[Call], extra: asyncio.Future[Any] | None = None) -> None:
         """Until one of `calls` ends (at once if one has) or `extra` resolves."""

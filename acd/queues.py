@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from trunkline.ivr.routes import RECORD_POLICIES
+
 from .models import AcdQueue
 from .strategies import STRATEGIES
 
@@ -44,6 +46,7 @@ class QueueConfig:
     service_level: float = 20.0         # answered within this many seconds counts as in service level
     default_aht: float = 180.0          # handle time assumed before history exists (EWT)
     record: bool = True                 # record every connected call (two tracks)
+    recording: str = ""                 # recording policy: none | ivr | agent | whole ("" = whole call)
 
     def __post_init__(self) -> None:
         n = self.name
@@ -75,6 +78,9 @@ class QueueConfig:
             if act["action"] in ("queue", "flow") and not act.get("target"):
                 raise QueueConfigError(f"queue {n}: {opt} action {act['action']} needs a target")
             setattr(self, opt, dict(act))
+        if self.recording not in ("", *RECORD_POLICIES):
+            raise QueueConfigError(f"queue {n}: recording must be one of {', '.join(RECORD_POLICIES)}, "
+                                   f"got {self.recording!r}")
         self.penalty_rules = _rules(n, "penalty_rules", self.penalty_rules, allow_any=False)
         self.skill_rules = _rules(n, "skill_rules", self.skill_rules, allow_any=True)
         for key in ("voicemail_key", "callback_key"):
@@ -82,6 +88,10 @@ class QueueConfig:
             if k is not None and (len(str(k)) != 1 or str(k) not in "0123456789*#"):
                 raise QueueConfigError(f"queue {n}: {key} must be one DTMF key, got {k!r}")
         self.vip_numbers = [str(x) for x in (self.vip_numbers or [])]
+
+    def recording_policy(self) -> str:
+        """The recording policy of this queue's calls: none when `record` is off, else `recording` (whole)."""
+        return "none" if not self.record else (self.recording or "whole")
 
     def to_options(self) -> dict[str, Any]:
         """The options dict stored in acd_queues.options (everything but name and strategy)."""

@@ -32,6 +32,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from trunkline.data.db import make_session_factory
+from trunkline.ivr.recpolicy import CallRecordings
 from trunkline.media import Call, Engine
 
 from .commands import AgentCommands
@@ -79,6 +80,10 @@ class ACD:
         self.core = ACDCore(session_factory, instance=cfg["instance"], clock=clock, rng=rng, hub=hub,
                             writer=cfg.get("writer"))
         self.instance = cfg["instance"]
+        # the recording policy (ivr.recpolicy): shared with the IVR router, which starts IVR / whole recordings
+        if cfg.get("recordings") is None:
+            cfg["recordings"] = CallRecordings(cfg.get("recordings_dir"), session_factory)
+        self.recordings: CallRecordings = cfg["recordings"].install(engine)
         self._rt = Runtime(engine, self.core, cfg)
         self._offering = Offering(self._rt, serve=self._serve)
         self._rt.start_offer = self._offering.start
@@ -142,6 +147,7 @@ class ACD:
             data.setdefault(k, v)
         if call.state != "up":
             await call.answer()
+        self.recordings.enter_queue(call, queue_name, cfg.recording_policy())
         jr = self.core.join(queue_name, call.id, call.caller_id, call.called, data, priority)
         return await self._serve(call, queue_name, cfg, jr, data)
 

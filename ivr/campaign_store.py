@@ -38,6 +38,7 @@ from .calendar import Calendar
 from .campaign import Attempt, Campaign, CampaignError, Contact
 from .flows import FlowRegistry
 from .models import IvrCampaign, IvrCampaignNumber
+from .routes import RECORD_POLICIES
 
 log = logging.getLogger("trunkline.ivr.campaign_store")
 
@@ -130,10 +131,11 @@ class CampaignManager:
         """Names of the flows a campaign can run on answer (the server's flow registry)."""
         return list(self.registry.names()) if self.registry is not None else []
 
-    def _flow_for(self, name: str, flow_name: str) -> Callable[[Call, Contact], Any] | None:
+    def _flow_for(self, name: str, flow_name: str, recording: str = "") -> Callable[[Call, Contact], Any] | None:
         if not flow_name:
             return None
         registry = self.registry
+        recordings = registry.services.recordings if registry is not None else None
 
         async def flow(call: Call, contact: Contact) -> None:
             if registry is None:
@@ -141,6 +143,8 @@ class CampaignManager:
             call.vars.update(contact.variables)
             call.vars["campaign"] = name
             call.vars["campaign_number"] = contact.number
+            if recordings is not None:          # the campaign's recording policy ("": the queue's, if any)
+                recordings.begin(call, recording or "", f"campaign:{name}")
             await registry.handler(flow_name)(call)
         flow.__name__ = f"campaign_{name}_{flow_name}"
         return flow
@@ -150,7 +154,7 @@ class CampaignManager:
                caller_id: str = "", max_channels: int | str = 4, calls_per_second: float | str = 1.0,
                max_attempts: int | str = 3, retry_after: float | str | dict[str, float] = 300.0, amd: bool = True,
                paused: bool = False, ring_timeout: float | None = None, trunk: str | None = None,
-               author: str = "", calendar: str = "") -> Campaign:
+               author: str = "", calendar: str = "", recording: str = "") -> Campaign:
         """Validate, store and start a campaign; returns the Campaign. CampaignError says what is wrong."""
         name = (name or "").strip()
         if not NAME_RE.match(name):
@@ -185,6 +189,9 @@ class CampaignManager:
         if calendar and calendar not in self.calendars:
             raise CampaignError(f"Unknown calendar {calendar!r}; the calling window must name a calendar "
                                 f"({', '.join(self.calendars) or 'none defined'}).")
+        if recording not in ("", *RECORD_POLICIES):
+            raise CampaignError(f"Recording must be one of {', '.join(RECORD_POLICIES)} (or empty: the queue's), "
+                                f"not {recording!r}.")
         if name in self.campaigns or self._exists(name):
             raise CampaignError(f"A campaign named {name!r} already exists.")
         loop = self._loop()
@@ -193,7 +200,8 @@ class CampaignManager:
             row = IvrCampaign(name=name, flow=flow, caller_id=caller_id, trunk=trunk or self.trunk or "",
                               max_channels=max_channels, calls_per_second=calls_per_second,
                               max_attempts=max_attempts, retry_after=retry, ring_timeout=ring, amd=bool(amd),
-                              calendar=calendar, state="paused" if paused else "running", created_by=author)
+                              calendar=calendar, state="paused" if paused else "running", created_by=author,
+                              recording=recording)
             s.add(row)
             for i, r in enumerate(rows):
                 r = dict(r)
@@ -237,7 +245,7 @@ class CampaignManager:
         return out
 
     def _build(self, row: IvrCampaign, contacts: list[Contact]) -> Campaign:
-        return Campaign(self.engine, row.name, contacts, flow=self._flow_for(row.name, row.flow),
+        return Campaign(self.engine, row.name, contacts, flow=self._flow_for(row.name, row.flow, row.recording),
                         caller_id=row.caller_id, trunk=row.trunk or None, ring_timeout=row.ring_timeout,
                         max_channels=row.max_channels, calls_per_second=row.calls_per_second,
                         max_attempts=row.max_attempts, retry_after=dict(row.retry_after or {}), detect=row.amd,

@@ -31,7 +31,9 @@ import yaml
 
 from . import node_schema as _schema
 
-TOP_KEYS = {"name", "language", "start", "nodes", "prompts", "description", "vars"}
+TOP_KEYS = {"name", "language", "start", "nodes", "prompts", "description", "vars", "recording"}
+#: a flow's `recording:` policy (ivr.recpolicy; "" = the route's or queue's)
+RECORDING = ("none", "ivr", "agent", "whole")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,79}$")
 LANGS = ("zh", "en")
 
@@ -105,6 +107,7 @@ class FlowDocument:
     vars: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     lines: dict[str, int] = field(default_factory=dict)    # node name -> line
+    recording: str = ""                                    # recording policy ("" = route's / queue's)
 
     def prompt_names(self) -> set[str]:
         """Every literal prompt name the nodes refer to."""
@@ -167,6 +170,10 @@ def parse(text: str, known_flows: Collection[str] | None = None, prompts: _schem
         if not isinstance(texts, dict) or not texts or any(k not in LANGS or not isinstance(v, str)
                                                            for k, v in texts.items()):
             problems.append(Problem("", line, f"prompt {pname!r} must be text or a mapping of zh/en to text"))
+    recording = doc.get("recording", "") or ""
+    if recording not in ("", *RECORDING):
+        top(f"'recording' must be one of {', '.join(RECORDING)}, not {recording!r}", "recording")
+        recording = ""
     init_vars = doc.get("vars", {}) or {}
     if not isinstance(init_vars, dict):
         top("'vars' must be a mapping of variable names to values", "vars")
@@ -195,4 +202,4 @@ def parse(text: str, known_flows: Collection[str] | None = None, prompts: _schem
     return FlowDocument(name=name, language=language, start=start, nodes=dict(nodes),
                         prompts={k: ({language: v} if isinstance(v, str) else dict(v))
                                  for k, v in flow_prompts.items()},
-                        vars=dict(init_vars), source=text, lines=lines)
+                        vars=dict(init_vars), source=text, lines=lines, recording=str(recording))

@@ -28,6 +28,8 @@ from . import flowdoc as _flowdoc
 from . import nodes as _nodes
 from .cdr import CallTrace, mask
 from .models import IvrFlow
+from .recpolicy import CallRecordings
+from .routes import Decision, InboundRoutes
 from .services import Services
 
 __all__ = ["MAX_DEPTH", "MAX_SILENT_STEPS", "Execution", "FlowRegistry", "FlowRuntimeError", "FlowVersion",
@@ -55,6 +57,12 @@ class FlowVersion:
     def language(self) -> str:
         """The flow's prompt language (documents say it; Python flows default to zh)."""
         return str(getattr(self.obj, "language", "zh"))
+
+    @property
+    def recording(self) -> str:
+        """The flow's recording policy (document key `recording:`, a Python flow's `recording` attribute;
+        "" = not set)."""
+        return str(getattr(self.obj, "recording", "") or "")
 
 
 class Execution:
@@ -306,7 +314,10 @@ class Router:
     """Wires the IVR into an engine: the call firewall before answer, then the flow for each call.
 
     ``Router(registry, default="hotline", by_number={"95555": "bank"}).install(engine)`` sets
-    ``engine.screen`` (blacklist check before routing) and ``engine.route``.
+    ``engine.screen`` (blacklist check before routing) and ``engine.route``. With `routes` (the
+    ``ivr_inbound_routes`` table, read at each call) the called number, trunk, span and the time of day
+    (services.now() against the route's calendar) choose the flow; with `recordings` the route's or
+    flow's recording policy is applied (ivr.recpolicy).
     """
 
     # An analog trunk cannot refuse a call: the line keeps ringing and the port offers it again
@@ -315,10 +326,13 @@ class Router:
     ANALOG_RING_MEMORY = 10.0
 
     def __init__(self, registry: FlowRegistry, default: str, by_number: dict[str, str] | None = None,
-                 firewall: blacklist.Firewall | None = None) -> None:
+                 firewall: blacklist.Firewall | None = None, routes: InboundRoutes | None = None,
+                 recordings: CallRecordings | None = None) -> None:
         self.registry = registry
         self.default = default
         self.by_number = dict(by_number or {})
+        self.routes = routes
+        self.recordings = recordings
         self.firewall = firewall
         self._refused: dict[Any, float] = {}     # analog channel -> media time of the last refusal
 
@@ -341,13 +355,41 @@ class Router:
             call.vars["firewall_rule"] = act.pattern
         return None
 
+    def decide(self, call: Call) -> Decision:
+        """The flow a call runs: firewall override, then the inbound routes (number, trunk, span, time of
+        day), then `by_number`, then the default."""
+        override = call.vars.get("ivr_route")
+        if override:
+            return Decision(str(override))
+        fallback = self.by_number.get(call.called) or self.default
+        if self.routes is None:
+            return Decision(fallback)
+        engine = getattr(call, "engine", None)
+        span = int(engine.board.span_of[call.channel]) if engine is not None else None
+        return self.routes.decide(call.called or "", call.trunk, span, self.registry.services.now(),
+                                  self.registry.services.calendars, fallback)
+
     def flow_for(self, call: Call) -> str:
-        """Name of the flow a call runs: firewall override, then called number, then the default."""
-        return str(call.vars.get("ivr_route") or self.by_number.get(call.called) or self.default)
+        """Name of the flow a call runs (see `decide`)."""
+        return self.decide(call).flow
 
     async def __call__(self, call: Call) -> None:
-        """The engine's route handler."""
-        await self.registry.run(call, self.registry.current(self.flow_for(call)))
+        """The engine's route handler: choose the flow, apply the recording policy, run the flow."""
+        decision = self.decide(call)
+        try:
+            version = self.registry.current(decision.flow)
+        except FlowRuntimeError:           # a route naming a flow that is not loaded: the default serves
+            log.error("inbound route %s names flow %r, which is not loaded: the default flow %r serves the call",
+                      decision.route, decision.flow, self.default)
+            version = self.registry.current(self.default)
+        if decision.route is not None:
+            call.vars["inbound_route"] = decision.route
+            call.vars["after_hours"] = decision.after_hours
+        if self.recordings is not None:
+            policy, source = ((decision.record, f"route:{decision.route}") if decision.record
+                              else (version.recording, f"flow:{version.name}"))
+            self.recordings.begin(call, policy, source)
+        await self.registry.run(call, version)
 
     def install(self, engine: Any) -> Router:
         """Make this router the engine's screen and inbound route."""

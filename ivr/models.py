@@ -159,6 +159,8 @@ class IvrCampaign(Base):
     ring_timeout: Mapped[float] = mapped_column(Float, default=30.0)
     amd: Mapped[bool] = mapped_column(Boolean, default=True)
     calendar: Mapped[str] = mapped_column(String(80), default="")      # calling window (ivr_calendars name)
+    # recording policy: none | ivr | agent | whole; "" = the queue's if the call reaches one (else none)
+    recording: Mapped[str] = mapped_column(String(8), default="", server_default="")
     state: Mapped[str] = mapped_column(String(16), default="running", index=True)
     created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(80), default="")
@@ -201,3 +203,23 @@ class IvrLookupSource(Base):
     field: Mapped[str] = mapped_column(String(120), default="")         # http: dotted path to the object
     timeout: Mapped[float] = mapped_column(Float, default=3.0)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class IvrInboundRoute(Base):
+    """An inbound route: calls to a called number (exact digits, or a pattern `_9558X.`; empty = any) on a
+    trunk type and span (empty = any) run `flow` while `calendar` is open (no calendar = always) and
+    `after_hours_flow` when it is closed or a holiday; `record` is the route's recording policy
+    (none | ivr | agent | whole; "" = the flow's or queue's). Lower `priority` is tried first."""
+    __tablename__ = "ivr_inbound_routes"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    priority: Mapped[int] = mapped_column(Integer, default=100)
+    number: Mapped[str] = mapped_column(String(64), default="")
+    trunk: Mapped[str] = mapped_column(String(16), default="")
+    span: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    calendar: Mapped[str] = mapped_column(String(80), default="")
+    flow: Mapped[str] = mapped_column(String(80), default="")
+    after_hours_flow: Mapped[str] = mapped_column(String(80), default="")
+    record: Mapped[str] = mapped_column(String(8), default="")
+    enabled: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

@@ -20,6 +20,7 @@ from trunkline.media.call import Call
 from .calendar import Calendar
 from .lookup import Lookup
 from .prompts import PromptLibrary
+from .recpolicy import CallRecordings
 from .voicemail import Voicemail
 
 if TYPE_CHECKING:                      # the registry puts itself here; it builds on this module
@@ -73,6 +74,7 @@ class Services:
     queues: Collection[str] | None = None  # queue names flows may transfer to (None: not checked)
     sms: Any = None                        # the SMS service (drivers.serial.sms_service.SmsService) or None
     mail: Any = None                       # the e-mail outbox or None
+    recordings: CallRecordings | None = None   # the recording policy (ivr.recpolicy), shared with the ACD
 
     def now(self) -> _dt.datetime:
         """The wall-clock datetime calendars and say-time use."""

@@ -18,6 +18,7 @@ from trunkline.media.futures import settle, settle_error
 from trunkline.media.player import Clip, PlayItem, playlist_clip
 from trunkline.media.ports import FaxOutcome, Samples
 from trunkline.media.record import CallRecord, RecordResult
+from trunkline.media.recorder import Recording
 
 if TYPE_CHECKING:   # the engine creates calls: imported for the type hints only (engine.py imports this module)
     from trunkline.media.engine import Engine
@@ -262,9 +263,19 @@ class Call:
             self._record_term = None
         return RecordResult(rec.path, rec.seconds, rec.stop_reason or "stopped", rec.error)
 
-    def stop_recording(self, reason: str = "stopped") -> None:
-        """End this call's recording now (its `record()` returns with `reason`); nothing when none runs."""
-        self.engine.recorders.stop(self.channel, reason)
+    def stop_recording(self, reason: str = "stopped", tag: str = "") -> None:
+        """End this call's recording now (its `record()` returns with `reason`), or the background one with
+        `tag`; nothing when none runs."""
+        self.engine.recorders.stop(self.channel, reason, tag)
+
+    def start_recording(self, path: str, tag: str, two_track: bool = True, max_seconds: float | None = None,
+                        on_closed: Callable[[Recording], object] | None = None) -> Recording:
+        """Start a background recording named `tag` (two tracks: received, sent) beside any `record()`; it runs
+        until stop_recording(tag=tag), `max_seconds` s or the call's end; on_closed(recording) once closed."""
+        if self.hungup:
+            raise Hangup(f"call {self.id} is gone")
+        return self.engine.recorders.start(self.channel, path, two_track=two_track, max_seconds=max_seconds,
+                                           on_closed=on_closed, tag=tag)
 
     async def bridge(self, other: Call) -> None:
         """Connect this call's channel with another call's, both ways (ending both calls' earlier bridges)."""

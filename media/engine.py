@@ -419,7 +419,7 @@ class Engine:
         if self.calls.get(ch) is call:
             del self.calls[ch]
         self.players.stop(ch, notify=False)
-        self.recorders.stop(ch, "hangup")
+        self.recorders.stop_all(ch, "hangup")
         other = call.bridged_to
         if other is not None:
             other.bridged_to = None

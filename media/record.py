@@ -11,7 +11,8 @@ class CallRecord:
     queue/agent: the ACD queue and the agent who took the call; outcome: how it ended for the
     caller (completed, abandoned, voicemail, ...; None: answered/unanswered from the call state);
     wait/talk: seconds queued before an agent answered (or the caller left) and seconds talking;
-    recording: path of the call's recording; survey_score: the caller's 1-5 rating;
+    recording: path of the call's recording; recording_policy: the recording policy that applied (none, ivr,
+    agent, whole; "" = no policy decided it); survey_score: the caller's 1-5 rating;
     ivr_path: the IVR nodes taken ("a>b>sub:c"); digits: digits entered per node, masked on request.
     """
     queue: str | None = None
@@ -20,6 +21,7 @@ class CallRecord:
     wait: float | None = None
     talk: float | None = None
     recording: str | None = None
+    recording_policy: str = ""
     survey_score: int | None = None
     ivr_path: str = ""
     digits: str = ""

@@ -62,6 +62,7 @@ class Recording:
         self.error: str | None = None
         self.file: Sink | None = None
         self.on_closed: Callable[[Recording], object] | None = None   # callback(recording), engine thread
+        self.tag = ""                        # "" = the channel's foreground recording; else a named background one
         self.closed_event = threading.Event()  # set by the writer once the file is closed
 
     @property
@@ -90,7 +91,10 @@ class RecorderBank:
         self.block = block
         self.laws = list(laws) if laws is not None else [ALAW] * channels
         self._codec = MixedLawCodec(self.laws)
-        self.active: dict[int, Recording] = {}   # channel -> Recording
+        self.active: dict[int, Recording] = {}   # channel -> its foreground Recording (call.record)
+        # (channel, tag) -> background Recording: policy recordings (IVR part, agent part, whole call) run
+        # beside the foreground one on the same channel, each in its own slot of the same vectorised capture
+        self.tagged: dict[tuple[int, str], Recording] = {}
         self.batch_ticks = batch_ticks           # most ticks per batch (fewer when many recordings)
         self._queue: queue.Queue[tuple[str, Any, Any]] = queue.Queue(maxsize=max_queue)
         self._closed: queue.SimpleQueue[Recording] = queue.SimpleQueue()   # closed by the writer
@@ -133,16 +137,22 @@ class RecorderBank:
     # ------------------------------------------------------------ start / stop (per recording, on events)
     def start(self, ch: int, path: str, two_track: bool = False, max_seconds: float | None = 60.0,
               silence_seconds: float | None = None, silence_dbm0: float = -45.0,
-              on_closed: Callable[[Recording], object] | None = None, fmt: str | None = None) -> Recording:
+              on_closed: Callable[[Recording], object] | None = None, fmt: str | None = None,
+              tag: str = "") -> Recording:
         """Begin recording a channel into path; fmt "G711" (WAV in the line's law), "WAV" (16-bit linear,
-        the default for .wav) or "FLAC" (default for .flac); returns the Recording."""
-        if ch in self.active:
-            self.stop(ch, "restarted")
+        the default for .wav) or "FLAC" (default for .flac); `tag` "" is the channel's foreground recording,
+        another tag a background one beside it (one per tag); returns the Recording."""
+        if (ch in self.active) if not tag else ((ch, tag) in self.tagged):
+            self.stop(ch, "restarted", tag)
         silence_n = None if silence_seconds is None else int(silence_seconds * RATE)
         level = dbm0_to_power(silence_dbm0)     # mean square of a signal at silence_dbm0
         rec = Recording(ch, path, two_track, int(max_seconds * RATE) if max_seconds else None, silence_n, level)
         rec.on_closed = on_closed
-        self.active[ch] = rec
+        rec.tag = tag
+        if tag:
+            self.tagged[(ch, tag)] = rec
+        else:
+            self.active[ch] = rec
         self._queue.put(("open", rec, (self.laws[ch], fmt)))   # FIFO: opened before its first batch
         slot = self._alloc()
         rec.slot, rec._bank = slot, self
@@ -155,11 +165,29 @@ class RecorderBank:
             self._sil_dirty = True
         return rec
 
-    def stop(self, ch: int, reason: str = "stopped") -> Recording | None:
-        """Stop recording a channel; the writer writes what is left and closes the file."""
-        rec = self.active.pop(ch, None)
+    def stop(self, ch: int, reason: str = "stopped", tag: str = "") -> Recording | None:
+        """Stop a channel's recording (foreground, or the background one with `tag`); the writer writes
+        what is left and closes the file."""
+        rec = self.active.pop(ch, None) if not tag else self.tagged.pop((ch, tag), None)
         if rec is None:
             return None
+        return self._stop(rec, reason)
+
+    def stop_all(self, ch: int, reason: str = "stopped") -> None:
+        """Stop every recording of a channel (foreground and background), e.g. when its call ends."""
+        self.stop(ch, reason)
+        for key in [k for k in self.tagged if k[0] == ch]:
+            self.stop(ch, reason, key[1])
+
+    def _end(self, rec: Recording, reason: str) -> None:
+        """Stop `rec` if it is still running (a background one here; a foreground one by its channel)."""
+        if rec.tag:
+            if self.tagged.get((rec.channel, rec.tag)) is rec:
+                self.stop(rec.channel, reason, rec.tag)
+        elif self.active.get(rec.channel) is rec:
+            self.stop(rec.channel, reason)
+
+    def _stop(self, rec: Recording, reason: str) -> Recording:
         slot = rec.slot
         rec._samples = int(self._count[slot])
         rec.stop_reason = rec.stop_reason or reason
@@ -199,7 +227,7 @@ class RecorderBank:
         self._buffers = 0
 
     def _rebuild_silence(self) -> None:
-        slots = [r.slot for r in self.active.values() if r.silence_samples is not None]
+        slots = [r.slot for r in [*self.active.values(), *self.tagged.values()] if r.silence_samples is not None]
         recs = [self._slot_rec[s] for s in slots]
         self._sil_slots = np.array(slots, dtype=np.int64)
         self._sil_level = np.array([r.silence_level for r in recs if r], dtype=np.float32)
@@ -220,12 +248,15 @@ class RecorderBank:
         """Copy this tick's received and sent audio of all recordings into the shared buffer (the G.711
         codes when given, else encoded here); returns (channel, reason) of recordings that must stop."""
         finished: list[tuple[int, str]] = []
+        background: list[tuple[Recording, str]] = []     # background recordings to stop (by the bank)
         while not self._failed.empty():
             rec = self._failed.get()
-            if self.active.get(rec.channel) is rec:
+            if rec.tag:
+                background.append((rec, "error"))
+            elif self.active.get(rec.channel) is rec:
                 finished.append((rec.channel, "error"))
         hi = self._hi
-        if not self.active:
+        if not self.active and not self.tagged:
             if self._events:
                 self._flush()
             return finished
@@ -242,7 +273,9 @@ class RecorderBank:
         count += self.block
         for slot in np.flatnonzero(count >= self._max[:hi]).tolist():
             held = self._slot_rec[slot]
-            if held is not None:
+            if held is not None and held.tag:
+                background.append((held, "max"))
+            elif held is not None:
                 finished.append((held.channel, "max"))
         if self._sil_dirty:
             self._save_silence()
@@ -254,8 +287,12 @@ class RecorderBank:
             self._voice |= ~quiet
             for i in np.flatnonzero(self._voice & (self._sil_run >= self._sil_need)).tolist():
                 quiet_rec = self._sil_recs[i]
-                if quiet_rec is not None and (quiet_rec.channel, "max") not in finished:
+                if quiet_rec is not None and quiet_rec.tag:
+                    background.append((quiet_rec, "silence"))
+                elif quiet_rec is not None and (quiet_rec.channel, "max") not in finished:
                     finished.append((quiet_rec.channel, "silence"))
+        for rec, why in background:             # rare (max length, silence, disk error): per recording
+            self._end(rec, why)
         if self._t >= self._ticks:
             self._flush()
         return finished
@@ -280,15 +317,16 @@ class RecorderBank:
             return
         batch: Batch = (self._buf, self._t, self._start, self._events)
         if self._buf is None and self._t:
-            self.dropped_blocks += self._t * len(self.active)
+            self.dropped_blocks += self._t * (len(self.active) + len(self.tagged))
         self._buf = None
         self._t = 0
         self._start = list(self._slot_rec)
         self._events = []
         self._queue.put(("data", None, batch))   # bounded by max_buffers batches with audio in flight
         self._buf = self._take_buffer()
-        if self._buf is None and self.active:
-            log.error("recording writer is behind: dropping a batch of %d recordings", len(self.active))
+        if self._buf is None and (self.active or self.tagged):
+            log.error("recording writer is behind: dropping a batch of %d recordings",
+                      len(self.active) + len(self.tagged))
 
     def closed(self) -> list[Recording]:
         """Recordings the writer has closed since the last call (run on the engine thread)."""
@@ -365,8 +403,8 @@ class RecorderBank:
 
     def close(self) -> None:
         """Stop everything and let the writer finish."""
-        for ch in list(self.active):
-            self.stop(ch, "shutdown")
+        for ch in {*self.active, *(k[0] for k in self.tagged)}:
+            self.stop_all(ch, "shutdown")
         self._flush()
         self._queue.put(("quit", None, None))
         self._thread.join(timeout=10)

@@ -48,6 +48,7 @@ from trunkline.ivr.prompts import LANGS, PromptError, PromptLibrary, check_lang,
 
 from .flow_diagram import diagram
 from .forms import FORMS
+from .inbound_routes import TABLE as INBOUND_ROUTES
 from .rows import listed
 from .security import audit, can, db, hash_password, parse_cidrs, require, sessions, would_lock_out
 from .shift_form import COLUMNS as SHIFT_COLUMNS
@@ -72,6 +73,7 @@ TABLES: dict[str, tuple[type[Base], Any, list[str]]] = {
     "fax_mailboxes": (FaxMailbox, _l("Fax mailboxes"), ["did", "email", "name"]),
     "lookups": (IvrLookupSource, _l("Lookup sources"), ["name", "kind", "query", "field", "timeout", "enabled"]),
     "role_allowlist": (RoleAllowlist, _l("Role IP allowlist"), ["role", "cidr"]),
+    "inbound_routes": INBOUND_ROUTES,
 }
 SECRET_COLUMNS = {"pin", "password_hash", "pin_hash"}
 #: tables that decide who may log in from where: admin-only (security.manage)

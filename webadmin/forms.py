@@ -83,6 +83,8 @@ FORMS: dict[str, tuple[type[Base], list[Field]]] = {
         Field("voicemail_key", _l("Key for voicemail"), "select", choices=lambda s: DTMF_KEYS, option=True),
         Field("callback_key", _l("Key for a callback"), "select", choices=lambda s: DTMF_KEYS, option=True),
         Field("record", _l("Record calls"), "bool", option=True, default=True),
+        Field("recording", _l("Recording policy (empty = whole call)"), "select", option=True,
+              choices=lambda s: ["", "none", "ivr", "agent", "whole"]),
     ]),
     "agents": (AcdAgent, [
         Field("id", _l("Agent number"), required=True, pattern=NAME, key_field=True),
@@ -105,10 +107,11 @@ FORMS: dict[str, tuple[type[Base], list[Field]]] = {
     ]),
 }
 
-#: page -> a whole-form check run after the field checks (adds {field: message} to its errors argument);
-#: pages defined in other modules (webadmin.shift_form) register their form in FORMS and their check here
-CHECKS: dict[str, Callable[[dict[str, Any], Session, dict[str, str]], None]] = {}
 
+#: page -> a whole-form check(values, session, errors) run after the field checks, on the fields that passed
+#: (values has only those); pages defined in other modules (webadmin.shift_form, webadmin.inbound_routes)
+#: register their form in FORMS and their check here
+CHECKS: dict[str, Callable[[dict[str, Any], Session, dict[str, str]], None]] = {}
 
 
 def _number(f: Field, text: str) -> tuple[Any, str | None]:
@@ -162,7 +165,7 @@ def validate(page: str, data: Mapping[str, Any], s: Session, update: bool = Fals
         values[f.key] = text
     if not errors and page == "queues":
         _check_queue(values, s, errors)
-    if not errors and page in CHECKS:
+    if page in CHECKS:                      # its own checks on the fields that passed (values has only those)
         CHECKS[page](values, s, errors)
     if errors:
         raise FormErrors(errors)

@@ -129,7 +129,7 @@ def sms() -> Response | tuple[str, int]:
 ACTIONS = {"pause": ("paused", "running"), "resume": ("running", "paused"), "stop": ("stopped", None)}
 FORM_DEFAULTS = {"name": "", "flow": "", "caller_id": "", "numbers": "", "max_channels": "4",
                  "calls_per_second": "1", "max_attempts": "3", "retry_delay": "300", "amd": "1", "start": "now",
-                 "calendar": ""}
+                 "calendar": "", "recording": ""}
 MAX_REPORTED_LINES = 50
 
 
@@ -188,7 +188,7 @@ def _create_campaign(form: dict[str, str]) -> tuple[Any, list[str], str | None]:
                           max_channels=form["max_channels"], calls_per_second=form["calls_per_second"],
                           max_attempts=form["max_attempts"], retry_after=retry, amd=bool(form["amd"]),
                           paused=form["start"] == "paused", author=getattr(g.user, "username", ""),
-                          calendar=form.get("calendar", ""))
+                          calendar=form.get("calendar", ""), recording=form.get("recording", ""))
     except CampaignError as exc:
         msg = str(exc)
         if not rows and notes:

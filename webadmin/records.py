@@ -29,7 +29,7 @@ bp = Blueprint("records", __name__)
 
 CDR_COLUMNS = ["call_id", "start", "answer", "end", "direction", "trunk", "span", "channel", "caller", "called",
                "queue", "agent", "outcome", "hangup_cause", "duration", "billsec", "wait", "talk", "wrapup",
-               "survey_score", "ivr_path", "recording_id"]
+               "survey_score", "ivr_path", "recording_id", "recording_policy"]
 
 
 def parse_day(text: str | None, end: bool = False) -> dt.datetime | None:

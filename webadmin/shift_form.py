@@ -39,7 +39,10 @@ FIELDS = [
 
 
 def check(values: dict[str, Any], s: Session, errors: dict[str, str]) -> None:
-    """The whole shift: times, weekdays, breaks inside the shift and not overlapping, a queue or an agent."""
+    """The whole shift: times, weekdays, breaks inside the shift and not overlapping, a queue or an agent
+    (run only on a form whose fields all passed their own checks)."""
+    if errors:
+        return
     for key in ("start", "end"):
         try:
             parse_hhmm(values[key])

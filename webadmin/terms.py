@@ -53,6 +53,8 @@ def terms() -> dict[str, str]:
         "service_level": _("service level s"), "moh": _("music on hold"),
         # music-on-hold classes
         "default": _("default"),
+        # recording policies (routes, queues, campaigns)
+        "none": _("record nothing"), "ivr": _("IVR part"), "whole": _("whole call"),
     }
 
 

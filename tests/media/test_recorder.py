@@ -135,3 +135,39 @@ def test_a_full_disk_ends_that_recording_with_an_error_and_never_stalls_the_tick
     assert any("/dev/full" in r.getMessage() for r in caplog.records)
     assert good.error is None and sf.info(str(tmp_path / "good.wav")).frames == 50 * BLOCK
     assert worst < 0.05
+
+
+def test_background_recordings_run_beside_the_foreground_one_on_the_same_channel(tmp_path):
+    """Tagged (background) recordings: a whole-call recording, an agent part starting mid-way and a voicemail
+    (foreground) on one channel, each exact over its own stretch; the agent part ends at its max length
+    by the bank itself; stop_all ends the rest; restarting a tag restarts only that one."""
+    bank = RecorderBank(4, BLOCK, laws=["alaw"] * 4, batch_ticks=7)
+    bank.lossless = True
+    rng = np.random.default_rng(3)
+    sent_in, sent_out = [], []
+    for t in range(60):
+        if t == 0:
+            bank.start(2, str(tmp_path / "whole.wav"), two_track=True, max_seconds=None, tag="policy", fmt="G711")
+        if t == 10:
+            bank.start(2, str(tmp_path / "agent.wav"), two_track=True, max_seconds=0.4, tag="agent", fmt="G711")
+        if t == 15:
+            bank.start(2, str(tmp_path / "vm.wav"), max_seconds=None, fmt="G711")
+        if t == 20:
+            assert bank.stop(2, "restarted?", tag="nosuch") is None
+        if t == 50:
+            bank.stop_all(2, "hangup")
+        ci, co = _codes(rng, 4), _codes(rng, 4)
+        sent_in.append(ci)
+        sent_out.append(co)
+        assert bank.capture(np.zeros((4, BLOCK), np.int16), np.zeros((4, BLOCK), np.int16), ci, co) == []
+        if t == 30:
+            assert set(bank.tagged) == {(2, "policy")} and set(bank.active) == {2}   # the agent part hit max
+    assert not bank.tagged and not bank.active
+    bank.close()
+    rx, tx = np.stack(sent_in, axis=1)[2], np.stack(sent_out, axis=1)[2]
+    for name, a, b, two in (("whole", 0, 50, True), ("agent", 10, 30, True), ("vm", 15, 50, False)):
+        data, _ = sf.read(str(tmp_path / f"{name}.wav"), dtype="int16", always_2d=True)
+        assert data.shape == ((b - a) * BLOCK, 2 if two else 1), (name, data.shape)
+        assert np.array_equal(data[:, 0], ALAW_DECODE[rx[a:b].ravel()])
+        if two:
+            assert np.array_equal(data[:, 1], ALAW_DECODE[tx[a:b].ravel()])

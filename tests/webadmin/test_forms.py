@@ -7,6 +7,7 @@ from web_fixtures import csrf_of, login, make_app
 
 from trunkline.acd.core import ACDCore
 from trunkline.acd.models import AcdMember, AcdQueue
+from trunkline.acd.queues import QueueConfig
 from trunkline.data import db
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
@@ -110,3 +111,21 @@ def test_bad_stored_queue_never_breaks_the_live_pages(tmp_path):
     sup, _t = _client(app, "super")
     page = sup.get("/config/table/queues").get_data(as_text=True)
     assert page.count('class="bad-config"') == 1 and "random-ish" in page
+
+
+def test_queue_recording_policy_is_a_checked_choice(tmp_path):
+    """#17: a queue's recording policy (none / IVR part / agent part / whole call; empty = whole call) is a
+    dropdown; another value is a field error; the saved value is what the ACD's QueueConfig reads."""
+    app, hub = make_app(tmp_path)
+    c, tok = _client(app)
+    page = c.get("/config/table/queues", headers=ZH).get_data(as_text=True)
+    assert '<select name="recording">' in page and "录音策略" in page and "IVR 部分" in page
+    base = {"op": "create", "name": "sales", "strategy": "ring-all", "ring_timeout": "20", "record": "1",
+            "csrf_token": tok}
+    r = c.post("/config/table/queues", headers=ZH, data=dict(base, recording="sometimes"))
+    assert r.status_code == 400 and 'id="error-recording"' in r.get_data(as_text=True)
+    assert c.post("/config/table/queues", data=dict(base, recording="agent")).status_code == 302
+    with db.session_scope(hub.session_factory) as s:
+        q = s.get(AcdQueue, "sales")
+        assert q.options["recording"] == "agent"
+        assert QueueConfig.from_row(q).recording_policy() == "agent"

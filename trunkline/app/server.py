@@ -36,6 +36,7 @@ from trunkline.ivr.flows import FlowRegistry, Router
 from trunkline.ivr.prompts import espeak_available, set_tts_command
 from trunkline.ivr.testcall import TestCalls
 from trunkline.ivr.voicemail_retention import VoicemailRetention, voicemail_retention_loop
+from trunkline.ivr.routes import InboundRoutes
 from trunkline.media import Call, Engine, PromptLibrary
 from trunkline.media.alarm_watch import AlarmWatch
 from trunkline.media.cdr import CdrRecorder
@@ -144,15 +145,17 @@ def start_mail(cfg: Config, factory: Callable[[], Session], summary: StartupSumm
 
 def install_flows(engine: Engine, cfg: Config, factory: Callable[[], Session], acd: ACD,
                   default_flow: DemoHotline, mail: MailOutbox | None = None) -> FlowRegistry:
-    """Route calls through the IVR flow registry (YAML flows from the database, call firewall);
-    returns the registry. The demo hotline is the default flow; with `mail`, voicemail and faxes are e-mailed."""
+    """Route calls through the IVR flow registry (YAML flows from the database, call firewall, the inbound
+    routes of the database with their recording policy); returns the registry. The demo hotline is the
+    default flow; with `mail`, voicemail and faxes are e-mailed."""
     services = build_services(cfg, factory, acd, sms=getattr(engine, "sms", None), mail=mail)
+    services.recordings = acd.recordings      # one recording policy for routes, flows, queues and campaigns
     registry = FlowRegistry(services)
     registry.register("hotline", default_flow)
     registry.load_from_db()
     wire_acd(acd, services, registry)
     blacklist.configure(factory)
-    Router(registry, default="hotline").install(engine)
+    Router(registry, default="hotline", routes=InboundRoutes(factory), recordings=acd.recordings).install(engine)
     return registry
 
 

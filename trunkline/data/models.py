@@ -110,6 +110,9 @@ class Cdr(Base):
     digits: Mapped[str] = mapped_column(Text, nullable=False, default="")  # masked where a node says so
     recording_id: Mapped[int | None] = mapped_column(Integer)
     server: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    # the recording policy that applied (none | ivr | agent | whole; "" = none decided); its recordings
+    # are the `recordings` rows with this call_id
+    recording_policy: Mapped[str] = mapped_column(String(8), nullable=False, default="", server_default="")
 
 
 class Recording(Base):
@@ -128,6 +131,10 @@ class Recording(Base):
     two_track: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     # an open complaint references this recording: retention never deletes it (nor its call's CDR)
     complaint_open: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
+    # the recording policy that made it (none/ivr/agent/whole; NULL: not a policy recording) and the part of
+    # the call it holds: ivr (answer to queue entry), agent (bridge to its end), whole (answer to hang-up)
+    policy: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    part: Mapped[str | None] = mapped_column(String(8), nullable=True)
 
 
 class Board(Base):
