@@ -95,7 +95,7 @@ async def run_sip_fax(engine: Engine, call: Call, sig: T38Signaling, calling: bo
     ch = call.channel
 
     def refused(status: str) -> None:
-        log.info("fax on call %s: T.38 refused by the peer (%s): audio fax (G.711) on the same call", call.id, status)
+        log.info("fax on call %s: T.38 not taken (%s): audio fax (G.711) on the same call", call.id, status)
         engine.bus.publish({"type": "fax_t38_fallback", "call": call.id, "channel": ch, "status": status,
                             "time": engine.now})
     watch = FaxToneWatch(engine.block) if sig.t38_on_tones(ch) else None
