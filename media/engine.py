@@ -43,12 +43,11 @@ from trunkline.media.call import Call
 from trunkline.media.channel_table import channel_rows
 from trunkline.media.errors import ChannelError, Hangup, Timeout
 from trunkline.media.fax_run import run_fax
-from trunkline.media.fax_t38 import T38SessionFactory
 from trunkline.media.futures import settle
 from trunkline.media.mixer import BridgeTable, Conference, ConferenceTable
 from trunkline.media.overload import OverloadGuard, OverloadState
 from trunkline.media.player import ClipPool, PlayerBank, PooledClip
-from trunkline.media.ports import AudioBank, FaxOutcome, FaxSessionFactory, MediaTap, SmsOutbox
+from trunkline.media.ports import AudioBank, FaxOutcome, FaxSessionFactory, MediaTap, SmsOutbox, T38SessionFactory
 from trunkline.media.prompts import PromptLibrary
 from trunkline.media.recorder import RecorderBank
 from trunkline.media.tickwatch import TickStats, TickWatch
@@ -76,9 +75,8 @@ class TimerHandle:
 class Engine:
     """Runs every channel of one board: media per tick, call flows on events.
 
-    fax_endpoint_factory: makes the fax session of call.send_fax()/receive_fax() (the application wires
-    trunkline.fax.FaxEndpoint); without it those raise ChannelError. A span whose signaling stack cannot
-    be built makes the constructor raise (nothing is left silently unused)."""
+    fax_endpoint_factory: the fax sessions of call.send_fax()/receive_fax() (trunkline.fax.FaxEndpoint); without
+    it they raise ChannelError. A span whose signaling cannot be built makes the constructor raise."""
 
     def __init__(self, board: Board, prompts: PromptLibrary | None = None, zone: str = "cn",
                  trunk_signaling: str = "pri", dtmf: bool = True,

@@ -11,74 +11,20 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from trunkline.media.call import Call
 from trunkline.media.errors import ChannelError, Timeout
 from trunkline.media.futures import settle_error
-from trunkline.media.ports import FaxOutcome, FaxSession, FaxSessionFactory, Samples
+from trunkline.media.ports import FaxOutcome, FaxSession, FaxSessionFactory, Samples, T38FaxSession, T38Signaling
 
 if TYPE_CHECKING:
     from trunkline.media.engine import Engine
 
 log = logging.getLogger("trunkline.fax.t38")
 SWITCH_TIMEOUT = 10.0      # s to wait for the answer to our T.38 / audio re-INVITE
-
-
-class UdptlSocket(Protocol):
-    """A call's UDPTL socket (trunkline.drivers.sip.udptl.UdptlPort)."""
-
-    def send(self, ifp: bytes) -> None:
-        """Send one IFP packet."""
-        ...
-
-    def recv(self, limit: int = 256) -> list[tuple[int, bytes]]:
-        """(seq, IFP) received, in order."""
-        ...
-
-
-@runtime_checkable
-class T38Signaling(Protocol):
-    """A signaling stack that switches calls to T.38 (SipSignaling)."""
-
-    def t38_switch(self, channel: int, done: Callable[[str], None]) -> None:
-        """Re-INVITE to T.38; done('t38') or done(why not)."""
-        ...
-
-    def t38_port(self, channel: int) -> UdptlSocket | None:
-        """The call's UDPTL socket while in T.38."""
-        ...
-
-    def t38_on_tones(self, channel: int) -> bool:
-        """True: start as audio fax and re-INVITE on CED/V.21 heard; False: re-INVITE at the job's start."""
-        ...
-
-    def t38_audio(self, channel: int, done: Callable[[str], None]) -> None:
-        """Re-INVITE back to audio; done('audio') or done(why not)."""
-        ...
-
-
-class T38FaxSession(FaxSession, Protocol):
-    """A fax terminal on T.38 (trunkline.fax.T38Endpoint): a FaxSession plus IFP packets in and out."""
-
-    def put_ifp(self, data: bytes) -> None:
-        """One received IFP packet."""
-        ...
-
-    def take_ifps(self) -> list[bytes]:
-        """IFP packets to send."""
-        ...
-
-
-class T38SessionFactory(Protocol):
-    """Makes a T.38 fax session (same arguments as FaxSessionFactory)."""
-
-    def __call__(self, calling: bool, send: str | None = None, receive: str | None = None, *,
-                 ecm: bool = False, ident: str = "") -> T38FaxSession:
-        """A new session for one call."""
-        ...
 
 
 class FaxToneWatch:
@@ -149,7 +95,7 @@ async def run_sip_fax(engine: Engine, call: Call, sig: T38Signaling, calling: bo
     ch = call.channel
 
     def refused(status: str) -> None:
-        log.info("fax on call %s: T.38 refused by the peer (%s): audio fax (G.711) on the same call", call.id, status)
+        log.info("fax on call %s: T.38 not taken (%s): audio fax (G.711) on the same call", call.id, status)
         engine.bus.publish({"type": "fax_t38_fallback", "call": call.id, "channel": ch, "status": status,
                             "time": engine.now})
     watch = FaxToneWatch(engine.block) if sig.t38_on_tones(ch) else None

@@ -7,7 +7,8 @@ rig (pstn/rig.py).
 """
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -97,6 +98,60 @@ class FaxSessionFactory(Protocol):
 
     def __call__(self, calling: bool, send: str | None = None, receive: str | None = None, *,
                  ecm: bool = False, ident: str = "") -> FaxSession:
+        """A new session for one call."""
+        ...
+
+
+class UdptlSocket(Protocol):
+    """A call's UDPTL socket (trunkline.drivers.sip.udptl.UdptlPort)."""
+
+    def send(self, ifp: bytes) -> None:
+        """Send one IFP packet."""
+        ...
+
+    def recv(self, limit: int = 256) -> list[tuple[int, bytes]]:
+        """(seq, IFP) received, in order."""
+        ...
+
+
+@runtime_checkable
+class T38Signaling(Protocol):
+    """A signaling stack that switches calls to T.38 (SipSignaling)."""
+
+    def t38_switch(self, channel: int, done: Callable[[str], None]) -> None:
+        """Re-INVITE to T.38; done('t38') or done(why not)."""
+        ...
+
+    def t38_port(self, channel: int) -> UdptlSocket | None:
+        """The call's UDPTL socket while in T.38."""
+        ...
+
+    def t38_on_tones(self, channel: int) -> bool:
+        """True: start as audio fax and re-INVITE on CED/V.21 heard; False: re-INVITE at the job's start."""
+        ...
+
+    def t38_audio(self, channel: int, done: Callable[[str], None]) -> None:
+        """Re-INVITE back to audio; done('audio') or done(why not)."""
+        ...
+
+
+class T38FaxSession(FaxSession, Protocol):
+    """A fax terminal on T.38 (trunkline.fax.T38Endpoint): a FaxSession plus IFP packets in and out."""
+
+    def put_ifp(self, data: bytes) -> None:
+        """One received IFP packet."""
+        ...
+
+    def take_ifps(self) -> list[bytes]:
+        """IFP packets to send."""
+        ...
+
+
+class T38SessionFactory(Protocol):
+    """Makes a T.38 fax session (same arguments as FaxSessionFactory)."""
+
+    def __call__(self, calling: bool, send: str | None = None, receive: str | None = None, *,
+                 ecm: bool = False, ident: str = "") -> T38FaxSession:
         """A new session for one call."""
         ...
 

@@ -220,7 +220,8 @@ class SipSignaling(SpanSignaling):
             s = self.rtp.stats(leg.ch - self.offset)
             rows.append({"kind": "call", "channel": leg.ch, "direction": leg.direction, "state": leg.state,
                          "trunk": leg.trunk, "call_id": leg.call_id, "held": leg.held,
-                         "codec": sdp.STATIC.get(leg.pt, str(leg.pt)), "rx_packets": s.rx_packets,
+                         "codec": "T.38" if leg.ch in self.t38 else sdp.STATIC.get(leg.pt, str(leg.pt)),
+                         "rx_packets": s.rx_packets,
                          "tx_packets": s.tx_packets, "lost": s.lost, "jitter_ms": round(s.jitter_ms, 1),
                          "remote_lost": s.remote_lost, "remote_jitter_ms": round(s.remote_jitter_ms, 1)})
         for reg in self.registrations:

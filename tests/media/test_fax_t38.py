@@ -69,14 +69,17 @@ def test_send_fax_on_a_sip_call_switches_to_t38_and_survives_session_refreshes(d
     async def flow(call):
         await call.answer()
         sig = rig.engine._sig_of_channel[call.channel]
+        codec_during = set()
         task = asyncio.ensure_future(call.send_fax(path, ident="TRUNKLINE"))
         while not task.done():
             await rig.sim.sleep(0.1)
             port = sig.t38_port(call.channel)
             if port is not None:
                 results["malformed"], results["foreign"] = port.rx.malformed, port.foreign
+                codec_during.update(r.get("codec") for r in rig.engine.signaling_status() if r.get("kind") == "call")
         res = task.result()
         results["ours_t38_after"] = rig.engine._sig_of_channel[call.channel].t38_port(call.channel)
+        results["codec_during"] = codec_during
         results["fax"] = res
         await rig.sim.sleep(1.0)
         await call.hangup()
@@ -129,6 +132,7 @@ def test_send_fax_on_a_sip_call_switches_to_t38_and_survives_session_refreshes(d
     assert answers["INVITE"].status == 200 and b"m=image" in answers["INVITE"].body, "refresh not answered in T.38"
     assert answers["UPDATE"].status == 200
     assert results["malformed"] > 50 and results["foreign"] == 20
+    assert "T.38" in results["codec_during"]          # the live SIP calls page shows the call in T.38
     # back to audio after the fax (our re-INVITE with G.711), before the hang-up
     assert results["ours_t38_after"] is None and results["far_t38_after"] is None
     assert results["far_pt_after"] in (0, 8)
