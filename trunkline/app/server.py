@@ -27,7 +27,7 @@ from trunkline.data.spool import DurableWriter
 from trunkline.drivers.board import open_board
 from trunkline.drivers.serial.sms_service import SmsService
 from trunkline.drivers.sip.config import SipSettings, SipTrunk, parse_listen
-from trunkline.fax import FaxEndpoint
+from trunkline.fax import FaxBank, FaxEndpoint
 from trunkline.ivr import blacklist
 from trunkline.ivr.campaign_store import CampaignManager
 from trunkline.ivr.carrier import carrier_classifier
@@ -250,7 +250,8 @@ async def serve(cfg: Config) -> None:
     else:
         board = open_board(cfg.board_url, sip=sip, browser_phones=cfg.browser_phones)
         engine = Engine(board, prompts=media_prompts, zone=cfg.zone, trunk_signaling=cfg.trunk_signaling,
-                        fax_endpoint_factory=FaxEndpoint, signaling_options=cfg.signaling_options())
+                        fax_endpoint_factory=FaxEndpoint, fax_bank=FaxBank(),
+                        signaling_options=cfg.signaling_options())
         summary.on("board", cfg.board_url)
     board.set_realtime(cfg.realtime)
     if board.phones is not None:
