@@ -8,7 +8,8 @@ TIFF; spandsp re-encodes as negotiated) in 20 ms blocks, all sessions started to
   1. spandsp sending to spandsp (N pairs): the reference. spandsp is driven by a tight C
      loop over its sessions (bench/spandsp_loop.py, cffi API mode): one C call per block
      runs every session's fax_tx (or fax_rx) and returns its thread CPU time.
-  2. ours (trunkline.fax.FaxEndpoint) sending to spandsp receiving,
+  2. ours (trunkline.fax.FaxEndpoint sessions in one FaxBank, stepped as the engine's tick steps
+     them) sending to spandsp receiving,
   3. spandsp sending to ours receiving.
 A role's sessions per core = (session-seconds of media it ran) / (thread CPU seconds it
 used); a session counts until both ends reached their end (or --seconds of media pass).
@@ -31,7 +32,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.spandsp_loop import load  # noqa: E402
-from trunkline.fax import FaxEndpoint  # noqa: E402
+from trunkline.fax import FaxBank, FaxEndpoint  # noqa: E402
 from trunkline.fax.convert import synth_document  # noqa: E402
 from trunkline.fax.tiff import write_tiff  # noqa: E402
 
@@ -82,26 +83,35 @@ class SpandspSide:
 
 
 class OurSide:
-    """N FaxEndpoints of one role, stepped from Python; thread CPU time of their rx/tx counted."""
+    """N FaxEndpoints of one role in one FaxBank (as the engine runs them), stepped once per block;
+    thread CPU time of the bank's steps counted."""
 
     def __init__(self, n: int, calling: bool, modem: str, ecm: bool, send: str | None, rx_dir: str | None):
         self.eps = [FaxEndpoint(calling, send=send,
                                 receive=os.path.join(rx_dir, f"o{i}.tif") if rx_dir else None,
                                 modems=(modem,), ecm=ecm) for i in range(n)]
+        self.bank = FaxBank()
+        for i, ep in enumerate(self.eps):
+            self.bank.attach(i, ep)
+        self.acc = np.zeros((n, BLOCK), np.int32)
+        self.rx_block = np.zeros((n, BLOCK), np.int16)
         self.cpu = 0.0
 
     def tx(self, active: np.ndarray, out: np.ndarray) -> None:
-        """One block from every active session into out."""
+        """One bank step (the engine's tick does rx and tx together): the block received last, then out."""
         t0 = time.thread_time()
-        for i in np.flatnonzero(active).tolist():
-            out[i] = self.eps[i].tx(BLOCK)
+        self.acc.fill(0)
+        self.bank.step(self.rx_block, self.acc)
+        np.clip(self.acc, -32768, 32767, out=self.acc)
+        out[:] = self.acc
         self.cpu += time.thread_time() - t0
 
     def rx(self, active: np.ndarray, inp: np.ndarray) -> None:
-        """One block into every active session."""
+        """Keep the block heard for the next step; sessions no longer active are detached."""
         t0 = time.thread_time()
-        for i in np.flatnonzero(active).tolist():
-            self.eps[i].rx(inp[i])
+        self.rx_block[:] = inp
+        for i in np.flatnonzero(~active.astype(bool)).tolist():
+            self.bank.detach(i)
         self.cpu += time.thread_time() - t0
 
     def done(self) -> np.ndarray:

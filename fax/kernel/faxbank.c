@@ -179,13 +179,13 @@ static int viterbi_push(fb_v17rx_t *r, double zre, double zim, uint8_t *out, int
         double bd = 0.0;
         int bi = -1;
         for (i = c; i < r->npoints; i += 8) {
-            double d = hypot(r->points[2 * i] - zre, r->points[2 * i + 1] - zim);
+            double dx = r->points[2 * i] - zre, dy = r->points[2 * i + 1] - zim, d = dx * dx + dy * dy;
             if (bi < 0 || d < bd) {
                 bd = d;
                 bi = i;
             }
         }
-        bm[c] = bd * bd;
+        bm[c] = bd;
         bpt[c] = bi;
         if (c == 0 || bm[c] < best_all) {
             best_all = bm[c];
@@ -273,4 +273,77 @@ void fb_v17_rx(fb_v17rx_t **rx, int k, const double *y, const int *m, int mmax, 
         r->freq = freq;
         nbits[s] = nb;
     }
+}
+
+/* ---------------------------------------------------------------- HDLC */
+
+int fb_hdlc_stuff(const uint8_t *in, int n, uint8_t *out)
+{
+    int i, m = 0, ones = 0;
+    for (i = 0; i < n; i++) {
+        out[m++] = in[i];
+        if (in[i]) {
+            if (++ones == 5) {
+                out[m++] = 0;
+                ones = 0;
+            }
+        } else {
+            ones = 0;
+        }
+    }
+    return m;
+}
+
+int fb_hdlc_put(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames)
+{
+    int i, nf = 0, used = 0;
+    int ones = h->ones, synced = h->synced, nacc = h->nacc;
+    for (i = 0; i < n; i++) {
+        if (bits[i]) {
+            ones++;
+            if (ones <= 5) {
+                if (synced)
+                    h->acc[nacc++] = 1;
+            } else if (ones >= 7) {  /* abort or idle */
+                synced = 0;
+                nacc = 0;
+            }
+            continue;
+        }
+        if (ones == 6) {  /* flag: drop the 0 and five 1s already collected */
+            int fb = nacc - 6, j;
+            h->flags_seen++;
+            if (synced && fb >= h->min_bits && fb % 8 == 0 && nf < max_frames && used + fb / 8 <= out_cap) {
+                uint8_t *o = out + used;
+                for (j = 0; j < fb / 8; j++) {
+                    int b, v = 0;
+                    for (b = 0; b < 8; b++)
+                        v |= h->acc[8 * j + b] << b;
+                    o[j] = (uint8_t) v;
+                }
+                lens[nf++] = fb / 8;
+                used += fb / 8;
+            }
+            nacc = 0;
+            synced = 1;
+            ones = 0;
+            continue;
+        }
+        if (ones == 5) {  /* stuffed zero */
+            ones = 0;
+            continue;
+        }
+        ones = 0;
+        if (synced) {
+            h->acc[nacc++] = 0;
+            if (nacc > h->limit) {
+                synced = 0;
+                nacc = 0;
+            }
+        }
+    }
+    h->ones = ones;
+    h->synced = synced;
+    h->nacc = nacc;
+    return nf;
 }

@@ -72,3 +72,22 @@ void fb_v17_reset(fb_v17rx_t *r);
 int fb_v17_push(fb_v17rx_t *r, double zre, double zim, uint8_t *bits, int *nbits);
 /* Decide every symbol still held; returns the number of bits written (up to 64 * 6). */
 int fb_v17_flush(fb_v17rx_t *r, uint8_t *bits);
+
+/* HDLC bit stuffing: a zero after five ones; returns the count written (at most n + n / 5). */
+int fb_hdlc_stuff(const uint8_t *in, int n, uint8_t *out);
+
+/* Bit-serial HDLC receiver (flags, destuffing, aborts); frames are handed out whole, FCS included. */
+#define FB_HDLC_ACC 8192
+typedef struct {
+    int ones;
+    int synced;
+    int limit;
+    int min_bits;
+    int nacc;
+    int flags_seen;
+    uint8_t acc[FB_HDLC_ACC];
+} fb_hdlc_t;
+
+/* Feed n bits; frames closed by a flag are packed (LSB first) into out one after the other, their
+   byte lengths into lens; returns the frame count (stops early at max_frames or out_cap bytes). */
+int fb_hdlc_put(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames);
