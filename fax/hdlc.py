@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._faxbank import ffi, lib
+from trunkline.fax._faxbank import ffi, lib
 
 __all__ = ["crc16", "crc32", "append_crc16", "append_crc32", "check_crc16", "check_crc32",
            "bytes_to_bits", "bits_to_bytes", "frame_bits", "flag_bits", "HDLCEncoder", "HDLCDecoder"]

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._faxbank import ffi, lib
+from trunkline.fax._faxbank import ffi, lib
+
 from .modem_dsp import FS, Bits, ComplexArray
 
 __all__ = ["TxKernel", "RxKernel", "run_tx", "ffi", "lib"]
