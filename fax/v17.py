@@ -60,8 +60,10 @@ TRAILER_SILENCE = 48
 SCRAMBLER_INIT = 0x2ECDD5
 
 
+@functools.lru_cache(maxsize=2)
 def training(short: bool) -> tuple[ComplexArray, int]:
-    """(training symbols after ABAB: CDBA [+ bridge], scrambler state at the start of the ones)."""
+    """(training symbols after ABAB: CDBA [+ bridge], scrambler state at the start of the ones); computed
+    once per kind, read-only."""
     scr = Scrambler1823(SCRAMBLER_INIT)
     out = []
     state = 0
@@ -75,7 +77,9 @@ def training(short: bool) -> tuple[ComplexArray, int]:
             b = scr.scramble([(BRIDGE_WORD >> shift) & 1, (BRIDGE_WORD >> (shift + 1)) & 1])
             state = (state + DIBIT_TO_STEP[(b[0] << 1) | b[1]]) & 3
             out.append(ABCD[state])
-    return np.array(out), scr.reg
+    syms = np.array(out)
+    syms.flags.writeable = False
+    return syms, scr.reg
 
 
 def _check(bit_rate: int) -> None:
