@@ -181,18 +181,24 @@ def report(n: int, modem: str, ecm: bool, res: dict) -> None:
               f"finished {r['finished']}/{n}")
 
 
-def table(modem: str, ecm: bool, seconds: float, plot: str) -> None:
-    """Sessions per core at 1, 10, 100 and 1,000 sessions, printed and plotted."""
+def table(modem: str, ecm: bool, seconds: float, plot: str, counts: tuple[int, ...] = (1, 10, 100, 1000)) -> None:
+    """Sessions per core at 1, 10, 100 and 1,000 sessions (or `counts`), printed and plotted."""
     rows = []
     print(f"{'sessions':>9} {'ours send':>10} {'spandsp send':>13} {'ratio':>6} {'ours recv':>10} "
           f"{'spandsp recv':>13} {'ratio':>6}")
-    for n in (1, 10, 100, 1000):
+    for n in counts:
         res = measure(n, modem, ecm, seconds)
         o_s, o_r = res["ours->spandsp"]["sender_spc"], res["spandsp->ours"]["receiver_spc"]
         p_s, p_r = res["spandsp->spandsp"]["sender_spc"], res["spandsp->spandsp"]["receiver_spc"]
         rows.append((n, o_s, p_s, o_r, p_r))
         print(f"{n:>9} {o_s:>10.1f} {p_s:>13.1f} {res['sender_ratio']:>6.3f} {o_r:>10.1f} {p_r:>13.1f} "
               f"{res['receiver_ratio']:>6.3f}", flush=True)
+    plot_rows(rows, modem, ecm, seconds, plot)
+
+
+def plot_rows(rows: list[tuple[int, float, float, float, float]], modem: str, ecm: bool, seconds: float,
+              plot: str) -> None:
+    """Draw (sessions, ours send, spandsp send, ours recv, spandsp recv) rows (sessions per core) to a PNG."""
     import matplotlib  # noqa: PLC0415 - only the table mode draws
 
     matplotlib.use("Agg")
@@ -224,9 +230,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seconds", type=float, default=60.0, help="media seconds at most per call")
     p.add_argument("--table", action="store_true", help="1, 10, 100 and 1,000 sessions, with a PNG plot")
     p.add_argument("--plot", default=os.path.join("var", "bench", "fax_density.png"))
+    p.add_argument("--counts", default="1,10,100,1000", help="session counts of the table (comma separated)")
     args = p.parse_args(argv)
     if args.table:
-        table(args.modem, args.ecm, args.seconds, args.plot)
+        table(args.modem, args.ecm, args.seconds, args.plot, tuple(int(c) for c in args.counts.split(",")))
         return
     if not args.sessions or args.sessions < 1:
         p.error("--sessions N (N >= 1) or --table")
