@@ -8,7 +8,8 @@ TIFF; spandsp re-encodes as negotiated) in 20 ms blocks, all sessions started to
   1. spandsp sending to spandsp (N pairs): the reference. spandsp is driven by a tight C
      loop over its sessions (bench/spandsp_loop.py, cffi API mode): one C call per block
      runs every session's fax_tx (or fax_rx) and returns its thread CPU time.
-  2. ours (trunkline.fax.FaxEndpoint) sending to spandsp receiving,
+  2. ours (trunkline.fax.FaxEndpoint sessions in one FaxBank, stepped as the engine's tick steps
+     them) sending to spandsp receiving,
   3. spandsp sending to ours receiving.
 A role's sessions per core = (session-seconds of media it ran) / (thread CPU seconds it
 used); a session counts until both ends reached their end (or --seconds of media pass).
@@ -31,7 +32,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.spandsp_loop import load  # noqa: E402
-from trunkline.fax import FaxEndpoint  # noqa: E402
+from trunkline.fax import FaxBank, FaxEndpoint  # noqa: E402
 from trunkline.fax.convert import synth_document  # noqa: E402
 from trunkline.fax.tiff import write_tiff  # noqa: E402
 
@@ -82,26 +83,35 @@ class SpandspSide:
 
 
 class OurSide:
-    """N FaxEndpoints of one role, stepped from Python; thread CPU time of their rx/tx counted."""
+    """N FaxEndpoints of one role in one FaxBank (as the engine runs them), stepped once per block;
+    thread CPU time of the bank's steps counted."""
 
     def __init__(self, n: int, calling: bool, modem: str, ecm: bool, send: str | None, rx_dir: str | None):
         self.eps = [FaxEndpoint(calling, send=send,
                                 receive=os.path.join(rx_dir, f"o{i}.tif") if rx_dir else None,
                                 modems=(modem,), ecm=ecm) for i in range(n)]
+        self.bank = FaxBank()
+        for i, ep in enumerate(self.eps):
+            self.bank.attach(i, ep)
+        self.acc = np.zeros((n, BLOCK), np.int32)
+        self.rx_block = np.zeros((n, BLOCK), np.int16)
         self.cpu = 0.0
 
     def tx(self, active: np.ndarray, out: np.ndarray) -> None:
-        """One block from every active session into out."""
+        """One bank step (the engine's tick does rx and tx together): the block received last, then out."""
         t0 = time.thread_time()
-        for i in np.flatnonzero(active).tolist():
-            out[i] = self.eps[i].tx(BLOCK)
+        self.acc.fill(0)
+        self.bank.step(self.rx_block, self.acc)
+        np.clip(self.acc, -32768, 32767, out=self.acc)
+        out[:] = self.acc
         self.cpu += time.thread_time() - t0
 
     def rx(self, active: np.ndarray, inp: np.ndarray) -> None:
-        """One block into every active session."""
+        """Keep the block heard for the next step; sessions no longer active are detached."""
         t0 = time.thread_time()
-        for i in np.flatnonzero(active).tolist():
-            self.eps[i].rx(inp[i])
+        self.rx_block[:] = inp
+        for i in np.flatnonzero(~active.astype(bool)).tolist():
+            self.bank.detach(i)
         self.cpu += time.thread_time() - t0
 
     def done(self) -> np.ndarray:
@@ -171,18 +181,24 @@ def report(n: int, modem: str, ecm: bool, res: dict) -> None:
               f"finished {r['finished']}/{n}")
 
 
-def table(modem: str, ecm: bool, seconds: float, plot: str) -> None:
-    """Sessions per core at 1, 10, 100 and 1,000 sessions, printed and plotted."""
+def table(modem: str, ecm: bool, seconds: float, plot: str, counts: tuple[int, ...] = (1, 10, 100, 1000)) -> None:
+    """Sessions per core at 1, 10, 100 and 1,000 sessions (or `counts`), printed and plotted."""
     rows = []
     print(f"{'sessions':>9} {'ours send':>10} {'spandsp send':>13} {'ratio':>6} {'ours recv':>10} "
           f"{'spandsp recv':>13} {'ratio':>6}")
-    for n in (1, 10, 100, 1000):
+    for n in counts:
         res = measure(n, modem, ecm, seconds)
         o_s, o_r = res["ours->spandsp"]["sender_spc"], res["spandsp->ours"]["receiver_spc"]
         p_s, p_r = res["spandsp->spandsp"]["sender_spc"], res["spandsp->spandsp"]["receiver_spc"]
         rows.append((n, o_s, p_s, o_r, p_r))
         print(f"{n:>9} {o_s:>10.1f} {p_s:>13.1f} {res['sender_ratio']:>6.3f} {o_r:>10.1f} {p_r:>13.1f} "
               f"{res['receiver_ratio']:>6.3f}", flush=True)
+    plot_rows(rows, modem, ecm, seconds, plot)
+
+
+def plot_rows(rows: list[tuple[int, float, float, float, float]], modem: str, ecm: bool, seconds: float,
+              plot: str) -> None:
+    """Draw (sessions, ours send, spandsp send, ours recv, spandsp recv) rows (sessions per core) to a PNG."""
     import matplotlib  # noqa: PLC0415 - only the table mode draws
 
     matplotlib.use("Agg")
@@ -214,9 +230,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seconds", type=float, default=60.0, help="media seconds at most per call")
     p.add_argument("--table", action="store_true", help="1, 10, 100 and 1,000 sessions, with a PNG plot")
     p.add_argument("--plot", default=os.path.join("var", "bench", "fax_density.png"))
+    p.add_argument("--counts", default="1,10,100,1000", help="session counts of the table (comma separated)")
     args = p.parse_args(argv)
     if args.table:
-        table(args.modem, args.ecm, args.seconds, args.plot)
+        table(args.modem, args.ecm, args.seconds, args.plot, tuple(int(c) for c in args.counts.split(",")))
         return
     if not args.sessions or args.sessions < 1:
         p.error("--sessions N (N >= 1) or --table")

@@ -5,9 +5,12 @@ Bits are numpy uint8 arrays of 0/1 in transmission order; octets go out LSB firs
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from trunkline.fax._faxbank import ffi, lib
 
 __all__ = ["crc16", "crc32", "append_crc16", "append_crc32", "check_crc16", "check_crc32",
            "bytes_to_bits", "bits_to_bytes", "frame_bits", "flag_bits", "HDLCEncoder", "HDLCDecoder"]
@@ -75,6 +78,7 @@ def bits_to_bytes(bits: np.ndarray) -> bytes:
     return np.packbits(np.asarray(bits, dtype=np.uint8), bitorder="little").tobytes()
 
 
+_ACC = 8192  # bits a frame in progress may hold (FB_HDLC_ACC in kernel/faxbank.h)
 _FLAG = np.array([0, 1, 1, 1, 1, 1, 1, 0], dtype=np.uint8)
 
 
@@ -84,18 +88,11 @@ def flag_bits(count: int) -> np.ndarray:
 
 
 def _stuff(bits: np.ndarray) -> np.ndarray:
-    out = []
-    ones = 0
-    for b in bits.tolist():
-        out.append(b)
-        if b:
-            ones += 1
-            if ones == 5:
-                out.append(0)
-                ones = 0
-        else:
-            ones = 0
-    return np.array(out, dtype=np.uint8)
+    """A zero inserted after every five consecutive ones (the C kernel)."""
+    src = np.ascontiguousarray(bits, dtype=np.uint8)
+    out = np.empty(len(src) + len(src) // 5 + 1, dtype=np.uint8)
+    m = lib.fb_hdlc_stuff(ffi.from_buffer("uint8_t[]", src), len(src), ffi.from_buffer("uint8_t[]", out))
+    return out[:m]
 
 
 def frame_bits(data: bytes, fcs32: bool = False) -> np.ndarray:
@@ -137,55 +134,51 @@ class HDLCDecoder:
 
     def reset(self) -> None:
         """Forget any partial frame and flag synchronisation; zero the counters."""
-        self._ones = 0
-        self._synced = False
-        self._acc: list[int] = []
-        self.flags_seen = 0
+        fcs_len = 4 if self.fcs32 else 2
+        h: Any = ffi.new("fb_hdlc_t *")
+        h.limit = (self.max_len + fcs_len + 1) * 8
+        if h.limit + 8 > _ACC:
+            raise ValueError(f"max_len {self.max_len} exceeds the HDLC kernel's {_ACC // 8 - 16} octets")
+        h.min_bits = (fcs_len + 1) * 8
+        self._h = h
         self.frames_ok = 0
         self.frames_bad = 0
 
+    @property
+    def pending_bits(self) -> int:
+        """Bits of the frame in progress (bounded by max_len octets + FCS)."""
+        return int(self._h.nacc)
+
+    @property
+    def flags_seen(self) -> int:
+        """Flags received since the last reset."""
+        return int(self._h.flags_seen)
+
     def put_bits(self, bits: NDArray[np.uint8] | Iterable[int]) -> list[tuple[bytes, bool]]:
         """Feed received bits (0/1); return the frames completed by these bits as (data, crc_ok)."""
-        out = []
-        ones = self._ones
-        synced = self._synced
-        acc = self._acc
+        src = np.ascontiguousarray(np.fromiter(bits, dtype=np.uint8) if not isinstance(bits, np.ndarray)
+                                   else bits, dtype=np.uint8)
+        n = len(src)
+        if n == 0:
+            return []
+        cap = _ACC // 8 + n // 8 + 16
+        buf = np.empty(cap, dtype=np.uint8)
+        lens = np.empty(n // 8 + 2, dtype=np.int32)
+        nf = lib.fb_hdlc_put(self._h, ffi.from_buffer("uint8_t[]", src), n, ffi.from_buffer("uint8_t[]", buf),
+                             cap, ffi.from_buffer("int[]", lens), len(lens))
+        if nf == 0:
+            return []
         fcs_len = 4 if self.fcs32 else 2
-        limit = (self.max_len + fcs_len + 1) * 8
-        for b in (bits.tolist() if isinstance(bits, np.ndarray) else bits):
-            if b:
-                ones += 1
-                if ones <= 5:
-                    if synced:
-                        acc.append(1)
-                elif ones >= 7:  # abort or idle
-                    synced = False
-                    acc = []
-                continue
-            if ones == 6:  # flag: drop the 0 and five 1s already collected
-                self.flags_seen += 1
-                if synced:
-                    n = len(acc) - 6
-                    if n >= (fcs_len + 1) * 8 and n % 8 == 0:
-                        frame = np.packbits(np.array(acc[:n], dtype=np.uint8), bitorder="little").tobytes()
-                        ok = check_crc32(frame) if self.fcs32 else check_crc16(frame)
-                        if ok:
-                            self.frames_ok += 1
-                        else:
-                            self.frames_bad += 1
-                        out.append((frame[:-fcs_len], ok))
-                acc = []
-                synced = True
-                ones = 0
-                continue
-            if ones == 5:  # stuffed zero
-                ones = 0
-                continue
-            ones = 0
-            if synced:
-                acc.append(0)
-                if len(acc) > limit:
-                    synced = False
-                    acc = []
-        self._ones, self._synced, self._acc = ones, synced, acc
+        out = []
+        pos = 0
+        raw = buf.tobytes()
+        for ln in lens[:nf].tolist():
+            frame = raw[pos:pos + ln]
+            pos += ln
+            ok = check_crc32(frame) if self.fcs32 else check_crc16(frame)
+            if ok:
+                self.frames_ok += 1
+            else:
+                self.frames_bad += 1
+            out.append((frame[:-fcs_len], ok))
         return out

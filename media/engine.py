@@ -47,10 +47,19 @@ from trunkline.media.futures import settle
 from trunkline.media.mixer import BridgeTable, Conference, ConferenceTable
 from trunkline.media.overload import OverloadGuard, OverloadState
 from trunkline.media.player import ClipPool, PlayerBank, PooledClip
-from trunkline.media.ports import AudioBank, FaxOutcome, FaxSessionFactory, MediaTap, SmsOutbox, T38SessionFactory
+from trunkline.media.ports import (
+    AudioBank,
+    FaxBankPort,
+    FaxOutcome,
+    FaxSessionFactory,
+    MediaTap,
+    SmsOutbox,
+    T38SessionFactory,
+)
 from trunkline.media.prompts import PromptLibrary
 from trunkline.media.recorder import RecorderBank
 from trunkline.media.tickwatch import TickStats, TickWatch
+from trunkline.media.timer import TimerHandle
 
 log = logging.getLogger("trunkline.engine")
 
@@ -60,27 +69,15 @@ Flow = Callable[[Call], Awaitable[Any]]
 Screen = Callable[[Call], "tuple[Any, ...] | None"]
 
 
-class TimerHandle:
-    """A scheduled media-time callback; cancel() stops it."""
-    __slots__ = ("due", "fn", "cancelled")
-
-    def __init__(self, due: int, fn: Callable[[], object]) -> None:
-        self.due, self.fn, self.cancelled = due, fn, False
-
-    def cancel(self) -> None:
-        """Do not run the callback."""
-        self.cancelled = True
-
-
 class Engine:
     """Runs every channel of one board: media per tick, call flows on events.
 
-    fax_endpoint_factory: the fax sessions of call.send_fax()/receive_fax() (trunkline.fax.FaxEndpoint); without
-    it they raise ChannelError. A span whose signaling cannot be built makes the constructor raise."""
+    fax_endpoint_factory makes the sessions of call.send_fax()/receive_fax() (trunkline.fax.FaxEndpoint), fax_bank
+    runs them per tick; without a factory those raise ChannelError. A span whose signaling fails raises here."""
 
     def __init__(self, board: Board, prompts: PromptLibrary | None = None, zone: str = "cn",
                  trunk_signaling: str = "pri", dtmf: bool = True,
-                 fax_endpoint_factory: FaxSessionFactory | None = None,
+                 fax_endpoint_factory: FaxSessionFactory | None = None, fax_bank: FaxBankPort | None = None,
                  signaling_options: dict[str, Any] | None = None) -> None:
         self.board = board
         self.block: int = board.block
@@ -103,6 +100,7 @@ class Engine:
         self.prompts = prompts or PromptLibrary()
         self.fax_endpoint_factory = fax_endpoint_factory
         self.t38_endpoint_factory: T38SessionFactory | None = None   # fax as a T.38 terminal on SIP calls
+        self.fax_bank = fax_bank                  # all fax sessions stepped together per tick (fax.bank)
         self.bus = EventBus()
         self.pool = ClipPool()
         self.players = PlayerBank(self.channels, self.block, self.pool)
@@ -193,6 +191,8 @@ class Engine:
         self.bridges.mix(audio_in, acc)
         self.conferences.mix(audio_in, acc)
         self.players.mix(acc)
+        if self.fax_bank:                      # all fax sessions in one step (trunkline.fax.FaxBank)
+            self.fax_bank.step(audio_in, acc)
         if self.taps:
             for ch, tap in list(self.taps.items()):
                 tap.rx(audio_in[ch])
@@ -525,8 +525,7 @@ class Engine:
         try:
             await call.answered
         except asyncio.CancelledError:
-            # whoever dialled gave up (ACD caller left, ring-all lost): nobody will ever own this call, so
-            # clear it rather than leave the line ringing out (and answered later with no one on it)
+            # the dialler gave up (ACD caller left, ring-all lost): clear the call, never leave it ringing out
             if not call.hungup:
                 self._hangup(call, 16)
             raise
@@ -549,9 +548,8 @@ class Engine:
         self.taps[call.channel] = tap
 
     def bank(self, name: str, factory: Callable[[], AudioBank]) -> AudioBank:
-        """The engine's bank called `name` (made by factory() the first time): its rx(audio_in) sees the
-        received audio of every channel, int16 (channels, block), once per tick (analysis banks over many
-        calls: CPA/AMD, ...)."""
+        """The engine's bank `name` (made by factory() the first time): its rx(audio_in) sees every channel's
+        received audio, int16 (channels, block), once per tick (analysis banks over many calls: CPA/AMD)."""
         bank = self._banks.get(name)
         if bank is None:
             bank = self._banks[name] = factory()
@@ -569,8 +567,7 @@ class Engine:
 
     async def run_fax(self, call: Call, calling: bool, send: str | None = None, receive: str | None = None,
                       ident: str = "", ecm: bool = False, timeout: float = 600.0) -> FaxOutcome:
-        """Run a T.30 session on a call (the back end of call.send_fax/receive_fax); returns its result.
-        See media.fax_run.run_fax."""
+        """Run a T.30 session on a call (call.send_fax/receive_fax); returns its result (media.fax_run)."""
         return await run_fax(self, call, calling, send, receive, ident=ident, ecm=ecm, timeout=timeout)
 
     def beep(self) -> PooledClip:
@@ -578,8 +575,7 @@ class Engine:
         key = ("beep",)
         if self.pool.get(key) is None:
             t = np.arange(int(0.2 * RATE)) / RATE
-            amp = dbm0_to_amplitude(-10.0)
-            self.pool.add((amp * np.sin(2 * np.pi * 1000 * t)).astype(np.int16), key=key)
+            self.pool.add((dbm0_to_amplitude(-10.0) * np.sin(2 * np.pi * 1000 * t)).astype(np.int16), key=key)
         return PooledClip(self.pool, key)
 
     def tone(self, name: str) -> Tone:

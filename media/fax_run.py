@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 async def run_fax(engine: Engine, call: Call, calling: bool, send: str | None = None, receive: str | None = None,
                   ident: str = "", ecm: bool = False, timeout: float = 600.0) -> FaxOutcome:
-    """Run a T.30 session on `call` through the engine's fax endpoint factory; returns its result.
+    """Run a T.30 session on `call` through the engine's fax endpoint factory (in the engine's fax bank
+    when it has one); returns its result.
 
     Raises ChannelError (cause 63) at once when no fax session factory is wired, Hangup when the
     call ends, Timeout after `timeout` s of media time. The echo canceller is off for the session."""
@@ -33,18 +34,28 @@ async def run_fax(engine: Engine, call: Call, calling: bool, send: str | None = 
     class _FaxTap:
         def rx(self, samples: Samples) -> None:
             session.rx(samples)
-            if session.done and not fut.done():
-                fut.set_result(session.result)
+            _ended()
 
         def tx(self, n: int) -> Samples:
             return session.tx(n)
 
+    def _ended(_ch: int | None = None) -> None:
+        if session.done and not fut.done():
+            fut.set_result(session.result)
+
     engine.players.stop(call.channel, notify=False)
-    engine.attach_tap(call, _FaxTap())
+    bank = engine.fax_bank
+    if bank is not None:                              # with every other fax session, once per tick
+        bank.attach(call.channel, session, _ended)
+    else:
+        engine.attach_tap(call, _FaxTap())
     h = engine.call_later(timeout, lambda: settle_error(fut, Timeout("fax session too long")))
     try:
         return await fut
     finally:
         h.cancel()
-        engine.detach_tap(call)
+        if bank is not None:
+            bank.detach(call.channel)
+        else:
+            engine.detach_tap(call)
         engine.board.echo_cancel(call.channel, True)

@@ -8,7 +8,7 @@ rig (pstn/rig.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -153,6 +153,26 @@ class T38SessionFactory(Protocol):
     def __call__(self, calling: bool, send: str | None = None, receive: str | None = None, *,
                  ecm: bool = False, ident: str = "") -> T38FaxSession:
         """A new session for one call."""
+        ...
+
+
+class FaxBankPort(Protocol):
+    """All fax sessions of an engine run together once per tick (trunkline.fax.bank.FaxBank fits)."""
+
+    def __len__(self) -> int:
+        """How many sessions are attached."""
+        ...
+
+    def attach(self, channel: int, session: Any, on_done: Callable[[int], object] | None = None) -> None:
+        """Run a session made by the fax session factory on `channel`; on_done(channel) once it ends."""
+        ...
+
+    def detach(self, channel: int) -> None:
+        """Stop running the channel's session."""
+        ...
+
+    def step(self, audio_in: NDArray[np.int16], acc: NDArray[np.int32]) -> list[int]:
+        """One tick: every session hears its channel's row of audio_in and adds its block into acc."""
         ...
 
 

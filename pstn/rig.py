@@ -17,7 +17,7 @@ from typing import Any
 
 from trunkline.drivers.board import open_board
 from trunkline.drivers.sip.config import SipSettings
-from trunkline.fax import FaxEndpoint, T38Endpoint
+from trunkline.fax import FaxBank, FaxEndpoint, T38Endpoint
 from trunkline.hw_sim import forget_card, open_card
 from trunkline.hw_sim.card import parse_sim_url
 from trunkline.hw_sim.dahdi_emu import EmulatedDahdi
@@ -86,6 +86,7 @@ class SimRig:
         if prompts is not None:
             engine_kw["prompts"] = prompts
         engine_kw.setdefault("fax_endpoint_factory", FaxEndpoint)
+        engine_kw.setdefault("fax_bank", FaxBank())
         self.engine = Engine(self.board, trunk_signaling=trunk if trunk in E1_TRUNKS else "pri",
                              signaling_options=signaling_options if trunk == "ss7" else None, **engine_kw)
         if self.engine.fax_endpoint_factory is not None:

@@ -87,4 +87,4 @@ def test_bits_without_flags_never_grow_a_frame_past_max_len():
         bits = rng.integers(0, 2, 288).astype(np.uint8)
         bits[::6] = 0
         assert dec.put_bits(bits) == []
-        assert len(dec._acc) <= (300 + 2 + 1) * 8 + 1
+        assert dec.pending_bits <= (300 + 2 + 1) * 8 + 1

@@ -27,16 +27,16 @@ from trunkline.data.spool import DurableWriter
 from trunkline.drivers.board import open_board
 from trunkline.drivers.serial.sms_service import SmsService
 from trunkline.drivers.sip.config import SipSettings, SipTrunk, parse_listen
-from trunkline.fax import FaxEndpoint, T38Endpoint
+from trunkline.fax import FaxBank, FaxEndpoint, T38Endpoint
 from trunkline.ivr import blacklist
 from trunkline.ivr.campaign_store import CampaignManager
 from trunkline.ivr.carrier import carrier_classifier
 from trunkline.ivr.demo import ensure_demo_prompts, hotline
 from trunkline.ivr.flows import FlowRegistry, Router
 from trunkline.ivr.prompts import espeak_available, set_tts_command
+from trunkline.ivr.routes import InboundRoutes
 from trunkline.ivr.testcall import TestCalls
 from trunkline.ivr.voicemail_retention import VoicemailRetention, voicemail_retention_loop
-from trunkline.ivr.routes import InboundRoutes
 from trunkline.media import Call, Engine, PromptLibrary
 from trunkline.media.alarm_watch import AlarmWatch
 from trunkline.media.cdr import CdrRecorder
@@ -278,7 +278,8 @@ async def serve(cfg: Config) -> None:
     else:
         board = open_board(cfg.board_url, sip=sip, browser_phones=cfg.browser_phones)
         engine = Engine(board, prompts=media_prompts, zone=cfg.zone, trunk_signaling=cfg.trunk_signaling,
-                        fax_endpoint_factory=FaxEndpoint, signaling_options=cfg.signaling_options())
+                        fax_endpoint_factory=FaxEndpoint, fax_bank=FaxBank(),
+                        signaling_options=cfg.signaling_options())
         summary.on("board", cfg.board_url)
     board.set_realtime(cfg.realtime)
     engine.t38_endpoint_factory = T38Endpoint     # fax on SIP calls: T.38 first (media/fax_t38.py)

@@ -1,0 +1,99 @@
+"""The fax bank: every active fax session of an engine stepped together once per tick.
+
+Each tick the bank feeds every session its received block (T.30 and T.4/T.6 stay per session and
+advance on their events; the V.17 receiver's per-symbol recursion runs in the C kernel), then
+produces the transmitted blocks: all sessions sending on V.17 are modulated by one kernel call over
+the whole bank (fax/v17_kernel.run_tx), the others (tones, V.21, V.27ter/V.29) per session. Sessions
+may be at different phases, speeds and ECM modes; a session switching modem changes only which group
+it is in at the next tick. A session that raises (garbage its decoders cannot handle) ends with a
+clear result and is never allowed to stop the others."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .endpoint import FaxEndpoint
+from .result import FaxResult
+from .v17 import V17Tx
+from .v17_kernel import TxKernel, run_tx
+
+__all__ = ["FaxBank"]
+
+_log = logging.getLogger("trunkline.fax.bank")
+
+#: called once with the channel when its session has ended (result final)
+OnDone = Callable[[int], object]
+
+
+class FaxBank:
+    """The fax sessions of one engine, by channel; `step` runs them all for one block (int16 audio)."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[int, tuple[FaxEndpoint, OnDone | None]] = {}
+        self.ticks = 0
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def attach(self, channel: int, session: FaxEndpoint, on_done: OnDone | None = None) -> None:
+        """Run `session` on `channel` from the next tick; on_done(channel) once it has ended."""
+        if channel in self._sessions:
+            raise ValueError(f"channel {channel} already has a fax session")
+        self._sessions[channel] = (session, on_done)
+
+    def detach(self, channel: int) -> None:
+        """Stop running the channel's session (no-op if none)."""
+        self._sessions.pop(channel, None)
+
+    def session(self, channel: int) -> FaxEndpoint | None:
+        """The session on `channel`, if any."""
+        item = self._sessions.get(channel)
+        return item[0] if item else None
+
+    def step(self, audio_in: NDArray[np.int16], acc: NDArray[np.int32]) -> list[int]:
+        """One tick: audio_in (channels, block) int16 heard on every channel; each session's transmitted
+        block is added into acc (channels, block). Returns the channels whose session ended this tick."""
+        block = audio_in.shape[1]
+        ended: list[int] = []
+        kernels: list[TxKernel] = []
+        rows: list[int] = []
+        for ch, (ep, _) in list(self._sessions.items()):
+            if not ep.done:
+                try:
+                    ep.rx(audio_in[ch])
+                except Exception as exc:  # noqa: BLE001 - one session's failure must not stop the bank
+                    self._fail(ep, exc)
+                if ep.done:
+                    ended.append(ch)
+            src = ep.session.link.src
+            if isinstance(src, V17Tx):
+                kernels.append(src.kernel)
+                rows.append(ch)
+            else:
+                try:
+                    acc[ch] += ep.tx(block)
+                except Exception as exc:  # noqa: BLE001 - as above
+                    self._fail(ep, exc)
+                    if ch not in ended:
+                        ended.append(ch)
+        if kernels:
+            acc[rows] += run_tx(kernels, block)
+        self.ticks += 1
+        for ch in ended:
+            item = self._sessions.get(ch)
+            if item is not None and item[1] is not None:
+                item[1](ch)
+        return ended
+
+    @staticmethod
+    def _fail(ep: FaxEndpoint, exc: Exception) -> None:
+        """End a session that raised: a clear result, nothing more sent."""
+        _log.warning("fax session failed: %r", exc, exc_info=True)
+        ep.session.link.src = None
+        ep.session.done = True
+        ep.result = FaxResult(ok=False, pages=ep.session.out.pages, bit_rate=ep.session.out.bit_rate,
+                              ecm=ep.session.out.ecm,
+                              reason=f"fax session error: {type(exc).__name__}: {exc}")

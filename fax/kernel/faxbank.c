@@ -1,0 +1,349 @@
+/* Fax bank kernels (see faxbank.h). Each function walks its sessions in one call, so the Python cost
+   per tick does not grow with the number of sessions; the recursions follow fax/v17.py exactly. */
+#include <math.h>
+#include <string.h>
+#include "faxbank.h"
+
+static const int NEXT_STATE[8][4] = {{0, 2, 3, 1}, {4, 7, 5, 6}, {1, 3, 2, 0}, {7, 4, 6, 5},
+                                     {2, 0, 1, 3}, {6, 5, 7, 4}, {3, 1, 0, 2}, {5, 6, 4, 7}};
+
+#define SEG_ONES 48
+#define TRAILER_ONES 32
+#define TRAILER_SILENCE 48
+
+static int next_bit(fb_tx_t *t)
+{
+    if (t->bitpos < t->nbits)
+        return t->bits[t->bitpos++] & 1;
+    return 1;   /* underrun: mark idle */
+}
+
+/* The next V.17 symbol (training, ones, data, trailer, silence); mirrors V17Tx._next_symbol. */
+static void v17_symbol(fb_tx_t *t, double *re, double *im)
+{
+    int64_t s = t->nsym;
+    int i, data, q = 0;
+    *re = 0.0;
+    *im = 0.0;
+    if (t->last_symbol >= 0)
+        return;
+    if (s < t->ntrain) {
+        *re = t->train[2 * s];
+        *im = t->train[2 * s + 1];
+    } else {
+        s -= t->ntrain;
+        if (t->trailer_left >= 0 && t->trailer_left <= TRAILER_SILENCE) {
+            t->trailer_left--;
+        } else {
+            data = 0;
+            if (s >= SEG_ONES) {
+                if (t->trailer_left < 0 && !(t->finished && t->bitpos >= t->nbits)) {
+                    data = 1;
+                } else {
+                    if (t->trailer_left < 0)
+                        t->trailer_left = TRAILER_ONES + TRAILER_SILENCE;
+                    t->trailer_left--;
+                }
+            }
+            for (i = 0; i < t->bps; i++) {
+                int b = data ? next_bit(t) : 1;
+                int o = (b ^ (int) (t->scr >> 17) ^ (int) (t->scr >> 22)) & 1;
+                t->scr = ((t->scr << 1) | (uint32_t) o) & 0x7FFFFF;
+                q |= o << i;
+            }
+            t->diff = (t->diff + (q & 3)) & 3;
+            t->conv = NEXT_STATE[t->conv][t->diff];
+            i = ((q << 1) & 0x78) | (t->diff << 1) | ((t->conv >> 2) & 1);
+            *re = t->points[2 * i];
+            *im = t->points[2 * i + 1];
+        }
+    }
+    if (t->trailer_left >= 0 && t->trailer_left <= 0) {
+        t->last_symbol = t->nsym;
+        t->end_sample = (int64_t) ceil((double) (t->last_symbol + t->ntaps) * t->sps_up / t->up);
+    }
+}
+
+void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n)
+{
+    int s, j, i;
+    for (s = 0; s < k; s++) {
+        fb_tx_t *t = tx[s];
+        int16_t *o = out + (int64_t) s * n;
+        int nt = t->ntaps;
+        for (j = 0; j < n; j++) {
+            int64_t m = t->m + j;
+            int64_t jj = m * t->up;
+            int64_t k0 = jj / t->sps_up;
+            int ph = (int) (jj % t->sps_up);
+            double yre = 0.0, yim = 0.0, v;
+            const double *p = t->poly + ph * FB_MAXTAPS;
+            while (t->nsym <= k0) {
+                double re, im;
+                v17_symbol(t, &re, &im);
+                t->hre[t->nsym % FB_MAXTAPS] = re;
+                t->him[t->nsym % FB_MAXTAPS] = im;
+                t->nsym++;
+            }
+            for (i = 0; i < nt; i++) {
+                int64_t idx = k0 - i;
+                if (idx < 0)
+                    break;
+                yre += t->hre[idx % FB_MAXTAPS] * p[i];
+                yim += t->him[idx % FB_MAXTAPS] * p[i];
+            }
+            if (t->last_symbol >= 0 && m >= t->end_sample) {
+                o[j] = 0;
+                continue;
+            }
+            v = (yre * t->lo_re[m % t->lo_period] - yim * t->lo_im[m % t->lo_period]) * t->gain;
+            v = nearbyint(v);
+            o[j] = (int16_t) (v > 32767.0 ? 32767 : (v < -32768.0 ? -32768 : v));
+        }
+        t->m += n;
+        if (t->last_symbol >= 0 && n > 0 && t->m >= t->end_sample)
+            t->done = 1;
+    }
+}
+
+/* ---------------------------------------------------------------- V.17 receiver, data mode */
+
+static int PRED_S[8][4], PRED_C[8][4], preds_ready;
+
+static void make_preds(void)
+{
+    int cnt[8] = {0}, s, y;
+    for (s = 0; s < 8; s++)
+        for (y = 0; y < 4; y++) {
+            int n = NEXT_STATE[s][y];
+            PRED_S[n][cnt[n]] = s;
+            PRED_C[n][cnt[n]] = (y << 1) | ((n >> 2) & 1);
+            cnt[n]++;
+        }
+    preds_ready = 1;
+}
+
+void fb_v17_reset(fb_v17rx_t *r)
+{
+    int i;
+    if (!preds_ready)
+        make_preds();
+    for (i = 0; i < 8; i++)
+        r->metric[i] = i ? 1e3 : 0.0;
+    r->nhist = 0;
+    r->y_prev = -1;
+}
+
+/* line bits of decided point idx (differential decoding of Y2 Y1); returns the count written */
+static int point_bits(fb_v17rx_t *r, int idx, uint8_t *out)
+{
+    int y = (idx >> 1) & 3, q, i;
+    if (r->y_prev < 0)
+        r->y_prev = (y - r->q0) & 3;
+    q = ((idx >> 3) << 2) | ((y - r->y_prev) & 3);
+    r->y_prev = y;
+    for (i = 0; i < r->bps; i++)
+        out[i] = (uint8_t) ((q >> i) & 1);
+    return r->bps;
+}
+
+/* trace back from the best state, decide the oldest `n` symbols, drop them; bits into out */
+static int trace(fb_v17rx_t *r, int n, uint8_t *out)
+{
+    int s = 0, t, i, cnt = 0;
+    int16_t path[FB_VHIST];
+    for (i = 1; i < 8; i++)
+        if (r->metric[i] < r->metric[s])
+            s = i;
+    for (t = r->nhist - 1; t >= 0; t--) {
+        if (t < n)
+            path[t] = r->pt[t][s];
+        s = r->prev[t][s];
+    }
+    for (t = 0; t < n; t++)
+        cnt += point_bits(r, path[t], out + cnt);
+    memmove(r->prev, r->prev + n, sizeof(r->prev[0]) * (size_t) (r->nhist - n));
+    memmove(r->pt, r->pt + n, sizeof(r->pt[0]) * (size_t) (r->nhist - n));
+    r->nhist -= n;
+    return cnt;
+}
+
+/* one symbol into the trellis; returns the nearest point overall; decided bits appended at out */
+static int viterbi_push(fb_v17rx_t *r, double zre, double zim, uint8_t *out, int *nout)
+{
+    double bm[8], mn;
+    int bpt[8], c, i, n, near = 0;
+    double best_all = 0.0;
+    double nm[8];
+    for (c = 0; c < 8; c++) {
+        double bd = 0.0;
+        int bi = -1;
+        for (i = c; i < r->npoints; i += 8) {
+            double dx = r->points[2 * i] - zre, dy = r->points[2 * i + 1] - zim, d = dx * dx + dy * dy;
+            if (bi < 0 || d < bd) {
+                bd = d;
+                bi = i;
+            }
+        }
+        bm[c] = bd;
+        bpt[c] = bi;
+        if (c == 0 || bm[c] < best_all) {
+            best_all = bm[c];
+            near = bi;
+        }
+    }
+    for (n = 0; n < 8; n++) {
+        int s0 = PRED_S[n][0], c0 = PRED_C[n][0];
+        double a = r->metric[s0] + bm[c0];
+        for (i = 1; i < 4; i++) {
+            double t = r->metric[PRED_S[n][i]] + bm[PRED_C[n][i]];
+            if (t < a) {
+                a = t;
+                s0 = PRED_S[n][i];
+                c0 = PRED_C[n][i];
+            }
+        }
+        nm[n] = a;
+        r->prev[r->nhist][n] = (uint8_t) s0;
+        r->pt[r->nhist][n] = (int16_t) bpt[c0];
+    }
+    mn = nm[0];
+    for (n = 1; n < 8; n++)
+        if (nm[n] < mn)
+            mn = nm[n];
+    for (n = 0; n < 8; n++)
+        r->metric[n] = nm[n] - mn;
+    r->nhist++;
+    if (r->nhist >= FB_VDEPTH + FB_VCHUNK)
+        *nout += trace(r, FB_VCHUNK, out + *nout);
+    return near;
+}
+
+int fb_v17_push(fb_v17rx_t *r, double zre, double zim, uint8_t *bits, int *nbits)
+{
+    *nbits = 0;
+    return viterbi_push(r, zre, zim, bits, nbits);
+}
+
+int fb_v17_flush(fb_v17rx_t *r, uint8_t *bits)
+{
+    if (r->nhist == 0)
+        return 0;
+    return trace(r, r->nhist, bits);
+}
+
+void fb_v17_rx(fb_v17rx_t **rx, int k, const double *y, const int *m, int mmax, double *errs,
+               uint8_t *bits, int *nbits, int bits_stride, int flush)
+{
+    int s, i;
+    for (s = 0; s < k; s++) {
+        fb_v17rx_t *r = rx[s];
+        const double *ys = y + 2 * (int64_t) s * mmax;
+        double *es = errs + 2 * (int64_t) s * mmax;
+        uint8_t *bo = bits + (int64_t) s * bits_stride;
+        double phase = r->phase, freq = r->freq, kp = r->kp, ki = r->ki;
+        int nb = 0;
+        for (i = 0; i < m[s]; i++) {
+            double c = cos(phase), sn = sin(phase);
+            /* rot = c - j sn; z = y * rot */
+            double zre = ys[2 * i] * c + ys[2 * i + 1] * sn;
+            double zim = ys[2 * i + 1] * c - ys[2 * i] * sn;
+            int gi = (int) ((zre + 11.0) * 4.0 + 0.5), gj = (int) ((zim + 11.0) * 4.0 + 0.5), p;
+            double pre, pim, ere, eim, mag, pe;
+            gi = gi < 0 ? 0 : (gi > 88 ? 88 : gi);
+            gj = gj < 0 ? 0 : (gj > 88 ? 88 : gj);
+            p = r->grid[gi * 89 + gj];
+            pre = r->points[2 * p];
+            pim = r->points[2 * p + 1];
+            ere = pre - zre;
+            eim = pim - zim;
+            /* err * conj(rot) = err * (c + j sn) */
+            es[2 * i] = ere * c - eim * sn;
+            es[2 * i + 1] = ere * sn + eim * c;
+            mag = pre * pre + pim * pim;
+            pe = (zim * pre - zre * pim) / mag;
+            pe = pe > 0.5 ? 0.5 : (pe < -0.5 ? -0.5 : pe);
+            freq += ki * pe;
+            phase += freq + kp * pe;
+            viterbi_push(r, zre, zim, bo, &nb);
+        }
+        if (flush)
+            nb += fb_v17_flush(r, bo + nb);
+        r->phase = phase;
+        r->freq = freq;
+        nbits[s] = nb;
+    }
+}
+
+/* ---------------------------------------------------------------- HDLC */
+
+int fb_hdlc_stuff(const uint8_t *in, int n, uint8_t *out)
+{
+    int i, m = 0, ones = 0;
+    for (i = 0; i < n; i++) {
+        out[m++] = in[i];
+        if (in[i]) {
+            if (++ones == 5) {
+                out[m++] = 0;
+                ones = 0;
+            }
+        } else {
+            ones = 0;
+        }
+    }
+    return m;
+}
+
+int fb_hdlc_put(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames)
+{
+    int i, nf = 0, used = 0;
+    int ones = h->ones, synced = h->synced, nacc = h->nacc;
+    for (i = 0; i < n; i++) {
+        if (bits[i]) {
+            ones++;
+            if (ones <= 5) {
+                if (synced)
+                    h->acc[nacc++] = 1;
+            } else if (ones >= 7) {  /* abort or idle */
+                synced = 0;
+                nacc = 0;
+            }
+            continue;
+        }
+        if (ones == 6) {  /* flag: drop the 0 and five 1s already collected */
+            int fb = nacc - 6, j;
+            h->flags_seen++;
+            if (synced && fb >= h->min_bits && fb % 8 == 0 && nf < max_frames && used + fb / 8 <= out_cap) {
+                uint8_t *o = out + used;
+                for (j = 0; j < fb / 8; j++) {
+                    int b, v = 0;
+                    for (b = 0; b < 8; b++)
+                        v |= h->acc[8 * j + b] << b;
+                    o[j] = (uint8_t) v;
+                }
+                lens[nf++] = fb / 8;
+                used += fb / 8;
+            }
+            nacc = 0;
+            synced = 1;
+            ones = 0;
+            continue;
+        }
+        if (ones == 5) {  /* stuffed zero */
+            ones = 0;
+            continue;
+        }
+        ones = 0;
+        if (synced) {
+            h->acc[nacc++] = 0;
+            if (nacc > h->limit) {
+                synced = 0;
+                nacc = 0;
+            }
+        }
+    }
+    h->ones = ones;
+    h->synced = synced;
+    h->nacc = nacc;
+    return nf;
+}

@@ -1,0 +1,93 @@
+/* Fax bank kernels: the per-symbol recursions of the fax modems run in C for many sessions per call. */
+#include <stdint.h>
+
+#define FB_MAXTAPS 16
+#define FB_MAXPHASE 10
+#define FB_LOMAX 80
+
+/* One high-speed modem transmitter (V.17 symbol source, RRC shaping, carrier, level). */
+typedef struct {
+    int ntaps;
+    int sps_up;
+    int up;
+    double poly[FB_MAXPHASE * FB_MAXTAPS];
+    double gain;
+    int lo_period;
+    double lo_re[FB_LOMAX];
+    double lo_im[FB_LOMAX];
+    int64_t m;
+    int64_t nsym;
+    double hre[FB_MAXTAPS];
+    double him[FB_MAXTAPS];
+    int64_t last_symbol;
+    int64_t end_sample;
+    int done;
+    const double *train;
+    int ntrain;
+    const double *points;
+    int bps;
+    uint32_t scr;
+    int diff;
+    int conv;
+    const uint8_t *bits;
+    int64_t nbits;
+    int64_t bitpos;
+    int finished;
+    int trailer_left;
+} fb_tx_t;
+
+/* n samples from each of k transmitters into out (k rows of n int16). */
+void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n);
+
+/* One V.17 receiver in data mode: carrier loop, slicer and the trellis (Viterbi) decoder. */
+#define FB_VDEPTH 24
+#define FB_VCHUNK 8
+#define FB_VHIST 64
+typedef struct {
+    double phase;
+    double freq;
+    double kp;
+    double ki;
+    const double *points;
+    int npoints;
+    const int16_t *grid;
+    double metric[8];
+    int nhist;
+    uint8_t prev[FB_VHIST][8];
+    int16_t pt[FB_VHIST][8];
+    int y_prev;
+    int q0;
+    int bps;
+} fb_v17rx_t;
+
+/* Run m symbols y (interleaved re, im, equaliser output before derotation) of each of k receivers:
+   errs (interleaved, m per receiver) gets the equaliser error rotated back, bits gets the line bits made
+   final (bps per decided symbol), nbits their count per receiver. flush != 0 decides every symbol held. */
+void fb_v17_rx(fb_v17rx_t **rx, int k, const double *y, const int *m, int mmax, double *errs,
+               uint8_t *bits, int *nbits, int bits_stride, int flush);
+
+/* Start a new reception (trellis state 0, differential decoder unset). */
+void fb_v17_reset(fb_v17rx_t *r);
+/* One symbol z through the trellis: returns the nearest point; bits (up to 48) made final, count in nbits. */
+int fb_v17_push(fb_v17rx_t *r, double zre, double zim, uint8_t *bits, int *nbits);
+/* Decide every symbol still held; returns the number of bits written (up to 64 * 6). */
+int fb_v17_flush(fb_v17rx_t *r, uint8_t *bits);
+
+/* HDLC bit stuffing: a zero after five ones; returns the count written (at most n + n / 5). */
+int fb_hdlc_stuff(const uint8_t *in, int n, uint8_t *out);
+
+/* Bit-serial HDLC receiver (flags, destuffing, aborts); frames are handed out whole, FCS included. */
+#define FB_HDLC_ACC 8192
+typedef struct {
+    int ones;
+    int synced;
+    int limit;
+    int min_bits;
+    int nacc;
+    int flags_seen;
+    uint8_t acc[FB_HDLC_ACC];
+} fb_hdlc_t;
+
+/* Feed n bits; frames closed by a flag are packed (LSB first) into out one after the other, their
+   byte lengths into lens; returns the frame count (stops early at max_frames or out_cap bytes). */
+int fb_hdlc_put(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames);
