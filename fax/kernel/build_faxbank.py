@@ -1,26 +1,15 @@
 """cffi builder for the fax bank kernels (API mode, compiled at install time with the other C modules)."""
 import os
-import re
+import runpy
 
 from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def _cdef_from_header(path):
-    """The header's declarations with its #define sizes substituted (cffi's cdef takes no macros)."""
-    text = open(path).read()
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    sizes = dict(re.findall(r"#define\s+(\w+)\s+(\d+)", text))
-    lines = [ln for ln in text.splitlines() if not ln.startswith("#")]
-    body = "\n".join(lines)
-    for name, val in sizes.items():
-        body = re.sub(rf"\b{name}\b", val, body)
-    return re.sub(r"\[(\d+) \* (\d+)\]", lambda mm: f"[{int(mm.group(1)) * int(mm.group(2))}]", body)
+cdef_from_header = runpy.run_path(os.path.join(HERE, "..", "..", "hw_sim", "cffi_header.py"))["cdef_from_header"]
 
 
 ffibuilder = FFI()
-ffibuilder.cdef(_cdef_from_header(os.path.join(HERE, "faxbank.h")))
+ffibuilder.cdef(cdef_from_header(os.path.join(HERE, "faxbank.h"), defines=True))
 ffibuilder.set_source(
     "trunkline.fax._faxbank",
     '#include "faxbank.h"',
