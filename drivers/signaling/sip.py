@@ -26,6 +26,7 @@ from trunkline.drivers.sip.legs import Leg, Registration
 from trunkline.drivers.sip.message import SipMessage, SipParseError, parse_name_addr, parse_uri
 from trunkline.drivers.sip.transport import RateLimit, Source
 from trunkline.drivers.sip.ua import ALLOW, Credentials, SipUA, new_tag
+from trunkline.drivers.sip.xheaders import split_uri_headers
 
 log = logging.getLogger("trunkline.sip")
 
@@ -119,9 +120,14 @@ class SipSignaling(SpanSignaling):
         self._free(leg)
 
     def dial(self, called: str, caller: str = "", channel: int | None = None, category: str | None = None) -> int:
-        """INVITE `called` (a number through the first outbound trunk, or a sip: URI); returns the channel."""
+        """INVITE `called` (a number through the first outbound trunk, or a sip: URI, whose `?X-Name=value`
+        part becomes X- headers of the INVITE); returns the channel."""
         if not self.free:
             raise SignalingError("all SIP channels are busy", CAUSE_CONGESTION)
+        try:
+            called, x_headers = split_uri_headers(called)
+        except ValueError as exc:
+            raise SignalingError(f"bad SIP URI headers: {exc}", 28) from None
         trunk = next((t for t in self.settings.trunks if t.outbound and t.host), None)
         if called.lower().startswith("sip:"):
             try:
@@ -162,6 +168,8 @@ class SipSignaling(SpanSignaling):
         msg.set("Allow", ALLOW)
         msg.set("Supported", "timer")
         msg.set("Session-Expires", str(self.settings.session_expires))
+        for name, value in x_headers:
+            msg.add(name, value)
         msg.set("Content-Type", "application/sdp")
         msg.body = self._sdp(leg, offer=True)
         leg.invite, leg.src = msg, dest

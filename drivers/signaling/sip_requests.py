@@ -13,6 +13,7 @@ from trunkline.drivers.sip.legs import Leg
 from trunkline.drivers.sip.message import SipMessage, SipParseError, parse_name_addr, parse_uri
 from trunkline.drivers.sip.transport import Source
 from trunkline.drivers.sip.ua import ALLOW, Dialog
+from trunkline.drivers.sip.xheaders import x_headers
 
 if TYPE_CHECKING:   # SipSignaling calls these with itself (sip.py imports this module)
     from trunkline.drivers.signaling.sip import SipSignaling
@@ -165,7 +166,8 @@ def invite(sig: SipSignaling, msg: SipMessage, src: Source) -> None:
     sig.stats["calls_in"] += 1
     sig.emit(SignalingEvent(INCOMING, ch, caller=caller_uri.user, called=called,
                             extra={"sip_call_id": msg.call_id, "sip_from": msg.get("From"),
-                                   "sip_source": f"{src.transport}:{ip}:{src.addr[1]}", "sip_trunk": trunk}))
+                                   "sip_source": f"{src.transport}:{ip}:{src.addr[1]}", "sip_trunk": trunk,
+                                   "sip_headers": x_headers(msg)}))
 
 
 def _late_answer(sig: SipSignaling, leg: Leg, msg: SipMessage) -> None:

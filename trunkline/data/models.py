@@ -110,6 +110,9 @@ class Cdr(Base):
     digits: Mapped[str] = mapped_column(Text, nullable=False, default="")  # masked where a node says so
     recording_id: Mapped[int | None] = mapped_column(Integer)
     server: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    # nodes linked over SIP: every leg of one caller's call (on any node) carries the caller's first call id
+    correlation_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    peer_node: Mapped[str | None] = mapped_column(String(64))   # the node the call went to / came from
 
 
 class Recording(Base):
