@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from trunkline.media import Call, ChannelError, Engine, Timeout
 from trunkline.media.engine import Flow
+from trunkline.media.futures import settle
 
 from .core import Offer
 from .models import AcdAgent
@@ -192,8 +193,11 @@ class NodeLink:
         ring = asyncio.ensure_future(engine.ring_station(port, caller_id=str(pop.get("caller_id") or ""),
                                                          name=str(pop.get("queue") or ""), timeout=timeout))
         gone: asyncio.Future[None] = engine.loop.create_future()
-        call.on_hangup(lambda _c: gone.done() or gone.set_result(None))
-        await asyncio.wait([ring, gone], return_when=asyncio.FIRST_COMPLETED)
+        call.on_hangup(lambda _c: settle(gone, None))
+        if call.hungup:
+            settle(gone, None)
+        either: list[asyncio.Future[Any]] = [ring, gone]
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if not ring.done():                               # node A stopped ringing (caller left, ring-all lost)
             ring.cancel()
             await asyncio.gather(ring, return_exceptions=True)
@@ -216,7 +220,7 @@ class NodeLink:
         await call.bridge(station)
         done: asyncio.Future[None] = engine.loop.create_future()
         for c in (call, station):
-            c.on_hangup(lambda _c: done.done() or done.set_result(None))
+            c.on_hangup(lambda _c: settle(done, None))
         if not (call.hungup or station.hungup):
             await done
         for c in (call, station):

@@ -100,6 +100,21 @@ class SipSignaling(SpanSignaling):
         leg.last_refresh = self.now
         self._start_media(leg)
 
+    def early_media(self, channel: int) -> None:
+        """183 Session Progress with our SDP answer and RTP sent from now: what is played before answer
+        reaches the caller (no-op once answered)."""
+        leg = self.legs.get(channel)
+        if leg is None or leg.direction != "in" or leg.invite is None or leg.src is None:
+            raise SignalingError(f"no inbound SIP call offered on channel {channel}", 41)
+        if leg.state == "up":
+            return
+        if leg.remote_sdp is None:
+            raise SignalingError("the INVITE had no SDP offer: no early media before answer", 79)
+        self.ua.respond(leg.invite, leg.src, 183, to_tag=leg.local_tag, body=self._sdp(leg),
+                        headers=[("Contact", self.ua.contact("trunkline", leg.src.transport)), ("Allow", ALLOW)])
+        leg.state = "early"
+        self.rtp.set_send(channel - self.offset, True)
+
     def hangup(self, channel: int, cause: int = 16) -> None:
         """Clear from our side: a final error before answer, CANCEL while ringing out, BYE once up."""
         leg = self.legs.get(channel)

@@ -10,8 +10,8 @@ import threading
 import time
 
 from acd_rig import FREQ, level, tone
-from pg_fixture import pg_server  # noqa: F401  (session fixture)
 from peers.sip_peers import free_port
+from pg_fixture import pg_server  # noqa: F401  (session fixture)
 from sqlalchemy import select
 
 from trunkline.acd.models import AcdEntry
