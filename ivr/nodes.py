@@ -371,10 +371,10 @@ async def run_return(ex: Runtime, name: str, spec: NodeSpec) -> Next:
 
 
 RUNNERS: dict[str, Runner] = {
-    "play": run_play, "early_media": run_early_media, "menu": run_menu, "get_digits": run_get_digits, "say": run_say, "record": run_record,
+    "play": run_play, "menu": run_menu, "get_digits": run_get_digits, "say": run_say, "record": run_record,
     "voicemail": run_voicemail, "lookup": run_lookup, "set": run_set, "branch": run_branch,
     "queue": run_queue, "dial": run_dial, "fax": run_fax, "survey": run_survey, "hangup": run_hangup,
-    "subflow": run_subflow, "return": run_return,
+    "subflow": run_subflow, "return": run_return, "early_media": run_early_media,
 }
 MEDIA_FREE = {"set", "branch", "return", "subflow"}
 
