@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from trunkline.drivers.board import LineEvent, Span
-from trunkline.drivers.signaling import sip_requests
+from trunkline.drivers.signaling import sip_refer, sip_requests
 from trunkline.drivers.signaling.base import (
     CAUSE_CONGESTION,
     HANGUP,
@@ -59,6 +59,7 @@ class SipSignaling(SpanSignaling):
         self._tseq = 0
         self.now = 0.0
         self._dns: dict[str, str] = {}
+        self.on_refer: sip_refer.ReferHook | None = None      # transfers a peer asks for (media.refer)
         self.stats = {"invites": 0, "rejected_auth": 0, "rate_limited": 0, "calls_in": 0, "calls_out": 0}
 
     # ------------------------------------------------------------ engine side
@@ -217,6 +218,10 @@ class SipSignaling(SpanSignaling):
                                         ("Referred-By", f"<sip:trunkline@{self.media_host}>"),
                                         ("Contact", self.ua.contact("trunkline", leg.dialog.dest.transport))],
                                creds=leg.creds)
+
+    def refer_progress(self, channel: int, status: int, reason: str) -> None:
+        """Tell the peer that REFERred the call on `channel` how the transfer goes (NOTIFY sipfrag)."""
+        sip_refer.notify(self, channel, status, reason)
 
     def protocol_status(self) -> list[dict[str, Any]]:
         """Live SIP calls and registrations for the admin (RTP figures included)."""

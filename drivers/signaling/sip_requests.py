@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from trunkline.drivers.signaling import sip_refer
 from trunkline.drivers.signaling.base import ANSWERED, INCOMING, PROGRESS, RINGING, SignalingEvent
 from trunkline.drivers.sip import sdp
 from trunkline.drivers.sip.causes import cause_from_reason, q850_of
@@ -66,6 +67,8 @@ def on_request(sig: SipSignaling, msg: SipMessage, src: Source) -> None:
         _refer_progress(sig, leg, msg)
     elif m == "INFO":
         ua.respond(msg, src, 200)
+    elif m == "REFER":
+        sip_refer.on_refer(sig, leg, msg, src)
     else:
         ua.respond(msg, src, 501, headers=[("Allow", ALLOW)])
 

@@ -37,6 +37,7 @@ from trunkline.ivr.flows import FlowRegistry, Router
 from trunkline.ivr.prompts import espeak_available, set_tts_command
 from trunkline.media import Call, Engine, PromptLibrary
 from trunkline.media.cdr import CdrRecorder
+from trunkline.media.refer import install as install_refer
 from trunkline.pstn import SimError, SimRig, Switch
 from trunkline.pstn.gsm_modem import GsmModemSim
 from trunkline.webadmin import create_app
@@ -257,6 +258,7 @@ async def serve(cfg: Config) -> None:
     if board.phones is not None:
         summary.on("browser phones", f"{len(board.phones.phones)} WebRTC station ports (workbench: this browser)")
     engine.overload.configure(cfg.overload_load)
+    install_refer(engine)                         # transfers SIP peers ask for (REFER)
     drain = Drain(engine, cfg.drain_seconds)      # SIGTERM/SIGINT drain from here on (a second signal: at once)
     drain.install()
     cdrs = CdrRecorder(writer, server=cfg.node_name.strip() or socket.gethostname())
