@@ -388,7 +388,7 @@ class SipSignaling(SpanSignaling):
                 expires = int(resp.get("Expires"))
             reg.state = "registered"
             reg.expires_at = self.now + expires
-            reg.next_try = self.now + max(5.0, expires * 0.8)
+            reg.next_try = self.now + max(1.0, min(expires * 0.8, expires - 2.0))   # refreshed before it lapses
         else:
             reg.state = "failed"
             reg.next_try = self.now + 30.0
