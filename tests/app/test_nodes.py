@@ -182,6 +182,7 @@ def test_caller_on_node_a_reaches_agent_on_node_b_over_sip(pg_server, tmp_path):
     station_b = by[("node-b", "station")]
     assert station_b[4:6] == ("B0", "node-a") and station_b[7]
     assert a.link.calls_out >= 1 and b.link.calls_in >= 1
+    assert any("node-a linked over SIP to node-b (127.0.0.1:" in line for line in a.summary.lines), a.summary.lines
 
 
 async def _login(acd, agent):

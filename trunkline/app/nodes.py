@@ -17,6 +17,9 @@ class Summary(Protocol):
     def on(self, feature: str, detail: str) -> None:
         """Record a feature that is running."""
 
+    def off(self, feature: str, why: str, how: str) -> None:
+        """Record an optional feature that is off."""
+
 
 def node_name(cfg: Config) -> str:
     """This server's ACD instance and CDR server name: node_name, else acd-<host name>."""
@@ -41,7 +44,9 @@ def link_nodes(cfg: Config, acd: ACD, sip_on: bool, summary: Summary) -> NodeLin
     if not cfg.node_name.strip():
         raise ValueError("nodes are configured but node_name is empty: name this node (its ACD instance)")
     if not sip_on:
-        raise ValueError("nodes linked over SIP need sip_listen (SIP is off)")
+        summary.off("nodes", "SIP is off: the other nodes cannot reach this one's agents nor it theirs",
+                    "set sip_listen to a free host:port the other nodes can reach")
+        return None
     link = NodeLink(node_name(cfg), dict(cfg.nodes))
     acd.link_nodes(link)
     summary.on("nodes", f"{link.name} linked over SIP to " +
