@@ -143,11 +143,11 @@ class Dispatcher(CoreBase):
                                  skill_score=score(sk, e.skills)))
         return out
 
-    @staticmethod
-    def _reachable(a: AcdAgent, e: AcdEntry) -> bool:
-        """Station agents ring only from the instance hosting their FXS port; external numbers from any."""
+    def _reachable(self, a: AcdAgent, e: AcdEntry) -> bool:
+        """Station agents ring from the instance hosting their FXS port, or from a node linked to it over SIP
+        (acd.nodes); external numbers from any."""
         if a.station_port is not None and a.host and a.host != e.instance:
-            return False
+            return a.host in self.linked and e.instance in self.linked
         return True
 
     def offers_for(self, instance: str | None = None, exclude: Collection[int] = ()) -> list[Offer]:

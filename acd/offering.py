@@ -38,16 +38,19 @@ class Offering:
         self.rt.handling.add(offer.entry)
         self.rt.spawn(self._run(offer))
 
-    def _where(self, agent_id: str) -> tuple[int | None, str | None]:
-        """(station port, external number) of an agent."""
+    def _where(self, agent_id: str) -> tuple[int | None, str | None, str | None]:
+        """(station port, external number, instance hosting the station) of an agent."""
         with self.rt.core.transaction() as s:
-            row = s.execute(select(AcdAgent.station_port, AcdAgent.number).where(AcdAgent.id == agent_id)).first()
-            return (row[0], row[1]) if row is not None else (None, None)
+            row = s.execute(select(AcdAgent.station_port, AcdAgent.number, AcdAgent.host)
+                            .where(AcdAgent.id == agent_id)).first()
+            return (row[0], row[1], row[2]) if row is not None else (None, None, None)
 
     async def _ring_agent(self, agent_id: str, offer: Offer) -> Call:
-        port, number = self._where(agent_id)
+        port, number, host = self._where(agent_id)
         cid = offer.caller_id or ""
         engine = self.rt.engine
+        if port is not None and host and host != self.rt.instance and self.rt.nodes is not None:
+            return await self.rt.nodes.ring_remote(self.rt, agent_id, host, offer)   # a station on another node
         if port is not None:
             return await engine.ring_station(port, caller_id=cid, name=offer.queue, timeout=offer.ring_timeout)
         if not number:
@@ -113,8 +116,10 @@ class Offering:
 
     def stop_station_ring(self, agent_id: str) -> None:
         """Hang up the ringing (not yet answered) call to the station of `agent_id`, if any."""
-        port, _ = self._where(agent_id)
+        port, _, host = self._where(agent_id)
         engine = self.rt.engine
+        if host and host != self.rt.instance:
+            return                  # a station on another node: cancelling the ring ended our SIP leg to it
         c = engine.station_call(port) if port is not None else None
         if c is not None and c.direction == "out" and c.state != "up" and not c.hungup:
             engine.hangup(c, 16)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trunkline.media import Call, CallError, Engine
 from trunkline.media.engine import Conference
@@ -13,6 +13,9 @@ from trunkline.media.prompts import PromptError
 
 from .core import ACDCore, ACDError, Offer
 from .results import CdrTracker
+
+if TYPE_CHECKING:      # nodes.py builds on the runtime; the runtime only holds the link
+    from .nodes import NodeLink
 
 log = logging.getLogger("trunkline.acd")
 
@@ -75,6 +78,7 @@ class Runtime:
         self.tracker = CdrTracker(engine)
         self.tasks: set[asyncio.Task[Any]] = set()
         self.start_offer: Callable[[Offer], None] = _no_offers
+        self.nodes: NodeLink | None = None                 # nodes linked over SIP (agents on other nodes)
         self._kicked = False
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:

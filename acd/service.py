@@ -40,6 +40,7 @@ from .connected import MONITOR_MODES, Connected
 from .core import ACDCore, ACDError, JoinResult
 from .cti import CtiHub
 from .models import create_tables
+from .nodes import NodeLink
 from .offering import Offering
 from .queues import QueueConfig
 from .reconcile import Reconciler
@@ -136,6 +137,12 @@ class ACD:
             except Exception:           # one failed pass (database hiccup) must not end the loop
                 log.exception("ACD poll failed")
             await self.engine.sleep(self.config["poll_interval"])
+
+    def link_nodes(self, link: NodeLink) -> None:
+        """Ring station agents on the nodes linked over SIP and take their calls for agents here (after the
+        engine's routing is installed: the link's calls are taken before it)."""
+        link.attach(self._rt)
+        link.install(self.engine)
 
     # ------------------------------------------------------------ callers
     async def enqueue(self, call: Call, queue_name: str, data: dict[str, Any] | None = None,

@@ -56,6 +56,7 @@ class CoreBase:
         self.rng = rng or random.Random()
         self.hub = hub or CtiHub()
         self._qcache: dict[str, QueueConfig] = {}
+        self.linked: frozenset[str] = frozenset()   # instances linked over SIP (acd.nodes): stations ring across
 
     # ------------------------------------------------------------------ plumbing
     def now(self) -> float:

@@ -162,8 +162,9 @@ class Execution:
             await doc(self.call)
             return
         node: str | None = doc.start
-        if self.depth == 0 and getattr(self.call, "answered_at", None) is None:
-            await self.call.answer()         # a flow document answers when it starts
+        if self.depth == 0 and getattr(self.call, "answered_at", None) is None \
+                and doc.nodes[doc.start]["type"] != "early_media":
+            await self.call.answer()         # a flow document answers when it starts (after early media)
         for k, v in doc.vars.items():
             self.vars.setdefault(k, v)
         self.vars.setdefault("caller_id", str(getattr(self.call, "caller_id", "") or ""))   # ${caller_id}

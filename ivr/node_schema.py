@@ -14,6 +14,7 @@ DIGIT_KEYS = set("0123456789*#")
 # key kinds: node, prompts, num, int, bool, str, map, choices, cases, enum:a|b
 SCHEMA: dict[str, tuple[dict[str, str], set[str]]] = {
     "play": ({"prompt": "prompts", "barge_in": "bool", "next": "node"}, {"prompt"}),
+    "early_media": ({"prompt": "prompts", "answer": "bool", "next": "node"}, {"prompt"}),
     "menu": ({"greeting": "prompts", "short_greeting": "prompts", "invalid": "prompts",
               "timeout_prompt": "prompts", "timeout": "num", "digits": "int", "inter_digit": "num",
               "terminator": "str", "max_failures": "int", "max_timeouts": "int", "barge_in": "bool",

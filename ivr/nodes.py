@@ -74,6 +74,21 @@ async def run_play(ex: Runtime, name: str, spec: NodeSpec) -> Next:
     return spec.get("next")
 
 
+async def run_early_media(ex: Runtime, name: str, spec: NodeSpec) -> Next:
+    """Play prompts before answer (SIP 183 with SDP), then answer unless answer: false (e.g. an announcement
+    followed by a hang-up, never charged); on trunks without early media the call is answered first."""
+    call = ex.call
+    try:
+        await call.early_media()
+    except ChannelError as exc:
+        log.info("node %s: no early media on this call (%s): answering first", name, exc)
+        await call.answer()
+    await ex.play(spec["prompt"], False)
+    if spec.get("answer", True):
+        await call.answer()
+    return spec.get("next")
+
+
 async def run_menu(ex: Runtime, name: str, spec: NodeSpec) -> Next:
     """Run a menu; choices go to their node, the agent digit to the queue, failures to on_fail/on_timeout."""
     choices = spec["choices"]
@@ -359,7 +374,7 @@ RUNNERS: dict[str, Runner] = {
     "play": run_play, "menu": run_menu, "get_digits": run_get_digits, "say": run_say, "record": run_record,
     "voicemail": run_voicemail, "lookup": run_lookup, "set": run_set, "branch": run_branch,
     "queue": run_queue, "dial": run_dial, "fax": run_fax, "survey": run_survey, "hangup": run_hangup,
-    "subflow": run_subflow, "return": run_return,
+    "subflow": run_subflow, "return": run_return, "early_media": run_early_media,
 }
 MEDIA_FREE = {"set", "branch", "return", "subflow"}
 

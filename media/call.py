@@ -128,6 +128,15 @@ class Call:
             return
         self.engine._answer(self)
 
+    async def early_media(self) -> None:
+        """Before answer: open the media path (SIP 183 Session Progress with SDP) so prompts played now
+        reach the caller unanswered; ChannelError on trunks without early media, no-op once answered."""
+        if self.hungup:
+            raise Hangup(f"call {self.id} is gone")
+        if self.state != "up":
+            self.engine.signal(self, "early_media")
+            self.state = "early"
+
     async def hangup(self, cause: int = 16) -> None:
         """Clear the call from our side with Q.850 `cause` (nothing when it has already ended)."""
         if not self.hungup:

@@ -61,6 +61,7 @@ def cdr_row(call: Call, server: str = "", epoch: float | None = None) -> dict[st
         "wait": rec.wait, "talk": rec.talk,
         "ivr_path": rec.ivr_path, "digits": rec.digits, "survey_score": rec.survey_score,
         "recording_policy": rec.recording_policy,
+        "correlation_id": rec.correlation_id, "peer_node": rec.peer_node,
     }
     return sanitise(row)  # caller, called, trunk... come from the network: never let the database refuse them
 

@@ -380,20 +380,20 @@ class Engine:
         if not call.hungup:
             self._hangup(call, cause)
 
-    def hold(self, call: Call, on: bool) -> None:
-        """Hold (on=True) or retrieve the far end of `call` in its signaling (SIP re-INVITE); ChannelError
-        when the trunk cannot."""
+    def signal(self, call: Call, request: str, *args: object) -> None:
+        """Run signaling `request`(channel, *args) (hold, transfer, early_media); ChannelError if the trunk can't."""
         try:
-            self._sig_of_channel[call.channel].hold(call.channel, on)
+            getattr(self._sig_of_channel[call.channel], request)(call.channel, *args)
         except SignalingError as exc:
             raise ChannelError(exc.reason, exc.cause) from exc
 
+    def hold(self, call: Call, on: bool) -> None:
+        """Hold (on=True) or retrieve the far end of `call` (SIP re-INVITE); ChannelError when the trunk cannot."""
+        self.signal(call, "hold", on)
+
     def transfer(self, call: Call, target: str) -> None:
         """Blind-transfer the far end of `call` to `target` (SIP REFER); ChannelError when the trunk cannot."""
-        try:
-            self._sig_of_channel[call.channel].transfer(call.channel, target)
-        except SignalingError as exc:
-            raise ChannelError(exc.reason, exc.cause) from exc
+        self.signal(call, "transfer", target)
 
     def unbridge(self, call: Call) -> None:
         """Undo the two-party bridge `call` is in (both legs stay up)."""

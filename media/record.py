@@ -13,7 +13,9 @@ class CallRecord:
     wait/talk: seconds queued before an agent answered (or the caller left) and seconds talking;
     recording: path of the call's recording; recording_policy: the recording policy that applied (none, ivr,
     agent, whole; "" = no policy decided it); survey_score: the caller's 1-5 rating;
-    ivr_path: the IVR nodes taken ("a>b>sub:c"); digits: digits entered per node, masked on request.
+    ivr_path: the IVR nodes taken ("a>b>sub:c"); digits: digits entered per node, masked on request;
+    correlation_id / peer_node: on nodes linked over SIP, the caller's first call id (the same on every
+    node's legs) and the node this leg went to or came from.
     """
     queue: str | None = None
     agent: str | None = None
@@ -25,6 +27,8 @@ class CallRecord:
     survey_score: int | None = None
     ivr_path: str = ""
     digits: str = ""
+    correlation_id: str | None = None
+    peer_node: str | None = None
 
 
 @dataclass

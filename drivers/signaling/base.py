@@ -108,3 +108,8 @@ class SpanSignaling:
     def transfer(self, channel: int, target: str) -> None:
         """Blind transfer of the far end to `target` (SIP REFER); SignalingError where the trunk has none."""
         raise SignalingError(f"transfer is not supported on {self.trunk} trunks", 79)
+
+    def early_media(self, channel: int) -> None:
+        """Open the media path of an inbound call before answer (SIP 183 with SDP); SignalingError where
+        the trunk has none."""
+        raise SignalingError(f"early media is not supported on {self.trunk} trunks", 79)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from trunkline.drivers.board import LineEvent, Span
-from trunkline.drivers.signaling import sip_requests, sip_t38
+from trunkline.drivers.signaling import sip_refer, sip_requests, sip_t38
 from trunkline.drivers.signaling.base import (
     CAUSE_CONGESTION,
     HANGUP,
@@ -27,6 +27,7 @@ from trunkline.drivers.sip.message import SipMessage, SipParseError, parse_name_
 from trunkline.drivers.sip.transport import RateLimit, Source
 from trunkline.drivers.sip.ua import ALLOW, Credentials, SipUA, new_tag
 from trunkline.drivers.sip.udptl import UdptlPort
+from trunkline.drivers.sip.xheaders import split_uri_headers
 
 log = logging.getLogger("trunkline.sip")
 
@@ -60,6 +61,7 @@ class SipSignaling(SpanSignaling):
         self.now = 0.0
         self._dns: dict[str, str] = {}
         self.t38: dict[int, sip_t38.T38Call] = {}     # channel -> its T.38 media (sip_t38)
+        self.on_refer: sip_refer.ReferHook | None = None      # transfers a peer asks for (media.refer)
         self.stats = {"invites": 0, "rejected_auth": 0, "rate_limited": 0, "calls_in": 0, "calls_out": 0}
 
     # ------------------------------------------------------------ engine side
@@ -101,6 +103,21 @@ class SipSignaling(SpanSignaling):
         leg.last_refresh = self.now
         self._start_media(leg)
 
+    def early_media(self, channel: int) -> None:
+        """183 Session Progress with our SDP answer and RTP sent from now: what is played before answer
+        reaches the caller (no-op once answered)."""
+        leg = self.legs.get(channel)
+        if leg is None or leg.direction != "in" or leg.invite is None or leg.src is None:
+            raise SignalingError(f"no inbound SIP call offered on channel {channel}", 41)
+        if leg.state == "up":
+            return
+        if leg.remote_sdp is None:
+            raise SignalingError("the INVITE had no SDP offer: no early media before answer", 79)
+        self.ua.respond(leg.invite, leg.src, 183, to_tag=leg.local_tag, body=self._sdp(leg),
+                        headers=[("Contact", self.ua.contact("trunkline", leg.src.transport)), ("Allow", ALLOW)])
+        leg.state = "early"
+        self.rtp.set_send(channel - self.offset, True)
+
     def hangup(self, channel: int, cause: int = 16) -> None:
         """Clear from our side: a final error before answer, CANCEL while ringing out, BYE once up."""
         leg = self.legs.get(channel)
@@ -121,9 +138,14 @@ class SipSignaling(SpanSignaling):
         self._free(leg)
 
     def dial(self, called: str, caller: str = "", channel: int | None = None, category: str | None = None) -> int:
-        """INVITE `called` (a number through the first outbound trunk, or a sip: URI); returns the channel."""
+        """INVITE `called` (a number through the first outbound trunk, or a sip: URI, whose `?X-Name=value`
+        part becomes X- headers of the INVITE); returns the channel."""
         if not self.free:
             raise SignalingError("all SIP channels are busy", CAUSE_CONGESTION)
+        try:
+            called, x_headers = split_uri_headers(called)
+        except ValueError as exc:
+            raise SignalingError(f"bad SIP URI headers: {exc}", 28) from None
         trunk = next((t for t in self.settings.trunks if t.outbound and t.host), None)
         if called.lower().startswith("sip:"):
             try:
@@ -164,6 +186,8 @@ class SipSignaling(SpanSignaling):
         msg.set("Allow", ALLOW)
         msg.set("Supported", "timer")
         msg.set("Session-Expires", str(self.settings.session_expires))
+        for name, value in x_headers:
+            msg.add(name, value)
         msg.set("Content-Type", "application/sdp")
         msg.body = self._sdp(leg, offer=True)
         leg.invite, leg.src = msg, dest
@@ -212,6 +236,9 @@ class SipSignaling(SpanSignaling):
     def t38_audio(self, channel: int, done: Callable[[str], None]) -> None:
         """Re-INVITE a call in T.38 back to audio; done('audio') once answered."""
         sip_t38.to_audio(self, channel, done)
+    def refer_progress(self, channel: int, status: int, reason: str) -> None:
+        """Tell the peer that REFERred the call on `channel` how the transfer goes (NOTIFY sipfrag)."""
+        sip_refer.notify(self, channel, status, reason)
 
     def protocol_status(self) -> list[dict[str, Any]]:
         """Live SIP calls and registrations for the admin (RTP figures included)."""
@@ -383,7 +410,7 @@ class SipSignaling(SpanSignaling):
                 expires = int(resp.get("Expires"))
             reg.state = "registered"
             reg.expires_at = self.now + expires
-            reg.next_try = self.now + max(5.0, expires * 0.8)
+            reg.next_try = self.now + max(1.0, min(expires * 0.8, expires - 2.0))   # refreshed before it lapses
         else:
             reg.state = "failed"
             reg.next_try = self.now + 30.0

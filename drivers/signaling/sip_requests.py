@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from trunkline.drivers.signaling import sip_t38
+from trunkline.drivers.signaling import sip_refer, sip_t38
 from trunkline.drivers.signaling.base import ANSWERED, INCOMING, PROGRESS, RINGING, SignalingEvent
 from trunkline.drivers.sip import sdp
 from trunkline.drivers.sip.causes import cause_from_reason, q850_of
@@ -14,6 +14,7 @@ from trunkline.drivers.sip.legs import Leg
 from trunkline.drivers.sip.message import SipMessage, SipParseError, parse_name_addr, parse_uri
 from trunkline.drivers.sip.transport import Source
 from trunkline.drivers.sip.ua import ALLOW, Dialog
+from trunkline.drivers.sip.xheaders import x_headers
 
 if TYPE_CHECKING:   # SipSignaling calls these with itself (sip.py imports this module)
     from trunkline.drivers.signaling.sip import SipSignaling
@@ -66,6 +67,8 @@ def on_request(sig: SipSignaling, msg: SipMessage, src: Source) -> None:
         _refer_progress(sig, leg, msg)
     elif m == "INFO":
         ua.respond(msg, src, 200)
+    elif m == "REFER":
+        sip_refer.on_refer(sig, leg, msg, src)
     else:
         ua.respond(msg, src, 501, headers=[("Allow", ALLOW)])
 
@@ -166,7 +169,8 @@ def invite(sig: SipSignaling, msg: SipMessage, src: Source) -> None:
     sig.stats["calls_in"] += 1
     sig.emit(SignalingEvent(INCOMING, ch, caller=caller_uri.user, called=called,
                             extra={"sip_call_id": msg.call_id, "sip_from": msg.get("From"),
-                                   "sip_source": f"{src.transport}:{ip}:{src.addr[1]}", "sip_trunk": trunk}))
+                                   "sip_source": f"{src.transport}:{ip}:{src.addr[1]}", "sip_trunk": trunk,
+                                   "sip_headers": x_headers(msg)}))
 
 
 def _late_answer(sig: SipSignaling, leg: Leg, msg: SipMessage) -> None:

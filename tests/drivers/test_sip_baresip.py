@@ -16,8 +16,9 @@ from trunkline.drivers.board import open_board
 from trunkline.drivers.sip.config import SipSettings, SipTrunk
 from trunkline.media import Engine
 from trunkline.media.errors import ChannelError, Hangup
+from trunkline.media.refer import ReferTransfers
 
-CALLER_TONE, AGENT_TONE, OUR_TONE = 1000, 1500, 600
+CALLER_TONE, AGENT_TONE, OUR_TONE, CAROL_TONE = 1000, 1500, 600, 2000
 
 
 class Tap:
@@ -66,6 +67,7 @@ class World:
         self.board = open_board("sip://test", sip=self.settings)
         self.engine = Engine(self.board)
         self.sig = self.engine.signaling[0]
+        self.refers = ReferTransfers(self.engine)          # REFERs from the peers, as `trunkline run` wires
         self.flow = None
         self.calls = []
         self.engine.route(self._route)
@@ -230,6 +232,56 @@ def test_blind_transfer_of_a_caller_to_an_agent(world):
     world.bob.command("hangup")
     world.bob.wait_event("CALL_CLOSED")
     world.flow = None
+
+
+def test_incoming_blind_refer_from_the_agent_moves_the_caller(world):
+    """alice calls in and is bridged to agent bob; bob transfers her (baresip sends REFER) to carol: we
+    dial carol, bridge alice to her, NOTIFY bob 200 (sipfrag) and end bob's leg. alice and carol hear
+    each other (each one's tone measured at the other)."""
+    got = {}
+    write_tone(os.path.join(world.tmp, "carol.wav"), CAROL_TONE, 120)
+    carol = Baresip(world.tmp, "carol", "carol", world.kam.port, os.path.join(world.tmp, "carol.wav"))
+
+    async def flow(call):
+        await call.answer()
+        agent = await world.engine.make_call(aor(world, "bob"), caller_id="alice", timeout=10)
+        await call.bridge(agent)
+        got["agent"] = agent
+        await call.wait_hangup(timeout=40)
+
+    try:
+        carol.wait_registered()
+        world.flow = flow
+        world.alice.clear_events()
+        world.bob.clear_events()
+        world.alice.command("dial", aor(world, "95588"))
+        world.bob.wait_event("CALL_INCOMING", timeout=10)
+        world.bob.command("accept")
+        world.bob.wait_event("CALL_ESTABLISHED")
+        world.alice.wait_event("CALL_ESTABLISHED")
+        time.sleep(0.5)
+        world.bob.command("transfer", aor(world, "carol"))
+        carol.wait_event("CALL_INCOMING", timeout=10)          # we dial the Refer-To target
+        carol.command("accept")
+        carol.wait_event("CALL_ESTABLISHED")
+        world.bob.wait_event("CALL_CLOSED", timeout=10)        # bob's leg ended once carol answered
+        time.sleep(2.5)
+        world.alice.command("hangup")
+        world.alice.wait_event("CALL_CLOSED")
+        carol.wait_event("CALL_CLOSED", timeout=10)            # carol's leg ended with alice's
+        heard, rate = carol.received_audio()
+    finally:
+        world.flow = None
+        carol.stop()
+    outcome = world.refers.done[-1]
+    pcm, arate = world.alice.received_audio()
+    print(f"\nREFER {outcome}; carol hears alice {tone_power(heard[-int(1.5 * rate):], CALLER_TONE, rate):.2f}, "
+          f"alice hears carol {tone_power(pcm[-int(1.5 * arate):], CAROL_TONE, arate):.2f}")
+    assert outcome["kind"] == "blind" and outcome["status"] == 200, world.refers.done
+    assert got["agent"].hungup
+    assert tone_power(heard[-int(1.5 * rate):], CALLER_TONE, rate) > 0.6, "carol did not hear alice"
+    pcm, rate = world.alice.received_audio()
+    assert tone_power(pcm[-int(1.5 * rate):], CAROL_TONE, rate) > 0.6, "alice did not hear carol"
 
 
 def test_busy_and_unreachable_map_to_q850(world):

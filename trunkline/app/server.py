@@ -16,6 +16,7 @@ from trunkline.acd.service import ACD
 from trunkline.app.context import build_services, wire_acd
 from trunkline.app.drain import Drain
 from trunkline.app.mail import make_outbox
+from trunkline.app.nodes import link_nodes, node_name, node_trunks
 from trunkline.app.recovery import RunJournal
 from trunkline.app.schema import migrate
 from trunkline.data.accounts import bootstrap
@@ -40,6 +41,7 @@ from trunkline.ivr.voicemail_retention import VoicemailRetention, voicemail_rete
 from trunkline.media import Call, Engine, PromptLibrary
 from trunkline.media.alarm_watch import AlarmWatch
 from trunkline.media.cdr import CdrRecorder
+from trunkline.media.refer import install as install_refer
 from trunkline.pstn import SimError, SimRig, Switch
 from trunkline.pstn.gsm_modem import GsmModemSim
 from trunkline.webadmin import create_app
@@ -203,7 +205,7 @@ def sip_settings(cfg: Config, summary: StartupSummary) -> SipSettings | None:
         summary.off("SIP", "sip_listen is empty", "set sip_listen = \"host:port\" (TRUNKLINE_SIP_LISTEN)")
         return None
     parse_listen(cfg.sip_listen)
-    trunks = [SipTrunk.from_dict(dict(t)) for t in cfg.sip_trunks]
+    trunks = [SipTrunk.from_dict(dict(t)) for t in cfg.sip_trunks] + node_trunks(cfg)
     settings = SipSettings(cfg.sip_listen.strip(), channels=cfg.sip_channels, rtp_port_base=cfg.sip_rtp_port_base,
                            realm=cfg.sip_realm, trunks=trunks, users=dict(cfg.sip_users),
                            open_numbers=list(cfg.sip_open_numbers), open_sources=list(cfg.sip_open_sources),
@@ -286,19 +288,21 @@ async def serve(cfg: Config) -> None:
     if board.phones is not None:
         summary.on("browser phones", f"{len(board.phones.phones)} WebRTC station ports (workbench: this browser)")
     engine.overload.configure(cfg.overload_load)
+    install_refer(engine)                         # transfers SIP peers ask for (REFER)
     drain = Drain(engine, cfg.drain_seconds)      # SIGTERM/SIGINT drain from here on (a second signal: at once)
     drain.install()
-    cdrs = CdrRecorder(writer, server=socket.gethostname())
+    cdrs = CdrRecorder(writer, server=cfg.node_name.strip() or socket.gethostname())
     engine.on_call_end(cdrs)
     sms = start_sms(cfg, factory, simulated=sim is not None, summary=summary)
     engine.sms = sms
 
-    acd = ACD(engine, factory, config={"instance": f"acd-{socket.gethostname()}", "writer": writer,
+    acd = ACD(engine, factory, config={"instance": node_name(cfg), "writer": writer,
                                        "recordings_dir": cfg.recordings_dir})
-    summary.on("ACD", f"instance acd-{socket.gethostname()}")
+    summary.on("ACD", f"instance {node_name(cfg)}")
     mail = start_mail(cfg, factory, summary)
     registry = install_flows(engine, cfg, factory, acd, DemoHotline(cfg.recordings_dir, cfg.language), mail=mail)
     test_calls = TestCalls.install(engine)   # the admin's browser phone dials into the inbound route (web admin)
+    link_nodes(cfg, acd, sip is not None, summary)    # after the flows: node calls are taken before routing
     campaigns: dict[str, Any] = {}       # name -> ivr.campaign.Campaign, shown and controlled in the web admin
     campaign_manager = make_campaign_manager(engine, cfg, factory, registry, campaigns)   # web-created, in the DB
 

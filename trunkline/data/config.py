@@ -49,6 +49,10 @@ class Config:
     sip_trunks: list[dict[str, Any]] = field(default_factory=list)   # [[sip_trunks]] tables: SipTrunk fields
     sip_t38: bool = True                   # fax on SIP calls: T.38 offered and accepted (off: audio fax, 488)
     sip_t38_trigger: str = "job"           # re-INVITE to T.38 at the fax job's start, or on "tones" (CED/V.21)
+    # nodes linked over SIP (one shared PostgreSQL ACD): this node's name (its ACD instance; "": not linked)
+    # and the other nodes' SIP addresses, name -> "host:port" (environment: "b=10.0.0.2:5070,c=...")
+    node_name: str = ""
+    nodes: dict[str, str] = field(default_factory=dict)
     overload_load: float = 0.8             # tick load (share of the 20 ms block) above which new calls get cause 42
     drain_seconds: float = 30.0            # SIGTERM/SIGINT: how long calls in progress may take to finish
     interim_seconds: float = 10.0          # how often the interim records of calls in progress are saved
@@ -129,6 +133,8 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -
             value = float(value)
         elif isinstance(default, list) and isinstance(value, str):   # environment: comma-separated
             value = [v.strip() for v in value.split(",") if v.strip()]
+        elif isinstance(default, dict) and isinstance(value, str):   # environment: name=value,name=value
+            value = dict(part.strip().split("=", 1) for part in value.split(",") if "=" in part)
         elif isinstance(default, (list, dict)) and not isinstance(value, type(default)):
             raise ValueError(f"configuration key {name} must be a {type(default).__name__}")
         setattr(cfg, name, value)

@@ -113,6 +113,9 @@ class Cdr(Base):
     # the recording policy that applied (none | ivr | agent | whole; "" = none decided); its recordings
     # are the `recordings` rows with this call_id
     recording_policy: Mapped[str] = mapped_column(String(8), nullable=False, default="", server_default="")
+    # nodes linked over SIP: every leg of one caller's call (on any node) carries the caller's first call id
+    correlation_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    peer_node: Mapped[str | None] = mapped_column(String(64))   # the node the call went to / came from
 
 
 class Recording(Base):
