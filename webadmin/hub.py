@@ -63,3 +63,4 @@ class Hub:
     sms: Any = None
     campaigns: dict[str, Any] = field(default_factory=dict)
     campaign_manager: Any = None
+    dialplan: Any = None            # ivr.dialplan.DialPlan the engine dials through; reloaded on admin changes

@@ -51,6 +51,13 @@ def terms() -> dict[str, str]:
         "law": _("companding law"), "channels": _("channels"), "role": _("role"), "cidr": _("network (CIDR)"),
         "wrapup_s": _("wrap-up s"), "ring_timeout": _("ring timeout s"), "max_wait": _("max wait s"),
         "service_level": _("service level s"), "moh": _("music on hold"),
+        # dial plan (#16): actions, roles that dial, destination classes, outcomes
+        "allow": _("allow"), "deny": _("deny"), "*": _("every role"), "campaign": _("campaign"),
+        "acd": _("ACD (ringing agents, callbacks)"), "system": _("system (other dials)"),
+        "emergency": _("emergency"), "service": _("service number"), "internal": _("internal"),
+        "local": _("local"), "mobile": _("mobile"), "national": _("national long distance"),
+        "international": _("international"), "premium": _("premium rate"), "other": _("other"),
+        "refused": _("refused"),
     }
 
 
