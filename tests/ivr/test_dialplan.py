@@ -150,6 +150,11 @@ def test_agent_cannot_make_the_server_dial_abroad_but_allowed_numbers_use_the_ro
             out["refused"] = str(exc)
         out["took"] = (rig.engine.now - t0, time.monotonic() - w0)
         out["dialled_abroad"] = rig.sim.dialled_to("0090012345678") + rig.sim.dialled_to("90090012345678")
+        try:                                   # a supervisor listening in from a premium number: refused too
+            await rig.acd.execute("100", "monitor", {"mode": "listen", "number": "12590123456",
+                                                     "supervisor": "sup1"})
+        except Refused as exc:
+            out["monitor_refused"] = str(exc)
         res = await rig.acd.execute("100", "conference", {"number": "13912345678"})
         out["ok"] = res["ok"]
         att = await rig.sim.wait_dialled("913912345678", timeout=10)
@@ -161,6 +166,8 @@ def test_agent_cannot_make_the_server_dial_abroad_but_allowed_numbers_use_the_ro
     assert "dial plan refuses" in out["refused"] and "international" in out["refused"]
     assert out["took"][0] < 0.1 and out["took"][1] < 2.0          # refused at once, nothing rang
     assert out["dialled_abroad"] == []
+    assert "dial plan refuses" in out["monitor_refused"] and "supervisor may not dial premium" in out["monitor_refused"]
     assert out["ok"] and out["trunk"] == "pri" and out["caller_up"]
-    assert [(r["called"], r["outcome"], r["hangup_cause"]) for r in rows.rows] == [("0090012345678", "refused", 52)]
-    assert plan.stats["refused"] == 1 and plan.stats["allowed"] >= 1
+    assert [(r["called"], r["outcome"], r["hangup_cause"], r["agent"]) for r in rows.rows] == [
+        ("0090012345678", "refused", 52, "100"), ("12590123456", "refused", 52, "sup1")]
+    assert plan.stats["refused"] == 2 and plan.stats["allowed"] >= 1
