@@ -6,6 +6,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from trunkline.data.pins import pin_for_storage
+
 from . import agents as st
 from .agents import AgentSpec
 from .models import AcdAgent, AcdEntry, AcdMember, AcdQueue, AcdSkill
@@ -31,7 +33,7 @@ class AgentStates(CoreBase):
             a.station_port = spec.station_port
             a.number = spec.number
             a.host = spec.host
-            a.pin = spec.pin
+            a.pin = pin_for_storage(spec.pin)         # only a hash is stored
             for sk in s.scalars(select(AcdSkill).where(AcdSkill.agent == spec.id)):
                 s.delete(sk)
             s.flush()

@@ -12,7 +12,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from trunkline.data.pins import check_pin
 from trunkline.media import Call, Timeout
+from trunkline.media.dialguard import DialRefused, dialing_as
 
 from . import agents as st
 from .connected import Connected, check_monitor_mode
@@ -87,7 +89,13 @@ class AgentCommands:
             if state != st.BUSY or entry is None:
                 raise Refused(_no_call(agent, state, cmd))
             if agent in self.rt.connections:
-                out.update(await self._on_call(agent, cmd, args))
+                # any number dialled here goes through the dial plan as this agent (monitor: the supervisor)
+                sup = str(args.get("supervisor") or "") if cmd == "monitor" else ""
+                try:
+                    with dialing_as("supervisor" if cmd == "monitor" else "agent", sup or agent):
+                        out.update(await self._on_call(agent, cmd, args))
+                except DialRefused as exc:
+                    raise Refused(f"the dial plan refuses this number: {exc.reason}") from None
             else:
                 out.update(await self.remote.request(agent, cmd, args, entry))
         else:
@@ -198,7 +206,8 @@ class AgentCommands:
                 agent, _, pin = code[2:].partition("*")
                 with rt.core.transaction() as s:
                     a = s.get(AcdAgent, agent)
-                    if a is None or (a.pin and a.pin != pin):
+                    right = check_pin(pin, a.pin if a is not None else None)   # one hash, known agent or not
+                    if a is None or not (right or not a.pin):
                         raise ACDError("unknown agent or wrong pin")
                     a.station_port, a.host = port, rt.instance
                 self.login(agent)

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from trunkline.media import Call, ChannelError, Hangup, Timeout
+from trunkline.media.dialguard import DialRefused
 from trunkline.media.engine import Conference
 from trunkline.media.futures import settle
 from trunkline.media.moh import moh_items
@@ -242,6 +243,8 @@ class Connected:
                                                 timeout=MONITOR_RING)
             else:
                 sup = await engine.make_call(str(supervisor_number), caller_id=str(agent), timeout=MONITOR_RING)
+        except DialRefused:
+            raise                                # the dial plan's reason, not "did not answer"
         except (ChannelError, Timeout, Hangup) as exc:
             raise Refused(f"the supervisor's phone did not answer ({exc})") from None
         try:

@@ -29,7 +29,7 @@ class AcdAgent(Base):
     __tablename__ = "acd_agents"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)            # agent number, e.g. "1001"
     name: Mapped[str] = mapped_column(String(128), default="")
-    pin: Mapped[str] = mapped_column(String(32), default="")
+    pin: Mapped[str] = mapped_column(String(128), default="")   # trunkline.data.pins hash, "" = no PIN
     station_port: Mapped[int | None] = mapped_column(Integer, nullable=True)  # FXS port on `host`
     number: Mapped[str | None] = mapped_column(String(64), nullable=True)     # external number via a trunk
     host: Mapped[str | None] = mapped_column(String(64), nullable=True)       # instance owning the station

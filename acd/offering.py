@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from trunkline.media import Call, ChannelError, Hangup, Timeout
+from trunkline.media.dialguard import dialing_as
 from trunkline.media.futures import settle
 
 from .core import Offer
@@ -55,7 +56,8 @@ class Offering:
             return await engine.ring_station(port, caller_id=cid, name=offer.queue, timeout=offer.ring_timeout)
         if not number:
             raise ChannelError(f"agent {agent_id} has neither a station port nor a number", 1)
-        return await engine.make_call(number, caller_id=cid, timeout=offer.ring_timeout)
+        with dialing_as("acd", agent_id):            # the dial plan sees who is rung
+            return await engine.make_call(number, caller_id=cid, timeout=offer.ring_timeout)
 
     async def _run(self, offer: Offer) -> None:
         rt, core = self.rt, self.rt.core
@@ -140,8 +142,9 @@ class Offering:
         except AUDIO_NOT_PLAYED as exc:
             log.info("callback to %s: announcement to agent %s not played (%s)", offer.callback_number, agent, exc)
         ring_for = core.queue_config(offer.queue).callback_ring_timeout
-        dial: asyncio.Task[Call] = rt.engine.loop.create_task(
-            rt.engine.make_call(offer.callback_number, caller_id=offer.called or "", timeout=ring_for))
+        with dialing_as("acd", offer.queue):        # the task copies the origin for the dial plan
+            dial: asyncio.Task[Call] = rt.engine.loop.create_task(
+                rt.engine.make_call(offer.callback_number, caller_id=offer.called or "", timeout=ring_for))
         agent_gone: asyncio.Future[None] = rt.engine.loop.create_future()
         acall.on_hangup(lambda _c: settle(agent_gone, None))
         if acall.hungup and not agent_gone.done():

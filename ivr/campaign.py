@@ -40,6 +40,7 @@ from trunkline.data.db import session_scope
 from trunkline.dsp.announcements import AnnouncementClassifier, sit_and_speech
 from trunkline.media import ChannelError, Hangup, Timeout
 from trunkline.media.call import Call
+from trunkline.media.dialguard import dialing_as
 from trunkline.media.engine import Engine
 
 from .blacklist import Firewall, normalize
@@ -283,8 +284,9 @@ class Campaign:
         at = eng.now
         cause, detail, outcome = None, "", None
         try:
-            call = await eng.make_call(c.number, caller_id=self.caller_id, trunk=self.trunk,
-                                       timeout=self.ring_timeout)
+            with dialing_as("campaign", self.name):       # the dial plan: caps and rules per campaign
+                call = await eng.make_call(c.number, caller_id=self.caller_id, trunk=self.trunk,
+                                           timeout=self.ring_timeout)
         except Timeout:
             outcome = "noanswer"
         except ChannelError as exc:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from trunkline.media.call import Call
+from trunkline.media.dialguard import dialing_as
 from trunkline.media.errors import ChannelError, Hangup, Timeout
 from trunkline.media.futures import settle
 from trunkline.media.ports import FaxOutcome
@@ -272,8 +273,9 @@ async def run_dial(ex: Runtime, name: str, spec: NodeSpec) -> Next:
     engine = ex.call.engine
     ex.trace.entered(name, value=number)
     try:
-        leg = engine.dial(number, caller_id=caller_id)
-    except ChannelError as e:                            # no trunk takes the call
+        with dialing_as("flow", name):                  # the dial plan: flows dial as role "flow"
+            leg = engine.dial(number, caller_id=caller_id)
+    except ChannelError as e:                            # no trunk takes the call, or the dial plan refuses
         ex.vars["dial_status"] = e.reason or "channelerror"
         return spec.get("on_fail")
     task = asyncio.ensure_future(leg.wait_answer(float(spec.get("timeout", 30.0))))

@@ -6,11 +6,8 @@ Messages are WAV files written by the engine's recorder (soundfile) under
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import os
-import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,6 +17,7 @@ from sqlalchemy import func
 from sqlalchemy.orm import Session
 
 from trunkline.data.db import session_scope
+from trunkline.data.pins import check_pin, hash_pin
 from trunkline.media.call import Call
 from trunkline.media.errors import Hangup, Timeout
 
@@ -28,28 +26,14 @@ from .cdr import CallTrace
 from .models import IvrMailbox, IvrVoicemailMessage
 from .prompts import PromptLibrary
 
+__all__ = ["Voicemail", "VoicemailError", "check_pin", "hash_pin"]
+
 log = logging.getLogger(__name__)
 MIN_MESSAGE_SECONDS = 0.5
 
 
 class VoicemailError(ValueError):
     """A mailbox operation with bad input (unknown box, bad PIN format)."""
-
-
-def hash_pin(pin: str) -> str:
-    """A salted PBKDF2-SHA256 hash of a PIN, as 'pbkdf2$salt$hex'."""
-    salt = secrets.token_hex(8)
-    h = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt.encode(), 20000).hex()
-    return f"pbkdf2${salt}${h}"
-
-
-def check_pin(pin: str, stored: str) -> bool:
-    """True when `pin` matches a hash made by hash_pin."""
-    try:
-        _, salt, h = stored.split("$")
-    except ValueError:
-        return False
-    return hmac.compare_digest(hashlib.pbkdf2_hmac("sha256", pin.encode(), salt.encode(), 20000).hex(), h)
 
 
 class Voicemail:
@@ -90,7 +74,8 @@ class Voicemail:
         """True when the box exists and the PIN is right."""
         with self.session_factory() as s:
             row = s.query(IvrMailbox).filter_by(box=str(box)).one_or_none()
-            return row is not None and check_pin(str(pin), row.pin)
+            ok = check_pin(str(pin), row.pin if row is not None else None)   # one hash, known box or not
+            return row is not None and ok
 
     def exists(self, box: str | int) -> bool:
         """True when a mailbox exists."""

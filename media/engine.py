@@ -41,6 +41,7 @@ from trunkline.dsp.tones import Tone, ToneZone
 from trunkline.media.bus import EventBus
 from trunkline.media.call import Call
 from trunkline.media.channel_table import channel_rows
+from trunkline.media.dialguard import DialGuard, current_origin
 from trunkline.media.errors import ChannelError, Hangup, Timeout
 from trunkline.media.fax_run import run_fax
 from trunkline.media.futures import settle
@@ -126,6 +127,7 @@ class Engine:
         self.tick_watch = TickWatch(self.block / RATE)   # per-tick time and deadline misses (media/tickwatch.py)
         self.overload = OverloadGuard(self.block / RATE)  # new calls refused (cause 42) above a tick load
         self.accepting = True                     # False once draining: new calls refused with cause 42
+        self.dial_guard: DialGuard | None = None  # the dial plan every outbound dial goes through (app wires it)
         self.stats = {"offered": 0, "answered": 0, "completed": 0, "failed": 0, "congested": 0}
 
     # ------------------------------------------------------------ clock & timers
@@ -144,8 +146,7 @@ class Engine:
     def call_later(self, seconds: float, fn: Callable[[], object]) -> TimerHandle:
         """Run fn() after `seconds` of media time; returns a TimerHandle."""
         due = self.board.backend.now_samples() + max(0, int(round(seconds * RATE)))
-        h = TimerHandle(due, fn)
-        heapq.heappush(self._timers, (due, next(self._seq), h))
+        heapq.heappush(self._timers, (due, next(self._seq), h := TimerHandle(due, fn)))
         return h
 
     async def sleep(self, seconds: float) -> None:
@@ -447,10 +448,7 @@ class Engine:
 
     # ------------------------------------------------------------ outbound
     def _pick_dialer(self, trunk: str | None) -> Iterator[SpanSignaling]:
-        for sig in self.signaling:
-            if sig.trunk == "station" or (trunk is not None and sig.trunk != trunk):
-                continue
-            yield sig
+        return (sig for sig in self.signaling if sig.trunk != "station" and (trunk is None or sig.trunk == trunk))
 
     async def make_call(self, number: str, caller_id: str = "", trunk: str | None = None, timeout: float = 30.0,
                         category: str | None = None) -> Call:
@@ -459,12 +457,14 @@ class Engine:
         return await self._await_answer(call, timeout, 19)
 
     def dial(self, number: str, caller_id: str = "", trunk: str | None = None, category: str | None = None) -> Call:
-        """Seize a channel and dial `number`; returns the ringing Call (`await call.wait_answer(timeout)`),
-        or raises ChannelError when no trunk can take the call (cause 42 while the engine is overloaded)."""
+        """Seize a channel and dial `number` (through the dial plan); returns the ringing Call, or raises
+        ChannelError: no trunk (cause 42 while overloaded), DialRefused (cause 52: the dial plan)."""
         if not self.accepting:
             raise ChannelError("the server is shutting down: no new calls", 42)
         if not self.overload.admit():
             raise ChannelError("the media engine is overloaded: no new calls", 42)
+        if self.dial_guard is not None:           # allowed for who asks, capped, routed; else DialRefused
+            number, caller_id, trunk = self.dial_guard(number, caller_id, trunk, current_origin())
         last = None
         for sig in self._pick_dialer(trunk):
             try:

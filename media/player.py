@@ -2,6 +2,7 @@
 for all playing channels in a single numpy indexing step."""
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
@@ -50,10 +51,24 @@ class ClipPool:
         return clip
 
     def release(self, clip: Clip) -> None:
-        """Return an anonymous clip's space to the pool."""
+        """Return an anonymous clip's space to the pool, merged with free neighbours (and given back to the
+        top when it is the last range), so that clips of every size over any number of calls reuse the same
+        space: the free list stays sorted by start and never holds two adjacent ranges."""
         start, length = clip
-        if length > 0 and clip not in self.named.values():
-            self.free.append((start, max(length, 1)))
+        if length <= 0 or clip in self.named.values():
+            return
+        end = start + max(length, 1)
+        free = self.free
+        i = bisect.bisect_left(free, (start, 0))
+        if i < len(free) and free[i][0] == end:           # merge with the range just after
+            end += free.pop(i)[1]
+        if i > 0 and free[i - 1][0] + free[i - 1][1] == start:   # and with the range just before
+            start = free.pop(i - 1)[0]
+            i -= 1
+        if end == self.top:
+            self.top = start                              # the pool's tail is free again
+        else:
+            free.insert(i, (start, end - start))
 
     def _alloc(self, n: int) -> int:
         for i, (start, length) in enumerate(self.free):

@@ -34,7 +34,9 @@ from trunkline.acd.models import AcdAgent, AcdMember, AcdQueue, AcdShift, AcdSki
 from trunkline.data.db import Base, session_scope
 from trunkline.data.mail_models import FaxMailbox
 from trunkline.data.models import ROLES, AuditLog, ErrorLog, RoleAllowlist, User
+from trunkline.data.pins import hash_pin
 from trunkline.ivr import flowdoc
+from trunkline.ivr.dialplan_models import DialCap, DialRule, OutboundRoute
 from trunkline.ivr.models import (
     IvrBlacklistEntry,
     IvrCalendar,
@@ -47,7 +49,7 @@ from trunkline.ivr.models import (
 from trunkline.ivr.prompts import LANGS, PromptError, PromptLibrary, check_lang, check_name
 
 from .flow_diagram import diagram
-from .forms import FORMS
+from .forms import ADMIN_ONLY, FORMS
 from .inbound_routes import TABLE as INBOUND_ROUTES
 from .rows import listed
 from .security import audit, can, db, hash_password, parse_cidrs, require, sessions, would_lock_out
@@ -74,10 +76,15 @@ TABLES: dict[str, tuple[type[Base], Any, list[str]]] = {
     "lookups": (IvrLookupSource, _l("Lookup sources"), ["name", "kind", "query", "field", "timeout", "enabled"]),
     "role_allowlist": (RoleAllowlist, _l("Role IP allowlist"), ["role", "cidr"]),
     "inbound_routes": INBOUND_ROUTES,
+    "outbound_routes": (OutboundRoute, _l("Outbound routes"),
+                        ["name", "pattern", "priority", "trunk", "strip", "prefix", "caller_id", "enabled"]),
+    "dial_rules": (DialRule, _l("Dial plan rules"), ["name", "role", "pattern", "dest_class", "action", "priority",
+                                                      "enabled"]),
+    "dial_caps": (DialCap, _l("Outbound call caps"), ["role", "account", "per_hour", "per_day"]),
 }
 SECRET_COLUMNS = {"pin", "password_hash", "pin_hash"}
 #: tables that decide who may log in from where: admin-only (security.manage)
-SECURITY_TABLES = {"role_allowlist"}
+SECURITY_TABLES = {"role_allowlist"} | ADMIN_ONLY
 
 
 def _model(page: str) -> type[Base]:
@@ -206,6 +213,10 @@ def table(page: str) -> Response | str | tuple[str, int]:
                             continue  # blank secret = unchanged
                         if c.key in SECRET_COLUMNS and c.key == "pin_hash":
                             text = hash_password(text)
+                        if c.key == "pin" and text:      # voicemail PINs: only a hash is stored
+                            if not text.isdigit() or not 4 <= len(text) <= 16:
+                                raise ValueError(_("A PIN is 4 to 16 digits."))
+                            text = hash_pin(text)
                         val = convert(c, text)
                         if val is None and not c.nullable and c.default is None and not c.primary_key:
                             raise ValueError(_("%(field)s is required", field=term(c.key)))

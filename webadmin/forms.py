@@ -18,6 +18,9 @@ from trunkline.acd.models import AcdAgent, AcdMember, AcdQueue, AcdSkill
 from trunkline.acd.queues import QueueConfig, QueueConfigError
 from trunkline.acd.strategies import STRATEGIES
 from trunkline.data.db import Base
+from trunkline.data.pins import pin_for_storage
+from trunkline.ivr import dialplan
+from trunkline.ivr.dialplan_models import DialCap, DialRule, OutboundRoute
 from trunkline.media.moh import DEFAULT_CLASS, class_names
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
@@ -47,6 +50,18 @@ class Field:
     option: bool = False
     default: Any = None
     key_field: bool = False
+    check: Callable[[str], str | None] | None = None     # extra check of the text: an error message or None
+
+
+def _dial_pattern(text: str) -> str | None:
+    try:
+        dialplan.compile_pattern(text)
+    except ValueError as exc:
+        return _("Not a dial pattern: %(why)s", why=str(exc))
+    return None
+
+
+TRUNKS = ["", "pri", "r2", "ss7", "sip", "analog"]
 
 
 def _queues(s: Session) -> list[str]:
@@ -105,7 +120,35 @@ FORMS: dict[str, tuple[type[Base], list[Field]]] = {
         Field("skill", _l("Skill"), required=True, pattern=NAME, key_field=True),
         Field("level", _l("Level"), "int", 1, 10, default=1),
     ]),
+    "outbound_routes": (OutboundRoute, [
+        Field("name", _l("Name"), required=True, pattern=NAME, key_field=True),
+        Field("pattern", _l("Number pattern (e.g. _1[3-9]XXXXXXXXX)"), required=True, check=_dial_pattern),
+        Field("priority", _l("Priority (lowest first)"), "int", 0, 10000, required=True, default=100),
+        Field("trunk", _l("Trunk (empty = any)"), "select", choices=lambda s: TRUNKS),
+        Field("strip", _l("Digits to strip"), "int", 0, 16, required=True, default=0),
+        Field("prefix", _l("Prefix to add"), pattern=re.compile(r"[0-9*#]{0,16}")),
+        Field("caller_id", _l("Caller ID (empty = unchanged)"), pattern=PHONE),
+        Field("enabled", _l("Enabled"), "bool", default=True),
+    ]),
+    "dial_rules": (DialRule, [
+        Field("name", _l("Name"), required=True, pattern=NAME, key_field=True),
+        Field("role", _l("Role"), "select", required=True, choices=lambda s: ["*", *dialplan.ROLES], default="*"),
+        Field("pattern", _l("Number pattern (empty = any)"), check=_dial_pattern),
+        Field("dest_class", _l("Destination class (empty = any)"), "select",
+              choices=lambda s: ["", *dialplan.CLASSES]),
+        Field("action", _l("Action"), "select", required=True, choices=lambda s: ["allow", "deny"], default="deny"),
+        Field("priority", _l("Priority (lowest first)"), "int", 0, 10000, required=True, default=100),
+        Field("enabled", _l("Enabled"), "bool", default=True),
+    ]),
+    "dial_caps": (DialCap, [
+        Field("role", _l("Role"), "select", required=True, choices=lambda s: list(dialplan.ROLES), key_field=True),
+        Field("account", _l("Account (empty = each account)"), pattern=NAME, key_field=True),
+        Field("per_hour", _l("Calls per hour (0 = no limit)"), "int", 0, 100000, required=True, default=0),
+        Field("per_day", _l("Calls per day (0 = no limit)"), "int", 0, 1000000, required=True, default=0),
+    ]),
 }
+#: dial plan pages: they restrict agents and supervisors, so only admins change them
+ADMIN_ONLY = {"outbound_routes", "dial_rules", "dial_caps"}
 
 
 #: page -> a whole-form check(values, session, errors) run after the field checks, on the fields that passed
@@ -162,6 +205,9 @@ def validate(page: str, data: Mapping[str, Any], s: Session, update: bool = Fals
         if len(text) > 128:
             errors[f.key] = _("At most 128 characters.")
             continue
+        if f.check is not None and (msg := f.check(text)) is not None:
+            errors[f.key] = msg
+            continue
         values[f.key] = text
     if not errors and page == "queues":
         _check_queue(values, s, errors)
@@ -213,7 +259,7 @@ def save(s: Session, page: str, op: str, data: Mapping[str, Any], key: tuple[Any
     if op not in ("create", "update", "delete"):
         raise FormErrors({"": _("unknown operation")})
     key = key or key_of(page, data)
-    row = s.get(model, key if len(key) > 1 else key[0]) if all(key) else None
+    row = s.get(model, key if len(key) > 1 else key[0]) if any(key) else None
     if op in ("update", "delete") and row is None:
         raise FormErrors({"": _("that row no longer exists")})
     if op == "delete":
@@ -238,6 +284,8 @@ def save(s: Session, page: str, op: str, data: Mapping[str, Any], key: tuple[Any
                 opts.pop(f.key)
         elif f.kind == "bool":
             setattr(row, f.key, 1 if values[f.key] else 0)
+        elif f.kind == "password":                    # PINs: only a hash is stored (trunkline.data.pins)
+            setattr(row, f.key, pin_for_storage(values[f.key]))
         else:
             setattr(row, f.key, values[f.key] if values[f.key] != "" or not _nullable(model, f.key) else None)
     if page == "queues":

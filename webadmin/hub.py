@@ -69,3 +69,4 @@ class Hub:
     board_config: dict[str, Any] = field(default_factory=dict)
     alarms: Any = None
     test_calls: Any = None
+    dialplan: Any = None            # ivr.dialplan.DialPlan the engine dials through; reloaded on admin changes

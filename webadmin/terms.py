@@ -55,6 +55,13 @@ def terms() -> dict[str, str]:
         "default": _("default"),
         # recording policies (routes, queues, campaigns)
         "none": _("record nothing"), "ivr": _("IVR part"), "whole": _("whole call"),
+        # dial plan (#16): actions, roles that dial, destination classes, outcomes
+        "allow": _("allow"), "deny": _("deny"), "*": _("every role"), "campaign": _("campaign"),
+        "acd": _("ACD (ringing agents, callbacks)"), "system": _("system (other dials)"),
+        "emergency": _("emergency"), "service": _("service number"), "internal": _("internal"),
+        "local": _("local"), "mobile": _("mobile"), "national": _("national long distance"),
+        "international": _("international"), "premium": _("premium rate"), "other": _("other"),
+        "refused": _("refused"),
     }
 
 

@@ -18,9 +18,10 @@ from .security import audit, can, db, require
 bp = Blueprint("typed", __name__)
 
 
-def _may_edit() -> None:
-    if not can("config.edit"):
-        audit("denied", request.path, "config.edit")
+def _may_edit(page: str = "") -> None:
+    perm = "security.manage" if page in forms.ADMIN_ONLY else "config.edit"   # dial plan: admins only
+    if not can(perm):
+        audit("denied", request.path, perm)
         abort(403)
 
 
@@ -51,6 +52,9 @@ def _apply(page: str, op: str, data: dict[str, Any], key: tuple[Any, ...] | None
     detail = {k: ("***" if k == "pin" else v) for k, v in data.items() if k != "csrf_token"}
     audit(f"config_{op}", page, json.dumps(detail, ensure_ascii=False, default=str)[:1000])
     _reload_acd(page, {"name": data.get("name") or (key or ("",))[0]})
+    plan = current_app.config["HUB"].dialplan
+    if page in forms.ADMIN_ONLY and plan is not None:
+        plan.reload()                          # the running dial plan follows the change at once
 
 
 def typed_page(page: str, title: str) -> Response | tuple[str, int]:
@@ -59,7 +63,7 @@ def typed_page(page: str, title: str) -> Response | tuple[str, int]:
     submitted: dict[str, Any] | None = None
     editing = request.args.get("edit")
     if request.method == "POST":
-        _may_edit()
+        _may_edit(page)
         op = request.form.get("op", "")
         key = tuple(request.form.getlist("key")) or None
         data = {k: request.form.get(k) for k in request.form if k not in ("op", "key", "csrf_token")}
@@ -88,9 +92,11 @@ def api(page: str) -> Response | tuple[Response, int]:
     400 {"errors": {field: message}} when refused."""
     if page not in forms.FORMS:
         abort(404)
+    if page in forms.ADMIN_ONLY:
+        _may_edit(page)
     if request.method == "GET":
         return jsonify({"rows": _rows(page)})
-    _may_edit()
+    _may_edit(page)
     doc = request.get_json(silent=True)
     if not isinstance(doc, dict) or not isinstance(doc.get("values", {}), dict):
         return jsonify({"errors": {"": _("Send a JSON object {op, key, values}.")}}), 400

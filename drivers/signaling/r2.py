@@ -73,7 +73,7 @@ class R2Signaling(SpanSignaling):
         c.on_offered = self._on_offered
         c.on_ringing = lambda ch, line: self.emit(SignalingEvent(RINGING, ch))
         c.on_answered = lambda ch, line: self.emit(SignalingEvent(ANSWERED, ch))
-        c.on_hangup = lambda ch, line, cause: self.emit(SignalingEvent(HANGUP, ch, cause=cause))
+        c.on_hangup = self._on_hangup
         for ch in chans:
             span.set_cas(ch, IDLE)
 
@@ -134,6 +134,10 @@ class R2Signaling(SpanSignaling):
                 self.tx_buf[:] = self.core.generate(self.block_len)
 
     # ------------------------------------------------------------ calls
+    def _on_hangup(self, ch: int, line: R2Line, cause: int) -> None:
+        lost = self.core.bearer_lost.pop(ch, None)      # cleared after a span alarm: the CDR ends at the alarm
+        self.emit(SignalingEvent(HANGUP, ch, cause=cause, extra={} if lost is None else {"bearer_lost_at": lost}))
+
     def _on_offered(self, ch: int, line: R2Line) -> None:
         extra = {"ka": line.ka, "kd": line.kd, "ani_restricted": line.restricted}
         self.emit(SignalingEvent(INCOMING, ch, caller="" if line.restricted else line.caller,

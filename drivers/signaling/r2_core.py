@@ -56,6 +56,9 @@ T_MF_FWD = 5.0         # s: the incoming register waits this long for the next f
 T_END_DNIS = 1.2       # s: no next digit after A1 with digits in hand: the address is complete
 T_ANSWER = 60.0        # s: outgoing waits this long for answer after B1/B6
 T_RELEASE = 5.0        # s: wait for release guard (backward idle) after clear-forward
+#: s a span alarm (LOS/AIS, no CAS) may last before the calls up are cleared. Q.424 leaves the release after a
+#: persistent fault to the administration; the default is Q.931's T309 so E1 R2 and PRI spans behave alike
+T_ALARM_CLEAR = 90.0
 PULSE_MS = 150         # ms: pulsed backward signal when the forward side went quiet
 
 
@@ -123,6 +126,10 @@ class R2Core:
         self.det_b = R2MFDetector(n, forward=False)    # the outgoing register listens to backward tones
         self.mf: set[int] = set()      # channels in register signalling (audio needed)
         self.alarm = False             # span in red/blue alarm: no line signalling, no calls
+        self.alarm_since: float | None = None    # s, when the current alarm began
+        self.bearer_lost: dict[int, float] = {}  # ch -> s its bearer was lost to the alarm (call kept for now)
+        self.t_alarm_clear = T_ALARM_CLEAR
+        self._alarm_due: float | None = None
         self.timed: set[int] = set()   # channels with a timer running
         self._heap: list[tuple[float, int, int]] = []   # (due, seq, channel); stale entries skipped
         self._seq = itertools.count()
@@ -187,13 +194,20 @@ class R2Core:
         return line.state == "idle" and not line.blocked and not line.remote_blocked and not self.alarm
 
     def span_alarm(self, on: bool) -> None:
-        """Red/blue alarm on the span (no multiframe, no CAS): every call is cleared with cause 38
-        (network out of order) and no line is seized until the alarm clears."""
-        self.alarm = on
-        if on:
+        """Red/blue alarm on the span (no multiframe, no CAS): calls being set up are cleared at once with
+        cause 38 (network out of order); calls up are kept, their bearer lost at the alarm, and cleared (38)
+        when the alarm lasts `t_alarm_clear` s; no line is seized until the alarm clears."""
+        if on and not self.alarm:
+            now = self.now()
+            self.alarm, self.alarm_since, self._alarm_due = True, now, now + self.t_alarm_clear
             for ch, line in self.lines.items():
-                if line.state != "idle":
+                if line.state == "up":
+                    self.bearer_lost.setdefault(ch, now)
+                elif line.state != "idle":
                     self._finish(ch, 38)
+        elif not on and self.alarm:
+            self.alarm, self.alarm_since, self._alarm_due = False, None, None
+            self.bearer_lost.clear()            # the calls that outlived the outage carry on
 
     def state(self, ch: int) -> str:
         """Call state name of ch."""
@@ -508,6 +522,11 @@ class R2Core:
     # ------------------------------------------------------------------ timers
     def poll(self, now: float) -> None:
         """Run due timers, earliest first: a heap, so lines whose timer is not due are never looked at."""
+        if self._alarm_due is not None and now >= self._alarm_due:
+            self._alarm_due = None                 # the alarm persisted: clear the calls it left up
+            for ch in list(self.bearer_lost):
+                if self.lines[ch].state != "idle":
+                    self._finish(ch, 38)
         heap = self._heap
         while heap and heap[0][0] <= now:
             due, _, ch = heapq.heappop(heap)

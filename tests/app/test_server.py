@@ -93,10 +93,13 @@ def test_trunkline_run_softphone_browser_phones_wired(tmp_path):
             if not line:
                 break
             log.append(line)
-            if "browser phones" in line:
+            if any("browser phones" in ln for ln in log) and any("dial plan" in ln for ln in log):
                 break
         summary = [ln for ln in log if "browser phones" in ln]
         assert summary and "3 WebRTC station ports" in summary[0], "".join(log[-30:])
+        # every outbound dial of the running server goes through the dial plan (#16 toll fraud)
+        plan = [ln for ln in log if "dial plan" in ln]
+        assert plan and "international and premium refused" in plan[0], "".join(log[-30:])
     finally:
         proc.terminate()
         proc.wait(timeout=30)

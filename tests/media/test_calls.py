@@ -113,7 +113,9 @@ def test_hangup_mid_prompt_releases_channel(prompts):
     assert outcome == ["hangup", "hangup"]
     eng = rig.engine
     assert eng.calls == {} and not eng.players.active.any() and eng.recorders.active == {}
-    assert eng.pool.free and eng.players.anonymous == {}    # the play list's pool space came back
+    # the play list's pool space came back: nothing left above the cached named clips, no free fragments
+    named_end = max((start + max(length, 1) for start, length in eng.pool.named.values()), default=0)
+    assert eng.pool.top == named_end and eng.pool.free == [] and eng.players.anonymous == {}
     assert all(row["state"] == "idle" for row in eng.status())
 
 

@@ -11,7 +11,8 @@ from trunkline.data import db
 from trunkline.data.models import RoleAllowlist, User
 from trunkline.webadmin.config import TABLES
 
-SECURITY_TABLES = {"role_allowlist"}  # who may log in from where: admins only
+# who may log in from where, and the dial plan (what agents and supervisors may dial): admins only
+SECURITY_TABLES = {"role_allowlist", "outbound_routes", "dial_rules", "dial_caps"}
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from trunkline.ivr import blacklist
 from trunkline.ivr.campaign_store import CampaignManager
 from trunkline.ivr.carrier import carrier_classifier
 from trunkline.ivr.demo import ensure_demo_prompts, hotline
+from trunkline.ivr.dialplan import install as install_dialplan
 from trunkline.ivr.flows import FlowRegistry, Router
 from trunkline.ivr.prompts import espeak_available, set_tts_command
 from trunkline.ivr.routes import InboundRoutes
@@ -293,6 +294,9 @@ async def serve(cfg: Config) -> None:
     drain.install()
     cdrs = CdrRecorder(writer, server=cfg.node_name.strip() or socket.gethostname())
     engine.on_call_end(cdrs)
+    dialplan = install_dialplan(engine, factory, writer, server=socket.gethostname())   # every outbound dial
+    summary.on("dial plan", f"{len(dialplan.rules)} rules, {len(dialplan.routes)} outbound routes; "
+                            "international and premium refused unless a rule allows them")
     sms = start_sms(cfg, factory, simulated=sim is not None, summary=summary)
     engine.sms = sms
 
@@ -311,7 +315,7 @@ async def serve(cfg: Config) -> None:
               recordings_dir=cfg.recordings_dir, prompts_dir=cfg.prompts_dir, fax_dir=cfg.fax_dir,
               flows=registry, prompts=registry.services.prompts, sms=sms, campaigns=campaigns,
               campaign_manager=campaign_manager, board_config=board_settings(cfg, sip), alarms=alarm_watch,
-              test_calls=test_calls)
+              test_calls=test_calls, dialplan=dialplan)
     app = create_app({"DATABASE_URL": cfg.database_url, "PROMPTS_DIR": cfg.prompts_dir,
                       "METRICS_ALLOW": cfg.metrics_allow, "HTTPS": cfg.https, "TRUST_PROXY": cfg.trust_proxy,
                       "TIMEZONE": cfg.local_zone, "VOICEMAIL_DIRS": [cfg.voicemail_dir]}, hub)

@@ -2,7 +2,7 @@
 95588 -> hotline), cdrs.recording_policy, recordings.policy/part, ivr_campaigns.recording
 
 Revision ID: 0007_routing
-Revises: 0006_backup
+Revises: 0007_schedules
 Create Date: 2026-11-30 05:00:00.000000
 """
 import datetime as dt
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 revision = '0007_routing'
-down_revision = '0006_backup'
+down_revision = '0007_schedules'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Staff schedules (#17): shifts (班次) of a queue's agents or of one agent
 
 Revision ID: 0007_schedules
-Revises: 0006_backup
+Revises: 0007_console2
 Create Date: 2026-11-30 05:00:00.000000
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0007_schedules'
-down_revision = '0006_backup'
+down_revision = '0007_console2'
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 cdrs.peer_node (the node a leg went to / came from)
 
 Revision ID: 0007_sipnodes
-Revises: 0006_backup (the lead re-chains on merge)
+Revises: 0007_routing
 Create Date: 2026-11-30 04:50:00.000000
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0007_sipnodes'
-down_revision = '0006_backup'
+down_revision = '0007_routing'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,46 @@
+"""The clip pool under call churn (#16 soak: flat memory): anonymous play lists of every length, made and
+released call after call on many channels, reuse the same space; the pool does not grow with the number of
+calls and is empty again once every clip is released."""
+import random
+import tracemalloc
+
+import numpy as np
+
+from trunkline.media.player import ClipPool
+
+
+def churn(pool, calls, channels=60, seed=7):
+    """`calls` calls, at most `channels` at once, each holding one anonymous clip of 0.5..4 s (say-number
+    lists); returns (top after each 1,000 calls)."""
+    rng = random.Random(seed)
+    live, tops = [], []
+    for n in range(calls):
+        if len(live) >= channels:
+            pool.release(live.pop(rng.randrange(len(live))))
+        live.append(pool.add(np.zeros(rng.randint(4000, 32000), dtype=np.int16)))
+        if n % 1000 == 999:
+            tops.append(pool.top)
+    for clip in live:
+        pool.release(clip)
+    return tops
+
+
+def test_pool_space_is_reused_and_given_back():
+    pool = ClipPool(8000)
+    pool.add(np.ones(800, dtype=np.int16), key=("prompt", "welcome"))    # a named prompt stays cached
+    tops = churn(pool, 6000)
+    assert max(tops[2:]) <= 1.5 * tops[1], tops        # no growth with the number of calls after warm-up
+    assert pool.top == 800 and pool.free == []           # every anonymous clip given back, merged
+    assert pool.get(("prompt", "welcome")) == (0, 800)
+
+
+def test_memory_per_call_is_flat():
+    pool = ClipPool(8000)
+    churn(pool, 1000)
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    churn(pool, 3000, seed=8)
+    grown = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    assert grown / 3000 < 64, grown                      # bytes per call once warm (goal < 1 KiB / 1,000)
+    assert pool.free == []
