@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,14 +33,15 @@ class FaxBank:
     """The fax sessions of one engine, by channel; `step` runs them all for one block (int16 audio)."""
 
     def __init__(self) -> None:
-        self._sessions: dict[int, tuple[FaxEndpoint, OnDone | None]] = {}
+        self._sessions: dict[int, tuple[Any, OnDone | None]] = {}
         self.ticks = 0
 
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def attach(self, channel: int, session: FaxEndpoint, on_done: OnDone | None = None) -> None:
-        """Run `session` on `channel` from the next tick; on_done(channel) once it has ended."""
+    def attach(self, channel: int, session: Any, on_done: OnDone | None = None) -> None:
+        """Run `session` on `channel` from the next tick; on_done(channel) once it has ended. A FaxEndpoint's
+        V.17 transmitter runs in the bank's kernel; any other session (rx/tx/done/result) runs as it is."""
         if channel in self._sessions:
             raise ValueError(f"channel {channel} already has a fax session")
         self._sessions[channel] = (session, on_done)
@@ -48,7 +50,7 @@ class FaxBank:
         """Stop running the channel's session (no-op if none)."""
         self._sessions.pop(channel, None)
 
-    def session(self, channel: int) -> FaxEndpoint | None:
+    def session(self, channel: int) -> Any:
         """The session on `channel`, if any."""
         item = self._sessions.get(channel)
         return item[0] if item else None
@@ -68,7 +70,7 @@ class FaxBank:
                     self._fail(ep, exc)
                 if ep.done:
                     ended.append(ch)
-            src = ep.session.link.src
+            src = ep.session.link.src if isinstance(ep, FaxEndpoint) else None
             if isinstance(src, V17Tx):
                 kernels.append(src.kernel)
                 rows.append(ch)
@@ -89,9 +91,12 @@ class FaxBank:
         return ended
 
     @staticmethod
-    def _fail(ep: FaxEndpoint, exc: Exception) -> None:
-        """End a session that raised: a clear result, nothing more sent."""
+    def _fail(ep: Any, exc: Exception) -> None:
+        """End a session that raised: a clear result, nothing more sent (a FaxEndpoint; another kind of session
+        is only logged: it ends by its own rules or its call's fax timeout)."""
         _log.warning("fax session failed: %r", exc, exc_info=True)
+        if not isinstance(ep, FaxEndpoint):
+            return
         ep.session.link.src = None
         ep.session.done = True
         ep.result = FaxResult(ok=False, pages=ep.session.out.pages, bit_rate=ep.session.out.bit_rate,

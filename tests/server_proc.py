@@ -71,13 +71,15 @@ class Server:
 
 
 def wav_is_final(path):
-    """The RIFF and data sizes agree with the file length, and every sample reads back."""
+    """The RIFF and data sizes agree with the file length, and every frame reads back (one track or two:
+    a frame is the fmt chunk's block align)."""
     with open(path, "rb") as f:
         head = f.read(44)
     size = os.path.getsize(path)
     riff, data = struct.unpack_from("<I", head, 4)[0], struct.unpack_from("<I", head, 40)[0]
+    block_align = struct.unpack_from("<H", head, 32)[0]
     return (head[:4] == b"RIFF" and head[36:40] == b"data" and riff == size - 8 and data == size - 44
-            and sf.info(path).frames == data // 2)
+            and block_align > 0 and sf.info(path).frames == data // block_align)
 
 
 def cdrs(var):

@@ -6,6 +6,24 @@ import urllib.request
 
 import pytest
 from server_proc import Server
+from sqlalchemy import update
+
+from trunkline.app.schema import migrate
+from trunkline.ivr.models import IvrInboundRoute
+
+
+def record_demo_calls(var):
+    """Give `var`'s database the demo route with recording policy "whole", so every demo call is recorded
+    from its answer to its end (without a policy an IVR-only call keeps no file)."""
+    var.mkdir(parents=True, exist_ok=True)
+    engine = migrate(f"sqlite:///{var / 'trunkline.db'}")
+    try:
+        with engine.begin() as conn:
+            done = conn.execute(update(IvrInboundRoute).where(IvrInboundRoute.name == "demo-95588")
+                                .values(record="whole"))
+            assert done.rowcount == 1
+    finally:
+        engine.dispose()
 
 
 def calls_active(srv):
@@ -35,6 +53,8 @@ def busy_servers(tmp_path_factory):
     Maps name -> (Server, var dir); whatever a test leaves running is killed at the end."""
     base = tmp_path_factory.mktemp("servers")
     grace = {"drain": 2, "urgent": 60, "crash": 30}
+    for name in grace:
+        record_demo_calls(base / name)
     servers = {name: (Server(base / name, realtime=1, demo_interval=0.4, drain_seconds=g, interim_seconds=1,
                              overload_load=0),   # a shared test machine is often late: no refusals here
                       base / name) for name, g in grace.items()}

@@ -10,6 +10,7 @@ from trunkline.drivers.backends.dahdi import DahdiError
 from trunkline.drivers.board import open_board
 from trunkline.drivers.signaling import base
 from trunkline.drivers.signaling.pri import PRISignaling
+from trunkline.drivers.signaling.r2_core import T_ALARM_CLEAR
 from trunkline.hw_sim import forget_card, open_card
 from trunkline.hw_sim.dahdi_emu import EmulatedDahdi
 from trunkline.media import Hangup
@@ -228,7 +229,7 @@ def test_r2_span_red_alarm_clears_calls_then_carries_new_ones(make_rig):
     async def flow(call):
         await call.answer()
         try:
-            await call.wait(30)
+            await call.wait(300)        # longer than T_ALARM_CLEAR (90 s): the alarm clears the call first
         except Hangup:
             ended.append(call.channel)
     rig.engine.route(flow)
@@ -239,7 +240,9 @@ def test_r2_span_red_alarm_clears_calls_then_carries_new_ones(make_rig):
         await phone.wait_answer(timeout=10)
         rig.card.far_set_alarm(0, 1)
         await rig.sim.sleep(0.5)
-        out["calls_in_alarm"] = len(rig.engine.calls)
+        out["up_after_alarm"] = len(rig.engine.calls)     # a call up waits out T_ALARM_CLEAR ...
+        await rig.sim.sleep(T_ALARM_CLEAR + 1.0)
+        out["calls_in_alarm"] = len(rig.engine.calls)     # ... then it is cleared
         rig.card.far_set_alarm(0, 0)
         await rig.sim.sleep(1.0)
         phone2 = rig.sim.call("95588", from_="13812345671", trunk="r2")
@@ -248,4 +251,5 @@ def test_r2_span_red_alarm_clears_calls_then_carries_new_ones(make_rig):
         out["first_channel"] = phone.channel
         await phone2.hangup()
     rig.run(scenario)
+    assert out["up_after_alarm"] == 1
     assert out["calls_in_alarm"] == 0 and out["second"] and ended == [out["first_channel"]]

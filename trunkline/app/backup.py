@@ -145,7 +145,7 @@ def backup(cfg: Config, out_path: str, config_path: str | None = None) -> Backup
             target = migrate(f"sqlite:///{snap}")
             source = make_engine(cfg.database_url)
             try:
-                _copy_tables(source, target, clear=False)
+                _copy_tables(source, target, clear=True)   # rows the migrations seed are the source's to give
             finally:
                 source.dispose()
                 target.dispose()
