@@ -28,7 +28,8 @@ def check_clean_stop(srv, var):
     assert n_offered >= 6 and len(stored) == count_cdrs(var) == n_offered, (len(stored), n_offered, out[-3000:])
     assert all(end is not None for _, end in stored.values())
     wavs = list((var / "recordings").glob("*.wav"))
-    assert wavs and all(wav_is_final(str(p)) for p in wavs), ([p.name for p in wavs if not wav_is_final(str(p))], out[-3000:])
+    open_wavs = [p.name for p in wavs if not wav_is_final(str(p))]
+    assert wavs and not open_wavs, (open_wavs, out[-3000:])
     spool = var / "spool" / "records.jsonl"
     assert not spool.exists() or spool.stat().st_size == 0
     assert "records all in the database" in out
