@@ -396,6 +396,10 @@ class SipSignaling(SpanSignaling):
             if r is not None and r.trunk == t:
                 regs.append(r)                  # unchanged: keeps its registration and refresh time
                 continue
+            if r is not None and t.register and self._same_binding(r.trunk, t):
+                r.trunk, r.next_try = t, self.now       # same registrar and contact: refreshed with the new settings
+                regs.append(r)
+                continue
             if r is not None:
                 self._register(r, unregister=True)
             if t.register:
@@ -404,6 +408,10 @@ class SipSignaling(SpanSignaling):
             self._register(r, unregister=True)
         self.registrations = regs
         log.info("SIP trunks now: %s", ", ".join(t.name for t in trunks) or "none")
+
+    @staticmethod
+    def _same_binding(a: SipTrunk, b: SipTrunk) -> bool:
+        return (a.host, a.port, a.transport, a.username) == (b.host, b.port, b.transport, b.username)
 
     # ------------------------------------------------------------ registration
     def _register(self, reg: Registration, unregister: bool = False) -> None:
