@@ -88,8 +88,12 @@ def check_trunk(values: dict[str, Any], s: Session, errors: dict[str, str]) -> N
     if (register or inbound_auth) and "username" in values and not values["username"]:
         errors["username"] = _("Registration and inbound authentication need a user name.")
     if register or inbound_auth:
-        stored = s.get(SipTrunkRow, name) if name else None
-        if not values.get("password") and not (stored is not None and stored.password and "password" not in values):
+        if "password" in values:                     # typed (create, or a new one on edit): not empty
+            missing = not values["password"]
+        else:                                        # left empty on edit: the stored one is kept
+            stored = s.get(SipTrunkRow, name) if name else None
+            missing = stored is not None and not stored.password
+        if missing:
             errors["password"] = _("Registration and inbound authentication need a password.")
     if errors:
         return

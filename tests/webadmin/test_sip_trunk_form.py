@@ -56,6 +56,13 @@ def test_sip_trunk_form_checks_fields_and_keeps_the_secret(tmp_path):
     r = c.post("/config/table/sip_trunks", data=form | {"op": "update", "key": "carrier2", "port": "0",
                                                         "csrf_token": tok})
     assert r.status_code == 400 and 'id="error-port"' in r.get_data(as_text=True)
+    # renamed with the password left empty: the stored one goes with it
+    r = c.post("/config/table/sip_trunks", data=form | {"op": "update", "key": "carrier2", "name": "carrier3",
+                                                        "csrf_token": tok})
+    assert r.status_code == 302 and _stored(hub, "carrier3") == ("s3cret-pw", 5070, "PCMU,PCMA")
+    r = c.post("/config/table/sip_trunks", data=form | {"op": "update", "key": "carrier3", "name": "carrier2",
+                                                        "csrf_token": tok})
+    assert r.status_code == 302 and _stored(hub, "carrier3") is None
     page = c.get("/config/table/sip_trunks").get_data(as_text=True)
     assert "From the config file (read-only)" in page and "192.0.2.7" in page and "s3cret" not in page
     zh = c.get("/config/table/sip_trunks", headers=ZH).get_data(as_text=True)
@@ -66,5 +73,8 @@ def test_sip_trunk_form_checks_fields_and_keeps_the_secret(tmp_path):
     assert s.get("/api/config/sip_trunks").status_code == 403
     assert s.post("/api/config/sip_trunks", json={"op": "delete", "key": ["carrier2"]},
                   headers={"X-CSRF-Token": stok}).status_code == 403
+    r = c.post("/api/config/sip_trunks", json={"op": "update", "key": ["carrier2"],
+                                               "values": dict(GOOD, password="", enabled=False)}, headers=h)
+    assert r.status_code == 200 and trunks.db_trunks == [] and _stored(hub, "carrier2")[0] == "s3cret-pw"
     r = c.post("/api/config/sip_trunks", json={"op": "delete", "key": ["carrier2"]}, headers=h)
     assert r.status_code == 200 and _stored(hub, "carrier2") is None and trunks.db_trunks == []

@@ -77,4 +77,6 @@ def wire_sip_trunks(factory: Callable[[], Session], sip: Any, engine: Any) -> Si
     trunks = SipTrunkSet(factory, list(sip.trunks) if sip is not None else [], engine)
     if sip is not None:
         trunks.reload()
+    else:
+        trunks.load()            # listed in the admin; applied once SIP is on
     return trunks
