@@ -2,7 +2,8 @@
 `trunkline run` uses (app.sip_trunks.wire_sip_trunks, Hub.sip_trunks): a trunk created on the admin page with
 register on registers at kamailio (digest auth) and /hardware/sip shows it; kamailio then routes an INVITE for
 its user to Trunkline, which challenges it (401: the trunk requires auth); edited with the password left empty
-it still registers; deleted, it un-REGISTERs and kamailio no longer finds it (404)."""
+it still registers; deleted, it un-REGISTERs and kamailio no longer finds it (404). A trunk trusted by
+address added through the JSON API takes INVITEs from its host without a challenge at once."""
 import asyncio
 import re
 import socket
@@ -28,7 +29,7 @@ def _wait(predicate, what, timeout=10.0):
 
 
 def _invite_via(kam_port, user, call_id):
-    """A bare INVITE for `user` sent to kamailio; the first final response's status line."""
+    """A bare INVITE for `user` sent to 127.0.0.1:`kam_port`; the first response other than 1xx-but-180."""
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("127.0.0.1", 0))
     udp.settimeout(5)
@@ -42,7 +43,7 @@ def _invite_via(kam_port, user, call_id):
     try:
         while True:
             reply = udp.recv(65535).decode()
-            if not reply.startswith("SIP/2.0 1"):
+            if not reply.startswith("SIP/2.0 1") or reply.startswith("SIP/2.0 180"):
                 return reply
     finally:
         udp.close()
@@ -97,6 +98,17 @@ def test_admin_sip_trunk_registers_at_once_and_unregisters_on_delete(tmp_path):
         assert sig.registrations == [] and [t.name for t in sig.settings.trunks] == ["carrier"]
         assert _invite_via(kam.port, "4001", "via-kam-2").startswith("SIP/2.0 404")
         assert "No registrations." in c.get("/hardware/sip").get_data(as_text=True)
+        # a trunk trusted by address, added through the JSON API: its INVITEs ring without a challenge at once
+        sip_port = settings.port
+        assert _invite_via(sip_port, "4002", "direct-1").startswith("SIP/2.0 401")
+        values = {"name": "gw", "host": "127.0.0.1", "port": 5060, "transport": "UDP", "register": False,
+                  "register_expires": 300, "inbound_auth": False, "outbound": False, "codecs": "PCMA",
+                  "enabled": True}
+        r = c.post("/api/config/sip_trunks", json={"op": "create", "values": values}, headers={"X-CSRF-Token": tok})
+        assert r.status_code == 200, r.get_json()
+        _wait(lambda: "gw" in [t.name for t in sig.settings.trunks], "the trusted trunk applied")
+        assert _invite_via(sip_port, "4002", "direct-2").startswith("SIP/2.0 180")
+        _wait(lambda: any(leg.trunk == "gw" for leg in sig.legs.values()), "the call on the gw trunk")
     finally:
         engine.stop()
         thread.join(timeout=10)
