@@ -55,6 +55,7 @@ from .rows import listed
 from .security import audit, can, db, hash_password, parse_cidrs, require, sessions, would_lock_out
 from .shift_form import COLUMNS as SHIFT_COLUMNS
 from .shift_form import TITLE as SHIFT_TITLE
+from .sip_trunk_form import TABLE as SIP_TRUNKS
 from .terms import term
 from .typed_pages import typed_page
 
@@ -81,6 +82,7 @@ TABLES: dict[str, tuple[type[Base], Any, list[str]]] = {
     "dial_rules": (DialRule, _l("Dial plan rules"), ["name", "role", "pattern", "dest_class", "action", "priority",
                                                       "enabled"]),
     "dial_caps": (DialCap, _l("Outbound call caps"), ["role", "account", "per_hour", "per_day"]),
+    "sip_trunks": SIP_TRUNKS,
 }
 SECRET_COLUMNS = {"pin", "password_hash", "pin_hash"}
 #: tables that decide who may log in from where: admin-only (security.manage)

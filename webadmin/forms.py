@@ -38,7 +38,8 @@ class FormErrors(ValueError):
 
 @dataclass
 class Field:
-    """One form field: kind text|int|float|select|bool|password; `option` = kept in the row's options JSON."""
+    """One form field: kind text|int|float|select|bool|password|secret (password: a PIN stored hashed; secret:
+    stored as typed; both never shown back, blank on edit = unchanged); `option` = kept in the row's options JSON."""
     key: str
     label: Any
     kind: str = "text"
@@ -147,14 +148,16 @@ FORMS: dict[str, tuple[type[Base], list[Field]]] = {
         Field("per_day", _l("Calls per day (0 = no limit)"), "int", 0, 1000000, required=True, default=0),
     ]),
 }
-#: dial plan pages: they restrict agents and supervisors, so only admins change them
-ADMIN_ONLY = {"outbound_routes", "dial_rules", "dial_caps"}
+#: dial plan pages (they restrict agents and supervisors) and SIP trunks (carrier credentials): admins only
+ADMIN_ONLY = {"outbound_routes", "dial_rules", "dial_caps", "sip_trunks"}
 
 
 #: page -> a whole-form check(values, session, errors) run after the field checks, on the fields that passed
 #: (values has only those); pages defined in other modules (webadmin.shift_form, webadmin.inbound_routes)
 #: register their form in FORMS and their check here
 CHECKS: dict[str, Callable[[dict[str, Any], Session, dict[str, str]], None]] = {}
+#: page -> rows defined elsewhere (e.g. the config file's SIP trunks), listed read-only above the table
+EXTRA_ROWS: dict[str, Callable[[], list[dict[str, Any]]]] = {}
 
 
 def _number(f: Field, text: str) -> tuple[Any, str | None]:
@@ -184,7 +187,7 @@ def validate(page: str, data: Mapping[str, Any], s: Session, update: bool = Fals
         if text == "":
             if f.required:
                 errors[f.key] = _("This field is required.")
-            elif not (f.kind == "password" and update):
+            elif not (f.kind in ("password", "secret") and update):
                 values[f.key] = None if f.kind in ("int", "float") else ""
             continue
         if f.kind in ("int", "float"):
@@ -307,7 +310,7 @@ def row_values(page: str, row: Base) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields:
         v = opts.get(f.key, f.default) if f.option else getattr(row, f.key, None)
-        if f.kind == "password":
+        if f.kind in ("password", "secret"):
             v = ""
         elif f.kind == "bool":
             v = bool(v)

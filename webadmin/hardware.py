@@ -170,7 +170,10 @@ def sip() -> str:
     eng = _engine()
     live = eng.signaling_status() if eng is not None and hasattr(eng, "signaling_status") else []
     cfg = _hub().board_config
-    return render_template("hardware_sip.html", trunks=list(cfg.get("sip_trunks") or []),
+    trunk_set = _hub().sip_trunks               # file + web admin trunks as running now
+    trunks = (trunk_set.listing() if trunk_set is not None else
+              [dict(t, source="file") for t in cfg.get("sip_trunks") or []])
+    return render_template("hardware_sip.html", trunks=trunks,
                            listen=cfg.get("sip_listen", ""), sip_channels=cfg.get("sip_channels", 0),
                            regs=[r for r in live if r.get("kind") == "registration"],
                            calls=[r for r in live if r.get("kind") == "call"])

@@ -70,3 +70,4 @@ class Hub:
     alarms: Any = None
     test_calls: Any = None
     dialplan: Any = None            # ivr.dialplan.DialPlan the engine dials through; reloaded on admin changes
+    sip_trunks: Any = None          # app.sip_trunks.SipTrunkSet: file + admin SIP trunks; reload() on admin changes

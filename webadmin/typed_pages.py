@@ -49,12 +49,15 @@ def _rows(page: str) -> list[dict[str, Any]]:
 def _apply(page: str, op: str, data: dict[str, Any], key: tuple[Any, ...] | None) -> None:
     with session_scope(db()) as s:
         forms.save(s, page, op, data, key)
-    detail = {k: ("***" if k == "pin" else v) for k, v in data.items() if k != "csrf_token"}
+    detail = {k: ("***" if k in ("pin", "password") else v) for k, v in data.items() if k != "csrf_token"}
     audit(f"config_{op}", page, json.dumps(detail, ensure_ascii=False, default=str)[:1000])
     _reload_acd(page, {"name": data.get("name") or (key or ("",))[0]})
     plan = current_app.config["HUB"].dialplan
     if page in forms.ADMIN_ONLY and plan is not None:
         plan.reload()                          # the running dial plan follows the change at once
+    trunks = current_app.config["HUB"].sip_trunks
+    if page == "sip_trunks" and trunks is not None:
+        trunks.reload()                        # the running SIP spans take the new trunks at once
 
 
 def typed_page(page: str, title: str) -> Response | tuple[str, int]:
@@ -79,7 +82,8 @@ def typed_page(page: str, title: str) -> Response | tuple[str, int]:
     fields = forms.FORMS[page][1]
     with session_scope(db()) as s:
         choices = {f.key: f.choices(s) for f in fields if f.choices is not None}
-    return render_template("config_form.html", page=page, title=title, fields=fields, rows=_rows(page),
+    extra = forms.EXTRA_ROWS[page]() if page in forms.EXTRA_ROWS else []
+    return render_template("config_form.html", page=page, title=title, fields=fields, rows=_rows(page), extra=extra,
                            choices=choices, errors=errors, submitted=submitted, editing=editing,
                            defaults={f.key: ("" if f.default is None else f.default) for f in fields}), \
         (400 if errors else 200)
@@ -95,7 +99,8 @@ def api(page: str) -> Response | tuple[Response, int]:
     if page in forms.ADMIN_ONLY:
         _may_edit(page)
     if request.method == "GET":
-        return jsonify({"rows": _rows(page)})
+        extra = forms.EXTRA_ROWS[page]() if page in forms.EXTRA_ROWS else []
+        return jsonify({"rows": _rows(page), "read_only": extra})
     _may_edit(page)
     doc = request.get_json(silent=True)
     if not isinstance(doc, dict) or not isinstance(doc.get("values", {}), dict):

@@ -7,6 +7,7 @@ import heapq
 import ipaddress
 import logging
 import socket
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from trunkline.drivers.signaling.base import (
 )
 from trunkline.drivers.sip import sdp
 from trunkline.drivers.sip.causes import reason_header, sip_of
+from trunkline.drivers.sip.config import SipTrunk
 from trunkline.drivers.sip.digest import DigestServer
 from trunkline.drivers.sip.legs import Leg, Registration
 from trunkline.drivers.sip.message import SipMessage, SipParseError, parse_name_addr, parse_uri
@@ -49,13 +51,10 @@ class SipSignaling(SpanSignaling):
         self.legs: dict[int, Leg] = {}
         self.by_call_id: dict[str, Leg] = {}
         self.free = list(span.bearer_channels)
-        users = dict(st.users)
-        for t in st.trunks:
-            if t.inbound_auth and t.username:
-                users[t.username] = t.password
-        self.auth = DigestServer(st.realm, users)
+        self.auth = DigestServer(st.realm, self._users(st.trunks))
         self.limit = RateLimit(st.invite_rate, st.invite_burst)
         self.registrations = [Registration(t) for t in st.trunks if t.register]
+        self._pending_trunks: deque[list[SipTrunk]] = deque()    # set_trunks from another thread
         self._timers: list[tuple[float, int, str, str]] = []    # (due, seq, call-id, kind)
         self._tseq = 0
         self.now = 0.0
@@ -72,6 +71,8 @@ class SipSignaling(SpanSignaling):
         """Receive SIP, run transaction/registration/session timers."""
         self.now = now
         self.ua.poll(now)
+        while self._pending_trunks:
+            self._apply_trunks(self._pending_trunks.popleft())
         for reg in self.registrations:
             if now >= reg.next_try:
                 self._register(reg)
@@ -371,9 +372,53 @@ class SipSignaling(SpanSignaling):
             leg.last_refresh = self.now
             self._at(leg.session_expires / 2, leg, "refresh")
 
+    # ------------------------------------------------------------ trunks changed at run time
+    def set_trunks(self, trunks: list[SipTrunk]) -> None:
+        """Replace the span's trunks (callable from any thread): applied at the next poll; new register trunks
+        register at once, removed or changed ones are un-registered (Expires: 0); calls in progress stay."""
+        self._pending_trunks.append(list(trunks))
+
+    def _users(self, trunks: list[SipTrunk]) -> dict[str, str]:
+        users = dict(self.settings.users)
+        for t in trunks:
+            if t.inbound_auth and t.username:
+                users[t.username] = t.password
+        return users
+
+    def _apply_trunks(self, trunks: list[SipTrunk]) -> None:
+        self.settings.trunks = trunks
+        self.auth.users = self._users(trunks)
+        self._dns.clear()
+        old = {r.trunk.name: r for r in self.registrations}
+        regs = []
+        for t in trunks:
+            r = old.pop(t.name, None)
+            if r is not None and r.trunk == t:
+                regs.append(r)                  # unchanged: keeps its registration and refresh time
+                continue
+            if r is not None and t.register and self._same_binding(r.trunk, t):
+                r.trunk, r.next_try = t, self.now       # same registrar and contact: refreshed with the new settings
+                regs.append(r)
+                continue
+            if r is not None:
+                self._register(r, unregister=True)
+            if t.register:
+                regs.append(Registration(t))    # registers at this poll
+        for r in old.values():
+            self._register(r, unregister=True)
+        self.registrations = regs
+        log.info("SIP trunks now: %s", ", ".join(t.name for t in trunks) or "none")
+
+    @staticmethod
+    def _same_binding(a: SipTrunk, b: SipTrunk) -> bool:
+        return (a.host, a.port, a.transport, a.username) == (b.host, b.port, b.transport, b.username)
+
     # ------------------------------------------------------------ registration
-    def _register(self, reg: Registration) -> None:
+    def _register(self, reg: Registration, unregister: bool = False) -> None:
+        """REGISTER (refresh) with the trunk's registrar; `unregister`: Expires 0, once, when it was registered."""
         t = reg.trunk
+        if unregister and reg.state not in ("registered", "registering"):
+            return
         reg.seq += 1
         reg.state = "registering" if reg.state != "registered" else reg.state
         reg.next_try = self.now + 30.0
@@ -385,15 +430,26 @@ class SipSignaling(SpanSignaling):
         msg.set("Call-ID", reg.call_id)
         msg.set("CSeq", f"{reg.seq} REGISTER")
         msg.set("Contact", self.ua.contact(t.username, t.transport))
-        msg.set("Expires", str(t.register_expires))
+        msg.set("Expires", "0" if unregister else str(t.register_expires))
         try:
             dest = Source(t.transport, (socket.gethostbyname(t.host), t.port))
         except OSError as exc:
             reg.state, reg.last_status = "failed", 0
             log.warning("SIP trunk %s: registrar %s unknown: %s", t.name, t.host, exc)
             return
+        if unregister:
+            reg.state = "unregistering"
+            self.ua.send_request(msg, dest, lambda r: self._unregister_response(reg, r),
+                                 Credentials(t.username, t.password))
+            return
         self.ua.send_request(msg, dest, lambda r: self._register_response(reg, r, msg.cseq[0]),
                              Credentials(t.username, t.password))
+
+    def _unregister_response(self, reg: Registration, resp: SipMessage) -> None:
+        if resp.status >= 200:
+            reg.last_status = resp.status
+            reg.state = "unregistered" if resp.status < 300 else "failed"
+            log.info("SIP trunk %s: un-REGISTER answered %d", reg.trunk.name, resp.status)
 
     def _register_response(self, reg: Registration, resp: SipMessage, seq: int) -> None:
         if resp.status < 200:

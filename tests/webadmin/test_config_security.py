@@ -12,7 +12,7 @@ from trunkline.data.models import RoleAllowlist, User
 from trunkline.webadmin.config import TABLES
 
 # who may log in from where, and the dial plan (what agents and supervisors may dial): admins only
-SECURITY_TABLES = {"role_allowlist", "outbound_routes", "dial_rules", "dial_caps"}
+SECURITY_TABLES = {"role_allowlist", "outbound_routes", "dial_rules", "dial_caps", "sip_trunks"}
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from trunkline.app.mail import make_outbox
 from trunkline.app.nodes import link_nodes, node_name, node_trunks
 from trunkline.app.recovery import RunJournal
 from trunkline.app.schema import migrate
+from trunkline.app.sip_trunks import wire_sip_trunks
 from trunkline.data.accounts import bootstrap
 from trunkline.data.config import Config
 from trunkline.data.db import make_session_factory
@@ -290,6 +291,7 @@ async def serve(cfg: Config) -> None:
         summary.on("browser phones", f"{len(board.phones.phones)} WebRTC station ports (workbench: this browser)")
     engine.overload.configure(cfg.overload_load)
     install_refer(engine)                         # transfers SIP peers ask for (REFER)
+    sip_trunks = wire_sip_trunks(factory, sip, engine)    # + the web admin's trunks, reloaded on every save
     drain = Drain(engine, cfg.drain_seconds)      # SIGTERM/SIGINT drain from here on (a second signal: at once)
     drain.install()
     cdrs = CdrRecorder(writer, server=cfg.node_name.strip() or socket.gethostname())
@@ -315,7 +317,7 @@ async def serve(cfg: Config) -> None:
               recordings_dir=cfg.recordings_dir, prompts_dir=cfg.prompts_dir, fax_dir=cfg.fax_dir,
               flows=registry, prompts=registry.services.prompts, sms=sms, campaigns=campaigns,
               campaign_manager=campaign_manager, board_config=board_settings(cfg, sip), alarms=alarm_watch,
-              test_calls=test_calls, dialplan=dialplan)
+              test_calls=test_calls, dialplan=dialplan, sip_trunks=sip_trunks)
     app = create_app({"DATABASE_URL": cfg.database_url, "PROMPTS_DIR": cfg.prompts_dir,
                       "METRICS_ALLOW": cfg.metrics_allow, "HTTPS": cfg.https, "TRUST_PROXY": cfg.trust_proxy,
                       "TIMEZONE": cfg.local_zone, "VOICEMAIL_DIRS": [cfg.voicemail_dir]}, hub)
