@@ -56,6 +56,10 @@ def test_admin_sip_trunk_registers_at_once_and_unregisters_on_delete(tmp_path):
     board = open_board("sip://admin-trunks", sip=settings)
     engine = Engine(board)
     sig = engine.signaling[0]
+
+    async def keep_ringing(call):                 # the call (its leg with it) stays up for 2 s, then ends
+        await call.wait(2)
+    engine.route(keep_ringing)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=lambda: loop.run_until_complete(engine.run(realtime=True)), daemon=True)
     thread.start()
@@ -109,6 +113,7 @@ def test_admin_sip_trunk_registers_at_once_and_unregisters_on_delete(tmp_path):
         _wait(lambda: "gw" in [t.name for t in sig.settings.trunks], "the trusted trunk applied")
         assert _invite_via(sip_port, "4002", "direct-2").startswith("SIP/2.0 180")
         _wait(lambda: any(leg.trunk == "gw" for leg in sig.legs.values()), "the call on the gw trunk")
+        _wait(lambda: not engine.calls, "the test call's end")
     finally:
         engine.stop()
         thread.join(timeout=10)
