@@ -29,7 +29,8 @@ from .base import (
     SignalingEvent,
     SpanSignaling,
 )
-from .isup import ANSWERED, Circuit, IsupCall, IsupStack
+from .isup import ANSWERED as ISUP_ANSWERED
+from .isup import Circuit, IsupCall, IsupStack
 from .mtp3 import CHINA24, ITU14, NI_NATIONAL, SI_ISUP, Mtp3, format_pc, parse_pc
 
 log = logging.getLogger("trunkline.ss7")
@@ -217,7 +218,7 @@ class SS7Signaling(SpanSignaling):
         self.alarm, self._alarm_due = True, self._now + self.t_alarm_clear
         kept = set()
         for board, call in self.calls.items():
-            if call.state == ANSWERED and not call.released:
+            if call.state == ISUP_ANSWERED and not call.released:
                 self.bearer_lost.setdefault(board, self._now)
                 kept.add(call.cic)
         self._hardware_block(True, sorted(set(self.cic_to_board) - kept))
