@@ -50,7 +50,7 @@ def test_half_open_and_slow_connections_do_not_stop_login(tmp_path):
         for _ in range(3):
             t0 = time.monotonic()
             assert urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=10).status == 200
-            assert time.monotonic() - t0 < 2.0
+            assert time.monotonic() - t0 < 3.0
     finally:
         for s in held:
             s.close()
