@@ -103,7 +103,7 @@ class Engine:
         self.t38_endpoint_factory: T38SessionFactory | None = None   # fax as a T.38 terminal on SIP calls
         self.fax_bank = fax_bank                  # all fax sessions stepped together per tick (fax.bank)
         self.bus = EventBus()
-        self.pool = ClipPool()
+        self.pool = ClipPool.for_channels(self.channels)   # reserved, resident only as used
         self.players = PlayerBank(self.channels, self.block, self.pool)
         self.recorders = RecorderBank(self.channels, self.block, laws=board.laws)
         self.bridges = BridgeTable(self.channels)

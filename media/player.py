@@ -25,11 +25,25 @@ class ClipPool:
     audio) are released when their playback ends, and their space is reused.
     """
 
+    #: samples per channel an engine's pool reserves (anonymous play lists up to this long on every channel at once)
+    RESERVE_SECONDS = 30.0
+    #: most samples reserved up front (128 MiB of address space); past it the pool grows on demand
+    MAX_RESERVE = 64 * 1024 * 1024
+
     def __init__(self, capacity: int = 8000 * 60) -> None:
         self.data: NDArray[np.int16] = np.zeros(capacity, dtype=np.int16)
         self.top = 0
         self.free: list[Clip] = []     # list of (start, length) free ranges
         self.named: dict[Hashable, Clip] = {}   # key -> (start, length)
+
+    @classmethod
+    def for_channels(cls, channels: int, rate: int = 8000) -> "ClipPool":
+        """A pool reserving RESERVE_SECONDS of `rate` Hz audio per channel plus 60 s of prompts, up front: the
+        zeroed array is only address space until written (calloc), so resident memory follows the clips really
+        held, and the array is never copied to a doubled one (whose old pages stayed resident in the heap) when
+        a busy moment holds more play lists than ever before (the soak's steps after thousands of calls)."""
+        want = int(rate * (cls.RESERVE_SECONDS * max(channels, 1) + 60))
+        return cls(min(want, cls.MAX_RESERVE))
 
     def get(self, key: Hashable) -> Clip | None:
         """(start, length) of a cached named clip, or None."""

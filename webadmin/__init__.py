@@ -145,9 +145,13 @@ def serve(app: Flask, host: str = "127.0.0.1", port: int = 8080, threads: int = 
     """Start waitress serving `app` in a daemon thread; returns a Stopper (port=0 picks a free port).
 
     Each open live page holds one thread for its Server-Sent Events stream, hence the thread count."""
-    # idle and half-open connections are dropped after 30 s; many of them never stop new ones being accepted
+    # idle and half-open connections are dropped after 30 s; many of them never stop new ones being accepted.
+    # A body over MAX_CONTENT_LENGTH is refused (413) from its Content-Length before it is read, and a chunked
+    # one as soon as it passes the limit: the server never buffers an oversized upload.
+    limit = app.config.get("MAX_CONTENT_LENGTH") or 64 * 1024 * 1024
     server = create_server(app, host=host, port=port, threads=threads, channel_timeout=30, connection_limit=1000,
-                           ident="trunkline", clear_untrusted_proxy_headers=True)
+                           max_request_body_size=int(limit) + 1, ident="trunkline",
+                           clear_untrusted_proxy_headers=True)
     t = threading.Thread(target=server.run, name="trunkline-web", daemon=True)
     t.start()
     log.info("web admin on http://%s:%s/", host, server.effective_port)

@@ -29,10 +29,15 @@ from .base import (
     SignalingEvent,
     SpanSignaling,
 )
+from .isup import ANSWERED as ISUP_ANSWERED
 from .isup import Circuit, IsupCall, IsupStack
 from .mtp3 import CHINA24, ITU14, NI_NATIONAL, SI_ISUP, Mtp3, format_pc, parse_pc
 
 log = logging.getLogger("trunkline.ss7")
+
+#: s a loss of signal on a bearer span may last before the calls up on its circuits are cleared (hardware blocking,
+#: Q.764 2.8.3); as Q.931's T309 (90 s) so SS7, PRI and R2 spans behave alike. Calls being set up are cleared at once.
+T_ALARM_CLEAR = 90.0
 
 CATEGORIES = {None: im.CPC_ORDINARY, "ordinary": im.CPC_ORDINARY, "payphone": im.CPC_PAYPHONE,
               "operator": im.CPC_OPERATOR}
@@ -177,6 +182,10 @@ class SS7Signaling(SpanSignaling):
         self.point.add_link(self.slc, self._send)
         self.calls: dict[int, IsupCall] = {}
         self.alarm = False
+        self.t_alarm_clear = T_ALARM_CLEAR
+        self.bearer_lost: dict[int, float] = {}  # board channel -> media time (s) its bearer was lost to an alarm
+        self._alarm_due: float | None = None     # media time (s) the calls kept up through an alarm are cleared
+        self._hw_blocked: set[int] = set()       # CICs of this span hardware-blocked now
 
     def _clock(self) -> float:
         return self._now
@@ -195,26 +204,43 @@ class SS7Signaling(SpanSignaling):
                 self.point.receive(self.slc, su)
         elif ev.type == "alarm":
             if ev.value and not self.alarm:
-                self.alarm = True       # Q.764 2.8.3: the bearers are lost: hardware group blocking clears their calls
-                self._hardware_block(True)
-                self.point.mtp3.link_failed(self.slc, "E1 alarm")
+                self._alarm_on()
             elif not ev.value and self.alarm:
-                self.alarm = False
+                self.alarm, self._alarm_due = False, None
+                self.bearer_lost.clear()         # calls that outlived the outage carry on
                 self.point.mtp3.link_restored(self.slc)
-                self._hardware_block(False)
+                self._hardware_block(False, sorted(self._hw_blocked))
 
-    def _hardware_block(self, block: bool) -> None:
+    def _alarm_on(self) -> None:
+        """Loss of signal: the circuits without an answered call are hardware-blocked at once (Q.764 2.8.3: calls
+        being set up are cleared); answered calls keep their circuits, their bearer lost now, until the alarm
+        has lasted `t_alarm_clear` s (poll clears them then; the CDR ends at the alarm)."""
+        self.alarm, self._alarm_due = True, self._now + self.t_alarm_clear
+        kept = set()
+        for board, call in self.calls.items():
+            if call.state == ISUP_ANSWERED and not call.released:
+                self.bearer_lost.setdefault(board, self._now)
+                kept.add(call.cic)
+        self._hardware_block(True, sorted(set(self.cic_to_board) - kept))
+        self.point.mtp3.link_failed(self.slc, "E1 alarm")
+
+    def _hardware_block(self, block: bool, cics: list[int]) -> None:
         isup = self.point.isup
-        for first, last in isup._runs(sorted(self.cic_to_board)):
+        for first, last in isup._runs(cics):
             if block:
                 isup.group_block(first, last, hardware=True)
+                self._hw_blocked.update(range(first, last + 1))
             else:
                 isup.group_unblock(first, last, hardware=True)
+                self._hw_blocked.difference_update(range(first, last + 1))
 
     def poll(self, now: float) -> None:
         """Run timers at media time `now` (s); the shared point starts on the first poll."""
         for sp in self.shared.spans:
             sp._now = now
+        if self._alarm_due is not None and now >= self._alarm_due:
+            self._alarm_due = None      # the loss of signal persisted: clear the calls kept up (cause 41, REL)
+            self._hardware_block(True, sorted(set(self.cic_to_board) - self._hw_blocked))
         sh = self.shared
         if sh.polled_at == now:
             return
@@ -307,7 +333,9 @@ class SS7Signaling(SpanSignaling):
             if self.calls.get(board) is call:
                 del self.calls[board]
             cause = info.get("cause", 44 if kind == "glare" else 16)
-            self.emit(SignalingEvent(HANGUP, board, cause=cause, reason=kind, extra={"cic": call.cic}))
+            lost = self.bearer_lost.pop(board, None)       # cleared after an alarm: the CDR ends at the alarm
+            extra: dict[str, Any] = {"cic": call.cic} if lost is None else {"cic": call.cic, "bearer_lost_at": lost}
+            self.emit(SignalingEvent(HANGUP, board, cause=cause, reason=kind, extra=extra))
 
 
 def shared_dispatch(shared: _BoardPoint) -> EventHandler:

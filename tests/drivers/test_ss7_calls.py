@@ -122,7 +122,7 @@ def test_e1_alarm_mid_call_clears_the_call_then_the_link_realigns(ss7_rig):
     async def flow(call):
         await call.answer()
         try:
-            await call.wait(60.0)
+            await call.wait(3600.0)
         finally:
             ended["state"] = call.state
 
@@ -135,7 +135,7 @@ def test_e1_alarm_mid_call_clears_the_call_then_the_link_realigns(ss7_rig):
         await phone.wait_answer(timeout=10)
         span = sig(rig, phone.channel // 31).span.index
         rig.card.far_set_alarm(span, 1)                  # red alarm on the E1 carrying the call
-        await phone.wait_hangup(timeout=10)
+        await phone.wait_hangup(timeout=100)             # cleared once the alarm persists (T_ALARM_CLEAR, 90 s)
         await rig.sim.sleep(1.0)
         assert not sig(rig).point.mtp3.links[sig(rig, span).slc].state == "available"
         rig.card.far_set_alarm(span, 0)

@@ -44,3 +44,32 @@ def test_memory_per_call_is_flat():
     tracemalloc.stop()
     assert grown / 3000 < 64, grown                      # bytes per call once warm (goal < 1 KiB / 1,000)
     assert pool.free == []
+
+
+def rss_kib():
+    """Resident memory of this process, KiB (Linux /proc)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_engine_pool_is_reserved_once_and_resident_only_as_used(make_rig):
+    """The soak's memory steps after thousands of calls were the pool doubling (a copy; the old array's pages
+    stayed resident in the heap) the first time a busy moment held more play lists than before. The engine's
+    pool reserves room for long play lists on every channel at once: never copied, and only address space until
+    written."""
+    rig = make_rig.for_trunk("analog", channels=60)
+    pool = rig.engine.pool
+    assert len(pool.data) >= 60 * 8000 * ClipPool.RESERVE_SECONDS
+    data = pool.data
+    before = rss_kib()
+    churn(pool, 3000, channels=60)                       # every channel holding up to 4 s play lists at once
+    assert pool.data is data                             # never reallocated
+    live = []
+    for _ in range(60):                                  # a peak: 20 s play lists on all 60 channels
+        live.append(pool.add(np.ones(160000, dtype=np.int16)))
+    assert pool.data is data
+    used_kib = pool.top * 2 / 1024
+    assert rss_kib() - before < used_kib + 4096          # resident as written, not the whole reservation
+    for clip in live:
+        pool.release(clip)
+    assert ClipPool.for_channels(100000).data.size == ClipPool.MAX_RESERVE      # bounded reservation
