@@ -13,14 +13,14 @@ from trunkline.ivr.models import IvrInboundRoute
 
 
 def record_demo_calls(var):
-    """Give `var`'s database the demo route with recording policy "whole", so every demo call is recorded
-    from its answer to its end (without a policy an IVR-only call keeps no file)."""
+    """Give `var`'s database the demo route for any called number with recording policy "whole", so every demo
+    call is recorded from its answer to its end (without a policy an IVR-only call keeps no file)."""
     var.mkdir(parents=True, exist_ok=True)
     engine = migrate(f"sqlite:///{var / 'trunkline.db'}")
     try:
         with engine.begin() as conn:
             done = conn.execute(update(IvrInboundRoute).where(IvrInboundRoute.name == "demo-95588")
-                                .values(record="whole"))
+                                .values(number="", record="whole"))   # any called number: analog lines too
             assert done.rowcount == 1
     finally:
         engine.dispose()
