@@ -3,21 +3,9 @@ the alarm stays on is cleared after T309 (90 s) and its CDR ends when the bearer
 the call up."""
 import asyncio
 
+from alarm_calls import LOS, up_call
+
 from trunkline.media.cdr import cdr_row
-
-LOS = 1          # red alarm / loss of signal (hw_sim alarm bits)
-
-
-def up_call(rig, ended):
-    """A PRI caller answered by a flow that stays on the line; `ended` gets each engine call that ends."""
-    eng = rig.engine
-
-    async def flow(call):
-        await call.answer()
-        await call.wait(3600)
-
-    eng.route(flow)
-    eng.on_call_end(ended.append)
 
 
 def test_persistent_los_clears_the_bearer_after_t309_and_the_cdr_ends_at_the_alarm(make_rig):

@@ -1,22 +1,10 @@
 """Span alarms on China No.1 (R2) lines, as on PRI (test_pri_alarm.py): timers keep running during the alarm;
 a call up when the alarm persists is cleared after T_ALARM_CLEAR (90 s, the T309 of PRI) and its CDR ends when
 the bearer was lost; a short alarm leaves the call up; a call being set up is cleared at once."""
+from alarm_calls import LOS, up_call
+
 from trunkline.drivers.signaling.r2_core import T_ALARM_CLEAR
 from trunkline.media.cdr import cdr_row
-
-LOS = 1          # red alarm / loss of signal (hw_sim alarm bits)
-
-
-def up_call(rig, ended):
-    """An R2 caller answered by a flow that stays on the line; `ended` gets each engine call that ends."""
-    eng = rig.engine
-
-    async def flow(call):
-        await call.answer()
-        await call.wait(3600)
-
-    eng.route(flow)
-    eng.on_call_end(ended.append)
 
 
 def test_persistent_los_clears_the_call_after_the_alarm_time_and_the_cdr_ends_at_the_alarm(make_rig):
