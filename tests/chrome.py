@@ -29,7 +29,9 @@ def start_chrome(extra=()):
 
 def login_form(b, base, user, password=None, expect_ok=True):
     """Log in through the form; with expect_ok, wait until the app has redirected away from /login
-    (navigating elsewhere before the POST's answer lands would lose the session cookie)."""
+    (navigating elsewhere before the POST's answer lands would lose the session cookie). The page before is
+    left first, so none of its scripts' requests is still in flight when the cookies are cleared."""
+    b.get("about:blank")
     b.delete_all_cookies()
     b.get(base + "/login")
     b.find_element(By.ID, "username").send_keys(user)

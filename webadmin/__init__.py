@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_NAME": "trunkline_session",
     "PERMANENT_SESSION_LIFETIME": dt.timedelta(hours=8),
+    "SESSION_REFRESH_EACH_REQUEST": False,   # the cookie is set at login (and on change), not on every poll
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
     "LOGIN_MAX_FAILURES": 5,           # per source address and per account ...
     "LOGIN_WINDOW_SECONDS": 300.0,     # ... in this window

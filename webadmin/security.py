@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -214,6 +214,20 @@ PUBLIC_ENDPOINTS = {"auth.login", "static", "switch_language"}
 SESSIONLESS_ENDPOINTS = {"health.healthz", "health.metrics"}
 
 
+def is_navigation() -> bool:
+    """Whether this request loads a page in the browser (not a script's fetch, EventSource or beacon).
+
+    Browsers say so in Sec-Fetch-Mode; without it (older browsers, scripts, the test client) a request is a
+    page load unless it asks only for an event stream or JSON. Only page loads are redirected to the login
+    page or shown an HTML error: a script's request answered with the login page would start a new session
+    and its cookie could replace the one a login form in the same browser was just given."""
+    mode = request.headers.get("Sec-Fetch-Mode")
+    if mode:
+        return mode == "navigate"
+    accept = request.headers.get("Accept", "")
+    return not accept or "text/html" in accept or not ("text/event-stream" in accept or "json" in accept)
+
+
 def load_user() -> Response | None:
     """before_request: CSRF check, load g.user, enforce login and the IP allowlist on every request."""
     g.user = None
@@ -237,7 +251,7 @@ def load_user() -> Response | None:
                 sessions().revoke(session.get("sid"))
                 session.clear()
     if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
-        if request.path.startswith(("/live/stream", "/api/")) or request.method != "GET":
+        if request.path.startswith(("/live/stream", "/api/")) or request.method != "GET" or not is_navigation():
             abort(401)
         return redirect(url_for("auth.login", next=request.full_path))
     return None
@@ -379,8 +393,10 @@ def install(app: Flask) -> None:
         return resp
 
     @app.errorhandler(Exception)
-    def _error(exc: Exception) -> tuple[str, int]:
+    def _error(exc: Exception) -> tuple[str | Response, int]:
         if isinstance(exc, HTTPException):
+            if not is_navigation():                 # a script's request: JSON, and the session is left alone
+                return jsonify({"ok": False, "error": http_message(exc)}), exc.code or 500
             return render_template("error.html", code=exc.code, message=http_message(exc)), exc.code or 500
         tb = traceback.format_exc()
         app.logger.error("unhandled error on %s: %s", request.path, tb)
@@ -388,4 +404,6 @@ def install(app: Flask) -> None:
             record_error(db(), "web", f"{request.method} {request.path}: {type(exc).__name__}: {exc}", tb)
         except SQLAlchemyError:     # the error page is still shown; the failure is in the application log
             app.logger.exception("error log write failed")
+        if not is_navigation():
+            return jsonify({"ok": False, "error": _("Internal error (logged).")}), 500
         return render_template("error.html", code=500, message=_("Internal error (logged).")), 500

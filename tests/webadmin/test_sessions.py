@@ -156,3 +156,25 @@ def test_sse_streams_are_capped_per_user_and_in_total(tmp_path):
         assert code == 400                                          # a stream that would never end
     finally:
         stopper.stop()
+
+
+def test_a_scripts_request_without_a_session_gets_401_and_leaves_the_cookie_alone(tmp_path):
+    """A page's poll, EventSource or fetch that runs after logout (or while the same browser logs in again)
+    is refused with JSON 401 and no Set-Cookie: answered with the login page it would start a new session
+    whose cookie replaces the one a login form was just given (the form then fails its CSRF check)."""
+    app, _ = make_app(tmp_path)
+    anon = app.test_client()
+    for headers in ({"Sec-Fetch-Mode": "cors", "Accept": "*/*"},          # fetch()
+                    {"Sec-Fetch-Mode": "cors", "Accept": "text/event-stream"},   # EventSource
+                    {"Accept": "application/json"}):                      # a script without Sec-Fetch-*
+        r = anon.get("/supervisor/snapshot", headers=headers)
+        assert r.status_code == 401 and r.is_json and r.get_json()["ok"] is False, (headers, r.status_code)
+        assert "Set-Cookie" not in r.headers, headers
+    r = anon.get("/supervisor", headers={"Sec-Fetch-Mode": "navigate", "Accept": "text/html"})   # a page load
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+    c = app.test_client()
+    assert login(c, "admin").status_code == 302
+    r = c.get("/cdrs", headers={"Sec-Fetch-Mode": "navigate", "Accept": "text/html"})
+    assert r.status_code == 200 and "Set-Cookie" not in r.headers        # a logged-in page view keeps the cookie
+    r = c.get("/no/such/page", headers={"Sec-Fetch-Mode": "cors"})
+    assert r.status_code == 404 and r.is_json and "Set-Cookie" not in r.headers
