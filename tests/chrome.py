@@ -32,7 +32,7 @@ def login_form(b, base, user, password=None, expect_ok=True):
     (navigating elsewhere before the POST's answer lands would lose the session cookie). The page before is
     left first, so none of its scripts' requests is still in flight when the cookies are cleared."""
     b.get("about:blank")
-    b.delete_all_cookies()
+    b.execute_cdp_cmd("Network.clearBrowserCookies", {})      # every cookie (about:blank has no site of its own)
     b.get(base + "/login")
     b.find_element(By.ID, "username").send_keys(user)
     b.find_element(By.ID, "password").send_keys(password or USERS[user])

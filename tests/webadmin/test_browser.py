@@ -8,6 +8,7 @@ import pytest
 import soundfile as sf
 from chrome import login_form, start_chrome
 from flask import request
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
@@ -61,7 +62,7 @@ def _shot(b, artifacts_dir, name):
 def test_login_and_live_call_appears_on_channel_page(browser, site, sim, artifacts_dir):
     login_form(browser, site["base"], "admin")
     WebDriverWait(browser, 10).until(lambda b: b.current_url.endswith("/live/channels"))
-    wait = WebDriverWait(browser, 20)
+    wait = WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,))  # the live table re-renders
     wait.until(lambda b: "busy of 4 channels" in b.find_element(By.ID, "live").text)
     assert "13800138777" not in browser.find_element(By.ID, "live").text
     fut = sim.place(1, hold=4.0, first=13800138777)
