@@ -2,6 +2,7 @@
 non-blocking; poll() returns the messages that arrived, bounded per call."""
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 from dataclasses import dataclass
@@ -24,21 +25,40 @@ class Transports:
     """UDP and TCP on `host:port` (port 0 picks one, shared by both)."""
 
     def __init__(self, host: str, port: int, tcp: bool = True) -> None:
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind((host, port))
-        self.udp.setblocking(False)
-        self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        for attempt in range(64):
+            try:
+                self.udp, self.tcp = self._bind(host, port, tcp)
+                break
+            except OSError as exc:
+                # port 0: the UDP port picked may be taken on TCP (e.g. another program's outgoing connection)
+                if port != 0 or exc.errno != errno.EADDRINUSE or attempt == 63:
+                    raise
         self.host, self.port = self.udp.getsockname()[:2]
-        self.tcp: socket.socket | None = None
-        if tcp:
-            self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.tcp.bind((host, self.port))
-            self.tcp.listen(64)
-            self.tcp.setblocking(False)
         self.conns: dict[socket.socket, bytearray] = {}
         self._by_addr: dict[tuple[str, int], socket.socket] = {}
         self.dropped = 0
+
+    @staticmethod
+    def _bind(host: str, port: int, tcp: bool) -> tuple[socket.socket, socket.socket | None]:
+        """A UDP socket on host:port (port 0: any) and, with `tcp`, a listening TCP socket on the same port."""
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        listener: socket.socket | None = None
+        try:
+            udp.bind((host, port))
+            udp.setblocking(False)
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            if tcp:
+                listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                listener.bind((host, udp.getsockname()[1]))
+                listener.listen(64)
+                listener.setblocking(False)
+        except OSError:
+            udp.close()
+            if listener is not None:
+                listener.close()
+            raise
+        return udp, listener
 
     def poll(self, limit: int = 256) -> list[tuple[SipMessage, Source]]:
         """Messages received since the last poll (malformed ones counted in `dropped`, never raised)."""

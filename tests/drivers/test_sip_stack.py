@@ -2,6 +2,7 @@
 answers are accepted, OPTIONS, TCP, an INVITE flood from one address is rate-limited while a call goes on,
 and fuzzed SIP and RTP datagrams never raise out of the stack."""
 import asyncio
+import errno
 import os
 import random
 import re
@@ -14,6 +15,7 @@ from trunkline.drivers.board import open_board
 from trunkline.drivers.sip import digest
 from trunkline.drivers.sip.config import SipSettings, SipTrunk
 from trunkline.drivers.sip.message import SipParseError, parse
+from trunkline.drivers.sip.transport import Transports
 from trunkline.media import Engine
 
 INVITE = ("INVITE sip:{num}@127.0.0.1:{port} SIP/2.0\r\n"
@@ -314,3 +316,33 @@ def test_outbound_183_early_media_then_200_answer():
     rig.run(scenario)
     peer.close()
     media.close()
+
+
+def test_a_picked_port_taken_on_tcp_is_retried_and_a_configured_one_is_refused(monkeypatch):
+    """Port 0: the UDP port the kernel picks may be in use on TCP (an outgoing connection of another
+    program): the transports pick again instead of failing, and close the half-bound socket. A configured
+    port that is taken is an error at once."""
+    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    held.bind(("127.0.0.1", 0))
+    held.listen(1)
+    taken = held.getsockname()[1]
+    real, ports = Transports._bind, []
+
+    def first_one_taken(host, port, tcp):
+        ports.append(port)
+        return real(host, taken if len(ports) == 1 else port, tcp)
+    monkeypatch.setattr(Transports, "_bind", staticmethod(first_one_taken))
+    t = Transports("127.0.0.1", 0)
+    assert len(ports) == 2 and t.port != taken and t.tcp is not None
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", taken))                 # the failed attempt's UDP socket was closed
+    probe.close()
+    monkeypatch.setattr(Transports, "_bind", staticmethod(real))
+    try:
+        Transports("127.0.0.1", taken)
+        raise AssertionError("a taken configured port must be refused")
+    except OSError as exc:
+        assert exc.errno == errno.EADDRINUSE
+    t.udp.close()
+    t.tcp.close()
+    held.close()
