@@ -185,7 +185,8 @@ def test_workbench_softphone_supervisor_acceptance(desk, artifacts_dir):
         return ph
     ph = sim.do(caller_in())
     wait.until(lambda d: _state(d) == "ringing")
-    assert sim.engine.station_call(port) is not None and phones.phone_for("100").ringing   # the ACD rang the page
+    # the ACD's offer reaches the page by SSE; the engine rings the browser phone on its next tick
+    wait.until(lambda d: sim.engine.station_call(port) is not None and phones.phone_for("100").ringing)
     banner = b.find_element(By.ID, "banner")
     assert banner.is_displayed() and "13800138000" in banner.text
     pop = b.find_element(By.ID, "pop").text
@@ -315,7 +316,7 @@ def test_workbench_softphone_supervisor_acceptance(desk, artifacts_dir):
     lap('next call: the caller hangs up first; th')
     # -- next call: the caller hangs up first; the page puts its phone back on hook by itself
     ph = sim.do(caller_in())
-    wait.until(lambda d: _state(d) == "ringing")
+    wait.until(lambda d: _state(d) == "ringing" and phones.phone_for("100").ringing)
     b.find_element(By.ID, "sp-answer").click()
     wait.until(lambda d: _state(d) == "busy")
     sim.do(ph.hangup())
