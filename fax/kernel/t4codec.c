@@ -533,7 +533,7 @@ static int feed_g3(dec_ctx_t *c, const uint8_t *buf, int64_t n, int final)
             continue;
         }
         if (zeros >= 11) {
-            if (*c->nrows >= c->cap - 1) {   /* rows full: look at this EOL again in the next call */
+            if (*c->nrows >= c->cap) {   /* rows full: look at this EOL again in the next call */
                 s->bits_scanned += pos - s->scan;
                 s->scan = pos - consumed;
                 s->zeros = zeros;
@@ -570,6 +570,13 @@ static int feed_g3(dec_ctx_t *c, const uint8_t *buf, int64_t n, int final)
         zeros = 0;
     }
     s->bits_scanned += n - s->scan;
+    if (*c->nrows >= c->cap) {   /* no room for a last row: the next call starts here (nothing left to scan) */
+        s->scan = n - consumed;
+        s->zeros = zeros;
+        s->keep_start = consumed;
+        s->keep_end = n;
+        return T4D_MORE;
+    }
     int64_t start = consumed, end = n;
     if (zeros > s->fill_kept) {   /* fill (or idle) zeros: keep only what the EOL search needs */
         end -= zeros - s->fill_kept;
@@ -660,6 +667,8 @@ int t4d_feed(t4d_state_t *s, int32_t *ref, int32_t *cur, uint8_t *last, const ui
 {
     dec_ctx_t c = {s, ref, cur, last, rows, cap, nrows};
     *nrows = 0;
+    if (cap < 1)
+        return -1;   /* no room for a row: a caller's error */
     s->err = 0;
     int rc = s->coding == T4C_MMR ? feed_mmr(&c, buf, n, final) : feed_g3(&c, buf, n, final);
     if (rc == T4D_TOO_LONG)

@@ -85,6 +85,6 @@ typedef struct {
 /* Decode the buffered bits buf[0:n] (one octet a bit); rows go to `rows` (cap rows of width octets) and
    their number to *nrows. Afterwards the caller keeps buf[keep_start:keep_end] as its buffer. Returns
    T4D_DONE, T4D_MORE (rows is full: call again with the kept buffer), T4D_TOO_LONG (more than max_rows
-   rows) or T4D_CORRUPT (MMR data that cannot be decoded: err, err_pos, err_val). */
+   rows) or T4D_CORRUPT (MMR data that cannot be decoded: err, err_pos, err_val); -1 when cap < 1. */
 int t4d_feed(t4d_state_t *s, int32_t *ref, int32_t *cur, uint8_t *last, const uint8_t *buf, int64_t n,
              int final, uint8_t *rows, int cap, int *nrows);
