@@ -65,8 +65,7 @@ class T4Encoder:
         _check(width, coding)
         if coding == "mr" and k < 1:
             raise ValueError(f"MR needs k >= 1 (got {k})")
-        self.width = width
-        self.coding = coding
+        self._width, self._coding = width, coding
         self.k = k
         self.min_bits = min_bits
         self.rtc = rtc
@@ -76,6 +75,16 @@ class T4Encoder:
         self._s.coding = _CODINGS[coding]
         self._ref = np.zeros(2 * width + 8, np.int32)
         self._cur = np.zeros(2 * width + 8, np.int32)
+
+    @property
+    def width(self) -> int:
+        """Pixels a line (fixed: the C state and its buffers are sized by it)."""
+        return self._width
+
+    @property
+    def coding(self) -> str:
+        """"mh", "mr" or "mmr" (fixed)."""
+        return self._coding
 
     def _code(self, img: NDArray[np.uint8], finish: bool, lsb: bool) -> tuple[NDArray[np.uint8], int]:
         """Packed octets and their bit count for img's rows (and the page end)."""
@@ -161,9 +170,7 @@ class T4Decoder:
 
     def __init__(self, width: int = 1728, coding: str = "mh", max_rows: int = MAX_PAGE_ROWS):
         _check(width, coding)
-        self.width = width
-        self.coding = coding
-        self.max_rows = max_rows
+        self._width, self._coding, self._max_rows = width, coding, max_rows
         s = self._s = ffi.new("t4d_state_t *")
         s.width, s.coding, s.max_rows = width, _CODINGS[coding], max_rows
         s.max_line, s.fill_kept, s.mmr_tried = max_line_bits(width), FILL_ZEROS_KEPT, -1
@@ -172,6 +179,21 @@ class T4Decoder:
         self._last = np.zeros(width, np.uint8)
         self._nrows = ffi.new("int *")
         self._buf = np.zeros(0, dtype=np.uint8)
+
+    @property
+    def width(self) -> int:
+        """Pixels a line (fixed: the C state and its buffers are sized by it)."""
+        return self._width
+
+    @property
+    def coding(self) -> str:
+        """"mh", "mr" or "mmr" (fixed)."""
+        return self._coding
+
+    @property
+    def max_rows(self) -> int:
+        """Rows a page may have (fixed)."""
+        return self._max_rows
 
     @property
     def page_ended(self) -> bool:
