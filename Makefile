@@ -83,12 +83,13 @@ venv: $(STAMP) $(DAHDI_SHIM)
 
 $(STAMP): setup.py hw_sim/tlsim.c hw_sim/tlsim.h hw_sim/build_sim.py drivers/backends/tldahdi.c drivers/backends/tldahdi.h \
           drivers/backends/build_dahdi.py drivers/backends/rtp/rtp.c drivers/backends/rtp/rtp.h drivers/backends/rtp/build_rtp.py \
-          fax/kernel/faxbank.c fax/kernel/faxbank.h fax/kernel/build_faxbank.py
+          fax/kernel/faxbank.c fax/kernel/faxbank.h fax/kernel/build_faxbank.py \
+          fax/kernel/t4codec.c fax/kernel/t4codec.h fax/kernel/build_t4codec.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) build *.egg-info hw_sim/_tlsim*.so $(DAHDI_SHIM) drivers/backends/_tldahdi*.so drivers/backends/_rtp*.so fax/_faxbank*.so \
+	rm -rf $(VENV) build *.egg-info hw_sim/_tlsim*.so $(DAHDI_SHIM) drivers/backends/_tldahdi*.so drivers/backends/_rtp*.so fax/_faxbank*.so fax/_t4codec*.so \
 	       .pytest_cache

@@ -29,7 +29,7 @@ setup(
     setup_requires=["cffi>=1.15"],
     cffi_modules=["hw_sim/build_sim.py:ffibuilder", "drivers/backends/build_dahdi.py:ffibuilder",
                   "drivers/backends/rtp/build_rtp.py:ffibuilder",
-                  "fax/kernel/build_faxbank.py:ffibuilder"],
+                  "fax/kernel/build_faxbank.py:ffibuilder", "fax/kernel/build_t4codec.py:ffibuilder"],
     install_requires=[
         "numpy>=1.26", "scipy>=1.11", "aiortc>=1.9", "soundfile>=0.12", "pyserial>=3.5", "cffi>=1.15",
         "sqlalchemy>=2.0", "alembic>=1.12", "flask>=3.0", "waitress>=3.0", "pillow>=10",

@@ -7,7 +7,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import hdlc
-from .t4 import T4Encoder, bits_to_bytes_lsb
+from .t4 import T4Encoder
 from .t30_frames import FALLBACK, FCF, DisCaps, build_dcs, find_frame, ident_fif
 from .t30_link import GAP, T4, T5, Step, T30Failure, T30Link
 from .tiff import FaxPage
@@ -161,7 +161,7 @@ class T30Sender:
     def _send_page(self, img: NDArray[np.uint8], coding: str, post: str, min_bits: int) -> Step[str]:
         link = self.link
         enc = T4Encoder(img.shape[1], coding, k=4 if self.page_fine else 2, min_bits=min_bits)
-        bits = np.concatenate([np.zeros(0, np.uint8)] + [enc.encode_line(r) for r in img] + [enc.finish()])
+        bits = np.concatenate([enc.encode_lines(img), enc.finish()])
         short = link.hs_name == "v17"
         yield from link.send_hs(bits, short_train=short)
         try:
@@ -177,9 +177,7 @@ class T30Sender:
 
     def _send_page_ecm(self, img: NDArray[np.uint8], coding: str, post: str, page_i: int) -> Step[str]:
         link = self.link
-        enc = T4Encoder(img.shape[1], coding, k=4 if self.page_fine else 2)
-        bits = np.concatenate([enc.encode_line(r) for r in img] + [enc.finish()])
-        data = bits_to_bytes_lsb(bits)
+        data = T4Encoder(img.shape[1], coding, k=4 if self.page_fine else 2).page_bytes(img, lsb=True)
         fsize = 256
         frames = [data[i:i + fsize] for i in range(0, len(data), fsize)]
         blocks = [frames[i:i + 256] for i in range(0, len(frames), 256)]

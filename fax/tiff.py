@@ -1,6 +1,6 @@
 """TIFF Class F read/write.
 
-Writing uses our own T.4/T.6 encoder for the strip data and a small TIFF container writer
+Writing uses our own T.4/T.6 encoder (C, fax/kernel/t4codec.c) for the strip data and a small TIFF container writer
 (one strip per page, FillOrder 1, inch resolution). Reading uses Pillow (libtiff) for the container
 and decompression and returns numpy bit images (1 = black).
 """
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 
-from .t4 import WIDTHS, T4Decoder, T4Encoder, T4Error, bits_to_bytes_msb, bytes_to_bits_msb
+from .t4 import WIDTHS, T4Decoder, T4Encoder, T4Error, bytes_to_bits_lsb, bytes_to_bits_msb
 from .t4_limits import MAX_PAGE_ROWS, MAX_PAGES
 
 __all__ = ["FaxPage", "read_tiff", "read_tiff_own", "write_tiff", "TiffError", "RES_STANDARD", "RES_FINE"]
@@ -97,10 +97,7 @@ def write_tiff(path: str, pages: list[FaxPage], compression: str = "g4", k: int 
         if img.ndim != 2 or img.shape[0] == 0:
             raise ValueError("page image must be (rows, width) with at least one row")
         enc = T4Encoder(img.shape[1], coding, k=k, rtc=False, byte_align_eol=coding != "mmr")
-        bits = [enc.encode_line(r) for r in img]
-        if coding == "mmr":
-            bits.append(enc.finish())
-        strips.append(bits_to_bytes_msb(np.concatenate(bits)))
+        strips.append(enc.page_bytes(img, lsb=False))   # G3: no RTC (rtc=False); G4: EOFB
     # layout: header, then per page: strip data, then IFD
     out = bytearray(b"II*\x00\x00\x00\x00\x00")
     prev_next_ptr = 4
@@ -210,13 +207,13 @@ def read_tiff_own(path: str) -> list[FaxPage]:
                     raw = f.read(cnt)
                     if len(raw) != cnt:
                         raise TiffError(f"{path}: page {i} strip truncated")
-                    if t.get(266, 1) == 2:
-                        raw = bytes(int(f"{b:08b}"[::-1], 2) for b in raw)
                     dec = T4Decoder(width, coding)
                     if coding != "mmr":
                         dec._seen_eol = True  # TIFF G3 strips need not start with an EOL
                     want = min(rps, height - len(rows))
-                    got = dec.feed(bytes_to_bits_msb(raw)) + dec.finish()
+                    # FillOrder 2: the first bit in each octet's LSB
+                    bits = bytes_to_bits_lsb(raw) if t.get(266, 1) == 2 else bytes_to_bits_msb(raw)
+                    got = dec.feed(bits) + dec.finish()
                     rows.extend(got[:want])
                 if len(rows) != height:
                     raise TiffError(f"{path}: page {i} decoded {len(rows)} rows, expected {height}")

@@ -66,13 +66,23 @@ def fuzz_r2(data: bytes) -> None:
 
 
 def fuzz_t4(data: bytes) -> None:
-    """T.4 MH/MR and T.6 MMR page decoder over bits; T4Error (incl. T4PageTooLong) is documented."""
+    """T.4 MH/MR and T.6 MMR page decoder (C, fax/kernel/t4codec.c) over bits, whole and streamed; T4Error
+    (incl. T4PageTooLong) is documented."""
     if not data:
         return
     coding = ("mh", "mr", "mmr")[data[0] % 3]
     width = t4.WIDTHS[(data[0] >> 2) % 3]
+    bits = t4.bytes_to_bits_msb(data[1:])
     try:
-        t4.decode_page(t4.bytes_to_bits_msb(data[1:]), width, coding)
+        t4.decode_page(bits, width, coding)
+    except t4.T4Error:
+        pass
+    dec = t4.T4Decoder(width, coding, max_rows=64)   # fed as a line delivers it (the C decoder's resume path)
+    step = 97 + 191 * (data[0] >> 4)
+    try:
+        for i in range(0, len(bits), step):
+            dec.feed(bits[i:i + step])
+        dec.finish()
     except t4.T4Error:
         pass
 

@@ -1,22 +1,18 @@
 """The C card simulator built with AddressSanitizer + UndefinedBehaviorSanitizer and driven through a short
 call scenario (tlsim_asan_scenario.c); any sanitizer report fails the test (#16)."""
-import os
 import subprocess
 from pathlib import Path
+
+from asan import ENV, build, run
 
 import trunkline.hw_sim
 
 HW_SIM = Path(trunkline.hw_sim.__file__).resolve().parent
 SCENARIO = Path(__file__).with_name("tlsim_asan_scenario.c")
-FLAGS = ["-std=c99", "-D_POSIX_C_SOURCE=200809L", "-g", "-O1", "-fno-omit-frame-pointer", "-Wall", "-Werror",
-         "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-ENV = {**os.environ, "ASAN_OPTIONS": "detect_leaks=1:halt_on_error=1:abort_on_error=0:exitcode=23",
-       "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=24"}
 
 
 def _build(sources: list[Path], out: Path) -> None:
-    subprocess.run(["gcc", *FLAGS, f"-I{HW_SIM}", *map(str, sources), "-o", str(out)], check=True,
-                   capture_output=True, text=True, timeout=120)
+    build(sources, out, HW_SIM)
 
 
 def test_sanitizers_are_live(tmp_path):
@@ -35,8 +31,6 @@ def test_call_scenario_under_asan_and_ubsan(tmp_path):
     connections, the rows API with unknown rows and event-queue growth: right outcomes, no sanitizer report."""
     exe = tmp_path / "scenario"
     _build([HW_SIM / "tlsim.c", SCENARIO], exe)
-    r = subprocess.run([str(exe)], env=ENV, capture_output=True, text=True, timeout=120)
-    assert "runtime error" not in r.stderr and "Sanitizer" not in r.stderr, r.stderr
-    assert r.returncode == 0, r.stderr
+    r = run(exe)
     assert r.stdout.splitlines() == ["ok setup", "ok fxo call", "ok fxs call", "ok d channel",
                                      "ok cas alarms connect", "ok events", "scenario ok"]
