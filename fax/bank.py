@@ -1,7 +1,8 @@
 """The fax bank: every active fax session of an engine stepped together once per tick.
 
-Each tick the bank feeds every session its received block (T.30 and T.4/T.6 stay per session and
-advance on their events; the V.17 receiver's per-symbol recursion runs in the C kernel), then
+Each tick the bank first runs every session's V.17 receiver (front end, timing, training, data mode) in
+one kernel call over the bank (fax/v17_kernel.run_rx), then feeds every session its received block (T.30
+and T.4/T.6 stay per session and advance on their events), then
 produces the transmitted blocks: all sessions sending on V.17 are modulated by one kernel call over
 the whole bank (fax/v17_kernel.run_tx), the others (tones, V.21, V.27ter/V.29) per session. Sessions
 may be at different phases, speeds and ECM modes; a session switching modem changes only which group
@@ -18,8 +19,8 @@ from numpy.typing import NDArray
 
 from .endpoint import FaxEndpoint
 from .result import FaxResult
-from .v17 import V17Tx
-from .v17_kernel import TxKernel, run_tx
+from .v17 import V17Rx, V17Tx
+from .v17_kernel import TxKernel, run_rx, run_tx
 
 __all__ = ["FaxBank"]
 
@@ -62,12 +63,17 @@ class FaxBank:
         ended: list[int] = []
         kernels: list[TxKernel] = []
         rows: list[int] = []
+        fed = self._feed_v17(audio_in)
         for ch, (ep, _) in list(self._sessions.items()):
             if not ep.done:
                 try:
                     ep.rx(audio_in[ch])
                 except Exception as exc:  # noqa: BLE001 - one session's failure must not stop the bank
                     self._fail(ep, exc)
+                finally:
+                    hs = fed.get(ch)
+                    if hs is not None:
+                        hs.fed()
                 if ep.done:
                     ended.append(ch)
             src = ep.session.link.src if isinstance(ep, FaxEndpoint) else None
@@ -89,6 +95,21 @@ class FaxBank:
             if item is not None and item[1] is not None:
                 item[1](ch)
         return ended
+
+    def _feed_v17(self, audio_in: NDArray[np.int16]) -> dict[int, V17Rx]:
+        """Every session listening on V.17 gets this block through one receiver kernel call; returns them by
+        channel (their rx() in the session's step is then a no-op)."""
+        fed: dict[int, V17Rx] = {}
+        for ch, (ep, _) in self._sessions.items():
+            if isinstance(ep, FaxEndpoint) and not ep.done:
+                hs = ep.session.link.hsrx
+                if isinstance(hs, V17Rx):
+                    fed[ch] = hs
+        if fed:
+            for hs in fed.values():
+                hs.prefeed()
+            run_rx([hs.kernel for hs in fed.values()], audio_in[list(fed)])
+        return fed
 
     @staticmethod
     def _fail(ep: Any, exc: Exception) -> None:

@@ -84,6 +84,11 @@ class ModemRxBase:
         """Forget the current reception and wait for the next training."""
         self._reset_state()
 
+    @property
+    def busy(self) -> bool:
+        """Trained and receiving: image data on the line."""
+        return bool(self.trained and self.carrier)
+
     def take_bits(self) -> Bits:
         """Data bits (uint8 0/1) received since the last call; only after training succeeded."""
         if not self._out:

@@ -110,7 +110,7 @@ class T30Link:
         """Demodulate received samples (V.21 frames, image modem) and count their time."""
         hs = self.hsrx
         bits: NDArray[np.uint8] | tuple[()]
-        if hs is not None and hs.trained and hs.carrier:
+        if hs is not None and hs.busy:
             bits = ()  # image data on the line: V.21 is idle (saves its cost per block)
             self._v21_skipped = True
         else:
