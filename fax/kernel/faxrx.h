@@ -83,3 +83,35 @@ void fb_rx17_reset(fb_rx17_t *r);
 /* n int16 samples (at most FB_RXCHUNK) into each of k receivers, row s at x + s * stride; data bits are
    appended to each receiver's out (nout). */
 void fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n);
+
+/* One V.21 channel 2 receiver (fax/v21.py V21Rx): quadrature correlators over one bit, carrier detect with
+   hysteresis, a transition-tracking bit clock; its bits go to an HDLC receiver when one is attached. */
+#define FB_V21L 27
+#define FB_V21OUT 4096
+#define FB_V21FR 2048
+#define FB_V21NFR 16
+typedef struct {
+    double on;
+    double off;
+    double hist[FB_V21L - 1];
+    int64_t n;
+    int carrier;
+    int signal_lost;
+    int has_t;
+    double t_next;
+    double last_d;
+    fb_hdlc_t *hdlc;
+    int nbits;
+    uint8_t bits[FB_V21OUT];
+    int nframes;
+    int fused;
+    int flen[FB_V21NFR];
+    uint8_t frames[FB_V21FR];
+} fb_v21rx_t;
+
+/* Forget the carrier, the clock and the bits not yet taken (not the HDLC receiver's state). */
+void fb_v21_reset(fb_v21rx_t *r);
+/* n int16 samples (at most FB_RXCHUNK) into each of k receivers, row s at x + s * stride: bits appended to
+   bits (nbits), or with an HDLC receiver attached, frames closed by a flag (FCS included) appended to
+   frames (lengths in flen, count in nframes). */
+void fb_v21_run(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n);
