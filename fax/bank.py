@@ -22,8 +22,8 @@ from .endpoint import FaxEndpoint
 from .result import FaxResult
 from .t30_link import T30Link
 from .v17 import V17Rx, V17Tx
-from .v21 import V21Rx, run_v21
 from .v17_kernel import TxKernel, run_rx, run_tx
+from .v21 import V21Rx, run_v21
 
 __all__ = ["FaxBank"]
 

@@ -3,7 +3,6 @@ long and short training; the receiver decodes the 8-state trellis code with a Vi
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
