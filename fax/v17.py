@@ -147,6 +147,22 @@ def _slicer_grid(bit_rate: int) -> list[list[int]]:
     return np.argmin(np.abs(zz[:, :, None] - constellation(bit_rate)[None, None, :]), axis=2).tolist()
 
 
+@functools.lru_cache(maxsize=None)
+def _subset_grid(bit_rate: int) -> NDArray[np.int16]:
+    """Nearest point of each of the 8 trellis subsets (indexes = subset mod 8) on the slicer's grid:
+    (89 * 89 * 8,) int16, read-only."""
+    axis = np.arange(89) / 4.0 - 11.0
+    zz = (axis[:, None] + 1j * axis[None, :]).ravel()
+    pts = constellation(bit_rate)
+    out = np.zeros((len(zz), 8), dtype=np.int16)
+    for c in range(8):
+        idx = np.arange(c, len(pts), 8)
+        out[:, c] = idx[np.argmin(np.abs(zz[:, None] - pts[idx][None, :]), axis=1)]
+    flat = out.ravel()
+    flat.flags.writeable = False
+    return flat
+
+
 class V17Rx:
     """V.17 receiver at 7200-14400 bit/s; recognises long and short training by itself. The whole receiver
     runs in the C kernel (fax/kernel/faxrx.c, the state machine of modem_rx.ModemRxBase); a fax bank feeds
@@ -164,7 +180,8 @@ class V17Rx:
         long_syms, long_reg = training(False)
         _, short_reg = training(True)
         labels = np.array([int(np.argmin(np.abs(ABCD - s))) for s in long_syms[:64]])
-        self.kernel = RxKernel(self.points, _slicer_grid(bit_rate), self.bits_per_symbol, long_syms, labels,
+        self.kernel = RxKernel(self.points, _slicer_grid(bit_rate), _subset_grid(bit_rate), self.bits_per_symbol,
+                               long_syms, labels,
                                (long_reg, short_reg), 2.0 * dbm0_to_power(self.on_dbm0),
                                2.0 * dbm0_to_power(self.off_dbm0))
         self._fed: bool | None = None   # busy before this block, while a bank has fed it (see prefeed)

@@ -96,7 +96,8 @@ class RxKernel:
     in-band power), carrier detect, symbol timing, training (ABAB lock, CDBA search, long/short training)
     and data mode (carrier loop, slicer, trellis decoder, descrambler, the check of the scrambled ones)."""
 
-    def __init__(self, points: ComplexArray, grid: list[list[int]], bits_per_symbol: int, train: ComplexArray,
+    def __init__(self, points: ComplexArray, grid: list[list[int]], sgrid: NDArray[np.int16], bits_per_symbol: int,
+                 train: ComplexArray,
                  labels: NDArray[np.int64], regs: tuple[int, int], on_lin: float, off_lin: float) -> None:
         r: Any = ffi.new("fb_rx17_t *")
         self.r = r
@@ -134,6 +135,8 @@ class RxKernel:
         v.points = ffi.from_buffer("double[]", self._points)
         v.npoints = len(points)
         v.grid = ffi.from_buffer("int16_t[]", self._grid)
+        self._sgrid = sgrid
+        v.sgrid = ffi.from_buffer("int16_t[]", sgrid)
         v.bps = bits_per_symbol
         lib.fb_rx17_reset(r)
 

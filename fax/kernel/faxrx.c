@@ -776,10 +776,9 @@ static void v21_one(fb_v21rx_t *r, const int16_t *x, int n)
     }
     for (i = 0; i < n; i++) {
         double s1r = 0.0, s1i = 0.0, s2r = 0.0, s2i = 0.0, pw = 0.0, a1, a2, tone;
-        int64_t k0 = base - (L - 1) + i;
-        for (j = 0; j < L; j++) {
+        int k = (int) (((base - (L - 1) + i) % 160 + 160) % 160);
+        for (j = 0; j < L; j++, k = k == 159 ? 0 : k + 1) {
             double v = xx[i + j];
-            int k = (int) (((k0 + j) % 160 + 160) % 160);
             s1r += v * E1_RE[k];
             s1i += v * E1_IM[k];
             s2r += v * E2_RE[k];
