@@ -11,7 +11,7 @@ from trunkline.dsp.level import dbm0_to_power
 
 from .modem_dsp import Bits, ComplexArray, Scrambler1823
 from .modem_tx import ModemTxBase
-from .v17_kernel import RxKernel, TxKernel, run_rx
+from .v17_kernel import CHUNK, RxKernel, TxKernel, run_rx
 
 # Constellations (ITU V.17 figures 2-5, the same as V.32bis). Each group of 8 points (bits 6..3 fixed)
 # is two orbits under 90 degree rotation; listed are the points with low bits 000 and 001, the others
@@ -185,6 +185,7 @@ class V17Rx:
                                (long_reg, short_reg), 2.0 * dbm0_to_power(self.on_dbm0),
                                2.0 * dbm0_to_power(self.off_dbm0))
         self._fed: bool | None = None   # busy before this block, while a bank has fed it (see prefeed)
+        self._held: list[Bits] = []     # bits of a long rx() taken out of the kernel chunk by chunk
 
     @property
     def trained(self) -> bool:
@@ -211,10 +212,15 @@ class V17Rx:
     def reset(self) -> None:
         """Forget the current reception and wait for the next training."""
         self.kernel.reset()
+        self._held = []
 
     def take_bits(self) -> Bits:
         """Data bits (uint8 0/1) received since the last call; only after training succeeded."""
-        return self.kernel.take()
+        if not self._held:
+            return self.kernel.take()
+        out = np.concatenate(self._held + [self.kernel.take()])
+        self._held = []
+        return out
 
     def prefeed(self) -> None:
         """A bank is about to feed this block (run_rx over its sessions): the next rx() only marks it taken."""
@@ -235,4 +241,8 @@ class V17Rx:
             if not np.issubdtype(x.dtype, np.integer):
                 raise TypeError("rx wants int16 samples")
             x = x.astype(np.int16)
-        run_rx([self.kernel], x[None, :])
+        for a in range(0, len(x), CHUNK):   # the kernel's output buffer holds one chunk's bits
+            run_rx([self.kernel], x[None, a:a + CHUNK])
+            bits = self.kernel.take()
+            if len(bits):
+                self._held.append(bits)

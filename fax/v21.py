@@ -81,11 +81,15 @@ class V21Rx:
         self.r = r
         self._hdlc: HDLCDecoder | None = None
         self.fed = False   # a bank has run this block already (rx() is then a no-op)
+        self._held: list[NDArray[np.uint8]] = []            # output of a long rx(), taken chunk by chunk
+        self._held_frames: list[tuple[bytes, bool]] = []
         lib.fb_v21_reset(r)
 
     def reset(self) -> None:
         """Drop all state (carrier, clock, pending bits); an attached HDLC decoder keeps its own."""
         lib.fb_v21_reset(self.r)
+        self._held = []
+        self._held_frames = []
 
     @property
     def carrier(self) -> bool:
@@ -110,27 +114,36 @@ class V21Rx:
         x = np.asarray(samples)
         if x.dtype != np.int16:
             x = np.clip(np.asarray(x, dtype=np.float64), -32768, 32767).astype(np.int16)
-        run_v21([self], x[None, :])
+        for a in range(0, len(x), CHUNK):   # the kernel's output buffers hold one chunk's bits and frames
+            run_v21([self], x[None, a:a + CHUNK])
+            if self._hdlc is not None:
+                frames = self.take_frames()      # takes the held frames too
+                self._held_frames = frames
+            elif self.r.nbits:
+                bits = self.take_bits()          # takes the held bits too
+                self._held = [bits]
 
     def take_bits(self) -> NDArray[np.uint8]:
         """Bits demodulated since the last call (uint8 0/1)."""
         n = int(self.r.nbits)
-        if not n:
-            return np.zeros(0, dtype=np.uint8)
         out = np.frombuffer(ffi.buffer(self.r.bits, n), dtype=np.uint8).copy()
         self.r.nbits = 0
+        if self._held:
+            out = np.concatenate(self._held + [out])
+            self._held = []
         return out
 
     def take_frames(self) -> list[tuple[bytes, bool]]:
         """Frames the attached HDLC decoder completed since the last call: (data without FCS, crc_ok)."""
         nf = int(self.r.nframes)
+        held, self._held_frames = self._held_frames, []
         if not nf or self._hdlc is None:
-            return []
+            return held
         raw = ffi.buffer(self.r.frames, int(self.r.fused))[:]
         lens = list(self.r.flen[0:nf])
         self.r.nframes = 0
         self.r.fused = 0
-        return self._hdlc.check_frames(raw, lens)
+        return held + self._hdlc.check_frames(raw, lens)
 
 
 def run_v21(receivers: list[V21Rx], audio: NDArray[np.int16]) -> None:

@@ -144,3 +144,18 @@ def test_run_rx_and_run_v21_are_the_single_receivers():
         alone_heard += single_dec.put_bits(single.take_bits())
     assert heard == [[(frames[0], True)], [(frames[1], True)], []]
     assert alone_heard == heard[0]
+
+
+def test_receivers_keep_every_bit_of_one_long_rx_call():
+    """A bank of one fed seconds of audio in one rx() call (the kernel runs it chunk by chunk) loses no bits."""
+    rng = np.random.default_rng(9)
+    bits = rng.integers(0, 2, 14400 * 3).astype(np.uint8)
+    rx = V17Rx(14400)
+    rx.rx(our_tx_signal("v17", 14400, bits))
+    assert np.array_equal(rx.take_bits()[:len(bits)], bits) and rx.trained
+    v21_bits = rng.integers(0, 2, 1500).astype(np.uint8)
+    tx = V21Tx()
+    tx.send_bits(v21_bits)
+    v21 = V21Rx()
+    v21.rx(np.concatenate([np.zeros(800, np.int16), tx.tx(int(1500 * 80 / 3) + 200)]))
+    assert np.array_equal(v21.take_bits()[:1500], v21_bits)
