@@ -381,7 +381,6 @@ class ModemRxBase:
                         self.pos = self.align_len
                         self.state = KNOWN
                         self.hist = []
-                        self.on_aligned()
                         return
                 if len(self.hist) > 4 * self.align_len:
                     del self.hist[:-self.align_len]
@@ -396,10 +395,6 @@ class ModemRxBase:
                 return
             self.state = DATA
             self.start_data()
-            for zz in self.replay():
-                pt, line = self.data_symbol(zz)
-                if line is not None:
-                    self._line.append(line)
         if self.state == DATA:
             pt, line = self.data_symbol(z)
             eq.update(z, pt, self.mu_data, self.kp_data, self.ki_data)
@@ -409,18 +404,11 @@ class ModemRxBase:
     # -- hooks with defaults ---------------------------------------------------------------------
     ones_skip = 0
 
-    def on_aligned(self) -> None:
-        """Called when the known training pattern has been found."""
-
     def train_target(self, pos: int, z: complex) -> complex | None:
         """Known training symbol at position pos after the alternation, or None when data mode starts."""
         if pos < len(self.train_syms):
             return self.train_syms[pos]   # a numpy complex128, itself a complex
         return None
-
-    def replay(self) -> list[complex]:
-        """Symbols already equalised that belong to the data phase (V.17 short train)."""
-        return []
 
     # -- what each modem provides ------------------------------------------------------------------
     def start_data(self) -> None:
