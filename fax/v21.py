@@ -1,6 +1,6 @@
 """V.21 channel 2 FSK modem (300 bit/s, mark 1650 Hz = 1, space 1850 Hz = 0) for T.30 control frames.
 
-8 kHz int16 audio. The transmitter is continuous-phase FSK; the receiver (in C, fax/kernel/faxrx.c) is a
+8 kHz int16 audio. The transmitter is continuous-phase FSK; the receiver (in C, fax/kernel/v21rx.c) is a
 non-coherent quadrature correlator over one bit period with a transition-tracking bit clock.
 """
 from __future__ import annotations
@@ -69,7 +69,7 @@ class V21Tx:
 
 class V21Rx:
     """V.21 ch2 receiver: rx(samples) demodulates; take_bits() returns bits received while carrier was present.
-    The demodulator runs in the C kernel (fax/kernel/faxrx.c); a fax bank runs all its sessions' receivers in
+    The demodulator runs in the C kernel (fax/kernel/v21rx.c); a fax bank runs all its sessions' receivers in
     one kernel call per tick (run_v21). With an HDLC decoder attached (attach_hdlc), the bits go straight
     into it in the kernel and take_frames() gives the frames."""
 
