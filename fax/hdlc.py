@@ -168,11 +168,19 @@ class HDLCDecoder:
                              cap, ffi.from_buffer("int[]", lens), len(lens))
         if nf == 0:
             return []
+        return self.check_frames(buf.tobytes(), lens[:nf].tolist())
+
+    @property
+    def state(self) -> Any:
+        """The kernel's receiver state (fb_hdlc_t *), for a demodulator that deframes in the kernel."""
+        return self._h
+
+    def check_frames(self, raw: bytes, lens: list[int]) -> list[tuple[bytes, bool]]:
+        """Frames (FCS included) packed one after the other in raw, lengths in lens -> [(data, crc_ok)]."""
         fcs_len = 4 if self.fcs32 else 2
         out = []
         pos = 0
-        raw = buf.tobytes()
-        for ln in lens[:nf].tolist():
+        for ln in lens:
             frame = raw[pos:pos + ln]
             pos += ln
             ok = check_crc32(frame) if self.fcs32 else check_crc16(frame)

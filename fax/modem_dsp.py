@@ -130,7 +130,8 @@ _PHASES = 256
 _TABLE: FloatArray | None = None
 
 
-def _interp_table(ntaps: int) -> FloatArray:
+def interp_table(ntaps: int) -> FloatArray:
+    """Fractional-delay weights for 257 phases of a sample (257, ntaps), computed once."""
     global _TABLE
     if _TABLE is None:
         _TABLE = _interp_weights(np.arange(_PHASES + 1) / _PHASES, ntaps)
@@ -201,7 +202,7 @@ class FrontEnd:
         t = np.asarray(times, dtype=np.float64)
         fl = np.floor(t)
         frac = t - fl
-        w = _interp_table(self.INTERP)[np.rint(frac * _PHASES).astype(np.int64)]
+        w = interp_table(self.INTERP)[np.rint(frac * _PHASES).astype(np.int64)]
         half = self.INTERP // 2
         idx = (fl.astype(np.int64) - self.base)[:, None] + np.arange(-half + 1, half + 1)[None, :]
         idx = np.clip(idx, 0, len(self.buf) - 1)

@@ -1,5 +1,6 @@
 """The fax modems' common receiver state machine: carrier detect, lock on the alternating training
-segment, equaliser training on the known pattern, then data mode (each modem decides symbols and bits)."""
+segment, equaliser training on the known pattern, then data mode (each modem decides symbols and bits).
+V.29 and V.27ter run it here; the V.17 receiver runs the same state machine in C (fax/kernel/faxrx.c)."""
 from __future__ import annotations
 
 import math
@@ -43,7 +44,7 @@ class ModemRxBase:
     kp_data, ki_data = 0.03, 0.0005
     max_train_symbols = 600
     min_line_ratio = 0.05
-    block_data: bool | str = True  # data mode per block (True), per symbol (False) or "hybrid" (V.17)
+    block_data = True  # data mode per block (True) or per symbol (False)
 
     # set by each modem
     alt_points: tuple[complex, complex]      # the two points of the alternating segment
@@ -83,6 +84,11 @@ class ModemRxBase:
     def reset(self) -> None:
         """Forget the current reception and wait for the next training."""
         self._reset_state()
+
+    @property
+    def busy(self) -> bool:
+        """Trained and receiving: image data on the line."""
+        return bool(self.trained and self.carrier)
 
     def take_bits(self) -> Bits:
         """Data bits (uint8 0/1) received since the last call; only after training succeeded."""
@@ -256,9 +262,7 @@ class ModemRxBase:
         nrms = np.sum((grid * gridc).real, axis=1).tolist()
         self.t_next = self.t_next + nsym * self.sps
         self._line = []
-        if self.state == DATA and self.block_data == "hybrid":
-            self._data_hybrid(grid, gridc, nrms)
-        elif self.state == DATA and self.block_data:
+        if self.state == DATA and self.block_data:
             self._data_block(grid, gridc, nrms)
         else:
             for i in range(nsym):
@@ -303,36 +307,6 @@ class ModemRxBase:
         eq.freq += 0.5 * b
         eq.phase = float(ph[-1]) + 0.5 * a if n else eq.phase
         eq.rot = complex(math.cos(-eq.phase), math.sin(-eq.phase))
-
-    def _data_hybrid(self, grid, gridc, nrms):
-        """Data mode with the equaliser fixed inside the block (block LMS at its end) but the carrier
-        loop and the decisions symbol by symbol (used by V.17, whose Viterbi is sequential anyway)."""
-        eq = self.eq
-        n = len(grid)
-        y = (grid @ eq.w).tolist()
-        errs = np.zeros(n, dtype=complex)
-        phase, freq = eq.phase, eq.freq
-        kp, ki = self.kp_data, self.ki_data
-        cos, sin = math.cos, math.sin
-        for i in range(n):
-            rot = complex(cos(phase), -sin(phase))
-            z = y[i] * rot
-            pt, line = self.data_symbol(z)
-            if line is not None and len(line):
-                self._line.append(line)
-            pt = complex(pt)
-            err = pt - z
-            errs[i] = err * rot.conjugate()
-            mag = pt.real * pt.real + pt.imag * pt.imag
-            pe = (z.imag * pt.real - z.real * pt.imag) / mag if mag > 0 else 0.0
-            pe = 0.5 if pe > 0.5 else (-0.5 if pe < -0.5 else pe)
-            freq += ki * pe
-            phase += freq + kp * pe
-            if self.state != DATA:
-                break
-        eq.w += (self.mu_data / (float(np.mean(nrms)) + 1e-9)) * (errs @ gridc)
-        eq.phase, eq.freq = phase, freq
-        eq.rot = complex(math.cos(-phase), math.sin(-phase))
 
     def data_block(self, z: ComplexArray) -> tuple[ComplexArray, Bits | None]:
         """Data-mode decisions for an array of symbols: (decided points array, line bits or None)."""
@@ -407,7 +381,6 @@ class ModemRxBase:
                         self.pos = self.align_len
                         self.state = KNOWN
                         self.hist = []
-                        self.on_aligned()
                         return
                 if len(self.hist) > 4 * self.align_len:
                     del self.hist[:-self.align_len]
@@ -422,10 +395,6 @@ class ModemRxBase:
                 return
             self.state = DATA
             self.start_data()
-            for zz in self.replay():
-                pt, line = self.data_symbol(zz)
-                if line is not None:
-                    self._line.append(line)
         if self.state == DATA:
             pt, line = self.data_symbol(z)
             eq.update(z, pt, self.mu_data, self.kp_data, self.ki_data)
@@ -435,18 +404,11 @@ class ModemRxBase:
     # -- hooks with defaults ---------------------------------------------------------------------
     ones_skip = 0
 
-    def on_aligned(self) -> None:
-        """Called when the known training pattern has been found."""
-
     def train_target(self, pos: int, z: complex) -> complex | None:
         """Known training symbol at position pos after the alternation, or None when data mode starts."""
         if pos < len(self.train_syms):
             return self.train_syms[pos]   # a numpy complex128, itself a complex
         return None
-
-    def replay(self) -> list[complex]:
-        """Symbols already equalised that belong to the data phase (V.17 short train)."""
-        return []
 
     # -- what each modem provides ------------------------------------------------------------------
     def start_data(self) -> None:

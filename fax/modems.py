@@ -15,11 +15,14 @@ Behaviour worth knowing for T.30:
 - Receivers ignore silence, noise, CED and V.21 signals (no false training)."""
 from __future__ import annotations
 
-from .modem_rx import ModemRxBase as ModemRx
+from .modem_rx import ModemRxBase
 from .modem_tx import ModemTxBase as ModemTx
 from .v17 import V17Rx, V17Tx
 from .v27ter import V27terRx, V27terTx
 from .v29 import V29Rx, V29Tx
+
+#: a modem receiver: the Python state machine (V.27ter, V.29) or the C V.17 receiver
+ModemRx = ModemRxBase | V17Rx
 
 __all__ = ["RATES", "ModemRx", "ModemTx", "make_rx", "make_tx"]
 

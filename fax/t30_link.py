@@ -84,6 +84,7 @@ class T30Link:
         self.now = 0
         self.v21rx = V21Rx()
         self.hdlc_rx = hdlc.HDLCDecoder()
+        self.v21rx.attach_hdlc(self.hdlc_rx)    # V.21 bits are deframed in the kernel
         self.src: _Source | None = None
         self._transmitting = False
         self.frames: list[bytes] = []          # complete control frames received, not yet consumed
@@ -106,24 +107,30 @@ class T30Link:
             out = np.concatenate([out, np.zeros(n - len(out), np.int16)])
         return out
 
-    def rx(self, samples: NDArray[np.int16]) -> None:
-        """Demodulate received samples (V.21 frames, image modem) and count their time."""
+    def v21_listening(self) -> V21Rx | None:
+        """The V.21 receiver if it is to hear this block: idle while image data is on the line (saves its cost),
+        reset when it comes back."""
         hs = self.hsrx
-        bits: NDArray[np.uint8] | tuple[()]
-        if hs is not None and hs.trained and hs.carrier:
-            bits = ()  # image data on the line: V.21 is idle (saves its cost per block)
+        if hs is not None and hs.busy:
             self._v21_skipped = True
-        else:
-            if self._v21_skipped:
-                self.v21rx.reset()
-                self._v21_skipped = False
-            self.v21rx.rx(samples)
-            bits = self.v21rx.take_bits()
-        if len(bits):
-            for fr, ok in self.hdlc_rx.put_bits(bits):
-                if ok and not self._transmitting and len(fr) >= 3 and fr[0] == 0xFF:
-                    self.frames.append(fr)
-                    self.note(f"rx {frame_text(fr)}")
+            return None
+        if self._v21_skipped:
+            self.v21rx.reset()
+            self._v21_skipped = False
+        return self.v21rx
+
+    def rx(self, samples: NDArray[np.int16]) -> None:
+        """Demodulate received samples (V.21 frames, image modem) and count their time. A fax bank may have
+        run the demodulators of this block already (V21Rx.fed, V17Rx.prefeed): only their output is taken."""
+        v21 = self.v21rx
+        if not v21.fed:
+            listening = self.v21_listening()
+            if listening is not None:
+                listening.rx(samples)
+        for fr, ok in v21.take_frames():
+            if ok and not self._transmitting and len(fr) >= 3 and fr[0] == 0xFF:
+                self.frames.append(fr)
+                self.note(f"rx {frame_text(fr)}")
         if self.hsrx is not None:
             self.hsrx.rx(samples)
         self.now += len(samples)

@@ -3,15 +3,15 @@ long and short training; the receiver decodes the 8-state trellis code with a Vi
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from trunkline.dsp.level import dbm0_to_power
+
 from .modem_dsp import Bits, ComplexArray, Scrambler1823
-from .modem_rx import ModemRxBase
 from .modem_tx import ModemTxBase
-from .v17_kernel import RxKernel, TxKernel
+from .v17_kernel import CHUNK, RxKernel, TxKernel, run_rx
 
 # Constellations (ITU V.17 figures 2-5, the same as V.32bis). Each group of 8 points (bits 6..3 fixed)
 # is two orbits under 90 degree rotation; listed are the points with low bits 000 and 001, the others
@@ -147,88 +147,102 @@ def _slicer_grid(bit_rate: int) -> list[list[int]]:
     return np.argmin(np.abs(zz[:, :, None] - constellation(bit_rate)[None, None, :]), axis=2).tolist()
 
 
-class V17Rx(ModemRxBase):
-    """V.17 receiver at 7200-14400 bit/s; recognises long and short training by itself."""
+@functools.lru_cache(maxsize=None)
+def _subset_grid(bit_rate: int) -> NDArray[np.int16]:
+    """Nearest point of each of the 8 trellis subsets (indexes = subset mod 8) on the slicer's grid:
+    (89 * 89 * 8,) int16, read-only."""
+    axis = np.arange(89) / 4.0 - 11.0
+    zz = (axis[:, None] + 1j * axis[None, :]).ravel()
+    pts = constellation(bit_rate)
+    out = np.zeros((len(zz), 8), dtype=np.int16)
+    for c in range(8):
+        idx = np.arange(c, len(pts), 8)
+        out[:, c] = idx[np.argmin(np.abs(zz[:, None] - pts[idx][None, :]), axis=1)]
+    flat = out.ravel()
+    flat.flags.writeable = False
+    return flat
+
+
+class V17Rx:
+    """V.17 receiver at 7200-14400 bit/s; recognises long and short training by itself. The whole receiver
+    runs in the C kernel (fax/kernel/faxrx.c, the state machine of modem_rx.ModemRxBase); a fax bank feeds
+    all its sessions' receivers in one kernel call per tick (`prefeed`)."""
 
     baud = 2400
-    carrier = 1800
-    alpha = 0.25
-    max_train_symbols = 900
-    block_data: bool | str = "hybrid"  # per-symbol carrier loop keeps 14400 bit/s working down to ~25 dB SNR
+    on_dbm0 = -40.0
+    off_dbm0 = -45.0
 
     def __init__(self, bit_rate: int = 14400) -> None:
         _check(bit_rate)
         self.bit_rate = bit_rate
         self.bits_per_symbol = BITS_PER_SYMBOL[bit_rate]
         self.points = constellation(bit_rate)
-        self.alt_points = (ABCD[0], ABCD[1])
-        self.label_points = ABCD
-        self.long_syms, self.long_reg = training(False)
-        self.short_syms, self.short_reg = training(True)
-        self.train_syms = self.long_syms
-        self.train_labels = np.array([int(np.argmin(np.abs(ABCD - s))) for s in self.long_syms[:64]])
-        self.rotations = (1 + 0j, 1j, -1 + 0j, -1j)
-        self.ones_bits = SEG_ONES * self.bits_per_symbol
-        self.spacing = float(np.min(np.abs(self.points[1:] - self.points[0])))
-        self.kernel = RxKernel(self.points, _slicer_grid(bit_rate), self.bits_per_symbol, self.kp_data,
-                               self.ki_data)
-        super().__init__()
+        long_syms, long_reg = training(False)
+        _, short_reg = training(True)
+        labels = np.array([int(np.argmin(np.abs(ABCD - s))) for s in long_syms[:64]])
+        self.kernel = RxKernel(self.points, _slicer_grid(bit_rate), _subset_grid(bit_rate), self.bits_per_symbol,
+                               long_syms, labels,
+                               (long_reg, short_reg), 2.0 * dbm0_to_power(self.on_dbm0),
+                               2.0 * dbm0_to_power(self.off_dbm0))
+        self._fed: bool | None = None   # busy before this block, while a bank has fed it (see prefeed)
+        self._held: list[Bits] = []     # bits of a long rx() taken out of the kernel chunk by chunk
 
-    def on_aligned(self) -> None:
-        """Training pattern found: long or short training is decided at the end of the short CDBA segment."""
-        self.mode: str | None = None
-        self.pending: list[complex] = []
+    @property
+    def trained(self) -> bool:
+        """True once the current reception's training (and its scrambled ones) succeeded."""
+        return bool(self.kernel.r.trained)
 
-    def train_target(self, pos: int, z: complex) -> complex | None:
-        """The expected training symbol at pos; None once data starts (after a short or a long training)."""
-        if self.mode is None and pos >= SEG_CDBA_SHORT:
-            exp = self.long_syms[pos]
-            if abs(z - exp) < 0.35 * self.spacing + 0.15 * abs(exp):
-                self.pending.append(z)
-                if len(self.pending) >= 8:
-                    self.mode = "long"
-                    self.pending = []
-                return exp
-            self.mode = "short"
-            return None
-        if self.mode == "short":
-            return None
-        if pos < len(self.long_syms):
-            return self.long_syms[pos]
-        return None
+    @property
+    def carrier(self) -> bool:
+        """True while a carrier is detected."""
+        return bool(self.kernel.r.carrier)
 
-    def replay(self) -> list[complex]:
-        """The symbols of a short training's data phase already equalised."""
-        out, self.pending = self.pending, []
+    @property
+    def signal_lost(self) -> bool:
+        """True once a trained reception's carrier dropped (until the next training or reset)."""
+        return bool(self.kernel.r.signal_lost)
+
+    @property
+    def busy(self) -> bool:
+        """Trained and receiving (image data on the line) before the block now being handled."""
+        if self._fed is not None:
+            return self._fed
+        return self.trained and self.carrier
+
+    def reset(self) -> None:
+        """Forget the current reception and wait for the next training."""
+        self.kernel.reset()
+        self._held = []
+
+    def take_bits(self) -> Bits:
+        """Data bits (uint8 0/1) received since the last call; only after training succeeded."""
+        if not self._held:
+            return self.kernel.take()
+        out = np.concatenate(self._held + [self.kernel.take()])
+        self._held = []
         return out
 
-    def start_data(self) -> None:
-        """Descrambler and differential decoder for the training that was received."""
-        reg = self.short_reg if self.mode == "short" else self.long_reg
-        self.scr = Scrambler1823(reg)
-        expect = Scrambler1823(reg).scramble([1] * self.bits_per_symbol)
-        self.kernel.reset(expect[0] | (expect[1] << 1))
+    def prefeed(self) -> None:
+        """A bank is about to feed this block (run_rx over its sessions): the next rx() only marks it taken."""
+        self._fed = self.trained and self.carrier
 
-    def data_symbol(self, z: complex) -> tuple[complex, Bits | None]:
-        """The nearest point (for the loops) and the line bits the Viterbi decoder has made final."""
-        near, line = self.kernel.push(z)
-        return self.points[near], line
+    def fed(self) -> None:
+        """The block fed by the bank has been handled."""
+        self._fed = None
 
-    def descramble(self, line: Bits) -> Bits:
-        """Data bits from line bits (1 + x^-18 + x^-23)."""
-        return self.scr.descramble(line)
-
-    def _data_hybrid(self, grid, gridc, nrms):
-        """V.17 data mode over a block: equaliser fixed in the block (block LMS at its end), carrier loop
-        per symbol on grid-slicer decisions and the Viterbi decoder (the C kernel)."""
-        eq = self.eq
-        errs, line, phase, freq = self.kernel.block(grid @ eq.w, eq.phase, eq.freq)
-        eq.w += (self.mu_data / (float(np.mean(nrms)) + 1e-9)) * (errs @ gridc)
-        eq.phase, eq.freq = phase, freq
-        eq.rot = complex(math.cos(-phase), math.sin(-phase))
-        if len(line):
-            self._line.append(line)
-
-    def flush(self) -> Bits:
-        """The bits of the symbols the Viterbi decoder still holds."""
-        return self.kernel.flush()
+    def rx(self, samples: ArrayLike) -> None:
+        """Feed received int16 audio (any length); a no-op for the block a bank has already fed."""
+        if self._fed is not None:
+            return
+        x = np.asarray(samples)
+        if x.ndim != 1:
+            raise ValueError("rx wants a 1-D int16 array")
+        if x.dtype != np.int16:
+            if not np.issubdtype(x.dtype, np.integer):
+                raise TypeError("rx wants int16 samples")
+            x = x.astype(np.int16)
+        for a in range(0, len(x), CHUNK):   # the kernel's output buffer holds one chunk's bits
+            run_rx([self.kernel], x[None, a:a + CHUNK])
+            bits = self.kernel.take()
+            if len(bits):
+                self._held.append(bits)

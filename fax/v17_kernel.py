@@ -1,6 +1,6 @@
-"""The V.17 modem's per-symbol recursions in C (fax/kernel/faxbank.c): the transmitter's symbol source
-and shaping, the receiver's data-mode carrier loop, slicer and trellis decoder. One state per modem;
-the fax bank hands the states of many sessions to one kernel call per tick."""
+"""The V.17 modem in C (fax/kernel/faxbank.c, faxrx.c): the transmitter's symbol source and shaping, and
+the whole receiver (front end, timing, training, carrier loop, slicer, trellis decoder). One state per
+modem; the fax bank hands the states of many sessions to one kernel call per tick."""
 from __future__ import annotations
 
 import math
@@ -11,13 +11,18 @@ from numpy.typing import NDArray
 
 from trunkline.fax._faxbank import ffi, lib
 
-from .modem_dsp import FS, Bits, ComplexArray
+from .modem_dsp import FS, Bits, ComplexArray, FrontEnd, interp_table, rrc
 
-__all__ = ["TxKernel", "RxKernel", "run_tx", "ffi", "lib"]
+__all__ = ["TxKernel", "RxKernel", "run_tx", "run_rx", "ffi", "lib"]
 
 MAXTAPS = 16
 MAXPHASE = 10
 LOMAX = 80
+RXH = 64        # FB_RXH: matched filter taps
+CHUNK = 512     # FB_RXCHUNK: samples per receiver per kernel call
+BAUD = 2400
+CARRIER = 1800
+SEG_ONES = 48   # symbols of scrambled ones before the data
 
 
 def _interleaved(z: ComplexArray) -> NDArray[np.float64]:
@@ -87,50 +92,75 @@ def run_tx(kernels: list[TxKernel], n: int) -> NDArray[np.int16]:
 
 
 class RxKernel:
-    """The C state of one V.17 receiver's data mode: carrier loop, grid slicer, trellis decoder, bit mapping."""
+    """The C state of one whole V.17 receiver (fax/kernel/faxrx.c): front end (mixing, matched filter,
+    in-band power), carrier detect, symbol timing, training (ABAB lock, CDBA search, long/short training)
+    and data mode (carrier loop, slicer, trellis decoder, descrambler, the check of the scrambled ones)."""
 
-    def __init__(self, points: ComplexArray, grid: list[list[int]], bits_per_symbol: int,
-                 kp: float, ki: float) -> None:
-        r: Any = ffi.new("fb_v17rx_t *")
+    def __init__(self, points: ComplexArray, grid: list[list[int]], sgrid: NDArray[np.int16], bits_per_symbol: int,
+                 train: ComplexArray,
+                 labels: NDArray[np.int64], regs: tuple[int, int], on_lin: float, off_lin: float) -> None:
+        r: Any = ffi.new("fb_rx17_t *")
         self.r = r
+        h = rrc(0.25, FS / BAUD, 8)
+        h = h / np.sum(h)
+        if len(h) > RXH:
+            raise ValueError("matched filter too long for the kernel")
+        r.nh = len(h)
+        ffi.memmove(r.h, np.ascontiguousarray(h).tobytes(), 8 * len(h))
+        period = FS // math.gcd(CARRIER, FS)
+        lo = np.exp(-2j * np.pi * CARRIER * np.arange(period) / FS)
+        r.lo_period = period
+        ffi.memmove(r.lo_re, np.ascontiguousarray(lo.real).tobytes(), 8 * period)
+        ffi.memmove(r.lo_im, np.ascontiguousarray(lo.imag).tobytes(), 8 * period)
+        period = FS // math.gcd(BAUD, FS)
+        tp = np.exp(-2j * np.pi * BAUD * np.arange(period) / FS)
+        r.tp_period = period
+        ffi.memmove(r.tp_re, np.ascontiguousarray(tp.real).tobytes(), 8 * period)
+        ffi.memmove(r.tp_im, np.ascontiguousarray(tp.imag).tobytes(), 8 * period)
+        r.sps = FS / BAUD
+        r.on_lin, r.off_lin = on_lin, off_lin
+        self._itab = np.ascontiguousarray(interp_table(FrontEnd.INTERP))
+        r.itab = ffi.from_buffer("double[]", self._itab)
+        self._train = _interleaved(train)
+        r.train = ffi.from_buffer("double[]", self._train)
+        r.ntrain = len(train)
+        self._labels = np.ascontiguousarray(labels, dtype=np.int8)
+        r.labels = ffi.from_buffer("int8_t[]", self._labels)
+        r.spacing = float(np.min(np.abs(points[1:] - points[0])))
+        r.long_reg, r.short_reg = regs
+        r.ones_bits = SEG_ONES * bits_per_symbol
+        v = r.vit
         self._points = _interleaved(points)
         self._grid = np.ascontiguousarray(np.asarray(grid, dtype=np.int16).ravel())
-        r.points = ffi.from_buffer("double[]", self._points)
-        r.npoints = len(points)
-        r.grid = ffi.from_buffer("int16_t[]", self._grid)
-        r.bps = bits_per_symbol
-        r.kp, r.ki = kp, ki
-        self._buf = np.zeros(64 * 8, dtype=np.uint8)
-        self._pbuf = ffi.from_buffer("uint8_t[]", self._buf)
-        self._nb = ffi.new("int *")
-        lib.fb_v17_reset(r)
+        v.points = ffi.from_buffer("double[]", self._points)
+        v.npoints = len(points)
+        v.grid = ffi.from_buffer("int16_t[]", self._grid)
+        self._sgrid = sgrid
+        v.sgrid = ffi.from_buffer("int16_t[]", sgrid)
+        v.bps = bits_per_symbol
+        lib.fb_rx17_reset(r)
 
-    def reset(self, q0: int) -> None:
-        """A new reception: trellis from state 0; q0 = the low two line bits of the first symbol of ones."""
-        lib.fb_v17_reset(self.r)
-        self.r.q0 = q0
+    def reset(self) -> None:
+        """Forget the reception and its pending bits (the front end keeps running)."""
+        lib.fb_rx17_reset(self.r)
 
-    def push(self, z: complex) -> tuple[int, Bits | None]:
-        """One symbol: (nearest point index, line bits made final or None)."""
-        near = lib.fb_v17_push(self.r, z.real, z.imag, self._pbuf, self._nb)
-        n = self._nb[0]
-        return near, (self._buf[:n].copy() if n else None)
+    def take(self) -> Bits:
+        """Data bits (uint8 0/1) received since the last call."""
+        n = int(self.r.nout)
+        if not n:
+            return np.zeros(0, dtype=np.uint8)
+        out = np.frombuffer(ffi.buffer(self.r.out, n), dtype=np.uint8).copy()
+        self.r.nout = 0
+        return out
 
-    def flush(self) -> Bits:
-        """Line bits of every symbol still held."""
-        n = lib.fb_v17_flush(self.r, self._pbuf)
-        return self._buf[:n].copy()
 
-    def block(self, y: ComplexArray, phase: float, freq: float) -> tuple[ComplexArray, Bits, float, float]:
-        """Data mode over a block of equaliser outputs y: (errors rotated back, line bits, phase, freq)."""
-        m = len(y)
-        r = self.r
-        r.phase, r.freq = phase, freq
-        yy = np.ascontiguousarray(y, dtype=np.complex128)
-        errs = np.empty(m, dtype=np.complex128)
-        bits = np.empty(m * 6 + 64 * 8, dtype=np.uint8)
-        nb = ffi.new("int[1]")
-        lib.fb_v17_rx(ffi.new("fb_v17rx_t *[]", [r]), 1, ffi.from_buffer("double[]", yy),
-                      ffi.new("int[]", [m]), m, ffi.from_buffer("double[]", errs),
-                      ffi.from_buffer("uint8_t[]", bits), nb, len(bits), 0)
-        return errs, bits[:nb[0]], float(r.phase), float(r.freq)
+def run_rx(kernels: list[RxKernel], audio: NDArray[np.int16]) -> None:
+    """Feed each receiver its row of audio (len(kernels), n) int16, every receiver in one kernel call per chunk."""
+    x = np.ascontiguousarray(audio, dtype=np.int16)
+    if not kernels or x.shape[1] == 0:
+        return
+    ptrs = ffi.new("fb_rx17_t *[]", [k.r for k in kernels])
+    n = x.shape[1]
+    for a in range(0, n, CHUNK):
+        part = np.ascontiguousarray(x[:, a:a + CHUNK])
+        lib.fb_rx17_run(ptrs, len(kernels), ffi.from_buffer("int16_t[]", part), part.shape[1], part.shape[1])

@@ -1,22 +1,28 @@
 """V.21 channel 2 FSK modem (300 bit/s, mark 1650 Hz = 1, space 1850 Hz = 0) for T.30 control frames.
 
-8 kHz int16 audio. The transmitter is continuous-phase FSK; the receiver is a non-coherent
-quadrature correlator over one bit period with a transition-tracking bit clock.
+8 kHz int16 audio. The transmitter is continuous-phase FSK; the receiver (in C, fax/kernel/v21rx.c) is a
+non-coherent quadrature correlator over one bit period with a transition-tracking bit clock.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from trunkline.dsp.constants import RATE
 from trunkline.dsp.level import dbm0_to_amplitude
+from trunkline.fax._faxbank import ffi, lib
 
-__all__ = ["V21Tx", "V21Rx", "dbm0_to_amplitude", "RATE", "BAUD"]
+from .hdlc import HDLCDecoder
+
+__all__ = ["V21Tx", "V21Rx", "run_v21", "dbm0_to_amplitude", "RATE", "BAUD"]
 
 BAUD = 300
 MARK_HZ = 1650.0
 SPACE_HZ = 1850.0
 _SPB = RATE / BAUD  # samples per bit, 26.667
+CHUNK = 512  # FB_RXCHUNK: samples per receiver per kernel call
 
 
 class V21Tx:
@@ -61,127 +67,91 @@ class V21Tx:
         return out
 
 
-_L = 27  # correlator length (about one bit)
-_N = np.arange(160)
-_E1 = np.exp(-2j * np.pi * MARK_HZ * _N / RATE)
-_E2 = np.exp(-2j * np.pi * SPACE_HZ * _N / RATE)
-
-
 class V21Rx:
-    """V.21 ch2 receiver: rx(samples) demodulates; take_bits() returns bits received while carrier was present."""
+    """V.21 ch2 receiver: rx(samples) demodulates; take_bits() returns bits received while carrier was present.
+    The demodulator runs in the C kernel (fax/kernel/v21rx.c); a fax bank runs all its sessions' receivers in
+    one kernel call per tick (run_v21). With an HDLC decoder attached (attach_hdlc), the bits go straight
+    into it in the kernel and take_frames() gives the frames."""
 
     def __init__(self, on_dbm0: float = -43.0, off_dbm0: float = -48.0):
         ref = dbm0_to_amplitude(0.0) ** 2 / 2.0
-        self._on = ref * 10 ** (on_dbm0 / 10.0)
-        self._off = ref * 10 ** (off_dbm0 / 10.0)
-        self.reset()
+        r: Any = ffi.new("fb_v21rx_t *")
+        r.on = ref * 10 ** (on_dbm0 / 10.0)
+        r.off = ref * 10 ** (off_dbm0 / 10.0)
+        self.r = r
+        self._hdlc: HDLCDecoder | None = None
+        self.fed = False   # a bank has run this block already (rx() is then a no-op)
+        self._held: list[NDArray[np.uint8]] = []            # output of a long rx(), taken chunk by chunk
+        self._held_frames: list[tuple[bytes, bool]] = []
+        lib.fb_v21_reset(r)
 
     def reset(self) -> None:
-        """Drop all state (carrier, clock, pending bits)."""
-        self._hist = np.zeros(_L - 1)
-        self._n = 0  # absolute sample counter
-        self.carrier = False
-        self.signal_lost = False  # set when the carrier drops; cleared by take_bits
-        self._t_next: float | None = None
-        self._last_d = 0.0
-        self._last_bit = 1
-        self._bits: list[int] = []
-        self._d_tail = np.zeros(0)
+        """Drop all state (carrier, clock, pending bits); an attached HDLC decoder keeps its own."""
+        lib.fb_v21_reset(self.r)
+        self._held = []
+        self._held_frames = []
+
+    @property
+    def carrier(self) -> bool:
+        """True while a V.21 carrier is detected."""
+        return bool(self.r.carrier)
+
+    @property
+    def signal_lost(self) -> bool:
+        """Set when the carrier drops (until reset)."""
+        return bool(self.r.signal_lost)
+
+    def attach_hdlc(self, decoder: HDLCDecoder) -> None:
+        """Deframe in the kernel: demodulated bits go to `decoder` (take_frames), not to take_bits."""
+        self._hdlc = decoder
+        self._hstate = decoder.state   # kept alive while the kernel points at it
+        self.r.hdlc = self._hstate
 
     def rx(self, samples: ArrayLike) -> None:
-        """Demodulate a block of int16 samples."""
-        x = np.asarray(samples, dtype=np.float64)
-        n = len(x)
-        if n == 0:
+        """Demodulate a block of int16 samples (any length); a no-op for a block a bank has run."""
+        if self.fed:
             return
-        if not self.carrier and float(np.dot(x, x)) < self._off * n and float(np.dot(self._hist, self._hist)) < \
-                self._off * len(self._hist):
-            # quiet line and no carrier: nothing to demodulate (fast path)
-            self._hist = x[-(_L - 1):] if n >= _L - 1 else np.concatenate([self._hist, x])[-(_L - 1):]
-            self._last_d = 0.0
-            self._n += n
-            return
-        xx = np.concatenate([self._hist, x])
-        k = (self._n - (_L - 1) + np.arange(len(xx))) % 160
-        m1 = np.concatenate([[0], np.cumsum(xx * _E1[k])])
-        m2 = np.concatenate([[0], np.cumsum(xx * _E2[k])])
-        pw = np.concatenate([[0], np.cumsum(xx * xx)])
-        s1 = m1[_L:] - m1[:-_L]
-        s2 = m2[_L:] - m2[:-_L]
-        pwr = (pw[_L:] - pw[:-_L]) / _L
-        d = np.abs(s1) ** 2 - np.abs(s2) ** 2
-        tone = (np.abs(s1) ** 2 + np.abs(s2) ** 2) * 2 / (_L * _L)  # ~ tone power
-        self._hist = xx[-(_L - 1):]
-        base = self._n
-        # carrier state per sample with hysteresis (only evaluated where it can change)
-        carrier = self.carrier
-        on_mask = (pwr > self._on) & (tone > 0.4 * pwr)
-        off_mask = pwr < self._off
-        car = np.empty(n, dtype=bool)
-        i = 0
-        while i < n:
-            if carrier:
-                j = int(np.argmax(off_mask[i:])) if off_mask[i:].any() else n - i
-                car[i:i + j] = True
-                i += j
-                if i < n:
-                    carrier = False
-                    self.signal_lost = True
-            else:
-                j = int(np.argmax(on_mask[i:])) if on_mask[i:].any() else n - i
-                car[i:i + j] = False
-                i += j
-                if i < n:
-                    carrier = True
-                    self._t_next = base + i + _SPB / 2
-        self.carrier = carrier
-        # transitions (sub-sample)
-        dd = np.concatenate([[self._last_d], d])
-        sg = dd >= 0
-        tk = np.nonzero(sg[1:] != sg[:-1])[0]
-        a = dd[tk]
-        b = dd[tk + 1]
-        tr = base - 1 + tk + a / (a - b)
-        self._last_d = float(d[-1])
-        T = _SPB
-        t_next = self._t_next
-        bits = self._bits
-        ti = 0
-        ntr = len(tr)
-        end = base + n
-        while True:
-            if t_next is None:
-                # wait for carrier and a transition to lock the clock
-                while ti < ntr and not car[min(int(tr[ti]) - base + 1, n - 1)]:
-                    ti += 1
-                if ti >= ntr:
-                    break
-                t_next = tr[ti] + T / 2
-                ti += 1
-                continue
-            while ti < ntr and tr[ti] < t_next:
-                e = tr[ti] - (t_next - T / 2)
-                e = (e + T / 2) % T - T / 2
-                t_next += 0.25 * e
-                ti += 1
-            if t_next >= end:
-                break
-            si = int(round(t_next)) - base
-            if si >= n:
-                break
-            if si < 0:
-                si = 0
-            if car[si]:
-                bits.append(1 if d[si] >= 0 else 0)
-            else:
-                t_next = None
-                continue
-            t_next += T
-        self._t_next = t_next
-        self._n += n
+        x = np.asarray(samples)
+        if x.dtype != np.int16:
+            x = np.clip(np.asarray(x, dtype=np.float64), -32768, 32767).astype(np.int16)
+        for a in range(0, len(x), CHUNK):   # the kernel's output buffers hold one chunk's bits and frames
+            run_v21([self], x[None, a:a + CHUNK])
+            if self._hdlc is not None:
+                frames = self.take_frames()      # takes the held frames too
+                self._held_frames = frames
+            elif self.r.nbits:
+                bits = self.take_bits()          # takes the held bits too
+                self._held = [bits]
 
-    def take_bits(self) -> np.ndarray:
+    def take_bits(self) -> NDArray[np.uint8]:
         """Bits demodulated since the last call (uint8 0/1)."""
-        out = np.array(self._bits, dtype=np.uint8)
-        self._bits = []
+        n = int(self.r.nbits)
+        out = np.frombuffer(ffi.buffer(self.r.bits, n), dtype=np.uint8).copy()
+        self.r.nbits = 0
+        if self._held:
+            out = np.concatenate(self._held + [out])
+            self._held = []
         return out
+
+    def take_frames(self) -> list[tuple[bytes, bool]]:
+        """Frames the attached HDLC decoder completed since the last call: (data without FCS, crc_ok)."""
+        nf = int(self.r.nframes)
+        held, self._held_frames = self._held_frames, []
+        if not nf or self._hdlc is None:
+            return held
+        raw = ffi.buffer(self.r.frames, int(self.r.fused))[:]
+        lens = list(self.r.flen[0:nf])
+        self.r.nframes = 0
+        self.r.fused = 0
+        return held + self._hdlc.check_frames(raw, lens)
+
+
+def run_v21(receivers: list[V21Rx], audio: NDArray[np.int16]) -> None:
+    """Feed each receiver its row of audio (len(receivers), n) int16, all of them in one kernel call per chunk."""
+    x = np.ascontiguousarray(audio, dtype=np.int16)
+    if not receivers or x.shape[1] == 0:
+        return
+    ptrs = ffi.new("fb_v21rx_t *[]", [v.r for v in receivers])
+    for a in range(0, x.shape[1], CHUNK):
+        part = np.ascontiguousarray(x[:, a:a + CHUNK])
+        lib.fb_v21_run(ptrs, len(receivers), ffi.from_buffer("int16_t[]", part), part.shape[1], part.shape[1])

@@ -10,10 +10,11 @@ cdef_from_header = runpy.run_path(os.path.join(HERE, "..", "..", "hw_sim", "cffi
 
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_from_header(os.path.join(HERE, "faxbank.h"), defines=True))
+ffibuilder.cdef(cdef_from_header(os.path.join(HERE, "faxrx.h"), defines=True))
 ffibuilder.set_source(
     "trunkline.fax._faxbank",
-    '#include "faxbank.h"',
-    sources=[os.path.relpath(os.path.join(HERE, "faxbank.c"))],
+    '#include "faxbank.h"\n#include "faxrx.h"',
+    sources=[os.path.relpath(os.path.join(HERE, name)) for name in ("faxbank.c", "faxrx.c", "v21rx.c")],
     include_dirs=[os.path.relpath(HERE)],
     extra_compile_args=["-O2", "-std=c99", "-Wall"],
     libraries=["m"],

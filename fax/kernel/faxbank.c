@@ -175,10 +175,22 @@ static int viterbi_push(fb_v17rx_t *r, double zre, double zim, uint8_t *out, int
     int bpt[8], c, i, n, near = 0;
     double best_all = 0.0;
     double nm[8];
+    const int16_t *cell = NULL;
+    if (r->sgrid) {
+        int gi = (int) ((zre + 11.0) * 4.0 + 0.5), gj = (int) ((zim + 11.0) * 4.0 + 0.5);
+        gi = gi < 0 ? 0 : (gi > 88 ? 88 : gi);
+        gj = gj < 0 ? 0 : (gj > 88 ? 88 : gj);
+        cell = r->sgrid + (gi * 89 + gj) * 8;
+    }
     for (c = 0; c < 8; c++) {
         double bd = 0.0;
         int bi = -1;
-        for (i = c; i < r->npoints; i += 8) {
+        if (cell) {
+            double dx = r->points[2 * cell[c]] - zre, dy = r->points[2 * cell[c] + 1] - zim;
+            bd = dx * dx + dy * dy;
+            bi = cell[c];
+        }
+        for (i = c; !cell && i < r->npoints; i += 8) {
             double dx = r->points[2 * i] - zre, dy = r->points[2 * i + 1] - zim, d = dx * dx + dy * dy;
             if (bi < 0 || d < bd) {
                 bd = d;

@@ -39,7 +39,9 @@ typedef struct {
 /* n samples from each of k transmitters into out (k rows of n int16). */
 void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n);
 
-/* One V.17 receiver in data mode: carrier loop, slicer and the trellis (Viterbi) decoder. */
+/* One V.17 receiver in data mode: carrier loop, slicer and the trellis (Viterbi) decoder. grid: the nearest
+   point of each cell of a 0.25-unit grid over -11..+11 (89 x 89); sgrid (or NULL: a full search): the nearest
+   point of each of the 8 subsets (89 x 89 x 8), for the branch metrics. */
 #define FB_VDEPTH 24
 #define FB_VCHUNK 8
 #define FB_VHIST 64
@@ -58,6 +60,7 @@ typedef struct {
     int y_prev;
     int q0;
     int bps;
+    const int16_t *sgrid;
 } fb_v17rx_t;
 
 /* Run m symbols y (interleaved re, im, equaliser output before derotation) of each of k receivers:

@@ -2,12 +2,14 @@
 drops mid-page, whose peer sends garbage or whose code raises ends with a clear result and never disturbs
 the others."""
 import numpy as np
+from fax_signals import our_tx_signal
 
-from trunkline.fax import FaxBank, FaxEndpoint
+from trunkline.fax import FaxBank, FaxEndpoint, hdlc
 from trunkline.fax.convert import synth_document
 from trunkline.fax.tiff import read_tiff, write_tiff
-from trunkline.fax.v17 import V17Tx
-from trunkline.fax.v17_kernel import run_tx
+from trunkline.fax.v17 import V17Rx, V17Tx
+from trunkline.fax.v17_kernel import run_rx, run_tx
+from trunkline.fax.v21 import V21Rx, V21Tx, run_v21
 
 BLOCK = 160
 
@@ -89,3 +91,71 @@ def test_run_tx_is_the_single_transmitter_signal():
         for row, a in zip(got, alone):
             assert np.array_equal(row, a.tx(BLOCK))
     assert all(a.done for a in alone) and all(b.done for b in banked)
+
+
+def test_run_rx_and_run_v21_are_the_single_receivers():
+    """The bank's receive kernels (every session's V.17 receiver in one call, every V.21 receiver with its HDLC
+    deframing in another) give exactly what each receiver gives on its own, sessions at different speeds and
+    phases (one still silent, one short-trained, one long-trained) side by side."""
+    rng = np.random.default_rng(8)
+    cases = ((14400, False, 0), (9600, True, 3), (7200, False, 7))
+    sigs = []
+    for rate, short, delay in cases:
+        bits = rng.integers(0, 2, 2000).astype(np.uint8)
+        sigs.append((np.concatenate([np.zeros(delay * BLOCK, np.int16),
+                                     our_tx_signal("v17", rate, bits, short_train=short)]), bits))
+    n = max(len(s) for s, _ in sigs)
+    audio = np.zeros((len(sigs), n), np.int16)
+    for i, (s, _) in enumerate(sigs):
+        audio[i, :len(s)] = s
+    alone = [V17Rx(r) for r, _, _ in cases]
+    banked = [V17Rx(r) for r, _, _ in cases]
+    got_a = [[] for _ in cases]
+    got_b = [[] for _ in cases]
+    for t in range(0, n - BLOCK + 1, BLOCK):
+        run_rx([b.kernel for b in banked], audio[:, t:t + BLOCK])
+        for i, (a, b) in enumerate(zip(alone, banked)):
+            a.rx(audio[i, t:t + BLOCK])
+            got_a[i].append(a.take_bits())
+            got_b[i].append(b.take_bits())
+    for i, (_, bits) in enumerate(sigs):
+        ga, gb = np.concatenate(got_a[i]), np.concatenate(got_b[i])
+        assert np.array_equal(ga, gb) and np.array_equal(gb[:len(bits)], bits), i
+        assert banked[i].signal_lost and not banked[i].carrier
+    # V.21: two sessions' frames, one quiet line; the bank's call deframes in the kernel
+    frames = [bytes([0xFF, 0x13, 0x80, i]) for i in range(2)]
+    lines = np.zeros((3, 40 * BLOCK), np.int16)
+    for i, fr in enumerate(frames):
+        tx = V21Tx()
+        tx.send_bits(hdlc.HDLCEncoder().encode([fr], preamble_flags=10, closing_flags=2))
+        lines[i, (5 + 3 * i) * BLOCK:] = np.concatenate([tx.tx(BLOCK) for _ in range(35 - 3 * i)])
+    rxs = [V21Rx() for _ in range(3)]
+    decs = [hdlc.HDLCDecoder() for _ in range(3)]
+    for r, d in zip(rxs, decs):
+        r.attach_hdlc(d)
+    single, single_dec = V21Rx(), hdlc.HDLCDecoder()
+    heard: list[list[tuple[bytes, bool]]] = [[] for _ in range(3)]
+    alone_heard = []
+    for t in range(0, lines.shape[1], BLOCK):
+        run_v21(rxs, lines[:, t:t + BLOCK])
+        for i, r in enumerate(rxs):
+            heard[i] += r.take_frames()
+        single.rx(lines[0, t:t + BLOCK])
+        alone_heard += single_dec.put_bits(single.take_bits())
+    assert heard == [[(frames[0], True)], [(frames[1], True)], []]
+    assert alone_heard == heard[0]
+
+
+def test_receivers_keep_every_bit_of_one_long_rx_call():
+    """A bank of one fed seconds of audio in one rx() call (the kernel runs it chunk by chunk) loses no bits."""
+    rng = np.random.default_rng(9)
+    bits = rng.integers(0, 2, 14400 * 3).astype(np.uint8)
+    rx = V17Rx(14400)
+    rx.rx(our_tx_signal("v17", 14400, bits))
+    assert np.array_equal(rx.take_bits()[:len(bits)], bits) and rx.trained
+    v21_bits = rng.integers(0, 2, 1500).astype(np.uint8)
+    tx = V21Tx()
+    tx.send_bits(v21_bits)
+    v21 = V21Rx()
+    v21.rx(np.concatenate([np.zeros(800, np.int16), tx.tx(int(1500 * 80 / 3) + 200)]))
+    assert np.array_equal(v21.take_bits()[:1500], v21_bits)

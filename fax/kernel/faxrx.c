@@ -1,0 +1,701 @@
+/* Fax bank receive kernels (see faxrx.h; the V.21 receiver is in v21rx.c). The V.17 receiver follows the state machine of
+   fax/modem_rx.py ModemRxBase (search, acquisition on ABAB, decision-directed training until the CDBA
+   pattern is found, data-aided training, data mode) with V17Rx's long/short training detection; its data
+   mode uses the trellis decoder of faxbank.c. */
+#include <math.h>
+#include <string.h>
+#include "faxbank.h"
+#include "faxrx.h"
+
+enum { SEARCH, ACQ, TRAIN, KNOWN, DATA };
+enum { MODE_NONE, MODE_LONG, MODE_SHORT };
+
+#define PI 3.14159265358979323846
+#define HALF_TAPS 8
+#define INTERP 12
+#define PHASES 256
+#define WINDOW 24
+#define SETTLE 6
+#define ALIGN 24
+#define SEG_SHORT 38
+#define MAX_TRAIN 900
+#define MU_TRAIN 0.05
+#define MU_DATA 0.01
+#define KP_TRAIN 0.08
+#define KI_TRAIN 0.003
+#define KP_DATA 0.03
+#define KI_DATA 0.0005
+#define LINE_MAX (FB_RXCHUNK * 2 + 2048)
+
+static const double ABCD_RE[4] = {-6.0, 2.0, 6.0, -2.0};
+static const double ABCD_IM[4] = {-2.0, -6.0, 2.0, 6.0};
+static const double ROT_RE[4] = {1.0, 0.0, -1.0, 0.0};
+static const double ROT_IM[4] = {0.0, 1.0, 0.0, -1.0};
+
+/* per-call scratch: the line bits of one _process (one receiver at a time) */
+typedef struct {
+    int n;
+    uint8_t b[LINE_MAX];
+} line_t;
+
+static double pymod(double a, double m)
+{
+    double r = fmod(a, m);
+    return r < 0 ? r + m : r;
+}
+
+/* the reception state only: the front end keeps running (ModemRxBase._reset_state) */
+void fb_rx17_reset(fb_rx17_t *r)
+{
+    r->carrier = 0;
+    r->trained = 0;
+    r->signal_lost = 0;
+    r->state = SEARCH;
+    r->need_quiet = 0;
+    r->ones_ok = 0;
+    r->ones_n = 0;
+    r->ones_bad = 0;
+    r->mode = MODE_NONE;
+    r->npending = 0;
+    r->nhist = 0;
+    r->sym_count = 0;
+    r->pos = 0;
+    r->has_t = 0;
+    r->has_acq = 0;
+    r->t_next = 0.0;
+    r->acq_start = 0.0;
+    r->rel_off = r->off_lin;
+    r->tm_re = 0.0;
+    r->tm_im = 0.0;
+    r->nout = 0;
+    fb_v17_reset(&r->vit);
+}
+
+/* ---------------------------------------------------------------- front end */
+
+/* mix to baseband, matched filter, in-band power; appended to the buffer (p gets the power of each) */
+static void fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p)
+{
+    int i, j, nh = r->nh;
+    double ere[FB_RXH + FB_RXCHUNK], eim[FB_RXH + FB_RXCHUNK];
+    if (r->len + n > FB_RXBUF) {  /* never expected: keep the newest samples */
+        int drop = r->len + n - FB_RXBUF;
+        memmove(r->bre, r->bre + drop, sizeof(double) * (size_t) (r->len - drop));
+        memmove(r->bim, r->bim + drop, sizeof(double) * (size_t) (r->len - drop));
+        memmove(r->pwr, r->pwr + drop, sizeof(double) * (size_t) (r->len - drop));
+        r->len -= drop;
+        r->base += drop;
+    }
+    /* ext: the last nh - 1 mixed inputs (zre/zim, oldest first) then this block's */
+    for (j = 0; j < nh - 1; j++) {
+        ere[j] = r->zre[j];
+        eim[j] = r->zim[j];
+    }
+    for (i = 0; i < n; i++) {
+        int ph = (int) ((r->n + i) % r->lo_period);
+        double v = 2.0 * x[i];
+        ere[nh - 1 + i] = v * r->lo_re[ph];
+        eim[nh - 1 + i] = v * r->lo_im[ph];
+    }
+    for (i = 0; i < n; i++) {
+        double yre = 0.0, yim = 0.0, e;
+        const double *are = ere + nh - 1 + i, *aim = eim + nh - 1 + i;
+        for (j = 0; j < nh; j++) {
+            yre += r->h[j] * are[-j];
+            yim += r->h[j] * aim[-j];
+        }
+        e = yre * yre + yim * yim;
+        r->pz = r->pz * (1.0 - 1.0 / 24) + e / 24;
+        p[i] = r->pz;
+        r->bre[r->len] = yre;
+        r->bim[r->len] = yim;
+        r->pwr[r->len] = r->pz;
+        r->len++;
+    }
+    for (j = 0; j < nh - 1; j++) {
+        r->zre[j] = ere[n + j];
+        r->zim[j] = eim[n + j];
+    }
+    r->n += n;
+}
+
+static void fe_trim(fb_rx17_t *r, int64_t keep)
+{
+    int64_t drop = keep - r->base;
+    if (drop > 0) {
+        if (drop > r->len)
+            drop = r->len;
+        memmove(r->bre, r->bre + drop, sizeof(double) * (size_t) (r->len - drop));
+        memmove(r->bim, r->bim + drop, sizeof(double) * (size_t) (r->len - drop));
+        memmove(r->pwr, r->pwr + drop, sizeof(double) * (size_t) (r->len - drop));
+        r->len -= (int) drop;
+        r->base += drop;
+    }
+}
+
+static int64_t fe_end(const fb_rx17_t *r)
+{
+    return r->base + r->len;
+}
+
+static void timing_phasor(const fb_rx17_t *r, int64_t start, int64_t stop, double *cre, double *cim)
+{
+    int64_t a = (start > r->base ? start : r->base) - r->base;
+    int64_t b = (stop < fe_end(r) ? stop : fe_end(r)) - r->base, i;
+    double sre = 0.0, sim = 0.0;
+    for (i = a; i < b; i++) {
+        double e = r->bre[i] * r->bre[i] + r->bim[i] * r->bim[i];
+        int k = (int) ((i + r->base) % r->tp_period);
+        sre += e * r->tp_re[k];
+        sim += e * r->tp_im[k];
+    }
+    *cre = sre;
+    *cim = sim;
+}
+
+static double centre_from_phasor(const fb_rx17_t *r, double cre, double cim)
+{
+    return pymod(-atan2(cim, cre) / (2 * PI) * r->sps, r->sps);
+}
+
+/* interpolated baseband at absolute fractional time t */
+static void fe_sample(const fb_rx17_t *r, double t, double *ore, double *oim)
+{
+    double fl = floor(t), sre = 0.0, sim = 0.0;
+    int ph = (int) nearbyint((t - fl) * PHASES), j;
+    const double *w = r->itab + ph * INTERP;
+    int64_t i0 = (int64_t) fl - r->base - INTERP / 2 + 1;
+    if (r->len == 0) {
+        *ore = *oim = 0.0;
+        return;
+    }
+    for (j = 0; j < INTERP; j++) {
+        int64_t i = i0 + j;
+        i = i < 0 ? 0 : (i > r->len - 1 ? r->len - 1 : i);
+        sre += r->bre[i] * w[j];
+        sim += r->bim[i] * w[j];
+    }
+    *ore = sre;
+    *oim = sim;
+}
+
+/* ---------------------------------------------------------------- equaliser and carrier loop */
+
+static void eq_init(fb_rx17_t *r, double gain, double phase, double freq)
+{
+    memset(r->w_re, 0, sizeof(r->w_re));
+    memset(r->w_im, 0, sizeof(r->w_im));
+    r->w_re[HALF_TAPS] = gain;
+    r->phase = phase;
+    r->freq = freq;
+}
+
+/* equalised, derotated symbol of the T/2 vector x */
+static void eq_output(const fb_rx17_t *r, const double *xre, const double *xim, double *zre, double *zim)
+{
+    double yre = 0.0, yim = 0.0, c = cos(-r->phase), s = sin(-r->phase);
+    int j;
+    for (j = 0; j < FB_EQ; j++) {
+        yre += r->w_re[j] * xre[j] - r->w_im[j] * xim[j];
+        yim += r->w_re[j] * xim[j] + r->w_im[j] * xre[j];
+    }
+    *zre = yre * c - yim * s;
+    *zim = yre * s + yim * c;
+}
+
+static void eq_update(fb_rx17_t *r, const double *xre, const double *xim, double nrm, double zre, double zim,
+                      double tre, double tim, double mu, double kp, double ki)
+{
+    double ere = tre - zre, eim = tim - zim, mag;
+    int j;
+    if (mu != 0.0) {
+        double c = cos(-r->phase), s = sin(-r->phase), g = mu / (nrm + 1e-9);
+        /* err * conj(rot), rot = c + j s */
+        double are = (ere * c + eim * s) * g, aim = (eim * c - ere * s) * g;
+        for (j = 0; j < FB_EQ; j++) {   /* w += a * conj(x) */
+            r->w_re[j] += are * xre[j] + aim * xim[j];
+            r->w_im[j] += aim * xre[j] - are * xim[j];
+        }
+    }
+    mag = tre * tre + tim * tim;
+    if (mag > 0) {
+        double pe = (zim * tre - zre * tim) / mag;
+        pe = pe > 0.5 ? 0.5 : (pe < -0.5 ? -0.5 : pe);
+        r->freq += ki * pe;
+        r->phase += r->freq + kp * pe;
+    } else {
+        r->phase += r->freq;
+    }
+}
+
+/* ---------------------------------------------------------------- reception state machine */
+
+static void do_fail(fb_rx17_t *r, line_t *ln)
+{
+    if (r->carrier && r->has_t) {
+        r->state = ACQ;
+        r->acq_start = r->t_next;
+        r->has_acq = 1;
+    } else {
+        r->state = SEARCH;
+    }
+    r->has_t = 0;
+    r->ones_n = 0;
+    r->ones_bad = 0;
+    ln->n = 0;
+}
+
+static void out_bit(fb_rx17_t *r, uint8_t b)
+{
+    if (r->nout < FB_RXOUT)
+        r->out[r->nout++] = b;
+}
+
+/* descramble the gathered line bits and hand them on (the scrambled ones first, then data) */
+static void drain(fb_rx17_t *r, line_t *ln)
+{
+    int i, n = ln->n;
+    ln->n = 0;
+    if (!n || r->state != DATA)
+        return;
+    for (i = 0; i < n; i++) {
+        uint32_t reg = r->scr;
+        uint8_t b = ln->b[i];
+        uint8_t o = (uint8_t) ((b ^ (reg >> 17) ^ (reg >> 22)) & 1);
+        r->scr = ((reg << 1) | b) & 0x7FFFFF;
+        if (r->ones_ok) {
+            out_bit(r, o);
+            continue;
+        }
+        r->ones_n++;
+        if (!o)
+            r->ones_bad = 1;
+        if (r->ones_n >= r->ones_bits) {
+            if (r->ones_bad) {
+                do_fail(r, ln);
+                return;
+            }
+            r->ones_ok = 1;
+            r->trained = 1;
+            r->signal_lost = 0;
+        }
+    }
+}
+
+static void line_add(line_t *ln, const uint8_t *b, int n)
+{
+    if (ln->n + n > LINE_MAX)
+        n = LINE_MAX - ln->n;
+    memcpy(ln->b + ln->n, b, (size_t) n);
+    ln->n += n;
+}
+
+/* one data symbol: decided point into (pre, pim), line bits made final into ln */
+static void data_symbol(fb_rx17_t *r, double zre, double zim, line_t *ln, double *pre, double *pim)
+{
+    uint8_t bits[64 * 6];
+    int nb = 0, near = fb_v17_push(&r->vit, zre, zim, bits, &nb);
+    *pre = r->vit.points[2 * near];
+    *pim = r->vit.points[2 * near + 1];
+    line_add(ln, bits, nb);
+}
+
+static void start_data(fb_rx17_t *r)
+{
+    uint32_t reg = r->mode == MODE_SHORT ? r->short_reg : r->long_reg, e = reg;
+    int q0 = 0, i;
+    r->scr = reg;
+    for (i = 0; i < 2; i++) {
+        int o = (int) ((1 ^ (e >> 17) ^ (e >> 22)) & 1);
+        e = ((e << 1) | (uint32_t) o) & 0x7FFFFF;
+        q0 |= o << i;
+    }
+    fb_v17_reset(&r->vit);
+    r->vit.q0 = q0;
+}
+
+/* the known training symbol at pos, or 0 when data starts (V17Rx.train_target) */
+static int train_target(fb_rx17_t *r, double zre, double zim, double *tre, double *tim)
+{
+    int pos = r->pos;
+    if (r->mode == MODE_NONE && pos >= SEG_SHORT) {
+        double ere = r->train[2 * pos], eim = r->train[2 * pos + 1];
+        double dre = zre - ere, dim = zim - eim;
+        if (sqrt(dre * dre + dim * dim) < 0.35 * r->spacing + 0.15 * sqrt(ere * ere + eim * eim)) {
+            if (r->npending < 8) {
+                r->pend_re[r->npending] = zre;
+                r->pend_im[r->npending] = zim;
+                r->npending++;
+            }
+            if (r->npending >= 8) {
+                r->mode = MODE_LONG;
+                r->npending = 0;
+            }
+            *tre = ere;
+            *tim = eim;
+            return 1;
+        }
+        r->mode = MODE_SHORT;
+        return 0;
+    }
+    if (r->mode == MODE_SHORT || pos >= r->ntrain)
+        return 0;
+    *tre = r->train[2 * pos];
+    *tim = r->train[2 * pos + 1];
+    return 1;
+}
+
+static int nearest_abcd(double zre, double zim)
+{
+    int best = 0, i;
+    double bd = 0.0;
+    for (i = 0; i < 4; i++) {
+        double dx = ABCD_RE[i] - zre, dy = ABCD_IM[i] - zim, d = dx * dx + dy * dy;
+        if (i == 0 || d < bd) {
+            bd = d;
+            best = i;
+        }
+    }
+    return best;
+}
+
+/* one symbol of the training (or data after it within the same block); ModemRxBase._symbol */
+static void symbol(fb_rx17_t *r, const double *xre, const double *xim, double nrm, line_t *ln)
+{
+    double zre, zim, tre, tim, pre, pim;
+    int i, k;
+    eq_output(r, xre, xim, &zre, &zim);
+    r->sym_count++;
+    if (r->state == TRAIN) {
+        int lab = nearest_abcd(zre, zim);
+        eq_update(r, xre, xim, nrm, zre, zim, ABCD_RE[lab], ABCD_IM[lab], MU_TRAIN, KP_TRAIN, KI_TRAIN);
+        r->hist_re[r->nhist] = zre;
+        r->hist_im[r->nhist] = zim;
+        r->nhist++;
+        if (r->nhist >= ALIGN) {
+            for (k = 0; k < 4; k++) {
+                int miss = 0;
+                for (i = 0; i < ALIGN; i++) {
+                    double hre = r->hist_re[r->nhist - ALIGN + i], him = r->hist_im[r->nhist - ALIGN + i];
+                    double ure = hre * ROT_RE[k] - him * ROT_IM[k], uim = hre * ROT_IM[k] + him * ROT_RE[k];
+                    if (nearest_abcd(ure, uim) != r->labels[i])
+                        miss++;
+                }
+                if (miss <= 1) {
+                    for (i = 0; i < FB_EQ; i++) {
+                        double a = r->w_re[i], b = r->w_im[i];
+                        r->w_re[i] = a * ROT_RE[k] - b * ROT_IM[k];
+                        r->w_im[i] = a * ROT_IM[k] + b * ROT_RE[k];
+                    }
+                    r->pos = ALIGN;
+                    r->state = KNOWN;
+                    r->nhist = 0;
+                    r->mode = MODE_NONE;
+                    r->npending = 0;
+                    return;
+                }
+            }
+            if (r->nhist > 4 * ALIGN) {
+                memmove(r->hist_re, r->hist_re + r->nhist - ALIGN, sizeof(double) * ALIGN);
+                memmove(r->hist_im, r->hist_im + r->nhist - ALIGN, sizeof(double) * ALIGN);
+                r->nhist = ALIGN;
+            }
+        }
+        if (r->sym_count > MAX_TRAIN)
+            do_fail(r, ln);
+        return;
+    }
+    if (r->state == KNOWN) {
+        if (train_target(r, zre, zim, &tre, &tim)) {
+            r->pos++;
+            eq_update(r, xre, xim, nrm, zre, zim, tre, tim, MU_TRAIN, KP_TRAIN, KI_TRAIN);
+            return;
+        }
+        r->state = DATA;
+        start_data(r);
+        for (i = 0; i < r->npending; i++)
+            data_symbol(r, r->pend_re[i], r->pend_im[i], ln, &pre, &pim);
+        r->npending = 0;
+    }
+    if (r->state == DATA) {
+        data_symbol(r, zre, zim, ln, &pre, &pim);
+        eq_update(r, xre, xim, nrm, zre, zim, pre, pim, MU_DATA, KP_DATA, KI_DATA);
+    }
+}
+
+/* lock timing, carrier and gain on the alternating segment (ModemRxBase._lock); 1 on success */
+static int lock(fb_rx17_t *r)
+{
+    const double sps = r->sps;
+    int64_t a = (int64_t) r->acq_start, b = (int64_t) (a + WINDOW * sps), i0, i1, i;
+    double cre, cim, energy = 1e-9, centre, base, t0, rre[WINDOW], rim[WINDOW];
+    double fre = 0.0, fim = 0.0, omega, ure[WINDOW], uim[WINDOW], best_res = 0.0, gre = 0.0, gim = 0.0;
+    int n = WINDOW - HALF_TAPS, k, par, have = 0;
+    timing_phasor(r, a, b, &cre, &cim);
+    i0 = a - r->base > 0 ? a - r->base : 0;
+    i1 = b - r->base > 0 ? b - r->base : 0;
+    i1 = i1 > r->len ? r->len : i1;
+    for (i = i0; i < i1; i++)
+        energy += r->bre[i] * r->bre[i] + r->bim[i] * r->bim[i];
+    if (sqrt(cre * cre + cim * cim) < 0.05 * energy)
+        return 0;
+    centre = centre_from_phasor(r, cre, cim);
+    base = a + HALF_TAPS * sps / 2 + INTERP;
+    t0 = base + pymod(centre - base, sps);
+    if (t0 + (n - 1) * sps + HALF_TAPS * sps / 2 + INTERP >= fe_end(r))
+        return 0;
+    for (k = 0; k < n; k++)
+        fe_sample(r, t0 + k * sps, &rre[k], &rim[k]);
+    for (k = 2; k < n; k++) {   /* r[k] * conj(r[k-2]) */
+        fre += rre[k] * rre[k - 2] + rim[k] * rim[k - 2];
+        fim += rim[k] * rre[k - 2] - rre[k] * rim[k - 2];
+    }
+    omega = atan2(fim, fre) / 2.0;
+    for (k = 0; k < n; k++) {
+        double c = cos(-omega * k), s = sin(-omega * k);
+        ure[k] = rre[k] * c - rim[k] * s;
+        uim[k] = rre[k] * s + rim[k] * c;
+    }
+    for (par = 0; par < 2; par++) {
+        double sre = 0.0, sim = 0.0, pw = 0.0, res = 0.0, uu = 0.0, g_re, g_im;
+        for (k = 0; k < n; k++) {
+            int p = (k + par) % 2 == 0 ? 0 : 1;
+            double pre = ABCD_RE[p], pim = ABCD_IM[p];
+            sre += ure[k] * pre + uim[k] * pim;   /* u * conj(p) */
+            sim += uim[k] * pre - ure[k] * pim;
+            pw += pre * pre + pim * pim;
+        }
+        g_re = sre / pw;
+        g_im = sim / pw;
+        for (k = 0; k < n; k++) {
+            int p = (k + par) % 2 == 0 ? 0 : 1;
+            double dre = ure[k] - (g_re * ABCD_RE[p] - g_im * ABCD_IM[p]);
+            double dim = uim[k] - (g_re * ABCD_IM[p] + g_im * ABCD_RE[p]);
+            res += dre * dre + dim * dim;
+            uu += ure[k] * ure[k] + uim[k] * uim[k];
+        }
+        res /= uu + 1e-12;
+        if (!have || res < best_res) {
+            have = 1;
+            best_res = res;
+            gre = g_re;
+            gim = g_im;
+        }
+    }
+    if (best_res > 0.15 || (gre == 0.0 && gim == 0.0))
+        return 0;
+    eq_init(r, 1.0 / sqrt(gre * gre + gim * gim), atan2(gim, gre) + omega * n, omega);
+    r->t_next = t0 + (n - 1) * sps + sps;
+    r->has_t = 1;
+    r->nhist = 0;
+    r->sym_count = 0;
+    r->tm_re = cre;
+    r->tm_im = cim;
+    r->trained = 0;
+    r->ones_ok = 0;
+    r->ones_n = 0;
+    r->ones_bad = 0;
+    if (i1 > i0) {   /* carrier off 20 dB under the locked level: the median in-band power */
+        double seg[FB_RXBUF > 256 ? 256 : FB_RXBUF], med, v;
+        int m = (int) (i1 - i0) > 256 ? 256 : (int) (i1 - i0), x, y;
+        for (x = 0; x < m; x++) {   /* insertion sort */
+            v = r->pwr[i0 + x];
+            for (y = x; y > 0 && seg[y - 1] > v; y--)
+                seg[y] = seg[y - 1];
+            seg[y] = v;
+        }
+        med = m % 2 ? seg[m / 2] : 0.5 * (seg[m / 2 - 1] + seg[m / 2]);
+        r->rel_off = med * 0.01 > r->off_lin ? med * 0.01 : r->off_lin;
+    }
+    return 1;
+}
+
+static void track_timing(fb_rx17_t *r, int64_t a, int64_t b)
+{
+    double cre, cim, lam, centre, e, sps = r->sps, tre;
+    if (b <= a)
+        return;
+    timing_phasor(r, a, b, &cre, &cim);
+    lam = pow(0.995, (double) (b - a) / sps);
+    tre = r->tm_re * lam + cre;
+    r->tm_im = r->tm_im * lam + cim;
+    r->tm_re = tre;
+    centre = centre_from_phasor(r, r->tm_re, r->tm_im);
+    e = pymod(centre - r->t_next + sps / 2, sps) - sps / 2;
+    r->t_next += 0.05 * e;
+}
+
+#define HS_MAX (2 * (FB_RXCHUNK + 64) + 2 * HALF_TAPS + 8)
+
+/* data mode over a block (V17Rx._data_hybrid): equaliser fixed in the block, block LMS at its end */
+static void data_hybrid(fb_rx17_t *r, const double *hre, const double *him, int nsym, const double *nrms,
+                        line_t *ln)
+{
+    double y[2 * (HS_MAX / 2)], errs[2 * (HS_MAX / 2)];
+    uint8_t bits[(HS_MAX / 2) * 6 + 64 * 8];
+    int i, j, nb = 0;
+    double mean = 0.0, g;
+    for (i = 0; i < nsym; i++) {
+        double yre = 0.0, yim = 0.0;
+        const double *xre = hre + 2 * i, *xim = him + 2 * i;
+        for (j = 0; j < FB_EQ; j++) {
+            yre += r->w_re[j] * xre[j] - r->w_im[j] * xim[j];
+            yim += r->w_re[j] * xim[j] + r->w_im[j] * xre[j];
+        }
+        y[2 * i] = yre;
+        y[2 * i + 1] = yim;
+        mean += nrms[i];
+    }
+    mean /= nsym;
+    r->vit.phase = r->phase;
+    r->vit.freq = r->freq;
+    r->vit.kp = KP_DATA;
+    r->vit.ki = KI_DATA;
+    {
+        fb_v17rx_t *one = &r->vit;
+        fb_v17_rx(&one, 1, y, &nsym, nsym, errs, bits, &nb, (int) sizeof(bits), 0);
+    }
+    g = MU_DATA / (mean + 1e-9);
+    for (j = 0; j < FB_EQ; j++) {   /* w += g * sum errs[i] * conj(x_i[j]) */
+        double sre = 0.0, sim = 0.0;
+        for (i = 0; i < nsym; i++) {
+            double xre = hre[2 * i + j], xim = him[2 * i + j];
+            sre += errs[2 * i] * xre + errs[2 * i + 1] * xim;
+            sim += errs[2 * i + 1] * xre - errs[2 * i] * xim;
+        }
+        r->w_re[j] += g * sre;
+        r->w_im[j] += g * sim;
+    }
+    r->phase = r->vit.phase;
+    r->freq = r->vit.freq;
+    line_add(ln, bits, nb);
+}
+
+/* run the symbol loop over samples up to absolute index limit (ModemRxBase._process) */
+static void process(fb_rx17_t *r, double limit, line_t *ln)
+{
+    double hre[HS_MAX], him[HS_MAX], nrms[HS_MAX / 2];
+    const double sps = r->sps, half = sps / 2.0;
+    double look, lim, end = (double) fe_end(r);
+    int nsym, nh, i, j;
+    if (r->state == SEARCH)
+        return;
+    if (r->state == ACQ) {
+        double need = r->acq_start + WINDOW * sps + HALF_TAPS * sps + 2 * INTERP;
+        while (r->state == ACQ && need <= (limit < end ? limit : end)) {
+            if (lock(r)) {
+                r->state = TRAIN;
+            } else {
+                r->acq_start += 4 * sps;
+                need += 4 * sps;
+            }
+        }
+        if (r->state == ACQ)
+            return;
+    }
+    look = HALF_TAPS * sps / 2 + INTERP / 2 + 1;
+    lim = (limit < end ? limit : end) - look;
+    if (r->t_next >= lim)
+        return;
+    track_timing(r, (int64_t) (r->t_next - sps), (int64_t) lim);
+    nsym = (int) floor((lim - r->t_next) / sps) + 1;
+    if (nsym > HS_MAX / 2 - HALF_TAPS - 2)
+        nsym = HS_MAX / 2 - HALF_TAPS - 2;
+    nh = 2 * nsym - 1 + 2 * HALF_TAPS;
+    for (i = 0; i < nh; i++)
+        fe_sample(r, r->t_next - HALF_TAPS * half + i * half, &hre[i], &him[i]);
+    for (i = 0; i < nsym; i++) {
+        double s = 0.0;
+        for (j = 0; j < FB_EQ; j++)
+            s += hre[2 * i + j] * hre[2 * i + j] + him[2 * i + j] * him[2 * i + j];
+        nrms[i] = s;
+    }
+    r->t_next += nsym * sps;
+    ln->n = 0;
+    if (r->state == DATA) {
+        data_hybrid(r, hre, him, nsym, nrms, ln);
+    } else {
+        for (i = 0; i < nsym; i++) {
+            if (r->state == SEARCH || r->state == ACQ)
+                break;
+            symbol(r, hre + 2 * i, him + 2 * i, nrms[i], ln);
+        }
+    }
+    drain(r, ln);
+}
+
+static void carrier_off(fb_rx17_t *r, line_t *ln)
+{
+    if (r->state == DATA) {
+        uint8_t bits[64 * 8];
+        int nb = fb_v17_flush(&r->vit, bits);
+        line_add(ln, bits, nb);
+        drain(r, ln);
+        if (r->trained)
+            r->signal_lost = 1;
+    }
+    r->state = SEARCH;
+    r->has_t = 0;
+}
+
+static void rx_one(fb_rx17_t *r, const int16_t *x, int n)
+{
+    double p[FB_RXCHUNK];
+    line_t ln;
+    int64_t start = fe_end(r);
+    double keep;
+    int i = 0;
+    ln.n = 0;
+    if (n <= 0)
+        return;
+    fe_push(r, x, n, p);
+    while (i < n) {
+        if (!r->carrier) {
+            if (r->need_quiet) {
+                while (i < n && !(p[i] < r->on_lin * 0.3))
+                    i++;
+                if (i >= n)
+                    break;
+                r->need_quiet = 0;
+            }
+            while (i < n && !(p[i] > r->on_lin))
+                i++;
+            if (i >= n)
+                break;
+            r->carrier = 1;
+            if (r->state == SEARCH) {
+                r->state = ACQ;
+                r->acq_start = (double) (start + i) + SETTLE * r->sps;
+                r->has_acq = 1;
+            }
+        } else {
+            double thr = (r->state == TRAIN || r->state == KNOWN || r->state == DATA) ? r->rel_off : r->off_lin;
+            while (i < n && !(p[i] < thr))
+                i++;
+            if (i >= n) {
+                process(r, (double) fe_end(r), &ln);
+                break;
+            }
+            process(r, (double) (start + i), &ln);
+            r->carrier = 0;
+            r->need_quiet = 1;
+            carrier_off(r, &ln);
+        }
+    }
+    if (r->has_t)
+        keep = r->t_next - HALF_TAPS * r->sps - 2 * INTERP;
+    else if (r->has_acq && r->state == ACQ)
+        keep = r->acq_start - 2 * INTERP;
+    else
+        keep = (double) (fe_end(r) - 4 * INTERP);
+    fe_trim(r, (int64_t) keep);
+}
+
+void fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n)
+{
+    int s;
+    if (n > FB_RXCHUNK)
+        n = FB_RXCHUNK;
+    for (s = 0; s < k; s++)
+        rx_one(rx[s], x + (int64_t) s * stride, n);
+}

@@ -1,0 +1,117 @@
+/* Fax bank receive kernels: the whole V.17 receiver (front end, carrier detect, timing, training, data)
+   and the V.21 channel 2 receiver with its HDLC deframing, each for many sessions per call. */
+#include <stdint.h>
+
+#define FB_RXBUF 4096
+#define FB_RXH 64
+#define FB_RXLO 80
+#define FB_RXTP 16
+#define FB_EQ 17
+#define FB_HIST 100
+#define FB_RXOUT 8192
+#define FB_RXCHUNK 512
+
+/* One V.17 receiver (fax/v17.py V17Rx): constants set once by Python, then the reception state. */
+typedef struct {
+    /* constants */
+    int nh;
+    double h[FB_RXH];
+    int lo_period;
+    double lo_re[FB_RXLO];
+    double lo_im[FB_RXLO];
+    int tp_period;
+    double tp_re[FB_RXTP];
+    double tp_im[FB_RXTP];
+    double sps;
+    double on_lin;
+    double off_lin;
+    const double *itab;
+    const double *train;
+    int ntrain;
+    const int8_t *labels;
+    double spacing;
+    uint32_t long_reg;
+    uint32_t short_reg;
+    int ones_bits;
+    /* front end */
+    double zre[FB_RXH];
+    double zim[FB_RXH];
+    int64_t n;
+    double pz;
+    int64_t base;
+    int len;
+    double bre[FB_RXBUF];
+    double bim[FB_RXBUF];
+    double pwr[FB_RXBUF];
+    /* reception state */
+    int carrier;
+    int trained;
+    int signal_lost;
+    int state;
+    int need_quiet;
+    int ones_ok;
+    int ones_n;
+    int ones_bad;
+    int mode;
+    int npending;
+    int nhist;
+    int sym_count;
+    int pos;
+    int has_t;
+    int has_acq;
+    double t_next;
+    double acq_start;
+    double rel_off;
+    double tm_re;
+    double tm_im;
+    double w_re[FB_EQ];
+    double w_im[FB_EQ];
+    double phase;
+    double freq;
+    double pend_re[8];
+    double pend_im[8];
+    double hist_re[FB_HIST];
+    double hist_im[FB_HIST];
+    uint32_t scr;
+    fb_v17rx_t vit;
+    int nout;
+    uint8_t out[FB_RXOUT];
+} fb_rx17_t;
+
+/* Forget the reception (state, pending bits); the front end keeps running. */
+void fb_rx17_reset(fb_rx17_t *r);
+/* n int16 samples (at most FB_RXCHUNK) into each of k receivers, row s at x + s * stride; data bits are
+   appended to each receiver's out (nout). */
+void fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n);
+
+/* One V.21 channel 2 receiver (fax/v21.py V21Rx): quadrature correlators over one bit, carrier detect with
+   hysteresis, a transition-tracking bit clock; its bits go to an HDLC receiver when one is attached. */
+#define FB_V21L 27
+#define FB_V21OUT 4096
+#define FB_V21FR 2048
+#define FB_V21NFR 16
+typedef struct {
+    double on;
+    double off;
+    double hist[FB_V21L - 1];
+    int64_t n;
+    int carrier;
+    int signal_lost;
+    int has_t;
+    double t_next;
+    double last_d;
+    fb_hdlc_t *hdlc;
+    int nbits;
+    uint8_t bits[FB_V21OUT];
+    int nframes;
+    int fused;
+    int flen[FB_V21NFR];
+    uint8_t frames[FB_V21FR];
+} fb_v21rx_t;
+
+/* Forget the carrier, the clock and the bits not yet taken (not the HDLC receiver's state). */
+void fb_v21_reset(fb_v21rx_t *r);
+/* n int16 samples (at most FB_RXCHUNK) into each of k receivers, row s at x + s * stride: bits appended to
+   bits (nbits), or with an HDLC receiver attached, frames closed by a flag (FCS included) appended to
+   frames (lengths in flen, count in nframes). */
+void fb_v21_run(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n);

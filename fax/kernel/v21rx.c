@@ -1,0 +1,180 @@
+/* Fax bank receive kernel: the V.21 channel 2 receiver (see faxrx.h), following fax/v21.py's receiver:
+   quadrature correlators over one bit, carrier detect with hysteresis, a transition-tracking bit clock,
+   the bits deframed by the HDLC receiver of faxbank.c when one is attached. */
+#include <math.h>
+#include <string.h>
+#include "faxbank.h"
+#include "faxrx.h"
+
+#define PI 3.14159265358979323846
+
+static double pymod(double a, double m)
+{
+    double r = fmod(a, m);
+    return r < 0 ? r + m : r;
+}
+
+#define V21_SPB (8000.0 / 300.0)
+static double E1_RE[160], E1_IM[160], E2_RE[160], E2_IM[160];
+static int e_ready;
+
+static void v21_tables(void)
+{
+    int k;
+    for (k = 0; k < 160; k++) {
+        E1_RE[k] = cos(2 * PI * 1650.0 * k / 8000.0);
+        E1_IM[k] = -sin(2 * PI * 1650.0 * k / 8000.0);
+        E2_RE[k] = cos(2 * PI * 1850.0 * k / 8000.0);
+        E2_IM[k] = -sin(2 * PI * 1850.0 * k / 8000.0);
+    }
+    e_ready = 1;
+}
+
+void fb_v21_reset(fb_v21rx_t *r)
+{
+    memset(r->hist, 0, sizeof(r->hist));
+    r->n = 0;
+    r->carrier = 0;
+    r->signal_lost = 0;
+    r->has_t = 0;
+    r->t_next = 0.0;
+    r->last_d = 0.0;
+    r->nbits = 0;
+    r->nframes = 0;
+    r->fused = 0;
+}
+
+static void v21_bits_out(fb_v21rx_t *r, const uint8_t *b, int nb)
+{
+    if (!nb)
+        return;
+    if (r->hdlc) {
+        int nf = fb_hdlc_put(r->hdlc, b, nb, r->frames + r->fused, FB_V21FR - r->fused, r->flen + r->nframes,
+                             FB_V21NFR - r->nframes), i;
+        for (i = 0; i < nf; i++)
+            r->fused += r->flen[r->nframes + i];
+        r->nframes += nf;
+        return;
+    }
+    if (r->nbits + nb > FB_V21OUT)
+        nb = FB_V21OUT - r->nbits;
+    memcpy(r->bits + r->nbits, b, (size_t) nb);
+    r->nbits += nb;
+}
+
+static void v21_one(fb_v21rx_t *r, const int16_t *x, int n)
+{
+    const int L = FB_V21L;
+    double xx[FB_RXCHUNK + FB_V21L], d[FB_RXCHUNK], tr[FB_RXCHUNK];
+    uint8_t car[FB_RXCHUNK], bits[FB_RXCHUNK / 8 + 4];
+    double ex = 0.0, eh = 0.0, t_next = r->t_next, T = V21_SPB;
+    int64_t base = r->n, end;
+    int i, j, ntr = 0, ti = 0, nb = 0, has_t, carrier = r->carrier;
+    if (n <= 0)
+        return;
+    for (i = 0; i < L - 1; i++) {
+        xx[i] = r->hist[i];
+        eh += xx[i] * xx[i];
+    }
+    for (i = 0; i < n; i++) {
+        xx[L - 1 + i] = x[i];
+        ex += (double) x[i] * x[i];
+    }
+    if (!carrier && ex < r->off * n && eh < r->off * (L - 1)) {   /* quiet line, no carrier */
+        memcpy(r->hist, xx + n, sizeof(double) * (size_t) (L - 1));
+        r->last_d = 0.0;
+        r->n += n;
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        double s1r = 0.0, s1i = 0.0, s2r = 0.0, s2i = 0.0, pw = 0.0, a1, a2, tone;
+        int k = (int) (((base - (L - 1) + i) % 160 + 160) % 160);
+        for (j = 0; j < L; j++, k = k == 159 ? 0 : k + 1) {
+            double v = xx[i + j];
+            s1r += v * E1_RE[k];
+            s1i += v * E1_IM[k];
+            s2r += v * E2_RE[k];
+            s2i += v * E2_IM[k];
+            pw += v * v;
+        }
+        pw /= L;
+        a1 = s1r * s1r + s1i * s1i;
+        a2 = s2r * s2r + s2i * s2i;
+        d[i] = a1 - a2;
+        tone = (a1 + a2) * 2 / (L * L);
+        /* carrier with hysteresis, sample by sample */
+        if (carrier && pw < r->off) {
+            carrier = 0;
+            r->signal_lost = 1;
+        }
+        if (!carrier && pw > r->on && tone > 0.4 * pw) {
+            carrier = 1;
+            t_next = (double) (base + i) + T / 2;
+            r->has_t = 1;
+        }
+        car[i] = (uint8_t) carrier;
+    }
+    memcpy(r->hist, xx + n, sizeof(double) * (size_t) (L - 1));
+    r->carrier = carrier;
+    /* sign changes of d, to a fraction of a sample */
+    for (i = 0; i < n; i++) {
+        double a = i ? d[i - 1] : r->last_d, b = d[i];
+        if ((a >= 0) != (b >= 0))
+            tr[ntr++] = (double) (base - 1 + i) + a / (a - b);
+    }
+    r->last_d = d[n - 1];
+    has_t = r->has_t;
+    end = base + n;
+    for (;;) {
+        int64_t si;
+        if (!has_t) {   /* wait for carrier and a transition to lock the clock */
+            while (ti < ntr) {
+                int64_t c = (int64_t) tr[ti] - base + 1;
+                if (car[c < n - 1 ? c : n - 1])
+                    break;
+                ti++;
+            }
+            if (ti >= ntr)
+                break;
+            t_next = tr[ti] + T / 2;
+            has_t = 1;
+            ti++;
+            continue;
+        }
+        while (ti < ntr && tr[ti] < t_next) {
+            double e = tr[ti] - (t_next - T / 2);
+            e = pymod(e + T / 2, T) - T / 2;
+            t_next += 0.25 * e;
+            ti++;
+        }
+        if (t_next >= (double) end)
+            break;
+        si = (int64_t) nearbyint(t_next) - base;
+        if (si >= n)
+            break;
+        if (si < 0)
+            si = 0;
+        if (car[si]) {
+            bits[nb++] = (uint8_t) (d[si] >= 0);
+        } else {
+            has_t = 0;
+            continue;
+        }
+        t_next += T;
+    }
+    r->has_t = has_t;
+    r->t_next = t_next;
+    r->n += n;
+    v21_bits_out(r, bits, nb);
+}
+
+void fb_v21_run(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n)
+{
+    int s;
+    if (!e_ready)
+        v21_tables();
+    if (n > FB_RXCHUNK)
+        n = FB_RXCHUNK;
+    for (s = 0; s < k; s++)
+        v21_one(rx[s], x + (int64_t) s * stride, n);
+}
