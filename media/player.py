@@ -45,8 +45,9 @@ class ClipPool:
     def for_channels(cls, channels: int, rate: int = 8000) -> "ClipPool":
         """A pool reserving RESERVE_SECONDS of `rate` Hz audio per channel plus 60 s of prompts, up front: the
         zeroed anonymous map is only address space until written, and the pages above the top are given back
-        when the tail is released (_trim), so resident memory follows the clips really held, and the array is never copied to a doubled one (whose old pages stayed resident in the heap) when
-        a busy moment holds more play lists than ever before (the soak's steps after thousands of calls)."""
+        when the tail is released (_trim), so resident memory follows the clips really held; the array is never
+        copied to a doubled one (whose old pages stayed resident in the heap) when a busy moment holds more
+        play lists than ever before (the soak's steps after thousands of calls)."""
         want = int(rate * (cls.RESERVE_SECONDS * max(channels, 1) + 60))
         return cls(min(want, cls.MAX_RESERVE))
 
