@@ -2,13 +2,23 @@
 engine (virtual time) and prints the peak memory, open file descriptors, memory growth per 1,000 calls after
 warm-up (goal: < 1 KiB) and the channels left stuck (goal: 0).
 
+Every `--every` calls (after a full garbage collection) it samples three figures: the resident set (RSS, what
+the system sees), the bytes malloc has handed out and not had back (glibc mallinfo2: Python objects, numpy
+buffers and the C modules' allocations alike; freed memory the allocator keeps is not counted) and the blocks
+Python's own allocator holds. The growth per 1,000 calls is the least-squares slope of each over the samples
+from the warm-up point (30 % of the calls) on: growth of the malloc figure is memory really held by more and
+more objects (a leak); RSS growth without it is the allocator or a high-water mark (freed pages kept).
+
 Ends with the line
-`soak calls=N peak_rss_kib=P growth_kib_per_1000_calls=G per_call_bytes=B fds_start=F0 fds_end=F1 stuck=S`.
+`soak calls=N peak_rss_kib=P growth_kib_per_1000_calls=G per_call_bytes=B fds_start=F0 fds_end=F1 stuck=S ...`
+followed by `malloc_growth_kib_per_1000_calls=M py_blocks_growth_per_1000_calls=K warmup_calls=W`.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import os
 import sys
@@ -35,6 +45,27 @@ def peak_kib() -> int:
     return 0
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+_MALLINFO2 = getattr(_LIBC, "mallinfo2", None)     # glibc >= 2.33
+if _MALLINFO2 is not None:
+    _MALLINFO2.restype = _MallInfo2
+
+
+def malloc_kib() -> int:
+    """Bytes malloc has handed out and not had back, KiB (heap chunks in use + mmapped chunks; -1 without
+    glibc's mallinfo2)."""
+    if _MALLINFO2 is None:
+        return -1
+    m = _MALLINFO2()
+    return int((m.uordblks + m.hblkhd) // 1024)
+
+
 def open_fds() -> int:
     """File descriptors open now."""
     return len(os.listdir("/proc/self/fd"))
@@ -54,21 +85,30 @@ def slope(points: list[tuple[int, int]]) -> float:
 def soak(calls: int, channels: int, every: int = 1000, warmup: float = 0.3, seed: int = 1) -> dict[str, Any]:
     """Run `calls` simulated calls on `channels`, sampling memory every `every` calls; the measurements."""
     samples: list[tuple[int, int]] = []
+    heap: list[tuple[int, int]] = []              # (calls, malloc in use KiB)
+    blocks: list[tuple[int, int]] = []            # (calls, Python allocator blocks)
     fds_start = open_fds()
 
     def monitor(done: int, engine: object) -> None:
         if done % every == 0:
             gc.collect()
             samples.append((done, rss_kib()))
+            heap.append((done, malloc_kib()))
+            blocks.append((done, sys.getallocatedblocks()))
 
     result = asyncio.run(run_simulation(calls, channels, trunk="analog", virtual=True, seed=seed, progress=False,
                                         monitor=monitor))
     gc.collect()
-    after = [p for p in samples if p[0] >= warmup * calls] or samples
-    per_call_kib = slope(after)
+
+    def warm(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        return [p for p in points if p[0] >= warmup * calls] or points
+    per_call_kib = slope(warm(samples))
     return {**result, "peak_rss_kib": peak_kib(), "growth_kib_per_1000_calls": round(per_call_kib * 1000, 1),
             "per_call_bytes": round(per_call_kib * 1024, 1), "fds_start": fds_start, "fds_end": open_fds(),
-            "samples": samples}
+            "samples": samples, "malloc_samples": heap, "block_samples": blocks,
+            "malloc_growth_kib_per_1000_calls": round(slope(warm(heap)) * 1000, 1),
+            "py_blocks_growth_per_1000_calls": round(slope(warm(blocks)) * 1000, 1),
+            "warmup_calls": int(warmup * calls)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,12 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=int, default=1000, help="sample memory every N calls")
     args = p.parse_args(argv)
     r = soak(args.calls, args.channels, args.every)
-    for done, kib in r["samples"]:
-        print(f"  {done:>7} calls  rss {kib} KiB")
+    for (done, kib), (_, heap), (_, blocks) in zip(r["samples"], r["malloc_samples"], r["block_samples"]):
+        print(f"  {done:>7} calls  rss {kib} KiB  malloc {heap} KiB  py_blocks {blocks}")
     print(f"soak calls={r['calls']} peak_rss_kib={r['peak_rss_kib']} "
           f"growth_kib_per_1000_calls={r['growth_kib_per_1000_calls']} per_call_bytes={r['per_call_bytes']} "
           f"fds_start={r['fds_start']} fds_end={r['fds_end']} stuck={r['stuck']} "
-          f"answered={r['answered']} completed={r['completed']} failed={r['failed']}")
+          f"answered={r['answered']} completed={r['completed']} failed={r['failed']} "
+          f"malloc_growth_kib_per_1000_calls={r['malloc_growth_kib_per_1000_calls']} "
+          f"py_blocks_growth_per_1000_calls={r['py_blocks_growth_per_1000_calls']} warmup_calls={r['warmup_calls']}")
     return 0 if r["stuck"] == 0 else 1
 
 

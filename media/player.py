@@ -3,6 +3,7 @@ for all playing channels in a single numpy indexing step."""
 from __future__ import annotations
 
 import bisect
+import mmap
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
@@ -29,19 +30,24 @@ class ClipPool:
     RESERVE_SECONDS = 30.0
     #: most samples reserved up front (128 MiB of address space); past it the pool grows on demand
     MAX_RESERVE = 64 * 1024 * 1024
+    #: free pages above the top given back to the system at once (bytes)
+    TRIM_BYTES = 256 * 1024
 
     def __init__(self, capacity: int = 8000 * 60) -> None:
-        self.data: NDArray[np.int16] = np.zeros(capacity, dtype=np.int16)
+        self._map = mmap.mmap(-1, max(capacity, 1) * 2)   # anonymous, zeroed: resident only as written
+        self.data: NDArray[np.int16] = np.frombuffer(self._map, dtype=np.int16)
         self.top = 0
+        self.high = 0                  # samples below which pages may be resident (written since last trim)
         self.free: list[Clip] = []     # list of (start, length) free ranges
         self.named: dict[Hashable, Clip] = {}   # key -> (start, length)
 
     @classmethod
     def for_channels(cls, channels: int, rate: int = 8000) -> "ClipPool":
         """A pool reserving RESERVE_SECONDS of `rate` Hz audio per channel plus 60 s of prompts, up front: the
-        zeroed array is only address space until written (calloc), so resident memory follows the clips really
-        held, and the array is never copied to a doubled one (whose old pages stayed resident in the heap) when
-        a busy moment holds more play lists than ever before (the soak's steps after thousands of calls)."""
+        zeroed anonymous map is only address space until written, and the pages above the top are given back
+        when the tail is released (_trim), so resident memory follows the clips really held; the array is never
+        copied to a doubled one (whose old pages stayed resident in the heap) when a busy moment holds more
+        play lists than ever before (the soak's steps after thousands of calls)."""
         want = int(rate * (cls.RESERVE_SECONDS * max(channels, 1) + 60))
         return cls(min(want, cls.MAX_RESERVE))
 
@@ -81,8 +87,19 @@ class ClipPool:
             i -= 1
         if end == self.top:
             self.top = start                              # the pool's tail is free again
+            self._trim()
         else:
             free.insert(i, (start, end - start))
+
+    def _trim(self) -> None:
+        """Give the pages above the top back to the system (madvise DONTNEED: they read as zeros again), once
+        at least TRIM_BYTES lie there: the pool's resident memory follows the clips held now, not the busiest
+        moment ever seen (a high-water mark that rose in steps over a long soak)."""
+        first = -(-self.top * 2 // mmap.PAGESIZE) * mmap.PAGESIZE          # first whole page above the top
+        last = self.high * 2
+        if last - first >= self.TRIM_BYTES:
+            self._map.madvise(mmap.MADV_DONTNEED, first, last - first)
+            self.high = self.top
 
     def _alloc(self, n: int) -> int:
         for i, (start, length) in enumerate(self.free):
@@ -93,11 +110,14 @@ class ClipPool:
                     self.free[i] = (start + n, length - n)
                 return start
         if self.top + n > len(self.data):
-            grown = np.zeros(max(len(self.data) * 2, self.top + n), dtype=np.int16)
-            grown[:self.top] = self.data[:self.top]
-            self.data = grown
+            size = max(len(self.data) * 2, self.top + n)
+            grown = mmap.mmap(-1, size * 2)
+            data = np.frombuffer(grown, dtype=np.int16)
+            data[:self.top] = self.data[:self.top]
+            self._map, self.data = grown, data    # the old map is unmapped once no view of it is left
         start = self.top
         self.top += n
+        self.high = max(self.high, self.top)
         return start
 
 

@@ -14,5 +14,7 @@ def test_short_soak_leaves_nothing_behind():
     assert r["stuck"] == 0
     assert r["fds_end"] <= r["fds_start"] + 2
     assert len(r["samples"]) == 4 and r["peak_rss_kib"] > 0
+    assert len(r["malloc_samples"]) == 4 and all(kib > 0 for _, kib in r["malloc_samples"])   # glibc mallinfo2
+    assert "malloc_growth_kib_per_1000_calls" in r and r["warmup_calls"] == 12
     after = set(glob.glob(os.path.join(tempfile.gettempdir(), "trunkline-sim-rec-*")))
     assert after <= before                         # the demo recordings' directory is removed

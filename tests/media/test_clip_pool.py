@@ -70,6 +70,11 @@ def test_engine_pool_is_reserved_once_and_resident_only_as_used(make_rig):
     assert pool.data is data
     used_kib = pool.top * 2 / 1024
     assert rss_kib() - before < used_kib + 4096          # resident as written, not the whole reservation
+    peak = rss_kib()
     for clip in live:
         pool.release(clip)
+    # the peak's pages are given back once released: the pool's resident memory follows what it holds now, not
+    # the busiest moment ever (a high-water mark that rose in steps over a long soak)
+    assert peak - rss_kib() > 0.75 * 60 * 160000 * 2 / 1024, (peak, rss_kib())
+    assert pool.high == pool.top
     assert ClipPool.for_channels(100000).data.size == ClipPool.MAX_RESERVE      # bounded reservation
