@@ -1,5 +1,6 @@
 """RTP streams of a SIP span: shared UDP sockets (one per `per_socket` streams), one C call per tick for all
 of them (rtp/rtp.c): one sendmmsg and a few recvmmsg per socket, packets demultiplexed by address and SSRC."""
+import ipaddress
 import os
 import socket
 import time
@@ -184,7 +185,7 @@ class RtpBank:
             self._sdp_remote[ch] = key
             st.remote_ip, st.remote_port = key
             st.remote_rtcp = socket.htons(remote[1] + 1) if remote is not None else 0
-            lib.rtp_set_remote(self.bank, ch, key[0], key[1], 1 if comedia else 0)
+            lib.rtp_set_remote(self.bank, ch, key[0], key[1], 1 if comedia and self._may_latch(ch, remote) else 0)
         if remote_ssrc is not None:
             lib.rtp_set_ssrc(self.bank, ch, remote_ssrc & 0xFFFFFFFF, 1)
         st.pt = pt
@@ -192,6 +193,15 @@ class RtpBank:
         st.send = 1 if send else 0
         st.comedia = 1 if comedia else 0
         st.active = 1
+
+    def _may_latch(self, ch: int, remote: tuple[str, int] | None) -> bool:
+        """Comedia on a shared socket: the first packet from an unknown address may claim the stream only
+        when its SDP gave no address or a private one (a phone behind a NAT), or when it has the socket
+        to itself; else a stray (e.g. a just-ended call's last packets) could take it."""
+        if remote is None or self.groups[ch // self.per_socket].count == 1:
+            return True
+        addr = ipaddress.ip_address(socket.gethostbyname(remote[0]))
+        return addr.is_unspecified or not (addr.is_global or addr.is_loopback)
 
     def set_send(self, ch: int, send: bool) -> None:
         """Transmit audio on `ch` or not (hold)."""

@@ -242,7 +242,8 @@ class SipSignaling(SpanSignaling):
         sip_refer.notify(self, channel, status, reason)
 
     def protocol_status(self) -> list[dict[str, Any]]:
-        """Live SIP calls and registrations for the admin (RTP figures included)."""
+        """Live SIP calls and registrations for the admin (RTP figures included), and the span's shared RTP
+        sockets with the stray packets they dropped (kind "rtp")."""
         rows: list[dict[str, object]] = []
         for leg in self.legs.values():
             s = self.rtp.stats(leg.ch - self.offset)
@@ -252,6 +253,8 @@ class SipSignaling(SpanSignaling):
                          "rx_packets": s.rx_packets,
                          "tx_packets": s.tx_packets, "lost": s.lost, "jitter_ms": round(s.jitter_ms, 1),
                          "remote_lost": s.remote_lost, "remote_jitter_ms": round(s.remote_jitter_ms, 1)})
+        rows.append({"kind": "rtp", "sockets": self.rtp.sockets(), "streams_per_socket": self.rtp.per_socket,
+                     "stray_packets": self.rtp.stray_packets()})
         for reg in self.registrations:
             rows.append({"kind": "registration", "trunk": reg.trunk.name, "state": reg.state,
                          "registrar": f"{reg.trunk.host}:{reg.trunk.port}", "status": reg.last_status,

@@ -164,9 +164,9 @@ def dominant_hz(codes):
 def test_calls_share_one_socket_each_hears_its_own_tone_and_a_stray_is_dropped_and_counted():
     # two plain far ends (their own addresses) and, on the other socket side, a far bank whose two streams
     # share ONE address: told apart by the SSRC each SDP announced (a=ssrc)
-    bank = RtpBank(4)
+    bank = RtpBank(5)
     far = RtpBank(2, rtcp=False)
-    ports = [bank.open(ch) for ch in range(4)]
+    ports = [bank.open(ch) for ch in range(5)]
     assert len(set(ports)) == 1 and bank.sockets() == 1, "the calls do not share one socket"
     peers = [Peer(), Peer()]
     for ch, peer in enumerate(peers):
@@ -176,13 +176,16 @@ def test_calls_share_one_socket_each_hears_its_own_tone_and_a_stray_is_dropped_a
     for ch in range(2):
         bank.start(2 + ch, ("127.0.0.1", far_ports[ch]), 8, 101, comedia=False, remote_ssrc=far.ssrc(ch))
         far.start(ch, ("127.0.0.1", ports[0]), 8, 101, comedia=False, remote_ssrc=bank.ssrc(2 + ch))
+    unused = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    unused.bind(("127.0.0.1", 0))                # channel 4: its far end never sends (it must not be claimed)
+    bank.start(4, ("127.0.0.1", unused.getsockname()[1]), 8, 101, comedia=True)
     sent_hz = [500, 1000, 1500, 2000]            # what each far party sends to channel 0..3
     back_hz = [700, 1200, 1700, 2200]            # what we send on channel 0..3
     stray = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     stray.bind(("127.0.0.1", 0))
     heard = [[] for _ in range(4)]
     far_heard = [[] for _ in range(2)]
-    out = np.zeros((4, 160), dtype=np.uint8)
+    out = np.zeros((5, 160), dtype=np.uint8)
     far_in = np.zeros((2, 160), dtype=np.uint8)
     ssrc0 = 0x1234                               # Peer 0's SSRC (rtp() default)
     for t in range(40):
@@ -194,7 +197,7 @@ def test_calls_share_one_socket_each_hears_its_own_tone_and_a_stray_is_dropped_a
         if t >= 10:                              # spoofed: peer 0's SSRC and payload type from an unknown address
             stray.sendto(rtp(1000 + t, t * 160, payload=tone_codes(3000, t).tobytes(), ssrc=ssrc0),
                          ("127.0.0.1", ports[0]))
-        bank.set_out(np.stack([tone_codes(f, t) for f in back_hz]))
+        bank.set_out(np.stack([tone_codes(f, t) for f in back_hz + [300]]))
         bank.io(out, t * 160)
         if t >= 20:
             for ch in range(4):
@@ -211,9 +214,29 @@ def test_calls_share_one_socket_each_hears_its_own_tone_and_a_stray_is_dropped_a
     for ch in range(2):
         assert abs(dominant_hz(far_heard[ch]) - back_hz[2 + ch]) <= 50
     assert bank.stray_packets() == 30           # every spoofed packet dropped and counted, none misrouted
+    assert bank.stats(4).rx_packets == 0
     stray.close()
+    unused.close()
     for p in peers:
         p.rtp.close()
         p.rtcp.close()
     bank.close_all()
     far.close_all()
+
+
+def test_comedia_on_a_shared_socket_learns_a_natted_phone_from_its_first_packet():
+    bank = RtpBank(3)
+    port = bank.open(0)
+    assert bank.open(1) == port
+    peer = Peer()
+    bank.start(0, ("10.0.0.9", 4000), 8, None, comedia=True)   # a private SDP address: behind a NAT
+    bank.start(1, ("127.0.0.1", 9), 8, None, comedia=True)
+    out = np.zeros((3, 160), dtype=np.uint8)
+    for t in range(3):
+        peer.rtp.sendto(rtp(t, t * 160, payload=b"\x55" * 160), ("127.0.0.1", port))
+        bank.io(out, t * 160)
+    assert bank.stats(0).rx_packets == 3 and bank.stats(1).rx_packets == 0
+    assert peer.recv_all(peer.rtp), "no RTP came back to the NAT's address"
+    peer.rtp.close()
+    peer.rtcp.close()
+    bank.close_all()

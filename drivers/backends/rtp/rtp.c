@@ -390,7 +390,10 @@ static int demux(rtp_bank *b, int g, uint32_t ip, uint16_t port, uint32_t ssrc)
     }
     if (n == 1) return found;                    /* one stream from this address: SSRC changes are its own */
     if (n > 1) return unclaimed;                 /* several: a new SSRC claims one that has none yet */
-    if (b->g[g].latch_count == 1) return b->g[g].latch_sum;
+    if (b->g[g].latch_count == 1) {             /* comedia: the one stream waiting for its first packet */
+        int j = b->g[g].latch_sum;
+        if (b->g[g].count == 1 || s[j].key_ip != ip) return j;   /* not a stray of its own (SDP) host */
+    }
     return -1;
 }
 
@@ -475,20 +478,20 @@ static inline void msg_to(struct mmsghdr *m, struct iovec *v, struct sockaddr_in
     m->msg_hdr.msg_iovlen = 1;
 }
 
-/* send msgs[0..n) on fd; returns how many went */
-static int send_all(int fd, struct mmsghdr *m, int n)
+/* send msgs[0..n) on fd; msg_len > 0 marks the ones that went */
+static void send_all(int fd, struct mmsghdr *m, int n)
 {
-    int sent = 0;
-    while (sent < n) {
-        int r = sendmmsg(fd, m + sent, (unsigned)(n - sent), MSG_DONTWAIT);
+    int at = 0;
+    for (int k = 0; k < n; k++) m[k].msg_len = 0;
+    while (at < n) {
+        int r = sendmmsg(fd, m + at, (unsigned)(n - at), MSG_DONTWAIT);
         if (r <= 0) {
             if (r < 0 && errno == EINTR) continue;
-            if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) { sent++; continue; }  /* skip the bad one */
+            if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) { at++; continue; }  /* skip the bad one */
             break;
         }
-        sent += r;
+        at += r;
     }
-    return sent;
 }
 
 static void transmit(rtp_bank *b, rtp_group *g, struct scratch *w, const uint8_t *out_codes,
@@ -515,16 +518,17 @@ static void transmit(rtp_bank *b, rtp_group *g, struct scratch *w, const uint8_t
         st->tx_ts += RTP_FRAME;
     }
     if (nm > 0) {
-        int sent = send_all(g->fd, w->txm, nm);
+        send_all(g->fd, w->txm, nm);
         for (int k = 0; k < nm; k++) {
             rtp_stream *st = &b->s[idx[k]];
-            if (k < sent) {
+            if (w->txm[k].msg_len > 0) {
                 st->tx_seq++;
                 st->tx_packets++;
                 st->tx_octets += (uint32_t)w->txv[k].iov_len - 12;
+            } else {
+                g->tx_dropped++;
             }
         }
-        g->tx_dropped += (uint32_t)(nm - sent);
     }
     if (nr > 0) send_all(g->rtcp_fd, w->rtm, nr);
 }
