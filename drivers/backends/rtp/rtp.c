@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include "rtp.h"
+#include "rtp_demux.h"
 
 #define RXB 64          /* packets per recvmmsg */
 #define PKT 1500
@@ -281,152 +282,6 @@ static int build_rtcp(rtp_stream *s, uint8_t *b, uint32_t ntp_sec, uint32_t ntp_
     return 52;
 }
 
-/* ------------------------------------------------------------ demultiplexing */
-
-static inline uint32_t h_addr(const rtp_bank *b, int g, uint32_t ip, uint16_t port)
-{
-    uint32_t h = ip * 2654435761u ^ ((uint32_t)port * 40503u) ^ ((uint32_t)g * 0x9e3779b9u);
-    return (h ^ (h >> 15)) & b->mask;
-}
-
-static inline uint32_t h_ssrc(const rtp_bank *b, int g, uint32_t ssrc)
-{
-    uint32_t h = (ssrc ^ ((uint32_t)g * 0x85ebca6bu)) * 2654435761u;
-    return (h ^ (h >> 16)) & b->mask;
-}
-
-static void addr_remove(rtp_bank *b, int i)
-{
-    rtp_stream *st = &b->s[i];
-    if (st->key_ip == 0) return;
-    int *pp = &b->addr_head[h_addr(b, st->group, st->key_ip, st->key_port)];
-    while (*pp >= 0 && *pp != i) pp = &b->s[*pp].addr_next;
-    if (*pp == i) *pp = st->addr_next;
-    st->addr_next = -1;
-    st->key_ip = 0;
-    st->key_port = 0;
-}
-
-static void addr_insert(rtp_bank *b, int i, uint32_t ip, uint16_t port)
-{
-    rtp_stream *st = &b->s[i];
-    addr_remove(b, i);
-    if (ip == 0 || st->group < 0) return;
-    st->key_ip = ip;
-    st->key_port = port;
-    int *head = &b->addr_head[h_addr(b, st->group, ip, port)];
-    st->addr_next = *head;
-    *head = i;
-}
-
-static void ssrc_remove(rtp_bank *b, int i)
-{
-    rtp_stream *st = &b->s[i];
-    if (!st->ssrc_has) return;
-    int *pp = &b->ssrc_head[h_ssrc(b, st->group, st->key_ssrc)];
-    while (*pp >= 0 && *pp != i) pp = &b->s[*pp].ssrc_next;
-    if (*pp == i) *pp = st->ssrc_next;
-    st->ssrc_next = -1;
-    st->ssrc_has = 0;
-}
-
-static void ssrc_insert(rtp_bank *b, int i, uint32_t ssrc)
-{
-    rtp_stream *st = &b->s[i];
-    ssrc_remove(b, i);
-    if (st->group < 0) return;
-    st->key_ssrc = ssrc;
-    st->ssrc_has = 1;
-    int *head = &b->ssrc_head[h_ssrc(b, st->group, ssrc)];
-    st->ssrc_next = *head;
-    *head = i;
-}
-
-static void set_latching(rtp_bank *b, int i, int on)
-{
-    rtp_stream *st = &b->s[i];
-    on = on ? 1 : 0;
-    if (st->latching == on || st->group < 0) { if (st->group < 0) st->latching = 0; return; }
-    rtp_group *g = &b->g[st->group];
-    st->latching = on;
-    g->latch_count += on ? 1 : -1;
-    g->latch_sum += on ? i : -i;
-}
-
-void rtp_set_remote(rtp_bank *b, int i, uint32_t ip, uint16_t port, int latching)
-{
-    addr_insert(b, i, ip, port);
-    set_latching(b, i, latching);
-}
-
-void rtp_set_ssrc(rtp_bank *b, int i, uint32_t ssrc, int has)
-{
-    if (has) ssrc_insert(b, i, ssrc);
-    else ssrc_remove(b, i);
-}
-
-void rtp_unlink(rtp_bank *b, int i)
-{
-    addr_remove(b, i);
-    ssrc_remove(b, i);
-    set_latching(b, i, 0);
-}
-
-/* the stream a packet from ip:port with `ssrc` on group g belongs to, or -1 (stray) */
-static int demux(rtp_bank *b, int g, uint32_t ip, uint16_t port, uint32_t ssrc)
-{
-    rtp_stream *s = b->s;
-    for (int j = b->ssrc_head[h_ssrc(b, g, ssrc)]; j >= 0; j = s[j].ssrc_next) {
-        if (s[j].group != g || s[j].key_ssrc != ssrc) continue;
-        if (s[j].key_ip == ip && s[j].key_port == port) return j;
-        if (s[j].latching) return j;            /* its announced SSRC from a new address: NAT */
-    }
-    int found = -1, n = 0, unclaimed = -1;
-    for (int j = b->addr_head[h_addr(b, g, ip, port)]; j >= 0; j = s[j].addr_next) {
-        if (s[j].group != g || s[j].key_ip != ip || s[j].key_port != port) continue;
-        n++;
-        found = j;
-        if (!s[j].ssrc_has && unclaimed < 0) unclaimed = j;
-    }
-    if (n == 1) return found;                    /* one stream from this address: SSRC changes are its own */
-    if (n > 1) return unclaimed;                 /* several: a new SSRC claims one that has none yet */
-    if (b->g[g].latch_count == 1) {             /* comedia: the one stream waiting for its first packet */
-        int j = b->g[g].latch_sum;
-        if (b->g[g].count == 1 || s[j].key_ip != ip) return j;   /* not a stray of its own (SDP) host */
-    }
-    return -1;
-}
-
-/* a packet was accepted for stream j: learn its address (comedia) and SSRC for the tables */
-static void accept_from(rtp_bank *b, int j, uint32_t ip, uint16_t port, uint32_t ssrc)
-{
-    rtp_stream *st = &b->s[j];
-    if (st->latching) {
-        if (st->key_ip != ip || st->key_port != port) {
-            addr_insert(b, j, ip, port);
-            if (st->comedia) {
-                st->remote_ip = ip;
-                st->remote_port = port;
-                st->remote_rtcp = htons(ntohs(port) + 1);
-            }
-        }
-        set_latching(b, j, 0);
-    }
-    if (!st->ssrc_has || st->key_ssrc != ssrc) ssrc_insert(b, j, ssrc);
-}
-
-static int demux_rtcp(rtp_bank *b, int g, uint32_t ip, uint16_t port, uint32_t ssrc)
-{
-    rtp_stream *s = b->s;
-    for (int j = b->ssrc_head[h_ssrc(b, g, ssrc)]; j >= 0; j = s[j].ssrc_next)
-        if (s[j].group == g && s[j].key_ssrc == ssrc && s[j].key_ip == ip) return j;
-    int found = -1, n = 0;
-    uint16_t rtp_port = htons(ntohs(port) - 1);
-    for (int j = b->addr_head[h_addr(b, g, ip, rtp_port)]; j >= 0; j = s[j].addr_next)
-        if (s[j].group == g && s[j].key_ip == ip && s[j].key_port == rtp_port) { n++; found = j; }
-    return n == 1 ? found : -1;
-}
-
 /* ------------------------------------------------------------ the tick */
 
 static int build_rtp(rtp_stream *st, uint8_t *pkt, const uint8_t *src)
@@ -563,13 +418,13 @@ static int receive(rtp_bank *b, int gi, struct scratch *w, char *digits, uint32_
             uint32_t ip = w->rxa[k].sin_addr.s_addr;
             uint16_t port = w->rxa[k].sin_port;
             uint32_t ssrc = rd32(p + 8);
-            int j = demux(b, gi, ip, port, ssrc);
+            int j = rtp_demux(b, gi, ip, port, ssrc);
             if (j < 0 || !b->s[j].active) { g->stray++; continue; }
             rtp_stream *st = &b->s[j];
             int ptk = p[1] & 0x7f;
             int ok = (p[0] >> 6) == 2 && (ptk == st->pt || ptk == st->ev_pt);
             if (!ok && (st->key_ip != ip || st->key_port != port)) { g->stray++; continue; }
-            if (ok) accept_from(b, j, ip, port, ssrc);
+            if (ok) rtp_accept_from(b, j, ip, port, ssrc);
             rx_packet(st, p, len, now, &digits[j]);
         }
         total += got;
@@ -584,7 +439,7 @@ static int receive(rtp_bank *b, int gi, struct scratch *w, char *digits, uint32_
             for (int k = 0; k < got; k++) {
                 int len = (int)w->rxm[k].msg_len;
                 if (len < 8 || w->rxa[k].sin_family != AF_INET) { g->rtcp_stray++; continue; }
-                int j = demux_rtcp(b, gi, w->rxa[k].sin_addr.s_addr, w->rxa[k].sin_port, rd32(w->rx[k] + 4));
+                int j = rtp_demux_rtcp(b, gi, w->rxa[k].sin_addr.s_addr, w->rxa[k].sin_port, rd32(w->rx[k] + 4));
                 if (j < 0 || !b->s[j].active) { g->rtcp_stray++; continue; }
                 rx_rtcp(&b->s[j], w->rx[k], len);
             }
