@@ -197,6 +197,9 @@ def test_calls_share_one_socket_each_hears_its_own_tone_and_a_stray_is_dropped_a
         if t >= 10:                              # spoofed: peer 0's SSRC and payload type from an unknown address
             stray.sendto(rtp(1000 + t, t * 160, payload=tone_codes(3000, t).tobytes(), ssrc=ssrc0),
                          ("127.0.0.1", ports[0]))
+        if t % 10 == 5:                          # from the far bank's shared address, an SSRC it did not announce
+            far._socks[0][0].sendto(rtp(t, t * 160, payload=tone_codes(3000, t).tobytes(), ssrc=0xDEAD),
+                                    ("127.0.0.1", ports[0]))
         bank.set_out(np.stack([tone_codes(f, t) for f in back_hz + [300]]))
         bank.io(out, t * 160)
         if t >= 20:
@@ -213,7 +216,7 @@ def test_calls_share_one_socket_each_hears_its_own_tone_and_a_stray_is_dropped_a
         assert abs(dominant_hz(b"".join(p[12:] for p in got[-20:])) - back_hz[ch]) <= 50
     for ch in range(2):
         assert abs(dominant_hz(far_heard[ch]) - back_hz[2 + ch]) <= 50
-    assert bank.stray_packets() == 30           # every spoofed packet dropped and counted, none misrouted
+    assert bank.stray_packets() == 34           # every spoofed packet dropped and counted, none misrouted
     assert bank.stats(4).rx_packets == 0
     stray.close()
     unused.close()

@@ -23,6 +23,7 @@ typedef struct rtp_stream {
     uint16_t key_port;
     uint16_t ssrc_has;      /* 1: in the SSRC table under key_ssrc */
     uint32_t key_ssrc;
+    int ssrc_fixed;         /* 1: key_ssrc was announced (SDP a=ssrc): packets with another SSRC are not ours */
     int addr_next;          /* hash chains (stream indices, -1 ends) */
     int ssrc_next;
     int latching;           /* comedia and no packet yet: the first one from an unknown address may claim it */

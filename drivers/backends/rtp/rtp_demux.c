@@ -85,6 +85,7 @@ void rtp_set_ssrc(rtp_bank *b, int i, uint32_t ssrc, int has)
 {
     if (has) ssrc_insert(b, i, ssrc);
     else ssrc_remove(b, i);
+    b->s[i].ssrc_fixed = has ? 1 : 0;
 }
 
 void rtp_unlink(rtp_bank *b, int i)
@@ -92,6 +93,7 @@ void rtp_unlink(rtp_bank *b, int i)
     addr_remove(b, i);
     ssrc_remove(b, i);
     set_latching(b, i, 0);
+    b->s[i].ssrc_fixed = 0;
 }
 
 /* the stream a packet from ip:port with `ssrc` on group g belongs to, or -1 (stray) */
@@ -106,6 +108,8 @@ int rtp_demux(rtp_bank *b, int g, uint32_t ip, uint16_t port, uint32_t ssrc)
     int found = -1, n = 0, unclaimed = -1;
     for (int j = b->addr_head[h_addr(b, g, ip, port)]; j >= 0; j = s[j].addr_next) {
         if (s[j].group != g || s[j].key_ip != ip || s[j].key_port != port) continue;
+        if (s[j].ssrc_fixed) continue;          /* announced SSRC: found by it above, or not ours (a far end
+                                                   multiplexing calls on one socket, a just-ended call) */
         n++;
         found = j;
         if (!s[j].ssrc_has && unclaimed < 0) unclaimed = j;
@@ -114,7 +118,7 @@ int rtp_demux(rtp_bank *b, int g, uint32_t ip, uint16_t port, uint32_t ssrc)
     if (n > 1) return unclaimed;                 /* several: a new SSRC claims one that has none yet */
     if (b->g[g].latch_count == 1) {             /* comedia: the one stream waiting for its first packet */
         int j = b->g[g].latch_sum;
-        if (b->g[g].count == 1 || s[j].key_ip != ip) return j;   /* not a stray of its own (SDP) host */
+        if (!s[j].ssrc_fixed && (b->g[g].count == 1 || s[j].key_ip != ip)) return j;   /* not a stray of its own (SDP) host */
     }
     return -1;
 }
@@ -134,7 +138,7 @@ void rtp_accept_from(rtp_bank *b, int j, uint32_t ip, uint16_t port, uint32_t ss
         }
         set_latching(b, j, 0);
     }
-    if (!st->ssrc_has || st->key_ssrc != ssrc) ssrc_insert(b, j, ssrc);
+    if (!st->ssrc_fixed && (!st->ssrc_has || st->key_ssrc != ssrc)) ssrc_insert(b, j, ssrc);
 }
 
 int rtp_demux_rtcp(rtp_bank *b, int g, uint32_t ip, uint16_t port, uint32_t ssrc)
