@@ -27,7 +27,8 @@ class SipBackend:
         self.kinds = ["sip"] * self.channels
         self.realtime = False
         self.transports = Transports(settings.host, settings.port)
-        self.rtp = RtpBank(self.channels, settings.rtp_host or settings.host, settings.rtp_port_base)
+        self.rtp = RtpBank(self.channels, settings.rtp_host or settings.host, settings.rtp_port_base,
+                           settings.rtp_per_socket)
         self._t = 0
         self._t0 = time.monotonic()
         self._digits: list[tuple[int, str]] = []

@@ -242,7 +242,8 @@ class SipSignaling(SpanSignaling):
         sip_refer.notify(self, channel, status, reason)
 
     def protocol_status(self) -> list[dict[str, Any]]:
-        """Live SIP calls and registrations for the admin (RTP figures included)."""
+        """Live SIP calls and registrations for the admin (RTP figures included), and the span's shared RTP
+        sockets with the stray packets they dropped (kind "rtp")."""
         rows: list[dict[str, object]] = []
         for leg in self.legs.values():
             s = self.rtp.stats(leg.ch - self.offset)
@@ -252,6 +253,8 @@ class SipSignaling(SpanSignaling):
                          "rx_packets": s.rx_packets,
                          "tx_packets": s.tx_packets, "lost": s.lost, "jitter_ms": round(s.jitter_ms, 1),
                          "remote_lost": s.remote_lost, "remote_jitter_ms": round(s.remote_jitter_ms, 1)})
+        rows.append({"kind": "rtp", "sockets": self.rtp.sockets(), "streams_per_socket": self.rtp.per_socket,
+                     "stray_packets": self.rtp.stray_packets()})
         for reg in self.registrations:
             rows.append({"kind": "registration", "trunk": reg.trunk.name, "state": reg.state,
                          "registrar": f"{reg.trunk.host}:{reg.trunk.port}", "status": reg.last_status,
@@ -302,15 +305,16 @@ class SipSignaling(SpanSignaling):
         if image is not None:
             return image                    # in T.38: answers (refreshes) keep the image stream
         port = self.rtp.local_port(leg.ch - self.offset)
+        ssrc = self.rtp.ssrc(leg.ch - self.offset)
         if offer or leg.remote_sdp is None:
             pts = [sdp.CODECS[c] for c in self._codecs(leg) if c in sdp.CODECS]
-            return sdp.build(self.media_host, port, pts, 101, direction or "sendrecv")
+            return sdp.build(self.media_host, port, pts, 101, direction or "sendrecv", ssrc=ssrc)
         ev = leg.remote_sdp.event_pt
         if direction is None:
             direction = sdp.ANSWER_DIRECTION.get(leg.remote_sdp.direction, "sendrecv")
             if leg.held and direction == "sendrecv":
                 direction = "sendonly"
-        return sdp.build(self.media_host, port, [leg.pt], ev, direction)
+        return sdp.build(self.media_host, port, [leg.pt], ev, direction, ssrc=ssrc)
 
     def _start_media(self, leg: Leg) -> None:
         r = leg.remote_sdp
@@ -319,7 +323,7 @@ class SipSignaling(SpanSignaling):
         send = r.direction in ("sendrecv", "recvonly") and not leg.held
         remote = (r.ip, r.port) if r.ip != "0.0.0.0" and r.port else None
         try:
-            self.rtp.start(leg.ch - self.offset, remote, leg.pt, r.event_pt, send=send)
+            self.rtp.start(leg.ch - self.offset, remote, leg.pt, r.event_pt, send=send, remote_ssrc=r.ssrc)
         except (OSError, ValueError) as exc:
             log.warning("SIP call %s: media not started: %s", leg.call_id, exc)
 

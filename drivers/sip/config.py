@@ -49,6 +49,7 @@ class SipSettings:
     channels: int = 30
     rtp_host: str = ""                     # default: the listen host
     rtp_port_base: int = 0                 # 0: any free even port
+    rtp_per_socket: int = 16               # streams sharing one RTP socket (1: a socket per call)
     realm: str = "trunkline"
     trunks: list[SipTrunk] = field(default_factory=list)
     users: dict[str, str] = field(default_factory=dict)    # user -> password accepted on inbound INVITEs

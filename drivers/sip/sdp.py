@@ -25,6 +25,7 @@ class Sdp:
     direction: str = "sendrecv"
     ptime: int = 20
     t38: bool = False
+    ssrc: int | None = None       # a=ssrc of the audio stream (RFC 5576): tells streams from one address apart
 
     @property
     def audio_pt(self) -> int | None:
@@ -40,6 +41,7 @@ def parse(body: bytes | str) -> Sdp:
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     ip, port, payloads, names, direction, ptime = "", -1, [], {}, "sendrecv", 20
     event_pt, in_audio, session_dir, t38 = None, False, None, False
+    ssrc: int | None = None
     for raw in text.splitlines()[:400]:
         line = raw.strip()
         if len(line) < 2 or line[1] != "=":
@@ -74,18 +76,23 @@ def parse(body: bytes | str) -> Sdp:
                         event_pt = int(m.group(1))
             elif attr == "ptime" and rest.strip().isdigit():
                 ptime = int(rest.strip())
+            elif attr == "ssrc" and in_audio and ssrc is None:
+                num = rest.split(" ", 1)[0]
+                if num.isdigit() and int(num) < 2**32:
+                    ssrc = int(num)
     if port < 0 or port > 65535 or not ip:
         raise SdpError("no audio stream with an IPv4 address")
     if session_dir and direction == "sendrecv":
         direction = session_dir
     if ip == "0.0.0.0":
         direction = "inactive" if direction == "sendrecv" else direction
-    return Sdp(ip, port, payloads, names, event_pt, direction, ptime, t38)
+    return Sdp(ip, port, payloads, names, event_pt, direction, ptime, t38, ssrc)
 
 
 def build(ip: str, port: int, payloads: list[int], event_pt: int | None = 101, direction: str = "sendrecv",
-          session_id: int | None = None) -> bytes:
-    """An SDP body offering/answering `payloads` (0/8) plus telephone-event on `event_pt`."""
+          session_id: int | None = None, ssrc: int | None = None) -> bytes:
+    """An SDP body offering/answering `payloads` (0/8) plus telephone-event on `event_pt`; `ssrc`: the SSRC
+    we send with (a=ssrc, so a far end whose streams share our address can tell them apart)."""
     sid = session_id if session_id is not None else next(_version) + 1000
     fmts = [str(p) for p in payloads] + ([str(event_pt)] if event_pt is not None else [])
     lines = ["v=0", f"o=trunkline {sid} {next(_version)} IN IP4 {ip}", "s=trunkline", f"c=IN IP4 {ip}",
@@ -94,6 +101,8 @@ def build(ip: str, port: int, payloads: list[int], event_pt: int | None = 101, d
     if event_pt is not None:
         lines += [f"a=rtpmap:{event_pt} telephone-event/8000", f"a=fmtp:{event_pt} 0-16"]
     lines += ["a=ptime:20", f"a={direction}"]
+    if ssrc is not None:
+        lines.append(f"a=ssrc:{ssrc} cname:trunkline")
     return ("\r\n".join(lines) + "\r\n").encode()
 
 

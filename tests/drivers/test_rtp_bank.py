@@ -7,7 +7,7 @@ import struct
 import numpy as np
 
 from trunkline.drivers.backends.rtp_bank import RtpBank
-from trunkline.dsp.g711 import ALAW_DECODE, ULAW_ENCODE
+from trunkline.dsp.g711 import ALAW_DECODE, ALAW_ENCODE, ULAW_ENCODE
 
 
 def rtp(seq, ts, pt=8, payload=b"", ssrc=0x1234, marker=0):
@@ -144,4 +144,102 @@ def test_symmetric_rtp_sends_to_where_media_comes_from():
     bank.io(out, 0)
     bank.io(out, 160)
     assert peer.recv_all(peer.rtp), "no RTP came back to the source address"
+    bank.close_all()
+
+
+def tone_codes(freq, t, amp=8000.0):
+    """One 20 ms block of an A-law tone at `freq` Hz, block number t."""
+    n = np.arange(t * 160, (t + 1) * 160)
+    return ALAW_ENCODE[(amp * np.sin(2 * np.pi * freq * n / 8000)).astype(np.int32) + 32768].astype(np.uint8)
+
+
+def dominant_hz(codes):
+    """The strongest frequency (Hz) of A-law codes (8 kHz)."""
+    arr = np.frombuffer(codes, dtype=np.uint8) if isinstance(codes, bytes) else np.asarray(codes, dtype=np.uint8)
+    x = ALAW_DECODE[arr].astype(np.float64)
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.argmax(spec[1:]) + 1) * 8000 / len(x)
+
+
+def test_calls_share_one_socket_each_hears_its_own_tone_and_a_stray_is_dropped_and_counted():
+    # two plain far ends (their own addresses) and, on the other socket side, a far bank whose two streams
+    # share ONE address: told apart by the SSRC each SDP announced (a=ssrc)
+    bank = RtpBank(5)
+    far = RtpBank(2, rtcp=False)
+    ports = [bank.open(ch) for ch in range(5)]
+    assert len(set(ports)) == 1 and bank.sockets() == 1, "the calls do not share one socket"
+    peers = [Peer(), Peer()]
+    for ch, peer in enumerate(peers):
+        bank.start(ch, ("127.0.0.1", peer.port), 8, 101, comedia=True)
+    far_ports = [far.open(ch) for ch in range(2)]
+    assert far_ports[0] == far_ports[1]
+    for ch in range(2):
+        bank.start(2 + ch, ("127.0.0.1", far_ports[ch]), 8, 101, comedia=False, remote_ssrc=far.ssrc(ch))
+        far.start(ch, ("127.0.0.1", ports[0]), 8, 101, comedia=False, remote_ssrc=bank.ssrc(2 + ch))
+    unused = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    unused.bind(("127.0.0.1", 0))                # channel 4: its far end never sends (it must not be claimed)
+    bank.start(4, ("127.0.0.1", unused.getsockname()[1]), 8, 101, comedia=True)
+    sent_hz = [500, 1000, 1500, 2000]            # what each far party sends to channel 0..3
+    back_hz = [700, 1200, 1700, 2200]            # what we send on channel 0..3
+    stray = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stray.bind(("127.0.0.1", 0))
+    heard = [[] for _ in range(4)]
+    far_heard = [[] for _ in range(2)]
+    out = np.zeros((5, 160), dtype=np.uint8)
+    far_in = np.zeros((2, 160), dtype=np.uint8)
+    ssrc0 = 0x1234                               # Peer 0's SSRC (rtp() default)
+    for t in range(40):
+        for ch, peer in enumerate(peers):
+            peer.rtp.sendto(rtp(t, t * 160, payload=tone_codes(sent_hz[ch], t).tobytes(), ssrc=ssrc0 + ch),
+                            ("127.0.0.1", ports[0]))
+        far.set_out(np.stack([tone_codes(sent_hz[2], t), tone_codes(sent_hz[3], t)]))
+        far.io(far_in, t * 160)
+        if t >= 10:                              # spoofed: peer 0's SSRC and payload type from an unknown address
+            stray.sendto(rtp(1000 + t, t * 160, payload=tone_codes(3000, t).tobytes(), ssrc=ssrc0),
+                         ("127.0.0.1", ports[0]))
+        if t % 10 == 5:                          # from the far bank's shared address, an SSRC it did not announce
+            far._socks[0][0].sendto(rtp(t, t * 160, payload=tone_codes(3000, t).tobytes(), ssrc=0xDEAD),
+                                    ("127.0.0.1", ports[0]))
+        bank.set_out(np.stack([tone_codes(f, t) for f in back_hz + [300]]))
+        bank.io(out, t * 160)
+        if t >= 20:
+            for ch in range(4):
+                heard[ch].extend(out[ch])
+            for ch in range(2):
+                far_heard[ch].extend(far_in[ch])
+    for ch in range(4):
+        assert abs(dominant_hz(heard[ch]) - sent_hz[ch]) <= 50, f"channel {ch} heard the wrong party"
+        assert bank.stats(ch).rx_packets >= 35 and bank.stats(ch).bad == 0
+    for ch, peer in enumerate(peers):           # and each far party hears its own channel
+        got = [p for p in peer.recv_all(peer.rtp) if p[1] & 0x7F == 8]
+        assert len(got) >= 35
+        assert abs(dominant_hz(b"".join(p[12:] for p in got[-20:])) - back_hz[ch]) <= 50
+    for ch in range(2):
+        assert abs(dominant_hz(far_heard[ch]) - back_hz[2 + ch]) <= 50
+    assert bank.stray_packets() == 34           # every spoofed packet dropped and counted, none misrouted
+    assert bank.stats(4).rx_packets == 0
+    stray.close()
+    unused.close()
+    for p in peers:
+        p.rtp.close()
+        p.rtcp.close()
+    bank.close_all()
+    far.close_all()
+
+
+def test_comedia_on_a_shared_socket_learns_a_natted_phone_from_its_first_packet():
+    bank = RtpBank(3)
+    port = bank.open(0)
+    assert bank.open(1) == port
+    peer = Peer()
+    bank.start(0, ("10.0.0.9", 4000), 8, None, comedia=True)   # a private SDP address: behind a NAT
+    bank.start(1, ("127.0.0.1", 9), 8, None, comedia=True)
+    out = np.zeros((3, 160), dtype=np.uint8)
+    for t in range(3):
+        peer.rtp.sendto(rtp(t, t * 160, payload=b"\x55" * 160), ("127.0.0.1", port))
+        bank.io(out, t * 160)
+    assert bank.stats(0).rx_packets == 3 and bank.stats(1).rx_packets == 0
+    assert peer.recv_all(peer.rtp), "no RTP came back to the NAT's address"
+    peer.rtp.close()
+    peer.rtcp.close()
     bank.close_all()

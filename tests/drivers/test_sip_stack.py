@@ -156,8 +156,11 @@ def test_fuzzed_sip_and_rtp_never_raise_and_the_call_goes_on():
     rng = random.Random(19)
     valid = invite("95588", 0, 0)
 
+    media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)     # the caller's RTP socket (its SDP address)
+    media.bind(("127.0.0.1", 0))
+
     async def scenario():
-        rig.send(invite("95588", rig.port, rig.lport))
+        rig.send(invite("95588", rig.port, rig.lport, rtp=media.getsockname()[1]))
         await rig.engine.sleep(0.3)
         call = rig.calls[0]
         sdp = [r for r in rig.replies() if r.status == 200][0].body.decode()
@@ -172,15 +175,21 @@ def test_fuzzed_sip_and_rtp_never_raise_and_the_call_goes_on():
                     data[rng.randrange(len(data))] = rng.randrange(256)
                 data = bytes(data[:rng.randrange(1, len(data) + 1)])
             rig.send(data)
-            rig.udp.sendto(bytes([0x80 | rng.randrange(64), rng.randrange(256)]) + os.urandom(rng.randrange(0, 300)),
-                           ("127.0.0.1", rtp_port))
+            rtp = bytes([0x80 | rng.randrange(64), rng.randrange(256)]) + os.urandom(rng.randrange(0, 300))
+            media.sendto(rtp, ("127.0.0.1", rtp_port))               # from the call's address: its parser
+            rig.udp.sendto(rtp, ("127.0.0.1", rtp_port))             # from elsewhere: strays
             if i % 50 == 0:
                 await rig.engine.sleep(0.02)
         await rig.engine.sleep(0.5)
         assert rig.engine.running and not call.hungup
         assert rig.board.sip_parts[0][0].transports.dropped > 100
         assert rig.sig.rtp.stats(call.channel).bad > 100
-    rig.run(scenario)
+        rtp_row = next(r for r in rig.engine.signaling_status() if r["kind"] == "rtp")
+        assert rtp_row["sockets"] == 1 and rtp_row["stray_packets"] > 500     # dropped and counted
+    try:
+        rig.run(scenario)
+    finally:
+        media.close()
 
 
 @settings(max_examples=120, deadline=None)

@@ -209,6 +209,7 @@ def sip_settings(cfg: Config, summary: StartupSummary) -> SipSettings | None:
     parse_listen(cfg.sip_listen)
     trunks = [SipTrunk.from_dict(dict(t)) for t in cfg.sip_trunks] + node_trunks(cfg)
     settings = SipSettings(cfg.sip_listen.strip(), channels=cfg.sip_channels, rtp_port_base=cfg.sip_rtp_port_base,
+                           rtp_per_socket=cfg.sip_rtp_streams_per_socket,
                            realm=cfg.sip_realm, trunks=trunks, users=dict(cfg.sip_users),
                            open_numbers=list(cfg.sip_open_numbers), open_sources=list(cfg.sip_open_sources),
                            codecs=list(cfg.sip_codecs), t38=cfg.sip_t38, t38_trigger=cfg.sip_t38_trigger)

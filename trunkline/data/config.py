@@ -41,6 +41,7 @@ class Config:
     sip_listen: str = "127.0.0.1:5070"
     sip_channels: int = 30
     sip_rtp_port_base: int = 0             # RTP port pairs from here up (0: any free ports)
+    sip_rtp_streams_per_socket: int = 16   # calls sharing one RTP socket (demultiplexed by address/SSRC; 1: own)
     sip_realm: str = "trunkline"
     sip_codecs: list[str] = field(default_factory=lambda: ["PCMA", "PCMU"])
     sip_open_numbers: list[str] = field(default_factory=lambda: ["95588"])   # callable without auth ...

@@ -13,7 +13,7 @@ ffibuilder.cdef(cdef_from_header(os.path.join(HERE, "rtp.h"), (("[RTP_JB]", "[16
 ffibuilder.set_source(
     "trunkline.drivers.backends._rtp",
     '#include "rtp.h"',
-    sources=[os.path.relpath(os.path.join(HERE, "rtp.c"))],
+    sources=[os.path.relpath(os.path.join(HERE, f)) for f in ("rtp.c", "rtp_demux.c")],
     include_dirs=[os.path.relpath(HERE)],
     extra_compile_args=["-O2", "-std=c99", "-Wall"],
 )

@@ -1,5 +1,7 @@
-/* RTP/RTCP for all SIP channels in one call per tick: recvmmsg/sendmmsg per socket, G.711 PCMA/PCMU,
- * RFC 3550 statistics, an adaptive jitter buffer with packet loss concealment, RFC 4733 events. */
+/* RTP/RTCP for all SIP channels in one call per tick: streams share UDP sockets (one sendmmsg and a few
+ * recvmmsg per socket per tick, packets demultiplexed by source address and SSRC in O(1) through hash
+ * tables), G.711 PCMA/PCMU, RFC 3550 statistics, an adaptive jitter buffer with packet loss concealment,
+ * RFC 4733 events, RTCP sender/receiver reports. */
 #define _GNU_SOURCE
 #include <string.h>
 #include <errno.h>
@@ -8,9 +10,30 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include "rtp.h"
+#include "rtp_demux.h"
 
-#define BATCH 16
+#define RXB 64          /* packets per recvmmsg */
 #define PKT 1500
+#define RX_ROUNDS 64    /* recvmmsg calls per socket per tick at most (bounded work) */
+#define TXP (12 + RTP_FRAME)
+#define RTCPP 64
+
+struct scratch {
+    uint8_t tx[RTP_MAXG][TXP];
+    struct sockaddr_in txa[RTP_MAXG];
+    struct iovec txv[RTP_MAXG];
+    struct mmsghdr txm[RTP_MAXG];
+    uint8_t rtcp[RTP_MAXG][RTCPP];
+    struct sockaddr_in rta[RTP_MAXG];
+    struct iovec rtv[RTP_MAXG];
+    struct mmsghdr rtm[RTP_MAXG];
+    uint8_t rx[RXB][PKT];
+    struct sockaddr_in rxa[RXB];
+    struct iovec rxv[RXB];
+    struct mmsghdr rxm[RXB];
+};
+
+size_t rtp_scratch_bytes(void) { return sizeof(struct scratch); }
 
 static uint8_t A2U[256], U2A[256], AENC[65536];
 static int16_t ADEC[256];
@@ -106,8 +129,7 @@ static void rx_rtcp(rtp_stream *s, const uint8_t *p, int len)
     }
 }
 
-static void rx_packet(rtp_stream *s, const uint8_t *p, int len, const struct sockaddr_in *from, uint32_t now,
-                      char *digit)
+static void rx_packet(rtp_stream *s, const uint8_t *p, int len, uint32_t now, char *digit)
 {
     if (len < 12 || (p[0] >> 6) != 2) { s->rx_bad++; return; }
     int cc = p[0] & 0x0f, x = p[0] & 0x10, padding = p[0] & 0x20;
@@ -128,11 +150,6 @@ static void rx_packet(rtp_stream *s, const uint8_t *p, int len, const struct soc
         plen -= pad;
     }
     if (pt != s->pt && pt != s->ev_pt) { s->rx_bad++; return; }
-    if (s->comedia) {                       /* symmetric RTP: answer where the media comes from */
-        s->remote_ip = from->sin_addr.s_addr;
-        s->remote_port = from->sin_port;
-        s->remote_rtcp = htons(ntohs(from->sin_port) + 1);
-    }
     if (!s->rx_init || ssrc != s->rx_ssrc) {
         s->rx_ssrc = ssrc;
         s->rx_init = 1;
@@ -265,104 +282,188 @@ static int build_rtcp(rtp_stream *s, uint8_t *b, uint32_t ntp_sec, uint32_t ntp_
     return 52;
 }
 
-int rtp_tick(rtp_stream *s, int n, uint8_t *in_codes, const uint8_t *out_codes, char *digits,
-             uint32_t now, uint32_t ntp_sec, uint32_t ntp_frac)
+/* ------------------------------------------------------------ the tick */
+
+static int build_rtp(rtp_stream *st, uint8_t *pkt, const uint8_t *src)
 {
-    static uint8_t bufs[BATCH][PKT];
-    static struct mmsghdr msgs[BATCH];
-    static struct iovec iovs[BATCH];
-    static struct sockaddr_in addrs[BATCH];
-    uint8_t pkt[12 + RTP_FRAME], rtcp[64];
-    int total = 0;
-    for (int i = 0; i < n; i++) {
-        rtp_stream *st = &s[i];
-        digits[i] = 0;
-        if (!st->active || st->fd < 0) {
-            memset(in_codes + (size_t)i * RTP_FRAME, 0xD5, RTP_FRAME);
-            continue;
+    int len;
+    if (st->ev_code >= 0 && st->ev_pt >= 0) {
+        int end = st->ev_sent >= st->ev_dur;
+        pkt[0] = 0x80;
+        pkt[1] = (uint8_t)st->ev_pt | (st->ev_sent == 0 ? 0x80 : 0);
+        if (st->ev_sent == 0) st->ev_ts = st->tx_ts;
+        if (!end) st->ev_sent += RTP_FRAME;
+        wr16(pkt + 2, st->tx_seq);
+        wr32(pkt + 4, st->ev_ts);
+        wr32(pkt + 8, st->tx_ssrc);
+        pkt[12] = (uint8_t)st->ev_code;
+        pkt[13] = (end ? 0x80 : 0) | 10;
+        int d = st->ev_sent > 0xffff ? 0xffff : st->ev_sent;
+        wr16(pkt + 14, (uint16_t)d);
+        len = 16;
+        if (end && --st->ev_ends <= 0) { st->ev_code = -1; st->ev_gap = 3; }
+    } else {
+        pkt[0] = 0x80;
+        pkt[1] = (uint8_t)st->pt | (st->tx_marker ? 0x80 : 0);
+        st->tx_marker = 0;
+        wr16(pkt + 2, st->tx_seq);
+        wr32(pkt + 4, st->tx_ts);
+        wr32(pkt + 8, st->tx_ssrc);
+        if (st->pt == 0) { for (int k = 0; k < RTP_FRAME; k++) pkt[12 + k] = A2U[src[k]]; }
+        else memcpy(pkt + 12, src, RTP_FRAME);
+        len = 12 + RTP_FRAME;
+        if (st->ev_gap > 0) st->ev_gap--;
+    }
+    return len;
+}
+
+static inline void msg_to(struct mmsghdr *m, struct iovec *v, struct sockaddr_in *a, void *buf, size_t len,
+                          uint32_t ip, uint16_t port)
+{
+    memset(a, 0, sizeof(*a));
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = ip;
+    a->sin_port = port;
+    v->iov_base = buf;
+    v->iov_len = len;
+    memset(&m->msg_hdr, 0, sizeof(m->msg_hdr));
+    m->msg_hdr.msg_name = a;
+    m->msg_hdr.msg_namelen = sizeof(*a);
+    m->msg_hdr.msg_iov = v;
+    m->msg_hdr.msg_iovlen = 1;
+}
+
+/* send msgs[0..n) on fd; msg_len > 0 marks the ones that went */
+static void send_all(int fd, struct mmsghdr *m, int n)
+{
+    int at = 0;
+    for (int k = 0; k < n; k++) m[k].msg_len = 0;
+    while (at < n) {
+        int r = sendmmsg(fd, m + at, (unsigned)(n - at), MSG_DONTWAIT);
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) { at++; continue; }  /* skip the bad one */
+            break;
         }
-        /* ---- transmit */
+        at += r;
+    }
+}
+
+static void transmit(rtp_bank *b, rtp_group *g, struct scratch *w, const uint8_t *out_codes,
+                     uint32_t now, uint32_t ntp_sec, uint32_t ntp_frac)
+{
+    int nm = 0, nr = 0;
+    int idx[RTP_MAXG];
+    for (int i = g->first; i < g->first + g->count; i++) {
+        rtp_stream *st = &b->s[i];
+        if (!st->active || st->group < 0) continue;
         if (st->send && st->remote_ip != 0) {
-            struct sockaddr_in to;
-            memset(&to, 0, sizeof(to));
-            to.sin_family = AF_INET;
-            to.sin_addr.s_addr = st->remote_ip;
-            to.sin_port = st->remote_port;
-            int len;
-            if (st->ev_code >= 0 && st->ev_pt >= 0) {
-                int end = st->ev_sent >= st->ev_dur;
-                pkt[0] = 0x80;
-                pkt[1] = (uint8_t)st->ev_pt | (st->ev_sent == 0 ? 0x80 : 0);
-                if (st->ev_sent == 0) st->ev_ts = st->tx_ts;
-                if (!end) st->ev_sent += RTP_FRAME;
-                wr16(pkt + 2, st->tx_seq);
-                wr32(pkt + 4, st->ev_ts);
-                wr32(pkt + 8, st->tx_ssrc);
-                pkt[12] = (uint8_t)st->ev_code;
-                pkt[13] = (end ? 0x80 : 0) | 10;
-                int d = st->ev_sent > 0xffff ? 0xffff : st->ev_sent;
-                wr16(pkt + 14, (uint16_t)d);
-                len = 16;
-                if (end && --st->ev_ends <= 0) { st->ev_code = -1; st->ev_gap = 3; }
-            } else {
-                pkt[0] = 0x80;
-                pkt[1] = (uint8_t)st->pt | (st->tx_marker ? 0x80 : 0);
-                st->tx_marker = 0;
-                wr16(pkt + 2, st->tx_seq);
-                wr32(pkt + 4, st->tx_ts);
-                wr32(pkt + 8, st->tx_ssrc);
-                const uint8_t *src = out_codes + (size_t)i * RTP_FRAME;
-                if (st->pt == 0) { for (int k = 0; k < RTP_FRAME; k++) pkt[12 + k] = A2U[src[k]]; }
-                else memcpy(pkt + 12, src, RTP_FRAME);
-                len = 12 + RTP_FRAME;
-                if (st->ev_gap > 0) st->ev_gap--;
-            }
-            struct iovec iov = { pkt, (size_t)len };
-            struct mmsghdr m;
-            memset(&m, 0, sizeof(m));
-            m.msg_hdr.msg_name = &to;
-            m.msg_hdr.msg_namelen = sizeof(to);
-            m.msg_hdr.msg_iov = &iov;
-            m.msg_hdr.msg_iovlen = 1;
-            if (sendmmsg(st->fd, &m, 1, MSG_DONTWAIT) == 1) {
-                st->tx_seq++;
-                st->tx_packets++;
-                st->tx_octets += len - 12;
-            }
-            if (st->rtcp_fd >= 0 && (int32_t)(now - st->rtcp_due) >= 0) {
-                int rl = build_rtcp(st, rtcp, ntp_sec, ntp_frac);
-                to.sin_port = st->remote_rtcp;
-                sendto(st->rtcp_fd, rtcp, rl, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof(to));
+            int len = build_rtp(st, w->tx[nm], out_codes + (size_t)i * RTP_FRAME);
+            msg_to(&w->txm[nm], &w->txv[nm], &w->txa[nm], w->tx[nm], (size_t)len, st->remote_ip,
+                   st->remote_port);
+            idx[nm++] = i;
+            if (g->rtcp_fd >= 0 && (int32_t)(now - st->rtcp_due) >= 0) {
+                int rl = build_rtcp(st, w->rtcp[nr], ntp_sec, ntp_frac);
+                msg_to(&w->rtm[nr], &w->rtv[nr], &w->rta[nr], w->rtcp[nr], (size_t)rl, st->remote_ip,
+                       st->remote_rtcp);
+                nr++;
                 st->rtcp_due = now + 8000 * 5;
             }
         }
         st->tx_ts += RTP_FRAME;
-        /* ---- receive */
-        for (int round = 0; round < 4; round++) {
-            for (int k = 0; k < BATCH; k++) {
-                iovs[k].iov_base = bufs[k];
-                iovs[k].iov_len = PKT;
-                memset(&msgs[k].msg_hdr, 0, sizeof(struct msghdr));
-                msgs[k].msg_hdr.msg_iov = &iovs[k];
-                msgs[k].msg_hdr.msg_iovlen = 1;
-                msgs[k].msg_hdr.msg_name = &addrs[k];
-                msgs[k].msg_hdr.msg_namelen = sizeof(addrs[k]);
+    }
+    if (nm > 0) {
+        send_all(g->fd, w->txm, nm);
+        for (int k = 0; k < nm; k++) {
+            rtp_stream *st = &b->s[idx[k]];
+            if (w->txm[k].msg_len > 0) {
+                st->tx_seq++;
+                st->tx_packets++;
+                st->tx_octets += (uint32_t)w->txv[k].iov_len - 12;
+            } else {
+                g->tx_dropped++;
             }
-            int got = recvmmsg(st->fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+        }
+    }
+    if (nr > 0) send_all(g->rtcp_fd, w->rtm, nr);
+}
+
+static void rx_prepare(struct scratch *w)
+{
+    for (int k = 0; k < RXB; k++) {
+        w->rxv[k].iov_base = w->rx[k];
+        w->rxv[k].iov_len = PKT;
+        memset(&w->rxm[k].msg_hdr, 0, sizeof(struct msghdr));
+        w->rxm[k].msg_hdr.msg_iov = &w->rxv[k];
+        w->rxm[k].msg_hdr.msg_iovlen = 1;
+        w->rxm[k].msg_hdr.msg_name = &w->rxa[k];
+        w->rxm[k].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
+    }
+}
+
+static int receive(rtp_bank *b, int gi, struct scratch *w, char *digits, uint32_t now)
+{
+    rtp_group *g = &b->g[gi];
+    int total = 0;
+    int rounds = RX_ROUNDS;
+    for (int round = 0; round < rounds; round++) {
+        for (int k = 0; k < RXB; k++) w->rxm[k].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
+        int got = recvmmsg(g->fd, w->rxm, RXB, MSG_DONTWAIT, NULL);
+        if (got <= 0) break;
+        for (int k = 0; k < got; k++) {
+            const uint8_t *p = w->rx[k];
+            int len = (int)w->rxm[k].msg_len;
+            if (len < 12 || w->rxm[k].msg_hdr.msg_namelen < sizeof(struct sockaddr_in)
+                || w->rxa[k].sin_family != AF_INET) { g->stray++; continue; }
+            uint32_t ip = w->rxa[k].sin_addr.s_addr;
+            uint16_t port = w->rxa[k].sin_port;
+            uint32_t ssrc = rd32(p + 8);
+            int j = rtp_demux(b, gi, ip, port, ssrc);
+            if (j < 0 || !b->s[j].active) { g->stray++; continue; }
+            rtp_stream *st = &b->s[j];
+            int ptk = p[1] & 0x7f;
+            int ok = (p[0] >> 6) == 2 && (ptk == st->pt || ptk == st->ev_pt);
+            if (!ok && (st->key_ip != ip || st->key_port != port)) { g->stray++; continue; }
+            if (ok) rtp_accept_from(b, j, ip, port, ssrc);
+            rx_packet(st, p, len, now, &digits[j]);
+        }
+        total += got;
+        if (got < RXB) break;
+    }
+    g->rx_packets += (uint32_t)total;
+    if (g->rtcp_fd >= 0 && (((now / RTP_FRAME) + (uint32_t)gi) & 15) == 0) {   /* RTCP: every 320 ms */
+        for (int round = 0; round < 8; round++) {
+            for (int k = 0; k < RXB; k++) w->rxm[k].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
+            int got = recvmmsg(g->rtcp_fd, w->rxm, RXB, MSG_DONTWAIT, NULL);
             if (got <= 0) break;
-            for (int k = 0; k < got; k++)
-                rx_packet(st, bufs[k], (int)msgs[k].msg_len, &addrs[k], now, &digits[i]);
-            total += got;
-            if (got < BATCH) break;
-        }
-        if (st->rtcp_fd >= 0 && (((now / RTP_FRAME) + (uint32_t)i) & 15) == 0) {   /* RTCP: every 320 ms */
-            for (int k = 0; k < 8; k++) {
-                int r = (int)recv(st->rtcp_fd, bufs[0], PKT, MSG_DONTWAIT);
-                if (r <= 0) break;
-                rx_rtcp(st, bufs[0], r);
+            for (int k = 0; k < got; k++) {
+                int len = (int)w->rxm[k].msg_len;
+                if (len < 8 || w->rxa[k].sin_family != AF_INET) { g->rtcp_stray++; continue; }
+                int j = rtp_demux_rtcp(b, gi, w->rxa[k].sin_addr.s_addr, w->rxa[k].sin_port, rd32(w->rx[k] + 4));
+                if (j < 0 || !b->s[j].active) { g->rtcp_stray++; continue; }
+                rx_rtcp(&b->s[j], w->rx[k], len);
             }
+            if (got < RXB) break;
         }
-        playout(st, in_codes + (size_t)i * RTP_FRAME);
+    }
+    return total;
+}
+
+int rtp_tick(rtp_bank *b, uint8_t *in_codes, const uint8_t *out_codes, char *digits,
+             uint32_t now, uint32_t ntp_sec, uint32_t ntp_frac)
+{
+    struct scratch *w = (struct scratch *)b->scratch;
+    memset(digits, 0, (size_t)b->n);
+    for (int gi = 0; gi < b->ngroups; gi++)
+        if (b->g[gi].fd >= 0) transmit(b, &b->g[gi], w, out_codes, now, ntp_sec, ntp_frac);
+    rx_prepare(w);
+    int total = 0;
+    for (int gi = 0; gi < b->ngroups; gi++)
+        if (b->g[gi].fd >= 0) total += receive(b, gi, w, digits, now);
+    for (int i = 0; i < b->n; i++) {
+        rtp_stream *st = &b->s[i];
+        if (!st->active || st->group < 0) memset(in_codes + (size_t)i * RTP_FRAME, 0xD5, RTP_FRAME);
+        else playout(st, in_codes + (size_t)i * RTP_FRAME);
     }
     return total;
 }
