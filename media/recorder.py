@@ -27,6 +27,7 @@ from trunkline.dsp.constants import RATE
 from trunkline.dsp.g711 import ALAW, MixedLawCodec
 from trunkline.dsp.level import dbm0_to_power
 from trunkline.media.recwriter import Batch, Sink, commit, open_sink, segments, write_batch
+from trunkline.media.tick_kernel import capture as kernel_capture
 
 log = logging.getLogger("trunkline.recorder")
 
@@ -265,7 +266,9 @@ class RecorderBank:
             buf = self._buf = self._take_buffer()
         rows = self._ch[:hi]
         t = self._t
-        if buf is not None:                      # None: the writer is behind, this batch is dropped
+        if buf is not None and codes_in is not None and codes_out is not None:   # the engine: one C copy loop
+            kernel_capture(buf, hi, t, rows, codes_in, codes_out)
+        elif buf is not None:                    # None: the writer is behind, this batch is dropped
             buf[:hi, t, 0] = codes_in[rows] if codes_in is not None else self._codec.encode(audio_in[rows], rows)
             buf[:hi, t, 1] = codes_out[rows] if codes_out is not None else self._codec.encode(audio_out[rows], rows)
         self._t = t + 1
