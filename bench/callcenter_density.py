@@ -173,16 +173,30 @@ def measure(n, ticks=50, fmt="G711"):
         card_time[0] += time.process_time() - t0
     rig.board.backend.tick = timed_card_tick
 
+    parts = {"fax bank": 0.0, "CPA/AMD bank": 0.0}     # engine stages outside the engine's own media path
+
+    def timed(name, fn):
+        def run(*args):
+            t0 = time.process_time()
+            fn(*args)
+            parts[name] += time.process_time() - t0
+        return run
+
     async def scenario():
         out["up"], out["bridged"] = await setup.build()
         out["recorded"] = len(eng.recorders.active)
         for entry in setup.taps:                           # fresh analysis over the timed window
             setup.detect.remove(entry[1])
             entry[1] = setup.detect.add(entry[0])
+        if eng.fax_bank is not None:
+            eng.fax_bank.step = timed("fax bank", eng.fax_bank.step)
+        if setup.taps:
+            setup.detect.rx = timed("CPA/AMD bank", setup.detect.rx)
         for _ in range(5):
             eng.tick()
         eng.recorders.sync()
         card_time[0] = 0.0
+        parts.update({k: 0.0 for k in parts})
         t0 = time.process_time()
         for _ in range(ticks):
             eng.tick()
@@ -193,7 +207,8 @@ def measure(n, ticks=50, fmt="G711"):
         rig.run(scenario, limit=600.0)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return out["cpu"] / ticks, out["card"] / ticks, out["recorded"], out["bridged"], out["up"]
+    out["parts"] = {k: v / ticks for k, v in parts.items()}
+    return out["cpu"] / ticks, out["card"] / ticks, out["recorded"], out["bridged"], out["up"], out["parts"]
 
 
 def main(argv=None):
@@ -205,11 +220,15 @@ def main(argv=None):
                    help="recording files: G.711 WAV (as on the line) or 16-bit linear WAV")
     args = p.parse_args(argv)
     n = args.channels
-    eng, card, recorded, bridged, up = measure(n, args.ticks, "G711" if args.format == "g711" else "WAV")
+    eng, card, recorded, bridged, up, parts = measure(n, args.ticks, "G711" if args.format == "g711" else "WAV")
     print(f"call-centre density, {n} channels on PRI (one core; CPU per 20 ms tick; shared machine)")
     print(f"  calls up: {up}")
     print(f"  engine {eng * 1e3:.2f} ms/tick ({eng / TICK:.1%} of the tick), card+far end {card * 1e3:.2f} ms/tick, "
           f"{eng / n * 1e6:.2f} us/channel/block")
+    rest = eng - sum(parts.values())
+    print("  of the engine: " + ", ".join(f"{k} {v * 1e3:.2f} ms/tick" for k, v in parts.items())
+          + f", the rest (media path, DTMF, recording, signaling) {rest * 1e3:.2f} ms/tick "
+          f"= {TICK / (rest / n):.0f} channels/core")
     print(f"callcenter_density channels={n} recorded={recorded} bridged={bridged} "
           f"channels_per_core={TICK / (eng / n):.0f}")
 
