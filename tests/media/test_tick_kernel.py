@@ -1,5 +1,6 @@
 """The tick's C kernels give exactly what the numpy expressions they replaced give."""
 import numpy as np
+import pytest
 
 from trunkline.dsp.g711 import MixedLawCodec
 from trunkline.media import tick_kernel as tk
@@ -80,3 +81,14 @@ def test_capture_and_interleave():
     assert pairs.shape == (3 * BLOCK, 2)
     assert np.array_equal(pairs[:, 0], buf[2, 1:4, 0].reshape(-1))
     assert np.array_equal(pairs[:, 1], buf[2, 1:4, 1].reshape(-1))
+
+
+def test_bad_rows_and_dtypes_raise_instead_of_reading_out_of_bounds():
+    buf = np.zeros((4, 5, 2, BLOCK), np.uint8)
+    codes = np.zeros((3, BLOCK), np.uint8)
+    with pytest.raises(IndexError):
+        tk.capture(buf, 2, 0, np.array([0, 3]), codes, codes)
+    with pytest.raises(IndexError):
+        tk.gather_add(np.zeros((3, BLOCK), np.int32), codes.astype(np.int16), np.array([0]), np.array([-1]))
+    with pytest.raises(ValueError):
+        tk.TickKernel(["alaw"] * 3, BLOCK).encode(np.zeros((3, BLOCK), np.int64))
