@@ -59,6 +59,7 @@ from trunkline.media.ports import (
 )
 from trunkline.media.prompts import PromptLibrary
 from trunkline.media.recorder import RecorderBank
+from trunkline.media.tick_kernel import TickKernel
 from trunkline.media.tickwatch import TickStats, TickWatch
 from trunkline.media.timer import TimerHandle
 
@@ -110,6 +111,7 @@ class Engine:
         self.conferences = ConferenceTable()
         self.detector = DTMFDetector(self.channels) if dtmf else None
         self._acc = np.zeros((self.channels, self.block), dtype=np.int32)
+        self._kernel = TickKernel(board.laws, self.block)   # G.711 in and out, all channels in one C call each
         self.calls: dict[int, Call] = {}          # channel -> Call
         self.taps: dict[int, MediaTap] = {}       # channel -> media tap (per-session processors)
         self._banks: dict[str, AudioBank] = {}    # name -> bank seeing all received audio once per tick
@@ -174,7 +176,7 @@ class Engine:
         board = self.board
         self.tick_watch.begin()
         codes = board.read()
-        audio_in = board.codec.decode(codes)
+        audio_in = self._kernel.decode(codes)
         digits = board.take_digits() if board.sip_parts else []
         if self.detector is not None:
             digits = self.detector.process(audio_in) + digits
@@ -198,9 +200,7 @@ class Engine:
             for ch, tap in list(self.taps.items()):
                 tap.rx(audio_in[ch])
                 acc[ch] += tap.tx(self.block)
-        np.clip(acc, -32768, 32767, out=acc)
-        out = acc.astype(np.int16)
-        out_codes = board.codec.encode(out)
+        out, out_codes = self._kernel.encode(acc)      # clipped to int16, and its G.711
         for ch, reason in self.recorders.capture(audio_in, out, codes, out_codes):
             self.recorders.stop(ch, reason)
         board.write(out_codes)

@@ -1,4 +1,4 @@
-"""TDM switching: two-party bridges (one vectorised gather) and N-party conferences of calls
+"""TDM switching: two-party bridges (one C gather-add over all bridged channels) and N-party conferences of calls
 (one small mix matrix per conference: who hears whom, for listen/whisper/barge)."""
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 
 from trunkline.media.call import Call
 from trunkline.media.ports import Samples
+from trunkline.media.tick_kernel import gather_add
 
 #: the tick's int32 accumulator, shaped (channels, block)
 Accumulator = NDArray[np.int32]
@@ -20,13 +21,14 @@ class BridgeTable:
     def __init__(self, channels: int) -> None:
         self.peer = np.full(channels, -1, dtype=np.int64)
         self._rows = np.zeros(0, dtype=np.int64)
+        self._from = np.zeros(0, dtype=np.int64)   # peer of each of _rows
 
     def connect(self, a: int, b: int) -> None:
         """Bridge channels a and b both ways."""
         self.disconnect(a)
         self.disconnect(b)
         self.peer[a], self.peer[b] = b, a
-        self._rows = np.flatnonzero(self.peer >= 0)
+        self._plan()
 
     def disconnect(self, a: int) -> None:
         """Undo the bridge channel a is in, if any."""
@@ -34,13 +36,17 @@ class BridgeTable:
         if b >= 0:
             self.peer[b] = -1
         self.peer[a] = -1
+        self._plan()
+
+    def _plan(self) -> None:
         self._rows = np.flatnonzero(self.peer >= 0)
+        self._from = self.peer[self._rows]
 
     def mix(self, audio_in: Samples, acc: Accumulator) -> None:
         """Add each bridged channel's peer audio into acc."""
         rows = self._rows
-        if rows.size:
-            acc[rows] += audio_in[self.peer[rows]]
+        if rows.size:                             # one C loop: acc[rows] += audio_in[peer[rows]]
+            gather_add(acc, audio_in, rows, self._from)
 
 
 class Member:

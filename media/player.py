@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from trunkline.dsp.tones import Tone
 from trunkline.media.prompts import PromptLibrary
+from trunkline.media.tick_kernel import play
 
 #: a clip in the pool: (start, length) in samples
 Clip = tuple[int, int]
@@ -134,7 +135,6 @@ class PlayerBank:
         self.active = np.zeros(channels, dtype=bool)
         self._rows = np.zeros(0, dtype=np.int64)
         self._dirty = False
-        self._ramp = np.arange(block, dtype=np.int64)
         self.on_done: dict[int, Callable[[int], object]] = {}   # channel -> callback(channel), once a clip ends
         self.anonymous: dict[int, Clip] = {}   # channel -> clip to release at the end
 
@@ -188,23 +188,10 @@ class PlayerBank:
         if rows.size == 0:
             return
         block = self.block
+        # one C loop over the playing rows: the block from pos (wrapping for loops, zeros past a clip's end)
+        play(acc, self.pool.data, rows, self.start, self.pos, self.length, self.loop)
         pos = self.pos[rows]
         length = self.length[rows]
-        fast = pos + block <= length            # the whole block lies inside the clip: one gather
-        if fast.all():
-            acc[rows] += self.pool.data[(self.start[rows] + pos)[:, None] + self._ramp]
-        else:
-            rf = rows[fast]
-            if rf.size:
-                acc[rf] += self.pool.data[(self.start[rf] + pos[fast])[:, None] + self._ramp]
-            rs = rows[~fast]                     # clip ends or wraps inside this block
-            lens = length[~fast][:, None]
-            rel = pos[~fast][:, None] + self._ramp
-            loop_s = self.loop[rs][:, None]
-            rel = np.where(loop_s, rel % lens, rel)
-            valid = rel < lens
-            idx = self.start[rs][:, None] + np.minimum(rel, lens - 1)
-            acc[rs] += np.where(valid, self.pool.data[idx], 0)
         self.pos[rows] = pos + block
         looping = self.loop[rows]
         wrap = looping & (pos + block >= length)

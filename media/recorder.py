@@ -27,6 +27,7 @@ from trunkline.dsp.constants import RATE
 from trunkline.dsp.g711 import ALAW, MixedLawCodec
 from trunkline.dsp.level import dbm0_to_power
 from trunkline.media.recwriter import Batch, Sink, commit, open_sink, segments, write_batch
+from trunkline.media.tick_kernel import capture as kernel_capture
 
 log = logging.getLogger("trunkline.recorder")
 
@@ -36,8 +37,10 @@ Audio = NDArray[np.int16]
 Codes = NDArray[np.uint8]
 #: no maximum length
 _NEVER = np.iinfo(np.int64).max
-#: shared buffer size the batch length is fitted to (bytes)
-BUFFER_BYTES = 128 << 20
+#: shared buffer size the batch length is fitted to (bytes): a full second (16 KB per two-track file and write)
+#: up to 16,384 slots; each file write costs ~12 us plus ~0.6 ns a byte, so halving the batch (8 KB writes)
+#: costs ~40 % more writer CPU per byte
+BUFFER_BYTES = 256 << 20
 
 
 class Recording:
@@ -265,7 +268,9 @@ class RecorderBank:
             buf = self._buf = self._take_buffer()
         rows = self._ch[:hi]
         t = self._t
-        if buf is not None:                      # None: the writer is behind, this batch is dropped
+        if buf is not None and codes_in is not None and codes_out is not None:   # the engine: one C copy loop
+            kernel_capture(buf, hi, t, rows, codes_in, codes_out)
+        elif buf is not None:                    # None: the writer is behind, this batch is dropped
             buf[:hi, t, 0] = codes_in[rows] if codes_in is not None else self._codec.encode(audio_in[rows], rows)
             buf[:hi, t, 1] = codes_out[rows] if codes_out is not None else self._codec.encode(audio_out[rows], rows)
         self._t = t + 1

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from trunkline.dsp.constants import RATE
 from trunkline.dsp.g711 import ALAW, ALAW_DECODE, ULAW_DECODE
+from trunkline.media.tick_kernel import interleave
 
 if TYPE_CHECKING:
     from trunkline.media.recorder import Recording
@@ -169,17 +170,10 @@ def write_batch(batch: Batch, fail: FailFn) -> list[Recording]:
     segs = [seg for seg in segs if seg[3] > seg[2] and seg[0].file is not None and not seg[0].error]
     if buf is None or not segs:
         return []
-    hi = max(seg[1] for seg in segs) + 1
-    # one interleaving step for all recordings: each sample pair (received, sent) as one little-endian
-    # 16-bit word, so every recording's stretch is contiguous (slots, ticks, block) memory
-    both = buf[:hi, :batch[1]]
-    inter = both[:, :, 1, :].astype("<u2")
-    inter <<= 8
-    inter |= both[:, :, 0, :]
     written = []
     for rec, slot, a, b in segs:
-        if rec.two_track:
-            codes = inter[slot, a:b].reshape(-1).view(np.uint8).reshape(-1, 2)
+        if rec.two_track:                        # (received, sent) sample pairs, interleaved in C
+            codes = interleave(buf, slot, a, b)
         else:
             codes = buf[slot, a:b, 0, :].reshape(-1, 1)
         try:

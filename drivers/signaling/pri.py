@@ -188,12 +188,19 @@ class PRISignaling(SpanSignaling):
         nums = m.b_channels(switch)[:len(span.bearer_channels)]
         self.b_to_board = dict(zip(nums, span.bearer_channels))
         self.board_to_b = {v: k for k, v in self.b_to_board.items()}
-        self.stack = PRIStack(network, self._send, lambda: self._now, switch=switch, on_event=self._on_event,
+        self._due: float | None = None           # earliest timer (s) as of the last full look at the stack
+        self._look = True                        # the stack read its clock since then: a timer may have started
+        self.stack = PRIStack(network, self._send, self._clock, switch=switch, on_event=self._on_event,
                               timers=timers, channels=nums, t200=t200, t203=t203)
         self.calls: dict[int, Q931Call] = {}     # board channel -> Q931Call
         self.alarm = False
         self.alarm_since: float | None = None    # media time (s) the current span alarm (LOS/AIS) began
         self.bearer_lost: dict[int, float] = {}  # board channel -> media time its bearer was lost to an alarm
+
+    def _clock(self) -> float:
+        """The stack's clock (s). Every timer start reads it, so poll() looks at the stack again only then."""
+        self._look = True
+        return self._now
 
     def _send(self, frame: bytes) -> None:
         self.span.send_frame(frame)
@@ -234,10 +241,15 @@ class PRISignaling(SpanSignaling):
         """Run timers at media time `now` (s); starts the D-channel on the first call. Timers keep running
         during a span alarm (Q.931 5.8.8: T309 clears the calls up when the link stays down)."""
         self._now = now
+        if not self._look and self._started and (self._due is None or now < self._due):
+            return                       # no timer started since the last look and none due: O(1), no stack calls
         self._start()
         nt = self.stack.next_timer()
         if nt is not None and nt <= now:
             self.stack.tick(now)
+            nt = self.stack.next_timer()
+        self._look = False
+        self._due = nt
 
     # ---- call control
     def _call(self, channel: int) -> Q931Call:

@@ -1,0 +1,22 @@
+"""cffi builder for the media engine's tick kernels (API mode, compiled at install time with the other C modules)."""
+import os
+import runpy
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+cdef_from_header = runpy.run_path(os.path.join(HERE, "..", "..", "hw_sim", "cffi_header.py"))["cdef_from_header"]
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(cdef_from_header(os.path.join(HERE, "tick.h")))
+ffibuilder.set_source(
+    "trunkline.media._tick",
+    '#include "tick.h"',
+    sources=[os.path.relpath(os.path.join(HERE, "tick.c"))],
+    include_dirs=[os.path.relpath(HERE)],
+    extra_compile_args=["-O3", "-std=c99", "-Wall"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

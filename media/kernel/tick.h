@@ -1,0 +1,21 @@
+/* The media engine's per-sample tick work over all channels at once (G.711, mixing, recording capture).
+ * Arrays are C-contiguous; rows are channel indices; block is samples per channel per tick. */
+#include <stdint.h>
+
+/* G.711 codes (rows, block) -> int16 (rows, block); row r uses table[off[r] .. off[r] + 255]. */
+void tk_decode(const uint8_t *codes, int64_t rows, int64_t block, const int16_t *table, const int32_t *off,
+               int16_t *out);
+/* acc (rows, block) int32 -> clipped int16 out and G.711 codes; row r encodes with table[off[r] + x + 32768]. */
+void tk_encode(const int32_t *acc, int64_t rows, int64_t block, const uint8_t *table, const int32_t *off,
+               int16_t *out, uint8_t *codes);
+/* acc[dst[i]] += src[from[i]] for i < n (two-party bridges). */
+void tk_gather_add(int32_t *acc, const int16_t *src, const int64_t *dst, const int64_t *from, int64_t n,
+                   int64_t block);
+/* players: acc[rows[i]] += one block of the clip at start/pos/length of that row (looping or not). */
+void tk_play(int32_t *acc, const int16_t *data, const int64_t *rows, int64_t n, const int64_t *start,
+             const int64_t *pos, const int64_t *length, const uint8_t *loop, int64_t block);
+/* recording capture: buf (slots, ticks, 2, block) uint8; slot s at tick t gets codes_in/out of channel ch[s]. */
+void tk_capture(uint8_t *buf, int64_t slots, int64_t ticks, int64_t t, int64_t block, const int64_t *ch,
+                const uint8_t *codes_in, const uint8_t *codes_out);
+/* writer: ticks [a, b) of slot s of buf as interleaved (received, sent) byte pairs into out ((b-a)*block*2). */
+void tk_interleave(const uint8_t *buf, int64_t ticks, int64_t block, int64_t s, int64_t a, int64_t b, uint8_t *out);

@@ -1,0 +1,118 @@
+"""The engine's per-sample tick work in C (media/kernel/tick.c): one call per stage for all channels.
+
+G.711 decode and encode with each channel's law (the tables of dsp.g711), clipping the
+mix to int16, two-party bridges, players and the recording capture each run as one C
+loop over the rows that need them; Python never loops over channels on the tick.
+Results are those of the numpy expressions they replace (same tables, same arithmetic).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from trunkline.dsp.g711 import ALAW_DECODE, ALAW_ENCODE, ULAW, ULAW_DECODE, ULAW_ENCODE
+from trunkline.media._tick import ffi, lib
+
+_DEC = np.ascontiguousarray(np.concatenate([ALAW_DECODE, ULAW_DECODE]).astype(np.int16))
+_ENC = np.ascontiguousarray(np.concatenate([ALAW_ENCODE, ULAW_ENCODE]).astype(np.uint8))
+
+
+_DTYPES = {"uint8_t *": np.uint8, "int16_t *": np.int16, "int32_t *": np.int32, "int64_t *": np.int64}
+
+
+def _ptr(kind: str, a: np.ndarray) -> object:
+    """A cffi pointer to a C-contiguous array's data; its dtype must be the C type's (never reinterpreted)."""
+    if not a.flags.c_contiguous or a.dtype != _DTYPES[kind]:
+        raise ValueError(f"tick kernel arrays must be C-contiguous {kind[:-2]}, got {a.dtype}")
+    return ffi.from_buffer(kind, a, require_writable=False)
+
+
+def _check_rows(rows: NDArray[np.int64], limit: int) -> None:
+    """Rows the C loops index must lie in [0, limit): an IndexError here, never a read out of bounds."""
+    if rows.size and (int(rows.min()) < 0 or int(rows.max()) >= limit):
+        raise IndexError(f"channel rows out of range 0..{limit - 1}")
+
+
+def _rows(rows: NDArray[np.integer]) -> NDArray[np.int64]:
+    return np.ascontiguousarray(rows, dtype=np.int64)
+
+
+class TickKernel:
+    """G.711 for a board's channels (law per channel): decode(codes) and encode(acc), int16 and uint8 arrays."""
+
+    def __init__(self, laws: Sequence[str], block: int) -> None:
+        ulaw = np.array([law == ULAW for law in laws], dtype=bool)
+        self.channels = len(laws)
+        self.block = block
+        self._dec_off = np.where(ulaw, 256, 0).astype(np.int32)
+        self._enc_off = np.where(ulaw, 65536, 0).astype(np.int32)
+
+    def decode(self, codes: NDArray[np.uint8]) -> NDArray[np.int16]:
+        """All channels' G.711 codes (channels, block) to a new int16 array."""
+        codes = np.ascontiguousarray(codes, dtype=np.uint8)
+        if codes.ndim != 2 or codes.shape[0] != self.channels:
+            raise ValueError(f"codes must be shaped ({self.channels}, n), got {codes.shape}")
+        out = np.empty(codes.shape, dtype=np.int16)
+        lib.tk_decode(_ptr("uint8_t *", codes), codes.shape[0], codes.shape[1], _ptr("int16_t *", _DEC),
+                      _ptr("int32_t *", self._dec_off), _ptr("int16_t *", out))
+        return out
+
+    def encode(self, acc: NDArray[np.int32]) -> tuple[NDArray[np.int16], NDArray[np.uint8]]:
+        """The int32 mix (channels, block), clipped to int16, and its G.711 codes: new arrays (out, codes)."""
+        if acc.ndim != 2 or acc.shape[0] != self.channels:
+            raise ValueError(f"acc must be shaped ({self.channels}, n), got {acc.shape}")
+        out = np.empty(acc.shape, dtype=np.int16)
+        codes = np.empty(acc.shape, dtype=np.uint8)
+        lib.tk_encode(_ptr("int32_t *", acc), acc.shape[0], acc.shape[1], _ptr("uint8_t *", _ENC),
+                      _ptr("int32_t *", self._enc_off), _ptr("int16_t *", out), _ptr("uint8_t *", codes))
+        return out, codes
+
+
+def gather_add(acc: NDArray[np.int32], src: NDArray[np.int16], dst: NDArray[np.int64],
+               frm: NDArray[np.int64]) -> None:
+    """acc[dst[i]] += src[frm[i]] for every i (rows of block samples; dst rows distinct)."""
+    dst, frm = _rows(dst), _rows(frm)
+    src = np.ascontiguousarray(src, dtype=np.int16)
+    if len(dst) != len(frm) or src.shape[1:] != acc.shape[1:]:
+        raise ValueError("gather_add: dst/frm lengths or block sizes differ")
+    _check_rows(dst, acc.shape[0])
+    _check_rows(frm, src.shape[0])
+    lib.tk_gather_add(_ptr("int32_t *", acc), _ptr("int16_t *", src), _ptr("int64_t *", dst),
+                      _ptr("int64_t *", frm), len(dst), acc.shape[1])
+
+
+def play(acc: NDArray[np.int32], data: NDArray[np.int16], rows: NDArray[np.int64], start: NDArray[np.int64],
+         pos: NDArray[np.int64], length: NDArray[np.int64], loop: NDArray[np.bool_]) -> None:
+    """Add one block of each row's clip (pool data[start:start+length] from pos, wrapping when loop) into acc;
+    start/pos/length/loop are indexed by channel (whole-board arrays)."""
+    rows = _rows(rows)
+    _check_rows(rows, min(acc.shape[0], len(start), len(pos), len(length), len(loop)))
+    lib.tk_play(_ptr("int32_t *", acc), _ptr("int16_t *", data), _ptr("int64_t *", rows), len(rows),
+                _ptr("int64_t *", start), _ptr("int64_t *", pos), _ptr("int64_t *", length),
+                _ptr("uint8_t *", loop.view(np.uint8)), acc.shape[1])
+
+
+def capture(buf: NDArray[np.uint8], slots: int, t: int, ch: NDArray[np.int64], codes_in: NDArray[np.uint8],
+            codes_out: NDArray[np.uint8]) -> None:
+    """buf[s, t, 0] = codes_in[ch[s]] and buf[s, t, 1] = codes_out[ch[s]] for s < slots; buf (cap, ticks, 2, block)."""
+    codes_in = np.ascontiguousarray(codes_in, dtype=np.uint8)
+    codes_out = np.ascontiguousarray(codes_out, dtype=np.uint8)
+    ch = _rows(ch[:slots])
+    if codes_in.shape != codes_out.shape or codes_in.shape[1] != buf.shape[3] or not 0 <= slots <= buf.shape[0] \
+            or not 0 <= t < buf.shape[1]:
+        raise ValueError("capture: buffer, codes or tick out of shape")
+    _check_rows(ch, codes_in.shape[0])
+    lib.tk_capture(_ptr("uint8_t *", buf), slots, buf.shape[1], t, buf.shape[3], _ptr("int64_t *", ch),
+                   _ptr("uint8_t *", codes_in), _ptr("uint8_t *", codes_out))
+
+
+def interleave(buf: NDArray[np.uint8], slot: int, a: int, b: int) -> NDArray[np.uint8]:
+    """Ticks [a, b) of `slot` in buf (cap, ticks, 2, block) as (samples, 2) codes: (received, sent) pairs."""
+    block = buf.shape[3]
+    if not (0 <= slot < buf.shape[0] and 0 <= a <= b <= buf.shape[1]):
+        raise IndexError("interleave: slot or ticks out of the buffer")
+    out = np.empty(((b - a) * block, 2), dtype=np.uint8)
+    lib.tk_interleave(_ptr("uint8_t *", buf), buf.shape[1], block, slot, a, b, _ptr("uint8_t *", out))
+    return out
