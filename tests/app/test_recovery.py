@@ -11,6 +11,9 @@ from server_proc import Server, cdrs, wav_is_final
 def test_kill_9_then_restart_repairs_wavs_and_closes_cdrs(busy_servers):
     srv, var = busy_servers["crash"]
     time.sleep(1.5)                                       # an interim record of the calls up now
+    deadline = time.monotonic() + 10.0                    # headers are rewritten every few batches: kill
+    while time.monotonic() < deadline and all(wav_is_final(str(p)) for p in (var / "recordings").glob("*.wav")):
+        time.sleep(0.05)                                  # between two rewrites, with audio past the header
     killed_at = time.time()
     srv.kill()                                            # SIGKILL: no handler runs
     wavs = list((var / "recordings").glob("*.wav"))
