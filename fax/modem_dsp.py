@@ -263,3 +263,15 @@ class Equaliser:
             self.phase += self.freq
         self.rot = complex(math.cos(-self.phase), math.sin(-self.phase))
         return err
+
+
+def int16_samples(samples: ArrayLike) -> NDArray[np.int16]:
+    """Received audio for a modem's rx(): a 1-D array of int16 samples (integers converted), else an error."""
+    x = np.asarray(samples)
+    if x.ndim != 1:
+        raise ValueError("rx wants a 1-D int16 array")
+    if x.dtype != np.int16:
+        if not np.issubdtype(x.dtype, np.integer):
+            raise TypeError("rx wants int16 samples")
+        x = x.astype(np.int16)
+    return x

@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from trunkline.dsp.level import dbm0_to_power
 
-from .modem_dsp import FS, Bits, ComplexArray, Equaliser, FrontEnd, nearest
+from .modem_dsp import FS, Bits, ComplexArray, Equaliser, FrontEnd, int16_samples, nearest
 
 __all__ = ["ModemRxBase", "SEARCH", "ACQ", "TRAIN", "KNOWN", "DATA"]
 
@@ -100,13 +100,7 @@ class ModemRxBase:
 
     def rx(self, samples: ArrayLike) -> None:
         """Feed received int16 audio (any length)."""
-        x = np.asarray(samples)
-        if x.ndim != 1:
-            raise ValueError("rx wants a 1-D int16 array")
-        if x.dtype != np.int16:
-            if not np.issubdtype(x.dtype, np.integer):
-                raise TypeError("rx wants int16 samples")
-            x = x.astype(np.int16)
+        x = int16_samples(samples)
         if len(x) == 0:
             return
         start = self.fe.end

@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from trunkline.dsp.level import dbm0_to_power
 
-from .modem_dsp import Bits, ComplexArray, Scrambler1823
+from .modem_dsp import Bits, ComplexArray, Scrambler1823, int16_samples
 from .modem_tx import ModemTxBase
 from .v17_kernel import CHUNK, RxKernel, TxKernel, run_rx
 
@@ -234,13 +234,7 @@ class V17Rx:
         """Feed received int16 audio (any length); a no-op for the block a bank has already fed."""
         if self._fed is not None:
             return
-        x = np.asarray(samples)
-        if x.ndim != 1:
-            raise ValueError("rx wants a 1-D int16 array")
-        if x.dtype != np.int16:
-            if not np.issubdtype(x.dtype, np.integer):
-                raise TypeError("rx wants int16 samples")
-            x = x.astype(np.int16)
+        x = int16_samples(samples)
         for a in range(0, len(x), CHUNK):   # the kernel's output buffer holds one chunk's bits
             run_rx([self.kernel], x[None, a:a + CHUNK])
             bits = self.kernel.take()

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "faxbank.h"
 #include "faxrx.h"
+#include "fbmath.h"
 
 enum { SEARCH, ACQ, TRAIN, KNOWN, DATA };
 enum { MODE_NONE, MODE_LONG, MODE_SHORT };
@@ -38,11 +39,6 @@ typedef struct {
     uint8_t b[LINE_MAX];
 } line_t;
 
-static double pymod(double a, double m)
-{
-    double r = fmod(a, m);
-    return r < 0 ? r + m : r;
-}
 
 /* the reception state only: the front end keeps running (ModemRxBase._reset_state) */
 void fb_rx17_reset(fb_rx17_t *r)

@@ -5,14 +5,10 @@
 #include <string.h>
 #include "faxbank.h"
 #include "faxrx.h"
+#include "fbmath.h"
 
 #define PI 3.14159265358979323846
 
-static double pymod(double a, double m)
-{
-    double r = fmod(a, m);
-    return r < 0 ? r + m : r;
-}
 
 #define V21_SPB (8000.0 / 300.0)
 static double E1_RE[160], E1_IM[160], E2_RE[160], E2_IM[160];
