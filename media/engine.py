@@ -45,6 +45,7 @@ from trunkline.media.dialguard import DialGuard, current_origin
 from trunkline.media.errors import ChannelError, Hangup, Timeout
 from trunkline.media.fax_run import run_fax
 from trunkline.media.futures import settle
+from trunkline.media.heaptrim import HeapTrim
 from trunkline.media.mixer import BridgeTable, Conference, ConferenceTable
 from trunkline.media.overload import OverloadGuard, OverloadState
 from trunkline.media.player import ClipPool, PlayerBank, PooledClip
@@ -128,6 +129,7 @@ class Engine:
         self.ticks = 0
         self.tick_watch = TickWatch(self.block / RATE)   # per-tick time and deadline misses (media/tickwatch.py)
         self.overload = OverloadGuard(self.block / RATE)  # new calls refused (cause 42) above a tick load
+        self.heap_trim = HeapTrim(self.block / RATE)     # freed heap back to the system between ticks
         self.accepting = True                     # False once draining: new calls refused with cause 42
         self.dial_guard: DialGuard | None = None  # the dial plan every outbound dial goes through (app wires it)
         self.stats = {"offered": 0, "answered": 0, "completed": 0, "failed": 0, "congested": 0}
@@ -210,6 +212,7 @@ class Engine:
         self.tick_watch.end()
         if self.overload.update(self.tick_watch, self.now):
             self._overload_changed()
+        self.heap_trim.after_tick(self.now, self.tick_watch.last_tick_s, board.realtime)
 
     def _overload_changed(self) -> None:
         st = self.overload.snapshot()

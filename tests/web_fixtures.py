@@ -6,6 +6,7 @@ import threading
 from trunkline.app import schema
 from trunkline.data import db
 from trunkline.data.models import User
+from trunkline.media.heaptrim import HeapTrim
 from trunkline.media.overload import OverloadState
 from trunkline.media.tickwatch import TickStats
 from trunkline.webadmin import create_app
@@ -40,6 +41,7 @@ class FixtureEngine:
         self.tick_stats = TickStats()
         self.overload_state = OverloadState()
         self.accepting = True
+        self.heap_trim = HeapTrim(0.02)
         self.rows = {ch: {"channel": ch, "span": 1, "kind": "E1", "state": "idle", "caller": "", "called": "",
                           "since": None, "call_id": None, "alarms": []} for ch in range(1, channels + 1)}
         self.lock = threading.Lock()

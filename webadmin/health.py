@@ -214,6 +214,12 @@ def exposition(hub: Hub, db_ok: bool) -> str:
                 ov.overloaded)
         out.one("calls_rejected_overload_total", "counter", "New calls refused by overload control.", ov.rejected)
         out.one("accepting_calls", "gauge", "0 once the server drains before stopping.", engine.accepting)
+        trim = engine.heap_trim.snapshot()
+        out.one("heap_trims_total", "counter", "Freed heap given back to the system between ticks (malloc_trim).",
+                trim.trims)
+        out.one("heap_trim_seconds_total", "counter", "Sum of heap trim times (on the loop, between ticks).",
+                trim.busy_s)
+        out.one("heap_trim_worst_seconds", "gauge", "Slowest heap trim.", trim.worst_s)
     writer = hub.writer
     if writer is not None:
         out.one("spool_pending", "gauge", "Records queued in memory for the database.", writer.pending)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from trunkline.acd.service import ACD
 from trunkline.data.spool import DurableWriter
 from trunkline.media.call import Call
+from trunkline.media.heaptrim import HeapTrim
 from trunkline.media.overload import OverloadState
 from trunkline.media.tickwatch import TickStats
 
@@ -21,6 +22,7 @@ class EngineLike(Protocol):
     calls: dict[int, Call]            # channel -> call now
     stats: dict[str, int]             # call counters: offered, answered, completed, failed, congested
     accepting: bool                   # False once the server drains before stopping
+    heap_trim: HeapTrim               # freed heap back to the system between ticks (media/heaptrim.py)
 
     @property
     def running(self) -> bool:

@@ -117,6 +117,8 @@ def test_metrics_prometheus_text_reflects_the_engine(tmp_path, running_engine):
     assert fams["trunkline_ticks_total"]["samples"][0][1] >= 3
     assert fams["trunkline_ticks_late_total"]["type"] == "counter"
     assert "trunkline_tick_worst_seconds" in fams
+    assert fams["trunkline_heap_trims_total"]["type"] == "counter"           # media/heaptrim.py
+    assert fams["trunkline_heap_trim_seconds_total"]["samples"][0][1] >= 0
     assert {lab["outcome"] for lab, _ in fams["trunkline_calls_total"]["samples"]} == \
         {"offered", "answered", "completed", "failed", "congested"}
     r6 = app.test_client().get("/metrics", environ_base={"REMOTE_ADDR": "::1"})
