@@ -36,12 +36,12 @@ setup(
         "numpy>=1.26", "scipy>=1.11", "aiortc>=1.9", "soundfile>=0.12", "pyserial>=3.5", "cffi>=1.15",
         "sqlalchemy>=2.0", "alembic>=1.12", "flask>=3.0", "waitress>=3.0", "pillow>=10",
         "pyyaml>=6", "psycopg[binary]>=3.1",
+        "threadpoolctl>=3",               # one BLAS thread for the single-threaded tick (trunkline/app/blas_threads.py)
         "flask-babel>=4.0",   # i18n of the web admin (zh-CN/en message catalogues, per-request locale)
         "openpyxl>=3.1",      # XLSX report exports
     ],
     extras_require={"test": [
         "pytest>=8", "pytest-benchmark>=4", "hypothesis>=6", "pytest-timeout>=2", "selenium>=4",
-        "threadpoolctl>=3",
         "aiosmtpd>=1.4",                  # a real local SMTP server the e-mail tests deliver to
         "atheris>=2.3",   # coverage-guided fuzzing of the decoders (tests/fuzz, `make fuzz`)
         "cn2an>=0.5", "num2words>=0.5",   # independent readings of Chinese/English numbers (say-number checks)

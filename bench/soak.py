@@ -11,7 +11,8 @@ more objects (a leak); RSS growth without it is the allocator or a high-water ma
 
 Ends with the line
 `soak calls=N peak_rss_kib=P growth_kib_per_1000_calls=G per_call_bytes=B fds_start=F0 fds_end=F1 stuck=S ...`
-followed by `malloc_growth_kib_per_1000_calls=M py_blocks_growth_per_1000_calls=K warmup_calls=W`.
+followed by `malloc_growth_kib_per_1000_calls=M py_blocks_growth_per_1000_calls=K warmup_calls=W` and the
+engine's heap trims between ticks (media/heaptrim.py): `heap_trims=T heap_trim_worst_ms=X heap_trim_total_s=Y`.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import sys
 from typing import Any
 
 from trunkline.app.simulate import run_simulation
+from trunkline.media.heaptrim import HeapTrimStats
 
 
 def rss_kib() -> int:
@@ -88,8 +90,11 @@ def soak(calls: int, channels: int, every: int = 1000, warmup: float = 0.3, seed
     heap: list[tuple[int, int]] = []              # (calls, malloc in use KiB)
     blocks: list[tuple[int, int]] = []            # (calls, Python allocator blocks)
     fds_start = open_fds()
+    trim: list[HeapTrimStats] = []                # the engine's heap trimmer at the end
 
-    def monitor(done: int, engine: object) -> None:
+    def monitor(done: int, engine: Any) -> None:
+        if done == calls:
+            trim.append(engine.heap_trim.snapshot())
         if done % every == 0:
             gc.collect()
             samples.append((done, rss_kib()))
@@ -108,7 +113,7 @@ def soak(calls: int, channels: int, every: int = 1000, warmup: float = 0.3, seed
             "samples": samples, "malloc_samples": heap, "block_samples": blocks,
             "malloc_growth_kib_per_1000_calls": round(slope(warm(heap)) * 1000, 1),
             "py_blocks_growth_per_1000_calls": round(slope(warm(blocks)) * 1000, 1),
-            "warmup_calls": int(warmup * calls)}
+            "warmup_calls": int(warmup * calls), "heap_trim": trim[0] if trim else HeapTrimStats()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=int, default=1000, help="sample memory every N calls")
     args = p.parse_args(argv)
     r = soak(args.calls, args.channels, args.every)
+    ht = r["heap_trim"]
     for (done, kib), (_, heap), (_, blocks) in zip(r["samples"], r["malloc_samples"], r["block_samples"]):
         print(f"  {done:>7} calls  rss {kib} KiB  malloc {heap} KiB  py_blocks {blocks}")
     print(f"soak calls={r['calls']} peak_rss_kib={r['peak_rss_kib']} "
@@ -126,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
           f"fds_start={r['fds_start']} fds_end={r['fds_end']} stuck={r['stuck']} "
           f"answered={r['answered']} completed={r['completed']} failed={r['failed']} "
           f"malloc_growth_kib_per_1000_calls={r['malloc_growth_kib_per_1000_calls']} "
-          f"py_blocks_growth_per_1000_calls={r['py_blocks_growth_per_1000_calls']} warmup_calls={r['warmup_calls']}")
+          f"py_blocks_growth_per_1000_calls={r['py_blocks_growth_per_1000_calls']} warmup_calls={r['warmup_calls']} "
+          f"heap_trims={ht.trims} heap_trim_worst_ms={ht.worst_s * 1000:.2f} heap_trim_total_s={ht.busy_s:.3f}")
     return 0 if r["stuck"] == 0 else 1
 
 

@@ -4,12 +4,18 @@ import glob
 import os
 import tempfile
 
+from threadpoolctl import threadpool_info, threadpool_limits
+
 from trunkline.bench.soak import soak
 
 
 def test_short_soak_leaves_nothing_behind():
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "trunkline-sim-rec-*")))
+    threadpool_limits(limits=2, user_api="blas")       # as a process starts: OpenBLAS runs a thread per core
     r = soak(40, 20, every=10)
+    blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    assert blas and all(p["num_threads"] == 1 for p in blas)   # the simulator runs the tick's BLAS on one thread
+    assert r["heap_trim"].available and r["heap_trim"].trims >= 2   # freed heap given back between ticks
     assert r["calls"] == 40 and r["answered"] == 40 and r["failed"] == 0
     assert r["stuck"] == 0
     assert r["fds_end"] <= r["fds_start"] + 2

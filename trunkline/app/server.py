@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from trunkline.acd.announce import ensure_queue_prompts
 from trunkline.acd.service import ACD
+from trunkline.app.blas_threads import use_one_blas_thread
 from trunkline.app.context import build_services, wire_acd
 from trunkline.app.drain import Drain
 from trunkline.app.mail import make_outbox
@@ -256,6 +257,7 @@ def voicemail_retention(cfg: Config, summary: StartupSummary) -> VoicemailRetent
 
 async def serve(cfg: Config) -> None:
     """Run the server until cancelled (Ctrl-C)."""
+    use_one_blas_thread()
     summary = StartupSummary()
     os.makedirs(cfg.var_dir, exist_ok=True)
     os.makedirs(cfg.recordings_dir, exist_ok=True)

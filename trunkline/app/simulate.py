@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from trunkline.app.blas_threads import use_one_blas_thread
 from trunkline.ivr.demo import ensure_demo_prompts, hotline
 from trunkline.media import PromptLibrary
 from trunkline.pstn import SimError, SimRig, board_url_for
@@ -81,6 +82,7 @@ async def run_simulation(calls, channels, trunk="analog", virtual=True, seed=1, 
     calls/answered/completed/failed, and stuck (calls still on the engine once every caller is done).
     monitor(calls_done, engine) runs after each call (soak measurements). The recordings the demo hotline
     makes go to a temporary directory removed at the end."""
+    use_one_blas_thread()
     prompts_dir = prompts_dir or os.path.join(tempfile.gettempdir(), "trunkline-prompts")
     ensure_demo_prompts(prompts_dir)
     rig = SimRig(board_url_for(trunk, channels, f"simulate-{os.getpid()}-{seed}"), trunk=trunk,
