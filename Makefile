@@ -37,7 +37,7 @@ run: venv
 	$(VENV)/bin/trunkline run
 
 test: sysdeps venv lint
-	$(PY) -m pytest -q tests $(PYTEST_ARGS)
+	$(PY) -m pytest -q tests --durations=30 $(PYTEST_ARGS)
 
 # The layer contract (import-linter), lint (ruff) and types (mypy). setup.py maps the top-level folders
 # into the trunkline namespace, which static tools cannot follow from the source tree, so the contract
