@@ -106,6 +106,43 @@ void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n)
     }
 }
 
+/* ---------------------------------------------------------------- V.21 transmitter */
+
+static double V21SIN[160];
+static int v21sin_ready;
+
+void fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n)
+{
+    int s, j;
+    if (!v21sin_ready) {
+        for (j = 0; j < 160; j++)
+            V21SIN[j] = sin(2.0 * 3.14159265358979323846 * j / 160.0);
+        v21sin_ready = 1;
+    }
+    for (s = 0; s < k; s++) {
+        fb_v21tx_t *t = tx[s];
+        int16_t *o = out + (int64_t) s * n;
+        int64_t end = t->nbits * 80, pos = t->pos;
+        int ph = t->phase;
+        for (j = 0; j < n && pos < end; j++, pos += 3) {
+            o[j] = (int16_t) nearbyint(t->amp * V21SIN[ph]);
+            ph += t->bits[pos / 80] ? 33 : 37;
+            if (ph >= 160)
+                ph -= 160;
+        }
+        if (j < n)
+            memset(o + j, 0, sizeof(int16_t) * (size_t) (n - j));
+        t->phase = ph;
+        if (pos >= end) {
+            t->nbits = 0;
+            t->pos = 0;
+            t->done = 1;
+        } else {
+            t->pos = pos;
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- V.17 receiver, data mode */
 
 static int PRED_S[8][4], PRED_C[8][4], preds_ready;
@@ -289,21 +326,111 @@ void fb_v17_rx(fb_v17rx_t **rx, int k, const double *y, const int *m, int mmax, 
 
 /* ---------------------------------------------------------------- HDLC */
 
-int fb_hdlc_stuff(const uint8_t *in, int n, uint8_t *out)
+static uint32_t T16[256], T32[256];
+static int crc_ready;
+
+static void crc_tables(void)
 {
-    int i, m = 0, ones = 0;
-    for (i = 0; i < n; i++) {
-        out[m++] = in[i];
-        if (in[i]) {
-            if (++ones == 5) {
-                out[m++] = 0;
-                ones = 0;
-            }
-        } else {
-            ones = 0;
-        }
+    uint32_t i, c;
+    int b;
+    for (i = 0; i < 256; i++) {
+        for (c = i, b = 0; b < 8; b++)
+            c = (c & 1) ? (c >> 1) ^ 0x8408u : c >> 1;
+        T16[i] = c;
+        for (c = i, b = 0; b < 8; b++)
+            c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
+        T32[i] = c;
     }
+    crc_ready = 1;
+}
+
+uint32_t fb_crc16(const uint8_t *data, int n, uint32_t crc)
+{
+    int i;
+    if (!crc_ready)
+        crc_tables();
+    crc &= 0xFFFFu;
+    for (i = 0; i < n; i++)
+        crc = (crc >> 8) ^ T16[(crc ^ data[i]) & 0xFF];
+    return crc;
+}
+
+uint32_t fb_crc32(const uint8_t *data, int n, uint32_t crc)
+{
+    int i;
+    if (!crc_ready)
+        crc_tables();
+    for (i = 0; i < n; i++)
+        crc = (crc >> 8) ^ T32[(crc ^ data[i]) & 0xFF];
+    return crc;
+}
+
+int fb_hdlc_encode_cap(int total_octets, int nframes, int pre, int between, int closing)
+{
+    int64_t body = (int64_t) (total_octets + 4 * nframes) * 8, flags = (int64_t) pre + closing;
+    if (nframes > 1)
+        flags += (int64_t) between * (nframes - 1);
+    body += body / 5 + 1;
+    return (int) (body + 8 * flags + 8);
+}
+
+static int put_flags(uint8_t *out, int m, int count)
+{
+    static const uint8_t FLAG[8] = {0, 1, 1, 1, 1, 1, 1, 0};
+    int i;
+    for (i = 0; i < count; i++, m += 8)
+        memcpy(out + m, FLAG, 8);
     return m;
+}
+
+/* octets LSB first, bit stuffed, into out from m; ones carries the run of ones */
+static int put_octets(uint8_t *out, int m, const uint8_t *d, int n, int *ones)
+{
+    int i, b;
+    for (i = 0; i < n; i++)
+        for (b = 0; b < 8; b++) {
+            uint8_t v = (d[i] >> b) & 1;
+            out[m++] = v;
+            if (v) {
+                if (++*ones == 5) {
+                    out[m++] = 0;
+                    *ones = 0;
+                }
+            } else {
+                *ones = 0;
+            }
+        }
+    return m;
+}
+
+int fb_hdlc_encode(const uint8_t *data, const int *lens, int nframes, int fcs32, int pre, int between,
+                   int closing, uint8_t *out, int cap)
+{
+    int f, m = 0, total = 0;
+    for (f = 0; f < nframes; f++)
+        total += lens[f];
+    if (pre < 0 || between < 0 || closing < 0 || fb_hdlc_encode_cap(total, nframes, pre, between, closing) > cap)
+        return -1;
+    m = put_flags(out, m, pre);
+    for (f = 0; f < nframes; f++) {
+        uint8_t fcs[4];
+        int ones = 0, nf;
+        if (f)
+            m = put_flags(out, m, between);
+        m = put_octets(out, m, data, lens[f], &ones);
+        if (fcs32) {
+            uint32_t c = fb_crc32(data, lens[f], 0xFFFFFFFFu) ^ 0xFFFFFFFFu;
+            fcs[0] = (uint8_t) c, fcs[1] = (uint8_t) (c >> 8), fcs[2] = (uint8_t) (c >> 16), fcs[3] = (uint8_t) (c >> 24);
+            nf = 4;
+        } else {
+            uint32_t c = fb_crc16(data, lens[f], 0xFFFFu) ^ 0xFFFFu;
+            fcs[0] = (uint8_t) c, fcs[1] = (uint8_t) (c >> 8);
+            nf = 2;
+        }
+        m = put_octets(out, m, fcs, nf, &ones);
+        data += lens[f];
+    }
+    return put_flags(out, m, closing);
 }
 
 int fb_hdlc_put(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames)

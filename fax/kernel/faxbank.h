@@ -39,6 +39,22 @@ typedef struct {
 /* n samples from each of k transmitters into out (k rows of n int16). */
 void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n);
 
+/* One V.21 channel 2 transmitter (continuous-phase FSK, 300 bit/s: mark 1650 Hz, space 1850 Hz): the carrier
+   phase in steps of 2 pi / 160 (both tones are multiples of 50 Hz), the bit position in 1/80 bit (3 per
+   sample); the carrier stops when the bits run out. */
+typedef struct {
+    double amp;
+    int phase;
+    const uint8_t *bits;
+    int64_t nbits;
+    int64_t pos;
+    int done;
+} fb_v21tx_t;
+
+/* n samples from each of k V.21 transmitters into out (k rows of n int16): zeros once a transmitter's bits
+   are sent (done set, its bits forgotten). */
+void fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n);
+
 /* One V.17 receiver in data mode: carrier loop, slicer and the trellis (Viterbi) decoder. grid: the nearest
    point of each cell of a 0.25-unit grid over -11..+11 (89 x 89); sgrid (or NULL: a full search): the nearest
    point of each of the 8 subsets (89 x 89 x 8), for the branch metrics. */
@@ -76,8 +92,18 @@ int fb_v17_push(fb_v17rx_t *r, double zre, double zim, uint8_t *bits, int *nbits
 /* Decide every symbol still held; returns the number of bits written (up to 64 * 6). */
 int fb_v17_flush(fb_v17rx_t *r, uint8_t *bits);
 
-/* HDLC bit stuffing: a zero after five ones; returns the count written (at most n + n / 5). */
-int fb_hdlc_stuff(const uint8_t *in, int n, uint8_t *out);
+/* ITU-T CRC-16 (reflected 0x1021) and CRC-32 (reflected 0x04C11DB7) registers over n octets from crc
+   (no final inversion). */
+uint32_t fb_crc16(const uint8_t *data, int n, uint32_t crc);
+uint32_t fb_crc32(const uint8_t *data, int n, uint32_t crc);
+
+/* HDLC transmit framing: pre flags, the nframes frames packed in data (octet lengths in lens), each
+   followed by its FCS (CRC-32 when fcs32, else CRC-16) and bit stuffed, separated by between flags,
+   then closing flags; bits (0/1, octets LSB first) into out. Returns the bit count, or -1 if it would
+   exceed cap (fb_hdlc_encode_cap gives enough). */
+int fb_hdlc_encode(const uint8_t *data, const int *lens, int nframes, int fcs32, int pre, int between,
+                   int closing, uint8_t *out, int cap);
+int fb_hdlc_encode_cap(int total_octets, int nframes, int pre, int between, int closing);
 
 /* Bit-serial HDLC receiver (flags, destuffing, aborts); frames are handed out whole, FCS included. */
 #define FB_HDLC_ACC 8192
