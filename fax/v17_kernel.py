@@ -78,7 +78,7 @@ class TxKernel:
     def tx(self, n: int) -> NDArray[np.int16]:
         """n int16 samples of this transmitter alone."""
         out = np.empty(n, dtype=np.int16)
-        lib.fb_v17_tx(ffi.new("fb_tx_t *[]", [self.s]), 1, ffi.from_buffer("int16_t[]", out), n)
+        lib.fb_v17_tx(ffi.new("fb_tx_t *[]", [self.s]), 1, ffi.from_buffer("int16_t[]", out), n, ffi.NULL)
         return out
 
 
@@ -87,7 +87,7 @@ def run_tx(kernels: list[TxKernel], n: int) -> NDArray[np.int16]:
     out = np.empty((len(kernels), n), dtype=np.int16)
     if kernels:
         lib.fb_v17_tx(ffi.new("fb_tx_t *[]", [k.s for k in kernels]), len(kernels),
-                      ffi.from_buffer("int16_t[]", out), n)
+                      ffi.from_buffer("int16_t[]", out), n, ffi.NULL)
     return out
 
 
@@ -163,4 +163,4 @@ def run_rx(kernels: list[RxKernel], audio: NDArray[np.int16]) -> None:
     n = x.shape[1]
     for a in range(0, n, CHUNK):
         part = np.ascontiguousarray(x[:, a:a + CHUNK])
-        lib.fb_rx17_run(ptrs, len(kernels), ffi.from_buffer("int16_t[]", part), part.shape[1], part.shape[1])
+        lib.fb_rx17_run(ptrs, len(kernels), ffi.from_buffer("int16_t[]", part), part.shape[1], part.shape[1], ffi.NULL)

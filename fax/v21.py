@@ -59,7 +59,7 @@ class V21Tx:
     def tx(self, n: int) -> NDArray[np.int16]:
         """Next n samples (int16); zeros after the last bit."""
         out = np.empty(int(n), dtype=np.int16)
-        lib.fb_v21_tx(ffi.new("fb_v21tx_t *[]", [self.s]), 1, ffi.from_buffer("int16_t[]", out), int(n))
+        lib.fb_v21_tx(ffi.new("fb_v21tx_t *[]", [self.s]), 1, ffi.from_buffer("int16_t[]", out), int(n), ffi.NULL)
         return out
 
 
@@ -68,7 +68,7 @@ def run_v21_tx(transmitters: list[V21Tx], n: int) -> NDArray[np.int16]:
     out = np.empty((len(transmitters), n), dtype=np.int16)
     if transmitters:
         lib.fb_v21_tx(ffi.new("fb_v21tx_t *[]", [t.s for t in transmitters]), len(transmitters),
-                      ffi.from_buffer("int16_t[]", out), n)
+                      ffi.from_buffer("int16_t[]", out), n, ffi.NULL)
     return out
 
 
@@ -85,7 +85,6 @@ class V21Rx:
         r.off = ref * 10 ** (off_dbm0 / 10.0)
         self.r = r
         self._hdlc: HDLCDecoder | None = None
-        self.fed = False   # a bank has run this block already (rx() is then a no-op)
         self._held: list[NDArray[np.uint8]] = []            # output of a long rx(), taken chunk by chunk
         self._held_frames: list[tuple[bytes, bool]] = []
         lib.fb_v21_reset(r)
@@ -113,9 +112,7 @@ class V21Rx:
         self.r.hdlc = self._hstate
 
     def rx(self, samples: ArrayLike) -> None:
-        """Demodulate a block of int16 samples (any length); a no-op for a block a bank has run."""
-        if self.fed:
-            return
+        """Demodulate a block of int16 samples (any length)."""
         x = np.asarray(samples)
         if x.dtype != np.int16:
             x = np.clip(np.asarray(x, dtype=np.float64), -32768, 32767).astype(np.int16)
@@ -159,4 +156,4 @@ def run_v21(receivers: list[V21Rx], audio: NDArray[np.int16]) -> None:
     ptrs = ffi.new("fb_v21rx_t *[]", [v.r for v in receivers])
     for a in range(0, x.shape[1], CHUNK):
         part = np.ascontiguousarray(x[:, a:a + CHUNK])
-        lib.fb_v21_run(ptrs, len(receivers), ffi.from_buffer("int16_t[]", part), part.shape[1], part.shape[1])
+        lib.fb_v21_run(ptrs, len(receivers), ffi.from_buffer("int16_t[]", part), part.shape[1], part.shape[1], ffi.NULL)

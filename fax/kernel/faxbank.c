@@ -64,45 +64,60 @@ static void v17_symbol(fb_tx_t *t, double *re, double *im)
     }
 }
 
-void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n)
+void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
 {
     int s, j, i;
     for (s = 0; s < k; s++) {
         fb_tx_t *t = tx[s];
         int16_t *o = out + (int64_t) s * n;
-        int nt = t->ntaps;
-        for (j = 0; j < n; j++) {
-            int64_t m = t->m + j;
-            int64_t jj = m * t->up;
-            int64_t k0 = jj / t->sps_up;
-            int ph = (int) (jj % t->sps_up);
+        int nt = t->ntaps, up = t->up, sps_up = t->sps_up, ph, li;
+        int64_t m = t->m, k0;
+        if (t->done || n <= 0) {   /* trailer out: silence */
+            if (n > 0)
+                memset(o, 0, sizeof(int16_t) * (size_t) n);
+            t->m += n > 0 ? n : 0;
+            continue;
+        }
+        k0 = m * up / sps_up;
+        ph = (int) (m * up % sps_up);
+        li = (int) (m % t->lo_period);
+        for (j = 0; j < n; j++, m++) {
             double yre = 0.0, yim = 0.0, v;
             const double *p = t->poly + ph * FB_MAXTAPS;
+            int lim = k0 + 1 < nt ? (int) k0 + 1 : nt;
             while (t->nsym <= k0) {
                 double re, im;
                 v17_symbol(t, &re, &im);
-                t->hre[t->nsym % FB_MAXTAPS] = re;
-                t->him[t->nsym % FB_MAXTAPS] = im;
+                t->hre[t->nsym & (FB_MAXTAPS - 1)] = re;
+                t->him[t->nsym & (FB_MAXTAPS - 1)] = im;
                 t->nsym++;
-            }
-            for (i = 0; i < nt; i++) {
-                int64_t idx = k0 - i;
-                if (idx < 0)
-                    break;
-                yre += t->hre[idx % FB_MAXTAPS] * p[i];
-                yim += t->him[idx % FB_MAXTAPS] * p[i];
             }
             if (t->last_symbol >= 0 && m >= t->end_sample) {
                 o[j] = 0;
-                continue;
+            } else {
+                for (i = 0; i < lim; i++) {
+                    int idx = (int) ((k0 - i) & (FB_MAXTAPS - 1));
+                    yre += t->hre[idx] * p[i];
+                    yim += t->him[idx] * p[i];
+                }
+                v = (yre * t->lo_re[li] - yim * t->lo_im[li]) * t->gain;
+                v = nearbyint(v);
+                o[j] = (int16_t) (v > 32767.0 ? 32767 : (v < -32768.0 ? -32768 : v));
             }
-            v = (yre * t->lo_re[m % t->lo_period] - yim * t->lo_im[m % t->lo_period]) * t->gain;
-            v = nearbyint(v);
-            o[j] = (int16_t) (v > 32767.0 ? 32767 : (v < -32768.0 ? -32768 : v));
+            ph += up;
+            while (ph >= sps_up) {
+                ph -= sps_up;
+                k0++;
+            }
+            if (++li == t->lo_period)
+                li = 0;
         }
-        t->m += n;
-        if (t->last_symbol >= 0 && n > 0 && t->m >= t->end_sample)
+        t->m = m;
+        if (t->last_symbol >= 0 && t->m >= t->end_sample) {
             t->done = 1;
+            if (events)
+                events[s] = 1;
+        }
     }
 }
 
@@ -111,7 +126,7 @@ void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n)
 static double V21SIN[160];
 static int v21sin_ready;
 
-void fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n)
+void fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
 {
     int s, j;
     if (!v21sin_ready) {
@@ -136,10 +151,38 @@ void fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n)
         if (pos >= end) {
             t->nbits = 0;
             t->pos = 0;
+            if (!t->done && events)
+                events[s] = 1;
             t->done = 1;
         } else {
             t->pos = pos;
         }
+    }
+}
+
+/* ---------------------------------------------------------------- tones */
+
+void fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events)
+{
+    int s, j;
+    for (s = 0; s < k; s++) {
+        fb_tone_t *t = tx[s];
+        int16_t *o = out + (int64_t) s * n;
+        double c = 2 * 3.14159265358979323846 * t->freq;
+        int64_t period = (int64_t) t->on + t->off;
+        for (j = 0; j < n; j++) {
+            int64_t tt = t->pos + j;
+            int gate = t->off ? (period > 0 && tt % period < t->on) : 1;
+            if (t->total >= 0 && tt >= t->total)
+                gate = 0;
+            o[j] = gate ? (int16_t) (t->amp * sin(c * (double) tt / 8000.0)) : 0;
+        }
+        if (t->total >= 0 && t->pos + n >= t->total && !t->done) {
+            t->done = 1;
+            if (events)
+                events[s] = 1;
+        }
+        t->pos += n;
     }
 }
 

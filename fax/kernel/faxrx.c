@@ -64,6 +64,8 @@ void fb_rx17_reset(fb_rx17_t *r)
     r->tm_re = 0.0;
     r->tm_im = 0.0;
     r->nout = 0;
+    r->nframes = 0;
+    r->fused = 0;
     fb_v17_reset(&r->vit);
 }
 
@@ -687,11 +689,24 @@ static void rx_one(fb_rx17_t *r, const int16_t *x, int n)
     fe_trim(r, (int64_t) keep);
 }
 
-void fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n)
+void fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
 {
     int s;
     if (n > FB_RXCHUNK)
         n = FB_RXCHUNK;
-    for (s = 0; s < k; s++)
-        rx_one(rx[s], x + (int64_t) s * stride, n);
+    for (s = 0; s < k; s++) {
+        fb_rx17_t *r = rx[s];
+        int before = r->trained | (r->carrier << 1) | (r->signal_lost << 2);
+        rx_one(r, x + (int64_t) s * stride, n);
+        if (r->hdlc && r->nout) {
+            int nf = fb_hdlc_put(r->hdlc, r->out, r->nout, r->frames + r->fused, FB_RXFR - r->fused,
+                                 r->flen + r->nframes, FB_RXNFR - r->nframes), i;
+            for (i = 0; i < nf; i++)
+                r->fused += r->flen[r->nframes + i];
+            r->nframes += nf;
+            r->nout = 0;
+        }
+        if (events && (r->nout || r->nframes || before != (r->trained | (r->carrier << 1) | (r->signal_lost << 2))))
+            events[s] = 1;
+    }
 }

@@ -164,13 +164,16 @@ static void v21_one(fb_v21rx_t *r, const int16_t *x, int n)
     v21_bits_out(r, bits, nb);
 }
 
-void fb_v21_run(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n)
+void fb_v21_run(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
 {
     int s;
     if (!e_ready)
         v21_tables();
     if (n > FB_RXCHUNK)
         n = FB_RXCHUNK;
-    for (s = 0; s < k; s++)
+    for (s = 0; s < k; s++) {
         v21_one(rx[s], x + (int64_t) s * stride, n);
+        if (events && (rx[s]->nframes || rx[s]->nbits))
+            events[s] = 1;
+    }
 }
