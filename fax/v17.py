@@ -8,7 +8,6 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from trunkline.dsp.level import dbm0_to_power
-
 from trunkline.fax._faxbank import ffi
 
 from .hdlc import HDLCDecoder
