@@ -244,14 +244,14 @@ class T30Receiver:
                 self._ecm_page = bytearray()
         rows: list[np.ndarray] = []
         trained = False
-        in_kernel = ecm and isinstance(rx, V17Rx)   # its kernel deframes: the session wakes per frame, not per block
-        if in_kernel:
-            rx.attach_hdlc(hd)
+        in_kernel = rx if ecm and isinstance(rx, V17Rx) else None   # deframes: the session wakes per frame
+        if in_kernel is not None:
+            in_kernel.attach_hdlc(hd)
         while True:
             if rx.trained:
                 trained = True
-            if in_kernel:
-                self._ecm_store(rx.take_frames())
+            if in_kernel is not None:
+                self._ecm_store(in_kernel.take_frames())
             else:
                 b = rx.take_bits()
                 if len(b):
