@@ -142,11 +142,24 @@ class V17Tx(ModemTxBase):
 
 
 @functools.lru_cache(maxsize=None)
-def _slicer_grid(bit_rate: int) -> list[list[int]]:
-    """Nearest constellation point on a 0.25-unit grid over -11..+11 (89 x 89 nested lists, read-only)."""
+def _slicer_grid(bit_rate: int) -> NDArray[np.int16]:
+    """Nearest constellation point on a 0.25-unit grid over -11..+11: (89 * 89,) int16, read-only, one table
+    per bit rate shared by every receiver (it stays in cache across a bank's sessions)."""
     axis = np.arange(89) / 4.0 - 11.0
     zz = axis[:, None] + 1j * axis[None, :]
-    return np.argmin(np.abs(zz[:, :, None] - constellation(bit_rate)[None, None, :]), axis=2).tolist()
+    flat = np.ascontiguousarray(
+        np.argmin(np.abs(zz[:, :, None] - constellation(bit_rate)[None, None, :]), axis=2).astype(np.int16).ravel())
+    flat.flags.writeable = False
+    return flat
+
+
+@functools.lru_cache(maxsize=2)
+def _train_labels() -> NDArray[np.int64]:
+    """The ABCD labels of the first 64 long-training symbols (read-only)."""
+    long_syms, _ = training(False)
+    labels = np.array([int(np.argmin(np.abs(ABCD - s))) for s in long_syms[:64]])
+    labels.flags.writeable = False
+    return labels
 
 
 @functools.lru_cache(maxsize=None)
@@ -181,9 +194,8 @@ class V17Rx:
         self.points = constellation(bit_rate)
         long_syms, long_reg = training(False)
         _, short_reg = training(True)
-        labels = np.array([int(np.argmin(np.abs(ABCD - s))) for s in long_syms[:64]])
         self.kernel = RxKernel(self.points, _slicer_grid(bit_rate), _subset_grid(bit_rate), self.bits_per_symbol,
-                               long_syms, labels,
+                               long_syms, _train_labels(),
                                (long_reg, short_reg), 2.0 * dbm0_to_power(self.on_dbm0),
                                2.0 * dbm0_to_power(self.off_dbm0))
         self._held: list[Bits] = []     # bits of a long rx() taken out of the kernel chunk by chunk

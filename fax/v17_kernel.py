@@ -96,7 +96,7 @@ class RxKernel:
     in-band power), carrier detect, symbol timing, training (ABAB lock, CDBA search, long/short training)
     and data mode (carrier loop, slicer, trellis decoder, descrambler, the check of the scrambled ones)."""
 
-    def __init__(self, points: ComplexArray, grid: list[list[int]], sgrid: NDArray[np.int16], bits_per_symbol: int,
+    def __init__(self, points: ComplexArray, grid: NDArray[np.int16], sgrid: NDArray[np.int16], bits_per_symbol: int,
                  train: ComplexArray,
                  labels: NDArray[np.int64], regs: tuple[int, int], on_lin: float, off_lin: float) -> None:
         r: Any = ffi.new("fb_rx17_t *")
@@ -131,7 +131,7 @@ class RxKernel:
         r.ones_bits = SEG_ONES * bits_per_symbol
         v = r.vit
         self._points = _interleaved(points)
-        self._grid = np.ascontiguousarray(np.asarray(grid, dtype=np.int16).ravel())
+        self._grid = grid
         v.points = ffi.from_buffer("double[]", self._points)
         v.npoints = len(points)
         v.grid = ffi.from_buffer("int16_t[]", self._grid)

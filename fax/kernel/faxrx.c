@@ -74,8 +74,8 @@ void fb_rx17_reset(fb_rx17_t *r)
 /* mix to baseband, matched filter, in-band power; appended to the buffer (p gets the power of each) */
 static void fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p)
 {
-    int i, j, nh = r->nh;
-    double ere[FB_RXH + FB_RXCHUNK], eim[FB_RXH + FB_RXCHUNK];
+    int i, j, nh = r->nh, ph;
+    double ere[FB_RXH + FB_RXCHUNK], eim[FB_RXH + FB_RXCHUNK], *restrict yre, *restrict yim;
     if (r->len + n > FB_RXBUF) {  /* never expected: keep the newest samples */
         int drop = r->len + n - FB_RXBUF;
         memmove(r->bre, r->bre + drop, sizeof(double) * (size_t) (r->len - drop));
@@ -89,27 +89,34 @@ static void fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p)
         ere[j] = r->zre[j];
         eim[j] = r->zim[j];
     }
+    ph = (int) (r->n % r->lo_period);
     for (i = 0; i < n; i++) {
-        int ph = (int) ((r->n + i) % r->lo_period);
         double v = 2.0 * x[i];
         ere[nh - 1 + i] = v * r->lo_re[ph];
         eim[nh - 1 + i] = v * r->lo_im[ph];
+        if (++ph == r->lo_period)
+            ph = 0;
+    }
+    /* the matched filter tap by tap over the whole block (vectorised; each output sums its taps in
+       the same order as a per-sample loop, so the result is the same to the bit) */
+    yre = r->bre + r->len;
+    yim = r->bim + r->len;
+    for (i = 0; i < n; i++)
+        yre[i] = yim[i] = 0.0;
+    for (j = 0; j < nh; j++) {
+        const double hj = r->h[j], *are = ere + nh - 1 - j, *aim = eim + nh - 1 - j;
+        for (i = 0; i < n; i++) {
+            yre[i] += hj * are[i];
+            yim[i] += hj * aim[i];
+        }
     }
     for (i = 0; i < n; i++) {
-        double yre = 0.0, yim = 0.0, e;
-        const double *are = ere + nh - 1 + i, *aim = eim + nh - 1 + i;
-        for (j = 0; j < nh; j++) {
-            yre += r->h[j] * are[-j];
-            yim += r->h[j] * aim[-j];
-        }
-        e = yre * yre + yim * yim;
+        double e = yre[i] * yre[i] + yim[i] * yim[i];
         r->pz = r->pz * (1.0 - 1.0 / 24) + e / 24;
         p[i] = r->pz;
-        r->bre[r->len] = yre;
-        r->bim[r->len] = yim;
-        r->pwr[r->len] = r->pz;
-        r->len++;
+        r->pwr[r->len + i] = r->pz;
     }
+    r->len += n;
     for (j = 0; j < nh - 1; j++) {
         r->zre[j] = ere[n + j];
         r->zim[j] = eim[n + j];
@@ -141,11 +148,13 @@ static void timing_phasor(const fb_rx17_t *r, int64_t start, int64_t stop, doubl
     int64_t a = (start > r->base ? start : r->base) - r->base;
     int64_t b = (stop < fe_end(r) ? stop : fe_end(r)) - r->base, i;
     double sre = 0.0, sim = 0.0;
+    int k = (int) (((a + r->base) % r->tp_period + r->tp_period) % r->tp_period);
     for (i = a; i < b; i++) {
         double e = r->bre[i] * r->bre[i] + r->bim[i] * r->bim[i];
-        int k = (int) ((i + r->base) % r->tp_period);
         sre += e * r->tp_re[k];
         sim += e * r->tp_im[k];
+        if (++k == r->tp_period)
+            k = 0;
     }
     *cre = sre;
     *cim = sim;
@@ -165,6 +174,16 @@ static void fe_sample(const fb_rx17_t *r, double t, double *ore, double *oim)
     int64_t i0 = (int64_t) fl - r->base - INTERP / 2 + 1;
     if (r->len == 0) {
         *ore = *oim = 0.0;
+        return;
+    }
+    if (i0 >= 0 && i0 + INTERP <= r->len) {   /* inside the buffer: no clamping */
+        const double *bre = r->bre + i0, *bim = r->bim + i0;
+        for (j = 0; j < INTERP; j++) {
+            sre += bre[j] * w[j];
+            sim += bim[j] * w[j];
+        }
+        *ore = sre;
+        *oim = sim;
         return;
     }
     for (j = 0; j < INTERP; j++) {
