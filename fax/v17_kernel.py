@@ -38,6 +38,8 @@ class TxKernel:
         phases, taps = poly.shape
         if taps > MAXTAPS or phases > MAXPHASE:
             raise ValueError(f"shaping filter {phases}x{taps} exceeds the kernel's {MAXPHASE}x{MAXTAPS}")
+        if not 1 <= up <= phases:
+            raise ValueError(f"interpolation {up} must be 1..{phases} (at most one symbol per output sample)")
         period = FS // math.gcd(int(carrier), FS)
         if period > LOMAX:
             raise ValueError(f"carrier {carrier} Hz repeats every {period} samples (kernel table {LOMAX})")
