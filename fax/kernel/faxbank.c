@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 #include "faxbank.h"
+#include "fbmath.h"
 
 static const int NEXT_STATE[8][4] = {{0, 2, 3, 1}, {4, 7, 5, 6}, {1, 3, 2, 0}, {7, 4, 6, 5},
                                      {2, 0, 1, 3}, {6, 5, 7, 4}, {3, 1, 0, 2}, {5, 6, 4, 7}};
@@ -112,7 +113,7 @@ static void v17_tx_chunk(fb_tx_t *t, int16_t *o, int n)
             o[j] = 0;
         } else {
             v = (yre[j] * t->lo_re[li] - yim[j] * t->lo_im[li]) * t->gain;
-            v = nearbyint(v);
+            v = rne(v);
             o[j] = (int16_t) (v > 32767.0 ? 32767 : (v < -32768.0 ? -32768 : v));
         }
         if (++li == t->lo_period)
@@ -162,7 +163,7 @@ void fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
         int64_t end = t->nbits * 80, pos = t->pos;
         int ph = t->phase;
         for (j = 0; j < n && pos < end; j++, pos += 3) {
-            o[j] = (int16_t) nearbyint(t->amp * V21SIN[ph]);
+            o[j] = (int16_t) rne(t->amp * V21SIN[ph]);
             ph += t->bits[pos / 80] ? 33 : 37;
             if (ph >= 160)
                 ph -= 160;

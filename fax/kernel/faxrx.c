@@ -169,7 +169,7 @@ static double centre_from_phasor(const fb_rx17_t *r, double cre, double cim)
 static void fe_sample(const fb_rx17_t *r, double t, double *ore, double *oim)
 {
     double fl = floor(t), sre = 0.0, sim = 0.0;
-    int ph = (int) nearbyint((t - fl) * PHASES), j;
+    int ph = (int) rne((t - fl) * PHASES), j;
     const double *w = r->itab + ph * INTERP;
     int64_t i0 = (int64_t) fl - r->base - INTERP / 2 + 1;
     if (r->len == 0) {

@@ -156,7 +156,7 @@ static void v21_one(fb_v21rx_t *r, const int16_t *x, int n)
         }
         if (t_next >= (double) end)
             break;
-        si = (int64_t) nearbyint(t_next) - base;
+        si = (int64_t) rne(t_next) - base;
         if (si >= n)
             break;
         if (si < 0)
