@@ -65,77 +65,55 @@ static void v17_symbol(fb_tx_t *t, double *re, double *im)
     }
 }
 
-#define TX_CHUNK 256
-
-/* one chunk of at most TX_CHUNK samples: the symbols it needs first, then the shaping filter tap by tap
-   over the chunk (vectorised; each sample sums its taps in the same order as a per-sample loop) */
-static void v17_tx_chunk(fb_tx_t *t, int16_t *o, int n)
-{
-    double lre[TX_CHUNK + 2 * FB_MAXTAPS], lim_[TX_CHUNK + 2 * FB_MAXTAPS];
-    double yre[TX_CHUNK], yim[TX_CHUNK];
-    int kofs[TX_CHUNK], phs[TX_CHUNK];
-    int nt = t->ntaps, up = t->up, sps_up = t->sps_up, ph, li, j, i;
-    int64_t m = t->m, k0 = m * up / sps_up, klast = (m + n - 1) * up / sps_up, lo = k0 - (nt - 1), k;
-    ph = (int) (m * up % sps_up);
-    for (k = lo; k < t->nsym && k <= klast; k++) {   /* symbols already made (the ring holds the last 16) */
-        lre[k - lo] = k < 0 ? 0.0 : t->hre[k & (FB_MAXTAPS - 1)];
-        lim_[k - lo] = k < 0 ? 0.0 : t->him[k & (FB_MAXTAPS - 1)];
-    }
-    while (t->nsym <= klast) {
-        double re, im;
-        v17_symbol(t, &re, &im);
-        t->hre[t->nsym & (FB_MAXTAPS - 1)] = re;
-        t->him[t->nsym & (FB_MAXTAPS - 1)] = im;
-        lre[t->nsym - lo] = re;
-        lim_[t->nsym - lo] = im;
-        t->nsym++;
-    }
-    for (j = 0; j < n; j++) {
-        kofs[j] = (int) (k0 - lo);
-        phs[j] = ph * FB_MAXTAPS;
-        yre[j] = yim[j] = 0.0;
-        ph += up;
-        while (ph >= sps_up) {
-            ph -= sps_up;
-            k0++;
-        }
-    }
-    for (i = 0; i < nt; i++)   /* a symbol before the first adds 0.0: the same sums */
-        for (j = 0; j < n; j++) {
-            double p = t->poly[phs[j] + i];
-            yre[j] += lre[kofs[j] - i] * p;
-            yim[j] += lim_[kofs[j] - i] * p;
-        }
-    li = (int) (m % t->lo_period);
-    for (j = 0; j < n; j++, m++) {
-        double v;
-        if (t->last_symbol >= 0 && m >= t->end_sample) {
-            o[j] = 0;
-        } else {
-            v = (yre[j] * t->lo_re[li] - yim[j] * t->lo_im[li]) * t->gain;
-            v = rne(v);
-            o[j] = (int16_t) (v > 32767.0 ? 32767 : (v < -32768.0 ? -32768 : v));
-        }
-        if (++li == t->lo_period)
-            li = 0;
-    }
-    t->m = m;
-}
-
 void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
 {
-    int s, j;
+    int s, j, i;
     for (s = 0; s < k; s++) {
         fb_tx_t *t = tx[s];
         int16_t *o = out + (int64_t) s * n;
+        int nt = t->ntaps, up = t->up, sps_up = t->sps_up, ph, li;
+        int64_t m = t->m, k0;
         if (t->done || n <= 0) {   /* trailer out: silence */
             if (n > 0)
                 memset(o, 0, sizeof(int16_t) * (size_t) n);
             t->m += n > 0 ? n : 0;
             continue;
         }
-        for (j = 0; j < n; j += TX_CHUNK)
-            v17_tx_chunk(t, o + j, n - j < TX_CHUNK ? n - j : TX_CHUNK);
+        k0 = m * up / sps_up;
+        ph = (int) (m * up % sps_up);
+        li = (int) (m % t->lo_period);
+        for (j = 0; j < n; j++, m++) {
+            double yre = 0.0, yim = 0.0, v;
+            const double *p = t->poly + ph * FB_MAXTAPS;
+            int lim = k0 + 1 < nt ? (int) k0 + 1 : nt;
+            while (t->nsym <= k0) {
+                double re, im;
+                v17_symbol(t, &re, &im);
+                t->hre[t->nsym & (FB_MAXTAPS - 1)] = re;
+                t->him[t->nsym & (FB_MAXTAPS - 1)] = im;
+                t->nsym++;
+            }
+            if (t->last_symbol >= 0 && m >= t->end_sample) {
+                o[j] = 0;
+            } else {
+                for (i = 0; i < lim; i++) {
+                    int idx = (int) ((k0 - i) & (FB_MAXTAPS - 1));
+                    yre += t->hre[idx] * p[i];
+                    yim += t->him[idx] * p[i];
+                }
+                v = (yre * t->lo_re[li] - yim * t->lo_im[li]) * t->gain;
+                v = rne(v);
+                o[j] = (int16_t) (v > 32767.0 ? 32767 : (v < -32768.0 ? -32768 : v));
+            }
+            ph += up;
+            while (ph >= sps_up) {
+                ph -= sps_up;
+                k0++;
+            }
+            if (++li == t->lo_period)
+                li = 0;
+        }
+        t->m = m;
         if (t->last_symbol >= 0 && t->m >= t->end_sample) {
             t->done = 1;
             if (events)
