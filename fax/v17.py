@@ -142,13 +142,13 @@ class V17Tx(ModemTxBase):
 
 
 @functools.lru_cache(maxsize=None)
-def _slicer_grid(bit_rate: int) -> NDArray[np.int16]:
-    """Nearest constellation point on a 0.25-unit grid over -11..+11: (89 * 89,) int16, read-only, one table
+def _slicer_grid(bit_rate: int) -> NDArray[np.uint8]:
+    """Nearest constellation point on a 0.25-unit grid over -11..+11: (89 * 89,) uint8, read-only, one table
     per bit rate shared by every receiver (it stays in cache across a bank's sessions)."""
     axis = np.arange(89) / 4.0 - 11.0
     zz = axis[:, None] + 1j * axis[None, :]
     flat = np.ascontiguousarray(
-        np.argmin(np.abs(zz[:, :, None] - constellation(bit_rate)[None, None, :]), axis=2).astype(np.int16).ravel())
+        np.argmin(np.abs(zz[:, :, None] - constellation(bit_rate)[None, None, :]), axis=2).astype(np.uint8).ravel())
     flat.flags.writeable = False
     return flat
 
@@ -163,13 +163,13 @@ def _train_labels() -> NDArray[np.int64]:
 
 
 @functools.lru_cache(maxsize=None)
-def _subset_grid(bit_rate: int) -> NDArray[np.int16]:
+def _subset_grid(bit_rate: int) -> NDArray[np.uint8]:
     """Nearest point of each of the 8 trellis subsets (indexes = subset mod 8) on the slicer's grid:
-    (89 * 89 * 8,) int16, read-only."""
+    (89 * 89 * 8,) uint8 (63 KB: it stays in cache across a bank's sessions), read-only."""
     axis = np.arange(89) / 4.0 - 11.0
     zz = (axis[:, None] + 1j * axis[None, :]).ravel()
     pts = constellation(bit_rate)
-    out = np.zeros((len(zz), 8), dtype=np.int16)
+    out = np.zeros((len(zz), 8), dtype=np.uint8)
     for c in range(8):
         idx = np.arange(c, len(pts), 8)
         out[:, c] = idx[np.argmin(np.abs(zz[:, None] - pts[idx][None, :]), axis=1)]

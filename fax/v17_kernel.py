@@ -98,7 +98,7 @@ class RxKernel:
     in-band power), carrier detect, symbol timing, training (ABAB lock, CDBA search, long/short training)
     and data mode (carrier loop, slicer, trellis decoder, descrambler, the check of the scrambled ones)."""
 
-    def __init__(self, points: ComplexArray, grid: NDArray[np.int16], sgrid: NDArray[np.int16], bits_per_symbol: int,
+    def __init__(self, points: ComplexArray, grid: NDArray[np.uint8], sgrid: NDArray[np.uint8], bits_per_symbol: int,
                  train: ComplexArray,
                  labels: NDArray[np.int64], regs: tuple[int, int], on_lin: float, off_lin: float) -> None:
         r: Any = ffi.new("fb_rx17_t *")
@@ -135,10 +135,12 @@ class RxKernel:
         self._points = _interleaved(points)
         self._grid = grid
         v.points = ffi.from_buffer("double[]", self._points)
+        if len(points) > 256:
+            raise ValueError("the slicer tables index at most 256 points")
         v.npoints = len(points)
-        v.grid = ffi.from_buffer("int16_t[]", self._grid)
+        v.grid = ffi.from_buffer("uint8_t[]", self._grid)
         self._sgrid = sgrid
-        v.sgrid = ffi.from_buffer("int16_t[]", sgrid)
+        v.sgrid = ffi.from_buffer("uint8_t[]", sgrid)
         v.bps = bits_per_symbol
         lib.fb_rx17_reset(r)
 

@@ -256,7 +256,7 @@ static int viterbi_push(fb_v17rx_t *r, double zre, double zim, uint8_t *out, int
     int bpt[8], c, i, n, near = 0;
     double best_all = 0.0;
     double nm[8];
-    const int16_t *cell = NULL;
+    const uint8_t *cell = NULL;
     if (r->sgrid) {
         int gi = (int) ((zre + 11.0) * 4.0 + 0.5), gj = (int) ((zim + 11.0) * 4.0 + 0.5);
         gi = gi < 0 ? 0 : (gi > 88 ? 88 : gi);

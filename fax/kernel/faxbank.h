@@ -74,7 +74,7 @@ typedef struct {
 void fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events);
 
 /* One V.17 receiver in data mode: carrier loop, slicer and the trellis (Viterbi) decoder. grid: the nearest
-   point of each cell of a 0.25-unit grid over -11..+11 (89 x 89); sgrid (or NULL: a full search): the nearest
+   point (an index < 256) of each cell of a 0.25-unit grid over -11..+11 (89 x 89); sgrid (or NULL: a full search): the nearest
    point of each of the 8 subsets (89 x 89 x 8), for the branch metrics. */
 #define FB_VDEPTH 24
 #define FB_VCHUNK 8
@@ -86,7 +86,7 @@ typedef struct {
     double ki;
     const double *points;
     int npoints;
-    const int16_t *grid;
+    const uint8_t *grid;
     double metric[8];
     int nhist;
     uint8_t prev[FB_VHIST][8];
@@ -94,7 +94,7 @@ typedef struct {
     int y_prev;
     int q0;
     int bps;
-    const int16_t *sgrid;
+    const uint8_t *sgrid;
 } fb_v17rx_t;
 
 /* Run m symbols y (interleaved re, im, equaliser output before derotation) of each of k receivers:
