@@ -39,8 +39,8 @@ _NEVER = np.iinfo(np.int64).max
 
 
 class _Group:
-    """The sessions of one kernel (channel -> its C state), with the pointer array and rows of the last
-    membership cached: rebuilt only on a tick after a session joined or left."""
+    """The sessions of one kernel (channel -> its C state), with the pointer array, rows and the event and output
+    buffers of the last membership cached: rebuilt only on a tick after a session joined or left."""
 
     def __init__(self, ctype: str) -> None:
         self.ctype = ctype
@@ -48,6 +48,10 @@ class _Group:
         self._ptrs: Any = None
         self._rows: NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         self._dirty = False
+        self.ev = np.zeros(0, dtype=np.uint8)       # the kernel's event flags, one per row
+        self.evp: Any = None
+        self._out = np.zeros((0, 0), dtype=np.int16)
+        self._outp: Any = None
 
     def set(self, ch: int, state: Any) -> None:
         """`state` (a cdata pointer, or None to leave) for channel ch."""
@@ -65,8 +69,17 @@ class _Group:
         if self._dirty or self._ptrs is None:
             self._ptrs = ffi.new(f"{self.ctype} *[]", list(self.members.values()))
             self._rows = np.fromiter(self.members.keys(), dtype=np.intp, count=len(self.members))
+            self.ev = np.zeros(len(self._rows), dtype=np.uint8)
+            self.evp = ffi.from_buffer("uint8_t[]", self.ev)
             self._dirty = False
         return self._ptrs, self._rows
+
+    def out(self, block: int) -> tuple[NDArray[np.int16], Any]:
+        """An int16 (rows, block) output buffer and its C pointer (kept while membership and block stay)."""
+        if self._out.shape != (len(self._rows), block):
+            self._out = np.empty((len(self._rows), block), dtype=np.int16)
+            self._outp = ffi.from_buffer("int16_t[]", self._out)
+        return self._out, self._outp
 
 
 class FaxBank:
@@ -186,7 +199,7 @@ class FaxBank:
         due = self._due | (self._now >= self._wake)
         if self._awake:
             due[list(self._awake)] = True
-        for ch in np.flatnonzero(due).tolist():
+        for ch in due.nonzero()[0].tolist():
             item = self._sessions.get(ch)
             if item is None:
                 continue
@@ -229,12 +242,17 @@ class FaxBank:
             return
         ptrs, rows = group.arrays()
         x = np.ascontiguousarray(audio_in[rows], dtype=np.int16)
-        ev = np.zeros(len(rows), dtype=np.uint8)
-        evp = ffi.from_buffer("uint8_t[]", ev)
-        for a in range(0, x.shape[1], CHUNK):
-            part = np.ascontiguousarray(x[:, a:a + CHUNK])
-            kernel(ptrs, len(rows), ffi.from_buffer("int16_t[]", part), part.shape[1], part.shape[1], evp)
-        self._due[rows[ev.view(bool)]] = True
+        ev = group.ev
+        ev.fill(0)
+        n = x.shape[1]
+        if n <= CHUNK:
+            kernel(ptrs, len(rows), ffi.from_buffer("int16_t[]", x), n, n, group.evp)
+        else:
+            for a in range(0, n, CHUNK):
+                part = np.ascontiguousarray(x[:, a:a + CHUNK])
+                kernel(ptrs, len(rows), ffi.from_buffer("int16_t[]", part), part.shape[1], part.shape[1], group.evp)
+        if ev.any():
+            self._due[rows[ev.view(bool)]] = True
 
     def _run_tx(self, group: _Group, kernel: Any, acc: NDArray[np.int32], block: int) -> None:
         """Every transmitter of the group makes its channel's block (one kernel call); the sessions whose
@@ -242,11 +260,13 @@ class FaxBank:
         if not group.members:
             return
         ptrs, rows = group.arrays()
-        out = np.empty((len(rows), block), dtype=np.int16)
-        ev = np.zeros(len(rows), dtype=np.uint8)
-        kernel(ptrs, len(rows), ffi.from_buffer("int16_t[]", out), block, ffi.from_buffer("uint8_t[]", ev))
+        out, outp = group.out(block)
+        ev = group.ev
+        ev.fill(0)
+        kernel(ptrs, len(rows), outp, block, group.evp)
         acc[rows] += out
-        self._due[rows[ev.view(bool)]] = True
+        if ev.any():
+            self._due[rows[ev.view(bool)]] = True
 
     @staticmethod
     def _fail(ep: Any, exc: Exception) -> None:
