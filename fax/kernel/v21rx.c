@@ -71,14 +71,18 @@ static void v21_one(fb_v21rx_t *r, const int16_t *x, int n)
     int i, j, ntr = 0, ti = 0, nb = 0, has_t, carrier = r->carrier;
     if (n <= 0)
         return;
+    {   /* energies: sums of squares of int16 samples, exact in int64 (and so in double) */
+        int64_t exi = 0;
+        for (i = 0; i < n; i++)
+            exi += (int64_t) x[i] * x[i];
+        ex = (double) exi;
+    }
     for (i = 0; i < L - 1; i++) {
         xx[i] = r->hist[i];
         eh += xx[i] * xx[i];
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n; i++)
         xx[L - 1 + i] = x[i];
-        ex += (double) x[i] * x[i];
-    }
     if (!carrier && ex < r->off * n && eh < r->off * (L - 1)) {   /* quiet line, no carrier */
         memcpy(r->hist, xx + n, sizeof(double) * (size_t) (L - 1));
         r->last_d = 0.0;
