@@ -3,6 +3,7 @@ the whole receiver (front end, timing, training, carrier loop, slicer, trellis d
 modem; the fax bank hands the states of many sessions to one kernel call per tick."""
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -27,6 +28,20 @@ SEG_ONES = 48   # symbols of scrambled ones before the data
 
 def _interleaved(z: ComplexArray) -> NDArray[np.float64]:
     return np.ascontiguousarray(np.asarray(z, dtype=np.complex128)).view(np.float64).copy()
+
+
+@functools.lru_cache(maxsize=32)
+def _shared(raw: bytes) -> NDArray[np.float64]:
+    """One read-only copy of a table (interleaved re, im) for every modem that uses it: a bank's sessions
+    then read the same cache lines (a copy per modem missed the cache in the symbol loops)."""
+    arr = np.frombuffer(raw, dtype=np.float64).copy()
+    arr.flags.writeable = False
+    return arr
+
+
+def _interleaved_shared(z: ComplexArray) -> NDArray[np.float64]:
+    """_interleaved(z), one copy per distinct table."""
+    return _shared(_interleaved(z).tobytes())
 
 
 class TxKernel:
@@ -57,8 +72,8 @@ class TxKernel:
         ffi.memmove(s.lo_im, np.ascontiguousarray(lo.imag).tobytes(), 8 * period)
         s.last_symbol = -1
         s.trailer_left = -1
-        self._train = _interleaved(training)
-        self._points = _interleaved(points)
+        self._train = _interleaved_shared(training)
+        self._points = _interleaved_shared(points)
         s.train = ffi.from_buffer("double[]", self._train)
         s.ntrain = len(training)
         s.points = ffi.from_buffer("double[]", self._points)
@@ -123,7 +138,7 @@ class RxKernel:
         r.on_lin, r.off_lin = on_lin, off_lin
         self._itab = np.ascontiguousarray(interp_table(FrontEnd.INTERP))
         r.itab = ffi.from_buffer("double[]", self._itab)
-        self._train = _interleaved(train)
+        self._train = _interleaved_shared(train)
         r.train = ffi.from_buffer("double[]", self._train)
         r.ntrain = len(train)
         self._labels = np.ascontiguousarray(labels, dtype=np.int8)
@@ -132,7 +147,7 @@ class RxKernel:
         r.long_reg, r.short_reg = regs
         r.ones_bits = SEG_ONES * bits_per_symbol
         v = r.vit
-        self._points = _interleaved(points)
+        self._points = _interleaved_shared(points)
         self._grid = grid
         v.points = ffi.from_buffer("double[]", self._points)
         if len(points) > 256:
