@@ -91,8 +91,8 @@ typedef struct {
 void fb_rx17_reset(fb_rx17_t *r);
 /* n int16 samples (at most FB_RXCHUNK) into each of k receivers, row s at x + s * stride; data bits are
    appended to each receiver's out (nout), or deframed into its frames when an HDLC receiver is attached.
-   events (or NULL): events[s] set to 1 when receiver s has bits or frames to take or its trained / carrier /
-   signal_lost changed (left alone otherwise). */
+   events (or NULL): events[s] set to 1 when receiver s has bits to take, half its frame buffer in use, or its
+   trained / carrier / signal_lost changed (left alone otherwise). */
 void fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events);
 
 /* One V.21 channel 2 receiver (fax/v21.py V21Rx): quadrature correlators over one bit, carrier detect with
