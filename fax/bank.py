@@ -1,14 +1,15 @@
 """The fax bank: every active fax session of an engine stepped together once per tick.
 
-Each tick the bank first runs every session's V.17 receiver (front end, timing, training, data mode) in
-one kernel call over the bank (fax/v17_kernel.run_rx) and every listening V.21 receiver with its HDLC
-deframing in another (fax/v21.run_v21), then feeds every session its received block (T.30
-and T.4/T.6 stay per session and advance on their events), then
-produces the transmitted blocks: all sessions sending on V.17 are modulated by one kernel call over
-the whole bank (fax/v17_kernel.run_tx), the others (tones, V.21, V.27ter/V.29) per session. Sessions
-may be at different phases, speeds and ECM modes; a session switching modem changes only which group
-it is in at the next tick. A session that raises (garbage its decoders cannot handle) ends with a
-clear result and is never allowed to stop the others."""
+Each tick the bank runs the modems of all its sessions as a few kernel calls over the bank: every V.17
+receiver (fax/v17_kernel), every listening V.21 receiver with its HDLC deframing (fax/v21), and on the
+way out every V.17 and every V.21 transmitter. T.30 and T.4/T.6 stay per session and run on events:
+a session's Python is stepped only when one of its kernels reports something (a frame received, bits
+or a state change of its image receiver, its transmitter done) or when its phase's timer is due
+(`T30Link.sleep_until`); a session with nothing to do costs no Python on the tick. Sessions whose
+signal is made in Python (CNG/CED tones, the V.27ter/V.29 modems) and sessions of another kind are
+stepped every tick. Sessions may be at different phases, speeds and ECM modes; a session switching
+modem changes only which kernel group it is in. A session that raises (garbage its decoders cannot
+handle) ends with a clear result and is never allowed to stop the others."""
 from __future__ import annotations
 
 import logging
@@ -18,12 +19,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from trunkline.fax._faxbank import ffi, lib
+
 from .endpoint import FaxEndpoint
 from .result import FaxResult
-from .t30_link import T30Link
+from .t30_link import CadencedTone, T30Link
 from .v17 import V17Rx, V17Tx
-from .v17_kernel import TxKernel, run_rx, run_tx
-from .v21 import V21Rx, run_v21
+from .v17_kernel import CHUNK
+from .v21 import V21Rx, V21Tx
 
 __all__ = ["FaxBank"]
 
@@ -32,6 +35,52 @@ _log = logging.getLogger("trunkline.fax.bank")
 #: called once with the channel when its session has ended (result final)
 OnDone = Callable[[int], object]
 
+_NEVER = np.iinfo(np.int64).max
+
+
+class _Group:
+    """The sessions of one kernel (channel -> its C state), with the pointer array, rows and the event and output
+    buffers of the last membership cached: rebuilt only on a tick after a session joined or left."""
+
+    def __init__(self, ctype: str) -> None:
+        self.ctype = ctype
+        self.members: dict[int, Any] = {}
+        self._ptrs: Any = None
+        self._rows: NDArray[np.intp] = np.zeros(0, dtype=np.intp)
+        self._dirty = False
+        self.ev = np.zeros(0, dtype=np.uint8)       # the kernel's event flags, one per row
+        self.evp: Any = None
+        self._out = np.zeros((0, 0), dtype=np.int16)
+        self._outp: Any = None
+
+    def set(self, ch: int, state: Any) -> None:
+        """`state` (a cdata pointer, or None to leave) for channel ch."""
+        old = self.members.get(ch)
+        if state is None:
+            if old is not None:
+                del self.members[ch]
+                self._dirty = True
+        elif old is not state:
+            self.members[ch] = state
+            self._dirty = True
+
+    def arrays(self) -> tuple[Any, NDArray[np.intp]]:
+        """(the C pointer array, the channel of each row)."""
+        if self._dirty or self._ptrs is None:
+            self._ptrs = ffi.new(f"{self.ctype} *[]", list(self.members.values()))
+            self._rows = np.fromiter(self.members.keys(), dtype=np.intp, count=len(self.members))
+            self.ev = np.zeros(len(self._rows), dtype=np.uint8)
+            self.evp = ffi.from_buffer("uint8_t[]", self.ev)
+            self._dirty = False
+        return self._ptrs, self._rows
+
+    def out(self, block: int) -> tuple[NDArray[np.int16], Any]:
+        """An int16 (rows, block) output buffer and its C pointer (kept while membership and block stay)."""
+        if self._out.shape != (len(self._rows), block):
+            self._out = np.empty((len(self._rows), block), dtype=np.int16)
+            self._outp = ffi.from_buffer("int16_t[]", self._out)
+        return self._out, self._outp
+
 
 class FaxBank:
     """The fax sessions of one engine, by channel; `step` runs them all for one block (int16 audio)."""
@@ -39,63 +88,146 @@ class FaxBank:
     def __init__(self) -> None:
         self._sessions: dict[int, tuple[Any, OnDone | None]] = {}
         self.ticks = 0
+        self._rx17 = _Group("fb_rx17_t")
+        self._rx21 = _Group("fb_v21rx_t")
+        self._tx17 = _Group("fb_tx_t")
+        self._tx21 = _Group("fb_v21tx_t")
+        self._tone = _Group("fb_tone_t")
+        self._pytx: dict[int, Any] = {}      # sessions whose signal is made in Python (tones, V.27ter/V.29)
+        self._awake: set[int] = set()        # sessions stepped every tick
+        self._now = np.zeros(0, dtype=np.int64)      # each banked session's link.now as of the last tick
+        self._wake = np.zeros(0, dtype=np.int64)     # its sleep_until (_NEVER: only on an event)
+        self._due = np.zeros(0, dtype=bool)          # an event for it since its last step
+        self.steps = 0                       # session steps run (for profiling: steps / ticks / sessions)
 
     def __len__(self) -> int:
         return len(self._sessions)
 
     def attach(self, channel: int, session: Any, on_done: OnDone | None = None) -> None:
         """Run `session` on `channel` from the next tick; on_done(channel) once it has ended. A FaxEndpoint's
-        V.17 transmitter runs in the bank's kernel; any other session (rx/tx/done/result) runs as it is."""
+        modems run in the bank's kernels; any other session (rx/tx/done/result) runs as it is every tick."""
         if channel in self._sessions:
             raise ValueError(f"channel {channel} already has a fax session")
+        if channel < 0:
+            raise ValueError("channel must be >= 0")
         self._sessions[channel] = (session, on_done)
+        if channel >= len(self._now):
+            grow = max(channel + 1, 2 * len(self._now), 16) - len(self._now)
+            self._now = np.concatenate([self._now, np.zeros(grow, np.int64)])
+            self._wake = np.concatenate([self._wake, np.full(grow, _NEVER, np.int64)])
+            self._due = np.concatenate([self._due, np.zeros(grow, bool)])
+        link = self._link(session)
+        if link is not None:
+            link.bank_fed = True
+            self._now[channel] = link.now
+            self._due[channel] = True
+        self._regroup(channel, session)
 
     def detach(self, channel: int) -> None:
         """Stop running the channel's session (no-op if none)."""
-        self._sessions.pop(channel, None)
+        item = self._sessions.pop(channel, None)
+        if item is None:
+            return
+        self._leave(channel)
+        link = self._link(item[0])
+        if link is not None:   # the session may go on by itself (rx/tx) outside the bank
+            link.bank_fed = False
+            link.now = int(self._now[channel])
 
     def session(self, channel: int) -> Any:
         """The session on `channel`, if any."""
         item = self._sessions.get(channel)
         return item[0] if item else None
 
+    @staticmethod
+    def _link(session: Any) -> T30Link | None:
+        """The session's T30Link if the bank runs its modems (a FaxEndpoint on an audio line)."""
+        if isinstance(session, FaxEndpoint) and type(session.session.link) is T30Link:
+            return session.session.link
+        return None
+
+    def _leave(self, ch: int) -> None:
+        for g in (self._rx17, self._rx21, self._tx17, self._tx21, self._tone):
+            g.set(ch, None)
+        self._pytx.pop(ch, None)
+        self._awake.discard(ch)
+        self._wake[ch] = _NEVER
+        self._due[ch] = False
+
+    def _regroup(self, ch: int, ep: Any) -> None:
+        """Put the session in the kernel groups its current state needs (after it was stepped)."""
+        link = self._link(ep)
+        if link is None:   # another kind of session: stepped every tick until done, asked for audio always
+            self._pytx[ch] = ep
+            if ep.done:
+                self._awake.discard(ch)
+            else:
+                self._awake.add(ch)
+            return
+        if ep.done:
+            self._leave(ch)
+            return
+        hs = link.hsrx
+        self._rx17.set(ch, hs.kernel.r if isinstance(hs, V17Rx) else None)
+        v21 = link.v21_listening()
+        self._rx21.set(ch, v21.r if isinstance(v21, V21Rx) else None)
+        src = link.src
+        self._tx17.set(ch, src.kernel.s if isinstance(src, V17Tx) else None)
+        self._tx21.set(ch, src.s if isinstance(src, V21Tx) else None)
+        self._tone.set(ch, src.s if isinstance(src, CadencedTone) else None)
+        py_tx = src is not None and not isinstance(src, (V17Tx, V21Tx, CadencedTone))
+        if py_tx:
+            self._pytx[ch] = ep
+        else:
+            self._pytx.pop(ch, None)
+            if src is None:
+                link._transmitting = False    # what link.tx() does for a session sending nothing
+        if py_tx or (hs is not None and not isinstance(hs, V17Rx)) or link.sleep_until is None:
+            self._awake.add(ch)
+        else:
+            self._awake.discard(ch)
+        self._wake[ch] = link.sleep_until if link.sleep_until is not None else _NEVER
+
     def step(self, audio_in: NDArray[np.int16], acc: NDArray[np.int32]) -> list[int]:
         """One tick: audio_in (channels, block) int16 heard on every channel; each session's transmitted
         block is added into acc (channels, block). Returns the channels whose session ended this tick."""
         block = audio_in.shape[1]
         ended: list[int] = []
-        kernels: list[TxKernel] = []
-        rows: list[int] = []
-        fed = self._feed_v17(audio_in)
-        fed21 = self._feed_v21(audio_in)
-        for ch, (ep, _) in list(self._sessions.items()):
+        self._now += block
+        self._run_rx(self._rx17, lib.fb_rx17_run, audio_in)
+        self._run_rx(self._rx21, lib.fb_v21_run, audio_in)
+        due = self._due | (self._now >= self._wake)
+        if self._awake:
+            due[list(self._awake)] = True
+        for ch in due.nonzero()[0].tolist():
+            item = self._sessions.get(ch)
+            if item is None:
+                continue
+            ep = item[0]
+            link = self._link(ep)
+            if link is not None:
+                link.now = int(self._now[ch]) - block
+            self._due[ch] = False
             if not ep.done:
+                self.steps += 1
                 try:
                     ep.rx(audio_in[ch])
                 except Exception as exc:  # noqa: BLE001 - one session's failure must not stop the bank
                     self._fail(ep, exc)
-                finally:
-                    hs = fed.get(ch)
-                    if hs is not None:
-                        hs.fed()
-                    v21 = fed21.get(ch)
-                    if v21 is not None:
-                        v21.fed = False
                 if ep.done:
                     ended.append(ch)
-            src = ep.session.link.src if isinstance(ep, FaxEndpoint) else None
-            if isinstance(src, V17Tx):
-                kernels.append(src.kernel)
-                rows.append(ch)
-            else:
-                try:
-                    acc[ch] += ep.tx(block)
-                except Exception as exc:  # noqa: BLE001 - as above
-                    self._fail(ep, exc)
-                    if ch not in ended:
-                        ended.append(ch)
-        if kernels:
-            acc[rows] += run_tx(kernels, block)
+            self._regroup(ch, ep)
+        self._run_tx(self._tx17, lib.fb_v17_tx, acc, block)
+        self._run_tx(self._tx21, lib.fb_v21_tx, acc, block)
+        self._run_tx(self._tone, lib.fb_tone_tx, acc, block)
+        for ch, ep in list(self._pytx.items()):
+            try:
+                acc[ch] += ep.tx(block)
+            except Exception as exc:  # noqa: BLE001 - as above
+                self._fail(ep, exc)
+                if ch not in ended:
+                    ended.append(ch)
+                self._regroup(ch, ep)
         self.ticks += 1
         for ch in ended:
             item = self._sessions.get(ch)
@@ -103,37 +235,38 @@ class FaxBank:
                 item[1](ch)
         return ended
 
-    def _feed_v17(self, audio_in: NDArray[np.int16]) -> dict[int, V17Rx]:
-        """Every session listening on V.17 gets this block through one receiver kernel call; returns them by
-        channel (their rx() in the session's step is then a no-op)."""
-        fed: dict[int, V17Rx] = {}
-        for ch, (ep, _) in self._sessions.items():
-            if isinstance(ep, FaxEndpoint) and not ep.done:
-                hs = ep.session.link.hsrx
-                if isinstance(hs, V17Rx):
-                    fed[ch] = hs
-        if fed:
-            for hs in fed.values():
-                hs.prefeed()
-            run_rx([hs.kernel for hs in fed.values()], audio_in[list(fed)])
-        return fed
+    def _run_rx(self, group: _Group, kernel: Any, audio_in: NDArray[np.int16]) -> None:
+        """Every receiver of the group hears its channel's block (one kernel call per chunk); the sessions
+        whose receiver has output or changed state are due."""
+        if not group.members:
+            return
+        ptrs, rows = group.arrays()
+        x = np.ascontiguousarray(audio_in[rows], dtype=np.int16)
+        ev = group.ev
+        ev.fill(0)
+        n = x.shape[1]
+        if n <= CHUNK:
+            kernel(ptrs, len(rows), ffi.from_buffer("int16_t[]", x), n, n, group.evp)
+        else:
+            for a in range(0, n, CHUNK):
+                part = np.ascontiguousarray(x[:, a:a + CHUNK])
+                kernel(ptrs, len(rows), ffi.from_buffer("int16_t[]", part), part.shape[1], part.shape[1], group.evp)
+        if ev.any():
+            self._due[rows[ev.view(bool)]] = True
 
-    def _feed_v21(self, audio_in: NDArray[np.int16]) -> dict[int, V21Rx]:
-        """Every session whose V.21 receiver listens this block gets it through one kernel call (demodulation
-        and HDLC deframing); returns them by channel (marked fed: their rx() in the session's step is a no-op)."""
-        fed: dict[int, V21Rx] = {}
-        for ch, (ep, _) in self._sessions.items():
-            if isinstance(ep, FaxEndpoint) and not ep.done:
-                link = ep.session.link
-                if isinstance(link.v21rx, V21Rx) and type(link) is T30Link:
-                    v21 = link.v21_listening()
-                    if v21 is not None:
-                        fed[ch] = v21
-        if fed:
-            run_v21(list(fed.values()), audio_in[list(fed)])
-            for v21 in fed.values():
-                v21.fed = True
-        return fed
+    def _run_tx(self, group: _Group, kernel: Any, acc: NDArray[np.int32], block: int) -> None:
+        """Every transmitter of the group makes its channel's block (one kernel call); the sessions whose
+        transmitter finished are due on the next tick."""
+        if not group.members:
+            return
+        ptrs, rows = group.arrays()
+        out, outp = group.out(block)
+        ev = group.ev
+        ev.fill(0)
+        kernel(ptrs, len(rows), outp, block, group.evp)
+        acc[rows] += out
+        if ev.any():
+            self._due[rows[ev.view(bool)]] = True
 
     @staticmethod
     def _fail(ep: Any, exc: Exception) -> None:

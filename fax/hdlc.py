@@ -16,34 +16,16 @@ __all__ = ["crc16", "crc32", "append_crc16", "append_crc32", "check_crc16", "che
            "bytes_to_bits", "bits_to_bytes", "frame_bits", "flag_bits", "HDLCEncoder", "HDLCDecoder"]
 
 
-def _table(poly: int, width: int) -> np.ndarray:
-    tab = np.zeros(256, dtype=np.uint32)
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ poly if c & 1 else c >> 1
-        tab[i] = c
-    return tab
-
-
-_T16 = [int(x) for x in _table(0x8408, 16)]
-_T32 = [int(x) for x in _table(0xEDB88320, 32)]
-
-
 def crc16(data: bytes, crc: int = 0xFFFF) -> int:
-    """ITU-T CRC-16 (reflected 0x1021) register over data, starting from crc; no final inversion."""
-    t = _T16
-    for b in data:
-        crc = (crc >> 8) ^ t[(crc ^ b) & 0xFF]
-    return crc
+    """ITU-T CRC-16 (reflected 0x1021) register over data, starting from crc; no final inversion (the C kernel)."""
+    b = bytes(data)
+    return int(lib.fb_crc16(b, len(b), crc))
 
 
 def crc32(data: bytes, crc: int = 0xFFFFFFFF) -> int:
-    """ITU-T CRC-32 (reflected 0x04C11DB7) register over data, starting from crc; no final inversion."""
-    t = _T32
-    for b in data:
-        crc = (crc >> 8) ^ t[(crc ^ b) & 0xFF]
-    return crc
+    """ITU-T CRC-32 (reflected 0x04C11DB7) register over data, starting from crc; no final inversion (the C kernel)."""
+    b = bytes(data)
+    return int(lib.fb_crc32(b, len(b), crc))
 
 
 def append_crc16(data: bytes) -> bytes:
@@ -87,18 +69,24 @@ def flag_bits(count: int) -> np.ndarray:
     return np.tile(_FLAG, count)
 
 
-def _stuff(bits: np.ndarray) -> np.ndarray:
-    """A zero inserted after every five consecutive ones (the C kernel)."""
-    src = np.ascontiguousarray(bits, dtype=np.uint8)
-    out = np.empty(len(src) + len(src) // 5 + 1, dtype=np.uint8)
-    m = lib.fb_hdlc_stuff(ffi.from_buffer("uint8_t[]", src), len(src), ffi.from_buffer("uint8_t[]", out))
+def _encode(frames: list[bytes], fcs32: bool, pre: int, between: int, closing: int) -> np.ndarray:
+    """Flags and frames (FCS appended, bit stuffed) as bits, in one kernel call."""
+    if min(pre, between, closing) < 0:
+        raise ValueError("flag counts must be >= 0")
+    data = b"".join(bytes(f) for f in frames)
+    lens = np.array([len(f) for f in frames], dtype=np.int32)
+    cap = int(lib.fb_hdlc_encode_cap(len(data), len(frames), pre, between, closing))
+    out = np.empty(cap, dtype=np.uint8)
+    m = lib.fb_hdlc_encode(data, ffi.from_buffer("int[]", lens), len(frames), int(fcs32), pre, between, closing,
+                           ffi.from_buffer("uint8_t[]", out), cap)
+    if m < 0:
+        raise ValueError("HDLC frames too long for the encoder")
     return out[:m]
 
 
 def frame_bits(data: bytes, fcs32: bool = False) -> np.ndarray:
     """One frame body: data + FCS, bit stuffed (no flags)."""
-    body = append_crc32(data) if fcs32 else append_crc16(data)
-    return _stuff(bytes_to_bits(body))
+    return _encode([data], fcs32, 0, 0, 0)
 
 
 class HDLCEncoder:
@@ -109,14 +97,8 @@ class HDLCEncoder:
 
     def encode(self, frames: list[bytes], preamble_flags: int = 1, between_flags: int = 1,
                closing_flags: int = 1) -> np.ndarray:
-        """Bits for frames with the given number of flags before, between and after."""
-        parts = [flag_bits(preamble_flags)]
-        for i, f in enumerate(frames):
-            if i:
-                parts.append(flag_bits(between_flags))
-            parts.append(frame_bits(f, self.fcs32))
-        parts.append(flag_bits(closing_flags))
-        return np.concatenate(parts)
+        """Bits for frames with the given number of flags before, between and after (one kernel call)."""
+        return _encode(list(frames), self.fcs32, preamble_flags, between_flags, closing_flags)
 
 
 class HDLCDecoder:

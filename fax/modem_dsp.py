@@ -2,6 +2,7 @@
 and the receive front end (demodulation, symbol timing, adaptive T/2 equaliser with carrier recovery).
 The transmitter is in modem_tx, the receiver state machine in modem_rx. Audio is 8 kHz int16; symbols
 are complex numbers in each modem's constellation units."""
+import functools
 import math
 from collections.abc import Iterable
 
@@ -19,8 +20,10 @@ ComplexArray = NDArray[np.complex128]
 FloatArray = NDArray[np.float64]
 
 
+@functools.lru_cache(maxsize=16)
 def rrc(alpha: float, sps: float, span: int) -> FloatArray:
-    """Root raised cosine taps, `sps` samples per symbol (may be fractional), +-span/2 symbols, unit peak energy."""
+    """Root raised cosine taps, `sps` samples per symbol (may be fractional), +-span/2 symbols, unit peak energy;
+    computed once per shape (every modem of a bank shares it), read-only."""
     half = int(math.ceil(span * sps / 2.0))
     t = np.arange(-half, half + 1) / sps
     h = np.zeros(len(t))
@@ -35,6 +38,7 @@ def rrc(alpha: float, sps: float, span: int) -> FloatArray:
                 math.pi * x * (1 - (4 * alpha * x) ** 2))
     # taper the truncated ends a little
     h *= np.kaiser(len(h), 3.0)
+    h.flags.writeable = False
     return h
 
 

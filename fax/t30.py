@@ -56,6 +56,7 @@ class T30Session:
     def rx(self, samples: NDArray[np.int16]) -> None:
         """Feed received int16 samples and advance the procedure."""
         self.link.rx(np.asarray(samples, dtype=np.int16))
+        self.link.sleep_until = None
         if not self.done:
             try:
                 next(self._gen)

@@ -9,27 +9,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Generator, Sequence
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from trunkline.dsp.constants import RATE
 from trunkline.dsp.level import dbm0_to_amplitude
+from trunkline.fax._faxbank import ffi, lib
 
 from . import hdlc
 from .modems import ModemRx, ModemTx, make_rx, make_tx
 from .result import FaxResult
 from .t30_frames import frame_text, make_frame
+from .v17 import V17Rx
 from .v21 import V21Rx, V21Tx
 
-__all__ = ["T30Link", "T30Failure", "Step", "RATE", "T1", "T2", "T4", "T5", "GAP", "CadencedTone"]
+__all__ = ["T30Link", "T30Failure", "Step", "RATE", "T1", "T2", "T4", "T5", "GAP", "FOREVER", "CadencedTone"]
 
 T1 = 35 * RATE  # waiting for the other terminal to be identified
 T2 = 6 * RATE  # waiting for a command
 T4 = 3 * RATE  # waiting for a response
 T5 = 60 * RATE  # receiver not ready
 GAP = 600  # 75 ms between the end of a received signal and our transmission
+#: sleep_until of a phase waiting only for an event (a transmitter done, a receiver's output)
+FOREVER = 1 << 62
 
 _log = logging.getLogger("trunkline.fax.t30")
 
@@ -47,25 +51,34 @@ class _Source(Protocol):
 
 
 class CadencedTone:
-    """Cadenced sine (CNG, CED): on/off in samples, repeated; `total` samples in all when given."""
+    """Cadenced sine (CNG, CED): on/off in samples, repeated; `total` samples in all when given. Made by the C
+    kernel (fb_tone_tx); a fax bank makes all its sessions' tones in one call per tick."""
 
     def __init__(self, freq: float, level_dbm0: float, on: int, off: int, total: int | None = None) -> None:
+        if on < 0 or off < 0 or (off and on + off <= 0):
+            raise ValueError("tone cadence must be on >= 0, off >= 0 samples")
         self.freq, self.amp, self.on, self.off = freq, dbm0_to_amplitude(level_dbm0), on, off
-        self.pos = 0
         self.total = total
-        self.done = False
+        s: Any = ffi.new("fb_tone_t *")
+        s.amp, s.freq, s.on, s.off = self.amp, float(freq), on, off
+        s.total = -1 if total is None else total
+        self.s = s
+
+    @property
+    def done(self) -> bool:
+        """True once `total` samples have been made."""
+        return bool(self.s.done)
+
+    @property
+    def pos(self) -> int:
+        """Samples made so far."""
+        return int(self.s.pos)
 
     def tx(self, n: int) -> NDArray[np.int16]:
         """The next n samples."""
-        t = self.pos + np.arange(n)
-        period = self.on + self.off
-        gate = (t % period) < self.on if self.off else np.ones(n, bool)
-        if self.total is not None:
-            gate &= t < self.total
-            if self.pos + n >= self.total:
-                self.done = True
-        self.pos += n
-        return np.where(gate, self.amp * np.sin(2 * np.pi * self.freq * t / RATE), 0).astype(np.int16)
+        out = np.empty(int(n), dtype=np.int16)
+        lib.fb_tone_tx(ffi.new("fb_tone_t *[]", [self.s]), 1, ffi.from_buffer("int16_t[]", out), int(n), ffi.NULL)
+        return out
 
 
 class T30Link:
@@ -94,6 +107,11 @@ class T30Link:
         self.dis_received = 0                  # the X bit of our commands: 1 once a DIS was received
         self.out = FaxResult(reason="")
         self._v21_skipped = False
+        # A fax bank may skip stepping the session until `now` reaches sleep_until, unless an event comes
+        # first: a V.21 frame received, the transmitter done, the V.17 receiver's bits or state changed.
+        # None: step every block. Set by the waiting primitives just before they yield; cleared by every step.
+        self.sleep_until: int | None = None
+        self.bank_fed = False   # a bank runs the V.21 and V.17 demodulators (rx() takes only their output)
 
     # ------------------------------------------------------------------ audio plumbing
     def tx(self, n: int) -> NDArray[np.int16]:
@@ -120,10 +138,11 @@ class T30Link:
         return self.v21rx
 
     def rx(self, samples: NDArray[np.int16]) -> None:
-        """Demodulate received samples (V.21 frames, image modem) and count their time. A fax bank may have
-        run the demodulators of this block already (V21Rx.fed, V17Rx.prefeed): only their output is taken."""
+        """Demodulate received samples (V.21 frames, image modem) and count their time. In a fax bank
+        (bank_fed) the bank's kernels run the V.21 and V.17 demodulators: only their output is taken here."""
         v21 = self.v21rx
-        if not v21.fed:
+        bank = self.bank_fed
+        if not bank:
             listening = self.v21_listening()
             if listening is not None:
                 listening.rx(samples)
@@ -131,7 +150,7 @@ class T30Link:
             if ok and not self._transmitting and len(fr) >= 3 and fr[0] == 0xFF:
                 self.frames.append(fr)
                 self.note(f"rx {frame_text(fr)}")
-        if self.hsrx is not None:
+        if self.hsrx is not None and not (bank and isinstance(self.hsrx, V17Rx)):
             self.hsrx.rx(samples)
         self.now += len(samples)
 
@@ -147,6 +166,7 @@ class T30Link:
         """Let `samples` of received audio pass."""
         end = self.now + samples
         while self.now < end:
+            self.sleep_until = end
             yield
 
     def frame(self, name: str, fif: bytes = b"", final: bool = True) -> bytes:
@@ -164,6 +184,7 @@ class T30Link:
         self.src = t
         self._transmitting = True
         while not t.done:
+            self.sleep_until = FOREVER
             yield
         self.src = None
         yield from self.wait(160)
@@ -184,6 +205,7 @@ class T30Link:
                 return got or None
             if self.now >= end + 3 * RATE:
                 return got or None
+            self.sleep_until = end if self.now < end else None
             yield
 
     def send_hs(self, bits: NDArray[np.uint8], short_train: bool = False) -> Step[None]:
@@ -195,6 +217,7 @@ class T30Link:
         self.src = t
         self._transmitting = True
         while not t.done:
+            self.sleep_until = FOREVER
             yield
         self.src = None
         self._transmitting = False

@@ -11,9 +11,10 @@ from . import hdlc
 from .t4 import T4Decoder, T4PageTooLong, bytes_to_bits_lsb
 from .t4_limits import MAX_PAGES, max_page_octets
 from .t30_frames import FCF, DcsSettings, fcf_of, find_frame, ident_in, parse_dcs, parse_dis
-from .t30_link import GAP, RATE, T1, T2, T4, Step, T30Failure, T30Link
+from .t30_link import FOREVER, GAP, RATE, T1, T2, T4, Step, T30Failure, T30Link
 from .t30_sender import T30Sender
 from .tiff import FaxPage
+from .v17 import V17Rx
 
 __all__ = ["T30Receiver"]
 
@@ -211,6 +212,7 @@ class T30Receiver:
                 fr = yield from link.recv_frames(T4)
                 link.stop_hs_rx()
                 return False, fr
+            link.sleep_until = end   # or the receiver's next bits or state change
             yield
         b = np.concatenate(bits) if bits else np.zeros(0, np.uint8)
         link.stop_hs_rx()
@@ -242,17 +244,21 @@ class T30Receiver:
                 self._ecm_page = bytearray()
         rows: list[np.ndarray] = []
         trained = False
+        in_kernel = rx if ecm and isinstance(rx, V17Rx) else None   # deframes: the session wakes per frame
+        if in_kernel is not None:
+            in_kernel.attach_hdlc(hd)
         while True:
             if rx.trained:
                 trained = True
-            b = rx.take_bits()
-            if len(b):
-                if ecm:
-                    for fr, ok in hd.put_bits(b):
-                        if ok and len(fr) >= 4 and fr[2] == FCF["FCD"]:
-                            self._ecm_frames[fr[3]] = bytes(fr[4:])
-                else:
-                    rows += self._decode(dec, b)
+            if in_kernel is not None:
+                self._ecm_store(in_kernel.take_frames())
+            else:
+                b = rx.take_bits()
+                if len(b):
+                    if ecm:
+                        self._ecm_store(hd.put_bits(b))
+                    else:
+                        rows += self._decode(dec, b)
             if trained and (rx.signal_lost or not rx.carrier):
                 break
             if not trained and link.now > end:
@@ -262,6 +268,7 @@ class T30Receiver:
                 link.stop_hs_rx()
                 pending = yield from link.recv_frames(T4)
                 return pending
+            link.sleep_until = FOREVER if trained else end + 1   # or the receiver's next bits or state change
             yield
         link.stop_hs_rx()
         if ecm:
@@ -277,6 +284,12 @@ class T30Receiver:
         self.received.append(FaxPage(np.array(rows, np.uint8).reshape(-1, settings["width"]), 204.0,
                                      196.0 if settings["fine"] else 98.0))
         return None
+
+    def _ecm_store(self, frames: list[tuple[bytes, bool]]) -> None:
+        """Keep the good FCD frames of the ECM block in progress, by frame number."""
+        for fr, ok in frames:
+            if ok and len(fr) >= 4 and fr[2] == FCF["FCD"]:
+                self._ecm_frames[fr[3]] = bytes(fr[4:])
 
     def _decode(self, dec: T4Decoder, bits: np.ndarray | None) -> list[np.ndarray]:
         """dec.feed(bits) (dec.finish() for None); a page over the row limit ends the session."""

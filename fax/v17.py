@@ -8,7 +8,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from trunkline.dsp.level import dbm0_to_power
+from trunkline.fax._faxbank import ffi
 
+from .hdlc import HDLCDecoder
 from .modem_dsp import Bits, ComplexArray, Scrambler1823, int16_samples
 from .modem_tx import ModemTxBase
 from .v17_kernel import CHUNK, RxKernel, TxKernel, run_rx
@@ -140,21 +142,34 @@ class V17Tx(ModemTxBase):
 
 
 @functools.lru_cache(maxsize=None)
-def _slicer_grid(bit_rate: int) -> list[list[int]]:
-    """Nearest constellation point on a 0.25-unit grid over -11..+11 (89 x 89 nested lists, read-only)."""
+def _slicer_grid(bit_rate: int) -> NDArray[np.uint8]:
+    """Nearest constellation point on a 0.25-unit grid over -11..+11: (89 * 89,) uint8, read-only, one table
+    per bit rate shared by every receiver (it stays in cache across a bank's sessions)."""
     axis = np.arange(89) / 4.0 - 11.0
     zz = axis[:, None] + 1j * axis[None, :]
-    return np.argmin(np.abs(zz[:, :, None] - constellation(bit_rate)[None, None, :]), axis=2).tolist()
+    flat = np.ascontiguousarray(
+        np.argmin(np.abs(zz[:, :, None] - constellation(bit_rate)[None, None, :]), axis=2).astype(np.uint8).ravel())
+    flat.flags.writeable = False
+    return flat
+
+
+@functools.lru_cache(maxsize=2)
+def _train_labels() -> NDArray[np.int64]:
+    """The ABCD labels of the first 64 long-training symbols (read-only)."""
+    long_syms, _ = training(False)
+    labels = np.array([int(np.argmin(np.abs(ABCD - s))) for s in long_syms[:64]])
+    labels.flags.writeable = False
+    return labels
 
 
 @functools.lru_cache(maxsize=None)
-def _subset_grid(bit_rate: int) -> NDArray[np.int16]:
+def _subset_grid(bit_rate: int) -> NDArray[np.uint8]:
     """Nearest point of each of the 8 trellis subsets (indexes = subset mod 8) on the slicer's grid:
-    (89 * 89 * 8,) int16, read-only."""
+    (89 * 89 * 8,) uint8 (63 KB: it stays in cache across a bank's sessions), read-only."""
     axis = np.arange(89) / 4.0 - 11.0
     zz = (axis[:, None] + 1j * axis[None, :]).ravel()
     pts = constellation(bit_rate)
-    out = np.zeros((len(zz), 8), dtype=np.int16)
+    out = np.zeros((len(zz), 8), dtype=np.uint8)
     for c in range(8):
         idx = np.arange(c, len(pts), 8)
         out[:, c] = idx[np.argmin(np.abs(zz[:, None] - pts[idx][None, :]), axis=1)]
@@ -166,7 +181,7 @@ def _subset_grid(bit_rate: int) -> NDArray[np.int16]:
 class V17Rx:
     """V.17 receiver at 7200-14400 bit/s; recognises long and short training by itself. The whole receiver
     runs in the C kernel (fax/kernel/faxrx.c, the state machine of modem_rx.ModemRxBase); a fax bank feeds
-    all its sessions' receivers in one kernel call per tick (`prefeed`)."""
+    all its sessions' receivers in one kernel call per tick (fax/bank.py)."""
 
     baud = 2400
     on_dbm0 = -40.0
@@ -179,13 +194,13 @@ class V17Rx:
         self.points = constellation(bit_rate)
         long_syms, long_reg = training(False)
         _, short_reg = training(True)
-        labels = np.array([int(np.argmin(np.abs(ABCD - s))) for s in long_syms[:64]])
         self.kernel = RxKernel(self.points, _slicer_grid(bit_rate), _subset_grid(bit_rate), self.bits_per_symbol,
-                               long_syms, labels,
+                               long_syms, _train_labels(),
                                (long_reg, short_reg), 2.0 * dbm0_to_power(self.on_dbm0),
                                2.0 * dbm0_to_power(self.off_dbm0))
-        self._fed: bool | None = None   # busy before this block, while a bank has fed it (see prefeed)
         self._held: list[Bits] = []     # bits of a long rx() taken out of the kernel chunk by chunk
+        self._hdlc: HDLCDecoder | None = None
+        self._held_frames: list[tuple[bytes, bool]] = []
 
     @property
     def trained(self) -> bool:
@@ -204,15 +219,14 @@ class V17Rx:
 
     @property
     def busy(self) -> bool:
-        """Trained and receiving (image data on the line) before the block now being handled."""
-        if self._fed is not None:
-            return self._fed
+        """Trained and receiving (image data on the line)."""
         return self.trained and self.carrier
 
     def reset(self) -> None:
         """Forget the current reception and wait for the next training."""
         self.kernel.reset()
         self._held = []
+        self._held_frames = []
 
     def take_bits(self) -> Bits:
         """Data bits (uint8 0/1) received since the last call; only after training succeeded."""
@@ -222,21 +236,33 @@ class V17Rx:
         self._held = []
         return out
 
-    def prefeed(self) -> None:
-        """A bank is about to feed this block (run_rx over its sessions): the next rx() only marks it taken."""
-        self._fed = self.trained and self.carrier
-
-    def fed(self) -> None:
-        """The block fed by the bank has been handled."""
-        self._fed = None
-
     def rx(self, samples: ArrayLike) -> None:
-        """Feed received int16 audio (any length); a no-op for the block a bank has already fed."""
-        if self._fed is not None:
-            return
+        """Feed received int16 audio (any length)."""
         x = int16_samples(samples)
-        for a in range(0, len(x), CHUNK):   # the kernel's output buffer holds one chunk's bits
+        for a in range(0, len(x), CHUNK):   # the kernel's output buffers hold one chunk's bits and frames
             run_rx([self.kernel], x[None, a:a + CHUNK])
+            if self._hdlc is not None:
+                self._held_frames = self.take_frames()   # takes the held frames too
+                continue
             bits = self.kernel.take()
             if len(bits):
                 self._held.append(bits)
+
+    def attach_hdlc(self, decoder: HDLCDecoder) -> None:
+        """Deframe in the kernel (ECM): the data bits go to `decoder` (take_frames), not to take_bits."""
+        self._hdlc = decoder
+        self._hstate = decoder.state   # kept alive while the kernel points at it
+        self.kernel.r.hdlc = self._hstate
+
+    def take_frames(self) -> list[tuple[bytes, bool]]:
+        """Frames the attached HDLC decoder completed since the last call: (data without FCS, crc_ok)."""
+        r = self.kernel.r
+        nf = int(r.nframes)
+        held, self._held_frames = self._held_frames, []
+        if not nf or self._hdlc is None:
+            return held
+        raw = ffi.buffer(r.frames, int(r.fused))[:]
+        lens = list(r.flen[0:nf])
+        r.nframes = 0
+        r.fused = 0
+        return held + self._hdlc.check_frames(raw, lens)

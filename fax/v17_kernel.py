@@ -3,6 +3,7 @@ the whole receiver (front end, timing, training, carrier loop, slicer, trellis d
 modem; the fax bank hands the states of many sessions to one kernel call per tick."""
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -29,6 +30,20 @@ def _interleaved(z: ComplexArray) -> NDArray[np.float64]:
     return np.ascontiguousarray(np.asarray(z, dtype=np.complex128)).view(np.float64).copy()
 
 
+@functools.lru_cache(maxsize=32)
+def _shared(raw: bytes) -> NDArray[np.float64]:
+    """One read-only copy of a table (interleaved re, im) for every modem that uses it: a bank's sessions
+    then read the same cache lines (a copy per modem missed the cache in the symbol loops)."""
+    arr = np.frombuffer(raw, dtype=np.float64).copy()
+    arr.flags.writeable = False
+    return arr
+
+
+def _interleaved_shared(z: ComplexArray) -> NDArray[np.float64]:
+    """_interleaved(z), one copy per distinct table."""
+    return _shared(_interleaved(z).tobytes())
+
+
 class TxKernel:
     """The C state of one V.17 transmitter (training symbols, scrambler, trellis encoder, RRC, carrier)."""
 
@@ -38,6 +53,8 @@ class TxKernel:
         phases, taps = poly.shape
         if taps > MAXTAPS or phases > MAXPHASE:
             raise ValueError(f"shaping filter {phases}x{taps} exceeds the kernel's {MAXPHASE}x{MAXTAPS}")
+        if not 1 <= up <= phases:
+            raise ValueError(f"interpolation {up} must be 1..{phases} (at most one symbol per output sample)")
         period = FS // math.gcd(int(carrier), FS)
         if period > LOMAX:
             raise ValueError(f"carrier {carrier} Hz repeats every {period} samples (kernel table {LOMAX})")
@@ -55,8 +72,8 @@ class TxKernel:
         ffi.memmove(s.lo_im, np.ascontiguousarray(lo.imag).tobytes(), 8 * period)
         s.last_symbol = -1
         s.trailer_left = -1
-        self._train = _interleaved(training)
-        self._points = _interleaved(points)
+        self._train = _interleaved_shared(training)
+        self._points = _interleaved_shared(points)
         s.train = ffi.from_buffer("double[]", self._train)
         s.ntrain = len(training)
         s.points = ffi.from_buffer("double[]", self._points)
@@ -78,7 +95,7 @@ class TxKernel:
     def tx(self, n: int) -> NDArray[np.int16]:
         """n int16 samples of this transmitter alone."""
         out = np.empty(n, dtype=np.int16)
-        lib.fb_v17_tx(ffi.new("fb_tx_t *[]", [self.s]), 1, ffi.from_buffer("int16_t[]", out), n)
+        lib.fb_v17_tx(ffi.new("fb_tx_t *[]", [self.s]), 1, ffi.from_buffer("int16_t[]", out), n, ffi.NULL)
         return out
 
 
@@ -87,7 +104,7 @@ def run_tx(kernels: list[TxKernel], n: int) -> NDArray[np.int16]:
     out = np.empty((len(kernels), n), dtype=np.int16)
     if kernels:
         lib.fb_v17_tx(ffi.new("fb_tx_t *[]", [k.s for k in kernels]), len(kernels),
-                      ffi.from_buffer("int16_t[]", out), n)
+                      ffi.from_buffer("int16_t[]", out), n, ffi.NULL)
     return out
 
 
@@ -96,7 +113,7 @@ class RxKernel:
     in-band power), carrier detect, symbol timing, training (ABAB lock, CDBA search, long/short training)
     and data mode (carrier loop, slicer, trellis decoder, descrambler, the check of the scrambled ones)."""
 
-    def __init__(self, points: ComplexArray, grid: list[list[int]], sgrid: NDArray[np.int16], bits_per_symbol: int,
+    def __init__(self, points: ComplexArray, grid: NDArray[np.uint8], sgrid: NDArray[np.uint8], bits_per_symbol: int,
                  train: ComplexArray,
                  labels: NDArray[np.int64], regs: tuple[int, int], on_lin: float, off_lin: float) -> None:
         r: Any = ffi.new("fb_rx17_t *")
@@ -121,7 +138,7 @@ class RxKernel:
         r.on_lin, r.off_lin = on_lin, off_lin
         self._itab = np.ascontiguousarray(interp_table(FrontEnd.INTERP))
         r.itab = ffi.from_buffer("double[]", self._itab)
-        self._train = _interleaved(train)
+        self._train = _interleaved_shared(train)
         r.train = ffi.from_buffer("double[]", self._train)
         r.ntrain = len(train)
         self._labels = np.ascontiguousarray(labels, dtype=np.int8)
@@ -130,13 +147,15 @@ class RxKernel:
         r.long_reg, r.short_reg = regs
         r.ones_bits = SEG_ONES * bits_per_symbol
         v = r.vit
-        self._points = _interleaved(points)
-        self._grid = np.ascontiguousarray(np.asarray(grid, dtype=np.int16).ravel())
+        self._points = _interleaved_shared(points)
+        self._grid = grid
         v.points = ffi.from_buffer("double[]", self._points)
+        if len(points) > 256:
+            raise ValueError("the slicer tables index at most 256 points")
         v.npoints = len(points)
-        v.grid = ffi.from_buffer("int16_t[]", self._grid)
+        v.grid = ffi.from_buffer("uint8_t[]", self._grid)
         self._sgrid = sgrid
-        v.sgrid = ffi.from_buffer("int16_t[]", sgrid)
+        v.sgrid = ffi.from_buffer("uint8_t[]", sgrid)
         v.bps = bits_per_symbol
         lib.fb_rx17_reset(r)
 
@@ -163,4 +182,4 @@ def run_rx(kernels: list[RxKernel], audio: NDArray[np.int16]) -> None:
     n = x.shape[1]
     for a in range(0, n, CHUNK):
         part = np.ascontiguousarray(x[:, a:a + CHUNK])
-        lib.fb_rx17_run(ptrs, len(kernels), ffi.from_buffer("int16_t[]", part), part.shape[1], part.shape[1])
+        lib.fb_rx17_run(ptrs, len(kernels), ffi.from_buffer("int16_t[]", part), part.shape[1], part.shape[1], ffi.NULL)

@@ -16,7 +16,7 @@ from trunkline.fax._faxbank import ffi, lib
 
 from .hdlc import HDLCDecoder
 
-__all__ = ["V21Tx", "V21Rx", "run_v21", "dbm0_to_amplitude", "RATE", "BAUD"]
+__all__ = ["V21Tx", "V21Rx", "run_v21", "run_v21_tx", "dbm0_to_amplitude", "RATE", "BAUD"]
 
 BAUD = 300
 MARK_HZ = 1650.0
@@ -27,44 +27,49 @@ CHUNK = 512  # FB_RXCHUNK: samples per receiver per kernel call
 
 class V21Tx:
     """V.21 ch2 transmitter: queue bits with send_bits(), pull audio with tx(n); the carrier stops when
-    the queue empties."""
+    the queue empties. The modulator runs in the C kernel (fb_v21_tx); a fax bank runs all its sessions'
+    V.21 transmitters in one kernel call per tick (run_v21_tx)."""
 
     def __init__(self, level_dbm0: float = -13.0):
         self.amp = dbm0_to_amplitude(level_dbm0)
+        s: Any = ffi.new("fb_v21tx_t *")
+        s.amp = self.amp
+        s.done = 1
+        self.s = s
         self._bits = np.zeros(0, dtype=np.uint8)
-        self._pos = 0.0  # fractional bit position within _bits
-        self._phase = 0.0
 
     @property
     def done(self) -> bool:
         """True when every queued bit has been sent."""
-        return self._pos >= len(self._bits)
+        return bool(self.s.done)
 
     def send_bits(self, bits: ArrayLike) -> None:
         """Queue bits (0/1) for transmission."""
-        rest = self._bits[int(self._pos):]
-        frac = self._pos - int(self._pos)
-        self._bits = np.concatenate([rest, np.asarray(bits, dtype=np.uint8)])
-        self._pos = frac
+        s = self.s
+        new = np.asarray(bits, dtype=np.uint8)
+        if new.ndim != 1:
+            raise ValueError("bits must be a 1-D array of 0/1")
+        whole = int(s.pos) // 80
+        self._bits = np.ascontiguousarray(np.concatenate([self._bits[whole:int(s.nbits)], new]) & 1)
+        s.bits = ffi.from_buffer("uint8_t[]", self._bits)
+        s.pos -= 80 * whole
+        s.nbits = len(self._bits)
+        s.done = 0 if len(self._bits) else 1
 
-    def tx(self, n: int) -> np.ndarray:
+    def tx(self, n: int) -> NDArray[np.int16]:
         """Next n samples (int16); zeros after the last bit."""
-        out = np.zeros(n, dtype=np.int16)
-        avail = len(self._bits) - self._pos
-        if avail <= 0:
-            return out
-        m = min(n, int(np.ceil(avail * _SPB - 1e-9)))
-        pos = self._pos + np.arange(m) / _SPB
-        idx = np.minimum(pos.astype(np.int64), len(self._bits) - 1)
-        freq = np.where(self._bits[idx] == 1, MARK_HZ, SPACE_HZ)
-        ph = self._phase + np.cumsum(2 * np.pi * freq / RATE)
-        out[:m] = np.round(self.amp * np.sin(ph - 2 * np.pi * freq / RATE)).astype(np.int16)
-        self._phase = float(ph[-1] % (2 * np.pi))
-        self._pos += m / _SPB
-        if self._pos >= len(self._bits) - 1e-9:
-            self._bits = np.zeros(0, dtype=np.uint8)
-            self._pos = 0.0
+        out = np.empty(int(n), dtype=np.int16)
+        lib.fb_v21_tx(ffi.new("fb_v21tx_t *[]", [self.s]), 1, ffi.from_buffer("int16_t[]", out), int(n), ffi.NULL)
         return out
+
+
+def run_v21_tx(transmitters: list[V21Tx], n: int) -> NDArray[np.int16]:
+    """n samples from each of many V.21 transmitters in one kernel call: int16 (len(transmitters), n)."""
+    out = np.empty((len(transmitters), n), dtype=np.int16)
+    if transmitters:
+        lib.fb_v21_tx(ffi.new("fb_v21tx_t *[]", [t.s for t in transmitters]), len(transmitters),
+                      ffi.from_buffer("int16_t[]", out), n, ffi.NULL)
+    return out
 
 
 class V21Rx:
@@ -80,7 +85,6 @@ class V21Rx:
         r.off = ref * 10 ** (off_dbm0 / 10.0)
         self.r = r
         self._hdlc: HDLCDecoder | None = None
-        self.fed = False   # a bank has run this block already (rx() is then a no-op)
         self._held: list[NDArray[np.uint8]] = []            # output of a long rx(), taken chunk by chunk
         self._held_frames: list[tuple[bytes, bool]] = []
         lib.fb_v21_reset(r)
@@ -108,9 +112,7 @@ class V21Rx:
         self.r.hdlc = self._hstate
 
     def rx(self, samples: ArrayLike) -> None:
-        """Demodulate a block of int16 samples (any length); a no-op for a block a bank has run."""
-        if self.fed:
-            return
+        """Demodulate a block of int16 samples (any length)."""
         x = np.asarray(samples)
         if x.dtype != np.int16:
             x = np.clip(np.asarray(x, dtype=np.float64), -32768, 32767).astype(np.int16)
@@ -154,4 +156,4 @@ def run_v21(receivers: list[V21Rx], audio: NDArray[np.int16]) -> None:
     ptrs = ffi.new("fb_v21rx_t *[]", [v.r for v in receivers])
     for a in range(0, x.shape[1], CHUNK):
         part = np.ascontiguousarray(x[:, a:a + CHUNK])
-        lib.fb_v21_run(ptrs, len(receivers), ffi.from_buffer("int16_t[]", part), part.shape[1], part.shape[1])
+        lib.fb_v21_run(ptrs, len(receivers), ffi.from_buffer("int16_t[]", part), part.shape[1], part.shape[1], ffi.NULL)

@@ -16,7 +16,7 @@ ffibuilder.set_source(
     '#include "faxbank.h"\n#include "faxrx.h"',
     sources=[os.path.relpath(os.path.join(HERE, name)) for name in ("faxbank.c", "faxrx.c", "v21rx.c")],
     include_dirs=[os.path.relpath(HERE)],
-    extra_compile_args=["-O2", "-std=c99", "-Wall"],
+    extra_compile_args=["-O3", "-std=c99", "-Wall"],
     libraries=["m"],
 )
 

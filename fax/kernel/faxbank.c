@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 #include "faxbank.h"
+#include "fbmath.h"
 
 static const int NEXT_STATE[8][4] = {{0, 2, 3, 1}, {4, 7, 5, 6}, {1, 3, 2, 0}, {7, 4, 6, 5},
                                      {2, 0, 1, 3}, {6, 5, 7, 4}, {3, 1, 0, 2}, {5, 6, 4, 7}};
@@ -64,45 +65,125 @@ static void v17_symbol(fb_tx_t *t, double *re, double *im)
     }
 }
 
-void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n)
+void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
 {
     int s, j, i;
     for (s = 0; s < k; s++) {
         fb_tx_t *t = tx[s];
         int16_t *o = out + (int64_t) s * n;
-        int nt = t->ntaps;
-        for (j = 0; j < n; j++) {
-            int64_t m = t->m + j;
-            int64_t jj = m * t->up;
-            int64_t k0 = jj / t->sps_up;
-            int ph = (int) (jj % t->sps_up);
+        int nt = t->ntaps, up = t->up, sps_up = t->sps_up, ph, li;
+        int64_t m = t->m, k0;
+        if (t->done || n <= 0) {   /* trailer out: silence */
+            if (n > 0)
+                memset(o, 0, sizeof(int16_t) * (size_t) n);
+            t->m += n > 0 ? n : 0;
+            continue;
+        }
+        k0 = m * up / sps_up;
+        ph = (int) (m * up % sps_up);
+        li = (int) (m % t->lo_period);
+        for (j = 0; j < n; j++, m++) {
             double yre = 0.0, yim = 0.0, v;
             const double *p = t->poly + ph * FB_MAXTAPS;
+            int lim = k0 + 1 < nt ? (int) k0 + 1 : nt;
             while (t->nsym <= k0) {
                 double re, im;
                 v17_symbol(t, &re, &im);
-                t->hre[t->nsym % FB_MAXTAPS] = re;
-                t->him[t->nsym % FB_MAXTAPS] = im;
+                t->hre[t->nsym & (FB_MAXTAPS - 1)] = re;
+                t->him[t->nsym & (FB_MAXTAPS - 1)] = im;
                 t->nsym++;
-            }
-            for (i = 0; i < nt; i++) {
-                int64_t idx = k0 - i;
-                if (idx < 0)
-                    break;
-                yre += t->hre[idx % FB_MAXTAPS] * p[i];
-                yim += t->him[idx % FB_MAXTAPS] * p[i];
             }
             if (t->last_symbol >= 0 && m >= t->end_sample) {
                 o[j] = 0;
-                continue;
+            } else {
+                for (i = 0; i < lim; i++) {
+                    int idx = (int) ((k0 - i) & (FB_MAXTAPS - 1));
+                    yre += t->hre[idx] * p[i];
+                    yim += t->him[idx] * p[i];
+                }
+                v = (yre * t->lo_re[li] - yim * t->lo_im[li]) * t->gain;
+                v = rne(v);
+                o[j] = (int16_t) (v > 32767.0 ? 32767 : (v < -32768.0 ? -32768 : v));
             }
-            v = (yre * t->lo_re[m % t->lo_period] - yim * t->lo_im[m % t->lo_period]) * t->gain;
-            v = nearbyint(v);
-            o[j] = (int16_t) (v > 32767.0 ? 32767 : (v < -32768.0 ? -32768 : v));
+            ph += up;
+            while (ph >= sps_up) {
+                ph -= sps_up;
+                k0++;
+            }
+            if (++li == t->lo_period)
+                li = 0;
         }
-        t->m += n;
-        if (t->last_symbol >= 0 && n > 0 && t->m >= t->end_sample)
+        t->m = m;
+        if (t->last_symbol >= 0 && t->m >= t->end_sample) {
             t->done = 1;
+            if (events)
+                events[s] = 1;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- V.21 transmitter */
+
+static double V21SIN[160];
+static int v21sin_ready;
+
+void fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
+{
+    int s, j;
+    if (!v21sin_ready) {
+        for (j = 0; j < 160; j++)
+            V21SIN[j] = sin(2.0 * 3.14159265358979323846 * j / 160.0);
+        v21sin_ready = 1;
+    }
+    for (s = 0; s < k; s++) {
+        fb_v21tx_t *t = tx[s];
+        int16_t *o = out + (int64_t) s * n;
+        int64_t end = t->nbits * 80, pos = t->pos;
+        int ph = t->phase;
+        for (j = 0; j < n && pos < end; j++, pos += 3) {
+            o[j] = (int16_t) rne(t->amp * V21SIN[ph]);
+            ph += t->bits[pos / 80] ? 33 : 37;
+            if (ph >= 160)
+                ph -= 160;
+        }
+        if (j < n)
+            memset(o + j, 0, sizeof(int16_t) * (size_t) (n - j));
+        t->phase = ph;
+        if (pos >= end) {
+            t->nbits = 0;
+            t->pos = 0;
+            if (!t->done && events)
+                events[s] = 1;
+            t->done = 1;
+        } else {
+            t->pos = pos;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- tones */
+
+void fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events)
+{
+    int s, j;
+    for (s = 0; s < k; s++) {
+        fb_tone_t *t = tx[s];
+        int16_t *o = out + (int64_t) s * n;
+        double c = 2 * 3.14159265358979323846 * t->freq;
+        int64_t period = (int64_t) t->on + t->off;
+        for (j = 0; j < n; j++) {
+            int64_t tt = t->pos + j;
+            int gate = t->off ? (period > 0 && tt % period < t->on) : 1;
+            if (t->total >= 0 && tt >= t->total)
+                gate = 0;
+            o[j] = gate ? (int16_t) (t->amp * sin(c * (double) tt / 8000.0)) : 0;
+        }
+        if (t->total >= 0 && t->pos + n >= t->total && !t->done) {
+            t->done = 1;
+            if (events)
+                events[s] = 1;
+        }
+        t->pos += n;
     }
 }
 
@@ -175,7 +256,7 @@ static int viterbi_push(fb_v17rx_t *r, double zre, double zim, uint8_t *out, int
     int bpt[8], c, i, n, near = 0;
     double best_all = 0.0;
     double nm[8];
-    const int16_t *cell = NULL;
+    const uint8_t *cell = NULL;
     if (r->sgrid) {
         int gi = (int) ((zre + 11.0) * 4.0 + 0.5), gj = (int) ((zim + 11.0) * 4.0 + 0.5);
         gi = gi < 0 ? 0 : (gi > 88 ? 88 : gi);
@@ -289,21 +370,111 @@ void fb_v17_rx(fb_v17rx_t **rx, int k, const double *y, const int *m, int mmax, 
 
 /* ---------------------------------------------------------------- HDLC */
 
-int fb_hdlc_stuff(const uint8_t *in, int n, uint8_t *out)
+static uint32_t T16[256], T32[256];
+static int crc_ready;
+
+static void crc_tables(void)
 {
-    int i, m = 0, ones = 0;
-    for (i = 0; i < n; i++) {
-        out[m++] = in[i];
-        if (in[i]) {
-            if (++ones == 5) {
-                out[m++] = 0;
-                ones = 0;
-            }
-        } else {
-            ones = 0;
-        }
+    uint32_t i, c;
+    int b;
+    for (i = 0; i < 256; i++) {
+        for (c = i, b = 0; b < 8; b++)
+            c = (c & 1) ? (c >> 1) ^ 0x8408u : c >> 1;
+        T16[i] = c;
+        for (c = i, b = 0; b < 8; b++)
+            c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
+        T32[i] = c;
     }
+    crc_ready = 1;
+}
+
+uint32_t fb_crc16(const uint8_t *data, int n, uint32_t crc)
+{
+    int i;
+    if (!crc_ready)
+        crc_tables();
+    crc &= 0xFFFFu;
+    for (i = 0; i < n; i++)
+        crc = (crc >> 8) ^ T16[(crc ^ data[i]) & 0xFF];
+    return crc;
+}
+
+uint32_t fb_crc32(const uint8_t *data, int n, uint32_t crc)
+{
+    int i;
+    if (!crc_ready)
+        crc_tables();
+    for (i = 0; i < n; i++)
+        crc = (crc >> 8) ^ T32[(crc ^ data[i]) & 0xFF];
+    return crc;
+}
+
+int fb_hdlc_encode_cap(int total_octets, int nframes, int pre, int between, int closing)
+{
+    int64_t body = (int64_t) (total_octets + 4 * nframes) * 8, flags = (int64_t) pre + closing;
+    if (nframes > 1)
+        flags += (int64_t) between * (nframes - 1);
+    body += body / 5 + 1;
+    return (int) (body + 8 * flags + 8);
+}
+
+static int put_flags(uint8_t *out, int m, int count)
+{
+    static const uint8_t FLAG[8] = {0, 1, 1, 1, 1, 1, 1, 0};
+    int i;
+    for (i = 0; i < count; i++, m += 8)
+        memcpy(out + m, FLAG, 8);
     return m;
+}
+
+/* octets LSB first, bit stuffed, into out from m; ones carries the run of ones */
+static int put_octets(uint8_t *out, int m, const uint8_t *d, int n, int *ones)
+{
+    int i, b;
+    for (i = 0; i < n; i++)
+        for (b = 0; b < 8; b++) {
+            uint8_t v = (d[i] >> b) & 1;
+            out[m++] = v;
+            if (v) {
+                if (++*ones == 5) {
+                    out[m++] = 0;
+                    *ones = 0;
+                }
+            } else {
+                *ones = 0;
+            }
+        }
+    return m;
+}
+
+int fb_hdlc_encode(const uint8_t *data, const int *lens, int nframes, int fcs32, int pre, int between,
+                   int closing, uint8_t *out, int cap)
+{
+    int f, m = 0, total = 0;
+    for (f = 0; f < nframes; f++)
+        total += lens[f];
+    if (pre < 0 || between < 0 || closing < 0 || fb_hdlc_encode_cap(total, nframes, pre, between, closing) > cap)
+        return -1;
+    m = put_flags(out, m, pre);
+    for (f = 0; f < nframes; f++) {
+        uint8_t fcs[4];
+        int ones = 0, nf;
+        if (f)
+            m = put_flags(out, m, between);
+        m = put_octets(out, m, data, lens[f], &ones);
+        if (fcs32) {
+            uint32_t c = fb_crc32(data, lens[f], 0xFFFFFFFFu) ^ 0xFFFFFFFFu;
+            fcs[0] = (uint8_t) c, fcs[1] = (uint8_t) (c >> 8), fcs[2] = (uint8_t) (c >> 16), fcs[3] = (uint8_t) (c >> 24);
+            nf = 4;
+        } else {
+            uint32_t c = fb_crc16(data, lens[f], 0xFFFFu) ^ 0xFFFFu;
+            fcs[0] = (uint8_t) c, fcs[1] = (uint8_t) (c >> 8);
+            nf = 2;
+        }
+        m = put_octets(out, m, fcs, nf, &ones);
+        data += lens[f];
+    }
+    return put_flags(out, m, closing);
 }
 
 int fb_hdlc_put(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames)

@@ -36,11 +36,45 @@ typedef struct {
     int trailer_left;
 } fb_tx_t;
 
-/* n samples from each of k transmitters into out (k rows of n int16). */
-void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n);
+/* n samples from each of k transmitters into out (k rows of n int16); events (or NULL): events[s] set to 1
+   when transmitter s finished its trailer in this call. */
+void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events);
+
+/* One V.21 channel 2 transmitter (continuous-phase FSK, 300 bit/s: mark 1650 Hz, space 1850 Hz): the carrier
+   phase in steps of 2 pi / 160 (both tones are multiples of 50 Hz), the bit position in 1/80 bit (3 per
+   sample); the carrier stops when the bits run out. */
+typedef struct {
+    double amp;
+    int phase;
+    const uint8_t *bits;
+    int64_t nbits;
+    int64_t pos;
+    int done;
+} fb_v21tx_t;
+
+/* n samples from each of k V.21 transmitters into out (k rows of n int16): zeros once a transmitter's bits
+   are sent (done set, its bits forgotten); events (or NULL): events[s] set to 1 when transmitter s became
+   done in this call. */
+void fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events);
+
+/* One cadenced tone (CNG, CED): a sine of amplitude amp at freq Hz, on / off samples repeated (off 0: steady),
+   total samples in all (-1: no end); pos counts the samples made. */
+typedef struct {
+    double amp;
+    double freq;
+    int64_t pos;
+    int on;
+    int off;
+    int64_t total;
+    int done;
+} fb_tone_t;
+
+/* n samples from each of k tones into out (k rows of n int16), each sample amp * sin(2 pi freq t / 8000)
+   truncated toward zero; events (or NULL): events[s] set to 1 when tone s reached its total in this call. */
+void fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events);
 
 /* One V.17 receiver in data mode: carrier loop, slicer and the trellis (Viterbi) decoder. grid: the nearest
-   point of each cell of a 0.25-unit grid over -11..+11 (89 x 89); sgrid (or NULL: a full search): the nearest
+   point (an index < 256) of each cell of a 0.25-unit grid over -11..+11 (89 x 89); sgrid (or NULL: a full search): the nearest
    point of each of the 8 subsets (89 x 89 x 8), for the branch metrics. */
 #define FB_VDEPTH 24
 #define FB_VCHUNK 8
@@ -52,7 +86,7 @@ typedef struct {
     double ki;
     const double *points;
     int npoints;
-    const int16_t *grid;
+    const uint8_t *grid;
     double metric[8];
     int nhist;
     uint8_t prev[FB_VHIST][8];
@@ -60,7 +94,7 @@ typedef struct {
     int y_prev;
     int q0;
     int bps;
-    const int16_t *sgrid;
+    const uint8_t *sgrid;
 } fb_v17rx_t;
 
 /* Run m symbols y (interleaved re, im, equaliser output before derotation) of each of k receivers:
@@ -76,8 +110,18 @@ int fb_v17_push(fb_v17rx_t *r, double zre, double zim, uint8_t *bits, int *nbits
 /* Decide every symbol still held; returns the number of bits written (up to 64 * 6). */
 int fb_v17_flush(fb_v17rx_t *r, uint8_t *bits);
 
-/* HDLC bit stuffing: a zero after five ones; returns the count written (at most n + n / 5). */
-int fb_hdlc_stuff(const uint8_t *in, int n, uint8_t *out);
+/* ITU-T CRC-16 (reflected 0x1021) and CRC-32 (reflected 0x04C11DB7) registers over n octets from crc
+   (no final inversion). */
+uint32_t fb_crc16(const uint8_t *data, int n, uint32_t crc);
+uint32_t fb_crc32(const uint8_t *data, int n, uint32_t crc);
+
+/* HDLC transmit framing: pre flags, the nframes frames packed in data (octet lengths in lens), each
+   followed by its FCS (CRC-32 when fcs32, else CRC-16) and bit stuffed, separated by between flags,
+   then closing flags; bits (0/1, octets LSB first) into out. Returns the bit count, or -1 if it would
+   exceed cap (fb_hdlc_encode_cap gives enough). */
+int fb_hdlc_encode(const uint8_t *data, const int *lens, int nframes, int fcs32, int pre, int between,
+                   int closing, uint8_t *out, int cap);
+int fb_hdlc_encode_cap(int total_octets, int nframes, int pre, int between, int closing);
 
 /* Bit-serial HDLC receiver (flags, destuffing, aborts); frames are handed out whole, FCS included. */
 #define FB_HDLC_ACC 8192

@@ -64,6 +64,8 @@ void fb_rx17_reset(fb_rx17_t *r)
     r->tm_re = 0.0;
     r->tm_im = 0.0;
     r->nout = 0;
+    r->nframes = 0;
+    r->fused = 0;
     fb_v17_reset(&r->vit);
 }
 
@@ -72,8 +74,8 @@ void fb_rx17_reset(fb_rx17_t *r)
 /* mix to baseband, matched filter, in-band power; appended to the buffer (p gets the power of each) */
 static void fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p)
 {
-    int i, j, nh = r->nh;
-    double ere[FB_RXH + FB_RXCHUNK], eim[FB_RXH + FB_RXCHUNK];
+    int i, j, nh = r->nh, ph;
+    double ere[FB_RXH + FB_RXCHUNK], eim[FB_RXH + FB_RXCHUNK], *restrict yre, *restrict yim;
     if (r->len + n > FB_RXBUF) {  /* never expected: keep the newest samples */
         int drop = r->len + n - FB_RXBUF;
         memmove(r->bre, r->bre + drop, sizeof(double) * (size_t) (r->len - drop));
@@ -87,27 +89,34 @@ static void fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p)
         ere[j] = r->zre[j];
         eim[j] = r->zim[j];
     }
+    ph = (int) (r->n % r->lo_period);
     for (i = 0; i < n; i++) {
-        int ph = (int) ((r->n + i) % r->lo_period);
         double v = 2.0 * x[i];
         ere[nh - 1 + i] = v * r->lo_re[ph];
         eim[nh - 1 + i] = v * r->lo_im[ph];
+        if (++ph == r->lo_period)
+            ph = 0;
+    }
+    /* the matched filter tap by tap over the whole block (vectorised; each output sums its taps in
+       the same order as a per-sample loop, so the result is the same to the bit) */
+    yre = r->bre + r->len;
+    yim = r->bim + r->len;
+    for (i = 0; i < n; i++)
+        yre[i] = yim[i] = 0.0;
+    for (j = 0; j < nh; j++) {
+        const double hj = r->h[j], *are = ere + nh - 1 - j, *aim = eim + nh - 1 - j;
+        for (i = 0; i < n; i++) {
+            yre[i] += hj * are[i];
+            yim[i] += hj * aim[i];
+        }
     }
     for (i = 0; i < n; i++) {
-        double yre = 0.0, yim = 0.0, e;
-        const double *are = ere + nh - 1 + i, *aim = eim + nh - 1 + i;
-        for (j = 0; j < nh; j++) {
-            yre += r->h[j] * are[-j];
-            yim += r->h[j] * aim[-j];
-        }
-        e = yre * yre + yim * yim;
+        double e = yre[i] * yre[i] + yim[i] * yim[i];
         r->pz = r->pz * (1.0 - 1.0 / 24) + e / 24;
         p[i] = r->pz;
-        r->bre[r->len] = yre;
-        r->bim[r->len] = yim;
-        r->pwr[r->len] = r->pz;
-        r->len++;
+        r->pwr[r->len + i] = r->pz;
     }
+    r->len += n;
     for (j = 0; j < nh - 1; j++) {
         r->zre[j] = ere[n + j];
         r->zim[j] = eim[n + j];
@@ -139,11 +148,13 @@ static void timing_phasor(const fb_rx17_t *r, int64_t start, int64_t stop, doubl
     int64_t a = (start > r->base ? start : r->base) - r->base;
     int64_t b = (stop < fe_end(r) ? stop : fe_end(r)) - r->base, i;
     double sre = 0.0, sim = 0.0;
+    int k = (int) (((a + r->base) % r->tp_period + r->tp_period) % r->tp_period);
     for (i = a; i < b; i++) {
         double e = r->bre[i] * r->bre[i] + r->bim[i] * r->bim[i];
-        int k = (int) ((i + r->base) % r->tp_period);
         sre += e * r->tp_re[k];
         sim += e * r->tp_im[k];
+        if (++k == r->tp_period)
+            k = 0;
     }
     *cre = sre;
     *cim = sim;
@@ -158,11 +169,21 @@ static double centre_from_phasor(const fb_rx17_t *r, double cre, double cim)
 static void fe_sample(const fb_rx17_t *r, double t, double *ore, double *oim)
 {
     double fl = floor(t), sre = 0.0, sim = 0.0;
-    int ph = (int) nearbyint((t - fl) * PHASES), j;
+    int ph = (int) rne((t - fl) * PHASES), j;
     const double *w = r->itab + ph * INTERP;
     int64_t i0 = (int64_t) fl - r->base - INTERP / 2 + 1;
     if (r->len == 0) {
         *ore = *oim = 0.0;
+        return;
+    }
+    if (i0 >= 0 && i0 + INTERP <= r->len) {   /* inside the buffer: no clamping */
+        const double *bre = r->bre + i0, *bim = r->bim + i0;
+        for (j = 0; j < INTERP; j++) {
+            sre += bre[j] * w[j];
+            sim += bim[j] * w[j];
+        }
+        *ore = sre;
+        *oim = sim;
         return;
     }
     for (j = 0; j < INTERP; j++) {
@@ -687,11 +708,26 @@ static void rx_one(fb_rx17_t *r, const int16_t *x, int n)
     fe_trim(r, (int64_t) keep);
 }
 
-void fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n)
+void fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
 {
     int s;
     if (n > FB_RXCHUNK)
         n = FB_RXCHUNK;
-    for (s = 0; s < k; s++)
-        rx_one(rx[s], x + (int64_t) s * stride, n);
+    for (s = 0; s < k; s++) {
+        fb_rx17_t *r = rx[s];
+        int before = r->trained | (r->carrier << 1) | (r->signal_lost << 2);
+        rx_one(r, x + (int64_t) s * stride, n);
+        if (r->hdlc && r->nout) {
+            int nf = fb_hdlc_put(r->hdlc, r->out, r->nout, r->frames + r->fused, FB_RXFR - r->fused,
+                                 r->flen + r->nframes, FB_RXNFR - r->nframes), i;
+            for (i = 0; i < nf; i++)
+                r->fused += r->flen[r->nframes + i];
+            r->nframes += nf;
+            r->nout = 0;
+        }
+        /* deframed ECM frames wait in the kernel until half its frame buffer is used (a block adds at most
+           one frame): the session is woken every few frames, and at once on any state change */
+        if (events && (r->nout || r->nframes >= FB_RXNFR / 2 || r->fused >= FB_RXFR / 2 || before != (r->trained | (r->carrier << 1) | (r->signal_lost << 2))))
+            events[s] = 1;
+    }
 }

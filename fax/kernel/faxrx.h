@@ -10,6 +10,8 @@
 #define FB_HIST 100
 #define FB_RXOUT 8192
 #define FB_RXCHUNK 512
+#define FB_RXFR 4096
+#define FB_RXNFR 32
 
 /* One V.17 receiver (fax/v17.py V17Rx): constants set once by Python, then the reception state. */
 typedef struct {
@@ -76,13 +78,22 @@ typedef struct {
     fb_v17rx_t vit;
     int nout;
     uint8_t out[FB_RXOUT];
+    /* with an HDLC receiver attached (ECM), the data bits are deframed in the kernel: frames closed by a
+       flag (FCS included) are appended to frames (lengths in flen, count in nframes), nothing to out */
+    fb_hdlc_t *hdlc;
+    int nframes;
+    int fused;
+    int flen[FB_RXNFR];
+    uint8_t frames[FB_RXFR];
 } fb_rx17_t;
 
 /* Forget the reception (state, pending bits); the front end keeps running. */
 void fb_rx17_reset(fb_rx17_t *r);
 /* n int16 samples (at most FB_RXCHUNK) into each of k receivers, row s at x + s * stride; data bits are
-   appended to each receiver's out (nout). */
-void fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n);
+   appended to each receiver's out (nout), or deframed into its frames when an HDLC receiver is attached.
+   events (or NULL): events[s] set to 1 when receiver s has bits to take, half its frame buffer in use, or its
+   trained / carrier / signal_lost changed (left alone otherwise). */
+void fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events);
 
 /* One V.21 channel 2 receiver (fax/v21.py V21Rx): quadrature correlators over one bit, carrier detect with
    hysteresis, a transition-tracking bit clock; its bits go to an HDLC receiver when one is attached. */
@@ -113,5 +124,6 @@ typedef struct {
 void fb_v21_reset(fb_v21rx_t *r);
 /* n int16 samples (at most FB_RXCHUNK) into each of k receivers, row s at x + s * stride: bits appended to
    bits (nbits), or with an HDLC receiver attached, frames closed by a flag (FCS included) appended to
-   frames (lengths in flen, count in nframes). */
-void fb_v21_run(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n);
+   frames (lengths in flen, count in nframes). events (or NULL): events[s] set to 1 when receiver s has bits
+   or frames to take (left alone otherwise). */
+void fb_v21_run(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events);

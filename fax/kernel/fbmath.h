@@ -10,4 +10,14 @@ static inline double pymod(double a, double m)
     return r < 0 ? r + m : r;
 }
 
+/* nearbyint(a) in the default rounding mode (to nearest, ties to even) without the library call (x86-64's
+   baseline has no rounding instruction): adding and taking away 2^52 leaves a rounded to an integer */
+static inline double rne(double a)
+{
+    const double big = 4503599627370496.0;
+    if (!(fabs(a) < big))
+        return a;
+    return a >= 0 ? (a + big) - big : (a - big) + big;
+}
+
 #endif

@@ -11,17 +11,19 @@
 
 
 #define V21_SPB (8000.0 / 300.0)
-static double E1_RE[160], E1_IM[160], E2_RE[160], E2_IM[160];
+/* the correlators' references, period 160 samples, unrolled so that a block never wraps */
+#define E_LEN (160 + FB_RXCHUNK + FB_V21L)
+static double E1_RE[E_LEN], E1_IM[E_LEN], E2_RE[E_LEN], E2_IM[E_LEN];
 static int e_ready;
 
 static void v21_tables(void)
 {
     int k;
-    for (k = 0; k < 160; k++) {
-        E1_RE[k] = cos(2 * PI * 1650.0 * k / 8000.0);
-        E1_IM[k] = -sin(2 * PI * 1650.0 * k / 8000.0);
-        E2_RE[k] = cos(2 * PI * 1850.0 * k / 8000.0);
-        E2_IM[k] = -sin(2 * PI * 1850.0 * k / 8000.0);
+    for (k = 0; k < E_LEN; k++) {
+        E1_RE[k] = cos(2 * PI * 1650.0 * (k % 160) / 8000.0);
+        E1_IM[k] = -sin(2 * PI * 1650.0 * (k % 160) / 8000.0);
+        E2_RE[k] = cos(2 * PI * 1850.0 * (k % 160) / 8000.0);
+        E2_IM[k] = -sin(2 * PI * 1850.0 * (k % 160) / 8000.0);
     }
     e_ready = 1;
 }
@@ -62,40 +64,53 @@ static void v21_one(fb_v21rx_t *r, const int16_t *x, int n)
 {
     const int L = FB_V21L;
     double xx[FB_RXCHUNK + FB_V21L], d[FB_RXCHUNK], tr[FB_RXCHUNK];
+    double s1r[FB_RXCHUNK], s1i[FB_RXCHUNK], s2r[FB_RXCHUNK], s2i[FB_RXCHUNK], pws[FB_RXCHUNK];
     uint8_t car[FB_RXCHUNK], bits[FB_RXCHUNK / 8 + 4];
     double ex = 0.0, eh = 0.0, t_next = r->t_next, T = V21_SPB;
     int64_t base = r->n, end;
     int i, j, ntr = 0, ti = 0, nb = 0, has_t, carrier = r->carrier;
     if (n <= 0)
         return;
+    {   /* energies: sums of squares of int16 samples, exact in int64 (and so in double) */
+        int64_t exi = 0;
+        for (i = 0; i < n; i++)
+            exi += (int64_t) x[i] * x[i];
+        ex = (double) exi;
+    }
     for (i = 0; i < L - 1; i++) {
         xx[i] = r->hist[i];
         eh += xx[i] * xx[i];
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n; i++)
         xx[L - 1 + i] = x[i];
-        ex += (double) x[i] * x[i];
-    }
     if (!carrier && ex < r->off * n && eh < r->off * (L - 1)) {   /* quiet line, no carrier */
         memcpy(r->hist, xx + n, sizeof(double) * (size_t) (L - 1));
         r->last_d = 0.0;
         r->n += n;
         return;
     }
-    for (i = 0; i < n; i++) {
-        double s1r = 0.0, s1i = 0.0, s2r = 0.0, s2i = 0.0, pw = 0.0, a1, a2, tone;
-        int k = (int) (((base - (L - 1) + i) % 160 + 160) % 160);
-        for (j = 0; j < L; j++, k = k == 159 ? 0 : k + 1) {
-            double v = xx[i + j];
-            s1r += v * E1_RE[k];
-            s1i += v * E1_IM[k];
-            s2r += v * E2_RE[k];
-            s2i += v * E2_IM[k];
-            pw += v * v;
+    /* the correlators tap by tap over the whole block (vectorised; each output sums its taps in the same
+       order as a per-sample loop, so the result is the same to the bit) */
+    {
+        int k0 = (int) (((base - (L - 1)) % 160 + 160) % 160);
+        for (i = 0; i < n; i++)
+            s1r[i] = s1i[i] = s2r[i] = s2i[i] = pws[i] = 0.0;
+        for (j = 0; j < L; j++) {
+            const double *v = xx + j, *e1r = E1_RE + k0 + j, *e1i = E1_IM + k0 + j, *e2r = E2_RE + k0 + j,
+                         *e2i = E2_IM + k0 + j;
+            for (i = 0; i < n; i++) {
+                s1r[i] += v[i] * e1r[i];
+                s1i[i] += v[i] * e1i[i];
+                s2r[i] += v[i] * e2r[i];
+                s2i[i] += v[i] * e2i[i];
+                pws[i] += v[i] * v[i];
+            }
         }
-        pw /= L;
-        a1 = s1r * s1r + s1i * s1i;
-        a2 = s2r * s2r + s2i * s2i;
+    }
+    for (i = 0; i < n; i++) {
+        double pw = pws[i] / L, a1, a2, tone;
+        a1 = s1r[i] * s1r[i] + s1i[i] * s1i[i];
+        a2 = s2r[i] * s2r[i] + s2i[i] * s2i[i];
         d[i] = a1 - a2;
         tone = (a1 + a2) * 2 / (L * L);
         /* carrier with hysteresis, sample by sample */
@@ -145,7 +160,7 @@ static void v21_one(fb_v21rx_t *r, const int16_t *x, int n)
         }
         if (t_next >= (double) end)
             break;
-        si = (int64_t) nearbyint(t_next) - base;
+        si = (int64_t) rne(t_next) - base;
         if (si >= n)
             break;
         if (si < 0)
@@ -164,13 +179,16 @@ static void v21_one(fb_v21rx_t *r, const int16_t *x, int n)
     v21_bits_out(r, bits, nb);
 }
 
-void fb_v21_run(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n)
+void fb_v21_run(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
 {
     int s;
     if (!e_ready)
         v21_tables();
     if (n > FB_RXCHUNK)
         n = FB_RXCHUNK;
-    for (s = 0; s < k; s++)
+    for (s = 0; s < k; s++) {
         v21_one(rx[s], x + (int64_t) s * stride, n);
+        if (events && (rx[s]->nframes || rx[s]->nbits))
+            events[s] = 1;
+    }
 }

@@ -159,3 +159,44 @@ def test_receivers_keep_every_bit_of_one_long_rx_call():
     v21 = V21Rx()
     v21.rx(np.concatenate([np.zeros(800, np.int16), tx.tx(int(1500 * 80 / 3) + 200)]))
     assert np.array_equal(v21.take_bits()[:1500], v21_bits)
+
+
+def _pair_run(tmp_path, tag, banked):
+    """An ECM V.17 call ours -> ours, both ends in a bank or both stepped by hand (rx then tx per block);
+    returns (every block both ends sent, the results, the bank)."""
+    doc = str(tmp_path / "doc1.tif")
+    write_tiff(doc, synth_document(1, rows=60, seed=5), "g4")
+    eps = [FaxEndpoint(True, send=doc, modems=("v17",), ecm=True),
+           FaxEndpoint(False, receive=str(tmp_path / f"r_{tag}.tif"), modems=("v17",), ecm=True)]
+    bank = FaxBank()
+    if banked:
+        for ch, ep in enumerate(eps):
+            bank.attach(ch, ep)
+    out = np.zeros((2, BLOCK), np.int32)
+    sent = []
+    for _ in range(40 * 50):
+        heard = out[::-1].astype(np.int16)
+        out = np.zeros((2, BLOCK), np.int32)
+        if banked:
+            bank.step(heard, out)
+        else:
+            for ch, ep in enumerate(eps):
+                ep.rx(heard[ch])
+                out[ch] += ep.tx(BLOCK)
+        sent.append(out.copy())
+        if all(ep.done for ep in eps):
+            break
+    return np.concatenate(sent, axis=1), [ep.result for ep in eps], bank
+
+
+def test_bank_steps_sessions_only_on_events_and_sends_what_they_send_alone(tmp_path):
+    """The bank steps a session's T.30 only on its events and timers, and the line signal (every modem, tone and
+    frame, sample for sample) and the outcome are exactly those of the same sessions stepped every block alone."""
+    alone, res_a, _ = _pair_run(tmp_path, "a", False)
+    banked, res_b, bank = _pair_run(tmp_path, "b", True)
+    assert res_a[0].ok and res_a[1].ok and res_a[1].pages == 1, res_a
+    assert [(r.ok, r.pages, r.bit_rate, r.ecm, r.reason) for r in res_a] == \
+           [(r.ok, r.pages, r.bit_rate, r.ecm, r.reason) for r in res_b]
+    assert banked.shape == alone.shape and np.array_equal(banked, alone)
+    print(f"{bank.ticks} ticks, {bank.steps} session steps for 2 sessions")
+    assert bank.steps < bank.ticks     # most ticks step neither session's Python

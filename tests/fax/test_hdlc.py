@@ -88,3 +88,32 @@ def test_bits_without_flags_never_grow_a_frame_past_max_len():
         bits[::6] = 0
         assert dec.put_bits(bits) == []
         assert dec.pending_bits <= (300 + 2 + 1) * 8 + 1
+
+
+def _ref_stuff(bits):
+    out, ones = [], 0
+    for b in bits:
+        out.append(int(b))
+        ones = ones + 1 if b else 0
+        if ones == 5:
+            out.append(0)
+            ones = 0
+    return out
+
+
+@pytest.mark.parametrize("crc32", [False, True])
+def test_kernel_encoder_is_bit_exact(crc32):
+    """The C framer (flags, FCS, stuffing in one call) gives exactly the per-frame construction it replaced."""
+    ref = list(hdlc.flag_bits(3))
+    for i, f in enumerate(FRAMES):
+        if i:
+            ref += list(hdlc.flag_bits(2))
+        body = hdlc.append_crc32(f) if crc32 else hdlc.append_crc16(f)
+        ref += _ref_stuff(hdlc.bytes_to_bits(body))
+    ref += list(hdlc.flag_bits(4))
+    got = hdlc.HDLCEncoder(fcs32=crc32).encode(FRAMES, 3, 2, 4)
+    assert got.tolist() == ref
+    assert hdlc.frame_bits(FRAMES[0], crc32).tolist() == _ref_stuff(
+        hdlc.bytes_to_bits(hdlc.append_crc32(FRAMES[0]) if crc32 else hdlc.append_crc16(FRAMES[0])))
+    with pytest.raises(ValueError):
+        hdlc.HDLCEncoder().encode(FRAMES, -1, 1, 1)
