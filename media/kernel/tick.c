@@ -15,19 +15,20 @@ void tk_decode(const uint8_t *codes, int64_t rows, int64_t block, const int16_t 
 }
 
 void tk_encode(const int32_t *acc, int64_t rows, int64_t block, const uint8_t *table, const int32_t *off,
-               int16_t *out, uint8_t *codes)
+               const int32_t *shift, int16_t *out, uint8_t *codes)
 {
     for (int64_t r = 0; r < rows; r++) {
-        const uint8_t *t = table + off[r] + 32768;
+        const uint8_t *t = table + off[r];
         const int32_t *a = acc + r * block;
+        const int sh = shift[r];
         int16_t *o = out + r * block;
         uint8_t *c = codes + r * block;
-        for (int64_t j = 0; j < block; j++) {
+        for (int64_t j = 0; j < block; j++) {      /* clip + store: vectorised */
             int32_t x = a[j];
-            x = x < -32768 ? -32768 : (x > 32767 ? 32767 : x);
-            o[j] = (int16_t)x;
-            c[j] = t[x];
+            o[j] = (int16_t)(x < -32768 ? -32768 : (x > 32767 ? 32767 : x));
         }
+        for (int64_t j = 0; j < block; j++)        /* table look-ups from the clipped row (in L1) */
+            c[j] = t[(o[j] + 32768) >> sh];
     }
 }
 
@@ -86,4 +87,56 @@ void tk_interleave(const uint8_t *buf, int64_t ticks, int64_t block, int64_t s, 
             o[2 * j + 1] = tx[j];
         }
     }
+}
+
+#define DTMF_MAX_N1 256
+
+/* One window: energy of the decimated samples, then 16 projections (a loop over the basis rows that the compiler
+ * vectorises across the 16 outputs), tone powers, the strongest row and column tone and the gate. */
+static int dtmf_window(const int16_t *x, int64_t n1, int64_t decim, const float *basis, float thr, float frac,
+                       float min_energy)
+{
+    float xs[DTMF_MAX_N1], y[16] = {0}, p[8], e = 0.0f;
+    for (int64_t n = 0; n < n1; n++) {
+        xs[n] = (float)x[n * decim];
+        e += xs[n] * xs[n];
+    }
+    if (!(e > min_energy))                 /* a tone above thr needs energy above thr / n1 (Cauchy-Schwarz) */
+        return -1;
+    for (int64_t n = 0; n < n1; n++) {
+        const float *b = basis + n * 16;
+        float v = xs[n];
+        for (int j = 0; j < 16; j++)
+            y[j] += v * b[j];
+    }
+    for (int j = 0; j < 8; j++)
+        p[j] = y[j] * y[j] + y[j + 8] * y[j + 8];
+    int r = 0, k = 4;                      /* first maximum on ties, as numpy's argmax */
+    for (int j = 1; j < 4; j++)
+        if (p[j] > p[r])
+            r = j;
+    for (int j = 5; j < 8; j++)
+        if (p[j] > p[k])
+            k = j;
+    float row = p[r], col = p[k];
+    if (!((row < col ? row : col) > thr && row + col > frac * e))
+        return -1;
+    return r * 4 + (k - 4);
+}
+
+int64_t tk_dtmf_stage1(const int16_t *frames, int64_t rows, int64_t stride, int64_t nw, int64_t win, int64_t decim,
+                       const float *basis, float thr, float frac, float min_energy, int8_t *out)
+{
+    int64_t n1 = win / decim, hits = 0;
+    if (n1 > DTMF_MAX_N1 || n1 < 1)
+        return -1;
+    for (int64_t r = 0; r < rows; r++) {
+        const int16_t *row = frames + r * stride;
+        for (int64_t w = 0; w < nw; w++) {
+            int d = dtmf_window(row + w * win, n1, decim, basis, thr, frac, min_energy);
+            out[r * nw + w] = (int8_t)d;
+            hits += d >= 0;
+        }
+    }
+    return hits;
 }
