@@ -150,6 +150,16 @@ def test_dtmf_stage1_matches_numpy_up_to_float32_rounding_at_the_gates():
           f"(margins {np.round(margin[differ], 7).tolist()})")
     assert np.all(margin[differ] < 1e-4)
     assert differ.size <= 3
+    # 16 kHz (decimation 4): the kernel's generic one-window path, same rule
+    wide = np.repeat(frames[:200], 2, axis=1)
+    det16 = DTMFDetector(200, rate=16000)
+    ref16, todo16, _ = det16._stage1_numpy(wide, nw)
+    for gi, digit, _, _ in todo16:
+        ref16[gi] = digit
+    got16, _, _ = DTMFDetector(200, rate=16000)._stage1_compiled(tk.dtmf_stage1, wide, nw)
+    differ16 = np.flatnonzero(ref16 != got16)
+    assert np.count_nonzero(ref16 >= 0) > 50 and differ16.size <= 3
+    assert np.all(_stage1_margin(det16, wide, nw)[differ16] < 1e-4)
 
 
 def test_dtmf_stage1_rejects_bad_shapes():
