@@ -159,5 +159,7 @@ class SlidingToneBank:
             pwr += alle[:, j:j + m]
         self.ring = alls[:, m:].copy()
         self.ring_e = alle[:, m:].copy()
-        amp = np.abs(z) / np.float32(self.gain)
-        return amp.astype(np.float32, copy=False), pwr / np.float32(self.win), hop - old + hop * np.arange(m)
+        amp: NDArray[np.float32] = (np.abs(z) / np.float32(self.gain)).astype(np.float32, copy=False)
+        mean: NDArray[np.float32] = (pwr / np.float32(self.win)).astype(np.float32, copy=False)
+        ends: NDArray[np.intp] = hop - old + hop * np.arange(m)
+        return amp, mean, ends
