@@ -64,9 +64,12 @@ def test_players_inside_ending_wrapping_and_short_clips():
     assert not bank.playing(0) and not bank.playing(3) and bank.playing(1) and bank.playing(2)
 
 
-def test_capture_and_interleave():
+@pytest.mark.parametrize("aligned", [True, False])
+def test_capture_and_interleave(aligned):
     rng = np.random.default_rng(6)
-    buf = np.zeros((8, 5, 2, BLOCK), np.uint8)
+    # an aligned buffer takes the streaming-store path, a buffer one byte off the plain copy
+    buf = np.zeros((8, 5, 2, BLOCK), np.uint8) if aligned else \
+        np.zeros(8 * 5 * 2 * BLOCK + 1, np.uint8)[1:].reshape(8, 5, 2, BLOCK)
     ci = rng.integers(0, 256, (12, BLOCK), dtype=np.uint8)
     co = rng.integers(0, 256, (12, BLOCK), dtype=np.uint8)
     ch = np.array([3, 0, 11, 5, 0, 0, 0, 0])
