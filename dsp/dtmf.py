@@ -65,8 +65,10 @@ WHOLE_DECIDE = 4096         # up to this many channels the decision runs on all 
 CHUNK_CHANNELS = 2048       # channels per matrix product: keeps the work arrays in L2 cache
 
 #: stage 1 done elsewhere (the media engine's C kernel): stage1(frames, nw, win, decim, basis (win/decim, 16), thr,
-#: frac, min_energy, out) fills out (channels * nw,) int8 with each window's candidate digit or -1, returns how many
-Stage1 = Callable[[NDArray[np.int16], int, int, int, NDArray[np.float32], float, float, float, NDArray[np.int8]], int]
+#: frac, min_energy, out, tail) fills out (channels * nw,) int8 with each window's candidate digit or -1 and tail
+#: (channels, hop) with each row's last hop samples of the windows, returns how many candidates
+Stage1 = Callable[[NDArray[np.int16], int, int, int, NDArray[np.float32], float, float, float, NDArray[np.int8],
+                   NDArray[np.int16]], int]
 
 
 def _bases(rate: int, win: int, hann: bool) -> NDArray[np.float32]:
@@ -216,8 +218,7 @@ class DTMFDetector:
         """Stage 1 through `stage1` (the outputs of _stage1_numpy, up to float32 rounding at the gates)."""
         cand = np.empty(self.channels * nw, np.int8)
         hits = stage1(frames, nw, self.win, self.decim, self._basis_t, float(self._thr), float(self._frac),
-                        float(self._min_energy), cand)
-        _copy_columns(self._prev_next, frames, nw * self.win - self.hop)
+                        float(self._min_energy), cand, self._prev_next)
         if hits <= 0:
             return cand, [], False
         gi = (cand >= 0).nonzero()[0]

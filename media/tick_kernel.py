@@ -127,9 +127,10 @@ def interleave(buf: NDArray[np.uint8], slot: int, a: int, b: int) -> NDArray[np.
 
 
 def dtmf_stage1(frames: NDArray[np.int16], nw: int, win: int, decim: int, basis: NDArray[np.float32], thr: float,
-                frac: float, min_energy: float, out: NDArray[np.int8]) -> int:
+                frac: float, min_energy: float, out: NDArray[np.int8], tail: NDArray[np.int16]) -> int:
     """DTMF stage 1 (a dsp.dtmf.Stage1) in C: for each of the nw windows of win samples at the start of every row of
-    frames, out[row * nw + w] = the candidate digit 0..15 or -1; returns how many candidates."""
+    frames, out[row * nw + w] = the candidate digit 0..15 or -1, and tail (rows, hop) = each row's last hop samples
+    of those windows; returns how many candidates."""
     if frames.ndim != 2 or frames.dtype != np.int16:
         raise ValueError("dtmf_stage1: frames must be int16 (rows, n)")
     frames = np.ascontiguousarray(frames)        # a copy only when the caller cut a tail off the rows
@@ -138,5 +139,8 @@ def dtmf_stage1(frames: NDArray[np.int16], nw: int, win: int, decim: int, basis:
         raise ValueError(f"dtmf_stage1: {nw} windows of {win} samples (decimation {decim}) do not fit")
     if basis.shape != (n1, 16) or out.shape != (frames.shape[0] * nw,):
         raise ValueError("dtmf_stage1: basis must be (win / decim, 16) and out (rows * nw,)")
+    if tail.ndim != 2 or tail.shape[0] != frames.shape[0] or tail.shape[1] > nw * win:
+        raise ValueError("dtmf_stage1: tail must be (rows, hop) with hop <= the windows' samples")
     return int(lib.tk_dtmf_stage1(_ptr("int16_t *", frames), frames.shape[0], frames.shape[1], nw, win, decim,
-                                  _ptr("float *", basis), thr, frac, min_energy, _ptr("int8_t *", out)))
+                                  _ptr("float *", basis), thr, frac, min_energy, _ptr("int8_t *", out),
+                                  _ptr("int16_t *", tail), tail.shape[1]))

@@ -199,11 +199,14 @@ static int dtmf_window(const int16_t *x, int64_t n1, int64_t decim, const float 
 }
 
 int64_t tk_dtmf_stage1(const int16_t *frames, int64_t rows, int64_t stride, int64_t nw, int64_t win, int64_t decim,
-                       const float *basis, float thr, float frac, float min_energy, int8_t *out)
+                       const float *basis, float thr, float frac, float min_energy, int8_t *out, int16_t *tail,
+                       int64_t hop)
 {
     int64_t n1 = win / decim, hits = 0, total = rows * nw, i = 0;
-    if (n1 > DTMF_MAX_N1 || n1 < 1)
+    if (n1 > DTMF_MAX_N1 || n1 < 1 || hop < 0 || hop > nw * win)
         return -1;
+    for (int64_t r = 0; r < rows; r++)          /* each row's last hop samples, for the next call's stage 2 */
+        memcpy(tail + r * hop, frames + r * stride + nw * win - hop, (size_t)hop * sizeof(int16_t));
 #ifdef DTMF_AVX2
     __builtin_cpu_init();
     if (decim == 2 && n1 == 40 && __builtin_cpu_supports("avx2")) {

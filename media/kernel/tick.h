@@ -23,6 +23,8 @@ void tk_interleave(const uint8_t *buf, int64_t ticks, int64_t block, int64_t s, 
 /* DTMF stage 1 (dsp.dtmf.DTMFDetector): frames (rows, stride) int16, nw windows of win samples from the start of
  * each row; every decim-th sample (n1 = win / decim <= 256 of them) against basis (n1, 16) float32 (cos then sin at
  * the eight DTMF tones). out[r * nw + w] = digit 0..15 when the window's energy exceeds min_energy, the strongest
- * row and column tone powers both exceed thr and together exceed frac * energy, else -1. Returns the candidates. */
+ * row and column tone powers both exceed thr and together exceed frac * energy, else -1; tail (rows, hop) gets each
+ * row's last hop samples of the nw windows. Returns the candidates (-1: bad sizes). */
 int64_t tk_dtmf_stage1(const int16_t *frames, int64_t rows, int64_t stride, int64_t nw, int64_t win, int64_t decim,
-                       const float *basis, float thr, float frac, float min_energy, int8_t *out);
+                       const float *basis, float thr, float frac, float min_energy, int8_t *out, int16_t *tail,
+                       int64_t hop);

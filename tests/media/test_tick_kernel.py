@@ -168,11 +168,15 @@ def test_dtmf_stage1_matches_numpy_up_to_float32_rounding_at_the_gates():
 def test_dtmf_stage1_rejects_bad_shapes():
     basis = np.zeros((40, 16), np.float32)
     frames = np.zeros((3, 160), np.int16)
-    out = np.zeros(6, np.int8)
-    assert tk.dtmf_stage1(frames, 2, 80, 2, basis, 1.0, 1.0, 1.0, out) == 0 and (out == -1).all()
+    frames[:, 120:] = np.arange(40)
+    out, tail = np.zeros(6, np.int8), np.zeros((3, 40), np.int16)
+    assert tk.dtmf_stage1(frames, 2, 80, 2, basis, 1.0, 1.0, 1.0, out, tail) == 0 and (out == -1).all()
+    assert (tail == np.arange(40)).all()                                           # each row's last half window
     with pytest.raises(ValueError):
-        tk.dtmf_stage1(frames, 3, 80, 2, basis, 1.0, 1.0, 1.0, out)        # more windows than samples
+        tk.dtmf_stage1(frames, 3, 80, 2, basis, 1.0, 1.0, 1.0, out, tail)        # more windows than samples
     with pytest.raises(ValueError):
-        tk.dtmf_stage1(frames, 2, 80, 2, basis[:20], 1.0, 1.0, 1.0, out)   # basis of the wrong size
+        tk.dtmf_stage1(frames, 2, 80, 2, basis[:20], 1.0, 1.0, 1.0, out, tail)   # basis of the wrong size
     with pytest.raises(ValueError):
-        tk.dtmf_stage1(frames.astype(np.int32), 2, 80, 2, basis, 1.0, 1.0, 1.0, out)
+        tk.dtmf_stage1(frames, 2, 80, 2, basis, 1.0, 1.0, 1.0, out, tail[:2])    # tail rows
+    with pytest.raises(ValueError):
+        tk.dtmf_stage1(frames.astype(np.int32), 2, 80, 2, basis, 1.0, 1.0, 1.0, out, tail)
