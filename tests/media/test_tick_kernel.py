@@ -22,6 +22,17 @@ def test_decode_encode_match_the_mixed_law_codec():
     assert np.array_equal(out, ref) and np.array_equal(enc, codec.encode(ref))
 
 
+def test_encode_every_value_both_laws():
+    """Every int16 value and beyond (clipped), on A-law rows (arithmetic encoder where the CPU has AVX2) and
+    mu-law rows (table): the codes of dsp.g711's tables."""
+    acc = np.arange(-33040, -33040 + 413 * BLOCK, dtype=np.int32).reshape(413, BLOCK)     # -33040 .. 33039
+    clipped = np.clip(acc, -32768, 32767).astype(np.int16)
+    for law in ("alaw", "ulaw"):
+        out, codes = tk.TickKernel([law] * acc.shape[0], BLOCK).encode(acc)
+        codec = MixedLawCodec([law] * acc.shape[0])
+        assert np.array_equal(out, clipped) and np.array_equal(codes, codec.encode(clipped)), law
+
+
 def test_gather_add_is_the_bridge_sum():
     rng = np.random.default_rng(4)
     src = rng.integers(-30000, 30000, (10, BLOCK)).astype(np.int16)
