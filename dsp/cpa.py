@@ -34,7 +34,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from .goertzel import Framer, ToneBank
+from .goertzel import SlidingToneBank, ToneBank
 from .level import dbm0_to_amplitude
 from .tones import ToneZone
 
@@ -70,7 +70,6 @@ class CallProgressDetector:
         self.channels = int(channels)
         self.zone = ToneZone.get(zone)
         self.amd = amd
-        self.framer = Framer(self.channels, WIN, HOP)
         # classes: 0 silence, 1 energy, then one per frequency set
         self.class_names = ["silence", "energy"]
         self.class_sets: list[tuple[float, ...]] = [(), ()]
@@ -101,6 +100,7 @@ class CallProgressDetector:
         self.ced_class = cls((2100.0,), "fax_ced")
         freqs = sorted({f for s in self.class_sets for f in s})
         self.bank = ToneBank(freqs, WIN)
+        self.front = SlidingToneBank(self.channels, freqs, WIN, HOP)    # the bank's values, 1/4 of the products
         ncls = len(self.class_names)
         self.member = np.zeros((len(freqs), ncls), dtype=np.float32)
         for c, s in enumerate(self.class_sets):
@@ -139,9 +139,8 @@ class CallProgressDetector:
         extra = int(channels) - self.channels
         if extra <= 0:
             return
-        fr = self.framer
-        fr.buf = np.concatenate([fr.buf, np.zeros((extra, fr.buf.shape[1]), fr.buf.dtype)])
-        fr.channels = self.channels = int(channels)
+        self.front.grow(int(channels))
+        self.channels = int(channels)
         z = np.zeros(extra, dtype=np.int64)
         self.cur = np.concatenate([self.cur, z + SILENCE])
         self.cand = np.concatenate([self.cand, z + SILENCE])
@@ -155,7 +154,7 @@ class CallProgressDetector:
 
     def reset(self, ch: int) -> None:
         """Start a fresh analysis on channel `ch` (new call)."""
-        self.framer.reset(ch)
+        self.front.reset(ch)
         self.floor[ch] = self.min_pow
         self.cur[ch] = self.cand[ch] = SILENCE
         self.cand_n[ch] = 0
@@ -169,8 +168,11 @@ class CallProgressDetector:
 
     def classify(self, frames: NDArray[np.float32]) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """Per-frame tone class index (or -1 for no tone) and power, for frames (channels, k, WIN)."""
-        amp = self.bank.amplitudes(frames)
-        pwr = ToneBank.power(frames)
+        return self._classes(self.bank.amplitudes(frames), ToneBank.power(frames))
+
+    def _classes(self, amp: NDArray[np.float32], pwr: NDArray[np.float32]) -> tuple[NDArray[np.int64],
+                                                                                   NDArray[np.float32]]:
+        """classify() from the frames' tone amplitudes (C, k, F) and powers (C, k)."""
         share = (amp * amp / 2) / np.maximum(pwr, 1e-9)[..., None]          # (C, k, F)
         score = share @ self.member                                          # (C, k, classes)
         # every component of a set must carry a minimum share
@@ -183,10 +185,10 @@ class CallProgressDetector:
 
     def process(self, block: NDArray[np.int16]) -> list[tuple[int, str]]:
         """Feed int16 (channels, n); returns [(ch, event)] in time order."""
-        frames, ends = self.framer.push(block)
+        amp, pwr, ends = self.front.push(block)
         events: list[tuple[int, str, int]] = []
-        if frames.shape[1]:
-            tone, pwr = self.classify(frames)
+        if amp.shape[1]:
+            tone, pwr = self._classes(amp, pwr)
             for k in range(tone.shape[1]):
                 at = self.samples + int(ends[k])
                 p = pwr[:, k]

@@ -34,6 +34,7 @@ Levels follow spandsp's telephony.h convention: a full-scale sine is +3.14 dBm0 
 """
 import sys
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,12 @@ MIN_OFF_WINDOWS = 3
 LOUD_COMPACT = 0.6          # gather the loud windows first when fewer than this share are loud
 WHOLE_DECIDE = 4096         # up to this many channels the decision runs on all channels, not a gathered subset
 CHUNK_CHANNELS = 2048       # channels per matrix product: keeps the work arrays in L2 cache
+
+#: stage 1 done elsewhere (the media engine's C kernel): stage1(frames, nw, win, decim, basis (win/decim, 16), thr,
+#: frac, min_energy, out, tail) fills out (channels * nw,) int8 with each window's candidate digit or -1 and tail
+#: (channels, hop) with each row's last hop samples of the windows, returns how many candidates
+Stage1 = Callable[[NDArray[np.int16], int, int, int, NDArray[np.float32], float, float, float, NDArray[np.int8],
+                   NDArray[np.int16]], int]
 
 
 def _bases(rate: int, win: int, hann: bool) -> NDArray[np.float32]:
@@ -106,7 +113,8 @@ class DTMFDetector:
     """DTMF key-press detector for `channels` channels at `rate` Hz (int16 input)."""
 
     def __init__(self, channels: int, rate: int = RATE, threshold: float = THRESHOLD_DBM0, twist: float = TWIST_DB,
-                 reverse_twist: float = REVERSE_TWIST_DB) -> None:
+                 reverse_twist: float = REVERSE_TWIST_DB, stage1: Stage1 | None = None) -> None:
+        """stage1: a compiled stage 1 with the numpy one's arithmetic (float32; None: numpy here)."""
         if int(channels) < 1:
             raise ValueError(f"channels must be >= 1, got {channels!r}")
         if rate % 200 or rate < 4000:
@@ -128,6 +136,7 @@ class DTMFDetector:
         self._bufs: dict[int, tuple[NDArray[Any], ...]] = {}
         self._s2: tuple[NDArray[Any], ...] | None = None
         self._idle = True          # no digit held or pending anywhere: a block without candidates changes nothing
+        self._stage1 = stage1
         # powers are |sum x*cos|^2 + |sum x*sin|^2; a tone of amplitude a gives (a*win/2)^2
         amp = float(dbm0_to_amplitude(threshold))
         self._thr = np.float32((amp * self.n1 / 2.0) ** 2)
@@ -199,6 +208,30 @@ class DTMFDetector:
     def _candidates(self, frames, nw):
         """Digit index (0..15) or -1 for every (channel, window), shape (channels, nw), and the
         candidates' row/column frequency deviations in Hz, shape (channels, nw, 2)."""
+        if self._stage1 is not None:
+            cand, todo, touched = self._stage1_compiled(self._stage1, frames, nw)
+        else:
+            cand, todo, touched = self._stage1_numpy(frames, nw)
+        return self._stage2(frames, nw, cand, todo, touched)
+
+    def _stage1_compiled(self, stage1: Stage1, frames, nw):
+        """Stage 1 through `stage1` (the outputs of _stage1_numpy, up to float32 rounding at the gates)."""
+        cand = np.empty(self.channels * nw, np.int8)
+        hits = stage1(frames, nw, self.win, self.decim, self._basis_t, float(self._thr), float(self._frac),
+                        float(self._min_energy), cand, self._prev_next)
+        if hits <= 0:
+            return cand, [], False
+        gi = (cand >= 0).nonzero()[0]
+        digit = cand[gi]
+        new = self._cur[gi // nw] != digit        # a window carrying the digit already held needs no second look
+        if not np.count_nonzero(new):
+            return cand, [], True
+        digit = digit[new]
+        return cand, [(gi[new], digit, digit // 4, digit % 4 + 4)], True
+
+    def _stage1_numpy(self, frames, nw):
+        """Stage 1 in numpy: candidates (channels * nw,) int8, the windows stage 2 must verify
+        [(window index, digit, row tone, column tone)] and whether any window was a candidate."""
         c, win, hop, d, n1 = self.channels, self.win, self.hop, self.decim, self.n1
         step = min(c, CHUNK_CHANNELS)
         bufs = self._bufs.get(nw)
@@ -207,7 +240,6 @@ class DTMFDetector:
                                      np.empty((step * nw, n1), np.float32), np.empty((step, nw * n1), np.int16),
                                      np.empty((step * nw, 8), np.float32))
         cand = np.full(c * nw, -1, np.int8)
-        dev = np.zeros((c * nw, 2), np.float32)
         todo = []                                  # (global window index, digit, row tone, column tone)
         touched = False                            # any candidate window at all
         pairs = None
@@ -262,6 +294,12 @@ class DTMFDetector:
                 cand[gi[~new]] = digit[~new]
                 if np.count_nonzero(new):
                     todo.append((gi[new], digit[new], r[new], k[new] + 4))
+        return cand, todo, touched
+
+    def _stage2(self, frames, nw, cand, todo, touched):
+        """Stage 2 on the windows in `todo`: candidates (channels, nw), deviations (channels, nw, 2), touched."""
+        c, win, hop = self.channels, self.win, self.hop
+        dev = np.zeros((c * nw, 2), np.float32)
         if todo:
             gi, digit, r, k = (np.concatenate(v) for v in zip(*todo)) if len(todo) > 1 else todo[0]
             # full-rate samples of each candidate window and of the half window before it

@@ -97,7 +97,8 @@ class SimCard:
         self.span_of = np.zeros(self.channels, dtype=np.int32)
         for sp in self.spans:
             for ch in sp.channels:
-                lib.tlsim_config(self._s, ch, KIND_CODES[self.kinds[ch]], LAW_CODES[self.laws[ch]], sp.index)
+                self._check(lib.tlsim_config(self._s, ch, KIND_CODES[self.kinds[ch]], LAW_CODES[self.laws[ch]],
+                                             sp.index), "config (span index 0..4095)", ch)
                 self.span_of[ch] = sp.index
         self._evbuf = ffi.new("tlsim_event_t[]", 4096)
         self._framebuf = ffi.new("uint8_t[]", 1024)

@@ -7,6 +7,7 @@
 
 #define FRAME_MAX 512
 #define FRAME_QUEUE 256
+#define MAX_SPANS 4096          /* 122,880 E1 channels: more than any card the engine drives */
 #define FLASH_MIN_SAMPLES (8000 / 10)    /* 100 ms */
 #define FLASH_MAX_SAMPLES (8000 * 8 / 10) /* 800 ms */
 
@@ -56,7 +57,7 @@ struct tlsim {
     chan_t *ch;
     uint8_t *card_rx, *card_tx, *far_rx, *next_rx;
     int16_t *scratch;
-    int span_alarms[256];
+    int span_alarms[MAX_SPANS];
     event_queue_t card_ev, far_ev;
 };
 
@@ -279,7 +280,7 @@ int tlsim_config(tlsim_t *s, int ch, int kind, int law, int span)
 {
     CHECK(ch);
     if (kind < TLSIM_BCHAN || kind > TLSIM_FXS || (law != TLSIM_ALAW && law != TLSIM_ULAW)) return -1;
-    if (span < 0 || span > 255) return -1;
+    if (span < 0 || span >= MAX_SPANS) return -1;
     s->ch[ch].kind = kind;
     s->ch[ch].law = law;
     s->ch[ch].span = span;
@@ -465,7 +466,7 @@ int tlsim_card_events(tlsim_t *s, tlsim_event_t *out, int max)
 
 int tlsim_card_alarms(tlsim_t *s, int span)
 {
-    if (span < 0 || span > 255) return -1;
+    if (span < 0 || span >= MAX_SPANS) return -1;
     return s->span_alarms[span];
 }
 
@@ -583,7 +584,7 @@ int tlsim_far_events(tlsim_t *s, tlsim_event_t *out, int max)
 
 int tlsim_far_set_alarm(tlsim_t *s, int span, int bits)
 {
-    if (span < 0 || span > 255) return -1;
+    if (span < 0 || span >= MAX_SPANS) return -1;
     bits &= 7;
     if (s->span_alarms[span] == bits) return 0;
     s->span_alarms[span] = bits;

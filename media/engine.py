@@ -60,7 +60,7 @@ from trunkline.media.ports import (
 )
 from trunkline.media.prompts import PromptLibrary
 from trunkline.media.recorder import RecorderBank
-from trunkline.media.tick_kernel import TickKernel
+from trunkline.media.tick_kernel import TickKernel, dtmf_stage1
 from trunkline.media.tickwatch import TickStats, TickWatch
 from trunkline.media.timer import TimerHandle
 
@@ -110,7 +110,7 @@ class Engine:
         self.recorders = RecorderBank(self.channels, self.block, laws=board.laws)
         self.bridges = BridgeTable(self.channels)
         self.conferences = ConferenceTable()
-        self.detector = DTMFDetector(self.channels) if dtmf else None
+        self.detector = DTMFDetector(self.channels, stage1=dtmf_stage1) if dtmf else None   # stage 1 in C
         self._acc = np.zeros((self.channels, self.block), dtype=np.int32)
         self._kernel = TickKernel(board.laws, self.block)   # G.711 in and out, all channels in one C call each
         self.calls: dict[int, Call] = {}          # channel -> Call
@@ -469,7 +469,8 @@ class Engine:
         if self.dial_guard is not None:           # allowed for who asks, capped, routed; else DialRefused
             number, caller_id, trunk = self.dial_guard(number, caller_id, trunk, current_origin())
         last = None
-        for sig in self._pick_dialer(trunk):
+        dialers = list(self._pick_dialer(trunk))
+        for sig in [sig for sig in dialers if not sig.surely_full()] or dialers:   # full spans: skipped in O(1)
             try:
                 ch = sig.dial(number, caller_id, category=category)
                 break

@@ -320,8 +320,13 @@ class RecorderBank:
         """Hand the batch so far (its buffer, starts and stops) to the writer; never blocks."""
         if not self._events and self._t == 0:
             return
+        if self._t == 0:       # starts/stops only (a stop in virtual time): the buffer stays here, no audio moves
+            self._queue.put(("data", None, (None, 0, self._start, self._events)))
+            self._start = list(self._slot_rec)
+            self._events = []
+            return
         batch: Batch = (self._buf, self._t, self._start, self._events)
-        if self._buf is None and self._t:
+        if self._buf is None:
             self.dropped_blocks += self._t * (len(self.active) + len(self.tagged))
         self._buf = None
         self._t = 0

@@ -146,6 +146,8 @@ def segments(batch: Batch) -> tuple[list[tuple[Recording, int, int, int]], list[
     """Each recording's stretch of the batch as (recording, slot, first tick, end tick), and the
     recordings that stopped in it (in order)."""
     _, n, start, events = batch
+    if n == 0:                                   # starts/stops only: no stretch to write (O(events), not O(slots))
+        return [], [rec for _, _, rec, kind in events if kind == "stop"]
     cur: dict[int, tuple[Recording, int]] = {slot: (r, 0) for slot, r in enumerate(start) if r is not None}
     segs: list[tuple[Recording, int, int, int]] = []
     stopped: list[Recording] = []

@@ -16,10 +16,16 @@ from trunkline.dsp.g711 import ALAW_DECODE, ALAW_ENCODE, ULAW, ULAW_DECODE, ULAW
 from trunkline.media._tick import ffi, lib
 
 _DEC = np.ascontiguousarray(np.concatenate([ALAW_DECODE, ULAW_DECODE]).astype(np.int16))
-_ENC = np.ascontiguousarray(np.concatenate([ALAW_ENCODE, ULAW_ENCODE]).astype(np.uint8))
+#: A-law's code is constant over aligned runs of 16 linear values: its 4 KB table (index (x + 32768) >> 4) stays in L1
+_ALAW_SHIFT = 4
+_ALAW_COMPACT = np.asarray(ALAW_ENCODE, dtype=np.uint8)[::1 << _ALAW_SHIFT]
+if not np.array_equal(np.repeat(_ALAW_COMPACT, 1 << _ALAW_SHIFT), np.asarray(ALAW_ENCODE, dtype=np.uint8)):
+    raise RuntimeError("the A-law encode table is not constant over runs of 16: the compact table would differ")
+_ENC = np.ascontiguousarray(np.concatenate([_ALAW_COMPACT, ULAW_ENCODE]).astype(np.uint8))
 
 
-_DTYPES = {"uint8_t *": np.uint8, "int16_t *": np.int16, "int32_t *": np.int32, "int64_t *": np.int64}
+_DTYPES = {"uint8_t *": np.uint8, "int16_t *": np.int16, "int32_t *": np.int32, "int64_t *": np.int64,
+           "int8_t *": np.int8, "float *": np.float32}
 
 
 def _ptr(kind: str, a: np.ndarray) -> object:
@@ -47,7 +53,8 @@ class TickKernel:
         self.channels = len(laws)
         self.block = block
         self._dec_off = np.where(ulaw, 256, 0).astype(np.int32)
-        self._enc_off = np.where(ulaw, 65536, 0).astype(np.int32)
+        self._enc_off = np.where(ulaw, len(_ALAW_COMPACT), 0).astype(np.int32)
+        self._enc_shift = np.where(ulaw, 0, _ALAW_SHIFT).astype(np.int32)
 
     def decode(self, codes: NDArray[np.uint8]) -> NDArray[np.int16]:
         """All channels' G.711 codes (channels, block) to a new int16 array."""
@@ -66,7 +73,8 @@ class TickKernel:
         out = np.empty(acc.shape, dtype=np.int16)
         codes = np.empty(acc.shape, dtype=np.uint8)
         lib.tk_encode(_ptr("int32_t *", acc), acc.shape[0], acc.shape[1], _ptr("uint8_t *", _ENC),
-                      _ptr("int32_t *", self._enc_off), _ptr("int16_t *", out), _ptr("uint8_t *", codes))
+                      _ptr("int32_t *", self._enc_off), _ptr("int32_t *", self._enc_shift), _ptr("int16_t *", out),
+                      _ptr("uint8_t *", codes))
         return out, codes
 
 
@@ -116,3 +124,23 @@ def interleave(buf: NDArray[np.uint8], slot: int, a: int, b: int) -> NDArray[np.
     out = np.empty(((b - a) * block, 2), dtype=np.uint8)
     lib.tk_interleave(_ptr("uint8_t *", buf), buf.shape[1], block, slot, a, b, _ptr("uint8_t *", out))
     return out
+
+
+def dtmf_stage1(frames: NDArray[np.int16], nw: int, win: int, decim: int, basis: NDArray[np.float32], thr: float,
+                frac: float, min_energy: float, out: NDArray[np.int8], tail: NDArray[np.int16]) -> int:
+    """DTMF stage 1 (a dsp.dtmf.Stage1) in C: for each of the nw windows of win samples at the start of every row of
+    frames, out[row * nw + w] = the candidate digit 0..15 or -1, and tail (rows, hop) = each row's last hop samples
+    of those windows; returns how many candidates."""
+    if frames.ndim != 2 or frames.dtype != np.int16:
+        raise ValueError("dtmf_stage1: frames must be int16 (rows, n)")
+    frames = np.ascontiguousarray(frames)        # a copy only when the caller cut a tail off the rows
+    n1 = win // decim
+    if not (0 < n1 <= 256 and win % decim == 0 and nw * win <= frames.shape[1]):
+        raise ValueError(f"dtmf_stage1: {nw} windows of {win} samples (decimation {decim}) do not fit")
+    if basis.shape != (n1, 16) or out.shape != (frames.shape[0] * nw,):
+        raise ValueError("dtmf_stage1: basis must be (win / decim, 16) and out (rows * nw,)")
+    if tail.ndim != 2 or tail.shape[0] != frames.shape[0] or tail.shape[1] > nw * win:
+        raise ValueError("dtmf_stage1: tail must be (rows, hop) with hop <= the windows' samples")
+    return int(lib.tk_dtmf_stage1(_ptr("int16_t *", frames), frames.shape[0], frames.shape[1], nw, win, decim,
+                                  _ptr("float *", basis), thr, frac, min_energy, _ptr("int8_t *", out),
+                                  _ptr("int16_t *", tail), tail.shape[1]))

@@ -53,6 +53,12 @@ class PRICall(TrunkCall):
         self.far = far
         self.span = span
         self.q931 = q931call
+        far.held[span.index] += 1            # calls of the span not over yet (PRIFarEnd.place_call skips full spans)
+
+    def _finish(self) -> None:
+        if not self.ended:
+            self.far.held[self.span.index] -= 1
+        super()._finish()
 
     def _release(self) -> None:
         self.far.stack_of[self.span.index].hangup(self.q931, 16)
@@ -74,6 +80,8 @@ class PRIFarEnd:
             raise SimError(f"card {card.name} has no E1/T1 span with a D-channel")
         self.stack_of: dict[int, PRINetworkSide] = {}
         self.calls: dict[tuple[int, int], PRICall] = {}     # (span index, id(q931 call)) -> PRICall
+        self.span_calls: dict[int, dict[int, PRICall]] = {sp.index: {} for sp in self.spans}   # the same by span
+        self.held = dict.fromkeys(self.span_calls, 0)      # span index -> its PRICalls not ended
         for dch, sp in self._dchan.items():
             variant = m.EUROISDN_E1 if sp.kind == "e1" else m.NI2
             stack = PRINetworkSide(partial(card.far_send_frame, dch), lambda: card.now, switch=variant)
@@ -88,25 +96,26 @@ class PRIFarEnd:
         return all(s.up for s in self.stack_of.values())
 
     def place_call(self, number: str, caller: str = "", name: str = "") -> PRICall:
-        """Offer a call into the card on a free B-channel of any span; returns the PRICall."""
-        busy = self._busy_channels()             # once per call, not once per span: large cards
+        """Offer a call into the card on a free B-channel of the first span that has one; returns the PRICall.
+        Work per call: O(1) per full span, O(B-channels) for the span that takes it (large cards)."""
         for sp in self.spans:
             stack = self.stack_of[sp.index]
-            if not stack.up:
+            if self.held[sp.index] >= len(sp.bearer) or not stack.up:
                 continue
-            used = {key_ch for (si, key_ch) in busy if si == sp.index}
+            used = {c.channel for c in self.span_calls[sp.index].values() if not c.ended}
             for i, board_ch in enumerate(sp.bearer):
                 if board_ch in used or self.switch.card.far_hook_state(board_ch):
                     continue
                 q = stack.place_call(number, caller, channel=index_to_bchannel(sp.kind, i),
                                      display=name or None)
                 call = PRICall(self, sp, q, board_ch, number, caller)
-                self.calls[(sp.index, id(q))] = call
+                self._add(sp, q, call)
                 return call
         raise SimError("all PRI B-channels busy or D-channel down")
 
-    def _busy_channels(self) -> list[tuple[int, int]]:
-        return [(sp_i, c.channel) for (sp_i, _), c in self.calls.items() if not c.ended]
+    def _add(self, sp: SpanLayout, q: Q931Call, call: PRICall) -> None:
+        self.calls[(sp.index, id(q))] = call
+        self.span_calls[sp.index][id(q)] = call
 
     def _on_answered(self, sp: SpanLayout, q: Q931Call) -> None:
         call = self.calls.get((sp.index, id(q)))
@@ -115,6 +124,7 @@ class PRIFarEnd:
 
     def _on_hangup(self, sp: SpanLayout, q: Q931Call, cause: int) -> None:
         call = self.calls.pop((sp.index, id(q)), None)
+        self.span_calls[sp.index].pop(id(q), None)
         if call is not None:
             call._cleared(cause)
 
@@ -134,7 +144,7 @@ class PRIFarEnd:
         stack.alert(q)
         party = PRICall(self, sp, q, board_ch, number, q.calling.digits)
         party.start_capture()
-        self.calls[(sp.index, id(q))] = party
+        self._add(sp, q, party)
         self.switch._dialled(number, "pri", how.kind, party)
         if how.kind == "noanswer":
             return

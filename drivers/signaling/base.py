@@ -89,6 +89,10 @@ class SpanSignaling:
         """Place an outbound call; returns the board channel chosen, or raises ChannelError."""
         raise NotImplementedError
 
+    def surely_full(self) -> bool:
+        """True when dial(channel=None) would surely fail for want of a free channel (a cheap check; False = try)."""
+        return False
+
     def status(self) -> dict[str, Any]:
         """Signaling state for the admin: {"summary": text, "channels": {board channel: {...}}}; {} if none."""
         return {}

@@ -270,6 +270,10 @@ class PRISignaling(SpanSignaling):
             return
         self.stack.q931.disconnect(call, cause)
 
+    def surely_full(self) -> bool:
+        """Every bearer of the span holds a call (O(1): the engine skips full spans of a large card)."""
+        return len(self.calls) >= len(self.b_to_board)
+
     def dial(self, called: str, caller: str = "", channel: int | None = None, category: str | None = None,
              called_ton: int = 0, caller_ton: int = 0, npi: int = 1) -> int:
         """Place an outbound call (SETUP); returns the board channel, raises SignalingError."""
@@ -279,6 +283,8 @@ class PRISignaling(SpanSignaling):
             raise SignalingError("span in alarm", 41)
         if not called or not all(c in "0123456789*#" for c in called):
             raise SignalingError(f"bad called number {called!r}", 28)
+        if channel is None and self.surely_full():
+            raise SignalingError("no free B-channel", 34)
         busy = self.stack.q931.busy_channels()
         if channel is not None:
             b = self.board_to_b.get(channel)

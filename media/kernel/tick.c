@@ -1,6 +1,10 @@
 /* The media engine's per-sample tick work (see tick.h): plain loops the compiler vectorises. */
 #include <string.h>
 #include "tick.h"
+#if defined(__SSE2__)
+#define TK_SSE2 1
+#include <emmintrin.h>
+#endif
 
 void tk_decode(const uint8_t *codes, int64_t rows, int64_t block, const int16_t *table, const int32_t *off,
                int16_t *out)
@@ -14,20 +18,68 @@ void tk_decode(const uint8_t *codes, int64_t rows, int64_t block, const int16_t 
     }
 }
 
-void tk_encode(const int32_t *acc, int64_t rows, int64_t block, const uint8_t *table, const int32_t *off,
-               int16_t *out, uint8_t *codes)
+#if defined(__GNUC__) && defined(__x86_64__)
+#define TK_AVX2_ALAW 1
+typedef int32_t tk_v8i __attribute__((vector_size(32)));
+typedef float tk_v8f __attribute__((vector_size(32)));
+typedef int16_t tk_v8s __attribute__((vector_size(16)));
+typedef uint8_t tk_v8b __attribute__((vector_size(8)));
+
+/* One row of A-law, 8 samples at a time with AVX2: clip, then G.711's rule (sign mask 0xD5/0x55 on the one's
+ * complement magnitude, segment from the top bit, read off the float exponent, 4 bits of mantissa); the codes
+ * are those of the A-law table (tests/media/test_tick_kernel.py checks all 65,536 values). */
+__attribute__((target("avx2")))
+static void alaw_row_avx2(const int32_t *a, int16_t *o, uint8_t *c, int64_t block)
 {
+    const tk_v8i lo = {-32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768};
+    const tk_v8i hi = {32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767};
+    for (int64_t j = 0; j < block; j += 8) {
+        tk_v8i x, bits;
+        __builtin_memcpy(&x, a + j, sizeof x);
+        tk_v8i m = x < lo;
+        x = (x & ~m) | (lo & m);
+        m = x > hi;
+        x = (x & ~m) | (hi & m);
+        tk_v8s x16 = __builtin_convertvector(x, tk_v8s);
+        __builtin_memcpy(o + j, &x16, sizeof x16);
+        tk_v8i neg = x >> 31;
+        tk_v8i lin = x ^ neg;                                  /* -x - 1 for negative samples */
+        tk_v8f f = __builtin_convertvector(lin | 0xFF, tk_v8f);
+        __builtin_memcpy(&bits, &f, sizeof bits);
+        tk_v8i seg = (bits >> 23) - (127 + 7);                 /* 0..7 */
+        tk_v8i sh = seg + 3 + ((seg == 0) & 1);                /* segment 0 shifts by 4 like segment 1 */
+        tk_v8i code = ((seg << 4) | ((lin >> sh) & 0x0F)) ^ (0x55 ^ (~neg & 0x80));
+        tk_v8b c8 = __builtin_convertvector(code, tk_v8b);
+        __builtin_memcpy(c + j, &c8, sizeof c8);
+    }
+}
+#endif
+
+void tk_encode(const int32_t *acc, int64_t rows, int64_t block, const uint8_t *table, const int32_t *off,
+               const int32_t *shift, int16_t *out, uint8_t *codes)
+{
+#ifdef TK_AVX2_ALAW
+    __builtin_cpu_init();
+    int avx2 = block % 8 == 0 && __builtin_cpu_supports("avx2");
+#endif
     for (int64_t r = 0; r < rows; r++) {
-        const uint8_t *t = table + off[r] + 32768;
+#ifdef TK_AVX2_ALAW
+        if (avx2 && shift[r] == 4) {               /* the compact A-law table (media/tick_kernel.py) */
+            alaw_row_avx2(acc + r * block, out + r * block, codes + r * block, block);
+            continue;
+        }
+#endif
+        const uint8_t *t = table + off[r];
         const int32_t *a = acc + r * block;
+        const int sh = shift[r];
         int16_t *o = out + r * block;
         uint8_t *c = codes + r * block;
-        for (int64_t j = 0; j < block; j++) {
+        for (int64_t j = 0; j < block; j++) {      /* clip + store: vectorised */
             int32_t x = a[j];
-            x = x < -32768 ? -32768 : (x > 32767 ? 32767 : x);
-            o[j] = (int16_t)x;
-            c[j] = t[x];
+            o[j] = (int16_t)(x < -32768 ? -32768 : (x > 32767 ? 32767 : x));
         }
+        for (int64_t j = 0; j < block; j++)        /* table look-ups from the clipped row (in L1) */
+            c[j] = t[(o[j] + 32768) >> sh];
     }
 }
 
@@ -65,9 +117,27 @@ void tk_play(int32_t *acc, const int16_t *data, const int64_t *rows, int64_t n, 
     }
 }
 
+/* Each slot's two tracks land on their own lines of a buffer the tick will not read again (the writer reads it
+ * about a second later): on x86 they go out with streaming stores, so the lines are not first read from memory. */
 void tk_capture(uint8_t *buf, int64_t slots, int64_t ticks, int64_t t, int64_t block, const int64_t *ch,
                 const uint8_t *codes_in, const uint8_t *codes_out)
 {
+#ifdef TK_SSE2
+    if (block % 16 == 0 && ((uintptr_t)buf & 15) == 0) {
+        for (int64_t s = 0; s < slots; s++) {
+            __m128i *b = (__m128i *)(buf + ((s * ticks + t) * 2) * block);
+            const uint8_t *in = codes_in + ch[s] * block, *out = codes_out + ch[s] * block;
+            for (int64_t j = 0; j < block; j += 16) {
+                _mm_stream_si128(b++, _mm_loadu_si128((const __m128i *)(in + j)));
+            }
+            for (int64_t j = 0; j < block; j += 16) {
+                _mm_stream_si128(b++, _mm_loadu_si128((const __m128i *)(out + j)));
+            }
+        }
+        _mm_sfence();                              /* visible to the writer thread before the batch is handed over */
+        return;
+    }
+#endif
     for (int64_t s = 0; s < slots; s++) {
         uint8_t *b = buf + ((s * ticks + t) * 2) * block;
         memcpy(b, codes_in + ch[s] * block, (size_t)block);
@@ -86,4 +156,129 @@ void tk_interleave(const uint8_t *buf, int64_t ticks, int64_t block, int64_t s, 
             o[2 * j + 1] = tx[j];
         }
     }
+}
+
+#define DTMF_MAX_N1 256
+
+/* The gate on a window's tone powers p[8] and energy e (shared by both paths). */
+static inline __attribute__((always_inline)) int dtmf_gate(const float *p, float e, float thr, float frac,
+                                                         float min_energy)
+{
+    int r = 0, k = 4;                      /* first maximum on ties, as numpy's argmax */
+    for (int j = 1; j < 4; j++)
+        if (p[j] > p[r])
+            r = j;
+    for (int j = 5; j < 8; j++)
+        if (p[j] > p[k])
+            k = j;
+    float row = p[r], col = p[k];
+    if (!(e > min_energy) || !((row < col ? row : col) > thr && row + col > frac * e))
+        return -1;
+    return r * 4 + (k - 4);
+}
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define DTMF_AVX2 1
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+/* 8 kHz (decimation 2, 40 samples a window), four windows at once with AVX2: each basis row's cos and sin
+ * vectors (the 8 tones) are loaded once for the four; a window's 40 even samples are the low halves of its
+ * 20 int32 sample pairs, sign-extended and converted 8 at a time. */
+__attribute__((target("avx2")))
+static void dtmf_quad_avx2(const int16_t *const *x, const float *basis, float thr, float frac, float min_energy,
+                           int8_t *const *out)
+{
+    v8f xs[4][5], c[4], s[4];
+    float e[4];
+    for (int w = 0; w < 4; w++) {
+        v8f ev = {0};
+        for (int q = 0; q < 5; q++) {
+            v8i pairs;
+            __builtin_memcpy(&pairs, x[w] + 16 * q, sizeof pairs);
+            v8f v = __builtin_convertvector((pairs << 16) >> 16, v8f);
+            xs[w][q] = v;
+            ev += v * v;
+        }
+        e[w] = ((ev[0] + ev[1]) + (ev[2] + ev[3])) + ((ev[4] + ev[5]) + (ev[6] + ev[7]));
+        c[w] = (v8f){0};
+        s[w] = (v8f){0};
+    }
+    for (int n = 0; n < 40; n++) {
+        v8f bc, bs;
+        __builtin_memcpy(&bc, basis + 16 * n, sizeof bc);
+        __builtin_memcpy(&bs, basis + 16 * n + 8, sizeof bs);
+        for (int w = 0; w < 4; w++) {
+            float v = ((const float *)xs[w])[n];
+            c[w] += v * bc;
+            s[w] += v * bs;
+        }
+    }
+    for (int w = 0; w < 4; w++) {
+        v8f p8 = c[w] * c[w] + s[w] * s[w];
+        float p[8];
+        __builtin_memcpy(p, &p8, sizeof p);
+        *out[w] = (int8_t)dtmf_gate(p, e[w], thr, frac, min_energy);
+    }
+}
+#endif
+
+/* One window, any decimation (scalar; the compiler vectorises the 16 projections). */
+static int dtmf_window(const int16_t *x, int64_t n1, int64_t decim, const float *basis, float thr, float frac,
+                       float min_energy)
+{
+    float xs[DTMF_MAX_N1], y[16] = {0}, p[8], e = 0.0f;
+    for (int64_t n = 0; n < n1; n++) {
+        xs[n] = (float)x[n * decim];
+        e += xs[n] * xs[n];
+    }
+    if (!(e > min_energy))                 /* a tone above thr needs energy above thr / n1 (Cauchy-Schwarz) */
+        return -1;
+    for (int64_t n = 0; n < n1; n++) {
+        const float *b = basis + n * 16;
+        float v = xs[n];
+        for (int j = 0; j < 16; j++)
+            y[j] += v * b[j];
+    }
+    for (int j = 0; j < 8; j++)
+        p[j] = y[j] * y[j] + y[j + 8] * y[j + 8];
+    return dtmf_gate(p, e, thr, frac, min_energy);
+}
+
+int64_t tk_dtmf_stage1(const int16_t *frames, int64_t rows, int64_t stride, int64_t nw, int64_t win, int64_t decim,
+                       const float *basis, float thr, float frac, float min_energy, int8_t *out, int16_t *tail,
+                       int64_t hop)
+{
+    int64_t n1 = win / decim, hits = 0, total = rows * nw, i = 0;
+    if (n1 > DTMF_MAX_N1 || n1 < 1 || hop < 0 || hop > nw * win)
+        return -1;
+    for (int64_t r = 0; r < rows; r++)          /* each row's last hop samples, for the next call's stage 2 */
+        memcpy(tail + r * hop, frames + r * stride + nw * win - hop, (size_t)hop * sizeof(int16_t));
+#ifdef DTMF_AVX2
+    __builtin_cpu_init();
+    if (decim == 2 && n1 == 40 && __builtin_cpu_supports("avx2")) {
+        int64_t r = 0, w0 = 0;                 /* (row, window) of window i, stepped without divisions */
+        for (; i + 4 <= total; i += 4) {
+            const int16_t *x[4];
+            int8_t *o[4];
+            for (int w = 0; w < 4; w++) {
+                x[w] = frames + r * stride + w0 * win;
+                o[w] = out + i + w;
+                if (++w0 == nw) {
+                    w0 = 0;
+                    r++;
+                }
+            }
+            dtmf_quad_avx2(x, basis, thr, frac, min_energy, o);
+            for (int w = 0; w < 4; w++)
+                hits += o[w][0] >= 0;
+        }
+    }
+#endif
+    for (; i < total; i++) {
+        int d = dtmf_window(frames + (i / nw) * stride + (i % nw) * win, n1, decim, basis, thr, frac, min_energy);
+        out[i] = (int8_t)d;
+        hits += d >= 0;
+    }
+    return hits;
 }

@@ -11,6 +11,7 @@ from peers.spandsp_dtmf import spandsp_detect
 from trunkline.dsp.constants import RATE
 from trunkline.dsp.dtmf import COL_FREQS, DIGITS, ROW_FREQS, DTMFDetector
 from trunkline.dsp.level import dbm0_to_amplitude, dbm0_to_power
+from trunkline.media.tick_kernel import dtmf_stage1
 
 
 def silence(ms):
@@ -22,17 +23,21 @@ def pcm(x):
 
 
 def ours(signals, block=160):
-    """Digits our detector reports for each signal, all signals run as channels of one detector."""
+    """Digits our detector reports for each signal, all signals run as channels of one detector; the media
+    engine's detector (stage 1 in its C tick kernel) must report exactly the same."""
     n = -(-max(len(s) for s in signals) // block) * block
     a = np.zeros((len(signals), n), np.int16)
     for i, s in enumerate(signals):
         a[i, :len(s)] = s
-    det = DTMFDetector(len(signals))
-    out = [""] * len(signals)
-    for k in range(0, n, block):
-        for ch, d in det.process(a[:, k:k + block]):
-            out[ch] += d
-    return out
+    outs = []
+    for det in (DTMFDetector(len(signals)), DTMFDetector(len(signals), stage1=dtmf_stage1)):
+        out = [""] * len(signals)
+        for k in range(0, n, block):
+            for ch, d in det.process(a[:, k:k + block]):
+                out[ch] += d
+        outs.append(out)
+    assert outs[1] == outs[0], "stage 1 in C and in numpy disagree"
+    return outs[0]
 
 
 def theirs(signals):
@@ -206,9 +211,10 @@ def test_any_block_size_gives_same_digits():
     x = bursts("7", 4, on=45, off=45)
     x = np.concatenate([pcm(np.concatenate([tone_pair(d, 60, rng=rng), silence(60)])) for d in DIGITS] + [x])
     for block in (1, 33, 80, 160, 320, 1000, len(x)):
-        det = DTMFDetector(1)
-        got = "".join(d for k in range(0, len(x), block) for _, d in det.process(x[None, k:k + block]))
-        assert got == DIGITS + "7777", block
+        for stage1 in (None, dtmf_stage1):
+            det = DTMFDetector(1, stage1=stage1)
+            got = "".join(d for k in range(0, len(x), block) for _, d in det.process(x[None, k:k + block]))
+            assert got == DIGITS + "7777", (block, stage1)
 
 
 def test_reset_and_bad_input():
@@ -262,13 +268,15 @@ def test_internal_paths_agree(monkeypatch):
     for i, s in enumerate(sigs):
         a[i, :len(s)] = s
 
-    def events(whole, chunk):
+    def events(whole, chunk, stage1=None):
         monkeypatch.setattr(dtmf, "WHOLE_DECIDE", whole)
         monkeypatch.setattr(dtmf, "CHUNK_CHANNELS", chunk)
-        det = DTMFDetector(chans)
+        det = DTMFDetector(chans, stage1=stage1)
         return [e for k in range(0, n, 160) for e in det.process(np.ascontiguousarray(a[:, k:k + 160]))]
 
     base = events(4096, 2048)
+    assert events(4096, 2048, dtmf_stage1) == base
+    assert events(0, 2048, dtmf_stage1) == base
     assert events(0, 2048) == base
     assert events(0, 64) == base
     assert events(4096, 37) == base

@@ -115,6 +115,18 @@ def test_cas_bits_dchannel_frames_and_alarms(fresh):
     assert span.alarms == 1
 
 
+def test_334_e1_spans_all_signal(fresh):
+    """10,000 PRI channels need 334 E1 spans: the last span's D-channel and alarms work like the first's."""
+    card, board = fresh("e1=334")
+    assert len(board.spans) == 334 and board.channels == 334 * 31
+    last = board.spans[-1]
+    assert last.send_frame(b"\x00\x01\x7f") and card.far_recv_frame(last.dchannel) == b"\x00\x01\x7f"
+    card.far_send_frame(last.dchannel, b"\x02\x01\x01\x01")
+    card.far_set_alarm(333, 1)
+    assert [e.type for e in board.events()] == ["dframe", "alarm"]
+    assert last.recv_frame() == b"\x02\x01\x01\x01" and last.alarms == 1 and board.spans[0].alarms == 0
+
+
 def test_bad_requests_are_clear_errors(fresh):
     card, board = fresh("fxo=1")
     with pytest.raises(ValueError):

@@ -38,7 +38,7 @@ int main(void)
     EXPECT(tlsim_config(s, 4, TLSIM_BCHAN, TLSIM_ULAW, 1) == 0);
     EXPECT(tlsim_config(s, -1, TLSIM_FXO, TLSIM_ALAW, 0) < 0 && tlsim_config(s, N, TLSIM_FXO, TLSIM_ALAW, 0) < 0);
     EXPECT(tlsim_config(s, 5, 9, TLSIM_ALAW, 0) < 0 && tlsim_config(s, 5, TLSIM_BCHAN, 7, 0) < 0);
-    EXPECT(tlsim_config(s, 5, TLSIM_BCHAN, TLSIM_ALAW, 256) < 0);
+    EXPECT(tlsim_config(s, 5, TLSIM_BCHAN, TLSIM_ALAW, 4096) < 0);   /* span indices 0..4095 (10,000+ channels) */
 
     /* nothing captured or queued yet: empty reads */
     EXPECT(tlsim_far_capture_take(s, 0, heard, 100) == 0);
@@ -110,7 +110,9 @@ int main(void)
     EXPECT(tlsim_card_set_cas(s, 3, 0x1) == 0 && tlsim_far_get_cas(s, 3) == 0x1);
     EXPECT(tlsim_far_set_cas(s, 3, 0xD) == 0 && tlsim_card_get_cas(s, 3) == 0xD);
     EXPECT(tlsim_far_set_alarm(s, 1, TLSIM_ALARM_RED) == 0 && tlsim_card_alarms(s, 1) == TLSIM_ALARM_RED);
-    EXPECT(tlsim_far_set_alarm(s, 256, 1) < 0 && tlsim_card_alarms(s, -1) < 0);
+    EXPECT(tlsim_far_set_alarm(s, 4096, 1) < 0 && tlsim_card_alarms(s, -1) < 0 && tlsim_card_alarms(s, 4096) < 0);
+    EXPECT(tlsim_far_set_alarm(s, 4095, TLSIM_ALARM_RED) == 0 && tlsim_card_alarms(s, 4095) == TLSIM_ALARM_RED);
+    EXPECT(tlsim_far_set_alarm(s, 4095, 0) == 0 && tlsim_card_alarms(s, 4095) == 0);
     EXPECT(tlsim_far_connect(s, 3, 4) == 0 && tlsim_far_connect(s, 3, N) < 0);
     memset(rowbuf, 0x55, sizeof rowbuf);
     tlsim_card_write_rows(s, rows, 3, rowbuf);
