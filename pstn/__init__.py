@@ -5,8 +5,8 @@ its far end, a board and an engine together for the server, the simulations, ben
     rig = SimRig.for_trunk("pri", channels=30)
     phone = rig.sim.call("95588", from_="13800138000")
 """
-from trunkline.pstn.rig import SimRig, board_url_for, unique_name
+from trunkline.pstn.rig import SimRig, board_url_for, drive, unique_name
 from trunkline.pstn.switch import Phone, SimError, Station, Switch, TrunkCall, render_dtmf
 
-__all__ = ["SimRig", "board_url_for", "unique_name", "Switch", "Phone", "TrunkCall", "Station", "SimError",
+__all__ = ["SimRig", "board_url_for", "drive", "unique_name", "Switch", "Phone", "TrunkCall", "Station", "SimError",
            "render_dtmf"]

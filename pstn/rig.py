@@ -13,7 +13,7 @@ import itertools
 import math
 import os
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from trunkline.drivers.board import open_board
 from trunkline.drivers.sip.config import SipSettings
@@ -23,8 +23,10 @@ from trunkline.hw_sim.card import parse_sim_url
 from trunkline.hw_sim.dahdi_emu import EmulatedDahdi
 from trunkline.media import Engine, PromptLibrary
 from trunkline.pstn.sip_far import SipFarEnd
-from trunkline.pstn.switch import Switch
+from trunkline.pstn.switch import SimError, Switch
 from trunkline.pstn.trunks import attach_trunk_far_end
+
+T = TypeVar("T")
 
 #: trunk types whose far end speaks on E1 spans (analog lines need none)
 E1_TRUNKS = ("pri", "r2", "ss7")
@@ -44,6 +46,27 @@ def board_url_for(trunk: str, channels: int, name: str) -> str:
 def unique_name(prefix: str = "rig") -> str:
     """A card name no other rig in this process uses."""
     return f"{prefix}{os.getpid()}_{next(_serial)}"
+
+
+async def drive(engine: Engine, work: Awaitable[T], until: float | None = None) -> T:
+    """Run the engine until `work` finishes and return its result; stop the engine after it.
+
+    If the engine stops first (a tick raised, or media time reached `until` s), `work` can never finish in
+    virtual time: it is cancelled, and the engine's exception or a SimError is raised, instead of waiting forever."""
+    ticking = asyncio.ensure_future(engine.run(until=until))
+    job = asyncio.ensure_future(work)
+    try:
+        await asyncio.wait({ticking, job}, return_when=asyncio.FIRST_COMPLETED)
+        if not job.done():
+            job.cancel()
+            await asyncio.gather(job, return_exceptions=True)
+            ticking.result()                   # the tick's exception, if one stopped the engine
+            raise SimError(f"the engine stopped at {engine.now:.2f} s of media time before the work finished")
+        return job.result()
+    finally:
+        engine.stop()
+        job.cancel()                           # a no-op once it is done
+        await ticking
 
 
 class SimRig:
@@ -104,15 +127,8 @@ class SimRig:
 
     def run(self, scenario: Callable[[], Awaitable[Any]], limit: float = 600.0) -> Any:
         """Run the engine in virtual time until scenario() finishes (or `limit` media seconds); its result."""
-        async def main() -> Any:
-            task = asyncio.ensure_future(self.engine.run(until=limit))
-            try:
-                return await scenario()
-            finally:
-                self.engine.stop()
-                await task
         try:
-            return asyncio.run(main())
+            return asyncio.run(drive(self.engine, scenario(), until=limit))
         finally:
             self.close()
 

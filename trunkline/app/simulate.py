@@ -18,7 +18,7 @@ import numpy as np
 from trunkline.app.blas_threads import use_one_blas_thread
 from trunkline.ivr.demo import ensure_demo_prompts, hotline
 from trunkline.media import PromptLibrary
-from trunkline.pstn import SimError, SimRig, board_url_for
+from trunkline.pstn import SimError, SimRig, board_url_for, drive
 
 HOLD_SECONDS = 26.0      # mean channel holding time of one demo call, ring and guard time included
 
@@ -123,14 +123,10 @@ async def run_simulation(calls, channels, trunk="analog", virtual=True, seed=1, 
             await asyncio.gather(*list(pending))
         await sim.sleep(1.0)          # the last clearing reaches the engine
         outcome["stuck"] = len(engine.calls)
-        engine.stop()
 
-    runner = asyncio.ensure_future(engine.run())
     try:
-        await launcher()
+        await drive(engine, launcher())      # a tick that raises ends the run with its error, never a hang
     finally:
-        engine.stop()
-        await runner
         rig.close()
         shutil.rmtree(rec_dir, ignore_errors=True)   # nothing left behind in /tmp
     return outcome
