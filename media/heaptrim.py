@@ -39,6 +39,11 @@ def _libc_malloc_trim() -> Callable[[int], int] | None:
 _MALLOC_TRIM = _libc_malloc_trim()
 
 
+def trim_heap() -> bool:
+    """Give every whole free page of malloc's arenas back to the system now; False without glibc."""
+    return _MALLOC_TRIM is not None and bool(_MALLOC_TRIM(0))
+
+
 @dataclass(frozen=True)
 class HeapTrimStats:
     """A snapshot of the heap trimmer."""
