@@ -224,6 +224,21 @@ static void encode_1d(bw_t *w, const int32_t *a, int na, int width)
     }
 }
 
+/* b1 of T.4 4.2.1.3: the first changing element of the reference line b right of a0 whose colour is the
+   opposite of a0's; moves the index *bi along b (whose list ends in two `width` sentinels), width if none */
+static inline int find_b1(const int32_t *b, int *bi, int a0, int colour, int width)
+{
+    int i = *bi;
+    while (i > 0 && b[i - 1] > a0)
+        i--;
+    while (b[i] <= a0 && b[i] < width)
+        i++;
+    if ((i & 1) != colour && b[i] < width)
+        i++;
+    *bi = i;
+    return (i & 1) == colour ? b[i] : width;
+}
+
 /* a: this line's changes (na, room for 2 sentinels); b: the reference line's (nb, room for 2 sentinels) */
 static void encode_2d(bw_t *w, int32_t *a, int na, int32_t *b, int nb, int width)
 {
@@ -234,13 +249,7 @@ static void encode_2d(bw_t *w, int32_t *a, int na, int32_t *b, int nb, int width
         while (a[ai] <= a0 && a[ai] < width)
             ai++;
         int a1 = a[ai];
-        while (bi > 0 && b[bi - 1] > a0)
-            bi--;
-        while (b[bi] <= a0 && b[bi] < width)
-            bi++;
-        if ((bi & 1) != colour && b[bi] < width)
-            bi++;
-        int b1 = (bi & 1) == colour ? b[bi] : width;
+        int b1 = find_b1(b, &bi, a0, colour, width);
         int b2 = (bi + 1 < nb + 2 && b1 < width) ? b[bi + 1] : width;
         if (b2 < a1) {
             put_code(w, mode_code[M_P]);
@@ -397,13 +406,7 @@ static int dec_2d(t4d_state_t *s, const uint8_t *bits, int64_t end, int64_t *pos
         if (mode < 0)
             return fail(s, T4E_MODE_CODE, *pos, 0);
         *pos += mode_len[v];
-        while (bi > 0 && b[bi - 1] > a0)
-            bi--;
-        while (b[bi] <= a0 && b[bi] < width)
-            bi++;
-        if ((bi & 1) != colour && b[bi] < width)
-            bi++;
-        int b1 = (bi & 1) == colour ? b[bi] : width;
+        int b1 = find_b1(b, &bi, a0, colour, width);
         int b2 = b1 < width ? b[bi + 1] : width;
         if (mode == M_P) {
             if (b2 >= width && b1 >= width)
