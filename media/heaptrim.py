@@ -8,7 +8,9 @@ free page of every arena to the kernel (madvise), so the resident set follows wh
 A trim walks the free chunks, so its cost grows with the heap (about 0.03 ms on a 40 MB engine heap after
 a trim, milliseconds after a burst of frees). It runs on the engine loop right after a tick, never inside one:
 - at most once every `interval_s` of board time (media time; the same in real and virtual time);
-- in real time only when the tick just finished left room for it: the last tick's processing time plus
+- in real time only when `realtime_trims` is set (off by default: a trim's cost grows with the heap and is not
+  bounded; on a large fragmented heap one took 0.39 s in a test process, a stall that made overload control refuse
+  a call), and then only when the tick just finished left room for it: the last tick's processing time plus
   the expected trim time (the last trim's) stays under `slack_share` of the block time; otherwise it waits
   for a tick that does. Each tick put off shrinks the expectation by 10 %, so one slow trim (after a burst
   of frees) never stops trimming for good: within about a second a later tick trims again.
@@ -57,12 +59,13 @@ class HeapTrimStats:
 class HeapTrim:
     """Calls malloc_trim(0) between ticks at most every `interval_s` of board time, when the tick has slack."""
 
-    __slots__ = ("interval_s", "slack_share", "block_s", "trims", "skipped", "worst_s", "busy_s", "_last",
-                 "_expect_s", "_trim")
+    __slots__ = ("interval_s", "slack_share", "block_s", "realtime_trims", "trims", "skipped", "worst_s", "busy_s",
+                 "_last", "_expect_s", "_trim")
 
     def __init__(self, block_s: float, interval_s: float = 5.0, slack_share: float = 0.5,
-                 trim: Callable[[int], int] | None = _MALLOC_TRIM) -> None:
+                 trim: Callable[[int], int] | None = _MALLOC_TRIM, realtime_trims: bool = False) -> None:
         self.block_s = block_s
+        self.realtime_trims = realtime_trims
         self.interval_s = interval_s
         self.slack_share = slack_share
         self.trims = 0
@@ -81,6 +84,8 @@ class HeapTrim:
     def after_tick(self, now_s: float, last_tick_s: float, realtime: bool) -> bool:
         """Trim now if one is due at board time `now_s` (s) and the last tick (s) left room; True if it did."""
         if now_s - self._last < self.interval_s or self._trim is None or self.interval_s <= 0:
+            return False
+        if realtime and not self.realtime_trims:
             return False
         if realtime and last_tick_s + self._expect_s >= self.slack_share * self.block_s:
             self.skipped += 1

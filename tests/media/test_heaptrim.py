@@ -32,7 +32,7 @@ def test_trims_at_most_once_per_interval_of_board_time():
 
 def test_in_real_time_a_tick_without_slack_puts_it_off_and_a_slow_trim_never_stops_trimming():
     fake = FakeTrim()
-    ht = HeapTrim(0.02, interval_s=1.0, slack_share=0.5, trim=fake)
+    ht = HeapTrim(0.02, interval_s=1.0, slack_share=0.5, trim=fake, realtime_trims=True)
     assert not ht.after_tick(1.0, 0.015, realtime=True)       # 15 ms of a 20 ms block: no room (limit 10 ms)
     assert ht.skipped == 1 and fake.calls == 0
     assert ht.after_tick(1.02, 0.002, realtime=True)          # the next tick with room trims
