@@ -77,11 +77,14 @@ async def _caller(sim, rng, index, trunk, seen, outcome):
 
 
 async def run_simulation(calls, channels, trunk="analog", virtual=True, seed=1, progress=True, prompts_dir=None,
-                         board="sim", monitor: Callable[[int, object], object] | None = None):
+                         board="sim", monitor: Callable[[int, object], object] | None = None, quiet_every: int = 0):
     """Run the simulation (board "sim", or "dahdi": the card behind an emulated /dev/dahdi); returns dict
     calls/answered/completed/failed, and stuck (calls still on the engine once every caller is done).
-    monitor(calls_done, engine) runs after each call (soak measurements). The recordings the demo hotline
-    makes go to a temporary directory removed at the end."""
+    monitor(calls_done, engine) runs after each call, or with quiet_every=N only at quiet points: after every
+    N calls no new caller comes until every caller so far is done and the clearing has reached the engine, so
+    what the process holds then is what the calls left behind, not the working set of the calls still up (soak
+    measurements; `stuck_max` is the most calls found on the engine at a quiet point). The recordings the demo
+    hotline makes go to a temporary directory removed at the end."""
     use_one_blas_thread()
     prompts_dir = prompts_dir or os.path.join(tempfile.gettempdir(), "trunkline-prompts")
     ensure_demo_prompts(prompts_dir)
@@ -108,20 +111,29 @@ async def run_simulation(calls, channels, trunk="analog", virtual=True, seed=1, 
     def done(task):
         pending.discard(task)
         bar.step()
-        if monitor is not None:
+        if monitor is not None and not quiet_every:
             monitor(bar.done, engine)
 
-    pending = set()                   # only the callers still running are kept
+    pending: set[asyncio.Future[None]] = set()   # only the callers still running are kept
+
+    async def settle():
+        while pending:
+            await asyncio.gather(*list(pending))
+        await sim.sleep(1.0)          # the last clearing reaches the engine
 
     async def launcher():
+        outcome["stuck_max"] = 0
         for i in range(calls):
             task = asyncio.ensure_future(_caller(sim, rng, i, trunk, seen, outcome))
             pending.add(task)
             task.add_done_callback(done)
+            if quiet_every and (i + 1) % quiet_every == 0:
+                await settle()
+                outcome["stuck_max"] = max(outcome["stuck_max"], len(engine.calls))
+                if monitor is not None:
+                    monitor(bar.done, engine)
             await sim.sleep(rng.expovariate(rate))
-        while pending:
-            await asyncio.gather(*list(pending))
-        await sim.sleep(1.0)          # the last clearing reaches the engine
+        await settle()
         outcome["stuck"] = len(engine.calls)
 
     try:
