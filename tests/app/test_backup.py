@@ -41,6 +41,21 @@ def _files(root):
     return out
 
 
+def _cdrs_stored(path, deadline):
+    """True once the server's database holds a CDR (its writer commits in batches after the call ends)."""
+    while time.monotonic() < deadline:
+        db = sqlite3.connect(path)
+        try:
+            if db.execute("select count(*) from cdrs").fetchone()[0]:
+                return True
+        except sqlite3.OperationalError:      # locked by the server's writer: look again
+            pass
+        finally:
+            db.close()
+        time.sleep(0.1)
+    return False
+
+
 def _restore(monkeypatch, capsys, var, *args):
     """`trunkline admin restore ARGS` in-process with TRUNKLINE_VAR_DIR=var; (exit code, stdout, stderr)."""
     monkeypatch.setenv("TRUNKLINE_VAR_DIR", str(var))
@@ -67,6 +82,7 @@ def test_backup_running_server_and_restore_onto_empty_dir(tmp_path, monkeypatch,
             log.append(line)
             completed += "call completed" in line
         assert completed >= 1, "".join(log[-30:])
+        assert _cdrs_stored(src_var / "trunkline.db", deadline + 30)   # the CDR writer batches: wait until durable
         monkeypatch.setenv("TRUNKLINE_VAR_DIR", str(src_var))
         assert main(["admin", "backup", str(archive), "--config", str(cfg)]) == 0   # server still running
         assert proc.poll() is None
