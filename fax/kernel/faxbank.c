@@ -4,6 +4,9 @@
 #include <string.h>
 #include "faxbank.h"
 #include "fbmath.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 static const int NEXT_STATE[8][4] = {{0, 2, 3, 1}, {4, 7, 5, 6}, {1, 3, 2, 0}, {7, 4, 6, 5},
                                      {2, 0, 1, 3}, {6, 5, 7, 4}, {3, 1, 0, 2}, {5, 6, 4, 7}};
@@ -11,13 +14,6 @@ static const int NEXT_STATE[8][4] = {{0, 2, 3, 1}, {4, 7, 5, 6}, {1, 3, 2, 0}, {
 #define SEG_ONES 48
 #define TRAILER_ONES 32
 #define TRAILER_SILENCE 48
-
-static int next_bit(fb_tx_t *t)
-{
-    if (t->bitpos < t->nbits)
-        return t->bits[t->bitpos++] & 1;
-    return 1;   /* underrun: mark idle */
-}
 
 /* The next V.17 symbol (training, ones, data, trailer, silence); mirrors V17Tx._next_symbol. */
 static void v17_symbol(fb_tx_t *t, double *re, double *im)
@@ -46,11 +42,25 @@ static void v17_symbol(fb_tx_t *t, double *re, double *im)
                     t->trailer_left--;
                 }
             }
-            for (i = 0; i < t->bps; i++) {
-                int b = data ? next_bit(t) : 1;
-                int o = (b ^ (int) (t->scr >> 17) ^ (int) (t->scr >> 22)) & 1;
-                t->scr = ((t->scr << 1) | (uint32_t) o) & 0x7FFFFF;
-                q |= o << i;
+            {   /* the scrambler over the symbol's bits: with at most 17 bits per symbol every output takes
+                   its taps from the register as it was (bits 17 - i and 22 - i), so no bit waits for another */
+                uint32_t reg = t->scr, in = 0, fresh = 0;
+                int bps = t->bps;
+                if (!data) {
+                    in = (1u << bps) - 1;
+                } else {
+                    const uint8_t *bp = t->bits;
+                    int64_t pos = t->bitpos, nb = t->nbits;
+                    for (i = 0; i < bps; i++, pos++)
+                        in |= (uint32_t) (pos < nb ? bp[pos] & 1 : 1) << i;
+                    t->bitpos = pos < nb ? pos : nb;
+                }
+                for (i = 0; i < bps; i++) {
+                    uint32_t o = ((in >> i) ^ (reg >> (17 - i)) ^ (reg >> (22 - i))) & 1;
+                    q |= (int) o << i;
+                    fresh |= o << (bps - 1 - i);
+                }
+                t->scr = ((reg << bps) | fresh) & 0x7FFFFF;
             }
             t->diff = (t->diff + (q & 3)) & 3;
             t->conv = NEXT_STATE[t->conv][t->diff];
@@ -65,14 +75,54 @@ static void v17_symbol(fb_tx_t *t, double *re, double *im)
     }
 }
 
+/* one output sample: the real dot product of a coefficient row with the symbol history (2 * FB_TXNT
+   numbers), in four independent partial sums (one vector of four lanes) */
+typedef double fb_v4d __attribute__((vector_size(32), aligned(8)));
+
+static inline double tx_dot(const double *restrict c, const double *restrict x)
+{
+    fb_v4d acc = {0.0, 0.0, 0.0, 0.0};
+    int i;
+    for (i = 0; i < 2 * FB_TXNT; i += 4)
+        acc += *(const fb_v4d *) (c + i) * *(const fb_v4d *) (x + i);
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+#define TX_PASS 256   /* samples per pass: the symbols they need fit the history buffer */
+
+/* n samples rounded to the nearest integer (ties to even) and saturated to int16 */
+static void to_int16(const double *v, int16_t *o, int n)
+{
+    int j = 0;
+#ifdef __SSE2__
+    /* cvtpd2dq rounds in the current mode (to nearest, ties to even), packssdw saturates; the clamp first
+       keeps values beyond the int32 range right */
+    const __m128d lo = _mm_set1_pd(-32768.0), hi = _mm_set1_pd(32767.0);
+    for (; j + 8 <= n; j += 8) {
+        __m128i a = _mm_cvtpd_epi32(_mm_min_pd(_mm_max_pd(_mm_loadu_pd(v + j), lo), hi));
+        __m128i b = _mm_cvtpd_epi32(_mm_min_pd(_mm_max_pd(_mm_loadu_pd(v + j + 2), lo), hi));
+        __m128i c = _mm_cvtpd_epi32(_mm_min_pd(_mm_max_pd(_mm_loadu_pd(v + j + 4), lo), hi));
+        __m128i d = _mm_cvtpd_epi32(_mm_min_pd(_mm_max_pd(_mm_loadu_pd(v + j + 6), lo), hi));
+        __m128i ab = _mm_unpacklo_epi64(a, b), cd = _mm_unpacklo_epi64(c, d);
+        _mm_storeu_si128((__m128i *) (o + j), _mm_packs_epi32(ab, cd));
+    }
+#endif
+    for (; j < n; j++) {
+        double x = rne(v[j]);
+        o[j] = (int16_t) (x > 32767.0 ? 32767 : (x < -32768.0 ? -32768 : x));
+    }
+}
+
+FB_SIMD_CLONES
 void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
 {
-    int s, j, i;
+    int s, j;
     for (s = 0; s < k; s++) {
         fb_tx_t *t = tx[s];
         int16_t *o = out + (int64_t) s * n;
-        int nt = t->ntaps, up = t->up, sps_up = t->sps_up, ph, li;
+        int up = t->up, sps_up = t->sps_up, ph, q, done_n = 0;
         int64_t m = t->m, k0;
+        double v[TX_PASS];
         if (t->done || n <= 0) {   /* trailer out: silence */
             if (n > 0)
                 memset(o, 0, sizeof(int16_t) * (size_t) n);
@@ -81,37 +131,37 @@ void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
         }
         k0 = m * up / sps_up;
         ph = (int) (m * up % sps_up);
-        li = (int) (m % t->lo_period);
-        for (j = 0; j < n; j++, m++) {
-            double yre = 0.0, yim = 0.0, v;
-            const double *p = t->poly + ph * FB_MAXTAPS;
-            int lim = k0 + 1 < nt ? (int) k0 + 1 : nt;
-            while (t->nsym <= k0) {
+        q = (int) (m % t->ctab_period);
+        while (done_n < n) {
+            int c = n - done_n > TX_PASS ? TX_PASS : n - done_n;
+            int64_t klast = (m + c - 1) * up / sps_up;
+            if (klast + 1 - t->sbase > FB_TXBUF) {   /* keep the last FB_TXNT symbols, at the front */
+                int64_t nb = t->nsym - FB_TXNT;
+                memmove(t->sym, t->sym + 2 * (nb - t->sbase), sizeof(double) * 2 * FB_TXNT);
+                t->sbase = nb;
+            }
+            while (t->nsym <= klast) {
                 double re, im;
                 v17_symbol(t, &re, &im);
-                t->hre[t->nsym & (FB_MAXTAPS - 1)] = re;
-                t->him[t->nsym & (FB_MAXTAPS - 1)] = im;
+                t->sym[2 * (t->nsym - t->sbase)] = re;
+                t->sym[2 * (t->nsym - t->sbase) + 1] = im;
                 t->nsym++;
             }
-            if (t->last_symbol >= 0 && m >= t->end_sample) {
-                o[j] = 0;
-            } else {
-                for (i = 0; i < lim; i++) {
-                    int idx = (int) ((k0 - i) & (FB_MAXTAPS - 1));
-                    yre += t->hre[idx] * p[i];
-                    yim += t->him[idx] * p[i];
+            for (j = 0; j < c; j++, m++) {
+                if (t->last_symbol >= 0 && m >= t->end_sample)
+                    v[j] = 0.0;
+                else
+                    v[j] = tx_dot(t->ctab + q * 2 * FB_TXNT, t->sym + 2 * (k0 - (FB_TXNT - 1) - t->sbase));
+                ph += up;
+                while (ph >= sps_up) {
+                    ph -= sps_up;
+                    k0++;
                 }
-                v = (yre * t->lo_re[li] - yim * t->lo_im[li]) * t->gain;
-                v = rne(v);
-                o[j] = (int16_t) (v > 32767.0 ? 32767 : (v < -32768.0 ? -32768 : v));
+                if (++q == t->ctab_period)
+                    q = 0;
             }
-            ph += up;
-            while (ph >= sps_up) {
-                ph -= sps_up;
-                k0++;
-            }
-            if (++li == t->lo_period)
-                li = 0;
+            to_int16(v, o + done_n, c);
+            done_n += c;
         }
         t->m = m;
         if (t->last_symbol >= 0 && t->m >= t->end_sample) {
