@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 
-from .t4 import WIDTHS, T4Decoder, T4Encoder, T4Error, bytes_to_bits_lsb, bytes_to_bits_msb
+from .t4 import WIDTHS, T4Decoder, T4Encoder, T4Error, bytes_to_bits_lsb, bytes_to_bits_msb, reverse_bits
 from .t4_limits import MAX_PAGE_ROWS, MAX_PAGES
 
 __all__ = ["FaxPage", "read_tiff", "read_tiff_own", "write_tiff", "TiffError", "RES_STANDARD", "RES_FINE"]
@@ -33,6 +33,9 @@ class FaxPage:
     image: np.ndarray
     x_dpi: float = 204.0
     y_dpi: float = 196.0
+    #: the page as T.6 (MMR) data that decodes to `image` (MSB first, TIFF FillOrder 1, ending in EOFB), when
+    #: it came that way (a clean ECM page): write_tiff stores it as it is instead of coding the image again
+    t6: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def fine(self) -> bool:
@@ -71,7 +74,8 @@ def read_tiff(path: str) -> list[FaxPage]:
                     unit = im.tag_v2.get(296, 2)
                     if unit == 3:  # centimetre
                         xr, yr = xr * 2.54, yr * 2.54
-                pages.append(FaxPage((~white).astype(np.uint8), xr, yr))
+                img = (~white).astype(np.uint8)
+                pages.append(FaxPage(img, xr, yr, t6=_stored_t6(path, im.tag_v2, img)))
                 i += 1
     except TiffError:
         raise
@@ -96,6 +100,9 @@ def write_tiff(path: str, pages: list[FaxPage], compression: str = "g4", k: int 
         img = np.asarray(p.image, dtype=np.uint8)
         if img.ndim != 2 or img.shape[0] == 0:
             raise ValueError("page image must be (rows, width) with at least one row")
+        if coding == "mmr" and p.t6 is not None:
+            strips.append(p.t6)
+            continue
         enc = T4Encoder(img.shape[1], coding, k=k, rtc=False, byte_align_eol=coding != "mmr")
         strips.append(enc.page_bytes(img, lsb=False))   # G3: no RTC (rtc=False); G4: EOFB
     # layout: header, then per page: strip data, then IFD
@@ -151,6 +158,29 @@ def write_tiff(path: str, pages: list[FaxPage], compression: str = "g4", k: int 
     with open(tmp, "wb") as f:
         f.write(out)
     os.replace(tmp, path)
+
+
+def _stored_t6(path: str, tags: Any, img: np.ndarray) -> bytes | None:
+    """A page's T.6 data as stored (MSB first), when it is one strip of min-is-white T.6 that our decoder reads
+    back to exactly `img` (so it can be sent as it is); else None."""
+    if tags.get(259, 1) != 4 or tags.get(262, 0) != 0 or len(tags.get(273, ())) != 1 or int(tags.get(293, 0)) & 2:
+        return None
+    off, cnt = int(tags[273][0]), int(tags[279][0])
+    if not 0 <= off or not 0 < cnt <= os.path.getsize(path) - off:
+        return None
+    with open(path, "rb") as f:
+        f.seek(off)
+        raw = f.read(cnt)
+    if tags.get(266, 1) == 2:
+        raw = reverse_bits(raw)
+    dec = T4Decoder(img.shape[1], "mmr")
+    try:
+        rows = dec.feed(bytes_to_bits_msb(raw)) + dec.finish()
+    except T4Error:
+        return None
+    if not dec.page_ended or dec.bad_rows or len(rows) != len(img) or not np.array_equal(np.array(rows, np.uint8), img):
+        return None
+    return raw
 
 
 def _check_size(path: str, index: int, width: int, height: int) -> None:
