@@ -239,26 +239,16 @@ void fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events)
 
 /* ---------------------------------------------------------------- V.17 receiver, data mode */
 
-static int PRED_S[8][4], PRED_C[8][4], preds_ready;
-
-static void make_preds(void)
-{
-    int cnt[8] = {0}, s, y;
-    for (s = 0; s < 8; s++)
-        for (y = 0; y < 4; y++) {
-            int n = NEXT_STATE[s][y];
-            PRED_S[n][cnt[n]] = s;
-            PRED_C[n][cnt[n]] = (y << 1) | ((n >> 2) & 1);
-            cnt[n]++;
-        }
-    preds_ready = 1;
-}
+/* the trellis's predecessors: state n is reached from PRED_S[n][i] by subset PRED_C[n][i] (the inverse of
+   NEXT_STATE; constants, so that the add-compare-select below unrolls with fixed indices) */
+static const int PRED_S[8][4] = {{0, 2, 4, 6}, {0, 2, 4, 6}, {0, 2, 4, 6}, {0, 2, 4, 6},
+                                 {1, 3, 5, 7}, {1, 3, 5, 7}, {1, 3, 5, 7}, {1, 3, 5, 7}};
+static const int PRED_C[8][4] = {{0, 6, 2, 4}, {6, 0, 4, 2}, {2, 4, 0, 6}, {4, 2, 6, 0},
+                                 {1, 3, 7, 5}, {5, 7, 3, 1}, {7, 5, 1, 3}, {3, 1, 5, 7}};
 
 void fb_v17_reset(fb_v17rx_t *r)
 {
     int i;
-    if (!preds_ready)
-        make_preds();
     for (i = 0; i < 8; i++)
         r->metric[i] = i ? 1e3 : 0.0;
     r->nhist = 0;
