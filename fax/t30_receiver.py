@@ -324,9 +324,8 @@ class T30Receiver:
         if not rows:
             return False
         self._check_pages()
-        # a clean T.6 page (every row decoded, EOFB seen) is kept as received for the TIFF: no second coding
-        t6 = (reverse_bits(data) if settings["coding"] == "mmr" and dec.page_ended and not dec.bad_rows
-              else None)
+        # a clean page (every row decoded, RTC or EOFB seen) is kept as received for the TIFF: no second coding
+        coded = (settings["coding"], reverse_bits(data)) if dec.page_ended and not dec.bad_rows else None
         self.received.append(FaxPage(np.array(rows, np.uint8).reshape(-1, settings["width"]), 204.0,
-                                     196.0 if settings["fine"] else 98.0, t6=t6))
+                                     196.0 if settings["fine"] else 98.0, coded=coded))
         return True

@@ -26,7 +26,7 @@ class T30Sender:
         self.pages = pages
         self.page_fine = False
         self.ecm_frames_resent = 0
-        self._page_t6: bytes | None = None   # the current page's stored T.6 data, when it is sent as it is
+        self._page_coded: tuple[str, bytes] | None = None   # the current page's coded data as stored
 
     def _candidates(self, caps: DisCaps) -> list[Candidate]:
         out = []
@@ -75,7 +75,7 @@ class T30Sender:
                 link.out.bit_rate = rate
                 self.page_fine = fine
             img = self._page_image(self.pages[page_i], fine, width)
-            self._page_t6 = self.pages[page_i].t6 if img is self.pages[page_i].image else None
+            self._page_coded = self.pages[page_i].coded if img is self.pages[page_i].image else None
             last = page_i == len(self.pages) - 1
             post = "EOP" if last else "MPS"
             if ecm:
@@ -179,8 +179,8 @@ class T30Sender:
 
     def _send_page_ecm(self, img: NDArray[np.uint8], coding: str, post: str, page_i: int) -> Step[str]:
         link = self.link
-        if coding == "mmr" and self._page_t6 is not None:   # the page as stored: no second coding
-            data = reverse_bits(self._page_t6)
+        if coding == "mmr" and self._page_coded is not None and self._page_coded[0] == "mmr":   # as stored
+            data = reverse_bits(self._page_coded[1])
         else:
             data = T4Encoder(img.shape[1], coding, k=4 if self.page_fine else 2).page_bytes(img, lsb=True)
         fsize = 256

@@ -320,32 +320,39 @@ static int viterbi_push(fb_v17rx_t *r, double zre, double zim, uint8_t *out, int
         }
         bm[c] = bd;
         bpt[c] = bi;
-        if (c == 0 || bm[c] < best_all) {
-            best_all = bm[c];
-            near = bi;
+        {
+            int lt = c == 0 || bd < best_all;
+            best_all = lt ? bd : best_all;
+            near = lt ? bi : near;
         }
     }
-    for (n = 0; n < 8; n++) {
-        int s0 = PRED_S[n][0], c0 = PRED_C[n][0];
-        double a = r->metric[s0] + bm[c0];
-        for (i = 1; i < 4; i++) {
-            double t = r->metric[PRED_S[n][i]] + bm[PRED_C[n][i]];
-            if (t < a) {
-                a = t;
-                s0 = PRED_S[n][i];
-                c0 = PRED_C[n][i];
+    {   /* add-compare-select without branches (the comparisons are data dependent, so unpredictable): the
+           same choices as comparing in order and keeping the first of equals */
+        double met[8];
+        uint8_t *prev = r->prev[r->nhist];
+        int16_t *pt = r->pt[r->nhist];
+        for (n = 0; n < 8; n++)
+            met[n] = r->metric[n];
+        for (n = 0; n < 8; n++) {
+            int s0 = PRED_S[n][0], c0 = PRED_C[n][0];
+            double a = met[s0] + bm[c0];
+            for (i = 1; i < 4; i++) {
+                double t = met[PRED_S[n][i]] + bm[PRED_C[n][i]];
+                int lt = t < a;
+                a = lt ? t : a;
+                s0 = lt ? PRED_S[n][i] : s0;
+                c0 = lt ? PRED_C[n][i] : c0;
             }
+            nm[n] = a;
+            prev[n] = (uint8_t) s0;
+            pt[n] = (int16_t) bpt[c0];
         }
-        nm[n] = a;
-        r->prev[r->nhist][n] = (uint8_t) s0;
-        r->pt[r->nhist][n] = (int16_t) bpt[c0];
+        mn = nm[0];
+        for (n = 1; n < 8; n++)
+            mn = nm[n] < mn ? nm[n] : mn;
+        for (n = 0; n < 8; n++)
+            r->metric[n] = nm[n] - mn;
     }
-    mn = nm[0];
-    for (n = 1; n < 8; n++)
-        if (nm[n] < mn)
-            mn = nm[n];
-    for (n = 0; n < 8; n++)
-        r->metric[n] = nm[n] - mn;
     r->nhist++;
     if (r->nhist >= FB_VDEPTH + FB_VCHUNK)
         *nout += trace(r, FB_VCHUNK, out + *nout);
