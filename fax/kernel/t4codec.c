@@ -365,6 +365,14 @@ int64_t t4e_encode(t4e_state_t *s, int32_t *ref, int32_t *cur, const uint8_t *im
 static inline int peek13(const uint8_t *b, int64_t end, int64_t pos)
 {
     int v = 0;
+#if defined(__SSE2__) && LUT_W <= 16
+    if (pos >= 0 && pos + 16 <= end) {   /* sixteen bits at once: bit i of m set when b[pos + i] is nonzero */
+        __m128i z = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *) (b + pos)), _mm_setzero_si128());
+        uint32_t m = ~(uint32_t) _mm_movemask_epi8(z) & 0xFFFFu;
+        /* b[pos] first (most significant): m's 16 bits reversed, the top LUT_W kept */
+        return (int) ((((uint32_t) rev8(m & 0xFF) << 8) | rev8(m >> 8)) >> (16 - LUT_W));
+    }
+#endif
     for (int i = 0; i < LUT_W; i++) {
         int64_t p = pos + i;
         v = (v << 1) | (p < end && b[p] ? 1 : 0);
