@@ -567,11 +567,14 @@ static int feed_g3(dec_ctx_t *c, const uint8_t *buf, int64_t n, int final)
     t4d_state_t *s = c->s;
     int64_t consumed = 0, pos = s->scan, zeros = s->zeros;
     for (; pos < n; pos++) {
-        if (!buf[pos]) {
-            zeros++;
+        /* without a branch on each bit (coded data is as good as random): only an EOL (a one after at least
+           eleven zeros) leaves the loop's fast path */
+        int one = buf[pos] != 0;
+        if (!(one & (zeros >= 11))) {
+            zeros = one ? 0 : zeros + 1;
             continue;
         }
-        if (zeros >= 11) {
+        {
             if (*c->nrows >= c->cap) {   /* rows full: look at this EOL again in the next call */
                 s->bits_scanned += pos - s->scan;
                 s->scan = pos - consumed;
