@@ -655,6 +655,7 @@ static void data_hybrid(fb_rx17_t *r, const double *hre, const double *him, int 
 }
 
 /* run the symbol loop over samples up to absolute index limit (ModemRxBase._process) */
+FB_SIMD_CLONES
 static void process(fb_rx17_t *r, double limit, line_t *ln)
 {
     double hre[HS_MAX], him[HS_MAX], nrms[HS_MAX / 2];
