@@ -38,8 +38,20 @@ def _shared(raw: bytes) -> NDArray[np.float64]:
     return arr
 
 
+_BY_ID: dict[int, tuple[ComplexArray, NDArray[np.float64]]] = {}
+
+
 def _interleaved_shared(z: ComplexArray) -> NDArray[np.float64]:
-    """_interleaved(z), one copy per distinct table."""
+    """_interleaved(z), one copy per distinct table; a read-only table (the modems' cached constellations and
+    training) is looked up by identity, without copying and hashing it again."""
+    if not z.flags.writeable:
+        hit = _BY_ID.get(id(z))
+        if hit is not None and hit[0] is z:
+            return hit[1]
+        out = _shared(_interleaved(z).tobytes())
+        if len(_BY_ID) < 64:
+            _BY_ID[id(z)] = (z, out)   # holds z: its id is not reused
+        return out
     return _shared(_interleaved(z).tobytes())
 
 
@@ -59,6 +71,14 @@ def tx_table(poly: NDArray[np.float64], up: int, gain: float, carrier: float, pe
     return tab.reshape(period, 2 * TXNT)
 
 
+@functools.lru_cache(maxsize=32)
+def _tx_table_shared(poly: bytes, phases: int, taps: int, up: int, gain: float, carrier: float,
+                     period: int) -> NDArray[np.float64]:
+    """tx_table, one read-only copy per distinct shaping, gain and carrier (every transmitter of a bank shares it)."""
+    p = np.frombuffer(poly, dtype=np.float64).reshape(phases, taps)
+    return _shared(tx_table(p, up, gain, carrier, period).tobytes())
+
+
 class TxKernel:
     """The C state of one V.17 transmitter (training symbols, scrambler, trellis encoder, RRC, carrier)."""
 
@@ -76,7 +96,7 @@ class TxKernel:
         s: Any = ffi.new("fb_tx_t *")
         self.s = s
         s.ntaps, s.sps_up, s.up = taps, phases, up
-        self._ctab = _shared(tx_table(poly, up, gain, carrier, period).tobytes())
+        self._ctab = _tx_table_shared(poly.tobytes(), phases, taps, up, gain, carrier, period)
         s.ctab = ffi.from_buffer("double[]", self._ctab)
         s.ctab_period = period
         s.sbase = -TXNT
