@@ -474,23 +474,60 @@ static int put_flags(uint8_t *out, int m, int count)
     return m;
 }
 
-/* octets LSB first, bit stuffed, into out from m; ones carries the run of ones */
+/* stuffing an octet at a time: for a run of `ones` (0..4) before it and the octet, its bits as sent (LSB first,
+   stuffed zeros in, at most 10), their count and the run of ones after; SPREAD: eight bits as eight 0/1 octets */
+static uint16_t STUFF_PAT[5][256];
+static uint8_t STUFF_CNT[5][256], STUFF_ONES[5][256];
+static uint8_t SPREAD[256][8];
+static int stuff_ready;
+
+static void stuff_tables(void)
+{
+    int o, v, b, i;
+    for (v = 0; v < 256; v++) {
+        for (i = 0; i < 8; i++)
+            SPREAD[v][i] = (uint8_t) ((v >> i) & 1);
+        for (o = 0; o < 5; o++) {
+            int ones = o, cnt = 0;
+            uint16_t pat = 0;
+            for (b = 0; b < 8; b++) {
+                int bit = (v >> b) & 1;
+                pat |= (uint16_t) (bit << cnt++);
+                if (bit) {
+                    if (++ones == 5) {
+                        cnt++;   /* the stuffed zero */
+                        ones = 0;
+                    }
+                } else {
+                    ones = 0;
+                }
+            }
+            STUFF_PAT[o][v] = pat;
+            STUFF_CNT[o][v] = (uint8_t) cnt;
+            STUFF_ONES[o][v] = (uint8_t) ones;
+        }
+    }
+    stuff_ready = 1;
+}
+
+/* octets LSB first, bit stuffed, into out from m (0/1 octets); ones carries the run of ones. Each octet writes
+   eight (or sixteen) output octets at once: up to 7 past its last bit, which the caller's bound leaves room for
+   (fb_hdlc_encode_cap's 8 spare) and the next octet or flag overwrites */
 static int put_octets(uint8_t *out, int m, const uint8_t *d, int n, int *ones)
 {
-    int i, b;
-    for (i = 0; i < n; i++)
-        for (b = 0; b < 8; b++) {
-            uint8_t v = (d[i] >> b) & 1;
-            out[m++] = v;
-            if (v) {
-                if (++*ones == 5) {
-                    out[m++] = 0;
-                    *ones = 0;
-                }
-            } else {
-                *ones = 0;
-            }
-        }
+    int i, o = *ones;
+    if (!stuff_ready)
+        stuff_tables();
+    for (i = 0; i < n; i++) {
+        uint16_t pat = STUFF_PAT[o][d[i]];
+        int cnt = STUFF_CNT[o][d[i]];
+        memcpy(out + m, SPREAD[pat & 0xFF], 8);
+        if (cnt > 8)
+            memcpy(out + m + 8, SPREAD[pat >> 8], 8);
+        o = STUFF_ONES[o][d[i]];
+        m += cnt;
+    }
+    *ones = o;
     return m;
 }
 
