@@ -288,10 +288,24 @@ static void do_fail(fb_rx17_t *r, line_t *ln)
     ln->n = 0;
 }
 
-static void out_bit(fb_rx17_t *r, uint8_t b)
+/* the self-synchronising descrambler over n line bits (0/1) into out: each output is its line bit xor the line
+   bits 18 and 23 before it (the register holds the last 23), so no output waits for another */
+static void descramble(fb_rx17_t *r, const uint8_t *b, int n)
 {
-    if (r->nout < FB_RXOUT)
-        r->out[r->nout++] = b;
+    uint8_t ext[23 + LINE_MAX];
+    uint32_t reg = r->scr;
+    int k, m = FB_RXOUT - r->nout;
+    for (k = 0; k < 23; k++)   /* ext[k] = the line bit 23 - k before b[0] */
+        ext[k] = (uint8_t) ((reg >> (22 - k)) & 1);
+    memcpy(ext + 23, b, (size_t) n);
+    if (m > n)
+        m = n;
+    for (k = 0; k < m; k++)
+        r->out[r->nout + k] = (uint8_t) ((ext[k + 23] ^ ext[k + 5] ^ ext[k]) & 1);
+    r->nout += m;
+    for (k = 0, reg = 0; k < 23; k++)
+        reg = (reg << 1) | (ext[n + k] & 1u);
+    r->scr = reg;
 }
 
 /* descramble the gathered line bits and hand them on (the scrambled ones first, then data) */
@@ -301,15 +315,11 @@ static void drain(fb_rx17_t *r, line_t *ln)
     ln->n = 0;
     if (!n || r->state != DATA)
         return;
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n && !r->ones_ok; i++) {
         uint32_t reg = r->scr;
         uint8_t b = ln->b[i];
         uint8_t o = (uint8_t) ((b ^ (reg >> 17) ^ (reg >> 22)) & 1);
         r->scr = ((reg << 1) | b) & 0x7FFFFF;
-        if (r->ones_ok) {
-            out_bit(r, o);
-            continue;
-        }
         r->ones_n++;
         if (!o)
             r->ones_bad = 1;
@@ -323,6 +333,8 @@ static void drain(fb_rx17_t *r, line_t *ln)
             r->signal_lost = 0;
         }
     }
+    if (i < n && r->ones_ok)   /* data: the rest of the bits at once */
+        descramble(r, ln->b + i, n - i);
 }
 
 static void line_add(line_t *ln, const uint8_t *b, int n)
