@@ -1,8 +1,9 @@
 """TIFF Class F read/write.
 
 Writing uses our own T.4/T.6 encoder (C, fax/kernel/t4codec.c) for the strip data and a small TIFF container writer
-(one strip per page, FillOrder 1, inch resolution). Reading uses Pillow (libtiff) for the container
-and decompression and returns numpy bit images (1 = black).
+(one strip per page, FillOrder 1, inch resolution); a page that carries its coded data (FaxPage.coded: a clean
+received ECM page, a stored T.6 page) is written as it is. Reading uses Pillow (libtiff) for the container
+and decompression and returns numpy bit images (1 = black), each one-strip T.6 page with its data as stored.
 """
 from __future__ import annotations
 
