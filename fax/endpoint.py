@@ -31,7 +31,7 @@ class FaxEndpoint:
 
     def _store(self, pages: list[FaxPage]) -> None:
         assert self.receive_path is not None, "pages are stored only by a receiving endpoint"
-        write_tiff(self.receive_path, pages, "g4")
+        write_tiff(self.receive_path, pages, "g4", as_coded=True)
 
     def rx(self, samples: ArrayLike) -> None:
         """Audio heard from the line: int16 samples (any count)."""

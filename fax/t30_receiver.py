@@ -8,7 +8,7 @@ import logging
 import numpy as np
 
 from . import hdlc
-from .t4 import T4Decoder, T4PageTooLong, bytes_to_bits_lsb
+from .t4 import T4Decoder, T4PageTooLong, bytes_to_bits_lsb, reverse_bits
 from .t4_limits import MAX_PAGES, max_page_octets
 from .t30_frames import FCF, DcsSettings, fcf_of, find_frame, ident_in, parse_dcs, parse_dis
 from .t30_link import FOREVER, GAP, RATE, T1, T2, T4, Step, T30Failure, T30Link
@@ -324,6 +324,8 @@ class T30Receiver:
         if not rows:
             return False
         self._check_pages()
+        # a clean page (every row decoded, RTC or EOFB seen) is kept as received for the TIFF: no second coding
+        coded = (settings["coding"], reverse_bits(data)) if dec.page_ended and not dec.bad_rows else None
         self.received.append(FaxPage(np.array(rows, np.uint8).reshape(-1, settings["width"]), 204.0,
-                                     196.0 if settings["fine"] else 98.0))
+                                     196.0 if settings["fine"] else 98.0, coded=coded))
         return True

@@ -7,7 +7,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import hdlc
-from .t4 import T4Encoder
+from .t4 import T4Encoder, reverse_bits
 from .t30_frames import FALLBACK, FCF, DisCaps, build_dcs, find_frame, ident_fif
 from .t30_link import GAP, T4, T5, Step, T30Failure, T30Link
 from .tiff import FaxPage
@@ -26,6 +26,7 @@ class T30Sender:
         self.pages = pages
         self.page_fine = False
         self.ecm_frames_resent = 0
+        self._page_coded: tuple[str, bytes] | None = None   # the current page's coded data as stored
 
     def _candidates(self, caps: DisCaps) -> list[Candidate]:
         out = []
@@ -74,6 +75,7 @@ class T30Sender:
                 link.out.bit_rate = rate
                 self.page_fine = fine
             img = self._page_image(self.pages[page_i], fine, width)
+            self._page_coded = self.pages[page_i].coded if img is self.pages[page_i].image else None
             last = page_i == len(self.pages) - 1
             post = "EOP" if last else "MPS"
             if ecm:
@@ -177,7 +179,10 @@ class T30Sender:
 
     def _send_page_ecm(self, img: NDArray[np.uint8], coding: str, post: str, page_i: int) -> Step[str]:
         link = self.link
-        data = T4Encoder(img.shape[1], coding, k=4 if self.page_fine else 2).page_bytes(img, lsb=True)
+        if coding == "mmr" and self._page_coded is not None and self._page_coded[0] == "mmr":   # as stored
+            data = reverse_bits(self._page_coded[1])
+        else:
+            data = T4Encoder(img.shape[1], coding, k=4 if self.page_fine else 2).page_bytes(img, lsb=True)
         fsize = 256
         frames = [data[i:i + fsize] for i in range(0, len(data), fsize)]
         blocks = [frames[i:i + 256] for i in range(0, len(frames), 256)]

@@ -33,7 +33,7 @@ class T38Endpoint:
 
     def _store(self, pages: list[FaxPage]) -> None:
         assert self.receive_path is not None, "pages are stored only by a receiving endpoint"
-        write_tiff(self.receive_path, pages, "g4")
+        write_tiff(self.receive_path, pages, "g4", as_coded=True)
 
     def put_ifp(self, data: bytes) -> None:
         """One received IFP packet (octets, UDPTL framing removed)."""

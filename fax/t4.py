@@ -16,7 +16,8 @@ from ._t4codec import ffi, lib
 from .t4_limits import FILL_ZEROS_KEPT, MAX_PAGE_ROWS, max_line_bits
 
 __all__ = ["T4Encoder", "T4Decoder", "encode_page", "encode_page_bytes", "decode_page", "T4Error", "T4PageTooLong",
-           "EOL_BITS", "WIDTHS", "bits_to_bytes_msb", "bytes_to_bits_msb", "bits_to_bytes_lsb", "bytes_to_bits_lsb"]
+           "EOL_BITS", "WIDTHS", "bits_to_bytes_msb", "bytes_to_bits_msb", "bits_to_bytes_lsb", "bytes_to_bits_lsb",
+           "reverse_bits"]
 
 WIDTHS = (1728, 2048, 2432)
 MAX_WIDTH = 1 << 15  # pixels a line: far beyond any fax width, keeps the C scratch buffers small
@@ -292,6 +293,14 @@ def decode_page(bits: ArrayLike, width: int = 1728, coding: str = "mh") -> np.nd
     rows = dec.feed(bits)
     rows += dec.finish()
     return np.array(rows, dtype=np.uint8).reshape(-1, width)
+
+
+_REVERSED = np.array([int(f"{b:08b}"[::-1], 2) for b in range(256)], dtype=np.uint8)
+
+
+def reverse_bits(data: bytes) -> bytes:
+    """Octets with their bit order reversed (LSB-first line order <-> MSB-first TIFF FillOrder 1)."""
+    return _REVERSED[np.frombuffer(data, dtype=np.uint8)].tobytes()
 
 
 def bits_to_bytes_msb(bits: ArrayLike) -> bytes:

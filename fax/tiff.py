@@ -1,20 +1,21 @@
 """TIFF Class F read/write.
 
 Writing uses our own T.4/T.6 encoder (C, fax/kernel/t4codec.c) for the strip data and a small TIFF container writer
-(one strip per page, FillOrder 1, inch resolution). Reading uses Pillow (libtiff) for the container
-and decompression and returns numpy bit images (1 = black).
+(one strip per page, FillOrder 1, inch resolution); a page that carries its coded data (FaxPage.coded: a clean
+received ECM page, a stored T.6 page) is written as it is. Reading uses Pillow (libtiff) for the container
+and decompression and returns numpy bit images (1 = black), each one-strip T.6 page with its data as stored.
 """
 from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 
-from .t4 import WIDTHS, T4Decoder, T4Encoder, T4Error, bytes_to_bits_lsb, bytes_to_bits_msb
+from .t4 import WIDTHS, T4Decoder, T4Encoder, T4Error, bytes_to_bits_lsb, bytes_to_bits_msb, reverse_bits
 from .t4_limits import MAX_PAGE_ROWS, MAX_PAGES
 
 __all__ = ["FaxPage", "read_tiff", "read_tiff_own", "write_tiff", "TiffError", "RES_STANDARD", "RES_FINE"]
@@ -33,6 +34,10 @@ class FaxPage:
     image: np.ndarray
     x_dpi: float = 204.0
     y_dpi: float = 196.0
+    #: the page's coded data as it came, when it decodes to `image` exactly: (coding "mh", "mr" or "mmr", octets
+    #: MSB first as in a TIFF strip of FillOrder 1). A clean received ECM page keeps it (the received TIFF stores
+    #: it as it is), a stored one-strip T.6 page too (sent as it is): no second coding of the image.
+    coded: tuple[str, bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
     def fine(self) -> bool:
@@ -71,7 +76,8 @@ def read_tiff(path: str) -> list[FaxPage]:
                     unit = im.tag_v2.get(296, 2)
                     if unit == 3:  # centimetre
                         xr, yr = xr * 2.54, yr * 2.54
-                pages.append(FaxPage((~white).astype(np.uint8), xr, yr))
+                img = (~white).astype(np.uint8)
+                pages.append(FaxPage(img, xr, yr, coded=_stored_t6(path, im.tag_v2, img)))
                 i += 1
     except TiffError:
         raise
@@ -84,25 +90,33 @@ def read_tiff(path: str) -> list[FaxPage]:
 
 
 def write_tiff(path: str, pages: list[FaxPage], compression: str = "g4", k: int = 4,
-               software: str = "trunkline fax") -> None:
-    """Write pages as a TIFF Class F file; compression "g3" (MH), "g3-2d" (MR, k) or "g4" (T.6)."""
+               software: str = "trunkline fax", as_coded: bool = False) -> None:
+    """Write pages as a TIFF Class F file; compression "g3" (MH), "g3-2d" (MR, k) or "g4" (T.6). A page that
+    carries its coded data (FaxPage.coded) is stored in it as it is when that is in `compression`, or with
+    as_coded in whatever coding it came (a received fax: each page as received)."""
     coding = {"g3": "mh", "g3-2d": "mr", "g4": "mmr"}.get(compression)
     if coding is None:
         raise ValueError(f"unknown compression {compression!r}")
     if not pages:
         raise ValueError("no pages to write")
     strips = []
+    codings = []   # (coding, EOLs byte aligned) of each page
     for p in pages:
         img = np.asarray(p.image, dtype=np.uint8)
         if img.ndim != 2 or img.shape[0] == 0:
             raise ValueError("page image must be (rows, width) with at least one row")
+        if p.coded is not None and (as_coded or p.coded[0] == coding):
+            strips.append(p.coded[1])
+            codings.append((p.coded[0], False))
+            continue
         enc = T4Encoder(img.shape[1], coding, k=k, rtc=False, byte_align_eol=coding != "mmr")
         strips.append(enc.page_bytes(img, lsb=False))   # G3: no RTC (rtc=False); G4: EOFB
+        codings.append((coding, coding != "mmr"))
     # layout: header, then per page: strip data, then IFD
     out = bytearray(b"II*\x00\x00\x00\x00\x00")
     prev_next_ptr = 4
     sw = software.encode() + b"\x00"
-    for n, (p, strip) in enumerate(zip(pages, strips)):
+    for n, (p, strip, (pcoding, aligned)) in enumerate(zip(pages, strips, codings)):
         if len(out) % 2:
             out += b"\x00"
         strip_off = len(out)
@@ -122,15 +136,15 @@ def write_tiff(path: str, pages: list[FaxPage], compression: str = "g4", k: int 
         h, w = p.image.shape
         tags: list[tuple[int, int, Any]] = [
             (254, 4, [2]), (256, 4, [w]), (257, 4, [h]), (258, 3, [1]),
-            (259, 3, [4 if coding == "mmr" else 3]), (262, 3, [0]), (266, 3, [1]),
+            (259, 3, [4 if pcoding == "mmr" else 3]), (262, 3, [0]), (266, 3, [1]),
             (273, 4, [strip_off]), (277, 3, [1]), (278, 4, [h]), (279, 4, [len(strip)]),
             (282, 5, xres_off), (283, 5, yres_off), (296, 3, [2]), (297, 3, [n, len(pages)]),
             (305, 2, (sw_off, len(sw))),
         ]
-        if coding == "mmr":
+        if pcoding == "mmr":
             tags.append((293, 4, [0]))
         else:
-            tags.append((292, 4, [(1 if coding == "mr" else 0) | 4]))
+            tags.append((292, 4, [(1 if pcoding == "mr" else 0) | (4 if aligned else 0)]))
         tags.sort(key=lambda t: t[0])
         ifd_off = len(out)
         struct.pack_into("<I", out, prev_next_ptr, ifd_off)
@@ -151,6 +165,29 @@ def write_tiff(path: str, pages: list[FaxPage], compression: str = "g4", k: int 
     with open(tmp, "wb") as f:
         f.write(out)
     os.replace(tmp, path)
+
+
+def _stored_t6(path: str, tags: Any, img: np.ndarray) -> tuple[str, bytes] | None:
+    """("mmr", a page's T.6 data as stored, MSB first) when it is one strip of min-is-white T.6 that our decoder
+    reads back to exactly `img` (so it can be sent as it is); else None."""
+    if tags.get(259, 1) != 4 or tags.get(262, 0) != 0 or len(tags.get(273, ())) != 1 or int(tags.get(293, 0)) & 2:
+        return None
+    off, cnt = int(tags[273][0]), int(tags[279][0])
+    if not 0 <= off or not 0 < cnt <= os.path.getsize(path) - off:
+        return None
+    with open(path, "rb") as f:
+        f.seek(off)
+        raw = f.read(cnt)
+    if tags.get(266, 1) == 2:
+        raw = reverse_bits(raw)
+    dec = T4Decoder(img.shape[1], "mmr")
+    try:
+        rows = dec.feed(bytes_to_bits_msb(raw)) + dec.finish()
+    except T4Error:
+        return None
+    if not dec.page_ended or dec.bad_rows or len(rows) != len(img) or not np.array_equal(np.array(rows, np.uint8), img):
+        return None
+    return ("mmr", raw)
 
 
 def _check_size(path: str, index: int, width: int, height: int) -> None:

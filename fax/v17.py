@@ -31,8 +31,9 @@ _BASE = {
 BITS_PER_SYMBOL = {14400: 6, 12000: 5, 9600: 4, 7200: 3}
 
 
+@functools.lru_cache(maxsize=None)
 def constellation(bit_rate: int) -> ComplexArray:
-    """Complex points indexed by the 7..4-bit symbol (Q6..Q3, Y2, Y1, Y0)."""
+    """Complex points indexed by the 7..4-bit symbol (Q6..Q3, Y2, Y1, Y0); computed once per rate, read-only."""
     base = _BASE[bit_rate]
     pts = np.zeros(4 * len(base), dtype=complex)
     for g in range(len(base) // 2):
@@ -41,6 +42,7 @@ def constellation(bit_rate: int) -> ComplexArray:
         for low, p in ((0, p0), (7, 1j * p0), (4, -p0), (3, -1j * p0),
                        (1, p1), (6, 1j * p1), (5, -p1), (2, -1j * p1)):
             pts[8 * g + low] = p
+    pts.flags.writeable = False
     return pts
 
 
@@ -84,6 +86,16 @@ def training(short: bool) -> tuple[ComplexArray, int]:
     return syms, scr.reg
 
 
+@functools.lru_cache(maxsize=2)
+def _tx_training(short: bool) -> tuple[ComplexArray, int]:
+    """(every training symbol the transmitter sends: ABAB, then CDBA [+ bridge], scrambler state at the start of
+    the ones); computed once per kind, read-only."""
+    syms, reg = training(short)
+    out = np.concatenate([np.array([ABCD[i % 2] for i in range(SEG_ABAB)]), syms])
+    out.flags.writeable = False
+    return out, reg
+
+
 def _check(bit_rate: int) -> None:
     if bit_rate not in BITS_PER_SYMBOL:
         raise ValueError(f"V.17 bit rate must be 7200, 9600, 12000 or 14400, not {bit_rate}")
@@ -105,9 +117,7 @@ class V17Tx(ModemTxBase):
         self.points = constellation(bit_rate)
         self.mean_power = float(np.mean(np.abs(self.points) ** 2))
         super().__init__(level_dbm0)
-        syms, reg = training(short_train)
-        abab = np.array([ABCD[i % 2] for i in range(SEG_ABAB)])
-        self.training = np.concatenate([abab, syms])
+        self.training, reg = _tx_training(short_train)
         self.diff = 0 if short_train else 1
         self.kernel = TxKernel(self.poly, self.up, self.gain, self.carrier, self.training, self.points,
                                self.bits_per_symbol, reg, self.diff)

@@ -16,9 +16,8 @@ from .modem_dsp import FS, Bits, ComplexArray, FrontEnd, interp_table, rrc
 
 __all__ = ["TxKernel", "RxKernel", "run_tx", "run_rx", "ffi", "lib"]
 
-MAXTAPS = 16
-MAXPHASE = 10
-LOMAX = 80
+TXNT = 12       # FB_TXNT: symbols per output sample of the transmitter's table
+TXPERIOD = 400  # the longest table period (samples) accepted
 RXH = 64        # FB_RXH: matched filter taps
 CHUNK = 512     # FB_RXCHUNK: samples per receiver per kernel call
 BAUD = 2400
@@ -39,9 +38,45 @@ def _shared(raw: bytes) -> NDArray[np.float64]:
     return arr
 
 
+_BY_ID: dict[int, tuple[ComplexArray, NDArray[np.float64]]] = {}
+
+
 def _interleaved_shared(z: ComplexArray) -> NDArray[np.float64]:
-    """_interleaved(z), one copy per distinct table."""
+    """_interleaved(z), one copy per distinct table; a read-only table (the modems' cached constellations and
+    training) is looked up by identity, without copying and hashing it again."""
+    if not z.flags.writeable:
+        hit = _BY_ID.get(id(z))
+        if hit is not None and hit[0] is z:
+            return hit[1]
+        out = _shared(_interleaved(z).tobytes())
+        if len(_BY_ID) < 64:
+            _BY_ID[id(z)] = (z, out)   # holds z: its id is not reused
+        return out
     return _shared(_interleaved(z).tobytes())
+
+
+def tx_table(poly: NDArray[np.float64], up: int, gain: float, carrier: float, period: int) -> NDArray[np.float64]:
+    """The transmitter's shaping, carrier and gain in one table (period, 2 * TXNT): row m % period holds, for
+    the symbols k0 - TXNT + 1 .. k0 (k0 = m * up // phases), the (re, im) coefficients of output sample m =
+    gain * Re(sum of poly[phase, tap] * symbol * carrier(m))."""
+    phases, taps = poly.shape
+    m = np.arange(period)
+    ph = (m * up) % phases
+    lo = np.exp(2j * np.pi * carrier * m / FS)
+    tab = np.zeros((period, TXNT, 2))
+    for i in range(taps):            # tap i weighs symbol k0 - i, stored at TXNT - 1 - i
+        c = gain * poly[ph, i] * lo
+        tab[:, TXNT - 1 - i, 0] = c.real
+        tab[:, TXNT - 1 - i, 1] = -c.imag
+    return tab.reshape(period, 2 * TXNT)
+
+
+@functools.lru_cache(maxsize=32)
+def _tx_table_shared(poly: bytes, phases: int, taps: int, up: int, gain: float, carrier: float,
+                     period: int) -> NDArray[np.float64]:
+    """tx_table, one read-only copy per distinct shaping, gain and carrier (every transmitter of a bank shares it)."""
+    p = np.frombuffer(poly, dtype=np.float64).reshape(phases, taps)
+    return _shared(tx_table(p, up, gain, carrier, period).tobytes())
 
 
 class TxKernel:
@@ -51,25 +86,20 @@ class TxKernel:
                  training: ComplexArray, points: ComplexArray, bits_per_symbol: int, scrambler: int,
                  diff: int) -> None:
         phases, taps = poly.shape
-        if taps > MAXTAPS or phases > MAXPHASE:
-            raise ValueError(f"shaping filter {phases}x{taps} exceeds the kernel's {MAXPHASE}x{MAXTAPS}")
+        if taps > TXNT:
+            raise ValueError(f"shaping filter of {taps} taps exceeds the kernel's {TXNT}")
         if not 1 <= up <= phases:
             raise ValueError(f"interpolation {up} must be 1..{phases} (at most one symbol per output sample)")
-        period = FS // math.gcd(int(carrier), FS)
-        if period > LOMAX:
-            raise ValueError(f"carrier {carrier} Hz repeats every {period} samples (kernel table {LOMAX})")
+        period = math.lcm(phases // math.gcd(up, phases), FS // math.gcd(int(carrier), FS))
+        if period > TXPERIOD:
+            raise ValueError(f"shaping and carrier repeat every {period} samples (kernel table {TXPERIOD})")
         s: Any = ffi.new("fb_tx_t *")
         self.s = s
         s.ntaps, s.sps_up, s.up = taps, phases, up
-        padded = np.zeros((MAXPHASE, MAXTAPS))
-        padded[:phases, :taps] = poly
-        ffi.memmove(s.poly, padded.ravel().tobytes(), padded.nbytes)
-        s.gain = gain
-        k = np.arange(period)
-        lo = np.exp(2j * np.pi * carrier * k / FS)
-        s.lo_period = period
-        ffi.memmove(s.lo_re, np.ascontiguousarray(lo.real).tobytes(), 8 * period)
-        ffi.memmove(s.lo_im, np.ascontiguousarray(lo.imag).tobytes(), 8 * period)
+        self._ctab = _tx_table_shared(poly.tobytes(), phases, taps, up, gain, carrier, period)
+        s.ctab = ffi.from_buffer("double[]", self._ctab)
+        s.ctab_period = period
+        s.sbase = -TXNT
         s.last_symbol = -1
         s.trailer_left = -1
         self._train = _interleaved_shared(training)

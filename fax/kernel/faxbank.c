@@ -4,6 +4,9 @@
 #include <string.h>
 #include "faxbank.h"
 #include "fbmath.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 static const int NEXT_STATE[8][4] = {{0, 2, 3, 1}, {4, 7, 5, 6}, {1, 3, 2, 0}, {7, 4, 6, 5},
                                      {2, 0, 1, 3}, {6, 5, 7, 4}, {3, 1, 0, 2}, {5, 6, 4, 7}};
@@ -11,13 +14,6 @@ static const int NEXT_STATE[8][4] = {{0, 2, 3, 1}, {4, 7, 5, 6}, {1, 3, 2, 0}, {
 #define SEG_ONES 48
 #define TRAILER_ONES 32
 #define TRAILER_SILENCE 48
-
-static int next_bit(fb_tx_t *t)
-{
-    if (t->bitpos < t->nbits)
-        return t->bits[t->bitpos++] & 1;
-    return 1;   /* underrun: mark idle */
-}
 
 /* The next V.17 symbol (training, ones, data, trailer, silence); mirrors V17Tx._next_symbol. */
 static void v17_symbol(fb_tx_t *t, double *re, double *im)
@@ -46,11 +42,25 @@ static void v17_symbol(fb_tx_t *t, double *re, double *im)
                     t->trailer_left--;
                 }
             }
-            for (i = 0; i < t->bps; i++) {
-                int b = data ? next_bit(t) : 1;
-                int o = (b ^ (int) (t->scr >> 17) ^ (int) (t->scr >> 22)) & 1;
-                t->scr = ((t->scr << 1) | (uint32_t) o) & 0x7FFFFF;
-                q |= o << i;
+            {   /* the scrambler over the symbol's bits: with at most 17 bits per symbol every output takes
+                   its taps from the register as it was (bits 17 - i and 22 - i), so no bit waits for another */
+                uint32_t reg = t->scr, in = 0, fresh = 0;
+                int bps = t->bps;
+                if (!data) {
+                    in = (1u << bps) - 1;
+                } else {
+                    const uint8_t *bp = t->bits;
+                    int64_t pos = t->bitpos, nb = t->nbits;
+                    for (i = 0; i < bps; i++, pos++)
+                        in |= (uint32_t) (pos < nb ? bp[pos] & 1 : 1) << i;
+                    t->bitpos = pos < nb ? pos : nb;
+                }
+                for (i = 0; i < bps; i++) {
+                    uint32_t o = ((in >> i) ^ (reg >> (17 - i)) ^ (reg >> (22 - i))) & 1;
+                    q |= (int) o << i;
+                    fresh |= o << (bps - 1 - i);
+                }
+                t->scr = ((reg << bps) | fresh) & 0x7FFFFF;
             }
             t->diff = (t->diff + (q & 3)) & 3;
             t->conv = NEXT_STATE[t->conv][t->diff];
@@ -65,14 +75,54 @@ static void v17_symbol(fb_tx_t *t, double *re, double *im)
     }
 }
 
+/* one output sample: the real dot product of a coefficient row with the symbol history (2 * FB_TXNT
+   numbers), in four independent partial sums (one vector of four lanes) */
+typedef double fb_v4d __attribute__((vector_size(32), aligned(8)));
+
+static inline double tx_dot(const double *restrict c, const double *restrict x)
+{
+    fb_v4d acc = {0.0, 0.0, 0.0, 0.0};
+    int i;
+    for (i = 0; i < 2 * FB_TXNT; i += 4)
+        acc += *(const fb_v4d *) (c + i) * *(const fb_v4d *) (x + i);
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+#define TX_PASS 256   /* samples per pass: the symbols they need fit the history buffer */
+
+/* n samples rounded to the nearest integer (ties to even) and saturated to int16 */
+static void to_int16(const double *v, int16_t *o, int n)
+{
+    int j = 0;
+#ifdef __SSE2__
+    /* cvtpd2dq rounds in the current mode (to nearest, ties to even), packssdw saturates; the clamp first
+       keeps values beyond the int32 range right */
+    const __m128d lo = _mm_set1_pd(-32768.0), hi = _mm_set1_pd(32767.0);
+    for (; j + 8 <= n; j += 8) {
+        __m128i a = _mm_cvtpd_epi32(_mm_min_pd(_mm_max_pd(_mm_loadu_pd(v + j), lo), hi));
+        __m128i b = _mm_cvtpd_epi32(_mm_min_pd(_mm_max_pd(_mm_loadu_pd(v + j + 2), lo), hi));
+        __m128i c = _mm_cvtpd_epi32(_mm_min_pd(_mm_max_pd(_mm_loadu_pd(v + j + 4), lo), hi));
+        __m128i d = _mm_cvtpd_epi32(_mm_min_pd(_mm_max_pd(_mm_loadu_pd(v + j + 6), lo), hi));
+        __m128i ab = _mm_unpacklo_epi64(a, b), cd = _mm_unpacklo_epi64(c, d);
+        _mm_storeu_si128((__m128i *) (o + j), _mm_packs_epi32(ab, cd));
+    }
+#endif
+    for (; j < n; j++) {
+        double x = rne(v[j]);
+        o[j] = (int16_t) (x > 32767.0 ? 32767 : (x < -32768.0 ? -32768 : x));
+    }
+}
+
+FB_SIMD_CLONES
 void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
 {
-    int s, j, i;
+    int s, j;
     for (s = 0; s < k; s++) {
         fb_tx_t *t = tx[s];
         int16_t *o = out + (int64_t) s * n;
-        int nt = t->ntaps, up = t->up, sps_up = t->sps_up, ph, li;
+        int up = t->up, sps_up = t->sps_up, ph, q, done_n = 0;
         int64_t m = t->m, k0;
+        double v[TX_PASS];
         if (t->done || n <= 0) {   /* trailer out: silence */
             if (n > 0)
                 memset(o, 0, sizeof(int16_t) * (size_t) n);
@@ -81,37 +131,37 @@ void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
         }
         k0 = m * up / sps_up;
         ph = (int) (m * up % sps_up);
-        li = (int) (m % t->lo_period);
-        for (j = 0; j < n; j++, m++) {
-            double yre = 0.0, yim = 0.0, v;
-            const double *p = t->poly + ph * FB_MAXTAPS;
-            int lim = k0 + 1 < nt ? (int) k0 + 1 : nt;
-            while (t->nsym <= k0) {
+        q = (int) (m % t->ctab_period);
+        while (done_n < n) {
+            int c = n - done_n > TX_PASS ? TX_PASS : n - done_n;
+            int64_t klast = (m + c - 1) * up / sps_up;
+            if (klast + 1 - t->sbase > FB_TXBUF) {   /* keep the last FB_TXNT symbols, at the front */
+                int64_t nb = t->nsym - FB_TXNT;
+                memmove(t->sym, t->sym + 2 * (nb - t->sbase), sizeof(double) * 2 * FB_TXNT);
+                t->sbase = nb;
+            }
+            while (t->nsym <= klast) {
                 double re, im;
                 v17_symbol(t, &re, &im);
-                t->hre[t->nsym & (FB_MAXTAPS - 1)] = re;
-                t->him[t->nsym & (FB_MAXTAPS - 1)] = im;
+                t->sym[2 * (t->nsym - t->sbase)] = re;
+                t->sym[2 * (t->nsym - t->sbase) + 1] = im;
                 t->nsym++;
             }
-            if (t->last_symbol >= 0 && m >= t->end_sample) {
-                o[j] = 0;
-            } else {
-                for (i = 0; i < lim; i++) {
-                    int idx = (int) ((k0 - i) & (FB_MAXTAPS - 1));
-                    yre += t->hre[idx] * p[i];
-                    yim += t->him[idx] * p[i];
+            for (j = 0; j < c; j++, m++) {
+                if (t->last_symbol >= 0 && m >= t->end_sample)
+                    v[j] = 0.0;
+                else
+                    v[j] = tx_dot(t->ctab + q * 2 * FB_TXNT, t->sym + 2 * (k0 - (FB_TXNT - 1) - t->sbase));
+                ph += up;
+                while (ph >= sps_up) {
+                    ph -= sps_up;
+                    k0++;
                 }
-                v = (yre * t->lo_re[li] - yim * t->lo_im[li]) * t->gain;
-                v = rne(v);
-                o[j] = (int16_t) (v > 32767.0 ? 32767 : (v < -32768.0 ? -32768 : v));
+                if (++q == t->ctab_period)
+                    q = 0;
             }
-            ph += up;
-            while (ph >= sps_up) {
-                ph -= sps_up;
-                k0++;
-            }
-            if (++li == t->lo_period)
-                li = 0;
+            to_int16(v, o + done_n, c);
+            done_n += c;
         }
         t->m = m;
         if (t->last_symbol >= 0 && t->m >= t->end_sample) {
@@ -189,26 +239,16 @@ void fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events)
 
 /* ---------------------------------------------------------------- V.17 receiver, data mode */
 
-static int PRED_S[8][4], PRED_C[8][4], preds_ready;
-
-static void make_preds(void)
-{
-    int cnt[8] = {0}, s, y;
-    for (s = 0; s < 8; s++)
-        for (y = 0; y < 4; y++) {
-            int n = NEXT_STATE[s][y];
-            PRED_S[n][cnt[n]] = s;
-            PRED_C[n][cnt[n]] = (y << 1) | ((n >> 2) & 1);
-            cnt[n]++;
-        }
-    preds_ready = 1;
-}
+/* the trellis's predecessors: state n is reached from PRED_S[n][i] by subset PRED_C[n][i] (the inverse of
+   NEXT_STATE; constants, so that the add-compare-select below unrolls with fixed indices) */
+static const int PRED_S[8][4] = {{0, 2, 4, 6}, {0, 2, 4, 6}, {0, 2, 4, 6}, {0, 2, 4, 6},
+                                 {1, 3, 5, 7}, {1, 3, 5, 7}, {1, 3, 5, 7}, {1, 3, 5, 7}};
+static const int PRED_C[8][4] = {{0, 6, 2, 4}, {6, 0, 4, 2}, {2, 4, 0, 6}, {4, 2, 6, 0},
+                                 {1, 3, 7, 5}, {5, 7, 3, 1}, {7, 5, 1, 3}, {3, 1, 5, 7}};
 
 void fb_v17_reset(fb_v17rx_t *r)
 {
     int i;
-    if (!preds_ready)
-        make_preds();
     for (i = 0; i < 8; i++)
         r->metric[i] = i ? 1e3 : 0.0;
     r->nhist = 0;
@@ -280,32 +320,39 @@ static int viterbi_push(fb_v17rx_t *r, double zre, double zim, uint8_t *out, int
         }
         bm[c] = bd;
         bpt[c] = bi;
-        if (c == 0 || bm[c] < best_all) {
-            best_all = bm[c];
-            near = bi;
+        {
+            int lt = c == 0 || bd < best_all;
+            best_all = lt ? bd : best_all;
+            near = lt ? bi : near;
         }
     }
-    for (n = 0; n < 8; n++) {
-        int s0 = PRED_S[n][0], c0 = PRED_C[n][0];
-        double a = r->metric[s0] + bm[c0];
-        for (i = 1; i < 4; i++) {
-            double t = r->metric[PRED_S[n][i]] + bm[PRED_C[n][i]];
-            if (t < a) {
-                a = t;
-                s0 = PRED_S[n][i];
-                c0 = PRED_C[n][i];
+    {   /* add-compare-select without branches (the comparisons are data dependent, so unpredictable): the
+           same choices as comparing in order and keeping the first of equals */
+        double met[8];
+        uint8_t *prev = r->prev[r->nhist];
+        int16_t *pt = r->pt[r->nhist];
+        for (n = 0; n < 8; n++)
+            met[n] = r->metric[n];
+        for (n = 0; n < 8; n++) {
+            int s0 = PRED_S[n][0], c0 = PRED_C[n][0];
+            double a = met[s0] + bm[c0];
+            for (i = 1; i < 4; i++) {
+                double t = met[PRED_S[n][i]] + bm[PRED_C[n][i]];
+                int lt = t < a;
+                a = lt ? t : a;
+                s0 = lt ? PRED_S[n][i] : s0;
+                c0 = lt ? PRED_C[n][i] : c0;
             }
+            nm[n] = a;
+            prev[n] = (uint8_t) s0;
+            pt[n] = (int16_t) bpt[c0];
         }
-        nm[n] = a;
-        r->prev[r->nhist][n] = (uint8_t) s0;
-        r->pt[r->nhist][n] = (int16_t) bpt[c0];
+        mn = nm[0];
+        for (n = 1; n < 8; n++)
+            mn = nm[n] < mn ? nm[n] : mn;
+        for (n = 0; n < 8; n++)
+            r->metric[n] = nm[n] - mn;
     }
-    mn = nm[0];
-    for (n = 1; n < 8; n++)
-        if (nm[n] < mn)
-            mn = nm[n];
-    for (n = 0; n < 8; n++)
-        r->metric[n] = nm[n] - mn;
     r->nhist++;
     if (r->nhist >= FB_VDEPTH + FB_VCHUNK)
         *nout += trace(r, FB_VCHUNK, out + *nout);
@@ -366,167 +413,4 @@ void fb_v17_rx(fb_v17rx_t **rx, int k, const double *y, const int *m, int mmax, 
         r->freq = freq;
         nbits[s] = nb;
     }
-}
-
-/* ---------------------------------------------------------------- HDLC */
-
-static uint32_t T16[256], T32[256];
-static int crc_ready;
-
-static void crc_tables(void)
-{
-    uint32_t i, c;
-    int b;
-    for (i = 0; i < 256; i++) {
-        for (c = i, b = 0; b < 8; b++)
-            c = (c & 1) ? (c >> 1) ^ 0x8408u : c >> 1;
-        T16[i] = c;
-        for (c = i, b = 0; b < 8; b++)
-            c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
-        T32[i] = c;
-    }
-    crc_ready = 1;
-}
-
-uint32_t fb_crc16(const uint8_t *data, int n, uint32_t crc)
-{
-    int i;
-    if (!crc_ready)
-        crc_tables();
-    crc &= 0xFFFFu;
-    for (i = 0; i < n; i++)
-        crc = (crc >> 8) ^ T16[(crc ^ data[i]) & 0xFF];
-    return crc;
-}
-
-uint32_t fb_crc32(const uint8_t *data, int n, uint32_t crc)
-{
-    int i;
-    if (!crc_ready)
-        crc_tables();
-    for (i = 0; i < n; i++)
-        crc = (crc >> 8) ^ T32[(crc ^ data[i]) & 0xFF];
-    return crc;
-}
-
-int fb_hdlc_encode_cap(int total_octets, int nframes, int pre, int between, int closing)
-{
-    int64_t body = (int64_t) (total_octets + 4 * nframes) * 8, flags = (int64_t) pre + closing;
-    if (nframes > 1)
-        flags += (int64_t) between * (nframes - 1);
-    body += body / 5 + 1;
-    return (int) (body + 8 * flags + 8);
-}
-
-static int put_flags(uint8_t *out, int m, int count)
-{
-    static const uint8_t FLAG[8] = {0, 1, 1, 1, 1, 1, 1, 0};
-    int i;
-    for (i = 0; i < count; i++, m += 8)
-        memcpy(out + m, FLAG, 8);
-    return m;
-}
-
-/* octets LSB first, bit stuffed, into out from m; ones carries the run of ones */
-static int put_octets(uint8_t *out, int m, const uint8_t *d, int n, int *ones)
-{
-    int i, b;
-    for (i = 0; i < n; i++)
-        for (b = 0; b < 8; b++) {
-            uint8_t v = (d[i] >> b) & 1;
-            out[m++] = v;
-            if (v) {
-                if (++*ones == 5) {
-                    out[m++] = 0;
-                    *ones = 0;
-                }
-            } else {
-                *ones = 0;
-            }
-        }
-    return m;
-}
-
-int fb_hdlc_encode(const uint8_t *data, const int *lens, int nframes, int fcs32, int pre, int between,
-                   int closing, uint8_t *out, int cap)
-{
-    int f, m = 0, total = 0;
-    for (f = 0; f < nframes; f++)
-        total += lens[f];
-    if (pre < 0 || between < 0 || closing < 0 || fb_hdlc_encode_cap(total, nframes, pre, between, closing) > cap)
-        return -1;
-    m = put_flags(out, m, pre);
-    for (f = 0; f < nframes; f++) {
-        uint8_t fcs[4];
-        int ones = 0, nf;
-        if (f)
-            m = put_flags(out, m, between);
-        m = put_octets(out, m, data, lens[f], &ones);
-        if (fcs32) {
-            uint32_t c = fb_crc32(data, lens[f], 0xFFFFFFFFu) ^ 0xFFFFFFFFu;
-            fcs[0] = (uint8_t) c, fcs[1] = (uint8_t) (c >> 8), fcs[2] = (uint8_t) (c >> 16), fcs[3] = (uint8_t) (c >> 24);
-            nf = 4;
-        } else {
-            uint32_t c = fb_crc16(data, lens[f], 0xFFFFu) ^ 0xFFFFu;
-            fcs[0] = (uint8_t) c, fcs[1] = (uint8_t) (c >> 8);
-            nf = 2;
-        }
-        m = put_octets(out, m, fcs, nf, &ones);
-        data += lens[f];
-    }
-    return put_flags(out, m, closing);
-}
-
-int fb_hdlc_put(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames)
-{
-    int i, nf = 0, used = 0;
-    int ones = h->ones, synced = h->synced, nacc = h->nacc;
-    for (i = 0; i < n; i++) {
-        if (bits[i]) {
-            ones++;
-            if (ones <= 5) {
-                if (synced)
-                    h->acc[nacc++] = 1;
-            } else if (ones >= 7) {  /* abort or idle */
-                synced = 0;
-                nacc = 0;
-            }
-            continue;
-        }
-        if (ones == 6) {  /* flag: drop the 0 and five 1s already collected */
-            int fb = nacc - 6, j;
-            h->flags_seen++;
-            if (synced && fb >= h->min_bits && fb % 8 == 0 && nf < max_frames && used + fb / 8 <= out_cap) {
-                uint8_t *o = out + used;
-                for (j = 0; j < fb / 8; j++) {
-                    int b, v = 0;
-                    for (b = 0; b < 8; b++)
-                        v |= h->acc[8 * j + b] << b;
-                    o[j] = (uint8_t) v;
-                }
-                lens[nf++] = fb / 8;
-                used += fb / 8;
-            }
-            nacc = 0;
-            synced = 1;
-            ones = 0;
-            continue;
-        }
-        if (ones == 5) {  /* stuffed zero */
-            ones = 0;
-            continue;
-        }
-        ones = 0;
-        if (synced) {
-            h->acc[nacc++] = 0;
-            if (nacc > h->limit) {
-                synced = 0;
-                nacc = 0;
-            }
-        }
-    }
-    h->ones = ones;
-    h->synced = synced;
-    h->nacc = nacc;
-    return nf;
 }

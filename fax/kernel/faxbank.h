@@ -1,24 +1,24 @@
 /* Fax bank kernels: the per-symbol recursions of the fax modems run in C for many sessions per call. */
 #include <stdint.h>
 
-#define FB_MAXTAPS 16
-#define FB_MAXPHASE 10
-#define FB_LOMAX 80
 
-/* One high-speed modem transmitter (V.17 symbol source, RRC shaping, carrier, level). */
+/* One high-speed modem transmitter (V.17 symbol source, RRC shaping, carrier, level). The shaping filter,
+   carrier and gain are folded into one table: for each output sample m (period ctab_period, a multiple of
+   the filter's phases and of the carrier's period), FB_TXNT (re, im) coefficient pairs over the symbols
+   k0 - FB_TXNT + 1 .. k0 (k0 = m * up / sps_up), so that a sample is one real dot product of 2 * FB_TXNT
+   numbers with the symbol history (a linear buffer of (re, im) pairs, symbol k at 2 * (k - sbase)). */
+#define FB_TXNT 12
+#define FB_TXBUF 320
 typedef struct {
     int ntaps;
     int sps_up;
     int up;
-    double poly[FB_MAXPHASE * FB_MAXTAPS];
-    double gain;
-    int lo_period;
-    double lo_re[FB_LOMAX];
-    double lo_im[FB_LOMAX];
+    const double *ctab;
+    int ctab_period;
     int64_t m;
     int64_t nsym;
-    double hre[FB_MAXTAPS];
-    double him[FB_MAXTAPS];
+    int64_t sbase;
+    double sym[2 * FB_TXBUF];
     int64_t last_symbol;
     int64_t end_sample;
     int done;

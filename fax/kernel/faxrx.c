@@ -71,6 +71,40 @@ void fb_rx17_reset(fb_rx17_t *r)
 
 /* ---------------------------------------------------------------- front end */
 
+typedef double fb_v4d __attribute__((vector_size(32), aligned(8)));
+
+/* y[i] = sum over j of h[j] * e[i + nh - 1 - j] (re and im), taps summed in order from 0.0 as a per-sample loop
+   would: eight outputs at a time held in registers across all taps (vectorised, same result to the bit) */
+FB_SIMD_CLONES
+static void matched_filter(const double *h, int nh, const double *ere, const double *eim, double *restrict yre,
+                           double *restrict yim, int n)
+{
+    int i = 0, j;
+    for (; i + 8 <= n; i += 8) {
+        fb_v4d r0 = {0.0, 0.0, 0.0, 0.0}, r1 = r0, m0 = r0, m1 = r0;
+        for (j = 0; j < nh; j++) {
+            const double hj = h[j], *are = ere + nh - 1 - j + i, *aim = eim + nh - 1 - j + i;
+            r0 += hj * *(const fb_v4d *) are;
+            r1 += hj * *(const fb_v4d *) (are + 4);
+            m0 += hj * *(const fb_v4d *) aim;
+            m1 += hj * *(const fb_v4d *) (aim + 4);
+        }
+        memcpy(yre + i, &r0, sizeof(r0));
+        memcpy(yre + i + 4, &r1, sizeof(r1));
+        memcpy(yim + i, &m0, sizeof(m0));
+        memcpy(yim + i + 4, &m1, sizeof(m1));
+    }
+    for (; i < n; i++) {
+        double sr = 0.0, si = 0.0;
+        for (j = 0; j < nh; j++) {
+            sr += h[j] * ere[nh - 1 - j + i];
+            si += h[j] * eim[nh - 1 - j + i];
+        }
+        yre[i] = sr;
+        yim[i] = si;
+    }
+}
+
 /* mix to baseband, matched filter, in-band power; appended to the buffer (p gets the power of each) */
 static void fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p)
 {
@@ -101,15 +135,7 @@ static void fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p)
        the same order as a per-sample loop, so the result is the same to the bit) */
     yre = r->bre + r->len;
     yim = r->bim + r->len;
-    for (i = 0; i < n; i++)
-        yre[i] = yim[i] = 0.0;
-    for (j = 0; j < nh; j++) {
-        const double hj = r->h[j], *are = ere + nh - 1 - j, *aim = eim + nh - 1 - j;
-        for (i = 0; i < n; i++) {
-            yre[i] += hj * are[i];
-            yim[i] += hj * aim[i];
-        }
-    }
+    matched_filter(r->h, nh, ere, eim, yre, yim, n);
     for (i = 0; i < n; i++) {
         double e = yre[i] * yre[i] + yim[i] * yim[i];
         r->pz = r->pz * (1.0 - 1.0 / 24) + e / 24;
@@ -262,10 +288,24 @@ static void do_fail(fb_rx17_t *r, line_t *ln)
     ln->n = 0;
 }
 
-static void out_bit(fb_rx17_t *r, uint8_t b)
+/* the self-synchronising descrambler over n line bits (0/1) into out: each output is its line bit xor the line
+   bits 18 and 23 before it (the register holds the last 23), so no output waits for another */
+static void descramble(fb_rx17_t *r, const uint8_t *b, int n)
 {
-    if (r->nout < FB_RXOUT)
-        r->out[r->nout++] = b;
+    uint8_t ext[23 + LINE_MAX];
+    uint32_t reg = r->scr;
+    int k, m = FB_RXOUT - r->nout;
+    for (k = 0; k < 23; k++)   /* ext[k] = the line bit 23 - k before b[0] */
+        ext[k] = (uint8_t) ((reg >> (22 - k)) & 1);
+    memcpy(ext + 23, b, (size_t) n);
+    if (m > n)
+        m = n;
+    for (k = 0; k < m; k++)
+        r->out[r->nout + k] = (uint8_t) ((ext[k + 23] ^ ext[k + 5] ^ ext[k]) & 1);
+    r->nout += m;
+    for (k = 0, reg = 0; k < 23; k++)
+        reg = (reg << 1) | (ext[n + k] & 1u);
+    r->scr = reg;
 }
 
 /* descramble the gathered line bits and hand them on (the scrambled ones first, then data) */
@@ -275,15 +315,11 @@ static void drain(fb_rx17_t *r, line_t *ln)
     ln->n = 0;
     if (!n || r->state != DATA)
         return;
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n && !r->ones_ok; i++) {
         uint32_t reg = r->scr;
         uint8_t b = ln->b[i];
         uint8_t o = (uint8_t) ((b ^ (reg >> 17) ^ (reg >> 22)) & 1);
         r->scr = ((reg << 1) | b) & 0x7FFFFF;
-        if (r->ones_ok) {
-            out_bit(r, o);
-            continue;
-        }
         r->ones_n++;
         if (!o)
             r->ones_bad = 1;
@@ -297,6 +333,8 @@ static void drain(fb_rx17_t *r, line_t *ln)
             r->signal_lost = 0;
         }
     }
+    if (i < n && r->ones_ok)   /* data: the rest of the bits at once */
+        descramble(r, ln->b + i, n - i);
 }
 
 static void line_add(line_t *ln, const uint8_t *b, int n)
@@ -544,25 +582,70 @@ static void track_timing(fb_rx17_t *r, int64_t a, int64_t b)
 
 #define HS_MAX (2 * (FB_RXCHUNK + 64) + 2 * HALF_TAPS + 8)
 
-/* data mode over a block (V17Rx._data_hybrid): equaliser fixed in the block, block LMS at its end */
-static void data_hybrid(fb_rx17_t *r, const double *hre, const double *him, int nsym, const double *nrms,
-                        line_t *ln)
+/* equaliser outputs of nsym symbols at T/2 (y interleaved re, im; the equaliser's input of symbol i is
+   x[2 i .. 2 i + FB_EQ - 1]) and each input's energy (nrms), vectorised across the symbols: the even and odd
+   T/2 samples apart, so that tap j of every symbol is one contiguous run; each output sums its taps in order
+   as a per-symbol loop would (the same result to the bit) */
+FB_SIMD_CLONES
+static void eq_block(const double *w_re, const double *w_im, const double *hre, const double *him, int nsym,
+                     double *y, double *nrms)
 {
-    double y[2 * (HS_MAX / 2)], errs[2 * (HS_MAX / 2)];
+    double ere[HS_MAX / 2 + 1], eim[HS_MAX / 2 + 1], ore[HS_MAX / 2 + 1], oim[HS_MAX / 2 + 1];
+    double yre[HS_MAX / 2], yim[HS_MAX / 2];
+    int i, j, half = nsym + FB_EQ / 2;
+    for (i = 0; i < half; i++) {   /* x holds 2 nsym + FB_EQ - 2 samples: the last odd one is not there */
+        ere[i] = hre[2 * i];
+        eim[i] = him[2 * i];
+    }
+    for (i = 0; i < half - 1; i++) {
+        ore[i] = hre[2 * i + 1];
+        oim[i] = him[2 * i + 1];
+    }
+    for (i = 0; i < nsym; i++)
+        yre[i] = yim[i] = nrms[i] = 0.0;
+    for (j = 0; j < FB_EQ; j++) {
+        const double *xr = (j & 1 ? ore : ere) + j / 2, *xi = (j & 1 ? oim : eim) + j / 2;
+        const double wr = w_re[j], wi = w_im[j];
+        for (i = 0; i < nsym; i++) {
+            yre[i] += wr * xr[i] - wi * xi[i];
+            yim[i] += wr * xi[i] + wi * xr[i];
+            nrms[i] += xr[i] * xr[i] + xi[i] * xi[i];
+        }
+    }
+    for (i = 0; i < nsym; i++) {
+        y[2 * i] = yre[i];
+        y[2 * i + 1] = yim[i];
+    }
+}
+
+/* block LMS sums: s[j] = sum over symbols i of errs[i] * conj(x_i[j]) (re in sre, im in sim), vectorised across
+   the taps, symbols summed in order */
+FB_SIMD_CLONES
+static void lms_block(const double *errs, const double *hre, const double *him, int nsym, double *sre, double *sim)
+{
+    int i, j;
+    for (j = 0; j < FB_EQ; j++)
+        sre[j] = sim[j] = 0.0;
+    for (i = 0; i < nsym; i++) {
+        const double er = errs[2 * i], ei = errs[2 * i + 1], *xr = hre + 2 * i, *xi = him + 2 * i;
+        for (j = 0; j < FB_EQ; j++) {
+            sre[j] += er * xr[j] + ei * xi[j];
+            sim[j] += ei * xr[j] - er * xi[j];
+        }
+    }
+}
+
+/* data mode over a block (V17Rx._data_hybrid): equaliser fixed in the block, block LMS at its end; y and nrms
+   from eq_block */
+static void data_hybrid(fb_rx17_t *r, const double *hre, const double *him, int nsym, const double *y,
+                        const double *nrms, line_t *ln)
+{
+    double errs[2 * (HS_MAX / 2)], sre[FB_EQ], sim[FB_EQ];
     uint8_t bits[(HS_MAX / 2) * 6 + 64 * 8];
     int i, j, nb = 0;
     double mean = 0.0, g;
-    for (i = 0; i < nsym; i++) {
-        double yre = 0.0, yim = 0.0;
-        const double *xre = hre + 2 * i, *xim = him + 2 * i;
-        for (j = 0; j < FB_EQ; j++) {
-            yre += r->w_re[j] * xre[j] - r->w_im[j] * xim[j];
-            yim += r->w_re[j] * xim[j] + r->w_im[j] * xre[j];
-        }
-        y[2 * i] = yre;
-        y[2 * i + 1] = yim;
+    for (i = 0; i < nsym; i++)
         mean += nrms[i];
-    }
     mean /= nsym;
     r->vit.phase = r->phase;
     r->vit.freq = r->freq;
@@ -573,15 +656,10 @@ static void data_hybrid(fb_rx17_t *r, const double *hre, const double *him, int 
         fb_v17_rx(&one, 1, y, &nsym, nsym, errs, bits, &nb, (int) sizeof(bits), 0);
     }
     g = MU_DATA / (mean + 1e-9);
+    lms_block(errs, hre, him, nsym, sre, sim);
     for (j = 0; j < FB_EQ; j++) {   /* w += g * sum errs[i] * conj(x_i[j]) */
-        double sre = 0.0, sim = 0.0;
-        for (i = 0; i < nsym; i++) {
-            double xre = hre[2 * i + j], xim = him[2 * i + j];
-            sre += errs[2 * i] * xre + errs[2 * i + 1] * xim;
-            sim += errs[2 * i + 1] * xre - errs[2 * i] * xim;
-        }
-        r->w_re[j] += g * sre;
-        r->w_im[j] += g * sim;
+        r->w_re[j] += g * sre[j];
+        r->w_im[j] += g * sim[j];
     }
     r->phase = r->vit.phase;
     r->freq = r->vit.freq;
@@ -589,6 +667,7 @@ static void data_hybrid(fb_rx17_t *r, const double *hre, const double *him, int 
 }
 
 /* run the symbol loop over samples up to absolute index limit (ModemRxBase._process) */
+FB_SIMD_CLONES
 static void process(fb_rx17_t *r, double limit, line_t *ln)
 {
     double hre[HS_MAX], him[HS_MAX], nrms[HS_MAX / 2];
@@ -621,17 +700,19 @@ static void process(fb_rx17_t *r, double limit, line_t *ln)
     nh = 2 * nsym - 1 + 2 * HALF_TAPS;
     for (i = 0; i < nh; i++)
         fe_sample(r, r->t_next - HALF_TAPS * half + i * half, &hre[i], &him[i]);
-    for (i = 0; i < nsym; i++) {
-        double s = 0.0;
-        for (j = 0; j < FB_EQ; j++)
-            s += hre[2 * i + j] * hre[2 * i + j] + him[2 * i + j] * him[2 * i + j];
-        nrms[i] = s;
-    }
     r->t_next += nsym * sps;
     ln->n = 0;
     if (r->state == DATA) {
-        data_hybrid(r, hre, him, nsym, nrms, ln);
+        double y[2 * (HS_MAX / 2)];
+        eq_block(r->w_re, r->w_im, hre, him, nsym, y, nrms);
+        data_hybrid(r, hre, him, nsym, y, nrms, ln);
     } else {
+        for (i = 0; i < nsym; i++) {
+            double s = 0.0;
+            for (j = 0; j < FB_EQ; j++)
+                s += hre[2 * i + j] * hre[2 * i + j] + him[2 * i + j] * him[2 * i + j];
+            nrms[i] = s;
+        }
         for (i = 0; i < nsym; i++) {
             if (r->state == SEARCH || r->state == ACQ)
                 break;

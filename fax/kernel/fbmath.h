@@ -20,4 +20,12 @@ static inline double rne(double a)
     return a >= 0 ? (a + big) - big : (a - big) + big;
 }
 
+/* hot loops built twice, for AVX2 and for the x86-64 baseline, the better one picked at load time (the
+   same arithmetic in both: ISO C mode contracts no multiply-add, so results are identical) */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FB_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define FB_SIMD_CLONES
+#endif
+
 #endif

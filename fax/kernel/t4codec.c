@@ -3,6 +3,9 @@
    waiting for whole lines), so its bounds (issue #16) hold: each bit is searched for an EOL once, the kept
    buffer stays below max_line + fill_kept bits plus one feed, and a page has at most max_rows rows. */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "t4codec.h"
 
@@ -137,14 +140,20 @@ static void bw_byte(bw_t *w, uint8_t b)
         w->overflow = 1;
 }
 
+/* an octet with its bit order reversed */
+static inline uint8_t rev8(uint32_t b)
+{
+    return (uint8_t) ((((b * 0x0802u & 0x22110u) | (b * 0x8020u & 0x88440u)) * 0x10101u) >> 16);
+}
+
 /* `len` (<= 24) bits of `code`, its most significant first in transmission order */
 static void put(bw_t *w, uint32_t code, int len)
 {
     w->nbits += len;
     if (w->lsb) {
-        uint32_t rev = 0;
-        for (int i = 0; i < len; i++)
-            rev |= ((code >> (len - 1 - i)) & 1u) << i;
+        /* the code's bits reversed: its three octets each reversed and swapped, then the low `len` kept */
+        uint32_t rev = ((uint32_t) rev8(code & 0xFF) << 16 | (uint32_t) rev8((code >> 8) & 0xFF) << 8 |
+                        rev8((code >> 16) & 0xFF)) >> (24 - len);
         w->acc |= (uint64_t) rev << w->nacc;
         w->nacc += len;
         while (w->nacc >= 8) {
@@ -197,11 +206,30 @@ static void put_run(bw_t *w, int run, int colour)
     put_code(w, run_code[colour][run]);
 }
 
+/* the changing elements of a row (pixels nonzero = black; the row starts after an imaginary white pixel) */
 static int changes_of(const uint8_t *row, int width, int32_t *ch)
 {
-    int n = 0;
+    int n = 0, i = 0;
     uint8_t prev = 0;
-    for (int i = 0; i < width; i++) {
+#ifdef __SSE2__
+    if (width > 0) {   /* sixteen pixels at a time: each one's colour against its left neighbour's */
+        const __m128i zero = _mm_setzero_si128();
+        if (row[0]) {
+            ch[n++] = 0;
+        }
+        for (i = 1; i + 16 <= width; i += 16) {
+            __m128i a = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *) (row + i)), zero);
+            __m128i b = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *) (row + i - 1)), zero);
+            unsigned m = (unsigned) _mm_movemask_epi8(_mm_xor_si128(a, b));
+            while (m) {
+                ch[n++] = i + __builtin_ctz(m);
+                m &= m - 1;
+            }
+        }
+        prev = row[i - 1] ? 1 : 0;
+    }
+#endif
+    for (; i < width; i++) {
         uint8_t px = row[i] ? 1 : 0;
         if (px != prev) {
             ch[n++] = i;
@@ -337,6 +365,14 @@ int64_t t4e_encode(t4e_state_t *s, int32_t *ref, int32_t *cur, const uint8_t *im
 static inline int peek13(const uint8_t *b, int64_t end, int64_t pos)
 {
     int v = 0;
+#if defined(__SSE2__) && LUT_W <= 16
+    if (pos >= 0 && pos + 16 <= end) {   /* sixteen bits at once: bit i of m set when b[pos + i] is nonzero */
+        __m128i z = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *) (b + pos)), _mm_setzero_si128());
+        uint32_t m = ~(uint32_t) _mm_movemask_epi8(z) & 0xFFFFu;
+        /* b[pos] first (most significant): m's 16 bits reversed, the top LUT_W kept */
+        return (int) ((((uint32_t) rev8(m & 0xFF) << 8) | rev8(m >> 8)) >> (16 - LUT_W));
+    }
+#endif
     for (int i = 0; i < LUT_W; i++) {
         int64_t p = pos + i;
         v = (v << 1) | (p < end && b[p] ? 1 : 0);
@@ -531,11 +567,14 @@ static int feed_g3(dec_ctx_t *c, const uint8_t *buf, int64_t n, int final)
     t4d_state_t *s = c->s;
     int64_t consumed = 0, pos = s->scan, zeros = s->zeros;
     for (; pos < n; pos++) {
-        if (!buf[pos]) {
-            zeros++;
+        /* without a branch on each bit (coded data is as good as random): only an EOL (a one after at least
+           eleven zeros) leaves the loop's fast path */
+        int one = buf[pos] != 0;
+        if (!(one & (zeros >= 11))) {
+            zeros = one ? 0 : zeros + 1;
             continue;
         }
-        if (zeros >= 11) {
+        {
             if (*c->nrows >= c->cap) {   /* rows full: look at this EOL again in the next call */
                 s->bits_scanned += pos - s->scan;
                 s->scan = pos - consumed;

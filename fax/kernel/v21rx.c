@@ -68,7 +68,7 @@ static void v21_one(fb_v21rx_t *r, const int16_t *x, int n)
     uint8_t car[FB_RXCHUNK], bits[FB_RXCHUNK / 8 + 4];
     double ex = 0.0, eh = 0.0, t_next = r->t_next, T = V21_SPB;
     int64_t base = r->n, end;
-    int i, j, ntr = 0, ti = 0, nb = 0, has_t, carrier = r->carrier;
+    int i, ntr = 0, ti = 0, nb = 0, has_t, carrier = r->carrier;
     if (n <= 0)
         return;
     {   /* energies: sums of squares of int16 samples, exact in int64 (and so in double) */
@@ -89,22 +89,30 @@ static void v21_one(fb_v21rx_t *r, const int16_t *x, int n)
         r->n += n;
         return;
     }
-    /* the correlators tap by tap over the whole block (vectorised; each output sums its taps in the same
-       order as a per-sample loop, so the result is the same to the bit) */
+    /* the correlators as sliding sums over one bit: prefix sums of the products over the block (and the
+       L - 1 samples before it), each output the difference of two (O(1) per sample, not O(L)); the power
+       from exact integer prefix sums */
     {
-        int k0 = (int) (((base - (L - 1)) % 160 + 160) % 160);
-        for (i = 0; i < n; i++)
-            s1r[i] = s1i[i] = s2r[i] = s2i[i] = pws[i] = 0.0;
-        for (j = 0; j < L; j++) {
-            const double *v = xx + j, *e1r = E1_RE + k0 + j, *e1i = E1_IM + k0 + j, *e2r = E2_RE + k0 + j,
-                         *e2i = E2_IM + k0 + j;
-            for (i = 0; i < n; i++) {
-                s1r[i] += v[i] * e1r[i];
-                s1i[i] += v[i] * e1i[i];
-                s2r[i] += v[i] * e2r[i];
-                s2i[i] += v[i] * e2i[i];
-                pws[i] += v[i] * v[i];
-            }
+        int k0 = (int) (((base - (L - 1)) % 160 + 160) % 160), m = n + L - 1;
+        double p1r[FB_RXCHUNK + FB_V21L + 1], p1i[FB_RXCHUNK + FB_V21L + 1], p2r[FB_RXCHUNK + FB_V21L + 1],
+            p2i[FB_RXCHUNK + FB_V21L + 1];
+        int64_t pp[FB_RXCHUNK + FB_V21L + 1];
+        p1r[0] = p1i[0] = p2r[0] = p2i[0] = 0.0;
+        pp[0] = 0;
+        for (i = 0; i < m; i++) {
+            double v = xx[i];
+            p1r[i + 1] = p1r[i] + v * E1_RE[k0 + i];
+            p1i[i + 1] = p1i[i] + v * E1_IM[k0 + i];
+            p2r[i + 1] = p2r[i] + v * E2_RE[k0 + i];
+            p2i[i + 1] = p2i[i] + v * E2_IM[k0 + i];
+            pp[i + 1] = pp[i] + (int64_t) v * (int64_t) v;
+        }
+        for (i = 0; i < n; i++) {
+            s1r[i] = p1r[i + L] - p1r[i];
+            s1i[i] = p1i[i + L] - p1i[i];
+            s2r[i] = p2r[i + L] - p2r[i];
+            s2i[i] = p2i[i + L] - p2i[i];
+            pws[i] = (double) (pp[i + L] - pp[i]);
         }
     }
     for (i = 0; i < n; i++) {

@@ -1,0 +1,204 @@
+/* Fax bank kernels: HDLC for T.30 and ECM frames (see faxbank.h): CRC-16/CRC-32, the transmit framer (flags,
+   FCS, bit stuffing) and the bit-serial receiver (flags, destuffing, aborts). */
+#include <string.h>
+#include "faxbank.h"
+
+/* ---------------------------------------------------------------- HDLC */
+
+static uint32_t T16[256], T32[256];
+static int crc_ready;
+
+static void crc_tables(void)
+{
+    uint32_t i, c;
+    int b;
+    for (i = 0; i < 256; i++) {
+        for (c = i, b = 0; b < 8; b++)
+            c = (c & 1) ? (c >> 1) ^ 0x8408u : c >> 1;
+        T16[i] = c;
+        for (c = i, b = 0; b < 8; b++)
+            c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
+        T32[i] = c;
+    }
+    crc_ready = 1;
+}
+
+uint32_t fb_crc16(const uint8_t *data, int n, uint32_t crc)
+{
+    int i;
+    if (!crc_ready)
+        crc_tables();
+    crc &= 0xFFFFu;
+    for (i = 0; i < n; i++)
+        crc = (crc >> 8) ^ T16[(crc ^ data[i]) & 0xFF];
+    return crc;
+}
+
+uint32_t fb_crc32(const uint8_t *data, int n, uint32_t crc)
+{
+    int i;
+    if (!crc_ready)
+        crc_tables();
+    for (i = 0; i < n; i++)
+        crc = (crc >> 8) ^ T32[(crc ^ data[i]) & 0xFF];
+    return crc;
+}
+
+int fb_hdlc_encode_cap(int total_octets, int nframes, int pre, int between, int closing)
+{
+    int64_t body = (int64_t) (total_octets + 4 * nframes) * 8, flags = (int64_t) pre + closing;
+    if (nframes > 1)
+        flags += (int64_t) between * (nframes - 1);
+    body += body / 5 + 1;
+    return (int) (body + 8 * flags + 8);
+}
+
+static int put_flags(uint8_t *out, int m, int count)
+{
+    static const uint8_t FLAG[8] = {0, 1, 1, 1, 1, 1, 1, 0};
+    int i;
+    for (i = 0; i < count; i++, m += 8)
+        memcpy(out + m, FLAG, 8);
+    return m;
+}
+
+/* stuffing an octet at a time: for a run of `ones` (0..4) before it and the octet, its bits as sent (LSB first,
+   stuffed zeros in, at most 10), their count and the run of ones after; SPREAD: eight bits as eight 0/1 octets */
+static uint16_t STUFF_PAT[5][256];
+static uint8_t STUFF_CNT[5][256], STUFF_ONES[5][256];
+static uint8_t SPREAD[256][8];
+static int stuff_ready;
+
+static void stuff_tables(void)
+{
+    int o, v, b, i;
+    for (v = 0; v < 256; v++) {
+        for (i = 0; i < 8; i++)
+            SPREAD[v][i] = (uint8_t) ((v >> i) & 1);
+        for (o = 0; o < 5; o++) {
+            int ones = o, cnt = 0;
+            uint16_t pat = 0;
+            for (b = 0; b < 8; b++) {
+                int bit = (v >> b) & 1;
+                pat |= (uint16_t) (bit << cnt++);
+                if (bit) {
+                    if (++ones == 5) {
+                        cnt++;   /* the stuffed zero */
+                        ones = 0;
+                    }
+                } else {
+                    ones = 0;
+                }
+            }
+            STUFF_PAT[o][v] = pat;
+            STUFF_CNT[o][v] = (uint8_t) cnt;
+            STUFF_ONES[o][v] = (uint8_t) ones;
+        }
+    }
+    stuff_ready = 1;
+}
+
+/* octets LSB first, bit stuffed, into out from m (0/1 octets); ones carries the run of ones. Each octet writes
+   eight (or sixteen) output octets at once: up to 7 past its last bit, which the caller's bound leaves room for
+   (fb_hdlc_encode_cap's 8 spare) and the next octet or flag overwrites */
+static int put_octets(uint8_t *out, int m, const uint8_t *d, int n, int *ones)
+{
+    int i, o = *ones;
+    if (!stuff_ready)
+        stuff_tables();
+    for (i = 0; i < n; i++) {
+        uint16_t pat = STUFF_PAT[o][d[i]];
+        int cnt = STUFF_CNT[o][d[i]];
+        memcpy(out + m, SPREAD[pat & 0xFF], 8);
+        if (cnt > 8)
+            memcpy(out + m + 8, SPREAD[pat >> 8], 8);
+        o = STUFF_ONES[o][d[i]];
+        m += cnt;
+    }
+    *ones = o;
+    return m;
+}
+
+int fb_hdlc_encode(const uint8_t *data, const int *lens, int nframes, int fcs32, int pre, int between,
+                   int closing, uint8_t *out, int cap)
+{
+    int f, m = 0, total = 0;
+    for (f = 0; f < nframes; f++)
+        total += lens[f];
+    if (pre < 0 || between < 0 || closing < 0 || fb_hdlc_encode_cap(total, nframes, pre, between, closing) > cap)
+        return -1;
+    m = put_flags(out, m, pre);
+    for (f = 0; f < nframes; f++) {
+        uint8_t fcs[4];
+        int ones = 0, nf;
+        if (f)
+            m = put_flags(out, m, between);
+        m = put_octets(out, m, data, lens[f], &ones);
+        if (fcs32) {
+            uint32_t c = fb_crc32(data, lens[f], 0xFFFFFFFFu) ^ 0xFFFFFFFFu;
+            fcs[0] = (uint8_t) c, fcs[1] = (uint8_t) (c >> 8), fcs[2] = (uint8_t) (c >> 16), fcs[3] = (uint8_t) (c >> 24);
+            nf = 4;
+        } else {
+            uint32_t c = fb_crc16(data, lens[f], 0xFFFFu) ^ 0xFFFFu;
+            fcs[0] = (uint8_t) c, fcs[1] = (uint8_t) (c >> 8);
+            nf = 2;
+        }
+        m = put_octets(out, m, fcs, nf, &ones);
+        data += lens[f];
+    }
+    return put_flags(out, m, closing);
+}
+
+int fb_hdlc_put(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames)
+{
+    int i, nf = 0, used = 0;
+    int ones = h->ones, synced = h->synced, nacc = h->nacc;
+    for (i = 0; i < n; i++) {
+        if (bits[i]) {
+            ones++;
+            if (ones <= 5) {
+                if (synced)
+                    h->acc[nacc++] = 1;
+            } else if (ones >= 7) {  /* abort or idle */
+                synced = 0;
+                nacc = 0;
+            }
+            continue;
+        }
+        if (ones == 6) {  /* flag: drop the 0 and five 1s already collected */
+            int fb = nacc - 6, j;
+            h->flags_seen++;
+            if (synced && fb >= h->min_bits && fb % 8 == 0 && nf < max_frames && used + fb / 8 <= out_cap) {
+                uint8_t *o = out + used;
+                for (j = 0; j < fb / 8; j++) {
+                    int b, v = 0;
+                    for (b = 0; b < 8; b++)
+                        v |= h->acc[8 * j + b] << b;
+                    o[j] = (uint8_t) v;
+                }
+                lens[nf++] = fb / 8;
+                used += fb / 8;
+            }
+            nacc = 0;
+            synced = 1;
+            ones = 0;
+            continue;
+        }
+        if (ones == 5) {  /* stuffed zero */
+            ones = 0;
+            continue;
+        }
+        ones = 0;
+        if (synced) {
+            h->acc[nacc++] = 0;
+            if (nacc > h->limit) {
+                synced = 0;
+                nacc = 0;
+            }
+        }
+    }
+    h->ones = ones;
+    h->synced = synced;
+    h->nacc = nacc;
+    return nf;
+}
