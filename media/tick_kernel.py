@@ -144,3 +144,45 @@ def dtmf_stage1(frames: NDArray[np.int16], nw: int, win: int, decim: int, basis:
     return int(lib.tk_dtmf_stage1(_ptr("int16_t *", frames), frames.shape[0], frames.shape[1], nw, win, decim,
                                   _ptr("float *", basis), thr, frac, min_energy, _ptr("int8_t *", out),
                                   _ptr("int16_t *", tail), tail.shape[1]))
+
+
+def rec_write(buf: NDArray[np.uint8] | None, n_ticks: int, slots: NDArray[np.int64], a: NDArray[np.int64],
+              b: NDArray[np.int64], fd: NDArray[np.int32], mode: NDArray[np.int32], stage: NDArray[np.uint8],
+              stage_len: NDArray[np.int64], data_bytes: NDArray[np.int64], err: NDArray[np.int32],
+              force: bool) -> int:
+    """The recording writer's appends (media/kernel/recwrite.h tk_rec_write): ticks [a[i], b[i]) of slots[i] of buf
+    (slots, ticks, 2, block) staged in stage row slots[i] and written to fd when full (or at the end with force);
+    per-slot arrays fd, mode, stage_len, data_bytes, err; returns the failures (err[slot] = errno)."""
+    slots, a, b = _rows(slots), _rows(a), _rows(b)
+    cap = stage.shape[0]
+    if not (len(slots) == len(a) == len(b)) or not (len(fd) == len(mode) == len(stage_len) == len(data_bytes)
+                                                   == len(err) == cap):
+        raise ValueError("rec_write: segment or per-slot array lengths differ")
+    _check_rows(slots, cap)
+    if buf is None:                              # flush only: no stretch may read the buffer
+        if np.any(b > a):
+            raise ValueError("rec_write: stretches need a buffer")
+        buf = np.zeros((1, 1, 2, 1), np.uint8)
+    elif len(slots) and (int(slots[b > a].max(initial=-1)) >= buf.shape[0] or int(a.min()) < 0
+                         or int(b.max()) > min(n_ticks, buf.shape[1])):
+        raise IndexError("rec_write: slot or ticks out of the buffer")
+    if stage.shape[1] < 4 * buf.shape[3]:
+        raise ValueError("rec_write: a stage row must hold at least one tick")
+    return int(lib.tk_rec_write(_ptr("uint8_t *", buf), buf.shape[1], buf.shape[3], len(slots),
+                                _ptr("int64_t *", slots), _ptr("int64_t *", a), _ptr("int64_t *", b),
+                                _ptr("int32_t *", fd), _ptr("int32_t *", mode), _ptr("int16_t *", _DEC),
+                                _ptr("uint8_t *", stage), stage.shape[1], _ptr("int64_t *", stage_len),
+                                _ptr("int64_t *", data_bytes), _ptr("int32_t *", err), int(force)))
+
+
+def rec_headers(slots: NDArray[np.int64], fd: NDArray[np.int32], mode: NDArray[np.int32],
+                data_bytes: NDArray[np.int64], committed: NDArray[np.int64], err: NDArray[np.int32]) -> int:
+    """Rewrite the WAV header of every slot in slots whose committed size differs from data_bytes (one pwrite each,
+    media/kernel/recwrite.h tk_rec_headers); returns the failures (err[slot] = errno)."""
+    slots = _rows(slots)
+    if not (len(fd) == len(mode) == len(data_bytes) == len(committed) == len(err)):
+        raise ValueError("rec_headers: per-slot array lengths differ")
+    _check_rows(slots, len(fd))
+    return int(lib.tk_rec_headers(len(slots), _ptr("int64_t *", slots), _ptr("int32_t *", fd),
+                                  _ptr("int32_t *", mode), _ptr("int64_t *", data_bytes),
+                                  _ptr("int64_t *", committed), _ptr("int32_t *", err)))
