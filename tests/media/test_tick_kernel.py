@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from trunkline.dsp.g711 import MixedLawCodec
+from trunkline.dsp.g711 import ALAW_DECODE, ULAW_DECODE, MixedLawCodec
 from trunkline.media import tick_kernel as tk
 from trunkline.media.player import ClipPool, PlayerBank
 
@@ -20,6 +20,13 @@ def test_decode_encode_match_the_mixed_law_codec():
     out, enc = kern.encode(acc)
     ref = np.clip(acc, -32768, 32767).astype(np.int16)
     assert np.array_equal(out, ref) and np.array_equal(enc, codec.encode(ref))
+
+
+def test_decode_every_code_both_laws():
+    """All 256 codes on A-law and mu-law rows (G.711's rule in AVX2 where the CPU has it): the dsp.g711 tables."""
+    codes = np.tile(np.arange(256, dtype=np.uint8), 5).reshape(8, BLOCK)
+    for law, table in (("alaw", ALAW_DECODE), ("ulaw", ULAW_DECODE)):
+        assert np.array_equal(tk.TickKernel([law] * 8, BLOCK).decode(codes), table[codes]), law
 
 
 def test_encode_every_value_both_laws():
