@@ -60,7 +60,7 @@ from trunkline.media.ports import (
 )
 from trunkline.media.prompts import PromptLibrary
 from trunkline.media.recorder import RecorderBank
-from trunkline.media.tick_kernel import TickKernel, dtmf_stage1
+from trunkline.media.tick_kernel import TickKernel, dtmf_decide, dtmf_stage1, dtmf_stage2
 from trunkline.media.tickwatch import TickStats, TickWatch
 from trunkline.media.timer import TimerHandle
 
@@ -110,7 +110,8 @@ class Engine:
         self.recorders = RecorderBank(self.channels, self.block, laws=board.laws)
         self.bridges = BridgeTable(self.channels)
         self.conferences = ConferenceTable()
-        self.detector = DTMFDetector(self.channels, stage1=dtmf_stage1) if dtmf else None   # stage 1 in C
+        self.detector = (DTMFDetector(self.channels, stage1=dtmf_stage1, stage2=dtmf_stage2, decide=dtmf_decide)
+                         if dtmf else None)                 # every stage in C (the tick kernel)
         self._acc = np.zeros((self.channels, self.block), dtype=np.int32)
         self._kernel = TickKernel(board.laws, self.block)   # G.711 in and out, all channels in one C call each
         self.calls: dict[int, Call] = {}          # channel -> Call

@@ -186,3 +186,56 @@ def rec_headers(slots: NDArray[np.int64], fd: NDArray[np.int32], mode: NDArray[n
     return int(lib.tk_rec_headers(len(slots), _ptr("int64_t *", slots), _ptr("int32_t *", fd),
                                   _ptr("int32_t *", mode), _ptr("int64_t *", data_bytes),
                                   _ptr("int64_t *", committed), _ptr("int32_t *", err)))
+
+
+def dtmf_stage2(frames: NDArray[np.int16], nw: int, win: int, prev: NDArray[np.int16], gi: NDArray[np.int64],
+                r: NDArray[np.int64], k: NDArray[np.int64], hann: NDArray[np.float32], rot: NDArray[np.complex64],
+                hz_per_rad: float, ftol: NDArray[np.float32], twist: float, rtwist: float) \
+        -> tuple[NDArray[np.bool_], NDArray[np.float32]]:
+    """DTMF stage 2 (a dsp.dtmf.Stage2) in C for the candidate windows gi (row * nw + window) of frames (rows, n)
+    int16, with prev (rows, hop) each row's half window before; returns (ok (n,), deviations (n, 2) in Hz)."""
+    if frames.ndim != 2 or frames.dtype != np.int16 or prev.dtype != np.int16 or prev.shape[0] != frames.shape[0]:
+        raise ValueError("dtmf_stage2: frames and prev must be int16 (rows, n) and (rows, hop)")
+    frames, prev = np.ascontiguousarray(frames), np.ascontiguousarray(prev)
+    gi, r, k = _rows(gi), _rows(r), _rows(k)
+    hop = prev.shape[1]
+    if not (0 < win <= 512 and 0 < hop <= win and nw * win <= frames.shape[1] and hann.shape == (win, 16)
+            and rot.shape == (8,) and ftol.shape == (8,) and len(gi) == len(r) == len(k)):
+        raise ValueError("dtmf_stage2: window, bases or index sizes do not fit")
+    _check_rows(gi, frames.shape[0] * nw)
+    if len(r) and (int(r.min()) < 0 or int(r.max()) > 3 or int(k.min()) < 4 or int(k.max()) > 7):
+        raise ValueError("dtmf_stage2: row tones must be 0..3 and column tones 4..7")
+    hann = np.ascontiguousarray(hann, dtype=np.float32)
+    rot_f = np.ascontiguousarray(rot.astype(np.complex64).view(np.float32))
+    ftol = np.ascontiguousarray(ftol, dtype=np.float32)
+    ok = np.empty(len(gi), np.uint8)
+    dev = np.empty((len(gi), 2), np.float32)
+    lib.tk_dtmf_stage2(_ptr("int16_t *", frames), frames.shape[1], nw, win, _ptr("int16_t *", prev), hop, len(gi),
+                       _ptr("int64_t *", gi), _ptr("int64_t *", r), _ptr("int64_t *", k), _ptr("float *", hann),
+                       _ptr("float *", rot_f), hz_per_rad, _ptr("float *", ftol), twist, rtwist,
+                       _ptr("uint8_t *", ok), _ptr("float *", dev))
+    return ok.view(np.bool_), dev
+
+
+def dtmf_decide(cand: NDArray[np.int8], dev: NDArray[np.float32], cur: NDArray[np.int8], last: NDArray[np.int8],
+                run: NDArray[np.int16], miss: NDArray[np.int16], h1: NDArray[np.float32], h2: NDArray[np.float32],
+                min_on: int, min_off: int, spread_max: float) -> tuple[NDArray[np.int64], NDArray[np.int8], bool]:
+    """DTMF decisions (a dsp.dtmf.Decide) in C over cand (channels, nw) and dev (channels, nw, 2), updating the
+    per-channel state in place; returns the presses (channels, digit indices) in time order and whether idle."""
+    c, nw = cand.shape
+    if dev.shape != (c, nw, 2) or not (len(cur) == len(last) == len(run) == len(miss) == c) \
+            or h1.shape != (c, 2) or h2.shape != (c, 2):
+        raise ValueError("dtmf_decide: candidate, deviation or state shapes differ")
+    cand, dev = np.ascontiguousarray(cand), np.ascontiguousarray(dev)
+    ev_ch = np.empty(c * nw, np.int64)
+    ev_digit = np.empty(c * nw, np.int8)
+    idle = np.zeros(1, np.int32)
+    n = int(lib.tk_dtmf_decide(_ptr("int8_t *", cand), _ptr("float *", dev), c, nw, _ptr("int8_t *", cur),
+                               _ptr("int8_t *", last), _ptr("int16_t *", run), _ptr("int16_t *", miss),
+                               _ptr("float *", h1), _ptr("float *", h2), min_on, min_off, spread_max,
+                               _ptr("int64_t *", ev_ch), _ptr("int8_t *", ev_digit), _ptr("int32_t *", idle)))
+    return ev_ch[:n], ev_digit[:n], bool(idle[0])
+
+
+#: the engine's DTMF kernels, handed to dsp.dtmf.DTMFDetector (dsp stays a leaf)
+DTMF_KERNELS = {"stage1": dtmf_stage1, "stage2": dtmf_stage2, "decide": dtmf_decide}
