@@ -2,16 +2,33 @@
 #include <math.h>
 #include "dtmf2.h"
 
-/* projection of x (win samples) on tone t's Hann cos and sin columns */
-static void project(const float *x, int64_t win, const float *hann, int t, float *re, float *im)
+typedef float v8f __attribute__((vector_size(32)));
+
+static inline float hsum(v8f v)
 {
-    float c = 0.0f, s = 0.0f;
-    for (int64_t j = 0; j < win; j++) {
-        c += x[j] * hann[j * 16 + 2 * t];
-        s += x[j] * hann[j * 16 + 2 * t + 1];
+    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
+/* projections of the window (body) and of the one half a window earlier (early) on one tone's Hann cos and sin
+ * (cs: win cos then win sin values), eight partial sums per product (win a multiple of 8) */
+static void project(const float *body, const float *early, int64_t win, const float *cs, float out[4])
+{
+    v8f bc = {0}, bs = {0}, ec = {0}, es = {0};
+    for (int64_t j = 0; j < win; j += 8) {
+        v8f b, e, c, s;
+        __builtin_memcpy(&b, body + j, sizeof b);
+        __builtin_memcpy(&e, early + j, sizeof e);
+        __builtin_memcpy(&c, cs + j, sizeof c);
+        __builtin_memcpy(&s, cs + win + j, sizeof s);
+        bc += b * c;
+        bs += b * s;
+        ec += e * c;
+        es += e * s;
     }
-    *re = c;
-    *im = s;
+    out[0] = hsum(bc);
+    out[1] = hsum(bs);
+    out[2] = hsum(ec);
+    out[3] = hsum(es);
 }
 
 void tk_dtmf_stage2(const int16_t *frames, int64_t stride, int64_t nw, int64_t win, const int16_t *prev, int64_t hop,
@@ -19,9 +36,14 @@ void tk_dtmf_stage2(const int16_t *frames, int64_t stride, int64_t nw, int64_t w
                     const float *rot, float hz_per_rad, const float *ftol, float twist, float rtwist, uint8_t *ok,
                     float *dev)
 {
-    float body[512], early[512];
-    if (win > 512 || hop > win)
+    float body[512], early[512], cs[8 * 2 * 512];
+    if (win > 512 || hop > win || win % 8)
         return;
+    for (int t = 0; t < 8; t++)                     /* each tone's cos and sin columns, contiguous */
+        for (int64_t j = 0; j < win; j++) {
+            cs[t * 2 * win + j] = hann[j * 16 + 2 * t];
+            cs[t * 2 * win + win + j] = hann[j * 16 + 2 * t + 1];
+        }
     for (int64_t i = 0; i < n; i++) {
         int64_t ch = gi[i] / nw, w = gi[i] % nw;
         const int16_t *b = frames + ch * stride + w * win;
@@ -37,9 +59,9 @@ void tk_dtmf_stage2(const int16_t *frames, int64_t stride, int64_t nw, int64_t w
         int good = 1;
         for (int q = 0; q < 2; q++) {
             int t = tone[q];
-            float br, bi, ar, ai;
-            project(body, win, hann, t, &br, &bi);
-            project(early, win, hann, t, &ar, &ai);
+            float p4[4];
+            project(body, early, win, cs + t * 2 * win, p4);
+            float br = p4[0], bi = p4[1], ar = p4[2], ai = p4[3];
             float cr = rot[2 * t], ci = rot[2 * t + 1];
             float zr = br * cr - bi * ci, zi = br * ci + bi * cr;            /* zb *= rot */
             float pr = ar * zr + ai * zi, pi = ai * zr - ar * zi;            /* za *= conj(zb) */
@@ -76,6 +98,14 @@ int64_t tk_dtmf_decide(const int8_t *cand, const float *dev, int64_t c, int64_t 
             int8_t cw = cand[ch * nw + w];
             const float *d = dev + (ch * nw + w) * 2;
             float *a = h1 + ch * 2, *b = h2 + ch * 2;
+            if (cw < 0 && cur[ch] < 0 && last[ch] < 0) {     /* nothing held or pending: only the history moves */
+                run[ch] = 0;
+                a[0] = b[0];
+                a[1] = b[1];
+                b[0] = d[0];
+                b[1] = d[1];
+                continue;
+            }
             int present = cw >= 0;
             int16_t rn = cw == last[ch] ? (int16_t)(run[ch] + 1) : 1;
             if (!present)

@@ -7,7 +7,7 @@
  * in frames. Both are projected on hann (win, 16) float32 (cos, sin interleaved per tone) at the row tone r[i]
  * (0..3) and the column tone k[i] (4..7); each tone's phase advance over the hop, less rot (8 complex: re, im), is
  * its frequency deviation dev[i * 2 + 0/1] = angle * hz_per_rad (Hz); ok[i] = 1 when both lie within ftol[tone] Hz
- * and the twist holds (row amplitude <= column * twist, column <= row * rtwist). */
+ * and the twist holds (row amplitude <= column * twist, column <= row * rtwist). win: a multiple of 8, <= 512. */
 void tk_dtmf_stage2(const int16_t *frames, int64_t stride, int64_t nw, int64_t win, const int16_t *prev, int64_t hop,
                     int64_t n, const int64_t *gi, const int64_t *r, const int64_t *k, const float *hann,
                     const float *rot, float hz_per_rad, const float *ftol, float twist, float rtwist, uint8_t *ok,
