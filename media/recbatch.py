@@ -50,6 +50,7 @@ class BatchWriter:
     def _ensure(self, cap: int) -> None:
         if cap <= self.cap:
             return
+        cap = max(cap, 2 * self.cap)                    # doubling: a burst of new slots reallocates O(log) times
         self.flush()                                    # staged rows go out before the stage is reallocated
         extra = cap - self.cap
         self.recs.extend([None] * extra)
@@ -128,7 +129,7 @@ class BatchWriter:
         """Append every recording's stretch of the batch (staged; full rows written); returns the recordings
         that stopped in it, their files closed (final header)."""
         buf, n, start, events = batch
-        self._ensure(len(start))
+        self._ensure(max(len(start), 0 if buf is None else buf.shape[0]))   # the batch's slots, new ones included
         if buf is None:
             n = 0                                        # a dropped batch: nothing to write, events still count
         first: dict[int, int] = {}                       # slot -> tick its recording started in this batch

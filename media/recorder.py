@@ -5,10 +5,14 @@ sent on all recording channels into one shared buffer shaped (slots, ticks, 2, b
 with two fancy-indexed copies, and checks every recording's end conditions (maximum
 length, silence after voice) as array operations; Python runs per recording only when
 one starts, stops or fails. When the buffer is full (about a second of audio) it goes
-to the writer thread (media/recwriter.py) whole, with the starts and stops that
-happened in it, and the tick goes on in a free buffer. Files are mono or two-track
-(received, sent), G.711 WAV, 16-bit linear WAV or FLAC; headers are rewritten every few
-batches (about 2 s, and on sync()), so a killed process leaves them readable up to there. An I/O error (disk full) ends
+to the writer thread whole, with the starts and stops that happened in it, and the
+tick goes on in a free buffer. The writer (media/recbatch.py, the file work in C) stages
+each recording's audio and appends it in large writes (32 KB: 2 s of two-track G.711);
+every `commit_batches` batches (4 s at the default one-second batches) and on sync() it
+writes out everything staged and rewrites every grown file's header, so a killed process
+leaves each file readable up to that point (`flushed_samples`; repair_wav on restart
+recovers what was appended after it). Files are mono or two-track (received, sent),
+G.711 WAV, 16-bit linear WAV (media/recwriter.py) or FLAC. An I/O error (disk full) ends
 that recording with a logged error; the tick never waits for the disk.
 """
 from __future__ import annotations
@@ -83,17 +87,24 @@ class Recording:
             self._bank._count[self.slot] = value
         self._samples = value
 
+    def _held(self) -> tuple[BatchWriter, int] | None:
+        """The writer's arrays and slot while it holds this recording's WAV file (read from any thread)."""
+        files, slot = self._files, self._wslot
+        if files is None or slot < 0 or slot >= len(files.fd) or files.fd[slot] < 0:
+            return None
+        return files, slot
+
     @property
     def written_samples(self) -> int:
         """Samples appended to the file so far (the writer's count; staged ones not yet)."""
-        files = self._files
-        return files.written(self._wslot) if files is not None and files.fd[self._wslot] >= 0 else self._written
+        held = self._held()
+        return held[0].written(held[1]) if held is not None else self._written
 
     @property
     def flushed_samples(self) -> int:
         """Samples in the file as of the last header update (readable after a crash)."""
-        files = self._files
-        return files.flushed(self._wslot) if files is not None and files.fd[self._wslot] >= 0 else self._flushed
+        held = self._held()
+        return held[0].flushed(held[1]) if held is not None else self._flushed
 
     @property
     def seconds(self) -> float:
