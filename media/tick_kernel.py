@@ -199,8 +199,8 @@ def dtmf_stage2(frames: NDArray[np.int16], nw: int, win: int, prev: NDArray[np.i
     frames, prev = np.ascontiguousarray(frames), np.ascontiguousarray(prev)
     gi, r, k = _rows(gi), _rows(r), _rows(k)
     hop = prev.shape[1]
-    if not (0 < win <= 512 and win % 8 == 0 and 0 < hop <= win and nw * win <= frames.shape[1] and hann.shape == (win, 16)
-            and rot.shape == (8,) and ftol.shape == (8,) and len(gi) == len(r) == len(k)):
+    if not (0 < win <= 512 and win % 8 == 0 and 0 < hop <= win and nw * win <= frames.shape[1]
+            and hann.shape == (win, 16) and rot.shape == (8,) and ftol.shape == (8,) and len(gi) == len(r) == len(k)):
         raise ValueError("dtmf_stage2: window, bases or index sizes do not fit")
     _check_rows(gi, frames.shape[0] * nw)
     if len(r) and (int(r.min()) < 0 or int(r.max()) > 3 or int(k.min()) < 4 or int(k.max()) > 7):
