@@ -384,15 +384,20 @@ class RecorderBank:
     def _writer(self) -> None:
         while True:
             kind, rec, payload = self._queue.get()
-            if kind == "open":
-                self._open(rec, *payload)
-            elif kind == "data":
-                self._write(payload)
-            elif kind == "mark":
-                self._commit()
-                rec.set()
-            elif kind == "quit":
-                return
+            try:
+                if kind == "open":
+                    self._open(rec, *payload)
+                elif kind == "data":
+                    self._write(payload)
+                elif kind == "mark":
+                    self._commit()
+                elif kind == "quit":
+                    return
+            except Exception:   # a bug in one batch must not stop every recording for good: logged, next message
+                log.exception("recording writer: %s failed", kind)
+            finally:
+                if kind == "mark":
+                    rec.set()
 
     def _commit(self) -> None:
         self._files.commit()
