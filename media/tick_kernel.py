@@ -25,7 +25,7 @@ _ENC = np.ascontiguousarray(np.concatenate([_ALAW_COMPACT, ULAW_ENCODE]).astype(
 
 
 _DTYPES = {"uint8_t *": np.uint8, "int16_t *": np.int16, "int32_t *": np.int32, "int64_t *": np.int64,
-           "int8_t *": np.int8, "float *": np.float32}
+           "int8_t *": np.int8, "float *": np.float32, "double *": np.float64}
 
 
 def _ptr(kind: str, a: np.ndarray) -> object:
@@ -239,3 +239,24 @@ def dtmf_decide(cand: NDArray[np.int8], dev: NDArray[np.float32], cur: NDArray[n
 
 #: the engine's DTMF kernels, handed to dsp.dtmf.DTMFDetector (dsp stays a leaf)
 DTMF_KERNELS = {"stage1": dtmf_stage1, "stage2": dtmf_stage2, "decide": dtmf_decide}
+
+
+def amd_frames(slots: NDArray[np.int64], levels: NDArray[np.float64], params: NDArray[np.float64],
+               state: NDArray[np.float64], words: NDArray[np.int64], heard: NDArray[np.bool_],
+               has_floor: NDArray[np.bool_], verdict: NDArray[np.int8]) -> None:
+    """ivr.amd_bank.AMDBank's per-frame state machine in C (media/kernel/amd.h) for the listed slots over their
+    frame levels (len(slots), frames) dBm0; params (8, cap) and state (6, cap) float64 rows in amd.h's order and the
+    per-slot words, heard, has_floor, verdict are updated in place."""
+    slots = _rows(slots)
+    levels = np.ascontiguousarray(levels, dtype=np.float64)
+    cap = params.shape[1] if params.ndim == 2 else -1
+    if levels.ndim != 2 or levels.shape[0] != len(slots) or params.shape != (8, cap) or state.shape != (6, cap) \
+            or not (len(words) == len(heard) == len(has_floor) == len(verdict) == cap):
+        raise ValueError("amd_frames: level, parameter or state shapes differ")
+    if heard.dtype != np.bool_ or has_floor.dtype != np.bool_:
+        raise ValueError("amd_frames: heard and has_floor must be bool arrays")
+    _check_rows(slots, cap)
+    lib.tk_amd_frames(len(slots), _ptr("int64_t *", slots), levels.shape[1], _ptr("double *", levels), cap,
+                      _ptr("double *", params), _ptr("double *", state), _ptr("int64_t *", words),
+                      _ptr("uint8_t *", heard.view(np.uint8)), _ptr("uint8_t *", has_floor.view(np.uint8)),
+                      _ptr("int8_t *", verdict))
