@@ -69,6 +69,12 @@ CHUNK_CHANNELS = 2048       # channels per matrix product: keeps the work arrays
 #: (channels, hop) with each row's last hop samples of the windows, returns how many candidates
 Stage1 = Callable[[NDArray[np.int16], int, int, int, NDArray[np.float32], float, float, float, NDArray[np.int8],
                    NDArray[np.int16]], int]
+#: stage 2 done elsewhere: stage2(frames, nw, win, prev, gi, r, k, hann (win, 16), rot (8,) complex64, hz_per_rad,
+#: ftol (8,), twist, reverse twist) -> (ok, deviations (n, 2) Hz) of the candidate windows gi, as _verify computes them
+Stage2 = Callable[..., tuple[NDArray[np.bool_], NDArray[np.float32]]]
+#: decisions done elsewhere: decide(cand (c, nw), dev (c, nw, 2), cur, last, run, miss, h1, h2, min_on, min_off,
+#: spread) updates the state in place as _decide does and returns (channels, digit indices, idle)
+Decide = Callable[..., tuple[NDArray[np.int64], NDArray[np.int8], bool]]
 
 
 def _bases(rate: int, win: int, hann: bool) -> NDArray[np.float32]:
@@ -113,8 +119,9 @@ class DTMFDetector:
     """DTMF key-press detector for `channels` channels at `rate` Hz (int16 input)."""
 
     def __init__(self, channels: int, rate: int = RATE, threshold: float = THRESHOLD_DBM0, twist: float = TWIST_DB,
-                 reverse_twist: float = REVERSE_TWIST_DB, stage1: Stage1 | None = None) -> None:
-        """stage1: a compiled stage 1 with the numpy one's arithmetic (float32; None: numpy here)."""
+                 reverse_twist: float = REVERSE_TWIST_DB, stage1: Stage1 | None = None, stage2: Stage2 | None = None,
+                 decide: Decide | None = None) -> None:
+        """stage1, stage2, decide: compiled stages with the numpy ones' arithmetic (float32; None: numpy here)."""
         if int(channels) < 1:
             raise ValueError(f"channels must be >= 1, got {channels!r}")
         if rate % 200 or rate < 4000:
@@ -137,6 +144,8 @@ class DTMFDetector:
         self._s2: tuple[NDArray[Any], ...] | None = None
         self._idle = True          # no digit held or pending anywhere: a block without candidates changes nothing
         self._stage1 = stage1
+        self._stage2_fn = stage2
+        self._decide_fn = decide
         # powers are |sum x*cos|^2 + |sum x*sin|^2; a tone of amplitude a gives (a*win/2)^2
         amp = float(dbm0_to_amplitude(threshold))
         self._thr = np.float32((amp * self.n1 / 2.0) ** 2)
@@ -302,6 +311,14 @@ class DTMFDetector:
         dev = np.zeros((c * nw, 2), np.float32)
         if todo:
             gi, digit, r, k = (np.concatenate(v) for v in zip(*todo)) if len(todo) > 1 else todo[0]
+            if self._stage2_fn is not None:
+                ok, dv = self._stage2_fn(frames, nw, win, self._prev, gi, r, k, self._hann, self._rot,
+                                         float(self._hz_per_rad), self._ftol, float(self._twist_amp),
+                                         float(self._rtwist_amp))
+                cand[gi] = np.where(ok, digit, -1)
+                dev[gi] = dv
+                self._prev, self._prev_next = self._prev_next, self._prev
+                return cand.reshape(c, nw), dev.reshape(c, nw, 2), touched
             # full-rate samples of each candidate window and of the half window before it
             n = gi.size
             body16, half16, body, early = self._stage2_buffers(n)
@@ -368,6 +385,11 @@ class DTMFDetector:
         speech harmonics glide)."""
         if not touched and self._idle:
             return []
+        if self._decide_fn is not None:
+            chans, digits, self._idle = self._decide_fn(cand, dev, self._cur, self._last, self._run, self._miss,
+                                                        self._h1, self._h2, MIN_ON_WINDOWS, MIN_OFF_WINDOWS,
+                                                        FREQ_SPREAD_HZ)
+            return list(zip(chans.tolist(), _DIGIT_CHARS[digits].tolist()))
         if self.channels <= WHOLE_DECIDE:
             # few channels: numpy calls cost more than the arithmetic, so update every channel in place
             active = None

@@ -35,7 +35,6 @@ from trunkline.drivers.signaling.base import (
     SpanSignaling,
 )
 from trunkline.dsp.constants import RATE
-from trunkline.dsp.dtmf import DTMFDetector
 from trunkline.dsp.level import dbm0_to_amplitude
 from trunkline.dsp.tones import Tone, ToneZone
 from trunkline.media.bus import EventBus
@@ -60,7 +59,7 @@ from trunkline.media.ports import (
 )
 from trunkline.media.prompts import PromptLibrary
 from trunkline.media.recorder import RecorderBank
-from trunkline.media.tick_kernel import TickKernel, dtmf_stage1
+from trunkline.media.tick_kernel import TickKernel, dtmf_detector
 from trunkline.media.tickwatch import TickStats, TickWatch
 from trunkline.media.timer import TimerHandle
 
@@ -110,7 +109,7 @@ class Engine:
         self.recorders = RecorderBank(self.channels, self.block, laws=board.laws)
         self.bridges = BridgeTable(self.channels)
         self.conferences = ConferenceTable()
-        self.detector = DTMFDetector(self.channels, stage1=dtmf_stage1) if dtmf else None   # stage 1 in C
+        self.detector = dtmf_detector(self.channels) if dtmf else None   # every stage in C (the tick kernel)
         self._acc = np.zeros((self.channels, self.block), dtype=np.int32)
         self._kernel = TickKernel(board.laws, self.block)   # G.711 in and out, all channels in one C call each
         self.calls: dict[int, Call] = {}          # channel -> Call

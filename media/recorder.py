@@ -5,10 +5,14 @@ sent on all recording channels into one shared buffer shaped (slots, ticks, 2, b
 with two fancy-indexed copies, and checks every recording's end conditions (maximum
 length, silence after voice) as array operations; Python runs per recording only when
 one starts, stops or fails. When the buffer is full (about a second of audio) it goes
-to the writer thread (media/recwriter.py) whole, with the starts and stops that
-happened in it, and the tick goes on in a free buffer. Files are mono or two-track
-(received, sent), G.711 WAV, 16-bit linear WAV or FLAC; headers are rewritten every few
-batches (about 2 s, and on sync()), so a killed process leaves them readable up to there. An I/O error (disk full) ends
+to the writer thread whole, with the starts and stops that happened in it, and the
+tick goes on in a free buffer. The writer (media/recbatch.py, the file work in C) stages
+each recording's audio and appends it in large writes (32 KB: 2 s of two-track G.711);
+every `commit_batches` batches (4 s at the default one-second batches) and on sync() it
+writes out everything staged and rewrites every grown file's header, so a killed process
+leaves each file readable up to that point (`flushed_samples`; repair_wav on restart
+recovers what was appended after it). Files are mono or two-track (received, sent),
+G.711 WAV, 16-bit linear WAV (media/recwriter.py) or FLAC. An I/O error (disk full) ends
 that recording with a logged error; the tick never waits for the disk.
 """
 from __future__ import annotations
@@ -26,7 +30,8 @@ from numpy.typing import NDArray
 from trunkline.dsp.constants import RATE
 from trunkline.dsp.g711 import ALAW, MixedLawCodec
 from trunkline.dsp.level import dbm0_to_power
-from trunkline.media.recwriter import Batch, Sink, commit, open_sink, segments, write_batch
+from trunkline.media.recbatch import STAGE_BYTES, BatchWriter
+from trunkline.media.recwriter import Batch, Sink, open_sink
 from trunkline.media.tick_kernel import capture as kernel_capture
 
 log = logging.getLogger("trunkline.recorder")
@@ -57,8 +62,10 @@ class Recording:
         self.slot = -1                       # the bank's slot while active
         self._bank: RecorderBank | None = None
         self._samples = 0
-        self.written_samples = 0             # samples appended to the file (writer)
-        self.flushed_samples = 0             # samples in the file as of the last header update (writer)
+        self._files: BatchWriter | None = None   # the writer's per-slot arrays while it holds this recording
+        self._wslot = -1
+        self._written = 0
+        self._flushed = 0
         self.silent_run = 0
         self.heard_voice = False
         self.stop_reason: str | None = None
@@ -80,6 +87,25 @@ class Recording:
             self._bank._count[self.slot] = value
         self._samples = value
 
+    def _held(self) -> tuple[BatchWriter, int] | None:
+        """The writer's arrays and slot while it holds this recording's WAV file (read from any thread)."""
+        files, slot = self._files, self._wslot
+        if files is None or slot < 0 or slot >= len(files.fd) or files.fd[slot] < 0:
+            return None
+        return files, slot
+
+    @property
+    def written_samples(self) -> int:
+        """Samples appended to the file so far (the writer's count; staged ones not yet)."""
+        held = self._held()
+        return held[0].written(held[1]) if held is not None else self._written
+
+    @property
+    def flushed_samples(self) -> int:
+        """Samples in the file as of the last header update (readable after a crash)."""
+        held = self._held()
+        return held[0].flushed(held[1]) if held is not None else self._flushed
+
     @property
     def seconds(self) -> float:
         """Recorded duration in seconds."""
@@ -90,7 +116,7 @@ class RecorderBank:
     """All recordings of an engine; `capture` is the only per-tick call (cost independent of how many)."""
 
     def __init__(self, channels: int, block: int, max_queue: int = 256, laws: Sequence[str] | None = None,
-                 batch_ticks: int = 50) -> None:
+                 batch_ticks: int = 50, stage_bytes: int = STAGE_BYTES) -> None:
         self.block = block
         self.laws = list(laws) if laws is not None else [ALAW] * channels
         self._codec = MixedLawCodec(self.laws)
@@ -131,8 +157,8 @@ class RecorderBank:
         self._t = 0
         self._start: list[Recording | None] = []
         self._events: list[tuple[int, int, Recording, str]] = []
-        self.commit_batches = 4                    # headers rewritten every this many batches (~2 s)
-        self._dirty: dict[int, Recording] = {}     # writer: recordings with data past their header
+        self.commit_batches = 4                    # headers rewritten every this many batches (4 s at 1 s batches)
+        self._files = BatchWriter(self._fail, stage_bytes)   # writer thread: the files, their staging and counts
         self._batches = 0
         self._thread = threading.Thread(target=self._writer, name="trunkline-recorder", daemon=True)
         self._thread.start()
@@ -358,38 +384,32 @@ class RecorderBank:
     def _writer(self) -> None:
         while True:
             kind, rec, payload = self._queue.get()
-            if kind == "open":
-                self._open(rec, *payload)
-            elif kind == "data":
-                self._write(payload)
-            elif kind == "mark":
-                self._commit()
-                rec.set()
-            elif kind == "quit":
-                return
+            try:
+                if kind == "open":
+                    self._open(rec, *payload)
+                elif kind == "data":
+                    self._write(payload)
+                elif kind == "mark":
+                    self._commit()
+                elif kind == "quit":
+                    return
+            except Exception:   # a bug in one batch must not stop every recording for good: logged, next message
+                log.exception("recording writer: %s failed", kind)
+            finally:
+                if kind == "mark":
+                    rec.set()
 
     def _commit(self) -> None:
-        commit(self._dirty.values(), self._fail)
-        self._dirty.clear()
+        self._files.commit()
         self._batches = 0
 
     def _write(self, batch: Batch) -> None:
-        for rec in write_batch(batch, self._fail):
-            self._dirty[id(rec)] = rec
+        for rec in self._files.write(batch):        # stopped in this batch: the file is closed (final header)
+            self._closed.put(rec)
+            rec.closed_event.set()
         self._batches += 1
         if self._batches >= self.commit_batches:       # headers: every few batches (one pwrite per file)
             self._commit()
-        _, stopped = segments(batch)
-        for rec in stopped:
-            self._dirty.pop(id(rec), None)          # closing writes the final header
-            if rec.file is not None:
-                try:
-                    rec.file.close()
-                except Exception as exc:   # one bad file ends its recording (logged), never the writer
-                    self._fail(rec, exc)
-                rec.file = None
-            self._closed.put(rec)
-            rec.closed_event.set()
         buf = batch[0]
         if buf is not None and buf.shape[0] == self._cap and buf.shape[1] == self._ticks:
             self._spare.put(buf)

@@ -1,11 +1,12 @@
 """The recording writer: files behind RecorderBank, written off the tick in large batches.
 
 The tick gathers every recording's G.711 codes (received and sent) into one shared
-buffer shaped (slots, ticks, 2, block); the writer thread takes a full buffer, cuts
-each recording's stretch out of it and appends it to its file with one write; every few
-batches it rewrites each file's 44-byte WAV header, so that a process killed with SIGKILL
-leaves every file readable up to the last header update. WAV files hold G.711 as it was on the line
-("G711", the channel's law) or 16-bit linear ("WAV"); FLAC goes through soundfile.
+buffer shaped (slots, ticks, 2, block); the writer thread takes a full buffer and
+media/recbatch.py appends each recording's stretch to its file (WAV files in C, staged
+into large writes); every few batches it rewrites each file's 44-byte WAV header, so
+that a process killed with SIGKILL leaves every file readable up to the last header update.
+WAV files hold G.711 as it was on the line ("G711", the channel's law) or 16-bit linear
+("WAV"); FLAC goes through soundfile.
 A write error (disk full) fails that recording only: logged, reported to the engine.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,7 +23,6 @@ from numpy.typing import NDArray
 
 from trunkline.dsp.constants import RATE
 from trunkline.dsp.g711 import ALAW, ALAW_DECODE, ULAW_DECODE
-from trunkline.media.tick_kernel import interleave
 
 if TYPE_CHECKING:
     from trunkline.media.recorder import Recording
@@ -61,6 +61,9 @@ class WavSink(Sink):
     def __init__(self, path: str, tracks: int, law: str, linear: bool) -> None:
         self.tracks = tracks
         self.tag = PCM if linear else (WAVE_ALAW if law == ALAW else WAVE_ULAW)
+        #: bytes per sample frame, and tracks | format << 4 for the C writer (media/kernel/recwrite.h)
+        self.frame_bytes = tracks * (2 if linear else 1)
+        self.mode = tracks | ((2 if linear else 0) + (0 if law == ALAW else 1)) << 4
         self.table = (ALAW_DECODE if law == ALAW else ULAW_DECODE) if linear else None
         self.data_bytes = 0
         self.committed = 0
@@ -140,60 +143,3 @@ Batch = tuple["NDArray[np.uint8] | None", int, "list[Recording | None]", "list[t
 
 #: fail(recording, exc): how the writer reports a recording whose file failed
 FailFn = Callable[["Recording", BaseException], None]
-
-
-def segments(batch: Batch) -> tuple[list[tuple[Recording, int, int, int]], list[Recording]]:
-    """Each recording's stretch of the batch as (recording, slot, first tick, end tick), and the
-    recordings that stopped in it (in order)."""
-    _, n, start, events = batch
-    if n == 0:                                   # starts/stops only: no stretch to write (O(events), not O(slots))
-        return [], [rec for _, _, rec, kind in events if kind == "stop"]
-    cur: dict[int, tuple[Recording, int]] = {slot: (r, 0) for slot, r in enumerate(start) if r is not None}
-    segs: list[tuple[Recording, int, int, int]] = []
-    stopped: list[Recording] = []
-    for t, slot, rec, kind in events:
-        if kind == "start":
-            cur[slot] = (rec, t)
-            continue
-        held = cur.get(slot)
-        if held is not None and held[0] is rec:
-            segs.append((rec, slot, held[1], t))
-            del cur[slot]
-        stopped.append(rec)
-    segs.extend((r, slot, t0, n) for slot, (r, t0) in cur.items())
-    return segs, stopped
-
-
-def write_batch(batch: Batch, fail: FailFn) -> list[Recording]:
-    """Append every recording's stretch of the batch to its file (one write each); returns the recordings
-    written to (their headers still to commit). Errors go to fail(recording, exc), ending that one only."""
-    buf = batch[0]
-    segs, _ = segments(batch)
-    segs = [seg for seg in segs if seg[3] > seg[2] and seg[0].file is not None and not seg[0].error]
-    if buf is None or not segs:
-        return []
-    written = []
-    for rec, slot, a, b in segs:
-        if rec.two_track:                        # (received, sent) sample pairs, interleaved in C
-            codes = interleave(buf, slot, a, b)
-        else:
-            codes = buf[slot, a:b, 0, :].reshape(-1, 1)
-        try:
-            rec.file.append(codes)   # type: ignore[union-attr]  # filtered above
-        except Exception as exc:   # disk full, I/O error: this recording ends (logged), the others go on
-            fail(rec, exc)
-            continue
-        rec.written_samples += codes.shape[0]
-        written.append(rec)
-    return written
-
-
-def commit(recs: Iterable[Recording], fail: FailFn) -> None:
-    """Rewrite the headers of these recordings' files (readable up to here after a crash)."""
-    for rec in recs:
-        if rec.file is not None:
-            try:
-                rec.file.commit()
-                rec.flushed_samples = rec.written_samples
-            except Exception as exc:   # as above: one file's failure is that recording's only
-                fail(rec, exc)

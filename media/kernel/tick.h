@@ -2,7 +2,8 @@
  * Arrays are C-contiguous; rows are channel indices; block is samples per channel per tick. */
 #include <stdint.h>
 
-/* G.711 codes (rows, block) -> int16 (rows, block); row r uses table[off[r] .. off[r] + 255]. */
+/* G.711 codes (rows, block) -> int16 (rows, block); row r uses table[off[r] .. off[r] + 255]: the A-law table at
+ * offset 0 and the mu-law one at 256 (with AVX2 and block a multiple of 16, G.711's rule gives those values). */
 void tk_decode(const uint8_t *codes, int64_t rows, int64_t block, const int16_t *table, const int32_t *off,
                int16_t *out);
 /* acc (rows, block) int32 -> clipped int16 out and G.711 codes; row r encodes with

@@ -11,7 +11,7 @@ from peers.spandsp_dtmf import spandsp_detect
 from trunkline.dsp.constants import RATE
 from trunkline.dsp.dtmf import COL_FREQS, DIGITS, ROW_FREQS, DTMFDetector
 from trunkline.dsp.level import dbm0_to_amplitude, dbm0_to_power
-from trunkline.media.tick_kernel import dtmf_stage1
+from trunkline.media.tick_kernel import DTMF_KERNELS, dtmf_stage1
 
 
 def silence(ms):
@@ -30,13 +30,15 @@ def ours(signals, block=160):
     for i, s in enumerate(signals):
         a[i, :len(s)] = s
     outs = []
-    for det in (DTMFDetector(len(signals)), DTMFDetector(len(signals), stage1=dtmf_stage1)):
+    for det in (DTMFDetector(len(signals)), DTMFDetector(len(signals), stage1=dtmf_stage1),
+                DTMFDetector(len(signals), **DTMF_KERNELS)):
         out = [""] * len(signals)
         for k in range(0, n, block):
             for ch, d in det.process(a[:, k:k + block]):
                 out[ch] += d
         outs.append(out)
     assert outs[1] == outs[0], "stage 1 in C and in numpy disagree"
+    assert outs[2] == outs[0], "stage 1, stage 2 and decisions in C and in numpy disagree"
     return outs[0]
 
 
@@ -211,10 +213,10 @@ def test_any_block_size_gives_same_digits():
     x = bursts("7", 4, on=45, off=45)
     x = np.concatenate([pcm(np.concatenate([tone_pair(d, 60, rng=rng), silence(60)])) for d in DIGITS] + [x])
     for block in (1, 33, 80, 160, 320, 1000, len(x)):
-        for stage1 in (None, dtmf_stage1):
-            det = DTMFDetector(1, stage1=stage1)
+        for kernels in ({}, {"stage1": dtmf_stage1}, DTMF_KERNELS):
+            det = DTMFDetector(1, **kernels)
             got = "".join(d for k in range(0, len(x), block) for _, d in det.process(x[None, k:k + block]))
-            assert got == DIGITS + "7777", (block, stage1)
+            assert got == DIGITS + "7777", (block, kernels)
 
 
 def test_reset_and_bad_input():
@@ -276,6 +278,8 @@ def test_internal_paths_agree(monkeypatch):
 
     base = events(4096, 2048)
     assert events(4096, 2048, dtmf_stage1) == base
+    det = DTMFDetector(chans, **DTMF_KERNELS)               # the engine's: every stage in C
+    assert [e for k in range(0, n, 160) for e in det.process(np.ascontiguousarray(a[:, k:k + 160]))] == base
     assert events(0, 2048, dtmf_stage1) == base
     assert events(0, 2048) == base
     assert events(0, 64) == base

@@ -31,6 +31,7 @@ from peers.spandsp_dtmf import SpandspDTMFRx
 
 from trunkline.dsp.constants import BLOCK, RATE
 from trunkline.dsp.dtmf import DIGITS, DTMFDetector
+from trunkline.media.tick_kernel import DTMF_KERNELS
 
 TONE_DBM0 = -20
 LEVELS = (-30, -25, -20, -15)            # interference dBm0: DTMF per tone 10, 5, 0, -5 dB above it
@@ -85,7 +86,7 @@ def ours_timed(signals):
     a = np.zeros((len(signals), n), np.int16)
     for i, s in enumerate(signals):
         a[i, :len(s)] = s
-    det = DTMFDetector(len(signals))
+    det = DTMFDetector(len(signals), **DTMF_KERNELS)   # the media engine's detector: every stage in C
     out = [[] for _ in signals]
     for k in range(0, n, BLOCK):
         for ch, d in det.process(a[:, k:k + BLOCK]):

@@ -18,6 +18,7 @@ from dtmf_corpus import MUSIC, at_level, corpus
 from peers.spandsp_dtmf import SpandspDTMFRx
 
 from trunkline.dsp.dtmf import DTMFDetector
+from trunkline.media.tick_kernel import DTMF_KERNELS
 
 
 def ours_on_long(x, seconds=30):
@@ -27,7 +28,7 @@ def ours_on_long(x, seconds=30):
     rows = -(-len(x) // per)
     a = np.zeros((rows, per), np.int16)
     a.reshape(-1)[:len(x)] = x
-    det = DTMFDetector(rows)
+    det = DTMFDetector(rows, **DTMF_KERNELS)   # the media engine's detector: every stage in C
     hits = [((ch * per + k + 160) / 8000, d) for k in range(0, per, 160) for ch, d in det.process(a[:, k:k + 160])]
     return sorted(hits)
 
