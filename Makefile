@@ -59,7 +59,7 @@ bench: sysdeps venv
 
 # 100,000 simulated calls on one engine: peak memory, open fds, growth per 1,000 calls, stuck channels
 soak: venv
-	$(PY) -m bench.soak --calls $${SOAK_CALLS:-100000} --channels 60
+	$(PY) -m bench.soak --calls $${SOAK_CALLS:-100000} --channels $${SOAK_CHANNELS:-240}
 
 # Long coverage-guided fuzzing of every untrusted-input decoder (#16): FUZZ_SECONDS per target (default
 # 10 min), corpora kept in build/fuzz/<target>/ (grown over runs, seeded from tests/fuzz/corpus/<target>/),

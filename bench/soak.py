@@ -1,4 +1,4 @@
-"""Soak: `python -m bench.soak --calls 100000 --channels 60` runs simulated calls through the demo hotline on one
+"""Soak: `python -m bench.soak --calls 100000 --channels 240` runs simulated calls through the demo hotline on one
 engine (virtual time) and prints the peak memory, open file descriptors, memory growth per 1,000 calls after
 warm-up (goal: < 1 KiB) and the channels left stuck (goal: 0).
 
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     p = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n")[0])
     p.add_argument("--calls", type=int, default=100000)
-    p.add_argument("--channels", type=int, default=60)
+    p.add_argument("--channels", type=int, default=240, help="simulated lines (240: eight E1 spans)")
     p.add_argument("--every", type=int, default=1000, help="sample memory every N calls")
     args = p.parse_args(argv)
     r = soak(args.calls, args.channels, args.every)
