@@ -14,6 +14,10 @@ TIFF; spandsp re-encodes as negotiated) in 20 ms blocks, all sessions started to
 A role's sessions per core = (session-seconds of media it ran) / (thread CPU seconds it
 used); a session counts until both ends reached their end (or --seconds of media pass).
 sender_ratio = ours sending / spandsp sending (sessions per core), receiver_ratio likewise.
+The three runs are repeated `--repeat` times (default 3), interleaved, and each role keeps its best
+figure (least CPU per session-second, as timeit keeps the fastest of its repeats): on a shared machine a
+single pass of either side moved by up to 40 % between passes minutes apart, and the best of interleaved
+repeats takes the other load out of both sides alike.
 The machine may be shared and busy: only ratios within one run mean something.
 Last line (a fixed contract):
 `fax_density sessions=N modem=M ecm=on|off sender_ratio=X receiver_ratio=Y`.
@@ -147,29 +151,44 @@ def run_calls(sender, receiver, n: int, seconds: float) -> dict:
             "sender_ok": sender.ok(), "receiver_ok": receiver.ok(), "finished": int((active == 0).sum())}
 
 
-def measure(n: int, modem: str, ecm: bool, seconds: float) -> dict:
-    """All three runs for n sessions; returns per-role sessions per core and the ratios."""
+def measure(n: int, modem: str, ecm: bool, seconds: float, repeat: int = 3) -> dict:
+    """All three runs for n sessions, `repeat` times interleaved; per-role best sessions per core and the ratios."""
     d = tempfile.mkdtemp(prefix="faxd")
     doc = os.path.join(d, "doc.tif")
     write_tiff(doc, synth_document(2, rows=600, seed=4), "g4")
-    out = {}
-    for label, mk_s, mk_r in (
-            ("spandsp->spandsp", lambda: SpandspSide(n, True, modem, ecm, doc, None),
-             lambda: SpandspSide(n, False, modem, ecm, None, d)),
-            ("ours->spandsp", lambda: OurSide(n, True, modem, ecm, doc, None),
-             lambda: SpandspSide(n, False, modem, ecm, None, d)),
-            ("spandsp->ours", lambda: SpandspSide(n, True, modem, ecm, doc, None),
-             lambda: OurSide(n, False, modem, ecm, None, d))):
-        s, r = mk_s(), mk_r()
-        try:
-            out[label] = run_calls(s, r, n, seconds)
-        finally:
-            s.close()
-            r.close()
+    out: dict = {}
+    for _ in range(max(1, repeat)):
+        for label, mk_s, mk_r in (
+                ("spandsp->spandsp", lambda: SpandspSide(n, True, modem, ecm, doc, None),
+                 lambda: SpandspSide(n, False, modem, ecm, None, d)),
+                ("ours->spandsp", lambda: OurSide(n, True, modem, ecm, doc, None),
+                 lambda: SpandspSide(n, False, modem, ecm, None, d)),
+                ("spandsp->ours", lambda: SpandspSide(n, True, modem, ecm, doc, None),
+                 lambda: OurSide(n, False, modem, ecm, None, d))):
+            s, r = mk_s(), mk_r()
+            try:
+                run = run_calls(s, r, n, seconds)
+            finally:
+                s.close()
+                r.close()
+            out[label] = best_of(out.get(label), run)
     ref = out["spandsp->spandsp"]
     out["sender_ratio"] = out["ours->spandsp"]["sender_spc"] / ref["sender_spc"]
     out["receiver_ratio"] = out["spandsp->ours"]["receiver_spc"] / ref["receiver_spc"]
     return out
+
+
+def best_of(best: dict | None, run: dict) -> dict:
+    """Each role's fastest figure (most sessions per core) over two runs of the same pass; outcomes the worst."""
+    if best is None:
+        return run
+    merged = dict(run)
+    for role in ("sender", "receiver"):
+        if best[f"{role}_spc"] > run[f"{role}_spc"]:
+            merged[f"{role}_spc"], merged[f"{role}_cpu"] = best[f"{role}_spc"], best[f"{role}_cpu"]
+        merged[f"{role}_ok"] = min(best[f"{role}_ok"], run[f"{role}_ok"])
+    merged["finished"] = min(best["finished"], run["finished"])
+    return merged
 
 
 def report(n: int, modem: str, ecm: bool, res: dict) -> None:
@@ -181,13 +200,14 @@ def report(n: int, modem: str, ecm: bool, res: dict) -> None:
               f"finished {r['finished']}/{n}")
 
 
-def table(modem: str, ecm: bool, seconds: float, plot: str, counts: tuple[int, ...] = (1, 10, 100, 1000)) -> None:
+def table(modem: str, ecm: bool, seconds: float, plot: str, counts: tuple[int, ...] = (1, 10, 100, 1000),
+          repeat: int = 3) -> None:
     """Sessions per core at 1, 10, 100 and 1,000 sessions (or `counts`), printed and plotted."""
     rows = []
     print(f"{'sessions':>9} {'ours send':>10} {'spandsp send':>13} {'ratio':>6} {'ours recv':>10} "
           f"{'spandsp recv':>13} {'ratio':>6}")
     for n in counts:
-        res = measure(n, modem, ecm, seconds)
+        res = measure(n, modem, ecm, seconds, repeat)
         o_s, o_r = res["ours->spandsp"]["sender_spc"], res["spandsp->ours"]["receiver_spc"]
         p_s, p_r = res["spandsp->spandsp"]["sender_spc"], res["spandsp->spandsp"]["receiver_spc"]
         rows.append((n, o_s, p_s, o_r, p_r))
@@ -228,20 +248,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--modem", default="v17", choices=sorted(MODEM_BITS))
     p.add_argument("--ecm", action="store_true")
     p.add_argument("--seconds", type=float, default=60.0, help="media seconds at most per call")
+    p.add_argument("--repeat", type=int, default=3, help="interleaved repeats; each role keeps its best")
     p.add_argument("--table", action="store_true", help="1, 10, 100 and 1,000 sessions, with a PNG plot")
     p.add_argument("--plot", default=os.path.join("var", "bench", "fax_density.png"))
     p.add_argument("--counts", default="1,10,100,1000", help="session counts of the table (comma separated)")
     args = p.parse_args(argv)
     if args.table:
-        table(args.modem, args.ecm, args.seconds, args.plot, tuple(int(c) for c in args.counts.split(",")))
+        table(args.modem, args.ecm, args.seconds, args.plot, tuple(int(c) for c in args.counts.split(",")),
+              args.repeat)
         return
     if not args.sessions or args.sessions < 1:
         p.error("--sessions N (N >= 1) or --table")
     n = args.sessions
     ecm = "on" if args.ecm else "off"
     print(f"fax density, {n} sessions each way, {args.modem}, ECM {ecm} "
-          f"(sessions per core; thread CPU time; shared machine)")
-    res = measure(n, args.modem, args.ecm, args.seconds)
+          f"(sessions per core; thread CPU time, best of {args.repeat} interleaved repeats; shared machine)")
+    res = measure(n, args.modem, args.ecm, args.seconds, args.repeat)
     report(n, args.modem, args.ecm, res)
     print(f"fax_density sessions={n} modem={args.modem} ecm={ecm} sender_ratio={res['sender_ratio']:.3f} "
           f"receiver_ratio={res['receiver_ratio']:.3f}")
