@@ -6,8 +6,11 @@ The **tick load** is the share of the deadline (one block, 20 ms) the engine's o
 exponentially weighted mean, O(1) per tick). At load 1.0 the engine needs the whole block time and the next
 extra call makes real cards slip (lost or repeated blocks on every call).
 
-- The guard **enters overload** when the smoothed load reaches `max_load`, or when a tick reaches the board
-  `max_lag_s` or more after its deadline (the loop is being starved, whatever the cause).
+- The guard **enters overload** when the smoothed load reaches `max_load`, or when the loop stays starved:
+  every tick for `lag_window_s` of board time reached the board `max_lag_s` or more after its deadline (the
+  loop does not catch up, whatever the cause). One stall the loop catches up from -- the process descheduled
+  on a busy host, a GC pause -- is counted by the tick watch but refuses no call: at a low load the ticks
+  after it run back to back and the lag is gone within a few blocks.
 - While overloaded, `admit()` is False: the engine refuses new inbound calls with Q.850 cause 42
   (switching equipment congestion; a SIP trunk answers 503) and outbound dials with ChannelError cause 42.
   Calls already up are never touched: their audio keeps its deadline because no new work is added.
@@ -46,10 +49,11 @@ class OverloadGuard:
     """Decides from the tick watch whether the engine may take a new call (see the module docstring)."""
 
     __slots__ = ("block_s", "max_load", "resume_load", "max_lag_s", "hold_s", "load", "overloaded",
-                 "rejected", "episodes", "since", "_alpha")
+                 "rejected", "episodes", "since", "lag_window_s", "_alpha", "_lag_from")
 
     def __init__(self, block_s: float, max_load: float = 0.8, resume_load: float | None = None,
-                 window_s: float = 0.5, hold_s: float = 2.0, max_lag_s: float = 0.25) -> None:
+                 window_s: float = 0.5, hold_s: float = 2.0, max_lag_s: float = 0.25,
+                 lag_window_s: float = 0.5) -> None:
         if max_load < 0 or (resume_load is not None and not 0 <= resume_load <= max_load):
             raise ValueError("overload: need 0 <= resume_load <= max_load")
         self.block_s = block_s
@@ -62,7 +66,9 @@ class OverloadGuard:
         self.rejected = 0
         self.episodes = 0
         self.since: float | None = None
+        self.lag_window_s = lag_window_s
         self._alpha = min(1.0, block_s / window_s)
+        self._lag_from: float | None = None     # board time the current run of ticks >= max_lag_s late began
 
     def configure(self, max_load: float, resume_load: float | None = None) -> None:
         """Set the threshold (share of the block time; 0 = off) and the level to resume at (default 3/4 of it)."""
@@ -81,8 +87,13 @@ class OverloadGuard:
                 self.overloaded, self.since = False, None
                 return True
             return False
+        if watch.lag_s < self.max_lag_s:
+            self._lag_from = None
+        elif self._lag_from is None:
+            self._lag_from = now
         if not self.overloaded:
-            if self.load >= self.max_load or watch.lag_s >= self.max_lag_s:
+            starved = self._lag_from is not None and now - self._lag_from >= self.lag_window_s
+            if self.load >= self.max_load or starved:
                 self.overloaded, self.since = True, now
                 self.episodes += 1
                 return True

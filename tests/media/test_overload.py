@@ -44,7 +44,8 @@ def feed(guard, watch, work_s, seconds, start):
 
 def test_guard_enters_above_the_limit_and_leaves_with_hysteresis():
     """Load 0.9 of the block (limit 0.8) refuses calls; it stays refused at 0.7 (above resume 0.6) and for the
-    hold time; it admits again below 0.6; virtual time never refuses; a tick 0.25 s late or more refuses."""
+    hold time; it admits again below 0.6; virtual time never refuses; one tick 0.3 s late refuses nothing;
+    ticks late by 0.25 s or more for 0.5 s of board time refuse."""
     g, w = OverloadGuard(0.02, max_load=0.8, hold_s=2.0), Watch()
     t = feed(g, w, 0.010, 2.0, 0.0)
     assert g.admit() and not g.overloaded and g.load == pytest.approx(0.5, abs=0.02)
@@ -54,8 +55,15 @@ def test_guard_enters_above_the_limit_and_leaves_with_hysteresis():
     assert g.overloaded
     t = feed(g, w, 0.008, 3.0, t)
     assert not g.overloaded and g.admit() and g.snapshot().since is None
-    w.lag_s = 0.3
+    w.lag_s = 0.3                                 # one stall, caught up from at once: no refusal
     g.update(w, t + 0.02)
+    w.lag_s = 0.0
+    t = feed(g, w, 0.002, 0.1, t + 0.02)
+    assert not g.overloaded and g.admit() and g.episodes == 1
+    w.lag_s = 0.3                                 # late on every tick for 0.5 s of board time: starved
+    t = feed(g, w, 0.002, 0.46, t)                # 23 ticks: 0.44 s since the first late one
+    assert not g.overloaded
+    t = feed(g, w, 0.002, 0.08, t)
     assert g.overloaded and g.episodes == 2
     v = OverloadGuard(0.02, max_load=0.5)
     feed(v, Watch(realtime=False), 0.040, 2.0, 0.0)
