@@ -5,6 +5,7 @@ import datetime as dt
 import logging
 import secrets
 import threading
+from functools import partial
 from typing import Any
 
 from flask import Flask
@@ -136,8 +137,14 @@ class Stopper:
         if notifier is not None:
             notifier.shutdown()
         self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
-        wasyncore.close_all(self.server._map)
-        self.thread.join(timeout)
+        # the sockets are closed in the server's own thread (its trigger runs the close between two polls):
+        # closed from here, they vanish under the select() that thread is in, which then fails with EBADF
+        close_all = partial(wasyncore.close_all, self.server._map)
+        if self.thread.is_alive():
+            self.server.trigger.pull_trigger(close_all)
+            self.thread.join(timeout)
+        if self.server._map:             # the loop had already ended (or did not answer in time)
+            close_all()
 
     __call__ = stop
 
