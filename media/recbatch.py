@@ -4,14 +4,18 @@ RecorderBank's writer thread hands each batch (the shared buffer shaped (slots, 
 ticks filled, the recordings at its start and the starts/stops in it) to `BatchWriter.write`. The
 writer keeps per-slot arrays (file descriptor, format, bytes written, header size) and one staging row
 per slot of STAGE_BYTES: `tk_rec_write` (media/kernel/recwrite.c) interleaves each slot's ticks into its
-row and appends the row to the file when it is full, so a two-track G.711 file gets one 32 KB write
+row and appends the row to the file when it is full, so a two-track G.711 file gets one 32 KiB write
 every 2 s (a linear one every 1 s) instead of one 16 KB write a second, with no Python per file.
+The rows live in an anonymous mapping and a row's pages go back to the system when its recording ends
+(madvise DONTNEED), so the stage holds memory only for the recordings in progress, not for the most
+there ever were.
 `commit` writes out every staged row, then rewrites the 44-byte header of every file that grew
 (`tk_rec_headers`, one pwrite each): after a SIGKILL a file is readable up to its last commit, as before.
 Python runs per recording only when one starts, stops or fails, and for FLAC (libsndfile) files.
 """
 from __future__ import annotations
 
+import mmap
 import os
 from typing import TYPE_CHECKING
 
@@ -24,8 +28,16 @@ from trunkline.media.tick_kernel import interleave, rec_headers, rec_write
 if TYPE_CHECKING:
     from trunkline.media.recorder import Recording
 
-#: staging row per slot (bytes): 2 s of two-track G.711 (1 s of two-track 16-bit linear) per file write
-STAGE_BYTES = 32000
+#: staging row per slot (bytes, 8 pages): 2 s of two-track G.711 (1 s of two-track 16-bit linear) per write
+STAGE_BYTES = 32768
+
+
+def _stage_rows(rows: int, row_bytes: int) -> tuple[mmap.mmap | None, NDArray[np.uint8]]:
+    """`rows` zeroed staging rows of `row_bytes` in an anonymous mapping (untouched pages cost no memory)."""
+    if rows * row_bytes == 0:
+        return None, np.zeros((rows, row_bytes), np.uint8)
+    m = mmap.mmap(-1, rows * row_bytes)
+    return m, np.frombuffer(m, np.uint8).reshape(rows, row_bytes)
 
 
 class BatchWriter:
@@ -38,7 +50,8 @@ class BatchWriter:
         self.recs: list[Recording | None] = []          # slot -> the recording the writer holds there
         self.fd = np.full(0, -1, np.int32)              # slot -> WAV file descriptor (-1: none, or not a WAV)
         self.mode = np.zeros(0, np.int32)               # slot -> tracks | format << 4 (recwrite.h)
-        self.stage = np.zeros((0, stage_bytes), np.uint8)
+        self._stage_map, self.stage = _stage_rows(0, stage_bytes)
+        self._releasable = stage_bytes % mmap.PAGESIZE == 0      # whole pages per row: given back when idle
         self.stage_len = np.zeros(0, np.int64)
         self.data_bytes = np.zeros(0, np.int64)         # bytes of samples in the file
         self.committed = np.zeros(0, np.int64)          # data bytes the header states
@@ -60,7 +73,7 @@ class BatchWriter:
         for name in ("stage_len", "data_bytes", "committed"):
             setattr(self, name, np.concatenate([getattr(self, name), np.zeros(extra, np.int64)]))
         self.frame = np.concatenate([self.frame, np.ones(extra, np.int64)])
-        self.stage = np.zeros((cap, self.stage_bytes), np.uint8)     # untouched pages cost no memory
+        self._stage_map, self.stage = _stage_rows(cap, self.stage_bytes)
         self.cap = cap
 
     def _attach(self, slot: int, rec: Recording) -> None:
@@ -91,6 +104,8 @@ class BatchWriter:
         self.recs[slot] = None
         self.fd[slot] = -1
         self.other.discard(slot)
+        if self._releasable and self._stage_map is not None:   # the row's pages back to the system
+            self._stage_map.madvise(mmap.MADV_DONTNEED, slot * self.stage_bytes, self.stage_bytes)
 
     def _save(self, slot: int, rec: Recording) -> None:
         sink = rec.file

@@ -7,7 +7,7 @@ length, silence after voice) as array operations; Python runs per recording only
 one starts, stops or fails. When the buffer is full (about a second of audio) it goes
 to the writer thread whole, with the starts and stops that happened in it, and the
 tick goes on in a free buffer. The writer (media/recbatch.py, the file work in C) stages
-each recording's audio and appends it in large writes (32 KB: 2 s of two-track G.711);
+each recording's audio and appends it in large writes (32 KiB: 2 s of two-track G.711);
 every `commit_batches` batches (4 s at the default one-second batches) and on sync() it
 writes out everything staged and rewrites every grown file's header, so a killed process
 leaves each file readable up to that point (`flushed_samples`; repair_wav on restart
