@@ -3,7 +3,6 @@ for all playing channels in a single numpy indexing step."""
 from __future__ import annotations
 
 import bisect
-import mmap
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
@@ -11,6 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from trunkline.dsp.tones import Tone
+from trunkline.media.anonmem import anon_map, give_back
 from trunkline.media.prompts import PromptLibrary
 from trunkline.media.tick_kernel import play
 
@@ -35,7 +35,7 @@ class ClipPool:
     TRIM_BYTES = 64 * 1024
 
     def __init__(self, capacity: int = 8000 * 60) -> None:
-        self._map = mmap.mmap(-1, max(capacity, 1) * 2)   # anonymous, zeroed: resident only as written
+        self._map = anon_map(max(capacity, 1) * 2)        # anonymous, zeroed: resident only as written
         self.data: NDArray[np.int16] = np.frombuffer(self._map, dtype=np.int16)
         self.top = 0
         self.high = 0                  # samples below which pages may be resident (written since last trim)
@@ -96,10 +96,8 @@ class ClipPool:
         """Give the pages above the top back to the system (madvise DONTNEED: they read as zeros again), once
         at least TRIM_BYTES lie there: the pool's resident memory follows the clips held now, not the busiest
         moment ever seen (a high-water mark that rose in steps over a long soak)."""
-        first = -(-self.top * 2 // mmap.PAGESIZE) * mmap.PAGESIZE          # first whole page above the top
-        last = self.high * 2
-        if last - first >= self.TRIM_BYTES:
-            self._map.madvise(mmap.MADV_DONTNEED, first, last - first)
+        if (self.high - self.top) * 2 >= self.TRIM_BYTES:
+            give_back(self._map, self.top * 2, self.high * 2)           # the whole pages above the top
             self.high = self.top
 
     def _alloc(self, n: int) -> int:
@@ -112,7 +110,7 @@ class ClipPool:
                 return start
         if self.top + n > len(self.data):
             size = max(len(self.data) * 2, self.top + n)
-            grown = mmap.mmap(-1, size * 2)
+            grown = anon_map(size * 2)
             data = np.frombuffer(grown, dtype=np.int16)
             data[:self.top] = self.data[:self.top]
             self._map, self.data = grown, data    # the old map is unmapped once no view of it is left

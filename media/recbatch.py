@@ -15,13 +15,13 @@ Python runs per recording only when one starts, stops or fails, and for FLAC (li
 """
 from __future__ import annotations
 
-import mmap
 import os
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
+from trunkline.media.anonmem import anon_array, give_back
 from trunkline.media.recwriter import Batch, FailFn, WavSink
 from trunkline.media.tick_kernel import interleave, rec_headers, rec_write
 
@@ -31,13 +31,6 @@ if TYPE_CHECKING:
 #: staging row per slot (bytes, 8 pages): 2 s of two-track G.711 (1 s of two-track 16-bit linear) per write
 STAGE_BYTES = 32768
 
-
-def _stage_rows(rows: int, row_bytes: int) -> tuple[mmap.mmap | None, NDArray[np.uint8]]:
-    """`rows` zeroed staging rows of `row_bytes` in an anonymous mapping (untouched pages cost no memory)."""
-    if rows * row_bytes == 0:
-        return None, np.zeros((rows, row_bytes), np.uint8)
-    m = mmap.mmap(-1, rows * row_bytes)
-    return m, np.frombuffer(m, np.uint8).reshape(rows, row_bytes)
 
 
 class BatchWriter:
@@ -50,8 +43,7 @@ class BatchWriter:
         self.recs: list[Recording | None] = []          # slot -> the recording the writer holds there
         self.fd = np.full(0, -1, np.int32)              # slot -> WAV file descriptor (-1: none, or not a WAV)
         self.mode = np.zeros(0, np.int32)               # slot -> tracks | format << 4 (recwrite.h)
-        self._stage_map, self.stage = _stage_rows(0, stage_bytes)
-        self._releasable = stage_bytes % mmap.PAGESIZE == 0      # whole pages per row: given back when idle
+        self._stage_map, self.stage = anon_array((0, stage_bytes), np.uint8)
         self.stage_len = np.zeros(0, np.int64)
         self.data_bytes = np.zeros(0, np.int64)         # bytes of samples in the file
         self.committed = np.zeros(0, np.int64)          # data bytes the header states
@@ -73,7 +65,7 @@ class BatchWriter:
         for name in ("stage_len", "data_bytes", "committed"):
             setattr(self, name, np.concatenate([getattr(self, name), np.zeros(extra, np.int64)]))
         self.frame = np.concatenate([self.frame, np.ones(extra, np.int64)])
-        self._stage_map, self.stage = _stage_rows(cap, self.stage_bytes)
+        self._stage_map, self.stage = anon_array((cap, self.stage_bytes), np.uint8)
         self.cap = cap
 
     def _attach(self, slot: int, rec: Recording) -> None:
@@ -104,8 +96,7 @@ class BatchWriter:
         self.recs[slot] = None
         self.fd[slot] = -1
         self.other.discard(slot)
-        if self._releasable and self._stage_map is not None:   # the row's pages back to the system
-            self._stage_map.madvise(mmap.MADV_DONTNEED, slot * self.stage_bytes, self.stage_bytes)
+        give_back(self._stage_map, slot * self.stage_bytes, (slot + 1) * self.stage_bytes)   # the row's pages
 
     def _save(self, slot: int, rec: Recording) -> None:
         sink = rec.file

@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 from trunkline.dsp.constants import RATE
 from trunkline.dsp.g711 import ALAW, MixedLawCodec
 from trunkline.dsp.level import dbm0_to_power
+from trunkline.media.anonmem import anon_array, give_back, mapping_of
 from trunkline.media.recbatch import STAGE_BYTES, BatchWriter
 from trunkline.media.recwriter import Batch, Sink, open_sink
 from trunkline.media.tick_kernel import capture as kernel_capture
@@ -137,8 +138,9 @@ class RecorderBank:
         # tests); otherwise (real time) the batch is dropped, counted and logged and the tick goes on
         self.lossless = False
         self._cap = 0
-        self._hi = 0                               # slots [0, hi) may be in use
-        self._free: list[int] = []                 # free slots below hi (a heap: lowest first)
+        self._hi = 0                               # slots [0, hi) may be in use; hi - 1 is in use
+        self._free: list[int] = []                 # free slots below hi (a heap: lowest first; lazy deletion)
+        self._free_set: set[int] = set()           # the slots really free below hi (heap entries not here: stale)
         self._slot_rec: list[Recording | None] = []
         self._ch = np.zeros(0, dtype=np.int64)     # slot -> channel (0 for free slots: read, ignored)
         self._count = np.zeros(0, dtype=np.int64)  # slot -> samples recorded
@@ -225,7 +227,7 @@ class RecorderBank:
         self._ch[slot] = 0
         self._max[slot] = _NEVER
         self._events.append((self._t, slot, rec, "stop"))
-        heapq.heappush(self._free, slot)
+        self._release_slot(slot)
         if rec.silence_samples is not None:
             self._sil_dirty = True
         if self.synchronous:
@@ -234,12 +236,29 @@ class RecorderBank:
         return rec
 
     def _alloc(self) -> int:
-        if self._free:
-            return heapq.heappop(self._free)
+        while self._free:
+            slot = heapq.heappop(self._free)
+            if slot in self._free_set:
+                self._free_set.discard(slot)
+                return slot
         if self._hi == self._cap:
             self._grow(max(64, 2 * self._cap))
         self._hi += 1
         return self._hi - 1
+
+    def _release_slot(self, slot: int) -> None:
+        """Free `slot`: the top slot lowers hi past every free slot below it (the capture then touches only the
+        rows of slots up to the highest in use, and a buffer's rows above it are given back); others wait."""
+        if slot != self._hi - 1:
+            heapq.heappush(self._free, slot)
+            self._free_set.add(slot)
+            return
+        self._hi -= 1
+        while self._hi and self._hi - 1 in self._free_set:
+            self._free_set.discard(self._hi - 1)
+            self._hi -= 1
+        if len(self._free) > 2 * len(self._free_set) + 16:     # stale entries: rebuild (bounded by slots)
+            self._free = sorted(self._free_set)
 
     def _grow(self, cap: int) -> None:
         """More slots: the batch so far goes to the writer, later batches use bigger buffers."""
@@ -340,7 +359,7 @@ class RecorderBank:
                         log.error("recording writer stalled for 30 s")
                 return None
             self._buffers += 1
-            return np.zeros((self._cap, self._ticks, 2, self.block), dtype=np.uint8)
+            return anon_array((self._cap, self._ticks, 2, self.block), np.uint8)[1]
 
     def _flush(self) -> None:
         """Hand the batch so far (its buffer, starts and stops) to the writer; never blocks."""
@@ -412,6 +431,9 @@ class RecorderBank:
             self._commit()
         buf = batch[0]
         if buf is not None and buf.shape[0] == self._cap and buf.shape[1] == self._ticks:
+            # rows above the slots in use now go back to the system (the engine does not hold this buffer: a
+            # slot above them taken meanwhile is written in the engine's current buffer, not this one)
+            give_back(mapping_of(buf), self._hi * buf[0].nbytes, buf.nbytes)
             self._spare.put(buf)
 
     def _open(self, rec: Recording, law: str, fmt: str | None) -> None:

@@ -80,4 +80,7 @@ def test_engine_pool_is_reserved_once_and_resident_only_as_used(make_rig):
     # the busiest moment ever (a high-water mark that rose in steps over a long soak)
     assert peak - rss_kib() > 0.75 * 60 * 160000 * 2 / 1024, (peak, rss_kib())
     assert pool.high == pool.top
+    # and really freed, not only unmapped from this process (a shared mapping kept them behind the RSS figure):
+    # the pages given back read as zeros again
+    assert not pool.data[pool.top + 4096:pool.top + 59 * 160000].any()
     assert ClipPool.for_channels(100000).data.size == ClipPool.MAX_RESERVE      # bounded reservation

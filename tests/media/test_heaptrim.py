@@ -2,15 +2,9 @@
 import asyncio
 import ctypes
 
+from memory_probe import rss_kib
+
 from trunkline.media.heaptrim import HeapTrim
-
-
-def rss_kib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 class FakeTrim:

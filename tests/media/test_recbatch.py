@@ -3,6 +3,7 @@
 written, so a crash then loses nothing."""
 import numpy as np
 import soundfile as sf
+from memory_probe import resident_pages
 
 from trunkline.dsp.g711 import ALAW_DECODE, ULAW_DECODE
 from trunkline.media.recorder import RecorderBank
@@ -50,16 +51,6 @@ def test_staged_writes_exact_in_every_format_and_headers_current_after_sync(tmp_
         assert recs[ch].written_samples == recs[ch].flushed_samples == n * BLOCK, ch
 
 
-def _resident_pages(arr):
-    """Pages of `arr`'s memory resident now (Linux /proc/self/pagemap, bit 63: present)."""
-    page = 4096
-    first, last = arr.ctypes.data // page, (arr.ctypes.data + arr.nbytes - 1) // page
-    with open("/proc/self/pagemap", "rb", buffering=0) as f:
-        f.seek(first * 8)
-        raw = np.frombuffer(f.read((last - first + 1) * 8), dtype="<u8")
-    return int(np.count_nonzero(raw >> np.uint64(63)))
-
-
 def test_a_finished_recordings_staging_row_goes_back_to_the_system(tmp_path):
     """The stage holds memory only for recordings in progress: 16 two-track recordings of 60 ticks touch
     their rows (19,200 bytes staged each); once they end, every row's pages are given back, and the files
@@ -72,11 +63,11 @@ def test_a_finished_recordings_staging_row_goes_back_to_the_system(tmp_path):
         bank.capture(np.zeros((16, BLOCK), np.int16), np.zeros((16, BLOCK), np.int16), codes, codes)
     bank.sync()
     stage = bank._files.stage
-    assert _resident_pages(stage) >= 16 * 4              # 19,200 staged bytes: 4 or 5 pages per row
+    assert resident_pages(stage) >= 16 * 4              # 19,200 staged bytes: 4 or 5 pages per row
     for ch in range(16):
         bank.stop(ch)
     bank.sync()
-    assert _resident_pages(bank._files.stage) == 0
+    assert resident_pages(bank._files.stage) == 0
     bank.close()
     for ch, rec in enumerate(recs):
         assert rec.written_samples == 60 * BLOCK and sf.info(str(tmp_path / f"{ch}.wav")).frames == 60 * BLOCK
