@@ -18,6 +18,7 @@ __all__ = ["TxKernel", "RxKernel", "run_tx", "run_rx", "ffi", "lib"]
 
 TXNT = 12       # FB_TXNT: symbols per output sample of the transmitter's table
 TXPERIOD = 400  # the longest table period (samples) accepted
+TXBPMAX = 256   # FB_TXBPMAX: the longest period of the block path
 RXH = 64        # FB_RXH: matched filter taps
 CHUNK = 512     # FB_RXCHUNK: samples per receiver per kernel call
 BAUD = 2400
@@ -71,6 +72,32 @@ def tx_table(poly: NDArray[np.float64], up: int, gain: float, carrier: float, pe
     return tab.reshape(period, 2 * TXNT)
 
 
+def tx_block_table(tab: NDArray[np.float64], up: int, phases: int) -> NDArray[np.float32] | None:
+    """tx_table's rows for a whole period at once (float32, column-major: (2 * (K + TXNT - 1), period) with
+    K = period * up // phases symbols a period), or None when the period does not suit the kernel's block path
+    (not a multiple of 8 samples, longer than FB_TXBPMAX, or not a whole number of symbols)."""
+    period = tab.shape[0]
+    if period % 8 or period > TXBPMAX or (period * up) % phases:
+        return None
+    k = period * up // phases
+    out = np.zeros((2 * (k + TXNT - 1), period), dtype=np.float32)
+    for i in range(period):
+        off = 2 * ((i * up) // phases)
+        out[off:off + 2 * TXNT, i] = tab[i]
+    return np.ascontiguousarray(out)
+
+
+@functools.lru_cache(maxsize=32)
+def _tx_block_shared(poly: bytes, phases: int, taps: int, up: int, gain: float, carrier: float,
+                     period: int) -> NDArray[np.float32] | None:
+    """tx_block_table of the shared tx_table (one read-only copy per distinct shaping, gain and carrier)."""
+    tab = _tx_table_shared(poly, phases, taps, up, gain, carrier, period).reshape(period, 2 * TXNT)
+    out = tx_block_table(tab, up, phases)
+    if out is not None:
+        out.flags.writeable = False
+    return out
+
+
 @functools.lru_cache(maxsize=32)
 def _tx_table_shared(poly: bytes, phases: int, taps: int, up: int, gain: float, carrier: float,
                      period: int) -> NDArray[np.float64]:
@@ -99,6 +126,10 @@ class TxKernel:
         self._ctab = _tx_table_shared(poly.tobytes(), phases, taps, up, gain, carrier, period)
         s.ctab = ffi.from_buffer("double[]", self._ctab)
         s.ctab_period = period
+        self._btab = _tx_block_shared(poly.tobytes(), phases, taps, up, gain, carrier, period)
+        if self._btab is not None:
+            s.btab = ffi.from_buffer("float[]", self._btab)
+            s.bcols = self._btab.shape[0]
         s.sbase = -TXNT
         s.last_symbol = -1
         s.trailer_left = -1
@@ -187,6 +218,8 @@ class RxKernel:
         self._sgrid = sgrid
         v.sgrid = ffi.from_buffer("uint8_t[]", sgrid)
         v.bps = bits_per_symbol
+        self._inv_mag = _shared((1.0 / np.abs(np.asarray(points, dtype=np.complex128)) ** 2).tobytes())
+        v.inv_mag = ffi.from_buffer("double[]", self._inv_mag)
         lib.fb_rx17_reset(r)
 
     def reset(self) -> None:

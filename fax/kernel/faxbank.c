@@ -15,8 +15,31 @@ static const int NEXT_STATE[8][4] = {{0, 2, 3, 1}, {4, 7, 5, 6}, {1, 3, 2, 0}, {
 #define TRAILER_ONES 32
 #define TRAILER_SILENCE 48
 
+/* the scrambler's taps for up to 6 bits at once: bit i of SCR_TAPS[v] = register bits 17 - i and 22 - i xored,
+   v holding register bits 12..22; REV6 reverses 6 bits */
+static uint8_t SCR_TAPS[2048], REV6[64];
+static int scr_ready;
+
+static void scr_tables(void)
+{
+    int v, i;
+    for (v = 0; v < 2048; v++) {
+        uint32_t reg = (uint32_t) v << 12, m = 0;
+        for (i = 0; i < 6; i++)
+            m |= (((reg >> (17 - i)) ^ (reg >> (22 - i))) & 1) << i;
+        SCR_TAPS[v] = (uint8_t) m;
+    }
+    for (v = 0; v < 64; v++) {
+        int r = 0;
+        for (i = 0; i < 6; i++)
+            r |= ((v >> i) & 1) << (5 - i);
+        REV6[v] = (uint8_t) r;
+    }
+    scr_ready = 1;
+}
+
 /* The next V.17 symbol (training, ones, data, trailer, silence); mirrors V17Tx._next_symbol. */
-static void v17_symbol(fb_tx_t *t, double *re, double *im)
+static inline __attribute__((always_inline)) void v17_symbol(fb_tx_t *t, double *re, double *im)
 {
     int64_t s = t->nsym;
     int i, data, q = 0;
@@ -51,14 +74,28 @@ static void v17_symbol(fb_tx_t *t, double *re, double *im)
                 } else {
                     const uint8_t *bp = t->bits;
                     int64_t pos = t->bitpos, nb = t->nbits;
-                    for (i = 0; i < bps; i++, pos++)
-                        in |= (uint32_t) (pos < nb ? bp[pos] & 1 : 1) << i;
+                    if (pos + 8 <= nb) {   /* eight 0/1 octets packed at once: bit i of the product's top octet is octet i */
+                        uint64_t w;
+                        memcpy(&w, bp + pos, 8);
+                        in = (uint32_t) (((w & 0x0101010101010101ull) * 0x0102040810204080ull) >> 56) & ((1u << bps) - 1);
+                        pos += bps;
+                    } else {
+                        for (i = 0; i < bps; i++, pos++)
+                            in |= (uint32_t) (pos < nb ? bp[pos] & 1 : 1) << i;
+                    }
                     t->bitpos = pos < nb ? pos : nb;
                 }
-                for (i = 0; i < bps; i++) {
-                    uint32_t o = ((in >> i) ^ (reg >> (17 - i)) ^ (reg >> (22 - i))) & 1;
-                    q |= (int) o << i;
-                    fresh |= o << (bps - 1 - i);
+                if (bps <= 6) {   /* the taps of all bits from a table of register bits 12..22, the reversal from another */
+                    if (!scr_ready)
+                        scr_tables();
+                    q = (int) ((in ^ SCR_TAPS[(reg >> 12) & 0x7FF]) & ((1u << bps) - 1));
+                    fresh = (uint32_t) REV6[q] >> (6 - bps);
+                } else {
+                    for (i = 0; i < bps; i++) {
+                        uint32_t o = ((in >> i) ^ (reg >> (17 - i)) ^ (reg >> (22 - i))) & 1;
+                        q |= (int) o << i;
+                        fresh |= o << (bps - 1 - i);
+                    }
                 }
                 t->scr = ((reg << bps) | fresh) & 0x7FFFFF;
             }
@@ -86,6 +123,49 @@ static inline double tx_dot(const double *restrict c, const double *restrict x)
     for (i = 0; i < 2 * FB_TXNT; i += 4)
         acc += *(const fb_v4d *) (c + i) * *(const fb_v4d *) (x + i);
     return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+/* one period of P samples (P a multiple of 8) from the window w of symbol numbers: out[i] = sum over columns c of
+   bt[c * P + i] * w[c], in float, eight samples per vector (the whole period's samples at once, so no sample
+   waits for its own sum) */
+typedef float fb_v8f __attribute__((vector_size(32), aligned(4)));
+
+FB_SIMD_CLONES
+static void tx_period(const float *restrict bt, int P, int cols, const double *restrict w, double *restrict out)
+{
+    fb_v8f acc[FB_TXBPMAX / 8];
+    int c, i, nv = P / 8;
+    for (i = 0; i < nv; i++)
+        acc[i] = (fb_v8f) {0, 0, 0, 0, 0, 0, 0, 0};
+    if (nv == 5) {   /* V.17: 40 samples, the accumulators held in registers */
+        fb_v8f a0 = acc[0], a1 = a0, a2 = a0, a3 = a0, a4 = a0;
+        for (c = 0; c < cols; c++) {
+            const float x = (float) w[c];
+            const fb_v8f *col = (const fb_v8f *) (bt + c * 40);
+            a0 += col[0] * x;
+            a1 += col[1] * x;
+            a2 += col[2] * x;
+            a3 += col[3] * x;
+            a4 += col[4] * x;
+        }
+        acc[0] = a0;
+        acc[1] = a1;
+        acc[2] = a2;
+        acc[3] = a3;
+        acc[4] = a4;
+    } else {
+        for (c = 0; c < cols; c++) {
+            const float x = (float) w[c];
+            const fb_v8f *col = (const fb_v8f *) (bt + c * P);
+            for (i = 0; i < nv; i++)
+                acc[i] += col[i] * x;
+        }
+    }
+    for (i = 0; i < nv; i++) {
+        int l;
+        for (l = 0; l < 8; l++)
+            out[8 * i + l] = acc[i][l];
+    }
 }
 
 #define TX_PASS 256   /* samples per pass: the symbols they need fit the history buffer */
@@ -148,6 +228,17 @@ void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
                 t->nsym++;
             }
             for (j = 0; j < c; j++, m++) {
+                if (q == 0 && t->btab && c - j >= t->ctab_period) {   /* a whole period as one matrix product */
+                    int P = t->ctab_period, i;
+                    tx_period(t->btab, P, t->bcols, t->sym + 2 * (k0 - (FB_TXNT - 1) - t->sbase), v + j);
+                    for (i = 0; i < P; i++)
+                        if (t->last_symbol >= 0 && m + i >= t->end_sample)
+                            v[j + i] = 0.0;
+                    j += P - 1;
+                    m += P - 1;
+                    k0 += (int64_t) P * up / sps_up;
+                    continue;
+                }
                 if (t->last_symbol >= 0 && m >= t->end_sample)
                     v[j] = 0.0;
                 else
@@ -376,6 +467,7 @@ void fb_v17_rx(fb_v17rx_t **rx, int k, const double *y, const int *m, int mmax, 
                uint8_t *bits, int *nbits, int bits_stride, int flush)
 {
     int s, i;
+    fb_sc_init();
     for (s = 0; s < k; s++) {
         fb_v17rx_t *r = rx[s];
         const double *ys = y + 2 * (int64_t) s * mmax;
@@ -384,12 +476,15 @@ void fb_v17_rx(fb_v17rx_t **rx, int k, const double *y, const int *m, int mmax, 
         double phase = r->phase, freq = r->freq, kp = r->kp, ki = r->ki;
         int nb = 0;
         for (i = 0; i < m[s]; i++) {
-            double c = cos(phase), sn = sin(phase);
+            double c, sn;
+            int gi, gj, p;
+            double pre, pim, ere, eim, pe, zre, zim;
+            fb_sincos(phase, &sn, &c);
             /* rot = c - j sn; z = y * rot */
-            double zre = ys[2 * i] * c + ys[2 * i + 1] * sn;
-            double zim = ys[2 * i + 1] * c - ys[2 * i] * sn;
-            int gi = (int) ((zre + 11.0) * 4.0 + 0.5), gj = (int) ((zim + 11.0) * 4.0 + 0.5), p;
-            double pre, pim, ere, eim, mag, pe;
+            zre = ys[2 * i] * c + ys[2 * i + 1] * sn;
+            zim = ys[2 * i + 1] * c - ys[2 * i] * sn;
+            gi = (int) ((zre + 11.0) * 4.0 + 0.5);
+            gj = (int) ((zim + 11.0) * 4.0 + 0.5);
             gi = gi < 0 ? 0 : (gi > 88 ? 88 : gi);
             gj = gj < 0 ? 0 : (gj > 88 ? 88 : gj);
             p = r->grid[gi * 89 + gj];
@@ -400,8 +495,7 @@ void fb_v17_rx(fb_v17rx_t **rx, int k, const double *y, const int *m, int mmax, 
             /* err * conj(rot) = err * (c + j sn) */
             es[2 * i] = ere * c - eim * sn;
             es[2 * i + 1] = ere * sn + eim * c;
-            mag = pre * pre + pim * pim;
-            pe = (zim * pre - zre * pim) / mag;
+            pe = (zim * pre - zre * pim) * (r->inv_mag ? r->inv_mag[p] : 1.0 / (pre * pre + pim * pim));
             pe = pe > 0.5 ? 0.5 : (pe < -0.5 ? -0.5 : pe);
             freq += ki * pe;
             phase += freq + kp * pe;

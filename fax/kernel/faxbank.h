@@ -9,12 +9,18 @@
    numbers with the symbol history (a linear buffer of (re, im) pairs, symbol k at 2 * (k - sbase)). */
 #define FB_TXNT 12
 #define FB_TXBUF 320
+#define FB_TXBPMAX 256
 typedef struct {
     int ntaps;
     int sps_up;
     int up;
     const double *ctab;
     int ctab_period;
+    /* (or NULL) the same table for whole periods at once: ctab_period samples (a multiple of 8) from the
+       2 * (ctab_period * up / sps_up + FB_TXNT - 1) symbol numbers of the period's window, as float columns
+       (column c: the weight of window number c in each of the period's samples) */
+    const float *btab;
+    int bcols;
     int64_t m;
     int64_t nsym;
     int64_t sbase;
@@ -95,6 +101,7 @@ typedef struct {
     int q0;
     int bps;
     const uint8_t *sgrid;
+    const double *inv_mag;   /* (or NULL) 1 / |point|^2 of each point, for the carrier loop's phase error */
 } fb_v17rx_t;
 
 /* Run m symbols y (interleaved re, im, equaliser output before derotation) of each of k receivers:

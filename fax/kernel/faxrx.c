@@ -33,6 +33,21 @@ static const double ABCD_IM[4] = {-2.0, -6.0, 2.0, 6.0};
 static const double ROT_RE[4] = {1.0, 0.0, -1.0, 0.0};
 static const double ROT_IM[4] = {0.0, 1.0, 0.0, -1.0};
 
+double fb_sc_tab[2 * FB_SC_N];
+static int sc_ready;
+
+void fb_sc_init(void)
+{
+    int i;
+    if (sc_ready)
+        return;
+    for (i = 0; i < FB_SC_N; i++) {
+        fb_sc_tab[2 * i] = sin(2.0 * PI * i / FB_SC_N);
+        fb_sc_tab[2 * i + 1] = cos(2.0 * PI * i / FB_SC_N);
+    }
+    sc_ready = 1;
+}
+
 /* per-call scratch: the line bits of one _process (one receiver at a time) */
 typedef struct {
     int n;
@@ -136,11 +151,23 @@ static void fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p)
     yre = r->bre + r->len;
     yim = r->bim + r->len;
     matched_filter(r->h, nh, ere, eim, yre, yim, n);
-    for (i = 0; i < n; i++) {
-        double e = yre[i] * yre[i] + yim[i] * yim[i];
-        r->pz = r->pz * (1.0 - 1.0 / 24) + e / 24;
-        p[i] = r->pz;
-        r->pwr[r->len + i] = r->pz;
+    {   /* in-band power, pz = a pz + e / 24 (a = 23 / 24), four samples a step: each of the four from the power
+           before the step (one multiply-add on the recursion's path per four samples, not four) */
+        const double a = 1.0 - 1.0 / 24, b = 1.0 / 24, a2 = a * a, a3 = a2 * a, a4 = a2 * a2;
+        double pz = r->pz, *pw = r->pwr + r->len;
+        for (i = 0; i + 4 <= n; i += 4) {
+            double u0 = b * (yre[i] * yre[i] + yim[i] * yim[i]), u1 = b * (yre[i + 1] * yre[i + 1] + yim[i + 1] * yim[i + 1]);
+            double u2 = b * (yre[i + 2] * yre[i + 2] + yim[i + 2] * yim[i + 2]);
+            double u3 = b * (yre[i + 3] * yre[i + 3] + yim[i + 3] * yim[i + 3]);
+            double s1 = a * u0 + u1, s2 = a * s1 + u2, s3 = a * s2 + u3;
+            p[i] = pw[i] = a * pz + u0;
+            p[i + 1] = pw[i + 1] = a2 * pz + s1;
+            p[i + 2] = pw[i + 2] = a3 * pz + s2;
+            pz = p[i + 3] = pw[i + 3] = a4 * pz + s3;
+        }
+        for (; i < n; i++)
+            pz = p[i] = pw[i] = a * pz + b * (yre[i] * yre[i] + yim[i] * yim[i]);
+        r->pz = pz;
     }
     r->len += n;
     for (j = 0; j < nh - 1; j++) {
@@ -222,6 +249,43 @@ static void fe_sample(const fb_rx17_t *r, double t, double *ore, double *oim)
     *oim = sim;
 }
 
+/* nt interpolated samples at t0 + i * dt: four at a time when their taps lie inside the buffer (their sums
+   side by side, each in the same order as fe_sample, so the same result to the bit), else one by one */
+FB_SIMD_CLONES
+static void fe_samples(const fb_rx17_t *r, double t0, double dt, int nt, double *restrict ore, double *restrict oim)
+{
+    int i = 0;
+    for (; i + 4 <= nt; i += 4) {
+        const double *w[4], *bre[4], *bim[4];
+        double sre[4] = {0.0, 0.0, 0.0, 0.0}, sim[4] = {0.0, 0.0, 0.0, 0.0};
+        int l, j, inside = r->len > 0;
+        for (l = 0; l < 4; l++) {
+            double t = t0 + (i + l) * dt, fl = floor(t);
+            int64_t i0 = (int64_t) fl - r->base - INTERP / 2 + 1;
+            w[l] = r->itab + (int) rne((t - fl) * PHASES) * INTERP;
+            inside &= i0 >= 0 && i0 + INTERP <= r->len;
+            bre[l] = r->bre + (inside ? i0 : 0);
+            bim[l] = r->bim + (inside ? i0 : 0);
+        }
+        if (!inside) {
+            for (l = 0; l < 4; l++)
+                fe_sample(r, t0 + (i + l) * dt, &ore[i + l], &oim[i + l]);
+            continue;
+        }
+        for (j = 0; j < INTERP; j++)
+            for (l = 0; l < 4; l++) {
+                sre[l] += bre[l][j] * w[l][j];
+                sim[l] += bim[l][j] * w[l][j];
+            }
+        for (l = 0; l < 4; l++) {
+            ore[i + l] = sre[l];
+            oim[i + l] = sim[l];
+        }
+    }
+    for (; i < nt; i++)
+        fe_sample(r, t0 + i * dt, &ore[i], &oim[i]);
+}
+
 /* ---------------------------------------------------------------- equaliser and carrier loop */
 
 static void eq_init(fb_rx17_t *r, double gain, double phase, double freq)
@@ -236,8 +300,9 @@ static void eq_init(fb_rx17_t *r, double gain, double phase, double freq)
 /* equalised, derotated symbol of the T/2 vector x */
 static void eq_output(const fb_rx17_t *r, const double *xre, const double *xim, double *zre, double *zim)
 {
-    double yre = 0.0, yim = 0.0, c = cos(-r->phase), s = sin(-r->phase);
+    double yre = 0.0, yim = 0.0, c, s;
     int j;
+    fb_sincos(-r->phase, &s, &c);
     for (j = 0; j < FB_EQ; j++) {
         yre += r->w_re[j] * xre[j] - r->w_im[j] * xim[j];
         yim += r->w_re[j] * xim[j] + r->w_im[j] * xre[j];
@@ -252,7 +317,8 @@ static void eq_update(fb_rx17_t *r, const double *xre, const double *xim, double
     double ere = tre - zre, eim = tim - zim, mag;
     int j;
     if (mu != 0.0) {
-        double c = cos(-r->phase), s = sin(-r->phase), g = mu / (nrm + 1e-9);
+        double c, s, g = mu / (nrm + 1e-9);
+        fb_sincos(-r->phase, &s, &c);
         /* err * conj(rot), rot = c + j s */
         double are = (ere * c + eim * s) * g, aim = (eim * c - ere * s) * g;
         for (j = 0; j < FB_EQ; j++) {   /* w += a * conj(x) */
@@ -698,8 +764,7 @@ static void process(fb_rx17_t *r, double limit, line_t *ln)
     if (nsym > HS_MAX / 2 - HALF_TAPS - 2)
         nsym = HS_MAX / 2 - HALF_TAPS - 2;
     nh = 2 * nsym - 1 + 2 * HALF_TAPS;
-    for (i = 0; i < nh; i++)
-        fe_sample(r, r->t_next - HALF_TAPS * half + i * half, &hre[i], &him[i]);
+    fe_samples(r, r->t_next - HALF_TAPS * half, half, nh, hre, him);
     r->t_next += nsym * sps;
     ln->n = 0;
     if (r->state == DATA) {
@@ -794,6 +859,7 @@ void fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uin
     int s;
     if (n > FB_RXCHUNK)
         n = FB_RXCHUNK;
+    fb_sc_init();
     for (s = 0; s < k; s++) {
         fb_rx17_t *r = rx[s];
         int before = r->trained | (r->carrier << 1) | (r->signal_lost << 2);
