@@ -330,12 +330,10 @@ void fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events)
 
 /* ---------------------------------------------------------------- V.17 receiver, data mode */
 
-/* the trellis's predecessors: state n is reached from PRED_S[n][i] by subset PRED_C[n][i] (the inverse of
-   NEXT_STATE; constants, so that the add-compare-select below unrolls with fixed indices) */
-static const int PRED_S[8][4] = {{0, 2, 4, 6}, {0, 2, 4, 6}, {0, 2, 4, 6}, {0, 2, 4, 6},
-                                 {1, 3, 5, 7}, {1, 3, 5, 7}, {1, 3, 5, 7}, {1, 3, 5, 7}};
-static const int PRED_C[8][4] = {{0, 6, 2, 4}, {6, 0, 4, 2}, {2, 4, 0, 6}, {4, 2, 6, 0},
-                                 {1, 3, 7, 5}, {5, 7, 3, 1}, {7, 5, 1, 3}, {3, 1, 5, 7}};
+/* the trellis's predecessors (the inverse of NEXT_STATE): state n is reached from PRED_S[n][i] by subset
+   PRED_C[n][i] with PRED_S = {0, 2, 4, 6} for n < 4, {1, 3, 5, 7} for n >= 4 and
+   PRED_C = {{0, 6, 2, 4}, {6, 0, 4, 2}, {2, 4, 0, 6}, {4, 2, 6, 0}, {1, 3, 7, 5}, {5, 7, 3, 1}, {7, 5, 1, 3}, {3, 1, 5, 7}};
+   the add-compare-select below (ACS) takes them column by column as constants */
 
 void fb_v17_reset(fb_v17rx_t *r)
 {
@@ -380,69 +378,99 @@ static int trace(fb_v17rx_t *r, int n, uint8_t *out)
     return cnt;
 }
 
-/* one symbol into the trellis; returns the nearest point overall; decided bits appended at out */
-static int viterbi_push(fb_v17rx_t *r, double zre, double zim, uint8_t *out, int *nout)
+typedef int64_t fb_v4l __attribute__((vector_size(32), aligned(8)));
+
+/* lanes of a where mask (-1) is set, else of b */
+#define SEL(mask, a, b) (((mask) & (a)) | (~(mask) & (b)))
+
+/* one candidate of the add-compare-select for all eight states: states 0..3 come from state 2 i, 4..7 from 2 i + 1,
+   by the subsets l0..l3 / h0..h3 (column i of the predecessor tables); a candidate replaces the one held only when
+   strictly smaller (the first of equals kept, as comparing in order) */
+#define ACS(i, l0, l1, l2, l3, h0, h1, h2, h3)                                                    \
+    do {                                                                                         \
+        fb_v4d tl = (fb_v4d) {m[2 * i], m[2 * i], m[2 * i], m[2 * i]} + (fb_v4d) {bm[l0], bm[l1], bm[l2], bm[l3]}; \
+        fb_v4d th = (fb_v4d) {m[2 * i + 1], m[2 * i + 1], m[2 * i + 1], m[2 * i + 1]}             \
+                    + (fb_v4d) {bm[h0], bm[h1], bm[h2], bm[h3]};                                 \
+        fb_v4l ll = tl < al, lh = th < ah;                                                        \
+        al = (fb_v4d) SEL(ll, (fb_v4l) tl, (fb_v4l) al);                                         \
+        ah = (fb_v4d) SEL(lh, (fb_v4l) th, (fb_v4l) ah);                                         \
+        sl = SEL(ll, ((fb_v4l) {2 * i, 2 * i, 2 * i, 2 * i}), sl);                               \
+        sh = SEL(lh, ((fb_v4l) {2 * i + 1, 2 * i + 1, 2 * i + 1, 2 * i + 1}), sh);               \
+        cl = SEL(ll, ((fb_v4l) {l0, l1, l2, l3}), cl);                                           \
+        ch = SEL(lh, ((fb_v4l) {h0, h1, h2, h3}), ch);                                           \
+    } while (0)
+
+/* one symbol into the trellis; returns the nearest point overall when want_near (else 0); decided bits appended at
+   out. The add-compare-select runs on the eight states as two vectors of four (the same sums and choices as a
+   state-by-state loop) */
+static inline __attribute__((always_inline)) int viterbi_push(fb_v17rx_t *r, double zre, double zim, uint8_t *out,
+                                                              int *nout, int want_near)
 {
     double bm[8], mn;
     int bpt[8], c, i, n, near = 0;
-    double best_all = 0.0;
-    double nm[8];
-    const uint8_t *cell = NULL;
     if (r->sgrid) {
         int gi = (int) ((zre + 11.0) * 4.0 + 0.5), gj = (int) ((zim + 11.0) * 4.0 + 0.5);
+        const uint8_t *cell;
         gi = gi < 0 ? 0 : (gi > 88 ? 88 : gi);
         gj = gj < 0 ? 0 : (gj > 88 ? 88 : gj);
         cell = r->sgrid + (gi * 89 + gj) * 8;
-    }
-    for (c = 0; c < 8; c++) {
-        double bd = 0.0;
-        int bi = -1;
-        if (cell) {
-            double dx = r->points[2 * cell[c]] - zre, dy = r->points[2 * cell[c] + 1] - zim;
-            bd = dx * dx + dy * dy;
-            bi = cell[c];
+        for (c = 0; c < 8; c++) {
+            int p = cell[c];
+            double dx = r->points[2 * p] - zre, dy = r->points[2 * p + 1] - zim;
+            bm[c] = dx * dx + dy * dy;
+            bpt[c] = p;
         }
-        for (i = c; !cell && i < r->npoints; i += 8) {
-            double dx = r->points[2 * i] - zre, dy = r->points[2 * i + 1] - zim, d = dx * dx + dy * dy;
-            if (bi < 0 || d < bd) {
-                bd = d;
-                bi = i;
+    } else {
+        for (c = 0; c < 8; c++) {
+            double bd = 0.0;
+            int bi = -1;
+            for (i = c; i < r->npoints; i += 8) {
+                double dx = r->points[2 * i] - zre, dy = r->points[2 * i + 1] - zim, d = dx * dx + dy * dy;
+                if (bi < 0 || d < bd) {
+                    bd = d;
+                    bi = i;
+                }
             }
-        }
-        bm[c] = bd;
-        bpt[c] = bi;
-        {
-            int lt = c == 0 || bd < best_all;
-            best_all = lt ? bd : best_all;
-            near = lt ? bi : near;
+            bm[c] = bd;
+            bpt[c] = bi;
         }
     }
-    {   /* add-compare-select without branches (the comparisons are data dependent, so unpredictable): the
-           same choices as comparing in order and keeping the first of equals */
-        double met[8];
+    if (want_near) {
+        double best_all = bm[0];
+        near = bpt[0];
+        for (c = 1; c < 8; c++)
+            if (bm[c] < best_all) {
+                best_all = bm[c];
+                near = bpt[c];
+            }
+    }
+    {
+        const double *m = r->metric;
         uint8_t *prev = r->prev[r->nhist];
         int16_t *pt = r->pt[r->nhist];
-        for (n = 0; n < 8; n++)
-            met[n] = r->metric[n];
-        for (n = 0; n < 8; n++) {
-            int s0 = PRED_S[n][0], c0 = PRED_C[n][0];
-            double a = met[s0] + bm[c0];
-            for (i = 1; i < 4; i++) {
-                double t = met[PRED_S[n][i]] + bm[PRED_C[n][i]];
-                int lt = t < a;
-                a = lt ? t : a;
-                s0 = lt ? PRED_S[n][i] : s0;
-                c0 = lt ? PRED_C[n][i] : c0;
-            }
-            nm[n] = a;
-            prev[n] = (uint8_t) s0;
-            pt[n] = (int16_t) bpt[c0];
+        fb_v4d al = (fb_v4d) {m[0], m[0], m[0], m[0]} + (fb_v4d) {bm[0], bm[6], bm[2], bm[4]};
+        fb_v4d ah = (fb_v4d) {m[1], m[1], m[1], m[1]} + (fb_v4d) {bm[1], bm[5], bm[7], bm[3]};
+        fb_v4l sl = {0, 0, 0, 0}, sh = {1, 1, 1, 1}, cl = {0, 6, 2, 4}, ch = {1, 5, 7, 3};
+        fb_v4d lo;
+        ACS(1, 6, 0, 4, 2, 3, 7, 5, 1);
+        ACS(2, 2, 4, 0, 6, 7, 3, 1, 5);
+        ACS(3, 4, 2, 6, 0, 5, 1, 3, 7);
+        for (n = 0; n < 4; n++) {
+            prev[n] = (uint8_t) sl[n];
+            prev[n + 4] = (uint8_t) sh[n];
+            pt[n] = (int16_t) bpt[cl[n]];
+            pt[n + 4] = (int16_t) bpt[ch[n]];
         }
-        mn = nm[0];
-        for (n = 1; n < 8; n++)
-            mn = nm[n] < mn ? nm[n] : mn;
-        for (n = 0; n < 8; n++)
-            r->metric[n] = nm[n] - mn;
+        lo = (fb_v4d) SEL((fb_v4l) (ah < al), (fb_v4l) ah, (fb_v4l) al);
+        mn = lo[0] < lo[1] ? lo[0] : lo[1];
+        mn = lo[2] < mn ? lo[2] : mn;
+        mn = lo[3] < mn ? lo[3] : mn;
+        al -= mn;
+        ah -= mn;
+        for (n = 0; n < 4; n++) {
+            r->metric[n] = al[n];
+            r->metric[n + 4] = ah[n];
+        }
     }
     r->nhist++;
     if (r->nhist >= FB_VDEPTH + FB_VCHUNK)
@@ -453,7 +481,7 @@ static int viterbi_push(fb_v17rx_t *r, double zre, double zim, uint8_t *out, int
 int fb_v17_push(fb_v17rx_t *r, double zre, double zim, uint8_t *bits, int *nbits)
 {
     *nbits = 0;
-    return viterbi_push(r, zre, zim, bits, nbits);
+    return viterbi_push(r, zre, zim, bits, nbits, 1);
 }
 
 int fb_v17_flush(fb_v17rx_t *r, uint8_t *bits)
@@ -463,6 +491,7 @@ int fb_v17_flush(fb_v17rx_t *r, uint8_t *bits)
     return trace(r, r->nhist, bits);
 }
 
+FB_SIMD_CLONES
 void fb_v17_rx(fb_v17rx_t **rx, int k, const double *y, const int *m, int mmax, double *errs,
                uint8_t *bits, int *nbits, int bits_stride, int flush)
 {
@@ -499,7 +528,7 @@ void fb_v17_rx(fb_v17rx_t **rx, int k, const double *y, const int *m, int mmax, 
             pe = pe > 0.5 ? 0.5 : (pe < -0.5 ? -0.5 : pe);
             freq += ki * pe;
             phase += freq + kp * pe;
-            viterbi_push(r, zre, zim, bo, &nb);
+            viterbi_push(r, zre, zim, bo, &nb, 0);
         }
         if (flush)
             nb += fb_v17_flush(r, bo + nb);
