@@ -4,17 +4,12 @@
    mode uses the trellis decoder of faxbank.c. */
 #include <math.h>
 #include <string.h>
-#include "faxbank.h"
-#include "faxrx.h"
 #include "fbmath.h"
+#include "rxfront.h"   /* faxbank.h, faxrx.h */
 
 enum { SEARCH, ACQ, TRAIN, KNOWN, DATA };
 enum { MODE_NONE, MODE_LONG, MODE_SHORT };
 
-#define PI 3.14159265358979323846
-#define HALF_TAPS 8
-#define INTERP 12
-#define PHASES 256
 #define WINDOW 24
 #define SETTLE 6
 #define ALIGN 24
@@ -33,39 +28,18 @@ static const double ABCD_IM[4] = {-2.0, -6.0, 2.0, 6.0};
 static const double ROT_RE[4] = {1.0, 0.0, -1.0, 0.0};
 static const double ROT_IM[4] = {0.0, 1.0, 0.0, -1.0};
 
-double fb_sc_tab[2 * FB_SC_N];
-static int sc_ready;
-
-void fb_sc_init(void)
-{
-    int i;
-    if (sc_ready)
-        return;
-    for (i = 0; i < FB_SC_N; i++) {
-        fb_sc_tab[2 * i] = sin(2.0 * PI * i / FB_SC_N);
-        fb_sc_tab[2 * i + 1] = cos(2.0 * PI * i / FB_SC_N);
-    }
-    sc_ready = 1;
-}
-
 /* per-call scratch: the line bits of one _process (one receiver at a time) */
 typedef struct {
     int n;
     uint8_t b[LINE_MAX];
 } line_t;
 
-
 /* the reception state only: the front end keeps running (ModemRxBase._reset_state) */
 void fb_rx17_reset(fb_rx17_t *r)
 {
-    r->carrier = 0;
-    r->trained = 0;
-    r->signal_lost = 0;
+    r->carrier = r->trained = r->signal_lost = r->need_quiet = 0;
     r->state = SEARCH;
-    r->need_quiet = 0;
-    r->ones_ok = 0;
-    r->ones_n = 0;
-    r->ones_bad = 0;
+    r->ones_ok = r->ones_n = r->ones_bad = 0;
     r->mode = MODE_NONE;
     r->npending = 0;
     r->nhist = 0;
@@ -82,208 +56,6 @@ void fb_rx17_reset(fb_rx17_t *r)
     r->nframes = 0;
     r->fused = 0;
     fb_v17_reset(&r->vit);
-}
-
-/* ---------------------------------------------------------------- front end */
-
-typedef double fb_v4d __attribute__((vector_size(32), aligned(8)));
-
-/* y[i] = sum over j of h[j] * e[i + nh - 1 - j] (re and im), taps summed in order from 0.0 as a per-sample loop
-   would: eight outputs at a time held in registers across all taps (vectorised, same result to the bit) */
-FB_SIMD_CLONES
-static void matched_filter(const double *h, int nh, const double *ere, const double *eim, double *restrict yre,
-                           double *restrict yim, int n)
-{
-    int i = 0, j;
-    for (; i + 8 <= n; i += 8) {
-        fb_v4d r0 = {0.0, 0.0, 0.0, 0.0}, r1 = r0, m0 = r0, m1 = r0;
-        for (j = 0; j < nh; j++) {
-            const double hj = h[j], *are = ere + nh - 1 - j + i, *aim = eim + nh - 1 - j + i;
-            r0 += hj * *(const fb_v4d *) are;
-            r1 += hj * *(const fb_v4d *) (are + 4);
-            m0 += hj * *(const fb_v4d *) aim;
-            m1 += hj * *(const fb_v4d *) (aim + 4);
-        }
-        memcpy(yre + i, &r0, sizeof(r0));
-        memcpy(yre + i + 4, &r1, sizeof(r1));
-        memcpy(yim + i, &m0, sizeof(m0));
-        memcpy(yim + i + 4, &m1, sizeof(m1));
-    }
-    for (; i < n; i++) {
-        double sr = 0.0, si = 0.0;
-        for (j = 0; j < nh; j++) {
-            sr += h[j] * ere[nh - 1 - j + i];
-            si += h[j] * eim[nh - 1 - j + i];
-        }
-        yre[i] = sr;
-        yim[i] = si;
-    }
-}
-
-/* mix to baseband, matched filter, in-band power; appended to the buffer (p gets the power of each) */
-static void fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p)
-{
-    int i, j, nh = r->nh, ph;
-    double ere[FB_RXH + FB_RXCHUNK], eim[FB_RXH + FB_RXCHUNK], *restrict yre, *restrict yim;
-    if (r->len + n > FB_RXBUF) {  /* never expected: keep the newest samples */
-        int drop = r->len + n - FB_RXBUF;
-        memmove(r->bre, r->bre + drop, sizeof(double) * (size_t) (r->len - drop));
-        memmove(r->bim, r->bim + drop, sizeof(double) * (size_t) (r->len - drop));
-        memmove(r->pwr, r->pwr + drop, sizeof(double) * (size_t) (r->len - drop));
-        r->len -= drop;
-        r->base += drop;
-    }
-    /* ext: the last nh - 1 mixed inputs (zre/zim, oldest first) then this block's */
-    for (j = 0; j < nh - 1; j++) {
-        ere[j] = r->zre[j];
-        eim[j] = r->zim[j];
-    }
-    ph = (int) (r->n % r->lo_period);
-    for (i = 0; i < n; i++) {
-        double v = 2.0 * x[i];
-        ere[nh - 1 + i] = v * r->lo_re[ph];
-        eim[nh - 1 + i] = v * r->lo_im[ph];
-        if (++ph == r->lo_period)
-            ph = 0;
-    }
-    /* the matched filter tap by tap over the whole block (vectorised; each output sums its taps in
-       the same order as a per-sample loop, so the result is the same to the bit) */
-    yre = r->bre + r->len;
-    yim = r->bim + r->len;
-    matched_filter(r->h, nh, ere, eim, yre, yim, n);
-    {   /* in-band power, pz = a pz + e / 24 (a = 23 / 24), four samples a step: each of the four from the power
-           before the step (one multiply-add on the recursion's path per four samples, not four) */
-        const double a = 1.0 - 1.0 / 24, b = 1.0 / 24, a2 = a * a, a3 = a2 * a, a4 = a2 * a2;
-        double pz = r->pz, *pw = r->pwr + r->len;
-        for (i = 0; i + 4 <= n; i += 4) {
-            double u0 = b * (yre[i] * yre[i] + yim[i] * yim[i]), u1 = b * (yre[i + 1] * yre[i + 1] + yim[i + 1] * yim[i + 1]);
-            double u2 = b * (yre[i + 2] * yre[i + 2] + yim[i + 2] * yim[i + 2]);
-            double u3 = b * (yre[i + 3] * yre[i + 3] + yim[i + 3] * yim[i + 3]);
-            double s1 = a * u0 + u1, s2 = a * s1 + u2, s3 = a * s2 + u3;
-            p[i] = pw[i] = a * pz + u0;
-            p[i + 1] = pw[i + 1] = a2 * pz + s1;
-            p[i + 2] = pw[i + 2] = a3 * pz + s2;
-            pz = p[i + 3] = pw[i + 3] = a4 * pz + s3;
-        }
-        for (; i < n; i++)
-            pz = p[i] = pw[i] = a * pz + b * (yre[i] * yre[i] + yim[i] * yim[i]);
-        r->pz = pz;
-    }
-    r->len += n;
-    for (j = 0; j < nh - 1; j++) {
-        r->zre[j] = ere[n + j];
-        r->zim[j] = eim[n + j];
-    }
-    r->n += n;
-}
-
-static void fe_trim(fb_rx17_t *r, int64_t keep)
-{
-    int64_t drop = keep - r->base;
-    if (drop > 0) {
-        if (drop > r->len)
-            drop = r->len;
-        memmove(r->bre, r->bre + drop, sizeof(double) * (size_t) (r->len - drop));
-        memmove(r->bim, r->bim + drop, sizeof(double) * (size_t) (r->len - drop));
-        memmove(r->pwr, r->pwr + drop, sizeof(double) * (size_t) (r->len - drop));
-        r->len -= (int) drop;
-        r->base += drop;
-    }
-}
-
-static int64_t fe_end(const fb_rx17_t *r)
-{
-    return r->base + r->len;
-}
-
-static void timing_phasor(const fb_rx17_t *r, int64_t start, int64_t stop, double *cre, double *cim)
-{
-    int64_t a = (start > r->base ? start : r->base) - r->base;
-    int64_t b = (stop < fe_end(r) ? stop : fe_end(r)) - r->base, i;
-    double sre = 0.0, sim = 0.0;
-    int k = (int) (((a + r->base) % r->tp_period + r->tp_period) % r->tp_period);
-    for (i = a; i < b; i++) {
-        double e = r->bre[i] * r->bre[i] + r->bim[i] * r->bim[i];
-        sre += e * r->tp_re[k];
-        sim += e * r->tp_im[k];
-        if (++k == r->tp_period)
-            k = 0;
-    }
-    *cre = sre;
-    *cim = sim;
-}
-
-static double centre_from_phasor(const fb_rx17_t *r, double cre, double cim)
-{
-    return pymod(-atan2(cim, cre) / (2 * PI) * r->sps, r->sps);
-}
-
-/* interpolated baseband at absolute fractional time t */
-static void fe_sample(const fb_rx17_t *r, double t, double *ore, double *oim)
-{
-    double fl = floor(t), sre = 0.0, sim = 0.0;
-    int ph = (int) rne((t - fl) * PHASES), j;
-    const double *w = r->itab + ph * INTERP;
-    int64_t i0 = (int64_t) fl - r->base - INTERP / 2 + 1;
-    if (r->len == 0) {
-        *ore = *oim = 0.0;
-        return;
-    }
-    if (i0 >= 0 && i0 + INTERP <= r->len) {   /* inside the buffer: no clamping */
-        const double *bre = r->bre + i0, *bim = r->bim + i0;
-        for (j = 0; j < INTERP; j++) {
-            sre += bre[j] * w[j];
-            sim += bim[j] * w[j];
-        }
-        *ore = sre;
-        *oim = sim;
-        return;
-    }
-    for (j = 0; j < INTERP; j++) {
-        int64_t i = i0 + j;
-        i = i < 0 ? 0 : (i > r->len - 1 ? r->len - 1 : i);
-        sre += r->bre[i] * w[j];
-        sim += r->bim[i] * w[j];
-    }
-    *ore = sre;
-    *oim = sim;
-}
-
-/* nt interpolated samples at t0 + i * dt: four at a time when their taps lie inside the buffer (their sums
-   side by side, each in the same order as fe_sample, so the same result to the bit), else one by one */
-FB_SIMD_CLONES
-static void fe_samples(const fb_rx17_t *r, double t0, double dt, int nt, double *restrict ore, double *restrict oim)
-{
-    int i = 0;
-    for (; i + 4 <= nt; i += 4) {
-        const double *w[4], *bre[4], *bim[4];
-        double sre[4] = {0.0, 0.0, 0.0, 0.0}, sim[4] = {0.0, 0.0, 0.0, 0.0};
-        int l, j, inside = r->len > 0;
-        for (l = 0; l < 4; l++) {
-            double t = t0 + (i + l) * dt, fl = floor(t);
-            int64_t i0 = (int64_t) fl - r->base - INTERP / 2 + 1;
-            w[l] = r->itab + (int) rne((t - fl) * PHASES) * INTERP;
-            inside &= i0 >= 0 && i0 + INTERP <= r->len;
-            bre[l] = r->bre + (inside ? i0 : 0);
-            bim[l] = r->bim + (inside ? i0 : 0);
-        }
-        if (!inside) {
-            for (l = 0; l < 4; l++)
-                fe_sample(r, t0 + (i + l) * dt, &ore[i + l], &oim[i + l]);
-            continue;
-        }
-        for (j = 0; j < INTERP; j++)
-            for (l = 0; l < 4; l++) {
-                sre[l] += bre[l][j] * w[l][j];
-                sim[l] += bim[l][j] * w[l][j];
-            }
-        for (l = 0; l < 4; l++) {
-            ore[i + l] = sre[l];
-            oim[i + l] = sim[l];
-        }
-    }
-    for (; i < nt; i++)
-        fe_sample(r, t0 + i * dt, &ore[i], &oim[i]);
 }
 
 /* ---------------------------------------------------------------- equaliser and carrier loop */
@@ -552,7 +324,7 @@ static int lock(fb_rx17_t *r)
     double cre, cim, energy = 1e-9, centre, base, t0, rre[WINDOW], rim[WINDOW];
     double fre = 0.0, fim = 0.0, omega, ure[WINDOW], uim[WINDOW], best_res = 0.0, gre = 0.0, gim = 0.0;
     int n = WINDOW - HALF_TAPS, k, par, have = 0;
-    timing_phasor(r, a, b, &cre, &cim);
+    fbrx_timing_phasor(r, a, b, &cre, &cim);
     i0 = a - r->base > 0 ? a - r->base : 0;
     i1 = b - r->base > 0 ? b - r->base : 0;
     i1 = i1 > r->len ? r->len : i1;
@@ -560,13 +332,13 @@ static int lock(fb_rx17_t *r)
         energy += r->bre[i] * r->bre[i] + r->bim[i] * r->bim[i];
     if (sqrt(cre * cre + cim * cim) < 0.05 * energy)
         return 0;
-    centre = centre_from_phasor(r, cre, cim);
+    centre = fbrx_centre_from_phasor(r, cre, cim);
     base = a + HALF_TAPS * sps / 2 + INTERP;
     t0 = base + pymod(centre - base, sps);
-    if (t0 + (n - 1) * sps + HALF_TAPS * sps / 2 + INTERP >= fe_end(r))
+    if (t0 + (n - 1) * sps + HALF_TAPS * sps / 2 + INTERP >= fbrx_fe_end(r))
         return 0;
     for (k = 0; k < n; k++)
-        fe_sample(r, t0 + k * sps, &rre[k], &rim[k]);
+        fbrx_fe_sample(r, t0 + k * sps, &rre[k], &rim[k]);
     for (k = 2; k < n; k++) {   /* r[k] * conj(r[k-2]) */
         fre += rre[k] * rre[k - 2] + rim[k] * rim[k - 2];
         fim += rim[k] * rre[k - 2] - rre[k] * rim[k - 2];
@@ -636,73 +408,18 @@ static void track_timing(fb_rx17_t *r, int64_t a, int64_t b)
     double cre, cim, lam, centre, e, sps = r->sps, tre;
     if (b <= a)
         return;
-    timing_phasor(r, a, b, &cre, &cim);
+    fbrx_timing_phasor(r, a, b, &cre, &cim);
     lam = pow(0.995, (double) (b - a) / sps);
     tre = r->tm_re * lam + cre;
     r->tm_im = r->tm_im * lam + cim;
     r->tm_re = tre;
-    centre = centre_from_phasor(r, r->tm_re, r->tm_im);
+    centre = fbrx_centre_from_phasor(r, r->tm_re, r->tm_im);
     e = pymod(centre - r->t_next + sps / 2, sps) - sps / 2;
     r->t_next += 0.05 * e;
 }
 
-#define HS_MAX (2 * (FB_RXCHUNK + 64) + 2 * HALF_TAPS + 8)
-
-/* equaliser outputs of nsym symbols at T/2 (y interleaved re, im; the equaliser's input of symbol i is
-   x[2 i .. 2 i + FB_EQ - 1]) and each input's energy (nrms), vectorised across the symbols: the even and odd
-   T/2 samples apart, so that tap j of every symbol is one contiguous run; each output sums its taps in order
-   as a per-symbol loop would (the same result to the bit) */
-FB_SIMD_CLONES
-static void eq_block(const double *w_re, const double *w_im, const double *hre, const double *him, int nsym,
-                     double *y, double *nrms)
-{
-    double ere[HS_MAX / 2 + 1], eim[HS_MAX / 2 + 1], ore[HS_MAX / 2 + 1], oim[HS_MAX / 2 + 1];
-    double yre[HS_MAX / 2], yim[HS_MAX / 2];
-    int i, j, half = nsym + FB_EQ / 2;
-    for (i = 0; i < half; i++) {   /* x holds 2 nsym + FB_EQ - 2 samples: the last odd one is not there */
-        ere[i] = hre[2 * i];
-        eim[i] = him[2 * i];
-    }
-    for (i = 0; i < half - 1; i++) {
-        ore[i] = hre[2 * i + 1];
-        oim[i] = him[2 * i + 1];
-    }
-    for (i = 0; i < nsym; i++)
-        yre[i] = yim[i] = nrms[i] = 0.0;
-    for (j = 0; j < FB_EQ; j++) {
-        const double *xr = (j & 1 ? ore : ere) + j / 2, *xi = (j & 1 ? oim : eim) + j / 2;
-        const double wr = w_re[j], wi = w_im[j];
-        for (i = 0; i < nsym; i++) {
-            yre[i] += wr * xr[i] - wi * xi[i];
-            yim[i] += wr * xi[i] + wi * xr[i];
-            nrms[i] += xr[i] * xr[i] + xi[i] * xi[i];
-        }
-    }
-    for (i = 0; i < nsym; i++) {
-        y[2 * i] = yre[i];
-        y[2 * i + 1] = yim[i];
-    }
-}
-
-/* block LMS sums: s[j] = sum over symbols i of errs[i] * conj(x_i[j]) (re in sre, im in sim), vectorised across
-   the taps, symbols summed in order */
-FB_SIMD_CLONES
-static void lms_block(const double *errs, const double *hre, const double *him, int nsym, double *sre, double *sim)
-{
-    int i, j;
-    for (j = 0; j < FB_EQ; j++)
-        sre[j] = sim[j] = 0.0;
-    for (i = 0; i < nsym; i++) {
-        const double er = errs[2 * i], ei = errs[2 * i + 1], *xr = hre + 2 * i, *xi = him + 2 * i;
-        for (j = 0; j < FB_EQ; j++) {
-            sre[j] += er * xr[j] + ei * xi[j];
-            sim[j] += ei * xr[j] - er * xi[j];
-        }
-    }
-}
-
 /* data mode over a block (V17Rx._data_hybrid): equaliser fixed in the block, block LMS at its end; y and nrms
-   from eq_block */
+   from fbrx_eq_block */
 static void data_hybrid(fb_rx17_t *r, const double *hre, const double *him, int nsym, const double *y,
                         const double *nrms, line_t *ln)
 {
@@ -722,7 +439,7 @@ static void data_hybrid(fb_rx17_t *r, const double *hre, const double *him, int 
         fb_v17_rx(&one, 1, y, &nsym, nsym, errs, bits, &nb, (int) sizeof(bits), 0);
     }
     g = MU_DATA / (mean + 1e-9);
-    lms_block(errs, hre, him, nsym, sre, sim);
+    fbrx_lms_block(errs, hre, him, nsym, sre, sim);
     for (j = 0; j < FB_EQ; j++) {   /* w += g * sum errs[i] * conj(x_i[j]) */
         r->w_re[j] += g * sre[j];
         r->w_im[j] += g * sim[j];
@@ -738,7 +455,7 @@ static void process(fb_rx17_t *r, double limit, line_t *ln)
 {
     double hre[HS_MAX], him[HS_MAX], nrms[HS_MAX / 2];
     const double sps = r->sps, half = sps / 2.0;
-    double look, lim, end = (double) fe_end(r);
+    double look, lim, end = (double) fbrx_fe_end(r);
     int nsym, nh, i, j;
     if (r->state == SEARCH)
         return;
@@ -764,12 +481,12 @@ static void process(fb_rx17_t *r, double limit, line_t *ln)
     if (nsym > HS_MAX / 2 - HALF_TAPS - 2)
         nsym = HS_MAX / 2 - HALF_TAPS - 2;
     nh = 2 * nsym - 1 + 2 * HALF_TAPS;
-    fe_samples(r, r->t_next - HALF_TAPS * half, half, nh, hre, him);
+    fbrx_fe_samples(r, r->t_next - HALF_TAPS * half, half, nh, hre, him);
     r->t_next += nsym * sps;
     ln->n = 0;
     if (r->state == DATA) {
         double y[2 * (HS_MAX / 2)];
-        eq_block(r->w_re, r->w_im, hre, him, nsym, y, nrms);
+        fbrx_eq_block(r->w_re, r->w_im, hre, him, nsym, y, nrms);
         data_hybrid(r, hre, him, nsym, y, nrms, ln);
     } else {
         for (i = 0; i < nsym; i++) {
@@ -805,13 +522,13 @@ static void rx_one(fb_rx17_t *r, const int16_t *x, int n)
 {
     double p[FB_RXCHUNK];
     line_t ln;
-    int64_t start = fe_end(r);
+    int64_t start = fbrx_fe_end(r);
     double keep;
     int i = 0;
     ln.n = 0;
     if (n <= 0)
         return;
-    fe_push(r, x, n, p);
+    fbrx_fe_push(r, x, n, p);
     while (i < n) {
         if (!r->carrier) {
             if (r->need_quiet) {
@@ -836,7 +553,7 @@ static void rx_one(fb_rx17_t *r, const int16_t *x, int n)
             while (i < n && !(p[i] < thr))
                 i++;
             if (i >= n) {
-                process(r, (double) fe_end(r), &ln);
+                process(r, (double) fbrx_fe_end(r), &ln);
                 break;
             }
             process(r, (double) (start + i), &ln);
@@ -850,8 +567,8 @@ static void rx_one(fb_rx17_t *r, const int16_t *x, int n)
     else if (r->has_acq && r->state == ACQ)
         keep = r->acq_start - 2 * INTERP;
     else
-        keep = (double) (fe_end(r) - 4 * INTERP);
-    fe_trim(r, (int64_t) keep);
+        keep = (double) (fbrx_fe_end(r) - 4 * INTERP);
+    fbrx_fe_trim(r, (int64_t) keep);
 }
 
 void fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
