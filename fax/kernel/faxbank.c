@@ -201,6 +201,19 @@ void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
         fb_tx_t *t = tx[s];
         int16_t *o = out + (int64_t) s * n;
         int up = t->up, sps_up = t->sps_up, ph, q, done_n = 0;
+        if (s + 1 < k) {   /* the next transmitter's state and data bits on their way into the cache meanwhile */
+            const fb_tx_t *u = tx[s + 1];
+            __builtin_prefetch(u);
+            __builtin_prefetch((const char *) u + 64);
+            __builtin_prefetch((const char *) u + 128);
+            if (u->bits && u->bitpos < u->nbits) {
+                __builtin_prefetch(u->bits + u->bitpos);
+                __builtin_prefetch(u->bits + u->bitpos + 64);
+                __builtin_prefetch(u->bits + u->bitpos + 128);
+                __builtin_prefetch(u->bits + u->bitpos + 192);
+                __builtin_prefetch(u->bits + u->bitpos + 256);
+            }
+        }
         int64_t m = t->m, k0;
         double v[TX_PASS];
         if (t->done || n <= 0) {   /* trailer out: silence */

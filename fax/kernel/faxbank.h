@@ -24,7 +24,6 @@ typedef struct {
     int64_t m;
     int64_t nsym;
     int64_t sbase;
-    double sym[2 * FB_TXBUF];
     int64_t last_symbol;
     int64_t end_sample;
     int done;
@@ -40,6 +39,7 @@ typedef struct {
     int64_t bitpos;
     int finished;
     int trailer_left;
+    double sym[2 * FB_TXBUF];   /* last: the state above shares its first cache lines */
 } fb_tx_t;
 
 /* n samples from each of k transmitters into out (k rows of n int16); events (or NULL): events[s] set to 1

@@ -589,9 +589,11 @@ void fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uin
             r->nframes += nf;
             r->nout = 0;
         }
-        /* deframed ECM frames wait in the kernel until half its frame buffer is used (a block adds at most
-           one frame): the session is woken every few frames, and at once on any state change */
-        if (events && (r->nout || r->nframes >= FB_RXNFR / 2 || r->fused >= FB_RXFR / 2 || before != (r->trained | (r->carrier << 1) | (r->signal_lost << 2))))
+        /* data bits and deframed ECM frames wait in the kernel until half its buffer is used (a block adds at
+           most one frame, at most a few hundred bits): the session is woken every few dozen blocks while data
+           flows, and at once on any state change (carrier, training, signal lost) */
+        if (events && (r->nout >= FB_RXOUT / 2 || r->nframes >= FB_RXNFR / 2 || r->fused >= FB_RXFR / 2
+                       || before != (r->trained | (r->carrier << 1) | (r->signal_lost << 2))))
             events[s] = 1;
     }
 }

@@ -10,8 +10,8 @@
 #define FB_HIST 100
 #define FB_RXOUT 8192
 #define FB_RXCHUNK 512
-#define FB_RXFR 4096
-#define FB_RXNFR 32
+#define FB_RXFR 16384
+#define FB_RXNFR 128
 
 /* One V.17 receiver (fax/v17.py V17Rx): constants set once by Python, then the reception state. */
 typedef struct {
