@@ -20,6 +20,8 @@ TXNT = 12       # FB_TXNT: symbols per output sample of the transmitter's table
 TXPERIOD = 400  # the longest table period (samples) accepted
 TXBPMAX = 256   # FB_TXBPMAX: the longest period of the block path
 RXH = 64        # FB_RXH: matched filter taps
+RXLO = 80       # FB_RXLO: carrier table period (samples)
+RXTP = 16       # FB_RXTP: timing phasor table period (samples)
 CHUNK = 512     # FB_RXCHUNK: samples per receiver per kernel call
 BAUD = 2400
 CARRIER = 1800
@@ -184,17 +186,17 @@ class RxKernel:
         if len(h) > RXH:
             raise ValueError("matched filter too long for the kernel")
         r.nh = len(h)
-        ffi.memmove(r.h, np.ascontiguousarray(h).tobytes(), 8 * len(h))
-        period = FS // math.gcd(CARRIER, FS)
-        lo = np.exp(-2j * np.pi * CARRIER * np.arange(period) / FS)
-        r.lo_period = period
-        ffi.memmove(r.lo_re, np.ascontiguousarray(lo.real).tobytes(), 8 * period)
-        ffi.memmove(r.lo_im, np.ascontiguousarray(lo.imag).tobytes(), 8 * period)
-        period = FS // math.gcd(BAUD, FS)
-        tp = np.exp(-2j * np.pi * BAUD * np.arange(period) / FS)
-        r.tp_period = period
-        ffi.memmove(r.tp_re, np.ascontiguousarray(tp.real).tobytes(), 8 * period)
-        ffi.memmove(r.tp_im, np.ascontiguousarray(tp.imag).tobytes(), 8 * period)
+        lo_period = FS // math.gcd(CARRIER, FS)
+        lo = np.exp(-2j * np.pi * CARRIER * np.arange(lo_period) / FS)
+        tp_period = FS // math.gcd(BAUD, FS)
+        tp = np.exp(-2j * np.pi * BAUD * np.arange(tp_period) / FS)
+        if lo_period > RXLO or tp_period > RXTP:
+            raise ValueError("carrier or timing table too long for the kernel")
+        # one read-only copy of each table for every receiver (their cache lines shared, not one per session)
+        self._tabs = [_shared(np.ascontiguousarray(v, dtype=np.float64).tobytes())
+                      for v in (h, lo.real, lo.imag, tp.real, tp.imag)]
+        r.h, r.lo_re, r.lo_im, r.tp_re, r.tp_im = (ffi.from_buffer("double[]", t) for t in self._tabs)
+        r.lo_period, r.tp_period = lo_period, tp_period
         r.sps = FS / BAUD
         r.on_lin, r.off_lin = on_lin, off_lin
         self._itab = np.ascontiguousarray(interp_table(FrontEnd.INTERP))

@@ -17,13 +17,13 @@
 typedef struct {
     /* constants */
     int nh;
-    double h[FB_RXH];
+    const double *h;       /* nh (<= FB_RXH) taps; the tables are shared by the bank's receivers */
     int lo_period;
-    double lo_re[FB_RXLO];
-    double lo_im[FB_RXLO];
+    const double *lo_re;   /* lo_period (<= FB_RXLO) */
+    const double *lo_im;
     int tp_period;
-    double tp_re[FB_RXTP];
-    double tp_im[FB_RXTP];
+    const double *tp_re;   /* tp_period (<= FB_RXTP) */
+    const double *tp_im;
     double sps;
     double on_lin;
     double off_lin;
