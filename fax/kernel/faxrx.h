@@ -2,7 +2,7 @@
    and the V.21 channel 2 receiver with its HDLC deframing, each for many sessions per call. */
 #include <stdint.h>
 
-#define FB_RXBUF 4096
+#define FB_RXBUF 1536
 #define FB_RXH 64
 #define FB_RXLO 80
 #define FB_RXTP 16
@@ -42,9 +42,6 @@ typedef struct {
     double pz;
     int64_t base;
     int len;
-    double bre[FB_RXBUF];
-    double bim[FB_RXBUF];
-    double pwr[FB_RXBUF];
     /* reception state */
     int carrier;
     int trained;
@@ -76,6 +73,11 @@ typedef struct {
     double hist_im[FB_HIST];
     uint32_t scr;
     fb_v17rx_t vit;
+    /* the front end's buffer (after the state: a session's hot fields share few pages and cache lines); it holds
+       at most ~170 samples before a call's chunk (FB_RXCHUNK) is appended */
+    double bre[FB_RXBUF];
+    double bim[FB_RXBUF];
+    double pwr[FB_RXBUF];
     int nout;
     uint8_t out[FB_RXOUT];
     /* with an HDLC receiver attached (ECM), the data bits are deframed in the kernel: frames closed by a
