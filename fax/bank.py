@@ -262,19 +262,19 @@ class FaxBank:
         if not group.members:
             return
         ptrs, rows = group.arrays()
-        ev = group.ev
-        ev.fill(0)
+        ev = group.ev   # the kernels clear the flags and return how many they set
         n = audio_in.shape[1]
         if n <= CHUNK and audio_in.dtype == np.int16:
             xp, stride = group.gather(audio_in)
-            kernel(ptrs, len(rows), xp, stride, n, group.evp)
+            if kernel(ptrs, len(rows), xp, stride, n, group.evp):
+                self._due[rows[ev.view(bool)]] = True
         else:
             x = np.ascontiguousarray(audio_in[rows], dtype=np.int16)
             for a in range(0, n, CHUNK):
                 part = np.ascontiguousarray(x[:, a:a + CHUNK])
-                kernel(ptrs, len(rows), ffi.from_buffer("int16_t[]", part), part.shape[1], part.shape[1], group.evp)
-        if ev.any():
-            self._due[rows[ev.view(bool)]] = True
+                if kernel(ptrs, len(rows), ffi.from_buffer("int16_t[]", part), part.shape[1], part.shape[1],
+                          group.evp):
+                    self._due[rows[ev.view(bool)]] = True
 
     def _run_tx(self, group: _Group, kernel: Any, acc: NDArray[np.int32], block: int) -> None:
         """Every transmitter of the group makes its channel's block (one kernel call); the sessions whose
@@ -283,12 +283,10 @@ class FaxBank:
             return
         ptrs, rows = group.arrays()
         out, outp = group.out(block)
-        ev = group.ev
-        ev.fill(0)
-        kernel(ptrs, len(rows), outp, block, group.evp)
+        hit = kernel(ptrs, len(rows), outp, block, group.evp)   # the flags cleared, the count returned
         group.add_into(acc)
-        if ev.any():
-            self._due[rows[ev.view(bool)]] = True
+        if hit:
+            self._due[rows[group.ev.view(bool)]] = True
 
     @staticmethod
     def _fail(ep: Any, exc: Exception) -> None:

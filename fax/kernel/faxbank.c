@@ -194,7 +194,7 @@ static void to_int16(const double *v, int16_t *o, int n)
 }
 
 FB_SIMD_CLONES
-void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
+static void v17_tx_all(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
 {
     int s, j;
     for (s = 0; s < k; s++) {
@@ -276,12 +276,20 @@ void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
     }
 }
 
+int fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
+{
+    if (events)
+        memset(events, 0, (size_t) (k > 0 ? k : 0));
+    v17_tx_all(tx, k, out, n, events);
+    return fb_count_events(events, k);
+}
+
 /* ---------------------------------------------------------------- V.21 transmitter */
 
 static double V21SIN[160];
 static int v21sin_ready;
 
-void fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
+static void v21_tx_all(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
 {
     int s, j;
     if (!v21sin_ready) {
@@ -315,9 +323,17 @@ void fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
     }
 }
 
+int fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
+{
+    if (events)
+        memset(events, 0, (size_t) (k > 0 ? k : 0));
+    v21_tx_all(tx, k, out, n, events);
+    return fb_count_events(events, k);
+}
+
 /* ---------------------------------------------------------------- tones */
 
-void fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events)
+static void tone_tx_all(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events)
 {
     int s, j;
     for (s = 0; s < k; s++) {
@@ -339,6 +355,14 @@ void fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events)
         }
         t->pos += n;
     }
+}
+
+int fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events)
+{
+    if (events)
+        memset(events, 0, (size_t) (k > 0 ? k : 0));
+    tone_tx_all(tx, k, out, n, events);
+    return fb_count_events(events, k);
 }
 
 /* ---------------------------------------------------------------- V.17 receiver, data mode */

@@ -1,4 +1,6 @@
-/* Fax bank kernels: the per-symbol recursions of the fax modems run in C for many sessions per call. */
+/* Fax bank kernels: the per-symbol recursions of the fax modems run in C for many sessions per call. Each bank
+   kernel (fb_v17_tx, fb_v21_tx, fb_tone_tx, fb_rx17_run, fb_v21_run) clears its k event flags first (when given)
+   and returns how many it set, so that the caller looks at them only when some are set. */
 #include <stdint.h>
 
 
@@ -44,7 +46,7 @@ typedef struct {
 
 /* n samples from each of k transmitters into out (k rows of n int16); events (or NULL): events[s] set to 1
    when transmitter s finished its trailer in this call. */
-void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events);
+int fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events);
 
 /* One V.21 channel 2 transmitter (continuous-phase FSK, 300 bit/s: mark 1650 Hz, space 1850 Hz): the carrier
    phase in steps of 2 pi / 160 (both tones are multiples of 50 Hz), the bit position in 1/80 bit (3 per
@@ -61,7 +63,7 @@ typedef struct {
 /* n samples from each of k V.21 transmitters into out (k rows of n int16): zeros once a transmitter's bits
    are sent (done set, its bits forgotten); events (or NULL): events[s] set to 1 when transmitter s became
    done in this call. */
-void fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events);
+int fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events);
 
 /* One cadenced tone (CNG, CED): a sine of amplitude amp at freq Hz, on / off samples repeated (off 0: steady),
    total samples in all (-1: no end); pos counts the samples made. */
@@ -77,7 +79,7 @@ typedef struct {
 
 /* n samples from each of k tones into out (k rows of n int16), each sample amp * sin(2 pi freq t / 8000)
    truncated toward zero; events (or NULL): events[s] set to 1 when tone s reached its total in this call. */
-void fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events);
+int fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events);
 
 /* One V.17 receiver in data mode: carrier loop, slicer and the trellis (Viterbi) decoder. grid: the nearest
    point (an index < 256) of each cell of a 0.25-unit grid over -11..+11 (89 x 89); sgrid (or NULL: a full search): the nearest

@@ -403,21 +403,6 @@ static int lock(fb_rx17_t *r)
     return 1;
 }
 
-static void track_timing(fb_rx17_t *r, int64_t a, int64_t b)
-{
-    double cre, cim, lam, centre, e, sps = r->sps, tre;
-    if (b <= a)
-        return;
-    fbrx_timing_phasor(r, a, b, &cre, &cim);
-    lam = pow(0.995, (double) (b - a) / sps);
-    tre = r->tm_re * lam + cre;
-    r->tm_im = r->tm_im * lam + cim;
-    r->tm_re = tre;
-    centre = fbrx_centre_from_phasor(r, r->tm_re, r->tm_im);
-    e = pymod(centre - r->t_next + sps / 2, sps) - sps / 2;
-    r->t_next += 0.05 * e;
-}
-
 /* data mode over a block (V17Rx._data_hybrid): equaliser fixed in the block, block LMS at its end; y and nrms
    from fbrx_eq_block */
 static void data_hybrid(fb_rx17_t *r, const double *hre, const double *him, int nsym, const double *y,
@@ -476,7 +461,7 @@ static void process(fb_rx17_t *r, double limit, line_t *ln)
     lim = (limit < end ? limit : end) - look;
     if (r->t_next >= lim)
         return;
-    track_timing(r, (int64_t) (r->t_next - sps), (int64_t) lim);
+    fbrx_track_timing(r, (int64_t) (r->t_next - sps), (int64_t) lim);
     nsym = (int) floor((lim - r->t_next) / sps) + 1;
     if (nsym > HS_MAX / 2 - HALF_TAPS - 2)
         nsym = HS_MAX / 2 - HALF_TAPS - 2;
@@ -571,7 +556,7 @@ static void rx_one(fb_rx17_t *r, const int16_t *x, int n)
     fbrx_fe_trim(r, (int64_t) keep);
 }
 
-void fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
+static void rx17_run_all(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
 {
     int s;
     if (n > FB_RXCHUNK)
@@ -596,4 +581,12 @@ void fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uin
                        || before != (r->trained | (r->carrier << 1) | (r->signal_lost << 2))))
             events[s] = 1;
     }
+}
+
+int fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
+{
+    if (events)
+        memset(events, 0, (size_t) (k > 0 ? k : 0));
+    rx17_run_all(rx, k, x, stride, n, events);
+    return fb_count_events(events, k);
 }

@@ -42,6 +42,15 @@ static inline void fb_sincos(double x, double *s, double *c)
     *c = tc * cd - ts * sd;
 }
 
+/* how many of k event flags are set (0 without flags) */
+static inline int fb_count_events(const uint8_t *events, int k)
+{
+    int i, c = 0;
+    for (i = 0; events && i < k; i++)
+        c += events[i] != 0;
+    return c;
+}
+
 /* hot loops built twice, for AVX2 and for the x86-64 baseline, the better one picked at load time (the
    same arithmetic in both: ISO C mode contracts no multiply-add, so results are identical) */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)

@@ -271,3 +271,19 @@ void fbrx_lms_block(const double *errs, const double *hre, const double *him, in
         }
     }
 }
+
+/* follow the symbol timing over absolute samples a .. b (a leaky Oerder-Meyr phasor, a 5 % step) */
+void fbrx_track_timing(fb_rx17_t *r, int64_t a, int64_t b)
+{
+    double cre, cim, lam, centre, e, sps = r->sps, tre;
+    if (b <= a)
+        return;
+    fbrx_timing_phasor(r, a, b, &cre, &cim);
+    lam = pow(0.995, (double) (b - a) / sps);
+    tre = r->tm_re * lam + cre;
+    r->tm_im = r->tm_im * lam + cim;
+    r->tm_re = tre;
+    centre = fbrx_centre_from_phasor(r, r->tm_re, r->tm_im);
+    e = pymod(centre - r->t_next + sps / 2, sps) - sps / 2;
+    r->t_next += 0.05 * e;
+}

@@ -187,7 +187,7 @@ static void v21_one(fb_v21rx_t *r, const int16_t *x, int n)
     v21_bits_out(r, bits, nb);
 }
 
-void fb_v21_run(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
+static void v21_run_all(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
 {
     int s;
     if (!e_ready)
@@ -199,4 +199,12 @@ void fb_v21_run(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n, uin
         if (events && (rx[s]->nframes || rx[s]->nbits))
             events[s] = 1;
     }
+}
+
+int fb_v21_run(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
+{
+    if (events)
+        memset(events, 0, (size_t) (k > 0 ? k : 0));
+    v21_run_all(rx, k, x, stride, n, events);
+    return fb_count_events(events, k);
 }
