@@ -108,7 +108,9 @@ class OurSide:
         t0 = time.thread_time()
         self.acc.fill(0)
         self.bank.step(self.rx_block, self.acc)
-        np.clip(self.acc, -32768, 32767, out=out, casting="unsafe")
+        np.minimum(self.acc, 32767, out=self.acc)
+        np.maximum(self.acc, -32768, out=self.acc)
+        out[:] = self.acc
         self.cpu += time.thread_time() - t0
 
     def rx(self, active: np.ndarray, inp: np.ndarray) -> None:
