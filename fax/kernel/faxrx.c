@@ -565,6 +565,8 @@ static void rx17_run_all(fb_rx17_t **rx, int k, const int16_t *x, int stride, in
     for (s = 0; s < k; s++) {
         fb_rx17_t *r = rx[s];
         int before = r->trained | (r->carrier << 1) | (r->signal_lost << 2);
+        if (s + 1 < k)
+            fbrx_prefetch(rx[s + 1], x + (int64_t) (s + 1) * stride, n);
         rx_one(r, x + (int64_t) s * stride, n);
         if (r->hdlc && r->nout) {
             int nf = fb_hdlc_put(r->hdlc, r->out, r->nout, r->frames + r->fused, FB_RXFR - r->fused,

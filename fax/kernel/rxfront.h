@@ -24,6 +24,8 @@ void fbrx_fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p);
 void fbrx_fe_trim(fb_rx17_t *r, int64_t keep);
 /* the Oerder-Meyr timing phasor over absolute samples start .. stop */
 void fbrx_timing_phasor(const fb_rx17_t *r, int64_t start, int64_t stop, double *cre, double *cim);
+/* start loading what the next block of r (input x, n samples) touches into the cache */
+void fbrx_prefetch(const fb_rx17_t *r, const int16_t *x, int n);
 /* follow the symbol timing over absolute samples a .. b */
 void fbrx_track_timing(fb_rx17_t *r, int64_t a, int64_t b);
 /* the symbol centre (0 .. sps) of a timing phasor */
