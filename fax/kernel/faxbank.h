@@ -44,7 +44,7 @@ typedef struct {
     double sym[2 * FB_TXBUF];   /* last: the state above shares its first cache lines */
 } fb_tx_t;
 
-/* n samples from each of k transmitters into out (k rows of n int16); events (or NULL): events[s] set to 1
+/* n samples from each of k transmitters into out (k rows of n int16); events (or NULL, cleared first): events[s] set to 1
    when transmitter s finished its trailer in this call. */
 int fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events);
 
@@ -61,7 +61,7 @@ typedef struct {
 } fb_v21tx_t;
 
 /* n samples from each of k V.21 transmitters into out (k rows of n int16): zeros once a transmitter's bits
-   are sent (done set, its bits forgotten); events (or NULL): events[s] set to 1 when transmitter s became
+   are sent (done set, its bits forgotten); events (or NULL, cleared first): events[s] set to 1 when transmitter s became
    done in this call. */
 int fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events);
 
@@ -78,7 +78,7 @@ typedef struct {
 } fb_tone_t;
 
 /* n samples from each of k tones into out (k rows of n int16), each sample amp * sin(2 pi freq t / 8000)
-   truncated toward zero; events (or NULL): events[s] set to 1 when tone s reached its total in this call. */
+   truncated toward zero; events (or NULL, cleared first): events[s] set to 1 when tone s reached its total in this call. */
 int fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events);
 
 /* One V.17 receiver in data mode: carrier loop, slicer and the trellis (Viterbi) decoder. grid: the nearest

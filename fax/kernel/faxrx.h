@@ -93,8 +93,8 @@ typedef struct {
 void fb_rx17_reset(fb_rx17_t *r);
 /* n int16 samples (at most FB_RXCHUNK) into each of k receivers, row s at x + s * stride; data bits are
    appended to each receiver's out (nout), or deframed into its frames when an HDLC receiver is attached.
-   events (or NULL): events[s] set to 1 when receiver s has bits to take, half its frame buffer in use, or its
-   trained / carrier / signal_lost changed (left alone otherwise). */
+   events (or NULL, cleared first): events[s] set to 1 when receiver s has half its bit or frame buffer in use, or
+   its trained / carrier / signal_lost changed; returns how many are set. */
 int fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events);
 
 /* One V.21 channel 2 receiver (fax/v21.py V21Rx): quadrature correlators over one bit, carrier detect with
@@ -126,6 +126,6 @@ typedef struct {
 void fb_v21_reset(fb_v21rx_t *r);
 /* n int16 samples (at most FB_RXCHUNK) into each of k receivers, row s at x + s * stride: bits appended to
    bits (nbits), or with an HDLC receiver attached, frames closed by a flag (FCS included) appended to
-   frames (lengths in flen, count in nframes). events (or NULL): events[s] set to 1 when receiver s has bits
-   or frames to take (left alone otherwise). */
+   frames (lengths in flen, count in nframes). events (or NULL, cleared first): events[s] set to 1 when
+   receiver s has bits or frames to take; returns how many are set. */
 int fb_v21_run(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events);
