@@ -99,23 +99,29 @@ class OurSide:
             self.bank.attach(i, ep)
         self.acc = np.zeros((n, BLOCK), np.int32)
         self.rx_block = np.zeros((n, BLOCK), np.int16)
+        self.attached = np.ones(n, dtype=bool)
         self.cpu = 0.0
 
     def tx(self, active: np.ndarray, out: np.ndarray) -> None:
-        """One bank step (the engine's tick does rx and tx together): the block received last, then out."""
+        """One bank step (the engine's tick does rx and tx together): the block received last, then out
+        (the mix saturated to int16, as the engine's mixer does)."""
         t0 = time.thread_time()
         self.acc.fill(0)
         self.bank.step(self.rx_block, self.acc)
-        np.clip(self.acc, -32768, 32767, out=self.acc)
+        np.minimum(self.acc, 32767, out=self.acc)
+        np.maximum(self.acc, -32768, out=self.acc)
         out[:] = self.acc
         self.cpu += time.thread_time() - t0
 
     def rx(self, active: np.ndarray, inp: np.ndarray) -> None:
-        """Keep the block heard for the next step; sessions no longer active are detached."""
+        """Keep the block heard for the next step; sessions that stopped being active are detached (once)."""
         t0 = time.thread_time()
         self.rx_block[:] = inp
-        for i in np.flatnonzero(~active.astype(bool)).tolist():
-            self.bank.detach(i)
+        gone = self.attached & ~active.astype(bool)
+        if gone.any():
+            for i in np.flatnonzero(gone).tolist():
+                self.bank.detach(i)
+            self.attached &= ~gone
         self.cpu += time.thread_time() - t0
 
     def done(self) -> np.ndarray:

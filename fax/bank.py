@@ -52,6 +52,8 @@ class _Group:
         self.evp: Any = None
         self._out = np.zeros((0, 0), dtype=np.int16)
         self._outp: Any = None
+        self.span: slice | None = None               # the rows as a slice when they are consecutive channels
+        self._x = np.zeros((0, 0), dtype=np.int16)   # gathered input rows (when not a slice)
 
     def set(self, ch: int, state: Any) -> None:
         """`state` (a cdata pointer, or None to leave) for channel ch."""
@@ -67,12 +69,31 @@ class _Group:
     def arrays(self) -> tuple[Any, NDArray[np.intp]]:
         """(the C pointer array, the channel of each row)."""
         if self._dirty or self._ptrs is None:
-            self._ptrs = ffi.new(f"{self.ctype} *[]", list(self.members.values()))
-            self._rows = np.fromiter(self.members.keys(), dtype=np.intp, count=len(self.members))
+            chans = sorted(self.members)   # in channel order: consecutive channels are one slice of the tick's arrays
+            self._ptrs = ffi.new(f"{self.ctype} *[]", [self.members[c] for c in chans])
+            self._rows = np.array(chans, dtype=np.intp)
+            self.span = slice(chans[0], chans[-1] + 1) if chans and chans[-1] - chans[0] + 1 == len(chans) else None
             self.ev = np.zeros(len(self._rows), dtype=np.uint8)
             self.evp = ffi.from_buffer("uint8_t[]", self.ev)
             self._dirty = False
         return self._ptrs, self._rows
+
+    def gather(self, audio_in: NDArray[np.int16]) -> tuple[Any, int]:
+        """The group's input rows of audio_in (channels, block) int16 for a kernel: (C pointer, row stride)."""
+        if self.span is not None and audio_in.flags.c_contiguous:
+            x = audio_in[self.span]
+        else:
+            if self._x.shape != (len(self._rows), audio_in.shape[1]):
+                self._x = np.empty((len(self._rows), audio_in.shape[1]), dtype=np.int16)
+            x = np.take(audio_in, self._rows, axis=0, out=self._x)
+        return ffi.from_buffer("int16_t[]", x), audio_in.shape[1]
+
+    def add_into(self, acc: NDArray[np.int32]) -> None:
+        """Add the group's output rows into acc (channels, block)."""
+        if self.span is not None:
+            acc[self.span] += self._out
+        else:
+            acc[self._rows] += self._out
 
     def out(self, block: int) -> tuple[NDArray[np.int16], Any]:
         """An int16 (rows, block) output buffer and its C pointer (kept while membership and block stay)."""
@@ -241,18 +262,19 @@ class FaxBank:
         if not group.members:
             return
         ptrs, rows = group.arrays()
-        x = np.ascontiguousarray(audio_in[rows], dtype=np.int16)
-        ev = group.ev
-        ev.fill(0)
-        n = x.shape[1]
-        if n <= CHUNK:
-            kernel(ptrs, len(rows), ffi.from_buffer("int16_t[]", x), n, n, group.evp)
+        ev = group.ev   # the kernels clear the flags and return how many they set
+        n = audio_in.shape[1]
+        if n <= CHUNK and audio_in.dtype == np.int16:
+            xp, stride = group.gather(audio_in)
+            if kernel(ptrs, len(rows), xp, stride, n, group.evp):
+                self._due[rows[ev.view(bool)]] = True
         else:
+            x = np.ascontiguousarray(audio_in[rows], dtype=np.int16)
             for a in range(0, n, CHUNK):
                 part = np.ascontiguousarray(x[:, a:a + CHUNK])
-                kernel(ptrs, len(rows), ffi.from_buffer("int16_t[]", part), part.shape[1], part.shape[1], group.evp)
-        if ev.any():
-            self._due[rows[ev.view(bool)]] = True
+                if kernel(ptrs, len(rows), ffi.from_buffer("int16_t[]", part), part.shape[1], part.shape[1],
+                          group.evp):
+                    self._due[rows[ev.view(bool)]] = True
 
     def _run_tx(self, group: _Group, kernel: Any, acc: NDArray[np.int32], block: int) -> None:
         """Every transmitter of the group makes its channel's block (one kernel call); the sessions whose
@@ -261,12 +283,10 @@ class FaxBank:
             return
         ptrs, rows = group.arrays()
         out, outp = group.out(block)
-        ev = group.ev
-        ev.fill(0)
-        kernel(ptrs, len(rows), outp, block, group.evp)
-        acc[rows] += out
-        if ev.any():
-            self._due[rows[ev.view(bool)]] = True
+        hit = kernel(ptrs, len(rows), outp, block, group.evp)   # the flags cleared, the count returned
+        group.add_into(acc)
+        if hit:
+            self._due[rows[group.ev.view(bool)]] = True
 
     @staticmethod
     def _fail(ep: Any, exc: Exception) -> None:

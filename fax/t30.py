@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from .result import FaxResult
 from .t30_frames import build_dis, find_frame, ident_fif, ident_in, parse_dis
-from .t30_link import GAP, RATE, T1, CadencedTone, Step, T30Failure, T30Link
+from .t30_link import FOREVER, GAP, RATE, T1, CadencedTone, Step, T30Failure, T30Link
 from .t30_receiver import T30Receiver
 from .t30_sender import T30Sender
 from .tiff import FaxPage
@@ -127,6 +127,7 @@ class T30Session:
         t = CadencedTone(2100, -13, 1, 0, total=int(2.6 * RATE))
         link.src = t
         while not t.done:
+            link.sleep_until = FOREVER   # a bank steps the session again when the tone's kernel says it is done
             yield
         link.src = None
         yield from link.wait(GAP)

@@ -313,19 +313,18 @@ class T30Receiver:
         self._ecm_page = bytearray()
         dec = T4Decoder(settings["width"], settings["coding"])
         try:
-            rows = dec.feed(bytes_to_bits_lsb(data)) + dec.finish()
+            image = dec.decode_all(bytes_to_bits_lsb(data))
         except T4PageTooLong as exc:
             raise T30Failure(str(exc)) from None
         except Exception as exc:   # one corrupt page from the line: refused (logged), the session goes on
             self.link.note(f"ECM page decode failed: {exc}")
             _log.warning("fax: ECM page decode failed: %s", exc)
             return False
-        self.link.note(f"ECM page: {len(rows)} rows, {dec.bad_rows} bad")
-        if not rows:
+        self.link.note(f"ECM page: {len(image)} rows, {dec.bad_rows} bad")
+        if not len(image):
             return False
         self._check_pages()
         # a clean page (every row decoded, RTC or EOFB seen) is kept as received for the TIFF: no second coding
         coded = (settings["coding"], reverse_bits(data)) if dec.page_ended and not dec.bad_rows else None
-        self.received.append(FaxPage(np.array(rows, np.uint8).reshape(-1, settings["width"]), 204.0,
-                                     196.0 if settings["fine"] else 98.0, coded=coded))
+        self.received.append(FaxPage(image, 204.0, 196.0 if settings["fine"] else 98.0, coded=coded))
         return True

@@ -237,20 +237,35 @@ class T4Decoder:
 
     def feed(self, bits: ArrayLike) -> list[np.ndarray]:
         """Add coded bits; return newly completed rows (each uint8, 1=black)."""
+        return [row for chunk in self._feed_chunks(bits) for row in chunk]
+
+    def finish(self) -> list[np.ndarray]:
+        """Flush at the end of the page data (carrier drop); returns any last rows."""
+        return [row for chunk in self._finish_chunks() for row in chunk]
+
+    def decode_all(self, bits: ArrayLike) -> NDArray[np.uint8]:
+        """feed(bits) then finish() (the rest of a page at once), the rows as one (rows, width) uint8 image."""
+        chunks = self._feed_chunks(bits)
+        chunks += self._finish_chunks()
+        if len(chunks) == 1:
+            return chunks[0]
+        return np.concatenate(chunks) if chunks else np.zeros((0, self.width), np.uint8)
+
+    def _feed_chunks(self, bits: ArrayLike) -> list[NDArray[np.uint8]]:
         if self.page_ended and not self.too_long:
             return []
         if not self.too_long:
             self._buf = np.concatenate([self._buf, np.asarray(bits, dtype=np.uint8).reshape(-1)])
         return self._decode(final=False)
 
-    def finish(self) -> list[np.ndarray]:
-        """Flush at the end of the page data (carrier drop); returns any last rows."""
+    def _finish_chunks(self) -> list[NDArray[np.uint8]]:
         return [] if self.page_ended and not self.too_long else self._decode(final=True)
 
-    def _decode(self, final: bool) -> list[np.ndarray]:
+    def _decode(self, final: bool) -> list[NDArray[np.uint8]]:
+        """Decode what the buffer holds: the new rows as (rows, width) arrays, one per C call."""
         if self.too_long:
             raise T4PageTooLong(f"page too long: more than {self.max_rows} rows")
-        out: list[np.ndarray] = []
+        out: list[NDArray[np.uint8]] = []
         s = self._s
         while True:
             buf = self._buf
@@ -261,7 +276,11 @@ class T4Decoder:
             rc = lib.t4d_feed(s, _ptr("int32_t[]", self._ref), _ptr("int32_t[]", self._cur),
                               _ptr("uint8_t[]", self._last), _ptr("uint8_t[]", buf), n, int(final),
                               _ptr("uint8_t[]", rows), cap, self._nrows)
-            out.extend(rows[:self._nrows[0]])
+            got = int(self._nrows[0])
+            if got:
+                if got < cap:   # give the unused rows back (in place: realloc shrinks the block)
+                    rows.resize((got, self.width), refcheck=False)
+                out.append(rows)
             self._buf = buf[s.keep_start:s.keep_end]
             if rc == _MORE:
                 continue

@@ -18,7 +18,10 @@ __all__ = ["TxKernel", "RxKernel", "run_tx", "run_rx", "ffi", "lib"]
 
 TXNT = 12       # FB_TXNT: symbols per output sample of the transmitter's table
 TXPERIOD = 400  # the longest table period (samples) accepted
+TXBPMAX = 256   # FB_TXBPMAX: the longest period of the block path
 RXH = 64        # FB_RXH: matched filter taps
+RXLO = 80       # FB_RXLO: carrier table period (samples)
+RXTP = 16       # FB_RXTP: timing phasor table period (samples)
 CHUNK = 512     # FB_RXCHUNK: samples per receiver per kernel call
 BAUD = 2400
 CARRIER = 1800
@@ -71,6 +74,32 @@ def tx_table(poly: NDArray[np.float64], up: int, gain: float, carrier: float, pe
     return tab.reshape(period, 2 * TXNT)
 
 
+def tx_block_table(tab: NDArray[np.float64], up: int, phases: int) -> NDArray[np.float32] | None:
+    """tx_table's rows for a whole period at once (float32, column-major: (2 * (K + TXNT - 1), period) with
+    K = period * up // phases symbols a period), or None when the period does not suit the kernel's block path
+    (not a multiple of 8 samples, longer than FB_TXBPMAX, or not a whole number of symbols)."""
+    period = tab.shape[0]
+    if period % 8 or period > TXBPMAX or (period * up) % phases:
+        return None
+    k = period * up // phases
+    out = np.zeros((2 * (k + TXNT - 1), period), dtype=np.float32)
+    for i in range(period):
+        off = 2 * ((i * up) // phases)
+        out[off:off + 2 * TXNT, i] = tab[i]
+    return np.ascontiguousarray(out)
+
+
+@functools.lru_cache(maxsize=32)
+def _tx_block_shared(poly: bytes, phases: int, taps: int, up: int, gain: float, carrier: float,
+                     period: int) -> NDArray[np.float32] | None:
+    """tx_block_table of the shared tx_table (one read-only copy per distinct shaping, gain and carrier)."""
+    tab = _tx_table_shared(poly, phases, taps, up, gain, carrier, period).reshape(period, 2 * TXNT)
+    out = tx_block_table(tab, up, phases)
+    if out is not None:
+        out.flags.writeable = False
+    return out
+
+
 @functools.lru_cache(maxsize=32)
 def _tx_table_shared(poly: bytes, phases: int, taps: int, up: int, gain: float, carrier: float,
                      period: int) -> NDArray[np.float64]:
@@ -99,6 +128,10 @@ class TxKernel:
         self._ctab = _tx_table_shared(poly.tobytes(), phases, taps, up, gain, carrier, period)
         s.ctab = ffi.from_buffer("double[]", self._ctab)
         s.ctab_period = period
+        self._btab = _tx_block_shared(poly.tobytes(), phases, taps, up, gain, carrier, period)
+        if self._btab is not None:
+            s.btab = ffi.from_buffer("float[]", self._btab)
+            s.bcols = self._btab.shape[0]
         s.sbase = -TXNT
         s.last_symbol = -1
         s.trailer_left = -1
@@ -153,17 +186,17 @@ class RxKernel:
         if len(h) > RXH:
             raise ValueError("matched filter too long for the kernel")
         r.nh = len(h)
-        ffi.memmove(r.h, np.ascontiguousarray(h).tobytes(), 8 * len(h))
-        period = FS // math.gcd(CARRIER, FS)
-        lo = np.exp(-2j * np.pi * CARRIER * np.arange(period) / FS)
-        r.lo_period = period
-        ffi.memmove(r.lo_re, np.ascontiguousarray(lo.real).tobytes(), 8 * period)
-        ffi.memmove(r.lo_im, np.ascontiguousarray(lo.imag).tobytes(), 8 * period)
-        period = FS // math.gcd(BAUD, FS)
-        tp = np.exp(-2j * np.pi * BAUD * np.arange(period) / FS)
-        r.tp_period = period
-        ffi.memmove(r.tp_re, np.ascontiguousarray(tp.real).tobytes(), 8 * period)
-        ffi.memmove(r.tp_im, np.ascontiguousarray(tp.imag).tobytes(), 8 * period)
+        lo_period = FS // math.gcd(CARRIER, FS)
+        lo = np.exp(-2j * np.pi * CARRIER * np.arange(lo_period) / FS)
+        tp_period = FS // math.gcd(BAUD, FS)
+        tp = np.exp(-2j * np.pi * BAUD * np.arange(tp_period) / FS)
+        if lo_period > RXLO or tp_period > RXTP:
+            raise ValueError("carrier or timing table too long for the kernel")
+        # one read-only copy of each table for every receiver (their cache lines shared, not one per session)
+        self._tabs = [_shared(np.ascontiguousarray(v, dtype=np.float64).tobytes())
+                      for v in (h, lo.real, lo.imag, tp.real, tp.imag)]
+        r.h, r.lo_re, r.lo_im, r.tp_re, r.tp_im = (ffi.from_buffer("double[]", t) for t in self._tabs)
+        r.lo_period, r.tp_period = lo_period, tp_period
         r.sps = FS / BAUD
         r.on_lin, r.off_lin = on_lin, off_lin
         self._itab = np.ascontiguousarray(interp_table(FrontEnd.INTERP))
@@ -187,6 +220,8 @@ class RxKernel:
         self._sgrid = sgrid
         v.sgrid = ffi.from_buffer("uint8_t[]", sgrid)
         v.bps = bits_per_symbol
+        self._inv_mag = _shared((1.0 / np.abs(np.asarray(points, dtype=np.complex128)) ** 2).tobytes())
+        v.inv_mag = ffi.from_buffer("double[]", self._inv_mag)
         lib.fb_rx17_reset(r)
 
     def reset(self) -> None:

@@ -14,7 +14,8 @@ ffibuilder.cdef(cdef_from_header(os.path.join(HERE, "faxrx.h"), defines=True))
 ffibuilder.set_source(
     "trunkline.fax._faxbank",
     '#include "faxbank.h"\n#include "faxrx.h"',
-    sources=[os.path.relpath(os.path.join(HERE, name)) for name in ("faxbank.c", "fbhdlc.c", "faxrx.c", "v21rx.c")],
+    sources=[os.path.relpath(os.path.join(HERE, name))
+             for name in ("faxbank.c", "fbhdlc.c", "faxrx.c", "rxfront.c", "v21rx.c")],
     include_dirs=[os.path.relpath(HERE)],
     extra_compile_args=["-O3", "-std=c99", "-Wall"],
     libraries=["m"],

@@ -15,8 +15,31 @@ static const int NEXT_STATE[8][4] = {{0, 2, 3, 1}, {4, 7, 5, 6}, {1, 3, 2, 0}, {
 #define TRAILER_ONES 32
 #define TRAILER_SILENCE 48
 
+/* the scrambler's taps for up to 6 bits at once: bit i of SCR_TAPS[v] = register bits 17 - i and 22 - i xored,
+   v holding register bits 12..22; REV6 reverses 6 bits */
+static uint8_t SCR_TAPS[2048], REV6[64];
+static int scr_ready;
+
+static void scr_tables(void)
+{
+    int v, i;
+    for (v = 0; v < 2048; v++) {
+        uint32_t reg = (uint32_t) v << 12, m = 0;
+        for (i = 0; i < 6; i++)
+            m |= (((reg >> (17 - i)) ^ (reg >> (22 - i))) & 1) << i;
+        SCR_TAPS[v] = (uint8_t) m;
+    }
+    for (v = 0; v < 64; v++) {
+        int r = 0;
+        for (i = 0; i < 6; i++)
+            r |= ((v >> i) & 1) << (5 - i);
+        REV6[v] = (uint8_t) r;
+    }
+    scr_ready = 1;
+}
+
 /* The next V.17 symbol (training, ones, data, trailer, silence); mirrors V17Tx._next_symbol. */
-static void v17_symbol(fb_tx_t *t, double *re, double *im)
+static inline __attribute__((always_inline)) void v17_symbol(fb_tx_t *t, double *re, double *im)
 {
     int64_t s = t->nsym;
     int i, data, q = 0;
@@ -51,14 +74,28 @@ static void v17_symbol(fb_tx_t *t, double *re, double *im)
                 } else {
                     const uint8_t *bp = t->bits;
                     int64_t pos = t->bitpos, nb = t->nbits;
-                    for (i = 0; i < bps; i++, pos++)
-                        in |= (uint32_t) (pos < nb ? bp[pos] & 1 : 1) << i;
+                    if (pos + 8 <= nb) {   /* eight 0/1 octets packed at once: bit i of the product's top octet is octet i */
+                        uint64_t w;
+                        memcpy(&w, bp + pos, 8);
+                        in = (uint32_t) (((w & 0x0101010101010101ull) * 0x0102040810204080ull) >> 56) & ((1u << bps) - 1);
+                        pos += bps;
+                    } else {
+                        for (i = 0; i < bps; i++, pos++)
+                            in |= (uint32_t) (pos < nb ? bp[pos] & 1 : 1) << i;
+                    }
                     t->bitpos = pos < nb ? pos : nb;
                 }
-                for (i = 0; i < bps; i++) {
-                    uint32_t o = ((in >> i) ^ (reg >> (17 - i)) ^ (reg >> (22 - i))) & 1;
-                    q |= (int) o << i;
-                    fresh |= o << (bps - 1 - i);
+                if (bps <= 6) {   /* the taps of all bits from a table of register bits 12..22, the reversal from another */
+                    if (!scr_ready)
+                        scr_tables();
+                    q = (int) ((in ^ SCR_TAPS[(reg >> 12) & 0x7FF]) & ((1u << bps) - 1));
+                    fresh = (uint32_t) REV6[q] >> (6 - bps);
+                } else {
+                    for (i = 0; i < bps; i++) {
+                        uint32_t o = ((in >> i) ^ (reg >> (17 - i)) ^ (reg >> (22 - i))) & 1;
+                        q |= (int) o << i;
+                        fresh |= o << (bps - 1 - i);
+                    }
                 }
                 t->scr = ((reg << bps) | fresh) & 0x7FFFFF;
             }
@@ -88,6 +125,49 @@ static inline double tx_dot(const double *restrict c, const double *restrict x)
     return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
+/* one period of P samples (P a multiple of 8) from the window w of symbol numbers: out[i] = sum over columns c of
+   bt[c * P + i] * w[c], in float, eight samples per vector (the whole period's samples at once, so no sample
+   waits for its own sum) */
+typedef float fb_v8f __attribute__((vector_size(32), aligned(4)));
+
+FB_SIMD_CLONES
+static void tx_period(const float *restrict bt, int P, int cols, const double *restrict w, double *restrict out)
+{
+    fb_v8f acc[FB_TXBPMAX / 8];
+    int c, i, nv = P / 8;
+    for (i = 0; i < nv; i++)
+        acc[i] = (fb_v8f) {0, 0, 0, 0, 0, 0, 0, 0};
+    if (nv == 5) {   /* V.17: 40 samples, the accumulators held in registers */
+        fb_v8f a0 = acc[0], a1 = a0, a2 = a0, a3 = a0, a4 = a0;
+        for (c = 0; c < cols; c++) {
+            const float x = (float) w[c];
+            const fb_v8f *col = (const fb_v8f *) (bt + c * 40);
+            a0 += col[0] * x;
+            a1 += col[1] * x;
+            a2 += col[2] * x;
+            a3 += col[3] * x;
+            a4 += col[4] * x;
+        }
+        acc[0] = a0;
+        acc[1] = a1;
+        acc[2] = a2;
+        acc[3] = a3;
+        acc[4] = a4;
+    } else {
+        for (c = 0; c < cols; c++) {
+            const float x = (float) w[c];
+            const fb_v8f *col = (const fb_v8f *) (bt + c * P);
+            for (i = 0; i < nv; i++)
+                acc[i] += col[i] * x;
+        }
+    }
+    for (i = 0; i < nv; i++) {
+        int l;
+        for (l = 0; l < 8; l++)
+            out[8 * i + l] = acc[i][l];
+    }
+}
+
 #define TX_PASS 256   /* samples per pass: the symbols they need fit the history buffer */
 
 /* n samples rounded to the nearest integer (ties to even) and saturated to int16 */
@@ -114,13 +194,26 @@ static void to_int16(const double *v, int16_t *o, int n)
 }
 
 FB_SIMD_CLONES
-void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
+static void v17_tx_all(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
 {
     int s, j;
     for (s = 0; s < k; s++) {
         fb_tx_t *t = tx[s];
         int16_t *o = out + (int64_t) s * n;
         int up = t->up, sps_up = t->sps_up, ph, q, done_n = 0;
+        if (s + 1 < k) {   /* the next transmitter's state and data bits on their way into the cache meanwhile */
+            const fb_tx_t *u = tx[s + 1];
+            __builtin_prefetch(u);
+            __builtin_prefetch((const char *) u + 64);
+            __builtin_prefetch((const char *) u + 128);
+            if (u->bits && u->bitpos < u->nbits) {
+                __builtin_prefetch(u->bits + u->bitpos);
+                __builtin_prefetch(u->bits + u->bitpos + 64);
+                __builtin_prefetch(u->bits + u->bitpos + 128);
+                __builtin_prefetch(u->bits + u->bitpos + 192);
+                __builtin_prefetch(u->bits + u->bitpos + 256);
+            }
+        }
         int64_t m = t->m, k0;
         double v[TX_PASS];
         if (t->done || n <= 0) {   /* trailer out: silence */
@@ -148,6 +241,17 @@ void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
                 t->nsym++;
             }
             for (j = 0; j < c; j++, m++) {
+                if (q == 0 && t->btab && c - j >= t->ctab_period) {   /* a whole period as one matrix product */
+                    int P = t->ctab_period, i;
+                    tx_period(t->btab, P, t->bcols, t->sym + 2 * (k0 - (FB_TXNT - 1) - t->sbase), v + j);
+                    for (i = 0; i < P; i++)
+                        if (t->last_symbol >= 0 && m + i >= t->end_sample)
+                            v[j + i] = 0.0;
+                    j += P - 1;
+                    m += P - 1;
+                    k0 += (int64_t) P * up / sps_up;
+                    continue;
+                }
                 if (t->last_symbol >= 0 && m >= t->end_sample)
                     v[j] = 0.0;
                 else
@@ -172,12 +276,20 @@ void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
     }
 }
 
+int fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
+{
+    if (events)
+        memset(events, 0, (size_t) (k > 0 ? k : 0));
+    v17_tx_all(tx, k, out, n, events);
+    return fb_count_events(events, k);
+}
+
 /* ---------------------------------------------------------------- V.21 transmitter */
 
 static double V21SIN[160];
 static int v21sin_ready;
 
-void fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
+static void v21_tx_all(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
 {
     int s, j;
     if (!v21sin_ready) {
@@ -211,9 +323,17 @@ void fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
     }
 }
 
+int fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
+{
+    if (events)
+        memset(events, 0, (size_t) (k > 0 ? k : 0));
+    v21_tx_all(tx, k, out, n, events);
+    return fb_count_events(events, k);
+}
+
 /* ---------------------------------------------------------------- tones */
 
-void fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events)
+static void tone_tx_all(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events)
 {
     int s, j;
     for (s = 0; s < k; s++) {
@@ -237,14 +357,20 @@ void fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events)
     }
 }
 
+int fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events)
+{
+    if (events)
+        memset(events, 0, (size_t) (k > 0 ? k : 0));
+    tone_tx_all(tx, k, out, n, events);
+    return fb_count_events(events, k);
+}
+
 /* ---------------------------------------------------------------- V.17 receiver, data mode */
 
-/* the trellis's predecessors: state n is reached from PRED_S[n][i] by subset PRED_C[n][i] (the inverse of
-   NEXT_STATE; constants, so that the add-compare-select below unrolls with fixed indices) */
-static const int PRED_S[8][4] = {{0, 2, 4, 6}, {0, 2, 4, 6}, {0, 2, 4, 6}, {0, 2, 4, 6},
-                                 {1, 3, 5, 7}, {1, 3, 5, 7}, {1, 3, 5, 7}, {1, 3, 5, 7}};
-static const int PRED_C[8][4] = {{0, 6, 2, 4}, {6, 0, 4, 2}, {2, 4, 0, 6}, {4, 2, 6, 0},
-                                 {1, 3, 7, 5}, {5, 7, 3, 1}, {7, 5, 1, 3}, {3, 1, 5, 7}};
+/* the trellis's predecessors (the inverse of NEXT_STATE): state n is reached from PRED_S[n][i] by subset
+   PRED_C[n][i] with PRED_S = {0, 2, 4, 6} for n < 4, {1, 3, 5, 7} for n >= 4 and
+   PRED_C = {{0, 6, 2, 4}, {6, 0, 4, 2}, {2, 4, 0, 6}, {4, 2, 6, 0}, {1, 3, 7, 5}, {5, 7, 3, 1}, {7, 5, 1, 3}, {3, 1, 5, 7}};
+   the add-compare-select below (ACS) takes them column by column as constants */
 
 void fb_v17_reset(fb_v17rx_t *r)
 {
@@ -289,69 +415,99 @@ static int trace(fb_v17rx_t *r, int n, uint8_t *out)
     return cnt;
 }
 
-/* one symbol into the trellis; returns the nearest point overall; decided bits appended at out */
-static int viterbi_push(fb_v17rx_t *r, double zre, double zim, uint8_t *out, int *nout)
+typedef int64_t fb_v4l __attribute__((vector_size(32), aligned(8)));
+
+/* lanes of a where mask (-1) is set, else of b */
+#define SEL(mask, a, b) (((mask) & (a)) | (~(mask) & (b)))
+
+/* one candidate of the add-compare-select for all eight states: states 0..3 come from state 2 i, 4..7 from 2 i + 1,
+   by the subsets l0..l3 / h0..h3 (column i of the predecessor tables); a candidate replaces the one held only when
+   strictly smaller (the first of equals kept, as comparing in order) */
+#define ACS(i, l0, l1, l2, l3, h0, h1, h2, h3)                                                    \
+    do {                                                                                         \
+        fb_v4d tl = (fb_v4d) {m[2 * i], m[2 * i], m[2 * i], m[2 * i]} + (fb_v4d) {bm[l0], bm[l1], bm[l2], bm[l3]}; \
+        fb_v4d th = (fb_v4d) {m[2 * i + 1], m[2 * i + 1], m[2 * i + 1], m[2 * i + 1]}             \
+                    + (fb_v4d) {bm[h0], bm[h1], bm[h2], bm[h3]};                                 \
+        fb_v4l ll = tl < al, lh = th < ah;                                                        \
+        al = (fb_v4d) SEL(ll, (fb_v4l) tl, (fb_v4l) al);                                         \
+        ah = (fb_v4d) SEL(lh, (fb_v4l) th, (fb_v4l) ah);                                         \
+        sl = SEL(ll, ((fb_v4l) {2 * i, 2 * i, 2 * i, 2 * i}), sl);                               \
+        sh = SEL(lh, ((fb_v4l) {2 * i + 1, 2 * i + 1, 2 * i + 1, 2 * i + 1}), sh);               \
+        cl = SEL(ll, ((fb_v4l) {l0, l1, l2, l3}), cl);                                           \
+        ch = SEL(lh, ((fb_v4l) {h0, h1, h2, h3}), ch);                                           \
+    } while (0)
+
+/* one symbol into the trellis; returns the nearest point overall when want_near (else 0); decided bits appended at
+   out. The add-compare-select runs on the eight states as two vectors of four (the same sums and choices as a
+   state-by-state loop) */
+static inline __attribute__((always_inline)) int viterbi_push(fb_v17rx_t *r, double zre, double zim, uint8_t *out,
+                                                              int *nout, int want_near)
 {
     double bm[8], mn;
     int bpt[8], c, i, n, near = 0;
-    double best_all = 0.0;
-    double nm[8];
-    const uint8_t *cell = NULL;
     if (r->sgrid) {
         int gi = (int) ((zre + 11.0) * 4.0 + 0.5), gj = (int) ((zim + 11.0) * 4.0 + 0.5);
+        const uint8_t *cell;
         gi = gi < 0 ? 0 : (gi > 88 ? 88 : gi);
         gj = gj < 0 ? 0 : (gj > 88 ? 88 : gj);
         cell = r->sgrid + (gi * 89 + gj) * 8;
-    }
-    for (c = 0; c < 8; c++) {
-        double bd = 0.0;
-        int bi = -1;
-        if (cell) {
-            double dx = r->points[2 * cell[c]] - zre, dy = r->points[2 * cell[c] + 1] - zim;
-            bd = dx * dx + dy * dy;
-            bi = cell[c];
+        for (c = 0; c < 8; c++) {
+            int p = cell[c];
+            double dx = r->points[2 * p] - zre, dy = r->points[2 * p + 1] - zim;
+            bm[c] = dx * dx + dy * dy;
+            bpt[c] = p;
         }
-        for (i = c; !cell && i < r->npoints; i += 8) {
-            double dx = r->points[2 * i] - zre, dy = r->points[2 * i + 1] - zim, d = dx * dx + dy * dy;
-            if (bi < 0 || d < bd) {
-                bd = d;
-                bi = i;
+    } else {
+        for (c = 0; c < 8; c++) {
+            double bd = 0.0;
+            int bi = -1;
+            for (i = c; i < r->npoints; i += 8) {
+                double dx = r->points[2 * i] - zre, dy = r->points[2 * i + 1] - zim, d = dx * dx + dy * dy;
+                if (bi < 0 || d < bd) {
+                    bd = d;
+                    bi = i;
+                }
             }
-        }
-        bm[c] = bd;
-        bpt[c] = bi;
-        {
-            int lt = c == 0 || bd < best_all;
-            best_all = lt ? bd : best_all;
-            near = lt ? bi : near;
+            bm[c] = bd;
+            bpt[c] = bi;
         }
     }
-    {   /* add-compare-select without branches (the comparisons are data dependent, so unpredictable): the
-           same choices as comparing in order and keeping the first of equals */
-        double met[8];
+    if (want_near) {
+        double best_all = bm[0];
+        near = bpt[0];
+        for (c = 1; c < 8; c++)
+            if (bm[c] < best_all) {
+                best_all = bm[c];
+                near = bpt[c];
+            }
+    }
+    {
+        const double *m = r->metric;
         uint8_t *prev = r->prev[r->nhist];
         int16_t *pt = r->pt[r->nhist];
-        for (n = 0; n < 8; n++)
-            met[n] = r->metric[n];
-        for (n = 0; n < 8; n++) {
-            int s0 = PRED_S[n][0], c0 = PRED_C[n][0];
-            double a = met[s0] + bm[c0];
-            for (i = 1; i < 4; i++) {
-                double t = met[PRED_S[n][i]] + bm[PRED_C[n][i]];
-                int lt = t < a;
-                a = lt ? t : a;
-                s0 = lt ? PRED_S[n][i] : s0;
-                c0 = lt ? PRED_C[n][i] : c0;
-            }
-            nm[n] = a;
-            prev[n] = (uint8_t) s0;
-            pt[n] = (int16_t) bpt[c0];
+        fb_v4d al = (fb_v4d) {m[0], m[0], m[0], m[0]} + (fb_v4d) {bm[0], bm[6], bm[2], bm[4]};
+        fb_v4d ah = (fb_v4d) {m[1], m[1], m[1], m[1]} + (fb_v4d) {bm[1], bm[5], bm[7], bm[3]};
+        fb_v4l sl = {0, 0, 0, 0}, sh = {1, 1, 1, 1}, cl = {0, 6, 2, 4}, ch = {1, 5, 7, 3};
+        fb_v4d lo;
+        ACS(1, 6, 0, 4, 2, 3, 7, 5, 1);
+        ACS(2, 2, 4, 0, 6, 7, 3, 1, 5);
+        ACS(3, 4, 2, 6, 0, 5, 1, 3, 7);
+        for (n = 0; n < 4; n++) {
+            prev[n] = (uint8_t) sl[n];
+            prev[n + 4] = (uint8_t) sh[n];
+            pt[n] = (int16_t) bpt[cl[n]];
+            pt[n + 4] = (int16_t) bpt[ch[n]];
         }
-        mn = nm[0];
-        for (n = 1; n < 8; n++)
-            mn = nm[n] < mn ? nm[n] : mn;
-        for (n = 0; n < 8; n++)
-            r->metric[n] = nm[n] - mn;
+        lo = (fb_v4d) SEL((fb_v4l) (ah < al), (fb_v4l) ah, (fb_v4l) al);
+        mn = lo[0] < lo[1] ? lo[0] : lo[1];
+        mn = lo[2] < mn ? lo[2] : mn;
+        mn = lo[3] < mn ? lo[3] : mn;
+        al -= mn;
+        ah -= mn;
+        for (n = 0; n < 4; n++) {
+            r->metric[n] = al[n];
+            r->metric[n + 4] = ah[n];
+        }
     }
     r->nhist++;
     if (r->nhist >= FB_VDEPTH + FB_VCHUNK)
@@ -362,7 +518,7 @@ static int viterbi_push(fb_v17rx_t *r, double zre, double zim, uint8_t *out, int
 int fb_v17_push(fb_v17rx_t *r, double zre, double zim, uint8_t *bits, int *nbits)
 {
     *nbits = 0;
-    return viterbi_push(r, zre, zim, bits, nbits);
+    return viterbi_push(r, zre, zim, bits, nbits, 1);
 }
 
 int fb_v17_flush(fb_v17rx_t *r, uint8_t *bits)
@@ -372,10 +528,12 @@ int fb_v17_flush(fb_v17rx_t *r, uint8_t *bits)
     return trace(r, r->nhist, bits);
 }
 
+FB_SIMD_CLONES
 void fb_v17_rx(fb_v17rx_t **rx, int k, const double *y, const int *m, int mmax, double *errs,
                uint8_t *bits, int *nbits, int bits_stride, int flush)
 {
     int s, i;
+    fb_sc_init();
     for (s = 0; s < k; s++) {
         fb_v17rx_t *r = rx[s];
         const double *ys = y + 2 * (int64_t) s * mmax;
@@ -384,12 +542,15 @@ void fb_v17_rx(fb_v17rx_t **rx, int k, const double *y, const int *m, int mmax, 
         double phase = r->phase, freq = r->freq, kp = r->kp, ki = r->ki;
         int nb = 0;
         for (i = 0; i < m[s]; i++) {
-            double c = cos(phase), sn = sin(phase);
+            double c, sn;
+            int gi, gj, p;
+            double pre, pim, ere, eim, pe, zre, zim;
+            fb_sincos(phase, &sn, &c);
             /* rot = c - j sn; z = y * rot */
-            double zre = ys[2 * i] * c + ys[2 * i + 1] * sn;
-            double zim = ys[2 * i + 1] * c - ys[2 * i] * sn;
-            int gi = (int) ((zre + 11.0) * 4.0 + 0.5), gj = (int) ((zim + 11.0) * 4.0 + 0.5), p;
-            double pre, pim, ere, eim, mag, pe;
+            zre = ys[2 * i] * c + ys[2 * i + 1] * sn;
+            zim = ys[2 * i + 1] * c - ys[2 * i] * sn;
+            gi = (int) ((zre + 11.0) * 4.0 + 0.5);
+            gj = (int) ((zim + 11.0) * 4.0 + 0.5);
             gi = gi < 0 ? 0 : (gi > 88 ? 88 : gi);
             gj = gj < 0 ? 0 : (gj > 88 ? 88 : gj);
             p = r->grid[gi * 89 + gj];
@@ -400,12 +561,11 @@ void fb_v17_rx(fb_v17rx_t **rx, int k, const double *y, const int *m, int mmax, 
             /* err * conj(rot) = err * (c + j sn) */
             es[2 * i] = ere * c - eim * sn;
             es[2 * i + 1] = ere * sn + eim * c;
-            mag = pre * pre + pim * pim;
-            pe = (zim * pre - zre * pim) / mag;
+            pe = (zim * pre - zre * pim) * (r->inv_mag ? r->inv_mag[p] : 1.0 / (pre * pre + pim * pim));
             pe = pe > 0.5 ? 0.5 : (pe < -0.5 ? -0.5 : pe);
             freq += ki * pe;
             phase += freq + kp * pe;
-            viterbi_push(r, zre, zim, bo, &nb);
+            viterbi_push(r, zre, zim, bo, &nb, 0);
         }
         if (flush)
             nb += fb_v17_flush(r, bo + nb);

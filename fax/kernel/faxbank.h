@@ -1,4 +1,6 @@
-/* Fax bank kernels: the per-symbol recursions of the fax modems run in C for many sessions per call. */
+/* Fax bank kernels: the per-symbol recursions of the fax modems run in C for many sessions per call. Each bank
+   kernel (fb_v17_tx, fb_v21_tx, fb_tone_tx, fb_rx17_run, fb_v21_run) clears its k event flags first (when given)
+   and returns how many it set, so that the caller looks at them only when some are set. */
 #include <stdint.h>
 
 
@@ -9,16 +11,21 @@
    numbers with the symbol history (a linear buffer of (re, im) pairs, symbol k at 2 * (k - sbase)). */
 #define FB_TXNT 12
 #define FB_TXBUF 320
+#define FB_TXBPMAX 256
 typedef struct {
     int ntaps;
     int sps_up;
     int up;
     const double *ctab;
     int ctab_period;
+    /* (or NULL) the same table for whole periods at once: ctab_period samples (a multiple of 8) from the
+       2 * (ctab_period * up / sps_up + FB_TXNT - 1) symbol numbers of the period's window, as float columns
+       (column c: the weight of window number c in each of the period's samples) */
+    const float *btab;
+    int bcols;
     int64_t m;
     int64_t nsym;
     int64_t sbase;
-    double sym[2 * FB_TXBUF];
     int64_t last_symbol;
     int64_t end_sample;
     int done;
@@ -34,11 +41,12 @@ typedef struct {
     int64_t bitpos;
     int finished;
     int trailer_left;
+    double sym[2 * FB_TXBUF];   /* last: the state above shares its first cache lines */
 } fb_tx_t;
 
-/* n samples from each of k transmitters into out (k rows of n int16); events (or NULL): events[s] set to 1
+/* n samples from each of k transmitters into out (k rows of n int16); events (or NULL, cleared first): events[s] set to 1
    when transmitter s finished its trailer in this call. */
-void fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events);
+int fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events);
 
 /* One V.21 channel 2 transmitter (continuous-phase FSK, 300 bit/s: mark 1650 Hz, space 1850 Hz): the carrier
    phase in steps of 2 pi / 160 (both tones are multiples of 50 Hz), the bit position in 1/80 bit (3 per
@@ -53,9 +61,9 @@ typedef struct {
 } fb_v21tx_t;
 
 /* n samples from each of k V.21 transmitters into out (k rows of n int16): zeros once a transmitter's bits
-   are sent (done set, its bits forgotten); events (or NULL): events[s] set to 1 when transmitter s became
+   are sent (done set, its bits forgotten); events (or NULL, cleared first): events[s] set to 1 when transmitter s became
    done in this call. */
-void fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events);
+int fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events);
 
 /* One cadenced tone (CNG, CED): a sine of amplitude amp at freq Hz, on / off samples repeated (off 0: steady),
    total samples in all (-1: no end); pos counts the samples made. */
@@ -70,8 +78,8 @@ typedef struct {
 } fb_tone_t;
 
 /* n samples from each of k tones into out (k rows of n int16), each sample amp * sin(2 pi freq t / 8000)
-   truncated toward zero; events (or NULL): events[s] set to 1 when tone s reached its total in this call. */
-void fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events);
+   truncated toward zero; events (or NULL, cleared first): events[s] set to 1 when tone s reached its total in this call. */
+int fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events);
 
 /* One V.17 receiver in data mode: carrier loop, slicer and the trellis (Viterbi) decoder. grid: the nearest
    point (an index < 256) of each cell of a 0.25-unit grid over -11..+11 (89 x 89); sgrid (or NULL: a full search): the nearest
@@ -95,6 +103,7 @@ typedef struct {
     int q0;
     int bps;
     const uint8_t *sgrid;
+    const double *inv_mag;   /* (or NULL) 1 / |point|^2 of each point, for the carrier loop's phase error */
 } fb_v17rx_t;
 
 /* Run m symbols y (interleaved re, im, equaliser output before derotation) of each of k receivers:

@@ -4,17 +4,12 @@
    mode uses the trellis decoder of faxbank.c. */
 #include <math.h>
 #include <string.h>
-#include "faxbank.h"
-#include "faxrx.h"
 #include "fbmath.h"
+#include "rxfront.h"   /* faxbank.h, faxrx.h */
 
 enum { SEARCH, ACQ, TRAIN, KNOWN, DATA };
 enum { MODE_NONE, MODE_LONG, MODE_SHORT };
 
-#define PI 3.14159265358979323846
-#define HALF_TAPS 8
-#define INTERP 12
-#define PHASES 256
 #define WINDOW 24
 #define SETTLE 6
 #define ALIGN 24
@@ -39,18 +34,12 @@ typedef struct {
     uint8_t b[LINE_MAX];
 } line_t;
 
-
 /* the reception state only: the front end keeps running (ModemRxBase._reset_state) */
 void fb_rx17_reset(fb_rx17_t *r)
 {
-    r->carrier = 0;
-    r->trained = 0;
-    r->signal_lost = 0;
+    r->carrier = r->trained = r->signal_lost = r->need_quiet = 0;
     r->state = SEARCH;
-    r->need_quiet = 0;
-    r->ones_ok = 0;
-    r->ones_n = 0;
-    r->ones_bad = 0;
+    r->ones_ok = r->ones_n = r->ones_bad = 0;
     r->mode = MODE_NONE;
     r->npending = 0;
     r->nhist = 0;
@@ -69,159 +58,6 @@ void fb_rx17_reset(fb_rx17_t *r)
     fb_v17_reset(&r->vit);
 }
 
-/* ---------------------------------------------------------------- front end */
-
-typedef double fb_v4d __attribute__((vector_size(32), aligned(8)));
-
-/* y[i] = sum over j of h[j] * e[i + nh - 1 - j] (re and im), taps summed in order from 0.0 as a per-sample loop
-   would: eight outputs at a time held in registers across all taps (vectorised, same result to the bit) */
-FB_SIMD_CLONES
-static void matched_filter(const double *h, int nh, const double *ere, const double *eim, double *restrict yre,
-                           double *restrict yim, int n)
-{
-    int i = 0, j;
-    for (; i + 8 <= n; i += 8) {
-        fb_v4d r0 = {0.0, 0.0, 0.0, 0.0}, r1 = r0, m0 = r0, m1 = r0;
-        for (j = 0; j < nh; j++) {
-            const double hj = h[j], *are = ere + nh - 1 - j + i, *aim = eim + nh - 1 - j + i;
-            r0 += hj * *(const fb_v4d *) are;
-            r1 += hj * *(const fb_v4d *) (are + 4);
-            m0 += hj * *(const fb_v4d *) aim;
-            m1 += hj * *(const fb_v4d *) (aim + 4);
-        }
-        memcpy(yre + i, &r0, sizeof(r0));
-        memcpy(yre + i + 4, &r1, sizeof(r1));
-        memcpy(yim + i, &m0, sizeof(m0));
-        memcpy(yim + i + 4, &m1, sizeof(m1));
-    }
-    for (; i < n; i++) {
-        double sr = 0.0, si = 0.0;
-        for (j = 0; j < nh; j++) {
-            sr += h[j] * ere[nh - 1 - j + i];
-            si += h[j] * eim[nh - 1 - j + i];
-        }
-        yre[i] = sr;
-        yim[i] = si;
-    }
-}
-
-/* mix to baseband, matched filter, in-band power; appended to the buffer (p gets the power of each) */
-static void fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p)
-{
-    int i, j, nh = r->nh, ph;
-    double ere[FB_RXH + FB_RXCHUNK], eim[FB_RXH + FB_RXCHUNK], *restrict yre, *restrict yim;
-    if (r->len + n > FB_RXBUF) {  /* never expected: keep the newest samples */
-        int drop = r->len + n - FB_RXBUF;
-        memmove(r->bre, r->bre + drop, sizeof(double) * (size_t) (r->len - drop));
-        memmove(r->bim, r->bim + drop, sizeof(double) * (size_t) (r->len - drop));
-        memmove(r->pwr, r->pwr + drop, sizeof(double) * (size_t) (r->len - drop));
-        r->len -= drop;
-        r->base += drop;
-    }
-    /* ext: the last nh - 1 mixed inputs (zre/zim, oldest first) then this block's */
-    for (j = 0; j < nh - 1; j++) {
-        ere[j] = r->zre[j];
-        eim[j] = r->zim[j];
-    }
-    ph = (int) (r->n % r->lo_period);
-    for (i = 0; i < n; i++) {
-        double v = 2.0 * x[i];
-        ere[nh - 1 + i] = v * r->lo_re[ph];
-        eim[nh - 1 + i] = v * r->lo_im[ph];
-        if (++ph == r->lo_period)
-            ph = 0;
-    }
-    /* the matched filter tap by tap over the whole block (vectorised; each output sums its taps in
-       the same order as a per-sample loop, so the result is the same to the bit) */
-    yre = r->bre + r->len;
-    yim = r->bim + r->len;
-    matched_filter(r->h, nh, ere, eim, yre, yim, n);
-    for (i = 0; i < n; i++) {
-        double e = yre[i] * yre[i] + yim[i] * yim[i];
-        r->pz = r->pz * (1.0 - 1.0 / 24) + e / 24;
-        p[i] = r->pz;
-        r->pwr[r->len + i] = r->pz;
-    }
-    r->len += n;
-    for (j = 0; j < nh - 1; j++) {
-        r->zre[j] = ere[n + j];
-        r->zim[j] = eim[n + j];
-    }
-    r->n += n;
-}
-
-static void fe_trim(fb_rx17_t *r, int64_t keep)
-{
-    int64_t drop = keep - r->base;
-    if (drop > 0) {
-        if (drop > r->len)
-            drop = r->len;
-        memmove(r->bre, r->bre + drop, sizeof(double) * (size_t) (r->len - drop));
-        memmove(r->bim, r->bim + drop, sizeof(double) * (size_t) (r->len - drop));
-        memmove(r->pwr, r->pwr + drop, sizeof(double) * (size_t) (r->len - drop));
-        r->len -= (int) drop;
-        r->base += drop;
-    }
-}
-
-static int64_t fe_end(const fb_rx17_t *r)
-{
-    return r->base + r->len;
-}
-
-static void timing_phasor(const fb_rx17_t *r, int64_t start, int64_t stop, double *cre, double *cim)
-{
-    int64_t a = (start > r->base ? start : r->base) - r->base;
-    int64_t b = (stop < fe_end(r) ? stop : fe_end(r)) - r->base, i;
-    double sre = 0.0, sim = 0.0;
-    int k = (int) (((a + r->base) % r->tp_period + r->tp_period) % r->tp_period);
-    for (i = a; i < b; i++) {
-        double e = r->bre[i] * r->bre[i] + r->bim[i] * r->bim[i];
-        sre += e * r->tp_re[k];
-        sim += e * r->tp_im[k];
-        if (++k == r->tp_period)
-            k = 0;
-    }
-    *cre = sre;
-    *cim = sim;
-}
-
-static double centre_from_phasor(const fb_rx17_t *r, double cre, double cim)
-{
-    return pymod(-atan2(cim, cre) / (2 * PI) * r->sps, r->sps);
-}
-
-/* interpolated baseband at absolute fractional time t */
-static void fe_sample(const fb_rx17_t *r, double t, double *ore, double *oim)
-{
-    double fl = floor(t), sre = 0.0, sim = 0.0;
-    int ph = (int) rne((t - fl) * PHASES), j;
-    const double *w = r->itab + ph * INTERP;
-    int64_t i0 = (int64_t) fl - r->base - INTERP / 2 + 1;
-    if (r->len == 0) {
-        *ore = *oim = 0.0;
-        return;
-    }
-    if (i0 >= 0 && i0 + INTERP <= r->len) {   /* inside the buffer: no clamping */
-        const double *bre = r->bre + i0, *bim = r->bim + i0;
-        for (j = 0; j < INTERP; j++) {
-            sre += bre[j] * w[j];
-            sim += bim[j] * w[j];
-        }
-        *ore = sre;
-        *oim = sim;
-        return;
-    }
-    for (j = 0; j < INTERP; j++) {
-        int64_t i = i0 + j;
-        i = i < 0 ? 0 : (i > r->len - 1 ? r->len - 1 : i);
-        sre += r->bre[i] * w[j];
-        sim += r->bim[i] * w[j];
-    }
-    *ore = sre;
-    *oim = sim;
-}
-
 /* ---------------------------------------------------------------- equaliser and carrier loop */
 
 static void eq_init(fb_rx17_t *r, double gain, double phase, double freq)
@@ -236,8 +72,9 @@ static void eq_init(fb_rx17_t *r, double gain, double phase, double freq)
 /* equalised, derotated symbol of the T/2 vector x */
 static void eq_output(const fb_rx17_t *r, const double *xre, const double *xim, double *zre, double *zim)
 {
-    double yre = 0.0, yim = 0.0, c = cos(-r->phase), s = sin(-r->phase);
+    double yre = 0.0, yim = 0.0, c, s;
     int j;
+    fb_sincos(-r->phase, &s, &c);
     for (j = 0; j < FB_EQ; j++) {
         yre += r->w_re[j] * xre[j] - r->w_im[j] * xim[j];
         yim += r->w_re[j] * xim[j] + r->w_im[j] * xre[j];
@@ -252,7 +89,8 @@ static void eq_update(fb_rx17_t *r, const double *xre, const double *xim, double
     double ere = tre - zre, eim = tim - zim, mag;
     int j;
     if (mu != 0.0) {
-        double c = cos(-r->phase), s = sin(-r->phase), g = mu / (nrm + 1e-9);
+        double c, s, g = mu / (nrm + 1e-9);
+        fb_sincos(-r->phase, &s, &c);
         /* err * conj(rot), rot = c + j s */
         double are = (ere * c + eim * s) * g, aim = (eim * c - ere * s) * g;
         for (j = 0; j < FB_EQ; j++) {   /* w += a * conj(x) */
@@ -486,7 +324,7 @@ static int lock(fb_rx17_t *r)
     double cre, cim, energy = 1e-9, centre, base, t0, rre[WINDOW], rim[WINDOW];
     double fre = 0.0, fim = 0.0, omega, ure[WINDOW], uim[WINDOW], best_res = 0.0, gre = 0.0, gim = 0.0;
     int n = WINDOW - HALF_TAPS, k, par, have = 0;
-    timing_phasor(r, a, b, &cre, &cim);
+    fbrx_timing_phasor(r, a, b, &cre, &cim);
     i0 = a - r->base > 0 ? a - r->base : 0;
     i1 = b - r->base > 0 ? b - r->base : 0;
     i1 = i1 > r->len ? r->len : i1;
@@ -494,13 +332,13 @@ static int lock(fb_rx17_t *r)
         energy += r->bre[i] * r->bre[i] + r->bim[i] * r->bim[i];
     if (sqrt(cre * cre + cim * cim) < 0.05 * energy)
         return 0;
-    centre = centre_from_phasor(r, cre, cim);
+    centre = fbrx_centre_from_phasor(r, cre, cim);
     base = a + HALF_TAPS * sps / 2 + INTERP;
     t0 = base + pymod(centre - base, sps);
-    if (t0 + (n - 1) * sps + HALF_TAPS * sps / 2 + INTERP >= fe_end(r))
+    if (t0 + (n - 1) * sps + HALF_TAPS * sps / 2 + INTERP >= fbrx_fe_end(r))
         return 0;
     for (k = 0; k < n; k++)
-        fe_sample(r, t0 + k * sps, &rre[k], &rim[k]);
+        fbrx_fe_sample(r, t0 + k * sps, &rre[k], &rim[k]);
     for (k = 2; k < n; k++) {   /* r[k] * conj(r[k-2]) */
         fre += rre[k] * rre[k - 2] + rim[k] * rim[k - 2];
         fim += rim[k] * rre[k - 2] - rre[k] * rim[k - 2];
@@ -565,78 +403,8 @@ static int lock(fb_rx17_t *r)
     return 1;
 }
 
-static void track_timing(fb_rx17_t *r, int64_t a, int64_t b)
-{
-    double cre, cim, lam, centre, e, sps = r->sps, tre;
-    if (b <= a)
-        return;
-    timing_phasor(r, a, b, &cre, &cim);
-    lam = pow(0.995, (double) (b - a) / sps);
-    tre = r->tm_re * lam + cre;
-    r->tm_im = r->tm_im * lam + cim;
-    r->tm_re = tre;
-    centre = centre_from_phasor(r, r->tm_re, r->tm_im);
-    e = pymod(centre - r->t_next + sps / 2, sps) - sps / 2;
-    r->t_next += 0.05 * e;
-}
-
-#define HS_MAX (2 * (FB_RXCHUNK + 64) + 2 * HALF_TAPS + 8)
-
-/* equaliser outputs of nsym symbols at T/2 (y interleaved re, im; the equaliser's input of symbol i is
-   x[2 i .. 2 i + FB_EQ - 1]) and each input's energy (nrms), vectorised across the symbols: the even and odd
-   T/2 samples apart, so that tap j of every symbol is one contiguous run; each output sums its taps in order
-   as a per-symbol loop would (the same result to the bit) */
-FB_SIMD_CLONES
-static void eq_block(const double *w_re, const double *w_im, const double *hre, const double *him, int nsym,
-                     double *y, double *nrms)
-{
-    double ere[HS_MAX / 2 + 1], eim[HS_MAX / 2 + 1], ore[HS_MAX / 2 + 1], oim[HS_MAX / 2 + 1];
-    double yre[HS_MAX / 2], yim[HS_MAX / 2];
-    int i, j, half = nsym + FB_EQ / 2;
-    for (i = 0; i < half; i++) {   /* x holds 2 nsym + FB_EQ - 2 samples: the last odd one is not there */
-        ere[i] = hre[2 * i];
-        eim[i] = him[2 * i];
-    }
-    for (i = 0; i < half - 1; i++) {
-        ore[i] = hre[2 * i + 1];
-        oim[i] = him[2 * i + 1];
-    }
-    for (i = 0; i < nsym; i++)
-        yre[i] = yim[i] = nrms[i] = 0.0;
-    for (j = 0; j < FB_EQ; j++) {
-        const double *xr = (j & 1 ? ore : ere) + j / 2, *xi = (j & 1 ? oim : eim) + j / 2;
-        const double wr = w_re[j], wi = w_im[j];
-        for (i = 0; i < nsym; i++) {
-            yre[i] += wr * xr[i] - wi * xi[i];
-            yim[i] += wr * xi[i] + wi * xr[i];
-            nrms[i] += xr[i] * xr[i] + xi[i] * xi[i];
-        }
-    }
-    for (i = 0; i < nsym; i++) {
-        y[2 * i] = yre[i];
-        y[2 * i + 1] = yim[i];
-    }
-}
-
-/* block LMS sums: s[j] = sum over symbols i of errs[i] * conj(x_i[j]) (re in sre, im in sim), vectorised across
-   the taps, symbols summed in order */
-FB_SIMD_CLONES
-static void lms_block(const double *errs, const double *hre, const double *him, int nsym, double *sre, double *sim)
-{
-    int i, j;
-    for (j = 0; j < FB_EQ; j++)
-        sre[j] = sim[j] = 0.0;
-    for (i = 0; i < nsym; i++) {
-        const double er = errs[2 * i], ei = errs[2 * i + 1], *xr = hre + 2 * i, *xi = him + 2 * i;
-        for (j = 0; j < FB_EQ; j++) {
-            sre[j] += er * xr[j] + ei * xi[j];
-            sim[j] += ei * xr[j] - er * xi[j];
-        }
-    }
-}
-
 /* data mode over a block (V17Rx._data_hybrid): equaliser fixed in the block, block LMS at its end; y and nrms
-   from eq_block */
+   from fbrx_eq_block */
 static void data_hybrid(fb_rx17_t *r, const double *hre, const double *him, int nsym, const double *y,
                         const double *nrms, line_t *ln)
 {
@@ -656,7 +424,7 @@ static void data_hybrid(fb_rx17_t *r, const double *hre, const double *him, int 
         fb_v17_rx(&one, 1, y, &nsym, nsym, errs, bits, &nb, (int) sizeof(bits), 0);
     }
     g = MU_DATA / (mean + 1e-9);
-    lms_block(errs, hre, him, nsym, sre, sim);
+    fbrx_lms_block(errs, hre, him, nsym, sre, sim);
     for (j = 0; j < FB_EQ; j++) {   /* w += g * sum errs[i] * conj(x_i[j]) */
         r->w_re[j] += g * sre[j];
         r->w_im[j] += g * sim[j];
@@ -672,7 +440,7 @@ static void process(fb_rx17_t *r, double limit, line_t *ln)
 {
     double hre[HS_MAX], him[HS_MAX], nrms[HS_MAX / 2];
     const double sps = r->sps, half = sps / 2.0;
-    double look, lim, end = (double) fe_end(r);
+    double look, lim, end = (double) fbrx_fe_end(r);
     int nsym, nh, i, j;
     if (r->state == SEARCH)
         return;
@@ -693,18 +461,17 @@ static void process(fb_rx17_t *r, double limit, line_t *ln)
     lim = (limit < end ? limit : end) - look;
     if (r->t_next >= lim)
         return;
-    track_timing(r, (int64_t) (r->t_next - sps), (int64_t) lim);
+    fbrx_track_timing(r, (int64_t) (r->t_next - sps), (int64_t) lim);
     nsym = (int) floor((lim - r->t_next) / sps) + 1;
     if (nsym > HS_MAX / 2 - HALF_TAPS - 2)
         nsym = HS_MAX / 2 - HALF_TAPS - 2;
     nh = 2 * nsym - 1 + 2 * HALF_TAPS;
-    for (i = 0; i < nh; i++)
-        fe_sample(r, r->t_next - HALF_TAPS * half + i * half, &hre[i], &him[i]);
+    fbrx_fe_samples(r, r->t_next - HALF_TAPS * half, half, nh, hre, him);
     r->t_next += nsym * sps;
     ln->n = 0;
     if (r->state == DATA) {
         double y[2 * (HS_MAX / 2)];
-        eq_block(r->w_re, r->w_im, hre, him, nsym, y, nrms);
+        fbrx_eq_block(r->w_re, r->w_im, hre, him, nsym, y, nrms);
         data_hybrid(r, hre, him, nsym, y, nrms, ln);
     } else {
         for (i = 0; i < nsym; i++) {
@@ -740,13 +507,13 @@ static void rx_one(fb_rx17_t *r, const int16_t *x, int n)
 {
     double p[FB_RXCHUNK];
     line_t ln;
-    int64_t start = fe_end(r);
+    int64_t start = fbrx_fe_end(r);
     double keep;
     int i = 0;
     ln.n = 0;
     if (n <= 0)
         return;
-    fe_push(r, x, n, p);
+    fbrx_fe_push(r, x, n, p);
     while (i < n) {
         if (!r->carrier) {
             if (r->need_quiet) {
@@ -771,7 +538,7 @@ static void rx_one(fb_rx17_t *r, const int16_t *x, int n)
             while (i < n && !(p[i] < thr))
                 i++;
             if (i >= n) {
-                process(r, (double) fe_end(r), &ln);
+                process(r, (double) fbrx_fe_end(r), &ln);
                 break;
             }
             process(r, (double) (start + i), &ln);
@@ -785,18 +552,21 @@ static void rx_one(fb_rx17_t *r, const int16_t *x, int n)
     else if (r->has_acq && r->state == ACQ)
         keep = r->acq_start - 2 * INTERP;
     else
-        keep = (double) (fe_end(r) - 4 * INTERP);
-    fe_trim(r, (int64_t) keep);
+        keep = (double) (fbrx_fe_end(r) - 4 * INTERP);
+    fbrx_fe_trim(r, (int64_t) keep);
 }
 
-void fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
+static void rx17_run_all(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
 {
     int s;
     if (n > FB_RXCHUNK)
         n = FB_RXCHUNK;
+    fb_sc_init();
     for (s = 0; s < k; s++) {
         fb_rx17_t *r = rx[s];
         int before = r->trained | (r->carrier << 1) | (r->signal_lost << 2);
+        if (s + 1 < k)
+            fbrx_prefetch(rx[s + 1], x + (int64_t) (s + 1) * stride, n);
         rx_one(r, x + (int64_t) s * stride, n);
         if (r->hdlc && r->nout) {
             int nf = fb_hdlc_put(r->hdlc, r->out, r->nout, r->frames + r->fused, FB_RXFR - r->fused,
@@ -806,9 +576,19 @@ void fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uin
             r->nframes += nf;
             r->nout = 0;
         }
-        /* deframed ECM frames wait in the kernel until half its frame buffer is used (a block adds at most
-           one frame): the session is woken every few frames, and at once on any state change */
-        if (events && (r->nout || r->nframes >= FB_RXNFR / 2 || r->fused >= FB_RXFR / 2 || before != (r->trained | (r->carrier << 1) | (r->signal_lost << 2))))
+        /* data bits and deframed ECM frames wait in the kernel until half its buffer is used (a block adds at
+           most one frame, at most a few hundred bits): the session is woken every few dozen blocks while data
+           flows, and at once on any state change (carrier, training, signal lost) */
+        if (events && (r->nout >= FB_RXOUT / 2 || r->nframes >= FB_RXNFR / 2 || r->fused >= FB_RXFR / 2
+                       || before != (r->trained | (r->carrier << 1) | (r->signal_lost << 2))))
             events[s] = 1;
     }
+}
+
+int fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
+{
+    if (events)
+        memset(events, 0, (size_t) (k > 0 ? k : 0));
+    rx17_run_all(rx, k, x, stride, n, events);
+    return fb_count_events(events, k);
 }

@@ -2,7 +2,7 @@
    and the V.21 channel 2 receiver with its HDLC deframing, each for many sessions per call. */
 #include <stdint.h>
 
-#define FB_RXBUF 4096
+#define FB_RXBUF 1536
 #define FB_RXH 64
 #define FB_RXLO 80
 #define FB_RXTP 16
@@ -10,20 +10,20 @@
 #define FB_HIST 100
 #define FB_RXOUT 8192
 #define FB_RXCHUNK 512
-#define FB_RXFR 4096
-#define FB_RXNFR 32
+#define FB_RXFR 16384
+#define FB_RXNFR 128
 
 /* One V.17 receiver (fax/v17.py V17Rx): constants set once by Python, then the reception state. */
 typedef struct {
     /* constants */
     int nh;
-    double h[FB_RXH];
+    const double *h;       /* nh (<= FB_RXH) taps; the tables are shared by the bank's receivers */
     int lo_period;
-    double lo_re[FB_RXLO];
-    double lo_im[FB_RXLO];
+    const double *lo_re;   /* lo_period (<= FB_RXLO) */
+    const double *lo_im;
     int tp_period;
-    double tp_re[FB_RXTP];
-    double tp_im[FB_RXTP];
+    const double *tp_re;   /* tp_period (<= FB_RXTP) */
+    const double *tp_im;
     double sps;
     double on_lin;
     double off_lin;
@@ -42,9 +42,6 @@ typedef struct {
     double pz;
     int64_t base;
     int len;
-    double bre[FB_RXBUF];
-    double bim[FB_RXBUF];
-    double pwr[FB_RXBUF];
     /* reception state */
     int carrier;
     int trained;
@@ -76,6 +73,11 @@ typedef struct {
     double hist_im[FB_HIST];
     uint32_t scr;
     fb_v17rx_t vit;
+    /* the front end's buffer (after the state: a session's hot fields share few pages and cache lines); it holds
+       at most ~170 samples before a call's chunk (FB_RXCHUNK) is appended */
+    double bre[FB_RXBUF];
+    double bim[FB_RXBUF];
+    double pwr[FB_RXBUF];
     int nout;
     uint8_t out[FB_RXOUT];
     /* with an HDLC receiver attached (ECM), the data bits are deframed in the kernel: frames closed by a
@@ -91,9 +93,9 @@ typedef struct {
 void fb_rx17_reset(fb_rx17_t *r);
 /* n int16 samples (at most FB_RXCHUNK) into each of k receivers, row s at x + s * stride; data bits are
    appended to each receiver's out (nout), or deframed into its frames when an HDLC receiver is attached.
-   events (or NULL): events[s] set to 1 when receiver s has bits to take, half its frame buffer in use, or its
-   trained / carrier / signal_lost changed (left alone otherwise). */
-void fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events);
+   events (or NULL, cleared first): events[s] set to 1 when receiver s has half its bit or frame buffer in use, or
+   its trained / carrier / signal_lost changed; returns how many are set. */
+int fb_rx17_run(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events);
 
 /* One V.21 channel 2 receiver (fax/v21.py V21Rx): quadrature correlators over one bit, carrier detect with
    hysteresis, a transition-tracking bit clock; its bits go to an HDLC receiver when one is attached. */
@@ -124,6 +126,6 @@ typedef struct {
 void fb_v21_reset(fb_v21rx_t *r);
 /* n int16 samples (at most FB_RXCHUNK) into each of k receivers, row s at x + s * stride: bits appended to
    bits (nbits), or with an HDLC receiver attached, frames closed by a flag (FCS included) appended to
-   frames (lengths in flen, count in nframes). events (or NULL): events[s] set to 1 when receiver s has bits
-   or frames to take (left alone otherwise). */
-void fb_v21_run(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events);
+   frames (lengths in flen, count in nframes). events (or NULL, cleared first): events[s] set to 1 when
+   receiver s has bits or frames to take; returns how many are set. */
+int fb_v21_run(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events);

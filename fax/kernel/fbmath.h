@@ -2,6 +2,7 @@
 #ifndef FBMATH_H
 #define FBMATH_H
 #include <math.h>
+#include <stdint.h>
 
 /* a modulo m with the sign of m, as Python's % (the receivers follow the Python state machines) */
 static inline double pymod(double a, double m)
@@ -18,6 +19,36 @@ static inline double rne(double a)
     if (!(fabs(a) < big))
         return a;
     return a >= 0 ? (a + big) - big : (a - big) + big;
+}
+
+/* sin and cos of x from a table of FB_SC_N points a turn and the Taylor series of the remainder (|d| <= pi / FB_SC_N,
+   terms to d^5: within a few units in the last place of libm, without its call and branches); fb_sc_init() once
+   before use */
+#define FB_SC_N 512
+extern double fb_sc_tab[2 * FB_SC_N];
+void fb_sc_init(void);
+
+static inline void fb_sincos(double x, double *s, double *c)
+{
+    const double inv = FB_SC_N / (2.0 * 3.14159265358979323846);
+    /* 2 pi / FB_SC_N in two parts (Cody-Waite): hi has 24 significant bits, so k * hi is exact */
+    const double step = 2.0 * 3.14159265358979323846 / FB_SC_N, hi = (double) (float) step, lo = step - hi;
+    double k = rne(x * inv), d = (x - k * hi) - k * lo, d2 = d * d;
+    int i = (int) ((int64_t) k & (FB_SC_N - 1));
+    double sd = d * (1.0 - d2 * (1.0 / 6.0 - d2 * (1.0 / 120.0)));
+    double cd = 1.0 - d2 * (0.5 - d2 * (1.0 / 24.0 - d2 * (1.0 / 720.0)));
+    double ts = fb_sc_tab[2 * i], tc = fb_sc_tab[2 * i + 1];
+    *s = ts * cd + tc * sd;
+    *c = tc * cd - ts * sd;
+}
+
+/* how many of k event flags are set (0 without flags) */
+static inline int fb_count_events(const uint8_t *events, int k)
+{
+    int i, c = 0;
+    for (i = 0; events && i < k; i++)
+        c += events[i] != 0;
+    return c;
 }
 
 /* hot loops built twice, for AVX2 and for the x86-64 baseline, the better one picked at load time (the

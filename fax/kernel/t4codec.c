@@ -55,6 +55,7 @@ static const int MODE_DELTA[M_COUNT] = {0, 0, 0, 1, 2, 3, -1, -2, -3, 0};
 
 typedef struct {
     uint16_t code;
+    uint16_t rcode;   /* the code's len bits reversed (first bit in the LSB, for LSB-first output) */
     uint8_t len;
 } code_t;
 
@@ -68,9 +69,11 @@ static int ready;
 
 static code_t parse(const char *s)
 {
-    code_t c = {0, 0};
-    for (; *s; s++, c.len++)
+    code_t c = {0, 0, 0};
+    for (; *s; s++, c.len++) {
         c.code = (uint16_t) ((c.code << 1) | (*s == '1'));
+        c.rcode = (uint16_t) (c.rcode | ((*s == '1') << c.len));
+    }
     return c;
 }
 
@@ -146,22 +149,32 @@ static inline uint8_t rev8(uint32_t b)
     return (uint8_t) ((((b * 0x0802u & 0x22110u) | (b * 0x8020u & 0x88440u)) * 0x10101u) >> 16);
 }
 
+/* LSB-first output of `len` (<= 24) bits already reversed (the first to send in the LSB): collected in the
+   accumulator, written four octets at a time */
+static inline void put_lsb(bw_t *w, uint32_t rev, int len)
+{
+    w->nbits += len;
+    w->acc |= (uint64_t) rev << w->nacc;
+    w->nacc += len;
+    if (w->nacc >= 32) {
+        for (int i = 0; i < 4; i++) {
+            bw_byte(w, (uint8_t) (w->acc & 0xFF));
+            w->acc >>= 8;
+        }
+        w->nacc -= 32;
+    }
+}
+
 /* `len` (<= 24) bits of `code`, its most significant first in transmission order */
 static void put(bw_t *w, uint32_t code, int len)
 {
-    w->nbits += len;
     if (w->lsb) {
         /* the code's bits reversed: its three octets each reversed and swapped, then the low `len` kept */
         uint32_t rev = ((uint32_t) rev8(code & 0xFF) << 16 | (uint32_t) rev8((code >> 8) & 0xFF) << 8 |
                         rev8((code >> 16) & 0xFF)) >> (24 - len);
-        w->acc |= (uint64_t) rev << w->nacc;
-        w->nacc += len;
-        while (w->nacc >= 8) {
-            bw_byte(w, (uint8_t) (w->acc & 0xFF));
-            w->acc >>= 8;
-            w->nacc -= 8;
-        }
+        put_lsb(w, rev, len);
     } else {
+        w->nbits += len;
         w->acc = (w->acc << len) | code;
         w->nacc += len;
         while (w->nacc >= 8) {
@@ -182,15 +195,23 @@ static void put_zeros(bw_t *w, int64_t n)
 
 static void bw_flush(bw_t *w)
 {
+    while (w->lsb && w->nacc >= 8) {   /* LSB first: up to 31 bits may wait */
+        bw_byte(w, (uint8_t) (w->acc & 0xFF));
+        w->acc >>= 8;
+        w->nacc -= 8;
+    }
     if (w->nacc > 0)
         bw_byte(w, w->lsb ? (uint8_t) (w->acc & 0xFF) : (uint8_t) ((w->acc << (8 - w->nacc)) & 0xFF));
     w->nacc = 0;
     w->acc = 0;
 }
 
-static void put_code(bw_t *w, code_t c)
+static inline void put_code(bw_t *w, code_t c)
 {
-    put(w, c.code, c.len);
+    if (w->lsb)
+        put_lsb(w, c.rcode, c.len);
+    else
+        put(w, c.code, c.len);
 }
 
 static void put_run(bw_t *w, int run, int colour)

@@ -77,18 +77,21 @@ static void v21_one(fb_v21rx_t *r, const int16_t *x, int n)
             exi += (int64_t) x[i] * x[i];
         ex = (double) exi;
     }
-    for (i = 0; i < L - 1; i++) {
-        xx[i] = r->hist[i];
-        eh += xx[i] * xx[i];
-    }
-    for (i = 0; i < n; i++)
-        xx[L - 1 + i] = x[i];
-    if (!carrier && ex < r->off * n && eh < r->off * (L - 1)) {   /* quiet line, no carrier */
-        memcpy(r->hist, xx + n, sizeof(double) * (size_t) (L - 1));
+    for (i = 0; i < L - 1; i++)
+        eh += r->hist[i] * r->hist[i];
+    if (!carrier && ex < r->off * n && eh < r->off * (L - 1)) {   /* quiet line, no carrier: keep the last L - 1 */
+        int keep = n < L - 1 ? L - 1 - n : 0;
+        memmove(r->hist, r->hist + (L - 1 - keep), sizeof(double) * (size_t) keep);
+        for (i = keep; i < L - 1; i++)
+            r->hist[i] = x[n - (L - 1) + i];
         r->last_d = 0.0;
         r->n += n;
         return;
     }
+    for (i = 0; i < L - 1; i++)
+        xx[i] = r->hist[i];
+    for (i = 0; i < n; i++)
+        xx[L - 1 + i] = x[i];
     /* the correlators as sliding sums over one bit: prefix sums of the products over the block (and the
        L - 1 samples before it), each output the difference of two (O(1) per sample, not O(L)); the power
        from exact integer prefix sums */
@@ -187,7 +190,7 @@ static void v21_one(fb_v21rx_t *r, const int16_t *x, int n)
     v21_bits_out(r, bits, nb);
 }
 
-void fb_v21_run(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
+static void v21_run_all(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
 {
     int s;
     if (!e_ready)
@@ -199,4 +202,12 @@ void fb_v21_run(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n, uin
         if (events && (rx[s]->nframes || rx[s]->nbits))
             events[s] = 1;
     }
+}
+
+int fb_v21_run(fb_v21rx_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
+{
+    if (events)
+        memset(events, 0, (size_t) (k > 0 ? k : 0));
+    v21_run_all(rx, k, x, stride, n, events);
+    return fb_count_events(events, k);
 }

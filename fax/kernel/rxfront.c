@@ -1,0 +1,306 @@
+/* The V.17 receiver's front end (mixing, matched filter, in-band power, timing phasor, interpolation), its
+   block helpers (equaliser outputs and block LMS sums vectorised across a block's symbols) and the sine table
+   of fbmath.h; the reception state machine that uses them is faxrx.c. */
+#include <math.h>
+#include <string.h>
+#include "fbmath.h"
+#include "rxfront.h"
+
+double fb_sc_tab[2 * FB_SC_N];
+static int sc_ready;
+
+void fb_sc_init(void)
+{
+    int i;
+    if (sc_ready)
+        return;
+    for (i = 0; i < FB_SC_N; i++) {
+        fb_sc_tab[2 * i] = sin(2.0 * PI * i / FB_SC_N);
+        fb_sc_tab[2 * i + 1] = cos(2.0 * PI * i / FB_SC_N);
+    }
+    sc_ready = 1;
+}
+
+/* ---------------------------------------------------------------- front end */
+
+typedef double fb_v4d __attribute__((vector_size(32), aligned(8)));
+
+/* y[i] = sum over j of h[j] * e[i + nh - 1 - j] (re and im), taps summed in order from 0.0 as a per-sample loop
+   would: eight outputs at a time held in registers across all taps (vectorised, same result to the bit) */
+FB_SIMD_CLONES
+static void matched_filter(const double *h, int nh, const double *ere, const double *eim, double *restrict yre,
+                           double *restrict yim, int n)
+{
+    int i = 0, j;
+    for (; i + 8 <= n; i += 8) {
+        fb_v4d r0 = {0.0, 0.0, 0.0, 0.0}, r1 = r0, m0 = r0, m1 = r0;
+        for (j = 0; j < nh; j++) {
+            const double hj = h[j], *are = ere + nh - 1 - j + i, *aim = eim + nh - 1 - j + i;
+            r0 += hj * *(const fb_v4d *) are;
+            r1 += hj * *(const fb_v4d *) (are + 4);
+            m0 += hj * *(const fb_v4d *) aim;
+            m1 += hj * *(const fb_v4d *) (aim + 4);
+        }
+        memcpy(yre + i, &r0, sizeof(r0));
+        memcpy(yre + i + 4, &r1, sizeof(r1));
+        memcpy(yim + i, &m0, sizeof(m0));
+        memcpy(yim + i + 4, &m1, sizeof(m1));
+    }
+    for (; i < n; i++) {
+        double sr = 0.0, si = 0.0;
+        for (j = 0; j < nh; j++) {
+            sr += h[j] * ere[nh - 1 - j + i];
+            si += h[j] * eim[nh - 1 - j + i];
+        }
+        yre[i] = sr;
+        yim[i] = si;
+    }
+}
+
+/* mix to baseband, matched filter, in-band power; appended to the buffer (p gets the power of each) */
+void fbrx_fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p)
+{
+    int i, j, nh = r->nh, ph;
+    double ere[FB_RXH + FB_RXCHUNK], eim[FB_RXH + FB_RXCHUNK], *restrict yre, *restrict yim;
+    if (r->len + n > FB_RXBUF) {  /* never expected: keep the newest samples */
+        int drop = r->len + n - FB_RXBUF;
+        memmove(r->bre, r->bre + drop, sizeof(double) * (size_t) (r->len - drop));
+        memmove(r->bim, r->bim + drop, sizeof(double) * (size_t) (r->len - drop));
+        memmove(r->pwr, r->pwr + drop, sizeof(double) * (size_t) (r->len - drop));
+        r->len -= drop;
+        r->base += drop;
+    }
+    /* ext: the last nh - 1 mixed inputs (zre/zim, oldest first) then this block's */
+    for (j = 0; j < nh - 1; j++) {
+        ere[j] = r->zre[j];
+        eim[j] = r->zim[j];
+    }
+    ph = (int) (r->n % r->lo_period);
+    for (i = 0; i < n; i++) {
+        double v = 2.0 * x[i];
+        ere[nh - 1 + i] = v * r->lo_re[ph];
+        eim[nh - 1 + i] = v * r->lo_im[ph];
+        if (++ph == r->lo_period)
+            ph = 0;
+    }
+    /* the matched filter tap by tap over the whole block (vectorised; each output sums its taps in
+       the same order as a per-sample loop, so the result is the same to the bit) */
+    yre = r->bre + r->len;
+    yim = r->bim + r->len;
+    matched_filter(r->h, nh, ere, eim, yre, yim, n);
+    {   /* in-band power, pz = a pz + e / 24 (a = 23 / 24), four samples a step: each of the four from the power
+           before the step (one multiply-add on the recursion's path per four samples, not four) */
+        const double a = 1.0 - 1.0 / 24, b = 1.0 / 24, a2 = a * a, a3 = a2 * a, a4 = a2 * a2;
+        double pz = r->pz, *pw = r->pwr + r->len;
+        for (i = 0; i + 4 <= n; i += 4) {
+            double u0 = b * (yre[i] * yre[i] + yim[i] * yim[i]), u1 = b * (yre[i + 1] * yre[i + 1] + yim[i + 1] * yim[i + 1]);
+            double u2 = b * (yre[i + 2] * yre[i + 2] + yim[i + 2] * yim[i + 2]);
+            double u3 = b * (yre[i + 3] * yre[i + 3] + yim[i + 3] * yim[i + 3]);
+            double s1 = a * u0 + u1, s2 = a * s1 + u2, s3 = a * s2 + u3;
+            p[i] = pw[i] = a * pz + u0;
+            p[i + 1] = pw[i + 1] = a2 * pz + s1;
+            p[i + 2] = pw[i + 2] = a3 * pz + s2;
+            pz = p[i + 3] = pw[i + 3] = a4 * pz + s3;
+        }
+        for (; i < n; i++)
+            pz = p[i] = pw[i] = a * pz + b * (yre[i] * yre[i] + yim[i] * yim[i]);
+        r->pz = pz;
+    }
+    r->len += n;
+    for (j = 0; j < nh - 1; j++) {
+        r->zre[j] = ere[n + j];
+        r->zim[j] = eim[n + j];
+    }
+    r->n += n;
+}
+
+void fbrx_fe_trim(fb_rx17_t *r, int64_t keep)
+{
+    int64_t drop = keep - r->base;
+    if (drop > 0) {
+        if (drop > r->len)
+            drop = r->len;
+        memmove(r->bre, r->bre + drop, sizeof(double) * (size_t) (r->len - drop));
+        memmove(r->bim, r->bim + drop, sizeof(double) * (size_t) (r->len - drop));
+        memmove(r->pwr, r->pwr + drop, sizeof(double) * (size_t) (r->len - drop));
+        r->len -= (int) drop;
+        r->base += drop;
+    }
+}
+
+void fbrx_timing_phasor(const fb_rx17_t *r, int64_t start, int64_t stop, double *cre, double *cim)
+{
+    int64_t a = (start > r->base ? start : r->base) - r->base;
+    int64_t b = (stop < fbrx_fe_end(r) ? stop : fbrx_fe_end(r)) - r->base, i;
+    double sre = 0.0, sim = 0.0;
+    int k = (int) (((a + r->base) % r->tp_period + r->tp_period) % r->tp_period);
+    for (i = a; i < b; i++) {
+        double e = r->bre[i] * r->bre[i] + r->bim[i] * r->bim[i];
+        sre += e * r->tp_re[k];
+        sim += e * r->tp_im[k];
+        if (++k == r->tp_period)
+            k = 0;
+    }
+    *cre = sre;
+    *cim = sim;
+}
+
+double fbrx_centre_from_phasor(const fb_rx17_t *r, double cre, double cim)
+{
+    return pymod(-atan2(cim, cre) / (2 * PI) * r->sps, r->sps);
+}
+
+/* interpolated baseband at absolute fractional time t */
+void fbrx_fe_sample(const fb_rx17_t *r, double t, double *ore, double *oim)
+{
+    double fl = floor(t), sre = 0.0, sim = 0.0;
+    int ph = (int) rne((t - fl) * PHASES), j;
+    const double *w = r->itab + ph * INTERP;
+    int64_t i0 = (int64_t) fl - r->base - INTERP / 2 + 1;
+    if (r->len == 0) {
+        *ore = *oim = 0.0;
+        return;
+    }
+    if (i0 >= 0 && i0 + INTERP <= r->len) {   /* inside the buffer: no clamping */
+        const double *bre = r->bre + i0, *bim = r->bim + i0;
+        for (j = 0; j < INTERP; j++) {
+            sre += bre[j] * w[j];
+            sim += bim[j] * w[j];
+        }
+        *ore = sre;
+        *oim = sim;
+        return;
+    }
+    for (j = 0; j < INTERP; j++) {
+        int64_t i = i0 + j;
+        i = i < 0 ? 0 : (i > r->len - 1 ? r->len - 1 : i);
+        sre += r->bre[i] * w[j];
+        sim += r->bim[i] * w[j];
+    }
+    *ore = sre;
+    *oim = sim;
+}
+
+/* nt interpolated samples at t0 + i * dt: four at a time when their taps lie inside the buffer (their sums
+   side by side, each in the same order as fbrx_fe_sample, so the same result to the bit), else one by one */
+FB_SIMD_CLONES
+void fbrx_fe_samples(const fb_rx17_t *r, double t0, double dt, int nt, double *restrict ore, double *restrict oim)
+{
+    int i = 0;
+    for (; i + 4 <= nt; i += 4) {
+        const double *w[4], *bre[4], *bim[4];
+        double sre[4] = {0.0, 0.0, 0.0, 0.0}, sim[4] = {0.0, 0.0, 0.0, 0.0};
+        int l, j, inside = r->len > 0;
+        for (l = 0; l < 4; l++) {
+            double t = t0 + (i + l) * dt, fl = floor(t);
+            int64_t i0 = (int64_t) fl - r->base - INTERP / 2 + 1;
+            w[l] = r->itab + (int) rne((t - fl) * PHASES) * INTERP;
+            inside &= i0 >= 0 && i0 + INTERP <= r->len;
+            bre[l] = r->bre + (inside ? i0 : 0);
+            bim[l] = r->bim + (inside ? i0 : 0);
+        }
+        if (!inside) {
+            for (l = 0; l < 4; l++)
+                fbrx_fe_sample(r, t0 + (i + l) * dt, &ore[i + l], &oim[i + l]);
+            continue;
+        }
+        for (j = 0; j < INTERP; j++)
+            for (l = 0; l < 4; l++) {
+                sre[l] += bre[l][j] * w[l][j];
+                sim[l] += bim[l][j] * w[l][j];
+            }
+        for (l = 0; l < 4; l++) {
+            ore[i + l] = sre[l];
+            oim[i + l] = sim[l];
+        }
+    }
+    for (; i < nt; i++)
+        fbrx_fe_sample(r, t0 + i * dt, &ore[i], &oim[i]);
+}
+
+
+/* equaliser outputs of nsym symbols at T/2 (y interleaved re, im; the equaliser's input of symbol i is
+   x[2 i .. 2 i + FB_EQ - 1]) and each input's energy (nrms), vectorised across the symbols: the even and odd
+   T/2 samples apart, so that tap j of every symbol is one contiguous run; each output sums its taps in order
+   as a per-symbol loop would (the same result to the bit) */
+FB_SIMD_CLONES
+void fbrx_eq_block(const double *w_re, const double *w_im, const double *hre, const double *him, int nsym,
+                     double *y, double *nrms)
+{
+    double ere[HS_MAX / 2 + 1], eim[HS_MAX / 2 + 1], ore[HS_MAX / 2 + 1], oim[HS_MAX / 2 + 1];
+    double yre[HS_MAX / 2], yim[HS_MAX / 2];
+    int i, j, half = nsym + FB_EQ / 2;
+    for (i = 0; i < half; i++) {   /* x holds 2 nsym + FB_EQ - 2 samples: the last odd one is not there */
+        ere[i] = hre[2 * i];
+        eim[i] = him[2 * i];
+    }
+    for (i = 0; i < half - 1; i++) {
+        ore[i] = hre[2 * i + 1];
+        oim[i] = him[2 * i + 1];
+    }
+    for (i = 0; i < nsym; i++)
+        yre[i] = yim[i] = nrms[i] = 0.0;
+    for (j = 0; j < FB_EQ; j++) {
+        const double *xr = (j & 1 ? ore : ere) + j / 2, *xi = (j & 1 ? oim : eim) + j / 2;
+        const double wr = w_re[j], wi = w_im[j];
+        for (i = 0; i < nsym; i++) {
+            yre[i] += wr * xr[i] - wi * xi[i];
+            yim[i] += wr * xi[i] + wi * xr[i];
+            nrms[i] += xr[i] * xr[i] + xi[i] * xi[i];
+        }
+    }
+    for (i = 0; i < nsym; i++) {
+        y[2 * i] = yre[i];
+        y[2 * i + 1] = yim[i];
+    }
+}
+
+/* block LMS sums: s[j] = sum over symbols i of errs[i] * conj(x_i[j]) (re in sre, im in sim), vectorised across
+   the taps, symbols summed in order */
+FB_SIMD_CLONES
+void fbrx_lms_block(const double *errs, const double *hre, const double *him, int nsym, double *sre, double *sim)
+{
+    int i, j;
+    for (j = 0; j < FB_EQ; j++)
+        sre[j] = sim[j] = 0.0;
+    for (i = 0; i < nsym; i++) {
+        const double er = errs[2 * i], ei = errs[2 * i + 1], *xr = hre + 2 * i, *xi = him + 2 * i;
+        for (j = 0; j < FB_EQ; j++) {
+            sre[j] += er * xr[j] + ei * xi[j];
+            sim[j] += ei * xr[j] - er * xi[j];
+        }
+    }
+}
+
+/* follow the symbol timing over absolute samples a .. b (a leaky Oerder-Meyr phasor, a 5 % step) */
+void fbrx_track_timing(fb_rx17_t *r, int64_t a, int64_t b)
+{
+    double cre, cim, lam, centre, e, sps = r->sps, tre;
+    if (b <= a)
+        return;
+    fbrx_timing_phasor(r, a, b, &cre, &cim);
+    lam = pow(0.995, (double) (b - a) / sps);
+    tre = r->tm_re * lam + cre;
+    r->tm_im = r->tm_im * lam + cim;
+    r->tm_re = tre;
+    centre = fbrx_centre_from_phasor(r, r->tm_re, r->tm_im);
+    e = pymod(centre - r->t_next + sps / 2, sps) - sps / 2;
+    r->t_next += 0.05 * e;
+}
+
+/* the state a block of r touches (its fields up to the buffers, the buffers' held samples, its input) on its way
+   into the cache while the session before it runs: with many sessions it comes from memory otherwise */
+void fbrx_prefetch(const fb_rx17_t *r, const int16_t *x, int n)
+{
+    const char *p = (const char *) r, *e = (const char *) r->bre;
+    int64_t b = (int64_t) sizeof(double) * (r->len + n), o;
+    for (; p < e; p += 64)
+        __builtin_prefetch(p);
+    for (o = 0; o < b; o += 64) {
+        __builtin_prefetch((const char *) r->bre + o);
+        __builtin_prefetch((const char *) r->bim + o);
+        __builtin_prefetch((const char *) r->pwr + o);
+    }
+    for (o = 0; o < (int64_t) sizeof(int16_t) * n; o += 64)
+        __builtin_prefetch((const char *) x + o);
+}

@@ -1,0 +1,43 @@
+/* The V.17 receiver's front end and block helpers (rxfront.c), shared with its state machine (faxrx.c);
+   internal: not part of the cffi interface. */
+#ifndef RXFRONT_H
+#define RXFRONT_H
+#include <stdint.h>
+#include "faxbank.h"
+#include "faxrx.h"
+
+#define PI 3.14159265358979323846
+#define HALF_TAPS 8
+#define INTERP 12
+#define PHASES 256
+#define HS_MAX (2 * (FB_RXCHUNK + 64) + 2 * HALF_TAPS + 8)
+
+/* the absolute index one past the newest front-end sample */
+static inline int64_t fbrx_fe_end(const fb_rx17_t *r)
+{
+    return r->base + r->len;
+}
+
+/* mix to baseband, matched filter, in-band power of n samples, appended to the buffer (p gets each power) */
+void fbrx_fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p);
+/* drop the buffered samples before absolute index keep */
+void fbrx_fe_trim(fb_rx17_t *r, int64_t keep);
+/* the Oerder-Meyr timing phasor over absolute samples start .. stop */
+void fbrx_timing_phasor(const fb_rx17_t *r, int64_t start, int64_t stop, double *cre, double *cim);
+/* start loading what the next block of r (input x, n samples) touches into the cache */
+void fbrx_prefetch(const fb_rx17_t *r, const int16_t *x, int n);
+/* follow the symbol timing over absolute samples a .. b */
+void fbrx_track_timing(fb_rx17_t *r, int64_t a, int64_t b);
+/* the symbol centre (0 .. sps) of a timing phasor */
+double fbrx_centre_from_phasor(const fb_rx17_t *r, double cre, double cim);
+/* the interpolated baseband at absolute fractional time t */
+void fbrx_fe_sample(const fb_rx17_t *r, double t, double *ore, double *oim);
+/* nt interpolated samples at t0 + i * dt */
+void fbrx_fe_samples(const fb_rx17_t *r, double t0, double dt, int nt, double *restrict ore, double *restrict oim);
+/* equaliser outputs (y interleaved) and input energies of nsym symbols at T/2 */
+void fbrx_eq_block(const double *w_re, const double *w_im, const double *hre, const double *him, int nsym, double *y,
+                   double *nrms);
+/* block LMS sums over nsym symbols */
+void fbrx_lms_block(const double *errs, const double *hre, const double *him, int nsym, double *sre, double *sim);
+
+#endif
