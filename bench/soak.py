@@ -28,30 +28,12 @@ import asyncio
 import ctypes
 import ctypes.util
 import gc
-import os
 import sys
 from typing import Any
 
 from trunkline.app.simulate import run_simulation
+from trunkline.data.procstat import open_fds, peak_rss_kib, rss_kib
 from trunkline.media.heaptrim import HeapTrimStats, trim_heap
-
-
-def rss_kib() -> int:
-    """Resident memory of this process now, KiB (Linux /proc)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def peak_kib() -> int:
-    """Peak resident memory of this process, KiB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
 
 
 class _MallInfo2(ctypes.Structure):
@@ -73,11 +55,6 @@ def malloc_kib() -> int:
         return -1
     m = _MALLINFO2()
     return int((m.uordblks + m.hblkhd) // 1024)
-
-
-def open_fds() -> int:
-    """File descriptors open now."""
-    return len(os.listdir("/proc/self/fd"))
 
 
 def slope(points: list[tuple[int, int]]) -> float:
@@ -114,7 +91,7 @@ def soak(calls: int, channels: int, every: int = 1000, warmup: float = 0.3, seed
     def warm(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
         return [p for p in points if p[0] >= warmup * calls] or points
     per_call_kib = slope(warm(samples))
-    return {**result, "peak_rss_kib": peak_kib(), "growth_kib_per_1000_calls": round(per_call_kib * 1000, 1),
+    return {**result, "peak_rss_kib": peak_rss_kib(), "growth_kib_per_1000_calls": round(per_call_kib * 1000, 1),
             "per_call_bytes": round(per_call_kib * 1024, 1), "fds_start": fds_start, "fds_end": open_fds(),
             "samples": samples, "malloc_samples": heap, "block_samples": blocks,
             "malloc_growth_kib_per_1000_calls": round(slope(warm(heap)) * 1000, 1),

@@ -1,14 +1,9 @@
 """Memory probes for tests: resident set of this process, and resident pages of one array (Linux /proc)."""
 import numpy as np
 
+from trunkline.data.procstat import rss_kib
 
-def rss_kib():
-    """Resident memory of this process now, KiB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
+__all__ = ["resident_pages", "rss_kib"]
 
 
 def resident_pages(arr):

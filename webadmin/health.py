@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from trunkline.acd.agents import STATES as AGENT_STATES
+from trunkline.data import procstat
 from trunkline.webadmin.hub import Hub
 from trunkline.webadmin.security import client_ip, parse_cidrs
 
@@ -190,6 +191,13 @@ def exposition(hub: Hub, db_ok: bool) -> str:
     """The metrics of `hub` (engine, tick watch, spool, ACD) in the Prometheus text format."""
     out = Exposition()
     out.one("database_up", "gauge", "1 when the database answered SELECT 1.", db_ok)
+    out.one("process_resident_memory_bytes", "gauge", "Resident memory of the server process.",
+            procstat.rss_kib() * 1024)
+    out.one("process_peak_resident_memory_bytes", "gauge", "Highest resident memory of the server process since start.",
+            procstat.peak_rss_kib() * 1024)
+    out.one("process_open_fds", "gauge", "File descriptors the server process has open.", procstat.open_fds())
+    out.one("process_cpu_seconds_total", "counter", "CPU time of the server process, user + system, all threads.",
+            procstat.cpu_seconds())
     engine = hub.engine
     if engine is not None:
         ts = engine.tick_stats

@@ -6,6 +6,7 @@ import tracemalloc
 
 import numpy as np
 
+from trunkline.data import procstat
 from trunkline.media.heaptrim import trim_heap
 from trunkline.media.player import ClipPool
 
@@ -51,8 +52,7 @@ def rss_kib():
     """Resident memory of this process, KiB (Linux /proc), after freed heap went back to the system (as the engine
     does between ticks): what is left is what is held, not the allocator's free pages."""
     trim_heap()
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return procstat.rss_kib()
 
 
 def test_engine_pool_is_reserved_once_and_resident_only_as_used(make_rig):

@@ -1,9 +1,12 @@
 """Operator endpoints: /healthz (JSON, no login, 503 when the database or the engine is down) and /metrics
 (Prometheus text, no login, loopback only by default); no other route opens without a login."""
 import asyncio
+import os
 import re
+import resource
 import threading
 
+import numpy as np
 import pytest
 from sqlalchemy.exc import OperationalError
 from web_fixtures import login, make_app
@@ -123,6 +126,32 @@ def test_metrics_prometheus_text_reflects_the_engine(tmp_path, running_engine):
         {"offered", "answered", "completed", "failed", "congested"}
     r6 = app.test_client().get("/metrics", environ_base={"REMOTE_ADDR": "::1"})
     assert r6.status_code == 200
+
+
+def _gauge(app, name):
+    fams = _parse(app.test_client().get("/metrics").get_data(as_text=True))
+    return fams["trunkline_" + name]["samples"][0][1]
+
+
+def test_metrics_carry_the_process_memory_descriptors_and_cpu(tmp_path):
+    """What an operator watches for a leak, checked against the kernel's own accounting (getrusage) and
+    against memory and descriptors this test takes and gives back."""
+    app, _ = make_app(tmp_path)
+    rss0, fds0 = _gauge(app, "process_resident_memory_bytes"), _gauge(app, "process_open_fds")
+    held = np.ones(48 * 1024 * 1024, dtype=np.uint8)          # 48 MiB, every page touched
+    files = [open(os.devnull) for _ in range(5)]               # closed below
+    try:
+        assert _gauge(app, "process_resident_memory_bytes") - rss0 > 40 * 1024 * 1024
+        assert _gauge(app, "process_open_fds") == fds0 + 5
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        peak = _gauge(app, "process_peak_resident_memory_bytes")
+        assert abs(peak - usage.ru_maxrss * 1024) <= 4 * 1024 * 1024, (peak, usage.ru_maxrss)
+        assert _gauge(app, "process_cpu_seconds_total") >= usage.ru_utime + usage.ru_stime - 0.05
+    finally:
+        for f in files:
+            f.close()
+        del held
+    assert _gauge(app, "process_open_fds") == fds0
 
 
 def test_metrics_refused_from_other_addresses(tmp_path):
