@@ -25,14 +25,13 @@ def anon_map(size: int) -> mmap.mmap:
     return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
 
 
-def anon_array(shape: tuple[int, ...], dtype: DTypeLike) -> tuple[mmap.mmap | None, NDArray[Any]]:
-    """A zeroed array of `shape` in a fresh anonymous mapping, with the mapping (None when it has no bytes)."""
+def anon_array(shape: tuple[int, ...], dtype: DTypeLike) -> NDArray[Any]:
+    """A zeroed array of `shape` in a fresh anonymous mapping (`mapping_of` finds it; none when it has no bytes)."""
     dt = np.dtype(dtype)
     size = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
     if size == 0:
-        return None, np.zeros(shape, dt)
-    m = anon_map(size)
-    return m, np.frombuffer(m, dt).reshape(shape)
+        return np.zeros(shape, dt)
+    return np.frombuffer(anon_map(size), dt).reshape(shape)
 
 
 def mapping_of(arr: NDArray[Any]) -> mmap.mmap | None:

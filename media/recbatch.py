@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from trunkline.media.anonmem import anon_array, give_back
+from trunkline.media.anonmem import anon_array, give_back, mapping_of
 from trunkline.media.recwriter import Batch, FailFn, WavSink
 from trunkline.media.tick_kernel import interleave, rec_headers, rec_write
 
@@ -43,7 +43,7 @@ class BatchWriter:
         self.recs: list[Recording | None] = []          # slot -> the recording the writer holds there
         self.fd = np.full(0, -1, np.int32)              # slot -> WAV file descriptor (-1: none, or not a WAV)
         self.mode = np.zeros(0, np.int32)               # slot -> tracks | format << 4 (recwrite.h)
-        self._stage_map, self.stage = anon_array((0, stage_bytes), np.uint8)
+        self.stage = anon_array((0, stage_bytes), np.uint8)
         self.stage_len = np.zeros(0, np.int64)
         self.data_bytes = np.zeros(0, np.int64)         # bytes of samples in the file
         self.committed = np.zeros(0, np.int64)          # data bytes the header states
@@ -65,7 +65,7 @@ class BatchWriter:
         for name in ("stage_len", "data_bytes", "committed"):
             setattr(self, name, np.concatenate([getattr(self, name), np.zeros(extra, np.int64)]))
         self.frame = np.concatenate([self.frame, np.ones(extra, np.int64)])
-        self._stage_map, self.stage = anon_array((cap, self.stage_bytes), np.uint8)
+        self.stage = anon_array((cap, self.stage_bytes), np.uint8)
         self.cap = cap
 
     def _attach(self, slot: int, rec: Recording) -> None:
@@ -96,7 +96,7 @@ class BatchWriter:
         self.recs[slot] = None
         self.fd[slot] = -1
         self.other.discard(slot)
-        give_back(self._stage_map, slot * self.stage_bytes, (slot + 1) * self.stage_bytes)   # the row's pages
+        give_back(mapping_of(self.stage), slot * self.stage_bytes, (slot + 1) * self.stage_bytes)   # the row's pages
 
     def _save(self, slot: int, rec: Recording) -> None:
         sink = rec.file

@@ -359,7 +359,7 @@ class RecorderBank:
                         log.error("recording writer stalled for 30 s")
                 return None
             self._buffers += 1
-            return anon_array((self._cap, self._ticks, 2, self.block), np.uint8)[1]
+            return anon_array((self._cap, self._ticks, 2, self.block), np.uint8)
 
     def _flush(self) -> None:
         """Hand the batch so far (its buffer, starts and stops) to the writer; never blocks."""
