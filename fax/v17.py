@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike, NDArray
 from trunkline.dsp.level import dbm0_to_power
 from trunkline.fax._faxbank import ffi
 
-from .hdlc import HDLCDecoder
+from .hdlc import HDLCDecoder, PackedBits
 from .modem_dsp import Bits, ComplexArray, Scrambler1823, int16_samples
 from .modem_tx import ModemTxBase
 from .v17_kernel import CHUNK, RxKernel, TxKernel, run_rx
@@ -138,6 +138,12 @@ class V17Tx(ModemTxBase):
             raise RuntimeError("finish() was called: no more data can be queued")
         self.queue.put(bits)
         self.kernel.put(self.queue.get(self.queue.count))
+
+    def send_packed(self, bits: PackedBits) -> None:
+        """Queue data bits given packed eight an octet (an ECM burst from HDLCEncoder.encode_packed)."""
+        if self.finished:
+            raise RuntimeError("finish() was called: no more data can be queued")
+        self.kernel.put_packed(bits.data, bits.nbits)
 
     def finish(self) -> None:
         """No more data: the trailer follows once the queued data is out."""

@@ -149,6 +149,81 @@ int fb_hdlc_encode(const uint8_t *data, const int *lens, int nframes, int fcs32,
     return put_flags(out, m, closing);
 }
 
+/* the framer's packed output (bit i of the stream in bit i % 8 of octet i / 8): bits gathered in a 64-bit register,
+   written four octets at a time */
+typedef struct {
+    uint8_t *out;
+    int64_t pos;
+    uint64_t acc;
+    int nacc;
+    int64_t nbits;
+} fb_pk_t;
+
+static inline void pk_put(fb_pk_t *w, uint32_t v, int n)
+{
+    w->acc |= (uint64_t) v << w->nacc;
+    w->nacc += n;
+    w->nbits += n;
+    if (w->nacc >= 32) {
+        uint8_t *o = w->out + w->pos;
+        o[0] = (uint8_t) w->acc, o[1] = (uint8_t) (w->acc >> 8), o[2] = (uint8_t) (w->acc >> 16);
+        o[3] = (uint8_t) (w->acc >> 24);
+        w->pos += 4;
+        w->acc >>= 32;
+        w->nacc -= 32;
+    }
+}
+
+static void pk_flags(fb_pk_t *w, int count)
+{
+    int i;
+    for (i = 0; i < count; i++)
+        pk_put(w, 0x7E, 8);
+}
+
+static void pk_octets(fb_pk_t *w, const uint8_t *d, int n, int *ones)
+{
+    int i, o = *ones;
+    if (!stuff_ready)
+        stuff_tables();
+    for (i = 0; i < n; i++) {
+        pk_put(w, STUFF_PAT[o][d[i]], STUFF_CNT[o][d[i]]);
+        o = STUFF_ONES[o][d[i]];
+    }
+    *ones = o;
+}
+
+int64_t fb_hdlc_encode_packed(const uint8_t *data, const int *lens, int nframes, int fcs32, int pre, int between,
+                              int closing, uint8_t *out, int64_t cap)
+{
+    int f, total = 0;
+    fb_pk_t w = {out, 0, 0, 0, 0};
+    for (f = 0; f < nframes; f++)
+        total += lens[f];
+    if (pre < 0 || between < 0 || closing < 0 || fb_hdlc_encode_cap(total, nframes, pre, between, closing) / 8 + 8 > cap)
+        return -1;
+    pk_flags(&w, pre);
+    for (f = 0; f < nframes; f++) {
+        uint8_t fcs[4];
+        int ones = 0;
+        uint32_t c;
+        if (f)
+            pk_flags(&w, between);
+        pk_octets(&w, data, lens[f], &ones);
+        c = fcs32 ? fb_crc32(data, lens[f], 0xFFFFFFFFu) ^ 0xFFFFFFFFu : fb_crc16(data, lens[f], 0xFFFFu) ^ 0xFFFFu;
+        fcs[0] = (uint8_t) c, fcs[1] = (uint8_t) (c >> 8), fcs[2] = (uint8_t) (c >> 16), fcs[3] = (uint8_t) (c >> 24);
+        pk_octets(&w, fcs, fcs32 ? 4 : 2, &ones);
+        data += lens[f];
+    }
+    pk_flags(&w, closing);
+    while (w.nacc > 0) {   /* the last bits, the unused high bits of the last octet zero */
+        out[w.pos++] = (uint8_t) w.acc;
+        w.acc >>= 8;
+        w.nacc -= 8;
+    }
+    return w.nbits;
+}
+
 int fb_hdlc_put(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames)
 {
     int i, nf = 0, used = 0;
