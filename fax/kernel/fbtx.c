@@ -252,13 +252,18 @@ static void v17_tx_all(fb_tx_t **tx, int k, const fb_sink_t *sink, uint8_t *even
         int16_t *o = sink_out(sink, s);
         int32_t *a = sink_acc(sink, s);
         int up = t->up, sps_up = t->sps_up, ph, q, done_n = 0;
-        if (s + 1 < k) {   /* the next transmitter's state, symbol history, data bits and mix row on their way into
-                              the cache meanwhile (at 1,000 sessions they come from L3 or memory) */
-            const fb_tx_t *u = tx[s + 1];
-            const char *h = (const char *) u;
+        /* on their way into the cache meanwhile (at 1,000 sessions they come from L3 or memory): the state and
+           symbol history of the transmitter after next, the data bits and mix row of the next one (whose state came
+           in during the last round, so that reading where its bits are does not wait) */
+        if (s + 2 < k) {
+            const char *h = (const char *) tx[s + 2];
             int l, nl = (int) ((offsetof(fb_tx_t, sym) + sizeof(float) * 2 * (FB_TXNT + 64)) / 64);
             for (l = 0; l <= nl; l++)
                 __builtin_prefetch(h + 64 * l);
+        }
+        if (s + 1 < k) {
+            const fb_tx_t *u = tx[s + 1];
+            int l;
             if (u->bits && u->bitpos < u->nbits) {   /* a block's bits: 36 octets at 14,400 bit/s */
                 __builtin_prefetch(u->bits + (u->bitpos >> 3));
                 __builtin_prefetch(u->bits + (u->bitpos >> 3) + 64);
