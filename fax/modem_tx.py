@@ -98,7 +98,7 @@ class ModemTxBase:
         self.sps_up = FS * self.up // self.baud
         self.poly, self.ntaps, self.gain = _shaping(self.alpha, self.sps_up, self.span, self.mean_power,
                                                     float(level_dbm0))
-        self.sym: ComplexArray = np.zeros(self.ntaps, dtype=complex)  # symbol history, self.sym[i] is symbol sym_base + i
+        self.sym: ComplexArray = np.zeros(self.ntaps, dtype=complex)  # history: self.sym[i] is symbol sym_base + i
         self.sym_base = -self.ntaps
         self.m = 0  # next output sample index
         self.last_symbol: int | None = None  # index of the last non-silent symbol, once the trailer is queued
