@@ -19,6 +19,7 @@ from trunkline.dsp.level import dbm0_to_amplitude
 from trunkline.fax._faxbank import ffi, lib
 
 from . import hdlc
+from .modem_tx import ModemTxBase
 from .modems import ModemRx, ModemTx, make_rx, make_tx
 from .result import FaxResult
 from .t30_frames import frame_text, make_frame
@@ -126,10 +127,11 @@ class T30Link:
         return out
 
     def v21_listening(self) -> V21Rx | None:
-        """The V.21 receiver if it is to hear this block: idle while image data is on the line (saves its cost),
-        reset when it comes back."""
+        """The V.21 receiver if it is to hear this block: idle while image data is on the line, received or sent by
+        us (half duplex: the far end is silent then, and a frame heard while we transmit is dropped anyway; saves
+        its cost), reset when it comes back."""
         hs = self.hsrx
-        if hs is not None and hs.busy:
+        if (hs is not None and hs.busy) or isinstance(self.src, ModemTxBase):
             self._v21_skipped = True
             return None
         if self._v21_skipped:
