@@ -69,42 +69,55 @@ static void scr_tables(void)
     scr_ready = 1;
 }
 
+/* the symbol source's running state, held in registers while a pass makes its symbols (in the transmitter's
+   struct each field would go through memory from one symbol to the next) */
+typedef struct {
+    int64_t nsym;
+    int64_t last_symbol;
+    int64_t end_sample;
+    int64_t bitpos;
+    uint32_t scr;
+    int diff;
+    int conv;
+    int trailer_left;
+} v17s_t;
+
 /* The next V.17 symbol (training, ones, data, trailer, silence); mirrors V17Tx._next_symbol. */
-static inline __attribute__((always_inline)) void v17_symbol(fb_tx_t *t, double *re, double *im)
+static inline __attribute__((always_inline)) void v17_symbol(const fb_tx_t *t, v17s_t *st, double *re, double *im)
 {
-    int64_t s = t->nsym;
+    int64_t s = st->nsym;
     int i, data, q = 0;
     *re = 0.0;
     *im = 0.0;
-    if (t->last_symbol >= 0)
+    if (st->last_symbol >= 0)
         return;
     if (s < t->ntrain) {
         *re = t->train[2 * s];
         *im = t->train[2 * s + 1];
     } else {
         s -= t->ntrain;
-        if (t->trailer_left >= 0 && t->trailer_left <= TRAILER_SILENCE) {
-            t->trailer_left--;
+        if (st->trailer_left >= 0 && st->trailer_left <= TRAILER_SILENCE) {
+            st->trailer_left--;
         } else {
             data = 0;
             if (s >= SEG_ONES) {
-                if (t->trailer_left < 0 && !(t->finished && t->bitpos >= t->nbits)) {
+                if (st->trailer_left < 0 && !(t->finished && st->bitpos >= t->nbits)) {
                     data = 1;
                 } else {
-                    if (t->trailer_left < 0)
-                        t->trailer_left = TRAILER_ONES + TRAILER_SILENCE;
-                    t->trailer_left--;
+                    if (st->trailer_left < 0)
+                        st->trailer_left = TRAILER_ONES + TRAILER_SILENCE;
+                    st->trailer_left--;
                 }
             }
             {   /* the scrambler over the symbol's bits: with at most 17 bits per symbol every output takes
                    its taps from the register as it was (bits 17 - i and 22 - i), so no bit waits for another */
-                uint32_t reg = t->scr, in = 0, fresh = 0;
+                uint32_t reg = st->scr, in = 0, fresh = 0;
                 int bps = t->bps;
                 if (!data) {
                     in = (1u << bps) - 1;
                 } else {
                     const uint8_t *bp = t->bits;
-                    int64_t pos = t->bitpos, nb = t->nbits;
+                    int64_t pos = st->bitpos, nb = t->nbits;
                     if (pos + bps <= nb) {   /* the symbol's bits from one unaligned load of the packed bits */
                         uint64_t w;
                         memcpy(&w, bp + (pos >> 3), 8);
@@ -114,11 +127,10 @@ static inline __attribute__((always_inline)) void v17_symbol(fb_tx_t *t, double 
                         for (i = 0; i < bps; i++, pos++)
                             in |= (uint32_t) (pos < nb ? (bp[pos >> 3] >> (pos & 7)) & 1 : 1) << i;
                     }
-                    t->bitpos = pos < nb ? pos : nb;
+                    st->bitpos = pos < nb ? pos : nb;
                 }
-                if (bps <= 6) {   /* the taps of all bits from a table of register bits 12..22, the reversal from another */
-                    if (!scr_ready)
-                        scr_tables();
+                if (bps <= 6) {   /* the taps of all bits from a table of register bits 12..22, the reversal from another
+                                     (scr_tables() called by the caller) */
                     q = (int) ((in ^ SCR_TAPS[(reg >> 12) & 0x7FF]) & ((1u << bps) - 1));
                     fresh = (uint32_t) REV6[q] >> (6 - bps);
                 } else {
@@ -128,18 +140,18 @@ static inline __attribute__((always_inline)) void v17_symbol(fb_tx_t *t, double 
                         fresh |= o << (bps - 1 - i);
                     }
                 }
-                t->scr = ((reg << bps) | fresh) & 0x7FFFFF;
+                st->scr = ((reg << bps) | fresh) & 0x7FFFFF;
             }
-            t->diff = (t->diff + (q & 3)) & 3;
-            t->conv = NEXT_STATE[t->conv][t->diff];
-            i = ((q << 1) & 0x78) | (t->diff << 1) | ((t->conv >> 2) & 1);
+            st->diff = (st->diff + (q & 3)) & 3;
+            st->conv = NEXT_STATE[st->conv][st->diff];
+            i = ((q << 1) & 0x78) | (st->diff << 1) | ((st->conv >> 2) & 1);
             *re = t->points[2 * i];
             *im = t->points[2 * i + 1];
         }
     }
-    if (t->trailer_left >= 0 && t->trailer_left <= 0) {
-        t->last_symbol = t->nsym;
-        t->end_sample = (int64_t) ceil((double) (t->last_symbol + t->ntaps) * t->sps_up / t->up);
+    if (st->trailer_left >= 0 && st->trailer_left <= 0) {
+        st->last_symbol = st->nsym;
+        st->end_sample = (int64_t) ceil((double) (st->last_symbol + t->ntaps) * t->sps_up / t->up);
     }
 }
 
@@ -247,6 +259,8 @@ FB_SIMD_CLONES
 static void v17_tx_all(fb_tx_t **tx, int k, const fb_sink_t *sink, uint8_t *events)
 {
     int s, j, n = sink->n;
+    if (!scr_ready)
+        scr_tables();
     for (s = 0; s < k; s++) {
         fb_tx_t *t = tx[s];
         int16_t *o = sink_out(sink, s);
@@ -299,12 +313,20 @@ static void v17_tx_all(fb_tx_t **tx, int k, const fb_sink_t *sink, uint8_t *even
             if (c > cmax)
                 c = (int) cmax;
             klast = (m + c - 1) * up / sps_up;
-            while (t->nsym <= klast) {
-                double re, im;
-                v17_symbol(t, &re, &im);
-                t->sym[2 * (t->nsym - t->sbase)] = (float) re;
-                t->sym[2 * (t->nsym - t->sbase) + 1] = (float) im;
-                t->nsym++;
+            if (t->nsym <= klast) {
+                v17s_t st = {t->nsym, t->last_symbol, t->end_sample, t->bitpos, t->scr, t->diff, t->conv,
+                             t->trailer_left};
+                const int64_t base = t->sbase;
+                while (st.nsym <= klast) {
+                    double re, im;
+                    v17_symbol(t, &st, &re, &im);
+                    t->sym[2 * (st.nsym - base)] = (float) re;
+                    t->sym[2 * (st.nsym - base) + 1] = (float) im;
+                    st.nsym++;
+                }
+                t->nsym = st.nsym, t->last_symbol = st.last_symbol, t->end_sample = st.end_sample;
+                t->bitpos = st.bitpos, t->scr = st.scr, t->diff = st.diff, t->conv = st.conv;
+                t->trailer_left = st.trailer_left;
             }
             for (j = 0; j < c; j++, m++) {
                 if (q == 0 && t->btab && c - j >= t->ctab_period) {   /* a whole period as one matrix product */
