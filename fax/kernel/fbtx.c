@@ -49,7 +49,20 @@ static const int NEXT_STATE[8][4] = {{0, 2, 3, 1}, {4, 7, 5, 6}, {1, 3, 2, 0}, {
 /* the scrambler's taps for up to 6 bits at once: bit i of SCR_TAPS[v] = register bits 17 - i and 22 - i xored,
    v holding register bits 12..22; REV6 reverses 6 bits */
 static uint8_t SCR_TAPS[2048], REV6[64];
+/* SCR_TAPS indexed by the register held mirrored (bit j = bit 22 - j of the scrambler's): its low 11 bits, so that
+   the next register is (R >> bps) | (q << (23 - bps)) with no reversal lookup in the chain from symbol to symbol */
+static uint8_t SCR_TAPS_M[2048];
 static int scr_ready;
+
+/* the 23-bit register mirrored */
+static inline uint32_t rev23(uint32_t r)
+{
+    uint32_t m = 0;
+    int j;
+    for (j = 0; j < 23; j++)
+        m |= ((r >> j) & 1u) << (22 - j);
+    return m;
+}
 
 static void scr_tables(void)
 {
@@ -65,6 +78,12 @@ static void scr_tables(void)
         for (i = 0; i < 6; i++)
             r |= ((v >> i) & 1) << (5 - i);
         REV6[v] = (uint8_t) r;
+    }
+    for (v = 0; v < 2048; v++) {   /* u's bit b is register bit 22 - b, i.e. bit 10 - b of SCR_TAPS's index */
+        int t = 0;
+        for (i = 0; i < 11; i++)
+            t |= ((v >> i) & 1) << (10 - i);
+        SCR_TAPS_M[v] = SCR_TAPS[t];
     }
     scr_ready = 1;
 }
@@ -110,8 +129,9 @@ static inline __attribute__((always_inline)) void v17_symbol(const fb_tx_t *t, v
                 }
             }
             {   /* the scrambler over the symbol's bits: with at most 17 bits per symbol every output takes
-                   its taps from the register as it was (bits 17 - i and 22 - i), so no bit waits for another */
-                uint32_t reg = st->scr, in = 0, fresh = 0;
+                   its taps from the register as it was (bits 17 - i and 22 - i), so no bit waits for another.
+                   st->scr holds the register mirrored (rev23) */
+                uint32_t in = 0;
                 int bps = t->bps;
                 if (!data) {
                     in = (1u << bps) - 1;
@@ -129,18 +149,19 @@ static inline __attribute__((always_inline)) void v17_symbol(const fb_tx_t *t, v
                     }
                     st->bitpos = pos < nb ? pos : nb;
                 }
-                if (bps <= 6) {   /* the taps of all bits from a table of register bits 12..22, the reversal from another
-                                     (scr_tables() called by the caller) */
-                    q = (int) ((in ^ SCR_TAPS[(reg >> 12) & 0x7FF]) & ((1u << bps) - 1));
-                    fresh = (uint32_t) REV6[q] >> (6 - bps);
+                if (bps <= 6) {   /* the taps of all bits from a table of register bits 12..22 (scr_tables() called by
+                                     the caller); the new bits enter the mirrored register at the top, unreversed */
+                    q = (int) ((in ^ SCR_TAPS_M[st->scr & 0x7FF]) & ((1u << bps) - 1));
+                    st->scr = (st->scr >> bps) | ((uint32_t) q << (23 - bps));
                 } else {
+                    uint32_t reg = rev23(st->scr), fresh = 0;
                     for (i = 0; i < bps; i++) {
                         uint32_t o = ((in >> i) ^ (reg >> (17 - i)) ^ (reg >> (22 - i))) & 1;
                         q |= (int) o << i;
                         fresh |= o << (bps - 1 - i);
                     }
+                    st->scr = rev23(((reg << bps) | fresh) & 0x7FFFFF);
                 }
-                st->scr = ((reg << bps) | fresh) & 0x7FFFFF;
             }
             st->diff = (st->diff + (q & 3)) & 3;
             st->conv = NEXT_STATE[st->conv][st->diff];
@@ -314,7 +335,7 @@ static void v17_tx_all(fb_tx_t **tx, int k, const fb_sink_t *sink, uint8_t *even
                 c = (int) cmax;
             klast = (m + c - 1) * up / sps_up;
             if (t->nsym <= klast) {
-                v17s_t st = {t->nsym, t->last_symbol, t->end_sample, t->bitpos, t->scr, t->diff, t->conv,
+                v17s_t st = {t->nsym, t->last_symbol, t->end_sample, t->bitpos, rev23(t->scr), t->diff, t->conv,
                              t->trailer_left};
                 const int64_t base = t->sbase;
                 while (st.nsym <= klast) {
@@ -325,7 +346,7 @@ static void v17_tx_all(fb_tx_t **tx, int k, const fb_sink_t *sink, uint8_t *even
                     st.nsym++;
                 }
                 t->nsym = st.nsym, t->last_symbol = st.last_symbol, t->end_sample = st.end_sample;
-                t->bitpos = st.bitpos, t->scr = st.scr, t->diff = st.diff, t->conv = st.conv;
+                t->bitpos = st.bitpos, t->scr = rev23(st.scr), t->diff = st.diff, t->conv = st.conv;
                 t->trailer_left = st.trailer_left;
             }
             for (j = 0; j < c; j++, m++) {
