@@ -47,6 +47,8 @@ class _Group:
         self.members: dict[int, Any] = {}
         self._ptrs: Any = None
         self._rows: NDArray[np.intp] = np.zeros(0, dtype=np.intp)
+        self.rows64 = np.zeros(0, dtype=np.int64)    # the same as int64, for the kernels that add into the mix
+        self.rowsp: Any = None
         self._dirty = False
         self.ev = np.zeros(0, dtype=np.uint8)       # the kernel's event flags, one per row
         self.evp: Any = None
@@ -72,6 +74,8 @@ class _Group:
             chans = sorted(self.members)   # in channel order: consecutive channels are one slice of the tick's arrays
             self._ptrs = ffi.new(f"{self.ctype} *[]", [self.members[c] for c in chans])
             self._rows = np.array(chans, dtype=np.intp)
+            self.rows64 = np.array(chans, dtype=np.int64)
+            self.rowsp = ffi.from_buffer("int64_t[]", self.rows64)
             self.span = slice(chans[0], chans[-1] + 1) if chans and chans[-1] - chans[0] + 1 == len(chans) else None
             self.ev = np.zeros(len(self._rows), dtype=np.uint8)
             self.evp = ffi.from_buffer("uint8_t[]", self.ev)
@@ -238,9 +242,12 @@ class FaxBank:
                 if ep.done:
                     ended.append(ch)
             self._regroup(ch, ep)
-        self._run_tx(self._tx17, lib.fb_v17_tx, acc, block)
-        self._run_tx(self._tx21, lib.fb_v21_tx, acc, block)
-        self._run_tx(self._tone, lib.fb_tone_tx, acc, block)
+        # the transmitters add into the mix in place when it is one C-contiguous int32 array (the engine's is)
+        accp = (ffi.from_buffer("int32_t[]", acc) if acc.dtype == np.int32 and acc.ndim == 2
+                and acc.flags.c_contiguous and acc.shape[1] == block else None)
+        self._run_tx(self._tx17, lib.fb_v17_tx, lib.fb_v17_tx_add, acc, accp, block)
+        self._run_tx(self._tx21, lib.fb_v21_tx, lib.fb_v21_tx_add, acc, accp, block)
+        self._run_tx(self._tone, lib.fb_tone_tx, lib.fb_tone_tx_add, acc, accp, block)
         for ch, ep in list(self._pytx.items()):
             try:
                 acc[ch] += ep.tx(block)
@@ -276,15 +283,20 @@ class FaxBank:
                           group.evp):
                     self._due[rows[ev.view(bool)]] = True
 
-    def _run_tx(self, group: _Group, kernel: Any, acc: NDArray[np.int32], block: int) -> None:
-        """Every transmitter of the group makes its channel's block (one kernel call); the sessions whose
-        transmitter finished are due on the next tick."""
+    def _run_tx(self, group: _Group, kernel: Any, kernel_add: Any, acc: NDArray[np.int32], accp: Any,
+                block: int) -> None:
+        """Every transmitter of the group makes its channel's block, added into acc (one kernel call: in place
+        when accp points at acc, else through an output buffer); the sessions whose transmitter finished are due
+        on the next tick."""
         if not group.members:
             return
         ptrs, rows = group.arrays()
-        out, outp = group.out(block)
-        hit = kernel(ptrs, len(rows), outp, block, group.evp)   # the flags cleared, the count returned
-        group.add_into(acc)
+        if accp is not None:   # the flags cleared, the count returned
+            hit = kernel_add(ptrs, len(rows), group.rowsp, accp, block, block, group.evp)
+        else:
+            out, outp = group.out(block)
+            hit = kernel(ptrs, len(rows), outp, block, group.evp)
+            group.add_into(acc)
         if hit:
             self._due[rows[group.ev.view(bool)]] = True
 

@@ -5,7 +5,7 @@ Bits are numpy uint8 arrays of 0/1 in transmission order; octets go out LSB firs
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -13,7 +13,20 @@ from numpy.typing import NDArray
 from trunkline.fax._faxbank import ffi, lib
 
 __all__ = ["crc16", "crc32", "append_crc16", "append_crc32", "check_crc16", "check_crc32",
-           "bytes_to_bits", "bits_to_bytes", "frame_bits", "flag_bits", "HDLCEncoder", "HDLCDecoder"]
+           "bytes_to_bits", "bits_to_bytes", "frame_bits", "flag_bits", "PackedBits", "HDLCEncoder", "HDLCDecoder"]
+
+
+class PackedBits(NamedTuple):
+    """nbits bits packed eight an octet (bit i in bit i % 8 of data[i // 8]): an eighth of the memory of 0/1 octets,
+    for the image modem's long ECM bursts. data may hold spare octets after the last bit (the V.17 kernel reads
+    8 octets at a time)."""
+
+    data: NDArray[np.uint8]
+    nbits: int
+
+    def unpacked(self) -> NDArray[np.uint8]:
+        """The bits as 0/1 octets."""
+        return np.unpackbits(self.data, count=self.nbits, bitorder="little")
 
 
 def crc16(data: bytes, crc: int = 0xFFFF) -> int:
@@ -84,6 +97,21 @@ def _encode(frames: list[bytes], fcs32: bool, pre: int, between: int, closing: i
     return out[:m]
 
 
+def _encode_packed(frames: list[bytes], fcs32: bool, pre: int, between: int, closing: int) -> PackedBits:
+    """_encode's bits packed (one kernel call), with 8 spare octets after the last bit."""
+    if min(pre, between, closing) < 0:
+        raise ValueError("flag counts must be >= 0")
+    data = b"".join(frames)
+    lens = np.fromiter((len(f) for f in frames), dtype=np.int32, count=len(frames))
+    cap = int(lib.fb_hdlc_encode_cap(len(data), len(frames), pre, between, closing)) // 8 + 8
+    out = np.empty(cap, dtype=np.uint8)
+    m = int(lib.fb_hdlc_encode_packed(data, ffi.from_buffer("int[]", lens), len(frames), int(fcs32), pre, between,
+                                      closing, ffi.from_buffer("uint8_t[]", out), cap))
+    if m < 0:
+        raise ValueError("HDLC frames too long for the encoder")
+    return PackedBits(out, m)
+
+
 def frame_bits(data: bytes, fcs32: bool = False) -> np.ndarray:
     """One frame body: data + FCS, bit stuffed (no flags)."""
     return _encode([data], fcs32, 0, 0, 0)
@@ -99,6 +127,11 @@ class HDLCEncoder:
                closing_flags: int = 1) -> np.ndarray:
         """Bits for frames with the given number of flags before, between and after (one kernel call)."""
         return _encode(list(frames), self.fcs32, preamble_flags, between_flags, closing_flags)
+
+    def encode_packed(self, frames: list[bytes], preamble_flags: int = 1, between_flags: int = 1,
+                      closing_flags: int = 1) -> PackedBits:
+        """The bits of encode() packed eight an octet (frames as bytes; one kernel call)."""
+        return _encode_packed([bytes(f) for f in frames], self.fcs32, preamble_flags, between_flags, closing_flags)
 
 
 class HDLCDecoder:

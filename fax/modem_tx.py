@@ -2,6 +2,7 @@
 data and trailer) -> root raised cosine shaping -> carrier -> int16 at 8 kHz."""
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -58,6 +59,21 @@ def bytes_to_bits(data: bytes | bytearray | memoryview) -> Bits:
     return np.unpackbits(a, bitorder="little")
 
 
+@functools.lru_cache(maxsize=64)
+def _shaping(alpha: float, sps_up: int, span: int, mean_power: float,
+             level_dbm0: float) -> tuple[NDArray[np.float64], int, float]:
+    """(the RRC shaping filter as polyphase taps [phase, tap], read-only; taps per phase; the gain to level_dbm0):
+    computed once per modem kind and level (a session makes a transmitter for every burst)."""
+    h = rrc(alpha, sps_up, span)
+    taps = int(math.ceil(len(h) / sps_up))
+    hp = np.zeros(taps * sps_up)
+    hp[:len(h)] = h
+    poly = hp.reshape(taps, sps_up).T.copy()
+    poly.flags.writeable = False
+    p = mean_power * np.sum(h * h) / sps_up / 2.0
+    return poly, taps, dbm0_to_rms(level_dbm0) / math.sqrt(p)
+
+
 class ModemTxBase:
     """Common transmitter: a symbol source (subclass `_symbols(n)`) -> RRC shaping -> carrier -> int16.
 
@@ -80,17 +96,10 @@ class ModemTxBase:
         self.trailer_left: int | None = None     # trailer symbols still to send, once the data has drained
         self.done = False
         self.sps_up = FS * self.up // self.baud
-        h = rrc(self.alpha, self.sps_up, self.span)
-        taps = int(math.ceil(len(h) / self.sps_up))
-        hp = np.zeros(taps * self.sps_up)
-        hp[:len(h)] = h
-        self.poly = hp.reshape(taps, self.sps_up).T.copy()  # [phase, tap]
-        self.ntaps = taps
-        level = dbm0_to_rms(level_dbm0)
-        p = self.mean_power * np.sum(h * h) / self.sps_up / 2.0
-        self.gain = level / math.sqrt(p)
-        self.sym: ComplexArray = np.zeros(taps, dtype=complex)  # symbol history, self.sym[i] is symbol sym_base + i
-        self.sym_base = -taps
+        self.poly, self.ntaps, self.gain = _shaping(self.alpha, self.sps_up, self.span, self.mean_power,
+                                                    float(level_dbm0))
+        self.sym: ComplexArray = np.zeros(self.ntaps, dtype=complex)  # history: self.sym[i] is symbol sym_base + i
+        self.sym_base = -self.ntaps
         self.m = 0  # next output sample index
         self.last_symbol: int | None = None  # index of the last non-silent symbol, once the trailer is queued
 

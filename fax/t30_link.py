@@ -19,10 +19,11 @@ from trunkline.dsp.level import dbm0_to_amplitude
 from trunkline.fax._faxbank import ffi, lib
 
 from . import hdlc
+from .modem_tx import ModemTxBase
 from .modems import ModemRx, ModemTx, make_rx, make_tx
 from .result import FaxResult
 from .t30_frames import frame_text, make_frame
-from .v17 import V17Rx
+from .v17 import V17Rx, V17Tx
 from .v21 import V21Rx, V21Tx
 
 __all__ = ["T30Link", "T30Failure", "Step", "RATE", "T1", "T2", "T4", "T5", "GAP", "FOREVER", "CadencedTone"]
@@ -126,10 +127,11 @@ class T30Link:
         return out
 
     def v21_listening(self) -> V21Rx | None:
-        """The V.21 receiver if it is to hear this block: idle while image data is on the line (saves its cost),
-        reset when it comes back."""
+        """The V.21 receiver if it is to hear this block: idle while image data is on the line, received or sent by
+        us (half duplex: the far end is silent then, and a frame heard while we transmit is dropped anyway; saves
+        its cost), reset when it comes back."""
         hs = self.hsrx
-        if hs is not None and hs.busy:
+        if (hs is not None and hs.busy) or isinstance(self.src, ModemTxBase):
             self._v21_skipped = True
             return None
         if self._v21_skipped:
@@ -208,11 +210,18 @@ class T30Link:
             self.sleep_until = end if self.now < end else None
             yield
 
-    def send_hs(self, bits: NDArray[np.uint8], short_train: bool = False) -> Step[None]:
-        """Send bits on the image modem (hs_name at hs_rate), training first, 75 ms after the last signal."""
+    def send_hs(self, bits: NDArray[np.uint8] | hdlc.PackedBits, short_train: bool = False) -> Step[None]:
+        """Send bits (0/1 octets, or packed) on the image modem (hs_name at hs_rate), training first, 75 ms after
+        the last signal."""
         yield from self.wait(GAP)
         t: ModemTx = make_tx(self.hs_name, self.hs_rate, short_train=short_train)
-        t.send_bits(np.asarray(bits, dtype=np.uint8))
+        if isinstance(bits, hdlc.PackedBits):
+            if isinstance(t, V17Tx):
+                t.send_packed(bits)
+            else:
+                t.send_bits(bits.unpacked())
+        else:
+            t.send_bits(np.asarray(bits, dtype=np.uint8))
         t.finish()
         self.src = t
         self._transmitting = True

@@ -195,8 +195,8 @@ class T30Sender:
             while True:
                 hd = [bytes([0xFF, 0x03, FCF["FCD"], i]) + block[i] for i in todo]
                 hd += [bytes([0xFF, 0x03, FCF["RCP"]])] * 3
-                hb = np.concatenate([hdlc.flag_bits(int(0.2 * link.hs_rate / 8)),
-                                     hdlc.HDLCEncoder().encode(hd, 1, 1, 4)])
+                # 0.2 s of flags, then the frames (one flag between, four closing), packed eight bits an octet
+                hb = hdlc.HDLCEncoder().encode_packed(hd, int(0.2 * link.hs_rate / 8) + 1, 1, 4)
                 yield from link.send_hs(hb, short_train=short)
                 pps = bytes([fcf2, page_i & 0xFF, bi & 0xFF, len(block) - 1])
                 resp = yield from self._post_command([link.frame("PPS", pps)])

@@ -231,7 +231,7 @@ class T38Link(T30Link):
         yield from self.wait(160)
         self._transmitting = False
 
-    def send_hs(self, bits: NDArray[np.uint8], short_train: bool = False) -> Step[None]:
+    def send_hs(self, bits: NDArray[np.uint8] | hdlc.PackedBits, short_train: bool = False) -> Step[None]:
         """Training indicator, then the bits as image data (T.4 non-ECM, or the HDLC frames of an ECM block)
         paced at hs_rate, then sig-end; 75 ms after the last signal."""
         yield from self.wait(GAP)
@@ -241,7 +241,7 @@ class T38Link(T30Link):
         train = 200 if short_train and name == "v17" else _TRAIN_MS.get(name, 1000)
         yield from self.wait(train * RATE // 1000)
         dt = t38_ifp.data_type_of(name, rate)
-        bits = np.asarray(bits, dtype=np.uint8)
+        bits = bits.unpacked() if isinstance(bits, hdlc.PackedBits) else np.asarray(bits, dtype=np.uint8)
         if self.out.ecm and bits.any():
             frames = [fr for fr, ok in hdlc.HDLCDecoder(max_len=MAX_HDLC).put_bits(bits) if ok]
             for fr in frames:

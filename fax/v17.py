@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike, NDArray
 from trunkline.dsp.level import dbm0_to_power
 from trunkline.fax._faxbank import ffi
 
-from .hdlc import HDLCDecoder
+from .hdlc import HDLCDecoder, PackedBits
 from .modem_dsp import Bits, ComplexArray, Scrambler1823, int16_samples
 from .modem_tx import ModemTxBase
 from .v17_kernel import CHUNK, RxKernel, TxKernel, run_rx
@@ -96,6 +96,12 @@ def _tx_training(short: bool) -> tuple[ComplexArray, int]:
     return out, reg
 
 
+@functools.lru_cache(maxsize=None)
+def _mean_power(bit_rate: int) -> float:
+    """Mean |point|^2 of the constellation (once per rate)."""
+    return float(np.mean(np.abs(constellation(bit_rate)) ** 2))
+
+
 def _check(bit_rate: int) -> None:
     if bit_rate not in BITS_PER_SYMBOL:
         raise ValueError(f"V.17 bit rate must be 7200, 9600, 12000 or 14400, not {bit_rate}")
@@ -115,7 +121,7 @@ class V17Tx(ModemTxBase):
         self.bit_rate = bit_rate
         self.bits_per_symbol = BITS_PER_SYMBOL[bit_rate]
         self.points = constellation(bit_rate)
-        self.mean_power = float(np.mean(np.abs(self.points) ** 2))
+        self.mean_power = _mean_power(bit_rate)
         super().__init__(level_dbm0)
         self.training, reg = _tx_training(short_train)
         self.diff = 0 if short_train else 1
@@ -138,6 +144,12 @@ class V17Tx(ModemTxBase):
             raise RuntimeError("finish() was called: no more data can be queued")
         self.queue.put(bits)
         self.kernel.put(self.queue.get(self.queue.count))
+
+    def send_packed(self, bits: PackedBits) -> None:
+        """Queue data bits given packed eight an octet (an ECM burst from HDLCEncoder.encode_packed)."""
+        if self.finished:
+            raise RuntimeError("finish() was called: no more data can be queued")
+        self.kernel.put_packed(bits.data, bits.nbits)
 
     def finish(self) -> None:
         """No more data: the trailer follows once the queued data is out."""

@@ -19,6 +19,7 @@ __all__ = ["TxKernel", "RxKernel", "run_tx", "run_rx", "ffi", "lib"]
 TXNT = 12       # FB_TXNT: symbols per output sample of the transmitter's table
 TXPERIOD = 400  # the longest table period (samples) accepted
 TXBPMAX = 256   # FB_TXBPMAX: the longest period of the block path
+_PAD = 8        # octets readable past the last packed data bit (the transmitter loads 8 at a time)
 RXH = 64        # FB_RXH: matched filter taps
 RXLO = 80       # FB_RXLO: carrier table period (samples)
 RXTP = 16       # FB_RXTP: timing phasor table period (samples)
@@ -143,17 +144,40 @@ class TxKernel:
         s.bps = bits_per_symbol
         s.scr = scrambler
         s.diff = diff
-        self._bits = np.zeros(0, dtype=np.uint8)
+        self._bits = np.zeros(_PAD, dtype=np.uint8)   # the data bits packed (the kernel reads 8 octets at a time)
         s.bits = ffi.from_buffer("uint8_t[]", self._bits)
 
     def put(self, bits: NDArray[np.uint8]) -> None:
         """Queue data bits (0/1) behind those not yet sent."""
+        bits = np.asarray(bits, dtype=np.uint8)
+        self.put_packed(np.packbits(bits, bitorder="little"), len(bits))
+
+    def put_packed(self, data: NDArray[np.uint8], nbits: int) -> None:
+        """Queue nbits data bits given packed (bit i in bit i % 8 of data[i // 8]) behind those not yet sent."""
         s = self.s
-        rest = self._bits[int(s.bitpos):]
-        self._bits = np.ascontiguousarray(np.concatenate([rest, bits]).astype(np.uint8))
+        pos, end = int(s.bitpos), int(s.nbits)
+        if nbits > 8 * len(data):
+            raise ValueError(f"{nbits} bits do not fit in {len(data)} octets")
+        nbytes = (nbits + 7) // 8
+        if pos >= end:   # nothing pending (the usual case: a modem is given all its bits at once)
+            if data.dtype == np.uint8 and data.ndim == 1 and data.flags.c_contiguous and len(data) >= nbytes + _PAD:
+                buf = data   # with its spare octets already (HDLCEncoder.encode_packed): kept, not copied
+            else:
+                buf = np.zeros(nbytes + _PAD, dtype=np.uint8)
+                buf[:nbytes] = data[:nbytes]
+            pos = 0
+            total = nbits
+        else:            # behind the pending bits: unpacked, joined and packed again
+            rest = np.unpackbits(self._bits, bitorder="little")[pos:end]
+            new = np.unpackbits(np.asarray(data, dtype=np.uint8), bitorder="little")[:nbits]
+            joined = np.concatenate([rest, new])
+            buf = np.concatenate([np.packbits(joined, bitorder="little"), np.zeros(_PAD, np.uint8)])
+            pos = 0
+            total = len(joined)
+        self._bits = buf
         s.bits = ffi.from_buffer("uint8_t[]", self._bits)
-        s.nbits = len(self._bits)
-        s.bitpos = 0
+        s.nbits = total
+        s.bitpos = pos
 
     def tx(self, n: int) -> NDArray[np.int16]:
         """n int16 samples of this transmitter alone."""

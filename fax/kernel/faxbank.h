@@ -10,7 +10,7 @@
    k0 - FB_TXNT + 1 .. k0 (k0 = m * up / sps_up), so that a sample is one real dot product of 2 * FB_TXNT
    numbers with the symbol history (a linear buffer of (re, im) pairs, symbol k at 2 * (k - sbase)). */
 #define FB_TXNT 12
-#define FB_TXBUF 320
+#define FB_TXBUF 96   /* symbols of history: FB_TXNT kept from the last pass + one pass (fbtx.c) */
 #define FB_TXBPMAX 256
 typedef struct {
     int ntaps;
@@ -36,17 +36,22 @@ typedef struct {
     uint32_t scr;
     int diff;
     int conv;
-    const uint8_t *bits;
+    const uint8_t *bits;   /* the data bits packed: bit i in bit i % 8 of bits[i / 8], 8 octets readable past the last */
     int64_t nbits;
     int64_t bitpos;
     int finished;
     int trailer_left;
-    double sym[2 * FB_TXBUF];   /* last: the state above shares its first cache lines */
+    /* last: the state above shares its first cache lines. float: the symbols are the constellation's and the
+       training's points, small integers, exact in float (half the memory a session touches per block) */
+    float sym[2 * FB_TXBUF];
 } fb_tx_t;
 
 /* n samples from each of k transmitters into out (k rows of n int16); events (or NULL, cleared first): events[s] set to 1
    when transmitter s finished its trailer in this call. */
 int fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events);
+/* The same, each transmitter's n int16 samples added into row rows[s] of acc (int32, stride values a row; the rows
+   distinct): the fax bank's mix without output buffers. fb_v21_tx_add and fb_tone_tx_add likewise. */
+int fb_v17_tx_add(fb_tx_t **tx, int k, const int64_t *rows, int32_t *acc, int stride, int n, uint8_t *events);
 
 /* One V.21 channel 2 transmitter (continuous-phase FSK, 300 bit/s: mark 1650 Hz, space 1850 Hz): the carrier
    phase in steps of 2 pi / 160 (both tones are multiples of 50 Hz), the bit position in 1/80 bit (3 per
@@ -64,6 +69,7 @@ typedef struct {
    are sent (done set, its bits forgotten); events (or NULL, cleared first): events[s] set to 1 when transmitter s became
    done in this call. */
 int fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events);
+int fb_v21_tx_add(fb_v21tx_t **tx, int k, const int64_t *rows, int32_t *acc, int stride, int n, uint8_t *events);
 
 /* One cadenced tone (CNG, CED): a sine of amplitude amp at freq Hz, on / off samples repeated (off 0: steady),
    total samples in all (-1: no end); pos counts the samples made. */
@@ -80,6 +86,7 @@ typedef struct {
 /* n samples from each of k tones into out (k rows of n int16), each sample amp * sin(2 pi freq t / 8000)
    truncated toward zero; events (or NULL, cleared first): events[s] set to 1 when tone s reached its total in this call. */
 int fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events);
+int fb_tone_tx_add(fb_tone_t **tx, int k, const int64_t *rows, int32_t *acc, int stride, int n, uint8_t *events);
 
 /* One V.17 receiver in data mode: carrier loop, slicer and the trellis (Viterbi) decoder. grid: the nearest
    point (an index < 256) of each cell of a 0.25-unit grid over -11..+11 (89 x 89); sgrid (or NULL: a full search): the nearest
@@ -131,6 +138,10 @@ uint32_t fb_crc32(const uint8_t *data, int n, uint32_t crc);
 int fb_hdlc_encode(const uint8_t *data, const int *lens, int nframes, int fcs32, int pre, int between,
                    int closing, uint8_t *out, int cap);
 int fb_hdlc_encode_cap(int total_octets, int nframes, int pre, int between, int closing);
+/* The same bits packed (bit i in bit i % 8 of out[i / 8], the last octet's unused bits zero) into out (cap octets:
+   fb_hdlc_encode_cap(...) / 8 + 8 is enough and needed). Returns the bit count, or -1 if cap is too small. */
+int64_t fb_hdlc_encode_packed(const uint8_t *data, const int *lens, int nframes, int fcs32, int pre, int between,
+                              int closing, uint8_t *out, int64_t cap);
 
 /* Bit-serial HDLC receiver (flags, destuffing, aborts); frames are handed out whole, FCS included. */
 #define FB_HDLC_ACC 8192

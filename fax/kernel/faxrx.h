@@ -115,9 +115,9 @@ typedef struct {
     double last_d;
     fb_hdlc_t *hdlc;
     int nbits;
-    uint8_t bits[FB_V21OUT];
-    int nframes;
+    int nframes;   /* (with nbits: read for every receiver on every call, so ahead of the buffers) */
     int fused;
+    uint8_t bits[FB_V21OUT];
     int flen[FB_V21NFR];
     uint8_t frames[FB_V21FR];
 } fb_v21rx_t;

@@ -5,43 +5,58 @@
 
 /* ---------------------------------------------------------------- HDLC */
 
-static uint32_t T16[256], T32[256];
+/* byte tables T[0] and the slicing-by-8 tables T[k][v] = the register after v and k zero octets, so that eight
+   octets take eight independent lookups instead of a chain of eight */
+static uint32_t T16[8][256], T32[8][256];
 static int crc_ready;
 
 static void crc_tables(void)
 {
     uint32_t i, c;
-    int b;
+    int b, k;
     for (i = 0; i < 256; i++) {
         for (c = i, b = 0; b < 8; b++)
             c = (c & 1) ? (c >> 1) ^ 0x8408u : c >> 1;
-        T16[i] = c;
+        T16[0][i] = c;
         for (c = i, b = 0; b < 8; b++)
             c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
-        T32[i] = c;
+        T32[0][i] = c;
     }
+    for (k = 1; k < 8; k++)
+        for (i = 0; i < 256; i++) {
+            T16[k][i] = (T16[k - 1][i] >> 8) ^ T16[0][T16[k - 1][i] & 0xFF];
+            T32[k][i] = (T32[k - 1][i] >> 8) ^ T32[0][T32[k - 1][i] & 0xFF];
+        }
     crc_ready = 1;
+}
+
+/* a reflected CRC register (16 or 32 bits) over n octets, eight at a time */
+static uint32_t crc_run(uint32_t (*T)[256], const uint8_t *data, int n, uint32_t crc)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const uint8_t *p = data + i;
+        uint32_t lo = crc ^ ((uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24);
+        crc = T[7][lo & 0xFF] ^ T[6][(lo >> 8) & 0xFF] ^ T[5][(lo >> 16) & 0xFF] ^ T[4][lo >> 24] ^
+              T[3][p[4]] ^ T[2][p[5]] ^ T[1][p[6]] ^ T[0][p[7]];
+    }
+    for (; i < n; i++)
+        crc = (crc >> 8) ^ T[0][(crc ^ data[i]) & 0xFF];
+    return crc;
 }
 
 uint32_t fb_crc16(const uint8_t *data, int n, uint32_t crc)
 {
-    int i;
     if (!crc_ready)
         crc_tables();
-    crc &= 0xFFFFu;
-    for (i = 0; i < n; i++)
-        crc = (crc >> 8) ^ T16[(crc ^ data[i]) & 0xFF];
-    return crc;
+    return crc_run(T16, data, n, crc & 0xFFFFu);
 }
 
 uint32_t fb_crc32(const uint8_t *data, int n, uint32_t crc)
 {
-    int i;
     if (!crc_ready)
         crc_tables();
-    for (i = 0; i < n; i++)
-        crc = (crc >> 8) ^ T32[(crc ^ data[i]) & 0xFF];
-    return crc;
+    return crc_run(T32, data, n, crc);
 }
 
 int fb_hdlc_encode_cap(int total_octets, int nframes, int pre, int between, int closing)
@@ -147,6 +162,96 @@ int fb_hdlc_encode(const uint8_t *data, const int *lens, int nframes, int fcs32,
         data += lens[f];
     }
     return put_flags(out, m, closing);
+}
+
+/* the framer's packed output (bit i of the stream in bit i % 8 of octet i / 8): bits gathered in a 64-bit register,
+   written four octets at a time */
+typedef struct {
+    uint8_t *out;
+    int64_t pos;
+    uint64_t acc;
+    int nacc;
+    int64_t nbits;
+} fb_pk_t;
+
+static inline void pk_put(fb_pk_t *w, uint32_t v, int n)
+{
+    w->acc |= (uint64_t) v << w->nacc;
+    w->nacc += n;
+    w->nbits += n;
+    if (w->nacc >= 32) {
+        uint8_t *o = w->out + w->pos;
+        o[0] = (uint8_t) w->acc, o[1] = (uint8_t) (w->acc >> 8), o[2] = (uint8_t) (w->acc >> 16);
+        o[3] = (uint8_t) (w->acc >> 24);
+        w->pos += 4;
+        w->acc >>= 32;
+        w->nacc -= 32;
+    }
+}
+
+static void pk_flags(fb_pk_t *w, int count)
+{
+    int i;
+    for (i = 0; i < count; i++)
+        pk_put(w, 0x7E, 8);
+}
+
+static void pk_octets(fb_pk_t *w, const uint8_t *d, int n, int *ones)
+{
+    int i, o = *ones, nacc = w->nacc;
+    uint64_t acc = w->acc;
+    uint8_t *out = w->out + w->pos, *start = out;
+    if (!stuff_ready)
+        stuff_tables();
+    for (i = 0; i < n; i++) {   /* the writer's state in registers (the octet stores could alias it) */
+        int cnt = STUFF_CNT[o][d[i]];
+        acc |= (uint64_t) STUFF_PAT[o][d[i]] << nacc;
+        nacc += cnt;
+        o = STUFF_ONES[o][d[i]];
+        if (nacc >= 32) {
+            out[0] = (uint8_t) acc, out[1] = (uint8_t) (acc >> 8), out[2] = (uint8_t) (acc >> 16);
+            out[3] = (uint8_t) (acc >> 24);
+            out += 4;
+            acc >>= 32;
+            nacc -= 32;
+        }
+    }
+    w->nbits += (int64_t) 8 * (out - start) + nacc - w->nacc;
+    w->pos += out - start;
+    w->acc = acc;
+    w->nacc = nacc;
+    *ones = o;
+}
+
+int64_t fb_hdlc_encode_packed(const uint8_t *data, const int *lens, int nframes, int fcs32, int pre, int between,
+                              int closing, uint8_t *out, int64_t cap)
+{
+    int f, total = 0;
+    fb_pk_t w = {out, 0, 0, 0, 0};
+    for (f = 0; f < nframes; f++)
+        total += lens[f];
+    if (pre < 0 || between < 0 || closing < 0 || fb_hdlc_encode_cap(total, nframes, pre, between, closing) / 8 + 8 > cap)
+        return -1;
+    pk_flags(&w, pre);
+    for (f = 0; f < nframes; f++) {
+        uint8_t fcs[4];
+        int ones = 0;
+        uint32_t c;
+        if (f)
+            pk_flags(&w, between);
+        pk_octets(&w, data, lens[f], &ones);
+        c = fcs32 ? fb_crc32(data, lens[f], 0xFFFFFFFFu) ^ 0xFFFFFFFFu : fb_crc16(data, lens[f], 0xFFFFu) ^ 0xFFFFu;
+        fcs[0] = (uint8_t) c, fcs[1] = (uint8_t) (c >> 8), fcs[2] = (uint8_t) (c >> 16), fcs[3] = (uint8_t) (c >> 24);
+        pk_octets(&w, fcs, fcs32 ? 4 : 2, &ones);
+        data += lens[f];
+    }
+    pk_flags(&w, closing);
+    while (w.nacc > 0) {   /* the last bits, the unused high bits of the last octet zero */
+        out[w.pos++] = (uint8_t) w.acc;
+        w.acc >>= 8;
+        w.nacc -= 8;
+    }
+    return w.nbits;
 }
 
 int fb_hdlc_put(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames)

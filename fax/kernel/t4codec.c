@@ -157,9 +157,17 @@ static inline void put_lsb(bw_t *w, uint32_t rev, int len)
     w->acc |= (uint64_t) rev << w->nacc;
     w->nacc += len;
     if (w->nacc >= 32) {
-        for (int i = 0; i < 4; i++) {
-            bw_byte(w, (uint8_t) (w->acc & 0xFF));
-            w->acc >>= 8;
+        if (w->pos + 4 <= w->cap) {   /* four octets in one store (the usual case) */
+            uint8_t *o = w->out + w->pos;
+            uint32_t v = (uint32_t) w->acc;
+            o[0] = (uint8_t) v, o[1] = (uint8_t) (v >> 8), o[2] = (uint8_t) (v >> 16), o[3] = (uint8_t) (v >> 24);
+            w->pos += 4;
+            w->acc >>= 32;
+        } else {
+            for (int i = 0; i < 4; i++) {
+                bw_byte(w, (uint8_t) (w->acc & 0xFF));
+                w->acc >>= 8;
+            }
         }
         w->nacc -= 32;
     }
@@ -227,7 +235,11 @@ static void put_run(bw_t *w, int run, int colour)
     put_code(w, run_code[colour][run]);
 }
 
-/* the changing elements of a row (pixels nonzero = black; the row starts after an imaginary white pixel) */
+/* the changing elements of a row (pixels nonzero = black; the row starts after an imaginary white pixel); built for
+   AVX2 too (the compiler widens the scan), the better one picked at load time */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 static int changes_of(const uint8_t *row, int width, int32_t *ch)
 {
     int n = 0, i = 0;

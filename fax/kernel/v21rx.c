@@ -2,6 +2,7 @@
    quadrature correlators over one bit, carrier detect with hysteresis, a transition-tracking bit clock,
    the bits deframed by the HDLC receiver of faxbank.c when one is attached. */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 #include "faxbank.h"
 #include "faxrx.h"
@@ -60,6 +61,7 @@ static void v21_bits_out(fb_v21rx_t *r, const uint8_t *b, int nb)
     r->nbits += nb;
 }
 
+FB_SIMD_CLONES
 static void v21_one(fb_v21rx_t *r, const int16_t *x, int n)
 {
     const int L = FB_V21L;
@@ -118,23 +120,38 @@ static void v21_one(fb_v21rx_t *r, const int16_t *x, int n)
             pws[i] = (double) (pp[i + L] - pp[i]);
         }
     }
-    for (i = 0; i < n; i++) {
-        double pw = pws[i] / L, a1, a2, tone;
-        a1 = s1r[i] * s1r[i] + s1i[i] * s1i[i];
-        a2 = s2r[i] * s2r[i] + s2i[i] * s2i[i];
-        d[i] = a1 - a2;
-        tone = (a1 + a2) * 2 / (L * L);
-        /* carrier with hysteresis, sample by sample */
-        if (carrier && pw < r->off) {
-            carrier = 0;
-            r->signal_lost = 1;
+    {   /* the tones' difference and the carrier's conditions for every sample at once (vectorised), then the
+           carrier with hysteresis sample by sample only where a condition can change it */
+        const double on = r->on, off = r->off;
+        uint8_t can_off[FB_RXCHUNK], can_on[FB_RXCHUNK];
+        int any_off = 0, any_on = 0;
+        for (i = 0; i < n; i++) {
+            double pw = pws[i] / L, a1, a2, tone;
+            a1 = s1r[i] * s1r[i] + s1i[i] * s1i[i];
+            a2 = s2r[i] * s2r[i] + s2i[i] * s2i[i];
+            d[i] = a1 - a2;
+            tone = (a1 + a2) * 2 / (L * L);
+            can_off[i] = pw < off;
+            can_on[i] = (pw > on) & (tone > 0.4 * pw);
+            any_off |= can_off[i];
+            any_on |= can_on[i];
         }
-        if (!carrier && pw > r->on && tone > 0.4 * pw) {
-            carrier = 1;
-            t_next = (double) (base + i) + T / 2;
-            r->has_t = 1;
+        if (carrier ? !any_off : !any_on) {   /* the carrier stays as it is all block */
+            memset(car, carrier, (size_t) n);
+        } else {
+            for (i = 0; i < n; i++) {
+                if (carrier && can_off[i]) {
+                    carrier = 0;
+                    r->signal_lost = 1;
+                }
+                if (!carrier && can_on[i]) {
+                    carrier = 1;
+                    t_next = (double) (base + i) + T / 2;
+                    r->has_t = 1;
+                }
+                car[i] = (uint8_t) carrier;
+            }
         }
-        car[i] = (uint8_t) carrier;
     }
     memcpy(r->hist, xx + n, sizeof(double) * (size_t) (L - 1));
     r->carrier = carrier;
@@ -198,6 +215,14 @@ static void v21_run_all(fb_v21rx_t **rx, int k, const int16_t *x, int stride, in
     if (n > FB_RXCHUNK)
         n = FB_RXCHUNK;
     for (s = 0; s < k; s++) {
+        if (s + 1 < k) {   /* the next receiver's hot state and its samples on their way into the cache meanwhile */
+            const char *h = (const char *) rx[s + 1], *xn = (const char *) (x + (int64_t) (s + 1) * stride);
+            int l;
+            for (l = 0; l < (int) offsetof(fb_v21rx_t, bits); l += 64)
+                __builtin_prefetch(h + l);
+            for (l = 0; l < (int) (n * sizeof(int16_t)); l += 64)
+                __builtin_prefetch(xn + l);
+        }
         v21_one(rx[s], x + (int64_t) s * stride, n);
         if (events && (rx[s]->nframes || rx[s]->nbits))
             events[s] = 1;

@@ -4,6 +4,7 @@ import pytest
 from peers.spandsp_fax import SpandspHDLCRx, SpandspHDLCTx, ffi, spandsp
 
 from trunkline.fax import hdlc
+from trunkline.fax.v17 import V17Tx
 
 RNG = np.random.default_rng(7)
 FRAMES = [b"\xff\x13\x80\x00\xce\xf4\x80\x80\x81\x80\x80\x80\x18", b"\xff\x03\x40" + b" 7654321 ",
@@ -117,3 +118,24 @@ def test_kernel_encoder_is_bit_exact(crc32):
         hdlc.bytes_to_bits(hdlc.append_crc32(FRAMES[0]) if crc32 else hdlc.append_crc16(FRAMES[0])))
     with pytest.raises(ValueError):
         hdlc.HDLCEncoder().encode(FRAMES, -1, 1, 1)
+
+
+@pytest.mark.parametrize("crc32", [False, True])
+def test_packed_framer_is_the_framer_packed_and_sends_the_same_signal(crc32):
+    """encode_packed gives encode's bits packed eight an octet (LSB first, spare octets zero-padded at the end), and a
+    V.17 transmitter sends exactly the same samples from the packed bits as from the 0/1 octets."""
+    for pre, between, closing in ((0, 0, 0), (1, 1, 1), (37, 2, 4)):
+        p = hdlc.HDLCEncoder(fcs32=crc32).encode_packed(FRAMES, pre, between, closing)
+        u = hdlc.HDLCEncoder(fcs32=crc32).encode(FRAMES, pre, between, closing)
+        assert p.nbits == len(u) and np.array_equal(p.unpacked(), u)
+        assert np.array_equal(p.data[:(len(u) + 7) // 8], np.packbits(u, bitorder="little"))
+        assert len(p.data) >= (len(u) + 7) // 8 + 8
+    a, b = V17Tx(14400, short_train=True), V17Tx(14400, short_train=True)
+    a.send_packed(p)
+    b.send_bits(u)
+    a.finish()
+    b.finish()
+    while not (a.done and b.done):
+        assert np.array_equal(a.tx(333), b.tx(333))
+    with pytest.raises(ValueError):
+        hdlc.HDLCEncoder().encode_packed(FRAMES, -1, 1, 1)

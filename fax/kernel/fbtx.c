@@ -1,0 +1,510 @@
+/* Fax bank kernels: the transmitters (see faxbank.h) - V.17 (training, scrambler, trellis encoder, RRC shaping,
+   carrier), V.21 channel 2 FSK and cadenced tones. Each walks its sessions in one call and either writes k
+   rows of int16 or adds each session's int16 samples into its channel's row of the caller's int32 mix
+   (the fax bank: no output buffers, no gather or scatter in numpy). */
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+#include "faxbank.h"
+#include "fbmath.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+/* where a kernel's samples go: k rows of n int16 (out), or added into row rows[s] of acc (stride int32 a row) */
+typedef struct {
+    int16_t *out;
+    int32_t *acc;
+    const int64_t *rows;
+    int64_t stride;
+    int n;
+} fb_sink_t;
+
+static inline int16_t *sink_out(const fb_sink_t *k, int s)
+{
+    return k->acc ? NULL : k->out + (int64_t) s * k->n;
+}
+
+static inline int32_t *sink_acc(const fb_sink_t *k, int s)
+{
+    return k->acc ? k->acc + k->rows[s] * k->stride : NULL;
+}
+
+/* sample j of a session: stored, or added to its channel's mix */
+static inline void sink_put(int16_t *o, int32_t *a, int j, int16_t v)
+{
+    if (a)
+        a[j] += v;
+    else
+        o[j] = v;
+}
+
+static const int NEXT_STATE[8][4] = {{0, 2, 3, 1}, {4, 7, 5, 6}, {1, 3, 2, 0}, {7, 4, 6, 5},
+                                     {2, 0, 1, 3}, {6, 5, 7, 4}, {3, 1, 0, 2}, {5, 6, 4, 7}};
+
+#define SEG_ONES 48
+#define TRAILER_ONES 32
+#define TRAILER_SILENCE 48
+
+/* the scrambler's taps for up to 6 bits at once: bit i of SCR_TAPS[v] = register bits 17 - i and 22 - i xored,
+   v holding register bits 12..22; REV6 reverses 6 bits */
+static uint8_t SCR_TAPS[2048], REV6[64];
+/* SCR_TAPS indexed by the register held mirrored (bit j = bit 22 - j of the scrambler's): its low 11 bits, so that
+   the next register is (R >> bps) | (q << (23 - bps)) with no reversal lookup in the chain from symbol to symbol */
+static uint8_t SCR_TAPS_M[2048];
+static int scr_ready;
+
+/* the 23-bit register mirrored */
+static inline uint32_t rev23(uint32_t r)
+{
+    uint32_t m = 0;
+    int j;
+    for (j = 0; j < 23; j++)
+        m |= ((r >> j) & 1u) << (22 - j);
+    return m;
+}
+
+static void scr_tables(void)
+{
+    int v, i;
+    for (v = 0; v < 2048; v++) {
+        uint32_t reg = (uint32_t) v << 12, m = 0;
+        for (i = 0; i < 6; i++)
+            m |= (((reg >> (17 - i)) ^ (reg >> (22 - i))) & 1) << i;
+        SCR_TAPS[v] = (uint8_t) m;
+    }
+    for (v = 0; v < 64; v++) {
+        int r = 0;
+        for (i = 0; i < 6; i++)
+            r |= ((v >> i) & 1) << (5 - i);
+        REV6[v] = (uint8_t) r;
+    }
+    for (v = 0; v < 2048; v++) {   /* u's bit b is register bit 22 - b, i.e. bit 10 - b of SCR_TAPS's index */
+        int t = 0;
+        for (i = 0; i < 11; i++)
+            t |= ((v >> i) & 1) << (10 - i);
+        SCR_TAPS_M[v] = SCR_TAPS[t];
+    }
+    scr_ready = 1;
+}
+
+/* the symbol source's running state, held in registers while a pass makes its symbols (in the transmitter's
+   struct each field would go through memory from one symbol to the next) */
+typedef struct {
+    int64_t nsym;
+    int64_t last_symbol;
+    int64_t end_sample;
+    int64_t bitpos;
+    uint32_t scr;
+    int diff;
+    int conv;
+    int trailer_left;
+} v17s_t;
+
+/* The next V.17 symbol (training, ones, data, trailer, silence); mirrors V17Tx._next_symbol. */
+static inline __attribute__((always_inline)) void v17_symbol(const fb_tx_t *t, v17s_t *st, double *re, double *im)
+{
+    int64_t s = st->nsym;
+    int i, data, q = 0;
+    *re = 0.0;
+    *im = 0.0;
+    if (st->last_symbol >= 0)
+        return;
+    if (s < t->ntrain) {
+        *re = t->train[2 * s];
+        *im = t->train[2 * s + 1];
+    } else {
+        s -= t->ntrain;
+        if (st->trailer_left >= 0 && st->trailer_left <= TRAILER_SILENCE) {
+            st->trailer_left--;
+        } else {
+            data = 0;
+            if (s >= SEG_ONES) {
+                if (st->trailer_left < 0 && !(t->finished && st->bitpos >= t->nbits)) {
+                    data = 1;
+                } else {
+                    if (st->trailer_left < 0)
+                        st->trailer_left = TRAILER_ONES + TRAILER_SILENCE;
+                    st->trailer_left--;
+                }
+            }
+            {   /* the scrambler over the symbol's bits: with at most 17 bits per symbol every output takes
+                   its taps from the register as it was (bits 17 - i and 22 - i), so no bit waits for another.
+                   st->scr holds the register mirrored (rev23) */
+                uint32_t in = 0;
+                int bps = t->bps;
+                if (!data) {
+                    in = (1u << bps) - 1;
+                } else {
+                    const uint8_t *bp = t->bits;
+                    int64_t pos = st->bitpos, nb = t->nbits;
+                    if (pos + bps <= nb) {   /* the symbol's bits from one unaligned load of the packed bits */
+                        uint64_t w;
+                        memcpy(&w, bp + (pos >> 3), 8);
+                        in = (uint32_t) (w >> (pos & 7)) & ((1u << bps) - 1);
+                        pos += bps;
+                    } else {   /* the last bits, ones after them */
+                        for (i = 0; i < bps; i++, pos++)
+                            in |= (uint32_t) (pos < nb ? (bp[pos >> 3] >> (pos & 7)) & 1 : 1) << i;
+                    }
+                    st->bitpos = pos < nb ? pos : nb;
+                }
+                if (bps <= 6) {   /* the taps of all bits from a table of register bits 12..22 (scr_tables() called by
+                                     the caller); the new bits enter the mirrored register at the top, unreversed */
+                    q = (int) ((in ^ SCR_TAPS_M[st->scr & 0x7FF]) & ((1u << bps) - 1));
+                    st->scr = (st->scr >> bps) | ((uint32_t) q << (23 - bps));
+                } else {
+                    uint32_t reg = rev23(st->scr), fresh = 0;
+                    for (i = 0; i < bps; i++) {
+                        uint32_t o = ((in >> i) ^ (reg >> (17 - i)) ^ (reg >> (22 - i))) & 1;
+                        q |= (int) o << i;
+                        fresh |= o << (bps - 1 - i);
+                    }
+                    st->scr = rev23(((reg << bps) | fresh) & 0x7FFFFF);
+                }
+            }
+            st->diff = (st->diff + (q & 3)) & 3;
+            st->conv = NEXT_STATE[st->conv][st->diff];
+            i = ((q << 1) & 0x78) | (st->diff << 1) | ((st->conv >> 2) & 1);
+            *re = t->points[2 * i];
+            *im = t->points[2 * i + 1];
+        }
+    }
+    if (st->trailer_left >= 0 && st->trailer_left <= 0) {
+        st->last_symbol = st->nsym;
+        st->end_sample = (int64_t) ceil((double) (st->last_symbol + t->ntaps) * t->sps_up / t->up);
+    }
+}
+
+/* one output sample: the real dot product of a coefficient row with the symbol history (2 * FB_TXNT
+   numbers), in four independent partial sums (one vector of four lanes) */
+typedef double fb_v4d __attribute__((vector_size(32), aligned(8)));
+typedef float fb_v4f __attribute__((vector_size(16), aligned(4)));
+
+static inline double tx_dot(const double *restrict c, const float *restrict x)
+{
+    fb_v4d acc = {0.0, 0.0, 0.0, 0.0};
+    int i;
+    for (i = 0; i < 2 * FB_TXNT; i += 4)
+        acc += *(const fb_v4d *) (c + i) * __builtin_convertvector(*(const fb_v4f *) (x + i), fb_v4d);
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+/* one period of P samples (P a multiple of 8) from the window w of symbol numbers: out[i] = sum over columns c of
+   bt[c * P + i] * w[c], in float, eight samples per vector (the whole period's samples at once, so no sample
+   waits for its own sum) */
+typedef float fb_v8f __attribute__((vector_size(32), aligned(4)));
+
+FB_SIMD_CLONES
+static void tx_period(const float *restrict bt, int P, int cols, const float *restrict w, double *restrict out)
+{
+    fb_v8f acc[FB_TXBPMAX / 8];
+    int c, i, nv = P / 8;
+    for (i = 0; i < nv; i++)
+        acc[i] = (fb_v8f) {0, 0, 0, 0, 0, 0, 0, 0};
+    if (nv == 5) {   /* V.17: 40 samples, the accumulators held in registers */
+        fb_v8f a0 = acc[0], a1 = a0, a2 = a0, a3 = a0, a4 = a0;
+        for (c = 0; c < cols; c++) {
+            const float x = w[c];
+            const fb_v8f *col = (const fb_v8f *) (bt + c * 40);
+            a0 += col[0] * x;
+            a1 += col[1] * x;
+            a2 += col[2] * x;
+            a3 += col[3] * x;
+            a4 += col[4] * x;
+        }
+        acc[0] = a0;
+        acc[1] = a1;
+        acc[2] = a2;
+        acc[3] = a3;
+        acc[4] = a4;
+    } else {
+        for (c = 0; c < cols; c++) {
+            const float x = w[c];
+            const fb_v8f *col = (const fb_v8f *) (bt + c * P);
+            for (i = 0; i < nv; i++)
+                acc[i] += col[i] * x;
+        }
+    }
+    for (i = 0; i < nv; i++) {
+        int l;
+        for (l = 0; l < 8; l++)
+            out[8 * i + l] = acc[i][l];
+    }
+}
+
+
+#define TX_PASS 256   /* samples per pass at most (fewer when the symbols they need would overflow the history) */
+
+/* the two lanes of v rounded to the nearest integer (ties to even) and saturated to int16, as int32 */
+#ifdef __SSE2__
+static inline __m128i round_sat2(const double *v)
+{
+    /* cvtpd2dq rounds in the current mode (to nearest, ties to even); the clamp first saturates (and keeps
+       values beyond the int32 range right) */
+    const __m128d lo = _mm_set1_pd(-32768.0), hi = _mm_set1_pd(32767.0);
+    return _mm_cvtpd_epi32(_mm_min_pd(_mm_max_pd(_mm_loadu_pd(v), lo), hi));
+}
+#endif
+
+static inline int32_t round_sat(double v)
+{
+    double x = rne(v);
+    return (int32_t) (x > 32767.0 ? 32767 : (x < -32768.0 ? -32768 : x));
+}
+
+/* n samples rounded to the nearest integer (ties to even) and saturated to int16: into o, or added into a */
+static void emit_samples(const double *v, int16_t *o, int32_t *a, int n)
+{
+    int j = 0;
+#ifdef __SSE2__
+    if (a) {
+        for (; j + 4 <= n; j += 4) {
+            __m128i x = _mm_unpacklo_epi64(round_sat2(v + j), round_sat2(v + j + 2));
+            __m128i *p = (__m128i *) (a + j);
+            _mm_storeu_si128(p, _mm_add_epi32(_mm_loadu_si128(p), x));
+        }
+    } else {
+        for (; j + 8 <= n; j += 8) {
+            __m128i ab = _mm_unpacklo_epi64(round_sat2(v + j), round_sat2(v + j + 2));
+            __m128i cd = _mm_unpacklo_epi64(round_sat2(v + j + 4), round_sat2(v + j + 6));
+            _mm_storeu_si128((__m128i *) (o + j), _mm_packs_epi32(ab, cd));
+        }
+    }
+#endif
+    for (; j < n; j++)
+        sink_put(o, a, j, (int16_t) round_sat(v[j]));
+}
+
+FB_SIMD_CLONES
+static void v17_tx_all(fb_tx_t **tx, int k, const fb_sink_t *sink, uint8_t *events)
+{
+    int s, j, n = sink->n;
+    if (!scr_ready)
+        scr_tables();
+    for (s = 0; s < k; s++) {
+        fb_tx_t *t = tx[s];
+        int16_t *o = sink_out(sink, s);
+        int32_t *a = sink_acc(sink, s);
+        int up = t->up, sps_up = t->sps_up, ph, q, done_n = 0;
+        /* on their way into the cache meanwhile (at 1,000 sessions they come from L3 or memory): the state and
+           symbol history of the transmitter after next, the data bits and mix row of the next one (whose state came
+           in during the last round, so that reading where its bits are does not wait) */
+        if (s + 2 < k) {
+            const char *h = (const char *) tx[s + 2];
+            int l, nl = (int) ((offsetof(fb_tx_t, sym) + sizeof(float) * 2 * (FB_TXNT + 64)) / 64);
+            for (l = 0; l <= nl; l++)
+                __builtin_prefetch(h + 64 * l);
+        }
+        if (s + 1 < k) {
+            const fb_tx_t *u = tx[s + 1];
+            int l;
+            if (u->bits && u->bitpos < u->nbits) {   /* a block's bits: 36 octets at 14,400 bit/s */
+                __builtin_prefetch(u->bits + (u->bitpos >> 3));
+                __builtin_prefetch(u->bits + (u->bitpos >> 3) + 64);
+            }
+            if (a) {
+                const char *r = (const char *) sink_acc(sink, s + 1);
+                for (l = 0; l < (int) (n * sizeof(int32_t)); l += 64)
+                    __builtin_prefetch(r + l, 1);
+            }
+        }
+        int64_t m = t->m, k0;
+        double v[TX_PASS];
+        if (t->done || n <= 0) {   /* trailer out: silence */
+            if (n > 0 && o)
+                memset(o, 0, sizeof(int16_t) * (size_t) n);
+            t->m += n > 0 ? n : 0;
+            continue;
+        }
+        k0 = m * up / sps_up;
+        ph = (int) (m * up % sps_up);
+        q = (int) (m % t->ctab_period);
+        while (done_n < n) {
+            int c = n - done_n > TX_PASS ? TX_PASS : n - done_n;
+            int64_t klast, cmax;
+            if (t->nsym - FB_TXNT > t->sbase) {   /* the last FB_TXNT symbols to the front: the history stays in the
+                                                    same few cache lines from block to block */
+                int64_t nb = t->nsym - FB_TXNT;
+                memmove(t->sym, t->sym + 2 * (nb - t->sbase), sizeof(float) * 2 * FB_TXNT);
+                t->sbase = nb;
+            }
+            /* the samples whose symbols fit the history: symbol (m + c - 1) * up / sps_up < sbase + FB_TXBUF */
+            cmax = ((t->sbase + FB_TXBUF) * sps_up - 1) / up - m + 1;
+            if (c > cmax)
+                c = (int) cmax;
+            klast = (m + c - 1) * up / sps_up;
+            if (t->nsym <= klast) {
+                v17s_t st = {t->nsym, t->last_symbol, t->end_sample, t->bitpos, rev23(t->scr), t->diff, t->conv,
+                             t->trailer_left};
+                const int64_t base = t->sbase;
+                while (st.nsym <= klast) {
+                    double re, im;
+                    v17_symbol(t, &st, &re, &im);
+                    t->sym[2 * (st.nsym - base)] = (float) re;
+                    t->sym[2 * (st.nsym - base) + 1] = (float) im;
+                    st.nsym++;
+                }
+                t->nsym = st.nsym, t->last_symbol = st.last_symbol, t->end_sample = st.end_sample;
+                t->bitpos = st.bitpos, t->scr = rev23(st.scr), t->diff = st.diff, t->conv = st.conv;
+                t->trailer_left = st.trailer_left;
+            }
+            for (j = 0; j < c; j++, m++) {
+                if (q == 0 && t->btab && c - j >= t->ctab_period) {   /* a whole period as one matrix product */
+                    int P = t->ctab_period, i;
+                    tx_period(t->btab, P, t->bcols, t->sym + 2 * (k0 - (FB_TXNT - 1) - t->sbase), v + j);
+                    for (i = 0; i < P; i++)
+                        if (t->last_symbol >= 0 && m + i >= t->end_sample)
+                            v[j + i] = 0.0;
+                    j += P - 1;
+                    m += P - 1;
+                    k0 += (int64_t) P * up / sps_up;
+                    continue;
+                }
+                if (t->last_symbol >= 0 && m >= t->end_sample)
+                    v[j] = 0.0;
+                else
+                    v[j] = tx_dot(t->ctab + q * 2 * FB_TXNT, t->sym + 2 * (k0 - (FB_TXNT - 1) - t->sbase));
+                ph += up;
+                while (ph >= sps_up) {
+                    ph -= sps_up;
+                    k0++;
+                }
+                if (++q == t->ctab_period)
+                    q = 0;
+            }
+            emit_samples(v, o ? o + done_n : NULL, a ? a + done_n : NULL, c);
+            done_n += c;
+        }
+        t->m = m;
+        if (t->last_symbol >= 0 && t->m >= t->end_sample) {
+            t->done = 1;
+            if (events)
+                events[s] = 1;
+        }
+    }
+}
+
+int fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
+{
+    fb_sink_t sink = {out, NULL, NULL, 0, n};
+    if (events)
+        memset(events, 0, (size_t) (k > 0 ? k : 0));
+    v17_tx_all(tx, k, &sink, events);
+    return fb_count_events(events, k);
+}
+
+int fb_v17_tx_add(fb_tx_t **tx, int k, const int64_t *rows, int32_t *acc, int stride, int n, uint8_t *events)
+{
+    fb_sink_t sink = {NULL, acc, rows, stride, n};
+    if (events)
+        memset(events, 0, (size_t) (k > 0 ? k : 0));
+    v17_tx_all(tx, k, &sink, events);
+    return fb_count_events(events, k);
+}
+
+/* ---------------------------------------------------------------- V.21 transmitter */
+
+static double V21SIN[160];
+static int v21sin_ready;
+
+static void v21_tx_all(fb_v21tx_t **tx, int k, const fb_sink_t *sink, uint8_t *events)
+{
+    int s, j, n = sink->n;
+    if (!v21sin_ready) {
+        for (j = 0; j < 160; j++)
+            V21SIN[j] = sin(2.0 * 3.14159265358979323846 * j / 160.0);
+        v21sin_ready = 1;
+    }
+    for (s = 0; s < k; s++) {
+        fb_v21tx_t *t = tx[s];
+        int16_t *o = sink_out(sink, s);
+        int32_t *a = sink_acc(sink, s);
+        int64_t end = t->nbits * 80, pos = t->pos;
+        int ph = t->phase;
+        for (j = 0; j < n && pos < end; j++, pos += 3) {
+            sink_put(o, a, j, (int16_t) rne(t->amp * V21SIN[ph]));
+            ph += t->bits[pos / 80] ? 33 : 37;
+            if (ph >= 160)
+                ph -= 160;
+        }
+        if (j < n && o)
+            memset(o + j, 0, sizeof(int16_t) * (size_t) (n - j));
+        t->phase = ph;
+        if (pos >= end) {
+            t->nbits = 0;
+            t->pos = 0;
+            if (!t->done && events)
+                events[s] = 1;
+            t->done = 1;
+        } else {
+            t->pos = pos;
+        }
+    }
+}
+
+int fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
+{
+    fb_sink_t sink = {out, NULL, NULL, 0, n};
+    if (events)
+        memset(events, 0, (size_t) (k > 0 ? k : 0));
+    v21_tx_all(tx, k, &sink, events);
+    return fb_count_events(events, k);
+}
+
+int fb_v21_tx_add(fb_v21tx_t **tx, int k, const int64_t *rows, int32_t *acc, int stride, int n, uint8_t *events)
+{
+    fb_sink_t sink = {NULL, acc, rows, stride, n};
+    if (events)
+        memset(events, 0, (size_t) (k > 0 ? k : 0));
+    v21_tx_all(tx, k, &sink, events);
+    return fb_count_events(events, k);
+}
+
+/* ---------------------------------------------------------------- tones */
+
+static void tone_tx_all(fb_tone_t **tx, int k, const fb_sink_t *sink, uint8_t *events)
+{
+    int s, j, n = sink->n;
+    for (s = 0; s < k; s++) {
+        fb_tone_t *t = tx[s];
+        int16_t *o = sink_out(sink, s);
+        int32_t *a = sink_acc(sink, s);
+        double c = 2 * 3.14159265358979323846 * t->freq;
+        int64_t period = (int64_t) t->on + t->off;
+        for (j = 0; j < n; j++) {
+            int64_t tt = t->pos + j;
+            int gate = t->off ? (period > 0 && tt % period < t->on) : 1;
+            if (t->total >= 0 && tt >= t->total)
+                gate = 0;
+            if (gate)
+                sink_put(o, a, j, (int16_t) (t->amp * sin(c * (double) tt / 8000.0)));
+            else if (o)
+                o[j] = 0;
+        }
+        if (t->total >= 0 && t->pos + n >= t->total && !t->done) {
+            t->done = 1;
+            if (events)
+                events[s] = 1;
+        }
+        t->pos += n;
+    }
+}
+
+int fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events)
+{
+    fb_sink_t sink = {out, NULL, NULL, 0, n};
+    if (events)
+        memset(events, 0, (size_t) (k > 0 ? k : 0));
+    tone_tx_all(tx, k, &sink, events);
+    return fb_count_events(events, k);
+}
+
+int fb_tone_tx_add(fb_tone_t **tx, int k, const int64_t *rows, int32_t *acc, int stride, int n, uint8_t *events)
+{
+    fb_sink_t sink = {NULL, acc, rows, stride, n};
+    if (events)
+        memset(events, 0, (size_t) (k > 0 ? k : 0));
+    tone_tx_all(tx, k, &sink, events);
+    return fb_count_events(events, k);
+}
