@@ -329,7 +329,7 @@ static int lock(fb_rx17_t *r)
     i1 = b - r->base > 0 ? b - r->base : 0;
     i1 = i1 > r->len ? r->len : i1;
     for (i = i0; i < i1; i++)
-        energy += r->bre[i] * r->bre[i] + r->bim[i] * r->bim[i];
+        energy += FE_RE(r)[i] * FE_RE(r)[i] + FE_IM(r)[i] * FE_IM(r)[i];
     if (sqrt(cre * cre + cim * cim) < 0.05 * energy)
         return 0;
     centre = fbrx_centre_from_phasor(r, cre, cim);
@@ -392,7 +392,7 @@ static int lock(fb_rx17_t *r)
         double seg[FB_RXBUF > 256 ? 256 : FB_RXBUF], med, v;
         int m = (int) (i1 - i0) > 256 ? 256 : (int) (i1 - i0), x, y;
         for (x = 0; x < m; x++) {   /* insertion sort */
-            v = r->pwr[i0 + x];
+            v = FE_PW(r)[i0 + x];
             for (y = x; y > 0 && seg[y - 1] > v; y--)
                 seg[y] = seg[y - 1];
             seg[y] = v;

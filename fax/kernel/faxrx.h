@@ -67,14 +67,12 @@ typedef struct {
     double w_im[FB_EQ];
     double phase;
     double freq;
-    double pend_re[8];
-    double pend_im[8];
-    double hist_re[FB_HIST];
-    double hist_im[FB_HIST];
     uint32_t scr;
     fb_v17rx_t vit;
-    /* the front end's buffer (after the state: a session's hot fields share few pages and cache lines); it holds
-       at most ~170 samples before a call's chunk (FB_RXCHUNK) is appended */
+    /* the front end's buffer (after the state: a session's hot fields share few pages and cache lines); its held
+       samples (at most ~170 before a call's chunk, FB_RXCHUNK, is appended) start at off: trimming moves off,
+       and they are moved back to the start only when a chunk would not fit behind them */
+    int off;
     double bre[FB_RXBUF];
     double bim[FB_RXBUF];
     double pwr[FB_RXBUF];
@@ -87,6 +85,11 @@ typedef struct {
     int fused;
     int flen[FB_RXNFR];
     uint8_t frames[FB_RXFR];
+    /* training only (cold): the symbols held for the alignment search and the long/short detection */
+    double pend_re[8];
+    double pend_im[8];
+    double hist_re[FB_HIST];
+    double hist_im[FB_HIST];
 } fb_rx17_t;
 
 /* Forget the reception (state, pending bits); the front end keeps running. */

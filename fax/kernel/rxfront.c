@@ -64,11 +64,15 @@ void fbrx_fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p)
     double ere[FB_RXH + FB_RXCHUNK], eim[FB_RXH + FB_RXCHUNK], *restrict yre, *restrict yim;
     if (r->len + n > FB_RXBUF) {  /* never expected: keep the newest samples */
         int drop = r->len + n - FB_RXBUF;
-        memmove(r->bre, r->bre + drop, sizeof(double) * (size_t) (r->len - drop));
-        memmove(r->bim, r->bim + drop, sizeof(double) * (size_t) (r->len - drop));
-        memmove(r->pwr, r->pwr + drop, sizeof(double) * (size_t) (r->len - drop));
+        r->off += drop;
         r->len -= drop;
         r->base += drop;
+    }
+    if (r->off + r->len + n > FB_RXBUF) {   /* no room behind the held samples: move them to the start */
+        memmove(r->bre, FE_RE(r), sizeof(double) * (size_t) r->len);
+        memmove(r->bim, FE_IM(r), sizeof(double) * (size_t) r->len);
+        memmove(r->pwr, FE_PW(r), sizeof(double) * (size_t) r->len);
+        r->off = 0;
     }
     /* ext: the last nh - 1 mixed inputs (zre/zim, oldest first) then this block's */
     for (j = 0; j < nh - 1; j++) {
@@ -85,13 +89,13 @@ void fbrx_fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p)
     }
     /* the matched filter tap by tap over the whole block (vectorised; each output sums its taps in
        the same order as a per-sample loop, so the result is the same to the bit) */
-    yre = r->bre + r->len;
-    yim = r->bim + r->len;
+    yre = FE_RE(r) + r->len;
+    yim = FE_IM(r) + r->len;
     matched_filter(r->h, nh, ere, eim, yre, yim, n);
     {   /* in-band power, pz = a pz + e / 24 (a = 23 / 24), four samples a step: each of the four from the power
            before the step (one multiply-add on the recursion's path per four samples, not four) */
         const double a = 1.0 - 1.0 / 24, b = 1.0 / 24, a2 = a * a, a3 = a2 * a, a4 = a2 * a2;
-        double pz = r->pz, *pw = r->pwr + r->len;
+        double pz = r->pz, *pw = FE_PW(r) + r->len;
         for (i = 0; i + 4 <= n; i += 4) {
             double u0 = b * (yre[i] * yre[i] + yim[i] * yim[i]), u1 = b * (yre[i + 1] * yre[i + 1] + yim[i + 1] * yim[i + 1]);
             double u2 = b * (yre[i + 2] * yre[i + 2] + yim[i + 2] * yim[i + 2]);
@@ -120,11 +124,11 @@ void fbrx_fe_trim(fb_rx17_t *r, int64_t keep)
     if (drop > 0) {
         if (drop > r->len)
             drop = r->len;
-        memmove(r->bre, r->bre + drop, sizeof(double) * (size_t) (r->len - drop));
-        memmove(r->bim, r->bim + drop, sizeof(double) * (size_t) (r->len - drop));
-        memmove(r->pwr, r->pwr + drop, sizeof(double) * (size_t) (r->len - drop));
+        r->off += (int) drop;
         r->len -= (int) drop;
         r->base += drop;
+        if (!r->len)
+            r->off = 0;
     }
 }
 
@@ -133,9 +137,10 @@ void fbrx_timing_phasor(const fb_rx17_t *r, int64_t start, int64_t stop, double 
     int64_t a = (start > r->base ? start : r->base) - r->base;
     int64_t b = (stop < fbrx_fe_end(r) ? stop : fbrx_fe_end(r)) - r->base, i;
     double sre = 0.0, sim = 0.0;
+    const double *bre = FE_RE(r), *bim = FE_IM(r);
     int k = (int) (((a + r->base) % r->tp_period + r->tp_period) % r->tp_period);
     for (i = a; i < b; i++) {
-        double e = r->bre[i] * r->bre[i] + r->bim[i] * r->bim[i];
+        double e = bre[i] * bre[i] + bim[i] * bim[i];
         sre += e * r->tp_re[k];
         sim += e * r->tp_im[k];
         if (++k == r->tp_period)
@@ -162,7 +167,7 @@ void fbrx_fe_sample(const fb_rx17_t *r, double t, double *ore, double *oim)
         return;
     }
     if (i0 >= 0 && i0 + INTERP <= r->len) {   /* inside the buffer: no clamping */
-        const double *bre = r->bre + i0, *bim = r->bim + i0;
+        const double *bre = FE_RE(r) + i0, *bim = FE_IM(r) + i0;
         for (j = 0; j < INTERP; j++) {
             sre += bre[j] * w[j];
             sim += bim[j] * w[j];
@@ -174,8 +179,8 @@ void fbrx_fe_sample(const fb_rx17_t *r, double t, double *ore, double *oim)
     for (j = 0; j < INTERP; j++) {
         int64_t i = i0 + j;
         i = i < 0 ? 0 : (i > r->len - 1 ? r->len - 1 : i);
-        sre += r->bre[i] * w[j];
-        sim += r->bim[i] * w[j];
+        sre += FE_RE(r)[i] * w[j];
+        sim += FE_IM(r)[i] * w[j];
     }
     *ore = sre;
     *oim = sim;
@@ -196,8 +201,8 @@ void fbrx_fe_samples(const fb_rx17_t *r, double t0, double dt, int nt, double *r
             int64_t i0 = (int64_t) fl - r->base - INTERP / 2 + 1;
             w[l] = r->itab + (int) rne((t - fl) * PHASES) * INTERP;
             inside &= i0 >= 0 && i0 + INTERP <= r->len;
-            bre[l] = r->bre + (inside ? i0 : 0);
-            bim[l] = r->bim + (inside ? i0 : 0);
+            bre[l] = FE_RE(r) + (inside ? i0 : 0);
+            bim[l] = FE_IM(r) + (inside ? i0 : 0);
         }
         if (!inside) {
             for (l = 0; l < 4; l++)
@@ -297,9 +302,9 @@ void fbrx_prefetch(const fb_rx17_t *r, const int16_t *x, int n)
     for (; p < e; p += 64)
         __builtin_prefetch(p);
     for (o = 0; o < b; o += 64) {
-        __builtin_prefetch((const char *) r->bre + o);
-        __builtin_prefetch((const char *) r->bim + o);
-        __builtin_prefetch((const char *) r->pwr + o);
+        __builtin_prefetch((const char *) FE_RE(r) + o);
+        __builtin_prefetch((const char *) FE_IM(r) + o);
+        __builtin_prefetch((const char *) FE_PW(r) + o);
     }
     for (o = 0; o < (int64_t) sizeof(int16_t) * n; o += 64)
         __builtin_prefetch((const char *) x + o);

@@ -12,6 +12,11 @@
 #define PHASES 256
 #define HS_MAX (2 * (FB_RXCHUNK + 64) + 2 * HALF_TAPS + 8)
 
+/* the held front-end samples (index 0 = absolute sample base) */
+#define FE_RE(r) ((r)->bre + (r)->off)
+#define FE_IM(r) ((r)->bim + (r)->off)
+#define FE_PW(r) ((r)->pwr + (r)->off)
+
 /* the absolute index one past the newest front-end sample */
 static inline int64_t fbrx_fe_end(const fb_rx17_t *r)
 {
