@@ -532,62 +532,45 @@ FB_SIMD_CLONES
 void fb_v17_rx(fb_v17rx_t **rx, int k, const double *y, const int *m, int mmax, double *errs,
                uint8_t *bits, int *nbits, int bits_stride, int flush)
 {
-    int g;
+    int s, i;
     fb_sc_init();
-    /* four receivers side by side, symbol by symbol: each one's carrier loop is a serial chain (sin/cos, slicer
-       lookup, phase error), so the four chains overlap; every receiver's arithmetic is as it was alone */
-    for (g = 0; g < k; g += 4) {
-        int kk = k - g < 4 ? k - g : 4, s, i, mm = 0, nb[4];
-        double phase[4], freq[4], zr[4], zi[4];
-        for (s = 0; s < kk; s++) {
-            phase[s] = rx[g + s]->phase;
-            freq[s] = rx[g + s]->freq;
-            nb[s] = 0;
-            mm = m[g + s] > mm ? m[g + s] : mm;
+    for (s = 0; s < k; s++) {
+        fb_v17rx_t *r = rx[s];
+        const double *ys = y + 2 * (int64_t) s * mmax;
+        double *es = errs + 2 * (int64_t) s * mmax;
+        uint8_t *bo = bits + (int64_t) s * bits_stride;
+        double phase = r->phase, freq = r->freq, kp = r->kp, ki = r->ki;
+        int nb = 0;
+        for (i = 0; i < m[s]; i++) {
+            double c, sn;
+            int gi, gj, p;
+            double pre, pim, ere, eim, pe, zre, zim;
+            fb_sincos(phase, &sn, &c);
+            /* rot = c - j sn; z = y * rot */
+            zre = ys[2 * i] * c + ys[2 * i + 1] * sn;
+            zim = ys[2 * i + 1] * c - ys[2 * i] * sn;
+            gi = (int) ((zre + 11.0) * 4.0 + 0.5);
+            gj = (int) ((zim + 11.0) * 4.0 + 0.5);
+            gi = gi < 0 ? 0 : (gi > 88 ? 88 : gi);
+            gj = gj < 0 ? 0 : (gj > 88 ? 88 : gj);
+            p = r->grid[gi * 89 + gj];
+            pre = r->points[2 * p];
+            pim = r->points[2 * p + 1];
+            ere = pre - zre;
+            eim = pim - zim;
+            /* err * conj(rot) = err * (c + j sn) */
+            es[2 * i] = ere * c - eim * sn;
+            es[2 * i + 1] = ere * sn + eim * c;
+            pe = (zim * pre - zre * pim) * (r->inv_mag ? r->inv_mag[p] : 1.0 / (pre * pre + pim * pim));
+            pe = pe > 0.5 ? 0.5 : (pe < -0.5 ? -0.5 : pe);
+            freq += ki * pe;
+            phase += freq + kp * pe;
+            viterbi_push(r, zre, zim, bo, &nb, 0);
         }
-        for (i = 0; i < mm; i++) {
-            for (s = 0; s < kk; s++) {
-                fb_v17rx_t *r = rx[g + s];
-                const double *ys = y + 2 * (int64_t) (g + s) * mmax;
-                double *es = errs + 2 * (int64_t) (g + s) * mmax;
-                double c, sn, pre, pim, ere, eim, pe, zre, zim;
-                int gi, gj, p;
-                if (i >= m[g + s])
-                    continue;
-                fb_sincos(phase[s], &sn, &c);
-                /* rot = c - j sn; z = y * rot */
-                zre = ys[2 * i] * c + ys[2 * i + 1] * sn;
-                zim = ys[2 * i + 1] * c - ys[2 * i] * sn;
-                gi = (int) ((zre + 11.0) * 4.0 + 0.5);
-                gj = (int) ((zim + 11.0) * 4.0 + 0.5);
-                gi = gi < 0 ? 0 : (gi > 88 ? 88 : gi);
-                gj = gj < 0 ? 0 : (gj > 88 ? 88 : gj);
-                p = r->grid[gi * 89 + gj];
-                pre = r->points[2 * p];
-                pim = r->points[2 * p + 1];
-                ere = pre - zre;
-                eim = pim - zim;
-                /* err * conj(rot) = err * (c + j sn) */
-                es[2 * i] = ere * c - eim * sn;
-                es[2 * i + 1] = ere * sn + eim * c;
-                pe = (zim * pre - zre * pim) * (r->inv_mag ? r->inv_mag[p] : 1.0 / (pre * pre + pim * pim));
-                pe = pe > 0.5 ? 0.5 : (pe < -0.5 ? -0.5 : pe);
-                freq[s] += r->ki * pe;
-                phase[s] += freq[s] + r->kp * pe;
-                zr[s] = zre;
-                zi[s] = zim;
-            }
-            for (s = 0; s < kk; s++)
-                if (i < m[g + s])
-                    viterbi_push(rx[g + s], zr[s], zi[s], bits + (int64_t) (g + s) * bits_stride, &nb[s], 0);
-        }
-        for (s = 0; s < kk; s++) {
-            fb_v17rx_t *r = rx[g + s];
-            if (flush)
-                nb[s] += fb_v17_flush(r, bits + (int64_t) (g + s) * bits_stride + nb[s]);
-            r->phase = phase[s];
-            r->freq = freq[s];
-            nbits[g + s] = nb[s];
-        }
+        if (flush)
+            nb += fb_v17_flush(r, bo + nb);
+        r->phase = phase;
+        r->freq = freq;
+        nbits[s] = nb;
     }
 }
