@@ -27,7 +27,7 @@ int fbrx_lock(fb_rx17_t *r)
     i1 = b - r->base > 0 ? b - r->base : 0;
     i1 = i1 > r->len ? r->len : i1;
     for (i = i0; i < i1; i++)
-        energy += FE_RE(r)[i] * FE_RE(r)[i] + FE_IM(r)[i] * FE_IM(r)[i];
+        energy += (double) FE_RE(r)[i] * FE_RE(r)[i] + (double) FE_IM(r)[i] * FE_IM(r)[i];
     if (sqrt(cre * cre + cim * cim) < 0.05 * energy)
         return 0;
     centre = fbrx_centre_from_phasor(r, cre, cim);
