@@ -3,7 +3,8 @@
 Images are numpy uint8 arrays shaped (rows, width) with 1 = black, 0 = white. Coded data is a numpy
 uint8 array of bits in transmission order (the first bit of each code first).
 
-The coding runs in C (fax/kernel/t4codec.c, the decoder t4decode.c, issue #21); these classes hold its state and buffers.
+The coding runs in C (fax/kernel/t4codec.c, the decoder t4decode.c, issue #21); these classes hold its state
+and buffers.
 """
 from __future__ import annotations
 
