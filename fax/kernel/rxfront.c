@@ -182,37 +182,59 @@ void fbrx_fe_sample(const fb_rx17_t *r, double t, double *ore, double *oim)
     *oim = sim;
 }
 
-/* the sum of a vector's eight lanes */
-#define HSUM8(a) ((((a)[0] + (a)[4]) + ((a)[1] + (a)[5])) + (((a)[2] + (a)[6]) + ((a)[3] + (a)[7])))
+
+typedef int fb_v8i __attribute__((vector_size(32)));
+
+/* the eight lane sums of a..d (re) and e..h (im) as two vectors of four lanes: pairs of lanes added across the four
+   (a transpose), not one vector at a time */
+#define PAIRS(x, y) (__builtin_shuffle(x, y, (fb_v8i) {0, 8, 1, 9, 2, 10, 3, 11}) \
+                     + __builtin_shuffle(x, y, (fb_v8i) {4, 12, 5, 13, 6, 14, 7, 15}))
+#define QUADS(x, y) (__builtin_shuffle(x, y, (fb_v8i) {0, 1, 8, 9, 4, 5, 12, 13}) \
+                     + __builtin_shuffle(x, y, (fb_v8i) {2, 3, 10, 11, 6, 7, 14, 15}))
 
 /* nt interpolated samples at t0 + i * dt: in float, a whole weight row (two vectors of eight) against the
-   samples when its taps lie inside the buffer, else one by one with the ends repeated */
+   samples, four outputs at a time when their taps lie inside the buffer, else one by one with the ends repeated */
 FB_SIMD_CLONES
 void fbrx_fe_samples(const fb_rx17_t *r, double t0, double dt, int nt, double *restrict ore, double *restrict oim)
 {
     const float *bre = FE_RE(r), *bim = FE_IM(r);
-    int i;
-    for (i = 0; i < nt; i++) {
-        double t = t0 + i * dt, fl = floor(t);
-        int64_t i0 = (int64_t) fl - r->base - INTERP / 2 + 1;
-        const float *w;
-        fb_v8f w0, w1, x0, x1, y0, y1, a, b;
-        if (i0 < 0 || i0 + INTERP > r->len) {
-            fbrx_fe_sample(r, t, &ore[i], &oim[i]);
+    int i = 0, l;
+    for (; i + 4 <= nt; i += 4) {
+        fb_v8f ar[4], ai[4], tr, ti;
+        int inside = r->len > 0;
+        for (l = 0; l < 4 && inside; l++) {
+            double t = t0 + (i + l) * dt, fl = floor(t);
+            int64_t i0 = (int64_t) fl - r->base - INTERP / 2 + 1;
+            const float *w;
+            fb_v8f w0, w1, x0, x1, y0, y1;
+            if (i0 < 0 || i0 + INTERP > r->len) {
+                inside = 0;
+                break;
+            }
+            w = r->itab + (int) rne((t - fl) * PHASES) * FB_ITW;
+            memcpy(&w0, w, sizeof(w0));
+            memcpy(&w1, w + 8, sizeof(w1));
+            memcpy(&x0, bre + i0, sizeof(x0));
+            memcpy(&x1, bre + i0 + 8, sizeof(x1));
+            memcpy(&y0, bim + i0, sizeof(y0));
+            memcpy(&y1, bim + i0 + 8, sizeof(y1));
+            ar[l] = x0 * w0 + x1 * w1;
+            ai[l] = y0 * w0 + y1 * w1;
+        }
+        if (!inside) {
+            for (l = 0; l < 4; l++)
+                fbrx_fe_sample(r, t0 + (i + l) * dt, &ore[i + l], &oim[i + l]);
             continue;
         }
-        w = r->itab + (int) rne((t - fl) * PHASES) * FB_ITW;
-        memcpy(&w0, w, sizeof(w0));
-        memcpy(&w1, w + 8, sizeof(w1));
-        memcpy(&x0, bre + i0, sizeof(x0));
-        memcpy(&x1, bre + i0 + 8, sizeof(x1));
-        memcpy(&y0, bim + i0, sizeof(y0));
-        memcpy(&y1, bim + i0 + 8, sizeof(y1));
-        a = x0 * w0 + x1 * w1;
-        b = y0 * w0 + y1 * w1;
-        ore[i] = HSUM8(a);
-        oim[i] = HSUM8(b);
+        tr = QUADS(PAIRS(ar[0], ar[1]), PAIRS(ar[2], ar[3]));
+        ti = QUADS(PAIRS(ai[0], ai[1]), PAIRS(ai[2], ai[3]));
+        for (l = 0; l < 4; l++) {
+            ore[i + l] = tr[l] + tr[l + 4];
+            oim[i + l] = ti[l] + ti[l + 4];
+        }
     }
+    for (; i < nt; i++)
+        fbrx_fe_sample(r, t0 + i * dt, &ore[i], &oim[i]);
 }
 
 /* equaliser outputs of nsym symbols at T/2 (y interleaved re, im; the equaliser's input of symbol i is
