@@ -8,12 +8,12 @@ import logging
 import numpy as np
 
 from . import hdlc
-from .t4 import T4Decoder, T4PageTooLong, bytes_to_bits_lsb, reverse_bits
+from .t4 import T4Decoder, T4PageTooLong, bytes_to_bits_lsb, check_page, reverse_bits
 from .t4_limits import MAX_PAGES, max_page_octets
 from .t30_frames import FCF, DcsSettings, fcf_of, find_frame, ident_in, parse_dcs, parse_dis
 from .t30_link import FOREVER, GAP, RATE, T1, T2, T4, Step, T30Failure, T30Link
 from .t30_sender import T30Sender
-from .tiff import FaxPage
+from .tiff import CodedPage, FaxPage
 from .v17 import V17Rx
 
 __all__ = ["T30Receiver"]
@@ -311,6 +311,14 @@ class T30Receiver:
         self._ecm_cont = False
         data = bytes(self._ecm_page)
         self._ecm_page = bytearray()
+        y_dpi = 196.0 if settings["fine"] else 98.0
+        msb = reverse_bits(data)
+        rows = check_page(msb, settings["width"], settings["coding"]) if settings["coding"] != "mmr" else -1
+        if rows > 0:   # clean (every row, RTC): kept as received, its image decoded only if someone asks
+            self.link.note(f"ECM page: {rows} rows, 0 bad")
+            self._check_pages()
+            self.received.append(CodedPage(settings["coding"], msb, settings["width"], rows, 204.0, y_dpi))
+            return True
         dec = T4Decoder(settings["width"], settings["coding"])
         try:
             image = dec.decode_all(bytes_to_bits_lsb(data))
@@ -325,6 +333,6 @@ class T30Receiver:
             return False
         self._check_pages()
         # a clean page (every row decoded, RTC or EOFB seen) is kept as received for the TIFF: no second coding
-        coded = (settings["coding"], reverse_bits(data)) if dec.page_ended and not dec.bad_rows else None
-        self.received.append(FaxPage(image, 204.0, 196.0 if settings["fine"] else 98.0, coded=coded))
+        coded = (settings["coding"], msb) if dec.page_ended and not dec.bad_rows else None
+        self.received.append(FaxPage(image, 204.0, y_dpi, coded=coded))
         return True

@@ -3,7 +3,8 @@
 Images are numpy uint8 arrays shaped (rows, width) with 1 = black, 0 = white. Coded data is a numpy
 uint8 array of bits in transmission order (the first bit of each code first).
 
-The coding runs in C (fax/kernel/t4codec.c, issue #21); these classes hold its state and buffers.
+The coding runs in C (fax/kernel/t4codec.c, the decoder t4decode.c, issue #21); these classes hold its state
+and buffers.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from .t4_limits import FILL_ZEROS_KEPT, MAX_PAGE_ROWS, max_line_bits
 
 __all__ = ["T4Encoder", "T4Decoder", "encode_page", "encode_page_bytes", "decode_page", "T4Error", "T4PageTooLong",
            "EOL_BITS", "WIDTHS", "bits_to_bytes_msb", "bytes_to_bits_msb", "bits_to_bytes_lsb", "bytes_to_bits_lsb",
-           "reverse_bits"]
+           "reverse_bits", "check_page"]
 
 WIDTHS = (1728, 2048, 2432)
 MAX_WIDTH = 1 << 15  # pixels a line: far beyond any fax width, keeps the C scratch buffers small
@@ -304,6 +305,15 @@ class T4Decoder:
             return []
         prev = np.concatenate([[-1], ones[:-1]])
         return (ones[ones - prev - 1 >= 11] + 1).tolist()
+
+
+def check_page(data: bytes, width: int = 1728, coding: str = "mr", max_rows: int = MAX_PAGE_ROWS) -> int:
+    """Rows of a whole MH/MR page (octets MSB first) when it decodes cleanly (every line good, RTC, at most
+    max_rows rows: what T4Decoder.decode_all would find), without decoding its image; -1 otherwise (MMR too)."""
+    _check(width, coding)
+    scratch = np.empty(2 * (2 * width + 8), np.int32)
+    return int(lib.t4d_check(ffi.from_buffer("uint8_t[]", data), len(data), width, _CODINGS[coding], max_rows,
+                             _ptr("int32_t[]", scratch), _ptr("int32_t[]", scratch[2 * width + 8:])))
 
 
 def decode_page(bits: ArrayLike, width: int = 1728, coding: str = "mh") -> np.ndarray:

@@ -18,7 +18,7 @@ from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 from .t4 import WIDTHS, T4Decoder, T4Encoder, T4Error, bytes_to_bits_lsb, bytes_to_bits_msb, reverse_bits
 from .t4_limits import MAX_PAGE_ROWS, MAX_PAGES
 
-__all__ = ["FaxPage", "read_tiff", "read_tiff_own", "write_tiff", "TiffError", "RES_STANDARD", "RES_FINE"]
+__all__ = ["FaxPage", "CodedPage", "read_tiff", "read_tiff_own", "write_tiff", "TiffError", "RES_STANDARD", "RES_FINE"]
 
 RES_STANDARD = (204.0, 98.0)  # dots per inch (8 pels/mm x 3.85 lines/mm)
 RES_FINE = (204.0, 196.0)  # 8 pels/mm x 7.7 lines/mm
@@ -48,6 +48,40 @@ class FaxPage:
     def width(self) -> int:
         """Pixels per line."""
         return int(self.image.shape[1])
+
+    def size(self) -> tuple[int, int]:
+        """(rows, pixels per line)."""
+        rows, width = self.image.shape
+        return int(rows), int(width)
+
+
+class CodedPage(FaxPage):
+    """A page known to decode cleanly from its coded data (a received ECM page checked by t4.check_page), kept
+    as coded: its image is decoded only when first asked for (a received TIFF stores the data as it is)."""
+
+    def __init__(self, coding: str, data: bytes, width: int, rows: int, x_dpi: float = 204.0,
+                 y_dpi: float = 196.0) -> None:
+        super().__init__(np.zeros((0, width), np.uint8), x_dpi, y_dpi, coded=(coding, data))
+        self._rows, self._width = rows, width
+        del self.image   # decoded by __getattr__ on first use
+
+    def __getattr__(self, name: str) -> Any:
+        """The image, decoded from the coded data (once)."""
+        if name != "image" or "coded" not in self.__dict__:
+            raise AttributeError(name)
+        coding, data = self.coded or ("", b"")
+        image = T4Decoder(self._width, coding).decode_all(bytes_to_bits_msb(data))
+        self.image = image
+        return image
+
+    @property
+    def width(self) -> int:
+        """Pixels per line."""
+        return self._width
+
+    def size(self) -> tuple[int, int]:
+        """(rows, pixels per line)."""
+        return self._rows, self._width
 
 
 def read_tiff(path: str) -> list[FaxPage]:
@@ -102,6 +136,10 @@ def write_tiff(path: str, pages: list[FaxPage], compression: str = "g4", k: int 
     strips = []
     codings = []   # (coding, EOLs byte aligned) of each page
     for p in pages:
+        if isinstance(p, CodedPage) and (as_coded or p.coded is not None and p.coded[0] == coding):
+            strips.append(p.coded[1] if p.coded else b"")   # decodes cleanly to size() by construction
+            codings.append((p.coded[0] if p.coded else coding, False))
+            continue
         img = np.asarray(p.image, dtype=np.uint8)
         if img.ndim != 2 or img.shape[0] == 0:
             raise ValueError("page image must be (rows, width) with at least one row")
@@ -133,7 +171,7 @@ def write_tiff(path: str, pages: list[FaxPage], compression: str = "g4", k: int 
         out += sw
         if len(out) % 2:
             out += b"\x00"
-        h, w = p.image.shape
+        h, w = p.size()
         tags: list[tuple[int, int, Any]] = [
             (254, 4, [2]), (256, 4, [w]), (257, 4, [h]), (258, 3, [1]),
             (259, 3, [4 if pcoding == "mmr" else 3]), (262, 3, [0]), (266, 3, [1]),

@@ -24,6 +24,7 @@ RXH = 64        # FB_RXH: matched filter taps
 RXLO = 80       # FB_RXLO: carrier table period (samples)
 RXTP = 16       # FB_RXTP: timing phasor table period (samples)
 CHUNK = 512     # FB_RXCHUNK: samples per receiver per kernel call
+ITW = 16        # FB_ITW: floats a row of the interpolation weights
 BAUD = 2400
 CARRIER = 1800
 SEG_ONES = 48   # symbols of scrambled ones before the data
@@ -31,6 +32,16 @@ SEG_ONES = 48   # symbols of scrambled ones before the data
 
 def _interleaved(z: ComplexArray) -> NDArray[np.float64]:
     return np.ascontiguousarray(np.asarray(z, dtype=np.complex128)).view(np.float64).copy()
+
+
+@functools.lru_cache(maxsize=1)
+def _itab_float() -> NDArray[np.float32]:
+    """The receiver's interpolation weights in float, each phase's row padded with zeros to ITW (shared, read-only)."""
+    w = interp_table(FrontEnd.INTERP)
+    out = np.zeros((w.shape[0], ITW), np.float32)
+    out[:, :w.shape[1]] = w
+    out.flags.writeable = False
+    return out
 
 
 @functools.lru_cache(maxsize=32)
@@ -223,8 +234,8 @@ class RxKernel:
         r.lo_period, r.tp_period = lo_period, tp_period
         r.sps = FS / BAUD
         r.on_lin, r.off_lin = on_lin, off_lin
-        self._itab = np.ascontiguousarray(interp_table(FrontEnd.INTERP))
-        r.itab = ffi.from_buffer("double[]", self._itab)
+        self._itab = _itab_float()
+        r.itab = ffi.from_buffer("float[]", self._itab)
         self._train = _interleaved_shared(train)
         r.train = ffi.from_buffer("double[]", self._train)
         r.ntrain = len(train)

@@ -66,17 +66,21 @@ def fuzz_r2(data: bytes) -> None:
 
 
 def fuzz_t4(data: bytes) -> None:
-    """T.4 MH/MR and T.6 MMR page decoder (C, fax/kernel/t4codec.c) over bits, whole and streamed; T4Error
-    (incl. T4PageTooLong) is documented."""
+    """T.4 MH/MR and T.6 MMR page decoder (C, fax/kernel/t4decode.c) over bits, whole and streamed; T4Error
+    (incl. T4PageTooLong) is documented. The page check (t4.check_page) calls a page clean only when the
+    decoder finds every row good and the page ended, with as many rows."""
     if not data:
         return
     coding = ("mh", "mr", "mmr")[data[0] % 3]
     width = t4.WIDTHS[(data[0] >> 2) % 3]
     bits = t4.bytes_to_bits_msb(data[1:])
+    rows = t4.check_page(data[1:], width, coding)
+    whole = t4.T4Decoder(width, coding)
     try:
-        t4.decode_page(bits, width, coding)
+        image = whole.decode_all(bits)
+        assert rows < 0 or (whole.page_ended and not whole.bad_rows and rows == len(image)), "page check"
     except t4.T4Error:
-        pass
+        assert rows < 0, "page check called a page clean that the decoder refuses"
     dec = t4.T4Decoder(width, coding, max_rows=64)   # fed as a line delivers it (the C decoder's resume path)
     step = 97 + 191 * (data[0] >> 4)
     try:

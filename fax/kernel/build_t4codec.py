@@ -13,7 +13,7 @@ ffibuilder.cdef(cdef_from_header(os.path.join(HERE, "t4codec.h"), defines=True))
 ffibuilder.set_source(
     "trunkline.fax._t4codec",
     '#include "t4codec.h"',
-    sources=[os.path.relpath(os.path.join(HERE, "t4codec.c"))],
+    sources=[os.path.relpath(os.path.join(HERE, name)) for name in ("t4codec.c", "t4decode.c")],
     include_dirs=[os.path.relpath(HERE)],
     extra_compile_args=["-O2", "-std=c99", "-Wall"],
 )

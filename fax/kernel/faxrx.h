@@ -12,6 +12,7 @@
 #define FB_RXCHUNK 512
 #define FB_RXFR 16384
 #define FB_RXNFR 128
+#define FB_ITW 16
 
 /* One V.17 receiver (fax/v17.py V17Rx): constants set once by Python, then the reception state. */
 typedef struct {
@@ -27,7 +28,7 @@ typedef struct {
     double sps;
     double on_lin;
     double off_lin;
-    const double *itab;
+    const float *itab;    /* interpolation weights: PHASES + 1 rows of FB_ITW floats (INTERP used, zeros after) */
     const double *train;
     int ntrain;
     const int8_t *labels;
@@ -36,8 +37,8 @@ typedef struct {
     uint32_t short_reg;
     int ones_bits;
     /* front end */
-    double zre[FB_RXH];
-    double zim[FB_RXH];
+    float zre[FB_RXH];
+    float zim[FB_RXH];
     int64_t n;
     double pz;
     int64_t base;
@@ -67,17 +68,17 @@ typedef struct {
     double w_im[FB_EQ];
     double phase;
     double freq;
-    double pend_re[8];
-    double pend_im[8];
-    double hist_re[FB_HIST];
-    double hist_im[FB_HIST];
     uint32_t scr;
     fb_v17rx_t vit;
-    /* the front end's buffer (after the state: a session's hot fields share few pages and cache lines); it holds
-       at most ~170 samples before a call's chunk (FB_RXCHUNK) is appended */
-    double bre[FB_RXBUF];
-    double bim[FB_RXBUF];
-    double pwr[FB_RXBUF];
+    /* the front end's buffer (after the state: a session's hot fields share few pages and cache lines); its held
+       samples (at most ~170 before a call's chunk, FB_RXCHUNK, is appended) start at off: trimming moves off,
+       and they are moved back to the start only when a chunk would not fit behind them */
+    int off;
+    /* in float (the in-band power recursion runs in double; the stored samples feed the interpolation and the
+       timing phasor): half the bytes a block moves through the cache */
+    float bre[FB_RXBUF + FB_ITW];   /* + FB_ITW: a whole weight row may be read at the end (weights 0 there) */
+    float bim[FB_RXBUF + FB_ITW];
+    float pwr[FB_RXBUF];
     int nout;
     uint8_t out[FB_RXOUT];
     /* with an HDLC receiver attached (ECM), the data bits are deframed in the kernel: frames closed by a
@@ -87,6 +88,11 @@ typedef struct {
     int fused;
     int flen[FB_RXNFR];
     uint8_t frames[FB_RXFR];
+    /* training only (cold): the symbols held for the alignment search and the long/short detection */
+    double pend_re[8];
+    double pend_im[8];
+    double hist_re[FB_HIST];
+    double hist_im[FB_HIST];
 } fb_rx17_t;
 
 /* Forget the reception (state, pending bits); the front end keeps running. */

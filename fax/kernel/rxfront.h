@@ -11,6 +11,16 @@
 #define INTERP 12
 #define PHASES 256
 #define HS_MAX (2 * (FB_RXCHUNK + 64) + 2 * HALF_TAPS + 8)
+#define WINDOW 24   /* symbols of the alternating segment the lock looks at */
+
+/* the ABAB / CDBA training points A, B, C, D */
+static const double ABCD_RE[4] = {-6.0, 2.0, 6.0, -2.0};
+static const double ABCD_IM[4] = {-2.0, -6.0, 2.0, 6.0};
+
+/* the held front-end samples (index 0 = absolute sample base) */
+#define FE_RE(r) ((r)->bre + (r)->off)
+#define FE_IM(r) ((r)->bim + (r)->off)
+#define FE_PW(r) ((r)->pwr + (r)->off)
 
 /* the absolute index one past the newest front-end sample */
 static inline int64_t fbrx_fe_end(const fb_rx17_t *r)
@@ -39,5 +49,8 @@ void fbrx_eq_block(const double *w_re, const double *w_im, const double *hre, co
                    double *nrms);
 /* block LMS sums over nsym symbols */
 void fbrx_lms_block(const double *errs, const double *hre, const double *him, int nsym, double *sre, double *sim);
+
+/* lock timing, carrier and gain on the alternating segment at acq_start (rxlock.c); 1 on success */
+int fbrx_lock(fb_rx17_t *r);
 
 #endif

@@ -88,3 +88,9 @@ typedef struct {
    rows) or T4D_CORRUPT (MMR data that cannot be decoded: err, err_pos, err_val); -1 when cap < 1. */
 int t4d_feed(t4d_state_t *s, int32_t *ref, int32_t *cur, uint8_t *last, const uint8_t *buf, int64_t n,
              int final, uint8_t *rows, int cap, int *nrows);
+
+/* Whether a whole MH or MR page (nbytes packed octets, MSB first) decodes cleanly, without writing rows:
+   its row count when every line decodes and RTC ends it within max_rows rows (as t4d_feed then final would
+   find), else -1 (any doubt: decode it with t4d_feed). ref and cur: 2 * width + 8 int32 each, scratch. */
+int64_t t4d_check(const uint8_t *data, int64_t nbytes, int width, int coding, int max_rows, int32_t *ref,
+                  int32_t *cur);

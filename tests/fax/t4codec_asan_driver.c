@@ -106,6 +106,22 @@ static int64_t encode(int width, int coding, int min_bits, const uint8_t *img, i
     return n;
 }
 
+/* t4d_check of n bits (one octet a bit), packed MSB first as a received ECM page is */
+static int64_t check_bits(const uint8_t *bits, int64_t n, int width, int coding, int max_rows)
+{
+    int64_t nb = (n + 7) / 8;
+    uint8_t *packed = calloc((size_t) nb + 1, 1);
+    int32_t *ref = calloc((size_t) (2 * width + 8), sizeof(int32_t));
+    int32_t *cur = calloc((size_t) (2 * width + 8), sizeof(int32_t));
+    for (int64_t i = 0; i < n; i++)
+        packed[i >> 3] |= (uint8_t) ((bits[i] & 1) << (7 - (i & 7)));
+    int64_t rows = t4d_check(packed, nb, width, coding, max_rows, ref, cur);
+    free(packed);
+    free(ref);
+    free(cur);
+    return rows;
+}
+
 static void random_page(uint8_t *img, int rows, int width, int kind)
 {
     for (int r = 0; r < rows; r++) {
@@ -144,7 +160,7 @@ int main(int argc, char **argv)
                 if (rc == T4D_DONE)
                     rc = dec_feed(&d, bits, 0, 1);
                 if (rc != T4D_DONE || d.nimg != rows || memcmp(d.img, img, (size_t) rows * (size_t) width) ||
-                    !d.s.page_ended || d.s.bad_rows) {
+                    !d.s.page_ended || d.s.bad_rows || (coding != 2 && check_bits(bits, n, width, coding, 9216) != rows)) {
                     printf("round trip %d/%d/%d: rc %d rows %lld bad %lld\n", width, coding, kind, rc,
                            (long long) d.nimg, (long long) d.s.bad_rows);
                     return 1;
@@ -169,6 +185,12 @@ int main(int argc, char **argv)
                         rc = dec_feed(&d, bad + i, m - i < 1000 ? m - i : 1000, 0);
                     if (rc == T4D_DONE)
                         dec_feed(&d, bad, 0, 1);
+                    int64_t chk = check_bits(bad, m, width, coding, 200);   /* clean only where the decoder agrees */
+                    if (chk >= 0 && (!d.s.page_ended || d.s.bad_rows || d.s.rows != chk)) {
+                        printf("check %lld rows, decoder %lld rows %lld bad\n", (long long) chk, (long long) d.s.rows,
+                               (long long) d.s.bad_rows);
+                        return 1;
+                    }
                     if (d.s.rows > 200 || d.nbuf > d.s.max_line + 16 + 1000 + 2 * width + 64) {
                         printf("bounds: rows %lld buffered %lld\n", (long long) d.s.rows, (long long) d.nbuf);
                         return 1;
@@ -229,8 +251,13 @@ int main(int argc, char **argv)
                 bits[8 * (i - 1) + (size_t) b] = (data[i] >> (7 - b)) & 1;
         dec_t d;
         dec_init(&d, width, coding, 9216, 7);
+        int64_t chk = check_bits(bits, 8 * (int64_t) (len - 1), width, coding, 9216);
         if (dec_feed(&d, bits, 8 * (int64_t) (len - 1), 0) == T4D_DONE)
             dec_feed(&d, bits, 0, 1);
+        if (chk >= 0 && (!d.s.page_ended || d.s.bad_rows || d.s.rows != chk)) {
+            printf("corpus %s: check %lld rows, decoder %lld\n", argv[a], (long long) chk, (long long) d.s.rows);
+            return 1;
+        }
         dec_free(&d);
         free(bits);
     }

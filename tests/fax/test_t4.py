@@ -9,7 +9,7 @@ from PIL import Image
 from trunkline.fax import t4
 from trunkline.fax.convert import ConvertError, image_to_pages, synth_document, to_tiff
 from trunkline.fax.t4_limits import FILL_ZEROS_KEPT, MAX_PAGE_ROWS, max_line_bits
-from trunkline.fax.tiff import FaxPage, TiffError, read_tiff, read_tiff_own, write_tiff
+from trunkline.fax.tiff import CodedPage, FaxPage, TiffError, read_tiff, read_tiff_own, write_tiff
 
 
 def _pages(width, fine, n=2):
@@ -229,3 +229,27 @@ def test_tiff_larger_than_a_fax_page_is_refused(tmp_path):
     for reader in (read_tiff, read_tiff_own):
         with pytest.raises(TiffError, match="at most"):
             reader(path)
+
+
+@pytest.mark.parametrize("coding", ["mh", "mr"])
+def test_page_check_agrees_with_the_decoder_and_coded_page_decodes_on_demand(tmp_path, coding):
+    page = _pages(1728, fine=False, n=1)[0].image[:80]
+    msb = t4.reverse_bits(t4.encode_page_bytes(page, coding, k=4, min_bits=96))
+    assert t4.check_page(msb, 1728, coding) == 80
+    assert t4.check_page(msb, 1728, coding, max_rows=79) == -1
+    assert t4.check_page(msb[: len(msb) // 2], 1728, coding) == -1   # no RTC: not clean
+    rng = np.random.default_rng(7)
+    for _ in range(200):   # damaged copies: clean only where the full decoder finds every row good
+        bad = bytearray(msb)
+        for _ in range(int(rng.integers(1, 4))):
+            bad[int(rng.integers(len(bad)))] ^= 1 << int(rng.integers(8))
+        dec = t4.T4Decoder(1728, coding)
+        rows = dec.decode_all(t4.bytes_to_bits_msb(bytes(bad)))
+        rc = t4.check_page(bytes(bad), 1728, coding)
+        assert rc == -1 or (dec.page_ended and dec.bad_rows == 0 and rc == len(rows))
+    cp = CodedPage(coding, msb, 1728, 80, 204.0, 98.0)
+    assert cp.size() == (80, 1728) and "image" not in cp.__dict__
+    path = str(tmp_path / "coded.tif")
+    write_tiff(path, [cp], "g4", as_coded=True)   # stored as it came, not decoded
+    assert "image" not in cp.__dict__
+    assert np.array_equal(cp.image, page) and np.array_equal(read_tiff(path)[0].image, page)
