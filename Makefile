@@ -93,7 +93,7 @@ $(STAMP): setup.py hw_sim/tlsim.c hw_sim/tlsim.h hw_sim/build_sim.py drivers/bac
            media/kernel/amd.c media/kernel/amd.h
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $(STAMP)
 
 clean:

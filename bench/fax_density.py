@@ -33,7 +33,11 @@ import argparse  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
+import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
+
+matplotlib.use("Agg")   # no screen: the table mode writes a PNG
+import matplotlib.pyplot as plt  # noqa: E402
 
 from bench.spandsp_loop import load  # noqa: E402
 from trunkline.fax import FaxBank, FaxEndpoint  # noqa: E402
@@ -223,11 +227,6 @@ def table(modem: str, ecm: bool, seconds: float, plot: str, counts: tuple[int, .
 def plot_rows(rows: list[tuple[int, float, float, float, float]], modem: str, ecm: bool, seconds: float,
               plot: str) -> None:
     """Draw (sessions, ours send, spandsp send, ours recv, spandsp recv) rows (sessions per core) to a PNG."""
-    import matplotlib  # noqa: PLC0415 - only the table mode draws
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
     ns = [r[0] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for idx, lbl, style in ((1, "ours sending", "o-"), (2, "spandsp sending", "o--"),
