@@ -210,6 +210,8 @@ def _stored_t6(path: str, tags: Any, img: np.ndarray) -> tuple[str, bytes] | Non
     reads back to exactly `img` (so it can be sent as it is); else None."""
     if tags.get(259, 1) != 4 or tags.get(262, 0) != 0 or len(tags.get(273, ())) != 1 or int(tags.get(293, 0)) & 2:
         return None
+    if len(tags.get(279, ())) != 1:     # no byte count of its one strip (Pillow guessed it): not kept as stored
+        return None
     off, cnt = int(tags[273][0]), int(tags[279][0])
     if not 0 <= off or not 0 < cnt <= os.path.getsize(path) - off:
         return None
