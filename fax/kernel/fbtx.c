@@ -39,6 +39,26 @@ static inline void sink_put(int16_t *o, int32_t *a, int j, int16_t v)
         o[j] = v;
 }
 
+/* The two entry points of a transmitter kind: into output rows (out, k x n int16) or added into the engine's
+   mix (rows of acc); each clears the k event flags first and returns how many it set. */
+#define FB_TX_ENTRY_POINTS(write_fn, add_fn, type, all_fn)                                                   \
+    int write_fn(type **tx, int k, int16_t *out, int n, uint8_t *events)                                     \
+    {                                                                                                        \
+        fb_sink_t sink = {out, NULL, NULL, 0, n};                                                            \
+        if (events)                                                                                          \
+            memset(events, 0, (size_t) (k > 0 ? k : 0));                                                     \
+        all_fn(tx, k, &sink, events);                                                                        \
+        return fb_count_events(events, k);                                                                   \
+    }                                                                                                        \
+    int add_fn(type **tx, int k, const int64_t *rows, int32_t *acc, int stride, int n, uint8_t *events)      \
+    {                                                                                                        \
+        fb_sink_t sink = {NULL, acc, rows, stride, n};                                                       \
+        if (events)                                                                                          \
+            memset(events, 0, (size_t) (k > 0 ? k : 0));                                                     \
+        all_fn(tx, k, &sink, events);                                                                        \
+        return fb_count_events(events, k);                                                                   \
+    }
+
 static const int NEXT_STATE[8][4] = {{0, 2, 3, 1}, {4, 7, 5, 6}, {1, 3, 2, 0}, {7, 4, 6, 5},
                                      {2, 0, 1, 3}, {6, 5, 7, 4}, {3, 1, 0, 2}, {5, 6, 4, 7}};
 
@@ -385,23 +405,7 @@ static void v17_tx_all(fb_tx_t **tx, int k, const fb_sink_t *sink, uint8_t *even
     }
 }
 
-int fb_v17_tx(fb_tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
-{
-    fb_sink_t sink = {out, NULL, NULL, 0, n};
-    if (events)
-        memset(events, 0, (size_t) (k > 0 ? k : 0));
-    v17_tx_all(tx, k, &sink, events);
-    return fb_count_events(events, k);
-}
-
-int fb_v17_tx_add(fb_tx_t **tx, int k, const int64_t *rows, int32_t *acc, int stride, int n, uint8_t *events)
-{
-    fb_sink_t sink = {NULL, acc, rows, stride, n};
-    if (events)
-        memset(events, 0, (size_t) (k > 0 ? k : 0));
-    v17_tx_all(tx, k, &sink, events);
-    return fb_count_events(events, k);
-}
+FB_TX_ENTRY_POINTS(fb_v17_tx, fb_v17_tx_add, fb_tx_t, v17_tx_all)
 
 /* ---------------------------------------------------------------- V.21 transmitter */
 
@@ -443,23 +447,7 @@ static void v21_tx_all(fb_v21tx_t **tx, int k, const fb_sink_t *sink, uint8_t *e
     }
 }
 
-int fb_v21_tx(fb_v21tx_t **tx, int k, int16_t *out, int n, uint8_t *events)
-{
-    fb_sink_t sink = {out, NULL, NULL, 0, n};
-    if (events)
-        memset(events, 0, (size_t) (k > 0 ? k : 0));
-    v21_tx_all(tx, k, &sink, events);
-    return fb_count_events(events, k);
-}
-
-int fb_v21_tx_add(fb_v21tx_t **tx, int k, const int64_t *rows, int32_t *acc, int stride, int n, uint8_t *events)
-{
-    fb_sink_t sink = {NULL, acc, rows, stride, n};
-    if (events)
-        memset(events, 0, (size_t) (k > 0 ? k : 0));
-    v21_tx_all(tx, k, &sink, events);
-    return fb_count_events(events, k);
-}
+FB_TX_ENTRY_POINTS(fb_v21_tx, fb_v21_tx_add, fb_v21tx_t, v21_tx_all)
 
 /* ---------------------------------------------------------------- tones */
 
@@ -491,20 +479,4 @@ static void tone_tx_all(fb_tone_t **tx, int k, const fb_sink_t *sink, uint8_t *e
     }
 }
 
-int fb_tone_tx(fb_tone_t **tx, int k, int16_t *out, int n, uint8_t *events)
-{
-    fb_sink_t sink = {out, NULL, NULL, 0, n};
-    if (events)
-        memset(events, 0, (size_t) (k > 0 ? k : 0));
-    tone_tx_all(tx, k, &sink, events);
-    return fb_count_events(events, k);
-}
-
-int fb_tone_tx_add(fb_tone_t **tx, int k, const int64_t *rows, int32_t *acc, int stride, int n, uint8_t *events)
-{
-    fb_sink_t sink = {NULL, acc, rows, stride, n};
-    if (events)
-        memset(events, 0, (size_t) (k > 0 ? k : 0));
-    tone_tx_all(tx, k, &sink, events);
-    return fb_count_events(events, k);
-}
+FB_TX_ENTRY_POINTS(fb_tone_tx, fb_tone_tx_add, fb_tone_t, tone_tx_all)
