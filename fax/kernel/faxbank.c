@@ -13,10 +13,12 @@ typedef double fb_v4d __attribute__((vector_size(32), aligned(8)));
 
 /* ---------------------------------------------------------------- V.17 receiver, data mode */
 
-/* the trellis's predecessors (the inverse of NEXT_STATE): state n is reached from PRED_S[n][i] by subset
-   PRED_C[n][i] with PRED_S = {0, 2, 4, 6} for n < 4, {1, 3, 5, 7} for n >= 4 and
-   PRED_C = {{0, 6, 2, 4}, {6, 0, 4, 2}, {2, 4, 0, 6}, {4, 2, 6, 0}, {1, 3, 7, 5}, {5, 7, 3, 1}, {7, 5, 1, 3}, {3, 1, 5, 7}};
-   the add-compare-select below (ACS) takes them column by column as constants */
+/* the trellis's predecessors (the inverse of NEXT_STATE): state n is reached from state 2 i + (n >= 4) by subset
+   PRED_C[n][i]. For the states 0..3 the subsets of the four columns i are the lanes {0, 6, 2, 4} with the lane
+   index xor 0, 1, 2, 3; for 4..7 the lanes {1, 5, 7, 3} xor 0, 3, 2, 1: the add-compare-select below (ACS) takes
+   them as those two vectors and their lane swaps */
+static const uint8_t PRED_C[8][4] = {{0, 6, 2, 4}, {6, 0, 4, 2}, {2, 4, 0, 6}, {4, 2, 6, 0},
+                                     {1, 3, 7, 5}, {5, 7, 3, 1}, {7, 5, 1, 3}, {3, 1, 5, 7}};
 
 void fb_v17_reset(fb_v17rx_t *r)
 {
@@ -27,16 +29,24 @@ void fb_v17_reset(fb_v17rx_t *r)
     r->y_prev = -1;
 }
 
-/* line bits of decided point idx (differential decoding of Y2 Y1); returns the count written */
-static int point_bits(fb_v17rx_t *r, int idx, uint8_t *out)
+/* eight 0/1 octets (octet i: bit i of v) as one little-endian word */
+static inline uint64_t spread8(uint64_t v)
 {
-    int y = (idx >> 1) & 3, q, i;
+    uint64_t t = (v * 0x0101010101010101ull) & 0x8040201008040201ull;
+    return ((t + 0x7F7F7F7F7F7F7F7Full) >> 7) & 0x0101010101010101ull;
+}
+
+/* line bits of decided point idx (differential decoding of Y2 Y1) at out (8 octets written); returns the count */
+static inline int point_bits(fb_v17rx_t *r, int idx, uint8_t *out)
+{
+    int y = (idx >> 1) & 3, q;
+    uint64_t w;
     if (r->y_prev < 0)
         r->y_prev = (y - r->q0) & 3;
     q = ((idx >> 3) << 2) | ((y - r->y_prev) & 3);
     r->y_prev = y;
-    for (i = 0; i < r->bps; i++)
-        out[i] = (uint8_t) ((q >> i) & 1);
+    w = spread8((uint64_t) q);
+    memcpy(out, &w, 8);
     return r->bps;
 }
 
@@ -44,19 +54,22 @@ static int point_bits(fb_v17rx_t *r, int idx, uint8_t *out)
 static int trace(fb_v17rx_t *r, int n, uint8_t *out)
 {
     int s = 0, t, i, cnt = 0;
-    int16_t path[FB_VHIST];
+    uint8_t path[FB_VHIST], tmp[FB_VHIST * 8 + 8];
     for (i = 1; i < 8; i++)
         if (r->metric[i] < r->metric[s])
             s = i;
-    for (t = r->nhist - 1; t >= 0; t--) {
-        if (t < n)
-            path[t] = r->pt[t][s];
-        s = r->prev[t][s];
+    for (t = r->nhist - 1; t >= n; t--)
+        s = 2 * ((r->dec[t] >> (2 * s)) & 3) + (s >> 2);
+    for (; t >= 0; t--) {
+        int d = (r->dec[t] >> (2 * s)) & 3;
+        path[t] = r->cand[t][PRED_C[s][d]];
+        s = 2 * d + (s >> 2);
     }
     for (t = 0; t < n; t++)
-        cnt += point_bits(r, path[t], out + cnt);
-    memmove(r->prev, r->prev + n, sizeof(r->prev[0]) * (size_t) (r->nhist - n));
-    memmove(r->pt, r->pt + n, sizeof(r->pt[0]) * (size_t) (r->nhist - n));
+        cnt += point_bits(r, path[t], tmp + cnt);
+    memcpy(out, tmp, (size_t) cnt);
+    memmove(r->dec, r->dec + n, sizeof(r->dec[0]) * (size_t) (r->nhist - n));
+    memmove(r->cand, r->cand + n, sizeof(r->cand[0]) * (size_t) (r->nhist - n));
     r->nhist -= n;
     return cnt;
 }
@@ -65,86 +78,77 @@ typedef int64_t fb_v4l __attribute__((vector_size(32), aligned(8)));
 
 /* lanes of a where mask (-1) is set, else of b */
 #define SEL(mask, a, b) (((mask) & (a)) | (~(mask) & (b)))
+#define SELD(mask, a, b) ((fb_v4d) SEL(mask, (fb_v4l) (a), (fb_v4l) (b)))
+#define BCAST(x) ((fb_v4d) {(x), (x), (x), (x)})
 
-/* one candidate of the add-compare-select for all eight states: states 0..3 come from state 2 i, 4..7 from 2 i + 1,
-   by the subsets l0..l3 / h0..h3 (column i of the predecessor tables); a candidate replaces the one held only when
-   strictly smaller (the first of equals kept, as comparing in order) */
-#define ACS(i, l0, l1, l2, l3, h0, h1, h2, h3)                                                    \
+/* column i of the add-compare-select for all eight states: states 0..3 from state 2 i by the subsets in bl, 4..7 from
+   2 i + 1 by bh; a candidate replaces the one held only when strictly smaller (the first of equals kept, as comparing
+   in order); the survivors' columns gather in dl / dh (2 bits a state) */
+#define ACS(i, bl, bh)                                                                            \
     do {                                                                                         \
-        fb_v4d tl = (fb_v4d) {m[2 * i], m[2 * i], m[2 * i], m[2 * i]} + (fb_v4d) {bm[l0], bm[l1], bm[l2], bm[l3]}; \
-        fb_v4d th = (fb_v4d) {m[2 * i + 1], m[2 * i + 1], m[2 * i + 1], m[2 * i + 1]}             \
-                    + (fb_v4d) {bm[h0], bm[h1], bm[h2], bm[h3]};                                 \
-        fb_v4l ll = tl < al, lh = th < ah;                                                        \
-        al = (fb_v4d) SEL(ll, (fb_v4l) tl, (fb_v4l) al);                                         \
-        ah = (fb_v4d) SEL(lh, (fb_v4l) th, (fb_v4l) ah);                                         \
-        sl = SEL(ll, ((fb_v4l) {2 * i, 2 * i, 2 * i, 2 * i}), sl);                               \
-        sh = SEL(lh, ((fb_v4l) {2 * i + 1, 2 * i + 1, 2 * i + 1, 2 * i + 1}), sh);               \
-        cl = SEL(ll, ((fb_v4l) {l0, l1, l2, l3}), cl);                                           \
-        ch = SEL(lh, ((fb_v4l) {h0, h1, h2, h3}), ch);                                           \
+        fb_v4d tl = BCAST(m[2 * i]) + (bl), th = BCAST(m[2 * i + 1]) + (bh);                     \
+        fb_v4l ll = tl < al, lh = th < ah;                                                       \
+        al = SELD(ll, tl, al);                                                                   \
+        ah = SELD(lh, th, ah);                                                                   \
+        dl = SEL(ll, ((fb_v4l) {i, i << 2, i << 4, i << 6}), dl);                                \
+        dh = SEL(lh, ((fb_v4l) {i << 8, i << 10, i << 12, i << 14}), dh);                        \
     } while (0)
 
 /* one symbol into the trellis; returns the nearest point overall when want_near (else 0); decided bits appended at
-   out. The add-compare-select runs on the eight states as two vectors of four (the same sums and choices as a
-   state-by-state loop) */
+   out. The add-compare-select runs on the eight states as two vectors of four
+   (the same sums and choices as a state-by-state loop) */
 static inline __attribute__((always_inline)) int viterbi_push(fb_v17rx_t *r, double zre, double zim, uint8_t *out,
                                                               int *nout, int want_near)
 {
-    double bm[8], mn;
-    int bpt[8], c, i, n, near = 0;
+    const double *P = r->points;
+    uint8_t *bp = r->cand[r->nhist];
+    double mn;
+    int c, i, n, near = 0;
     if (r->sgrid) {
         int gi = (int) ((zre + 11.0) * 4.0 + 0.5), gj = (int) ((zim + 11.0) * 4.0 + 0.5);
-        const uint8_t *cell;
         gi = gi < 0 ? 0 : (gi > 88 ? 88 : gi);
         gj = gj < 0 ? 0 : (gj > 88 ? 88 : gj);
-        cell = r->sgrid + (gi * 89 + gj) * 8;
-        for (c = 0; c < 8; c++) {
-            int p = cell[c];
-            double dx = r->points[2 * p] - zre, dy = r->points[2 * p + 1] - zim;
-            bm[c] = dx * dx + dy * dy;
-            bpt[c] = p;
-        }
+        memcpy(bp, r->sgrid + (gi * 89 + gj) * 8, 8);
     } else {
         for (c = 0; c < 8; c++) {
             double bd = 0.0;
             int bi = -1;
             for (i = c; i < r->npoints; i += 8) {
-                double dx = r->points[2 * i] - zre, dy = r->points[2 * i + 1] - zim, d = dx * dx + dy * dy;
+                double dx = P[2 * i] - zre, dy = P[2 * i + 1] - zim, d = dx * dx + dy * dy;
                 if (bi < 0 || d < bd) {
                     bd = d;
                     bi = i;
                 }
             }
-            bm[c] = bd;
-            bpt[c] = bi;
+            bp[c] = (uint8_t) bi;
         }
-    }
-    if (want_near) {
-        double best_all = bm[0];
-        near = bpt[0];
-        for (c = 1; c < 8; c++)
-            if (bm[c] < best_all) {
-                best_all = bm[c];
-                near = bpt[c];
-            }
     }
     {
         const double *m = r->metric;
-        uint8_t *prev = r->prev[r->nhist];
-        int16_t *pt = r->pt[r->nhist];
-        fb_v4d al = (fb_v4d) {m[0], m[0], m[0], m[0]} + (fb_v4d) {bm[0], bm[6], bm[2], bm[4]};
-        fb_v4d ah = (fb_v4d) {m[1], m[1], m[1], m[1]} + (fb_v4d) {bm[1], bm[5], bm[7], bm[3]};
-        fb_v4l sl = {0, 0, 0, 0}, sh = {1, 1, 1, 1}, cl = {0, 6, 2, 4}, ch = {1, 5, 7, 3};
-        fb_v4d lo;
-        ACS(1, 6, 0, 4, 2, 3, 7, 5, 1);
-        ACS(2, 2, 4, 0, 6, 7, 3, 1, 5);
-        ACS(3, 4, 2, 6, 0, 5, 1, 3, 7);
-        for (n = 0; n < 4; n++) {
-            prev[n] = (uint8_t) sl[n];
-            prev[n + 4] = (uint8_t) sh[n];
-            pt[n] = (int16_t) bpt[cl[n]];
-            pt[n + 4] = (int16_t) bpt[ch[n]];
+        fb_v4d zr = BCAST(zre), zi = BCAST(zim);
+        fb_v4d dxl = (fb_v4d) {P[2 * bp[0]], P[2 * bp[6]], P[2 * bp[2]], P[2 * bp[4]]} - zr;
+        fb_v4d dyl = (fb_v4d) {P[2 * bp[0] + 1], P[2 * bp[6] + 1], P[2 * bp[2] + 1], P[2 * bp[4] + 1]} - zi;
+        fb_v4d dxh = (fb_v4d) {P[2 * bp[1]], P[2 * bp[5]], P[2 * bp[7]], P[2 * bp[3]]} - zr;
+        fb_v4d dyh = (fb_v4d) {P[2 * bp[1] + 1], P[2 * bp[5] + 1], P[2 * bp[7] + 1], P[2 * bp[3] + 1]} - zi;
+        fb_v4d b0 = dxl * dxl + dyl * dyl, h0 = dxh * dxh + dyh * dyh;   /* subsets {0, 6, 2, 4}, {1, 5, 7, 3} */
+        fb_v4d al = BCAST(m[0]) + b0, ah = BCAST(m[1]) + h0, lo;
+        fb_v4l dl = {0, 0, 0, 0}, dh = {0, 0, 0, 0}, d;
+        if (want_near) {
+            const double bm[8] = {b0[0], h0[0], b0[2], h0[3], b0[3], h0[1], b0[1], h0[2]};
+            double best_all = bm[0];
+            near = bp[0];
+            for (c = 1; c < 8; c++)
+                if (bm[c] < best_all) {
+                    best_all = bm[c];
+                    near = bp[c];
+                }
         }
-        lo = (fb_v4d) SEL((fb_v4l) (ah < al), (fb_v4l) ah, (fb_v4l) al);
+        ACS(1, __builtin_shuffle(b0, ((fb_v4l) {1, 0, 3, 2})), __builtin_shuffle(h0, ((fb_v4l) {3, 2, 1, 0})));
+        ACS(2, __builtin_shuffle(b0, ((fb_v4l) {2, 3, 0, 1})), __builtin_shuffle(h0, ((fb_v4l) {2, 3, 0, 1})));
+        ACS(3, __builtin_shuffle(b0, ((fb_v4l) {3, 2, 1, 0})), __builtin_shuffle(h0, ((fb_v4l) {1, 0, 3, 2})));
+        d = dl | dh;
+        r->dec[r->nhist] = (uint16_t) (d[0] | d[1] | d[2] | d[3]);
+        lo = SELD(ah < al, ah, al);
         mn = lo[0] < lo[1] ? lo[0] : lo[1];
         mn = lo[2] < mn ? lo[2] : mn;
         mn = lo[3] < mn ? lo[3] : mn;

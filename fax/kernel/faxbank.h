@@ -104,8 +104,10 @@ typedef struct {
     const uint8_t *grid;
     double metric[8];
     int nhist;
-    uint8_t prev[FB_VHIST][8];
-    int16_t pt[FB_VHIST][8];
+    /* per held symbol: the nearest point of each subset, and each state's survivor as 2 bits (state n at bits 2 n:
+       the column i of its predecessors, state 2 i or 2 i + 1) */
+    uint8_t cand[FB_VHIST][8];
+    uint16_t dec[FB_VHIST];
     int y_prev;
     int q0;
     int bps;
