@@ -29,13 +29,6 @@ void fb_v17_reset(fb_v17rx_t *r)
     r->y_prev = -1;
 }
 
-/* eight 0/1 octets (octet i: bit i of v) as one little-endian word */
-static inline uint64_t spread8(uint64_t v)
-{
-    uint64_t t = (v * 0x0101010101010101ull) & 0x8040201008040201ull;
-    return ((t + 0x7F7F7F7F7F7F7F7Full) >> 7) & 0x0101010101010101ull;
-}
-
 /* line bits of decided point idx (differential decoding of Y2 Y1) at out (8 octets written); returns the count */
 static inline int point_bits(fb_v17rx_t *r, int idx, uint8_t *out)
 {
@@ -45,7 +38,7 @@ static inline int point_bits(fb_v17rx_t *r, int idx, uint8_t *out)
         r->y_prev = (y - r->q0) & 3;
     q = ((idx >> 3) << 2) | ((y - r->y_prev) & 3);
     r->y_prev = y;
-    w = spread8((uint64_t) q);
+    w = fb_spread8((uint64_t) q);
     memcpy(out, &w, 8);
     return r->bps;
 }

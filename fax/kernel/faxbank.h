@@ -145,7 +145,8 @@ int fb_hdlc_encode_cap(int total_octets, int nframes, int pre, int between, int 
 int64_t fb_hdlc_encode_packed(const uint8_t *data, const int *lens, int nframes, int fcs32, int pre, int between,
                               int closing, uint8_t *out, int64_t cap);
 
-/* Bit-serial HDLC receiver (flags, destuffing, aborts); frames are handed out whole, FCS included. */
+/* HDLC receiver (flags, destuffing, aborts); frames are handed out whole, FCS included. acc: the frame in progress
+   packed (bit i in bit i % 8 of acc[i / 8]; nacc bits, limit + 8 <= FB_HDLC_ACC), 8 octets written past it. */
 #define FB_HDLC_ACC 8192
 typedef struct {
     int ones;
@@ -154,9 +155,11 @@ typedef struct {
     int min_bits;
     int nacc;
     int flags_seen;
-    uint8_t acc[FB_HDLC_ACC];
+    uint8_t acc[FB_HDLC_ACC / 8 + 16];
 } fb_hdlc_t;
 
 /* Feed n bits; frames closed by a flag are packed (LSB first) into out one after the other, their
    byte lengths into lens; returns the frame count (stops early at max_frames or out_cap bytes). */
 int fb_hdlc_put(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames);
+/* The same for n bits packed (bit i in bit i % 8 of bits[i / 8]; 8 octets readable past the last bit). */
+int fb_hdlc_put_packed(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames);

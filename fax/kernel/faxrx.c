@@ -114,24 +114,71 @@ static void do_fail(fb_rx17_t *r, line_t *ln)
     ln->n = 0;
 }
 
-/* the self-synchronising descrambler over n line bits (0/1) into out: each output is its line bit xor the line
-   bits 18 and 23 before it (the register holds the last 23), so no output waits for another */
+/* the low 23 bits of v in reverse order */
+static uint32_t rev23(uint32_t v)
+{
+    v = ((v >> 1) & 0x55555555u) | ((v & 0x55555555u) << 1);
+    v = ((v >> 2) & 0x33333333u) | ((v & 0x33333333u) << 2);
+    v = ((v >> 4) & 0x0F0F0F0Fu) | ((v & 0x0F0F0F0Fu) << 4);
+    v = ((v >> 8) & 0x00FF00FFu) | ((v & 0x00FF00FFu) << 8);
+    v = (v >> 16) | (v << 16);
+    return v >> 9;
+}
+
+/* append the c (<= 32) descrambled bits o to the receiver's out: packed (nout counts bits) for its HDLC receiver,
+   else one 0/1 octet a bit; at most FB_RXOUT bits held */
+static inline void out_bits(fb_rx17_t *r, uint64_t o, int c)
+{
+    int room = FB_RXOUT - r->nout, j;
+    if (c > room)
+        c = room;
+    if (c <= 0)
+        return;
+    o &= (1ull << c) - 1;
+    if (r->hdlc) {   /* eight octets rewritten: those past the bits are free */
+        uint8_t *p = r->out + (r->nout >> 3);
+        uint64_t w;
+        memcpy(&w, p, 8);
+        w = (w & ((1ull << (r->nout & 7)) - 1)) | (o << (r->nout & 7));
+        memcpy(p, &w, 8);
+    } else {
+        for (j = 0; j < c; j += 8) {
+            uint64_t t = fb_spread8(o >> j);
+            if (c - j >= 8)
+                memcpy(r->out + r->nout + j, &t, 8);
+            else
+                memcpy(r->out + r->nout + j, &t, (size_t) (c - j));
+        }
+    }
+    r->nout += c;
+}
+
+/* 32 line bits (0/1 octets) as one word, bit i from b[i] */
+static inline uint64_t pack32(const uint8_t *b)
+{
+    return (uint64_t) fb_pack8(b) | (uint64_t) fb_pack8(b + 8) << 8 | (uint64_t) fb_pack8(b + 16) << 16
+           | (uint64_t) fb_pack8(b + 24) << 24;
+}
+
+/* the self-synchronising descrambler over n line bits (0/1) to out, 32 at a time: each output is its line bit
+   xor the line bits 18 and 23 before it. x holds the last 23 line bits (oldest in bit 0) under the new ones */
 static void descramble(fb_rx17_t *r, const uint8_t *b, int n)
 {
-    uint8_t ext[23 + LINE_MAX];
-    uint32_t reg = r->scr;
-    int k, m = FB_RXOUT - r->nout;
-    for (k = 0; k < 23; k++)   /* ext[k] = the line bit 23 - k before b[0] */
-        ext[k] = (uint8_t) ((reg >> (22 - k)) & 1);
-    memcpy(ext + 23, b, (size_t) n);
-    if (m > n)
-        m = n;
-    for (k = 0; k < m; k++)
-        r->out[r->nout + k] = (uint8_t) ((ext[k + 23] ^ ext[k + 5] ^ ext[k]) & 1);
-    r->nout += m;
-    for (k = 0, reg = 0; k < 23; k++)
-        reg = (reg << 1) | (ext[n + k] & 1u);
-    r->scr = reg;
+    uint64_t x, h = rev23(r->scr);
+    int k;
+    for (k = 0; k + 32 <= n; k += 32) {
+        x = h | pack32(b + k) << 23;
+        out_bits(r, x ^ (x >> 5) ^ (x >> 23), 32);
+        h = (x >> 32) & 0x7FFFFF;
+    }
+    if (k < n) {
+        uint8_t tail[32] = {0};
+        memcpy(tail, b + k, (size_t) (n - k));
+        x = h | pack32(tail) << 23;
+        out_bits(r, x ^ (x >> 5) ^ (x >> 23), n - k);
+        h = (x >> (n - k)) & 0x7FFFFF;
+    }
+    r->scr = rev23((uint32_t) h);
 }
 
 /* descramble the gathered line bits and hand them on (the scrambled ones first, then data) */
@@ -457,6 +504,18 @@ static void rx_one(fb_rx17_t *r, const int16_t *x, int n)
     fbrx_fe_trim(r, (int64_t) keep);
 }
 
+/* the held data bits (packed, or 0/1 octets when `octets`) through the HDLC receiver into the frame buffer */
+static void deframe(fb_rx17_t *r, int octets)
+{
+    int nf = (octets ? fb_hdlc_put : fb_hdlc_put_packed)(r->hdlc, r->out, r->nout, r->frames + r->fused,
+                                                          FB_RXFR - r->fused, r->flen + r->nframes,
+                                                          FB_RXNFR - r->nframes), i;
+    for (i = 0; i < nf; i++)
+        r->fused += r->flen[r->nframes + i];
+    r->nframes += nf;
+    r->nout = 0;
+}
+
 static void rx17_run_all(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
 {
     int s;
@@ -468,15 +527,11 @@ static void rx17_run_all(fb_rx17_t **rx, int k, const int16_t *x, int stride, in
         int before = r->trained | (r->carrier << 1) | (r->signal_lost << 2);
         if (s + 1 < k)
             fbrx_prefetch(rx[s + 1], x + (int64_t) (s + 1) * stride, n);
+        if (r->hdlc && r->nout)   /* bits held from before the HDLC receiver was attached (0/1 octets) */
+            deframe(r, 1);
         rx_one(r, x + (int64_t) s * stride, n);
-        if (r->hdlc && r->nout) {
-            int nf = fb_hdlc_put(r->hdlc, r->out, r->nout, r->frames + r->fused, FB_RXFR - r->fused,
-                                 r->flen + r->nframes, FB_RXNFR - r->nframes), i;
-            for (i = 0; i < nf; i++)
-                r->fused += r->flen[r->nframes + i];
-            r->nframes += nf;
-            r->nout = 0;
-        }
+        if (r->hdlc && r->nout)
+            deframe(r, 0);
         /* data bits and deframed ECM frames wait in the kernel until half its buffer is used (a block adds at
            most one frame, at most a few hundred bits): the session is woken every few dozen blocks while data
            flows, and at once on any state change (carrier, training, signal lost) */

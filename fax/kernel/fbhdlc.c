@@ -1,5 +1,5 @@
 /* Fax bank kernels: HDLC for T.30 and ECM frames (see faxbank.h): CRC-16/CRC-32, the transmit framer (flags,
-   FCS, bit stuffing) and the bit-serial receiver (flags, destuffing, aborts). */
+   FCS, bit stuffing) and the receiver (flags, destuffing, aborts) on packed bits. */
 #include <string.h>
 #include "faxbank.h"
 
@@ -254,48 +254,110 @@ int64_t fb_hdlc_encode_packed(const uint8_t *data, const int *lens, int nframes,
     return w.nbits;
 }
 
-int fb_hdlc_put(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames)
+/* ---------------------------------------------------------------- HDLC receiver */
+
+/* the frame in progress is packed (bit i in bit i % 8 of acc[i / 8]); append the n (<= 57) bits of v at nacc: the
+   octets after it are written too (garbage past nacc, overwritten by the next bits) */
+static inline void acc_put(uint8_t *acc, int nacc, uint64_t v)
 {
-    int i, nf = 0, used = 0;
+    uint8_t *p = acc + (nacc >> 3);
+    uint64_t w;
+    memcpy(&w, p, 8);
+    w = (w & ((1ull << (nacc & 7)) - 1)) | (v << (nacc & 7));
+    memcpy(p, &w, 8);
+}
+
+/* the 64 stream bits from bit pos (only the first 57 are sure) */
+static inline uint64_t bits_at(const uint8_t *src, int64_t pos)
+{
+    uint64_t w;
+    memcpy(&w, src + (pos >> 3), 8);
+    return w >> (pos & 7);
+}
+
+typedef struct {
+    uint8_t *out;
+    int out_cap;
+    int *lens;
+    int max_frames;
+    int nf;
+    int used;
+} hdlc_sink_t;
+
+/* a flag closed the frame in progress: hand it out when synchronised, whole octets and long enough */
+static void hdlc_flag(fb_hdlc_t *h, int synced, int nacc, hdlc_sink_t *k)
+{
+    int fb = nacc - 6;   /* drop the 0 and five 1s already collected */
+    h->flags_seen++;
+    if (synced && fb >= h->min_bits && fb % 8 == 0 && k->nf < k->max_frames && k->used + fb / 8 <= k->out_cap) {
+        memcpy(k->out + k->used, h->acc, (size_t) (fb / 8));
+        k->lens[k->nf++] = fb / 8;
+        k->used += fb / 8;
+    }
+}
+
+/* the receiver over n packed bits. Between events (a fifth 1 in a row, the frame near its limit) runs of up to 48
+   bits are taken at once; the events go bit by bit */
+static void hdlc_run(fb_hdlc_t *h, const uint8_t *src, int64_t n, hdlc_sink_t *k)
+{
     int ones = h->ones, synced = h->synced, nacc = h->nacc;
-    for (i = 0; i < n; i++) {
-        if (bits[i]) {
+    int64_t pos = 0;
+    while (pos < n) {
+        uint64_t x = bits_at(src, pos);
+        int len = n - pos < 48 ? (int) (n - pos) : 48, bit;
+        uint64_t lmask = (1ull << len) - 1;
+        if (ones <= 4) {
+            /* e: the carried-in ones below the bits; r5 bit p: a run of five ones ends at bit p */
+            uint64_t e = (x & lmask) << 8 | ((0xFFull << (8 - ones)) & 0xFF);
+            uint64_t r5 = (e & e >> 1 & e >> 2 & e >> 3 & e >> 4) >> 4 & lmask;
+            int seg = r5 ? __builtin_ctzll(r5) + 1 : len;
+            if (!synced || nacc + seg <= h->limit) {
+                uint64_t v = x & ((1ull << seg) - 1);
+                if (synced) {
+                    acc_put(h->acc, nacc, v);
+                    nacc += seg;
+                }
+                if (r5) {
+                    ones = 5;
+                } else {   /* the ones at the top of the run (carried-in ones included) */
+                    uint64_t z = ~e & ((1ull << (len + 8)) - 1);
+                    ones = len + 7 - (63 - __builtin_clzll(z));
+                }
+                pos += seg;
+                continue;
+            }
+        } else if (ones >= 7 && (x & lmask) == lmask) {   /* idle: ones go on */
+            ones += len;
+            pos += len;
+            continue;
+        }
+        bit = (int) (x & 1);
+        pos++;
+        if (bit) {
             ones++;
             if (ones <= 5) {
                 if (synced)
-                    h->acc[nacc++] = 1;
-            } else if (ones >= 7) {  /* abort or idle */
+                    acc_put(h->acc, nacc++, 1);
+            } else if (ones >= 7) {   /* abort or idle */
                 synced = 0;
                 nacc = 0;
             }
             continue;
         }
-        if (ones == 6) {  /* flag: drop the 0 and five 1s already collected */
-            int fb = nacc - 6, j;
-            h->flags_seen++;
-            if (synced && fb >= h->min_bits && fb % 8 == 0 && nf < max_frames && used + fb / 8 <= out_cap) {
-                uint8_t *o = out + used;
-                for (j = 0; j < fb / 8; j++) {
-                    int b, v = 0;
-                    for (b = 0; b < 8; b++)
-                        v |= h->acc[8 * j + b] << b;
-                    o[j] = (uint8_t) v;
-                }
-                lens[nf++] = fb / 8;
-                used += fb / 8;
-            }
+        if (ones == 6) {   /* flag */
+            hdlc_flag(h, synced, nacc, k);
             nacc = 0;
             synced = 1;
             ones = 0;
             continue;
         }
-        if (ones == 5) {  /* stuffed zero */
+        if (ones == 5) {   /* stuffed zero */
             ones = 0;
             continue;
         }
         ones = 0;
         if (synced) {
-            h->acc[nacc++] = 0;
+            acc_put(h->acc, nacc++, 0);
             if (nacc > h->limit) {
                 synced = 0;
                 nacc = 0;
@@ -305,5 +367,34 @@ int fb_hdlc_put(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_
     h->ones = ones;
     h->synced = synced;
     h->nacc = nacc;
-    return nf;
+}
+
+int fb_hdlc_put_packed(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames)
+{
+    hdlc_sink_t k = {out, out_cap, lens, max_frames, 0, 0};
+    hdlc_run(h, bits, n, &k);
+    return k.nf;
+}
+
+int fb_hdlc_put(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames)
+{
+    hdlc_sink_t k = {out, out_cap, lens, max_frames, 0, 0};
+    uint8_t pk[512 + 8];
+    int i = 0;
+    while (i < n) {   /* packed 4096 bits at a time, eight octets (0 or not) into one */
+        int m = n - i < 4096 ? n - i : 4096, j;
+        for (j = 0; 8 * j < m; j++) {
+            uint64_t v = 0;
+            if (m - 8 * j >= 8)
+                memcpy(&v, bits + i + 8 * j, 8);
+            else
+                memcpy(&v, bits + i + 8 * j, (size_t) (m - 8 * j));
+            v = (((v & 0x7F7F7F7F7F7F7F7Full) + 0x7F7F7F7F7F7F7F7Full) | v) >> 7 & 0x0101010101010101ull;
+            pk[j] = (uint8_t) ((v * 0x0102040810204080ull) >> 56);
+        }
+        memset(pk + j, 0, 8);
+        hdlc_run(h, pk, m, &k);
+        i += m;
+    }
+    return k.nf;
 }

@@ -3,6 +3,7 @@
 #define FBMATH_H
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 /* a modulo m with the sign of m, as Python's % (the receivers follow the Python state machines) */
 static inline double pymod(double a, double m)
@@ -19,6 +20,21 @@ static inline double rne(double a)
     if (!(fabs(a) < big))
         return a;
     return a >= 0 ? (a + big) - big : (a - big) + big;
+}
+
+/* bits as octets and back (little-endian words): the eight low bits of v as eight 0/1 octets (octet i: bit i), and
+   eight 0/1 octets at b as the eight bits of one octet */
+static inline uint64_t fb_spread8(uint64_t v)
+{
+    uint64_t t = ((v & 0xFF) * 0x0101010101010101ull) & 0x8040201008040201ull;
+    return ((t + 0x7F7F7F7F7F7F7F7Full) >> 7) & 0x0101010101010101ull;
+}
+
+static inline uint32_t fb_pack8(const uint8_t *b)
+{
+    uint64_t v;
+    memcpy(&v, b, 8);
+    return (uint32_t) ((v * 0x0102040810204080ull) >> 56);
 }
 
 /* sin and cos of x from a table of FB_SC_N points a turn and the Taylor series of the remainder (|d| <= pi / FB_SC_N,
