@@ -26,6 +26,7 @@ void fb_v17_reset(fb_v17rx_t *r)
     for (i = 0; i < 8; i++)
         r->metric[i] = i ? 1e3 : 0.0;
     r->nhist = 0;
+    r->ntb = 0;
     r->y_prev = -1;
 }
 
@@ -43,27 +44,29 @@ static inline int point_bits(fb_v17rx_t *r, int idx, uint8_t *out)
     return r->bps;
 }
 
-/* trace back from the best state, decide the oldest `n` symbols, drop them; bits into out */
+/* trace back from the best state, decide the oldest `n` symbols, drop them; bits into out. The survivors held do not
+   change, so once the path meets the last traceback's state at some symbol it is that traceback from there on */
 static int trace(fb_v17rx_t *r, int n, uint8_t *out)
 {
     int s = 0, t, i, cnt = 0;
-    uint8_t path[FB_VHIST], tmp[FB_VHIST * 8 + 8];
+    uint8_t tmp[FB_VHIST * 8 + 8];
     for (i = 1; i < 8; i++)
         if (r->metric[i] < r->metric[s])
             s = i;
-    for (t = r->nhist - 1; t >= n; t--)
+    for (t = r->nhist - 1; t >= 0 && !(t < r->ntb && r->tbs[t] == s); t--) {
+        r->tbs[t] = (uint8_t) s;
         s = 2 * ((r->dec[t] >> (2 * s)) & 3) + (s >> 2);
-    for (; t >= 0; t--) {
-        int d = (r->dec[t] >> (2 * s)) & 3;
-        path[t] = r->cand[t][PRED_C[s][d]];
-        s = 2 * d + (s >> 2);
     }
-    for (t = 0; t < n; t++)
-        cnt += point_bits(r, path[t], tmp + cnt);
+    for (t = 0; t < n; t++) {
+        int st = r->tbs[t], d = (r->dec[t] >> (2 * st)) & 3;
+        cnt += point_bits(r, r->cand[t][PRED_C[st][d]], tmp + cnt);
+    }
     memcpy(out, tmp, (size_t) cnt);
     memmove(r->dec, r->dec + n, sizeof(r->dec[0]) * (size_t) (r->nhist - n));
     memmove(r->cand, r->cand + n, sizeof(r->cand[0]) * (size_t) (r->nhist - n));
+    memmove(r->tbs, r->tbs + n, (size_t) (r->nhist - n));
     r->nhist -= n;
+    r->ntb = r->nhist;
     return cnt;
 }
 
@@ -86,6 +89,17 @@ typedef int64_t fb_v4l __attribute__((vector_size(32), aligned(8)));
         dl = SEL(ll, ((fb_v4l) {i, i << 2, i << 4, i << 6}), dl);                                \
         dh = SEL(lh, ((fb_v4l) {i << 8, i << 10, i << 12, i << 14}), dh);                        \
     } while (0)
+
+typedef double fb_v2d __attribute__((vector_size(16), aligned(8)));
+
+/* the points a and b as (re, im, re, im) minus *z into o */
+static inline void two_points(fb_v4d *o, const double *P, int a, int b, const fb_v4d *z)
+{
+    fb_v2d x, y;
+    memcpy(&x, P + 2 * a, sizeof(x));
+    memcpy(&y, P + 2 * b, sizeof(y));
+    *o = __builtin_shufflevector(x, y, 0, 1, 2, 3) - *z;
+}
 
 /* one symbol into the trellis; returns the nearest point overall when want_near (else 0); decided bits appended at
    out. The add-compare-select runs on the eight states as two vectors of four
@@ -118,12 +132,16 @@ static inline __attribute__((always_inline)) int viterbi_push(fb_v17rx_t *r, dou
     }
     {
         const double *m = r->metric;
-        fb_v4d zr = BCAST(zre), zi = BCAST(zim);
-        fb_v4d dxl = (fb_v4d) {P[2 * bp[0]], P[2 * bp[6]], P[2 * bp[2]], P[2 * bp[4]]} - zr;
-        fb_v4d dyl = (fb_v4d) {P[2 * bp[0] + 1], P[2 * bp[6] + 1], P[2 * bp[2] + 1], P[2 * bp[4] + 1]} - zi;
-        fb_v4d dxh = (fb_v4d) {P[2 * bp[1]], P[2 * bp[5]], P[2 * bp[7]], P[2 * bp[3]]} - zr;
-        fb_v4d dyh = (fb_v4d) {P[2 * bp[1] + 1], P[2 * bp[5] + 1], P[2 * bp[7] + 1], P[2 * bp[3] + 1]} - zi;
-        fb_v4d b0 = dxl * dxl + dyl * dyl, h0 = dxh * dxh + dyh * dyh;   /* subsets {0, 6, 2, 4}, {1, 5, 7, 3} */
+        fb_v4d z = {zre, zim, zre, zim};
+        fb_v4d s1, s2, s3, s4, b0, h0;
+        two_points(&s1, P, bp[0], bp[2], &z);
+        two_points(&s2, P, bp[6], bp[4], &z);
+        two_points(&s3, P, bp[1], bp[7], &z);
+        two_points(&s4, P, bp[5], bp[3], &z);
+        s1 *= s1, s2 *= s2, s3 *= s3, s4 *= s4;
+        /* dx^2 + dy^2 of the subsets {0, 6, 2, 4} and {1, 5, 7, 3} */
+        b0 = __builtin_shufflevector(s1, s2, 0, 4, 2, 6) + __builtin_shufflevector(s1, s2, 1, 5, 3, 7);
+        h0 = __builtin_shufflevector(s3, s4, 0, 4, 2, 6) + __builtin_shufflevector(s3, s4, 1, 5, 3, 7);
         fb_v4d al = BCAST(m[0]) + b0, ah = BCAST(m[1]) + h0, lo;
         fb_v4l dl = {0, 0, 0, 0}, dh = {0, 0, 0, 0}, d;
         if (want_near) {

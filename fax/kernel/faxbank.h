@@ -108,6 +108,9 @@ typedef struct {
        the column i of its predecessors, state 2 i or 2 i + 1) */
     uint8_t cand[FB_VHIST][8];
     uint16_t dec[FB_VHIST];
+    /* the states of the last traceback (after held symbols 0..ntb - 1): a new one that meets it follows it back */
+    uint8_t tbs[FB_VHIST];
+    int ntb;
     int y_prev;
     int q0;
     int bps;
