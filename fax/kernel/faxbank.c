@@ -26,6 +26,7 @@ void fb_v17_reset(fb_v17rx_t *r)
     for (i = 0; i < 8; i++)
         r->metric[i] = i ? 1e3 : 0.0;
     r->nhist = 0;
+    r->head = 0;
     r->ntb = 0;
     r->y_prev = -1;
 }
@@ -48,23 +49,22 @@ static inline int point_bits(fb_v17rx_t *r, int idx, uint8_t *out)
    change, so once the path meets the last traceback's state at some symbol it is that traceback from there on */
 static int trace(fb_v17rx_t *r, int n, uint8_t *out)
 {
+    const int h = r->head, M = FB_VHIST - 1;
     int s = 0, t, i, cnt = 0;
     uint8_t tmp[FB_VHIST * 8 + 8];
     for (i = 1; i < 8; i++)
         if (r->metric[i] < r->metric[s])
             s = i;
-    for (t = r->nhist - 1; t >= 0 && !(t < r->ntb && r->tbs[t] == s); t--) {
-        r->tbs[t] = (uint8_t) s;
-        s = 2 * ((r->dec[t] >> (2 * s)) & 3) + (s >> 2);
+    for (t = r->nhist - 1; t >= 0 && !(t < r->ntb && r->tbs[(h + t) & M] == s); t--) {
+        r->tbs[(h + t) & M] = (uint8_t) s;
+        s = 2 * ((r->dec[(h + t) & M] >> (2 * s)) & 3) + (s >> 2);
     }
     for (t = 0; t < n; t++) {
-        int st = r->tbs[t], d = (r->dec[t] >> (2 * st)) & 3;
-        cnt += point_bits(r, r->cand[t][PRED_C[st][d]], tmp + cnt);
+        int j = (h + t) & M, st = r->tbs[j], d = (r->dec[j] >> (2 * st)) & 3;
+        cnt += point_bits(r, r->cand[j][PRED_C[st][d]], tmp + cnt);
     }
     memcpy(out, tmp, (size_t) cnt);
-    memmove(r->dec, r->dec + n, sizeof(r->dec[0]) * (size_t) (r->nhist - n));
-    memmove(r->cand, r->cand + n, sizeof(r->cand[0]) * (size_t) (r->nhist - n));
-    memmove(r->tbs, r->tbs + n, (size_t) (r->nhist - n));
+    r->head = (h + n) & M;
     r->nhist -= n;
     r->ntb = r->nhist;
     return cnt;
@@ -108,7 +108,8 @@ static inline __attribute__((always_inline)) int viterbi_push(fb_v17rx_t *r, dou
                                                               int *nout, int want_near)
 {
     const double *P = r->points;
-    uint8_t *bp = r->cand[r->nhist];
+    const int slot = (r->head + r->nhist) & (FB_VHIST - 1);
+    uint8_t *bp = r->cand[slot];
     double mn;
     int c, i, n, near = 0;
     if (r->sgrid) {
@@ -158,7 +159,7 @@ static inline __attribute__((always_inline)) int viterbi_push(fb_v17rx_t *r, dou
         ACS(2, __builtin_shuffle(b0, ((fb_v4l) {2, 3, 0, 1})), __builtin_shuffle(h0, ((fb_v4l) {2, 3, 0, 1})));
         ACS(3, __builtin_shuffle(b0, ((fb_v4l) {3, 2, 1, 0})), __builtin_shuffle(h0, ((fb_v4l) {1, 0, 3, 2})));
         d = dl | dh;
-        r->dec[r->nhist] = (uint16_t) (d[0] | d[1] | d[2] | d[3]);
+        r->dec[slot] = (uint16_t) (d[0] | d[1] | d[2] | d[3]);
         lo = SELD(ah < al, ah, al);
         mn = lo[0] < lo[1] ? lo[0] : lo[1];
         mn = lo[2] < mn ? lo[2] : mn;

@@ -104,13 +104,15 @@ typedef struct {
     const uint8_t *grid;
     double metric[8];
     int nhist;
-    /* per held symbol: the nearest point of each subset, and each state's survivor as 2 bits (state n at bits 2 n:
-       the column i of its predecessors, state 2 i or 2 i + 1) */
+    /* per held symbol (a ring of FB_VHIST, a power of two: held symbol t at (head + t) % FB_VHIST): the nearest
+       point of each subset, each state's survivor as 2 bits (state n at bits 2 n: the column i of its predecessors,
+       state 2 i or 2 i + 1), and the states of the last traceback (after held symbols 0..ntb - 1): a new traceback
+       that meets it follows it back */
+    int head;
+    int ntb;
     uint8_t cand[FB_VHIST][8];
     uint16_t dec[FB_VHIST];
-    /* the states of the last traceback (after held symbols 0..ntb - 1): a new one that meets it follows it back */
     uint8_t tbs[FB_VHIST];
-    int ntb;
     int y_prev;
     int q0;
     int bps;

@@ -516,6 +516,18 @@ static void deframe(fb_rx17_t *r, int octets)
     r->nout = 0;
 }
 
+/* the lines of the bit path that fbrx_prefetch leaves (bit count and buffer, the HDLC receiver's pointer and frame
+   counts; its state one receiver later, once its pointer is in cache) */
+static inline void prefetch_bits(fb_rx17_t **rx, int s, int k)
+{
+    if (s + 2 < k) {
+        __builtin_prefetch(&rx[s + 2]->nout);
+        __builtin_prefetch(&rx[s + 2]->hdlc);
+    }
+    if (s + 1 < k && rx[s + 1]->hdlc)
+        __builtin_prefetch(rx[s + 1]->hdlc);
+}
+
 static void rx17_run_all(fb_rx17_t **rx, int k, const int16_t *x, int stride, int n, uint8_t *events)
 {
     int s;
@@ -527,6 +539,7 @@ static void rx17_run_all(fb_rx17_t **rx, int k, const int16_t *x, int stride, in
         int before = r->trained | (r->carrier << 1) | (r->signal_lost << 2);
         if (s + 1 < k)
             fbrx_prefetch(rx[s + 1], x + (int64_t) (s + 1) * stride, n);
+        prefetch_bits(rx, s, k);
         if (r->hdlc && r->nout)   /* bits held from before the HDLC receiver was attached (0/1 octets) */
             deframe(r, 1);
         rx_one(r, x + (int64_t) s * stride, n);
