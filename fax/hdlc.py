@@ -155,6 +155,7 @@ class HDLCDecoder:
         if h.limit + 8 > _ACC:
             raise ValueError(f"max_len {self.max_len} exceeds the HDLC kernel's {_ACC // 8 - 16} octets")
         h.min_bits = (fcs_len + 1) * 8
+        h.fcs_len = fcs_len     # a demodulator deframing in the kernel gets each frame's FCS check with it
         self._h = h
         self.frames_ok = 0
         self.frames_bad = 0
@@ -190,15 +191,19 @@ class HDLCDecoder:
         """The kernel's receiver state (fb_hdlc_t *), for a demodulator that deframes in the kernel."""
         return self._h
 
-    def check_frames(self, raw: bytes, lens: list[int]) -> list[tuple[bytes, bool]]:
-        """Frames (FCS included) packed one after the other in raw, lengths in lens -> [(data, crc_ok)]."""
+    def check_frames(self, raw: bytes, lens: list[int], oks: bytes | None = None) -> list[tuple[bytes, bool]]:
+        """Frames (FCS included) packed one after the other in raw, lengths in lens -> [(data, crc_ok)]; oks: the
+        FCS checks already made in the kernel (one octet 0/1 a frame), else checked here."""
         fcs_len = 4 if self.fcs32 else 2
         out = []
         pos = 0
-        for ln in lens:
+        for i, ln in enumerate(lens):
             frame = raw[pos:pos + ln]
             pos += ln
-            ok = check_crc32(frame) if self.fcs32 else check_crc16(frame)
+            if oks is not None:
+                ok = bool(oks[i])
+            else:
+                ok = check_crc32(frame) if self.fcs32 else check_crc16(frame)
             if ok:
                 self.frames_ok += 1
             else:

@@ -285,6 +285,7 @@ class V17Rx:
             return held
         raw = ffi.buffer(r.frames, int(r.fused))[:]
         lens = list(r.flen[0:nf])
+        oks = ffi.buffer(r.fok, nf)[:]   # the kernel checked each frame's FCS
         r.nframes = 0
         r.fused = 0
-        return held + self._hdlc.check_frames(raw, lens)
+        return held + self._hdlc.check_frames(raw, lens, oks)

@@ -160,11 +160,14 @@ typedef struct {
     int min_bits;
     int nacc;
     int flags_seen;
+    int fcs_len;   /* 2 or 4: the FCS (CRC-16 / CRC-32) checked for fb_hdlc_put_packed's ok flags; 0: not checked */
     uint8_t acc[FB_HDLC_ACC / 8 + 16];
 } fb_hdlc_t;
 
 /* Feed n bits; frames closed by a flag are packed (LSB first) into out one after the other, their
    byte lengths into lens; returns the frame count (stops early at max_frames or out_cap bytes). */
 int fb_hdlc_put(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames);
-/* The same for n bits packed (bit i in bit i % 8 of bits[i / 8]; 8 octets readable past the last bit). */
-int fb_hdlc_put_packed(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames);
+/* The same for n bits packed (bit i in bit i % 8 of bits[i / 8]; 8 octets readable past the last bit); with ok (or
+   NULL) and h->fcs_len set, ok[i] = 1 when frame i's FCS is right, else 0. */
+int fb_hdlc_put_packed(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, uint8_t *ok,
+                       int max_frames);

@@ -504,12 +504,26 @@ static void rx_one(fb_rx17_t *r, const int16_t *x, int n)
     fbrx_fe_trim(r, (int64_t) keep);
 }
 
-/* the held data bits (packed, or 0/1 octets when `octets`) through the HDLC receiver into the frame buffer */
+/* the held data bits (packed, or 0/1 octets when `octets`: packed first) through the HDLC receiver into the frame
+   buffer, their FCS checks into fok */
 static void deframe(fb_rx17_t *r, int octets)
 {
-    int nf = (octets ? fb_hdlc_put : fb_hdlc_put_packed)(r->hdlc, r->out, r->nout, r->frames + r->fused,
-                                                          FB_RXFR - r->fused, r->flen + r->nframes,
-                                                          FB_RXNFR - r->nframes), i;
+    uint8_t pk[FB_RXOUT / 8 + 8];
+    const uint8_t *bits = r->out;
+    int nf, i;
+    if (octets) {
+        uint8_t tail[8] = {0};
+        memset(pk + r->nout / 8, 0, 8);
+        for (i = 0; i + 8 <= r->nout; i += 8)
+            pk[i / 8] = (uint8_t) fb_pack8(r->out + i);
+        if (i < r->nout) {
+            memcpy(tail, r->out + i, (size_t) (r->nout - i));
+            pk[i / 8] = (uint8_t) fb_pack8(tail);
+        }
+        bits = pk;
+    }
+    nf = fb_hdlc_put_packed(r->hdlc, bits, r->nout, r->frames + r->fused, FB_RXFR - r->fused, r->flen + r->nframes,
+                            r->fok + r->nframes, FB_RXNFR - r->nframes);
     for (i = 0; i < nf; i++)
         r->fused += r->flen[r->nframes + i];
     r->nframes += nf;

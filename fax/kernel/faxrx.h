@@ -93,6 +93,8 @@ typedef struct {
     double pend_im[8];
     double hist_re[FB_HIST];
     double hist_im[FB_HIST];
+    /* fok[i]: frame i's FCS right (1) or not (0), checked in the kernel when the HDLC receiver's fcs_len is set */
+    uint8_t fok[FB_RXNFR];
 } fb_rx17_t;
 
 /* Forget the reception (state, pending bits); the front end keeps running. */

@@ -279,6 +279,7 @@ typedef struct {
     uint8_t *out;
     int out_cap;
     int *lens;
+    uint8_t *ok;
     int max_frames;
     int nf;
     int used;
@@ -291,6 +292,9 @@ static void hdlc_flag(fb_hdlc_t *h, int synced, int nacc, hdlc_sink_t *k)
     h->flags_seen++;
     if (synced && fb >= h->min_bits && fb % 8 == 0 && k->nf < k->max_frames && k->used + fb / 8 <= k->out_cap) {
         memcpy(k->out + k->used, h->acc, (size_t) (fb / 8));
+        if (k->ok && h->fcs_len)
+            k->ok[k->nf] = h->fcs_len == 4 ? fb_crc32(h->acc, fb / 8, 0xFFFFFFFFu) == 0xDEBB20E3u
+                                           : fb_crc16(h->acc, fb / 8, 0xFFFFu) == 0xF0B8u;
         k->lens[k->nf++] = fb / 8;
         k->used += fb / 8;
     }
@@ -369,16 +373,17 @@ static void hdlc_run(fb_hdlc_t *h, const uint8_t *src, int64_t n, hdlc_sink_t *k
     h->nacc = nacc;
 }
 
-int fb_hdlc_put_packed(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames)
+int fb_hdlc_put_packed(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, uint8_t *ok,
+                       int max_frames)
 {
-    hdlc_sink_t k = {out, out_cap, lens, max_frames, 0, 0};
+    hdlc_sink_t k = {out, out_cap, lens, ok, max_frames, 0, 0};
     hdlc_run(h, bits, n, &k);
     return k.nf;
 }
 
 int fb_hdlc_put(fb_hdlc_t *h, const uint8_t *bits, int n, uint8_t *out, int out_cap, int *lens, int max_frames)
 {
-    hdlc_sink_t k = {out, out_cap, lens, max_frames, 0, 0};
+    hdlc_sink_t k = {out, out_cap, lens, NULL, max_frames, 0, 0};
     uint8_t pk[512 + 8];
     int i = 0;
     while (i < n) {   /* packed 4096 bits at a time, eight octets (0 or not) into one */
