@@ -19,6 +19,7 @@ from .v17 import V17Rx
 __all__ = ["T30Receiver"]
 
 _log = logging.getLogger("trunkline.fax.t30")
+_FCD = FCF["FCD"]
 
 
 class T30Receiver:
@@ -287,9 +288,10 @@ class T30Receiver:
 
     def _ecm_store(self, frames: list[tuple[bytes, bool]]) -> None:
         """Keep the good FCD frames of the ECM block in progress, by frame number."""
+        store = self._ecm_frames
         for fr, ok in frames:
-            if ok and len(fr) >= 4 and fr[2] == FCF["FCD"]:
-                self._ecm_frames[fr[3]] = bytes(fr[4:])
+            if ok and len(fr) >= 4 and fr[2] == _FCD:
+                store[fr[3]] = fr[4:]
 
     def _decode(self, dec: T4Decoder, bits: np.ndarray | None) -> list[np.ndarray]:
         """dec.feed(bits) (dec.finish() for None); a page over the row limit ends the session."""
