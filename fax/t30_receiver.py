@@ -237,7 +237,7 @@ class T30Receiver:
         end = link.now + T2
         ecm = settings["ecm"]
         hd = hdlc.HDLCDecoder(max_len=300)
-        dec = T4Decoder(settings["width"], settings["coding"])
+        dec = None if ecm else T4Decoder(settings["width"], settings["coding"])   # a page's decoder (not ECM)
         if ecm:
             if not keep_ecm:
                 self._ecm_frames = {}
@@ -256,7 +256,7 @@ class T30Receiver:
             else:
                 b = rx.take_bits()
                 if len(b):
-                    if ecm:
+                    if dec is None:
                         self._ecm_store(hd.put_bits(b))
                     else:
                         rows += self._decode(dec, b)
@@ -272,7 +272,7 @@ class T30Receiver:
             link.sleep_until = FOREVER if trained else end + 1   # or the receiver's next bits or state change
             yield
         link.stop_hs_rx()
-        if ecm:
+        if dec is None:
             self._ecm_cont = True
             link.note(f"ECM block: {len(self._ecm_frames)} frames")
             return None
