@@ -45,6 +45,8 @@ class _Group:
     def __init__(self, ctype: str) -> None:
         self.ctype = ctype
         self.members: dict[int, Any] = {}
+        self._addr = np.zeros(0, dtype=np.uintp)    # each channel's member state address (0: none), by channel
+        self._paddr = np.zeros(0, dtype=np.uintp)   # the members' addresses in channel order (the pointer array)
         self._ptrs: Any = None
         self._rows: NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         self.rows64 = np.zeros(0, dtype=np.int64)    # the same as int64, for the kernels that add into the mix
@@ -63,21 +65,28 @@ class _Group:
         if state is None:
             if old is not None:
                 del self.members[ch]
+                self._addr[ch] = 0
                 self._dirty = True
         elif old is not state:
-            self.members[ch] = state
+            self.members[ch] = state   # keeps the state alive while its address is in the pointer array
+            if ch >= len(self._addr):
+                self._addr = np.concatenate([self._addr, np.zeros(max(ch + 1, 2 * len(self._addr), 16)
+                                                                  - len(self._addr), np.uintp)])
+            self._addr[ch] = int(ffi.cast("uintptr_t", state))
             self._dirty = True
 
     def arrays(self) -> tuple[Any, NDArray[np.intp]]:
-        """(the C pointer array, the channel of each row)."""
+        """(the C pointer array, the channel of each row); rebuilt by array operations (no Python per member)."""
         if self._dirty or self._ptrs is None:
-            chans = sorted(self.members)   # in channel order: consecutive channels are one slice of the tick's arrays
-            self._ptrs = ffi.new(f"{self.ctype} *[]", [self.members[c] for c in chans])
-            self._rows = np.array(chans, dtype=np.intp)
-            self.rows64 = np.array(chans, dtype=np.int64)
+            chans = np.flatnonzero(self._addr)   # channel order: consecutive channels are one slice of the arrays
+            self._paddr = self._addr[chans]
+            self._ptrs = ffi.cast(f"{self.ctype} **", ffi.from_buffer("uintptr_t[]", self._paddr))
+            self._rows = chans.astype(np.intp)
+            self.rows64 = chans.astype(np.int64)
             self.rowsp = ffi.from_buffer("int64_t[]", self.rows64)
-            self.span = slice(chans[0], chans[-1] + 1) if chans and chans[-1] - chans[0] + 1 == len(chans) else None
-            self.ev = np.zeros(len(self._rows), dtype=np.uint8)
+            n = len(chans)
+            self.span = slice(int(chans[0]), int(chans[-1]) + 1) if n and chans[-1] - chans[0] + 1 == n else None
+            self.ev = np.zeros(n, dtype=np.uint8)
             self.evp = ffi.from_buffer("uint8_t[]", self.ev)
             self._dirty = False
         return self._ptrs, self._rows
