@@ -45,6 +45,8 @@ class _Group:
     def __init__(self, ctype: str) -> None:
         self.ctype = ctype
         self.members: dict[int, Any] = {}
+        self._addr = np.zeros(0, dtype=np.uintp)    # each channel's member state address (0: none), by channel
+        self._paddr = np.zeros(0, dtype=np.uintp)   # the members' addresses in channel order (the pointer array)
         self._ptrs: Any = None
         self._rows: NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         self.rows64 = np.zeros(0, dtype=np.int64)    # the same as int64, for the kernels that add into the mix
@@ -63,21 +65,28 @@ class _Group:
         if state is None:
             if old is not None:
                 del self.members[ch]
+                self._addr[ch] = 0
                 self._dirty = True
         elif old is not state:
-            self.members[ch] = state
+            self.members[ch] = state   # keeps the state alive while its address is in the pointer array
+            if ch >= len(self._addr):
+                self._addr = np.concatenate([self._addr, np.zeros(max(ch + 1, 2 * len(self._addr), 16)
+                                                                  - len(self._addr), np.uintp)])
+            self._addr[ch] = int(ffi.cast("uintptr_t", state))
             self._dirty = True
 
     def arrays(self) -> tuple[Any, NDArray[np.intp]]:
-        """(the C pointer array, the channel of each row)."""
+        """(the C pointer array, the channel of each row); rebuilt by array operations (no Python per member)."""
         if self._dirty or self._ptrs is None:
-            chans = sorted(self.members)   # in channel order: consecutive channels are one slice of the tick's arrays
-            self._ptrs = ffi.new(f"{self.ctype} *[]", [self.members[c] for c in chans])
-            self._rows = np.array(chans, dtype=np.intp)
-            self.rows64 = np.array(chans, dtype=np.int64)
+            chans = np.flatnonzero(self._addr)   # channel order: consecutive channels are one slice of the arrays
+            self._paddr = self._addr[chans]
+            self._ptrs = ffi.cast(f"{self.ctype} **", ffi.from_buffer("uintptr_t[]", self._paddr))
+            self._rows = chans.astype(np.intp)
+            self.rows64 = chans.astype(np.int64)
             self.rowsp = ffi.from_buffer("int64_t[]", self.rows64)
-            self.span = slice(chans[0], chans[-1] + 1) if chans and chans[-1] - chans[0] + 1 == len(chans) else None
-            self.ev = np.zeros(len(self._rows), dtype=np.uint8)
+            n = len(chans)
+            self.span = slice(int(chans[0]), int(chans[-1]) + 1) if n and chans[-1] - chans[0] + 1 == n else None
+            self.ev = np.zeros(n, dtype=np.uint8)
             self.evp = ffi.from_buffer("uint8_t[]", self.ev)
             self._dirty = False
         return self._ptrs, self._rows
@@ -111,7 +120,8 @@ class FaxBank:
     """The fax sessions of one engine, by channel; `step` runs them all for one block (int16 audio)."""
 
     def __init__(self) -> None:
-        self._sessions: dict[int, tuple[Any, OnDone | None]] = {}
+        self._sessions: dict[int, tuple[Any, OnDone | None, T30Link | None]] = {}   # (session, on_done, its link)
+        self._kinds: dict[int, tuple[Any, Any, Any]] = {}   # the (image receiver, V.21 receiver, source) last grouped
         self.ticks = 0
         self._rx17 = _Group("fb_rx17_t")
         self._rx21 = _Group("fb_v21rx_t")
@@ -135,18 +145,18 @@ class FaxBank:
             raise ValueError(f"channel {channel} already has a fax session")
         if channel < 0:
             raise ValueError("channel must be >= 0")
-        self._sessions[channel] = (session, on_done)
+        link = self._link(session)
+        self._sessions[channel] = (session, on_done, link)
         if channel >= len(self._now):
             grow = max(channel + 1, 2 * len(self._now), 16) - len(self._now)
             self._now = np.concatenate([self._now, np.zeros(grow, np.int64)])
             self._wake = np.concatenate([self._wake, np.full(grow, _NEVER, np.int64)])
             self._due = np.concatenate([self._due, np.zeros(grow, bool)])
-        link = self._link(session)
         if link is not None:
             link.bank_fed = True
             self._now[channel] = link.now
             self._due[channel] = True
-        self._regroup(channel, session)
+        self._regroup(channel, session, link)
 
     def detach(self, channel: int) -> None:
         """Stop running the channel's session (no-op if none)."""
@@ -154,7 +164,7 @@ class FaxBank:
         if item is None:
             return
         self._leave(channel)
-        link = self._link(item[0])
+        link = item[2]
         if link is not None:   # the session may go on by itself (rx/tx) outside the bank
             link.bank_fed = False
             link.now = int(self._now[channel])
@@ -175,13 +185,14 @@ class FaxBank:
         for g in (self._rx17, self._rx21, self._tx17, self._tx21, self._tone):
             g.set(ch, None)
         self._pytx.pop(ch, None)
+        self._kinds.pop(ch, None)
         self._awake.discard(ch)
         self._wake[ch] = _NEVER
         self._due[ch] = False
 
-    def _regroup(self, ch: int, ep: Any) -> None:
-        """Put the session in the kernel groups its current state needs (after it was stepped)."""
-        link = self._link(ep)
+    def _regroup(self, ch: int, ep: Any, link: T30Link | None) -> None:
+        """Put the session in the kernel groups its current state needs (after it was stepped; link: its T30Link
+        if the bank runs its modems). The groups are touched only when its receivers or source changed."""
         if link is None:   # another kind of session: stepped every tick until done, asked for audio always
             self._pytx[ch] = ep
             if ep.done:
@@ -193,13 +204,16 @@ class FaxBank:
             self._leave(ch)
             return
         hs = link.hsrx
-        self._rx17.set(ch, hs.kernel.r if isinstance(hs, V17Rx) else None)
         v21 = link.v21_listening()
-        self._rx21.set(ch, v21.r if isinstance(v21, V21Rx) else None)
         src = link.src
-        self._tx17.set(ch, src.kernel.s if isinstance(src, V17Tx) else None)
-        self._tx21.set(ch, src.s if isinstance(src, V21Tx) else None)
-        self._tone.set(ch, src.s if isinstance(src, CadencedTone) else None)
+        last = self._kinds.get(ch)
+        if last is None or last[0] is not hs or last[1] is not v21 or last[2] is not src:
+            self._kinds[ch] = (hs, v21, src)
+            self._rx17.set(ch, hs.kernel.r if isinstance(hs, V17Rx) else None)
+            self._rx21.set(ch, v21.r if isinstance(v21, V21Rx) else None)
+            self._tx17.set(ch, src.kernel.s if isinstance(src, V17Tx) else None)
+            self._tx21.set(ch, src.s if isinstance(src, V21Tx) else None)
+            self._tone.set(ch, src.s if isinstance(src, CadencedTone) else None)
         py_tx = src is not None and not isinstance(src, (V17Tx, V21Tx, CadencedTone))
         if py_tx:
             self._pytx[ch] = ep
@@ -207,11 +221,12 @@ class FaxBank:
             self._pytx.pop(ch, None)
             if src is None:
                 link._transmitting = False    # what link.tx() does for a session sending nothing
-        if py_tx or (hs is not None and not isinstance(hs, V17Rx)) or link.sleep_until is None:
+        sleep = link.sleep_until
+        if py_tx or (hs is not None and not isinstance(hs, V17Rx)) or sleep is None:
             self._awake.add(ch)
         else:
             self._awake.discard(ch)
-        self._wake[ch] = link.sleep_until if link.sleep_until is not None else _NEVER
+        self._wake[ch] = _NEVER if sleep is None else sleep
 
     def step(self, audio_in: NDArray[np.int16], acc: NDArray[np.int32]) -> list[int]:
         """One tick: audio_in (channels, block) int16 heard on every channel; each session's transmitted
@@ -224,24 +239,10 @@ class FaxBank:
         due = self._due | (self._now >= self._wake)
         if self._awake:
             due[list(self._awake)] = True
-        for ch in due.nonzero()[0].tolist():
-            item = self._sessions.get(ch)
-            if item is None:
-                continue
-            ep = item[0]
-            link = self._link(ep)
-            if link is not None:
-                link.now = int(self._now[ch]) - block
-            self._due[ch] = False
-            if not ep.done:
-                self.steps += 1
-                try:
-                    ep.rx(audio_in[ch])
-                except Exception as exc:  # noqa: BLE001 - one session's failure must not stop the bank
-                    self._fail(ep, exc)
-                if ep.done:
-                    ended.append(ch)
-            self._regroup(ch, ep)
+        chans = due.nonzero()[0]
+        if len(chans):
+            self._due[chans] = False
+            self._step_sessions(chans.tolist(), (self._now[chans] - block).tolist(), audio_in, ended)
         # the transmitters add into the mix in place when it is one C-contiguous int32 array (the engine's is)
         accp = (ffi.from_buffer("int32_t[]", acc) if acc.dtype == np.int32 and acc.ndim == 2
                 and acc.flags.c_contiguous and acc.shape[1] == block else None)
@@ -255,13 +256,34 @@ class FaxBank:
                 self._fail(ep, exc)
                 if ch not in ended:
                     ended.append(ch)
-                self._regroup(ch, ep)
+                self._regroup(ch, ep, self._sessions[ch][2])
         self.ticks += 1
         for ch in ended:
             item = self._sessions.get(ch)
             if item is not None and item[1] is not None:
                 item[1](ch)
         return ended
+
+    def _step_sessions(self, chans: list[int], nows: list[int], audio_in: NDArray[np.int16], ended: list[int]) -> None:
+        """Step the T.30 of each due channel's session on its block (nows: its link's time at the block's start);
+        the channels whose session ended are added to `ended`."""
+        sessions = self._sessions
+        for ch, now in zip(chans, nows):
+            item = sessions.get(ch)
+            if item is None:
+                continue
+            ep, _, link = item
+            if link is not None:
+                link.now = now
+            if not ep.done:
+                self.steps += 1
+                try:
+                    ep.rx(audio_in[ch])
+                except Exception as exc:  # noqa: BLE001 - one session's failure must not stop the bank
+                    self._fail(ep, exc)
+                if ep.done:
+                    ended.append(ch)
+            self._regroup(ch, ep, link)
 
     def _run_rx(self, group: _Group, kernel: Any, audio_in: NDArray[np.int16]) -> None:
         """Every receiver of the group hears its channel's block (one kernel call per chunk); the sessions

@@ -194,19 +194,22 @@ class HDLCDecoder:
     def check_frames(self, raw: bytes, lens: list[int], oks: bytes | None = None) -> list[tuple[bytes, bool]]:
         """Frames (FCS included) packed one after the other in raw, lengths in lens -> [(data, crc_ok)]; oks: the
         FCS checks already made in the kernel (one octet 0/1 a frame), else checked here."""
-        fcs_len = 4 if self.fcs32 else 2
+        if self.fcs32:
+            crc, init, good, fcs_len = lib.fb_crc32, 0xFFFFFFFF, 0xDEBB20E3, 4
+        else:
+            crc, init, good, fcs_len = lib.fb_crc16, 0xFFFF, 0xF0B8, 2
         out = []
         pos = 0
+        nok = 0
         for i, ln in enumerate(lens):
-            frame = raw[pos:pos + ln]
-            pos += ln
+            end = pos + ln
             if oks is not None:
                 ok = bool(oks[i])
             else:
-                ok = check_crc32(frame) if self.fcs32 else check_crc16(frame)
-            if ok:
-                self.frames_ok += 1
-            else:
-                self.frames_bad += 1
-            out.append((frame[:-fcs_len], ok))
+                ok = ln >= fcs_len and crc(raw[pos:end], ln, init) == good
+            nok += ok
+            out.append((raw[pos:end - fcs_len], ok))
+            pos = end
+        self.frames_ok += nok
+        self.frames_bad += len(lens) - nok
         return out

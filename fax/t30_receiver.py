@@ -19,6 +19,7 @@ from .v17 import V17Rx
 __all__ = ["T30Receiver"]
 
 _log = logging.getLogger("trunkline.fax.t30")
+_FCD = FCF["FCD"]
 
 
 class T30Receiver:
@@ -236,7 +237,7 @@ class T30Receiver:
         end = link.now + T2
         ecm = settings["ecm"]
         hd = hdlc.HDLCDecoder(max_len=300)
-        dec = T4Decoder(settings["width"], settings["coding"])
+        dec = None if ecm else T4Decoder(settings["width"], settings["coding"])   # a page's decoder (not ECM)
         if ecm:
             if not keep_ecm:
                 self._ecm_frames = {}
@@ -255,7 +256,7 @@ class T30Receiver:
             else:
                 b = rx.take_bits()
                 if len(b):
-                    if ecm:
+                    if dec is None:
                         self._ecm_store(hd.put_bits(b))
                     else:
                         rows += self._decode(dec, b)
@@ -271,7 +272,7 @@ class T30Receiver:
             link.sleep_until = FOREVER if trained else end + 1   # or the receiver's next bits or state change
             yield
         link.stop_hs_rx()
-        if ecm:
+        if dec is None:
             self._ecm_cont = True
             link.note(f"ECM block: {len(self._ecm_frames)} frames")
             return None
@@ -287,9 +288,10 @@ class T30Receiver:
 
     def _ecm_store(self, frames: list[tuple[bytes, bool]]) -> None:
         """Keep the good FCD frames of the ECM block in progress, by frame number."""
+        store = self._ecm_frames
         for fr, ok in frames:
-            if ok and len(fr) >= 4 and fr[2] == FCF["FCD"]:
-                self._ecm_frames[fr[3]] = bytes(fr[4:])
+            if ok and len(fr) >= 4 and fr[2] == _FCD:
+                store[fr[3]] = fr[4:]
 
     def _decode(self, dec: T4Decoder, bits: np.ndarray | None) -> list[np.ndarray]:
         """dec.feed(bits) (dec.finish() for None); a page over the row limit ends the session."""

@@ -324,12 +324,12 @@ def decode_page(bits: ArrayLike, width: int = 1728, coding: str = "mh") -> np.nd
     return np.array(rows, dtype=np.uint8).reshape(-1, width)
 
 
-_REVERSED = np.array([int(f"{b:08b}"[::-1], 2) for b in range(256)], dtype=np.uint8)
+_REVERSED = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
 
 
 def reverse_bits(data: bytes) -> bytes:
     """Octets with their bit order reversed (LSB-first line order <-> MSB-first TIFF FillOrder 1)."""
-    return _REVERSED[np.frombuffer(data, dtype=np.uint8)].tobytes()
+    return bytes(data).translate(_REVERSED)
 
 
 def bits_to_bytes_msb(bits: ArrayLike) -> bytes:

@@ -410,7 +410,7 @@ static int64_t pk_next_one(const pk_t *p, int64_t pos)
 }
 
 /* a run (makeups and its terminating code) at *pos; -1 when it is no code or past width */
-static int pk_run(const pk_t *p, int64_t *pos, int colour, int width)
+static inline __attribute__((always_inline)) int pk_run(const pk_t *p, int64_t *pos, int colour, int width)
 {
     int total = 0;
     for (;;) {
@@ -452,7 +452,28 @@ static int pk_2d(const pk_t *p, int64_t *pos, int32_t *b, int nb, int width, int
     while (a0 < width) {
         if (*pos >= p->nbits)
             return -1;
-        int v = pk_peek(p, *pos), mode = mode_val[v];
+        uint64_t w = pk_load(p, *pos >> 3) << (*pos & 7);
+        if (w >> 63) {   /* V0 codes ("1") in a row, taken without the mode table: each a1 = b1 */
+            int k = ~w ? __builtin_clzll(~w) : 64;
+            while (k > 0 && a0 < width) {
+                int a1 = find_b1(b, &bi, a0, colour, width);
+                if (a1 < (a0 > 0 ? a0 : 0) || (a1 == a0 && a0 >= 0) || n + 1 > 2 * width + 4)
+                    return -1;
+                cur[n++] = a0 = a1;
+                colour ^= 1;
+                ++*pos;
+                k--;
+                /* a0 = b[bi] < width: while b rises strictly, find_b1 would give the next change, b[bi + 1] */
+                while (k > 0 && a0 < width && b[bi + 1] > a0 && n < 2 * width + 4) {
+                    cur[n++] = a0 = b[++bi];
+                    colour ^= 1;
+                    ++*pos;
+                    k--;
+                }
+            }
+            continue;
+        }
+        int v = (int) (w >> (64 - LUT_W)), mode = mode_val[v];
         if (mode < 0 || mode == M_EXT)
             return -1;
         *pos += mode_len[v];
