@@ -595,7 +595,9 @@ static int v21sin_ready;
 
 static void v21_tx_all(fb_v21tx_t **tx, int k, const fb_sink_t *sink, uint8_t *events)
 {
-    int s, j, n = sink->n;
+    int s, j, n = sink->n, have = 0;
+    double camp = 0.0;
+    int16_t wave[160];   /* the samples of every phase at amplitude camp (the sessions' amplitudes are mostly one) */
     if (!v21sin_ready) {
         for (j = 0; j < 160; j++)
             V21SIN[j] = sin(2.0 * 3.14159265358979323846 * j / 160.0);
@@ -605,13 +607,24 @@ static void v21_tx_all(fb_v21tx_t **tx, int k, const fb_sink_t *sink, uint8_t *e
         fb_v21tx_t *t = tx[s];
         int16_t *o = sink_out(sink, s);
         int32_t *a = sink_acc(sink, s);
-        int64_t end = t->nbits * 80, pos = t->pos;
-        int ph = t->phase;
+        int64_t end = t->nbits * 80, pos = t->pos, bit = pos / 80;
+        int ph = t->phase, sub = (int) (pos % 80);   /* pos = 80 * bit + sub: no division per sample */
+        if (!have || t->amp != camp) {
+            for (j = 0; j < 160; j++)
+                wave[j] = (int16_t) rne(t->amp * V21SIN[j]);
+            camp = t->amp;
+            have = 1;
+        }
         for (j = 0; j < n && pos < end; j++, pos += 3) {
-            sink_put(o, a, j, (int16_t) rne(t->amp * V21SIN[ph]));
-            ph += t->bits[pos / 80] ? 33 : 37;
+            sink_put(o, a, j, wave[ph]);
+            ph += t->bits[bit] ? 33 : 37;
             if (ph >= 160)
                 ph -= 160;
+            sub += 3;
+            if (sub >= 80) {
+                sub -= 80;
+                bit++;
+            }
         }
         if (j < n && o)
             memset(o + j, 0, sizeof(int16_t) * (size_t) (n - j));
@@ -641,15 +654,31 @@ static void tone_tx_all(fb_tone_t **tx, int k, const fb_sink_t *sink, uint8_t *e
         int32_t *a = sink_acc(sink, s);
         double c = 2 * 3.14159265358979323846 * t->freq;
         int64_t period = (int64_t) t->on + t->off;
-        for (j = 0; j < n; j++) {
-            int64_t tt = t->pos + j;
-            int gate = t->off ? (period > 0 && tt % period < t->on) : 1;
-            if (t->total >= 0 && tt >= t->total)
+        for (j = 0; j < n;) {   /* in runs of samples of one gate: the cadence's position once a run */
+            int64_t tt = t->pos + j, run = n - j;
+            int gate = 1;
+            if (t->total >= 0 && tt >= t->total) {
                 gate = 0;
-            if (gate)
-                sink_put(o, a, j, (int16_t) (t->amp * sin(c * (double) tt / 8000.0)));
-            else if (o)
-                o[j] = 0;
+            } else {
+                if (t->off) {
+                    int64_t ph = period > 0 ? tt % period : 0;
+                    gate = period > 0 && ph < t->on;
+                    run = period <= 0 ? run : (gate ? t->on - ph : period - ph);
+                }
+                if (t->total >= 0 && run > t->total - tt)
+                    run = t->total - tt;
+                if (run > n - j)
+                    run = n - j;
+            }
+            if (gate) {
+                int e = j + (int) run;
+                for (; j < e; j++)
+                    sink_put(o, a, j, (int16_t) (t->amp * sin(c * (double) (t->pos + j) / 8000.0)));
+            } else {
+                if (o)
+                    memset(o + j, 0, sizeof(int16_t) * (size_t) run);
+                j += (int) run;
+            }
         }
         if (t->total >= 0 && t->pos + n >= t->total && !t->done) {
             t->done = 1;
