@@ -72,16 +72,21 @@ static uint8_t SCR_TAPS[2048], REV6[64];
 /* SCR_TAPS indexed by the register held mirrored (bit j = bit 22 - j of the scrambler's): its low 11 bits, so that
    the next register is (R >> bps) | (q << (23 - bps)) with no reversal lookup in the chain from symbol to symbol */
 static uint8_t SCR_TAPS_M[2048];
+/* the differential and trellis encoders as one machine over s = conv << 4 | diff << 2 and the input's two low
+   bits: TRELLIS[s | (q & 3)] = the next s | (the point's three low index bits) << 7 */
+static uint16_t TRELLIS[128];
 static int scr_ready;
 
-/* the 23-bit register mirrored */
+/* the 23-bit register mirrored (its 32 bits reversed by swapping halves, then the top 23 taken) */
 static inline uint32_t rev23(uint32_t r)
 {
-    uint32_t m = 0;
-    int j;
-    for (j = 0; j < 23; j++)
-        m |= ((r >> j) & 1u) << (22 - j);
-    return m;
+    r &= 0x7FFFFFu;
+    r = ((r >> 1) & 0x55555555u) | ((r & 0x55555555u) << 1);
+    r = ((r >> 2) & 0x33333333u) | ((r & 0x33333333u) << 2);
+    r = ((r >> 4) & 0x0F0F0F0Fu) | ((r & 0x0F0F0F0Fu) << 4);
+    r = ((r >> 8) & 0x00FF00FFu) | ((r & 0x00FF00FFu) << 8);
+    r = (r >> 16) | (r << 16);
+    return r >> 9;
 }
 
 static void scr_tables(void)
@@ -104,6 +109,10 @@ static void scr_tables(void)
         for (i = 0; i < 11; i++)
             t |= ((v >> i) & 1) << (10 - i);
         SCR_TAPS_M[v] = SCR_TAPS[t];
+    }
+    for (v = 0; v < 128; v++) {
+        int conv = v >> 4, diff = ((v >> 2) + v) & 3, next = NEXT_STATE[conv][diff];
+        TRELLIS[v] = (uint16_t) ((next << 4 | diff << 2) | ((diff << 1 | ((next >> 2) & 1)) << 7));
     }
     scr_ready = 1;
 }
@@ -196,6 +205,82 @@ static inline __attribute__((always_inline)) void v17_symbol(const fb_tx_t *t, v
     }
 }
 
+/* How many of the next symbols (at most want) are data symbols whose bits are all queued (0 unless the source
+   is past its training and ones and before its trailer): v17_data_symbols makes those. */
+static inline int v17_fast_count(const fb_tx_t *t, const v17s_t *st, int64_t want)
+{
+    int64_t n;
+    if (st->last_symbol >= 0 || st->trailer_left >= 0 || t->bps > 6 || st->nsym - t->ntrain < SEG_ONES)
+        return 0;
+    n = (t->nbits - st->bitpos) / t->bps;
+    return (int) (n < want ? n : want);
+}
+
+/* cnt data symbols into sym (re, im pairs): v17_symbol's data branch alone, the scrambler's taps from the
+   mirrored register itself (bit i of SCR_TAPS_M[v] is bit i ^ bit 5 + i of v), the encoders from TRELLIS, the
+   points from fpts (t->points in float); inlined for each bit rate, so that its shifts are constants */
+static inline __attribute__((always_inline)) void v17_data_run(const fb_tx_t *t, v17s_t *st, int cnt, float *sym,
+                                                               const float *fpts, const int bps)
+{
+    const uint8_t *bp = t->bits;
+    const uint32_t mask = (1u << bps) - 1;
+    uint32_t scr = st->scr, s7 = (uint32_t) (st->conv << 4 | st->diff << 2);
+    int k;
+    int64_t pos = st->bitpos;
+    for (k = 0; k < cnt; k++) {
+        uint64_t w;
+        uint32_t q, e, i;
+        memcpy(&w, bp + (pos >> 3), 8);   /* the symbol's bits from one unaligned load of the packed bits */
+        q = ((uint32_t) (w >> (pos & 7)) ^ scr ^ (scr >> 5)) & mask;
+        pos += bps;
+        scr = (scr >> bps) | (q << (23 - bps));
+        e = TRELLIS[s7 | (q & 3)];
+        s7 = e & 0x7C;
+        i = ((q << 1) & 0x78) | (e >> 7);
+        memcpy(sym + 2 * k, fpts + 2 * i, 2 * sizeof(float));
+    }
+    st->scr = scr, st->diff = (int) (s7 >> 2) & 3, st->conv = (int) (s7 >> 4), st->bitpos = pos;
+    st->nsym += cnt;
+}
+
+static void v17_data_symbols(const fb_tx_t *t, v17s_t *st, int cnt, float *sym, const float *fpts)
+{
+    switch (t->bps) {
+    case 6:
+        v17_data_run(t, st, cnt, sym, fpts, 6);
+        break;
+    case 5:
+        v17_data_run(t, st, cnt, sym, fpts, 5);
+        break;
+    case 4:
+        v17_data_run(t, st, cnt, sym, fpts, 4);
+        break;
+    default:
+        v17_data_run(t, st, cnt, sym, fpts, t->bps);
+        break;
+    }
+}
+
+/* t->points in float (2^(bps + 1) points: every index a data symbol makes), converted again only when a
+   transmitter has other points than the last one */
+typedef struct {
+    const double *of;
+    int bps;
+    float p[2 * 128];
+} tx_fpts_t;
+
+static const float *tx_fpts(tx_fpts_t *f, const fb_tx_t *t)
+{
+    if (f->of != t->points || f->bps != t->bps) {
+        int i, n = 2 << t->bps;
+        for (i = 0; i < 2 * n; i++)
+            f->p[i] = (float) t->points[i];
+        f->of = t->points;
+        f->bps = t->bps;
+    }
+    return f->p;
+}
+
 /* one output sample: the real dot product of a coefficient row with the symbol history (2 * FB_TXNT
    numbers), in four independent partial sums (one vector of four lanes) */
 typedef double fb_v4d __attribute__((vector_size(32), aligned(8)));
@@ -210,28 +295,83 @@ static inline double tx_dot(const double *restrict c, const float *restrict x)
     return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
-/* one period of P samples (P a multiple of 8) from the window w of symbol numbers: out[i] = sum over columns c of
-   bt[c * P + i] * w[c], in float, eight samples per vector (the whole period's samples at once, so no sample
-   waits for its own sum) */
 typedef float fb_v8f __attribute__((vector_size(32), aligned(4)));
+typedef int32_t fb_v8i __attribute__((vector_size(32), aligned(4)));
+typedef int16_t fb_v8h __attribute__((vector_size(16), aligned(2)));
 
+/* The columns of a period's table that each vector of 8 samples reads: a sample weighs only the ntaps symbols
+   k0 - ntaps + 1 .. k0 (k0 = its symbol), so its other columns hold zeros, and a vector reads len columns from
+   lo[v] (skipping zeros leaves every sum as it was: adding 0 changes no float sum). */
+typedef struct {
+    int up, sps_up, ntaps, P, cols;
+    int len;
+    int lo[FB_TXBPMAX / 8];
+} tx_cols_t;
+
+static int tx_cols_same(const tx_cols_t *tc, const fb_tx_t *t)
+{
+    return tc->P == t->ctab_period && tc->up == t->up && tc->sps_up == t->sps_up && tc->ntaps == t->ntaps &&
+           tc->cols == t->bcols;
+}
+
+static void tx_cols_init(tx_cols_t *tc, const fb_tx_t *t)
+{
+    int v, nv = t->ctab_period / 8, len = 0;
+    tc->P = t->ctab_period, tc->up = t->up, tc->sps_up = t->sps_up, tc->ntaps = t->ntaps, tc->cols = t->bcols;
+    for (v = 0; v < nv; v++) {
+        int lo = 2 * ((8 * v * t->up) / t->sps_up + FB_TXNT - t->ntaps);
+        int hi = 2 * (((8 * v + 7) * t->up) / t->sps_up + FB_TXNT);
+        lo = lo < 0 ? 0 : lo;
+        hi = hi > t->bcols ? t->bcols : hi;
+        lo = lo > hi ? hi : lo;
+        tc->lo[v] = lo;
+        len = hi - lo > len ? hi - lo : len;
+    }
+    for (v = 0; v < nv; v++)   /* all vectors len columns (the earlier ones zeros too) */
+        tc->lo[v] = tc->lo[v] > t->bcols - len ? t->bcols - len : tc->lo[v];
+    tc->len = len;
+}
+
+/* a vector of samples rounded to the nearest integer (ties to even) and saturated to int16, as int32 into *r:
+   the values as emit_samples makes them (a float is exact in double); by pointer (no vector passed by value) */
+static inline void round_sat8(const fb_v8f *xp, fb_v8i *r)
+{
+    fb_v8f x = *xp;
+    const fb_v8f hi = {32767.0f, 32767.0f, 32767.0f, 32767.0f, 32767.0f, 32767.0f, 32767.0f, 32767.0f};
+    const fb_v8f lo = {-32768.0f, -32768.0f, -32768.0f, -32768.0f, -32768.0f, -32768.0f, -32768.0f, -32768.0f};
+    /* 1.5 * 2^23: a sum with it (of a value within int16) has units as its last place, so is rounded to one */
+    const fb_v8f magic = {12582912.0f, 12582912.0f, 12582912.0f, 12582912.0f, 12582912.0f, 12582912.0f,
+                          12582912.0f, 12582912.0f};
+    fb_v8i over = x > hi, under = x < lo;
+    x = (fb_v8f) (((fb_v8i) x & ~over) | ((fb_v8i) hi & over));
+    x = (fb_v8f) (((fb_v8i) x & ~under) | ((fb_v8i) lo & under));
+    *r = __builtin_convertvector((x + magic) - magic, fb_v8i);
+}
+
+/* One period of P samples (P a multiple of 8) from the window w of symbol numbers: sample i is the sum over
+   columns c of bt[c * P + i] * w[c], in float, eight samples per vector (the whole period's samples at once, so
+   no sample waits for its own sum), each vector over its tc->len columns. The samples go as doubles into dout,
+   or (dout NULL) rounded into o or added into a. */
 FB_SIMD_CLONES
-static void tx_period(const float *restrict bt, int P, int cols, const float *restrict w, double *restrict out)
+static void tx_period(const float *restrict bt, const tx_cols_t *tc, const float *restrict w, int16_t *o,
+                      int32_t *a, double *dout)
 {
     fb_v8f acc[FB_TXBPMAX / 8];
-    int c, i, nv = P / 8;
-    for (i = 0; i < nv; i++)
-        acc[i] = (fb_v8f) {0, 0, 0, 0, 0, 0, 0, 0};
-    if (nv == 5) {   /* V.17: 40 samples, the accumulators held in registers */
-        fb_v8f a0 = acc[0], a1 = a0, a2 = a0, a3 = a0, a4 = a0;
-        for (c = 0; c < cols; c++) {
-            const float x = w[c];
-            const fb_v8f *col = (const fb_v8f *) (bt + c * 40);
-            a0 += col[0] * x;
-            a1 += col[1] * x;
-            a2 += col[2] * x;
-            a3 += col[3] * x;
-            a4 += col[4] * x;
+    const int P = tc->P, nv = P / 8, len = tc->len;
+    int c, v;
+    if (nv == 5) {   /* V.17: 40 samples, the five sums interleaved in registers (one moving pointer into the
+                        table and one into the window, the other vectors' columns at fixed distances from them) */
+        const float *bp = bt + tc->lo[0] * 40, *wp = w + tc->lo[0], *end = wp + len;
+        const ptrdiff_t e1 = tc->lo[1] - tc->lo[0], e2 = tc->lo[2] - tc->lo[0], e3 = tc->lo[3] - tc->lo[0];
+        const ptrdiff_t e4 = tc->lo[4] - tc->lo[0];
+        const ptrdiff_t d1 = e1 * 40 + 8, d2 = e2 * 40 + 16, d3 = e3 * 40 + 24, d4 = e4 * 40 + 32;
+        fb_v8f a0 = {0, 0, 0, 0, 0, 0, 0, 0}, a1 = a0, a2 = a0, a3 = a0, a4 = a0;
+        for (; wp < end; wp++, bp += 40) {
+            a0 += *(const fb_v8f *) bp * wp[0];
+            a1 += *(const fb_v8f *) (bp + d1) * wp[e1];
+            a2 += *(const fb_v8f *) (bp + d2) * wp[e2];
+            a3 += *(const fb_v8f *) (bp + d3) * wp[e3];
+            a4 += *(const fb_v8f *) (bp + d4) * wp[e4];
         }
         acc[0] = a0;
         acc[1] = a1;
@@ -239,17 +379,27 @@ static void tx_period(const float *restrict bt, int P, int cols, const float *re
         acc[3] = a3;
         acc[4] = a4;
     } else {
-        for (c = 0; c < cols; c++) {
-            const float x = w[c];
-            const fb_v8f *col = (const fb_v8f *) (bt + c * P);
-            for (i = 0; i < nv; i++)
-                acc[i] += col[i] * x;
+        for (v = 0; v < nv; v++) {
+            const float *b = bt + tc->lo[v] * P + 8 * v, *wv = w + tc->lo[v];
+            fb_v8f s = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (c = 0; c < len; c++)
+                s += *(const fb_v8f *) (b + c * P) * wv[c];
+            acc[v] = s;
         }
     }
-    for (i = 0; i < nv; i++) {
+    for (v = 0; v < nv; v++) {
         int l;
-        for (l = 0; l < 8; l++)
-            out[8 * i + l] = acc[i][l];
+        fb_v8i r;
+        if (dout) {
+            for (l = 0; l < 8; l++)
+                dout[8 * v + l] = acc[v][l];
+            continue;
+        }
+        round_sat8(acc + v, &r);
+        if (a)
+            *(fb_v8i *) (a + 8 * v) += r;
+        else
+            *(fb_v8h *) (o + 8 * v) = __builtin_convertvector(r, fb_v8h);
     }
 }
 
@@ -277,6 +427,8 @@ static inline int32_t round_sat(double v)
 static void emit_samples(const double *v, int16_t *o, int32_t *a, int n)
 {
     int j = 0;
+    if (n <= 0)
+        return;
 #ifdef __SSE2__
     if (a) {
         for (; j + 4 <= n; j += 4) {
@@ -296,10 +448,35 @@ static void emit_samples(const double *v, int16_t *o, int32_t *a, int n)
         sink_put(o, a, j, (int16_t) round_sat(v[j]));
 }
 
+/* the symbols of the history up to klast (data symbols in runs by v17_data_symbols) */
+static void v17_make_symbols(fb_tx_t *t, int64_t klast, tx_fpts_t *fp)
+{
+    v17s_t st = {t->nsym, t->last_symbol, t->end_sample, t->bitpos, rev23(t->scr), t->diff, t->conv,
+                 t->trailer_left};
+    const int64_t base = t->sbase;
+    while (st.nsym <= klast) {
+        double re, im;
+        int f = v17_fast_count(t, &st, klast - st.nsym + 1);
+        if (f > 0) {
+            v17_data_symbols(t, &st, f, t->sym + 2 * (st.nsym - base), tx_fpts(fp, t));
+            continue;
+        }
+        v17_symbol(t, &st, &re, &im);
+        t->sym[2 * (st.nsym - base)] = (float) re;
+        t->sym[2 * (st.nsym - base) + 1] = (float) im;
+        st.nsym++;
+    }
+    t->nsym = st.nsym, t->last_symbol = st.last_symbol, t->end_sample = st.end_sample;
+    t->bitpos = st.bitpos, t->scr = rev23(st.scr), t->diff = st.diff, t->conv = st.conv;
+    t->trailer_left = st.trailer_left;
+}
+
 FB_SIMD_CLONES
 static void v17_tx_all(fb_tx_t **tx, int k, const fb_sink_t *sink, uint8_t *events)
 {
     int s, j, n = sink->n;
+    tx_cols_t tc = {0, 0, 0, 0, 0, 0, {0}};
+    tx_fpts_t fp = {NULL, 0, {0}};
     if (!scr_ready)
         scr_tables();
     for (s = 0; s < k; s++) {
@@ -337,11 +514,15 @@ static void v17_tx_all(fb_tx_t **tx, int k, const fb_sink_t *sink, uint8_t *even
             t->m += n > 0 ? n : 0;
             continue;
         }
+        if (t->btab && !tx_cols_same(&tc, t))
+            tx_cols_init(&tc, t);
         k0 = m * up / sps_up;
         ph = (int) (m * up % sps_up);
         q = (int) (m % t->ctab_period);
         while (done_n < n) {
-            int c = n - done_n > TX_PASS ? TX_PASS : n - done_n;
+            int c = n - done_n > TX_PASS ? TX_PASS : n - done_n, pend = 0;
+            int16_t *oc = o ? o + done_n : NULL;
+            int32_t *ac = a ? a + done_n : NULL;
             int64_t klast, cmax;
             if (t->nsym - FB_TXNT > t->sbase) {   /* the last FB_TXNT symbols to the front: the history stays in the
                                                     same few cache lines from block to block */
@@ -354,31 +535,28 @@ static void v17_tx_all(fb_tx_t **tx, int k, const fb_sink_t *sink, uint8_t *even
             if (c > cmax)
                 c = (int) cmax;
             klast = (m + c - 1) * up / sps_up;
-            if (t->nsym <= klast) {
-                v17s_t st = {t->nsym, t->last_symbol, t->end_sample, t->bitpos, rev23(t->scr), t->diff, t->conv,
-                             t->trailer_left};
-                const int64_t base = t->sbase;
-                while (st.nsym <= klast) {
-                    double re, im;
-                    v17_symbol(t, &st, &re, &im);
-                    t->sym[2 * (st.nsym - base)] = (float) re;
-                    t->sym[2 * (st.nsym - base) + 1] = (float) im;
-                    st.nsym++;
-                }
-                t->nsym = st.nsym, t->last_symbol = st.last_symbol, t->end_sample = st.end_sample;
-                t->bitpos = st.bitpos, t->scr = rev23(st.scr), t->diff = st.diff, t->conv = st.conv;
-                t->trailer_left = st.trailer_left;
-            }
-            for (j = 0; j < c; j++, m++) {
+            if (t->nsym <= klast)
+                v17_make_symbols(t, klast, &fp);
+            /* v[pend .. j): made, not yet out */
+            for (j = 0; j < c;) {
                 if (q == 0 && t->btab && c - j >= t->ctab_period) {   /* a whole period as one matrix product */
                     int P = t->ctab_period, i;
-                    tx_period(t->btab, P, t->bcols, t->sym + 2 * (k0 - (FB_TXNT - 1) - t->sbase), v + j);
-                    for (i = 0; i < P; i++)
-                        if (t->last_symbol >= 0 && m + i >= t->end_sample)
-                            v[j + i] = 0.0;
-                    j += P - 1;
-                    m += P - 1;
+                    const float *win = t->sym + 2 * (k0 - (FB_TXNT - 1) - t->sbase);
+                    if (j > pend)
+                        emit_samples(v + pend, oc ? oc + pend : NULL, ac ? ac + pend : NULL, j - pend);
+                    if (t->last_symbol >= 0 && m + P > t->end_sample) {   /* the end: zeros after it */
+                        tx_period(t->btab, &tc, win, NULL, NULL, v + j);
+                        for (i = 0; i < P; i++)
+                            if (m + i >= t->end_sample)
+                                v[j + i] = 0.0;
+                        emit_samples(v + j, oc ? oc + j : NULL, ac ? ac + j : NULL, P);
+                    } else {
+                        tx_period(t->btab, &tc, win, oc ? oc + j : NULL, ac ? ac + j : NULL, NULL);
+                    }
+                    j += P;
+                    m += P;
                     k0 += (int64_t) P * up / sps_up;
+                    pend = j;
                     continue;
                 }
                 if (t->last_symbol >= 0 && m >= t->end_sample)
@@ -392,8 +570,11 @@ static void v17_tx_all(fb_tx_t **tx, int k, const fb_sink_t *sink, uint8_t *even
                 }
                 if (++q == t->ctab_period)
                     q = 0;
+                j++;
+                m++;
             }
-            emit_samples(v, o ? o + done_n : NULL, a ? a + done_n : NULL, c);
+            if (c > pend)
+                emit_samples(v + pend, oc ? oc + pend : NULL, ac ? ac + pend : NULL, c - pend);
             done_n += c;
         }
         t->m = m;
@@ -414,7 +595,9 @@ static int v21sin_ready;
 
 static void v21_tx_all(fb_v21tx_t **tx, int k, const fb_sink_t *sink, uint8_t *events)
 {
-    int s, j, n = sink->n;
+    int s, j, n = sink->n, have = 0;
+    double camp = 0.0;
+    int16_t wave[160];   /* the samples of every phase at amplitude camp (the sessions' amplitudes are mostly one) */
     if (!v21sin_ready) {
         for (j = 0; j < 160; j++)
             V21SIN[j] = sin(2.0 * 3.14159265358979323846 * j / 160.0);
@@ -424,13 +607,24 @@ static void v21_tx_all(fb_v21tx_t **tx, int k, const fb_sink_t *sink, uint8_t *e
         fb_v21tx_t *t = tx[s];
         int16_t *o = sink_out(sink, s);
         int32_t *a = sink_acc(sink, s);
-        int64_t end = t->nbits * 80, pos = t->pos;
-        int ph = t->phase;
+        int64_t end = t->nbits * 80, pos = t->pos, bit = pos / 80;
+        int ph = t->phase, sub = (int) (pos % 80);   /* pos = 80 * bit + sub: no division per sample */
+        if (!have || t->amp != camp) {
+            for (j = 0; j < 160; j++)
+                wave[j] = (int16_t) rne(t->amp * V21SIN[j]);
+            camp = t->amp;
+            have = 1;
+        }
         for (j = 0; j < n && pos < end; j++, pos += 3) {
-            sink_put(o, a, j, (int16_t) rne(t->amp * V21SIN[ph]));
-            ph += t->bits[pos / 80] ? 33 : 37;
+            sink_put(o, a, j, wave[ph]);
+            ph += t->bits[bit] ? 33 : 37;
             if (ph >= 160)
                 ph -= 160;
+            sub += 3;
+            if (sub >= 80) {
+                sub -= 80;
+                bit++;
+            }
         }
         if (j < n && o)
             memset(o + j, 0, sizeof(int16_t) * (size_t) (n - j));
@@ -460,15 +654,31 @@ static void tone_tx_all(fb_tone_t **tx, int k, const fb_sink_t *sink, uint8_t *e
         int32_t *a = sink_acc(sink, s);
         double c = 2 * 3.14159265358979323846 * t->freq;
         int64_t period = (int64_t) t->on + t->off;
-        for (j = 0; j < n; j++) {
-            int64_t tt = t->pos + j;
-            int gate = t->off ? (period > 0 && tt % period < t->on) : 1;
-            if (t->total >= 0 && tt >= t->total)
+        for (j = 0; j < n;) {   /* in runs of samples of one gate: the cadence's position once a run */
+            int64_t tt = t->pos + j, run = n - j;
+            int gate = 1;
+            if (t->total >= 0 && tt >= t->total) {
                 gate = 0;
-            if (gate)
-                sink_put(o, a, j, (int16_t) (t->amp * sin(c * (double) tt / 8000.0)));
-            else if (o)
-                o[j] = 0;
+            } else {
+                if (t->off) {
+                    int64_t ph = period > 0 ? tt % period : 0;
+                    gate = period > 0 && ph < t->on;
+                    run = period <= 0 ? run : (gate ? t->on - ph : period - ph);
+                }
+                if (t->total >= 0 && run > t->total - tt)
+                    run = t->total - tt;
+                if (run > n - j)
+                    run = n - j;
+            }
+            if (gate) {
+                int e = j + (int) run;
+                for (; j < e; j++)
+                    sink_put(o, a, j, (int16_t) (t->amp * sin(c * (double) (t->pos + j) / 8000.0)));
+            } else {
+                if (o)
+                    memset(o + j, 0, sizeof(int16_t) * (size_t) run);
+                j += (int) run;
+            }
         }
         if (t->total >= 0 && t->pos + n >= t->total && !t->done) {
             t->done = 1;

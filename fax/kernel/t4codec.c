@@ -58,6 +58,7 @@ typedef struct {
 
 static code_t run_code[2][NRUNS];
 static code_t mode_code[M_COUNT];
+static code_t vert_code[7];   /* the vertical modes' codes by a1 - b1 + 3 */
 int16_t run_val[2][1 << LUT_W];
 uint8_t run_len[2][1 << LUT_W];
 int8_t mode_val[1 << LUT_W];
@@ -116,145 +117,146 @@ void t4c_init(void)
             mode_len[base + i] = mode_code[m].len;
         }
     }
+    static const int vmode[7] = {M_VL3, M_VL2, M_VL1, M_V0, M_VR1, M_VR2, M_VR3};
+    for (int i = 0; i < 7; i++)
+        vert_code[i] = mode_code[vmode[i]];
     ready = 1;
 }
 
 /* ------------------------------------------------------------------------------------------ encoder */
 
+/* The bit writer: bits collected first bit in the LSB (as sent) in a 64-bit accumulator and written four octets
+   at a time; MSB-first output is the same octets each reversed at the end. The coding functions work on a local
+   copy (always inlined, its address escaping nowhere), so that its fields stay in registers across the stores. */
 typedef struct {
     uint8_t *out;
     int64_t cap;
-    int64_t pos;
+    int64_t pos;    /* octets written */
+    int64_t lost;   /* octets that found no room (overflow) */
     uint64_t acc;
     int nacc;
-    int lsb;
-    int64_t nbits;
-    int overflow;
 } bw_t;
+
+#define T4_INLINE static inline __attribute__((always_inline))
+
+static inline int64_t bw_bits(const bw_t *w)
+{
+    return 8 * (w->pos + w->lost) + w->nacc;
+}
 
 static void bw_byte(bw_t *w, uint8_t b)
 {
     if (w->pos < w->cap)
         w->out[w->pos++] = b;
     else
-        w->overflow = 1;
+        w->lost++;
 }
 
-/* LSB-first output of `len` (<= 24) bits already reversed (the first to send in the LSB): collected in the
-   accumulator, written four octets at a time */
-static inline void put_lsb(bw_t *w, uint32_t rev, int len)
+T4_INLINE void bw_store4(bw_t *w)
 {
-    w->nbits += len;
+    if (__builtin_expect(w->pos + 8 <= w->cap, 1)) {   /* the accumulator in one store, four octets kept */
+        uint64_t v = w->acc;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        memcpy(w->out + w->pos, &v, 8);
+#else
+        for (int i = 0; i < 4; i++)
+            w->out[w->pos + i] = (uint8_t) (v >> (8 * i));
+#endif
+        w->pos += 4;
+    } else {
+        for (int i = 0; i < 4; i++)
+            bw_byte(w, (uint8_t) (w->acc >> (8 * i)));
+    }
+    w->acc >>= 32;
+    w->nacc -= 32;
+}
+
+/* `len` (<= 32) bits already reversed (the first to send in the LSB) */
+T4_INLINE void put_lsb(bw_t *w, uint32_t rev, int len)
+{
     w->acc |= (uint64_t) rev << w->nacc;
     w->nacc += len;
-    if (w->nacc >= 32) {
-        if (w->pos + 4 <= w->cap) {   /* four octets in one store (the usual case) */
-            uint8_t *o = w->out + w->pos;
-            uint32_t v = (uint32_t) w->acc;
-            o[0] = (uint8_t) v, o[1] = (uint8_t) (v >> 8), o[2] = (uint8_t) (v >> 16), o[3] = (uint8_t) (v >> 24);
-            w->pos += 4;
-            w->acc >>= 32;
-        } else {
-            for (int i = 0; i < 4; i++) {
-                bw_byte(w, (uint8_t) (w->acc & 0xFF));
-                w->acc >>= 8;
-            }
-        }
-        w->nacc -= 32;
-    }
+    if (w->nacc >= 32)
+        bw_store4(w);
 }
 
 /* `len` (<= 24) bits of `code`, its most significant first in transmission order */
-static void put(bw_t *w, uint32_t code, int len)
+static inline void put(bw_t *w, uint32_t code, int len)
 {
-    if (w->lsb) {
-        /* the code's bits reversed: its three octets each reversed and swapped, then the low `len` kept */
-        uint32_t rev = ((uint32_t) rev8(code & 0xFF) << 16 | (uint32_t) rev8((code >> 8) & 0xFF) << 8 |
-                        rev8((code >> 16) & 0xFF)) >> (24 - len);
-        put_lsb(w, rev, len);
-    } else {
-        w->nbits += len;
-        w->acc = (w->acc << len) | code;
-        w->nacc += len;
-        while (w->nacc >= 8) {
-            bw_byte(w, (uint8_t) ((w->acc >> (w->nacc - 8)) & 0xFF));
-            w->nacc -= 8;
-        }
-    }
+    uint32_t rev = ((uint32_t) rev8(code & 0xFF) << 16 | (uint32_t) rev8((code >> 8) & 0xFF) << 8 |
+                    rev8((code >> 16) & 0xFF)) >> (24 - len);
+    put_lsb(w, rev, len);
 }
 
 static void put_zeros(bw_t *w, int64_t n)
 {
     while (n > 0) {
         int k = n > 24 ? 24 : (int) n;
-        put(w, 0, k);
+        put_lsb(w, 0, k);
         n -= k;
     }
 }
 
-static void bw_flush(bw_t *w)
+/* the waiting bits out (the last octet zero padded); MSB-first output: every octet written reversed */
+static void bw_flush(bw_t *w, int lsb)
 {
-    while (w->lsb && w->nacc >= 8) {   /* LSB first: up to 31 bits may wait */
+    for (; w->nacc > 0; w->nacc -= 8) {
         bw_byte(w, (uint8_t) (w->acc & 0xFF));
         w->acc >>= 8;
-        w->nacc -= 8;
     }
-    if (w->nacc > 0)
-        bw_byte(w, w->lsb ? (uint8_t) (w->acc & 0xFF) : (uint8_t) ((w->acc << (8 - w->nacc)) & 0xFF));
     w->nacc = 0;
     w->acc = 0;
+    if (!lsb)
+        for (int64_t i = 0; i < w->pos; i++)
+            w->out[i] = rev8(w->out[i]);
 }
 
-static inline void put_code(bw_t *w, code_t c)
+T4_INLINE void put_code(bw_t *w, code_t c)
 {
-    if (w->lsb)
-        put_lsb(w, c.rcode, c.len);
-    else
-        put(w, c.code, c.len);
+    put_lsb(w, c.rcode, c.len);
 }
 
-static void put_run(bw_t *w, int run, int colour)
+T4_INLINE void put_run(bw_t *w, int run, int colour)
 {
-    while (run > 2560) {
-        put_code(w, run_code[colour][64 + 39]);
-        run -= 2560;
+    const code_t *rc = run_code[colour];
+    if (__builtin_expect(run >= 64, 0)) {
+        while (run > 2560) {
+            put_code(w, rc[64 + 39]);
+            run -= 2560;
+        }
+        if (run >= 64) {
+            put_code(w, rc[64 + run / 64 - 1]);
+            run %= 64;
+        }
     }
-    if (run >= 64) {
-        put_code(w, run_code[colour][64 + run / 64 - 1]);
-        run %= 64;
-    }
-    put_code(w, run_code[colour][run]);
+    put_code(w, rc[run]);
 }
 
-/* the changing elements of a row (pixels nonzero = black; the row starts after an imaginary white pixel); built for
-   AVX2 too (the compiler widens the scan), the better one picked at load time */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx2", "default")))
-#endif
+/* the changing elements of a row (pixels nonzero = black; the row starts after an imaginary white pixel): 64
+   pixels a step as one mask of black pixels, the changes where a pixel differs from its left neighbour */
 static int changes_of(const uint8_t *row, int width, int32_t *ch)
 {
     int n = 0, i = 0;
-    uint8_t prev = 0;
+    uint64_t prev = 0;   /* the colour of the pixel left of i */
 #ifdef __SSE2__
-    if (width > 0) {   /* sixteen pixels at a time: each one's colour against its left neighbour's */
-        const __m128i zero = _mm_setzero_si128();
-        if (row[0]) {
-            ch[n++] = 0;
+    const __m128i zero = _mm_setzero_si128();
+    for (; i + 64 <= width; i += 64) {
+        const __m128i *p = (const __m128i *) (row + i);
+        uint64_t w0 = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(p), zero));
+        uint64_t w1 = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(p + 1), zero));
+        uint64_t w2 = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(p + 2), zero));
+        uint64_t w3 = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(p + 3), zero));
+        uint64_t black = ~(w0 | w1 << 16 | w2 << 32 | w3 << 48);
+        uint64_t t = black ^ ((black << 1) | prev);
+        prev = black >> 63;
+        while (t) {
+            ch[n++] = i + __builtin_ctzll(t);
+            t &= t - 1;
         }
-        for (i = 1; i + 16 <= width; i += 16) {
-            __m128i a = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *) (row + i)), zero);
-            __m128i b = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *) (row + i - 1)), zero);
-            unsigned m = (unsigned) _mm_movemask_epi8(_mm_xor_si128(a, b));
-            while (m) {
-                ch[n++] = i + __builtin_ctz(m);
-                m &= m - 1;
-            }
-        }
-        prev = row[i - 1] ? 1 : 0;
     }
 #endif
     for (; i < width; i++) {
-        uint8_t px = row[i] ? 1 : 0;
+        uint64_t px = row[i] ? 1 : 0;
         if (px != prev) {
             ch[n++] = i;
             prev = px;
@@ -263,7 +265,7 @@ static int changes_of(const uint8_t *row, int width, int32_t *ch)
     return n;
 }
 
-static void encode_1d(bw_t *w, const int32_t *a, int na, int width)
+T4_INLINE void encode_1d(bw_t *w, const int32_t *a, int na, int width)
 {
     int pos = 0, colour = 0;
     for (int i = 0; i <= na; i++) {
@@ -276,35 +278,50 @@ static void encode_1d(bw_t *w, const int32_t *a, int na, int width)
     }
 }
 
-/* a: this line's changes (na, room for 2 sentinels); b: the reference line's (nb, room for 2 sentinels) */
-static void encode_2d(bw_t *w, int32_t *a, int na, int32_t *b, int nb, int width)
+/* b1 of T.4 4.2.1.3 for a0 < width: as find_b1, with b[-1] = -1 (no test of the index) and a0 below the
+   sentinels (none of their tests either) */
+T4_INLINE int enc_b1(const int32_t *b, int *bi, int a0, int colour)
+{
+    int i = *bi;
+    while (b[i - 1] > a0)
+        i--;
+    while (b[i] <= a0)
+        i++;
+    i += (i & 1) ^ colour;
+    *bi = i;
+    return b[i];
+}
+
+/* a: this line's changes (na, room for 2 sentinels); b: the reference line's (nb, room for 2 sentinels, and
+   b[-1] = -1). a1 is a[ai] throughout: the changes rise strictly, so it moves on by one after a vertical mode,
+   two after a horizontal one, and stays after a pass (a0 = b2 < a1). */
+T4_INLINE void encode_2d(bw_t *w, int32_t *a, int na, int32_t *b, int nb, int width)
 {
     a[na] = a[na + 1] = width;
     b[nb] = b[nb + 1] = width;
     int a0 = -1, colour = 0, ai = 0, bi = 0;
     for (int guard = 0; guard < 4 * width + 16; guard++) {
-        while (a[ai] <= a0 && a[ai] < width)
-            ai++;
         int a1 = a[ai];
-        int b1 = find_b1(b, &bi, a0, colour, width);
-        int b2 = (bi + 1 < nb + 2 && b1 < width) ? b[bi + 1] : width;
+        int b1 = enc_b1(b, &bi, a0, colour);
+        int b2 = b1 < width ? b[bi + 1] : width;
         if (b2 < a1) {
             put_code(w, mode_code[M_P]);
             a0 = b2;
             continue;
         }
         int d = a1 - b1;
-        if (d >= -3 && d <= 3) {
-            static const int vmode[7] = {M_VL3, M_VL2, M_VL1, M_V0, M_VR1, M_VR2, M_VR3};
-            put_code(w, mode_code[vmode[d + 3]]);
+        if ((unsigned) (d + 3) <= 6u) {
+            put_code(w, vert_code[d + 3]);
             a0 = a1;
             colour ^= 1;
+            ai++;
         } else {
             int a2 = a1 < width ? a[ai + 1] : width;
             put_code(w, mode_code[M_H]);
             put_run(w, a1 - (a0 > 0 ? a0 : 0), colour);
             put_run(w, a2 - a1, colour ^ 1);
             a0 = a2;
+            ai += 2;
         }
         if (a0 >= width)
             break;
@@ -322,36 +339,54 @@ int64_t t4e_bound(const t4e_state_t *s, int rows)
     return ((int64_t) rows * (data + 8 + EOL_LEN + 1) + 6 * (EOL_LEN + 1) + 64) / 8 + 16;
 }
 
+/* one row's coded line (after its EOL for MH/MR) from its changes a (na) and the reference line's b; the
+   writer copied in and out, so that the coding works on a copy whose address escapes nowhere */
+static void encode_row(bw_t *wp, t4e_state_t *s, int32_t *a, int na, int32_t *b, int k)
+{
+    int width = s->width;
+    bw_t wl = *wp, *w = &wl;
+    if (s->coding == T4C_MMR) {
+        encode_2d(w, a, na, b, s->nref, width);
+    } else {
+        int one_d = s->coding == T4C_MH || s->line % k == 0;
+        if (s->byte_align_eol)
+            put_zeros(w, ((-(s->nbits + bw_bits(w) + EOL_LEN)) % 8 + 8) % 8);
+        put(w, EOL_CODE, EOL_LEN);
+        if (s->coding == T4C_MR)
+            put(w, one_d ? 1 : 0, 1);
+        int64_t before = bw_bits(w);
+        if (one_d)
+            encode_1d(w, a, na, width);
+        else
+            encode_2d(w, a, na, b, s->nref, width);
+        if (bw_bits(w) - before < s->min_bits)
+            put_zeros(w, s->min_bits - (bw_bits(w) - before));
+    }
+    *wp = wl;
+}
+
+/* ref and cur hold their changes from index 1, after a -1 (b[-1] of enc_b1); the rows take them in turn as the
+   coding line and the reference line, the last one copied into ref at the end */
 int64_t t4e_encode(t4e_state_t *s, int32_t *ref, int32_t *cur, const uint8_t *img, int rows, int finish,
                    uint8_t *out, int64_t cap, int lsb)
 {
     int width = s->width;
-    bw_t w = {out, cap, 0, 0, 0, lsb, 0, 0};
+    bw_t w = {out, cap, 0, 0, 0, 0};
     int k = s->k > 0 ? s->k : 1;
+    int32_t *b = ref, *a = cur;
+    ref[0] = cur[0] = -1;
     for (int r = 0; r < rows; r++) {
         const uint8_t *row = img + (int64_t) r * width;
-        int na = changes_of(row, width, cur);
-        if (s->coding == T4C_MMR) {
-            encode_2d(&w, cur, na, ref, s->nref, width);
-        } else {
-            int one_d = s->coding == T4C_MH || s->line % k == 0;
-            if (s->byte_align_eol)
-                put_zeros(&w, ((-(s->nbits + w.nbits + EOL_LEN)) % 8 + 8) % 8);
-            put(&w, EOL_CODE, EOL_LEN);
-            if (s->coding == T4C_MR)
-                put(&w, one_d ? 1 : 0, 1);
-            int64_t before = w.nbits;
-            if (one_d)
-                encode_1d(&w, cur, na, width);
-            else
-                encode_2d(&w, cur, na, ref, s->nref, width);
-            if (w.nbits - before < s->min_bits)
-                put_zeros(&w, s->min_bits - (w.nbits - before));
-        }
-        memcpy(ref, cur, sizeof(int32_t) * (size_t) na);
+        int na = changes_of(row, width, a + 1);
+        int32_t *t = b;
+        encode_row(&w, s, a + 1, na, b + 1, k);
         s->nref = na;
         s->line++;
+        b = a;
+        a = t;
     }
+    if (b != ref)
+        memcpy(ref, b, sizeof(int32_t) * (size_t) (s->nref + 1));
     if (finish) {
         if (s->coding == T4C_MMR) {
             put(&w, EOL_CODE, EOL_LEN);
@@ -364,7 +399,8 @@ int64_t t4e_encode(t4e_state_t *s, int32_t *ref, int32_t *cur, const uint8_t *im
             }
         }
     }
-    bw_flush(&w);
-    s->nbits += w.nbits;
-    return w.overflow ? -1 : w.nbits;
+    int64_t nbits = bw_bits(&w);
+    bw_flush(&w, lsb);
+    s->nbits += nbits;
+    return w.lost ? -1 : nbits;
 }
