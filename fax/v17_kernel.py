@@ -206,6 +206,25 @@ def run_tx(kernels: list[TxKernel], n: int) -> NDArray[np.int16]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _front_tables() -> tuple[list[NDArray[np.float64]], int, int]:
+    """The receive front end's read-only tables, made once a process and shared by every receiver (their cache
+    lines shared, not one copy per session): matched filter, carrier and timing phasors; their periods in samples."""
+    h = rrc(0.25, FS / BAUD, 8)
+    h = h / np.sum(h)
+    if len(h) > RXH:
+        raise ValueError("matched filter too long for the kernel")
+    lo_period = FS // math.gcd(CARRIER, FS)
+    lo = np.exp(-2j * np.pi * CARRIER * np.arange(lo_period) / FS)
+    tp_period = FS // math.gcd(BAUD, FS)
+    tp = np.exp(-2j * np.pi * BAUD * np.arange(tp_period) / FS)
+    if lo_period > RXLO or tp_period > RXTP:
+        raise ValueError("carrier or timing table too long for the kernel")
+    tabs = [_shared(np.ascontiguousarray(v, dtype=np.float64).tobytes())
+            for v in (h, lo.real, lo.imag, tp.real, tp.imag)]
+    return tabs, lo_period, tp_period
+
+
 class RxKernel:
     """The C state of one whole V.17 receiver (fax/kernel/faxrx.c): front end (mixing, matched filter,
     in-band power), carrier detect, symbol timing, training (ABAB lock, CDBA search, long/short training)
@@ -216,20 +235,8 @@ class RxKernel:
                  labels: NDArray[np.int64], regs: tuple[int, int], on_lin: float, off_lin: float) -> None:
         r: Any = ffi.new("fb_rx17_t *")
         self.r = r
-        h = rrc(0.25, FS / BAUD, 8)
-        h = h / np.sum(h)
-        if len(h) > RXH:
-            raise ValueError("matched filter too long for the kernel")
-        r.nh = len(h)
-        lo_period = FS // math.gcd(CARRIER, FS)
-        lo = np.exp(-2j * np.pi * CARRIER * np.arange(lo_period) / FS)
-        tp_period = FS // math.gcd(BAUD, FS)
-        tp = np.exp(-2j * np.pi * BAUD * np.arange(tp_period) / FS)
-        if lo_period > RXLO or tp_period > RXTP:
-            raise ValueError("carrier or timing table too long for the kernel")
-        # one read-only copy of each table for every receiver (their cache lines shared, not one per session)
-        self._tabs = [_shared(np.ascontiguousarray(v, dtype=np.float64).tobytes())
-                      for v in (h, lo.real, lo.imag, tp.real, tp.imag)]
+        self._tabs, lo_period, tp_period = _front_tables()
+        r.nh = len(self._tabs[0])
         r.h, r.lo_re, r.lo_im, r.tp_re, r.tp_im = (ffi.from_buffer("double[]", t) for t in self._tabs)
         r.lo_period, r.tp_period = lo_period, tp_period
         r.sps = FS / BAUD
