@@ -652,7 +652,7 @@ static void tone_tx_all(fb_tone_t **tx, int k, const fb_sink_t *sink, uint8_t *e
         fb_tone_t *t = tx[s];
         int16_t *o = sink_out(sink, s);
         int32_t *a = sink_acc(sink, s);
-        double c = 2 * 3.14159265358979323846 * t->freq;
+        double c = 2 * 3.14159265358979323846 * t->freq, cw = cos(c / 8000.0), sw = sin(c / 8000.0);
         int64_t period = (int64_t) t->on + t->off;
         for (j = 0; j < n;) {   /* in runs of samples of one gate: the cadence's position once a run */
             int64_t tt = t->pos + j, run = n - j;
@@ -670,10 +670,15 @@ static void tone_tx_all(fb_tone_t **tx, int k, const fb_sink_t *sink, uint8_t *e
                 if (run > n - j)
                     run = n - j;
             }
-            if (gate) {
+            if (gate) {   /* a phasor turned by the step, exact sin/cos once a run (<= 160 samples: drift ~1e-14) */
                 int e = j + (int) run;
-                for (; j < e; j++)
-                    sink_put(o, a, j, (int16_t) (t->amp * sin(c * (double) (t->pos + j) / 8000.0)));
+                double th = c * (double) (t->pos + j) / 8000.0, sr = t->amp * sin(th), cr = t->amp * cos(th);
+                for (; j < e; j++) {
+                    double nsr = sr * cw + cr * sw;
+                    sink_put(o, a, j, (int16_t) sr);
+                    cr = cr * cw - sr * sw;
+                    sr = nsr;
+                }
             } else {
                 if (o)
                     memset(o + j, 0, sizeof(int16_t) * (size_t) run);
