@@ -26,9 +26,8 @@ void fb_sc_init(void)
 typedef float fb_v8f __attribute__((vector_size(32), aligned(4)));
 
 /* y[i] = sum over j of h[j] * e[i + nh - 1 - j] (re and im) in float, taps summed in order: sixteen outputs at a
-   time held in registers across all taps (eight a vector) */
-FB_SIMD_CLONES
-static void matched_filter(const float *h, int nh, const float *ere, const float *eim, float *restrict yre,
+   time held in registers across all taps (eight a vector); inlined into fbrx_fe_push's clones */
+static inline void matched_filter(const float *h, int nh, const float *ere, const float *eim, float *restrict yre,
                            float *restrict yim, int n)
 {
     int i = 0, j;
@@ -57,10 +56,56 @@ static void matched_filter(const float *h, int nh, const float *ere, const float
     }
 }
 
+/* x mixed to baseband (twice the carrier table's value, rounded to float) into ere/eim: in runs up to the table's
+   wrap, so that each run is a plain loop over pointers (vectorised: the build's -fwrapv keeps i + k from being one) */
+static inline void fe_mix(fb_rx17_t *r, const int16_t *x, int n, float *restrict ere, float *restrict eim)
+{
+    int i = 0, k, ph = (int) (r->n % r->lo_period);
+    while (i < n) {
+        int m = r->lo_period - ph < n - i ? r->lo_period - ph : n - i;
+        const double *lr = r->lo_re + ph, *li = r->lo_im + ph;
+        const int16_t *xs = x + i;
+        float *er = ere + i, *ei = eim + i;
+        for (k = 0; k < m; k++) {
+            double v = 2.0 * xs[k];
+            er[k] = (float) (v * lr[k]);
+            ei[k] = (float) (v * li[k]);
+        }
+        i += m;
+        ph = 0;
+    }
+}
+
+/* in-band power of n filtered samples, pz = a pz + e / 24 (a = 23 / 24), into p (double) and pw (float): the
+   energies first (vectorised), then the recursion four samples a step, each of the four from the power before the
+   step (one multiply-add on the recursion's path per four samples, not four) */
+static inline void fe_power(fb_rx17_t *r, const float *yre, const float *yim, int n, double *restrict p,
+                            float *restrict pw)
+{
+    const double a = 1.0 - 1.0 / 24, b = 1.0 / 24, a2 = a * a, a3 = a2 * a, a4 = a2 * a2;
+    double pz = r->pz, u[FB_RXCHUNK];
+    int i;
+    for (i = 0; i < n; i++)
+        u[i] = b * ((double) yre[i] * yre[i] + (double) yim[i] * yim[i]);
+    for (i = 0; i + 4 <= n; i += 4) {
+        double s1 = a * u[i] + u[i + 1], s2 = a * s1 + u[i + 2], s3 = a * s2 + u[i + 3];
+        p[i] = a * pz + u[i];
+        p[i + 1] = a2 * pz + s1;
+        p[i + 2] = a3 * pz + s2;
+        pz = p[i + 3] = a4 * pz + s3;
+    }
+    for (; i < n; i++)
+        pz = p[i] = a * pz + u[i];
+    for (i = 0; i < n; i++)
+        pw[i] = (float) p[i];
+    r->pz = pz;
+}
+
 /* mix to baseband, matched filter, in-band power; appended to the buffer (p gets the power of each) */
+FB_SIMD_CLONES
 void fbrx_fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p)
 {
-    int i, j, nh = r->nh, ph;
+    int j, nh = r->nh;
     float ere[FB_RXH + FB_RXCHUNK], eim[FB_RXH + FB_RXCHUNK], h[FB_RXH], *restrict yre, *restrict yim;
     if (r->len + n > FB_RXBUF) {  /* never expected: keep the newest samples */
         int drop = r->len + n - FB_RXBUF;
@@ -75,52 +120,20 @@ void fbrx_fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p)
         r->off = 0;
     }
     /* ext: the last nh - 1 mixed inputs (zre/zim, oldest first) then this block's */
-    for (j = 0; j < nh - 1; j++) {
-        ere[j] = r->zre[j];
-        eim[j] = r->zim[j];
-    }
+    memcpy(ere, r->zre, sizeof(float) * (size_t) (nh - 1));
+    memcpy(eim, r->zim, sizeof(float) * (size_t) (nh - 1));
     for (j = 0; j < nh; j++)
         h[j] = (float) r->h[j];
-    ph = (int) (r->n % r->lo_period);
-    for (i = 0; i < n; i++) {
-        double v = 2.0 * x[i];
-        ere[nh - 1 + i] = (float) (v * r->lo_re[ph]);
-        eim[nh - 1 + i] = (float) (v * r->lo_im[ph]);
-        if (++ph == r->lo_period)
-            ph = 0;
-    }
+    fe_mix(r, x, n, ere + nh - 1, eim + nh - 1);
     /* the matched filter tap by tap over the whole block (vectorised; each output sums its taps in
        the same order as a per-sample loop, so the result is the same to the bit) */
     yre = FE_RE(r) + r->len;
     yim = FE_IM(r) + r->len;
     matched_filter(h, nh, ere, eim, yre, yim, n);
-    {   /* in-band power, pz = a pz + e / 24 (a = 23 / 24), four samples a step: each of the four from the power
-           before the step (one multiply-add on the recursion's path per four samples, not four) */
-        const double a = 1.0 - 1.0 / 24, b = 1.0 / 24, a2 = a * a, a3 = a2 * a, a4 = a2 * a2;
-        double pz = r->pz;
-        float *pw = FE_PW(r) + r->len;
-        for (i = 0; i + 4 <= n; i += 4) {
-            double u0 = b * ((double) yre[i] * yre[i] + (double) yim[i] * yim[i]);
-            double u1 = b * ((double) yre[i + 1] * yre[i + 1] + (double) yim[i + 1] * yim[i + 1]);
-            double u2 = b * ((double) yre[i + 2] * yre[i + 2] + (double) yim[i + 2] * yim[i + 2]);
-            double u3 = b * ((double) yre[i + 3] * yre[i + 3] + (double) yim[i + 3] * yim[i + 3]);
-            double s1 = a * u0 + u1, s2 = a * s1 + u2, s3 = a * s2 + u3;
-            p[i] = a * pz + u0;
-            p[i + 1] = a2 * pz + s1;
-            p[i + 2] = a3 * pz + s2;
-            pz = p[i + 3] = a4 * pz + s3;
-        }
-        for (; i < n; i++)
-            pz = p[i] = a * pz + b * ((double) yre[i] * yre[i] + (double) yim[i] * yim[i]);
-        for (i = 0; i < n; i++)
-            pw[i] = (float) p[i];
-        r->pz = pz;
-    }
+    fe_power(r, yre, yim, n, p, FE_PW(r) + r->len);
     r->len += n;
-    for (j = 0; j < nh - 1; j++) {
-        r->zre[j] = ere[n + j];
-        r->zim[j] = eim[n + j];
-    }
+    memcpy(r->zre, ere + n, sizeof(float) * (size_t) (nh - 1));
+    memcpy(r->zim, eim + n, sizeof(float) * (size_t) (nh - 1));
     r->n += n;
 }
 
@@ -237,57 +250,93 @@ void fbrx_fe_samples(const fb_rx17_t *r, double t0, double dt, int nt, double *r
         fbrx_fe_sample(r, t0 + i * dt, &ore[i], &oim[i]);
 }
 
+typedef double fb_v4d __attribute__((vector_size(32), aligned(8)));
+
+#define EQ_G 3   /* vectors of four symbols an equaliser pass holds in registers */
+#define EQ_SPAN (4 * EQ_G)
+
 /* equaliser outputs of nsym symbols at T/2 (y interleaved re, im; the equaliser's input of symbol i is
    x[2 i .. 2 i + FB_EQ - 1]) and each input's energy (nrms), vectorised across the symbols: the even and odd
-   T/2 samples apart, so that tap j of every symbol is one contiguous run; each output sums its taps in order
-   as a per-symbol loop would (the same result to the bit) */
+   T/2 samples apart, so that tap j of every symbol is one contiguous run; twelve symbols a pass held in registers
+   across all taps, each output summing its taps in order as a per-symbol loop would (the same result to the bit;
+   an energy is the sum of its samples' energies, each computed once) */
 FB_SIMD_CLONES
 void fbrx_eq_block(const double *w_re, const double *w_im, const double *hre, const double *him, int nsym,
-                     double *y, double *nrms)
+                   double *y, double *nrms)
 {
-    double ere[HS_MAX / 2 + 1], eim[HS_MAX / 2 + 1], ore[HS_MAX / 2 + 1], oim[HS_MAX / 2 + 1];
-    double yre[HS_MAX / 2], yim[HS_MAX / 2];
-    int i, j, half = nsym + FB_EQ / 2;
+    enum { H = HS_MAX / 2 + EQ_SPAN + FB_EQ };
+    double er[H], ei[H], ee[H], od_r[H], od_i[H], oe[H], yre[HS_MAX / 2 + EQ_SPAN], yim[HS_MAX / 2 + EQ_SPAN];
+    double yn[HS_MAX / 2 + EQ_SPAN];
+    int i, j, g, half = nsym + FB_EQ / 2, end = (nsym + EQ_SPAN - 1) / EQ_SPAN * EQ_SPAN + FB_EQ / 2;
     for (i = 0; i < half; i++) {   /* x holds 2 nsym + FB_EQ - 2 samples: the last odd one is not there */
-        ere[i] = hre[2 * i];
-        eim[i] = him[2 * i];
+        er[i] = hre[2 * i];
+        ei[i] = him[2 * i];
+        ee[i] = er[i] * er[i] + ei[i] * ei[i];
     }
     for (i = 0; i < half - 1; i++) {
-        ore[i] = hre[2 * i + 1];
-        oim[i] = him[2 * i + 1];
+        od_r[i] = hre[2 * i + 1];
+        od_i[i] = him[2 * i + 1];
+        oe[i] = od_r[i] * od_r[i] + od_i[i] * od_i[i];
     }
-    for (i = 0; i < nsym; i++)
-        yre[i] = yim[i] = nrms[i] = 0.0;
-    for (j = 0; j < FB_EQ; j++) {
-        const double *xr = (j & 1 ? ore : ere) + j / 2, *xi = (j & 1 ? oim : eim) + j / 2;
-        const double wr = w_re[j], wi = w_im[j];
-        for (i = 0; i < nsym; i++) {
-            yre[i] += wr * xr[i] - wi * xi[i];
-            yim[i] += wr * xi[i] + wi * xr[i];
-            nrms[i] += xr[i] * xr[i] + xi[i] * xi[i];
+    for (i = half; i < end; i++)   /* the last pass's unused symbols read zeros */
+        er[i] = ei[i] = ee[i] = 0.0;
+    for (i = half - 1; i < end; i++)
+        od_r[i] = od_i[i] = oe[i] = 0.0;
+    for (i = 0; i < nsym; i += EQ_SPAN) {
+        fb_v4d ar[EQ_G], ai[EQ_G], an[EQ_G];
+        for (g = 0; g < EQ_G; g++)
+            ar[g] = ai[g] = an[g] = (fb_v4d) {0, 0, 0, 0};
+        for (j = 0; j < FB_EQ; j++) {
+            const int o = i + j / 2;
+            const double *xr = (j & 1 ? od_r : er) + o, *xi = (j & 1 ? od_i : ei) + o, *xe = (j & 1 ? oe : ee) + o;
+            const fb_v4d wr = {w_re[j], w_re[j], w_re[j], w_re[j]}, wi = {w_im[j], w_im[j], w_im[j], w_im[j]};
+            for (g = 0; g < EQ_G; g++) {
+                const fb_v4d vr = *(const fb_v4d *) (xr + 4 * g), vi = *(const fb_v4d *) (xi + 4 * g);
+                ar[g] += wr * vr - wi * vi;
+                ai[g] += wr * vi + wi * vr;
+                an[g] += *(const fb_v4d *) (xe + 4 * g);
+            }
+        }
+        for (g = 0; g < EQ_G; g++) {
+            memcpy(yre + i + 4 * g, &ar[g], sizeof(ar[g]));
+            memcpy(yim + i + 4 * g, &ai[g], sizeof(ai[g]));
+            memcpy(yn + i + 4 * g, &an[g], sizeof(an[g]));
         }
     }
     for (i = 0; i < nsym; i++) {
         y[2 * i] = yre[i];
         y[2 * i + 1] = yim[i];
+        nrms[i] = yn[i];
     }
 }
 
 /* block LMS sums: s[j] = sum over symbols i of errs[i] * conj(x_i[j]) (re in sre, im in sim), vectorised across
-   the taps, symbols summed in order */
+   the taps (the first sixteen in registers, four vectors; the last one apart), symbols summed in order */
 FB_SIMD_CLONES
 void fbrx_lms_block(const double *errs, const double *hre, const double *him, int nsym, double *sre, double *sim)
 {
-    int i, j;
-    for (j = 0; j < FB_EQ; j++)
-        sre[j] = sim[j] = 0.0;
+    fb_v4d sr[4], si[4];
+    double lr = 0.0, li = 0.0;
+    int i, g;
+    for (g = 0; g < 4; g++)
+        sr[g] = si[g] = (fb_v4d) {0, 0, 0, 0};
     for (i = 0; i < nsym; i++) {
-        const double er = errs[2 * i], ei = errs[2 * i + 1], *xr = hre + 2 * i, *xi = him + 2 * i;
-        for (j = 0; j < FB_EQ; j++) {
-            sre[j] += er * xr[j] + ei * xi[j];
-            sim[j] += ei * xr[j] - er * xi[j];
+        const double *xr = hre + 2 * i, *xi = him + 2 * i, a = errs[2 * i], b = errs[2 * i + 1];
+        const fb_v4d er = {a, a, a, a}, ei = {b, b, b, b};
+        for (g = 0; g < 4; g++) {
+            const fb_v4d vr = *(const fb_v4d *) (xr + 4 * g), vi = *(const fb_v4d *) (xi + 4 * g);
+            sr[g] += er * vr + ei * vi;
+            si[g] += ei * vr - er * vi;
         }
+        lr += a * xr[16] + b * xi[16];
+        li += b * xr[16] - a * xi[16];
     }
+    for (g = 0; g < 4; g++) {
+        memcpy(sre + 4 * g, &sr[g], sizeof(sr[g]));
+        memcpy(sim + 4 * g, &si[g], sizeof(si[g]));
+    }
+    sre[16] = lr;
+    sim[16] = li;
 }
 
 /* follow the symbol timing over absolute samples a .. b (a leaky Oerder-Meyr phasor, a 5 % step) */
