@@ -7,7 +7,6 @@
 #include "fbmath.h"
 #include "rxfront.h"   /* faxbank.h, faxrx.h */
 
-enum { SEARCH, ACQ, TRAIN, KNOWN, DATA };
 enum { MODE_NONE, MODE_LONG, MODE_SHORT };
 
 #define SETTLE 6
@@ -410,10 +409,11 @@ static void rx_one(fb_rx17_t *r, const int16_t *x, int n)
     line_t ln;
     int64_t start = fbrx_fe_end(r);
     double keep;
-    int i = 0;
+    int i = 0, kept;
     ln.n = 0;
     if (n <= 0)
         return;
+    kept = fbrx_keeps_power(r);
     fbrx_fe_push(r, x, n, p);
     while (i < n) {
         if (!r->carrier) {
@@ -430,6 +430,9 @@ static void rx_one(fb_rx17_t *r, const int16_t *x, int n)
                 break;
             r->carrier = 1;
             if (r->state == SEARCH) {
+                if (!kept)   /* the lock reads this block's powers */
+                    fbrx_fe_keep_power(r, start, p, n);
+                kept = 1;
                 r->state = ACQ;
                 r->acq_start = (double) (start + i) + SETTLE * r->sps;
                 r->has_acq = 1;
@@ -463,9 +466,13 @@ static void rx17_run_all(fb_rx17_t **rx, int k, const int16_t *x, int stride, in
     if (n > FB_RXCHUNK)
         n = FB_RXCHUNK;
     fb_sc_init();
+    for (s = 0; s < k && s < 2; s++)
+        fbrx_prefetch_state(rx[s]);
     for (s = 0; s < k; s++) {
         fb_rx17_t *r = rx[s];
         int before = r->trained | (r->carrier << 1) | (r->signal_lost << 2);
+        if (s + 2 < k)
+            fbrx_prefetch_state(rx[s + 2]);
         if (s + 1 < k)
             fbrx_prefetch(rx[s + 1], x + (int64_t) (s + 1) * stride, n);
         rx_one(r, x + (int64_t) s * stride, n);

@@ -24,6 +24,9 @@ void fb_sc_init(void)
 /* ---------------------------------------------------------------- front end */
 
 typedef float fb_v8f __attribute__((vector_size(32), aligned(4)));
+typedef double fb_v4d __attribute__((vector_size(32), aligned(8)));
+typedef int64_t fb_v4l __attribute__((vector_size(32)));
+typedef int32_t fb_v4i __attribute__((vector_size(16)));
 
 /* y[i] = sum over j of h[j] * e[i + nh - 1 - j] (re and im) in float, taps summed in order: sixteen outputs at a
    time held in registers across all taps (eight a vector); inlined into fbrx_fe_push's clones */
@@ -76,11 +79,10 @@ static inline void fe_mix(fb_rx17_t *r, const int16_t *x, int n, float *restrict
     }
 }
 
-/* in-band power of n filtered samples, pz = a pz + e / 24 (a = 23 / 24), into p (double) and pw (float): the
+/* in-band power of n filtered samples, pz = a pz + e / 24 (a = 23 / 24), into p: the
    energies first (vectorised), then the recursion four samples a step, each of the four from the power before the
    step (one multiply-add on the recursion's path per four samples, not four) */
-static inline void fe_power(fb_rx17_t *r, const float *yre, const float *yim, int n, double *restrict p,
-                            float *restrict pw)
+static inline void fe_power(fb_rx17_t *r, const float *yre, const float *yim, int n, double *restrict p)
 {
     const double a = 1.0 - 1.0 / 24, b = 1.0 / 24, a2 = a * a, a3 = a2 * a, a4 = a2 * a2;
     double pz = r->pz, u[FB_RXCHUNK];
@@ -96,9 +98,15 @@ static inline void fe_power(fb_rx17_t *r, const float *yre, const float *yim, in
     }
     for (; i < n; i++)
         pz = p[i] = a * pz + u[i];
+    r->pz = pz;
+}
+
+void fbrx_fe_keep_power(fb_rx17_t *r, int64_t start, const double *p, int n)
+{
+    float *pw = FE_PW(r) + (start - r->base);
+    int i;
     for (i = 0; i < n; i++)
         pw[i] = (float) p[i];
-    r->pz = pz;
 }
 
 /* mix to baseband, matched filter, in-band power; appended to the buffer (p gets the power of each) */
@@ -116,7 +124,8 @@ void fbrx_fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p)
     if (r->off + r->len + n > FB_RXBUF) {   /* no room behind the held samples: move them to the start */
         memmove(r->bre, FE_RE(r), sizeof(float) * (size_t) r->len);
         memmove(r->bim, FE_IM(r), sizeof(float) * (size_t) r->len);
-        memmove(r->pwr, FE_PW(r), sizeof(float) * (size_t) r->len);
+        if (fbrx_keeps_power(r))
+            memmove(r->pwr, FE_PW(r), sizeof(float) * (size_t) r->len);
         r->off = 0;
     }
     /* ext: the last nh - 1 mixed inputs (zre/zim, oldest first) then this block's */
@@ -130,7 +139,9 @@ void fbrx_fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p)
     yre = FE_RE(r) + r->len;
     yim = FE_IM(r) + r->len;
     matched_filter(h, nh, ere, eim, yre, yim, n);
-    fe_power(r, yre, yim, n, p, FE_PW(r) + r->len);
+    fe_power(r, yre, yim, n, p);
+    if (fbrx_keeps_power(r))
+        fbrx_fe_keep_power(r, r->base + r->len, p, n);
     r->len += n;
     memcpy(r->zre, ere + n, sizeof(float) * (size_t) (nh - 1));
     memcpy(r->zim, eim + n, sizeof(float) * (size_t) (nh - 1));
@@ -175,6 +186,7 @@ double fbrx_centre_from_phasor(const fb_rx17_t *r, double cre, double cim)
 }
 
 /* interpolated baseband at absolute fractional time t (at the buffer's ends its first or last sample repeated) */
+FB_SIMD_CLONES
 void fbrx_fe_sample(const fb_rx17_t *r, double t, double *ore, double *oim)
 {
     double fl = floor(t), sre = 0.0, sim = 0.0;
@@ -183,6 +195,16 @@ void fbrx_fe_sample(const fb_rx17_t *r, double t, double *ore, double *oim)
     int64_t i0 = (int64_t) fl - r->base - INTERP / 2 + 1;
     if (r->len == 0) {
         *ore = *oim = 0.0;
+        return;
+    }
+    if (i0 >= 0 && i0 + INTERP <= r->len) {   /* inside: no clamping */
+        const float *xr = FE_RE(r) + i0, *xi = FE_IM(r) + i0;
+        for (j = 0; j < INTERP; j++) {
+            sre += (double) (xr[j] * w[j]);
+            sim += (double) (xi[j] * w[j]);
+        }
+        *ore = sre;
+        *oim = sim;
         return;
     }
     for (j = 0; j < INTERP; j++) {
@@ -197,60 +219,78 @@ void fbrx_fe_sample(const fb_rx17_t *r, double t, double *ore, double *oim)
 
 
 typedef int fb_v8i __attribute__((vector_size(32)));
+typedef float fb_v4f __attribute__((vector_size(16)));
 
-/* the eight lane sums of a..d (re) and e..h (im) as two vectors of four lanes: pairs of lanes added across the four
-   (a transpose), not one vector at a time */
-#define PAIRS(x, y) (__builtin_shuffle(x, y, (fb_v8i) {0, 8, 1, 9, 2, 10, 3, 11}) \
-                     + __builtin_shuffle(x, y, (fb_v8i) {4, 12, 5, 13, 6, 14, 7, 15}))
-#define QUADS(x, y) (__builtin_shuffle(x, y, (fb_v8i) {0, 1, 8, 9, 4, 5, 12, 13}) \
-                     + __builtin_shuffle(x, y, (fb_v8i) {2, 3, 10, 11, 6, 7, 14, 15}))
+/* the first sample index relative to the buffer (i0 of fbrx_fe_sample, as double) and the weight row (rne of the
+   fraction times PHASES) of four times t >= 0 below 2^51: floor and rne by adding and taking away 2^52 (exact) */
+static inline void interp_rows(const fb_v4d *t, double base, fb_v4d *d, fb_v4d *ph)
+{
+    const fb_v4d big = {4503599627370496.0, 4503599627370496.0, 4503599627370496.0, 4503599627370496.0};
+    const fb_v4d one = {1.0, 1.0, 1.0, 1.0}, nph = {PHASES, PHASES, PHASES, PHASES};
+    fb_v4d rt = (*t + big) - big, fl = rt - (fb_v4d) ((fb_v4l) (rt > *t) & (fb_v4l) one), f = (*t - fl) * nph;
+    *ph = (f + big) - big;
+    *d = fl - base;
+}
+
+/* pairwise sums within each half of a and b: {a0 + a1, a2 + a3, b0 + b1, b2 + b3} in each 128-bit half */
+#define HADD(a, b) (__builtin_shuffle(a, b, (fb_v8i) {0, 2, 8, 10, 4, 6, 12, 14}) \
+                    + __builtin_shuffle(a, b, (fb_v8i) {1, 3, 9, 11, 5, 7, 13, 15}))
+
+/* the four outputs' sums (re of output l in lane l, im in lane 4 + l) of the products ar[l], ai[l] (eight lanes,
+   each the sum of a product pair): lanes k and k + 4 added, then pairs, then the two pair sums */
+static inline void interp_sums(const fb_v8f *ar, const fb_v8f *ai, fb_v8f *s)
+{
+    fb_v8f h[4];
+    int l;
+    for (l = 0; l < 4; l++)
+        h[l] = __builtin_shuffle(ar[l], ai[l], (fb_v8i) {0, 1, 2, 3, 8, 9, 10, 11})
+               + __builtin_shuffle(ar[l], ai[l], (fb_v8i) {4, 5, 6, 7, 12, 13, 14, 15});
+    *s = HADD(HADD(h[0], h[1]), HADD(h[2], h[3]));
+}
 
 /* nt interpolated samples at t0 + i * dt: in float, a whole weight row (two vectors of eight) against the
-   samples, four outputs at a time when their taps lie inside the buffer, else one by one with the ends repeated */
+   samples, four outputs at a time (their rows and indices computed side by side) when their taps lie inside the
+   buffer, else (and the last nt % 4) one by one */
 FB_SIMD_CLONES
 void fbrx_fe_samples(const fb_rx17_t *r, double t0, double dt, int nt, double *restrict ore, double *restrict oim)
 {
     const float *bre = FE_RE(r), *bim = FE_IM(r);
-    int i = 0, l;
-    for (; i + 4 <= nt; i += 4) {
-        fb_v8f ar[4], ai[4], tr, ti;
-        int inside = r->len > 0;
-        for (l = 0; l < 4 && inside; l++) {
-            double t = t0 + (i + l) * dt, fl = floor(t);
-            int64_t i0 = (int64_t) fl - r->base - INTERP / 2 + 1;
-            const float *w;
-            fb_v8f w0, w1, x0, x1, y0, y1;
-            if (i0 < 0 || i0 + INTERP > r->len) {
-                inside = 0;
-                break;
-            }
-            w = r->itab + (int) rne((t - fl) * PHASES) * FB_ITW;
-            memcpy(&w0, w, sizeof(w0));
-            memcpy(&w1, w + 8, sizeof(w1));
-            memcpy(&x0, bre + i0, sizeof(x0));
-            memcpy(&x1, bre + i0 + 8, sizeof(x1));
-            memcpy(&y0, bim + i0, sizeof(y0));
-            memcpy(&y1, bim + i0 + 8, sizeof(y1));
-            ar[l] = x0 * w0 + x1 * w1;
-            ai[l] = y0 * w0 + y1 * w1;
-        }
-        if (!inside) {
+    const fb_v4d lane = {0.0, 1.0, 2.0, 3.0}, zero = {0.0, 0.0, 0.0, 0.0};
+    const fb_v4d last = {r->len - INTERP, r->len - INTERP, r->len - INTERP, r->len - INTERP};
+    const double base = (double) (r->base + INTERP / 2 - 1);
+    int i = 0, l, vec = t0 >= 0.0 && t0 + nt * dt < 2251799813685248.0;
+    for (; vec && i + 4 <= nt; i += 4) {
+        fb_v8f ar[4], ai[4], s;
+        fb_v4d t = t0 + ((double) i + lane) * dt, ph, d, dr, di;
+        fb_v4l out;
+        fb_v4i i0, row;
+        fb_v4f sr, si;
+        interp_rows(&t, base, &d, &ph);
+        out = (d < zero) | (d > last);
+        if (out[0] | out[1] | out[2] | out[3]) {
             for (l = 0; l < 4; l++)
                 fbrx_fe_sample(r, t0 + (i + l) * dt, &ore[i + l], &oim[i + l]);
             continue;
         }
-        tr = QUADS(PAIRS(ar[0], ar[1]), PAIRS(ar[2], ar[3]));
-        ti = QUADS(PAIRS(ai[0], ai[1]), PAIRS(ai[2], ai[3]));
+        i0 = __builtin_convertvector(d, fb_v4i);
+        row = __builtin_convertvector(ph, fb_v4i) * FB_ITW;
         for (l = 0; l < 4; l++) {
-            ore[i + l] = tr[l] + tr[l + 4];
-            oim[i + l] = ti[l] + ti[l + 4];
+            const float *w = r->itab + row[l], *xr = bre + i0[l], *xi = bim + i0[l];
+            const fb_v8f w0 = *(const fb_v8f *) w, w1 = *(const fb_v8f *) (w + 8);
+            ar[l] = *(const fb_v8f *) xr * w0 + *(const fb_v8f *) (xr + 8) * w1;
+            ai[l] = *(const fb_v8f *) xi * w0 + *(const fb_v8f *) (xi + 8) * w1;
         }
+        interp_sums(ar, ai, &s);
+        memcpy(&sr, &s, sizeof(sr));
+        memcpy(&si, (const char *) &s + sizeof(sr), sizeof(si));
+        dr = __builtin_convertvector(sr, fb_v4d);
+        di = __builtin_convertvector(si, fb_v4d);
+        memcpy(ore + i, &dr, sizeof(dr));
+        memcpy(oim + i, &di, sizeof(di));
     }
     for (; i < nt; i++)
         fbrx_fe_sample(r, t0 + i * dt, &ore[i], &oim[i]);
 }
-
-typedef double fb_v4d __attribute__((vector_size(32), aligned(8)));
 
 #define EQ_G 3   /* vectors of four symbols an equaliser pass holds in registers */
 #define EQ_SPAN (4 * EQ_G)
@@ -355,18 +395,37 @@ void fbrx_track_timing(fb_rx17_t *r, int64_t a, int64_t b)
     r->t_next += 0.05 * e;
 }
 
-/* the state a block of r touches (its fields up to the buffers, the buffers' held samples, its input) on its way
-   into the cache while the session before it runs: with many sessions it comes from memory otherwise */
-void fbrx_prefetch(const fb_rx17_t *r, const int16_t *x, int n)
+/* r's fields up to the buffers (all read and most written by a block) on their way into the cache: issued two
+   sessions ahead, without reading r, so that fbrx_prefetch finds them there */
+void fbrx_prefetch_state(const fb_rx17_t *r)
 {
     const char *p = (const char *) r, *e = (const char *) r->bre;
-    int64_t b = (int64_t) sizeof(float) * (r->len + n), o;
     for (; p < e; p += 64)
-        __builtin_prefetch(p);
+        __builtin_prefetch(p, 1);
+}
+
+/* the rest a block of r touches (the buffers' held samples and where this block's go, its input) on its way into
+   the cache while the session before it runs (r's fields already prefetched): with many sessions it comes from
+   memory otherwise */
+void fbrx_prefetch(const fb_rx17_t *r, const int16_t *x, int n)
+{
+    int64_t o, b = (int64_t) sizeof(float) * (r->len + n);
+    const char *re = (const char *) FE_RE(r), *im = (const char *) FE_IM(r), *pw = (const char *) FE_PW(r);
+    int keep = fbrx_keeps_power(r);
+    if (r->off + r->len + n > FB_RXBUF) {   /* fbrx_fe_push moves the held samples to the start */
+        for (o = 0; o < b; o += 64) {
+            __builtin_prefetch((const char *) r->bre + o, 1);
+            __builtin_prefetch((const char *) r->bim + o, 1);
+            if (keep)
+                __builtin_prefetch((const char *) r->pwr + o, 1);
+        }
+        b = (int64_t) sizeof(float) * r->len;
+    }
     for (o = 0; o < b; o += 64) {
-        __builtin_prefetch((const char *) FE_RE(r) + o);
-        __builtin_prefetch((const char *) FE_IM(r) + o);
-        __builtin_prefetch((const char *) FE_PW(r) + o);
+        __builtin_prefetch(re + o, 1);
+        __builtin_prefetch(im + o, 1);
+        if (keep)
+            __builtin_prefetch(pw + o, 1);
     }
     for (o = 0; o < (int64_t) sizeof(int16_t) * n; o += 64)
         __builtin_prefetch((const char *) x + o);

@@ -17,6 +17,17 @@
 static const double ABCD_RE[4] = {-6.0, 2.0, 6.0, -2.0};
 static const double ABCD_IM[4] = {-2.0, -6.0, 2.0, 6.0};
 
+/* the reception states (ModemRxBase) */
+enum { SEARCH, ACQ, TRAIN, KNOWN, DATA };
+
+/* whether the in-band powers of new samples are kept (as float, for the lock's median of rxlock.c): not while data
+   flows after its check of the scrambled ones (only a carrier found later starts a lock again, on samples after
+   it: rx_one keeps that block's powers then) */
+static inline int fbrx_keeps_power(const fb_rx17_t *r)
+{
+    return !(r->state == DATA && r->ones_ok);
+}
+
 /* the held front-end samples (index 0 = absolute sample base) */
 #define FE_RE(r) ((r)->bre + (r)->off)
 #define FE_IM(r) ((r)->bim + (r)->off)
@@ -28,13 +39,18 @@ static inline int64_t fbrx_fe_end(const fb_rx17_t *r)
     return r->base + r->len;
 }
 
-/* mix to baseband, matched filter, in-band power of n samples, appended to the buffer (p gets each power) */
+/* mix to baseband, matched filter, in-band power of n samples, appended to the buffer (p gets each power; kept in the
+   buffer too when fbrx_keeps_power) */
 void fbrx_fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p);
+/* keep the in-band powers p of the n samples from absolute index start in the buffer */
+void fbrx_fe_keep_power(fb_rx17_t *r, int64_t start, const double *p, int n);
 /* drop the buffered samples before absolute index keep */
 void fbrx_fe_trim(fb_rx17_t *r, int64_t keep);
 /* the Oerder-Meyr timing phasor over absolute samples start .. stop */
 void fbrx_timing_phasor(const fb_rx17_t *r, int64_t start, int64_t stop, double *cre, double *cim);
-/* start loading what the next block of r (input x, n samples) touches into the cache */
+/* start loading r's fields into the cache (two sessions ahead) */
+void fbrx_prefetch_state(const fb_rx17_t *r);
+/* start loading the rest of what the next block of r (input x, n samples) touches into the cache (its fields there) */
 void fbrx_prefetch(const fb_rx17_t *r, const int16_t *x, int n);
 /* follow the symbol timing over absolute samples a .. b */
 void fbrx_track_timing(fb_rx17_t *r, int64_t a, int64_t b);
