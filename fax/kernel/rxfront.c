@@ -27,6 +27,7 @@ typedef float fb_v8f __attribute__((vector_size(32), aligned(4)));
 typedef double fb_v4d __attribute__((vector_size(32), aligned(8)));
 typedef int64_t fb_v4l __attribute__((vector_size(32)));
 typedef int32_t fb_v4i __attribute__((vector_size(16)));
+typedef float fb_v4f __attribute__((vector_size(16), aligned(4)));
 
 /* y[i] = sum over j of h[j] * e[i + nh - 1 - j] (re and im) in float, taps summed in order: sixteen outputs at a
    time held in registers across all taps (eight a vector); inlined into fbrx_fe_push's clones */
@@ -148,6 +149,28 @@ void fbrx_fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p)
     r->n += n;
 }
 
+/* the first index from i (< n) whose power is above thr (above: 1) or below it (above: 0), else n: sixteen at a
+   time while none is */
+FB_SIMD_CLONES
+int fbrx_first_crossing(const double *p, int i, int n, double thr, int above)
+{
+    const fb_v4d t = {thr, thr, thr, thr};
+    int l;
+    for (; i + 16 <= n; i += 16) {
+        fb_v4l m = {0, 0, 0, 0};
+        for (l = 0; l < 16; l += 4) {
+            const fb_v4d v = *(const fb_v4d *) (p + i + l);
+            m |= above ? v > t : v < t;
+        }
+        if (m[0] | m[1] | m[2] | m[3])
+            break;
+    }
+    for (; i < n; i++)
+        if (above ? p[i] > thr : p[i] < thr)
+            break;
+    return i;
+}
+
 void fbrx_fe_trim(fb_rx17_t *r, int64_t keep)
 {
     int64_t drop = keep - r->base;
@@ -162,18 +185,43 @@ void fbrx_fe_trim(fb_rx17_t *r, int64_t keep)
     }
 }
 
+/* sum of |x|^2 times the timing table over the samples: four partial sums (a vector: samples i = 0, 1, 2, 3 mod 4),
+   the table read four entries at a time from a copy extended by three past its period */
+FB_SIMD_CLONES
 void fbrx_timing_phasor(const fb_rx17_t *r, int64_t start, int64_t stop, double *cre, double *cim)
 {
     int64_t a = (start > r->base ? start : r->base) - r->base;
     int64_t b = (stop < fbrx_fe_end(r) ? stop : fbrx_fe_end(r)) - r->base, i;
-    double sre = 0.0, sim = 0.0;
     const float *bre = FE_RE(r), *bim = FE_IM(r);
-    int k = (int) (((a + r->base) % r->tp_period + r->tp_period) % r->tp_period);
-    for (i = a; i < b; i++) {
+    const int np = r->tp_period;
+    double xre[FB_RXTP + 3], xim[FB_RXTP + 3], sre, sim;
+    fb_v4d vr = {0.0, 0.0, 0.0, 0.0}, vi = vr;
+    int k = (int) (((a + r->base) % np + np) % np), j;
+    for (j = 0; j < np + 3; j++) {
+        xre[j] = r->tp_re[j % np];
+        xim[j] = r->tp_im[j % np];
+    }
+    for (i = a; i + 4 <= b; i += 4) {
+        fb_v4f fr, fi;
+        fb_v4d dr, di, e;
+        memcpy(&fr, bre + i, sizeof(fr));
+        memcpy(&fi, bim + i, sizeof(fi));
+        dr = __builtin_convertvector(fr, fb_v4d);
+        di = __builtin_convertvector(fi, fb_v4d);
+        e = dr * dr + di * di;
+        vr += e * *(const fb_v4d *) (xre + k);
+        vi += e * *(const fb_v4d *) (xim + k);
+        k += 4;
+        if (k >= np)
+            k -= np;
+    }
+    sre = (vr[0] + vr[1]) + (vr[2] + vr[3]);
+    sim = (vi[0] + vi[1]) + (vi[2] + vi[3]);
+    for (; i < b; i++) {
         double e = (double) bre[i] * bre[i] + (double) bim[i] * bim[i];
-        sre += e * r->tp_re[k];
-        sim += e * r->tp_im[k];
-        if (++k == r->tp_period)
+        sre += e * xre[k];
+        sim += e * xim[k];
+        if (++k == np)
             k = 0;
     }
     *cre = sre;
@@ -219,7 +267,6 @@ void fbrx_fe_sample(const fb_rx17_t *r, double t, double *ore, double *oim)
 
 
 typedef int fb_v8i __attribute__((vector_size(32)));
-typedef float fb_v4f __attribute__((vector_size(16)));
 
 /* the first sample index relative to the buffer (i0 of fbrx_fe_sample, as double) and the weight row (rne of the
    fraction times PHASES) of four times t >= 0 below 2^51: floor and rne by adding and taking away 2^52 (exact) */
@@ -350,33 +397,58 @@ void fbrx_eq_block(const double *w_re, const double *w_im, const double *hre, co
     }
 }
 
+/* w += a * conj(x) over the FB_EQ taps (four a vector, the last FB_EQ % 4 apart; each tap's sum as a scalar loop's) */
+FB_SIMD_CLONES
+void fbrx_lms_step(double *restrict w_re, double *restrict w_im, double are, double aim, const double *xre,
+                   const double *xim)
+{
+    const fb_v4d ar = {are, are, are, are}, ai = {aim, aim, aim, aim};
+    int g;
+    for (g = 0; g + 4 <= FB_EQ; g += 4) {
+        const fb_v4d vr = *(const fb_v4d *) (xre + g), vi = *(const fb_v4d *) (xim + g);
+        *(fb_v4d *) (w_re + g) += ar * vr + ai * vi;
+        *(fb_v4d *) (w_im + g) += ai * vr - ar * vi;
+    }
+    for (; g < FB_EQ; g++) {
+        w_re[g] += are * xre[g] + aim * xim[g];
+        w_im[g] += aim * xre[g] - are * xim[g];
+    }
+}
+
 /* block LMS sums: s[j] = sum over symbols i of errs[i] * conj(x_i[j]) (re in sre, im in sim), vectorised across
-   the taps (the first sixteen in registers, four vectors; the last one apart), symbols summed in order */
+   the taps (four a vector, in registers; the last FB_EQ % 4 apart), symbols summed in order */
 FB_SIMD_CLONES
 void fbrx_lms_block(const double *errs, const double *hre, const double *him, int nsym, double *sre, double *sim)
 {
-    fb_v4d sr[4], si[4];
-    double lr = 0.0, li = 0.0;
+    enum { NV = FB_EQ / 4, NT = FB_EQ % 4 };
+    fb_v4d sr[NV], si[NV];
+    double lr[NT + 1], li[NT + 1];
     int i, g;
-    for (g = 0; g < 4; g++)
+    for (g = 0; g < NV; g++)
         sr[g] = si[g] = (fb_v4d) {0, 0, 0, 0};
+    for (g = 0; g < NT; g++)
+        lr[g] = li[g] = 0.0;
     for (i = 0; i < nsym; i++) {
         const double *xr = hre + 2 * i, *xi = him + 2 * i, a = errs[2 * i], b = errs[2 * i + 1];
         const fb_v4d er = {a, a, a, a}, ei = {b, b, b, b};
-        for (g = 0; g < 4; g++) {
+        for (g = 0; g < NV; g++) {
             const fb_v4d vr = *(const fb_v4d *) (xr + 4 * g), vi = *(const fb_v4d *) (xi + 4 * g);
             sr[g] += er * vr + ei * vi;
             si[g] += ei * vr - er * vi;
         }
-        lr += a * xr[16] + b * xi[16];
-        li += b * xr[16] - a * xi[16];
+        for (g = 0; g < NT; g++) {
+            lr[g] += a * xr[4 * NV + g] + b * xi[4 * NV + g];
+            li[g] += b * xr[4 * NV + g] - a * xi[4 * NV + g];
+        }
     }
-    for (g = 0; g < 4; g++) {
+    for (g = 0; g < NV; g++) {
         memcpy(sre + 4 * g, &sr[g], sizeof(sr[g]));
         memcpy(sim + 4 * g, &si[g], sizeof(si[g]));
     }
-    sre[16] = lr;
-    sim[16] = li;
+    for (g = 0; g < NT; g++) {
+        sre[4 * NV + g] = lr[g];
+        sim[4 * NV + g] = li[g];
+    }
 }
 
 /* follow the symbol timing over absolute samples a .. b (a leaky Oerder-Meyr phasor, a 5 % step) */

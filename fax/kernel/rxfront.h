@@ -44,6 +44,8 @@ static inline int64_t fbrx_fe_end(const fb_rx17_t *r)
 void fbrx_fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p);
 /* keep the in-band powers p of the n samples from absolute index start in the buffer */
 void fbrx_fe_keep_power(fb_rx17_t *r, int64_t start, const double *p, int n);
+/* the first index from i (< n) whose power p is above thr (above: 1) or below it (above: 0), else n */
+int fbrx_first_crossing(const double *p, int i, int n, double thr, int above);
 /* drop the buffered samples before absolute index keep */
 void fbrx_fe_trim(fb_rx17_t *r, int64_t keep);
 /* the Oerder-Meyr timing phasor over absolute samples start .. stop */
@@ -63,6 +65,9 @@ void fbrx_fe_samples(const fb_rx17_t *r, double t0, double dt, int nt, double *r
 /* equaliser outputs (y interleaved) and input energies of nsym symbols at T/2 */
 void fbrx_eq_block(const double *w_re, const double *w_im, const double *hre, const double *him, int nsym, double *y,
                    double *nrms);
+/* one LMS step: w += a * conj(x) over the equaliser's taps */
+void fbrx_lms_step(double *restrict w_re, double *restrict w_im, double are, double aim, const double *xre,
+                   const double *xim);
 /* block LMS sums over nsym symbols */
 void fbrx_lms_block(const double *errs, const double *hre, const double *him, int nsym, double *sre, double *sim);
 
