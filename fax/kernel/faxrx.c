@@ -250,14 +250,14 @@ static int nearest_abcd(double zre, double zim)
    miss, or -1. A, B, C, D are a quarter turn apart in order (j A = B, j B = C ...) and a quarter turn of a symbol is
    exact (signs and swaps), so its distances to them are the same numbers permuted: the nearest of a symbol turned by
    k is its own nearest + k, and one pass over the symbols counts every k's matches (a symbol with a tie, where the
-   permuted first-of-equals could differ, sends the search back to turning each symbol) */
+   permuted first-of-equals could differ, or a NaN sends the search back to turning each symbol) */
 static int cdba_turn(const fb_rx17_t *r)
 {
     const double *hre = r->hist_re + r->nhist - ALIGN, *him = r->hist_im + r->nhist - ALIGN;
     int hit[4] = {0, 0, 0, 0}, i, k, tie, any = 0;
     for (i = 0; i < ALIGN; i++) {
         int lab = nearest_abcd_tie(hre[i], him[i], &tie);
-        any |= tie;
+        any |= tie | (hre[i] != hre[i]) | (him[i] != him[i]);   /* a NaN is nearest A however turned */
         hit[(r->labels[i] - lab) & 3]++;
     }
     for (k = 0; k < 4; k++) {
