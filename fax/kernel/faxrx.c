@@ -493,13 +493,9 @@ static void rx17_run_all(fb_rx17_t **rx, int k, const int16_t *x, int stride, in
     if (n > FB_RXCHUNK)
         n = FB_RXCHUNK;
     fb_sc_init();
-    for (s = 0; s < k && s < 2; s++)
-        fbrx_prefetch_state(rx[s]);
     for (s = 0; s < k; s++) {
         fb_rx17_t *r = rx[s];
         int before = r->trained | (r->carrier << 1) | (r->signal_lost << 2);
-        if (s + 2 < k)
-            fbrx_prefetch_state(rx[s + 2]);
         if (s + 1 < k)
             fbrx_prefetch(rx[s + 1], x + (int64_t) (s + 1) * stride, n);
         rx_one(r, x + (int64_t) s * stride, n);

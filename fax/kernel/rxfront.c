@@ -467,23 +467,18 @@ void fbrx_track_timing(fb_rx17_t *r, int64_t a, int64_t b)
     r->t_next += 0.05 * e;
 }
 
-/* r's fields up to the buffers (all read and most written by a block) on their way into the cache: issued two
-   sessions ahead, without reading r, so that fbrx_prefetch finds them there */
-void fbrx_prefetch_state(const fb_rx17_t *r)
-{
-    const char *p = (const char *) r, *e = (const char *) r->bre;
-    for (; p < e; p += 64)
-        __builtin_prefetch(p, 1);
-}
-
-/* the rest a block of r touches (the buffers' held samples and where this block's go, its input) on its way into
-   the cache while the session before it runs (r's fields already prefetched): with many sessions it comes from
-   memory otherwise */
+/* the state a block of r touches (its fields up to the buffers, the buffers' held samples and where this block's
+   go, the powers only while kept, its input) on its way into the cache while the session before it runs: with many
+   sessions it comes from memory otherwise */
 void fbrx_prefetch(const fb_rx17_t *r, const int16_t *x, int n)
 {
     int64_t o, b = (int64_t) sizeof(float) * (r->len + n);
     const char *re = (const char *) FE_RE(r), *im = (const char *) FE_IM(r), *pw = (const char *) FE_PW(r);
-    int keep = fbrx_keeps_power(r);
+    const char *f = (const char *) r, *e = (const char *) r->bre;
+    int keep;
+    for (; f < e; f += 64)
+        __builtin_prefetch(f);
+    keep = fbrx_keeps_power(r);
     if (r->off + r->len + n > FB_RXBUF) {   /* fbrx_fe_push moves the held samples to the start */
         for (o = 0; o < b; o += 64) {
             __builtin_prefetch((const char *) r->bre + o, 1);

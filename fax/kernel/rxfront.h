@@ -50,9 +50,7 @@ int fbrx_first_crossing(const double *p, int i, int n, double thr, int above);
 void fbrx_fe_trim(fb_rx17_t *r, int64_t keep);
 /* the Oerder-Meyr timing phasor over absolute samples start .. stop */
 void fbrx_timing_phasor(const fb_rx17_t *r, int64_t start, int64_t stop, double *cre, double *cim);
-/* start loading r's fields into the cache (two sessions ahead) */
-void fbrx_prefetch_state(const fb_rx17_t *r);
-/* start loading the rest of what the next block of r (input x, n samples) touches into the cache (its fields there) */
+/* start loading what the next block of r (input x, n samples) touches into the cache */
 void fbrx_prefetch(const fb_rx17_t *r, const int16_t *x, int n);
 /* follow the symbol timing over absolute samples a .. b */
 void fbrx_track_timing(fb_rx17_t *r, int64_t a, int64_t b);
