@@ -7,7 +7,6 @@
 #include "fbmath.h"
 #include "rxfront.h"   /* faxbank.h, faxrx.h */
 
-enum { SEARCH, ACQ, TRAIN, KNOWN, DATA };
 enum { MODE_NONE, MODE_LONG, MODE_SHORT };
 
 #define SETTLE 6
@@ -75,16 +74,12 @@ static void eq_update(fb_rx17_t *r, const double *xre, const double *xim, double
                       double tre, double tim, double mu, double kp, double ki)
 {
     double ere = tre - zre, eim = tim - zim, mag;
-    int j;
     if (mu != 0.0) {
         double c, s, g = mu / (nrm + 1e-9);
         fb_sincos(-r->phase, &s, &c);
         /* err * conj(rot), rot = c + j s */
         double are = (ere * c + eim * s) * g, aim = (eim * c - ere * s) * g;
-        for (j = 0; j < FB_EQ; j++) {   /* w += a * conj(x) */
-            r->w_re[j] += are * xre[j] + aim * xim[j];
-            r->w_im[j] += aim * xre[j] - are * xim[j];
-        }
+        fbrx_lms_step(r->w_re, r->w_im, are, aim, xre, xim);
     }
     mag = tre * tre + tim * tim;
     if (mag > 0) {
@@ -273,18 +268,60 @@ static int train_target(fb_rx17_t *r, double zre, double zim, double *tre, doubl
     return 1;
 }
 
-static int nearest_abcd(double zre, double zim)
+/* the nearest of A, B, C, D (the first on a tie; *tie set when there is one) */
+static int nearest_abcd_tie(double zre, double zim, int *tie)
 {
     int best = 0, i;
     double bd = 0.0;
+    *tie = 0;
     for (i = 0; i < 4; i++) {
         double dx = ABCD_RE[i] - zre, dy = ABCD_IM[i] - zim, d = dx * dx + dy * dy;
         if (i == 0 || d < bd) {
             bd = d;
             best = i;
+            *tie = 0;
+        } else if (d == bd) {
+            *tie = 1;
         }
     }
     return best;
+}
+
+static int nearest_abcd(double zre, double zim)
+{
+    int tie;
+    return nearest_abcd_tie(zre, zim, &tie);
+}
+
+/* the first quarter turn k (0..3) under which the last ALIGN training symbols match the CDBA labels with at most one
+   miss, or -1. A, B, C, D are a quarter turn apart in order (j A = B, j B = C ...) and a quarter turn of a symbol is
+   exact (signs and swaps), so its distances to them are the same numbers permuted: the nearest of a symbol turned by
+   k is its own nearest + k, and one pass over the symbols counts every k's matches (a symbol with a tie, where the
+   permuted first-of-equals could differ, or a NaN sends the search back to turning each symbol) */
+static int cdba_turn(const fb_rx17_t *r)
+{
+    const double *hre = r->hist_re + r->nhist - ALIGN, *him = r->hist_im + r->nhist - ALIGN;
+    int hit[4] = {0, 0, 0, 0}, i, k, tie, any = 0;
+    for (i = 0; i < ALIGN; i++) {
+        int lab = nearest_abcd_tie(hre[i], him[i], &tie);
+        any |= tie | (hre[i] != hre[i]) | (him[i] != him[i]);   /* a NaN is nearest A however turned */
+        hit[(r->labels[i] - lab) & 3]++;
+    }
+    for (k = 0; k < 4; k++) {
+        int miss = 0;
+        if (!any) {
+            miss = ALIGN - hit[k];
+        } else {
+            for (i = 0; i < ALIGN; i++) {
+                double ure = hre[i] * ROT_RE[k] - him[i] * ROT_IM[k], uim = hre[i] * ROT_IM[k] + him[i] * ROT_RE[k];
+                if (nearest_abcd(ure, uim) != r->labels[i])
+                    miss++;
+            }
+        }
+        if (miss <= 1)
+            return k;
+    }
+    return -1;
 }
 
 /* one symbol of the training (or data after it within the same block); ModemRxBase._symbol */
@@ -301,27 +338,19 @@ static void symbol(fb_rx17_t *r, const double *xre, const double *xim, double nr
         r->hist_im[r->nhist] = zim;
         r->nhist++;
         if (r->nhist >= ALIGN) {
-            for (k = 0; k < 4; k++) {
-                int miss = 0;
-                for (i = 0; i < ALIGN; i++) {
-                    double hre = r->hist_re[r->nhist - ALIGN + i], him = r->hist_im[r->nhist - ALIGN + i];
-                    double ure = hre * ROT_RE[k] - him * ROT_IM[k], uim = hre * ROT_IM[k] + him * ROT_RE[k];
-                    if (nearest_abcd(ure, uim) != r->labels[i])
-                        miss++;
+            k = cdba_turn(r);
+            if (k >= 0) {
+                for (i = 0; i < FB_EQ; i++) {
+                    double a = r->w_re[i], b = r->w_im[i];
+                    r->w_re[i] = a * ROT_RE[k] - b * ROT_IM[k];
+                    r->w_im[i] = a * ROT_IM[k] + b * ROT_RE[k];
                 }
-                if (miss <= 1) {
-                    for (i = 0; i < FB_EQ; i++) {
-                        double a = r->w_re[i], b = r->w_im[i];
-                        r->w_re[i] = a * ROT_RE[k] - b * ROT_IM[k];
-                        r->w_im[i] = a * ROT_IM[k] + b * ROT_RE[k];
-                    }
-                    r->pos = ALIGN;
-                    r->state = KNOWN;
-                    r->nhist = 0;
-                    r->mode = MODE_NONE;
-                    r->npending = 0;
-                    return;
-                }
+                r->pos = ALIGN;
+                r->state = KNOWN;
+                r->nhist = 0;
+                r->mode = MODE_NONE;
+                r->npending = 0;
+                return;
             }
             if (r->nhist > 4 * ALIGN) {
                 memmove(r->hist_re, r->hist_re + r->nhist - ALIGN, sizeof(double) * ALIGN);
@@ -457,34 +486,35 @@ static void rx_one(fb_rx17_t *r, const int16_t *x, int n)
     line_t ln;
     int64_t start = fbrx_fe_end(r);
     double keep;
-    int i = 0;
+    int i = 0, kept;
     ln.n = 0;
     if (n <= 0)
         return;
+    kept = fbrx_keeps_power(r);
     fbrx_fe_push(r, x, n, p);
     while (i < n) {
         if (!r->carrier) {
             if (r->need_quiet) {
-                while (i < n && !(p[i] < r->on_lin * 0.3))
-                    i++;
+                i = fbrx_first_crossing(p, i, n, r->on_lin * 0.3, 0);
                 if (i >= n)
                     break;
                 r->need_quiet = 0;
             }
-            while (i < n && !(p[i] > r->on_lin))
-                i++;
+            i = fbrx_first_crossing(p, i, n, r->on_lin, 1);
             if (i >= n)
                 break;
             r->carrier = 1;
             if (r->state == SEARCH) {
+                if (!kept)   /* the lock reads this block's powers */
+                    fbrx_fe_keep_power(r, start, p, n);
+                kept = 1;
                 r->state = ACQ;
                 r->acq_start = (double) (start + i) + SETTLE * r->sps;
                 r->has_acq = 1;
             }
         } else {
             double thr = (r->state == TRAIN || r->state == KNOWN || r->state == DATA) ? r->rel_off : r->off_lin;
-            while (i < n && !(p[i] < thr))
-                i++;
+            i = fbrx_first_crossing(p, i, n, thr, 0);
             if (i >= n) {
                 process(r, (double) fbrx_fe_end(r), &ln);
                 break;

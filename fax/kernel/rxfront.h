@@ -17,6 +17,17 @@
 static const double ABCD_RE[4] = {-6.0, 2.0, 6.0, -2.0};
 static const double ABCD_IM[4] = {-2.0, -6.0, 2.0, 6.0};
 
+/* the reception states (ModemRxBase) */
+enum { SEARCH, ACQ, TRAIN, KNOWN, DATA };
+
+/* whether the in-band powers of new samples are kept (as float, for the lock's median of rxlock.c): not while data
+   flows after its check of the scrambled ones (only a carrier found later starts a lock again, on samples after
+   it: rx_one keeps that block's powers then) */
+static inline int fbrx_keeps_power(const fb_rx17_t *r)
+{
+    return !(r->state == DATA && r->ones_ok);
+}
+
 /* the held front-end samples (index 0 = absolute sample base) */
 #define FE_RE(r) ((r)->bre + (r)->off)
 #define FE_IM(r) ((r)->bim + (r)->off)
@@ -28,8 +39,13 @@ static inline int64_t fbrx_fe_end(const fb_rx17_t *r)
     return r->base + r->len;
 }
 
-/* mix to baseband, matched filter, in-band power of n samples, appended to the buffer (p gets each power) */
+/* mix to baseband, matched filter, in-band power of n samples, appended to the buffer (p gets each power; kept in the
+   buffer too when fbrx_keeps_power) */
 void fbrx_fe_push(fb_rx17_t *r, const int16_t *x, int n, double *p);
+/* keep the in-band powers p of the n samples from absolute index start in the buffer */
+void fbrx_fe_keep_power(fb_rx17_t *r, int64_t start, const double *p, int n);
+/* the first index from i (< n) whose power p is above thr (above: 1) or below it (above: 0), else n */
+int fbrx_first_crossing(const double *p, int i, int n, double thr, int above);
 /* drop the buffered samples before absolute index keep */
 void fbrx_fe_trim(fb_rx17_t *r, int64_t keep);
 /* the Oerder-Meyr timing phasor over absolute samples start .. stop */
@@ -47,6 +63,9 @@ void fbrx_fe_samples(const fb_rx17_t *r, double t0, double dt, int nt, double *r
 /* equaliser outputs (y interleaved) and input energies of nsym symbols at T/2 */
 void fbrx_eq_block(const double *w_re, const double *w_im, const double *hre, const double *him, int nsym, double *y,
                    double *nrms);
+/* one LMS step: w += a * conj(x) over the equaliser's taps */
+void fbrx_lms_step(double *restrict w_re, double *restrict w_im, double are, double aim, const double *xre,
+                   const double *xim);
 /* block LMS sums over nsym symbols */
 void fbrx_lms_block(const double *errs, const double *hre, const double *him, int nsym, double *sre, double *sim);
 
