@@ -87,6 +87,7 @@ $(STAMP): setup.py hw_sim/tlsim.c hw_sim/tlsim.h hw_sim/build_sim.py drivers/bac
           fax/kernel/faxbank.c fax/kernel/faxbank.h fax/kernel/build_faxbank.py \
           fax/kernel/t4codec.c fax/kernel/t4codec.h fax/kernel/build_t4codec.py fax/kernel/t4decode.c fax/kernel/t4tab.h \
            fax/kernel/faxrx.c fax/kernel/faxrx.h fax/kernel/v21rx.c fax/kernel/fbmath.h fax/kernel/fbhdlc.c fax/kernel/fbtx.c \
+           fax/kernel/fbtxfsk.c fax/kernel/fbsink.h \
            fax/kernel/rxfront.c fax/kernel/rxfront.h fax/kernel/rxlock.c \
            media/kernel/tick.c media/kernel/tick.h media/kernel/build_tick.py \
            media/kernel/recwrite.c media/kernel/recwrite.h media/kernel/dtmf2.c media/kernel/dtmf2.h \

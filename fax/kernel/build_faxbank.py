@@ -15,7 +15,8 @@ ffibuilder.set_source(
     "trunkline.fax._faxbank",
     '#include "faxbank.h"\n#include "faxrx.h"',
     sources=[os.path.relpath(os.path.join(HERE, name))
-             for name in ("faxbank.c", "fbtx.c", "fbhdlc.c", "faxrx.c", "rxfront.c", "rxlock.c", "v21rx.c")],
+             for name in ("faxbank.c", "fbtx.c", "fbtxfsk.c", "fbhdlc.c", "faxrx.c", "rxfront.c", "rxlock.c",
+                          "v21rx.c")],
     include_dirs=[os.path.relpath(HERE)],
     extra_compile_args=["-O3", "-std=c99", "-Wall"],
     libraries=["m"],
