@@ -53,14 +53,18 @@ def append_crc32(data: bytes) -> bytes:
     return bytes(data) + c.to_bytes(4, "little")
 
 
+_GOOD_CRC16 = 0xF0B8       # the CRC-16 register after a frame and its good FCS (no final inversion)
+_GOOD_CRC32 = 0xDEBB20E3   # the same for CRC-32
+
+
 def check_crc16(frame: bytes) -> bool:
     """True when frame (data + 2-octet FCS) has a good CRC-16."""
-    return len(frame) >= 2 and crc16(frame) == 0xF0B8
+    return len(frame) >= 2 and crc16(frame) == _GOOD_CRC16
 
 
 def check_crc32(frame: bytes) -> bool:
     """True when frame (data + 4-octet FCS) has a good CRC-32."""
-    return len(frame) >= 4 and crc32(frame) == 0xDEBB20E3
+    return len(frame) >= 4 and crc32(frame) == _GOOD_CRC32
 
 
 def bytes_to_bits(data: bytes) -> np.ndarray:
@@ -195,9 +199,9 @@ class HDLCDecoder:
         """Frames (FCS included) packed one after the other in raw, lengths in lens -> [(data, crc_ok)]; oks: the
         FCS checks already made in the kernel (one octet 0/1 a frame), else checked here."""
         if self.fcs32:
-            crc, init, good, fcs_len = lib.fb_crc32, 0xFFFFFFFF, 0xDEBB20E3, 4
+            crc, init, good, fcs_len = lib.fb_crc32, 0xFFFFFFFF, _GOOD_CRC32, 4
         else:
-            crc, init, good, fcs_len = lib.fb_crc16, 0xFFFF, 0xF0B8, 2
+            crc, init, good, fcs_len = lib.fb_crc16, 0xFFFF, _GOOD_CRC16, 2
         out = []
         pos = 0
         nok = 0

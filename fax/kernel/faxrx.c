@@ -109,17 +109,6 @@ static void do_fail(fb_rx17_t *r, line_t *ln)
     ln->n = 0;
 }
 
-/* the low 23 bits of v in reverse order */
-static uint32_t rev23(uint32_t v)
-{
-    v = ((v >> 1) & 0x55555555u) | ((v & 0x55555555u) << 1);
-    v = ((v >> 2) & 0x33333333u) | ((v & 0x33333333u) << 2);
-    v = ((v >> 4) & 0x0F0F0F0Fu) | ((v & 0x0F0F0F0Fu) << 4);
-    v = ((v >> 8) & 0x00FF00FFu) | ((v & 0x00FF00FFu) << 8);
-    v = (v >> 16) | (v << 16);
-    return v >> 9;
-}
-
 /* append the c (<= 32) descrambled bits o to the receiver's out: packed (nout counts bits) for its HDLC receiver,
    else one 0/1 octet a bit; at most FB_RXOUT bits held */
 static inline void out_bits(fb_rx17_t *r, uint64_t o, int c)
@@ -131,11 +120,7 @@ static inline void out_bits(fb_rx17_t *r, uint64_t o, int c)
         return;
     o &= (1ull << c) - 1;
     if (r->hdlc) {   /* eight octets rewritten: those past the bits are free */
-        uint8_t *p = r->out + (r->nout >> 3);
-        uint64_t w;
-        memcpy(&w, p, 8);
-        w = (w & ((1ull << (r->nout & 7)) - 1)) | (o << (r->nout & 7));
-        memcpy(p, &w, 8);
+        fb_put_packed(r->out, r->nout, o);
     } else {
         for (j = 0; j < c; j += 8) {
             uint64_t t = fb_spread8(o >> j);
@@ -159,7 +144,7 @@ static inline uint64_t pack32(const uint8_t *b)
    xor the line bits 18 and 23 before it. x holds the last 23 line bits (oldest in bit 0) under the new ones */
 static void descramble(fb_rx17_t *r, const uint8_t *b, int n)
 {
-    uint64_t x, h = rev23(r->scr);
+    uint64_t x, h = fb_rev23(r->scr);
     int k;
     for (k = 0; k + 32 <= n; k += 32) {
         x = h | pack32(b + k) << 23;
@@ -173,7 +158,7 @@ static void descramble(fb_rx17_t *r, const uint8_t *b, int n)
         out_bits(r, x ^ (x >> 5) ^ (x >> 23), n - k);
         h = (x >> (n - k)) & 0x7FFFFF;
     }
-    r->scr = rev23((uint32_t) h);
+    r->scr = fb_rev23((uint32_t) h);
 }
 
 /* descramble the gathered line bits and hand them on (the scrambled ones first, then data) */

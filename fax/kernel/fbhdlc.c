@@ -2,6 +2,7 @@
    FCS, bit stuffing) and the receiver (flags, destuffing, aborts) on packed bits. */
 #include <string.h>
 #include "faxbank.h"
+#include "fbmath.h"
 
 /* ---------------------------------------------------------------- HDLC */
 
@@ -256,17 +257,6 @@ int64_t fb_hdlc_encode_packed(const uint8_t *data, const int *lens, int nframes,
 
 /* ---------------------------------------------------------------- HDLC receiver */
 
-/* the frame in progress is packed (bit i in bit i % 8 of acc[i / 8]); append the n (<= 57) bits of v at nacc: the
-   octets after it are written too (garbage past nacc, overwritten by the next bits) */
-static inline void acc_put(uint8_t *acc, int nacc, uint64_t v)
-{
-    uint8_t *p = acc + (nacc >> 3);
-    uint64_t w;
-    memcpy(&w, p, 8);
-    w = (w & ((1ull << (nacc & 7)) - 1)) | (v << (nacc & 7));
-    memcpy(p, &w, 8);
-}
-
 /* the 64 stream bits from bit pos (only the first 57 are sure) */
 static inline uint64_t bits_at(const uint8_t *src, int64_t pos)
 {
@@ -318,7 +308,7 @@ static void hdlc_run(fb_hdlc_t *h, const uint8_t *src, int64_t n, hdlc_sink_t *k
             if (!synced || nacc + seg <= h->limit) {
                 uint64_t v = x & ((1ull << seg) - 1);
                 if (synced) {
-                    acc_put(h->acc, nacc, v);
+                    fb_put_packed(h->acc, nacc, v);
                     nacc += seg;
                 }
                 if (r5) {
@@ -341,7 +331,7 @@ static void hdlc_run(fb_hdlc_t *h, const uint8_t *src, int64_t n, hdlc_sink_t *k
             ones++;
             if (ones <= 5) {
                 if (synced)
-                    acc_put(h->acc, nacc++, 1);
+                    fb_put_packed(h->acc, nacc++, 1);
             } else if (ones >= 7) {   /* abort or idle */
                 synced = 0;
                 nacc = 0;
@@ -361,7 +351,7 @@ static void hdlc_run(fb_hdlc_t *h, const uint8_t *src, int64_t n, hdlc_sink_t *k
         }
         ones = 0;
         if (synced) {
-            acc_put(h->acc, nacc++, 0);
+            fb_put_packed(h->acc, nacc++, 0);
             if (nacc > h->limit) {
                 synced = 0;
                 nacc = 0;

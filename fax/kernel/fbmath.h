@@ -22,6 +22,29 @@ static inline double rne(double a)
     return a >= 0 ? (a + big) - big : (a - big) + big;
 }
 
+/* the low 23 bits of v in reverse order (the V.17 scrambler's register mirrored: its 32 bits reversed, the top 23
+   taken) */
+static inline uint32_t fb_rev23(uint32_t v)
+{
+    v = ((v >> 1) & 0x55555555u) | ((v & 0x55555555u) << 1);
+    v = ((v >> 2) & 0x33333333u) | ((v & 0x33333333u) << 2);
+    v = ((v >> 4) & 0x0F0F0F0Fu) | ((v & 0x0F0F0F0Fu) << 4);
+    v = ((v >> 8) & 0x00FF00FFu) | ((v & 0x00FF00FFu) << 8);
+    v = (v >> 16) | (v << 16);
+    return v >> 9;
+}
+
+/* write the bits of v (at most 57) into the packed bit buffer buf (bit i in bit i % 8 of buf[i / 8]) from bit pos; the
+   bits below pos are kept, the eight octets from pos / 8 rewritten (those past the new bits hold garbage) */
+static inline void fb_put_packed(uint8_t *buf, int64_t pos, uint64_t v)
+{
+    uint8_t *p = buf + (pos >> 3);
+    uint64_t w;
+    memcpy(&w, p, 8);
+    w = (w & ((1ull << (pos & 7)) - 1)) | (v << (pos & 7));
+    memcpy(p, &w, 8);
+}
+
 /* bits as octets and back (little-endian words): the eight low bits of v as eight 0/1 octets (octet i: bit i), and
    eight 0/1 octets at b as the eight bits of one octet */
 static inline uint64_t fb_spread8(uint64_t v)

@@ -30,18 +30,6 @@ static uint8_t SCR_TAPS_M[2048];
 static uint16_t TRELLIS[128];
 static int scr_ready;
 
-/* the 23-bit register mirrored (its 32 bits reversed by swapping halves, then the top 23 taken) */
-static inline uint32_t rev23(uint32_t r)
-{
-    r &= 0x7FFFFFu;
-    r = ((r >> 1) & 0x55555555u) | ((r & 0x55555555u) << 1);
-    r = ((r >> 2) & 0x33333333u) | ((r & 0x33333333u) << 2);
-    r = ((r >> 4) & 0x0F0F0F0Fu) | ((r & 0x0F0F0F0Fu) << 4);
-    r = ((r >> 8) & 0x00FF00FFu) | ((r & 0x00FF00FFu) << 8);
-    r = (r >> 16) | (r << 16);
-    return r >> 9;
-}
-
 static void scr_tables(void)
 {
     int v, i;
@@ -112,7 +100,7 @@ static inline __attribute__((always_inline)) void v17_symbol(const fb_tx_t *t, v
             }
             {   /* the scrambler over the symbol's bits: with at most 17 bits per symbol every output takes
                    its taps from the register as it was (bits 17 - i and 22 - i), so no bit waits for another.
-                   st->scr holds the register mirrored (rev23) */
+                   st->scr holds the register mirrored (fb_rev23) */
                 uint32_t in = 0;
                 int bps = t->bps;
                 if (!data) {
@@ -136,13 +124,13 @@ static inline __attribute__((always_inline)) void v17_symbol(const fb_tx_t *t, v
                     q = (int) ((in ^ SCR_TAPS_M[st->scr & 0x7FF]) & ((1u << bps) - 1));
                     st->scr = (st->scr >> bps) | ((uint32_t) q << (23 - bps));
                 } else {
-                    uint32_t reg = rev23(st->scr), fresh = 0;
+                    uint32_t reg = fb_rev23(st->scr), fresh = 0;
                     for (i = 0; i < bps; i++) {
                         uint32_t o = ((in >> i) ^ (reg >> (17 - i)) ^ (reg >> (22 - i))) & 1;
                         q |= (int) o << i;
                         fresh |= o << (bps - 1 - i);
                     }
-                    st->scr = rev23(((reg << bps) | fresh) & 0x7FFFFF);
+                    st->scr = fb_rev23(((reg << bps) | fresh) & 0x7FFFFF);
                 }
             }
             st->diff = (st->diff + (q & 3)) & 3;
@@ -404,7 +392,7 @@ static void emit_samples(const double *v, int16_t *o, int32_t *a, int n)
 /* the symbols of the history up to klast (data symbols in runs by v17_data_symbols) */
 static void v17_make_symbols(fb_tx_t *t, int64_t klast, tx_fpts_t *fp)
 {
-    v17s_t st = {t->nsym, t->last_symbol, t->end_sample, t->bitpos, rev23(t->scr), t->diff, t->conv,
+    v17s_t st = {t->nsym, t->last_symbol, t->end_sample, t->bitpos, fb_rev23(t->scr), t->diff, t->conv,
                  t->trailer_left};
     const int64_t base = t->sbase;
     while (st.nsym <= klast) {
@@ -420,7 +408,7 @@ static void v17_make_symbols(fb_tx_t *t, int64_t klast, tx_fpts_t *fp)
         st.nsym++;
     }
     t->nsym = st.nsym, t->last_symbol = st.last_symbol, t->end_sample = st.end_sample;
-    t->bitpos = st.bitpos, t->scr = rev23(st.scr), t->diff = st.diff, t->conv = st.conv;
+    t->bitpos = st.bitpos, t->scr = fb_rev23(st.scr), t->diff = st.diff, t->conv = st.conv;
     t->trailer_left = st.trailer_left;
 }
 
